@@ -16,13 +16,15 @@ import hmac
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import cast
 
 import anyio
 from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString as _untyped_go_float
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -32,7 +34,7 @@ from ..engine.clock import sleep_to_beat
 from ..jobs import JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
 
-__all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "Metrics", "RequestTimer"]
+__all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "JobSeries", "Metrics", "RequestTimer"]
 
 PREFIX = "torrent_engine"
 LAG_INTERVAL = 1.0  # seconds between two wake-ups of the event-loop lag probe (an idle daemon
@@ -58,9 +60,9 @@ def _histogram(name: str, doc: str, snap: DurationsSnapshot) -> HistogramMetricF
 
 class EngineCollector(Collector):
     """The job service's facts as Prometheus metrics, read from their owners at each scrape:
-    the totals and job counts of ``JobService.stats()``, every unfinished job's snapshot and
-    session (history entries get no series of their own: they would only grow), the trackers'
-    failed announces, the DHT's routing table and the storages' piece-write durations."""
+    the totals and job counts of ``JobService.stats()``, the DHT's routing table, the bandwidth
+    groups and the storages' piece-write durations (every unfinished job's own series are
+    ``JobSeries``': history entries get none, they would only grow)."""
 
     def __init__(self, service: JobService) -> None:
         self.service = service
@@ -100,7 +102,6 @@ class EngineCollector(Collector):
         yield GaugeMetricFamily(f"{p}_threads", "Threads of the process (threading.active_count: the "
                                 "loop's, the worker threads', the storages').",
                                 value=threading.active_count())
-        yield from self._jobs()
         allowed = GaugeMetricFamily(
             f"{p}_bandwidth_group_rate_limit_bytes_per_second",
             "What each bandwidth group may move now: its weighted share of the global limit while that "
@@ -115,66 +116,92 @@ class EngineCollector(Collector):
                          "Time the storages' writing threads took to write one whole piece.",
                          PIECE_WRITES.snapshot())
 
-    def _jobs(self) -> Iterator[Metric]:
-        p = PREFIX
-        labels = list(JOB_LABELS)
-        info = GaugeMetricFamily(f"{p}_job_info", "One per unfinished job: its name and state (always 1).",
-                                 labels=[*labels, "name", "state"])
-        down = CounterMetricFamily(f"{p}_job_downloaded_bytes", "Payload bytes the job received.",
-                                   labels=labels)
-        up = CounterMetricFamily(f"{p}_job_uploaded_bytes", "Payload bytes the job sent.", labels=labels)
-        down_rate = GaugeMetricFamily(f"{p}_job_download_bytes_per_second", "The job's download rate.",
-                                      labels=labels)
-        up_rate = GaugeMetricFamily(f"{p}_job_upload_bytes_per_second", "The job's upload rate.",
-                                    labels=labels)
-        peers = GaugeMetricFamily(f"{p}_job_peers", "Peers connected to the job.", labels=labels)
-        seeds = GaugeMetricFamily(f"{p}_job_seeds", "Connected peers that have every piece.", labels=labels)
-        wanted = GaugeMetricFamily(f"{p}_job_wanted_bytes", "Bytes of the files the job downloads.",
-                                   labels=labels)
-        verified = GaugeMetricFamily(f"{p}_job_verified_bytes", "Wanted bytes verified on disk.",
-                                     labels=labels)
-        pieces = GaugeMetricFamily(f"{p}_job_pieces", "Pieces of the torrent (once its metadata is known).",
-                                   labels=labels)
-        have = GaugeMetricFamily(f"{p}_job_pieces_verified", "Pieces verified on disk.", labels=labels)
-        position = GaugeMetricFamily(f"{p}_job_queue_position",
-                                     "The job's place in the queue (1 = next to run; 0 = not queued).",
-                                     labels=labels)
-        trackers = GaugeMetricFamily(f"{p}_job_trackers",
-                                     "The job's trackers by state (idle, updating, working, failing, "
-                                     "disabled) while the job announces.", labels=[*labels, "state"])
-        errors = CounterMetricFamily(f"{p}_job_tracker_errors",
-                                     "Failed tracker announces since the job last started.", labels=labels)
+
+# The per-job families: (name as exposed, type, help, the labels beside JOB_LABELS).
+_JOB_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("job_info", "gauge", "One per unfinished job: its name and state (always 1).", ("name", "state")),
+    ("job_downloaded_bytes_total", "counter", "Payload bytes the job received.", ()),
+    ("job_uploaded_bytes_total", "counter", "Payload bytes the job sent.", ()),
+    ("job_download_bytes_per_second", "gauge", "The job's download rate.", ()),
+    ("job_upload_bytes_per_second", "gauge", "The job's upload rate.", ()),
+    ("job_peers", "gauge", "Peers connected to the job.", ()),
+    ("job_seeds", "gauge", "Connected peers that have every piece.", ()),
+    ("job_wanted_bytes", "gauge", "Bytes of the files the job downloads.", ()),
+    ("job_verified_bytes", "gauge", "Wanted bytes verified on disk.", ()),
+    ("job_pieces", "gauge", "Pieces of the torrent (once its metadata is known).", ()),
+    ("job_pieces_verified", "gauge", "Pieces verified on disk.", ()),
+    ("job_queue_position", "gauge", "The job's place in the queue (1 = next to run; 0 = not queued).", ()),
+    ("job_trackers", "gauge", "The job's trackers by state (idle, updating, working, failing, disabled) "
+     "while the job announces.", ("state",)),
+    ("job_tracker_errors_total", "counter", "Failed tracker announces since the job last started.", ()),
+)
+_go_float = cast(Callable[[float], str], _untyped_go_float)  # a value as prometheus_client writes it
+JOB_PAGE = 500  # jobs read and written out between two turns of the loop (a few ms of it)
+
+
+def _label(value: str) -> str:
+    """A label value escaped as the text exposition format wants it."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r'\"')
+
+
+class JobSeries:
+    """Every unfinished job's series (``_JOB_FAMILIES``) in the text exposition format, written
+    here rather than through ``prometheus_client``'s families: at 30 000 jobs those made 330 000
+    samples and formatted them in one go, 2–3 s of the event loop at each scrape. Read a page of
+    jobs at a time (``JobService.active_pages``) with the loop let run between pages."""
+
+    def __init__(self, service: JobService) -> None:
+        self.service = service
+
+    async def text(self) -> list[bytes]:
+        """The families, one after the other (a part each), each sample line as ``prometheus_client`` writes
+        it (labels sorted by name, values as Go floats), and the total of peers."""
+        lines: list[list[str]] = [[] for _ in _JOB_FAMILIES]
+        (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have, position,
+         trackers, errors) = lines
         peers_total = 0
-        for job in self.service.active():
-            values = [job.id, job.info_hash]
-            info.add_metric([*values, job.name, job.state.value], 1)
-            down.add_metric(values, job.downloaded)
-            up.add_metric(values, job.uploaded)
-            down_rate.add_metric(values, job.download_rate)
-            up_rate.add_metric(values, job.upload_rate)
-            peers.add_metric(values, job.peers)
-            peers_total += job.peers
-            seeds.add_metric(values, job.seeds)
-            wanted.add_metric(values, job.total_size)
-            verified.add_metric(values, job.done_size)
-            position.add_metric(values, job.queue_position)
-            session = self.service.manager.get(job.info_hash)
-            if session is None:
-                continue
-            if session.has_metadata:
-                st = session.status()
-                pieces.add_metric(values, st.num_pieces)
-                have.add_metric(values, st.pieces)
-            coordinator = session.announcer.tracker
-            if coordinator is not None:
-                tracker_states = coordinator.status()
-                errors.add_metric(values, sum(t.errors for t in tracker_states))
-                by_state = Counter(t.state for t in tracker_states)
-                for state in sorted(by_state):
-                    trackers.add_metric([*values, state], by_state[state])
-        yield GaugeMetricFamily(f"{PREFIX}_peers", "Peers connected, all jobs together.", value=peers_total)
-        yield from (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have,
-                    position, trackers, errors)
+        f = _go_float
+        manager = self.service.manager
+        for page in self.service.active_pages(JOB_PAGE):
+            for job in page:
+                ids = f'info_hash="{job.info_hash}",job="{_label(job.id)}"'
+                info.append(f'{{{ids},name="{_label(job.name)}",state="{job.state.value}"}} 1.0')
+                down.append(f"{{{ids}}} {f(job.downloaded)}")
+                up.append(f"{{{ids}}} {f(job.uploaded)}")
+                down_rate.append(f"{{{ids}}} {f(job.download_rate)}")
+                up_rate.append(f"{{{ids}}} {f(job.upload_rate)}")
+                peers.append(f"{{{ids}}} {f(job.peers)}")
+                peers_total += job.peers
+                seeds.append(f"{{{ids}}} {f(job.seeds)}")
+                wanted.append(f"{{{ids}}} {f(job.total_size)}")
+                verified.append(f"{{{ids}}} {f(job.done_size)}")
+                position.append(f"{{{ids}}} {f(job.queue_position)}")
+                session = manager.get(job.info_hash)
+                if session is None:
+                    continue
+                if session.has_metadata:
+                    st = session.status()
+                    pieces.append(f"{{{ids}}} {f(st.num_pieces)}")
+                    have.append(f"{{{ids}}} {f(st.pieces)}")
+                coordinator = session.announcer.tracker
+                if coordinator is not None:
+                    tracker_states = coordinator.status()
+                    errors.append(f"{{{ids}}} {f(sum(t.errors for t in tracker_states))}")
+                    by_state = Counter(t.state for t in tracker_states)
+                    for state in sorted(by_state):
+                        trackers.append(f'{{{ids},state="{_label(state)}"}} {f(by_state[state])}')
+            await anyio.sleep(0)  # (the loop's other work between two pages)
+        out = [f"# HELP {PREFIX}_peers Peers connected, all jobs together.\n# TYPE {PREFIX}_peers gauge\n"
+               f"{PREFIX}_peers {f(peers_total)}\n".encode()]
+        for (name, kind, doc, _), samples in zip(_JOB_FAMILIES, lines, strict=True):
+            full = f"{PREFIX}_{name}"
+            text = f"# HELP {full} {doc}\n# TYPE {full} {kind}\n"
+            if samples:
+                text += f"{full}" + f"\n{full}".join(samples) + "\n"
+            out.append(text.encode())
+            samples.clear()
+            await anyio.sleep(0)  # (a family of 30 000 lines is a few ms to join)
+        return out
 
 
 def _tasks_alive() -> int:
@@ -233,6 +260,7 @@ class Metrics:
             raise ValueError("/metrics needs at least one token")
         self.registry = CollectorRegistry(auto_describe=False)
         self.registry.register(EngineCollector(service))
+        self.jobs = JobSeries(service)
         ProcessCollector(namespace=PREFIX, registry=self.registry)
         self.requests = Histogram(
             f"{PREFIX}_api_request_duration_seconds",
@@ -264,8 +292,10 @@ class Metrics:
                           "or the --metrics-token"}, status_code=401,
                 headers={"cache-control": "no-store",
                          "www-authenticate": 'Bearer realm="torrent-engine metrics"'})
-        # On the loop's thread: the collector reads the service, which only that thread may touch.
-        return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST,
+        # On the loop's thread: the collector reads the service, which only that thread may
+        # touch; the jobs' series a page at a time, the loop let run between pages.
+        jobs = await self.jobs.text()
+        return Response(b"".join([generate_latest(self.registry), *jobs]), media_type=CONTENT_TYPE_LATEST,
                         headers={"cache-control": "no-store"})
 
     async def watch_loop(self, interval: float = LAG_INTERVAL) -> None:

@@ -16,7 +16,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -271,6 +271,16 @@ class JobService:
     def active(self) -> builtins.list[Job]:
         """The jobs that are not finished."""
         return [j for j in self.list() if j.state not in FINISHED_STATES]
+
+    def active_pages(self, size: int) -> Iterator[builtins.list[Job]]:
+        """``active``'s jobs, ``size`` at a time, of the jobs there were at the first page: the
+        caller may let the loop run between two pages (a job removed or finished meanwhile is
+        left out), so that reading every job of 30 000 never holds the loop for long."""
+        recs = [r for r in self._run.jobs.newest_first() if r.state not in FINISHED_STATES]
+        table = self._run.jobs
+        for at in range(0, len(recs), size):
+            page = [self._run.listed(r) for r in recs[at:at + size] if r.id in table]
+            yield [j for j in page if j.state not in FINISHED_STATES]
 
     def history(self) -> builtins.list[Job]:
         """The finished jobs."""

@@ -1,21 +1,26 @@
 """The pieces of ``/metrics`` that need no running service: the piece-write histogram, the token
-check and the request timer's labels."""
+check, the request timer's labels and the jobs' series."""
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
+from types import SimpleNamespace
 from typing import cast
 
+import anyio
 import httpx
 import pytest
-from prometheus_client import CollectorRegistry, Histogram
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from torrent_engine.api.metrics import NO_ROUTE, Metrics, RequestTimer
+from torrent_engine.api import metrics as metrics_module
+from torrent_engine.api.metrics import NO_ROUTE, JobSeries, Metrics, RequestTimer
 from torrent_engine.jobs import JobService
 from torrent_engine.storage.timing import Durations
 
@@ -99,3 +104,71 @@ async def test_the_request_timer_labels_by_route_template_and_bounds_the_method(
     assert count("GET", NO_ROUTE, "404") == 1
     assert count("other", "/jobs/{job_id}", "405") == 1  # a made-up method makes no series
     assert count("GET", "/broken", "500") == 1  # answered outside the middleware: still counted
+
+
+class FakeJobs:
+    """What ``JobSeries`` reads of a job service: its unfinished jobs a page at a time, and no
+    session for any (a dormant seed's or a queued job's series)."""
+
+    def __init__(self, jobs: list[SimpleNamespace]) -> None:
+        self.jobs = jobs
+        self.manager = SimpleNamespace(get=lambda _info_hash: None)
+
+    def active_pages(self, size: int) -> Iterator[list[SimpleNamespace]]:
+        for at in range(0, len(self.jobs), size):
+            yield self.jobs[at:at + size]
+
+
+def fake_job(n: int, name: str) -> SimpleNamespace:
+    return SimpleNamespace(id=f"job{n}", info_hash=f"{n:040x}", name=name,
+                           state=SimpleNamespace(value="seeding"), downloaded=n * 123_456_789_012,
+                           uploaded=n, download_rate=n * 1.5, upload_rate=0.0, peers=n % 3, seeds=0,
+                           total_size=262_144 * n, done_size=262_144, queue_position=0)
+
+
+async def test_the_jobs_series_are_written_as_prometheus_client_writes_them_with_the_loop_run_between_pages(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At 30 000 jobs ``prometheus_client`` formatted 330 000 samples in one go: 2-3 s of the event
+    loop at each scrape. The series are written here, a page of jobs at a time with the loop let
+    run between pages, byte for byte what ``prometheus_client`` writes for the same values."""
+    monkeypatch.setattr(metrics_module, "JOB_PAGE", 2)
+    jobs = [fake_job(n, name) for n, name in enumerate(["a", 'we"ird \\ name', "two\nlines", "ünï", "e"])]
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await anyio.sleep(0)
+            turns += 1
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(count_turns)
+        await anyio.sleep(0)
+        before = turns
+        ours = b"".join(await JobSeries(cast(JobService, FakeJobs(jobs))).text()).decode()
+        assert turns - before >= 3  # (5 jobs in pages of 2, then a turn a family)
+        tg.cancel_scope.cancel()
+
+    class Reference:
+        def collect(self) -> Iterator[Metric]:
+            labels = ["job", "info_hash"]
+            total = GaugeMetricFamily("torrent_engine_peers", "Peers connected, all jobs together.",
+                                      value=sum(j.peers for j in jobs))
+            info = GaugeMetricFamily("torrent_engine_job_info",
+                                     "One per unfinished job: its name and state (always 1).",
+                                     labels=[*labels, "name", "state"])
+            down = CounterMetricFamily("torrent_engine_job_downloaded_bytes",
+                                       "Payload bytes the job received.", labels=labels)
+            rate = GaugeMetricFamily("torrent_engine_job_download_bytes_per_second",
+                                     "The job's download rate.", labels=labels)
+            for j in jobs:
+                info.add_metric([j.id, j.info_hash, j.name, j.state.value], 1)
+                down.add_metric([j.id, j.info_hash], j.downloaded)
+                rate.add_metric([j.id, j.info_hash], j.download_rate)
+            yield from (total, info, down, rate)
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Reference())
+    reference = generate_latest(registry).decode()
+    for family in reference.split("# HELP ")[1:]:
+        assert "# HELP " + family in ours
