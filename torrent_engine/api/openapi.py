@@ -145,6 +145,17 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
     "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),
     "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
+    "downloading_time": {"type": "number", "minimum": 0,
+                         "description": "seconds spent downloading (its metadata too), all runs together "
+                                        "(not paused, queued or checking)"},
+    "time_active": {"type": "number", "minimum": 0,
+                    "description": "seconds it ran: downloading_time + seeding_time (qBittorrent's "
+                                   "time_active)"},
+    "availability": _null({"type": "number", "minimum": 0,
+                           "description": "distributed copies: how many whole copies of the torrent "
+                                          "its connected peers hold (the rarest piece's count, plus "
+                                          "the share of pieces above it); null while it does not run "
+                                          "(paused, queued, checking) or has no metadata"}),
     "missing_files": {"type": "array", "items": STRING,
                       "description": "state error: files that held verified data, found gone"},
     "seed_mode": {"type": "boolean",
@@ -291,8 +302,14 @@ SCHEMAS: dict[str, Schema] = {
                         "seeds": _null({**COUNT, "description": "the swarm's seeders, as its last answer "
                                                                 "said"}),
                         "leechers": _null({**COUNT, "description": "the swarm's leechers, as its last "
-                                                                   "answer said"})},
-                       ["url", "status", "message", "peers", "tier", "seeds", "leechers"]),
+                                                                   "answer said"}),
+                        "downloaded": _null({**COUNT, "description": "times the torrent was downloaded "
+                                                                     "whole, as the tracker's last scrape "
+                                                                     "said (null: not scraped yet)"}),
+                        "scrape_error": _null({**STRING, "description": "why its last scrape failed "
+                                                                        "(null: it did not)"})},
+                       ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
+                        "scrape_error"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)

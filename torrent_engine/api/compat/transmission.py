@@ -646,8 +646,7 @@ class TransmissionRpc:
             "labels": lambda: list(job.features.tags),
             "group": lambda: self.service.job_bandwidth_group(job.id),
             "secondsSeeding": lambda: int(job.seeding_time),
-            "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
-                                                  - job.created_at)),
+            "secondsDownloading": lambda: int(job.downloading_time),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
             "magnetLink": lambda: magnet_uri(job, TorrentFacts.of(torrent) if torrent is not None else None),
             "comment": lambda: shown_comment(job.features, torrent),
