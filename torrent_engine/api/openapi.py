@@ -716,7 +716,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("POST", "/api/jobs/bulk"): _op(
         "One action on many jobs; those it does not fit are listed in failed", "BulkDone",
         errors=(*_BODY_ERRORS, 503), body="BulkAction", body_required=True, tag="jobs"),
-    ("GET", "/api/jobs/{job_id}"): _op("One job in detail", "JobDetail", errors=(404,), tag="jobs"),
+    ("GET", "/api/jobs/{job_id}"): _op(
+        "One job in detail", "JobDetail", errors=(404,), tag="jobs",
+        query=[_query("scrape", _FLAG, "scrape its trackers for their download counts, in the background "
+                                       "(at most every 15 minutes per job; the next look shows them)")]),
     ("PATCH", "/api/jobs/{job_id}"): _op(
         "Change file priorities, order, rate limits or features", "JobDetail",
         errors=(404, 409, *_BODY_ERRORS), body="UpdateJob", tag="jobs"),

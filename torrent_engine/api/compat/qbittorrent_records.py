@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
@@ -448,6 +448,13 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
     for t in job.trackers:
         rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
-                     "num_leeches": -1 if t.leechers is None else t.leechers, "num_downloaded": -1,
-                     "msg": t.message})
+                     "num_leeches": -1 if t.leechers is None else t.leechers,
+                     "num_downloaded": -1 if t.downloaded is None else t.downloaded,
+                     "msg": tracker_message(t)})
     return rows
+
+
+def tracker_message(t: JobTracker) -> str:
+    """What a tracker's row says: its last announce's error, and its last scrape's."""
+    scrape = f"scrape failed: {t.scrape_error}" if t.scrape_error else ""
+    return "; ".join(m for m in (t.message, scrape) if m)
