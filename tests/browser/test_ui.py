@@ -579,17 +579,22 @@ async def test_sidebar_counts_collapses_and_is_a_drawer_on_a_phone(tmp_path: Pat
 
 
 async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Path) -> None:
-    """The Columns menu adds qBittorrent's columns (category, tags, ratio, save path …), each
-    sortable by its head; the choice survives a reload; a column taken away leaves the table."""
+    """The Columns menu adds qBittorrent's columns (category, tags, ratio, save path, time
+    active, availability …), each sortable by its head; the choice survives a reload; a column
+    taken away leaves the table."""
     from selenium.webdriver.common.by import By
 
     async with running_api(tmp_path) as api:
         for name in ("zeta", "alpha", "mid"):
             await api.service.create_category(name)
         for i, category in enumerate(("zeta", "alpha", "mid")):  # (trackers: paused, never announced to)
-            await api.service.add(_magnet(i) + f"&tr=http%3A%2F%2Ftracker-{category}.invalid%2Fannounce",
-                                  AddOptions(paused=True, features=JobFeatures(category=category,
-                                                                               tags=(f"t{i}",))))
+            added, _ = await api.service.add(
+                _magnet(i) + f"&tr=http%3A%2F%2Ftracker-{category}.invalid%2Fannounce",
+                AddOptions(paused=True, features=JobFeatures(category=category, tags=(f"t{i}",))))
+        ran = api.service._run.jobs.get(added.id)  # (as a record restored after 1 h 2 min downloading)
+        assert ran is not None
+        ran.downloading_time = 3725.0
+        api.service._run.marks.mark(ran)
 
         def heads(d: Any) -> list[str]:
             found = d.find_elements(By.CSS_SELECTOR, "#jobs-head th[data-col]")
@@ -625,6 +630,13 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
                 wait(driver, lambda d: cells(d, "tracker") == hosts)
                 choose(driver, "tracker")  # (taken away again)
                 wait(driver, lambda d: "tracker" not in heads(d))
+                choose(driver, "time_active")  # (one ran 1 h 2 min before it was paused)
+                choose(driver, "availability")  # (blank: paused, no swarm to count copies in)
+                wait(driver, lambda d: sorted(cells(d, "time_active")) == ["", "", "1h 2m"])
+                wait(driver, lambda d: cells(d, "availability") == ["", "", ""])
+                choose(driver, "time_active")
+                choose(driver, "availability")
+                wait(driver, lambda d: "time_active" not in heads(d) and "availability" not in heads(d))
                 driver.refresh()
                 wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
                 wait(driver, lambda d: len(cells(d, "category")) == 3)

@@ -18,6 +18,7 @@ from tests.browser.test_ui import FILES, _magnet, chromium, in_thread, side, sid
 from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.formats.bencode import encode
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import AddOptions, JobState
 from torrent_engine.session import Session
@@ -98,6 +99,11 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
     from selenium.webdriver.common.by import By
 
     async def answer(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path == "/scrape":  # (BEP 48: asked when the Trackers tab is open)
+            files = {h: {b"complete": 7, b"downloaded": 11, b"incomplete": 3}
+                     for h in request.query()["info_hash"]}
+            await stream.send(http_response(encode({b"files": files})))
+            return
         await stream.send(http_response(announce_body(interval=1800, complete=7, incomplete=3)))
 
     async with http_tracker(answer) as server, running_api(
@@ -135,14 +141,16 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                         if r.get_attribute("data-url") == url]
                 return rows[0] if rows else None
 
-            def trackers_shown() -> tuple[str, str, str]:
+            def trackers_shown() -> tuple[str, str, str, str]:
                 open_details(driver, job_id, "trackers")
                 wait(driver, lambda d: tracker_row(d, tracker).find_element(
                     By.CSS_SELECTOR, ".tracker-status").text == "Working")
+                wait(driver, lambda d: tracker_row(d, tracker).find_element(  # (the tab's scrape)
+                    By.CSS_SELECTOR, ".tracker-downloaded").text == "11")
                 cells = [c.text for c in tracker_row(driver, tracker).find_elements(By.TAG_NAME, "td")]
-                return cells[3], cells[4], cells[5]  # seeds, peers, leechers
+                return cells[3], cells[4], cells[5], cells[6]  # seeds, peers, leechers, downloaded
 
-            assert await in_thread(trackers_shown) == ("7", "0", "3")
+            assert await in_thread(trackers_shown) == ("7", "0", "3", "11")
 
             def add_bad_then_good() -> tuple[str, str]:
                 area = css(driver, 'textarea[data-form="tracker-add"]')

@@ -132,11 +132,21 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
             while (await c.post("/api/v2/torrents/pieceAvailability", data={"hash": info_hash})).json() \
                     != [1, 0, 2, 0, 1]:
                 await anyio.sleep(0.1)
+        # distributed copies (the ``availability`` column): none whole, 3 of 5 pieces held
+        assert (await c.get("/api/v2/torrents/info")).json()[0]["availability"] == 0.6
+        main = (await c.get("/api/v2/sync/maindata")).json()
+        assert main["torrents"][info_hash]["availability"] == 0.6
+        props = (await c.get("/api/v2/torrents/properties", params={"hash": info_hash})).json()
+        assert props["availability"] == 0.6
+        job_id = api.service.client_jobs()[0].id
+        assert (await c.get(f"/api/jobs/{job_id}")).json()["availability"] == 0.6
         await c.post("/api/v2/torrents/stop", data={"hashes": info_hash})
         with anyio.fail_after(10):
             while (await c.get("/api/v2/torrents/pieceAvailability", params={"hash": info_hash})).json() \
                     != [0] * 5:
                 await anyio.sleep(0.1)
+        assert (await c.get("/api/v2/torrents/info")).json()[0]["availability"] == -1  # (not running)
+        assert (await c.get(f"/api/jobs/{job_id}")).json()["availability"] is None
         tg.cancel_scope.cancel()
 
 
@@ -146,7 +156,7 @@ def set_comments(url: str, info_hash: str) -> None:
     assert props.comment == "from the metainfo"
     # (2.10–2.15.1's fields, as torrents/info has them)
     assert (props.has_metadata, props.private, props.progress, props.popularity, props.availability) == (
-        True, False, 0, 0, 0)
+        True, False, 0, 0, -1)  # (paused: no swarm, no distributed copies, as libtorrent's -1)
     client.torrents_set_comment(comment="  mine  ", torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
     assert client.torrents_properties(torrent_hash=info_hash).comment == "mine"  # (trimmed, as qBittorrent)
     client.torrents_set_comment(comment="", torrent_hashes="all")  # (empty: none, not the metainfo's)

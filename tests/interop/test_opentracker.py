@@ -8,16 +8,21 @@ the test writes the info-hashes it uses there; a hash off the list must give a c
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import anyio
 import pytest
 
+from tests.integration.helpers import loopback_config, make_payload
 from tests.interop._opentracker import Opentracker, opentracker
+from torrent_engine.api.compat.qbittorrent_records import tracker_rows
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.events import Event, EventBus
+from torrent_engine.jobs import JobService, JobState
 from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator, http
 from torrent_engine.net.tracker.messages import AnnounceRequest
 from torrent_engine.net.tracker.udp import UdpTrackerClient
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
 
@@ -132,3 +137,35 @@ async def test_two_coordinators_find_each_other(tracker: Opentracker) -> None:
     assert {e.name for e in events} == {"tracker.success"}
     stats = (await http.scrape(tracker.http_url, [ih], timeout=5)).files.get(ih)
     assert stats is None or (stats.complete, stats.incomplete) == (0, 0)  # both said 'stopped'
+
+
+async def test_a_jobs_trackers_are_scraped_for_their_download_count(tmp_path: Path) -> None:
+    """The job service scrapes a job's trackers when asked (BEP 48 over HTTP, BEP 15 over UDP):
+    opentracker's count of completed downloads reaches the job's trackers list, and the
+    qBittorrent dialect's ``num_downloaded``."""
+    payload = make_payload(tmp_path / "dl", (("a.bin", 100_000),))
+    info_hash = create_torrent(payload, piece_length=32 * 1024).info_hash  # (the trackers are not in it)
+    with opentracker(tmp_path / "opentracker", [info_hash]) as tracker:
+        torrent = create_torrent(payload, piece_length=32 * 1024,
+                                 trackers=[[tracker.http_url], [tracker.udp_url]])
+        assert torrent.info_hash == info_hash
+        # another peer finished its download here: the count a scrape says
+        await http.announce(tracker.http_url, request(info_hash, 3, left=0, event="completed"), timeout=5)
+        state_dir = tmp_path / "state"
+        config = loopback_config(state_dir=state_dir, tracker_enabled=True)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=state_dir) as jobs:
+            job, _ = await jobs.add(torrent)
+            with anyio.fail_after(20):
+                while jobs.get(job.id).state is not JobState.SEEDING:
+                    await anyio.sleep(0.05)
+                while not jobs.scrape_trackers(job.id):  # (its trackers start with its swarm)
+                    await anyio.sleep(0.05)
+                while any(t.downloaded is None and t.scrape_error is None for t in jobs.get(job.id).trackers):
+                    await anyio.sleep(0.05)
+            shown = {t.url: t for t in jobs.get(job.id).trackers}
+            for url in (tracker.http_url, tracker.udp_url):
+                assert shown[url].downloaded == 1 and shown[url].scrape_error is None, shown[url]
+                assert shown[url].seeds is not None and shown[url].seeds >= 1  # (that peer, and us)
+            rows = {r["url"]: r for r in tracker_rows(jobs.get(job.id), False, ())}
+            assert rows[tracker.udp_url]["num_downloaded"] == rows[tracker.http_url]["num_downloaded"] == 1
+            assert not jobs.scrape_trackers(job.id)  # (scraped a moment ago: not again before the interval)

@@ -427,3 +427,19 @@ def test_make_block_is_the_frozen_block_the_dataclass_makes() -> None:
     assert {made: 1}[Block(2, BLOCK_SIZE, 100)] == 1  # (hashed as one)
     with pytest.raises(FrozenInstanceError):
         made.length = 1  # type: ignore[misc]
+
+
+def test_distributed_copies_are_the_rarest_count_plus_the_share_above_it() -> None:
+    """libtorrent's ``distributed_copies`` (qBittorrent's ``availability``): seeds count whole."""
+    pk = one_block_pieces(4)
+    assert pk.distributed_copies() == 0.0
+    give(pk, "a", [0, 1, 2])
+    assert pk.distributed_copies() == 0.75  # (piece 3 held by none: 0 whole copies, 3 of 4 above)
+    give(pk, "b", [3])
+    assert pk.distributed_copies() == 1.0
+    pk.peer_have("b", 0)
+    assert pk.distributed_copies() == 1.25
+    pk.peer_have_all("s")
+    assert pk.distributed_copies() == 2.25
+    pk.peer_gone("a")
+    assert pk.distributed_copies() == 1.5  # (b: pieces 0 and 3; s: all)

@@ -491,7 +491,10 @@ class Api:
         return self.job_json.array(jobs)
 
     async def get_job(self, request: Request) -> Response:
-        """``GET /api/jobs/{id}``: one job in detail."""
+        """``GET /api/jobs/{id}``: one job in detail (``?scrape=true``: its trackers are looked at,
+        and scraped in the background for their download counts if that is due: jobs/scrapes.py)."""
+        if _query_bool(request, "scrape"):
+            self.service.scrape_trackers(request.path_params["job_id"])
         job = self.service.get(request.path_params["job_id"])
         return JSONResponse(job.to_json(detail=True))
 

@@ -145,6 +145,17 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
     "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),
     "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
+    "downloading_time": {"type": "number", "minimum": 0,
+                         "description": "seconds spent downloading (its metadata too), all runs together "
+                                        "(not paused, queued or checking)"},
+    "time_active": {"type": "number", "minimum": 0,
+                    "description": "seconds it ran: downloading_time + seeding_time (qBittorrent's "
+                                   "time_active)"},
+    "availability": _null({"type": "number", "minimum": 0,
+                           "description": "distributed copies: how many whole copies of the torrent "
+                                          "its connected peers hold (the rarest piece's count, plus "
+                                          "the share of pieces above it); null while it does not run "
+                                          "(paused, queued, checking) or has no metadata"}),
     "missing_files": {"type": "array", "items": STRING,
                       "description": "state error: files that held verified data, found gone"},
     "seed_mode": {"type": "boolean",
@@ -291,8 +302,14 @@ SCHEMAS: dict[str, Schema] = {
                         "seeds": _null({**COUNT, "description": "the swarm's seeders, as its last answer "
                                                                 "said"}),
                         "leechers": _null({**COUNT, "description": "the swarm's leechers, as its last "
-                                                                   "answer said"})},
-                       ["url", "status", "message", "peers", "tier", "seeds", "leechers"]),
+                                                                   "answer said"}),
+                        "downloaded": _null({**COUNT, "description": "times the torrent was downloaded "
+                                                                     "whole, as the tracker's last scrape "
+                                                                     "said (null: not scraped yet)"}),
+                        "scrape_error": _null({**STRING, "description": "why its last scrape failed "
+                                                                        "(null: it did not)"})},
+                       ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
+                        "scrape_error"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)
@@ -699,7 +716,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("POST", "/api/jobs/bulk"): _op(
         "One action on many jobs; those it does not fit are listed in failed", "BulkDone",
         errors=(*_BODY_ERRORS, 503), body="BulkAction", body_required=True, tag="jobs"),
-    ("GET", "/api/jobs/{job_id}"): _op("One job in detail", "JobDetail", errors=(404,), tag="jobs"),
+    ("GET", "/api/jobs/{job_id}"): _op(
+        "One job in detail", "JobDetail", errors=(404,), tag="jobs",
+        query=[_query("scrape", _FLAG, "scrape its trackers for their download counts, in the background "
+                                       "(at most every 15 minutes per job; the next look shows them)")]),
     ("PATCH", "/api/jobs/{job_id}"): _op(
         "Change file priorities, order, rate limits or features", "JobDetail",
         errors=(404, 409, *_BODY_ERRORS), body="UpdateJob", tag="jobs"),

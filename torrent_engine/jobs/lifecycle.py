@@ -412,10 +412,12 @@ class JobLifecycle:
         key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[1] == key and \
-                abs(kept[2].seeding_time - rec.seeding_time) <= seeding_time_step:
+                abs(kept[2].seeding_time - rec.seeding_time) <= seeding_time_step and \
+                _same_step(kept[2].downloading_time, rec.downloading_time, seeding_time_step):
             return kept[2]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
                                     queue_position=key[1], seeding_time=rec.seeding_time,
+                                    downloading_time=rec.downloading_time,
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
         self.decorated[rec.id] = (job, key, shown)
@@ -837,3 +839,10 @@ class JobLifecycle:
             return None
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
 
+
+
+def _same_step(shown: float, now: float, step: float) -> bool:
+    """Whether a time shown as ``shown`` may still be shown for ``now``: the same (``step`` 0),
+    or in the same ``step`` (a list shows a download's time to the minute: the rounds mark the
+    job when it moves on to the next)."""
+    return shown == now or (step > 0 and shown // step == now // step)

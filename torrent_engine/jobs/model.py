@@ -241,6 +241,8 @@ class JobTracker:
     tier: int = 0  # its BEP 12 tier (0 first)
     seeds: int | None = None  # the swarm's seeders and leechers as its last answer said (None: not said)
     leechers: int | None = None
+    downloaded: int | None = None  # times downloaded whole, as its last scrape said (None: not scraped)
+    scrape_error: str | None = None  # why its last scrape failed (None: it did not)
 
 
 _HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
@@ -378,6 +380,10 @@ class Job:
     features: JobFeatures = JobFeatures()
     queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
     seeding_time: float = 0.0  # seconds spent seeding
+    downloading_time: float = 0.0  # seconds spent downloading (its metadata too; not paused or queued)
+    # distributed copies among the connected peers (libtorrent's ``distributed_copies``); None
+    # while it does not run (paused, queued, checking) or has no metadata
+    availability: float | None = None
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)
     number: int = 0  # a small whole number naming the job for good (1, 2, ...; Transmission's id)
     missing_files: tuple[str, ...] = ()  # (state error) files that held verified data, found gone
@@ -402,6 +408,11 @@ class Job:
         """Whether the job ended (completed, failed or cancelled)."""
         return self.state in FINISHED_STATES
 
+    @property
+    def time_active(self) -> float:
+        """Seconds the job ran, downloading or seeding (qBittorrent's ``time_active``)."""
+        return self.downloading_time + self.seeding_time
+
     def to_json(self, *, detail: bool = False) -> dict[str, object]:
         """The job as the API's JSON (files, peers and trackers too when ``detail``)."""
         out: dict[str, object] = {
@@ -414,7 +425,8 @@ class Job:
             "result": self.result.to_json() if self.result is not None else None,
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
-            "seeding_time": self.seeding_time, "ratio": self.ratio,
+            "seeding_time": self.seeding_time, "downloading_time": self.downloading_time,
+            "time_active": self.time_active, "availability": self.availability, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
             "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,
@@ -428,7 +440,8 @@ class Job:
                                  "transport": p.transport, "sources": list(p.sources)}
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers,
-                                "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers}
+                                "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers,
+                                "downloaded": t.downloaded, "scrape_error": t.scrape_error}
                                for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out

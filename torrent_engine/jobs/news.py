@@ -42,6 +42,7 @@ from .intake.claims import claimed_paths
 from .intake.validate import files_refusal
 from .lifecycle import JobLifecycle
 from .model import JobProgress, JobState
+from .scrapes import with_scrape
 from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
 
@@ -81,7 +82,8 @@ class EngineNews:
         rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
         heard = tracker_heard(event)
         if rec is not None:
-            self.run.tracker_news.setdefault(rec.id, {})[heard.url] = heard
+            news = self.run.tracker_news.setdefault(rec.id, {})
+            news[heard.url] = with_scrape(heard, news.get(heard.url))
             self.run.live_views.pop(rec.id, None)
             self.run.sleepers.unview(rec)
             self.run.marks.mark(rec)

@@ -54,6 +54,7 @@ from .model import (
     JobConflict,
     JobError,
     JobFeatures,
+    JobNotFound,
     JobState,
     Lease,
     PortMappingStatus,
@@ -67,6 +68,7 @@ from .organising.organise import Organiser
 from .queueing.leases import LeaseTable
 from .queueing.rounds import QueueRounds
 from .restore import Restorer
+from .scrapes import TrackerScrapes
 from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
@@ -111,6 +113,7 @@ class JobService:
         self._organiser = Organiser(run, self._rounds, state)
         self._mover = Mover(run, self._rounds)
         self._edits = JobEdits(run)
+        self.scrapes = TrackerScrapes(run)  # (its ``interval`` and ``in_flight`` may be changed)
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
         self.dedup.listen()
@@ -752,6 +755,16 @@ class JobService:
         """Per piece, how many connected peers have it (empty without the metainfo or for a
         complete job, as libtorrent answers; 0 each while the job is not running)."""
         return self._edits.piece_availability(job_id)
+
+    def scrape_trackers(self, job_id: str) -> bool:
+        """A client looks at the job's trackers: scrape them in the background for their
+        download counts (and seeders, leechers), if that is due (at most once per
+        ``scrapes.interval`` per job, a few jobs at once: scrapes.py); whether a scrape began.
+        ``JobNotFound`` for an unknown job."""
+        rec = self._run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        return self.scrapes.ask(rec)
 
     async def reannounce(self, job_id: str) -> None:
         """Announce the job to its trackers now (a job without trackers: nothing happens)."""

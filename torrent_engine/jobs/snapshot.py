@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ..session import Session, SessionStatus
 
 STARTING = frozenset({State.QUEUED.value, State.CHECKING.value})  # a session's states before its check ends
+SWARMING = frozenset({State.DOWNLOADING, State.SEEDING})  # a session's states with a swarm (peers counted)
 MIN_ETA_RATE = 1024.0  # bytes/s: below this an ETA means nothing (None)
 
 SESSION_TO_JOB: dict[State, JobState] = {
@@ -75,7 +76,17 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
                verified_pieces=st.verified_pieces if has_meta else None,
                num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes,
-               moving=rec.moving is not None)
+               moving=rec.moving is not None,
+               availability=availability(session, num_pieces))
+
+
+def availability(session: Session, num_pieces: int) -> float | None:
+    """The distributed copies among the session's peers, read from its picker now (a view is
+    made when asked for, not each second); None as libtorrent says -1: no metadata, no swarm
+    (paused, queued, checking), or every piece had (a seed keeps no picker there)."""
+    if not session.has_metadata or session.state not in SWARMING or len(session.have) >= num_pieces:
+        return None
+    return session.picker.distributed_copies()
 
 
 def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
@@ -165,6 +176,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
+               downloading_time=rec.downloading_time,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
                dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None)
 

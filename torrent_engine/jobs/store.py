@@ -85,6 +85,7 @@ class JobRecord:
     features: JobFeatures = field(default_factory=JobFeatures)
     queue_position: int = 0  # order in the queue (smaller first); unique among the records
     seeding_time: float = 0.0  # seconds spent seeding, all sessions together
+    downloading_time: float = 0.0  # seconds spent downloading (its metadata too), all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
     # each file's verified bytes when last saved paused (shown while the job has no session)
     file_done: list[int] | None = None
@@ -133,7 +134,8 @@ class JobRecord:
             "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
-            "seeding_time": self.seeding_time, "number": self.number,
+            "seeding_time": self.seeding_time, "downloading_time": self.downloading_time,
+            "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
@@ -206,6 +208,7 @@ class JobRecord:
                 features=JobFeatures.from_json(d.get("features")),
                 queue_position=int(d.get("queue_position", 0)),
                 seeding_time=float(d.get("seeding_time", 0.0)),
+                downloading_time=float(d.get("downloading_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else [int(b) for b in file_done],
                 missing_files=[_str(p) for p in d.get("missing_files") or ()],
@@ -496,7 +499,7 @@ def _read_json_leases(path: Path) -> dict[str, tuple[float, float]]:
 def counters(rec: JobRecord) -> tuple[object, ...]:
     """What a periodic save of an active job would change on disk."""
     return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name,
-            int(rec.seeding_time // 60))
+            int(rec.seeding_time // 60), int(rec.downloading_time // 60))
 
 
 class _Batch:

@@ -386,6 +386,16 @@ class PiecePicker:
         """How many connected peers have piece ``index``."""
         return self._avail[index] + self._peers.seeds
 
+    def distributed_copies(self) -> float:
+        """How many whole copies of the torrent the connected peers hold (libtorrent's
+        ``distributed_copies``): the rarest piece's count, plus the share of pieces held by more.
+        Read when asked, O(N) in two C loops (no count kept per HAVE on the hot path)."""
+        avail = self._avail
+        if not avail:
+            return 0.0
+        least = min(avail)
+        return self._peers.seeds + least + (len(avail) - avail.count(least)) / len(avail)
+
     # -- peers ---------------------------------------------------------------------------------
 
     def _inc(self, i: int) -> None:

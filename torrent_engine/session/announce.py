@@ -10,8 +10,9 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ..errors import TorrentEngineError
+from ..errors import TorrentEngineError, TrackerError
 from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ..net.tracker.messages import ScrapeStats
 from .phases import Loaded, swarm_group
 
 if TYPE_CHECKING:
@@ -102,6 +103,15 @@ class Announcer:
                                               remembered=remembered)
             tracker = self.tracker
             swarm.start_soon(lambda: tracker.run(first_in=next_in))
+
+    async def scrape(self, url: str) -> ScrapeStats:
+        """Scrape the tracker ``url`` for this torrent (``TrackerCoordinator.scrape``), with the
+        trackers' settings; ``TrackerError`` when it fails, or when no tracker runs (paused,
+        stopped, checking, trackers off): a scrape goes as an announce would."""
+        tracker = self.tracker
+        if tracker is None or not tracker.running:
+            raise TrackerError("not scraped: the torrent's trackers are not running (paused or stopped)", url)
+        return await tracker.scrape(url)
 
     def completed(self) -> None:
         """The download completed: the trackers hear it (event=completed)."""

@@ -637,7 +637,9 @@ class QbittorrentApi:
 
     async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
-        return self.trackers_of(self._one(form), sticky=True)
+        job = self._one(form)
+        self.service.scrape_trackers(job.id)  # (in the background, if due: the next look shows it)
+        return self.trackers_of(job, sticky=True)
 
     def trackers_of(self, job: Job, *, sticky: bool) -> list[QbtRecord]:
         """The rows ``torrents/trackers`` answers for ``job`` (``sticky``: DHT, PeX and LSD's too)."""

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT, JobPeer, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
@@ -263,9 +263,10 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "completed": job.done_size, "ratio_limit": ratio_limit, "seeding_time_limit": time_limit,
         "inactive_seeding_time_limit": GLOBAL, "max_ratio": max_ratio,
         "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1, "max_inactive_seeding_time": -1,
-        "seeding_time": int(job.seeding_time), "time_active": int(max(0.0, job.updated_at - job.created_at)),
+        "seeding_time": int(job.seeding_time), "time_active": int(job.time_active),
         "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
-        "auto_tmm": False, "availability": float(job.seeds),
+        "auto_tmm": False,
+        "availability": round(job.availability, 3) if job.availability is not None else -1.0,
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
         # (WebAPI 2.10–2.16's fields)
         "has_metadata": torrent is not None, "comment": job.features.comment if job.features.comment
@@ -390,7 +391,6 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
     with 2.10–2.15.1's ``has_metadata``, ``private`` (null before the metadata), ``progress``,
     ``popularity`` and ``availability``, as ``torrents/info`` shows them."""
     record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
-    elapsed = max(0.0, job.updated_at - job.created_at)
     return {
         "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
         "save_path": job.options.save_path, "download_path": job.options.download_path or "",
@@ -400,12 +400,13 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "created_by": torrent.created_by or "" if torrent is not None else "",
         "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
         "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,
-        "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(elapsed),
+        "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(job.time_active),
         "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,
         "share_ratio": record["ratio"], "addition_date": int(job.created_at),
         "completion_date": record["completion_on"], "last_seen": record["seen_complete"],
-        "dl_speed_avg": int(job.downloaded / elapsed) if elapsed > 0 else 0,
-        "up_speed_avg": int(job.uploaded / elapsed) if elapsed > 0 else 0,
+        # (as qBittorrent's: over the time downloading, and over all the time active)
+        "dl_speed_avg": int(job.downloaded / job.downloading_time) if job.downloading_time >= 1 else 0,
+        "up_speed_avg": int(job.uploaded / job.time_active) if job.time_active >= 1 else 0,
         "dl_speed": int(job.download_rate), "up_speed": int(job.upload_rate), "eta": record["eta"],
         "peers": max(0, job.peers - job.seeds), "peers_total": max(0, job.peers - job.seeds),
         "seeds": job.seeds, "seeds_total": job.seeds,
@@ -447,6 +448,13 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
     for t in job.trackers:
         rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
-                     "num_leeches": -1 if t.leechers is None else t.leechers, "num_downloaded": -1,
-                     "msg": t.message})
+                     "num_leeches": -1 if t.leechers is None else t.leechers,
+                     "num_downloaded": -1 if t.downloaded is None else t.downloaded,
+                     "msg": tracker_message(t)})
     return rows
+
+
+def tracker_message(t: JobTracker) -> str:
+    """What a tracker's row says: its last announce's error, and its last scrape's."""
+    scrape = f"scrape failed: {t.scrape_error}" if t.scrape_error else ""
+    return "; ".join(m for m in (t.message, scrape) if m)

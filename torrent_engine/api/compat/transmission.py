@@ -63,6 +63,7 @@ from ...jobs.trackers import Tiers, tier_list_text
 from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
+from ...net.tracker.messages import scrape_url
 from .. import jsontext
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
 from ..users import Scope
@@ -85,6 +86,7 @@ VERSION = f"4.0.6 (torrent_engine {__version__})"
 VERSION_41 = f"4.1.0 (torrent_engine {__version__})"  # session_get's version over JSON-RPC
 SESSION_HEADER = "X-Transmission-Session-Id"
 MAX_KEPT_FIELD_SETS = 16  # the torrent-get field sets whose rows are kept (see _rows)
+SCRAPE_ASKS = 4  # a torrent-get of trackerStats for at most this many torrents asks for their scrapes
 # where an answer's kept rows go (no job's text holds it: random, NULs)
 ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
@@ -646,8 +648,7 @@ class TransmissionRpc:
             "labels": lambda: list(job.features.tags),
             "group": lambda: self.service.job_bandwidth_group(job.id),
             "secondsSeeding": lambda: int(job.seeding_time),
-            "secondsDownloading": lambda: int(max(0.0, (job.completed_at or job.updated_at)
-                                                  - job.created_at)),
+            "secondsDownloading": lambda: int(job.downloading_time),
             "recheckProgress": lambda: job.progress if job.state is JobState.CHECKING else 0.0,
             "magnetLink": lambda: magnet_uri(job, TorrentFacts.of(torrent) if torrent is not None else None),
             "comment": lambda: shown_comment(job.features, torrent),
@@ -733,6 +734,9 @@ class TransmissionRpc:
         else:
             listed = self._jobs(arguments)
         jobs = sorted(listed, key=lambda j: j.number)
+        if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
+            for job in jobs:  # in the background; a list of every torrent asks for none)
+                self.service.scrape_trackers(job.id)
         kept = self._rows(jobs, wanted, every=arguments.get("ids") is None)
         out: dict[str, JSON | KeptRows[Record]]
         if arguments.get("format") == "table":
@@ -1051,13 +1055,19 @@ def _tiers(job: Job) -> Tiers:
 
 def _tracker_stat(n: int, t: JobTracker) -> dict[str, JSON]:
     ok = t.status == "working"
-    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": "", "host": t.url, "sitename": "",
+    scraped = t.downloaded is not None
+    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": scrape_url(t.url) or "", "host": t.url,
+            "sitename": "",
             "announceState": 0, "hasAnnounced": t.status != "unknown", "lastAnnounceSucceeded": ok,
             "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
             "lastAnnounceTime": 0, "lastAnnounceStartTime": 0, "lastAnnounceTimedOut": False,
-            "nextAnnounceTime": 0, "hasScraped": False, "lastScrapeSucceeded": False, "lastScrapeResult": "",
+            "nextAnnounceTime": 0, "hasScraped": scraped or t.scrape_error is not None,
+            "lastScrapeSucceeded": scraped and t.scrape_error is None,
+            "lastScrapeResult": t.scrape_error or ("Success" if scraped else ""),
             "lastScrapeTime": 0, "lastScrapeStartTime": 0, "lastScrapeTimedOut": False, "nextScrapeTime": 0,
-            "scrapeState": 0, "seederCount": -1, "leecherCount": -1, "downloadCount": -1, "isBackup": False}
+            "scrapeState": 0, "seederCount": -1 if t.seeds is None else t.seeds,
+            "leecherCount": -1 if t.leechers is None else t.leechers,
+            "downloadCount": -1 if t.downloaded is None else t.downloaded, "isBackup": False}
 
 
 def transmission_group(group: GroupSettings) -> dict[str, JSON]:

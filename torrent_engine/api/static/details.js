@@ -81,7 +81,8 @@ async function refreshDetails(id) {
   const quiet = (promise) => promise.catch(() => null);
   const sub = open.sub;
   const [job, facts, pieces, seeds] = await Promise.all([
-    quiet(api("GET", `/api/jobs/${id}`)),
+    // (the Trackers tab asks for a scrape: the server does it at most every few minutes, in the background)
+    quiet(api("GET", sub === "trackers" ? `/api/jobs/${id}?scrape=true` : `/api/jobs/${id}`)),
     sub === "general" && !(open.facts && open.facts.has_metadata) ? quiet(api("GET", `/api/jobs/${id}/torrent`)) : null,
     sub === "general" ? quiet(api("GET", `/api/jobs/${id}/pieces`)) : null,
     sub === "http" ? quiet(api("GET", `/api/jobs/${id}/webseeds`)) : null,
@@ -287,7 +288,7 @@ async function editTiers(id, edit) {
 DETAIL_VIEWS.trackers = {
   make(id, open) {
     const {table, tbody} = detailsTable([["Tier", "num"], ["URL", ""], ["Status", ""], ["Seeds", "num"], ["Peers", "num"],
-      ["Leechers", "num"], ["Downloaded", "num", "times completed, as a scrape says (not asked by this daemon)"],
+      ["Leechers", "num"], ["Downloaded", "num", "times the torrent was downloaded whole, as the tracker's last scrape said"],
       ["Message", "hide-narrow"], ["", ""]]);
     tbody.addEventListener("click", (ev) => onTrackerClick(id, open, ev));
     const form = urlForm("Add trackers, one URL a line (each in a tier of its own)", "Add trackers", "tracker-add",
@@ -308,8 +309,10 @@ DETAIL_VIEWS.trackers = {
       el("td", {class: "num", text: String(t.tier)}), el("td", {class: "path tracker-url", text: t.url}),
       el("td", {class: `tracker-status ${t.status}`, text: TRACKER_STATUS[t.status] || t.status}),
       el("td", {class: "num", text: countText(t.seeds)}), el("td", {class: "num", text: countText(t.peers)}),
-      el("td", {class: "num", text: countText(t.leechers)}), el("td", {class: "num", text: "—"}),
-      el("td", {class: "hide-narrow", text: t.message || ""}),
+      el("td", {class: "num", text: countText(t.leechers)}),
+      el("td", {class: "num tracker-downloaded", text: countText(t.downloaded)}),
+      el("td", {class: "hide-narrow tracker-message",
+                text: [t.message, t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""].filter(Boolean).join("; ")}),
       el("td", {class: "row-actions"}, el("button", {class: "ghost", "data-tracker": "edit", text: "Edit"}),
         el("button", {class: "ghost danger-text", "data-tracker": "remove", text: "Remove"}),
         errorSpan(open.errors.get(`tracker:${t.url}`), `tracker:${t.url}`)))));

@@ -40,8 +40,9 @@ import anyio
 import anyio.abc
 
 from ...engine.manager import TorrentManager, load_saved_metainfo
-from ...errors import TorrentEngineError
+from ...errors import TorrentEngineError, TrackerError
 from ...net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ...net.tracker.messages import ScrapeStats
 from ...session import Session
 from ...session.peer_io import handshaker_for
 from ..store import JobRecord
@@ -233,6 +234,14 @@ class DormantSeeds:
             events=self._manager.events, info_hash_hex=rec.info_hash, rng=self._rng,
             slots=shared.tracker_slots, proxy=config.proxy, udp_relay=shared.udp_relay,
             refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered)
+
+    async def scrape(self, rec: JobRecord, url: str) -> ScrapeStats:
+        """Scrape the dormant seed ``rec`` at its tracker ``url``, as its announces go
+        (``TrackerCoordinator.scrape``); ``TrackerError`` when it fails or ``rec`` is none."""
+        seed = self._seeds.get(rec.id)
+        if seed is None or not self._manager.config.tracker_enabled:
+            raise TrackerError("not scraped: the torrent is not announced", url)
+        return await self._coordinator(seed).scrape(url)
 
     async def _announce_trackers(self, seed: _Seed) -> None:
         try:

@@ -17,6 +17,7 @@ import anyio
 from ...session import Session
 from ...session.state_table import State
 from ..intake.autorun import ProgramEvent
+from ..lifecycle import LISTED_SEEDING_TIME_STEP as LISTED_TIME_STEP
 from ..lifecycle import JobLifecycle
 from ..model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
 from ..store import JobRecord
@@ -29,6 +30,9 @@ log = logging.getLogger("torrent_engine.jobs.rounds")
 QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
+# the states whose time counts as downloading (Transmission's ``secondsDownloading``; a job in
+# them never falls quiet, so the rounds walk it and count its time as they count a seed's)
+DOWNLOADING = (JobState.DOWNLOADING, JobState.FETCHING_METADATA)
 
 
 class QueueRounds:
@@ -156,6 +160,11 @@ class QueueRounds:
             complete = _complete(session)
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += step
+            elif rec.state in DOWNLOADING:
+                shown = rec.downloading_time // LISTED_TIME_STEP
+                rec.downloading_time += step
+                if rec.downloading_time // LISTED_TIME_STEP != shown:  # (a list shows it to the minute)
+                    self.run.marks.mark(rec)
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
                 self.run.queue.completion_changed(rec)

@@ -37,6 +37,7 @@ from .messages import (
     AnnounceRequest,
     AnnounceResponse,
     AnnounceStats,
+    ScrapeStats,
 )
 from .udp import RETRANSMIT_BASE, UdpTrackerClient
 
@@ -344,6 +345,23 @@ class TrackerCoordinator:
     def status(self) -> list[TrackerStatus]:
         """Every tracker in its current try order, tier by tier."""
         return [t.status() for tier in self._tiers for t in tier]
+
+    async def scrape(self, url: str, timeout: float = ANNOUNCE_TIMEOUT) -> ScrapeStats:
+        """Scrape this torrent at the tracker ``url`` (BEP 48 over HTTP, BEP 15 action 2 over
+        UDP), as an announce goes: the same proxy, binding and UDP connection ids, the IP filter's
+        word, and a slot among the announces in flight (a scrape is paced with them).
+        ``TrackerError`` with the reason when it fails or the tracker does not list the torrent."""
+        why = await self._refused(url) if self._refused is not None else None
+        if why is not None:
+            raise TrackerError(why, url)
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            response = await client.scrape(
+                url, [self.info_hash], timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
+                proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None)
+        stats = response.files.get(self.info_hash)
+        if stats is None:
+            raise TrackerError("the tracker does not list this torrent", url)
+        return stats
 
     @property
     def tiers(self) -> list[list[str]]:

@@ -1,0 +1,70 @@
+"""Time active (qBittorrent's ``time_active``, Transmission's ``secondsDownloading`` and
+``secondsSeeding``): the seconds a job downloaded or seeded, counted by the queue's rounds as the
+seeding time is, never while paused, and kept across restarts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.unit.clock import FakeClock
+from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
+from torrent_engine.api.compat.qbittorrent_records import properties_record, torrent_record
+from torrent_engine.jobs import JobState, ServiceSettings
+from torrent_engine.jobs.store import JobStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_download_counts_its_time_active_not_while_paused_and_keeps_it_across_a_restart(
+        tmp_path: Path) -> None:
+    torrent = two_files()  # (no data, no peer: it downloads and gets nothing)
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        await jobs.enforce()
+        clock.now += 90
+        await jobs.enforce()
+        shown = jobs.get(job.id)
+        assert shown.downloading_time == pytest.approx(90) and shown.seeding_time == 0
+        assert shown.time_active == pytest.approx(90)
+        assert shown.to_json()["time_active"] == pytest.approx(90)
+        assert torrent_record(shown, ServiceSettings(), None)["time_active"] == 90
+        assert properties_record(shown, ServiceSettings(), None, None)["time_elapsed"] == 90
+        listed = jobs.list()[0]  # (a list shows it to the minute, and sees it move past one)
+        assert listed.downloading_time == pytest.approx(90)
+        await jobs.pause(job.id)
+        clock.now += 500
+        await jobs.enforce()
+        clock.now += 500
+        await jobs.enforce()
+        assert jobs.get(job.id).downloading_time == pytest.approx(90)  # (paused: not counted)
+        await jobs.resume(job.id)
+        await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        await jobs.enforce()
+        clock.now += 30
+        await jobs.enforce()
+        assert jobs.get(job.id).downloading_time == pytest.approx(120)
+    saved = json.loads(JobStore(tmp_path / "state").read(job.id) or b"null")
+    assert saved["downloading_time"] == pytest.approx(120)
+    async with service(tmp_path, clock=clock) as again:
+        assert again.get(job.id).downloading_time == pytest.approx(120)
+        assert again.get(job.id).time_active == pytest.approx(120)
+
+
+async def test_a_seeds_time_active_is_its_downloading_and_seeding_time(tmp_path: Path) -> None:
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.enforce()
+        clock.now += 60
+        await jobs.enforce()
+        shown = jobs.get(job.id)
+        assert (shown.downloading_time, shown.seeding_time) == (0, pytest.approx(60))
+        assert shown.time_active == pytest.approx(60)
