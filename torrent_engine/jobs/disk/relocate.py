@@ -16,7 +16,6 @@ from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...storage.resume import ResumeData, load_resume, save_resume
-from ..intake.claims import claimed_paths
 from ..lifecycle import JobLifecycle
 from ..model import (
     InvalidJobRequest,
@@ -30,8 +29,9 @@ from ..model import (
 )
 from ..queueing.rounds import QueueRounds
 from ..snapshot import session_setup
-from ..store import JobRecord
-from .move import PendingMove, copy_files, plan_move, recover, remove_sources
+from ..store import JobRecord, PendingMove
+from .claims import claimed_paths
+from .move import copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
 
 log = logging.getLogger("torrent_engine.jobs.relocate")

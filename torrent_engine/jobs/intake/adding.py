@@ -31,6 +31,7 @@ from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
 from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
 from ...policy.picker import DEFAULT_PRIORITY
+from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, existing_files, ground, missing_dirs
@@ -53,11 +54,10 @@ from ..queueing.dormant import wanted_files_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup
 from ..store import FULL_ERRNOS, JobRecord, not_saved
+from ..tuning.autorun import ProgramEvent
+from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
-from .autorun import ProgramEvent
-from .claims import claimed_paths
 from .cookies import UrlCookies
-from .validate import check_files, check_priorities
 
 log = logging.getLogger("torrent_engine.jobs.adding")
 

@@ -18,8 +18,9 @@ from ..lifecycle import JobLifecycle
 from ..model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
 from ..queueing.rounds import QueueRounds
 from ..store import JobRecord, not_saved
+from ..validate import check_category, check_tags
 from .categories import Catalogue, Category
-from .features import check_category, check_tags, features_from
+from .features import features_from
 
 log = logging.getLogger("torrent_engine.jobs.organise")
 

@@ -16,12 +16,20 @@ import anyio
 
 from ...session import Session
 from ...session.state_table import State
-from ..intake.autorun import ProgramEvent
 from ..lifecycle import JobLifecycle
-from ..model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
+from ..model import (
+    FINISHED_STATES,
+    NO_LIMIT,
+    InvalidJobRequest,
+    JobConflict,
+    JobState,
+    StateNotSaved,
+    share_ratio,
+)
 from ..store import JobRecord
+from ..tuning.autorun import ProgramEvent
 from ..tuning.settings import ShareLimitAction
-from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
+from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached
 
 log = logging.getLogger("torrent_engine.jobs.rounds")
 

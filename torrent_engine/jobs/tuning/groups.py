@@ -25,7 +25,6 @@ from ...config import MAX_RATE_LIMIT
 from ...engine.bandwidth import BandwidthGroup
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
-from ..intake.validate import check_limit
 from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
@@ -37,8 +36,8 @@ from ..model import (
     JobStateChanged,
     JobUpdated,
 )
-from ..organising.features import check_category, check_tags
 from ..store import JobRecord, not_saved
+from ..validate import check_category, check_limit, check_tags
 
 log = logging.getLogger("torrent_engine.jobs.groups")
 
