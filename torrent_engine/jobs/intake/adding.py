@@ -35,7 +35,6 @@ from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, existing_files, ground, missing_dirs
-from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -58,6 +57,7 @@ from ..tuning.autorun import ProgramEvent
 from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
 from .cookies import UrlCookies
+from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs.adding")
 
@@ -127,7 +127,7 @@ class JobAdder:
     """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
-    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser,
+    def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
         self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
         self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)

@@ -16,7 +16,6 @@ import anyio
 
 from ...session import Session
 from ...session.state_table import State
-from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
     NO_LIMIT,
@@ -29,6 +28,7 @@ from ..model import (
 from ..store import JobRecord
 from ..tuning.autorun import ProgramEvent
 from ..tuning.settings import ShareLimitAction
+from .host import QueueingHost
 from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached
 
 log = logging.getLogger("torrent_engine.jobs.rounds")
@@ -43,7 +43,7 @@ class QueueRounds:
     """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
     that change the queue's order."""
 
-    def __init__(self, run: JobLifecycle) -> None:
+    def __init__(self, run: QueueingHost) -> None:
         self.run = run
         self._last_feature_tick: float | None = None
         self._round_asked = False  # a round is asked for and has not begun (``round_soon``)
