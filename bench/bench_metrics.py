@@ -121,8 +121,9 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{args.torrents} jobs, {args.rounds} rounds each (load "
               f"{' '.join(f'{x:.2f}' for x in os.getloadavg())})")
         for name, rs in results.items():
-            print(f"  {name:6}: {statistics.median(r[0] for r in rs) * 1000:7.1f} ms a scrape's job series "
-                  f"(median), loop held at most {max(r[1] for r in rs) * 1000:6.1f} ms, {rs[0][2] / 1e6:.1f} MB")
+            took = statistics.median(r[0] for r in rs) * 1000
+            print(f"  {name:6}: {took:7.1f} ms a scrape's job series (median), loop held at most "
+                  f"{max(r[1] for r in rs) * 1000:6.1f} ms, {rs[0][2] / 1e6:.1f} MB")
         ratio = statistics.median(r[0] for r in results["paged"]) / statistics.median(
             r[0] for r in results["one go"])
         print(f"  time paged / one go: {ratio:.2f}")

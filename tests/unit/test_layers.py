@@ -280,3 +280,77 @@ def test_the_session_parts_import_the_context_not_each_other() -> None:
                     if imp.startswith("torrent_engine.session.") and imp.count(".") >= 2}
         siblings = imported & SESSION_PARTS
         assert siblings == set(), f"session/{name}.py imports the parts {sorted(siblings)}"
+
+
+# (issue 47) jobs/ in layers, lowest first: the base (the job model and the values every part
+# reads: records, the table, the change log, the pure checks and views), then the sub-packages
+# in this order (each imports the base and the packages before it only), then the service layer
+# (every other top-level module: the facade, the machinery, the parts that apply a request) on
+# top. What a part needs of the service layer above it is a Protocol in its own package (e.g.
+# ``RoundsHost``); type-only imports follow the order too.
+JOBS_BASE = {"model", "store", "table", "changelog", "snapshot", "validate"}
+JOBS_ORDER = ["tuning", "queueing", "disk", "organising", "intake"]
+
+
+def _jobs_layer(module: str) -> int | None:
+    """The rank of a module of ``torrent_engine.jobs`` (0: the base, then the sub-packages,
+    ``len(JOBS_ORDER) + 1``: the service layer); None: not a module of jobs/."""
+    parts = module.split(".")
+    if parts[:2] != ["torrent_engine", "jobs"] or len(parts) < 3:
+        return None
+    if parts[2] in JOBS_ORDER:
+        return 1 + JOBS_ORDER.index(parts[2])
+    return 0 if parts[2] in JOBS_BASE else len(JOBS_ORDER) + 1
+
+
+def _jobs_modules() -> dict[str, Path]:
+    jobs = PACKAGE / "jobs"
+    return {"torrent_engine." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts): path
+            for path in sorted(jobs.rglob("*.py")) if path.parent != jobs or path.name != "__init__.py"}
+
+
+def _jobs_upward(modules: dict[str, Path]) -> list[str]:
+    """Every import of a jobs/ module, type-only ones too, that reaches a layer above its own."""
+    bad = []
+    for name, path in modules.items():
+        layer = _jobs_layer(name.removesuffix(".__init__"))
+        assert layer is not None
+        for imp in sorted(_imports(path)):
+            target = _jobs_layer(imp)
+            if target is not None and target > layer and (imp in modules or imp.rsplit(".", 1)[0] in modules):
+                bad.append(f"{name} imports {imp}")
+    return bad
+
+
+def test_the_jobs_sub_packages_and_layers_import_down_only() -> None:
+    bad = _jobs_upward(_jobs_modules())
+    assert bad == [], "\n".join(bad)
+
+
+def test_every_jobs_module_has_a_declared_layer() -> None:
+    jobs = PACKAGE / "jobs"
+    packages = {p.name for p in jobs.iterdir() if (p / "__init__.py").is_file()}
+    assert packages == set(JOBS_ORDER), "a jobs/ sub-package is not in JOBS_ORDER"
+    top = {p.stem for p in jobs.glob("*.py")} - {"__init__"}
+    assert JOBS_BASE <= top, f"no such base module: {sorted(JOBS_BASE - top)}"
+    for name in sorted(packages):
+        doc = ast.get_docstring(ast.parse((jobs / name / "__init__.py").read_text()))
+        assert doc and "\n" not in doc.strip(), f"jobs/{name}/__init__.py lacks its one-line docstring"
+
+
+def test_the_jobs_layer_check_catches_an_upward_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _jobs_layer("torrent_engine.jobs.model") == 0
+    assert _jobs_layer("torrent_engine.jobs.tuning.settings") == 1
+    assert _jobs_layer("torrent_engine.jobs.intake.adding.JobAdder") == len(JOBS_ORDER)
+    assert _jobs_layer("torrent_engine.jobs.lifecycle.JobLifecycle") == len(JOBS_ORDER) + 1
+    assert _jobs_layer("torrent_engine.session.core") is None
+    modules = _jobs_modules()
+    # the sub-packages in the other order: the add (intake) reaches the queue's rounds above it
+    monkeypatch.setattr(sys.modules[__name__], "JOBS_ORDER", list(reversed(JOBS_ORDER)))
+    assert "torrent_engine.jobs.intake.adding imports torrent_engine.jobs.queueing.rounds.QueueRounds" \
+        in _jobs_upward(modules)
+    monkeypatch.undo()
+    # the machinery taken for the base: it reaches every sub-package; and a type-only import
+    # counts (marks.py names JobLifecycle for its type only)
+    monkeypatch.setattr(sys.modules[__name__], "JOBS_BASE", JOBS_BASE | {"marks"})
+    assert "torrent_engine.jobs.marks imports torrent_engine.jobs.lifecycle" in _jobs_upward(modules)

@@ -19,7 +19,8 @@ from ..formats.metainfo import Torrent
 from ..jobs import InvalidJobRequest, JobService
 from ..jobs.control import QUEUE_MOVES
 from ..jobs.model import JobFeatures
-from ..jobs.organising.features import check_category, check_tags, features_from
+from ..jobs.organising.features import features_from
+from ..jobs.validate import check_category, check_tags
 from ..jsonvalue import JSON, JSONObject
 from ..net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
 from .access import shown_proxy_url

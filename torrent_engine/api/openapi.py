@@ -19,10 +19,11 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
-from ..jobs.organising.features import MAX_COMMENT, MAX_NAME
+from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
+from ..jobs.validate import MAX_NAME
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 

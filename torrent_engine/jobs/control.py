@@ -17,7 +17,6 @@ from ..errors import TorrentEngineError
 from ..session import Session
 from ..session.state_table import State
 from .changelog import Changes
-from .intake.validate import check_age, check_limit, check_priorities
 from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
@@ -35,6 +34,7 @@ from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .snapshot import session_setup
 from .store import JobRecord
 from .tuning.peerlimits import check_job_peers
+from .validate import check_age, check_limit, check_priorities
 
 log = logging.getLogger(__name__)
 

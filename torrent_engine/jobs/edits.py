@@ -19,13 +19,13 @@ from ..net.webseed import WebSeedState
 from ..session.webseeds import usable_urls
 from ..storage.paths import real_path
 from ..storage.rename import move_files
+from .disk.claims import claimed_paths
 from .disk.renames import check_path, plan_rename
-from .intake.claims import claimed_paths
-from .intake.validate import check_peers
 from .lifecycle import JobLifecycle
 from .model import Job, JobConflict, JobNotFound, TorrentFacts
 from .snapshot import learn_facts
 from .trackers import Tiers, check_tiers, flat
+from .validate import check_peers
 from .webseeds import check_web_seeds
 
 log = logging.getLogger(__name__)

@@ -29,13 +29,13 @@ from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session
 from ..session.state_table import State
 from ..storage.resume import load_resume
+from .disk.claims import PathClaims, claimed_paths
 from .disk.paths import confine, delete_job_files
-from .intake.autorun import ProgramEvent
 from .intake.checks import PendingChecks
-from .intake.claims import PathClaims, claimed_paths
 from .marks import ViewMarks
 from .model import (
     FINISHED_STATES,
+    LISTED_SEEDING_TIME_STEP,
     Job,
     JobConflict,
     JobNotFound,
@@ -44,12 +44,13 @@ from .model import (
     JobTracker,
     JobUpdated,
     SavePathError,
+    share_ratio,
 )
 from .organising.features import prioritise_first_last
 from .queueing.awake import Sleepers
 from .queueing.dormant import DormantSeeds
 from .queueing.leases import LeaseTable
-from .queueing.queue import JobQueue, share_ratio
+from .queueing.queue import JobQueue
 from .runner import ProgramRunner
 from .snapshot import (
     SESSION_TO_JOB,
@@ -65,6 +66,7 @@ from .snapshot import (
 from .starting import StartWait
 from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
+from .tuning.autorun import ProgramEvent
 from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -75,9 +77,6 @@ STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHIN
                             JobState.DOWNLOADING, JobState.SEEDING})
 # Session states in which a job with no peer has nothing for the timers to do (nothing moves).
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
-# a list shows a seed's seeding time to the minute (``JobLifecycle.listed``); one job's answer to
-# the second
-LISTED_SEEDING_TIME_STEP = 60.0
 
 
 class JobLifecycle:
@@ -92,7 +91,7 @@ class JobLifecycle:
                  state_dir: Path | None, clock: Callable[[], float],
                  settings: Callable[[], ServiceSettings]) -> None:
         self.manager = manager
-        self._settings = settings  # the run-time settings as they are now (tuning/configure.py owns them)
+        self._settings = settings  # the run-time settings as they are now (configure.py owns them)
         self.events = EventBus()
         self.download_root = download_root
         self.state_dir = state_dir
@@ -152,7 +151,7 @@ class JobLifecycle:
 
     @property
     def settings(self) -> ServiceSettings:
-        """The run-time settings as they are now (read only here: tuning/configure.py changes them)."""
+        """The run-time settings as they are now (read only here: configure.py changes them)."""
         return self._settings()
 
     # -- a job's session and its view -----------------------------------------------------

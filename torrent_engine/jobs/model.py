@@ -17,7 +17,6 @@ from ..jsonvalue import JSON, JSONValue
 
 if TYPE_CHECKING:
     from ..formats.metainfo import Torrent
-    from .intake.autorun import ProgramRun
 
 __all__ = [
     "FINISHED_STATES",
@@ -42,12 +41,18 @@ __all__ = [
     "JobUpdated",
     "Lease",
     "LeaseNotFound",
+    "ProgramEvent",
+    "ProgramRun",
     "SavePathError",
     "ServiceStats",
     "StateNotSaved",
     "ServiceStatsEvent",
 ]
 
+
+# a list shows a seed's seeding time (and a job's time active) to the minute
+# (``JobLifecycle.listed``); one job's answer to the second
+LISTED_SEEDING_TIME_STEP = 60.0
 
 class JobState(enum.StrEnum):
     """A job's state, as the API shows it."""
@@ -393,7 +398,7 @@ class Job:
     seed_mode: bool = False
     verified_pieces: int | None = None
     num_pieces: int | None = None
-    # the last program run for it (autorun.ProgramRun; a single job's answer only, None: none
+    # the last program run for it (ProgramRun; a single job's answer only, None: none
     # since the service started)
     last_program: ProgramRun | None = None
     # bytes of its files taken at the add from files held whole with the same BEP 52 pieces root
@@ -575,3 +580,43 @@ class ServiceStatsEvent(Event):
 
     name: ClassVar[str] = "service.stats"
     stats: ServiceStats
+
+
+def share_ratio(uploaded: int, downloaded: int, done: int) -> float:
+    """Uploaded over downloaded; a job that downloaded (almost) nothing itself (it was seeded
+    from data already on disk) counts its verified bytes instead, as qBittorrent does."""
+    base = downloaded if downloaded >= done // 100 and downloaded > 0 else done
+    return uploaded / base if base > 0 else 0.0
+
+
+class ProgramEvent(enum.StrEnum):
+    """When a program runs (the setting that names it: ``run_on_<event>``)."""
+
+    ADDED = "added"  # a job was added (not when a restart brings it back)
+    COMPLETED = "completed"  # its wanted files are all downloaded and verified
+    SEEDING_DONE = "seeding_done"  # its share limit was reached
+
+
+@dataclass(frozen=True, slots=True)
+class ProgramRun:
+    """What one run of a program did."""
+
+    event: ProgramEvent
+    argv: tuple[str, ...]
+    started_at: float
+    duration: float
+    exit_code: int | None  # None: it could not be started, or it was killed at the time limit
+    timed_out: bool = False  # killed (its whole process group) at the time limit
+    error: str | None = None  # why it could not be started (e.g. no such program)
+    output: str = ""  # the tail of its stdout and stderr
+
+    @property
+    def ok(self) -> bool:
+        """Whether it exited 0."""
+        return self.exit_code == 0
+
+    def to_json(self) -> dict[str, object]:
+        """The run as the API's JSON (a job's ``last_program``)."""
+        return {"event": self.event.value, "argv": list(self.argv), "started_at": self.started_at,
+                "duration": self.duration, "exit_code": self.exit_code, "timed_out": self.timed_out,
+                "error": self.error, "output": self.output}

@@ -37,14 +37,14 @@ from ..events import (
     TrackerSuccess,
 )
 from ..session import Session
+from .disk.claims import claimed_paths
 from .disk.paths import existing_files
-from .intake.claims import claimed_paths
-from .intake.validate import files_refusal
 from .lifecycle import JobLifecycle
 from .model import JobProgress, JobState
 from .scrapes import with_scrape
 from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
+from .validate import files_refusal
 
 PROGRESS_INTERVAL = 0.25  # seconds between two job.progress events of one job (at most 4 a second)
 # the engine's news, by kind: a session's (besides its metadata, which has its own handler), a

@@ -21,8 +21,8 @@ from ..engine.manager import TorrentManager, load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from ..storage.resume import load_resume
+from .disk.claims import claimed_paths
 from .disk.paths import confine
-from .intake.claims import claimed_paths
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, SavePathError
 from .queueing.dormant import wanted_files_there

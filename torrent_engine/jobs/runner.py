@@ -18,8 +18,8 @@ import anyio.abc
 
 from .. import __version__
 from ..formats.metainfo import Torrent
-from .intake.autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
 from .model import Job
+from .tuning.autorun import OutputTail, ProgramEvent, ProgramRun, build_argv, build_env, job_context
 
 log = logging.getLogger(__name__)
 

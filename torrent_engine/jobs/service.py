@@ -33,6 +33,7 @@ from ..formats.metainfo import Torrent
 from ..net.httpclient.cookies import Cookie
 from ..net.webseed import WebSeedState
 from ..session import Session
+from .configure import SettingsControl
 from .control import JobControl
 from .disk.dedup import Deduplicator
 from .disk.relocate import Mover
@@ -42,7 +43,6 @@ from .intake.addoptions import AddOptions
 from .intake.cookies import UrlCookies
 from .intake.metadata import MetadataFetches
 from .intake.mutable import MutableFollower
-from .intake.validate import check_ttl
 from .intake.watch import FolderWatcher
 from .lifecycle import JobLifecycle
 from .model import (
@@ -72,9 +72,9 @@ from .scrapes import TrackerScrapes
 from .store import JobStore
 from .table import JobTable
 from .trackers import Tiers
-from .tuning.configure import SettingsControl
 from .tuning.groups import BandwidthGroups, GroupSettings
 from .tuning.settings import ServiceSettings
+from .validate import check_ttl
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ class JobService:
         manager = TorrentManager(self.config)
         self.store = JobStore(state)
         # the parts, each given explicitly what it works on and what it calls
+        self._tuning: SettingsControl  # (made below: the lifecycle reads its settings when asked)
         self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
                                        state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
         EngineNews(run).listen(manager.events)  # (the engine's news, by kind, to the jobs)

@@ -16,8 +16,17 @@ from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session import SessionSetup
 from ..session.state_table import State
-from .model import FINISHED_STATES, Job, JobFile, JobPeer, JobResult, JobStall, JobState, JobTracker
-from .queueing.queue import share_ratio
+from .model import (
+    FINISHED_STATES,
+    Job,
+    JobFile,
+    JobPeer,
+    JobResult,
+    JobStall,
+    JobState,
+    JobTracker,
+    share_ratio,
+)
 from .store import JobRecord
 
 if TYPE_CHECKING:

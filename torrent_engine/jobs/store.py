@@ -23,8 +23,7 @@ from pathlib import Path
 
 import anyio
 
-from ..jsonvalue import JSON
-from .disk.move import PendingMove
+from ..jsonvalue import JSON, JSONValue
 from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
 
 log = logging.getLogger(__name__)
@@ -54,6 +53,36 @@ def not_saved(exc: OSError, folder: Path | None) -> StateNotSaved:
     return StateNotSaved(f"cannot save the change in the state folder {where}: {reason}; it was "
                          "not made (reads are still served)", where, full=full)
 _ID = re.compile(r"^[0-9a-f]{16}$")
+
+
+@dataclass(frozen=True, slots=True)
+class PendingMove:
+    """A move under way, as the job's record keeps it: from ``old`` to ``new``, the files
+    (relative, "/"-joined) being moved, and the folders the move created (outermost first)."""
+
+    old: str
+    new: str
+    files: tuple[str, ...]
+    created: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, JSON]:
+        """The move as JSON."""
+        return {"old": self.old, "new": self.new, "files": list(self.files), "created": list(self.created)}
+
+    @classmethod
+    def from_json(cls, d: JSONValue) -> PendingMove:
+        """Raises ``ValueError`` on anything else."""
+        if not isinstance(d, dict):
+            raise ValueError("a pending move is not a JSON object")
+        old, new, files, created = d.get("old"), d.get("new"), d.get("files"), d.get("created") or []
+        if not isinstance(old, str) or not isinstance(new, str) or not isinstance(files, list) \
+                or not isinstance(created, list):
+            raise ValueError("a pending move lacks old, new or files")
+        paths = tuple(f for f in files if isinstance(f, str))
+        made = tuple(c for c in created if isinstance(c, str))
+        if len(paths) != len(files) or len(made) != len(created):
+            raise ValueError("a pending move's files and folders are not all strings")
+        return cls(old, new, paths, made)
 
 
 @dataclass(slots=True)

@@ -25,8 +25,8 @@ from torrent_engine.api.openapi import (
     undescribed,
     unrouted,
 )
-from torrent_engine.jobs.organising.features import check_category, check_tag
 from torrent_engine.jobs.trackers import check_url
+from torrent_engine.jobs.validate import check_category, check_tag
 from torrent_engine.jobs.webseeds import check_web_seed
 
 

@@ -14,7 +14,8 @@ import anyio
 import pytest
 
 from torrent_engine.jobs import InvalidJobRequest
-from torrent_engine.jobs.intake.autorun import (
+from torrent_engine.jobs.runner import ProgramRunner, run_program
+from torrent_engine.jobs.tuning.autorun import (
     OutputTail,
     ProgramContext,
     ProgramEvent,
@@ -23,7 +24,6 @@ from torrent_engine.jobs.intake.autorun import (
     check_command,
     split_command,
 )
-from torrent_engine.jobs.runner import ProgramRunner, run_program
 from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
 
 pytestmark = pytest.mark.anyio

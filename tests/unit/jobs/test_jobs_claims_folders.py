@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from torrent_engine.jobs.intake.claims import PathClaims, _folders
+from torrent_engine.jobs.disk.claims import PathClaims, _folders
 
 
 def by_dirname(path: str) -> list[str]:

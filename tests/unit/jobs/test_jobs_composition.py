@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torrent_engine.jobs as jobs_package
+from torrent_engine.jobs.configure import SettingsControl
 from torrent_engine.jobs.control import JobControl
 from torrent_engine.jobs.disk.relocate import Mover
 from torrent_engine.jobs.edits import JobEdits
@@ -17,7 +18,6 @@ from torrent_engine.jobs.organising.organise import Organiser
 from torrent_engine.jobs.queueing.rounds import QueueRounds
 from torrent_engine.jobs.restore import Restorer
 from torrent_engine.jobs.service import JobService
-from torrent_engine.jobs.tuning.configure import SettingsControl
 
 PARTS = (JobService, JobLifecycle, EngineNews, Restorer, QueueRounds, SettingsControl, Organiser, Mover,
          JobEdits, JobAdder, JobControl)

@@ -26,6 +26,7 @@ from torrent_engine.jobs import (
     SavePathError,
     ShareLimitAction,
 )
+from torrent_engine.jobs.model import share_ratio
 from torrent_engine.jobs.organising.features import MAX_COMMENT, features_from, shown_comment
 from torrent_engine.jobs.queueing.queue import (
     QueueEntry,
@@ -33,7 +34,6 @@ from torrent_engine.jobs.queueing.queue import (
     held_jobs,
     move,
     share_limit_reached,
-    share_ratio,
 )
 from torrent_engine.jobs.queueing.rounds import QueueRounds
 from torrent_engine.jobs.store import JobStore

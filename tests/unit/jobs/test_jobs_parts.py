@@ -9,17 +9,17 @@ import pytest
 
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import InvalidJobRequest, JobOptions, JobState, LeaseNotFound
-from torrent_engine.jobs.intake.claims import Overlap, PathClaims, claimed_paths
-from torrent_engine.jobs.intake.validate import (
+from torrent_engine.jobs.disk.claims import Overlap, PathClaims, claimed_paths
+from torrent_engine.jobs.queueing.leases import LeaseTable
+from torrent_engine.jobs.store import JobRecord
+from torrent_engine.jobs.table import JobTable
+from torrent_engine.jobs.validate import (
     check_files,
     check_peers,
     check_priorities,
     check_ttl,
     files_refusal,
 )
-from torrent_engine.jobs.queueing.leases import LeaseTable
-from torrent_engine.jobs.store import JobRecord
-from torrent_engine.jobs.table import JobTable
 
 
 def record(job_id: str, info_hash: str = "ab" * 20, created_at: float = 10.0,

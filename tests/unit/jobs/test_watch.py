@@ -10,11 +10,12 @@ import pytest
 
 from torrent_engine.engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from torrent_engine.jobs import InvalidJobRequest
-from torrent_engine.jobs.intake.watch import FolderWatcher, StableFiles, category_of, check_watch_folders
+from torrent_engine.jobs.intake.watch import FolderWatcher, StableFiles, category_of
 from torrent_engine.jobs.model import JobConflict, StateNotSaved
 from torrent_engine.jobs.tuning.settings import (
     SavedSettings,
     ServiceSettings,
+    check_watch_folders,
     load_settings,
     save_settings,
     updated,

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 
 from ...config import MAX_RATE_LIMIT
 from ...jobs import InvalidJobRequest
-from ...jobs.intake.validate import check_limit as rate_limit_in
 from ...jobs.tuning.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
 from ...jobs.tuning.blocklist import check_addresses, check_filter_url
 from ...jobs.tuning.peerlimits import check_peer_limit
 from ...jobs.tuning.settings import ServiceSettings, SettingChanges
+from ...jobs.validate import check_limit as rate_limit_in
 from ...jsonvalue import JSON, JSONValue
 
 QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",

@@ -12,8 +12,7 @@ import shlex
 from collections.abc import Mapping
 
 from ...jobs import InvalidJobRequest
-from ...jobs.intake.watch import check_watch_folders
-from ...jobs.tuning.settings import ServiceSettings, SettingChanges
+from ...jobs.tuning.settings import ServiceSettings, SettingChanges, check_watch_folders
 from ...jsonvalue import JSON, JSONValue
 
 # qBittorrent's preference -> our setting

@@ -30,9 +30,9 @@ from ...formats.metainfo import Torrent
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
 from ...storage.paths import safe_join
-from ..lifecycle import JobLifecycle
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
+from .host import DiskHost
 
 __all__ = ["FOLDER_RESCAN_INTERVAL", "MAX_FOLDER_FILES", "Deduplicator", "FolderIndex", "PlacedFile"]
 
@@ -174,7 +174,7 @@ class Deduplicator:
     """The job service's deduplication: the index of complete jobs' files by pieces root, the
     indexed folders, and the placing of a new job's files from them (``place``)."""
 
-    def __init__(self, run: JobLifecycle, *, mode: DedupMode, folders: Sequence[str] = ()) -> None:
+    def __init__(self, run: DiskHost, *, mode: DedupMode, folders: Sequence[str] = ()) -> None:
         self.run = run
         self.mode = mode
         self.ways = methods(mode)

@@ -12,17 +12,37 @@ import logging
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
-from ..model import SavePathError
-from ..organising.features import layout_save_path
+from ..model import InvalidJobRequest, SavePathError
 
 log = logging.getLogger("torrent_engine.jobs.paths")
 
 NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows alike)
 PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)
+
+
+def layout_save_path(save: Path, torrent: Torrent | Magnet, layout: str) -> Path:
+    """Where the job saves so that its files land as ``layout`` asks (the caller confines it).
+
+    "subfolder" puts a one-file torrent in a folder named after it (without its extension); a
+    multi-file torrent has its own top folder already. "no_subfolder" of a multi-file torrent
+    would need the storage to drop the top folder, which it does not do: refused; for a one-file
+    torrent it is the original layout. Either needs the metainfo (refused for a bare magnet)."""
+    if layout == "original":
+        return save
+    if not isinstance(torrent, Torrent):
+        raise InvalidJobRequest(f"{layout!r} needs the metainfo (add the .torrent, not a magnet link)",
+                                "content_layout")
+    multi = any(len(f.path) > 1 for f in torrent.files)
+    if layout == "subfolder":
+        return save if multi else save / (PurePosixPath(torrent.name).stem or torrent.name)
+    if multi:
+        raise InvalidJobRequest("no_subfolder is not supported for a multi-file torrent (its files keep "
+                                "their top folder)", "content_layout")
+    return save
 
 
 def confine(root: Path, save_path: str | None) -> Path:

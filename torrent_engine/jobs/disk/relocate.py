@@ -16,8 +16,6 @@ from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...storage.resume import ResumeData, load_resume, save_resume
-from ..intake.claims import claimed_paths
-from ..lifecycle import JobLifecycle
 from ..model import (
     InvalidJobRequest,
     Job,
@@ -30,8 +28,10 @@ from ..model import (
 )
 from ..queueing.rounds import QueueRounds
 from ..snapshot import session_setup
-from ..store import JobRecord
-from .move import PendingMove, copy_files, plan_move, recover, remove_sources
+from ..store import JobRecord, PendingMove
+from .claims import claimed_paths
+from .host import DiskHost
+from .move import copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
 
 log = logging.getLogger("torrent_engine.jobs.relocate")
@@ -41,7 +41,7 @@ class Mover:
     """Moves the data of the jobs of ``run``; a round of ``rounds`` follows each move (the
     job's check may be over already, its end unheard while the job was busy)."""
 
-    def __init__(self, run: JobLifecycle, rounds: QueueRounds) -> None:
+    def __init__(self, run: DiskHost, rounds: QueueRounds) -> None:
         self.run = run
         self.rounds = rounds
         self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete

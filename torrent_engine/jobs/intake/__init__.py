@@ -1,1 +1,1 @@
-"""Adding jobs: the add and its options, checks of input and of data on disk, path claims, watched folders."""
+"""Adding jobs: the add and its options, checks of data before a start, watched folders, metadata."""

@@ -31,10 +31,10 @@ from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
 from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
 from ...policy.picker import DEFAULT_PRIORITY
+from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, existing_files, ground, missing_dirs
-from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -53,11 +53,11 @@ from ..queueing.dormant import wanted_files_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup
 from ..store import FULL_ERRNOS, JobRecord, not_saved
+from ..tuning.autorun import ProgramEvent
+from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
-from .autorun import ProgramEvent
-from .claims import claimed_paths
 from .cookies import UrlCookies
-from .validate import check_files, check_priorities
+from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs.adding")
 
@@ -127,7 +127,7 @@ class JobAdder:
     """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
-    def __init__(self, run: JobLifecycle, rounds: QueueRounds, organiser: Organiser,
+    def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
         self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
         self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from ..model import InvalidJobRequest, JobFeatures
 from ..organising.features import check_features
 from ..tuning.peerlimits import check_job_peers
-from .validate import check_add_priorities, check_file_indices, check_limit, check_peers
+from ..validate import check_add_priorities, check_file_indices, check_limit, check_peers
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,8 +51,8 @@ from ..model import JobState
 
 if TYPE_CHECKING:
     from ...storage.descriptors import FileCache
-    from ..lifecycle import JobLifecycle
     from ..store import JobRecord
+    from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs")
 
@@ -146,7 +146,7 @@ def check_on_disk(metainfo: Path, data_path: Path, files: FileCache | None,
 class PendingChecks:
     """The jobs waiting for (or under) a check without a session, in the order they came."""
 
-    def __init__(self, run: JobLifecycle) -> None:
+    def __init__(self, run: IntakeHost) -> None:
         self.life = run
         self._waiting: dict[str, JobRecord] = {}  # job id -> its record, first come first
         self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check

@@ -21,8 +21,8 @@ from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...session import Session
-from ..lifecycle import JobLifecycle
 from ..model import JobConflict
+from .host import IntakeHost
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ STOP_WAIT = 10.0  # seconds a fetch's session has to stop and its scratch folder
 class MetadataFetches:
     """The fetches under way and the metadata fetched, by info-hash (hex)."""
 
-    def __init__(self, run: JobLifecycle, *, timeout: float = FETCH_METADATA_TIMEOUT,
+    def __init__(self, run: IntakeHost, *, timeout: float = FETCH_METADATA_TIMEOUT,
                  limit: int = MAX_METADATA_FETCHES) -> None:
         self.run = run
         self.timeout = timeout

@@ -19,11 +19,11 @@ from ...engine.mutable import resolve_with
 from ...errors import TorrentEngineError
 from ...formats.magnet import parse_mutable_magnet
 from ...net.dht.bep46 import TorrentVersion
-from ..lifecycle import JobLifecycle
 from ..model import JobError, JobState
 from ..store import JobRecord
 from .adding import JobAdder
 from .addoptions import AddOptions
+from .host import IntakeHost
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +35,7 @@ FOLLOWED_STATES = frozenset(JobState) - {JobState.CANCELLED, JobState.FAILED}
 class MutableFollower:
     """Looks for newer versions of the BEP 46 links ``run``'s jobs came from; ``adder`` adds them."""
 
-    def __init__(self, run: JobLifecycle, adder: JobAdder, interval: float) -> None:
+    def __init__(self, run: IntakeHost, adder: JobAdder, interval: float) -> None:
         self.run = run
         self.adder = adder
         self.interval = interval

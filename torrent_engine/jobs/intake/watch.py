@@ -11,11 +11,10 @@ task of the job service (a scan every ``watch_interval`` seconds, nothing per jo
 from __future__ import annotations
 
 import logging
-import math
 import os
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -26,7 +25,8 @@ from ...engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
 from ...engine.clock import sleep_to_beat
 from ...errors import TorrentEngineError
 from ...net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
-from ..model import InvalidJobRequest, JobError, StateNotSaved
+from ..model import JobError, StateNotSaved
+from ..tuning.settings import WatchFolders
 
 if TYPE_CHECKING:
     from ..tuning.settings import ServiceSettings
@@ -39,47 +39,6 @@ INVALID_SUFFIX = ".invalid"
 MAX_WATCH_FILE = DEFAULT_MAX_METADATA_SIZE + 64 * 1024  # a .torrent in a watched folder, at most
 MAX_MAGNET_FILE = 64 * 1024
 RECENT = 100  # files taken or refused, the latest kept for the API
-
-WatchFolders = tuple[tuple[str, "str | None"], ...]
-
-
-# -- checks (settings) ------------------------------------------------------------------------
-def check_seconds(value: object, name: str, *, minimum: float) -> float:
-    """A number of seconds, at least ``minimum`` and finite."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum:
-        raise InvalidJobRequest(f"must be a number of seconds >= {minimum:g}", name)
-    return float(value)
-
-
-def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> WatchFolders:
-    """Watched folders as ``{folder: save path or null}`` (null: the default save path; a save
-    path is checked as an add's is, when a file is added). A folder is an absolute path to an
-    existing folder (``on_disk``: checked now)."""
-    pairs: Sequence[object]
-    if isinstance(value, Mapping):
-        pairs = list(value.items())
-    elif isinstance(value, (list, tuple)):
-        pairs = list(value)
-    else:
-        raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
-    out: dict[str, str | None] = {}
-    for pair in pairs:
-        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
-        folder, target = pair
-        if not isinstance(folder, str) or not folder or "\x00" in folder:
-            raise InvalidJobRequest(f"{folder!r}: a folder must be a path", name)
-        if not os.path.isabs(folder):
-            raise InvalidJobRequest(f"{folder!r}: a watched folder must be an absolute path", name)
-        if target is not None and (not isinstance(target, str) or "\x00" in target):
-            raise InvalidJobRequest(f"{folder!r}: the save path must be a path or null", name)
-        folder = os.path.normpath(folder)
-        if on_disk and not os.path.isdir(folder):
-            raise InvalidJobRequest(f"{folder!r}: no such folder", name)
-        out[folder] = target or None
-    return tuple(out.items())
-
 
 # -- choosing files (pure) ------------------------------------------------------------------
 Listing = dict[str, tuple[int, int]]  # path -> (size, mtime in ns)

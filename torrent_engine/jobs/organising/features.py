@@ -8,70 +8,19 @@ limit, otherwise the limit (a ratio; seconds of seeding).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON type (checked where read)
 
-from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ...session.setup import TOP_PRIORITY, first_last_pieces
-from ..model import NO_LIMIT, InvalidJobRequest, JobFeatures
+from ..model import InvalidJobRequest, JobFeatures
+from ..validate import MAX_NAME, check_category, check_share_limit, check_tags
 
 if TYPE_CHECKING:
     from ...session import Session
 
 CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
-MAX_NAME = 255
 MAX_COMMENT = 64 * 1024  # (a comment is prose; a cap keeps a record small)
-
-
-def check_category(name: object, field: str = "category") -> str:
-    """A category name: "" (none), or words joined by single "/" (a subcategory), no NUL, no "\\"."""
-    if not isinstance(name, str):
-        raise InvalidJobRequest("must be a string", field)
-    if name == "":
-        return ""
-    if (len(name) > MAX_NAME or name.startswith("/") or name.endswith("/") or "//" in name
-            or "\\" in name or "\x00" in name or name.strip() != name):
-        raise InvalidJobRequest(f"{name!r} is not a valid category name", field)
-    return name
-
-
-def check_tag(tag: object, field: str = "tags") -> str:
-    """A tag: non-empty, no comma (lists of tags are comma-separated), no NUL, trimmed."""
-    if not isinstance(tag, str):
-        raise InvalidJobRequest("each tag must be a string", field)
-    tag = tag.strip()
-    if not tag or "," in tag or "\x00" in tag or len(tag) > MAX_NAME:
-        raise InvalidJobRequest(f"{tag!r} is not a valid tag", field)
-    return tag
-
-
-def check_tags(tags: object, field: str = "tags") -> tuple[str, ...]:
-    """Tags (a list of them, else ``InvalidJobRequest``), sorted and unique."""
-    if not isinstance(tags, (list, tuple, set, frozenset)):
-        raise InvalidJobRequest("must be a list of tags", field)
-    return tuple(sorted({check_tag(t, field) for t in tags}))
-
-
-def check_share_limit(value: object, field: str) -> float | None:
-    """A share limit: None (the default), -1 (none) or a finite number >= 0."""
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
-    try:
-        number = float(value)
-    except OverflowError:  # (a whole number no float holds)
-        number = math.inf
-    if not math.isfinite(number):
-        raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
-    if number == NO_LIMIT:
-        return NO_LIMIT
-    if number < 0:
-        raise InvalidJobRequest("must be >= 0, or -1 for no limit", field)
-    return number
 
 
 def check_content_layout(value: object) -> str:
@@ -80,27 +29,6 @@ def check_content_layout(value: object) -> str:
     if not isinstance(value, str) or value.lower() not in CONTENT_LAYOUTS:
         raise InvalidJobRequest(f"{value!r} is not one of {', '.join(CONTENT_LAYOUTS)}", "content_layout")
     return value.lower()
-
-
-def layout_save_path(save: Path, torrent: Torrent | Magnet, layout: str) -> Path:
-    """Where the job saves so that its files land as ``layout`` asks (the caller confines it).
-
-    "subfolder" puts a one-file torrent in a folder named after it (without its extension); a
-    multi-file torrent has its own top folder already. "no_subfolder" of a multi-file torrent
-    would need the storage to drop the top folder, which it does not do: refused; for a one-file
-    torrent it is the original layout. Either needs the metainfo (refused for a bare magnet)."""
-    if layout == "original":
-        return save
-    if not isinstance(torrent, Torrent):
-        raise InvalidJobRequest(f"{layout!r} needs the metainfo (add the .torrent, not a magnet link)",
-                                "content_layout")
-    multi = any(len(f.path) > 1 for f in torrent.files)
-    if layout == "subfolder":
-        return save if multi else save / (PurePosixPath(torrent.name).stem or torrent.name)
-    if multi:
-        raise InvalidJobRequest("no_subfolder is not supported for a multi-file torrent (its files keep "
-                                "their top folder)", "content_layout")
-    return save
 
 
 def check_rename(value: object) -> str:

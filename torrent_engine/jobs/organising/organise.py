@@ -14,12 +14,13 @@ from pathlib import Path
 import anyio
 
 from ..disk.paths import confine
-from ..lifecycle import JobLifecycle
 from ..model import InvalidJobRequest, Job, JobConflict, JobFeatures, JobNotFound
 from ..queueing.rounds import QueueRounds
 from ..store import JobRecord, not_saved
+from ..validate import check_category, check_tags
 from .categories import Catalogue, Category
-from .features import check_category, check_tags, features_from
+from .features import features_from
+from .host import OrganisingHost
 
 log = logging.getLogger("torrent_engine.jobs.organise")
 
@@ -28,7 +29,7 @@ class Organiser:
     """Categories, tags, numbers and features of the jobs of ``run`` (see the module's docstring);
     a feature changed is judged by a round of ``rounds`` (force-start, share limits)."""
 
-    def __init__(self, run: JobLifecycle, rounds: QueueRounds, state_dir: Path | None) -> None:
+    def __init__(self, run: OrganisingHost, rounds: QueueRounds, state_dir: Path | None) -> None:
         self.run = run
         self.rounds = rounds
         self.catalogue = Catalogue(state_dir)

@@ -237,13 +237,6 @@ def admitted(downloads: Iterable[QueueEntry], seeds: Iterable[QueueEntry],
     return given
 
 
-def share_ratio(uploaded: int, downloaded: int, done: int) -> float:
-    """Uploaded over downloaded; a job that downloaded (almost) nothing itself (it was seeded
-    from data already on disk) counts its verified bytes instead, as qBittorrent does."""
-    base = downloaded if downloaded >= done // 100 and downloaded > 0 else done
-    return uploaded / base if base > 0 else 0.0
-
-
 def effective(limit: float | None, default: float) -> float:
     """The job's limit, or the service's default when it has none of its own."""
     return default if limit is None else limit

@@ -16,13 +16,21 @@ import anyio
 
 from ...session import Session
 from ...session.state_table import State
-from ..intake.autorun import ProgramEvent
-from ..lifecycle import LISTED_SEEDING_TIME_STEP as LISTED_TIME_STEP
-from ..lifecycle import JobLifecycle
-from ..model import FINISHED_STATES, NO_LIMIT, InvalidJobRequest, JobConflict, JobState, StateNotSaved
+from ..model import (
+    FINISHED_STATES,
+    LISTED_SEEDING_TIME_STEP,
+    NO_LIMIT,
+    InvalidJobRequest,
+    JobConflict,
+    JobState,
+    StateNotSaved,
+    share_ratio,
+)
 from ..store import JobRecord
+from ..tuning.autorun import ProgramEvent
 from ..tuning.settings import ShareLimitAction
-from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached, share_ratio
+from .host import QueueingHost
+from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached
 
 log = logging.getLogger("torrent_engine.jobs.rounds")
 
@@ -39,7 +47,7 @@ class QueueRounds:
     """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
     that change the queue's order."""
 
-    def __init__(self, run: JobLifecycle) -> None:
+    def __init__(self, run: QueueingHost) -> None:
         self.run = run
         self._last_feature_tick: float | None = None
         self._round_asked = False  # a round is asked for and has not begun (``round_soon``)
@@ -161,9 +169,9 @@ class QueueRounds:
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += step
             elif rec.state in DOWNLOADING:
-                shown = rec.downloading_time // LISTED_TIME_STEP
+                shown = rec.downloading_time // LISTED_SEEDING_TIME_STEP
                 rec.downloading_time += step
-                if rec.downloading_time // LISTED_TIME_STEP != shown:  # (a list shows it to the minute)
+                if rec.downloading_time // LISTED_SEEDING_TIME_STEP != shown:  # (lists show minutes)
                     self.run.marks.mark(rec)
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now

@@ -1,1 +1,1 @@
-"""The run-time settings and what applies them: alternative speeds, peer limits, binding, proxy, blocklist."""
+"""Run-time settings: their checks, alt speeds, peer limits, binding, proxy, blocklist, groups, programs."""

@@ -25,8 +25,6 @@ from ...config import MAX_RATE_LIMIT
 from ...engine.bandwidth import BandwidthGroup
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
-from ..intake.validate import check_limit
-from ..lifecycle import JobLifecycle
 from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -37,8 +35,9 @@ from ..model import (
     JobStateChanged,
     JobUpdated,
 )
-from ..organising.features import check_category, check_tags
 from ..store import JobRecord, not_saved
+from ..validate import check_category, check_limit, check_tags
+from .host import TuningHost
 
 log = logging.getLogger("torrent_engine.jobs.groups")
 
@@ -174,7 +173,7 @@ class BandwidthGroups:
     and each job placed in its group (its session told) as groups, jobs' options and features
     change."""
 
-    def __init__(self, run: JobLifecycle, state_dir: Path | None) -> None:
+    def __init__(self, run: TuningHost, state_dir: Path | None) -> None:
         self.run = run
         self.state_dir = state_dir
         self._groups: list[GroupSettings] = []  # sorted by name

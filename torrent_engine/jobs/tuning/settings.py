@@ -12,7 +12,9 @@ import dataclasses
 import enum
 import json
 import logging
-from collections.abc import Mapping
+import math
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
@@ -20,18 +22,56 @@ from typing import Any, TypeAlias
 from ...config import DEFAULT_ACTIVE_CHECKING
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
-from ..intake.autorun import ProgramEvent, check_command
-from ..intake.validate import check_limit
-from ..intake.watch import check_seconds, check_watch_folders
 from ..model import InvalidJobRequest
-from ..organising.features import check_share_limit
+from ..validate import check_limit, check_share_limit
 from .altspeed import check_days, check_minute
+from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .proxy import PROXY_SWITCHES, check_proxy_url
 
 log = logging.getLogger("torrent_engine.jobs.settings")
+
+WatchFolders = tuple[tuple[str, "str | None"], ...]
+
+
+# -- checks of the watched folders' settings ----------------------------------------------------
+def check_seconds(value: object, name: str, *, minimum: float) -> float:
+    """A number of seconds, at least ``minimum`` and finite."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or value < minimum:
+        raise InvalidJobRequest(f"must be a number of seconds >= {minimum:g}", name)
+    return float(value)
+
+
+def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> WatchFolders:
+    """Watched folders as ``{folder: save path or null}`` (null: the default save path; a save
+    path is checked as an add's is, when a file is added). A folder is an absolute path to an
+    existing folder (``on_disk``: checked now)."""
+    pairs: Sequence[object]
+    if isinstance(value, Mapping):
+        pairs = list(value.items())
+    elif isinstance(value, (list, tuple)):
+        pairs = list(value)
+    else:
+        raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
+    out: dict[str, str | None] = {}
+    for pair in pairs:
+        if not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise InvalidJobRequest("must be an object: {folder: save path, or null for the default}", name)
+        folder, target = pair
+        if not isinstance(folder, str) or not folder or "\x00" in folder:
+            raise InvalidJobRequest(f"{folder!r}: a folder must be a path", name)
+        if not os.path.isabs(folder):
+            raise InvalidJobRequest(f"{folder!r}: a watched folder must be an absolute path", name)
+        if target is not None and (not isinstance(target, str) or "\x00" in target):
+            raise InvalidJobRequest(f"{folder!r}: the save path must be a path or null", name)
+        folder = os.path.normpath(folder)
+        if on_disk and not os.path.isdir(folder):
+            raise InvalidJobRequest(f"{folder!r}: no such folder", name)
+        out[folder] = target or None
+    return tuple(out.items())
 
 SETTINGS_FILE = "settings.json"
 # settings to change, by name, with their values as a client or a file sent them: ``updated``

@@ -13,19 +13,19 @@ from pathlib import Path
 
 import anyio
 
-from ...engine.shared import TokenBucket
-from ...policy.ipfilter import IpFilter
-from ..disk.incomplete import incomplete_folder
-from ..lifecycle import JobLifecycle
-from ..model import StateNotSaved
-from ..queueing.rounds import QueueRounds
-from ..store import not_saved
-from .altspeed import effective_limits, scheduled
-from .blocklist import Blocklist
-from .netbind import apply_binding
-from .peerlimits import apply_peer_limits
-from .proxy import apply_proxy, proxy_config
-from .settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
+from ..engine.shared import TokenBucket
+from ..policy.ipfilter import IpFilter
+from .disk.incomplete import incomplete_folder
+from .lifecycle import JobLifecycle
+from .model import StateNotSaved
+from .queueing.rounds import QueueRounds
+from .store import not_saved
+from .tuning.altspeed import effective_limits, scheduled
+from .tuning.blocklist import Blocklist
+from .tuning.netbind import apply_binding
+from .tuning.peerlimits import apply_peer_limits
+from .tuning.proxy import apply_proxy, proxy_config
+from .tuning.settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
 
 log = logging.getLogger("torrent_engine.jobs.configure")
 

@@ -9,7 +9,6 @@ torrent named ``x; rm -rf ~`` or ``$(reboot)`` reaches the program as one litera
 
 from __future__ import annotations
 
-import enum
 import re
 import shlex
 import time
@@ -17,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from ...formats.metainfo import Torrent
-from ..model import InvalidJobRequest, Job
+from ..model import InvalidJobRequest, Job, ProgramEvent, ProgramRun
 
 __all__ = ["PLACEHOLDERS", "OUTPUT_TAIL", "ProgramContext", "ProgramEvent", "ProgramRun", "OutputTail",
            "build_argv", "build_env", "check_command", "job_context", "split_command"]
@@ -32,14 +31,6 @@ PLACEHOLDERS: dict[str, str] = {
 }
 _PLACEHOLDER = re.compile(r"%(.?)", re.DOTALL)
 OUTPUT_TAIL = 4096  # bytes of a program's output (stdout and stderr together) kept and shown
-
-
-class ProgramEvent(enum.StrEnum):
-    """When a program runs (the setting that names it: ``run_on_<event>``)."""
-
-    ADDED = "added"  # a job was added (not when a restart brings it back)
-    COMPLETED = "completed"  # its wanted files are all downloaded and verified
-    SEEDING_DONE = "seeding_done"  # its share limit was reached
 
 
 def split_command(command: str, name: str) -> list[str]:
@@ -163,28 +154,3 @@ class OutputTail:
         shown = self.data.decode("utf-8", errors="replace")
         cut = self.total - len(self.data)
         return f"[{cut} bytes before]\n{shown}" if cut > 0 else shown
-
-
-@dataclass(frozen=True, slots=True)
-class ProgramRun:
-    """What one run of a program did."""
-
-    event: ProgramEvent
-    argv: tuple[str, ...]
-    started_at: float
-    duration: float
-    exit_code: int | None  # None: it could not be started, or it was killed at the time limit
-    timed_out: bool = False  # killed (its whole process group) at the time limit
-    error: str | None = None  # why it could not be started (e.g. no such program)
-    output: str = ""  # the tail of its stdout and stderr
-
-    @property
-    def ok(self) -> bool:
-        """Whether it exited 0."""
-        return self.exit_code == 0
-
-    def to_json(self) -> dict[str, object]:
-        """The run as the API's JSON (a job's ``last_program``)."""
-        return {"event": self.event.value, "argv": list(self.argv), "started_at": self.started_at,
-                "duration": self.duration, "exit_code": self.exit_code, "timed_out": self.timed_out,
-                "error": self.error, "output": self.output}

@@ -9,10 +9,12 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-from ...config import MAX_RATE_LIMIT
-from ...formats.magnet import Magnet
-from ...formats.metainfo import Torrent
-from ..model import InvalidJobRequest
+from ..config import MAX_RATE_LIMIT
+from ..formats.magnet import Magnet
+from ..formats.metainfo import Torrent
+from .model import NO_LIMIT, InvalidJobRequest
+
+MAX_NAME = 255  # of a category, a tag
 
 
 def files_refusal(files: Sequence[int], torrent: Torrent) -> str | None:
@@ -138,3 +140,51 @@ def check_ttl(ttl: float) -> float:
     if isinstance(ttl, bool) or not isinstance(ttl, (int, float)) or not math.isfinite(ttl) or ttl <= 0:
         raise InvalidJobRequest("must be a number of seconds > 0", "ttl")
     return float(ttl)
+
+
+def check_category(name: object, field: str = "category") -> str:
+    """A category name: "" (none), or words joined by single "/" (a subcategory), no NUL, no "\\"."""
+    if not isinstance(name, str):
+        raise InvalidJobRequest("must be a string", field)
+    if name == "":
+        return ""
+    if (len(name) > MAX_NAME or name.startswith("/") or name.endswith("/") or "//" in name
+            or "\\" in name or "\x00" in name or name.strip() != name):
+        raise InvalidJobRequest(f"{name!r} is not a valid category name", field)
+    return name
+
+
+def check_tag(tag: object, field: str = "tags") -> str:
+    """A tag: non-empty, no comma (lists of tags are comma-separated), no NUL, trimmed."""
+    if not isinstance(tag, str):
+        raise InvalidJobRequest("each tag must be a string", field)
+    tag = tag.strip()
+    if not tag or "," in tag or "\x00" in tag or len(tag) > MAX_NAME:
+        raise InvalidJobRequest(f"{tag!r} is not a valid tag", field)
+    return tag
+
+
+def check_tags(tags: object, field: str = "tags") -> tuple[str, ...]:
+    """Tags (a list of them, else ``InvalidJobRequest``), sorted and unique."""
+    if not isinstance(tags, (list, tuple, set, frozenset)):
+        raise InvalidJobRequest("must be a list of tags", field)
+    return tuple(sorted({check_tag(t, field) for t in tags}))
+
+
+def check_share_limit(value: object, field: str) -> float | None:
+    """A share limit: None (the default), -1 (none) or a finite number >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
+    try:
+        number = float(value)
+    except OverflowError:  # (a whole number no float holds)
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidJobRequest("must be a number (-1 = no limit, null = the default)", field)
+    if number == NO_LIMIT:
+        return NO_LIMIT
+    if number < 0:
+        raise InvalidJobRequest("must be >= 0, or -1 for no limit", field)
+    return number
