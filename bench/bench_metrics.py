@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import os
 import statistics
 import sys
@@ -70,9 +71,19 @@ class OneGo:
         yield from families
 
 
-async def held(work: Callable[[], Awaitable[bytes]]) -> tuple[float, float, int]:
-    """``work``'s seconds, the longest the loop was held meanwhile, and its answer's size."""
+async def held(work: Callable[[], Awaitable[bytes]]) -> tuple[float, float, int, float]:
+    """``work``'s seconds, the longest the loop was held meanwhile, its answer's size, and the
+    longest full collection of the garbage collector meanwhile (a hold the code cannot page)."""
     gaps: list[float] = []
+    full: list[float] = []
+    started = [0.0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if info["generation"] == 2:
+            if phase == "start":
+                started[0] = time.perf_counter()
+            else:
+                full.append(time.perf_counter() - started[0])
 
     async def probe() -> None:
         while True:
@@ -83,12 +94,14 @@ async def held(work: Callable[[], Awaitable[bytes]]) -> tuple[float, float, int]
     task = asyncio.create_task(probe())
     await asyncio.sleep(0.01)
     gaps.clear()
+    gc.callbacks.append(on_gc)
     t0 = time.perf_counter()
     body = await work()
     seconds = time.perf_counter() - t0
     await asyncio.sleep(0.005)  # (the gap that ends after the work: the probe's wake-up)
+    gc.callbacks.remove(on_gc)
     task.cancel()
-    return seconds, max(gaps, default=0.0), len(body)
+    return seconds, max(gaps, default=0.0), len(body), max(full, default=0.0)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -112,7 +125,7 @@ async def run(args: argparse.Namespace) -> None:
             async def one_go() -> bytes:
                 return generate_latest(registry)
 
-            results: dict[str, list[tuple[float, float, int]]] = {"paged": [], "one go": []}
+            results: dict[str, list[tuple[float, float, int, float]]] = {"paged": [], "one go": []}
             for n in range(args.rounds + 1):
                 for name, how in (("paged", paged), ("one go", one_go)):
                     r = await held(how)
@@ -123,7 +136,8 @@ async def run(args: argparse.Namespace) -> None:
         for name, rs in results.items():
             took = statistics.median(r[0] for r in rs) * 1000
             print(f"  {name:6}: {took:7.1f} ms a scrape's job series (median), loop held at most "
-                  f"{max(r[1] for r in rs) * 1000:6.1f} ms, {rs[0][2] / 1e6:.1f} MB")
+                  f"{max(r[1] for r in rs) * 1000:6.1f} ms (the longest full garbage collection "
+                  f"meanwhile {max(r[3] for r in rs) * 1000:.1f} ms), {rs[0][2] / 1e6:.1f} MB")
         ratio = statistics.median(r[0] for r in results["paged"]) / statistics.median(
             r[0] for r in results["one go"])
         print(f"  time paged / one go: {ratio:.2f}")
