@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 SCRAPE_INTERVAL = 15 * 60.0  # seconds: a job's trackers are scraped at most this often
 SCRAPES_IN_FLIGHT = 8  # jobs scraped at once over the service (an ask beyond is dropped, not queued)
+PACING_KEPT = 1024  # jobs' last scrape times kept before those that pace nothing are dropped
 SCRAPE_TIMEOUT = 15.0  # seconds for one tracker's answer (as an announce's)
 
 
@@ -59,6 +60,9 @@ class TrackerScrapes:
         urls = [t.url for t in self.run.snapshot(rec).trackers]
         if not urls:
             return False
+        if len(self._last) >= PACING_KEPT:  # (a time an interval old paces nothing: a removed
+            # job's goes too, without a hook in every way a job leaves)
+            self._last = {k: t for k, t in self._last.items() if now - t < self.interval}
         self._last[rec.id] = now
         self._running.add(rec.id)
         tg.start_soon(self._scrape, rec, urls)
@@ -72,9 +76,6 @@ class TrackerScrapes:
             return session.announcer.tracker is not None and session.announcer.tracker.running
         return rec.id in self.run.seeds and self.run.manager.config.tracker_enabled
 
-    def forget(self, job_id: str) -> None:
-        """The job left the table: its pacing is forgotten."""
-        self._last.pop(job_id, None)
 
     async def _scrape(self, rec: JobRecord, urls: list[str]) -> None:
         try:
