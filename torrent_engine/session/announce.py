@@ -56,11 +56,10 @@ class Announcer:
         ctx = self._ctx
         assert ctx.shared is not None
         self._start_trackers(swarm)
-        if not ctx.private and ctx.shared.dht is not None:
+        if not ctx.private:  # BEP 27: private torrents never use the DHT nor LSD
+            # (each goes on whenever it runs: turned on later, or started again)
             swarm.start_soon(self._dht_loop)
-        lsd = ctx.shared.lsd
-        if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
-            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
+            swarm.start_soon(ctx.shared.serve_lsd, ctx.info_hash, self._from("lsd"))
 
     def take_over(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
         """Before the session runs: its torrent was announced without it (a dormant seed), and
@@ -155,8 +154,9 @@ class Announcer:
         assert ctx.shared is not None
         while True:
             dht = ctx.shared.dht
-            if dht is None:
-                return
+            if dht is None:  # (off: the next lookup when it is turned on)
+                await ctx.shared.wait_dht()
+                continue
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces
                 # (so many lookups at once over every torrent: a start of thousands queues them)
