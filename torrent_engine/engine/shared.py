@@ -536,7 +536,8 @@ class SharedResources:
                 self._lsd_scope = None
             done.set()
 
-    async def serve_lsd(self, info_hash: bytes, on_peers: Callable[[Iterable[tuple[str, int]]], None]) -> None:
+    async def serve_lsd(self, info_hash: bytes,
+                        on_peers: Callable[[Iterable[tuple[str, int]]], None]) -> None:
         """Announce ``info_hash`` by LSD for as long as this task runs (cancel it to stop),
         whenever LSD runs: turned on later, or started again, it announces it too."""
         self._lsd_torrents[info_hash] = on_peers
