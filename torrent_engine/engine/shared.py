@@ -201,7 +201,7 @@ class SharedResources:
         self._services_tg: anyio.abc.TaskGroup | None = None
         self._dht_scope: tuple[anyio.CancelScope, anyio.Event] | None = None
         self._lsd_scope: tuple[anyio.CancelScope, anyio.Event] | None = None
-        self._dht_up: anyio.Event | None = None  # set while a DHT node runs (``wait_dht``)
+        self._service_watchers: dict[bytes, Callable[[], None]] = {}  # (``watch_services``)
         # the torrents LSD announces while it runs, whichever LSD service that is (``serve_lsd``)
         self._lsd_torrents: dict[bytes, Callable[[Iterable[tuple[str, int]]], None]] = {}
         self._reconfiguring: anyio.Lock | None = None  # one run-time change of the services at once
@@ -479,29 +479,28 @@ class SharedResources:
 
                 def started() -> None:
                     self._dht = node
-                    self._dht_event().set()
                     task_status.started()
+                    self._services_changed()
 
                 await node.run(task_status=_Started(started))
         finally:
             if self._dht is node:
                 self._dht = None
-                self._dht_up = None  # (a new event: waiters wait for the next node)
             if self._dht_scope is not None and self._dht_scope[1] is done:
                 self._dht_scope = None
             done.set()
 
-    def _dht_event(self) -> anyio.Event:
-        if self._dht_up is None:
-            self._dht_up = anyio.Event()
-        return self._dht_up
+    def watch_services(self, info_hash: bytes, watcher: Callable[[], None]) -> None:
+        """Call ``watcher`` each time the DHT or LSD starts (turned on, or the services started
+        again) while ``info_hash`` is registered: its session starts its announces then."""
+        self._service_watchers[info_hash] = watcher
 
-    async def wait_dht(self) -> DhtNode:
-        """The DHT node, once one runs (at once when it does): a session's DHT announces wait
-        here while the DHT is off, and go on when it is turned on."""
-        while self._dht is None:
-            await self._dht_event().wait()
-        return self._dht
+    def _services_changed(self) -> None:
+        for watcher in list(self._service_watchers.values()):
+            try:
+                watcher()
+            except Exception as exc:  # (a session's trouble is not the service's)
+                log.warning("a session could not follow the DHT or LSD starting: %r", exc)
 
     async def _start_lsd(self) -> None:
         """Start LSD in the services' task group (not under proxy only): it announces every
@@ -527,6 +526,7 @@ class SharedResources:
                 def started() -> None:
                     self._lsd = lsd
                     task_status.started()
+                    self._services_changed()
 
                 await lsd.run(task_status=_Started(started))
         finally:
@@ -941,6 +941,7 @@ class SharedResources:
         """Stop routing incoming peers for ``info_hash``."""
         self._routes.pop(info_hash, None)
         self._filter_watchers.pop(info_hash, None)
+        self._service_watchers.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         """Use ``handshaker`` for incoming connections."""
