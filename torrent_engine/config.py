@@ -162,6 +162,10 @@ class Config:
     # demo set it explicitly (the test suite's guard fails a group join outside a network
     # namespace the test made; see docs/lsd.md).
     lsd_enabled: bool = True
+    # Peer exchange (BEP 11, ut_pex): tell connected peers of the others and take theirs; never
+    # for private torrents. Off: nothing is sent nor taken from then on, and new connections do
+    # not offer ut_pex (those made before keep what their handshake said, as in libtorrent).
+    pex_enabled: bool = True
     # Trackers.
     tracker_enabled: bool = True
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too

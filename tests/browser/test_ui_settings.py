@@ -160,3 +160,46 @@ async def test_the_add_dialog_chooses_the_files_of_several_torrents_and_of_a_mag
             assert [f.selected for f in by_name["Second"].files] == [True, False]
             assert [f.selected for f in by_name["Fetched"].files] == [True, False, True]
             assert by_name["Fetched"].info_hash == fetched.info_hash.hex()
+
+
+async def test_the_peer_network_is_changed_in_settings_and_a_taken_port_shown_by_its_field(
+        tmp_path: Path) -> None:
+    """Encryption and PeX (BitTorrent) and the listening port (Connection) are real fields: a
+    change is saved and applied to the engine; a port in use is refused by its field."""
+    import socket
+
+    from selenium.webdriver.support.ui import Select
+
+    async with running_api(tmp_path) as api:
+        with chromium() as driver:
+            view = SettingsView(driver, api.url)
+
+            def change() -> list[dict[str, Any]]:
+                view.open()
+                driver.execute_script(RECORD_PATCHES)
+                Select(view.field("encryption")).select_by_value("require")
+                view.field("pex_enabled").click()  # (on: off)
+                view.save("Saved.")
+                return list(driver.execute_script("return window.patches"))
+
+            assert await in_thread(change) == [{"encryption": "require", "pex_enabled": False}]
+            s = api.service.get_settings()
+            assert (s.encryption, s.pex_enabled) == ("require", False)
+            config = api.service.manager.config
+            assert (config.encryption, config.pex_enabled) == ("require", False)
+
+            with socket.socket() as taken:
+                taken.bind(("", 0))
+                taken.listen()
+                busy = taken.getsockname()[1]
+
+                def refused() -> tuple[str, str]:
+                    view.retype("listen_port", str(busy))
+                    view.save("Not saved")
+                    reason = wait(driver, lambda d: d.find_element(
+                        view.by.ID, "setting-error-listen_port").text)
+                    return str(reason), str(view.field("listen_port").get_attribute("value"))
+
+                reason, kept = await in_thread(refused)
+            assert f"port {busy} cannot be listened on" in reason and kept == str(busy)
+            assert api.service.get_settings().listen_port == 0

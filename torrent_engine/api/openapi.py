@@ -250,6 +250,14 @@ _BIND_SETTINGS: dict[str, Schema] = {
     "bind_address": {"type": "string", "description": "\"\" (any of the interface's), or one of its "
                      "addresses as the source and listen address"},
 }
+_PEER_NETWORK_SETTINGS: dict[str, Schema] = {
+    "listen_port": {"type": "integer", "minimum": 0, "maximum": 65535,
+                    "description": "the port peers connect to (TCP and uTP; 0: any free one, chosen at each "
+                                   "start); a port that cannot be listened on is a 400 naming it"},
+    "dht_enabled": BOOL, "pex_enabled": BOOL, "lsd_enabled": BOOL,
+    "encryption": {"type": "string", "enum": ["prefer", "require", "disable"],
+                   "description": "MSE/PE for new connections, in and out"},
+}
 
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
@@ -496,11 +504,12 @@ SCHEMAS: dict[str, Schema] = {
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
         **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
-        **_PEER_LIMIT_SETTINGS, **_BIND_SETTINGS,
+        **_PEER_LIMIT_SETTINGS, **_BIND_SETTINGS, **_PEER_NETWORK_SETTINGS,
     }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
         "max_active_uploads", "max_active_torrents", "max_active_checking", "download_limit", "upload_limit",
         "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
-        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS]),
+        *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS,
+        *_PEER_NETWORK_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,
                             "banned": COUNT, "file": _null(_IP_LIST), "url": _null(_IP_LIST)},
                            ["enabled", "trackers", "ranges", "list_ranges", "banned", "file", "url"]),

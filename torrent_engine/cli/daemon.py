@@ -48,7 +48,7 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
               "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "bind_interface",
-              "bind_address", "active_checking_limit")
+              "bind_address", "active_checking_limit", "listen_port", "dht", "pex", "lsd", "encryption")
 
 
 class DaemonError(TorrentEngineError):
@@ -168,6 +168,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_dht_options(p)
     add_port_mapping_options(p)
     add_lsd_options(p)
+    pex = p.add_mutually_exclusive_group()
+    pex.add_argument("--pex", dest="pex", action="store_true", default=True,
+                     help="exchange peers with connected peers (BEP 11; never for private torrents; default)")
+    pex.add_argument("--no-pex", dest="pex", action="store_false", help="no peer exchange")
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
@@ -421,7 +425,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                     state_dir=state_dir, encryption=args.encryption,
                     tracker_enabled=not args.no_trackers, dht_enabled=args.dht,
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
-                    lsd_enabled=args.lsd,
+                    lsd_enabled=args.lsd, pex_enabled=args.pex,
                     enforce_bep42=not loopback_peers, download_rate_limit=args.download_limit,
                     upload_rate_limit=args.upload_limit, max_active_downloads=args.max_active,
                     max_open_files=fit_open_files(args.max_open_files, fdlimit.limit()),

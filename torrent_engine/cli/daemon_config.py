@@ -107,9 +107,10 @@ def load_config_file(path: Path, parser: argparse.ArgumentParser) -> dict[str, o
 def asked_settings(args: argparse.Namespace) -> SettingChanges:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
-    the IP filter, the alternative rate limits and their schedule, the connection limits
-    (``JobService.configure``: one the configuration changed since it was last applied is
-    changed, as the API would change it; one it did not change stays as the API left it)."""
+    the IP filter, the alternative rate limits and their schedule, the connection limits, the
+    listening port, DHT, PEX, LSD and encryption (``JobService.configure``: one the
+    configuration changed since it was last applied is changed, as the API would change it; one
+    it did not change stays as the API left it)."""
     out: SettingChanges = {}
     for event in ("added", "completed", "seeding_done"):
         command = getattr(args, f"run_on_{event}")
@@ -136,6 +137,11 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["max_active_checking"] = args.active_checking_limit
     out["bind_interface"] = args.bind_interface
     out["bind_address"] = args.bind_address
+    out["listen_port"] = args.listen_port
+    out["dht_enabled"] = args.dht
+    out["pex_enabled"] = args.pex
+    out["lsd_enabled"] = args.lsd
+    out["encryption"] = args.encryption
     return out
 
 

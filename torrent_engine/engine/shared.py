@@ -16,7 +16,7 @@ import os
 import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +29,7 @@ import anyio.abc
 import anyio.to_thread
 
 from ..config import Config
-from ..errors import SessionError
+from ..errors import ConfigError, SessionError
 from ..events import EventBus
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
@@ -195,6 +195,16 @@ class SharedResources:
         self._utp: UtpSocket | None = None
         self._port_mapper: PortMapper | None = None
         self._lsd: LsdService | None = None
+        # the services' own task group while they run; the DHT's and LSD's scopes in it (each is
+        # stopped and started alone when turned off or on: ``set_dht``, ``set_lsd``) and the
+        # event set when it ended
+        self._services_tg: anyio.abc.TaskGroup | None = None
+        self._dht_scope: tuple[anyio.CancelScope, anyio.Event] | None = None
+        self._lsd_scope: tuple[anyio.CancelScope, anyio.Event] | None = None
+        self._service_watchers: dict[bytes, Callable[[], None]] = {}  # (``watch_services``)
+        # the torrents LSD announces while it runs, whichever LSD service that is (``serve_lsd``)
+        self._lsd_torrents: dict[bytes, Callable[[Iterable[tuple[str, int]]], None]] = {}
+        self._reconfiguring: anyio.Lock | None = None  # one run-time change of the services at once
         self._udp_relay: UdpRelay | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
         # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
@@ -383,37 +393,11 @@ class SharedResources:
                         await held.enter_async_context(listener)
                     tg = await held.enter_async_context(anyio.create_task_group())
                     utp = None if only else await self._start_utp(tg)
-                    relay = self.udp_relay() if only else None  # (a SOCKS5 proxy's: the DHT by it)
-                    if self.config.dht_enabled and (not only or relay is not None):
-                        from ..net.dht.node import DhtNode
-                        from ..net.dht.transport import UdpTransport
-
-                        state_path = None
-                        if self.config.state_dir is not None:
-                            state_path = Path(self.config.state_dir) / "dht.dat"
-                        dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
-                        # one UDP port for uTP and the DHT (as libtorrent does) unless the
-                        # DHT was given a port of its own
-                        shared_udp = self.config.dht_port in (0, self._listen_port)
-                        own: UdpTransport | None = None
-                        if bind is not None and relay is None and not (utp and shared_udp):
-                            own = UdpTransport(await anyio.abc.UDPSocket.from_socket(
-                                udp_socket(socket.AF_INET, bind, dht_host, self.config.dht_port)))
-                        node = DhtNode(bind=(dht_host, self.config.dht_port),
-                                       bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
-                                       events=self.events, enforce_bep42=self.config.enforce_bep42,
-                                       transport=relay.dht_transport() if relay is not None
-                                       else utp.dht_channel() if utp and shared_udp else own,
-                                       lookup_names=relay is None)
-                        await tg.start(node.run)
-                        self._dht = node
-                    if self.config.lsd_enabled and not only:
-                        from ..net.lsd import LsdService
-
-                        lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
-                        lsd.netbind = bind
-                        await tg.start(lsd.run)
-                        self._lsd = lsd
+                    self._services_tg = tg
+                    if self.config.dht_enabled:
+                        await self._start_dht()
+                    if self.config.lsd_enabled:
+                        await self._start_lsd()
                     if self.config.port_mapping and bind is not None and not only:
                         log.info("port mapping off: the engine is bound to interface %s (a router "
                                  "elsewhere must not be asked to forward to it)", bind.interface)
@@ -437,7 +421,10 @@ class SharedResources:
                     task_status.started()
                     await anyio.sleep(math.inf)
         finally:
+            self._services_tg = None
             self._dht = None
+            self._dht_scope = None
+            self._lsd_scope = None
             self._utp = None
             self._port_mapper = None
             self._lsd = None
@@ -445,6 +432,205 @@ class SharedResources:
             self._listen_port = 0
             self._service_scope = None
             done.set()
+
+    # -- the DHT and LSD, each started and stopped alone ---------------------------------------
+    async def _start_dht(self) -> None:
+        """Start the DHT node in the services' task group (they run): from the saved routing
+        table and the configured routers, as at start-up; on the uTP socket's UDP port when both
+        run (the node's end leaves that socket open), by a SOCKS5 proxy's relay under proxy
+        only (none there without one)."""
+        tg = self._services_tg
+        if tg is None or self._dht is not None:
+            return
+        only = self.config.proxy_only
+        relay = self.udp_relay() if only else None  # (a SOCKS5 proxy's: the DHT by it)
+        if only and relay is None:
+            return
+        from ..net.dht.node import DhtNode
+        from ..net.dht.transport import UdpTransport
+
+        bind = self.config.netbind()
+        utp = self._utp
+        state_path = None
+        if self.config.state_dir is not None:
+            state_path = Path(self.config.state_dir) / "dht.dat"
+        dht_host = "127.0.0.1" if self.config.listen_host == "127.0.0.1" else "0.0.0.0"
+        # one UDP port for uTP and the DHT (as libtorrent does) unless the DHT was given a port
+        # of its own
+        shared_udp = self.config.dht_port in (0, self._listen_port)
+        own: UdpTransport | None = None
+        if bind is not None and relay is None and not (utp and shared_udp):
+            own = UdpTransport(await anyio.abc.UDPSocket.from_socket(
+                udp_socket(socket.AF_INET, bind, dht_host, self.config.dht_port)))
+        node = DhtNode(bind=(dht_host, self.config.dht_port),
+                       bootstrap=list(self.config.dht_bootstrap), state_path=state_path,
+                       events=self.events, enforce_bep42=self.config.enforce_bep42,
+                       transport=relay.dht_transport() if relay is not None
+                       else utp.dht_channel() if utp and shared_udp else own,
+                       lookup_names=relay is None)
+        await tg.start(self._run_dht, node)
+
+    async def _run_dht(self, node: DhtNode, *,
+                       task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        done = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._dht_scope = (scope, done)
+
+                def started() -> None:
+                    self._dht = node
+                    task_status.started()
+                    self._services_changed()
+
+                await node.run(task_status=_Started(started))
+        finally:
+            if self._dht is node:
+                self._dht = None
+            if self._dht_scope is not None and self._dht_scope[1] is done:
+                self._dht_scope = None
+            done.set()
+
+    def watch_services(self, info_hash: bytes, watcher: Callable[[], None]) -> None:
+        """Call ``watcher`` each time the DHT or LSD starts (turned on, or the services started
+        again) while ``info_hash`` is registered: its session starts its announces then."""
+        self._service_watchers[info_hash] = watcher
+
+    def _services_changed(self) -> None:
+        for watcher in list(self._service_watchers.values()):
+            try:
+                watcher()
+            except Exception as exc:  # (a session's trouble is not the service's)
+                log.warning("a session could not follow the DHT or LSD starting: %r", exc)
+
+    async def _start_lsd(self) -> None:
+        """Start LSD in the services' task group (not under proxy only): it announces every
+        torrent that ``serve_lsd`` holds."""
+        tg = self._services_tg
+        if tg is None or self._lsd is not None or self.config.proxy_only:
+            return
+        from ..net.lsd import LsdService
+
+        lsd = LsdService(listen_port=self._listen_port, listen_host=self.config.listen_host)
+        lsd.netbind = self.config.netbind()
+        for info_hash, on_peers in self._lsd_torrents.items():
+            lsd.add_torrent(info_hash, on_peers)
+        await tg.start(self._run_lsd, lsd)
+
+    async def _run_lsd(self, lsd: LsdService, *,
+                       task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        done = anyio.Event()
+        try:
+            with anyio.CancelScope() as scope:
+                self._lsd_scope = (scope, done)
+
+                def started() -> None:
+                    self._lsd = lsd
+                    task_status.started()
+                    self._services_changed()
+
+                await lsd.run(task_status=_Started(started))
+        finally:
+            if self._lsd is lsd:
+                self._lsd = None
+            if self._lsd_scope is not None and self._lsd_scope[1] is done:
+                self._lsd_scope = None
+            done.set()
+
+    async def serve_lsd(self, info_hash: bytes,
+                        on_peers: Callable[[Iterable[tuple[str, int]]], None]) -> None:
+        """Announce ``info_hash`` by LSD for as long as this task runs (cancel it to stop),
+        whenever LSD runs: turned on later, or started again, it announces it too."""
+        self._lsd_torrents[info_hash] = on_peers
+        if self._lsd is not None:
+            self._lsd.add_torrent(info_hash, on_peers)
+        try:
+            await anyio.sleep(math.inf)
+        finally:
+            if self._lsd_torrents.get(info_hash) is on_peers:
+                del self._lsd_torrents[info_hash]
+                if self._lsd is not None:
+                    self._lsd.remove_torrent(info_hash)
+
+    @staticmethod
+    async def _stop_one(held: tuple[anyio.CancelScope, anyio.Event] | None) -> None:
+        if held is not None:
+            held[0].cancel()
+            with anyio.CancelScope(shield=True):
+                await held[1].wait()
+
+    def _lock(self) -> anyio.Lock:
+        if self._reconfiguring is None:
+            self._reconfiguring = anyio.Lock()
+        return self._reconfiguring
+
+    async def set_dht(self, enabled: bool) -> None:
+        """Turn the DHT on or off (``Config.dht_enabled``) while the services run too: off, the
+        node saves its routing table and stops (the UDP socket it shares with uTP stays open);
+        on, a node starts and bootstraps as at start-up, and the sessions' DHT announces go on."""
+        async with self._lock():
+            self.config.dht_enabled = enabled
+            if not self._running or self._starting is not None:
+                return  # (a start under way reads the config)
+            if enabled:
+                await self._start_dht()
+            else:
+                await self._stop_one(self._dht_scope)
+
+    async def set_lsd(self, enabled: bool) -> None:
+        """Turn Local Service Discovery on or off (``Config.lsd_enabled``) while the services run
+        too: its sockets leave the groups, or join them and announce every running torrent."""
+        async with self._lock():
+            self.config.lsd_enabled = enabled
+            if not self._running or self._starting is not None:
+                return
+            if enabled:
+                await self._start_lsd()
+            else:
+                await self._stop_one(self._lsd_scope)
+
+    async def check_listen_port(self, port: int) -> None:
+        """``ConfigError`` naming ``listen_port``, with the system's reason, when ``port`` cannot
+        be listened on now (TCP, and UDP for uTP); nothing is kept open. 0 (any port) and the
+        port listened on now always can."""
+        if port == 0 or (self._running and port == self._listen_port):
+            return
+        host = self.config.listen_host or None
+        bind = self.config.netbind()
+        try:
+            listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False) \
+                if bind is None else await tcp_listener(bind, self.config.listen_host, port)
+            await listener.aclose()
+            if self.config.transport != "tcp":
+                family = socket.AF_INET6 if host is not None and ":" in host else socket.AF_INET
+                with socket.socket(family, socket.SOCK_DGRAM) as probe:
+                    probe.bind((host or self.config.bind_address or "", port))
+        except OSError as exc:
+            raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
+                              "listen_port") from None
+
+    async def set_listen_port(self, port: int) -> None:
+        """Listen on ``port`` (0: any free one) from now on (``Config.listen_port``): while the
+        services run, the listener, the uTP socket (and the DHT on it), LSD and port mapping are
+        started again on it. A port that cannot be listened on is a ``ConfigError`` naming
+        ``listen_port`` with the reason, and the port listened on stays."""
+        async with self._lock():
+            before = self.config.listen_port
+            if not self._running or self._starting is not None:
+                self.config.listen_port = port
+                return
+            if port == self._listen_port and port != 0:
+                self.config.listen_port = port
+                return
+            await self.check_listen_port(port)
+            self.config.listen_port = port
+            try:
+                await self.restart_services()
+            except OSError as exc:  # (taken between the check and the bind: back to the old one)
+                self.config.listen_port = before
+                self._starting = None
+                await self._start_services(anyio.Event())
+                raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
+                                  "listen_port") from None
 
     def _say_proxy_only(self) -> None:
         """Log each part that proxy-only mode leaves off (those the config would run)."""
@@ -755,6 +941,7 @@ class SharedResources:
         """Stop routing incoming peers for ``info_hash``."""
         self._routes.pop(info_hash, None)
         self._filter_watchers.pop(info_hash, None)
+        self._service_watchers.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         """Use ``handshaker`` for incoming connections."""
@@ -818,6 +1005,17 @@ class SharedResources:
                                 await closing.aclose()
                         except Exception as exc:
                             log.debug("incoming connection: closing it failed: %r", exc)
+
+
+class _Started:
+    """A task status that runs ``then`` when the task says it started (the shared resources
+    take the service as theirs at that moment)."""
+
+    def __init__(self, then: Callable[[], None]) -> None:
+        self._then = then
+
+    def started(self, value: None = None) -> None:
+        self._then()
 
 
 def _is_specific_ip(host: str) -> bool:

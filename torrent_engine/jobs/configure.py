@@ -1,6 +1,7 @@
 """The job service's run-time settings: read at the start, changed by the API, the dialects and
 the configuration (``configure``: a start, a SIGHUP), switched by the alternative limits'
-schedule; applied to the engine (rate limits, peer limits, proxy, interface, IP filter).
+schedule; applied to the engine (rate limits, peer limits, proxy, interface, IP filter, the
+listening port, DHT, PEX, LSD and encryption).
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from ..engine.shared import TokenBucket
 from ..policy.ipfilter import IpFilter
 from .disk.incomplete import incomplete_folder
 from .lifecycle import JobLifecycle
-from .model import StateNotSaved
+from .model import InvalidJobRequest, StateNotSaved
 from .queueing.rounds import QueueRounds
 from .store import not_saved
 from .tuning.altspeed import effective_limits, scheduled
 from .tuning.blocklist import Blocklist
 from .tuning.netbind import apply_binding
 from .tuning.peerlimits import apply_peer_limits
+from .tuning.peernet import apply_peer_network, check_port_free
 from .tuning.proxy import apply_proxy, proxy_config
 from .tuning.settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
 
@@ -62,6 +64,7 @@ class SettingsControl:
         if self.settings.bind_interface:  # (none saved: a library's own Config.bind_interface stays)
             await apply_binding(self.run.manager, self.settings)
         await self.configure(**configured, asked=asked)
+        await apply_peer_network(self.run.manager, self.settings)  # (a file from before them: the Config's)
         await self.blocklist.refresh()
 
     def apply_global_limits(self) -> None:
@@ -87,6 +90,8 @@ class SettingsControl:
         the configuration (``configure``: a start, a SIGHUP) all come here."""
         await self.run.started()
         new = updated(self.settings, changes)
+        if new.listen_port != self.settings.listen_port and self.run.running:  # (in use: refused, not saved)
+            await check_port_free(self.run.manager, new.listen_port)
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
@@ -107,6 +112,13 @@ class SettingsControl:
             await self.blocklist.refresh(look_now=True)
         if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
             await apply_binding(self.run.manager, new)
+        try:
+            await apply_peer_network(self.run.manager, new)
+        except InvalidJobRequest:  # (the port was taken since the check: the old one is kept)
+            self.settings = dataclasses.replace(new, listen_port=before.listen_port)
+            await anyio.to_thread.run_sync(save_settings, self.run.state_dir,
+                                           SavedSettings(self.settings, self._configured))
+            raise
         self.run.sleepers.wake_all(self.run.jobs)  # (limits and slots: every job is judged again)
         if self.run.running:
             await self.rounds.enforce()

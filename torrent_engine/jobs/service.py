@@ -165,7 +165,10 @@ class JobService:
             # (a torrent's connections and unchoke slots: the Config's, unless the daemon's flags say)
             asked = {"max_connections_per_torrent": self.config.max_peers_per_torrent,
                      "max_uploads_per_torrent": self.config.upload_slots,
-                     "max_active_checking": self.config.active_checking_limit, **self._asked}
+                     "max_active_checking": self.config.active_checking_limit,
+                     "listen_port": self.config.listen_port, "dht_enabled": self.config.dht_enabled,
+                     "pex_enabled": self.config.pex_enabled, "lsd_enabled": self.config.lsd_enabled,
+                     "encryption": self.config.encryption, **self._asked}
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,

@@ -37,6 +37,8 @@ class Announcer:
         self._taken_over: tuple[tuple[TrackerMemory, ...], float] | None = None
         # what the trackers know once the session stopped without telling them (``hand_over``)
         self.handed_over: tuple[tuple[TrackerMemory, ...], float] | None = None
+        self._dht_on = False  # the DHT announces' task runs (it ends when the DHT is turned off)
+        self._lsd_on = False  # the LSD task runs (it outlives LSD turned off: see serve_lsd)
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
@@ -56,11 +58,35 @@ class Announcer:
         ctx = self._ctx
         assert ctx.shared is not None
         self._start_trackers(swarm)
-        if not ctx.private and ctx.shared.dht is not None:
+        self._peer_services(swarm)
+        # (the DHT or LSD turned on later, or started again: their tasks start then; none meanwhile)
+        ctx.shared.watch_services(ctx.info_hash, self._services_changed)
+
+    def _peer_services(self, swarm: anyio.abc.TaskGroup) -> None:
+        """Start the DHT announces and LSD, those that run now and this torrent has not started."""
+        ctx = self._ctx
+        assert ctx.shared is not None
+        if ctx.private:  # BEP 27: private torrents never use the DHT nor LSD
+            return
+        if ctx.shared.dht is not None and not self._dht_on:
+            self._dht_on = True
             swarm.start_soon(self._dht_loop)
-        lsd = ctx.shared.lsd
-        if not ctx.private and lsd is not None:  # BEP 27: private torrents never use LSD
-            swarm.start_soon(lsd.serve_torrent, ctx.info_hash, self._from("lsd"))
+        if ctx.shared.lsd is not None and not self._lsd_on:
+            self._lsd_on = True
+            swarm.start_soon(self._serve_lsd)
+
+    def _services_changed(self) -> None:
+        group = swarm_group(self._ctx.phase)
+        if group is not None:
+            self._peer_services(group)
+
+    async def _serve_lsd(self) -> None:
+        ctx = self._ctx
+        assert ctx.shared is not None
+        try:
+            await ctx.shared.serve_lsd(ctx.info_hash, self._from("lsd"))
+        finally:
+            self._lsd_on = False
 
     def take_over(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
         """Before the session runs: its torrent was announced without it (a dormant seed), and
@@ -153,9 +179,17 @@ class Announcer:
     async def _dht_loop(self) -> None:
         ctx = self._ctx
         assert ctx.shared is not None
+        try:
+            await self._dht_rounds()
+        finally:
+            self._dht_on = False
+
+    async def _dht_rounds(self) -> None:
+        ctx = self._ctx
+        assert ctx.shared is not None
         while True:
             dht = ctx.shared.dht
-            if dht is None:
+            if dht is None:  # (turned off: started again when it is turned on)
                 return
             try:
                 # one lookup finds peers, dialed as each answer brings them, and then announces

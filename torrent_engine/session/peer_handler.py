@@ -136,13 +136,14 @@ class PeerHandler:
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), lt_donthave (BEP 54), ut_pex and
-        ut_holepunch (BEP 55) unless private, client, reqq, port."""
+        ut_holepunch (BEP 55) unless private (ut_pex while PEX is on: ``Config.pex_enabled``,
+        read for each new connection), client, reqq, port."""
         ctx = self._ctx
         assert ctx.shared is not None
         size = len(ctx.parts.torrent.info_bytes) if with_metadata and ctx.has_metadata else None
         extensions = {UT_METADATA: OUR_UT_METADATA_ID, LT_DONTHAVE: OUR_LT_DONTHAVE_ID}
-        if not ctx.private:
-            extensions[UT_PEX] = OUR_UT_PEX_ID  # BEP 27: never PEX for a private torrent
+        if not ctx.private and ctx.config.pex_enabled:  # BEP 27: never PEX for a private torrent
+            extensions[UT_PEX] = OUR_UT_PEX_ID
             extensions[UT_HOLEPUNCH] = OUR_UT_HOLEPUNCH_ID  # its peers come from PEX: not private
         return ExtensionHandshake(m=extensions, v=CLIENT_VERSION, reqq=OUR_REQQ,
                                   p=ctx.shared.listen_port or None, metadata_size=size).encode()
@@ -370,7 +371,7 @@ class PeerHandler:
                 self._on_extension_handshake(peer, msg.payload)
             elif msg.ext_id == OUR_UT_METADATA_ID:
                 await s.metadata.serve_request(peer, msg.payload)
-            elif msg.ext_id == OUR_UT_PEX_ID and not ctx.private:
+            elif msg.ext_id == OUR_UT_PEX_ID and not ctx.private and ctx.config.pex_enabled:
                 pex = PexMessage.decode(msg.payload)
                 s.holepunch.note_pex(peer, pex)
                 s.add_peers(pex.added + pex.added6, "pex")

@@ -240,7 +240,7 @@ class SessionTick:
         or requests)."""
         if peer.closed:
             return False
-        if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+        if peer.ut_pex and self._ctx.config.pex_enabled and now - peer.last_pex >= PEX_INTERVAL:
             return True
         return now - peer.last_sent >= KEEPALIVE_AFTER or self._upkeep.interest_due(peer)
 
@@ -250,8 +250,9 @@ class SessionTick:
         await self._upkeep.update_interest(peer)
 
     async def _send_pex(self, peer: PeerState, now: float) -> None:
-        """BEP 11: whom we are connected to, as a diff, at most once a minute."""
-        if peer.ut_pex and now - peer.last_pex >= PEX_INTERVAL:
+        """BEP 11: whom we are connected to, as a diff, at most once a minute (while PEX is on:
+        ``Config.pex_enabled``, turned off or on at run time)."""
+        if peer.ut_pex and self._ctx.config.pex_enabled and now - peer.last_pex >= PEX_INTERVAL:
             msg = peer.pex.update(pex_view(peer, self._ctx.peers.values()))
             peer.last_pex = now  # (nothing new: look again in a minute, as libtorrent's ut_pex)
             if msg is not None:

@@ -441,7 +441,9 @@ async def test_settings_from_another_version_of_the_file_are_kept(tmp_path: Path
     to the defaults, which the next save wrote over the file)."""
     state = tmp_path / "state"
     state.mkdir()
-    chosen = ServiceSettings(queueing=True, max_active_downloads=2, download_limit=5000)
+    # (the configuration asks for no DHT nor LSD: not noted in those files, so applied)
+    chosen = ServiceSettings(queueing=True, max_active_downloads=2, download_limit=5000, dht_enabled=False,
+                             lsd_enabled=False)
     (state / "settings.json").write_text(json.dumps({**chosen.to_json(), **noted}))
     async with service(tmp_path) as jobs:  # (its configuration asks for no limit, no slots: as noted)
         assert jobs.get_settings() == chosen

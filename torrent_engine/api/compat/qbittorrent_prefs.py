@@ -24,7 +24,37 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
           "max_active_checking_torrents": "max_active_checking",
           "dl_limit": "download_limit", "up_limit": "upload_limit",
-          "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir"}
+          "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir",
+          "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled"}
+# qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
+_ENCRYPTION = ("prefer", "require", "disable")
+_PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
+
+
+def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]) -> SettingChanges:
+    """The encryption policy and the port: ``random_port`` true is any free port (taken at each
+    start: qBittorrent's "use a different port on each start"), false a fixed one, the port
+    listened on now unless ``listen_port`` gives another."""
+    changes: SettingChanges = {}
+    if "encryption" in prefs:
+        number = prefs["encryption"]
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(_ENCRYPTION):
+            raise QbtError(400, "encryption: must be 0 (prefer), 1 (require) or 2 (disable)")
+        changes["encryption"] = _ENCRYPTION[number]
+    if prefs.get("random_port") is True:
+        changes["listen_port"] = 0
+    else:  # (the port shown sent back as it is: no change, unless random_port is turned off)
+        port = prefs.get("listen_port", current["listen_port"])
+        if port != current["listen_port"] or (prefs.get("random_port") is False and current["random_port"]):
+            changes["listen_port"] = port
+    return changes
+    if prefs.get("random_port", current["random_port"]) is True:
+        changes["listen_port"] = 0
+    else:  # (the port shown sent back as it is, with the random one kept: no change)
+        port = prefs.get("listen_port", current["listen_port"])
+        if port != current["listen_port"] or current["random_port"] is True and "random_port" in prefs:
+            changes["listen_port"] = port
+    return changes
 
 
 def preferences(service: JobService) -> dict[str, JSON]:
@@ -32,7 +62,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
     s = service.get_settings()
     config = service.config
     action = {act: number for number, act in ACTIONS_AT_LIMIT.items()}
-    encryption = {"prefer": 0, "require": 1, "disable": 2}.get(config.encryption, 0)
+    encryption = _ENCRYPTION.index(s.encryption)
     return {
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
         "temp_path": shown_folder(service.download_root, s),
@@ -50,9 +80,11 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
         "max_active_checking_torrents": s.max_active_checking,
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
-        "dht": config.dht_enabled, "pex": True, "lsd": config.lsd_enabled,
-        "encryption": encryption, "anonymous_mode": False, "listen_port": service.stats().listen_port,
-        "random_port": False, "upnp": config.port_mapping, "web_ui_username": "",
+        "dht": s.dht_enabled, "pex": s.pex_enabled, "lsd": s.lsd_enabled,
+        "encryption": encryption, "anonymous_mode": False,
+        # (the port listened on; random_port: none set, any free one is taken at each start)
+        "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
+        "upnp": config.port_mapping, "web_ui_username": "",
         # (the SID cookies: at most this many, each valid for this many idle seconds; 2.16.0's field)
         "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
@@ -65,8 +97,9 @@ def preferences(service: JobService) -> dict[str, JSON]:
 def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> SettingChanges:
     """The settings' changes ``app/setPreferences`` asks for: the share limits and their action,
     the queue and the rate limits, the programs, the proxy, the IP filter, the alternative
-    limits and the interface; another known field may only be sent with its current value
-    (400 otherwise: the daemon cannot change it from here); unknown fields are ignored."""
+    limits, the interface, the port, DHT, PEX, LSD and encryption; another known field may only
+    be sent with its current value (400 otherwise: the daemon cannot change it from here);
+    unknown fields are ignored."""
     current = preferences(service)
     settings = service.get_settings()
     changes: SettingChanges = {}
@@ -98,8 +131,9 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     changes.update(proxy_changes(prefs, settings))
     changes.update(network.qbt_changes(prefs, settings))  # (IP filter, alternative limits)
     changes.update(interface_changes(prefs, settings))
+    changes.update(_network_changes(prefs, current))
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-               "max_ratio_act", *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
+               "max_ratio_act", *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}
     for key, value in prefs.items():
         if key not in handled and key in current and value != current[key]:

@@ -456,21 +456,21 @@ class TransmissionRpc:
             free = shutil.disk_usage(self.service.download_root).free
         except OSError:
             free = -1
-        encryption = {"prefer": "preferred", "require": "required", "disable": "tolerated"}
         values: dict[str, JSON] = {
             "rpc-version": RPC_VERSION, "rpc-version-minimum": RPC_VERSION_MINIMUM,
             "rpc-version-semver": RPC_SEMVER, "version": VERSION, "session-id": self.session_id,
             "download-dir": str(self.service.download_root), "download-dir-free-space": free,
             "incomplete-dir-enabled": s.incomplete_dir_enabled,
             "incomplete-dir": shown_folder(self.service.download_root, s),
-            "peer-port": stats.listen_port, "peer-port-random-on-start": False,
-            "port-forwarding-enabled": config.port_mapping, "dht-enabled": config.dht_enabled,
-            "pex-enabled": True, "lpd-enabled": config.lsd_enabled, "utp-enabled": True,
+            # (the port listened on; random on start: none set, any free one is taken at each start)
+            "peer-port": stats.listen_port or s.listen_port, "peer-port-random-on-start": s.listen_port == 0,
+            "port-forwarding-enabled": config.port_mapping, "dht-enabled": s.dht_enabled,
+            "pex-enabled": s.pex_enabled, "lpd-enabled": s.lsd_enabled, "utp-enabled": True,
             # (Transmission 4.1's: with both, uTP is tried first; an added torrent is not
             # sequential unless asked; 4.1 names it sequential_download, as a torrent's)
             "preferred_transports": ["utp", "tcp"] if config.transport == "any" else [config.transport],
             "sequentialDownload": False,
-            "encryption": encryption.get(config.encryption, "preferred"),
+            "encryption": _ENCRYPTION[s.encryption],
             "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
             "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
             "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
@@ -526,6 +526,7 @@ class TransmissionRpc:
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         changes.update(proxy_changes(a))
         changes.update(network.tr_changes(a))  # (the blocklist)
+        changes.update(_peer_network_changes(a, current))
         if "incomplete-dir-enabled" in a:
             changes["incomplete_dir_enabled"] = a["incomplete-dir-enabled"]
         if "incomplete-dir" in a:
@@ -533,7 +534,7 @@ class TransmissionRpc:
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
                    "seed-queue-enabled", "seed-queue-size", "incomplete-dir-enabled", "incomplete-dir",
-                   *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS}
+                   *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
                 continue
@@ -1124,3 +1125,33 @@ _SCOPES: dict[str, Scope] = {
                      "queue-move-top", "queue-move-bottom", "queue-move-up", "queue-move-down",
                      "torrent-rename-path"), Scope.CONTROL),
 }
+
+
+# Transmission's encryption names for ours (its "tolerated" is the nearest to our "disable":
+# plaintext; ours also refuses MSE peers: docs/compat.md)
+_ENCRYPTION = {"prefer": "preferred", "require": "required", "disable": "tolerated"}
+_PEER_NETWORK_FIELDS = frozenset({"peer-port", "peer-port-random-on-start", "dht-enabled", "pex-enabled",
+                                  "lpd-enabled", "encryption"})
+
+
+def _peer_network_changes(a: JSONObject, current: Mapping[str, JSON]) -> dict[str, object]:
+    """``session-set``'s port, DHT, PEX, LSD and encryption as our settings' changes (each
+    checked by the service; an unknown encryption name here)."""
+    changes: dict[str, object] = {}
+    for theirs, ours in (("dht-enabled", "dht_enabled"), ("pex-enabled", "pex_enabled"),
+                         ("lpd-enabled", "lsd_enabled")):
+        if theirs in a:
+            changes[ours] = a[theirs]
+    if "encryption" in a:
+        wanted = [ours for ours, name in _ENCRYPTION.items() if name == a["encryption"]]
+        if not wanted:
+            raise RpcError("encryption: must be preferred, required or tolerated")
+        changes["encryption"] = wanted[0]
+    if a.get("peer-port-random-on-start") is True:
+        changes["listen_port"] = 0
+    else:  # (the port shown sent back as it is: no change, unless random is turned off)
+        port = a.get("peer-port", current["peer-port"])
+        if port != current["peer-port"] or (a.get("peer-port-random-on-start") is False
+                                            and current["peer-port-random-on-start"]):
+            changes["listen_port"] = port
+    return changes

@@ -31,6 +31,8 @@ const SETTINGS = [
     {name: "run_on_seeding_done", label: "Command line", kind: "text"},
   ]},
   {group: "Connection", fields: [
+    {name: "listen_port", label: "Listening port", kind: "number", placeholder: "6881",
+     hint: "for incoming peers, TCP and uTP; 0 = any free port, chosen at each start"},
     {name: "max_connections", label: "Connections at most", kind: "number", unit: "peers",
      hint: "over every torrent; -1 = no limit"},
     {name: "max_connections_per_torrent", label: "Connections per torrent", kind: "number", unit: "peers",
@@ -52,8 +54,7 @@ const SETTINGS = [
      hint: "fetched daily"},
     {name: "ip_filter_trackers", label: "Apply the list to trackers too", kind: "bool"},
     {name: "banned_ips", label: "Banned addresses", kind: "lines", hint: "one a line: always refused"},
-  ], note: "The listening port, DHT, PeX, LSD and encryption are set when the daemon starts " +
-           "(its flags or config file: docs/daemon.md)."},
+  ]},
   {group: "Speed", fields: [
     {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
     {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
@@ -70,6 +71,12 @@ const SETTINGS = [
                [8, "Wednesday"], [16, "Thursday"], [32, "Friday"], [64, "Saturday"], [1, "Sunday"]]},
   ], extra: "groups"},
   {group: "BitTorrent", fields: [
+    {name: "dht_enabled", label: "Find peers on the DHT (decentralised network)", kind: "bool"},
+    {name: "pex_enabled", label: "Exchange peers with connected peers (PeX)", kind: "bool"},
+    {name: "lsd_enabled", label: "Find peers on the local network (LSD)", kind: "bool"},
+    {name: "encryption", label: "Encryption", kind: "choice",
+     options: [["prefer", "prefer encryption"], ["require", "require encryption"], ["disable", "no encryption"]],
+     hint: "for new connections; private torrents never use the DHT, PeX or LSD"},
     {name: "queueing", label: "Queue jobs", kind: "bool"},
     {name: "max_active_downloads", label: "Downloads at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
     {name: "max_active_uploads", label: "Seeds at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},

@@ -1,9 +1,10 @@
 """The job service's settings that clients change at run time: default share limits and what
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
 programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
-(proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py) and the
-connection limits (peerlimits.py). One JSON file,
-``state_dir/settings.json``, written atomically; every value is checked on the way in.
+(proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py), the
+connection limits (peerlimits.py) and the peer network: port, DHT, PEX, LSD, encryption
+(peernet.py). One JSON file, ``state_dir/settings.json``, written atomically; every value is
+checked on the way in.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from ...config import DEFAULT_ACTIVE_CHECKING
+from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
 from ..model import InvalidJobRequest
@@ -29,6 +30,7 @@ from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
+from .peernet import check_encryption, check_listen_port
 from .proxy import PROXY_SWITCHES, check_proxy_url
 
 log = logging.getLogger("torrent_engine.jobs.settings")
@@ -153,6 +155,14 @@ class ServiceSettings:
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
+    # the peer network (peernet.py): the port peers connect to (TCP and uTP; 0: any free one,
+    # chosen at each start), the DHT, PEX, LSD, and the encryption (MSE/PE) policy of new
+    # connections: the Config's (the daemon's flags) unless changed
+    listen_port: int = 0
+    dht_enabled: bool = True
+    pex_enabled: bool = True
+    lsd_enabled: bool = True
+    encryption: Encryption = "prefer"
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -231,6 +241,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_filter_url(value, name)
         elif name == "banned_ips":
             values[name] = check_addresses(value, name)
+        elif name == "listen_port":
+            values[name] = check_listen_port(value, name)
+        elif name == "encryption":
+            values[name] = check_encryption(value, name)
         elif name in BIND_FIELDS:
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
@@ -259,7 +273,8 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "bind_interface",
-         "bind_address", "max_active_checking")
+         "bind_address", "max_active_checking", "listen_port", "dht_enabled", "pex_enabled", "lsd_enabled",
+         "encryption")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

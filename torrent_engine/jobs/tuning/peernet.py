@@ -1,0 +1,62 @@
+"""The engine's peer network among the job service's settings: the listening port, the DHT,
+PEX, LSD and the encryption policy (qBittorrent's Connection and BitTorrent preferences;
+Transmission's ``peer-port``, ``dht-enabled``, ``pex-enabled``, ``lpd-enabled``,
+``encryption``). Checked on the way in and made the engine's (its ``Config``) at once: the
+shared services start, stop or listen anew (``SharedResources.set_dht``, ``set_lsd``,
+``set_listen_port``); PEX and the encryption policy are read for each new connection."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, get_args
+
+from ...config import Encryption
+from ...errors import ConfigError
+from ..model import InvalidJobRequest
+
+if TYPE_CHECKING:
+    from ...engine.manager import TorrentManager
+    from .settings import ServiceSettings
+
+NETWORK_SWITCHES = ("dht_enabled", "pex_enabled", "lsd_enabled")
+ENCRYPTIONS: tuple[str, ...] = get_args(Encryption)  # prefer, require, disable
+MAX_PORT = 65535
+
+
+def check_listen_port(value: object, name: str) -> int:
+    """0 (any free port, chosen at each start) or a port number."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PORT:
+        raise InvalidJobRequest(f"must be a port from 1 to {MAX_PORT}, or 0 (any free port)", name)
+    return value
+
+
+def check_encryption(value: object, name: str) -> Encryption:
+    """One of the policies (``Config.encryption``'s names)."""
+    for mode in get_args(Encryption):
+        if value == mode:
+            return mode  # type: ignore[no-any-return]  # (one of the Literal's values)
+    raise InvalidJobRequest(f"must be one of {', '.join(ENCRYPTIONS)}", name)
+
+
+async def check_port_free(manager: TorrentManager, port: int) -> None:
+    """``InvalidJobRequest`` naming ``listen_port`` with the system's reason when the engine
+    could not listen on ``port`` now (before anything is saved)."""
+    try:
+        await manager.shared.check_listen_port(port)
+    except ConfigError as exc:
+        raise InvalidJobRequest(exc.reason, "listen_port") from None
+
+
+async def apply_peer_network(manager: TorrentManager, s: ServiceSettings) -> None:
+    """Make ``s``' port, DHT, PEX, LSD and encryption policy the engine's (those that differ)."""
+    config, shared = manager.config, manager.shared
+    config.pex_enabled = s.pex_enabled
+    config.encryption = check_encryption(s.encryption, "encryption")
+    if config.dht_enabled != s.dht_enabled:
+        await shared.set_dht(s.dht_enabled)
+    if config.lsd_enabled != s.lsd_enabled:
+        await shared.set_lsd(s.lsd_enabled)
+    if config.listen_port != s.listen_port:
+        try:
+            await shared.set_listen_port(s.listen_port)
+        except ConfigError as exc:
+            raise InvalidJobRequest(exc.reason, "listen_port") from None
