@@ -13,12 +13,14 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.engine.shared import SharedResources
 from torrent_engine.errors import PeerError
 from torrent_engine.jobs import InvalidJobRequest, JobService
 from torrent_engine.net.peer.extensions import ExtensionHandshake
 from torrent_engine.net.peer.handshake import connect
 from torrent_engine.net.peer.messages import Extended
+from torrent_engine.storage.create import create_torrent
 
 from .helpers import loopback_config, make_payload, make_torrent
 
@@ -203,3 +205,28 @@ async def test_lsd_turned_off_and_on_stops_and_announces_the_running_torrents(
         second = shared.lsd
         assert isinstance(second, FakeLsd) and second is not first and second.running
         assert torrent.info_hash in second.torrents  # (the running torrent announced again)
+
+
+async def test_a_running_torrent_tells_its_tracker_the_new_port(tmp_path: Path) -> None:
+    """Its trackers kept handing out the old port after a run-time change (until the session
+    started again): peers dialed a port nobody listened on."""
+    async def handler(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await stream.send(http_response(announce_body(interval=1800)))
+
+    async with http_tracker(handler) as tracker:
+        torrent = create_torrent(make_payload(tmp_path / "seed"), piece_length=32 * 1024, version="v1",
+                                 trackers=[[f"http://127.0.0.1:{tracker.port}/announce"]])
+        config = loopback_config(dht_bootstrap=(), enforce_bep42=False, tracker_enabled=True)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+            await jobs.add(torrent.to_bytes())  # (no data: it downloads, announcing)
+
+            def ports() -> list[int]:
+                return [int(p) for r in tracker.requests for p in r.query().get("port", [])]
+
+            with anyio.fail_after(20):
+                while not ports():
+                    await anyio.sleep(0.05)
+                new = free_port()
+                await jobs.update_settings(listen_port=new)
+                while new not in ports():
+                    await anyio.sleep(0.05)

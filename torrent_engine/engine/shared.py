@@ -492,7 +492,8 @@ class SharedResources:
 
     def watch_services(self, info_hash: bytes, watcher: Callable[[], None]) -> None:
         """Call ``watcher`` each time the DHT or LSD starts (turned on, or the services started
-        again) while ``info_hash`` is registered: its session starts its announces then."""
+        again) or the listening port changes, while ``info_hash`` is registered: its session
+        starts its announces then, and tells its trackers a new port."""
         self._service_watchers[info_hash] = watcher
 
     def _services_changed(self) -> None:
@@ -631,6 +632,7 @@ class SharedResources:
                 await self._start_services(anyio.Event())
                 raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
                                   "listen_port") from None
+        self._services_changed()  # (the sessions tell their trackers the new port)
 
     def _say_proxy_only(self) -> None:
         """Log each part that proxy-only mode leaves off (those the config would run)."""

@@ -79,6 +79,13 @@ class Announcer:
         group = swarm_group(self._ctx.phase)
         if group is not None:
             self._peer_services(group)
+        tracker, shared = self.tracker, self._ctx.shared
+        if tracker is not None and tracker.running and shared is not None \
+                and shared.listen_port and tracker.port != shared.listen_port:
+            # the port moved (a run-time setting): the trackers hand out the new one from now
+            # on, told at once as libtorrent does (their slots pace many torrents' announces)
+            tracker.port = shared.listen_port
+            tracker.reannounce()
 
     async def _serve_lsd(self) -> None:
         ctx = self._ctx
