@@ -9,7 +9,8 @@ import json
 from collections.abc import Iterable, Sequence
 
 from ..jobs import Job, JobNotFound, JobService
-from .pages import array_parts, joined_pages
+from . import pages as paging
+from .pages import array_parts, gather, joined_pages
 
 
 def dumps(value: object) -> bytes:
@@ -51,6 +52,17 @@ class JobJson:
         if len(kept) > 2 * len(self.service) + 1024:
             for job_id in [k for k in kept if k not in self.service]:
                 del kept[job_id]
+
+    async def snapshot_parts(self, only: str | None) -> list[bytes]:
+        """The event stream's snapshot of every job (``only``: user ``only``'s jobs alone, each
+        written as ``json.dumps`` writes it, as the stream writes a user's) as the parts of a JSON
+        array, read a page of jobs at a time with the loop let run between pages."""
+        if only is None:
+            return await self.array_parts(await gather(self.service.list_pages(paging.LIST_PAGE), list))
+        mine = await gather(self.service.list_pages(paging.LIST_PAGE),
+                            lambda page: [j for j in page if j.options.owner == only])
+        return array_parts(await joined_pages(
+            mine, lambda job: json.dumps(job.to_json(), separators=(",", ":")).encode()))
 
     def snapshot(self, job_id: str | None) -> bytes:
         """The event stream's snapshot: every job (``job_id`` None), or that one (none when it is

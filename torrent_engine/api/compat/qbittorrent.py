@@ -62,8 +62,9 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
+from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
-from ..pages import LIST_PAGE, PartsResponse, array_parts, joined_pages
+from ..pages import PartsResponse, array_parts, joined_pages
 from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
@@ -563,7 +564,7 @@ class QbittorrentApi:
         kept = self._kept
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
-        for page in self.service.client_pages(LIST_PAGE):
+        for page in self.service.client_pages(paging.LIST_PAGE):
             rows = [kept.get(job, limits, partial(self._record, job, settings))
                     for job in self.gate.visible(page)]
             every.extend(rows)

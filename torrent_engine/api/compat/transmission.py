@@ -65,8 +65,9 @@ from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...net.tracker.messages import scrape_url
 from .. import jsontext
+from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
-from ..pages import LIST_PAGE, PartsResponse, array_parts, gather, joined_pages
+from ..pages import PartsResponse, array_parts, gather, joined_pages
 from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
@@ -706,7 +707,7 @@ class TransmissionRpc:
         share settings are the same objects; made anew when they include the pieces or the web
         seeds in use (read live from the session, not from the snapshot). ``every``: ``jobs``
         are all the listed jobs. ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
-        pages = [jobs[at:at + LIST_PAGE] for at in range(0, len(jobs), LIST_PAGE)]
+        pages = [jobs[at:at + paging.LIST_PAGE] for at in range(0, len(jobs), paging.LIST_PAGE)]
         if _LIVE_FIELDS.intersection(fields):
             return KeptRows(await gather(pages, lambda page: [Kept(job, (), self._fields(job, fields))
                                                               for job in page]))
@@ -739,7 +740,7 @@ class TransmissionRpc:
         if recent:  # (and the numbers of those removed lately: one look at the change log)
             listed, removed = self._recently_active()
         else:
-            every = await gather(self.service.client_pages(LIST_PAGE), self.gate.visible)
+            every = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
             listed = self._jobs(arguments, every)
         jobs = sorted(listed, key=lambda j: j.number)
         if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
