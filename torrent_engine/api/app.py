@@ -59,6 +59,7 @@ from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
+from . import pages as paging
 from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
@@ -68,6 +69,7 @@ from .job_edits import JobEditApi
 from .jobjson import JobJson
 from .metrics import Metrics, RequestTimer
 from .openapi import METHOD_NOT_ALLOWED, openapi_json
+from .pages import PartsResponse, gather
 from .security import GuardMiddleware, Tickets
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import METADATA_WAIT, StreamApi
@@ -462,13 +464,13 @@ class Api:
         offset = _query_count(request, "offset") or 0
         limit = _query_count(request, "limit")
         cursor = self.service.change_cursor()  # (taken before the list: a change after it is after it)
-        if current().reads_all:
+        if current().reads_all and limit is not None and limit <= paging.LIST_PAGE:  # (a page: it alone read)
             jobs = self.service.list(state, offset=offset, limit=limit)
-        else:  # (a user's page is of their own jobs)
-            mine = self.gate.visible(self.service.list(state))
+        else:  # (every job, or a user's page of their own: read a page at a time, the loop run between)
+            mine = await gather(self.service.list_pages(paging.LIST_PAGE, state), self.gate.visible)
             jobs = mine[offset:None if limit is None else offset + limit]
-        return Response(b'{"jobs":%b,"cursor":%d}' % (self._jobs_array(jobs), cursor),
-                        media_type="application/json")
+        return PartsResponse([b'{"jobs":', *await self.job_json.array_parts(jobs), b',"cursor":%d}' % cursor],
+                             media_type="application/json")
 
     async def active_jobs(self, request: Request) -> Response:
         """``GET /api/jobs/active``: the jobs that are not finished."""

@@ -6,9 +6,11 @@ for the job lists (app.py) and the event stream's snapshot (sse.py)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from ..jobs import Job, JobNotFound, JobService
+from . import pages as paging
+from .pages import array_parts, gather, joined_pages
 
 
 def dumps(value: object) -> bytes:
@@ -25,19 +27,42 @@ class JobJson:
 
     def array(self, jobs: Iterable[Job]) -> bytes:
         """The JSON array of ``jobs``, reusing the text of each whose snapshot has not changed."""
+        parts = [self._text(job) for job in jobs]
+        self._prune()
+        return b"[" + b",".join(parts) + b"]"
+
+    async def array_parts(self, jobs: Sequence[Job]) -> list[bytes]:
+        """``array(jobs)`` in parts (their join is it), ``LIST_PAGE`` jobs' texts joined at a
+        time with the loop let run between pages."""
+        pages = await joined_pages(jobs, self._text)
+        self._prune()
+        return array_parts(pages)
+
+    def _text(self, job: Job) -> bytes:
+        """The job's JSON text: the one kept while its snapshot is the same object."""
+        hit = self._kept.get(job.id)
+        if hit is None or hit[0] is not job:
+            hit = self._kept[job.id] = (job, dumps(job.to_json()))
+        return hit[1]
+
+    def _prune(self) -> None:
+        """Forget removed jobs' texts now and then (only ask about the kept ids: snapshotting
+        every job would cost a page of a long list)."""
         kept = self._kept
-        parts: list[bytes] = []
-        for job in jobs:
-            hit = kept.get(job.id)
-            if hit is None or hit[0] is not job:
-                hit = (job, dumps(job.to_json()))
-                kept[job.id] = hit
-            parts.append(hit[1])
-        if len(kept) > 2 * len(self.service) + 1024:  # forget removed jobs now and then (only
-            # ask about the kept ids: snapshotting every job would cost a page of a long list)
+        if len(kept) > 2 * len(self.service) + 1024:
             for job_id in [k for k in kept if k not in self.service]:
                 del kept[job_id]
-        return b"[" + b",".join(parts) + b"]"
+
+    async def snapshot_parts(self, only: str | None) -> list[bytes]:
+        """The event stream's snapshot of every job (``only``: user ``only``'s jobs alone, each
+        written as ``json.dumps`` writes it, as the stream writes a user's) as the parts of a JSON
+        array, read a page of jobs at a time with the loop let run between pages."""
+        if only is None:
+            return await self.array_parts(await gather(self.service.list_pages(paging.LIST_PAGE), list))
+        mine = await gather(self.service.list_pages(paging.LIST_PAGE),
+                            lambda page: [j for j in page if j.options.owner == only])
+        return array_parts(await joined_pages(
+            mine, lambda job: json.dumps(job.to_json(), separators=(",", ":")).encode()))
 
     def snapshot(self, job_id: str | None) -> bytes:
         """The event stream's snapshot: every job (``job_id`` None), or that one (none when it is

@@ -117,7 +117,8 @@ class ApiServer:
         self.bound_port = sock.getsockname()[1]
         job_json = JobJson(self.service)
         self.events = EventLog(self.service.events, self._snapshot, buffer_size=self.buffer_size,
-                               queue_size=self.queue_size, snapshot_json=job_json.snapshot)
+                               queue_size=self.queue_size, snapshot_json=job_json.snapshot,
+                               snapshot_parts=job_json.snapshot_parts)
         metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
         history = StatsHistory(interval=self.history_interval)
         app = create_app(self.service, token=self.token, events=self.events,

@@ -14,7 +14,7 @@ import collections
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
@@ -122,6 +122,9 @@ class EventLog:
     snapshot: Callable[[str | None], list[dict[str, object]]]  # job id (or None) -> jobs as JSON
     # the same as a JSON array's text, when the caller keeps it (jobjson.py): used instead
     snapshot_json: Callable[[str | None], bytes] | None = None
+    # every job's (a user's alone: their name) as the parts of the JSON array a stream's snapshot
+    # shows, read a page of jobs at a time with the loop let run between pages: used instead
+    snapshot_parts: Callable[[str | None], Awaitable[list[bytes]]] | None = None
     buffer_size: int = DEFAULT_BUFFER
     queue_size: int = DEFAULT_QUEUE
     clock: Callable[[], float] = time.time
@@ -213,16 +216,28 @@ class EventLog:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
                 self._clients.discard(client)
 
-    def _snapshot_event(self, job_id: str | None, only: str | None = None) -> SseEvent:
+    def _snapshot_event(self, job_id: str | None, only: str | None = None,
+                        seq: int | None = None) -> SseEvent:
+        seq = self._seq if seq is None else seq
         if self.snapshot_json is not None and only is None:  # (10 000 jobs: their kept texts
             jobs_text = self.snapshot_json(job_id).decode()  # joined, not encoded again; a user's
             data = '{"jobs":' + jobs_text + ',"time":' + json.dumps(self.clock()) + "}"  # own: below)
-            return SseEvent(self._seq, "snapshot", job_id, data, False)
+            return SseEvent(seq, "snapshot", job_id, data, False)
         jobs = self.snapshot(job_id)
         if only is not None:
             jobs = [j for j in jobs if _owner(j) == only]
         data = json.dumps({"jobs": jobs, "time": self.clock()}, separators=(",", ":"))
-        return SseEvent(self._seq, "snapshot", job_id, data, False)
+        return SseEvent(seq, "snapshot", job_id, data, False)
+
+    async def _snapshot_parts(self, seq: int, job_id: str | None, only: str | None) -> list[bytes]:
+        """The wire form of the snapshot at event ``seq`` in parts (their join is
+        ``_snapshot_event(...).encode()``): every job's read a page at a time, the loop let run
+        between pages, when ``snapshot_parts`` is given."""
+        if job_id is not None or self.snapshot_parts is None:
+            return [self._snapshot_event(job_id, only, seq).encode()]
+        jobs = await self.snapshot_parts(only)
+        return [b"id: %d\nevent: snapshot\ndata: {\"jobs\":" % seq, *jobs,
+                b',"time":' + json.dumps(self.clock()).encode() + b"}\n\n"]
 
     def subscribe(self, job_id: str | None, last_event_id: int | None,
                   only: str | None = None,
@@ -231,20 +246,28 @@ class EventLog:
 
         Synchronous on purpose: the replay and the registration happen in one loop step, so no
         event falls between them."""
+        replay, receive, client = self._register(job_id, last_event_id, only)
+        return ([self._snapshot_event(job_id, only)] if replay is None else replay), receive, client
+
+    def _register(self, job_id: str | None, last_event_id: int | None, only: str | None,
+                  ) -> tuple[list[SseEvent] | None, MemoryObjectReceiveStream[SseEvent], _Client]:
+        """The replay (None: a snapshot as at the last event, ``_seq``, is due instead) and the
+        stream of what follows, the client registered in the same loop step: every event after
+        the replay, or after the snapshot's ``_seq``, reaches the stream (a snapshot made over
+        several steps then shows some jobs as they are after such an event, which comes after it
+        and says the same)."""
         send, receive = anyio.create_memory_object_stream[SseEvent](self.queue_size)
         if self._sub is None:
             send.close()
             return [], receive, _Client(job_id, send)
-        first: list[SseEvent]
+        replay: list[SseEvent] | None = None
         if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
-            first = [e for e in self._buffer
-                     if e.id > last_event_id and (job_id is None or e.job_id == job_id)
-                     and e.shown_to(only)]
-        else:
-            first = [self._snapshot_event(job_id, only)]
+            replay = [e for e in self._buffer
+                      if e.id > last_event_id and (job_id is None or e.job_id == job_id)
+                      and e.shown_to(only)]
         client = _Client(job_id, send, only=only)
         self._clients.add(client)
-        return first, receive, client
+        return replay, receive, client
 
     async def stream(self, job_id: str | None, last_event_id: int | None,
                      heartbeat: float = DEFAULT_HEARTBEAT, *,
@@ -252,11 +275,15 @@ class EventLog:
         """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
         with a comment line every ``heartbeat`` seconds of silence (``only``: the events of
         that user's jobs alone, and the service's totals)."""
-        first, receive, client = self.subscribe(job_id, last_event_id, only)
+        seq = self._seq
+        replay, receive, client = self._register(job_id, last_event_id, only)
         try:
             async with receive:
                 yield b"retry: 2000\n\n"
-                for event in first:
+                if replay is None:
+                    for part in await self._snapshot_parts(seq, job_id, only):
+                        yield part
+                for event in replay or ():
                     yield event.encode()
                 while True:
                     with anyio.move_on_after(heartbeat) as scope:

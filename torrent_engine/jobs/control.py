@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -306,14 +306,29 @@ class JobControl:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent
         has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
         completed jobs are gone for such a client, as removed torrents are."""
-        out: builtins.list[Job] = []
+        return [self.run.listed(rec) for rec in self._client_records()]
+
+    def client_pages(self, size: int) -> Iterator[builtins.list[Job]]:
+        """``client_jobs``' jobs, ``size`` at a time, of those listed at the first page: a job
+        removed, completed or cancelled between two pages is left out (the caller lets the loop
+        run between them)."""
+        recs = self._client_records()
+        table = self.run.jobs
+        for at in range(0, len(recs), size):
+            yield [self.run.listed(r) for r in recs[at:at + size]
+                   if r.id in table and (r.state not in FINISHED_STATES or r.state is JobState.FAILED)]
+
+    def _client_records(self) -> builtins.list[JobRecord]:
+        """The records of ``client_jobs``, in its order (a look at each record's state: not
+        a snapshot of each)."""
+        out: builtins.list[JobRecord] = []
         failed: dict[str, JobRecord] = {}
         for rec in self.run.jobs.newest_first():
             if rec.state not in FINISHED_STATES:
-                out.append(self.run.listed(rec))
+                out.append(rec)
             elif rec.state is JobState.FAILED and self.run.jobs.active_id(rec.info_hash) is None:
                 failed.setdefault(rec.info_hash, rec)
-        out.extend(self.run.listed(rec) for rec in failed.values())
+        out.extend(failed.values())
         return out
 
     def _client_recs(self, info_hash: str) -> list[JobRecord]:

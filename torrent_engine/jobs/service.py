@@ -267,6 +267,15 @@ class JobService:
             recs = recs[offset:None if limit is None else offset + limit]
         return [self._run.listed(r) for r in recs]
 
+    def list_pages(self, size: int, state: JobState | None = None) -> Iterator[builtins.list[Job]]:
+        """``list``'s jobs (``state``'s alone when given), ``size`` at a time, of those there were
+        at the first page: the caller may let the loop run between two pages (a job removed
+        meanwhile is left out; one whose state changed stays, in the state it has now)."""
+        recs = self._run.jobs.newest_first(JobState(state) if state is not None else None)
+        table = self._run.jobs
+        for at in range(0, len(recs), size):
+            yield [self._run.listed(r) for r in recs[at:at + size] if r.id in table]
+
     def __contains__(self, job_id: object) -> bool:
         """Whether the service has a job ``job_id`` (active or history)."""
         return job_id in self._run.jobs
@@ -569,6 +578,12 @@ class JobService:
         completed jobs are gone for such a client, as removed torrents are.
         """
         return self._control.client_jobs()
+
+    def client_pages(self, size: int) -> Iterator[builtins.list[Job]]:
+        """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the
+        caller may let the loop run between two pages (a job removed, completed or cancelled
+        meanwhile is left out), so that a full list of 30 000 never holds the loop for long."""
+        return self._control.client_pages(size)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it

@@ -62,7 +62,9 @@ from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import jsontext
+from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
+from ..pages import PartsResponse, array_parts, joined_pages
 from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
@@ -552,16 +554,23 @@ class QbittorrentApi:
         await self.service.update_settings(banned_ips=banned)
 
     # -- reading torrents ----------------------------------------------------------------------
-    def _records(self) -> list[Kept[QbtRecord]]:
-        """Every listed job's torrent record, kept while the job's snapshot and the share settings
-        are the same objects (a job's metainfo does not change under one snapshot: its arrival
-        is news that makes the job's snapshot again)."""
+    async def _records(self, keep: Callable[[QbtRecord], bool] | None = None) -> list[Kept[QbtRecord]]:
+        """Every listed job's torrent record (those ``keep`` keeps, when given), kept while the
+        job's snapshot and the share settings are the same objects (a job's metainfo does not
+        change under one snapshot: its arrival is news that makes the job's snapshot again).
+        Read ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit)
         kept = self._kept
-        out = [kept.get(job, limits, partial(self._record, job, settings))
-               for job in self.gate.visible(self.service.client_jobs())]
-        kept.prune(out)
+        every: list[Kept[QbtRecord]] = []
+        out: list[Kept[QbtRecord]] = []
+        for page in self.service.client_pages(paging.LIST_PAGE):
+            rows = [kept.get(job, limits, partial(self._record, job, settings))
+                    for job in self.gate.visible(page)]
+            every.extend(rows)
+            out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
+            await anyio.sleep(0)
+        kept.prune(every)
         return out
 
     def _record(self, job: Job, settings: ServiceSettings) -> QbtRecord:
@@ -574,24 +583,24 @@ class QbittorrentApi:
         limit, offset; ``includeTrackers`` (2.11.4) and ``includeFiles`` (2.11.8) put each
         torrent's ``trackers`` and ``files`` (as ``torrents/trackers`` and ``files`` list them) in
         its record."""
-        records = self._records()
+        checks: list[Callable[[QbtRecord], bool]] = []
         status = form.get("filter") or "all"
         if status != "all":
-            records = [k for k in records if matches(k.record, status)]
+            checks.append(lambda r: matches(r, status))
         private = parse_bool(form.get("private"))
         if private is not None:
-            records = [k for k in records if k.record["private"] is private]
+            checks.append(lambda r: r["private"] is private)
         category = form.get("category")
         if category is not None:
-            records = [k for k in records if k.record["category"] == category]
+            checks.append(lambda r: r["category"] == category)
         tag = form.get("tag")
         if tag is not None:
-            records = [k for k in records
-                       if (tag in str(k.record["tags"]).split(", ") if tag else not k.record["tags"])]
+            checks.append(lambda r: tag in str(r["tags"]).split(", ") if tag else not r["tags"])
         hashes = form.get("hashes")
         if hashes:
             wanted = {h.strip().lower() for h in hashes.split("|")}
-            records = [k for k in records if k.record["hash"] in wanted]
+            checks.append(lambda r: r["hash"] in wanted)
+        records = await self._records((lambda r: all(check(r) for check in checks)) if checks else None)
         sort = form.get("sort")
         if sort:
             if records and sort not in records[0].record:
@@ -619,7 +628,8 @@ class QbittorrentApi:
                 rows.append(row)
             return Response(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode(),
                             media_type="application/json")
-        return Response(b"[" + b",".join(k.json() for k in records) + b"]", media_type="application/json")
+        pages = await joined_pages(records, Kept.json)
+        return PartsResponse(array_parts(pages), media_type="application/json")
 
     async def properties(self, form: Form, request: Request) -> dict[str, JSON]:
         """``torrents/properties``."""
@@ -723,7 +733,7 @@ class QbittorrentApi:
         changes = self.service.client_changes(before.cursor) if before is not None else None
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
-            records = {str(k.record["hash"]): k for k in self._records()}
+            records = {str(k.record["hash"]): k for k in await self._records()}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
@@ -739,7 +749,7 @@ class QbittorrentApi:
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return sync.answer(rid, records, Shown(now, cursor, limits), changed)
+        return await sync.answer(rid, records, Shown(now, cursor, limits), changed)
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""

@@ -13,6 +13,7 @@ from starlette.responses import Response
 from ...jobs import JobService
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
+from ..pages import PartsResponse, array_parts, joined_pages
 from .kept import Kept, encode
 from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord
 
@@ -54,6 +55,11 @@ def server_state(service: JobService) -> QbtRecord:
             "request_latency": 0, "queued_tracker_announces": 0}
 
 
+def _torrent_json(item: tuple[str, Kept[QbtRecord]]) -> bytes:
+    """One torrent of a full answer: its hash and its record's kept JSON."""
+    return encode(item[0]) + b":" + item[1].json()
+
+
 @dataclass(frozen=True, slots=True)
 class Shown:
     """What one answer showed, the job service's change cursor it was made at, and the share
@@ -81,22 +87,23 @@ class MainDataSync:
         """What answer ``rid`` showed, while it is kept (0: none, a client's first ask)."""
         return self._shown.get(rid) if rid else None
 
-    def answer(self, rid: int, records: dict[str, Kept[QbtRecord]], now: Shown,
-               changed: Iterable[str] | None = None) -> dict[str, JSON] | Response:
+    async def answer(self, rid: int, records: dict[str, Kept[QbtRecord]], now: Shown,
+                     changed: Iterable[str] | None = None) -> dict[str, JSON] | Response:
         """The answer to ``sync/maindata?rid=rid`` showing ``now`` (whose torrents are
         ``records``'): a record still the same object (its job's snapshot unchanged) is passed
         over without a look at its fields, and a full answer joins the records' kept JSON.
         ``changed``: the only torrents that may differ from answer ``rid``'s (from the job
-        service's change log; None: any may)."""
+        service's change log; None: any may). A full answer's torrents are joined ``LIST_PAGE``
+        at a time, the loop let run between pages, and sent in those parts."""
         before = self.shown(rid)
         self._shown[self.next_rid()] = now
         while len(self._shown) > MAX_SYNC_SNAPSHOTS:
             del self._shown[next(iter(self._shown))]
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
             rest = encode({k: v for k, v in now.data.items() if k != "torrents"})
-            torrents_json = b",".join(encode(h) + b":" + k.json() for h, k in records.items())
-            return Response(b'{"rid":%d,"full_update":true,"torrents":{%b},%b'
-                            % (self.rid, torrents_json, rest[1:]), media_type="application/json")
+            pages = await joined_pages(list(records.items()), _torrent_json)
+            return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % self.rid,
+                                             b"}," + rest[1:]), media_type="application/json")
         return self._delta(before.data, now.data, changed)
 
     def _delta(self, before: MainData, now: MainData, changed: Iterable[str] | None) -> dict[str, JSON]:

@@ -65,7 +65,9 @@ from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...net.tracker.messages import scrape_url
 from .. import jsontext
+from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
+from ..pages import PartsResponse, array_parts, gather, joined_pages
 from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
@@ -290,7 +292,7 @@ class TransmissionRpc:
             if b'"jsonrpc"' in body:  # (what it meant to be: 4.1's parse error, else the old answer)
                 failed = jsonrpc.failure(None, jsonrpc.PARSE_ERROR, f"not JSON: {exc}")
                 return self._jsonrpc_response(failed, session_header)
-            return self._legacy_response(None, "the request is not JSON", {}, session_header)
+            return await self._legacy_response(None, "the request is not JSON", {}, session_header)
         if jsonrpc.is_jsonrpc(call):
             return self._jsonrpc_response(await self._jsonrpc_body(call), session_header)
         return await self._legacy_call(call, session_header)
@@ -319,23 +321,25 @@ class TransmissionRpc:
             outcome = f"invalid argument: {exc}"
         if outcome != "success":
             answer = {}
-        return self._legacy_response(tag, outcome, answer, session_header)
+        return await self._legacy_response(tag, outcome, answer, session_header)
 
     @staticmethod
-    def _legacy_response(tag: JSONValue, outcome: str, answer: Answer,
-                         session_header: dict[str, str]) -> Response:
+    async def _legacy_response(tag: JSONValue, outcome: str, answer: Answer,
+                               session_header: dict[str, str]) -> Response:
         """An old-protocol answer (a torrent-get's rows are written from their kept JSON, in the
-        place a mark holds)."""
+        place a mark holds, joined ``LIST_PAGE`` at a time with the loop let run between pages
+        and sent in those parts)."""
         shown = {k: ROWS_MARK if isinstance(v, KeptRows) else v for k, v in answer.items()}
         result: dict[str, JSON] = {"result": outcome, "arguments": shown}
         if tag is not None:
             result["tag"] = tag
         rows = answer.get("torrents")
         if isinstance(rows, KeptRows):
-            body = encode(result).replace(encode(ROWS_MARK), rows.json(), 1)
-        else:
-            body = encode(result)
-        return Response(body, media_type="application/json", headers=session_header)
+            before, _, after = encode(result).partition(encode(ROWS_MARK))
+            pages = await joined_pages(rows, Kept.json)
+            return PartsResponse(array_parts(pages, before + b"[", b"]" + after),
+                                 media_type="application/json", headers=session_header)
+        return Response(encode(result), media_type="application/json", headers=session_header)
 
     async def _run(self, method: object, arguments: JSONObject) -> Answer:
         """One method (its old name) on its arguments (old names)."""
@@ -421,12 +425,13 @@ class TransmissionRpc:
         jobs = self.gate.visible(job for listed in changes.torrents.values() for job in listed)
         return jobs, sorted({n for n in changes.removed_numbers if self.gate.shows_number(n)})
 
-    def _jobs(self, arguments: JSONObject) -> list[Job]:
-        """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all)."""
+    def _jobs(self, arguments: JSONObject, listed: list[Job] | None = None) -> list[Job]:
+        """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all) of
+        ``listed`` (the listed jobs the principal sees; read now when None)."""
         ids = arguments.get("ids")
         if ids == "recently-active":
             return self._recently_active()[0]
-        active = self.gate.visible(self.service.client_jobs())
+        active = self.gate.visible(self.service.client_jobs()) if listed is None else listed
         if ids is None:
             return active
         if ids == "recently-active":
@@ -698,13 +703,15 @@ class TransmissionRpc:
         path = self.service.manager.saved_metainfo_path(job.info_hash)
         return str(path.absolute()) if path is not None else ""
 
-    def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
+    async def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
         share settings are the same objects; made anew when they include the pieces or the web
         seeds in use (read live from the session, not from the snapshot). ``every``: ``jobs``
-        are all the listed jobs."""
+        are all the listed jobs. ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
+        pages = [jobs[at:at + paging.LIST_PAGE] for at in range(0, len(jobs), paging.LIST_PAGE)]
         if _LIVE_FIELDS.intersection(fields):
-            return KeptRows(Kept(job, (), self._fields(job, fields)) for job in jobs)
+            return KeptRows(await gather(pages, lambda page: [Kept(job, (), self._fields(job, fields))
+                                                              for job in page]))
         kept = self._kept.get(fields)
         if kept is None:
             while len(self._kept) >= MAX_KEPT_FIELD_SETS:  # (clients ask for a few sets each)
@@ -714,10 +721,11 @@ class TransmissionRpc:
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.max_connections_per_torrent)
         if "group" in fields:  # (a job's group may change while its snapshot does not: a rule changed)
             group = self.service.job_bandwidth_group
-            rows = KeptRows(kept.get(job, (*limits, group(job.id)), partial(self._fields, job, fields))
-                            for job in jobs)
+            rows = KeptRows(await gather(pages, lambda page: [
+                kept.get(job, (*limits, group(job.id)), partial(self._fields, job, fields)) for job in page]))
         else:
-            rows = KeptRows(kept.get(job, limits, partial(self._fields, job, fields)) for job in jobs)
+            rows = KeptRows(await gather(pages, lambda page: [
+                kept.get(job, limits, partial(self._fields, job, fields)) for job in page]))
         if every:
             kept.prune(rows)
         return rows
@@ -733,12 +741,13 @@ class TransmissionRpc:
         if recent:  # (and the numbers of those removed lately: one look at the change log)
             listed, removed = self._recently_active()
         else:
-            listed = self._jobs(arguments)
+            every = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
+            listed = self._jobs(arguments, every)
         jobs = sorted(listed, key=lambda j: j.number)
         if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
             for job in jobs:  # in the background; a list of every torrent asks for none)
                 self.service.scrape_trackers(job.id)
-        kept = self._rows(jobs, wanted, every=arguments.get("ids") is None)
+        kept = await self._rows(jobs, wanted, every=arguments.get("ids") is None)
         out: dict[str, JSON | KeptRows[Record]]
         if arguments.get("format") == "table":
             rows = [k.record for k in kept]
