@@ -179,8 +179,11 @@ async def test_the_main_controls_work_from_the_keyboard_alone(tmp_path: Path) ->
                 wait(driver, lambda d: d.find_element(By.ID, "details").is_displayed())
                 out["opened"] = driver.find_element(By.CSS_SELECTOR, "#jobs tr.job.current").get_attribute(
                     "data-job-id") == driver.find_element(By.ID, "details").get_attribute("data-job-id")
+                tab_to(driver, "details-close")  # (into the details: Escape closes them from there too)
                 keys(driver, Keys.ESCAPE)
                 wait(driver, lambda d: not d.find_element(By.ID, "details").is_displayed())
+                # the focus back in the list, not dropped to the page's body (the keys go on there)
+                out["focus after the details"] = driver.switch_to.active_element.get_attribute("id")
                 # its menu: the first item (Resume) has the focus
                 ActionChains(driver).key_down(Keys.SHIFT).send_keys(Keys.F10).key_up(Keys.SHIFT).perform()
                 wait(driver, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
@@ -216,8 +219,8 @@ async def test_the_main_controls_work_from_the_keyboard_alone(tmp_path: Path) ->
                 return out
 
             out = await in_thread(run)
-            assert out == {"opened": True, "menu focus": "resume", "search focus": "search",
-                           "add focus": "ad-links"}
+            assert out == {"opened": True, "focus after the details": "jobs-scroll", "menu focus": "resume",
+                           "search focus": "search", "add focus": "ad-links"}
             with anyio.fail_after(20):
                 while len(api.service.list()) < 8:
                     await anyio.sleep(0.05)

@@ -57,10 +57,13 @@ function openDetails(id) {
 }
 
 function closeDetails() {
+  const panel = $("details");
+  const focused = panel.contains(document.activeElement);  // (hidden, the focus would fall to the body)
   for (const open of details.values()) { clearInterval(open.timer); clearInterval(open.sampler); }
   details.clear();
-  $("details").hidden = true;
-  delete $("details").dataset.jobId;
+  panel.hidden = true;
+  delete panel.dataset.jobId;
+  if (focused) $("jobs-scroll").focus();  // (the keyboard goes on in the list)
   schedule();
 }
 
