@@ -580,7 +580,7 @@ async def test_sidebar_counts_collapses_and_is_a_drawer_on_a_phone(tmp_path: Pat
 
 async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Path) -> None:
     """The Columns menu adds qBittorrent's columns (category, tags, ratio, save path, time
-    active, availability …), each sortable by its head; the choice survives a reload; a column
+    active, availability, total size …), each sortable by its head; the choice survives a reload; a column
     taken away leaves the table."""
     from selenium.webdriver.common.by import By
 
@@ -594,6 +594,7 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
         ran = api.service._run.jobs.get(added.id)  # (as a record restored after 1 h 2 min downloading)
         assert ran is not None
         ran.downloading_time = 3725.0
+        ran.file_sizes, ran.pad_files = [3 * 2**20, 2**19, 2**19], [1]  # (metadata known, a pad file)
         api.service._run.marks.mark(ran)
 
         def heads(d: Any) -> list[str]:
@@ -637,6 +638,10 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
                 choose(driver, "time_active")
                 choose(driver, "availability")
                 wait(driver, lambda d: "time_active" not in heads(d) and "availability" not in heads(d))
+                choose(driver, "total_size")  # (the whole torrent, pad files left out; blank: no metadata)
+                wait(driver, lambda d: sorted(cells(d, "total_size")) == ["", "", "3.50 MiB"])
+                choose(driver, "total_size")
+                wait(driver, lambda d: "total_size" not in heads(d))
                 driver.refresh()
                 wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "3")
                 wait(driver, lambda d: len(cells(d, "category")) == 3)

@@ -142,6 +142,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "created_at": NUMBER, "updated_at": NUMBER, "completed_at": _null(NUMBER),
     "progress": {"type": "number", "minimum": 0, "maximum": 1},
     "total_size": COUNT, "done_size": COUNT, "downloaded": COUNT, "uploaded": COUNT,
+    "torrent_size": _null({"type": "integer", "minimum": 0,
+                           "description": "every file of the torrent together, pad files left out "
+                                          "(total_size: the wanted files'); null before the metadata"}),
     "download_rate": NUMBER, "upload_rate": NUMBER, "peers": COUNT, "seeds": COUNT,
     "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
     "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),

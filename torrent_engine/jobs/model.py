@@ -407,6 +407,9 @@ class Job:
     # its files are being moved to another folder (``set_location``, the completed-folder move):
     # its session is stopped meanwhile (qBittorrent's "moving")
     moving: bool = False
+    # every file of the torrent together, pad files left out (qBittorrent's ``total_size``, where
+    # ``total_size`` here is the wanted files'); None before the metadata
+    torrent_size: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -424,7 +427,8 @@ class Job:
             "id": self.id, "info_hash": self.info_hash, "name": self.name, "source": self.source,
             "options": self.options.to_json(), "state": self.state.value, "created_at": self.created_at,
             "updated_at": self.updated_at, "completed_at": self.completed_at, "progress": self.progress,
-            "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
+            "total_size": self.total_size, "torrent_size": self.torrent_size,
+            "done_size": self.done_size, "downloaded": self.downloaded,
             "uploaded": self.uploaded, "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,

@@ -85,8 +85,19 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
                verified_pieces=st.verified_pieces if has_meta else None,
                num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes,
-               moving=rec.moving is not None,
+               moving=rec.moving is not None, torrent_size=torrent_size(rec),
                availability=availability(session, num_pieces))
+
+
+def torrent_size(rec: JobRecord) -> int | None:
+    """Every file of ``rec``'s torrent together, pad files left out (None before its metadata)."""
+    sizes = rec.file_sizes
+    if sizes is None:
+        return None
+    if not rec.pad_files:
+        return sum(sizes)
+    pads = set(rec.pad_files)
+    return sum(size for i, size in enumerate(sizes) if i not in pads)
 
 
 def availability(session: Session, num_pieces: int) -> float | None:
@@ -187,7 +198,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
                downloading_time=rec.downloading_time,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
-               dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None)
+               dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec))
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,

@@ -466,8 +466,9 @@ async def test_a_saved_setting_that_no_longer_passes_its_check_is_dropped_alone(
     dropped alone, and a warning names the file, the setting, its value and what is wrong."""
     state = tmp_path / "state"
     state.mkdir()
+    # (the configuration asks for no DHT nor LSD: not noted in the file, so applied)
     chosen = ServiceSettings(queueing=True, max_active_downloads=2, upload_limit=7000,
-                             seeding_time_limit=60.0)
+                             seeding_time_limit=60.0, dht_enabled=False, lsd_enabled=False)
     noted = {"download_limit": 0, "upload_limit": 0, "max_active_downloads": 0}
     (state / "settings.json").write_text(json.dumps({**chosen.to_json(), **bad, "configured": noted}))
     with caplog.at_level(logging.WARNING, logger="torrent_engine.jobs.settings"):

@@ -49,6 +49,8 @@ const COLUMNS = [
    }},
   {key: "size", label: "Size", cls: "num c-size", shown: true, sort: (j) => j.total_size || 0,
    draw: cellText((j) => (j.total_size ? bytes(j.total_size) : ""))},
+  {key: "total_size", label: "Total size", title: "every file of the torrent, wanted or not", cls: "num c-size",
+   sort: (j) => j.torrent_size || 0, draw: cellText((j) => (j.torrent_size != null ? bytes(j.torrent_size) : ""))},
   {key: "done", label: "Done", title: "verified bytes of the wanted files", cls: "num c-size",
    sort: (j) => j.done_size || 0, draw: cellText((j) => (j.total_size ? bytes(j.done_size || 0) : ""))},
   {key: "down", label: "↓", title: "download rate", cls: "num c-rate", shown: true, sort: (j) => j.download_rate || 0,
