@@ -4,6 +4,7 @@ and by plain HTTP (auth, CSRF, answers a real qBittorrent gives), without a swar
 from __future__ import annotations
 
 import http.server
+import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -147,8 +148,11 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
                                 "max_ratio_enabled": True, "max_ratio": 1.5, "max_ratio_act": 1})
     prefs = client.app_preferences()
     assert (prefs["queueing_enabled"], prefs["max_ratio"], prefs["max_ratio_act"]) == (True, 1.5, 1)
-    with pytest.raises(qbittorrentapi.exceptions.HTTPError):
-        client.app_set_preferences({"listen_port": 1})  # cannot change it from here: no fake success
+    with socket.socket() as taken:  # (the port is a run-time setting: one in use is refused, no fake success)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(qbittorrentapi.exceptions.HTTPError):
+            client.app_set_preferences({"listen_port": taken.getsockname()[1]})
     client.torrents_bottom_priority(torrent_hashes=info_hash)
     assert client.torrents_info(torrent_hashes=info_hash)[0].priority == 2
     client.torrents_resume(torrent_hashes=info_hash)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import base64
+import socket
 import subprocess
 from pathlib import Path
 
@@ -106,8 +107,11 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
                        speed_limit_down_enabled=True)
     s = client.get_session()
     assert (s.download_queue_enabled, s.download_queue_size, s.speed_limit_down) == (True, 1, 500)
-    with pytest.raises(transmission_rpc.TransmissionError):
-        client.set_session(peer_port=1)
+    with socket.socket() as taken:  # (the port is a run-time setting: one in use is refused)
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(transmission_rpc.TransmissionError):
+            client.set_session(peer_port=taken.getsockname()[1])
     client.queue_bottom(added.id)
     assert client.get_torrent(added.id).queue_position == 1
     client.start_torrent(added.id)
