@@ -595,6 +595,8 @@ async def test_columns_are_chosen_sorted_by_and_kept_by_the_browser(tmp_path: Pa
         assert ran is not None
         ran.downloading_time = 3725.0
         ran.file_sizes, ran.pad_files = [3 * 2**20, 2**19, 2**19], [1]  # (metadata known, a pad file)
+        api.service._run.live_views.pop(ran.id, None)  # (its views made again, as the metadata's
+        api.service._run.decorated.pop(ran.id, None)  # arrival has them made: news of the job)
         api.service._run.marks.mark(ran)
 
         def heads(d: Any) -> list[str]:
