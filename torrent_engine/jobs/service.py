@@ -292,10 +292,7 @@ class JobService:
         """``active``'s jobs, ``size`` at a time, of the jobs there were at the first page: the
         caller may let the loop run between two pages (a job removed or finished meanwhile is
         left out), so that reading every job of 30 000 never holds the loop for long."""
-        recs = [r for r in self._run.jobs.newest_first() if r.state not in FINISHED_STATES]
-        table = self._run.jobs
-        for at in range(0, len(recs), size):
-            page = [self._run.listed(r) for r in recs[at:at + size] if r.id in table]
+        for page in self.list_pages(size):
             yield [j for j in page if j.state not in FINISHED_STATES]
 
     def history(self) -> builtins.list[Job]:
