@@ -33,7 +33,6 @@ from ..session import Session, SessionSetup, SessionStatus
 from ..storage.paths import real_path
 from ..storage.resume import (
     ResumeData,
-    encode_resume,
     remove_stale_temp_files,
     save_resume,
     write_atomic,
@@ -175,38 +174,17 @@ class TorrentManager:
             await anyio.to_thread.run_sync(self._save_placeholder, key, save_path, seed_mode)
         return session
 
-    def save_torrent(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
-                     info_hash: bytes | None = None, seed_mode: bool = False,
-                     placeholder: bool = True) -> None:
-        """Save ``torrent`` in the state folder as ``add`` does, without starting a session: its
-        owner starts one later with ``add_saved`` (the job service's dormant seeds). Blocking
-        file I/O (call it on a worker thread); nothing without a state folder. ``placeholder``:
-        also its first resume record (not when the owner writes its resume data itself)."""
-        key = info_hash or torrent.info_hash
-        self._save_metainfo(key, torrent)
-        if placeholder:
-            self._save_placeholder(key, Path(save_path), seed_mode)
-
-    def save_torrents(self, torrents: Sequence[tuple[Torrent, str | os.PathLike[str], bool, bool]], *,
-                      durable_placeholder: bool = True) -> None:
-        """``save_torrent`` for many, (torrent, save path, seed mode, placeholder) each, written
-        together (``write_atomic_many``: one sync of the state folder for all). ``durable_placeholder=
-        False``: the placeholders without fsync — for an owner whose own records hold what they
-        say (the save path, seed mode), so that losing one in a crash only costs a session at
-        the next start. Blocking file I/O; nothing without a state folder."""
+    def save_torrents(self, torrents: Sequence[Torrent]) -> None:
+        """Save each torrent in the state folder as ``add`` does, without starting a session: its
+        owner starts one later with ``add_saved`` (the job service's dormant seeds), and its
+        records say where its data is. Written together (``write_atomic_many``: each fsynced,
+        one sync of the state folder for all). Blocking file I/O; nothing without a state folder."""
         files: list[tuple[Path, bytes, bool]] = []
-        now = int(time.time())
-        for torrent, save_path, seed_mode, placeholder in torrents:
-            key = torrent.info_hash
-            metainfo_path = self._state_file(key, ".torrent")
+        for torrent in torrents:
+            metainfo_path = self._state_file(torrent.info_hash, ".torrent")
             if metainfo_path is None:
                 return
             files.append((metainfo_path, torrent.to_bytes(), True))
-            resume_path = self._state_file(key, ".resume")
-            if placeholder and resume_path is not None and not resume_path.exists():
-                files.append((resume_path, encode_resume(ResumeData(
-                    info_hash=key, save_path=str(real_path(Path(save_path))), have=b"", num_pieces=0,
-                    added_time=now, seed_mode=seed_mode)), durable_placeholder))
         write_atomic_many(files)
 
     def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:

@@ -442,9 +442,7 @@ class JobAdder:
             # file would be a second file created an add); a checked torrent's resume data is
             # written by its check
             self.run.manager.save_torrents(
-                [(torrent, rec.options.data_path, rec.options.seed_mode, False)
-                 for (rec, torrent), ok in zip(adds, there, strict=True) if ok],
-                durable_placeholder=False)
+                [torrent for (_rec, torrent), ok in zip(adds, there, strict=True) if ok])
         except OSError as exc:
             return [exc if ok else False for ok in there]
         return there
