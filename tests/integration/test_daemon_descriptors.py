@@ -19,6 +19,8 @@ import anyio.abc
 import httpx
 import pytest
 
+from torrent_engine.engine import fdlimit
+
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 TOKEN = "daemon-fds-token-abcdef0123456789"
@@ -151,7 +153,7 @@ async def test_at_the_descriptor_limit_adds_are_refused_with_the_reason_and_the_
             assert f"too many open files: the process's descriptor limit ({limit}) is reached" \
                 in refusal.json()["error"]
             assert "LimitNOFILE" in refusal.json()["error"] and refusal.headers["retry-after"]
-            assert len(added) > limit // 2
+            assert len(added) > limit // 2, (len(added), d.open_fds())
             # reads keep working, over new connections, and every job added runs on
             for _ in range(3):
                 jobs = await request(d, "GET", "/api/jobs")
@@ -162,9 +164,10 @@ async def test_at_the_descriptor_limit_adds_are_refused_with_the_reason_and_the_
                     {listed[i]["state"] for i in added}
                 info = await request(d, "GET", "/api/v2/torrents/info")
                 assert info.status_code == 200 and len(info.json()) == len(added)
-            # at the limit still: a few adds more (a connection of the API's closed since the
-            # refusal may have left room for one) are refused again
-            for n in range(2 * limit, 2 * limit + 5):
+            # at the limit still: adds are refused again. (A few more may be taken first: the
+            # descriptors a worker thread or a connection of the API held at the refusal are free
+            # again, and they are at most the reserve's.)
+            for n in range(2 * limit, 2 * limit + fdlimit.reserve(limit) + 5):
                 t = make_torrent([(("f",), payload(16384, n))], 16384, name=f"t{n}", single=True)
                 again = await request(d, "POST", "/api/jobs", json={
                     "source": base64.b64encode(t.to_bytes()).decode(), "peers": [f"127.0.0.1:{peers.port}"]})

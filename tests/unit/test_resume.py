@@ -281,3 +281,37 @@ def test_many_files_are_all_written_before_the_first_sync_a_bounded_number_open(
     assert events[:first] == ["write"] * first and events[first:2 * first] == ["sync"] * first
     assert events[2 * first:] == ["write"] * 6 + ["sync"] * 6 + ["sync"]  # (then the folder, once)
     assert most_open == resume._SYNC_AT_ONCE
+
+
+def test_near_the_descriptor_limit_many_files_hold_no_more_open_than_the_room_beyond_the_reserve(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a batch written with 5 descriptors free beyond the reserve opens at most 5 at a time, and
+    # writes all its files still
+    from torrent_engine.engine import fdlimit
+    monkeypatch.setattr(fdlimit, "reserve", lambda soft=None: 50)
+    monkeypatch.setattr(fdlimit, "limit", lambda: fdlimit.open_count() + 50 + 5)
+    most_open = 0
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        nonlocal most_open
+        most_open = max(most_open, len([n for n in os.listdir("/proc/self/fd") if _names_a_tmp(n)]))
+        real_fsync(fd)
+
+    monkeypatch.setattr(resume.os, "fsync", fsync)
+    files = [(tmp_path / f"{i}.torrent", b"t" * 100, True) for i in range(23)]
+    resume.write_atomic_many(files)
+    assert all(path.read_bytes() == b"t" * 100 for path, _, _ in files)
+    assert 1 < most_open <= 5
+
+
+@pytest.mark.anyio
+async def test_the_descriptor_reserve_keeps_one_for_each_worker_thread() -> None:
+    # each of the worker threads may hold a file open at once (a resume save each): the reserve
+    # leaves the API its own room beyond them
+    import anyio.to_thread
+
+    from torrent_engine.engine import fdlimit
+    assert anyio.to_thread.current_default_thread_limiter().total_tokens <= fdlimit.WORKER_THREADS
+    for soft in (64, 200, 1024, 1 << 20):
+        assert fdlimit.reserve(soft) >= fdlimit.WORKER_THREADS + 8

@@ -15,7 +15,8 @@ import resource
 
 from ..errors import DescriptorLimitReached
 
-__all__ = ["DescriptorLimitReached", "exhausted", "limit", "limit_reached", "open_count", "reserve"]
+__all__ = ["WORKER_THREADS", "DescriptorLimitReached", "exhausted", "limit", "limit_reached", "open_count",
+           "reserve", "room"]
 
 # errno values meaning "no descriptor (or the memory for one) is left": the process's limit, the
 # system's, or the kernel's buffers for a socket
@@ -38,11 +39,26 @@ def open_count() -> int:
     return -1
 
 
+# worker threads that may each hold a descriptor for a moment (a resume file or a .torrent being
+# written, a folder being synced): anyio's default thread limiter, which every
+# ``to_thread.run_sync`` without a limiter of its own draws from
+WORKER_THREADS = 40
+
+
 def reserve(soft: int | None = None) -> int:
-    """Descriptors kept free for what runs (API connections, the job store, resume data):
-    below this many free, new work is refused."""
+    """Descriptors kept free for what runs: the API's connections and the job store (a
+    sixteenth of the limit, 8 to 64) and a descriptor for each worker thread (resume data and
+    .torrent files written at once). Below this many free, new work is refused: the worker
+    threads' files then never take the descriptor an ``accept`` of the API needs."""
     soft = limit() if soft is None else soft
-    return max(8, min(64, soft // 16))
+    return max(8, min(64, soft // 16)) + WORKER_THREADS
+
+
+def room(soft: int | None = None) -> int:
+    """Descriptors free beyond the reserve now (where the system does not say how many are open:
+    all but the reserve): what a burst of files opened at once may take."""
+    soft = limit() if soft is None else soft
+    return max(0, soft - max(0, open_count()) - reserve(soft))
 
 
 def exhausted(exc: BaseException) -> bool:

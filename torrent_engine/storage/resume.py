@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ..engine import fdlimit
 from ..errors import BencodeError, StorageError
 from ..formats.bencode import decode, encode
 
@@ -250,7 +251,8 @@ def _sync_folder(folder: Path) -> None:
         os.close(dir_fd)
 
 
-_SYNC_AT_ONCE = 64  # (write_atomic_many: files written, then synced, at most so many open at a time)
+_SYNC_AT_ONCE = 64  # (write_atomic_many: files written, then synced, at most so many open at a time
+#                     and no more than ``fdlimit.room()``)
 _SYNC_THREADS = 8  # (write_atomic_many: syncs in flight at once)
 
 
@@ -286,10 +288,15 @@ def write_atomic_many(files: Sequence[tuple[Path, bytes, bool]]) -> None:
     written: list[tuple[str, Path]] = []
     renamed = 0
     try:
-        for at in range(0, len(files), _SYNC_AT_ONCE):
+        at = 0
+        while at < len(files):
+            # (no more open at once than the descriptors beyond the reserve: a batch written at
+            # the descriptor limit never takes the one an accept of the API needs)
+            chunk = files[at:at + max(1, min(_SYNC_AT_ONCE, fdlimit.room()))]
+            at += len(chunk)
             to_sync: list[int] = []
             try:
-                for path, data, durable in files[at:at + _SYNC_AT_ONCE]:
+                for path, data, durable in chunk:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
                     written.append((tmp_name, path))

@@ -51,5 +51,5 @@ def test_data_files_are_fitted_to_what_the_descriptor_limit_leaves() -> None:
     from torrent_engine.cli.daemon import fit_open_files
 
     assert fit_open_files(256, 65536) == 256
-    assert fit_open_files(256, 200) == 37  # (200 less a reserve of 12) / 5
+    assert fit_open_files(256, 200) == 29  # (200 less a reserve of 12 + 40 worker threads) / 5
     assert fit_open_files(10, 200) == 10
