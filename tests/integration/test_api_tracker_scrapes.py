@@ -90,8 +90,13 @@ async def test_trackers_are_scraped_when_looked_at_paced_and_a_failed_scrape_say
         assert (ours[http_url]["downloaded"], ours[udp_url]["downloaded"], ours[no_scrape]["downloaded"]) == (
             42, 6, None)
         assert ours[no_scrape]["scrape_error"] and ours[http_url]["scrape_error"] is None
-        got = await transmission(api, "torrent-get", {"ids": [1], "fields": ["trackerStats"]})
+        got = await transmission(api, "torrent-get", {"ids": [1], "fields": ["trackerStats", "trackers"]})
         stats = {s["announce"]: s for s in got["torrents"][0]["trackerStats"]}
+        # (the scrape URL as Transmission shows it: a UDP tracker's too, in both lists)
+        assert stats[udp_url]["scrape"] == f"udp://127.0.0.1:{udp.port}/scrape"
+        assert stats[no_scrape]["scrape"] == ""
+        assert {t["announce"]: t["scrape"] for t in got["torrents"][0]["trackers"]} == {
+            u: s["scrape"] for u, s in stats.items()}
         assert (stats[http_url]["downloadCount"], stats[http_url]["seederCount"],
                 stats[http_url]["leecherCount"], stats[http_url]["lastScrapeSucceeded"]) == (42, 3, 4, True)
         assert stats[http_url]["scrape"] == f"http://127.0.0.1:{web.port}/scrape"

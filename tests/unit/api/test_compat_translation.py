@@ -34,6 +34,7 @@ from torrent_engine.api.compat.transmission import (
     peers_from,
     status,
     their_priority,
+    their_scrape,
 )
 from torrent_engine.jobs import Job, JobFeatures, JobOptions, JobState, ServiceSettings
 from torrent_engine.jobs.model import JobPeer
@@ -207,3 +208,15 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
     assert dict(s.watch_folders) == {str(b): None}  # (the first folder's place, taken)
     s = updated(s, tr_changes({"watch-dir-enabled": False}, s))
     assert tr_session(s)["watch-dir-enabled"] is False and qbt_preferences(s)["scan_dirs"] == {}
+
+
+@pytest.mark.parametrize(("announce", "scrape"), [
+    ("http://t.example:8080/announce", "http://t.example:8080/scrape"),
+    ("https://t.example/x/announce.php?passkey=k", "https://t.example/x/scrape.php?passkey=k"),
+    ("udp://t.example:6969/announce", "udp://t.example:6969/scrape"),
+    ("udp://t.example:6969", "udp://t.example:6969"),  # (scraped at its announce address)
+    ("udp://announce.example:1", "udp://announce.example:1"),  # (a host named so is no path)
+    ("http://t.example/tracker", ""),  # (no scrape convention: none)
+])
+def test_a_trackers_scrape_url_is_given_as_transmission_gives_it(announce: str, scrape: str) -> None:
+    assert their_scrape(announce) == scrape

@@ -668,8 +668,8 @@ class TransmissionRpc:
                                    "priority": their_priority(f.priority)} for f in job.files],
             "priorities": lambda: [their_priority(f.priority) for f in job.files],
             "wanted": lambda: [1 if f.selected else 0 for f in job.files],
-            "trackers": lambda: [{"announce": t.url, "id": n, "scrape": "", "tier": t.tier, "sitename": ""}
-                                 for n, t in enumerate(job.trackers)],
+            "trackers": lambda: [{"announce": t.url, "id": n, "scrape": their_scrape(t.url), "tier": t.tier,
+                                  "sitename": ""} for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: [_tracker_stat(n, t) for n, t in enumerate(job.trackers)],
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
@@ -1063,10 +1063,21 @@ def _tiers(job: Job) -> Tiers:
     return tuple(tuple(tier) for tier in tiers if tier)
 
 
+def their_scrape(announce: str) -> str:
+    """A tracker's ``scrape`` as Transmission gives it: the announce URL with ``announce`` after
+    its last ``/`` made ``scrape`` (BEP 48's rule, whatever the scheme), a ``udp://`` URL without
+    one as it is (UDP trackers are scraped at their announce address), and "" for a tracker
+    that cannot be scraped."""
+    found = scrape_url(announce, any_scheme=True)
+    if found is not None:
+        return found
+    return announce if announce.lower().startswith("udp:") else ""
+
+
 def _tracker_stat(n: int, t: JobTracker) -> dict[str, JSON]:
     ok = t.status == "working"
     scraped = t.downloaded is not None
-    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": scrape_url(t.url) or "", "host": t.url,
+    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": their_scrape(t.url), "host": t.url,
             "sitename": "",
             "announceState": 0, "hasAnnounced": t.status != "unknown", "lastAnnounceSucceeded": ok,
             "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,

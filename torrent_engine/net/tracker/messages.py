@@ -306,11 +306,13 @@ def _decode_dict(body: bytes, url: str) -> dict[bytes, BValue]:
 # --------------------------------------------------------------------------- HTTP scrape
 
 
-def scrape_url(announce: str) -> str | None:
+def scrape_url(announce: str, *, any_scheme: bool = False) -> str | None:
     """BEP 48: the scrape URL is the announce URL whose last path component ``announce`` (or
-    ``announce.php``-style ``announce...``) becomes ``scrape``; otherwise scrape is unsupported."""
+    ``announce.php``-style ``announce...``) becomes ``scrape``; otherwise scrape is unsupported.
+    An HTTP(S) URL only, unless ``any_scheme`` (the rule applied to a ``udp://`` URL too, as
+    Transmission shows its trackers)."""
     parts = urlsplit(announce)
-    if parts.scheme.lower() not in ("http", "https"):
+    if not any_scheme and parts.scheme.lower() not in ("http", "https"):
         return None
     head, _, last = parts.path.rpartition("/")
     if not last.startswith("announce"):
