@@ -33,6 +33,7 @@ def chromium(width: int = 1200, height: int = 800) -> Iterator[Any]:
     chrome = require_program("chromium")
     driver_path = require_program("chromedriver")
     os.environ["SE_OFFLINE"] = "true"  # Selenium Manager must not fetch a browser or a driver
+    os.environ["SE_AVOID_STATS"] = "true"  # nor send its usage statistics
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
