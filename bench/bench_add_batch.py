@@ -8,7 +8,9 @@ added ``--batch`` at a time to a fresh service (state folder in a temporary dire
 port mapping and trackers off, peers on loopback only); each call's wall time and the process's
 CPU time over it are measured. The first two batches are left out of the figures (imports,
 the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode does (nothing
-hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches.
+hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
+also reports the wall time spent writing the torrents' ``.torrent`` files (``save_torrents``, a
+worker thread) and the job records (``JobStore.write_many``), a batch, over all batches.
 
 The reference is the same script run from another tree (``PYTHONPATH=OTHER python
 OTHER/bench/bench_add_batch.py``), alternated: both print the median and p95 of a batch.
@@ -33,10 +35,31 @@ sys.path.insert(0, str(HERE))
 from bench_seedbox import make_torrents, quantiles  # noqa: E402
 
 from torrent_engine.config import Config  # noqa: E402
+from torrent_engine.engine.manager import TorrentManager  # noqa: E402
 from torrent_engine.jobs import AddOptions, JobService  # noqa: E402
+from torrent_engine.jobs.store import JobStore  # noqa: E402
+
+
+def timed(owner: type, name: str, spent: list[float]) -> None:
+    """Wrap ``owner.name`` so that each call's wall time is added to ``spent`` (``--split``)."""
+    real = getattr(owner, name)
+
+    def wrapper(*args: object, **kwargs: object) -> object:
+        t0 = time.perf_counter()
+        try:
+            return real(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - t0)
+
+    setattr(owner, name, wrapper)
 
 
 async def run(args: argparse.Namespace) -> None:
+    metainfo: list[float] = []
+    records: list[float] = []
+    if args.split:
+        timed(TorrentManager, "save_torrents", metainfo)
+        timed(JobStore, "write_many", records)
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data, files = make_torrents(work, args.torrents)
@@ -69,6 +92,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{args.torrents} torrents, {args.batch} a batch{' (seed mode)' if args.seed_mode else ''}: "
               f"a batch {med:.1f} ms median, p95 {p95:.1f} ms; CPU {statistics.median(cpus):.1f} ms "
               f"median (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+    if args.split:
+        batches = -(-args.torrents // args.batch)
+        print(f"  a batch's .torrent files written: {sum(metainfo) / batches * 1000:.1f} ms "
+              f"({len(metainfo)} calls); its job records written: {sum(records) / batches * 1000:.1f} ms "
+              f"({len(records)} calls) (wall time in worker threads, over all batches)")
 
 
 def main() -> None:
@@ -77,6 +105,7 @@ def main() -> None:
     p.add_argument("--batch", type=int, default=25)
     p.add_argument("--seed-mode", action="store_true")
     p.add_argument("--profile", default="")
+    p.add_argument("--split", action="store_true")
     asyncio.run(run(p.parse_args()))
 
 
