@@ -105,6 +105,7 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert {x.name for x in client.torrents_info(status_filter="paused")} == {"qbt", "from-magnet"}
     assert client.torrents_info(status_filter="seeding") == []
     assert [x.name for x in client.torrents_info(sort="name", reverse=True)] == ["qbt", "from-magnet"]
+    assert [x.name for x in client.torrents_info(sort="size")] == ["from-magnet", "qbt"]
     props = client.torrents_properties(torrent_hash=info_hash)
     assert props.piece_size == 16384 and props.pieces_num == 5 and props.total_size == 70000
     files = client.torrents_files(torrent_hash=info_hash)

@@ -220,3 +220,21 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
 ])
 def test_a_trackers_scrape_url_is_given_as_transmission_gives_it(announce: str, scrape: str) -> None:
     assert their_scrape(announce) == scrape
+
+
+def test_torrents_info_sorts_by_a_field_of_one_type_and_by_type_then_value_when_mixed() -> None:
+    from typing import Any, cast
+
+    from torrent_engine.api.compat.kept import Kept
+    from torrent_engine.api.compat.qbittorrent import sorted_by
+
+    def rows(values: list[Any]) -> list[Kept[Any]]:
+        return [Kept(cast(Job, None), (), {"name": f"t{n}", "v": v}) for n, v in enumerate(values)]
+
+    assert [k.record["v"] for k in sorted_by(rows([3, 1, 2]), "v")] == [1, 2, 3]
+    assert [k.record["v"] for k in sorted_by(rows(["b", "c", "a"]), "v", reverse=True)] == ["c", "b", "a"]
+    # (None beside numbers: grouped by type, each group in order, as before; nothing raised)
+    mixed = [k.record["v"] for k in sorted_by(rows([2, None, 1, None]), "v")]
+    assert mixed == [None, None, 1, 2]
+    # (equal values keep the list's order: a stable sort either way)
+    assert [k.record["name"] for k in sorted_by(rows([1, 1, 0]), "v")] == ["t2", "t0", "t1"]
