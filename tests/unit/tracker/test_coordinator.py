@@ -327,7 +327,12 @@ async def test_dead_first_trackers_do_not_hold_up_the_tier() -> None:
     states = [(s.url, s.state) for s in c.status()]
     assert states[0] == (good.url, "working")
     errors = {s.url: s.last_error for s in c.status()}
-    assert "refused" in (errors[closed_url] or "").lower()
+    # refused by the ICMP "port unreachable"; or, when the kernel withheld that ICMP (its global
+    # rate limit of ICMP errors, shared with every test in the network namespace; failed once in
+    # a full run), given up after the one attempt's timeout. (test_tracker_udp.py's
+    # test_closed_port_fails_at_once shows the refusal, with retransmissions to carry it.)
+    closed_error = (errors[closed_url] or "").lower()
+    assert "refused" in closed_error or "no answer within 0.5 s" in closed_error, closed_error
     assert "no answer within 0.5 s" in (errors[tiers[0][2]] or "")
     assert len(silent.received) == 1  # one attempt, not the whole retransmission schedule
 
