@@ -167,3 +167,24 @@ def test_long_strings_in_every_position(size: int) -> None:
     data = encode(value)
     assert decode(data) == value
     assert decode(encode([blob, blob])) == [blob, blob]
+
+
+def test_a_decode_leaves_no_cycle_for_the_garbage_collector() -> None:
+    # (the nested parsers called each other through their cells: 20 objects a decode that only
+    # the collector freed, nearly all it found while 10 000 torrents were added)
+    import gc
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        blob = encode({b"a": [1, [2, {b"x": b"y"}]], b"b": b"zz", b"c": {b"d": -3}})
+        for _ in range(10):
+            assert decode(blob) == {b"a": [1, [2, {b"x": b"y"}]], b"b": b"zz", b"c": {b"d": -3}}
+            with pytest.raises(BencodeError):
+                decode(b"d1:ai1e")  # (an error on the way out too)
+        gc.collect()
+        left = [o for o in gc.garbage if "_decode.<locals>" in getattr(o, "__qualname__", "")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []

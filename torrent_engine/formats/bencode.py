@@ -256,12 +256,20 @@ def _decode(
     spans: dict[bytes, tuple[int, int]] = {}
     value: BValue
     try:
-        if data[0] == _D:
-            value, end = dict_at(0, 1, spans if want_spans else None)
-        else:
-            value, end = value_at(0, 0)
-    except IndexError:
-        raise BencodeError("unexpected end of input", n) from None
+        try:
+            if data[0] == _D:
+                value, end = dict_at(0, 1, spans if want_spans else None)
+            else:
+                value, end = value_at(0, 0)
+        except IndexError:
+            raise BencodeError("unexpected end of input", n) from None
+    finally:
+        # The parsers above call each other through their closures' cells: a reference cycle
+        # that only the garbage collector would free, 20 objects a decode. At 10 000 torrents
+        # added that was nearly all the collector found (200 000 objects), and its collections,
+        # 17-55 ms each, held the event loop while the adds went on. The two cells that close
+        # the cycle, emptied, break it.
+        list_at = dict_at = None  # type: ignore[assignment]
     if end != n and not allow_trailing:
         raise BencodeError("trailing data after the value", end)
     return value, spans

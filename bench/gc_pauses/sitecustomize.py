@@ -1,0 +1,58 @@
+"""The garbage collector's pauses in a daemon a benchmark starts: with this folder first on
+``PYTHONPATH``, every ``torrent-engine daemon`` process started (``python -m torrent_engine ...
+daemon``) appends each collection that took ``GC_PAUSES_MS`` (default 15) or more to the file
+``GC_PAUSES_LOG`` (default ``gc_pauses.log`` in the working folder): its time, generation,
+duration and how many objects it freed. With ``GC_PAUSES_GARBAGE=SECONDS`` it also keeps what
+the collections free (``gc.DEBUG_SAVEALL``) for that many seconds and then writes the kinds of
+object and the functions found, most first (what makes the reference cycles).
+
+    PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
+        --clients ours-qb --skip-checking --settle 5 --idle-seconds 10
+
+Other processes load it and do nothing.
+"""
+
+from __future__ import annotations
+
+import collections
+import gc
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+if "daemon" in sys.argv:
+    _LOG = os.path.abspath(os.environ.get("GC_PAUSES_LOG", "gc_pauses.log"))
+    _LEAST = float(os.environ.get("GC_PAUSES_MS", "15"))
+    _began = [0.0]
+
+    def _timed(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            _began[0] = time.perf_counter()
+            return
+        took = (time.perf_counter() - _began[0]) * 1000
+        if took >= _LEAST:
+            with open(_LOG, "a") as out:
+                out.write(f"{time.time():.1f} gen{info['generation']} {took:.0f} ms, "
+                          f"{info['collected']} freed\n")
+
+    gc.callbacks.append(_timed)
+
+    if os.environ.get("GC_PAUSES_GARBAGE"):
+        gc.set_debug(gc.DEBUG_SAVEALL)
+
+        def _garbage(seconds: float) -> None:
+            time.sleep(seconds)
+            found = list(gc.garbage)
+            gc.set_debug(0)
+            gc.garbage.clear()
+            kinds = collections.Counter(type(o).__qualname__ for o in found)
+            functions = collections.Counter(o.__qualname__ for o in found if type(o).__name__ == "function")
+            with open(_LOG, "a") as out:
+                out.write(f"{len(found)} objects freed by the collector in {seconds:g} s\n")
+                for name, count in (kinds.most_common(20) + functions.most_common(20)):
+                    out.write(f"{count:9d} {name}\n")
+
+        threading.Thread(target=_garbage, args=(float(os.environ["GC_PAUSES_GARBAGE"]),),
+                         daemon=True).start()
