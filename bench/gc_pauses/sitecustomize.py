@@ -49,9 +49,12 @@ if "daemon" in sys.argv:
             gc.garbage.clear()
             kinds = collections.Counter(type(o).__qualname__ for o in found)
             functions = collections.Counter(o.__qualname__ for o in found if type(o).__name__ == "function")
+            frames = collections.Counter(  # (where the frames in cycles were: a caught exception's)
+                f"frame {o.f_code.co_qualname} ({o.f_code.co_filename.rsplit('/', 2)[-1]}:{o.f_lineno})"
+                for o in found if type(o).__name__ == "frame")
             with open(_LOG, "a") as out:
                 out.write(f"{len(found)} objects freed by the collector in {seconds:g} s\n")
-                for name, count in (kinds.most_common(20) + functions.most_common(20)):
+                for name, count in kinds.most_common(20) + functions.most_common(20) + frames.most_common(30):
                     out.write(f"{count:9d} {name}\n")
 
         threading.Thread(target=_garbage, args=(float(os.environ["GC_PAUSES_GARBAGE"]),),
