@@ -182,38 +182,48 @@ Dial = Callable[[], Awaitable[PeerConnection]]
 
 async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_start: float) -> PeerLink:
     """uTP first; TCP as well once uTP failed or ``head_start`` passed without a link. The first
-    handshaken link wins and the other dial is cancelled (or its link closed, if it too got
-    there). Both failing raises the TCP dial's error."""
+    handshaken link wins and the other dial is called off (or its link closed, if it too got
+    there). Both failing raises the TCP dial's error.
+
+    The loser is called off by a cancel scope of its own, so that its task ends as a task that
+    returned: a task of a task group that ends cancelled is kept by anyio in a reference cycle
+    (its ``CancelledError``, whose traceback holds the frames of the whole dial) that only the
+    garbage collector frees, a few hundred a second while many torrents start."""
     won: list[PeerLink] = []
     errors: dict[str, Exception] = {}
     utp_failed = anyio.Event()
+    off = {"utp": anyio.CancelScope(), "tcp": anyio.CancelScope()}  # (each dial's, called off by the winner)
 
-    async def attempt(transport: str, dial: Dial, tg: anyio.abc.TaskGroup) -> None:
-        try:
-            conn = await dial()
-        except (PeerError, OSError) as exc:
-            errors[transport] = exc
-            if transport == "utp":
-                log.debug("uTP to %s:%d failed (%s); TCP now", remote[0], remote[1], exc)
-                utp_failed.set()
-            return
+    async def attempt(transport: str, dial: Dial, wait: float = 0.0) -> None:
+        conn: PeerConnection | None = None
+        with off[transport]:
+            if wait > 0:  # (TCP: uTP's head start, cut short by its failure)
+                with anyio.move_on_after(wait):
+                    await utp_failed.wait()
+            try:
+                conn = await dial()
+            except (PeerError, OSError) as exc:
+                errors[transport] = exc
+                if transport == "utp":
+                    log.debug("uTP to %s:%d failed (%s); TCP now", remote[0], remote[1], exc)
+                    utp_failed.set()
+                return
+        if conn is None:
+            return  # called off: the other transport won
         link = PeerLink(conn, remote, transport=transport)
         if won:  # the other transport got there first
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
         won.append(link)
-        tg.cancel_scope.cancel()
-
-    async def tcp_after_head_start(tg: anyio.abc.TaskGroup) -> None:
-        with anyio.move_on_after(head_start):
-            await utp_failed.wait()
-        await attempt("tcp", tcp_dial, tg)
+        for other, scope in off.items():
+            if other != transport:
+                scope.cancel()
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(attempt, "utp", utp_dial, tg)
-            tg.start_soon(tcp_after_head_start, tg)
+            tg.start_soon(attempt, "utp", utp_dial)
+            tg.start_soon(attempt, "tcp", tcp_dial, head_start)
     except BaseException:
         # the dial itself was cancelled (a pause) as a link won: nobody will use or close that
         # link, and the peer would keep it as a live connection, refusing our next one as a

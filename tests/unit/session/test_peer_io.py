@@ -58,3 +58,46 @@ async def test_a_link_that_won_is_handed_back_open() -> None:
 
     link = await _race(utp_dial, tcp_dial, ("127.0.0.1", 6881), head_start=30.0)
     assert link.conn is cast(PeerConnection, conn) and link.transport == "utp" and not conn.closed
+
+
+@pytest.mark.parametrize("tcp_dialing", [True, False], ids=["tcp-dialing", "tcp-in-head-start"])
+async def test_the_losing_dial_ends_with_no_reference_cycle_for_the_collector(tcp_dialing: bool) -> None:
+    """The loser is called off by its own scope and its task returns: a task that ended
+    cancelled is kept by anyio in a reference cycle with its frames, a few hundred a second
+    for the garbage collector while many torrents start."""
+    import gc
+
+    conn = FakeConnection()
+    utp_ready = anyio.Event()
+    tcp_began = anyio.Event()
+
+    async def utp_dial() -> PeerConnection:
+        await utp_ready.wait()
+        return cast(PeerConnection, conn)
+
+    async def tcp_dial() -> PeerConnection:
+        tcp_began.set()
+        await anyio.sleep(math.inf)
+        raise AssertionError("unreachable")
+
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        async with anyio.create_task_group() as tg:
+            async def go() -> None:
+                link = await _race(utp_dial, tcp_dial, ("127.0.0.1", 6881),
+                                   head_start=0.0 if tcp_dialing else 30.0)
+                assert link.transport == "utp" and not conn.closed
+
+            tg.start_soon(go)
+            if tcp_dialing:
+                await tcp_began.wait()  # (the TCP dial is under way when uTP wins)
+            else:
+                await anyio.sleep(0.01)  # (TCP still waits out uTP's head start)
+            utp_ready.set()
+        gc.collect()
+        left = [o for o in gc.garbage if type(o).__name__ == "frame" and "_race.<locals>" in o.f_code.co_qualname]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+    assert left == []
