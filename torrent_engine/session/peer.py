@@ -71,7 +71,9 @@ class PeerState:
     uploaded_at_unchoke: int = 0
     closed: bool = False
     close_reason: str = ""
-    scope: anyio.CancelScope | None = None
+    # what closing it cancels: the scopes its exchange and its uploads run in (each task then
+    # returns, where a task that ends cancelled is kept in a reference cycle by anyio)
+    scopes: tuple[anyio.CancelScope, ...] = ()
 
     @property
     def key(self) -> tuple[str, int]:
@@ -103,8 +105,8 @@ class PeerState:
         if not self.closed:
             self.closed = True
             self.close_reason = reason
-        if self.scope is not None:
-            self.scope.cancel()
+        for scope in self.scopes:
+            scope.cancel()
 
 
 async def fan_out(peers: Iterable[PeerState], send: Callable[[PeerState], Awaitable[None]],

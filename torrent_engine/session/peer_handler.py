@@ -177,12 +177,12 @@ class PeerHandler:
         ctx.events.publish(ev.PeerConnected(info_hash=ctx.info_hash_hex, address=host, port=port,
                                             client=peer.client, incoming=incoming, transport=peer.transport))
         try:
-            with anyio.CancelScope() as scope:
-                peer.scope = scope
-                async with anyio.create_task_group() as tg:
-                    tg.start_soon(self._guarded, peer, ctx.parts.uploader.serve)
+            exchanging, serving = peer.scopes = (anyio.CancelScope(), anyio.CancelScope())
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(self._serve, peer, serving)
+                with exchanging:
                     await self._guarded(peer, self._exchange)
-                    tg.cancel_scope.cancel()
+                serving.cancel()
         finally:
             with anyio.CancelScope(shield=True):
                 self._gone(peer)
@@ -213,6 +213,13 @@ class PeerHandler:
         shared = self._ctx.shared
         assert shared is not None
         return shared.receive
+
+    async def _serve(self, peer: PeerState, scope: anyio.CancelScope) -> None:
+        """The peer's uploads until ``scope`` is cancelled (its exchange ended, or it was closed):
+        the task returns then. (A task of a task group that ends cancelled is kept by anyio in a
+        reference cycle with its frames: one for the garbage collector each time a peer leaves.)"""
+        with scope:
+            await self._guarded(peer, self._ctx.parts.uploader.serve)
 
     async def _guarded(self, peer: PeerState, body: Callable[[PeerState], Awaitable[None]]) -> None:
         """Run one of a peer's loops; a protocol error or I/O failure closes that peer only."""

@@ -74,3 +74,39 @@ def test_one_budget_is_split_among_the_peers_of_every_session() -> None:
     budget.leave(links[0])
     budget.leave(links[0])  # (a second leave changes nothing)
     assert len(budget) == 3
+
+
+async def test_a_peer_that_leaves_leaves_no_reference_cycle_for_the_collector(tmp_path: Path) -> None:
+    """Closing a peer ends its exchange and its uploads by their own scopes: both tasks return.
+    (A task of a task group that ends cancelled is kept by anyio in a reference cycle with its
+    frames: hundreds a second for the garbage collector while many torrents complete.)"""
+    import gc
+
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    links = [IdleLink(b"-XX0001-" + i.to_bytes(12, "big")) for i in range(5)]
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=loopback_config()) as s, \
+                anyio.create_task_group() as tg:
+            await s.wait_ready()
+            for i, link in enumerate(links):
+                tg.start_soon(s.handler.serve, link, "127.0.0.1", 40000 + i, True)
+            while len(s.peers) < 5:
+                await anyio.sleep(0.01)
+            gc.collect()
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            try:
+                for peer in list(s.peers):
+                    peer.close("test")
+                while s.peers:
+                    await anyio.sleep(0.01)
+                await anyio.sleep(0.05)
+                gc.collect()
+                left = sorted({o.f_code.co_qualname for o in gc.garbage if type(o).__name__ == "frame"
+                               and o.f_code.co_filename.endswith(("peer_handler.py", "upload.py"))})
+            finally:
+                gc.set_debug(0)
+                gc.garbage.clear()
+            tg.cancel_scope.cancel()
+    assert left == []
