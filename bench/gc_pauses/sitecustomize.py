@@ -3,8 +3,9 @@
 daemon``) appends each collection that took ``GC_PAUSES_MS`` (default 15) or more to the file
 ``GC_PAUSES_LOG`` (default ``gc_pauses.log`` in the working folder): its time, generation,
 duration and how many objects it freed. With ``GC_PAUSES_GARBAGE=SECONDS`` it also keeps what
-the collections free (``gc.DEBUG_SAVEALL``) for that many seconds and then writes the kinds of
-object and the functions found, most first (what makes the reference cycles).
+the collections free (``gc.DEBUG_SAVEALL``) for that many seconds (or until the process exits,
+if sooner), then collects once more and writes the kinds of object, the functions and the frames
+found, most first (what makes the reference cycles).
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
         --clients ours-qb --skip-checking --settle 5 --idle-seconds 10
@@ -14,6 +15,7 @@ Other processes load it and do nothing.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import gc
 import os
@@ -41,9 +43,12 @@ if "daemon" in sys.argv:
 
     if os.environ.get("GC_PAUSES_GARBAGE"):
         gc.set_debug(gc.DEBUG_SAVEALL)
+        _reported = threading.Lock()
 
-        def _garbage(seconds: float) -> None:
-            time.sleep(seconds)
+        def _report(seconds: float) -> None:
+            if not _reported.acquire(blocking=False):
+                return  # (once: at the end of the window, or at the exit before it)
+            gc.collect()  # (what is unreachable by then, whether a collection came to it or not)
             found = list(gc.garbage)
             gc.set_debug(0)
             gc.garbage.clear()
@@ -57,5 +62,12 @@ if "daemon" in sys.argv:
                 for name, count in kinds.most_common(20) + functions.most_common(20) + frames.most_common(30):
                     out.write(f"{count:9d} {name}\n")
 
-        threading.Thread(target=_garbage, args=(float(os.environ["GC_PAUSES_GARBAGE"]),),
-                         daemon=True).start()
+        _window = float(os.environ["GC_PAUSES_GARBAGE"])
+        _since = time.monotonic()
+
+        def _at_end_of_window() -> None:
+            time.sleep(_window)
+            _report(_window)
+
+        threading.Thread(target=_at_end_of_window, daemon=True).start()
+        atexit.register(lambda: _report(time.monotonic() - _since))
