@@ -96,7 +96,8 @@ async def test_the_losing_dial_ends_with_no_reference_cycle_for_the_collector(tc
                 await anyio.sleep(0.01)  # (TCP still waits out uTP's head start)
             utp_ready.set()
         gc.collect()
-        left = [o for o in gc.garbage if type(o).__name__ == "frame" and "_race.<locals>" in o.f_code.co_qualname]
+        left = [o for o in gc.garbage
+                if type(o).__name__ == "frame" and "_race.<locals>" in o.f_code.co_qualname]
     finally:
         gc.set_debug(0)
         gc.garbage.clear()
