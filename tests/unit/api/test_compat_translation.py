@@ -217,6 +217,7 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
     ("udp://t.example:6969", "udp://t.example:6969"),  # (scraped at its announce address)
     ("udp://announce.example:1", "udp://announce.example:1"),  # (a host named so is no path)
     ("http://t.example/tracker", ""),  # (no scrape convention: none)
+    ("http://[::1/announce", ""),  # (a URL that cannot be parsed: none, no server error)
 ])
 def test_a_trackers_scrape_url_is_given_as_transmission_gives_it(announce: str, scrape: str) -> None:
     assert their_scrape(announce) == scrape

@@ -218,6 +218,7 @@ def test_compact_peer_parsing_drops_port_zero_and_maps_v4_in_v6() -> None:
         ("http://example.com/x%064announce", None),
         ("http://example.com/", None),
         ("udp://example.com:80/announce", None),
+        ("http://[::1/announce", None),  # (cannot be parsed: not scraped, nothing raised)
     ],
 )
 def test_scrape_url_derivation(announce: str, expected: str | None) -> None:
@@ -230,6 +231,8 @@ def test_scrape_url_for_several_hashes_and_unsupported() -> None:
     assert raw_query(url)["info_hash"] == [b"\x01" * 20, b"\xfe" * 20]
     with pytest.raises(TrackerError, match="scrape"):
         scrape_url_for("http://t/tracker", [b"\x01" * 20])
+    with pytest.raises(TrackerError, match="malformed tracker URL"):
+        scrape_url_for("http://[::1/announce", [b"\x01" * 20])
 
 
 def test_scrape_response() -> None:

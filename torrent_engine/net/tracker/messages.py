@@ -310,8 +310,11 @@ def scrape_url(announce: str, *, any_scheme: bool = False) -> str | None:
     """BEP 48: the scrape URL is the announce URL whose last path component ``announce`` (or
     ``announce.php``-style ``announce...``) becomes ``scrape``; otherwise scrape is unsupported.
     An HTTP(S) URL only, unless ``any_scheme`` (the rule applied to a ``udp://`` URL too, as
-    Transmission shows its trackers)."""
-    parts = urlsplit(announce)
+    Transmission shows its trackers). None too for a URL that cannot be parsed."""
+    try:
+        parts = urlsplit(announce)
+    except ValueError:  # e.g. "http://[::1/announce": urllib's "Invalid IPv6 URL"
+        return None
     if not any_scheme and parts.scheme.lower() not in ("http", "https"):
         return None
     head, _, last = parts.path.rpartition("/")
@@ -325,6 +328,10 @@ def scrape_url_for(announce: str, info_hashes: Sequence[bytes]) -> str:
     """The GET URL scraping ``info_hashes`` at the tracker of ``announce``."""
     base = scrape_url(announce)
     if base is None:
+        try:
+            urlsplit(announce)
+        except ValueError:
+            raise TrackerError("malformed tracker URL", announce) from None
         raise TrackerError("tracker does not support scrape (no 'announce' in its path)", announce)
     return _append_query(base, (("info_hash", quote_from_bytes(h, safe="")) for h in info_hashes))
 
