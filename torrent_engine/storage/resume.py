@@ -288,15 +288,14 @@ def write_atomic_many(files: Sequence[tuple[Path, bytes, bool]]) -> None:
     written: list[tuple[str, Path]] = []
     renamed = 0
     try:
-        at = 0
-        while at < len(files):
-            # (no more open at once than the descriptors beyond the reserve: a batch written at
-            # the descriptor limit never takes the one an accept of the API needs)
-            chunk = files[at:at + max(1, min(_SYNC_AT_ONCE, fdlimit.room()))]
-            at += len(chunk)
+        # no more open at once than the descriptors beyond the reserve (a batch written at the
+        # descriptor limit never takes the one an accept of the API needs); one file is the
+        # worker thread's own, which the reserve keeps
+        at_once = max(1, min(_SYNC_AT_ONCE, fdlimit.room())) if len(files) > 1 else 1
+        for at in range(0, len(files), at_once):
             to_sync: list[int] = []
             try:
-                for path, data, durable in chunk:
+                for path, data, durable in files[at:at + at_once]:
                     path.parent.mkdir(parents=True, exist_ok=True)
                     fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
                     written.append((tmp_name, path))
