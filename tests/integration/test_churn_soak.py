@@ -37,7 +37,7 @@ from .helpers import add_again, loopback_config, make_payload, make_torrent, ope
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.interop]
 
-SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "75"))
+SOAK_SECONDS = float(os.environ.get("SOAK_SECONDS", "50"))
 TORRENTS = 12
 RSS_MARGIN = 40 * 1024 * 1024  # the allocator keeps some freed memory; a leak per torrent would show
 FD_MARGIN = 3

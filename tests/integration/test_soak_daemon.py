@@ -18,7 +18,7 @@ from bench.soak_daemon import print_report, soak
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
-SECONDS = float(os.environ.get("SOAK_DAEMON_SECONDS", "75"))
+SECONDS = float(os.environ.get("SOAK_DAEMON_SECONDS", "50"))
 
 
 async def test_daemon_soak_no_growth_nothing_lost(tmp_path: Path) -> None:
