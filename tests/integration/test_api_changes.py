@@ -185,10 +185,12 @@ async def test_maindata_with_a_known_rid_shows_what_changed_and_only_that(tmp_pa
             await api.service.cancel(b.id)
             after = (await q.get("/api/v2/sync/maindata", params={"rid": delta["rid"]})).json()
             assert after.get("torrents_removed") == [b.info_hash] and "torrents" not in after
-            # (an older rid still kept: the changes since it, the same as a walk of every torrent)
-            again = (await q.get("/api/v2/sync/maindata", params={"rid": rid})).json()
-            assert again["torrents"] == delta["torrents"]
-            assert again["torrents_removed"] == [b.info_hash]
+            # (the rid an answer was last made from is kept, for a client whose answer was lost:
+            # the same changes again; an older one is not, as in qBittorrent: a full answer)
+            again = (await q.get("/api/v2/sync/maindata", params={"rid": delta["rid"]})).json()
+            assert again.get("torrents_removed") == [b.info_hash] and "torrents" not in again
+            older = (await q.get("/api/v2/sync/maindata", params={"rid": rid})).json()
+            assert older["full_update"] is True and set(older["torrents"]) == {a.info_hash}
 
 
 

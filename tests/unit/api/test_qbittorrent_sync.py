@@ -1,0 +1,53 @@
+"""``sync/maindata``'s kept states: a client's next ``rid`` and the one an answer was last made
+from are answered with what changed; an older one with everything, as qBittorrent does; and
+the states kept do not grow with the polls (each holds the records it showed)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from torrent_engine.api.compat.kept import Kept
+from torrent_engine.api.compat.qbittorrent_sync import MainData, MainDataSync, Shown
+
+pytestmark = pytest.mark.anyio
+
+
+def state(version: int) -> Shown:
+    record: Any = {"hash": "aa", "progress": version}
+    data: MainData = {"torrents": {"aa": record}, "categories": {}, "tags": [], "server_state": {}}
+    return Shown(data, version, ())
+
+
+async def ask(sync: MainDataSync, rid: int, version: int) -> dict[str, Any]:
+    records: dict[str, Kept[Any]] = {}  # (a full answer is the only one that reads them: none here)
+    answer = await sync.answer(rid, records, state(version))
+    assert isinstance(answer, dict), "a delta, not a full answer"
+    return answer
+
+
+async def test_a_chain_of_polls_keeps_two_states_and_an_older_rid_gets_everything() -> None:
+    sync = MainDataSync()
+    await sync.answer(0, {}, state(0))  # rid 1, full
+    rids = [1]
+    for version in range(1, 40):
+        answer = await ask(sync, rids[-1], version)
+        assert answer["torrents"] == {"aa": {"progress": version}}
+        rids.append(int(answer["rid"]))
+    # the last answer (the client's next rid) and the one it was made from: nothing older
+    assert [sync.shown(r) is not None for r in rids[-4:]] == [False, False, True, True]
+    again = await ask(sync, rids[-2], 40)  # (the last answer was lost: asked again, a delta)
+    assert again["torrents"] == {"aa": {"progress": 40}}
+    assert sync.shown(rids[0]) is None  # (a full answer for it, as for an unknown rid)
+
+
+async def test_two_clients_of_one_user_each_get_their_changes() -> None:
+    sync = MainDataSync()
+    await sync.answer(0, {}, state(0))
+    await sync.answer(0, {}, state(0))
+    a, b = 1, 2
+    for version in range(1, 10):
+        a = int((await ask(sync, a, version))["rid"])
+        b = int((await ask(sync, b, version))["rid"])
+    assert sync.shown(a) is not None and sync.shown(b) is not None
