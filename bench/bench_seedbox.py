@@ -257,6 +257,7 @@ class Poller(threading.Thread):
         self.api = QbApi(port, password)
         self.states: dict[str, str] = {}
         self.latencies: list[float] = []
+        self.asked: list[float] = []  # monotonic time each was asked at
         self.fulls = 0
         self.errors: list[str] = []
         self._halt = threading.Event()
@@ -280,6 +281,7 @@ class Poller(threading.Thread):
                 self._halt.wait(1.0)
                 continue
             self.latencies.append((time.perf_counter() - t0) * 1000)
+            self.asked.append(time.monotonic() - (time.perf_counter() - t0))
             if status == 200:
                 answer = json.loads(body)
                 rid = int(answer.get("rid", 0))
@@ -700,6 +702,7 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         t0 = time.monotonic()
         out["add_call_ms"] = quantiles(client.add_all(files, args.batch))
         out["add_s"] = time.monotonic() - t0
+        added_at = time.monotonic()
         out["add_load"] = load_avg()
         if poller is not None:
             def all_seeding() -> bool:
@@ -710,6 +713,10 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             finally:
                 poller.stop()
             out["poll_ms"] = (*quantiles(poller.latencies), max(poller.latencies))
+            during = [ms for ms, at in zip(poller.latencies, poller.asked, strict=True) if at < added_at]
+            after = poller.latencies[len(during):]
+            out["poll_phases_ms"] = (quantiles(during)[0] if during else 0.0, len(during),
+                                     quantiles(after)[0] if after else 0.0, len(after))
             out["polls"] = len(poller.latencies)
             out["poll_errors"] = poller.errors[:5]
         else:
@@ -755,6 +762,9 @@ def print_row(r: dict[str, Any]) -> None:
         errors = f"; errors {r['poll_errors']}" if r["poll_errors"] else ""
         print(f"  polled sync/maindata once a second until all seeding: {r['polls']} answers, median "
               f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms{errors}")
+        dm, dn, am, an = r["poll_phases_ms"]
+        print(f"    of those, while the adds went on: {dn}, median {dm:.1f} ms; after the last add: {an}, "
+              f"median {am:.1f} ms")
     print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     if "loop_lag" in r:

@@ -78,7 +78,7 @@ class ViewMarks:
         seeds whose listed seeding time moved on since their view was made (no event says so:
         it moves with the seeding clock)."""
         run = self.run
-        run.queue.rank("")
+        run.queue.settle()
         clock = run.sleepers.seeding_clock
         heap = self._seeding_due
         while heap and heap[0][0] <= clock:

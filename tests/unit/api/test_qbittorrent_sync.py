@@ -4,6 +4,7 @@ the states kept do not grow with the polls (each holds the records it showed).""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -51,3 +52,32 @@ async def test_two_clients_of_one_user_each_get_their_changes() -> None:
         a = int((await ask(sync, a, version))["rid"])
         b = int((await ask(sync, b, version))["rid"])
     assert sync.shown(a) is not None and sync.shown(b) is not None
+
+
+def test_a_job_that_only_moved_in_the_queue_has_its_record_moved_not_made_again() -> None:
+    """A completion moves every job after it in the queue: their records are the kept ones with
+    the new position, not made again (thousands of records a poll); any other change makes it."""
+    from tests.unit.jobs.test_jobs_queue import record
+    from torrent_engine.api.compat.kept import KeptRecords
+    from torrent_engine.jobs.snapshot import record_job
+
+    kept: KeptRecords[Any] = KeptRecords()
+    made: list[int] = []
+
+    def make(job: Any) -> Any:
+        made.append(job.queue_position)
+        return {"name": job.name, "priority": job.queue_position}
+
+    def moved(rec: Any, position: int) -> Any:
+        return {**rec, "priority": position}
+
+    first = record_job(record(1), queue_position=7)
+    inputs = (object(),)
+    assert kept.get(first, inputs, lambda: make(first), moved).record == {"name": "job1", "priority": 7}
+    later = record_job(record(1), queue_position=6)  # (made anew: equal but for its position)
+    assert kept.get(later, inputs, lambda: make(later), moved).record == {"name": "job1", "priority": 6}
+    renamed = dataclasses.replace(later, name="other", queue_position=5)
+    assert kept.get(renamed, inputs, lambda: make(renamed), moved).record == {"name": "other", "priority": 5}
+    same = record_job(record(1), queue_position=5)  # (its position as kept: another field differs)
+    kept.get(same, inputs, lambda: make(same), moved)
+    assert made == [7, 5, 5]

@@ -111,6 +111,30 @@ def test_positions_shown_skip_complete_jobs_and_follow_completions_and_adds() ->
     assert {r.id: q.rank(r.id) for r in (a, b, c, d)} == shown
 
 
+def test_completions_between_two_reads_tell_each_moved_job_once_at_the_read() -> None:
+    """A completion moves every rank after it: the jobs that moved are told once when a list
+    reads the change log (``settle``), not once per completion (quadratic while thousands of
+    checks end); the one that completed is told at once, and none before the moved ones."""
+    recs = [record(n) for n in range(1, 101)]
+    q, _ = queue(recs)
+    told: list[str] = []
+    q.ranks_moved = told.extend
+    q.settle()
+    told.clear()
+    for rec in (recs[10], recs[3], recs[50]):  # (ranks 11, 4, 51 complete, in that order)
+        rec.completed_at, rec.total_size, rec.done_size = 5.0, 10, 10
+        q.completion_changed(rec)
+    assert told == [recs[10].id, recs[3].id, recs[50].id]
+    told.clear()
+    q.settle()
+    done = {recs[10].id, recs[3].id, recs[50].id}
+    assert sorted(told) == sorted(r.id for r in recs[4:] if r.id not in done)  # each once
+    assert [q.rank(r.id) for r in recs[:4]] == [1, 2, 3, 0] and q.rank(recs[99].id) == 97
+    told.clear()
+    q.settle()  # (nothing moved since)
+    assert told == []
+
+
 def test_every_record_gets_a_place_and_a_new_job_goes_after_every_other() -> None:
     a, b, c = record(1), record(2), record(3)
     a.queue_position, b.queue_position, c.queue_position = 5, 0, 2  # (b: an older record, none)

@@ -7,6 +7,7 @@ had not changed)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
@@ -43,19 +44,40 @@ class Kept(Generic[R]):
         return self._json
 
 
+_BUT_POSITION = tuple(f.name for f in dataclasses.fields(Job) if f.name != "queue_position")
+
+
+def only_moved(before: Job, now: Job) -> bool:
+    """Whether ``now`` differs from ``before`` in its queue position and nothing else."""
+    if before.queue_position == now.queue_position:
+        return False
+    for name in _BUT_POSITION:
+        a, b = getattr(before, name), getattr(now, name)
+        if a is not b and a != b:
+            return False
+    return True
+
+
 class KeptRecords(Generic[R]):
     """The records of one dialect's one view, by job id."""
 
     def __init__(self) -> None:
         self._kept: dict[str, Kept[R]] = {}
 
-    def get(self, job: Job, inputs: tuple[object, ...], make: Callable[[], R]) -> Kept[R]:
+    def get(self, job: Job, inputs: tuple[object, ...], make: Callable[[], R],
+            moved: Callable[[R, int], R] | None = None) -> Kept[R]:
         """The record of ``job``: the one kept if ``job`` and each of ``inputs`` are the objects it
-        was made from, else ``make()``'s, kept."""
+        was made from, else ``make()``'s, kept. ``moved``: when ``job`` differs from the kept
+        one's only in its queue position, the record is ``moved(kept record, position)`` (a
+        completion moves the position of every job after it: thousands of records a poll)."""
         kept = self._kept.get(job.id)
-        if kept is not None and kept.job is job and len(kept.inputs) == len(inputs) and all(
+        if kept is not None and len(kept.inputs) == len(inputs) and all(
                 a is b for a, b in zip(kept.inputs, inputs, strict=True)):
-            return kept
+            if kept.job is job:
+                return kept
+            if moved is not None and only_moved(kept.job, job):
+                kept = self._kept[job.id] = Kept(job, inputs, moved(kept.record, job.queue_position))
+                return kept
         kept = self._kept[job.id] = Kept(job, inputs, make())
         return kept
 

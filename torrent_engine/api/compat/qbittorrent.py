@@ -576,7 +576,7 @@ class QbittorrentApi:
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
         for page in self.service.client_pages(paging.LIST_PAGE):
-            rows = [kept.get(job, limits, partial(self._record, job, settings))
+            rows = [kept.get(job, limits, partial(self._record, job, settings), _moved)
                     for job in self.gate.visible(page)]
             every.extend(rows)
             out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
@@ -749,10 +749,13 @@ class QbittorrentApi:
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
             cursor, records = changes.cursor, {}
             torrents = dict(before.data["torrents"])
-            for h, listed in changes.torrents.items():
+            for n, (h, listed) in enumerate(changes.torrents.items(), 1):
+                if n % paging.LIST_PAGE == 0:
+                    await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
                 if listed and self.gate.shows(listed[-1]):  # (the last listed, as a dict by hash keeps)
                     job = listed[-1]
-                    torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings)).record
+                    torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings),
+                                                 _moved).record
                 else:
                     torrents.pop(h, None)
             changed = list(changes.torrents)
@@ -1383,6 +1386,11 @@ def _add_answer(added: list[str], failed: int) -> Response:
     body = {"success_count": len(added), "failure_count": failed, "pending_count": 0,
             "added_torrent_ids": added}
     return Response(json.dumps(body, separators=(",", ":")).encode(), media_type="application/json")
+
+
+def _moved(record: QbtRecord, position: int) -> QbtRecord:
+    """A torrent's record whose job moved in the queue and changed in nothing else."""
+    return {**record, "priority": position}
 
 
 def _require(form: Form, *names: str) -> None:
