@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -221,3 +222,47 @@ async def test_a_seed_whose_listed_seeding_time_moved_a_minute_is_marked(tmp_pat
         await jobs.enforce()
         told = jobs.changes(cursor)
         assert [j.id for j in told.jobs] == [job.id] and told.jobs[0].seeding_time >= 70
+
+
+async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_priority_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job that completes leaves the queue and every job after it moves up one: a poll tells
+    each of them its new ``priority`` and nothing else, without making their views again (a
+    thousand checks ending between two polls moved thousands of jobs each time)."""
+    from torrent_engine.jobs.lifecycle import JobLifecycle
+
+    data = payload(40000, 7)
+    async with running_api(tmp_path) as api:
+        (api.download_root / "seedx").mkdir()
+        (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
+        x, _ = await api.service.add(make_torrent([(("seedx.bin",), data)], 16384, name="seedx").to_bytes(),
+                                     paused=True)  # (its data there: its check finds it complete)
+        a, _ = await api.service.add(torrent("alpha"), paused=True)
+        b, _ = await api.service.add(torrent("bravo"), paused=True)
+        async with httpx.AsyncClient(base_url=api.url) as q:
+            r = await q.post("/api/v2/auth/login", data={"username": "admin", "password": TOKEN})
+            assert r.status_code == 200
+            full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
+            assert [full["torrents"][j.info_hash]["priority"] for j in (x, a, b)] == [1, 2, 3]
+            await api.service.resume(x.id)
+            with anyio.fail_after(20):
+                while api.service.get(x.id).state is not JobState.SEEDING:
+                    await anyio.sleep(0.05)
+            viewed: list[str] = []
+            listed = JobLifecycle.listed
+
+            def counted(self: JobLifecycle, rec: Any) -> Any:
+                viewed.append(rec.id)
+                return listed(self, rec)
+
+            monkeypatch.setattr(JobLifecycle, "listed", counted)
+            delta = (await q.get("/api/v2/sync/maindata", params={"rid": full["rid"]})).json()
+            assert delta["torrents"][a.info_hash] == {"priority": 1}
+            assert delta["torrents"][b.info_hash] == {"priority": 2}
+            assert delta["torrents"][x.info_hash]["priority"] == 0
+            assert a.id not in viewed and b.id not in viewed and x.id in viewed
+            info = {t["hash"]: t for t in (await q.get("/api/v2/torrents/info")).json()}
+            merged = {h: {**t, **delta["torrents"].get(h, {})} for h, t in full["torrents"].items()}
+            assert {h: (t["priority"], t["state"]) for h, t in merged.items()} == \
+                {h: (t["priority"], t["state"]) for h, t in info.items()}
+            assert [info[j.info_hash]["priority"] for j in (x, a, b)] == [0, 1, 2]

@@ -34,11 +34,13 @@ class Removed:
 @dataclass(frozen=True, slots=True)
 class Changes:
     """What changed after a cursor: ``changed`` job ids (newest change last), ``removed`` ones,
-    and the cursor of this answer."""
+    and the cursor of this answer; ``moved``: those of ``changed`` whose only change since the
+    cursor is their queue position (marked ``position_only``)."""
 
     cursor: int
     changed: list[str]
     removed: list[Removed]
+    moved: frozenset[str] = frozenset()
 
 
 class ChangeLog:
@@ -51,6 +53,7 @@ class ChangeLog:
         self._floor = start  # a cursor below this is not answered from the log
         self._max_removed = max_removed
         self._changed: dict[str, tuple[int, float]] = {}  # job id -> (change number, time), in that order
+        self._whole: dict[str, int] = {}  # job id -> the number of its last mark not position_only
         self._removed: dict[str, tuple[int, float, Removed]] = {}  # job id -> (number, time, what)
 
     @property
@@ -58,16 +61,20 @@ class ChangeLog:
         """The last change number given (a client that has seen everything up to now holds it)."""
         return self._number
 
-    def mark(self, job_id: str, at: float) -> None:
-        """``job_id`` changed at ``at`` (what it shows may differ from what any client saw)."""
+    def mark(self, job_id: str, at: float, *, position_only: bool = False) -> None:
+        """``job_id`` changed at ``at`` (what it shows may differ from what any client saw);
+        ``position_only``: its queue position moved, and nothing else of it."""
         self._number += 1
         self._changed.pop(job_id, None)
         self._changed[job_id] = (self._number, at)
+        if not position_only:
+            self._whole[job_id] = self._number
 
     def remove(self, job_id: str, at: float, *, number: int = 0, info_hash: str = "") -> None:
         """``job_id`` (numbered ``number``, of the torrent ``info_hash``) is gone at ``at``."""
         self._number += 1
         self._changed.pop(job_id, None)
+        self._whole.pop(job_id, None)
         self._removed.pop(job_id, None)
         self._removed[job_id] = (self._number, at, Removed(job_id, number, info_hash))
         while len(self._removed) > self._max_removed:  # (the oldest removal goes, and cursors before it)
@@ -90,7 +97,9 @@ class ChangeLog:
             return None
         changed = [job_id for job_id, _ in _after(self._changed, lambda e: e[0] > cursor)]
         removed = [e[2] for _, e in _after(self._removed, lambda e: e[0] > cursor)]
-        return Changes(self._number, changed, removed)
+        whole, floor = self._whole, self._floor  # (no whole mark since the floor: none after it)
+        moved = frozenset(job_id for job_id in changed if whole.get(job_id, floor) <= cursor)
+        return Changes(self._number, changed, removed, moved)
 
     def within(self, since: float) -> Changes:
         """What changed at or after the time ``since`` (whatever the cursors: the removals kept)."""

@@ -353,10 +353,13 @@ class JobControl:
         return JobChanges(told.cursor, False, [self.run.listed(r) for r in recs],
                           [r.job_id for r in told.removed if r.job_id not in self.run.jobs])
 
-    def client_changes(self, cursor: int | None = None, *, within: float | None = None) -> ClientChanges:
+    def client_changes(self, cursor: int | None = None, *, within: float | None = None,
+                       positions: bool = False) -> ClientChanges:
         """What ``client_jobs`` lists changed after ``cursor``, or within the last ``within``
         seconds: the torrents of the jobs changed, each as listed now, and the numbers of their
-        jobs not listed (and of those removed). ``full`` when the cursor is unknown."""
+        jobs not listed (and of those removed). ``full`` when the cursor is unknown.
+        ``positions``: a torrent whose one listed job only moved in the queue since ``cursor``
+        is in ``moved``, with its position, instead."""
         self.run.marks.settle()
         log = self.run.marks.log
         told: Changes | None
@@ -367,12 +370,26 @@ class JobControl:
         if told is None:
             return ClientChanges(log.cursor, True, {}, [])
         hashes: dict[str, None] = {}
+        moved: dict[str, tuple[int, str]] = {}
+        only_moved = told.moved if positions else frozenset()
         for job_id in told.changed:
             rec = self.run.jobs.get(job_id)
             if rec is not None:
-                hashes[rec.info_hash] = None
-        for gone in told.removed:  # (its torrent may list another job now, or none)
+                if job_id in only_moved and rec.info_hash not in hashes:
+                    moved[rec.info_hash] = (0, job_id)
+                else:
+                    moved.pop(rec.info_hash, None)
+                    hashes[rec.info_hash] = None
+        for gone in told.removed:  # (its torrent may list another job now, or none: told whole)
+            moved.pop(gone.info_hash, None)
             hashes[gone.info_hash] = None
+        for info_hash, (_, job_id) in list(moved.items()):
+            listed = self._client_recs(info_hash)
+            if len(listed) == 1 and listed[0].id == job_id:
+                moved[info_hash] = (self.run.queue.rank(job_id), job_id)
+            else:  # (its torrent lists another job too, or not it: told whole)
+                del moved[info_hash]
+                hashes[info_hash] = None
         torrents: dict[str, list[Job]] = {}
         removed: list[int] = [r.number for r in told.removed if r.number]
         for info_hash in hashes:
@@ -380,7 +397,7 @@ class JobControl:
             torrents[info_hash] = [self.run.listed(r) for r in listed]
             removed.extend(r.number for r in self.run.jobs.of_torrent(info_hash)
                            if r.number and r not in listed)
-        return ClientChanges(told.cursor, False, torrents, removed)
+        return ClientChanges(told.cursor, False, torrents, removed, moved)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it

@@ -66,7 +66,7 @@ class ViewMarks:
         now = self.clock()
         for job_id in job_ids:
             if job_id in self.run.jobs:
-                self.log.mark(job_id, now)
+                self.log.mark(job_id, now, position_only=True)
 
     def shown_seeding(self, rec: JobRecord) -> None:
         """A view of the seed ``rec`` was made now: its listed seeding time moves on a minute later."""

@@ -7,7 +7,7 @@ the events; the HTTP API and the CLI read them.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
 
@@ -474,12 +474,16 @@ class ClientChanges:
     """What a download client lists of each torrent changed after a cursor or within a time
     (``JobService.client_changes``): by info-hash, the jobs it lists of it now (none: it is
     gone for such a client), and the numbers of jobs it may have listed that it lists no more.
-    ``full``: the cursor was unknown, nothing else is said: the caller answers with every job."""
+    ``full``: the cursor was unknown, nothing else is said: the caller answers with every job.
+    ``moved`` (asked for with ``positions``): the torrents whose listed job only moved in the
+    queue since the cursor, each as (its queue position now, its job's id), not in ``torrents``
+    (a completion moves every job after it: no view of each made again)."""
 
     cursor: int
     full: bool
     torrents: dict[str, list[Job]]
     removed_numbers: list[int]
+    moved: dict[str, tuple[int, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -564,10 +564,13 @@ class JobService:
         changed, not the jobs held."""
         return self._control.changes(cursor)
 
-    def client_changes(self, cursor: int | None = None, *, within: float | None = None) -> ClientChanges:
+    def client_changes(self, cursor: int | None = None, *, within: float | None = None,
+                       positions: bool = False) -> ClientChanges:
         """What ``client_jobs`` lists that changed after ``cursor`` (or in the last ``within``
-        seconds), by torrent; ``full`` (nothing else said) when the cursor is unknown."""
-        return self._control.client_changes(cursor, within=within)
+        seconds), by torrent; ``full`` (nothing else said) when the cursor is unknown.
+        ``positions``: the torrents whose listed job only moved in the queue are in ``moved``,
+        with their position, not made again."""
+        return self._control.client_changes(cursor, within=within, positions=positions)
 
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent

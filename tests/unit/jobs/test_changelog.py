@@ -71,3 +71,25 @@ def test_a_removed_job_leaves_the_changed_ones() -> None:
 def test_at_least_one_removal_is_kept() -> None:
     with pytest.raises(ValueError):
         ChangeLog(max_removed=0)
+
+
+def test_a_job_whose_only_change_since_a_cursor_is_its_queue_position_is_told_moved() -> None:
+    log = ChangeLog()
+    log.mark("a", 1.0)
+    log.mark("b", 1.0)
+    cursor = log.cursor
+    log.mark("a", 2.0, position_only=True)
+    log.mark("b", 2.0, position_only=True)
+    log.mark("b", 2.5)  # (then more of it changed)
+    log.mark("c", 3.0, position_only=True)  # (never marked whole in this log: only moved)
+    told = log.since(cursor)
+    assert told is not None and told.changed == ["a", "b", "c"] and told.moved == {"a", "c"}
+    later = log.cursor
+    log.mark("b", 4.0, position_only=True)  # (its whole change is before this cursor)
+    assert log.since(later) is not None and log.since(later).moved == {"b"}  # type: ignore[union-attr]
+    first = log.since(0)
+    assert first is not None and first.moved == {"c"}  # (a and b changed whole after 0)
+    log.remove("a", 5.0)
+    log.mark("a", 6.0, position_only=True)  # (a job id marked again after its removal)
+    assert "a" in log.since(later).moved  # type: ignore[union-attr]
+    assert log.within(0.0).moved == frozenset()  # (by time: told whole)

@@ -740,7 +740,7 @@ class QbittorrentApi:
         limits = (settings.ratio_limit, settings.seeding_time_limit)
         sync = self._sync_of(current())
         before = sync.shown(rid)
-        changes = self.service.client_changes(before.cursor) if before is not None else None
+        changes = self.service.client_changes(before.cursor, positions=True) if before is not None else None
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
             records = {str(k.record["hash"]): k for k in await self._records()}
@@ -758,11 +758,21 @@ class QbittorrentApi:
                                                  _moved).record
                 else:
                     torrents.pop(h, None)
-            changed = list(changes.torrents)
+            for h, (position, job_id) in changes.moved.items():  # (moved in the queue, and only that)
+                old = torrents.get(h)
+                if old is not None:  # (shown at rid: that record, its priority moved)
+                    torrents[h] = old if old.get("priority") == position else _moved(old, position)
+                else:  # (not shown at rid: not visible to this user then)
+                    job = self.service.get(job_id)
+                    if self.gate.shows(job):
+                        torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings),
+                                                     _moved).record
+            changed = [*changes.torrents, *changes.moved]
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return await sync.answer(rid, records, Shown(now, cursor, limits), changed)
+        return await sync.answer(rid, records, Shown(now, cursor, limits), changed,
+                                 changes.moved if changed is not None and changes is not None else ())
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""

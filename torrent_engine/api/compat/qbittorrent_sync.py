@@ -4,7 +4,7 @@ changed since the one a client names (all of it, ``full_update``, when that one 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from typing import TypedDict
 
@@ -94,12 +94,14 @@ class MainDataSync:
         return self._shown.get(rid) if rid else None
 
     async def answer(self, rid: int, records: dict[str, Kept[QbtRecord]], now: Shown,
-                     changed: Iterable[str] | None = None) -> dict[str, JSON] | Response:
+                     changed: Iterable[str] | None = None,
+                     moved: Collection[str] = ()) -> dict[str, JSON] | Response:
         """The answer to ``sync/maindata?rid=rid`` showing ``now`` (whose torrents are
         ``records``'): a record still the same object (its job's snapshot unchanged) is passed
         over without a look at its fields, and a full answer joins the records' kept JSON.
         ``changed``: the only torrents that may differ from answer ``rid``'s (from the job
-        service's change log; None: any may). A full answer's torrents are joined ``LIST_PAGE``
+        service's change log; None: any may); ``moved``: those of them whose record differs from
+        answer ``rid``'s in its ``priority`` alone. A full answer's torrents are joined ``LIST_PAGE``
         at a time, the loop let run between pages, and sent in those parts."""
         before = self.shown(rid)
         self._shown[self.next_rid()] = now
@@ -113,9 +115,10 @@ class MainDataSync:
             pages = await joined_pages(list(records.items()), _torrent_json)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % self.rid,
                                              b"}," + rest[1:]), media_type="application/json")
-        return self._delta(before.data, now.data, changed)
+        return self._delta(before.data, now.data, changed, moved)
 
-    def _delta(self, before: MainData, now: MainData, changed: Iterable[str] | None) -> dict[str, JSON]:
+    def _delta(self, before: MainData, now: MainData, changed: Iterable[str] | None,
+               moved: Collection[str] = ()) -> dict[str, JSON]:
         out: dict[str, JSON] = {"rid": self.rid}
         torrents: dict[str, QbtRecord] = {}
         shown = before["torrents"]
@@ -125,6 +128,9 @@ class MainDataSync:
             rec = current[h]
             old = shown.get(h)
             if old is rec:
+                continue
+            if old is not None and h in moved:
+                torrents[h] = {"priority": rec["priority"]}
                 continue
             delta = rec if old is None else {k: v for k, v in rec.items() if old.get(k) != v}
             if delta:
