@@ -434,3 +434,33 @@ async def test_real_clients_each_logged_in_as_a_user_see_their_own(tmp_path: Pat
                                        [torrent(tmp_path, 14).to_bytes(), torrent(tmp_path, 15).to_bytes()])
         owners = sorted(j.options.owner for j in api.service.list())
         assert owners == ["alice", "bob"]
+
+
+async def test_a_user_s_poll_tells_their_torrent_moved_in_the_queue_and_nothing_of_another_s(
+        tmp_path: Path) -> None:
+    """A completion moves every job after it in the queue: a user's ``sync/maindata`` delta
+    tells their own torrent its new ``priority``, and nothing of another user's that moved too."""
+    from tests.unit.torrent_factory import make_torrent as factory_torrent
+    from tests.unit.torrent_factory import payload
+    from torrent_engine.jobs import JobState
+
+    users(tmp_path / "state")
+    data = payload(40000, 7)
+    async with running_api(tmp_path) as api:
+        (api.download_root / "seedx").mkdir()
+        (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
+        x, _ = await api.service.add(factory_torrent([(("seedx.bin",), data)], 16384, name="seedx").to_bytes(),
+                                     paused=True)  # (its data there: it completes once checked)
+        async with as_user(api, "alice") as alice, as_user(api, "bob") as bob:
+            a = (await alice.post("/api/jobs", json={"source": b64(torrent(tmp_path, 2)), "paused": True})).json()
+            b = (await bob.post("/api/jobs", json={"source": b64(torrent(tmp_path, 3)), "paused": True})).json()
+        async with qbt_as(api, "bob") as q:
+            full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
+            assert {h: t["priority"] for h, t in full["torrents"].items()} == {b["info_hash"]: 3}
+            await api.service.resume(x.id)
+            with anyio.fail_after(20):
+                while api.service.get(x.id).state is not JobState.SEEDING:
+                    await anyio.sleep(0.05)
+            delta = (await q.get("/api/v2/sync/maindata", params={"rid": full["rid"]})).json()
+            assert delta["torrents"] == {b["info_hash"]: {"priority": 2}}  # (not alice's, moved to 1)
+            assert a["info_hash"] not in delta.get("torrents_removed", [])
