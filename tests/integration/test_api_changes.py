@@ -233,10 +233,8 @@ async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_pri
 
     data = payload(40000, 7)
     async with running_api(tmp_path) as api:
-        (api.download_root / "seedx").mkdir()
-        (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
-        x, _ = await api.service.add(make_torrent([(("seedx.bin",), data)], 16384, name="seedx").to_bytes(),
-                                     paused=True)  # (its data there: its check finds it complete)
+        seedx = make_torrent([(("seedx.bin",), data)], 16384, name="seedx")
+        x, _ = await api.service.add(seedx.to_bytes(), paused=True)  # (its data comes later)
         a, _ = await api.service.add(torrent("alpha"), paused=True)
         b, _ = await api.service.add(torrent("bravo"), paused=True)
         async with httpx.AsyncClient(base_url=api.url) as q:
@@ -244,7 +242,10 @@ async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_pri
             assert r.status_code == 200
             full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
             assert [full["torrents"][j.info_hash]["priority"] for j in (x, a, b)] == [1, 2, 3]
+            (api.download_root / "seedx").mkdir(exist_ok=True)
+            (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
             await api.service.resume(x.id)
+            await api.service.recheck(x.id)  # (its data found: it completes)
             with anyio.fail_after(20):
                 while api.service.get(x.id).state is not JobState.SEEDING:
                     await anyio.sleep(0.05)

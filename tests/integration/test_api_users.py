@@ -447,17 +447,19 @@ async def test_a_user_s_poll_tells_their_torrent_moved_in_the_queue_and_nothing_
     users(tmp_path / "state")
     data = payload(40000, 7)
     async with running_api(tmp_path) as api:
-        (api.download_root / "seedx").mkdir()
-        (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
-        x, _ = await api.service.add(factory_torrent([(("seedx.bin",), data)], 16384, name="seedx").to_bytes(),
-                                     paused=True)  # (its data there: it completes once checked)
+        seedx = factory_torrent([(("seedx.bin",), data)], 16384, name="seedx")
+        x, _ = await api.service.add(seedx.to_bytes(), paused=True)  # (its data comes later)
         async with as_user(api, "alice") as alice, as_user(api, "bob") as bob:
-            a = (await alice.post("/api/jobs", json={"source": b64(torrent(tmp_path, 2)), "paused": True})).json()
-            b = (await bob.post("/api/jobs", json={"source": b64(torrent(tmp_path, 3)), "paused": True})).json()
+            sources = [{"source": b64(torrent(tmp_path, n)), "paused": True} for n in (2, 3)]
+            a = (await alice.post("/api/jobs", json=sources[0])).json()
+            b = (await bob.post("/api/jobs", json=sources[1])).json()
         async with qbt_as(api, "bob") as q:
             full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
             assert {h: t["priority"] for h, t in full["torrents"].items()} == {b["info_hash"]: 3}
+            (api.download_root / "seedx").mkdir(exist_ok=True)
+            (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
             await api.service.resume(x.id)
+            await api.service.recheck(x.id)  # (its data found: it completes)
             with anyio.fail_after(20):
                 while api.service.get(x.id).state is not JobState.SEEDING:
                     await anyio.sleep(0.05)
