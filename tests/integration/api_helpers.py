@@ -16,8 +16,9 @@ import anyio
 import httpx
 
 from tests.integration.helpers import loopback_config
+from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.api import ApiServer
-from torrent_engine.jobs import JobService
+from torrent_engine.jobs import Job, JobService, JobState
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -33,6 +34,29 @@ class Api:
     @property
     def url(self) -> str:
         return self.server.url
+
+
+LATE_DATA = payload(40000, 7)  # the data of ``add_late_seed``'s torrent
+
+
+async def add_late_seed(api: Api) -> Job:
+    """Add, paused, a small torrent whose data is not there yet (``complete_late_seed`` puts
+    it there: it completes then, and leaves the queue's ranks)."""
+    torrent = make_torrent([(("seedx.bin",), LATE_DATA)], 16384, name="seedx")
+    job, _ = await api.service.add(torrent.to_bytes(), paused=True)
+    return job
+
+
+async def complete_late_seed(api: Api, job: Job) -> None:
+    """Put the data of ``add_late_seed``'s job in place, resume and recheck it (its data
+    found: it completes), and wait until it seeds."""
+    (api.download_root / "seedx").mkdir(exist_ok=True)
+    (api.download_root / "seedx" / "seedx.bin").write_bytes(LATE_DATA)
+    await api.service.resume(job.id)
+    await api.service.recheck(job.id)
+    with anyio.fail_after(20):
+        while api.service.get(job.id).state is not JobState.SEEDING:
+            await anyio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -12,7 +12,7 @@ import anyio
 import httpx
 import pytest
 
-from tests.integration.api_helpers import TOKEN, Api, running_api
+from tests.integration.api_helpers import TOKEN, Api, add_late_seed, complete_late_seed, running_api
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.events import StatsUpdate
 from torrent_engine.jobs import JobState
@@ -117,7 +117,6 @@ async def test_since_refuses_what_is_not_a_cursor_and_answers_an_unknown_one_in_
 
 
 async def _sleep() -> None:
-    import anyio
     await anyio.sleep(0.02)
 
 
@@ -231,10 +230,8 @@ async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_pri
     thousand checks ending between two polls moved thousands of jobs each time)."""
     from torrent_engine.jobs.lifecycle import JobLifecycle
 
-    data = payload(40000, 7)
     async with running_api(tmp_path) as api:
-        seedx = make_torrent([(("seedx.bin",), data)], 16384, name="seedx")
-        x, _ = await api.service.add(seedx.to_bytes(), paused=True)  # (its data comes later)
+        x = await add_late_seed(api)
         a, _ = await api.service.add(torrent("alpha"), paused=True)
         b, _ = await api.service.add(torrent("bravo"), paused=True)
         async with httpx.AsyncClient(base_url=api.url) as q:
@@ -242,13 +239,7 @@ async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_pri
             assert r.status_code == 200
             full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
             assert [full["torrents"][j.info_hash]["priority"] for j in (x, a, b)] == [1, 2, 3]
-            (api.download_root / "seedx").mkdir(exist_ok=True)
-            (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
-            await api.service.resume(x.id)
-            await api.service.recheck(x.id)  # (its data found: it completes)
-            with anyio.fail_after(20):
-                while api.service.get(x.id).state is not JobState.SEEDING:
-                    await anyio.sleep(0.05)
+            await complete_late_seed(api, x)
             viewed: list[str] = []
             listed = JobLifecycle.listed
 

@@ -19,7 +19,14 @@ import httpx
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import Api, SseMessage, running_api, sse_messages
+from tests.integration.api_helpers import (
+    Api,
+    SseMessage,
+    add_late_seed,
+    complete_late_seed,
+    running_api,
+    sse_messages,
+)
 from tests.integration.helpers import make_payload, make_torrent
 from torrent_engine.api.users import UserStore
 from torrent_engine.formats.metainfo import Torrent
@@ -440,15 +447,9 @@ async def test_a_user_s_poll_tells_their_torrent_moved_in_the_queue_and_nothing_
         tmp_path: Path) -> None:
     """A completion moves every job after it in the queue: a user's ``sync/maindata`` delta
     tells their own torrent its new ``priority``, and nothing of another user's that moved too."""
-    from tests.unit.torrent_factory import make_torrent as factory_torrent
-    from tests.unit.torrent_factory import payload
-    from torrent_engine.jobs import JobState
-
     users(tmp_path / "state")
-    data = payload(40000, 7)
     async with running_api(tmp_path) as api:
-        seedx = factory_torrent([(("seedx.bin",), data)], 16384, name="seedx")
-        x, _ = await api.service.add(seedx.to_bytes(), paused=True)  # (its data comes later)
+        x = await add_late_seed(api)
         async with as_user(api, "alice") as alice, as_user(api, "bob") as bob:
             sources = [{"source": b64(torrent(tmp_path, n)), "paused": True} for n in (2, 3)]
             a = (await alice.post("/api/jobs", json=sources[0])).json()
@@ -456,13 +457,7 @@ async def test_a_user_s_poll_tells_their_torrent_moved_in_the_queue_and_nothing_
         async with qbt_as(api, "bob") as q:
             full = (await q.get("/api/v2/sync/maindata", params={"rid": 0})).json()
             assert {h: t["priority"] for h, t in full["torrents"].items()} == {b["info_hash"]: 3}
-            (api.download_root / "seedx").mkdir(exist_ok=True)
-            (api.download_root / "seedx" / "seedx.bin").write_bytes(data)
-            await api.service.resume(x.id)
-            await api.service.recheck(x.id)  # (its data found: it completes)
-            with anyio.fail_after(20):
-                while api.service.get(x.id).state is not JobState.SEEDING:
-                    await anyio.sleep(0.05)
+            await complete_late_seed(api, x)
             delta = (await q.get("/api/v2/sync/maindata", params={"rid": full["rid"]})).json()
             assert delta["torrents"] == {b["info_hash"]: {"priority": 2}}  # (not alice's, moved to 1)
             assert a["info_hash"] not in delta.get("torrents_removed", [])
