@@ -370,26 +370,25 @@ class JobControl:
         if told is None:
             return ClientChanges(log.cursor, True, {}, [])
         hashes: dict[str, None] = {}
-        moved: dict[str, tuple[int, str]] = {}
-        only_moved = told.moved if positions else frozenset()
         for job_id in told.changed:
             rec = self.run.jobs.get(job_id)
             if rec is not None:
-                if job_id in only_moved and rec.info_hash not in hashes:
-                    moved[rec.info_hash] = (0, job_id)
-                else:
-                    moved.pop(rec.info_hash, None)
-                    hashes[rec.info_hash] = None
-        for gone in told.removed:  # (its torrent may list another job now, or none: told whole)
-            moved.pop(gone.info_hash, None)
+                hashes[rec.info_hash] = None
+        for gone in told.removed:  # (its torrent may list another job now, or none)
             hashes[gone.info_hash] = None
-        for info_hash, (_, job_id) in list(moved.items()):
-            listed = self._client_recs(info_hash)
-            if len(listed) == 1 and listed[0].id == job_id:
-                moved[info_hash] = (self.run.queue.rank(job_id), job_id)
-            else:  # (its torrent lists another job too, or not it: told whole)
-                del moved[info_hash]
-                hashes[info_hash] = None
+        moved: dict[str, tuple[int, str]] = {}
+        if positions and told.moved:  # (a torrent whose one listed job only moved: its position alone)
+            whole = {gone.info_hash for gone in told.removed}
+            whole.update(rec.info_hash for rec in map(self.run.jobs.get, told.changed)
+                         if rec is not None and rec.id not in told.moved)
+            for job_id in told.moved:
+                rec = self.run.jobs.get(job_id)
+                if rec is None or rec.info_hash in whole:
+                    continue
+                listed = self._client_recs(rec.info_hash)
+                if len(listed) == 1 and listed[0] is rec:
+                    moved[rec.info_hash] = (self.run.queue.rank(job_id), job_id)
+                    del hashes[rec.info_hash]
         torrents: dict[str, list[Job]] = {}
         removed: list[int] = [r.number for r in told.removed if r.number]
         for info_hash in hashes:

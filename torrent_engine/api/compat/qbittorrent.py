@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -741,38 +741,41 @@ class QbittorrentApi:
         sync = self._sync_of(current())
         before = sync.shown(rid)
         changes = self.service.client_changes(before.cursor, positions=True) if before is not None else None
+        moved: Collection[str] = ()
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
             records = {str(k.record["hash"]): k for k in await self._records()}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
-            cursor, records = changes.cursor, {}
+            cursor, records, moved = changes.cursor, {}, changes.moved
             torrents = dict(before.data["torrents"])
+
+            def shown(job: Job | None) -> QbtRecord | None:
+                """``job``'s record, when this user sees it."""
+                if job is None or not self.gate.shows(job):
+                    return None
+                return self._kept.get(job, limits, partial(self._record, job, settings)).record
+
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):
                 if n % paging.LIST_PAGE == 0:
                     await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
-                if listed and self.gate.shows(listed[-1]):  # (the last listed, as a dict by hash keeps)
-                    job = listed[-1]
-                    torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings),
-                                                 _moved).record
-                else:
+                record = shown(listed[-1] if listed else None)  # (the last listed, as a dict by hash keeps)
+                if record is None:
                     torrents.pop(h, None)
+                else:
+                    torrents[h] = record
             for h, (position, job_id) in changes.moved.items():  # (moved in the queue, and only that)
                 old = torrents.get(h)
                 if old is not None:  # (shown at rid: that record, its priority moved)
                     torrents[h] = old if old.get("priority") == position else _moved(old, position)
-                else:  # (not shown at rid: not visible to this user then)
-                    job = self.service.get(job_id)
-                    if self.gate.shows(job):
-                        torrents[h] = self._kept.get(job, limits, partial(self._record, job, settings),
-                                                     _moved).record
+                elif (record := shown(self.service.get(job_id))) is not None:  # (not shown at rid)
+                    torrents[h] = record
             changed = [*changes.torrents, *changes.moved]
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return await sync.answer(rid, records, Shown(now, cursor, limits), changed,
-                                 changes.moved if changed is not None and changes is not None else ())
+        return await sync.answer(rid, records, Shown(now, cursor, limits), changed, moved)
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""
