@@ -4,7 +4,11 @@ closed under its thread, idle handles closed by ``close_idle``."""
 
 from __future__ import annotations
 
+import gc
 import os
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -12,7 +16,7 @@ import pytest
 from tests.unit.torrent_factory import layout, payload
 from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.storage import Storage
-from torrent_engine.storage.descriptors import FileCache
+from torrent_engine.storage.descriptors import FileCache, FileSetClosed
 
 pytestmark = pytest.mark.anyio
 
@@ -86,6 +90,47 @@ async def test_closing_one_storage_closes_its_files_only(tmp_path: Path) -> None
     assert cache.open_count() == 0
 
 
+@contextmanager
+def collector_off() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+async def test_a_closed_storage_is_freed_when_let_go_without_the_garbage_collector(tmp_path: Path) -> None:
+    # (a storage and its file set held each other: every check's and every session's storage
+    # stayed, with its lanes, locks and metainfo, until a collection walked it)
+    lay = layout(BLOCK_SIZE, BLOCK_SIZE, BLOCK_SIZE)
+    with collector_off():
+        for shared in (None, FileCache(4)):
+            st = Storage(lay, tmp_path / "s", files=shared, write_mode="cached")
+            await st.write_block(0, 0, payload(BLOCK_SIZE, 1))
+            assert await st.read_piece(0) == payload(BLOCK_SIZE, 1)
+            gone = weakref.ref(st)
+            await st.close()
+            del st
+            assert gone() is None
+        st = Storage(lay, tmp_path / "s", files=shared)
+        assert st.read_piece_blocking(0) == payload(BLOCK_SIZE, 1)  # (a check's: in its thread)
+        gone = weakref.ref(st)
+        st.close_blocking()
+        del st
+        assert gone() is None
+
+
+def test_a_file_set_opens_nothing_after_close_all(tmp_path: Path) -> None:
+    cache = FileCache(4)
+    files = join(cache, files_in(tmp_path, 1))
+    files.release(files.acquire(0, write=False))
+    files.close_all()
+    with pytest.raises(FileSetClosed, match="file 0"):
+        files.acquire(0, write=False)
+    assert cache.open_count() == 0
+
+
 def test_a_handle_in_use_is_never_closed_by_another_storages_eviction(tmp_path: Path) -> None:
     cache = FileCache(2)
     (tmp_path / "mine").mkdir()
@@ -156,7 +201,7 @@ def test_an_open_short_of_descriptors_closes_the_unused_handles_and_tries_again(
     for i in range(3):
         idle.release(idle.acquire(i, write=False))
     busy = idle.acquire(0, write=False)
-    paths = files_in(tmp_path / "b", 1)
+    paths = files_in(tmp_path / "b", 2)
     refusals = [OSError(errno.EMFILE, "Too many open files")]
 
     def open_file(i: int, write: bool) -> int:
@@ -172,7 +217,7 @@ def test_an_open_short_of_descriptors_closes_the_unused_handles_and_tries_again(
     files.release(h)
     idle.release(busy)
     refusals.append(OSError(errno.EACCES, "Permission denied"))  # (any other error is the caller's)
-    files.close_all()
     with pytest.raises(PermissionError):
-        files.acquire(0, write=False)
+        files.acquire(1, write=False)
+    files.close_all()
     idle.close_all()

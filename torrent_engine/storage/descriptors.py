@@ -21,7 +21,7 @@ from collections.abc import Callable
 
 from ..engine.fdlimit import exhausted
 
-__all__ = ["ALONE_MAX_OPEN_FILES", "FileCache", "FileSet", "Handle"]
+__all__ = ["ALONE_MAX_OPEN_FILES", "FileCache", "FileSet", "FileSetClosed", "Handle"]
 
 # A storage made on its own (tests, tools) gets a private cache of this many descriptors.
 ALONE_MAX_OPEN_FILES = 32
@@ -54,6 +54,18 @@ class Handle:
         finally:
             if self.direct is not None:
                 os.close(self.direct)
+
+
+class FileSetClosed(OSError):
+    """A file was to be opened through a file set after its ``close_all``."""
+
+
+def _closed_open_file(file_index: int, writable: bool) -> int:
+    raise FileSetClosed(f"file {file_index}: its storage's files are closed")
+
+
+def _closed_open_direct(file_index: int, fd: int) -> int | None:
+    raise FileSetClosed(f"file {file_index}: its storage's files are closed")
 
 
 class FileSet:
@@ -103,7 +115,12 @@ class FileSet:
         self._cache._release(h)
 
     def close_all(self) -> None:
-        """Close this storage's descriptors (those in use once released); others' stay open."""
+        """Close this storage's descriptors (those in use once released); others' stay open.
+        The set opens nothing more (``FileSetClosed``): its openers, the storage's own methods,
+        are let go, so that a closed storage and its file set do not hold each other (a cycle
+        only the garbage collector would free, with everything the storage holds)."""
+        self._open_file = _closed_open_file
+        self._open_direct = _closed_open_direct
         self._cache._close_set(self)
 
     def open_count(self) -> int:
