@@ -56,7 +56,7 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=10000)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    gc.set_threshold(50_000, 20, 20)  # (the daemon's: cli/daemon.py GC_THRESHOLDS)
+    gc.set_threshold(50_000, 20, 20)  # (the daemon's: cli/collector.py GC_THRESHOLDS)
     asyncio.run(run(args))
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import gc
 import json
 import logging
 import math
@@ -35,6 +34,7 @@ from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
+from .collector import freeze_started, tune_gc
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -492,34 +492,14 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
     return 0
 
 
-# The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). A daemon
-# holds an object graph that grows with its torrents (a live session is ~70 KB of objects): with
-# the default, a young collection runs every 700 allocations and the older generations are walked
-# again and again while a thousand torrents are added: adding 1 000 took 6.5-6.7 s, a batch of 25
-# answered in 141-149 ms, p95 374-380 ms; with these, 5.0-6.2 s, 125-147 ms, p95 169-204 ms, the
-# same RSS (bench/RESULTS.md, "seedbox scale").
-GC_THRESHOLDS = (50_000, 20, 20)
-
-
-def tune_gc() -> None:
-    """The daemon's collector: fewer young collections (``GC_THRESHOLDS``); what the start
-    loaded is frozen by ``freeze_started`` (a library leaves the process's collector alone:
-    this is the daemon's, which owns its process)."""
-    gc.set_threshold(*GC_THRESHOLDS)
-
-
-def freeze_started() -> None:
-    """Move what the start made (the job records, the restored torrents) out of the collector's
-    walks: it lives as long as the daemon (``gc.freeze``; no collection first: at 10 000
-    torrents a full one would delay the start by about a second)."""
-    gc.freeze()
-
-
 def run(args: argparse.Namespace) -> int:
     """Run the job service with its HTTP API until SIGINT/SIGTERM; return the exit code."""
     if args.config is not None:
         apply_config_file(args, args.config, args.parser)
     check_tls_flags(args)
     raise_descriptor_limit()
-    tune_gc()
-    return run_loop(_daemon, args)
+    collector = tune_gc()
+    try:
+        return run_loop(_daemon, args)
+    finally:
+        collector.remove()
