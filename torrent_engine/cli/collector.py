@@ -64,10 +64,11 @@ class FreezeSurvivors:
             gc.callbacks.append(self)
 
     def remove(self) -> None:
-        """No longer take part; what is frozen is unfrozen (the next full collection walks it)."""
+        """No longer take part. What is frozen stays so (``gc.unfreeze`` is the caller's): at
+        the daemon's exit, the interpreter's last collection does not walk it (at 10 000
+        torrents, 300 ms more of the stop for cycles the exit frees anyway)."""
         if self in gc.callbacks:
             gc.callbacks.remove(self)
-        gc.unfreeze()
 
 
 def tune_gc() -> FreezeSurvivors:
