@@ -1,13 +1,18 @@
-"""The daemon's garbage collector: its thresholds, and what the full collections walk.
+"""The daemon's garbage collector: its thresholds, and what the collections walk.
 
-CPython 3.11's full collection walks every object the process holds, in one go: at 10 000
-torrents about 340 000 of them, 140-250 ms with the event loop held (bench/RESULTS.md, "The
-collector's pauses"). A daemon's objects are mostly long-lived (job records, torrents, kept API
-records), and what becomes garbage is mostly young. So the survivors of a full collection are
-frozen (``gc.freeze``): the next full collections walk only what came since. A cycle among frozen
-objects that becomes garbage is found only once they are walked again: every ``SWEEP_EVERY``
-seconds at most, the full collection due then first unfreezes them all (one walk of everything,
-as every full collection was before), and freezes the survivors again.
+CPython 3.11 walks a generation's objects in one go, the event loop held. A full collection walks
+every object the process holds: at 10 000 torrents about 340 000, 140-250 ms; and while 10 000
+torrents were added and checked, the older generations, swollen with the new torrents' records,
+took 50-300 ms a walk (bench/RESULTS.md, "The collector's pauses"). A daemon's objects are
+mostly long-lived (job records, torrents, kept API records), and its garbage is mostly freed by
+reference counting; the collector is there for the cycles, which are mostly young. So what
+survives a collection is frozen (``gc.freeze``): each collection walks only what was made since
+the last one, about ``GC_THRESHOLDS[0]`` objects. A cycle among frozen objects that becomes
+garbage (a session's, a removed job's) is found only when they are walked again: every
+``SWEEP_EVERY`` seconds the daemon sweeps, unfreezing everything for one full collection (a walk
+of everything, as CPython's full collections are), unless no collection ran since the last sweep.
+(``gc.freeze`` sets every generation's count back to zero: with everything frozen at each
+collection, CPython itself would never start a full one.)
 
 A library leaves the process's collector alone: this is the daemon's, which owns its process.
 """
@@ -15,48 +20,60 @@ A library leaves the process's collector alone: this is the daemon's, which owns
 from __future__ import annotations
 
 import gc
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 
-__all__ = ["GC_THRESHOLDS", "SWEEP_EVERY", "FreezeSurvivors", "freeze_started", "tune_gc"]
+import anyio
 
-# The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). A daemon
-# holds an object graph that grows with its torrents (a live session is ~70 KB of objects): with
-# the default, a young collection runs every 700 allocations and the older generations are walked
-# again and again while a thousand torrents are added: adding 1 000 took 6.5-6.7 s, a batch of 25
-# answered in 141-149 ms, p95 374-380 ms; with these, 5.0-6.2 s, 125-147 ms, p95 169-204 ms, the
-# same RSS (bench/RESULTS.md, "seedbox scale").
-GC_THRESHOLDS = (50_000, 20, 20)
+__all__ = ["GC_THRESHOLDS", "SWEEP_EVERY", "FreezeSurvivors", "daemon_collector", "freeze_started"]
+
+# The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). With the
+# default, a young collection ran every 700 allocations and the older generations were walked
+# again and again while a thousand torrents were added (adding 1 000 took 6.5-6.7 s; with 50 000,
+# 20, 20, 5.0-6.2 s: bench/RESULTS.md, "seedbox scale"). With every collection's survivors frozen,
+# only young collections run, each walking about as many objects as the first threshold: 50 000
+# took 40-80 ms a walk while 10 000 torrents were checked, 20 000 at most 31 ms (RESULTS, "The
+# collector's pauses"). (The other two never come into play: a freeze sets the older
+# generations' counts back to zero.)
+GC_THRESHOLDS = (20_000, 10, 10)
 
 # Seconds between two full collections that walk the frozen objects too: how long a cycle of
-# long-lived objects that became garbage (a session's, a removed job's) may stay uncollected.
+# long-lived objects that became garbage may stay uncollected (while 10 000 torrents were added
+# and checked, about 40 objects a second were freed by the collector at all).
 SWEEP_EVERY = 600.0
 
 
 class FreezeSurvivors:
-    """A ``gc.callbacks`` entry: after each full collection, its survivors are frozen; a full
-    collection that starts ``sweep_every`` seconds or more after the last sweep (or after the
-    policy was made) unfreezes them first, and so walks everything."""
+    """A ``gc.callbacks`` entry: after each collection, what survived it is frozen; ``sweep``
+    walks everything once."""
 
-    def __init__(self, sweep_every: float = SWEEP_EVERY, *,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.sweep_every = sweep_every
-        self._clock = clock
-        self._last_sweep = clock()
-        self.sweeps = 0  # full collections that walked the frozen objects too
+    def __init__(self) -> None:
+        self.collections = 0  # collections since the last sweep
+        self.sweeps = 0  # sweeps made
 
     def __call__(self, phase: str, info: Mapping[str, int]) -> None:
         """(The collector calls it, at the ``start`` and the ``stop`` of each collection.)"""
-        if info.get("generation") != 2:
-            return
-        if phase == "start":
-            now = self._clock()
-            if now - self._last_sweep >= self.sweep_every:
-                gc.unfreeze()  # (into the oldest generation: this collection walks them)
-                self._last_sweep = now
-                self.sweeps += 1
-        elif phase == "stop":
-            gc.freeze()  # (every generation is empty of garbage now: what is left is alive)
+        if phase == "stop":
+            self.collections += 1
+            gc.freeze()  # (what it walked holds no garbage now; the rest was frozen before)
+
+    def sweep(self) -> bool:
+        """One full collection of everything, the frozen objects too (blocking: at 10 000
+        torrents, 140-250 ms), then its survivors frozen; nothing, and False, when no collection
+        ran since the last sweep (an idle daemon: a sweep would walk everything for nothing)."""
+        if not self.collections:
+            return False
+        gc.unfreeze()
+        gc.collect()
+        self.collections = 0
+        self.sweeps += 1
+        return True
+
+    async def sweep_every(self, seconds: float = SWEEP_EVERY) -> None:
+        """Sweep every ``seconds``, until cancelled."""
+        while True:
+            await anyio.sleep(seconds)
+            self.sweep()
 
     def install(self) -> None:
         """Take part in the process's collections (once)."""
@@ -71,14 +88,20 @@ class FreezeSurvivors:
             gc.callbacks.remove(self)
 
 
-def tune_gc() -> FreezeSurvivors:
-    """The daemon's collector: fewer young collections (``GC_THRESHOLDS``), the survivors of a
-    full collection frozen (``FreezeSurvivors``, returned installed); what the start loaded is
-    frozen by ``freeze_started``."""
+@contextmanager
+def daemon_collector() -> Iterator[FreezeSurvivors]:
+    """The daemon's collector for the block: ``GC_THRESHOLDS``, and the survivors of each
+    collection frozen (``FreezeSurvivors``: its ``sweep_every`` is the daemon's to run); what
+    the start loaded is frozen by ``freeze_started``. The thresholds before are restored after."""
+    before = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLDS)
     policy = FreezeSurvivors()
     policy.install()
-    return policy
+    try:
+        yield policy
+    finally:
+        policy.remove()
+        gc.set_threshold(*before)
 
 
 def freeze_started() -> None:

@@ -34,7 +34,7 @@ from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
-from .collector import freeze_started, tune_gc
+from .collector import FreezeSurvivors, daemon_collector, freeze_started
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -384,7 +384,8 @@ async def _daemon(args: argparse.Namespace) -> int:
     download_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_state_dir(state_dir)
     try:
-        return await _serve(args, state_dir, download_dir)
+        with daemon_collector() as collector:
+            return await _serve(args, state_dir, download_dir, collector)
     finally:
         lock.close()
 
@@ -417,7 +418,8 @@ def describe_tls(tls: api_tls.TlsFiles) -> str:
             f"SHA-256 fingerprint:\n  {tls.fingerprint}")
 
 
-async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) -> int:
+async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
+                 collector: FreezeSurvivors) -> int:
     tls = tls_files(args, state_dir)  # (a bad certificate stops the start before anything is loaded)
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
@@ -485,7 +487,10 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path) 
                 freeze_started()
                 # (what `remote` and scripts wait for: ready)
                 _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
-                await stopping.wait()
+                async with anyio.create_task_group() as sweeping:
+                    sweeping.start_soon(collector.sweep_every)
+                    await stopping.wait()
+                    sweeping.cancel_scope.cancel()
     # Leaving JobService's context stops every job and saves its state.
     (state_dir / API_FILE).unlink(missing_ok=True)
     print("torrent-engine daemon: stopped", file=sys.stderr, flush=True)
@@ -498,8 +503,4 @@ def run(args: argparse.Namespace) -> int:
         apply_config_file(args, args.config, args.parser)
     check_tls_flags(args)
     raise_descriptor_limit()
-    collector = tune_gc()
-    try:
-        return run_loop(_daemon, args)
-    finally:
-        collector.remove()
+    return run_loop(_daemon, args)
