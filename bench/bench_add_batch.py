@@ -11,6 +11,10 @@ the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode d
 hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
 also reports the wall time spent writing the torrents' ``.torrent`` files (``save_torrents``, a
 worker thread) and the job records (``JobStore.write_many``), a batch, over all batches.
+``--collector``: once all are added (the service still holding them), what a full garbage
+collection costs as CPython makes it, walking everything (the daemon's sweep), against one with
+everything frozen first (the daemon's collections between its sweeps: cli/collector.py), best of
+three each.
 
 The reference is the same script run from another tree (``PYTHONPATH=OTHER python
 OTHER/bench/bench_add_batch.py``), alternated: both print the median and p95 of a batch.
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import os
 import statistics
 import sys
@@ -52,6 +57,26 @@ def timed(owner: type, name: str, spent: list[float]) -> None:
             spent.append(time.perf_counter() - t0)
 
     setattr(owner, name, wrapper)
+
+
+def report_collector() -> None:
+    """(``--collector``.) A full collection walking everything, then with everything frozen."""
+    def best_of_three() -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            gc.collect()
+            times.append((time.perf_counter() - t0) * 1000)
+        return min(times)
+
+    gc.unfreeze()
+    walked = len(gc.get_objects())
+    everything = best_of_three()
+    gc.freeze()
+    frozen = best_of_three()
+    gc.unfreeze()
+    print(f"  a full collection walking all {walked} tracked objects (a sweep): {everything:.1f} ms; "
+          f"with them frozen: {frozen:.1f} ms")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -86,6 +111,8 @@ async def run(args: argparse.Namespace) -> None:
                 if measured:
                     walls.append(wall * 1000)
                     cpus.append(cpu * 1000)
+            if args.collector:
+                report_collector()
         if profile is not None:
             profile.dump_stats(args.profile)
         med, p95 = quantiles(walls)
@@ -106,6 +133,7 @@ def main() -> None:
     p.add_argument("--seed-mode", action="store_true")
     p.add_argument("--profile", default="")
     p.add_argument("--split", action="store_true")
+    p.add_argument("--collector", action="store_true")
     asyncio.run(run(p.parse_args()))
 
 
