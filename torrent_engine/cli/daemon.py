@@ -488,7 +488,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
                 # (what `remote` and scripts wait for: ready)
                 _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
                 async with anyio.create_task_group() as sweeping:
-                    sweeping.start_soon(collector.sweep_every)
+                    sweeping.start_soon(collector.sweep_when_due)
                     await stopping.wait()
                     sweeping.cancel_scope.cancel()
     # Leaving JobService's context stops every job and saves its state.

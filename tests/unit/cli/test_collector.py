@@ -1,6 +1,7 @@
 """The daemon's collector policy: what survives a collection is frozen, so that each collection
 walks only what was made since the last; a sweep walks the frozen objects too and frees the
-cycles among them that became garbage."""
+cycles among them that became garbage, when what is frozen has grown by a quarter or every
+``every`` seconds, never more often than every ``at_most`` seconds."""
 
 from __future__ import annotations
 
@@ -47,28 +48,47 @@ def test_what_survives_a_collection_is_left_out_of_the_next_ones_until_a_sweep(
     del young
     gc.collect(0)
     assert young_gone() is None
-    assert policy.sweep()
-    assert gone() is None and policy.sweeps == 1
-    assert gc.get_freeze_count() > 0  # (and what survived the sweep is frozen again)
+    policy.sweep()
+    assert gone() is None and policy.sweeps == 1 and policy.collections == 0
+    assert policy.frozen_after == gc.get_freeze_count() > 0  # (what survived it, frozen again)
 
 
-def test_no_sweep_when_no_collection_ran_since_the_last(policy: FreezeSurvivors) -> None:
-    gc.collect(0)
-    assert policy.sweep()
-    assert not policy.sweep() and policy.sweeps == 1
-    gc.collect(0)
-    assert policy.sweep() and policy.sweeps == 2
+def test_a_sweep_is_due_after_a_quarter_s_growth_or_every_period_if_anything_was_collected() -> None:
+    survivors = FreezeSurvivors(growth=0.25, at_most=30.0, every=600.0)
+    survivors.frozen_after = 1000
+    assert not survivors.due(5000, 900.0)  # no collection since the last sweep: nothing to find
+    survivors.collections = 1
+    assert not survivors.due(1250, 30.0)
+    assert survivors.due(1251, 30.0)
+    assert not survivors.due(900, 599.0)
+    assert survivors.due(900, 600.0)
 
 
 @pytest.mark.anyio
-async def test_the_daemon_s_sweeps_come_every_period_until_cancelled(policy: FreezeSurvivors) -> None:
-    node = Node()
-    gc.collect(0)
-    gone = weakref.ref(node)
-    del node
-    with anyio.move_on_after(0.3):
-        await policy.sweep_every(0.05)
-    assert gone() is None and policy.sweeps >= 1
+async def test_the_daemon_sweeps_when_one_is_due_and_no_more_often_than_at_most() -> None:
+    gc.collect()
+    survivors = FreezeSurvivors(growth=0.25, at_most=0.1, every=600.0)
+    survivors.install()
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(survivors.sweep_when_due)
+            await anyio.sleep(0.15)
+            nodes = [Node() for _ in range(max(2 * survivors.frozen_after, 1000))]
+            gc.collect(0)  # (frozen: more than a quarter more)
+            gone = weakref.ref(nodes[0])
+            del nodes
+            with anyio.fail_after(5):
+                while survivors.sweeps == 0:
+                    await anyio.sleep(0.02)
+            assert gone() is None
+            sweeps = survivors.sweeps
+            await anyio.sleep(0.25)
+            assert survivors.sweeps == sweeps  # (nothing new since)
+            tg.cancel_scope.cancel()
+    finally:
+        survivors.remove()
+        gc.unfreeze()
+        gc.collect()
 
 
 def test_after_the_block_it_takes_no_more_part_and_the_thresholds_are_as_before() -> None:
