@@ -10,10 +10,11 @@ survives a collection is frozen (``gc.freeze``): each collection walks only what
 the last one, about ``GC_THRESHOLDS[0]`` objects. A cycle among frozen objects that becomes
 garbage (a session's, a peer's tasks that ended cancelled, a removed job's) is found only when
 they are walked again, by a sweep: one full collection with everything unfrozen (a walk of
-everything, as CPython's full collections are). The daemon sweeps as CPython starts its own full
-collections, when what is frozen has grown by a quarter since the last sweep (garbage included),
-but no sooner than ``SWEEP_AT_MOST`` seconds after it; and every ``SWEEP_EVERY`` seconds anyway,
-unless no collection ran since the last sweep (an idle daemon). (``gc.freeze`` sets every
+everything, as CPython's full collections are). The daemon sweeps when what is frozen (garbage
+included) has doubled since the last sweep, no sooner than ``SWEEP_AT_MOST`` seconds after it,
+and every ``SWEEP_EVERY`` seconds anyway unless no collection ran since the last (an idle daemon).
+A sweep that finds almost nothing (a bulk add grows what is frozen with live objects) doubles the
+growth the next one waits for; one that finds garbage sets it back. (``gc.freeze`` sets every
 generation's count back to zero: with everything frozen at each collection, CPython itself would
 never start a full one.)
 
@@ -29,8 +30,8 @@ from contextlib import contextmanager
 import anyio
 
 __all__ = [
-    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_GROWTH", "FreezeSurvivors", "daemon_collector",
-    "freeze_started",
+    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_GROWTH", "SWEEP_GROWTH_MOST", "SWEEP_USEFUL",
+    "FreezeSurvivors", "daemon_collector", "freeze_started",
 ]
 
 # The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). With the
@@ -43,11 +44,16 @@ __all__ = [
 # generations' counts back to zero.)
 GC_THRESHOLDS = (20_000, 10, 10)
 
-# A sweep when what is frozen has grown by this share since the last one (CPython's own rule for
-# its full collections), but no sooner than SWEEP_AT_MOST seconds after it (while 300 torrents
-# downloaded, the collector's garbage came at about 2 000 objects a second: tasks that ended
-# cancelled); and one every SWEEP_EVERY seconds anyway, unless no collection ran since the last.
-SWEEP_GROWTH = 0.25
+# A sweep when what is frozen has grown by this share since the last one, no sooner than
+# SWEEP_AT_MOST seconds after it (while 300 torrents downloaded, the collector's garbage came at
+# about 2 000 objects a second: tasks that ended cancelled); and one every SWEEP_EVERY seconds
+# anyway, unless no collection ran since the last. A sweep that frees less than SWEEP_USEFUL of
+# what it walked doubles the growth the next one waits for, up to SWEEP_GROWTH_MOST: while 10 000
+# torrents were added, sweeps at a quarter's growth walked 150 000-300 000 objects for 245 and
+# 413 ms and freed 3 and 33 (bench/RESULTS.md, "The collector's pauses, second round").
+SWEEP_GROWTH = 1.0
+SWEEP_GROWTH_MOST = 8.0
+SWEEP_USEFUL = 0.01
 SWEEP_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
 
@@ -58,7 +64,8 @@ class FreezeSurvivors:
 
     def __init__(self, *, growth: float = SWEEP_GROWTH, at_most: float = SWEEP_AT_MOST,
                  every: float = SWEEP_EVERY) -> None:
-        self.growth, self.at_most, self.every = growth, at_most, every
+        self.base_growth, self.at_most, self.every = growth, at_most, every
+        self.growth = growth  # what the next sweep waits for (doubled after a useless one)
         self.collections = 0  # collections since the last sweep
         self.sweeps = 0  # sweeps made
         self.frozen_after = gc.get_freeze_count()  # frozen after the last sweep (or at the start)
@@ -76,14 +83,20 @@ class FreezeSurvivors:
             return False
         return frozen > self.frozen_after * (1 + self.growth) or since >= self.every
 
-    def sweep(self) -> None:
+    def sweep(self) -> int:
         """One full collection of everything, the frozen objects too (blocking: at 10 000
-        torrents, about 160 ms), then its survivors frozen."""
+        torrents, 160-400 ms), then its survivors frozen; how many objects it freed."""
+        walked = gc.get_freeze_count()
         gc.unfreeze()
-        gc.collect()
+        freed = gc.collect()
         self.collections = 0
         self.sweeps += 1
         self.frozen_after = gc.get_freeze_count()
+        if freed < walked * SWEEP_USEFUL:
+            self.growth = min(self.growth * 2, SWEEP_GROWTH_MOST)
+        else:
+            self.growth = self.base_growth
+        return freed
 
     async def sweep_when_due(self) -> None:
         """Every ``at_most`` seconds, sweep if one is due; until cancelled."""

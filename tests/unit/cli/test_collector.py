@@ -64,6 +64,23 @@ def test_a_sweep_is_due_after_a_quarter_s_growth_or_every_period_if_anything_was
     assert survivors.due(900, 600.0)
 
 
+def test_a_sweep_that_finds_almost_nothing_doubles_the_growth_the_next_waits_for(
+        policy: FreezeSurvivors) -> None:
+    assert policy.growth == policy.base_growth == 1.0
+    gc.collect(0)
+    policy.sweep()  # (everything frozen is alive: nothing found)
+    assert policy.growth == 2.0
+    for _ in range(5):
+        gc.collect(0)
+        policy.sweep()
+    assert policy.growth == 8.0  # (at most)
+    nodes = [Node() for _ in range(policy.frozen_after // 20)]  # (5 % of what a sweep walks)
+    gc.collect(0)
+    del nodes
+    assert policy.sweep() >= policy.frozen_after // 20
+    assert policy.growth == 1.0  # garbage found: back to the base
+
+
 @pytest.mark.anyio
 async def test_the_daemon_sweeps_when_one_is_due_and_no_more_often_than_at_most() -> None:
     gc.collect()
