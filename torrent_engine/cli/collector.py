@@ -1,9 +1,9 @@
 """The daemon's garbage collector: its thresholds, and what the collections walk.
 
 CPython 3.11 walks a generation's objects in one go, the event loop held. A full collection walks
-every object the process holds: at 10 000 torrents about 340 000, 140-250 ms; and while 10 000
+every object the process holds: at 10 000 torrents about 300 000, 140-410 ms; and while 10 000
 torrents were added and checked, the older generations, swollen with the new torrents' records,
-took 50-300 ms a walk (bench/RESULTS.md, "The collector's pauses"). A daemon's objects are
+took 238-310 ms a walk (bench/RESULTS.md, "The collector's pauses, second round"). A daemon's objects are
 mostly long-lived (job records, torrents, kept API records), and its garbage is mostly freed by
 reference counting; the collector is there for the cycles, which are mostly young. So what
 survives a collection is frozen (``gc.freeze``): each collection walks only what was made since
