@@ -85,7 +85,7 @@ class FreezeSurvivors:
 
     def sweep(self) -> int:
         """One full collection of everything, the frozen objects too (blocking: at 10 000
-        torrents, 160-400 ms), then its survivors frozen; how many objects it freed."""
+        torrents, 160-410 ms), then its survivors frozen; how many objects it freed."""
         walked = gc.get_freeze_count()
         gc.unfreeze()
         freed = gc.collect()

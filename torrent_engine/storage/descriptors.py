@@ -60,11 +60,8 @@ class FileSetClosed(OSError):
     """A file was to be opened through a file set after its ``close_all``."""
 
 
-def _closed_open_file(file_index: int, writable: bool) -> int:
-    raise FileSetClosed(f"file {file_index}: its storage's files are closed")
-
-
-def _closed_open_direct(file_index: int, fd: int) -> int | None:
+def _closed(file_index: int, _how: object) -> int:
+    """The opener of a file set after its ``close_all`` (both ``OpenFile`` and ``OpenDirect``)."""
     raise FileSetClosed(f"file {file_index}: its storage's files are closed")
 
 
@@ -119,8 +116,7 @@ class FileSet:
         The set opens nothing more (``FileSetClosed``): its openers, the storage's own methods,
         are let go, so that a closed storage and its file set do not hold each other (a cycle
         only the garbage collector would free, with everything the storage holds)."""
-        self._open_file = _closed_open_file
-        self._open_direct = _closed_open_direct
+        self._open_file = self._open_direct = _closed
         self._cache._close_set(self)
 
     def open_count(self) -> int:
