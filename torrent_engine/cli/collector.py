@@ -13,8 +13,8 @@ they are walked again, by a sweep: one full collection with everything unfrozen 
 everything, as CPython's full collections are). The daemon sweeps when what is frozen (garbage
 included) has doubled since the last sweep, no sooner than ``SWEEP_AT_MOST`` seconds after it,
 and every ``SWEEP_EVERY`` seconds anyway unless no collection ran since the last (an idle daemon).
-A sweep that finds almost nothing (a bulk add grows what is frozen with live objects) doubles the
-growth the next one waits for; one that finds garbage sets it back. (``gc.freeze`` sets every
+A sweep that finds almost nothing (a bulk add grows what is frozen with live objects) makes the
+next one wait for four times the growth; one that finds garbage sets it back. (``gc.freeze`` sets every
 generation's count back to zero: with everything frozen at each collection, CPython itself would
 never start a full one.)
 
@@ -48,9 +48,11 @@ GC_THRESHOLDS = (20_000, 10, 10)
 # SWEEP_AT_MOST seconds after it (while 300 torrents downloaded, the collector's garbage came at
 # about 2 000 objects a second: tasks that ended cancelled); and one every SWEEP_EVERY seconds
 # anyway, unless no collection ran since the last. A sweep that frees less than SWEEP_USEFUL of
-# what it walked doubles the growth the next one waits for, up to SWEEP_GROWTH_MOST: while 10 000
-# torrents were added, sweeps at a quarter's growth walked 150 000-300 000 objects for 245 and
-# 413 ms and freed 3 and 33 (bench/RESULTS.md, "The collector's pauses, second round").
+# what it walked makes the next one wait for four times the growth, up to SWEEP_GROWTH_MOST:
+# while 10 000 torrents were added, sweeps at a quarter's growth walked 150 000-300 000 objects
+# for 245 and 413 ms and freed 3 and 33; with twice the growth after a useless sweep, a second
+# sweep came in the idle minute after the adds (bench/RESULTS.md, "The collector's pauses,
+# second round").
 SWEEP_GROWTH = 1.0
 SWEEP_GROWTH_MOST = 8.0
 SWEEP_USEFUL = 0.01
@@ -65,7 +67,7 @@ class FreezeSurvivors:
     def __init__(self, *, growth: float = SWEEP_GROWTH, at_most: float = SWEEP_AT_MOST,
                  every: float = SWEEP_EVERY) -> None:
         self.base_growth, self.at_most, self.every = growth, at_most, every
-        self.growth = growth  # what the next sweep waits for (doubled after a useless one)
+        self.growth = growth  # what the next sweep waits for (more after a useless one)
         self.collections = 0  # collections since the last sweep
         self.sweeps = 0  # sweeps made
         self.frozen_after = gc.get_freeze_count()  # frozen after the last sweep (or at the start)
@@ -93,7 +95,7 @@ class FreezeSurvivors:
         self.sweeps += 1
         self.frozen_after = gc.get_freeze_count()
         if freed < walked * SWEEP_USEFUL:
-            self.growth = min(self.growth * 2, SWEEP_GROWTH_MOST)
+            self.growth = min(self.growth * 4, SWEEP_GROWTH_MOST)
         else:
             self.growth = self.base_growth
         return freed

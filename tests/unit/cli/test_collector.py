@@ -64,13 +64,13 @@ def test_a_sweep_is_due_after_a_quarter_s_growth_or_every_period_if_anything_was
     assert survivors.due(900, 600.0)
 
 
-def test_a_sweep_that_finds_almost_nothing_doubles_the_growth_the_next_waits_for(
+def test_a_sweep_that_finds_almost_nothing_makes_the_next_wait_for_four_times_the_growth(
         policy: FreezeSurvivors) -> None:
     assert policy.growth == policy.base_growth == 1.0
     gc.collect(0)
     policy.sweep()  # (everything frozen is alive: nothing found)
-    assert policy.growth == 2.0
-    for _ in range(5):
+    assert policy.growth == 4.0
+    for _ in range(2):
         gc.collect(0)
         policy.sweep()
     assert policy.growth == 8.0  # (at most)
