@@ -22,8 +22,9 @@ import anyio
 import torrent_engine as te
 from torrent_engine.jobs import JobStateChanged
 
-# what a job is in once it no longer downloads (a seed seeds on, in the background of a daemon)
-DONE = frozenset({te.JobState.COMPLETED, te.JobState.SEEDING, te.JobState.FAILED, te.JobState.CANCELLED})
+# what a job ends in here: the jobs do not seed (``Config(seed=False)``), so one that has its data
+# passes through seeding to completed (waiting for seeding too printed a job's passing state)
+DONE = frozenset({te.JobState.COMPLETED, te.JobState.FAILED, te.JobState.CANCELLED})
 
 
 def address(text: str) -> tuple[str, int]:

@@ -173,8 +173,8 @@ def test_jobs_with_a_queue_go_on_in_the_next_run_of_the_job_service(tmp_path: Pa
     assert f"0 jobs in {state}" in run.stdout
     lines = run.stdout.splitlines()
     for torrent in torrents:
-        assert f"added: {torrent.name}" in lines
-        assert f"done: {torrent.name} completed {torrent.payload_size} bytes" in lines
+        assert f"added: {torrent.name}" in lines, run.stdout
+        assert f"done: {torrent.name} completed {torrent.payload_size} bytes" in lines, run.stdout
         assert same_files(torrent, tmp_path / "seed", tmp_path / "dl") == []
     # one download slot: each job waits, queued, until the one before it has its data
     def first(name: str, change: str) -> int:
