@@ -105,8 +105,9 @@ async def test_a_closed_storage_is_freed_when_let_go_without_the_garbage_collect
     # stayed, with its lanes, locks and metainfo, until a collection walked it)
     lay = layout(BLOCK_SIZE, BLOCK_SIZE, BLOCK_SIZE)
     with collector_off():
-        for shared in (None, FileCache(4)):
-            st = Storage(lay, tmp_path / "s", files=shared, write_mode="cached")
+        shared = FileCache(4)
+        for files in (None, shared):  # (a cache of its own, a shared one)
+            st = Storage(lay, tmp_path / "s", files=files, write_mode="cached")
             await st.write_block(0, 0, payload(BLOCK_SIZE, 1))
             assert await st.read_piece(0) == payload(BLOCK_SIZE, 1)
             gone = weakref.ref(st)

@@ -5,7 +5,7 @@ every object the process holds: at 10 000 torrents about 300 000, 140-410 ms; an
 torrents were added and checked, the middle generation, swollen with the new torrents' records,
 took 238-310 ms a walk (bench/RESULTS.md, "The collector's pauses, second round"). A daemon's
 objects are mostly long-lived (job records, torrents, kept API records), and its garbage is mostly
-freed by reference counting; the collector is there for the cycles, which are mostly young. So what
+freed by reference counting; the collector is there for the cycles. So what
 survives a collection is frozen (``gc.freeze``): each collection walks only what was made since
 the last one, about ``GC_THRESHOLDS[0]`` objects. A cycle among frozen objects that becomes
 garbage (a session's, a peer's tasks that ended cancelled, a removed job's) is found only when
@@ -40,8 +40,8 @@ __all__ = [
 # 20, 20, 5.0-6.2 s: bench/RESULTS.md, "seedbox scale"). With every collection's survivors frozen,
 # only young collections run, each walking about as many objects as the first threshold: 50 000
 # took 17-83 ms a walk while 10 000 torrents were checked, 20 000 at most 39 ms (RESULTS, "The
-# collector's pauses"). (The other two never come into play: a freeze sets the older
-# generations' counts back to zero.)
+# collector's pauses, second round"). (The other two never come into play: a freeze sets the
+# older generations' counts back to zero.)
 GC_THRESHOLDS = (20_000, 10, 10)
 
 # A sweep when what is frozen has grown by this share since the last one, no sooner than
