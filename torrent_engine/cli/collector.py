@@ -13,8 +13,9 @@ they are walked again, by a sweep: one full collection with everything unfrozen 
 everything, as CPython's full collections are). The daemon sweeps when what is frozen (garbage
 included) has doubled since the last sweep, no sooner than ``SWEEP_AT_MOST`` seconds after it,
 and every ``SWEEP_EVERY`` seconds anyway unless no collection ran since the last (an idle daemon).
-A sweep that finds almost nothing (a bulk add grows what is frozen with live objects) makes the
-next one wait for four times the growth; one that finds garbage sets it back. (``gc.freeze`` sets every
+A sweep that finds almost nothing (a bulk add grows what is frozen with live objects; an idle
+daemon makes no garbage) makes the next one wait for four times the growth and four times the
+period, up to ``SWEEP_EVERY_MOST``; one that finds garbage sets both back. (``gc.freeze`` sets every
 generation's count back to zero: with everything frozen at each collection, CPython itself would
 never start a full one.)
 
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 import anyio
 
 __all__ = [
-    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_GROWTH", "SWEEP_GROWTH_MOST", "SWEEP_USEFUL",
+    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_GROWTH", "SWEEP_GROWTH_MOST", "SWEEP_USEFUL",
     "FreezeSurvivors", "daemon_collector", "freeze_started",
 ]
 
@@ -48,7 +49,9 @@ GC_THRESHOLDS = (20_000, 10, 10)
 # SWEEP_AT_MOST seconds after it (while 300 torrents downloaded, the collector's garbage came at
 # about 2 000 objects a second: tasks that ended cancelled); and one every SWEEP_EVERY seconds
 # anyway, unless no collection ran since the last. A sweep that frees less than SWEEP_USEFUL of
-# what it walked makes the next one wait for four times the growth, up to SWEEP_GROWTH_MOST:
+# what it walked makes the next one wait for four times the growth, up to SWEEP_GROWTH_MOST, and
+# four times the period, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
+# everything every SWEEP_EVERY seconds):
 # while 10 000 torrents were added, sweeps at a quarter's growth walked 150 000-300 000 objects
 # for 245 and 413 ms and freed 3 and 33; with twice the growth after a useless sweep, a second
 # sweep came in the idle minute after the adds (bench/RESULTS.md, "The collector's pauses,
@@ -58,6 +61,7 @@ SWEEP_GROWTH_MOST = 8.0
 SWEEP_USEFUL = 0.01
 SWEEP_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
+SWEEP_EVERY_MOST = 3600.0
 
 
 class FreezeSurvivors:
@@ -68,6 +72,7 @@ class FreezeSurvivors:
                  every: float = SWEEP_EVERY) -> None:
         self.base_growth, self.at_most, self.every = growth, at_most, every
         self.growth = growth  # what the next sweep waits for (more after a useless one)
+        self.period = every  # the most the next waits (longer after a useless one)
         self.collections = 0  # collections since the last sweep
         self.sweeps = 0  # sweeps made
         self.frozen_after = gc.get_freeze_count()  # frozen after the last sweep (or at the start)
@@ -83,7 +88,7 @@ class FreezeSurvivors:
         last sweep (or the start); asked no more often than every ``at_most`` seconds."""
         if not self.collections:
             return False
-        return frozen > self.frozen_after * (1 + self.growth) or since >= self.every
+        return frozen > self.frozen_after * (1 + self.growth) or since >= self.period
 
     def sweep(self) -> int:
         """One full collection of everything, the frozen objects too (blocking: at 10 000
@@ -96,20 +101,28 @@ class FreezeSurvivors:
         self.frozen_after = gc.get_freeze_count()
         if freed < walked * SWEEP_USEFUL:
             self.growth = min(self.growth * 4, SWEEP_GROWTH_MOST)
+            self.period = min(self.period * 4, SWEEP_EVERY_MOST)
         else:
             self.growth = self.base_growth
+            self.period = self.every
         return freed
 
     async def sweep_when_due(self) -> None:
-        """Every ``at_most`` seconds, sweep if one is due; until cancelled."""
-        self.frozen_after = gc.get_freeze_count()  # (what the start loaded, frozen by now)
+        """Every ``at_most`` seconds, sweep if one is due; until cancelled. What is frozen is
+        counted only when a collection ran since the last count (only a collection freezes
+        more): ``gc.get_freeze_count`` walks every frozen object, 3-25 ms at 10 000 torrents,
+        which an idle daemon spent every ``at_most`` seconds for nothing."""
+        frozen = self.frozen_after = gc.get_freeze_count()  # (what the start loaded, frozen by now)
+        counted = self.collections
         last = anyio.current_time()
         while True:
             await anyio.sleep(self.at_most)
             now = anyio.current_time()
-            if self.due(gc.get_freeze_count(), now - last):
+            if self.collections != counted:
+                frozen, counted = gc.get_freeze_count(), self.collections
+            if self.due(frozen, now - last):
                 self.sweep()
-                last = now
+                frozen, counted, last = self.frozen_after, self.collections, now
 
     def install(self) -> None:
         """Take part in the process's collections (once)."""

@@ -12,7 +12,13 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from torrent_engine.cli.collector import GC_THRESHOLDS, FreezeSurvivors, daemon_collector
+from torrent_engine.cli.collector import (
+    GC_THRESHOLDS,
+    SWEEP_EVERY,
+    SWEEP_EVERY_MOST,
+    FreezeSurvivors,
+    daemon_collector,
+)
 
 
 class Node:
@@ -64,21 +70,25 @@ def test_a_sweep_is_due_after_a_quarter_s_growth_or_every_period_if_anything_was
     assert survivors.due(900, 600.0)
 
 
-def test_a_sweep_that_finds_almost_nothing_makes_the_next_wait_for_four_times_the_growth(
+def test_a_sweep_that_finds_almost_nothing_makes_the_next_wait_for_four_times_the_growth_and_period(
         policy: FreezeSurvivors) -> None:
     assert policy.growth == policy.base_growth == 1.0
+    assert policy.period == policy.every == SWEEP_EVERY
     gc.collect(0)
     policy.sweep()  # (everything frozen is alive: nothing found)
-    assert policy.growth == 4.0
+    assert policy.growth == 4.0 and policy.period == 4 * SWEEP_EVERY
+    policy.collections = 1
+    assert not policy.due(policy.frozen_after, 4 * SWEEP_EVERY - 1)
+    assert policy.due(policy.frozen_after, 4 * SWEEP_EVERY)
     for _ in range(2):
         gc.collect(0)
         policy.sweep()
-    assert policy.growth == 8.0  # (at most)
+    assert policy.growth == 8.0 and policy.period == SWEEP_EVERY_MOST  # (at most)
     nodes = [Node() for _ in range(policy.frozen_after // 20)]  # (5 % of what a sweep walks)
     gc.collect(0)
     del nodes
     assert policy.sweep() >= policy.frozen_after // 20
-    assert policy.growth == 1.0  # garbage found: back to the base
+    assert policy.growth == 1.0 and policy.period == SWEEP_EVERY  # garbage found: back to the base
 
 
 @pytest.mark.anyio
@@ -120,3 +130,25 @@ def test_after_the_block_it_takes_no_more_part_and_the_thresholds_are_as_before(
     del node
     gc.collect()
     assert gone() is None
+
+
+@pytest.mark.anyio
+async def test_what_is_frozen_is_counted_again_only_after_a_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+    counts: list[int] = []
+    real = gc.get_freeze_count
+
+    def counting() -> int:  # (the count walks every frozen object)
+        counts.append(real())
+        return counts[-1]
+
+    survivors = FreezeSurvivors(at_most=0.01, every=600.0)  # (not installed: no collection counted)
+    monkeypatch.setattr(gc, "get_freeze_count", counting)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(survivors.sweep_when_due)
+        await anyio.sleep(0.2)
+        assert len(counts) == 1  # at the start only: an idle daemon's looks walk nothing
+        survivors.collections += 1
+        await anyio.sleep(0.2)
+        assert len(counts) == 2  # once after the collection, not at each look
+        tg.cancel_scope.cancel()
+    assert survivors.sweeps == 0
