@@ -90,10 +90,11 @@ class FreezeSurvivors:
             return False
         return frozen > self.frozen_after * (1 + self.growth) or since >= self.period
 
-    def sweep(self) -> int:
+    def sweep(self, frozen: int | None = None) -> int:
         """One full collection of everything, the frozen objects too (blocking: at 10 000
-        torrents, 160-410 ms), then its survivors frozen; how many objects it freed."""
-        walked = gc.get_freeze_count()
+        torrents, 160-410 ms), then its survivors frozen; how many objects it freed. ``frozen``:
+        how many are frozen, when the caller has just counted them (a count walks them all)."""
+        walked = gc.get_freeze_count() if frozen is None else frozen
         gc.unfreeze()
         freed = gc.collect()
         self.collections = 0
@@ -110,8 +111,9 @@ class FreezeSurvivors:
     async def sweep_when_due(self) -> None:
         """Every ``at_most`` seconds, sweep if one is due; until cancelled. What is frozen is
         counted only when a collection ran since the last count (only a collection freezes
-        more): ``gc.get_freeze_count`` walks every frozen object, 3-25 ms at 10 000 torrents,
-        which an idle daemon spent every ``at_most`` seconds for nothing."""
+        more): ``gc.get_freeze_count`` walks every frozen object, 37-63 ms after 10 000 checked
+        adds (bench/RESULTS.md, "The collector's count of frozen objects"), which an idle daemon
+        spent every ``at_most`` seconds for nothing."""
         frozen = self.frozen_after = gc.get_freeze_count()  # (what the start loaded, frozen by now)
         counted = self.collections
         last = anyio.current_time()
@@ -121,7 +123,7 @@ class FreezeSurvivors:
             if self.collections != counted:
                 frozen, counted = gc.get_freeze_count(), self.collections
             if self.due(frozen, now - last):
-                self.sweep()
+                self.sweep(frozen)
                 frozen, counted, last = self.frozen_after, self.collections, now
 
     def install(self) -> None:
