@@ -133,7 +133,8 @@ def test_after_the_block_it_takes_no_more_part_and_the_thresholds_are_as_before(
 
 
 @pytest.mark.anyio
-async def test_what_is_frozen_is_counted_again_only_after_a_collection(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_the_frozen_objects_are_counted_only_when_the_kept_count_says_a_sweep_is_due(
+        monkeypatch: pytest.MonkeyPatch) -> None:
     counts: list[int] = []
     real = gc.get_freeze_count
 
@@ -141,14 +142,34 @@ async def test_what_is_frozen_is_counted_again_only_after_a_collection(monkeypat
         counts.append(real())
         return counts[-1]
 
-    survivors = FreezeSurvivors(at_most=0.01, every=600.0)  # (not installed: no collection counted)
+    survivors = FreezeSurvivors(at_most=0.01, every=600.0)  # (not installed: the test says what ran)
     monkeypatch.setattr(gc, "get_freeze_count", counting)
     async with anyio.create_task_group() as tg:
         tg.start_soon(survivors.sweep_when_due)
-        await anyio.sleep(0.2)
-        assert len(counts) == 1  # at the start only: an idle daemon's looks walk nothing
+        await anyio.sleep(0.1)
+        assert len(counts) == 1  # at the start only: no collection, no look walks anything
         survivors.collections += 1
-        await anyio.sleep(0.2)
-        assert len(counts) == 2  # once after the collection, not at each look
+        await anyio.sleep(0.1)
+        assert len(counts) == 1  # collections that froze little: still nothing walked
+        survivors.frozen = 3 * survivors.frozen_after + 1000  # (what the kept count says)
+        with anyio.fail_after(5):
+            while len(counts) == 1:
+                await anyio.sleep(0.01)
+        assert survivors.frozen == counts[-1]  # counted: the kept count is the truth again,
+        assert survivors.sweeps == 0  # which says no sweep is due
         tg.cancel_scope.cancel()
-    assert survivors.sweeps == 0
+
+
+def test_the_kept_count_follows_what_the_collections_freeze(policy: FreezeSurvivors) -> None:
+    policy.sweep()
+    assert policy.frozen == gc.get_freeze_count()
+    kept = []
+    for i in range(100_000):
+        node = Node()
+        if i % 3 == 0:
+            kept.append(node)  # (the rest: garbage in cycles, freed by the young collections)
+    gc.collect(0)
+    truth = gc.get_freeze_count()
+    assert truth > policy.frozen_after + 30_000
+    assert abs(policy.frozen - truth) <= 0.1 * (truth - policy.frozen_after)
+    del kept
