@@ -5,7 +5,8 @@ daemon``) appends each collection that took ``GC_PAUSES_MS`` (default 15) or mor
 duration and how many objects it freed. With ``GC_PAUSES_GARBAGE=SECONDS`` it also keeps what
 the collections free (``gc.DEBUG_SAVEALL``) for that many seconds (or until the process exits,
 if sooner), then collects once more and writes the kinds of object, the functions and the frames
-found, most first (what makes the reference cycles).
+found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
+each count of the frozen objects (``gc.get_freeze_count``, a walk of them all) and its duration.
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
         --clients ours-qb --skip-checking --settle 5 --idle-seconds 10
@@ -71,3 +72,18 @@ if "daemon" in sys.argv:
 
         threading.Thread(target=_at_end_of_window, daemon=True).start()
         atexit.register(lambda: _report(time.monotonic() - _since))
+
+    if os.environ.get("GC_PAUSES_COUNTS"):
+        _count = gc.get_freeze_count
+
+        def _timed_count() -> int:
+            """``gc.get_freeze_count`` (the daemon's count of its frozen objects: a walk of
+            them all), each call written with its time and duration."""
+            began = time.perf_counter()
+            n = _count()
+            took = (time.perf_counter() - began) * 1000
+            with open(_LOG, "a") as out:
+                out.write(f"{time.time():.1f} get_freeze_count {n} in {took:.2f} ms\n")
+            return n
+
+        gc.get_freeze_count = _timed_count
