@@ -5,6 +5,7 @@ judges it."""
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 from pathlib import Path
 
@@ -208,3 +209,33 @@ async def test_trackers_edited_while_a_dormant_seeds_round_is_in_flight_are_anno
                 await anyio.sleep(0)
             assert _Round.made == [[[first]], [[other]]]  # one round at a time, the next with the edit
             tg.cancel_scope.cancel()
+
+
+async def test_a_dormant_seed_is_one_object_for_the_collector_and_its_wake_starts_its_job() -> None:
+    """(A closure made each seed's wake: a function, two cells and their tuple more a seed, which
+    every sweep of the daemon's collector walked, at 10 000 seeds 40 000 objects.)"""
+    options = JobOptions(save_path="/nowhere", files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    recs = [JobRecord(id=f"j{i}", info_hash=f"{i:040x}", name="seed", source="torrent", options=options,
+                      state=JobState.SEEDING, created_at=0.0, updated_at=0.0) for i in range(1, 201)]
+    woken: list[str] = []
+
+    async def wake(rec: JobRecord) -> None:
+        woken.append(rec.id)  # (no session: the wake then says so)
+
+    async with TorrentManager(loopback_config(dht_enabled=False)) as manager:
+        seeds = DormantSeeds(manager, wake)
+        await seeds.add(recs[0])
+        gc.collect()
+        before = len(gc.get_objects())
+        for rec in recs[1:]:
+            await seeds.add(rec)
+        gc.collect()
+        assert len(gc.get_objects()) - before <= len(recs[1:])  # its _Seed alone
+        handler = await manager.shared._wake(bytes.fromhex(recs[7].info_hash))
+        assert handler is None and woken == ["j8"] and len(seeds) == 200
+        async with anyio.create_task_group() as tg:  # (its run's end lets go of the seeds)
+            tg.start_soon(seeds.run)
+            await anyio.sleep(0.05)
+            tg.cancel_scope.cancel()
+        assert len(seeds) == 0

@@ -62,12 +62,19 @@ class _Seed:
 
     rec: JobRecord
     info_hash: bytes
+    waker: Callable[[_Seed], Awaitable[None]]  # (its owner's one ``_wake``: see ``__call__``)
     remembered: tuple[TrackerMemory, ...] = ()  # what its trackers know of it
     tracker_due: float = math.inf  # monotonic time of its next tracker round (inf: none)
     tracker_round: bool = False  # a tracker round of it is in flight
     tracker_again: bool = False  # a round was asked for while one was in flight: it comes next
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
+
+    def __call__(self) -> Awaitable[None]:
+        """Wake it (``SharedResources.register_dormant``'s call): the seed is its own wake, where
+        a closure was 4 more objects a seed (a function, its two cells and their tuple) for the
+        collector's sweeps to walk."""
+        return self.waker(self)
 
 
 class DormantSeeds:
@@ -85,6 +92,7 @@ class DormantSeeds:
         self._rng = random.Random()
         self._changed: anyio.Event | None = None  # set when a seed is added (the loop looks again)
         self._acquired = False
+        self._waker = self._wake  # (one bound method for every seed)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._seeds
@@ -101,8 +109,8 @@ class DormantSeeds:
         there (no ``started`` again), and its DHT announce comes within one interval."""
         shared = self._manager.shared
         await self.hold_listener()
-        seed = _Seed(rec, bytes.fromhex(rec.info_hash))
-        shared.register_dormant(seed.info_hash, lambda: self._wake(seed))
+        seed = _Seed(rec, bytes.fromhex(rec.info_hash), self._waker)
+        shared.register_dormant(seed.info_hash, seed)
         self._seeds[rec.id] = seed
         config = self._manager.config
         now = time.monotonic()
