@@ -6,7 +6,8 @@ duration and how many objects it freed. With ``GC_PAUSES_GARBAGE=SECONDS`` it al
 the collections free (``gc.DEBUG_SAVEALL``) for that many seconds (or until the process exits,
 if sooner), then collects once more and writes the kinds of object, the functions and the frames
 found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
-each count of the frozen objects (``gc.get_freeze_count``, a walk of them all) and its duration.
+each count of the frozen objects (``gc.get_freeze_count``, a walk of them all) and its duration;
+with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, every tracked object's type, most first.
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
         --clients ours-qb --skip-checking --settle 5 --idle-seconds 10
@@ -87,3 +88,21 @@ if "daemon" in sys.argv:
             return n
 
         gc.get_freeze_count = _timed_count
+
+    if os.environ.get("GC_PAUSES_CENSUS"):
+        import signal
+
+        def _census(signum: int, frame: object) -> None:
+            """Every tracked object's type, most first (the frozen ones too: unfrozen to be
+            listed, frozen again after), on SIGUSR1."""
+            gc.unfreeze()
+            found = gc.get_objects()
+            kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in found)
+            with open(_LOG, "a") as out:
+                out.write(f"{time.time():.1f} census: {len(found)} tracked objects\n")
+                for name, count in kinds.most_common(40):
+                    out.write(f"{count:9d} {name}\n")
+            del found
+            gc.freeze()
+
+        signal.signal(signal.SIGUSR1, _census)
