@@ -17,7 +17,8 @@ A sweep that finds almost nothing (a bulk add grows what is frozen with live obj
 daemon makes no garbage) makes the next one wait for four times the growth and four times the
 period, up to ``SWEEP_EVERY_MOST``; one that finds garbage sets both back. (``gc.freeze`` sets every
 generation's count back to zero: with everything frozen at each collection, CPython itself would
-never start a full one.)
+never start a full one.) How many are frozen is kept from CPython's count at each collection and
+counted (``gc.get_freeze_count``, a walk of them all) only when that says a sweep is due.
 
 A library leaves the process's collector alone: this is the daemon's, which owns its process.
 """
