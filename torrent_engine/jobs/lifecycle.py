@@ -32,7 +32,6 @@ from ..storage.resume import load_resume
 from .disk.claims import PathClaims, claimed_paths
 from .disk.paths import confine, delete_job_files
 from .intake.checks import PendingChecks
-from .locks import JobLock
 from .marks import ViewMarks
 from .model import (
     FINISHED_STATES,
@@ -429,9 +428,12 @@ class JobLifecycle:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""
         self.events.publish(JobUpdated(info_hash=rec.info_hash, job=self.snapshot(rec)))
 
-    def lock(self, job_id: str) -> JobLock:
-        """The job's lock, to hold with ``async with``: one control operation at a time per job."""
-        return JobLock(self.locks, job_id)
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The job's lock: one control operation at a time per job."""
+        lock = self.locks.get(job_id)
+        if lock is None:
+            lock = self.locks[job_id] = anyio.Lock()
+        return lock
 
     def apply_options(self, rec: JobRecord, session: Session) -> None:
         """Push the job's options into its running session (a new one is told them as it is made)."""

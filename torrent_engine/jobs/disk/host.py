@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -74,8 +73,8 @@ class DiskHost(Protocol):
     def jobs(self) -> JobTable:
         """The job records."""
 
-    def lock(self, job_id: str) -> AbstractAsyncContextManager[None]:
-        """The job's lock, to hold with ``async with``: one control operation at a time per job."""
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The job's lock: one control operation at a time per job."""
 
     @property
     def manager(self) -> TorrentManager:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
+    import anyio
+    import anyio.abc
+
     from ...session import Session
     from ..model import Job
     from ..queueing.awake import Sleepers
@@ -51,8 +53,8 @@ class OrganisingHost(Protocol):
     def jobs(self) -> JobTable:
         """The job records."""
 
-    def lock(self, job_id: str) -> AbstractAsyncContextManager[None]:
-        """The job's lock, to hold with ``async with``: one control operation at a time per job."""
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The job's lock: one control operation at a time per job."""
 
     def publish_updated(self, rec: JobRecord) -> None:
         """Tell subscribers (the SSE stream, the web UI) that a job changed other than its state."""

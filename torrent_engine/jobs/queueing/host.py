@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
@@ -76,8 +75,8 @@ class QueueingHost(Protocol):
     def marks(self) -> ViewMarking:
         """The change log's marks (a job's time active shown to the minute changed)."""
 
-    def lock(self, job_id: str) -> AbstractAsyncContextManager[None]:
-        """The job's lock, to hold with ``async with``: one control operation at a time per job."""
+    def lock(self, job_id: str) -> anyio.Lock:
+        """The job's lock: one control operation at a time per job."""
 
     def moving(self) -> list[JobRecord]:
         """The awake jobs whose session runs, and the dormant seeds woken at their share time limit
