@@ -9,7 +9,7 @@ port mapping and trackers off, peers on loopback only); each call's wall time an
 CPU time over it are measured. The first two batches are left out of the figures (imports,
 the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode does (nothing
 hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
-also reports the wall time spent writing the torrents' ``.torrent`` files (``save_torrents``, a
+also reports the wall time spent keeping the torrents' metainfo (``save_torrents``, a
 worker thread) and the job records (``JobStore.write_many``), a batch, over all batches.
 ``--collector``: once all are added (the service still holding them), what a full garbage
 collection costs as CPython makes it, walking everything (the daemon's sweep), against one with
@@ -121,7 +121,7 @@ async def run(args: argparse.Namespace) -> None:
               f"median (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
     if args.split:
         batches = -(-args.torrents // args.batch)
-        print(f"  a batch's .torrent files written: {sum(metainfo) / batches * 1000:.1f} ms "
+        print(f"  a batch's metainfo kept: {sum(metainfo) / batches * 1000:.1f} ms "
               f"({len(metainfo)} calls); its job records written: {sum(records) / batches * 1000:.1f} ms "
               f"({len(records)} calls) (wall time in worker threads, over all batches)")
 

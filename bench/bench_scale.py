@@ -337,7 +337,7 @@ def child_manager_idle(state: str, data: str, count: int, seconds: float) -> Non
     manager reloads none of its own): start-up until all ``count`` seed, then idle CPU."""
     import anyio
 
-    from torrent_engine.engine.manager import TorrentManager, load_saved_metainfo
+    from torrent_engine.engine.manager import TorrentManager
     from torrent_engine.engine.runtime import run
 
     async def main() -> None:
@@ -347,9 +347,9 @@ def child_manager_idle(state: str, data: str, count: int, seconds: float) -> Non
             def read_saved() -> list[tuple[bytes, Any]]:
                 out = []
                 for ih in manager.saved():
-                    path = manager.saved_metainfo_path(ih)
-                    assert path is not None
-                    out.append((ih, load_saved_metainfo(path)))
+                    torrent = manager.saved_metainfo(ih)
+                    assert torrent is not None
+                    out.append((ih, torrent))
                 return out
 
             for ih, torrent in await anyio.to_thread.run_sync(read_saved):

@@ -1,14 +1,14 @@
-"""What a batch of adds' state-folder writes cost: ``write_atomic_many`` of ``--batch`` metainfo
-files (durable: fsynced) and as many resume placeholders (not fsynced), as 25 seed-mode adds write
-them, into one folder that fills as the batches go (a state folder at thousands of torrents).
+"""What a batch of adds' metainfo writes cost: ``--batch`` torrents' metainfo kept in the state
+folder's database (``MetainfoStore.put_many``: one transaction, WAL fsynced), against the same
+written as the earlier layout wrote them, one file a torrent (each written to a temporary name,
+the files fsynced from threads, renamed into place, one sync of the folder), into a folder that
+fills as the batches go (a state folder at thousands of torrents).
 
-    python bench/bench_write_many.py [--batches 60] [--batch 25] [--syncs]
+    python bench/bench_write_many.py [--batches 60] [--batch 25]
 
-The reference is the same script run against another tree, alternated
-(``PYTHONPATH=OTHER python bench/bench_write_many.py``): the disk's speed changes from minute to
-minute on a shared machine, so only runs side by side compare. Prints the median and p90 of a batch.
-``--syncs`` times the sync stage alone instead: the same files written, then their fsyncs one
-after the other against the same from ``resume._SYNC_THREADS`` threads, batches alternated.
+Both ways run in the same run, their batches alternated (this machine's disk changes its speed
+from minute to minute), each into a fresh folder under ``TMPDIR``. Prints the median and p90 of a
+batch each way, and their ratio.
 """
 
 from __future__ import annotations
@@ -16,67 +16,72 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from torrent_engine.storage import resume
-from torrent_engine.storage.resume import write_atomic_many
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from torrent_engine.storage.kept import MetainfoStore  # noqa: E402
+
+SYNC_THREADS = 8  # (the earlier layout's syncs in flight at once)
 
 
-def syncs(batches: int, batch: int, metainfo: bytes, placeholder: bytes) -> None:
-    """The sync stage alone: one after the other against from threads, batches alternated."""
-    times: dict[str, list[float]] = {"one after the other": [], "from threads": []}
-    with tempfile.TemporaryDirectory(prefix="te-write-many-") as tmp:
-        for b in range(batches):
-            for way, seconds in times.items():
-                fds = []
-                for i in range(batch):
-                    fd, _ = tempfile.mkstemp(dir=tmp, prefix=f"{b}-{i}.torrent.")
-                    os.write(fd, metainfo)
-                    fds.append(fd)
-                    other, _ = tempfile.mkstemp(dir=tmp, prefix=f"{b}-{i}.resume.")
-                    os.write(other, placeholder)
-                    os.close(other)
-                t0 = time.perf_counter()
-                if way == "from threads":
-                    with ThreadPoolExecutor(resume._SYNC_THREADS) as pool:
-                        list(pool.map(os.fsync, fds))
-                else:
-                    for fd in fds:
-                        os.fsync(fd)
-                seconds.append(time.perf_counter() - t0)
-                for fd in fds:
-                    os.close(fd)
-    for way, seconds in times.items():
-        print(f"{batch} syncs {way}: median {statistics.median(seconds) * 1e3:.1f} ms a batch")
+def files_batch(folder: Path, batch: int, items: list[tuple[bytes, bytes]]) -> None:
+    """The reference: one durable file a torrent, as the state folder held them before."""
+    written: list[tuple[str, Path]] = []
+    fds: list[int] = []
+    for key, data in items:
+        path = folder / f"{key.hex()}.torrent"
+        fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=folder)
+        os.write(fd, data)
+        fds.append(fd)
+        written.append((tmp, path))
+    with ThreadPoolExecutor(min(len(fds), SYNC_THREADS)) as pool:
+        list(pool.map(os.fsync, fds))
+    for fd in fds:
+        os.close(fd)
+    for tmp, path in written:
+        os.replace(tmp, path)
+    dir_fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=60)
     parser.add_argument("--batch", type=int, default=25)
-    parser.add_argument("--syncs", action="store_true")
     args = parser.parse_args()
-    metainfo, placeholder = os.urandom(600), os.urandom(100)
-    if args.syncs:
-        syncs(args.batches, args.batch, metainfo, placeholder)
-        return
-    times: list[float] = []
+    metainfo = os.urandom(600)
+    times: dict[str, list[float]] = {"database": [], "one file a torrent": []}
     with tempfile.TemporaryDirectory(prefix="te-write-many-") as tmp:
-        folder = Path(tmp)
-        for b in range(args.batches):
-            files = []
-            for i in range(args.batch):
-                files.append((folder / f"{b:05d}-{i:03d}.torrent", metainfo, True))
-                files.append((folder / f"{b:05d}-{i:03d}.resume", placeholder, False))
-            t0 = time.perf_counter()
-            write_atomic_many(files)
-            times.append(time.perf_counter() - t0)
-    p90 = sorted(times)[int(len(times) * 0.9)]
-    print(f"{args.batches} batches of {args.batch} durable + {args.batch} other files: "
-          f"median {statistics.median(times) * 1e3:.1f} ms, p90 {p90 * 1e3:.1f} ms a batch "
+        files = Path(tmp) / "torrents"
+        files.mkdir()
+        store = MetainfoStore(Path(tmp) / "torrents.sqlite3")
+        try:
+            for _ in range(args.batches):
+                for way, seconds in times.items():
+                    items = [(os.urandom(20), metainfo) for _ in range(args.batch)]
+                    t0 = time.perf_counter()
+                    if way == "database":
+                        store.put_many(items)
+                    else:
+                        files_batch(files, args.batch, items)
+                    seconds.append(time.perf_counter() - t0)
+        finally:
+            store.close()
+    medians = {}
+    for way, seconds in times.items():
+        medians[way] = statistics.median(seconds)
+        p90 = sorted(seconds)[int(len(seconds) * 0.9)]
+        print(f"{args.batches} batches of {args.batch} metainfo, {way}: median {medians[way] * 1e3:.2f} ms, "
+              f"p90 {p90 * 1e3:.2f} ms a batch")
+    print(f"database / one file a torrent: {medians['database'] / medians['one file a torrent']:.3f} "
           f"(load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.engine.manager import TorrentManager, load_saved_metainfo
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.peer.messages import Message
 from torrent_engine.session import Session
@@ -56,9 +56,9 @@ async def add_again(manager: TorrentManager, info_hash: bytes, save_path: Path) 
     """A restart as the owner of the records makes it (the job service, from its jobs): the
     torrent the manager saved before (``info_hash``, the hash it was added by) added again from
     its saved metainfo, going on from what its resume data says was verified."""
-    metainfo = manager.saved_metainfo_path(info_hash)
-    assert metainfo is not None, "the manager has no state folder"
-    torrent = load_saved_metainfo(metainfo)
+    assert manager.keeps_saved, "the manager has no state folder"
+    torrent = manager.saved_metainfo(info_hash)
+    assert torrent is not None, "the manager kept no metainfo for it"
     return await manager.add_saved(torrent, save_path, info_hash=info_hash)
 
 

@@ -13,11 +13,12 @@ import pytest
 import torrent_engine.engine.manager
 import torrent_engine.jobs.organising.categories
 import torrent_engine.jobs.tuning.settings
-import torrent_engine.session.core
 from tests.integration.api_helpers import running_api
+from tests.kept import kept_hashes
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.store import JobStore
+from torrent_engine.storage.kept import MetainfoStore
 
 from .helpers import loopback_config
 
@@ -37,7 +38,7 @@ class FullStateFolder:
         folder = self
 
         for module in (torrent_engine.jobs.organising.categories, torrent_engine.jobs.tuning.settings,
-                       torrent_engine.engine.manager, torrent_engine.session.core):
+                       torrent_engine.engine.manager):
             real_write = module.write_atomic
 
             def write_atomic(path: Path, data: bytes, _real: Any = real_write) -> None:
@@ -70,6 +71,8 @@ class FullStateFolder:
 
         real_conn = JobStore._conn
         monkeypatch.setattr(JobStore, "_conn", lambda store: Connection(real_conn(store)))
+        real_kept = MetainfoStore._conn  # (the manager's: SQLite as well)
+        monkeypatch.setattr(MetainfoStore, "_conn", lambda store: Connection(real_kept(store)))
 
 
 def torrent_bytes(name: str) -> bytes:
@@ -126,6 +129,7 @@ async def test_an_add_whose_record_cannot_be_saved_is_undone(
         assert api.service.list() == [] and api.service.manager.sessions == []
         assert not (tmp_path / "downloads" / "sub").exists()  # the folder it made is gone too
         assert list((tmp_path / "state").rglob("*.torrent")) == []
+        assert kept_hashes(tmp_path / "state") == set()
 
 
 async def test_every_other_change_is_refused_with_507_and_leaves_nothing_changed(

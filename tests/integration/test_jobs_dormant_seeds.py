@@ -5,6 +5,7 @@ its files gone stops the job saying why."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +19,7 @@ from tests.conftest import require_libtorrent
 from tests.integration.api_helpers import running_api
 from tests.integration.test_jobs_dormant import transmission
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from tests.kept import kept_hashes
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
@@ -285,9 +287,10 @@ async def test_a_seed_mode_add_writes_its_torrent_alone_and_restarts_dormant(tmp
         for job in added:
             await wait_for(lambda j=job: jobs.get(j.id), lambda j: j.state is JobState.SEEDING)  # type: ignore[misc]
         saved = {p.name for p in (tmp_path / "state").rglob("*") if p.is_file()}
+        kept = kept_hashes(tmp_path / "state")
         for t in torrents:
-            assert f"{t.info_hash.hex()}.torrent" in saved
-            assert f"{t.info_hash.hex()}.resume" not in saved
+            assert t.info_hash.hex() in kept
+            assert f"{t.info_hash.hex()}.resume" not in saved and f"{t.info_hash.hex()}.torrent" not in saved
     async with service(tmp_path) as jobs:
         for t, job in zip(torrents, added, strict=True):
             assert jobs.manager.get(t.info_hash) is None  # (dormant: no session)
@@ -322,7 +325,7 @@ async def test_a_seed_added_in_seed_mode_is_dormant_at_once_and_a_libtorrent_pee
         job, created = await jobs.add(torrent.to_bytes(), seed_mode=True)
         assert created and job.state is JobState.SEEDING and job.progress == 1.0
         assert jobs.manager.get(torrent.info_hash) is None  # dormant from the add
-        assert (jobs.state_dir / "torrents" / f"{torrent.info_hash.hex()}.torrent").is_file()
+        assert torrent.info_hash.hex() in kept_hashes(jobs.state_dir)
         port = jobs.manager.shared.listen_port
         assert port
         with lt_session(lt) as ses:
@@ -378,16 +381,18 @@ async def test_a_list_of_dormant_seeds_reads_no_metainfo_and_shows_their_torrent
                                piece_length=16 * 1024, trackers=(url,), private=i == 1) for i in range(2)]
     async with running_api(tmp_path) as api:
         await seeding(api.service, torrents)
-    reads: list[Path] = []
-    import torrent_engine.engine.manager as manager_module
-    real = manager_module.load_saved_metainfo
+    reads: list[object] = []
+    real = TorrentManager.saved_metainfo
+    # (where the job layer reads a saved torrent for a job's facts; the start's other readers,
+    # such as the complete jobs' files learnt for deduplication, read it once in a worker thread)
+    readers = {f"torrent_engine.jobs.{module}" for module in ("lifecycle", "edits", "queueing.dormant")}
 
-    def counted(path: Path) -> Torrent:
-        reads.append(path)
-        return real(path)
+    def counted(manager: TorrentManager, info_hash: bytes | str) -> Torrent | None:
+        if sys._getframe(1).f_globals.get("__name__") in readers:
+            reads.append(info_hash)
+        return real(manager, info_hash)
 
-    for module in ("lifecycle", "edits", "queueing.dormant"):  # (where the job layer reads a saved torrent)
-        monkeypatch.setattr(f"torrent_engine.jobs.{module}.load_saved_metainfo", counted, raising=False)
+    monkeypatch.setattr(TorrentManager, "saved_metainfo", counted)
     async with running_api(tmp_path) as api:
         assert all(api.service.manager.get(t.info_hash) is None for t in torrents)  # dormant
         for _ in range(2):
@@ -413,7 +418,7 @@ async def test_a_torrent_saved_for_no_job_is_forgotten_at_a_start_and_the_seeds_
     stray.write_bytes(torrents[1].to_bytes())
     (folder / "notes.txt").write_text("not the engine's")
     async with service(tmp_path) as jobs:
-        assert not stray.exists()
+        assert not stray.exists() and kept_hashes(tmp_path / "state") == {torrents[0].info_hash.hex()}
         assert (folder / "notes.txt").exists()
         assert jobs.manager.get(torrents[0].info_hash) is None  # (dormant: its files were found)
         assert jobs.list()[0].state is JobState.SEEDING

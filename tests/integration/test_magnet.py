@@ -7,6 +7,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.kept import kept_hashes
 from torrent_engine import events as ev
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
@@ -53,8 +54,7 @@ async def test_manager_adds_magnet_uri_and_keeps_the_metainfo(tmp_path: Path) ->
             session = await manager.add(uri, tmp_path / "leech", peers=(("127.0.0.1", seeder.listen_port),))
             with anyio.fail_after(60):
                 await session.wait_completed()
-        saved = state / "torrents" / f"{torrent.info_hash.hex()}.torrent"
-        assert saved.exists()
+        assert kept_hashes(state) == {torrent.info_hash.hex()}
         async with TorrentManager(loopback_config(state_dir=state)) as again:
             reloaded = await add_again(again, torrent.info_hash, tmp_path / "leech")
             assert reloaded.has_metadata

@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.kept import kept_torrent
 from tests.unit.webseed._webseed_server import http_server, ranged
 from torrent_engine import events as ev
 from torrent_engine.engine.manager import TorrentManager
@@ -58,8 +59,8 @@ async def test_v2_magnet_fetches_the_layers_and_saves_them(tmp_path: Path) -> No
     assert names.index("session.metadata_received") < names.index("session.piece_layers_received") \
         < names.index("session.completed")
     assert [e.files for e in seen if isinstance(e, ev.SessionPieceLayersReceived)] == [2]
-    saved = Torrent.load(state / "torrents" / f"{torrent.info_hash.hex()}.torrent")
-    assert saved.piece_layers == torrent.piece_layers and not saved.missing_piece_layers
+    saved = kept_torrent(state, torrent.info_hash)
+    assert saved is not None and saved.piece_layers == torrent.piece_layers and not saved.missing_piece_layers
     assert saved.info_hash_v2 == torrent.info_hash_v2
     # a restart takes the saved metainfo: nothing to ask of peers again (none is there)
     async with TorrentManager(loopback_config(state_dir=state)) as again:
@@ -232,8 +233,9 @@ async def test_a_hybrid_by_btmh_alone_gets_its_layers_and_restarts_by_that_hash(
                 while leecher.torrent.missing_piece_layers:
                     await anyio.sleep(0.05)
             assert leecher.hash_failures == 0
-    saved = Torrent.load(state / "torrents" / f"{v2.hex()}.torrent")
-    assert saved.piece_layers == torrent.piece_layers and saved.info_hash_v1 == torrent.info_hash_v1
+    saved = kept_torrent(state, v2)
+    assert saved is not None and saved.piece_layers == torrent.piece_layers
+    assert saved.info_hash_v1 == torrent.info_hash_v1
     async with TorrentManager(loopback_config(state_dir=state)) as again:
         reloaded = await add_again(again, v2, tmp_path / "leech")
         assert reloaded.info_hash == v2

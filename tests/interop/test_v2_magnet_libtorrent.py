@@ -18,6 +18,7 @@ from tests.integration.helpers import (
     same_files,
 )
 from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
+from tests.kept import kept_torrent
 from torrent_engine import events as ev
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.magnet import parse_magnet
@@ -55,15 +56,14 @@ async def test_btmh_magnet_from_libtorrent_seeder(tmp_path: Path, version: str) 
                     await anyio.sleep(0.05)
             assert ours.hash_failures == 0 and ours.banned_count == 0
             assert ours.torrent.piece_layers == torrent.piece_layers
-            saved_path = state / "torrents" / f"{magnet.info_hash.hex()}.torrent"
             with anyio.fail_after(10):
-                while not saved_path.exists() or Torrent.load(saved_path).missing_piece_layers:
+                while (kept := kept_torrent(state, magnet.info_hash)) is None or kept.missing_piece_layers:
                     await anyio.sleep(0.05)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
     assert not [e for e in seen if isinstance(e, ev.PieceHashFailed)]
     assert any(isinstance(e, ev.SessionPieceLayersReceived) for e in seen)
-    saved = Torrent.load(saved_path)
-    assert saved.piece_layers == torrent.piece_layers
+    saved = kept_torrent(state, magnet.info_hash)
+    assert saved is not None and saved.piece_layers == torrent.piece_layers
     assert (saved.info_hash_v1, saved.info_hash_v2) == (torrent.info_hash_v1, torrent.info_hash_v2)
     assert saved.info_bytes == torrent.info_bytes
 

@@ -74,15 +74,16 @@ async def test_the_manager_holds_no_torrent_back_whatever_the_download_slots(tmp
 async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(tmp_path: Path) -> None:
     payload, torrent = payload_and_torrent(tmp_path / "data")
     state = tmp_path / "state"
-    stored = [state / "torrents" / f"{torrent.info_hash.hex()}{s}" for s in (".torrent", ".resume")]
+    resume = state / "torrents" / f"{torrent.info_hash.hex()}.resume"
     async with TorrentManager(loopback_config(state_dir=state)) as manager:
         session = await manager.add(torrent, tmp_path / "data")
         with anyio.fail_after(20):
             await session.wait_ready()
-        assert all(p.is_file() for p in stored)
+        assert manager.saved_metainfo_bytes(torrent.info_hash) == torrent.to_bytes() and resume.is_file()
+        assert manager.saved_files() == {f"{torrent.info_hash.hex()}.torrent", resume.name}
         await manager.remove(session)
         assert session.finished and manager.get(torrent.info_hash) is None
-        assert not any(p.exists() for p in stored)
+        assert manager.saved_metainfo_bytes(torrent.info_hash) is None and not resume.exists()
         assert (payload / "a.bin").is_file() and (payload / "sub" / "b.bin").is_file()  # data kept
 
         session = await manager.add(torrent, tmp_path / "data")  # it can be added again
@@ -90,13 +91,13 @@ async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(t
             await session.wait_ready()
         await manager.remove(torrent.info_hash.hex(), delete_files=True)
         assert not (payload / "a.bin").exists() and not (payload / "sub").exists()
-        assert not any(p.exists() for p in stored)
+        assert manager.saved_metainfo_bytes(torrent.info_hash) is None and not resume.exists()
         with pytest.raises(SessionError, match="no torrent"):
             await manager.remove(torrent.info_hash)
 
 
 async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_again_with_its_word(
-        tmp_path: Path) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The manager reloads nothing of its own (which torrents exist, and whether paused, is its
     owner's record): entering it over a state folder starts no session; ``add_saved`` starts a
     saved torrent again from its resume data (no check), paused or not as the caller says
@@ -110,17 +111,21 @@ async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_ag
             await first.wait_ready()
         assert first.rechecked  # first time: hashed from disk
         await manager.remove(await manager.add(gone, tmp_path / "dl"))
-    metainfo = manager.saved_metainfo_path(complete.info_hash)
-    assert metainfo is not None
-    written = metainfo.stat().st_mtime_ns
     async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None
+        kept: list[object] = []
+        real = manager.kept.put_many
+        monkeypatch.setattr(manager.kept, "put_many", lambda items: (kept.append(items), real(items)))
         assert manager.sessions == [] and manager.saved() == [complete.info_hash]
-        again = await manager.add_saved(Torrent.load(metainfo), tmp_path / "data", paused=False)
+        saved = manager.saved_metainfo(complete.info_hash)
+        assert saved is not None and saved.info_hash == complete.info_hash
+        again = await manager.add_saved(saved, tmp_path / "data", paused=False)
         with anyio.fail_after(20):
             await again.wait_ready()
         assert again.state is State.SEEDING and not again.rechecked  # (its resume data trusted)
         assert len(again.have) == complete.num_pieces
-    assert metainfo.stat().st_mtime_ns == written
+        assert manager.saved_metainfo(gone.info_hash) is None
+    assert kept == []  # (no metainfo written again)
 
 
 async def test_a_torrent_added_again_in_a_later_run_goes_on_from_its_resume_data(tmp_path: Path) -> None:

@@ -1,8 +1,9 @@
 """Many torrents in one process: one ``SharedResources`` and a registry of running sessions.
 
 ``async with TorrentManager(config) as manager:`` starts the shared services' owner; ``add``
-starts a session (and saves its metainfo and resume data in ``config.state_dir``), ``remove``
-stops one. The manager holds no torrent back and reloads none of its own: which torrents exist,
+starts a session (and keeps its metainfo in ``config.state_dir/torrents.sqlite3``,
+``storage/kept.py``, and its resume data in ``config.state_dir/torrents/<info-hash>.resume``),
+``remove`` stops one. The manager holds no torrent back and reloads none of its own: which torrents exist,
 whether they are paused or queued, is its owner's record (the job service's), and a restart is
 that owner adding each again with ``add_saved``, from what the state folder holds. Every
 session's events are re-published on ``manager.events``.
@@ -10,6 +11,7 @@ session's events are re-published on ``manager.events``.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -30,13 +32,13 @@ from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..net.tracker.coordinator import TrackerMemory
 from ..session import Session, SessionSetup, SessionStatus
+from ..storage.kept import DB_FILE, MetainfoStore
 from ..storage.paths import real_path
 from ..storage.resume import (
     ResumeData,
     remove_stale_temp_files,
     save_resume,
     write_atomic,
-    write_atomic_many,
 )
 from .addtorrent import add_torrent_of
 from .resolve import resolve
@@ -45,6 +47,8 @@ from .shared import SharedResources
 log = logging.getLogger(__name__)
 
 TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
+
+EXPORTED = "exported"  # STATE_DIR/exported/: .torrent copies for other programs (export_metainfo)
 
 
 class TorrentManager:
@@ -58,6 +62,10 @@ class TorrentManager:
         self._undo_forward: dict[bytes, object] = {}
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        state = self.config.state_dir
+        # the metainfo kept between runs (None: nothing is); opened at its first use
+        self.kept = (MetainfoStore(Path(state) / DB_FILE, Path(state) / "torrents")
+                     if state is not None else None)
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -82,8 +90,12 @@ class TorrentManager:
         finally:  # (the group was entered on this task: it is closed whatever a stop raised)
             stack, self._stack = self._stack, None
             self._tg = None
-            if stack is not None:
-                await stack.aclose()
+            try:
+                if stack is not None:
+                    await stack.aclose()
+            finally:
+                if self.kept is not None:
+                    self.kept.close()
 
     # -- table ---------------------------------------------------------------------------
     @property
@@ -126,7 +138,7 @@ class TorrentManager:
                         paused: bool = False, setup: SessionSetup | None = None,
                         seed_mode: bool = False) -> Session:
         """Start a session again for a torrent this manager saved before (its metainfo, as
-        ``saved_metainfo_path`` holds it, and its resume data): nothing is written, and it goes
+        ``saved_metainfo`` reads it, and its resume data): nothing is written, and it goes
         on from what its resume data says was verified (its data is checked when there is none,
         or when its files changed). ``info_hash``, ``setup``, ``seed_mode``: as ``add``'s;
         ``paused``: as ``add``'s (the caller's word: the resume data holds no such thing)."""
@@ -148,15 +160,14 @@ class TorrentManager:
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
         resume_path = self._state_file(key, ".resume")
-        metainfo_path = self._state_file(key, ".torrent")
-        # the session (re)writes the metainfo when a magnet's info dict, or v2 piece layers the
+        # the session keeps the metainfo again when a magnet's info dict, or v2 piece layers the
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
+        keep = ((isinstance(torrent, Magnet) and persist) or lacking) and self.kept is not None
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
                           setup=setup,
-                          metainfo_path=metainfo_path if (isinstance(torrent, Magnet) and persist) or lacking
-                          else None)
+                          keep_metainfo=functools.partial(self._keep_metainfo, key) if keep else None)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and isinstance(torrent, Torrent):
@@ -175,23 +186,25 @@ class TorrentManager:
         return session
 
     def save_torrents(self, torrents: Sequence[Torrent]) -> None:
-        """Save each torrent in the state folder as ``add`` does, without starting a session: its
-        owner starts one later with ``add_saved`` (the job service's dormant seeds), and its
-        records say where its data is. Written together (``write_atomic_many``: each fsynced,
-        one sync of the state folder for all). Blocking file I/O; nothing without a state folder."""
-        files: list[tuple[Path, bytes, bool]] = []
-        for torrent in torrents:
-            metainfo_path = self._state_file(torrent.info_hash, ".torrent")
-            if metainfo_path is None:
-                return
-            files.append((metainfo_path, torrent.to_bytes(), True))
-        write_atomic_many(files)
+        """Keep each torrent's metainfo as ``add`` does, without starting a session: its owner
+        starts one later with ``add_saved`` (the job service's dormant seeds), and its records say
+        where its data is. One transaction for all (``MetainfoStore.put_many``). Blocking (a
+        worker thread); nothing without a state folder; ``OSError`` when it cannot be kept."""
+        if self.kept is not None:
+            self.kept.put_many([(torrent.info_hash, torrent.to_bytes()) for torrent in torrents])
 
     def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:
-        """(In a worker thread.) The metainfo of a torrent added, in the state folder."""
-        metainfo_path = self._state_file(key, ".torrent")
-        if metainfo_path is not None:
-            write_atomic(metainfo_path, torrent.to_bytes())
+        """(In a worker thread.) The metainfo of a torrent added, kept; nothing written when it is
+        kept already (a torrent started again at another place: a full disk does not stop it)."""
+        if self.kept is not None:
+            data = torrent.to_bytes()
+            if self.kept.get(key) != data:
+                self.kept.put_many([(key, data)])
+
+    def _keep_metainfo(self, key: bytes, data: bytes) -> None:
+        """(In a worker thread.) ``data`` kept as ``key``'s metainfo."""
+        if self.kept is not None:
+            self.kept.put_many([(key, data)])
 
     def _save_placeholder(self, key: bytes, save_path: Path, seed_mode: bool) -> None:
         """(In a worker thread.) A first resume record for a torrent added: the save path must
@@ -237,10 +250,7 @@ class TorrentManager:
         self._forget(key)
         if keep_saved:
             return
-        for suffix in (".torrent", ".resume"):
-            path = self._state_file(key, suffix)
-            if path is not None:
-                path.unlink(missing_ok=True)
+        await anyio.to_thread.run_sync(self._drop_saved, key)
 
     async def unload(self, info_hash: bytes | str) -> None:
         """Stop a session and forget it, keeping its saved metainfo and resume data: added again
@@ -280,15 +290,60 @@ class TorrentManager:
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
-        for suffix in (".torrent", ".resume"):
-            path = self._state_file(key, suffix)
-            if path is not None:
-                path.unlink(missing_ok=True)
+        self._drop_saved(key)
 
-    def saved_metainfo_path(self, info_hash: bytes | str) -> Path | None:
-        """Where the metainfo of a torrent is saved (None without a state folder)."""
+    def _drop_saved(self, key: bytes) -> None:
+        """(Blocking.) ``key``'s kept metainfo and resume file, removed."""
+        if self.kept is not None:
+            self.kept.delete(key)
+        path = self._state_file(key, ".resume")
+        if path is not None:
+            path.unlink(missing_ok=True)
+
+    @property
+    def keeps_saved(self) -> bool:
+        """Whether the metainfo and resume data of the torrents added are kept (a state folder)."""
+        return self.kept is not None
+
+    def saved_metainfo_bytes(self, info_hash: bytes | str) -> bytes | None:
+        """The metainfo kept for a torrent, as it is (None: none, or no state folder); blocking
+        (a small read: a worker thread, or the caller's for one); ``OSError`` when the store
+        cannot be read."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
-        return self._state_file(key, ".torrent")
+        return self.kept.get(key) if self.kept is not None else None
+
+    def saved_metainfo(self, info_hash: bytes | str) -> Torrent | None:
+        """The metainfo kept for a torrent (``load_saved_metainfo``), None when there is none;
+        blocking, as ``saved_metainfo_bytes``; ``MetainfoError`` when what is kept is damaged."""
+        data = self.saved_metainfo_bytes(info_hash)
+        return None if data is None else load_saved_metainfo(data)
+
+    def exported_metainfo_path(self, info_hash: bytes | str) -> Path | None:
+        """Where ``export_metainfo`` writes a torrent's .torrent for other programs to read
+        (``STATE_DIR/exported/<info-hash>.torrent``; None without a state folder)."""
+        if self.config.state_dir is None:
+            return None
+        key = info_hash if isinstance(info_hash, str) else info_hash.hex()
+        return Path(self.config.state_dir) / EXPORTED / f"{key}.torrent"
+
+    def export_metainfo(self, info_hashes: Sequence[str]) -> set[str]:
+        """(Blocking: a worker thread.) Each torrent's kept metainfo written as a .torrent file at
+        ``exported_metainfo_path`` (atomically; not fsynced: a copy, written again when lost);
+        the info-hashes whose file is there now (those with no metainfo kept yet are not)."""
+        done: set[str] = set()
+        for key in info_hashes:
+            path = self.exported_metainfo_path(key)
+            data = self.saved_metainfo_bytes(key) if path is not None else None
+            if path is None or data is None:
+                continue
+            try:
+                if not (path.is_file() and path.read_bytes() == data):
+                    write_atomic(path, data, durable=False)
+            except OSError as exc:
+                log.warning("cannot export the metainfo of %s to %s: %s", key, path, exc)
+                continue
+            done.add(key)
+        return done
 
     def saved_resume_path(self, info_hash: bytes | str) -> Path | None:
         """Where the resume data of a torrent is saved (None without a state folder)."""
@@ -305,15 +360,17 @@ class TorrentManager:
             log.info("removed %s, left by an interrupted write", stale)
 
     def saved_files(self) -> set[str]:
-        """The names of the files in the state folder's ``torrents/`` (``<info-hash>.torrent``,
-        ``.resume``): one listing, for an owner that looks for many (blocking: a worker thread)."""
-        if self.config.state_dir is None:
+        """What is kept, as names: ``<info-hash>.torrent`` for each metainfo kept, and the names
+        of the files in the state folder's ``torrents/`` (``<info-hash>.resume``): one listing,
+        for an owner that looks for many (blocking: a worker thread)."""
+        if self.config.state_dir is None or self.kept is None:
             return set()
+        kept = {f"{key.hex()}.torrent" for key in self.kept.keys()}  # (takes in an earlier layout's first)
         folder = Path(self.config.state_dir) / "torrents"
         try:
-            return set(os.listdir(folder))
+            return kept | set(os.listdir(folder))
         except FileNotFoundError:
-            return set()
+            return kept
 
     def saved(self, files: set[str] | None = None) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
@@ -330,13 +387,12 @@ class TorrentManager:
         return sorted(found)
 
 
-def load_saved_metainfo(path: Path) -> Torrent:
-    """A saved .torrent; one written for a magnet link may lack v2 piece layers (they are not in
-    the BEP 9 metadata), which ``Torrent.load`` refuses, so then the info dict is taken alone."""
+def load_saved_metainfo(data: bytes) -> Torrent:
+    """A kept metainfo; one kept for a magnet link may lack v2 piece layers (they are not in the
+    BEP 9 metadata), which ``Torrent.from_bytes`` refuses, so then the info dict is taken alone."""
     try:
-        return Torrent.load(path)
+        return Torrent.from_bytes(data)
     except MetainfoError as first:
-        data = path.read_bytes()
         try:
             value, spans = decode_with_spans(data, strict=False)
         except BencodeError:

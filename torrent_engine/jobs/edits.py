@@ -11,7 +11,6 @@ from collections.abc import Iterable
 
 import anyio
 
-from ..engine.manager import load_saved_metainfo
 from ..errors import TorrentEngineError
 from ..formats.magnet import parse_magnet
 from ..formats.metainfo import Torrent
@@ -64,9 +63,8 @@ class JobEdits:
         if rec.file_sizes is None:
             return None
         if rec.torrent_length is None or rec.private is None or rec.piece_length is None:
-            path = self.run.manager.saved_metainfo_path(rec.info_hash)
             try:
-                torrent = load_saved_metainfo(path) if path is not None else None
+                torrent = self.run.manager.saved_metainfo(rec.info_hash)
             except (TorrentEngineError, OSError):
                 torrent = None
             if torrent is None:

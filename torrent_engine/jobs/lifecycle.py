@@ -19,7 +19,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ..engine.manager import TorrentManager, load_saved_metainfo
+from ..engine.manager import TorrentManager
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
 from ..formats.bitfield import Bitfield
@@ -795,11 +795,11 @@ class JobLifecycle:
         if saved is not None:
             source = saved
         else:
-            metainfo = self.manager.saved_metainfo_path(rec.info_hash)
             try:
-                if metainfo is None or not metainfo.is_file():
+                kept = await anyio.to_thread.run_sync(self.manager.saved_metainfo, rec.info_hash)
+                if kept is None:
                     raise SessionError("its metainfo is missing from the state directory")
-                source = await anyio.to_thread.run_sync(load_saved_metainfo, metainfo)
+                source = kept
             except (TorrentEngineError, OSError):
                 if not rec.source.startswith("magnet:"):
                     raise
@@ -816,15 +816,14 @@ class JobLifecycle:
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or
-        ends; a small file read on the caller's thread); None when there is none."""
+        ends; a small read on the caller's thread); None when there is none."""
         torrent = self.saved_meta.get(rec.id)
         if torrent is None:
-            path = self.manager.saved_metainfo_path(rec.info_hash)
-            if path is None:
-                return None
             try:
-                torrent = load_saved_metainfo(path)
+                torrent = self.manager.saved_metainfo(rec.info_hash)
             except (TorrentEngineError, OSError):
+                return None
+            if torrent is None:
                 return None
             self.saved_meta[rec.id] = torrent
         return torrent

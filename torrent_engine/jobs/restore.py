@@ -17,7 +17,7 @@ import logging
 import anyio
 import anyio.abc
 
-from ..engine.manager import TorrentManager, load_saved_metainfo
+from ..engine.manager import TorrentManager
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from ..storage.resume import load_resume
@@ -139,13 +139,14 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
     for rec in runs:
         if rec.id in sleeping or rec.id in to_check:
             continue
-        path = manager.saved_metainfo_path(rec.info_hash)
-        if path is None or not path.is_file():
+        if f"{rec.info_hash}.torrent" not in saved:
             continue
         try:
-            out[rec.id] = load_saved_metainfo(path)
+            torrent = manager.saved_metainfo(rec.info_hash)
         except (TorrentEngineError, OSError):
             continue
+        if torrent is not None:
+            out[rec.id] = torrent
     return out, sleeping, to_check
 
 

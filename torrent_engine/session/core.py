@@ -60,7 +60,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import cast
@@ -83,7 +83,7 @@ from ..policy.picker import DEFAULT_PRIORITY, PiecePicker
 from ..storage import PieceStorage, RenamesFiles, Storage, StorageFactory
 from ..storage.paths import check_components, real_path
 from ..storage.rename import move_files
-from ..storage.resume import ResumeData, write_atomic
+from ..storage.resume import ResumeData
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -121,7 +121,7 @@ class Session:
     def __init__(self, torrent: Torrent | Magnet, save_path: str | os.PathLike[str], *,
                  config: Config | None = None, shared: SharedResources | None = None,
                  peers: Iterable[tuple[str, int]] = (), events: ev.EventBus | None = None,
-                 resume_path: Path | None = None, metainfo_path: Path | None = None,
+                 resume_path: Path | None = None, keep_metainfo: Callable[[bytes], None] | None = None,
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None,
                  seed_mode: bool = False, setup: SessionSetup | None = None) -> None:
@@ -131,9 +131,11 @@ class Session:
         Resume data saved after seed mode ended wins over it. ``setup``: what the owner tells
         the session before it starts (its record's limits, file priorities ...: ``setup``),
         applied here, before anything runs (what needs the metainfo, for a magnet, as its
-        metadata arrives); ``SessionError`` when it does not fit the torrent."""
+        metadata arrives); ``SessionError`` when it does not fit the torrent. ``keep_metainfo``:
+        the owner's keeper of the metainfo (blocking: called on a worker thread with its bytes)
+        once a magnet's info dict, or v2 piece layers it lacked, arrive."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
-        self._metainfo_path = metainfo_path  # where to save the metainfo once it (or a layer) arrives
+        self._keep_metainfo = keep_metainfo  # the metainfo kept once it (or a layer) arrives
         self.save_path = Path(save_path)
         # the files kept under another path than the torrent's (index -> path components below
         # the save path): told by the owner before the start (``setup``), changed by ``rename_files``
@@ -710,13 +712,13 @@ class Session:
         await self._life.run(task_status=task_status)
 
     async def save_metainfo(self) -> None:
-        """Write the metainfo where the owner asked (when a magnet's info dict, or v2 piece layers
+        """Give the metainfo to the owner's keeper (when a magnet's info dict, or v2 piece layers
         the metainfo lacked, arrive), so a restart needs neither again."""
         phase = self.phase
-        if self._metainfo_path is not None and isinstance(phase, Loaded):
+        if self._keep_metainfo is not None and isinstance(phase, Loaded):
             data = phase.parts.torrent.to_bytes()
             try:
-                await anyio.to_thread.run_sync(write_atomic, self._metainfo_path, data)
+                await anyio.to_thread.run_sync(self._keep_metainfo, data)
             except OSError as exc:
                 log.warning("cannot save the metainfo of %s: %s", self.name, exc)
 

@@ -22,12 +22,9 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..engine import fdlimit
 from ..errors import BencodeError, StorageError
 from ..formats.bencode import decode, encode
 
@@ -249,78 +246,6 @@ def _sync_folder(folder: Path) -> None:
         pass
     finally:
         os.close(dir_fd)
-
-
-_SYNC_AT_ONCE = 64  # (write_atomic_many: files written, then synced, at most so many open at a time
-#                     and no more than ``fdlimit.room()``)
-_SYNC_THREADS = 8  # (write_atomic_many: syncs in flight at once)
-
-
-def _sync_all(fds: list[int]) -> None:
-    """fsync every one of ``fds``, several at once (threads of this call, joined before it
-    returns): the file system's journal takes the syncs that wait together in one commit, where
-    one sync after the other waits a commit each — 25 small files in about half the time on
-    this machine's ext4 (bench/bench_write_many.py). The first error is raised."""
-    if len(fds) < 2:
-        for fd in fds:
-            os.fsync(fd)
-        return
-    with ThreadPoolExecutor(max_workers=min(len(fds), _SYNC_THREADS),
-                            thread_name_prefix="te-sync") as pool:
-        for _ in pool.map(os.fsync, fds):
-            pass
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view):]
-
-
-def write_atomic_many(files: Sequence[tuple[Path, bytes, bool]]) -> None:
-    """``write_atomic`` for many files at once, (path, data, durable) each: every file written
-    to its temporary name, then the durable ones fsynced together (``_sync_all``; up to
-    ``_SYNC_AT_ONCE`` files open at a time), then each renamed into place, then each folder that
-    holds a durable one fsynced once — a batch of adds pays one folder sync, not one a file,
-    and about one journal commit for its files' syncs, not one each. A failure leaves the files
-    renamed before it in place and removes the rest's temporary files (the first error is
-    raised)."""
-    written: list[tuple[str, Path]] = []
-    renamed = 0
-    try:
-        # no more open at once than the descriptors beyond the reserve (a batch written at the
-        # descriptor limit never takes the one an accept of the API needs); one file is the
-        # worker thread's own, which the reserve keeps
-        at_once = max(1, min(_SYNC_AT_ONCE, fdlimit.room())) if len(files) > 1 else 1
-        for at in range(0, len(files), at_once):
-            to_sync: list[int] = []
-            try:
-                for path, data, durable in files[at:at + at_once]:
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-                    written.append((tmp_name, path))
-                    if durable:
-                        to_sync.append(fd)  # (closed below, once synced)
-                        _write_all(fd, data)
-                    else:
-                        with os.fdopen(fd, "wb") as f:
-                            f.write(data)
-                _sync_all(to_sync)
-            finally:
-                for fd in to_sync:
-                    os.close(fd)
-        for tmp_name, path in written:
-            os.replace(tmp_name, path)
-            renamed += 1
-    except BaseException:
-        for tmp_name, _ in written[renamed:]:
-            try:
-                os.unlink(tmp_name)
-            except OSError:
-                pass
-        raise
-    for folder in dict.fromkeys(path.parent for path, _, durable in files if durable):
-        _sync_folder(folder)  # make the renames durable
 
 
 def save_resume(path: Path, data: ResumeData, *, durable: bool = True) -> None:

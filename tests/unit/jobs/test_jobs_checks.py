@@ -73,10 +73,10 @@ async def test_a_check_that_cannot_read_stops_its_job_alone_saying_why(
     bad = torrents[1].info_hash.hex()
     real = checks.check_on_disk
 
-    def check_on_disk(metainfo: Path, *args: Any) -> Any:
-        if metainfo.stem == bad:
+    def check_on_disk(manager: Any, info_hash: str, *args: Any) -> Any:
+        if info_hash == bad:
             raise OSError(errno.EIO, "Input/output error")
-        return real(metainfo, *args)
+        return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
     async with _service(tmp_path) as jobs:
@@ -97,10 +97,10 @@ async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
     checked: list[str] = []
     real = checks.check_on_disk
 
-    def check_on_disk(metainfo: Path, *args: Any) -> Any:
-        checked.append(metainfo.stem)
+    def check_on_disk(manager: Any, info_hash: str, *args: Any) -> Any:
+        checked.append(info_hash)
         release.wait(10)  # (the first holds the one slot while the others wait)
-        return real(metainfo, *args)
+        return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
     try:
@@ -136,11 +136,11 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
     checked: list[str] = []
     real = checks.check_on_disk
 
-    def held(metainfo: Path, *args: Any) -> Any:
-        checked.append(metainfo.stem)
+    def held(manager: Any, info_hash: str, *args: Any) -> Any:
+        checked.append(info_hash)
         if len(checked) > 1:  # (the first ends; the second holds the one slot until the stop)
             release.wait(10)
-        return real(metainfo, *args)
+        return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", held)
     try:
@@ -155,8 +155,8 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
     finally:
         release.set()
     checked.clear()
-    monkeypatch.setattr(checks, "check_on_disk", lambda metainfo, *args: (checked.append(metainfo.stem),
-                                                                          real(metainfo, *args))[1])
+    monkeypatch.setattr(checks, "check_on_disk", lambda manager, info_hash, *args: (
+        checked.append(info_hash), real(manager, info_hash, *args))[1])
     rechecks = _count_rechecks(monkeypatch)
     async with _service(tmp_path, limit=1) as jobs:
         await all_seeding(jobs, ids)
@@ -182,7 +182,7 @@ async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_threa
         assert len(groups) <= 5, groups  # (the adds that asked while a group was written: the next group)
         await all_seeding(jobs, ids)
         for t in torrents:
-            assert (jobs.state_dir / "torrents" / f"{t.info_hash.hex()}.torrent").read_bytes() == t.to_bytes()
+            assert jobs.manager.saved_metainfo_bytes(t.info_hash) == t.to_bytes()
 
 
 async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_the_next_start(

@@ -12,6 +12,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.kept import damage_kept
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import MAX_RATE_LIMIT, Config
@@ -412,7 +413,7 @@ async def test_a_failed_job_stays_listed_for_clients_until_forgotten(tmp_path: P
         kept, _ = await jobs.add(magnet("b"), paused=True)
         gone, _ = await jobs.add(magnet("d"), paused=True)
         await jobs.cancel(gone.id)
-    (tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    damage_kept(tmp_path / "state", torrent.info_hash)
     async with service(tmp_path) as again:
         assert again.get(job.id).state is JobState.PAUSED  # (its session starts when it is resumed)
         with pytest.raises(JobConflict, match="cannot be started"):

@@ -14,6 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.kept import damage_kept, kept_hashes
 from tests.spies import hold_checks, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
@@ -427,6 +428,29 @@ async def test_a_tampered_record_never_reaches_outside_the_root(tmp_path: Path) 
     assert sorted(p.name for p in (outside / "three").iterdir()) == ["a", "b", "c"]
 
 
+async def test_a_state_folder_of_one_file_a_torrent_is_taken_in_and_its_jobs_go_on(tmp_path: Path) -> None:
+    """A state folder from before the metainfo was kept in one database (``torrents/<hash>.torrent``
+    each, no database): the next start takes the files in, and every job goes on from them."""
+    one, two = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
+                for i, n in enumerate(("one", "two")))
+    async with service(tmp_path) as jobs:
+        first, _ = await jobs.add(one, paused=True)
+        second, _ = await jobs.add(two, paused=True)
+    state = tmp_path / "state"
+    for t in (one, two):  # (the earlier layout)
+        (state / "torrents" / f"{t.info_hash.hex()}.torrent").write_bytes(t.to_bytes())
+    for name in ("torrents.sqlite3", "torrents.sqlite3-wal", "torrents.sqlite3-shm"):
+        (state / name).unlink(missing_ok=True)
+    async with service(tmp_path) as again:
+        assert [again.get(j.id).state for j in (first, second)] == [JobState.PAUSED] * 2
+        assert (await again.resume(first.id)).state is not JobState.PAUSED
+        assert again.manager.get(one.info_hash) is not None
+        meta = again.metainfo(second.id)
+        assert meta is not None and meta.to_bytes() == two.to_bytes()
+    assert list((state / "torrents").glob("*.torrent")) == []
+    assert kept_hashes(state) == {one.info_hash.hex(), two.info_hash.hex()}
+
+
 async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_its_job(tmp_path: Path) -> None:
     one, two, three = (make_torrent([((n,), payload(5000, seed=i))], 16384, name=n)
                        for i, n in enumerate(("one", "two", "three")))
@@ -436,11 +460,11 @@ async def test_a_lost_record_stops_its_torrent_and_a_lost_metainfo_fails_only_it
         fine, _ = await jobs.add(three, paused=True)
     state = tmp_path / "state"
     JobStore(state).write(lost.id, b"{")
-    (state / "torrents" / f"{two.info_hash.hex()}.torrent").write_bytes(b"garbage")
+    damage_kept(state, two.info_hash)
     async with service(tmp_path) as again:
         assert [f.rpartition(":")[2] for f, _ in again.lost] == [lost.id]
         assert again.manager.get(one.info_hash) is None  # no job: its torrent does not run
-        assert not (state / "torrents" / f"{one.info_hash.hex()}.torrent").exists()
+        assert one.info_hash.hex() not in kept_hashes(state)
         assert again.manager.sessions == []  # (paused jobs get a session when resumed)
         assert again.get(no_meta.id).state is JobState.PAUSED
         with pytest.raises(JobConflict, match="cannot be started"):
@@ -1050,8 +1074,8 @@ async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
         assert again.manager.get(one.info_hash) is None
         await until_downloading(again, kept.id)
         assert started == ["two"]
-    assert sorted(p.name for p in (state / "torrents").iterdir()) == [
-        f"{two.info_hash.hex()}.resume", f"{two.info_hash.hex()}.torrent"]
+    assert sorted(p.name for p in (state / "torrents").iterdir()) == [f"{two.info_hash.hex()}.resume"]
+    assert kept_hashes(state) == {two.info_hash.hex()}
 
 
 async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a_restart(

@@ -209,6 +209,7 @@ class TransmissionRpc:
         self.max_torrent_size = max_torrent_size
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
         self._kept: dict[tuple[str, ...], KeptRecords[Record]] = {}  # torrent-get's rows, per field set
+        self._exported: set[str] = set()  # the info-hashes whose .torrent copy was written (_export)
         methods: dict[str, Method] = {
             "session-get": self.session_get, "session-set": self.session_set,
             "session-stats": self.session_stats, "torrent-get": self.torrent_get,
@@ -697,11 +698,23 @@ class TransmissionRpc:
         return out
 
     def _torrent_file(self, job: Job) -> str:
-        """The absolute path of the .torrent the daemon keeps in its state folder, as Transmission
-        gives its own copy's (a magnet's: where it goes once the metadata comes, as Transmission
-        names it before it exists); "" without a state folder."""
-        path = self.service.manager.saved_metainfo_path(job.info_hash)
+        """The absolute path of a copy of the job's .torrent in the state folder, as Transmission
+        gives its own copy's (``_export`` writes it before the rows are made; a magnet's: where it
+        goes once the metadata comes, as Transmission names it before it exists); "" without a
+        state folder."""
+        path = self.service.manager.exported_metainfo_path(job.info_hash)
         return str(path.absolute()) if path is not None else ""
+
+    async def _export(self, jobs: list[Job]) -> None:
+        """The .torrent copies ``torrentFile`` names, written (a worker thread) for the jobs whose
+        copy this dialect has not written yet: the daemon keeps its metainfo in one database,
+        and a client such as FlexGet reads the file."""
+        manager = self.service.manager
+        if not manager.keeps_saved:
+            return
+        wanted = [job.info_hash for job in jobs if job.info_hash not in self._exported]
+        if wanted:
+            self._exported |= await anyio.to_thread.run_sync(manager.export_metainfo, wanted)
 
     async def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
@@ -747,6 +760,8 @@ class TransmissionRpc:
         if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
             for job in jobs:  # in the background; a list of every torrent asks for none)
                 self.service.scrape_trackers(job.id)
+        if "torrentFile" in wanted:
+            await self._export(jobs)
         kept = await self._rows(jobs, wanted, every=arguments.get("ids") is None)
         out: dict[str, JSON | KeptRows[Record]]
         if arguments.get("format") == "table":

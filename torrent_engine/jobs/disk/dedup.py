@@ -24,7 +24,6 @@ from pathlib import Path
 
 import anyio
 
-from ...engine.manager import load_saved_metainfo
 from ...errors import TorrentEngineError
 from ...formats.metainfo import Torrent
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
@@ -233,18 +232,18 @@ class Deduplicator:
 
     async def _rebuild(self) -> None:
         manager = self.run.manager
-        wanted = [(rec.id, manager.saved_metainfo_path(rec.info_hash), list(rec.file_priorities or []))
+        wanted = [(rec.id, rec.info_hash, list(rec.file_priorities or []))
                   for rec in self.run.jobs if rec.id not in self._by_job and _complete(rec)]
         if not wanted:
             return
 
         def read() -> list[tuple[str, list[tuple[int, bytes, int]]]]:
             out: list[tuple[str, list[tuple[int, bytes, int]]]] = []
-            for job_id, path, priorities in wanted:
+            for job_id, info_hash, priorities in wanted:
                 try:
-                    if path is None:
-                        raise FileNotFoundError("no state folder")
-                    torrent = load_saved_metainfo(path)
+                    torrent = manager.saved_metainfo(info_hash)
+                    if torrent is None:
+                        raise FileNotFoundError("no metainfo kept")
                 except (TorrentEngineError, OSError):
                     out.append((job_id, []))  # (its torrent is not kept: nothing to learn, not asked again)
                     continue
@@ -310,12 +309,13 @@ class Deduplicator:
     async def _learn_saved(self, job_id: str) -> None:
         """Learn the files of the complete job ``job_id`` from its saved torrent."""
         rec = self.run.jobs.get(job_id)
-        path = None if rec is None else self.run.manager.saved_metainfo_path(rec.info_hash)
-        if rec is None or path is None:
+        if rec is None:
             return
         try:
-            torrent = await anyio.to_thread.run_sync(load_saved_metainfo, path)
+            torrent = await anyio.to_thread.run_sync(self.run.manager.saved_metainfo, rec.info_hash)
         except (TorrentEngineError, OSError):
+            return
+        if torrent is None:
             return
         if self.run.jobs.get(job_id) is rec and _complete(rec):  # (as it is now)
             self._learn(job_id, _roots(torrent, rec.file_priorities or []))

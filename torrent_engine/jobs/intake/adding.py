@@ -304,8 +304,6 @@ class JobAdder:
         rec.number = self.organiser.take_number()  # (never handed out again)
         if turn is not None:
             turn.done()
-        if turn is not None:
-            turn.done()
         if data == found.save:
             rec.created_dirs, preexisting = found.created_dirs, found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
@@ -415,8 +413,7 @@ class JobAdder:
         o, manager = rec.options, self.run.manager
         return (o.seed_mode and not o.paused and not o.peers and o.download_path is None
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
-                and manager.saved_metainfo_path(rec.info_hash) is not None
-                and not self.run.queue.judges(rec))
+                and manager.keeps_saved and not self.run.queue.judges(rec))
 
     def _may_check_at_add(self, rec: JobRecord, o: AddOptions) -> bool:
         """Whether ``rec``, being added, may have its data checked without a session first
@@ -426,8 +423,7 @@ class JobAdder:
         return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
                 and o.files is None and not o.file_priorities and not o.sequential
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
-                and manager.saved_metainfo_path(rec.info_hash) is not None
-                and not self.run.queue.judges(rec))
+                and manager.keeps_saved and not self.run.queue.judges(rec))
 
     def _save_if_there(self, adds: list[tuple[JobRecord, Torrent]]) -> list[Any]:
         """(In a worker thread: a group of adds.) For each add, when every file its job wants is

@@ -39,7 +39,6 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ...engine.manager import load_saved_metainfo
 from ...errors import TorrentEngineError
 from ...formats.bitfield import Bitfield
 from ...session.checking import CHECK_SAVE_INTERVAL
@@ -50,6 +49,7 @@ from ...storage.verify import piece_ok
 from ..model import JobState
 
 if TYPE_CHECKING:
+    from ...engine.manager import TorrentManager
     from ...storage.descriptors import FileCache
     from ..store import JobRecord
     from .host import IntakeHost
@@ -102,14 +102,17 @@ class CheckFound:
         return self.steady and len(self.have) == self.num_pieces
 
 
-def check_on_disk(metainfo: Path, data_path: Path, files: FileCache | None,
+def check_on_disk(manager: TorrentManager, info_hash: str, data_path: Path, files: FileCache | None,
                   stop: threading.Event, saves: CheckSaves | None = None) -> CheckFound | None:
-    """(Blocking: a worker thread.) Hash every piece of the torrent saved at ``metainfo`` from
-    its files under ``data_path``; None when ``stop`` was set before the end. A piece that cannot
-    be read is not verified; ``TorrentEngineError``/``OSError`` when the metainfo cannot be read.
+    """(Blocking: a worker thread.) Hash every piece of the torrent whose metainfo ``manager``
+    keeps as ``info_hash`` from its files under ``data_path``; None when ``stop`` was set before
+    the end. A piece that cannot be read is not verified; ``TorrentEngineError``/``OSError`` when
+    the metainfo cannot be read.
     ``saves``: the check goes on from the progress an earlier one saved there (its files
     unchanged), and saves its own every ``CHECK_SAVE_INTERVAL`` seconds."""
-    torrent = load_saved_metainfo(metainfo)
+    torrent = manager.saved_metainfo(info_hash)
+    if torrent is None:
+        raise TorrentEngineError("its metainfo is not in the state folder")
     storage = Storage(torrent, data_path, files=files)
     try:
         paths = [storage.file_path(i) for i in range(len(torrent.files))]
@@ -200,16 +203,14 @@ class PendingChecks:
     async def _check(self, rec: JobRecord, stop: threading.Event, token: object) -> None:
         run = self.life
         slots = run.manager.shared.check_slots
-        metainfo = run.manager.saved_metainfo_path(rec.info_hash)
         resume_path = run.manager.saved_resume_path(rec.info_hash)
         saves = None if resume_path is None else CheckSaves(resume_path, ResumeData(
             info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
             have=b"", num_pieces=0, file_priorities=list(rec.file_priorities or []),
             added_time=int(rec.created_at)))
         try:
-            if metainfo is None:
-                raise TorrentEngineError("its metainfo is not in the state folder")
-            found = await anyio.to_thread.run_sync(check_on_disk, metainfo, Path(rec.options.data_path),
+            found = await anyio.to_thread.run_sync(check_on_disk, run.manager, rec.info_hash,
+                                                   Path(rec.options.data_path),
                                                    run.manager.shared.files, stop, saves,
                                                    abandon_on_cancel=True)
         except (TorrentEngineError, OSError) as exc:

@@ -39,7 +39,7 @@ from pathlib import Path
 import anyio
 import anyio.abc
 
-from ...engine.manager import TorrentManager, load_saved_metainfo
+from ...engine.manager import TorrentManager
 from ...errors import TorrentEngineError, TrackerError
 from ...net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
 from ...net.tracker.messages import ScrapeStats
@@ -291,11 +291,11 @@ class DormantSeeds:
 
     def _is_private(self, rec: JobRecord) -> bool:
         """(In a worker thread.) Whether the job's torrent is private (unknown: taken as so)."""
-        path = self._manager.saved_metainfo_path(rec.info_hash)
         try:
-            return path is None or load_saved_metainfo(path).private
+            torrent = self._manager.saved_metainfo(rec.info_hash)
         except (TorrentEngineError, OSError):
             return True
+        return torrent is None or torrent.private
 
     async def _stop(self) -> None:
         """The service stops: ``stopped`` to every tracker that knows a dormant seed, all at once
