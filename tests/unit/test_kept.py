@@ -8,6 +8,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -94,5 +95,20 @@ def test_a_full_disk_is_enospc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.setattr(store, "_db", Full())
     with pytest.raises(MetainfoStoreError, match="disk is full") as raised:
-        store.get(b"a" * 20)
+        store.put_many([(b"b" * 20, b"y")])
     assert raised.value.errno == errno.ENOSPC
+
+
+def test_a_read_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
+    """(A dormant seed's metainfo read on the event loop's thread is not held behind a batch's
+    fsync.) A write holds the writes' connection for its transaction; a read meanwhile answers
+    from the last commit."""
+    store = MetainfoStore(tmp_path / "torrents.sqlite3")
+    store.put_many([(b"a" * 20, b"kept")])
+    got: list[bytes | None] = []
+    with store._lock:  # (a write under way, its commit waiting on the disk)
+        reader = threading.Thread(target=lambda: got.append(store.get(b"a" * 20)))
+        reader.start()
+        reader.join(5)
+        assert got == [b"kept"]
+    store.close()

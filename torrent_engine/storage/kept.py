@@ -13,7 +13,10 @@ in when the store first opens: the files' bytes inserted in one transaction, and
 committed are the files removed (a crash between the two takes them in again, the same bytes).
 A row already in the store wins over a file of the same torrent.
 
-The calls block (an fsync) and are made on worker threads: one connection, one thread at a time.
+The writes block (an fsync) and are made on worker threads: one connection, one thread at a
+time. The reads have a connection of their own (WAL: a read sees the last commit and never waits
+for a write under way), so a small read on the event loop's thread (a dormant seed's metainfo an
+API call asks for) is not held behind a batch's fsync.
 A failure is an ``OSError`` (``MetainfoStoreError``: what SQLite said, and the file), whose
 ``errno`` is ``ENOSPC`` when SQLite found the disk full, so a caller that handles a failed
 write of a file handles this one alike.
@@ -56,12 +59,30 @@ class MetainfoStore:
         self.taken_in = 0  # files of the earlier layout taken in at this open
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
 
     @contextmanager
     def _using(self) -> Iterator[sqlite3.Connection]:
         with self._lock:
             try:
                 yield self._conn()
+            except sqlite3.Error as exc:
+                code = errno.ENOSPC if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else None
+                raise MetainfoStoreError(code, f"metainfo store {self.path}: {exc}") from exc
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """The reads' connection (the store opened first, by the writes' connection)."""
+        if self._reader is None and self._db is None:
+            with self._using():
+                pass  # (made, its schema checked and an earlier layout taken in)
+        with self._read_lock:
+            try:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                    self._reader.execute("PRAGMA busy_timeout=5000")
+                yield self._reader
             except sqlite3.Error as exc:
                 code = errno.ENOSPC if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else None
                 raise MetainfoStoreError(code, f"metainfo store {self.path}: {exc}") from exc
@@ -127,10 +148,11 @@ class MetainfoStore:
 
     def close(self) -> None:
         """Close the database (it opens again on the next call)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        with self._lock, self._read_lock:
+            for db in (self._reader, self._db):
+                if db is not None:
+                    db.close()
+            self._db = self._reader = None
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, metainfo), replacing what was kept for it: one transaction,
@@ -143,7 +165,7 @@ class MetainfoStore:
 
     def get(self, key: bytes) -> bytes | None:
         """The metainfo kept for ``key`` (None: none)."""
-        with self._using() as db:
+        with self._reading() as db:
             row = db.execute("SELECT data FROM metainfo WHERE info_hash = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -158,7 +180,7 @@ class MetainfoStore:
         """The info-hashes whose metainfo is kept."""
         if not self.path.exists() and self._db is None and not self._legacy_files():
             return set()
-        with self._using() as db:
+        with self._reading() as db:
             return {bytes(k) for (k,) in db.execute("SELECT info_hash FROM metainfo")}
 
     def _legacy_files(self) -> bool:
