@@ -11,7 +11,8 @@ the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode d
 hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
 also reports the wall time spent keeping the torrents' metainfo (``save_torrents``, a
 worker thread) and the job records (``JobStore.write_many``), a batch, over all batches.
-``--collector``: once all are added (the service still holding them), what a full garbage
+``--spread``: also the median of each fifth of the batches (what a batch costs as the service
+fills). ``--collector``: once all are added (the service still holding them), what a full garbage
 collection costs as CPython makes it, walking everything (the daemon's sweep), against one with
 everything frozen first (the daemon's collections between its sweeps: cli/collector.py), best of
 three each.
@@ -119,6 +120,11 @@ async def run(args: argparse.Namespace) -> None:
         print(f"{args.torrents} torrents, {args.batch} a batch{' (seed mode)' if args.seed_mode else ''}: "
               f"a batch {med:.1f} ms median, p95 {p95:.1f} ms; CPU {statistics.median(cpus):.1f} ms "
               f"median (load {' '.join(f'{x:.2f}' for x in os.getloadavg())})")
+        if args.spread:  # (a batch's cost as the service fills: the median of each fifth)
+            fifth = max(1, len(walls) // 5)
+            medians = [statistics.median(walls[at:at + fifth]) for at in range(0, fifth * 5, fifth)]
+            shown = ", ".join(f"{m:.1f}" for m in medians)
+            print(f"  a batch, median of each fifth of the adds: {shown} ms")
     if args.split:
         batches = -(-args.torrents // args.batch)
         print(f"  a batch's metainfo kept: {sum(metainfo) / batches * 1000:.1f} ms "
@@ -134,6 +140,7 @@ def main() -> None:
     p.add_argument("--profile", default="")
     p.add_argument("--split", action="store_true")
     p.add_argument("--collector", action="store_true")
+    p.add_argument("--spread", action="store_true")
     asyncio.run(run(p.parse_args()))
 
 

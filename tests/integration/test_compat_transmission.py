@@ -222,3 +222,13 @@ async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path)
         assert all("availability" not in row for row in rows.values())
         assert rows[info_hash]["magnetLink"] == f"magnet:?xt=urn:btih:{info_hash}&dn=kept"
         assert rows["c" * 40]["magnetLink"] == magnet
+        # the copy goes with its torrent, and a torrent added again has it written again
+        remove = {"method": "torrent-remove", "arguments": {"ids": [info_hash]}}
+        assert (await c.post("/transmission/rpc", headers=head, json=remove)).json()["result"] == "success"
+        assert not kept.exists()
+        add = {"metainfo": base64.b64encode(data).decode(), "paused": True}
+        r = await c.post("/transmission/rpc", headers=head, json={"method": "torrent-add", "arguments": add})
+        assert r.json()["result"] == "success"
+        r = await c.post("/transmission/rpc", headers=head, json=rpc)
+        again = {t["hashString"]: t for t in r.json()["arguments"]["torrents"]}[info_hash]
+        assert Path(again["torrentFile"]) == kept and kept.read_bytes() == data

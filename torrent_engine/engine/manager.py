@@ -293,12 +293,12 @@ class TorrentManager:
         self._drop_saved(key)
 
     def _drop_saved(self, key: bytes) -> None:
-        """(Blocking.) ``key``'s kept metainfo and resume file, removed."""
+        """(Blocking.) ``key``'s kept metainfo, resume file and exported copy, removed."""
         if self.kept is not None:
             self.kept.delete(key)
-        path = self._state_file(key, ".resume")
-        if path is not None:
-            path.unlink(missing_ok=True)
+        for path in (self._state_file(key, ".resume"), self.exported_metainfo_path(key)):
+            if path is not None:
+                path.unlink(missing_ok=True)
 
     @property
     def keeps_saved(self) -> bool:

@@ -4,8 +4,9 @@ A job is one torrent the service was asked to fetch. Its state is derived from i
 (queued, checking, fetching_metadata, downloading, seeding, paused) plus the job's own ends
 (completed, failed, cancelled); every change is a ``job.state`` event. Records live in
 ``state_dir/jobs.sqlite3`` (store.py) next to the manager's ``state_dir/torrents.sqlite3``
-(metainfo) and ``state_dir/torrents/`` (resume data), so a restarted service finds every job in its state and resumes it from its verified
-pieces. See docs/jobs.md for the state table, the layout on disk, leases and single flight.
+(metainfo) and ``state_dir/torrents/`` (resume data), so a restarted service finds every job
+in its state and resumes it from its verified pieces. See docs/jobs.md for the state table, the
+layout on disk, leases and single flight.
 """
 
 from __future__ import annotations

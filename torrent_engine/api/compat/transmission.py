@@ -209,7 +209,9 @@ class TransmissionRpc:
         self.max_torrent_size = max_torrent_size
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
         self._kept: dict[tuple[str, ...], KeptRecords[Record]] = {}  # torrent-get's rows, per field set
-        self._exported: set[str] = set()  # the info-hashes whose .torrent copy was written (_export)
+        # the jobs whose .torrent copy was written (_export; a job removed takes its copy along,
+        # and an add of the torrent again is another job)
+        self._exported: set[str] = set()
         methods: dict[str, Method] = {
             "session-get": self.session_get, "session-set": self.session_set,
             "session-stats": self.session_stats, "torrent-get": self.torrent_get,
@@ -712,9 +714,10 @@ class TransmissionRpc:
         manager = self.service.manager
         if not manager.keeps_saved:
             return
-        wanted = [job.info_hash for job in jobs if job.info_hash not in self._exported]
+        wanted = {job.info_hash: job.id for job in jobs if job.id not in self._exported}
         if wanted:
-            self._exported |= await anyio.to_thread.run_sync(manager.export_metainfo, wanted)
+            done = await anyio.to_thread.run_sync(manager.export_metainfo, list(wanted))
+            self._exported.update(wanted[info_hash] for info_hash in done)
 
     async def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
