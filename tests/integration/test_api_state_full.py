@@ -17,8 +17,7 @@ from tests.integration.api_helpers import running_api
 from tests.kept import kept_hashes
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobService, JobState
-from torrent_engine.jobs.store import JobStore
-from torrent_engine.storage.kept import MetainfoStore
+from torrent_engine.storage import database
 
 from .helpers import loopback_config
 
@@ -69,10 +68,9 @@ class FullStateFolder:
             def __getattr__(self, name: str) -> Any:
                 return getattr(self._db, name)
 
-        real_conn = JobStore._conn
-        monkeypatch.setattr(JobStore, "_conn", lambda store: Connection(real_conn(store)))
-        real_kept = MetainfoStore._conn  # (the manager's: SQLite as well)
-        monkeypatch.setattr(MetainfoStore, "_conn", lambda store: Connection(real_kept(store)))
+        # (every database of the state folder: the job store's, and the manager's metainfo)
+        real_open = database.open_database
+        monkeypatch.setattr(database, "open_database", lambda *args: Connection(real_open(*args)))
 
 
 def torrent_bytes(name: str) -> bytes:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from torrent_engine.storage import database
 from torrent_engine.storage.kept import MetainfoStore, MetainfoStoreError
 
 
@@ -84,16 +85,24 @@ def test_a_damaged_database_is_an_os_error_naming_it(tmp_path: Path) -> None:
 
 
 def test_a_full_disk_is_enospc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    store = MetainfoStore(tmp_path / "torrents.sqlite3")
-    store.put_many([(b"a" * 20, b"x")])
-
     class Full:
+        def __init__(self, db: sqlite3.Connection) -> None:
+            self.db = db
+
         def execute(self, sql: str, *args: object) -> object:
-            exc = sqlite3.OperationalError("database or disk is full")
+            return self.db.execute(sql, *args)
+
+        def executemany(self, sql: str, *args: object) -> object:
+            exc = sqlite3.OperationalError("database or disk is full")  # (a write: no room)
             exc.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
             raise exc
 
-    monkeypatch.setattr(store, "_db", Full())
+        def close(self) -> None:
+            self.db.close()
+
+    real = database.open_database
+    monkeypatch.setattr(database, "open_database", lambda *args: Full(real(*args)))
+    store = MetainfoStore(tmp_path / "torrents.sqlite3")
     with pytest.raises(MetainfoStoreError, match="disk is full") as raised:
         store.put_many([(b"b" * 20, b"y")])
     assert raised.value.errno == errno.ENOSPC
@@ -106,7 +115,7 @@ def test_a_read_does_not_wait_for_a_write_under_way(tmp_path: Path) -> None:
     store = MetainfoStore(tmp_path / "torrents.sqlite3")
     store.put_many([(b"a" * 20, b"kept")])
     got: list[bytes | None] = []
-    with store._lock:  # (a write under way, its commit waiting on the disk)
+    with store._db._lock:  # (a write under way, its commit waiting on the disk)
         reader = threading.Thread(target=lambda: got.append(store.get(b"a" * 20)))
         reader.start()
         reader.join(5)

@@ -15,15 +15,15 @@ import json
 import logging
 import re
 import sqlite3
-import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
 from ..jsonvalue import JSON, JSONValue
+from ..storage.database import Database, transaction
 from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 RECORD_VERSION = 1
 DB_FILE = "jobs.sqlite3"
 SCHEMA_VERSION = 1
+TABLES = ("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
+          "CREATE TABLE IF NOT EXISTS leases "
+          "(id TEXT PRIMARY KEY, ttl REAL NOT NULL, expires_at REAL NOT NULL)")
 LEGACY_FOLDER = "jobs"  # one JSON file per job (before the database)
 LEGACY_LEASES = "leases.json"
 # what the migrated JSON folder and lease file are renamed to
@@ -282,58 +285,22 @@ class JobStore:
         self.state_dir = state_dir
         self.path = state_dir / DB_FILE if state_dir is not None else None
         self.migrated: int | None = None  # records taken from the JSON files at this open, if any
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
         self._lost: list[tuple[str, str]] = []  # JSON records that could not be migrated
+        self._db = (Database(self.path, TABLES, SCHEMA_VERSION, what=f"job store {self.path}",
+                             error=JobStoreError, setup=self._migrate) if self.path is not None else None)
         self.loaded: dict[str, int] = {}  # job id -> a hash of its record as ``load_all`` read it
 
     # -- the connection --------------------------------------------------------------------
-    @contextmanager
-    def _using(self) -> Iterator[sqlite3.Connection]:
-        """The connection, held by this thread for the block; SQLite's errors as ``JobStoreError``."""
-        with self._lock:
-            try:
-                yield self._conn()
-            except sqlite3.Error as exc:
-                if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-                    raise JobStoreError(errno.ENOSPC, f"job store {self.path}: {exc}") from exc
-                raise JobStoreError(f"job store {self.path}: {exc}") from exc
-
-    def _conn(self) -> sqlite3.Connection:
-        """The open connection (opening it, and migrating a JSON state folder, the first time);
-        the caller holds ``_lock``."""
-        if self._db is not None:
-            return self._db
-        assert self.path is not None and self.state_dir is not None
-        self.state_dir.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
-            with _transaction(db):
-                db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                db.execute("CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY, record TEXT NOT NULL)")
-                db.execute("CREATE TABLE IF NOT EXISTS leases "
-                           "(id TEXT PRIMARY KEY, ttl REAL NOT NULL, expires_at REAL NOT NULL)")
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if row is None:
-                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif row[0] != str(SCHEMA_VERSION):
-                    raise sqlite3.DatabaseError(f"{self.path}: unknown schema version {row[0]!r}")
-            self._migrate(db)
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
-        return db
+    def _using(self) -> AbstractContextManager[sqlite3.Connection]:
+        """The connection, held by this thread for the block (opened, and a JSON state folder
+        migrated, the first time); SQLite's errors as ``JobStoreError``."""
+        assert self._db is not None
+        return self._db.using()
 
     def close(self) -> None:
         """Close the database (it opens again on the next call)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        if self._db is not None:
+            self._db.close()
 
     # -- the one-way migration from one JSON file per job ----------------------------------
     def _migrate(self, db: sqlite3.Connection) -> None:
@@ -346,7 +313,7 @@ class JobStore:
         if done is None:
             records, self._lost = _read_json_records(folder)
             old_leases = _read_json_leases(leases)
-            with _transaction(db):
+            with transaction(db):
                 db.executemany("INSERT OR REPLACE INTO jobs VALUES (?, ?)",
                                [(r.id, self.encode(r).decode()) for r in records])
                 db.executemany("INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
@@ -382,7 +349,7 @@ class JobStore:
         """Store many jobs' records, (id, encoded record) each, in one transaction."""
         if self.path is None or not rows:
             return
-        with self._using() as db, _transaction(db):
+        with self._using() as db, transaction(db):
             db.executemany("INSERT INTO jobs VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET "
                            "record = excluded.record", [(job_id, data.decode()) for job_id, data in rows])
 
@@ -406,7 +373,7 @@ class JobStore:
         """Remove the records of ``job_ids`` (one transaction)."""
         if self.path is None or not job_ids:
             return
-        with self._using() as db, _transaction(db):
+        with self._using() as db, transaction(db):
             db.executemany("DELETE FROM jobs WHERE id = ?", [(i,) for i in job_ids])
 
     def load_all(self) -> tuple[list[JobRecord], list[tuple[str, str]]]:
@@ -441,7 +408,7 @@ class JobStore:
         """Replace the open leases (id: ttl, expiry) in one transaction."""
         if self.path is None:
             return
-        with self._using() as db, _transaction(db):
+        with self._using() as db, transaction(db):
             db.execute("DELETE FROM leases")
             db.executemany("INSERT INTO leases VALUES (?, ?, ?)",
                            [(k, ttl, exp) for k, (ttl, exp) in leases.items()])
@@ -467,18 +434,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """One transaction: committed when the block ends, rolled back if it raises."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _free_name(path: Path) -> Path:

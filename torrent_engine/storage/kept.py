@@ -24,7 +24,6 @@ write of a file handles this one alike.
 
 from __future__ import annotations
 
-import errno
 import logging
 import os
 import sqlite3
@@ -33,6 +32,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+from .database import Database, database_error, transaction
+
 __all__ = ["DB_FILE", "LEGACY_SUFFIX", "MetainfoStore", "MetainfoStoreError"]
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ log = logging.getLogger(__name__)
 DB_FILE = "torrents.sqlite3"
 LEGACY_SUFFIX = ".torrent"  # the earlier layout's files, in the folder given as ``legacy``
 SCHEMA_VERSION = 1
+TABLES = ("CREATE TABLE IF NOT EXISTS metainfo (info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)",)
 
 
 class MetainfoStoreError(OSError):
@@ -57,25 +59,19 @@ class MetainfoStore:
         self.path = path
         self.legacy = legacy
         self.taken_in = 0  # files of the earlier layout taken in at this open
-        self._db: sqlite3.Connection | None = None
-        self._lock = threading.Lock()
+        what = f"metainfo store {path}"
+        # the writes' connection (which opens the store: its tables, an earlier layout taken in)
+        self._db = Database(path, TABLES, SCHEMA_VERSION, what=what, error=MetainfoStoreError,
+                            setup=self._take_in)
+        self._what = what
         self._reader: sqlite3.Connection | None = None
         self._read_lock = threading.Lock()
 
     @contextmanager
-    def _using(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            try:
-                yield self._conn()
-            except sqlite3.Error as exc:
-                code = errno.ENOSPC if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else None
-                raise MetainfoStoreError(code, f"metainfo store {self.path}: {exc}") from exc
-
-    @contextmanager
     def _reading(self) -> Iterator[sqlite3.Connection]:
         """The reads' connection (the store opened first, by the writes' connection)."""
-        if self._reader is None and self._db is None:
-            with self._using():
+        if self._reader is None and not self._db.opened:
+            with self._db.using():
                 pass  # (made, its schema checked and an earlier layout taken in)
         with self._read_lock:
             try:
@@ -84,33 +80,7 @@ class MetainfoStore:
                     self._reader.execute("PRAGMA busy_timeout=5000")
                 yield self._reader
             except sqlite3.Error as exc:
-                code = errno.ENOSPC if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL else None
-                raise MetainfoStoreError(code, f"metainfo store {self.path}: {exc}") from exc
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is not None:
-            return self._db
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-        try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute("PRAGMA busy_timeout=5000")
-            with _transaction(db):
-                db.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
-                db.execute("CREATE TABLE IF NOT EXISTS metainfo "
-                           "(info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)")
-                row = db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
-                if row is None:
-                    db.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-                elif row[0] != str(SCHEMA_VERSION):
-                    raise sqlite3.DatabaseError(f"unknown schema version {row[0]!r}")
-            self._take_in(db)
-        except BaseException:
-            db.close()
-            raise
-        self._db = db
-        return db
+                raise database_error(exc, self._what, MetainfoStoreError) from exc
 
     def _take_in(self, db: sqlite3.Connection) -> None:
         """The earlier layout's files, inserted (a row there already wins), then removed."""
@@ -139,7 +109,7 @@ class MetainfoStore:
             paths.append(path)
         if not rows:
             return
-        with _transaction(db):
+        with transaction(db):
             db.executemany("INSERT OR IGNORE INTO metainfo VALUES (?, ?)", rows)
         for path in paths:  # (committed: the files can go)
             path.unlink(missing_ok=True)
@@ -148,18 +118,18 @@ class MetainfoStore:
 
     def close(self) -> None:
         """Close the database (it opens again on the next call)."""
-        with self._lock, self._read_lock:
-            for db in (self._reader, self._db):
-                if db is not None:
-                    db.close()
-            self._db = self._reader = None
+        self._db.close()
+        with self._read_lock:
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, metainfo), replacing what was kept for it: one transaction,
         committed on return."""
         if not items:
             return
-        with self._using() as db, _transaction(db):
+        with self._db.using() as db, transaction(db):
             db.executemany("INSERT INTO metainfo VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
                            "data = excluded.data", items)
 
@@ -171,14 +141,14 @@ class MetainfoStore:
 
     def delete(self, key: bytes) -> None:
         """Forget ``key``'s metainfo (committed on return; nothing when none is kept)."""
-        if not self.path.exists() and self._db is None:
+        if not self.path.exists() and not self._db.opened:
             return  # (nothing was ever kept: no database made for nothing)
-        with self._using() as db:
+        with self._db.using() as db:
             db.execute("DELETE FROM metainfo WHERE info_hash = ?", (key,))
 
     def keys(self) -> set[bytes]:
         """The info-hashes whose metainfo is kept."""
-        if not self.path.exists() and self._db is None and not self._legacy_files():
+        if not self.path.exists() and not self._db.opened and not self._legacy_files():
             return set()
         with self._reading() as db:
             return {bytes(k) for (k,) in db.execute("SELECT info_hash FROM metainfo")}
@@ -190,14 +160,3 @@ class MetainfoStore:
             return any(n.endswith(LEGACY_SUFFIX) for n in os.listdir(self.legacy))
         except FileNotFoundError:
             return False
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
