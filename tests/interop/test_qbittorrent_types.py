@@ -204,3 +204,33 @@ async def test_a_watched_folder_saves_where_a_real_qbittorrent_says_its_scan_dir
         (one_at, default), (two_at, _) = seen[name][1], seen[name][0]
         assert one_at == default, (name, seen)  # 1: the default save path
         assert two_at == seen[f"{name} watch"][0][0], (name, seen)  # 0: the watched folder itself
+
+
+async def _priorities(c: httpx.AsyncClient, torrents: list[Torrent]) -> list[tuple[str, int]]:
+    """Queueing turned off, then ``torrents`` added paused, one a call: each one's ``priority``."""
+    r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps({"queueing_enabled": False})})
+    assert r.status_code == 200, r.text
+    assert (await c.get("/api/v2/app/preferences")).json()["queueing_enabled"] is False
+    for t in torrents:
+        r = await c.post("/api/v2/torrents/add", data={"paused": "true"},
+                         files={"torrents": (f"{t.name}.torrent", t.to_bytes())})
+        assert r.status_code == 200, r.text
+    with anyio.fail_after(30):
+        while len(info := (await c.get("/api/v2/torrents/info?sort=name")).json()) < len(torrents):
+            await anyio.sleep(0.2)
+    return [(t["name"], t["priority"]) for t in info]
+
+
+async def test_priority_is_the_queue_position_with_queueing_off_as_a_real_qbittorrent_gives_it(
+        tmp_path: Path) -> None:
+    """(Not 0, as docs/compat.md once said: qbittorrent-nox 4.5.2 numbers its unfinished
+    torrents whether queueing is on or off.)"""
+    torrents = [make_torrent([((f"p{n}.bin",), payload(20000, 20 + n))], 16384, name=f"p{n}")
+                for n in range(3)]
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            theirs = await _priorities(c, torrents)
+    async with running_api(tmp_path / "ours") as api:
+        ours = await _priorities(api.client, torrents)
+    assert theirs == [("p0", 1), ("p1", 2), ("p2", 3)]
+    assert ours == theirs
