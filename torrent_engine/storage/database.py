@@ -24,7 +24,8 @@ class Database:
     """One connection to a database of the state folder (``open_database``), opened at its first
     use and then kept; used by one thread at a time (``using``). ``setup``: run on the connection
     once it is opened, before anything else uses it (a migration); ``what`` and ``error``: how its
-    failures are told (``database_error``)."""
+    failures are told (``database_error``). ``reading``: a second connection, for reads alone
+    (WAL: a read sees the last commit and never waits for a write under way)."""
 
     def __init__(self, path: Path, tables: Sequence[str], schema: int, *, what: str, error: type[OSError],
                  setup: Callable[[sqlite3.Connection], None] | None = None) -> None:
@@ -33,6 +34,8 @@ class Database:
         self._what, self._error = what, error
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None
+        self._read_lock = threading.Lock()
 
     @property
     def opened(self) -> bool:
@@ -51,6 +54,22 @@ class Database:
             except sqlite3.Error as exc:
                 raise database_error(exc, self._what, self._error) from exc
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The reads' connection, held by this thread for the block (the database opened first by
+        ``using``'s, its tables made and ``setup`` run); SQLite's errors as ``error``."""
+        if self._reader is None and self._db is None:
+            with self.using():
+                pass
+        with self._read_lock:
+            try:
+                if self._reader is None:
+                    self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                    self._reader.execute("PRAGMA busy_timeout=5000")
+                yield self._reader
+            except sqlite3.Error as exc:
+                raise database_error(exc, self._what, self._error) from exc
+
     def _open(self) -> sqlite3.Connection:
         db = open_database(self.path, self._tables, self._schema)
         if self._setup is not None:
@@ -62,11 +81,12 @@ class Database:
         return db
 
     def close(self) -> None:
-        """Close the connection (it opens again on the next ``using``)."""
-        with self._lock:
-            if self._db is not None:
-                self._db.close()
-                self._db = None
+        """Close the connections (they open again on the next ``using`` or ``reading``)."""
+        with self._lock, self._read_lock:
+            for db in (self._reader, self._db):
+                if db is not None:
+                    db.close()
+            self._db = self._reader = None
 
 
 def open_database(path: Path, tables: Sequence[str], schema: int) -> sqlite3.Connection:

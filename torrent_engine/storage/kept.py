@@ -4,9 +4,9 @@ One row per torrent, its info-hash (as it was added by) and its bencoded metainf
 (WAL mode, ``synchronous=FULL``): a batch of adds is one transaction, committed (the WAL written
 and fsynced) before the call returns, so a torrent whose add was acknowledged survives a SIGKILL
 or a power loss. One file a torrent (write, fsync, rename, a sync of the folder) cost the
-kernel's work of creating a file each: 25 of them 5.4-7.6 ms a batch on this machine's disk, and
-up to 44 ms in a slow minute, against 0.5 ms for the same 25 rows (bench/RESULTS.md, "The
-metainfo kept in one database").
+kernel's work of creating a file each: 25 of them took 5.4-14.0 ms a batch on this machine's
+disk, against 0.7-1.2 ms for the same 25 rows in the same runs (bench/RESULTS.md, "The metainfo
+kept in one database").
 
 A state folder from the earlier layout (``torrents/<info-hash>.torrent``, one file each) is taken
 in when the store first opens: the files' bytes inserted in one transaction, and only once it is
@@ -27,12 +27,10 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from pathlib import Path
 
-from .database import Database, database_error, transaction
+from .database import Database, transaction
 
 __all__ = ["DB_FILE", "LEGACY_SUFFIX", "MetainfoStore", "MetainfoStoreError"]
 
@@ -59,28 +57,9 @@ class MetainfoStore:
         self.path = path
         self.legacy = legacy
         self.taken_in = 0  # files of the earlier layout taken in at this open
-        what = f"metainfo store {path}"
-        # the writes' connection (which opens the store: its tables, an earlier layout taken in)
-        self._db = Database(path, TABLES, SCHEMA_VERSION, what=what, error=MetainfoStoreError,
-                            setup=self._take_in)
-        self._what = what
-        self._reader: sqlite3.Connection | None = None
-        self._read_lock = threading.Lock()
-
-    @contextmanager
-    def _reading(self) -> Iterator[sqlite3.Connection]:
-        """The reads' connection (the store opened first, by the writes' connection)."""
-        if self._reader is None and not self._db.opened:
-            with self._db.using():
-                pass  # (made, its schema checked and an earlier layout taken in)
-        with self._read_lock:
-            try:
-                if self._reader is None:
-                    self._reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                    self._reader.execute("PRAGMA busy_timeout=5000")
-                yield self._reader
-            except sqlite3.Error as exc:
-                raise database_error(exc, self._what, MetainfoStoreError) from exc
+        # (opened at its first use: its tables made, an earlier layout taken in)
+        self._db = Database(path, TABLES, SCHEMA_VERSION, what=f"metainfo store {path}",
+                            error=MetainfoStoreError, setup=self._take_in)
 
     def _take_in(self, db: sqlite3.Connection) -> None:
         """The earlier layout's files, inserted (a row there already wins), then removed."""
@@ -119,10 +98,6 @@ class MetainfoStore:
     def close(self) -> None:
         """Close the database (it opens again on the next call)."""
         self._db.close()
-        with self._read_lock:
-            if self._reader is not None:
-                self._reader.close()
-                self._reader = None
 
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, metainfo), replacing what was kept for it: one transaction,
@@ -135,7 +110,7 @@ class MetainfoStore:
 
     def get(self, key: bytes) -> bytes | None:
         """The metainfo kept for ``key`` (None: none)."""
-        with self._reading() as db:
+        with self._db.reading() as db:
             row = db.execute("SELECT data FROM metainfo WHERE info_hash = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
@@ -150,7 +125,7 @@ class MetainfoStore:
         """The info-hashes whose metainfo is kept."""
         if not self.path.exists() and not self._db.opened and not self._legacy_files():
             return set()
-        with self._reading() as db:
+        with self._db.reading() as db:
             return {bytes(k) for (k,) in db.execute("SELECT info_hash FROM metainfo")}
 
     def _legacy_files(self) -> bool:
