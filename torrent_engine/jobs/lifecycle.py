@@ -540,8 +540,10 @@ class JobLifecycle:
         if (changed or force_save) and self.tg is not None:
             self.tg.start_soon(self.save, rec)
 
-    def set_state(self, rec: JobRecord, new: JobState) -> bool:
-        """The one place a job's state changes (and ``job.state`` is published); whether it did."""
+    def set_state(self, rec: JobRecord, new: JobState, *, told: bool = True) -> bool:
+        """The one place a job's state changes (and ``job.state`` is published); whether it did.
+        ``told`` False: a job being added, announced in this state by its ``job.added``: no
+        ``job.state``, and the caller starts the completion's program once it is announced."""
         old = rec.state
         if old is new:
             return False
@@ -563,6 +565,8 @@ class JobLifecycle:
         self.sleepers.unview(rec)
         if new in FINISHED_STATES:
             self.jobs.finished(rec)  # (its counters are final: the history's totals take them)
+        if not told:
+            return True
         self.events.publish(JobStateChanged(info_hash=rec.info_hash, job=self.snapshot(rec), old=old,
                                             new=new))
         if completed:

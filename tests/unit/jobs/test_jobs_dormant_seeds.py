@@ -16,7 +16,7 @@ from tests.integration.helpers import loopback_config
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
 from torrent_engine.engine.manager import TorrentManager
-from torrent_engine.jobs import JobFeatures, JobOptions, JobState, ShareLimitAction
+from torrent_engine.jobs import JobAdded, JobFeatures, JobOptions, JobState, JobStateChanged, ShareLimitAction
 from torrent_engine.jobs.queueing.dormant import DormantSeeds, _tiers
 from torrent_engine.jobs.store import JobRecord, JobStore
 from torrent_engine.net.tracker.coordinator import TrackerMemory
@@ -127,6 +127,43 @@ async def test_the_first_round_after_a_restart_writes_no_dormant_seed_record(
         await jobs.enforce()
         assert jobs.manager.get(torrent.info_hash) is None
         assert written == []
+
+
+@pytest.mark.parametrize("seed_mode", [True, False])
+async def test_an_add_without_a_session_is_written_once_and_announced_in_its_state(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed_mode: bool) -> None:
+    """A seed-mode add that sleeps at once is written once, seeding, and its ``job.added`` says
+    so, with no ``job.state`` after it; a checked add without a session likewise, checking, until
+    its check ends (a second record and a state event an add were a third of what 10 000
+    seed-mode adds cost: bench/RESULTS.md, "Written once")."""
+    torrent = two_files()
+    seed_data(tmp_path / "dl", torrent)
+    written: list[str] = []
+    real = JobStore.write_many
+
+    def write_many(store: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        written.extend(json.loads(data)["state"] for _job_id, data in rows)
+        real(store, rows)
+
+    monkeypatch.setattr(JobStore, "write_many", write_many)
+    heard: list[tuple[str, str]] = []
+    async with service(tmp_path, seed=True) as jobs:
+        jobs.events.subscribe(JobAdded, lambda e: heard.append(("job.added", e.job.state.value)))
+        jobs.events.subscribe(JobStateChanged, lambda e: heard.append(("job.state", e.new.value)))
+        job, _ = await jobs.add(torrent, seed_mode=seed_mode)
+        first = "seeding" if seed_mode else "checking"
+        assert job.state.value == first and written[:1] == [first]
+        await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.enforce()
+        assert jobs.manager.get(torrent.info_hash) is None  # (no session: dormant)
+        if seed_mode:
+            assert written == ["seeding"] and heard == [("job.added", "seeding")]
+        else:  # (its check's end is a change: written and told)
+            assert written == ["checking", "seeding"]
+            assert heard == [("job.added", "checking"), ("job.state", "seeding")]
+    saved = json.loads(JobStore(tmp_path / "state").read(job.id) or b"null")
+    assert saved["state"] == "seeding" and saved["done_size"] == torrent.total_length
+    assert saved["completed_at"] is not None
 
 
 async def test_a_dormant_seeds_web_seeds_are_its_metainfos_until_edited_and_its_session_takes_them(

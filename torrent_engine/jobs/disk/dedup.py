@@ -184,7 +184,6 @@ class Deduplicator:
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, set[bytes]] = {}
-        self._added: set[str] = set()  # complete at their add, learnt from its torrent (learn_added)
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -257,15 +256,15 @@ class Deduplicator:
         self._changed()
 
     def listen(self) -> None:
-        """Learn each job's files as it completes (``job.state`` events); forget them as it ends
-        without its data or leaves the history (``job.removed``)."""
+        """Learn each job's files as it completes (``job.state`` events; a seed-mode add tells
+        ``learn_added``); forget them as it ends without its data or leaves the history
+        (``job.removed``)."""
         if self.mode != "off":
             self.run.events.subscribe(JobStateChanged, self._on_state)
             self.run.events.subscribe(JobRemoved, self._on_removed)
 
     def _on_removed(self, event: JobRemoved) -> None:
         self.placed.pop(event.job_id, None)
-        self._added.discard(event.job_id)
         if event.job_id in self._by_job:
             self._forget(event.job_id)
             self._changed()
@@ -282,9 +281,6 @@ class Deduplicator:
             return
         if not _complete(rec):
             return
-        if rec.id in self._added:  # (learnt at its add: its saved torrent need not be read again)
-            self._added.discard(rec.id)
-            return
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
             if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
@@ -298,12 +294,11 @@ class Deduplicator:
 
     def learn_added(self, rec: JobRecord, torrent: Torrent) -> None:
         """``rec``, complete as it is added (a seed-mode seed), learnt from the torrent its add
-        read — not from its saved torrent read again once it seeds (thousands of seed-mode adds
-        would each read and parse their .torrent once more)."""
+        read (it is announced seeding, with no ``job.state``: thousands of seed-mode adds would
+        otherwise each read and parse their saved torrent once more)."""
         if self.mode == "off":
             return
         self._learn(rec.id, _roots(torrent, rec.file_priorities or []))
-        self._added.add(rec.id)
         self._changed()
 
     async def _learn_saved(self, job_id: str) -> None:

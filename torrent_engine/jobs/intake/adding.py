@@ -364,7 +364,13 @@ class JobAdder:
                 if isinstance(exc, (TorrentEngineError, OSError)):
                     raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc
                 raise
-            # durable before anyone hears of it: when it cannot be, the add is undone
+            if dormant:  # complete, as seed mode takes it: written and announced seeding
+                rec.done_size = rec.total_size
+                self.run.set_state(rec, JobState.SEEDING, told=False)
+            elif pending:  # its data is hashed in its turn, with no session until then
+                self.run.set_state(rec, JobState.CHECKING, told=False)
+            # durable before anyone hears of it: when it cannot be, the add is undone (a dormant
+            # or pending add is written once, in the state it is announced in)
             await self.run.save(rec, strict=True)
         except StateNotSaved:
             if rec.id not in self.run.jobs:
@@ -385,16 +391,16 @@ class JobAdder:
             self.run.busy.discard(rec.id)
             refusal = self.run.starting.pop(rec.id, None)
         self.run.events.publish(JobAdded(info_hash=rec.info_hash, job=self.run.snapshot(rec)))
-        if dormant:  # complete, as seed mode takes it: it seeds from its record
-            rec.done_size = rec.total_size
+        if dormant:  # it seeds from its record
             if self.dedup is not None and isinstance(torrent, Torrent):
                 self.dedup.learn_added(rec, torrent)
-            self.run.set_state(rec, JobState.SEEDING)
+            self.run.run_program(ProgramEvent.COMPLETED, rec)  # (complete from its add on)
             await self.run.seeds.add(rec)
             self.run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
-        elif pending:  # its data is hashed in its turn, with no session until then
-            self.run.set_state(rec, JobState.CHECKING)
+            return rec  # (written as it is: above)
+        if pending:
             self.run.checks.add(rec)
+            return rec
         if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
             self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)

@@ -130,8 +130,9 @@ class IntakeHost(Protocol):
     def seeds(self) -> DormantSeeds:
         """The complete seeds without a session."""
 
-    def set_state(self, rec: JobRecord, new: JobState) -> bool:
-        """The one place a job's state changes (and ``job.state`` is published); whether it did."""
+    def set_state(self, rec: JobRecord, new: JobState, *, told: bool = True) -> bool:
+        """The one place a job's state changes (and ``job.state`` is published, unless ``told``
+        is False: see ``JobLifecycle.set_state``); whether it did."""
 
     @property
     def settings(self) -> ServiceSettings:
