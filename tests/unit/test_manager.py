@@ -20,7 +20,7 @@ from tests.integration.helpers import (
     task_count,
 )
 from torrent_engine import events as ev
-from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.engine.manager import SavedTorrents, TorrentManager
 from torrent_engine.errors import SessionError
 from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
@@ -80,7 +80,8 @@ async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(t
         with anyio.fail_after(20):
             await session.wait_ready()
         assert manager.saved_metainfo_bytes(torrent.info_hash) == torrent.to_bytes() and resume.is_file()
-        assert manager.saved_files() == {f"{torrent.info_hash.hex()}.torrent", resume.name}
+        kept = frozenset({torrent.info_hash.hex()})
+        assert manager.saved_torrents() == SavedTorrents(metainfo=kept, resume=kept)
         await manager.remove(session)
         assert session.finished and manager.get(torrent.info_hash) is None
         assert manager.saved_metainfo_bytes(torrent.info_hash) is None and not resume.exists()

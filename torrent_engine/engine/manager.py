@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 
+RESUME = ".resume"  # STATE_DIR/torrents/<info-hash>.resume: a torrent's resume data
 EXPORTED = "exported"  # STATE_DIR/exported/: .torrent copies for other programs (export_metainfo)
 
 
@@ -159,7 +160,7 @@ class TorrentManager:
         key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
-        resume_path = self._state_file(key, ".resume")
+        resume_path = self._state_file(key, RESUME)
         # the session keeps the metainfo again when a magnet's info dict, or v2 piece layers the
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
@@ -199,7 +200,7 @@ class TorrentManager:
         if self.kept is not None:
             data = torrent.to_bytes()
             if self.kept.get(key) != data:
-                self.kept.put_many([(key, data)])
+                self._keep_metainfo(key, data)
 
     def _keep_metainfo(self, key: bytes, data: bytes) -> None:
         """(In a worker thread.) ``data`` kept as ``key``'s metainfo."""
@@ -211,7 +212,7 @@ class TorrentManager:
         survive a restart even before the first real save; with no file stamps this placeholder
         is never trusted, so a restart rechecks whatever is on disk (in seed mode: verifies each
         piece as it is first served)."""
-        resume_path = self._state_file(key, ".resume")
+        resume_path = self._state_file(key, RESUME)
         if resume_path is not None and not resume_path.exists():
             placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"",
                                      num_pieces=0, added_time=int(time.time()), seed_mode=seed_mode)
@@ -280,7 +281,7 @@ class TorrentManager:
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
-        path = self._state_file(key, ".resume")
+        path = self._state_file(key, RESUME)
         if path is not None:
             path.unlink(missing_ok=True)
 
@@ -296,7 +297,7 @@ class TorrentManager:
         """(Blocking.) ``key``'s kept metainfo, resume file and exported copy, removed."""
         if self.kept is not None:
             self.kept.delete(key)
-        for path in (self._state_file(key, ".resume"), self.exported_metainfo_path(key)):
+        for path in (self._state_file(key, RESUME), self.exported_metainfo_path(key)):
             if path is not None:
                 path.unlink(missing_ok=True)
 
@@ -348,7 +349,7 @@ class TorrentManager:
     def saved_resume_path(self, info_hash: bytes | str) -> Path | None:
         """Where the resume data of a torrent is saved (None without a state folder)."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
-        return self._state_file(key, ".resume")
+        return self._state_file(key, RESUME)
 
     # -- persistence ---------------------------------------------------------------------
     def _remove_stale_writes(self) -> None:
@@ -359,31 +360,42 @@ class TorrentManager:
         for stale in remove_stale_temp_files(folder.parent) + remove_stale_temp_files(folder):
             log.info("removed %s, left by an interrupted write", stale)
 
-    def saved_files(self) -> set[str]:
-        """What is kept, as names: ``<info-hash>.torrent`` for each metainfo kept, and the names
-        of the files in the state folder's ``torrents/`` (``<info-hash>.resume``): one listing,
-        for an owner that looks for many (blocking: a worker thread)."""
+    def saved_torrents(self) -> SavedTorrents:
+        """What the state folder keeps, by info-hash: the metainfo kept (an earlier layout's files
+        taken in first) and the resume files of ``torrents/``, one query and one listing for an
+        owner that looks for many (blocking: a worker thread)."""
         if self.config.state_dir is None or self.kept is None:
-            return set()
-        kept = {f"{key.hex()}.torrent" for key in self.kept.keys()}  # (takes in an earlier layout's first)
-        folder = Path(self.config.state_dir) / "torrents"
+            return SavedTorrents(frozenset(), frozenset())
+        metainfo = frozenset(key.hex() for key in self.kept.keys())
         try:
-            return kept | set(os.listdir(folder))
+            names = os.listdir(Path(self.config.state_dir) / "torrents")
         except FileNotFoundError:
-            return kept
+            names = []
+        resume = frozenset(name[:-len(RESUME)] for name in names if name.endswith(RESUME))
+        return SavedTorrents(metainfo, resume)
 
-    def saved(self, files: set[str] | None = None) -> list[bytes]:
+    def saved(self) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or
-        resume data is saved in the state folder (blocking: call it on a worker thread);
-        ``files``: the folder's listing (``saved_files``), when the caller has it already."""
+        resume data is kept in the state folder (blocking: call it on a worker thread)."""
+        return self.saved_torrents().keys()
+
+
+@dataclass(frozen=True)
+class SavedTorrents:
+    """What a manager's state folder keeps (``TorrentManager.saved_torrents``): the info-hashes,
+    in hex, with metainfo kept, and with a resume file."""
+
+    metainfo: frozenset[str]
+    resume: frozenset[str]
+
+    def keys(self) -> list[bytes]:
+        """Every info-hash with something kept (a name that is no hex: not the manager's file)."""
         found: set[bytes] = set()
-        for name in self.saved_files() if files is None else files:
-            stem, dot, suffix = name.rpartition(".")
-            if dot and suffix in ("torrent", "resume"):
-                try:
-                    found.add(bytes.fromhex(stem))
-                except ValueError:
-                    continue  # (not a file this manager wrote)
+        for key in self.metainfo | self.resume:
+            try:
+                found.add(bytes.fromhex(key))
+            except ValueError:
+                continue
         return sorted(found)
 
 

@@ -17,7 +17,7 @@ import logging
 import anyio
 import anyio.abc
 
-from ..engine.manager import TorrentManager
+from ..engine.manager import SavedTorrents, TorrentManager
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
 from ..storage.resume import load_resume
@@ -126,20 +126,20 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
     cannot be read is left out: the job's start reads it again, and says why), but for the ids
     of the jobs of ``unchecked`` checked without a session (their saved torrent there, and no
     resume data, or that of a check cut short: the check goes on from it), which are the third."""
-    saved = manager.saved_files()  # (one listing: what the forgetting below removes is no job's)
-    for key in manager.saved(saved):
+    saved = manager.saved_torrents()  # (one listing: what the forgetting below removes is no job's)
+    for key in saved.keys():
         if key.hex() not in known:
             log.warning("torrent %s saved in the state folder has no unfinished job: forgetting it",
                         key.hex())
             manager.forget_saved(key)
     sleeping = {rec.id for rec in seeds if _files_there(saved, rec)}
-    to_check = {rec.id for rec in unchecked if f"{rec.info_hash}.torrent" in saved
-                and (f"{rec.info_hash}.resume" not in saved or _check_unfinished(manager, rec))}
+    to_check = {rec.id for rec in unchecked if rec.info_hash in saved.metainfo
+                and (rec.info_hash not in saved.resume or _check_unfinished(manager, rec))}
     out: dict[str, Torrent] = {}
     for rec in runs:
         if rec.id in sleeping or rec.id in to_check:
             continue
-        if f"{rec.info_hash}.torrent" not in saved:
+        if rec.info_hash not in saved.metainfo:
             continue
         try:
             torrent = manager.saved_metainfo(rec.info_hash)
@@ -157,13 +157,13 @@ def _check_unfinished(manager: TorrentManager, rec: JobRecord) -> bool:
     return data is not None and data.checked_up_to is not None
 
 
-def _files_there(saved: set[str], rec: JobRecord) -> bool:
+def _files_there(saved: SavedTorrents, rec: JobRecord) -> bool:
     """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
-    saved torrent and resume data (``saved``: the state folder's file names, one listing for
+    saved torrent and resume data (``saved``: what the state folder keeps, one listing for
     every job) — a seed in seed mode has none until its session first saves, its record says
     what a resume file would: its save path and that nothing is verified — and each file it
     wants at its full size (the session that wakes checks them as any start does, by size and
     mtime; in seed mode it verifies each piece as it is first served)."""
-    return (f"{rec.info_hash}.torrent" in saved
-            and (f"{rec.info_hash}.resume" in saved or rec.options.seed_mode)
+    return (rec.info_hash in saved.metainfo
+            and (rec.info_hash in saved.resume or rec.options.seed_mode)
             and wanted_files_there(rec))
