@@ -15,7 +15,9 @@ worker thread) and the job records (``JobStore.write_many``), a batch, over all 
 fills). ``--collector``: once all are added (the service still holding them), what a full garbage
 collection costs as CPython makes it, walking everything (the daemon's sweep), against one with
 everything frozen first (the daemon's collections between its sweeps: cli/collector.py), best of
-three each.
+three each. ``--census``: once all are added, the objects the collector tracks below each job
+record (each field's, the record's own lists and their lists), on average a record: what a
+sweep walks for each job's record.
 
 The reference is the same script run from another tree (``PYTHONPATH=OTHER python
 OTHER/bench/bench_add_batch.py``), alternated: both print the median and p95 of a batch.
@@ -25,7 +27,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import cProfile
+import dataclasses
+import enum
 import gc
 import os
 import statistics
@@ -80,6 +85,27 @@ def report_collector() -> None:
           f"with them frozen: {frozen:.1f} ms")
 
 
+def report_census(records: list[object]) -> None:
+    """(``--census``.) The tracked objects below each record, by field, on average a record."""
+    def below(value: object, seen: set[int]) -> int:
+        n = 0
+        for ref in gc.get_referents(value):
+            if gc.is_tracked(ref) and not isinstance(ref, type) and id(ref) not in seen:
+                seen.add(id(ref))
+                n += 1 + below(ref, seen)
+        return n
+
+    by_field: collections.Counter[str] = collections.Counter()
+    for rec in records:
+        for f in dataclasses.fields(rec):  # type: ignore[arg-type]
+            value = getattr(rec, f.name)
+            if gc.is_tracked(value) and not isinstance(value, enum.Enum):  # (an enum is shared)
+                by_field[f.name] += 1 + below(value, set())
+    n = max(1, len(records))
+    shown = ", ".join(f"{name} {count / n:.2f}" for name, count in by_field.most_common())
+    print(f"  tracked objects below a job record, a record: {sum(by_field.values()) / n:.2f} ({shown})")
+
+
 async def run(args: argparse.Namespace) -> None:
     metainfo: list[float] = []
     records: list[float] = []
@@ -114,6 +140,9 @@ async def run(args: argparse.Namespace) -> None:
                     cpus.append(cpu * 1000)
             if args.collector:
                 report_collector()
+            if args.census:
+                gc.collect()
+                report_census(list(jobs._run.jobs))  # (the records: what the bench looks into)
         if profile is not None:
             profile.dump_stats(args.profile)
         med, p95 = quantiles(walls)
@@ -140,6 +169,7 @@ def main() -> None:
     p.add_argument("--profile", default="")
     p.add_argument("--split", action="store_true")
     p.add_argument("--collector", action="store_true")
+    p.add_argument("--census", action="store_true")
     p.add_argument("--spread", action="store_true")
     asyncio.run(run(p.parse_args()))
 
