@@ -252,7 +252,7 @@ class JobControl:
                                   "file_priorities")
             pads = set(rec.pad_files) if rec.file_paths is not None else set()
             new = check_priorities(file_priorities, rec.file_priorities, pads)
-            rec.file_priorities = new
+            rec.file_priorities = tuple(new)
             if session is not None:
                 session.set_file_priorities(new)
             options = dataclasses.replace(options, files=tuple(i for i, p in enumerate(new) if p > 0))

@@ -156,12 +156,12 @@ class JobEdits:
             session = self.run.session_of(rec)
             if (session is None and not self.run.dormant(rec)) or rec.id in self.run.busy:
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
-            renamed = {**rec.renamed, **{i: list(p) for i, p in moves.items()}}
-            paths = [list(moves.get(i, p)) for i, p in enumerate(rec.file_paths)]
+            renamed = {**rec.renamed, **{i: tuple(p) for i, p in moves.items()}}
+            paths = tuple(tuple(moves.get(i, p)) for i, p in enumerate(rec.file_paths))
             # (a file that was on disk before the job stays the user's under its new name: a
             # cancel that deletes the job's files keeps it)
             now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
-            pre = None if rec.preexisting is None else [now_at.get(p, p) for p in rec.preexisting]
+            pre = None if rec.preexisting is None else tuple(now_at.get(p, p) for p in rec.preexisting)
             now = self.run.clock()
             # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
             content = dataclasses.replace(rec, renamed=renamed, file_paths=paths, preexisting=pre,
@@ -208,8 +208,8 @@ class JobEdits:
         checked = check_tiers(tiers, field)
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)
-            lists = [list(tier) for tier in checked]
-            urls = flat(checked)
+            lists = tuple(tuple(tier) for tier in checked)
+            urls = tuple(flat(checked))
             now = self.run.clock()
             content = dataclasses.replace(rec, tracker_tiers=lists, trackers=urls, updated_at=now)
             await self.run.save(rec, content, strict=True)
@@ -259,9 +259,9 @@ class JobEdits:
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)
             now = self.run.clock()
-            content = dataclasses.replace(rec, web_seeds=checked, updated_at=now)
+            content = dataclasses.replace(rec, web_seeds=tuple(checked), updated_at=now)
             await self.run.save(rec, content, strict=True)
-            rec.web_seeds, rec.updated_at = checked, now
+            rec.web_seeds, rec.updated_at = content.web_seeds, now
             session = self.run.session_of(rec)
             if session is not None:
                 session.set_web_seeds(checked)

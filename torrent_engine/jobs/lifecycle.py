@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -110,8 +110,8 @@ class JobLifecycle:
         self.last_progress: dict[str, float] = {}
         self.published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
-        # job id -> (the view decorated, what decorated it, the result): see control's _decorate
-        self.decorated: dict[str, tuple[Job, tuple[object, ...], Job]] = {}
+        # job id -> (the view decorated, the result, then its features, rank, completion, number)
+        self.decorated: dict[str, tuple[Job, Job, object, int, float | None, int]] = {}
         # job id -> (the live view of a running job, what it was made from: ``live_stamp``): kept
         # while nothing it shows moved, so a list of thousands of checking or queued jobs (whose
         # sessions are still) makes no view, record or JSON again
@@ -410,16 +410,16 @@ class JobLifecycle:
         self.sleepers.fold(rec)
         key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
-        if kept is not None and kept[0] is job and kept[1] == key and \
-                abs(kept[2].seeding_time - rec.seeding_time) <= seeding_time_step and \
-                _same_step(kept[2].downloading_time, rec.downloading_time, seeding_time_step):
-            return kept[2]
+        if kept is not None and kept[0] is job and kept[2:] == key and \
+                abs(kept[1].seeding_time - rec.seeding_time) <= seeding_time_step and \
+                _same_step(kept[1].downloading_time, rec.downloading_time, seeding_time_step):
+            return kept[1]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
                                     queue_position=key[1], seeding_time=rec.seeding_time,
                                     downloading_time=rec.downloading_time,
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
-        self.decorated[rec.id] = (job, key, shown)
+        self.decorated[rec.id] = (job, shown, *key)
         if rec.state is JobState.SEEDING:  # (its listed seeding time moves on: marks.py)
             self.marks.shown_seeding(rec)
         return shown
@@ -467,7 +467,7 @@ class JobLifecycle:
             rec.file_priorities = selected_priorities(rec, session.torrent)  # (a magnet's, just here)
         wanted = list(rec.file_priorities)
         wanted[index] = wanted[index] or DEFAULT_PRIORITY
-        rec.file_priorities = wanted
+        rec.file_priorities = tuple(wanted)
         rec.options = dataclasses.replace(rec.options, files=tuple(i for i, p in enumerate(wanted) if p > 0))
         rec.updated_at = self.clock()
         session.set_file_priorities(wanted)
@@ -551,7 +551,7 @@ class JobLifecycle:
         rec.updated_at = self.clock()
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
-            rec.missing_files = []
+            rec.missing_files = ()
         completed = new is JobState.SEEDING and rec.completed_at is None
         uncompleted = new is JobState.DOWNLOADING and rec.completed_at is not None
         if completed:
@@ -627,10 +627,10 @@ class JobLifecycle:
         while it is paused and has no session (only a paused job's record needs them)."""
         session = self.session_of(rec)
         if session is not None and session.has_metadata:
-            rec.file_done = files_done(session.torrent, session.have)
+            rec.file_done = tuple(files_done(session.torrent, session.have))
 
     # -- ends ------------------------------------------------------------------------------
-    async def halt(self, rec: JobRecord, error: str, missing: list[str]) -> None:
+    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str]) -> None:
         """The job's data could not be written or read (a full disk, a permission, files gone):
         its session stops, its saved metainfo and resume data kept, and the job stays, stopped
         in ``error`` saying why, without a session (as a paused one), until it is resumed or
@@ -655,8 +655,8 @@ class JobLifecycle:
                     self.last_progress.pop(rec.id, None)
                     self.published.pop(rec.id, None)
                     await self.save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
-                                                              missing_files=missing))
-                    rec.error, rec.missing_files = error, missing
+                                                              missing_files=tuple(missing)))
+                    rec.error, rec.missing_files = error, tuple(missing)
                     self.set_state(rec, JobState.ERROR)
         finally:
             self.busy.discard(rec.id)

@@ -91,7 +91,7 @@ class ViewMarks:
                 del self._due_at[job_id]  # (gone, or its state changed: marked then)
                 continue
             run.sleepers.fold(rec)
-            moved = abs(kept[2].seeding_time - rec.seeding_time)
+            moved = abs(kept[1].seeding_time - rec.seeding_time)
             if moved > self.listed_step:  # (as ``JobLifecycle._decorate`` judges it)
                 del self._due_at[job_id]  # (its next view, made when it is listed, is followed)
                 self.mark(rec)

@@ -118,7 +118,7 @@ class EngineNews:
             self.run.last_progress[rec.id] = now
             self.run.refresh_counters(rec)
             job = self.run.snapshot(rec)
-            shown = (job.state, job.progress, job.done_size, job.downloaded, job.uploaded,
+            shown = (job.state.value, job.progress, job.done_size, job.downloaded, job.uploaded,
                      job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)
             if shown != self.run.published.get(rec.id):  # an idle job sends nothing
                 self.run.published[rec.id] = shown
@@ -198,7 +198,7 @@ class EngineNews:
         async def find_existing() -> None:
             stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
             save_path = Path(rec.options.data_path)
-            rec.preexisting = await anyio.to_thread.run_sync(existing_files, save_path, stored)
+            rec.preexisting = tuple(await anyio.to_thread.run_sync(existing_files, save_path, stored))
             await self.run.save(rec)
 
         self.run.tg.start_soon(find_existing)

@@ -7,7 +7,7 @@ build frozen values; nothing here writes, waits or keeps state (the service owns
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..events import TrackerFailed, TrackerSuccess
@@ -201,8 +201,8 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec))
 
 
-def file_progress(torrent: Torrent, have: Bitfield, priorities: list[int] | None,
-                  paths: list[list[str]] | None = None) -> tuple[JobFile, ...]:
+def file_progress(torrent: Torrent, have: Bitfield, priorities: Sequence[int] | None,
+                  paths: Sequence[Sequence[str]] | None = None) -> tuple[JobFile, ...]:
     """Each file's share of verified bytes (``have``: the verified pieces), pad files left out;
     ``paths``: each file's path as the job keeps it (renamed), when known."""
     out: list[JobFile] = []
@@ -234,11 +234,11 @@ def files_done(torrent: Torrent, have: Bitfield) -> list[int]:
     return out
 
 
-def selected_priorities(rec: JobRecord, torrent: Torrent) -> list[int]:
+def selected_priorities(rec: JobRecord, torrent: Torrent) -> tuple[int, ...]:
     """The file priorities the job's selection asks for (every file when it has none; pad files 0)."""
     sel = rec.options.files
-    return [0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
-            for i, f in enumerate(torrent.files)]
+    return tuple(0 if f.pad else (DEFAULT_PRIORITY if sel is None or i in sel else 0)
+                 for i, f in enumerate(torrent.files))
 
 
 def learn_facts(rec: JobRecord, torrent: Torrent) -> None:
@@ -256,10 +256,10 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     files = torrent.files
     rec.name = torrent.name
     tiers = rec.tracker_tiers if rec.tracker_tiers is not None else torrent.trackers
-    rec.trackers = list(dict.fromkeys(url for tier in tiers for url in tier))
-    rec.file_paths = [rec.renamed.get(i) or list(f.path) for i, f in enumerate(files)]
-    rec.file_sizes = [f.length for f in files]
-    rec.pad_files = [i for i, f in enumerate(files) if f.pad]
+    rec.trackers = tuple(dict.fromkeys(url for tier in tiers for url in tier))
+    rec.file_paths = tuple(rec.renamed.get(i) or tuple(f.path) for i, f in enumerate(files))
+    rec.file_sizes = tuple(f.length for f in files)
+    rec.pad_files = tuple(i for i, f in enumerate(files) if f.pad)
     learn_facts(rec, torrent)
     if rec.file_priorities is None or len(rec.file_priorities) != len(files):
         rec.file_priorities = selected_priorities(rec, torrent)

@@ -107,12 +107,12 @@ class JobRecord:
     done_size: int = 0
     downloaded: int = 0
     uploaded: int = 0
-    file_priorities: list[int] | None = None  # None until the metainfo is known
-    created_dirs: list[str] = field(default_factory=list)  # folders the job made (outermost first)
-    preexisting: list[str] | None = None  # the torrent's files that were on disk before the job
-    file_paths: list[list[str]] | None = None  # every file's relative path (for the clean-up)
-    file_sizes: list[int] | None = None
-    pad_files: list[int] = field(default_factory=list)  # indices of BEP 47 pad files (never shown)
+    file_priorities: tuple[int, ...] | None = None  # None until the metainfo is known
+    created_dirs: tuple[str, ...] = ()  # folders the job made (outermost first)
+    preexisting: tuple[str, ...] | None = None  # the torrent's files that were on disk before the job
+    file_paths: tuple[tuple[str, ...], ...] | None = None  # every file's relative path (for the clean-up)
+    file_sizes: tuple[int, ...] | None = None
+    pad_files: tuple[int, ...] = ()  # indices of BEP 47 pad files (never shown)
     delete_pending: bool = False  # cancelled with delete_files, the clean-up not yet done
     features: JobFeatures = field(default_factory=JobFeatures)
     queue_position: int = 0  # order in the queue (smaller first); unique among the records
@@ -120,15 +120,16 @@ class JobRecord:
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too), all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
     # each file's verified bytes when last saved paused (shown while the job has no session)
-    file_done: list[int] | None = None
-    trackers: list[str] | None = None  # the metainfo's tracker URLs (shown while it has no session)
+    file_done: tuple[int, ...] | None = None
+    trackers: tuple[str, ...] | None = None  # the metainfo's tracker URLs (shown while it has no session)
     moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
-    missing_files: list[str] = field(default_factory=list)  # (state error) files found gone or shorter
+    missing_files: tuple[str, ...] = ()  # (state error) files found gone or shorter
     # files kept under another path than the torrent's (index -> path components below the save
     # path): the owner of that fact; ``file_paths`` shows it applied
-    renamed: dict[int, list[str]] = field(default_factory=dict)
-    tracker_tiers: list[list[str]] | None = None  # the trackers as edited (None: the torrent's own)
-    web_seeds: list[str] | None = None  # the BEP 19 web seeds as edited (None: the torrent's url-list)
+    renamed: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # the trackers as edited (None: the torrent's own)
+    tracker_tiers: tuple[tuple[str, ...], ...] | None = None
+    web_seeds: tuple[str, ...] | None = None  # the BEP 19 web seeds as edited (None: the torrent's url-list)
     # what lists show of its torrent (``TorrentFacts``), learnt with its files (None: not yet, or a
     # record written before they were kept)
     torrent_length: int | None = None
@@ -230,25 +231,25 @@ class JobRecord:
                 error=None if d["error"] is None else str(d["error"]), result=result,
                 total_size=int(d["total_size"]), done_size=int(d["done_size"]),
                 downloaded=int(d["downloaded"]), uploaded=int(d["uploaded"]),
-                file_priorities=None if fp is None else [int(p) for p in fp],
-                created_dirs=[_str(x) for x in d.get("created_dirs") or []],
-                preexisting=None if pre is None else [_str(x) for x in pre],
-                file_paths=None if paths is None else [[_str(c) for c in p] for p in paths],
-                file_sizes=None if sizes is None else [int(s) for s in sizes],
-                pad_files=[int(i) for i in d.get("pad_files") or []],
+                file_priorities=None if fp is None else tuple(int(p) for p in fp),
+                created_dirs=tuple(_str(x) for x in d.get("created_dirs") or ()),
+                preexisting=None if pre is None else tuple(_str(x) for x in pre),
+                file_paths=None if paths is None else tuple(tuple(_str(c) for c in p) for p in paths),
+                file_sizes=None if sizes is None else tuple(int(s) for s in sizes),
+                pad_files=tuple(int(i) for i in d.get("pad_files") or ()),
                 delete_pending=bool(d.get("delete_pending", False)),
                 features=JobFeatures.from_json(d.get("features")),
                 queue_position=int(d.get("queue_position", 0)),
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 downloading_time=float(d.get("downloading_time", 0.0)),
                 number=int(d.get("number", 0)),
-                file_done=None if file_done is None else [int(b) for b in file_done],
-                missing_files=[_str(p) for p in d.get("missing_files") or ()],
-                trackers=None if trackers is None else [_str(u) for u in trackers],
+                file_done=None if file_done is None else tuple(int(b) for b in file_done),
+                missing_files=tuple(_str(p) for p in d.get("missing_files") or ()),
+                trackers=None if trackers is None else tuple(_str(u) for u in trackers),
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
-                renamed={int(i): [_str(c) for c in p] for i, p in (d.get("renamed") or {}).items()},
-                tracker_tiers=None if tiers is None else [[_str(u) for u in tier] for tier in tiers],
-                web_seeds=None if web_seeds is None else [_str(u) for u in web_seeds],
+                renamed={int(i): tuple(_str(c) for c in p) for i, p in (d.get("renamed") or {}).items()},
+                tracker_tiers=None if tiers is None else tuple(tuple(_str(u) for u in t) for t in tiers),
+                web_seeds=None if web_seeds is None else tuple(_str(u) for u in web_seeds),
                 torrent_length=None if length is None else int(length),
                 private=None if private is None else bool(private),
                 piece_length=None if piece_length is None else int(piece_length),
@@ -481,8 +482,9 @@ def _read_json_leases(path: Path) -> dict[str, tuple[float, float]]:
 
 
 def counters(rec: JobRecord) -> tuple[object, ...]:
-    """What a periodic save of an active job would change on disk."""
-    return (rec.state, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name,
+    """What a periodic save of an active job would change on disk (strings and numbers: a
+    tuple the collector does not walk, kept for each job)."""
+    return (rec.state.value, rec.downloaded, rec.uploaded, rec.done_size, rec.total_size, rec.name,
             int(rec.seeding_time // 60), int(rec.downloading_time // 60))
 
 

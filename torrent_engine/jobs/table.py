@@ -40,7 +40,7 @@ class JobTable:
         # the unfinished jobs' totals, and what each was counted with (its state and bytes)
         self._unfinished_counts: dict[JobState, int] = dict.fromkeys(JobState, 0)
         self._unfinished_bytes = [0, 0]  # downloaded, uploaded
-        self._counted: dict[str, tuple[JobState, int, int]] = {}
+        self._counted: dict[str, tuple[str, int, int]] = {}
         # info-hash -> the ids of its jobs (active and history): what a client lists of one
         # torrent is worked out from these alone (``of_torrent``)
         self._of_torrent: dict[str, dict[str, None]] = {}
@@ -106,14 +106,15 @@ class JobTable:
                 del self._by_age[bisect.bisect_left(self._by_age, key)]
 
     def _tally(self, rec: JobRecord) -> None:
-        self._counted[rec.id] = counted = (rec.state, rec.downloaded, rec.uploaded)
-        self._unfinished_counts[counted[0]] += 1
-        self._unfinished_bytes[0] += counted[1]
-        self._unfinished_bytes[1] += counted[2]
+        # (the state's value: a tuple of strings and numbers is not one the collector walks)
+        self._counted[rec.id] = (rec.state.value, rec.downloaded, rec.uploaded)
+        self._unfinished_counts[rec.state] += 1
+        self._unfinished_bytes[0] += rec.downloaded
+        self._unfinished_bytes[1] += rec.uploaded
 
     def _untally(self, job_id: str) -> None:
         state, downloaded, uploaded = self._counted.pop(job_id)
-        self._unfinished_counts[state] -= 1
+        self._unfinished_counts[JobState(state)] -= 1
         self._unfinished_bytes[0] -= downloaded
         self._unfinished_bytes[1] -= uploaded
 

@@ -183,7 +183,7 @@ class Deduplicator:
         self.folder_index = FolderIndex(state / FOLDERS_FILE if state is not None else None)
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
-        self._by_job: dict[str, set[bytes]] = {}
+        self._by_job: dict[str, tuple[bytes, ...]] = {}  # (tuples: the collector does not walk them)
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -287,7 +287,7 @@ class Deduplicator:
                 self.run.tg.start_soon(self._learn_saved, rec.id)
             return
         files = _roots(session.torrent, rec.file_priorities or [])
-        if self._by_job.get(rec.id) == {root for _i, root, _n in files}:
+        if rec.id in self._by_job and set(self._by_job[rec.id]) == {root for _i, root, _n in files}:
             return
         self._learn(rec.id, files)
         self._changed()
@@ -320,7 +320,7 @@ class Deduplicator:
         self._forget(job_id)
         for index, root, length in files:
             self._by_root.setdefault(root, {})[(job_id, index)] = length
-        self._by_job[job_id] = {root for _i, root, _n in files}
+        self._by_job[job_id] = tuple(dict.fromkeys(root for _i, root, _n in files))
 
     def _forget(self, job_id: str) -> None:
         for root in self._by_job.pop(job_id, ()):
@@ -371,7 +371,7 @@ class Deduplicator:
             rec = self.run.jobs.get(job_id)
             if rec is None or not _complete(rec) or rec.file_paths is None or index >= len(rec.file_paths):
                 continue
-            priorities = rec.file_priorities or []
+            priorities: Sequence[int] = rec.file_priorities or ()
             if index >= len(priorities) or priorities[index] <= 0:
                 continue
             try:
@@ -408,7 +408,7 @@ class Deduplicator:
         follows verifies them; a file that could not be placed is downloaded)."""
         if self.mode == "off" or not torrent.is_v2 or rec.file_paths is None:
             return 0
-        priorities = rec.file_priorities or []
+        priorities: Sequence[int] = rec.file_priorities or ()
         roots = {f.pieces_root for f in torrent.files if f.pieces_root is not None}
         known = {root: found for root in roots if (found := self.known(root))}
         if not known:

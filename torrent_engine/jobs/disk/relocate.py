@@ -186,10 +186,10 @@ class Mover:
                 except (OSError, JobConflict, StateNotSaved) as exc:
                     error = exc
                     target = old  # nothing was moved: go on where it was
-                    created = rec.created_dirs
+                    created = list(rec.created_dirs)
                     after = rec.options
                 rec.options = after
-                rec.created_dirs = created
+                rec.created_dirs = tuple(created)
                 self.run.claim(rec)
                 # (it counts on from the job's totals: the resume data that held them went
                 # with the old session, and is for the old place anyway)
@@ -246,7 +246,7 @@ class Mover:
                 kept = await anyio.to_thread.run_sync(load_resume, resume)
             await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
         rec.options = after
-        rec.created_dirs = created
+        rec.created_dirs = tuple(created)
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)

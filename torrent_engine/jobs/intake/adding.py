@@ -294,27 +294,30 @@ class JobAdder:
             name = torrent.name
         else:
             name = torrent.display_name or torrent.info_hash.hex()
-        trackers = None if isinstance(torrent, Torrent) else list(dict.fromkeys(torrent.trackers))
+        trackers = None if isinstance(torrent, Torrent) else tuple(dict.fromkeys(torrent.trackers))
         rec = JobRecord(id=self.run.jobs.new_id(lambda: secrets.token_hex(8)),
                         info_hash=torrent.info_hash.hex(), name=name, source=source_text,
                         options=options, state=JobState.PAUSED if paused else JobState.QUEUED,
                         created_at=now, updated_at=now, features=features or JobFeatures(),
-                        number=0, trackers=trackers, file_priorities=priorities,
+                        number=0, trackers=trackers,
+                        file_priorities=None if priorities is None else tuple(priorities),
                         mutable_seq=None if version is None else version.seq)
         rec.number = self.organiser.take_number()  # (never handed out again)
         if turn is not None:
             turn.done()
+        preexisting: Sequence[str] | None
         if data == found.save:
-            rec.created_dirs, preexisting = found.created_dirs, found.preexisting
+            rec.created_dirs, preexisting = tuple(found.created_dirs), found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
             stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
                       if isinstance(torrent, Torrent) else [])
             root = self.run.download_root
-            rec.created_dirs, preexisting = await anyio.to_thread.run_sync(
+            made, preexisting = await anyio.to_thread.run_sync(
                 lambda: (missing_dirs(root, data), existing_files(data, stored)))
+            rec.created_dirs = tuple(made)
         if isinstance(torrent, Torrent):
             learn_layout(rec, torrent)
-            rec.preexisting = preexisting
+            rec.preexisting = None if preexisting is None else tuple(preexisting)
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
             paths = _torrent_paths(data, torrent)

@@ -32,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -323,7 +323,7 @@ class DormantSeeds:
                 await self._manager.shared.release()
 
 
-def _tiers(rec: JobRecord) -> list[list[str]]:
+def _tiers(rec: JobRecord) -> list[Sequence[str]]:
     """The job's trackers as its record says: as edited, else the torrent's (one tier each)."""
     if rec.tracker_tiers is not None:
         return [tier for tier in rec.tracker_tiers if tier]
