@@ -700,7 +700,11 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             poller.start()
         cpu0 = cpu_seconds(client.pid)
         t0 = time.monotonic()
-        out["add_call_ms"] = quantiles(client.add_all(files, args.batch))
+        calls = client.add_all(files, args.batch)
+        out["add_call_ms"] = quantiles(calls)
+        fifth = max(1, len(calls) // 5)  # (what a call costs as the client fills: each fifth's median)
+        out["add_call_fifths_ms"] = [statistics.median(calls[i:i + fifth]) for i in range(0, fifth * 5, fifth)
+                                     if calls[i:i + fifth]]
         out["add_s"] = time.monotonic() - t0
         added_at = time.monotonic()
         out["add_load"] = load_avg()
@@ -757,6 +761,9 @@ def print_row(r: dict[str, Any]) -> None:
     per = "batch" if r["dialect"] == "qbittorrent" else "torrent"
     print(f"  add all: {r['add_s']:.2f} s (load {r['add_load']}); one call (a {per}): median "
           f"{med:.1f} ms, p95 {p95:.1f} ms; all seeding: {r['seed_s']:.2f} s after the first add")
+    if r.get("add_call_fifths_ms"):
+        print("  one call, median of each fifth of the adds: "
+              + ", ".join(f"{m:.1f}" for m in r["add_call_fifths_ms"]) + " ms")
     if "poll_ms" in r:
         pm, pp, px = r["poll_ms"]
         errors = f"; errors {r['poll_errors']}" if r["poll_errors"] else ""
