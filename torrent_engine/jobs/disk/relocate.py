@@ -5,7 +5,6 @@ through the one crash-safe mover (move.py), the job's session restarted at the n
 
 from __future__ import annotations
 
-import builtins
 import dataclasses
 import logging
 from pathlib import Path
@@ -171,7 +170,7 @@ class Mover:
             source = session.magnet
         else:
             raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
-        created = await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target)
+        created = tuple(await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target))
         self.run.busy.add(rec.id)
         paused = self.run.starts_paused(rec)  # (the record's word, or the queue's)
         error: Exception | None = None
@@ -186,10 +185,10 @@ class Mover:
                 except (OSError, JobConflict, StateNotSaved) as exc:
                     error = exc
                     target = old  # nothing was moved: go on where it was
-                    created = list(rec.created_dirs)
+                    created = rec.created_dirs
                     after = rec.options
                 rec.options = after
-                rec.created_dirs = tuple(created)
+                rec.created_dirs = created
                 self.run.claim(rec)
                 # (it counts on from the job's totals: the resume data that held them went
                 # with the old session, and is for the old place anyway)
@@ -211,7 +210,7 @@ class Mover:
         self.run.publish_updated(rec)
         return error
 
-    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: builtins.list[str],
+    async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: tuple[str, ...],
                           after: JobOptions, *, keep_verified: bool = False) -> None:
         """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
         kept in its record from the first file moved to the last original removed, and committed
@@ -222,7 +221,7 @@ class Mover:
         a move keeps) is written again for ``target`` after the commit, so the data is not checked
         again there; else it is verified again at its new place."""
         files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
-        pending = PendingMove(str(old), str(target), tuple(files), tuple(created))
+        pending = PendingMove(str(old), str(target), tuple(files), created)
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
         if files:
@@ -246,7 +245,7 @@ class Mover:
                 kept = await anyio.to_thread.run_sync(load_resume, resume)
             await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
         rec.options = after
-        rec.created_dirs = tuple(created)
+        rec.created_dirs = created
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
