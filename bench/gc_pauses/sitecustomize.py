@@ -6,7 +6,7 @@ duration and how many objects it freed. With ``GC_PAUSES_GARBAGE=SECONDS`` it al
 the collections free (``gc.DEBUG_SAVEALL``) for that many seconds (or until the process exits,
 if sooner), then collects once more and writes the kinds of object, the functions and the frames
 found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
-each count of the frozen objects (``gc.get_freeze_count``, a walk of them all) and its duration;
+each count of the oldest generation (``gc.get_objects(2)``, a walk of them all) and its duration;
 with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, every tracked object's type, most first.
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
@@ -75,34 +75,34 @@ if "daemon" in sys.argv:
         atexit.register(lambda: _report(time.monotonic() - _since))
 
     if os.environ.get("GC_PAUSES_COUNTS"):
-        _count = gc.get_freeze_count
+        _objects = gc.get_objects
 
-        def _timed_count() -> int:
-            """``gc.get_freeze_count`` (the daemon's count of its frozen objects: a walk of
-            them all), each call written with its time and duration."""
+        def _timed_objects(generation: int | None = None) -> list[Any]:
+            """``gc.get_objects``; a count of the oldest generation (the daemon's count of what
+            a sweep walks: a walk of them all) written with its time and duration."""
             began = time.perf_counter()
-            n = _count()
-            took = (time.perf_counter() - began) * 1000
-            with open(_LOG, "a") as out:
-                out.write(f"{time.time():.1f} get_freeze_count {n} in {took:.2f} ms\n")
-            return n
+            found = _objects(generation)
+            if generation == 2:
+                took = (time.perf_counter() - began) * 1000
+                with open(_LOG, "a") as out:
+                    out.write(f"{time.time():.1f} old objects {len(found)} counted in {took:.2f} ms\n")
+            return found
 
-        gc.get_freeze_count = _timed_count
+        gc.get_objects = _timed_objects
 
     if os.environ.get("GC_PAUSES_CENSUS"):
         import signal
 
         def _census(signum: int, frame: object) -> None:
-            """Every tracked object's type, most first (the frozen ones too: unfrozen to be
-            listed, frozen again after), on SIGUSR1."""
-            gc.unfreeze()
+            """Every tracked object's type that a sweep walks (every generation's), most
+            first, and how many more the start froze for good, on SIGUSR1."""
             found = gc.get_objects()
             kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in found)
             with open(_LOG, "a") as out:
-                out.write(f"{time.time():.1f} census: {len(found)} tracked objects\n")
+                out.write(f"{time.time():.1f} census: {len(found)} tracked objects a sweep walks, "
+                          f"{gc.get_freeze_count()} frozen\n")
                 for name, count in kinds.most_common(40):
                     out.write(f"{count:9d} {name}\n")
             del found
-            gc.freeze()
 
         signal.signal(signal.SIGUSR1, _census)

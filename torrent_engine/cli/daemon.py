@@ -34,7 +34,7 @@ from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
-from .collector import FreezeSurvivors, daemon_collector, freeze_started
+from .collector import Sweeper, daemon_collector, freeze_start
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -419,7 +419,7 @@ def describe_tls(tls: api_tls.TlsFiles) -> str:
 
 
 async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
-                 collector: FreezeSurvivors) -> int:
+                 collector: Sweeper) -> int:
     tls = tls_files(args, state_dir)  # (a bad certificate stops the start before anything is loaded)
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
@@ -437,6 +437,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     service = JobService(config, download_root=download_dir, state_dir=state_dir,
                          history_ttl=args.history_ttl, incomplete_dir=args.incomplete_dir,
                          configured=asked_settings(args))
+    freeze_start()  # (what the start made so far lives as long as the daemon: no collection walks it)
     # The records first, then the API: it answers (the jobs as their records say; a change gets
     # 503 with Retry-After) while the torrents are loaded and the jobs restored.
     await service.load()
@@ -484,7 +485,6 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
         tg.start_soon(stop_on_signal)
         with starting:
             async with service:  # the torrents loaded, the jobs restored: changes are taken
-                freeze_started()
                 # (what `remote` and scripts wait for: ready)
                 _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
                 async with anyio.create_task_group() as sweeping:
