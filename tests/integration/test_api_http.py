@@ -4,6 +4,7 @@ downloads from seeders on loopback, watched through server-sent events."""
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import shutil
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.api import EventLog
 from torrent_engine.events import Event, EventBus
 from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.jobs.model import JobState
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
@@ -365,6 +367,39 @@ async def test_progress_that_changes_nothing_is_not_sent() -> None:
     assert [(e.job_id, json.loads(e.data)["job"]["progress"]) for e in sent] == [
         ("a", 0.5), ("b", 0.5), ("a", 0.5), ("a", 0.6)]
     stream.close()
+    log.close()
+
+
+async def test_what_the_replay_buffer_keeps_of_an_event_is_one_object_beyond_the_event() -> None:
+    """A kept event's payload is made when first read, from the bus's event: the collector's
+    sweeps walk one object for it (its maker) besides the event, where a closure was six; and
+    what is kept to skip progress that changes nothing holds the state's text, which the
+    collector stops tracking."""
+    @dataclass(frozen=True)
+    class _Job:
+        id: str
+        state: JobState
+        progress: float
+
+        def to_json(self) -> dict[str, Any]:
+            return {"id": self.id, "state": self.state.value, "progress": self.progress}
+
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [])
+    event = _FakeJobEvent(job=_Job("a", JobState.SEEDING, 1.0))
+    bus.publish(event)
+    await anyio.sleep(0.05)
+    (kept,), stream, _ = log.subscribe(None, log.last_id - 1)  # (the buffer's own: replayed)
+    stream.close()
+    def below(obj: object) -> list[object]:  # (what the collector walks from it, its class aside)
+        return [o for o in gc.get_referents(obj) if gc.is_tracked(o) and not isinstance(o, type)]
+
+    (maker,) = below(kept)  # its maker,
+    assert below(maker) == [event]  # and the event
+    assert json.loads(kept.data)["job"] == {"id": "a", "state": "seeding", "progress": 1.0}
+    assert below(kept) == []  # (read: the maker let go)
+    gc.collect()
+    assert not [key for key in log._last_progress.values() if gc.is_tracked(key)]
     log.close()
 
 

@@ -16,6 +16,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
@@ -70,35 +71,58 @@ class SseEvent:
         return f"id: {self.id}\nevent: {self.event}\ndata: {self.data}\n\n".encode()
 
 
+class _Payload:
+    """What makes a job event's JSON payload when first read: the event (its snapshots do not
+    change) and its time. One object for the collector to walk, where a closure was six (a
+    function, its cells and their tuple), for each of the ``buffer_size`` events kept."""
+
+    __slots__ = ("event", "at")
+
+    def __init__(self, event: Event, at: float) -> None:
+        self.event = event
+        self.at = at
+
+    def __call__(self) -> dict[str, object]:
+        event, name = self.event, self.event.name
+        if name == "job.removed":
+            return {"job_id": str(getattr(event, "job_id", "")), "time": self.at}
+        if name == "service.stats":
+            stats = getattr(event, "stats", None)
+            return {"stats": stats.to_json() if stats is not None else {}, "time": self.at}
+        job = getattr(event, "job", None)  # (a job event's: see ``_job_event``)
+        out: dict[str, object] = {"job": job.to_json() if job is not None else None}
+        if name == "job.state":
+            out["old"] = str(getattr(event, "old", ""))
+            out["new"] = str(getattr(event, "new", ""))
+        out["time"] = self.at
+        return out
+
+
 def _job_event(event: Event, at: float) -> tuple[str | None, Callable[[], dict[str, object]], bool] | None:
     """(job id, what makes its JSON payload, stored) of an event of the job service at time
     ``at``; None for others. The payload is made when first read, from the event's snapshots
     (which do not change)."""
     name = event.name
-    job = getattr(event, "job", None)
     if name == "job.removed":
-        job_id = str(getattr(event, "job_id", ""))
-        return job_id, lambda: {"job_id": job_id, "time": at}, True
+        return str(getattr(event, "job_id", "")), _Payload(event, at), True
     if name == "service.stats":
-        stats = getattr(event, "stats", None)
-        return None, lambda: {"stats": stats.to_json() if stats is not None else {}, "time": at}, False
+        return None, _Payload(event, at), False
+    job = getattr(event, "job", None)
     if job is None or not name.startswith("job."):
         return None
-
-    def payload() -> dict[str, object]:
-        out: dict[str, object] = {"job": job.to_json()}
-        if name == "job.state":
-            out["old"] = str(getattr(event, "old", ""))
-            out["new"] = str(getattr(event, "new", ""))
-        out["time"] = at
-        return out
-
-    return str(job.id), payload, True
+    return str(job.id), _Payload(event, at), True
 
 
 # What a progress event may change; one that changes none of them is not sent.
 _PROGRESS_FIELDS = ("state", "progress", "done_size", "total_size", "downloaded", "uploaded",
                     "download_rate", "upload_rate", "peers", "seeds", "name", "error", "stall")
+
+
+def _plain(value: object) -> object:
+    """An enum member's value, anything else as it is: the key kept for each job holds the
+    state's text, not its member (a tuple holding a member stays tracked, one a job for the
+    collector's sweeps to walk)."""
+    return value.value if isinstance(value, Enum) else value
 
 
 def _owner(job: dict[str, object]) -> object:
@@ -171,7 +195,7 @@ class EventLog:
         job = getattr(event, "job", None)
         if job is None:
             return False
-        key = tuple(getattr(job, name, None) for name in _PROGRESS_FIELDS)
+        key = tuple(_plain(getattr(job, name, None)) for name in _PROGRESS_FIELDS)
         job_id = str(job.id)
         if event.name == "job.progress" and self._last_progress.get(job_id) == key:
             return True
