@@ -122,6 +122,9 @@ def _each(calls: list[Callable[[], Any]]) -> list[Any]:
             out.append(exc)
     return out
 
+# How many distinct options an adder keeps to share (see ``JobAdder._shared``).
+SHARED_OPTIONS = 256
+
 
 class JobAdder:
     """Adds the jobs of ``run``: the organiser makes a new category or tag known and numbers
@@ -136,6 +139,9 @@ class JobAdder:
         self.rounds = rounds
         self.organiser = organiser
         self.cookies = cookies  # sent with the .torrent URLs fetched
+        # the options of recent adds, each its own key: an add with the same options shares the
+        # object (a batch's adds are alike: one object for the collector's sweeps to walk)
+        self._options: dict[JobOptions, JobOptions] = {}
 
     async def add(self, source: AddTorrent, options: AddOptions) -> tuple[Job, bool]:
         """Start a job (see ``JobService.add``); ``(job, True)``, or ``(existing job, False)``
@@ -277,6 +283,16 @@ class JobAdder:
         return [(self.run.snapshot(self.run.jobs.get(r[0].id) or r[0]), r[1]) if isinstance(r, tuple) else r
                 for r in added]
 
+    def _shared(self, options: JobOptions) -> JobOptions:
+        """``options``, or the equal object an earlier add made (the table is let go once it
+        holds ``SHARED_OPTIONS``: adds alike are what it is for)."""
+        kept = self._options.get(options)
+        if kept is None:
+            if len(self._options) >= SHARED_OPTIONS:
+                self._options.clear()
+            kept = self._options[options] = options
+        return kept
+
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
                       download_path: Path | None = None, turn: _Turn | None = None,
@@ -289,6 +305,7 @@ class JobAdder:
                              upload_limit=o.upload_limit, seed_mode=seed_mode, max_peers=o.max_peers,
                              owner=o.owner,
                              download_path=None if download_path is None else str(download_path))
+        options = self._shared(options)
         data = Path(options.data_path)  # (where its files are written while it downloads)
         if isinstance(torrent, Torrent):
             name = torrent.name
