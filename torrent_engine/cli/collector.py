@@ -138,7 +138,10 @@ class Sweeper:
         asked of ``old``, the count kept without a walk; only when it says so are the oldest
         generation's objects counted (a walk of them all: 37-63 ms after 10 000 checked adds,
         bench/RESULTS.md, "The collector's count of frozen objects"), and that count decides."""
-        self.old = self.old_after = old_objects()  # (what the start loaded, by now)
+        # (what the start loaded, by now; the first sweep waits for at least twice what the
+        # start froze: a daemon's size, where the oldest generation may still be empty)
+        self.old = old_objects()
+        self.old_after = max(self.old, gc.get_freeze_count())
         last = anyio.current_time()
         while True:
             await anyio.sleep(self.at_most)

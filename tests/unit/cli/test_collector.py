@@ -190,6 +190,34 @@ async def test_the_old_objects_are_counted_only_when_the_kept_count_says_a_sweep
         tg.cancel_scope.cancel()
 
 
+@pytest.mark.anyio
+async def test_the_first_sweep_waits_for_the_oldest_generation_to_reach_twice_what_the_start_froze(
+        policy: Sweeper) -> None:
+    """At the start the oldest generation may be empty (what the start made is frozen): a
+    sweep then is due only once it holds twice what the start froze, not at the first growth."""
+    freeze_start()
+    frozen = gc.get_freeze_count()
+    survivors = Sweeper(at_most=0.01, every=600.0)  # (not installed: the test says what ran)
+    nodes = [Node() for _ in range(frozen // 4)]
+    gc.collect(0)
+    gc.collect(1)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(survivors.sweep_when_due)
+        await anyio.sleep(0.05)
+        survivors.collections += 1
+        survivors.old = old_objects()
+        await anyio.sleep(0.1)
+        assert survivors.sweeps == 0 and survivors.old_after >= 0.9 * frozen  # (some freed since)
+        with anyio.fail_after(5):
+            while survivors.sweeps == 0:  # (grown past twice: due)
+                nodes.extend(Node() for _ in range(frozen // 4))
+                gc.collect(0)
+                gc.collect(1)
+                survivors.old = old_objects()
+                await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+
+
 def test_the_kept_count_follows_what_the_young_collections_leave(policy: Sweeper) -> None:
     policy.sweep()
     assert policy.old == old_objects()
