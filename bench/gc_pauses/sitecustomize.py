@@ -7,7 +7,8 @@ the collections free (``gc.DEBUG_SAVEALL``) for that many seconds (or until the 
 if sooner), then collects once more and writes the kinds of object, the functions and the frames
 found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
 each count of the oldest generation (``gc.get_objects(2)``, a walk of them all) and its duration;
-with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, every tracked object's type, most first.
+with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, the type of every tracked object a sweep walks, most
+first, and how many more the start froze for good.
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
         --clients ours-qb --skip-checking --settle 5 --idle-seconds 10

@@ -136,8 +136,8 @@ class Sweeper:
     async def sweep_when_due(self) -> None:
         """Every ``at_most`` seconds, sweep if one is due; until cancelled. Whether one is due is
         asked of ``old``, the count kept without a walk; only when it says so are the oldest
-        generation's objects counted (a walk of them all: 37-63 ms after 10 000 checked adds,
-        bench/RESULTS.md, "The collector's count of frozen objects"), and that count decides."""
+        generation's objects counted (a walk of them all: 2-15 ms at 10 000 torrents,
+        bench/RESULTS.md, "The start frozen for good"), and that count decides."""
         # (what the start loaded, by now; the first sweep waits for at least twice what the
         # start froze: a daemon's size, where the oldest generation may still be empty)
         self.old = old_objects()

@@ -122,6 +122,7 @@ def _each(calls: list[Callable[[], Any]]) -> list[Any]:
             out.append(exc)
     return out
 
+
 # How many distinct options an adder keeps to share (see ``JobAdder._shared``).
 SHARED_OPTIONS = 256
 
