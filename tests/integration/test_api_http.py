@@ -316,15 +316,20 @@ class _FakeJobEvent(Event):
     job: Any
 
 
+@dataclass(frozen=True)
+class _Job:
+    """A job as the SSE log reads it: what a progress event may change, and its JSON."""
+
+    progress: float
+    id: str = "j1"
+    download_rate: float = 0.0
+    state: JobState = JobState.DOWNLOADING
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "state": self.state.value, "progress": self.progress}
+
+
 async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> None:
-    @dataclass(frozen=True)
-    class _Job:
-        progress: float
-        id: str = "j1"
-
-        def to_json(self) -> dict[str, Any]:
-            return {"id": self.id, "progress": self.progress}
-
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [], buffer_size=100, queue_size=8)
     first, stalled, _ = log.subscribe(None, None)  # a client that never reads
@@ -342,20 +347,11 @@ async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> 
 
 
 async def test_progress_that_changes_nothing_is_not_sent() -> None:
-    @dataclass(frozen=True)
-    class _Job:
-        id: str
-        progress: float
-        download_rate: float
-
-        def to_json(self) -> dict[str, Any]:
-            return {"id": self.id, "progress": self.progress}
-
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [])
     _, stream, _ = log.subscribe(None, None)
-    for job in (_Job("a", 0.5, 0.0), _Job("a", 0.5, 0.0), _Job("b", 0.5, 0.0), _Job("a", 0.5, 0.0),
-                _Job("a", 0.5, 10.0), _Job("a", 0.6, 10.0), _Job("a", 0.6, 10.0)):
+    for job in (_Job(0.5, "a", 0.0), _Job(0.5, "a", 0.0), _Job(0.5, "b", 0.0), _Job(0.5, "a", 0.0),
+                _Job(0.5, "a", 10.0), _Job(0.6, "a", 10.0), _Job(0.6, "a", 10.0)):
         bus.publish(_FakeJobEvent(job=job))
     await anyio.sleep(0.05)
     sent = []
@@ -375,18 +371,9 @@ async def test_what_the_replay_buffer_keeps_of_an_event_is_one_object_beyond_the
     sweeps walk one object for it (its maker) besides the event, where a closure was six; and
     what is kept to skip progress that changes nothing holds the state's text, which the
     collector stops tracking."""
-    @dataclass(frozen=True)
-    class _Job:
-        id: str
-        state: JobState
-        progress: float
-
-        def to_json(self) -> dict[str, Any]:
-            return {"id": self.id, "state": self.state.value, "progress": self.progress}
-
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [])
-    event = _FakeJobEvent(job=_Job("a", JobState.SEEDING, 1.0))
+    event = _FakeJobEvent(job=_Job(1.0, "a", state=JobState.SEEDING))
     bus.publish(event)
     await anyio.sleep(0.05)
     (kept,), stream, _ = log.subscribe(None, log.last_id - 1)  # (the buffer's own: replayed)
