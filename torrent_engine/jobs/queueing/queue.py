@@ -12,6 +12,7 @@ does not count; a paused job neither runs nor counts.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
@@ -72,7 +73,10 @@ class JobQueue:
         self._settings = settings
         self.held: set[str] = set()
         self.completions = 0  # told apart each time a job's completion is noted or undone
-        self._ranks: dict[str, int] = {}  # job id -> queue position shown (1 = next)
+        # job id -> its rank as last numbered (1 = next), in that order; the position shown is
+        # that less how many of ``_gone`` are below it
+        self._ranks: dict[str, int] = {}
+        self._gone: list[int] = []  # the numbered ranks of the jobs that completed since (sorted)
         self._ranked = (-1, -1)  # (the table's order version, completions) the ranks were made at
         self._last_position = 0  # the highest queue position given
         # told the jobs whose shown position moved (the job service's change log marks them)
@@ -166,7 +170,12 @@ class JobQueue:
         """The job's queue position as shown (0: none, it is complete or finished)."""
         if (self._table().order_version, self.completions) != self._ranked:
             self.rerank()
-        return self._ranks.get(job_id, 0)
+        numbered = self._ranks.get(job_id, 0)
+        return self._shown(numbered) if numbered else 0
+
+    def _shown(self, numbered: int) -> int:
+        """The position shown for the rank ``numbered`` (those that completed before it moved it up)."""
+        return numbered - bisect.bisect_left(self._gone, numbered) if self._gone else numbered
 
     def settle(self) -> None:
         """Make the ranks current and tell ``ranks_moved`` the jobs whose rank moved since the
@@ -179,7 +188,7 @@ class JobQueue:
             moved: list[str] = []
             ranks = self._ranks
             for job_id in reversed(ranks):  # (in rank order: from the last)
-                if ranks[job_id] < moved_from:
+                if self._shown(ranks[job_id]) < moved_from:
                     break
                 moved.append(job_id)
             self.ranks_moved(moved)
@@ -190,7 +199,8 @@ class JobQueue:
         table = self._table()
         self._ranked = (table.order_version, self.completions)
         waiting = [r for r in table.in_queue_order() if waits(r)]
-        old, self._ranks = self._ranks, {r.id: n for n, r in enumerate(waiting, 1)}
+        old = {job_id: self._shown(n) for job_id, n in self._ranks.items()}
+        self._ranks, self._gone = {r.id: n for n, r in enumerate(waiting, 1)}, []
         new = self._ranks
         self.ranks_moved([*(i for i, n in new.items() if old.get(i) != n), *(i for i in old if i not in new)])
 
@@ -198,26 +208,24 @@ class JobQueue:
         """``rec`` joined the table last in the queue: its rank follows the others' (no new
         ranking of every job per add), when the ranks were current before it joined."""
         if self._ranked == (order_before, self.completions):
-            if rec.completed_at is None:
-                self._ranks[rec.id] = len(self._ranks) + 1
+            if rec.completed_at is None:  # (numbered after every one, those gone included)
+                self._ranks[rec.id] = len(self._ranks) + len(self._gone) + 1
             self._ranked = (self._table().order_version, self.completions)
 
     def completion_changed(self, rec: JobRecord) -> None:
         """``rec``'s completion was noted or undone. When the ranks were current and the job
-        completed, it leaves them and those after it move up one (a thousand seeds added in a
-        row are not a thousand new rankings of every job, which was quadratic in the jobs: the
-        ranks are in order, and a job just added is near their end)."""
+        completed, it leaves them and those after it move up one: its rank joins ``_gone``,
+        which every position shown is read against (a thousand seeds added in a row are not a
+        thousand new rankings of every job, and a thousand checks ending in the order they
+        came are not a thousand walks of every rank after theirs: both were quadratic)."""
         version = self._table().order_version
         current = self._ranked == (version, self.completions)
         self.completions += 1
         if current and not waits(rec):
-            rank = self._ranks.pop(rec.id, None)
-            if rank is not None:
-                ranks = self._ranks
-                for job_id in reversed(ranks):  # (in rank order: those after it)
-                    if ranks[job_id] < rank:
-                        break
-                    ranks[job_id] -= 1
+            numbered = self._ranks.pop(rec.id, None)
+            if numbered is not None:
+                rank = self._shown(numbered)
+                bisect.insort(self._gone, numbered)
                 # (``rec`` is told now; those after it at the next ``settle``, from its rank on)
                 self._moved_from = min(self._moved_from or rank, rank)
                 self.ranks_moved([rec.id])
