@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from torrent_engine.jobs import JobFeatures, JobOptions, JobState
-from torrent_engine.jobs.queueing.queue import JobQueue, QueueEntry, queue_entry
+from torrent_engine.jobs.queueing.queue import RANKS_GONE_MOST, JobQueue, QueueEntry, queue_entry
 from torrent_engine.jobs.store import JobRecord
 from torrent_engine.jobs.table import JobTable
 from torrent_engine.jobs.tuning.settings import ServiceSettings
@@ -157,6 +157,22 @@ def test_checks_ending_in_the_order_they_came_write_no_rank_of_the_others() -> N
         assert q.rank(recs[999].id) == 999 - recs.index(rec)  # (read as a list reads it, each time)
     assert Counting.writes == 0
     assert [q.rank(r.id) for r in recs[498:503]] == [0, 0, 1, 2, 3] and q.rank(recs[999].id) == 500
+
+
+def test_jobs_added_and_completed_without_end_keep_the_ranks_that_left_bounded() -> None:
+    recs = [record(n) for n in range(1, 11)]
+    q, table = queue(recs)
+    q.settle()
+    for n in range(11, 11 + 3 * RANKS_GONE_MOST):
+        rec = record(n)
+        before = table.order_version
+        table.add(rec)
+        q.ranked_last(rec, before)
+        assert q.rank(rec.id) == 11  # (after the ten waiting)
+        rec.completed_at, rec.total_size, rec.done_size = 5.0, 10, 10
+        q.completion_changed(rec)
+        assert len(q._gone) <= RANKS_GONE_MOST
+    assert [q.rank(r.id) for r in recs] == list(range(1, 11))
 
 
 def test_every_record_gets_a_place_and_a_new_job_goes_after_every_other() -> None:

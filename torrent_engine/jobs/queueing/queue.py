@@ -60,6 +60,12 @@ def waits(rec: JobRecord) -> bool:
     return not (rec.completed_at is not None and rec.done_size >= rec.total_size)
 
 
+# The ranks of the jobs that completed since the ranks were numbered, kept at most (or as many as
+# the jobs still ranked): then they are numbered again as shown (a daemon that adds and completes
+# jobs without end keeps a bounded list).
+RANKS_GONE_MOST = 1024
+
+
 class JobQueue:
     """The job queue's decisions, synchronous (no session, no loop): the jobs it holds back
     (``held``: shown queued, their sessions paused or not started), which jobs get a slot, and
@@ -226,6 +232,10 @@ class JobQueue:
             if numbered is not None:
                 rank = self._shown(numbered)
                 bisect.insort(self._gone, numbered)
+                if len(self._gone) > max(len(self._ranks), RANKS_GONE_MOST):  # (numbered again, as
+                    shown = self._shown  # shown: once in that many completions)
+                    self._ranks = {job_id: shown(n) for job_id, n in self._ranks.items()}
+                    self._gone = []
                 # (``rec`` is told now; those after it at the next ``settle``, from its rank on)
                 self._moved_from = min(self._moved_from or rank, rank)
                 self.ranks_moved([rec.id])
