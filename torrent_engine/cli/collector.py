@@ -89,7 +89,7 @@ class Sweeper:
         self.period = every  # the most the next waits (longer after a useless one)
         self.collections = 0  # collections since the last sweep
         self.sweeps = 0  # sweeps made
-        self.old_after = old_objects()  # in the oldest generation after the last sweep (or at the start)
+        self.old_after = 0  # in the oldest generation after the last sweep (or as `sweep_when_due` began)
         # about how many it holds now, kept without a walk: the last count, plus at each young
         # collection what CPython counts as young (the allocations less the deallocations since
         # the one before, the old objects' too) less what it freed. Within a few per cent below
