@@ -32,9 +32,33 @@ def test_kept_metainfo_round_trips_is_replaced_and_forgotten_and_outlives_the_st
     again.close()
 
 
+def test_resume_rows_round_trip_and_go_with_their_torrent(tmp_path: Path) -> None:
+    path = tmp_path / "torrents.sqlite3"
+    db = sqlite3.connect(path)  # (a store of before: the metainfo table alone)
+    db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+    db.execute("INSERT INTO meta VALUES ('schema', '1')")
+    db.execute("CREATE TABLE metainfo (info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)")
+    db.commit()
+    db.close()
+    store = MetainfoStore(path)
+    a, b = b"a" * 20, b"b" * 20
+    assert store.get_resume(a) is None and store.resume_keys() == set()
+    store.put_many([(a, b"metainfo a")])
+    store.put_resume_many([(a, b"resume a"), (b, b"resume b")])
+    store.put_resume_many([(b, b"resume b, again")])
+    assert (store.get_resume(a), store.get_resume(b)) == (b"resume a", b"resume b, again")
+    store.delete_resume(b)
+    assert store.resume_keys() == {a} and store.get_resume(b) is None
+    store.delete(a)  # (the torrent forgotten: its metainfo and its resume row)
+    assert store.keys() == set() and store.resume_keys() == set()
+    store.close()
+
+
 def test_a_store_never_written_makes_no_database(tmp_path: Path) -> None:
     store = MetainfoStore(tmp_path / "torrents.sqlite3", tmp_path / "torrents")
     store.delete(b"a" * 20)
+    store.delete_resume(b"a" * 20)
+    assert store.get_resume(b"a" * 20) is None and store.resume_keys() == set()
     assert store.keys() == set() and not (tmp_path / "torrents.sqlite3").exists()
 
 

@@ -129,6 +129,39 @@ async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_ag
     assert kept == []  # (no metainfo written again)
 
 
+async def test_resume_data_kept_as_a_row_is_written_out_as_the_file_a_session_reads(tmp_path: Path) -> None:
+    """``keep_resume_many`` (the job service's checks without a session) keeps resume data as a
+    row and removes the older file; ``saved_resume`` reads either; entering again reads which
+    torrents have a row, and a session started for one trusts it, from a file written out of
+    it (the row then gone: one fact, one place); ``forget_resume`` forgets a row too."""
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    resume = tmp_path / "state" / "torrents" / f"{complete.info_hash.hex()}.resume"
+    async with TorrentManager(cfg) as manager:
+        first = await manager.add(complete, tmp_path / "data", paused=True)
+        with anyio.fail_after(20):
+            await first.wait_ready()
+    async with TorrentManager(cfg) as manager:
+        data = manager.saved_resume(complete.info_hash)
+        assert data is not None and resume.is_file()
+        manager.keep_resume_many([(complete.info_hash, data)])
+        assert not resume.exists() and manager.saved_resume(complete.info_hash) == data
+        assert manager.saved_torrents().resume == frozenset({complete.info_hash.hex()})
+        manager.forget_resume(complete.info_hash)
+        assert manager.saved_resume(complete.info_hash) is None
+        assert manager.saved_torrents().resume == frozenset()
+        manager.keep_resume_many([(complete.info_hash, data)])
+    async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None and manager.kept.resume_keys() == {complete.info_hash}
+        saved = manager.saved_metainfo(complete.info_hash)
+        assert saved is not None
+        again = await manager.add_saved(saved, tmp_path / "data")
+        with anyio.fail_after(20):
+            await again.wait_ready()
+        assert not again.rechecked and len(again.have) == complete.num_pieces  # (the row trusted)
+        assert resume.is_file() and manager.kept.resume_keys() == set()
+
+
 async def test_a_torrent_added_again_in_a_later_run_goes_on_from_its_resume_data(tmp_path: Path) -> None:
     """A program that adds its torrent again each run (``te.download``, ``BackgroundDownload``
     with a state folder) goes on from what was verified; the next run's entering reloaded it,

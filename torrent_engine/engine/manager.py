@@ -36,6 +36,9 @@ from ..storage.kept import DB_FILE, MetainfoStore
 from ..storage.paths import real_path
 from ..storage.resume import (
     ResumeData,
+    decode_resume,
+    encode_resume,
+    load_resume,
     remove_stale_temp_files,
     save_resume,
     write_atomic,
@@ -67,6 +70,9 @@ class TorrentManager:
         # the metainfo kept between runs (None: nothing is); opened at its first use
         self.kept = (MetainfoStore(Path(state) / DB_FILE, Path(state) / "torrents")
                      if state is not None else None)
+        # the info-hashes whose resume data ``kept`` holds as a row (``keep_resume_many``): read
+        # when entered, and changed only by this manager's own writes and removals
+        self._resume_rows: set[bytes] = set()
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -76,6 +82,7 @@ class TorrentManager:
         self._stack = stack
         try:
             self._remove_stale_writes()
+            self._resume_rows = self._read_resume_rows()
         except BaseException:
             await self.__aexit__(None, None, None)
             raise
@@ -161,6 +168,8 @@ class TorrentManager:
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
         resume_path = self._state_file(key, RESUME)
+        if key in self._resume_rows:  # (a check without a session kept it: a session reads a file)
+            await anyio.to_thread.run_sync(self._resume_row_to_file, key)
         # the session keeps the metainfo again when a magnet's info dict, or v2 piece layers the
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
@@ -206,6 +215,53 @@ class TorrentManager:
         """(In a worker thread.) ``data`` kept as ``key``'s metainfo."""
         if self.kept is not None:
             self.kept.put_many([(key, data)])
+
+    def keep_resume_many(self, items: Sequence[tuple[bytes, ResumeData]]) -> None:
+        """(Blocking: a worker thread.) Each torrent's resume data kept as a row of the store,
+        all in one transaction, and its resume file (older: a file would win) removed; for
+        torrents that have no session (a check without one: its session, when it starts, reads
+        the row written out as its file). Nothing without a state folder; ``OSError`` when the
+        rows cannot be written (then nothing is removed)."""
+        if self.kept is None or not items:
+            return
+        self.kept.put_resume_many([(key, encode_resume(data)) for key, data in items])
+        for key, _ in items:
+            self._resume_rows.add(key)
+            path = self._state_file(key, RESUME)
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    def _resume_row_to_file(self, key: bytes) -> None:
+        """(In a worker thread, before ``key``'s session starts.) Its resume row written out as
+        its resume file (unless a file is there: newer), then forgotten; a row that cannot be is
+        logged, and the session checks its data again."""
+        path = self._state_file(key, RESUME)
+        if self.kept is None or path is None:
+            return
+        try:
+            data = self.kept.get_resume(key)
+            if data is not None and not path.exists():
+                write_atomic(path, data, durable=False)  # (lost in a crash: checked again)
+            self.kept.delete_resume(key)
+        except OSError as exc:
+            log.warning("cannot write the resume data of %s kept in %s out to %s: %s", key.hex(),
+                        self.kept.path, path, exc)
+            return
+        self._resume_rows.discard(key)
+
+    def saved_resume(self, info_hash: bytes | str) -> ResumeData | None:
+        """(Blocking: a small read.) A torrent's resume data as kept: its resume file, else its
+        row; None when there is none (or it cannot be read: its data is checked again)."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        path = self._state_file(key, RESUME)
+        found = load_resume(path) if path is not None else None
+        if found is not None or self.kept is None or key not in self._resume_rows:
+            return found
+        try:
+            data = self.kept.get_resume(key)
+            return None if data is None else decode_resume(data)
+        except (OSError, BencodeError):
+            return None
 
     def _save_placeholder(self, key: bytes, save_path: Path, seed_mode: bool) -> None:
         """(In a worker thread.) A first resume record for a torrent added: the save path must
@@ -284,6 +340,9 @@ class TorrentManager:
         path = self._state_file(key, RESUME)
         if path is not None:
             path.unlink(missing_ok=True)
+        if self.kept is not None and key in self._resume_rows:
+            self.kept.delete_resume(key)
+            self._resume_rows.discard(key)
 
     def forget_saved(self, info_hash: bytes | str) -> None:
         """Remove the saved metainfo and resume data of a torrent that has no session (one its
@@ -296,7 +355,8 @@ class TorrentManager:
     def _drop_saved(self, key: bytes) -> None:
         """(Blocking.) ``key``'s kept metainfo, resume file and exported copy, removed."""
         if self.kept is not None:
-            self.kept.delete(key)
+            self.kept.delete(key)  # (its metainfo and its resume row)
+            self._resume_rows.discard(key)
         for path in (self._state_file(key, RESUME), self.exported_metainfo_path(key)):
             if path is not None:
                 path.unlink(missing_ok=True)
@@ -352,6 +412,17 @@ class TorrentManager:
         return self._state_file(key, RESUME)
 
     # -- persistence ---------------------------------------------------------------------
+    def _read_resume_rows(self) -> set[bytes]:
+        """(Blocking: one small query, as the manager is entered.) The info-hashes with a resume
+        row; none when the store cannot be read (their sessions check their data again)."""
+        if self.kept is None:
+            return set()
+        try:
+            return self.kept.resume_keys()
+        except OSError as exc:
+            log.warning("cannot read the resume data kept in %s: %s", self.kept.path, exc)
+            return set()
+
     def _remove_stale_writes(self) -> None:
         """Remove the temporary files an interrupted write left in the state folder."""
         if self.config.state_dir is None:
@@ -372,7 +443,7 @@ class TorrentManager:
         except FileNotFoundError:
             names = []
         resume = frozenset(name[:-len(RESUME)] for name in names if name.endswith(RESUME))
-        return SavedTorrents(metainfo, resume)
+        return SavedTorrents(metainfo, resume | {key.hex() for key in list(self._resume_rows)})
 
     def saved(self) -> list[bytes]:
         """The info-hashes (those the torrents were added by) of the torrents whose metainfo or

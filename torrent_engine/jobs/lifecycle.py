@@ -28,7 +28,6 @@ from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session
 from ..session.state_table import State
-from ..storage.resume import load_resume
 from .disk.claims import PathClaims, claimed_paths
 from .disk.paths import confine, delete_job_files
 from .intake.checks import PendingChecks
@@ -835,8 +834,7 @@ class JobLifecycle:
     def saved_pieces(self, rec: JobRecord) -> Bitfield | None:
         """A dormant job's verified pieces as its resume data says (None without it)."""
         torrent = self.saved_metainfo(rec)
-        path = self.manager.saved_resume_path(rec.info_hash)
-        resume = load_resume(path) if path is not None and torrent is not None else None
+        resume = self.manager.saved_resume(rec.info_hash) if torrent is not None else None
         if torrent is None or resume is None or resume.num_pieces != torrent.num_pieces:
             return None
         return Bitfield.from_bytes(resume.have, resume.num_pieces)

@@ -17,6 +17,13 @@ The writes block (an fsync) and are made on worker threads: one connection, one 
 time. The reads have a connection of their own (WAL: a read sees the last commit and never waits
 for a write under way), so a small read on the event loop's thread (a dormant seed's metainfo an
 API call asks for) is not held behind a batch's fsync.
+The ``resume`` table holds the resume data of torrents checked without a session (the job
+service's checks of imported data): one row each, written in groups, where a file each cost the
+kernel's work of creating a file (``bench/RESULTS.md``, "Resume data of checks kept as rows").
+A session reads and writes its resume data as a file: the manager writes a row out as the file
+before a session of that torrent starts, and a row is never kept beside a newer file (writing
+rows removes those torrents' files).
+
 A failure is an ``OSError`` (``MetainfoStoreError``: what SQLite said, and the file), whose
 ``errno`` is ``ENOSPC`` when SQLite found the disk full, so a caller that handles a failed
 write of a file handles this one alike.
@@ -39,7 +46,10 @@ log = logging.getLogger(__name__)
 DB_FILE = "torrents.sqlite3"
 LEGACY_SUFFIX = ".torrent"  # the earlier layout's files, in the folder given as ``legacy``
 SCHEMA_VERSION = 1
-TABLES = ("CREATE TABLE IF NOT EXISTS metainfo (info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)",)
+TABLES = ("CREATE TABLE IF NOT EXISTS metainfo (info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)",
+          # (added in the same schema: a store of before gains it at its next open, and a reader
+          # of before that never looks at it checks those torrents again)
+          "CREATE TABLE IF NOT EXISTS resume (info_hash BLOB PRIMARY KEY, data BLOB NOT NULL)")
 
 
 class MetainfoStoreError(OSError):
@@ -48,7 +58,8 @@ class MetainfoStoreError(OSError):
 
 
 class MetainfoStore:
-    """The kept metainfo, by info-hash: ``put_many``, ``get``, ``delete``, ``keys``.
+    """The kept metainfo, by info-hash: ``put_many``, ``get``, ``delete``, ``keys``; and resume
+    data kept as rows: ``put_resume_many``, ``get_resume``, ``delete_resume``, ``resume_keys``.
 
     ``path``: the database; ``legacy``: the folder of the earlier layout's ``<hex>.torrent``
     files, taken in at the first open. Nothing is created until something is written or read."""
@@ -115,11 +126,44 @@ class MetainfoStore:
         return None if row is None else bytes(row[0])
 
     def delete(self, key: bytes) -> None:
-        """Forget ``key``'s metainfo (committed on return; nothing when none is kept)."""
+        """Forget ``key``'s metainfo and resume row (committed on return; nothing when none is
+        kept)."""
         if not self.path.exists() and not self._db.opened:
             return  # (nothing was ever kept: no database made for nothing)
-        with self._db.using() as db:
+        with self._db.using() as db, transaction(db):
             db.execute("DELETE FROM metainfo WHERE info_hash = ?", (key,))
+            db.execute("DELETE FROM resume WHERE info_hash = ?", (key,))
+
+    def put_resume_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Keep each (info-hash, encoded resume data) as a row, replacing what was kept for it:
+        one transaction, committed on return."""
+        if not items:
+            return
+        with self._db.using() as db, transaction(db):
+            db.executemany("INSERT INTO resume VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
+                           "data = excluded.data", items)
+
+    def get_resume(self, key: bytes) -> bytes | None:
+        """The resume data kept as a row for ``key`` (None: none)."""
+        if not self.path.exists() and not self._db.opened:
+            return None
+        with self._db.reading() as db:
+            row = db.execute("SELECT data FROM resume WHERE info_hash = ?", (key,)).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def delete_resume(self, key: bytes) -> None:
+        """Forget ``key``'s resume row (committed on return; nothing when none is kept)."""
+        if not self.path.exists() and not self._db.opened:
+            return
+        with self._db.using() as db:
+            db.execute("DELETE FROM resume WHERE info_hash = ?", (key,))
+
+    def resume_keys(self) -> set[bytes]:
+        """The info-hashes whose resume data is kept as a row."""
+        if not self.path.exists() and not self._db.opened:
+            return set()
+        with self._db.reading() as db:
+            return {bytes(k) for (k,) in db.execute("SELECT info_hash FROM resume")}
 
     def keys(self) -> set[bytes]:
         """The info-hashes whose metainfo is kept."""

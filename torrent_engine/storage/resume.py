@@ -214,8 +214,11 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     ``durable=False``: without the two ``fsync`` (the file's and its folder's) — for a file whose
     loss or emptiness after a crash only costs work again (resume data that vouches for pieces a
     check just found: without it, a start checks them again), never for one a record relies on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    except FileNotFoundError:  # (its folder made first: the first file there)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

@@ -123,7 +123,7 @@ async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
             assert jobs.get(waiting[1]).state is JobState.CANCELLED
             await jobs.resume(waiting[0])  # its session checks it
             await all_seeding(jobs, [waiting[0]])
-            resume = load_resume(jobs.manager.saved_resume_path(jobs.get(first).info_hash) or Path("/none"))
+            resume = jobs.manager.saved_resume(jobs.get(first).info_hash)
             assert resume is not None and resume.files and len(resume.pieces()) == torrents[0].num_pieces
     finally:
         release.set()
@@ -163,6 +163,35 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
         assert sorted(checked) == sorted(jobs.get(i).info_hash for i in ids if i != first)  # (once each)
         assert rechecks == []  # (no session checked them: each waited as its record)
         assert all(jobs.manager.get(jobs.get(i).info_hash) is None for i in ids)  # (dormant seeds)
+
+
+async def test_what_a_check_finds_is_kept_as_a_row_and_written_out_as_a_file_when_a_session_starts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 3)
+    rechecks = _count_rechecks(monkeypatch)
+    folder = tmp_path / "state" / "torrents"
+    async with _service(tmp_path) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+        kept = jobs.manager.kept
+        assert kept is not None and kept.resume_keys() == {t.info_hash for t in torrents}
+        assert list(folder.glob("*.resume")) == []  # (rows: no file created a torrent)
+        for t in torrents:
+            resume = jobs.manager.saved_resume(t.info_hash)
+            assert resume is not None and len(resume.pieces()) == t.num_pieces and resume.files
+        job = jobs.get(ids[0])
+        await jobs.pause(job.id)
+        await jobs.resume(job.id)  # (a session: it reads its resume data from a file)
+        await _state(jobs, job.id, JobState.SEEDING)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None and len(session.have) == torrents[0].num_pieces
+        assert rechecks == []  # (it trusted what the check found)
+        assert [p.name for p in folder.glob("*.resume")] == [f"{job.info_hash}.resume"]
+        assert kept.resume_keys() == {t.info_hash for t in torrents[1:]}  # (one fact: the file now)
+        removed = ids[1]
+        await jobs.cancel(removed, delete_files=False)
+        assert jobs.manager.saved_resume(jobs.get(removed).info_hash) is None
+        assert kept.resume_keys() == {torrents[2].info_hash}
 
 
 async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_thread_each(

@@ -32,7 +32,6 @@ from torrent_engine.jobs.intake import adding, checks
 from torrent_engine.jobs.queueing.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session, SessionStatus, checking
-from torrent_engine.storage.resume import load_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -319,7 +318,7 @@ async def test_torrents_added_with_their_data_on_disk_are_checked_without_a_sess
         await all_seeding(jobs, ids)
         assert len(jobs.manager.sessions) == 0  # dormant seeds
         for t in torrents:
-            resume = load_resume(jobs.manager.saved_resume_path(t.info_hash) or Path("/nonexistent"))
+            resume = jobs.manager.saved_resume(t.info_hash)
             assert resume is not None and len(resume.pieces()) == t.num_pieces and resume.files
     assert most == (len(torrents) if limit == -1 else limit)
 

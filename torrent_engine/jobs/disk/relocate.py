@@ -14,7 +14,7 @@ import anyio
 from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
-from ...storage.resume import ResumeData, load_resume, save_resume
+from ...storage.resume import ResumeData, save_resume
 from ..model import (
     InvalidJobRequest,
     Job,
@@ -238,12 +238,13 @@ class Mover:
                 raise
         # the resume data (for the old place) goes first, or a crash after the commit would
         # start the torrent again trusting what was verified where it no longer is
-        resume = self.run.manager.saved_resume_path(rec.info_hash)
+        manager = self.run.manager
+        resume = manager.saved_resume_path(rec.info_hash)
         kept: ResumeData | None = None
         if resume is not None:
             if keep_verified:
-                kept = await anyio.to_thread.run_sync(load_resume, resume)
-            await anyio.to_thread.run_sync(lambda: resume.unlink(missing_ok=True))
+                kept = await anyio.to_thread.run_sync(manager.saved_resume, rec.info_hash)
+            await anyio.to_thread.run_sync(manager.forget_resume, rec.info_hash)  # (its file or row)
         rec.options = after
         rec.created_dirs = created
         await self.run.save(rec)  # the commit

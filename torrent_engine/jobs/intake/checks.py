@@ -15,6 +15,10 @@ before and after. Then, on the loop, under the job's lock:
   and the job's session starts from it, downloading the rest;
 - the files cannot be read: the job stops with an error that says why, and the others go on.
 
+The resume data is kept as a row of the manager's store (``ResumeWrites``: the checks that end
+while a group is written are the next group, one transaction), not a file each; the manager
+writes it out as the file a session reads when one starts.
+
 While it hashes, the check saves its progress every ``CHECK_SAVE_INTERVAL`` seconds, as a
 session's start-up check does (resume data with ``checked-up-to``, not durable); a check that
 begins where such data is, its files' stamps unchanged (a restart: the job waits here again),
@@ -56,7 +60,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.jobs")
 
-__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "check_on_disk"]
+__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "ResumeWrites", "check_on_disk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +150,55 @@ def check_on_disk(manager: TorrentManager, info_hash: str, data_path: Path, file
     return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after)
 
 
+class _Group:
+    """Resume data asked to be kept while a group was under way: kept together."""
+
+    __slots__ = ("done", "error", "items")
+
+    def __init__(self) -> None:
+        self.items: dict[bytes, ResumeData] = {}
+        self.error: OSError | None = None
+        self.done = anyio.Event()
+
+
+class ResumeWrites:
+    """The checks' resume data, kept as rows of the manager's store in groups
+    (``TorrentManager.keep_resume_many``): what is asked while a group is written waits, and is
+    the next group, one transaction in one worker-thread call. A file each, ten thousand checks
+    ending a millisecond apart cost the kernel's work of creating ten thousand files, each up to
+    half a millisecond on this machine (``bench/RESULTS.md``)."""
+
+    def __init__(self, manager: TorrentManager) -> None:
+        self._manager = manager
+        self._open: _Group | None = None  # the group the next write joins (not begun)
+        self._lock = anyio.Lock()  # one group at a time
+
+    async def keep(self, data: ResumeData) -> None:
+        """``data`` kept for its torrent when this call returns; ``OSError`` when its group could
+        not be written."""
+        group = self._open
+        lead = group is None
+        if group is None:
+            group = self._open = _Group()
+        group.items[data.info_hash] = data
+        with anyio.CancelScope(shield=True):  # (a group begun is written whole)
+            if lead:
+                async with self._lock:  # (meanwhile the group takes the writes asked)
+                    if self._open is group:
+                        self._open = None
+                    try:
+                        items = list(group.items.items())
+                        await anyio.to_thread.run_sync(self._manager.keep_resume_many, items)
+                    except OSError as exc:
+                        group.error = exc
+                    finally:
+                        group.done.set()
+            else:
+                await group.done.wait()
+        if group.error is not None:
+            raise group.error
+
+
 class PendingChecks:
     """The jobs waiting for (or under) a check without a session, in the order they came."""
 
@@ -155,6 +208,7 @@ class PendingChecks:
         self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check
         self._changed: anyio.Event | None = None  # set when a job comes (the runner looks again)
         self.checked = 0  # checks ended here (for the tests and the bench)
+        self._resume = ResumeWrites(run.manager)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._waiting or job_id in self._under_way
@@ -243,13 +297,11 @@ class PendingChecks:
                 file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at),
                 completed_time=now if found.complete else 0, saved_time=now,
                 files=found.stamps if found.steady else [])
-            path = run.manager.saved_resume_path(rec.info_hash)
-            if path is not None:
+            if run.manager.keeps_saved:
                 try:
-                    # (not durable: lost in a crash, its session checks the files again)
-                    await anyio.to_thread.run_sync(lambda: save_resume(path, resume, durable=False))
-                except TorrentEngineError as exc:
-                    log.warning("job %s (%s): %s", rec.id, rec.name, exc)
+                    await self._resume.keep(resume)
+                except OSError as exc:  # (its session, when it starts, checks the files again)
+                    log.warning("job %s (%s): cannot keep its resume data: %s", rec.id, rec.name, exc)
             if found.complete and run.manager.config.seed:
                 await run.seeds.hold_listener()  # (before it is shown seeding: nothing waits after)
                 rec.done_size = rec.total_size
