@@ -170,6 +170,8 @@ class TorrentManager:
         resume_path = self._state_file(key, RESUME)
         if key in self._resume_rows:  # (a check without a session kept it: a session reads a file)
             await anyio.to_thread.run_sync(self._resume_row_to_file, key)
+            if key in self._sessions:  # (added meanwhile)
+                raise SessionError(f"torrent {key.hex()} is already added")
         # the session keeps the metainfo again when a magnet's info dict, or v2 piece layers the
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)

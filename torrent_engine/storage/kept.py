@@ -17,6 +17,7 @@ The writes block (an fsync) and are made on worker threads: one connection, one 
 time. The reads have a connection of their own (WAL: a read sees the last commit and never waits
 for a write under way), so a small read on the event loop's thread (a dormant seed's metainfo an
 API call asks for) is not held behind a batch's fsync.
+
 The ``resume`` table holds the resume data of torrents checked without a session (the job
 service's checks of imported data): one row each, written in groups, where a file each cost the
 kernel's work of creating a file (``bench/RESULTS.md``, "Resume data of checks kept as rows").
