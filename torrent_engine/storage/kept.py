@@ -114,10 +114,15 @@ class MetainfoStore:
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, metainfo), replacing what was kept for it: one transaction,
         committed on return."""
+        self._upsert("metainfo", items)
+
+    def _upsert(self, table: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+        """Each (info-hash, data) in ``table`` (one of ``TABLES``'), replacing a row of the same
+        info-hash: one transaction, committed on return."""
         if not items:
             return
         with self._db.using() as db, transaction(db):
-            db.executemany("INSERT INTO metainfo VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
+            db.executemany(f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
                            "data = excluded.data", items)
 
     def get(self, key: bytes) -> bytes | None:
@@ -138,11 +143,7 @@ class MetainfoStore:
     def put_resume_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, encoded resume data) as a row, replacing what was kept for it:
         one transaction, committed on return."""
-        if not items:
-            return
-        with self._db.using() as db, transaction(db):
-            db.executemany("INSERT INTO resume VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
-                           "data = excluded.data", items)
+        self._upsert("resume", items)
 
     def get_resume(self, key: bytes) -> bytes | None:
         """The resume data kept as a row for ``key`` (None: none)."""
