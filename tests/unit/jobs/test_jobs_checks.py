@@ -20,6 +20,7 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.intake import checks
 from torrent_engine.session import checking
+from torrent_engine.storage.kept import MetainfoStoreError
 from torrent_engine.storage.resume import load_resume
 
 pytestmark = pytest.mark.anyio
@@ -192,6 +193,21 @@ async def test_what_a_check_finds_is_kept_as_a_row_and_written_out_as_a_file_whe
         await jobs.cancel(removed, delete_files=False)
         assert jobs.manager.saved_resume(jobs.get(removed).info_hash) is None
         assert kept.resume_keys() == {torrents[2].info_hash}
+
+
+async def test_resume_rows_that_cannot_be_written_are_logged_and_the_checks_go_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    torrents = seeds(tmp_path / "dl", 3)
+    async with _service(tmp_path) as jobs:
+        def full(items: Any) -> None:
+            raise MetainfoStoreError(errno.ENOSPC, "metainfo store: database or disk is full")
+
+        monkeypatch.setattr(jobs.manager, "keep_resume_many", full)
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)  # (each checked; its session, when one starts, checks again)
+        assert all(jobs.manager.saved_resume(t.info_hash) is None for t in torrents)
+    assert sum("cannot keep its resume data" in r.getMessage() and "disk is full" in r.getMessage()
+               for r in caplog.records) == 3
 
 
 async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_thread_each(

@@ -8,9 +8,8 @@ import builtins
 import logging
 import secrets
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -57,60 +56,10 @@ from ..tuning.autorun import ProgramEvent
 from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
 from .cookies import UrlCookies
+from .grouped import Grouped
 from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs.adding")
-
-_I = TypeVar("_I")
-
-
-@dataclass(eq=False)
-class _Group(Generic[_I]):
-    items: list[_I] = field(default_factory=list)
-    results: list[Any] = field(default_factory=list)  # (each item's result or exception)
-    done: anyio.Event = field(default_factory=anyio.Event)
-
-
-class _Grouped(Generic[_I]):
-    """Blocking work of the adds done in groups, one worker-thread hop for many: the items asked
-    while a group is in its thread are the next group (a batch of 25 adds makes a few hops, not
-    25 threads at once that take the GIL from the loop, each waking it). ``work`` (in the
-    thread): for the items in order, each one's result or the exception it raised."""
-
-    def __init__(self, work: Callable[[list[_I]], list[Any]]) -> None:
-        self._work = work
-        self._open: _Group[_I] | None = None
-        self._lock = anyio.Lock()  # one group in a thread at a time
-
-    async def run(self, item: _I) -> Any:
-        """``item``'s result, once its group's work is done (or the exception it raised)."""
-        group = self._open
-        lead = group is None
-        if group is None:
-            group = self._open = _Group()
-        place = len(group.items)
-        group.items.append(item)
-        with anyio.CancelScope(shield=True):  # (the others of its group wait for this)
-            if lead:
-                try:
-                    async with self._lock:  # (meanwhile the group takes the items asked)
-                        if self._open is group:
-                            self._open = None
-                        try:
-                            group.results = await anyio.to_thread.run_sync(self._work, group.items)
-                        except Exception as exc:  # (the work itself: every item has it)
-                            group.results = [exc] * len(group.items)
-                finally:
-                    if len(group.results) != len(group.items):  # (interrupted: nothing known)
-                        group.results = [RuntimeError("the work was interrupted")] * len(group.items)
-                    group.done.set()
-            else:
-                await group.done.wait()
-        result = group.results[place]
-        if isinstance(result, BaseException):
-            raise result
-        return result
-
 
 def _each(calls: list[Callable[[], Any]]) -> list[Any]:
     """(In a worker thread.) Each call's result, or the exception it raised."""
@@ -133,8 +82,8 @@ class JobAdder:
 
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
-        self._reads: _Grouped[Callable[[], Any]] = _Grouped(_each)
-        self._saves: _Grouped[tuple[JobRecord, Torrent]] = _Grouped(self._save_if_there)
+        self._reads: Grouped[Callable[[], Any]] = Grouped(_each)
+        self._saves: Grouped[tuple[JobRecord, Torrent]] = Grouped(self._save_if_there)
         self.run = run
         self.dedup = dedup  # (v2 files already held, placed before the first check)
         self.rounds = rounds

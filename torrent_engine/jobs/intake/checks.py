@@ -15,8 +15,8 @@ before and after. Then, on the loop, under the job's lock:
   and the job's session starts from it, downloading the rest;
 - the files cannot be read: the job stops with an error that says why, and the others go on.
 
-The resume data is kept as a row of the manager's store (``ResumeWrites``: the checks that end
-while a group is written are the next group, one transaction), not a file each; the manager
+The resume data is kept as a row of the manager's store (``Grouped``: the checks that end while
+a group is written are the next group, one transaction), not a file each; the manager
 writes it out as the file a session reads when one starts.
 
 While it hashes, the check saves its progress every ``CHECK_SAVE_INTERVAL`` seconds, as a
@@ -51,6 +51,7 @@ from ...storage.paths import real_path
 from ...storage.resume import FileStamp, ResumeData, check_resume_point, load_resume, save_resume, stamp_files
 from ...storage.verify import piece_ok
 from ..model import JobState
+from .grouped import Grouped
 
 if TYPE_CHECKING:
     from ...engine.manager import TorrentManager
@@ -60,7 +61,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.jobs")
 
-__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "ResumeWrites", "check_on_disk"]
+__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "check_on_disk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,55 +151,6 @@ def check_on_disk(manager: TorrentManager, info_hash: str, data_path: Path, file
     return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after)
 
 
-class _Group:
-    """Resume data asked to be kept while a group was under way: kept together."""
-
-    __slots__ = ("done", "error", "items")
-
-    def __init__(self) -> None:
-        self.items: dict[bytes, ResumeData] = {}
-        self.error: OSError | None = None
-        self.done = anyio.Event()
-
-
-class ResumeWrites:
-    """The checks' resume data, kept as rows of the manager's store in groups
-    (``TorrentManager.keep_resume_many``): what is asked while a group is written waits, and is
-    the next group, one transaction in one worker-thread call. A file each, ten thousand checks
-    ending a millisecond apart cost the kernel's work of creating ten thousand files, each up to
-    half a millisecond on this machine (``bench/RESULTS.md``)."""
-
-    def __init__(self, manager: TorrentManager) -> None:
-        self._manager = manager
-        self._open: _Group | None = None  # the group the next write joins (not begun)
-        self._lock = anyio.Lock()  # one group at a time
-
-    async def keep(self, data: ResumeData) -> None:
-        """``data`` kept for its torrent when this call returns; ``OSError`` when its group could
-        not be written."""
-        group = self._open
-        lead = group is None
-        if group is None:
-            group = self._open = _Group()
-        group.items[data.info_hash] = data
-        with anyio.CancelScope(shield=True):  # (a group begun is written whole)
-            if lead:
-                async with self._lock:  # (meanwhile the group takes the writes asked)
-                    if self._open is group:
-                        self._open = None
-                    try:
-                        items = list(group.items.items())
-                        await anyio.to_thread.run_sync(self._manager.keep_resume_many, items)
-                    except OSError as exc:
-                        group.error = exc
-                    finally:
-                        group.done.set()
-            else:
-                await group.done.wait()
-        if group.error is not None:
-            raise group.error
-
-
 class PendingChecks:
     """The jobs waiting for (or under) a check without a session, in the order they came."""
 
@@ -208,10 +160,18 @@ class PendingChecks:
         self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check
         self._changed: anyio.Event | None = None  # set when a job comes (the runner looks again)
         self.checked = 0  # checks ended here (for the tests and the bench)
-        self._resume = ResumeWrites(run.manager)
+        # what the checks found, kept as rows: a group of them one transaction
+        self._resume: Grouped[tuple[bytes, ResumeData]] = Grouped(self._keep_resume)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._waiting or job_id in self._under_way
+
+    def _keep_resume(self, items: list[tuple[bytes, ResumeData]]) -> list[None]:
+        """(A worker thread.) The resume data of the checks that ended, kept as rows of the
+        manager's store in one transaction, not a file each: ten thousand files cost the kernel
+        up to half a millisecond each on this machine (``bench/RESULTS.md``)."""
+        self.life.manager.keep_resume_many(items)
+        return [None] * len(items)
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self._under_way)
@@ -299,7 +259,7 @@ class PendingChecks:
                 files=found.stamps if found.steady else [])
             if run.manager.keeps_saved:
                 try:
-                    await self._resume.keep(resume)
+                    await self._resume.run((resume.info_hash, resume))
                 except OSError as exc:  # (its session, when it starts, checks the files again)
                     log.warning("job %s (%s): cannot keep its resume data: %s", rec.id, rec.name, exc)
             if found.complete and run.manager.config.seed:
