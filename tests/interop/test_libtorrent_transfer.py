@@ -1,8 +1,8 @@
 """Transfers between our sessions and libtorrent (from PyPI) on 127.0.0.1.
 
 libtorrent is set up loopback-only: listen on 127.0.0.1:0, no DHT/LSD/UPnP/NAT-PMP, several
-connections per IP allowed. libtorrent 2.1 may report "finished" before its data is flushed, so
-its session is closed (and its files read) only after it is torn down.
+connections per IP allowed. libtorrent 2.1 may report "finished" before its data is written, so
+leaving ``lt_session`` waits until each torrent's blocks are in its files.
 """
 
 from __future__ import annotations
@@ -51,10 +51,31 @@ def lt_session(lt: ModuleType, encryption: str = "prefer", *, transport: str = "
     })
     try:
         yield ses
+        flush_files(lt, ses)
     finally:
         for h in ses.get_torrents():
             ses.remove_torrent(h)
-        del ses  # the session is torn down (and its files flushed) when the last reference goes
+        del ses
+
+
+def flush_files(lt: ModuleType, ses: Any, limit: float = 10.0) -> None:
+    """Until each of the session's torrents has its blocks written to its files (libtorrent's
+    ``cache_flushed_alert``): a torrent may be seeding while blocks it hashed are still queued
+    for the disk, and the caller may still hold the session, so its teardown cannot be awaited."""
+    mask = ses.get_settings()["alert_mask"] | lt.alert.category_t.storage_notification
+    ses.apply_settings({"alert_mask": mask})
+    with_files = [h for h in ses.get_torrents() if h.status().has_metadata]
+    waiting = {h.info_hashes() for h in with_files}
+    for h in with_files:
+        h.flush_cache()
+    deadline = time.monotonic() + limit
+    while waiting:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"libtorrent did not flush {len(waiting)} torrent(s) in {limit:g} s")
+        ses.wait_for_alert(100)
+        for alert in ses.pop_alerts():
+            if isinstance(alert, lt.cache_flushed_alert):
+                waiting.discard(alert.handle.info_hashes())
 
 
 def lt_add(lt: ModuleType, ses: Any, torrent: Torrent, save_path: Path) -> Any:
