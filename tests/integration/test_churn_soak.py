@@ -26,11 +26,11 @@ import anyio
 import pytest
 
 from tests.conftest import require_libtorrent
+from tests.kept import all_kept_resume
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
-from torrent_engine.storage.resume import load_resume
 from torrent_engine.storage.verify import piece_ok
 
 from .helpers import add_again, loopback_config, make_payload, make_torrent, open_fds, same_files, task_count
@@ -64,11 +64,10 @@ def sample() -> dict[str, int]:
 
 
 def bad_resume_pieces(state: Path, torrents: dict[bytes, Torrent]) -> list[str]:
-    """Pieces a resume file marks as had that are not good on disk."""
+    """Pieces resume data marks as had that are not good on disk."""
     bad: list[str] = []
-    for path in sorted((state / "torrents").glob("*.resume")):
-        data = load_resume(path)
-        if data is None or data.num_pieces == 0:
+    for data in all_kept_resume(state):
+        if data.num_pieces == 0:
             continue
         torrent = torrents[data.info_hash]
         blob = bytearray()  # the piece space as it is on disk (small torrents: read whole)

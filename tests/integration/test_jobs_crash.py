@@ -14,11 +14,11 @@ from pathlib import Path
 import anyio
 import pytest
 
+from tests.kept import kept_resume
 from torrent_engine.jobs import FINISHED_STATES, JobService, JobState
 from torrent_engine.jobs.model import JobOptions
 from torrent_engine.jobs.store import JobRecord, JobStore
 from torrent_engine.session import Session
-from torrent_engine.storage.resume import load_resume
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -52,7 +52,6 @@ async def test_sigkill_mid_download_then_restart_continues(tmp_path: Path) -> No
     torrent_file = tmp_path / "t.torrent"
     torrent_file.write_bytes(torrent.to_bytes())
     state = tmp_path / "state"
-    resume_path = state / "torrents" / f"{torrent.info_hash.hex()}.resume"
     slow = loopback_config(upload_rate_limit=500_000)
     async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
         await seeder.wait_ready()
@@ -63,7 +62,7 @@ async def test_sigkill_mid_download_then_restart_continues(tmp_path: Path) -> No
             job_id = (await anyio.to_thread.run_sync(proc.stdout.readline)).strip()
             with anyio.fail_after(60):
                 while True:  # until the resume data holds some pieces, but far from all
-                    data = load_resume(resume_path)
+                    data = kept_resume(state, torrent.info_hash)
                     if data is not None and 5 < len(data.pieces()) < torrent.num_pieces // 2:
                         break
                     assert proc.poll() is None, "the service process ended early"
@@ -262,6 +261,7 @@ MOVER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
+    from torrent_engine.engine.manager import TorrentManager
     from torrent_engine.jobs.disk import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
@@ -412,6 +412,7 @@ COMPLETER = textwrap.dedent("""
     import anyio
     from torrent_engine.config import Config
     from torrent_engine.jobs import JobService, JobState
+    from torrent_engine.engine.manager import TorrentManager
     from torrent_engine.jobs.disk import move, relocate
 
     torrent_file, root, state, moment = sys.argv[1:5]
@@ -436,16 +437,17 @@ COMPLETER = textwrap.dedent("""
 
     move._copy_file = copy_one
     copy_files, remove_sources = relocate.copy_files, relocate.remove_sources
-    save_resume = relocate.save_resume
+    keep_resume = TorrentManager.keep_resume
 
     def copy_all(old, new, files):
         stop_here("stopped")
         copy_files(old, new, files)
         stop_here("copied all")
 
-    def resume_kept(path, data):
-        stop_here("committed")  # the record points at the save path; its resume data not yet
-        save_resume(path, data)
+    async def resume_kept(self, info_hash, data, **kwargs):
+        if data.save_path.endswith("done"):  # (the move's: its first save for the new save path)
+            stop_here("committed")  # the record points at the save path; its resume data not yet
+        await keep_resume(self, info_hash, data, **kwargs)
 
     def remove_all(pending):
         if moment == "removing":
@@ -453,7 +455,8 @@ COMPLETER = textwrap.dedent("""
             stop_here(moment)
         remove_sources(pending)
 
-    relocate.copy_files, relocate.remove_sources, relocate.save_resume = copy_all, remove_all, resume_kept
+    relocate.copy_files, relocate.remove_sources = copy_all, remove_all
+    TorrentManager.keep_resume = resume_kept
 
     async def main():
         cfg = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,

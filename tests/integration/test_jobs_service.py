@@ -27,7 +27,7 @@ from torrent_engine.jobs import (
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session
 from torrent_engine.session.state_table import State
-from torrent_engine.storage.resume import ResumeData, save_resume
+from torrent_engine.storage.resume import ResumeData
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
 
@@ -134,17 +134,18 @@ async def wait_downloading(jobs: JobService, job_id: str) -> Job:
 def hold_adds_until_metadata(jobs: JobService, monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Keep every ``add`` in flight until a session's metadata event has been delivered.
 
-    A magnet's metadata can come before ``add`` returns: the manager's last step, the placeholder
-    resume file, waits on an fsync, and a loopback peer answers sooner. This forces that order."""
+    A magnet's metadata can come before ``add`` returns: the manager's last step, the first
+    resume record, waits on an fsync, and a loopback peer answers sooner. This forces that order."""
     delivered = threading.Event()
     jobs.manager.events.subscribe("session.metadata_received", lambda _e: delivered.set())
+    keep_resume = jobs.manager.keep_resume
 
-    def held(path: Path, data: ResumeData) -> None:  # (a worker thread)
-        if not delivered.wait(30):
+    async def held(info_hash: bytes, data: ResumeData, *, unless_kept: bool = False) -> None:
+        if unless_kept and not await anyio.to_thread.run_sync(delivered.wait, 30):  # (the add's record)
             raise TimeoutError("no metadata from the loopback seeder in 30 s")
-        save_resume(path, data)
+        await keep_resume(info_hash, data, unless_kept=unless_kept)
 
-    monkeypatch.setattr("torrent_engine.engine.manager.save_resume", held)
+    monkeypatch.setattr(jobs.manager, "keep_resume", held)
     return delivered
 
 

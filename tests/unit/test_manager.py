@@ -5,6 +5,8 @@ session's events on the manager's bus. Real sessions over 127.0.0.1, no DHT."""
 
 from __future__ import annotations
 
+import errno
+import functools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -21,11 +23,13 @@ from tests.integration.helpers import (
 )
 from torrent_engine import events as ev
 from torrent_engine.engine.manager import SavedTorrents, TorrentManager
-from torrent_engine.errors import SessionError
+from torrent_engine.errors import SessionError, StorageError
 from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 from torrent_engine.session.state_table import State
+from torrent_engine.storage.kept import MetainfoStoreError
+from torrent_engine.storage.resume import ResumeData, save_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -79,12 +83,14 @@ async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(t
         session = await manager.add(torrent, tmp_path / "data")
         with anyio.fail_after(20):
             await session.wait_ready()
-        assert manager.saved_metainfo_bytes(torrent.info_hash) == torrent.to_bytes() and resume.is_file()
+        assert manager.saved_metainfo_bytes(torrent.info_hash) == torrent.to_bytes()
+        assert manager.saved_resume(torrent.info_hash) is not None and not resume.exists()  # (a row)
         kept = frozenset({torrent.info_hash.hex()})
         assert manager.saved_torrents() == SavedTorrents(metainfo=kept, resume=kept)
         await manager.remove(session)
         assert session.finished and manager.get(torrent.info_hash) is None
-        assert manager.saved_metainfo_bytes(torrent.info_hash) is None and not resume.exists()
+        assert manager.saved_metainfo_bytes(torrent.info_hash) is None
+        assert manager.saved_resume(torrent.info_hash) is None
         assert (payload / "a.bin").is_file() and (payload / "sub" / "b.bin").is_file()  # data kept
 
         session = await manager.add(torrent, tmp_path / "data")  # it can be added again
@@ -92,7 +98,8 @@ async def test_remove_keeps_the_files_unless_asked_and_forgets_the_state_files(t
             await session.wait_ready()
         await manager.remove(torrent.info_hash.hex(), delete_files=True)
         assert not (payload / "a.bin").exists() and not (payload / "sub").exists()
-        assert manager.saved_metainfo_bytes(torrent.info_hash) is None and not resume.exists()
+        assert manager.saved_metainfo_bytes(torrent.info_hash) is None
+        assert manager.saved_resume(torrent.info_hash) is None and manager.saved_torrents().keys() == []
         with pytest.raises(SessionError, match="no torrent"):
             await manager.remove(torrent.info_hash)
 
@@ -129,11 +136,12 @@ async def test_a_restart_starts_nothing_and_its_owner_adds_each_saved_torrent_ag
     assert kept == []  # (no metainfo written again)
 
 
-async def test_resume_data_kept_as_a_row_is_written_out_as_the_file_a_session_reads(tmp_path: Path) -> None:
-    """``keep_resume_many`` (the job service's checks without a session) keeps resume data as a
-    row and removes the older file; ``saved_resume`` reads either; entering again reads which
-    torrents have a row, and a session started for one trusts it, from a file written out of
-    it (the row then gone: one fact, one place); ``forget_resume`` forgets a row too."""
+async def test_resume_data_is_a_row_and_a_file_of_an_earlier_version_is_read_until_the_first_save(
+        tmp_path: Path) -> None:
+    """A session under a manager keeps its resume data as a row of the store, no file;
+    ``saved_resume`` reads it, and a session started again trusts it. A resume file an earlier
+    version wrote is read (and trusted) until a save replaces it by a row (one fact, one place);
+    ``forget_resume`` forgets the row."""
     _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
     cfg = loopback_config(state_dir=tmp_path / "state")
     resume = tmp_path / "state" / "torrents" / f"{complete.info_hash.hex()}.resume"
@@ -141,25 +149,34 @@ async def test_resume_data_kept_as_a_row_is_written_out_as_the_file_a_session_re
         first = await manager.add(complete, tmp_path / "data", paused=True)
         with anyio.fail_after(20):
             await first.wait_ready()
-    async with TorrentManager(cfg) as manager:
-        data = manager.saved_resume(complete.info_hash)
-        assert data is not None and resume.is_file()
-        manager.keep_resume_many([(complete.info_hash, data)])
-        assert not resume.exists() and manager.saved_resume(complete.info_hash) == data
-        assert manager.saved_torrents().resume == frozenset({complete.info_hash.hex()})
-        manager.forget_resume(complete.info_hash)
-        assert manager.saved_resume(complete.info_hash) is None
-        assert manager.saved_torrents().resume == frozenset()
-        manager.keep_resume_many([(complete.info_hash, data)])
+    assert not resume.exists()
     async with TorrentManager(cfg) as manager:
         assert manager.kept is not None and manager.kept.resume_keys() == {complete.info_hash}
+        data = manager.saved_resume(complete.info_hash)
+        assert data is not None and data.num_pieces == complete.num_pieces and data.files
         saved = manager.saved_metainfo(complete.info_hash)
         assert saved is not None
-        again = await manager.add_saved(saved, tmp_path / "data")
+        again = await manager.add_saved(saved, tmp_path / "data", paused=True)
         with anyio.fail_after(20):
             await again.wait_ready()
         assert not again.rechecked and len(again.have) == complete.num_pieces  # (the row trusted)
-        assert resume.is_file() and manager.kept.resume_keys() == set()
+        await manager.unload(complete.info_hash)
+        save_resume(resume, data)  # (as an earlier version kept it)
+        manager.kept.delete_resume(complete.info_hash)
+    async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None and manager.kept.resume_keys() == set()
+        assert manager.saved_resume(complete.info_hash) == data
+        assert manager.saved_torrents().resume == frozenset({complete.info_hash.hex()})
+        again = await manager.add_saved(saved, tmp_path / "data", paused=True)
+        with anyio.fail_after(20):
+            await again.wait_ready()
+        assert not again.rechecked and len(again.have) == complete.num_pieces  # (the file trusted)
+        await manager.unload(complete.info_hash)
+        await manager.keep_resume(complete.info_hash, data)  # (a save: a row, the file gone)
+        assert not resume.exists() and manager.kept.resume_keys() == {complete.info_hash}
+        manager.forget_resume(complete.info_hash)
+        assert manager.saved_resume(complete.info_hash) is None
+        assert manager.saved_torrents().resume == frozenset()
 
 
 async def test_a_torrent_added_again_in_a_later_run_goes_on_from_its_resume_data(tmp_path: Path) -> None:
@@ -227,3 +244,69 @@ async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed
                                    for e in heard[count:]))
         await anyio.sleep(0.05)
         assert not any(e.info_hash == first.info_hash.hex() for e in heard[count:])
+
+
+async def test_resume_saves_asked_together_are_one_transaction_and_a_first_record_never_hides_a_save(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The resume saves asked while a group is written are the next group, one transaction (a
+    thousand downloads that complete together write a few groups, not a file each). An add's
+    first record (``unless_kept``) is dropped when the torrent's resume data is kept already,
+    in the store, in the same group, or as a file of an earlier version."""
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    keys = [bytes([i]) * 20 for i in range(40)]
+
+    def data(key: bytes, pieces: int) -> ResumeData:
+        return ResumeData(info_hash=key, save_path=str(tmp_path), have=b"\xff" * pieces,
+                          num_pieces=8 * pieces)
+
+    async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None
+        groups: list[int] = []
+        real = manager.kept.put_resume_many
+        monkeypatch.setattr(manager.kept, "put_resume_many", lambda items: (groups.append(len(items)),
+                                                                           real(items))[1])
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(manager.keep_resume, key, data(key, 1))
+        assert sum(groups) == 40 and len(groups) <= 3, groups
+        assert all(manager.saved_resume(key) == data(key, 1) for key in keys)
+
+        saved, fresh, in_a_file = bytes([100]) * 20, bytes([101]) * 20, bytes([102]) * 20
+        legacy = tmp_path / "state" / "torrents" / f"{in_a_file.hex()}.resume"
+        save_resume(legacy, data(in_a_file, 3))
+        groups.clear()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(manager.keep_resume, keys[0], data(keys[0], 2))  # (in its thread meanwhile:)
+            await anyio.sleep(0)
+            tg.start_soon(manager.keep_resume, saved, data(saved, 2))  # the next group, in order
+            tg.start_soon(functools.partial(manager.keep_resume, saved, data(saved, 0), unless_kept=True))
+            tg.start_soon(functools.partial(manager.keep_resume, fresh, data(fresh, 0), unless_kept=True))
+            tg.start_soon(functools.partial(manager.keep_resume, keys[1], data(keys[1], 0), unless_kept=True))
+            tg.start_soon(functools.partial(manager.keep_resume, in_a_file, data(in_a_file, 0),
+                                            unless_kept=True))
+        assert groups == [1, 2], groups  # (saved's save and fresh's first record)
+        assert manager.saved_resume(saved) == data(saved, 2) and manager.saved_resume(fresh) == data(fresh, 0)
+        assert manager.saved_resume(keys[1]) == data(keys[1], 1)
+        assert manager.saved_resume(in_a_file) == data(in_a_file, 3) and legacy.is_file()
+
+
+async def test_a_resume_save_that_cannot_be_written_says_why_and_the_session_goes_on(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    async with TorrentManager(loopback_config(state_dir=tmp_path / "state")) as manager:
+        assert manager.kept is not None
+
+        def full(items: object) -> None:
+            raise MetainfoStoreError(errno.ENOSPC, "metainfo store: database or disk is full")
+
+        monkeypatch.setattr(manager.kept, "put_resume_many", full)
+        session = await manager.add(complete, tmp_path / "data")
+        with anyio.fail_after(20):
+            await session.wait_ready()
+        with pytest.raises(StorageError, match="disk is full"):
+            await manager.keep_resume(complete.info_hash, session.checker.resume_data())
+        await session.checker.save()  # (logged: the session goes on)
+        assert session.state is State.SEEDING and manager.saved_resume(complete.info_hash) is None
+    assert any("cannot save resume data" in r.getMessage() and "disk is full" in r.getMessage()
+               for r in caplog.records)
+    assert any("cannot keep the first resume data" in r.getMessage() for r in caplog.records)

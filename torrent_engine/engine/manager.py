@@ -1,12 +1,13 @@
 """Many torrents in one process: one ``SharedResources`` and a registry of running sessions.
 
-``async with TorrentManager(config) as manager:`` starts the shared services' owner; ``add``
-starts a session (and keeps its metainfo in ``config.state_dir/torrents.sqlite3``,
-``storage/kept.py``, and its resume data in ``config.state_dir/torrents/<info-hash>.resume``),
-``remove`` stops one. The manager holds no torrent back and reloads none of its own: which torrents exist,
-whether they are paused or queued, is its owner's record (the job service's), and a restart is
-that owner adding each again with ``add_saved``, from what the state folder holds. Every
-session's events are re-published on ``manager.events``.
+``async with TorrentManager(config) as manager:`` starts the shared services' owner; ``add`` starts
+a session (and keeps its metainfo and its resume data in ``config.state_dir/torrents.sqlite3``,
+``storage/kept.py``: the resume saves that come while a group is written are the next group, one
+transaction; a resume file of an earlier version, ``torrents/<info-hash>.resume``, is read until the
+first save replaces it), ``remove`` stops one. The manager holds no torrent back and reloads none of
+its own: which torrents exist, whether they are paused or queued, is its owner's record (the job
+service's), and a restart is that owner adding each again with ``add_saved``, from what the state
+folder holds. Every session's events are re-published on ``manager.events``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import anyio
 import anyio.abc
 
 from ..config import Config
-from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError
+from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, StorageError
 from ..events import EventBus
 from ..formats.bencode import decode_with_spans
 from ..formats.magnet import Magnet
@@ -36,14 +37,15 @@ from ..storage.kept import DB_FILE, MetainfoStore
 from ..storage.paths import real_path
 from ..storage.resume import (
     ResumeData,
+    ResumeKeeper,
     decode_resume,
     encode_resume,
     load_resume,
     remove_stale_temp_files,
-    save_resume,
     write_atomic,
 )
 from .addtorrent import add_torrent_of
+from .grouped import Grouped
 from .resolve import resolve
 from .shared import SharedResources
 
@@ -51,7 +53,7 @@ log = logging.getLogger(__name__)
 
 TorrentSource = Torrent | Magnet | str | os.PathLike[str] | bytes
 
-RESUME = ".resume"  # STATE_DIR/torrents/<info-hash>.resume: a torrent's resume data
+RESUME = ".resume"  # STATE_DIR/torrents/<info-hash>.resume: a torrent's resume data (earlier versions)
 EXPORTED = "exported"  # STATE_DIR/exported/: .torrent copies for other programs (export_metainfo)
 
 
@@ -73,6 +75,9 @@ class TorrentManager:
         # the info-hashes whose resume data ``kept`` holds as a row (``keep_resume_many``): read
         # when entered, and changed only by this manager's own writes and removals
         self._resume_rows: set[bytes] = set()
+        # the resume saves of every torrent (its session's, a check's, an add's first record),
+        # each group one transaction: (info-hash, data, only when none is kept)
+        self._resume_saves: Grouped[tuple[bytes, ResumeData, bool]] = Grouped(self._keep_resume_group)
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -167,18 +172,13 @@ class TorrentManager:
         key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
-        resume_path = self._state_file(key, RESUME)
-        if key in self._resume_rows:  # (a check without a session kept it: a session reads a file)
-            await anyio.to_thread.run_sync(self._resume_row_to_file, key)
-            if key in self._sessions:  # (added meanwhile)
-                raise SessionError(f"torrent {key.hex()} is already added")
         # the session keeps the metainfo again when a magnet's info dict, or v2 piece layers the
         # metainfo lacks, arrive from peers
         lacking = isinstance(torrent, Torrent) and bool(torrent.missing_piece_layers)
         keep = ((isinstance(torrent, Magnet) and persist) or lacking) and self.kept is not None
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
-                          resume_path=resume_path, paused=paused, info_hash=info_hash, seed_mode=seed_mode,
-                          setup=setup,
+                          resume=self.resume_keeper(key), paused=paused, info_hash=info_hash,
+                          seed_mode=seed_mode, setup=setup,
                           keep_metainfo=functools.partial(self._keep_metainfo, key) if keep else None)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
@@ -194,7 +194,7 @@ class TorrentManager:
             self._forget(key)
             raise
         if persist:
-            await anyio.to_thread.run_sync(self._save_placeholder, key, save_path, seed_mode)
+            await self._save_placeholder(key, save_path, seed_mode)
         return session
 
     def save_torrents(self, torrents: Sequence[Torrent]) -> None:
@@ -220,61 +220,94 @@ class TorrentManager:
 
     def keep_resume_many(self, items: Sequence[tuple[bytes, ResumeData]]) -> None:
         """(Blocking: a worker thread.) Each torrent's resume data kept as a row of the store,
-        all in one transaction, and its resume file (older: a file would win) removed; for
-        torrents that have no session (a check without one: its session, when it starts, reads
-        the row written out as its file). Nothing without a state folder; ``OSError`` when the
-        rows cannot be written (then nothing is removed)."""
+        all in one transaction, and its resume file of an earlier version removed (a file and
+        a row: the row is the newer). Nothing without a state folder; ``OSError`` when the rows
+        cannot be written (then nothing is removed)."""
         if self.kept is None or not items:
             return
         self.kept.put_resume_many([(key, encode_resume(data)) for key, data in items])
         for key, _ in items:
-            self._resume_rows.add(key)
-            path = self._state_file(key, RESUME)
-            if path is not None:
-                path.unlink(missing_ok=True)
+            if key not in self._resume_rows:  # (a file is only ever older than the first row)
+                path = self._state_file(key, RESUME)
+                if path is not None:
+                    path.unlink(missing_ok=True)
+                self._resume_rows.add(key)
 
-    def _resume_row_to_file(self, key: bytes) -> None:
-        """(In a worker thread, before ``key``'s session starts.) Its resume row written out as
-        its resume file (unless a file is there: newer), then forgotten; a row that cannot be is
-        logged, and the session checks its data again."""
-        path = self._state_file(key, RESUME)
-        if self.kept is None or path is None:
-            return
+    def resume_keeper(self, info_hash: bytes | str) -> ResumeKeeper | None:
+        """Where a torrent's resume data is kept: a row of the store (``saved_resume`` reads
+        it, ``keep_resume`` writes it); None without a state folder."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return _ResumeRow(self, key) if self.kept is not None else None
+
+    async def keep_resume(self, info_hash: bytes, data: ResumeData, *, unless_kept: bool = False) -> None:
+        """``data`` kept as ``info_hash``'s resume data, with the saves that come meanwhile (one
+        transaction a group: a thousand downloads that complete together write a few groups, not
+        a thousand files). ``unless_kept``: not when resume data is kept for it already.
+        ``StorageError`` when it cannot be written; nothing without a state folder."""
+        await self._resume_saves.run((info_hash, data, unless_kept))
+
+    def _keep_resume_group(self, items: list[tuple[bytes, ResumeData, bool]]) -> list[None]:
+        """(A worker thread.) A group of resume saves, one transaction (``keep_resume_many``)."""
+        wanted: list[tuple[bytes, ResumeData]] = []
+        keys: set[bytes] = set()
+        for key, data, unless_kept in items:  # (in order: a later save of a torrent wins)
+            if unless_kept and (key in keys or self._resume_kept(key)):
+                continue
+            wanted.append((key, data))
+            keys.add(key)
         try:
-            data = self.kept.get_resume(key)
-            if data is not None and not path.exists():
-                write_atomic(path, data, durable=False)  # (lost in a crash: checked again)
-            self.kept.delete_resume(key)
+            self.keep_resume_many(wanted)
         except OSError as exc:
-            log.warning("cannot write the resume data of %s kept in %s out to %s: %s", key.hex(),
-                        self.kept.path, path, exc)
-            return
-        self._resume_rows.discard(key)
+            raise StorageError(f"cannot keep resume data in {self.kept.path if self.kept else '-'}: "
+                               f"{exc}") from exc
+        return [None] * len(items)
+
+    def _resume_kept(self, key: bytes) -> bool:
+        """(Blocking: a stat.) Whether resume data is kept for ``key``: a row, or a file of an
+        earlier version."""
+        if key in self._resume_rows:
+            return True
+        path = self._state_file(key, RESUME)
+        return path is not None and path.exists()
+
+    def _delete_resume(self, key: bytes) -> None:
+        """(Blocking.) ``key``'s resume data forgotten: its row and any file of an earlier version."""
+        path = self._state_file(key, RESUME)
+        if path is not None:
+            path.unlink(missing_ok=True)
+        if self.kept is not None and key in self._resume_rows:
+            self.kept.delete_resume(key)
+            self._resume_rows.discard(key)
 
     def saved_resume(self, info_hash: bytes | str) -> ResumeData | None:
-        """(Blocking: a small read.) A torrent's resume data as kept: its resume file, else its
-        row; None when there is none (or it cannot be read: its data is checked again)."""
+        """(Blocking: a small read.) A torrent's resume data as kept: its row, else a resume file
+        of an earlier version; None when there is none (or it cannot be read: its data is
+        checked again)."""
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if self.kept is not None and key in self._resume_rows:
+            try:
+                data = self.kept.get_resume(key)
+                if data is not None:
+                    return decode_resume(data)
+            except (OSError, BencodeError):
+                return None
         path = self._state_file(key, RESUME)
-        found = load_resume(path) if path is not None else None
-        if found is not None or self.kept is None or key not in self._resume_rows:
-            return found
-        try:
-            data = self.kept.get_resume(key)
-            return None if data is None else decode_resume(data)
-        except (OSError, BencodeError):
-            return None
+        return load_resume(path) if path is not None else None
 
-    def _save_placeholder(self, key: bytes, save_path: Path, seed_mode: bool) -> None:
-        """(In a worker thread.) A first resume record for a torrent added: the save path must
-        survive a restart even before the first real save; with no file stamps this placeholder
-        is never trusted, so a restart rechecks whatever is on disk (in seed mode: verifies each
-        piece as it is first served)."""
-        resume_path = self._state_file(key, RESUME)
-        if resume_path is not None and not resume_path.exists():
-            placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"",
-                                     num_pieces=0, added_time=int(time.time()), seed_mode=seed_mode)
-            save_resume(resume_path, placeholder)
+    async def _save_placeholder(self, key: bytes, save_path: Path, seed_mode: bool) -> None:
+        """A first resume record for a torrent added: the save path must survive a restart even
+        before the first real save; with no file stamps this placeholder is never trusted, so a
+        restart rechecks whatever is on disk (in seed mode: verifies each piece as it is first
+        served). Not written over resume data kept already; one that cannot be written is
+        logged (a restart checks the data again)."""
+        if self.kept is None:
+            return
+        placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"",
+                                 num_pieces=0, added_time=int(time.time()), seed_mode=seed_mode)
+        try:
+            await self.keep_resume(key, placeholder, unless_kept=True)
+        except StorageError as exc:
+            log.warning("cannot keep the first resume data of %s: %s", key.hex(), exc)
 
     async def _run_session(self, session: Session, *,
                            task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -339,12 +372,7 @@ class TorrentManager:
         key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
-        path = self._state_file(key, RESUME)
-        if path is not None:
-            path.unlink(missing_ok=True)
-        if self.kept is not None and key in self._resume_rows:
-            self.kept.delete_resume(key)
-            self._resume_rows.discard(key)
+        self._delete_resume(key)
 
     def forget_saved(self, info_hash: bytes | str) -> None:
         """Remove the saved metainfo and resume data of a torrent that has no session (one its
@@ -407,11 +435,6 @@ class TorrentManager:
                 continue
             done.add(key)
         return done
-
-    def saved_resume_path(self, info_hash: bytes | str) -> Path | None:
-        """Where the resume data of a torrent is saved (None without a state folder)."""
-        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
-        return self._state_file(key, RESUME)
 
     # -- persistence ---------------------------------------------------------------------
     def _read_resume_rows(self) -> set[bytes]:
@@ -564,3 +587,23 @@ def _call_progress(progress: Callable[[SessionStatus], object], session: Session
         progress(session.status())
     except Exception:  # the caller's callback must not break the download
         log.exception("download progress callback failed")
+
+
+@dataclass(frozen=True, slots=True)
+class _ResumeRow:
+    """A torrent's resume data kept as a row of its manager's store (``ResumeKeeper``)."""
+
+    manager: TorrentManager
+    key: bytes
+
+    def load(self) -> ResumeData | None:
+        return self.manager.saved_resume(self.key)
+
+    def store(self, data: ResumeData, *, durable: bool = True) -> None:
+        self.manager._keep_resume_group([(self.key, data, False)])  # (a transaction: always durable)
+
+    async def save(self, data: ResumeData, *, durable: bool = True) -> None:
+        await self.manager.keep_resume(self.key, data)
+
+    def delete(self) -> None:
+        self.manager._delete_resume(self.key)

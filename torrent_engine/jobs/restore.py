@@ -20,7 +20,6 @@ import anyio.abc
 from ..engine.manager import SavedTorrents, TorrentManager
 from ..errors import TorrentEngineError
 from ..formats.metainfo import Torrent
-from ..storage.resume import load_resume
 from .disk.claims import claimed_paths
 from .disk.paths import confine
 from .lifecycle import JobLifecycle
@@ -152,8 +151,7 @@ def _read_and_tidy(manager: TorrentManager, known: set[str], runs: list[JobRecor
 
 def _check_unfinished(manager: TorrentManager, rec: JobRecord) -> bool:
     """(Blocking.) Whether ``rec``'s resume data is the progress of a check cut short."""
-    path = manager.saved_resume_path(rec.info_hash)
-    data = load_resume(path) if path is not None else None
+    data = manager.saved_resume(rec.info_hash)
     return data is not None and data.checked_up_to is not None
 
 

@@ -34,9 +34,8 @@ from ..storage.paths import real_path
 from ..storage.resume import (
     FileStamp,
     ResumeData,
+    ResumeKeeper,
     check_resume_point,
-    load_resume,
-    save_resume,
     stamp_files,
     trusted_pieces,
 )
@@ -72,12 +71,12 @@ class CheckRun(Protocol):
 class Checker:
     """Start-up checking and resume data of one session."""
 
-    def __init__(self, context: TorrentContext, resume_path: Path | None, *, run: CheckRun,
+    def __init__(self, context: TorrentContext, resume: ResumeKeeper | None, *, run: CheckRun,
                  make_storage: StorageFactory, seed_mode: bool = False) -> None:
         self._ctx = context
         self._run = run
         self._make_storage = make_storage  # (to delete the files of a torrent whose files are not open)
-        self.resume_path = resume_path
+        self.resume = resume  # where its resume data is kept (None: nowhere)
         self.files_deleted = False  # delete_files() ran (cancel must not run it twice)
         self.rechecked = False  # whether start-up hashed the data on disk (no usable resume data)
         self.resumed = False  # whether start-up found resume data saved for this torrent and save path
@@ -86,7 +85,7 @@ class Checker:
         self.checking_again = False  # the whole torrent is being checked again (seed mode failed)
         self.added_time = int(time.time())
         self.completed_time = 0
-        self._saved: tuple[object, ...] | None = None  # what the resume file on disk says
+        self._saved: tuple[object, ...] | None = None  # what the resume data kept says
 
     async def delete_files(self) -> None:
         """Remove the torrent's files and its resume data; nothing else on disk."""
@@ -101,8 +100,12 @@ class Checker:
             await storage.delete_files()
         except StorageError as exc:
             log.warning("cannot delete files of %s: %s", ctx.name, exc)
-        if self.resume_path is not None:
-            self.resume_path.unlink(missing_ok=True)
+        resume = self.resume
+        if resume is not None:
+            try:
+                await anyio.to_thread.run_sync(resume.delete)
+            except OSError as exc:
+                log.warning("cannot delete the resume data of %s: %s", ctx.name, exc)
 
     def file_paths(self) -> list[Path | None]:
         """Where each file of the torrent is (None: a pad file); nothing while the files are not open."""
@@ -115,10 +118,10 @@ class Checker:
         """Find the verified pieces (from resume data, else by hashing what is on disk)."""
         ctx = self._ctx
         torrent = checking.parts.torrent
-        resume_path, paths = self.resume_path, self.file_paths()
+        keeper, paths = self.resume, self.file_paths()
 
         def read_disk() -> tuple[ResumeData | None, list[FileStamp | None]]:  # (one thread hop)
-            return (load_resume(resume_path) if resume_path is not None else None), stamp_files(paths)
+            return (keeper.load() if keeper is not None else None), stamp_files(paths)
 
         resume, current = await anyio.to_thread.run_sync(read_disk)
         if resume is not None and not _same_place(resume, ctx.info_hash, ctx.save_path):
@@ -321,34 +324,30 @@ class Checker:
                           seed_mode=seed_verified is not None)
 
     def unsaved(self) -> bool:
-        """Whether the resume data differs from what the resume file last written (or trusted at
-        start) holds, so that a periodic save has something to write."""
-        if self.resume_path is None or not isinstance(self._ctx.phase, Loaded):
+        """Whether the resume data differs from what was last kept (or trusted at start), so
+        that a periodic save has something to write."""
+        if self.resume is None or not isinstance(self._ctx.phase, Loaded):
             return False
         return self._saved != _content(self.snapshot())
 
     async def save(self) -> None:
-        """Write the resume file (after flushing the files: a durable resume file never counts a
+        """Keep the resume data (after flushing the files: durable resume data never counts a
         piece the disk may not hold)."""
         ctx = self._ctx
         phase = ctx.phase
-        if self.resume_path is None or not isinstance(phase, Opened):
+        keeper = self.resume
+        if keeper is None or not isinstance(phase, Opened):
             return
         if not self._run.ready.is_set():
             return  # still checking: the pieces on disk are not known yet (the check saves its own progress)
-        path = self.resume_path
         data = self.snapshot()
         if self._saved == _content(data):
-            return  # (what the file holds: an idle seed writes nothing, its files' stamps kept)
+            return  # (what is kept: an idle seed writes nothing, its files' stamps kept)
         paths = self.file_paths()
-
-        def stamp_and_save() -> None:  # stat + write + fsync: a worker thread, not the loop
-            data.files = self._stamps(paths)
-            save_resume(path, data)
-
         try:
             await phase.storage.flush()
-            await anyio.to_thread.run_sync(stamp_and_save)
+            data.files = await anyio.to_thread.run_sync(self._stamps, paths)  # (stat: not the loop)
+            await keeper.save(data)
             self._saved = _content(data)
         except StorageError as exc:
             log.warning("cannot save resume data of %s: %s", ctx.name, exc)
@@ -403,15 +402,15 @@ class _CheckProgress:
     async def save(self) -> None:
         """Write where the check got, when that is further than the last save (one at a time)."""
         checker = self._checker
-        path = checker.resume_path
-        if path is None or self._saving or self._up_to <= self._saved_up_to:
+        keeper = checker.resume
+        if keeper is None or self._saving or self._up_to <= self._saved_up_to:
             return
         up_to = self._up_to
         data = checker.progress_data(self._have, up_to, self._begun)
         self._saving = True
         try:
             # (not durable: lost in a crash, the next start hashes these pieces again)
-            await anyio.to_thread.run_sync(lambda: save_resume(path, data, durable=False))
+            await keeper.save(data, durable=False)
             self._saved_up_to = up_to
         except StorageError as exc:
             log.warning("cannot save the check's progress of %s: %s", checker.name, exc)

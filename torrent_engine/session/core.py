@@ -83,7 +83,7 @@ from ..policy.picker import DEFAULT_PRIORITY, PiecePicker
 from ..storage import PieceStorage, RenamesFiles, Storage, StorageFactory
 from ..storage.paths import check_components, real_path
 from ..storage.rename import move_files
-from ..storage.resume import ResumeData
+from ..storage.resume import ResumeData, ResumeFile, ResumeKeeper
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
@@ -124,7 +124,8 @@ class Session:
                  resume_path: Path | None = None, keep_metainfo: Callable[[bytes], None] | None = None,
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None,
-                 seed_mode: bool = False, setup: SessionSetup | None = None) -> None:
+                 seed_mode: bool = False, setup: SessionSetup | None = None,
+                 resume: ResumeKeeper | None = None) -> None:
         """``seed_mode``: the data is complete on disk already (a cross-seed): the start reads
         none of it and seeds at once, each piece verified the first time it is served; the first
         that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
@@ -133,7 +134,9 @@ class Session:
         applied here, before anything runs (what needs the metainfo, for a magnet, as its
         metadata arrives); ``SessionError`` when it does not fit the torrent. ``keep_metainfo``:
         the owner's keeper of the metainfo (blocking: called on a worker thread with its bytes)
-        once a magnet's info dict, or v2 piece layers it lacked, arrive."""
+        once a magnet's info dict, or v2 piece layers it lacked, arrive. Its resume data is kept
+        in the file ``resume_path``, or by ``resume`` (a manager's store: ``ResumeKeeper``);
+        nowhere without either."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._keep_metainfo = keep_metainfo  # the metainfo kept once it (or a layer) arrives
         self.save_path = Path(save_path)
@@ -172,7 +175,9 @@ class Session:
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(ctx, self.connector)
         self.metadata = MetadataServer(ctx)
-        self.checker = Checker(ctx, resume_path, run=self._life, make_storage=storage, seed_mode=seed_mode)
+        if resume is None and resume_path is not None:
+            resume = ResumeFile(resume_path)
+        self.checker = Checker(ctx, resume, run=self._life, make_storage=storage, seed_mode=seed_mode)
         self.announcer = Announcer(ctx, add_peers=self.add_peers)
         peers = list(peers)
         self.rates = Rates(ctx.totals)

@@ -1,10 +1,12 @@
 """Resume data: what a session knows about its files, so a restart skips the full recheck.
 
-One bencoded file per torrent: the verified-piece bitfield, file priorities, save path, totals,
-timestamps and each file's size and mtime. It is written atomically (temp file, fsync, rename),
-so a crash leaves either the old or the new file. It holds only pieces that passed their hash
-check, and on load it is trusted only when every file still has the size and mtime it recorded;
-otherwise the session rechecks. So a crash never makes an unverified piece count as had.
+One bencoded dictionary per torrent: the verified-piece bitfield, file priorities, save path,
+totals, timestamps and each file's size and mtime. Where it is kept is a ``ResumeKeeper``'s: a
+file (``ResumeFile``, written atomically: temp file, fsync, rename, so a crash leaves either the
+old or the new file), or a row of a manager's store (``engine/manager.py``: one transaction). It
+holds only pieces that passed their hash check, and on load it is trusted only when every file
+still has the size and mtime it recorded; otherwise the session rechecks. So a crash never makes
+an unverified piece count as had.
 
 Seed mode (``seed-mode`` 1: data its owner said is complete, each piece verified the first time
 it is served): every piece counts as had, and ``pieces`` holds those verified so far, which a
@@ -19,11 +21,15 @@ written before it existed, and every complete save) the data is a finished check
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
+
+import anyio
 
 from ..errors import BencodeError, StorageError
 from ..formats.bencode import decode, encode
@@ -270,6 +276,52 @@ def load_resume(path: Path) -> ResumeData | None:
         return decode_resume(raw)
     except BencodeError:
         return None
+
+
+class ResumeKeeper(Protocol):
+    """Where one torrent's resume data is kept: a file (``ResumeFile``), or a row of a
+    manager's store. ``load``, ``store`` and ``delete`` block (a worker thread); ``save`` is
+    ``store`` from the event loop. Saving fails with ``StorageError``."""
+
+    def load(self) -> ResumeData | None:
+        """The resume data kept, None when there is none or it cannot be read (→ recheck)."""
+        ...
+
+    def store(self, data: ResumeData, *, durable: bool = True) -> None:
+        """Keep ``data`` in place of what was kept (``durable``: as ``write_atomic``'s)."""
+        ...
+
+    async def save(self, data: ResumeData, *, durable: bool = True) -> None:
+        """``store`` off the event loop."""
+        ...
+
+    def delete(self) -> None:
+        """Forget what was kept (nothing when there is none)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeFile:
+    """Resume data kept as one file (``save_resume``, ``load_resume``): a session without a
+    manager, as the CLI's."""
+
+    path: Path
+
+    def load(self) -> ResumeData | None:
+        """The file's resume data (``load_resume``)."""
+        return load_resume(self.path)
+
+    def store(self, data: ResumeData, *, durable: bool = True) -> None:
+        """Written atomically (``save_resume``)."""
+        save_resume(self.path, data, durable=durable)
+
+    async def save(self, data: ResumeData, *, durable: bool = True) -> None:
+        """``store`` in a worker thread."""
+        await anyio.to_thread.run_sync(functools.partial(self.store, data, durable=durable))
+
+    def delete(self) -> None:
+        """The file removed."""
+        self.path.unlink(missing_ok=True)
 
 
 def trusted_pieces(data: ResumeData | None, *, info_hash: bytes, num_pieces: int, save_path: str,

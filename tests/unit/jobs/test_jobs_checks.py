@@ -20,8 +20,8 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.intake import checks
 from torrent_engine.session import checking
-from torrent_engine.storage.kept import MetainfoStoreError
-from torrent_engine.storage.resume import load_resume
+from torrent_engine.storage.kept import DB_FILE, MetainfoStore, MetainfoStoreError
+from torrent_engine.storage.resume import decode_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -166,7 +166,7 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
         assert all(jobs.manager.get(jobs.get(i).info_hash) is None for i in ids)  # (dormant seeds)
 
 
-async def test_what_a_check_finds_is_kept_as_a_row_and_written_out_as_a_file_when_a_session_starts(
+async def test_what_a_check_finds_is_kept_as_a_row_that_its_session_reads_and_keeps(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 3)
     rechecks = _count_rechecks(monkeypatch)
@@ -182,17 +182,18 @@ async def test_what_a_check_finds_is_kept_as_a_row_and_written_out_as_a_file_whe
             assert resume is not None and len(resume.pieces()) == t.num_pieces and resume.files
         job = jobs.get(ids[0])
         await jobs.pause(job.id)
-        await jobs.resume(job.id)  # (a session: it reads its resume data from a file)
+        await jobs.resume(job.id)  # (a session: it reads its resume data from the row)
         await _state(jobs, job.id, JobState.SEEDING)
         session = jobs.manager.get(job.info_hash)
         assert session is not None and len(session.have) == torrents[0].num_pieces
         assert rechecks == []  # (it trusted what the check found)
-        assert [p.name for p in folder.glob("*.resume")] == [f"{job.info_hash}.resume"]
-        assert kept.resume_keys() == {t.info_hash for t in torrents[1:]}  # (one fact: the file now)
+        await jobs.pause(job.id)  # (its stop saves: the row again, still no file)
+        assert list(folder.glob("*.resume")) == []
+        assert kept.resume_keys() == {t.info_hash for t in torrents}
         removed = ids[1]
         await jobs.cancel(removed, delete_files=False)
         assert jobs.manager.saved_resume(jobs.get(removed).info_hash) is None
-        assert kept.resume_keys() == {torrents[2].info_hash}
+        assert kept.resume_keys() == {torrents[0].info_hash, torrents[2].info_hash}
 
 
 async def test_resume_rows_that_cannot_be_written_are_logged_and_the_checks_go_on(
@@ -265,12 +266,13 @@ async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_th
             with anyio.fail_after(10):
                 while len(hashed) < 16:
                     await anyio.sleep(0.01)
-            resume_path = jobs.manager.saved_resume_path(job.info_hash)
-            assert resume_path is not None
     finally:
         gate.set()
     assert await anyio.to_thread.run_sync(ended.wait, 10)  # (the abandoned thread has seen its stop)
-    saved = load_resume(resume_path)
+    store = MetainfoStore(tmp_path / "state" / DB_FILE)
+    row = store.get_resume(torrent.info_hash)
+    store.close()
+    saved = None if row is None else decode_resume(row)
     assert saved is not None and saved.checked_up_to is not None and 0 < saved.checked_up_to < 48
     up_to = saved.checked_up_to
     assert saved.pieces() == set(range(up_to)) - {5}

@@ -18,6 +18,7 @@ import pytest
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.engine.manager import TorrentManager, _ResumeRow
 from torrent_engine.errors import ConfigError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
@@ -239,10 +240,14 @@ async def test_a_stop_writes_only_what_changed_in_one_transaction(
     async with service(tmp_path, seed=True) as jobs:
         ids = await seeding(jobs, torrents)
     writes = count_writes(monkeypatch)
-    resumes: list[Path] = []
-    real_save_resume = checking.save_resume
-    monkeypatch.setattr(checking, "save_resume", lambda path, data: (resumes.append(path),
-                                                                     real_save_resume(path, data)))
+    resumes: list[bytes] = []
+    real_keep_resume = TorrentManager.keep_resume
+
+    async def keep_resume(manager: TorrentManager, info_hash: bytes, data: Any, **kwargs: Any) -> None:
+        resumes.append(info_hash)
+        await real_keep_resume(manager, info_hash, data, **kwargs)
+
+    monkeypatch.setattr(TorrentManager, "keep_resume", keep_resume)
     async with service(tmp_path, seed=True) as jobs:
         await all_seeding(jobs, ids)
         await jobs.tick()
@@ -406,14 +411,14 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
         job, _ = await jobs.add(torrent)
         await all_seeding(jobs, [job.id])
     reading, go_on = threading.Event(), threading.Event()
-    real_load = checking.load_resume
+    real_load = _ResumeRow.load
 
-    def slow_load(path: Path) -> Any:
+    def slow_load(row: _ResumeRow) -> Any:  # (its session reads its resume data)
         reading.set()
         go_on.wait(10)
-        return real_load(path)
+        return real_load(row)
 
-    monkeypatch.setattr(checking, "load_resume", slow_load)
+    monkeypatch.setattr(_ResumeRow, "load", slow_load)
     shown: list[Any] = []
     restarted = service(tmp_path, seed=True)
 

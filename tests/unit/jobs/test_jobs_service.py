@@ -14,7 +14,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.kept import damage_kept, kept_hashes
+from tests.kept import damage_kept, forget_resume, keep_resume, kept_hashes, kept_resume
 from tests.spies import hold_checks, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
@@ -41,7 +41,7 @@ from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
 from torrent_engine.session.setup import TOP_PRIORITY
 from torrent_engine.session.state_table import State
-from torrent_engine.storage.resume import load_resume, save_resume
+from torrent_engine.storage.resume import save_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -437,8 +437,12 @@ async def test_a_state_folder_of_one_file_a_torrent_is_taken_in_and_its_jobs_go_
         first, _ = await jobs.add(one, paused=True)
         second, _ = await jobs.add(two, paused=True)
     state = tmp_path / "state"
-    for t in (one, two):  # (the earlier layout)
+    (state / "torrents").mkdir(exist_ok=True)
+    for t in (one, two):  # (the earlier layout: a .torrent and a .resume file each)
         (state / "torrents" / f"{t.info_hash.hex()}.torrent").write_bytes(t.to_bytes())
+        resume = kept_resume(state, t.info_hash)
+        assert resume is not None
+        save_resume(state / "torrents" / f"{t.info_hash.hex()}.resume", resume)
     for name in ("torrents.sqlite3", "torrents.sqlite3-wal", "torrents.sqlite3-shm"):
         (state / name).unlink(missing_ok=True)
     async with service(tmp_path) as again:
@@ -597,7 +601,6 @@ async def test_paused_jobs_start_without_a_session_and_show_their_record(tmp_pat
         pieces = jobs.piece_states(job.id)
         magnets = [(await jobs.add(magnet(c), paused=True))[0] for c in "abc"]
     assert 0 < before.done_size < before.total_size and pieces is not None and 2 in pieces and 0 in pieces
-    saved = tmp_path / "state" / "torrents"
     async with service(tmp_path) as again:
         assert again.manager.sessions == []  # no job runs: none has a session
         shown = again.get(job.id)
@@ -613,8 +616,9 @@ async def test_paused_jobs_start_without_a_session_and_show_their_record(tmp_pat
         assert again.stats().jobs["paused"] == 4
         # a change to a paused job is kept in its record, and its session takes it when it starts
         await again.update(job.id, download_limit=1000, file_priorities={1: 0})
+        assert again.manager.saved_resume(magnets[0].info_hash) is not None
         await again.cancel(magnets[0].id)  # its saved magnet state goes as a session's would
-        assert not (saved / f"{magnets[0].info_hash}.resume").exists()
+        assert again.manager.saved_resume(magnets[0].info_hash) is None
         assert again.manager.sessions == []
         resumed = await again.resume(job.id)
         session = again.manager.get(torrent.info_hash)
@@ -984,8 +988,7 @@ async def test_a_job_the_queue_holds_once_reloaded_and_checked_does_not_run(
                 await jobs.tick()
                 await anyio.sleep(0.01)
     (tmp_path / "dl" / "pa" / "a").unlink()
-    for resume in (tmp_path / "state").rglob(f"{first.info_hash.hex()}.resume"):
-        resume.unlink()
+    forget_resume(tmp_path / "state", first.info_hash)
     started = swarms_started(monkeypatch)
     async with service_with_a_slot() as jobs:
         await until_downloading(jobs, complete.id)  # (first in the queue: the slot is its own now)
@@ -1074,8 +1077,9 @@ async def test_a_torrent_saved_without_a_job_is_not_started_at_a_restart(
         assert again.manager.get(one.info_hash) is None
         await until_downloading(again, kept.id)
         assert started == ["two"]
-    assert sorted(p.name for p in (state / "torrents").iterdir()) == [f"{two.info_hash.hex()}.resume"]
+    assert not (state / "torrents").exists()  # (no file: rows)
     assert kept_hashes(state) == {two.info_hash.hex()}
+    assert kept_resume(state, one.info_hash) is None and kept_resume(state, two.info_hash) is not None
 
 
 async def test_a_skipped_file_streamed_is_wanted_by_its_job_and_stays_so_after_a_restart(
@@ -1115,11 +1119,10 @@ async def test_a_restart_wants_the_files_the_job_wants_whatever_the_resume_data_
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(torrent, files=[0])
         await jobs.update(job.id, file_priorities={1: 4})
-    resume_path = tmp_path / "state" / "torrents" / f"{torrent.info_hash.hex()}.resume"
-    resume = load_resume(resume_path)
+    resume = kept_resume(tmp_path / "state", torrent.info_hash)
     assert resume is not None
     resume.file_priorities = [4, 0]  # (as the session had saved it before the change)
-    save_resume(resume_path, resume)
+    keep_resume(tmp_path / "state", resume)
     async with service(tmp_path) as again:
         session = again.manager.get(torrent.info_hash)
         assert session is not None

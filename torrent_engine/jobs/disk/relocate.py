@@ -14,7 +14,7 @@ import anyio
 from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
-from ...storage.resume import ResumeData, save_resume
+from ...storage.resume import ResumeData
 from ..model import (
     InvalidJobRequest,
     Job,
@@ -239,7 +239,7 @@ class Mover:
         # the resume data (for the old place) goes first, or a crash after the commit would
         # start the torrent again trusting what was verified where it no longer is
         manager = self.run.manager
-        resume = manager.saved_resume_path(rec.info_hash)
+        resume = manager.resume_keeper(rec.info_hash)
         kept: ResumeData | None = None
         if resume is not None:
             if keep_verified:
@@ -250,7 +250,7 @@ class Mover:
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
-            await anyio.to_thread.run_sync(save_resume, resume, kept)
+            await resume.save(kept)
         if files:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None

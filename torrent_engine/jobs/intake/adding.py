@@ -23,6 +23,7 @@ from ...engine.addtorrent import (
     read_add_torrent,
     recorded_source,
 )
+from ...engine.grouped import Grouped
 from ...engine.mutable import resolve_with
 from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
 from ...errors import MagnetError, TorrentEngineError
@@ -56,7 +57,6 @@ from ..tuning.autorun import ProgramEvent
 from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
 from .cookies import UrlCookies
-from .grouped import Grouped
 from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs.adding")

@@ -15,9 +15,9 @@ before and after. Then, on the loop, under the job's lock:
   and the job's session starts from it, downloading the rest;
 - the files cannot be read: the job stops with an error that says why, and the others go on.
 
-The resume data is kept as a row of the manager's store (``Grouped``: the checks that end while
-a group is written are the next group, one transaction), not a file each; the manager
-writes it out as the file a session reads when one starts.
+The resume data is kept as a row of the manager's store (``TorrentManager.keep_resume``: the
+checks that end while a group is written are the next group, one transaction), not a file each;
+the session, when one starts, reads that row.
 
 While it hashes, the check saves its progress every ``CHECK_SAVE_INTERVAL`` seconds, as a
 session's start-up check does (resume data with ``checked-up-to``, not durable); a check that
@@ -43,15 +43,14 @@ from typing import TYPE_CHECKING
 import anyio
 import anyio.abc
 
-from ...errors import TorrentEngineError
+from ...errors import StorageError, TorrentEngineError
 from ...formats.bitfield import Bitfield
 from ...session.checking import CHECK_SAVE_INTERVAL
 from ...storage import Storage
 from ...storage.paths import real_path
-from ...storage.resume import FileStamp, ResumeData, check_resume_point, load_resume, save_resume, stamp_files
+from ...storage.resume import FileStamp, ResumeData, ResumeKeeper, check_resume_point, stamp_files
 from ...storage.verify import piece_ok
 from ..model import JobState
-from .grouped import Grouped
 
 if TYPE_CHECKING:
     from ...engine.manager import TorrentManager
@@ -66,16 +65,16 @@ __all__ = ["CheckFound", "CheckSaves", "PendingChecks", "check_on_disk"]
 
 @dataclass(frozen=True, slots=True)
 class CheckSaves:
-    """Where a check saves its progress (``path``), and what that resume data says of the job
-    (``job``: its info-hash, save path, file priorities, added time)."""
+    """Where a check saves its progress (``keeper``: the job's resume data), and what that
+    resume data says of the job (``job``: its info-hash, save path, file priorities, added time)."""
 
-    path: Path
+    keeper: ResumeKeeper
     job: ResumeData
 
     def resume_point(self, num_pieces: int, now: list[FileStamp | None]) -> tuple[set[int], int] | None:
-        """(Blocking.) What an earlier check saved at ``path`` lets this one trust, and from
-        where it hashes (``storage.resume.check_resume_point``)."""
-        return check_resume_point(load_resume(self.path), info_hash=self.job.info_hash, num_pieces=num_pieces,
+        """(Blocking.) What an earlier check saved lets this one trust, and from where it hashes
+        (``storage.resume.check_resume_point``)."""
+        return check_resume_point(self.keeper.load(), info_hash=self.job.info_hash, num_pieces=num_pieces,
                                   save_path=self.job.save_path, current=now)
 
     def save(self, have: Bitfield, checked_up_to: int, begun: list[FileStamp | None]) -> bool:
@@ -84,9 +83,9 @@ class CheckSaves:
         data = dataclasses.replace(self.job, have=have.to_bytes(), num_pieces=have.num_pieces,
                                    checked_up_to=checked_up_to, files=begun, saved_time=int(time.time()))
         try:
-            save_resume(self.path, data, durable=False)  # (lost in a crash: hashed again)
+            self.keeper.store(data, durable=False)  # (lost in a crash: hashed again)
         except TorrentEngineError as exc:
-            log.warning("cannot save a check's progress in %s: %s", self.path, exc)
+            log.warning("cannot save the progress of %s's check: %s", self.job.info_hash.hex(), exc)
             return False
         return True
 
@@ -160,18 +159,9 @@ class PendingChecks:
         self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check
         self._changed: anyio.Event | None = None  # set when a job comes (the runner looks again)
         self.checked = 0  # checks ended here (for the tests and the bench)
-        # what the checks found, kept as rows: a group of them one transaction
-        self._resume: Grouped[tuple[bytes, ResumeData]] = Grouped(self._keep_resume)
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._waiting or job_id in self._under_way
-
-    def _keep_resume(self, items: list[tuple[bytes, ResumeData]]) -> list[None]:
-        """(A worker thread.) The resume data of the checks that ended, kept as rows of the
-        manager's store in one transaction, not a file each: ten thousand files cost the kernel
-        up to half a millisecond each on this machine (``bench/RESULTS.md``)."""
-        self.life.manager.keep_resume_many(items)
-        return [None] * len(items)
 
     def __len__(self) -> int:
         return len(self._waiting) + len(self._under_way)
@@ -217,8 +207,8 @@ class PendingChecks:
     async def _check(self, rec: JobRecord, stop: threading.Event, token: object) -> None:
         run = self.life
         slots = run.manager.shared.check_slots
-        resume_path = run.manager.saved_resume_path(rec.info_hash)
-        saves = None if resume_path is None else CheckSaves(resume_path, ResumeData(
+        keeper = run.manager.resume_keeper(rec.info_hash)
+        saves = None if keeper is None else CheckSaves(keeper, ResumeData(
             info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
             have=b"", num_pieces=0, file_priorities=list(rec.file_priorities or []),
             added_time=int(rec.created_at)))
@@ -258,9 +248,10 @@ class PendingChecks:
                 completed_time=now if found.complete else 0, saved_time=now,
                 files=found.stamps if found.steady else [])
             if run.manager.keeps_saved:
-                try:
-                    await self._resume.run((resume.info_hash, resume))
-                except OSError as exc:  # (its session, when it starts, checks the files again)
+                try:  # (a row, with the others that end meanwhile: ten thousand files would cost
+                    # the kernel up to half a millisecond each on this machine, bench/RESULTS.md)
+                    await run.manager.keep_resume(resume.info_hash, resume)
+                except StorageError as exc:  # (its session, when it starts, checks the files again)
                     log.warning("job %s (%s): cannot keep its resume data: %s", rec.id, rec.name, exc)
             if found.complete and run.manager.config.seed:
                 await run.seeds.hold_listener()  # (before it is shown seeding: nothing waits after)
