@@ -17,6 +17,7 @@ that same RC4 stream or plaintext, as crypto_select says. Both classes take rece
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -82,6 +83,39 @@ def _int_bytes(value: int) -> bytes:
     return value.to_bytes(KEY_LENGTH, "big")
 
 
+_WINDOW = 4  # bits of the private key a step of ``_g_pow`` takes
+
+
+@functools.cache
+def _g_powers() -> tuple[tuple[int, ...], ...]:
+    """G^(v * 2^(4w)) mod P for every 4-bit v and window w of a private key (640 numbers,
+    about 85 KB, made once in about a millisecond)."""
+    rows: list[tuple[int, ...]] = []
+    base = DH_GENERATOR
+    for _ in range((PRIVATE_KEY_BYTES * 8 + _WINDOW - 1) // _WINDOW):
+        row, acc = [1], 1
+        for _v in range(1, 1 << _WINDOW):
+            acc = acc * base % DH_PRIME
+            row.append(acc)
+        rows.append(tuple(row))
+        base = acc * base % DH_PRIME  # (G^(2^4w) for the next window)
+    return tuple(rows)
+
+
+def _g_pow(private: int) -> int:
+    """G^private mod P, a public key: 40 products with the powers of G made once, where
+    ``pow`` squares 160 times (51 against 194 microseconds here: every connection pays it)."""
+    if private >> (PRIVATE_KEY_BYTES * 8):
+        return pow(DH_GENERATOR, private, DH_PRIME)
+    result, mask = 1, (1 << _WINDOW) - 1
+    for row in _g_powers():
+        digit = private & mask
+        if digit:
+            result = result * row[digit] % DH_PRIME
+        private >>= _WINDOW
+    return result
+
+
 @dataclass
 class MseResult:
     """Outcome of a completed MSE handshake.
@@ -105,7 +139,7 @@ class _Side:
         self._randbytes = randbytes
         self._pad_max = pad_max
         self._private = int.from_bytes(randbytes(PRIVATE_KEY_BYTES), "big") or 1
-        self.public_key = _int_bytes(pow(DH_GENERATOR, self._private, DH_PRIME))
+        self.public_key = _int_bytes(_g_pow(self._private))
         self._buf = bytearray()
         self.result: MseResult | None = None
 
