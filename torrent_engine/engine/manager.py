@@ -458,8 +458,9 @@ class TorrentManager:
 
     def saved_torrents(self) -> SavedTorrents:
         """What the state folder keeps, by info-hash: the metainfo kept (an earlier layout's files
-        taken in first) and the resume files of ``torrents/``, one query and one listing for an
-        owner that looks for many (blocking: a worker thread)."""
+        taken in first) and the resume data (its rows, and the resume files an earlier version
+        left in ``torrents/``), one query and one listing for an owner that looks for many
+        (blocking: a worker thread)."""
         if self.config.state_dir is None or self.kept is None:
             return SavedTorrents(frozenset(), frozenset())
         metainfo = frozenset(key.hex() for key in self.kept.keys())
@@ -479,7 +480,7 @@ class TorrentManager:
 @dataclass(frozen=True)
 class SavedTorrents:
     """What a manager's state folder keeps (``TorrentManager.saved_torrents``): the info-hashes,
-    in hex, with metainfo kept, and with a resume file."""
+    in hex, with metainfo kept, and with resume data kept (a row, or an earlier version's file)."""
 
     metainfo: frozenset[str]
     resume: frozenset[str]
