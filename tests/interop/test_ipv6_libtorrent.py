@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
-from tests.interop.test_libtorrent_transfer import lt_add, wait_lt
+from tests.interop.test_libtorrent_transfer import flush_files, lt_add, wait_lt
 from torrent_engine.config import Config
 from torrent_engine.engine.shared import SharedResources
 from torrent_engine.session import Session
@@ -70,6 +70,7 @@ async def test_libtorrent_downloads_from_us_over_ipv6(tmp_path: Path) -> None:
         handle = lt_add(lt, ses, torrent, tmp_path / "lt")
         await wait_lt(handle, seeding=False, peer=("::1", ours.listen_port))
         assert ours.uploaded >= torrent.payload_size
+        flush_files(lt, ses)  # (its last blocks may still be queued for its disk)
         for h in ses.get_torrents():  # type: ignore[attr-defined]
             ses.remove_torrent(h)  # type: ignore[attr-defined]
         del ses

@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
 from tests.interop._opentracker import opentracker
+from tests.interop.test_libtorrent_transfer import flush_files
 from torrent_engine import events as ev
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
@@ -66,6 +67,7 @@ async def test_our_two_sessions_and_libtorrent_meet_through_opentracker(tmp_path
                         await leecher.wait_completed()
                         while not handle.status().is_seeding:
                             await anyio.sleep(0.1)
+                        flush_files(lt, lt_session)  # (its last blocks may still be queued for its disk)
                         lt_status = handle.status()
                     finally:
                         lt_session.remove_torrent(handle)
