@@ -1,5 +1,6 @@
 """Blocking work done in groups on worker threads: what is asked while one group is in its thread
-is the next group, one thread hop for many (the adds' reads and saves, the checks' resume rows)."""
+is the next group, one thread hop for many (the adds' reads and saves, every torrent's resume
+saves)."""
 
 from __future__ import annotations
 

@@ -175,7 +175,9 @@ class Session:
         self.handler = PeerHandler(self)
         self.holepunch = Holepunch(ctx, self.connector)
         self.metadata = MetadataServer(ctx)
-        if resume is None and resume_path is not None:
+        if resume_path is not None:
+            if resume is not None:
+                raise SessionError("resume_path and resume both say where the resume data is kept: give one")
             resume = ResumeFile(resume_path)
         self.checker = Checker(ctx, resume, run=self._life, make_storage=storage, seed_mode=seed_mode)
         self.announcer = Announcer(ctx, add_peers=self.add_peers)

@@ -156,13 +156,11 @@ def test_wire_bytes_match_an_independent_derivation() -> None:
 
 def test_public_keys_from_the_powers_made_once_are_those_pow_gives() -> None:
     """A public key is G^X mod P taken from the powers of G made once: the same as ``pow`` for
-    any 160-bit private key (all-zero and all-one windows too), and for a longer one."""
+    any 160-bit private key (all-zero and all-one windows too)."""
     r = random.Random(5)
     keys = [1, 2, 15, 16, 2**160 - 1, 2**159, 0xF0F0F << 100, *(r.getrandbits(160) for _ in range(300))]
     for x in keys:
         assert _g_pow(x) == pow(2, x, DH_PRIME), hex(x)
-    longer = r.getrandbits(300)
-    assert _g_pow(longer) == pow(2, longer, DH_PRIME)
 
 
 def test_responder_rejects_garbage_after_bounded_search() -> None:

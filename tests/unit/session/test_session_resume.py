@@ -13,10 +13,11 @@ import pytest
 
 from torrent_engine import events as ev
 from torrent_engine.config import Config
+from torrent_engine.errors import SessionError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
 from torrent_engine.storage.create import create_torrent
-from torrent_engine.storage.resume import ResumeData, load_resume, save_resume
+from torrent_engine.storage.resume import ResumeData, ResumeFile, load_resume, save_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -351,3 +352,10 @@ async def test_a_check_under_way_saves_how_far_it_got_before_any_stop(
                 assert saved.pieces() == set(range(saved.checked_up_to)) - {1}
             finally:
                 reads.gate.set()
+
+
+def test_a_session_told_two_places_for_its_resume_data_is_refused(tmp_path: Path) -> None:
+    _, torrent = two_files(tmp_path)
+    with pytest.raises(SessionError, match="resume_path and resume both"):
+        Session(torrent, tmp_path, resume_path=tmp_path / "a.resume",
+                resume=ResumeFile(tmp_path / "b.resume"))
