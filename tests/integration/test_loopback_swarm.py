@@ -464,3 +464,30 @@ async def test_under_prefer_the_answering_side_chooses_the_payload_cipher(
             with anyio.fail_after(60):
                 await leecher.wait_completed()
             assert [(p.link.conn.mse, p.link.encrypted) for p in leecher.peers] == [(True, encrypted)]
+
+
+async def test_torrents_of_one_manager_take_their_piece_buffers_from_one_pool(tmp_path: Path) -> None:
+    """A torrent downloading after another takes the buffers the first gave back: none made
+    fresh. Once no torrent downloads, the pool keeps none."""
+    piece = 128 * 1024
+    torrents = [make_torrent(make_payload(tmp_path / "seed", [("f.bin", 8 * piece)], name=f"t{n}", seed=n),
+                             piece_length=piece, version="v1") for n in (1, 2)]
+    async with TorrentManager(loopback_config()) as seeds:
+        for t in torrents:
+            await (await seeds.add(t, tmp_path / "seed")).wait_ready()
+        port = seeds.shared.listen_port
+        async with TorrentManager(loopback_config()) as leech:
+            pool = leech.shared.buffers
+            pool.join()  # (as a third torrent downloading meanwhile would: the pool keeps its buffers)
+            made = []
+            for t in torrents:
+                s = await leech.add(t, tmp_path / "leech", peers=(("127.0.0.1", port),))
+                with anyio.fail_after(60):
+                    await s.wait_completed()
+                made.append(pool.made)
+            assert 1 <= made[0] <= 8 and pool.reused >= 8
+            assert made[1] == made[0]  # the second torrent made no buffer of its own
+            assert pool.users == 1 and 0 < pool.kept_bytes <= 8 * piece  # (both left on completion)
+            pool.leave()
+            assert pool.kept_bytes == 0
+    assert all(same_files(t, tmp_path / "seed", tmp_path / "leech") == [] for t in torrents)

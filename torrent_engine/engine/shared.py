@@ -34,6 +34,7 @@ from ..events import EventBus
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..policy.ipfilter import IpFilter, address_int
+from ..storage.buffers import BufferPool
 from ..storage.descriptors import FileCache
 from ..storage.lanes import LanePool, shared_pool_size
 from ..storage.read_cache import ReadCache
@@ -170,6 +171,9 @@ class SharedResources:
         # the threads every session's storage hashes and writes pieces on (each storage's jobs in
         # order): a few for the process, not two a torrent downloading
         self.lanes = LanePool(shared_pool_size(os.cpu_count()), "torrent_engine storage")
+        # the piece buffers of every torrent downloading, kept for the next piece of any of them
+        # (a fresh one costs its page faults and its unmapping: bench/RESULTS.md)
+        self.buffers = BufferPool(config.piece_buffer_bytes)
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         # torrents without a session that incoming peers may ask for: the first peer wakes it

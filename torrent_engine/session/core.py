@@ -255,8 +255,9 @@ class Session:
         owner's setup says of them (``_setup_parts``)."""
         ctx = self.context
         picker = PiecePicker(torrent, self._rng)
+        shared = self._life.shared  # (its piece buffers: one pool for every torrent of the process)
         pieces = Pieces(ctx, picker, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests,
-                        cancel=self.handler.cancel_now)
+                        cancel=self.handler.cancel_now, buffers=None if shared is None else shared.buffers)
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
         webseeds = SessionWebSeeds(ctx, on_downloaded=self.rates.downloaded, urls=self._web_seeds)

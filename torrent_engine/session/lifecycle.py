@@ -510,6 +510,7 @@ class Life:
         finally:
             if isinstance(phase, Opened):
                 phase.parts.uploader.release_cache()  # (a run's pieces are not kept past it)
+                phase.parts.pieces.drop_spares()  # (nor its place among the pool's users)
                 self.machine.enter(Loaded(phase.parts))  # files closed; the picker keeps what was verified
             if shared is not None:
                 s.connector.unregister(shared)

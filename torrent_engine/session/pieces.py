@@ -35,7 +35,8 @@ import anyio
 from .. import events as ev
 from ..errors import StorageError
 from ..net.peer import messages as m
-from ..storage import VerifiedPieceWriter, aligned_buffer, verified
+from ..storage import VerifiedPieceWriter, verified
+from ..storage.buffers import BufferPool, PieceBuffer
 from ..storage.verify import piece_ok, piece_ok_and_v2_hash
 from .peer import fan_out
 from .smart_ban import SmartBan
@@ -54,8 +55,6 @@ if TYPE_CHECKING:
 
 Cancels = tuple[tuple[Hashable, "Block"], ...]  # endgame: the block came; the others it was asked of
 FollowUp = Callable[[], Coroutine[Any, Any, None]]  # what an outcome leaves to do with awaits
-# a piece being assembled (``storage.aligned_buffer``: page-aligned from 128 KiB, for O_DIRECT)
-PieceBuffer = bytearray | mmap.mmap
 
 log = logging.getLogger("torrent_engine.session")
 
@@ -219,7 +218,10 @@ class Pieces:
     verdict (``judge``) and its one outcome (``_settle``)."""
 
     def __init__(self, host: PiecesHost, picker: PieceRecord, *, on_passed: Callable[[int], None],
-                 refill: Callable[[PeerState], Awaitable[None]], cancel: Callable[[Cancels], None]) -> None:
+                 refill: Callable[[PeerState], Awaitable[None]], cancel: Callable[[Cancels], None],
+                 buffers: BufferPool | None = None) -> None:
+        """``buffers``: the pool its piece buffers come from and go back to (the process's,
+        shared by every torrent); without it, a pool of its own."""
         self._ctx = host
         self._picker = picker  # (the torrent's, as ``host.parts.picker``: fixed for these pieces)
         self._on_passed = on_passed  # a piece is had: wake what waits for it (the file readers)
@@ -232,7 +234,8 @@ class Pieces:
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
-        self._spare: list[PieceBuffer] = []  # piece buffers to reuse
+        self._pool = buffers if buffers is not None else BufferPool(host.config.piece_buffer_bytes)
+        self._joined = False  # taking buffers from the pool (until drop_spares)
         # the storage last seen, and it again if it writes verified pieces without an await
         self._capable_of: tuple[object, VerifiedPieceWriter | None] = (None, None)
         # set when a verified piece gives its buffer back; made by the first waiter (most
@@ -344,24 +347,28 @@ class Pieces:
         size = torrent.piece_size(index)
         self._buffered_bytes += size
         self._prefix[index] = _Prefix(hashlib.sha1()) if torrent.piece_hashes and not torrent.is_v2 else None
-        if size == torrent.piece_length and self._spare:
-            return self._spare.pop()
-        return aligned_buffer(size)
+        if not self._joined:
+            self._pool.join()
+            self._joined = True
+        return self._pool.take(size)
 
     def _buffer_done(self, buf: PieceBuffer, *, reuse: bool) -> None:
         ctx = self._ctx
         self._buffered_bytes -= len(buf)
         self._verify_bytes -= len(buf)
-        if reuse and len(buf) == ctx.parts.torrent.piece_length and ctx.state is State.DOWNLOADING and \
-                (len(self._spare) + 1) * len(buf) <= ctx.config.piece_buffer_bytes:
-            self._spare.append(buf)
+        if reuse and self._joined and len(buf) == ctx.parts.torrent.piece_length and \
+                ctx.state is State.DOWNLOADING:
+            self._pool.give(buf)  # (a last piece's odd size is not kept: no other torrent has it)
         if self._room is not None:
             self._room.set()
             self._room = None
 
     def drop_spares(self) -> None:
-        """Free the buffers kept for reuse (the download is complete)."""
-        self._spare.clear()
+        """Take no more buffers from the pool (the download is complete, or the run ends): the
+        last torrent to leave it frees the buffers it keeps. Taking one again joins again."""
+        if self._joined:
+            self._joined = False
+            self._pool.leave()
 
     async def _write_direct(self, index: int, begin: int, block: bytes | memoryview,
                             piece_complete: bool) -> None:

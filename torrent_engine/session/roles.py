@@ -64,7 +64,7 @@ class PieceAssembly(Protocol):
         """Piece ``index`` is verified and on disk: it counts as had."""
 
     def drop_spares(self) -> None:
-        """Free the buffers kept for reuse (the download is complete)."""
+        """Take no more piece buffers from the pool (the download is complete, or the run ends)."""
 
 
 class SuperSeedOffers(Protocol):
