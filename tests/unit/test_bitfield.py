@@ -36,3 +36,16 @@ def test_full_add_discard_copy_and_intersection() -> None:
     with pytest.raises(IndexError):
         bf.add(10)
     assert Bitfield.full(0).all() and Bitfield(0).to_bytes() == b""
+
+
+def test_count_in_counts_the_pieces_set_in_a_range_at_any_bit_offsets() -> None:
+    import random
+
+    rng = random.Random(5)
+    for n in (0, 1, 7, 8, 9, 64, 77):
+        bf = Bitfield(n, (i for i in range(n) if rng.random() < 0.5))
+        for start in range(-2, n + 3):
+            for stop in range(start - 1, n + 3):
+                want = sum(1 for i in range(start, stop) if i in bf)
+                assert bf.count_in(start, stop) == want, (n, start, stop)
+    assert Bitfield.full(20).count_in(3, 17) == 14

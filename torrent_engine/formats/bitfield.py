@@ -97,6 +97,17 @@ class Bitfield:
                     if byte & (0x80 >> bit):
                         yield base + bit
 
+    def count_in(self, start: int, stop: int) -> int:
+        """How many pieces of ``range(start, stop)`` are set (clamped to the pieces there are):
+        one big-int popcount of the bytes the range covers, not a test per piece."""
+        start, stop = max(start, 0), min(stop, self.num_pieces)
+        if start >= stop:
+            return 0
+        first, last = start >> 3, (stop - 1) >> 3
+        word = int.from_bytes(self._bits[first:last + 1], "big")
+        word &= (1 << ((last - first + 1) * 8 - (start & 7))) - 1  # (bits before start: off)
+        return (word >> (7 - ((stop - 1) & 7))).bit_count()  # (bits from stop on: shifted out)
+
     def all(self) -> bool:
         """Whether every piece is set."""
         return self._count == self.num_pieces

@@ -227,9 +227,15 @@ def files_done(torrent: Torrent, have: Bitfield) -> list[int]:
         end = f.offset + f.length
         done = 0
         if f.length:
-            for p in range(f.offset // pl, (end - 1) // pl + 1):
-                if p in have:
-                    done += min(end, (p + 1) * pl) - max(f.offset, p * pl)
+            first, last = f.offset // pl, (end - 1) // pl
+            if first in have:
+                done += min(end, (first + 1) * pl) - f.offset
+            if last > first:
+                # the pieces between lie whole inside the file (a count of bits, not a test each:
+                # a 2.5 GiB file of 64 KiB pieces has 40 000, and every snapshot of it asks)
+                done += have.count_in(first + 1, last) * pl
+                if last in have:
+                    done += end - last * pl
         out.append(done)
     return out
 
