@@ -14,16 +14,23 @@ freed by reference counting; the collector is there for the cycles. So:
   the middle generation (its threshold is 0): an object is walked by at most two young
   collections, then it is in the oldest generation, which CPython itself never collects (its
   threshold is out of reach). Each young collection walks about one or two thresholds' worth.
-- A cycle in the oldest generation that becomes garbage (a session's, a peer's tasks that ended
-  cancelled, a removed job's) is freed by a sweep: a collection of the oldest generation, which
-  walks everything since the start but not what the start froze. The daemon sweeps when the
-  oldest generation has doubled since the last sweep, no sooner than ``SWEEP_AT_MOST`` seconds
-  after it, and every ``SWEEP_EVERY`` seconds anyway unless no collection ran since the last (an
-  idle daemon). A sweep that finds almost nothing (a bulk add grows the daemon with live
-  objects; an idle daemon makes no garbage) makes the next one wait for four times the growth
-  and four times the period, up to ``SWEEP_EVERY_MOST``; one that finds garbage sets both back.
+- What survives them is freed, if it is garbage in a cycle (a session's, a peer's tasks that
+  ended cancelled, a removed job's), by a sweep: a collection of the oldest generation, after
+  which what it kept is frozen too. So a sweep walks only what became old since the last one, and
+  the daemon sweeps each time that reaches ``SWEEP_STEP`` objects (looked at every
+  ``SWEEP_AT_MOST`` seconds): every sweep walks about as much, however many torrents the daemon
+  holds. Before, a sweep walked everything made since the start, and at 30 000 dormant seeds took
+  177-189 ms (bench/RESULTS.md, "Sweeps that walk what is new").
+- What a sweep froze is not walked again: a cycle that holds one of its objects and becomes
+  garbage later (a session that ran for hours and stops) waits for a whole sweep, which unfreezes
+  everything, collects it and freezes what is left. One comes ``SWEEP_EVERY`` seconds after the
+  last (unless no collection ran since: an idle daemon makes no garbage); one that frees fewer
+  than ``SWEEP_USEFUL`` objects makes the next wait four times as long, up to
+  ``SWEEP_EVERY_MOST``, and one that frees more sets it back. A whole sweep walks all the daemon
+  holds: it is the one pause that grows with the number of torrents, and it comes at most every
+  ``SWEEP_EVERY`` seconds.
   How many objects the oldest generation holds is kept from CPython's count at each collection,
-  and counted (a walk of them all) only when that says a sweep is due.
+  and counted (a walk of them) only when that says a sweep is due.
 
 A library leaves the process's collector alone: this is the daemon's, which owns its process.
 """
@@ -37,9 +44,8 @@ from contextlib import contextmanager
 import anyio
 
 __all__ = [
-    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_GROWTH", "SWEEP_GROWTH_MOST",
-    "SWEEP_USEFUL",
-    "Sweeper", "daemon_collector", "freeze_start", "old_objects",
+    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_STEP", "SWEEP_USEFUL",
+    "Sweeper", "daemon_collector", "freeze_loaded", "freeze_start", "old_objects",
 ]
 
 # The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). With the
@@ -52,21 +58,16 @@ __all__ = [
 # never reached: it is walked by the daemon's sweeps alone.
 GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 
-# A sweep when the oldest generation has grown by this share since the last one, no sooner than
-# SWEEP_AT_MOST seconds after it (while 300 torrents downloaded, the collector's garbage came at
-# about 2 000 objects a second: tasks that ended cancelled); and one every SWEEP_EVERY seconds
-# anyway, unless no collection ran since the last. A sweep that frees less than SWEEP_USEFUL of
-# what it walked makes the next one wait for four times the growth, up to SWEEP_GROWTH_MOST, and
-# four times the period, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
-# everything every SWEEP_EVERY seconds):
-# while 10 000 torrents were added, sweeps at a quarter's growth walked 150 000-300 000 objects
-# for 245 and 413 ms and freed 3 and 33; with twice the growth after a useless sweep, a second
-# sweep came in the idle minute after the adds (bench/RESULTS.md, "The collector's pauses,
-# second round").
-SWEEP_GROWTH = 1.0
-SWEEP_GROWTH_MOST = 8.0
-SWEEP_USEFUL = 0.01
-SWEEP_AT_MOST = 30.0
+# A sweep once SWEEP_STEP objects became old since the last (about 25 ms of walk on this machine:
+# bench/RESULTS.md, "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds (a
+# bulk add makes at most about 30 000 old objects a second); a whole sweep every SWEEP_EVERY
+# seconds unless no collection ran since the last, four times later after one that frees fewer
+# than SWEEP_USEFUL objects, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
+# everything every SWEEP_EVERY seconds; while 300 torrents downloaded, the garbage came at about
+# 2 000 objects a second: tasks that ended cancelled).
+SWEEP_STEP = 40_000
+SWEEP_USEFUL = 1_000
+SWEEP_AT_MOST = 2.0
 SWEEP_EVERY = 600.0
 SWEEP_EVERY_MOST = 3600.0
 
@@ -80,77 +81,83 @@ def old_objects() -> int:
 
 class Sweeper:
     """A ``gc.callbacks`` entry that keeps about how many objects the oldest generation holds;
-    ``sweep`` collects it once; ``sweep_when_due`` sweeps when ``due`` says so."""
+    ``sweep`` collects what became old since the last sweep, ``sweep_whole`` everything;
+    ``sweep_when_due`` makes each when due."""
 
-    def __init__(self, *, growth: float = SWEEP_GROWTH, at_most: float = SWEEP_AT_MOST,
+    def __init__(self, *, step: int = SWEEP_STEP, at_most: float = SWEEP_AT_MOST,
                  every: float = SWEEP_EVERY) -> None:
-        self.base_growth, self.at_most, self.every = growth, at_most, every
-        self.growth = growth  # what the next sweep waits for (more after a useless one)
-        self.period = every  # the most the next waits (longer after a useless one)
-        self.collections = 0  # collections since the last sweep
-        self.sweeps = 0  # sweeps made
-        self.old_after = 0  # in the oldest generation after the last sweep (or as `sweep_when_due` began)
-        # about how many it holds now, kept without a walk: the last count, plus at each young
-        # collection what CPython counts as young (the allocations less the deallocations since
-        # the one before, the old objects' too) less what it freed. Within a few per cent below
-        # the truth in steady work; far above it after many old objects are freed at once
-        # (CPython counts deallocations down to zero, not below). So it only says when to count
-        # (a walk); the count decides a sweep
-        self.old = self.old_after
+        self.step, self.at_most, self.every = step, at_most, every
+        self.period = every  # the most the next whole sweep waits (longer after a useless one)
+        self.collections = 0  # young collections since the last sweep
+        self.collections_whole = 0  # young collections since the last whole sweep
+        self.sweeps = 0  # sweeps made (whole ones too)
+        self.whole_sweeps = 0
+        # about how many objects the oldest generation holds now (what a sweep walks), kept
+        # without a walk: the last count, plus at each young collection what CPython counts as
+        # young (the allocations less the deallocations since the one before, the old objects'
+        # too) less what it freed. Within a few per cent below the truth in steady work; far above
+        # it after many old objects are freed at once (CPython counts deallocations down to zero,
+        # not below). So it only says when to count (a walk); the count decides a sweep
+        self.old = 0
         self._young = 0
 
     def __call__(self, phase: str, info: Mapping[str, int]) -> None:
         """(The collector calls it, at the ``start`` and the ``stop`` of each collection.)"""
         if info["generation"] == _OLDEST:
-            return  # (a sweep: ``sweep`` counts what it left)
+            return  # (a sweep: it sets the count itself)
         if phase == "start":
             self._young = gc.get_count()[0]
         elif phase == "stop":
             self.collections += 1
+            self.collections_whole += 1
             self.old = max(self.old + self._young - info["collected"], 0)
 
-    def due(self, old: int, since: float) -> bool:
-        """Whether a sweep is due with ``old`` objects in the oldest generation, ``since`` seconds
-        after the last sweep (or the start); asked no more often than every ``at_most`` seconds."""
-        if not self.collections:
-            return False
-        return old > self.old_after * (1 + self.growth) or since >= self.period
+    def due(self, old: int) -> bool:
+        """Whether a sweep is due with ``old`` objects in the oldest generation."""
+        return self.collections > 0 and old >= self.step
 
-    def sweep(self, old: int | None = None) -> int:
-        """One collection of every generation (blocking: it walks everything made since the
-        start), then what it left counted; how many objects it freed. ``old``: how many the
-        oldest generation holds, when the caller has just counted them (a count walks them all)."""
-        walked = old_objects() if old is None else old
+    def whole_due(self, since: float) -> bool:
+        """Whether a whole sweep is due ``since`` seconds after the last (or the start)."""
+        return self.collections_whole > 0 and since >= self.period
+
+    def sweep(self) -> int:
+        """Collect the oldest generation (blocking: it walks what became old since the last
+        sweep), then freeze what it kept; how many objects it freed."""
         freed = gc.collect(_OLDEST)
+        gc.freeze()
         self.collections = 0
         self.sweeps += 1
-        self.old = self.old_after = old_objects()
-        if freed < walked * SWEEP_USEFUL:
-            self.growth = min(self.growth * 4, SWEEP_GROWTH_MOST)
-            self.period = min(self.period * 4, SWEEP_EVERY_MOST)
-        else:
-            self.growth = self.base_growth
-            self.period = self.every
+        self.old = 0
+        return freed
+
+    def sweep_whole(self) -> int:
+        """Unfreeze everything, collect it (blocking: a walk of all the daemon holds, the start's
+        objects too), freeze what is left; how many objects it freed. One that frees fewer than
+        ``SWEEP_USEFUL`` makes the next wait four times as long, up to ``SWEEP_EVERY_MOST``."""
+        gc.unfreeze()
+        freed = self.sweep()
+        self.whole_sweeps += 1
+        self.collections_whole = 0
+        self.period = min(self.period * 4, SWEEP_EVERY_MOST) if freed < SWEEP_USEFUL else self.every
         return freed
 
     async def sweep_when_due(self) -> None:
-        """Every ``at_most`` seconds, sweep if one is due; until cancelled. Whether one is due is
-        asked of ``old``, the count kept without a walk; only when it says so are the oldest
-        generation's objects counted (a walk of them all: 2-15 ms at 10 000 torrents,
-        bench/RESULTS.md, "The start frozen for good"), and that count decides."""
-        # (what the start loaded, by now; the first sweep waits for at least twice what the
-        # start froze: a daemon's size, where the oldest generation may still be empty)
+        """Every ``at_most`` seconds, a whole sweep if one is due, else a sweep if one is due;
+        until cancelled. Whether a sweep is due is asked of ``old``, the count kept without a
+        walk; only when it says so are the oldest generation's objects counted (a walk of them),
+        and that count decides."""
         self.old = old_objects()
-        self.old_after = max(self.old, gc.get_freeze_count())
-        last = anyio.current_time()
+        last_whole = anyio.current_time()
         while True:
             await anyio.sleep(self.at_most)
             now = anyio.current_time()
-            if self.due(self.old, now - last):
+            if self.whole_due(now - last_whole):
+                self.sweep_whole()
+                last_whole = now
+            elif self.due(self.old):
                 self.old = old_objects()
-                if self.due(self.old, now - last):
-                    self.sweep(self.old)
-                    last = now
+                if self.due(self.old):
+                    self.sweep()
 
     def install(self) -> None:
         """Take part in the process's collections (once)."""
@@ -187,4 +194,14 @@ def freeze_start() -> None:
     service) out of every collection's walk for good: it lives as long as the daemon. One full
     collection first, so that no garbage of the start is kept (about 60 000 objects: 20-40 ms)."""
     gc.collect()
+    gc.freeze()
+
+
+def freeze_loaded() -> None:
+    """Move what the start just loaded or restored (every job's record, read with the collector
+    paused: no cycles among them; the jobs' marks and views) out of the collections' walks,
+    without a collection: they live as long as their jobs, and after a restart of 30 000 jobs the
+    first young collections walked the records for 41-45 ms each and the first sweep all of it
+    for 85-138 ms (bench/RESULTS.md, "Sweeps that walk what is new"). A whole sweep still walks
+    them (and frees any cycle among them that became garbage)."""
     gc.freeze()

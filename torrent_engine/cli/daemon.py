@@ -34,7 +34,7 @@ from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
-from .collector import Sweeper, daemon_collector, freeze_start
+from .collector import Sweeper, daemon_collector, freeze_loaded, freeze_start
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -441,6 +441,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     # The records first, then the API: it answers (the jobs as their records say; a change gets
     # 503 with Retry-After) while the torrents are loaded and the jobs restored.
     await service.load()
+    freeze_loaded()  # (the records just read: only a whole sweep walks them)
     api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
@@ -487,6 +488,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
             async with service:  # the torrents loaded, the jobs restored: changes are taken
                 # (what `remote` and scripts wait for: ready)
                 _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
+                freeze_loaded()  # (and what restoring the jobs made: as long-lived)
                 async with anyio.create_task_group() as sweeping:
                     sweeping.start_soon(collector.sweep_when_due)
                     await stopping.wait()

@@ -1,7 +1,7 @@
 """The daemon's collector policy: what the start made is frozen for good; a young collection
 walks only what was made since the last two; what survives them reaches the oldest generation,
-which only a sweep walks, when it has grown enough or every ``every`` seconds, never more often
-than every ``at_most`` seconds."""
+which only a sweep walks, once ``step`` objects are there (looked at every ``at_most`` seconds),
+and freezes after; a whole sweep walks everything every ``period`` seconds."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from torrent_engine.cli.collector import (
     GC_THRESHOLDS,
     SWEEP_EVERY,
     SWEEP_EVERY_MOST,
+    SWEEP_USEFUL,
     Sweeper,
     daemon_collector,
+    freeze_loaded,
     freeze_start,
     old_objects,
 )
@@ -65,10 +67,10 @@ def test_what_survives_two_young_collections_is_walked_again_only_by_a_sweep(pol
     assert young_gone() is None
     assert policy.sweep() >= 1
     assert gone() is None and policy.sweeps == 1 and policy.collections == 0
-    assert policy.old_after > 0 and abs(policy.old_after - old_objects()) <= 2  # (what it left: counted)
+    assert policy.old == old_objects() == 0  # (what it kept is frozen: the next sweep walks what is new)
 
 
-def test_what_the_start_made_is_frozen_and_walked_by_no_sweep(policy: Sweeper) -> None:
+def test_what_the_start_made_is_frozen_and_a_sweep_freezes_what_it_kept(policy: Sweeper) -> None:
     started = Node()  # (made before the jobs: a module's, the service's)
     freeze_start()
     frozen = gc.get_freeze_count()
@@ -78,59 +80,82 @@ def test_what_the_start_made_is_frozen_and_walked_by_no_sweep(policy: Sweeper) -
     gc.collect(1)
     assert old_objects() < frozen and _in(2, later[0])
     policy.sweep()
-    assert gc.get_freeze_count() == frozen  # what the start made: not walked, still frozen
-    assert not _in(2, started) and _in(2, later[0])  # (what came after: walked, kept)
-
-
-def test_a_sweep_is_due_after_a_quarter_s_growth_or_every_period_if_anything_was_collected() -> None:
-    survivors = Sweeper(growth=0.25, at_most=30.0, every=600.0)
-    survivors.old_after = 1000
-    assert not survivors.due(5000, 900.0)  # no collection since the last sweep: nothing to find
-    survivors.collections = 1
-    assert not survivors.due(1250, 30.0)
-    assert survivors.due(1251, 30.0)
-    assert not survivors.due(900, 599.0)
-    assert survivors.due(900, 600.0)
-
-
-def test_a_sweep_that_finds_almost_nothing_makes_the_next_wait_for_four_times_the_growth_and_period(
-        policy: Sweeper) -> None:
-    assert policy.growth == policy.base_growth == 1.0
-    assert policy.period == policy.every == SWEEP_EVERY
-    gc.collect(0)
-    policy.sweep()  # (everything old is alive: nothing found)
-    assert policy.growth == 4.0 and policy.period == 4 * SWEEP_EVERY
-    policy.collections = 1
-    assert not policy.due(policy.old_after, 4 * SWEEP_EVERY - 1)
-    assert policy.due(policy.old_after, 4 * SWEEP_EVERY)
-    for _ in range(2):
-        gc.collect(0)
-        policy.sweep()
-    assert policy.growth == 8.0 and policy.period == SWEEP_EVERY_MOST  # (at most)
-    nodes = [Node() for _ in range(policy.old_after // 20)]  # (5 % of what a sweep walks)
+    assert gc.get_freeze_count() >= frozen + 1000  # what the start made, and what came after
+    assert not _in(2, started) and not _in(2, later[0]) and old_objects() == 0
+    again = [Node() for _ in range(500)]
     gc.collect(0)
     gc.collect(1)
+    assert 500 <= old_objects() < 1000  # the next sweep walks what is new alone
+    del again
+
+
+def test_a_cycle_holding_an_object_a_sweep_froze_waits_for_a_whole_sweep(policy: Sweeper) -> None:
+    node = Node()
+    gc.collect(0)
+    gc.collect(1)
+    policy.sweep()  # (alive: frozen)
+    gone = weakref.ref(node)
+    del node  # garbage now, in a cycle
+    gc.collect(0)
+    gc.collect(1)
+    policy.sweep()
+    assert gone() is not None  # frozen: no sweep walks it
+    policy.sweep_whole()
+    assert gone() is None and policy.whole_sweeps == 1 and policy.sweeps == 3
+    assert old_objects() == 0 and policy.collections_whole == 0
+
+
+def test_a_sweep_is_due_once_step_objects_are_old_and_a_whole_one_every_period_if_anything_was_collected(
+        ) -> None:
+    survivors = Sweeper(step=1000, at_most=2.0, every=600.0)
+    assert not survivors.due(5000)  # no collection since the last sweep: nothing to find
+    assert not survivors.whole_due(900.0)
+    survivors.collections = survivors.collections_whole = 1
+    assert not survivors.due(999)
+    assert survivors.due(1000)
+    assert not survivors.whole_due(599.0)
+    assert survivors.whole_due(600.0)
+
+
+def test_a_whole_sweep_that_finds_almost_nothing_makes_the_next_wait_four_times_as_long(
+        policy: Sweeper) -> None:
+    assert policy.period == policy.every == SWEEP_EVERY
+    gc.collect(0)
+    policy.sweep_whole()  # (everything is alive: nothing found)
+    assert policy.period == 4 * SWEEP_EVERY
+    policy.collections_whole = 1
+    assert not policy.whole_due(4 * SWEEP_EVERY - 1)
+    assert policy.whole_due(4 * SWEEP_EVERY)
+    for _ in range(2):
+        gc.collect(0)
+        policy.sweep_whole()
+    assert policy.period == SWEEP_EVERY_MOST  # (at most)
+    nodes = [Node() for _ in range(2 * SWEEP_USEFUL)]
+    gc.collect(0)
+    gc.collect(1)
+    policy.sweep()  # (frozen while alive)
     del nodes
-    assert policy.sweep() >= policy.old_after // 20
-    assert policy.growth == 1.0 and policy.period == SWEEP_EVERY  # garbage found: back to the base
+    assert policy.sweep_whole() >= 2 * SWEEP_USEFUL
+    assert policy.period == SWEEP_EVERY  # garbage found: back to the base
 
 
 @pytest.mark.anyio
 async def test_the_daemon_sweeps_when_one_is_due_and_no_more_often_than_at_most() -> None:
     gc.collect()
-    survivors = Sweeper(growth=0.25, at_most=0.1, every=600.0)
+    survivors = Sweeper(step=2000, at_most=0.1, every=600.0)
     survivors.install()
     try:
         async with anyio.create_task_group() as tg:
             tg.start_soon(survivors.sweep_when_due)
             await anyio.sleep(0.15)
-            nodes = [Node() for _ in range(max(2 * survivors.old_after, 1000))]
+            survivors.sweep()  # (what the test process held so far: frozen)
+            nodes = [Node() for _ in range(3000)]
             gc.collect(0)
-            gc.collect(1)  # (old now: more than a quarter more)
+            gc.collect(1)  # (old now: more than a step)
             gone = weakref.ref(nodes[0])
             del nodes
             with anyio.fail_after(5):
-                while survivors.sweeps == 0:
+                while survivors.sweeps == 1:
                     await anyio.sleep(0.02)
             assert gone() is None
             sweeps = survivors.sweeps
@@ -139,6 +164,34 @@ async def test_the_daemon_sweeps_when_one_is_due_and_no_more_often_than_at_most(
             tg.cancel_scope.cancel()
     finally:
         survivors.remove()
+        gc.unfreeze()
+        gc.collect()
+
+
+@pytest.mark.anyio
+async def test_the_daemon_sweeps_everything_every_period_when_collections_ran() -> None:
+    gc.collect()
+    survivors = Sweeper(step=10**9, at_most=0.02, every=0.2)  # (no step is ever reached)
+    survivors.install()
+    try:
+        node = Node()
+        gc.collect(0)
+        gc.collect(1)
+        survivors.sweep()  # (frozen, alive)
+        gone = weakref.ref(node)
+        del node
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(survivors.sweep_when_due)
+            assert gone() is not None
+            gc.collect(0)  # (a collection ran: garbage may have been made)
+            with anyio.fail_after(5):
+                while survivors.whole_sweeps == 0:
+                    await anyio.sleep(0.02)
+            assert gone() is None
+            tg.cancel_scope.cancel()
+    finally:
+        survivors.remove()
+        gc.unfreeze()
         gc.collect()
 
 
@@ -172,7 +225,9 @@ async def test_the_old_objects_are_counted_only_when_the_kept_count_says_a_sweep
         counts.append(real())
         return counts[-1]
 
-    survivors = Sweeper(at_most=0.01, every=600.0)  # (not installed: the test says what ran)
+    gc.collect()
+    gc.freeze()  # (what the test process holds: the oldest generation is empty)
+    survivors = Sweeper(step=10_000, at_most=0.01, every=600.0)  # (not installed: the test says what ran)
     monkeypatch.setattr(collector, "old_objects", counting)
     async with anyio.create_task_group() as tg:
         tg.start_soon(survivors.sweep_when_due)
@@ -181,41 +236,14 @@ async def test_the_old_objects_are_counted_only_when_the_kept_count_says_a_sweep
         survivors.collections += 1
         await anyio.sleep(0.1)
         assert len(counts) == 1  # collections that kept little: still nothing walked
-        survivors.old = 3 * survivors.old_after + 1000  # (what the kept count says)
+        survivors.old = 20_000  # (what the kept count says)
         with anyio.fail_after(5):
             while len(counts) == 1:
                 await anyio.sleep(0.01)
         assert survivors.old == counts[-1]  # counted: the kept count is the truth again,
         assert survivors.sweeps == 0  # which says no sweep is due
         tg.cancel_scope.cancel()
-
-
-@pytest.mark.anyio
-async def test_the_first_sweep_waits_for_the_oldest_generation_to_reach_twice_what_the_start_froze(
-        policy: Sweeper) -> None:
-    """At the start the oldest generation may be empty (what the start made is frozen): a
-    sweep then is due only once it holds twice what the start froze, not at the first growth."""
-    freeze_start()
-    frozen = gc.get_freeze_count()
-    survivors = Sweeper(at_most=0.01, every=600.0)  # (not installed: the test says what ran)
-    nodes = [Node() for _ in range(frozen // 4)]
-    gc.collect(0)
-    gc.collect(1)
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(survivors.sweep_when_due)
-        await anyio.sleep(0.05)
-        survivors.collections += 1
-        survivors.old = old_objects()
-        await anyio.sleep(0.1)
-        assert survivors.sweeps == 0 and survivors.old_after >= 0.9 * frozen  # (some freed since)
-        with anyio.fail_after(5):
-            while survivors.sweeps == 0:  # (grown past twice: due)
-                nodes.extend(Node() for _ in range(frozen // 4))
-                gc.collect(0)
-                gc.collect(1)
-                survivors.old = old_objects()
-                await anyio.sleep(0.02)
-        tg.cancel_scope.cancel()
+    gc.unfreeze()
 
 
 def test_the_kept_count_follows_what_the_young_collections_leave(policy: Sweeper) -> None:
@@ -229,6 +257,24 @@ def test_the_kept_count_follows_what_the_young_collections_leave(policy: Sweeper
     gc.collect(0)
     gc.collect(1)
     truth = old_objects()
-    assert truth > policy.old_after + 30_000
-    assert abs(policy.old - truth) <= 0.1 * (truth - policy.old_after)
+    assert truth > 30_000
+    assert abs(policy.old - truth) <= 0.1 * truth
     del kept
+
+
+def test_what_the_start_loaded_is_frozen_without_a_collection(policy: Sweeper) -> None:
+    freeze_start()
+    frozen = gc.get_freeze_count()
+    records = [{"id": str(i), "files": [i]} for i in range(5000)]  # (young: not yet walked)
+    cycle = Node()
+    gone = weakref.ref(cycle)
+    del cycle  # (garbage in a cycle, made by the load: no collection ran since)
+    freeze_loaded()
+    assert gc.get_freeze_count() >= frozen + 5000 and old_objects() == 0
+    assert gc.is_tracked(records[0]) and not any(_in(g, records[0]) for g in (0, 1, 2))
+    gc.collect(0)
+    gc.collect(1)
+    policy.sweep()
+    assert gone() is not None  # frozen unwalked: a whole sweep frees it
+    policy.sweep_whole()
+    assert gone() is None
