@@ -22,13 +22,17 @@ freed by reference counting; the collector is there for the cycles. So:
   holds. Before, a sweep walked everything made since the start, and at 30 000 dormant seeds took
   177-189 ms (bench/RESULTS.md, "Sweeps that walk what is new").
 - What a sweep froze is not walked again: a cycle that holds one of its objects and becomes
-  garbage later (a session that ran for hours and stops) waits for a whole sweep, which unfreezes
-  everything, collects it and freezes what is left. One comes ``SWEEP_EVERY`` seconds after the
-  last (unless no collection ran since: an idle daemon makes no garbage); one that frees fewer
-  than ``SWEEP_USEFUL`` objects makes the next wait four times as long, up to
+  garbage later (a peer that stayed for minutes and left, a session that stops) waits for a whole
+  sweep, which unfreezes everything, collects it and freezes what is left. One comes once the
+  sweeps since the last have freed as many objects as the last one left frozen (a daemon making
+  garbage makes it of old objects too: so what waits is bounded by what the daemon holds, as
+  when a sweep came once the oldest generation had doubled), no sooner than
+  ``SWEEP_WHOLE_AT_MOST`` seconds after the last; and ``SWEEP_EVERY`` seconds after the last
+  anyway, unless no collection ran since (an idle daemon makes no garbage). One that frees fewer
+  than ``SWEEP_USEFUL`` objects makes that period four times as long, up to
   ``SWEEP_EVERY_MOST``, and one that frees more sets it back. A whole sweep walks all the daemon
-  holds: it is the one pause that grows with the number of torrents, and it comes at most every
-  ``SWEEP_EVERY`` seconds.
+  holds: it is the one pause that grows with the number of torrents, and a daemon that makes no
+  garbage (adds, checks, idle seeds) has one at most every ``SWEEP_EVERY`` seconds.
   How many objects the oldest generation holds is kept from CPython's count at each collection,
   and counted (a walk of them) only when that says a sweep is due.
 
@@ -45,6 +49,7 @@ import anyio
 
 __all__ = [
     "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_STEP", "SWEEP_USEFUL",
+    "SWEEP_WHOLE_AT_MOST",
     "Sweeper", "daemon_collector", "freeze_loaded", "freeze_start", "old_objects",
 ]
 
@@ -68,6 +73,7 @@ GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 SWEEP_STEP = 40_000
 SWEEP_USEFUL = 1_000
 SWEEP_AT_MOST = 2.0
+SWEEP_WHOLE_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
 SWEEP_EVERY_MOST = 3600.0
 
@@ -92,6 +98,8 @@ class Sweeper:
         self.collections_whole = 0  # young collections since the last whole sweep
         self.sweeps = 0  # sweeps made (whole ones too)
         self.whole_sweeps = 0
+        self.freed = 0  # what the sweeps freed since the last whole sweep
+        self.frozen = 0  # what the last whole sweep (or the start) left frozen
         # about how many objects the oldest generation holds now (what a sweep walks), kept
         # without a walk: the last count, plus at each young collection what CPython counts as
         # young (the allocations less the deallocations since the one before, the old objects'
@@ -118,7 +126,9 @@ class Sweeper:
 
     def whole_due(self, since: float) -> bool:
         """Whether a whole sweep is due ``since`` seconds after the last (or the start)."""
-        return self.collections_whole > 0 and since >= self.period
+        if not self.collections_whole:
+            return False
+        return since >= self.period or (since >= SWEEP_WHOLE_AT_MOST and self.freed >= self.frozen)
 
     def sweep(self) -> int:
         """Collect the oldest generation (blocking: it walks what became old since the last
@@ -127,6 +137,7 @@ class Sweeper:
         gc.freeze()
         self.collections = 0
         self.sweeps += 1
+        self.freed += freed
         self.old = 0
         return freed
 
@@ -138,6 +149,8 @@ class Sweeper:
         freed = self.sweep()
         self.whole_sweeps += 1
         self.collections_whole = 0
+        self.freed = 0
+        self.frozen = gc.get_freeze_count()  # (a walk of the list: once a whole sweep)
         self.period = min(self.period * 4, SWEEP_EVERY_MOST) if freed < SWEEP_USEFUL else self.every
         return freed
 
@@ -147,6 +160,7 @@ class Sweeper:
         walk; only when it says so are the oldest generation's objects counted (a walk of them),
         and that count decides."""
         self.old = old_objects()
+        self.frozen = gc.get_freeze_count()
         last_whole = anyio.current_time()
         while True:
             await anyio.sleep(self.at_most)

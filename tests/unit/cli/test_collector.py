@@ -18,6 +18,7 @@ from torrent_engine.cli.collector import (
     SWEEP_EVERY,
     SWEEP_EVERY_MOST,
     SWEEP_USEFUL,
+    SWEEP_WHOLE_AT_MOST,
     Sweeper,
     daemon_collector,
     freeze_loaded,
@@ -103,11 +104,18 @@ def test_a_cycle_holding_an_object_a_sweep_froze_waits_for_a_whole_sweep(policy:
     policy.sweep_whole()
     assert gone() is None and policy.whole_sweeps == 1 and policy.sweeps == 3
     assert old_objects() == 0 and policy.collections_whole == 0
+    assert policy.freed == 0 and policy.frozen == gc.get_freeze_count()
+    trash = [Node() for _ in range(100)]
+    gc.collect(0)
+    gc.collect(1)
+    del trash
+    assert policy.sweep() >= 100 and policy.freed >= 100  # (counted toward the next whole sweep)
 
 
 def test_a_sweep_is_due_once_step_objects_are_old_and_a_whole_one_every_period_if_anything_was_collected(
         ) -> None:
     survivors = Sweeper(step=1000, at_most=2.0, every=600.0)
+    survivors.frozen = 5000  # (what the last whole sweep left frozen)
     assert not survivors.due(5000)  # no collection since the last sweep: nothing to find
     assert not survivors.whole_due(900.0)
     survivors.collections = survivors.collections_whole = 1
@@ -115,6 +123,12 @@ def test_a_sweep_is_due_once_step_objects_are_old_and_a_whole_one_every_period_i
     assert survivors.due(1000)
     assert not survivors.whole_due(599.0)
     assert survivors.whole_due(600.0)
+    # the sweeps since the last whole one freed as much as it left frozen: due after at most 30 s
+    survivors.freed = 4999
+    assert not survivors.whole_due(100.0)
+    survivors.freed = 5000
+    assert not survivors.whole_due(SWEEP_WHOLE_AT_MOST - 1)
+    assert survivors.whole_due(SWEEP_WHOLE_AT_MOST)
 
 
 def test_a_whole_sweep_that_finds_almost_nothing_makes_the_next_wait_four_times_as_long(
