@@ -467,8 +467,8 @@ async def test_under_prefer_the_answering_side_chooses_the_payload_cipher(
 
 
 async def test_torrents_of_one_manager_take_their_piece_buffers_from_one_pool(tmp_path: Path) -> None:
-    """A torrent downloading after another takes the buffers the first gave back: none made
-    fresh. Once no torrent downloads, the pool keeps none."""
+    """A torrent downloading after another takes the buffers the first gave back. Once no
+    torrent downloads, the pool keeps none."""
     piece = 128 * 1024
     torrents = [make_torrent(make_payload(tmp_path / "seed", [("f.bin", 8 * piece)], name=f"t{n}", seed=n),
                              piece_length=piece, version="v1") for n in (1, 2)]
@@ -479,14 +479,19 @@ async def test_torrents_of_one_manager_take_their_piece_buffers_from_one_pool(tm
         async with TorrentManager(loopback_config()) as leech:
             pool = leech.shared.buffers
             pool.join()  # (as a third torrent downloading meanwhile would: the pool keeps its buffers)
-            made = []
+            taken = []  # (made, reused) after each torrent
             for t in torrents:
                 s = await leech.add(t, tmp_path / "leech", peers=(("127.0.0.1", port),))
                 with anyio.fail_after(60):
                     await s.wait_completed()
-                made.append(pool.made)
-            assert 1 <= made[0] <= 8 and pool.reused >= 8
-            assert made[1] == made[0]  # the second torrent made no buffer of its own
+                taken.append((pool.made, pool.reused))
+                if len(taken) == 1:
+                    kept = pool.kept_bytes
+            (made1, reused1), (made2, reused2) = taken
+            assert 1 <= made1 <= 8 and made1 + reused1 >= 8  # (a buffer each piece of 8)
+            assert kept >= piece  # the first gave its buffers back to the pool,
+            assert reused2 - reused1 >= kept // piece  # and the second took them all
+            assert (made2 - made1) + (reused2 - reused1) >= 8 and made2 - made1 < 8
             assert pool.users == 1 and 0 < pool.kept_bytes <= 8 * piece  # (both left on completion)
             pool.leave()
             assert pool.kept_bytes == 0
