@@ -215,7 +215,7 @@ def freeze_loaded() -> None:
     """Move what the start just loaded or restored (every job's record, read with the collector
     paused: no cycles among them; the jobs' marks and views) out of the collections' walks,
     without a collection: they live as long as their jobs, and after a restart of 30 000 jobs the
-    first young collections walked the records for 41-45 ms each and the first sweep all of it
-    for 85-138 ms (bench/RESULTS.md, "Sweeps that walk what is new"). A whole sweep still walks
-    them (and frees any cycle among them that became garbage)."""
+    first sweep walked all of it, 85-138 ms (bench/RESULTS.md, "Sweeps that walk what is new";
+    the young collections while the jobs are restored still take 33-48 ms). A whole sweep still
+    walks them (and frees any cycle among them that became garbage)."""
     gc.freeze()
