@@ -67,7 +67,7 @@ from torrent_engine.session import PeerState, Session  # noqa: E402
 from torrent_engine.storage.create import create_torrent  # noqa: E402
 
 BLOCK = 16 * 1024
-PIECE = 256 * 1024
+PIECE = 256 * 1024  # (--piece-kib)
 READ_BLOCKS = 16  # blocks per read handed over (256 KiB: a full receive buffer)
 
 
@@ -104,7 +104,7 @@ class _Counted:
 
 def _prepare(cache: Path, blocks: int) -> tuple[Path, Torrent]:
     """The data (random, fixed seed) and its torrent, made once per size."""
-    root = cache / f"{blocks}"
+    root = cache / (f"{blocks}" if PIECE == 256 * 1024 else f"{blocks}-{PIECE // 1024}k")
     data_path = root / "data"
     torrent_path = root / "data.torrent"
     if not torrent_path.exists():
@@ -178,12 +178,16 @@ def main() -> None:
     parser.add_argument("--mode", choices=["batch", "message", "direct", "webseed"], default="batch")
     parser.add_argument("--blocks", type=int, default=2048)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--piece-kib", type=int, default=256,
+                        help="the torrent's piece size (the per-piece part of the path: compare two sizes)")
     parser.add_argument("--cache", type=Path, default=Path(tempfile.gettempdir()) / "bench_block_path")
     args = parser.parse_args()
+    global PIECE
+    PIECE = args.piece_kib * 1024
     data_path, t = _prepare(args.cache, args.blocks)
     for _ in range(args.rounds):
         seconds = anyio.run(_one, args.mode, data_path, t)
-        print(json.dumps({"mode": args.mode, "blocks": args.blocks, "seconds": round(seconds, 4),
+        print(json.dumps({"mode": args.mode, "blocks": args.blocks, "piece_kib": args.piece_kib, "seconds": round(seconds, 4),
                           "us_per_block": round(seconds / args.blocks * 1e6, 2), "pid": os.getpid()}))
 
 

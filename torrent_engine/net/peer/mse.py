@@ -28,6 +28,12 @@ from cryptography.hazmat.primitives.ciphers import Cipher
 
 from ...errors import EncryptionError
 
+try:  # GMP's modular power: 8x CPython's for MSE's 768-bit numbers (bench/bench_mse_keys.py)
+    from gmpy2 import mpz as _mpz
+    from gmpy2 import powmod as _gmp_powmod
+except ImportError:  # (an interpreter without its wheel: CPython's arithmetic below)
+    _mpz = _gmp_powmod = None
+
 __all__ = [
     "CRYPTO_PLAINTEXT",
     "CRYPTO_RC4",
@@ -102,9 +108,9 @@ def _g_powers() -> tuple[tuple[int, ...], ...]:
     return tuple(rows)
 
 
-def _g_pow(private: int) -> int:
-    """G^private mod P, a public key: 40 products with the powers of G made once, where
-    ``pow`` squares 160 times (51 against 194 microseconds here: every connection pays it).
+def _g_pow_table(private: int) -> int:
+    """G^private mod P, a public key, without GMP: 40 products with the powers of G made once,
+    where ``pow`` squares 160 times (51 against 194 microseconds here: every connection pays it).
     ``private`` has at most ``PRIVATE_KEY_BYTES`` bytes (``_Side`` draws that many)."""
     result, mask = 1, (1 << _WINDOW) - 1
     for row in _g_powers():
@@ -113,6 +119,25 @@ def _g_pow(private: int) -> int:
             result = result * row[digit] % DH_PRIME
         private >>= _WINDOW
     return result
+
+
+def _power_builtin(base: int, exponent: int) -> int:
+    return pow(base, exponent, DH_PRIME)
+
+
+if _gmp_powmod is not None:
+    _PRIME = _mpz(DH_PRIME)
+
+    def _power(base: int, exponent: int) -> int:
+        """base^exponent mod P (GMP: 32 against 258 microseconds here for a shared secret)."""
+        return int(_gmp_powmod(base, exponent, _PRIME))
+
+    def _g_pow(private: int) -> int:
+        """G^private mod P, a public key (GMP: 30 microseconds here, the table's 51)."""
+        return int(_gmp_powmod(DH_GENERATOR, private, _PRIME))
+else:
+    _power = _power_builtin
+    _g_pow = _g_pow_table
 
 
 @dataclass
@@ -154,7 +179,7 @@ class _Side:
         y = int.from_bytes(other, "big")
         if not 1 < y < DH_PRIME - 1:
             raise EncryptionError("invalid Diffie-Hellman public key")
-        return _int_bytes(pow(y, self._private, DH_PRIME))
+        return _int_bytes(_power(y, self._private))
 
 
 class MseInitiator(_Side):
