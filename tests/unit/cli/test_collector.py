@@ -292,3 +292,64 @@ def test_what_the_start_loaded_is_frozen_without_a_collection(policy: Sweeper) -
     assert gone() is not None  # frozen unwalked: a whole sweep frees it
     policy.sweep_whole()
     assert gone() is None
+
+
+@pytest.mark.anyio
+async def test_a_burst_is_frozen_without_a_walk_and_counts_toward_the_next_whole_sweep(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``burst`` objects or more old at one look (what one request made at once) are frozen
+    without a collection: a cycle among them waits for the whole sweep, which comes once what
+    the bursts froze reaches what the last whole sweep left frozen."""
+    collections: list[int] = []
+    real_collect = gc.collect
+
+    def collect(generation: int = 2) -> int:
+        collections.append(generation)
+        return real_collect(generation)
+
+    gc.collect()
+    gc.freeze()  # (what the test process holds)
+    survivors = Sweeper(step=1000, at_most=0.01, every=600.0, burst=5000)
+    survivors.install()
+    try:
+        monkeypatch.setattr(gc, "collect", collect)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(survivors.sweep_when_due)
+            await anyio.sleep(0.05)
+            survivors.frozen = 5500  # (as if the last whole sweep had left that many)
+            kept = [Node() for _ in range(6000)]  # a burst: old at once
+            real_collect(0)
+            real_collect(1)
+            gone = weakref.ref(kept[0])
+            del kept  # (garbage: cycles, old)
+            with anyio.fail_after(5):
+                while survivors.bursts == 0:
+                    await anyio.sleep(0.01)
+            assert collections == [] and survivors.sweeps == 0  # frozen, not walked
+            assert gone() is not None and survivors.unwalked >= 6000 and survivors.old == 0
+            assert not _in(2, gone())
+            tg.cancel_scope.cancel()
+        # what the bursts froze reached what the last whole sweep left: a whole sweep is due
+        # (no sooner than SWEEP_WHOLE_AT_MOST after the last)
+        assert survivors.collections_whole > 0
+        assert not survivors.whole_due(SWEEP_WHOLE_AT_MOST - 1)
+        assert survivors.whole_due(SWEEP_WHOLE_AT_MOST)
+        survivors.sweep_whole()
+        assert gone() is None and survivors.unwalked == 0 and survivors.freed == 0
+        # fewer than a burst: a sweep walks them, as before
+        small = [Node() for _ in range(2000)]
+        real_collect(0)
+        real_collect(1)
+        small_gone = weakref.ref(small[0])
+        del small
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(survivors.sweep_when_due)
+            with anyio.fail_after(5):
+                while survivors.sweeps == 1:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        assert small_gone() is None and survivors.bursts == 1
+    finally:
+        survivors.remove()
+        gc.unfreeze()
+        real_collect()
