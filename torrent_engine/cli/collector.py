@@ -39,7 +39,9 @@ freed by reference counting; the collector is there for the cycles. So:
   at once, such as the qBittorrent dialect's kept records of 30 000 jobs at its first full list,
   a sweep of 55-95 ms) is frozen without a walk. What is old that soon is mostly kept, and any
   garbage in it waits for the next whole sweep, which counts it as if it were all garbage: one
-  comes once the sweeps' finds and the bursts frozen since the last reach what it left frozen.
+  comes once the bursts frozen since the last are half of all that is frozen (were they all
+  garbage, the daemon would hold twice what it uses, as when a sweep came at the oldest
+  generation's doubling), no sooner than ``SWEEP_WHOLE_AT_MOST`` seconds after the last.
 
 A library leaves the process's collector alone: this is the daemon's, which owns its process.
 """
@@ -110,6 +112,7 @@ class Sweeper:
         self.bursts = 0  # bursts frozen without a walk
         self.unwalked = 0  # what the bursts froze since the last whole sweep
         self.frozen = 0  # what the last whole sweep (or the start) left frozen
+        self.held = 0  # about what is frozen now: that, and what the sweeps and bursts froze since
         # about how many objects the oldest generation holds now (what a sweep walks), kept
         # without a walk: the last count, plus at each young collection what CPython counts as
         # young (the allocations less the deallocations since the one before, the old objects'
@@ -138,8 +141,10 @@ class Sweeper:
         """Whether a whole sweep is due ``since`` seconds after the last (or the start)."""
         if not self.collections_whole:
             return False
-        return since >= self.period or (
-            since >= SWEEP_WHOLE_AT_MOST and self.freed + self.unwalked >= self.frozen)
+        # (the sweeps found as much garbage as the last left frozen, or the bursts are half of
+        # what is frozen: were they all garbage, what is held would be twice what is used)
+        garbage = self.freed >= self.frozen or 0 < self.unwalked >= self.held - self.unwalked
+        return since >= self.period or (since >= SWEEP_WHOLE_AT_MOST and garbage)
 
     def sweep(self) -> int:
         """Collect the oldest generation (blocking: it walks what became old since the last
@@ -149,6 +154,7 @@ class Sweeper:
         self.collections = 0
         self.sweeps += 1
         self.freed += freed
+        self.held += max(self.old - freed, 0)  # (``old``: counted before a sweep the loop makes)
         self.old = 0
         return freed
 
@@ -159,6 +165,7 @@ class Sweeper:
         self.collections = 0
         self.bursts += 1
         self.unwalked += old
+        self.held += old
         self.old = 0
 
     def sweep_whole(self) -> int:
@@ -170,7 +177,7 @@ class Sweeper:
         self.whole_sweeps += 1
         self.collections_whole = 0
         self.freed = self.unwalked = 0
-        self.frozen = gc.get_freeze_count()  # (a walk of the list: once a whole sweep)
+        self.frozen = self.held = gc.get_freeze_count()  # (a walk of the list: once a whole sweep)
         self.period = min(self.period * 4, SWEEP_EVERY_MOST) if freed < SWEEP_USEFUL else self.every
         return freed
 
@@ -180,7 +187,7 @@ class Sweeper:
         the count kept without a walk; only when it says so are the oldest generation's objects
         counted (a walk of them), and that count decides."""
         self.old = old_objects()
-        self.frozen = gc.get_freeze_count()
+        self.frozen = self.held = gc.get_freeze_count()
         last_whole = anyio.current_time()
         while True:
             await anyio.sleep(self.at_most)

@@ -299,7 +299,7 @@ async def test_a_burst_is_frozen_without_a_walk_and_counts_toward_the_next_whole
         monkeypatch: pytest.MonkeyPatch) -> None:
     """``burst`` objects or more old at one look (what one request made at once) are frozen
     without a collection: a cycle among them waits for the whole sweep, which comes once what
-    the bursts froze reaches what the last whole sweep left frozen."""
+    the bursts froze is half of all that is frozen."""
     collections: list[int] = []
     real_collect = gc.collect
 
@@ -316,7 +316,7 @@ async def test_a_burst_is_frozen_without_a_walk_and_counts_toward_the_next_whole
         async with anyio.create_task_group() as tg:
             tg.start_soon(survivors.sweep_when_due)
             await anyio.sleep(0.05)
-            survivors.frozen = 5500  # (as if the last whole sweep had left that many)
+            survivors.held = 7000  # (as if the daemon held that many frozen)
             kept = [Node() for _ in range(6000)]  # a burst: old at once
             real_collect(0)
             real_collect(1)
@@ -327,11 +327,13 @@ async def test_a_burst_is_frozen_without_a_walk_and_counts_toward_the_next_whole
                     await anyio.sleep(0.01)
             assert collections == [] and survivors.sweeps == 0  # frozen, not walked
             assert gone() is not None and survivors.unwalked >= 6000 and survivors.old == 0
-            assert not _in(2, gone())
+            assert not _in(2, gone()) and survivors.held == 7000 + survivors.unwalked
             tg.cancel_scope.cancel()
-        # what the bursts froze reached what the last whole sweep left: a whole sweep is due
-        # (no sooner than SWEEP_WHOLE_AT_MOST after the last)
-        assert survivors.collections_whole > 0
+        # the bursts froze less than half of all that is frozen: no whole sweep for them
+        assert survivors.collections_whole > 0 and survivors.freed < survivors.frozen
+        assert not survivors.whole_due(SWEEP_WHOLE_AT_MOST)
+        # half of it or more: a whole sweep is due (no sooner than SWEEP_WHOLE_AT_MOST after the last)
+        survivors.held = 2 * survivors.unwalked
         assert not survivors.whole_due(SWEEP_WHOLE_AT_MOST - 1)
         assert survivors.whole_due(SWEEP_WHOLE_AT_MOST)
         survivors.sweep_whole()
