@@ -8,7 +8,9 @@ if sooner), then collects once more and writes the kinds of object, the function
 found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
 each count of the oldest generation (``gc.get_objects(2)``, a walk of them all) and its duration;
 with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, the type of every tracked object a sweep walks, most
-first, and how many more the start froze for good.
+first, and how many more the start froze for good. With ``GC_PAUSES_STACK=1`` each collection
+written is followed by the generations' counts before it and the stack that set it off (the
+allocation the collector ran in).
 
     PYTHONPATH=bench/gc_pauses:. python bench/bench_seedbox.py --torrents 10000 \
         --clients ours-qb --skip-checking --settle 5 --idle-seconds 10
@@ -25,22 +27,30 @@ import os
 import sys
 import threading
 import time
+import traceback
 from typing import Any
 
 if "daemon" in sys.argv:
     _LOG = os.path.abspath(os.environ.get("GC_PAUSES_LOG", "gc_pauses.log"))
     _LEAST = float(os.environ.get("GC_PAUSES_MS", "15"))
+    _STACK = os.environ.get("GC_PAUSES_STACK") == "1"
     _began = [0.0]
+    _counts = [(0, 0, 0)]
 
     def _timed(phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             _began[0] = time.perf_counter()
+            _counts[0] = gc.get_count()
             return
         took = (time.perf_counter() - _began[0]) * 1000
         if took >= _LEAST:
             with open(_LOG, "a") as out:
                 out.write(f"{time.time():.1f} gen{info['generation']} {took:.0f} ms, "
                           f"{info['collected']} freed\n")
+                if _STACK:
+                    out.write(f"    the generations' counts before: {_counts[0]}\n")
+                    for line in traceback.format_stack(limit=30)[:-1]:
+                        out.write("    " + line.strip().replace("\n", " | ") + "\n")
 
     gc.callbacks.append(_timed)
 

@@ -57,7 +57,7 @@ import anyio
 __all__ = [
     "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_STEP",
     "SWEEP_USEFUL", "SWEEP_WHOLE_AT_MOST",
-    "Sweeper", "daemon_collector", "freeze_loaded", "freeze_start", "old_objects",
+    "Sweeper", "daemon_collector", "freeze_start", "loading", "old_objects",
 ]
 
 # The collector's thresholds for the daemon's process (CPython's default: 700, 10, 10). With the
@@ -240,11 +240,22 @@ def freeze_start() -> None:
     gc.freeze()
 
 
-def freeze_loaded() -> None:
-    """Move what the start just loaded or restored (every job's record, read with the collector
-    paused: no cycles among them; the jobs' marks and views) out of the collections' walks,
-    without a collection: they live as long as their jobs, and after a restart of 30 000 jobs the
-    first sweep walked all of it, 85-138 ms (bench/RESULTS.md, "Sweeps that walk what is new";
-    the young collections while the jobs are restored still take 33-48 ms). A whole sweep still
-    walks them (and frees any cycle among them that became garbage)."""
-    gc.freeze()
+@contextmanager
+def loading() -> Iterator[None]:
+    """No collection during the block (the start loading the job records, then restoring the
+    jobs), then what it made frozen, without a walk, and the collector set going again: it lives
+    as long as the jobs. CPython counts a young generation's objects as allocations less
+    deallocations, old objects' too: while the jobs were restored, each new snapshot replacing an
+    old one, the young generations grew unseen to 130 000 objects, and at 30 000 jobs the young
+    collections of the load and the restore took 45-64 ms each (bench/RESULTS.md, "The restart's
+    young collections"); before that, the first sweep walked everything loaded, 85-138 ms. A
+    whole sweep still walks it (and frees any cycle among it that is garbage, the block's own
+    too)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()  # (CPython's count of young objects starts again from zero)
+        if enabled:
+            gc.enable()

@@ -8,6 +8,7 @@ time holds a state directory (a lock file); SIGTERM stops it within ``--shutdown
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import json
 import logging
@@ -34,7 +35,7 @@ from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
-from .collector import Sweeper, daemon_collector, freeze_loaded, freeze_start
+from .collector import Sweeper, daemon_collector, freeze_start, loading
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
 
@@ -440,8 +441,8 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     freeze_start()  # (what the start made so far lives as long as the daemon: no collection walks it)
     # The records first, then the API: it answers (the jobs as their records say; a change gets
     # 503 with Retry-After) while the torrents are loaded and the jobs restored.
-    await service.load()
-    freeze_loaded()  # (the records just read: only a whole sweep walks them)
+    with loading():  # (no collection walks the records read; only a whole sweep, later)
+        await service.load()
     api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
@@ -485,10 +486,11 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
         starting = anyio.CancelScope()
         tg.start_soon(stop_on_signal)
         with starting:
-            async with service:  # the torrents loaded, the jobs restored: changes are taken
-                # (what `remote` and scripts wait for: ready)
+            async with contextlib.AsyncExitStack() as stack:
+                with loading():  # (and what restoring the jobs makes: as long-lived)
+                    await stack.enter_async_context(service)  # the torrents loaded, the jobs restored
+                # changes are taken now (what `remote` and scripts wait for: ready)
                 _write_api_file(state_dir, api.url, tls.certfile if tls and tls.self_signed else None)
-                freeze_loaded()  # (and what restoring the jobs made: as long-lived)
                 async with anyio.create_task_group() as sweeping:
                     sweeping.start_soon(collector.sweep_when_due)
                     await stopping.wait()

@@ -21,8 +21,8 @@ from torrent_engine.cli.collector import (
     SWEEP_WHOLE_AT_MOST,
     Sweeper,
     daemon_collector,
-    freeze_loaded,
     freeze_start,
+    loading,
     old_objects,
 )
 
@@ -276,15 +276,32 @@ def test_the_kept_count_follows_what_the_young_collections_leave(policy: Sweeper
     del kept
 
 
-def test_what_the_start_loaded_is_frozen_without_a_collection(policy: Sweeper) -> None:
+def test_what_the_start_loads_is_frozen_without_a_collection(policy: Sweeper) -> None:
+    """While the start loads and restores, no collection runs, however much it makes (CPython's
+    count of young objects, allocations less deallocations, missed a restore that replaced every
+    job's snapshot); after, what it made is frozen and the collector goes again, its count from
+    zero."""
     freeze_start()
     frozen = gc.get_freeze_count()
-    records = [{"id": str(i), "files": [i]} for i in range(5000)]  # (young: not yet walked)
-    cycle = Node()
-    gone = weakref.ref(cycle)
-    del cycle  # (garbage in a cycle, made by the load: no collection ran since)
-    freeze_loaded()
-    assert gc.get_freeze_count() >= frozen + 5000 and old_objects() == 0
+    ran: list[int] = []
+
+    def counted(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            ran.append(info["generation"])
+
+    gc.callbacks.append(counted)
+    try:
+        with loading():
+            assert not gc.isenabled()
+            records = [{"id": str(i), "files": [i]} for i in range(3 * GC_THRESHOLDS[0])]
+            cycle = Node()
+            gone = weakref.ref(cycle)
+            del cycle  # (garbage in a cycle, made by the load)
+        assert ran == [] and gc.isenabled()  # no collection walked them
+        assert gc.get_count()[0] < 100  # (the count starts again)
+    finally:
+        gc.callbacks.remove(counted)
+    assert gc.get_freeze_count() >= frozen + len(records) and old_objects() == 0
     assert gc.is_tracked(records[0]) and not any(_in(g, records[0]) for g in (0, 1, 2))
     gc.collect(0)
     gc.collect(1)
@@ -292,6 +309,18 @@ def test_what_the_start_loaded_is_frozen_without_a_collection(policy: Sweeper) -
     assert gone() is not None  # frozen unwalked: a whole sweep frees it
     policy.sweep_whole()
     assert gone() is None
+
+
+def test_loading_leaves_a_collector_that_was_off_off() -> None:
+    gc.disable()
+    try:
+        with loading():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+        gc.unfreeze()
+        gc.collect()
 
 
 @pytest.mark.anyio
