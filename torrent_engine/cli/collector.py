@@ -9,7 +9,9 @@ freed by reference counting; the collector is there for the cycles. So:
 
 - What the start made before the jobs (modules, classes, functions, the settings, the service:
   about 60 000 objects, a quarter of what a full collection walked at 10 000 torrents) is frozen
-  for good (``gc.freeze``, ``freeze_start``): no collection walks it again.
+  for good (``gc.freeze``, ``freeze_start``): no collection walks it again. What the start then
+  loads and restores (the job records, the jobs) is made with no collection running, and frozen
+  after (``loading``): only a whole sweep walks it.
 - Young collections come every ``GC_THRESHOLDS[0]`` allocations, and every other one takes in
   the middle generation (its threshold is 0): an object is walked by at most two young
   collections, then it is in the oldest generation, which CPython itself never collects (its
