@@ -249,8 +249,8 @@ def loading() -> Iterator[None]:
     as long as the jobs. CPython counts a young generation's objects as allocations less
     deallocations, old objects' too: while the jobs were restored, each new snapshot replacing an
     old one, the young generations grew unseen to 130 000 objects, and at 30 000 jobs the young
-    collections of the load and the restore took 45-64 ms each (bench/RESULTS.md, "The restart's
-    young collections"); before that, the first sweep walked everything loaded, 85-138 ms. A
+    collections of the load and the restore took 45-64 ms each (bench/RESULTS.md, "Bursts and the
+    restart frozen without a walk"); before that, the first sweep walked everything loaded, 85-138 ms. A
     whole sweep still walks it (and frees any cycle among it that is garbage, the block's own
     too)."""
     enabled = gc.isenabled()
