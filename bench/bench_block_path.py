@@ -187,8 +187,9 @@ def main() -> None:
     data_path, t = _prepare(args.cache, args.blocks)
     for _ in range(args.rounds):
         seconds = anyio.run(_one, args.mode, data_path, t)
-        print(json.dumps({"mode": args.mode, "blocks": args.blocks, "piece_kib": args.piece_kib, "seconds": round(seconds, 4),
-                          "us_per_block": round(seconds / args.blocks * 1e6, 2), "pid": os.getpid()}))
+        print(json.dumps({"mode": args.mode, "blocks": args.blocks, "piece_kib": args.piece_kib,
+                          "seconds": round(seconds, 4), "us_per_block": round(seconds / args.blocks * 1e6, 2),
+                          "pid": os.getpid()}))
 
 
 if __name__ == "__main__":
