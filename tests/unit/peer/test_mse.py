@@ -235,3 +235,56 @@ def test_a_side_without_gmp_meets_a_side_with_it(monkeypatch: pytest.MonkeyPatch
     assert a.result is not None and b.result is not None and b.result.initial_payload == IA
     assert a.result.encrypt is not None and b.result.decrypt is not None
     assert b.result.decrypt.update(a.result.encrypt.update(b"both ways")) == b"both ways"
+
+
+def test_responder_rejects_garbage_after_bounded_search() -> None:
+    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(13))
+    b.receive_data(pow(2, 99, DH_PRIME).to_bytes(96, "big"))
+    with pytest.raises(EncryptionError, match="no req1"):
+        b.receive_data(bytes(600))
+
+
+def test_initiator_rejects_a_peer_that_is_not_mse() -> None:
+    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(14))
+    a.start()
+    with pytest.raises(EncryptionError):
+        a.receive_data(b"\x13BitTorrent protocol" + bytes(48) + bytes(600))
+
+
+@pytest.mark.parametrize("y", [0, 1, DH_PRIME - 1, DH_PRIME])
+def test_degenerate_public_keys_are_refused(y: int) -> None:
+    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(15))
+    with pytest.raises(EncryptionError, match="public key"):
+        b.receive_data(y.to_bytes(96, "big"))
+
+
+def test_tampered_verification_constant() -> None:
+    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(16), pad_max=0)
+    b = MseResponder([INFO_HASH], crypto_allowed=CRYPTO_RC4, randbytes=rng(17), pad_max=0)
+    step2 = b.receive_data(a.start())
+    step3 = bytearray(a.receive_data(step2))
+    step3[40] ^= 1  # first byte of ENCRYPT(VC)
+    with pytest.raises(EncryptionError, match="verification constant"):
+        b.receive_data(bytes(step3))
+
+
+def test_padding_is_random_and_bounded() -> None:
+    lengths = {
+        len(MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(i)).start()) for i in range(40)
+    }
+    assert min(lengths) >= 96 and max(lengths) <= 96 + 512 and len(lengths) > 10
+    with pytest.raises(ValueError):
+        MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(0), pad_max=513)
+
+
+def test_responder_resolves_the_torrent_through_a_callback() -> None:
+    table = {skey_hash(h): h for h in (OTHER, INFO_HASH)}
+    a = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, initial_payload=IA, randbytes=rng(18))
+    b = MseResponder(resolve=table.get, crypto_allowed=CRYPTO_RC4, randbytes=rng(19))
+    run(a, b)
+    assert b.result is not None and b.result.info_hash == INFO_HASH
+    # A resolver that answers with a hash that does not match is not believed.
+    a2 = MseInitiator(INFO_HASH, crypto_provide=CRYPTO_RC4, randbytes=rng(20))
+    b2 = MseResponder(resolve=lambda wanted: OTHER, crypto_allowed=CRYPTO_RC4, randbytes=rng(21))
+    with pytest.raises(EncryptionError, match="do not serve"):
+        run(a2, b2)
