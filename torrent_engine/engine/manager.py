@@ -130,7 +130,7 @@ class TorrentManager:
     async def add(self, source: TorrentSource, save_path: str | os.PathLike[str], *,
                   peers: tuple[tuple[str, int], ...] = (), paused: bool = False,
                   setup: SessionSetup | None = None,
-                  info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
+                  info_hash: bytes | None = None, seed_mode: bool = False, saved: bool = False) -> Session:
         """Start a session for a ``Torrent``, a .torrent path or its bytes, or a magnet link
         (URI or ``Magnet``: the session first fetches the metadata from peers, BEP 9).
 
@@ -140,11 +140,16 @@ class TorrentManager:
         hash a saved hybrid torrent was added by, when not its v1 one (a restart keeps it).
         ``seed_mode``: the data is complete on disk (see ``Session``): seeding at once, no check;
         a restart keeps it (the resume data says so) until a piece that fails ends it.
+        ``saved``: a ``Torrent`` whose metainfo and first resume data ``save_torrents`` kept
+        already (its ``starting``, by its own info-hash), with the adds beside it: nothing is
+        written here.
         ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
         self.shared.check_descriptors("cannot add a torrent")
         torrent = await self._load_source(source)
         return await self._start(torrent, Path(save_path), peers=peers, paused=paused, persist=True,
-                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode)
+                                 setup=setup, info_hash=info_hash, seed_mode=seed_mode,
+                                 saved=saved and isinstance(torrent, Torrent)
+                                 and info_hash in (None, torrent.info_hash))
 
     async def add_saved(self, torrent: Torrent, save_path: str | os.PathLike[str], *,
                         info_hash: bytes | None = None, peers: tuple[tuple[str, int], ...] = (),
@@ -166,7 +171,7 @@ class TorrentManager:
 
     async def _start(self, torrent: Torrent | Magnet, save_path: Path, *, peers: tuple[tuple[str, int], ...],
                      paused: bool, persist: bool, setup: SessionSetup | None = None,
-                     info_hash: bytes | None = None, seed_mode: bool = False) -> Session:
+                     info_hash: bytes | None = None, seed_mode: bool = False, saved: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
         key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
@@ -182,7 +187,7 @@ class TorrentManager:
                           keep_metainfo=functools.partial(self._keep_metainfo, key) if keep else None)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
-        if persist and isinstance(torrent, Torrent):
+        if persist and not saved and isinstance(torrent, Torrent):
             try:
                 await anyio.to_thread.run_sync(self._save_metainfo, key, torrent)
             except BaseException:
@@ -193,17 +198,27 @@ class TorrentManager:
         except BaseException:
             self._forget(key)
             raise
-        if persist:
+        if persist and not saved:
             await self._save_placeholder(key, save_path, seed_mode)
         return session
 
-    def save_torrents(self, torrents: Sequence[Torrent]) -> None:
+    def save_torrents(self, torrents: Sequence[Torrent],
+                      starting: Sequence[tuple[Torrent, Path, bool]] = ()) -> None:
         """Keep each torrent's metainfo as ``add`` does, without starting a session: its owner
         starts one later with ``add_saved`` (the job service's dormant seeds), and its records say
-        where its data is. One transaction for all (``MetainfoStore.put_many``). Blocking (a
-        worker thread); nothing without a state folder; ``OSError`` when it cannot be kept."""
-        if self.kept is not None:
-            self.kept.put_many([(torrent.info_hash, torrent.to_bytes()) for torrent in torrents])
+        where its data is. ``starting``: torrents whose sessions ``add`` starts next with
+        ``saved`` (each with its save path and seed mode): their metainfo too, and the first
+        resume data ``add`` would write after it (not over resume data kept already). One
+        transaction for all (``MetainfoStore.put_with_resume``): a batch of adds syncs the disk
+        once, not twice an add in turn. Blocking (a worker thread); nothing without a state
+        folder; ``OSError`` when it cannot be kept."""
+        if self.kept is None:
+            return
+        metainfo = [(t.info_hash, t.to_bytes()) for t in (*torrents, *(t for t, _, _ in starting))]
+        first = [(t.info_hash, _placeholder(t.info_hash, save_path, seed_mode))
+                 for t, save_path, seed_mode in starting if not self._resume_kept(t.info_hash)]
+        self.kept.put_with_resume(metainfo, [(key, encode_resume(data)) for key, data in first])
+        self._resume_rows_kept([key for key, _ in first])
 
     def _save_metainfo(self, key: bytes, torrent: Torrent) -> None:
         """(In a worker thread.) The metainfo of a torrent added, kept; nothing written when it is
@@ -226,7 +241,12 @@ class TorrentManager:
         if self.kept is None or not items:
             return
         self.kept.put_resume_many([(key, encode_resume(data)) for key, data in items])
-        for key, _ in items:
+        self._resume_rows_kept([key for key, _ in items])
+
+    def _resume_rows_kept(self, keys: Sequence[bytes]) -> None:
+        """(Blocking.) Rows of resume data were committed for ``keys``: a resume file of an
+        earlier version is removed (a file and a row: the row is the newer)."""
+        for key in keys:
             if key not in self._resume_rows:  # (a file is only ever older than the first row)
                 path = self._state_file(key, RESUME)
                 if path is not None:
@@ -302,10 +322,8 @@ class TorrentManager:
         logged (a restart checks the data again)."""
         if self.kept is None:
             return
-        placeholder = ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"",
-                                 num_pieces=0, added_time=int(time.time()), seed_mode=seed_mode)
         try:
-            await self.keep_resume(key, placeholder, unless_kept=True)
+            await self.keep_resume(key, _placeholder(key, save_path, seed_mode), unless_kept=True)
         except StorageError as exc:
             log.warning("cannot keep the first resume data of %s: %s", key.hex(), exc)
 
@@ -494,6 +512,13 @@ class SavedTorrents:
             except ValueError:
                 continue
         return sorted(found)
+
+
+def _placeholder(key: bytes, save_path: Path, seed_mode: bool) -> ResumeData:
+    """The first resume data of a torrent added (``TorrentManager._save_placeholder``): its save
+    path, and no file stamps, so that it vouches for nothing on disk."""
+    return ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"", num_pieces=0,
+                      added_time=int(time.time()), seed_mode=seed_mode)
 
 
 def load_saved_metainfo(data: bytes) -> Torrent:

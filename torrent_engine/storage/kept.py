@@ -116,14 +116,25 @@ class MetainfoStore:
         committed on return."""
         self._upsert("metainfo", items)
 
-    def _upsert(self, table: str, items: Sequence[tuple[bytes, bytes]]) -> None:
+    def put_with_resume(self, metainfo: Sequence[tuple[bytes, bytes]],
+                        resume: Sequence[tuple[bytes, bytes]]) -> None:
+        """``put_many(metainfo)`` and ``put_resume_many(resume)`` in one transaction (torrents
+        added together, with their first resume data: one sync of the disk), committed on
+        return."""
+        self._upsert("metainfo", metainfo, ("resume", resume))
+
+    def _upsert(self, table: str, items: Sequence[tuple[bytes, bytes]],
+                *more: tuple[str, Sequence[tuple[bytes, bytes]]]) -> None:
         """Each (info-hash, data) in ``table`` (one of ``TABLES``'), replacing a row of the same
-        info-hash: one transaction, committed on return."""
-        if not items:
+        info-hash, and the same for each further (table, items): one transaction, committed on
+        return."""
+        writes = [(name, rows) for name, rows in ((table, items), *more) if rows]
+        if not writes:
             return
         with self._db.using() as db, transaction(db):
-            db.executemany(f"INSERT INTO {table} VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
-                           "data = excluded.data", items)
+            for name, rows in writes:
+                db.executemany(f"INSERT INTO {name} VALUES (?, ?) ON CONFLICT(info_hash) DO UPDATE SET "
+                               "data = excluded.data", rows)
 
     def get(self, key: bytes) -> bytes | None:
         """The metainfo kept for ``key`` (None: none)."""

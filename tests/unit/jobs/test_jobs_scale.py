@@ -33,6 +33,8 @@ from torrent_engine.jobs.intake import adding, checks
 from torrent_engine.jobs.queueing.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session, SessionStatus, checking
+from torrent_engine.storage.kept import MetainfoStore
+from torrent_engine.storage.resume import decode_resume
 
 pytestmark = pytest.mark.anyio
 
@@ -515,3 +517,86 @@ async def test_a_running_jobs_view_is_made_again_only_when_something_of_it_moved
         await jobs.pause(job.id)
         paused = jobs.get(job.id)
         assert paused.state is JobState.PAUSED and paused is not first
+
+
+def count_kept_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
+    """The metainfo store's transactions from now on, each as the rows it wrote by table."""
+    writes: list[dict[str, int]] = []
+    real_upsert = MetainfoStore._upsert
+
+    def upsert(self: MetainfoStore, table: str, items: Any, *more: Any) -> None:
+        writes.append({name: len(rows) for name, rows in ((table, items), *more) if rows})
+        real_upsert(self, table, items, *more)
+
+    monkeypatch.setattr(MetainfoStore, "_upsert", upsert)
+    return writes
+
+
+async def test_a_batch_of_downloads_keeps_their_torrents_and_first_resume_data_in_its_groups(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download's add kept its torrent (a transaction of its own) and then, once its session
+    had started, its first resume data (another group), each a sync of the disk the add waited
+    for in turn. Now the adds' group keeps both for all of its adds at once: a batch of 12 is a
+    transaction or a few, and each torrent and its first resume data are kept when the adds
+    answer, as a restart needs them."""
+    torrents = [make_torrent([(("f.bin",), payload(20000, 300 + i))], 16384, name=f"get{i}")
+                for i in range(12)]
+    writes = count_kept_writes(monkeypatch)
+    async with service(tmp_path) as jobs:
+        results = await jobs.add_many(torrents)
+        ids = [r[0].id for r in results if isinstance(r, tuple)]
+        assert len(ids) == 12
+        kept = jobs.manager.kept
+        assert kept is not None
+        hashes = {t.info_hash for t in torrents}
+        assert hashes <= kept.keys() and hashes <= kept.resume_keys()
+        for t in torrents:
+            first = decode_resume(kept.get_resume(t.info_hash) or b"")
+            assert first.num_pieces == 0 and first.have == b""  # (vouches for nothing on disk)
+            assert Path(first.save_path) == (tmp_path / "dl").resolve()
+        assert sum(w.get("metainfo", 0) for w in writes) == 12
+        assert sum(w.get("resume", 0) for w in writes) >= 12
+        assert len(writes) < 6, writes  # (before: 12 of the torrents alone)
+        assert all(w.get("metainfo") == w.get("resume") for w in writes if "metainfo" in w)  # (together)
+    async with service(tmp_path) as jobs:  # (restored from them)
+        assert {jobs.get(i).info_hash for i in ids} == {t.info_hash.hex() for t in torrents}
+
+
+async def test_an_add_answers_once_its_record_is_kept_and_the_service_saves_what_follows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download's add waited for a second save of its record (what its session said once
+    started) after the one that made it durable: under load, another group's sync of the disk
+    in turn. Now it answers after the first; the state its session gives it is saved by the
+    service, as any change is."""
+    torrent = make_torrent([(("f.bin",), payload(20000, 400))], 16384, name="answered")
+    gate = threading.Event()
+    writes: list[int] = []
+    held_out: list[int] = []  # (saves that waited the whole time: the add waited for them)
+    real_write_many = JobStore.write_many
+
+    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        writes.append(len(rows))
+        if len(writes) > 1 and not gate.wait(20):  # (the saves after the add's first: held)
+            held_out.append(len(rows))
+        real_write_many(self, rows)
+
+    async with service(tmp_path) as jobs:
+        await jobs.tick()
+        monkeypatch.setattr(JobStore, "write_many", write_many)
+        try:
+            job, created = await jobs.add(torrent)
+            assert held_out == []  # answered while the next save waited
+        finally:
+            gate.set()
+        assert created and writes[:1] == [1]
+        with anyio.fail_after(10):
+            while True:
+                store = JobStore(tmp_path / "state")
+                try:
+                    records, _ = store.load_all()
+                finally:
+                    store.close()
+                if {r.id: r.state for r in records}.get(job.id) is jobs.get(job.id).state:
+                    break
+                await anyio.sleep(0.02)
+        assert jobs.get(job.id).state is not JobState.QUEUED  # (its session's word, saved after)

@@ -83,7 +83,7 @@ class JobAdder:
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
         self._reads: Grouped[Callable[[], Any]] = Grouped(_each)
-        self._saves: Grouped[tuple[JobRecord, Torrent]] = Grouped(self._save_if_there)
+        self._saves: Grouped[tuple[JobRecord, Torrent, bool]] = Grouped(self._save_if_there)
         self.run = run
         self.dedup = dedup  # (v2 files already held, placed before the first check)
         self.rounds = rounds
@@ -315,15 +315,17 @@ class JobAdder:
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         dormant = False  # (a seed added in seed mode: no session until a peer asks for it)
         pending = False  # (its data on disk: checked without a session first, checks.py)
+        saved = False  # (its torrent and first resume data kept with its group's: _save_if_there)
         try:
             try:
-                if isinstance(torrent, Torrent) and self._may_sleep_at_add(rec):
-                    dormant = await self._saves.run((rec, torrent))
-                elif isinstance(torrent, Torrent) and self._may_check_at_add(rec, o):
-                    pending = await self._saves.run((rec, torrent))
+                if isinstance(torrent, Torrent):
+                    may_sleep = self._may_sleep_at_add(rec)
+                    may_check = not may_sleep and self._may_check_at_add(rec, o)
+                    there = await self._saves.run((rec, torrent, may_sleep or may_check))
+                    dormant, pending, saved = there and may_sleep, there and may_check, True
                 if not dormant and not pending:
                     await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
-                                               setup=session_setup(rec), seed_mode=seed_mode)
+                                               setup=session_setup(rec), seed_mode=seed_mode, saved=saved)
             except BaseException as exc:
                 self.run.queue.held.discard(rec.id)
                 self.run.claims.release(rec.id)
@@ -374,10 +376,11 @@ class JobAdder:
         if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
             self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
-        self.run.sync(rec)
         # (saved above once the manager had the torrent, metainfo on disk: a crash before that
-        # leaves a torrent without a job, which the next start stops; the add had not returned)
-        await self.run.save(rec)
+        # leaves a torrent without a job, which the next start stops; the add had not returned.
+        # What its session says now is saved as any change is, by the service: not awaited
+        # here, an add under load answered a group's sync of the disk sooner)
+        self.run.sync(rec)
         return rec
 
     def _may_sleep_at_add(self, rec: JobRecord) -> bool:
@@ -401,22 +404,27 @@ class JobAdder:
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
                 and manager.keeps_saved and not self.run.queue.judges(rec))
 
-    def _save_if_there(self, adds: list[tuple[JobRecord, Torrent]]) -> list[Any]:
-        """(In a worker thread: a group of adds.) For each add, when every file its job wants is
-        there at its full size: its torrent saved in the state folder as an add saves it (a
-        session starts from it when a peer asks, or its check ends), and True; else nothing
-        written, and False (its session starts now, and says what is missing). Saved together:
-        one sync of the state folder; a write that fails is every one's exception."""
-        there = [wanted_files_there(rec) for rec, _ in adds]
+    def _save_if_there(self, adds: list[tuple[JobRecord, Torrent, bool]]) -> list[Any]:
+        """(In a worker thread: a group of adds of torrents.) For each add whose files are to be
+        looked at (it may be a dormant seed, or checked without a session first), when every
+        file its job wants is there at its full size: its torrent saved in the state folder as
+        an add saves it (a session starts from it when a peer asks, or its check ends), and
+        True; else its torrent and the first resume data of the session that starts now
+        (``TorrentManager.add`` with ``saved``: it says what is missing, or downloads), and
+        False. Saved together: one sync of the state folder for the group, where each add's
+        session start wrote twice in turn before; a write that fails is every one's exception."""
+        there = [look and wanted_files_there(rec) for rec, _, look in adds]
         try:
             # the torrent alone: a seed-mode seed's save path and seed mode are in its job
             # record, which restores it and starts its session with them (a placeholder resume
             # file would be a second file created an add); a checked torrent's resume data is
             # written by its check
             self.run.manager.save_torrents(
-                [torrent for (_rec, torrent), ok in zip(adds, there, strict=True) if ok])
+                [torrent for (_rec, torrent, _look), ok in zip(adds, there, strict=True) if ok],
+                starting=[(torrent, Path(rec.options.data_path), rec.options.seed_mode)
+                          for (rec, torrent, _look), ok in zip(adds, there, strict=True) if not ok])
         except OSError as exc:
-            return [exc if ok else False for ok in there]
+            return [exc] * len(adds)
         return there
 
     async def fetch_metainfo(self, url: str) -> Torrent:
