@@ -376,11 +376,13 @@ class JobAdder:
         if refusal is not None and self.run.tg is not None:  # its metadata came during the add and
             self.run.busy.add(rec.id)  # its selection names a file the torrent does not have
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
+        self.run.sync(rec)
         # (saved above once the manager had the torrent, metainfo on disk: a crash before that
         # leaves a torrent without a job, which the next start stops; the add had not returned.
-        # What its session says now is saved as any change is, by the service: not awaited
-        # here, an add under load answered a group's sync of the disk sooner)
-        self.run.sync(rec)
+        # Not awaiting this save, and leaving what the session says to sync's own, cost the
+        # 1 000 downloads more CPU and slower polls: bench/RESULTS.md, "An add's writes in its
+        # group")
+        await self.run.save(rec)
         return rec
 
     def _may_sleep_at_add(self, rec: JobRecord) -> bool:
