@@ -48,17 +48,17 @@ class FullDisk:
         cached, direct = Storage._write_cached, Storage._write_direct
         fs = self
 
-        def refuse(storage: Storage, data: memoryview) -> None:
-            if fs.full and len(data) and (under == storage.save_path or under in storage.save_path.parents):
+        def refuse(storage: Storage, length: int) -> None:
+            if fs.full and length and (under == storage.save_path or under in storage.save_path.parents):
                 raise OSError(errno.ENOSPC, "No space left on device")
 
         def write_cached(storage: Storage, fd: int, data: memoryview, offset: int) -> None:
-            refuse(storage, data)
+            refuse(storage, len(data))
             cached(storage, fd, data, offset)
 
-        def write_direct(storage: Storage, fd: int, data: memoryview, offset: int) -> int:
-            refuse(storage, data)
-            return direct(storage, fd, data, offset)
+        def write_direct(storage: Storage, fd: int, views: list[memoryview], offset: int) -> int:
+            refuse(storage, sum(len(v) for v in views))
+            return direct(storage, fd, views, offset)
 
         monkeypatch.setattr(Storage, "_write_cached", write_cached)
         monkeypatch.setattr(Storage, "_write_direct", write_direct)

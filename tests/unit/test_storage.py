@@ -291,11 +291,18 @@ async def test_write_piece_if_checks_then_writes_in_its_own_threads_in_order(
     writes: list[tuple[str, int, int]] = []
     real_pwrite = os.pwrite
 
+    real_pwritev = os.pwritev
+
     def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
         writes.append((threading.current_thread().name, offset, len(data)))
         return real_pwrite(fd, data, offset)
 
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
+        writes.append((threading.current_thread().name, offset, sum(len(p) for p in parts)))
+        return real_pwritev(fd, parts, offset)
+
     monkeypatch.setattr(storage_module.os, "pwrite", pwrite)
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
     checked: list[tuple[str, int]] = []
 
     def check(i: int) -> bool:
@@ -515,16 +522,16 @@ async def test_a_refused_direct_write_falls_back_to_cached_for_good(
 
     lay = layout(65536, *DIRECT_SIZES, pads=DIRECT_PADS)
     blob = layout_blob(lay)
-    real_pwrite = os.pwrite
+    real_pwritev = os.pwritev
     refused: list[int] = []
 
-    def pwrite(fd: int, data: bytes | memoryview, offset: int) -> int:
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
         if is_direct(fd):
             refused.append(offset)
             raise OSError(errno.EINVAL, "Invalid argument")
-        return real_pwrite(fd, data, offset)
+        return real_pwritev(fd, parts, offset)
 
-    monkeypatch.setattr(storage_module.os, "pwrite", pwrite)
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
     st = Storage(lay, tmp_path)
     await write_and_read_mixed(st, lay, blob)
     assert len(refused) == 1  # the first refusal turns direct writes off
@@ -599,9 +606,21 @@ def test_aligned_buffers_start_on_a_page_from_their_threshold_up() -> None:
 
 
 @pytest.mark.parametrize("aligned", [True, False])
-async def test_direct_writes_take_an_aligned_buffer_without_a_copy(tmp_path: Path, aligned: bool) -> None:
-    """A piece buffer at a page boundary goes to O_DIRECT as it is: the scratch buffer is never
-    made; any other buffer is copied through it. The bytes on disk are right either way."""
+async def test_direct_writes_take_an_aligned_buffer_without_a_copy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, aligned: bool) -> None:
+    """A piece buffer at a page boundary goes to O_DIRECT as it is: the scratch buffer (the
+    writing thread's) is never used; any other buffer is copied through it. The bytes on disk
+    are right either way."""
+    from torrent_engine.storage import core as storage_module
+
+    used: list[str] = []
+    real_scratch = storage_module._scratch
+
+    def scratch() -> Any:
+        used.append(threading.current_thread().name)
+        return real_scratch()
+
+    monkeypatch.setattr(storage_module, "_scratch", scratch)
     lay = layout(ALIGNED_MIN, 3 * ALIGNED_MIN)
     blob = layout_blob(lay)
     st = Storage(lay, tmp_path)
@@ -614,7 +633,7 @@ async def test_direct_writes_take_an_aligned_buffer_without_a_copy(tmp_path: Pat
             buf[1:] = data  # (one byte in: off any page boundary)
         assert await st.write_piece_if(i, memoryview(buf)[0 if aligned else 1:], verified)
     assert st.bytes_written_direct == len(blob)
-    assert (st._scratch is None) == aligned
+    assert used == ([] if aligned else ["torrent_engine piece writing"] * 3)
     await st.flush()
     assert on_disk(tmp_path, lay) == blob
     await st.close()
@@ -671,4 +690,91 @@ async def test_the_writing_thread_times_each_whole_piece_it_writes(
     await st.write_block(3, 0, blob[3 * pl:3 * pl + BLOCK_SIZE])
     snap = durations.snapshot()
     assert snap.count == 2 and snap.total > 0
+    await st.close()
+
+
+async def verified_writes_held_back(st: Storage, pieces: list[tuple[int, bytes]],
+                                    ) -> dict[int, BaseException | None]:
+    """Hand ``pieces`` to ``write_verified`` while the writing thread is busy (a job that waits),
+    so they are all queued when it comes to them; each piece's outcome once all are reported."""
+    release = threading.Event()
+    st._writer.submit(lambda: release.wait(10))
+    outcomes: dict[int, BaseException | None] = {}
+    all_done = anyio.Event()
+
+    def done(index: int) -> Callable[[BaseException | None], None]:
+        def report(error: BaseException | None) -> None:
+            outcomes[index] = error
+            if len(outcomes) == len(pieces):
+                all_done.set()
+        return report
+
+    for index, data in pieces:
+        st.write_verified(index, bytearray(data), done(index))
+    release.set()
+    with anyio.fail_after(10):
+        await all_done.wait()
+    return outcomes
+
+
+async def test_verified_pieces_that_wait_together_are_written_in_one_write_per_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces queued for the writing thread at once are written in index order, each run of
+    pieces that follow each other in one file in one O_DIRECT write (a file's odd last piece
+    ends its run: its unaligned tail is written cached); a run stops at a file's end and at a
+    missing piece; every piece is reported, and the files hold every byte."""
+    from torrent_engine.storage import core as storage_module
+
+    pl = BLOCK_SIZE
+    lay = layout(pl, 4 * pl, 7 * pl + 5000)  # pieces 0-3 in f0; 4-11 in f1, 11 of 5000 bytes
+    blob = layout_blob(lay)
+    writes: list[tuple[int, int]] = []
+    real_pwritev = os.pwritev
+
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
+        writes.append((offset, sum(len(p) for p in parts)))
+        return real_pwritev(fd, parts, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
+    st = Storage(lay, tmp_path)
+    order = [5, 3, 9, 0, 2, 11, 1, 6, 10, 4]  # (7 and 8 never come)
+    pieces = [(i, blob[i * pl:i * pl + lay.piece_size(i)]) for i in order]
+    outcomes = await verified_writes_held_back(st, pieces)
+    assert outcomes == {i: None for i in order}
+    # f0: 0-3 in one write; f1: 4-6, then 9-11 (11's aligned part; its 904 last bytes cached)
+    assert writes == [(0, 4 * pl), (0, 3 * pl), (5 * pl, 2 * pl + 4096)]
+    assert st.bytes_written_direct == 9 * pl + 4096
+    assert st.bytes_written_cached == 5000 - 4096
+    written = on_disk(tmp_path, lay)
+    for i in order:
+        assert written[i * pl:i * pl + lay.piece_size(i)] == blob[i * pl:i * pl + lay.piece_size(i)]
+    await st.close()
+
+
+async def test_a_run_that_fails_to_write_fails_each_of_its_pieces_and_no_other(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A full disk under one run's write: each piece of that run is reported with the error
+    (``StorageError`` naming the file), the other runs are written."""
+    import errno
+
+    from torrent_engine.storage import core as storage_module
+
+    pl = BLOCK_SIZE
+    lay = layout(pl, 8 * pl)
+    blob = layout_blob(lay)
+    real_pwritev = os.pwritev
+
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
+        if offset == 4 * pl:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_pwritev(fd, parts, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
+    st = Storage(lay, tmp_path)
+    outcomes = await verified_writes_held_back(st, [(i, blob[i * pl:(i + 1) * pl]) for i in (0, 1, 4, 5, 6)])
+    assert [i for i, e in outcomes.items() if e is None] == [0, 1]
+    for i in (4, 5, 6):
+        error = outcomes[i]
+        assert isinstance(error, StorageError) and "No space left" in str(error) and "f0" in str(error)
+    assert on_disk(tmp_path, lay)[:2 * pl] == blob[:2 * pl]
     await st.close()

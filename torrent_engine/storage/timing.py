@@ -55,4 +55,6 @@ class Durations:
 
 PIECE_WRITES = Durations()
 """Every whole piece written by a storage's writing thread (``write_piece_if``,
-``write_verified``): seconds from the start of its first ``pwrite`` to the end of its last."""
+``write_verified``): seconds from the start of its first ``pwrite`` to the end of its last; a
+piece written in one write with its neighbours (a run, ``Storage._write_queued``) counts its
+share of that write's time."""

@@ -254,6 +254,14 @@ class SlowDisk(Storage):
             with self.lock:
                 self.pending -= len(view)
 
+    def _write_run_sync(self, run: Any) -> BaseException | None:  # (pieces written at once)
+        time.sleep(self.delay)
+        try:
+            return super()._write_run_sync(run)
+        finally:
+            with self.lock:
+                self.pending -= sum(len(q.view) for q in run)
+
 
 async def test_a_slow_disk_slows_the_download_and_holds_no_more_than_the_piece_buffer(tmp_path: Path) -> None:
     """Pieces come from the seed far faster than the disk writes them: the download waits for
