@@ -62,7 +62,7 @@ def test_availability_follows_have_have_all_and_peer_gone() -> None:
 
 def test_ties_are_broken_by_the_injected_random_source() -> None:
     def order(seed: int) -> list[int]:
-        pk = PiecePicker(layout(B, 20 * B), random.Random(seed), random_first_pieces=0)
+        pk = PiecePicker(layout(B, 20 * B), random.Random(seed), random_first_pieces=0, extent_bytes=0)
         pk.peer_have_all("s")
         return download_all(pk, "s")
 
@@ -71,6 +71,57 @@ def test_ties_are_broken_by_the_injected_random_source() -> None:
     assert len(orders) > 1  # and the seed matters
     assert all(sorted(o) == list(range(20)) for o in orders)
     assert tuple(range(20)) not in orders  # not index order
+
+
+def extent_picker(n: int, seed: int, extent: int = 4) -> PiecePicker:
+    """n one-block pieces, extents of ``extent`` pieces, no random-first phase."""
+    return PiecePicker(layout(B, n * B), random.Random(seed), random_first_pieces=0, extent_bytes=extent * B)
+
+
+def test_among_equals_the_pieces_of_an_extent_begun_lately_go_first() -> None:
+    """Piece extent affinity: from a seed, once a piece of an extent is begun the rest of that
+    extent comes next, in index order; a new extent is begun at random (the seed matters)."""
+    orders = set()
+    for seed in range(6):
+        pk = extent_picker(16, seed)
+        pk.peer_have_all("s")
+        order = download_all(pk, "s")
+        assert sorted(order) == list(range(16))
+        extents = [order[k:k + 4] for k in range(0, 16, 4)]
+        for run in extents:  # four pieces of one extent in a row; after the first, in order
+            assert len({i // 4 for i in run}) == 1, order
+            assert run[1:] == sorted(run[1:]), order
+        orders.add(tuple(run[0] // 4 for run in extents))
+    assert len(orders) > 1  # the extents' order is the random source's
+
+
+def test_extent_affinity_never_takes_a_piece_over_a_rarer_or_more_wanted_one() -> None:
+    """Only equals: a rarer piece, or one of a higher priority, outside the extent goes first."""
+    pk = extent_picker(16, 1)
+    pk.peer_have_all("s")
+    give(pk, "a", [i for i in range(16) if i != 13])  # 13: the rarest
+    first = pk.pick("s", None, 1)[0].index
+    assert first == 13
+    pk.set_piece_priority(6, 7)
+    assert pk.pick("s", None, 1)[0].index == 6
+    third = pk.pick("s", None, 1)[0].index
+    assert third // 4 == 1 and third != 6  # then 6's extent, whose equals came next
+
+
+def test_a_piece_given_back_in_a_recent_extent_is_taken_again_first() -> None:
+    """A peer left with a piece of the extent in progress: the piece is fresh again, and the
+    extent's next pick is that piece, though the scan had passed it."""
+    pk = extent_picker(16, 2, extent=8)
+    pk.peer_have_all("s")
+    pk.peer_have_all("t")
+    a = pk.pick("s", None, 1)[0].index  # at random: its extent is begun
+    b = pk.pick("t", None, 1)[0].index
+    c = pk.pick("s", None, 1)[0].index
+    extent = a // 8
+    assert b == min(set(range(extent * 8, extent * 8 + 8)) - {a})  # its extent, from the front
+    assert c // 8 == extent and c > b
+    pk.peer_gone("t")  # b is given back
+    assert pk.pick("s", None, 1)[0].index == b
 
 
 def test_random_first_pieces_then_rarest_first() -> None:
