@@ -97,7 +97,7 @@ MAX_PRIORITY = 7
 SPARSE_PEER_LIMIT = 256  # a peer with at most this many pieces is picked for from its own set
 # Piece extent affinity: a torrent's pieces in extents of EXTENT_BYTES (libtorrent's 4 MiB), and
 # how many extents begun lately a new piece is looked for in first. One torrent of 64 KiB pieces
-# from 4 seeds cost 3.5-3.6 CPU s a GiB with its pieces in random order, 2.0-2.1 with affinity:
+# from 4 seeds cost 3.5-3.6 CPU s a GiB with its pieces in random order, 2.0-2.6 with affinity:
 # the storage writes runs of them at once (bench/RESULTS.md, "Runs of pieces in one write").
 EXTENT_BYTES = 4 << 20
 EXTENT_PIECES = 64  # at most (so a new piece looks at no more than 256 pieces of them)
