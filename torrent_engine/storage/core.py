@@ -750,15 +750,25 @@ class Storage:
                     raise StorageError(f"{path}: {exc.strerror or exc}") from exc
         self._empty_files_done = True
 
-    def _write_piece_sync(self, slices: list[FileSlice], view: memoryview) -> BaseException | None:
-        """A whole piece's write, in the writing thread: the error it met, if any (reported to
-        the caller's loop, never raised in the thread)."""
+    def _write_pieces_sync(self, pieces: list[tuple[list[FileSlice], memoryview]]) -> BaseException | None:
+        """Whole pieces' write, in the writing thread: one piece (its slices), or a run of pieces
+        that follow each other in one file (``_run_end``) in one write. The error it met, if any
+        (every piece of a run's; reported to the caller's loop, never raised in the thread). Each
+        piece counts its share of the write's time in ``PIECE_WRITES`` (the daemon's
+        ``/metrics``)."""
         try:
             if not self._empty_files_done:
                 self._create_empty_sync()
             start = time.perf_counter()
-            self._write_sync(slices, view, direct=True)
-            PIECE_WRITES.observe(time.perf_counter() - start)  # (the daemon's /metrics reads it)
+            if len(pieces) == 1:
+                self._write_sync(*pieces[0], direct=True)
+            else:
+                first = pieces[0][0][0]
+                views = [view for _, view in pieces]
+                self._write_file(first.file_index, views, first.file_offset, sum(len(v) for v in views), True)
+            share = (time.perf_counter() - start) / len(pieces)
+            for _ in pieces:
+                PIECE_WRITES.observe(share)
         except BaseException as exc:
             return exc
         return None
@@ -844,7 +854,7 @@ class Storage:
                 pass
 
         def write() -> None:
-            error = self._write_piece_sync(slices, view)
+            error = self._write_pieces_sync([(slices, view)])
             report(error is None, error)
 
         def hash_then_write() -> None:
@@ -896,10 +906,7 @@ class Storage:
         i = 0
         while i < len(batch):
             j = self._run_end(batch, i)
-            if j == i + 1:
-                error = self._write_piece_sync(batch[i].slices, batch[i].view)
-            else:
-                error = self._write_run_sync(batch[i:j])
+            error = self._write_pieces_sync([(q.slices, q.view) for q in batch[i:j]])
             with self._results_lock:  # (each run's at once: its buffers go back to the pool)
                 first = not self._results
                 self._results.extend((q.done, error) for q in batch[i:j])
@@ -931,24 +938,6 @@ class Storage:
             size += last.length
             j += 1
         return j
-
-    def _write_run_sync(self, run: list[_Queued]) -> BaseException | None:
-        """A run of whole pieces that follow each other in one file (``_run_end``), in one write:
-        the error it met, if any (every piece of the run's). Each piece counts its share of the
-        write's time in ``PIECE_WRITES``."""
-        try:
-            if not self._empty_files_done:
-                self._create_empty_sync()
-            first = run[0].slices[0]
-            views = [q.view for q in run]
-            start = time.perf_counter()
-            self._write_file(first.file_index, views, first.file_offset, sum(len(v) for v in views), True)
-            share = (time.perf_counter() - start) / len(run)
-            for _ in run:
-                PIECE_WRITES.observe(share)
-        except BaseException as exc:
-            return exc
-        return None
 
     def _hand_results(self) -> None:
         # A plain loop callback is no task: anyio (through sniffio) would not know its loop.

@@ -114,21 +114,19 @@ class MetainfoStore:
     def put_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, metainfo), replacing what was kept for it: one transaction,
         committed on return."""
-        self._upsert("metainfo", items)
+        self._upsert(("metainfo", items))
 
     def put_with_resume(self, metainfo: Sequence[tuple[bytes, bytes]],
                         resume: Sequence[tuple[bytes, bytes]]) -> None:
         """``put_many(metainfo)`` and ``put_resume_many(resume)`` in one transaction (torrents
         added together, with their first resume data: one sync of the disk), committed on
         return."""
-        self._upsert("metainfo", metainfo, ("resume", resume))
+        self._upsert(("metainfo", metainfo), ("resume", resume))
 
-    def _upsert(self, table: str, items: Sequence[tuple[bytes, bytes]],
-                *more: tuple[str, Sequence[tuple[bytes, bytes]]]) -> None:
-        """Each (info-hash, data) in ``table`` (one of ``TABLES``'), replacing a row of the same
-        info-hash, and the same for each further (table, items): one transaction, committed on
-        return."""
-        writes = [(name, rows) for name, rows in ((table, items), *more) if rows]
+    def _upsert(self, *tables: tuple[str, Sequence[tuple[bytes, bytes]]]) -> None:
+        """For each (table, items) (a table of ``TABLES``), each (info-hash, data) of the items,
+        replacing a row of the same info-hash: one transaction for all, committed on return."""
+        writes = [(name, rows) for name, rows in tables if rows]
         if not writes:
             return
         with self._db.using() as db, transaction(db):
@@ -154,7 +152,7 @@ class MetainfoStore:
     def put_resume_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, encoded resume data) as a row, replacing what was kept for it:
         one transaction, committed on return."""
-        self._upsert("resume", items)
+        self._upsert(("resume", items))
 
     def get_resume(self, key: bytes) -> bytes | None:
         """The resume data kept as a row for ``key`` (None: none)."""

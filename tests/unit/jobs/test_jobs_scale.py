@@ -524,9 +524,9 @@ def count_kept_writes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, int]]:
     writes: list[dict[str, int]] = []
     real_upsert = MetainfoStore._upsert
 
-    def upsert(self: MetainfoStore, table: str, items: Any, *more: Any) -> None:
-        writes.append({name: len(rows) for name, rows in ((table, items), *more) if rows})
-        real_upsert(self, table, items, *more)
+    def upsert(self: MetainfoStore, *tables: Any) -> None:
+        writes.append({name: len(rows) for name, rows in tables if rows})
+        real_upsert(self, *tables)
 
     monkeypatch.setattr(MetainfoStore, "_upsert", upsert)
     return writes

@@ -183,7 +183,7 @@ class WritesHeldUntilReleased(Storage):
         super().__init__(torrent, save_path)
         self.release = threading.Event()
 
-    def _write_piece_sync(self, slices: Any, view: memoryview) -> BaseException | None:
+    def _write_pieces_sync(self, pieces: Any) -> BaseException | None:
         self.release.wait(10)
         return OSError(28, "No space left on device")
 
@@ -246,21 +246,13 @@ class SlowDisk(Storage):
         self._handed(len(data))
         return await super().write_piece_if(index, data, check)
 
-    def _write_piece_sync(self, slices: Any, view: memoryview) -> BaseException | None:
+    def _write_pieces_sync(self, pieces: Any) -> BaseException | None:  # (one, or a run at once)
         time.sleep(self.delay)
         try:
-            return super()._write_piece_sync(slices, view)
+            return super()._write_pieces_sync(pieces)
         finally:
             with self.lock:
-                self.pending -= len(view)
-
-    def _write_run_sync(self, run: Any) -> BaseException | None:  # (pieces written at once)
-        time.sleep(self.delay)
-        try:
-            return super()._write_run_sync(run)
-        finally:
-            with self.lock:
-                self.pending -= sum(len(q.view) for q in run)
+                self.pending -= sum(len(view) for _, view in pieces)
 
 
 async def test_a_slow_disk_slows_the_download_and_holds_no_more_than_the_piece_buffer(tmp_path: Path) -> None:
