@@ -45,3 +45,17 @@ def test_the_command_line_without_its_extra_says_which_to_install() -> None:
     run = _run("from torrent_engine.cli import main\nsys.exit(main(['daemon', '--help']))\n")
     assert run.returncode == 1, run.stdout
     assert "pip install 'torrent-engine[daemon]'" in run.stderr and "Traceback" not in run.stderr
+
+
+
+def test_the_least_anyio_declared_hands_peers_sockets_on_and_wraps_the_engines_own() -> None:
+    """A peer's TCP connection is handed from its anyio stream to the engine's protocol on a
+    ``dup`` of its socket, and the stream closed: anyio 4.16's ``aclose`` aborts the socket, where
+    4.15 and earlier shut the connection's sending side down first, which ended every peer
+    connection right after its handshake (``tests/unit/peer/test_connection.py``: 22 of 31 fail
+    with anyio 4.4, and with each of 4.10 to 4.15). The engine also wraps sockets it bound
+    itself with ``from_socket`` (anyio 4.10). The package asked for ``anyio>=4.4``."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = next(d for d in project["dependencies"] if d.startswith("anyio"))
+    least = tuple(int(part) for part in declared.split(">=")[1].split(".")[:2])
+    assert least >= (4, 16), declared

@@ -513,6 +513,8 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
     dup = sock.dup()
     try:
         with anyio.CancelScope(shield=True):  # the socket is in exactly one owner's hands throughout
+            # (anyio 4.16's aclose aborts the socket: earlier ones shut its sending side down first,
+            # which ended the connection the dup shares; pyproject.toml asks for 4.16)
             await stream.aclose()
             dup.setblocking(False)
             protocol = PeerProtocol(wire, decrypt, initial)
