@@ -47,7 +47,6 @@ def test_the_command_line_without_its_extra_says_which_to_install() -> None:
     assert "pip install 'torrent-engine[daemon]'" in run.stderr and "Traceback" not in run.stderr
 
 
-
 def test_the_least_anyio_declared_hands_peers_sockets_on_and_wraps_the_engines_own() -> None:
     """A peer's TCP connection is handed from its anyio stream to the engine's protocol on a
     ``dup`` of its socket, and the stream closed: anyio 4.16's ``aclose`` aborts the socket, where
