@@ -87,6 +87,8 @@ async def test_the_default_listener_takes_both_families_on_one_port() -> None:
         from torrent_engine.net.peer.handshake import _remote_of
 
         remote = _remote_of(stream)  # type: ignore[arg-type]
+        if isinstance(stream, socket.socket):
+            stream.close()  # (the listener's socket is the handshaker's)
         assert remote is not None
         seen.append(remote)
         raise ConnectionError("test: not a peer")

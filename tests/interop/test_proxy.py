@@ -106,11 +106,12 @@ def incoming_addresses(lt: Any, ses: Any) -> set[str]:
 def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every connect, listening socket and datagram the engine starts from now on, as text
     (``tcp HOST:PORT``, ``listen ...``, ``udp socket ...``, ``udp to HOST:PORT``): anyio's TCP
-    connects and listeners, UDP sockets and datagrams, the uTP socket, LSD, and the UDP tracker
-    client's own sockets."""
+    connects and listeners, the peer dials the loop connects, UDP sockets and datagrams, the uTP
+    socket, LSD, and the UDP tracker client's own sockets."""
     from anyio._backends import _asyncio as backend
 
     from torrent_engine.net.lsd.service import LsdService
+    from torrent_engine.net.peer import handshake
     from torrent_engine.net.tracker import udp
     from torrent_engine.net.utp.socket import UtpSocket
 
@@ -129,6 +130,12 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         seen.append(f"tcp {host}:{port}")
         return await connect_tcp(cls, host, port, *args, **kwargs)
 
+    open_socket = handshake._open_socket
+
+    async def recorded_peer_dial(host: str, port: int, *args: Any) -> Any:  # (a peer's, by the loop)
+        seen.append(f"tcp {host}:{port}")
+        return await open_socket(host, port, *args)
+
     async def recorded_udp(cls: Any, *args: Any, **kwargs: Any) -> Any:
         seen.append(f"udp socket {args} {kwargs}")
         return await create_udp(cls, *args, **kwargs)
@@ -145,6 +152,7 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
         return run
 
     monkeypatch.setattr(backend.AsyncIOBackend, "connect_tcp", classmethod(recorded_connect))
+    monkeypatch.setattr(handshake, "_open_socket", recorded_peer_dial)
     monkeypatch.setattr(backend.AsyncIOBackend, "create_udp_socket", classmethod(recorded_udp))
     monkeypatch.setattr(anyio, "create_tcp_listener", recorded_listener)
     monkeypatch.setattr(UtpSocket, "run", refused("uTP socket"))

@@ -94,3 +94,34 @@ async def test_udp_trackers_http_clients_and_proxy_connections_use_bound_sockets
             stream = await open_tcp("127.0.0.1", port, proxy=None, timeout=5, bind=bind)
             async with stream:
                 assert bound_to(stream.extra(anyio.abc.SocketAttribute.raw_socket)) == "lo"
+
+
+@pytest.mark.anyio
+async def test_a_peer_is_dialed_from_a_socket_bound_to_the_interface() -> None:
+    from torrent_engine.errors import PeerConnectionClosed
+    from torrent_engine.net.peer.handshake import accept, connect
+    from torrent_engine.net.peer.protocol import ProtocolPeerConnection
+
+    info_hash = bytes(range(20))
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            conn = await accept(stream, lookup=lambda h: h == info_hash, peer_id=b"-TE0100-serverserver",
+                                encryption="disable")
+            async with conn:
+                await anyio.sleep(5)
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, answer)
+        with anyio.fail_after(10):
+            conn = await connect("127.0.0.1", port, info_hash=info_hash, peer_id=b"-TE0100-clientclient",
+                                 encryption="disable", bind=NetBind("lo"))
+            async with conn:
+                assert isinstance(conn, ProtocolPeerConnection)  # (the handshakes in the loop's callbacks)
+                assert bound_to(conn._transport.get_extra_info("socket")) == "lo"
+            with pytest.raises(PeerConnectionClosed, match="bind_interface: .*nosuch0"):
+                await connect("127.0.0.1", port, info_hash=info_hash, peer_id=b"-TE0100-clientclient",
+                              encryption="disable", bind=NetBind("nosuch0"))
+        tg.cancel_scope.cancel()

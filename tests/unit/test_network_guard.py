@@ -39,6 +39,15 @@ async def test_anyio_tcp() -> None:
 
 
 @pytest.mark.anyio
+async def test_peer_dial() -> None:  # (the engine's own dial: a socket of its own, connected by the loop)
+    from torrent_engine.errors import PeerError
+    from torrent_engine.net.peer.handshake import connect
+
+    with anyio.move_on_after(2), pytest.raises(PeerError):
+        await connect("192.0.2.1", 9, info_hash=bytes(20), peer_id=bytes(20), encryption="disable")
+
+
+@pytest.mark.anyio
 async def test_anyio_udp() -> None:
     async with await anyio.create_udp_socket(local_host="0.0.0.0") as sock:
         try:
@@ -190,8 +199,8 @@ def test_traffic_outside_loopback_fails_the_test(pytester: pytest.Pytester) -> N
     assert result.ret != 0
     output = result.stdout.str()
     # the guard fails each offender at its teardown (an error), even where the test passed
-    for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_anyio_udp",
-                 "test_plain_udp_sendto", "test_plain_udp_sendmsg", "test_ssdp_multicast",
+    for name in ("test_plain_socket", "test_swallowed_error", "test_anyio_tcp", "test_peer_dial",
+                 "test_anyio_udp", "test_plain_udp_sendto", "test_plain_udp_sendmsg", "test_ssdp_multicast",
                  "test_natpmp_to_a_gateway",
                  "test_default_port_mapping", "test_child_process", "test_cli_at_defaults",
                  "test_dns_lookup", "test_lsd_announce", "test_lsd_join", "test_cli_lsd_at_defaults"):

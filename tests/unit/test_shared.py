@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import anyio
@@ -11,7 +12,7 @@ import anyio.abc
 import pytest
 
 from torrent_engine.config import Config
-from torrent_engine.engine.shared import SharedResources, TokenBucket
+from torrent_engine.engine.shared import Handshaker, Incoming, SharedResources, TokenBucket
 from torrent_engine.errors import SessionError
 
 pytestmark = pytest.mark.anyio
@@ -20,6 +21,21 @@ pytestmark = pytest.mark.anyio
 def _config(**kw: Any) -> Config:
     return Config(dht_enabled=False, port_mapping=False,
                   lsd_enabled=False, listen_host="127.0.0.1", listen_port=0, **kw)
+
+
+def on_stream(handshake: Callable[[anyio.abc.SocketStream, Any], Awaitable[tuple[bytes, Any]]]) -> Handshaker:
+    """A test's handshaker that reads an anyio stream: the listener hands a socket on asyncio,
+    and the handshaker owns it (the stream made of it is closed if ``handshake`` raises)."""
+    async def handshaker(incoming: Incoming, known: Callable[[bytes], bool]) -> tuple[bytes, Any]:
+        stream = await anyio.abc.SocketStream.from_socket(incoming) if isinstance(incoming, socket.socket) \
+            else incoming
+        try:
+            return await handshake(stream, known)  # type: ignore[arg-type]
+        except BaseException:
+            await anyio.aclose_forcefully(stream)
+            raise
+
+    return handshaker
 
 
 def _open_fds() -> int:
@@ -122,7 +138,7 @@ async def test_incoming_connections_are_routed_by_info_hash() -> None:
         routed.set()
         return False  # refused: the listener closes it
 
-    async with SharedResources(_config(), handshaker=handshaker) as shared:
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
         await shared.acquire()
         shared.register(b"A" * 20, handler)
         with pytest.raises(SessionError):
@@ -141,9 +157,11 @@ async def test_a_refused_peer_whose_close_fails_does_not_break_the_listener() ->
             raise OSError("closing failed")
 
     async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
-        return await stream.receive(20), Peer()
+        info_hash = await stream.receive(20)
+        await stream.aclose()  # (the stream is the handshaker's; the peer it returns is not)
+        return info_hash, Peer()
 
-    async with SharedResources(_config(), handshaker=handshaker) as shared:
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
         await shared.acquire()
         shared.register(b"A" * 20, lambda peer: False)  # refused: the listener closes it
         for _ in range(2):  # the second one is still served
@@ -196,7 +214,7 @@ async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once
         return False
 
     cfg = _config(max_pending_handshakes=8, handshake_timeout=60.0)
-    async with SharedResources(cfg, handshaker=handshaker) as shared:
+    async with SharedResources(cfg, handshaker=on_stream(handshaker)) as shared:
         await shared.acquire()
         shared.register(b"A" * 20, handler)
         idle = [await anyio.connect_tcp("127.0.0.1", shared.listen_port) for _ in range(8)]
@@ -254,6 +272,65 @@ async def test_a_refused_peer_is_closed_after_a_real_handshake() -> None:
         await shared.release()
 
 
+async def test_an_incoming_peer_is_answered_on_the_accepted_socket_itself(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """On asyncio the listener accepts with the loop on its own socket and hands that socket to
+    the handshakes: the anyio listener's accept (an anyio stream, whose socket the handshakes
+    then duplicated onto a second transport) is not used."""
+    import anyio._backends._asyncio as backend
+
+    from torrent_engine.net.peer.messages import Handshake, make_reserved
+    from torrent_engine.net.peer.protocol import ProtocolPeerConnection
+    from torrent_engine.session.peer_io import handshaker_for
+
+    info_hash = b"S" * 20
+    links: list[Any] = []
+    handed = anyio.Event()
+
+    def handler(link: Any) -> bool:
+        links.append(link)
+        handed.set()
+        return False  # (the listener closes it)
+
+    async def no_stream(self: Any) -> Any:
+        raise AssertionError("an anyio stream was made of an incoming peer")
+
+    monkeypatch.setattr(backend.TCPSocketListener, "accept", no_stream)
+    async with SharedResources(_config(encryption="disable")) as shared:
+        shared.set_handshaker(handshaker_for(shared))
+        await shared.acquire()
+        shared.register(info_hash, handler)
+        async with await anyio.connect_tcp("127.0.0.1", shared.listen_port) as stream:
+            await stream.send(Handshake(make_reserved(), info_hash, b"-XX0001-answeredpeer").to_bytes())
+            with anyio.fail_after(5):
+                await handed.wait()
+                got = b""
+                while len(got) < 68:
+                    got += await stream.receive()
+        assert got[28:48] == info_hash  # (our handshake: 1 + 19 + 8 bytes, then the info-hash)
+        assert isinstance(links[0].conn, ProtocolPeerConnection) and links[0].remote_address[0] == "127.0.0.1"
+        shared.unregister(info_hash)
+        await shared.release()
+
+
+async def test_an_incoming_tcp_peer_of_a_utp_only_engine_is_closed_unread() -> None:
+    """``transport="utp"``: a peer that connects over TCP is closed before any handshake, and the
+    listener goes on."""
+    asked: list[Any] = []
+
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        asked.append(stream)
+        return await stream.receive(20), stream
+
+    async with SharedResources(_config(transport="utp"), handshaker=on_stream(handshaker)) as shared:
+        await shared.acquire()
+        shared.register(b"A" * 20, lambda peer: False)
+        for _ in range(2):
+            await _dial_and_see_it_closed(shared.listen_port, b"A" * 20)
+        assert asked == [] and shared.running and shared.pending_handshakes == 0
+        await shared.release()
+
+
 def test_own_ip_for_bep40_prefers_what_peers_see() -> None:
     shared = SharedResources(Config(listen_host="", dht_enabled=False, port_mapping=False, lsd_enabled=False))
     assert shared.own_ip("127.0.0.5") == "127.0.0.1"  # the local address toward it (nothing sent)
@@ -283,7 +360,7 @@ async def test_the_listener_waits_out_a_descriptor_shortage_and_accepts_again(
         return False
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    async with SharedResources(_config(), handshaker=handshaker) as shared:
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
         await shared.acquire()
         shared.register(b"A" * 20, handler)
         client = socket.socket()
@@ -334,7 +411,7 @@ async def test_a_dormant_torrent_is_woken_once_by_peers_asking_for_it_at_once() 
             two_handed.set()
         return False  # (refused: the listener closes them)
 
-    async with SharedResources(_config(), handshaker=handshaker) as shared:
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
         async def wake() -> None:
             nonlocal wakes
             wakes += 1
@@ -376,7 +453,7 @@ async def test_a_wake_that_fails_closes_the_peer_and_the_listener_goes_on() -> N
         failed.set()
         raise SessionError("its files are gone")
 
-    async with SharedResources(_config(), handshaker=handshaker) as shared:
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
         await shared.acquire()
         shared.register_dormant(b"F" * 20, wake)
         await _dial_and_see_it_closed(shared.listen_port, b"F" * 20, failed)

@@ -9,6 +9,8 @@ concurrent first acquires share one start-up, and a failure reaches every waiter
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import ipaddress
 import logging
 import math
@@ -33,6 +35,7 @@ from ..errors import ConfigError, SessionError
 from ..events import EventBus
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
+from ..net.peer.protocol import on_asyncio
 from ..policy.ipfilter import IpFilter, address_int
 from ..storage.buffers import BufferPool
 from ..storage.descriptors import FileCache
@@ -66,10 +69,14 @@ class IncomingPeer(Protocol):
 
 
 IncomingHandler = Callable[[IncomingPeer], bool]  # takes the handshaker's peer: True if it kept it
-# Turns a freshly accepted stream into (info_hash, peer) or raises; supplied by the session
-# layer so this module does not depend on the wire protocol.
-# The stream is TCP or uTP (``utp.stream.UtpStream``): the handshake does not care which.
-Handshaker = Callable[[anyio.abc.ByteStream, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
+# What the listeners hand on: a TCP socket accepted by the loop (on asyncio), else a stream (TCP
+# on another anyio backend, or uTP: ``utp.stream.UtpStream``).
+Incoming = anyio.abc.ByteStream | socket.socket
+# Turns a freshly accepted connection into (info_hash, peer) or raises; supplied by the session
+# layer so this module does not depend on the wire protocol. A socket is the handshaker's from
+# the call on (it closes it if it fails); a stream stays the listener's, which closes it unless
+# the peer was handed on.
+Handshaker = Callable[[Incoming, Callable[[bytes], bool]], Awaitable[tuple[bytes, IncomingPeer]]]
 # Starts the session of a torrent that has none (a dormant seed of the job service) and returns
 # once that session takes incoming peers (it registered its handler); raises when it cannot.
 DormantWake = Callable[[], Awaitable[None]]
@@ -654,14 +661,23 @@ class SharedResources:
 
     async def _accept_peers(self, listener: anyio.abc.SocketListener,
                             tg: anyio.abc.TaskGroup) -> None:
-        """Hand each incoming connection to ``_on_incoming``. An accept that fails (no
-        descriptor left: EMFILE) is tried again after a pause that grows to a second, said once
-        in the log per episode: the listener neither spins nor dies (the connection waits in the
-        kernel's backlog until a descriptor is free)."""
+        """Hand each incoming connection to ``_on_incoming``: on asyncio the socket the loop
+        accepts on the listener's own (no stream, no second transport: the handshakes take it
+        onto theirs), else the listener's stream. An accept that fails (no descriptor left:
+        EMFILE) is tried again after a pause that grows to a second, said once in the log per
+        episode: the listener neither spins nor dies (the connection waits in the kernel's
+        backlog until a descriptor is free)."""
+        raw = listener.extra(anyio.abc.SocketAttribute.raw_socket) if on_asyncio() else None
         pause = 0.0
+        incoming: Incoming
         while True:
             try:
-                stream = await listener.accept()
+                if raw is None:
+                    incoming = await listener.accept()
+                else:
+                    if raw.fileno() < 0:
+                        return  # (the listener is closed)
+                    incoming, _ = await asyncio.get_running_loop().sock_accept(raw)
             except anyio.ClosedResourceError:
                 return
             except OSError as exc:
@@ -675,7 +691,10 @@ class SharedResources:
             if pause:
                 log.info("incoming peers accepted again")
                 pause = 0.0
-            tg.start_soon(self._on_incoming, stream)
+            if isinstance(incoming, socket.socket):
+                with contextlib.suppress(OSError):  # (gone already: its handshake finds out)
+                    incoming.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (as anyio's stream)
+            tg.start_soon(self._on_incoming, incoming)
 
     async def _close_idle_files(self) -> None:
         """One sweep for every torrent: close the data files nobody read or wrote for a while."""
@@ -962,33 +981,31 @@ class SharedResources:
         """Whether incoming peers may ask for ``info_hash``."""
         return info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking
 
-    async def _on_incoming(self, stream: anyio.abc.ByteStream) -> None:
-        if self.config.transport == "utp" and isinstance(stream, anyio.abc.SocketStream):
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()  # TCP refused: uTP only
+    async def _on_incoming(self, incoming: Incoming) -> None:
+        if self.config.transport == "utp" and isinstance(incoming, socket.socket | anyio.abc.SocketStream):
+            await _close_incoming(incoming)  # TCP refused: uTP only
             return
-        remote = stream.extra(anyio.abc.SocketAttribute.remote_address, None)
+        remote = _remote_address(incoming)
         if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
             self.refused_by_filter += 1
             log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+            await _close_incoming(incoming)
             return
         if self.pending_handshakes >= self.config.max_pending_handshakes:
             self.handshakes_refused += 1
             log.debug("incoming connection refused: %d handshakes pending", self.pending_handshakes)
-            with anyio.CancelScope(shield=True):
-                await stream.aclose()
+            await _close_incoming(incoming)
+            return
+        if self._handshaker is None:
+            await _close_incoming(incoming)
             return
         self.pending_handshakes += 1
         pending = True
         handed_off = False
         peer: IncomingPeer | None = None
         try:
-            if self._handshaker is None:
-                return
             with anyio.fail_after(self.config.handshake_timeout):
-                info_hash, peer = await self._handshaker(stream, self.knows)
+                info_hash, peer = await self._handshaker(incoming, self.knows)  # (a socket is its now)
             self.pending_handshakes -= 1  # (through: a wake's wait is not a handshake's)
             pending = False
             handler = self._routes.get(info_hash)
@@ -1003,14 +1020,34 @@ class SharedResources:
                 self.pending_handshakes -= 1
             if not handed_off:
                 with anyio.CancelScope(shield=True):
-                    # (it may own the socket now: see peer/protocol.py); a close that fails
-                    # does not break the listener either
-                    for closing in (peer, stream):
+                    # (it may own the socket now: see peer/protocol.py; a socket is the
+                    # handshaker's); a close that fails does not break the listener either
+                    for closing in (peer, None if isinstance(incoming, socket.socket) else incoming):
                         try:
                             if closing is not None:
                                 await closing.aclose()
                         except Exception as exc:
                             log.debug("incoming connection: closing it failed: %r", exc)
+
+
+def _remote_address(incoming: Incoming) -> object:
+    """An incoming connection's remote address (None if it is gone already: its handshake will
+    find out)."""
+    try:
+        if isinstance(incoming, socket.socket):
+            return incoming.getpeername()
+        return incoming.extra(anyio.abc.SocketAttribute.remote_address, None)
+    except OSError:
+        return None
+
+
+async def _close_incoming(incoming: Incoming) -> None:
+    """Close an incoming connection refused before its handshake."""
+    if isinstance(incoming, socket.socket):
+        incoming.close()
+        return
+    with anyio.CancelScope(shield=True):
+        await incoming.aclose()
 
 
 class _Started:

@@ -26,7 +26,7 @@ from ..errors import ConfigError, InterfaceBindError
 from .interface import NetBind, check_names
 
 __all__ = ["NetBind", "bind_socket", "check_address", "check_interface", "connect_socket", "connect_tcp",
-           "interface_addresses", "interface_names", "open_udp", "tcp_listener", "udp_socket"]
+           "bound_socket", "interface_addresses", "interface_names", "open_udp", "tcp_listener", "udp_socket"]
 
 SO_BINDTODEVICE = getattr(socket, "SO_BINDTODEVICE", 25)  # Linux <asm-generic/socket.h>
 SIOCGIFADDR = 0x8915  # Linux <linux/sockios.h>
@@ -143,14 +143,15 @@ async def connect_socket(host: str, port: int, bind: NetBind | None) -> anyio.ab
     if not infos:
         raise OSError(f"cannot resolve {host!r}")
     last: OSError | None = None
-    for family, _, proto, _, sockaddr in infos:
-        sock = socket.socket(family, socket.SOCK_STREAM, proto)
+    for family, _, _, _, sockaddr in infos:
         try:
-            bind_socket(sock, bind)
-            source = bind.source(family == socket.AF_INET6)
-            if source is not None:
-                sock.bind((source, 0))
-            sock.setblocking(False)
+            sock = bound_socket(family, socket.SOCK_STREAM, bind)
+        except InterfaceBindError:
+            raise
+        except OSError as exc:  # (a source address this family cannot bind: the next one)
+            last = exc
+            continue
+        try:
             try:
                 sock.connect(sockaddr)
             except BlockingIOError:
@@ -171,6 +172,24 @@ async def connect_socket(host: str, port: int, bind: NetBind | None) -> anyio.ab
             raise
     assert last is not None
     raise last
+
+
+def bound_socket(family: int, kind: int, bind: NetBind | None) -> socket.socket:
+    """A non-blocking socket of ``family`` and ``kind`` (``SOCK_STREAM``, ``SOCK_DGRAM``) to
+    connect, bound by ``bind`` (None: unbound): to its interface, and to its source address when
+    it names one."""
+    sock = socket.socket(family, kind)
+    try:
+        if bind is not None:
+            bind_socket(sock, bind)
+            source = bind.source(family == socket.AF_INET6)
+            if source is not None:
+                sock.bind((source, 0))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
 
 
 async def open_udp(host: str, port: int, bind: NetBind | None) -> anyio.abc.UDPSocket:

@@ -9,6 +9,7 @@ the session needs to know about it.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Awaitable, Callable, Iterable
 
 import anyio
@@ -17,7 +18,6 @@ import anyio.abc
 from ..config import Config
 from ..engine.shared import Handshaker, SharedResources
 from ..errors import PeerConnectionClosed, PeerError, ProxyError, UtpError
-from ..net.netbind import NetBind, connect_socket
 from ..net.peer.connection import BatchHandler, MessageHandler, PeerConnection
 from ..net.peer.handshake import accept, connect
 from ..net.peer.messages import Message
@@ -100,23 +100,6 @@ class PeerLink:
         await self.conn.aclose()
 
 
-def bound_opener(bind: NetBind | None) -> Opener | None:
-    """The opener of TCP connections to peers from sockets bound by ``bind`` (None: unbound)."""
-    if bind is None:
-        return None
-
-    async def open_bound(host: str, port: int, timeout: float) -> anyio.abc.ByteStream:
-        try:
-            with anyio.fail_after(timeout):
-                return await connect_socket(host, port, bind)
-        except TimeoutError:
-            raise PeerConnectionClosed(f"connecting to {host}:{port} timed out") from None
-        except OSError as exc:
-            raise PeerConnectionClosed(f"cannot connect to {host}:{port}: {exc}") from None
-
-    return open_bound
-
-
 async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: bytes, config: Config,
                           num_pieces: int | None, piece_size: Callable[[int], int] | None,
                           shared: SharedResources | None = None, transport: str | None = None) -> PeerLink:
@@ -131,12 +114,12 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     mode = transport if transport is not None else config.transport
     utp = shared.utp if shared is not None else None
     proxy = config.proxied_peers()
-    plain = bound_opener(config.netbind())  # TCP (None: the default, unbound)
 
-    async def dial(opener: Opener | None) -> PeerConnection:
+    async def dial(opener: Opener | None) -> PeerConnection:  # (None: TCP, bound by config.netbind())
         return await connect(host, port, info_hash=info_hash, peer_id=peer_id, encryption=config.encryption,
                              timeout=config.connect_timeout, num_pieces=num_pieces, piece_size=piece_size,
-                             read_timeout=config.keepalive_interval + 30.0, opener=opener)
+                             read_timeout=config.keepalive_interval + 30.0, opener=opener,
+                             bind=config.netbind())
 
     if proxy is not None:
         if transport == "utp":
@@ -150,11 +133,11 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
         return PeerLink(await dial(open_proxied), (host, port))
     if mode == "tcp" or (utp is None and mode == "any"):
-        return PeerLink(await dial(plain), (host, port))
+        return PeerLink(await dial(None), (host, port))
     if utp is None:
         raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
     if mode == "any" and utp.is_silent(host, port):
-        return PeerLink(await dial(plain), (host, port))
+        return PeerLink(await dial(None), (host, port))
     answered = False  # whether the uTP connect got its ST_STATE (the peer speaks uTP)
 
     async def open_utp(h: str, p: int, timeout: float) -> anyio.abc.ByteStream:
@@ -171,7 +154,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
     if mode == "utp":
         return PeerLink(await dial(open_utp), (host, port), transport="utp")
-    link = await _race(lambda: dial(open_utp), lambda: dial(plain), (host, port), config.utp_head_start)
+    link = await _race(lambda: dial(open_utp), lambda: dial(None), (host, port), config.utp_head_start)
     if link.transport == "tcp" and not answered:
         utp.note_silent(host, port)  # (TCP next time, without the head start)
     return link
@@ -240,14 +223,14 @@ async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_st
 def handshaker_for(shared: SharedResources) -> Handshaker:
     """The function SharedResources uses to answer an incoming connection."""
 
-    async def handshake(stream: anyio.abc.ByteStream,
+    async def handshake(stream: anyio.abc.ByteStream | socket.socket,
                         known: Callable[[bytes], bool]) -> tuple[bytes, PeerLink]:
         conn = await accept(stream, lookup=known, peer_id=shared.peer_id, encryption=shared.config.encryption,
                             info_hashes=shared.info_hashes, timeout=shared.config.handshake_timeout,
                             read_timeout=shared.config.keepalive_interval + 30.0,
                             prefer_rc4=shared.config.prefer_rc4)
         remote = conn.remote if conn.remote is not None else ("", 0)
-        transport = "tcp" if isinstance(stream, anyio.abc.SocketStream) else "utp"
+        transport = "tcp" if isinstance(stream, (socket.socket, anyio.abc.SocketStream)) else "utp"
         return conn.info_hash, PeerLink(conn, remote, transport)
 
     return handshake

@@ -3,7 +3,12 @@ policy pair, refusals, bounded messages, timeouts and concurrent senders."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import gc
+import os
 import random
+import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -200,6 +205,131 @@ async def test_connect_refused_is_a_typed_error() -> None:
         await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="prefer")
 
 
+@asynccontextmanager
+async def raw_peer(answer: Callable[[anyio.abc.SocketStream], Awaitable[None]]) -> AsyncIterator[int]:
+    """A listener on 127.0.0.1 whose one connection ``answer`` drives byte by byte."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        async with stream:
+            await answer(stream)
+
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        with anyio.fail_after(20):
+            yield port
+        tg.cancel_scope.cancel()
+
+
+def held(*, local: int | None = None, remote: int | None = None) -> int:
+    """How many TCP connections this process holds from port ``local`` or to port ``remote``
+    (Linux: its descriptors' sockets looked up in /proc/net/tcp; a listener, whose remote port
+    is 0, is not one)."""
+    mine = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(FileNotFoundError):  # (the listing's own descriptor, gone)
+            link = os.readlink(f"/proc/self/fd/{fd}")
+            if link.startswith("socket:["):
+                mine.add(link[8:-1])
+    count = 0
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as rows:
+            for row in list(rows)[1:]:
+                fields = row.split()
+                ours, theirs = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
+                if fields[9] in mine and theirs and (ours == local or theirs == remote):
+                    count += 1
+    return count
+
+
+async def test_messages_sent_with_the_handshake_reach_the_connection_in_order() -> None:
+    """A dialed peer's messages that come in the same segment as its handshake are read by the
+    connection, first, and those after them too."""
+    peer = PeerWire(info_hash=INFO_HASH, peer_id=SERVER_ID)
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        got = b""
+        while len(got) < 68:
+            got += await stream.receive()
+        await stream.send(peer.handshake() + peer.send(Have(1)) + peer.send(Unchoke()))
+        await stream.send(peer.send(Have(2)))
+        await anyio.sleep(5)
+
+    async with raw_peer(answer) as port:
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            assert conn.peer_id == SERVER_ID
+            assert [await conn.receive() for _ in range(3)] == [Have(1), Unchoke(), Have(2)]
+
+
+async def test_a_peer_dialed_by_its_address_needs_no_stream_and_no_second_socket(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The handshakes run in the loop's callbacks on the socket the loop connected: no anyio
+    stream is opened and the socket is not duplicated onto a second transport."""
+    peer = PeerWire(info_hash=INFO_HASH, peer_id=SERVER_ID)
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        got = b""
+        while len(got) < 68:
+            got += await stream.receive()
+        await stream.send(peer.handshake() + peer.send(Unchoke()))
+        await anyio.sleep(5)
+
+    async def no_stream(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("an anyio stream was opened")
+
+    def no_dup(self: socket.socket) -> socket.socket:
+        raise AssertionError("the socket was duplicated")
+
+    async with raw_peer(answer) as port:
+        monkeypatch.setattr(anyio, "connect_tcp", no_stream)
+        monkeypatch.setattr(socket.socket, "dup", no_dup)
+        conn = await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+        async with conn:
+            assert await conn.receive() == Unchoke()
+
+
+@pytest.mark.parametrize("encryption", ["disable", "prefer"])
+async def test_a_dialed_peer_that_never_answers_times_out_and_leaves_no_socket(
+        encryption: EncryptionPolicy) -> None:
+    async def answer(stream: anyio.abc.SocketStream) -> None:  # reads, says nothing, ends when we do
+        with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
+            while True:
+                await stream.receive()
+
+    async with raw_peer(answer) as port:
+        with pytest.raises(PeerConnectionClosed, match=f"handshake with 127.0.0.1:{port} timed out"):
+            await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption,
+                          timeout=0.3)
+        with anyio.move_on_after(0.3):  # a dial called off by its owner
+            await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption)
+        with anyio.fail_after(5):
+            while held(remote=port):  # (our dialing ends)
+                await anyio.sleep(0.01)
+
+
+async def test_a_dialed_peer_with_another_torrent_is_a_protocol_error() -> None:
+    peer = PeerWire(info_hash=OTHER, peer_id=SERVER_ID)
+
+    async def answer(stream: anyio.abc.SocketStream) -> None:
+        await stream.receive()
+        await stream.send(peer.handshake())
+        await anyio.sleep(5)
+
+    async with raw_peer(answer) as port:
+        with pytest.raises(PeerProtocolError, match="handshake for another torrent"):
+            await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="disable")
+
+
+async def test_a_peer_named_by_its_host_name_is_dialed_too() -> None:
+    async with server("require", echo_one) as (port, _):
+        conn = await connect("localhost", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption="require")
+        async with conn:
+            await conn.send(Interested())
+            assert await conn.receive() == Unchoke()
+
+
 async def test_concurrent_senders_do_not_interleave_messages() -> None:
     count = 200
     received: list[object] = []
@@ -288,6 +418,74 @@ async def test_accept_times_out_with_a_typed_error() -> None:
                     await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     assert isinstance(outcome["error"], PeerConnectionClosed)
+
+
+async def test_an_incoming_peer_that_stops_midway_leaves_no_socket() -> None:
+    """A peer that sends part of an MSE handshake and goes silent: the answer times out, and the
+    socket taken from the listener's stream is closed with it."""
+    errors: list[Exception] = []
+
+    async def serve(stream: anyio.abc.SocketStream) -> None:
+        try:
+            await accept(stream, lookup=lambda h: True, peer_id=SERVER_ID, timeout=0.3)
+        except PeerError as exc:
+            errors.append(exc)
+        await stream.aclose()
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(anyio.abc.SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, serve)
+        async with await anyio.connect_tcp("127.0.0.1", port) as silent:
+            await silent.send(bytes([7]) * 100)  # (an MSE public key and padding, then nothing)
+            with anyio.fail_after(10):
+                while not errors:
+                    await anyio.sleep(0.02)
+            with anyio.fail_after(5):  # (a transport's socket closes on the loop's next turn)
+                while held(local=port):  # (the answering end)
+                    await anyio.sleep(0.01)
+            assert held(remote=port) == 1  # (the silent end is still open: the answer ended it)
+        tg.cancel_scope.cancel()
+    assert isinstance(errors[0], PeerConnectionClosed) and "not completed within 0.3 s" in str(errors[0])
+
+
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"use_uvloop": False}),
+                                           ("asyncio", {"use_uvloop": True})], ids=["asyncio", "uvloop"])
+@pytest.mark.parametrize("turns", [0, 1, 2])
+@pytest.mark.parametrize("peer_left", [False, True], ids=["peer-there", "peer-left"])
+async def test_an_answer_cancelled_as_it_starts_leaves_no_unread_error(turns: int, peer_left: bool) -> None:
+    """An answer on an accepted socket, cancelled while its transport is being made (the
+    torrent removed, the engine stopping): the connection's loss still reaches the handshakes,
+    and their error must not be left in a future nobody reads (the loop would report "Future
+    exception was never retrieved" when it is collected)."""
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, Any]] = []
+    before = loop.get_exception_handler()  # (the test runner's, which may serve the next tests)
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+    try:
+        for _ in range(10):
+            ours, theirs = socket.socketpair()
+            if peer_left:
+                theirs.close()
+
+            async def answer(sock: socket.socket = ours) -> None:
+                with contextlib.suppress(PeerError):
+                    await accept(sock, lookup=lambda h: True, peer_id=SERVER_ID, timeout=5)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(answer)
+                for _ in range(turns):
+                    await asyncio.sleep(0)
+                tg.cancel_scope.cancel()
+            theirs.close()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            assert ours.fileno() == -1  # (closed by the cancelled answer)
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(before)
+    assert [context.get("message") for context in reported] == []
 
 
 async def test_accept_mse_with_lookup_alone() -> None:
@@ -402,8 +600,8 @@ async def test_run_hands_over_every_message_in_order(
         assert seen == sent
         assert batches < len(sent)  # many messages per pass
         if tcp:  # a block kept past the call (a view into the reused receive buffer) fails loudly
-            with pytest.raises(ValueError):
-                bytes(kept[0].block)
+            with pytest.raises(ValueError):  # (the last: the first may have come with the handshake,
+                bytes(kept[-1].block)  # and waited, copied, for run)
     assert requests == [Request(0, 0, 16384)] * 3 + [NotInterested()]
 
 

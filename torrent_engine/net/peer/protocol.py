@@ -2,12 +2,16 @@
 write straight into receive buffers we own, decrypts in place (MSE/RC4), and parses every message
 of a read in one synchronous pass (``PeerWire.parse_batch``). TCP and uTP links both use it.
 
-The handshakes run over an anyio ``SocketStream`` (``connection.py``); then ``ProtocolPeerConnection``
-takes a TCP socket over (a ``dup`` of it, on the running asyncio loop, uvloop where present) and the
-anyio stream is closed (a uTP stream keeps its connection, whose socket feeds the protocol:
-``take_over``). The protocol owns no task: the task that calls ``run``/``receive`` is the
-connection's owner, and ``aclose`` (always called by that owner) aborts the transport, so a
-stopped session leaves no socket behind.
+A TCP peer we dial does its handshakes in the loop's callbacks (``handshake._Handshaking``), whose
+transport is handed to a ``PeerProtocol`` in the callback that reads the peer's handshake
+(``adopt``); an incoming one too, on the socket the engine's listener accepted (or, given an
+anyio TCP stream, its socket taken from it: ``detach``, a ``dup`` of it, on the running asyncio
+loop, uvloop where present). Other links do their handshakes over an anyio stream (a peer
+dialed through a proxy or by a host name, uTP); then ``take_over`` moves a TCP socket over the
+same way and the anyio stream is closed (a uTP stream keeps its connection, whose socket feeds
+the protocol). The protocol owns no task: the task that
+calls ``run``/``receive`` is the connection's owner, and ``aclose`` (always called by that owner)
+aborts the transport, so a stopped session leaves no socket behind.
 
 The receive buffer is one bytearray, reused: a read lands after the bytes already buffered; when
 less than a quarter of it is left, the incomplete message at the end is moved to the front (at
@@ -45,7 +49,8 @@ from .messages import Message, Piece, piece_header
 from .mse import StreamCipher
 from .wire import PeerWire
 
-__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "ProtocolPeerConnection", "take_over"]
+__all__ = ["BUFFER_SIZE", "START_BUFFER", "PeerProtocol", "ProtocolPeerConnection", "adopt", "detach",
+           "on_asyncio", "take_over"]
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +218,12 @@ class PeerProtocol(asyncio.BufferedProtocol):
             self._paused = True
             assert self.transport is not None
             self.transport.pause_reading()
+
+    def parse_pending(self) -> None:
+        """Parse the bytes it was made with (those that came with the handshakes) as a read
+        would: the owner calls it once it holds the connection."""
+        if self._end:
+            self.buffer_updated(0)
 
     def set_max_buffer(self, size: int) -> None:
         """The most the receive buffer may grow to (clamped to ``START_BUFFER``..``BUFFER_SIZE``);
@@ -486,14 +497,36 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
         protocol = made[0]
         conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
                                       read_timeout=read_timeout, mse=mse)
-        if protocol._end:  # a read's worth already here: parse it as the socket would
-            protocol.buffer_updated(0)
+        protocol.parse_pending()
         return conn
-    if not isinstance(stream, anyio.abc.SocketStream):
+    taken = await detach(stream)
+    if taken is None:
         return None
+    dup, initial = taken
+    # bytes the anyio stream read past the handshake: decrypt as they would have been, in order
+    if initial and decrypt is not None:
+        initial = decrypt.update(initial)
+    initial = wire.take_buffered() + initial
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
+        with anyio.CancelScope(shield=True):  # the socket is in exactly one owner's hands throughout
+            protocol = PeerProtocol(wire, decrypt, initial)
+            loop = asyncio.get_running_loop()
+            transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=dup)
+    except BaseException:
+        dup.close()
+        raise
+    conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
+                             read_timeout=read_timeout, mse=mse)
+    protocol.parse_pending()
+    return conn
+
+
+async def detach(stream: anyio.abc.ByteStream) -> tuple[socket.socket, bytes] | None:
+    """Take a TCP socket from its anyio stream on the running asyncio loop: a non-blocking
+    ``dup`` of it, and the bytes the stream had read and nobody took. The stream is closed.
+    ``None`` (the stream untouched) when it is not one whose socket and buffered bytes can be
+    taken (memory streams, uTP, other backends)."""
+    if not isinstance(stream, anyio.abc.SocketStream) or not on_asyncio():
         return None
     pending = getattr(getattr(stream, "_protocol", None), "read_queue", None)
     if not isinstance(pending, deque):
@@ -504,27 +537,36 @@ async def take_over(stream: anyio.abc.ByteStream, wire: PeerWire, *, remote: tup
         return None
     if sock.type != socket.SOCK_STREAM:
         return None
-    # bytes the anyio stream read past the handshake: decrypt as they would have been, in order
     initial = b"".join(pending)
     pending.clear()
-    if initial and decrypt is not None:
-        initial = decrypt.update(initial)
-    initial = wire.take_buffered() + initial
     dup = sock.dup()
     try:
         with anyio.CancelScope(shield=True):  # the socket is in exactly one owner's hands throughout
             # (anyio 4.16's aclose aborts the socket: earlier ones shut its sending side down first,
             # which ended the connection the dup shares; pyproject.toml asks for 4.16)
             await stream.aclose()
-            dup.setblocking(False)
-            protocol = PeerProtocol(wire, decrypt, initial)
-            loop = asyncio.get_running_loop()
-            transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=dup)
+        dup.setblocking(False)
     except BaseException:
         dup.close()
         raise
-    conn = ProtocolPeerConnection(protocol, transport, remote=remote, encrypt=encrypt, decrypt=decrypt,
-                             read_timeout=read_timeout, mse=mse)
-    if initial:  # a read's worth already here: parse it as the loop would
-        protocol.buffer_updated(0)
-    return conn
+    return dup, initial
+
+
+def on_asyncio() -> bool:
+    """Whether an asyncio loop runs this task (not another anyio backend)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
+
+
+def adopt(transport: asyncio.Transport, wire: PeerWire, decrypt: StreamCipher | None) -> PeerProtocol:
+    """Hand a transport whose handshakes ``wire`` has just read to a new ``PeerProtocol``,
+    within the callback that read them: the bytes ``wire`` holds past the handshake come first,
+    and every later read goes to the protocol (which the caller then wraps in a
+    ``ProtocolPeerConnection`` and tells to ``parse_pending``)."""
+    protocol = PeerProtocol(wire, decrypt, wire.take_buffered())
+    transport.set_protocol(protocol)
+    protocol.connection_made(transport)
+    return protocol

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ...errors import ProxyError, TrackerError
-from ..netbind import NetBind, bind_socket
+from ..netbind import NetBind, bound_socket
 from .messages import (
     UDP_MAX_SCRAPE_HASHES,
     AnnounceRequest,
@@ -75,15 +75,9 @@ class _Socket:
         infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
         if not infos:
             raise OSError(f"cannot resolve {host!r}")
-        family, _, proto, _, sockaddr = infos[0]
-        sock = socket.socket(family, socket.SOCK_DGRAM, proto)
+        family, _, _, _, sockaddr = infos[0]
+        sock = bound_socket(family, socket.SOCK_DGRAM, bind)
         try:
-            if bind is not None:
-                bind_socket(sock, bind)
-                source = bind.source(family == socket.AF_INET6)
-                if source is not None:
-                    sock.bind((source, 0))
-            sock.setblocking(False)
             sock.connect(sockaddr)
         except BaseException:
             sock.close()
