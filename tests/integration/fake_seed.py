@@ -10,6 +10,7 @@ from collections.abc import Iterable
 import anyio
 import anyio.abc
 
+from torrent_engine.errors import PeerProtocolError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.wire import PeerWire
@@ -19,6 +20,7 @@ class FakeSeed:
     def __init__(self, torrent: Torrent) -> None:
         self.torrent = torrent
         self.connections = 0
+        self.refused = 0  # connections that did not start with a plaintext handshake
         self.port = 0
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
@@ -44,8 +46,17 @@ class FakeSeed:
                 await stream.send(wire.send(full) + wire.send(m.Unchoke()))
                 while True:
                     wire.receive_data(await stream.receive())
-                    for msg in wire.events():
-                        await self.on_message(msg, wire, stream)
+                    try:
+                        for msg in wire.events():
+                            await self.on_message(msg, wire, stream)
+                    except PeerProtocolError:
+                        if wire.peer_handshake is not None:
+                            raise
+                        # Not a plaintext handshake: an MSE dialer (one of our sessions under
+                        # "prefer" that learned this address by PEX). A plaintext-only peer
+                        # hangs up, as this one does.
+                        self.refused += 1
+                        return
             except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
                 pass
 

@@ -138,15 +138,18 @@ class MeetingStorage(Storage):
 
     def __init__(self, *args: object, **kw: object) -> None:
         super().__init__(*args, **kw)  # type: ignore[arg-type]
-        self.barrier = threading.Barrier(2, timeout=30)  # (generous: a loaded machine starts threads late)
-        self.lock = threading.Lock()
-        self.met = 0
+        self.met = False
+        # (generous: a loaded machine starts threads late). The meeting is marked by the barrier's
+        # action, before it lets either thread go: marked after, a thread let go first could read
+        # its next piece before the other had marked it, and wait for a second meeting alone.
+        self.barrier = threading.Barrier(2, action=self._meet, timeout=30)
+
+    def _meet(self) -> None:
+        self.met = True
 
     def read_piece_blocking(self, index: int) -> bytes:
-        if self.met < 2:
+        if not self.met:
             self.barrier.wait()  # BrokenBarrierError (test failure) if only one thread ever reads
-            with self.lock:
-                self.met += 1
         return super().read_piece_blocking(index)
 
 
@@ -159,7 +162,7 @@ async def test_recheck_reads_and_hashes_in_two_threads_at_once(
     monkeypatch.setattr("torrent_engine.storage.verify.RECHECK_BATCH_BYTES", PL)  # one piece per hop
     storage = MeetingStorage(t, tmp_path)
     got = await recheck(t, storage, threads=2)
-    assert got.all() and storage.met == 2
+    assert got.all() and storage.met
 
 
 class CountingReads(Storage):
