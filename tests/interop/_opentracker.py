@@ -1,7 +1,8 @@
-"""Start a real opentracker on 127.0.0.1 for a test, with its allow-list written first."""
+"""Start a real opentracker on a loopback address of its own for a test, with its allow-list written first."""
 
 from __future__ import annotations
 
+import random
 import socket
 import subprocess
 import time
@@ -19,21 +20,31 @@ from tests.conftest import require_program
 
 @dataclass
 class Opentracker:
+    host: str
     http_port: int
     udp_port: int
 
     @property
     def http_url(self) -> str:
-        return f"http://127.0.0.1:{self.http_port}/announce"
+        return f"http://{self.host}:{self.http_port}/announce"
 
     @property
     def udp_url(self) -> str:
-        return f"udp://127.0.0.1:{self.udp_port}/announce"
+        return f"udp://{self.host}:{self.udp_port}/announce"
 
 
-def _free_port(kind: socket.SocketKind) -> int:
+def _own_loopback_address() -> str:
+    """An address of 127.0.0.0/8 for one opentracker alone. opentracker binds its ports with
+    SO_REUSEPORT: a second one (another test worker's) started on the same probed port binds it
+    too, and the kernel then hands each connection to either, whose allow-list is not ours. Two
+    of them sharing an address as well as a port does not happen."""
+    draw = random.SystemRandom()
+    return f"127.{draw.randrange(1, 255)}.{draw.randrange(256)}.{draw.randrange(1, 255)}"
+
+
+def _free_port(host: str, kind: socket.SocketKind) -> int:
     with socket.socket(socket.AF_INET, kind) as s:
-        s.bind(("127.0.0.1", 0))
+        s.bind((host, 0))
         return int(s.getsockname()[1])
 
 
@@ -69,14 +80,16 @@ def opentracker(folder: Path, info_hashes: Iterable[bytes]) -> Iterator[Opentrac
     log_path = folder / "log"
     with log_path.open("wb") as log:
         for _attempt in range(5):  # a probed free port may be taken before opentracker binds it
-            tracker = Opentracker(_free_port(socket.SOCK_STREAM), _free_port(socket.SOCK_DGRAM))
-            args = [program, "-i", "127.0.0.1", "-p", str(tracker.http_port), "-P", str(tracker.udp_port)]
+            host = _own_loopback_address()
+            ports = _free_port(host, socket.SOCK_STREAM), _free_port(host, socket.SOCK_DGRAM)
+            tracker = Opentracker(host, *ports)
+            args = [program, "-i", host, "-p", str(tracker.http_port), "-P", str(tracker.udp_port)]
             args += ["-d", str(folder), "-w", "whitelist"]
             process = subprocess.Popen(args, cwd=folder, stdout=log, stderr=subprocess.STDOUT)
             deadline = time.monotonic() + 10
             while process.poll() is None and time.monotonic() < deadline:
                 try:
-                    socket.create_connection(("127.0.0.1", tracker.http_port), timeout=1).close()
+                    socket.create_connection((host, tracker.http_port), timeout=1).close()
                     break
                 except OSError:
                     time.sleep(0.05)

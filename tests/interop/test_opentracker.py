@@ -1,4 +1,4 @@
-"""Our tracker clients against a real opentracker on 127.0.0.1, over HTTP and UDP.
+"""Our tracker clients against a real opentracker on a loopback address, over HTTP and UDP.
 
 Debian builds opentracker with an allow-list (``-w FILE``, relative to its ``-d`` folder), so
 the test writes the info-hashes it uses there; a hash off the list must give a clean error
