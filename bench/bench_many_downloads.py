@@ -208,8 +208,11 @@ class Tracker:
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
                 self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # (a client that hung up first: one stopping with announces under way)
 
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
                 pass
