@@ -8,7 +8,8 @@ if sooner), then collects once more and writes the kinds of object, the function
 found, most first (what makes the reference cycles). With ``GC_PAUSES_COUNTS=1`` it also writes
 each count of the oldest generation (``gc.get_objects(2)``, a walk of them all) and its duration;
 with ``GC_PAUSES_CENSUS=1``, on ``SIGUSR1``, the type of every tracked object a sweep walks, most
-first, and how many more the start froze for good. With ``GC_PAUSES_STACK=1`` each collection
+first, and how many more the start froze for good (``GC_PAUSES_CENSUS=all``: every tracked object
+a whole sweep walks, the frozen too, which are frozen again after). With ``GC_PAUSES_STACK=1`` each collection
 written is followed by the generations' counts before it and the stack that set it off (the
 allocation the collector ran in).
 
@@ -107,12 +108,17 @@ if "daemon" in sys.argv:
         def _census(signum: int, frame: object) -> None:
             """Every tracked object's type that a sweep walks (every generation's), most
             first, and how many more the start froze for good, on SIGUSR1."""
+            whole = os.environ.get("GC_PAUSES_CENSUS") == "all"
+            if whole:  # (what a whole sweep walks: the frozen too, frozen again after)
+                gc.unfreeze()
             found = gc.get_objects()
+            if whole:
+                gc.freeze()
             kinds = collections.Counter(f"{type(o).__module__}.{type(o).__qualname__}" for o in found)
             with open(_LOG, "a") as out:
                 out.write(f"{time.time():.1f} census: {len(found)} tracked objects a sweep walks, "
                           f"{gc.get_freeze_count()} frozen\n")
-                for name, count in kinds.most_common(40):
+                for name, count in kinds.most_common(60):
                     out.write(f"{count:9d} {name}\n")
             del found
 
