@@ -14,8 +14,8 @@ import anyio
 import pytest
 
 from tests.unit.torrent_factory import Layout, LayoutFile, layout, make_torrent, payload
-from torrent_engine.config import DiskWriteMode
-from torrent_engine.errors import StorageError
+from torrent_engine.config import Config, DiskWriteMode
+from torrent_engine.errors import ConfigError, StorageError
 from torrent_engine.formats.layout import FileMap, FileSlice
 from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.storage import PieceStorage, Storage, aligned_buffer, verified
@@ -749,6 +749,110 @@ async def test_verified_pieces_that_wait_together_are_written_in_one_write_per_r
     for i in order:
         assert written[i * pl:i * pl + lay.piece_size(i)] == blob[i * pl:i * pl + lay.piece_size(i)]
     await st.close()
+
+
+def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(offset, length) of each O_DIRECT ``pwritev`` of the storage's writing thread."""
+    from torrent_engine.storage import core as storage_module
+
+    writes: list[tuple[int, int]] = []
+    real_pwritev = os.pwritev
+
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
+        writes.append((offset, sum(len(p) for p in parts)))
+        return real_pwritev(fd, parts, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
+    return writes
+
+
+def reporter(outcomes: dict[int, BaseException | None], index: int) -> Callable[[BaseException | None], None]:
+    def report(error: BaseException | None) -> None:
+        outcomes[index] = error
+    return report
+
+
+async def test_pieces_held_back_to_gather_are_written_with_those_after_them_once_someone_waits(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A storage made with ``write_gather`` holds verified pieces back for that long: pieces
+    verified one by one, a loop turn apart, are written in one run once ``write_now`` asks for
+    them, and none is reported before."""
+    pl = BLOCK_SIZE
+    lay = layout(pl, 4 * pl)
+    blob = layout_blob(lay)
+    writes = recorded_writes(monkeypatch)
+    st = Storage(lay, tmp_path, write_gather=5.0)
+    outcomes: dict[int, BaseException | None] = {}
+    for i in (2, 0, 3, 1):
+        st.write_verified(i, bytearray(blob[i * pl:(i + 1) * pl]), reporter(outcomes, i))
+        await anyio.sleep(0.05)  # (the writing thread would have taken each one by now)
+    assert outcomes == {} and writes == []
+    st.write_now()
+    with anyio.fail_after(10):
+        while len(outcomes) < 4:
+            await anyio.sleep(0.01)
+    assert outcomes == {i: None for i in range(4)}
+    assert writes == [(0, 4 * pl)]
+    assert on_disk(tmp_path, lay) == blob
+    await st.close()
+
+
+async def test_pieces_held_back_go_when_their_run_is_full_when_the_time_is_up_and_at_close(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a storage holds back is written without being asked for: once it reaches
+    ``RUN_MAX`` bytes, once ``write_gather`` seconds have passed since the first piece held, and
+    when the storage closes."""
+    from torrent_engine.storage import core as storage_module
+
+    pl = BLOCK_SIZE
+    monkeypatch.setattr(storage_module, "RUN_MAX", 3 * pl)
+    lay = layout(pl, 8 * pl)
+    blob = layout_blob(lay)
+    writes = recorded_writes(monkeypatch)
+
+    async def reported(outcomes: dict[int, BaseException | None], n: int) -> None:
+        with anyio.fail_after(10):
+            while len(outcomes) < n:
+                await anyio.sleep(0.01)
+
+    # full: the third piece makes a run of RUN_MAX bytes
+    st = Storage(lay, tmp_path, write_gather=5.0)
+    outcomes: dict[int, BaseException | None] = {}
+    for i in (0, 1, 2):
+        st.write_verified(i, bytearray(blob[i * pl:(i + 1) * pl]), reporter(outcomes, i))
+    await reported(outcomes, 3)
+    assert writes == [(0, 3 * pl)]
+    # the time: 0.2 s after the first piece held
+    writes.clear()
+    timed = Storage(lay, tmp_path, write_gather=0.2)
+    outcomes = {}
+    timed.write_verified(3, bytearray(blob[3 * pl:4 * pl]), reporter(outcomes, 3))
+    await anyio.sleep(0.05)
+    timed.write_verified(4, bytearray(blob[4 * pl:5 * pl]), reporter(outcomes, 4))
+    assert outcomes == {}
+    await reported(outcomes, 2)
+    assert writes == [(3 * pl, 2 * pl)]
+    # the close
+    writes.clear()
+    closing = Storage(lay, tmp_path, write_gather=5.0)
+    outcomes = {}
+    for i in (5, 6, 7):
+        closing.write_verified(i, bytearray(blob[i * pl:(i + 1) * pl]), reporter(outcomes, i))
+    await closing.close()
+    await reported(outcomes, 3)
+    assert writes == [(5 * pl, 3 * pl)] and outcomes == {5: None, 6: None, 7: None}
+    assert on_disk(tmp_path, lay) == blob
+    await st.close()
+    await timed.close()
+
+
+def test_a_write_gather_out_of_range_is_refused(tmp_path: Path) -> None:
+    lay = layout(BLOCK_SIZE, BLOCK_SIZE)
+    for bad in (-0.1, 10.5):
+        with pytest.raises(ValueError, match="write_gather"):
+            Storage(lay, tmp_path, write_gather=bad)
+    with pytest.raises(ConfigError, match="disk_write_gather"):
+        Config(disk_write_gather=-1)
 
 
 async def test_a_run_that_fails_to_write_fails_each_of_its_pieces_and_no_other(

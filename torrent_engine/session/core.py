@@ -247,7 +247,8 @@ class Session:
         shared = self._life.shared
         return Storage(torrent, save_path, write_mode=self.config.disk_write_mode,
                        files=shared.files if shared is not None else None, renamed=self.renamed_files,
-                       lanes=shared.lanes if shared is not None else None)
+                       lanes=shared.lanes if shared is not None else None,
+                       write_gather=self.config.disk_write_gather)
 
     def _make_parts(self, torrent: Torrent) -> TorrentParts:
         """The torrent is known (given, or its metadata arrived): its parts (``Life`` puts them

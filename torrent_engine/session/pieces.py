@@ -124,6 +124,13 @@ class PieceRecord(Protocol):
     def is_complete(self) -> bool:
         """Whether every wanted piece is verified."""
 
+    def left_bytes(self) -> int:
+        """Payload bytes of wanted pieces not verified yet."""
+
+    @property
+    def deadlines(self) -> list[int]:
+        """The pieces open readers wait for, not had yet."""
+
 
 class LayerChecks(Protocol):
     """BEP 52 piece layers as piece assembly asks them (``layers.PieceLayers``)."""
@@ -337,6 +344,9 @@ class Pieces:
         ctx = self._ctx
         while index not in self._buffers and index not in self._direct and self._verify_bytes and \
                 self._buffered_bytes + ctx.parts.torrent.piece_size(index) > ctx.config.piece_buffer_bytes:
+            writer = self._capable_of[1]
+            if writer is not None:  # (the pieces a storage holds back give their buffers back)
+                writer.write_now()
             if self._room is None:
                 self._room = anyio.Event()
             await self._room.wait()
@@ -419,6 +429,10 @@ class Pieces:
         writer = self._capable_of[1]
         if ok and writer is not None:
             writer.write_verified(index, memoryview(buf), lambda error: self._written(index, buf, error))
+            # (a storage may hold it back for the pieces after it: not when nothing else is to
+            # come, nor while readers wait for pieces)
+            if self._picker.left_bytes() <= self._verify_bytes or self._picker.deadlines:
+                writer.write_now()
         else:  # (a storage without the capability gets every piece through write_piece_if)
             ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, ok)
 

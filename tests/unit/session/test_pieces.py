@@ -54,6 +54,13 @@ class Record:
     def is_complete(self) -> bool:
         return False
 
+    def left_bytes(self) -> int:
+        return 1 << 40  # (more to come: a storage may hold a piece back)
+
+    @property
+    def deadlines(self) -> list[int]:
+        return []
+
 
 class NoLayers:
     """A v1 torrent: every piece's hash is known (``LayerChecks``)."""

@@ -279,3 +279,44 @@ async def test_a_slow_disk_slows_the_download_and_holds_no_more_than_the_piece_b
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     disk = made[0]
     assert disk.pending == 0 and 0 < disk.peak <= cap, (disk.peak, cap)
+
+
+GATHER = 10.0  # (the most ``Config.disk_write_gather`` may be: far beyond each test's bound)
+
+
+@pytest.mark.parametrize("cap", ["roomy", "two pieces"])
+async def test_pieces_held_back_to_gather_do_not_hold_up_the_download(tmp_path: Path, cap: str) -> None:
+    """With verified pieces held back for ``GATHER`` seconds before their write, a download still
+    completes at once: its last piece sends what is held to the disk (nothing else is to come),
+    and a block that waits for room under the piece buffer cap (two pieces) sends what is held
+    too (their buffers come back once written)."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 1_500_000)])
+    torrent = make_torrent(payload, version="v1", piece_length=64 * 1024)
+    leech_cfg = loopback_config(disk_write_gather=GATHER)
+    if cap == "two pieces":
+        leech_cfg.piece_buffer_bytes = 2 * 64 * 1024
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=leech_cfg,
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(GATHER / 2):
+                await leecher.wait_completed()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_piece_a_reader_waits_for_is_not_held_back_to_gather(tmp_path: Path) -> None:
+    """A reader opened while the download goes on at 200 kB/s reads its first bytes long before
+    the download ends or ``GATHER`` seconds pass: the pieces readers wait for are written at
+    once."""
+    payload = make_payload(tmp_path / "seed", [("a.bin", 4_000_000)])
+    torrent = make_torrent(payload, version="v1", piece_length=64 * 1024)
+    first = (payload / "a.bin").read_bytes()[:1000]
+    slow = loopback_config(upload_rate_limit=200_000)
+    async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
+        await seeder.wait_ready()
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(disk_write_gather=GATHER),
+                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            with anyio.fail_after(GATHER / 2):
+                async with leecher.open_file(0) as reader:
+                    assert await reader.read(1000) == first
+            assert not leecher.picker.is_complete()
