@@ -846,6 +846,23 @@ async def test_pieces_held_back_go_when_their_run_is_full_when_the_time_is_up_an
     await timed.close()
 
 
+async def test_pieces_held_back_are_written_when_the_storage_is_closed_from_a_worker_thread(
+        tmp_path: Path) -> None:
+    pl = BLOCK_SIZE
+    lay = layout(pl, 2 * pl)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path, write_gather=5.0)
+    outcomes: dict[int, BaseException | None] = {}
+    for i in (0, 1):
+        st.write_verified(i, bytearray(blob[i * pl:(i + 1) * pl]), reporter(outcomes, i))
+    await anyio.to_thread.run_sync(st.close_blocking)
+    with anyio.fail_after(10):
+        while len(outcomes) < 2:
+            await anyio.sleep(0.01)
+    assert outcomes == {0: None, 1: None}
+    assert on_disk(tmp_path, lay) == blob
+
+
 def test_a_write_gather_out_of_range_is_refused(tmp_path: Path) -> None:
     lay = layout(BLOCK_SIZE, BLOCK_SIZE)
     for bad in (-0.1, 10.5):

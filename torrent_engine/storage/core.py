@@ -208,13 +208,13 @@ DIRECT_ALIGN = 4096
 DIRECT_CHUNK = 1 << 20
 # Verified pieces waiting for the writing thread together that follow each other in one file are
 # written at once, up to RUN_MAX bytes: a 64 KiB piece written alone cost the writing thread 6
-# times the CPU a byte of a 1 MiB write (bench/RESULTS.md, "Runs of pieces in one write").
-RUN_MAX = 4 << 20
-# A storage made with ``write_gather`` holds a verified piece back that many seconds at most before
+# times the CPU a byte of a 1 MiB write (bench/RESULTS.md, "Runs of pieces in one write"). A
+# storage made with ``write_gather`` holds a verified piece back that many seconds at most before
 # its write, so that the pieces verified after it join its run: a thousand small torrents at once
 # each verify a piece every few hundred milliseconds, one write each; held back 0.25 s, they
 # cost 12-27 % less CPU (bench/RESULTS.md, "Verified pieces gathered"). The pieces held reach
 # RUN_MAX bytes, or someone waits for them (``write_now``, ``close``): they go at once.
+RUN_MAX = 4 << 20
 # Buffers from ``aligned_buffer`` at least this large are mapped at a page boundary (below it, a
 # bytearray: glibc's malloc maps its own pages from 128 KiB up, so this adds no mappings).
 ALIGNED_MIN = 128 * 1024
@@ -1040,6 +1040,10 @@ class Storage:
         """``close`` from a worker thread (a check that read the files in that thread)."""
         if not self._closed:
             self._closed = True
+            with self._queued_lock:
+                held = bool(self._queued)
+            if held:  # (pieces held back: written first; a gathering's timer then finds none)
+                self._writer.submit(self._write_queued)
             self._close_sync()
 
     async def delete_files(self) -> None:
