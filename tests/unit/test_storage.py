@@ -693,6 +693,21 @@ async def test_the_writing_thread_times_each_whole_piece_it_writes(
     await st.close()
 
 
+def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """(offset, length) of each O_DIRECT ``pwritev`` of the storage's writing thread."""
+    from torrent_engine.storage import core as storage_module
+
+    writes: list[tuple[int, int]] = []
+    real_pwritev = os.pwritev
+
+    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
+        writes.append((offset, sum(len(p) for p in parts)))
+        return real_pwritev(fd, parts, offset)
+
+    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
+    return writes
+
+
 async def verified_writes_held_back(st: Storage, pieces: list[tuple[int, bytes]],
                                     ) -> dict[int, BaseException | None]:
     """Hand ``pieces`` to ``write_verified`` while the writing thread is busy (a job that waits),
@@ -723,19 +738,10 @@ async def test_verified_pieces_that_wait_together_are_written_in_one_write_per_r
     pieces that follow each other in one file in one O_DIRECT write (a file's odd last piece
     ends its run: its unaligned tail is written cached); a run stops at a file's end and at a
     missing piece; every piece is reported, and the files hold every byte."""
-    from torrent_engine.storage import core as storage_module
-
     pl = BLOCK_SIZE
     lay = layout(pl, 4 * pl, 7 * pl + 5000)  # pieces 0-3 in f0; 4-11 in f1, 11 of 5000 bytes
     blob = layout_blob(lay)
-    writes: list[tuple[int, int]] = []
-    real_pwritev = os.pwritev
-
-    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
-        writes.append((offset, sum(len(p) for p in parts)))
-        return real_pwritev(fd, parts, offset)
-
-    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
+    writes = recorded_writes(monkeypatch)
     st = Storage(lay, tmp_path)
     order = [5, 3, 9, 0, 2, 11, 1, 6, 10, 4]  # (7 and 8 never come)
     pieces = [(i, blob[i * pl:i * pl + lay.piece_size(i)]) for i in order]
@@ -749,21 +755,6 @@ async def test_verified_pieces_that_wait_together_are_written_in_one_write_per_r
     for i in order:
         assert written[i * pl:i * pl + lay.piece_size(i)] == blob[i * pl:i * pl + lay.piece_size(i)]
     await st.close()
-
-
-def recorded_writes(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
-    """(offset, length) of each O_DIRECT ``pwritev`` of the storage's writing thread."""
-    from torrent_engine.storage import core as storage_module
-
-    writes: list[tuple[int, int]] = []
-    real_pwritev = os.pwritev
-
-    def pwritev(fd: int, parts: list[memoryview], offset: int) -> int:
-        writes.append((offset, sum(len(p) for p in parts)))
-        return real_pwritev(fd, parts, offset)
-
-    monkeypatch.setattr(storage_module.os, "pwritev", pwritev)
-    return writes
 
 
 def reporter(outcomes: dict[int, BaseException | None], index: int) -> Callable[[BaseException | None], None]:
