@@ -387,7 +387,7 @@ class Storage:
         self._queued: list[_Queued] = []
         self._queued_lock = threading.Lock()
         self._write_gather = write_gather
-        self._gathered_bytes = 0  # of the pieces queued while no job to take them is submitted
+        self._gathered_bytes = 0  # of the pieces held while ``_gathering`` runs
         self._gathering: asyncio.TimerHandle | None = None  # (the loop's) ends the gathering
         # whole pieces' aligned parts with O_DIRECT; False for good after the first refusal
         self._direct = write_mode == "direct" and _O_DIRECT != 0
@@ -910,13 +910,14 @@ class Storage:
             self._queued.append(queued)
         if not first and self._gathering is None:
             return  # (the job that will take the queue is already submitted)
+        self._gathered_bytes = len(queued.view) if first else self._gathered_bytes + len(queued.view)
+        if self._write_gather > 0 and self._gathered_bytes < RUN_MAX:
+            if first:  # (the loop's own timer: no task, nothing to cancel but the handle)
+                self._gathering = queued.loop.call_later(self._write_gather, self._gathered)
+            return
+        self.write_now()  # (a gathering under way ends)
         if first:
-            self._gathered_bytes = 0
-        self._gathered_bytes += len(queued.view)
-        if self._gathered_bytes >= RUN_MAX or self._write_gather <= 0:
-            self.write_now()
-        elif first:  # (the loop's own timer: no task, nothing to cancel but the handle)
-            self._gathering = queued.loop.call_later(self._write_gather, self._gathered)
+            self._writer.submit(self._write_queued)
 
     def write_now(self) -> None:
         """Hand the pieces ``write_verified`` holds back to the writing thread now (nothing
@@ -924,14 +925,11 @@ class Storage:
         gathering, self._gathering = self._gathering, None
         if gathering is not None:
             gathering.cancel()
-        elif self._gathered_bytes == 0:
-            return  # (nothing held: none queued since the last job was submitted)
-        self._gathered_bytes = 0
-        self._writer.submit(self._write_queued)
+            self._writer.submit(self._write_queued)
 
     def _gathered(self) -> None:
         self._gathering = None
-        self.write_now()
+        self._writer.submit(self._write_queued)
 
     def _write_queued(self) -> None:
         """(The writing thread.) Write every piece ``write_verified`` queued so far, in the order
