@@ -239,8 +239,9 @@ class Uploader:
         data = cache.get(index)
         if data is not None:
             return data
-        reading = self._reading.get(index)
-        if reading is not None:  # being read already (read ahead): wait for that read
+        # being read already (read ahead): wait for that read, and for the next one if another
+        # began meanwhile (a read whose data is not kept: its file changed while it was read)
+        while (reading := self._reading.get(index)) is not None:
             await reading.wait()
             data = cache.get(index)
             if data is not None:

@@ -271,3 +271,51 @@ async def test_a_peer_without_lt_donthave_that_keeps_asking_for_a_lost_piece_is_
     assert _answers(link.sent).count((lost, 0)) == LOST_ASKS
     assert "we lost" in gone[0].reason and f"piece {lost}" in gone[0].reason
     assert "lt_donthave" in gone[0].reason
+
+
+class _NoShelf:
+    """A read cache that keeps nothing (as for a piece whose file changed while it was read)."""
+
+    def get(self, index: int) -> bytes | None:
+        return None
+
+    def put(self, index: int, data: bytes, budget: int) -> None:
+        pass
+
+
+async def test_a_piece_read_by_three_at_once_and_kept_by_none_is_read_one_at_a_time(tmp_path: Path) -> None:
+    """The first read of a piece ends, and nothing keeps its data. A read waiting on it and a read
+    that starts in between (before the waiting one resumes) must not both become the piece's
+    read. They did: one put its mark over the other's, and the second to end failed with a
+    KeyError that crashed the session (a libtorrent test on a loaded machine, where a changed
+    file kept the pieces out of the cache)."""
+    async with _seeding_session(tmp_path) as (_torrent, s):
+        up = s.uploader
+        up._cache = lambda: _NoShelf()  # type: ignore[method-assign,assignment,return-value]
+        gate = anyio.Event()
+        reads: list[int] = []
+        at_once = [0, 0]  # reads under way now, and the most at once
+
+        async with anyio.create_task_group() as tg:
+            async def read_block(index: int, begin: int, length: int) -> bytes | None:
+                reads.append(index)
+                at_once[0] += 1
+                at_once[1] = max(at_once)
+                if len(reads) == 1:
+                    await gate.wait()
+                    tg.start_soon(up.read_piece, 0)  # (a third read, scheduled before the waiter wakes)
+                else:
+                    await anyio.sleep(0.01)
+                at_once[0] -= 1
+                return b"x" * length
+
+            up.read_block = read_block  # type: ignore[method-assign]
+            tg.start_soon(up.read_piece, 0)
+            while not reads:
+                await anyio.sleep(0)
+            tg.start_soon(up.read_piece, 0)  # waits for the first read
+            for _ in range(5):
+                await anyio.sleep(0)
+            gate.set()
+        assert len(reads) == 3 and at_once[1] == 1
+        assert up._reading == {}
