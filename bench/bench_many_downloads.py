@@ -29,7 +29,8 @@ or port mapping, its defaults otherwise, plus any ``--daemon-arg``):
 
 Also printed per phase: the add calls' answer times and the daemon's CPU until the last answered,
 the payload it received (beyond the torrents' size: endgame's duplicates), its user and system
-CPU, and its event loop thread's CPU apart from the other threads' (storage, resume data). Then
+CPU, its event loop thread's CPU apart from the other threads' (storage, resume data), and its
+minor page faults (fresh pages first touched: new piece buffers among them). Then
 the ratio of the two phases' CPU per GiB (many / one; the target of issue 47 is at most 1.5), the
 CPU the many cost beyond the one, a torrent, and the load average. ``--phases add`` (or
 ``many,one,add``): the N torrents added to a daemon that announces to no tracker, its CPU until
@@ -312,13 +313,15 @@ class Seeders:
         self.kill()
 
 
-def cpu_split(pid: int) -> tuple[float, float, float]:
-    """The process's user and system CPU seconds, and its main thread's (the event loop's) CPU."""
+def cpu_split(pid: int) -> tuple[float, float, float, float]:
+    """The process's user and system CPU seconds, its main thread's (the event loop's) CPU, and
+    its minor page faults (each first touch of a fresh page: new piece buffers, grown heaps)."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     with open(f"/proc/{pid}/task/{pid}/stat") as f:
         main = f.read().rsplit(")", 1)[1].split()
-    return int(fields[11]) / TICKS, int(fields[12]) / TICKS, (int(main[11]) + int(main[12])) / TICKS
+    return (int(fields[11]) / TICKS, int(fields[12]) / TICKS, (int(main[11]) + int(main[12])) / TICKS,
+            float(fields[7]))
 
 
 # -- one phase -----------------------------------------------------------------------------------
@@ -483,9 +486,9 @@ def print_phase(r: dict[str, Any]) -> None:
           f"({100 * (r['received'] / r['bytes'] - 1):+.1f} %)")
     print(f"  daemon CPU: {r['cpu_s']:.1f} s ({r['cpu_pct']:.0f} % of a core) = {r['cpu_s_per_gib']:.2f} s "
           f"per GiB; peak RSS {r['peak_rss_mib']:.0f} MiB")
-    user, system, loop = r["cpu_split_s"]
+    user, system, loop, faults = r["cpu_split_s"]
     print(f"    user {user:.1f} s, system {system:.1f} s; the event loop's thread {loop:.1f} s, the others "
-          f"{user + system - loop:.1f} s")
+          f"{user + system - loop:.1f} s; minor page faults {faults:,.0f}")
     if r["poll_ms"]:
         pm, pp, px = r["poll_ms"]
         errors = f"; errors {r['poll_errors']}" if r["poll_errors"] else ""

@@ -65,3 +65,44 @@ def test_nothing_is_kept_without_users_and_the_last_to_leave_frees_all() -> None
         pool.leave()
     with pytest.raises(ValueError, match="cap"):
         BufferPool(-1)
+
+
+def test_with_a_linger_the_buffers_outlive_the_last_user_until_the_time_named() -> None:
+    clock = [100.0]
+    named: list[float] = []
+    pool = BufferPool(1024 * KIB, linger=10.0, monotonic=lambda: clock[0])
+    pool.on_idle = named.append
+    pool.join()
+    b = pool.take(128 * KIB)
+    pool.give(b)
+    pool.leave()
+    assert named == [110.0] and pool.kept_bytes == 128 * KIB  # kept, and the owner told when
+    assert pool.on_tick(109.9) is False and pool.kept_bytes == 128 * KIB
+    pool.join()  # a torrent starts within the linger: it takes what the last one gave back
+    assert pool.take(128 * KIB) is b and (pool.made, pool.reused) == (1, 1)
+    pool.give(b)
+    assert pool.on_tick(110.0) is False and pool.kept_bytes == 128 * KIB  # (a user: kept)
+    clock[0] = 105.0
+    pool.leave()
+    assert named == [110.0, 115.0]
+    pool.on_tick(110.0)  # the first time named has passed, the second has not
+    assert pool.kept_bytes == 128 * KIB
+    pool.on_tick(115.0)
+    assert pool.kept_bytes == 0 and pool.users == 0
+    pool.give(pool.take(128 * KIB))  # (no user: nothing is kept)
+    assert pool.kept_bytes == 0
+
+
+def test_without_an_owner_to_tell_or_with_nothing_kept_the_last_to_leave_frees_at_once() -> None:
+    named: list[float] = []
+    pool = BufferPool(1024 * KIB, linger=10.0)  # (no on_idle: no one would free them later)
+    pool.join()
+    pool.give(pool.take(128 * KIB))
+    pool.leave()
+    assert pool.kept_bytes == 0
+    pool.on_idle = named.append
+    pool.join()
+    pool.leave()  # nothing kept: no deadline asked for
+    assert named == [] and pool.kept_bytes == 0
+    with pytest.raises(ValueError, match="linger"):
+        BufferPool(0, linger=-1)
