@@ -133,6 +133,9 @@ class PeerHandler:
     def __init__(self, session: PeerHandlerHost) -> None:
         self._s = session
         self._ctx = session.context
+        # endgame CANCELs for other peers held while one read's blocks land (``on_batch``), then
+        # written once a peer: a read of several blocks asked twice cost a write each
+        self._held: dict[Hashable, list[bytes]] | None = None
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), lt_donthave (BEP 54), ut_pex and
@@ -280,6 +283,7 @@ class PeerHandler:
         # (under a rate limit, every block ends the pass: it waits in ``on_message``)
         limited = ctx.shared.bandwidth.download.limited(ctx.limits.group, ctx.limits.download)
         piece_type, request_type = None if limited else m.Piece, m.Request
+        self._held = {}
         try:
             for msg in msgs:
                 if type(msg) is piece_type:
@@ -292,6 +296,9 @@ class PeerHandler:
                     break
                 done += 1
         finally:
+            held, self._held = self._held, None
+            if held:
+                self._write_cancels(held)
             if nblocks:
                 self._counted(peer, nbytes, nblocks)
         if nblocks:
@@ -502,19 +509,29 @@ class PeerHandler:
         await self.fill_requests(peer)
 
     def cancel_now(self, cancels: tuple[tuple[Hashable, Block], ...]) -> None:
-        """Endgame: the block came; CANCEL it at the other peers it was asked of, each written
-        at once, without a task or an await (a web seed among them needs nothing). With 20 peers
-        endgame sends hundreds of them a download, and a task group per block cost more than
-        the block. A peer whose connection has ended is closed. (``Pieces`` calls it for every
+        """Endgame: the block came; CANCEL it at the other peers it was asked of, without a task
+        or an await (a web seed among them needs nothing). With 20 peers endgame sends hundreds
+        of them a download, and a task group per block cost more than the block. Written at
+        once, or, while one read's blocks land (``on_batch``), at the end of that read: one write
+        a peer. A peer whose connection has ended is closed. (``Pieces`` calls it for every
         block that arrives, a web seed's too.)"""
+        held = self._held
+        if held is not None:
+            for key, block in cancels:
+                held.setdefault(key, []).append(m.Cancel(block.index, block.begin, block.length).to_bytes())
+            return
+        self._write_cancels({key: [m.Cancel(block.index, block.begin, block.length).to_bytes()]
+                             for key, block in cancels})
+
+    def _write_cancels(self, cancels: dict[Hashable, list[bytes]]) -> None:
         peers = self._ctx.peers
         now = time.monotonic()
-        for key, block in cancels:
+        for key, messages in cancels.items():
             other = peers.get(key)  # type: ignore[call-overload]
             if other is None or other.closed:
                 continue
             try:
-                other.link.write(m.Cancel(block.index, block.begin, block.length).to_bytes())
+                other.link.write(b"".join(messages) if len(messages) > 1 else messages[0])
             except Exception as exc:  # its connection has ended (its own task reports why): not ours
                 other.close(f"send failed: {exc}")
             else:

@@ -72,3 +72,24 @@ async def test_a_duplicate_block_is_cancelled_at_the_other_peer_at_once(tmp_path
             else:
                 assert b_link.written == [cancel] and not b.closed
             assert a_link.written == [] and s.picker.requests_of(b.key) == []
+
+
+async def test_the_cancels_of_one_read_go_to_the_other_peer_in_one_write(tmp_path: Path) -> None:
+    """Three blocks asked of both peers come in one read from the first: the second gets the
+    three CANCELs in one write, at the end of that read (not one write a block)."""
+    data = bytes(range(256)) * (3 * BLOCK // 256)
+    (tmp_path / "a").write_bytes(data)  # one piece of three blocks
+    t = create_torrent(tmp_path / "a", piece_length=4 * BLOCK, version="v1")
+    with anyio.fail_after(10):
+        async with Session(t, tmp_path / "dl", config=loopback_config()) as s:
+            await s.wait_ready()
+            a_link, b_link = _Link(), _Link()
+            a = await _seed(s, 1, a_link)
+            b = await _seed(s, 2, b_link)
+            asked = [m.Request(0, j * BLOCK, BLOCK) for j in range(3)]
+            assert a_link.requests == asked  # and in endgame the same three of the other:
+            assert sorted(b_link.requests, key=lambda r: r.begin) == asked
+            blocks = [m.Piece(0, j * BLOCK, data[j * BLOCK:(j + 1) * BLOCK]) for j in range(3)]
+            assert s.handler.on_batch(a, blocks) == 3
+            assert b_link.written == [b"".join(m.Cancel(0, j * BLOCK, BLOCK).to_bytes() for j in range(3))]
+            assert a_link.written == [] and s.picker.requests_of(b.key) == [] and not b.closed
