@@ -318,12 +318,14 @@ class JobService:
         for rec in self._run.moving():
             session = self._run.session_of(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
-                st = session.status()
-                down_rate += st.download_rate
-                up_rate += st.upload_rate
-                downloaded += st.downloaded - rec.downloaded
-                uploaded += st.uploaded - rec.uploaded
-                peers += st.peers
+                # (the numbers the session keeps, read: not a whole status record a session, which
+                # every poll of the qBittorrent dialect's sync/maindata made for every live torrent)
+                rates = session.rates
+                down_rate += rates.down_rate
+                up_rate += rates.up_rate
+                downloaded += session.downloaded - rec.downloaded
+                uploaded += session.uploaded - rec.uploaded
+                peers += len(session.context.peers)
         shared = self.manager.shared
         dht = shared.dht if self._run.running else None
         mapper = shared.port_mapper if self._run.running else None
