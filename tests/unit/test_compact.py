@@ -71,3 +71,19 @@ def test_v6_decoding_follows_the_rules(peers: list[tuple[ipaddress.IPv6Address, 
     data = compact.encode_peers([(str(h), p) for h, p in peers], ipv6=True)
     expected = [(compact.normalize_host(h), p) for h, p in peers if p]
     assert compact.decode_peers(data, ipv6=True) == expected
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1", "::ffff:10.0.0.1", "fe80::1%eth0", b"\x7f\x00\x00\x01",
+                                  b"\x00" * 15 + b"\x01"])
+def test_parse_ip_is_ipaddress_kept_for_the_next_look_up(host: str | bytes) -> None:
+    first = compact.parse_ip(host)
+    assert first == ipaddress.ip_address(host) and str(first) == str(ipaddress.ip_address(host))
+    assert compact.parse_ip(host) is first  # (kept: the same object, not a second parse)
+
+
+@pytest.mark.parametrize("junk", ["", "example.org", "1.2.3", "01.2.3.4", "256.0.0.1", b"\x01\x02\x03"])
+def test_parse_ip_refuses_what_ipaddress_refuses_each_time(junk: str | bytes) -> None:
+    for _ in range(2):
+        with pytest.raises(ValueError):
+            compact.parse_ip(junk)
+    assert not isinstance(junk, str) or not compact.is_ip_literal(junk)

@@ -13,11 +13,13 @@ The rules, the same wherever a compact address comes from:
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Iterator
 
 __all__ = [
     "is_ip_literal",
+    "parse_ip",
     "NODE_ID_LEN",
     "PEER_V4_LEN",
     "PEER_V6_LEN",
@@ -43,10 +45,19 @@ def peer_entry_size(ipv6: bool) -> int:
     return PEER_V6_LEN if ipv6 else PEER_V4_LEN
 
 
+@functools.lru_cache(maxsize=4096)
+def parse_ip(host: str | bytes) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """``ipaddress.ip_address`` of ``host`` (text, or 4 or 16 packed bytes), the last 4 096 kept:
+    a connection's peer, its PEX and its tracker's hosts are parsed again and again, and one parse
+    costs about 40 times a look-up here (bench/RESULTS.md, "A read's cancels in one write").
+    ``ValueError`` for anything else, as ``ipaddress`` says (not kept)."""
+    return ipaddress.ip_address(host)
+
+
 def is_ip_literal(host: str) -> bool:
     """Whether ``host`` is an IPv4 or IPv6 address as text (not a host name)."""
     try:
-        ipaddress.ip_address(host)
+        parse_ip(host)
     except ValueError:
         return False
     return True
@@ -63,14 +74,14 @@ def encode_peer(host: str, port: int) -> bytes:
     """6 bytes (IPv4) or 18 bytes (IPv6): the address, then the big-endian port."""
     if not 0 <= port <= 0xFFFF:
         raise ValueError(f"port {port} out of range")
-    return ipaddress.ip_address(host).packed + port.to_bytes(2, "big")
+    return parse_ip(host).packed + port.to_bytes(2, "big")
 
 
 def encode_peers(peers: Iterable[Address], *, ipv6: bool) -> bytes:
     """A compact list of one family; a host of the other family is a ``ValueError``."""
     out = bytearray()
     for host, port in peers:
-        if (ipaddress.ip_address(host).version == 6) != ipv6:
+        if (parse_ip(host).version == 6) != ipv6:
             raise ValueError(f"{host} is not an IPv{6 if ipv6 else 4} address")
         out += encode_peer(host, port)
     return bytes(out)

@@ -77,7 +77,7 @@ def _decode_dict(payload: bytes, what: str) -> dict[bytes, BValue]:
 
 def _compact_ip(raw: BValue) -> str | None:
     if isinstance(raw, bytes) and len(raw) in (4, 16):
-        return str(ipaddress.ip_address(raw))
+        return str(compact.parse_ip(raw))
     return None
 
 
@@ -115,7 +115,7 @@ class ExtensionHandshake:
         if self.reqq is not None:
             d[b"reqq"] = self.reqq
         if self.yourip is not None:
-            d[b"yourip"] = ipaddress.ip_address(self.yourip).packed
+            d[b"yourip"] = compact.parse_ip(self.yourip).packed
         if self.ipv4 is not None:
             d[b"ipv4"] = ipaddress.IPv4Address(self.ipv4).packed
         if self.ipv6 is not None:

@@ -23,6 +23,7 @@ import anyio
 import anyio.abc
 
 from ...errors import EncryptionError, PeerConnectionClosed, PeerError, PeerProtocolError
+from ...formats.compact import parse_ip
 from ..netbind import NetBind, bound_socket, connect_socket
 from .connection import DEFAULT_READ_TIMEOUT, RECEIVE_SIZE, EncryptionPolicy, PeerConnection
 from .messages import PROTOCOL_HEADER, Handshake
@@ -307,7 +308,7 @@ async def connect(
 def _address_family(host: str) -> socket.AddressFamily | None:
     """The family of an IP address (None: a name, which ``connect_socket`` resolves)."""
     try:
-        return socket.AF_INET6 if ipaddress.ip_address(host).version == 6 else socket.AF_INET
+        return socket.AF_INET6 if parse_ip(host).version == 6 else socket.AF_INET
     except ValueError:
         return None
 

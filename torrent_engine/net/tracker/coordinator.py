@@ -26,6 +26,7 @@ import anyio
 
 from ...errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ...events import EventBus, TrackerFailed, TrackerSuccess
+from ...formats.compact import parse_ip
 from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import client
@@ -562,7 +563,7 @@ def _new_tracker(url: str) -> _Tracker:
 
 def _canonical_host(host: str) -> str:
     try:
-        ip = ipaddress.ip_address(host)
+        ip = parse_ip(host)
     except ValueError:
         return host.lower()
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
