@@ -461,9 +461,13 @@ async def test_under_prefer_the_answering_side_chooses_the_payload_cipher(
         await seeder.wait_ready()
         async with Session(torrent, tmp_path / "leech", config=loopback_config(),
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+            # (read as the peer connects: at completion the leecher closes it, a seed, at once)
+            seen: list[tuple[bool, bool]] = []
+            leecher.events.subscribe(ev.PeerConnected, lambda _e: seen.extend(
+                (p.link.conn.mse, p.link.encrypted) for p in leecher.peers))
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-            assert [(p.link.conn.mse, p.link.encrypted) for p in leecher.peers] == [(True, encrypted)]
+            assert seen == [(True, encrypted)]
 
 
 async def test_torrents_of_one_manager_take_their_piece_buffers_from_one_pool(tmp_path: Path) -> None:

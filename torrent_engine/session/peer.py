@@ -55,6 +55,10 @@ class PeerState:
     allowed_fast: set[int] = field(default_factory=set)
     upload_queue: deque[m.Request] = field(default_factory=deque)
     upload_wakeup: anyio.Event = field(default_factory=anyio.Event)
+    # starts the peer's upload loop in its connection's task group, at its first queued request
+    # (``queue_upload``): a peer that asks for nothing, a seed we download from, costs no task.
+    # None before the connection runs (``PeerHandler.serve`` sets it), once started, or once over.
+    serve_soon: Callable[[], object] | None = None
     connected_at: float = 0.0
     last_block: float = 0.0
     last_sent: float = 0.0
@@ -99,6 +103,15 @@ class PeerState:
         """Send ``msgs`` to the peer in one write."""
         self.last_sent = time.monotonic()
         await self.link.send_many(msgs)
+
+    def queue_upload(self, req: m.Request) -> None:
+        """Queue an accepted REQUEST for the upload loop, started now if it had not been."""
+        self.upload_queue.append(req)
+        self.upload_wakeup.set()
+        start = self.serve_soon
+        if start is not None:
+            self.serve_soon = None
+            start()
 
     def close(self, reason: str) -> None:
         """Close the peer's link (``reason`` is logged and published)."""

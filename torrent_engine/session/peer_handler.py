@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
+from functools import partial
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -182,9 +183,13 @@ class PeerHandler:
         try:
             exchanging, serving = peer.scopes = (anyio.CancelScope(), anyio.CancelScope())
             async with anyio.create_task_group() as tg:
-                tg.start_soon(self._serve, peer, serving)
-                with exchanging:
-                    await self._guarded(peer, self._exchange)
+                # (the upload loop starts at the peer's first request: ``PeerState.queue_upload``)
+                peer.serve_soon = partial(tg.start_soon, self._serve, peer, serving)
+                try:
+                    with exchanging:
+                        await self._guarded(peer, self._exchange)
+                finally:
+                    peer.serve_soon = None
                 serving.cancel()
         finally:
             with anyio.CancelScope(shield=True):

@@ -109,8 +109,7 @@ class Uploader:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 await peer.send(m.RejectRequest(req.index, req.begin, req.length))
             return
-        peer.upload_queue.append(req)
-        peer.upload_wakeup.set()
+        peer.queue_upload(req)
 
     def refuse_lost(self, peer: PeerState, req: m.Request) -> bool:
         """A request of a piece we do not have: a protocol error unless we had it and lost it (or
@@ -140,8 +139,7 @@ class Uploader:
             if peer.fast:  # BEP 6: rejected explicitly; BEP 3: dropped
                 peer.link.write_many([m.RejectRequest(req.index, req.begin, req.length)])
             return True
-        peer.upload_queue.append(req)
-        peer.upload_wakeup.set()
+        peer.queue_upload(req)
         return True
 
     async def on_cancel(self, peer: PeerState, msg: m.Cancel) -> None:

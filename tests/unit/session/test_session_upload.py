@@ -319,3 +319,25 @@ async def test_a_piece_read_by_three_at_once_and_kept_by_none_is_read_one_at_a_t
             gate.set()
         assert len(reads) == 3 and at_once[1] == 1
         assert up._reading == {}
+
+
+async def test_a_peer_that_asks_for_nothing_has_no_upload_task_until_it_asks(tmp_path: Path) -> None:
+    """The upload loop of a peer starts at its first request: a seed we only download from, which
+    never asks, costs no task. That request is served as before."""
+
+    def serving() -> list[str]:
+        return [t.name for t in anyio.get_running_tasks() if t.name and t.name.endswith("PeerHandler._serve")]
+
+    link = _Link(1)
+    async with _seeding_session(tmp_path) as (_torrent, s):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(s.handler.serve, link, "127.0.0.1", 1, False)
+            await link.tell(m.Interested())
+            await link.unchoked.wait()
+            await anyio.sleep(0.05)  # (any task the connection starts by itself has started)
+            assert serving() == [] and s.peers[0].serve_soon is not None
+            await link.tell(m.Request(1, 0, 16384))
+            await link.all_answered.wait()
+            assert len(serving()) == 1 and s.peers[0].serve_soon is None
+            tg.cancel_scope.cancel()
+    assert m.Piece(1, 0, (bytes(range(256)) * 1000)[32 * 1024:48 * 1024]) in link.sent
