@@ -22,7 +22,7 @@ from typing import Any
 
 import anyio
 
-from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.integration.helpers import keep_peers, loopback_config, make_payload, make_torrent, same_files
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage.create import create_torrent
@@ -48,6 +48,8 @@ async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any
         seeder = await seeds.add(torrent, save_path=tmp / "seed")
         await seeder.wait_ready()
         leecher = await leeches.add(torrent, save_path=tmp / "copy")
+        # (each side's peers kept as they connect: once the leecher completes it closes its seed)
+        met = {"leecher": keep_peers(leecher), "seeder": keep_peers(seeder)}
         result: dict[str, Any] = {}
         if private:
             await anyio.sleep(4.0)
@@ -61,11 +63,11 @@ async def ours(tmp: Path, *, private: bool, ipv6: bool = False) -> dict[str, Any
             assert lsd is not None
             result[name] = {"sent": lsd.announces_sent, "received": lsd.announces_received,
                             "peers_found": lsd.peers_found, "families": lsd.families}
-        result["leecher_peers"] = [p.host for p in leecher.peers]
-        result["seeder_peers"] = [p.host for p in seeder.peers]
+        result["leecher_peers"] = [p.host for p in met["leecher"]]
+        result["seeder_peers"] = [p.host for p in met["seeder"]]
         # where each connected peer was heard of: by LSD (the dialing side), or it dialed in
         sources = [list(s.pool.sources(p.key, incoming=p.incoming))
-                   for s in (leecher, seeder) for p in s.peers]
+                   for s, name in ((leecher, "leecher"), (seeder, "seeder")) for p in met[name]]
         result["peer_sources"] = sources
         result.update(done=done, seconds=round(time.monotonic() - started, 2),
                       differ=same_files(torrent, tmp / "seed", tmp / "copy") if done else None)

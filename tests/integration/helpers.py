@@ -5,16 +5,17 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import pytest
 
+from torrent_engine import events as ev
 from torrent_engine.config import Config
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.peer.messages import Message
-from torrent_engine.session import Session
+from torrent_engine.session import PeerState, Session
 from torrent_engine.session.peer_io import PeerLink
 from torrent_engine.storage.create import create_torrent
 
@@ -78,6 +79,21 @@ def same_files(torrent: Torrent, a: Path, b: Path, *, empty_may_be_missing: bool
         if not pb.is_file() or pa.read_bytes() != pb.read_bytes():
             bad.append("/".join(f.path))
     return bad
+
+
+def keep_peers(session: Session, also: Callable[[], object] | None = None) -> list[PeerState]:
+    """Every peer ``session`` connects from now on, kept as it connects (``PeerConnected``), to be
+    read after the session let it go: a leecher closes its seeds as soon as it completes, before
+    a test's next line. ``also`` is called at each connection too (to keep more of it)."""
+    met: list[PeerState] = []
+
+    def keep(_event: ev.PeerConnected) -> None:
+        met.extend(p for p in session.peers if all(p is not q for q in met))
+        if also is not None:
+            also()
+
+    session.events.subscribe(ev.PeerConnected, keep)
+    return met
 
 
 def open_fds() -> int:

@@ -13,11 +13,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from torrent_engine import events as ev
-from torrent_engine.session import PeerState, Session
+from torrent_engine.session import Session
 from torrent_engine.session.holepunch import Holepunch
 
-from .helpers import loopback_config, make_payload, make_torrent, same_files
+from .helpers import keep_peers, loopback_config, make_payload, make_torrent, same_files
 
 pytestmark = pytest.mark.anyio
 
@@ -37,15 +36,12 @@ async def _swarm(tmp_path: Path, *, wait_for_b: bool) -> tuple[bool, int, int, i
                 while not any(p.listen_port == target.listen_port for p in relay.peers):
                     await anyio.sleep(0.05)
             async with Session(torrent, tmp_path / "a", config=loopback_config(), peers=r_peer) as leecher:
-                # (each of A's peers kept as it connects: once A completes it closes B, a seed, at once)
-                met: dict[int, PeerState] = {}
-                leecher.events.subscribe(ev.PeerConnected,
-                                         lambda _e: met.update((id(p), p) for p in leecher.peers))
+                met = keep_peers(leecher)  # (once A completes it closes B, a seed, at once)
                 with anyio.move_on_after(30 if wait_for_b else 6):
                     await leecher.wait_completed()
                 complete = leecher.status().progress == 1.0
-                from_b = sum(p.downloaded for p in met.values() if p.host == "127.0.0.2")
-                via_utp = all(p.transport == "utp" for p in met.values() if p.host == "127.0.0.2")
+                from_b = sum(p.downloaded for p in met if p.host == "127.0.0.2")
+                via_utp = all(p.transport == "utp" for p in met if p.host == "127.0.0.2")
                 assert via_utp
                 if complete:
                     assert same_files(torrent, tmp_path / "b", tmp_path / "a") == []

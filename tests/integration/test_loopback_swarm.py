@@ -21,6 +21,7 @@ from torrent_engine.storage.resume import load_resume
 
 from .helpers import (
     add_again,
+    keep_peers,
     loopback_config,
     make_payload,
     make_torrent,
@@ -45,11 +46,12 @@ async def test_seeder_to_leecher_identical_files(tmp_path: Path, encryption: str
         async with Session(torrent, tmp_path / "leech", config=cfg,
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
             leecher.events.subscribe("*", seen.append)
+            met = keep_peers(leecher)
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-            assert leecher.state is State.SEEDING
+            assert leecher.state is State.SEEDING and met
             if encryption == "require":
-                assert all(p.link.encrypted for p in seeder.peers + leecher.peers)
+                assert all(p.link.encrypted for p in met)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     names = [e.name for e in seen]
     assert "peer.connected" in names and "session.completed" in names
@@ -461,13 +463,10 @@ async def test_under_prefer_the_answering_side_chooses_the_payload_cipher(
         await seeder.wait_ready()
         async with Session(torrent, tmp_path / "leech", config=loopback_config(),
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
-            # (read as the peer connects: at completion the leecher closes it, a seed, at once)
-            seen: list[tuple[bool, bool]] = []
-            leecher.events.subscribe(ev.PeerConnected, lambda _e: seen.extend(
-                (p.link.conn.mse, p.link.encrypted) for p in leecher.peers))
+            met = keep_peers(leecher)  # (at completion the leecher closes its seed at once)
             with anyio.fail_after(60):
                 await leecher.wait_completed()
-            assert seen == [(True, encrypted)]
+            assert [(p.link.conn.mse, p.link.encrypted) for p in met] == [(True, encrypted)]
 
 
 async def test_torrents_of_one_manager_take_their_piece_buffers_from_one_pool(tmp_path: Path) -> None:
