@@ -193,21 +193,32 @@ async def test_a_liar_on_the_waited_piece_costs_time_not_good_bytes(tmp_path: Pa
                            config=loopback_config(upload_rate_limit=500_000)) as seeder:
             await seeder.wait_ready()
             cfg = loopback_config(encryption="disable", request_timeout=1.0, snub_timeout=1.5)
-            # the liar is dialed first: the reader's pieces are asked of it first
-            leecher = Session(torrent, tmp_path / "leech", config=cfg,
-                              peers=[("127.0.0.1", liar.port), ("127.0.0.1", seeder.listen_port)])
+            leecher = Session(torrent, tmp_path / "leech", config=cfg)  # (no peer yet)
 
             def on_failed(e: ev.Event) -> None:
                 if isinstance(e, ev.PieceHashFailed):
                     failed.append(e.index)
 
             leecher.events.subscribe("piece.hash_failed", on_failed)
+            got = b""
             async with leecher:
                 at = size // 2
                 with anyio.fail_after(60):
                     async with leecher.open_file(0) as r:
                         r.seek(at)
-                        got = await r.read(3 * 16 * 1024)
+
+                        async def read() -> None:
+                            nonlocal got
+                            got = await r.read(3 * 16 * 1024)
+
+                        async with anyio.create_task_group() as reading:
+                            reading.start_soon(read)
+                            while r.waiting is None:  # the reader waits on its pieces,
+                                await anyio.sleep(0.01)
+                            leecher.add_peer("127.0.0.1", liar.port)  # which are asked of the liar,
+                            while not liar.lied:
+                                await anyio.sleep(0.01)
+                            leecher.add_peer("127.0.0.1", seeder.listen_port)  # then of the seeder
         tg.cancel_scope.cancel()
     assert got == want[at:at + 3 * 16 * 1024]
     waited = set(range(at // (16 * 1024), at // (16 * 1024) + 3))
