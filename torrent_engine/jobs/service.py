@@ -325,7 +325,7 @@ class JobService:
                 up_rate += rates.up_rate
                 downloaded += session.downloaded - rec.downloaded
                 uploaded += session.uploaded - rec.uploaded
-                peers += len(session.context.peers)
+                peers += session.peer_count
         shared = self.manager.shared
         dht = shared.dht if self._run.running else None
         mapper = shared.port_mapper if self._run.running else None

@@ -360,6 +360,11 @@ class PiecePicker:
         """The deadline pieces not yet had, most urgent first (see ``set_deadlines``)."""
         return list(self._deadlines)
 
+    @property
+    def has_deadlines(self) -> bool:
+        """Whether some reader waits for a piece not had yet (``deadlines`` without its copy)."""
+        return bool(self._deadlines)
+
     def give_way(self, peer_key: PeerKey) -> list[Block]:
         """Withdraw the peer's requests of pieces that have no deadline, while deadline pieces
         still have blocks no one was asked for (a reader moved: the old window's requests give

@@ -460,6 +460,11 @@ class Session:
         return list(self.context.peers.values())
 
     @property
+    def peer_count(self) -> int:
+        """How many peers are connected (``peers`` without its list)."""
+        return len(self.context.peers)
+
+    @property
     def pool(self) -> PeerPool:
         """The peer pool: every address heard of, with its bans and dial back-off (to read:
         ``is_banned``, ``in``, ``pool[address].failures``; the session's parts change it)."""

@@ -134,9 +134,10 @@ class PeerHandler:
     def __init__(self, session: PeerHandlerHost) -> None:
         self._s = session
         self._ctx = session.context
-        # endgame CANCELs for other peers held while one read's blocks land (``on_batch``), then
-        # written once a peer: a read of several blocks asked twice cost a write each
-        self._held: dict[Hashable, list[bytes]] | None = None
+        # endgame CANCELs for other peers, by peer: held while one read's blocks land
+        # (``_holding``: ``on_batch``), then written once a peer (a write each cost more)
+        self._held: dict[Hashable, list[bytes]] = {}
+        self._holding = False
 
     def extension_handshake(self, *, with_metadata: bool) -> bytes:
         """Our BEP 10 handshake: ut_metadata (BEP 9), lt_donthave (BEP 54), ut_pex and
@@ -288,7 +289,7 @@ class PeerHandler:
         # (under a rate limit, every block ends the pass: it waits in ``on_message``)
         limited = ctx.shared.bandwidth.download.limited(ctx.limits.group, ctx.limits.download)
         piece_type, request_type = None if limited else m.Piece, m.Request
-        self._held = {}
+        self._holding = True
         try:
             for msg in msgs:
                 if type(msg) is piece_type:
@@ -301,9 +302,9 @@ class PeerHandler:
                     break
                 done += 1
         finally:
-            held, self._held = self._held, None
-            if held:
-                self._write_cancels(held)
+            self._holding = False
+            if self._held:
+                self._write_cancels()
             if nblocks:
                 self._counted(peer, nbytes, nblocks)
         if nblocks:
@@ -521,14 +522,13 @@ class PeerHandler:
         a peer. A peer whose connection has ended is closed. (``Pieces`` calls it for every
         block that arrives, a web seed's too.)"""
         held = self._held
-        if held is not None:
-            for key, block in cancels:
-                held.setdefault(key, []).append(m.Cancel(block.index, block.begin, block.length).to_bytes())
-            return
-        self._write_cancels({key: [m.Cancel(block.index, block.begin, block.length).to_bytes()]
-                             for key, block in cancels})
+        for key, block in cancels:
+            held.setdefault(key, []).append(m.Cancel(block.index, block.begin, block.length).to_bytes())
+        if not self._holding:
+            self._write_cancels()
 
-    def _write_cancels(self, cancels: dict[Hashable, list[bytes]]) -> None:
+    def _write_cancels(self) -> None:
+        cancels, self._held = self._held, {}
         peers = self._ctx.peers
         now = time.monotonic()
         for key, messages in cancels.items():
@@ -536,7 +536,7 @@ class PeerHandler:
             if other is None or other.closed:
                 continue
             try:
-                other.link.write(b"".join(messages) if len(messages) > 1 else messages[0])
+                other.link.write(b"".join(messages))
             except Exception as exc:  # its connection has ended (its own task reports why): not ours
                 other.close(f"send failed: {exc}")
             else:

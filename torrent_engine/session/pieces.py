@@ -128,8 +128,8 @@ class PieceRecord(Protocol):
         """Payload bytes of wanted pieces not verified yet."""
 
     @property
-    def deadlines(self) -> list[int]:
-        """The pieces open readers wait for, not had yet."""
+    def has_deadlines(self) -> bool:
+        """Whether open readers wait for pieces not had yet."""
 
 
 class LayerChecks(Protocol):
@@ -431,7 +431,7 @@ class Pieces:
             writer.write_verified(index, memoryview(buf), lambda error: self._written(index, buf, error))
             # (a storage may hold it back for the pieces after it: not when nothing else is to
             # come, nor while readers wait for pieces)
-            if self._picker.left_bytes() <= self._verify_bytes or self._picker.deadlines:
+            if self._picker.left_bytes() <= self._verify_bytes or self._picker.has_deadlines:
                 writer.write_now()
         else:  # (a storage without the capability gets every piece through write_piece_if)
             ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, ok)

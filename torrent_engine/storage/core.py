@@ -387,7 +387,6 @@ class Storage:
         self._queued: list[_Queued] = []
         self._queued_lock = threading.Lock()
         self._write_gather = write_gather
-        self._gathered_bytes = 0  # of the pieces held while ``_gathering`` runs
         self._gathering: asyncio.TimerHandle | None = None  # (the loop's) ends the gathering
         # whole pieces' aligned parts with O_DIRECT; False for good after the first refusal
         self._direct = write_mode == "direct" and _O_DIRECT != 0
@@ -908,10 +907,10 @@ class Storage:
         with self._queued_lock:
             first = not self._queued
             self._queued.append(queued)
+            held = sum(len(q.view) for q in self._queued)  # (those of a gathering under way)
         if not first and self._gathering is None:
             return  # (the job that will take the queue is already submitted)
-        self._gathered_bytes = len(queued.view) if first else self._gathered_bytes + len(queued.view)
-        if self._write_gather > 0 and self._gathered_bytes < RUN_MAX:
+        if self._write_gather > 0 and held < RUN_MAX:
             if first:  # (the loop's own timer: no task, nothing to cancel but the handle)
                 self._gathering = queued.loop.call_later(self._write_gather, self._gathered)
             return

@@ -58,8 +58,8 @@ class Record:
         return 1 << 40  # (more to come: a storage may hold a piece back)
 
     @property
-    def deadlines(self) -> list[int]:
-        return []
+    def has_deadlines(self) -> bool:
+        return False
 
 
 class NoLayers:

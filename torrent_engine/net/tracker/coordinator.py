@@ -11,7 +11,6 @@ that knows us, bounded by a short timeout.
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import logging
 import math
 import random
@@ -26,7 +25,7 @@ import anyio
 
 from ...errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ...events import EventBus, TrackerFailed, TrackerSuccess
-from ...formats.compact import parse_ip
+from ...formats.compact import normalize_host, parse_ip
 from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import client
@@ -563,9 +562,6 @@ def _new_tracker(url: str) -> _Tracker:
 
 def _canonical_host(host: str) -> str:
     try:
-        ip = parse_ip(host)
+        return normalize_host(parse_ip(host))
     except ValueError:
         return host.lower()
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
