@@ -241,6 +241,7 @@ class Pieces:
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
+        self._disk_verify_bytes = 0  # pieces written block by block, all there, hashed from disk
         self._pool = buffers if buffers is not None else BufferPool(host.config.piece_buffer_bytes)
         self._joined = False  # taking buffers from the pool (until drop_spares)
         # the storage last seen, and it again if it writes verified pieces without an await
@@ -344,7 +345,7 @@ class Pieces:
         ctx = self._ctx
         while index not in self._buffers and index not in self._direct and self._verify_bytes and \
                 self._buffered_bytes + ctx.parts.torrent.piece_size(index) > ctx.config.piece_buffer_bytes:
-            writer = self._capable_of[1]
+            writer = self._writer()
             if writer is not None:  # (the pieces a storage holds back give their buffers back)
                 writer.write_now()
             if self._room is None:
@@ -399,6 +400,8 @@ class Pieces:
                 direct.idle = anyio.Event()
         if piece_complete:
             self.verifying.add(index)
+            self._disk_verify_bytes += ctx.parts.torrent.piece_size(index)
+            self._write_held_if_last()  # (the pieces held back wait for nothing more)
             assert ctx.run.tg is not None
             ctx.run.tg.start_soon(self._verify_direct, index)
 
@@ -423,18 +426,33 @@ class Pieces:
         prefix.end = len(buf)
         self._hash_prefix(buf, prefix)
         ok = judge(ctx.parts.torrent, index, buf, prefix)
-        storage = ctx.storage
-        if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
-            self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
-        writer = self._capable_of[1]
+        writer = self._writer()
         if ok and writer is not None:
             writer.write_verified(index, memoryview(buf), lambda error: self._written(index, buf, error))
             # (a storage may hold it back for the pieces after it: not when nothing else is to
             # come, nor while readers wait for pieces)
-            if self._picker.left_bytes() <= self._verify_bytes or self._picker.has_deadlines:
+            if self._picker.has_deadlines:
                 writer.write_now()
+            else:
+                self._write_held_if_last()
         else:  # (a storage without the capability gets every piece through write_piece_if)
             ctx.run.tg.start_soon(self._verify_piece, index, buf, prefix, ok)
+
+    def _writer(self) -> VerifiedPieceWriter | None:
+        """The storage, if it writes verified pieces without an await (and may hold them back)."""
+        storage = self._ctx.storage
+        if storage is not self._capable_of[0]:  # (a Protocol isinstance costs µs: once per storage)
+            self._capable_of = (storage, storage if isinstance(storage, VerifiedPieceWriter) else None)
+        return self._capable_of[1]
+
+    def _write_held_if_last(self) -> None:
+        """Have the storage write the pieces it holds back now if nothing else is to come: every
+        byte left is in a piece being verified, in memory or on disk (else completion would wait
+        for the gathering's time)."""
+        if self._picker.left_bytes() <= self._verify_bytes + self._disk_verify_bytes:
+            writer = self._writer()
+            if writer is not None:
+                writer.write_now()
 
     async def _verify_piece(self, index: int, buf: PieceBuffer, prefix: _Prefix | None,
                             ok: bool | None) -> None:
@@ -485,10 +503,13 @@ class Pieces:
     async def _verify_direct(self, index: int) -> None:
         """A piece written block by block: once its last writes are done, hash it from disk."""
         direct = self._direct.pop(index)
-        while direct.pending:
-            await direct.idle.wait()
         ctx = self._ctx
-        ok = await anyio.to_thread.run_sync(judge_on_disk, ctx.parts.torrent, ctx.storage, index)
+        try:
+            while direct.pending:
+                await direct.idle.wait()
+            ok = await anyio.to_thread.run_sync(judge_on_disk, ctx.parts.torrent, ctx.storage, index)
+        finally:
+            self._disk_verify_bytes -= ctx.parts.torrent.piece_size(index)
         follow_up = self._settle(index, None, ok)
         if follow_up is not None:
             await follow_up()

@@ -20,6 +20,7 @@ from torrent_engine.config import Config
 from torrent_engine.errors import TorrentEngineError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.policy.picker import BLOCK_SIZE
+from torrent_engine.policy.picker_parts import BlockReceived
 from torrent_engine.session import requesting
 from torrent_engine.session.peer import PeerState
 from torrent_engine.session.pieces import Pieces
@@ -277,4 +278,51 @@ async def test_a_piece_whose_blocks_came_out_of_order_is_written_with_no_task_to
         await settled(pieces)
     assert (s.passed, s.failed) == ([2], [])
     assert (tmp_path / "t" / "f").read_bytes()[2 * PL:3 * PL] == BLOB[2 * PL:3 * PL]
+    await s.storage.close()
+
+
+@dataclass
+class Counted(Record):
+    """A picker that counts the bytes left (three pieces, less those passed) and accepts every
+    block once, the last of a piece completing it."""
+
+    got: dict[int, int] = field(default_factory=dict)
+
+    def left_bytes(self) -> int:
+        return 3 * PL - PL * len(self.passed)
+
+    def received(self, source: object, index: int, begin: int, length: int) -> BlockReceived:
+        self.got[index] = self.got.get(index, 0) + length
+        return BlockReceived(True, self.got[index] == PL)
+
+
+async def test_pieces_held_back_go_to_disk_once_the_last_piece_to_disk_block_by_block_is_all_there(
+        tmp_path: Path) -> None:
+    """Past the memory cap a piece goes to disk block by block while the pieces assembled in
+    memory are held back to gather (10 s): once that piece's last block is in, nothing else is to
+    come, and the pieces held back are written at once; the download does not wait for the
+    gathering's time."""
+    async with anyio.create_task_group() as tg:
+        torrent = make_torrent([(("f",), BLOB)], PL)
+        storage = Storage(torrent, tmp_path, write_gather=10.0)
+        cap = Config(piece_buffer_bytes=2 * PL)
+        s = Host(storage, Run(tg), Parts(torrent, Counted(), NoLayers()), config=cap)
+        pieces = pieces_of(s)
+        for index in (0, 1):  # (the cap is full: piece 2 goes to disk)
+            for begin, data in blocks(index)[:-1]:
+                assert pieces.land("a", index, begin, memoryview(data)) is not None
+        pieces.hash_taken()
+        await pieces.arrive("a", 2, 0, blocks(2)[0][1])
+        for index in (0, 1):
+            begin, data = blocks(index)[-1]
+            assert pieces.land("a", index, begin, memoryview(data)) is not None
+        await anyio.sleep(0.2)
+        assert s.passed == [] and pieces.verifying == {0, 1}  # (held back)
+        for begin, data in blocks(2)[1:]:
+            await pieces.arrive("a", 2, begin, data)
+        with anyio.fail_after(3):
+            while len(s.passed) < 3:
+                await anyio.sleep(0.01)
+    assert sorted(s.passed) == [0, 1, 2] and s.failed == []
+    assert (tmp_path / "t" / "f").read_bytes() == BLOB
     await s.storage.close()
