@@ -854,6 +854,22 @@ async def test_pieces_held_back_are_written_when_the_storage_is_closed_from_a_wo
     assert on_disk(tmp_path, lay) == blob
 
 
+async def test_a_gathering_whose_pieces_a_close_from_a_worker_thread_wrote_starts_no_thread(
+        tmp_path: Path) -> None:
+    """The gathering's timer (the loop's) still fires after the close wrote what it held: it
+    finds nothing to write and starts no writing thread (one would idle for seconds)."""
+    pl = BLOCK_SIZE
+    lay = layout(pl, pl)
+    blob = layout_blob(lay)
+    st = Storage(lay, tmp_path, write_gather=0.1)
+    outcomes: dict[int, BaseException | None] = {}
+    st.write_verified(0, bytearray(blob), reporter(outcomes, 0))
+    await anyio.to_thread.run_sync(st.close_blocking)
+    await anyio.sleep(0.3)  # (the gathering's time is past)
+    assert outcomes == {0: None} and on_disk(tmp_path, lay) == blob
+    assert "torrent_engine piece writing" not in {t.name for t in threading.enumerate()}
+
+
 def test_a_write_gather_out_of_range_is_refused(tmp_path: Path) -> None:
     lay = layout(BLOCK_SIZE, BLOCK_SIZE)
     for bad in (-0.1, 10.5):

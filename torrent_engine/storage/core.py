@@ -928,7 +928,10 @@ class Storage:
 
     def _gathered(self) -> None:
         self._gathering = None
-        self._writer.submit(self._write_queued)
+        with self._queued_lock:
+            held = bool(self._queued)
+        if held:  # (none when ``close_blocking`` had them written: no thread started for nothing)
+            self._writer.submit(self._write_queued)
 
     def _write_queued(self) -> None:
         """(The writing thread.) Write every piece ``write_verified`` queued so far, in the order
@@ -1039,7 +1042,8 @@ class Storage:
             self._closed = True
             with self._queued_lock:
                 held = bool(self._queued)
-            if held:  # (pieces held back: written first; a gathering's timer then finds none)
+            if held:  # (pieces held back: written first; a gathering's timer then finds none, and
+                # does nothing: it is the loop's, not to be cancelled from this thread)
                 self._writer.submit(self._write_queued)
             self._close_sync()
 
