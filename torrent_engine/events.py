@@ -317,6 +317,13 @@ class EventBus:
 
         return undo
 
+    def listened(self, kind: type[Event]) -> bool:
+        """Whether an event of ``kind`` published now would reach a subscriber (of its kind or
+        of every event, here or on a bus this one forwards to): a publisher whose event costs
+        something to make need not make one nobody reads."""
+        return bool(self._subs.get(kind.name) or self._subs.get(ALL)) or \
+            any(other.listened(kind) for other in self._forward)
+
     def publish(self, event: Event) -> None:
         """Queue ``event`` for delivery; never blocks and never raises from a subscriber."""
         targets = [*self._subs.get(event.name, ()), *self._subs.get(ALL, ())]

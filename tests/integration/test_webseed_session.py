@@ -64,6 +64,8 @@ async def test_a_failing_web_seed_is_the_stated_stall_reason(tmp_path: Path) -> 
         torrent = dataclasses.replace(plain, web_seeds=(server.url("/pub/"),))
         async with Session(torrent, tmp_path / "leech", config=loopback_config(stall_after=1.0)) as leecher:
             reason, message = await wait_stall(leecher)
+            in_use = leecher.status().web_seeds
+    assert in_use == sum(1 for w in leecher.web_seeds if not w.gave_up)
     assert reason == "web_seeds_failing", message
     assert server.url("/pub/") in message and "HTTP 404" in message
     assert server.requests
@@ -92,6 +94,7 @@ async def test_a_lying_web_seed_alone_is_banned_and_said_to_be(tmp_path: Path) -
             states = leecher.web_seeds
             assert leecher.status().progress == 0.0 and leecher.hash_failures >= 2
             assert leecher.banned_count == 1
+            assert leecher.status().web_seeds == 0  # (banned: given up, not in use)
     assert reason == "web_seeds_failing" and "banned" in message, message
     assert states[0].gave_up.startswith("banned")
 

@@ -98,3 +98,21 @@ def test_events_are_frozen() -> None:
     event = PieceCompleted(index=1)
     with pytest.raises(AttributeError):
         event.index = 2  # type: ignore[misc]
+
+
+def test_listened_says_whether_an_event_of_a_kind_would_reach_anyone() -> None:
+    session_bus, manager_bus = EventBus(), EventBus()
+    assert not session_bus.listened(PieceCompleted)
+    sub = session_bus.subscribe(PieceCompleted, lambda e: None)
+    assert session_bus.listened(PieceCompleted) and not session_bus.listened(StatsUpdate)
+    sub.cancel()
+    assert not session_bus.listened(PieceCompleted)
+    undo = session_bus.forward_to(manager_bus)
+    every = manager_bus.subscribe(ALL, lambda e: None)
+    assert session_bus.listened(PieceCompleted) and session_bus.listened(StatsUpdate)
+    every.cancel()
+    assert not session_bus.listened(StatsUpdate)
+    manager_bus.subscribe(StatsUpdate, lambda e: None)
+    assert session_bus.listened(StatsUpdate)
+    undo()
+    assert not session_bus.listened(StatsUpdate)

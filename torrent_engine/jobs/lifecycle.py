@@ -587,17 +587,17 @@ class JobLifecycle:
         session = session if session is not None else self.session_of(rec)
         if session is None:
             return
-        st = session.status()
         before = (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name)
-        rec.downloaded = st.downloaded
-        rec.uploaded = st.uploaded
+        rec.downloaded = session.downloaded  # (the counters read: no status made, each update)
+        rec.uploaded = session.uploaded
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
         self.sleepers.unview(rec)
-        if session.has_metadata:
-            rec.total_size = st.total_wanted
-            if knows_pieces(session, st):
-                rec.done_size = st.have_bytes
-            rec.name = st.name
+        sizes = session.sizes()
+        if sizes is not None:
+            rec.total_size = sizes[0]
+            if knows_pieces(session):
+                rec.done_size = sizes[1]
+            rec.name = session.name
         if (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name) != before:
             self.marks.mark(rec)
 

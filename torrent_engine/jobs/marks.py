@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
-from ..events import ALL, Event, EventBus
+from ..events import EventBus
 from .changelog import ChangeLog
-from .model import Job, JobRemoved, JobState
+from .model import JobAdded, JobState, JobStateChanged, JobUpdated
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -38,7 +38,10 @@ class ViewMarks:
         self.listed_step = listed_step  # a list shows a seed's seeding time to this many seconds
         # numbers start at the boot time in microseconds: a cursor of an earlier run is below them
         self.log = ChangeLog(start=time.time_ns() // 1000)
-        events.subscribe(ALL, self._on_job_event)
+        # (not job.progress: the news that makes one marks its job first, and a progress nobody
+        # listens to is not made: ``EngineNews._progress``)
+        for kind in (JobAdded, JobStateChanged, JobUpdated):
+            events.subscribe(kind, self._on_job_event)
         # (seeding clock at which a seed's listed seeding time may next move, job id); the entry
         # of each job that counts (older ones are stale)
         self._seeding_due: list[tuple[float, str]] = []
@@ -52,14 +55,11 @@ class ViewMarks:
         """``rec`` left the table: its number and torrent are noted for the clients that listed it."""
         self.log.remove(rec.id, self.clock(), number=rec.number or 0, info_hash=rec.info_hash)
 
-    def _on_job_event(self, event: Event) -> None:
-        """Every job event is a change of that job's views: added, state, progress, updated (its
-        removal is noted where it is removed, with its number: ``removed``)."""
-        if isinstance(event, JobRemoved):
-            return
-        job = getattr(event, "job", None)
-        if isinstance(job, Job) and job.id in self.run.jobs:
-            self.log.mark(job.id, self.clock())
+    def _on_job_event(self, event: JobAdded | JobStateChanged | JobUpdated) -> None:
+        """A job event is a change of that job's views: added, state, updated (its removal is
+        noted where it is removed, with its number: ``removed``)."""
+        if event.job.id in self.run.jobs:
+            self.log.mark(event.job.id, self.clock())
 
     def ranks_moved(self, job_ids: Iterable[str]) -> None:
         """The queue positions shown of ``job_ids`` moved (one job's move shifts the others')."""

@@ -117,6 +117,9 @@ class EngineNews:
         if now - self.run.last_progress.get(rec.id, -math.inf) >= PROGRESS_INTERVAL:
             self.run.last_progress[rec.id] = now
             self.run.refresh_counters(rec)
+            if not self.run.events.listened(JobProgress):  # (no stream, no library subscriber:
+                self.run.published.pop(rec.id, None)  # the job's view is not made for nobody)
+                return
             job = self.run.snapshot(rec)
             shown = (job.state.value, job.progress, job.done_size, job.downloaded, job.uploaded,
                      job.download_rate, job.upload_rate, job.peers, job.seeds, job.stall)

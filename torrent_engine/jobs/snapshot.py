@@ -30,7 +30,7 @@ from .model import (
 from .store import JobRecord
 
 if TYPE_CHECKING:
-    from ..session import Session, SessionStatus
+    from ..session import Session
 
 STARTING = frozenset({State.QUEUED.value, State.CHECKING.value})  # a session's states before its check ends
 SWARMING = frozenset({State.DOWNLOADING, State.SEEDING})  # a session's states with a swarm (peers counted)
@@ -73,7 +73,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming))
                   for p in session.peers)
     progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
-    if not knows_pieces(session, st) and rec.total_size > 0:  # what the record last said stands
+    if not knows_pieces(session) and rec.total_size > 0:  # what the record last said stands
         progress, done_size = min(1.0, rec.done_size / rec.total_size), rec.done_size
     return Job(id=rec.id, info_hash=rec.info_hash, name=st.name, source=rec.source, options=rec.options,
                state=rec.state, created_at=rec.created_at, updated_at=rec.updated_at,
@@ -126,11 +126,11 @@ def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
             None if rec.file_priorities is None else tuple(rec.file_priorities))
 
 
-def knows_pieces(session: Session, st: SessionStatus) -> bool:
+def knows_pieces(session: Session) -> bool:
     """Whether the session's pieces say what is had: not while it has not checked yet or reads its
     resume data (a restart, a move): nothing is known lost then, though it has no piece yet (a
     complete download showed 0 % until the read ended, and its record was told so)."""
-    return st.state not in STARTING or session.rechecked
+    return session.state.value not in STARTING or session.rechecked
 
 
 def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[JobTracker, ...]:
@@ -140,12 +140,17 @@ def tracker_list(session: Session, heard: Mapping[str, JobTracker]) -> tuple[Job
     for n, tier in enumerate(session.announcer.tiers()):
         for url in tier:
             tier_of.setdefault(url, n)
-    out = [dataclasses.replace(heard[url], tier=n) if url in heard
+    out = [_in_tier(heard[url], n) if url in heard
            else JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
            for url, n in tier_of.items()]
     last = len(session.announcer.tiers())
-    out.extend(dataclasses.replace(t, tier=last) for url, t in heard.items() if url not in tier_of)
+    out.extend(_in_tier(t, last) for url, t in heard.items() if url not in tier_of)
     return tuple(out)
+
+
+def _in_tier(tracker: JobTracker, tier: int) -> JobTracker:
+    """``tracker`` shown in ``tier`` (itself when it is: a view made each second copies none)."""
+    return tracker if tracker.tier == tier else dataclasses.replace(tracker, tier=tier)
 
 
 def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
@@ -180,7 +185,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
     progress = 1.0 if done else (rec.done_size / rec.total_size if rec.total_size else 0.0)
     tiers = rec.tracker_tiers if rec.tracker_tiers is not None else [[url] for url in rec.trackers or ()]
     heard = heard or {}
-    trackers = tuple(dataclasses.replace(heard[url], tier=n) if url in heard
+    trackers = tuple(_in_tier(heard[url], n) if url in heard
                      else JobTracker(url=url, status="unknown", message="", peers=0, tier=n)
                      for n, tier in enumerate(tiers) for url in tier)
     if rec.state in FINISHED_STATES:

@@ -102,7 +102,7 @@ from .reader import FileReader, Readers
 from .setup import TOP_PRIORITY, SessionSetup, first_last_pieces
 from .stall_watch import StallWatch
 from .state_table import State
-from .status import SessionStatus, session_status
+from .status import SessionStatus, session_status, wanted_and_had
 from .tick import SessionTick
 from .upload import Uploader
 from .webseeds import SessionWebSeeds, usable_urls
@@ -507,6 +507,11 @@ class Session:
     def status(self) -> SessionStatus:
         """A snapshot of the session's state, progress, rates and peers."""
         return session_status(self)
+
+    def sizes(self) -> tuple[int, int] | None:
+        """(bytes of the files wanted, of them verified), as ``status()`` says them without
+        making one; None until a magnet's metadata is in."""
+        return wanted_and_had(self.context)
 
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""

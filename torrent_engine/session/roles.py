@@ -200,6 +200,9 @@ class WebSeeding(Protocol):
     def states(self) -> list[WebSeedState]:
         """Each web seed's state."""
 
+    def working(self) -> int:
+        """How many web seeds are not given up."""
+
     def stall_facts(self) -> WebSeedFacts:
         """What the stall diagnosis needs to know of the web seeds."""
 

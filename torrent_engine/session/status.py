@@ -118,14 +118,24 @@ class StatusSource(Protocol):
         """Pieces verified so far."""
 
 
+def wanted_and_had(ctx: TorrentContext) -> tuple[int, int] | None:
+    """(payload bytes of the files wanted, of them verified); None until a magnet's metadata
+    is in. The counters alone: no status made (``JobLifecycle.refresh_counters``, every stats
+    update of every job)."""
+    phase = ctx.phase
+    if not isinstance(phase, Loaded):
+        return None
+    wanted = phase.parts.total_wanted
+    return wanted, max(0, wanted - phase.parts.picker.left_bytes())
+
+
 def session_status(s: StatusSource) -> SessionStatus:
     """A snapshot of the session's state, progress, rates and peers."""
     ctx = s.context
     phase = ctx.phase
     parts = phase.parts if isinstance(phase, Loaded) else None  # None: a magnet's metadata is not in yet
-    wanted = parts.total_wanted if parts is not None else 0
-    left = parts.picker.left_bytes() if parts is not None else 0
-    have_bytes = max(0, wanted - left)
+    wanted, have_bytes = wanted_and_had(ctx) or (0, 0)
+    left = wanted - have_bytes
     progress = (1.0 if wanted == 0 else have_bytes / wanted) if parts is not None else 0.0
     down_rate = s.rates.down_rate
     eta: float | None = None
@@ -144,6 +154,6 @@ def session_status(s: StatusSource) -> SessionStatus:
         stall_reason=stall.reason.value if stall is not None else None,
         stall_message=stall.message if stall is not None else None,
         stalled_since=s.stall_watch.stalled_since if stall is not None else None,
-        web_seeds=parts.webseeds.stall_facts().in_use if parts is not None else 0,
+        web_seeds=parts.webseeds.working() if parts is not None else 0,
         seed_mode=s.seed_mode, verified_pieces=s.verified_pieces)
 

@@ -129,6 +129,11 @@ class SessionWebSeeds:
                 if not seed.state.gave_up and self.is_banned(seed.key) else seed.state
                 for seed in self.seeds.values()]
 
+    def working(self) -> int:
+        """How many web seeds are not given up (a banned one is: ``states``)."""
+        return sum(1 for seed in self.seeds.values()
+                   if not seed.state.gave_up and not self.is_banned(seed.key))
+
     def stall_facts(self) -> WebSeedFacts:
         """What the stall diagnosis needs to know of the web seeds."""
         states = self.states()

@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import json
 import os
+import sys
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from torrent_engine.jobs import (
     CLIENT_SESSION_ENDED,
     AddOptions,
     InvalidJobRequest,
+    Job,
     JobConflict,
     JobFeatures,
     JobNotFound,
@@ -35,7 +37,8 @@ from torrent_engine.jobs import (
     LeaseNotFound,
     SavePathError,
 )
-from torrent_engine.jobs.store import JobStore
+from torrent_engine.jobs.lifecycle import JobLifecycle
+from torrent_engine.jobs.store import JobRecord, JobStore
 from torrent_engine.session import Session
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
@@ -566,6 +569,37 @@ async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
         with anyio.fail_after(10):
             while not any(e.job.stall is not None for e in progress):
                 await anyio.sleep(0.05)
+
+
+@pytest.mark.parametrize("listener", [False, True])
+async def test_a_progress_nobody_listens_to_makes_no_view_of_the_job(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listener: bool) -> None:
+    """The news that would make a ``job.progress`` (here a stall) makes the job's view only if
+    someone listens (a stream, a subscriber): 1 000 downloads made thousands a minute for nobody."""
+    made: list[str] = []
+    snapshot = JobLifecycle.snapshot
+
+    def counted(run: JobLifecycle, rec: JobRecord, **kw: Any) -> Job:
+        if sys._getframe(1).f_code.co_name == "_progress":
+            made.append(rec.id)
+        return snapshot(run, rec, **kw)
+
+    monkeypatch.setattr(JobLifecycle, "snapshot", counted)
+    config = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                    lsd_enabled=False, tracker_enabled=False, stall_after=0.3, stats_interval=0.1)
+    progress: list[JobProgress] = []
+    async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        if listener:
+            jobs.events.subscribe(JobProgress, progress.append)
+        job, _ = await jobs.add(magnet("a"))
+        with anyio.fail_after(20):
+            while jobs.get(job.id).stall is None:
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.3)
+    if listener:
+        assert made and any(e.job.stall is not None for e in progress)
+    else:
+        assert made == []
 
 
 async def test_adding_an_active_torrent_elsewhere_or_with_other_files_is_refused(tmp_path: Path) -> None:
