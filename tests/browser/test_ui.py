@@ -45,9 +45,14 @@ def chromium(width: int = 1200, height: int = 800) -> Iterator[Any]:
                      "--disable-dev-shm-usage", f"--user-data-dir={profile}",
                      f"--window-size={width},{height}"):
             options.add_argument(flag)
+        options.set_capability("goog:loggingPrefs", {"browser": "ALL"})  # (console, for ``wait``'s message)
         driver = webdriver.Chrome(service=Service(executable_path=driver_path), options=options)
         try:
             yield driver
+            # (every page a test went through: what the CSP refused would not be shown)
+            refusals = [str(e.get("message")) for e in driver.get_log("browser")
+                        if "Content Security Policy" in str(e.get("message"))]
+            assert refusals == [], refusals
         finally:
             driver.quit()
 
@@ -58,12 +63,37 @@ async def in_thread(fn: Callable[[], T]) -> T:
 
 
 def wait(driver: Any, condition: Callable[[Any], Any], limit: float = 60) -> Any:
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import (
+        NoSuchElementException,
+        StaleElementReferenceException,
+        TimeoutException,
+    )
     from selenium.webdriver.support.ui import WebDriverWait
 
     # The UI redraws open details every 2 s: an element found a moment ago may be gone.
-    return WebDriverWait(driver, limit, poll_frequency=0.1, ignored_exceptions=(
-        NoSuchElementException, StaleElementReferenceException)).until(condition)
+    try:
+        return WebDriverWait(driver, limit, poll_frequency=0.1, ignored_exceptions=(
+            NoSuchElementException, StaleElementReferenceException)).until(condition)
+    except TimeoutException:
+        raise AssertionError(f"waited {limit:g} s in vain; the page: {page_state(driver)}") from None
+
+
+def page_state(driver: Any) -> str:
+    """What a wait in vain saw: the dialogs open, the focus, the errors shown (the page's and the
+    add dialog's) and the browser console's messages: a failure says where the page stood."""
+    try:
+        shown = driver.execute_script("""
+            const text = (id) => (document.getElementById(id) || {}).textContent || "";
+            return JSON.stringify({
+              dialogs: [...document.querySelectorAll("dialog[open]")].map((d) => d.id),
+              focus: (document.activeElement || {}).id || (document.activeElement || {}).tagName,
+              errors: text("errors"), add_errors: text("ad-errors"), connection: text("conn-text"),
+              add_submit_disabled: (document.getElementById("ad-submit") || {}).disabled,
+            });""")
+        console = [f"{e.get('level')}: {e.get('message')}" for e in driver.get_log("browser")]
+    except Exception as exc:  # (the browser itself may be what failed)
+        return f"(not read: {exc!r})"
+    return f"{shown}; console: {console}"
 
 
 async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None:
@@ -799,6 +829,40 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
         assert free.endswith("B") and conn == "connected" and pressed == "true" and above == "True"
         assert dht == "0" and up_limit == "", (dht, up_limit)
         assert api.service.settings.alt_speed_enabled is True
+
+
+async def test_the_styles_the_script_sets_pass_the_content_security_policy(tmp_path: Path) -> None:
+    """The list's column widths and the add dialog's file tree indents are styles the page's
+    script sets: the CSP (``style-src 'self'``) refuses them as style attributes, so they are set
+    through each element's style. They apply, and the browser logs no refusal."""
+    from selenium.webdriver.common.by import By
+
+    torrent = make_torrent(make_payload(tmp_path / "made", FILES, name="Styled"), piece_length=32 * 1024)
+    path = tmp_path / "styled.torrent"
+    path.write_bytes(torrent.to_bytes())
+    async with running_api(tmp_path) as api:
+        def run() -> tuple[list[list[str]], list[list[str]], list[str]]:
+            driver.get(f"{api.url}/#token={TOKEN}")
+            wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+            widths = driver.execute_script(
+                "return [...document.querySelectorAll('#jobs-head th[data-col]')].map("
+                "(th) => [th.style.width, Math.round(th.getBoundingClientRect().width) + 'px'])")
+            driver.find_element(By.ID, "add-open").click()
+            driver.find_element(By.ID, "ad-files").send_keys(str(path))
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-trees input[data-index]"))
+            indents = driver.execute_script(
+                "return [...document.querySelectorAll('#ad-trees li')].map((li) => "
+                "[li.querySelector('.fname').textContent, getComputedStyle(li).paddingLeft])")
+            refusals = [str(e.get("message")) for e in driver.get_log("browser")
+                        if "Content Security Policy" in str(e.get("message"))]
+            return widths, indents, refusals
+
+        with chromium(1600, 900) as driver:
+            widths, indents, refusals = await in_thread(run)
+    assert refusals == []
+    assert widths and all(shown and shown == laid_out for shown, laid_out in widths), widths
+    assert indents == [["Styled/", "8px"], ["extras/", "24px"], ["cover.jpg", "40px"], ["notes.txt", "40px"],
+                       ["movie.mkv", "24px"]], indents
 
 
 async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_chosen(tmp_path: Path) -> None:

@@ -169,7 +169,9 @@ function when(t) {
 function el(tag, attrs = {}, ...children) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) {
-    if (k === "class") e.className = v; else if (k === "text") e.textContent = v; else e.setAttribute(k, v);
+    if (k === "class") e.className = v; else if (k === "text") e.textContent = v;
+    else if (k === "style") e.style.cssText = v;  // (a style attribute is an inline style the CSP refuses)
+    else e.setAttribute(k, v);
   }
   for (const c of children) e.append(c);
   return e;
