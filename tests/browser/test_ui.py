@@ -865,6 +865,33 @@ async def test_the_styles_the_script_sets_pass_the_content_security_policy(tmp_p
                        ["movie.mkv", "24px"]], indents
 
 
+@pytest.mark.parametrize("width", [1366, 1920])
+async def test_the_default_columns_fit_beside_the_sidebar_without_scrolling_sideways(
+        tmp_path: Path, width: int) -> None:
+    """From a 1366 px wide window up, the list's default columns, the row's actions among them,
+    fit beside the open sidebar: the list does not scroll sideways (it did on any screen, its
+    actions column cut), and the names get the room left over."""
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        await api.service.add(_magnet(1), AddOptions(paused=True))
+        with chromium(width, 900) as driver:
+            def run() -> list[int]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "1")
+                return [int(n) for n in driver.execute_script(
+                    "const s = document.querySelector('.jobs-scroll');"
+                    "const row = document.querySelector('#jobs tr.job');"
+                    "const name = row.querySelector('.name').getBoundingClientRect();"
+                    "const actions = row.querySelector('.c-actions').getBoundingClientRect();"
+                    "return [s.scrollWidth, s.clientWidth, name.width,"
+                    " Math.ceil(actions.right), Math.floor(s.getBoundingClientRect().right)]")]
+
+            scroll_width, client_width, name_width, actions_right, list_right = await in_thread(run)
+    assert scroll_width <= client_width, (scroll_width, client_width)
+    assert actions_right <= list_right and name_width >= 180, (actions_right, list_right, name_width)
+
+
 async def test_the_add_dialog_adds_links_and_files_with_options_and_the_files_chosen(tmp_path: Path) -> None:
     """The add dialog: a magnet and a .torrent at once with a category, tags and start paused;
     the .torrent's files listed from the file itself and one left out before anything is

@@ -98,9 +98,10 @@ const COLUMNS = [
 ];
 // each column's width (px; the name takes what is left, at least NAME_WIDTH: the table scrolls
 // sideways past that)
-const WIDTH = {"c-state": 124, "c-progress": 150, "c-size": 84, "c-rate": 88, "c-time": 92, "c-count": 64,
+// (the default columns fit beside the open sidebar from a 1366 px wide window up: browser tests)
+const WIDTH = {"c-state": 124, "c-progress": 140, "c-size": 84, "c-rate": 88, "c-time": 92, "c-count": 64,
                "c-text": 120, "c-added": 132, "c-path": 180};
-const NAME_WIDTH = 240, FIXED_WIDTH = 32 + 30 + 142;  // (the name; the select, expand and actions columns)
+const NAME_WIDTH = 200, FIXED_WIDTH = 32 + 30 + 142;  // (the name; the select, expand and actions columns)
 const widthOf = (c) => WIDTH[c.cls.split(" ").pop()];
 const COLUMN = new Map(COLUMNS.map((c) => [c.key, c]));
 const SORT_KEYS = {name: (j) => (j.name || j.info_hash || "").toLowerCase(),
