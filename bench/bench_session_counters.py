@@ -2,6 +2,8 @@
 from the session, against a whole ``Session.status()`` record (what it made before), in the same
 run. ``stats()`` runs for every ``sync/maindata`` poll, Transmission ``session-stats``,
 ``/metrics`` and ``/api/stats`` call and the tick's stats event, over every awake session.
+Likewise what ``JobLifecycle.refresh_counters`` reads for each stats update of a job (bytes,
+sizes, state, name: ``Session.sizes``), against a status record.
 
 One running ``Session`` over a 1 MiB torrent it seeds (no peer, no tracker, loopback only);
 ``--calls`` reads each way, ``--rounds`` rounds; prints µs a read each way and the ratio.
@@ -36,6 +38,23 @@ def through_status(session: Session) -> tuple[float, float, int, int, int]:
     return st.download_rate, st.upload_rate, st.downloaded, st.uploaded, st.peers
 
 
+def as_counters_read(session: Session) -> tuple[int, int, tuple[int, int] | None, str, bool, str]:
+    """What ``JobLifecycle.refresh_counters`` reads of a session now."""
+    return (session.downloaded, session.uploaded, session.sizes(), session.state.value, session.rechecked,
+            session.name)
+
+
+def counters_through_status(session: Session) -> tuple[int, int, tuple[int, int] | None, str, bool, str]:
+    """The same from a status record (what it did before)."""
+    st = session.status()
+    sizes = (st.total_wanted, st.have_bytes) if session.has_metadata else None
+    return st.downloaded, st.uploaded, sizes, st.state, session.rechecked, st.name
+
+
+PAIRS = (("JobService.stats()", through_status, as_stats_reads),
+         ("refresh_counters", counters_through_status, as_counters_read))
+
+
 async def run(calls: int, rounds: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
@@ -45,16 +64,18 @@ async def run(calls: int, rounds: int) -> None:
                         port_mapping=False, tracker_enabled=False)
         async with Session(torrent, folder, config=config) as session:
             await session.wait_ready()
-            assert as_stats_reads(session) == through_status(session)
+            for _, before, now in PAIRS:
+                assert before(session) == now(session)
             for r in range(1, rounds + 1):
-                times = []
-                for read in (through_status, as_stats_reads):
-                    t0 = time.perf_counter()
-                    for _ in range(calls):
-                        read(session)
-                    times.append((time.perf_counter() - t0) / calls * 1e6)
-                print(f"round {r}: status() {times[0]:.2f} us; the numbers read {times[1]:.2f} us; "
-                      f"ratio {times[0] / times[1]:.0f}x")
+                for what, before, now in PAIRS:
+                    times = []
+                    for read in (before, now):
+                        t0 = time.perf_counter()
+                        for _ in range(calls):
+                            read(session)
+                        times.append((time.perf_counter() - t0) / calls * 1e6)
+                    print(f"round {r}, {what}: status() {times[0]:.2f} us; the numbers read "
+                          f"{times[1]:.2f} us; ratio {times[0] / times[1]:.0f}x")
 
 
 def main() -> None:
