@@ -428,7 +428,45 @@ def test_pick_run_stops_at_a_piece_already_in_play_or_had() -> None:
     assert b.index == 3
     assert pk.pick_run("web", 8) == [0, 1, 2]
     assert pk.pick_run("web", 8) == [4, 5, 6, 7, 8, 9]
-    assert pk.pick_run("web", 8) == []  # nothing fresh left (no endgame for runs)
+    assert pk.pick_run("web", 8) == [3]  # nothing fresh left: the peer's piece, asked of it too
+    assert pk.pick_run("web", 8) == []  # (every missing block asked of it already)
+
+
+def test_pick_run_finishes_a_piece_a_peer_began_and_left() -> None:
+    """A peer sent half a piece and left: with nothing fresh left, the web seed takes that piece
+    (its missing blocks; the one received comes again as waste) and the piece completes."""
+    pk = PiecePicker(layout(2 * B, 2 * 2 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    give(pk, "peer", [0])
+    pk.peer_have_all("web")
+    first, second = pk.pick("peer", None, 2)
+    assert (first.index, second.index) == (0, 0)
+    assert pk.block_received("peer", first).accepted
+    pk.peer_gone("peer")  # (its other request back to the picker: free)
+    assert pk.pick_run("web", 4) == [1]  # (fresh first)
+    assert pk.pick_run("web", 4) == [0]
+    assert sorted(b.begin for b in pk.requests_of("web") if b.index == 0) == [B]
+    assert not pk.block_received("web", Block(0, 0, B)).accepted  # (had: waste)
+    assert pk.block_received("web", Block(0, B, B)).piece_complete
+
+
+def test_pick_run_in_endgame_duplicates_a_slow_peers_blocks_oldest_first_and_cancels_them() -> None:
+    """A slow peer holds the last pieces' requests (none free): the web seed takes the piece
+    whose oldest request is the oldest, every block of it asked of both; the block it delivers
+    first is CANCELled at the peer, and the peer's late copy is waste."""
+    pk = PiecePicker(layout(B, 3 * B), random.Random(0), random_first_pieces=0)
+    pk.set_sequential(True)
+    pk.peer_have_all("slow")
+    pk.peer_have_all("web")
+    assert [b.index for b in pk.pick("slow", None, 1, now=5.0)] == [0]
+    assert [b.index for b in pk.pick("slow", None, 1, now=1.0)] == [1]  # (asked for first)
+    assert pk.pick_run("web", 4) == [2]
+    assert pk.pick_run("web", 4) == [1]
+    result = pk.block_received("web", Block(1, 0, B))
+    assert result.piece_complete and result.cancels == (("slow", Block(1, 0, B)),)
+    assert not pk.block_received("slow", Block(1, 0, B)).accepted
+    assert pk.pick_run("web", 4) == [0]
+    assert pk.pick_run("web", 4) == []
 
 
 def test_pick_run_pieces_arrive_as_blocks_and_released_ones_go_back() -> None:

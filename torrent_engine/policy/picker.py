@@ -662,7 +662,8 @@ class PiecePicker:
                  peer_has: Container[int] | None = None, *, lowest: bool = False) -> list[int]:
         """Up to ``max_pieces`` consecutive fresh pieces (none of their blocks received or asked
         for) for a source that fetches whole pieces (a BEP 19 web seed): the policy's next fresh
-        piece, then the wanted fresh pieces right after it. Every block of them is now recorded
+        piece, then the wanted fresh pieces right after it; with none fresh, one piece begun
+        (``_begun_piece``). Every block of them is now recorded
         as requested by ``peer_key`` at ``now`` (so peers take other pieces); they arrive through
         ``block_received`` like any block, and ``release_requests`` gives back what did not.
         ``peer_has`` narrows what the source has (as in ``pick``). ``lowest``: start at the
@@ -670,15 +671,18 @@ class PiecePicker:
         costs the file up to the run's end, so runs go front to back).
         """
         has = self.peer_has(peer_key) if peer_has is None else peer_has
-        if max_pieces <= 0 or has is NOTHING or not self._fresh_wanted:
+        if max_pieces <= 0 or has is NOTHING:
             return []
-        if lowest:
+        first: int | None = None
+        if not self._fresh_wanted:
+            pass
+        elif lowest:
             first = next((i for i in range(self.num_pieces)
                           if self._state[i] == _FRESH and self._prio[i] > 0 and i in has), None)
         else:
             first = self._next_fresh(has, self._peers.seeds > 0 or not self._peers.knows(peer_key))
         if first is None:
-            return []
+            return self._begun_piece(peer_key, has, now)
         mine = self._requests.setdefault(peer_key, {})
         out: list[Block] = []
         run: list[int] = []
@@ -695,6 +699,44 @@ class PiecePicker:
             i += 1
         self._generation += 1
         return run
+
+    def _begun_piece(self, peer_key: PeerKey, has: Container[int], now: float) -> list[int]:
+        """No fresh piece is left for a whole-piece source: ``[i]``, a piece already begun that it
+        can finish, every block of it still missing now asked of it too; else []. A piece with
+        free blocks first (asked of nobody: the peer that sent the rest left, or its requests
+        timed out), else the one whose oldest request is the oldest (a slow peer's: endgame, as
+        the peers' duplicates; the first to deliver a block wins, the others get CANCEL). Never
+        one with a block already asked of it. Without this a web seed never finished a piece a
+        peer had begun: a peer trickling a block held the download's end."""
+        mine = self._requests.setdefault(peer_key, {})
+        best: int | None = None
+        best_rank: tuple[int, float] | None = None
+        for i, d in self._downloads.items():
+            if not self._prio[i] or i not in has:
+                continue
+            missing = [j for j in range(d.nblocks) if not d.received[j]]
+            if not missing or any((i, j) in mine for j in missing):
+                continue
+            if d.free:
+                best = i
+                break
+            oldest = min(self._requests[p][(i, j)] for j in missing for p in d.requesters[j])
+            if best_rank is None or (1, oldest) < best_rank:
+                best, best_rank = i, (1, oldest)
+        if best is None:
+            return []
+        d = self._downloads[best]
+        for j in range(d.nblocks):
+            if d.received[j]:
+                continue
+            if not d.requesters[j]:
+                d.free -= 1
+            d.requesters[j].append(peer_key)
+            mine[(best, j)] = now
+        d.hint = d.nblocks
+        self._open.pop(best, None)
+        self._generation += 1
+        return [best]
 
     def _take_free(
         self, i: int, peer_key: PeerKey, mine: dict[tuple[int, int], float], n: int, out: list[Block],

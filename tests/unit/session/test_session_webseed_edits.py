@@ -118,6 +118,30 @@ async def test_a_magnets_web_seeds_set_before_its_metadata_are_used_once_it_come
     assert server.requests
 
 
+async def test_a_web_seed_takes_over_the_blocks_a_peer_trickles_and_the_download_ends(tmp_path: Path) -> None:
+    """A peer that uploads 1 byte a second holds requests of the torrent's pieces when a web seed
+    comes: the web seed fetches every fresh piece, then the pieces the peer was asked for (their
+    blocks asked of both), and the download completes long before the peer's requests time out
+    (``Config.request_timeout``, 30 s; before, the web seed took fresh pieces only and the end
+    waited on the peer, or for ever on a peer that kept being asked)."""
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    files = served_files(torrent, tmp_path / "seed")
+    async with http_server(lambda path, s, e: (ranged(files[path], s, e), True)) as server:
+        async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+            await seeder.wait_ready()
+            seeder.set_rate_limits(upload=1)
+            async with Session(torrent, tmp_path / "leech", config=loopback_config(),
+                               peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+                with anyio.fail_after(20):
+                    while not any(leecher.picker.in_flight(p.key) for p in leecher.peers):
+                        await anyio.sleep(0.02)
+                leecher.set_web_seeds([server.url("/pub/")])
+                with anyio.fail_after(15):
+                    await leecher.wait_completed()
+                assert leecher.status().progress == 1.0
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
 async def test_a_web_seed_removed_before_its_task_began_leaves_nothing_behind(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
     files = served_files(torrent, tmp_path / "seed")
