@@ -2,8 +2,10 @@
 
 Properties: a block is handed out to a second peer only in endgame (when no free block is
 left), never twice to the same peer; pieces wholly inside skipped files are never requested;
-after a seed has delivered everything (with hash failures on the way), the picker is complete,
-``left_bytes()`` is 0, and ``have`` is exactly the wanted pieces.
+a web seed's run (``pick_run``) is fresh pieces while any is left, else one begun piece (its
+missing blocks, some maybe asked of peers too); after a seed has delivered everything (with
+hash failures on the way), the picker is complete, ``left_bytes()`` is 0, and ``have`` is
+exactly the wanted pieces.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torrent_engine.formats.bitfield import Bitfield
 from torrent_engine.policy.picker import BLOCK_SIZE, Block, PiecePicker
 
 PEERS = ("p0", "p1", "p2")
+WEB = "web"  # a web seed: whole pieces (``pick_run``)
 
 
 @settings(max_examples=300, deadline=None)
@@ -66,7 +69,7 @@ def test_picker_properties(data: st.DataObject) -> None:
         """An endgame pick of a drained peer that came back short left no block this peer could
         duplicate."""
         holders: dict[Block, set[str]] = {}
-        for p in PEERS:
+        for p in (*PEERS, WEB):
             for b in pk.requests_of(p):
                 holders.setdefault(b, set()).add(p)
         has = pk.peer_has(peer)
@@ -87,10 +90,28 @@ def test_picker_properties(data: st.DataObject) -> None:
             else:
                 pk.piece_passed(b.index)
 
+    pk.peer_have_all(WEB)
+
+    def web_run() -> None:
+        fresh = wanted - set(pk.have) - set(pk.downloading())
+        before = set(pk.requests_of(WEB))
+        run = pk.pick_run(WEB, data.draw(st.integers(1, 4)))
+        got = set(pk.requests_of(WEB)) - before
+        assert {b.index for b in got} == set(run) and set(run) <= wanted
+        if fresh:  # (fresh pieces first: whole, asked of nobody else)
+            assert set(run) <= fresh and all(not requested.get(b) for b in got), (run, fresh)
+        else:
+            assert len(run) <= 1
+        for b in got:
+            assert WEB not in requested.get(b, set()), "the same block twice to the web seed"
+            requested.setdefault(b, set()).add(WEB)
+
     for _ in range(data.draw(st.integers(0, 80), label="steps")):
-        op = data.draw(st.sampled_from(["pick", "pick", "recv", "recv", "timeout", "gone", "have"]))
-        peer = data.draw(st.sampled_from(PEERS))
-        if op == "pick":
+        op = data.draw(st.sampled_from(["pick", "pick", "recv", "recv", "timeout", "gone", "have", "run"]))
+        peer = data.draw(st.sampled_from((*PEERS, WEB) if op in ("recv", "timeout", "gone") else PEERS))
+        if op == "run":
+            web_run()
+        elif op == "pick":
             if data.draw(st.booleans()):
                 want = data.draw(st.integers(1, 6))
                 drained = pk.in_flight(peer) == 0  # endgame duplicates go only to a drained peer,
@@ -118,7 +139,7 @@ def test_picker_properties(data: st.DataObject) -> None:
             pk.peer_have(peer, data.draw(st.integers(0, n - 1)))
         assert set(pk.have) <= wanted
 
-    for peer in PEERS:
+    for peer in (*PEERS, WEB):
         forget(peer, pk.peer_gone(peer))
     pk.peer_have_all("seed")
     for _ in range(10 * n + 10):
