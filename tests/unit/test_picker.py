@@ -432,6 +432,17 @@ def test_pick_run_stops_at_a_piece_already_in_play_or_had() -> None:
     assert pk.pick_run("web", 8) == []  # (every missing block asked of it already)
 
 
+def test_pick_run_leaves_a_begun_piece_asked_of_as_many_as_endgame_asks() -> None:
+    """Web seeds duplicate a slow peer's piece up to ``endgame_max_requesters`` sources a block;
+    one more web seed finds nothing to take."""
+    pk = PiecePicker(layout(B, B), random.Random(0), random_first_pieces=0, endgame_max_requesters=3)
+    for source in ("slow", "web1", "web2", "web3"):
+        pk.peer_have_all(source)
+    assert [b.index for b in pk.pick("slow", None, 1)] == [0]
+    assert pk.pick_run("web1", 4) == [0] and pk.pick_run("web2", 4) == [0]
+    assert pk.pick_run("web3", 4) == []
+
+
 def test_pick_run_finishes_a_piece_a_peer_began_and_left() -> None:
     """A peer sent half a piece and left: with nothing fresh left, the web seed takes that piece
     (its missing blocks; the one received comes again as waste) and the piece completes."""

@@ -720,6 +720,8 @@ class PiecePicker:
             if d.free:
                 best = i
                 break
+            if all(len(d.requesters[j]) >= self.endgame_max_requesters for j in missing):
+                continue  # (asked of as many as endgame asks a block of: other web seeds, peers)
             oldest = min(self._requests[p][(i, j)] for j in missing for p in d.requesters[j])
             if best_rank is None or (1, oldest) < best_rank:
                 best, best_rank = i, (1, oldest)
