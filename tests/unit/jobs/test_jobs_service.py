@@ -575,7 +575,8 @@ async def test_a_stuck_job_says_why_and_since_when(tmp_path: Path) -> None:
 async def test_a_progress_nobody_listens_to_makes_no_view_of_the_job(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, listener: bool) -> None:
     """The news that would make a ``job.progress`` (here a stall) makes the job's view only if
-    someone listens (a stream, a subscriber): 1 000 downloads made thousands a minute for nobody."""
+    someone listens (a stream, a subscriber): a service embedded without one made up to four a
+    second a downloading job for nobody."""
     made: list[str] = []
     snapshot = JobLifecycle.snapshot
 
