@@ -55,6 +55,7 @@ Invariants:
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Container, Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -710,7 +711,7 @@ class PiecePicker:
         peer had begun: a peer trickling a block held the download's end."""
         mine = self._requests.setdefault(peer_key, {})
         best: int | None = None
-        best_rank: tuple[int, float] | None = None
+        best_asked = math.inf  # (the oldest request of ``best``'s missing blocks)
         for i, d in self._downloads.items():
             if not self._prio[i] or i not in has:
                 continue
@@ -723,8 +724,8 @@ class PiecePicker:
             if all(len(d.requesters[j]) >= self.endgame_max_requesters for j in missing):
                 continue  # (asked of as many as endgame asks a block of: other web seeds, peers)
             oldest = min(self._requests[p][(i, j)] for j in missing for p in d.requesters[j])
-            if best_rank is None or (1, oldest) < best_rank:
-                best, best_rank = i, (1, oldest)
+            if oldest < best_asked:
+                best, best_asked = i, oldest
         if best is None:
             return []
         d = self._downloads[best]

@@ -907,10 +907,12 @@ class Storage:
         with self._queued_lock:
             first = not self._queued
             self._queued.append(queued)
-            held = sum(len(q.view) for q in self._queued)  # (those of a gathering under way)
+            # (the bytes of a gathering begun or under way: summed only then, not for each piece)
+            gathering = self._write_gather > 0 and (first or self._gathering is not None)
+            held = sum(len(q.view) for q in self._queued) if gathering else 0
         if not first and self._gathering is None:
             return  # (the job that will take the queue is already submitted)
-        if self._write_gather > 0 and held < RUN_MAX:
+        if gathering and held < RUN_MAX:
             if first:  # (the loop's own timer: no task, nothing to cancel but the handle)
                 self._gathering = queued.loop.call_later(self._write_gather, self._gathered)
             return
