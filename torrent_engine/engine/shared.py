@@ -46,6 +46,7 @@ from . import fdlimit
 from .bandwidth import Bandwidth
 from .bandwidth import TokenBucket as TokenBucket  # (where the sessions and the jobs long took it)
 from .clock import EngineClock
+from .dialgate import DialGate
 from .runtime import mark_asyncio_context
 
 if TYPE_CHECKING:
@@ -145,10 +146,51 @@ class PeerLimits:
     max_peers_per_torrent: int | None = None  # a torrent's own (``Session.set_max_peers``) wins
     max_uploads: int = 0  # peers unchoked, over every torrent
     max_uploads_per_torrent: int | None = None  # regular unchoke slots (plus one optimistic)
+    connection_speed: int = 0  # outgoing connection attempts a second, over every torrent (dialgate.py)
 
 
 NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
 TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
+
+
+class DialTurns:
+    """The ``DialGate`` on the engine's clock: a dial that must wait sleeps on an event, which
+    the clock's deadline at the next turn sets (no timer while no dial waits)."""
+
+    def __init__(self, clock: EngineClock) -> None:
+        self.gate = DialGate()
+        self._clock = clock
+
+    async def turn(self, rank: int, rate: int) -> None:
+        """Wait for the turn of a dial of ``rank`` at ``rate`` dials a second (0: none)."""
+        gate = self.gate
+        if rate != gate.rate:
+            gate.set_rate(rate)
+            self.on_tick(time.monotonic())  # (a higher rate, or none: the waiting go sooner)
+        if not rate and not len(gate):
+            return
+        ticket = anyio.Event()
+        if gate.ask(ticket, rank, time.monotonic()):
+            return
+        self._arm(time.monotonic())
+        try:
+            await ticket.wait()
+        finally:
+            if not ticket.is_set():  # (called off while it waited)
+                gate.leave(ticket)
+
+    def on_tick(self, now: float) -> bool:
+        """The clock's deadline: the dials whose turn it is go."""
+        for ticket in self.gate.due(now):
+            assert isinstance(ticket, anyio.Event)
+            ticket.set()
+        self._arm(now)
+        return False
+
+    def _arm(self, now: float) -> None:
+        when = self.gate.next_turn(now)
+        if when is not None:
+            self._clock.at(when, self)
 
 
 class SharedResources:
@@ -174,6 +216,7 @@ class SharedResources:
         # something to do, and deadlines (a torrent with nothing to do costs no timer)
         self.clock = EngineClock(config.stats_interval)
         self.limits = PeerLimits()
+        self.dials = DialTurns(self.clock)  # every session's dials, ``limits.connection_speed`` a second
         self.connections = 0  # peers connected or being dialed, over every session (``limits``)
         self.unchoked = 0  # peers unchoked, over every session
         self.receive = ReceiveBudget()  # every connected peer's receive buffer, in all
@@ -858,6 +901,11 @@ class SharedResources:
         """How many more connections the limit over every torrent allows."""
         limit = self.limits.max_connections
         return max(0, limit - self.connections) if limit > 0 else NO_LIMIT_ROOM
+
+    async def dial_turn(self, rank: int) -> None:
+        """Wait for a dial's turn: ``limits.connection_speed`` a second over every session (none:
+        at once), the lowest ``rank`` first (``engine/dialgate.py``)."""
+        await self.dials.turn(rank, self.limits.connection_speed)
 
     def take_connection(self) -> bool:
         """Count one more connection, if the limit allows it (each taken is given back once)."""

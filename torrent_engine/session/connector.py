@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import anyio
 
+from ..engine.dialgate import SEEDING_RANK
 from ..errors import EncryptionError, TorrentEngineError
 from ..formats.infohash import v2_on_wire
 from .peer_io import PeerLink, open_connection
@@ -69,6 +70,7 @@ class Connector:
         self._other_hashes: list[bytes] = []  # a hybrid's other info-hash, routed here too
         self.rounds = 0  # how many times run() looked for peers to dial
         self.max_peers = 0  # this torrent's connections at most (0: the shared default)
+        self.dialing = 0  # dials waiting for their turn or under way (``dial``)
 
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
@@ -229,13 +231,34 @@ class Connector:
         ctx = self._ctx
         shared = ctx.shared
         assert shared is not None
-        if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
-            self.connecting.discard(key)
-            return
+        self.dialing += 1
         try:
-            await self._dial(key, transport)
+            if shared.limits.connection_speed and not await self._turn(key, shared):
+                return
+            if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
+                self.connecting.discard(key)
+                return
+            try:
+                await self._dial(key, transport)
+            finally:
+                shared.give_connection()
         finally:
-            shared.give_connection()
+            self.dialing -= 1
+
+    async def _turn(self, key: tuple[str, int], shared: SharedResources) -> bool:
+        """Wait for the dial's turn among every torrent's (``Limits.connection_speed`` a second,
+        the torrents with the fewest peers and dials first, a seeding one's after every
+        downloading one's: ``engine/dialgate.py``); whether it is still to be made. One asked
+        while the torrent downloaded and that finds it complete is not: its address waits, as
+        one connected the other way does (a seed dials to upload, at a seed's rank)."""
+        ctx = self._ctx
+        seeding = ctx.state is State.SEEDING
+        await shared.dial_turn(len(ctx.peers) + self.dialing - 1 + (SEEDING_RANK if seeding else 0))
+        if key in ctx.peers or (not seeding and ctx.state is State.SEEDING):
+            self.connecting.discard(key)
+            ctx.pool.later(key, time.monotonic())
+            return False
+        return True
 
     async def _dial(self, key: tuple[str, int], transport: str | None) -> None:
         ctx = self._ctx

@@ -1,0 +1,87 @@
+"""Outgoing connection attempts at a rate over every torrent (``engine/dialgate.py``): a burst at
+once, then one each 1/rate seconds, the lowest rank first (then the first asked); a dial called
+off gives its place up; a rate of 0 lets every dial go; and the shell on the engine's clock wakes
+the waiting dials in that order."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.engine.dialgate import SEEDING_RANK, DialGate
+from torrent_engine.engine.shared import SharedResources
+
+pytestmark = pytest.mark.anyio
+
+
+def test_a_burst_at_once_then_one_a_turn_at_the_rate() -> None:
+    gate = DialGate(rate=4, burst=2)
+    assert [gate.ask(n, 0, 10.0) for n in range(3)] == [True, True, False]
+    assert gate.next_turn(10.0) == pytest.approx(10.25)
+    assert gate.due(10.1) == []
+    assert gate.due(10.25) == [2]
+    assert gate.next_turn(10.25) is None  # (nothing waits)
+    assert gate.ask("late", 0, 10.3) is False  # (a fifth of a token: it waits its quarter second)
+    assert gate.next_turn(10.3) == pytest.approx(10.5)
+    assert gate.due(20.0) == ["late"]
+    assert gate.tokens == pytest.approx(1.0)  # (a long quiet spell fills the bucket to its burst)
+
+
+def test_the_lowest_rank_goes_first_then_the_first_asked() -> None:
+    gate = DialGate(rate=10, burst=1)
+    assert gate.ask("a0", 0, 0.0)
+    # torrent a asked for two more, then b for three, then a seeding torrent for one
+    for ticket, rank in (("a1", 1), ("a2", 2), ("b0", 0), ("b1", 1), ("b2", 2), ("s0", SEEDING_RANK)):
+        assert gate.ask(ticket, rank, 0.0) is False
+    assert len(gate) == 6
+    assert gate.due(0.15) == ["b0"]  # (the bucket holds one: the burst)
+    order = [ticket for k in range(5) for ticket in gate.due(0.26 + 0.11 * k)]  # (a token each)
+    assert order == ["a1", "b1", "a2", "b2", "s0"]
+
+
+def test_a_dial_called_off_gives_its_place_up() -> None:
+    gate = DialGate(rate=1, burst=1)
+    assert gate.ask("first", 0, 0.0)
+    gate.ask("gone", 0, 0.0)
+    gate.ask("next", 1, 0.0)
+    gate.leave("gone")
+    assert len(gate) == 1
+    assert gate.due(1.0) == ["next"]
+    assert gate.tokens == pytest.approx(0.0)  # (the one called off took none)
+
+
+def test_no_rate_lets_every_dial_go_and_a_rate_refuses_below_zero() -> None:
+    gate = DialGate()
+    assert all(gate.ask(n, 0, 0.0) for n in range(1000))
+    gate.set_rate(1)
+    assert gate.ask("x", 0, 0.0) and not gate.ask("y", 0, 0.0)
+    gate.set_rate(0)  # (the waiting ones go at once)
+    assert gate.due(0.0) == ["y"]
+    with pytest.raises(ValueError, match="0 \\(none\\) or more"):
+        gate.set_rate(-1)
+
+
+async def test_the_shell_wakes_the_waiting_dials_in_rank_order_at_the_rate() -> None:
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    async with SharedResources(config) as shared:
+        shared.limits.connection_speed = 10  # (a burst of 10, then one each 0.1 s)
+        order: list[str] = []
+        start = time.monotonic()
+
+        async def dial(name: str, rank: int) -> None:
+            await shared.dial_turn(rank)
+            order.append(name)
+
+        async with anyio.create_task_group() as tg:
+            for n in range(10):
+                tg.start_soon(dial, f"burst{n}", 0)
+            await anyio.sleep(0)  # (the burst's tasks ask first)
+            for name, rank in (("a1", 1), ("a2", 2), ("b0", 0), ("b1", 1)):
+                tg.start_soon(dial, name, rank)
+        took = time.monotonic() - start
+        assert order[10:] == ["b0", "a1", "b1", "a2"]
+        assert took >= 0.35  # (four turns after the burst: a tenth of a second each, the first after 0.1)
+        assert len(shared.dials.gate) == 0
