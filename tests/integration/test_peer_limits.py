@@ -4,6 +4,7 @@ peers beyond it are not even dialed until it is raised), and a job's own limit h
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -68,6 +69,42 @@ async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> Non
                 s.connector.wake()
             await _wait(lambda: connected() == 6)
             assert [len(s.peers) for s in sessions] == [3, 3]
+        tg.cancel_scope.cancel()
+
+
+class _TimedPeer(IdlePeer):
+    """An idle peer that notes when it accepted each connection."""
+
+    def __init__(self, torrent: Torrent, host: str) -> None:
+        super().__init__(torrent, host)
+        self.at: list[float] = []
+
+    async def _handle(self, stream: anyio.abc.SocketStream) -> None:
+        self.at.append(time.monotonic())
+        await super()._handle(stream)
+
+
+async def test_outgoing_connections_go_at_the_rate_over_every_torrent(tmp_path: Path) -> None:
+    """``connection_speed`` 2: two dials at once, then one each half second, over both torrents
+    (without it the six go at once)."""
+    torrents = [make_torrent(make_payload(tmp_path / f"seed{n}", ((f"{n}.bin", 60_000),), seed=n),
+                             piece_length=16 * 1024) for n in (1, 2)]
+    peers = {t.info_hash: [_TimedPeer(t, "127.0.0.1") for _ in range(3)] for t in torrents}
+    everyone = [p for group in peers.values() for p in group]
+    async with anyio.create_task_group() as tg:
+        for peer in everyone:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(connection_speed=2)
+            assert jobs.manager.shared.limits.connection_speed == 2
+            for t in torrents:
+                await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+            await _wait(lambda: sum(p.accepted for p in everyone) == 6)
+            times = sorted(t for p in everyone for t in p.at)
+            assert times[-1] - times[0] >= 1.5, times  # (four turns after the burst of two)
+            with pytest.raises(InvalidJobRequest, match="-1 \\(no limit\\)"):
+                await jobs.update_settings(connection_speed=0)
         tg.cancel_scope.cancel()
 
 

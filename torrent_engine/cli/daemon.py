@@ -48,7 +48,8 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "proxy_url", "proxy_only",
               "ip_filter", "ip_filter_url", "ip_filter_trackers", "banned_ip", "alt_download_limit",
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
-              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "bind_interface",
+              "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "connection_speed",
+              "bind_interface",
               "bind_address", "active_checking_limit", "listen_port", "dht", "pex", "lsd", "encryption")
 
 
@@ -234,6 +235,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="peers unchoked at once over every torrent; -1 = no limit (the default)")
     p.add_argument("--max-uploads-per-torrent", type=int, default=4, metavar="N",
                    help="unchoke slots per torrent, plus one optimistic; -1 = no limit (default: 4)")
+    p.add_argument("--connection-speed", type=int, default=30, metavar="N",
+                   help="outgoing connection attempts a second over every torrent, the torrents with the "
+                        "fewest peers first; -1 = no limit (default: 30)")
     p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="the alternative global download limit, in force while the alternative "
                         "limits are on (by the schedule, the API, or a client's toggle); 0 = none")

@@ -132,7 +132,8 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     if args.alt_schedule:
         out["alt_schedule_from"], out["alt_schedule_to"] = parse_window(args.alt_schedule)
     out["alt_schedule_days"] = parse_days(args.alt_schedule_days)
-    for name in ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent"):
+    for name in ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent",
+                 "connection_speed"):
         out[name] = getattr(args, name)
     out["max_active_checking"] = args.active_checking_limit
     out["bind_interface"] = args.bind_interface

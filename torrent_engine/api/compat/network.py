@@ -22,7 +22,8 @@ from ...jobs.validate import check_limit as rate_limit_in
 from ...jsonvalue import JSON, JSONValue
 
 QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",
-              "max_uploads": "max_uploads", "max_uploads_per_torrent": "max_uploads_per_torrent"}
+              "max_uploads": "max_uploads", "max_uploads_per_torrent": "max_uploads_per_torrent",
+              "connection_speed": "connection_speed"}
 TR_LIMITS = {"peer-limit-global": "max_connections", "peer-limit-per-torrent": "max_connections_per_torrent"}
 QBT_FIELDS = frozenset({"ip_filter_enabled", "ip_filter_path", "ip_filter_trackers", "banned_IPs",
                         "alt_dl_limit", "alt_up_limit", "scheduler_enabled", "schedule_from_hour",

@@ -1,6 +1,7 @@
 """Connection and upload-slot limits as the job service keeps them (qBittorrent's ``max_connec``,
 ``max_connec_per_torrent``, ``max_uploads``, ``max_uploads_per_torrent``; Transmission's
-``peer-limit-global``/``-per-torrent``): -1 for none, else at least 1. They are handed to the
+``peer-limit-global``/``-per-torrent``), and the outgoing connection attempts a second over
+every torrent (qBittorrent's ``connection_speed``): -1 for none, else at least 1. They are handed to the
 shared resources (``SharedResources.limits``), which every session reads when it dials, accepts
 or rechokes: new connections follow a lowered limit, those held are kept."""
 
@@ -17,7 +18,8 @@ if TYPE_CHECKING:
 
 # (a torrent's two are the Config's ``max_peers_per_torrent`` and ``upload_slots`` at first:
 # ``JobService.load`` asks for them as the configuration's, which a change of them then changes)
-LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent")
+LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent",
+                  "connection_speed")
 MAX_JOB_PEERS = 2**31 - 1  # a limit's largest value (a C int's, as qBittorrent's)
 
 
@@ -47,3 +49,4 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
         else sys.maxsize
     limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent >= 0 \
         else sys.maxsize
+    limits.connection_speed = max(0, s.connection_speed)  # (0 there: none)

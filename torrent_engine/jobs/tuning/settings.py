@@ -152,6 +152,9 @@ class ServiceSettings:
     max_connections_per_torrent: int = 60  # unless a job has its own
     max_uploads: int = -1  # peers unchoked over every torrent
     max_uploads_per_torrent: int = 4  # regular unchoke slots of a torrent (plus one optimistic)
+    # outgoing connection attempts a second over every torrent, the torrents with the fewest
+    # peers first (engine/dialgate.py): libtorrent's and qBittorrent's default
+    connection_speed: int = 30
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -272,7 +275,7 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "ip_filter_enabled", "ip_filter_path", "ip_filter_url", "ip_filter_trackers", "banned_ips",
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
-         "max_uploads", "max_uploads_per_torrent", "bind_interface",
+         "max_uploads", "max_uploads_per_torrent", "connection_speed", "bind_interface",
          "bind_address", "max_active_checking", "listen_port", "dht_enabled", "pex_enabled", "lsd_enabled",
          "encryption")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
