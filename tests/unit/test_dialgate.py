@@ -85,3 +85,40 @@ async def test_the_shell_wakes_the_waiting_dials_in_rank_order_at_the_rate() -> 
         assert order[10:] == ["b0", "a1", "b1", "a2"]
         assert took >= 0.35  # (four turns after the burst: a tenth of a second each, the first after 0.1)
         assert len(shared.dials.gate) == 0
+
+
+async def test_a_dial_that_waited_while_its_torrent_completed_is_not_made() -> None:
+    """The connector's turn: a downloading torrent's second dial waits behind the rate; the
+    torrent completes meanwhile: the dial is not made, and its address waits its back-off (a
+    seed's dial to upload asks again, at a seed's rank)."""
+    from types import SimpleNamespace
+
+    from torrent_engine.session.connector import Connector
+    from torrent_engine.session.peer_pool import PeerPool
+    from torrent_engine.session.state_table import State
+
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    async with SharedResources(config) as shared:
+        shared.limits.connection_speed = 2  # (a burst of 2, then one each half second)
+        pool = PeerPool()
+        keys = [("127.0.0.1", 7000 + n) for n in range(3)]
+        for key in keys:
+            pool.add(key)
+        ctx = SimpleNamespace(state=State.DOWNLOADING, peers={}, pool=pool, shared=shared)
+        connector = Connector(SimpleNamespace(context=ctx))  # type: ignore[arg-type]
+        made: list[bool] = []
+
+        async def turn(key: tuple[str, int]) -> None:
+            connector.connecting.add(key)
+            connector.dialing += 1
+            made.append(await connector._turn(key, shared))
+
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(turn, key)
+            while len(made) < 2:
+                await anyio.sleep(0.01)
+            ctx.state = State.SEEDING  # (complete, from the first two peers)
+        assert made == [True, True, False]
+        assert keys[2] not in connector.connecting
+        assert pool[keys[2]].next_try > time.monotonic()  # (tried again later, not now)
