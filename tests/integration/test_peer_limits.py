@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import anyio
@@ -30,46 +31,59 @@ async def _wait(predicate: Callable[[], object], timeout: float = 20.0) -> None:
             await anyio.sleep(0.05)
 
 
-async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> None:
+def _two_torrents(tmp_path: Path, peer: Callable[[Torrent, str], IdlePeer] = IdlePeer
+                  ) -> tuple[list[Torrent], dict[bytes, list[IdlePeer]], list[IdlePeer]]:
+    """Two torrents, three idle peers of each (by info-hash), and every peer."""
     torrents = [make_torrent(make_payload(tmp_path / f"seed{n}", ((f"{n}.bin", 60_000),), seed=n),
                              piece_length=16 * 1024) for n in (1, 2)]
-    peers = {t.info_hash: [IdlePeer(t, "127.0.0.1") for _ in range(3)] for t in torrents}
-    everyone = [p for group in peers.values() for p in group]
+    peers = {t.info_hash: [peer(t, "127.0.0.1") for _ in range(3)] for t in torrents}
+    return torrents, peers, [p for group in peers.values() for p in group]
+
+
+@asynccontextmanager
+async def _service_beside(tmp_path: Path, peers: list[IdlePeer]) -> AsyncIterator[JobService]:
+    """A job service on loopback (no encryption) while ``peers`` serve."""
     async with anyio.create_task_group() as tg:
-        for peer in everyone:
+        for peer in peers:
             await tg.start(peer.serve)
         async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
                               state_dir=tmp_path / "state") as jobs:
-            await jobs.update_settings(max_connections=4)
-            sessions = []
-            for t in torrents:
-                await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
-                session = jobs.manager.get(t.info_hash)
-                assert session is not None
-                sessions.append(session)
-
-            def connected() -> int:
-                return sum(len(s.peers) for s in sessions)
-
-            await _wait(lambda: connected() == 4)
-            rounds = [s.connector.rounds for s in sessions]
-            for s in sessions:
-                s.connector.wake()
-            pairs = list(zip(sessions, rounds, strict=True))
-            # (two rounds of each dialer; one, for a torrent connected to every address it
-            # knows: its loop ends then, until a peer leaves)
-            await _wait(lambda: all(s.connector.rounds >= r + 2 or s.connector.rounds >= r + 1
-                                    and not s.connector.running for s, r in pairs))
-            assert connected() == 4
-            assert sum(p.accepted for p in everyone) == 4  # (the others were not dialed at all)
-            assert jobs.manager.shared.connections == 4
-
-            await jobs.update_settings(max_connections=-1)  # raised: the rest are dialed
-            for s in sessions:
-                s.connector.wake()
-            await _wait(lambda: connected() == 6)
-            assert [len(s.peers) for s in sessions] == [3, 3]
+            yield jobs
         tg.cancel_scope.cancel()
+
+
+async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> None:
+    torrents, peers, everyone = _two_torrents(tmp_path)
+    async with _service_beside(tmp_path, everyone) as jobs:
+        await jobs.update_settings(max_connections=4)
+        sessions = []
+        for t in torrents:
+            await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+            session = jobs.manager.get(t.info_hash)
+            assert session is not None
+            sessions.append(session)
+
+        def connected() -> int:
+            return sum(len(s.peers) for s in sessions)
+
+        await _wait(lambda: connected() == 4)
+        rounds = [s.connector.rounds for s in sessions]
+        for s in sessions:
+            s.connector.wake()
+        pairs = list(zip(sessions, rounds, strict=True))
+        # (two rounds of each dialer; one, for a torrent connected to every address it
+        # knows: its loop ends then, until a peer leaves)
+        await _wait(lambda: all(s.connector.rounds >= r + 2 or s.connector.rounds >= r + 1
+                                and not s.connector.running for s, r in pairs))
+        assert connected() == 4
+        assert sum(p.accepted for p in everyone) == 4  # (the others were not dialed at all)
+        assert jobs.manager.shared.connections == 4
+
+        await jobs.update_settings(max_connections=-1)  # raised: the rest are dialed
+        for s in sessions:
+            s.connector.wake()
+        await _wait(lambda: connected() == 6)
+        assert [len(s.peers) for s in sessions] == [3, 3]
 
 
 class _TimedPeer(IdlePeer):
@@ -87,25 +101,17 @@ class _TimedPeer(IdlePeer):
 async def test_outgoing_connections_go_at_the_rate_over_every_torrent(tmp_path: Path) -> None:
     """``connection_speed`` 2: two dials at once, then one each half second, over both torrents
     (without it the six go at once)."""
-    torrents = [make_torrent(make_payload(tmp_path / f"seed{n}", ((f"{n}.bin", 60_000),), seed=n),
-                             piece_length=16 * 1024) for n in (1, 2)]
-    peers = {t.info_hash: [_TimedPeer(t, "127.0.0.1") for _ in range(3)] for t in torrents}
-    everyone = [p for group in peers.values() for p in group]
-    async with anyio.create_task_group() as tg:
-        for peer in everyone:
-            await tg.start(peer.serve)
-        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
-                              state_dir=tmp_path / "state") as jobs:
-            await jobs.update_settings(connection_speed=2)
-            assert jobs.manager.shared.limits.connection_speed == 2
-            for t in torrents:
-                await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
-            await _wait(lambda: sum(p.accepted for p in everyone) == 6)
-            times = sorted(t for p in everyone for t in p.at)
-            assert times[-1] - times[0] >= 1.5, times  # (four turns after the burst of two)
-            with pytest.raises(InvalidJobRequest, match="-1 \\(no limit\\)"):
-                await jobs.update_settings(connection_speed=0)
-        tg.cancel_scope.cancel()
+    torrents, peers, everyone = _two_torrents(tmp_path, _TimedPeer)
+    async with _service_beside(tmp_path, everyone) as jobs:
+        await jobs.update_settings(connection_speed=2)
+        assert jobs.manager.shared.limits.connection_speed == 2
+        for t in torrents:
+            await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+        await _wait(lambda: sum(p.accepted for p in everyone) == 6)
+        times = sorted(t for p in everyone if isinstance(p, _TimedPeer) for t in p.at)
+        assert times[-1] - times[0] >= 1.5, times  # (four turns after the burst of two)
+        with pytest.raises(InvalidJobRequest, match="-1 \\(no limit\\)"):
+            await jobs.update_settings(connection_speed=0)
 
 
 async def test_a_jobs_own_limit(tmp_path: Path) -> None:
