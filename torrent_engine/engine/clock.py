@@ -112,6 +112,10 @@ class EngineClock:
         self._ticking.pop(ticker, None)
         self._due.pop(ticker, None)
 
+    def now(self) -> float:
+        """The clock's time (monotonic): what its rounds and deadlines are counted in."""
+        return self._now()
+
     @property
     def ticking(self) -> int:
         """How many tickers the round visits."""

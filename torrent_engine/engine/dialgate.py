@@ -2,7 +2,7 @@
 qBittorrent's "outgoing connections per second", 30 by default in both), the torrents with the
 fewest connections first.
 
-A thousand torrents added at once each dialed every peer its tracker named at once: 4 488 dials
+A thousand torrents added at once each dialed every peer its tracker named at once: 4 000 dials
 for 1 000 torrents of 1-4 MiB from 4 seeders, where one or two peers a torrent would have done,
 and the loop spent a quarter of its time setting connections up and taking them down
 (bench/RESULTS.md, "Outgoing connections at a rate"). With a rate, each dial waits for its turn:
@@ -10,8 +10,9 @@ a token of a bucket that fills at ``rate`` a second up to ``burst`` (so a torren
 peers are dialed at once), given to the waiting dial of lowest rank — a torrent's connections and
 dials under way when it asked, so every torrent's first dial comes before any torrent's second.
 
-``DialGate`` is the rule, without I/O or a clock of its own; ``SharedResources.dial_turn`` is
-its shell on the event loop (one timer while dials wait, none otherwise).
+``DialGate`` is the rule, without I/O or a clock of its own; ``shared.DialTurns`` (behind
+``SharedResources.dial_turn``) is its shell on the engine's clock: one deadline while dials wait,
+none otherwise.
 """
 
 from __future__ import annotations

@@ -166,13 +166,14 @@ class DialTurns:
         gate = self.gate
         if rate != gate.rate:
             gate.set_rate(rate)
-            self.on_tick(time.monotonic())  # (a higher rate, or none: the waiting go sooner)
+            self.on_tick(self._clock.now())  # (a higher rate, or none: the waiting go sooner)
         if not rate and not len(gate):
             return
         ticket = anyio.Event()
-        if gate.ask(ticket, rank, time.monotonic()):
+        now = self._clock.now()
+        if gate.ask(ticket, rank, now):
             return
-        self._arm(time.monotonic())
+        self._arm(now)
         try:
             await ticket.wait()
         finally:
