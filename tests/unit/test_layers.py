@@ -30,7 +30,7 @@ CORES = [
     "net/webseed/response", "net/httpclient/url", "net/httpclient/reader", "net/httpclient/cookies",
     "net/interface",
     "session/smart_ban", "session/requesting", "session/peer_pool", "net/proxy/settings",
-    "net/proxy/handshake", "storage/read_cache", "engine/addtorrent",
+    "net/proxy/handshake", "storage/read_cache", "engine/addtorrent", "engine/dialgate",
 ]
 # What a core may not import: I/O, clocks, event loops, threads, and the layers above it.
 FORBIDDEN = {
