@@ -157,6 +157,13 @@ class Connector:
     def done_connecting(self, key: tuple[str, int]) -> None:
         """The dial (or metadata fetch) of ``key`` is over."""
         self.connecting.discard(key)
+        self._nudge()
+
+    def _nudge(self) -> None:
+        """An address is no longer being dialed: a dialing loop that waits for that (and not for
+        a round) looks again."""
+        if self._wakeup is not None:
+            self._wakeup.set()
 
     def reset(self) -> None:
         """The swarm stopped (pause, or the metadata phase ended): nothing is being dialed."""
@@ -176,7 +183,11 @@ class Connector:
                 if not len(pool) or not self.connecting and not pool.may_dial(self._ctx.peers.keys()):
                     return  # (no await since the pool was looked at: ``add`` finds it ended)
                 self._wakeup = anyio.Event()
-                with anyio.move_on_after(2.0):
+                if pool.may_dial(self._ctx.peers.keys() | self.connecting):
+                    with anyio.move_on_after(2.0):
+                        await self._wakeup.wait()
+                else:  # (each address connected or being dialed, dials waiting for their turn
+                    # among them: the end of one wakes it, not a round every 2 s)
                     await self._wakeup.wait()
                 self._wakeup = None
         finally:
@@ -236,7 +247,7 @@ class Connector:
             if shared.limits.connection_speed and not await self._turn(key, shared):
                 return
             if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
-                self.connecting.discard(key)
+                self.done_connecting(key)
                 return
             try:
                 await self._dial(key, transport)
@@ -255,7 +266,7 @@ class Connector:
         seeding = ctx.state is State.SEEDING
         await shared.dial_turn(len(ctx.peers) + self.dialing - 1 + (SEEDING_RANK if seeding else 0))
         if key in ctx.peers or (not seeding and ctx.state is State.SEEDING):
-            self.connecting.discard(key)
+            self.done_connecting(key)
             ctx.pool.later(key, time.monotonic())
             return False
         return True
@@ -276,13 +287,13 @@ class Connector:
             log.debug("connect to %s:%d failed: %s", key[0], key[1], exc)
             if isinstance(exc, EncryptionError):
                 self.encryption_refused.add(key)
-            self.connecting.discard(key)
+            self.done_connecting(key)
             ctx.pool.failed(key, time.monotonic())
             if transport is None:  # a direct dial: a relay may still put us in touch (BEP 55)
                 await s.holepunch.dial_failed(key)
             return
         if ctx.shared.ip_filter.blocked(key[0]):  # (the filter changed while it was dialed)
-            self.connecting.discard(key)
+            self.done_connecting(key)
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
@@ -290,7 +301,7 @@ class Connector:
         if isinstance(phase, FetchingMetadata):
             await phase.metadata.fetch_from(link, key)  # (counted as connecting until it is done)
         else:
-            self.connecting.discard(key)
+            self.done_connecting(key)
             await s.handler.serve(link, key[0], key[1], incoming=False)
 
     def on_incoming(self, link: IncomingPeer) -> bool:
@@ -321,7 +332,7 @@ class Connector:
         shared = ctx.shared
         key = link.remote_address
         if shared is None or not shared.take_connection():  # (taken by others meanwhile)
-            self.connecting.discard(key)
+            self.done_connecting(key)
             with anyio.CancelScope(shield=True):
                 await link.aclose()
             return
@@ -330,7 +341,7 @@ class Connector:
             if metadata and isinstance(phase, FetchingMetadata):
                 await phase.metadata.fetch_from(link, key)
             else:
-                self.connecting.discard(key)
+                self.done_connecting(key)
                 await self._s.handler.serve(link, key[0], key[1], True)
         finally:
             shared.give_connection()

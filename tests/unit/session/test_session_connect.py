@@ -190,3 +190,35 @@ def test_a_full_pool_still_learns_where_a_known_address_was_heard(tmp_path: Path
     s.add_peers([("10.2.0.1", 6881), first], source="pex")  # a new one (no room), then a known one
     assert pool.sources(first) == ("tracker", "pex")
     assert pool.sources(("10.2.0.1", 6881)) == ()
+
+
+async def test_the_dialer_waits_for_its_dials_not_a_round_while_nothing_else_may_be_dialed(
+        tmp_path: Path) -> None:
+    """Every address known is being dialed (its dial under way, or waiting for its turn among
+    every torrent's: ``connection_speed``): the dialer makes no round every 2 s meanwhile (a
+    thousand torrents' dialers did, 4 % of the loop); the end of a dial wakes it."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    release = anyio.Event()
+    with anyio.fail_after(15):
+        async with Session(torrent, tmp_path / "dl", config=loopback_config()) as s:
+            await s.wait_ready()
+
+            async def slow_dial(key: tuple[str, int], transport: str | None) -> None:
+                await release.wait()  # (a dial that takes its time)
+                s.connector.done_connecting(key)
+                s.pool.failed(key, time.monotonic())
+
+            s.connector._dial = slow_dial  # type: ignore[method-assign]
+            s.add_peer("127.0.0.1", 7001)
+            s.add_peer("127.0.0.1", 7002)
+            while len(s.connector.connecting) < 2:
+                await anyio.sleep(0.01)
+            rounds = s.connector.rounds
+            await anyio.sleep(2.5)  # (more than a round of 2 s)
+            assert s.connector.rounds == rounds and s.connector.running
+            release.set()  # the dials end (failed: their addresses wait their back-off)
+            while s.connector.rounds == rounds:
+                await anyio.sleep(0.01)
+            assert not s.connector.connecting
