@@ -39,6 +39,8 @@ class HolepunchDials(Protocol):
     async def dial_failed(self, key: tuple[str, int]) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
 
+ROUND = 2.0  # seconds between the dialer's rounds while an address may be dialed soon
+
 
 class ConnectorHost(Protocol):
     """What dialing needs of its torrent beside the context: the parts a connection is handed to
@@ -94,7 +96,9 @@ class Connector:
                 self._other_hashes.append(other)
 
     def unregister(self, shared: SharedResources) -> None:
-        """Incoming peers of this torrent are no longer ours (the session ends)."""
+        """Incoming peers of this torrent are no longer ours (the session ends); nor is a
+        deadline to dial again."""
+        shared.clock.drop(self)
         shared.unregister(self._ctx.info_hash)
         for other in self._other_hashes:
             shared.unregister(other)
@@ -154,6 +158,11 @@ class Connector:
             self._running = True
             swarm.start_soon(self.run)
 
+    def on_tick(self, now: float) -> bool:
+        """The engine clock's deadline: a back-off ended; dial (``run``)."""
+        self.wake()
+        return False
+
     def done_connecting(self, key: tuple[str, int]) -> None:
         """The dial (or metadata fetch) of ``key`` is over."""
         self.connecting.discard(key)
@@ -170,10 +179,13 @@ class Connector:
         self.connecting.clear()
 
     async def run(self) -> None:
-        """Dial candidates every 2 s, or at once when new addresses arrive; with nothing to
-        retry — no address known, or each connected, banned or given up on, and no dial under
-        way — it ends (no timer, no task: a thousand torrents each connected to its one peer
-        woke every 2 s for nothing) until ``wake`` (new addresses, a peer gone) starts it again."""
+        """Dial candidates every ``ROUND`` seconds, or at once when new addresses arrive; with
+        nothing to retry — no address known, or each connected, banned or given up on, and no
+        dial under way — it ends (no timer, no task: a thousand torrents each connected to its
+        one peer woke every 2 s for nothing) until ``wake`` (new addresses, a peer gone) starts
+        it again. While every address is connected or being dialed it waits for a dial's end;
+        while none may be dialed before a back-off ends more than a round away, it ends too and
+        the engine's clock wakes it then (``on_tick``)."""
         self._running = True
         try:
             while True:
@@ -183,12 +195,19 @@ class Connector:
                 if not len(pool) or not self.connecting and not pool.may_dial(self._ctx.peers.keys()):
                     return  # (no await since the pool was looked at: ``add`` finds it ended)
                 self._wakeup = anyio.Event()
-                if pool.may_dial(self._ctx.peers.keys() | self.connecting):
-                    with anyio.move_on_after(2.0):
-                        await self._wakeup.wait()
-                else:  # (each address connected or being dialed, dials waiting for their turn
-                    # among them: the end of one wakes it, not a round every 2 s)
+                now = time.monotonic()
+                after = pool.next_try(self._ctx.peers.keys() | self.connecting)
+                if after is None:  # (each address connected or being dialed, dials waiting for
+                    # their turn among them: the end of one wakes it, not a round every 2 s)
                     await self._wakeup.wait()
+                elif after - now > ROUND and not self.connecting and self._ctx.shared is not None:
+                    # nothing to dial before a back-off ends (seeds dropped for ten minutes, say):
+                    # no task meanwhile; the engine's clock wakes it then
+                    self._ctx.shared.clock.at(after, self)
+                    return
+                else:
+                    with anyio.move_on_after(ROUND):
+                        await self._wakeup.wait()
                 self._wakeup = None
         finally:
             self._running = False

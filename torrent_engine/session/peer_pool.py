@@ -129,6 +129,13 @@ class PeerPool:
         return any(key not in busy and key not in self._banned and entry.failures < MAX_CONNECT_FAILURES
                    for key, entry in self._entries.items())
 
+    def next_try(self, busy: Container[Address]) -> float | None:
+        """When the first address that may be dialed (``may_dial``'s) may be, after its back-off
+        (None: none may)."""
+        return min((entry.next_try for key, entry in self._entries.items()
+                    if key not in busy and key not in self._banned
+                    and entry.failures < MAX_CONNECT_FAILURES), default=None)
+
     def candidates(self, now: float, busy: Container[Address]) -> Iterator[Address]:
         """Addresses to dial now, in the order heard of (``busy``: connected or being dialed)."""
         for key, entry in self._entries.items():

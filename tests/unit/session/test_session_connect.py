@@ -222,3 +222,33 @@ async def test_the_dialer_waits_for_its_dials_not_a_round_while_nothing_else_may
             while s.connector.rounds == rounds:
                 await anyio.sleep(0.01)
             assert not s.connector.connecting
+
+
+async def test_an_address_in_a_long_back_off_costs_no_dialing_task_and_the_clock_dials_it_then(
+        tmp_path: Path) -> None:
+    """Its dial failed: its address waits 3 s, more than a round. The dialer ends meanwhile (it
+    made a round every 2 s for as long as the session lived: a completed download's seeds wait
+    ten minutes) and the engine's clock starts it again when the back-off ends."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    dialed: list[float] = []
+    with anyio.fail_after(15):
+        async with Session(torrent, tmp_path / "dl", config=loopback_config()) as s:
+            await s.wait_ready()
+
+            async def failing_dial(key: tuple[str, int], transport: str | None) -> None:
+                dialed.append(time.monotonic())
+                s.connector.done_connecting(key)
+                s.pool.failed(key, time.monotonic())  # (its first back-off: 3 s)
+
+            s.connector._dial = failing_dial  # type: ignore[method-assign]
+            s.add_peer("127.0.0.1", 7001)
+            while not dialed or s.connector.running:
+                await anyio.sleep(0.01)
+            rounds = s.connector.rounds
+            await anyio.sleep(1.0)
+            assert not s.connector.running and s.connector.rounds == rounds and len(dialed) == 1
+            while len(dialed) < 2:  # (the clock's deadline)
+                await anyio.sleep(0.05)
+            assert dialed[1] - dialed[0] >= 2.9
