@@ -197,17 +197,17 @@ class Connector:
                 self._wakeup = anyio.Event()
                 now = time.monotonic()
                 after = pool.next_try(self._ctx.peers.keys() | self.connecting)
-                if after is None:  # (each address connected or being dialed, dials waiting for
-                    # their turn among them: the end of one wakes it, not a round every 2 s)
-                    await self._wakeup.wait()
-                elif after - now > ROUND and not self.connecting and self._ctx.shared is not None:
-                    # nothing to dial before a back-off ends (seeds dropped for ten minutes, say):
-                    # no task meanwhile; the engine's clock wakes it then
-                    self._ctx.shared.clock.at(after, self)
-                    return
-                else:
+                if after is not None and after - now <= ROUND:
                     with anyio.move_on_after(ROUND):
                         await self._wakeup.wait()
+                else:  # nothing to dial before a back-off ends (seeds dropped for ten minutes,
+                    # say) or a dial's end (each other address connected or being dialed, dials
+                    # waiting for their turn among them): no round every 2 s meanwhile
+                    if after is not None and self._ctx.shared is not None:
+                        self._ctx.shared.clock.at(after, self)  # (``on_tick`` wakes it then)
+                    if not self.connecting:
+                        return
+                    await self._wakeup.wait()
                 self._wakeup = None
         finally:
             self._running = False
