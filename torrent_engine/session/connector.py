@@ -39,6 +39,7 @@ class HolepunchDials(Protocol):
     async def dial_failed(self, key: tuple[str, int]) -> None:
         """A direct dial of ``key`` failed: ask the peer that listed it to put us in touch."""
 
+
 ROUND = 2.0  # seconds between the dialer's rounds while an address may be dialed soon
 
 
