@@ -128,3 +128,34 @@ async def test_a_refused_configuration_is_refused_again_at_the_next_reload(tmp_p
         (tmp_path / "gone").mkdir()
         await jobs.configure(download_limit=0, upload_limit=0, asked=gone)
         assert jobs.get_settings().watch_folders == ((str(tmp_path / "gone"), None),)
+
+
+async def test_a_file_written_again_while_it_was_added_is_not_renamed_but_taken_in_turn(
+        tmp_path: Path) -> None:
+    """The next torrent dropped under the same name as soon as the last one showed up (before the
+    watcher renamed the file it had read): that new file was renamed ``.added`` unread, and lost.
+    Now only the version read is renamed; the new one is taken once it stops changing."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    dropped = watch / "dropped.torrent"
+    dropped.write_bytes(b"d4:infod4:name3:oneee")
+    os.utime(dropped, ns=(1_000_000_000, 1_000_000_000))  # (written a while ago: it was stable)
+    added: list[AddTorrent] = []
+
+    async def add(source: AddTorrent, save_path: str | None, category: str) -> str:
+        added.append(source)
+        if len(added) == 1:  # (the job shows; the client drops its next torrent at once)
+            dropped.write_bytes(b"d4:infod4:name3:twoee")
+        return f"job{len(added)}"
+
+    settings = updated(ServiceSettings(), {"watch_folders": {str(watch): None}})
+    watcher = FolderWatcher(lambda: settings, add, clock=lambda: 1.0)
+    for _ in range(2):
+        await watcher.scan(settings.watch_folders)
+    assert added == [TorrentBytes(b"d4:infod4:name3:oneee")]
+    assert dropped.read_bytes() == b"d4:infod4:name3:twoee"  # (not renamed: not read yet)
+    for _ in range(2):
+        await watcher.scan(settings.watch_folders)
+    assert added == [TorrentBytes(b"d4:infod4:name3:oneee"), TorrentBytes(b"d4:infod4:name3:twoee")]
+    assert (watch / "dropped.torrent.added").read_bytes() == b"d4:infod4:name3:twoee"
+    assert not dropped.exists()

@@ -93,30 +93,46 @@ class WatchFileError(Exception):
     """A watched file that cannot become a job (the reason)."""
 
 
-def read_watch_file(path: str) -> TorrentBytes | MagnetLink:
-    """A ``.torrent`` file's bytes, or a ``.magnet`` file's magnet link (read by the add)."""
+Version = tuple[int, int, int, int]  # a file's device, inode, size and time in ns
+
+
+def version_of(st: os.stat_result) -> Version:
+    """What tells one version of a file from another (one written over it, or put in its place)."""
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def read_watch_file(path: str) -> tuple[TorrentBytes | MagnetLink, Version]:
+    """A ``.torrent`` file's bytes, or a ``.magnet`` file's magnet link (read by the add), and
+    the version of the file read."""
     limit = MAX_MAGNET_FILE if path.lower().endswith(".magnet") else MAX_WATCH_FILE
     try:
         with open(path, "rb") as f:
             data = f.read(limit + 1)
+            version = version_of(os.fstat(f.fileno()))
     except OSError as exc:
         raise WatchFileError(f"cannot read it: {exc.strerror or exc}") from None
     if len(data) > limit:
         raise WatchFileError(f"larger than {limit} bytes")
     if not path.lower().endswith(".magnet"):
-        return TorrentBytes(data)
+        return TorrentBytes(data), version
     try:
         text = data.decode("utf-8").strip()
     except UnicodeDecodeError:
         raise WatchFileError("a .magnet file must hold a magnet link as text (UTF-8)") from None
     if not text.lower().startswith("magnet:?"):
         raise WatchFileError("a .magnet file must hold a magnet link (magnet:?...)")
-    return MagnetLink(text)
+    return MagnetLink(text), version
 
 
-def mark(path: str, suffix: str) -> None:
-    """Rename ``path`` to ``path + suffix`` (replacing an older one of that name)."""
+def mark(path: str, suffix: str, version: Version | None = None) -> bool:
+    """Rename ``path`` to ``path + suffix`` (replacing an older one of that name), if it is still
+    the ``version`` read (when given); whether it was renamed. A file written again under the same
+    name while the one read was added (the next torrent, dropped as soon as the last showed up) is
+    left for the scans to take: renamed, it would have been lost."""
+    if version is not None and version_of(os.stat(path)) != version:
+        return False
     os.replace(path, path + suffix)
+    return True
 
 
 # -- the watcher ------------------------------------------------------------------------------
@@ -182,31 +198,34 @@ class FolderWatcher:
                     await self._take(folder, save_path, path)
 
     async def _take(self, folder: str, save_path: str | None, path: str) -> None:
+        version: Version | None = None
         try:
-            source = await anyio.to_thread.run_sync(read_watch_file, path)
+            source, version = await anyio.to_thread.run_sync(read_watch_file, path)
             job_id = await self._add(source, save_path, category_of(folder, path))
         except WatchFileError as exc:
-            await self._refuse(path, str(exc))
+            await self._refuse(path, str(exc), version)
         except StateNotSaved as exc:  # (the state folder, not the file: tried again at the next scan)
             log.warning("watched file %s not added now: %s", path, exc)
         except (JobError, TorrentEngineError) as exc:
-            await self._refuse(path, str(exc))  # (it names the field)
+            await self._refuse(path, str(exc), version)  # (it names the field)
         except OSError as exc:  # (not the file's fault: tried again at the next scan)
             log.warning("watched file %s not added now: %s", path, exc.strerror or exc)
         else:
             log.info("watched file %s added as job %s", path, job_id)
             self.recent.append(WatchEntry(self._clock(), path, True, job_id=job_id))
             try:
-                await anyio.to_thread.run_sync(mark, path, ADDED_SUFFIX)
+                if not await anyio.to_thread.run_sync(mark, path, ADDED_SUFFIX, version):
+                    log.info("watched file %s was written again while it was added: taken again "
+                             "once it stops changing", path)
             except OSError as exc:
                 log.warning("watched file %s added, but cannot be renamed: %s", path, exc.strerror or exc)
                 self._unmarked.add(path)
 
-    async def _refuse(self, path: str, reason: str) -> None:
+    async def _refuse(self, path: str, reason: str, version: Version | None = None) -> None:
         log.warning("watched file %s refused: %s", path, reason)
         self.recent.append(WatchEntry(self._clock(), path, False, reason=reason))
         try:
-            await anyio.to_thread.run_sync(mark, path, INVALID_SUFFIX)
+            await anyio.to_thread.run_sync(mark, path, INVALID_SUFFIX, version)
         except OSError as exc:
             log.warning("watched file %s cannot be renamed: %s", path, exc.strerror or exc)
             self._unmarked.add(path)
