@@ -167,7 +167,7 @@ class DialTurns:
         if rate != gate.rate:
             gate.set_rate(rate)
             self.on_tick(self._clock.now())  # (a higher rate, or none: the waiting go sooner)
-        if not rate and not len(gate):
+        if not rate:  # (none: every dial at once, those that waited let go just above)
             return
         ticket = anyio.Event()
         now = self._clock.now()

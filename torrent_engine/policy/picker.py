@@ -675,12 +675,10 @@ class PiecePicker:
         if max_pieces <= 0 or has is NOTHING:
             return []
         first: int | None = None
-        if not self._fresh_wanted:
-            pass
-        elif lowest:
+        if self._fresh_wanted and lowest:
             first = next((i for i in range(self.num_pieces)
                           if self._state[i] == _FRESH and self._prio[i] > 0 and i in has), None)
-        else:
+        elif self._fresh_wanted:
             first = self._next_fresh(has, self._peers.seeds > 0 or not self._peers.knows(peer_key))
         if first is None:
             return self._begun_piece(peer_key, has, now)
