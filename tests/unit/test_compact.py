@@ -87,3 +87,53 @@ def test_parse_ip_refuses_what_ipaddress_refuses_each_time(junk: str | bytes) ->
         with pytest.raises(ValueError):
             compact.parse_ip(junk)
     assert not isinstance(junk, str) or not compact.is_ip_literal(junk)
+
+
+def _by_ipaddress(data: bytes, size: int, skip: int, limit: int | None) -> list[tuple[bytes, str, int]]:
+    """The rules read the slow, plain way: every whole entry's address through ``ipaddress``."""
+    out: list[tuple[bytes, str, int]] = []
+    for offset in range(0, len(data) - size + 1, size):
+        entry = data[offset + skip:offset + size]
+        port = int.from_bytes(entry[-2:], "big")
+        if port and (limit is None or len(out) < limit):
+            host = compact.normalize_host(ipaddress.ip_address(entry[:-2]))
+            out.append((data[offset:offset + skip], host, port))
+    return out
+
+
+@st.composite
+def _compact_lists(draw: st.DrawFn) -> tuple[bytes, bool]:
+    """A compact list of either family, as lists come: entries with a node id or without, some
+    of port 0, IPv4-mapped IPv6 addresses among the others, perhaps a partial entry at the end."""
+    ipv6 = draw(st.booleans())
+    # (IPv6: hextets mostly zero or one, so that runs of zeros and embedded IPv4 addresses come)
+    hextet = st.one_of(st.sampled_from([0, 0, 1, 0xFFFF]), st.integers(0, 0xFFFF)).map(
+        lambda h: h.to_bytes(2, "big"))
+    address = (st.lists(hextet, min_size=8, max_size=8).map(b"".join) if ipv6
+               else st.binary(min_size=4, max_size=4))
+    if ipv6:
+        mapped = st.binary(min_size=4, max_size=4).map(lambda a: bytes(10) + b"\xff\xff" + a)
+        address = st.one_of(address, mapped)
+    ports = st.one_of(st.just(0), st.integers(0, 65535)).map(lambda p: p.to_bytes(2, "big"))
+    node_id = st.binary(min_size=compact.NODE_ID_LEN, max_size=compact.NODE_ID_LEN)
+    with_ids = draw(st.booleans())
+    entries = draw(st.lists(st.tuples(node_id, address, ports), max_size=12))
+    tail = draw(st.binary(max_size=5))
+    return b"".join((i if with_ids else b"") + a + p for i, a, p in entries) + tail, ipv6
+
+
+@given(_compact_lists(), st.one_of(st.none(), st.integers(-1, 14)))
+def test_fast_decoding_gives_what_ipaddress_gives(listed: tuple[bytes, bool], limit: int | None) -> None:
+    """Any list (a trailing partial entry, port 0, mapped and plain addresses, a limit): the
+    peers and the nodes decoded are those ``ipaddress`` reads, in order."""
+    data, ipv6 = listed
+    size = compact.peer_entry_size(ipv6)
+    peers = [(host, port) for _, host, port in _by_ipaddress(data, size, 0, limit)]
+    assert compact.decode_peers(data, ipv6=ipv6, limit=limit) == peers
+    assert list(compact.iter_peers(data, ipv6=ipv6, limit=limit)) == peers
+    nodes = _by_ipaddress(data, compact.NODE_ID_LEN + size, compact.NODE_ID_LEN, limit)
+    assert compact.decode_nodes(data, ipv6=ipv6, limit=limit) == nodes
+    if len(data) >= size:
+        entry = data[:size]
+        one = _by_ipaddress(entry, size, 0, None)
+        assert compact.decode_peer(entry) == (one[0][1:] if one else None)
