@@ -106,12 +106,15 @@ def incoming_addresses(lt: Any, ses: Any) -> set[str]:
 def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """Every connect, listening socket and datagram the engine starts from now on, as text
     (``tcp HOST:PORT``, ``listen ...``, ``udp socket ...``, ``udp to HOST:PORT``): anyio's TCP
-    connects and listeners, the peer dials the loop connects, UDP sockets and datagrams, the uTP
-    socket, LSD, and the UDP tracker client's own sockets."""
+    connects and listeners, the engine's own (``netbind.connect_socket``: an IP address dialed
+    as it is), the peer dials the loop connects, UDP sockets and datagrams, the uTP socket,
+    LSD, and the UDP tracker client's own sockets."""
     from anyio._backends import _asyncio as backend
 
+    from torrent_engine.net import netbind
     from torrent_engine.net.lsd.service import LsdService
     from torrent_engine.net.peer import handshake
+    from torrent_engine.net.proxy import dial
     from torrent_engine.net.tracker import udp
     from torrent_engine.net.utp.socket import UtpSocket
 
@@ -129,6 +132,12 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     async def recorded_connect(cls: Any, host: str, port: int, *args: Any, **kwargs: Any) -> Any:
         seen.append(f"tcp {host}:{port}")
         return await connect_tcp(cls, host, port, *args, **kwargs)
+
+    connect_socket = netbind.connect_socket
+
+    async def recorded_socket(host: str, port: int, *args: Any) -> Any:
+        seen.append(f"tcp {host}:{port}")
+        return await connect_socket(host, port, *args)
 
     open_socket = handshake._open_socket
 
@@ -153,6 +162,8 @@ def outgoing(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     monkeypatch.setattr(backend.AsyncIOBackend, "connect_tcp", classmethod(recorded_connect))
     monkeypatch.setattr(handshake, "_open_socket", recorded_peer_dial)
+    for holder in (netbind, dial, handshake):  # (each module that dials by it holds its name)
+        monkeypatch.setattr(holder, "connect_socket", recorded_socket)
     monkeypatch.setattr(backend.AsyncIOBackend, "create_udp_socket", classmethod(recorded_udp))
     monkeypatch.setattr(anyio, "create_tcp_listener", recorded_listener)
     monkeypatch.setattr(UtpSocket, "run", refused("uTP socket"))
