@@ -381,13 +381,19 @@ class JobControl:
             whole = {gone.info_hash for gone in told.removed}
             whole.update(rec.info_hash for rec in map(self.run.jobs.get, told.changed)
                          if rec is not None and rec.id not in told.moved)
+            jobs, rank = self.run.jobs, self.run.queue.rank
             for job_id in told.moved:
-                rec = self.run.jobs.get(job_id)
+                rec = jobs.get(job_id)
                 if rec is None or rec.info_hash in whole:
                     continue
-                listed = self._client_recs(rec.info_hash)
-                if len(listed) == 1 and listed[0] is rec:
-                    moved[rec.info_hash] = (self.run.queue.rank(job_id), job_id)
+                if jobs.only_job(rec.info_hash) is rec:  # (its torrent's one job, listed alone
+                    # unless it ended otherwise than failing: as ``_client_recs`` lists it)
+                    alone = rec.state not in FINISHED_STATES or rec.state is JobState.FAILED
+                else:
+                    listed = self._client_recs(rec.info_hash)
+                    alone = len(listed) == 1 and listed[0] is rec
+                if alone:
+                    moved[rec.info_hash] = (rank(job_id), job_id)
                     del hashes[rec.info_hash]
         torrents: dict[str, list[Job]] = {}
         removed: list[int] = [r.number for r in told.removed if r.number]

@@ -220,7 +220,21 @@ class JobTable:
 
     def of_torrent(self, info_hash: str) -> list[JobRecord]:
         """The jobs of the torrent ``info_hash`` (active and history), newest first."""
-        return self.newest_of(self._records[i] for i in self._of_torrent.get(info_hash, {}))
+        ids = self._of_torrent.get(info_hash)
+        if ids is None:
+            return []
+        if len(ids) == 1:  # (most torrents: a poll's thousands of moved jobs are sorted for nothing)
+            return [self._records[i] for i in ids]
+        return self.newest_of(self._records[i] for i in ids)
+
+    def only_job(self, info_hash: str) -> JobRecord | None:
+        """The job of the torrent ``info_hash`` when it has that one alone (active or history)."""
+        ids = self._of_torrent.get(info_hash)
+        if ids is None or len(ids) != 1:
+            return None
+        for i in ids:
+            return self._records[i]
+        return None
 
     def newest_of(self, recs: Iterable[JobRecord]) -> list[JobRecord]:
         """``recs`` (of this table), newest first as ``newest_first`` orders them."""

@@ -183,3 +183,17 @@ def test_every_record_gets_a_place_and_a_new_job_goes_after_every_other() -> Non
     assert [r.id for r in table.in_queue_order()] == [c.id, a.id, b.id]
     assert (c.queue_position, a.queue_position, b.queue_position) == (1, 2, 3)
     assert q.next_position() == 4 and q.next_position() == 5
+
+
+def test_a_torrents_jobs_newest_first_and_its_only_job() -> None:
+    """``of_torrent`` lists a torrent's jobs newest first (one job: no sort); ``only_job`` is
+    that job when the torrent has it alone, else None."""
+    a, b, c = record(1), record(2, complete=True), record(3)
+    b.info_hash = a.info_hash  # (a's torrent has a job in its history too)
+    table = JobTable([a, b, c])
+    assert table.of_torrent(a.info_hash) == [b, a]
+    assert table.of_torrent(c.info_hash) == [c] and table.of_torrent("0" * 40) == []
+    assert table.only_job(c.info_hash) is c
+    assert table.only_job(a.info_hash) is None and table.only_job("0" * 40) is None
+    table.discard(b)
+    assert table.only_job(a.info_hash) is a and table.of_torrent(a.info_hash) == [a]
