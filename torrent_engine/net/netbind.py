@@ -139,7 +139,7 @@ async def connect_tcp(host: str, port: int, bind: NetBind | None, *, tls: bool =
 async def connect_socket(host: str, port: int, bind: NetBind | None) -> anyio.abc.SocketStream:
     """A TCP connection to ``host:port`` from a socket bound by ``bind``: each of the name's
     addresses is tried in turn. Unbound (None), an IP address is dialed as it is (no look-up, no
-    race of one: a tracker's announce, bench/RESULTS.md "Compact IPv4 addresses"), a name by
+    race of one: a tracker's announce, bench/RESULTS.md "An IP address dialed as it is"), a name by
     anyio's happy eyeballs."""
     if bind is None and not is_ip_literal(host):
         return await anyio.connect_tcp(host, port)  # (a name's addresses raced: happy eyeballs)
