@@ -53,6 +53,28 @@ def test_a_dial_called_off_gives_its_place_up() -> None:
     assert gate.tokens == pytest.approx(0.0)  # (the one called off took none)
 
 
+def test_a_dial_called_off_after_its_turn_or_never_asked_changes_nothing() -> None:
+    gate = DialGate(rate=1, burst=1)
+    assert gate.ask("first", 0, 0.0)
+    gate.ask("second", 0, 0.0)
+    assert gate.due(1.0) == ["second"]
+    gate.leave("second")  # (its turn came: nothing waits to be called off)
+    gate.leave("never")
+    assert len(gate) == 0 and gate.next_turn(1.0) is None
+    assert gate.ask("third", 0, 1.0) is False
+    assert len(gate) == 1 and gate.due(2.0) == ["third"]
+
+
+def test_thousands_of_waiting_dials_called_off_leave_the_one_that_still_waits() -> None:
+    gate = DialGate(rate=1, burst=1)
+    assert gate.ask("first", 0, 0.0)
+    for n in range(10_000):
+        gate.ask(n, n, 0.0)
+    for n in range(1, 10_000):  # (a torrent removed while its dials waited)
+        gate.leave(n)
+    assert len(gate) == 1 and gate.due(5.0) == [0] and len(gate) == 0
+
+
 def test_no_rate_lets_every_dial_go_and_a_rate_refuses_below_zero() -> None:
     gate = DialGate()
     assert all(gate.ask(n, 0, 0.0) for n in range(1000))
