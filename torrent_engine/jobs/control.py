@@ -369,20 +369,22 @@ class JobControl:
             told = log.since(cursor) if cursor is not None else None
         if told is None:
             return ClientChanges(log.cursor, True, {}, [])
+        jobs = self.run.jobs
         hashes: dict[str, None] = {}
-        for job_id in told.changed:
-            rec = self.run.jobs.get(job_id)
+        only_moved = told.moved if positions else frozenset()  # (told apart with positions only)
+        whole = {gone.info_hash for gone in told.removed}  # (the torrents changed in more than a move)
+        for job_id in told.changed:  # (one pass: thousands moved at each poll of a mass check)
+            rec = jobs.get(job_id)
             if rec is not None:
                 hashes[rec.info_hash] = None
+                if only_moved and job_id not in only_moved:
+                    whole.add(rec.info_hash)
         for gone in told.removed:  # (its torrent may list another job now, or none)
             hashes[gone.info_hash] = None
         moved: dict[str, tuple[int, str]] = {}
-        if positions and told.moved:  # (a torrent whose one listed job only moved: its position alone)
-            whole = {gone.info_hash for gone in told.removed}
-            whole.update(rec.info_hash for rec in map(self.run.jobs.get, told.changed)
-                         if rec is not None and rec.id not in told.moved)
-            jobs, rank = self.run.jobs, self.run.queue.rank
-            for job_id in told.moved:
+        if only_moved:  # (a torrent whose one listed job only moved: its position alone)
+            rank = self.run.queue.rank
+            for job_id in only_moved:
                 rec = jobs.get(job_id)
                 if rec is None or rec.info_hash in whole:
                     continue
