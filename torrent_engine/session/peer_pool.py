@@ -126,15 +126,17 @@ class PeerPool:
         """Whether an address may be dialed now or after its back-off (``busy``: connected or
         being dialed): False when each is busy, banned or given up on — then only a new
         address or a peer leaving makes work for the dialer."""
-        return any(key not in busy and key not in self._banned and entry.failures < MAX_CONNECT_FAILURES
-                   for key, entry in self._entries.items())
+        return any(True for _ in self._open(busy))
 
     def next_try(self, busy: Container[Address]) -> float | None:
         """When the first address that may be dialed (``may_dial``'s) may be, after its back-off
         (None: none may)."""
-        return min((entry.next_try for key, entry in self._entries.items()
-                    if key not in busy and key not in self._banned
-                    and entry.failures < MAX_CONNECT_FAILURES), default=None)
+        return min((entry.next_try for entry in self._open(busy)), default=None)
+
+    def _open(self, busy: Container[Address]) -> Iterator[PoolEntry]:
+        """The entries that may be dialed now or after their back-off: not busy, banned or given up on."""
+        return (entry for key, entry in self._entries.items()
+                if key not in busy and key not in self._banned and entry.failures < MAX_CONNECT_FAILURES)
 
     def candidates(self, now: float, busy: Container[Address]) -> Iterator[Address]:
         """Addresses to dial now, in the order heard of (``busy``: connected or being dialed)."""
