@@ -109,6 +109,32 @@ async def test_the_shell_wakes_the_waiting_dials_in_rank_order_at_the_rate() -> 
         assert len(shared.dials.gate) == 0
 
 
+async def test_a_limit_lifted_lets_the_waiting_dials_go_at_once() -> None:
+    """The job service lifts the rate (``apply_peer_limits``, a setting of -1) while dials wait
+    for their turns at one a second: they go at once, not at the old rate."""
+    from torrent_engine.jobs.tuning.peerlimits import apply_peer_limits
+    from torrent_engine.jobs.tuning.settings import ServiceSettings
+
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    async with SharedResources(config) as shared:
+        apply_peer_limits(shared, ServiceSettings(connection_speed=1))
+        went: list[float] = []
+
+        async def dial() -> None:
+            await shared.dial_turn(0)
+            went.append(time.monotonic())
+
+        async with anyio.create_task_group() as tg:
+            for _ in range(4):
+                tg.start_soon(dial)
+            while len(went) < 1 or len(shared.dials.gate) < 3:
+                await anyio.sleep(0.01)
+            lifted = time.monotonic()
+            apply_peer_limits(shared, ServiceSettings(connection_speed=-1))
+        assert len(went) == 4 and all(t - lifted < 0.5 for t in went[1:])  # (not one a second)
+        assert len(shared.dials.gate) == 0
+
+
 async def test_a_dial_that_waited_while_its_torrent_completed_is_not_made() -> None:
     """The connector's turn: a downloading torrent's second dial waits behind the rate; the
     torrent completes meanwhile: the dial is not made, and its address waits its back-off (a

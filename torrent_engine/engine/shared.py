@@ -161,14 +161,20 @@ class DialTurns:
         self.gate = DialGate()
         self._clock = clock
 
+    def set_rate(self, rate: int) -> None:
+        """``rate`` dials a second from now on (0: none); a higher rate, or none, lets the waiting
+        dials go sooner (at once, for none)."""
+        if rate != self.gate.rate:
+            self.gate.set_rate(rate)
+            self.on_tick(self._clock.now())
+
     async def turn(self, rank: int, rate: int) -> None:
-        """Wait for the turn of a dial of ``rank`` at ``rate`` dials a second (0: none)."""
-        gate = self.gate
-        if rate != gate.rate:
-            gate.set_rate(rate)
-            self.on_tick(self._clock.now())  # (a higher rate, or none: the waiting go sooner)
-        if not rate:  # (none: every dial at once, those that waited let go just above)
+        """Wait for the turn of a dial of ``rank`` at ``rate`` dials a second (0: none; a rate
+        set on ``PeerLimits`` directly is taken here)."""
+        self.set_rate(rate)
+        if not rate:  # (none: every dial at once)
             return
+        gate = self.gate
         ticket = anyio.Event()
         now = self._clock.now()
         if gate.ask(ticket, rank, now):

@@ -264,7 +264,7 @@ class Connector:
         assert shared is not None
         self.dialing += 1
         try:
-            if shared.limits.connection_speed and not await self._turn(key, shared):
+            if not await self._turn(key, shared):
                 return
             if not shared.take_connection():  # (the limit over every torrent was reached meanwhile)
                 self.done_connecting(key)

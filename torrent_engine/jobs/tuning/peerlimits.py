@@ -50,3 +50,4 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
     limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent >= 0 \
         else sys.maxsize
     limits.connection_speed = max(0, s.connection_speed)  # (0 there: none)
+    shared.dials.set_rate(limits.connection_speed)  # (the dials waiting go at the new rate now)
