@@ -120,3 +120,32 @@ async def test_a_url_is_fetched_by_the_service(tmp_path: Path) -> None:
                 await jobs.add(TorrentUrl(f"http://127.0.0.1:{port}/junk"))
             assert refused.value.field == "source" and "is not a .torrent" in str(refused.value)
         tg.cancel_scope.cancel()
+
+
+def test_job_ids_are_drawn_together_and_never_repeat(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job id is ``ID_BYTES`` random bytes in hex, as ``secrets.token_hex`` made it; the system's
+    random source is read once for ``IDS_DRAWN`` ids (each read lets the GIL go), not once an add."""
+    from torrent_engine.jobs.intake import adding
+
+    draws: list[int] = []
+    real = adding.os.urandom
+
+    def counted(n: int) -> bytes:
+        draws.append(n)
+        return real(n)
+
+    monkeypatch.setattr(adding.os, "urandom", counted)
+    ids = adding.RandomIds()
+    made = [ids() for _ in range(2 * adding.IDS_DRAWN + 1)]
+    assert all(len(i) == 2 * adding.ID_BYTES and int(i, 16) >= 0 for i in made)
+    assert len(set(made)) == len(made)
+    assert draws == [adding.ID_BYTES * adding.IDS_DRAWN] * 3
+
+
+async def test_a_batch_of_adds_gives_each_job_its_own_id(tmp_path: Path) -> None:
+    torrents = [make_torrent([((f"f{i}",), payload(100 + i))], 16384) for i in range(30)]
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        added = await jobs.add_many(torrents, AddOptions(paused=True))
+    ids = [r[0].id for r in added if isinstance(r, tuple)]
+    assert len(ids) == 30 and len(set(ids)) == 30
+    assert all(len(i) == 16 for i in ids)
