@@ -52,3 +52,18 @@ def test_an_unreadable_cache_is_ignored(tmp_path: Path) -> None:
     index = FolderIndex(cache)
     index.load()
     assert index.files == {}
+
+
+def test_the_index_text_is_what_json_dumps_writes() -> None:
+    """The index and the folders' cache are written as ``json.dumps`` would write them, a large
+    mapping encoded a chunk at a time: the same text, in the same order, whatever the chunks."""
+    import json
+
+    from torrent_engine.jobs.disk.dedup import JSON_CHUNK, json_text
+
+    for n in (0, 1, JSON_CHUNK, JSON_CHUNK + 1, 2 * JSON_CHUNK + 7):
+        jobs = {f"j{i:05d}\u00e9\"\\": [[i, f"{i:064x}", 262144 + i]] for i in range(n)}
+        data: dict[str, object] = {"version": 1, "jobs": jobs, "note": {"k": [1.5, None, True]}}
+        text = json_text(data)
+        assert text == json.dumps(data, separators=(",", ":"))
+        assert json.loads(text) == data

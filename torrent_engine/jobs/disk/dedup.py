@@ -494,11 +494,35 @@ def _roots(torrent: Torrent, priorities: Sequence[int] | None) -> list[tuple[int
             and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
 
 
-def _write_json(path: Path, data: object) -> None:
+def _write_json(path: Path, data: dict[str, object]) -> None:
     """Write ``data`` to ``path`` whole or not at all (a temporary file renamed over it)."""
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, separators=(",", ":"))
+        f.write(json_text(data))
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+
+
+JSON_CHUNK = 1000  # a large mapping's entries encoded together (``json_text``)
+
+
+def json_text(data: dict[str, object]) -> str:
+    """``data`` as ``json.dumps(data, separators=(",", ":"))`` writes it, made by the C encoder
+    ``JSON_CHUNK`` entries of each large mapping at a time. ``json.dump`` to a file takes the
+    pure-Python encoder: 96 ms for an index of 30 000 jobs against 35, each write of the index
+    (every ``INDEX_SAVE_PAUSE`` while adds come) taking the GIL from the loop; one ``dumps`` of
+    it all would hold the GIL those 35 ms at once."""
+    def dumps(value: object) -> str:
+        return json.dumps(value, separators=(",", ":"))
+
+    members = []
+    for key, value in data.items():
+        if isinstance(value, dict) and len(value) > JSON_CHUNK:
+            entries = list(value.items())
+            text = "{" + ",".join(dumps(dict(entries[at:at + JSON_CHUNK]))[1:-1]
+                                  for at in range(0, len(entries), JSON_CHUNK)) + "}"
+        else:
+            text = dumps(value)
+        members.append(f"{dumps(key)}:{text}")
+    return "{" + ",".join(members) + "}"
