@@ -234,14 +234,16 @@ async def test_connection_limits_in_both_dialects(tmp_path: Path) -> None:
         assert r.status_code == 200, r.text
         limits = api.service.manager.shared.limits
         assert (limits.max_connections, limits.max_uploads, limits.max_uploads_per_torrent) == (300, 8, 2)
-        # qBittorrent's "outgoing connections per second" (30 by default, as there): 0 or below is none
+        # qBittorrent's "outgoing connections per second" (30 by default, as there): below 0 is no
+        # limit, and 0 no outgoing connection at all (libtorrent's connection_speed)
         assert (prefs["connection_speed"], limits.connection_speed) == (30, 30)
-        for sent, kept in ((12, 12), (0, 0), (-1, 0), (30, 30)):
+        for sent, kept, ours in ((12, 12, 12), (0, 0, 0), (-1, 0, -1), (-5, 0, -1), (30, 30, 30)):
             r = await c.post("/api/v2/app/setPreferences",
                              data={"json": json.dumps({"connection_speed": sent})})
             assert r.status_code == 200, r.text
-            assert limits.connection_speed == kept
-            assert (await c.get("/api/settings")).json()["connection_speed"] == (kept or -1)
+            assert (limits.connection_speed, limits.dial_out) == (kept, sent != 0)
+            assert (await c.get("/api/settings")).json()["connection_speed"] == ours
+            assert (await c.get("/api/v2/app/preferences")).json()["connection_speed"] == ours
         got = (await rpc(api, "session-get", {"fields": ["peer-limit-global", "peer-limit-per-torrent"]}))
         assert got["arguments"] == {"peer-limit-global": 300, "peer-limit-per-torrent": 65535}
         answer = await rpc(api, "session-set", {"peer-limit-global": 240, "peer-limit-per-torrent": 40})

@@ -110,8 +110,34 @@ async def test_outgoing_connections_go_at_the_rate_over_every_torrent(tmp_path: 
         await _wait(lambda: sum(p.accepted for p in everyone) == 6)
         times = sorted(t for p in everyone if isinstance(p, _TimedPeer) for t in p.at)
         assert times[-1] - times[0] >= 1.5, times  # (four turns after the burst of two)
-        with pytest.raises(InvalidJobRequest, match="-1 \\(no limit\\)"):
-            await jobs.update_settings(connection_speed=0)
+        with pytest.raises(InvalidJobRequest, match="0 \\(no outgoing connections\\)"):
+            await jobs.update_settings(connection_speed=-2)
+
+
+async def test_no_outgoing_connection_at_a_connection_speed_of_0(tmp_path: Path) -> None:
+    """``connection_speed`` 0 (libtorrent's and qBittorrent's "no outgoing connections"): no peer
+    is dialed and each torrent's dialer stops (no round every 2 s meanwhile); set to a rate
+    again, every torrent dials at once."""
+    torrents, peers, everyone = _two_torrents(tmp_path)
+    async with _service_beside(tmp_path, everyone) as jobs:
+        await jobs.update_settings(connection_speed=0)
+        assert not jobs.manager.shared.limits.dial_out
+        sessions = []
+        for t in torrents:
+            await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+            session = jobs.manager.get(t.info_hash)
+            assert session is not None
+            sessions.append(session)
+        await _wait(lambda: all(not s.connector.running for s in sessions))
+        rounds = [s.connector.rounds for s in sessions]
+        await anyio.sleep(2.5)  # (more than a dialer's round)
+        assert [s.connector.rounds for s in sessions] == rounds
+        assert sum(p.accepted for p in everyone) == 0
+        assert jobs.get_settings().connection_speed == 0
+
+        await jobs.update_settings(connection_speed=30)  # (no wake asked: the setting's own)
+        assert jobs.manager.shared.limits.dial_out
+        await _wait(lambda: sum(len(s.peers) for s in sessions) == 6, timeout=5.0)
 
 
 async def test_a_jobs_own_limit(tmp_path: Path) -> None:

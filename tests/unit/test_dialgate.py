@@ -170,3 +170,48 @@ async def test_a_dial_that_waited_while_its_torrent_completed_is_not_made() -> N
         assert made == [True, True, False]
         assert keys[2] not in connector.connecting
         assert pool[keys[2]].next_try > time.monotonic()  # (tried again later, not now)
+
+
+async def test_a_dial_that_waited_while_outgoing_connections_were_turned_off_is_not_made() -> None:
+    """The connector's turn: a dial waits behind the rate; outgoing connections are turned off
+    meanwhile (``connection_speed`` 0): it is not made, its address is not counted as tried, and
+    the torrent's dialer is woken when they are turned on again."""
+    from types import SimpleNamespace
+
+    from torrent_engine.session.connector import Connector
+    from torrent_engine.session.peer_pool import PeerPool
+    from torrent_engine.session.state_table import State
+
+    config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    async with SharedResources(config) as shared:
+        shared.limits.connection_speed = 1  # (a burst of 1, then one a second)
+        pool = PeerPool()
+        keys = [("127.0.0.1", 7000 + n) for n in range(2)]
+        for key in keys:
+            pool.add(key)
+        ctx = SimpleNamespace(state=State.DOWNLOADING, peers={}, pool=pool, shared=shared,
+                              info_hash=b"\x01" * 20, swarm=None)
+        connector = Connector(SimpleNamespace(context=ctx))  # type: ignore[arg-type]
+        made: list[bool] = []
+        woken: list[bool] = []
+        connector.wake = lambda: woken.append(True)  # type: ignore[method-assign]
+
+        async def turn(key: tuple[str, int]) -> None:
+            connector.connecting.add(key)
+            connector.dialing += 1
+            made.append(await connector._turn(key, shared))
+
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(turn, key)
+            while len(made) < 1 or len(shared.dials.gate) < 1:
+                await anyio.sleep(0.01)
+            shared.set_dial_out(False)
+        assert made == [True, False]
+        assert keys[1] not in connector.connecting
+        assert pool[keys[1]].next_try <= time.monotonic()  # (not a failure: dialed when on again)
+        assert not woken
+        shared.set_dial_out(True)
+        assert woken == [True]
+        shared.set_dial_out(True)
+        assert woken == [True]  # (once: it is no longer waiting)

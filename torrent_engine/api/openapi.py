@@ -222,7 +222,8 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "max_connections": _PEER_LIMIT, "max_connections_per_torrent": _PEER_LIMIT,
     "max_uploads": _PEER_LIMIT, "max_uploads_per_torrent": _PEER_LIMIT,
     "connection_speed": {**_PEER_LIMIT, "description": "outgoing connection attempts a second over every "
-                         "torrent, the torrents with the fewest peers first; -1: no limit (0 is refused)"},
+                         "torrent, the torrents with the fewest peers first; -1: no limit; 0: no outgoing "
+                         "connection (incoming peers only)"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

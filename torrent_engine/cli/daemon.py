@@ -237,7 +237,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="unchoke slots per torrent, plus one optimistic; -1 = no limit (default: 4)")
     p.add_argument("--connection-speed", type=int, default=30, metavar="N",
                    help="outgoing connection attempts a second over every torrent, the torrents with the "
-                        "fewest peers first; -1 = no limit (default: 30)")
+                        "fewest peers first; -1 = no limit, 0 = no outgoing connection (incoming peers only) "
+                        "(default: 30)")
     p.add_argument("--alt-download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="the alternative global download limit, in force while the alternative "
                         "limits are on (by the schedule, the API, or a client's toggle); 0 = none")

@@ -147,6 +147,9 @@ class PeerLimits:
     max_uploads: int = 0  # peers unchoked, over every torrent
     max_uploads_per_torrent: int | None = None  # regular unchoke slots (plus one optimistic)
     connection_speed: int = 0  # outgoing connection attempts a second, over every torrent (dialgate.py)
+    # whether sessions make outgoing connections at all (libtorrent's and qBittorrent's
+    # ``connection_speed`` 0: none, incoming peers only): ``SharedResources.set_dial_out``
+    dial_out: bool = True
 
 
 NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
@@ -250,6 +253,8 @@ class SharedResources:
         self._ip_filter = IpFilter()
         self._filter_trackers = False  # trackers at blocked addresses are not contacted either
         self._filter_watchers: dict[bytes, Callable[[IpFilter], None]] = {}
+        # the dialers stopped while outgoing connections are off, by torrent (``set_dial_out``)
+        self._dial_out_waiting: dict[bytes, Callable[[], None]] = {}
         self.refused_by_filter = 0  # incoming connections closed at once: blocked address
         self._stack: AsyncExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
@@ -977,6 +982,22 @@ class SharedResources:
         """Call ``watcher`` with each new filter while ``info_hash`` is registered."""
         self._filter_watchers[info_hash] = watcher
 
+    def set_dial_out(self, on: bool) -> None:
+        """Whether sessions make outgoing connections (``limits.dial_out``; off: incoming peers
+        only, as libtorrent's ``connection_speed`` 0). Turned on, each torrent's dialer that
+        stopped for it (``wait_for_dial_out``) starts again at once."""
+        self.limits.dial_out = on
+        if on:
+            waiting, self._dial_out_waiting = self._dial_out_waiting, {}
+            for wake in waiting.values():
+                wake()
+
+    def wait_for_dial_out(self, info_hash: bytes, wake: Callable[[], None]) -> None:
+        """``info_hash``'s dialer stopped because outgoing connections are off: ``wake`` is
+        called when they are turned on (no round, no timer meanwhile), unless the torrent is
+        unregistered first."""
+        self._dial_out_waiting[info_hash] = wake
+
     def register(self, info_hash: bytes, handler: IncomingHandler) -> None:
         """Route incoming peers asking for ``info_hash`` to ``handler``; ``SessionError`` if taken
         (by a session, or by a dormant torrent: see ``register_dormant``)."""
@@ -1032,6 +1053,7 @@ class SharedResources:
         self._routes.pop(info_hash, None)
         self._filter_watchers.pop(info_hash, None)
         self._service_watchers.pop(info_hash, None)
+        self._dial_out_waiting.pop(info_hash, None)
 
     def set_handshaker(self, handshaker: Handshaker) -> None:
         """Use ``handshaker`` for incoming connections."""

@@ -192,6 +192,8 @@ class Connector:
             while True:
                 self.dial_some()
                 self.rounds += 1
+                if self._dial_out_off():
+                    return  # (no round meanwhile: ``SharedResources.set_dial_out`` wakes it)
                 pool = self._ctx.pool
                 if not len(pool) or not self.connecting and not pool.may_dial(self._ctx.peers.keys()):
                     return  # (no await since the pool was looked at: ``add`` finds it ended)
@@ -214,11 +216,21 @@ class Connector:
             self._running = False
             self._wakeup = None
 
+    def _dial_out_off(self) -> bool:
+        """Whether outgoing connections are off over every torrent (``PeerLimits.dial_out``):
+        if so, this torrent's dialer is woken when they are on again."""
+        shared = self._ctx.shared
+        if shared is None or shared.limits.dial_out:
+            return False
+        shared.wait_for_dial_out(self._ctx.info_hash, self.wake)
+        return True
+
     def dial_some(self) -> None:
-        """Start dialing as many candidates as the connection budget allows."""
+        """Start dialing as many candidates as the connection budget allows (none while
+        outgoing connections are off)."""
         ctx = self._ctx
         swarm = ctx.swarm
-        if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed):
+        if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed) or self._dial_out_off():
             return
         now = time.monotonic()
         budget = self.peer_limit() - len(ctx.peers) - len(self.connecting)
@@ -251,7 +263,8 @@ class Connector:
         swarm = self._ctx.swarm
         if swarm is None or key in self.connecting:
             return
-        if self._ctx.shared is not None and self._ctx.shared.ip_filter.blocked(key[0]):
+        shared = self._ctx.shared
+        if shared is not None and (shared.ip_filter.blocked(key[0]) or not shared.limits.dial_out):
             return
         self.connecting.add(key)
         swarm.start_soon(lambda: self.dial(key, transport="utp"))
@@ -285,6 +298,10 @@ class Connector:
         ctx = self._ctx
         seeding = ctx.state is State.SEEDING
         await shared.dial_turn(len(ctx.peers) + self.dialing - 1 + (SEEDING_RANK if seeding else 0))
+        if not shared.limits.dial_out:  # (turned off while it waited: not made, dialed when on again)
+            self.done_connecting(key)
+            self._dial_out_off()
+            return False
         if key in ctx.peers or (not seeding and ctx.state is State.SEEDING):
             self.done_connecting(key)
             ctx.pool.later(key, time.monotonic())

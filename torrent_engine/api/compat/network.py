@@ -69,11 +69,12 @@ def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingCh
     if "scheduler_days" in prefs:
         changes["alt_schedule_days"] = QBT_DAYS[_whole(prefs["scheduler_days"], "scheduler_days",
                                                        len(QBT_DAYS) - 1)]
-    for theirs, ours in QBT_LIMITS.items():  # (0 or below: none, as qBittorrent takes it)
-        if theirs in prefs:
+    for theirs, ours in QBT_LIMITS.items():  # (0 or below: none, as qBittorrent takes it; but a
+        if theirs in prefs:  # connection_speed of 0 is no outgoing connection, as libtorrent takes it)
             value = prefs[theirs]
-            changes[ours] = -1 if isinstance(value, int) and not isinstance(value, bool) and value <= 0 \
-                else check_peer_limit(value, theirs)
+            none = isinstance(value, int) and not isinstance(value, bool) \
+                and (value < 0 or value == 0 and theirs != "connection_speed")
+            changes[ours] = -1 if none else check_peer_limit(value, theirs)
     for name in ("ip_filter_enabled", "ip_filter_trackers"):
         if name in prefs:
             changes[name] = _bool(prefs[name], name)

@@ -1,7 +1,8 @@
 """Connection and upload-slot limits as the job service keeps them (qBittorrent's ``max_connec``,
 ``max_connec_per_torrent``, ``max_uploads``, ``max_uploads_per_torrent``; Transmission's
 ``peer-limit-global``/``-per-torrent``), and the outgoing connection attempts a second over
-every torrent (qBittorrent's ``connection_speed``): -1 for none, else at least 1. They are handed to the
+every torrent (qBittorrent's ``connection_speed``): -1 for none, else at least 1 (0 is refused) but
+``connection_speed``, whose 0 is no outgoing connection at all (libtorrent's). They are handed to the
 shared resources (``SharedResources.limits``), which every session reads when it dials, accepts
 or rechokes: new connections follow a lowered limit, those held are kept."""
 
@@ -25,7 +26,13 @@ MAX_JOB_PEERS = 2**31 - 1  # a limit's largest value (a C int's, as qBittorrent'
 
 def check_peer_limit(value: object, name: str) -> int:
     """-1 (none) or a whole number >= 1 (>= 0 for ``max_uploads_per_torrent``: 0 leaves a torrent
-    its optimistic unchoke alone, as ``Config.upload_slots`` 0 does)."""
+    its optimistic unchoke alone, as ``Config.upload_slots`` 0 does; and for ``connection_speed``
+    or its qBittorrent name: 0 is no outgoing connection at all, as in libtorrent)."""
+    if name == "connection_speed":
+        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_JOB_PEERS:
+            raise InvalidJobRequest("must be -1 (no limit), 0 (no outgoing connections) or a whole number "
+                                    "from 1 (attempts a second)", name)
+        return value
     low = 0 if name == "max_uploads_per_torrent" else 1
     if (isinstance(value, bool) or not isinstance(value, int)
             or not (value == -1 or low <= value <= MAX_JOB_PEERS)):
@@ -49,5 +56,6 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
         else sys.maxsize
     limits.max_uploads_per_torrent = s.max_uploads_per_torrent if s.max_uploads_per_torrent >= 0 \
         else sys.maxsize
-    limits.connection_speed = max(0, s.connection_speed)  # (0 there: none)
+    limits.connection_speed = max(0, s.connection_speed)  # (0 there: none; 0 here: none made)
     shared.dials.set_rate(limits.connection_speed)  # (the dials waiting go at the new rate now)
+    shared.set_dial_out(s.connection_speed != 0)  # (turned on: the torrents' dialers start again)
