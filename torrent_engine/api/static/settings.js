@@ -42,7 +42,8 @@ const SETTINGS = [
     {name: "max_uploads_per_torrent", label: "Upload slots per torrent", kind: "number", unit: "peers",
      hint: "-1 = no limit"},
     {name: "connection_speed", label: "Outgoing connections", kind: "number", unit: "a second",
-     hint: "over every torrent, the torrents with the fewest peers first; -1 = no limit"},
+     hint: "over every torrent, the torrents with the fewest peers first; -1 = no limit, 0 = none "
+       + "(incoming peers only)"},
     {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
      hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
     {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},
