@@ -17,6 +17,8 @@ from torrent_engine.cli.daemon_config import (
     file_options,
     load_config_file,
 )
+from torrent_engine.jobs.model import InvalidJobRequest
+from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
 
 SAMPLE = Path(__file__).resolve().parents[3] / "contrib" / "torrent-engine.toml"
 
@@ -114,3 +116,21 @@ def test_the_dedup_keys_are_read_and_checked(tmp_path: Path) -> None:
     path.write_text('dedup = "symlink"\n')
     with pytest.raises(ConfigFileError, match="c.toml:1: dedup: expected one of off, reflink, hardlink"):
         load_config_file(path, daemon)
+
+
+def test_a_connection_speed_of_0_is_asked_as_no_outgoing_connection(tmp_path: Path) -> None:
+    """``connection-speed = 0`` in the file (or ``--connection-speed 0``) is asked of the job
+    service as it is: no outgoing connection, not "no limit" (that is -1)."""
+    parser, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text("connection-speed = 0\n")
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    asked = asked_settings(args)
+    assert asked["connection_speed"] == 0
+    assert updated(ServiceSettings(), asked).connection_speed == 0  # (taken, as the start takes it)
+    args = parser.parse_args(["daemon", "--connection-speed", "-1"])
+    assert updated(ServiceSettings(), asked_settings(args)).connection_speed == -1
+    args = parser.parse_args(["daemon", "--connection-speed", "-2"])
+    with pytest.raises(InvalidJobRequest, match="0 \\(no outgoing connections\\)"):
+        updated(ServiceSettings(), asked_settings(args))
