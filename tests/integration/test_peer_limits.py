@@ -18,6 +18,7 @@ from torrent_engine.jobs import JobService
 from torrent_engine.jobs.model import InvalidJobRequest
 from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.wire import PeerWire
+from torrent_engine.session import Session
 
 from .fake_seed import IdlePeer
 from .helpers import loopback_config, make_payload, make_torrent
@@ -40,6 +41,18 @@ def _two_torrents(tmp_path: Path, peer: Callable[[Torrent, str], IdlePeer] = Idl
     return torrents, peers, [p for group in peers.values() for p in group]
 
 
+async def _add_with_peers(jobs: JobService, torrents: list[Torrent],
+                          peers: dict[bytes, list[IdlePeer]]) -> list[Session]:
+    """Each torrent added with its peers to dial; their sessions."""
+    sessions = []
+    for t in torrents:
+        await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
+        session = jobs.manager.get(t.info_hash)
+        assert session is not None
+        sessions.append(session)
+    return sessions
+
+
 @asynccontextmanager
 async def _service_beside(tmp_path: Path, peers: list[IdlePeer]) -> AsyncIterator[JobService]:
     """A job service on loopback (no encryption) while ``peers`` serve."""
@@ -56,12 +69,7 @@ async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> Non
     torrents, peers, everyone = _two_torrents(tmp_path)
     async with _service_beside(tmp_path, everyone) as jobs:
         await jobs.update_settings(max_connections=4)
-        sessions = []
-        for t in torrents:
-            await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
-            session = jobs.manager.get(t.info_hash)
-            assert session is not None
-            sessions.append(session)
+        sessions = await _add_with_peers(jobs, torrents, peers)
 
         def connected() -> int:
             return sum(len(s.peers) for s in sessions)
@@ -122,12 +130,7 @@ async def test_no_outgoing_connection_at_a_connection_speed_of_0(tmp_path: Path)
     async with _service_beside(tmp_path, everyone) as jobs:
         await jobs.update_settings(connection_speed=0)
         assert not jobs.manager.shared.limits.dial_out
-        sessions = []
-        for t in torrents:
-            await jobs.add(t, peers=[("127.0.0.1", p.port) for p in peers[t.info_hash]])
-            session = jobs.manager.get(t.info_hash)
-            assert session is not None
-            sessions.append(session)
+        sessions = await _add_with_peers(jobs, torrents, peers)
         await _wait(lambda: all(not s.connector.running for s in sessions))
         rounds = [s.connector.rounds for s in sessions]
         await anyio.sleep(2.5)  # (more than a dialer's round)

@@ -6,6 +6,8 @@ the waiting dials in that order."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import anyio
 import pytest
@@ -135,32 +137,47 @@ async def test_a_limit_lifted_lets_the_waiting_dials_go_at_once() -> None:
         assert len(shared.dials.gate) == 0
 
 
-async def test_a_dial_that_waited_while_its_torrent_completed_is_not_made() -> None:
-    """The connector's turn: a downloading torrent's second dial waits behind the rate; the
-    torrent completes meanwhile: the dial is not made, and its address waits its back-off (a
-    seed's dial to upload asks again, at a seed's rank)."""
+_Turn = Callable[[tuple[str, int]], Coroutine[Any, Any, None]]
+
+
+def _connector_at_turns(shared: SharedResources, n: int
+                        ) -> tuple[Any, Any, Any, list[tuple[str, int]], list[bool], _Turn]:
+    """A downloading torrent's connector over ``shared`` (no swarm), ``n`` addresses in its pool;
+    and ``turn(key)``, which asks a dial's turn for ``key`` and appends to ``made`` whether the
+    dial is to be made: (connector, its context, pool, addresses, made, turn)."""
     from types import SimpleNamespace
 
     from torrent_engine.session.connector import Connector
     from torrent_engine.session.peer_pool import PeerPool
     from torrent_engine.session.state_table import State
 
+    pool = PeerPool()
+    keys = [("127.0.0.1", 7000 + i) for i in range(n)]
+    for key in keys:
+        pool.add(key)
+    ctx = SimpleNamespace(state=State.DOWNLOADING, peers={}, pool=pool, shared=shared,
+                          info_hash=b"\x01" * 20, swarm=None)
+    connector = Connector(SimpleNamespace(context=ctx))  # type: ignore[arg-type]
+    made: list[bool] = []
+
+    async def turn(key: tuple[str, int]) -> None:
+        connector.connecting.add(key)
+        connector.dialing += 1
+        made.append(await connector._turn(key, shared))
+
+    return connector, ctx, pool, keys, made, turn
+
+
+async def test_a_dial_that_waited_while_its_torrent_completed_is_not_made() -> None:
+    """The connector's turn: a downloading torrent's second dial waits behind the rate; the
+    torrent completes meanwhile: the dial is not made, and its address waits its back-off (a
+    seed's dial to upload asks again, at a seed's rank)."""
+    from torrent_engine.session.state_table import State
+
     config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
     async with SharedResources(config) as shared:
         shared.limits.connection_speed = 2  # (a burst of 2, then one each half second)
-        pool = PeerPool()
-        keys = [("127.0.0.1", 7000 + n) for n in range(3)]
-        for key in keys:
-            pool.add(key)
-        ctx = SimpleNamespace(state=State.DOWNLOADING, peers={}, pool=pool, shared=shared)
-        connector = Connector(SimpleNamespace(context=ctx))  # type: ignore[arg-type]
-        made: list[bool] = []
-
-        async def turn(key: tuple[str, int]) -> None:
-            connector.connecting.add(key)
-            connector.dialing += 1
-            made.append(await connector._turn(key, shared))
-
+        connector, ctx, pool, keys, made, turn = _connector_at_turns(shared, 3)
         async with anyio.create_task_group() as tg:
             for key in keys:
                 tg.start_soon(turn, key)
@@ -176,31 +193,12 @@ async def test_a_dial_that_waited_while_outgoing_connections_were_turned_off_is_
     """The connector's turn: a dial waits behind the rate; outgoing connections are turned off
     meanwhile (``connection_speed`` 0): it is not made, its address is not counted as tried, and
     the torrent's dialer is woken when they are turned on again."""
-    from types import SimpleNamespace
-
-    from torrent_engine.session.connector import Connector
-    from torrent_engine.session.peer_pool import PeerPool
-    from torrent_engine.session.state_table import State
-
     config = Config(listen_host="127.0.0.1", dht_enabled=False, lsd_enabled=False, port_mapping=False)
     async with SharedResources(config) as shared:
         shared.limits.connection_speed = 1  # (a burst of 1, then one a second)
-        pool = PeerPool()
-        keys = [("127.0.0.1", 7000 + n) for n in range(2)]
-        for key in keys:
-            pool.add(key)
-        ctx = SimpleNamespace(state=State.DOWNLOADING, peers={}, pool=pool, shared=shared,
-                              info_hash=b"\x01" * 20, swarm=None)
-        connector = Connector(SimpleNamespace(context=ctx))  # type: ignore[arg-type]
-        made: list[bool] = []
+        connector, _, pool, keys, made, turn = _connector_at_turns(shared, 2)
         woken: list[bool] = []
-        connector.wake = lambda: woken.append(True)  # type: ignore[method-assign]
-
-        async def turn(key: tuple[str, int]) -> None:
-            connector.connecting.add(key)
-            connector.dialing += 1
-            made.append(await connector._turn(key, shared))
-
+        connector.wake = lambda: woken.append(True)
         async with anyio.create_task_group() as tg:
             for key in keys:
                 tg.start_soon(turn, key)
