@@ -83,7 +83,7 @@ class RandomIds:
     """New job ids (``ID_BYTES`` random bytes in hex, as ``secrets.token_hex`` makes them), drawn
     from ``os.urandom`` ``IDS_DRAWN`` at a time. Each ``os.urandom`` lets the GIL go for its
     system call, and a worker thread waiting for it (an add's writes) then holds the loop until
-    it lets it go in turn: one draw an add was 1.4 % of the loop's samples in 30 000 seed-mode
+    it lets it go in turn: one draw an add was 1.5 % of the loop's samples in 30 000 seed-mode
     adds (bench/RESULTS.md, "Job ids drawn together")."""
 
     def __init__(self) -> None:
