@@ -20,7 +20,8 @@ freed by reference counting; the collector is there for the cycles. So:
   ended cancelled, a removed job's), by a sweep: a collection of the oldest generation, after
   which what it kept is frozen too. So a sweep walks only what became old since the last one, and
   the daemon sweeps each time that reaches ``SWEEP_STEP`` objects (looked at every
-  ``SWEEP_AT_MOST`` seconds): every sweep walks about as much, however many torrents the daemon
+  ``SWEEP_AT_MOST`` seconds while young collections run, every ``SWEEP_IDLE_LOOK`` seconds while
+  none does): every sweep walks about as much, however many torrents the daemon
   holds. Before, a sweep walked everything made since the start, and at 30 000 dormant seeds took
   177-189 ms (bench/RESULTS.md, "Sweeps that walk what is new").
 - What a sweep froze is not walked again: a cycle that holds one of its objects and becomes
@@ -57,7 +58,8 @@ from contextlib import contextmanager
 import anyio
 
 __all__ = [
-    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_STEP",
+    "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_IDLE_LOOK",
+    "SWEEP_STEP",
     "SWEEP_USEFUL", "SWEEP_WHOLE_AT_MOST",
     "Sweeper", "daemon_collector", "freeze_start", "loading", "old_objects",
 ]
@@ -73,8 +75,11 @@ __all__ = [
 GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 
 # A sweep once SWEEP_STEP objects became old since the last (about 25 ms of walk on this machine:
-# bench/RESULTS.md, "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds (a
-# bulk add makes at most about 30 000 old objects a second); a whole sweep every SWEEP_EVERY
+# bench/RESULTS.md, "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds while
+# young collections run (a bulk add makes about 30 000 old objects a second; 1 000 downloads
+# starting made over SWEEP_BURST in 2 s, so bursts frozen unwalked, and then a whole sweep of
+# 450 ms: bench/RESULTS.md, "Sweeps looked for while the collector runs"), every SWEEP_IDLE_LOOK
+# seconds while none ran since the last look (an idle daemon wakes no more); a whole sweep every SWEEP_EVERY
 # seconds unless no collection ran since the last, four times later after one that frees fewer
 # than SWEEP_USEFUL objects, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
 # everything every SWEEP_EVERY seconds; while 300 torrents downloaded, the garbage came at about
@@ -84,7 +89,8 @@ SWEEP_STEP = 40_000
 # (about 0.6 us an object); they are frozen without a walk.
 SWEEP_BURST = 80_000
 SWEEP_USEFUL = 1_000
-SWEEP_AT_MOST = 2.0
+SWEEP_AT_MOST = 0.5
+SWEEP_IDLE_LOOK = 2.0
 SWEEP_WHOLE_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
 SWEEP_EVERY_MOST = 3600.0
@@ -103,8 +109,9 @@ class Sweeper:
     ``sweep_when_due`` makes each when due."""
 
     def __init__(self, *, step: int = SWEEP_STEP, at_most: float = SWEEP_AT_MOST,
-                 every: float = SWEEP_EVERY, burst: int = SWEEP_BURST) -> None:
-        self.step, self.at_most, self.every, self.burst = step, at_most, every, burst
+                 every: float = SWEEP_EVERY, burst: int = SWEEP_BURST, idle: float = SWEEP_IDLE_LOOK) -> None:
+        self.step, self.at_most, self.every, self.burst, self.idle = step, at_most, every, burst, idle
+        self.young = 0  # young collections made, all told (a look tells a busy spell from an idle one)
         self.period = every  # the most the next whole sweep waits (longer after a useless one)
         self.collections = 0  # young collections since the last sweep
         self.collections_whole = 0  # young collections since the last whole sweep
@@ -131,6 +138,7 @@ class Sweeper:
         if phase == "start":
             self._young = gc.get_count()[0]
         elif phase == "stop":
+            self.young += 1
             self.collections += 1
             self.collections_whole += 1
             self.old = max(self.old + self._young - info["collected"], 0)
@@ -184,15 +192,18 @@ class Sweeper:
         return freed
 
     async def sweep_when_due(self) -> None:
-        """Every ``at_most`` seconds, a whole sweep if one is due, else a sweep if one is due (a
-        burst frozen in its place); until cancelled. Whether a sweep is due is asked of ``old``,
-        the count kept without a walk; only when it says so are the oldest generation's objects
-        counted (a walk of them), and that count decides."""
+        """Every ``at_most`` seconds while young collections run (every ``idle`` seconds after a
+        look with none since the one before), a whole sweep if one is due, else a sweep if one is
+        due (a burst frozen in its place); until cancelled. Whether a sweep is due is asked of
+        ``old``, the count kept without a walk; only when it says so are the oldest generation's
+        objects counted (a walk of them), and that count decides."""
         self.old = old_objects()
         self.frozen = self.held = gc.get_freeze_count()
         last_whole = anyio.current_time()
+        seen = -1
         while True:
-            await anyio.sleep(self.at_most)
+            busy, seen = self.young != seen, self.young
+            await anyio.sleep(self.at_most if busy else self.idle)
             now = anyio.current_time()
             if self.whole_due(now - last_whole):
                 self.sweep_whole()

@@ -384,3 +384,42 @@ async def test_a_burst_is_frozen_without_a_walk_and_counts_toward_the_next_whole
         survivors.remove()
         gc.unfreeze()
         real_collect()
+
+
+@pytest.mark.anyio
+async def test_sweeps_are_looked_for_often_while_collections_run_and_seldom_when_none_does() -> None:
+    """While young collections run, the daemon looks whether a sweep is due every ``at_most``
+    seconds (1 000 downloads starting made more than a burst's worth of old objects in the 2 s
+    between two looks, frozen unwalked, then a whole sweep of 450 ms); with none since the last
+    look, every ``idle`` seconds (an idle daemon wakes no more often than before)."""
+    survivors = Sweeper(step=10**9, at_most=0.02, every=600.0, idle=0.5)  # (no sweep is ever due)
+    looks: list[float] = []
+    real_due = survivors.whole_due
+
+    def counted(since: float) -> bool:
+        looks.append(anyio.current_time())
+        return real_due(since)
+
+    survivors.whole_due = counted  # type: ignore[method-assign]
+    enabled = gc.isenabled()
+    gc.disable()  # (no collection but the test's own)
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(survivors.sweep_when_due)
+            await anyio.sleep(0.6)
+            idle = len(looks)  # the first look (nothing seen before it), then one more at most
+            assert 1 <= idle <= 2, looks
+            start = anyio.current_time()
+            while anyio.current_time() - start < 1.5:  # busy: a young collection each 10 ms
+                survivors("start", {"generation": 0, "collected": 0})
+                survivors("stop", {"generation": 0, "collected": 0})
+                await anyio.sleep(0.01)
+            busy = len(looks) - idle
+            # (the idle look under way ends within 0.5 s, then one every 20 ms: about 50)
+            assert busy >= 10, looks
+            await anyio.sleep(1.2)
+            assert len(looks) - idle - busy <= 4, looks  # idle again: one look more, then every 0.5 s
+            tg.cancel_scope.cancel()
+    finally:
+        if enabled:
+            gc.enable()
