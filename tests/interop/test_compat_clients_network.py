@@ -1,8 +1,9 @@
-"""The listening port, PEX and encryption changed at run time by the clients people run against a
-real ``torrent-engine daemon``: ``qbittorrent-api`` (``app/setPreferences``) and
-``transmission-rpc`` (``session-set``). The daemon listens on the new port at once and keeps the
-values across a restart. (DHT and LSD are not turned on here: the daemon would reach the public
-routers or join a multicast group; tests/integration/test_runtime_network.py turns them.)"""
+"""The listening port, PEX and encryption (and qBittorrent's outgoing connections a second)
+changed at run time by the clients people run against a real ``torrent-engine daemon``:
+``qbittorrent-api`` (``app/setPreferences``) and ``transmission-rpc`` (``session-set``). The
+daemon listens on the new port at once and keeps the values across a restart. (DHT and LSD are
+not turned on here: the daemon would reach the public routers or join a multicast group;
+tests/integration/test_runtime_network.py turns them.)"""
 
 from __future__ import annotations
 
@@ -59,13 +60,16 @@ def test_qbittorrent_api_changes_the_port_pex_and_encryption(tmp_path: Path) -> 
             with pytest.raises(qbittorrentapi.exceptions.HTTP400Error, match="listen_port"):
                 qbt.app_set_preferences({"listen_port": busy})
         assert qbt.app_preferences().listen_port == port
+        # "outgoing connections per second" 0: none at all, as libtorrent takes it (not "no limit")
+        qbt.app_set_preferences({"connection_speed": 0})
+        assert qbt.app_preferences().connection_speed == 0
         d.stop()
         d.start()
         qbt = qbittorrentapi.Client(host=d.url, username="sonarr", password=TOKEN,
                                     REQUESTS_ARGS={"timeout": 30})
         qbt.auth_log_in()
         prefs = qbt.app_preferences()
-        assert (prefs.listen_port, prefs.encryption, prefs.pex) == (port, 1, False)
+        assert (prefs.listen_port, prefs.encryption, prefs.pex, prefs.connection_speed) == (port, 1, False, 0)
         d.stop()
 
 
