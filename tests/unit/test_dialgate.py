@@ -32,6 +32,17 @@ def test_a_burst_at_once_then_one_a_turn_at_the_rate() -> None:
     assert gate.tokens == pytest.approx(1.0)  # (a long quiet spell fills the bucket to its burst)
 
 
+def test_a_ticket_called_off_and_asked_again_waits_at_its_new_rank_once() -> None:
+    gate = DialGate(rate=10, burst=1)
+    assert gate.ask("first", 0, 0.0)
+    assert gate.ask("t", 0, 0.0) is False and gate.ask("u", 1, 0.0) is False
+    gate.leave("t")
+    assert gate.ask("t", 2, 0.0) is False  # (asked again: after "u" now)
+    assert len(gate) == 2
+    assert [ticket for k in range(4) for ticket in gate.due(0.11 + 0.1 * k)] == ["u", "t"]
+    assert len(gate) == 0 and gate.next_turn(1.0) is None
+
+
 def test_the_lowest_rank_goes_first_then_the_first_asked() -> None:
     gate = DialGate(rate=10, burst=1)
     assert gate.ask("a0", 0, 0.0)

@@ -39,8 +39,9 @@ class DialGate:
         self.tokens = 0.0
         self._when: float | None = None  # the time ``tokens`` was counted at
         self._waiting: list[tuple[int, int, Hashable]] = []
-        self._tickets: set[Hashable] = set()  # the tickets waiting (in the heap, not gone)
-        self._gone: set[Hashable] = set()  # tickets that stopped waiting (left in the heap)
+        # each waiting ticket, by the order number of its entry in the heap (an entry whose
+        # ticket stopped waiting, or asked again since, is passed over when it comes up)
+        self._tickets: dict[Hashable, int] = {}
         self._order = itertools.count()
         self.set_rate(rate, burst)
 
@@ -70,28 +71,26 @@ class DialGate:
         if not len(self) and self.tokens >= 1:
             self.tokens -= 1
             return True
-        heapq.heappush(self._waiting, (rank, next(self._order), ticket))
-        self._tickets.add(ticket)
+        order = next(self._order)
+        heapq.heappush(self._waiting, (rank, order, ticket))
+        self._tickets[ticket] = order
         return False
 
     def leave(self, ticket: Hashable) -> None:
         """A waiting ``ticket`` no longer waits (its dial was called off): its entry stays in the
         heap, passed over when it comes up (a thousand dials called off are not a thousand
         walks of the heap)."""
-        if ticket in self._tickets:
-            self._tickets.discard(ticket)
-            self._gone.add(ticket)
+        self._tickets.pop(ticket, None)
 
     def due(self, now: float) -> list[Hashable]:
         """The waiting tickets whose turn it is now, in order (each took a token)."""
         self._fill(now)
         out: list[Hashable] = []
         while self._waiting and (self.tokens >= 1 or self.rate <= 0):
-            _, _, ticket = heapq.heappop(self._waiting)
-            if ticket in self._gone:
-                self._gone.discard(ticket)
-                continue
-            self._tickets.discard(ticket)
+            _, order, ticket = heapq.heappop(self._waiting)
+            if self._tickets.get(ticket) != order:
+                continue  # (called off)
+            del self._tickets[ticket]
             if self.rate > 0:
                 self.tokens -= 1
             out.append(ticket)
