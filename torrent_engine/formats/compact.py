@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import itertools
 import struct
 from collections.abc import Iterable, Iterator
 
@@ -131,60 +132,38 @@ def decode_peer(entry: bytes) -> Address | None:
     raise ValueError(f"compact address of {len(entry)} bytes")
 
 
+def _whole(data: bytes, size: int) -> bytes:
+    """``data`` less a partial entry at its end (ignored, as BEP 23 lists are read)."""
+    return data[:len(data) - len(data) % size]
+
+
+def _addresses(data: bytes, ipv6: bool) -> Iterator[Address]:
+    """Every usable address of a compact list's whole entries, lazily."""
+    if ipv6:
+        return ((_v6_text(packed), port) for packed, port in _PEER_V6.iter_unpack(_whole(data, PEER_V6_LEN))
+                if port)
+    return ((f"{a}.{b}.{c}.{d}", port) for a, b, c, d, port in _PEER_V4.iter_unpack(_whole(data, PEER_V4_LEN))
+            if port)
+
+
 def iter_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> Iterator[Address]:
     """The usable addresses of a compact list, lazily, at most ``limit`` of them."""
-    if limit is not None and limit <= 0:
-        return
-    count = 0
-    if ipv6:
-        for packed, port in _PEER_V6.iter_unpack(data[:len(data) - len(data) % PEER_V6_LEN]):
-            if port:
-                yield _v6_text(packed), port
-                count += 1
-                if count == limit:
-                    return
-        return
-    for a, b, c, d, port in _PEER_V4.iter_unpack(data[:len(data) - len(data) % PEER_V4_LEN]):
-        if port:
-            yield f"{a}.{b}.{c}.{d}", port
-            count += 1
-            if count == limit:
-                return
+    found = _addresses(data, ipv6)
+    return found if limit is None else itertools.islice(found, max(limit, 0))
 
 
 def decode_peers(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[Address]:
     """Compact peers (BEP 23 / BEP 7) as ``(host, port)`` pairs, at most ``limit`` of them."""
-    if limit is None:  # (the common case: a tracker's or a PEX message's whole list)
-        return _peers(data, ipv6)
     return list(iter_peers(data, ipv6=ipv6, limit=limit))
-
-
-def _peers(data: bytes, ipv6: bool) -> list[Address]:
-    """Every usable address of a compact list's whole entries."""
-    if ipv6:
-        whole = data[:len(data) - len(data) % PEER_V6_LEN]
-        return [(_v6_text(packed), port) for packed, port in _PEER_V6.iter_unpack(whole) if port]
-    whole = data[:len(data) - len(data) % PEER_V4_LEN]
-    return [(f"{a}.{b}.{c}.{d}", port) for a, b, c, d, port in _PEER_V4.iter_unpack(whole) if port]
 
 
 def decode_nodes(data: bytes, *, ipv6: bool, limit: int | None = None) -> list[tuple[bytes, str, int]]:
     """``nodes`` (26-byte) or ``nodes6`` (38-byte) entries as ``(node_id, host, port)``."""
-    out: list[tuple[bytes, str, int]] = []
-    if limit is not None and limit <= 0:
-        return out
     if ipv6:
-        whole = data[:len(data) - len(data) % _NODE_V6.size]
-        for node_id, packed, port in _NODE_V6.iter_unpack(whole):
-            if port:
-                out.append((node_id, _v6_text(packed), port))
-                if len(out) == limit:
-                    break
-        return out
-    whole = data[:len(data) - len(data) % _NODE_V4.size]
-    for node_id, a, b, c, d, port in _NODE_V4.iter_unpack(whole):
-        if port:
-            out.append((node_id, f"{a}.{b}.{c}.{d}", port))
-            if len(out) == limit:
-                break
-    return out
+        found: Iterator[tuple[bytes, str, int]] = (
+            (node_id, _v6_text(packed), port)
+            for node_id, packed, port in _NODE_V6.iter_unpack(_whole(data, _NODE_V6.size)) if port)
+    else:
+        found = ((node_id, f"{a}.{b}.{c}.{d}", port)
+                 for node_id, a, b, c, d, port in _NODE_V4.iter_unpack(_whole(data, _NODE_V4.size)) if port)
+    return list(found if limit is None else itertools.islice(found, max(limit, 0)))
