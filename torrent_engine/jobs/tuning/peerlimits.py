@@ -1,8 +1,9 @@
 """Connection and upload-slot limits as the job service keeps them (qBittorrent's ``max_connec``,
 ``max_connec_per_torrent``, ``max_uploads``, ``max_uploads_per_torrent``; Transmission's
 ``peer-limit-global``/``-per-torrent``), and the outgoing connection attempts a second over
-every torrent (qBittorrent's ``connection_speed``): -1 for none, else at least 1 (0 is refused) but
-``connection_speed``, whose 0 is no outgoing connection at all (libtorrent's). They are handed to the
+every torrent (qBittorrent's ``connection_speed``): -1 for none, else at least 1, or 0 where
+``ZERO_MEANS`` says what it means (``connection_speed`` 0: no outgoing connection at all, as
+libtorrent's). They are handed to the
 shared resources (``SharedResources.limits``), which every session reads when it dials, accepts
 or rechokes: new connections follow a lowered limit, those held are kept."""
 
@@ -24,19 +25,20 @@ LIMIT_SETTINGS = ("max_connections", "max_connections_per_torrent", "max_uploads
 MAX_JOB_PEERS = 2**31 - 1  # a limit's largest value (a C int's, as qBittorrent's)
 
 
+# the limits that take 0 too, and what it means for each (the others: -1 or from 1); a torrent's
+# upload slots at 0 leave it its optimistic unchoke, as ``Config.upload_slots`` 0 does
+ZERO_MEANS = {"max_uploads_per_torrent": "the optimistic unchoke alone",
+              "connection_speed": "no outgoing connections"}
+
+
 def check_peer_limit(value: object, name: str) -> int:
-    """-1 (none) or a whole number >= 1 (>= 0 for ``max_uploads_per_torrent``: 0 leaves a torrent
-    its optimistic unchoke alone, as ``Config.upload_slots`` 0 does; and for ``connection_speed``
-    or its qBittorrent name: 0 is no outgoing connection at all, as in libtorrent)."""
-    if name == "connection_speed":
-        if isinstance(value, bool) or not isinstance(value, int) or not -1 <= value <= MAX_JOB_PEERS:
-            raise InvalidJobRequest("must be -1 (no limit), 0 (no outgoing connections) or a whole number "
-                                    "from 1 (attempts a second)", name)
-        return value
-    low = 0 if name == "max_uploads_per_torrent" else 1
+    """-1 (none) or a whole number >= 1; 0 too for the limits of ``ZERO_MEANS`` (``connection_speed``
+    also under its qBittorrent name, which is the same)."""
+    zero = ZERO_MEANS.get(name)
     if (isinstance(value, bool) or not isinstance(value, int)
-            or not (value == -1 or low <= value <= MAX_JOB_PEERS)):
-        raise InvalidJobRequest(f"must be -1 (no limit) or a whole number from {low}", name)
+            or not (value == -1 or (0 if zero is not None else 1) <= value <= MAX_JOB_PEERS)):
+        said = f", 0 ({zero})" if zero is not None else ""
+        raise InvalidJobRequest(f"must be -1 (no limit){said} or a whole number from 1", name)
     return value
 
 
