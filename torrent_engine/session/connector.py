@@ -192,7 +192,7 @@ class Connector:
             while True:
                 self.dial_some()
                 self.rounds += 1
-                if self._dial_out_off():
+                if self._wait_for_dial_out():
                     return  # (no round meanwhile: ``SharedResources.set_dial_out`` wakes it)
                 pool = self._ctx.pool
                 if not len(pool) or not self.connecting and not pool.may_dial(self._ctx.peers.keys()):
@@ -216,9 +216,9 @@ class Connector:
             self._running = False
             self._wakeup = None
 
-    def _dial_out_off(self) -> bool:
+    def _wait_for_dial_out(self) -> bool:
         """Whether outgoing connections are off over every torrent (``PeerLimits.dial_out``):
-        if so, this torrent's dialer is woken when they are on again."""
+        if so, this torrent's dialer is to be woken when they are on again."""
         shared = self._ctx.shared
         if shared is None or shared.limits.dial_out:
             return False
@@ -230,7 +230,8 @@ class Connector:
         outgoing connections are off)."""
         ctx = self._ctx
         swarm = ctx.swarm
-        if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed) or self._dial_out_off():
+        if swarm is None or (ctx.state is State.SEEDING and not ctx.config.seed) \
+                or (ctx.shared is not None and not ctx.shared.limits.dial_out):
             return
         now = time.monotonic()
         budget = self.peer_limit() - len(ctx.peers) - len(self.connecting)
@@ -300,7 +301,7 @@ class Connector:
         await shared.dial_turn(len(ctx.peers) + self.dialing - 1 + (SEEDING_RANK if seeding else 0))
         if not shared.limits.dial_out:  # (turned off while it waited: not made, dialed when on again)
             self.done_connecting(key)
-            self._dial_out_off()
+            self._wait_for_dial_out()
             return False
         if key in ctx.peers or (not seeding and ctx.state is State.SEEDING):
             self.done_connecting(key)
