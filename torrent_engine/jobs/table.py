@@ -230,11 +230,7 @@ class JobTable:
     def only_job(self, info_hash: str) -> JobRecord | None:
         """The job of the torrent ``info_hash`` when it has that one alone (active or history)."""
         ids = self._of_torrent.get(info_hash)
-        if ids is None or len(ids) != 1:
-            return None
-        for i in ids:
-            return self._records[i]
-        return None
+        return self._records[next(iter(ids))] if ids is not None and len(ids) == 1 else None
 
     def newest_of(self, recs: Iterable[JobRecord]) -> list[JobRecord]:
         """``recs`` (of this table), newest first as ``newest_first`` orders them."""
