@@ -81,3 +81,36 @@ def test_a_job_that_only_moved_in_the_queue_has_its_record_moved_not_made_again(
     same = record_job(record(1), queue_position=5)  # (its position as kept: another field differs)
     kept.get(same, inputs, lambda: make(same), moved)
     assert made == [7, 5, 5]
+
+
+def shown_at(record: Any, positions: dict[str, int]) -> Shown:
+    data: MainData = {"torrents": {"aa": record}, "categories": {}, "tags": [], "server_state": {}}
+    return Shown(data, 0, (), positions)
+
+
+async def test_a_position_kept_apart_from_the_record_is_sent_alone_and_read_against_later() -> None:
+    """A torrent that only moved in the queue keeps the record shown before, its position kept
+    apart (no copy of the record a move): the client gets the position alone, and a record
+    made again later is told against the position the client was shown, not its old record's."""
+    sync = MainDataSync()
+    record = {"hash": "aa", "priority": 9, "state": "queuedUP"}
+    await sync.answer(0, {}, shown_at(record, {}))  # rid 1: full
+    moved = await sync.answer(1, {}, shown_at(record, {"aa": 8}), ["aa"])
+    assert moved["torrents"] == {"aa": {"priority": 8}}
+    assert "torrents" not in await sync.answer(2, {}, shown_at(record, {"aa": 8}), ["aa"])
+    moved = await sync.answer(3, {}, shown_at(record, {"aa": 7}), ["aa"])
+    assert moved["torrents"] == {"aa": {"priority": 7}}
+    # made again at the position its old record holds (9), not the one shown (7): both told
+    remade = {"hash": "aa", "priority": 9, "state": "checkingUP"}
+    answer = await sync.answer(4, {}, shown_at(remade, {}), ["aa"])
+    assert answer["torrents"] == {"aa": {"priority": 9, "state": "checkingUP"}}
+    # made again at the position shown: that is not told again
+    await sync.answer(5, {}, shown_at(remade, {"aa": 3}), ["aa"])
+    third = {"hash": "aa", "priority": 3, "state": "stalledUP"}
+    changed = await sync.answer(6, {}, shown_at(third, {}), ["aa"])
+    assert changed["torrents"] == {"aa": {"state": "stalledUP"}}
+    # a client whose last answer was lost asks rid 6 again: told against what rid 6 showed
+    assert (await sync.answer(6, {}, shown_at(record, {"aa": 3}), ["aa"]))["torrents"] == {
+        "aa": {"state": "queuedUP"}}
+    # every torrent looked at (no change log): the same
+    assert "torrents" not in await sync.answer(8, {}, shown_at(record, {"aa": 3}), None)

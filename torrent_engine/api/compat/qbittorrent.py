@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -741,15 +741,15 @@ class QbittorrentApi:
         sync = self._sync_of(current())
         before = sync.shown(rid)
         changes = self.service.client_changes(before.cursor, positions=True) if before is not None else None
-        moved: Collection[str] = ()
+        positions: dict[str, int] = {}  # (the positions shown apart from their records': Shown's)
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
             records = {str(k.record["hash"]): k for k in await self._records()}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
-            cursor, records, moved = changes.cursor, {}, changes.moved
-            torrents = dict(before.data["torrents"])
+            cursor, records = changes.cursor, {}
+            torrents, positions = dict(before.data["torrents"]), dict(before.positions)
 
             def shown(job: Job | None) -> QbtRecord | None:
                 """``job``'s record, when this user sees it."""
@@ -761,21 +761,25 @@ class QbittorrentApi:
                 if n % paging.LIST_PAGE == 0:
                     await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
                 record = shown(listed[-1] if listed else None)  # (the last listed, as a dict by hash keeps)
+                positions.pop(h, None)
                 if record is None:
                     torrents.pop(h, None)
                 else:
                     torrents[h] = record
             for h, (position, job_id) in changes.moved.items():  # (moved in the queue, and only that)
                 old = torrents.get(h)
-                if old is not None:  # (shown at rid: that record, its priority moved)
-                    torrents[h] = old if old.get("priority") == position else _moved(old, position)
+                if old is not None:  # (shown at rid: that record, its position kept apart)
+                    if old["priority"] == position:
+                        positions.pop(h, None)
+                    else:
+                        positions[h] = position
                 elif (record := shown(self.service.get(job_id))) is not None:  # (not shown at rid)
                     torrents[h] = record
             changed = [*changes.torrents, *changes.moved]
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return await sync.answer(rid, records, Shown(now, cursor, limits), changed, moved)
+        return await sync.answer(rid, records, Shown(now, cursor, limits, positions), changed)
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""
