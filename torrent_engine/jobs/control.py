@@ -373,30 +373,29 @@ class JobControl:
         hashes: dict[str, None] = {}
         only_moved = told.moved if positions else frozenset()  # (told apart with positions only)
         whole = {gone.info_hash for gone in told.removed}  # (the torrents changed in more than a move)
-        for job_id in told.changed:  # (one pass: thousands moved at each poll of a mass check)
-            rec = jobs.get(job_id)
-            if rec is not None:
-                hashes[rec.info_hash] = None
-                if only_moved and job_id not in only_moved:
-                    whole.add(rec.info_hash)
+        moved_recs: list[JobRecord] = []
+        for rec in jobs.records_of(told.changed):  # (one pass: thousands moved at each poll of a mass check)
+            hashes[rec.info_hash] = None
+            if rec.id in only_moved:
+                moved_recs.append(rec)
+            elif only_moved:
+                whole.add(rec.info_hash)
         for gone in told.removed:  # (its torrent may list another job now, or none)
             hashes[gone.info_hash] = None
         moved: dict[str, tuple[int, str]] = {}
-        if only_moved:  # (a torrent whose one listed job only moved: its position alone)
-            rank = self.run.queue.rank
-            for job_id in only_moved:
-                rec = jobs.get(job_id)
-                if rec is None or rec.info_hash in whole:
-                    continue
-                if jobs.only_job(rec.info_hash) is rec:  # (its torrent's one job, listed alone
-                    # unless it ended otherwise than failing: as ``_client_recs`` lists it)
-                    alone = rec.state not in FINISHED_STATES or rec.state is JobState.FAILED
-                else:
-                    listed = self._client_recs(rec.info_hash)
-                    alone = len(listed) == 1 and listed[0] is rec
-                if alone:
-                    moved[rec.info_hash] = (rank(job_id), job_id)
-                    del hashes[rec.info_hash]
+        ranks = self.run.queue.ranks_of([rec.id for rec in moved_recs])
+        for rec, rank in zip(moved_recs, ranks, strict=True):  # (a torrent whose one listed job
+            if rec.info_hash in whole:  # only moved: its position alone)
+                continue
+            if jobs.only_job(rec.info_hash) is rec:  # (its torrent's one job, listed alone
+                # unless it ended otherwise than failing: as ``_client_recs`` lists it)
+                alone = rec.state not in FINISHED_STATES or rec.state is JobState.FAILED
+            else:
+                listed = self._client_recs(rec.info_hash)
+                alone = len(listed) == 1 and listed[0] is rec
+            if alone:
+                moved[rec.info_hash] = (rank, rec.id)
+                del hashes[rec.info_hash]
         torrents: dict[str, list[Job]] = {}
         removed: list[int] = [r.number for r in told.removed if r.number]
         for info_hash in hashes:

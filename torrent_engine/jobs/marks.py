@@ -63,10 +63,7 @@ class ViewMarks:
 
     def ranks_moved(self, job_ids: Iterable[str]) -> None:
         """The queue positions shown of ``job_ids`` moved (one job's move shifts the others')."""
-        now = self.clock()
-        for job_id in job_ids:
-            if job_id in self.run.jobs:
-                self.log.mark(job_id, now, position_only=True)
+        self.log.mark_moved(self.run.jobs.having(job_ids), self.clock())
 
     def shown_seeding(self, rec: JobRecord) -> None:
         """A view of the seed ``rec`` was made now: its listed seeding time moves on a minute later."""

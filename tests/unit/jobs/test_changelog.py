@@ -93,3 +93,24 @@ def test_a_job_whose_only_change_since_a_cursor_is_its_queue_position_is_told_mo
     log.mark("a", 6.0, position_only=True)  # (a job id marked again after its removal)
     assert "a" in log.since(later).moved  # type: ignore[union-attr]
     assert log.within(0.0).moved == frozenset()  # (by time: told whole)
+
+
+def test_jobs_marked_moved_at_once_are_marked_as_one_by_one() -> None:
+    """A settle of the queue marks thousands of moved jobs in one call: the log is the one that
+    marking each ``position_only`` in that order makes."""
+    one, many = ChangeLog(), ChangeLog()
+    for log in (one, many):
+        log.mark("a", 1.0)
+        log.mark("b", 1.0)
+    cursor = one.cursor
+    for job_id in ("b", "c", "a"):
+        one.mark(job_id, 2.0, position_only=True)
+    many.mark_moved(iter(["b", "c", "a"]), 2.0)
+    for log in (one, many):
+        log.mark("b", 3.0)
+    assert one.cursor == many.cursor
+    for at in (0, cursor, cursor + 2, one.cursor):
+        assert one.since(at) == many.since(at)
+    told = many.since(cursor)
+    assert told is not None and told.changed == ["c", "a", "b"] and told.moved == {"c", "a"}
+    assert [many.last_change(j) for j in "abc"] == [cursor + 3, cursor + 4, cursor + 2]

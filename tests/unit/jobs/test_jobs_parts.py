@@ -66,6 +66,9 @@ def test_one_active_job_per_torrent_and_newest_first() -> None:
     assert [r.id for r in table.newest_first()] == ["c", "b", "a"]
     table.discard(third)
     assert "c" not in table and table.active_id("ab" * 20) is None
+    # (thousands read at once: those with a record, in the order asked)
+    assert table.records_of(["b", "c", "a"]) == [second, first]
+    assert table.having(["c", "a", "b"]) == ["a", "b"]
 
 
 def test_the_table_keeps_the_history_totals() -> None:

@@ -130,6 +130,8 @@ def test_completions_between_two_reads_tell_each_moved_job_once_at_the_read() ->
     done = {recs[10].id, recs[3].id, recs[50].id}
     assert sorted(told) == sorted(r.id for r in recs[4:] if r.id not in done)  # each once
     assert [q.rank(r.id) for r in recs[:4]] == [1, 2, 3, 0] and q.rank(recs[99].id) == 97
+    ids = [r.id for r in recs] + ["none"]  # (read at once as one by one: 0 for a job not ranked)
+    assert q.ranks_of(ids) == [q.rank(i) for i in ids] and q.ranks_of(ids)[-1] == 0
     told.clear()
     q.settle()  # (nothing moved since)
     assert told == []

@@ -179,6 +179,15 @@ class JobQueue:
         numbered = self._ranks.get(job_id, 0)
         return self._shown(numbered) if numbered else 0
 
+    def ranks_of(self, job_ids: Iterable[str]) -> list[int]:
+        """``rank`` of each of ``job_ids`` (one call for the thousands a poll reads)."""
+        self.rank("")
+        ranks, gone = self._ranks.get, self._gone
+        if not gone:
+            return [ranks(job_id, 0) for job_id in job_ids]
+        below = bisect.bisect_left
+        return [n - below(gone, n) if n else 0 for n in (ranks(job_id, 0) for job_id in job_ids)]
+
     def _shown(self, numbered: int) -> int:
         """The position shown for the rank ``numbered`` (those that completed before it moved it up)."""
         return numbered - bisect.bisect_left(self._gone, numbered) if self._gone else numbered
@@ -192,9 +201,9 @@ class JobQueue:
         moved_from, self._moved_from = self._moved_from, 0
         if moved_from:
             moved: list[str] = []
-            ranks = self._ranks
-            for job_id in reversed(ranks):  # (in rank order: from the last)
-                if self._shown(ranks[job_id]) < moved_from:
+            gone, below = self._gone, bisect.bisect_left
+            for job_id, n in reversed(self._ranks.items()):  # (in rank order: from the last)
+                if (n - below(gone, n) if gone else n) < moved_from:  # (``_shown``, inline)
                     break
                 moved.append(job_id)
             self.ranks_moved(moved)
