@@ -40,7 +40,7 @@ if "daemon" in sys.argv:
     _all: collections.defaultdict[str, list[float]] = collections.defaultdict(lambda: [0, 0.0])
     _spent = [0.0, 0]  # this turn's callbacks: seconds, how many
     _turns: collections.Counter[int] = collections.Counter()  # turns by 10 ms bucket
-    _out = open(_LOG, "w")  # noqa: SIM115  # (written to until the exit)
+    _out = open(_LOG, "a")  # noqa: SIM115  # (written to until the exit; a restart appends)
 
     def _kind(callback: Any) -> str:
         owner = getattr(callback, "__self__", None)
