@@ -258,3 +258,39 @@ async def test_a_completion_moves_the_jobs_after_it_and_maindata_tells_their_pri
             assert {h: (t["priority"], t["state"]) for h, t in merged.items()} == \
                 {h: (t["priority"], t["state"]) for h, t in info.items()}
             assert [info[j.info_hash]["priority"] for j in (x, a, b)] == [0, 1, 2]
+
+
+async def test_a_poll_reads_the_changes_in_steps_that_let_the_loop_run_and_tell_the_same(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sync/maindata`` reads the change log in steps (``client_changes_in_steps``): between two
+    pages of torrents listed, and of moved ones, it yields (the caller lets the loop run: a poll
+    during a mass check told thousands in one go, the loop held up to 60 ms); what it returns is
+    what one call of ``client_changes`` returns."""
+    from torrent_engine.jobs import control
+
+    monkeypatch.setattr(control, "MOVED_STEP", 1)
+    async with running_api(tmp_path) as api:
+        x = await add_late_seed(api)
+        others = [(await api.service.add(torrent(name), paused=True))[0]
+                  for name in ("alpha", "bravo", "charlie", "delta")]
+        cursor = api.service.change_cursor()
+        await complete_late_seed(api, x)  # (it changes whole; the four after it move up)
+
+        def run(page: int) -> tuple[int, Any]:
+            steps, yields = api.service.client_changes_in_steps(cursor, positions=True, page=page), 0
+            while True:
+                try:
+                    next(steps)
+                except StopIteration as done:
+                    return yields, done.value
+                yields += 1
+
+        once = api.service.client_changes(cursor, positions=True)
+        assert once.moved == {j.info_hash: (n, j.id) for n, j in enumerate(others, 1)}
+        assert list(once.torrents) == [x.info_hash]
+        for page, between in ((1, 3), (2, 1), (4, 0), (0, 0)):  # (between the 4 moved: none before or after)
+            yields, stepped = run(page)
+            assert yields == between
+            assert (stepped.cursor, stepped.moved, list(stepped.torrents)) == \
+                (once.cursor, once.moved, list(once.torrents))
+            assert [j.id for j in stepped.torrents[x.info_hash]] == [x.id]

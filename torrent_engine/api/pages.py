@@ -5,7 +5,7 @@ of them held the event loop 150–500 ms in one go (issue 47), peers and tracker
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import anyio
@@ -13,7 +13,7 @@ from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["LIST_PAGE", "PartsResponse", "array_parts", "gather", "joined_pages"]
+__all__ = ["LIST_PAGE", "PartsResponse", "array_parts", "gather", "joined_pages", "stepped"]
 
 LIST_PAGE = 500  # jobs read, or records joined, between two turns of the loop (a few ms of it)
 
@@ -28,6 +28,17 @@ async def gather(pages: Iterable[Sequence[T]], keep: Callable[[Sequence[T]], Ite
         out.extend(keep(page))
         await anyio.sleep(0)
     return out
+
+
+async def stepped(steps: Generator[None, None, T]) -> T:
+    """What ``steps`` returns, the loop let run at each of its steps."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            value: T = done.value
+            return value
+        await anyio.sleep(0)
 
 
 async def joined_pages(items: Sequence[T], text: Callable[[T], bytes],

@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
 
 import anyio
@@ -38,7 +38,11 @@ from .validate import check_age, check_limit, check_priorities
 
 log = logging.getLogger(__name__)
 
-__all__ = ["QUEUE_MOVES", "JobControl"]
+__all__ = ["MOVED_STEP", "QUEUE_MOVES", "JobControl"]
+
+# ``client_changes_in_steps``: a torrent that only moved costs about a tenth of one listed (its
+# position, against a view of its job made), so a step takes this many pages of them
+MOVED_STEP = 10
 
 
 class JobControl:
@@ -360,6 +364,22 @@ class JobControl:
         jobs not listed (and of those removed). ``full`` when the cursor is unknown.
         ``positions``: a torrent whose one listed job only moved in the queue since ``cursor``
         is in ``moved``, with its position, instead."""
+        steps = self.client_changes_in_steps(cursor, within=within, positions=positions, page=0)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                changes: ClientChanges = done.value
+                return changes
+
+    def client_changes_in_steps(self, cursor: int | None = None, *, within: float | None = None,
+                                positions: bool = False,
+                                page: int = 500) -> Generator[None, None, ClientChanges]:
+        """``client_changes`` in steps: it yields after each ``page`` torrents listed (0: never),
+        and after each ``MOVED_STEP`` pages' worth of moved ones, and returns the changes; the
+        caller lets the loop run at each step (a poll during a mass check tells thousands, which
+        held the loop up to 60 ms in one go). What changed after the cursor while it yields is
+        told at the next ask (it is marked after the cursor this answer names)."""
         self.run.marks.settle()
         log = self.run.marks.log
         told: Changes | None
@@ -384,8 +404,10 @@ class JobControl:
             hashes[gone.info_hash] = None
         moved: dict[str, tuple[int, str]] = {}
         ranks = self.run.queue.ranks_of([rec.id for rec in moved_recs])
-        for rec, rank in zip(moved_recs, ranks, strict=True):  # (a torrent whose one listed job
-            if rec.info_hash in whole:  # only moved: its position alone)
+        for n, (rec, rank) in enumerate(zip(moved_recs, ranks, strict=True)):  # (a torrent whose one
+            if page and n and n % (page * MOVED_STEP) == 0:  # listed job only moved: its position alone)
+                yield
+            if rec.info_hash in whole:
                 continue
             if jobs.only_job(rec.info_hash) is rec:  # (its torrent's one job, listed alone
                 # unless it ended otherwise than failing: as ``_client_recs`` lists it)
@@ -398,7 +420,9 @@ class JobControl:
                 del hashes[rec.info_hash]
         torrents: dict[str, list[Job]] = {}
         removed: list[int] = [r.number for r in told.removed if r.number]
-        for info_hash in hashes:
+        for n, info_hash in enumerate(list(hashes)):
+            if page and n and n % page == 0:
+                yield
             listed = self._client_recs(info_hash)
             torrents[info_hash] = [self.run.listed(r) for r in listed]
             removed.extend(r.number for r in self.run.jobs.of_torrent(info_hash)

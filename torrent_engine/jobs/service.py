@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Coroutine, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -574,6 +574,11 @@ class JobService:
         ``positions``: the torrents whose listed job only moved in the queue are in ``moved``,
         with their position, not made again."""
         return self._control.client_changes(cursor, within=within, positions=positions)
+
+    def client_changes_in_steps(self, cursor: int | None, *, positions: bool = False,
+                                page: int) -> Generator[None, None, ClientChanges]:
+        """``client_changes`` in steps, the loop let run at each (``JobControl``'s says how)."""
+        return self._control.client_changes_in_steps(cursor, positions=positions, page=page)
 
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent

@@ -740,7 +740,8 @@ class QbittorrentApi:
         limits = (settings.ratio_limit, settings.seeding_time_limit)
         sync = self._sync_of(current())
         before = sync.shown(rid)
-        changes = self.service.client_changes(before.cursor, positions=True) if before is not None else None
+        changes = None if before is None else await paging.stepped(
+            self.service.client_changes_in_steps(before.cursor, positions=True, page=paging.LIST_PAGE))
         positions: dict[str, int] = {}  # (the positions shown apart from their records': Shown's)
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
