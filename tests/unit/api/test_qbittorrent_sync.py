@@ -114,3 +114,41 @@ async def test_a_position_kept_apart_from_the_record_is_sent_alone_and_read_agai
         "aa": {"state": "queuedUP"}}
     # every torrent looked at (no change log): the same
     assert "torrents" not in await sync.answer(8, {}, shown_at(record, {"aa": 3}), None)
+
+
+async def test_an_answer_of_thousands_of_changes_is_written_in_pages_its_whole_records_as_kept() -> None:
+    """A poll during a mass check tells thousands of torrents: the answer is written a page at a
+    time (the loop let run between pages), each record sent whole as its kept JSON, the rest
+    written as qBittorrent writes it (a whole float as an int), and it reads as the answer in
+    one piece would; fewer than a page: the answer itself, as before."""
+    import json
+
+    from torrent_engine.api.pages import LIST_PAGE, PartsResponse
+
+    n = LIST_PAGE + 7
+    before = {f"{i:040x}": {"hash": f"{i:040x}", "priority": i + 1, "ratio": 0} for i in range(n)}
+    new = {"hash": "f" * 40, "priority": n + 1, "ratio": 0.5}
+    now = {**before, "f" * 40: new}
+
+    def state(torrents: dict[str, Any], positions: dict[str, int], speed: float) -> Shown:
+        data: MainData = {"torrents": torrents, "categories": {}, "tags": [],
+                          "server_state": {"dl_info_speed": speed}}
+        return Shown(data, 0, (), positions)
+
+    sync = MainDataSync()
+    await sync.answer(0, {}, state(before, {}, 1))
+    kept = Kept(Any, (), new)  # type: ignore[arg-type]
+    kept._json = b'{"hash":"' + b"f" * 40 + b'","priority":%d,"ratio":0.5,"kept":true}' % (n + 1)
+    moved = {h: i for i, h in enumerate(before)}  # (each up one)
+    answer = await sync.answer(1, {"f" * 40: kept}, state(now, moved, 2.0), [*moved, "f" * 40])
+    assert isinstance(answer, PartsResponse) and len(answer.parts) > 3
+    assert answer.whole.endswith(b'},"server_state":{"dl_info_speed":2}}')
+    body = json.loads(answer.whole)
+    assert list(body) == ["rid", "torrents", "server_state"] and body["rid"] == 2
+    assert body["torrents"]["f" * 40] == {**new, "kept": True}
+    assert {h: t for h, t in body["torrents"].items() if h != "f" * 40} == \
+        {h: {"priority": i} for h, i in moved.items()}
+    few = await sync.answer(2, {}, state(now, {**moved, "0" * 40: 7}, 2.0), ["0" * 40])
+    assert few == {"rid": 3, "torrents": {"0" * 40: {"priority": 7}}}
+    same = await sync.answer(3, {}, state(now, {**moved, "0" * 40: 7}, 2.0), list(now))
+    assert same == {"rid": 4}  # (nothing changed: no torrents, and no parts)

@@ -752,21 +752,21 @@ class QbittorrentApi:
             cursor, records = changes.cursor, {}
             torrents, positions = dict(before.data["torrents"]), dict(before.positions)
 
-            def shown(job: Job | None) -> QbtRecord | None:
-                """``job``'s record, when this user sees it."""
+            def show(h: str, job: Job | None) -> bool:
+                """Show ``job``'s record as torrent ``h``'s (its kept JSON at hand for the answer),
+                when this user sees it; whether it is shown."""
                 if job is None or not self.gate.shows(job):
-                    return None
-                return self._kept.get(job, limits, partial(self._record, job, settings)).record
+                    return False
+                kept = records[h] = self._kept.get(job, limits, partial(self._record, job, settings))
+                torrents[h] = kept.record
+                return True
 
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):
                 if n % paging.LIST_PAGE == 0:
                     await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
-                record = shown(listed[-1] if listed else None)  # (the last listed, as a dict by hash keeps)
                 positions.pop(h, None)
-                if record is None:
+                if not show(h, listed[-1] if listed else None):  # (the last listed, as a dict by hash keeps)
                     torrents.pop(h, None)
-                else:
-                    torrents[h] = record
             for h, (position, job_id) in changes.moved.items():  # (moved in the queue, and only that)
                 old = torrents.get(h)
                 if old is not None:  # (shown at rid: that record, its position kept apart)
@@ -774,8 +774,8 @@ class QbittorrentApi:
                         positions.pop(h, None)
                     else:
                         positions[h] = position
-                elif (record := shown(self.service.get(job_id))) is not None:  # (not shown at rid)
-                    torrents[h] = record
+                else:  # (not shown at rid)
+                    show(h, self.service.get(job_id))
             changed = [*changes.torrents, *changes.moved]
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],

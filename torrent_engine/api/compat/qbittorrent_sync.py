@@ -4,8 +4,9 @@ changed since the one a client names (all of it, ``full_update``, when that one 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TypedDict
 
 from starlette.responses import Response
@@ -13,9 +14,9 @@ from starlette.responses import Response
 from ...jobs import JobService
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
-from ..pages import PartsResponse, array_parts, joined_pages
+from ..pages import LIST_PAGE, PartsResponse, array_parts, joined_pages
 from .kept import Kept, encode
-from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord
+from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord, qt_json
 
 
 class MainData(TypedDict):
@@ -58,6 +59,16 @@ def server_state(service: JobService) -> QbtRecord:
 def _torrent_json(item: tuple[str, Kept[QbtRecord]]) -> bytes:
     """One torrent of a full answer: its hash and its record's kept JSON."""
     return encode(item[0]) + b":" + item[1].json()
+
+
+def _changed_json(records: Mapping[str, Kept[QbtRecord]], item: tuple[str, QbtRecord]) -> bytes:
+    """One torrent of an answer of changes: its hash and what changed of it (its record's kept
+    JSON when that is its whole record, as ``records`` keeps it)."""
+    h, changed = item
+    kept = records.get(h)
+    if kept is not None and kept.record is changed:
+        return encode(h) + b":" + kept.json()
+    return encode(h) + b":" + encode(changed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +130,19 @@ class MainDataSync:
             pages = await joined_pages(list(records.items()), _torrent_json)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % self.rid,
                                              b"}," + rest[1:]), media_type="application/json")
-        return self._delta(before, now, changed)
+        out = self._delta(before, now, changed)
+        torrents = out.get("torrents")
+        if not isinstance(torrents, dict) or len(torrents) < LIST_PAGE:
+            return out  # (the caller writes it, as any answer)
+        # Thousands of torrents (a mass check's poll: 1 400 records and 8 000 positions took 24 ms
+        # of qt_json's walk and 30 of json.dumps in one go): their JSON is written a page at a
+        # time, the loop let run between pages, a record sent whole as its kept JSON. Their
+        # records are qt_json's already (``QbittorrentApi._record``), so only the rest is walked.
+        rest = encode(qt_json({k: v for k, v in out.items() if k not in ("rid", "torrents")}))
+        pages = await joined_pages(list(torrents.items()), partial(_changed_json, records))
+        return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % self.rid,
+                                         b"}}" if rest == b"{}" else b"}," + rest[1:]),
+                             media_type="application/json")
 
     def _delta(self, was: Shown, now: Shown, changed: Iterable[str] | None) -> dict[str, JSON]:
         out: dict[str, JSON] = {"rid": self.rid}
