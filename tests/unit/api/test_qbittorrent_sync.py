@@ -125,7 +125,7 @@ async def test_an_answer_of_thousands_of_changes_is_written_in_pages_its_whole_r
 
     from torrent_engine.api.pages import LIST_PAGE, PartsResponse
 
-    n = LIST_PAGE + 7
+    n = LIST_PAGE * 4 + 7  # (pages of 2 000: mostly positions)
     before = {f"{i:040x}": {"hash": f"{i:040x}", "priority": i + 1, "ratio": 0} for i in range(n)}
     new = {"hash": "f" * 40, "priority": n + 1, "ratio": 0.5}
     now = {**before, "f" * 40: new}

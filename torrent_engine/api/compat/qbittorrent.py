@@ -741,7 +741,7 @@ class QbittorrentApi:
         sync = self._sync_of(current())
         before = sync.shown(rid)
         changes = None if before is None else await paging.stepped(
-            self.service.client_changes_in_steps(before.cursor, positions=True, page=paging.LIST_PAGE))
+            self.service.client_changes_in_steps(before.cursor, positions=True, page=paging.CHANGES_PAGE))
         positions: dict[str, int] = {}  # (the positions shown apart from their records': Shown's)
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
@@ -762,7 +762,7 @@ class QbittorrentApi:
                 return True
 
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):
-                if n % paging.LIST_PAGE == 0:
+                if n % paging.CHANGES_PAGE == 0:
                     await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
                 positions.pop(h, None)
                 if not show(h, listed[-1] if listed else None):  # (the last listed, as a dict by hash keeps)

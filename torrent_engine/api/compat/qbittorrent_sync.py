@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypedDict
 
+import anyio
 from starlette.responses import Response
 
 from ...jobs import JobService
@@ -130,7 +131,7 @@ class MainDataSync:
             pages = await joined_pages(list(records.items()), _torrent_json)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % self.rid,
                                              b"}," + rest[1:]), media_type="application/json")
-        out = self._delta(before, now, changed)
+        out = await self._delta(before, now, changed)
         torrents = out.get("torrents")
         if not isinstance(torrents, dict) or len(torrents) < LIST_PAGE:
             return out  # (the caller writes it, as any answer)
@@ -139,19 +140,24 @@ class MainDataSync:
         # time, the loop let run between pages, a record sent whole as its kept JSON. Their
         # records are qt_json's already (``QbittorrentApi._record``), so only the rest is walked.
         rest = encode(qt_json({k: v for k, v in out.items() if k not in ("rid", "torrents")}))
-        pages = await joined_pages(list(torrents.items()), partial(_changed_json, records))
+        pages = await joined_pages(list(torrents.items()), partial(_changed_json, records),
+                                   page=LIST_PAGE * 4)  # (mostly a position each: about 1 us)
         return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % self.rid,
                                          b"}}" if rest == b"{}" else b"}," + rest[1:]),
                              media_type="application/json")
 
-    def _delta(self, was: Shown, now: Shown, changed: Iterable[str] | None) -> dict[str, JSON]:
+    async def _delta(self, was: Shown, now: Shown, changed: Iterable[str] | None) -> dict[str, JSON]:
+        """What changed from ``was`` to ``now`` (the loop let run between pages of torrents: a
+        mass check's poll tells thousands; the states are kept, nothing changes them meanwhile)."""
         out: dict[str, JSON] = {"rid": self.rid}
         torrents: dict[str, QbtRecord] = {}
         before, after = was.data, now.data
         shown, current = before["torrents"], after["torrents"]
         at_before, at_now = was.positions, now.positions
-        looked = current if changed is None else [h for h in changed if h in current]
-        for h in looked:
+        looked = list(current) if changed is None else [h for h in changed if h in current]
+        for n, h in enumerate(looked):
+            if n and n % (LIST_PAGE * 4) == 0:  # (2-4 us a torrent here: under 10 ms a step)
+                await anyio.sleep(0)
             rec = current[h]
             old = shown.get(h)
             position = at_now.get(h)
