@@ -152,3 +152,36 @@ async def test_an_answer_of_thousands_of_changes_is_written_in_pages_its_whole_r
     assert few == {"rid": 3, "torrents": {"0" * 40: {"priority": 7}}}
     same = await sync.answer(3, {}, state(now, {**moved, "0" * 40: 7}, 2.0), list(now))
     assert same == {"rid": 4}  # (nothing changed: no torrents, and no parts)
+
+
+async def test_an_answer_that_lets_the_loop_run_keeps_its_own_rid() -> None:
+    """Two clients of one user share the rids: an answer made in pages names its own rid, though
+    another answer was made while it let the loop run (it named the next one's)."""
+    import json
+
+    import anyio
+
+    from torrent_engine.api.pages import LIST_PAGE, PartsResponse
+
+    many = {f"{i:040x}": {"hash": f"{i:040x}", "priority": i + 1} for i in range(LIST_PAGE * 8)}
+    sync = MainDataSync()
+    await sync.answer(0, {}, shown_at_all(many, {}))  # rid 1
+    answers: dict[str, Any] = {}
+
+    async def big() -> None:
+        answers["big"] = await sync.answer(1, {}, shown_at_all(many, {h: 0 for h in many}), list(many))
+
+    async def small() -> None:
+        await anyio.sleep(0)
+        answers["small"] = await sync.answer(1, {}, shown_at_all(many, {}), [])
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(big)
+        tg.start_soon(small)
+    assert isinstance(answers["big"], PartsResponse)
+    assert json.loads(answers["big"].whole)["rid"] == 2 and answers["small"] == {"rid": 3}
+
+
+def shown_at_all(torrents: dict[str, Any], positions: dict[str, int]) -> Shown:
+    data: MainData = {"torrents": torrents, "categories": {}, "tags": [], "server_state": {}}
+    return Shown(data, 0, (), positions)

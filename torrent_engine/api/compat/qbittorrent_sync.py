@@ -120,7 +120,8 @@ class MainDataSync:
         any may). A full answer's torrents are joined ``LIST_PAGE`` at a time, the loop let run
         between pages, and sent in those parts."""
         before = self.shown(rid)
-        self._shown[self.next_rid()] = now
+        this = self.next_rid()  # (this answer's: another may be made while this one lets the loop run)
+        self._shown[this] = now
         if before is not None and rid != self._accepted:  # (the one accepted before is named no more)
             self._shown.pop(self._accepted, None)
             self._accepted = rid
@@ -129,9 +130,9 @@ class MainDataSync:
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
             rest = encode({k: v for k, v in now.data.items() if k != "torrents"})
             pages = await joined_pages(list(records.items()), _torrent_json)
-            return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % self.rid,
+            return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % this,
                                              b"}," + rest[1:]), media_type="application/json")
-        out = await self._delta(before, now, changed)
+        out = await self._delta(this, before, now, changed)
         torrents = out.get("torrents")
         if not isinstance(torrents, dict) or len(torrents) < LIST_PAGE:
             return out  # (the caller writes it, as any answer)
@@ -142,14 +143,16 @@ class MainDataSync:
         rest = encode(qt_json({k: v for k, v in out.items() if k not in ("rid", "torrents")}))
         pages = await joined_pages(list(torrents.items()), partial(_changed_json, records),
                                    page=LIST_PAGE * 4)  # (mostly a position each: about 1 us)
-        return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % self.rid,
+        return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % this,
                                          b"}}" if rest == b"{}" else b"}," + rest[1:]),
                              media_type="application/json")
 
-    async def _delta(self, was: Shown, now: Shown, changed: Iterable[str] | None) -> dict[str, JSON]:
-        """What changed from ``was`` to ``now`` (the loop let run between pages of torrents: a
-        mass check's poll tells thousands; the states are kept, nothing changes them meanwhile)."""
-        out: dict[str, JSON] = {"rid": self.rid}
+    async def _delta(self, rid: int, was: Shown, now: Shown,
+                     changed: Iterable[str] | None) -> dict[str, JSON]:
+        """Answer ``rid``: what changed from ``was`` to ``now`` (the loop let run between pages of
+        torrents: a mass check's poll tells thousands; the states are kept, nothing changes them
+        meanwhile)."""
+        out: dict[str, JSON] = {"rid": rid}
         torrents: dict[str, QbtRecord] = {}
         before, after = was.data, now.data
         shown, current = before["torrents"], after["torrents"]
