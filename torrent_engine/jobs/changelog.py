@@ -35,7 +35,7 @@ class Removed:
 class Changes:
     """What changed after a cursor: ``changed`` job ids (newest change last), ``removed`` ones,
     and the cursor of this answer; ``moved``: those of ``changed`` whose only change since the
-    cursor is their queue position (marked ``position_only``)."""
+    cursor is their queue position (``mark_moved``)."""
 
     cursor: int
     changed: list[str]
@@ -53,7 +53,7 @@ class ChangeLog:
         self._floor = start  # a cursor below this is not answered from the log
         self._max_removed = max_removed
         self._changed: dict[str, tuple[int, float]] = {}  # job id -> (change number, time), in that order
-        self._whole: dict[str, int] = {}  # job id -> the number of its last mark not position_only
+        self._whole: dict[str, int] = {}  # job id -> the number of its last ``mark`` (not ``mark_moved``)
         self._removed: dict[str, tuple[int, float, Removed]] = {}  # job id -> (number, time, what)
 
     @property
@@ -61,17 +61,16 @@ class ChangeLog:
         """The last change number given (a client that has seen everything up to now holds it)."""
         return self._number
 
-    def mark(self, job_id: str, at: float, *, position_only: bool = False) -> None:
-        """``job_id`` changed at ``at`` (what it shows may differ from what any client saw);
-        ``position_only``: its queue position moved, and nothing else of it."""
+    def mark(self, job_id: str, at: float) -> None:
+        """``job_id`` changed at ``at`` (what it shows may differ from what any client saw; a
+        move in the queue alone is ``mark_moved``)."""
         self._number += 1
         self._changed.pop(job_id, None)
         self._changed[job_id] = (self._number, at)
-        if not position_only:
-            self._whole[job_id] = self._number
+        self._whole[job_id] = self._number
 
     def mark_moved(self, job_ids: Iterable[str], at: float) -> None:
-        """``mark(job_id, at, position_only=True)`` of each of ``job_ids``, in that order (a
+        """Each of ``job_ids`` changed at ``at`` in its queue position alone, in that order (a
         settle of the queue marks thousands at once)."""
         changed, number = self._changed, self._number
         for job_id in job_ids:

@@ -40,8 +40,8 @@ log = logging.getLogger(__name__)
 
 __all__ = ["MOVED_STEP", "QUEUE_MOVES", "JobControl"]
 
-# ``client_changes_in_steps``: a torrent that only moved costs about a tenth of one listed (its
-# position, against a view of its job made), so a step takes this many pages of them
+# ``client_changes_in_steps``: a torrent that only moved costs about 1 us there (its position),
+# one listed some 40 (a view of its job made), so a step takes this many pages of moved ones
 MOVED_STEP = 10
 
 
@@ -373,8 +373,7 @@ class JobControl:
                 return changes
 
     def client_changes_in_steps(self, cursor: int | None = None, *, within: float | None = None,
-                                positions: bool = False,
-                                page: int = 500) -> Generator[None, None, ClientChanges]:
+                                positions: bool = False, page: int) -> Generator[None, None, ClientChanges]:
         """``client_changes`` in steps: it yields after each ``page`` torrents listed (0: never),
         and after each ``MOVED_STEP`` pages' worth of moved ones, and returns the changes; the
         caller lets the loop run at each step (a poll during a mass check tells thousands, which

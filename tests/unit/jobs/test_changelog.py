@@ -78,39 +78,18 @@ def test_a_job_whose_only_change_since_a_cursor_is_its_queue_position_is_told_mo
     log.mark("a", 1.0)
     log.mark("b", 1.0)
     cursor = log.cursor
-    log.mark("a", 2.0, position_only=True)
-    log.mark("b", 2.0, position_only=True)
+    log.mark_moved(["a", "b"], 2.0)  # (a settle of the queue marks thousands at once, in order)
     log.mark("b", 2.5)  # (then more of it changed)
-    log.mark("c", 3.0, position_only=True)  # (never marked whole in this log: only moved)
+    log.mark_moved(iter(["c"]), 3.0)  # (never marked whole in this log: only moved)
     told = log.since(cursor)
     assert told is not None and told.changed == ["a", "b", "c"] and told.moved == {"a", "c"}
+    assert [log.last_change(j) for j in "abc"] == [cursor + 1, cursor + 3, cursor + 4]
     later = log.cursor
-    log.mark("b", 4.0, position_only=True)  # (its whole change is before this cursor)
+    log.mark_moved(["b"], 4.0)  # (its whole change is before this cursor)
     assert log.since(later) is not None and log.since(later).moved == {"b"}  # type: ignore[union-attr]
     first = log.since(0)
     assert first is not None and first.moved == {"c"}  # (a and b changed whole after 0)
     log.remove("a", 5.0)
-    log.mark("a", 6.0, position_only=True)  # (a job id marked again after its removal)
+    log.mark_moved(["a"], 6.0)  # (a job id marked again after its removal)
     assert "a" in log.since(later).moved  # type: ignore[union-attr]
     assert log.within(0.0).moved == frozenset()  # (by time: told whole)
-
-
-def test_jobs_marked_moved_at_once_are_marked_as_one_by_one() -> None:
-    """A settle of the queue marks thousands of moved jobs in one call: the log is the one that
-    marking each ``position_only`` in that order makes."""
-    one, many = ChangeLog(), ChangeLog()
-    for log in (one, many):
-        log.mark("a", 1.0)
-        log.mark("b", 1.0)
-    cursor = one.cursor
-    for job_id in ("b", "c", "a"):
-        one.mark(job_id, 2.0, position_only=True)
-    many.mark_moved(iter(["b", "c", "a"]), 2.0)
-    for log in (one, many):
-        log.mark("b", 3.0)
-    assert one.cursor == many.cursor
-    for at in (0, cursor, cursor + 2, one.cursor):
-        assert one.since(at) == many.since(at)
-    told = many.since(cursor)
-    assert told is not None and told.changed == ["c", "a", "b"] and told.moved == {"c", "a"}
-    assert [many.last_change(j) for j in "abc"] == [cursor + 3, cursor + 4, cursor + 2]
