@@ -247,14 +247,15 @@ class QbApi:
 SEEDING_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
 
 
-class Poller(threading.Thread):
-    """A client polling ``sync/maindata`` with its ``rid`` once a second, as qbit_manage, VueTorrent,
-    Flood and the *arr apps do: it keeps the torrents' states from the answers (full or deltas)
-    and times each answer to its last byte (the parse is the client's own, not counted)."""
+class Polling(threading.Thread):
+    """A client polling the list once a second: the torrents' states as its answers say (each
+    dialect's ``run``), and each answer's time to its last byte (the parse is the client's own,
+    not counted)."""
 
-    def __init__(self, port: int, password: str | None) -> None:
+    what = ""  # the call polled, as the figures name it
+
+    def __init__(self) -> None:
         super().__init__(daemon=True)
-        self.api = QbApi(port, password)
         self.states: dict[str, str] = {}
         self.latencies: list[float] = []
         self.asked: list[float] = []  # monotonic time each was asked at
@@ -262,6 +263,24 @@ class Poller(threading.Thread):
         self.errors: list[str] = []
         self._halt = threading.Event()
         self._lock = threading.Lock()
+
+    def seeding(self, n: int) -> bool:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        self._halt.set()
+        self.join(30)
+
+
+class Poller(Polling):
+    """A client polling ``sync/maindata`` with its ``rid`` once a second, as qbit_manage, VueTorrent,
+    Flood and the *arr apps do: it keeps the torrents' states from the answers (full or deltas)."""
+
+    what = "sync/maindata"
+
+    def __init__(self, port: int, password: str | None) -> None:
+        super().__init__()
+        self.api = QbApi(port, password)
 
     def seeding(self, n: int) -> bool:
         with self._lock:
@@ -298,9 +317,58 @@ class Poller(threading.Thread):
                         self.states.pop(h, None)
             self._halt.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
-    def stop(self) -> None:
-        self._halt.set()
-        self.join(30)
+
+class TrPoller(Polling):
+    """A client polling Transmission's ``torrent-get`` once a second, as Transmission's own web
+    client and Transmission Remote GUI do: every torrent first, then ``ids: "recently-active"``
+    (the torrents active in the last 60 s, and the ids of those removed), and every torrent
+    again every ``FULL_EVERY`` asks (a torrent whose check ended a minute after its add may not
+    be "active" to transmission-daemon: the full list tells its state). It keeps the torrents'
+    states (``status``) from the answers; ``latencies`` are the ``recently-active`` answers',
+    ``full_latencies`` the full lists'."""
+
+    what = 'torrent-get ids "recently-active"'
+    FULL_EVERY = 10
+
+    def __init__(self, port: int, path: str, password: str | None) -> None:
+        super().__init__()
+        self.tr = TrApi(port, path, password)
+        self.full_latencies: list[float] = []
+
+    def seeding(self, n: int) -> bool:
+        with self._lock:
+            return len(self.states) == n and all(s == "6" for s in self.states.values())
+
+    def run(self) -> None:
+        asks = 0
+        while not self._halt.is_set():
+            t0 = time.perf_counter()
+            full = asks % self.FULL_EVERY == 0
+            asks += 1
+            arguments: dict[str, Any] = {"fields": TR_LIST_FIELDS}
+            if not full:
+                arguments["ids"] = "recently-active"
+            try:
+                answer = self.tr.call("torrent-get", arguments, timeout=60.0)
+            except (OSError, RuntimeError) as exc:
+                self.errors.append(str(exc))
+                self._halt.wait(1.0)
+                continue
+            took = (time.perf_counter() - t0) * 1000
+            if full:
+                self.full_latencies.append(took)
+            else:
+                self.latencies.append(took)
+                self.asked.append(time.monotonic() - took / 1000)
+            with self._lock:
+                if full:
+                    self.fulls += 1
+                    self.states = {}
+                for t in answer.get("torrents") or ():
+                    self.states[str(t["id"])] = str(t.get("status", ""))
+                for i in answer.get("removed") or ():
+                    self.states.pop(str(i), None)
+            self._halt.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
 
 TR_LIST_FIELDS = ["id", "name", "status", "percentDone", "rateDownload", "rateUpload", "eta",
@@ -694,9 +762,12 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
     client.start()
     try:
         out["first_answer_s"] = wait_for(f"{client.name} answers", client.ready, 60, 0.05)
-        poller = None
-        if args.poll and isinstance(client, QbDialect):
-            poller = Poller(client.api_port, client.password)
+        poller: Polling | None = None
+        if args.poll:
+            poller = (Poller(client.api_port, client.password) if isinstance(client, QbDialect)
+                      else TrPoller(client.api_port, client.rpc_path, client.password)
+                      if isinstance(client, TrDialect) else None)
+        if poller is not None:
             poller.start()
         cpu0 = cpu_seconds(client.pid)
         t0 = time.monotonic()
@@ -722,6 +793,9 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             out["poll_phases_ms"] = (quantiles(during)[0] if during else 0.0, len(during),
                                      quantiles(after)[0] if after else 0.0, len(after))
             out["polls"] = len(poller.latencies)
+            out["polled"] = poller.what
+            if isinstance(poller, TrPoller) and poller.full_latencies:
+                out["poll_full_ms"] = (*quantiles(poller.full_latencies), len(poller.full_latencies))
             out["poll_errors"] = poller.errors[:5]
         else:
             wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
@@ -767,11 +841,15 @@ def print_row(r: dict[str, Any]) -> None:
     if "poll_ms" in r:
         pm, pp, px = r["poll_ms"]
         errors = f"; errors {r['poll_errors']}" if r["poll_errors"] else ""
-        print(f"  polled sync/maindata once a second until all seeding: {r['polls']} answers, median "
-              f"{pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms{errors}")
+        print(f"  polled {r.get('polled', 'sync/maindata')} once a second until all seeding: {r['polls']} "
+              f"answers, median {pm:.1f} ms, p95 {pp:.1f} ms, max {px:.1f} ms{errors}")
         dm, dn, am, an = r["poll_phases_ms"]
         print(f"    of those, while the adds went on: {dn}, median {dm:.1f} ms; after the last add: {an}, "
               f"median {am:.1f} ms")
+        if r.get("poll_full_ms"):
+            fm, fp, fn = r["poll_full_ms"]
+            print(f"    and every torrent every {TrPoller.FULL_EVERY} asks: {fn}, median {fm:.1f} ms, "
+                  f"p95 {fp:.1f} ms")
     print(f"  CPU from the first add until all seeding: {r['seed_cpu_s']:.1f} s; "
           f"peak RSS {r['peak_rss_mib']:.0f} MiB")
     if "loop_lag" in r:
@@ -805,8 +883,9 @@ def main() -> None:
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--poll", action="store_true",
-                   help="a client polls sync/maindata with its rid once a second from the first add until "
-                        "all seed (the qBittorrent-dialect clients); all seeding is then seen through it")
+                   help="a client polls once a second from the first add until all seed: sync/maindata "
+                        "with its rid (the qBittorrent dialect), torrent-get with ids recently-active (the "
+                        "Transmission dialect); all seeding is then seen through it")
     p.add_argument("--checking", type=int, default=None,
                    help="torrents checking at once: ours' --active-checking-limit (default: its own "
                         "default), qbittorrent-nox's MaxActiveCheckingTorrents (default -1, no limit)")
