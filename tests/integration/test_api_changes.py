@@ -5,8 +5,9 @@ a missed mark would leave a client showing stale data."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -18,6 +19,8 @@ from torrent_engine.events import StatsUpdate
 from torrent_engine.jobs import JobState
 
 pytestmark = pytest.mark.anyio
+
+T = TypeVar("T")
 
 
 def torrent(name: str) -> bytes:
@@ -294,3 +297,69 @@ async def test_a_poll_reads_the_changes_in_steps_that_let_the_loop_run_and_tell_
             assert (stepped.cursor, stepped.moved, list(stepped.torrents)) == \
                 (once.cursor, once.moved, list(once.torrents))
             assert [j.id for j in stepped.torrents[x.info_hash]] == [x.id]
+
+
+async def turns_of_views(api: Api, monkeypatch: pytest.MonkeyPatch, ask: Callable[[], Awaitable[T]],
+                         ) -> tuple[T, list[int]]:
+    """``ask()``'s answer, and the turn of the loop in which each job view it made was made (a
+    task counts the turns meanwhile)."""
+    run = api.service._run
+    turns, done, seen = 0, False, []
+    listed = run.listed
+
+    def counted(rec: Any) -> Any:
+        seen.append(turns)
+        return listed(rec)
+
+    monkeypatch.setattr(run, "listed", counted)
+
+    async def count() -> None:
+        nonlocal turns
+        while not done:
+            turns += 1
+            await anyio.sleep(0)
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(count)
+        got = await ask()
+        done = True
+    return got, seen
+
+
+async def test_recently_active_reads_the_changes_in_steps_that_let_the_loop_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Transmission's ``recently-active`` reads the change log in steps, as ``sync/maindata``
+    does: during a mass add or check nearly every torrent changed within the minute, and 10 000
+    read in one go held the loop 100 ms a poll. The torrents' views are made a page at a time,
+    each page in its own turn of the loop, and the answer is every torrent changed."""
+    from torrent_engine.api import pages
+
+    monkeypatch.setattr(pages, "CHANGES_PAGE", 2)
+    async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url) as c:
+        jobs = [(await api.service.add(torrent(name), paused=True))[0]
+                for name in ("alpha", "bravo", "charlie", "delta", "echo")]
+        got, seen = await turns_of_views(api, monkeypatch, lambda: rpc(
+            c, "torrent-get", {"fields": ["id", "name"], "ids": "recently-active"}))
+        assert sorted(t["id"] for t in got["torrents"]) == sorted(j.number for j in jobs)
+        assert got["removed"] == []
+        assert len(seen) == 5 and len(set(seen)) == 3  # (pages of 2, 2 and 1, each in its own turn)
+
+
+async def test_jobs_since_a_cursor_are_read_in_steps_that_let_the_loop_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``GET /api/jobs?since=`` makes the views of the jobs changed a page at a time, each page in
+    its own turn of the loop (an unknown cursor's answer is every job); the answer is the same."""
+    from torrent_engine.api import pages
+
+    monkeypatch.setattr(pages, "CHANGES_PAGE", 2)
+    async with running_api(tmp_path) as api:
+        cursor = await cursor_now(api)
+        jobs = [(await api.service.add(torrent(name), paused=True))[0]
+                for name in ("alpha", "bravo", "charlie", "delta", "echo")]
+        told, seen = await turns_of_views(api, monkeypatch, lambda: since(api, cursor))
+        assert [j["id"] for j in told["jobs"]] == [j.id for j in reversed(jobs)]  # (newest first)
+        assert told["full"] is False and told["removed"] == [] and told["cursor"] > cursor
+        assert len(seen) == 5 and len(set(seen)) == 3  # (pages of 2, 2 and 1, each in its own turn)
+        full, seen = await turns_of_views(api, monkeypatch, lambda: since(api, told["cursor"] + 10**6))
+        assert full["full"] is True and [j["id"] for j in full["jobs"]] == [j.id for j in reversed(jobs)]
+        assert len(set(seen)) == 3

@@ -448,11 +448,14 @@ class Api:
             mixed = [n for n in ("state", "offset", "limit") if n in request.query_params]
             if mixed:  # (a page of what changed has no meaning: a client keeps the whole list)
                 raise ApiError(400, f"since cannot be combined with {', '.join(mixed)}", "since")
-            changes = self.service.changes(since)
+            # (in steps, the loop let run between them: an unknown cursor's answer, or one during
+            # a mass add or check, is thousands of jobs)
+            changes = await paging.stepped(self.service.changes_in_steps(since, page=paging.CHANGES_PAGE))
             removed = _dumps([i for i in changes.removed if self.gate.shows_id(i)])
-            return Response(b'{"jobs":%b,"removed":%b,"cursor":%d,"full":%b}'
-                            % (self._jobs_array(self.gate.visible(changes.jobs)), removed, changes.cursor,
-                               b"true" if changes.full else b"false"), media_type="application/json")
+            tail = b',"removed":%b,"cursor":%d,"full":%b}' % (
+                removed, changes.cursor, b"true" if changes.full else b"false")
+            parts = await self.job_json.array_parts(self.gate.visible(changes.jobs))
+            return PartsResponse([b'{"jobs":', *parts, tail], media_type="application/json")
         raw = request.query_params.get("state")
         state: JobState | None = None
         if raw is not None:

@@ -104,7 +104,7 @@ class ChangeLog:
         """What changed after ``cursor``; None when the log cannot tell (``knows``)."""
         if not self.knows(cursor):
             return None
-        changed = _marked_after(self._changed, cursor)
+        changed = _marked_from(self._changed, 0, cursor + 1)  # (change numbers are whole)
         removed = [e[2] for _, e in _after(self._removed, lambda e: e[0] > cursor)]
         whole, floor = self._whole, self._floor  # (no whole mark since the floor: none after it)
         moved = frozenset([job_id for job_id in changed if whole.get(job_id, floor) <= cursor])
@@ -112,7 +112,7 @@ class ChangeLog:
 
     def within(self, since: float) -> Changes:
         """What changed at or after the time ``since`` (whatever the cursors: the removals kept)."""
-        changed = [job_id for job_id, _ in _after(self._changed, lambda e: e[1] >= since)]
+        changed = _marked_from(self._changed, 1, since)
         removed = [e[2] for _, e in _after(self._removed, lambda e: e[1] >= since)]
         return Changes(self._number, changed, removed)
 
@@ -126,12 +126,13 @@ class ChangeLog:
         return len(self._changed) + len(self._removed)
 
 
-def _marked_after(entries: dict[str, tuple[int, float]], cursor: int) -> list[str]:
-    """The job ids of ``entries`` marked after ``cursor``, oldest first (``_after``'s walk, one
-    comparison a job and no call: thousands a poll during a mass check)."""
+def _marked_from(entries: dict[str, tuple[int, float]], field: int, least: float) -> list[str]:
+    """The job ids of ``entries`` whose mark's ``field`` (0: its change number, 1: its time) is at
+    least ``least``, oldest first (``_after``'s walk, one comparison a job and no call: thousands
+    a poll during a mass check or add)."""
     out: list[str] = []
-    for job_id, (number, _) in reversed(entries.items()):
-        if number <= cursor:
+    for job_id, entry in reversed(entries.items()):
+        if entry[field] < least:
             break
         out.append(job_id)
     out.reverse()

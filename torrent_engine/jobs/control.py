@@ -9,6 +9,7 @@ import dataclasses
 import logging
 from collections.abc import Generator, Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 import anyio.abc
@@ -338,6 +339,9 @@ class JobControl:
     def _client_recs(self, info_hash: str) -> list[JobRecord]:
         """What ``client_jobs`` lists of the torrent ``info_hash``, from its own jobs alone: its
         unfinished job, else its newest failed one (a job of another torrent changes nothing of it)."""
+        only = self.run.jobs.only_job(info_hash)
+        if only is not None:  # (most torrents: their one job, listed unless it ended otherwise than failing)
+            return [only] if only.state not in FINISHED_STATES or only.state is JobState.FAILED else []
         recs = self.run.jobs.of_torrent(info_hash)
         out = [r for r in recs if r.state not in FINISHED_STATES]
         if self.run.jobs.active_id(info_hash) is None:
@@ -347,15 +351,29 @@ class JobControl:
     def changes(self, cursor: int | None) -> JobChanges:
         """Every job (``list``'s) changed after ``cursor``, and those removed; every job (``full``)
         when the log cannot tell what changed after it, or ``cursor`` is None."""
+        return _driven(self.changes_in_steps(cursor, page=0))
+
+    def changes_in_steps(self, cursor: int | None, *, page: int) -> Generator[None, None, JobChanges]:
+        """``changes`` in steps: it yields after each ``page`` jobs' views made (0: never) and
+        returns the changes; the caller lets the loop run at each step (a full answer, or one
+        during a mass add or check, is thousands of views). A job changed while it yields is
+        told at the next ask (it is marked after the cursor this answer names)."""
         self.run.marks.settle()
         log = self.run.marks.log
         told = log.since(cursor) if cursor is not None else None
         if told is None:
-            recs = self.run.jobs.newest_first()
-            return JobChanges(log.cursor, True, [self.run.listed(r) for r in recs], [])
-        recs = self.run.jobs.newest_of(r for r in map(self.run.jobs.get, told.changed) if r is not None)
-        return JobChanges(told.cursor, False, [self.run.listed(r) for r in recs],
-                          [r.job_id for r in told.removed if r.job_id not in self.run.jobs])
+            recs, full, at, gone = self.run.jobs.newest_first(), True, log.cursor, []
+        else:
+            recs = self.run.jobs.newest_of(r for r in map(self.run.jobs.get, told.changed) if r is not None)
+            full, at = False, told.cursor
+            gone = [r.job_id for r in told.removed if r.job_id not in self.run.jobs]
+        jobs: list[Job] = []
+        for n, rec in enumerate(recs):
+            if page and n and n % page == 0:
+                yield
+            if rec.id in self.run.jobs:  # (not removed meanwhile)
+                jobs.append(self.run.listed(rec))
+        return JobChanges(at, full, jobs, gone)
 
     def client_changes(self, cursor: int | None = None, *, within: float | None = None,
                        positions: bool = False) -> ClientChanges:
@@ -364,13 +382,7 @@ class JobControl:
         jobs not listed (and of those removed). ``full`` when the cursor is unknown.
         ``positions``: a torrent whose one listed job only moved in the queue since ``cursor``
         is in ``moved``, with its position, instead."""
-        steps = self.client_changes_in_steps(cursor, within=within, positions=positions, page=0)
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                changes: ClientChanges = done.value
-                return changes
+        return _driven(self.client_changes_in_steps(cursor, within=within, positions=positions, page=0))
 
     def client_changes_in_steps(self, cursor: int | None = None, *, within: float | None = None,
                                 positions: bool = False, page: int) -> Generator[None, None, ClientChanges]:
@@ -408,13 +420,8 @@ class JobControl:
                 yield
             if rec.info_hash in whole:
                 continue
-            if jobs.only_job(rec.info_hash) is rec:  # (its torrent's one job, listed alone
-                # unless it ended otherwise than failing: as ``_client_recs`` lists it)
-                alone = rec.state not in FINISHED_STATES or rec.state is JobState.FAILED
-            else:
-                listed = self._client_recs(rec.info_hash)
-                alone = len(listed) == 1 and listed[0] is rec
-            if alone:
+            listed = self._client_recs(rec.info_hash)
+            if len(listed) == 1 and listed[0] is rec:
                 moved[rec.info_hash] = (rank, rec.id)
                 del hashes[rec.info_hash]
         torrents: dict[str, list[Job]] = {}
@@ -451,3 +458,16 @@ class JobControl:
             await anyio.to_thread.run_sync(self.run.store.delete, rec.id)
         self.run.locks.pop(rec.id, None)
         self.run.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
+
+
+_T = TypeVar("_T")
+
+
+def _driven(steps: Generator[None, None, _T]) -> _T:
+    """What ``steps`` returns, driven to its end in one go (no loop between its steps)."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            value: _T = done.value
+            return value

@@ -410,7 +410,6 @@ class JobService:
         await self.enforce()
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
-
     def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
         """Run ``work`` in the service's task group: a front end's background work (a torrent
         being made) is the service's, and ends when the service stops. ``JobConflict`` while the
@@ -513,8 +512,7 @@ class JobService:
 
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job (a job paused since the service started gets its session now), or
-        one stopped by its disk (``error``): it goes on from the data verified before.
-        """
+        one stopped by its disk (``error``): it goes on from the data verified before."""
         return await self._control.resume(job_id)
 
     async def stream_session(self, job_id: str) -> Session | None:
@@ -562,23 +560,25 @@ class JobService:
 
     def changes(self, cursor: int | None) -> JobChanges:
         """The jobs (as ``list`` shows them, newest first) changed after ``cursor``, and the ids of
-        those removed; every job (``full``) when the change log cannot tell (a cursor of another
-        run, or older than the removals it keeps) or ``cursor`` is None. It costs the jobs
-        changed, not the jobs held."""
+        those removed; every job (``full``) when the change log cannot tell (a cursor of another run,
+        or older than the removals it keeps) or ``cursor`` is None: it costs the jobs changed."""
         return self._control.changes(cursor)
+
+    def changes_in_steps(self, cursor: int | None, *, page: int) -> Generator[None, None, JobChanges]:
+        """``changes`` in steps, the loop let run at each (``JobControl``'s says how)."""
+        return self._control.changes_in_steps(cursor, page=page)
 
     def client_changes(self, cursor: int | None = None, *, within: float | None = None,
                        positions: bool = False) -> ClientChanges:
         """What ``client_jobs`` lists that changed after ``cursor`` (or in the last ``within``
-        seconds), by torrent; ``full`` (nothing else said) when the cursor is unknown.
-        ``positions``: the torrents whose listed job only moved in the queue are in ``moved``,
-        with their position, not made again."""
+        seconds), by torrent; ``full`` when the cursor is unknown. ``positions``: the torrents whose
+        listed job only moved in the queue are in ``moved``, with their position, not made again."""
         return self._control.client_changes(cursor, within=within, positions=positions)
 
-    def client_changes_in_steps(self, cursor: int | None, *, positions: bool = False,
-                                page: int) -> Generator[None, None, ClientChanges]:
+    def client_changes_in_steps(self, cursor: int | None, *, within: float | None = None,
+                                positions: bool = False, page: int) -> Generator[None, None, ClientChanges]:
         """``client_changes`` in steps, the loop let run at each (``JobControl``'s says how)."""
-        return self._control.client_changes_in_steps(cursor, positions=positions, page=page)
+        return self._control.client_changes_in_steps(cursor, within=within, positions=positions, page=page)
 
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent

@@ -32,6 +32,7 @@ def test_within_a_time_lists_the_jobs_marked_then_and_those_removed() -> None:
     assert told.changed == ["new"]
     assert told.removed == [Removed("gone", 7, "h" * 40)]
     assert log.within(0.0).changed == ["old", "new"]
+    assert log.within(70.0).changed == ["new"] and log.within(70.5).changed == []  # (at or after)
 
 
 def test_a_cursor_it_cannot_answer_gets_none_a_full_answer() -> None:

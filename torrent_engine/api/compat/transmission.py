@@ -420,25 +420,26 @@ class TransmissionRpc:
                     result[key] = value
         return result
 
-    def _recently_active(self) -> tuple[list[Job], list[int]]:
+    async def _recently_active(self) -> tuple[list[Job], list[int]]:
         """The listed jobs changed in the last ``RECENT`` seconds, and the numbers of those no
         longer listed, from the service's change log (the jobs changed, not every job: a job
-        that transfers is marked as its numbers move, so one with a rate is among them)."""
-        changes = self.service.client_changes(within=RECENT)
+        that transfers is marked as its numbers move, so one with a rate is among them). Read
+        in steps, the loop let run between them: during a mass check or add, nearly every torrent
+        changed within the minute, and 10 000 read in one go held the loop 100 ms a poll."""
+        changes = await paging.stepped(
+            self.service.client_changes_in_steps(None, within=RECENT, page=paging.CHANGES_PAGE))
         jobs = self.gate.visible(job for listed in changes.torrents.values() for job in listed)
         return jobs, sorted({n for n in changes.removed_numbers if self.gate.shows_number(n)})
 
-    def _jobs(self, arguments: JSONObject, listed: list[Job] | None = None) -> list[Job]:
+    async def _jobs(self, arguments: JSONObject, listed: list[Job] | None = None) -> list[Job]:
         """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all) of
         ``listed`` (the listed jobs the principal sees; read now when None)."""
         ids = arguments.get("ids")
         if ids == "recently-active":
-            return self._recently_active()[0]
+            return (await self._recently_active())[0]
         active = self.gate.visible(self.service.client_jobs()) if listed is None else listed
         if ids is None:
             return active
-        if ids == "recently-active":
-            return self._recently_active()[0]
         if isinstance(ids, (int, str)):
             ids = [ids]
         if not isinstance(ids, list):
@@ -755,10 +756,10 @@ class TransmissionRpc:
         recent = arguments.get("ids") == "recently-active"
         removed: list[int] = []
         if recent:  # (and the numbers of those removed lately: one look at the change log)
-            listed, removed = self._recently_active()
+            listed, removed = await self._recently_active()
         else:
             every = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
-            listed = self._jobs(arguments, every)
+            listed = await self._jobs(arguments, every)
         jobs = sorted(listed, key=lambda j: j.number)
         if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
             for job in jobs:  # in the background; a list of every torrent asks for none)
@@ -852,7 +853,7 @@ class TransmissionRpc:
 
     def _start(self, now: bool) -> Method:
         async def start(arguments: JSONObject) -> Answer:
-            jobs = self._jobs(arguments)
+            jobs = await self._jobs(arguments)
             if now:  # "start now": past the queue
                 await self.service.set_features([j.id for j in jobs], force_start=True)
             for job in jobs:
@@ -862,27 +863,27 @@ class TransmissionRpc:
 
     async def torrent_stop(self, arguments: JSONObject) -> Answer:
         """``torrent-stop``."""
-        for job in self._jobs(arguments):
+        for job in await self._jobs(arguments):
             await _quietly(self.service.pause(job.id))
         return {}
 
     def _each(self, action: Callable[[str], Awaitable[object]]) -> Method:
         async def run(arguments: JSONObject) -> Answer:
-            for job in self._jobs(arguments):
+            for job in await self._jobs(arguments):
                 await _quietly(action(job.id))
             return {}
         return run
 
     async def reannounce(self, arguments: JSONObject) -> Answer:
         """``torrent-reannounce``."""
-        for job in self._jobs(arguments):
+        for job in await self._jobs(arguments):
             await _quietly(self.service.reannounce(job.id))
         return {}
 
     async def torrent_remove(self, arguments: JSONObject) -> Answer:
         """``torrent-remove`` (``delete-local-data``)."""
         delete = bool(arguments.get("delete-local-data", False))
-        for job in self._jobs(arguments):
+        for job in await self._jobs(arguments):
             if job.finished:  # (a failed job, still listed)
                 await self.service.forget(job.id, delete_files=delete)
             else:
@@ -893,7 +894,7 @@ class TransmissionRpc:
         """``torrent-set``: limits, ratio limit and mode, files wanted and priorities, labels,
         queue position, location; what cannot be honoured is an error (nothing changed)."""
         a = arguments
-        jobs = self._jobs(a)
+        jobs = await self._jobs(a)
         # (the trackers of every job, checked before anything changes)
         trackers = {job.id: transmission_tiers(self.service, job, a) for job in jobs}
         if a.get("bandwidthPriority", 0) != 0:
@@ -1019,7 +1020,7 @@ class TransmissionRpc:
     async def rename_path(self, arguments: JSONObject) -> Answer:
         """``torrent-rename-path`` ``ids`` (one torrent), ``path``, ``name``: answers ``{id, name,
         path}`` as Transmission 3 and 4 do."""
-        jobs = self._jobs(arguments) if arguments.get("ids") is not None else []
+        jobs = await self._jobs(arguments) if arguments.get("ids") is not None else []
         if len(jobs) != 1:
             raise RpcError("torrent-rename-path requires 1 torrent")
         return await rename_torrent_path(self.service, jobs[0], arguments.get("path"), arguments.get("name"))
@@ -1042,7 +1043,7 @@ class TransmissionRpc:
         if not isinstance(location, str) or not location:
             raise RpcError("location must be a folder")
         location = self.gate.confine(location, "location") or location
-        for job in self._jobs(arguments):
+        for job in await self._jobs(arguments):
             await self.service.set_location(job.id, location)
         return {}
 
@@ -1060,7 +1061,8 @@ class TransmissionRpc:
 
     def _queue(self, where: str) -> Method:
         async def move(arguments: JSONObject) -> Answer:
-            await self.service.move_in_queue([j.id for j in self._jobs(arguments)], where, while_off=True)
+            jobs = await self._jobs(arguments)
+            await self.service.move_in_queue([j.id for j in jobs], where, while_off=True)
             return {}
         return move
 
