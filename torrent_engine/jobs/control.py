@@ -431,8 +431,8 @@ class JobControl:
                 yield
             listed = self._client_recs(info_hash)
             torrents[info_hash] = [self.run.listed(r) for r in listed]
-            removed.extend(r.number for r in self.run.jobs.of_torrent(info_hash)
-                           if r.number and r not in listed)
+            if not listed or jobs.only_job(info_hash) is not listed[0]:  # (a job of it not listed)
+                removed.extend(r.number for r in jobs.of_torrent(info_hash) if r.number and r not in listed)
         return ClientChanges(told.cursor, False, torrents, removed, moved)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
