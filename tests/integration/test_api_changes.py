@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from tests.integration.api_helpers import TOKEN, Api, add_late_seed, complete_late_seed, running_api
+from tests.unit.loop_turns import counted_turns
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.events import StatsUpdate
 from torrent_engine.jobs import JobState
@@ -304,25 +305,15 @@ async def turns_of_views(api: Api, monkeypatch: pytest.MonkeyPatch, ask: Callabl
     """``ask()``'s answer, and the turn of the loop in which each job view it made was made (a
     task counts the turns meanwhile)."""
     run = api.service._run
-    turns, done, seen = 0, False, []
+    seen: list[int] = []
     listed = run.listed
+    async with counted_turns() as turns:
+        def counted(rec: Any) -> Any:
+            seen.append(turns.n)
+            return listed(rec)
 
-    def counted(rec: Any) -> Any:
-        seen.append(turns)
-        return listed(rec)
-
-    monkeypatch.setattr(run, "listed", counted)
-
-    async def count() -> None:
-        nonlocal turns
-        while not done:
-            turns += 1
-            await anyio.sleep(0)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(count)
+        monkeypatch.setattr(run, "listed", counted)
         got = await ask()
-        done = True
     return got, seen
 
 

@@ -235,32 +235,22 @@ async def test_saving_every_record_at_a_stop_lets_the_loop_run_between_pages(tmp
     """A stop writes the records that changed, telling them by their encoding: 10 000 records
     encoded in one go held the loop 220-360 ms. The loop runs between pages of them, and what
     is written is every record that changed."""
-    import anyio
-
+    from tests.unit.loop_turns import counted_turns
     from torrent_engine.jobs.store import SAVE_ALL_PAGE, JobWriter
 
     recs = [record(f"{n:016x}") for n in range(2 * SAVE_ALL_PAGE + 1)]
     store = JobStore(tmp_path / "state")
     writer = JobWriter(store, lambda: 0.0, lambda job_id: True)
-    turns, done, seen = 0, False, []  # (the loop's turns as each record is encoded)
+    seen: list[int] = []  # (the loop's turn as each record is encoded)
     encode = store.encode
 
-    def encoded(rec: JobRecord) -> bytes:
-        seen.append(turns)
-        return encode(rec)
+    async with counted_turns() as turns:
+        def encoded(rec: JobRecord) -> bytes:
+            seen.append(turns.n)
+            return encode(rec)
 
-    store.encode = encoded  # type: ignore[method-assign]
-
-    async def count() -> None:
-        nonlocal turns
-        while not done:
-            turns += 1
-            await anyio.sleep(0)
-
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(count)
+        store.encode = encoded  # type: ignore[method-assign]
         await writer.save_all(recs)
-        done = True
     assert len(seen) == len(recs) and len(set(seen)) == 3  # (the three pages, each in one turn)
     loaded, lost = store.load_all()
     assert {r.id for r in loaded} == {r.id for r in recs} and not lost
