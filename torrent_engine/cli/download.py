@@ -484,7 +484,7 @@ async def _download(args: argparse.Namespace) -> int:
         _say("stopped", console)
         if state_dir is not None and not all(d.done for d in downloads):
             _say(f"run the same command again to continue (resume data in {state_dir})", console)
-        return 0 if all(d.session.status().progress >= 1.0 for d in downloads) else EXIT_INTERRUPTED
+        return 0 if all(d.session.complete for d in downloads) else EXIT_INTERRUPTED
     for d in downloads:
         if d.stalled:
             _say(f"{d.label}: gave up: {d.error}", console)

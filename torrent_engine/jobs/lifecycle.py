@@ -529,7 +529,7 @@ class JobLifecycle:
                 else:
                     self.tg.start_soon(self.end, rec, JobState.FAILED, error)
             elif state is State.STOPPED:
-                done = session.has_metadata and session.status().progress >= 1.0
+                done = session.complete
                 if done and rec.options.download_path is not None and self.move_when_complete(rec):
                     return  # (it ends once at its save path: complete there, it stops again)
                 self.busy.add(rec.id)
@@ -674,9 +674,8 @@ class JobLifecycle:
         """Whether every wanted piece of the job is verified (now, or when its record was saved)."""
         if rec.completed_at is not None or rec.state is JobState.SEEDING:
             return True
-        session = self.session_of(rec)
-        if session is not None:
-            return session.has_metadata and session.status().progress >= 1.0
+        if (session := self.session_of(rec)) is not None:
+            return session.complete
         return rec.total_size > 0 and rec.done_size >= rec.total_size
 
     async def client_gone(self, rec: JobRecord) -> None:

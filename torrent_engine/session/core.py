@@ -513,6 +513,14 @@ class Session:
         making one; None until a magnet's metadata is in."""
         return wanted_and_had(self.context)
 
+    @property
+    def complete(self) -> bool:
+        """Whether every wanted piece is verified (``status().progress`` is 1.0; a magnet
+        without its metadata is not), without making a status: the job service asks it of
+        every live job each second."""
+        sizes = wanted_and_had(self.context)
+        return sizes is not None and sizes[1] >= sizes[0]
+
     async def wait_completed(self) -> None:
         """Return when every wanted piece is verified; ``SessionError`` if the session stops first."""
         await self._life.wait_completed()

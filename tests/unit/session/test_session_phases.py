@@ -147,6 +147,30 @@ async def test_complete_data_goes_checking_then_live_seeding(tmp_path: Path) -> 
             await until(lambda: isinstance(s.phase, Live))
 
 
+async def test_complete_says_what_the_status_says_without_making_one(tmp_path: Path) -> None:
+    """``Session.complete`` (asked of every live job each second) is ``status().progress`` at
+    1.0: not for a magnet before its metadata, nor a download that lacks a piece; yes for a
+    seed and for a download whose files are all deselected (nothing wanted is missing)."""
+    torrent = make_torrent(tmp_path)
+
+    def agrees(s: Session) -> bool:
+        return s.complete is (s.status().progress >= 1.0)
+
+    magnet = Session(parse_magnet(torrent.magnet_uri()), tmp_path / "dl", config=config())
+    assert not magnet.complete and agrees(magnet)
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "seed", config=config()) as seed:
+            await seed.wait_ready()
+            assert seed.complete and agrees(seed)
+        async with Session(torrent, tmp_path / "dl", config=config()) as leech:
+            await leech.wait_ready()
+            assert not leech.complete and agrees(leech)
+            leech.set_file_priorities([0])
+            assert leech.complete and agrees(leech)
+            leech.set_file_priorities([1])
+            assert not leech.complete and agrees(leech)
+
+
 async def test_a_run_that_fails_closes_its_files_and_keeps_the_picker(tmp_path: Path) -> None:
     """A disk error while checking: error state, the files are closed (back to ``Loaded``)."""
     torrent = make_torrent(tmp_path)

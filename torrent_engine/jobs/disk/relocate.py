@@ -108,7 +108,7 @@ class Mover:
         error: Exception | None = None
         async with self.run.lock(rec.id):
             session = self.run.session_of(rec)
-            complete = session is not None and session.has_metadata and session.status().progress >= 1.0
+            complete = session is not None and session.complete
             if not complete or rec.options.download_path is None or rec.id in self.run.busy:
                 self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
                 return

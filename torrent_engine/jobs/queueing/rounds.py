@@ -125,8 +125,8 @@ class QueueRounds:
             if (running is None or other is rec or other.state in FINISHED_STATES or other.options.paused
                     or other.state is JobState.CHECKING):
                 continue
-            others[other.id] = queue_entry(other, _complete(running))
-        complete = session is not None and _complete(session)
+            others[other.id] = queue_entry(other, running.complete)
+        complete = session is not None and session.complete
         return self.run.queue.starts_held(rec, complete, others, with_session, self.run.busy)
 
     async def enforce(self) -> None:
@@ -165,7 +165,7 @@ class QueueRounds:
             with_session.add(rec.id)
             if rec.state in FINISHED_STATES or rec.id in self.run.busy:
                 continue
-            complete = _complete(session)
+            complete = session.complete
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += step
             elif rec.state in DOWNLOADING:
@@ -217,7 +217,7 @@ class QueueRounds:
                     session = self.run.session_of(rec)
                     if session is not None:
                         self.run.sleepers.wake(rec)
-                        live.append((rec, session, _complete(session)))
+                        live.append((rec, session, session.complete))
         for rec, session, complete in live:
             if rec.id in self.run.busy or rec.state in FINISHED_STATES:
                 continue
@@ -334,8 +334,3 @@ def _unchecked(session: Session) -> bool:
     """Whether the session's start-up check is not over: not begun, under way, or (a magnet
     fetching its metadata, to pause after its check for the queue's word) to come."""
     return session.state in UNCHECKED or (session.pauses_after_check and session.state is not State.PAUSED)
-
-
-def _complete(session: Session) -> bool:
-    """Whether every wanted piece of the session is verified (it would seed)."""
-    return session.has_metadata and session.status().progress >= 1.0
