@@ -67,6 +67,7 @@ from .store import JobRecord, JobStore, JobWriter
 from .table import JobTable
 from .tuning.autorun import ProgramEvent
 from .tuning.settings import ServiceSettings
+from .views import RecordViews
 
 log = logging.getLogger(__name__)
 
@@ -111,10 +112,10 @@ class JobLifecycle:
         self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         # job id -> (the view decorated, the result, then its features, rank, completion, number)
         self.decorated: dict[str, tuple[Job, Job, object, int, float | None, int]] = {}
-        # job id -> (the live view of a running job, what it was made from: ``live_stamp``): kept
-        # while nothing it shows moved, so a list of thousands of checking or queued jobs (whose
-        # sessions are still) makes no view, record or JSON again
+        # job id -> (the live view of a running job, its ``live_stamp``): kept while nothing it shows
+        # moved (a list of thousands of checking or queued jobs makes no view, record or JSON again)
         self.live_views: dict[str, tuple[tuple[object, ...], Job]] = {}
+        self.record_views = RecordViews()  # (the views of jobs that wait, shown from their records)
         # which jobs the queue holds back, the positions it shows, its decisions (queueing/queue.py)
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
@@ -380,13 +381,14 @@ class JobLifecycle:
         if mark is not None:  # (a dormant seed: its view kept while nothing of its record changes)
             if mark.view is None or mark.view.options is not rec.options:  # (an edit that did not
                 mark.view = record_job(rec, self.tracker_news.get(rec.id))  # unview: made again)
+            self.record_views.forget(rec.id)  # (the view it had while it waited for its check)
             return self._decorate(rec, mark.view, seeding_time_step)
         # (not started yet, its torrent not loaded, its data not vouched for: qBittorrent shows
         # such a torrent checkingResumeData; the record's "seeding" would be a claim)
         starting = not self.ready and self.loaded and not rec.options.paused and rec.state in STARTING_SHOWN
         self.sleepers.fold(rec)
-        return record_job(rec, self.tracker_news.get(rec.id), state=JobState.CHECKING if starting else None,
-                          queue_position=self.queue.rank(rec.id))  # (made anew each time: shown at once)
+        return self.record_views.view(rec, self.tracker_news.get(rec.id), JobState.CHECKING if starting
+                                      else None, self.queue.rank(rec.id))  # (made as shown: no _decorate)
 
     def _live_view(self, rec: JobRecord, session: Session) -> Job:
         """The view of ``rec`` running in ``session``: the one kept while its ``live_stamp`` is the
@@ -397,6 +399,7 @@ class JobLifecycle:
             return kept[1]
         view = live_job(rec, session, self.tracker_news.get(rec.id, {}))
         self.live_views[rec.id] = (stamp, view)
+        self.record_views.forget(rec.id)
         return view
 
     def _decorate(self, rec: JobRecord, job: Job, seeding_time_step: float = 0.0) -> Job:

@@ -7,6 +7,7 @@ build frozen values; nothing here writes, waits or keeps state (the service owns
 from __future__ import annotations
 
 import dataclasses
+import operator
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
@@ -159,6 +160,23 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed) -> JobTracker:
         return JobTracker(url=event.url, status="working", message="", peers=event.peers,
                           seeds=event.seeders, leechers=event.leechers)
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0)
+
+
+# what ``record_job`` reads of a record (``record_stamp``): a record's fields are values, each
+# replaced when it changes, so these taken together say whether its view would be the same
+_RECORD_INPUTS = operator.attrgetter(
+    "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
+    "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded",
+    "file_priorities", "file_paths", "file_sizes", "pad_files", "features", "seeding_time",
+    "downloading_time", "number", "file_done", "trackers", "tracker_tiers", "moving", "missing_files",
+    "dedup_bytes")
+
+
+def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
+                 queue_position: int | None) -> tuple[object, ...]:
+    """What ``record_job(rec, heard, state=state, queue_position=queue_position)`` is made from,
+    cheaply: equal stamps, equal views."""
+    return (_RECORD_INPUTS(rec), None if not heard else tuple(heard.items()), state, queue_position)
 
 
 def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
