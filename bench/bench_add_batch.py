@@ -1,14 +1,22 @@
 """Adding torrents in batches to a ``JobService`` in this process: what one ``add_many`` of
 ``--batch`` torrents costs, without HTTP in front of it.
 
-    python bench/bench_add_batch.py [--torrents 400] [--batch 25] [--seed-mode] [--profile FILE]
+    python bench/bench_add_batch.py [--torrents 400] [--batch 25] [--seed-mode] [--no-data] [--settled]
+                                    [--list-waiting K] [--profile FILE]
 
 N small single-file torrents (256 KiB, 32 KiB pieces, data on disk: ``bench_seedbox``'s) are
 added ``--batch`` at a time to a fresh service (state folder in a temporary directory, DHT, LSD,
 port mapping and trackers off, peers on loopback only); each call's wall time and the process's
 CPU time over it are measured. The first two batches are left out of the figures (imports,
 the first worker threads). ``--seed-mode`` adds them as libtorrent's seed mode does (nothing
-hashed at the add). ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
+hashed at the add). ``--no-data``: they are added to an empty folder (new downloads: each
+starts its session, finds nothing and waits for a peer). ``--settled``: once all are added, wait
+(at most 60 s) until none is queued or checking, and report the process's CPU from the first add
+until then, a torrent: what an add costs with all it sets off (the check, the session's start,
+the service's rounds). ``--list-waiting K``: the checks held back (the first one's hashing
+waits, as a large torrent's would, with one check at a time), every job listed ``K`` times
+(``JobService.list``, what each API list reads) while all wait for their check, and the median
+of those lists printed. ``--profile FILE`` writes a cProfile of the measured batches. ``--split``
 also reports the wall time spent keeping the torrents' metainfo (``save_torrents``, a
 worker thread) and the job records (``JobStore.write_many``), a batch, over all batches.
 ``--spread``: also the median of each fifth of the batches (what a batch costs as the service
@@ -36,8 +44,10 @@ import os
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -48,7 +58,8 @@ from bench_seedbox import make_torrents, quantiles  # noqa: E402
 from torrent_engine.cli.collector import freeze_start  # noqa: E402
 from torrent_engine.config import Config  # noqa: E402
 from torrent_engine.engine.manager import TorrentManager  # noqa: E402
-from torrent_engine.jobs import AddOptions, JobService  # noqa: E402
+from torrent_engine.jobs import AddOptions, JobService, JobState  # noqa: E402
+from torrent_engine.jobs.intake import checks  # noqa: E402
 from torrent_engine.jobs.store import JobStore  # noqa: E402
 
 
@@ -106,6 +117,46 @@ def report_census(records: list[object]) -> None:
     print(f"  tracked objects below a job record, a record: {sum(by_field.values()) / n:.2f} ({shown})")
 
 
+async def report_settled(jobs: JobService, c_first: float, n: int) -> None:
+    """(``--settled``.) Wait (at most 60 s) until no job is queued or checking, then the
+    process's CPU from the first add, a torrent: what an add costs with all that follows it."""
+    waiting = {JobState.QUEUED, JobState.CHECKING}
+    t0 = time.perf_counter()
+    while any(j.state in waiting for j in jobs.list()) and time.perf_counter() - t0 < 60:
+        await asyncio.sleep(0.05)
+    left = sum(1 for j in jobs.list() if j.state in waiting)
+    states = collections.Counter(j.state.value for j in jobs.list())
+    cpu = time.process_time() - c_first
+    print(f"  settled {time.perf_counter() - t0:.1f} s after the last add ({left} still waiting; "
+          f"{dict(states)}): CPU from the first add {cpu:.2f} s, {cpu / n * 1000:.2f} ms a torrent")
+
+
+def hold_checks() -> threading.Event:
+    """(``--list-waiting``.) Every check of data on disk waits until the event returned is set."""
+    release = threading.Event()
+    real = checks.check_on_disk
+
+    def held(*args: Any, **kwargs: Any) -> Any:
+        release.wait(120)
+        return real(*args, **kwargs)
+
+    checks.check_on_disk = held
+    return release
+
+
+async def report_lists(jobs: JobService, times: int) -> None:
+    """(``--list-waiting``.) Every job listed ``times`` times, 0.2 s apart."""
+    spent = []
+    for _ in range(times):
+        t0 = time.perf_counter()
+        listed = jobs.list()
+        spent.append((time.perf_counter() - t0) * 1000)
+        await asyncio.sleep(0.2)
+    waiting = sum(1 for j in listed if j.state is JobState.CHECKING)
+    print(f"  a list of every job ({len(listed)}, {waiting} waiting for their check): median "
+          f"{statistics.median(spent):.1f} ms ({', '.join(f'{t:.1f}' for t in spent)})")
+
+
 async def run(args: argparse.Namespace) -> None:
     metainfo: list[float] = []
     records: list[float] = []
@@ -123,8 +174,16 @@ async def run(args: argparse.Namespace) -> None:
         profile = cProfile.Profile() if args.profile else None
         if args.collector:
             freeze_start()  # (as the daemon does before its jobs)
+        save = data
+        if args.no_data:  # (a new download's add: nothing of the torrents on disk)
+            save = data / "empty"
+            save.mkdir()
+        if args.list_waiting:
+            config = dataclasses.replace(config, active_checking_limit=1)
+            release = hold_checks()
         async with JobService(config, download_root=data, state_dir=work / "state") as jobs:
-            options = AddOptions(save_path=str(data), seed_mode=args.seed_mode)
+            options = AddOptions(save_path=str(save), seed_mode=args.seed_mode)
+            c_first = time.process_time()
             for n, i in enumerate(range(0, len(blobs), args.batch)):
                 measured = n >= 2
                 if profile is not None and measured:
@@ -140,6 +199,11 @@ async def run(args: argparse.Namespace) -> None:
                 if measured:
                     walls.append(wall * 1000)
                     cpus.append(cpu * 1000)
+            if args.list_waiting:
+                await report_lists(jobs, args.list_waiting)
+                release.set()
+            if args.settled:
+                await report_settled(jobs, c_first, len(blobs))
             if args.collector:
                 report_collector()
             if args.census:
@@ -173,6 +237,9 @@ def main() -> None:
     p.add_argument("--collector", action="store_true")
     p.add_argument("--census", action="store_true")
     p.add_argument("--spread", action="store_true")
+    p.add_argument("--no-data", action="store_true")
+    p.add_argument("--settled", action="store_true")
+    p.add_argument("--list-waiting", type=int, default=0)
     asyncio.run(run(p.parse_args()))
 
 
