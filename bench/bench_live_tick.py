@@ -1,7 +1,7 @@
 """What a live torrent with no peer costs each second: the event loop's work per torrent while
 thousands of torrents download, check or wait for their turn with nobody to talk to.
 
-    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers]
+    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers | --service]
 
 ``--torrents`` small torrents (``bench_seedbox``'s: one 256 KiB file each) are added to one
 ``TorrentManager`` in this process, saved into an empty folder, with no peer, tracker, DHT, LSD
@@ -16,6 +16,10 @@ waits; a checking or queued one with no peer does not: ``session/tick.py``).
 same torrents (downloading into another empty folder) and each of ours dials it: both sides
 live, connected, neither with a piece the other lacks (keep-alives, the choker's rounds, the
 rates). The figure is then per live torrent with a peer, over the 2 N sessions of both managers.
+
+``--service``: the same torrents, with no peer, added through a ``JobService`` (what the daemon
+runs: its timers, queue rounds and totals over its jobs, besides the sessions), with its state in
+the temporary folder; the figure is per live job.
 """
 
 from __future__ import annotations
@@ -38,6 +42,41 @@ from torrent_engine.config import Config  # noqa: E402
 
 def load_avg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+async def run_service(args: argparse.Namespace) -> None:
+    """(``--service``.) N downloads with no peer through a job service: its CPU per live job."""
+    import anyio
+
+    from torrent_engine.jobs import AddOptions, JobService
+
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _, files = make_torrents(root / "made", args.torrents)
+        blobs = [f.read_bytes() for f in files]
+        (root / "empty").mkdir()
+        config = Config(listen_host="127.0.0.1", listen_port=0, tracker_enabled=False, dht_enabled=False,
+                        lsd_enabled=False, port_mapping=False, state_dir=root / "state")
+        async with JobService(config, download_root=root, state_dir=root / "state") as jobs:
+            await anyio.sleep(2)
+            c0, t0 = time.process_time(), time.monotonic()
+            await anyio.sleep(args.seconds)
+            base = (time.process_time() - c0) / (time.monotonic() - t0)
+            for at in range(0, len(blobs), 25):
+                await jobs.add_many(blobs[at:at + 25], AddOptions(save_path=str(root / "empty")))
+            with anyio.fail_after(300):
+                while any(j.state.value != "downloading" for j in jobs.list()):
+                    await anyio.sleep(0.2)
+            await anyio.sleep(3)  # (what the adds set off settles)
+            print(f"measuring {len(blobs)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            c0, t0 = time.process_time(), time.monotonic()
+            await anyio.sleep(args.seconds)
+            live = (time.process_time() - c0) / (time.monotonic() - t0)
+            states = {j.state.value for j in jobs.list()}
+    per = (live - base) / len(blobs) * 1e6
+    print(f"{len(blobs)} jobs downloading with no peer, through a job service ({', '.join(sorted(states))}): "
+          f"{live * 100:.2f} % of a core against {base * 100:.2f} % with none; {per:.1f} µs of CPU per live "
+          f"job per second (load {load_avg()})")
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -97,10 +136,13 @@ def main() -> None:
     p.add_argument("--torrents", type=int, default=1000)
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--peers", action="store_true", help="each torrent with one connected peer")
+    p.add_argument("--service", action="store_true", help="the torrents as jobs of a job service")
     args = p.parse_args()
+    if args.peers and args.service:
+        p.error("--peers and --service: one or the other")
     import anyio
 
-    anyio.run(run, args)
+    anyio.run(run_service if args.service else run, args)
 
 
 if __name__ == "__main__":
