@@ -76,7 +76,7 @@ CLIENT_SESSION_ENDED = "client session ended"
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
 # Session states in which a job with no peer has nothing for the timers to do (nothing moves).
-QUIET_STATES = frozenset({State.SEEDING, State.PAUSED})
+QUIET_STATES = frozenset({State.SEEDING, State.PAUSED, State.DOWNLOADING, State.DOWNLOADING_METADATA})
 
 
 class JobLifecycle:
@@ -221,8 +221,8 @@ class JobLifecycle:
                                     lambda rec: rec.id in self.seeds or self.session_of(rec) is not None)
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
-        """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no
-        rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading,
+        no peer, no rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
         share time limit (it wakes then). Whether it went quiet."""
         if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
@@ -232,6 +232,7 @@ class JobLifecycle:
         after = self.manager.config.dormant_after
         sleeps = after > 0 and complete and session.state is State.SEEDING and self.may_sleep(rec)
         self.sleepers.fall_quiet(rec, complete, time_left, time.monotonic() + after if sleeps else None)
+        self.marks.shown(rec)  # (a download's listed downloading time: the rounds pass it over now)
         return True
 
     async def fall_dormant(self, rec: JobRecord) -> None:
@@ -422,8 +423,7 @@ class JobLifecycle:
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
         self.decorated[rec.id] = (job, shown, *key)
-        if rec.state is JobState.SEEDING:  # (its listed seeding time moves on: marks.py)
-            self.marks.shown_seeding(rec)
+        self.marks.shown(rec)  # (its listed seeding or downloading time moves on: marks.py)
         return shown
 
     def publish_updated(self, rec: JobRecord) -> None:

@@ -1,5 +1,6 @@
 """Where the job service marks its change log (changelog.py): the job events, a queue position
-moved, a seed's listed seeding time passing a minute. The other marks are made where the change
+moved, a seed's listed seeding time passing a minute, a quiet download's listed downloading time
+passing a whole minute. The other marks are made where the change
 is (``JobLifecycle.mark``: a record written, counters copied, news of a job's session).
 
 A mark later than the change is harmless (the next answer has it); one missing is a stale
@@ -17,7 +18,8 @@ from typing import TYPE_CHECKING
 
 from ..events import EventBus
 from .changelog import ChangeLog
-from .model import JobAdded, JobState, JobStateChanged, JobUpdated
+from .model import Job, JobAdded, JobState, JobStateChanged, JobUpdated
+from .queueing.awake import DOWNLOADING
 from .store import JobRecord
 
 if TYPE_CHECKING:
@@ -65,15 +67,22 @@ class ViewMarks:
         """The queue positions shown of ``job_ids`` moved (one job's move shifts the others')."""
         self.log.mark_moved(self.run.jobs.having(job_ids), self.clock())
 
-    def shown_seeding(self, rec: JobRecord) -> None:
-        """A view of the seed ``rec`` was made now: its listed seeding time moves on a minute later."""
-        self._follow(rec.id, self.run.sleepers.seeding_clock + self.listed_step)
+    def shown(self, rec: JobRecord) -> None:
+        """A view of ``rec`` was made now, or it fell quiet: a seed's listed seeding time moves
+        on a minute later; a quiet download's listed downloading time at its next whole minute
+        (the rounds mark an awake one then, and pass a quiet one over)."""
+        clock, step = self.run.sleepers.seeding_clock, self.listed_step
+        if rec.state is JobState.SEEDING:
+            self._follow(rec.id, clock + step)
+        elif rec.state in DOWNLOADING and rec.id in self.run.sleepers.quiet:
+            self._follow(rec.id, clock + step - rec.downloading_time % step)
 
     def settle(self) -> None:
         """Mark what is worked out only when read, before an answer reads the log: the queue's
-        positions (ranked again after its order changed: those that moved are marked) and the
-        seeds whose listed seeding time moved on since their view was made (no event says so:
-        it moves with the seeding clock)."""
+        positions (ranked again after its order changed: those that moved are marked), the
+        seeds whose listed seeding time moved on since their view was made and the quiet
+        downloads whose listed downloading time did (no event says so: they move with the
+        seeding clock)."""
         run = self.run
         run.queue.settle()
         clock = run.sleepers.seeding_clock
@@ -84,16 +93,33 @@ class ViewMarks:
                 continue  # (a newer view of it was made since: its own entry follows)
             rec = run.jobs.get(job_id)
             kept = run.decorated.get(job_id)
-            if rec is None or kept is None or rec.state is not JobState.SEEDING:
+            seeding = rec is not None and rec.state is JobState.SEEDING
+            if rec is None or kept is None or not (seeding or rec.state in DOWNLOADING):
                 del self._due_at[job_id]  # (gone, or its state changed: marked then)
                 continue
             run.sleepers.fold(rec)
+            if not seeding:
+                self._settle_download(rec, kept[1], clock)
+                continue
             moved = abs(kept[1].seeding_time - rec.seeding_time)
             if moved > self.listed_step:  # (as ``JobLifecycle._decorate`` judges it)
                 del self._due_at[job_id]  # (its next view, made when it is listed, is followed)
                 self.mark(rec)
             else:
                 self._follow(job_id, clock + max(self.listed_step - moved, SEEDING_RECHECK))
+
+    def _settle_download(self, rec: JobRecord, shown: Job, clock: float) -> None:
+        """The quiet download ``rec``'s listed downloading time came to a whole minute: marked
+        if it moved on from ``shown`` (its last view), and followed to the next while it sleeps;
+        one woken since is marked once for the time it slept (the rounds go on from there)."""
+        step, now = self.listed_step, rec.downloading_time
+        asleep = rec.id in self.run.sleepers.quiet
+        if not asleep or shown.downloading_time // step != now // step:
+            self.mark(rec)
+        if asleep:
+            self._follow(rec.id, clock + max(step - now % step, SEEDING_RECHECK))
+        else:
+            del self._due_at[rec.id]
 
     def _follow(self, job_id: str, due: float) -> None:
         self._due_at[job_id] = due

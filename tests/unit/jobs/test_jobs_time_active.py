@@ -13,7 +13,8 @@ from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
 from torrent_engine.api.compat.qbittorrent_records import properties_record, torrent_record
 from torrent_engine.jobs import JobState, ServiceSettings
-from torrent_engine.jobs.store import JobStore
+from torrent_engine.jobs.lifecycle import JobLifecycle
+from torrent_engine.jobs.store import JobRecord, JobStore
 
 pytestmark = pytest.mark.anyio
 
@@ -68,3 +69,50 @@ async def test_a_seeds_time_active_is_its_downloading_and_seeding_time(tmp_path:
         shown = jobs.get(job.id)
         assert (shown.downloading_time, shown.seeding_time) == (0, pytest.approx(60))
         assert shown.time_active == pytest.approx(60)
+
+
+async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_each_minute(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download with no peer and no rate falls quiet, as an idle seed does: the service's
+    timers pass it over (a thousand stalled downloads cost 19 us of CPU a second each before),
+    its downloading time is counted while it sleeps, a client reading the changes sees it each
+    time its listed time passes a whole minute, and news of its session (a pause) wakes it."""
+    torrent = two_files()  # (no data, no peer: it downloads and gets nothing)
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        job, _ = await jobs.add(torrent)
+        await wait_state(jobs, job.id, JobState.DOWNLOADING)
+        await jobs.tick()
+        await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        synced: list[str] = []
+        real = JobLifecycle.sync
+
+        def sync(self: JobLifecycle, rec: JobRecord, **kwargs: bool) -> None:
+            synced.append(rec.id)
+            real(self, rec, **kwargs)
+
+        monkeypatch.setattr(JobLifecycle, "sync", sync)
+        cursor = jobs.changes(None).cursor
+        clock.now += 50
+        await jobs.tick()
+        assert synced == []  # (passed over: before, synced twice a tick)
+        assert jobs.changes(cursor).jobs == []  # (listed to the minute: 0 min still)
+        assert jobs.get(job.id).downloading_time == pytest.approx(50)  # (counted asleep)
+        clock.now += 20
+        await jobs.tick()
+        moved = jobs.changes(cursor)
+        assert [j.id for j in moved.jobs] == [job.id] and moved.jobs[0].downloading_time == pytest.approx(70)
+        clock.now += 30
+        await jobs.tick()
+        assert jobs.changes(moved.cursor).jobs == []  # (1 min 40 s: the same minute)
+        clock.now += 30
+        await jobs.tick()
+        assert [j.downloading_time for j in jobs.changes(moved.cursor).jobs] == [pytest.approx(130)]
+        assert synced == []
+        clock.now += 20
+        await jobs.tick()  # (the rounds' clock moves on; the job sleeps still)
+        await jobs.pause(job.id)  # (its time asleep counted up to its pause)
+        clock.now += 100
+        await jobs.tick()
+        assert jobs.get(job.id).downloading_time == pytest.approx(150)  # (paused: not counted)
+        assert jobs.get(job.id).state is JobState.PAUSED

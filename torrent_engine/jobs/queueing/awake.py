@@ -1,9 +1,11 @@
 """Which jobs the service's timers walk each second: a sync core (no session, no loop).
 
-A job whose session has news is awake; one where nothing moves (seeding or paused, no peer, no
-rate) falls quiet and costs nothing per tick until news of its session wakes it (or its share
-time limit comes), so 10 000 idle seeds are not 10 000 steps a second. The seeding time of a
-quiet seed is counted when it wakes, from the seeding clock the rounds advance. A quiet seed
+A job whose session has news is awake; one where nothing moves (seeding, paused, or downloading
+or fetching its metadata with no peer to ask: no peer, no rate) falls quiet and costs nothing per
+tick until news of its session wakes it (a peer, a piece, its state, its stall; or its share time
+limit), so 10 000 idle seeds, or a thousand downloads nobody serves, are not thousands of steps a
+second. The seeding time of a quiet seed, and the downloading time of a quiet download, are
+counted when it wakes (or is shown), from the clock the rounds advance (``seeding_clock``). A quiet seed
 that may sleep is given the time when it goes dormant (``Config.dormant_after`` after it fell
 quiet): still quiet then, its session is suspended (``dormant_due``).
 """
@@ -18,6 +20,9 @@ from collections.abc import Callable
 from ..model import Job, JobState
 from ..store import JobRecord
 from ..table import JobTable
+
+# the job states whose time the rounds count as downloading time (its metadata too)
+DOWNLOADING = (JobState.DOWNLOADING, JobState.FETCHING_METADATA)
 
 
 @dataclasses.dataclass(slots=True)
@@ -71,11 +76,14 @@ class Sleepers:
                 self.wake(rec)
 
     def fold(self, rec: JobRecord) -> None:
-        """Count a quiet seed's seeding time up to now (what the rounds counted while it slept)."""
+        """Count a quiet seed's seeding time, or a quiet download's downloading time, up to now
+        (what the rounds counted while it slept)."""
         mark = self.quiet.get(rec.id)
         if mark is not None:
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += self.seeding_clock - mark.since
+            elif rec.state in DOWNLOADING:
+                rec.downloading_time += self.seeding_clock - mark.since
             mark.since = self.seeding_clock
 
     def fall_quiet(self, rec: JobRecord, complete: bool, time_left: float | None,

@@ -29,6 +29,7 @@ from ..model import (
 from ..store import JobRecord
 from ..tuning.autorun import ProgramEvent
 from ..tuning.settings import ShareLimitAction
+from .awake import DOWNLOADING
 from .host import QueueingHost
 from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached
 
@@ -40,7 +41,6 @@ MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 # the states whose time counts as downloading (Transmission's ``secondsDownloading``; a job in
 # them never falls quiet, so the rounds walk it and count its time as they count a seed's)
-DOWNLOADING = (JobState.DOWNLOADING, JobState.FETCHING_METADATA)
 
 
 class QueueRounds:
