@@ -221,9 +221,9 @@ class JobLifecycle:
                                     lambda rec: rec.id in self.seeds or self.session_of(rec) is not None)
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
-        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading,
-        no peer, no rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
-        share time limit (it wakes then). Whether it went quiet."""
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no
+        peer, no rate (its counters saved first by the caller). ``time_left``: seeding seconds
+        until its share time limit (it wakes then). Whether it went quiet."""
         if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
         st = session.status()
@@ -232,7 +232,7 @@ class JobLifecycle:
         after = self.manager.config.dormant_after
         sleeps = after > 0 and complete and session.state is State.SEEDING and self.may_sleep(rec)
         self.sleepers.fall_quiet(rec, complete, time_left, time.monotonic() + after if sleeps else None)
-        self.marks.shown(rec)  # (a download's listed downloading time: the rounds pass it over now)
+        self.marks.fell_quiet(rec)  # (a download's listed downloading time: the rounds pass it over)
         return True
 
     async def fall_dormant(self, rec: JobRecord) -> None:

@@ -1,7 +1,7 @@
 """Where the job service marks its change log (changelog.py): the job events, a queue position
 moved, a seed's listed seeding time passing a minute, a quiet download's listed downloading time
-passing a whole minute. The other marks are made where the change
-is (``JobLifecycle.mark``: a record written, counters copied, news of a job's session).
+passing a whole minute. The other marks are made where the change is (``JobLifecycle.mark``: a
+record written, counters copied, news of a job's session).
 
 A mark later than the change is harmless (the next answer has it); one missing is a stale
 client, so every change of what a job's view shows is followed by one. What is worked out only
@@ -68,14 +68,19 @@ class ViewMarks:
         self.log.mark_moved(self.run.jobs.having(job_ids), self.clock())
 
     def shown(self, rec: JobRecord) -> None:
-        """A view of ``rec`` was made now, or it fell quiet: a seed's listed seeding time moves
-        on a minute later; a quiet download's listed downloading time at its next whole minute
-        (the rounds mark an awake one then, and pass a quiet one over)."""
-        clock, step = self.run.sleepers.seeding_clock, self.listed_step
+        """A view of ``rec`` was made now: a seed's listed seeding time moves on a minute later;
+        a quiet download's listed downloading time at its next whole minute."""
         if rec.state is JobState.SEEDING:
-            self._follow(rec.id, clock + step)
-        elif rec.state in DOWNLOADING and rec.id in self.run.sleepers.quiet:
-            self._follow(rec.id, clock + step - rec.downloading_time % step)
+            self._follow(rec.id, self.run.sleepers.seeding_clock + self.listed_step)
+        elif rec.id in self.run.sleepers.quiet:
+            self.fell_quiet(rec)
+
+    def fell_quiet(self, rec: JobRecord) -> None:
+        """``rec`` is quiet: if it downloads, its listed downloading time is followed to its next
+        whole minute (the rounds mark an awake download then, and pass a quiet one over)."""
+        if rec.state in DOWNLOADING:
+            step = self.listed_step
+            self._follow(rec.id, self.run.sleepers.seeding_clock + step - rec.downloading_time % step)
 
     def settle(self) -> None:
         """Mark what is worked out only when read, before an answer reads the log: the queue's

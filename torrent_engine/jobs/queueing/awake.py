@@ -1,13 +1,13 @@
 """Which jobs the service's timers walk each second: a sync core (no session, no loop).
 
 A job whose session has news is awake; one where nothing moves (seeding, paused, or downloading
-or fetching its metadata with no peer to ask: no peer, no rate) falls quiet and costs nothing per
-tick until news of its session wakes it (a peer, a piece, its state, its stall; or its share time
-limit), so 10 000 idle seeds, or a thousand downloads nobody serves, are not thousands of steps a
-second. The seeding time of a quiet seed, and the downloading time of a quiet download, are
-counted when it wakes (or is shown), from the clock the rounds advance (``seeding_clock``). A quiet seed
-that may sleep is given the time when it goes dormant (``Config.dormant_after`` after it fell
-quiet): still quiet then, its session is suspended (``dormant_due``).
+or fetching its metadata: no peer, no rate) falls quiet and costs nothing per tick until news of
+its session wakes it (a peer, a piece, its state, its stall; or its share time limit), so 10 000
+idle seeds, or a thousand downloads nobody serves, are not thousands of steps a second. The
+seeding time of a quiet seed, and the downloading time of a quiet download, are counted when it
+wakes (or is shown), from the clock the rounds advance (``seeding_clock``). A quiet seed that may
+sleep is given the time when it goes dormant (``Config.dormant_after`` after it fell quiet): still
+quiet then, its session is suspended (``dormant_due``).
 """
 
 from __future__ import annotations
