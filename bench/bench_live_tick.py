@@ -1,7 +1,7 @@
 """What a live torrent with no peer costs each second: the event loop's work per torrent while
 thousands of torrents download, check or wait for their turn with nobody to talk to.
 
-    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers | --service]
+    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers | --service [--magnets]]
 
 ``--torrents`` small torrents (``bench_seedbox``'s: one 256 KiB file each) are added to one
 ``TorrentManager`` in this process, saved into an empty folder, with no peer, tracker, DHT, LSD
@@ -19,7 +19,8 @@ rates). The figure is then per live torrent with a peer, over the 2 N sessions o
 
 ``--service``: the same torrents, with no peer, added through a ``JobService`` (what the daemon
 runs: its timers, queue rounds and totals over its jobs, besides the sessions), with its state in
-the temporary folder; the figure is per live job.
+the temporary folder; the figure is per live job. ``--magnets``: added as their magnet links
+instead (no peer has their metadata: each job fetches it and waits).
 """
 
 from __future__ import annotations
@@ -53,7 +54,12 @@ async def run_service(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _, files = make_torrents(root / "made", args.torrents)
-        blobs = [f.read_bytes() for f in files]
+        sources: list[str | bytes] = [f.read_bytes() for f in files]
+        if args.magnets:
+            from torrent_engine.formats.metainfo import Torrent
+
+            sources = [Torrent.load(f).magnet_uri() for f in files]
+        waits = "fetching_metadata" if args.magnets else "downloading"
         (root / "empty").mkdir()
         config = Config(listen_host="127.0.0.1", listen_port=0, tracker_enabled=False, dht_enabled=False,
                         lsd_enabled=False, port_mapping=False, state_dir=root / "state")
@@ -62,19 +68,19 @@ async def run_service(args: argparse.Namespace) -> None:
             c0, t0 = time.process_time(), time.monotonic()
             await anyio.sleep(args.seconds)
             base = (time.process_time() - c0) / (time.monotonic() - t0)
-            for at in range(0, len(blobs), 25):
-                await jobs.add_many(blobs[at:at + 25], AddOptions(save_path=str(root / "empty")))
+            for at in range(0, len(sources), 25):
+                await jobs.add_many(sources[at:at + 25], AddOptions(save_path=str(root / "empty")))
             with anyio.fail_after(300):
-                while any(j.state.value != "downloading" for j in jobs.list()):
+                while any(j.state.value != waits for j in jobs.list()):
                     await anyio.sleep(0.2)
             await anyio.sleep(3)  # (what the adds set off settles)
-            print(f"measuring {len(blobs)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
+            print(f"measuring {len(sources)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
             c0, t0 = time.process_time(), time.monotonic()
             await anyio.sleep(args.seconds)
             live = (time.process_time() - c0) / (time.monotonic() - t0)
             states = {j.state.value for j in jobs.list()}
-    per = (live - base) / len(blobs) * 1e6
-    print(f"{len(blobs)} jobs downloading with no peer, through a job service ({', '.join(sorted(states))}): "
+    per = (live - base) / len(sources) * 1e6
+    print(f"{len(sources)} jobs with no peer, through a job service ({', '.join(sorted(states))}): "
           f"{live * 100:.2f} % of a core against {base * 100:.2f} % with none; {per:.1f} µs of CPU per live "
           f"job per second (load {load_avg()})")
 
@@ -137,9 +143,12 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=20.0)
     p.add_argument("--peers", action="store_true", help="each torrent with one connected peer")
     p.add_argument("--service", action="store_true", help="the torrents as jobs of a job service")
+    p.add_argument("--magnets", action="store_true", help="(--service) added as magnet links")
     args = p.parse_args()
     if args.peers and args.service:
         p.error("--peers and --service: one or the other")
+    if args.magnets and not args.service:
+        p.error("--magnets: with --service")
     import anyio
 
     anyio.run(run_service if args.service else run, args)

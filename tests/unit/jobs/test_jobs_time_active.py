@@ -19,8 +19,13 @@ from torrent_engine.jobs.store import JobRecord, JobStore
 pytestmark = pytest.mark.anyio
 
 
-async def downloading(jobs: JobService) -> Job:
-    """A download added with no data and no peer (it gets nothing), once it downloads."""
+async def downloading(jobs: JobService, *, magnet: bool = False) -> Job:
+    """A download added with no data and no peer (it gets nothing), once it downloads; or a
+    magnet link nobody has the metadata of, once it fetches it."""
+    if magnet:
+        job, _ = await jobs.add("magnet:?xt=urn:btih:" + "cd" * 20 + "&dn=nobody")
+        await wait_state(jobs, job.id, JobState.FETCHING_METADATA)
+        return job
     job, _ = await jobs.add(two_files())
     await wait_state(jobs, job.id, JobState.DOWNLOADING)
     return job
@@ -76,15 +81,17 @@ async def test_a_seeds_time_active_is_its_downloading_and_seeding_time(tmp_path:
         assert shown.time_active == pytest.approx(60)
 
 
+@pytest.mark.parametrize("magnet", [False, True], ids=["download", "metadata fetch"])
 async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_each_minute(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, magnet: bool) -> None:
     """A download with no peer and no rate falls quiet, as an idle seed does: the service's
     timers pass it over (2 000 downloads nobody served cost 21-24 µs of CPU each a second before),
     its downloading time is counted while it sleeps, a client reading the changes sees it each
-    time its listed time passes a whole minute, and news of its session (a pause) wakes it."""
+    time its listed time passes a whole minute, and news of its session (a pause) wakes it. So
+    does a magnet whose metadata nobody has (its time fetching it counts as downloading)."""
     clock = FakeClock()
     async with service(tmp_path, clock=clock) as jobs:
-        job = await downloading(jobs)
+        job = await downloading(jobs, magnet=magnet)
         await jobs.tick()
         await jobs.tick()  # (nothing moved in the first: it falls quiet)
         synced: list[str] = []
