@@ -226,8 +226,8 @@ class JobLifecycle:
         until its share time limit (it wakes then). Whether it went quiet."""
         if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
-        st = session.status()
-        if st.peers or st.download_rate or st.upload_rate:
+        rates = session.rates  # (its numbers read, not a status record: asked of every awake
+        if session.peer_count or rates.down_rate or rates.up_rate:  # download each second)
             return False
         after = self.manager.config.dormant_after
         sleeps = after > 0 and complete and session.state is State.SEEDING and self.may_sleep(rec)

@@ -11,6 +11,7 @@ import pytest
 
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
+from tests.unit.jobs.test_jobs_scale import count_status
 from torrent_engine.api.compat.qbittorrent_records import properties_record, torrent_record
 from torrent_engine.jobs import Job, JobService, JobState, ServiceSettings
 from torrent_engine.jobs.lifecycle import JobLifecycle
@@ -92,8 +93,10 @@ async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_
     clock = FakeClock()
     async with service(tmp_path, clock=clock) as jobs:
         job = await downloading(jobs, magnet=magnet)
+        statuses = count_status(monkeypatch)
         await jobs.tick()
         await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        assert not statuses  # (judged quiet from its numbers: no status record made)
         synced: list[str] = []
         real = JobLifecycle.sync
 
