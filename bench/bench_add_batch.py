@@ -240,7 +240,10 @@ def main() -> None:
     p.add_argument("--no-data", action="store_true")
     p.add_argument("--settled", action="store_true")
     p.add_argument("--list-waiting", type=int, default=0)
-    asyncio.run(run(p.parse_args()))
+    args = p.parse_args()
+    if args.list_waiting < 0:
+        p.error("--list-waiting: how many lists, 0 or more")
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

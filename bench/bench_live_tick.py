@@ -45,6 +45,15 @@ def load_avg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+async def cpu_share(seconds: float) -> float:
+    """The process's CPU time (every thread) over the next ``seconds``, as a share of a core."""
+    import anyio
+
+    c0, t0 = time.process_time(), time.monotonic()
+    await anyio.sleep(seconds)
+    return (time.process_time() - c0) / (time.monotonic() - t0)
+
+
 async def run_service(args: argparse.Namespace) -> None:
     """(``--service``.) N downloads with no peer through a job service: its CPU per live job."""
     import anyio
@@ -65,9 +74,7 @@ async def run_service(args: argparse.Namespace) -> None:
                         lsd_enabled=False, port_mapping=False, state_dir=root / "state")
         async with JobService(config, download_root=root, state_dir=root / "state") as jobs:
             await anyio.sleep(2)
-            c0, t0 = time.process_time(), time.monotonic()
-            await anyio.sleep(args.seconds)
-            base = (time.process_time() - c0) / (time.monotonic() - t0)
+            base = await cpu_share(args.seconds)
             for at in range(0, len(sources), 25):
                 await jobs.add_many(sources[at:at + 25], AddOptions(save_path=str(root / "empty")))
             with anyio.fail_after(300):
@@ -75,9 +82,7 @@ async def run_service(args: argparse.Namespace) -> None:
                     await anyio.sleep(0.2)
             await anyio.sleep(3)  # (what the adds set off settles)
             print(f"measuring {len(sources)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
-            c0, t0 = time.process_time(), time.monotonic()
-            await anyio.sleep(args.seconds)
-            live = (time.process_time() - c0) / (time.monotonic() - t0)
+            live = await cpu_share(args.seconds)
             states = {j.state.value for j in jobs.list()}
     per = (live - base) / len(sources) * 1e6
     print(f"{len(sources)} jobs with no peer, through a job service ({', '.join(sorted(states))}): "
@@ -100,9 +105,7 @@ async def run(args: argparse.Namespace) -> None:
                         port_mapping=False, state_dir=None)
         async with TorrentManager(config) as manager, TorrentManager(config) as other:
             await anyio.sleep(2)
-            c0, t0 = time.process_time(), time.monotonic()
-            await anyio.sleep(args.seconds)
-            base = (time.process_time() - c0) / (time.monotonic() - t0)
+            base = await cpu_share(args.seconds)
             sessions = [await manager.add(t, root / "empty") for t in torrents]
             if args.peers:
                 sessions += [await other.add(t, root / "empty2") for t in torrents]
@@ -124,9 +127,7 @@ async def run(args: argparse.Namespace) -> None:
             # (on stderr: the moment a profiler may attach, py-spy record -p PID)
             print(f"measuring {len(sessions)} live torrents for {args.seconds:.0f} s", file=sys.stderr,
                   flush=True)
-            c0, t0 = time.process_time(), time.monotonic()
-            await anyio.sleep(args.seconds)
-            live = (time.process_time() - c0) / (time.monotonic() - t0)
+            live = await cpu_share(args.seconds)
             ticks = sum(s.tick.ticks for s in sessions) - ticks0
             connected = sum(len(s.peers) for s in sessions)
         per = (live - base) / len(sessions) * 1e6
