@@ -124,8 +124,9 @@ class Config:
     max_peers_per_torrent: int = 60
     connect_timeout: float = 10.0
     handshake_timeout: float = 20.0
-    # Incoming connections still in their handshake; more are closed at once (each holds a file
-    # descriptor for up to handshake_timeout, so an idle flood would otherwise use them all up).
+    # Incoming connections still in their handshake; no more are taken until one is through (each
+    # holds a file descriptor for up to handshake_timeout, so an idle flood would otherwise use
+    # them all up): a TCP peer waits in the kernel's backlog, a uTP SYN is sent again.
     max_pending_handshakes: int = 64
     keepalive_interval: float = 120.0  # BEP 3: peers drop a connection silent for two minutes
     # A control message (have, choke, interest, PEX, cancel) sent to many peers waits this long

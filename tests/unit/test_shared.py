@@ -201,8 +201,10 @@ async def test_an_acquire_while_the_last_release_is_closing_gets_working_service
         assert not shared.running and shared.count == 0
 
 
-async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once() -> None:
-    """A flood of connections that never send a handshake cannot use up our file descriptors."""
+async def test_connections_beyond_max_pending_handshakes_wait_for_room() -> None:
+    """A flood of connections that never send a handshake cannot use up our file descriptors:
+    past ``max_pending_handshakes`` nothing more is taken; a peer then waits in the kernel's
+    backlog and is taken, not refused, as soon as one of the flood is through."""
     async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
         info_hash = await stream.receive(20)
         return info_hash, stream
@@ -221,25 +223,58 @@ async def test_idle_connections_beyond_max_pending_handshakes_are_closed_at_once
         with anyio.fail_after(5):
             while shared.pending_handshakes < 8:
                 await anyio.sleep(0.01)
-        extra = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
-        with anyio.fail_after(5):  # well before the 60 s handshake timeout
-            with pytest.raises((anyio.EndOfStream, anyio.BrokenResourceError, ConnectionError)):
-                await extra.receive()
-        await extra.aclose()
-        assert shared.handshakes_refused == 1
+        fds = _open_fds()
+        peer = await anyio.connect_tcp("127.0.0.1", shared.listen_port)  # (the kernel's backlog takes it)
+        await peer.send(b"A" * 20)
+        with anyio.fail_after(5):
+            while not shared.handshakes_deferred:
+                await anyio.sleep(0.01)
+        for _ in range(20):
+            await anyio.sleep(0.01)
+        assert shared.pending_handshakes == 8 and not routed.is_set()
+        assert _open_fds() == fds + 1  # (our end of the peer's connection: not taken)
+        await idle.pop().aclose()  # one of the flood goes: the peer is taken
+        with anyio.fail_after(5):
+            await routed.wait()
+        assert shared.pending_handshakes == 7
+        await peer.aclose()
         for stream in idle:
             await stream.aclose()
         with anyio.fail_after(5):
             while shared.pending_handshakes:
                 await anyio.sleep(0.01)
-        # the flood is gone: a real peer gets through
-        stream = await anyio.connect_tcp("127.0.0.1", shared.listen_port)
-        await stream.send(b"A" * 20)
-        with anyio.fail_after(5):
-            await routed.wait()
-        await stream.aclose()
-        assert shared.handshakes_refused == 1
         shared.unregister(b"A" * 20)
+        await shared.release()
+
+
+async def test_a_burst_of_peers_beyond_max_pending_handshakes_all_get_through() -> None:
+    """Fifty peers connecting at once with room for four handshakes: each is taken as one is
+    through, none refused (a refused one would dial again, and the burst feed on itself)."""
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        info_hash = await stream.receive(20)
+        return info_hash, stream
+
+    routed: list[Any] = []
+
+    def handler(stream: Any) -> bool:
+        routed.append(stream)
+        return False
+
+    async with SharedResources(_config(max_pending_handshakes=4, transport="tcp"),
+                               handshaker=on_stream(handshaker)) as shared:
+        await shared.acquire()
+        shared.register(b"B" * 20, handler)
+        peers = [await anyio.connect_tcp("127.0.0.1", shared.listen_port) for _ in range(50)]
+        for peer in peers:
+            await peer.send(b"B" * 20)
+        with anyio.fail_after(10):
+            while len(routed) < 50:
+                await anyio.sleep(0.01)
+        assert shared.handshakes_deferred > 0  # (the accepts waited for room)
+        assert shared.pending_handshakes == 0
+        for peer in peers:
+            await peer.aclose()
+        shared.unregister(b"B" * 20)
         await shared.release()
 
 

@@ -285,8 +285,11 @@ class SharedResources:
         # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
         self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
         self.starts = 0  # how many times the services were started (tests: single-flight)
-        self.pending_handshakes = 0  # incoming connections not yet through their handshake
-        self.handshakes_refused = 0  # incoming connections closed at once: too many pending
+        # incoming connections taken and not yet through their handshake: at max_pending_handshakes
+        # no more are taken (``_admit``) until one is through
+        self.pending_handshakes = 0
+        self.handshakes_deferred = 0  # times a connection was left waiting for that (TCP, uTP)
+        self._handshake_room: anyio.Event | None = None  # set when one is through (the TCP accept waits)
         self._descriptors_seen: tuple[float, int] | None = None  # (when, how many open) last counted
 
     @property
@@ -736,6 +739,11 @@ class SharedResources:
         pause = 0.0
         incoming: Incoming
         while True:
+            if not self._handshake_free():  # (the peer waits in the kernel's backlog meanwhile)
+                self.handshakes_deferred += 1
+                room = self._handshake_room = anyio.Event()
+                await room.wait()
+                continue
             try:
                 if raw is None:
                     incoming = await listener.accept()
@@ -759,6 +767,7 @@ class SharedResources:
             if isinstance(incoming, socket.socket):
                 with contextlib.suppress(OSError):  # (gone already: its handshake finds out)
                     incoming.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (as anyio's stream)
+            self.pending_handshakes += 1  # (counted here: the next turn of this loop sees it)
             tg.start_soon(self._on_incoming, incoming)
 
     async def _close_idle_files(self) -> None:
@@ -777,9 +786,16 @@ class SharedResources:
         from ..net.utp.socket import UtpSocket
 
         def on_accept(stream: UtpStream) -> None:
+            self.pending_handshakes += 1
             tg.start_soon(self._on_incoming, stream)
 
-        utp = UtpSocket(on_accept=on_accept)
+        def accepting() -> bool:  # (a SYN that finds no room is dropped: its sender sends it again)
+            free = self._handshake_free()
+            if not free:
+                self.handshakes_deferred += 1
+            return free
+
+        utp = UtpSocket(on_accept=on_accept, accepting=accepting)
         utp.netbind = self.config.netbind()
         try:
             await tg.start(utp.run, self.config.listen_host or self.config.bind_address, self._listen_port)
@@ -1068,32 +1084,43 @@ class SharedResources:
         """Whether incoming peers may ask for ``info_hash``."""
         return info_hash in self._routes or info_hash in self._dormant or info_hash in self._waking
 
+    def _handshake_free(self) -> bool:
+        """Whether another incoming connection may be taken: fewer than ``max_pending_handshakes``
+        are in their handshake (each holds a file descriptor for up to ``handshake_timeout``, so
+        an idle flood would otherwise use them all up). Past it, a TCP peer waits in the kernel's
+        backlog and a uTP SYN is dropped until one is through, rather than being refused: a burst
+        of peers (a thousand torrents' reconnecting after a restart) is taken as fast as the
+        handshakes go, not refused and dialled again."""
+        return self.pending_handshakes < self.config.max_pending_handshakes
+
+    def _handshake_through(self) -> None:
+        self.pending_handshakes -= 1
+        room = self._handshake_room
+        if room is not None and self._handshake_free():
+            self._handshake_room = None
+            room.set()
+
     async def _on_incoming(self, incoming: Incoming) -> None:
-        if self.config.transport == "utp" and isinstance(incoming, socket.socket | anyio.abc.SocketStream):
-            await _close_incoming(incoming)  # TCP refused: uTP only
-            return
-        remote = _remote_address(incoming)
-        if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
-            self.refused_by_filter += 1
-            log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
-            await _close_incoming(incoming)
-            return
-        if self.pending_handshakes >= self.config.max_pending_handshakes:
-            self.handshakes_refused += 1
-            log.debug("incoming connection refused: %d handshakes pending", self.pending_handshakes)
-            await _close_incoming(incoming)
-            return
-        if self._handshaker is None:
-            await _close_incoming(incoming)
-            return
-        self.pending_handshakes += 1
+        """An incoming connection taken (counted in ``pending_handshakes`` by its taker) through
+        its handshake to its torrent's session, or closed."""
         pending = True
-        handed_off = False
+        given = handed_off = False
         peer: IncomingPeer | None = None
         try:
+            if self.config.transport == "utp" and isinstance(incoming, socket.socket
+                                                             | anyio.abc.SocketStream):
+                return  # TCP refused: uTP only
+            remote = _remote_address(incoming)
+            if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
+                self.refused_by_filter += 1
+                log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
+                return
+            if self._handshaker is None:
+                return
+            given = True
             with anyio.fail_after(self.config.handshake_timeout):
                 info_hash, peer = await self._handshaker(incoming, self.knows)  # (a socket is its now)
-            self.pending_handshakes -= 1  # (through: a wake's wait is not a handshake's)
+            self._handshake_through()  # (through: a wake's wait is not a handshake's)
             pending = False
             handler = self._routes.get(info_hash)
             if handler is None and (info_hash in self._dormant or info_hash in self._waking):
@@ -1104,8 +1131,10 @@ class SharedResources:
             log.debug("incoming connection dropped: %s", exc)
         finally:
             if pending:
-                self.pending_handshakes -= 1
-            if not handed_off:
+                self._handshake_through()
+            if not given:
+                await _close_incoming(incoming)
+            elif not handed_off:
                 with anyio.CancelScope(shield=True):
                     # (it may own the socket now: see peer/protocol.py; a socket is the
                     # handshaker's); a close that fails does not break the listener either
@@ -1129,12 +1158,16 @@ def _remote_address(incoming: Incoming) -> object:
 
 
 async def _close_incoming(incoming: Incoming) -> None:
-    """Close an incoming connection refused before its handshake."""
-    if isinstance(incoming, socket.socket):
-        incoming.close()
-        return
-    with anyio.CancelScope(shield=True):
-        await incoming.aclose()
+    """Close an incoming connection refused before its handshake (a close that fails does not
+    break the listener)."""
+    try:
+        if isinstance(incoming, socket.socket):
+            incoming.close()
+            return
+        with anyio.CancelScope(shield=True):
+            await incoming.aclose()
+    except Exception as exc:
+        log.debug("incoming connection: closing it failed: %r", exc)
 
 
 class _Started:

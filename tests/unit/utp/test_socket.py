@@ -38,6 +38,29 @@ async def test_connect_to_nothing_fails_with_typed_error() -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_a_syn_that_finds_no_room_is_dropped_and_taken_when_sent_again() -> None:
+    """``accepting()`` false (the engine's handshakes are all taken): the SYN goes unanswered,
+    not reset, and the connection is made from the SYN the dialler sends again."""
+    asked: list[bool] = []
+    accepted: list[object] = []
+
+    def accepting() -> bool:
+        asked.append(bool(asked))  # (no room the first time)
+        return asked[-1]
+
+    client = UtpSocket()
+    server = UtpSocket(on_accept=accepted.append, accepting=accepting)
+    async with anyio.create_task_group() as tg:
+        await tg.start(client.run, "127.0.0.1", 0)
+        await tg.start(server.run, "127.0.0.1", 0)
+        with anyio.fail_after(20):
+            stream = await client.connect(*server.local_address)
+        assert asked == [False, True] and len(accepted) == 1
+        assert server.resets_sent == 0
+        await stream.aclose()
+        tg.cancel_scope.cancel()
+
+
 async def test_krpc_datagrams_reach_the_dht_channel() -> None:
     sock = UtpSocket()
     other = UtpSocket()

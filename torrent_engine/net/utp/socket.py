@@ -182,12 +182,16 @@ class UtpSocket:
     connection). ``on_accept(stream)``, when given, receives each incoming connection."""
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
+                 accepting: Callable[[], bool] = lambda: True,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
                  recvmmsg: bool = True, segment: bool = True, coalesce: bool = True,
                  loopback_datagram: int = LOOPBACK_DATAGRAM) -> None:
         """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
-        ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``."""
+        ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``. ``accepting()``: whether
+        an incoming connection may be taken now; a SYN that comes while not is dropped unanswered,
+        as when the table is full (its sender sends it again)."""
         self.on_accept = on_accept
+        self.accepting = accepting
         self.netbind: NetBind | None = None  # the interface its socket is bound to (None: any)
         if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
             raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
@@ -684,7 +688,7 @@ class UtpSocket:
         self.mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
-        if self.on_accept is None or self.table.full:
+        if self.on_accept is None or self.table.full or not self.accepting():
             return
         conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us(),
                                     max_datagram=self.max_datagram(addr[0]),
