@@ -1,7 +1,7 @@
 """What a live torrent with no peer costs each second: the event loop's work per torrent while
 thousands of torrents download, check or wait for their turn with nobody to talk to.
 
-    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers | --service [--magnets]]
+    python bench/bench_live_tick.py [--torrents 1000] [--seconds 20] [--peers] [--service [--magnets]]
 
 ``--torrents`` small torrents (``bench_seedbox``'s: one 256 KiB file each) are added to one
 ``TorrentManager`` in this process, saved into an empty folder, with no peer, tracker, DHT, LSD
@@ -20,7 +20,12 @@ rates). The figure is then per live torrent with a peer, over the 2 N sessions o
 ``--service``: the same torrents, with no peer, added through a ``JobService`` (what the daemon
 runs: its timers, queue rounds and totals over its jobs, besides the sessions), with its state in
 the temporary folder; the figure is per live job. ``--magnets``: added as their magnet links
-instead (no peer has their metadata: each job fetches it and waits).
+instead (no peer has their metadata: each job fetches it and waits). ``--service --peers``: each
+job has one peer, a ``TorrentManager`` in this process holding the same torrents (downloading into
+another empty folder) whose sessions dial the service; the figure is then per live torrent over
+the 2 N sessions of both sides, as with ``--peers`` alone (the service's limit of connections over
+every job lifted), and the service's own share with peers is the difference between the two
+figures.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
@@ -55,9 +61,13 @@ async def cpu_share(seconds: float) -> float:
 
 
 async def run_service(args: argparse.Namespace) -> None:
-    """(``--service``.) N downloads with no peer through a job service: its CPU per live job."""
+    """(``--service``.) N downloads through a job service, with no peer or one each (``--peers``):
+    the CPU per live job."""
     import anyio
 
+    from torrent_engine import events as ev
+    from torrent_engine.engine.manager import TorrentManager
+    from torrent_engine.formats.metainfo import Torrent
     from torrent_engine.jobs import AddOptions, JobService
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -65,14 +75,15 @@ async def run_service(args: argparse.Namespace) -> None:
         _, files = make_torrents(root / "made", args.torrents)
         sources: list[str | bytes] = [f.read_bytes() for f in files]
         if args.magnets:
-            from torrent_engine.formats.metainfo import Torrent
-
             sources = [Torrent.load(f).magnet_uri() for f in files]
         waits = "fetching_metadata" if args.magnets else "downloading"
         (root / "empty").mkdir()
         config = Config(listen_host="127.0.0.1", listen_port=0, tracker_enabled=False, dht_enabled=False,
                         lsd_enabled=False, port_mapping=False, state_dir=root / "state")
-        async with JobService(config, download_root=root, state_dir=root / "state") as jobs:
+        other_config = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
+                              lsd_enabled=False, port_mapping=False, state_dir=None)
+        async with JobService(config, download_root=root, state_dir=root / "state") as jobs, \
+                TorrentManager(other_config) as other:
             await anyio.sleep(2)
             base = await cpu_share(args.seconds)
             for at in range(0, len(sources), 25):
@@ -80,10 +91,33 @@ async def run_service(args: argparse.Namespace) -> None:
             with anyio.fail_after(300):
                 while any(j.state.value != waits for j in jobs.list()):
                     await anyio.sleep(0.2)
+            theirs: list[Any] = []
+            if args.peers:  # (the other side dials: each job's session takes one incoming peer)
+                await jobs.update_settings(max_connections=-1)  # (the service's 500 over every job)
+                port = jobs.manager.shared.listen_port
+                for f in files:
+                    s = await other.add(Torrent.load(f), root / "empty2")
+                    s.add_peer("127.0.0.1", port)
+                    theirs.append(s)
+                with anyio.fail_after(300):
+                    while sum(len(s.peers) for s in theirs) < len(files) or \
+                            sum(len(s.peers) for s in jobs.manager.sessions) < len(files):
+                        await anyio.sleep(0.2)
             await anyio.sleep(3)  # (what the adds set off settles)
+            churn: list[object] = []  # (a peer connected meanwhile: the figure would count its dial)
+            other.events.subscribe(ev.PeerConnected, churn.append)
             print(f"measuring {len(sources)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
             live = await cpu_share(args.seconds)
             states = {j.state.value for j in jobs.list()}
+            connected = sum(len(s.peers) for s in jobs.manager.sessions)
+    if args.peers:
+        per = (live - base) / (2 * len(sources)) * 1e6
+        print(f"{len(sources)} jobs with one peer each, through a job service ({', '.join(sorted(states))}), "
+              f"and their {len(theirs)} peers' sessions: {live * 100:.2f} % of a core against "
+              f"{base * 100:.2f} % with none; {per:.1f} µs of CPU per live torrent per second over the "
+              f"{2 * len(sources)}; "
+              f"peers connected {connected}, connects meanwhile {len(churn)} (load {load_avg()})")
+        return
     per = (live - base) / len(sources) * 1e6
     print(f"{len(sources)} jobs with no peer, through a job service ({', '.join(sorted(states))}): "
           f"{live * 100:.2f} % of a core against {base * 100:.2f} % with none; {per:.1f} µs of CPU per live "
@@ -146,10 +180,10 @@ def main() -> None:
     p.add_argument("--service", action="store_true", help="the torrents as jobs of a job service")
     p.add_argument("--magnets", action="store_true", help="(--service) added as magnet links")
     args = p.parse_args()
-    if args.peers and args.service:
-        p.error("--peers and --service: one or the other")
     if args.magnets and not args.service:
         p.error("--magnets: with --service")
+    if args.magnets and args.peers:
+        p.error("--magnets and --peers: one or the other (a peer would hand over the metadata)")
     import anyio
 
     anyio.run(run_service if args.service else run, args)
