@@ -205,17 +205,17 @@ class SessionTick:
         self._stall_watch.observe(now)
         self._publish_stats()
         interval = ctx.config.resume_save_interval
-        unsaved = self._resume.unsaved()
-        if now - self._last_save >= interval:
+        saving = False  # (whether the resume data changed is asked only when a save is due or the
+        if now - self._last_save >= interval:  # tick leaves the round: it makes the data to compare)
             self._last_save = now
-            if unsaved and not self._saving:
-                self._saving = True
+            if not self._saving and self._resume.unsaved():
+                self._saving = saving = True
                 group.start_soon(self._save)
-                unsaved = False
         if not self.quiet():
             return True
         # off the round: a deadline for what is due while nothing happens
         self._last = None
+        unsaved = not saving and self._resume.unsaved()
         due = [t for t in (self._stall_watch.next_look(now),
                            self._last_save + interval if unsaved else None) if t is not None]
         if due and self._clock is not None:

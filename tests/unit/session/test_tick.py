@@ -274,3 +274,31 @@ async def test_a_quiet_download_asks_only_for_its_stall_looks_and_bytes_moving_w
             assert tick._rates.down_rate > 0
             tick.stop()
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_whether_the_resume_data_changed_is_asked_only_when_a_save_is_due() -> None:
+    """A session with peers ticks each second; asking whether its resume data changed makes that
+    data whole to compare (its save path's real path among it): 7 µs a session a second with 1 000
+    idle peers. It is asked when a save is due (``resume_save_interval``) or the tick leaves the
+    round, not at every tick."""
+    asked: list[float] = []
+
+    class _Counted(_Resume):
+        def unsaved(self) -> bool:
+            asked.append(time.monotonic())
+            return super().unsaved()
+
+    resume = _Counted(changed=True)
+    tick, ctx, _, _, clock = _tick({"a": _Peer(time.monotonic())}, State.DOWNLOADING, resume)
+    ctx.config.resume_save_interval = 3600.0
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.ticks < 10:
+                await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    # the first tick's (a save is due at once) and the save's own two (before it, and after it
+    # for what changed while it was written); none in the nine ticks after
+    assert len(asked) == 3 and resume.saves == 1
