@@ -75,7 +75,7 @@ CLIENT_SESSION_ENDED = "client session ended"
 # What a job that runs shows while the service starts and its torrent is not loaded yet: checking.
 STARTING_SHOWN = frozenset({JobState.QUEUED, JobState.CHECKING, JobState.FETCHING_METADATA,
                             JobState.DOWNLOADING, JobState.SEEDING})
-# Session states in which a job with no peer has nothing for the timers to do (nothing moves).
+# Session states in which a job with no rate has nothing for the timers to do (nothing moves).
 QUIET_STATES = frozenset({State.SEEDING, State.PAUSED, State.DOWNLOADING, State.DOWNLOADING_METADATA})
 
 
@@ -221,17 +221,17 @@ class JobLifecycle:
                                     lambda rec: rec.id in self.seeds or self.session_of(rec) is not None)
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
-        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no
-        peer, no rate (its counters saved first by the caller). ``time_left``: seeding seconds
-        until its share time limit (it wakes then). Whether it went quiet."""
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no rate
+        (its counters saved first by the caller; idle peers may be connected: its session ticks and
+        tells of any change). ``time_left``: seeding seconds until its share time limit. Whether."""
         if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
-        rates = session.rates  # (its numbers read, not a status record: asked of every awake
-        if session.peer_count or rates.down_rate or rates.up_rate:  # download each second)
+        if session.rates.down_rate or session.rates.up_rate:  # (read, not a status record: each second)
             return False
         after = self.manager.config.dormant_after
         sleeps = after > 0 and complete and session.state is State.SEEDING and self.may_sleep(rec)
-        self.sleepers.fall_quiet(rec, complete, time_left, time.monotonic() + after if sleeps else None)
+        self.sleepers.fall_quiet(rec, complete, time_left, time.monotonic() + after if sleeps else None,
+                                 peers=session.peer_count)
         self.marks.fell_quiet(rec)  # (a download's listed downloading time: the rounds pass it over)
         return True
 
@@ -368,7 +368,7 @@ class JobLifecycle:
         session = self.session_of(rec)
         if session is not None:
             mark = self.sleepers.quiet.get(rec.id)
-            if mark is None:
+            if mark is None or mark.peers:  # (its peers' own numbers move: made as an awake one's)
                 return self._decorate(rec, self._live_view(rec, session))
             if mark.view is None or mark.view.options is not rec.options:  # (asleep, nothing of it
                 mark.view = self._live_view(rec, session)  # moves: a list of 10 000 reads it as kept)

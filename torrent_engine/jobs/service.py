@@ -318,14 +318,13 @@ class JobService:
         for rec in self._run.moving():
             session = self._run.session_of(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
-                # (the numbers the session keeps, read: not a whole status record a session, which
-                # every poll of the qBittorrent dialect's sync/maindata made for every live torrent)
-                rates = session.rates
+                rates = session.rates  # (the numbers the session keeps, read: not a status record)
                 down_rate += rates.down_rate
                 up_rate += rates.up_rate
                 downloaded += session.downloaded - rec.downloaded
                 uploaded += session.uploaded - rec.uploaded
                 peers += session.peer_count
+        peers += self._run.sleepers.quiet_peers()  # (a quiet job's peers send nothing, nor ask)
         shared = self.manager.shared
         dht = shared.dht if self._run.running else None
         mapper = shared.port_mapper if self._run.running else None

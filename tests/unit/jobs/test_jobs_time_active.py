@@ -7,12 +7,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import anyio
 import pytest
 
 from tests.unit.clock import FakeClock
-from tests.unit.jobs.test_jobs_features import seed_data, service, two_files, wait_state
+from tests.unit.jobs.test_jobs_features import cfg, seed_data, service, two_files, wait_state
 from tests.unit.jobs.test_jobs_scale import count_status
 from torrent_engine.api.compat.qbittorrent_records import properties_record, torrent_record
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.jobs import Job, JobService, JobState, ServiceSettings
 from torrent_engine.jobs.lifecycle import JobLifecycle
 from torrent_engine.jobs.store import JobRecord, JobStore
@@ -129,3 +131,46 @@ async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_
         await jobs.tick()
         assert jobs.get(job.id).downloading_time == pytest.approx(150)  # (paused: not counted)
         assert jobs.get(job.id).state is JobState.PAUSED
+
+
+async def test_a_download_whose_peer_sends_nothing_sleeps_and_its_peer_is_still_shown(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A download whose one peer has nothing for it (connected, idle) falls quiet too: its
+    session ticks while it has a peer and tells of any change (a byte moved, a peer come or
+    gone), so the service's timers need not walk it (1 000 such jobs cost the service 39 µs of
+    CPU each a second before). Its peer is still in the service's totals and in its view, and
+    the peer's leaving wakes it."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs, TorrentManager(cfg()) as other:
+        job = await downloading(jobs)
+        theirs = await other.add(two_files(), tmp_path / "theirs")  # (downloading too: nothing to give)
+        theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).peers != 1:
+                await anyio.sleep(0.02)
+        await jobs.tick()
+        await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        synced: list[str] = []
+        real = JobLifecycle.sync
+
+        def sync(self: JobLifecycle, rec: JobRecord, **kwargs: bool) -> None:
+            synced.append(rec.id)
+            real(self, rec, **kwargs)
+
+        monkeypatch.setattr(JobLifecycle, "sync", sync)
+        clock.now += 5
+        await jobs.tick()
+        assert synced == []  # (passed over: before, synced twice a tick while it had a peer)
+        assert jobs.stats().peers == 1
+        assert jobs.get(job.id).peers == 1 and jobs.list()[0].peers == 1
+        assert jobs.get(job.id).downloading_time == pytest.approx(5)  # (counted asleep)
+        await other.remove(theirs)  # the peer goes: the news wakes the job
+        with anyio.fail_after(10):
+            while jobs.get(job.id).peers:
+                await anyio.sleep(0.02)
+        assert jobs.stats().peers == 0
+        await jobs.tick()
+        assert job.id in synced  # (walked again once woken: it falls quiet again, peerless)
+        synced.clear()
+        await jobs.tick()
+        assert synced == []

@@ -1,9 +1,11 @@
 """Which jobs the service's timers walk each second: a sync core (no session, no loop).
 
 A job whose session has news is awake; one where nothing moves (seeding, paused, or downloading
-or fetching its metadata: no peer, no rate) falls quiet and costs nothing per tick until news of
-its session wakes it (a peer, a piece, its state, its stall; or its share time limit), so 10 000
-idle seeds, or a thousand downloads nobody serves, are not thousands of steps a second. The
+or fetching its metadata: no rate, its totals and its peers standing still) falls quiet and costs
+nothing per tick until news of its session wakes it (a peer comes or goes, a byte moves — its
+session, which ticks while it has peers, says so in a stats event —, a piece, its state, its
+stall; or its share time limit), so 10 000 idle seeds, or a thousand downloads nobody serves or
+whose peers send nothing, are not thousands of steps a second. The
 seeding time of a quiet seed, and the downloading time of a quiet download, are counted when it
 wakes (or is shown), from the clock the rounds advance (``seeding_clock``). A quiet seed that may
 sleep is given the time when it goes dormant (``Config.dormant_after`` after it fell quiet): still
@@ -33,6 +35,7 @@ class Quiet:
     complete: bool  # every wanted piece verified, as its session said when it went quiet
     view: Job | None = None  # its snapshot as its session showed it asleep (until a save or news)
     dormant_at: float = math.inf  # when its session is suspended if it is still quiet (inf: never)
+    peers: int = 0  # its session's connected peers as it went quiet (a peer coming or going wakes it)
 
 
 class Sleepers:
@@ -41,6 +44,7 @@ class Sleepers:
     def __init__(self) -> None:
         self.awake: dict[str, None] = {}  # (a dict: walked in the order they woke)
         self.quiet: dict[str, Quiet] = {}
+        self._with_peers: set[str] = set()  # the quiet jobs with peers (``quiet_peers``)
         self.seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
         # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
         self._deadlines: list[tuple[float, str]] = []
@@ -63,15 +67,24 @@ class Sleepers:
         """News of ``rec``'s session: the timers walk it again (its seeding time counted so far)."""
         if rec.id in self.quiet:
             self.fold(rec)
-            del self.quiet[rec.id]
+            self.leave(rec.id)
         self.awake[rec.id] = None
+
+    def leave(self, job_id: str) -> None:
+        """``job_id`` is no longer quiet (woken, or gone: its time counted by the caller)."""
+        self.quiet.pop(job_id, None)
+        self._with_peers.discard(job_id)
+
+    def quiet_peers(self) -> int:
+        """The connected peers of the quiet jobs (as they went quiet: any change wakes a job)."""
+        return sum(self.quiet[job_id].peers for job_id in self._with_peers)
 
     def wake_all(self, table: JobTable) -> None:
         """Something every job's judgement depends on changed (a setting): walk them all again."""
         for job_id in list(self.quiet):
             rec = table.get(job_id)
             if rec is None:
-                del self.quiet[job_id]
+                self.leave(job_id)
             else:
                 self.wake(rec)
 
@@ -87,12 +100,17 @@ class Sleepers:
             mark.since = self.seeding_clock
 
     def fall_quiet(self, rec: JobRecord, complete: bool, time_left: float | None,
-                   dormant_at: float | None = None) -> None:
+                   dormant_at: float | None = None, peers: int = 0) -> None:
         """``rec`` leaves the timers' walk (nothing of it moves: the caller judged so).
         ``time_left``: seeding seconds until its share time limit (it wakes then);
-        ``dormant_at``: the time its session is suspended if it is still quiet then."""
+        ``dormant_at``: the time its session is suspended if it is still quiet then; ``peers``:
+        its session's connected peers."""
         self.awake.pop(rec.id, None)
-        self.quiet[rec.id] = Quiet(self.seeding_clock, complete)
+        self.quiet[rec.id] = Quiet(self.seeding_clock, complete, peers=peers)
+        if peers:
+            self._with_peers.add(rec.id)
+        else:
+            self._with_peers.discard(rec.id)
         if time_left is not None and rec.state is JobState.SEEDING:
             heapq.heappush(self._deadlines, (self.seeding_clock + max(0.0, time_left), rec.id))
         if dormant_at is not None:
@@ -140,5 +158,5 @@ class Sleepers:
     def forget(self, rec: JobRecord) -> None:
         """``rec`` has no session any more: its seeding time is counted and the sets forget it."""
         self.fold(rec)
-        self.quiet.pop(rec.id, None)
+        self.leave(rec.id)
         self.awake.pop(rec.id, None)

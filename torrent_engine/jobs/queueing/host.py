@@ -63,9 +63,9 @@ class QueueingHost(Protocol):
         open (a stream) or a peer keeps it awake: looked at again later."""
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
-        """Leave the timers' walk if nothing of ``rec`` moves: seeding or paused, no peer, no rate
-        (its counters saved first by the caller). ``time_left``: seeding seconds until its share
-        time limit (it wakes then). Whether it went quiet."""
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no
+        rate (its counters saved first by the caller). ``time_left``: seeding seconds until its
+        share time limit (it wakes then). Whether it went quiet."""
 
     @property
     def jobs(self) -> JobTable:

@@ -191,7 +191,7 @@ class QueueRounds:
                 sleeper = self.run.jobs.get(job_id)
                 if (sleeper is None or sleeper.state in FINISHED_STATES
                         or self.run.session_of(sleeper) is None):
-                    del self.run.sleepers.quiet[job_id]
+                    self.run.sleepers.leave(job_id)
                     continue
                 with_session.add(job_id)
                 if not sleeper.options.paused and job_id not in self.run.busy:
