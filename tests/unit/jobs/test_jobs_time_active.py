@@ -34,6 +34,19 @@ async def downloading(jobs: JobService, *, magnet: bool = False) -> Job:
     return job
 
 
+def count_syncs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The ids of the jobs the service syncs from now on, one entry a sync."""
+    synced: list[str] = []
+    real = JobLifecycle.sync
+
+    def sync(self: JobLifecycle, rec: JobRecord, **kwargs: bool) -> None:
+        synced.append(rec.id)
+        real(self, rec, **kwargs)
+
+    monkeypatch.setattr(JobLifecycle, "sync", sync)
+    return synced
+
+
 async def test_a_download_counts_its_time_active_not_while_paused_and_keeps_it_across_a_restart(
         tmp_path: Path) -> None:
     clock = FakeClock()
@@ -99,14 +112,7 @@ async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_
         await jobs.tick()
         await jobs.tick()  # (nothing moved in the first: it falls quiet)
         assert not statuses  # (judged quiet from its numbers: no status record made)
-        synced: list[str] = []
-        real = JobLifecycle.sync
-
-        def sync(self: JobLifecycle, rec: JobRecord, **kwargs: bool) -> None:
-            synced.append(rec.id)
-            real(self, rec, **kwargs)
-
-        monkeypatch.setattr(JobLifecycle, "sync", sync)
+        synced = count_syncs(monkeypatch)
         cursor = jobs.changes(None).cursor
         clock.now += 50
         await jobs.tick()
@@ -150,14 +156,7 @@ async def test_a_download_whose_peer_sends_nothing_sleeps_and_its_peer_is_still_
                 await anyio.sleep(0.02)
         await jobs.tick()
         await jobs.tick()  # (nothing moved in the first: it falls quiet)
-        synced: list[str] = []
-        real = JobLifecycle.sync
-
-        def sync(self: JobLifecycle, rec: JobRecord, **kwargs: bool) -> None:
-            synced.append(rec.id)
-            real(self, rec, **kwargs)
-
-        monkeypatch.setattr(JobLifecycle, "sync", sync)
+        synced = count_syncs(monkeypatch)
         clock.now += 5
         await jobs.tick()
         assert synced == []  # (passed over: before, synced twice a tick while it had a peer)
