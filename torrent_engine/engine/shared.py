@@ -286,7 +286,7 @@ class SharedResources:
         self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
         self.starts = 0  # how many times the services were started (tests: single-flight)
         # incoming connections taken and not yet through their handshake: at max_pending_handshakes
-        # no more are taken (``_admit``) until one is through
+        # no more are taken until one is through (``_handshake_free``)
         self.pending_handshakes = 0
         self.handshakes_deferred = 0  # times a connection was left waiting for that (TCP, uTP)
         self._handshake_room: anyio.Event | None = None  # set when one is through (the TCP accept waits)

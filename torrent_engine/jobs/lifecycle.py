@@ -221,9 +221,9 @@ class JobLifecycle:
                                     lambda rec: rec.id in self.seeds or self.session_of(rec) is not None)
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
-        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no rate
-        (its counters saved first by the caller; idle peers may be connected: its session ticks and
-        tells of any change). ``time_left``: seeding seconds until its share time limit. Whether."""
+        """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no rate,
+        idle peers or none (its session tells of any change; its counters saved first by the caller).
+        ``time_left``: seeding seconds until its share time limit. Whether it went quiet."""
         if session.state not in QUIET_STATES or rec.id in self.busy:
             return False
         if session.rates.down_rate or session.rates.up_rate:  # (read, not a status record: each second)
