@@ -23,7 +23,8 @@ from ..model import Job, JobState
 from ..store import JobRecord
 from ..table import JobTable
 
-# the job states whose time the rounds count as downloading time (its metadata too)
+# the job states whose time counts as downloading time (Transmission's ``secondsDownloading``; a
+# magnet's metadata fetch too): the rounds count it while the job is awake, ``fold`` while it sleeps
 DOWNLOADING = (JobState.DOWNLOADING, JobState.FETCHING_METADATA)
 
 

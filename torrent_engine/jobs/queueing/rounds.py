@@ -39,8 +39,6 @@ log = logging.getLogger("torrent_engine.jobs.rounds")
 QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
-# the states whose time counts as downloading (Transmission's ``secondsDownloading``; a job in
-# them never falls quiet, so the rounds walk it and count its time as they count a seed's)
 
 
 class QueueRounds:
