@@ -24,8 +24,8 @@ instead (no peer has their metadata: each job fetches it and waits). ``--service
 job has one peer, a ``TorrentManager`` in this process holding the same torrents (downloading into
 another empty folder) whose sessions dial the service; the figure is then per live torrent over
 the 2 N sessions of both sides, as with ``--peers`` alone (the service's limit of connections over
-every job lifted), and the service's own share with peers is the difference between the two
-figures.
+every job lifted); a job's own cost is twice it less ``--peers``' figure (the other side's
+sessions are a manager's).
 """
 
 from __future__ import annotations
