@@ -15,7 +15,9 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobService, JobState
+from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobConflict, JobService, JobState
+from torrent_engine.jobs.disk import paths
+from torrent_engine.jobs.disk.claims import PathClaims
 
 pytestmark = pytest.mark.anyio
 
@@ -149,3 +151,66 @@ async def test_a_batch_of_adds_gives_each_job_its_own_id(tmp_path: Path) -> None
     ids = [r[0].id for r in added if isinstance(r, tuple)]
     assert len(ids) == 30 and len(set(ids)) == 30
     assert all(len(i) == 16 for i in ids)
+
+
+async def test_a_batch_of_adds_confines_its_save_path_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adds of a batch read their grounds in one worker-thread hop, where their one save path
+    is resolved once (``GroundsSeen``), not once an add; each job still has its own ground."""
+    confined: list[str | None] = []
+    real = paths.confine
+
+    def counted(root: Path, save_path: str | None) -> Path:
+        confined.append(save_path)
+        return real(root, save_path)
+
+    monkeypatch.setattr(paths, "confine", counted)
+    torrents = [make_torrent([((f"f{i}",), payload(100 + i))], 16384) for i in range(12)]
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        added = await jobs.add_many(torrents, AddOptions(save_path="new/shows", paused=True))
+        assert all(isinstance(r, tuple) for r in added)
+        assert {r[0].options.save_path for r in added if isinstance(r, tuple)} == {
+            str((tmp_path / "dl" / "new" / "shows").resolve())}
+        assert 1 <= len(confined) <= 2  # (one group, or two: not one an add)
+
+
+def test_grounds_seen_answer_each_add_with_its_own_list_and_refuse_each_time(tmp_path: Path) -> None:
+    root = tmp_path.resolve()
+    seen = paths.GroundsSeen()
+    one = make_torrent([(("a",), payload(10))], 16384, name="a")
+    first = paths.ground(root, "x/y", one, "original", seen)
+    second = paths.ground(root, "x/y", one, "original", seen)
+    assert first == paths.ground(root, "x/y", one, "original")  # (as without the group's)
+    assert first.created_dirs == [str(root / "x"), str(root / "x" / "y")]
+    first.created_dirs.append("mine")
+    assert second.created_dirs == [str(root / "x"), str(root / "x" / "y")]
+    for _ in range(2):
+        with pytest.raises(paths.SavePathError):
+            seen.confine(root, "../outside")
+
+
+def test_path_claims_version_moves_on_at_each_claim_only() -> None:
+    claims = PathClaims()
+    claims.claim("one", ["/d/a"])
+    before = claims.version
+    claims.release("one")
+    assert claims.version == before  # (a release cannot make a clash)
+    claims.claim("two", ["/d/b"])
+    assert claims.version == before + 1
+
+
+async def test_adds_of_one_batch_writing_one_file_are_refused_though_both_looked_before_either_took_it(
+        tmp_path: Path) -> None:
+    """Two torrents of one batch write the same file of the incomplete folder. Each looks at the
+    claims before its job is made; the first takes its files only after a wait (its folder looked
+    at), when the second has looked already. The one that comes second to take them (their
+    waits end in either order) is refused as it joins the table: the claims moved on since it
+    looked."""
+    first = make_torrent([(("a.bin",), payload(40000, 1))], 16384, name="pair")
+    other = make_torrent([(("a.bin",), payload(40000, 9))], 16384, name="pair")
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        added = await jobs.add_many([first, other], AddOptions(download_path="incoming", paused=True))
+        [(job, _)] = [r for r in added if isinstance(r, tuple)]
+        [refused] = [r for r in added if not isinstance(r, tuple)]
+        assert isinstance(refused, JobConflict) and refused.field == "save_path"
+        assert job.id in str(refused) and "a.bin" in str(refused)
+        assert [j.id for j in jobs.active()] == [job.id]

@@ -40,6 +40,8 @@ class PathClaims:
         self._files: dict[str, str] = {}  # absolute file path -> job id
         self._dirs: dict[str, dict[str, int]] = {}  # folder -> job id -> how many of its files below
         self._by_job: dict[str, tuple[str, ...]] = {}  # (tuples of strings: the collector does not walk them)
+        self.version = 0  # moves on at each claim (a release cannot make a clash): an answer of
+        # ``overlap`` holds while it has not moved
 
     def __contains__(self, job_id: object) -> bool:
         return job_id in self._by_job
@@ -68,6 +70,7 @@ class PathClaims:
     def claim(self, job_id: str, paths: Iterable[str]) -> None:
         """``job_id`` writes ``paths`` from now on (instead of what it claimed before)."""
         self.release(job_id)
+        self.version += 1
         mine = tuple(dict.fromkeys(paths))
         self._by_job[job_id] = mine
         for path in mine:

@@ -109,16 +109,49 @@ class Ground:
     preexisting: list[str]  # its files on disk already ("/"-joined; never deleted by the job)
 
 
-def ground(root: Path, save_path: str | None, torrent: Torrent | Magnet, layout: str) -> Ground:
+def ground(root: Path, save_path: str | None, torrent: Torrent | Magnet, layout: str,
+           seen: GroundsSeen | None = None) -> Ground:
     """The ``Ground`` of a job added with ``save_path`` (None: the root) and content ``layout``
     (blocking: it resolves symlinks and looks at the disk). ``SavePathError`` or
-    ``InvalidJobRequest`` (a layout the torrent cannot have) when the path cannot be used."""
-    save = confine(root, save_path)
+    ``InvalidJobRequest`` (a layout the torrent cannot have) when the path cannot be used.
+    ``seen``: the save paths a group of adds read in one go has confined already."""
+    seen = seen if seen is not None else GroundsSeen()
+    save = seen.confine(root, save_path)
     if layout != "original":
-        save = confine(root, str(layout_save_path(save, torrent, layout)))
+        save = seen.confine(root, str(layout_save_path(save, torrent, layout)))
     stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
               if isinstance(torrent, Torrent) else [])
-    return Ground(save, missing_dirs(root, save), existing_files(save, stored))
+    return Ground(save, seen.missing_dirs(root, save), existing_files(save, stored))
+
+
+class GroundsSeen:
+    """The save paths confined, and their missing folders, in one go of ``ground`` over a group
+    of adds (one worker-thread hop; nothing is made meanwhile): a batch's adds mostly share one
+    save path, whose resolving was about 20 of the 26 us of an add's ``ground`` here
+    (bench/RESULTS.md, "A batch's save path confined once"). Not kept beyond the group: the disk
+    may change after it."""
+
+    __slots__ = ("_confined", "_missing")
+
+    def __init__(self) -> None:
+        self._confined: dict[tuple[Path, str | None], Path] = {}
+        self._missing: dict[tuple[Path, Path], list[str]] = {}
+
+    def confine(self, root: Path, save_path: str | None) -> Path:
+        """``confine``'s answer, asked once a save path (a refusal is not kept: raised each time)."""
+        key = (root, save_path)
+        found = self._confined.get(key)
+        if found is None:
+            found = self._confined[key] = confine(root, save_path)
+        return found
+
+    def missing_dirs(self, root: Path, path: Path) -> list[str]:
+        """``missing_dirs``'s answer, looked for once a folder (each caller its own list)."""
+        key = (root, path)
+        found = self._missing.get(key)
+        if found is None:
+            found = self._missing[key] = missing_dirs(root, path)
+        return list(found)
 
 
 def _inside(root: Path, path: Path) -> bool:

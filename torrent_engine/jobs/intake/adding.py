@@ -8,6 +8,7 @@ import builtins
 import logging
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from ...policy.picker import DEFAULT_PRIORITY
 from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
-from ..disk.paths import Ground, existing_files, ground, missing_dirs
+from ..disk.paths import Ground, GroundsSeen, existing_files, ground, missing_dirs
 from ..model import (
     FINISHED_STATES,
     InvalidJobRequest,
@@ -61,12 +62,14 @@ from .host import IntakeHost
 
 log = logging.getLogger("torrent_engine.jobs.adding")
 
-def _each(calls: list[Callable[[], Any]]) -> list[Any]:
-    """(In a worker thread.) Each call's result, or the exception it raised."""
+def _each(calls: list[Callable[[GroundsSeen], Any]]) -> list[Any]:
+    """(In a worker thread.) Each call's result, or the exception it raised; the calls share
+    what they found of the save paths (``GroundsSeen``)."""
+    seen = GroundsSeen()
     out: list[Any] = []
     for call in calls:
         try:
-            out.append(call())
+            out.append(call(seen))
         except Exception as exc:
             out.append(exc)
     return out
@@ -105,7 +108,7 @@ class JobAdder:
 
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
-        self._reads: Grouped[Callable[[], Any]] = Grouped(_each)
+        self._reads: Grouped[Callable[[GroundsSeen], Any]] = Grouped(_each)
         self._saves: Grouped[tuple[JobRecord, Torrent, bool]] = Grouped(self._save_if_there)
         self.run = run
         self.dedup = dedup  # (v2 files already held, placed before the first check)
@@ -167,12 +170,12 @@ class JobAdder:
         root = self.run.download_root
         request, link, version = await self._read(source, version)
 
-        def read() -> tuple[Torrent | Magnet, Ground]:  # (one worker-thread hop)
+        def read(seen: GroundsSeen) -> tuple[Torrent | Magnet, Ground]:  # (one worker-thread hop)
             try:
                 parsed = read_add_torrent(request)
             except AddTorrentError as exc:
                 raise InvalidJobRequest(str(exc), "source") from exc
-            return parsed, ground(root, save_path, parsed, layout)
+            return parsed, ground(root, save_path, parsed, layout, seen)
 
         torrent, found = await self._reads.run(read)
         source_text = link if link is not None else recorded_source(request, torrent)
@@ -200,8 +203,10 @@ class JobAdder:
                 _same_request(existing, save if save_path is not None else None, selected)
                 return existing, False
             break
+        paths: _Paths | None = None
         if isinstance(torrent, Torrent):  # (refused before anything is written; taken in _create)
-            clash = self.run.overlap(f"torrent {torrent.name!r}", None, _torrent_paths(data or save, torrent))
+            paths = _Paths(_torrent_paths(data or save, torrent), self.run.claims.version)
+            clash = self.run.overlap(f"torrent {torrent.name!r}", None, paths.paths)
             if clash is not None:
                 raise clash
         if features is not None:
@@ -210,7 +215,7 @@ class JobAdder:
         self.run.adding[info_hash] = done
         try:
             rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data,
-                                     turn=turn, version=version)
+                                     turn=turn, version=version, paths=paths)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -270,7 +275,7 @@ class JobAdder:
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
                       download_path: Path | None = None, turn: _Turn | None = None,
-                      version: TorrentVersion | None = None) -> JobRecord:
+                      version: TorrentVersion | None = None, paths: _Paths | None = None) -> JobRecord:
         now = self.run.clock()
         save = found.save
         paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
@@ -311,11 +316,13 @@ class JobAdder:
             rec.preexisting = None if preexisting is None else tuple(preexisting)
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
-            paths = _torrent_paths(data, torrent)
-            clash = self.run.overlap(f"torrent {torrent.name!r}", None, paths)
-            if clash is not None:
-                raise clash
-            self.run.claims.claim(rec.id, paths)
+            if paths is None:
+                paths = _Paths(_torrent_paths(data, torrent), -1)
+            if paths.seen != self.run.claims.version:
+                clash = self.run.overlap(f"torrent {torrent.name!r}", None, paths.paths)
+                if clash is not None:
+                    raise clash
+            self.run.claims.claim(rec.id, paths.paths)
             if self.dedup is not None and not seed_mode:  # (its files taken: none written by another)
                 try:
                     rec.dedup_bytes = await self.dedup.place(rec, torrent)
@@ -532,6 +539,15 @@ def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, .
     if selected is not None and selected != options.files:
         raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
                           "selected: change them with PATCH file_priorities", "files")
+
+
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """The paths an added torrent's job writes, and the claims' ``version`` when they were found
+    free (-1: not looked at)."""
+
+    paths: builtins.list[str]
+    seen: int
 
 
 def _torrent_paths(save: Path, torrent: Torrent) -> builtins.list[str]:
