@@ -11,6 +11,7 @@ import anyio
 import anyio.abc
 import pytest
 
+from tests.unit.jobs.confines import counted_confines
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
@@ -153,17 +154,11 @@ async def test_a_batch_of_adds_gives_each_job_its_own_id(tmp_path: Path) -> None
     assert all(len(i) == 16 for i in ids)
 
 
-async def test_a_batch_of_adds_confines_its_save_path_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_batch_of_adds_confines_its_save_path_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The adds of a batch read their grounds in one worker-thread hop, where their one save path
     is resolved once (``GroundsSeen``), not once an add; each job still has its own ground."""
-    confined: list[str | None] = []
-    real = paths.confine
-
-    def counted(root: Path, save_path: str | None) -> Path:
-        confined.append(save_path)
-        return real(root, save_path)
-
-    monkeypatch.setattr(paths, "confine", counted)
+    confined = counted_confines(monkeypatch, paths)
     torrents = [make_torrent([((f"f{i}",), payload(100 + i))], 16384) for i in range(12)]
     async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         added = await jobs.add_many(torrents, AddOptions(save_path="new/shows", paused=True))

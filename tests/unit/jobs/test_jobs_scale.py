@@ -16,6 +16,7 @@ import anyio
 import pytest
 
 from tests.unit.clock import FakeClock
+from tests.unit.jobs.confines import counted_confines
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.engine.manager import TorrentManager, _ResumeRow
@@ -452,14 +453,7 @@ async def test_a_restart_resolves_each_save_folder_once_not_each_jobs(
         for c in "abcd":
             await jobs.add(f"magnet:?xt=urn:btih:{c * 40}", paused=True, save_path="shows")
         await jobs.add("magnet:?xt=urn:btih:" + "e" * 40, paused=True)
-    resolved: list[str | None] = []
-    real_confine = restore.confine
-
-    def counted(root: Path, save_path: str | None) -> Path:
-        resolved.append(save_path)
-        return real_confine(root, save_path)
-
-    monkeypatch.setattr(restore, "confine", counted)
+    resolved = counted_confines(monkeypatch, restore)
     async with service(tmp_path) as jobs:
         assert len(jobs) == 5 and all(j.state is JobState.PAUSED for j in jobs.list())
     assert len(resolved) == 2  # the root and "shows"
