@@ -16,6 +16,7 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
 from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobConflict, JobService, JobState
 from torrent_engine.jobs.disk import paths
 from torrent_engine.jobs.disk.claims import PathClaims
@@ -209,3 +210,39 @@ async def test_adds_of_one_batch_writing_one_file_are_refused_though_both_looked
         assert isinstance(refused, JobConflict) and refused.field == "save_path"
         assert job.id in str(refused) and "a.bin" in str(refused)
         assert [j.id for j in jobs.active()] == [job.id]
+
+
+@pytest.mark.parametrize("look_during_the_add", [False, True])
+async def test_an_add_ends_a_look_at_its_metadata_and_no_look_starts_while_it_is_added(
+        tmp_path: Path, look_during_the_add: bool) -> None:
+    """A look at a magnet's files (its metadata fetched without a job: a session of its own,
+    which holds the info-hash) is under way when the same torrent is added, the look not ended
+    by the caller first (as the qBittorrent dialect's add does not wait for it, or as a web UI's
+    look asked again between its caller's end and the add). The add ends it, and the job's
+    session takes the info-hash; before, it could not start ("already registered"). A look asked
+    while the add is under way is refused."""
+    key = "ab" * 20
+    magnet = parse_magnet(f"magnet:?xt=urn:btih:{key}")
+    refused: list[JobConflict] = []
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        assert jobs.fetch_metadata(magnet) is None  # (nobody serves it: it runs until ended)
+        with anyio.fail_after(10):
+            while bytes.fromhex(key) not in jobs.manager.shared._routes:
+                await anyio.sleep(0.01)
+        if look_during_the_add:
+            real = jobs._adder._create
+
+            async def look_then_create(*args: object, **kwargs: object) -> object:
+                try:
+                    jobs.fetch_metadata(magnet)
+                except JobConflict as exc:
+                    refused.append(exc)
+                return await real(*args, **kwargs)  # type: ignore[arg-type]
+
+            jobs._adder._create = look_then_create  # type: ignore[method-assign]
+        job, created = await jobs.add(MagnetLink(magnet.to_uri()), AddOptions())
+        assert created and job.state is not JobState.FAILED and job.error is None
+        assert not jobs.metadata_fetching(key)
+        assert jobs.manager.get(bytes.fromhex(key)) is not None  # (the job's session runs)
+    if look_during_the_add:
+        assert len(refused) == 1 and "being added" in str(refused[0])

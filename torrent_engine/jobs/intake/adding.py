@@ -59,6 +59,7 @@ from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
 from .cookies import UrlCookies
 from .host import IntakeHost
+from .metadata import MetadataFetches
 
 log = logging.getLogger("torrent_engine.jobs.adding")
 
@@ -107,7 +108,8 @@ class JobAdder:
     the job; the queue may hold it back at once (a round of ``rounds``)."""
 
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
-                 dedup: Deduplicator | None = None, cookies: UrlCookies | None = None) -> None:
+                 dedup: Deduplicator | None = None, cookies: UrlCookies | None = None,
+                 metadata: MetadataFetches | None = None) -> None:
         self._reads: Grouped[Callable[[GroundsSeen], Any]] = Grouped(_each)
         self._saves: Grouped[tuple[JobRecord, Torrent, bool]] = Grouped(self._save_if_there)
         self.run = run
@@ -115,6 +117,7 @@ class JobAdder:
         self.rounds = rounds
         self.organiser = organiser
         self.cookies = cookies  # sent with the .torrent URLs fetched
+        self.metadata = metadata  # (a look at a torrent's files, ended by its add)
         # the options of recent adds, each its own key: an add with the same options shares the
         # object (a batch's adds are alike: one object for the collector's sweeps to walk)
         self._options: dict[JobOptions, JobOptions] = {}
@@ -212,8 +215,10 @@ class JobAdder:
         if features is not None:
             await self.organiser.known(features)  # (its new category and tags become known)
         done = anyio.Event()
-        self.run.adding[info_hash] = done
+        self.run.adding[info_hash] = done  # (no look at its metadata starts from now on)
         try:
+            if self.metadata is not None:  # (one under way ends: its session holds the info-hash,
+                await self.metadata.end(info_hash)  # which the job's takes)
             rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data,
                                      turn=turn, version=version, paths=paths)
         finally:

@@ -51,8 +51,9 @@ class MetadataFetches:
     def fetch(self, magnet: Magnet) -> Torrent | None:
         """The magnet's metainfo once fetched (handed over: asked again, it is fetched again),
         else None, with a fetch started unless one is under way. ``JobConflict`` when the service
-        is not running, an unfinished job of that torrent exists, or ``limit`` fetches are under
-        way; ``DescriptorLimitReached`` when the process has nearly no file descriptor left."""
+        is not running, an unfinished job of that torrent exists or is being added, or ``limit``
+        fetches are under way; ``DescriptorLimitReached`` when the process has nearly no file
+        descriptor left."""
         key = magnet.info_hash.hex()
         torrent = self._fetched.pop(key, None)
         if torrent is not None or key in self._running:
@@ -62,6 +63,8 @@ class MetadataFetches:
         job_id = self.run.jobs.active_id(key)
         if job_id is not None:  # (its session holds the info-hash: a fetch's could not start)
             raise JobConflict(f"torrent {key} is job {job_id} already: its files are the job's")
+        if key in self.run.adding:  # (the add ends a fetch under way, and takes the info-hash)
+            raise JobConflict(f"torrent {key} is being added as a job: its files will be the job's")
         if len(self._running) >= self.limit:
             raise JobConflict(f"{self.limit} metadata fetches are under way already")
         self.run.manager.shared.check_descriptors("cannot fetch metadata")  # (as an add)
