@@ -15,8 +15,8 @@ from tests.unit.jobs.confines import counted_confines
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
-from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobConflict, JobService, JobState
 from torrent_engine.jobs.disk import paths
 from torrent_engine.jobs.disk.claims import PathClaims
