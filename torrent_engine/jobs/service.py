@@ -305,9 +305,8 @@ class JobService:
         down_rate = up_rate = 0.0
         peers = 0
         counts = {s.value: 0 for s in JobState}
-        # (every second: the table keeps the totals, the history's and the unfinished jobs' as
-        # their records say; the awake jobs' sessions alone are walked, for what moves: a quiet
-        # one's counters were saved in its record as it fell quiet, and its rates are 0)
+        # (every second: the table keeps the totals as the records say; the sessions of the awake
+        # jobs, and of the quiet with peers (a block come wakes one a second later), are read)
         finished, downloaded, uploaded = self._run.jobs.finished_totals()
         unfinished, records_down, records_up = self._run.jobs.unfinished_totals()
         downloaded += records_down
@@ -325,6 +324,8 @@ class JobService:
                 uploaded += session.uploaded - rec.uploaded
                 peers += session.peer_count
         peers += self._run.sleepers.quiet_peers()  # (a quiet job's peers send nothing, nor ask)
+        moved = self._run.sleepers.quiet_moved(self._run.jobs, self._run.session_of)
+        downloaded, uploaded = downloaded + moved[0], uploaded + moved[1]
         shared = self.manager.shared
         dht = shared.dht if self._run.running else None
         mapper = shared.port_mapper if self._run.running else None

@@ -139,6 +139,34 @@ async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_
         assert jobs.get(job.id).state is JobState.PAUSED
 
 
+async def test_the_totals_count_what_a_quiet_jobs_peer_sent_before_the_news_wakes_it(
+        tmp_path: Path) -> None:
+    """A quiet job with a peer: a block its peer sends is in its session's counters, and so in
+    its view, at once; the news of it (the session's next tick) wakes the job up to a second
+    later. Meanwhile the service's totals say what the jobs show (they read its record's, an
+    integration test's totals fell one block short)."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs, TorrentManager(cfg()) as other:
+        job = await downloading(jobs)
+        theirs = await other.add(two_files(), tmp_path / "theirs")  # (downloading too: nothing to give)
+        theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).peers != 1:
+                await anyio.sleep(0.02)
+        await jobs.tick()
+        await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        session = jobs.manager.get(two_files().info_hash)
+        assert session is not None
+        session.downloaded += 16384  # (a block came: its session has not ticked since)
+        session.uploaded += 100
+        shown = jobs.list()
+        assert shown[0].downloaded == session.downloaded
+        stats = jobs.stats()
+        assert (stats.downloaded, stats.uploaded) == (sum(j.downloaded for j in shown),
+                                                      sum(j.uploaded for j in shown))
+        await other.remove(theirs)
+
+
 async def test_a_download_whose_peer_sends_nothing_sleeps_and_its_peer_is_still_shown(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A download whose one peer has nothing for it (connected, idle) falls quiet too: its
