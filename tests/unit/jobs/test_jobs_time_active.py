@@ -18,6 +18,7 @@ from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.jobs import Job, JobService, JobState, ServiceSettings
 from torrent_engine.jobs.lifecycle import JobLifecycle
 from torrent_engine.jobs.store import JobRecord, JobStore
+from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
 
@@ -139,6 +140,21 @@ async def test_a_download_nobody_serves_sleeps_its_time_counted_and_a_poll_sees_
         assert jobs.get(job.id).state is JobState.PAUSED
 
 
+async def quiet_with_an_idle_peer(jobs: JobService, other: TorrentManager,
+                                  tmp_path: Path) -> tuple[Job, Session]:
+    """A download of ``two_files`` in ``jobs`` whose one peer (a session of ``other``,
+    downloading too: nothing to give) is connected and idle, fallen quiet; and that peer."""
+    job = await downloading(jobs)
+    theirs = await other.add(two_files(), tmp_path / "theirs")
+    theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
+    with anyio.fail_after(10):
+        while jobs.get(job.id).peers != 1:
+            await anyio.sleep(0.02)
+    await jobs.tick()
+    await jobs.tick()  # (nothing moved in the first: it falls quiet)
+    return job, theirs
+
+
 async def test_the_totals_count_what_a_quiet_jobs_peer_sent_before_the_news_wakes_it(
         tmp_path: Path) -> None:
     """A quiet job with a peer: a block its peer sends is in its session's counters, and so in
@@ -147,14 +163,7 @@ async def test_the_totals_count_what_a_quiet_jobs_peer_sent_before_the_news_wake
     integration test's totals fell one block short)."""
     clock = FakeClock()
     async with service(tmp_path, clock=clock) as jobs, TorrentManager(cfg()) as other:
-        job = await downloading(jobs)
-        theirs = await other.add(two_files(), tmp_path / "theirs")  # (downloading too: nothing to give)
-        theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
-        with anyio.fail_after(10):
-            while jobs.get(job.id).peers != 1:
-                await anyio.sleep(0.02)
-        await jobs.tick()
-        await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        job, theirs = await quiet_with_an_idle_peer(jobs, other, tmp_path)
         session = jobs.manager.get(two_files().info_hash)
         assert session is not None
         session.downloaded += 16384  # (a block came: its session has not ticked since)
@@ -176,14 +185,7 @@ async def test_a_download_whose_peer_sends_nothing_sleeps_and_its_peer_is_still_
     the peer's leaving wakes it."""
     clock = FakeClock()
     async with service(tmp_path, clock=clock) as jobs, TorrentManager(cfg()) as other:
-        job = await downloading(jobs)
-        theirs = await other.add(two_files(), tmp_path / "theirs")  # (downloading too: nothing to give)
-        theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
-        with anyio.fail_after(10):
-            while jobs.get(job.id).peers != 1:
-                await anyio.sleep(0.02)
-        await jobs.tick()
-        await jobs.tick()  # (nothing moved in the first: it falls quiet)
+        job, theirs = await quiet_with_an_idle_peer(jobs, other, tmp_path)
         synced = count_syncs(monkeypatch)
         clock.now += 5
         await jobs.tick()
