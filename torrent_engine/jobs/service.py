@@ -306,7 +306,7 @@ class JobService:
         peers = 0
         counts = {s.value: 0 for s in JobState}
         # (every second: the table keeps the totals as the records say; the sessions of the awake
-        # jobs, and of the quiet with peers (a block come wakes one a second later), are read)
+        # jobs, and of the quiet ones with peers (``Sleepers.with_peers``), are read)
         finished, downloaded, uploaded = self._run.jobs.finished_totals()
         unfinished, records_down, records_up = self._run.jobs.unfinished_totals()
         downloaded += records_down
@@ -314,7 +314,7 @@ class JobService:
         for totals in (finished, unfinished):
             for state, n in totals.items():
                 counts[state.value] += n
-        for rec in self._run.moving():
+        for rec in self._run.moving() + self._run.sleepers.with_peers(self._run.jobs):
             session = self._run.session_of(rec)
             if session is not None:  # (its counters are the session's: the record's are older)
                 rates = session.rates  # (the numbers the session keeps, read: not a status record)
@@ -323,9 +323,6 @@ class JobService:
                 downloaded += session.downloaded - rec.downloaded
                 uploaded += session.uploaded - rec.uploaded
                 peers += session.peer_count
-        peers += self._run.sleepers.quiet_peers()  # (a quiet job's peers send nothing, nor ask)
-        moved = self._run.sleepers.quiet_moved(self._run.jobs, self._run.session_of)
-        downloaded, uploaded = downloaded + moved[0], uploaded + moved[1]
         shared = self.manager.shared
         dht = shared.dht if self._run.running else None
         mapper = shared.port_mapper if self._run.running else None

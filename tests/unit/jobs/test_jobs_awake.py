@@ -59,20 +59,24 @@ def test_a_quiet_seed_is_due_to_go_dormant_only_if_it_stayed_quiet() -> None:
     assert sleepers.dormant_due(1000.0) == [put_off.id]
 
 
-def test_the_quiet_jobs_peers_are_counted_until_each_wakes_or_leaves() -> None:
+def test_the_quiet_jobs_with_peers_are_known_until_each_wakes_or_leaves() -> None:
     a, b, c = record(1), record(2), record(3)
     table = JobTable([a, b, c])
     sleepers = Sleepers()
+
+    def with_peers() -> set[str]:
+        return {rec.id for rec in sleepers.with_peers(table)}
+
     sleepers.fall_quiet(a, complete=False, time_left=None, peers=3)
     sleepers.fall_quiet(b, complete=False, time_left=None, peers=2)
     sleepers.fall_quiet(c, complete=False, time_left=None)
-    assert sleepers.quiet_peers() == 5
+    assert with_peers() == {a.id, b.id}
     sleepers.wake(a)
-    assert sleepers.quiet_peers() == 2
+    assert with_peers() == {b.id}
     sleepers.fall_quiet(b, complete=False, time_left=None)  # (quiet again, its peers gone)
-    assert sleepers.quiet_peers() == 0
+    assert with_peers() == set()
     sleepers.fall_quiet(a, complete=False, time_left=None, peers=1)
     sleepers.leave(a.id)
     sleepers.forget(c)
     sleepers.wake_all(table)
-    assert sleepers.quiet_peers() == 0 and not sleepers.quiet
+    assert with_peers() == set() and not sleepers.quiet

@@ -18,14 +18,10 @@ import dataclasses
 import heapq
 import math
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 from ..model import Job, JobState
 from ..store import JobRecord
 from ..table import JobTable
-
-if TYPE_CHECKING:
-    from ...session import Session
 
 # the job states whose time counts as downloading time (Transmission's ``secondsDownloading``; a
 # magnet's metadata fetch too): the rounds count it while the job is awake, ``fold`` while it sleeps
@@ -49,7 +45,7 @@ class Sleepers:
     def __init__(self) -> None:
         self.awake: dict[str, None] = {}  # (a dict: walked in the order they woke)
         self.quiet: dict[str, Quiet] = {}
-        self._with_peers: set[str] = set()  # the quiet jobs with peers (``quiet_peers``)
+        self._with_peers: set[str] = set()  # the quiet jobs with peers (``with_peers``)
         self.seeding_clock = 0.0  # seconds of seeding the rounds have counted, summed
         # (seeding clock, job id) when a quiet seed's time limit is reached: it wakes then
         self._deadlines: list[tuple[float, str]] = []
@@ -80,23 +76,11 @@ class Sleepers:
         self.quiet.pop(job_id, None)
         self._with_peers.discard(job_id)
 
-    def quiet_peers(self) -> int:
-        """The connected peers of the quiet jobs (as they went quiet: any change wakes a job)."""
-        return sum(self.quiet[job_id].peers for job_id in self._with_peers)
-
-    def quiet_moved(self, table: JobTable,
-                    session_of: Callable[[JobRecord], Session | None]) -> tuple[int, int]:
-        """The bytes the quiet jobs with peers' sessions counted beyond their records (downloaded,
-        uploaded): a block one's peer sent is in its session's counters and its view at once,
-        and the news of it (the session's next tick) wakes the job up to a second later."""
-        down = up = 0
-        for job_id in self._with_peers:
-            rec = table.get(job_id)
-            session = session_of(rec) if rec is not None else None
-            if rec is not None and session is not None:
-                down += session.downloaded - rec.downloaded
-                up += session.uploaded - rec.uploaded
-        return down, up
+    def with_peers(self, table: JobTable) -> list[JobRecord]:
+        """The quiet jobs that had peers as they went quiet: their sessions' numbers may move
+        before news wakes them (a block one's peer sent is in its counters and its view at once;
+        its session's next tick tells of it up to a second later), so the totals read them."""
+        return [rec for job_id in self._with_peers if (rec := table.get(job_id)) is not None]
 
     def wake_all(self, table: JobTable) -> None:
         """Something every job's judgement depends on changed (a setting): walk them all again."""
