@@ -247,6 +247,29 @@ async def test_connections_beyond_max_pending_handshakes_wait_for_room() -> None
         await shared.release()
 
 
+async def test_every_accept_loop_waiting_for_room_goes_on_when_a_handshake_is_through() -> None:
+    """Two listeners (IPv4 and IPv6) each wait for room for a handshake: one handshake through
+    lets both go on (each had made its own event, and the second's replaced the first's, so the
+    first listener never took a connection again)."""
+    shared = SharedResources(_config(max_pending_handshakes=2))
+    shared.pending_handshakes = 2
+    went_on: list[int] = []
+
+    async def accept_loop(n: int) -> None:
+        await shared._room_for_a_handshake()
+        went_on.append(n)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(accept_loop, 4)
+            tg.start_soon(accept_loop, 6)
+            for _ in range(5):
+                await anyio.lowlevel.checkpoint()
+            assert went_on == [] and shared.handshakes_deferred == 2
+            shared._handshake_through()
+    assert sorted(went_on) == [4, 6]
+
+
 async def test_a_burst_of_peers_beyond_max_pending_handshakes_all_get_through() -> None:
     """Fifty peers connecting at once with room for four handshakes: each is taken as one is
     through, none refused (a refused one would dial again, and the burst feed on itself)."""

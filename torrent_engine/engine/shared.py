@@ -289,7 +289,7 @@ class SharedResources:
         # no more are taken until one is through (``_handshake_free``)
         self.pending_handshakes = 0
         self.handshakes_deferred = 0  # times a connection was left waiting for that (TCP, uTP)
-        self._handshake_room: anyio.Event | None = None  # set when one is through (the TCP accept waits)
+        self._handshake_room: anyio.Event | None = None  # set when one is through (the TCP accepts wait)
         self._descriptors_seen: tuple[float, int] | None = None  # (when, how many open) last counted
 
     @property
@@ -739,11 +739,7 @@ class SharedResources:
         pause = 0.0
         incoming: Incoming
         while True:
-            if not self._handshake_free():  # (the peer waits in the kernel's backlog meanwhile)
-                self.handshakes_deferred += 1
-                room = self._handshake_room = anyio.Event()
-                await room.wait()
-                continue
+            await self._room_for_a_handshake()  # (the peer waits in the kernel's backlog meanwhile)
             try:
                 if raw is None:
                     incoming = await listener.accept()
@@ -1092,6 +1088,15 @@ class SharedResources:
         of peers (a thousand torrents' reconnecting after a restart) is taken as fast as the
         handshakes go, not refused and dialled again."""
         return self.pending_handshakes < self.config.max_pending_handshakes
+
+    async def _room_for_a_handshake(self) -> None:
+        """Wait until another incoming connection may be taken (``_handshake_free``). The accept
+        loops (one a listener: IPv4 and IPv6) wait on one event, which the handshake through sets."""
+        while not self._handshake_free():
+            self.handshakes_deferred += 1
+            if self._handshake_room is None:
+                self._handshake_room = anyio.Event()
+            await self._handshake_room.wait()
 
     def _handshake_through(self) -> None:
         self.pending_handshakes -= 1
