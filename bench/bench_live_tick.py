@@ -31,6 +31,7 @@ sessions are a manager's).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -83,7 +84,9 @@ async def run_service(args: argparse.Namespace) -> None:
         other_config = Config(listen_host="127.0.0.1", tracker_enabled=False, dht_enabled=False,
                               lsd_enabled=False, port_mapping=False, state_dir=None)
         async with JobService(config, download_root=root, state_dir=root / "state") as jobs, \
-                TorrentManager(other_config) as other:
+                contextlib.AsyncExitStack() as stack:
+            # (the peers' side, with --peers alone: an idle manager would add to both figures)
+            other = await stack.enter_async_context(TorrentManager(other_config)) if args.peers else None
             await anyio.sleep(2)
             base = await cpu_share(args.seconds)
             for at in range(0, len(sources), 25):
@@ -92,7 +95,7 @@ async def run_service(args: argparse.Namespace) -> None:
                 while any(j.state.value != waits for j in jobs.list()):
                     await anyio.sleep(0.2)
             theirs: list[Any] = []
-            if args.peers:  # (the other side dials: each job's session takes one incoming peer)
+            if other is not None:  # (the other side dials: each job's session takes one incoming peer)
                 await jobs.update_settings(max_connections=-1)  # (the service's 500 over every job)
                 port = jobs.manager.shared.listen_port
                 for f in files:
@@ -105,7 +108,8 @@ async def run_service(args: argparse.Namespace) -> None:
                         await anyio.sleep(0.2)
             await anyio.sleep(3)  # (what the adds set off settles)
             churn: list[object] = []  # (a peer connected meanwhile: the figure would count its dial)
-            other.events.subscribe(ev.PeerConnected, churn.append)
+            if other is not None:
+                other.events.subscribe(ev.PeerConnected, churn.append)
             print(f"measuring {len(sources)} live jobs for {args.seconds:.0f} s", file=sys.stderr, flush=True)
             live = await cpu_share(args.seconds)
             states = {j.state.value for j in jobs.list()}
