@@ -40,7 +40,6 @@ from ..engine.addtorrent import (
     read_link,
 )
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
-from ..formats.magnet import parse_magnet
 from ..jobs import (
     AddOptions,
     InvalidJobRequest,
@@ -110,19 +109,6 @@ def error_response(status: int, message: str, field: str | None = None) -> JSONR
     if field:
         body["field"] = field
     return JSONResponse(body, status_code=status, headers={"cache-control": "no-store"})
-
-
-def _info_hash_of(source: Parsed | MagnetLink | TorrentUrl) -> str | None:
-    """The info-hash (hex) of an add's source when it is known before the add (None for a URL,
-    or a link the add will refuse)."""
-    if isinstance(source, Parsed):
-        return source.torrent.info_hash.hex()
-    if isinstance(source, MagnetLink):
-        try:
-            return parse_magnet(source.uri).info_hash.hex()
-        except MagnetError:
-            return None
-    return None
 
 
 def _job_error_status(exc: JobError) -> int:
@@ -533,11 +519,8 @@ class Api:
             options = self._add_options(data)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
-        async with self.gate.adding(options, [source]) as options:
-            looked_at = _info_hash_of(source)
-            if looked_at is not None:  # (a look at its files, POST /api/metadata, ends: the job
-                # fetches its own)
-                await self.service.end_metadata_fetch(looked_at)
+        async with self.gate.adding(options, [source]) as options:  # (a look at its files, POST
+            # /api/metadata, is ended by the add: the job fetches its own)
             job, created = await self.service.add(source, options)
             job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)

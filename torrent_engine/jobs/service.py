@@ -488,15 +488,6 @@ class JobService:
         """Whether the metadata of ``info_hash`` (hex) is being fetched without a job."""
         return self._metadata.fetching(info_hash)
 
-    def stop_metadata_fetch(self, info_hash: str) -> None:
-        """End the fetch of ``info_hash``'s metadata (its torrent is added as a job)."""
-        self._metadata.stop(info_hash)
-
-    async def end_metadata_fetch(self, info_hash: str) -> None:
-        """End the fetch of ``info_hash``'s metadata and wait until its session has stopped (a
-        job of that info-hash may be added then: the fetch's session no longer holds it)."""
-        await self._metadata.end(info_hash)
-
     async def follow_mutable(self) -> int:
         """Look now for newer versions of the BEP 46 links jobs were added from (the service does
         it every ``Config.mutable_poll_interval`` seconds); returns how many jobs moved to one."""

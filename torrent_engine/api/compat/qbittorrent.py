@@ -986,7 +986,6 @@ class QbittorrentApi:
                     options, file_priorities=tuple(zip(indices, priorities, strict=True)))
             if key is not None:
                 self._metadata.forget(key, url)
-                self.service.stop_metadata_fetch(key)
             sources.append(Parsed(known) if known is not None
                            else Parsed(parsed) if parsed is not None else asked)
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
