@@ -27,6 +27,7 @@ from ...engine.addtorrent import (
 from ...engine.grouped import Grouped
 from ...engine.mutable import resolve_with
 from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from ...engine.together import at_once
 from ...errors import MagnetError, TorrentEngineError
 from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
@@ -249,9 +250,7 @@ class JobAdder:
             except JobError as exc:
                 added[i] = exc
 
-        async with anyio.create_task_group() as tg:
-            for i, source in enumerate(sources):
-                tg.start_soon(one, i, source)
+        await at_once([one(i, source) for i, source in enumerate(sources)])
         # the places the new jobs took as each joined the table, given in the batch's order
         new = [self.run.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
         recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
@@ -290,7 +289,8 @@ class JobAdder:
                              owner=o.owner,
                              download_path=None if download_path is None else str(download_path))
         options = self._shared(options)
-        data = Path(options.data_path)  # (where its files are written while it downloads)
+        # where its files are written while it downloads (``options.data_path``, as a path)
+        data = download_path if download_path is not None else save
         if isinstance(torrent, Torrent):
             name = torrent.name
         else:
@@ -307,7 +307,7 @@ class JobAdder:
         if turn is not None:
             turn.done()
         preexisting: Sequence[str] | None
-        if data == found.save:
+        if data is save or data == save:
             rec.created_dirs, preexisting = tuple(found.created_dirs), found.preexisting
         else:  # (it downloads into its incomplete folder: what is there, not at the save path)
             stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
@@ -503,11 +503,15 @@ class _BatchOrder:
     def __init__(self, size: int) -> None:
         self._done = [False] * size
         self._next = 0  # the first place whose add has not taken its number
-        self._turns = [anyio.Event() for _ in range(size)]
+        # the turns waited for (made by a wait: a batch's reads end in one group, mostly in order)
+        self._turns: dict[int, anyio.Event] = {}
 
     async def wait(self, place: int) -> None:
         if place > self._next:
-            await self._turns[place].wait()
+            turn = self._turns.get(place)
+            if turn is None:
+                turn = self._turns[place] = anyio.Event()
+            await turn.wait()
 
     def done(self, place: int) -> None:
         if self._done[place]:
@@ -515,8 +519,9 @@ class _BatchOrder:
         self._done[place] = True
         while self._next < len(self._done) and self._done[self._next]:
             self._next += 1
-        if self._next < len(self._done):
-            self._turns[self._next].set()
+        turn = self._turns.get(self._next)
+        if turn is not None:
+            turn.set()
 
 
 class _Turn:
