@@ -17,7 +17,15 @@ from torrent_engine.config import Config
 from torrent_engine.engine.addtorrent import MagnetLink, Parsed, TorrentBytes, TorrentUrl
 from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs import AddOptions, InvalidJobRequest, JobAdded, JobConflict, JobService, JobState
+from torrent_engine.jobs import (
+    AddOptions,
+    InvalidJobRequest,
+    Job,
+    JobAdded,
+    JobConflict,
+    JobService,
+    JobState,
+)
 from torrent_engine.jobs.disk import paths
 from torrent_engine.jobs.disk.claims import PathClaims
 
@@ -194,21 +202,66 @@ def test_path_claims_version_moves_on_at_each_claim_only() -> None:
     assert claims.version == before + 1
 
 
-async def test_adds_of_one_batch_writing_one_file_are_refused_though_both_looked_before_either_took_it(
+async def test_of_two_adds_of_one_batch_writing_one_file_of_the_incomplete_folder_the_first_is_added(
         tmp_path: Path) -> None:
-    """Two torrents of one batch write the same file of the incomplete folder. Each looks at the
-    claims before its job is made; the first takes its files only after a wait (its folder looked
-    at), when the second has looked already. The one that comes second to take them (their
-    waits end in either order) is refused as it joins the table: the claims moved on since it
-    looked."""
+    """Two torrents of one batch write the same file of the incomplete folder. What that folder
+    holds is looked at before their turns, so no wait comes between an add's turn and its
+    claims: the batch's order decides, the first is added and the second refused (before, the
+    first's look at its folder came between, and either could be the one refused)."""
     first = make_torrent([(("a.bin",), payload(40000, 1))], 16384, name="pair")
     other = make_torrent([(("a.bin",), payload(40000, 9))], 16384, name="pair")
     async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
-        added = await jobs.add_many([first, other], AddOptions(download_path="incoming", paused=True))
-        [(job, _)] = [r for r in added if isinstance(r, tuple)]
-        [refused] = [r for r in added if not isinstance(r, tuple)]
-        assert isinstance(refused, JobConflict) and refused.field == "save_path"
-        assert job.id in str(refused) and "a.bin" in str(refused)
+        for batch in ([first, other], [other, first]):
+            added = await jobs.add_many(batch, AddOptions(download_path="incoming", paused=True))
+            assert isinstance(added[0], tuple) and added[0][0].info_hash == batch[0].info_hash.hex()
+            refused = added[1]
+            assert isinstance(refused, JobConflict) and refused.field == "save_path"
+            assert added[0][0].id in str(refused) and "a.bin" in str(refused)
+            assert [j.id for j in jobs.active()] == [added[0][0].id]
+            assert added[0][0].options.download_path == str((tmp_path / "dl" / "incoming").resolve())
+            await jobs.cancel(added[0][0].id, delete_files=True)
+
+
+async def test_an_add_looks_at_the_claims_again_when_another_took_files_while_it_waited(
+        tmp_path: Path) -> None:
+    """Two adds at once (two calls) of torrents that write one file: each looks at the claims
+    before its job is made, then both wait (here, each ends a look at its metadata) until both
+    have looked. The first to go on takes the file; the other, whose look is older than that
+    claim, looks again as it joins the table and is refused. Without that second look, both
+    were added."""
+    first = make_torrent([(("a.bin",), payload(40000, 1))], 16384, name="pair")
+    other = make_torrent([(("a.bin",), payload(40000, 9))], 16384, name="pair")
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        metadata = jobs._adder.metadata
+        assert metadata is not None
+        real_end = metadata.end
+        looked: list[str] = []
+        both = anyio.Event()
+
+        async def end_when_both_looked(info_hash: str) -> None:
+            looked.append(info_hash)
+            if len(looked) == 2:
+                both.set()
+            await both.wait()
+            await real_end(info_hash)
+
+        metadata.end = end_when_both_looked  # type: ignore[method-assign]
+        results: list[tuple[Job, bool] | JobConflict] = []
+
+        async def add(torrent: Torrent) -> None:
+            try:
+                results.append(await jobs.add(torrent, AddOptions(paused=True)))
+            except JobConflict as exc:
+                results.append(exc)
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(add, first)
+                tg.start_soon(add, other)
+        assert len(looked) == 2
+        [(job, _)] = [r for r in results if isinstance(r, tuple)]
+        [refused] = [r for r in results if isinstance(r, JobConflict)]
+        assert refused.field == "save_path" and job.id in str(refused)
         assert [j.id for j in jobs.active()] == [job.id]
 
 

@@ -187,10 +187,11 @@ class JobAdder:
         selected = check_files(o.files, torrent)
         priorities = _add_priorities(o, torrent)
         data: Path | None = None
+        held: Ground | None = None  # (what its incomplete folder holds, when it downloads into one)
         if download_path or (download_path is None and self.run.settings.incomplete_dir_enabled):
-            data = await anyio.to_thread.run_sync(lambda: download_path_for(
-                self.run.download_root, self.run.settings, download_path, save, torrent, selected,
-                seed_mode=seed_mode))
+            data, held = await anyio.to_thread.run_sync(lambda: _incomplete_ground(
+                root, download_path_for(root, self.run.settings, download_path, save, torrent, selected,
+                                        seed_mode=seed_mode), save, torrent))
         client = o.client
         if client is not None and client not in self.run.leases:
             raise LeaseNotFound(f"no open client lease {client!r}", "client")
@@ -221,7 +222,7 @@ class JobAdder:
             if self.metadata is not None:  # (one under way ends: its session holds the info-hash,
                 await self.metadata.end(info_hash)  # which the job's takes)
             rec = await self._create(torrent, source_text, found, selected, o, priorities, download_path=data,
-                                     turn=turn, version=version, paths=paths)
+                                     held=held, turn=turn, version=version, paths=paths)
         finally:
             del self.run.adding[info_hash]
             done.set()
@@ -278,8 +279,13 @@ class JobAdder:
 
     async def _create(self, torrent: Torrent | Magnet, source_text: str, found: Ground,
                       selected: tuple[int, ...] | None, o: AddOptions, priorities: list[int] | None, *,
-                      download_path: Path | None = None, turn: _Turn | None = None,
-                      version: TorrentVersion | None = None, paths: _Paths | None = None) -> JobRecord:
+                      download_path: Path | None = None, held: Ground | None = None,
+                      turn: _Turn | None = None, version: TorrentVersion | None = None,
+                      paths: _Paths | None = None) -> JobRecord:
+        """The job's record made, its files claimed, written and announced. ``found``: its save
+        path and what is there; ``held``: its incomplete folder's (``download_path``), when it
+        downloads into one. No wait between its turn's end and its claims: a batch's adds take
+        them in the batch's order (of two that write one file, the first is added)."""
         now = self.run.clock()
         save = found.save
         paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
@@ -289,8 +295,8 @@ class JobAdder:
                              owner=o.owner,
                              download_path=None if download_path is None else str(download_path))
         options = self._shared(options)
-        # where its files are written while it downloads (``options.data_path``, as a path)
-        data = download_path if download_path is not None else save
+        where = held if held is not None else found  # (where its files are written while it downloads)
+        data = where.save  # (``options.data_path``)
         if isinstance(torrent, Torrent):
             name = torrent.name
         else:
@@ -306,19 +312,10 @@ class JobAdder:
         rec.number = self.organiser.take_number()  # (never handed out again)
         if turn is not None:
             turn.done()
-        preexisting: Sequence[str] | None
-        if data is save or data == save:
-            rec.created_dirs, preexisting = tuple(found.created_dirs), found.preexisting
-        else:  # (it downloads into its incomplete folder: what is there, not at the save path)
-            stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-                      if isinstance(torrent, Torrent) else [])
-            root = self.run.download_root
-            made, preexisting = await anyio.to_thread.run_sync(
-                lambda: (missing_dirs(root, data), existing_files(data, stored)))
-            rec.created_dirs = tuple(made)
+        rec.created_dirs = tuple(where.created_dirs)
         if isinstance(torrent, Torrent):
             learn_layout(rec, torrent)
-            rec.preexisting = None if preexisting is None else tuple(preexisting)
+            rec.preexisting = tuple(where.preexisting)
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
             if paths is None:
@@ -549,6 +546,17 @@ def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, .
     if selected is not None and selected != options.files:
         raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
                           "selected: change them with PATCH file_priorities", "files")
+
+
+def _incomplete_ground(root: Path, data: Path | None, save: Path, torrent: Torrent | Magnet
+                       ) -> tuple[Path | None, Ground | None]:
+    """(Blocking.) ``data``, the folder a job saving into ``save`` downloads into (None: none),
+    and when it is another what is there: the folders it makes, its files there already."""
+    if data is None or data == save:
+        return data, None
+    stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+              if isinstance(torrent, Torrent) else [])
+    return data, Ground(data, missing_dirs(root, data), list(existing_files(data, stored)))
 
 
 @dataclass(frozen=True, slots=True)
