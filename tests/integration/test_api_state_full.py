@@ -170,3 +170,21 @@ async def test_every_other_change_is_refused_with_507_and_leaves_nothing_changed
             assert job.options.download_limit == 0 and not job.options.sequential and job.features.tags == ()
             assert job.options.save_path == before[i]["options"]["save_path"]
         assert again.queue_order() == ids
+
+
+async def test_a_qbittorrent_add_of_several_torrents_whose_records_cannot_be_saved_is_refused_with_507(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torrents/add`` with several ``.torrent`` files (one batch, added together) while the
+    state folder's database is full: 507 naming the folder, as a single add is refused, and none
+    of them added (before, the batch's error came out of its task group wrapped in a group, and
+    the call failed as an error of the server's)."""
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    disk.full = disk.database_only = True
+    async with running_api(tmp_path) as api:
+        files = [("torrents", (f"{name}.torrent", torrent_bytes(name), "application/x-bittorrent"))
+                 for name in ("one", "two", "three")]
+        r = await api.client.post("/api/v2/torrents/add", files=files)
+        assert r.status_code == 507, r.text
+        assert str(tmp_path / "state") in r.text
+        assert api.service.list() == [] and api.service.manager.sessions == []
+        assert kept_hashes(tmp_path / "state") == set()

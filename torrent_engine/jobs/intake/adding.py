@@ -251,7 +251,13 @@ class JobAdder:
             except JobError as exc:
                 added[i] = exc
 
-        await at_once([one(i, source) for i, source in enumerate(sources)])
+        try:
+            await at_once([one(i, source) for i, source in enumerate(sources)])
+        except BaseExceptionGroup as group:  # (the batch's adds raised it together: said as one)
+            not_saved = [exc for exc in group.exceptions if isinstance(exc, StateNotSaved)]
+            if not_saved and len(not_saved) == len(group.exceptions):
+                raise not_saved[0] from group
+            raise
         # the places the new jobs took as each joined the table, given in the batch's order
         new = [self.run.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
         recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
