@@ -43,6 +43,7 @@ from .model import (
     JobTracker,
     JobUpdated,
     SavePathError,
+    same_listed_step,
     share_ratio,
 )
 from .organising.features import prioritise_first_last
@@ -415,7 +416,7 @@ class JobLifecycle:
         kept = self.decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[2:] == key and \
                 abs(kept[1].seeding_time - rec.seeding_time) <= seeding_time_step and \
-                _same_step(kept[1].downloading_time, rec.downloading_time, seeding_time_step):
+                same_listed_step(kept[1].downloading_time, rec.downloading_time, seeding_time_step):
             return kept[1]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f,
                                     queue_position=key[1], seeding_time=rec.seeding_time,
@@ -840,11 +841,3 @@ class JobLifecycle:
         if torrent is None or resume is None or resume.num_pieces != torrent.num_pieces:
             return None
         return Bitfield.from_bytes(resume.have, resume.num_pieces)
-
-
-
-def _same_step(shown: float, now: float, step: float) -> bool:
-    """Whether a time shown as ``shown`` may still be shown for ``now``: the same (``step`` 0),
-    or in the same ``step`` (a list shows a download's time to the minute: the rounds mark the
-    job when it moves on to the next)."""
-    return shown == now or (step > 0 and shown // step == now // step)

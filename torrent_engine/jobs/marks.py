@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from ..events import EventBus
 from .changelog import ChangeLog
-from .model import Job, JobAdded, JobState, JobStateChanged, JobUpdated
+from .model import Job, JobAdded, JobState, JobStateChanged, JobUpdated, same_listed_step, to_next_listed_step
 from .queueing.awake import DOWNLOADING
 from .store import JobRecord
 
@@ -79,8 +79,8 @@ class ViewMarks:
         """``rec`` is quiet: if it downloads, its listed downloading time is followed to its next
         whole minute (the rounds mark an awake download then, and pass a quiet one over)."""
         if rec.state in DOWNLOADING:
-            step = self.listed_step
-            self._follow(rec.id, self.run.sleepers.seeding_clock + step - rec.downloading_time % step)
+            self._follow(rec.id, self.run.sleepers.seeding_clock
+                         + to_next_listed_step(rec.downloading_time, self.listed_step))
 
     def settle(self) -> None:
         """Mark what is worked out only when read, before an answer reads the log: the queue's
@@ -119,10 +119,10 @@ class ViewMarks:
         one woken since is marked once for the time it slept (the rounds go on from there)."""
         step, now = self.listed_step, rec.downloading_time
         asleep = rec.id in self.run.sleepers.quiet
-        if not asleep or shown.downloading_time // step != now // step:
+        if not asleep or not same_listed_step(shown.downloading_time, now, step):
             self.mark(rec)
         if asleep:
-            self._follow(rec.id, clock + max(step - now % step, SEEDING_RECHECK))
+            self._follow(rec.id, clock + max(to_next_listed_step(now, step), SEEDING_RECHECK))
         else:
             del self._due_at[rec.id]
 

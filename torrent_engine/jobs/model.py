@@ -54,6 +54,18 @@ __all__ = [
 # (``JobLifecycle.listed``); one job's answer to the second
 LISTED_SEEDING_TIME_STEP = 60.0
 
+
+def same_listed_step(shown: float, now: float, step: float = LISTED_SEEDING_TIME_STEP) -> bool:
+    """Whether a time shown as ``shown`` seconds may still be shown for ``now``: the same
+    (``step`` 0), or in the same ``step`` (a list shows a download's time active to the minute:
+    the rounds mark the job when it moves on to the next)."""
+    return shown == now or (step > 0 and shown // step == now // step)
+
+
+def to_next_listed_step(now: float, step: float = LISTED_SEEDING_TIME_STEP) -> float:
+    """The seconds from a time of ``now`` seconds until its listed value moves on."""
+    return step - now % step
+
 class JobState(enum.StrEnum):
     """A job's state, as the API shows it."""
 

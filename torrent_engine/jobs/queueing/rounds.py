@@ -18,12 +18,12 @@ from ...session import Session
 from ...session.state_table import State
 from ..model import (
     FINISHED_STATES,
-    LISTED_SEEDING_TIME_STEP,
     NO_LIMIT,
     InvalidJobRequest,
     JobConflict,
     JobState,
     StateNotSaved,
+    same_listed_step,
     share_ratio,
 )
 from ..store import JobRecord
@@ -167,9 +167,9 @@ class QueueRounds:
             if rec.state is JobState.SEEDING:
                 rec.seeding_time += step
             elif rec.state in DOWNLOADING:
-                shown = rec.downloading_time // LISTED_SEEDING_TIME_STEP
+                shown = rec.downloading_time
                 rec.downloading_time += step
-                if rec.downloading_time // LISTED_SEEDING_TIME_STEP != shown:  # (lists show minutes)
+                if not same_listed_step(shown, rec.downloading_time):  # (lists show minutes)
                     self.run.marks.mark(rec)
             if complete and rec.completed_at is None and rec.state is not JobState.CHECKING:
                 rec.completed_at = now
