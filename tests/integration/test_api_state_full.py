@@ -188,3 +188,24 @@ async def test_a_qbittorrent_add_of_several_torrents_whose_records_cannot_be_sav
         assert str(tmp_path / "state") in r.text
         assert api.service.list() == [] and api.service.manager.sessions == []
         assert kept_hashes(tmp_path / "state") == set()
+
+
+async def test_a_bulk_action_the_state_folder_cannot_hold_is_refused_with_507(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``POST /api/jobs/bulk`` (the web UI's selection) while the state folder's database is
+    full: 507 naming the folder, as the action on one job is refused, and no job changed
+    (before, the first job's ``StateNotSaved`` came out of the bulk's task group wrapped in a
+    group, and the call failed as an error of the server's)."""
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        c = api.client
+        ids = []
+        for name in ("one", "two", "three"):
+            r = await c.post("/api/jobs", files={"torrent": (f"{name}.torrent", torrent_bytes(name))})
+            assert r.status_code == 201, r.text
+            ids.append(r.json()["id"])
+        disk.full = disk.database_only = True
+        r = await c.post("/api/jobs/bulk", json={"action": "pause", "ids": ids})
+        assert r.status_code == 507, r.text
+        assert str(tmp_path / "state") in r.json()["error"]
+        assert all(not api.service.get(i).options.paused for i in ids)

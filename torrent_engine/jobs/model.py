@@ -133,6 +133,14 @@ class StateNotSaved(JobError):
         self.full = full
 
 
+def not_saved_of(group: BaseExceptionGroup[BaseException]) -> StateNotSaved | None:
+    """The first ``StateNotSaved`` of ``group`` (the errors of changes made at once, as a task
+    group raises them) when that is all it holds: said as one, as a single change says it.
+    None when it holds anything else (a bug shows as itself)."""
+    found = [exc for exc in group.exceptions if isinstance(exc, StateNotSaved)]
+    return found[0] if found and len(found) == len(group.exceptions) else None
+
+
 class LeaseNotFound(JobError):
     """No open client lease with that id (never opened, ended, lapsed or replaced)."""
 

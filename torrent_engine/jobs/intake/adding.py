@@ -49,6 +49,7 @@ from ..model import (
     JobState,
     LeaseNotFound,
     StateNotSaved,
+    not_saved_of,
 )
 from ..organising.organise import Organiser
 from ..queueing.dormant import wanted_files_there
@@ -254,9 +255,9 @@ class JobAdder:
         try:
             await at_once([one(i, source) for i, source in enumerate(sources)])
         except BaseExceptionGroup as group:  # (the batch's adds raised it together: said as one)
-            not_saved = [exc for exc in group.exceptions if isinstance(exc, StateNotSaved)]
-            if not_saved and len(not_saved) == len(group.exceptions):
-                raise not_saved[0] from group
+            not_saved = not_saved_of(group)
+            if not_saved is not None:
+                raise not_saved from group
             raise
         # the places the new jobs took as each joined the table, given in the batch's order
         new = [self.run.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
