@@ -51,7 +51,8 @@ async def at_once(coros: Sequence[Coroutine[Any, Any, None]]) -> None:
                 ended.set()
 
     loop = asyncio.get_running_loop()
-    tasks = [loop.create_task(run(coro)) for coro in coros]  # (held until they end)
+    # (the loop keeps only weak references to its tasks: these are held here until all end)
+    tasks = [loop.create_task(run(coro)) for coro in coros]
     try:
         await ended.wait()
     except BaseException:

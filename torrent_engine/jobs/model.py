@@ -66,6 +66,7 @@ def to_next_listed_step(now: float, step: float = LISTED_SEEDING_TIME_STEP) -> f
     """The seconds from a time of ``now`` seconds until its listed value moves on."""
     return step - now % step
 
+
 class JobState(enum.StrEnum):
     """A job's state, as the API shows it."""
 
