@@ -54,7 +54,7 @@ from ..jobs import (
     ServiceStarting,
     StateNotSaved,
 )
-from ..jobs.model import not_saved_of
+from ..jobs.model import one_not_saved
 from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
@@ -658,15 +658,10 @@ class Api:
                 else:
                     done.add(job_id)
 
-        try:
+        with one_not_saved():  # (the jobs' changes raise it together: said as one)
             async with anyio.create_task_group() as tg:
                 for job_id in ids:
                     tg.start_soon(act, job_id)
-        except BaseExceptionGroup as group:  # (the jobs' changes raised it together: said as one)
-            not_saved = not_saved_of(group)
-            if not_saved is not None:
-                raise not_saved from group
-            raise
         jobs = [self.service.get(i) for i in ids if i in done and i in self.service]
         removed = [i for i in ids if i in done and i not in self.service]
         head = json.dumps({"action": action, "done": [i for i in ids if i in done], "removed": removed,

@@ -7,6 +7,8 @@ the events; the HTTP API and the CLI read them.
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlsplit
@@ -134,12 +136,18 @@ class StateNotSaved(JobError):
         self.full = full
 
 
-def not_saved_of(group: BaseExceptionGroup[BaseException]) -> StateNotSaved | None:
-    """The first ``StateNotSaved`` of ``group`` (the errors of changes made at once, as a task
-    group raises them) when that is all it holds: said as one, as a single change says it.
-    None when it holds anything else (a bug shows as itself)."""
-    found = [exc for exc in group.exceptions if isinstance(exc, StateNotSaved)]
-    return found[0] if found and len(found) == len(group.exceptions) else None
+@contextmanager
+def one_not_saved() -> Iterator[None]:
+    """Around changes made at once (a task group of them): when all they raised is
+    ``StateNotSaved``, the first is raised as itself, as a single change raises it (the API
+    answers 507); anything else leaves as the group (a bug shows as itself)."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        found = [exc for exc in group.exceptions if isinstance(exc, StateNotSaved)]
+        if found and len(found) == len(group.exceptions):
+            raise found[0] from group
+        raise
 
 
 class LeaseNotFound(JobError):

@@ -49,7 +49,7 @@ from ..model import (
     JobState,
     LeaseNotFound,
     StateNotSaved,
-    not_saved_of,
+    one_not_saved,
 )
 from ..organising.organise import Organiser
 from ..queueing.dormant import wanted_files_there
@@ -252,13 +252,8 @@ class JobAdder:
             except JobError as exc:
                 added[i] = exc
 
-        try:
+        with one_not_saved():  # (the batch's adds raise it together: said as one)
             await at_once([one(i, source) for i, source in enumerate(sources)])
-        except BaseExceptionGroup as group:  # (the batch's adds raised it together: said as one)
-            not_saved = not_saved_of(group)
-            if not_saved is not None:
-                raise not_saved from group
-            raise
         # the places the new jobs took as each joined the table, given in the batch's order
         new = [self.run.jobs.get(r[0].id) for r in added if isinstance(r, tuple) and r[1]]
         recs = [rec for rec in new if rec is not None and rec.state not in FINISHED_STATES]
