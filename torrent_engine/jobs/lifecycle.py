@@ -529,16 +529,16 @@ class JobLifecycle:
                 error = session.error or "the session failed"
                 self.busy.add(rec.id)
                 if session.disk_failure:  # (a cause that can go away: kept, to go on from)
-                    self.tg.start_soon(self.halt, rec, error, list(session.missing_files))
+                    self.tg.start_soon(self.halt, rec, error, list(session.missing_files), session)
                 else:
-                    self.tg.start_soon(self.end, rec, JobState.FAILED, error)
+                    self.tg.start_soon(self.end, rec, JobState.FAILED, error, session)
             elif state is State.STOPPED:
                 done = session.complete
                 if done and rec.options.download_path is not None and self.move_when_complete(rec):
                     return  # (it ends once at its save path: complete there, it stops again)
                 self.busy.add(rec.id)
                 self.tg.start_soon(self.end, rec, JobState.COMPLETED if done else JobState.FAILED,
-                                    None if done else "the session stopped before completing")
+                                    None if done else "the session stopped before completing", session)
             return
         if (changed or force_save) and self.tg is not None:
             self.tg.start_soon(self.save, rec)
@@ -633,24 +633,26 @@ class JobLifecycle:
             rec.file_done = tuple(files_done(session.torrent, session.have))
 
     # -- ends ------------------------------------------------------------------------------
-    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str]) -> None:
+    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str], judged: Session) -> None:
         """The job's data could not be written or read (a full disk, a permission, files gone):
         its session stops, its saved metainfo and resume data kept, and the job stays, stopped
         in ``error`` saying why, without a session (as a paused one), until it is resumed or
-        rechecked; what was verified is kept. Saved before it shows, as every change is."""
+        rechecked; what was verified is kept. Saved before it shows, as every change is.
+        ``judged``: the session that failed; a job that has another since (moved, rechecked while
+        this waited for its lock) is left to that one."""
         try:
             with anyio.CancelScope(shield=True):
                 async with self.lock(rec.id):
                     if rec.state in FINISHED_STATES or not self.jobs.is_active(rec):
                         return
-                    session = self.session_of(rec)
-                    if session is not None:
-                        self.refresh_counters(rec, session)
-                        self.refresh_files(rec)
-                        try:
-                            await self.manager.unload(session.info_hash)
-                        except SessionError as exc:
-                            log.debug("job %s: %s", rec.id, exc)
+                    if self.session_of(rec) is not judged:
+                        return
+                    self.refresh_counters(rec, judged)
+                    self.refresh_files(rec)
+                    try:
+                        await self.manager.unload(judged.info_hash)
+                    except SessionError as exc:
+                        log.debug("job %s: %s", rec.id, exc)
                     log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
                     self.waking.discard(rec.id)
                     rec.options = dataclasses.replace(rec.options, paused=True)
@@ -664,12 +666,16 @@ class JobLifecycle:
         finally:
             self.busy.discard(rec.id)
 
-    async def end(self, rec: JobRecord, state: JobState, error: str | None) -> None:
-        """End the job in ``state`` under its lock, in the task group (the job is busy until then)."""
+    async def end(self, rec: JobRecord, state: JobState, error: str | None,
+                  judged: Session | None = None) -> None:
+        """End the job in ``state`` under its lock, in the task group (the job is busy until then).
+        ``judged``: the session whose end this is; a job that has another since (moved, rechecked
+        while this waited for its lock) is left to that one."""
         try:
             with anyio.CancelScope(shield=True):
                 async with self.lock(rec.id):
-                    if rec.state not in FINISHED_STATES:
+                    ours = judged is None or self.session_of(rec) is judged
+                    if rec.state not in FINISHED_STATES and ours:
                         await self.end_job(rec, state, error)
         finally:
             self.busy.discard(rec.id)

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import os
 import sys
+import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -845,6 +846,56 @@ async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_start
             assert await jobs.stream_session(ids[1]) is session
         await until_downloading(jobs, ids[1])
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
+
+
+async def test_a_move_to_where_the_files_are_is_not_undone_by_the_old_places_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A cross-seed added in seed mode at the wrong folder stops: its files are missing. Moved
+    to the folder that has them, it starts a session at the old place first (a job stopped has
+    none), which fails again there. That failure, heard while the move ran, stopped the job
+    again once the move let go of it: the job at its new place was shown and saved in error
+    with the old place's missing files (found by tests/fuzz/test_jobs_stateful.py)."""
+    data = payload(40_000, 7)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    root = tmp_path / "dl"
+    root.mkdir()
+    (root / "x.bin").write_bytes(data)
+    import torrent_engine.jobs.disk.relocate as relocate
+    from torrent_engine.jobs.disk.paths import missing_dirs
+
+    def after_the_old_place_failed(download_root: Path, target: Path) -> list[str]:
+        # (in a worker thread, while the loop runs: the session at the old place fails now,
+        # and the job hears of it, its stop waiting for the job's lock, before the move goes on)
+        deadline = time.monotonic() + 10
+        while job.id not in jobs._run.busy and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert job.id in jobs._run.busy
+        return missing_dirs(download_root, target)
+
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.ERROR:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        monkeypatch.setattr(relocate, "missing_dirs", after_the_old_place_failed)
+        moved = await jobs.set_location(job.id, str(root))
+        assert moved.options.save_path == str(root.resolve()) and moved.error is None
+        with anyio.fail_after(10):  # (what waited for the job's lock has run)
+            while job.id in jobs._run.busy:
+                await anyio.sleep(0.01)
+        await jobs.tick()
+        now = jobs.get(job.id)
+        assert now.state is JobState.PAUSED and now.error is None and now.missing_files == ()
+    async with service(tmp_path) as jobs:  # (and so it was saved)
+        again = jobs.get(job.id)
+        assert again.state is JobState.PAUSED and again.error is None
+        await jobs.resume(job.id)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.SEEDING:
+                assert jobs.get(job.id).state is not JobState.ERROR, jobs.get(job.id).error
+                await jobs.tick()
+                await anyio.sleep(0.01)
 
 
 async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
