@@ -421,8 +421,7 @@ class JobsMachine(RuleBasedStateMachine):
             assert isinstance(first, JobError) and isinstance(second, JobError), (first, second)
             self._added(index, place, False, first, seen)
             return
-        assert first[0].id == second[0].id and first[1] != second[1] or not (first[1] or second[1]), \
-            (first, second)
+        assert first[0].id == second[0].id and first[1] + second[1] <= 1, (first, second)  # (one job)
         self._added(index, place, False, first if first[1] else second, seen)
 
     @rule(on=st.booleans())
@@ -455,7 +454,11 @@ class JobsMachine(RuleBasedStateMachine):
         def busy(job: Job) -> bool:  # (checking, downloading from the peer, moving or to move)
             return (job.state in (JobState.CHECKING, JobState.QUEUED) or job.moving
                     or (job.state is JobState.DOWNLOADING and bool(job.options.peers))
-                    or (job.state is JobState.SEEDING and job.options.download_path is not None))
+                    or (job.state is JobState.SEEDING and job.options.download_path is not None
+                        and not taken(job)))
+
+        def taken(job: Job) -> bool:  # (its save path has a file of its name: it stays, seeding)
+            return any((Path(job.options.save_path) / f.path).exists() for f in job.files)
 
         async def settled() -> None:
             with anyio.fail_after(15):
