@@ -31,7 +31,7 @@ from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from tests.integration.fake_seed import FakeSeed
+from tests.integration.fake_seed import FakeSeed, block_of
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
 from torrent_engine.formats.metainfo import Torrent
@@ -77,8 +77,7 @@ class Giver(FakeSeed):
 
     async def on_message(self, msg: m.Message, wire: PeerWire, stream: anyio.abc.SocketStream) -> None:
         if isinstance(msg, m.Request):
-            at = msg.index * self.torrent.piece_length + msg.begin
-            await stream.send(wire.send(m.Piece(msg.index, msg.begin, self.data[at:at + msg.length])))
+            await stream.send(wire.send(block_of(self.torrent, self.data, msg)))
 
 
 def _config() -> Config:

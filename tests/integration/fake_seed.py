@@ -16,6 +16,12 @@ from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.wire import PeerWire
 
 
+def block_of(torrent: Torrent, data: bytes, request: m.Request) -> m.Piece:
+    """The answer to ``request`` from ``data``, the torrent's bytes end to end."""
+    at = request.index * torrent.piece_length + request.begin
+    return m.Piece(request.index, request.begin, data[at:at + request.length])
+
+
 class FakeSeed:
     def __init__(self, torrent: Torrent) -> None:
         self.torrent = torrent

@@ -21,7 +21,7 @@ from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
 
-from .fake_seed import FakeSeed
+from .fake_seed import FakeSeed, block_of
 from .helpers import DEFAULT_FILES, loopback_config, make_payload, make_torrent
 
 pytestmark = pytest.mark.anyio
@@ -263,8 +263,7 @@ class Staller(FakeSeed):
             self.asked.append(msg.index)
             if msg.index not in self.hold:
                 await anyio.sleep(0.2)
-                at = msg.index * self.torrent.piece_length + msg.begin
-                await stream.send(wire.send(m.Piece(msg.index, msg.begin, self.data[at:at + msg.length])))
+                await stream.send(wire.send(block_of(self.torrent, self.data, msg)))
 
 
 async def test_a_late_piece_a_reader_waits_on_is_asked_of_a_second_peer(tmp_path: Path) -> None:
