@@ -9,7 +9,8 @@ from an incomplete folder, move to their save path).
 
 After each step: every refusal is a typed ``JobError``; the unfinished jobs are the model's,
 with its save paths and incomplete folders, paused as they were across a restart; deleting a
-job's files removes those it did not find there. Once the checks and downloads have run, a job
+job's files removes those it did not find there and keeps those it found (at its add, or at the
+new place of a move). Once the checks and downloads have run, a job
 shows its data complete only when it is whole where the job keeps it, and a job whose data is
 whole there seeds unless paused. Data that is whole stays byte for byte as it was.
 """
@@ -92,9 +93,12 @@ class Expected:
     job_id: str
     place: str
     claimed: bool  # added in seed mode: the job says its data is whole until a check says not
-    # its files that were there before it: deleting its files leaves them (they are the user's)
+    # its files that were there before it, or where a move took it: deleting its files leaves
+    # them (they are the user's)
     preexisting: frozenset[str]
     incomplete: str | None = None  # the folder it downloads into (its data's place), if not ``place``
+    # files the model cannot tell found by a move or not (two moves at once): neither asked of
+    maybe: frozenset[str] = frozenset()
 
     @property
     def data(self) -> str:
@@ -278,16 +282,20 @@ class JobsMachine(RuleBasedStateMachine):
         expected = self.expected.get(index)
         if expected is None:
             return
+        seen = self._files()
         result = self._call(lambda: self.jobs.set_location(expected.job_id, str(self.root / place)))
         if isinstance(result, JobError):
             event(f"a move refused: {' '.join(str(result).split()[:6])}")
             return
-        self._moved(index, expected, place, result)
+        self._moved(index, expected, place, result, seen)
 
-    def _moved(self, index: int, expected: Expected, place: str, job: Job) -> None:
+    def _moved(self, index: int, expected: Expected, place: str, job: Job, seen: set[Path] | None) -> None:
         """A move of a job downloading into its incomplete folder changes its save path alone
-        (its download may have completed and moved to its save path since the model looked)."""
+        (its download may have completed and moved to its save path since the model looked).
+        ``seen``: the files before the move (None: not known), of which those the job had not at
+        its old place and finds at its new one are the user's."""
         assert Path(job.options.save_path) == (self.root / place).resolve(), (job.options.save_path, place)
+        old = expected.data
         expected.incomplete = self._incomplete(job)
         if place != expected.place and expected.incomplete is None:
             whole = self.whole.get(index, set())
@@ -295,6 +303,17 @@ class JobsMachine(RuleBasedStateMachine):
                 whole.discard(expected.place)
                 whole.add(place)
         expected.place = place
+        if seen is not None:
+            self._found(index, expected, old, seen)
+
+    def _found(self, index: int, expected: Expected, old: str, seen: set[Path]) -> None:
+        """The job's data moved from ``old`` to ``expected.data``: the files it had not there that
+        were at the new place already it found there (the user's, as an add finds them)."""
+        if old == expected.data:
+            return
+        found = {path for path, _ in PAYLOADS[index].files
+                 if Path(old) / path not in seen and Path(expected.data) / path in seen}
+        expected.preexisting |= found
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1), folder=st.sampled_from(["", "incomplete", "partial"]))
     def move_download(self, index: int, folder: str) -> None:
@@ -305,6 +324,7 @@ class JobsMachine(RuleBasedStateMachine):
         if expected is None:
             return
         old = expected.data
+        seen = self._files()
         result = self._call(lambda: self.jobs.set_download_path(
             expected.job_id, str(self.root / folder) if folder else ""))
         if isinstance(result, JobError):
@@ -312,6 +332,7 @@ class JobsMachine(RuleBasedStateMachine):
             return
         expected.incomplete = self._incomplete(result)
         assert expected.data == (folder or expected.place), (result, expected)
+        self._found(index, expected, old, seen)
         if old != expected.data and old in self.whole.get(index, set()):
             self.whole[index].discard(old)  # (whole there, not verified yet: it moves back once it is)
             self.moving_back.add(index)
@@ -332,9 +353,15 @@ class JobsMachine(RuleBasedStateMachine):
             self.whole.setdefault(index, set()).add(expected.data)
         if delete:
             for path, _ in PAYLOADS[index].files:
-                if path not in expected.preexisting:
+                target = self.root / expected.data / path
+                if path in expected.preexisting:  # (the user's: kept)
+                    assert target.exists(), ("\n".join(self.steps), target, expected)
+                elif path in expected.maybe:
+                    if not target.exists():
+                        self.whole.get(index, set()).discard(expected.data)
+                else:
                     self.whole.get(index, set()).discard(expected.data)
-                    assert not (self.root / expected.data / path).exists(), path
+                    assert not target.exists(), ("\n".join(self.steps), target, expected)
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1), delete=st.booleans(),
           other=st.sampled_from(["pause", "resume", "recheck", "move", "cancel"]),
@@ -352,11 +379,12 @@ class JobsMachine(RuleBasedStateMachine):
             "move": lambda: self.jobs.set_location(job_id, str(self.root / place)),
             "cancel": lambda: self.jobs.cancel(job_id),
         }
+        seen = self._files()
         done, beside = self._together(lambda: self.jobs.cancel(job_id, delete_files=delete), calls[other])
         assert not isinstance(done, JobError), done
         assert self.jobs.get(job_id).state is JobState.CANCELLED, self.jobs.get(job_id)
         if other == "move" and not isinstance(beside, JobError):
-            self._moved(index, expected, place, beside)
+            self._moved(index, expected, place, beside, seen)
         self._cancelled(index, expected, delete)
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1),
@@ -375,13 +403,19 @@ class JobsMachine(RuleBasedStateMachine):
             if verb == "move":
                 return lambda: self.jobs.set_location(job_id, str(self.root / place))
             return lambda: getattr(self.jobs, verb)(job_id)
+        seen = self._files()
+        old = expected.data
         results = self._together(call(verbs[0], places[0]), call(verbs[1], places[1]))
         if any(v == "recheck" and not isinstance(r, JobError) for v, r in zip(verbs, results, strict=True)):
             expected.claimed = False
         job = self.jobs.get(job_id)
         place = str(Path(job.options.save_path).relative_to(self.root.resolve()))
         before = set(self.whole.get(index, set()))
-        self._moved(index, expected, "" if place == "." else place, job)
+        self._moved(index, expected, "" if place == "." else place, job, None)
+        # (which of the places it went through it found files at, the model cannot tell)
+        moves = [p for v, p in zip(verbs, places, strict=True) if v == "move"]
+        expected.maybe |= {path for path, _ in PAYLOADS[index].files for p in moves
+                           if Path(old) / path not in seen and Path(p) / path in seen}
         # (two moves: the first may have taken the job to whole data it then carried on with
         # the second; a move carries all of a job's files or none, so no copy is lost or made,
         # but the peer's torrent may have finished downloading meanwhile)

@@ -898,6 +898,32 @@ async def test_a_move_to_where_the_files_are_is_not_undone_by_the_old_places_fai
                 await anyio.sleep(0.01)
 
 
+@pytest.mark.parametrize("seed_mode", [False, True])
+async def test_files_a_move_finds_at_the_new_place_are_kept_by_a_cancel_that_deletes(
+        tmp_path: Path, seed_mode: bool) -> None:
+    """A job moved to where some of its files are already (the user's: a cross-seed added at the
+    wrong folder, then pointed at its data) found them there, as an add finds files at its save
+    path: a cancel that deletes its files leaves them, and removes those it brought or wrote.
+    Before, only what the add found was kept: the move's were deleted."""
+    found, brought = payload(20_000, 8), payload(30_000, 9)
+    torrent = make_torrent([(("found.bin",), found), (("brought.bin",), brought)], 16384, name="pack")
+    root = tmp_path / "dl"
+    (root / "pack").mkdir(parents=True)
+    (root / "pack" / "found.bin").write_bytes(found)
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="there", paused=not seed_mode, seed_mode=seed_mode)
+        # (written after the add, which found nothing there: the job's own, as if downloaded)
+        (root / "there" / "pack").mkdir(parents=True, exist_ok=True)
+        (root / "there" / "pack" / "brought.bin").write_bytes(brought)
+        moved = await jobs.set_location(job.id, str(root))
+        assert moved.options.save_path == str(root.resolve())
+        assert (root / "pack" / "brought.bin").read_bytes() == brought
+    async with service(tmp_path) as jobs:  # (what it found there is known across a restart)
+        await jobs.cancel(job.id, delete_files=True)
+    assert (root / "pack" / "found.bin").read_bytes() == found
+    assert not (root / "pack" / "brought.bin").exists()
+
+
 async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
                 for n, c in enumerate("ab")]

@@ -33,20 +33,25 @@ PARTIAL_SUFFIX = ".moving"  # a copy under way at the new place (never taken for
 COPY_CHUNK = 1 << 20
 
 
-def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> list[str]:
+def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
     """The job's files on disk at ``old`` ("/"-joined), each checked to have no file in its way
-    at ``new`` (``JobConflict`` naming it: nothing was moved)."""
+    at ``new`` (``JobConflict`` naming it: nothing was moved); and those it has not at ``old``
+    that are at ``new`` already (found there, as an add finds them: never deleted by the job)."""
     files: list[str] = []
+    found: list[str] = []
     for parts in relative_paths:
         if not parts:
             continue
         src, dst = old.joinpath(*parts), new.joinpath(*parts)
+        there = dst.exists() or dst.is_symlink()
         if not (src.is_file() or src.is_symlink()):
+            if there:
+                found.append("/".join(parts))
             continue  # not downloaded yet (or skipped): nothing to move
-        if dst.exists() or dst.is_symlink():
+        if there:
             raise JobConflict(f"{dst} already exists (not overwritten; nothing was moved)", "location")
         files.append("/".join(parts))
-    return files
+    return files, found
 
 
 def _same_device(src: Path, dst_folder: Path) -> bool:

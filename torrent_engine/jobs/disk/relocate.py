@@ -220,7 +220,7 @@ class Mover:
         ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
         a move keeps) is written again for ``target`` after the commit, so the data is not checked
         again there; else it is verified again at its new place."""
-        files = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
+        files, found = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
         pending = PendingMove(str(old), str(target), tuple(files), created)
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
@@ -247,6 +247,8 @@ class Mover:
             await anyio.to_thread.run_sync(manager.forget_resume, rec.info_hash)  # (its file or row)
         rec.options = after
         rec.created_dirs = created
+        if found and rec.preexisting is not None:  # (the user's at the new place, as an add's)
+            rec.preexisting = tuple(dict.fromkeys((*rec.preexisting, *found)))
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
