@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -259,6 +260,15 @@ def test_transmission_remote_against_the_daemon(tmp_path: Path) -> None:
             until(lambda: "Stopped" in line("cli-one"), "stopped")
             remote("-t", "1", "-s")
             until(lambda: "Stopped" not in line("cli-one"), "started")
+            found = d.downloads / "found"  # (a copy of cli-two's data: --find looks for it there)
+            shutil.copytree(cli / "cli-two", found / "cli-two")
+            remote("-t", "2", "--find", str(found))  # (nothing moves: a move would find the copy in its way)
+            assert f"Location: {found.resolve()}" in remote("-t", "2", "-i")
+            def verified() -> bool:
+                now = line("cli-two")
+                return "100%" in now and ("Seeding" in now or "Idle" in now)
+            until(verified, "verified where it was found")
+            assert (cli / "cli-two" / "a.bin").is_file()  # (left where it was)
             remote("-t", "2", "-sr", "0")  # a share limit reached at once
             until(lambda: "Finished" in line("cli-two"), "finished at its limit")  # (isFinished)
             assert same_files(one, tmp_path / "seed", cli) == []

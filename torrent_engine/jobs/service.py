@@ -735,13 +735,16 @@ class JobService:
         """
         await self._rounds.enforce()
 
-    async def set_location(self, job_id: str, location: str) -> Job:
+    async def set_location(self, job_id: str, location: str, *, move: bool = True) -> Job:
         """Move the job's files to ``location`` (inside the download root) and go on from there;
         the data is verified again at its new place. A job still downloading into its
         incomplete folder keeps its data there: the new save path is where it moves once
-        complete (as qBittorrent's).
+        complete (as qBittorrent's). ``move`` False: nothing is moved; the job's data is
+        looked for (and verified) at ``location``, the files there are the user's (a cancel
+        that deletes the job's files keeps them), and those at the old place stay as they are
+        (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
         """
-        return await self._mover.set_location(job_id, location)
+        return await self._mover.set_location(job_id, location, move=move)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
         """Move the data of a job still downloading to the incomplete folder ``path`` (inside the

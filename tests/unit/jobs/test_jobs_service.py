@@ -924,6 +924,46 @@ async def test_files_a_move_finds_at_the_new_place_are_kept_by_a_cancel_that_del
     assert not (root / "pack" / "brought.bin").exists()
 
 
+async def test_a_location_set_without_a_move_looks_for_the_data_there_and_leaves_the_old_place(
+        tmp_path: Path) -> None:
+    """``set_location(move=False)`` (Transmission's "find"): nothing moves. The job verifies what
+    it finds at the new place (the user's copy: kept by a cancel that deletes its files), or
+    downloads there when nothing is; its files at the old place stay as they are. A move would
+    have refused the copy in its way."""
+    data = payload(40_000, 11)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    root = tmp_path / "dl"
+    for folder in ("old", "copy"):
+        (root / folder).mkdir(parents=True)
+    (root / "copy" / "x.bin").write_bytes(data)
+    seeding = dataclasses.replace(cfg(), seed=True)  # (complete, it seeds on: it can be moved again)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent, save_path="old", paused=True)
+        (root / "old" / "x.bin").write_bytes(data)  # (the job's own: written after its add)
+        with pytest.raises(JobConflict):
+            await jobs.set_location(job.id, str(root / "copy"))  # (a move: the copy is in its way)
+        found = await jobs.set_location(job.id, str(root / "copy"), move=False)
+        assert found.options.save_path == str((root / "copy").resolve())
+        await jobs.resume(job.id)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.SEEDING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert (root / "old" / "x.bin").read_bytes() == data  # (left where it was)
+        elsewhere = await jobs.set_location(job.id, str(root / "empty"), move=False)
+        assert elsewhere.options.save_path == str((root / "empty").resolve())
+        with anyio.fail_after(10):  # (nothing there: it has it all to download again)
+            while (now := jobs.get(job.id)).state is not JobState.DOWNLOADING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert now.progress == 0.0 and (root / "copy" / "x.bin").read_bytes() == data
+        back = await jobs.set_location(job.id, str(root / "copy"), move=False)
+        assert back.options.save_path == str((root / "copy").resolve())
+        await jobs.cancel(job.id, delete_files=True)
+    assert (root / "copy" / "x.bin").read_bytes() == data  # (found there: the user's)
+    assert (root / "old" / "x.bin").read_bytes() == data
+
+
 async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
                 for n, c in enumerate("ab")]

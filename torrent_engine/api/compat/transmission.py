@@ -1037,14 +1037,18 @@ class TransmissionRpc:
             await self.service.move_in_queue([job.id], "up" if steps > 0 else "down", while_off=True)
 
     async def set_location(self, arguments: JSONObject) -> Answer:
-        """``torrent-set-location`` ``location`` (inside the download root); the files are moved
-        when they are at the old place (``move`` false: found already at the new one)."""
+        """``torrent-set-location`` ``location`` (inside the download root): with ``move`` true
+        the files are moved there; without (Transmission's default: ``transmission-remote
+        --find``) nothing moves, the data is looked for there and verified."""
         location = arguments.get("location")
         if not isinstance(location, str) or not location:
             raise RpcError("location must be a folder")
+        move = arguments.get("move", False)
+        if not isinstance(move, bool):
+            raise RpcError("move must be a boolean")
         location = self.gate.confine(location, "location") or location
         for job in await self._jobs(arguments):
-            await self.service.set_location(job.id, location)
+            await self.service.set_location(job.id, location, move=move)
         return {}
 
     async def free_space(self, arguments: JSONObject) -> Answer:

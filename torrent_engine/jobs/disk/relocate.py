@@ -31,7 +31,7 @@ from ..store import JobRecord, PendingMove
 from .claims import claimed_paths
 from .host import DiskHost
 from .move import copy_files, plan_move, recover, remove_sources
-from .paths import confine, missing_dirs
+from .paths import confine, existing_files, missing_dirs
 
 log = logging.getLogger("torrent_engine.jobs.relocate")
 
@@ -46,11 +46,12 @@ class Mover:
         self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
         self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
 
-    async def set_location(self, job_id: str, location: str) -> Job:
+    async def set_location(self, job_id: str, location: str, *, move: bool = True) -> Job:
         """Move the job's files to ``location`` (inside the download root) and go on from there;
         the data is verified again at its new place. A job still downloading into its
         incomplete folder keeps its data there: the new save path is where it moves once
-        complete (as qBittorrent's)."""
+        complete (as qBittorrent's). ``move`` False: nothing is moved, the job's data is looked
+        for at ``location`` (Transmission's ``torrent-set-location`` without ``move``)."""
         await self.run.check_running()
         if not isinstance(location, str) or not location:
             raise InvalidJobRequest("must be a folder inside the download root", "location")
@@ -58,13 +59,13 @@ class Mover:
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)
             after = dataclasses.replace(rec.options, save_path=str(target), download_path=None)
-            if rec.options.download_path is not None and rec.id not in self._completing:
+            if move and rec.options.download_path is not None and rec.id not in self._completing:
                 after = dataclasses.replace(rec.options, save_path=str(target))
                 await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
                 rec.options, rec.updated_at = after, self.run.clock()
                 self.run.publish_updated(rec)
                 return self.run.snapshot(rec)
-            error = await self._relocate(rec, target, after)
+            error = await self._relocate(rec, target, after, move=move)
         return await self._relocated(rec, error, "location")
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
@@ -140,11 +141,12 @@ class Mover:
         return self.run.snapshot(rec)
 
     async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
-                        keep_verified: bool = False) -> Exception | None:
+                        keep_verified: bool = False, move: bool = True) -> Exception | None:
         """Move the data of ``rec`` (the caller holds its lock) from where it is to ``target``,
         the job's options becoming ``after`` (whose ``data_path`` is ``target``) as the move
-        commits, and go on from there. A refusal before anything moved is raised; a failure of
-        the move itself is returned (the job goes on where it was)."""
+        commits, and go on from there (``move`` False: nothing moves, its data is looked for at
+        ``target``). A refusal before anything moved is raised; a failure of the move itself is
+        returned (the job goes on where it was)."""
         old = Path(rec.options.data_path)
         moving: list[str] = []  # the paths its files take at the new place
         if rec.file_paths is not None and old != target:
@@ -181,7 +183,10 @@ class Mover:
                 # committed: a crash before that finds the job whole where it was)
                 await self.run.manager.remove(session.info_hash, keep_saved=True)
                 try:
-                    await self._move_files(rec, old, target, created, after, keep_verified=keep_verified)
+                    if move:
+                        await self._move_files(rec, old, target, created, after, keep_verified=keep_verified)
+                    else:
+                        await self._point_at(rec, target, created, after)
                 except (OSError, JobConflict, StateNotSaved) as exc:
                     error = exc
                     target = old  # nothing was moved: go on where it was
@@ -257,6 +262,24 @@ class Mover:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None
             self._moving_shown(rec)
+
+    async def _point_at(self, rec: JobRecord, target: Path, created: tuple[str, ...],
+                        after: JobOptions) -> None:
+        """The job's data is at ``target`` (its session stopped): nothing moves, the record's
+        options become ``after``, and its files found there are the user's (never deleted by the
+        job), as an add's. Its resume data (for the old place) goes first: the data at
+        ``target`` is verified. What it had at the old place stays there."""
+        pads = set(rec.pad_files)
+        files = [p for i, p in enumerate(rec.file_paths or []) if i not in pads]
+        found = await anyio.to_thread.run_sync(existing_files, target, files)
+        manager = self.run.manager
+        if manager.resume_keeper(rec.info_hash) is not None:
+            await anyio.to_thread.run_sync(manager.forget_resume, rec.info_hash)  # (its file or row)
+        rec.options = after
+        rec.created_dirs = created
+        if rec.preexisting is not None:
+            rec.preexisting = tuple(found)
+        await self.run.save(rec)  # the commit
 
     def _moving_shown(self, rec: JobRecord) -> None:
         """``rec`` began or ended moving its files: lists and the event stream show it."""
