@@ -55,6 +55,10 @@ async def test_categories_tags_settings_and_job_features_over_http(tmp_path: Pat
         assert r.status_code == 400
         r = await c.post(f"/api/jobs/{job['id']}/move", json={"save_path": "elsewhere"})
         assert r.status_code == 200 and r.json()["options"]["save_path"].endswith("elsewhere")
+        r = await c.post(f"/api/jobs/{job['id']}/move", json={"save_path": "found", "move": False})
+        assert r.status_code == 200 and r.json()["options"]["save_path"].endswith("found")
+        r = await c.post(f"/api/jobs/{job['id']}/move", json={"save_path": "x", "move": "no"})
+        assert r.status_code == 400 and r.json()["field"] == "move"
         assert (await c.delete("/api/categories/films")).json() == {"removed": ["films"]}
         assert (await c.get("/api/categories")).json() == {"categories": []}
 

@@ -230,13 +230,17 @@ class FeatureApi(JsonRoutes):
         return JSONResponse(self.service.blocklist.status())
 
     async def move(self, request: Request) -> Response:
-        """``POST /api/jobs/{id}/move`` ``{"save_path"}``: move the job's files there."""
+        """``POST /api/jobs/{id}/move`` ``{"save_path", "move"}``: move the job's files there
+        (``move`` false: nothing moves, its data is looked for there)."""
         data = await self._body(request)
         save_path = _text(data, "save_path")
         if not save_path:
             raise InvalidJobRequest("must be a folder inside the download root", "save_path")
+        move = data.get("move", True)
+        if not isinstance(move, bool):
+            raise InvalidJobRequest("must be true or false", "move")
         job = await self.service.set_location(request.path_params["job_id"],
-                                              self.gate.confine(save_path) or save_path)
+                                              self.gate.confine(save_path) or save_path, move=move)
         return JSONResponse(job.to_json(detail=True))
 
     async def queue(self, request: Request) -> Response:

@@ -552,7 +552,10 @@ SCHEMAS: dict[str, Schema] = {
         "torrent": {"type": "string", "description": "the .torrent, base64 (an add's source)"},
     }, ["info_hash", "state"], description="202 while fetched (info_hash and state alone); 200 once fetched"),
     "Queue": _obj({"queue": {"type": "array", "items": STRING}}, ["queue"]),
-    "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1}}, ["save_path"], closed=False),
+    "MoveJob": _obj({"save_path": {"type": "string", "minLength": 1},
+                     "move": {"type": "boolean", "description": "default true; false: nothing moves, "
+                              "the job's data is looked for (and verified) at save_path"}},
+                    ["save_path"], closed=False),
     "QueueMove": _obj({"move": {"type": "string", "enum": ["top", "bottom", "up", "down"]}}, ["move"],
                       closed=False),
     "RenamePath": _obj({
