@@ -94,7 +94,9 @@ class JobControl:
                 self.run.sleepers.forget(rec)  # (its seeding time counted)
                 self.run.seeds.leave(rec)
                 self.run.set_state(rec, JobState.PAUSED)
-            elif session is None and self.run.checks.leave(rec):  # (waiting for its check: no more)
+            elif session is None and (self.run.checks.leave(rec) or rec.state is JobState.CHECKING):
+                # (waiting for its check: no more; or its check over, its word waiting for this
+                # lock: kept for its start, checks.py)
                 self.run.set_state(rec, JobState.PAUSED)
             self.run.sync(rec)
             await self.run.save(rec)  # durable before the caller hears it is done

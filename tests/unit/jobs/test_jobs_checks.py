@@ -130,6 +130,41 @@ async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
         release.set()
 
 
+async def test_a_job_paused_as_its_check_ends_is_shown_paused_and_starts_from_what_it_found(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pause that comes after the check is over, its word waiting for the job's lock: the job
+    stayed ``checking`` with no session and nothing under way, for good (found by
+    tests/fuzz/test_jobs_stateful.py: an add of data on disk, then a pause). It is shown paused
+    at once, what the check found is kept, and its session trusts it once resumed."""
+    torrents = seeds(tmp_path / "dl", 1)
+    rechecks = _count_rechecks(monkeypatch)
+    over, go = anyio.Event(), anyio.Event()
+    real = checks.PendingChecks._apply
+
+    async def word_held(self: checks.PendingChecks, rec: Any, found: Any) -> None:
+        over.set()
+        await go.wait()
+        await real(self, rec, found)
+
+    monkeypatch.setattr(checks.PendingChecks, "_apply", word_held)
+    async with _service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrents[0])
+        with anyio.fail_after(10):
+            await over.wait()
+        paused = await jobs.pause(job.id)
+        assert paused.state is JobState.PAUSED
+        go.set()
+        await anyio.sleep(0.2)
+        now = jobs.get(job.id)
+        assert now.state is JobState.PAUSED and now.progress == 1.0
+        assert jobs.manager.get(torrents[0].info_hash) is None  # (no session)
+        resume = jobs.manager.saved_resume(torrents[0].info_hash)
+        assert resume is not None and len(resume.pieces()) == torrents[0].num_pieces
+        await jobs.resume(job.id)
+        await all_seeding(jobs, [job.id])
+        assert rechecks == []  # (what the check found was trusted)
+
+
 async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checking_twice(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 4)

@@ -25,9 +25,11 @@ begins where such data is, its files' stamps unchanged (a restart: the job waits
 trusts the pieces it verified and hashes only the rest, and so does the job's session if it is
 the one that checks next.
 
-A job that something else starts meanwhile (a pause, an edit, a move: ``JobLifecycle.start_dormant``
+A job that something else starts meanwhile (an edit, a move: ``JobLifecycle.start_dormant``
 takes it out of here) is left to its session, which checks for itself; a check under way for it is
-stopped between two pieces and what it found is dropped.
+stopped between two pieces and what it found is dropped. A job paused is shown paused at once: its
+check, if under way, is stopped (what it saved of its progress stays); if over, its word waiting
+for the job's lock, what it found is kept for the job's start and the job stays paused.
 """
 
 from __future__ import annotations
@@ -235,10 +237,18 @@ class PendingChecks:
         return (run.running and rec.state is JobState.CHECKING and not rec.options.paused
                 and run.dormant(rec) and run.jobs.get(rec.id) is rec)
 
+    def _paused_meanwhile(self, rec: JobRecord) -> bool:
+        """Whether ``rec`` was paused, and nothing else, while this check's word waited for its
+        lock: what the check found is kept for its start (its session trusts it)."""
+        run = self.life
+        return (run.running and rec.state is JobState.PAUSED and rec.options.paused
+                and run.dormant(rec) and run.jobs.get(rec.id) is rec)
+
     async def _apply(self, rec: JobRecord, found: CheckFound) -> None:
         run = self.life
         async with run.lock(rec.id):
-            if not self._ours(rec):
+            paused = self._paused_meanwhile(rec)
+            if not paused and not self._ours(rec):
                 return
             now = int(time.time())
             resume = ResumeData(
@@ -253,6 +263,11 @@ class PendingChecks:
                     await run.manager.keep_resume(resume.info_hash, resume)
                 except StorageError as exc:  # (its session, when it starts, checks the files again)
                     log.warning("job %s (%s): cannot keep its resume data: %s", rec.id, rec.name, exc)
+            if paused:  # (shown paused since its pause: with what it has, until resumed)
+                if found.complete:
+                    rec.done_size = rec.total_size
+                await run.save(rec)
+                return
             if found.complete and run.manager.config.seed:
                 await run.seeds.hold_listener()  # (before it is shown seeding: nothing waits after)
                 rec.done_size = rec.total_size
