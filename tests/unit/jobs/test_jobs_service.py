@@ -964,6 +964,32 @@ async def test_a_location_set_without_a_move_looks_for_the_data_there_and_leaves
     assert (root / "old" / "x.bin").read_bytes() == data
 
 
+async def test_data_looked_for_at_a_new_place_is_verified_even_for_a_job_added_in_seed_mode(
+        tmp_path: Path) -> None:
+    """Seed mode takes the data it was added with as complete; what a location set without a
+    move finds elsewhere is verified: a file of the right size but other bytes is not seeded."""
+    data = payload(40_000, 12)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    root = tmp_path / "dl"
+    (root / "other").mkdir(parents=True)
+    (root / "other" / "x.bin").write_bytes(bytes(len(data)))  # (its size, not its data)
+    seeding = dataclasses.replace(cfg(), seed=True)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
+        with anyio.fail_after(10):  # (its files are not there)
+            while jobs.get(job.id).state is not JobState.ERROR:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.set_location(job.id, str(root / "other"), move=False)
+        await jobs.resume(job.id)
+        with anyio.fail_after(10):
+            while (now := jobs.get(job.id)).state is not JobState.DOWNLOADING:
+                assert now.state is not JobState.SEEDING, now
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert now.progress == 0.0 and not now.options.seed_mode
+
+
 async def test_a_stream_of_a_job_held_without_a_session_starts_it_past_the_queue(tmp_path: Path) -> None:
     torrents = [make_torrent([((f"{c}",), payload(5000, n))], 16384, name=f"s{c}")
                 for n, c in enumerate("ab")]

@@ -59,6 +59,8 @@ class Mover:
         async with self.run.lock(job_id):
             rec = self.run.unfinished(job_id)
             after = dataclasses.replace(rec.options, save_path=str(target), download_path=None)
+            if not move:  # (what is there is verified: not taken as complete, as seed mode would)
+                after = dataclasses.replace(after, seed_mode=False)
             if move and rec.options.download_path is not None and rec.id not in self._completing:
                 after = dataclasses.replace(rec.options, save_path=str(target))
                 await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
