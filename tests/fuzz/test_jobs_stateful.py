@@ -1,18 +1,19 @@
 """The job service driven by random sequences of what its users do, checked against a model.
 
 A hypothesis state machine adds (alone, in a batch, twice at once), pauses, resumes, rechecks,
-moves (a save path, a download's incomplete folder) and cancels jobs of four small torrents
-(two with their data on disk, one without, one with half of it), runs two calls on the same job
-at once, turns the incomplete folder on and off, and restarts the service between steps. A peer
-on loopback has the torrent without data: its jobs added alone download it from there (and,
-from an incomplete folder, move to their save path).
+moves (a save path, a download's incomplete folder), points at data elsewhere (a location set
+without a move) and cancels jobs of four small torrents (two with their data on disk, one
+without, one with half of it), runs two calls on the same job at once, turns the incomplete
+folder on and off, and restarts the service between steps. A peer on loopback has the torrent
+without data: its jobs added alone download it from there (and, from an incomplete folder,
+move to their save path).
 
 After each step: every refusal is a typed ``JobError``; the unfinished jobs are the model's,
 with its save paths and incomplete folders, paused as they were across a restart; deleting a
 job's files removes those it did not find there and keeps those it found (at its add, or at the
-new place of a move). Once the checks and downloads have run, a job
-shows its data complete only when it is whole where the job keeps it, and a job whose data is
-whole there seeds unless paused. Data that is whole stays byte for byte as it was.
+new place of a move). Once the checks and downloads have run, a job shows its data complete
+only when it is whole where the job keeps it, and a job whose data is whole there seeds unless
+paused. Data that is whole stays byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import anyio
 import anyio.abc
 import anyio.from_thread
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
@@ -276,18 +277,36 @@ class JobsMachine(RuleBasedStateMachine):
         if action == "recheck" and not isinstance(result, JobError):
             expected.claimed = False
 
-    @rule(index=st.integers(0, len(PAYLOADS) - 1), place=st.sampled_from(PLACES))
-    def move(self, index: int, place: str) -> None:
-        self.steps.append(f"move {index=} {place=}")
+    @rule(index=st.integers(0, len(PAYLOADS) - 1), place=st.sampled_from(PLACES), find=st.booleans())
+    def move(self, index: int, place: str, find: bool) -> None:
+        """A move of the job's files, or (``find``) its data looked for at the new place."""
+        self.steps.append(f"move {index=} {place=} {find=}")
         expected = self.expected.get(index)
         if expected is None:
             return
         seen = self._files()
-        result = self._call(lambda: self.jobs.set_location(expected.job_id, str(self.root / place)))
+        result = self._call(lambda: self.jobs.set_location(expected.job_id, str(self.root / place),
+                                                           move=not find))
         if isinstance(result, JobError):
-            event(f"a move refused: {' '.join(str(result).split()[:6])}")
+            event(f"a {'find' if find else 'move'} refused: {' '.join(str(result).split()[:6])}")
             return
-        self._moved(index, expected, place, result, seen)
+        if find:
+            self._looked_for(index, expected, place, result, seen)
+        else:
+            self._moved(index, expected, place, result, seen)
+
+    def _looked_for(self, index: int, expected: Expected, place: str, job: Job, seen: set[Path]) -> None:
+        """Nothing moved: the job's data is at ``place`` (no incomplete folder), verified there
+        (not taken as complete); the files of it there are the user's; the old place's stay."""
+        assert Path(job.options.save_path) == (self.root / place).resolve(), (job.options.save_path, place)
+        assert job.options.download_path is None and not job.options.seed_mode, job.options
+        old = expected.data  # (whole there now, downloaded since the model looked: the user's now)
+        if old != place and self._whole_on_disk(index, old):
+            self.whole.setdefault(index, set()).add(old)
+        expected.place, expected.incomplete, expected.claimed = place, None, False
+        files = PAYLOADS[index].files
+        expected.preexisting = frozenset(path for path, _ in files if Path(place) / path in seen)
+        expected.maybe = frozenset()
 
     def _moved(self, index: int, expected: Expected, place: str, job: Job, seen: set[Path] | None) -> None:
         """A move of a job downloading into its incomplete folder changes its save path alone
@@ -554,9 +573,12 @@ class JobsMachine(RuleBasedStateMachine):
                     assert target.is_file() and target.read_bytes() == data, ("\n".join(self.steps), target)
 
 
-# (JOBS_MACHINE_EXAMPLES, JOBS_MACHINE_STEPS: more, to look for trouble beyond the suite's run)
+# (JOBS_MACHINE_EXAMPLES, JOBS_MACHINE_STEPS: more, to look for trouble beyond the suite's run;
+# JOBS_MACHINE_SHRINK=0: a failure is reported as found, not shrunk, which can take longer than
+# the suite's timeout when each try waits out a step that hangs)
 JobsMachine.TestCase.settings = settings(
     max_examples=int(os.environ.get("JOBS_MACHINE_EXAMPLES", "40")),
     stateful_step_count=int(os.environ.get("JOBS_MACHINE_STEPS", "12")),
+    phases=[p for p in Phase if os.environ.get("JOBS_MACHINE_SHRINK", "1") != "0" or p is not Phase.shrink],
     deadline=None, database=None, suppress_health_check=list(HealthCheck))
 TestJobsMachine = JobsMachine.TestCase
