@@ -541,7 +541,8 @@ class Session:
     async def pause(self) -> None:
         """Disconnect peers and stop trackers, keeping pieces, picker and files ready to resume.
         What is verified is in the resume data before this returns (once checked). Whether it
-        is paused is the owner's to keep (a job's record): the resume data does not say."""
+        is paused is the owner's to keep (a job's record): the resume data does not say. A
+        session that failed is left as it is (its owner hears of the failure)."""
         self._life.pause()
         await self.checker.save()
 

@@ -260,8 +260,9 @@ class Life:
 
     # -- steering ------------------------------------------------------------------------
     def pause(self) -> None:
-        """Disconnect peers and cancel the swarm; the phase keeps picker and files."""
-        if self.machine.state is State.PAUSED:
+        """Disconnect peers and cancel the swarm; the phase keeps picker and files. A session that
+        failed has nothing to pause (its owner hears of the failure): nothing happens."""
+        if self.machine.state in (State.PAUSED, State.ERROR):
             return
         self.machine.to(State.PAUSED)
         for peer in self._ctx.peers.values():

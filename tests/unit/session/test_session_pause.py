@@ -8,6 +8,7 @@ import anyio
 import pytest
 
 from torrent_engine.config import Config
+from torrent_engine.errors import StorageError
 from torrent_engine.session import Session
 from torrent_engine.session.state_table import State
 from torrent_engine.storage.create import create_torrent
@@ -86,3 +87,23 @@ async def test_stopping_a_session_that_never_ran_ends_its_waiters(tmp_path: Path
             await s.stop()
     assert outcome == ["ended"]
     assert s.state is State.STOPPED and s.finished
+
+
+async def test_a_pause_of_a_session_that_just_failed_does_nothing(tmp_path: Path) -> None:
+    """The session failed (its disk), its run not ended yet: a pause then raised ``SessionError``
+    ("illegal session transition error -> paused"), and a job service's pause with it, untyped
+    (a 500 in the API). Found by tests/fuzz/test_jobs_stateful.py: a resume and a pause at once
+    of a job whose files are missing (the resumed session fails at once). The failed session is
+    left as it is."""
+    (tmp_path / "p").mkdir()
+    (tmp_path / "p" / "a").write_bytes(b"x" * 100_000)
+    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
+                 lsd_enabled=False, tracker_enabled=False)
+    with anyio.fail_after(10):
+        async with Session(torrent, tmp_path / "dl", config=cfg) as s:  # no data, no peers
+            await s.wait_ready()
+            s._life.fail(StorageError("the disk is gone"))
+            assert s.state is State.ERROR
+            await s.pause()
+            assert s.state is State.ERROR and s.error == "the disk is gone"
