@@ -2,11 +2,11 @@
 
 A hypothesis state machine adds (alone, in a batch, twice at once), pauses, resumes, rechecks,
 moves (a save path, a download's incomplete folder), points at data elsewhere (a location set
-without a move) and cancels jobs of four small torrents (two with their data on disk, one
-without, one with half of it), runs two calls on the same job at once, turns the incomplete
-folder on and off, and restarts the service between steps. A peer on loopback has the torrent
-without data: its jobs added alone download it from there (and, from an incomplete folder,
-move to their save path).
+without a move), renames a file or folder of, and cancels jobs of four small torrents (two with
+their data on disk, one without, one with half of it), runs two calls on the same job at once,
+turns the incomplete folder on and off, and restarts the service between steps. A peer on
+loopback has the torrent without data: its jobs added alone download it from there (and, from
+an incomplete folder, move to their save path).
 
 After each step: every refusal is a typed ``JobError``; the unfinished jobs are the model's,
 with its save paths and incomplete folders, paused as they were across a restart; deleting a
@@ -68,6 +68,21 @@ def _payloads() -> tuple[Payload, ...]:
 PAYLOADS = _payloads()
 ON_DISK = {0: len(PAYLOADS[0].files), 1: len(PAYLOADS[1].files), 3: 1}  # torrent -> its files written
 SERVED = 2  # the torrent a peer on loopback has: its jobs added alone are given that peer
+# what a job of each torrent renames (as its file list shows it), and back
+RENAMES = {0: ("a.bin", "a-renamed.bin"), 1: ("multi", "multi-renamed"), 2: ("c.bin", "c-renamed.bin"),
+           3: ("half/f0.bin", "half/g0.bin")}
+RENAMED = 10  # a layout's key: the torrent's index, plus this when its job renamed its files
+
+
+def layout(key: int) -> tuple[tuple[str, bytes], ...]:
+    """The files (path under the data's place, contents) of a torrent's layout: as the torrent
+    names them (``key`` its index), or as its job renamed them (``RENAMED`` more)."""
+    files = PAYLOADS[key % RENAMED].files
+    if key < RENAMED:
+        return files
+    old, new = RENAMES[key % RENAMED]
+    return tuple((new + path[len(old):] if path == old or path.startswith(old + "/") else path, data)
+                 for path, data in files)
 
 
 class Giver(FakeSeed):
@@ -100,6 +115,7 @@ class Expected:
     incomplete: str | None = None  # the folder it downloads into (its data's place), if not ``place``
     # files the model cannot tell found by a move or not (two moves at once): neither asked of
     maybe: frozenset[str] = frozenset()
+    key: int = 0  # its files' layout (``layout``): the torrent's index, or its renamed one
 
     @property
     def data(self) -> str:
@@ -240,7 +256,7 @@ class JobsMachine(RuleBasedStateMachine):
         incomplete = self._incomplete(job)
         data = place if incomplete is None else incomplete
         there = frozenset(path for path, _ in PAYLOADS[index].files if Path(data) / path in seen)
-        self.expected[index] = Expected(job.id, place, seed_mode, there, incomplete)
+        self.expected[index] = Expected(job.id, place, seed_mode, there, incomplete, key=index)
 
     def _incomplete(self, job: Job) -> str | None:
         folder = job.options.download_path
@@ -248,8 +264,8 @@ class JobsMachine(RuleBasedStateMachine):
 
     def _clashes(self, index: int, place: str) -> bool:
         mine = {str(Path(place) / path) for path, _ in PAYLOADS[index].files}
-        for other, expected in self.expected.items():
-            theirs = {str(Path(expected.place) / path) for path, _ in PAYLOADS[other].files}
+        for expected in self.expected.values():
+            theirs = {str(Path(expected.place) / path) for path, _ in layout(expected.key)}
             if mine & theirs:
                 return True
         return False
@@ -301,10 +317,10 @@ class JobsMachine(RuleBasedStateMachine):
         assert Path(job.options.save_path) == (self.root / place).resolve(), (job.options.save_path, place)
         assert job.options.download_path is None and not job.options.seed_mode, job.options
         old = expected.data  # (whole there now, downloaded since the model looked: the user's now)
-        if old != place and self._whole_on_disk(index, old):
-            self.whole.setdefault(index, set()).add(old)
+        if old != place and self._whole_on_disk(expected.key, old):
+            self.whole.setdefault(expected.key, set()).add(old)
         expected.place, expected.incomplete, expected.claimed = place, None, False
-        files = PAYLOADS[index].files
+        files = layout(expected.key)
         expected.preexisting = frozenset(path for path, _ in files if Path(place) / path in seen)
         expected.maybe = frozenset()
 
@@ -317,7 +333,7 @@ class JobsMachine(RuleBasedStateMachine):
         old = expected.data
         expected.incomplete = self._incomplete(job)
         if place != expected.place and expected.incomplete is None:
-            whole = self.whole.get(index, set())
+            whole = self.whole.get(expected.key, set())
             if expected.place in whole:
                 whole.discard(expected.place)
                 whole.add(place)
@@ -330,7 +346,7 @@ class JobsMachine(RuleBasedStateMachine):
         were at the new place already it found there (the user's, as an add finds them)."""
         if old == expected.data:
             return
-        found = {path for path, _ in PAYLOADS[index].files
+        found = {path for path, _ in layout(expected.key)
                  if Path(old) / path not in seen and Path(expected.data) / path in seen}
         expected.preexisting |= found
 
@@ -352,9 +368,33 @@ class JobsMachine(RuleBasedStateMachine):
         expected.incomplete = self._incomplete(result)
         assert expected.data == (folder or expected.place), (result, expected)
         self._found(index, expected, old, seen)
-        if old != expected.data and old in self.whole.get(index, set()):
-            self.whole[index].discard(old)  # (whole there, not verified yet: it moves back once it is)
+        if old != expected.data and old in self.whole.get(expected.key, set()):
+            self.whole[expected.key].discard(old)  # (whole there, not verified yet: it moves back once it is)
             self.moving_back.add(index)
+
+    @rule(index=st.integers(0, len(PAYLOADS) - 1))
+    def rename(self, index: int) -> None:
+        """A file or folder of the job renamed (or named back): its files move on disk, where
+        its data is; those it found there stay the user's under their new names."""
+        self.steps.append(f"rename {index=}")
+        expected = self.expected.get(index)
+        if expected is None:
+            return
+        old, new = RENAMES[index] if expected.key < RENAMED else RENAMES[index][::-1]
+        result = self._call(lambda: self.jobs.rename_path(expected.job_id, old, new))
+        if isinstance(result, JobError):
+            event(f"a rename refused: {' '.join(str(result).split()[:6])}")
+            return
+        event("a job's files renamed")
+        key = (expected.key + RENAMED) % (2 * RENAMED)
+        names = dict(zip((p for p, _ in layout(expected.key)), (p for p, _ in layout(key)), strict=True))
+        assert sorted(f.path for f in result.files) == sorted(names.values()), (result.files, names)
+        if expected.data in self.whole.get(expected.key, set()):  # (its whole data, renamed)
+            self.whole[expected.key].discard(expected.data)
+            self.whole.setdefault(key, set()).add(expected.data)
+        expected.preexisting = frozenset(names[p] for p in expected.preexisting)
+        expected.maybe = frozenset(names[p] for p in expected.maybe)
+        expected.key = key
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1), delete=st.booleans())
     def cancel(self, index: int, delete: bool) -> None:
@@ -368,18 +408,19 @@ class JobsMachine(RuleBasedStateMachine):
 
     def _cancelled(self, index: int, expected: Expected, delete: bool) -> None:
         del self.expected[index]
-        if not delete and self._whole_on_disk(index, expected.data):  # (downloaded: the user's now)
-            self.whole.setdefault(index, set()).add(expected.data)
+        key = expected.key
+        if not delete and self._whole_on_disk(key, expected.data):  # (downloaded: the user's now)
+            self.whole.setdefault(key, set()).add(expected.data)
         if delete:
-            for path, _ in PAYLOADS[index].files:
+            for path, _ in layout(key):
                 target = self.root / expected.data / path
                 if path in expected.preexisting:  # (the user's: kept)
                     assert target.exists(), ("\n".join(self.steps), target, expected)
                 elif path in expected.maybe:
                     if not target.exists():
-                        self.whole.get(index, set()).discard(expected.data)
+                        self.whole.get(key, set()).discard(expected.data)
                 else:
-                    self.whole.get(index, set()).discard(expected.data)
+                    self.whole.get(key, set()).discard(expected.data)
                     assert not target.exists(), ("\n".join(self.steps), target, expected)
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1), delete=st.booleans(),
@@ -429,23 +470,24 @@ class JobsMachine(RuleBasedStateMachine):
             expected.claimed = False
         job = self.jobs.get(job_id)
         place = str(Path(job.options.save_path).relative_to(self.root.resolve()))
-        before = set(self.whole.get(index, set()))
+        key = expected.key
+        before = set(self.whole.get(key, set()))
         self._moved(index, expected, "" if place == "." else place, job, None)
         # (which of the places it went through it found files at, the model cannot tell)
         moves = [p for v, p in zip(verbs, places, strict=True) if v == "move"]
-        expected.maybe |= {path for path, _ in PAYLOADS[index].files for p in moves
+        expected.maybe |= {path for path, _ in layout(key) for p in moves
                            if Path(old) / path not in seen and Path(p) / path in seen}
         # (two moves: the first may have taken the job to whole data it then carried on with
         # the second; a move carries all of a job's files or none, so no copy is lost or made,
         # but the peer's torrent may have finished downloading meanwhile)
-        after = {p for p in (*PLACES, "incomplete", "partial") if self._whole_on_disk(index, p)}
+        after = {p for p in (*PLACES, "incomplete", "partial") if self._whole_on_disk(key, p)}
         if expected.incomplete is not None:  # (complete there, it moves to its save path soon)
             after.discard(expected.incomplete)
         # (or a download's move took whole data to its incomplete folder, and it came back)
         gains = index == SERVED or index in self.moving_back
         assert len(after) == len(before) or gains and len(after) == len(before) + 1, \
             ("\n".join(self.steps), before, after)
-        self.whole[index] = after
+        self.whole[key] = after
 
     @rule(place=st.sampled_from(PLACES))
     def download(self, place: str) -> None:
@@ -529,22 +571,24 @@ class JobsMachine(RuleBasedStateMachine):
             job = self.jobs.get(expected.job_id)
             was, data = expected.incomplete, expected.data
             expected.incomplete = self._incomplete(job)  # (complete there: moved to its save path)
-            if data != expected.data and data in self.whole.get(index, set()):
-                self.whole[index].discard(data)
+            key = expected.key
+            if data != expected.data and data in self.whole.get(key, set()):
+                self.whole[key].discard(data)
             if job.state in (JobState.SEEDING, JobState.COMPLETED) and not expected.claimed:
-                assert job.progress == 1.0 and self._whole_on_disk(index, expected.data), \
+                assert job.progress == 1.0 and self._whole_on_disk(key, expected.data), \
                     ("\n".join(self.steps), index, expected, job)
-                if expected.data not in self.whole.get(index, set()):
+                if expected.data not in self.whole.get(key, set()):
                     event("a job downloaded its data" if was is None
                           else "a job downloaded into its incomplete folder and moved it to its save path")
-                self.whole.setdefault(index, set()).add(expected.data)
+                self.whole.setdefault(key, set()).add(expected.data)
                 self.moving_back.discard(index)
-            whole = expected.data in self.whole.get(index, set())
+            whole = expected.data in self.whole.get(key, set())
             if whole and job.state is not JobState.PAUSED:  # (nor stopped for files it has)
                 assert job.state is JobState.SEEDING, ("\n".join(self.steps), index, expected, job)
 
-    def _whole_on_disk(self, index: int, place: str) -> bool:
-        for path, data in PAYLOADS[index].files:
+    def _whole_on_disk(self, key: int, place: str) -> bool:
+        """Whether the files of layout ``key`` are whole at ``place``."""
+        for path, data in layout(key):
             try:
                 if (self.root / place / path).read_bytes() != data:
                     return False
@@ -566,9 +610,9 @@ class JobsMachine(RuleBasedStateMachine):
 
     @invariant()
     def whole_data_is_untouched(self) -> None:
-        for index, places in self.whole.items():
+        for key, places in self.whole.items():
             for place in places:
-                for path, data in PAYLOADS[index].files:
+                for path, data in layout(key):
                     target = self.root / place / path
                     assert target.is_file() and target.read_bytes() == data, ("\n".join(self.steps), target)
 
