@@ -316,8 +316,10 @@ class JobsMachine(RuleBasedStateMachine):
         (not taken as complete); the files of it there are the user's; the old place's stay."""
         assert Path(job.options.save_path) == (self.root / place).resolve(), (job.options.save_path, place)
         assert job.options.download_path is None and not job.options.seed_mode, job.options
-        old = expected.data  # (whole there now, downloaded since the model looked: the user's now)
-        if old != place and self._whole_on_disk(expected.key, old):
+        old = expected.data
+        if old == place:  # (its data is there already: its files stay its own, nothing is checked)
+            return
+        if self._whole_on_disk(expected.key, old):  # (downloaded since the model looked: the user's now)
             self.whole.setdefault(expected.key, set()).add(old)
         expected.place, expected.incomplete, expected.claimed = place, None, False
         files = layout(expected.key)
