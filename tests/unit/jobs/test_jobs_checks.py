@@ -154,9 +154,10 @@ async def test_a_job_paused_as_its_check_ends_is_shown_paused_and_starts_from_wh
         paused = await jobs.pause(job.id)
         assert paused.state is JobState.PAUSED
         go.set()
-        await anyio.sleep(0.2)
-        now = jobs.get(job.id)
-        assert now.state is JobState.PAUSED and now.progress == 1.0
+        with anyio.fail_after(10):  # (the check's word, once the pause let go of the job)
+            while (now := jobs.get(job.id)).progress != 1.0:
+                await anyio.sleep(0.01)
+        assert now.state is JobState.PAUSED
         assert jobs.manager.get(torrents[0].info_hash) is None  # (no session)
         resume = jobs.manager.saved_resume(torrents[0].info_hash)
         assert resume is not None and len(resume.pieces()) == torrents[0].num_pieces
