@@ -409,3 +409,36 @@ async def test_kept_records_follow_every_change_in_both_dialects(tmp_path: Path)
             assert {t["max_ratio"] for t in (await c.get("/api/v2/torrents/info")).json()} == {3.5}
             assert [row["seedRatioLimit"] for row in await rows()] == [3.5] * 3
             assert "torrents" not in await maindata(delta["rid"])
+
+
+def keep_existing(url: str, info_hash: str, root: Path, data: dict[str, bytes]) -> None:
+    """(In a worker thread.) setLocation to a folder that has one of the torrent's files already."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
+                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
+    client.auth_log_in()
+    client.torrents_set_location(location="new", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "new").resolve())
+    client.torrents_delete(delete_files=True, torrent_hashes=info_hash)
+
+
+async def test_set_location_takes_a_file_already_there_as_qbittorrent_does(tmp_path: Path) -> None:
+    """qBittorrent's setLocation keeps the files already at the new place (libtorrent's
+    ``dont_replace``): the job takes them there (verified, and the user's: its delete leaves
+    them) and moves the rest; its own copy of a file taken stays at the old place. Before, a
+    file in the way refused the move (409)."""
+    body, info_hash = torrent_bytes("kept")
+    data = {"a.bin": payload(40000, 3), "b.bin": payload(30000, 4)}
+    async with running_api(tmp_path) as api:
+        root = api.download_root
+        job, _ = await api.service.add(body, save_path="old", paused=True)
+        for name, content in data.items():  # (the job's own, as if downloaded)
+            (root / "old" / "kept").mkdir(parents=True, exist_ok=True)
+            (root / "old" / "kept" / name).write_bytes(content)
+        (root / "new" / "kept").mkdir(parents=True)
+        (root / "new" / "kept" / "a.bin").write_bytes(data["a.bin"])  # (the user's copy)
+        await anyio.to_thread.run_sync(keep_existing, api.url, info_hash, root, data)
+    assert (root / "new" / "kept" / "a.bin").read_bytes() == data["a.bin"]  # (taken, then kept)
+    assert not (root / "new" / "kept" / "b.bin").exists()  # (moved there, then deleted)
+    assert (root / "old" / "kept" / "a.bin").read_bytes() == data["a.bin"]  # (its copy, left)
+    assert not (root / "old" / "kept" / "b.bin").exists()

@@ -735,7 +735,8 @@ class JobService:
         """
         await self._rounds.enforce()
 
-    async def set_location(self, job_id: str, location: str, *, move: bool = True) -> Job:
+    async def set_location(self, job_id: str, location: str, *, move: bool = True,
+                           keep_existing: bool = False) -> Job:
         """Move the job's files to ``location`` (inside the download root) and go on from there;
         the data is verified again at its new place. A job still downloading into its
         incomplete folder keeps its data there: the new save path is where it moves once
@@ -743,8 +744,11 @@ class JobService:
         looked for (and verified) at ``location``, the files there are the user's (a cancel
         that deletes the job's files keeps them), and those at the old place stay as they are
         (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
+        ``keep_existing``: a file of the job already at ``location`` is taken there rather than
+        refused (its copy at the old place stays; the data is verified there all the same), as
+        qBittorrent's ``setLocation`` does (libtorrent's ``dont_replace``).
         """
-        return await self._mover.set_location(job_id, location, move=move)
+        return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
         """Move the data of a job still downloading to the incomplete folder ``path`` (inside the

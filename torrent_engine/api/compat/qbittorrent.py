@@ -1215,13 +1215,14 @@ class QbittorrentApi:
             await self.service.set_download_path(job.id, path)
 
     async def set_location(self, form: Form, request: Request) -> None:
-        """``torrents/setLocation`` ``location`` (inside the download root)."""
+        """``torrents/setLocation`` ``location`` (inside the download root); a file already there
+        is taken, not refused, as qBittorrent's move keeps existing files."""
         location = form.get("location") or ""
         if not location:
             raise QbtError(400, "Save path cannot be empty")
         location = self.gate.confine(location, "location") or location
         for job in self._selected(form):
-            await self.service.set_location(job.id, location)
+            await self.service.set_location(job.id, location, keep_existing=True)
 
     async def rename(self, form: Form, request: Request) -> None:
         """``torrents/rename`` ``hash``, ``name``."""

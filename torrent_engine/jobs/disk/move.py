@@ -33,10 +33,13 @@ PARTIAL_SUFFIX = ".moving"  # a copy under way at the new place (never taken for
 COPY_CHUNK = 1 << 20
 
 
-def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> tuple[list[str], list[str]]:
+def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]], *,
+              keep_existing: bool = False) -> tuple[list[str], list[str]]:
     """The job's files on disk at ``old`` ("/"-joined), each checked to have no file in its way
     at ``new`` (``JobConflict`` naming it: nothing was moved); and those it has not at ``old``
-    that are at ``new`` already (found there, as an add finds them: never deleted by the job)."""
+    that are at ``new`` already (found there, as an add finds them: never deleted by the job).
+    ``keep_existing``: a file in the way is found there too, not a conflict (its copy at ``old``
+    stays; libtorrent's ``dont_replace``, as qBittorrent moves)."""
     files: list[str] = []
     found: list[str] = []
     for parts in relative_paths:
@@ -49,6 +52,9 @@ def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]]) -> 
                 found.append("/".join(parts))
             continue  # not downloaded yet (or skipped): nothing to move
         if there:
+            if keep_existing:
+                found.append("/".join(parts))
+                continue
             raise JobConflict(f"{dst} already exists (not overwritten; nothing was moved)", "location")
         files.append("/".join(parts))
     return files, found

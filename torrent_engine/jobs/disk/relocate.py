@@ -6,6 +6,7 @@ through the one crash-safe mover (move.py), the job's session restarted at the n
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from pathlib import Path
 
@@ -46,12 +47,15 @@ class Mover:
         self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
         self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
 
-    async def set_location(self, job_id: str, location: str, *, move: bool = True) -> Job:
+    async def set_location(self, job_id: str, location: str, *, move: bool = True,
+                           keep_existing: bool = False) -> Job:
         """Move the job's files to ``location`` (inside the download root) and go on from there;
         the data is verified again at its new place. A job still downloading into its
         incomplete folder keeps its data there: the new save path is where it moves once
         complete (as qBittorrent's). ``move`` False: nothing is moved, the job's data is looked
-        for at ``location`` (Transmission's ``torrent-set-location`` without ``move``)."""
+        for at ``location`` (Transmission's ``torrent-set-location`` without ``move``).
+        ``keep_existing``: a file of the job already at ``location`` is taken there, not
+        refused, its copy at the old place left (qBittorrent's ``setLocation``)."""
         await self.run.check_running()
         if not isinstance(location, str) or not location:
             raise InvalidJobRequest("must be a folder inside the download root", "location")
@@ -67,7 +71,7 @@ class Mover:
                 rec.options, rec.updated_at = after, self.run.clock()
                 self.run.publish_updated(rec)
                 return self.run.snapshot(rec)
-            error = await self._relocate(rec, target, after, move=move)
+            error = await self._relocate(rec, target, after, move=move, keep_existing=keep_existing)
         return await self._relocated(rec, error, "location")
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
@@ -143,7 +147,8 @@ class Mover:
         return self.run.snapshot(rec)
 
     async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
-                        keep_verified: bool = False, move: bool = True) -> Exception | None:
+                        keep_verified: bool = False, move: bool = True,
+                        keep_existing: bool = False) -> Exception | None:
         """Move the data of ``rec`` (the caller holds its lock) from where it is to ``target``,
         the job's options becoming ``after`` (whose ``data_path`` is ``target``) as the move
         commits, and go on from there (``move`` False: nothing moves, its data is looked for at
@@ -186,7 +191,8 @@ class Mover:
                 await self.run.manager.remove(session.info_hash, keep_saved=True)
                 try:
                     if move:
-                        await self._move_files(rec, old, target, created, after, keep_verified=keep_verified)
+                        await self._move_files(rec, old, target, created, after, keep_verified=keep_verified,
+                                               keep_existing=keep_existing)
                     else:
                         await self._point_at(rec, target, created, after)
                 except (OSError, JobConflict, StateNotSaved) as exc:
@@ -218,7 +224,8 @@ class Mover:
         return error
 
     async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: tuple[str, ...],
-                          after: JobOptions, *, keep_verified: bool = False) -> None:
+                          after: JobOptions, *, keep_verified: bool = False,
+                          keep_existing: bool = False) -> None:
         """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
         kept in its record from the first file moved to the last original removed, and committed
         (the record's options become ``after``: its data at ``target``) once every file is whole
@@ -227,7 +234,8 @@ class Mover:
         ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
         a move keeps) is written again for ``target`` after the commit, so the data is not checked
         again there; else it is verified again at its new place."""
-        files, found = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [])
+        files, found = await anyio.to_thread.run_sync(
+            functools.partial(plan_move, old, target, rec.file_paths or [], keep_existing=keep_existing))
         pending = PendingMove(str(old), str(target), tuple(files), created)
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
