@@ -745,8 +745,9 @@ class JobService:
         that deletes the job's files keeps them), and those at the old place stay as they are
         (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
         ``keep_existing``: a file of the job already at ``location`` is taken there rather than
-        refused (its copy at the old place stays; the data is verified there all the same), as
-        qBittorrent's ``setLocation`` does (libtorrent's ``dont_replace``).
+        refused (its copy at the old place stays; the data is verified there as after any move,
+        unless the job is in seed mode), as qBittorrent's ``setLocation`` does (libtorrent's
+        ``dont_replace``).
         """
         return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
 
