@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from torrent_engine.jobs import SavePathError
+from torrent_engine.jobs import JobConflict, SavePathError
+from torrent_engine.jobs.disk.move import Taking, plan_move
 from torrent_engine.jobs.disk.paths import confine, delete_job_files, existing_files, missing_dirs
 
 
@@ -97,3 +98,27 @@ def test_delete_leaves_a_created_folder_that_now_holds_other_files(root: Path) -
     (save / "someone-elses").write_text("y")
     delete_job_files(save, [("f",)], keep=[], created_dirs=created)
     assert [p.name for p in save.iterdir()] == ["someone-elses"]
+
+
+@pytest.mark.parametrize(("taking", "files", "found"), [
+    ("move", None, None),  # (the file in the way: refused)
+    ("keep", ["mine.bin"], ["both.bin", "theirs.bin"]),
+    ("find", [], ["both.bin", "theirs.bin"]),
+])
+def test_a_moves_plan_takes_files_already_there_as_it_is_asked(
+        root: Path, taking: Taking, files: list[str] | None, found: list[str] | None) -> None:
+    """A file the job has at the old place with one in its way at the new: a move refuses it,
+    "keep" takes the one there (qBittorrent's), "find" moves nothing and takes what is there;
+    a file it has not at the old place that is at the new one is found in every case."""
+    old, new = root / "old", root / "new"
+    for folder, names in ((old, ("mine.bin", "both.bin")), (new, ("both.bin", "theirs.bin"))):
+        folder.mkdir()
+        for name in names:
+            (folder / name).write_bytes(b"x")
+    paths = [("mine.bin",), ("both.bin",), ("theirs.bin",), ("nowhere.bin",)]
+    if files is None:
+        with pytest.raises(JobConflict) as info:
+            plan_move(old, new, paths, taking)
+        assert info.value.field == "location" and "both.bin" in str(info.value)
+    else:
+        assert plan_move(old, new, paths, taking) == (files, found)

@@ -23,6 +23,7 @@ import os
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Literal
 
 from ..model import JobConflict
 from ..store import PendingMove
@@ -32,14 +33,19 @@ log = logging.getLogger("torrent_engine.jobs.move")
 PARTIAL_SUFFIX = ".moving"  # a copy under way at the new place (never taken for the file)
 COPY_CHUNK = 1 << 20
 
+# What a move does with a file of the job already at the new place: "move" refuses it (a
+# conflict), "keep" takes it there (its copy at the old place stays: libtorrent's
+# ``dont_replace``, as qBittorrent moves), "find" moves nothing and takes what is there
+# (Transmission's location set without a move).
+Taking = Literal["move", "keep", "find"]
 
-def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]], *,
-              keep_existing: bool = False) -> tuple[list[str], list[str]]:
-    """The job's files on disk at ``old`` ("/"-joined), each checked to have no file in its way
-    at ``new`` (``JobConflict`` naming it: nothing was moved); and those it has not at ``old``
-    that are at ``new`` already (found there, as an add finds them: never deleted by the job).
-    ``keep_existing``: a file in the way is found there too, not a conflict (its copy at ``old``
-    stays; libtorrent's ``dont_replace``, as qBittorrent moves)."""
+
+def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]],
+              taking: Taking = "move") -> tuple[list[str], list[str]]:
+    """The job's files on disk at ``old`` to move ("/"-joined), and those at ``new`` already
+    that it takes there (found, as an add finds them: never deleted by the job). A file it has
+    at ``old`` with one in its way at ``new`` is a ``JobConflict`` naming it (nothing was moved)
+    unless ``taking`` says otherwise (``Taking``)."""
     files: list[str] = []
     found: list[str] = []
     for parts in relative_paths:
@@ -47,16 +53,13 @@ def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]], *,
             continue
         src, dst = old.joinpath(*parts), new.joinpath(*parts)
         there = dst.exists() or dst.is_symlink()
-        if not (src.is_file() or src.is_symlink()):
-            if there:
-                found.append("/".join(parts))
-            continue  # not downloaded yet (or skipped): nothing to move
-        if there:
-            if keep_existing:
-                found.append("/".join(parts))
-                continue
+        has = taking != "find" and (src.is_file() or src.is_symlink())
+        if there and has and taking == "move":
             raise JobConflict(f"{dst} already exists (not overwritten; nothing was moved)", "location")
-        files.append("/".join(parts))
+        if there:
+            found.append("/".join(parts))
+        elif has:
+            files.append("/".join(parts))
     return files, found
 
 

@@ -6,7 +6,6 @@ through the one crash-safe mover (move.py), the job's session restarted at the n
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 from pathlib import Path
 
@@ -31,8 +30,8 @@ from ..snapshot import session_setup
 from ..store import JobRecord, PendingMove
 from .claims import claimed_paths
 from .host import DiskHost
-from .move import copy_files, plan_move, recover, remove_sources
-from .paths import confine, existing_files, missing_dirs
+from .move import Taking, copy_files, plan_move, recover, remove_sources
+from .paths import confine, missing_dirs
 
 log = logging.getLogger("torrent_engine.jobs.relocate")
 
@@ -71,7 +70,8 @@ class Mover:
                 rec.options, rec.updated_at = after, self.run.clock()
                 self.run.publish_updated(rec)
                 return self.run.snapshot(rec)
-            error = await self._relocate(rec, target, after, move=move, keep_existing=keep_existing)
+            taking: Taking = "find" if not move else "keep" if keep_existing else "move"
+            error = await self._relocate(rec, target, after, taking=taking)
         return await self._relocated(rec, error, "location")
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
@@ -147,13 +147,12 @@ class Mover:
         return self.run.snapshot(rec)
 
     async def _relocate(self, rec: JobRecord, target: Path, after: JobOptions, *,
-                        keep_verified: bool = False, move: bool = True,
-                        keep_existing: bool = False) -> Exception | None:
+                        keep_verified: bool = False, taking: Taking = "move") -> Exception | None:
         """Move the data of ``rec`` (the caller holds its lock) from where it is to ``target``,
         the job's options becoming ``after`` (whose ``data_path`` is ``target``) as the move
-        commits, and go on from there (``move`` False: nothing moves, its data is looked for at
-        ``target``). A refusal before anything moved is raised; a failure of the move itself is
-        returned (the job goes on where it was)."""
+        commits, and go on from there (``taking``: what it does with files already there). A
+        refusal before anything moved is raised; a failure of the move itself is returned (the
+        job goes on where it was)."""
         old = Path(rec.options.data_path)
         moving: list[str] = []  # the paths its files take at the new place
         if rec.file_paths is not None and old != target:
@@ -190,11 +189,8 @@ class Mover:
                 # committed: a crash before that finds the job whole where it was)
                 await self.run.manager.remove(session.info_hash, keep_saved=True)
                 try:
-                    if move:
-                        await self._move_files(rec, old, target, created, after, keep_verified=keep_verified,
-                                               keep_existing=keep_existing)
-                    else:
-                        await self._point_at(rec, target, created, after)
+                    await self._move_files(rec, old, target, created, after, keep_verified=keep_verified,
+                                           taking=taking)
                 except (OSError, JobConflict, StateNotSaved) as exc:
                     error = exc
                     target = old  # nothing was moved: go on where it was
@@ -225,7 +221,7 @@ class Mover:
 
     async def _move_files(self, rec: JobRecord, old: Path, target: Path, created: tuple[str, ...],
                           after: JobOptions, *, keep_verified: bool = False,
-                          keep_existing: bool = False) -> None:
+                          taking: Taking = "move") -> None:
         """Move the files of ``rec`` (its session stopped) from ``old`` to ``target``, the move
         kept in its record from the first file moved to the last original removed, and committed
         (the record's options become ``after``: its data at ``target``) once every file is whole
@@ -234,8 +230,7 @@ class Mover:
         ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
         a move keeps) is written again for ``target`` after the commit, so the data is not checked
         again there; else it is verified again at its new place."""
-        files, found = await anyio.to_thread.run_sync(
-            functools.partial(plan_move, old, target, rec.file_paths or [], keep_existing=keep_existing))
+        files, found = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [], taking)
         pending = PendingMove(str(old), str(target), tuple(files), created)
         if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
@@ -262,8 +257,9 @@ class Mover:
             await anyio.to_thread.run_sync(manager.forget_resume, rec.info_hash)  # (its file or row)
         rec.options = after
         rec.created_dirs = created
-        if found and rec.preexisting is not None:  # (the user's at the new place, as an add's)
-            rec.preexisting = tuple(dict.fromkeys((*rec.preexisting, *found)))
+        if rec.preexisting is not None:  # (the user's there: those it brought, and those it found)
+            moved = set(files)
+            rec.preexisting = tuple(dict.fromkeys((*(p for p in rec.preexisting if p in moved), *found)))
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
@@ -272,24 +268,6 @@ class Mover:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None
             self._moving_shown(rec)
-
-    async def _point_at(self, rec: JobRecord, target: Path, created: tuple[str, ...],
-                        after: JobOptions) -> None:
-        """The job's data is at ``target`` (its session stopped): nothing moves, the record's
-        options become ``after``, and its files found there are the user's (never deleted by the
-        job), as an add's. Its resume data (for the old place) goes first: the data at
-        ``target`` is verified. What it had at the old place stays there."""
-        pads = set(rec.pad_files)
-        files = [p for i, p in enumerate(rec.file_paths or []) if i not in pads]
-        found = await anyio.to_thread.run_sync(existing_files, target, files)
-        manager = self.run.manager
-        if manager.resume_keeper(rec.info_hash) is not None:
-            await anyio.to_thread.run_sync(manager.forget_resume, rec.info_hash)  # (its file or row)
-        rec.options = after
-        rec.created_dirs = created
-        if rec.preexisting is not None:
-            rec.preexisting = tuple(found)
-        await self.run.save(rec)  # the commit
 
     def _moving_shown(self, rec: JobRecord) -> None:
         """``rec`` began or ended moving its files: lists and the event stream show it."""

@@ -29,7 +29,8 @@ A job that something else starts meanwhile (an edit, a move: ``JobLifecycle.star
 takes it out of here) is left to its session, which checks for itself; a check under way for it is
 stopped between two pieces and what it found is dropped. A job paused is shown paused at once: its
 check, if under way, is stopped (what it saved of its progress stays); if over, its word waiting
-for the job's lock, what it found is kept for the job's start and the job stays paused.
+for the job's lock, what it found is kept for the job's start and the job stays paused (or, the
+data unreadable, the job stops in error saying why).
 """
 
 from __future__ import annotations
@@ -232,24 +233,18 @@ class PendingChecks:
         await self._apply(rec, found)
 
     def _ours(self, rec: JobRecord) -> bool:
-        """Whether ``rec`` is still a job without a session waiting for this check's word."""
+        """Whether ``rec`` is still a job without a session waiting for this check's word: checking,
+        or paused and nothing else while the word waited for its lock (shown paused since)."""
         run = self.life
-        return (run.running and rec.state is JobState.CHECKING and not rec.options.paused
-                and run.dormant(rec) and run.jobs.get(rec.id) is rec)
-
-    def _paused_meanwhile(self, rec: JobRecord) -> bool:
-        """Whether ``rec`` was paused, and nothing else, while this check's word waited for its
-        lock: what the check found is kept for its start (its session trusts it)."""
-        run = self.life
-        return (run.running and rec.state is JobState.PAUSED and rec.options.paused
-                and run.dormant(rec) and run.jobs.get(rec.id) is rec)
+        shown = JobState.PAUSED if rec.options.paused else JobState.CHECKING
+        return run.running and rec.state is shown and run.dormant(rec) and run.jobs.get(rec.id) is rec
 
     async def _apply(self, rec: JobRecord, found: CheckFound) -> None:
         run = self.life
         async with run.lock(rec.id):
-            paused = self._paused_meanwhile(rec)
-            if not paused and not self._ours(rec):
+            if not self._ours(rec):
                 return
+            paused = rec.options.paused
             now = int(time.time())
             resume = ResumeData(
                 info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
