@@ -557,10 +557,14 @@ class JobsMachine(RuleBasedStateMachine):
             return (job.state in (JobState.CHECKING, JobState.QUEUED) or job.moving
                     or (job.state is JobState.DOWNLOADING and bool(job.options.peers))
                     or (job.state is JobState.SEEDING and job.options.download_path is not None
-                        and not taken(job)))
+                        and not held(job)))
 
-        def taken(job: Job) -> bool:  # (its save path has a file of its name: it stays, seeding)
-            return any((Path(job.options.save_path) / f.path).exists() for f in job.files)
+        def held(job: Job) -> bool:  # (its save path has a file of its name, other bytes: it stays)
+            if job.stall is None or job.stall.reason != "not_moved":
+                return False
+            assert any((Path(job.options.save_path) / f.path).exists() for f in job.files), \
+                ("\n".join(self.steps), job)  # (nothing else keeps it from moving here)
+            return True
 
         async def settled() -> None:
             with anyio.fail_after(15):

@@ -314,9 +314,10 @@ def tracker_hosts(trackers: tuple[JobTracker, ...]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class JobStall:
-    """Why a running job has made no progress for a while, and since when."""
+    """Why a running job has made no progress for a while, and since when; or why its data,
+    complete, stays in its incomplete folder (reason "not_moved")."""
 
-    reason: str  # a stall reason ("no_peer_sources", "none_reachable", ...)
+    reason: str  # a stall reason ("no_peer_sources", "none_reachable", ..., "not_moved")
     message: str  # the reason in words a user can act on
     since: float  # wall-clock time the progress stopped
 
@@ -410,7 +411,9 @@ class Job:
     trackers: tuple[JobTracker, ...]
     error: str | None
     result: JobResult | None
-    stall: JobStall | None = None  # why it has not progressed for a while (None while it moves)
+    # why it has not progressed for a while (None while it moves), or why its data stays in its
+    # incomplete folder once complete
+    stall: JobStall | None = None
     features: JobFeatures = JobFeatures()
     queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
     seeding_time: float = 0.0  # seconds spent seeding

@@ -66,7 +66,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     if has_meta:
         files = file_progress(session.torrent, session.have, rec.file_priorities, rec.file_paths)
         num_pieces = session.torrent.num_pieces
-    stall = None
+    stall = rec.unmoved
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
@@ -122,7 +122,7 @@ def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
     return (session, ctx.state, session.tick.ticks, session.has_metadata, session.rechecked,
             len(session.have), ctx.totals.downloaded, ctx.totals.uploaded, len(ctx.peers),
             session.verified_pieces, session.error, stall, session.listen_port,
-            rec.state, rec.updated_at, rec.completed_at, rec.error, rec.result, rec.total_size,
+            rec.state, rec.updated_at, rec.completed_at, rec.error, rec.result, rec.unmoved, rec.total_size,
             rec.done_size, rec.options, rec.file_paths,
             None if rec.file_priorities is None else tuple(rec.file_priorities))
 
@@ -169,7 +169,7 @@ _RECORD_INPUTS = operator.attrgetter(
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded",
     "file_priorities", "file_paths", "file_sizes", "pad_files", "features", "seeding_time",
     "downloading_time", "number", "file_done", "trackers", "tracker_tiers", "moving", "missing_files",
-    "dedup_bytes")
+    "dedup_bytes", "unmoved")
 
 
 def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
@@ -221,7 +221,8 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
                downloading_time=rec.downloading_time,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
-               dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec))
+               dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec),
+               stall=rec.unmoved)
 
 
 def file_progress(torrent: Torrent, have: Bitfield, priorities: Sequence[int] | None,

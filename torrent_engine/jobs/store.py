@@ -24,7 +24,7 @@ import anyio
 
 from ..jsonvalue import JSON, JSONValue
 from ..storage.database import Database, transaction
-from .model import JobFeatures, JobOptions, JobResult, JobState, StateNotSaved
+from .model import JobFeatures, JobOptions, JobResult, JobStall, JobState, StateNotSaved
 
 log = logging.getLogger(__name__)
 
@@ -61,31 +61,39 @@ _ID = re.compile(r"^[0-9a-f]{16}$")
 @dataclass(frozen=True, slots=True)
 class PendingMove:
     """A move under way, as the job's record keeps it: from ``old`` to ``new``, the files
-    (relative, "/"-joined) being moved, and the folders the move created (outermost first)."""
+    (relative, "/"-joined) being moved, the folders the move created (outermost first), and the
+    job's files at ``old`` whose same bytes it takes at ``new`` (removed once it commits)."""
 
     old: str
     new: str
     files: tuple[str, ...]
     created: tuple[str, ...] = ()
+    dropped: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, JSON]:
         """The move as JSON."""
-        return {"old": self.old, "new": self.new, "files": list(self.files), "created": list(self.created)}
+        out: dict[str, JSON] = {"old": self.old, "new": self.new, "files": list(self.files),
+                                "created": list(self.created)}
+        if self.dropped:
+            out["dropped"] = list(self.dropped)
+        return out
 
     @classmethod
     def from_json(cls, d: JSONValue) -> PendingMove:
         """Raises ``ValueError`` on anything else."""
         if not isinstance(d, dict):
             raise ValueError("a pending move is not a JSON object")
-        old, new, files, created = d.get("old"), d.get("new"), d.get("files"), d.get("created") or []
+        old, new, files = d.get("old"), d.get("new"), d.get("files")
+        created, dropped = d.get("created") or [], d.get("dropped") or []
         if not isinstance(old, str) or not isinstance(new, str) or not isinstance(files, list) \
-                or not isinstance(created, list):
+                or not isinstance(created, list) or not isinstance(dropped, list):
             raise ValueError("a pending move lacks old, new or files")
         paths = tuple(f for f in files if isinstance(f, str))
         made = tuple(c for c in created if isinstance(c, str))
-        if len(paths) != len(files) or len(made) != len(created):
+        drop = tuple(f for f in dropped if isinstance(f, str))
+        if len(paths) != len(files) or len(made) != len(created) or len(drop) != len(dropped):
             raise ValueError("a pending move's files and folders are not all strings")
-        return cls(old, new, paths, made)
+        return cls(old, new, paths, made, drop)
 
 
 @dataclass(slots=True)
@@ -145,6 +153,9 @@ class JobRecord:
     # BEP 46: the ``seq`` of the version its btpk link (``source``) named when it was added
     # (None: not a mutable torrent); a newer one replaces the job (jobs/intake/mutable.py)
     mutable_seq: int | None = None
+    # why its data stays in its incomplete folder, complete (disk/relocate.py sets it when the
+    # move to its save path fails; not written: the move is tried again at the next start)
+    unmoved: JobStall | None = None
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""

@@ -13,6 +13,7 @@ from tests.unit.torrent_factory import payload
 from torrent_engine.jobs import InvalidJobRequest, JobService, JobState, SavePathError
 from torrent_engine.jobs.disk.incomplete import download_path_for
 from torrent_engine.jobs.tuning.settings import ServiceSettings
+from torrent_engine.storage.resume import stamp_files, trusted_pieces
 
 pytestmark = pytest.mark.anyio
 
@@ -144,3 +145,70 @@ async def test_a_job_that_does_not_seed_ends_complete_at_its_save_path(tmp_path:
         assert done.options.download_path is None and done.options.save_path == str(dl / "done")
         assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
         assert not (dl / "part" / "pair").exists()
+
+
+async def _moved_or_held(jobs: JobService, job_id: str, info_hash: str, save: Path) -> None:
+    """Until the job's completion move is over: its session runs at ``save``, or it says why not."""
+    with anyio.fail_after(15):
+        while (session := jobs.manager.get(info_hash)) is None or Path(session.save_path) != save:
+            if (stall := jobs.get(job_id).stall) is not None and stall.reason == "not_moved":
+                return
+            await anyio.sleep(0.02)
+        await session.wait_ready()
+
+
+async def test_a_file_of_the_same_bytes_at_the_save_path_is_taken_there_once_complete(tmp_path: Path) -> None:
+    """The user has one of the files at the save path already: the job complete in its
+    incomplete folder takes it there (its own copy removed, nothing checked again, then or at a
+    start), and a delete of the job's files keeps it as the user's."""
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    theirs = dl / "done" / "pair" / "a.bin"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(payload(40000, 1))
+    inode = theirs.stat().st_ino
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        assert job.options.download_path == str(dl / "part")  # (b.bin is not there: not whole)
+        await _moved_or_held(jobs, job.id, job.info_hash, dl / "done")
+        now = jobs.get(job.id)
+        assert now.stall is None and now.options.download_path is None
+        assert now.state is JobState.SEEDING and now.progress == 1.0
+        assert theirs.stat().st_ino == inode and theirs.read_bytes() == payload(40000, 1)
+        assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
+        assert not (dl / "part" / "pair").exists()  # (its copy of a.bin too: no file left twice)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None and not session.rechecked  # (the same bytes: still verified)
+        kept = await anyio.to_thread.run_sync(jobs.manager.saved_resume, job.info_hash)
+        files = [dl / "done" / "pair" / name for name in ("a.bin", "b.bin")]
+        assert trusted_pieces(kept, info_hash=bytes.fromhex(job.info_hash), num_pieces=torrent.num_pieces,
+                              save_path=str(dl / "done"), current=stamp_files(list(files))) \
+            == set(range(torrent.num_pieces))  # (a start trusts them too: the stamps are a.bin's there)
+        await jobs.cancel(job.id, delete_files=True)
+        assert theirs.read_bytes() == payload(40000, 1)  # the user's: kept
+
+
+async def test_a_file_of_other_bytes_at_the_save_path_keeps_the_job_where_it_is_saying_why(
+        tmp_path: Path) -> None:
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    theirs = dl / "done" / "pair" / "a.bin"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"another file of the same name" * 100)
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        await _moved_or_held(jobs, job.id, job.info_hash, dl / "done")
+        now = jobs.get(job.id)
+        assert now.state is JobState.SEEDING and now.options.download_path == str(dl / "part")
+        assert now.stall is not None and now.stall.reason == "not_moved"
+        assert str(theirs) in now.stall.message and "other data" in now.stall.message
+        assert str(dl / "part") in now.stall.message
+        assert now.to_json()["stall"] == now.stall.to_json()  # (the API's and the web UI's)
+        assert theirs.read_bytes() == b"another file of the same name" * 100  # never overwritten
+        assert (dl / "part" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
+        theirs.unlink()  # the user moves it away, and the job to its save path
+        moved = await jobs.set_location(job.id, "done")
+        assert moved.stall is None and moved.options.download_path is None
+        assert (dl / "done" / "pair" / "a.bin").read_bytes() == payload(40000, 1)

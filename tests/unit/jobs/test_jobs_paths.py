@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from torrent_engine.jobs import JobConflict, SavePathError
-from torrent_engine.jobs.disk.move import Taking, plan_move
+from torrent_engine.jobs.disk.move import Taking, copy_files, plan_move, recover, same_bytes
 from torrent_engine.jobs.disk.paths import confine, delete_job_files, existing_files, missing_dirs
+from torrent_engine.jobs.store import PendingMove
 
 
 @pytest.fixture
@@ -100,25 +101,63 @@ def test_delete_leaves_a_created_folder_that_now_holds_other_files(root: Path) -
     assert [p.name for p in save.iterdir()] == ["someone-elses"]
 
 
-@pytest.mark.parametrize(("taking", "files", "found"), [
-    ("move", None, None),  # (the file in the way: refused)
-    ("keep", ["mine.bin"], ["both.bin", "theirs.bin"]),
-    ("find", [], ["both.bin", "theirs.bin"]),
+@pytest.mark.parametrize(("taking", "theirs", "files", "found", "dropped"), [
+    ("move", b"x", None, None, None),  # (the file in the way: refused)
+    ("keep", b"y", ["mine.bin"], ["both.bin", "theirs.bin"], []),
+    ("find", b"y", [], ["both.bin", "theirs.bin"], []),
+    ("same", b"x", ["mine.bin"], ["both.bin", "theirs.bin"], ["both.bin"]),  # (its copy dropped)
+    ("same", b"y", None, None, None),  # (other bytes: refused)
 ])
 def test_a_moves_plan_takes_files_already_there_as_it_is_asked(
-        root: Path, taking: Taking, files: list[str] | None, found: list[str] | None) -> None:
-    """A file the job has at the old place with one in its way at the new: a move refuses it,
-    "keep" takes the one there (qBittorrent's), "find" moves nothing and takes what is there;
-    a file it has not at the old place that is at the new one is found in every case."""
+        root: Path, taking: Taking, theirs: bytes, files: list[str] | None, found: list[str] | None,
+        dropped: list[str] | None) -> None:
+    """A file the job has at the old place with one in its way at the new (``theirs`` its bytes
+    there): a move refuses it, "keep" takes the one there (qBittorrent's), "find" moves nothing
+    and takes what is there, "same" takes it when it holds the bytes of the job's copy, which
+    goes; a file it has not at the old place that is at the new one is found in every case."""
     old, new = root / "old", root / "new"
     for folder, names in ((old, ("mine.bin", "both.bin")), (new, ("both.bin", "theirs.bin"))):
         folder.mkdir()
         for name in names:
             (folder / name).write_bytes(b"x")
+    (new / "both.bin").write_bytes(theirs)
     paths = [("mine.bin",), ("both.bin",), ("theirs.bin",), ("nowhere.bin",)]
     if files is None:
         with pytest.raises(JobConflict) as info:
             plan_move(old, new, paths, taking)
         assert info.value.field == "location" and "both.bin" in str(info.value)
     else:
-        assert plan_move(old, new, paths, taking) == (files, found)
+        assert plan_move(old, new, paths, taking) == (files, found, dropped)
+
+
+def test_the_same_bytes_are_read_through(root: Path) -> None:
+    a, b = root / "a", root / "b"
+    a.write_bytes(b"z" * (3 << 20))
+    b.write_bytes(b"z" * ((3 << 20) - 1) + b"q")
+    assert not same_bytes(a, b)  # (the last byte of the last chunk differs)
+    b.write_bytes(b"z" * (3 << 20))
+    assert same_bytes(a, b)
+    b.write_bytes(b"z" * (3 << 20) + b"z")
+    assert not same_bytes(a, b)  # (longer)
+    (root / "link").symlink_to(a)
+    assert not same_bytes(root / "link", a) and not same_bytes(a, root / "gone")
+    os.link(a, root / "hard")
+    assert same_bytes(a, root / "hard")
+
+
+@pytest.mark.parametrize("committed", [True, False])
+def test_the_copies_a_move_drops_go_once_it_is_committed_and_stay_if_it_is_undone(
+        root: Path, committed: bool) -> None:
+    old, new = root / "old", root / "new"
+    for folder in (old, new):
+        (folder / "d").mkdir(parents=True)
+        (folder / "d" / "same.bin").write_bytes(b"s")
+    (old / "d" / "moved.bin").write_bytes(b"m")
+    move = PendingMove(str(old), str(new), ("d/moved.bin",), dropped=("d/same.bin",))
+    assert PendingMove.from_json(move.to_json()) == move  # (as the record keeps it)
+    copy_files(old, new, move.files)
+    recover(move, committed)
+    assert (new / "d" / "same.bin").read_bytes() == b"s"  # (the one it took: never touched)
+    assert (old / "d" / "same.bin").exists() is not committed
+    assert (old / "d").exists() is not committed  # (left empty once committed: removed)
+    assert (new / "d" / "moved.bin").exists() is committed

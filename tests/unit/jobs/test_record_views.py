@@ -14,7 +14,7 @@ import pytest
 from tests.unit.jobs.test_jobs_checks import _service
 from tests.unit.jobs.test_jobs_scale import all_seeding, seeds
 from tests.unit.jobs.test_jobs_store import record
-from torrent_engine.jobs import JobFeatures, JobResult, JobState, JobTracker
+from torrent_engine.jobs import JobFeatures, JobResult, JobStall, JobState, JobTracker
 from torrent_engine.jobs.intake import checks
 from torrent_engine.jobs.snapshot import record_job, record_stamp
 from torrent_engine.jobs.store import JobRecord, PendingMove
@@ -43,6 +43,7 @@ CHANGED: dict[str, object] = {
     "tracker_tiers": (("http://127.0.0.1:3/c",),), "web_seeds": ("http://127.0.0.1:4/",),
     "torrent_length": 36, "private": True, "piece_length": 16384, "created_by": "me",
     "creation_date": 5, "torrent_comment": "hi", "dedup_bytes": 6, "bandwidth_group": "g", "mutable_seq": 2,
+    "unmoved": JobStall(reason="not_moved", message="m", since=1.0),
 }
 
 

@@ -9,7 +9,8 @@ any moment is undone or finished at the next start (``recover``):
    under a temporary name, flushed and renamed into place (another file system); the originals
    stay. A failure moves back what was moved.
 2. the caller commits: the record points at the new place.
-3. ``remove_sources``: the originals that were copied are removed, and the folders left empty.
+3. ``remove_sources``: the originals that were copied are removed (and the job's copies of files
+   it took at the new place, the same bytes: ``dropped``), and the folders left empty.
 
 Until the commit the old place is whole (a crash rolls back: ``roll_back``); after it, the new
 one is (a crash finishes the move: ``remove_sources``).
@@ -21,9 +22,10 @@ import errno
 import logging
 import os
 import shutil
+import stat
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from ..model import JobConflict
 from ..store import PendingMove
@@ -36,31 +38,62 @@ COPY_CHUNK = 1 << 20
 # What a move does with a file of the job already at the new place: "move" refuses it (a
 # conflict), "keep" takes it there (its copy at the old place stays: libtorrent's
 # ``dont_replace``, as qBittorrent moves), "find" moves nothing and takes what is there
-# (Transmission's location set without a move).
-Taking = Literal["move", "keep", "find"]
+# (Transmission's location set without a move), "same" takes it when it holds the very bytes of
+# the job's copy, which is then dropped, and refuses one with other bytes (the move out of the
+# incomplete folder once complete: the user's file neither overwritten nor left in the way).
+Taking = Literal["move", "keep", "find", "same"]
+
+
+class MovePlan(NamedTuple):
+    """What a move does with each of the job's files ("/"-joined paths)."""
+
+    files: list[str]  # on disk at the old place, to move
+    found: list[str]  # at the new place already, taken there (the user's, as an add finds them)
+    dropped: list[str]  # (of ``found``) the job's copies at the old place, the same bytes: removed
 
 
 def plan_move(old: Path, new: Path, relative_paths: Sequence[Sequence[str]],
-              taking: Taking = "move") -> tuple[list[str], list[str]]:
-    """The job's files on disk at ``old`` to move ("/"-joined), and those at ``new`` already
-    that it takes there (found, as an add finds them: never deleted by the job). A file it has
-    at ``old`` with one in its way at ``new`` is a ``JobConflict`` naming it (nothing was moved)
-    unless ``taking`` says otherwise (``Taking``)."""
-    files: list[str] = []
-    found: list[str] = []
+              taking: Taking = "move") -> MovePlan:
+    """The plan of a move of the job's files from ``old`` to ``new``. A file it has at ``old``
+    with one in its way at ``new`` is a ``JobConflict`` naming it (nothing was moved) unless
+    ``taking`` says otherwise (``Taking``). "same" reads both files through."""
+    plan = MovePlan([], [], [])
     for parts in relative_paths:
         if not parts:
             continue
+        rel = "/".join(parts)
         src, dst = old.joinpath(*parts), new.joinpath(*parts)
         there = dst.exists() or dst.is_symlink()
         has = taking != "find" and (src.is_file() or src.is_symlink())
-        if there and has and taking == "move":
+        if there and has and taking == "same":
+            if not same_bytes(src, dst):
+                raise JobConflict(f"{dst} already exists with other data (not overwritten; nothing "
+                                  "was moved)", "location")
+            plan.dropped.append(rel)
+        elif there and has and taking == "move":
             raise JobConflict(f"{dst} already exists (not overwritten; nothing was moved)", "location")
         if there:
-            found.append("/".join(parts))
+            plan.found.append(rel)
         elif has:
-            files.append("/".join(parts))
-    return files, found
+            plan.files.append(rel)
+    return plan
+
+
+def same_bytes(a: Path, b: Path) -> bool:
+    """Whether ``a`` and ``b`` are regular files (not links) of the same bytes, read through."""
+    try:
+        sa, sb = os.lstat(a), os.lstat(b)
+        if not (stat.S_ISREG(sa.st_mode) and stat.S_ISREG(sb.st_mode)) or sa.st_size != sb.st_size:
+            return False
+        if (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino):
+            return True  # (one file, linked at both places)
+        with open(a, "rb") as fa, open(b, "rb") as fb:
+            while chunk := fa.read(COPY_CHUNK):
+                if chunk != fb.read(len(chunk)):
+                    return False
+            return not fb.read(1)
+    except OSError:
+        return False
 
 
 def _same_device(src: Path, dst_folder: Path) -> bool:
@@ -107,18 +140,19 @@ def copy_files(old: Path, new: Path, files: Iterable[str]) -> None:
 
 
 def remove_sources(move: PendingMove) -> None:
-    """Step 3 (the move is committed): remove the originals whose copy is at the new place, and
-    the folders left empty at the old one (never the old save path itself)."""
+    """Step 3 (the move is committed): remove the originals whose copy is at the new place, the
+    job's copies of the files it took there (``dropped``), and the folders left empty at the old
+    place (never the old save path itself)."""
     old, new = Path(move.old), Path(move.new)
-    for rel in move.files:
+    for rel in (*move.files, *move.dropped):
         src, dst = old / rel, new / rel
         if (dst.exists() or dst.is_symlink()) and (src.exists() or src.is_symlink()):
             try:
                 src.unlink()
             except OSError as exc:
-                log.warning("cannot remove %s (moved to %s): %s", src, dst, exc)
+                log.warning("cannot remove %s (at %s as well): %s", src, dst, exc)
         _remove_quietly(_partial(dst))
-    _prune(old, move.files)
+    _prune(old, (*move.files, *move.dropped))
 
 
 def roll_back(move: PendingMove) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import anyio
@@ -14,13 +15,14 @@ import anyio
 from ...errors import TorrentEngineError
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
-from ...storage.resume import ResumeData
+from ...storage.resume import ResumeData, stamp_files
 from ..model import (
     InvalidJobRequest,
     Job,
     JobConflict,
     JobError,
     JobOptions,
+    JobStall,
     JobState,
     SavePathError,
     StateNotSaved,
@@ -34,6 +36,8 @@ from .move import Taking, copy_files, plan_move, recover, remove_sources
 from .paths import confine, missing_dirs
 
 log = logging.getLogger("torrent_engine.jobs.relocate")
+
+UNMOVED = "not_moved"  # the stall reason of a job complete in its incomplete folder that cannot leave it
 
 
 class Mover:
@@ -125,15 +129,20 @@ class Mover:
                 root = self.run.download_root
                 target = await anyio.to_thread.run_sync(confine, root, rec.options.save_path)
                 after = dataclasses.replace(rec.options, download_path=None)
-                error = await self._relocate(rec, target, after, keep_verified=True)
+                error = await self._relocate(rec, target, after, keep_verified=True, taking="same")
             except JobError as exc:
                 error = exc
+            if error is not None:
+                self._completion_failed.add(rec.id)
+                log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move "
+                            "it to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path,
+                            error)
+                self._show_unmoved(rec, JobStall(
+                    reason=UNMOVED, since=self.run.clock(),
+                    message=f"complete, but its files stay in {rec.options.data_path}, where it seeds "
+                            f"from: they cannot move to {rec.options.save_path}: {error}"))
         if error is None:
             self._completing.discard(rec.id)
-        else:
-            self._completion_failed.add(rec.id)
-            log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move it "
-                        "to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path, error)
         await self.rounds.enforce()
 
     async def _relocated(self, rec: JobRecord, error: Exception | None, where: str) -> Job:
@@ -215,6 +224,8 @@ class Mover:
                 await self.run.save(rec)
         finally:
             self.run.busy.discard(rec.id)
+        if error is None:
+            self._show_unmoved(rec, None)  # (it is where its options say)
         self.run.sync(rec, force_save=True)
         self.run.publish_updated(rec)
         return error
@@ -228,13 +239,15 @@ class Mover:
         there; a crash at any moment is undone or finished at the next start (``_recover_moves``).
         A failure (raised) leaves every file at ``old``, the record pointing there.
         ``keep_verified``: the resume data (its verified pieces, each file's size and time, which
-        a move keeps) is written again for ``target`` after the commit, so the data is not checked
-        again there; else it is verified again at its new place."""
-        files, found = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [], taking)
-        pending = PendingMove(str(old), str(target), tuple(files), created)
-        if not files:  # (nothing on disk yet: the record alone moves, durably or not at all)
+        a move keeps; those of a file taken there for its same bytes, "same") is written again for
+        ``target`` after the commit, so the data is not checked again there; else it is verified
+        again at its new place."""
+        files, found, dropped = await anyio.to_thread.run_sync(plan_move, old, target, rec.file_paths or [],
+                                                               taking)
+        pending = PendingMove(str(old), str(target), tuple(files), created, tuple(dropped))
+        if not files and not dropped:  # (nothing on disk yet: the record alone moves, durably or not)
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
-        if files:
+        else:
             # durable before a file moves (``StateNotSaved`` when it cannot be: nothing moved)
             await self.run.save(rec, dataclasses.replace(rec, moving=pending), strict=True)
             rec.moving = pending
@@ -263,10 +276,20 @@ class Mover:
         await self.run.save(rec)  # the commit
         if kept is not None and resume is not None:  # (a crash before this: checked at the start)
             kept.save_path = str(target)
+            if dropped:  # (the files it took there hold the bytes verified: their stamps now)
+                await anyio.to_thread.run_sync(_restamp, kept, target, rec.file_paths or [], dropped)
             await resume.save(kept)
-        if files:
+        if files or dropped:
             await anyio.to_thread.run_sync(remove_sources, pending)
             rec.moving = None
+            self._moving_shown(rec)
+
+    def _show_unmoved(self, rec: JobRecord, why: JobStall | None) -> None:
+        """``rec``'s data stays in its incomplete folder, complete, for the reason ``why`` (None:
+        not any more); lists, the event stream and the web UI show it as its stall."""
+        if rec.unmoved != why:
+            rec.unmoved = why
+            rec.updated_at = self.run.clock()
             self._moving_shown(rec)
 
     def _moving_shown(self, rec: JobRecord) -> None:
@@ -289,3 +312,11 @@ class Mover:
             await anyio.to_thread.run_sync(recover, move, committed)
             rec.moving = None
             await self.run.save(rec)
+
+
+def _restamp(kept: ResumeData, target: Path, paths: Sequence[Sequence[str]], taken: Sequence[str]) -> None:
+    """The stamps of the files ``taken`` at ``target`` (the same bytes as those verified) in ``kept``."""
+    names = set(taken)
+    for i, parts in enumerate(paths):
+        if "/".join(parts) in names and i < len(kept.files):
+            kept.files[i] = stamp_files([target.joinpath(*parts)])[0]
