@@ -212,3 +212,21 @@ async def test_a_file_of_other_bytes_at_the_save_path_keeps_the_job_where_it_is_
         moved = await jobs.set_location(job.id, "done")
         assert moved.stall is None and moved.options.download_path is None
         assert (dl / "done" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
+
+
+async def test_a_job_that_does_not_seed_and_cannot_move_ends_complete_saying_where_its_files_are(
+        tmp_path: Path) -> None:
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    theirs = dl / "done" / "pair" / "b.bin"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"other")
+    async with service(tmp_path, seed=False) as jobs:
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        await wait_state(jobs, job.id, JobState.COMPLETED)
+        done = jobs.get(job.id)
+        assert done.options.download_path == str(dl / "part") and done.error is None
+        assert done.stall is not None and done.stall.reason == "not_moved"
+        assert f"stay in {dl / 'part'}" in done.stall.message and str(theirs) in done.stall.message
+        assert theirs.read_bytes() == b"other"

@@ -137,10 +137,11 @@ class Mover:
                 log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move "
                             "it to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path,
                             error)
+                why = error.reason if isinstance(error, JobError) else str(error)
                 self._show_unmoved(rec, JobStall(
                     reason=UNMOVED, since=self.run.clock(),
-                    message=f"complete, but its files stay in {rec.options.data_path}, where it seeds "
-                            f"from: they cannot move to {rec.options.save_path}: {error}"))
+                    message=f"complete, but its files stay in {rec.options.data_path}: they cannot "
+                            f"move to {rec.options.save_path}: {why}"))
         if error is None:
             self._completing.discard(rec.id)
         await self.rounds.enforce()
