@@ -1,16 +1,21 @@
 """Spies for the tests that a job the queue holds never runs: which sessions start their swarm
 (trackers, DHT and LSD announced to; peers dialed from then on), and data checks that last
-until the test releases them."""
+until the test releases them; and where the manager starts sessions."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import anyio
 import anyio.abc
 import pytest
 
+from torrent_engine.engine.manager import TorrentManager
+from torrent_engine.formats.magnet import Magnet
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.session import Session
 from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
@@ -27,6 +32,20 @@ def swarms_started(monkeypatch: pytest.MonkeyPatch, *, by: str = "name") -> list
         start(self, swarm)
 
     monkeypatch.setattr(Announcer, "start", noted)
+    return started
+
+
+def sessions_started(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """The save path of each session a ``TorrentManager`` starts from now on, in order."""
+    started: list[Path] = []
+    start = TorrentManager._start
+
+    async def noted(self: TorrentManager, torrent: Torrent | Magnet, save_path: Path,
+                    **kwargs: Any) -> Session:
+        started.append(save_path)
+        return await start(self, torrent, save_path, **kwargs)
+
+    monkeypatch.setattr(TorrentManager, "_start", noted)
     return started
 
 

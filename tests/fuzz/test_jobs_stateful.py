@@ -410,19 +410,24 @@ class JobsMachine(RuleBasedStateMachine):
 
     def _cancelled(self, index: int, expected: Expected, delete: bool) -> None:
         del self.expected[index]
-        key = expected.key
-        if not delete and self._whole_on_disk(key, expected.data):  # (downloaded: the user's now)
-            self.whole.setdefault(key, set()).add(expected.data)
+        key, data = expected.key, expected.data
+        # (complete in its incomplete folder since the last settle, it may have moved to its save path)
+        shown = Path(self.jobs.get(expected.job_id).options.data_path)
+        if expected.incomplete is not None and shown == (self.root / expected.place).resolve():
+            self.whole.get(key, set()).discard(data)
+            data = expected.place
+        if not delete and self._whole_on_disk(key, data):  # (downloaded: the user's now)
+            self.whole.setdefault(key, set()).add(data)
         if delete:
             for path, _ in layout(key):
-                target = self.root / expected.data / path
+                target = self.root / data / path
                 if path in expected.preexisting:  # (the user's: kept)
                     assert target.exists(), ("\n".join(self.steps), target, expected)
                 elif path in expected.maybe:
                     if not target.exists():
-                        self.whole.get(key, set()).discard(expected.data)
+                        self.whole.get(key, set()).discard(data)
                 else:
-                    self.whole.get(key, set()).discard(expected.data)
+                    self.whole.get(key, set()).discard(data)
                     assert not target.exists(), ("\n".join(self.steps), target, expected)
 
     @rule(index=st.integers(0, len(PAYLOADS) - 1), delete=st.booleans(),

@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 import anyio
 import anyio.abc
@@ -23,10 +24,10 @@ from ..engine.manager import TorrentManager
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
 from ..formats.bitfield import Bitfield
-from ..formats.magnet import Magnet, magnet_again
+from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
-from ..session import Session
+from ..session import Session, SessionSetup
 from ..session.state_table import State
 from .disk.claims import PathClaims, claimed_paths
 from .disk.paths import confine, delete_job_files
@@ -52,6 +53,7 @@ from .queueing.dormant import DormantSeeds
 from .queueing.leases import LeaseTable
 from .queueing.queue import JobQueue
 from .runner import ProgramRunner
+from .sessions import add_session, saved_source
 from .snapshot import (
     SESSION_TO_JOB,
     files_done,
@@ -324,24 +326,40 @@ class JobLifecycle:
         options say so or the queue holds it back (``_held``: the queue resumes it with its
         slot); a job that cannot be started fails (``JobConflict`` says why)."""
         self.busy.add(rec.id)
+        try:
+            with anyio.CancelScope(shield=True):
+                source, setup = await self.leave_dormant(rec)
+                try:
+                    session = await self.add_session(rec, source, setup, Path(rec.options.data_path))
+                except (TorrentEngineError, OSError) as exc:
+                    await self._cannot_start(rec, exc)
+        finally:
+            self.busy.discard(rec.id)
+        self.sync(rec)
+        return session
+
+    async def leave_dormant(self, rec: JobRecord) -> tuple[Torrent | Magnet, SessionSetup]:
+        """The dormant job ``rec`` (its lock held, ``busy`` has it) gets a session now, from the
+        torrent (or magnet) and setup returned: no dormant seed nor check without a session from
+        now on. A job whose torrent cannot be read fails (``JobConflict`` says why)."""
         self.checks.leave(rec)  # (its session checks for itself from now on)
         if self.seeds.leave(rec, hand_over=True):  # (a dormant seed: its session announces from now on)
             self.sleepers.wake(rec)  # (its seeding time counted so far)
         try:
-            with anyio.CancelScope(shield=True):
-                try:
-                    session = await self.start_again(rec)
-                except (TorrentEngineError, OSError) as exc:
-                    log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
-                    await self.finish(rec, JobState.FAILED, f"cannot be started: {exc}")
-                    if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
-                        await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
-                    raise JobConflict(f"the job cannot be started: {exc}") from exc
-        finally:
-            self.busy.discard(rec.id)
+            source = await saved_source(self.manager, rec)
+        except (TorrentEngineError, OSError) as exc:
+            await self._cannot_start(rec, exc)
         self.saved_meta.pop(rec.id, None)
-        self.sync(rec)
-        return session
+        # (a seed that was dormant: its session goes on from what its trackers were told)
+        return source, dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))
+
+    async def _cannot_start(self, rec: JobRecord, exc: Exception) -> NoReturn:
+        """``rec``'s session cannot be started (``exc`` says why): it fails, saying so."""
+        log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
+        await self.finish(rec, JobState.FAILED, f"cannot be started: {exc}")
+        if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
+            await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
+        raise JobConflict(f"the job cannot be started: {exc}") from exc
 
     async def wake_seed(self, rec: JobRecord) -> Session | None:
         """A peer asks for the dormant seed ``rec``: its session, started now under the job's
@@ -797,34 +815,17 @@ class JobLifecycle:
 
     # -- a session started again --------------------------------------------------------------
     async def start_again(self, rec: JobRecord, saved: Torrent | None = None) -> Session:
-        """A session for ``rec`` added again to the manager from its record (at a start, or when
-        a dormant job is resumed or given a slot): its saved metainfo (``saved``, when read
-        already) and resume data, so it goes on from what was verified; a magnet whose metadata
-        never came fetches it again. Told before it starts what the record holds: paused (or
-        held by the queue), its options, file priorities, renamed files and edited trackers."""
-        save_path = Path(rec.options.data_path)
-        source: Torrent | Magnet
-        if saved is not None:
-            source = saved
-        else:
-            try:
-                kept = await anyio.to_thread.run_sync(self.manager.saved_metainfo, rec.info_hash)
-                if kept is None:
-                    raise SessionError("its metainfo is missing from the state directory")
-                source = kept
-            except (TorrentEngineError, OSError):
-                if not rec.source.startswith("magnet:"):
-                    raise
-                source = magnet_again(rec.source, bytes.fromhex(rec.info_hash))  # (fetches its metadata)
+        """A session for ``rec`` added again to the manager from its record (at a start): its
+        saved metainfo (``saved``, when read already) and resume data, so it goes on from what
+        was verified; a magnet whose metadata never came fetches it again."""
+        source = saved if saved is not None else await saved_source(self.manager, rec)
+        return await self.add_session(rec, source, session_setup(rec), Path(rec.options.data_path))
+
+    async def add_session(self, rec: JobRecord, source: Torrent | Magnet, setup: SessionSetup,
+                          save_path: Path, *, saved: bool = True) -> Session:
+        """``sessions.add_session``, paused as ``starts_paused`` says."""
         paused = self.starts_paused(rec)
-        # (a seed that was dormant: its session goes on from what its trackers were told)
-        setup = dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))
-        if isinstance(source, Torrent):  # (saved by the manager: nothing written again)
-            return await self.manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
-                                                peers=rec.options.peers, paused=paused,
-                                                setup=setup, seed_mode=rec.options.seed_mode)
-        return await self.manager.add(source, save_path, peers=rec.options.peers, paused=paused,
-                                      setup=setup, seed_mode=rec.options.seed_mode)
+        return await add_session(self.manager, rec, source, setup, save_path, paused=paused, saved=saved)
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or

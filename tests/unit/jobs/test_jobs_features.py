@@ -563,6 +563,7 @@ async def test_a_job_that_cannot_start_again_after_a_move_fails_saying_why(
             raise OSError(28, "No space left on device")
 
         monkeypatch.setattr(jobs.manager, "add", full)
+        monkeypatch.setattr(jobs.manager, "add_saved", full)  # (a dormant seed's session is from it)
         with pytest.raises(JobConflict) as refused:
             await jobs.set_location(job.id, "new")
         assert "No space left" in str(refused.value)

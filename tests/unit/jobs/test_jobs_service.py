@@ -7,7 +7,6 @@ import dataclasses
 import json
 import os
 import sys
-import time
 from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ import anyio.abc
 import pytest
 
 from tests.kept import damage_kept, forget_resume, keep_resume, kept_hashes, kept_resume
-from tests.spies import hold_checks, swarms_started
+from tests.spies import hold_checks, sessions_started, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
@@ -848,42 +847,28 @@ async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_start
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
 
 
-async def test_a_move_to_where_the_files_are_is_not_undone_by_the_old_places_failure(
+async def test_a_move_to_where_the_files_are_starts_no_session_at_the_old_place(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cross-seed added in seed mode at the wrong folder stops: its files are missing. Moved
-    to the folder that has them, it starts a session at the old place first (a job stopped has
-    none), which fails again there. That failure, heard while the move ran, stopped the job
-    again once the move let go of it: the job at its new place was shown and saved in error
-    with the old place's missing files (found by tests/fuzz/test_jobs_stateful.py)."""
+    to the folder that has them, it gets its session there alone. It started one at the old
+    place first, which failed there again; heard while the move ran, that failure stopped the
+    job at its new place once the move let go of it, in error with the old place's missing
+    files (found by tests/fuzz/test_jobs_stateful.py)."""
     data = payload(40_000, 7)
     torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
     root = tmp_path / "dl"
     root.mkdir()
     (root / "x.bin").write_bytes(data)
-    import torrent_engine.jobs.disk.relocate as relocate
-    from torrent_engine.jobs.disk.paths import missing_dirs
-
-    def after_the_old_place_failed(download_root: Path, target: Path) -> list[str]:
-        # (in a worker thread, while the loop runs: the session at the old place fails now,
-        # and the job hears of it, its stop waiting for the job's lock, before the move goes on)
-        deadline = time.monotonic() + 10
-        while job.id not in jobs._run.busy and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert job.id in jobs._run.busy
-        return missing_dirs(download_root, target)
-
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
         with anyio.fail_after(10):
             while jobs.get(job.id).state is not JobState.ERROR:
                 await jobs.tick()
                 await anyio.sleep(0.01)
-        monkeypatch.setattr(relocate, "missing_dirs", after_the_old_place_failed)
+        started = sessions_started(monkeypatch)
         moved = await jobs.set_location(job.id, str(root))
+        assert started == [root.resolve()]
         assert moved.options.save_path == str(root.resolve()) and moved.error is None
-        with anyio.fail_after(10):  # (what waited for the job's lock has run)
-            while job.id in jobs._run.busy:
-                await anyio.sleep(0.01)
         await jobs.tick()
         now = jobs.get(job.id)
         assert now.state is JobState.PAUSED and now.error is None and now.missing_files == ()
@@ -896,6 +881,29 @@ async def test_a_move_to_where_the_files_are_is_not_undone_by_the_old_places_fai
                 assert jobs.get(job.id).state is not JobState.ERROR, jobs.get(job.id).error
                 await jobs.tick()
                 await anyio.sleep(0.01)
+
+
+async def test_a_failure_heard_of_a_session_the_job_no_longer_has_is_left_alone(tmp_path: Path) -> None:
+    """A session's failure or end is acted on by a task that waits for the job's lock: when the
+    job has another session by then (moved, rechecked), it is left to that one."""
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(make_torrent([(("z.bin",), payload(20_000, 3))], 16384, single=True,
+                                             name="z.bin"), save_path="here")
+        first = jobs.manager.get(job.info_hash)
+        assert first is not None
+        await jobs.set_location(job.id, "there")
+        second = jobs.manager.get(job.info_hash)
+        assert second is not None and second is not first
+        rec = jobs._run.jobs.get(job.id)
+        assert rec is not None
+        for heard in (jobs._run.halt(rec, "gone", ["z.bin"], first),
+                      jobs._run.end(rec, JobState.FAILED, "failed", first)):
+            jobs._run.busy.add(rec.id)  # (as sync sets it before the task)
+            await heard
+            assert rec.id not in jobs._run.busy
+            now = jobs.get(job.id)
+            assert now.state is JobState.DOWNLOADING and now.error is None
+            assert jobs.manager.get(job.info_hash) is second
 
 
 @pytest.mark.parametrize("seed_mode", [False, True])
@@ -962,6 +970,48 @@ async def test_a_location_set_without_a_move_looks_for_the_data_there_and_leaves
         await jobs.cancel(job.id, delete_files=True)
     assert (root / "copy" / "x.bin").read_bytes() == data  # (found there: the user's)
     assert (root / "old" / "x.bin").read_bytes() == data
+
+
+async def test_a_job_without_a_session_is_moved_or_pointed_elsewhere_without_one_at_its_old_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """A job paused when the service started (no session) whose data the user moved, pointed
+    at it (Transmission's "find"), and a dormant seed moved: each gets its session at the new
+    place alone. One started at the old place first, which failed there for the missing files
+    (a warning logged), and showed the paused job queued at the old place meanwhile."""
+    data, other = payload(40_000, 11), payload(30_000, 12)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    seed = make_torrent([(("y.bin",), other)], 16384, single=True, name="y.bin")
+    root = tmp_path / "dl"
+    for folder, name, content in (("old", "x.bin", data), ("seeds", "y.bin", other)):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        (root / folder / name).write_bytes(content)
+    seeding = dataclasses.replace(cfg(), seed=True)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent, save_path="old")
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.SEEDING:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.pause(job.id)
+    (root / "new").mkdir()
+    (root / "old" / "x.bin").rename(root / "new" / "x.bin")  # (the user moved it)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        dormant, _ = await jobs.add(seed, save_path="seeds", seed_mode=True)
+        assert jobs.manager.get(dormant.info_hash) is None and jobs.manager.get(job.info_hash) is None
+        started = sessions_started(monkeypatch)
+        shown: list[tuple[str, str]] = []
+        jobs.events.subscribe("job.state", lambda e: shown.append((e.new.value, e.job.options.save_path)))
+        found = await jobs.set_location(job.id, str(root / "new"), move=False)
+        moved = await jobs.set_location(dormant.id, str(root / "seeds2"))
+        assert started == [(root / "new").resolve(), (root / "seeds2").resolve()]
+        assert found.state in (JobState.PAUSED, JobState.CHECKING) and moved.state is JobState.SEEDING
+        assert all(where != str((root / "old").resolve()) for _, where in shown), shown
+        with anyio.fail_after(10):
+            while (now := jobs.get(job.id)).state is not JobState.PAUSED:
+                await anyio.sleep(0.01)
+        assert now.error is None and now.verified_pieces == torrent.num_pieces
+        assert (root / "seeds2" / "y.bin").read_bytes() == other
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.records
 
 
 async def test_data_looked_for_at_a_new_place_is_verified_even_for_a_job_added_in_seed_mode(

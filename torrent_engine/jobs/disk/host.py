@@ -12,7 +12,9 @@ if TYPE_CHECKING:
 
     from ...engine.manager import TorrentManager
     from ...events import EventBus
-    from ...session import Session
+    from ...formats.magnet import Magnet
+    from ...formats.metainfo import Torrent
+    from ...session import Session, SessionSetup
     from ..model import Job, JobConflict, JobState
     from ..queueing.awake import Sleepers
     from ..store import JobRecord
@@ -113,10 +115,15 @@ class DiskHost(Protocol):
     def snapshot(self, rec: JobRecord, *, seeding_time_step: float = 0.0) -> Job:
         """The job as a caller sees it: from its session while it runs, else from its record."""
 
-    async def start_dormant(self, rec: JobRecord) -> Session:
-        """Start the session of a dormant job (the caller holds its lock), paused when its options
-        say so or the queue holds it back (``_held``: the queue resumes it with its slot); a job
-        that cannot be started fails (``JobConflict`` says why)."""
+    async def leave_dormant(self, rec: JobRecord) -> tuple[Torrent | Magnet, SessionSetup]:
+        """The dormant job ``rec`` (the caller holds its lock, ``busy`` has it) gets a session
+        now, from what this returns: its torrent (or magnet) and the session's setup; a job
+        whose torrent cannot be read fails (``JobConflict`` says why)."""
+
+    async def add_session(self, rec: JobRecord, source: Torrent | Magnet, setup: SessionSetup,
+                          save_path: Path, *, saved: bool = True) -> Session:
+        """A session of ``rec`` added at ``save_path`` from ``source`` (``saved``: the metainfo
+        the manager keeps, not written again), paused as ``starts_paused`` says."""
 
     def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a

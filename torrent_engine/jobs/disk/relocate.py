@@ -171,33 +171,34 @@ class Mover:
             if clash is not None:
                 raise clash
         session = self.run.session_of(rec)
-        if session is None and self.run.dormant(rec):
-            session = await self.run.start_dormant(rec)
-        if session is None or rec.id in self.run.busy:
+        # (a job without a session, paused or a dormant seed, gets one at the new place alone)
+        dormant = session is None and self.run.dormant(rec)
+        if (session is None and not dormant) or rec.id in self.run.busy:
             raise JobConflict("cannot move the job now: it is being restarted or ended")
         if old == target:
             await self.run.save(rec, dataclasses.replace(rec, options=after), strict=True)
             rec.options = after
             return None
+        source: Torrent | Magnet | None = None  # (a dormant job's: read once it leaves its sleep)
+        if session is not None:
+            source = session.torrent if session.has_metadata else session.magnet
+            if source is None:
+                raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
         # (both places are the job's while it moves: an add meanwhile cannot take either)
         self.run.claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
-        source: Torrent | Magnet
-        if session.has_metadata:
-            source = session.torrent
-        elif session.magnet is not None:
-            source = session.magnet
-        else:
-            raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
         created = tuple(await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target))
         self.run.busy.add(rec.id)
-        paused = self.run.starts_paused(rec)  # (the record's word, or the queue's)
         error: Exception | None = None
         try:
             with anyio.CancelScope(shield=True):
-                self.run.refresh_counters(rec, session)
-                # (its metainfo and resume data, for the old place, stay until the move is
-                # committed: a crash before that finds the job whole where it was)
-                await self.run.manager.remove(session.info_hash, keep_saved=True)
+                if source is not None and session is not None:
+                    setup = session_setup(rec)
+                    self.run.refresh_counters(rec, session)
+                    # (its metainfo and resume data, for the old place, stay until the move is
+                    # committed: a crash before that finds the job whole where it was)
+                    await self.run.manager.remove(session.info_hash, keep_saved=True)
+                else:  # (a job that cannot be read fails: the refusal says why)
+                    source, setup = await self.run.leave_dormant(rec)
                 try:
                     await self._move_files(rec, old, target, created, after, keep_verified=keep_verified,
                                            taking=taking)
@@ -212,9 +213,7 @@ class Mover:
                 # (it counts on from the job's totals: the resume data that held them went
                 # with the old session, and is for the old place anyway)
                 try:
-                    await self.run.manager.add(source, target, peers=rec.options.peers, paused=paused,
-                                           setup=session_setup(rec),
-                                           seed_mode=rec.options.seed_mode)
+                    await self.run.add_session(rec, source, setup, target, saved=session is None)
                 except (TorrentEngineError, OSError) as exc:
                     # (never a job without a session that claims to run: it fails, saying why)
                     log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
