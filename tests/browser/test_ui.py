@@ -336,6 +336,32 @@ async def test_a_stuck_job_shows_why(tmp_path: Path) -> None:
     assert shown.startswith("Stalled since") and "no peer sources" in shown, shown
 
 
+async def test_a_complete_download_that_cannot_reach_its_save_path_shows_why(tmp_path: Path) -> None:
+    """Complete in its incomplete folder, a job whose save path has a file of its name with other
+    data stays where it is: its card says so, and why."""
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        payload = make_payload(api.download_root / "part", FILES, name="Example Payload")
+        torrent = make_torrent(payload, piece_length=32 * 1024)
+        theirs = api.download_root / "done" / "Example Payload" / "extras" / "notes.txt"
+        theirs.parent.mkdir(parents=True)
+        theirs.write_bytes(b"the user's own notes")
+        added = await api.client.post("/api/jobs", json={
+            "source": base64.b64encode(torrent.to_bytes()).decode(), "save_path": "done",
+            "download_path": "part"})
+        assert added.status_code == 201, added.text
+        with chromium() as driver:
+            def stall_line() -> str:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                line = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, ".job .stall-line"), 20)[0]
+                return str(line.text)
+
+            shown = await in_thread(stall_line)
+        assert theirs.read_bytes() == b"the user's own notes"
+    assert shown.startswith("Not moved since") and "other data" in shown and "/part" in shown, shown
+
+
 async def test_the_charts_draw_the_rate_and_peers_of_the_last_hour(tmp_path: Path) -> None:
     """The small charts: the server's samples on load, then the live ones, as polylines."""
     from selenium.webdriver.common.by import By

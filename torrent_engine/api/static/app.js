@@ -654,7 +654,8 @@ function secondLine(job) {
   const message = job.error || (job.result && job.result.error);
   if (message) return el("span", {class: "error-line", text: message, title: message});
   if (job.stall) {
-    const text = `Stalled since ${when(job.stall.since)}: ${job.stall.message}`;
+    const since = job.stall.reason === "not_moved" ? "Not moved since" : "Stalled since";
+    const text = `${since} ${when(job.stall.since)}: ${job.stall.message}`;
     return el("span", {class: "stall-line", text, title: job.stall.reason});
   }
   const parts = [];

@@ -270,7 +270,10 @@ DETAIL_VIEWS.general = {
     add("Created on", facts.creation_date ? when(facts.creation_date) : "—");
     add("Comment", f.comment != null ? f.comment : facts.comment || "—");
     if (job.error) add("Error", job.error);
-    if (job.stall) add("Stalled since", `${when(job.stall.since)}: ${job.stall.message}`);
+    if (job.stall) {
+      add(job.stall.reason === "not_moved" ? "Not moved since" : "Stalled since",
+          `${when(job.stall.since)}: ${job.stall.message}`);
+    }
     const kv = view.querySelector("dl");
     const sig = JSON.stringify(rows);
     if (kv.dataset.sig === sig) return;

@@ -134,9 +134,8 @@ class Mover:
                 error = exc
             if error is not None:
                 self._completion_failed.add(rec.id)
-                log.warning("job %s (%s) is complete but stays in %s (it seeds from there): cannot move "
-                            "it to %s: %s", rec.id, rec.name, rec.options.data_path, rec.options.save_path,
-                            error)
+                log.warning("job %s (%s) is complete but stays in %s: cannot move it to %s: %s", rec.id,
+                            rec.name, rec.options.data_path, rec.options.save_path, error)
                 why = error.reason if isinstance(error, JobError) else str(error)
                 self._show_unmoved(rec, JobStall(
                     reason=UNMOVED, since=self.run.clock(),
