@@ -200,8 +200,10 @@ class JobControl:
                 self.run.refresh_counters(rec)
                 await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
                 try:
+                    # (under the job's hash: a hybrid added by its v2 one keeps it)
                     await self.run.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
-                                           paused=paused, setup=session_setup(rec))
+                                               paused=paused, setup=session_setup(rec),
+                                               info_hash=bytes.fromhex(rec.info_hash))
                 except (TorrentEngineError, OSError) as exc:
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)

@@ -35,12 +35,16 @@ async def add_session(manager: TorrentManager, rec: JobRecord, source: Torrent |
                       setup: SessionSetup, save_path: Path, *, paused: bool, saved: bool) -> Session:
     """A session of ``rec`` added to ``manager`` at ``save_path`` from ``source`` and its resume
     data, told before it starts what the record holds (``setup``: its options, file priorities,
-    renamed files and edited trackers). ``saved``: a ``Torrent`` source is the metainfo the
-    manager keeps (nothing written again; the hash the job was added by kept); else it is
-    written as an add's."""
+    renamed files and edited trackers), under the job's info-hash. ``saved``: a ``Torrent``
+    source is the metainfo the manager keeps (nothing written again); else it is written as an
+    add's."""
     o = rec.options
-    if saved and isinstance(source, Torrent):
-        return await manager.add_saved(source, save_path, info_hash=bytes.fromhex(rec.info_hash),
-                                       peers=o.peers, paused=paused, setup=setup, seed_mode=o.seed_mode)
-    return await manager.add(source, save_path, peers=o.peers, paused=paused, setup=setup,
+    if not isinstance(source, Torrent):
+        return await manager.add(source, save_path, peers=o.peers, paused=paused, setup=setup,
+                                 seed_mode=o.seed_mode)
+    key = bytes.fromhex(rec.info_hash)  # (a hybrid added by its v2 hash keeps it: the job's key)
+    if saved:
+        return await manager.add_saved(source, save_path, info_hash=key, peers=o.peers, paused=paused,
+                                       setup=setup, seed_mode=o.seed_mode)
+    return await manager.add(source, save_path, peers=o.peers, paused=paused, setup=setup, info_hash=key,
                              seed_mode=o.seed_mode)
