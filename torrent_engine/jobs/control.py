@@ -172,18 +172,19 @@ class JobControl:
         await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "recheck")
-            if session is None and rec.state is JobState.ERROR:
-                # started again without its resume data, it hashes what is there (its old
-                # session would trust that data, and stop again on the same missing file)
+            if session is None:  # (paused since the start, a dormant seed, stopped in error)
+                # its one session, started without its resume data, hashes what is there (one
+                # with it would trust that data: a job in error would stop again on the same
+                # missing file); one stopped by its disk goes on after the check
                 await anyio.to_thread.run_sync(self.run.manager.forget_resume, rec.info_hash)
-                rec.options = dataclasses.replace(rec.options, paused=False, seed_mode=False)
+                error = rec.state is JobState.ERROR
+                rec.options = dataclasses.replace(rec.options, paused=rec.options.paused and not error,
+                                                  seed_mode=False)
                 rec.updated_at = self.run.clock()
                 await self.run.start_dormant(rec)
                 await self.run.save(rec)
                 job = self.run.snapshot(rec)
             else:
-                if session is None:
-                    session = await self.run.start_dormant(rec)
                 job = await self._recheck(rec, session)
         await self.rounds.enforce()  # (a check over already: the queue's word)
         return self.run.job(job.id)

@@ -883,6 +883,34 @@ async def test_a_move_to_where_the_files_are_starts_no_session_at_the_old_place(
                 await anyio.sleep(0.01)
 
 
+@pytest.mark.parametrize("paused", [False, True])
+async def test_a_recheck_of_a_job_without_a_session_starts_one_that_hashes_its_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paused: bool) -> None:
+    """A dormant seed (added in seed mode) or a job paused since the start, rechecked: one
+    session, started without its resume data, hashes what is there. One started from its resume
+    data came first (and a dormant seed's announced), then was replaced."""
+    data = payload(40_000, 5)
+    torrent = make_torrent([(("w.bin",), data)], 16384, single=True, name="w.bin")
+    root = tmp_path / "dl"
+    (root / "here").mkdir(parents=True)
+    (root / "here" / "w.bin").write_bytes(data)
+    seeding = dataclasses.replace(cfg(), seed=True)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent, save_path="here", seed_mode=True, paused=paused)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        assert jobs.manager.get(job.info_hash) is None
+        started = sessions_started(monkeypatch)
+        await jobs.recheck(job.id)
+        assert started == [(root / "here").resolve()]
+        with anyio.fail_after(10):
+            while (now := jobs.get(job.id)).verified_pieces != torrent.num_pieces \
+                    or now.state not in (JobState.PAUSED, JobState.SEEDING):
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert now.state is (JobState.PAUSED if paused else JobState.SEEDING)
+        assert not now.seed_mode and now.progress == 1.0 and started == [(root / "here").resolve()]
+
+
 async def test_a_failure_heard_of_a_session_the_job_no_longer_has_is_left_alone(tmp_path: Path) -> None:
     """A session's failure or end is acted on by a task that waits for the job's lock: when the
     job has another session by then (moved, rechecked), it is left to that one."""
