@@ -207,13 +207,19 @@ def job_line(job: JSONObject) -> str:
             eta = job.get("eta")
             rates += f"  eta {human_eta(eta if isinstance(eta, (int, float)) else None)}"
     stall = job.get("stall")
-    why = f"  stalled: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
+    why = f"  {_stuck(stall)}: {stall['message']}" if isinstance(stall, dict) and stall.get("message") else ""
     result = job.get("result")
     error = job.get("error") or (result.get("error") if isinstance(result, dict) else None)
     if error:
         why += f"  error: {error}"
     name = job.get("name") or job["info_hash"]
     return f"{job['id']}  {job['state']!s:<17} {pct}  {size:>10}  {name}{rates}{why}"
+
+
+def _stuck(stall: JSONObject) -> str:
+    """What a job's stall is: a download that does not move, or complete data that could not
+    move to its save path (reason ``not_moved``)."""
+    return "not moved" if stall.get("reason") == "not_moved" else "stalled"
 
 
 def _stalled_since(stall: JSONObject) -> str:
@@ -229,7 +235,8 @@ def show_job(job: JSONObject) -> str:
     lines = [job_line(job), f"  info-hash {job['info_hash']}"]  # (the line has the error)
     stall = job.get("stall")
     if isinstance(stall, dict):
-        lines.append(f"  stalled {_stalled_since(stall)}: {stall.get('message')} ({stall.get('reason')})")
+        lines.append(f"  {_stuck(stall)} {_stalled_since(stall)}: {stall.get('message')} "
+                     f"({stall.get('reason')})")
     for f in _objects(job.get("files")):
         mark = "x" if f.get("selected") else " "
         lines.append(f"  [{mark}] {f['index']!s:>3} {_number(f.get('progress')) * 100:5.1f}%  "

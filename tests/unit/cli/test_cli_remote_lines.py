@@ -27,6 +27,15 @@ def test_a_stuck_job_says_why_in_list_and_show() -> None:
     assert "stalled" not in job_line(job())
 
 
+def test_a_complete_job_that_cannot_reach_its_save_path_says_so_in_list_and_show() -> None:
+    stall = {"reason": "not_moved", "message": "complete, but its files stay in /dl/part: they cannot "
+             "move to /dl/done: /dl/done/a.bin already exists with other data", "since": time.time() - 5}
+    held = job(state="seeding", progress=1.0, stall=stall)
+    assert "not moved: complete, but its files stay in /dl/part" in job_line(held)
+    assert "stalled" not in job_line(held)
+    assert "not moved since" in show_job(held) and "(not_moved)" in show_job(held)
+
+
 def test_a_failed_job_shows_its_error_in_list() -> None:
     failed = job(state="failed", error="disk full writing piece 3")
     assert "error: disk full writing piece 3" in job_line(failed)
