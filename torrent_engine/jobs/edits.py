@@ -149,7 +149,7 @@ class JobEdits:
             moves = plan_rename(rec.file_paths, rec.pad_files, old, new, folder=folder, fields=fields)
             if not moves:
                 return self.run.snapshot(rec)
-            root = rec.options.save_path
+            root = rec.options.data_path  # (where its data is: its incomplete folder while it downloads)
             overlap = self.run.claims.overlap(rec.id, claimed_paths(root, list(moves.values())))
             if overlap is not None:
                 raise JobConflict(f"{overlap.path} is written by job {overlap.other}", fields[1])

@@ -230,3 +230,28 @@ async def test_a_job_that_does_not_seed_and_cannot_move_ends_complete_saying_whe
         assert done.stall is not None and done.stall.reason == "not_moved"
         assert f"stay in {dl / 'part'}" in done.stall.message and str(theirs) in done.stall.message
         assert theirs.read_bytes() == b"other"
+
+
+async def test_a_rename_of_a_job_without_a_session_renames_its_files_in_its_incomplete_folder(
+        tmp_path: Path) -> None:
+    """A job downloading into its incomplete folder, paused since the service started (no
+    session): a rename moves its files where its data is. It moved the files of those names at
+    its save path, the user's there (found by tests/fuzz/test_jobs_stateful.py)."""
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    theirs = dl / "done" / "pair" / "a.bin"
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(b"the user's own file")
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part", paused=True)
+    async with service(tmp_path) as jobs:
+        assert jobs.manager.get(job.info_hash) is None
+        renamed = await jobs.rename_path(job.id, "pair/a.bin", "pair/a2.bin")
+        assert sorted(f.path for f in renamed.files) == ["pair/a2.bin", "pair/b.bin"]
+        assert theirs.read_bytes() == b"the user's own file"
+        assert not (dl / "done" / "pair" / "a2.bin").exists()
+        assert (dl / "part" / "pair" / "a2.bin").read_bytes() == payload(40000, 1)
+        assert not (dl / "part" / "pair" / "a.bin").exists()
+        await jobs.resume(job.id)  # (its data found where it is, under its new name)
+        await wait_state(jobs, job.id, JobState.SEEDING)
