@@ -321,10 +321,12 @@ class JobsMachine(RuleBasedStateMachine):
             return
         if self._whole_on_disk(expected.key, old):  # (downloaded since the model looked: the user's now)
             self.whole.setdefault(expected.key, set()).add(old)
+        # (complete in its incomplete folder since the model looked, its data may have moved to
+        # this, its save path, by itself: the files there may be its own)
+        itself = expected.incomplete is not None and place == expected.place
         expected.place, expected.incomplete, expected.claimed = place, None, False
-        files = layout(expected.key)
-        expected.preexisting = frozenset(path for path, _ in files if Path(place) / path in seen)
-        expected.maybe = frozenset()
+        there = frozenset(path for path, _ in layout(expected.key) if Path(place) / path in seen)
+        expected.preexisting, expected.maybe = (frozenset(), there) if itself else (there, frozenset())
 
     def _moved(self, index: int, expected: Expected, place: str, job: Job, seen: set[Path] | None) -> None:
         """A move of a job downloading into its incomplete folder changes its save path alone
