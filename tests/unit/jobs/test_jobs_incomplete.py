@@ -10,6 +10,7 @@ import pytest
 
 from tests.unit.jobs.test_jobs_features import cfg, magnet, seed_data, service, two_files, wait_state
 from tests.unit.torrent_factory import payload
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import InvalidJobRequest, JobService, JobState, SavePathError
 from torrent_engine.jobs.disk.incomplete import download_path_for
 from torrent_engine.jobs.tuning.settings import ServiceSettings
@@ -147,6 +148,19 @@ async def test_a_job_that_does_not_seed_ends_complete_at_its_save_path(tmp_path:
         assert not (dl / "part" / "pair").exists()
 
 
+def _in_the_way(tmp_path: Path, name: str, data: bytes) -> tuple[Torrent, Path, Path]:
+    """The torrent, its data complete in the incomplete folder ``part`` (what a download left
+    there), and a file of the user's named as one of its own (``name``) at its save path
+    ``done``: the torrent, the download root, the user's file."""
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    theirs = dl / "done" / "pair" / name
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(data)
+    return torrent, dl, theirs
+
+
 async def _moved_or_held(jobs: JobService, job_id: str, info_hash: str, save: Path) -> None:
     """Until the job's completion move is over: its session runs at ``save``, or it says why not."""
     with anyio.fail_after(15):
@@ -161,12 +175,7 @@ async def test_a_file_of_the_same_bytes_at_the_save_path_is_taken_there_once_com
     """The user has one of the files at the save path already: the job complete in its
     incomplete folder takes it there (its own copy removed, nothing checked again, then or at a
     start), and a delete of the job's files keeps it as the user's."""
-    torrent = two_files()
-    dl = (tmp_path / "dl").resolve()
-    seed_data(dl / "part", torrent)
-    theirs = dl / "done" / "pair" / "a.bin"
-    theirs.parent.mkdir(parents=True)
-    theirs.write_bytes(payload(40000, 1))
+    torrent, dl, theirs = _in_the_way(tmp_path, "a.bin", payload(40000, 1))
     inode = theirs.stat().st_ino
     async with service(tmp_path, seed=True) as jobs:
         job, _ = await jobs.add(torrent, save_path="done", download_path="part")
@@ -191,12 +200,7 @@ async def test_a_file_of_the_same_bytes_at_the_save_path_is_taken_there_once_com
 
 async def test_a_file_of_other_bytes_at_the_save_path_keeps_the_job_where_it_is_saying_why(
         tmp_path: Path) -> None:
-    torrent = two_files()
-    dl = (tmp_path / "dl").resolve()
-    seed_data(dl / "part", torrent)
-    theirs = dl / "done" / "pair" / "a.bin"
-    theirs.parent.mkdir(parents=True)
-    theirs.write_bytes(b"another file of the same name" * 100)
+    torrent, dl, theirs = _in_the_way(tmp_path, "a.bin", b"another file of the same name" * 100)
     async with service(tmp_path, seed=True) as jobs:
         job, _ = await jobs.add(torrent, save_path="done", download_path="part")
         await _moved_or_held(jobs, job.id, job.info_hash, dl / "done")
@@ -216,12 +220,7 @@ async def test_a_file_of_other_bytes_at_the_save_path_keeps_the_job_where_it_is_
 
 async def test_a_job_that_does_not_seed_and_cannot_move_ends_complete_saying_where_its_files_are(
         tmp_path: Path) -> None:
-    torrent = two_files()
-    dl = (tmp_path / "dl").resolve()
-    seed_data(dl / "part", torrent)
-    theirs = dl / "done" / "pair" / "b.bin"
-    theirs.parent.mkdir(parents=True)
-    theirs.write_bytes(b"other")
+    torrent, dl, theirs = _in_the_way(tmp_path, "b.bin", b"other")
     async with service(tmp_path, seed=False) as jobs:
         job, _ = await jobs.add(torrent, save_path="done", download_path="part")
         await wait_state(jobs, job.id, JobState.COMPLETED)
@@ -237,12 +236,7 @@ async def test_a_rename_of_a_job_without_a_session_renames_its_files_in_its_inco
     """A job downloading into its incomplete folder, paused since the service started (no
     session): a rename moves its files where its data is. It moved the files of those names at
     its save path, the user's there (found by tests/fuzz/test_jobs_stateful.py)."""
-    torrent = two_files()
-    dl = (tmp_path / "dl").resolve()
-    seed_data(dl / "part", torrent)
-    theirs = dl / "done" / "pair" / "a.bin"
-    theirs.parent.mkdir(parents=True)
-    theirs.write_bytes(b"the user's own file")
+    torrent, dl, theirs = _in_the_way(tmp_path, "a.bin", b"the user's own file")
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(torrent, save_path="done", download_path="part", paused=True)
     async with service(tmp_path) as jobs:
