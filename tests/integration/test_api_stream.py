@@ -4,6 +4,7 @@ at once, a paused job started by its stream, and a completed job served from dis
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import anyio
@@ -119,6 +120,31 @@ async def test_a_completed_job_is_streamed_from_disk(tmp_path: Path) -> None:
             r = await api.client.get(url)
             assert r.status_code == 200 and r.content == movie
             assert (await api.client.get(f"/api/jobs/{job_id}/files/7/stream")).status_code == 404
+
+
+async def test_a_completed_job_whose_data_stayed_in_its_incomplete_folder_is_streamed_from_there(
+        tmp_path: Path) -> None:
+    """Complete in its incomplete folder, a job whose save path has a file of its name with
+    other data ends there (it does not seed): its stream is its own data, not that file's."""
+    async with running_api(tmp_path) as api:
+        api.service.manager.config.seed = False
+        payload = make_payload(api.download_root / "part", FILES)
+        torrent = make_torrent(payload, piece_length=PIECE, version="v1")
+        movie = (payload / "movie.mp4").read_bytes()
+        theirs = api.download_root / "done" / payload.name / "movie.mp4"
+        theirs.parent.mkdir(parents=True)
+        theirs.write_bytes(b"the user's own film")
+        r = await api.client.post("/api/jobs", json={
+            "source": base64.b64encode(torrent.to_bytes()).decode(), "save_path": "done",
+            "download_path": "part"})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        with anyio.fail_after(30):
+            while (job := (await api.client.get(f"/api/jobs/{job_id}")).json())["state"] != "completed":
+                await anyio.sleep(0.05)
+        assert job["stall"]["reason"] == "not_moved"
+        r = await api.client.get(f"/api/jobs/{job_id}/files/0/stream")
+        assert r.status_code == 200 and r.content == movie
 
 
 def test_parse_range() -> None:

@@ -278,7 +278,9 @@ class StreamApi:
                 entry = next((f for f in job.files if f.index == index), None)
                 if entry is None:
                     raise StreamError(f"{job.name} has no file {index}")
-                path = Path(job.options.save_path).joinpath(*entry.path.split("/"))
+                # (where its data is: a completion that could not reach its save path left it
+                # in its incomplete folder)
+                path = Path(job.options.data_path).joinpath(*entry.path.split("/"))
                 source = await DiskFile(path, entry.path, entry.size).open()
             else:
                 opened: ByteSource | None = None
