@@ -84,11 +84,9 @@ QUIET_STATES = frozenset({State.SEEDING, State.PAUSED, State.DOWNLOADING, State.
 
 class JobLifecycle:
     """The job records and their sessions: state from the sessions', ends, saving, the views.
-
     All of it runs on the service's event loop; the task group (``tg``) is the service's. It
     calls no part above it but through the two callbacks it is given (``round_soon``,
-    ``move_when_complete``) and the settings getter.
-    """
+    ``move_when_complete``) and the settings getter."""
 
     def __init__(self, manager: TorrentManager, store: JobStore, *, download_root: Path,
                  state_dir: Path | None, clock: Callable[[], float],
@@ -127,7 +125,7 @@ class JobLifecycle:
         # (service.py): a round of the queue asked for soon (queueing/rounds.py), and the move of a job
         # complete in its incomplete folder to its save path, whether one is under way (disk/relocate.py)
         self.round_soon: Callable[[], None] = lambda: None
-        self.move_when_complete: Callable[[JobRecord], bool] = lambda rec: False
+        self.move_when_complete: Callable[..., bool] = lambda rec, program=False: False
         self.bandwidth_group: Callable[[JobRecord], str] = lambda rec: ""  # (tuning/groups.py)
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
@@ -594,11 +592,13 @@ class JobLifecycle:
             self.run_program(ProgramEvent.COMPLETED, rec)
         return True
 
-    def run_program(self, event: ProgramEvent, rec: JobRecord) -> None:
+    def run_program(self, event: ProgramEvent, rec: JobRecord, *, moved: bool = False) -> None:
         """Start the program the settings name for ``event`` for ``rec`` (none named: nothing),
-        in the service's task group; what it did becomes the job's ``last_program``."""
+        in the service's task group; what it did becomes the job's ``last_program``. A completion
+        in an incomplete folder runs it once its move to the save path ends (``moved``)."""
         command = self.settings.program(event)
-        if command and self.tg is not None:
+        if command and self.tg is not None and not (event is ProgramEvent.COMPLETED and not moved and (
+                rec.options.download_path is not None and self.move_when_complete(rec, program=True))):
             session = self.session_of(rec)
             torrent = session.torrent if session is not None and session.has_metadata else None
             self.programs.run_for(self.tg, event, command, self.snapshot(rec), torrent,

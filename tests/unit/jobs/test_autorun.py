@@ -215,6 +215,37 @@ async def test_the_service_runs_programs_on_add_completion_and_share_limit(tmp_p
     assert env["TR_TORRENT_DIR"] == str((tmp_path / "dl").resolve()) and env["TR_TORRENT_LABELS"] == "x,y"
 
 
+@pytest.mark.parametrize("in_the_way", [False, True])
+async def test_a_completion_through_the_incomplete_folder_runs_its_program_once_the_files_are_placed(
+        tmp_path: Path, in_the_way: bool) -> None:
+    """A download complete in its incomplete folder: its completion's program runs once its move
+    to the save path ended, its content path where the files are then (the save path; the
+    incomplete folder when a file of other data at the save path kept them there). It ran as the
+    download completed, its content path the save path, where nothing was yet."""
+    from tests.unit.jobs.test_jobs_features import seed_data, service, two_files
+
+    torrent = two_files("show")
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    if in_the_way:
+        (dl / "done" / "show").mkdir(parents=True)
+        (dl / "done" / "show" / "b.bin").write_bytes(b"other")
+    script = tmp_path / "probe.sh"  # (notes whether the files are at %F as it runs)
+    log = tmp_path / "runs"
+    script.write_text(f'#!/bin/sh\n[ -f "$1/a.bin" ] && echo "there $1" >> {log} '
+                      f'|| echo "missing $1" >> {log}\n')
+    os.chmod(script, 0o755)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.update_settings(run_on_completed=f"{script} %F", run_on_completed_enabled=True)
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        with anyio.fail_after(20):
+            while (last := jobs.get(job.id).last_program) is None:
+                await anyio.sleep(0.05)
+        assert last.exit_code == 0
+    where = dl / ("part" if in_the_way else "done") / "show"
+    assert log.read_text().splitlines() == [f"there {where}"]  # (once)
+
+
 async def test_a_missing_program_leaves_the_job_as_it_was(tmp_path: Path) -> None:
     from tests.unit.jobs.test_jobs_features import seed_data, service, two_files
     from torrent_engine.jobs import JobState

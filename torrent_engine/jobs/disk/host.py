@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from ...formats.magnet import Magnet
     from ...formats.metainfo import Torrent
     from ...session import Session, SessionSetup
-    from ..model import Job, JobConflict, JobState
+    from ..model import Job, JobConflict, JobState, ProgramEvent
     from ..queueing.awake import Sleepers
     from ..store import JobRecord
     from ..table import JobTable
@@ -100,6 +100,10 @@ class DiskHost(Protocol):
     async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes; ``strict``:
         ``StateNotSaved`` when it could not be (a change to refuse)."""
+
+    def run_program(self, event: ProgramEvent, rec: JobRecord, *, moved: bool = False) -> None:
+        """Start the program the settings name for ``event`` for ``rec`` (``moved``: a completion's,
+        its move out of the incomplete folder ended)."""
 
     def session_of(self, rec: JobRecord) -> Session | None:
         """The running session of the unfinished job ``rec`` (None: finished, dormant or replaced)."""

@@ -94,14 +94,15 @@ class ProgramContext:
 def job_context(job: Job, torrent: Torrent | None) -> ProgramContext:
     """What a program is told of ``job`` (``torrent``: its metainfo, None before a magnet's)."""
     save = job.options.save_path.rstrip("/") or "/"
+    data = job.options.data_path.rstrip("/") or "/"  # (where its files are: the content's paths)
     paths = [f.path for f in job.files]
     if len(paths) == 1:
-        content, root = f"{save}/{paths[0]}", ""
+        content, root = f"{data}/{paths[0]}", ""
     elif paths:
         top = paths[0].split("/")[0]
-        content = root = f"{save}/{top}"
+        content = root = f"{data}/{top}"
     else:
-        content, root = save, ""
+        content, root = data, ""
     urls = tuple(t.url for t in job.trackers)
     working = [t.url for t in job.trackers if t.status == "working"]
     v1 = torrent.info_hash_v1.hex() if torrent is not None and torrent.info_hash_v1 is not None else (
