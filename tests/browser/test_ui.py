@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_program
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import TOKEN, add_kept_from_its_save_path, running_api
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from torrent_engine.jobs import AddOptions, JobFeatures, JobState
 from torrent_engine.session import Session
@@ -345,12 +345,7 @@ async def test_a_complete_download_that_cannot_reach_its_save_path_shows_why(tmp
         payload = make_payload(api.download_root / "part", FILES, name="Example Payload")
         torrent = make_torrent(payload, piece_length=32 * 1024)
         theirs = api.download_root / "done" / "Example Payload" / "extras" / "notes.txt"
-        theirs.parent.mkdir(parents=True)
-        theirs.write_bytes(b"the user's own notes")
-        added = await api.client.post("/api/jobs", json={
-            "source": base64.b64encode(torrent.to_bytes()).decode(), "save_path": "done",
-            "download_path": "part"})
-        assert added.status_code == 201, added.text
+        await add_kept_from_its_save_path(api, torrent, theirs, b"the user's own notes")
         with chromium() as driver:
             def stall_line() -> str:
                 driver.get(f"{api.url}/#token={TOKEN}")

@@ -3,6 +3,7 @@ API tests. Requests go over TCP with httpx, as any client's would."""
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import AsyncIterator, Callable
@@ -18,6 +19,7 @@ import httpx
 from tests.integration.helpers import loopback_config
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.api import ApiServer
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import Job, JobService, JobState
 
 TOKEN = "test-token-0123456789abcdef"
@@ -77,6 +79,19 @@ async def running_api(tmp_path: Path, *, config_options: dict[str, Any] | None =
                 finally:
                     server.stop()
 
+
+
+async def add_kept_from_its_save_path(api: Api, torrent: Torrent, theirs: Path, data: bytes) -> str:
+    """``torrent``'s job added to save in ``done`` through the incomplete folder ``part`` (where
+    its data is whole already), with the user's file ``theirs`` (under ``done``, named as one of
+    its own) of other ``data`` in its way: the job's id."""
+    theirs.parent.mkdir(parents=True)
+    theirs.write_bytes(data)
+    r = await api.client.post("/api/jobs", json={
+        "source": base64.b64encode(torrent.to_bytes()).decode(), "save_path": "done",
+        "download_path": "part"})
+    assert r.status_code == 201, r.text
+    return str(r.json()["id"])
 
 @dataclass
 class SseMessage:

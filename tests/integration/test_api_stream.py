@@ -4,7 +4,6 @@ at once, a paused job started by its stream, and a completed job served from dis
 
 from __future__ import annotations
 
-import base64
 from pathlib import Path
 
 import anyio
@@ -14,7 +13,7 @@ import pytest
 from torrent_engine.api.stream import RangeNotSatisfiable, parse_range, stream_token
 from torrent_engine.session import Session
 
-from .api_helpers import TOKEN, running_api
+from .api_helpers import TOKEN, add_kept_from_its_save_path, running_api
 from .helpers import loopback_config, make_payload, make_torrent
 
 pytestmark = pytest.mark.anyio
@@ -132,13 +131,7 @@ async def test_a_completed_job_whose_data_stayed_in_its_incomplete_folder_is_str
         torrent = make_torrent(payload, piece_length=PIECE, version="v1")
         movie = (payload / "movie.mp4").read_bytes()
         theirs = api.download_root / "done" / payload.name / "movie.mp4"
-        theirs.parent.mkdir(parents=True)
-        theirs.write_bytes(b"the user's own film")
-        r = await api.client.post("/api/jobs", json={
-            "source": base64.b64encode(torrent.to_bytes()).decode(), "save_path": "done",
-            "download_path": "part"})
-        assert r.status_code == 201, r.text
-        job_id = r.json()["id"]
+        job_id = await add_kept_from_its_save_path(api, torrent, theirs, b"the user's own film")
         with anyio.fail_after(30):
             while (job := (await api.client.get(f"/api/jobs/{job_id}")).json())["state"] != "completed":
                 await anyio.sleep(0.05)
