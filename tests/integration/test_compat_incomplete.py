@@ -102,8 +102,7 @@ async def test_qbittorrent_temp_path_a_download_lands_there_then_moves_and_seeds
             qbt_added(added)
             t = (await c.get("/torrents/info", params={"hashes": "d" * 40})).json()[0]
             assert t["download_path"] == str(root / "mine")
-            r = await c.post("/torrents/setDownloadPath", data={"id": "d" * 40, "hashes": "d" * 40,
-                                                                 "path": "elsewhere"})
+            r = await c.post("/torrents/setDownloadPath", data={"id": "d" * 40, "path": "elsewhere"})
             assert r.status_code == 200, r.text
             t = (await c.get("/torrents/info", params={"hashes": "d" * 40})).json()[0]
             assert t["download_path"] == str(root / "elsewhere")

@@ -442,3 +442,46 @@ async def test_set_location_takes_a_file_already_there_as_qbittorrent_does(tmp_p
     assert not (root / "new" / "kept" / "b.bin").exists()  # (moved there, then deleted)
     assert (root / "old" / "kept" / "a.bin").read_bytes() == data["a.bin"]  # (its copy, left)
     assert not (root / "old" / "kept" / "b.bin").exists()
+
+
+def paths_and_mode(url: str, info_hash: str, root: Path) -> None:
+    """(In a worker thread.) The calls qbittorrent-api makes with 2.8.4's and 2.8.14's names:
+    ``setDownloadPath`` and ``setSavePath`` name their torrents ``id``; the alternative limits
+    are set, not toggled, from WebAPI 2.8.14 on."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
+                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
+    client.auth_log_in()
+    client.torrents_set_download_path(download_path="part", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].download_path == str((root / "part").resolve())
+    client.torrents_set_save_path(save_path="moved", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "moved").resolve())
+    for on in (True, True, False):
+        client.transfer_set_speed_limits_mode(intended_state=on)
+        assert client.transfer_speed_limits_mode() == ("1" if on else "0")
+
+
+async def test_set_save_path_set_download_path_and_set_speed_limits_mode_as_qbittorrent_api_calls_them(
+        tmp_path: Path) -> None:
+    """Before, ``setSavePath`` and ``setSpeedLimitsMode`` were 404 and ``setDownloadPath`` a 400
+    (it read ``hashes``): a tool on qbittorrent-api failed at each."""
+    body, info_hash = torrent_bytes("paths")
+    async with running_api(tmp_path) as api:
+        await api.service.add(body, save_path="old", paused=True)
+        await anyio.to_thread.run_sync(paths_and_mode, api.url, info_hash, api.download_root)
+        c = api.client
+        for form, said in (({}, "Missing required parameters: mode"),
+                           ({"mode": "on"}, "'mode': invalid argument")):
+            r = await c.post("/api/v2/transfer/setSpeedLimitsMode", data=form)
+            assert (r.status_code, r.text) == (400, said)
+        r = await c.post("/api/v2/transfer/setSpeedLimitsMode", data={"mode": "2"})  # (not 0: on)
+        assert r.status_code == 200 and (await c.get("/api/v2/transfer/speedLimitsMode")).text == "1"
+        r = await c.post("/api/v2/torrents/setSavePath", data={"id": info_hash, "path": ""})
+        assert (r.status_code, r.text) == (400, "Save path cannot be empty")
+        r = await c.post("/api/v2/torrents/setSavePath", data={"id": info_hash, "path": "/etc"})
+        assert r.status_code == 400 and "path" in r.text, r.text
+        r = await c.post("/api/v2/torrents/setSavePath",
+                         data={"id": f"{info_hash}|{'e' * 40}", "path": "again"})  # (an unknown one skipped)
+        assert r.status_code == 200, r.text
+        info = (await c.get("/api/v2/torrents/info", params={"hashes": info_hash})).json()[0]
+        assert info["save_path"] == str((api.download_root / "again").resolve())

@@ -186,6 +186,7 @@ class QbittorrentApi:
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
             "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
             "transfer/banPeers": self.ban_peers, "transfer/toggleSpeedLimitsMode": self.toggle_speed_mode,
+            "transfer/setSpeedLimitsMode": self.set_speed_mode,
             "torrents/delete": self.delete, "torrents/pause": self.pause, "torrents/stop": self.pause,
             "torrents/resume": self.resume, "torrents/start": self.resume, "torrents/recheck": self.recheck,
             "torrents/reannounce": self.reannounce, "torrents/setCategory": self.set_category,
@@ -197,7 +198,7 @@ class QbittorrentApi:
             "torrents/increasePrio": self._queue("up"), "torrents/decreasePrio": self._queue("down"),
             "torrents/setForceStart": self.set_force_start, "torrents/filePrio": self.file_prio,
             "torrents/setLocation": self.set_location, "torrents/rename": self.rename,
-            "torrents/setDownloadPath": self.set_download_path,
+            "torrents/setDownloadPath": self.set_download_path, "torrents/setSavePath": self.set_save_path,
             "torrents/addPeers": self.add_peers, "torrents/setDownloadLimit": self.set_download_limit,
             "torrents/setUploadLimit": self.set_upload_limit,
             "torrents/toggleSequentialDownload": self.toggle_sequential,
@@ -521,6 +522,15 @@ class QbittorrentApi:
         until its next edge)."""
         on = self.service.get_settings().alt_speed_enabled
         await self.service.update_settings(alt_speed_enabled=not on)
+
+    async def set_speed_mode(self, form: Form, request: Request) -> None:
+        """``transfer/setSpeedLimitsMode`` ``mode``: ``0`` the global limits, any other integer
+        the alternative ones (with a schedule, until its next edge), as qBittorrent reads it."""
+        _require(form, "mode")
+        mode = parse_int(form.get("mode"))
+        if mode is None:
+            raise QbtError(400, "'mode': invalid argument")
+        await self.service.update_settings(alt_speed_enabled=mode != 0)
 
     async def set_global_download(self, form: Form, request: Request) -> None:
         """``transfer/setDownloadLimit`` ``limit``: the limit in force (the alternative one while
@@ -1206,13 +1216,25 @@ class QbittorrentApi:
         return path or shown_folder(self.service.download_root, self.service.get_settings())
 
     async def set_download_path(self, form: Form, request: Request) -> None:
-        """``torrents/setDownloadPath`` ``path`` (inside the download root): where an unfinished
+        """``torrents/setDownloadPath`` ``id`` (hashes joined by ``|``, as qBittorrent names them
+        here; ``hashes`` is read too), ``path`` (inside the download root): where an unfinished
         torrent's data is until it completes (moved there now)."""
         path = (form.get("path") or "").strip()
         if path:
             path = self.gate.confine(path, "path") or path
-        for job in self._selected(form):
+        for job in self._selected(form, _ids(form)):
             await self.service.set_download_path(job.id, path)
+
+    async def set_save_path(self, form: Form, request: Request) -> None:
+        """``torrents/setSavePath`` ``id`` (as ``setDownloadPath``), ``path``: ``setLocation``'s
+        move under 2.8.4's names (qBittorrent skips a torrent of automatic management there,
+        which the daemon does not have)."""
+        path = form.get("path") or ""
+        if not path:
+            raise QbtError(400, "Save path cannot be empty")
+        path = self.gate.confine(path, "path") or path
+        for job in self._selected(form, _ids(form)):
+            await self.service.set_location(job.id, path, keep_existing=True)
 
     async def set_location(self, form: Form, request: Request) -> None:
         """``torrents/setLocation`` ``location`` (inside the download root); a file already there
@@ -1425,6 +1447,12 @@ def _int(value: str | None, name: str, default: int) -> int:
         return int(float(value))
     except (ValueError, OverflowError) as exc:  # (not a number, nan; inf)
         raise QbtError(400, f"{name} must be a number") from exc
+
+
+def _ids(form: Form) -> str:
+    """The field that names the torrents of ``setSavePath``/``setDownloadPath``: qBittorrent's
+    ``id``, else ``hashes`` (as every other action names them)."""
+    return "id" if form.get("id") is not None else "hashes"
 
 
 def _limit(form: Form) -> int:
