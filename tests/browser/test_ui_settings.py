@@ -45,7 +45,8 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 shown = {str(e.get_attribute("data-setting")) for e in driver.find_elements(
                     view.by.CSS_SELECTOR, "#settings-groups [data-setting]")}
                 units = {n: str(driver.find_element(view.by.ID, f"setting-unit-{n}").text) for n in (
-                    "download_limit", "seeding_time_limit", "watch_interval", "max_active_checking")}
+                    "download_limit", "seeding_time_limit", "idle_seeding_limit", "watch_interval",
+                    "max_active_checking")}
                 return view.legends(), shown, units
 
             legends, shown, units = await in_thread(fields)
@@ -53,21 +54,24 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
             assert names <= shown, names - shown  # (every setting of the daemon)
             assert shown - names == {"ui_theme"}  # (the browser's own)
             assert units == {"download_limit": "KiB/s", "seeding_time_limit": "minutes",
-                             "watch_interval": "s", "max_active_checking": "jobs"}
+                             "idle_seeding_limit": "minutes", "watch_interval": "s",
+                             "max_active_checking": "jobs"}
 
             def change() -> list[dict[str, Any]]:
                 driver.execute_script(RECORD_PATCHES)
                 view.retype("max_active_checking", "2")
                 Select(view.field("share_limit_action")).select_by_value("super_seed")
                 view.retype("ratio_limit", "1.5")
+                view.retype("idle_seeding_limit", "30")  # (minutes: 1 800 s)
                 view.save("Saved.")
                 return list(driver.execute_script("return window.patches"))
 
             assert await in_thread(change) == [  # (what changed alone)
-                {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5}]
+                {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5,
+                 "idle_seeding_limit": 1800}]
             s = api.service.get_settings()
-            assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit) == \
-                (2, "super_seed", 1.5)
+            assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit,
+                    s.idle_seeding_limit) == (2, "super_seed", 1.5, 1800)
 
             def refused() -> tuple[str, str, str, str]:
                 view.retype("max_connections_per_torrent", "30")  # (good, but goes with the bad one)

@@ -31,8 +31,12 @@ async def test_categories_tags_settings_and_job_features_over_http(tmp_path: Pat
         assert job["options"]["save_path"].endswith("movies")
         assert job["features"]["category"] == "films" and job["features"]["tags"] == ["hd"]
         assert job["features"]["ratio_limit"] == 1.5 and job["options"]["download_limit"] == 100
-        r = await c.patch(f"/api/jobs/{job['id']}", json={"tags": ["x", "y"], "seeding_time_limit": 60})
+        r = await c.patch(f"/api/jobs/{job['id']}", json={"tags": ["x", "y"], "seeding_time_limit": 60,
+                                                          "idle_seeding_limit": 600})
         assert r.status_code == 200 and r.json()["features"]["tags"] == ["x", "y"]
+        assert (r.json()["features"]["idle_seeding_limit"], r.json()["idle_seeding_time"]) == (600, 0)
+        r = await c.patch(f"/api/jobs/{job['id']}", json={"idle_seeding_limit": -2})
+        assert r.status_code == 400 and r.json()["field"] == "idle_seeding_limit"
         r = await c.patch(f"/api/jobs/{job['id']}", json={"category": "nope"})
         assert r.status_code == 409
         r = await c.patch(f"/api/jobs/{job['id']}", json={"tags": 5})
@@ -48,6 +52,10 @@ async def test_categories_tags_settings_and_job_features_over_http(tmp_path: Pat
                                                  "share_limit_action": "remove"})
         assert r.status_code == 200 and r.json()["queueing"] is True
         assert (await c.patch("/api/settings", json={"share_limit_action": "explode"})).status_code == 400
+        r = await c.patch("/api/settings", json={"idle_seeding_limit": 3600})
+        assert r.status_code == 200 and r.json()["idle_seeding_limit"] == 3600
+        r = await c.patch("/api/settings", json={"idle_seeding_limit": "an hour"})
+        assert r.status_code == 400 and r.json()["field"] == "idle_seeding_limit"
         other = (await c.post("/api/jobs", json={"source": MAGNET_B, "paused": True})).json()
         r = await c.post(f"/api/jobs/{other['id']}/queue", json={"move": "top"})
         assert r.status_code == 200 and r.json()["queue"] == [other["id"], job["id"]]

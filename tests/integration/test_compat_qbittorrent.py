@@ -84,7 +84,8 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_add(torrent_files=data, category="tv", tags=["hd", "new"], is_paused=True,
                                ratio_limit=2, seeding_time_limit=90, is_first_last_piece_priority=True,
                                upload_limit=5000)["success_count"] == 1
-    assert client.torrents_add(urls=MAGNET, category="films", is_paused=True)["success_count"] == 1
+    assert client.torrents_add(urls=MAGNET, category="films", is_paused=True,
+                               inactive_seeding_time_limit=45)["success_count"] == 1
     multi = torrent_bytes("multi")[0]
     for refused in ({"torrent_files": data},  # (already there)
                     {"urls": "magnet:?xt=urn:btih:zz"},
@@ -101,7 +102,9 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert t.size == 70000 and t.amount_left == 70000 and t.added_on > 0 and t.completion_on == 0
     assert t.priority == 1 and t.dl_limit == 0  # (as qBittorrent: a queue position even with queueing off)
     assert [x.name for x in client.torrents_info(tag="new")] == ["qbt"]
-    assert [x.name for x in client.torrents_info(category="films")] == ["from-magnet"]
+    films = client.torrents_info(category="films")
+    assert [(x.name, x.inactive_seeding_time_limit, x.max_inactive_seeding_time) for x in films] == [
+        ("from-magnet", 45, 45)]
     assert {x.name for x in client.torrents_info(status_filter="paused")} == {"qbt", "from-magnet"}
     assert client.torrents_info(status_filter="seeding") == []
     assert [x.name for x in client.torrents_info(sort="name", reverse=True)] == ["qbt", "from-magnet"]
@@ -133,6 +136,23 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     client.torrents_set_share_limits(ratio_limit=-1, seeding_time_limit=-2, torrent_hashes=info_hash)
     t = client.torrents_info(torrent_hashes=info_hash)[0]
     assert (t.tags, t.ratio_limit, t.seeding_time_limit) == ("hd, x", -1, -2)
+    # the inactive seeding time limit (4.6): the service's in its preferences, a torrent's own
+    assert (t.inactive_seeding_time_limit, t.max_inactive_seeding_time) == (-2, -1)
+    client.app_set_preferences({"max_inactive_seeding_time_enabled": True, "max_inactive_seeding_time": 15})
+    prefs = client.app_preferences()
+    assert (prefs["max_inactive_seeding_time_enabled"], prefs["max_inactive_seeding_time"]) == (True, 15)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.inactive_seeding_time_limit, t.max_inactive_seeding_time) == (-2, 15)
+    client.torrents_set_share_limits(ratio_limit=-1, seeding_time_limit=-2, inactive_seeding_time_limit=30,
+                                     torrent_hashes=info_hash)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.ratio_limit, t.inactive_seeding_time_limit, t.max_inactive_seeding_time) == (-1, 30, 30)
+    client.torrents_set_share_limits(ratio_limit=-1, seeding_time_limit=-2, inactive_seeding_time_limit=-1,
+                                     torrent_hashes=info_hash)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.inactive_seeding_time_limit, t.max_inactive_seeding_time) == (-1, -1)
+    client.app_set_preferences({"max_inactive_seeding_time_enabled": False})
+    assert client.app_preferences()["max_inactive_seeding_time"] == -1
     with pytest.raises(qbittorrentapi.Conflict409Error):
         client.torrents_set_category(category="nope", torrent_hashes=info_hash)
     client.torrents_set_download_limit(limit=1000, torrent_hashes=info_hash)
@@ -325,12 +345,13 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
             r = await c.post("/api/v2/torrents/add", data=fields)
             qbt_added(r)
             t = (await c.get("/api/v2/torrents/info")).json()[0]
-            assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["up_limit"], t["dl_limit"],
-                    t["seq_dl"], t["force_start"]) == ("metaDL", -2, -2, 0, 0, True, False)
+            assert (t["state"], t["ratio_limit"], t["seeding_time_limit"], t["inactive_seeding_time_limit"],
+                    t["up_limit"], t["dl_limit"], t["seq_dl"], t["force_start"]) == (
+                "metaDL", -2, -2, -2, 0, 0, True, False)
             # what it knows and the engine cannot do is still said so
-            for name, value in (("stopCondition", "MetadataReceived"), ("inactiveSeedingTimeLimit", "30")):
-                r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"), name: value})
-                assert r.status_code == 400 and name in r.text, (name, r.status_code, r.text)
+            r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"),
+                                                           "stopCondition": "MetadataReceived"})
+            assert r.status_code == 400 and "stopCondition" in r.text, (r.status_code, r.text)
 
 
 async def test_set_super_seeding(tmp_path: Path) -> None:

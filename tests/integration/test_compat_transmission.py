@@ -95,6 +95,22 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert [(f.selected, f.priority.value) for f in t.get_files()] == [(True, 1), (True, 0)]
     with pytest.raises(transmission_rpc.TransmissionError):
         client.change_torrent(added.id, bandwidth_priority=1)  # not supported: an error, not success
+    # the idle seeding limit (minutes): the session's, a torrent's own, none
+    s = client.get_session()
+    assert (s.idle_seeding_limit_enabled, t.seed_idle_mode.value) == (False, 0)
+    client.set_session(idle_seeding_limit=45, idle_seeding_limit_enabled=True)
+    s = client.get_session()
+    assert (s.idle_seeding_limit, s.idle_seeding_limit_enabled) == (45, True)
+    assert client.get_torrent(added.id).seed_idle_limit == 45  # (the session's, in global mode)
+    client.change_torrent(added.id, seed_idle_mode=1, seed_idle_limit=10)
+    t = client.get_torrent(added.id)
+    assert (t.seed_idle_mode.value, t.seed_idle_limit) == (1, 10)
+    client.change_torrent(added.id, seed_idle_mode=2)
+    assert client.get_torrent(added.id).seed_idle_mode.value == 2
+    with pytest.raises(transmission_rpc.TransmissionError):
+        client.change_torrent(added.id, seed_idle_mode=1, seed_idle_limit=-5)
+    client.set_session(idle_seeding_limit_enabled=False)
+    assert client.get_session().idle_seeding_limit_enabled is False
     client.move_torrent_data(added.id, str(root / "moved"))
     assert client.get_torrent(added.id).download_dir == str((root / "moved").resolve())
     with pytest.raises(transmission_rpc.TransmissionError):

@@ -30,8 +30,8 @@ if TYPE_CHECKING:
 
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
 
-FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "force_start",
-                            "first_last_piece", "content_layout", "rename", "comment",
+FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "idle_seeding_limit",
+                            "force_start", "first_last_piece", "content_layout", "rename", "comment",
                             "share_limit_action"})
 
 

@@ -121,6 +121,7 @@ _FEATURE_PROPERTIES: dict[str, Schema] = {
     "tags": {"type": "array", "items": TAG},
     "ratio_limit": SHARE_LIMIT,
     "seeding_time_limit": SHARE_LIMIT,
+    "idle_seeding_limit": SHARE_LIMIT,
     "force_start": BOOL,
     "first_last_piece": BOOL,
     "content_layout": {"type": "string", "enum": CONTENT_LAYOUTS},
@@ -149,6 +150,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "eta": _null(NUMBER), "error": _null(STRING), "result": _null(_ref("JobResult")),
     "stall": _null(_ref("JobStall")), "features": _ref("JobFeatures"),
     "queue_position": COUNT, "seeding_time": NUMBER, "ratio": NUMBER, "number": COUNT,
+    "idle_seeding_time": {"type": "number", "minimum": 0,
+                          "description": "seconds of seeding_time since it last sent or received a byte "
+                                         "(what an idle_seeding_limit is judged by)"},
     "downloading_time": {"type": "number", "minimum": 0,
                          "description": "seconds spent downloading (its metadata too), all runs together "
                                         "(not paused, queued or checking)"},
@@ -498,6 +502,8 @@ SCHEMAS: dict[str, Schema] = {
     "NewTags": _obj({"tags": {"type": "array", "items": STRING}}, ["tags"], closed=False),
     "Settings": _obj({
         "ratio_limit": NUMBER, "seeding_time_limit": NUMBER,
+        "idle_seeding_limit": {"type": "number", "description": "seconds seeding without sending or "
+                               "receiving a byte; -1: none"},
         "share_limit_action": {"type": "string",
                                "enum": ["stop", "remove", "remove_with_files", "super_seed"]},
         "queueing": BOOL, "max_active_downloads": {"type": "integer", "minimum": -1},
@@ -511,8 +517,9 @@ SCHEMAS: dict[str, Schema] = {
                            "incomplete); new jobs download there, then move to their save path"},
         **_PROGRAM_SETTINGS, **_PROXY_SETTINGS, **_IP_FILTER_SETTINGS, **_ALT_SPEED_SETTINGS,
         **_PEER_LIMIT_SETTINGS, **_BIND_SETTINGS, **_PEER_NETWORK_SETTINGS,
-    }, ["ratio_limit", "seeding_time_limit", "share_limit_action", "queueing", "max_active_downloads",
-        "max_active_uploads", "max_active_torrents", "max_active_checking", "download_limit", "upload_limit",
+    }, ["ratio_limit", "seeding_time_limit", "idle_seeding_limit", "share_limit_action", "queueing",
+        "max_active_downloads", "max_active_uploads", "max_active_torrents", "max_active_checking",
+        "download_limit", "upload_limit",
         "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
         *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS,
         *_PEER_NETWORK_SETTINGS]),

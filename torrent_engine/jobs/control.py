@@ -110,6 +110,7 @@ class JobControl:
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "resume")
             await self._save_planned(rec, paused=False)  # (refused, nothing changed, if it cannot be)
+            rec.idle_seeding_time = 0.0  # (started again: idle from now, as Transmission counts it)
             if session is None and (rec.id in self.run.queue.held or self.rounds.starts_held(rec)):
                 self.run.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self.run.set_state(rec, JobState.QUEUED)

@@ -166,6 +166,9 @@ class JobFeatures:
     tags: tuple[str, ...] = ()  # sorted, unique
     ratio_limit: float | None = None  # None = the service's default; -1 = none
     seeding_time_limit: float | None = None  # seconds of seeding; None = default; -1 = none
+    # seconds seeding without sending or receiving a byte (Transmission's idle seeding limit,
+    # qBittorrent's inactive seeding time limit); None = default; -1 = none
+    idle_seeding_limit: float | None = None
     force_start: bool = False  # runs whatever the queue says
     first_last_piece: bool = False  # each wanted file's first and last piece before the others
     content_layout: str = "original"
@@ -178,8 +181,9 @@ class JobFeatures:
     def to_json(self) -> dict[str, JSON]:
         """The features as JSON (the record's and the API's)."""
         return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,
-                "seeding_time_limit": self.seeding_time_limit, "force_start": self.force_start,
-                "first_last_piece": self.first_last_piece, "content_layout": self.content_layout,
+                "seeding_time_limit": self.seeding_time_limit, "idle_seeding_limit": self.idle_seeding_limit,
+                "force_start": self.force_start, "first_last_piece": self.first_last_piece,
+                "content_layout": self.content_layout,
                 "rename": self.rename, "comment": self.comment,
                 "share_limit_action": self.share_limit_action}
 
@@ -197,6 +201,7 @@ class JobFeatures:
             return cls(category=str(d.get("category", "")), tags=tuple(str(t) for t in tags),
                        ratio_limit=_opt_float(d.get("ratio_limit")),
                        seeding_time_limit=_opt_float(d.get("seeding_time_limit")),
+                       idle_seeding_limit=_opt_float(d.get("idle_seeding_limit")),
                        force_start=bool(d.get("force_start", False)),
                        first_last_piece=bool(d.get("first_last_piece", False)),
                        content_layout=str(d.get("content_layout", "original")),
@@ -417,6 +422,7 @@ class Job:
     features: JobFeatures = JobFeatures()
     queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
     seeding_time: float = 0.0  # seconds spent seeding
+    idle_seeding_time: float = 0.0  # seconds of it since the job last sent or received a byte
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too; not paused or queued)
     # distributed copies among the connected peers (libtorrent's ``distributed_copies``); None
     # while it does not run (paused, queued, checking) or has no metadata
@@ -466,8 +472,9 @@ class Job:
             "result": self.result.to_json() if self.result is not None else None,
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
-            "seeding_time": self.seeding_time, "downloading_time": self.downloading_time,
-            "time_active": self.time_active, "availability": self.availability, "ratio": self.ratio,
+            "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
+            "downloading_time": self.downloading_time, "time_active": self.time_active,
+            "availability": self.availability, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
             "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,

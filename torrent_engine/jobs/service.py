@@ -699,7 +699,7 @@ class JobService:
 
     async def set_features(self, job_ids: Iterable[str], **changes: object) -> builtins.list[Job]:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
-        them), ``ratio_limit``, ``seeding_time_limit`` (None = default, -1 = none),
+        them), ``ratio_limit``, ``seeding_time_limit``, ``idle_seeding_limit`` (None = default, -1 = none),
         ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first.
         """
         return await self._organiser.set_features(job_ids, **changes)

@@ -108,6 +108,11 @@ def test_transmission_status_and_finished() -> None:
     stopped = job(JobState.PAUSED, progress=1.0, ratio_limit=0.0)
     assert finished(stopped, ServiceSettings())
     assert not finished(dataclasses.replace(stopped, features=JobFeatures()), ServiceSettings())
+    idle = dataclasses.replace(stopped, features=JobFeatures(), idle_seeding_time=600.0)  # (stopped idle)
+    assert finished(idle, ServiceSettings(idle_seeding_limit=600.0))
+    assert not finished(idle, ServiceSettings(idle_seeding_limit=601.0))
+    own = JobFeatures(idle_seeding_limit=60.0)
+    assert finished(dataclasses.replace(idle, features=own), ServiceSettings())
     assert bitfield_b64([2, 0, 1, 2, 2, 2, 2, 2, 2]) == "n4A="  # 1001 1111 1000 0000
 
 

@@ -24,15 +24,18 @@ from torrent_engine.net.tracker.coordinator import TrackerMemory
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("action", [ShareLimitAction.STOP, ShareLimitAction.REMOVE])
+@pytest.mark.parametrize(("action", "limit"), [(ShareLimitAction.STOP, "seeding_time_limit"),
+                                               (ShareLimitAction.REMOVE, "seeding_time_limit"),
+                                               (ShareLimitAction.STOP, "idle_seeding_limit")])
 async def test_a_dormant_seed_counts_its_seeding_time_and_meets_its_time_limit(
-        tmp_path: Path, action: ShareLimitAction) -> None:
+        tmp_path: Path, action: ShareLimitAction, limit: str) -> None:
+    """(Its idle seeding limit too: a dormant seed sends nothing, its seeding time is idle.)"""
     torrent = two_files()
     seed_data(tmp_path / "dl", torrent)
     clock = FakeClock()
     async with service(tmp_path, seed=True, clock=clock) as jobs:
         await jobs.update_settings(share_limit_action=action.value)
-        job, _ = await jobs.add(torrent, features=JobFeatures(seeding_time_limit=120))
+        job, _ = await jobs.add(torrent, features=JobFeatures(**{limit: 120}))
         await wait_state(jobs, job.id, JobState.SEEDING)
     async with service(tmp_path, seed=True, clock=clock) as jobs:
         assert jobs.manager.get(torrent.info_hash) is None  # dormant

@@ -16,6 +16,7 @@ from tests.kept import damage_kept
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import MAX_RATE_LIMIT, Config
+from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
     InvalidJobRequest,
@@ -330,6 +331,59 @@ async def test_the_service_ratio_limit_applies_unless_the_job_has_none(tmp_path:
         await jobs.set_features([job.id], ratio_limit=None)  # back to the service's 0
         await wait_state(jobs, job.id, JobState.PAUSED, enforce=True)
 
+
+
+async def test_a_seed_idle_for_its_idle_seeding_limit_is_stopped_and_one_that_sent_goes_on(
+        tmp_path: Path) -> None:
+    """Transmission's idle seeding limit, qBittorrent's inactive seeding time limit: a seed that
+    sent and received nothing for that long meets its share limit; a byte it sends starts its
+    idle time again (its seeding time goes on)."""
+    served, idle = two_files("served"), two_files("idle")
+    for torrent in (served, idle):
+        seed_data(tmp_path / "dl", torrent)
+    clock = FakeClock()
+    async with service(tmp_path, seed=True, clock=clock) as jobs, TorrentManager(cfg()) as other:
+        await jobs.update_settings(idle_seeding_limit=120)  # (the service's, for the one without its own)
+        a, _ = await jobs.add(served)
+        b, _ = await jobs.add(idle, features=JobFeatures(idle_seeding_limit=100))
+        for job in (a, b):
+            await wait_state(jobs, job.id, JobState.SEEDING)
+        await jobs.enforce()
+        clock.now += 90
+        await jobs.enforce()
+        assert [jobs.get(j.id).state for j in (a, b)] == [JobState.SEEDING] * 2
+        theirs = await other.add(served, tmp_path / "theirs")  # a peer downloads it from the job
+        theirs.add_peer("127.0.0.1", jobs.stats().listen_port)
+        with anyio.fail_after(15):
+            while not theirs.complete:
+                await anyio.sleep(0.02)
+        await jobs.enforce()  # (no time passed: what it sent is counted)
+        assert jobs.get(a.id).uploaded >= served.total_length
+        clock.now += 20
+        await jobs.enforce()
+        assert jobs.get(b.id).state is JobState.PAUSED  # 110 s idle: past its own 100
+        clock.now += 90
+        await jobs.enforce()
+        assert jobs.get(a.id).state is JobState.SEEDING  # 200 s seeding, 110 of them idle
+        assert jobs.get(a.id).seeding_time == pytest.approx(200)
+        clock.now += 20
+        await jobs.enforce()
+        assert jobs.get(a.id).state is JobState.PAUSED  # 130 s idle: past the service's 120
+        assert jobs.get(a.id).idle_seeding_time == pytest.approx(130)
+        await jobs.resume(a.id)  # started again: idle from now (it would stop at once else)
+        await wait_state(jobs, a.id, JobState.SEEDING)
+        clock.now += 100
+        await jobs.enforce()
+        assert jobs.get(a.id).state is JobState.SEEDING
+        clock.now += 21
+        await jobs.enforce()
+        assert jobs.get(a.id).state is JobState.PAUSED
+    saved = json.loads(JobStore(tmp_path / "state").read(a.id) or b"null")
+    assert (saved["seeding_time"], saved["idle_seeding_time"]) == (pytest.approx(341), pytest.approx(121))
+    with pytest.raises(InvalidJobRequest) as refused:
+        features_from({"idle_seeding_limit": -5})
+    assert refused.value.field == "idle_seeding_limit"
+    assert JobFeatures.from_json(JobFeatures(idle_seeding_limit=60).to_json()).idle_seeding_limit == 60
 
 # -- first/last piece, moving -------------------------------------------------------------------
 async def test_first_and_last_piece_of_each_file_come_first(tmp_path: Path) -> None:

@@ -121,12 +121,14 @@ async def test_quiet_seeds_cost_the_tick_nothing_until_news_of_one_wakes_it(
         await wait_state(jobs, ids[3], JobState.SEEDING)
 
 
+@pytest.mark.parametrize("limit", ["seeding_time_limit", "idle_seeding_limit"])
 async def test_a_quiet_seed_counts_its_seeding_time_and_meets_its_time_limit_asleep(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: str) -> None:
+    """(Its idle seeding limit too: nothing of a quiet seed moves, its seeding time is idle.)"""
     torrents = seeds(tmp_path / "dl", 2)
     clock = FakeClock()
     async with service(tmp_path, seed=True, clock=clock) as jobs:
-        limited, _ = await jobs.add(torrents[0], features=JobFeatures(seeding_time_limit=250))
+        limited, _ = await jobs.add(torrents[0], features=JobFeatures(**{limit: 250}))
         free, _ = await jobs.add(torrents[1])
         await all_seeding(jobs, [limited.id, free.id])
         await jobs.enforce()

@@ -581,7 +581,7 @@ class QbittorrentApi:
         change under one snapshot: its arrival is news that makes the job's snapshot again).
         Read ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
         kept = self._kept
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
@@ -747,7 +747,7 @@ class QbittorrentApi:
         rid = _int(form.get("rid"), "rid", 0)
         categories = self._categories()
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit)
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
         sync = self._sync_of(current())
         before = sync.shown(rid)
         changes = None if before is None else await paging.stepped(
@@ -935,8 +935,6 @@ class QbittorrentApi:
         # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
         # What it knows and the engine cannot do is a 400 naming the field.
         layout = enum_value(form.get("contentLayout"), _LAYOUTS, "original")
-        if parse_int(form.get("inactiveSeedingTimeLimit")) not in (None, -2, -1):
-            raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
             raise QbtError(400, "stopCondition is not supported (only None)")
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
@@ -946,6 +944,7 @@ class QbittorrentApi:
             "category": form.get("category") or "", "tags": tags,
             "ratio_limit": ratio_limit_in(parse_double(form.get("ratioLimit"))),
             "seeding_time_limit": seeding_time_limit_in(parse_int(form.get("seedingTimeLimit"))),
+            "idle_seeding_limit": seeding_time_limit_in(parse_int(form.get("inactiveSeedingTimeLimit"))),
             "force_start": bool(parse_bool(form.get("forced"))),
             "first_last_piece": bool(parse_bool(form.get("firstLastPiecePrio"))),
             "rename": (form.get("rename") or "").strip(), "content_layout": layout,
@@ -1157,15 +1156,15 @@ class QbittorrentApi:
 
     async def set_share_limits(self, form: Form, request: Request) -> None:
         """``torrents/setShareLimits`` ``ratioLimit``, ``seedingTimeLimit`` (minutes)."""
-        inactive = form.get("inactiveSeedingTimeLimit")
-        if inactive not in (None, "", "-2", "-1"):
-            raise QbtError(400, "inactiveSeedingTimeLimit is not supported (only -2 and -1)")
         if form.get("ratioLimit") is None or form.get("seedingTimeLimit") is None:
             raise QbtError(400, "ratioLimit and seedingTimeLimit are required")
         # (shareLimitAction, WebAPI 2.12, which makes it required: optional here, for the
         # clients written against 4.x; not sent, the action is left as it is)
-        action = {} if form.get("shareLimitAction") is None else {
+        action: dict[str, object] = {} if form.get("shareLimitAction") is None else {
             "share_limit_action": _share_limit_action(form)}
+        if form.get("inactiveSeedingTimeLimit") is not None:  # (4.6's, required there: optional here too)
+            action["idle_seeding_limit"] = share_limit_in(
+                form.get("inactiveSeedingTimeLimit"), "inactiveSeedingTimeLimit", 60.0)
         _check_share_limits_mode(form)
         await self.service.set_features(
             [j.id for j in self._selected(form)],

@@ -73,7 +73,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
         "max_seeding_time_enabled": s.seeding_time_limit >= 0,
         "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
-        "max_inactive_seeding_time_enabled": False, "max_inactive_seeding_time": -1,
+        "max_inactive_seeding_time_enabled": s.idle_seeding_limit >= 0,
+        "max_inactive_seeding_time": int(s.idle_seeding_limit / 60) if s.idle_seeding_limit >= 0 else -1,
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
         "share_limits_mode": "MatchAny",  # (2.15.3: either limit reached is enough, the one mode here)
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
@@ -112,6 +113,11 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         minutes = as_float_text(prefs.get("max_seeding_time", current["max_seeding_time"]),
                                 "max_seeding_time")
         changes["seeding_time_limit"] = minutes * 60 if time_on and minutes >= 0 else -1
+    idle_on, idle = "max_inactive_seeding_time_enabled", "max_inactive_seeding_time"
+    if idle_on in prefs or idle in prefs:
+        minutes = as_float_text(prefs.get(idle, current[idle]), idle)
+        on = bool(prefs.get(idle_on, current[idle_on]))
+        changes["idle_seeding_limit"] = minutes * 60 if on and minutes >= 0 else -1
     if "max_ratio_act" in prefs:
         act = prefs["max_ratio_act"]
         action = None
@@ -133,7 +139,8 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     changes.update(interface_changes(prefs, settings))
     changes.update(_network_changes(prefs, current))
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-               "max_ratio_act", *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
+               "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
+               *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}
     for key, value in prefs.items():
         if key not in handled and key in current and value != current[key]:

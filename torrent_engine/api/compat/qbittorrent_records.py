@@ -238,6 +238,8 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
     max_ratio = settings.ratio_limit if job.features.ratio_limit is None else job.features.ratio_limit
     max_time = (settings.seeding_time_limit if job.features.seeding_time_limit is None
                 else job.features.seeding_time_limit)
+    max_idle = (settings.idle_seeding_limit if job.features.idle_seeding_limit is None
+                else job.features.idle_seeding_limit)
     working = [t.url for t in job.trackers if t.status == "working"]
     done_at = job.completed_at
     size = job.total_size
@@ -261,8 +263,9 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "downloaded": job.downloaded, "uploaded": job.uploaded, "downloaded_session": job.downloaded,
         "uploaded_session": job.uploaded, "amount_left": max(0, size - job.done_size),
         "completed": job.done_size, "ratio_limit": ratio_limit, "seeding_time_limit": time_limit,
-        "inactive_seeding_time_limit": GLOBAL, "max_ratio": max_ratio,
-        "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1, "max_inactive_seeding_time": -1,
+        "inactive_seeding_time_limit": seeding_time_limit_out(job.features.idle_seeding_limit),
+        "max_ratio": max_ratio, "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1,
+        "max_inactive_seeding_time": int(max_idle / 60) if max_idle >= 0 else -1,
         "seeding_time": int(job.seeding_time), "time_active": int(job.time_active),
         "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
         "auto_tmm": False,

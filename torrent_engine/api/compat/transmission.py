@@ -147,9 +147,11 @@ def finished(job: Job, settings: ServiceSettings) -> bool:
     remove it)."""
     if status(job) != STOPPED or job.progress < 1.0:
         return False
-    return share_limit_reached(job.ratio, job.seeding_time,
-                               effective(job.features.ratio_limit, settings.ratio_limit),
-                               effective(job.features.seeding_time_limit, settings.seeding_time_limit))
+    f, s = job.features, settings
+    return share_limit_reached(job.ratio, job.seeding_time, effective(f.ratio_limit, s.ratio_limit),
+                               effective(f.seeding_time_limit, s.seeding_time_limit),
+                               idle_time=job.idle_seeding_time,
+                               idle_limit=effective(f.idle_seeding_limit, s.idle_seeding_limit))
 
 
 def our_priority(value: int) -> int:
@@ -484,7 +486,8 @@ class TransmissionRpc:
             "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
             "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
             "seedRatioLimited": s.ratio_limit >= 0,
-            "idle-seeding-limit": 30, "idle-seeding-limit-enabled": False,
+            "idle-seeding-limit": _idle_minutes(s.idle_seeding_limit),
+            "idle-seeding-limit-enabled": s.idle_seeding_limit >= 0,
             "download-queue-enabled": s.queueing and s.max_active_downloads >= 0,
             "download-queue-size": max(0, s.max_active_downloads),
             "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
@@ -520,6 +523,10 @@ class TransmissionRpc:
             on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
             ratio = as_float_text(a.get("seedRatioLimit", current["seedRatioLimit"]), "seedRatioLimit")
             changes["ratio_limit"] = ratio if on else -1
+        if "idle-seeding-limit" in a or "idle-seeding-limit-enabled" in a:
+            on = bool(a.get("idle-seeding-limit-enabled", current["idle-seeding-limit-enabled"]))
+            minutes = _whole(a.get("idle-seeding-limit", current["idle-seeding-limit"]), "idle-seeding-limit")
+            changes["idle_seeding_limit"] = minutes * 60.0 if on else -1
         dq = bool(a.get("download-queue-enabled", current["download-queue-enabled"]))
         sq = bool(a.get("seed-queue-enabled", current["seed-queue-enabled"]))
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
@@ -541,8 +548,9 @@ class TransmissionRpc:
         if "incomplete-dir" in a:
             changes["incomplete_dir"] = a["incomplete-dir"]
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
-                   "seedRatioLimit", "seedRatioLimited", "download-queue-enabled", "download-queue-size",
-                   "seed-queue-enabled", "seed-queue-size", "incomplete-dir-enabled", "incomplete-dir",
+                   "seedRatioLimit", "seedRatioLimited", "idle-seeding-limit", "idle-seeding-limit-enabled",
+                   "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
+                   "incomplete-dir-enabled", "incomplete-dir",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
@@ -599,6 +607,8 @@ class TransmissionRpc:
         peer_limit = network.tr_peer_limit(job.options.max_peers or settings.max_connections_per_torrent)
         ratio_limit = job.features.ratio_limit
         mode = 0 if ratio_limit is None else 2 if ratio_limit == NO_LIMIT else 1
+        idle_limit = job.features.idle_seeding_limit
+        idle_mode = 0 if idle_limit is None else 2 if idle_limit == NO_LIMIT else 1
         left = max(0, job.total_size - job.done_size)
         eta = -1 if job.eta is None else int(job.eta)
         files_meta: list[dict[str, JSON]] = []
@@ -648,7 +658,9 @@ class TransmissionRpc:
             "queuePosition": lambda: max(0, job.queue_position - 1),
             "seedRatioLimit": lambda: ratio_limit if ratio_limit is not None and ratio_limit >= 0
             else max(0.0, settings.ratio_limit),
-            "seedRatioMode": lambda: mode, "seedIdleLimit": lambda: 30, "seedIdleMode": lambda: 0,
+            "seedRatioMode": lambda: mode, "seedIdleMode": lambda: idle_mode,
+            "seedIdleLimit": lambda: _idle_minutes(idle_limit if idle_limit is not None and idle_limit >= 0
+                                                   else settings.idle_seeding_limit),
             "downloadLimit": lambda: job.options.download_limit // KILO,
             "downloadLimited": lambda: job.options.download_limit > 0,
             "uploadLimit": lambda: job.options.upload_limit // KILO,
@@ -735,7 +747,8 @@ class TransmissionRpc:
                 del self._kept[next(iter(self._kept))]
             kept = self._kept[fields] = KeptRecords()
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.max_connections_per_torrent)
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit,
+                  settings.max_connections_per_torrent)
         if "group" in fields:  # (a job's group may change while its snapshot does not: a rule changed)
             group = self.service.job_bandwidth_group
             rows = KeptRows(await gather(pages, lambda page: [
@@ -899,9 +912,6 @@ class TransmissionRpc:
         trackers = {job.id: transmission_tiers(self.service, job, a) for job in jobs}
         if a.get("bandwidthPriority", 0) != 0:
             raise RpcError("bandwidthPriority is not supported by this daemon (only 0, normal)")
-        if a.get("seedIdleMode", 0) == 1 or "seedIdleLimit" in a:
-            raise RpcError("an idle seeding limit (seedIdleMode 1, seedIdleLimit) is not supported by "
-                           "this daemon")
         if a.get("honorsSessionLimits", True) is False:
             raise RpcError("honorsSessionLimits false is not supported by this daemon")
         group = a.get("group")
@@ -927,6 +937,16 @@ class TransmissionRpc:
                 features["ratio_limit"] = as_float_text(a.get("seedRatioLimit", 0.0), "seedRatioLimit")
             else:
                 raise RpcError("seedRatioMode must be 0, 1 or 2")
+        if "seedIdleMode" in a or "seedIdleLimit" in a:  # (minutes; a limit given alone is the job's own)
+            idle_mode = a.get("seedIdleMode", 1)
+            if idle_mode == 0:
+                features["idle_seeding_limit"] = None
+            elif idle_mode == 2:
+                features["idle_seeding_limit"] = NO_LIMIT
+            elif idle_mode == 1:
+                features["idle_seeding_limit"] = _whole(a.get("seedIdleLimit", 0), "seedIdleLimit") * 60.0
+            else:
+                raise RpcError("seedIdleMode must be 0, 1 or 2")
         if "labels" in a:
             features["tags"] = a["labels"] or []
         if features:
@@ -1123,6 +1143,11 @@ def transmission_group(group: GroupSettings) -> dict[str, JSON]:
             "speed-limit-down": group.download_limit // KILO,
             "speed-limit-up-enabled": group.upload_limit > 0, "speed-limit-up": group.upload_limit // KILO,
             "weight": group.weight}
+
+
+def _idle_minutes(seconds: float) -> int:
+    """An idle seeding limit in Transmission's minutes (none: its default, 30, as it shows one off)."""
+    return round(seconds / 60) if seconds >= 0 else 30
 
 
 def _whole(value: object, name: str) -> int:

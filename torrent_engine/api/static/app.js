@@ -595,6 +595,7 @@ function shareLimits(j) {
   const f = featuresOf(j), parts = [];
   if (f.ratio_limit != null) parts.push(f.ratio_limit < 0 ? "ratio ∞" : `ratio ${f.ratio_limit}`);
   if (f.seeding_time_limit != null) parts.push(f.seeding_time_limit < 0 ? "time ∞" : duration(f.seeding_time_limit));
+  if (f.idle_seeding_limit != null) parts.push(f.idle_seeding_limit < 0 ? "idle ∞" : `idle ${duration(f.idle_seeding_limit)}`);
   return parts.join(", ");
 }
 

@@ -264,7 +264,8 @@ DETAIL_VIEWS.general = {
     add("Rate limits", `↓ ${speed(o.download_limit)} · ↑ ${speed(o.upload_limit)}`);
     add("Connections at most", o.max_peers ? String(o.max_peers) : "the default");
     const share = (v, unit) => (v == null ? "the default" : v < 0 ? "none" : unit(v));
-    add("Share limits", `ratio ${share(f.ratio_limit, String)} · seeding ${share(f.seeding_time_limit, duration)}`);
+    add("Share limits", `ratio ${share(f.ratio_limit, String)} · seeding ${share(f.seeding_time_limit, duration)}` +
+        ` · idle ${share(f.idle_seeding_limit, duration)}`);
     add("Private", facts.private == null ? "" : facts.private ? "yes (no DHT, PEX or LSD)" : "no");
     add("Created by", facts.created_by || "—");
     add("Created on", facts.creation_date ? when(facts.creation_date) : "—");

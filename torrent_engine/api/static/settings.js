@@ -87,6 +87,8 @@ const SETTINGS = [
     {name: "ratio_limit", label: "Seed until the ratio", kind: "number", hint: "-1 = no limit"},
     {name: "seeding_time_limit", label: "Seed for at most", kind: "number", scale: 60, unit: "minutes",
      hint: "-1 = no limit"},
+    {name: "idle_seeding_limit", label: "Seed while idle for at most", kind: "number", scale: 60, unit: "minutes",
+     hint: "nothing sent or received meanwhile; -1 = no limit"},
     {name: "share_limit_action", label: "Then", kind: "choice",
      options: [["stop", "pause it"], ["remove", "remove it"], ["remove_with_files", "remove it and its files"],
                ["super_seed", "super-seed it (BEP 16)"]]},

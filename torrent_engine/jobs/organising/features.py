@@ -76,6 +76,8 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         else f.ratio_limit,
         seeding_time_limit=check_share_limit(data["seeding_time_limit"], "seeding_time_limit")
         if "seeding_time_limit" in data else f.seeding_time_limit,
+        idle_seeding_limit=check_share_limit(data["idle_seeding_limit"], "idle_seeding_limit")
+        if "idle_seeding_limit" in data else f.idle_seeding_limit,
         force_start=_flag(data, "force_start", f.force_start),
         first_last_piece=_flag(data, "first_last_piece", f.first_last_piece),
         content_layout=check_content_layout(data["content_layout"]) if "content_layout" in data

@@ -97,7 +97,7 @@ class Sleepers:
         mark = self.quiet.get(rec.id)
         if mark is not None:
             if rec.state is JobState.SEEDING:
-                rec.seeding_time += self.seeding_clock - mark.since
+                rec.seeded(self.seeding_clock - mark.since)
             elif rec.state in DOWNLOADING:
                 rec.downloading_time += self.seeding_clock - mark.since
             mark.since = self.seeding_clock

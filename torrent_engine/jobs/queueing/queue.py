@@ -287,9 +287,13 @@ def effective(limit: float | None, default: float) -> float:
     return default if limit is None else limit
 
 
-def share_limit_reached(ratio: float, seeding_time: float, ratio_limit: float, time_limit: float) -> bool:
-    """Whether a seeding job is at its ratio limit or its seeding-time limit (-1 = none)."""
+def share_limit_reached(ratio: float, seeding_time: float, ratio_limit: float, time_limit: float, *,
+                        idle_time: float = 0.0, idle_limit: float = NO_LIMIT) -> bool:
+    """Whether a seeding job is at its ratio limit, its seeding-time limit or its idle seeding
+    limit (seconds seeding without sending or receiving a byte; -1 = none)."""
     if ratio_limit != NO_LIMIT and ratio_limit >= 0 and ratio >= ratio_limit:
+        return True
+    if idle_limit != NO_LIMIT and idle_limit >= 0 and idle_time >= idle_limit:
         return True
     return time_limit != NO_LIMIT and time_limit >= 0 and seeding_time >= time_limit
 

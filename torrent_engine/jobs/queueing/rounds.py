@@ -165,7 +165,7 @@ class QueueRounds:
                 continue
             complete = session.complete
             if rec.state is JobState.SEEDING:
-                rec.seeding_time += step
+                rec.seeded(step)
             elif rec.state in DOWNLOADING:
                 shown = rec.downloading_time
                 rec.downloading_time += step
@@ -249,20 +249,24 @@ class QueueRounds:
         return ShareLimitAction(own) if own is not None else self.run.settings.share_limit_action
 
     def _time_left(self, rec: JobRecord) -> float | None:
-        """Seeding seconds until ``rec``'s share time limit (None: it has none, does not seed, or
-        its limit's action, super-seeding, is taken already: nothing more happens at it)."""
-        if rec.state is JobState.SEEDING and not self._super_seeds_at_limit(rec):
-            limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
-            if limit != NO_LIMIT and limit >= 0:
-                return limit - rec.seeding_time
-        return None
+        """Seeding seconds until ``rec``'s share time limit or its idle seeding limit, whichever
+        comes first, if nothing moves meanwhile (None: it has neither, does not seed, or its
+        limit's action, super-seeding, is taken already: nothing more happens at it)."""
+        if rec.state is not JobState.SEEDING or self._super_seeds_at_limit(rec):
+            return None
+        s = self.run.settings
+        left = [limit - spent for limit, spent in (
+            (effective(rec.features.seeding_time_limit, s.seeding_time_limit), rec.seeding_time),
+            (effective(rec.features.idle_seeding_limit, s.idle_seeding_limit), rec.idle_seeding_time))
+            if limit != NO_LIMIT and limit >= 0]
+        return min(left, default=None)
 
     async def _dormant_round(self, rec: JobRecord, step: float, now: float) -> None:
         """A dormant seed in a round (its first after the start, or its share time limit
         reached): its seeding time counted, its share limits acted on as its record says, then
         quiet again until its time limit (its seeding time counted when it wakes)."""
         if rec.state is JobState.SEEDING:
-            rec.seeding_time += step
+            rec.seeded(step)
             if await self._share_limit(rec, None):
                 return
         if rec.id in self.run.seeds and rec.state not in FINISHED_STATES:
@@ -283,11 +287,13 @@ class QueueRounds:
             ratio = share_ratio(rec.uploaded, rec.downloaded, rec.done_size)
         ratio_limit = effective(rec.features.ratio_limit, self.run.settings.ratio_limit)
         time_limit = effective(rec.features.seeding_time_limit, self.run.settings.seeding_time_limit)
-        if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit):
+        idle_limit = effective(rec.features.idle_seeding_limit, self.run.settings.idle_seeding_limit)
+        if not share_limit_reached(ratio, rec.seeding_time, ratio_limit, time_limit,
+                                   idle_time=rec.idle_seeding_time, idle_limit=idle_limit):
             return False
         action = self._action(rec)
-        log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding): %s", rec.id, rec.name,
-                 ratio, rec.seeding_time, action.value)
+        log.info("job %s (%s) reached its share limit (ratio %.2f, %.0f s seeding, %.0f s of it idle): %s",
+                 rec.id, rec.name, ratio, rec.seeding_time, rec.idle_seeding_time, action.value)
         self.run.run_program(ProgramEvent.SEEDING_DONE, rec)
         if action is ShareLimitAction.SUPER_SEED:
             async with self.run.lock(rec.id):

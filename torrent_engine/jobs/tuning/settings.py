@@ -96,6 +96,7 @@ class ServiceSettings:
 
     ratio_limit: float = -1.0
     seeding_time_limit: float = -1.0  # seconds
+    idle_seeding_limit: float = -1.0  # seconds seeding without sending or receiving a byte
     share_limit_action: ShareLimitAction = ShareLimitAction.STOP
     queueing: bool = False
     max_active_downloads: int = 3
@@ -199,7 +200,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
     for name, value in changes.items():
         if name not in known:
             raise InvalidJobRequest(f"unknown setting (known: {', '.join(sorted(known))})", name)
-        if name in ("ratio_limit", "seeding_time_limit"):
+        if name in ("ratio_limit", "seeding_time_limit", "idle_seeding_limit"):
             limit = check_share_limit(value, name)
             values[name] = -1.0 if limit is None else limit
         elif name == "share_limit_action":
