@@ -86,6 +86,7 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert (t.name, t.status, t.labels, t.download_dir) == ("tr", "stopped", ["hd", "tv"],
                                                              str((root / "tv").resolve()))
     assert t.total_size == 70000 and t.size_when_done == 40000 and t.piece_count == 5
+    assert t.fields["activityDate"] == 0  # (nothing sent or received yet: never, not its last edit)
     assert [f.selected for f in t.get_files()] == [True, False]
     assert {x.name for x in client.get_torrents()} == {"tr", "from-magnet"}
     client.change_torrent(added.id, seed_ratio_mode=1, seed_ratio_limit=1.5, labels=["x"],

@@ -153,6 +153,8 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "idle_seeding_time": {"type": "number", "minimum": 0,
                           "description": "seconds of seeding_time since it last sent or received a byte "
                                          "(what an idle_seeding_limit is judged by)"},
+    "active_at": _null({"type": "number", "description": "when it last sent or received a byte (Unix "
+                                                         "time); null: never yet"}),
     "downloading_time": {"type": "number", "minimum": 0,
                          "description": "seconds spent downloading (its metadata too), all runs together "
                                         "(not paused, queued or checking)"},

@@ -436,7 +436,7 @@ class JobLifecycle:
             return kept[1]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f, queue_position=key[1],
                                     seeding_time=rec.seeding_time, idle_seeding_time=rec.idle_seeding_time,
-                                    downloading_time=rec.downloading_time,
+                                    downloading_time=rec.downloading_time, active_at=rec.active_at,
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
         self.decorated[rec.id] = (job, shown, *key)
@@ -610,7 +610,7 @@ class JobLifecycle:
         if session is None:
             return
         before = (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name)
-        rec.count(session.downloaded, session.uploaded)  # (the counters read: no status made, each update)
+        rec.count(session.downloaded, session.uploaded, self.clock())  # (read: no status made, each update)
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
         self.sleepers.unview(rec)
         sizes = session.sizes()

@@ -423,6 +423,7 @@ class Job:
     queue_position: int = 0  # 1 = next to run among unfinished, incomplete jobs; 0 = not in the queue
     seeding_time: float = 0.0  # seconds spent seeding
     idle_seeding_time: float = 0.0  # seconds of it since the job last sent or received a byte
+    active_at: float | None = None  # when it last sent or received a byte (None: never yet)
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too; not paused or queued)
     # distributed copies among the connected peers (libtorrent's ``distributed_copies``); None
     # while it does not run (paused, queued, checking) or has no metadata
@@ -473,6 +474,7 @@ class Job:
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
+            "active_at": self.active_at,
             "downloading_time": self.downloading_time, "time_active": self.time_active,
             "availability": self.availability, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),

@@ -168,8 +168,8 @@ _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded",
     "file_priorities", "file_paths", "file_sizes", "pad_files", "features", "seeding_time",
-    "idle_seeding_time", "downloading_time", "number", "file_done", "trackers", "tracker_tiers", "moving",
-    "missing_files", "dedup_bytes", "unmoved")
+    "idle_seeding_time", "active_at", "downloading_time", "number", "file_done", "trackers", "tracker_tiers",
+    "moving", "missing_files", "dedup_bytes", "unmoved")
 
 
 def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
@@ -220,6 +220,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
                downloading_time=rec.downloading_time, idle_seeding_time=rec.idle_seeding_time,
+               active_at=rec.active_at,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
                dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec),
                stall=rec.unmoved)

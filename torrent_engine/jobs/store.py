@@ -126,6 +126,7 @@ class JobRecord:
     queue_position: int = 0  # order in the queue (smaller first); unique among the records
     seeding_time: float = 0.0  # seconds spent seeding, all sessions together
     idle_seeding_time: float = 0.0  # seconds of it since the job last sent or received a byte
+    active_at: float | None = None  # when the job last sent or received a byte (None: never yet)
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too), all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
     # each file's verified bytes when last saved paused (shown while the job has no session)
@@ -164,11 +165,12 @@ class JobRecord:
         self.seeding_time += seconds
         self.idle_seeding_time += seconds
 
-    def count(self, downloaded: int, uploaded: int) -> None:
-        """The job's totals as its session counts them: a byte sent or received since they were
-        last counted ends its idle time."""
+    def count(self, downloaded: int, uploaded: int, now: float) -> None:
+        """The job's totals as its session counts them at ``now``: a byte sent or received since
+        they were last counted ends its idle time, and makes ``now`` its last activity."""
         if downloaded != self.downloaded or uploaded != self.uploaded:
             self.downloaded, self.uploaded, self.idle_seeding_time = downloaded, uploaded, 0.0
+            self.active_at = now
 
     def to_json(self) -> dict[str, JSON]:
         """The record as the JSON written to disk."""
@@ -192,7 +194,7 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
-            "downloading_time": self.downloading_time, "number": self.number,
+            "active_at": self.active_at, "downloading_time": self.downloading_time, "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
@@ -266,6 +268,7 @@ class JobRecord:
                 queue_position=int(d.get("queue_position", 0)),
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 idle_seeding_time=float(d.get("idle_seeding_time", 0.0)),
+                active_at=None if d.get("active_at") is None else float(d["active_at"]),
                 downloading_time=float(d.get("downloading_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else tuple(int(b) for b in file_done),

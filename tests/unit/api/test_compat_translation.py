@@ -94,6 +94,10 @@ def test_share_limit_units() -> None:
     record = torrent_record(job(JobState.SEEDING, progress=1.0, ratio_limit=2.0, seeding_time_limit=120.0),
                             ServiceSettings(), None)
     assert (record["ratio_limit"], record["seeding_time_limit"], record["max_seeding_time"]) == (2.0, 2, 2)
+    # its last activity: when it last sent or received a byte, else when it was added (as qBittorrent)
+    assert record["last_activity"] == 1  # (created at 1.0, updated at 2.0: never active)
+    active = dataclasses.replace(job(JobState.SEEDING, progress=1.0), active_at=1_700_000_000.5)
+    assert torrent_record(active, ServiceSettings(), None)["last_activity"] == 1_700_000_000
 
 
 def test_priorities() -> None:

@@ -359,6 +359,8 @@ async def test_a_seed_idle_for_its_idle_seeding_limit_is_stopped_and_one_that_se
                 await anyio.sleep(0.02)
         await jobs.enforce()  # (no time passed: what it sent is counted)
         assert jobs.get(a.id).uploaded >= served.total_length
+        assert (jobs.get(a.id).active_at, jobs.get(b.id).active_at) == (clock.now, None)
+        sent_at = clock.now
         clock.now += 20
         await jobs.enforce()
         assert jobs.get(b.id).state is JobState.PAUSED  # 110 s idle: past its own 100
@@ -380,6 +382,7 @@ async def test_a_seed_idle_for_its_idle_seeding_limit_is_stopped_and_one_that_se
         assert jobs.get(a.id).state is JobState.PAUSED
     saved = json.loads(JobStore(tmp_path / "state").read(a.id) or b"null")
     assert (saved["seeding_time"], saved["idle_seeding_time"]) == (pytest.approx(341), pytest.approx(121))
+    assert saved["active_at"] == sent_at  # (its last activity, kept)
     with pytest.raises(InvalidJobRequest) as refused:
         features_from({"idle_seeding_limit": -5})
     assert refused.value.field == "idle_seeding_limit"

@@ -267,7 +267,9 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "max_ratio": max_ratio, "max_seeding_time": int(max_time / 60) if max_time >= 0 else -1,
         "max_inactive_seeding_time": int(max_idle / 60) if max_idle >= 0 else -1,
         "seeding_time": int(job.seeding_time), "time_active": int(job.time_active),
-        "last_activity": int(job.updated_at), "seen_complete": int(done_at) if done_at is not None else 0,
+        # (when it last sent or received a byte; never: when it was added, as qBittorrent says)
+        "last_activity": int(job.active_at if job.active_at is not None else job.created_at),
+        "seen_complete": int(done_at) if done_at is not None else 0,
         "auto_tmm": False,
         "availability": round(job.availability, 3) if job.availability is not None else -1.0,
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
