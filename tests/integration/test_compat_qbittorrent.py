@@ -118,6 +118,9 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_files(torrent_hash=info_hash)[1].priority == 0
     with pytest.raises(qbittorrentapi.Conflict409Error):
         client.torrents_file_priority(torrent_hash=info_hash, file_ids=7, priority=1)
+    assert [f.name for f in client.torrents_files(torrent_hash=info_hash, indexes=1)] == ["qbt/b.bin"]
+    with pytest.raises(qbittorrentapi.Conflict409Error, match="Index 7 is out of bounds"):
+        client.torrents_files(torrent_hash=info_hash, indexes=[1, 7])  # (an empty list before)
     assert [x.url for x in client.torrents_trackers(torrent_hash=info_hash)][:3] == [
         "** [DHT] **", "** [PeX] **", "** [LSD] **"]
     assert client.torrents_piece_states(torrent_hash=info_hash) == [0] * 5

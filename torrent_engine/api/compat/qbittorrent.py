@@ -658,12 +658,17 @@ class QbittorrentApi:
                                  self.service.piece_states(job.id))
 
     async def files(self, form: Form, request: Request) -> list[dict[str, JSON]]:
-        """``torrents/files`` (``indexes`` narrows the list)."""
+        """``torrents/files`` (``indexes`` narrows the list: one the torrent does not have is a
+        409, as qBittorrent says, once its metadata is known)."""
         job = self._one(form)
+        torrent = self._torrent(job)
         wanted: set[int] | None = None
         if form.get("indexes"):
             wanted = {_int(i, "indexes", 0) for i in (form.get("indexes") or "").split("|")}
-        return file_rows(job, self._torrent(job), wanted)
+            beyond = sorted(wanted - {f.index for f in job.files}) if torrent is not None else []
+            if beyond:
+                raise QbtError(409, f"Index {beyond[0]} is out of bounds.")
+        return file_rows(job, torrent, wanted)
 
     async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
