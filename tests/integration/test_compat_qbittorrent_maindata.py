@@ -110,3 +110,43 @@ async def test_share_limit_actions_are_the_jobs_own(tmp_path: Path) -> None:
         assert job.features.share_limit_action == "stop"
         await anyio.to_thread.run_sync(share_limit_actions, api.url, info_hash)
         assert api.service.client_jobs()[0].features.share_limit_action is None
+
+
+async def test_trackers_and_the_torrents_announcing_to_each_as_qbittorrent_syncs_them(tmp_path: Path) -> None:
+    """``trackers`` (URL -> the torrents announcing to it) in a full answer, and in a delta the
+    URLs whose torrents changed (with all of them) and ``trackers_removed``: qBittorrent's WebUI
+    and typed clients build their tracker lists from it. It was not answered."""
+    one = dataclasses.replace(five_pieces(), trackers=(("http://127.0.0.1:9/announce",),))
+    two = dataclasses.replace(five_pieces("two"), trackers=(("http://127.0.0.1:9/announce",),))
+    a, b = one.info_hash.hex(), two.info_hash.hex()
+    shared, extra = "http://127.0.0.1:9/announce", "udp://127.0.0.1:10"
+    async with running_api(tmp_path) as api:
+        c = api.client
+        for t in (one, two):
+            r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", t.to_bytes())},
+                             data={"paused": "true"})
+            qbt_added(r)
+        r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET, "paused": "true"})  # (no tracker)
+        qbt_added(r)
+        full = await anyio.to_thread.run_sync(maindata, api.url)
+        assert {url: sorted(hashes) for url, hashes in full["trackers"].items()} == {shared: sorted([a, b])}
+
+        async def delta(rid: int) -> dict[str, Any]:
+            answer: dict[str, Any] = (await c.get("/api/v2/sync/maindata", params={"rid": rid})).json()
+            return answer
+
+        quiet = await delta(full["rid"])
+        assert "trackers" not in quiet and "trackers_removed" not in quiet  # (nothing changed)
+        await c.post("/api/v2/torrents/addTrackers", data={"hash": a, "urls": extra})
+        added = await delta(quiet["rid"])
+        assert added["trackers"] == {extra: [a]} and "trackers_removed" not in added
+        await c.post("/api/v2/torrents/removeTrackers", data={"hash": a, "urls": f"{shared}|{extra}"})
+        removed = await delta(added["rid"])
+        assert removed["trackers"] == {shared: [b]} and removed["trackers_removed"] == [extra]
+        await c.post("/api/v2/torrents/delete", data={"hashes": b, "deleteFiles": "false"})
+        gone = await delta(removed["rid"])
+        assert gone["torrents_removed"] == [b] and gone["trackers_removed"] == [shared]
+        again = await delta(0)  # (a full answer again: what is left)
+        assert again["full_update"] and again["trackers"] == {}
+        stale = await delta(removed["rid"])  # (an answer asked again, as after a lost one: the same)
+        assert stale["trackers_removed"] == [shared]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from torrent_engine.api.compat.kept import Kept
-from torrent_engine.api.compat.qbittorrent_sync import MainData, MainDataSync, Shown
+from torrent_engine.api.compat.qbittorrent_sync import MainData, MainDataSync, Shown, Trackers
 
 pytestmark = pytest.mark.anyio
 
@@ -185,3 +185,23 @@ async def test_an_answer_that_lets_the_loop_run_keeps_its_own_rid() -> None:
 def shown_at_all(torrents: dict[str, Any], positions: dict[str, int]) -> Shown:
     data: MainData = {"torrents": torrents, "categories": {}, "tags": [], "server_state": {}}
     return Shown(data, 0, (), positions)
+
+
+def test_an_answers_trackers_are_its_own_when_a_later_answer_changes_them() -> None:
+    """Each answer keeps which torrents announced to each tracker then: a later answer shares its
+    maps and sets until it changes them (a client that asks an earlier ``rid`` again is told
+    from that answer's, not from what a later one made of them)."""
+    first = Trackers()
+    for h, urls in (("a", ("http://t/1", "udp://t/2")), ("b", ("http://t/1",)), ("c", ())):
+        first.track(h, urls)
+    assert first.shown() == {"http://t/1": ["a", "b"], "udp://t/2": ["a"]}
+    quiet = first.copy()
+    quiet.track("a", ("http://t/1", "udp://t/2"))  # (the same: nothing copied)
+    assert quiet.by_url is first.by_url and quiet.changes(first) == ({}, [])
+    second = quiet.copy()
+    second.track("b", ("udp://t/2",))
+    second.track("a", ())
+    assert second.shown() == {"udp://t/2": ["b"]}
+    assert second.changes(first) == ({"udp://t/2": ["b"]}, ["http://t/1"])
+    assert first.shown() == {"http://t/1": ["a", "b"], "udp://t/2": ["a"]}  # (unchanged)
+    assert first.of == {"a": ("http://t/1", "udp://t/2"), "b": ("http://t/1",)}

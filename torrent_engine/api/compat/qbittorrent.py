@@ -109,7 +109,7 @@ from .qbittorrent_records import (
     torrent_record,
     tracker_rows,
 )
-from .qbittorrent_sync import MainData, MainDataSync, Shown, server_state
+from .qbittorrent_sync import MainData, MainDataSync, Shown, Trackers, server_state, tracker_urls
 from .webseed_edits import qbt_add_web_seeds, qbt_edit_web_seed, qbt_remove_web_seeds, qbt_web_seeds
 
 log = logging.getLogger(__name__)
@@ -763,9 +763,11 @@ class QbittorrentApi:
             records = {str(k.record["hash"]): k for k in await self._records()}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
+            trackers = await self._trackers()
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
             cursor, records = changes.cursor, {}
             torrents, positions = dict(before.data["torrents"]), dict(before.positions)
+            trackers = before.trackers.copy()
 
             def show(h: str, job: Job | None) -> bool:
                 """Show ``job``'s record as torrent ``h``'s (its kept JSON at hand for the answer),
@@ -774,6 +776,7 @@ class QbittorrentApi:
                     return False
                 kept = records[h] = self._kept.get(job, limits, partial(self._record, job, settings))
                 torrents[h] = kept.record
+                trackers.track(h, tracker_urls(job))
                 return True
 
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):
@@ -782,6 +785,7 @@ class QbittorrentApi:
                 positions.pop(h, None)
                 if not show(h, listed[-1] if listed else None):  # (the last listed, as a dict by hash keeps)
                     torrents.pop(h, None)
+                    trackers.track(h, ())
             for h, (position, job_id) in changes.moved.items():  # (moved in the queue, and only that)
                 old = torrents.get(h)
                 if old is not None:  # (shown at rid: that record, its position kept apart)
@@ -795,7 +799,17 @@ class QbittorrentApi:
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return await sync.answer(rid, records, Shown(now, cursor, limits, positions), changed)
+        return await sync.answer(rid, records, Shown(now, cursor, limits, positions, trackers), changed)
+
+    async def _trackers(self) -> Trackers:
+        """Which torrents this user sees announce to each tracker URL (a full answer's), read
+        ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
+        out = Trackers()
+        for page in self.service.client_pages(paging.LIST_PAGE):
+            for job in self.gate.visible(page):
+                out.track(job.info_hash, tracker_urls(job))
+            await anyio.sleep(0)
+        return out
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""

@@ -12,7 +12,7 @@ from typing import TypedDict
 import anyio
 from starlette.responses import Response
 
-from ...jobs import JobService
+from ...jobs import Job, JobService
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from ..pages import LIST_PAGE, PartsResponse, array_parts, joined_pages
@@ -77,6 +77,72 @@ def _changed_json(records: Mapping[str, Kept[QbtRecord]], item: tuple[str, QbtRe
 _DELTA_PAGE = LIST_PAGE * 4
 
 
+def tracker_urls(job: Job) -> tuple[str, ...]:
+    """The tracker URLs ``job`` announces to (each once, in its order)."""
+    return tuple(dict.fromkeys(t.url for t in job.trackers))
+
+
+@dataclass(slots=True)
+class Trackers:
+    """Which torrents announce to each tracker URL, as one answer showed them (``sync/maindata``'s
+    ``trackers``: URL -> info-hashes). ``of``: each torrent's URLs. A later answer's copy shares
+    this one's maps until it changes them, then the URLs' sets, each copied before it changes
+    (``track``): a poll where no torrent's trackers changed copies nothing, and one of thousands of
+    torrents copies only the sets of the trackers whose torrents changed."""
+
+    of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    by_url: dict[str, set[str]] = field(default_factory=dict)
+    _copied: set[str] = field(default_factory=set)
+    _shared: bool = False  # (``of`` and ``by_url`` are the answer's it was copied from)
+
+    def copy(self) -> Trackers:
+        """The next answer's, from this one's (which no longer changes)."""
+        return Trackers(self.of, self.by_url, _shared=True)
+
+    def track(self, info_hash: str, urls: tuple[str, ...]) -> None:
+        """Torrent ``info_hash`` announces to ``urls`` now (none: it is not shown)."""
+        old = self.of.get(info_hash, ())
+        if old == urls:
+            return
+        if self._shared:
+            self.of, self.by_url, self._shared = dict(self.of), dict(self.by_url), False
+        if urls:
+            self.of[info_hash] = urls
+        else:
+            self.of.pop(info_hash, None)
+        for url in old:
+            if url not in urls:
+                members = self._own(url)
+                members.discard(info_hash)
+                if not members:
+                    del self.by_url[url]
+        for url in urls:
+            if url not in old:
+                self._own(url).add(info_hash)
+
+    def _own(self, url: str) -> set[str]:
+        """``url``'s set of torrents, this answer's own (copied the first time it changes)."""
+        members = self.by_url.get(url)
+        if members is None or url not in self._copied:
+            members = self.by_url[url] = set() if members is None else set(members)
+            self._copied.add(url)
+        return members
+
+    def shown(self) -> dict[str, list[str]]:
+        """Every tracker URL and its torrents, as a full answer writes them."""
+        return {url: sorted(members) for url, members in self.by_url.items()}
+
+    def changes(self, before: Trackers) -> tuple[dict[str, list[str]], list[str]]:
+        """The URLs whose torrents changed since ``before`` (with all their torrents now, as
+        qBittorrent tells them) and those no torrent announces to any more."""
+        was = before.by_url
+        if was is self.by_url:
+            return {}, []
+        changed = {url: sorted(members) for url, members in self.by_url.items()
+                   if (old := was.get(url)) is not members and old != members}
+        return changed, [url for url in was if url not in self.by_url]
+
+
 @dataclass(frozen=True, slots=True)
 class Shown:
     """What one answer showed, the job service's change cursor it was made at, and the share
@@ -90,6 +156,7 @@ class Shown:
     cursor: int
     limits: tuple[object, ...]
     positions: dict[str, int] = field(default_factory=dict)
+    trackers: Trackers = field(default_factory=Trackers)
 
 
 class MainDataSync:
@@ -133,7 +200,8 @@ class MainDataSync:
         while len(self._shown) > MAX_SYNC_SNAPSHOTS:
             del self._shown[next(iter(self._shown))]
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
-            rest = encode({k: v for k, v in now.data.items() if k != "torrents"})
+            rest = encode({**{k: v for k, v in now.data.items() if k != "torrents"},
+                           "trackers": now.trackers.shown()})
             pages = await joined_pages(list(records.items()), _torrent_json)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % this,
                                              b"}," + rest[1:]), media_type="application/json")
@@ -208,4 +276,9 @@ class MainDataSync:
         state = {k: v for k, v in after["server_state"].items() if before["server_state"].get(k) != v}
         if state:
             out["server_state"] = state
+        trackers, trackers_gone = now.trackers.changes(was.trackers)
+        if trackers:
+            out["trackers"] = trackers
+        if trackers_gone:
+            out["trackers_removed"] = trackers_gone
         return out
