@@ -1032,11 +1032,15 @@ async def test_a_job_without_a_session_is_moved_or_pointed_elsewhere_without_one
         found = await jobs.set_location(job.id, str(root / "new"), move=False)
         moved = await jobs.set_location(dormant.id, str(root / "seeds2"))
         assert started == [(root / "new").resolve(), (root / "seeds2").resolve()]
-        assert found.state in (JobState.PAUSED, JobState.CHECKING) and moved.state is JobState.SEEDING
-        assert all(where != str((root / "old").resolve()) for _, where in shown), shown
+        # (each new session may not have said what it does yet: queued until it does, on a busy
+        # machine; the old place is never shown, below)
+        assert found.state in (JobState.QUEUED, JobState.PAUSED, JobState.CHECKING)
+        assert moved.state in (JobState.QUEUED, JobState.SEEDING)
         with anyio.fail_after(10):
-            while (now := jobs.get(job.id)).state is not JobState.PAUSED:
+            while (now := jobs.get(job.id)).state is not JobState.PAUSED or \
+                    jobs.get(dormant.id).state is not JobState.SEEDING:
                 await anyio.sleep(0.01)
+        assert all(where != str((root / "old").resolve()) for _, where in shown), shown
         assert now.error is None and now.verified_pieces == torrent.num_pieces
         assert (root / "seeds2" / "y.bin").read_bytes() == other
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.records
