@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import require_module
-from tests.integration.api_helpers import TOKEN, qbt_added, running_api
+from tests.integration.api_helpers import TOKEN, qbt_added, qbt_client, running_api
 from tests.unit.torrent_factory import make_torrent, payload
 
 pytestmark = pytest.mark.anyio
@@ -437,10 +437,7 @@ async def test_kept_records_follow_every_change_in_both_dialects(tmp_path: Path)
 
 def keep_existing(url: str, info_hash: str, root: Path, data: dict[str, bytes]) -> None:
     """(In a worker thread.) setLocation to a folder that has one of the torrent's files already."""
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
-                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
+    client = qbt_client(url)
     client.torrents_set_location(location="new", torrent_hashes=info_hash)
     assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "new").resolve())
     client.torrents_delete(delete_files=True, torrent_hashes=info_hash)
@@ -472,10 +469,7 @@ def paths_and_mode(url: str, info_hash: str, root: Path) -> None:
     """(In a worker thread.) The calls qbittorrent-api makes with 2.8.4's and 2.8.14's names:
     ``setDownloadPath`` and ``setSavePath`` name their torrents ``id``; the alternative limits
     are set, not toggled, from WebAPI 2.8.14 on."""
-    qbittorrentapi = require_module("qbittorrentapi")
-    client = qbittorrentapi.Client(host=url, username="admin", password=TOKEN,
-                                   VERIFY_WEBUI_CERTIFICATE=False, REQUESTS_ARGS={"timeout": 30})
-    client.auth_log_in()
+    client = qbt_client(url)
     client.torrents_set_download_path(download_path="part", torrent_hashes=info_hash)
     assert client.torrents_info(torrent_hashes=info_hash)[0].download_path == str((root / "part").resolve())
     client.torrents_set_save_path(save_path="moved", torrent_hashes=info_hash)

@@ -929,25 +929,11 @@ class TransmissionRpc:
                            "download starts from the first piece)")
         features: dict[str, object] = {}  # (checked whole by features_from before any change)
         if "seedRatioMode" in a or "seedRatioLimit" in a:
-            mode = a.get("seedRatioMode", 1)
-            if mode == 0:
-                features["ratio_limit"] = None
-            elif mode == 2:
-                features["ratio_limit"] = NO_LIMIT
-            elif mode == 1:
-                features["ratio_limit"] = as_float_text(a.get("seedRatioLimit", 0.0), "seedRatioLimit")
-            else:
-                raise RpcError("seedRatioMode must be 0, 1 or 2")
-        if "seedIdleMode" in a or "seedIdleLimit" in a:  # (minutes; a limit given alone is the job's own)
-            idle_mode = a.get("seedIdleMode", 1)
-            if idle_mode == 0:
-                features["idle_seeding_limit"] = None
-            elif idle_mode == 2:
-                features["idle_seeding_limit"] = NO_LIMIT
-            elif idle_mode == 1:
-                features["idle_seeding_limit"] = _whole(a.get("seedIdleLimit", 0), "seedIdleLimit") * 60.0
-            else:
-                raise RpcError("seedIdleMode must be 0, 1 or 2")
+            features["ratio_limit"] = _by_mode(a, "seedRatioMode", lambda: as_float_text(
+                a.get("seedRatioLimit", 0.0), "seedRatioLimit"))
+        if "seedIdleMode" in a or "seedIdleLimit" in a:  # (minutes)
+            features["idle_seeding_limit"] = _by_mode(a, "seedIdleMode", lambda: _whole(
+                a.get("seedIdleLimit", 0), "seedIdleLimit") * 60.0)
         if "labels" in a:
             features["tags"] = a["labels"] or []
         if features:
@@ -1144,6 +1130,20 @@ def transmission_group(group: GroupSettings) -> dict[str, JSON]:
             "speed-limit-down": group.download_limit // KILO,
             "speed-limit-up-enabled": group.upload_limit > 0, "speed-limit-up": group.upload_limit // KILO,
             "weight": group.weight}
+
+
+def _by_mode(arguments: JSONObject, mode: str, own: Callable[[], float]) -> float | None:
+    """A torrent's share limit as Transmission sets it, a mode and a limit (``seedRatioMode`` and
+    ``seedRatioLimit``, ``seedIdleMode`` and ``seedIdleLimit``): 0 the session's (None), 2 none,
+    1 its own (``own()``; a limit given alone is its own)."""
+    match arguments.get(mode, 1):
+        case 0:
+            return None
+        case 2:
+            return NO_LIMIT
+        case 1:
+            return own()
+    raise RpcError(f"{mode} must be 0, 1 or 2")
 
 
 def _idle_minutes(seconds: float) -> int:
