@@ -575,19 +575,24 @@ class QbittorrentApi:
         await self.service.update_settings(banned_ips=banned)
 
     # -- reading torrents ----------------------------------------------------------------------
-    async def _records(self, keep: Callable[[QbtRecord], bool] | None = None) -> list[Kept[QbtRecord]]:
+    async def _records(self, keep: Callable[[QbtRecord], bool] | None = None, *,
+                       trackers: Trackers | None = None) -> list[Kept[QbtRecord]]:
         """Every listed job's torrent record (those ``keep`` keeps, when given), kept while the
         job's snapshot and the share settings are the same objects (a job's metainfo does not
         change under one snapshot: its arrival is news that makes the job's snapshot again).
-        Read ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
+        Read ``LIST_PAGE`` jobs at a time, the loop let run between pages. ``trackers``: each
+        listed job's tracker URLs tracked there too (a full ``sync/maindata``'s), in the same walk."""
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
         kept = self._kept
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
         for page in self.service.client_pages(paging.LIST_PAGE):
-            rows = [kept.get(job, limits, partial(self._record, job, settings), _moved)
-                    for job in self.gate.visible(page)]
+            jobs = self.gate.visible(page)
+            rows = [kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
+            if trackers is not None:
+                for job in jobs:
+                    trackers.track(job.info_hash, tracker_urls(job))
             every.extend(rows)
             out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
             await anyio.sleep(0)
@@ -760,10 +765,10 @@ class QbittorrentApi:
         positions: dict[str, int] = {}  # (the positions shown apart from their records': Shown's)
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
-            records = {str(k.record["hash"]): k for k in await self._records()}
+            trackers = Trackers()
+            records = {str(k.record["hash"]): k for k in await self._records(trackers=trackers)}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
-            trackers = await self._trackers()
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
             cursor, records = changes.cursor, {}
             torrents, positions = dict(before.data["torrents"]), dict(before.positions)
@@ -800,16 +805,6 @@ class QbittorrentApi:
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
         return await sync.answer(rid, records, Shown(now, cursor, limits, positions, trackers), changed)
-
-    async def _trackers(self) -> Trackers:
-        """Which torrents this user sees announce to each tracker URL (a full answer's), read
-        ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
-        out = Trackers()
-        for page in self.service.client_pages(paging.LIST_PAGE):
-            for job in self.gate.visible(page):
-                out.track(job.info_hash, tracker_urls(job))
-            await anyio.sleep(0)
-        return out
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""
