@@ -597,8 +597,8 @@ class JobLifecycle:
         in the service's task group; what it did becomes the job's ``last_program``. A completion
         in an incomplete folder runs it once its move to the save path ends (``moved``)."""
         command = self.settings.program(event)
-        if command and self.tg is not None and not (event is ProgramEvent.COMPLETED and not moved and (
-                rec.options.download_path is not None and self.move_when_complete(rec, program=True))):
+        waits = event is ProgramEvent.COMPLETED and not moved and rec.options.download_path is not None
+        if command and self.tg is not None and not (waits and self.move_when_complete(rec, program=True)):
             session = self.session_of(rec)
             torrent = session.torrent if session is not None and session.has_metadata else None
             self.programs.run_for(self.tg, event, command, self.snapshot(rec), torrent,

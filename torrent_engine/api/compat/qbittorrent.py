@@ -1242,21 +1242,20 @@ class QbittorrentApi:
         """``torrents/setSavePath`` ``id`` (as ``setDownloadPath``), ``path``: ``setLocation``'s
         move under 2.8.4's names (qBittorrent skips a torrent of automatic management there,
         which the daemon does not have)."""
-        path = form.get("path") or ""
-        if not path:
-            raise QbtError(400, "Save path cannot be empty")
-        path = self.gate.confine(path, "path") or path
-        for job in self._selected(form, _ids(form)):
-            await self.service.set_location(job.id, path, keep_existing=True)
+        await self._move(form, "path", self._selected(form, _ids(form)))
 
     async def set_location(self, form: Form, request: Request) -> None:
-        """``torrents/setLocation`` ``location`` (inside the download root); a file already there
-        is taken, not refused, as qBittorrent's move keeps existing files."""
-        location = form.get("location") or ""
+        """``torrents/setLocation`` ``hashes``, ``location``."""
+        await self._move(form, "location", self._selected(form))
+
+    async def _move(self, form: Form, name: str, jobs: list[Job]) -> None:
+        """``jobs`` moved to the folder the field ``name`` gives (inside the download root); a
+        file already there is taken, not refused, as qBittorrent's move keeps existing files."""
+        location = form.get(name) or ""
         if not location:
             raise QbtError(400, "Save path cannot be empty")
-        location = self.gate.confine(location, "location") or location
-        for job in self._selected(form):
+        location = self.gate.confine(location, name) or location
+        for job in jobs:
             await self.service.set_location(job.id, location, keep_existing=True)
 
     async def rename(self, form: Form, request: Request) -> None:
