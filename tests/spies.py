@@ -59,17 +59,19 @@ class HeldChecks:
     release: anyio.Event = field(default_factory=anyio.Event)
 
 
-def hold_checks(monkeypatch: pytest.MonkeyPatch) -> HeldChecks:
+def hold_checks(monkeypatch: pytest.MonkeyPatch, *, first: bool = False) -> HeldChecks:
     """From now on, a data check of a torrent named in the result's ``names`` lasts until its
-    ``release`` is set."""
+    ``release`` is set. ``first``: held before its session reads its resume data and says what
+    it does (it stays queued), not once it hashes."""
     held = HeldChecks()
-    recheck = Checker._recheck
+    name = "check" if first else "_recheck"
+    real = getattr(Checker, name)
 
-    async def held_recheck(self: Checker, phase: Checking, *rest: Any) -> set[int]:
+    async def held_check(self: Checker, phase: Checking, *rest: Any) -> Any:
         if phase.parts.torrent.name in held.names:
             held.checking.set()
             await held.release.wait()
-        return await recheck(self, phase, *rest)
+        return await real(self, phase, *rest)
 
-    monkeypatch.setattr(Checker, "_recheck", held_recheck)
+    monkeypatch.setattr(Checker, name, held_check)
     return held

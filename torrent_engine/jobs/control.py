@@ -183,6 +183,7 @@ class JobControl:
                                                   seed_mode=False)
                 rec.updated_at = self.run.clock()
                 await self.run.start_dormant(rec)
+                self._checks_first(rec)
                 await self.run.save(rec)
                 job = self.run.snapshot(rec)
             else:
@@ -209,11 +210,19 @@ class JobControl:
                 except (TorrentEngineError, OSError) as exc:
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)
+                self._checks_first(rec)
         finally:
             self.run.busy.discard(rec.id)
         self.run.sync(rec)
         await self.run.save(rec)
         return self.run.snapshot(rec)
+
+    def _checks_first(self, rec: JobRecord) -> None:
+        """``rec``'s new session hashes its data before anything else (paused or not): the job is
+        shown checking from the recheck on, not queued until that session says it checks."""
+        if rec.file_paths is not None:  # (a magnet's metadata not come yet: nothing to check)
+            self.run.set_state(rec, JobState.CHECKING)
+            self.run.waking.add(rec.id)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,

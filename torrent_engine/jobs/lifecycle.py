@@ -142,8 +142,8 @@ class JobLifecycle:
         self.seeds = DormantSeeds(manager, self.wake_seed)
         # the jobs added with their data on disk, hashed without a session in their turn (intake/checks.py)
         self.checks = PendingChecks(self)
-        # the dormant seeds whose session a peer's wake starts: shown seeding while it waits for
-        # its turn to look at its files (queued), as they were while they slept
+        # the jobs whose session was started again (a dormant seed woken by a peer, a move, a
+        # recheck): shown as they were until the new one says what it does (it is queued till then)
         self.waking: set[str] = set()
         # which jobs changed, and when (changelog.py, marked as marks.py says): the lists'
         # answers to a cursor or a time (the start's end: every cursor a full answer, set_ready)
@@ -529,8 +529,8 @@ class JobLifecycle:
             rec.options = dataclasses.replace(rec.options, seed_mode=False)
             self.sleepers.unview(rec)
             changed = True
-        if rec.id in self.waking:  # (woken by a peer: seeding as it was while its start waits its turn)
-            if state is State.QUEUED and rec.state is JobState.SEEDING:
+        if rec.id in self.waking:  # (started again: as it was while its new session waits its turn)
+            if state is State.QUEUED:
                 return
             self.waking.discard(rec.id)
         if state in SESSION_TO_JOB:

@@ -1032,10 +1032,7 @@ async def test_a_job_without_a_session_is_moved_or_pointed_elsewhere_without_one
         found = await jobs.set_location(job.id, str(root / "new"), move=False)
         moved = await jobs.set_location(dormant.id, str(root / "seeds2"))
         assert started == [(root / "new").resolve(), (root / "seeds2").resolve()]
-        # (each new session may not have said what it does yet: queued until it does, on a busy
-        # machine; the old place is never shown, below)
-        assert found.state in (JobState.QUEUED, JobState.PAUSED, JobState.CHECKING)
-        assert moved.state in (JobState.QUEUED, JobState.SEEDING)
+        assert found.state in (JobState.PAUSED, JobState.CHECKING) and moved.state is JobState.SEEDING
         with anyio.fail_after(10):
             while (now := jobs.get(job.id)).state is not JobState.PAUSED or \
                     jobs.get(dormant.id).state is not JobState.SEEDING:
@@ -1044,6 +1041,51 @@ async def test_a_job_without_a_session_is_moved_or_pointed_elsewhere_without_one
         assert now.error is None and now.verified_pieces == torrent.num_pieces
         assert (root / "seeds2" / "y.bin").read_bytes() == other
     assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.records
+
+
+async def test_a_moved_or_rechecked_job_is_shown_as_it_was_or_checking_never_queued_meanwhile(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job's new session (a move's, a recheck's) is queued until it has read its resume data
+    and says what it does. The job is shown as it was meanwhile (a move: seeding, paused), or
+    checking (a recheck hashes first, paused or not), never queued: a client polling then saw a
+    seed or a paused torrent queued for a moment, as if the queue held it."""
+    a_data, b_data = payload(40_000, 21), payload(30_000, 22)
+    root = tmp_path / "dl"
+    (root / "here").mkdir(parents=True)
+    (root / "here" / "a.bin").write_bytes(a_data)
+    (root / "here" / "b.bin").write_bytes(b_data)
+    seeding = dataclasses.replace(cfg(), seed=True)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        a, _ = await jobs.add(make_torrent([(("a.bin",), a_data)], 16384, single=True, name="a.bin"),
+                              save_path="here")
+        b, _ = await jobs.add(make_torrent([(("b.bin",), b_data)], 16384, single=True, name="b.bin"),
+                              save_path="here")
+        with anyio.fail_after(10):
+            while {jobs.get(a.id).state, jobs.get(b.id).state} != {JobState.SEEDING}:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        await jobs.pause(b.id)
+        shown: list[tuple[str, str]] = []
+        jobs.events.subscribe("job.state", lambda e: shown.append((e.job.name, e.new.value)))
+        held = hold_checks(monkeypatch, first=True)
+        held.names |= {"a.bin", "b.bin"}
+        assert (await jobs.set_location(a.id, str(root / "there"))).state is JobState.SEEDING
+        assert (await jobs.set_location(b.id, str(root / "there"))).state is JobState.PAUSED
+        await jobs.tick()
+        assert jobs.get(a.id).state is JobState.SEEDING and jobs.get(b.id).state is JobState.PAUSED
+        assert jobs.manager.get(a.info_hash).state is State.QUEUED  # (its new session: held)
+        assert (await jobs.recheck(a.id)).state is JobState.CHECKING
+        assert (await jobs.recheck(b.id)).state is JobState.CHECKING
+        await jobs.tick()
+        assert jobs.get(a.id).state is JobState.CHECKING and jobs.get(b.id).state is JobState.CHECKING
+        held.release.set()
+        with anyio.fail_after(10):
+            while jobs.get(a.id).state is not JobState.SEEDING or jobs.get(b.id).state is not JobState.PAUSED:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        assert ("a.bin", "queued") not in shown and ("b.bin", "queued") not in shown, shown
+        assert jobs.get(a.id).verified_pieces == 3 and jobs.get(b.id).verified_pieces == 2
+    assert (root / "there" / "a.bin").read_bytes() == a_data
 
 
 async def test_data_looked_for_at_a_new_place_is_verified_even_for_a_job_added_in_seed_mode(

@@ -137,6 +137,11 @@ class DiskHost(Protocol):
         Started running, a job the queue holds once its check ends would announce and dial until the
         queue's next round."""
 
+    @property
+    def waking(self) -> set[str]:
+        """Job ids whose new session (a move's) is queued until it says what it does: shown as
+        they were meanwhile."""
+
     def sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job.
         ``force_save``: write the record even when the state did not change."""

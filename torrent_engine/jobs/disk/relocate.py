@@ -227,6 +227,7 @@ class Mover:
                 self.run.claim(rec)
                 # (it counts on from the job's totals: the resume data that held them went
                 # with the old session, and is for the old place anyway)
+                self.run.waking.add(rec.id)  # (as it was until its new session says what it does)
                 try:
                     await self.run.add_session(rec, source, setup, target, saved=session is None)
                 except (TorrentEngineError, OSError) as exc:
