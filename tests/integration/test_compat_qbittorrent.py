@@ -154,6 +154,11 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
                                      torrent_hashes=info_hash)
     t = client.torrents_info(torrent_hashes=info_hash)[0]
     assert (t.inactive_seeding_time_limit, t.max_inactive_seeding_time) == (-1, -1)
+    # (at most qBittorrent's ceilings, 9999 and a year, as qbittorrent-nox takes them)
+    client.torrents_set_share_limits(ratio_limit=10**6, seeding_time_limit=10**9,
+                                     inactive_seeding_time_limit=10**9, torrent_hashes=info_hash)
+    t = client.torrents_info(torrent_hashes=info_hash)[0]
+    assert (t.ratio_limit, t.seeding_time_limit, t.inactive_seeding_time_limit) == (9999, 525600, 525600)
     client.app_set_preferences({"max_inactive_seeding_time_enabled": False})
     assert client.app_preferences()["max_inactive_seeding_time"] == -1
     with pytest.raises(qbittorrentapi.Conflict409Error):
@@ -311,7 +316,11 @@ async def test_a_preference_of_the_wrong_type_is_a_400_naming_it(tmp_path: Path)
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
             for prefs, name in (
                     ('{"max_ratio_enabled": true, "max_ratio": [2]}', "max_ratio"),
-                    ('{"max_seeding_time_enabled": true, "max_seeding_time": {}}', "max_seeding_time")):
+                    ('{"max_seeding_time_enabled": true, "max_seeding_time": {}}', "max_seeding_time"),
+                    # (beyond the int qBittorrent keeps them in: shown back as a 301-digit integer)
+                    ('{"max_seeding_time_enabled": true, "max_seeding_time": 1e300}', "max_seeding_time"),
+                    ('{"max_inactive_seeding_time_enabled": true, "max_inactive_seeding_time": 2147483648}',
+                     "max_inactive_seeding_time")):
                 r = await c.post("/api/v2/app/setPreferences", data={"json": prefs})
                 assert r.status_code == 400 and name in r.text, (prefs, r.status_code, r.text)
             prefs = (await c.get("/api/v2/app/preferences")).json()

@@ -86,11 +86,14 @@ def test_qbittorrent_filters() -> None:
 def test_share_limit_units() -> None:
     assert share_limit_out(None) == -2 and share_limit_out(-1.0) == -1
     assert share_limit_out(600.0, 60.0) == 10
-    assert share_limit_in("-2", "x") is None and share_limit_in("-1", "x") == -1.0
-    assert share_limit_in("10", "x", 60.0) == 600.0
-    for bad in ("-3", "lots"):
+    assert share_limit_in("-2", "x", 100) is None and share_limit_in("-1", "x", 100) == -1.0
+    assert share_limit_in("10", "x", 100, 60.0) == 600.0
+    # (at most qBittorrent's ceiling for a torrent's limit, as it takes one: setShareLimits
+    # showed 1e300 back, and as many minutes in a 301-digit integer)
+    assert share_limit_in("1e300", "x", 100, 60.0) == share_limit_in("inf", "x", 100, 60.0) == 6000.0
+    for bad in ("-3", "lots", "nan"):
         with pytest.raises(QbtError):
-            share_limit_in(bad, "x")
+            share_limit_in(bad, "x", 100)
     record = torrent_record(job(JobState.SEEDING, progress=1.0, ratio_limit=2.0, seeding_time_limit=120.0),
                             ServiceSettings(), None)
     assert (record["ratio_limit"], record["seeding_time_limit"], record["max_seeding_time"]) == (2.0, 2, 2)

@@ -86,6 +86,8 @@ from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_rec
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
     APP_VERSION,
+    MAX_RATIO,
+    MAX_SEEDING_TIME,
     MAX_SESSIONS,
     QBT_TO_OURS,
     SESSION_TTL,
@@ -1178,12 +1180,13 @@ class QbittorrentApi:
             "share_limit_action": _share_limit_action(form)}
         if form.get("inactiveSeedingTimeLimit") is not None:  # (4.6's, required there: optional here too)
             action["idle_seeding_limit"] = share_limit_in(
-                form.get("inactiveSeedingTimeLimit"), "inactiveSeedingTimeLimit", 60.0)
+                form.get("inactiveSeedingTimeLimit"), "inactiveSeedingTimeLimit", MAX_SEEDING_TIME, 60.0)
         _check_share_limits_mode(form)
         await self.service.set_features(
             [j.id for j in self._selected(form)],
-            ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit"),
-            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit", 60.0),
+            ratio_limit=share_limit_in(form.get("ratioLimit"), "ratioLimit", MAX_RATIO),
+            seeding_time_limit=share_limit_in(form.get("seedingTimeLimit"), "seedingTimeLimit",
+                                              MAX_SEEDING_TIME, 60.0),
             **action)
 
     def _queue(self, where: str) -> Handler:

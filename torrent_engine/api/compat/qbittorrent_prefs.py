@@ -29,6 +29,16 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
+MAX_MINUTES = 2**31 - 1  # a time limit's minutes at most: what qBittorrent's preference (an int) holds
+
+
+def _minutes(value: object, name: str) -> float:
+    """A time limit's minutes (-1 or any negative: none); ``QbtError`` 400 beyond ``MAX_MINUTES``
+    (the preferences would show back an integer no typed client holds)."""
+    minutes = as_float_text(value, name)
+    if minutes > MAX_MINUTES:
+        raise QbtError(400, f"{name}: at most {MAX_MINUTES} minutes (-1: no limit)")
+    return minutes
 
 
 def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]) -> SettingChanges:
@@ -110,12 +120,11 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         changes["ratio_limit"] = ratio if ratio_on and ratio >= 0 else -1
     time_on = bool(prefs.get("max_seeding_time_enabled", current["max_seeding_time_enabled"]))
     if "max_seeding_time_enabled" in prefs or "max_seeding_time" in prefs:
-        minutes = as_float_text(prefs.get("max_seeding_time", current["max_seeding_time"]),
-                                "max_seeding_time")
+        minutes = _minutes(prefs.get("max_seeding_time", current["max_seeding_time"]), "max_seeding_time")
         changes["seeding_time_limit"] = minutes * 60 if time_on and minutes >= 0 else -1
     idle_on, idle = "max_inactive_seeding_time_enabled", "max_inactive_seeding_time"
     if idle_on in prefs or idle in prefs:
-        minutes = as_float_text(prefs.get(idle, current[idle]), idle)
+        minutes = _minutes(prefs.get(idle, current[idle]), idle)
         on = bool(prefs.get(idle_on, current[idle_on]))
         changes["idle_seeding_limit"] = minutes * 60 if on and minutes >= 0 else -1
     if "max_ratio_act" in prefs:

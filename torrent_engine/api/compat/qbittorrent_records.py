@@ -134,8 +134,10 @@ def qt_record(record: QbtRecord) -> QbtRecord:
     return record
 
 
-def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | None:
-    """qBittorrent's -2/-1/value as ours (None/-1/value); ``QbtError`` 400 on anything else."""
+def share_limit_in(text: str | None, name: str, most: float, scale: float = 1.0) -> float | None:
+    """qBittorrent's -2/-1/value as ours (None/-1/value, at most ``most``, as qBittorrent takes a
+    torrent's: ``MAX_RATIO``, ``MAX_SEEDING_TIME``), times ``scale``; ``QbtError`` 400 on
+    anything else."""
     try:
         value = float(text) if text not in (None, "") else GLOBAL
     except ValueError as exc:
@@ -146,7 +148,7 @@ def share_limit_in(text: str | None, name: str, scale: float = 1.0) -> float | N
         return NO_LIMIT
     if value < 0 or value != value:
         raise QbtError(400, f"{name} must be -2, -1 or at least 0")
-    return value * scale
+    return min(value, most) * scale
 
 
 def parse_bool(text: str | None) -> bool | None:
