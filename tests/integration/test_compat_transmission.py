@@ -77,6 +77,11 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
     assert added.hash_string == info_hash
     dup = client.add_torrent(data)
     assert dup.id == added.id  # torrent-duplicate
+    # (another folder or file selection asked: still torrent-duplicate, the torrent as it was, as
+    # transmission-daemon answers any add of a torrent it has; an error before, which an *arr app
+    # takes for a failed grab)
+    dup = client.add_torrent(data, download_dir=str(root / "movies"), files_unwanted=[0], labels=["m"])
+    assert dup.id == added.id and dup.hash_string == info_hash
     magnet = client.add_torrent(MAGNET, paused=True)
     with pytest.raises(transmission_rpc.TransmissionError):
         client.add_torrent("/etc/passwd")  # a path on the daemon's machine: refused

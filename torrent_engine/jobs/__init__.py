@@ -11,6 +11,7 @@ from .lifecycle import CLIENT_SESSION_ENDED
 from .model import (
     FINISHED_STATES,
     ClientChanges,
+    DuplicateJob,
     InvalidJobRequest,
     Job,
     JobAdded,
@@ -46,6 +47,7 @@ __all__ = [
     "CLIENT_SESSION_ENDED",
     "Category",
     "ClientChanges",
+    "DuplicateJob",
     "FINISHED_STATES",
     "InvalidJobRequest",
     "Job",

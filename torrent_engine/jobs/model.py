@@ -107,6 +107,16 @@ class JobConflict(JobError):
     """The operation does not fit the job's state (e.g. resuming a cancelled job)."""
 
 
+class DuplicateJob(JobConflict):
+    """An add of a torrent that has an unfinished job (``job_id``) asks for another save path or
+    file selection than that job has: refused, the job left as it is (Transmission's dialect
+    answers it as Transmission does any add of a torrent it has: ``torrent-duplicate``)."""
+
+    def __init__(self, message: str, field: str, job_id: str) -> None:
+        super().__init__(message, field)
+        self.job_id = job_id
+
+
 class ServiceStarting(JobConflict):
     """The service is loading its torrents (its jobs are listed from their records meanwhile): a
     change is refused until it has started; ask again in a moment (the HTTP API answers 503 with

@@ -44,6 +44,7 @@ from ...errors import TorrentEngineError
 from ...formats.metainfo import Torrent
 from ...jobs import (
     AddOptions,
+    DuplicateJob,
     InvalidJobRequest,
     Job,
     JobConflict,
@@ -832,7 +833,10 @@ class TransmissionRpc:
                              features=features_from({"tags": labels}) if labels else None,
                              max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
         async with self.gate.adding(options, [request]) as options:
-            job, created = await self.service.add(request, options)
+            try:
+                job, created = await self.service.add(request, options)
+            except DuplicateJob as exc:  # (another folder or files asked: the job as it is, as Transmission)
+                job, created = self.service.get(exc.job_id), False
             job = await self.gate.added(job, created)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)

@@ -39,6 +39,7 @@ from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, GroundsSeen, existing_files, ground, missing_dirs
 from ..model import (
     FINISHED_STATES,
+    DuplicateJob,
     InvalidJobRequest,
     Job,
     JobAdded,
@@ -538,16 +539,17 @@ class _Turn:
 
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:
-    """``JobConflict`` when an add of a torrent that already has an active job asks for another
+    """``DuplicateJob`` when an add of a torrent that already has an active job asks for another
     save path or another file selection than that job has (given, they must not be dropped
     silently); nothing when it asks for the same or leaves them out."""
     options = existing.options
     if save is not None and str(save) != options.save_path:
-        raise JobConflict(f"job {existing.id} of this torrent is already active, saving in "
-                          f"{options.save_path}: cancel it first to save elsewhere", "save_path")
+        raise DuplicateJob(f"job {existing.id} of this torrent is already active, saving in "
+                           f"{options.save_path}: cancel it first to save elsewhere", "save_path",
+                           existing.id)
     if selected is not None and selected != options.files:
-        raise JobConflict(f"job {existing.id} of this torrent is already active with other files "
-                          "selected: change them with PATCH file_priorities", "files")
+        raise DuplicateJob(f"job {existing.id} of this torrent is already active with other files "
+                           "selected: change them with PATCH file_priorities", "files", existing.id)
 
 
 def _incomplete_ground(root: Path, data: Path | None, save: Path, torrent: Torrent | Magnet
