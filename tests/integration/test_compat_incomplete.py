@@ -135,14 +135,18 @@ async def test_transmission_incomplete_dir_a_download_lands_there_then_moves(tmp
                 job_id = api.service.by_number(number).id
                 await api.service.add_peers(job_id, [("127.0.0.1", seeder.listen_port)])
 
-                async def get() -> tuple[str, float, list[str], list[str]]:
-                    t = (await rpc("torrent-get", ids=[number], fields=["downloadDir", "percentDone"]))
+                async def get() -> tuple[str, float, list[str], list[str], tuple[int, ...]]:
+                    t = (await rpc("torrent-get", ids=[number],
+                                   fields=["downloadDir", "percentDone", "availability"]))
                     one = t["torrents"][0]
                     return one["downloadDir"], one["percentDone"], files_under(root / "tmp"), \
-                        files_under(root / "films")
+                        files_under(root / "films"), tuple(one["availability"])
 
                 seen = await follow(get, lambda now: now[1] == 1 and now[2] == [] and now[3] != [])
                 assert all(s[0] == str(root / "films") for s in seen)  # the final folder, throughout
+                # (4.0's availability: the one peer's pieces counted, -1 those verified here)
+                assert all(len(s[4]) == torrent.num_pieces and set(s[4]) <= {-1, 0, 1} for s in seen)
+                assert any(1 in s[4] and -1 in s[4] for s in seen) and set(seen[-1][4]) == {-1}
                 assert any(s[2] and not s[3] for s in seen if s[1] < 1)  # it downloaded into tmp
                 assert same_files(torrent, tmp_path / "seed", root / "films") == []
         async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url, auth=("u", TOKEN)) as c:

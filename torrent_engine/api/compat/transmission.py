@@ -681,6 +681,8 @@ class TransmissionRpc:
             "pieceCount": lambda: torrent.num_pieces if torrent else 0,
             "pieceSize": lambda: torrent.piece_length if torrent else 0,
             "pieces": lambda: bitfield_b64(self.service.piece_states(job.id)),
+            "availability": lambda: _availability(self.service.piece_states(job.id),
+                                                  self.service.piece_availability(job.id)),
             "files": lambda: files_meta, "file-count": lambda: len(job.files),
             "fileStats": lambda: [{"bytesCompleted": int(f.progress * f.size), "wanted": f.selected,
                                    "priority": their_priority(f.priority)} for f in job.files],
@@ -1148,6 +1150,15 @@ def _by_mode(arguments: JSONObject, mode: str, own: Callable[[], float]) -> floa
         case 1:
             return own()
     raise RpcError(f"{mode} must be 0, 1 or 2")
+
+
+def _availability(states: list[int] | None, counts: list[int]) -> list[int]:
+    """Transmission's ``availability`` (4.1): per piece, the connected peers that have it, or -1
+    for a piece verified here (``states``: the service's piece states, 2 verified; ``counts``:
+    its piece availability, empty for a complete job); empty without the metainfo."""
+    if states is None:
+        return []
+    return [-1 if state == 2 else counts[i] if i < len(counts) else 0 for i, state in enumerate(states)]
 
 
 def _idle_minutes(seconds: float) -> int:
