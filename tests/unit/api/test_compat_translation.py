@@ -32,12 +32,13 @@ from torrent_engine.api.compat.transmission import (
     finished,
     flag_str,
     peers_from,
+    primary_mime_type,
     status,
     their_priority,
     their_scrape,
 )
 from torrent_engine.jobs import Job, JobFeatures, JobOptions, JobState, ServiceSettings
-from torrent_engine.jobs.model import JobPeer
+from torrent_engine.jobs.model import JobFile, JobPeer
 
 
 def job(state: JobState, *, progress: float = 0.5, down: float = 0.0, up: float = 0.0,
@@ -150,6 +151,19 @@ def test_fields_are_read_as_qbittorrent_reads_them() -> None:
         None, None, -1, -1, 2.5, 9999.0]
     assert [seeding_time_limit_in(v) for v in (None, -2, -1, 90, 10**9)] == [
         None, None, -1, 5400.0, 525600 * 60.0]
+
+
+def test_primary_mime_type_is_the_type_of_the_files_holding_the_most_bytes() -> None:
+    """Transmission's ``primary-mime-type`` (its web UI's icon of a torrent): the bytes of each
+    type summed, by the files' extensions, in any case; unknown or none: octets."""
+    def files(*named: tuple[str, int]) -> list[JobFile]:
+        return [JobFile(i, path, size, 0.0, 4, True) for i, (path, size) in enumerate(named)]
+
+    season = files(("s/e1.MP4", 600), ("s/e2.mp4", 600), ("s/notes.txt", 1000), ("s/cover.zzz", 50))
+    assert primary_mime_type(season) == "video/mp4"
+    assert primary_mime_type(files(("a.txt", 10), ("b.txt", 10), ("c.mp4", 15))) == "text/plain"
+    assert primary_mime_type(files(("README", 10), ("x.zzz", 5))) == "application/octet-stream"
+    assert primary_mime_type([]) == "application/octet-stream"
 
 
 def test_numbers_are_written_as_qt_writes_them() -> None:

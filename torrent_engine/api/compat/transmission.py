@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 import logging
+import mimetypes
 import secrets
 import shutil
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
 import anyio
@@ -49,6 +51,7 @@ from ...jobs import (
     Job,
     JobConflict,
     JobError,
+    JobFile,
     JobNotFound,
     JobService,
     JobState,
@@ -695,7 +698,7 @@ class TransmissionRpc:
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
             "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
             "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
-            "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: "application/octet-stream",
+            "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: primary_mime_type(job.files),
             "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
@@ -1150,6 +1153,29 @@ def _by_mode(arguments: JSONObject, mode: str, own: Callable[[], float]) -> floa
         case 1:
             return own()
     raise RpcError(f"{mode} must be 0, 1 or 2")
+
+
+def primary_mime_type(files: Sequence[JobFile]) -> str:
+    """Transmission's ``primary-mime-type``: the media type of its files holding the most bytes
+    (each file's by its name's extension, as the system's table says; ``application/octet-stream``
+    for an unknown one and for no files)."""
+    sizes: dict[str, int] = {}
+    for f in files:
+        name = f.path.rpartition("/")[2]
+        dot = name.rfind(".")  # (a name's suffix, as PurePosixPath's: none for ".name")
+        kind = _mime_of(name[dot:].lower() if dot > 0 else "")
+        sizes[kind] = sizes.get(kind, 0) + f.size
+    return max(sizes, key=sizes.__getitem__) if sizes else _OCTETS
+
+
+_OCTETS = "application/octet-stream"
+
+
+@functools.cache  # (a few dozen extensions in all)
+def _mime_of(suffix: str) -> str:
+    if not suffix:
+        return _OCTETS
+    return mimetypes.guess_type("f" + suffix, strict=False)[0] or _OCTETS
 
 
 def _availability(states: list[int] | None, counts: list[int]) -> list[int]:
