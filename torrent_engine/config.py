@@ -174,6 +174,11 @@ class Config:
     pex_enabled: bool = True
     # Trackers.
     tracker_enabled: bool = True
+    # Announce to every tier of a torrent's trackers (each to its first tracker that answers, on
+    # its own schedule), as qBittorrent (its default) and Transmission do: a torrent's trackers
+    # after its first tier (the default trackers among them) hear of it too. False: BEP 12's walk,
+    # the first tier that answers alone (libtorrent's default).
+    announce_to_all_tiers: bool = True
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
     web_seeds: bool = True
     # Status and persistence.

@@ -133,7 +133,8 @@ class Announcer:
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
                                               proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
                                               refused=shared.tracker_refused, netbind=ctx.config.netbind,
-                                              remembered=remembered)
+                                              remembered=remembered,
+                                              announce_to_all_tiers=ctx.config.announce_to_all_tiers)
             tracker = self.tracker
             swarm.start_soon(lambda: tracker.run(first_in=next_in))
 

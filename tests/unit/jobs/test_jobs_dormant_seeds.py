@@ -189,9 +189,11 @@ async def test_a_dormant_seeds_web_seeds_are_its_metainfos_until_edited_and_its_
 
 class _Round:
     """One tracker round of a dormant seed, in place of a ``TrackerCoordinator``: it records the
-    tiers it was made with, and the first one is held in flight until ``release`` is set."""
+    tiers it was made with (and those of a round told to announce every tier now: ``asked``), and
+    the first one is held in flight until ``release`` is set."""
 
     made: list[list[list[str]]]
+    asked: list[list[list[str]]]
     in_flight: anyio.Event
     release: anyio.Event
 
@@ -208,6 +210,9 @@ class _Round:
     def remembered(self) -> tuple[TrackerMemory, ...]:
         return tuple(TrackerMemory(url, announced=True) for tier in self.tiers for url in tier)
 
+    def reannounce(self) -> None:
+        _Round.asked.append(self.tiers)
+
     async def stop(self) -> None:
         pass
 
@@ -219,7 +224,7 @@ async def test_trackers_edited_while_a_dormant_seeds_round_is_in_flight_are_anno
     rescheduled; one that came before started a second round beside it, which told ``started``
     again to a tracker the first had told.)"""
     first, other = "http://first.example/announce", "http://other.example/announce"
-    _Round.made, _Round.in_flight, _Round.release = [], anyio.Event(), anyio.Event()
+    _Round.made, _Round.asked, _Round.in_flight, _Round.release = [], [], anyio.Event(), anyio.Event()
     monkeypatch.setattr(DormantSeeds, "_coordinator", lambda self, seed: _Round(_tiers(seed.rec)))
     options = JobOptions(save_path=str(tmp_path), files=None, sequential=False, paused=False, peers=(),
                          client=None, download_limit=0, upload_limit=0)
@@ -248,6 +253,7 @@ async def test_trackers_edited_while_a_dormant_seeds_round_is_in_flight_are_anno
             for _ in range(20):
                 await anyio.sleep(0)
             assert _Round.made == [[[first]], [[other]]]  # one round at a time, the next with the edit
+            assert _Round.asked == [[[other]]]  # (asked for: every tier of it now, whatever its interval)
             tg.cancel_scope.cancel()
 
 

@@ -418,6 +418,31 @@ async def test_announce_to_all_tiers_keeps_a_schedule_per_tier() -> None:
     assert b.events == ["started", "", "completed"]
 
 
+async def test_all_tiers_one_round_a_coordinator_keeps_each_tier_s_interval_across_coordinators() -> None:
+    """A dormant seed is announced by one short-lived coordinator a round, from what the last one
+    remembered: announcing to every tier, a tier that answered is due again after its own
+    interval, not at the next round that another tier (a shorter interval, a failing tracker's
+    backoff) asks for. Every tier was announced to again at every round before."""
+    clock = FakeClock(5000.0)
+    slow, quick = Tracker(announce_body(interval=3600)), Tracker(announce_body(interval=120))
+    down = Tracker(encode({"failure reason": "down"}))
+    async with running(slow, quick, down):
+        tiers = [[slow.url], [quick.url], [down.url]]
+        first = coordinator(tiers, clock=clock, backoff_base=10, announce_to_all_tiers=True)
+        assert await first.announce_now() == 10
+        kept = first.remembered()
+        for _ in range(3):  # (rounds at the failing tier's backoff: the others are not due)
+            clock.now += 40
+            again = coordinator(tiers, clock=clock, backoff_base=10, announce_to_all_tiers=True,
+                                remembered=kept)
+            await again.announce_now()
+            kept = again.remembered()
+        assert (slow.events, quick.events, len(down.events)) == (["started"], ["started", ""], 4)
+        clock.now += 3600
+        await coordinator(tiers, clock=clock, announce_to_all_tiers=True, remembered=kept).announce_now()
+    assert slow.events == ["started", ""]
+
+
 async def test_a_malformed_tracker_url_is_disabled_and_the_others_still_announce() -> None:
     # announce-list entries are untrusted: "http://[::1/announce" used to raise ValueError from
     # the constructor (the session's trackers never started) or from run().

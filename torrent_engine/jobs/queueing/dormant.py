@@ -67,6 +67,7 @@ class _Seed:
     tracker_due: float = math.inf  # monotonic time of its next tracker round (inf: none)
     tracker_round: bool = False  # a tracker round of it is in flight
     tracker_again: bool = False  # a round was asked for while one was in flight: it comes next
+    asked: bool = False  # a round was asked for (reannounce): every tier of it, whatever its interval
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
 
@@ -139,6 +140,7 @@ class DormantSeeds:
         seed = self._seeds.get(rec.id)
         if seed is None or not self._manager.config.tracker_enabled:
             return
+        seed.asked = True
         if seed.tracker_round:
             # (a round of it is in flight, with the trackers it had: the next comes when it ends.
             # Scheduled now, it would start a second round beside it, or be put off by that one's
@@ -241,7 +243,8 @@ class DormantSeeds:
             on_peers=lambda peers: None,  # (a seed waits for leechers to come: it dials no one)
             events=self._manager.events, info_hash_hex=rec.info_hash, rng=self._rng,
             slots=shared.tracker_slots, proxy=config.proxy, udp_relay=shared.udp_relay,
-            refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered)
+            refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered,
+            announce_to_all_tiers=config.announce_to_all_tiers)
 
     async def scrape(self, rec: JobRecord, url: str) -> ScrapeStats:
         """Scrape the dormant seed ``rec`` at its tracker ``url``, as its announces go
@@ -271,6 +274,9 @@ class DormantSeeds:
         if not _tiers(seed.rec):  # (its trackers were all removed since)
             return None
         coordinator = self._coordinator(seed)
+        if seed.asked:  # (else each tier when its interval from its last answer is over)
+            seed.asked = False
+            coordinator.reannounce()
         delay = await coordinator.announce_now()
         seed.remembered = coordinator.remembered()
         return delay

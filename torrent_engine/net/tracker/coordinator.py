@@ -83,7 +83,9 @@ class TrackerMemory:
     """What one tracker knows of a torrent, handed from a coordinator to the next one of that
     torrent (a dormant seed is announced by short-lived coordinators, then by its woken
     session's): whether it was told ``started`` (and not ``stopped`` since), its tracker id, its
-    consecutive failures and the ``clock()`` before which it is not tried again."""
+    consecutive failures, the ``clock()`` before which it is not tried again, and the ``clock()``
+    at which its tier is due again after its last answer (its interval: announcing to every tier,
+    a tier is not announced to before it)."""
 
     url: str
     announced: bool = False
@@ -91,6 +93,7 @@ class TrackerMemory:
     failures: int = 0
     retry_at: float = 0.0
     disabled: bool = False
+    due_at: float = 0.0
 
 
 class _Tracker:
@@ -106,6 +109,7 @@ class _Tracker:
         self.failures = 0
         self.errors = 0
         self.retry_at = 0.0
+        self.due_at = 0.0  # clock() at which its tier is due again after its last answer
         self.disabled = False
         self.last: AnnounceResponse | None = None
         self.peers = 0
@@ -114,13 +118,14 @@ class _Tracker:
 
     def memory(self) -> TrackerMemory:
         return TrackerMemory(self.url, self.announced, self.tracker_id, self.failures, self.retry_at,
-                             self.disabled)
+                             self.disabled, self.due_at)
 
     def recall(self, memory: TrackerMemory) -> None:
         self.announced = memory.announced
         self.tracker_id = memory.tracker_id
         self.failures = memory.failures
         self.retry_at = memory.retry_at
+        self.due_at = memory.due_at
         if memory.failures:
             self.state = "failing"
         self.disabled = self.disabled or memory.disabled
@@ -226,7 +231,8 @@ class TrackerCoordinator:
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers
-        self._tier_due = [0.0] * len(self._tiers)  # clock() when each tier is due (all-tiers mode)
+        # clock() when each tier is due (all-tiers mode): as the coordinator before this one left it
+        self._tier_due = [max((t.due_at for t in tier if t.announced), default=0.0) for tier in self._tiers]
         self._complete = False  # completed() was called
         self._completed_delivered = False  # ... and some tracker has been told
         self._wake_requests = 0
@@ -403,7 +409,9 @@ class TrackerCoordinator:
             if response is not None:
                 tier.remove(tracker)
                 tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
-                return self._next_interval(response)
+                interval = self._next_interval(response)
+                tracker.due_at = self._clock() + interval
+                return interval
         return None
 
     async def _announce_all_tiers(self) -> float | None:
