@@ -63,15 +63,23 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 Select(view.field("share_limit_action")).select_by_value("super_seed")
                 view.retype("ratio_limit", "1.5")
                 view.retype("idle_seeding_limit", "30")  # (minutes: 1 800 s)
+                view.field("default_trackers_enabled").click()
+                # (one URL a line, a blank line between tiers)
+                view.retype("default_trackers", f"{a}\n {b} \n\n\n{c}\n")
                 view.save("Saved.")
                 return list(driver.execute_script("return window.patches"))
 
+            a, b, c = "udp://127.0.0.1:9/a", "http://127.0.0.1:9/b", "http://127.0.0.1:9/c"
             assert await in_thread(change) == [  # (what changed alone)
                 {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5,
-                 "idle_seeding_limit": 1800}]
+                 "idle_seeding_limit": 1800, "default_trackers_enabled": True,
+                 "default_trackers": [[a, b], [c]]}]
             s = api.service.get_settings()
             assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit,
                     s.idle_seeding_limit) == (2, "super_seed", 1.5, 1800)
+            assert (s.default_trackers_enabled, s.default_trackers) == (True, ((a, b), (c,)))
+            view_text = await in_thread(lambda: str(view.field("default_trackers").get_attribute("value")))
+            assert view_text == f"{a}\n{b}\n\n{c}"  # (shown back as the server keeps them)
 
             def refused() -> tuple[str, str, str, str]:
                 view.retype("max_connections_per_torrent", "30")  # (good, but goes with the bad one)

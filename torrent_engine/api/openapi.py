@@ -269,6 +269,11 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "dht_enabled": BOOL, "pex_enabled": BOOL, "lsd_enabled": BOOL,
     "encryption": {"type": "string", "enum": ["prefer", "require", "disable"],
                    "description": "MSE/PE for new connections, in and out"},
+    "default_trackers": {"type": "array", "items": {"type": "array", "items": STRING},
+                         "description": "tiers of tracker URLs (http, https, udp) every new torrent that "
+                                        "is not private announces to after its own, kept in its trackers, "
+                                        "while default_trackers_enabled"},
+    "default_trackers_enabled": BOOL,
 }
 
 SCHEMAS: dict[str, Schema] = {

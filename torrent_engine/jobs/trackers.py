@@ -13,7 +13,8 @@ from ..net.tracker.client import SUPPORTED_SCHEMES
 from .model import InvalidJobRequest, JobConflict
 
 __all__ = ["MAX_TRACKERS", "MAX_URL", "Tiers", "add_trackers", "check_tiers", "check_url", "flat",
-           "move_to_tier", "parse_tier_list", "remove_trackers", "replace_tracker", "tier_list_text"]
+           "move_to_tier", "parse_tier_list", "remove_trackers", "replace_tracker", "tier_list_text",
+           "with_more"]
 
 Tiers = tuple[tuple[str, ...], ...]
 MAX_URL = 2048  # characters of one announce URL
@@ -81,6 +82,19 @@ def add_trackers(tiers: Tiers, urls: Sequence[object], field: str = "urls") -> T
     known = set(flat(tiers))
     added = [(u,) for u in dict.fromkeys(checked) if u not in known]
     return check_tiers([*tiers, *added], field)
+
+
+def with_more(own: Tiers, more: Tiers) -> Tiers:
+    """``own`` (a torrent's tiers, as they are) and after them the tiers of ``more`` (the default
+    trackers), each URL once, none that ``own`` has; ``own`` itself when nothing is added."""
+    known = set(flat(own))
+    added = []
+    for tier in more:
+        urls = tuple(dict.fromkeys(u for u in tier if u not in known))
+        known.update(urls)
+        if urls:
+            added.append(urls)
+    return (*own, *added) if added else own
 
 
 def replace_tracker(tiers: Tiers, old: str, new: object, *, old_field: str = "orig_url",

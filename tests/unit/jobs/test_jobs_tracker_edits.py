@@ -13,6 +13,7 @@ from torrent_engine.jobs.trackers import (
     remove_trackers,
     replace_tracker,
     tier_list_text,
+    with_more,
 )
 
 A, B, C = "http://a.example/announce", "udp://b.example:6969", "https://c.example/ann"
@@ -30,6 +31,14 @@ def test_a_url_we_cannot_announce_to_is_refused_naming_the_field(bad: object) ->
 def test_added_urls_each_get_a_tier_after_the_others_and_known_ones_are_passed_over() -> None:
     new = "http://d.example/a"
     assert add_trackers(TIERS, [new, A, new]) == ((A, B), (C,), (new,))
+
+
+def test_default_trackers_come_after_a_torrent_s_own_tiers_without_the_urls_it_has() -> None:
+    own = (("udp://a/announce", "wss://not-ours/announce"), ("http://b/announce",))
+    more = (("http://b/announce", "http://c/announce"), ("http://b/announce",), ("udp://d/announce",))
+    assert with_more(own, more) == (*own, ("http://c/announce",), ("udp://d/announce",))
+    assert with_more(own, (("udp://a/announce",),)) is own  # (nothing added: the torrent's own, as is)
+    assert with_more((), more) == (("http://b/announce", "http://c/announce"), ("udp://d/announce",))
 
 
 def test_a_batch_with_one_bad_url_changes_nothing() -> None:

@@ -7,8 +7,9 @@ from collections.abc import Mapping
 
 from ...jobs import JobService
 from ...jobs.disk.incomplete import shown_folder
+from ...jobs.trackers import check_tiers, flat
 from ...jobs.tuning.settings import SettingChanges
-from ...jsonvalue import JSON, JSONValue, as_float_text
+from ...jsonvalue import JSON, JSONValue, as_float_text, as_str
 from . import network
 from .interfaces import QBT_FIELDS as INTERFACE_FIELDS
 from .interfaces import qbt_changes as interface_changes
@@ -93,6 +94,11 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
         "dht": s.dht_enabled, "pex": s.pex_enabled, "lsd": s.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False,
+        # (the trackers added to new torrents, one a line: each its own tier here)
+        "add_trackers_enabled": s.default_trackers_enabled,
+        "add_trackers": "\n".join(flat(s.default_trackers)),
+        # (every tier announced to, each to its first tracker that answers: the Config's word)
+        "announce_to_all_tiers": config.announce_to_all_tiers, "announce_to_all_trackers": False,
         # (the port listened on; random_port: none set, any free one is taken at each start)
         "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
         "upnp": config.port_mapping, "web_ui_username": "",
@@ -147,7 +153,13 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     changes.update(network.qbt_changes(prefs, settings))  # (IP filter, alternative limits)
     changes.update(interface_changes(prefs, settings))
     changes.update(_network_changes(prefs, current))
+    if "add_trackers_enabled" in prefs:
+        changes["default_trackers_enabled"] = bool(prefs["add_trackers_enabled"])
+    if "add_trackers" in prefs:  # (one URL a line, blank lines passed over: a tier each, all announced to)
+        lines = as_str(prefs["add_trackers"], "add_trackers").replace("\r\n", "\n").split("\n")
+        changes["default_trackers"] = check_tiers([[line] for line in lines if line.strip()], "add_trackers")
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
+               "add_trackers_enabled", "add_trackers",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
                *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}

@@ -63,7 +63,7 @@ from ...jobs.disk.paths import confine
 from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
-from ...jobs.trackers import Tiers, tier_list_text
+from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
 from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
@@ -499,7 +499,8 @@ class TransmissionRpc:
             "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
             "trash-original-torrent-files": False, "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
-            **tr_session(s), "default-trackers": "",
+            **tr_session(s),
+            "default-trackers": tier_list_text(s.default_trackers) if s.default_trackers_enabled else "",
             **network.tr_session(s, self.service.blocklist.list_ranges), **proxy_session(s),
             "units": {"speed-units": ["kB/s", "MB/s", "GB/s", "TB/s"], "speed-bytes": KILO,
                       "size-units": ["kB", "MB", "GB", "TB"], "size-bytes": KILO,
@@ -551,10 +552,13 @@ class TransmissionRpc:
             changes["incomplete_dir_enabled"] = a["incomplete-dir-enabled"]
         if "incomplete-dir" in a:
             changes["incomplete_dir"] = a["incomplete-dir"]
+        if "default-trackers" in a:  # (none: turned off, as Transmission's "")
+            tiers = parse_tier_list(a["default-trackers"], "default-trackers")
+            changes.update(default_trackers=tiers, default_trackers_enabled=bool(tiers))
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "idle-seeding-limit", "idle-seeding-limit-enabled",
                    "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
-                   "incomplete-dir-enabled", "incomplete-dir",
+                   "incomplete-dir-enabled", "incomplete-dir", "default-trackers",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:

@@ -8,7 +8,8 @@
 
 // One entry per setting: another one is one more line here. kind: "bool" (a checkbox), "text",
 // "number" (shown divided by `scale`; -1, "none", passes as it is), "time" (minutes after
-// midnight as HH:MM), "choice" (`options`: [value, label]), "lines" or "folders" (a text box). A
+// midnight as HH:MM), "choice" (`options`: [value, label]), "lines", "tiers" (lines, a blank line
+// between two lists) or "folders" (a text box). A
 // number is typed as text (inputmode: the phone's number pad): what was typed goes to the server
 // as it is when it is no number, and the server names what is wrong with it.
 const SETTINGS = [
@@ -80,6 +81,9 @@ const SETTINGS = [
     {name: "encryption", label: "Encryption", kind: "choice",
      options: [["prefer", "prefer encryption"], ["require", "require encryption"], ["disable", "no encryption"]],
      hint: "for new connections; private torrents never use the DHT, PeX or LSD"},
+    {name: "default_trackers_enabled", label: "Add these trackers to new torrents", kind: "bool"},
+    {name: "default_trackers", label: "Trackers", kind: "tiers", placeholder: "udp://tracker.example:6969/announce",
+     hint: "one a line, a blank line between tiers; after each torrent's own, never to a private torrent"},
     {name: "queueing", label: "Queue jobs", kind: "bool"},
     {name: "max_active_downloads", label: "Downloads at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
     {name: "max_active_uploads", label: "Seeds at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
@@ -112,6 +116,7 @@ let settingsShown = {};  // setting name -> the text (or checked state) shown fo
 
 function settingText(f, value) {
   if (f.kind === "lines") return (value || []).join("\n");
+  if (f.kind === "tiers") return (value || []).map((tier) => tier.join("\n")).join("\n\n");
   if (f.kind === "time") {
     return `${String(Math.floor(value / 60)).padStart(2, "0")}:${String(value % 60).padStart(2, "0")}`;
   }
@@ -127,6 +132,10 @@ function settingValue(f, input) {  // what the input asks, as the API takes it
   if (f.kind === "choice" && typeof f.options[0][0] === "number") return Number(input.value);
   const text = input.value.trim();
   if (f.kind === "lines") return text.split("\n").map((line) => line.trim()).filter(Boolean);
+  if (f.kind === "tiers") {
+    return text.split(/\n\s*\n/).map((tier) => tier.split("\n").map((line) => line.trim()).filter(Boolean))
+      .filter((tier) => tier.length);
+  }
   if (f.kind === "time") {
     const m = /^(\d{1,2}):(\d{2})$/.exec(text);
     return m ? Number(m[1]) * 60 + Number(m[2]) : text;  // (the server says what is wrong with it)
@@ -179,7 +188,7 @@ function settingInput(f, id, value) {
     input.value = String(value);
     settingsShown[f.name] = input.value;
   } else {
-    input = f.kind === "folders" || f.kind === "lines" ? el("textarea", {id, rows: "3", spellcheck: "false"})
+    input = ["folders", "lines", "tiers"].includes(f.kind) ? el("textarea", {id, rows: "3", spellcheck: "false"})
       : el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});  // (a time too: what was typed is kept, the server names a bad one)
     if (f.kind === "number") input.inputMode = f.scale || f.name === "ratio_limit" ? "decimal" : "numeric";
     if (f.placeholder || f.kind === "time") input.placeholder = f.placeholder || "HH:MM";

@@ -57,6 +57,7 @@ from ..queueing.dormant import wanted_files_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup
 from ..store import FULL_ERRNOS, JobRecord, not_saved
+from ..trackers import Tiers, flat, with_more
 from ..tuning.autorun import ProgramEvent
 from ..validate import check_files, check_priorities
 from .addoptions import AddOptions
@@ -319,6 +320,9 @@ class JobAdder:
         if isinstance(torrent, Torrent):
             learn_layout(rec, torrent)
             rec.preexisting = tuple(where.preexisting)
+        settings = self.run.settings
+        if settings.default_trackers_enabled and settings.default_trackers:
+            _add_default_trackers(rec, torrent, settings.default_trackers)
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
             # another torrent meanwhile may have taken some of them since ``add`` checked)
             if paths is None:
@@ -536,6 +540,20 @@ class _Turn:
 
     def done(self) -> None:
         self._order.done(self._place)
+
+
+def _add_default_trackers(rec: JobRecord, torrent: Torrent | Magnet, more: Tiers) -> None:
+    """The job of a new torrent announces to the default trackers ``more`` after its own (kept
+    as its trackers, as qBittorrent adds them); a private torrent's never (BEP 27: its own
+    trackers alone). A magnet's are added too: whether it is private is not known at its add."""
+    if isinstance(torrent, Torrent) and torrent.private:
+        return
+    own = (torrent.trackers if isinstance(torrent, Torrent)
+           else tuple((u,) for u in dict.fromkeys(torrent.trackers)))
+    tiers = with_more(own, more)
+    if tiers is not own:
+        rec.tracker_tiers = tiers
+        rec.trackers = tuple(flat(tiers))
 
 
 def _same_request(existing: JobRecord, save: Path | None, selected: tuple[int, ...] | None) -> None:

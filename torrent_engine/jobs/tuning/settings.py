@@ -24,6 +24,7 @@ from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
 from ..model import InvalidJobRequest
+from ..trackers import check_tiers
 from ..validate import check_limit, check_share_limit
 from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
@@ -167,6 +168,11 @@ class ServiceSettings:
     pex_enabled: bool = True
     lsd_enabled: bool = True
     encryption: Encryption = "prefer"
+    # trackers every new torrent that is not private announces to after its own (BEP 12 tiers;
+    # qBittorrent's "automatically add these trackers", Transmission's default-trackers), while
+    # enabled; kept in each job's trackers at its add
+    default_trackers: tuple[tuple[str, ...], ...] = ()
+    default_trackers_enabled: bool = False
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -249,6 +255,11 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_listen_port(value, name)
         elif name == "encryption":
             values[name] = check_encryption(value, name)
+        elif name == "default_trackers":
+            if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) \
+                    or not all(isinstance(t, (list, tuple)) for t in value):
+                raise InvalidJobRequest("must be a list of tiers, each a list of tracker URLs", name)
+            values[name] = check_tiers(value, name)
         elif name in BIND_FIELDS:
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
