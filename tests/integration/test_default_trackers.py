@@ -76,7 +76,9 @@ async def test_qbittorrent_add_trackers_reach_new_public_torrents_and_never_a_pr
             with anyio.fail_after(20):
                 while not {j.state for j in api.service.list()} == {JobState.SEEDING}:
                     await anyio.sleep(0.02)
-            assert private.info_hash.hex() in announced(own)
+            with anyio.fail_after(20):  # (seeding once checked; its announce follows)
+                while private.info_hash.hex() not in announced(own):
+                    await anyio.sleep(0.02)
             assert private.info_hash.hex() not in announced(first) | announced(second)
             assert before.info_hash.hex() not in announced(first) | announced(second)
 
