@@ -593,9 +593,10 @@ class JobLifecycle:
         return True
 
     def run_program(self, event: ProgramEvent, rec: JobRecord, *, moved: bool = False) -> None:
-        """Start the program the settings name for ``event`` for ``rec`` (none named: nothing),
-        in the service's task group; what it did becomes the job's ``last_program``. A completion
-        in an incomplete folder runs it once its move to the save path ends (``moved``)."""
+        """Start the program the settings name for ``event`` for ``rec`` (none named: nothing) in
+        the service's task group (its run: the job's ``last_program``). A completion in an incomplete
+        folder runs it once its move ends (``moved``: no longer ``program_due``; the caller writes it)."""
+        rec.program_due &= not moved
         command = self.settings.program(event)
         waits = event is ProgramEvent.COMPLETED and not moved and rec.options.download_path is not None
         if command and self.tg is not None and not (waits and self.move_when_complete(rec, program=True)):

@@ -23,7 +23,7 @@ from ..formats.metainfo import Torrent
 from .disk.claims import claimed_paths
 from .disk.paths import confine
 from .lifecycle import JobLifecycle
-from .model import FINISHED_STATES, JobState, SavePathError
+from .model import FINISHED_STATES, JobState, ProgramEvent, SavePathError
 from .queueing.dormant import wanted_files_there
 from .store import JobRecord
 
@@ -87,6 +87,12 @@ class Restorer:
             if rec.options.client is not None and rec.options.client not in self.run.leases:
                 await self.run.client_gone(rec)
                 continue
+            if rec.program_due and rec.options.download_path is None:
+                # (stopped once its data had moved out of its incomplete folder, before its
+                # completion's program ran: it runs now; still in that folder, it runs once the
+                # move ends, disk/relocate.py)
+                self.run.run_program(ProgramEvent.COMPLETED, rec, moved=True)
+                await self.run.save(rec)
             if rec.options.paused:
                 # dormant: its session starts when resumed (one stopped by its disk keeps saying why)
                 self.run.set_state(rec, JobState.ERROR if rec.state is JobState.ERROR else JobState.PAUSED)

@@ -155,6 +155,10 @@ class JobRecord:
     # BEP 46: the ``seq`` of the version its btpk link (``source``) named when it was added
     # (None: not a mutable torrent); a newer one replaces the job (jobs/intake/mutable.py)
     mutable_seq: int | None = None
+    # its completion's program waits for its data's move out of its incomplete folder (written
+    # with the completion: stopped or killed before the program ran, it runs at the next start
+    # once the data is at its save path; disk/relocate.py)
+    program_due: bool = False
     # why its data stays in its incomplete folder, complete (disk/relocate.py sets it when the
     # move to its save path fails; not written: the move is tried again at the next start)
     unmoved: JobStall | None = None
@@ -203,6 +207,7 @@ class JobRecord:
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
             "dedup_bytes": self.dedup_bytes, "mutable_seq": self.mutable_seq,
+            "program_due": self.program_due,
         }
 
     @classmethod
@@ -285,7 +290,8 @@ class JobRecord:
                 creation_date=None if creation_date is None else int(creation_date),
                 torrent_comment=None if comment is None else _str(comment),
                 dedup_bytes=int(d.get("dedup_bytes", 0)),
-                mutable_seq=None if d.get("mutable_seq") is None else int(d["mutable_seq"]))
+                mutable_seq=None if d.get("mutable_seq") is None else int(d["mutable_seq"]),
+                program_due=bool(d.get("program_due", False)))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
 

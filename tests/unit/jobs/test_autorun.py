@@ -246,6 +246,56 @@ async def test_a_completion_through_the_incomplete_folder_runs_its_program_once_
     assert log.read_text().splitlines() == [f"there {where}"]  # (once)
 
 
+@pytest.mark.parametrize("stopped", ["moving", "moved"])
+async def test_a_completion_program_due_when_the_service_stopped_runs_once_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stopped: str) -> None:
+    """A download complete in its incomplete folder, the service stopped before its completion's
+    program ran: while its data was moving to the save path ("moving": the move held, then
+    undone by the stop) or once it had moved ("moved": as a kill between the two). At the next
+    start the program runs, once, with the files at the save path."""
+    from tests.unit.jobs.test_jobs_features import seed_data, service, two_files
+    from torrent_engine.jobs.disk.relocate import Mover
+
+    torrent = two_files("show")
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "part", torrent)
+    script = tmp_path / "probe.sh"  # (notes whether the files are at %F as it runs)
+    log = tmp_path / "runs"
+    script.write_text(f'#!/bin/sh\n[ -f "$1/a.bin" ] && echo "there $1" >> {log} '
+                      f'|| echo "missing $1" >> {log}\n')
+    os.chmod(script, 0o755)
+    reached = anyio.Event()
+    if stopped == "moving":
+        async def held(self: Mover, *args: object, **kwargs: object) -> None:
+            reached.set()
+            await anyio.sleep_forever()
+        monkeypatch.setattr(Mover, "_relocate", held)
+    else:
+        async def lost(self: Mover, rec: object) -> None:  # (killed before the program started)
+            reached.set()
+        monkeypatch.setattr(Mover, "_run_due_program", lost)
+    async with service(tmp_path, seed=True) as jobs:
+        await jobs.update_settings(run_on_completed=f"{script} %F", run_on_completed_enabled=True)
+        job, _ = await jobs.add(torrent, save_path="done", download_path="part")
+        with anyio.fail_after(20):
+            await reached.wait()
+        assert jobs.get(job.id).completed_at is not None
+    assert not log.exists()  # (not run: the service stopped first)
+    monkeypatch.undo()
+    async with service(tmp_path, seed=True) as jobs:
+        with anyio.fail_after(20):
+            while (last := jobs.get(job.id).last_program) is None:
+                await anyio.sleep(0.05)
+        assert last.exit_code == 0 and last.event is ProgramEvent.COMPLETED
+        with anyio.fail_after(20):
+            while jobs.get(job.id).options.download_path is not None:
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.3)  # (nothing more runs)
+    async with service(tmp_path, seed=True) as jobs:  # (done: not run again at a start after)
+        await anyio.sleep(0.5)
+    assert log.read_text().splitlines() == [f"there {dl / 'done' / 'show'}"]  # (once)
+
+
 async def test_a_missing_program_leaves_the_job_as_it_was(tmp_path: Path) -> None:
     from tests.unit.jobs.test_jobs_features import seed_data, service, two_files
     from torrent_engine.jobs import JobState

@@ -44,7 +44,7 @@ CHANGED: dict[str, object] = {
     "tracker_tiers": (("http://127.0.0.1:3/c",),), "web_seeds": ("http://127.0.0.1:4/",),
     "torrent_length": 36, "private": True, "piece_length": 16384, "created_by": "me",
     "creation_date": 5, "torrent_comment": "hi", "dedup_bytes": 6, "bandwidth_group": "g", "mutable_seq": 2,
-    "unmoved": JobStall(reason="not_moved", message="m", since=1.0),
+    "unmoved": JobStall(reason="not_moved", message="m", since=1.0), "program_due": True,
 }
 
 

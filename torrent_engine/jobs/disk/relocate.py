@@ -50,7 +50,6 @@ class Mover:
         self.rounds = rounds
         self._completing: set[str] = set()  # job ids whose data is moving (or failed to move) once complete
         self._completion_failed: set[str] = set()  # (those of them whose move failed: not tried again)
-        self._program_due: set[str] = set()  # (those whose completion's program runs once moved)
 
     async def set_location(self, job_id: str, location: str, *, move: bool = True,
                            keep_existing: bool = False) -> Job:
@@ -106,7 +105,9 @@ class Mover:
         """``rec`` completed in its incomplete folder: its data moves to its save path, in the
         task group (one move at a time per job; after a failure, tried again at the next
         start); whether a move is under way. ``program``: the completion's program runs once
-        the move ends (moved or not: where the data is then)."""
+        the move ends (moved or not: where the data is then); the record keeps that it waits
+        (``program_due``, written with the completion), so a stop before then runs it at the
+        next start, once the data is at its save path."""
         if rec.id in self._completing:
             under_way = rec.id not in self._completion_failed
         elif self.run.tg is None:
@@ -116,7 +117,7 @@ class Mover:
             self.run.tg.start_soon(self._move_completed, rec)
             under_way = True
         if under_way and program:
-            self._program_due.add(rec.id)
+            rec.program_due = True
         return under_way
 
     async def _move_completed(self, rec: JobRecord) -> None:
@@ -129,7 +130,7 @@ class Mover:
             complete = session is not None and session.complete
             if not complete or rec.options.download_path is None or rec.id in self.run.busy:
                 self._completing.discard(rec.id)  # (ended, or changed meanwhile: asked again if need be)
-                self._run_due_program(rec)
+                await self._run_due_program(rec)
                 return
             log.info("job %s (%s) is complete: moving it from %s to %s", rec.id, rec.name,
                      rec.options.download_path, rec.options.save_path)
@@ -151,15 +152,15 @@ class Mover:
                             f"move to {rec.options.save_path}: {why}"))
         if error is None:
             self._completing.discard(rec.id)
-        self._run_due_program(rec)
+        await self._run_due_program(rec)
         await self.rounds.enforce()
 
-    def _run_due_program(self, rec: JobRecord) -> None:
+    async def _run_due_program(self, rec: JobRecord) -> None:
         """The completion's program of ``rec``, if it waited for this move (its files are where
-        the job's data is now)."""
-        if rec.id in self._program_due:
-            self._program_due.discard(rec.id)
+        the job's data is now); the record written without ``program_due``."""
+        if rec.program_due:
             self.run.run_program(ProgramEvent.COMPLETED, rec, moved=True)
+            await self.run.save(rec)
 
     async def _relocated(self, rec: JobRecord, error: Exception | None, where: str) -> Job:
         """After a move asked by a client: the queue's word, and the move's failure raised."""
