@@ -257,6 +257,12 @@ class JobsMachine(RuleBasedStateMachine):
         data = place if incomplete is None else incomplete
         there = frozenset(path for path, _ in PAYLOADS[index].files if Path(data) / path in seen)
         self.expected[index] = Expected(job.id, place, seed_mode, there, incomplete, key=index)
+        if incomplete is not None and incomplete in self.whole.get(index, set()):
+            # (its whole data, which a cancelled job of it left in the incomplete folder: the new
+            # job finds it there, verifies it and moves it to its save path, as qBittorrent takes
+            # what its temp folder holds; found, it stays the user's at the save path)
+            self.whole[index].discard(incomplete)
+            self.moving_back.add(index)
 
     def _incomplete(self, job: Job) -> str | None:
         folder = job.options.download_path

@@ -81,6 +81,32 @@ async def test_a_complete_download_moves_from_the_incomplete_folder_to_its_save_
         assert again.get_settings().incomplete_dir_enabled  # (the setting is kept)
 
 
+async def test_data_a_cancelled_job_left_in_the_incomplete_folder_is_found_moved_and_kept_by_a_delete(
+        tmp_path: Path) -> None:
+    """A torrent's whole data left in the incomplete folder by a job of it cancelled without its
+    files: a new job of it finds it there, verifies it and moves it to its save path (as
+    qBittorrent takes what its temp folder holds); found, not downloaded, the files stay the
+    user's: a cancel that deletes the job's files keeps them at the save path."""
+    torrent = two_files()
+    dl = (tmp_path / "dl").resolve()
+    seed_data(dl / "incomplete", torrent)
+    async with service(tmp_path, seed=True) as jobs:
+        first, _ = await jobs.add(torrent, save_path="done", download_path="incomplete", paused=True)
+        await jobs.cancel(first.id, delete_files=False)
+        assert (dl / "incomplete" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
+        await jobs.update_settings(incomplete_dir_enabled=True)
+        job, _ = await jobs.add(torrent, save_path="done")
+        assert job.options.download_path == str(dl / "incomplete")
+        with anyio.fail_after(15):
+            while (now := jobs.get(job.id)).options.download_path is not None or now.moving:
+                await anyio.sleep(0.02)
+        assert now.state is JobState.SEEDING and now.downloaded == 0
+        assert not (dl / "incomplete" / "pair").exists()
+        await jobs.cancel(job.id, delete_files=True)
+        assert (dl / "done" / "pair" / "a.bin").read_bytes() == payload(40000, 1)
+        assert (dl / "done" / "pair" / "b.bin").read_bytes() == payload(50000, 2)
+
+
 async def test_turning_the_setting_off_moves_no_running_job(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         await jobs.update_settings(incomplete_dir_enabled=True)
