@@ -274,6 +274,14 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                         "is not private announces to after its own, kept in its trackers, "
                                         "while default_trackers_enabled"},
     "default_trackers_enabled": BOOL,
+    "excluded_file_names": {"type": "array", "maxItems": 1000,
+                            "items": {"type": "string", "minLength": 1, "maxLength": 1000},
+                            "description": "file name patterns (* any characters, ? one, [...] one of a "
+                                           "set; any case; no '/') whose files new torrents do not "
+                                           "download: a file's name or a folder of it matching one, "
+                                           "at an add that chooses no files, while "
+                                           "excluded_file_names_enabled"},
+    "excluded_file_names_enabled": BOOL,
 }
 
 SCHEMAS: dict[str, Schema] = {

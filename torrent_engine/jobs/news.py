@@ -39,6 +39,7 @@ from ..events import (
 from ..session import Session
 from .disk.claims import claimed_paths
 from .disk.paths import existing_files
+from .exclusions import excluded_priorities
 from .lifecycle import JobLifecycle
 from .model import JobProgress, JobState
 from .scrapes import with_scrape
@@ -192,6 +193,10 @@ class EngineNews:
             self.run.busy.add(rec.id)
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
             return
+        settings = self.run.settings
+        if settings.excluded_file_names_enabled and rec.options.files is None and rec.file_priorities is None:
+            # (the files it names it does not download, as an add of the torrent's metainfo)
+            rec.file_priorities = excluded_priorities(torrent, settings.excluded_file_names)
         learn_layout(rec, torrent)
         self.run.claim(rec)
         self.run.apply_options(rec, session)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 from ...jobs import JobService
 from ...jobs.disk.incomplete import shown_folder
+from ...jobs.exclusions import check_name_patterns
 from ...jobs.trackers import check_tiers, flat
 from ...jobs.tuning.settings import SettingChanges
 from ...jsonvalue import JSON, JSONValue, as_float_text, as_str
@@ -97,6 +98,9 @@ def preferences(service: JobService) -> dict[str, JSON]:
         # (the trackers added to new torrents, one a line: each its own tier here)
         "add_trackers_enabled": s.default_trackers_enabled,
         "add_trackers": "\n".join(flat(s.default_trackers)),
+        # (the file names new torrents do not download, one pattern a line)
+        "excluded_file_names_enabled": s.excluded_file_names_enabled,
+        "excluded_file_names": "\n".join(s.excluded_file_names),
         # (every tier announced to, each to its first tracker that answers: the Config's word)
         "announce_to_all_tiers": config.announce_to_all_tiers, "announce_to_all_trackers": False,
         # (the port listened on; random_port: none set, any free one is taken at each start)
@@ -158,8 +162,14 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     if "add_trackers" in prefs:  # (one URL a line, blank lines passed over: a tier each, all announced to)
         lines = as_str(prefs["add_trackers"], "add_trackers").replace("\r\n", "\n").split("\n")
         changes["default_trackers"] = check_tiers([[line] for line in lines if line.strip()], "add_trackers")
+    if "excluded_file_names_enabled" in prefs:
+        changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
+    if "excluded_file_names" in prefs:  # (one pattern a line, blank lines passed over)
+        lines = as_str(prefs["excluded_file_names"], "excluded_file_names").replace("\r\n", "\n").split("\n")
+        changes["excluded_file_names"] = check_name_patterns([line for line in lines if line.strip()],
+                                                             "excluded_file_names")
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
-               "add_trackers_enabled", "add_trackers",
+               "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
                *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}

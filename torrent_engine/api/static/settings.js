@@ -17,6 +17,10 @@ const SETTINGS = [
     {name: "incomplete_dir_enabled", label: "Keep incomplete downloads in another folder", kind: "bool"},
     {name: "incomplete_dir", label: "Incomplete folder", kind: "text", placeholder: "incomplete",
      hint: "inside the download folder; a job moves to its save path once complete"},
+    {name: "excluded_file_names_enabled", label: "Do not download files of these names", kind: "bool"},
+    {name: "excluded_file_names", label: "File names", kind: "lines", placeholder: "*.nfo\nsample",
+     hint: "one pattern a line (* any characters, ? one), any case; a folder's name excludes its files; "
+       + "for new torrents that choose no files"},
     {name: "watch_enabled", label: "Add the torrents dropped in watched folders", kind: "bool"},
     {name: "watch_folders", label: "Watched folders", kind: "folders",
      placeholder: "/srv/watch\n/srv/watch-tv => tv",

@@ -37,6 +37,7 @@ from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
 from ..disk.paths import Ground, GroundsSeen, existing_files, ground, missing_dirs
+from ..exclusions import excluded_priorities
 from ..model import (
     FINISHED_STATES,
     DuplicateJob,
@@ -189,6 +190,11 @@ class JobAdder:
         save = found.save
         selected = check_files(o.files, torrent)
         priorities = _add_priorities(o, torrent)
+        settings = self.run.settings
+        if settings.excluded_file_names_enabled and selected is None and priorities is None \
+                and isinstance(torrent, Torrent):  # (the files it names it does not download)
+            excluded = excluded_priorities(torrent, settings.excluded_file_names)
+            priorities = None if excluded is None else list(excluded)
         data: Path | None = None
         held: Ground | None = None  # (what its incomplete folder holds, when it downloads into one)
         if download_path or (download_path is None and self.run.settings.incomplete_dir_enabled):
@@ -443,6 +449,7 @@ class JobAdder:
         opts, manager = rec.options, self.run.manager
         return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
                 and o.files is None and not o.file_priorities and not o.sequential
+                and not any(p <= 0 for i, p in enumerate(rec.file_priorities or ()) if i not in rec.pad_files)
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
                 and manager.keeps_saved and not self.run.queue.judges(rec))
 

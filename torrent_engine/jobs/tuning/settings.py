@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
+from ..exclusions import check_name_patterns
 from ..model import InvalidJobRequest
 from ..trackers import check_tiers
 from ..validate import check_limit, check_share_limit
@@ -173,6 +174,11 @@ class ServiceSettings:
     # enabled; kept in each job's trackers at its add
     default_trackers: tuple[tuple[str, ...], ...] = ()
     default_trackers_enabled: bool = False
+    # file names new torrents do not download (qBittorrent's "excluded file names"), while
+    # enabled: wildcard patterns, any case, each matched against a file's name and its folders';
+    # applied to an add that chooses no files itself (a magnet's files when its metadata comes)
+    excluded_file_names: tuple[str, ...] = ()
+    excluded_file_names_enabled: bool = False
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -260,6 +266,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                     or not all(isinstance(t, (list, tuple)) for t in value):
                 raise InvalidJobRequest("must be a list of tiers, each a list of tracker URLs", name)
             values[name] = check_tiers(value, name)
+        elif name == "excluded_file_names":
+            values[name] = check_name_patterns(value, name)
         elif name in BIND_FIELDS:
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
