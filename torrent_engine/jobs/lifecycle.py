@@ -30,7 +30,7 @@ from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session, SessionSetup
 from ..session.state_table import State
 from .disk.claims import PathClaims, claimed_paths
-from .disk.paths import confine, delete_job_files
+from .disk.paths import remove_job_files
 from .intake.checks import PendingChecks
 from .marks import ViewMarks
 from .model import (
@@ -43,7 +43,6 @@ from .model import (
     JobStateChanged,
     JobTracker,
     JobUpdated,
-    SavePathError,
     same_listed_step,
     share_ratio,
 )
@@ -775,17 +774,7 @@ class JobLifecycle:
 
     def remove_files(self, rec: JobRecord) -> None:
         """Delete the files the job made and the folders it created (never outside the root)."""
-        root = self.download_root
-        try:  # (a record is read from disk: never trust it to point inside the root)
-            save_path = confine(root, rec.options.data_path)
-        except SavePathError:
-            log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
-                        rec.options.data_path)
-            return
-        created = [d for d in rec.created_dirs if root in Path(d).parents]
-        removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
-                                   created_dirs=created)
-        log.info("job %s: removed %d files and folders", rec.id, len(removed))
+        remove_job_files(self.download_root, rec)
 
     async def finish(self, rec: JobRecord, state: JobState, error: str | None, *,
                       completed_at: float | None = None) -> None:

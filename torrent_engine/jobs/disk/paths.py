@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from ...formats.magnet import Magnet
 from ...formats.metainfo import Torrent
 from ..model import InvalidJobRequest, SavePathError
+from ..store import JobRecord
 
 log = logging.getLogger("torrent_engine.jobs.paths")
 
@@ -160,6 +161,21 @@ def _inside(root: Path, path: Path) -> bool:
     except (OSError, RuntimeError):
         return False
     return root == real or root in real.parents
+
+
+def remove_job_files(root: Path, rec: JobRecord) -> None:
+    """(Blocking.) Delete the files the job ``rec`` made and the folders it created under the
+    download ``root`` (never outside it: a record is read from disk, never trusted to point inside)."""
+    try:
+        save_path = confine(root, rec.options.data_path)
+    except SavePathError:
+        log.warning("job %s: not deleting files outside the download root (%s)", rec.id,
+                    rec.options.data_path)
+        return
+    created = [d for d in rec.created_dirs if root in Path(d).parents]
+    removed = delete_job_files(save_path, rec.file_paths or [], keep=rec.preexisting or [],
+                               created_dirs=created)
+    log.info("job %s: removed %d files and folders", rec.id, len(removed))
 
 
 def delete_job_files(save_path: Path, relative_paths: Iterable[Sequence[str]], *, keep: Iterable[str],
