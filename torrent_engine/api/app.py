@@ -561,7 +561,8 @@ class Api:
             download_limit=_int_or_none(data.get("download_limit"), "download_limit") or 0,
             upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit") or 0,
             file_priorities=tuple(sorted(priorities.items())), queue_top=flag("queue_top"),
-            max_peers=_int_or_none(data.get("max_peers"), "max_peers") or 0)
+            max_peers=_int_or_none(data.get("max_peers"), "max_peers") or 0,
+            stop_condition=data.get("stop_condition"))  # type: ignore[arg-type]  # (checked by AddOptions)
 
     # -- changing ----------------------------------------------------------------------------
 

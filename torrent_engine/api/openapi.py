@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Route
 from .. import __version__
 from ..config import MAX_RATE_LIMIT
 from ..jobs import JobState
+from ..jobs.model import STOP_CONDITIONS
 from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
@@ -262,6 +263,12 @@ _BIND_SETTINGS: dict[str, Schema] = {
     "bind_address": {"type": "string", "description": "\"\" (any of the interface's), or one of its "
                      "addresses as the source and listen address"},
 }
+_STOP_CONDITION: Schema = {
+    "type": "string", "enum": list(STOP_CONDITIONS),
+    "description": "when a new job stops (pauses) by itself: none, once its metainfo is known "
+                   "(metadata_received: a .torrent is added paused), or once its data was checked "
+                   "(files_checked); at an add, null or absent: the stop_condition setting"}
+
 _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "listen_port": {"type": "integer", "minimum": 0, "maximum": 65535,
                     "description": "the port peers connect to (TCP and uTP; 0: any free one, chosen at each "
@@ -282,6 +289,7 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                            "at an add that chooses no files, while "
                                            "excluded_file_names_enabled"},
     "excluded_file_names_enabled": BOOL,
+    "stop_condition": _STOP_CONDITION,
 }
 
 SCHEMAS: dict[str, Schema] = {
@@ -375,6 +383,7 @@ SCHEMAS: dict[str, Schema] = {
         "queue_top": {"type": "boolean", "default": False,
                       "description": "first in the queue rather than last"},
         "max_peers": _null(_MAX_PEERS),
+        "stop_condition": _null(_STOP_CONDITION),
         **_FEATURE_PROPERTIES,
     }, ["source"], closed=False),
     # (a magnet's files are not known at the add: no file priorities, the original layout only)

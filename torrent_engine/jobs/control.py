@@ -25,6 +25,7 @@ from .model import (
     Job,
     JobChanges,
     JobConflict,
+    JobError,
     JobNotFound,
     JobRemoved,
     JobState,
@@ -86,6 +87,7 @@ class JobControl:
             if session is not None and session.state is not State.PAUSED:
                 await session.pause()
             rec.options = dataclasses.replace(rec.options, paused=True)
+            rec.stop_condition = ""  # (stopped: no further by itself, as qBittorrent's stop clears it)
             rec.updated_at = self.run.clock()
             if session is None and rec.id in self.run.queue.held:  # (dormant, held back by the queue)
                 self.run.queue.held.discard(rec.id)
@@ -102,6 +104,34 @@ class JobControl:
             await self.run.save(rec)  # durable before the caller hears it is done
         await self.rounds.enforce()  # (a slot of the queue may have freed)
         return self.run.job(job_id)
+
+    def stop_soon(self, rec: JobRecord) -> None:
+        """``rec`` met its stop condition (JobLifecycle.stop_met): paused in the service's task
+        group as its user would pause it, once what changes it now lets go of its lock."""
+        if self.run.tg is not None:
+            self.run.tg.start_soon(self._stop, rec)
+
+    async def _stop(self, rec: JobRecord) -> None:
+        adding = self.run.adding.get(rec.info_hash)
+        if adding is not None:  # (met before its add returned: paused once it has)
+            await adding.wait()
+        try:
+            await self.pause(rec.id)
+        except JobError as exc:  # (ended, or ending, meanwhile: nothing to stop)
+            log.info("job %s (%s) met its stop condition, not paused: %s", rec.id, rec.name, exc)
+
+    def stop_once_checked(self, rec: JobRecord, session: Session) -> None:
+        """A session of ``rec`` started (JobLifecycle.stop_once_checked): when ``rec`` stops once its
+        files are checked, it is paused once this session's check is over (a magnet's metadata
+        came first). Its session, started so, pauses itself then: none of its pieces asked for."""
+        async def watch() -> None:
+            await session.wait_ready()  # (or its end)
+            if rec.stop_condition == "files_checked" and session.has_metadata and not session.finished \
+                    and self.run.session_of(rec) is session:
+                rec.stop_condition = ""
+                await self._stop(rec)
+        if rec.stop_condition == "files_checked" and self.run.tg is not None:
+            self.run.tg.start_soon(watch)
 
     async def resume(self, job_id: str) -> Job:
         """Resume a paused job (a job paused since the service started gets its session now), or

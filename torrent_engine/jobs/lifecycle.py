@@ -126,6 +126,10 @@ class JobLifecycle:
         self.round_soon: Callable[[], None] = lambda: None
         self.move_when_complete: Callable[..., bool] = lambda rec, program=False: False
         self.bandwidth_group: Callable[[JobRecord], str] = lambda rec: ""  # (tuning/groups.py)
+        # a job met its stop condition (paused soon), a session of one that stops once checked
+        # started (control.py)
+        self.stop_met: Callable[[JobRecord], None] = lambda rec: None
+        self.stop_once_checked: Callable[[JobRecord, Session], None] = lambda rec, session: None
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
@@ -812,9 +816,16 @@ class JobLifecycle:
 
     async def add_session(self, rec: JobRecord, source: Torrent | Magnet, setup: SessionSetup,
                           save_path: Path, *, saved: bool = True) -> Session:
-        """``sessions.add_session``, paused as ``starts_paused`` says."""
+        """``sessions.add_session``, paused as ``starts_paused`` says; a job that stops by itself
+        (``stop_condition``) runs until its check is over, none of its pieces asked for."""
         paused = self.starts_paused(rec)
-        return await add_session(self.manager, rec, source, setup, save_path, paused=paused, saved=saved)
+        hold = bool(rec.stop_condition) and not paused
+        session = await add_session(self.manager, rec, source, setup, save_path, paused=paused or hold,
+                                    saved=saved)
+        if hold:
+            await session.resume(pause_after_check=True)
+        self.stop_once_checked(rec, session)
+        return session
 
     def saved_metainfo(self, rec: JobRecord) -> Torrent | None:
         """A dormant job's metainfo, read from the state folder (kept until the job starts or

@@ -88,6 +88,18 @@ class JobState(enum.StrEnum):
 
 FINISHED_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 
+# When a new job stops (is paused) by itself, as qBittorrent's stop conditions: "none" never;
+# "metadata_received" once its metainfo is known (added paused when it is at its add: a .torrent);
+# "files_checked" once its data was checked (its first check: downloading or seeding after it)
+STOP_CONDITIONS = ("none", "metadata_received", "files_checked")
+
+
+def check_stop_condition(value: object, name: str) -> str:
+    """``value`` as a stop condition (one of ``STOP_CONDITIONS``), else ``InvalidJobRequest``."""
+    if not isinstance(value, str) or value not in STOP_CONDITIONS:
+        raise InvalidJobRequest(f"must be one of {', '.join(STOP_CONDITIONS)}", name)
+    return value
+
 
 # -- errors -------------------------------------------------------------------------------------
 class JobError(TorrentEngineError):

@@ -129,6 +129,8 @@ class JobService:
         self._groups.listen()
         run.round_soon = self._rounds.round_soon
         run.move_when_complete = self._mover.move_when_complete
+        run.stop_met = self._control.stop_soon
+        run.stop_once_checked = self._control.stop_once_checked
         # what callers read of the service (the machinery's, the parts')
         self.manager = manager
         self.events = run.events

@@ -24,7 +24,7 @@ import anyio
 
 from ..jsonvalue import JSON, JSONValue
 from ..storage.database import Database, transaction
-from .model import JobFeatures, JobOptions, JobResult, JobStall, JobState, StateNotSaved
+from .model import STOP_CONDITIONS, JobFeatures, JobOptions, JobResult, JobStall, JobState, StateNotSaved
 
 log = logging.getLogger(__name__)
 
@@ -159,6 +159,8 @@ class JobRecord:
     # with the completion: stopped or killed before the program ran, it runs at the next start
     # once the data is at its save path; disk/relocate.py)
     program_due: bool = False
+    # when it stops by itself (``model.STOP_CONDITIONS``), until it has: "" none (met, or never)
+    stop_condition: str = ""
     # why its data stays in its incomplete folder, complete (disk/relocate.py sets it when the
     # move to its save path fails; not written: the move is tried again at the next start)
     unmoved: JobStall | None = None
@@ -207,7 +209,7 @@ class JobRecord:
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
             "dedup_bytes": self.dedup_bytes, "mutable_seq": self.mutable_seq,
-            "program_due": self.program_due,
+            "program_due": self.program_due, "stop_condition": self.stop_condition,
         }
 
     @classmethod
@@ -291,9 +293,16 @@ class JobRecord:
                 torrent_comment=None if comment is None else _str(comment),
                 dedup_bytes=int(d.get("dedup_bytes", 0)),
                 mutable_seq=None if d.get("mutable_seq") is None else int(d["mutable_seq"]),
-                program_due=bool(d.get("program_due", False)))
+                program_due=bool(d.get("program_due", False)),
+                stop_condition=_stop_condition(d.get("stop_condition", "")))
         except (KeyError, TypeError, OverflowError, AttributeError) as exc:
             raise ValueError(f"missing or malformed field: {exc}") from exc
+
+
+def _stop_condition(value: object) -> str:
+    if value != "" and value not in STOP_CONDITIONS[1:]:  # ("none" is written "")
+        raise ValueError(f"unknown stop condition {value!r}")
+    return str(value)
 
 
 def _str(value: object) -> str:

@@ -951,8 +951,8 @@ class QbittorrentApi:
         # (Flood sends contentLayout=undefined), root_folder (before WebAPI 2.7) is not read.
         # What it knows and the engine cannot do is a 400 naming the field.
         layout = enum_value(form.get("contentLayout"), _LAYOUTS, "original")
-        if enum_value(form.get("stopCondition"), _STOP_CONDITIONS, "none") != "none":
-            raise QbtError(400, "stopCondition is not supported (only None)")
+        asked_stop = form.get("stopCondition")  # (none sent, or "": the preference's, as qBittorrent's)
+        stop = enum_value(asked_stop, _STOP_CONDITIONS, "none") if asked_stop else None
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
         stopped = parse_bool(form.get("stopped"))
         paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)
@@ -973,7 +973,7 @@ class QbittorrentApi:
             download_limit=rate_limit_in(parse_int(form.get("dlLimit")), "dlLimit"),
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
             seed_mode=_seed_mode(form),  # (libtorrent's seed mode, as qBittorrent)
-            download_path=self._download_path(form),
+            download_path=self._download_path(form), stop_condition=stop,
             # (qBittorrent's queue positions exist while queueing is on)
             queue_top=bool(parse_bool(form.get("addToTopOfQueue"))) and self.service.get_settings().queueing)
         sources: list[AddTorrent] = []

@@ -30,6 +30,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
+# the stop conditions (jobs.model.STOP_CONDITIONS) as qBittorrent names them
+_STOP_NAMES = {"none": "None", "metadata_received": "MetadataReceived", "files_checked": "FilesChecked"}
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
 MAX_MINUTES = 2**31 - 1  # a time limit's minutes at most: what qBittorrent's preference (an int) holds
 
@@ -98,6 +100,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         # (the trackers added to new torrents, one a line: each its own tier here)
         "add_trackers_enabled": s.default_trackers_enabled,
         "add_trackers": "\n".join(flat(s.default_trackers)),
+        # (when a new torrent stops by itself, unless its add says)
+        "torrent_stop_condition": _STOP_NAMES[s.stop_condition],
         # (the file names new torrents do not download, one pattern a line)
         "excluded_file_names_enabled": s.excluded_file_names_enabled,
         "excluded_file_names": "\n".join(s.excluded_file_names),
@@ -162,6 +166,13 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     if "add_trackers" in prefs:  # (one URL a line, blank lines passed over: a tier each, all announced to)
         lines = as_str(prefs["add_trackers"], "add_trackers").replace("\r\n", "\n").split("\n")
         changes["default_trackers"] = check_tiers([[line] for line in lines if line.strip()], "add_trackers")
+    if "torrent_stop_condition" in prefs:
+        asked = prefs["torrent_stop_condition"]  # (qBittorrent's name, in any case)
+        named = {v.lower(): k for k, v in _STOP_NAMES.items()}
+        stop = named.get(asked.lower()) if isinstance(asked, str) else None
+        if stop is None:
+            raise QbtError(400, f"torrent_stop_condition: must be one of {', '.join(_STOP_NAMES.values())}")
+        changes["stop_condition"] = stop
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
     if "excluded_file_names" in prefs:  # (one pattern a line, blank lines passed over)
@@ -170,6 +181,7 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
                                                              "excluded_file_names")
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
+               "torrent_stop_condition",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
                *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}

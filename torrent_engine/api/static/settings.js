@@ -21,6 +21,10 @@ const SETTINGS = [
     {name: "excluded_file_names", label: "File names", kind: "lines", placeholder: "*.nfo\nsample",
      hint: "one pattern a line (* any characters, ? one), any case; a folder's name excludes its files; "
        + "for new torrents that choose no files"},
+    {name: "stop_condition", label: "Stop new torrents", kind: "choice",
+     options: [["none", "never"], ["metadata_received", "once their metadata is received"],
+               ["files_checked", "once their files are checked"]],
+     hint: "paused then, to choose their files or check them first; an add may say otherwise"},
     {name: "watch_enabled", label: "Add the torrents dropped in watched folders", kind: "bool"},
     {name: "watch_folders", label: "Watched folders", kind: "folders",
      placeholder: "/srv/watch\n/srv/watch-tv => tv",

@@ -299,6 +299,10 @@ class JobAdder:
         now = self.run.clock()
         save = found.save
         paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
+        settings = self.run.settings
+        stop = o.stop_condition if o.stop_condition is not None else settings.stop_condition
+        if stop != "none" and isinstance(torrent, Torrent) and (stop == "metadata_received" or seed_mode):
+            paused = True  # (met at its add: its metainfo is here; in seed mode nothing is checked)
         options = JobOptions(save_path=str(save), files=selected, sequential=o.sequential, paused=paused,
                              peers=peers, client=o.client, download_limit=o.download_limit,
                              upload_limit=o.upload_limit, seed_mode=seed_mode, max_peers=o.max_peers,
@@ -320,13 +324,13 @@ class JobAdder:
                         file_priorities=None if priorities is None else tuple(priorities),
                         mutable_seq=None if version is None else version.seq)
         rec.number = self.organiser.take_number()  # (never handed out again)
+        rec.stop_condition = "" if paused or stop == "none" else stop  # (met: JobLifecycle.stop_met)
         if turn is not None:
             turn.done()
         rec.created_dirs = tuple(where.created_dirs)
         if isinstance(torrent, Torrent):
             learn_layout(rec, torrent)
             rec.preexisting = tuple(where.preexisting)
-        settings = self.run.settings
         if settings.default_trackers_enabled and settings.default_trackers:
             _add_default_trackers(rec, torrent, settings.default_trackers)
         if isinstance(torrent, Torrent):  # (its files, taken as it joins the table: an add of
@@ -370,8 +374,14 @@ class JobAdder:
                     there = await self._saves.run((rec, torrent, may_sleep or may_check))
                     dormant, pending, saved = there and may_sleep, there and may_check, True
                 if not dormant and not pending:
-                    await self.run.manager.add(torrent, data, peers=peers, paused=self.run.starts_paused(rec),
-                                               setup=session_setup(rec), seed_mode=seed_mode, saved=saved)
+                    starts_paused = self.run.starts_paused(rec)
+                    hold = bool(rec.stop_condition) and not starts_paused  # (it stops by itself once
+                    session = await self.run.manager.add(  # checked: none of its pieces asked for)
+                        torrent, data, peers=peers, paused=starts_paused or hold, setup=session_setup(rec),
+                        seed_mode=seed_mode, saved=saved)
+                    if hold:
+                        await session.resume(pause_after_check=True)
+                    self.run.stop_once_checked(rec, session)
             except BaseException as exc:
                 self.run.queue.held.discard(rec.id)
                 self.run.claims.release(rec.id)
@@ -448,7 +458,7 @@ class JobAdder:
         files are looked at next, with the writes: ``_save_if_there``)."""
         opts, manager = rec.options, self.run.manager
         return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
-                and o.files is None and not o.file_priorities and not o.sequential
+                and o.files is None and not o.file_priorities and not o.sequential and not rec.stop_condition
                 and not any(p <= 0 for i, p in enumerate(rec.file_priorities or ()) if i not in rec.pad_files)
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
                 and manager.keeps_saved and not self.run.queue.judges(rec))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..model import InvalidJobRequest, JobFeatures
+from ..model import InvalidJobRequest, JobFeatures, check_stop_condition
 from ..organising.features import check_features
 from ..tuning.peerlimits import check_job_peers
 from ..validate import check_add_priorities, check_file_indices, check_limit, check_peers
@@ -37,6 +37,8 @@ class AddOptions:
     queue_top: bool = False  # first in the queue rather than last (qBittorrent's addToTopOfQueue)
     max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
     owner: str = ""  # the user adding it ("": the admin's)
+    # when the job stops by itself (``model.STOP_CONDITIONS``); None: the settings' (``stop_condition``)
+    stop_condition: str | None = None
 
     def __post_init__(self) -> None:
         def set_(name: str, value: object) -> None:
@@ -63,3 +65,5 @@ class AddOptions:
         set_("features", check_features(self.features))
         set_("file_priorities", check_add_priorities(self.file_priorities, self.files))
         set_("max_peers", check_job_peers(self.max_peers, "max_peers"))
+        if self.stop_condition is not None:
+            check_stop_condition(self.stop_condition, "stop_condition")

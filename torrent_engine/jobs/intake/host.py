@@ -154,6 +154,10 @@ class IntakeHost(Protocol):
     def starting(self) -> dict[str, str | None]:
         """Job ids whose add is in flight, and why their metadata refused the job."""
 
+    def stop_once_checked(self, rec: JobRecord, session: Session) -> None:
+        """A session of ``rec`` started: when its add asked it to stop once its files are checked,
+        it is paused once this session's check is over."""
+
     def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
         move, at a start) starts paused, as the record and the queue say (the session it replaces is

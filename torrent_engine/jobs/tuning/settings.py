@@ -24,7 +24,7 @@ from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
 from ...storage.resume import write_atomic
 from ..exclusions import check_name_patterns
-from ..model import InvalidJobRequest
+from ..model import InvalidJobRequest, check_stop_condition
 from ..trackers import check_tiers
 from ..validate import check_limit, check_share_limit
 from .altspeed import check_days, check_minute
@@ -179,6 +179,9 @@ class ServiceSettings:
     # applied to an add that chooses no files itself (a magnet's files when its metadata comes)
     excluded_file_names: tuple[str, ...] = ()
     excluded_file_names_enabled: bool = False
+    # when a new job stops by itself, unless its add says (model.STOP_CONDITIONS: qBittorrent's
+    # "torrent stop condition")
+    stop_condition: str = "none"
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -266,6 +269,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                     or not all(isinstance(t, (list, tuple)) for t in value):
                 raise InvalidJobRequest("must be a list of tiers, each a list of tracker URLs", name)
             values[name] = check_tiers(value, name)
+        elif name == "stop_condition":
+            values[name] = check_stop_condition(value, name)
         elif name == "excluded_file_names":
             values[name] = check_name_patterns(value, name)
         elif name in BIND_FIELDS:

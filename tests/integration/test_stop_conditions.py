@@ -1,0 +1,100 @@
+"""Stop conditions (qBittorrent's "torrent stop condition"), through the qBittorrent dialect
+with qbittorrent-api and through our API: a new torrent stops (is paused) by itself once its
+metadata is received (a magnet's from a loopback seeder; a .torrent is added paused) or once its
+files are checked; the preference is the default, an add's ``stopCondition`` its own."""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.conftest import require_module
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from torrent_engine.jobs import JobService, JobState
+from torrent_engine.session import Session
+
+pytestmark = pytest.mark.anyio
+
+FILES = (("e01.mkv", 40_000), ("e01.srt", 3_000))
+
+
+async def wait_state(service: JobService, info_hash: str, state: JobState) -> None:
+    with anyio.fail_after(30):
+        while (job := next((j for j in service.list() if j.info_hash == info_hash), None)) is None \
+                or job.state is not state:
+            await anyio.sleep(0.05)
+
+
+async def test_torrents_stop_once_their_metadata_is_received_or_their_files_checked(tmp_path: Path) -> None:
+    qbittorrentapi = require_module("qbittorrentapi")
+    fetched = make_torrent(make_payload(tmp_path / "seed", FILES, name="Fetched"), version="v1",
+                           piece_length=16384)
+    given = make_torrent(make_payload(tmp_path / "made", FILES, name="Given", seed=2), version="v1",
+                         piece_length=16384)
+    checked = make_torrent(make_payload(tmp_path / "daemon" / "downloads", FILES, name="Checked", seed=3),
+                           version="v1", piece_length=16384)
+    free = make_torrent(make_payload(tmp_path / "made", FILES, name="Free", seed=4), version="v1",
+                        piece_length=16384)
+    async with Session(fetched, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        link = f"{fetched.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
+        async with running_api(tmp_path / "daemon") as api:
+            assert api.download_root == (tmp_path / "daemon" / "downloads").resolve()
+            qbt = qbittorrentapi.Client(host=api.url, username="admin", password=TOKEN,
+                                        REQUESTS_ARGS={"timeout": 30})
+
+            def prefer() -> object:
+                assert qbt.app_preferences()["torrent_stop_condition"] == "None"
+                qbt.app_set_preferences({"torrent_stop_condition": "MetadataReceived"})
+                with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="torrent_stop_condition"):
+                    qbt.app_set_preferences({"torrent_stop_condition": "Later"})
+                qbt.torrents_add(urls=link)  # (the preference's condition)
+                qbt.torrents_add(torrent_files=given.to_bytes())
+                qbt.torrents_add(torrent_files=checked.to_bytes(), stop_condition="FilesChecked")
+                qbt.torrents_add(torrent_files=free.to_bytes(), stop_condition="None")
+                return qbt.app_preferences()["torrent_stop_condition"]
+
+            assert await anyio.to_thread.run_sync(prefer) == "MetadataReceived"
+            await wait_state(api.service, fetched.info_hash.hex(), JobState.PAUSED)  # (its files known)
+            magnet = next(j for j in api.service.list() if j.info_hash == fetched.info_hash.hex())
+            assert [f.path for f in magnet.files] == ["Fetched/e01.mkv", "Fetched/e01.srt"]
+            assert magnet.progress == 0.0 and magnet.options.paused  # (no piece asked for before it stopped)
+            await wait_state(api.service, given.info_hash.hex(), JobState.PAUSED)  # (added paused)
+            await wait_state(api.service, checked.info_hash.hex(), JobState.PAUSED)  # (checked: complete)
+            done = next(j for j in api.service.list() if j.info_hash == checked.info_hash.hex())
+            assert done.progress == 1.0 and done.downloaded == 0
+            await wait_state(api.service, free.info_hash.hex(), JobState.DOWNLOADING)  # (none: not stopped)
+
+            def states() -> dict[str, str]:
+                return {t.name: t.state for t in qbt.torrents_info()}
+            shown = await anyio.to_thread.run_sync(states)
+            assert (shown["Fetched"], shown["Given"], shown["Checked"], shown["Free"]) == (
+                "stoppedDL", "stoppedDL", "stoppedUP", "stalledDL")  # (5.0's names)
+            # (stopped once: resumed, the magnet downloads what its user chose meanwhile)
+            await api.service.update(magnet.id, file_priorities={1: 0})
+            await api.service.resume(magnet.id)
+            await wait_state(api.service, fetched.info_hash.hex(), JobState.SEEDING)
+            now = api.service.get(magnet.id)
+            assert now.total_size == 40_000 and now.progress == 1.0
+
+
+async def test_our_api_takes_a_stop_condition_at_the_add_and_as_a_setting(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "made", FILES, name="Ours"), version="v1",
+                           piece_length=16384)
+    async with running_api(tmp_path / "daemon") as api:
+        r = await api.client.patch("/api/settings", json={"stop_condition": "whenever"})
+        assert r.status_code == 400 and r.json()["field"] == "stop_condition", r.text
+        r = await api.client.patch("/api/settings", json={"stop_condition": "files_checked"})
+        assert r.status_code == 200 and r.json()["stop_condition"] == "files_checked", r.text
+        r = await api.client.post("/api/jobs", json={"source": torrent.magnet_uri(), "stop_condition": 3})
+        assert r.status_code == 400 and r.json()["field"] == "stop_condition", r.text
+        r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "d" * 40,
+                                                     "stop_condition": "metadata_received"})
+        assert r.status_code == 201, r.text
+        r = await api.client.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
+                                                     "stop_condition": "metadata_received"})
+        assert r.status_code == 201 and r.json()["state"] == "paused", r.text  # (its metainfo is here)
