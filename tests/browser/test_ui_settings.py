@@ -180,6 +180,38 @@ async def test_the_add_dialog_chooses_the_files_of_several_torrents_and_of_a_mag
             assert by_name["Fetched"].info_hash == fetched.info_hash.hex()
 
 
+async def test_the_add_dialog_s_stop_condition_stops_the_torrent_once_its_files_are_checked(
+        tmp_path: Path) -> None:
+    """The add dialog's "Stop" choice is the add's stop condition: a .torrent added not paused,
+    to stop once its files are checked, is paused by itself once checked (nothing on disk)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    torrent = make_torrent(make_payload(tmp_path / "made", (("a.bin", 30_000),), name="Stopped"),
+                           piece_length=16 * 1024)
+    path = tmp_path / "stopped.torrent"
+    path.write_bytes(torrent.to_bytes())
+    async with running_api(tmp_path / "daemon") as api:
+        def run() -> None:
+            driver.get(f"{api.url}/#token={TOKEN}")
+            wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+            driver.find_element(By.ID, "add-open").click()
+            wait(driver, lambda d: d.find_element(By.ID, "add-dialog").is_displayed())
+            driver.find_element(By.ID, "ad-files").send_keys(str(path))
+            wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-trees input[data-index]"))
+            Select(driver.find_element(By.ID, "ad-stop")).select_by_value("files_checked")
+            driver.find_element(By.ID, "ad-submit").click()
+            wait(driver, lambda d: not d.find_element(By.ID, "add-dialog").is_displayed())
+
+        with chromium(1400, 900) as driver:
+            await in_thread(run)
+        with anyio.fail_after(20):
+            while not (jobs := api.service.list()) or not jobs[0].options.paused \
+                    or jobs[0].state is not JobState.PAUSED:
+                await anyio.sleep(0.05)
+        assert jobs[0].progress == 0.0 and jobs[0].name == "Stopped"
+
+
 async def test_the_peer_network_is_changed_in_settings_and_a_taken_port_shown_by_its_field(
         tmp_path: Path) -> None:
     """Encryption and PeX (BitTorrent) and the listening port (Connection) are real fields: a

@@ -277,6 +277,7 @@ async function submitAdd(ev) {
   const tags = $("ad-tags").value.split(",").map((t) => t.trim()).filter(Boolean);
   if (tags.length) opts.tags = tags;
   if ($("ad-layout").value !== "original") opts.content_layout = $("ad-layout").value;
+  if ($("ad-stop").value) opts.stop_condition = $("ad-stop").value;
   if ($("ad-paused").checked) opts.paused = true;
   if ($("ad-sequential").checked) opts.sequential = true;
   if ($("ad-skip-check").checked) opts.seed_mode = true;
