@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -42,6 +43,20 @@ def make_payload(root: Path, files: Sequence[tuple[str, int]] = DEFAULT_FILES, *
 
 def make_torrent(payload: Path, *, piece_length: int = 32 * 1024, version: str = "hybrid") -> Torrent:
     return create_torrent(payload, piece_length=piece_length, version=version)  # type: ignore[arg-type]
+
+
+def small_v1(root: Path, files: Sequence[tuple[str, int]], name: str, *, seed: int = 1) -> Torrent:
+    """A v1 torrent of 16 KiB pieces over ``files``, made in ``root/name``."""
+    return make_torrent(make_payload(root, files, name=name, seed=seed), version="v1", piece_length=16384)
+
+
+@asynccontextmanager
+async def seeded_magnet(torrent: Torrent, root: Path) -> AsyncIterator[str]:
+    """A session seeding ``torrent`` from ``root`` on loopback, ready: its magnet link, naming
+    that peer (``x.pe``)."""
+    async with Session(torrent, root, config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        yield f"{torrent.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
 
 
 def loopback_config(**kw: object) -> Config:

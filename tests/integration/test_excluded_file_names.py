@@ -12,9 +12,8 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
-from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from tests.integration.helpers import seeded_magnet, small_v1
 from torrent_engine.jobs import JobState
-from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
 
@@ -23,16 +22,10 @@ FILES = (("e01.mkv", 40_000), ("e01.nfo", 300), ("Sample/e01.mkv", 5_000))
 
 async def test_files_of_excluded_names_are_not_downloaded_by_new_torrents(tmp_path: Path) -> None:
     qbittorrentapi = require_module("qbittorrentapi")
-    show = make_torrent(make_payload(tmp_path / "made", FILES, name="Show"), version="v1", piece_length=16384)
-    chosen = make_torrent(make_payload(tmp_path / "made", FILES, name="Chosen", seed=2), version="v1",
-                          piece_length=16384)
-    later = make_torrent(make_payload(tmp_path / "made", FILES, name="Later", seed=3), version="v1",
-                         piece_length=16384)
-    fetched = make_torrent(make_payload(tmp_path / "seed", FILES, name="Fetched", seed=4), version="v1",
-                           piece_length=16384)
-    async with Session(fetched, tmp_path / "seed", config=loopback_config()) as seeder:
-        await seeder.wait_ready()
-        link = f"{fetched.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
+    show, chosen, later = (small_v1(tmp_path / "made", FILES, name, seed=i)
+                           for i, name in enumerate(("Show", "Chosen", "Later"), 1))
+    fetched = small_v1(tmp_path / "seed", FILES, "Fetched", seed=4)
+    async with seeded_magnet(fetched, tmp_path / "seed") as link:
         async with running_api(tmp_path / "daemon") as api:
             def drive() -> tuple[dict[str, object], dict[str, int]]:
                 qbt = qbittorrentapi.Client(host=api.url, username="admin", password=TOKEN,

@@ -13,9 +13,8 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
-from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from tests.integration.helpers import seeded_magnet, small_v1
 from torrent_engine.jobs import JobService, JobState
-from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
 
@@ -31,17 +30,11 @@ async def wait_state(service: JobService, info_hash: str, state: JobState) -> No
 
 async def test_torrents_stop_once_their_metadata_is_received_or_their_files_checked(tmp_path: Path) -> None:
     qbittorrentapi = require_module("qbittorrentapi")
-    fetched = make_torrent(make_payload(tmp_path / "seed", FILES, name="Fetched"), version="v1",
-                           piece_length=16384)
-    given = make_torrent(make_payload(tmp_path / "made", FILES, name="Given", seed=2), version="v1",
-                         piece_length=16384)
-    checked = make_torrent(make_payload(tmp_path / "daemon" / "downloads", FILES, name="Checked", seed=3),
-                           version="v1", piece_length=16384)
-    free = make_torrent(make_payload(tmp_path / "made", FILES, name="Free", seed=4), version="v1",
-                        piece_length=16384)
-    async with Session(fetched, tmp_path / "seed", config=loopback_config()) as seeder:
-        await seeder.wait_ready()
-        link = f"{fetched.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
+    fetched = small_v1(tmp_path / "seed", FILES, "Fetched")
+    made = tmp_path / "made"
+    given, free = small_v1(made, FILES, "Given", seed=2), small_v1(made, FILES, "Free", seed=4)
+    checked = small_v1(tmp_path / "daemon" / "downloads", FILES, "Checked", seed=3)  # (its data there)
+    async with seeded_magnet(fetched, tmp_path / "seed") as link:
         async with running_api(tmp_path / "daemon") as api:
             assert api.download_root == (tmp_path / "daemon" / "downloads").resolve()
             qbt = qbittorrentapi.Client(host=api.url, username="admin", password=TOKEN,
@@ -83,8 +76,7 @@ async def test_torrents_stop_once_their_metadata_is_received_or_their_files_chec
 
 
 async def test_our_api_takes_a_stop_condition_at_the_add_and_as_a_setting(tmp_path: Path) -> None:
-    torrent = make_torrent(make_payload(tmp_path / "made", FILES, name="Ours"), version="v1",
-                           piece_length=16384)
+    torrent = small_v1(tmp_path / "made", FILES, "Ours")
     async with running_api(tmp_path / "daemon") as api:
         r = await api.client.patch("/api/settings", json={"stop_condition": "whenever"})
         assert r.status_code == 400 and r.json()["field"] == "stop_condition", r.text
