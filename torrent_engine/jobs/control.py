@@ -128,8 +128,8 @@ class JobControl:
             await session.wait_ready()  # (or its end)
             if rec.stop_condition == "files_checked" and session.has_metadata and not session.finished \
                     and self.run.session_of(rec) is session:
-                rec.stop_condition = ""
-                await self._stop(rec)
+                await self._stop(rec)  # (the pause ends the condition; refused, a session that
+                # replaces this one stops once checked in turn)
         if rec.stop_condition == "files_checked" and self.run.tg is not None:
             self.run.tg.start_soon(watch)
 
@@ -232,14 +232,18 @@ class JobControl:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
                 self.run.refresh_counters(rec)
                 await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
+                hold = bool(rec.stop_condition) and not paused  # (it stops by itself once checked)
                 try:
                     # (under the job's hash: a hybrid added by its v2 one keeps it)
-                    await self.run.manager.add(torrent, Path(rec.options.data_path), peers=rec.options.peers,
-                                               paused=paused, setup=session_setup(rec),
-                                               info_hash=bytes.fromhex(rec.info_hash))
+                    new = await self.run.manager.add(
+                        torrent, Path(rec.options.data_path), peers=rec.options.peers, paused=paused or hold,
+                        setup=session_setup(rec), info_hash=bytes.fromhex(rec.info_hash))
+                    if hold:
+                        await new.resume(pause_after_check=True)
                 except (TorrentEngineError, OSError) as exc:
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)
+                self.stop_once_checked(rec, new)
                 self._checks_first(rec)
         finally:
             self.run.busy.discard(rec.id)

@@ -200,9 +200,8 @@ class EngineNews:
         learn_layout(rec, torrent)
         self.run.claim(rec)
         self.run.apply_options(rec, session)
-        if rec.stop_condition == "metadata_received":  # (its metainfo known: no further, as its add asked)
-            rec.stop_condition = ""
-            self.run.stop_met(rec)
+        if rec.stop_condition == "metadata_received":  # (its metainfo known: no further, as its add
+            self.run.stop_met(rec)  # asked; the pause ends the condition)
         if rec.preexisting is not None:
             return  # known from before a restart (recomputed, the job's own files would count)
 

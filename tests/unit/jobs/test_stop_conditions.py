@@ -76,3 +76,27 @@ def _any_record(tmp_path: Path) -> dict[str, object]:
     rec = JobRecord(id="0123456789abcdef", info_hash="ab" * 20, name="x", source="torrent",
                     options=options, state=JobState.QUEUED, created_at=1.0, updated_at=1.0)
     return dict(rec.to_json())  # type: ignore[arg-type]
+
+
+async def test_a_job_restarted_before_its_check_ended_stops_once_its_new_session_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A recheck replaces the session whose check a stop condition waited for: the new session,
+    started so, stops the job once its own check is over."""
+    from tests.spies import hold_checks
+
+    torrent = two_files("there")
+    seed_data(tmp_path / "dl", torrent)
+    held = hold_checks(monkeypatch, first=True)
+    held.names.add("there")
+    async with service(tmp_path, seed=True) as jobs:
+        job, _ = await jobs.add(torrent, AddOptions(stop_condition="files_checked"))
+        with anyio.fail_after(10):
+            await held.checking.wait()
+        first = jobs.manager.get(torrent.info_hash)
+        await jobs.recheck(job.id)
+        assert jobs.manager.get(torrent.info_hash) is not first  # (replaced)
+        held.release.set()
+        with anyio.fail_after(15):
+            while not (now := jobs.get(job.id)).options.paused or now.state is not JobState.PAUSED:
+                await anyio.sleep(0.02)
+        assert now.progress == 1.0
