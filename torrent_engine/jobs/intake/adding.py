@@ -374,9 +374,10 @@ class JobAdder:
                     there = await self._saves.run((rec, torrent, may_sleep or may_check))
                     dormant, pending, saved = there and may_sleep, there and may_check, True
                 if not dormant and not pending:
+                    # (one that stops by itself runs until its check is over: no piece asked for)
                     starts_paused = self.run.starts_paused(rec)
-                    hold = bool(rec.stop_condition) and not starts_paused  # (it stops by itself once
-                    session = await self.run.manager.add(  # checked: none of its pieces asked for)
+                    hold = bool(rec.stop_condition) and not starts_paused
+                    session = await self.run.manager.add(
                         torrent, data, peers=peers, paused=starts_paused or hold, setup=session_setup(rec),
                         seed_mode=seed_mode, saved=saved)
                     if hold:
