@@ -33,7 +33,7 @@ from .model import (
 )
 from .organising.organise import Organiser
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
-from .snapshot import session_setup
+from .snapshot import session_setup, start_held
 from .store import JobRecord
 from .tuning.peerlimits import check_job_peers
 from .validate import check_age, check_limit, check_priorities
@@ -232,14 +232,11 @@ class JobControl:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
                 self.run.refresh_counters(rec)
                 await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
-                hold = bool(rec.stop_condition) and not paused  # (it stops by itself once checked)
                 try:
                     # (under the job's hash: a hybrid added by its v2 one keeps it)
-                    new = await self.run.manager.add(
-                        torrent, Path(rec.options.data_path), peers=rec.options.peers, paused=paused or hold,
-                        setup=session_setup(rec), info_hash=bytes.fromhex(rec.info_hash))
-                    if hold:
-                        await new.resume(pause_after_check=True)
+                    new = await start_held(rec, paused, lambda held: self.run.manager.add(
+                        torrent, Path(rec.options.data_path), peers=rec.options.peers, paused=held,
+                        setup=session_setup(rec), info_hash=bytes.fromhex(rec.info_hash)))
                 except (TorrentEngineError, OSError) as exc:
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)

@@ -63,6 +63,7 @@ from .snapshot import (
     record_job,
     selected_priorities,
     session_setup,
+    start_held,
 )
 from .starting import StartWait
 from .store import JobRecord, JobStore, JobWriter
@@ -818,12 +819,8 @@ class JobLifecycle:
                           save_path: Path, *, saved: bool = True) -> Session:
         """``sessions.add_session``, paused as ``starts_paused`` says; a job that stops by itself
         (``stop_condition``) runs until its check is over, none of its pieces asked for."""
-        paused = self.starts_paused(rec)
-        hold = bool(rec.stop_condition) and not paused
-        session = await add_session(self.manager, rec, source, setup, save_path, paused=paused or hold,
-                                    saved=saved)
-        if hold:
-            await session.resume(pause_after_check=True)
+        session = await start_held(rec, self.starts_paused(rec), lambda paused: add_session(
+            self.manager, rec, source, setup, save_path, paused=paused, saved=saved))
         self.stop_once_checked(rec, session)
         return session
 

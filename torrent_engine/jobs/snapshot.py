@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..events import TrackerFailed, TrackerSuccess
 from ..formats.bitfield import Bitfield
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
-from ..session import SessionSetup
+from ..session import Session, SessionSetup
 from ..session.state_table import State
 from .model import (
     FINISHED_STATES,
@@ -307,6 +307,18 @@ def job_result(rec: JobRecord, end: float) -> JobResult:
     rate = rec.downloaded / downloading if downloading > 0 else 0.0
     return JobResult(downloaded=rec.downloaded, uploaded=rec.uploaded, duration=duration,
                      average_rate=rate, error=rec.error)
+
+
+async def start_held(rec: JobRecord, paused: bool, start: Callable[[bool], Awaitable[Session]]) -> Session:
+    """The session ``start(paused)`` adds for ``rec`` (an add, a restart, a recheck, a move),
+    paused as ``paused`` says; a job that stops by itself (``stop_condition``) and is not paused
+    has its session added paused and resumed to run until its check is over: it pauses itself
+    then, none of its pieces asked for before the job stops."""
+    hold = bool(rec.stop_condition) and not paused
+    session = await start(paused or hold)
+    if hold:
+        await session.resume(pause_after_check=True)
+    return session
 
 
 def session_setup(rec: JobRecord) -> SessionSetup:

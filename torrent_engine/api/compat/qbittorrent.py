@@ -91,6 +91,7 @@ from .qbittorrent_records import (
     MAX_SESSIONS,
     QBT_TO_OURS,
     SESSION_TTL,
+    STOP_BY_NAME,
     WEBAPI_VERSION,
     QbtError,
     QbtRecord,
@@ -121,7 +122,6 @@ _INFO_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[2-7A-Za-z]{32}")
 Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
 # torrents/add's enumerations (qBittorrent's names, in any case) -> ours
 _LAYOUTS = {"original": "original", "subfolder": "subfolder", "nosubfolder": "no_subfolder"}
-_STOP_CONDITIONS = {"none": "none", "metadatareceived": "metadata_received", "fileschecked": "files_checked"}
 _SHARE_LIMIT_ACTIONS = {"default": "default", "stop": "stop", "remove": "remove",
                         "removewithcontent": "remove_with_files", "enablesuperseeding": "super_seed"}
 
@@ -952,7 +952,7 @@ class QbittorrentApi:
         # What it knows and the engine cannot do is a 400 naming the field.
         layout = enum_value(form.get("contentLayout"), _LAYOUTS, "original")
         asked_stop = form.get("stopCondition")  # (none sent, or "": the preference's, as qBittorrent's)
-        stop = enum_value(asked_stop, _STOP_CONDITIONS, "none") if asked_stop else None
+        stop = enum_value(asked_stop, STOP_BY_NAME, "none") if asked_stop else None
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
         stopped = parse_bool(form.get("stopped"))
         paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)

@@ -19,7 +19,14 @@ from .programs import QBT_FIELDS, qbt_changes, qbt_preferences
 from .proxies import QBT_FIELDS as PROXY_FIELDS
 from .proxies import qbt_changes as proxy_changes
 from .proxies import qbt_preferences as proxy_preferences
-from .qbittorrent_records import ACTIONS_AT_LIMIT, MAX_SESSIONS, SESSION_TTL, QbtError
+from .qbittorrent_records import (
+    ACTIONS_AT_LIMIT,
+    MAX_SESSIONS,
+    SESSION_TTL,
+    STOP_BY_NAME,
+    STOP_NAMES,
+    QbtError,
+)
 
 # the preferences that are our settings under another name
 _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
@@ -30,8 +37,6 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
-# the stop conditions (jobs.model.STOP_CONDITIONS) as qBittorrent names them
-_STOP_NAMES = {"none": "None", "metadata_received": "MetadataReceived", "files_checked": "FilesChecked"}
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
 MAX_MINUTES = 2**31 - 1  # a time limit's minutes at most: what qBittorrent's preference (an int) holds
 
@@ -101,7 +106,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "add_trackers_enabled": s.default_trackers_enabled,
         "add_trackers": "\n".join(flat(s.default_trackers)),
         # (when a new torrent stops by itself, unless its add says)
-        "torrent_stop_condition": _STOP_NAMES[s.stop_condition],
+        "torrent_stop_condition": STOP_NAMES[s.stop_condition],
         # (the file names new torrents do not download, one pattern a line)
         "excluded_file_names_enabled": s.excluded_file_names_enabled,
         "excluded_file_names": "\n".join(s.excluded_file_names),
@@ -168,10 +173,9 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         changes["default_trackers"] = check_tiers([[line] for line in lines if line.strip()], "add_trackers")
     if "torrent_stop_condition" in prefs:
         asked = prefs["torrent_stop_condition"]  # (qBittorrent's name, in any case)
-        named = {v.lower(): k for k, v in _STOP_NAMES.items()}
-        stop = named.get(asked.lower()) if isinstance(asked, str) else None
+        stop = STOP_BY_NAME.get(asked.lower()) if isinstance(asked, str) else None
         if stop is None:
-            raise QbtError(400, f"torrent_stop_condition: must be one of {', '.join(_STOP_NAMES.values())}")
+            raise QbtError(400, f"torrent_stop_condition: must be one of {', '.join(STOP_NAMES.values())}")
         changes["stop_condition"] = stop
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])

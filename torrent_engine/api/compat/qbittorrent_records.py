@@ -33,6 +33,10 @@ _INTEGER = re.compile(r"[+-]?[0-9]+")
 QBT_TO_OURS = {0: 0, 1: 4, 6: 6, 7: 7}  # file priorities: qBittorrent's 0/1/6/7 to our 0..7
 _ACTION_NAMES = {"stop": "Stop", "remove": "Remove", "remove_with_files": "RemoveWithContent",
                  "super_seed": "EnableSuperSeeding"}
+# the stop conditions (jobs.model.STOP_CONDITIONS) as qBittorrent names them, and by those names
+# in any case (its add's stopCondition, its preference torrent_stop_condition)
+STOP_NAMES = {"none": "None", "metadata_received": "MetadataReceived", "files_checked": "FilesChecked"}
+STOP_BY_NAME = {name.lower(): ours for ours, name in STOP_NAMES.items()}
 ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE, 2: ShareLimitAction.SUPER_SEED,
                     3: ShareLimitAction.REMOVE_WITH_FILES}  # max_ratio_act
 

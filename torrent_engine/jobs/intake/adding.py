@@ -56,7 +56,7 @@ from ..model import (
 from ..organising.organise import Organiser
 from ..queueing.dormant import wanted_files_there
 from ..queueing.rounds import QueueRounds
-from ..snapshot import learn_layout, session_setup
+from ..snapshot import learn_layout, session_setup, start_held
 from ..store import FULL_ERRNOS, JobRecord, not_saved
 from ..trackers import Tiers, flat, with_more
 from ..tuning.autorun import ProgramEvent
@@ -374,14 +374,10 @@ class JobAdder:
                     there = await self._saves.run((rec, torrent, may_sleep or may_check))
                     dormant, pending, saved = there and may_sleep, there and may_check, True
                 if not dormant and not pending:
-                    # (one that stops by itself runs until its check is over: no piece asked for)
-                    starts_paused = self.run.starts_paused(rec)
-                    hold = bool(rec.stop_condition) and not starts_paused
-                    session = await self.run.manager.add(
-                        torrent, data, peers=peers, paused=starts_paused or hold, setup=session_setup(rec),
-                        seed_mode=seed_mode, saved=saved)
-                    if hold:
-                        await session.resume(pause_after_check=True)
+                    manager = self.run.manager
+                    session = await start_held(rec, self.run.starts_paused(rec), lambda paused: manager.add(
+                        torrent, data, peers=peers, paused=paused, setup=session_setup(rec),
+                        seed_mode=seed_mode, saved=saved))
                     self.run.stop_once_checked(rec, session)
             except BaseException as exc:
                 self.run.queue.held.discard(rec.id)
