@@ -876,11 +876,45 @@ async def test_a_move_to_where_the_files_are_starts_no_session_at_the_old_place(
         again = jobs.get(job.id)
         assert again.state is JobState.PAUSED and again.error is None
         await jobs.resume(job.id)
-        with anyio.fail_after(10):
-            while jobs.get(job.id).state is not JobState.SEEDING:
-                assert jobs.get(job.id).state is not JobState.ERROR, jobs.get(job.id).error
+        with anyio.fail_after(10):  # (complete: it seeds, and ends at once, the service seeding not)
+            while (now := jobs.get(job.id)).state not in (JobState.SEEDING, JobState.COMPLETED):
+                assert now.state is not JobState.ERROR, now.error
                 await jobs.tick()
                 await anyio.sleep(0.01)
+        assert now.error is None and now.progress == 1.0
+
+
+async def test_a_job_in_error_moved_shows_none_of_the_old_place_s_error_before_its_new_session_speaks(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job stopped in error (its files missing) and moved to where they are: the move's answer
+    and the job show neither the old place's error nor its missing files, paused (as it was
+    stopped), though its new session has not yet said what it does (still queued: on a busy
+    machine its first step comes after the move answers). It showed the old place's error."""
+    data = payload(40_000, 7)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    root = tmp_path / "dl"
+    root.mkdir()
+    (root / "x.bin").write_bytes(data)
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
+        with anyio.fail_after(10):
+            while jobs.get(job.id).state is not JobState.ERROR:
+                await jobs.tick()
+                await anyio.sleep(0.01)
+        quiet = [True]  # (while set, every session says it is queued: none has taken its first step)
+        said = Session.state
+        monkeypatch.setattr(Session, "state", property(
+            lambda s: State.QUEUED if quiet[0] else said.fget(s)))  # type: ignore[attr-defined]
+        moved = await jobs.set_location(job.id, str(root))
+        assert moved.error is None and moved.missing_files == () and moved.state is JobState.PAUSED
+        assert jobs.get(job.id).error is None
+        quiet[0] = False
+        await jobs.tick()
+        now = jobs.get(job.id)
+        assert now.state is JobState.PAUSED and now.error is None
+    async with service(tmp_path) as jobs:  # (and so it was saved)
+        again = jobs.get(job.id)
+        assert again.state is JobState.PAUSED and again.error is None and again.missing_files == ()
 
 
 @pytest.mark.parametrize("paused", [False, True])

@@ -237,6 +237,9 @@ class Mover:
                     await self.run.finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
                     raise JobConflict(f"the job cannot start again at {target}: {exc}",
                                       "location") from exc
+                if error is None and rec.state is JobState.ERROR:  # (what stopped it was at the old
+                    # place: stopped as it was, until its new session says what it does there)
+                    self.run.set_state(rec, JobState.PAUSED if rec.options.paused else JobState.QUEUED)
                 rec.updated_at = self.run.clock()
                 await self.run.save(rec)
         finally:
