@@ -142,6 +142,9 @@ class DiskHost(Protocol):
         """Job ids whose new session (a move's) is queued until it says what it does: shown as
         they were meanwhile."""
 
+    def set_state(self, rec: JobRecord, new: JobState, *, told: bool = True) -> bool:
+        """The one place a job's state changes (``JobLifecycle.set_state``); whether it did."""
+
     def sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
         """Derive the job's state from its session; an end (completed, failed) finishes the job.
         ``force_save``: write the record even when the state did not change."""
