@@ -69,6 +69,7 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 view.field("excluded_file_names_enabled").click()
                 view.retype("excluded_file_names", "*.nfo\n Sample \n\n")  # (one pattern a line)
                 Select(view.field("stop_condition")).select_by_value("metadata_received")
+                view.retype("finished_torrent_export_dir", "copies")  # (inside the download folder)
                 view.save("Saved.")
                 return list(driver.execute_script("return window.patches"))
 
@@ -77,13 +78,15 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5,
                  "idle_seeding_limit": 1800, "default_trackers_enabled": True,
                  "default_trackers": [[a, b], [c]], "excluded_file_names_enabled": True,
-                 "excluded_file_names": ["*.nfo", "Sample"], "stop_condition": "metadata_received"}]
+                 "excluded_file_names": ["*.nfo", "Sample"], "stop_condition": "metadata_received",
+                 "finished_torrent_export_dir": "copies"}]
             s = api.service.get_settings()
             assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit,
                     s.idle_seeding_limit) == (2, "super_seed", 1.5, 1800)
             assert (s.default_trackers_enabled, s.default_trackers) == (True, ((a, b), (c,)))
             assert (s.excluded_file_names_enabled, s.excluded_file_names) == (True, ("*.nfo", "Sample"))
             assert s.stop_condition == "metadata_received"
+            assert s.finished_torrent_export_dir == str(api.download_root / "copies")  # (kept absolute)
             view_text = await in_thread(lambda: str(view.field("default_trackers").get_attribute("value")))
             assert view_text == f"{a}\n{b}\n\n{c}"  # (shown back as the server keeps them)
 

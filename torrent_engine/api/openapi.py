@@ -290,6 +290,12 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                            "excluded_file_names_enabled"},
     "excluded_file_names_enabled": BOOL,
     "stop_condition": _STOP_CONDITION,
+    "torrent_export_dir": {"type": "string",
+                           "description": "a folder inside the download root (\"\": none) where a copy "
+                                          "of each new job's .torrent is written, its metainfo known"},
+    "finished_torrent_export_dir": {"type": "string",
+                                    "description": "a folder inside the download root (\"\": none) where a "
+                                                   "copy of each finished download's .torrent is written"},
 }
 
 SCHEMAS: dict[str, Schema] = {

@@ -11,11 +11,13 @@ import dataclasses
 import logging
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 
 from ..engine.shared import TokenBucket
 from ..policy.ipfilter import IpFilter
+from .disk.exports import export_folder
 from .disk.incomplete import incomplete_folder
 from .lifecycle import JobLifecycle
 from .model import InvalidJobRequest, StateNotSaved
@@ -27,7 +29,15 @@ from .tuning.netbind import apply_binding
 from .tuning.peerlimits import apply_peer_limits
 from .tuning.peernet import apply_peer_network, check_port_free
 from .tuning.proxy import apply_proxy, proxy_config
-from .tuning.settings import Configured, SavedSettings, ServiceSettings, load_settings, save_settings, updated
+from .tuning.settings import (
+    EXPORT_DIRS,
+    Configured,
+    SavedSettings,
+    ServiceSettings,
+    load_settings,
+    save_settings,
+    updated,
+)
 
 log = logging.getLogger("torrent_engine.jobs.configure")
 
@@ -95,6 +105,13 @@ class SettingsControl:
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)
+        folders: dict[str, Any] = {}  # (Any: as replace() takes them)
+        for name in EXPORT_DIRS:  # (inside the download root, as a save path; kept absolute)
+            folder = getattr(new, name)
+            if folder and folder != getattr(self.settings, name):
+                kept = await anyio.to_thread.run_sync(export_folder, self.run.download_root, folder, name)
+                folders[name] = str(kept)
+        new = dataclasses.replace(new, **folders)
         if SCHEDULE_SETTINGS & changes.keys():  # (a schedule set or changed applies at once)
             self._alt_scheduled = scheduled(new, self.run.clock())
             if self._alt_scheduled is not None and "alt_speed_enabled" not in changes:

@@ -128,9 +128,10 @@ class JobLifecycle:
         self.move_when_complete: Callable[..., bool] = lambda rec, program=False: False
         self.bandwidth_group: Callable[[JobRecord], str] = lambda rec: ""  # (tuning/groups.py)
         # a job met its stop condition (paused soon), a session of one that stops once checked
-        # started (control.py)
+        # started (control.py); a job added or completed, its .torrent copied (disk/exports.py)
         self.stop_met: Callable[[JobRecord], None] = lambda rec: None
         self.stop_once_checked: Callable[[JobRecord, Session], None] = lambda rec, session: None
+        self.exported: Callable[[ProgramEvent, JobRecord, Torrent | None], None] = lambda *a: None
         # the start in two steps (JobService.load, then entering it): records read, then torrents
         # loaded and jobs restored; between the two, lists answer and changes are refused
         self.loaded = False
@@ -602,10 +603,12 @@ class JobLifecycle:
         folder runs it once its move ends (``moved``: no longer ``program_due``; the caller writes it)."""
         rec.program_due &= not moved
         command = self.settings.program(event)
+        session = self.session_of(rec)
+        torrent = session.torrent if session is not None and session.has_metadata else None
+        if event is ProgramEvent.COMPLETED and not moved:
+            self.exported(event, rec, torrent)  # (its .torrent copied, where the settings say)
         waits = event is ProgramEvent.COMPLETED and not moved and rec.options.download_path is not None
         if command and self.tg is not None and not (waits and self.move_when_complete(rec, program=True)):
-            session = self.session_of(rec)
-            torrent = session.torrent if session is not None and session.has_metadata else None
             self.programs.run_for(self.tg, event, command, self.snapshot(rec), torrent,
                                    self.settings.run_timeout)
 

@@ -41,7 +41,7 @@ from .disk.claims import claimed_paths
 from .disk.paths import existing_files
 from .exclusions import excluded_priorities
 from .lifecycle import JobLifecycle
-from .model import JobProgress, JobState
+from .model import JobProgress, JobState, ProgramEvent
 from .scrapes import with_scrape
 from .snapshot import learn_layout, tracker_heard
 from .store import JobRecord
@@ -204,6 +204,7 @@ class EngineNews:
             self.run.stop_met(rec)  # asked; the pause ends the condition)
         if rec.preexisting is not None:
             return  # known from before a restart (recomputed, the job's own files would count)
+        self.run.exported(ProgramEvent.ADDED, rec, torrent)  # (copied as an add's with its metainfo)
 
         async def find_existing() -> None:
             stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]

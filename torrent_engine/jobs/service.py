@@ -37,6 +37,7 @@ from ..session import Session
 from .configure import SettingsControl
 from .control import JobControl
 from .disk.dedup import Deduplicator
+from .disk.exports import TorrentExports
 from .disk.relocate import Mover
 from .edits import JobEdits
 from .intake.adding import JobAdder
@@ -131,6 +132,7 @@ class JobService:
         run.move_when_complete = self._mover.move_when_complete
         run.stop_met = self._control.stop_soon
         run.stop_once_checked = self._control.stop_once_checked
+        run.exported = TorrentExports(run).on
         # what callers read of the service (the machinery's, the parts')
         self.manager = manager
         self.events = run.events

@@ -34,7 +34,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "max_active_checking_torrents": "max_active_checking",
           "dl_limit": "download_limit", "up_limit": "upload_limit",
           "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir",
-          "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled"}
+          "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
+          "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
@@ -85,6 +86,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
     return {
         "save_path": str(service.download_root), "temp_path_enabled": s.incomplete_dir_enabled,
         "temp_path": shown_folder(service.download_root, s),
+        # (where copies of new torrents' and finished downloads' .torrent files go: "" none)
+        "export_dir": s.torrent_export_dir, "export_dir_fin": s.finished_torrent_export_dir,
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
         "start_paused_enabled": False, "add_stopped_enabled": False,  # (5.0's name of the first)
         "add_to_top_of_queue": False, "preallocate_all": False,

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from ..queueing.awake import Sleepers
     from ..store import JobRecord
     from ..table import JobTable
+    from ..tuning.settings import ServiceSettings
     from .claims import PathClaims
 
 
@@ -141,6 +142,10 @@ class DiskHost(Protocol):
     def waking(self) -> set[str]:
         """Job ids whose new session (a move's) is queued until it says what it does: shown as
         they were meanwhile."""
+
+    @property
+    def settings(self) -> ServiceSettings:
+        """The run-time settings as they are now."""
 
     def set_state(self, rec: JobRecord, new: JobState, *, told: bool = True) -> bool:
         """The one place a job's state changes (``JobLifecycle.set_state``); whether it did."""

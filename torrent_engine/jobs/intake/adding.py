@@ -238,6 +238,8 @@ class JobAdder:
         if client is not None and client not in self.run.leases and rec.state not in FINISHED_STATES:
             await self.run.client_gone(rec)  # it ended meanwhile
         self.run.run_program(ProgramEvent.ADDED, rec)
+        if isinstance(torrent, Torrent):  # (a magnet's once its metadata comes: news.py)
+            self.run.exported(ProgramEvent.ADDED, rec, torrent)
         if self.run.settings.queueing:
             await self.rounds.enforce()  # (the queue may hold it back at once)
         return rec, True

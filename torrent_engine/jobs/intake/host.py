@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
     from ...engine.manager import TorrentManager
     from ...events import EventBus
+    from ...formats.metainfo import Torrent
     from ...session import Session
     from ..disk.claims import PathClaims
     from ..disk.host import Marking
@@ -113,6 +114,10 @@ class IntakeHost(Protocol):
 
     async def require_running(self) -> anyio.abc.TaskGroup:
         """The service's task group; as ``check_running`` when it does not run."""
+
+    @property
+    def exported(self) -> Callable[[ProgramEvent, JobRecord, Torrent | None], None]:
+        """Copy the .torrent of ``rec``, added or completed, where the settings say (disk/exports.py)."""
 
     def run_program(self, event: ProgramEvent, rec: JobRecord) -> None:
         """Start the program the settings name for ``event`` for ``rec`` (none named: nothing), in

@@ -77,6 +77,9 @@ def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> Wa
         out[folder] = target or None
     return tuple(out.items())
 
+# the folders where copies of .torrent files are written (disk/exports.py)
+EXPORT_DIRS = ("torrent_export_dir", "finished_torrent_export_dir")
+
 SETTINGS_FILE = "settings.json"
 # settings to change, by name, with their values as a client or a file sent them: ``updated``
 # checks each one (its type too) before any applies
@@ -182,6 +185,11 @@ class ServiceSettings:
     # when a new job stops by itself, unless its add says (model.STOP_CONDITIONS: qBittorrent's
     # "torrent stop condition")
     stop_condition: str = "none"
+    # folders inside the download root ("" = none) where a copy of each new job's .torrent is
+    # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
+    # export_dir_fin)
+    torrent_export_dir: str = ""
+    finished_torrent_export_dir: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -227,7 +235,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
-        elif name == "incomplete_dir":  # (confined to the download root by the service)
+        elif name in ("incomplete_dir", *EXPORT_DIRS):  # (confined to the download root by the service)
             if not isinstance(value, str) or "\x00" in value:
                 raise InvalidJobRequest("must be a folder inside the download root", name)
             values[name] = value
