@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -19,6 +20,7 @@ from torrent_engine.jobs.model import InvalidJobRequest
 from torrent_engine.net.peer import messages as m
 from torrent_engine.net.peer.wire import PeerWire
 from torrent_engine.session import Session
+from torrent_engine.session.connector import Connector
 
 from .fake_seed import IdlePeer
 from .helpers import loopback_config, make_payload, make_torrent
@@ -141,6 +143,41 @@ async def test_no_outgoing_connection_at_a_connection_speed_of_0(tmp_path: Path)
         await jobs.update_settings(connection_speed=30)  # (no wake asked: the setting's own)
         assert jobs.manager.shared.limits.dial_out
         await _wait(lambda: sum(len(s.peers) for s in sessions) == 6, timeout=5.0)
+
+
+async def test_peers_on_privileged_ports_are_not_dialed_while_they_are_blocked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``block_privileged_ports`` (qBittorrent's "block peers on privileged ports"): a peer on a
+    port below 1024 is not taken into a torrent's pool, and one heard of before the setting (no
+    dial then: ``connection_speed`` 0) is passed over when its turn comes; the other peers are
+    dialed."""
+    dialed: list[tuple[str, int]] = []
+    dial = Connector.dial
+
+    async def noted(self: Connector, key: tuple[str, int], **kw: Any) -> None:
+        dialed.append(key)
+        await dial(self, key, **kw)
+
+    monkeypatch.setattr(Connector, "dial", noted)
+    torrents, peers, everyone = _two_torrents(tmp_path)
+    first, second = torrents
+    low = [("127.0.0.1", 80), ("127.0.0.1", 1023)]
+    async with _service_beside(tmp_path, everyone) as jobs:
+        await jobs.update_settings(block_privileged_ports=True)
+        assert jobs.manager.shared.limits.block_privileged_ports
+        await jobs.add(first, peers=[*low, *(("127.0.0.1", p.port) for p in peers[first.info_hash])])
+        one = jobs.manager.get(first.info_hash)
+        assert one is not None and not any(key in one.connector._ctx.pool for key in low)
+        await jobs.update_settings(block_privileged_ports=False, connection_speed=0)
+        await jobs.add(second, peers=[*low, *(("127.0.0.1", p.port) for p in peers[second.info_hash])])
+        two = jobs.manager.get(second.info_hash)
+        assert two is not None and all(key in two.connector._ctx.pool for key in low)  # (heard of)
+        await jobs.update_settings(block_privileged_ports=True, connection_speed=30)
+        await _wait(lambda: sum(p.accepted for p in everyone) == 6)
+        await anyio.sleep(0.5)
+        assert sorted(dialed) == sorted(("127.0.0.1", p.port) for p in everyone)  # (not 80, nor 1023)
+        with pytest.raises(InvalidJobRequest, match="true or false"):
+            await jobs.update_settings(block_privileged_ports=1)
 
 
 async def test_a_jobs_own_limit(tmp_path: Path) -> None:

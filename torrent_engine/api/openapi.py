@@ -231,6 +231,8 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "connection_speed": {**_PEER_LIMIT, "description": "outgoing connection attempts a second over every "
                          "torrent, the torrents with the fewest peers first; -1: no limit; 0: no outgoing "
                          "connection (incoming peers only)"},
+    "block_privileged_ports": {"type": "boolean", "description": "no peer on a privileged port (below "
+                               "1024) is dialed; peers connected are kept"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

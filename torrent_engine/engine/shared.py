@@ -150,8 +150,17 @@ class PeerLimits:
     # whether sessions make outgoing connections at all (libtorrent's and qBittorrent's
     # ``connection_speed`` 0: none, incoming peers only): ``SharedResources.set_dial_out``
     dial_out: bool = True
+    # whether peers on a privileged port (below ``PRIVILEGED_PORTS``) are never dialed: a swarm's
+    # addresses cannot then make this client knock on other hosts' services (libtorrent's
+    # ``no_connect_privileged_ports``, qBittorrent's "block peers on privileged ports")
+    block_privileged_ports: bool = False
+
+    def dialable(self, port: int) -> bool:
+        """Whether a peer's ``port`` may be dialed."""
+        return port >= PRIVILEGED_PORTS or not self.block_privileged_ports
 
 
+PRIVILEGED_PORTS = 1024  # the first port that is not a privileged one
 NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
 TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
 

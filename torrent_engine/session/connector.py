@@ -111,10 +111,13 @@ class Connector:
         pool = self._ctx.pool
         shared = self._ctx.shared
         ip_filter = shared.ip_filter if shared is not None else None
+        limits = shared.limits if shared is not None else None
         added = False
         for host, port in peers:  # (a full pool takes no new address, but a known one's source)
             key = (host, int(port))
             if ip_filter is not None and ip_filter.blocked(host):
+                continue
+            if limits is not None and not limits.dialable(key[1]):
                 continue
             if not self._is_self(key) and pool.add(key, source):
                 added = True
@@ -241,8 +244,10 @@ class Connector:
         # more addresses than the budget: BEP 40 priority with our own address decides
         own = self.own_address() if len(ctx.pool) > budget > 0 else None
         ip_filter = ctx.shared.ip_filter if ctx.shared is not None else None
-        for key in ctx.pool.choose(now, busy, budget, own):
-            if ip_filter is not None and ip_filter.blocked(key[0]):  # (heard of before the filter)
+        limits = ctx.shared.limits if ctx.shared is not None else None
+        for key in ctx.pool.choose(now, busy, budget, own):  # (heard of before the filter, the port rule)
+            if (ip_filter is not None and ip_filter.blocked(key[0])) \
+                    or (limits is not None and not limits.dialable(key[1])):
                 ctx.pool.failed(key, now)
                 continue
             self.connecting.add(key)
@@ -265,7 +270,8 @@ class Connector:
         if swarm is None or key in self.connecting:
             return
         shared = self._ctx.shared
-        if shared is not None and (shared.ip_filter.blocked(key[0]) or not shared.limits.dial_out):
+        if shared is not None and (shared.ip_filter.blocked(key[0]) or not shared.limits.dial_out
+                                   or not shared.limits.dialable(key[1])):
             return
         self.connecting.add(key)
         swarm.start_soon(lambda: self.dial(key, transport="utp"))

@@ -28,7 +28,7 @@ TR_LIMITS = {"peer-limit-global": "max_connections", "peer-limit-per-torrent": "
 QBT_FIELDS = frozenset({"ip_filter_enabled", "ip_filter_path", "ip_filter_trackers", "banned_IPs",
                         "alt_dl_limit", "alt_up_limit", "scheduler_enabled", "schedule_from_hour",
                         "schedule_from_min", "schedule_to_hour", "schedule_to_min", "scheduler_days",
-                        *QBT_LIMITS})
+                        "block_peers_on_privileged_ports", *QBT_LIMITS})
 TR_FIELDS = frozenset({"blocklist-enabled", "blocklist-url", "alt-speed-enabled", "alt-speed-down",
                        "alt-speed-up", "alt-speed-time-enabled", "alt-speed-time-begin", "alt-speed-time-end",
                        "alt-speed-time-day", *TR_LIMITS})
@@ -45,7 +45,8 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
             "scheduler_enabled": s.alt_schedule_enabled,
             "schedule_from_hour": s.alt_schedule_from // 60, "schedule_from_min": s.alt_schedule_from % 60,
             "schedule_to_hour": s.alt_schedule_to // 60, "schedule_to_min": s.alt_schedule_to % 60,
-            "scheduler_days": days, **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
+            "scheduler_days": days, "block_peers_on_privileged_ports": s.block_privileged_ports,
+            **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
 
 
 def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingChanges:
@@ -78,6 +79,9 @@ def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingCh
     for name in ("ip_filter_enabled", "ip_filter_trackers"):
         if name in prefs:
             changes[name] = _bool(prefs[name], name)
+    if "block_peers_on_privileged_ports" in prefs:
+        changes["block_privileged_ports"] = _bool(prefs["block_peers_on_privileged_ports"],
+                                                  "block_peers_on_privileged_ports")
     if "ip_filter_path" in prefs:
         changes["ip_filter_path"] = _text(prefs["ip_filter_path"], "ip_filter_path")
     if "banned_IPs" in prefs:  # (one address per line, as qBittorrent's own form sends them)

@@ -57,6 +57,8 @@ const SETTINGS = [
     {name: "connection_speed", label: "Outgoing connections", kind: "number", unit: "a second",
      hint: "over every torrent, the torrents with the fewest peers first; -1 = no limit, 0 = none "
        + "(incoming peers only)"},
+    {name: "block_privileged_ports", label: "Do not connect to peers on privileged ports", kind: "bool",
+     hint: "ports below 1024: a swarm's addresses cannot make this daemon knock on other services"},
     {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
      hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
     {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},

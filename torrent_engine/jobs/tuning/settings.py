@@ -161,6 +161,9 @@ class ServiceSettings:
     # outgoing connection attempts a second over every torrent, the torrents with the fewest
     # peers first (engine/dialgate.py): libtorrent's and qBittorrent's default
     connection_speed: int = 30
+    # no peer on a privileged port (below 1024) is dialed (qBittorrent's "block peers on
+    # privileged ports", libtorrent's no_connect_privileged_ports)
+    block_privileged_ports: bool = False
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -285,7 +288,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
-        elif name.endswith("_enabled") or name == "ip_filter_trackers" or name in PROXY_SWITCHES:
+        elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports") \
+                or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
