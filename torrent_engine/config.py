@@ -14,6 +14,7 @@ from typing import Literal
 from .errors import ConfigError
 from .net.interface import NetBind, check_names
 from .net.proxy.settings import ProxyConfig
+from .net.tracker.messages import announce_ip_refusal
 from .policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE, DedupMode
 
 Encryption = Literal["prefer", "require", "disable"]
@@ -179,6 +180,11 @@ class Config:
     # after its first tier (the default trackers among them) hear of it too. False: BEP 12's walk,
     # the first tier that answers alone (libtorrent's default).
     announce_to_all_tiers: bool = True
+    # The address trackers are told to hand out for us ("": the one they see): an IP address, or
+    # a host name (HTTP trackers only; a UDP tracker's field holds an IPv4 address alone).
+    # libtorrent's and qBittorrent's announce_ip: behind a NAT or a VPN whose exit is not where
+    # peers can reach this host.
+    announce_ip: str = ""
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
     web_seeds: bool = True
     # Status and persistence.
@@ -253,6 +259,9 @@ class Config:
             raise ConfigError(f"{self.proxy!r} is not a ProxyConfig (proxy.parse_proxy_url reads a URL)",
                               "proxy")
         self.bind_address = check_names(self.bind_interface, self.bind_address)
+        refusal = announce_ip_refusal(self.announce_ip)
+        if refusal is not None:
+            raise ConfigError(refusal, "announce_ip")
         if self.dedup not in DEDUP_MODES:
             raise ConfigError(f"{self.dedup!r} is not one of {', '.join(DEDUP_MODES)}", "dedup")
         if isinstance(self.dedup_folders, (str, os.PathLike)) or not all(

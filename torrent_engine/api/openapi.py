@@ -233,6 +233,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
                          "connection (incoming peers only)"},
     "block_privileged_ports": {"type": "boolean", "description": "no peer on a privileged port (below "
                                "1024) is dialed; peers connected are kept"},
+    "announce_ip": {"type": "string", "maxLength": 253,
+                    "description": "the address trackers are told to hand out for this host (an IP "
+                                   "address, or a host name for HTTP trackers; \"\": the one they see)"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

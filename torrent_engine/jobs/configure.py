@@ -73,6 +73,8 @@ class SettingsControl:
             await apply_proxy(self.run.manager, self.settings)
         if self.settings.bind_interface:  # (none saved: a library's own Config.bind_interface stays)
             await apply_binding(self.run.manager, self.settings)
+        if self.settings.announce_ip:  # (as the interface; told at each announce from then on)
+            self.run.manager.config.announce_ip = self.settings.announce_ip
         await self.configure(**configured, asked=asked)
         await apply_peer_network(self.run.manager, self.settings)  # (a file from before them: the Config's)
         await self.blocklist.refresh()
@@ -129,6 +131,8 @@ class SettingsControl:
             await self.blocklist.refresh(look_now=True)
         if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
             await apply_binding(self.run.manager, new)
+        if before.announce_ip != new.announce_ip:
+            self.run.manager.config.announce_ip = new.announce_ip
         try:
             await apply_peer_network(self.run.manager, new)
         except InvalidJobRequest:  # (the port was taken since the check: the old one is kept)

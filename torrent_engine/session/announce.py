@@ -134,7 +134,8 @@ class Announcer:
                                               proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
                                               refused=shared.tracker_refused, netbind=ctx.config.netbind,
                                               remembered=remembered,
-                                              announce_to_all_tiers=ctx.config.announce_to_all_tiers)
+                                              announce_to_all_tiers=ctx.config.announce_to_all_tiers,
+                                              announce_ip=lambda: ctx.config.announce_ip)
             tracker = self.tracker
             swarm.start_soon(lambda: tracker.run(first_in=next_in))
 

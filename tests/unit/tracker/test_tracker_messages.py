@@ -15,6 +15,7 @@ from torrent_engine.net.tracker.messages import (
     RETRY_NEVER,
     UDP_PROTOCOL_ID,
     AnnounceRequest,
+    announce_ip_refusal,
     announce_url,
     parse_announce_response,
     parse_compact_peers,
@@ -73,7 +74,21 @@ def test_announce_url_carries_every_bep3_parameter_with_binary_hashes() -> None:
 
 def test_announce_url_without_event_or_tracker_id_omits_them() -> None:
     q = raw_query(announce_url("http://t/announce", request()))
-    assert "event" not in q and "trackerid" not in q
+    assert "event" not in q and "trackerid" not in q and "ip" not in q
+
+
+@pytest.mark.parametrize("ip", ["203.0.113.7", "2001:db8::7", "seedbox.example.org"])
+def test_an_announced_address_is_the_ip_parameter_and_an_ipv4_one_the_udp_field(ip: str) -> None:
+    assert announce_ip_refusal(ip) is None
+    assert raw_query(announce_url("http://t/announce", request(ip=ip)))["ip"] == [ip.encode()]
+    field = struct.unpack_from(">I", udp_announce_request(1, 1, request(ip=ip)), 84)[0]
+    assert field == (0xCB007107 if ip == "203.0.113.7" else 0)  # (the field holds IPv4 alone)
+
+
+@pytest.mark.parametrize("bad", ["a b", "a..b", "-a.b", "1.2.3", "x" * 254, "host/path", "h?x=1", 7, None])
+def test_an_announced_address_that_is_neither_an_ip_address_nor_a_host_name_is_refused(bad: object) -> None:
+    assert announce_ip_refusal(bad) is not None
+    assert announce_ip_refusal("") is None  # (none)
 
 
 def test_announce_url_keeps_existing_query_and_drops_fragment() -> None:

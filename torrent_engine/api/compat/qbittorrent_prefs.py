@@ -35,7 +35,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "dl_limit": "download_limit", "up_limit": "upload_limit",
           "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir",
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
-          "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir"}
+          "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
+          "announce_ip": "announce_ip"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
@@ -115,6 +116,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "excluded_file_names": "\n".join(s.excluded_file_names),
         # (every tier announced to, each to its first tracker that answers: the Config's word)
         "announce_to_all_tiers": config.announce_to_all_tiers, "announce_to_all_trackers": False,
+        "announce_ip": s.announce_ip,  # (the address trackers are told to hand out: "" the one they see)
         # (the port listened on; random_port: none set, any free one is taken at each start)
         "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
         "upnp": config.port_mapping, "web_ui_username": "",

@@ -59,6 +59,8 @@ const SETTINGS = [
        + "(incoming peers only)"},
     {name: "block_privileged_ports", label: "Do not connect to peers on privileged ports", kind: "bool",
      hint: "ports below 1024: a swarm's addresses cannot make this daemon knock on other services"},
+    {name: "announce_ip", label: "Address told to trackers", kind: "text", placeholder: "the one they see",
+     hint: "an IP address, or a host name (HTTP trackers), that peers can reach this host at"},
     {name: "proxy_url", label: "Proxy", kind: "text", placeholder: "socks5://user:password@host:1080",
      hint: "socks5://, socks5h://, socks4://, socks4a:// or http:// (CONNECT); empty = none"},
     {name: "proxy_peer_connections", label: "Peers through the proxy", kind: "bool"},

@@ -22,6 +22,7 @@ from typing import Any, TypeAlias
 
 from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
+from ...net.tracker.messages import announce_ip_refusal
 from ...storage.resume import write_atomic
 from ..exclusions import check_name_patterns
 from ..model import InvalidJobRequest, check_stop_condition
@@ -164,6 +165,9 @@ class ServiceSettings:
     # no peer on a privileged port (below 1024) is dialed (qBittorrent's "block peers on
     # privileged ports", libtorrent's no_connect_privileged_ports)
     block_privileged_ports: bool = False
+    # the address trackers are told to hand out for us ("": the one they see; the Config's
+    # announce_ip unless changed: qBittorrent's announce_ip)
+    announce_ip: str = ""
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -282,6 +286,11 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_tiers(value, name)
         elif name == "stop_condition":
             values[name] = check_stop_condition(value, name)
+        elif name == "announce_ip":
+            refusal = announce_ip_refusal(value.strip() if isinstance(value, str) else value)
+            if refusal is not None:
+                raise InvalidJobRequest(refusal, name)
+            values[name] = str(value).strip()
         elif name == "excluded_file_names":
             values[name] = check_name_patterns(value, name)
         elif name in BIND_FIELDS:

@@ -192,6 +192,7 @@ class TrackerCoordinator:
         slots: anyio.CapacityLimiter | None = None,
         refused: Callable[[str], Awaitable[str | None]] | None = None,
         remembered: Iterable[TrackerMemory] = (),
+        announce_ip: Callable[[], str] | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -226,6 +227,7 @@ class TrackerCoordinator:
         self._ssl_context = ssl_context
         self._proxy = proxy  # HTTP(S) announces go through it (UDP ones by ``udp_relay``, if any)
         self._netbind = netbind  # where each announce's socket is bound (asked anew each time)
+        self._announce_ip = announce_ip  # the address trackers are told to hand out (asked anew)
         if netbind is not None:
             self._udp.netbind = netbind
         self._clock = clock
@@ -461,6 +463,7 @@ class TrackerCoordinator:
             numwant=0 if event == "stopped" else self.numwant,
             key=self._key,
             tracker_id=tracker.tracker_id,
+            ip=self._announce_ip() if self._announce_ip is not None else "",
         )
         try:
             why = await self._refused(tracker.url) if self._refused is not None else None

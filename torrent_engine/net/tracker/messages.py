@@ -14,7 +14,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
-from urllib.parse import quote_from_bytes, urlsplit
+from urllib.parse import quote, quote_from_bytes, urlsplit
 
 from ...errors import BencodeError, TrackerError, TrackerRefused
 from ...formats import compact
@@ -91,6 +91,7 @@ class AnnounceRequest:
     numwant: int = DEFAULT_NUMWANT
     key: int = 0  # 32-bit; lets the tracker recognise us when our IP changes
     tracker_id: bytes | None = None  # echoed back from a previous response ("trackerid")
+    ip: str = ""  # the address the tracker is to hand out for us ("" = the one it sees: BEP 3's "ip")
 
     def __post_init__(self) -> None:
         if len(self.info_hash) != 20 or len(self.peer_id) != 20:
@@ -157,6 +158,8 @@ def announce_url(base_url: str, request: AnnounceRequest) -> str:
         params.append(("event", request.event))
     if request.tracker_id is not None:
         params.append(("trackerid", quote_from_bytes(request.tracker_id, safe="")))
+    if request.ip:
+        params.append(("ip", quote(request.ip, safe="")))
     return _append_query(base_url, params)
 
 
@@ -381,7 +384,7 @@ def udp_announce_request(
         _u64(request.left),
         _u64(request.uploaded),
         UDP_EVENTS[request.event],
-        0,  # IP address: 0 = the packet's source address
+        _udp_ip(request.ip),  # 0: the packet's source address
         request.key & 0xFFFFFFFF,
         min(request.numwant, 0x7FFFFFFF) if request.numwant >= 0 else -1,  # -1: tracker's default
         request.port,
@@ -391,6 +394,36 @@ def udp_announce_request(
         chunk = url_data[start : start + 255]
         options += bytes((UDP_OPTION_URL_DATA, len(chunk))) + chunk
     return packet + bytes(options)
+
+
+_HOST_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
+
+
+def announce_ip_refusal(ip: object) -> str | None:
+    """Why ``ip`` cannot be the address announced to trackers (None: it can): "" (none), an IP
+    address, or a host name (BEP 3 allows one; UDP trackers are told none then)."""
+    if not isinstance(ip, str):
+        return "must be an IP address or a host name (\"\": none)"
+    if not ip:
+        return None
+    try:
+        ipaddress.ip_address(ip)
+        return None
+    except ValueError:
+        pass
+    labels = ip.removesuffix(".").split(".")
+    if len(ip) > 253 or not all(_HOST_LABEL.fullmatch(label) for label in labels) or labels[-1].isdigit():
+        return f"{ip[:80]!r} is neither an IP address nor a host name"
+    return None
+
+
+def _udp_ip(ip: str) -> int:
+    """BEP 15's IP address field for ``ip``: an IPv4 address, as a number; 0 for none, or for
+    what the field cannot hold (an IPv6 address, a host name: the tracker takes the source's)."""
+    try:
+        return int(ipaddress.IPv4Address(ip)) if ip else 0
+    except ValueError:
+        return 0
 
 
 def _u64(value: int) -> int:
