@@ -173,10 +173,19 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str((root / "moved").resolve())
     with pytest.raises(qbittorrentapi.exceptions.HTTPError):
         client.torrents_set_location(location="/etc", torrent_hashes=info_hash)
+    slow = ("dont_count_slow_torrents", "slow_torrent_dl_rate_threshold", "slow_torrent_ul_rate_threshold",
+            "slow_torrent_inactive_timer")
+    assert tuple(client.app_preferences()[k] for k in slow) == (False, 2, 2, 60)  # (qBittorrent's defaults)
     client.app_set_preferences({"queueing_enabled": True, "max_active_downloads": 1,
-                                "max_ratio_enabled": True, "max_ratio": 1.5, "max_ratio_act": 1})
+                                "max_ratio_enabled": True, "max_ratio": 1.5, "max_ratio_act": 1,
+                                "dont_count_slow_torrents": True, "slow_torrent_dl_rate_threshold": 5,
+                                "slow_torrent_ul_rate_threshold": 0, "slow_torrent_inactive_timer": 120})
     prefs = client.app_preferences()
     assert (prefs["queueing_enabled"], prefs["max_ratio"], prefs["max_ratio_act"]) == (True, 1.5, 1)
+    assert tuple(prefs[k] for k in slow) == (True, 5, 0, 120)  # (KiB/s, seconds)
+    for bad in ({"slow_torrent_dl_rate_threshold": -1}, {"slow_torrent_inactive_timer": 0}):
+        with pytest.raises(qbittorrentapi.exceptions.HTTPError):
+            client.app_set_preferences(bad)
     with socket.socket() as taken:  # (the port is a run-time setting: one in use is refused, no fake success)
         taken.bind(("127.0.0.1", 0))
         taken.listen()

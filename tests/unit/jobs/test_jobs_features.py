@@ -205,6 +205,32 @@ async def test_jobs_added_at_once_take_places_of_their_own_in_the_queue(tmp_path
         assert [jobs.get(i).queue_position for i in jobs.queue_order()] == [1, 2, 3]
 
 
+async def test_a_stalled_download_holds_no_slot_while_slow_jobs_are_not_counted(tmp_path: Path) -> None:
+    """``dont_count_slow_torrents``: a download that moved nothing (no peer) for
+    ``slow_torrent_inactive_time`` seconds runs on uncounted, and the next one in the queue gets
+    its slot; turned off, the slot is the first one's again."""
+    clock = FakeClock()
+    async with service(tmp_path, clock=clock) as jobs:
+        await jobs.update_settings(queueing=True, max_active_downloads=1, dont_count_slow_torrents=True,
+                                   slow_torrent_inactive_time=60)
+        one, _ = await jobs.add(magnet("a"))
+        two, _ = await jobs.add(magnet("b"))
+        await wait_state(jobs, one.id, JobState.FETCHING_METADATA, enforce=True)
+        await wait_state(jobs, two.id, JobState.QUEUED, enforce=True)
+        clock.now += 59
+        await jobs.enforce()
+        assert jobs.get(two.id).state is JobState.QUEUED  # (not slow for long enough yet)
+        clock.now += 2
+        await wait_state(jobs, two.id, JobState.FETCHING_METADATA, enforce=True)  # (the slot is its)
+        assert jobs.get(one.id).state is JobState.FETCHING_METADATA  # (running on, uncounted)
+        await jobs.update_settings(dont_count_slow_torrents=False)
+        await wait_state(jobs, two.id, JobState.QUEUED, enforce=True)
+        assert jobs.get(one.id).state is JobState.FETCHING_METADATA
+        with pytest.raises(InvalidJobRequest) as err:
+            await jobs.update_settings(slow_torrent_inactive_time=0)
+        assert err.value.field == "slow_torrent_inactive_time"
+
+
 async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_starts(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         with pytest.raises(JobConflict):  # no queue while queueing is off

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 from torrent_engine.jobs import JobFeatures, JobOptions, JobState
-from torrent_engine.jobs.queueing.queue import RANKS_GONE_MOST, JobQueue, QueueEntry, queue_entry
+from torrent_engine.jobs.queueing.queue import RANKS_GONE_MOST, JobQueue, QueueEntry, SlowJobs, queue_entry
 from torrent_engine.jobs.store import JobRecord
 from torrent_engine.jobs.table import JobTable
 from torrent_engine.jobs.tuning.settings import ServiceSettings
@@ -69,6 +69,31 @@ def test_jobs_held_since_the_start_without_a_session_are_started_with_their_slot
     plan = q.plan(entries(a), with_session={a.id}, quiet=(), busy=())
     assert plan.start == (b.id,)
     assert q.plan(entries(a), with_session={a.id}, quiet=(), busy={b.id}).start == (c.id,)
+
+
+def test_a_slow_job_runs_uncounted_so_the_next_one_gets_a_slot() -> None:
+    a, b, c, seed, other = record(1), record(2), record(3), record(4, complete=True), record(5, complete=True)
+    q, _ = queue([a, b, c, seed, other], max_active_downloads=1, max_active_uploads=1, max_active_torrents=2)
+    judged = entries(a, b, c, seed, other)
+    judged[a.id] = queue_entry(a, slow=True)  # (a stalled download: runs on, uncounted)
+    judged[seed.id] = queue_entry(seed, slow=True)
+    plan = q.plan(judged, with_session=set(judged), quiet=(), busy=())
+    assert plan.given == {a.id, b.id, seed.id, other.id} and plan.hold == {c.id}
+    judged[a.id] = queue_entry(a)  # (fast again: counted, and the last one given is held)
+    assert q.plan(judged, with_session=set(judged), quiet=(), busy=()).hold == {b.id, c.id}
+
+
+def test_a_job_is_slow_once_both_rates_stayed_below_the_slow_rates_for_the_time() -> None:
+    settings = ServiceSettings(slow_torrent_download_rate=2048, slow_torrent_upload_rate=1024,
+                               slow_torrent_inactive_time=60)
+    slow = SlowJobs()
+    assert not slow.slow("a", 100.0, settings, (0, 0))  # (first seen: the time begins)
+    assert not slow.slow("a", 159.0, settings, (2047, 1023))
+    assert slow.slow("a", 160.0, settings, None)  # (quiet: nothing moves)
+    assert not slow.slow("a", 161.0, settings, (0, 1024))  # (fast enough one way: not slow)
+    assert not slow.slow("a", 220.0, settings, (2048, 0)) and slow.slow("a", 280.0, settings, (10, 10))
+    slow.keep({"b"})  # (held, paused or ended: forgotten)
+    assert not slow.slow("a", 1000.0, settings, None) and slow.active_at == {"a": 1000.0}
 
 
 def test_a_paused_job_neither_runs_nor_counts() -> None:

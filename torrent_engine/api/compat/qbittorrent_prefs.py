@@ -40,6 +40,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
+KIB = 1024
+MAX_KIB = 2**31 // KIB - 1  # a slow rate's KiB/s at most (a C int of bytes per second)
 MAX_MINUTES = 2**31 - 1  # a time limit's minutes at most: what qBittorrent's preference (an int) holds
 
 
@@ -101,7 +103,12 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "max_ratio_act": action[s.share_limit_action], "queueing_enabled": s.queueing,
         "share_limits_mode": "MatchAny",  # (2.15.3: either limit reached is enough, the one mode here)
         "max_active_downloads": s.max_active_downloads, "max_active_uploads": s.max_active_uploads,
-        "max_active_torrents": s.max_active_torrents, "dont_count_slow_torrents": False,
+        "max_active_torrents": s.max_active_torrents,
+        # (slow jobs are not counted: below both rates, KiB/s, for the timer's seconds)
+        "dont_count_slow_torrents": s.dont_count_slow_torrents,
+        "slow_torrent_dl_rate_threshold": s.slow_torrent_download_rate // KIB,
+        "slow_torrent_ul_rate_threshold": s.slow_torrent_upload_rate // KIB,
+        "slow_torrent_inactive_timer": int(s.slow_torrent_inactive_time),
         "max_active_checking_torrents": s.max_active_checking,
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
         "dht": s.dht_enabled, "pex": s.pex_enabled, "lsd": s.lsd_enabled,
@@ -182,6 +189,17 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         if stop is None:
             raise QbtError(400, f"torrent_stop_condition: must be one of {', '.join(STOP_NAMES.values())}")
         changes["stop_condition"] = stop
+    if "dont_count_slow_torrents" in prefs:
+        changes["dont_count_slow_torrents"] = bool(prefs["dont_count_slow_torrents"])
+    for theirs, ours in (("slow_torrent_dl_rate_threshold", "slow_torrent_download_rate"),
+                         ("slow_torrent_ul_rate_threshold", "slow_torrent_upload_rate")):
+        if theirs in prefs:  # (KiB/s)
+            rate = prefs[theirs]
+            if isinstance(rate, bool) or not isinstance(rate, int) or not 0 <= rate <= MAX_KIB:
+                raise QbtError(400, f"{theirs}: must be a whole number of KiB/s from 0 to {MAX_KIB}")
+            changes[ours] = rate * KIB
+    if "slow_torrent_inactive_timer" in prefs:
+        changes["slow_torrent_inactive_time"] = prefs["slow_torrent_inactive_timer"]  # (seconds, checked)
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
     if "excluded_file_names" in prefs:  # (one pattern a line, blank lines passed over)
@@ -189,6 +207,8 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         changes["excluded_file_names"] = check_name_patterns([line for line in lines if line.strip()],
                                                              "excluded_file_names")
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
+               "dont_count_slow_torrents", "slow_torrent_dl_rate_threshold", "slow_torrent_ul_rate_threshold",
+               "slow_torrent_inactive_timer",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
                "torrent_stop_condition",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",

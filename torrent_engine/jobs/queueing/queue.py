@@ -7,7 +7,10 @@ what a round must do; the round (rounds.py) starts, pauses and resumes sessions 
 Rules (those of qBittorrent's queue): jobs are taken in queue order; at most
 ``max_active_downloads`` incomplete ones run, at most ``max_active_uploads`` complete ones, and
 at most ``max_active_torrents`` in all (-1 = no maximum); a force-started job always runs and
-does not count; a paused job neither runs nor counts.
+does not count; a paused job neither runs nor counts. With ``dont_count_slow_torrents``, a job
+that runs but moved less than the slow rates for ``slow_torrent_inactive_time`` seconds keeps
+running and does not count either (``SlowJobs``: libtorrent's inactive torrents), so a stalled
+download does not hold a slot.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ class QueueEntry:
     position: int
     complete: bool  # every wanted piece verified (it would seed)
     force_start: bool
+    slow: bool = False  # running, and slow for long enough not to count (``SlowJobs``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +51,12 @@ def record_complete(rec: JobRecord) -> bool:
     return rec.completed_at is not None or (rec.total_size > 0 and rec.done_size >= rec.total_size)
 
 
-def queue_entry(rec: JobRecord, complete: bool | None = None) -> QueueEntry:
+def queue_entry(rec: JobRecord, complete: bool | None = None, *, slow: bool = False) -> QueueEntry:
     """What the queue needs of a job (``complete``: as its session says; without one, as its
     record does)."""
     if complete is None:
         complete = record_complete(rec)
-    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start)
+    return QueueEntry(rec.id, rec.queue_position, complete, rec.features.force_start, slow)
 
 
 def waits(rec: JobRecord) -> bool:
@@ -274,12 +278,40 @@ def admitted(downloads: Iterable[QueueEntry], seeds: Iterable[QueueEntry],
         for e in entries:
             if e.force_start:
                 continue
+            if e.slow:  # (it runs, uncounted)
+                given.add(e.id)
+                continue
             if (0 <= maximum <= running) or (0 <= settings.max_active_torrents <= total):
                 break
             given.add(e.id)
             running += 1
             total += 1
     return given
+
+
+class SlowJobs:
+    """Which running jobs are slow (``dont_count_slow_torrents``): those whose download and upload
+    rates both stayed below the settings' slow rates for ``slow_torrent_inactive_time`` seconds
+    since they were last faster, or since they were first seen running. A job held back, paused
+    or ended is forgotten: it is seen anew when it runs again."""
+
+    def __init__(self) -> None:
+        self.active_at: dict[str, float] = {}  # job id -> when it was last seen fast (or first seen)
+
+    def slow(self, job_id: str, now: float, settings: ServiceSettings,
+             rates: tuple[float, float] | None) -> bool:
+        """Whether ``job_id``, running, is slow at ``now``; ``rates``: its (download, upload)
+        rates now, None for a quiet job (nothing moves: both 0)."""
+        down, up = rates if rates is not None else (0, 0)
+        since = self.active_at.setdefault(job_id, now)
+        if down >= settings.slow_torrent_download_rate or up >= settings.slow_torrent_upload_rate:
+            self.active_at[job_id] = since = now
+        return now - since >= settings.slow_torrent_inactive_time
+
+    def keep(self, job_ids: Collection[str]) -> None:
+        """Forget every job but ``job_ids`` (those judged running in this round)."""
+        if len(self.active_at) != len(job_ids) or any(j not in job_ids for j in self.active_at):
+            self.active_at = {j: t for j, t in self.active_at.items() if j in job_ids}
 
 
 def effective(limit: float | None, default: float) -> float:

@@ -31,7 +31,7 @@ from ..tuning.autorun import ProgramEvent
 from ..tuning.settings import ShareLimitAction
 from .awake import DOWNLOADING
 from .host import QueueingHost
-from .queue import QueueEntry, effective, move, queue_entry, share_limit_reached
+from .queue import QueueEntry, SlowJobs, effective, move, queue_entry, share_limit_reached
 
 log = logging.getLogger("torrent_engine.jobs.rounds")
 
@@ -52,6 +52,7 @@ class QueueRounds:
         # one round of the queue at a time: a round acts on what it read as it began, and a
         # round running meanwhile (set off by a check's end) would act on what it read after
         self._round_lock = anyio.Lock()
+        self.slow = SlowJobs()  # which running jobs are slow (dont_count_slow_torrents)
 
     def round_soon(self) -> None:
         """Ask for a round in the service's task group: asks made before a round begins are
@@ -150,7 +151,9 @@ class QueueRounds:
             sleeper = self.run.jobs.get(job_id)
             if sleeper is not None and tg is not None:
                 tg.start_soon(self.run.fall_dormant, sleeper)
-        queueing = self.run.settings.queueing
+        settings = self.run.settings
+        queueing = settings.queueing
+        watch = queueing and settings.dont_count_slow_torrents  # (slow jobs not counted)
         judged: dict[str, QueueEntry] = {}  # the queue's entries of the jobs with a session
         with_session: set[str] = set()
         live: list[tuple[JobRecord, Session, bool]] = []  # (job, its session, complete)
@@ -180,22 +183,27 @@ class QueueRounds:
                 continue
             live.append((rec, session, complete))
             if not rec.options.paused and rec.state is not JobState.CHECKING:
-                judged[rec.id] = queue_entry(rec, complete)
+                slow = watch and not session.paused and self.slow.slow(
+                    rec.id, now, settings, (session.rates.down_rate, session.rates.up_rate))
+                judged[rec.id] = queue_entry(rec, complete, slow=slow)
         quiet: list[str] = []
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
             for job_id, mark in list(self.run.sleepers.quiet.items()):
                 if job_id in self.run.seeds:  # (a dormant seed: the queue does not judge it)
                     continue
                 sleeper = self.run.jobs.get(job_id)
-                if (sleeper is None or sleeper.state in FINISHED_STATES
-                        or self.run.session_of(sleeper) is None):
+                asleep = self.run.session_of(sleeper) if sleeper is not None else None
+                if sleeper is None or sleeper.state in FINISHED_STATES or asleep is None:
                     self.run.sleepers.leave(job_id)
                     continue
                 with_session.add(job_id)
                 if not sleeper.options.paused and job_id not in self.run.busy:
-                    judged[job_id] = queue_entry(sleeper, mark.complete)
+                    slow = watch and not asleep.paused and self.slow.slow(job_id, now, settings, None)
+                    judged[job_id] = queue_entry(sleeper, mark.complete, slow=slow)
                     quiet.append(job_id)
         plan = self.run.queue.plan(judged, with_session, quiet, self.run.busy)
+        # (the jobs that run on: each seen anew once it runs again after a hold, a pause, an end)
+        self.slow.keep({job_id for job_id in judged if job_id not in plan.hold} if watch else ())
         for job_id in plan.wake:  # a quiet job whose slot the queue gives or takes wakes
             woken = self.run.jobs.get(job_id)
             session = self.run.session_of(woken) if woken is not None else None

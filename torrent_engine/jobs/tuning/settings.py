@@ -108,6 +108,13 @@ class ServiceSettings:
     max_active_downloads: int = 3
     max_active_uploads: int = 3
     max_active_torrents: int = 5
+    # a running job whose download and upload rates both stay below these (bytes per second) for
+    # slow_torrent_inactive_time seconds counts in none of the maxima above, while
+    # dont_count_slow_torrents (qBittorrent's "do not count slow torrents in these limits")
+    dont_count_slow_torrents: bool = False
+    slow_torrent_download_rate: int = 2048
+    slow_torrent_upload_rate: int = 2048
+    slow_torrent_inactive_time: float = 60.0
     # torrents hashing their data at once (-1: no limit): the Config's ``active_checking_limit``
     # unless changed (qBittorrent's max_active_checking_torrents)
     max_active_checking: int = DEFAULT_ACTIVE_CHECKING
@@ -238,7 +245,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 names = ", ".join(a.value for a in ShareLimitAction)
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
-        elif name in ("queueing", "incomplete_dir_enabled"):
+        elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
@@ -261,6 +268,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_command(value, name)
         elif name == "run_timeout":
             values[name] = check_seconds(value, name, minimum=1.0)
+        elif name == "slow_torrent_inactive_time":
+            values[name] = check_seconds(value, name, minimum=1.0)
+        elif name in ("slow_torrent_download_rate", "slow_torrent_upload_rate"):
+            values[name] = _int(value, name, 0)  # (bytes per second)
         elif name == "watch_folders":
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "watch_interval":
