@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -208,10 +208,12 @@ async def test_a_jobs_own_limit(tmp_path: Path) -> None:
 
 
 class InterestedPeer:
-    """A peer with no piece that is interested at once and notes whether we unchoke it."""
+    """A peer with no piece (or those of ``have``) that is interested at once and notes whether
+    we unchoke it."""
 
-    def __init__(self, torrent: Torrent) -> None:
+    def __init__(self, torrent: Torrent, have: Iterable[int] = ()) -> None:
         self.torrent = torrent
+        self.have = list(have)
         self.port = 0
         self.unchoked = False
 
@@ -229,7 +231,8 @@ class InterestedPeer:
                         num_pieces=t.num_pieces, piece_size=t.piece_size)
         async with stream:
             try:
-                await stream.send(wire.handshake() + wire.send(m.Interested()))
+                pieces = wire.send(m.Bitfield.from_indexes(self.have, t.num_pieces)) if self.have else b""
+                await stream.send(wire.handshake() + pieces + wire.send(m.Interested()))
                 while True:
                     wire.receive_data(await stream.receive())
                     for msg in wire.events():
@@ -266,6 +269,37 @@ async def test_the_upload_slots_over_every_torrent_hold_across_two_torrents(tmp_
             assert jobs.manager.shared.unchoked == 2
             await jobs.update_settings(max_uploads=-1)
             await _wait(lambda: all(p.unchoked for p in peers))
+        tg.cancel_scope.cancel()
+
+
+async def test_a_seed_unchokes_the_peers_that_have_just_begun_or_nearly_finished_with_anti_leech(
+        tmp_path: Path) -> None:
+    """``seeding_choker`` anti-leech (qBittorrent's ``upload_choking_algorithm`` 2), set while
+    seeding: of six interested peers, the regular slots go to the two farthest from half the
+    torrent, rechoke after rechoke (the third unchoked is the optimistic one, at random)."""
+    root = tmp_path / "dl"
+    torrent = make_torrent(make_payload(root, (("a.bin", 20 * 16 * 1024),)), piece_length=16 * 1024)
+    counts = (0, 3, 8, 10, 12, 19)  # (of 20 pieces: 0 and 19 are the farthest from half)
+    peers = [InterestedPeer(torrent, range(n)) for n in counts]
+    async with anyio.create_task_group() as tg:
+        for peer in peers:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable", rechoke_interval=0.1),
+                              download_root=root, state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(max_uploads=3)  # (two regular slots and the optimistic one)
+            await jobs.add(torrent, seed_mode=True, peers=[("127.0.0.1", p.port) for p in peers])
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: len(session.peers) == 6)
+            await jobs.update_settings(seeding_choker="anti_leech")
+            assert jobs.manager.shared.limits.seeding_choker == "anti_leech"
+            first, last = peers[0], peers[-1]
+            await _wait(lambda: first.unchoked and last.unchoked)
+            for _ in range(20):  # (many rechokes: they keep their slots)
+                await anyio.sleep(0.05)
+                assert first.unchoked and last.unchoked and sum(p.unchoked for p in peers) <= 3
+            with pytest.raises(InvalidJobRequest, match="round_robin, fastest_upload, anti_leech"):
+                await jobs.update_settings(seeding_choker="fair")
         tg.cancel_scope.cancel()
 
 

@@ -1,4 +1,4 @@
-"""Choker: tit-for-tat when leeching, round-robin / fastest-upload when seeding, and the
+"""Choker: tit-for-tat when leeching, round-robin / fastest-upload / anti-leech when seeding, and the
 optimistic unchoke rotated every 30 s with new peers favoured."""
 
 from __future__ import annotations
@@ -106,6 +106,16 @@ def test_seeding_fastest_upload() -> None:
     ch = Choker(random.Random(0), upload_slots=2, optimistic_slots=0, seeding_algorithm="fastest_upload")
     peers = [ChokePeer(k, True, upload_rate=r) for k, r in {"a": 5, "b": 50, "c": 500}.items()]
     assert ch.rechoke(peers, 0.0, seeding=True) == {"b", "c"}
+
+
+def test_seeding_anti_leech_serves_those_that_have_just_begun_or_nearly_finished_first() -> None:
+    ch = Choker(random.Random(0), upload_slots=2, optimistic_slots=0, seeding_algorithm="anti_leech")
+    have = {"new": 0.0, "early": 0.1, "half": 0.5, "late": 0.95, "fast-half": 0.55}
+    peers = [ChokePeer(k, True, have=h, upload_rate=1000 if k == "fast-half" else 10)
+             for k, h in have.items()]
+    assert ch.rechoke(peers, 0.0, seeding=True) == {"new", "late"}  # (the farthest from half)
+    peers.remove(next(p for p in peers if p.key == "new"))
+    assert ch.rechoke(peers, 10.0, seeding=True) == {"early", "late"}
 
 
 def test_rechoke_is_due_every_ten_seconds() -> None:

@@ -233,6 +233,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
                          "connection (incoming peers only)"},
     "block_privileged_ports": {"type": "boolean", "description": "no peer on a privileged port (below "
                                "1024) is dialed; peers connected are kept"},
+    "seeding_choker": {"type": "string", "enum": ["round_robin", "fastest_upload", "anti_leech"],
+                       "description": "whom a seeding torrent uploads to: each in turn, the fastest, or "
+                                      "first those that have just begun or nearly finished"},
     "announce_ip": {"type": "string", "maxLength": 253,
                     "description": "the address trackers are told to hand out for this host (an IP "
                                    "address, or a host name for HTTP trackers; \"\": the one they see)"},

@@ -37,6 +37,7 @@ from ..events import EventBus
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
+from ..policy.choker import SeedingChoker
 from ..policy.ipfilter import IpFilter, address_int
 from ..storage.buffers import BufferPool
 from ..storage.descriptors import FileCache
@@ -154,6 +155,9 @@ class PeerLimits:
     # addresses cannot then make this client knock on other hosts' services (libtorrent's
     # ``no_connect_privileged_ports``, qBittorrent's "block peers on privileged ports")
     block_privileged_ports: bool = False
+    # how a seeding torrent chooses the peers it unchokes (policy/choker.py; qBittorrent's
+    # upload_choking_algorithm)
+    seeding_choker: SeedingChoker = "round_robin"
 
     def dialable(self, port: int) -> bool:
         """Whether a peer's ``port`` may be dialed."""

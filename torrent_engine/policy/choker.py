@@ -10,7 +10,10 @@ unchoke and when it was chosen; clock and randomness are handed in.
 - Seeding: ``"round_robin"`` (libtorrent's default) lets every interested peer have a turn: a
   peer keeps its slot until it has been served ``round_robin_quota`` bytes or for
   ``round_robin_time`` seconds, then the peer that has waited longest takes it;
-  ``"fastest_upload"`` keeps the peers we upload to fastest.
+  ``"fastest_upload"`` keeps the peers we upload to fastest; ``"anti_leech"`` (libtorrent's,
+  after "Improving BitTorrent's peer selection for multimedia content on-demand delivery")
+  unchokes first the peers that have just begun or have nearly finished (the farthest from half
+  the torrent), so that those in the middle trade with each other.
 - Plus ``optimistic_slots`` optimistic unchokes among the other interested peers, rotated every
   ``OPTIMISTIC_INTERVAL`` seconds; peers connected for less than ``NEW_PEER_AGE`` seconds are
   ``NEW_PEER_WEIGHT`` times as likely to be chosen (they have nothing to trade yet).
@@ -28,14 +31,18 @@ __all__ = [
     "NEW_PEER_WEIGHT",
     "OPTIMISTIC_INTERVAL",
     "RECHOKE_INTERVAL",
+    "SEEDING_CHOKERS",
     "ChokePeer",
     "Choker",
+    "SeedingChoker",
 ]
 
 RECHOKE_INTERVAL = 10.0  # BEP 3: "choking ... every ten seconds"
 OPTIMISTIC_INTERVAL = 30.0  # BEP 3: the optimistic unchoke "rotates every 30 seconds"
 NEW_PEER_AGE = 60.0  # a peer this young counts as new for the optimistic unchoke
 NEW_PEER_WEIGHT = 3  # mainline/libtorrent: new peers are three times as likely
+SeedingChoker = Literal["round_robin", "fastest_upload", "anti_leech"]
+SEEDING_CHOKERS: tuple[SeedingChoker, ...] = ("round_robin", "fastest_upload", "anti_leech")
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +63,7 @@ class ChokePeer:
     unchoked: bool = False
     unchoked_at: float | None = None
     uploaded_since_unchoke: int = 0
+    have: float = 0.0  # the share of the torrent's pieces the peer has, 0 to 1 (anti-leech seeding)
 
 
 class Choker:
@@ -67,7 +75,7 @@ class Choker:
         *,
         upload_slots: int = 4,
         optimistic_slots: int = 1,
-        seeding_algorithm: Literal["round_robin", "fastest_upload"] = "round_robin",
+        seeding_algorithm: SeedingChoker = "round_robin",
         round_robin_quota: int = 4 * 1024 * 1024,
         round_robin_time: float = 60.0,
     ) -> None:
@@ -109,6 +117,8 @@ class Choker:
     def _seeding_slots(self, interested: list[ChokePeer], now: float) -> list[ChokePeer]:
         if self.seeding_algorithm == "fastest_upload":
             return sorted(interested, key=lambda p: -p.upload_rate)[: self.upload_slots]
+        if self.seeding_algorithm == "anti_leech":  # (the farthest from half first)
+            return sorted(interested, key=lambda p: -abs(p.have - 0.5))[: self.upload_slots]
 
         def rank(p: ChokePeer) -> tuple[int, float]:
             if p.unchoked:

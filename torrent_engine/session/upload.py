@@ -470,7 +470,9 @@ class Uploader:
         snapshot = [ChokePeer(key=p.key, interested=p.peer_interested, download_rate=p.down_rate,
                               upload_rate=p.up_rate, snubbed=p.snubbed, connected_at=p.connected_at,
                               unchoked=not p.am_choking, unchoked_at=p.unchoked_at,
-                              uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke) for p in peers]
+                              uploaded_since_unchoke=p.uploaded - p.uploaded_at_unchoke,
+                              have=len(p.have) / p.have.num_pieces if p.have.num_pieces else 0.0)
+                    for p in peers]
         if self._choker is None:
             self._choker = Choker(self._rng, upload_slots=ctx.config.upload_slots)
         shared = ctx.shared
@@ -478,6 +480,7 @@ class Uploader:
             room = shared.upload_room(self._unchoked_held)
             self._choker.upload_slots = max(0, min(shared.uploads_per_torrent, room - 1))
             self._choker.optimistic_slots = 1 if room > 0 else 0
+            self._choker.seeding_algorithm = shared.limits.seeding_choker
         unchoke = self._choker.rechoke(snapshot, now, seeding=ctx.state is State.SEEDING)
         if shared is not None:
             shared.unchoked += len(unchoke) - self._unchoked_held

@@ -20,6 +20,7 @@ from ...jobs.tuning.peerlimits import check_peer_limit
 from ...jobs.tuning.settings import ServiceSettings, SettingChanges
 from ...jobs.validate import check_limit as rate_limit_in
 from ...jsonvalue import JSON, JSONValue
+from ...policy.choker import SEEDING_CHOKERS
 
 QBT_LIMITS = {"max_connec": "max_connections", "max_connec_per_torrent": "max_connections_per_torrent",
               "max_uploads": "max_uploads", "max_uploads_per_torrent": "max_uploads_per_torrent",
@@ -28,7 +29,7 @@ TR_LIMITS = {"peer-limit-global": "max_connections", "peer-limit-per-torrent": "
 QBT_FIELDS = frozenset({"ip_filter_enabled", "ip_filter_path", "ip_filter_trackers", "banned_IPs",
                         "alt_dl_limit", "alt_up_limit", "scheduler_enabled", "schedule_from_hour",
                         "schedule_from_min", "schedule_to_hour", "schedule_to_min", "scheduler_days",
-                        "block_peers_on_privileged_ports", *QBT_LIMITS})
+                        "block_peers_on_privileged_ports", "upload_choking_algorithm", *QBT_LIMITS})
 TR_FIELDS = frozenset({"blocklist-enabled", "blocklist-url", "alt-speed-enabled", "alt-speed-down",
                        "alt-speed-up", "alt-speed-time-enabled", "alt-speed-time-begin", "alt-speed-time-end",
                        "alt-speed-time-day", *TR_LIMITS})
@@ -46,6 +47,7 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
             "schedule_from_hour": s.alt_schedule_from // 60, "schedule_from_min": s.alt_schedule_from % 60,
             "schedule_to_hour": s.alt_schedule_to // 60, "schedule_to_min": s.alt_schedule_to % 60,
             "scheduler_days": days, "block_peers_on_privileged_ports": s.block_privileged_ports,
+            "upload_choking_algorithm": SEEDING_CHOKERS.index(s.seeding_choker),
             **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
 
 
@@ -79,6 +81,10 @@ def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingCh
     for name in ("ip_filter_enabled", "ip_filter_trackers"):
         if name in prefs:
             changes[name] = _bool(prefs[name], name)
+    if "upload_choking_algorithm" in prefs:  # (0 round-robin, 1 fastest upload, 2 anti-leech)
+        name = "upload_choking_algorithm"
+        number = _whole(prefs[name], name, len(SEEDING_CHOKERS) - 1)
+        changes["seeding_choker"] = SEEDING_CHOKERS[number]
     if "block_peers_on_privileged_ports" in prefs:
         changes["block_privileged_ports"] = _bool(prefs["block_peers_on_privileged_ports"],
                                                   "block_peers_on_privileged_ports")

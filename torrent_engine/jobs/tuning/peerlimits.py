@@ -62,3 +62,4 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
     shared.dials.set_rate(limits.connection_speed)  # (the dials waiting go at the new rate now)
     shared.set_dial_out(s.connection_speed != 0)  # (turned on: the torrents' dialers start again)
     limits.block_privileged_ports = s.block_privileged_ports  # (peers connected are kept)
+    limits.seeding_choker = s.seeding_choker

@@ -23,6 +23,7 @@ from typing import Any, TypeAlias
 from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
 from ...jsonvalue import JSON
 from ...net.tracker.messages import announce_ip_refusal
+from ...policy.choker import SEEDING_CHOKERS, SeedingChoker
 from ...storage.resume import write_atomic
 from ..exclusions import check_name_patterns
 from ..model import InvalidJobRequest, check_stop_condition
@@ -172,6 +173,9 @@ class ServiceSettings:
     # no peer on a privileged port (below 1024) is dialed (qBittorrent's "block peers on
     # privileged ports", libtorrent's no_connect_privileged_ports)
     block_privileged_ports: bool = False
+    # how a seeding torrent chooses whom it uploads to (policy/choker.py: round_robin,
+    # fastest_upload, anti_leech; qBittorrent's upload_choking_algorithm)
+    seeding_choker: SeedingChoker = "round_robin"
     # the address trackers are told to hand out for us ("": the one they see; the Config's
     # announce_ip unless changed: qBittorrent's announce_ip)
     announce_ip: str = ""
@@ -297,6 +301,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_tiers(value, name)
         elif name == "stop_condition":
             values[name] = check_stop_condition(value, name)
+        elif name == "seeding_choker":
+            if value not in SEEDING_CHOKERS:
+                raise InvalidJobRequest(f"must be one of {', '.join(SEEDING_CHOKERS)}", name)
+            values[name] = value
         elif name == "announce_ip":
             refusal = announce_ip_refusal(value.strip() if isinstance(value, str) else value)
             if refusal is not None:
