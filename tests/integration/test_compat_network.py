@@ -323,7 +323,8 @@ async def test_qbittorrent_api_client_sets_them(tmp_path: Path) -> None:
         before = client.app_preferences()["block_peers_on_privileged_ports"]
         client.app_set_preferences({"ip_filter_enabled": True, "ip_filter_path": str(blocklist),
                                     "alt_dl_limit": 51200, "max_connec": 150, "scheduler_days": 2,
-                                    "block_peers_on_privileged_ports": True, "upload_choking_algorithm": 2})
+                                    "block_peers_on_privileged_ports": True, "upload_choking_algorithm": 2,
+                                    "enable_multi_connections_from_same_ip": False})
         client.transfer_toggle_speed_limits_mode()
         client.transfer_ban_peers(peers=["127.0.0.7:6881"])
         prefs = client.app_preferences()
@@ -335,13 +336,15 @@ async def test_qbittorrent_api_client_sets_them(tmp_path: Path) -> None:
                 "max_connec": prefs["max_connec"], "days": prefs["scheduler_days"],
                 "limit": client.transfer_download_limit(),
                 "privileged": (before, prefs["block_peers_on_privileged_ports"]),
-                "choker": prefs["upload_choking_algorithm"]}
+                "choker": prefs["upload_choking_algorithm"],
+                "multi": prefs["enable_multi_connections_from_same_ip"]}
 
     async with running_api(tmp_path) as api:
         seen = await anyio.to_thread.run_sync(drive, api.url)
         assert seen == {"mode": "1", "banned": "127.0.0.7", "max_connec": 150, "days": 2, "limit": 51200,
-                        "privileged": (False, True), "choker": 2}
+                        "privileged": (False, True), "choker": 2, "multi": False}
         limits = api.service.manager.shared.limits
         assert limits.block_privileged_ports and limits.seeding_choker == "anti_leech"
+        assert not limits.multiple_connections_per_ip
         f = api.service.manager.shared.ip_filter
         assert f.blocked("10.0.0.3") and f.blocked("127.0.0.7")

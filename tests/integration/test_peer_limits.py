@@ -303,6 +303,41 @@ async def test_a_seed_unchokes_the_peers_that_have_just_begun_or_nearly_finished
         tg.cancel_scope.cancel()
 
 
+async def test_one_connection_an_address_while_multiple_connections_per_ip_is_off(tmp_path: Path) -> None:
+    """``multiple_connections_per_ip`` off (qBittorrent's ``enable_multi_connections_from_same_ip``
+    false): of three peers on one address one is dialed, and another connecting from it is closed;
+    on again, the two others are dialed."""
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
+    peers = [IdlePeer(torrent, "127.0.0.1") for _ in range(3)]
+    async with anyio.create_task_group() as tg:
+        for peer in peers:
+            await tg.start(peer.serve)
+        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(multiple_connections_per_ip=False)
+            await jobs.add(torrent, peers=[("127.0.0.1", p.port) for p in peers])
+            session = jobs.manager.get(torrent.info_hash)
+            assert session is not None
+            await _wait(lambda: len(session.peers) == 1)
+            await anyio.sleep(2.5)  # (more than a dialer's round: the two others are not dialed)
+            assert sum(p.accepted for p in peers) == 1 and len(session.peers) == 1
+            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0005-" + os.urandom(6).hex().encode(),
+                            reserved=m.make_reserved(extension=False, fast=False),
+                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+            async with await anyio.connect_tcp("127.0.0.1", session.listen_port) as stream:
+                await stream.send(wire.handshake() + wire.send(m.Interested()))
+                with anyio.fail_after(20):  # closed by us: the read ends
+                    try:
+                        while await stream.receive():
+                            pass
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        pass
+            assert len(session.peers) == 1
+            await jobs.update_settings(multiple_connections_per_ip=True)
+            await _wait(lambda: len(session.peers) == 3)
+        tg.cancel_scope.cancel()
+
+
 async def test_an_incoming_peer_past_the_global_limit_is_closed(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
     peer = IdlePeer(torrent, "127.0.0.1")

@@ -233,6 +233,8 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
                          "connection (incoming peers only)"},
     "block_privileged_ports": {"type": "boolean", "description": "no peer on a privileged port (below "
                                "1024) is dialed; peers connected are kept"},
+    "multiple_connections_per_ip": {"type": "boolean", "description": "whether a torrent may hold several "
+                                    "connections with one IP address (off: one, the others refused)"},
     "seeding_choker": {"type": "string", "enum": ["round_robin", "fastest_upload", "anti_leech"],
                        "description": "whom a seeding torrent uploads to: each in turn, the fastest, or "
                                       "first those that have just begun or nearly finished"},

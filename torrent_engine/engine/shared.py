@@ -155,6 +155,11 @@ class PeerLimits:
     # addresses cannot then make this client knock on other hosts' services (libtorrent's
     # ``no_connect_privileged_ports``, qBittorrent's "block peers on privileged ports")
     block_privileged_ports: bool = False
+    # whether a torrent may hold several connections with one IP address (libtorrent's
+    # allow_multiple_connections_per_ip; off: one, the others refused or not dialed, so that one
+    # host cannot take many of a torrent's slots). On by default: peers on one host, as on
+    # loopback, each count
+    multiple_connections_per_ip: bool = True
     # how a seeding torrent chooses the peers it unchokes (policy/choker.py; qBittorrent's
     # upload_choking_algorithm)
     seeding_choker: SeedingChoker = "round_robin"

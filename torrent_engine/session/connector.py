@@ -245,13 +245,29 @@ class Connector:
         own = self.own_address() if len(ctx.pool) > budget > 0 else None
         ip_filter = ctx.shared.ip_filter if ctx.shared is not None else None
         limits = ctx.shared.limits if ctx.shared is not None else None
+        # (one connection an address: the addresses connected or dialed, taken as they are chosen)
+        hosts = None if limits is None or limits.multiple_connections_per_ip else {k[0] for k in busy}
         for key in ctx.pool.choose(now, busy, budget, own):  # (heard of before the filter, the port rule)
             if (ip_filter is not None and ip_filter.blocked(key[0])) \
                     or (limits is not None and not limits.dialable(key[1])):
                 ctx.pool.failed(key, now)
                 continue
+            if hosts is not None:
+                if key[0] in hosts:  # (tried again later: put back, so that others are chosen)
+                    ctx.pool.failed(key, now, quick=True)
+                    continue
+                hosts.add(key[0])
             self.connecting.add(key)
             swarm.start_soon(self.dial, key)
+
+    def _address_taken(self, host: str) -> bool:
+        """Whether a new connection with ``host`` is refused: one connection an address is
+        asked (``PeerLimits.multiple_connections_per_ip`` off) and it has one, or is dialed."""
+        shared = self._ctx.shared
+        if shared is None or shared.limits.multiple_connections_per_ip:
+            return False
+        return any(p.host == host for p in self._ctx.peers.values()) \
+            or any(k[0] == host for k in self.connecting)
 
     def own_address(self) -> tuple[str, int] | None:
         """Our (ip, listen port) as peers see it, for BEP 40 (None while unknown)."""
@@ -271,7 +287,7 @@ class Connector:
             return
         shared = self._ctx.shared
         if shared is not None and (shared.ip_filter.blocked(key[0]) or not shared.limits.dial_out
-                                   or not shared.limits.dialable(key[1])):
+                                   or not shared.limits.dialable(key[1]) or self._address_taken(key[0])):
             return
         self.connecting.add(key)
         swarm.start_soon(lambda: self.dial(key, transport="utp"))
@@ -361,7 +377,8 @@ class Connector:
         connected = len(ctx.peers) + len(self.connecting)
         shared = ctx.shared
         if shared is None or shared.ip_filter.blocked(host) or ctx.pool.is_banned((host, port)) \
-                or connected >= self.peer_limit() + 10 or shared.connection_room() <= 0:
+                or connected >= self.peer_limit() + 10 or shared.connection_room() <= 0 \
+                or self._address_taken(host):
             return False
         metadata = isinstance(ctx.phase, FetchingMetadata)  # a magnet's, which this peer may have
         if metadata:

@@ -29,7 +29,8 @@ TR_LIMITS = {"peer-limit-global": "max_connections", "peer-limit-per-torrent": "
 QBT_FIELDS = frozenset({"ip_filter_enabled", "ip_filter_path", "ip_filter_trackers", "banned_IPs",
                         "alt_dl_limit", "alt_up_limit", "scheduler_enabled", "schedule_from_hour",
                         "schedule_from_min", "schedule_to_hour", "schedule_to_min", "scheduler_days",
-                        "block_peers_on_privileged_ports", "upload_choking_algorithm", *QBT_LIMITS})
+                        "block_peers_on_privileged_ports", "upload_choking_algorithm",
+                        "enable_multi_connections_from_same_ip", *QBT_LIMITS})
 TR_FIELDS = frozenset({"blocklist-enabled", "blocklist-url", "alt-speed-enabled", "alt-speed-down",
                        "alt-speed-up", "alt-speed-time-enabled", "alt-speed-time-begin", "alt-speed-time-end",
                        "alt-speed-time-day", *TR_LIMITS})
@@ -48,6 +49,7 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
             "schedule_to_hour": s.alt_schedule_to // 60, "schedule_to_min": s.alt_schedule_to % 60,
             "scheduler_days": days, "block_peers_on_privileged_ports": s.block_privileged_ports,
             "upload_choking_algorithm": SEEDING_CHOKERS.index(s.seeding_choker),
+            "enable_multi_connections_from_same_ip": s.multiple_connections_per_ip,
             **{theirs: getattr(s, ours) for theirs, ours in QBT_LIMITS.items()}}
 
 
@@ -85,6 +87,9 @@ def qbt_changes(prefs: Mapping[str, JSONValue], s: ServiceSettings) -> SettingCh
         name = "upload_choking_algorithm"
         number = _whole(prefs[name], name, len(SEEDING_CHOKERS) - 1)
         changes["seeding_choker"] = SEEDING_CHOKERS[number]
+    if "enable_multi_connections_from_same_ip" in prefs:
+        name = "enable_multi_connections_from_same_ip"
+        changes["multiple_connections_per_ip"] = _bool(prefs[name], name)
     if "block_peers_on_privileged_ports" in prefs:
         changes["block_privileged_ports"] = _bool(prefs["block_peers_on_privileged_ports"],
                                                   "block_peers_on_privileged_ports")

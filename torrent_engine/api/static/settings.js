@@ -59,6 +59,8 @@ const SETTINGS = [
        + "(incoming peers only)"},
     {name: "block_privileged_ports", label: "Do not connect to peers on privileged ports", kind: "bool",
      hint: "ports below 1024: a swarm's addresses cannot make this daemon knock on other services"},
+    {name: "multiple_connections_per_ip", label: "Allow several connections from one IP address", kind: "bool",
+     hint: "off: one a torrent, so that one host cannot take many of its slots"},
     {name: "seeding_choker", label: "Seeding torrents upload to", kind: "choice",
      options: [["round_robin", "each peer in turn"], ["fastest_upload", "the fastest peers"],
                ["anti_leech", "peers that have just begun or nearly finished first"]]},

@@ -173,6 +173,9 @@ class ServiceSettings:
     # no peer on a privileged port (below 1024) is dialed (qBittorrent's "block peers on
     # privileged ports", libtorrent's no_connect_privileged_ports)
     block_privileged_ports: bool = False
+    # whether a torrent may hold several connections with one IP address (qBittorrent's "allow
+    # multiple connections from the same IP address", off there; on here: peers on one host count)
+    multiple_connections_per_ip: bool = True
     # how a seeding torrent chooses whom it uploads to (policy/choker.py: round_robin,
     # fastest_upload, anti_leech; qBittorrent's upload_choking_algorithm)
     seeding_choker: SeedingChoker = "round_robin"
@@ -316,7 +319,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
-        elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports") \
+        elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
+                                                   "multiple_connections_per_ip") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
