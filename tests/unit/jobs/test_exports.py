@@ -50,6 +50,21 @@ def test_without_hard_links_a_copy_is_created_and_still_replaces_nothing(
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == {"x.torrent": b"the user's",
                                                                     "x 1.torrent": b"new"}
 
+    real_open = open  # (the disk fills up as the copy is written)
+
+    def filling(path: object, mode: str = "r", *a: object, **kw: object) -> object:
+        f = real_open(path, mode, *a, **kw)  # type: ignore[call-overload]
+        if mode == "xb":
+            def write(data: bytes) -> int:
+                raise OSError(28, "No space left on device")
+            f.write = write
+        return f
+
+    monkeypatch.setattr("builtins.open", filling)
+    with pytest.raises(OSError, match="No space"):
+        write_copy(tmp_path, "x", b"more")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x 1.torrent", "x.torrent"]  # (no half copy)
+
 
 def copies(folder: Path) -> dict[str, bytes]:
     """Each .torrent's info-hash in ``folder``, by file name (none while it does not exist)."""

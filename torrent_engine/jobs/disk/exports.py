@@ -68,7 +68,11 @@ def write_copy(folder: Path, name: str, data: bytes) -> Path:
                     raise
                 except OSError:  # (a file system without hard links: created, never replaced)
                     with open(path, "xb") as f:
-                        f.write(data)
+                        try:
+                            f.write(data)
+                        except BaseException:
+                            path.unlink(missing_ok=True)  # (ours, half written: none rather)
+                            raise
             except FileExistsError:
                 continue
             return path
