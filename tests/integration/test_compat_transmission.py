@@ -129,6 +129,12 @@ def drive(port: int, data: bytes, info_hash: str, root: Path) -> None:
                        speed_limit_down_enabled=True)
     s = client.get_session()
     assert (s.download_queue_enabled, s.download_queue_size, s.speed_limit_down) == (True, 1, 500)
+    assert (s.queue_stalled_enabled, s.queue_stalled_minutes) == (False, 1)  # (the settings' defaults)
+    client.set_session(queue_stalled_enabled=True, queue_stalled_minutes=30)  # (stalled: not counted)
+    s = client.get_session()
+    assert (s.queue_stalled_enabled, s.queue_stalled_minutes) == (True, 30)
+    with pytest.raises(transmission_rpc.TransmissionError, match="queue-stalled-minutes"):
+        client.set_session(queue_stalled_minutes=0)
     with socket.socket() as taken:  # (the port is a run-time setting: one in use is refused)
         taken.bind(("127.0.0.1", 0))
         taken.listen()

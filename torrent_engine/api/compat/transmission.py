@@ -495,8 +495,11 @@ class TransmissionRpc:
             "download-queue-enabled": s.queueing and s.max_active_downloads >= 0,
             "download-queue-size": max(0, s.max_active_downloads),
             "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
-            "seed-queue-size": max(0, s.max_active_uploads), "queue-stalled-enabled": False,
-            "queue-stalled-minutes": 30, "start-added-torrents": True, "rename-partial-files": False,
+            "seed-queue-size": max(0, s.max_active_uploads),
+            # (stalled: slower than the slow rates, 2 KiB/s each unless changed, for that long)
+            "queue-stalled-enabled": s.dont_count_slow_torrents,
+            "queue-stalled-minutes": max(1, round(s.slow_torrent_inactive_time / 60)),
+            "start-added-torrents": True, "rename-partial-files": False,
             "trash-original-torrent-files": False, "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
             **tr_session(s),
@@ -544,6 +547,13 @@ class TransmissionRpc:
                                                  "seed-queue-size") \
                 if sq else -1
             changes["max_active_torrents"] = -1
+        if "queue-stalled-enabled" in a:  # (stalled jobs are not counted in the queues)
+            changes["dont_count_slow_torrents"] = a["queue-stalled-enabled"]
+        if "queue-stalled-minutes" in a:
+            minutes = _whole(a["queue-stalled-minutes"], "queue-stalled-minutes")
+            if minutes < 1:
+                raise RpcError("queue-stalled-minutes: must be a whole number of minutes from 1")
+            changes["slow_torrent_inactive_time"] = minutes * 60.0
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         changes.update(proxy_changes(a))
         changes.update(network.tr_changes(a))  # (the blocklist)
@@ -558,7 +568,8 @@ class TransmissionRpc:
         handled = {"speed-limit-down", "speed-limit-down-enabled", "speed-limit-up", "speed-limit-up-enabled",
                    "seedRatioLimit", "seedRatioLimited", "idle-seeding-limit", "idle-seeding-limit-enabled",
                    "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
-                   "incomplete-dir-enabled", "incomplete-dir", "default-trackers",
+                   "incomplete-dir-enabled", "incomplete-dir", "default-trackers", "queue-stalled-enabled",
+                   "queue-stalled-minutes",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:
