@@ -227,6 +227,35 @@ async def test_add_watch_pause_resume_cancel_and_history(tmp_path: Path) -> None
                 assert api.service.list() == []
 
 
+async def test_the_start_paused_box_follows_the_add_paused_setting_and_the_add_says_what_it_shows(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        await api.service.update_settings(add_paused=True)
+        with chromium() as driver:
+            def add(link: str, start: bool) -> bool:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+                box = driver.find_element(By.ID, "add-paused")
+                shown = wait(driver, lambda d: box.is_selected())  # (the setting: added paused)
+                driver.find_element(By.ID, "add-source").send_keys(link)
+                if start:
+                    driver.find_element(By.CSS_SELECTOR, ".more summary").click()
+                    box.click()  # (unticked: this add starts, whatever the setting)
+                driver.find_element(By.ID, "add-button").click()
+                return bool(shown)
+
+            held, started = f"magnet:?xt=urn:btih:{'a' * 40}", f"magnet:?xt=urn:btih:{'b' * 40}"
+            assert await in_thread(lambda: add(held, start=False))
+            assert await in_thread(lambda: add(started, start=True))
+            with anyio.fail_after(10):
+                while len(api.service.list()) < 2:
+                    await anyio.sleep(0.05)
+            paused = {j.info_hash: j.options.paused for j in api.service.list()}
+            assert paused == {"a" * 40: True, "b" * 40: False}
+
+
 async def test_errors_are_shown_and_narrow_window_works(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 

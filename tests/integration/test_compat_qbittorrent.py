@@ -183,6 +183,16 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     prefs = client.app_preferences()
     assert (prefs["queueing_enabled"], prefs["max_ratio"], prefs["max_ratio_act"]) == (True, 1.5, 1)
     assert tuple(prefs[k] for k in slow) == (True, 5, 0, 120)  # (KiB/s, seconds)
+    assert (prefs["start_paused_enabled"], prefs["add_stopped_enabled"]) == (False, False)
+    client.app_set_preferences({"start_paused_enabled": True})  # (an add that says nothing: stopped)
+    assert client.app_preferences()["add_stopped_enabled"] is True
+    client.torrents_add(urls=f"magnet:?xt=urn:btih:{'e' * 40}")
+    # (is_stopped: qbittorrent-api sends nothing for is_paused=False)
+    client.torrents_add(urls=f"magnet:?xt=urn:btih:{'f' * 40}", is_stopped=False)
+    states = {t.hash: t.state for t in client.torrents_info(torrent_hashes=["e" * 40, "f" * 40])}
+    assert states["e" * 40] in ("pausedDL", "stoppedDL") and states["f" * 40] not in ("pausedDL", "stoppedDL")
+    client.app_set_preferences({"add_stopped_enabled": False})
+    client.torrents_delete(delete_files=False, torrent_hashes=["e" * 40, "f" * 40])
     for bad in ({"slow_torrent_dl_rate_threshold": -1}, {"slow_torrent_inactive_timer": 0}):
         with pytest.raises(qbittorrentapi.exceptions.HTTPError):
             client.app_set_preferences(bad)

@@ -189,6 +189,26 @@ def remote(port: int, *args: str) -> str:
     return done.stdout
 
 
+async def test_start_added_torrents_off_adds_torrents_stopped_unless_the_add_says(tmp_path: Path) -> None:
+    transmission_rpc = require_module("transmission_rpc")
+
+    def drive(port: int) -> tuple[bool, bool, str, str]:
+        client = transmission_rpc.Client(host="127.0.0.1", port=port, username="admin", password=TOKEN)
+        before = client.get_session().start_added_torrents
+        client.set_session(start_added_torrents=False)  # (an add that says nothing: added stopped)
+        idle = client.add_torrent(f"magnet:?xt=urn:btih:{'e' * 40}")
+        busy = client.add_torrent(f"magnet:?xt=urn:btih:{'f' * 40}", paused=False)
+        with pytest.raises(transmission_rpc.TransmissionError, match="start-added-torrents"):
+            client.set_session(start_added_torrents="no")
+        return (before, client.get_session().start_added_torrents, client.get_torrent(idle.id).status,
+                client.get_torrent(busy.id).status)
+
+    async with running_api(tmp_path) as api:
+        before, after, idle, busy = await anyio.to_thread.run_sync(drive, api.server.bound_port)
+        assert (before, after, idle) == (True, False, "stopped") and busy != "stopped"
+        assert api.service.get_settings().add_paused
+
+
 async def test_transmission_remote_lists_shows_and_changes(tmp_path: Path) -> None:
     data, info_hash = torrent_bytes("remote")
     (tmp_path / "x.torrent").write_bytes(data)

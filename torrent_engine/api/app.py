@@ -510,7 +510,8 @@ class Api:
 
             peers = fields.get("peers") or ""
             options = AddOptions(
-                save_path=fields.get("save_path") or None, sequential=yes("sequential"), paused=yes("paused"),
+                save_path=fields.get("save_path") or None, sequential=yes("sequential"),
+                paused=yes("paused") if "paused" in fields else None,  # (absent: the settings' add_paused)
                 seed_mode=yes("seed_mode"), client=fields.get("client") or None,
                 download_path=fields.get("download_path"),
                 peers=tuple(parse_peer(p) for p in peers.replace(",", " ").split()))
@@ -555,7 +556,8 @@ class Api:
         selected = None if files is None else tuple(i for i in files if isinstance(i, int))
         return AddOptions(
             save_path=save_path, files=selected,
-            sequential=flag("sequential"), paused=flag("paused"), seed_mode=flag("seed_mode"),
+            sequential=flag("sequential"), seed_mode=flag("seed_mode"),
+            paused=None if data.get("paused") is None else flag("paused"),  # (the settings' add_paused)
             peers=() if peers is None else tuple(parse_peer(p) for p in peers), client=client,
             download_path=download_path, features=add_features(data),  # category, tags, share limits ...
             download_limit=_int_or_none(data.get("download_limit"), "download_limit") or 0,

@@ -300,6 +300,7 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                            "excluded_file_names_enabled"},
     "excluded_file_names_enabled": BOOL,
     "stop_condition": _STOP_CONDITION,
+    "add_paused": {"type": "boolean", "description": "new jobs are added paused unless their add says"},
     "torrent_export_dir": {"type": "string",
                            "description": "a folder inside the download root (\"\": none) where a copy "
                                           "of each new job's .torrent is written, its metainfo known"},
@@ -379,7 +380,8 @@ SCHEMAS: dict[str, Schema] = {
                       "description": "relative to the download root, or absolute inside it"},
         "files": {"type": "array", "items": COUNT, "minItems": 1,
                   "description": "the file indices to download (leave it out for every file)"},
-        "sequential": BOOL, "paused": BOOL,
+        "sequential": BOOL,
+        "paused": {"type": "boolean", "description": "added paused; absent: the add_paused setting"},
         "peers": {"type": "array", "items": PEER, "examples": [["127.0.0.1:6881"]]},
         "client": {"type": "string", "description": "a lease id"},
         "download_limit": _null(RATE_LIMIT), "upload_limit": _null(RATE_LIMIT),
@@ -408,7 +410,8 @@ SCHEMAS: dict[str, Schema] = {
                                              "file_priorities": {"maxProperties": 0}}}},
     "AddJobUpload": _obj({
         "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent", "minLength": 1},
-        "save_path": PATH, "sequential": STRING, "paused": STRING, "client": STRING,
+        "save_path": PATH, "sequential": STRING, "client": STRING,
+        "paused": {"type": "string", "description": "true: added paused; absent: the add_paused setting"},
         "seed_mode": STRING, "download_path": PATH,
         "peers": {"type": "string", "pattern": f"^[{_SPACE},]*({_LISTED_PEER}([{_SPACE},]+{_LISTED_PEER})*)?"
                                                f"[{_SPACE},]*$",

@@ -422,7 +422,7 @@ class JobService:
     # -- the parts' verbs ------------------------------------------------------------------
     async def add(self, source: AddTorrent | str | bytes | Torrent | Magnet,
                   options: AddOptions | None = None, *, save_path: str | None = None,
-                  files: Sequence[int] | None = None, sequential: bool = False, paused: bool = False,
+                  files: Sequence[int] | None = None, sequential: bool = False, paused: bool | None = None,
                   peers: Sequence[tuple[str, int]] = (), client: str | None = None,
                   features: JobFeatures | None = None, download_limit: int = 0, upload_limit: int = 0,
                   seed_mode: bool = False,

@@ -16,6 +16,7 @@ from tests.kept import damage_kept
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import MAX_RATE_LIMIT, Config
+from torrent_engine.engine.addtorrent import MagnetLink
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import (
@@ -203,6 +204,23 @@ async def test_jobs_added_at_once_take_places_of_their_own_in_the_queue(tmp_path
         await jobs.move_in_queue([order[2]], "up")
         assert jobs.queue_order() == [order[0], order[2], order[1]]
         assert [jobs.get(i).queue_position for i in jobs.queue_order()] == [1, 2, 3]
+
+
+async def test_new_jobs_are_added_paused_while_add_paused_is_on_unless_their_add_says(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        await jobs.update_settings(add_paused=True)
+        held, _ = await jobs.add(magnet("a"))
+        running, _ = await jobs.add(magnet("b"), paused=False)
+        batch = await jobs.add_many([MagnetLink(magnet("c"))])
+        assert held.state is JobState.PAUSED and held.options.paused
+        assert running.state is not JobState.PAUSED and not running.options.paused
+        assert isinstance(batch[0], tuple) and batch[0][0].options.paused
+        await jobs.update_settings(add_paused=False)
+        later, _ = await jobs.add(magnet("d"))
+        assert not later.options.paused
+        with pytest.raises(InvalidJobRequest) as err:
+            await jobs.update_settings(add_paused="yes")
+        assert err.value.field == "add_paused"
 
 
 async def test_a_stalled_download_holds_no_slot_while_slow_jobs_are_not_counted(tmp_path: Path) -> None:

@@ -954,8 +954,8 @@ class QbittorrentApi:
         asked_stop = form.get("stopCondition")  # (none sent, or "": the preference's, as qBittorrent's)
         stop = enum_value(asked_stop, STOP_BY_NAME, "none") if asked_stop else None
         tags = [t for t in (form.get("tags") or "").split(",") if t.strip()]
-        stopped = parse_bool(form.get("stopped"))
-        paused = bool(parse_bool(form.get("paused")) if stopped is None else stopped)
+        stopped = parse_bool(form.get("stopped"))  # (5.0's name; neither: the preference's)
+        paused = parse_bool(form.get("paused")) if stopped is None else stopped
         features = features_from({
             "category": form.get("category") or "", "tags": tags,
             "ratio_limit": ratio_limit_in(parse_double(form.get("ratioLimit"))),

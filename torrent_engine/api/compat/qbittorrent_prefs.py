@@ -92,7 +92,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         # (where copies of new torrents' and finished downloads' .torrent files go: "" none)
         "export_dir": s.torrent_export_dir, "export_dir_fin": s.finished_torrent_export_dir,
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
-        "start_paused_enabled": False, "add_stopped_enabled": False,  # (5.0's name of the first)
+        "start_paused_enabled": s.add_paused, "add_stopped_enabled": s.add_paused,  # (5.0: the second)
         "add_to_top_of_queue": False, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
@@ -189,6 +189,9 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         if stop is None:
             raise QbtError(400, f"torrent_stop_condition: must be one of {', '.join(STOP_NAMES.values())}")
         changes["stop_condition"] = stop
+    for name in ("start_paused_enabled", "add_stopped_enabled"):  # (new torrents added paused)
+        if name in prefs:
+            changes["add_paused"] = bool(prefs[name])
     if "dont_count_slow_torrents" in prefs:
         changes["dont_count_slow_torrents"] = bool(prefs["dont_count_slow_torrents"])
     for theirs, ours in (("slow_torrent_dl_rate_threshold", "slow_torrent_download_rate"),
@@ -208,6 +211,7 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
                                                              "excluded_file_names")
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
                "dont_count_slow_torrents", "slow_torrent_dl_rate_threshold", "slow_torrent_ul_rate_threshold",
+               "start_paused_enabled", "add_stopped_enabled",
                "slow_torrent_inactive_timer",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
                "torrent_stop_condition",

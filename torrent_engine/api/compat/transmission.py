@@ -499,7 +499,7 @@ class TransmissionRpc:
             # (stalled: slower than the slow rates, 2 KiB/s each unless changed, for that long)
             "queue-stalled-enabled": s.dont_count_slow_torrents,
             "queue-stalled-minutes": max(1, round(s.slow_torrent_inactive_time / 60)),
-            "start-added-torrents": True, "rename-partial-files": False,
+            "start-added-torrents": not s.add_paused, "rename-partial-files": False,
             "trash-original-torrent-files": False, "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
             **tr_session(s),
@@ -547,6 +547,11 @@ class TransmissionRpc:
                                                  "seed-queue-size") \
                 if sq else -1
             changes["max_active_torrents"] = -1
+        if "start-added-torrents" in a:  # (off: new torrents are added paused, unless an add says)
+            start = a["start-added-torrents"]
+            if not isinstance(start, bool):
+                raise RpcError(f"start-added-torrents: expected true or false, got {start!r}")
+            changes["add_paused"] = not start
         if "queue-stalled-enabled" in a:  # (stalled jobs are not counted in the queues)
             changes["dont_count_slow_torrents"] = a["queue-stalled-enabled"]
         if "queue-stalled-minutes" in a:
@@ -569,6 +574,7 @@ class TransmissionRpc:
                    "seedRatioLimit", "seedRatioLimited", "idle-seeding-limit", "idle-seeding-limit-enabled",
                    "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
                    "incomplete-dir-enabled", "incomplete-dir", "default-trackers", "queue-stalled-enabled",
+                   "start-added-torrents",
                    "queue-stalled-minutes",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
@@ -846,7 +852,8 @@ class TransmissionRpc:
         labels = arguments.get("labels") or []
         save_path = arguments.get("download-dir") or None
         options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
-                             paused=bool(arguments.get("paused", False)),
+                             # (absent: start-added-torrents, the settings' add_paused)
+                             paused=None if arguments.get("paused") is None else bool(arguments["paused"]),
                              sequential=bool(arguments.get("sequentialDownload", False)),
                              files=None if files is None else tuple(files),
                              file_priorities=tuple(sorted(priorities.items())),

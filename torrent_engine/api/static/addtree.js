@@ -278,7 +278,7 @@ async function submitAdd(ev) {
   if (tags.length) opts.tags = tags;
   if ($("ad-layout").value !== "original") opts.content_layout = $("ad-layout").value;
   if ($("ad-stop").value) opts.stop_condition = $("ad-stop").value;
-  if ($("ad-paused").checked) opts.paused = true;
+  opts.paused = $("ad-paused").checked;
   if ($("ad-sequential").checked) opts.sequential = true;
   if ($("ad-skip-check").checked) opts.seed_mode = true;
   takeLinks();

@@ -215,6 +215,7 @@ const act = (promise) => promise.catch((e) => showError(e.message));
 // ---- the status bar ----------------------------------------------------------------------
 
 let limits = null;  // the settings the status bar shows: the global and alternative limits
+let addPausedShown = null;  // the add_paused setting last given to the "Start paused" box
 
 function statusStats(stats) {
   $("sb-down").textContent = rate(stats.download_rate);
@@ -231,6 +232,10 @@ function statusLimits(settings) {
   $("sb-down-limit").textContent = shown(alt ? settings.alt_download_limit : settings.download_limit);
   $("sb-up-limit").textContent = shown(alt ? settings.alt_upload_limit : settings.upload_limit);
   $("sb-alt").setAttribute("aria-pressed", String(alt));
+  if (settings.add_paused !== addPausedShown) {  // (the setting is the box's default; an add says)
+    addPausedShown = settings.add_paused;
+    $("add-paused").checked = !!settings.add_paused;
+  }
 }
 
 async function refreshStatus() {
@@ -969,7 +974,7 @@ function addOptions() {
   if (save) opts.save_path = save;
   const peers = $("add-peers").value.split(/[\s,]+/).filter(Boolean);
   if (peers.length) opts.peers = peers;
-  if ($("add-paused").checked) opts.paused = true;
+  opts.paused = $("add-paused").checked;
   if ($("add-sequential").checked) opts.sequential = true;
   return opts;
 }

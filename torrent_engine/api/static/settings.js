@@ -21,6 +21,8 @@ const SETTINGS = [
     {name: "excluded_file_names", label: "File names", kind: "lines", placeholder: "*.nfo\nsample",
      hint: "one pattern a line (* any characters, ? one), any case; a folder's name excludes its files; "
        + "for new torrents that choose no files"},
+    {name: "add_paused", label: "Add new torrents paused", kind: "bool",
+     hint: "unless an add says: the add form's \"Start paused\" follows it"},
     {name: "stop_condition", label: "Stop new torrents", kind: "choice",
      options: [["none", "never"], ["metadata_received", "once their metadata is received"],
                ["files_checked", "once their files are checked"]],

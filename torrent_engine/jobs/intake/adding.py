@@ -5,6 +5,7 @@ job's record durable before anyone hears of it, one add in flight per info-hash 
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -132,13 +133,17 @@ class JobAdder:
         """Start a job (see ``JobService.add``); ``(job, True)``, or ``(existing job, False)``
         when one for the same info-hash is already active (concurrent adds of one torrent share
         one job and one start)."""
-        rec, created = await self._add(source, options)
+        rec, created = await self._add(source, self._resolved(options))
         return self.run.snapshot(rec), created
+
+    def _resolved(self, o: AddOptions) -> AddOptions:
+        """``o`` with what it leaves to the settings decided: paused or not (``add_paused``)."""
+        return o if o.paused is not None else dataclasses.replace(o, paused=self.run.settings.add_paused)
 
     async def add_version(self, link: str, version: TorrentVersion, options: AddOptions) -> tuple[Job, bool]:
         """Add the version ``version`` of the BEP 46 link ``link``, already resolved (a job that
         follows the link moves to a newer version: mutable.py)."""
-        rec, created = await self._add(MagnetLink(link), options, version=version)
+        rec, created = await self._add(MagnetLink(link), self._resolved(options), version=version)
         return self.run.snapshot(rec), created
 
     async def _read(self, source: AddTorrent, version: TorrentVersion | None
@@ -251,7 +256,7 @@ class JobAdder:
         waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
         refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
         added: list[tuple[JobRecord, bool] | JobError] = [JobConflict("not added")] * len(sources)
-        o = options if options is not None else AddOptions()
+        o = self._resolved(options if options is not None else AddOptions())
         order = _BatchOrder(len(sources))
 
         async def one(i: int, source: AddTorrent) -> None:
@@ -300,7 +305,7 @@ class JobAdder:
         them in the batch's order (of two that write one file, the first is added)."""
         now = self.run.clock()
         save = found.save
-        paused, peers, features, seed_mode = o.paused, o.peers, o.features, o.seed_mode
+        paused, peers, features, seed_mode = bool(o.paused), o.peers, o.features, o.seed_mode  # (resolved)
         settings = self.run.settings
         stop = o.stop_condition if o.stop_condition is not None else settings.stop_condition
         if stop != "none" and isinstance(torrent, Torrent) and (stop == "metadata_received" or seed_mode):

@@ -21,7 +21,7 @@ class AddOptions:
     save_path: str | None = None  # None: the category's folder, else the download root
     files: tuple[int, ...] | None = None  # the files to download (None: all), sorted, unique
     sequential: bool = False
-    paused: bool = False
+    paused: bool | None = None  # None: the settings' (``add_paused``)
     peers: tuple[tuple[str, int], ...] = ()
     client: str | None = None
     features: JobFeatures | None = None
@@ -56,7 +56,7 @@ class AddOptions:
         if self.features is not None and not isinstance(self.features, JobFeatures):
             raise InvalidJobRequest("must be JobFeatures", "features")
         for name in ("sequential", "paused", "seed_mode", "queue_top"):
-            if not isinstance(getattr(self, name), bool):
+            if not isinstance(getattr(self, name), bool) and not (name == "paused" and self.paused is None):
                 raise InvalidJobRequest(f"must be true or false, not {getattr(self, name)!r}", name)
         set_("files", check_file_indices(self.files))
         set_("peers", check_peers(self.peers))

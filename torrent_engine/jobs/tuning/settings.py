@@ -206,6 +206,9 @@ class ServiceSettings:
     # when a new job stops by itself, unless its add says (model.STOP_CONDITIONS: qBittorrent's
     # "torrent stop condition")
     stop_condition: str = "none"
+    # whether a new job is added paused unless its add says (qBittorrent's "do not start the
+    # download automatically", Transmission's start-added-torrents off)
+    add_paused: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
     # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
     # export_dir_fin)
@@ -252,7 +255,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 names = ", ".join(a.value for a in ShareLimitAction)
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
-        elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents"):
+        elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
