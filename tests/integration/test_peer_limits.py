@@ -67,6 +67,21 @@ async def _service_beside(tmp_path: Path, peers: list[IdlePeer]) -> AsyncIterato
         tg.cancel_scope.cancel()
 
 
+async def closed_by_us(torrent: Torrent, port: int) -> None:
+    """A peer of ``torrent`` connects to ``port`` and is closed by us (its read ends)."""
+    wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0004-" + os.urandom(6).hex().encode(),
+                    reserved=m.make_reserved(extension=False, fast=False),
+                    num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
+    async with await anyio.connect_tcp("127.0.0.1", port) as stream:
+        await stream.send(wire.handshake() + wire.send(m.Interested()))
+        with anyio.fail_after(20):
+            try:
+                while await stream.receive():
+                    pass
+            except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                pass
+
+
 async def test_the_global_limit_holds_across_two_torrents(tmp_path: Path) -> None:
     torrents, peers, everyone = _two_torrents(tmp_path)
     async with _service_beside(tmp_path, everyone) as jobs:
@@ -309,33 +324,18 @@ async def test_one_connection_an_address_while_multiple_connections_per_ip_is_of
     on again, the two others are dialed."""
     torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 60_000),)), piece_length=16 * 1024)
     peers = [IdlePeer(torrent, "127.0.0.1") for _ in range(3)]
-    async with anyio.create_task_group() as tg:
-        for peer in peers:
-            await tg.start(peer.serve)
-        async with JobService(loopback_config(encryption="disable"), download_root=tmp_path / "dl",
-                              state_dir=tmp_path / "state") as jobs:
-            await jobs.update_settings(multiple_connections_per_ip=False)
-            await jobs.add(torrent, peers=[("127.0.0.1", p.port) for p in peers])
-            session = jobs.manager.get(torrent.info_hash)
-            assert session is not None
-            await _wait(lambda: len(session.peers) == 1)
-            await anyio.sleep(2.5)  # (more than a dialer's round: the two others are not dialed)
-            assert sum(p.accepted for p in peers) == 1 and len(session.peers) == 1
-            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0005-" + os.urandom(6).hex().encode(),
-                            reserved=m.make_reserved(extension=False, fast=False),
-                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
-            async with await anyio.connect_tcp("127.0.0.1", session.listen_port) as stream:
-                await stream.send(wire.handshake() + wire.send(m.Interested()))
-                with anyio.fail_after(20):  # closed by us: the read ends
-                    try:
-                        while await stream.receive():
-                            pass
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                        pass
-            assert len(session.peers) == 1
-            await jobs.update_settings(multiple_connections_per_ip=True)
-            await _wait(lambda: len(session.peers) == 3)
-        tg.cancel_scope.cancel()
+    async with _service_beside(tmp_path, peers) as jobs:
+        await jobs.update_settings(multiple_connections_per_ip=False)
+        await jobs.add(torrent, peers=[("127.0.0.1", p.port) for p in peers])
+        session = jobs.manager.get(torrent.info_hash)
+        assert session is not None
+        await _wait(lambda: len(session.peers) == 1)
+        await anyio.sleep(2.5)  # (more than a dialer's round: the two others are not dialed)
+        assert sum(p.accepted for p in peers) == 1 and len(session.peers) == 1
+        await closed_by_us(torrent, session.listen_port)
+        assert len(session.peers) == 1
+        await jobs.update_settings(multiple_connections_per_ip=True)
+        await _wait(lambda: len(session.peers) == 3)
 
 
 async def test_an_incoming_peer_past_the_global_limit_is_closed(tmp_path: Path) -> None:
@@ -350,16 +350,6 @@ async def test_an_incoming_peer_past_the_global_limit_is_closed(tmp_path: Path) 
             session = jobs.manager.get(torrent.info_hash)
             assert session is not None
             await _wait(lambda: len(session.peers) == 1)
-            wire = PeerWire(info_hash=torrent.info_hash, peer_id=b"-XX0004-" + os.urandom(6).hex().encode(),
-                            reserved=m.make_reserved(extension=False, fast=False),
-                            num_pieces=torrent.num_pieces, piece_size=torrent.piece_size)
-            async with await anyio.connect_tcp("127.0.0.1", session.listen_port) as stream:
-                await stream.send(wire.handshake() + wire.send(m.Interested()))
-                with anyio.fail_after(20):  # closed by us: the read ends
-                    try:
-                        while await stream.receive():
-                            pass
-                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
-                        pass
+            await closed_by_us(torrent, session.listen_port)
             assert len(session.peers) == 1 and jobs.manager.shared.connections == 1
         tg.cancel_scope.cancel()

@@ -847,6 +847,26 @@ async def test_a_job_without_a_session_stays_paused_or_held_when_an_action_start
         assert jobs.get(ids[1]).state is JobState.DOWNLOADING and not session.paused
 
 
+def misplaced_cross_seed(tmp_path: Path) -> tuple[Torrent, Path]:
+    """A one-file torrent whose data is in the download root (``dl``), not where it is added."""
+    data = payload(40_000, 7)
+    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
+    root = tmp_path / "dl"
+    root.mkdir()
+    (root / "x.bin").write_bytes(data)
+    return torrent, root
+
+
+async def added_in_error(jobs: JobService, torrent: Torrent) -> Job:
+    """``torrent`` added in seed mode at ``there``, where its files are not: stopped in error."""
+    job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
+    with anyio.fail_after(10):
+        while jobs.get(job.id).state is not JobState.ERROR:
+            await jobs.tick()
+            await anyio.sleep(0.01)
+    return job
+
+
 async def test_a_move_to_where_the_files_are_starts_no_session_at_the_old_place(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A cross-seed added in seed mode at the wrong folder stops: its files are missing. Moved
@@ -854,17 +874,9 @@ async def test_a_move_to_where_the_files_are_starts_no_session_at_the_old_place(
     place first, which failed there again; heard while the move ran, that failure stopped the
     job at its new place once the move let go of it, in error with the old place's missing
     files (found by tests/fuzz/test_jobs_stateful.py)."""
-    data = payload(40_000, 7)
-    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
-    root = tmp_path / "dl"
-    root.mkdir()
-    (root / "x.bin").write_bytes(data)
+    torrent, root = misplaced_cross_seed(tmp_path)
     async with service(tmp_path) as jobs:
-        job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
-        with anyio.fail_after(10):
-            while jobs.get(job.id).state is not JobState.ERROR:
-                await jobs.tick()
-                await anyio.sleep(0.01)
+        job = await added_in_error(jobs, torrent)
         started = sessions_started(monkeypatch)
         moved = await jobs.set_location(job.id, str(root))
         assert started == [root.resolve()]
@@ -890,17 +902,9 @@ async def test_a_job_in_error_moved_shows_none_of_the_old_place_s_error_before_i
     and the job show neither the old place's error nor its missing files, paused (as it was
     stopped), though its new session has not yet said what it does (still queued: on a busy
     machine its first step comes after the move answers). It showed the old place's error."""
-    data = payload(40_000, 7)
-    torrent = make_torrent([(("x.bin",), data)], 16384, single=True, name="x.bin")
-    root = tmp_path / "dl"
-    root.mkdir()
-    (root / "x.bin").write_bytes(data)
+    torrent, root = misplaced_cross_seed(tmp_path)
     async with service(tmp_path) as jobs:
-        job, _ = await jobs.add(torrent, save_path="there", seed_mode=True)
-        with anyio.fail_after(10):
-            while jobs.get(job.id).state is not JobState.ERROR:
-                await jobs.tick()
-                await anyio.sleep(0.01)
+        job = await added_in_error(jobs, torrent)
         quiet = [True]  # (while set, every session says it is queued: none has taken its first step)
         said = Session.state
         monkeypatch.setattr(Session, "state", property(
