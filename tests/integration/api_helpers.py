@@ -123,9 +123,14 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SseMessage]:
 
 def loopback_only(case: Any, port: int) -> None:
     """Keep a generated request from sending the daemon anywhere but loopback: peers become a
-    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers)."""
+    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers);
+    settings that would reach out (LSD's multicast, the DHT's routers, a filter list's URL) are
+    left off."""
     body = case.body
     if isinstance(body, dict):
+        for name, off in (("lsd_enabled", False), ("dht_enabled", False), ("ip_filter_url", "")):
+            if name in body:
+                body[name] = off
         if isinstance(body.get("peers"), list):
             body["peers"] = [f"127.0.0.1:{port}" for _ in body["peers"]]
         elif isinstance(body.get("peers"), str):

@@ -439,9 +439,8 @@ class JobService:
         ``skip_checking``): the job seeds at once, nothing read at the add; each piece is verified
         the first time it is served, and one that fails has the whole torrent checked.
         ``download_path``: the folder the data goes to while it downloads, moved to the save
-        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides).
-        ``paused``: added paused or not; None: the service's ``add_paused`` setting decides.
-        """
+        path once complete ("" none; None: the service's ``incomplete_dir`` setting decides);
+        ``paused`` None: the ``add_paused`` setting decides."""
         given = AddOptions(save_path=save_path, files=None if files is None else tuple(files),
                            sequential=sequential, paused=paused, peers=tuple(peers), client=client,
                            features=features, download_limit=download_limit, upload_limit=upload_limit,
