@@ -15,18 +15,9 @@ import pytest
 from tests.unit.jobs.test_jobs_features import magnet, seed_data, service, two_files, wait_state
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import AddOptions, JobState, SavePathError
-from torrent_engine.jobs.disk.exports import MOST_COPIES, SUFFIX, copy_name, write_copy
-from torrent_engine.jobs.disk.paths import NAME_MAX
+from torrent_engine.jobs.disk.exports import write_copy
 
 pytestmark = pytest.mark.anyio
-
-
-def test_a_copy_s_name_is_a_file_name_and_the_info_hash_when_nothing_is_left() -> None:
-    assert copy_name("Show/S01\\e01\x01\x7f", "ab") == "Show_S01_e01__"
-    for empty in ("", " ", ".", ".."):
-        assert copy_name(empty, "ab12") == "ab12"
-    long = copy_name("é" * 300, "ab")
-    assert len(os.fsencode(f"{long} {MOST_COPIES}{SUFFIX}")) <= NAME_MAX and long == "é" * len(long)
 
 
 def test_copies_of_one_name_are_numbered_and_a_file_there_is_never_replaced(tmp_path: Path) -> None:

@@ -18,15 +18,18 @@ from pathlib import Path
 import anyio
 
 from ...formats.metainfo import Torrent
+from ...formats.metainfo.files import sanitize_component
 from ..model import ProgramEvent, SavePathError
 from ..store import JobRecord
 from .host import DiskHost
-from .paths import NAME_MAX, confine
+from .paths import confine
 
 log = logging.getLogger("torrent_engine.jobs.exports")
 
 SUFFIX = ".torrent"
-MOST_COPIES = 10_000  # copies of one name in a folder before a copy gives up (a folder never cleaned)
+# copies of one name in a folder before a copy gives up (a folder never cleaned); a name is at most
+# 240 bytes (``sanitize_component``, as the metainfo's names): " 9999.torrent" keeps it a file name
+MOST_COPIES = 10_000
 
 
 def export_folder(root: Path, folder: str, name: str) -> Path:
@@ -36,19 +39,6 @@ def export_folder(root: Path, folder: str, name: str) -> Path:
         return confine(root, folder)
     except SavePathError as exc:
         raise SavePathError(exc.reason, name) from exc
-
-
-def copy_name(name: str, fallback: str) -> str:
-    """``name`` as a file name: no ``/``, ``\\`` or control character, not ``.`` or ``..``,
-    short enough for ``<name> N.torrent`` within a file name's bytes; ``fallback`` (the
-    info-hash) when nothing is left."""
-    clean = "".join("_" if c in "/\\" or ord(c) < 32 or ord(c) == 127 else c for c in name).strip()
-    if clean in ("", ".", ".."):
-        clean = fallback
-    room = NAME_MAX - len(f" {MOST_COPIES}{SUFFIX}")
-    while len(os.fsencode(clean)) > room:
-        clean = clean[:-1]
-    return clean
 
 
 def write_copy(folder: Path, name: str, data: bytes) -> Path:
@@ -62,23 +52,32 @@ def write_copy(folder: Path, name: str, data: bytes) -> Path:
         for n in range(MOST_COPIES):
             path = folder / (f"{name}{SUFFIX}" if n == 0 else f"{name} {n}{SUFFIX}")
             try:
-                try:
-                    os.link(aside, path)  # (fails when the name is taken: nothing replaced)
-                except FileExistsError:
-                    raise
-                except OSError:  # (a file system without hard links: created, never replaced)
-                    with open(path, "xb") as f:
-                        try:
-                            f.write(data)
-                        except BaseException:
-                            path.unlink(missing_ok=True)  # (ours, half written: none rather)
-                            raise
+                os.link(aside, path)  # (fails when the name is taken: nothing replaced)
             except FileExistsError:
                 continue
+            except OSError:  # (a file system without hard links: created, never replaced)
+                if not _create(path, data):
+                    continue
             return path
         raise FileExistsError(f"{folder / (name + SUFFIX)} and {MOST_COPIES - 1} numbered copies exist")
     finally:
         os.unlink(aside)
+
+
+def _create(path: Path, data: bytes) -> bool:
+    """(Blocking.) ``data`` in a new file ``path``; False when a file is there (left as it is).
+    A write that fails removes the file it made: whole or absent."""
+    try:
+        f = open(path, "xb")  # (closed below; the file removed when its write fails)
+    except FileExistsError:
+        return False
+    with f:
+        try:
+            f.write(data)
+        except BaseException:
+            path.unlink(missing_ok=True)
+            raise
+    return True
 
 
 class TorrentExports:
@@ -105,7 +104,7 @@ class TorrentExports:
 
     async def _write(self, folder: Path, rec: JobRecord, torrent: Torrent | None) -> None:
         manager = self.run.manager
-        name = copy_name(torrent.name if torrent is not None else rec.name, rec.info_hash)
+        name = sanitize_component((torrent.name if torrent is not None else rec.name).encode())
 
         def work() -> Path | None:
             data = torrent.to_bytes() if torrent is not None else manager.saved_metainfo_bytes(rec.info_hash)
