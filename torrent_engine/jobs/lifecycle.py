@@ -99,7 +99,8 @@ class JobLifecycle:
         self.clock = clock
         self.store = store
         self.jobs = JobTable()
-        self.writer = JobWriter(store, clock, lambda job_id: job_id in self.jobs)
+        self.writer = JobWriter(store, clock, lambda job_id: job_id in self.jobs,
+                                lambda torrents: manager.save_torrents(torrents))
         self.adding: dict[str, anyio.Event] = {}  # info-hash -> an add in flight (single flight)
         self.busy: set[str] = set()  # job ids whose session is being replaced (recheck) or ended
         # job ids whose add is in flight (busy too, but their metadata is learnt at once), and why
@@ -171,12 +172,8 @@ class JobLifecycle:
         """The jobs whose session runs, in the order their sessions were added (the timers walk
         these alone: with thousands of paused jobs without one, walking every job each second
         was most of the tick)."""
-        out = []
-        for session in self.manager.sessions:
-            rec = self.jobs.get(self.jobs.active_id(session.info_hash_hex))
-            if rec is not None:
-                out.append(rec)
-        return out
+        recs = (self.jobs.get(self.jobs.active_id(s.info_hash_hex)) for s in self.manager.sessions)
+        return [rec for rec in recs if rec is not None]
 
     async def started(self) -> None:
         """While the service starts, wait until it has started (``starting.StartWait``)."""
@@ -630,15 +627,16 @@ class JobLifecycle:
         if (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name) != before:
             self.marks.mark(rec)
 
-    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
-        """Write the record (or ``content`` in its place) as it is when its turn comes;
-        ``strict``: ``StateNotSaved`` when it could not be (a change to refuse)."""
+    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False,
+                   metainfo: Torrent | None = None) -> None:
+        """Write the record (or ``content`` in its place) as it is when its turn comes (``JobWriter.save``:
+        ``strict``, ``StateNotSaved`` when it could not be; ``metainfo``, its torrent kept first)."""
         self.sleepers.fold(rec)
         self.sleepers.unview(rec)
         self.marks.mark(rec)  # (written: something of it changed, before or after, in the same step)
         if content is None and rec.options.paused:
             self.refresh_files(rec)
-        await self.writer.save(rec, content, strict=strict)
+        await self.writer.save(rec, content, strict=strict, metainfo=metainfo)
 
     async def save_all(self, recs: list[JobRecord]) -> None:
         """Write every record of ``recs`` that changed since it was written, in one transaction

@@ -15,13 +15,14 @@ import json
 import logging
 import re
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Container, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 
+from ..formats.metainfo import Torrent
 from ..jsonvalue import JSON, JSONValue
 from ..storage.database import Database, transaction
 from .model import STOP_CONDITIONS, JobFeatures, JobOptions, JobResult, JobStall, JobState, StateNotSaved
@@ -538,12 +539,14 @@ def counters(rec: JobRecord) -> tuple[object, ...]:
 class _Batch:
     """Records waiting to be written together: the saves asked while the last write ran."""
 
-    __slots__ = ("records", "done", "error")
+    __slots__ = ("records", "metainfo", "done", "error", "unkept")
 
     def __init__(self) -> None:
         self.records: dict[str, tuple[JobRecord, JobRecord | None]] = {}  # id -> (record, content)
+        self.metainfo: dict[str, Torrent] = {}  # id -> the torrent kept before its record is written
         self.done = anyio.Event()
-        self.error: OSError | None = None
+        self.error: OSError | None = None  # (the records could not be written)
+        self.unkept: OSError | None = None  # (the torrents could not be kept: their records not written)
 
 
 # ``JobWriter.save_all``: records encoded (to tell those changed) between two turns of the loop
@@ -557,8 +560,10 @@ class JobWriter:
     as it is when its group is written, so the store always ends with the newest state. A batch
     of adds is so one transaction, not one per job and state change."""
 
-    def __init__(self, store: JobStore, clock: Callable[[], float], known: Callable[[str], bool]) -> None:
+    def __init__(self, store: JobStore, clock: Callable[[], float], known: Callable[[str], bool],
+                 keep: Callable[[list[Torrent]], None] | None = None) -> None:
         self._store = store
+        self._keep = keep  # (blocking) torrents' metainfo kept (``TorrentManager.save_torrents``)
         self._clock = clock
         self._known = known  # whether a job still exists (a forgotten job is not written again)
         self._lock = anyio.Lock()  # one write at a time
@@ -568,22 +573,28 @@ class JobWriter:
         # a hash of the record as last written, or as read at the start (save_all skips it)
         self._written: dict[str, int] = {}
 
-    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
+    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False,
+                   metainfo: Torrent | None = None) -> None:
         """Write the record (or ``content`` in its place) as it is when its group is written; a
         failed write is logged (the next save tries again), or with ``strict`` (a change a
-        caller is about to hear is made) raised as ``StateNotSaved``."""
+        caller is about to hear is made) raised as ``StateNotSaved``. ``metainfo``: its torrent,
+        kept first in the same worker-thread hop (a new seed's: one hop an add, not two); the
+        record is not written when it cannot be."""
         batch = self._open
         lead = batch is None
         if batch is None:
             batch = self._open = _Batch()
         batch.records[rec.id] = (rec, content)
+        if metainfo is not None:
+            batch.metainfo[rec.id] = metainfo
         with anyio.CancelScope(shield=True):
             if lead:
                 await self._write(batch)
             else:
                 await batch.done.wait()
-        if batch.error is not None and strict:
-            raise not_saved(batch.error, self._store.state_dir) from batch.error
+        error = batch.error or (batch.unkept if rec.id in batch.metainfo else None)
+        if error is not None and strict:
+            raise not_saved(error, self._store.state_dir) from error
 
     async def _write(self, batch: _Batch) -> None:
         try:
@@ -599,8 +610,10 @@ class JobWriter:
                         self._written.pop(rec.id, None)
                         # on the loop: the record does not change under it
                         rows.append((rec.id, self._store.encode(content or rec)))
+                torrents = [t for job_id, t in batch.metainfo.items() if self._known(job_id)]
                 try:
-                    await anyio.to_thread.run_sync(self._store.write_many, rows)
+                    batch.unkept, rows = await anyio.to_thread.run_sync(self._commit, torrents, rows,
+                                                                         batch.metainfo)
                 except OSError as exc:
                     batch.error = exc
                     for job_id, _ in rows:
@@ -610,8 +623,27 @@ class JobWriter:
                 else:
                     for job_id, data in rows:
                         self._written[job_id] = hash(data)
+                    if batch.unkept is not None:
+                        for job_id in batch.metainfo:
+                            self._saved.pop(job_id, None)
+                        log.warning("cannot keep the torrents of %d jobs: %s", len(torrents), batch.unkept)
         finally:
             batch.done.set()
+
+    def _commit(self, torrents: list[Torrent], rows: list[tuple[str, bytes]], needing: Container[str]
+                ) -> tuple[OSError | None, list[tuple[str, bytes]]]:
+        """(A worker thread.) ``torrents`` kept, then ``rows`` written: the error that kept the
+        torrents from being kept, if any (then the rows of ``needing`` are not written), and the
+        rows written. ``OSError`` when the rows cannot be written."""
+        unkept: OSError | None = None
+        if torrents and self._keep is not None:
+            try:
+                self._keep(torrents)
+            except OSError as exc:
+                unkept = exc
+                rows = [row for row in rows if row[0] not in needing]
+        self._store.write_many(rows)
+        return unkept, rows
 
     async def save_all(self, recs: list[JobRecord]) -> None:
         """Write the records that differ from what was last written, in one transaction (a stop

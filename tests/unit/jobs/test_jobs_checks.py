@@ -319,3 +319,32 @@ async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_th
         session = jobs.manager.get(job.info_hash)
         assert session is not None and set(session.have) == set(range(48)) - {5}
         assert rechecks == []
+
+
+@pytest.mark.parametrize("seed_mode", [False, True])
+async def test_a_seed_whose_torrent_cannot_be_kept_is_not_added_and_its_record_not_written(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed_mode: bool) -> None:
+    """A torrent added with its data on disk (checked without a session, or a dormant seed in
+    seed mode) has its torrent kept in the same write as its record: when the torrent cannot be
+    kept, the add is refused saying so, and nothing of it is listed, kept or found at the next
+    start; the next add, once it can be, is made."""
+    from torrent_engine.jobs import AddOptions
+    from torrent_engine.jobs.model import StateNotSaved
+
+    torrent = seeds(tmp_path / "dl", 1)[0]
+    options = AddOptions(seed_mode=seed_mode)
+    async with _service(tmp_path) as jobs:
+        def full(torrents: Any, **kwargs: Any) -> None:
+            raise MetainfoStoreError(errno.ENOSPC, "metainfo store: database or disk is full")
+
+        monkeypatch.setattr(jobs.manager, "save_torrents", full)
+        with pytest.raises(StateNotSaved, match="full"):
+            await jobs.add(torrent, options)
+        assert jobs.list() == [] and jobs.manager.sessions == []
+        assert jobs.manager.saved_metainfo_bytes(torrent.info_hash) is None
+    async with _service(tmp_path) as jobs:
+        assert jobs.list() == []
+        job, _ = await jobs.add(torrent, options)
+        await all_seeding(jobs, [job.id])
+    async with _service(tmp_path) as jobs:
+        assert [j.state for j in jobs.list()] == [JobState.SEEDING]

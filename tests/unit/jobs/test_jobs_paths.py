@@ -161,3 +161,42 @@ def test_the_copies_a_move_drops_go_once_it_is_committed_and_stay_if_it_is_undon
     assert (old / "d" / "same.bin").exists() is not committed
     assert (old / "d").exists() is not committed  # (left empty once committed: removed)
     assert (new / "d" / "moved.bin").exists() is committed
+
+
+def test_an_adds_look_finds_each_file_and_its_size_and_a_seed_is_there_at_full_sizes(root: Path) -> None:
+    """The add's one look at its save path gives each file found and its size (a link that
+    leads nowhere, or into a loop, is there at no size); a new seed's files are all there, as a
+    second look at each would say, only when each wanted one is at its full size."""
+    from torrent_engine.jobs.disk.paths import files_found, ground
+    from torrent_engine.jobs.queueing.dormant import wanted_files_there, wanted_there
+    from torrent_engine.jobs.snapshot import learn_layout
+    from torrent_engine.jobs.store import JobOptions, JobRecord, JobState
+    from torrent_engine.storage.create import create_torrent
+
+    made = root / "made" / "t"
+    made.mkdir(parents=True)
+    (made / "a.bin").write_bytes(b"a" * 40_000)
+    (made / "b.bin").write_bytes(b"b" * 1_000)
+    torrent = create_torrent(made, piece_length=16 * 1024)
+    save = root / "dl"
+    (save / "t").mkdir(parents=True)
+    os.symlink(save / "t" / "nowhere", save / "t" / "dangling")
+    os.symlink(save / "t" / "loop", save / "t" / "loop")
+    assert files_found(save, [("t", "dangling"), ("t", "loop"), ("t", "absent"), ("t", "a.bin", "x")]) == {
+        "t/dangling": -1, "t/loop": -1}
+    options = JobOptions(save_path=str(save), files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    rec = JobRecord(id="0" * 16, info_hash=torrent.info_hash.hex(), name="t", source="torrent",
+                    options=options, state=JobState.QUEUED, created_at=0.0, updated_at=0.0)
+    learn_layout(rec, torrent)
+    for content, there in ((b"a" * 40_000, True), (b"a" * 39_999, False)):
+        (save / "t" / "a.bin").write_bytes(content)
+        (save / "t" / "b.bin").write_bytes(b"b" * 1_000)
+        found = ground(root, "dl", torrent, "original")
+        assert found.preexisting == ["t/a.bin", "t/b.bin"]
+        assert found.sizes == {"t/a.bin": len(content), "t/b.bin": 1_000}
+        assert wanted_there(rec, found.sizes) is there is wanted_files_there(rec)
+    rec.file_priorities = (0, 1)  # (a.bin not wanted: its size does not matter)
+    assert wanted_there(rec, ground(root, "dl", torrent, "original").sizes) is True
+    (save / "t" / "b.bin").unlink()
+    assert wanted_there(rec, ground(root, "dl", torrent, "original").sizes) is False

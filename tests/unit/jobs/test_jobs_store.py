@@ -7,6 +7,7 @@ import gc
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
@@ -254,3 +255,54 @@ async def test_saving_every_record_at_a_stop_lets_the_loop_run_between_pages(tmp
     assert len(seen) == len(recs) and len(set(seen)) == 3  # (the three pages, each in one turn)
     loaded, lost = store.load_all()
     assert {r.id for r in loaded} == {r.id for r in recs} and not lost
+
+
+@pytest.mark.anyio
+async def test_a_record_saved_with_its_torrent_is_written_in_the_same_hop_and_not_without_it(
+        tmp_path: Path) -> None:
+    """A new seed's torrent is kept first and its record written after it, in one worker-thread
+    hop for the group (one hop an add, not two); a torrent that cannot be kept leaves its record
+    unwritten (a strict save says so) while the group's other records are written."""
+    import errno
+
+    import anyio
+
+    from torrent_engine.jobs.model import StateNotSaved
+    from torrent_engine.jobs.store import JobWriter
+
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a").write_bytes(b"a" * 40_000)
+    torrent = create_torrent(tmp_path / "data", piece_length=16 * 1024)
+    store = JobStore(tmp_path / "state")
+    kept: list[list[str]] = []  # (the records on disk as each group of torrents is kept)
+    full = False
+
+    def keep(torrents: list[Any]) -> None:
+        kept.append(sorted(r.id for r in store.load_all()[0]))
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    writer = JobWriter(store, lambda: 0.0, lambda job_id: True, keep)
+    hops: list[str] = []
+    real = anyio.to_thread.run_sync
+
+    async def counted(func: object, *args: object, **kwargs: object) -> object:
+        hops.append(getattr(func, "__name__", ""))
+        return await real(func, *args, **kwargs)  # type: ignore[arg-type]
+
+    anyio.to_thread.run_sync = counted  # type: ignore[assignment]
+    try:
+        async with anyio.create_task_group() as tg:
+            for n in range(3):
+                tg.start_soon(lambda n=n: writer.save(record(f"{n:016x}"), strict=True, metainfo=torrent))
+        assert hops == ["_commit"] and kept == [[]]  # (one hop; the torrents before the records)
+        assert len(store.load_all()[0]) == 3
+        full = True
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(writer.save, record("00000000000000aa"))
+            with pytest.raises(StateNotSaved):
+                await writer.save(record("00000000000000bb"), strict=True, metainfo=torrent)
+        assert hops == ["_commit"] * 2
+    finally:
+        anyio.to_thread.run_sync = real  # type: ignore[assignment]
+    assert sorted(r.id for r in store.load_all()[0]) == [f"{n:016x}" for n in range(3)] + ["00000000000000aa"]

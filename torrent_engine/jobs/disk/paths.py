@@ -8,10 +8,11 @@ cancelling with ``delete_files`` removes only its own files and the folders it c
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from ...formats.magnet import Magnet
@@ -21,6 +22,8 @@ from ..store import JobRecord
 
 log = logging.getLogger("torrent_engine.jobs.paths")
 
+# what a look at a path that is not there raises (``pathlib``'s ignored errors)
+_NOT_THERE = frozenset({errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP})
 NAME_MAX = 255  # bytes in one file name (Linux, macOS, Windows alike)
 PATH_MAX = 4095  # bytes in a whole path (Linux's PATH_MAX less its NUL)
 
@@ -91,13 +94,26 @@ def missing_dirs(root: Path, path: Path) -> list[str]:
 
 def existing_files(save_path: Path, relative_paths: Iterable[Sequence[str]]) -> list[str]:
     """Which of the torrent's files (by relative path) are on disk already, "/"-joined."""
-    found: list[str] = []
+    return list(files_found(save_path, relative_paths))
+
+
+def files_found(save_path: Path, relative_paths: Iterable[Sequence[str]]) -> dict[str, int]:
+    """The torrent's files (by relative path) on disk already, "/"-joined, each with its size
+    (-1: a symlink that leads nowhere). One ``stat`` a file, a second only where none is."""
+    found: dict[str, int] = {}
     for parts in relative_paths:
         if not parts:
             continue
         path = save_path.joinpath(*parts)
-        if path.is_symlink() or path.exists():
-            found.append("/".join(parts))
+        try:
+            size = os.stat(path).st_size
+        except OSError as exc:  # ("not there" as ``Path.exists`` takes it; another is raised)
+            if exc.errno not in _NOT_THERE:
+                raise
+            if not path.is_symlink():
+                continue
+            size = -1
+        found["/".join(parts)] = size
     return found
 
 
@@ -108,6 +124,9 @@ class Ground:
     save: Path  # confined to the download root, after the content layout
     created_dirs: list[str]  # the folders the job creates (``missing_dirs``)
     preexisting: list[str]  # its files on disk already ("/"-joined; never deleted by the job)
+    # the sizes of its files found there (``files_found``: links in the torrent too): whether a
+    # new seed's files are all there is judged from this, with no second look (``wanted_there``)
+    sizes: Mapping[str, int] = field(default_factory=dict)
 
 
 def ground(root: Path, save_path: str | None, torrent: Torrent | Magnet, layout: str,
@@ -120,9 +139,10 @@ def ground(root: Path, save_path: str | None, torrent: Torrent | Magnet, layout:
     save = seen.confine(root, save_path)
     if layout != "original":
         save = seen.confine(root, str(layout_save_path(save, torrent, layout)))
-    stored = ([f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-              if isinstance(torrent, Torrent) else [])
-    return Ground(save, seen.missing_dirs(root, save), existing_files(save, stored))
+    files = [f for f in torrent.files if not f.pad] if isinstance(torrent, Torrent) else []
+    sizes = files_found(save, [f.path for f in files])
+    return Ground(save, seen.missing_dirs(root, save),
+                  [p for f in files if "l" not in f.attr and (p := "/".join(f.path)) in sizes], sizes)
 
 
 class GroundsSeen:

@@ -55,7 +55,7 @@ from ..model import (
     one_not_saved,
 )
 from ..organising.organise import Organiser
-from ..queueing.dormant import wanted_files_there
+from ..queueing.dormant import wanted_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup, start_held
 from ..store import FULL_ERRNOS, JobRecord, not_saved
@@ -117,7 +117,7 @@ class JobAdder:
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None,
                  metadata: MetadataFetches | None = None) -> None:
         self._reads: Grouped[Callable[[GroundsSeen], Any]] = Grouped(_each)
-        self._saves: Grouped[tuple[JobRecord, Torrent, bool]] = Grouped(self._save_if_there)
+        self._saves: Grouped[tuple[JobRecord, Torrent]] = Grouped(self._save_starting)
         self.run = run
         self.dedup = dedup  # (v2 files already held, placed before the first check)
         self.rounds = rounds
@@ -372,14 +372,18 @@ class JobAdder:
         self.run.starting[rec.id] = None  # (all but a magnet's metadata: see _on_engine_event)
         dormant = False  # (a seed added in seed mode: no session until a peer asks for it)
         pending = False  # (its data on disk: checked without a session first, checks.py)
-        saved = False  # (its torrent and first resume data kept with its group's: _save_if_there)
+        saved = False  # (its torrent and first resume data kept with its group's: _save_starting)
         try:
             try:
                 if isinstance(torrent, Torrent):
                     may_sleep = self._may_sleep_at_add(rec)
                     may_check = not may_sleep and self._may_check_at_add(rec, o)
-                    there = await self._saves.run((rec, torrent, may_sleep or may_check))
-                    dormant, pending, saved = there and may_sleep, there and may_check, True
+                    # (whether its files are all there, as the add's look found them)
+                    there = (may_sleep or may_check) and wanted_there(rec, where.sizes)
+                    dormant, pending = there and may_sleep, there and may_check
+                    if not there:
+                        await self._saves.run((rec, torrent))
+                        saved = True
                 if not dormant and not pending:
                     manager = self.run.manager
                     session = await start_held(rec, self.run.starts_paused(rec), lambda paused: manager.add(
@@ -402,8 +406,11 @@ class JobAdder:
             elif pending:  # its data is hashed in its turn, with no session until then
                 self.run.set_state(rec, JobState.CHECKING, told=False)
             # durable before anyone hears of it: when it cannot be, the add is undone (a dormant
-            # or pending add is written once, in the state it is announced in)
-            await self.run.save(rec, strict=True)
+            # or pending add is written once, in the state it is announced in, its torrent kept
+            # in the same hop: the torrent alone, as its record says where its data is and that
+            # it seeds in seed mode; a checked torrent's resume data is written by its check)
+            kept = torrent if (dormant or pending) and isinstance(torrent, Torrent) else None
+            await self.run.save(rec, strict=True, metainfo=kept)
         except StateNotSaved:
             if rec.id not in self.run.jobs:
                 raise
@@ -449,8 +456,8 @@ class JobAdder:
         """Whether ``rec``, being added, may be a dormant seed from the start: added in seed mode
         (its data is there, its owner says: libtorrent's ``seed_mode``), not paused, given no peer
         to dial, saving where its files are (no incomplete folder), in a service whose state
-        folder keeps its torrent, and as ``may_sleep`` would judge it once seeding (its files are
-        looked at next, with the writes: ``_save_if_there``)."""
+        folder keeps its torrent, and as ``may_sleep`` would judge it once seeding (whether its
+        files are there the add's look found: ``wanted_there``)."""
         o, manager = rec.options, self.run.manager
         return (o.seed_mode and not o.paused and not o.peers and o.download_path is None
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
@@ -458,8 +465,7 @@ class JobAdder:
 
     def _may_check_at_add(self, rec: JobRecord, o: AddOptions) -> bool:
         """Whether ``rec``, being added, may have its data checked without a session first
-        (checks.py): as ``_may_sleep_at_add`` but not in seed mode, every file wanted (its
-        files are looked at next, with the writes: ``_save_if_there``)."""
+        (checks.py): as ``_may_sleep_at_add`` but not in seed mode, every file wanted."""
         opts, manager = rec.options, self.run.manager
         return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
                 and o.files is None and not o.file_priorities and not o.sequential and not rec.stop_condition
@@ -467,28 +473,18 @@ class JobAdder:
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
                 and manager.keeps_saved and not self.run.queue.judges(rec))
 
-    def _save_if_there(self, adds: list[tuple[JobRecord, Torrent, bool]]) -> list[Any]:
-        """(In a worker thread: a group of adds of torrents.) For each add whose files are to be
-        looked at (it may be a dormant seed, or checked without a session first), when every
-        file its job wants is there at its full size: its torrent saved in the state folder as
-        an add saves it (a session starts from it when a peer asks, or its check ends), and
-        True; else its torrent and the first resume data of the session that starts now
-        (``TorrentManager.add`` with ``saved``: it says what is missing, or downloads), and
-        False. Saved together: one sync of the state folder for the group, where each add's
-        session start wrote twice in turn before; a write that fails is every one's exception."""
-        there = [look and wanted_files_there(rec) for rec, _, look in adds]
+    def _save_starting(self, adds: list[tuple[JobRecord, Torrent]]) -> list[Any]:
+        """(In a worker thread: a group of adds of torrents whose sessions start now.) Each
+        torrent and the first resume data its session's start would write (``TorrentManager.add``
+        with ``saved``: it says what is missing, or downloads), kept together: one sync of the
+        state folder for the group, where each add's session start wrote twice in turn before; a
+        write that fails is every one's exception."""
         try:
-            # the torrent alone: a seed-mode seed's save path and seed mode are in its job
-            # record, which restores it and starts its session with them (a placeholder resume
-            # file would be a second file created an add); a checked torrent's resume data is
-            # written by its check
-            self.run.manager.save_torrents(
-                [torrent for (_rec, torrent, _look), ok in zip(adds, there, strict=True) if ok],
-                starting=[(torrent, Path(rec.options.data_path), rec.options.seed_mode)
-                          for (rec, torrent, _look), ok in zip(adds, there, strict=True) if not ok])
+            self.run.manager.save_torrents([], starting=[
+                (torrent, Path(rec.options.data_path), rec.options.seed_mode) for rec, torrent in adds])
         except OSError as exc:
             return [exc] * len(adds)
-        return there
+        return [None] * len(adds)
 
     async def fetch_metainfo(self, url: str) -> Torrent:
         """The .torrent at an http(s) ``url`` (``InvalidJobRequest`` saying why it could not be

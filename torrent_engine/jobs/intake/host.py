@@ -127,9 +127,11 @@ class IntakeHost(Protocol):
     def running(self) -> bool:
         """Whether the service runs."""
 
-    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False) -> None:
+    async def save(self, rec: JobRecord, content: JobRecord | None = None, *, strict: bool = False,
+                   metainfo: Torrent | None = None) -> None:
         """Write the record (or ``content`` in its place) as it is when its turn comes; ``strict``:
-        ``StateNotSaved`` when it could not be (a change to refuse)."""
+        ``StateNotSaved`` when it could not be (a change to refuse); ``metainfo``: its torrent,
+        kept first in the same write."""
 
     @property
     def seeds(self) -> DormantSeeds:

@@ -32,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -339,16 +339,27 @@ def _tiers(rec: JobRecord) -> list[Sequence[str]]:
 def wanted_files_there(rec: JobRecord) -> bool:
     """(Blocking: a stat a file.) Whether each file the seed ``rec`` wants is at its save path
     at its full size, as its record says."""
-    assert rec.file_paths is not None and rec.file_sizes is not None
     root = Path(rec.options.data_path)
-    pads = set(rec.pad_files)
-    priorities = rec.file_priorities or [1] * len(rec.file_paths)
-    for i, (path, size) in enumerate(zip(rec.file_paths, rec.file_sizes, strict=False)):
-        if i in pads or (i < len(priorities) and priorities[i] <= 0):
-            continue
+    for path, size in _wanted(rec):
         try:
             if os.stat(root.joinpath(*path)).st_size != size:
                 return False
         except OSError:
             return False
     return True
+
+
+def wanted_there(rec: JobRecord, sizes: Mapping[str, int]) -> bool:
+    """``wanted_files_there`` from a look made already: ``sizes``, the files found at the job's
+    data path ("/"-joined, as ``paths.files_found`` gives them)."""
+    return all(sizes.get("/".join(path)) == size for path, size in _wanted(rec))
+
+
+def _wanted(rec: JobRecord) -> Iterator[tuple[tuple[str, ...], int]]:
+    """The files the seed ``rec`` wants (not pads, not at priority 0): each one's path and size."""
+    assert rec.file_paths is not None and rec.file_sizes is not None
+    pads = set(rec.pad_files)
+    priorities = rec.file_priorities or [1] * len(rec.file_paths)
+    for i, (path, size) in enumerate(zip(rec.file_paths, rec.file_sizes, strict=False)):
+        if i not in pads and not (i < len(priorities) and priorities[i] <= 0):
+            yield path, size
