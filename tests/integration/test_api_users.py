@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +21,7 @@ import pytest
 
 from tests.conftest import require_module
 from tests.integration.api_helpers import (
+    TOKEN,
     Api,
     SseMessage,
     add_late_seed,
@@ -461,3 +463,61 @@ async def test_a_user_s_poll_tells_their_torrent_moved_in_the_queue_and_nothing_
             delta = (await q.get("/api/v2/sync/maindata", params={"rid": full["rid"]})).json()
             assert delta["torrents"] == {b["info_hash"]: {"priority": 2}}  # (not alice's, moved to 1)
             assert a["info_hash"] not in delta.get("torrents_removed", [])
+
+
+def _login_limits_by_real_clients(url: str, port: int) -> None:
+    """qbittorrent-api sets how many failed logins get an address refused, and for how long: its
+    own logins are refused so; transmission-rpc reads and sets them as Transmission's
+    anti-brute-force."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    transmission_rpc = require_module("transmission_rpc")
+
+    def qbt(password: str) -> httpx.Response:
+        return httpx.post(f"{url}/api/v2/auth/login", data={"username": "alice", "password": password},
+                          timeout=30)
+
+    admin = qbittorrentapi.Client(host=url, username="admin", password=TOKEN, REQUESTS_ARGS={"timeout": 30})
+    admin.app_set_preferences({"web_ui_max_auth_fail_count": 2, "web_ui_ban_duration": 3600})
+    prefs = admin.app_preferences()
+    assert (prefs["web_ui_max_auth_fail_count"], prefs["web_ui_ban_duration"]) == (2, 3600)
+    for _ in range(2):
+        with pytest.raises(qbittorrentapi.LoginFailed):
+            qbittorrentapi.Client(host=url, username="alice", password="not hers",
+                                  REQUESTS_ARGS={"timeout": 30}).auth_log_in()
+    r = qbt(PASSWORDS["alice"])
+    assert r.status_code == 403 and "banned" in r.text  # (her right password too, for the hour)
+    r = httpx.post(f"{url}/api/login", json={"name": "alice", "password": PASSWORDS["alice"]}, timeout=30)
+    assert r.status_code == 429 and 3590 <= int(r.headers["retry-after"]) <= 3601  # (every door)
+    admin.app_set_preferences({"web_ui_ban_duration": 1})  # (the ban as long from the last failure)
+    time.sleep(1.2)
+    assert qbt(PASSWORDS["alice"]).text == "Ok."
+    tr = transmission_rpc.Client(host="127.0.0.1", port=port, username="admin", password=TOKEN, timeout=30)
+    fields = tr.get_session().fields
+    assert (fields["anti-brute-force-enabled"], fields["anti-brute-force-threshold"]) == (True, 2)
+    tr.set_session(**{"anti-brute-force-enabled": False})
+    assert admin.app_preferences()["web_ui_max_auth_fail_count"] == 0
+    for _ in range(4):  # (none refused now)
+        assert qbt("not hers").text == "Fails."
+    assert qbt(PASSWORDS["alice"]).text == "Ok."
+    tr.set_session(**{"anti-brute-force-enabled": True, "anti-brute-force-threshold": 3})
+    assert admin.app_preferences()["web_ui_max_auth_fail_count"] == 3
+    with pytest.raises(transmission_rpc.TransmissionError, match="anti-brute-force-threshold"):
+        tr.set_session(**{"anti-brute-force-threshold": 0})
+    with pytest.raises(qbittorrentapi.APIError):
+        admin.app_set_preferences({"web_ui_max_auth_fail_count": -1})
+    with pytest.raises(qbittorrentapi.APIError):
+        admin.app_set_preferences({"web_ui_ban_duration": 0})
+    assert admin.app_preferences()["web_ui_max_auth_fail_count"] == 3
+
+
+async def test_how_many_failed_logins_ban_an_address_and_for_how_long_are_settings(tmp_path: Path) -> None:
+    users(tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        port = int(api.url.rsplit(":", 1)[1])
+        await anyio.to_thread.run_sync(_login_limits_by_real_clients, api.url, port)
+        settings = api.service.get_settings()
+        assert (settings.login_max_failures, settings.login_ban_time) == (3, 1.0)
+        r = await api.client.patch("/api/settings", json={"login_max_failures": 1001})
+        assert r.status_code == 400 and "login_max_failures" in r.text
+        r = await api.client.patch("/api/settings", json={"login_ban_time": "an hour"})
+        assert r.status_code == 400 and "login_ban_time" in r.text

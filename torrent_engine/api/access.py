@@ -37,8 +37,8 @@ log = logging.getLogger(__name__)
 USERS_FOLDER = "users"  # a user's downloads: DOWNLOAD_ROOT/users/NAME
 SESSION_TTL = 24 * 3600.0  # seconds a login's session lasts unused
 MAX_SESSIONS = 4096
-LOGIN_FAILURES = 5  # failed logins from one address ...
-LOGIN_WINDOW = 60.0  # ... within this many seconds: refused until the window has passed
+LOGIN_FAILURES = 5  # failed logins from one address ... (without a service's settings)
+LOGIN_WINDOW = 60.0  # ... each within this many seconds of the next: refused as long from the last
 MAX_ADDRESSES = 10_000  # addresses the limiter remembers at once (the oldest go first)
 
 
@@ -151,27 +151,40 @@ def shown_proxy_url(url: str) -> str:
 
 
 class LoginLimiter:
-    """Failed logins per client address: after ``LOGIN_FAILURES`` within ``LOGIN_WINDOW``
-    seconds, the address is refused (without a password being checked) until the window passes."""
+    """Failed logins per client address: once it has ``failures`` of them, each within
+    ``window`` seconds of the next, the address is refused (without a password being checked)
+    for ``window`` seconds from the last. ``limits``: the two as they are now (the service's
+    ``login_max_failures`` and ``login_ban_time``; 0 failures: never refused)."""
 
-    def __init__(self, failures: int = LOGIN_FAILURES, window: float = LOGIN_WINDOW,
+    def __init__(self, limits: Callable[[], tuple[int, float]] = lambda: (LOGIN_FAILURES, LOGIN_WINDOW),
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.failures = failures
-        self.window = window
+        self._limits = limits
         self._clock = clock
-        self._failed: dict[str, list[float]] = {}
+        self._failed: dict[str, list[float]] = {}  # address -> its last failures' times
 
     def wait(self, address: str) -> float:
         """Seconds ``address`` must wait before its next try (0: it may try now)."""
-        now = self._clock()
-        times = [t for t in self._failed.get(address, ()) if now - t < self.window]
+        failures, window = self._limits()
+        times = self._recent(address, window)
+        if failures <= 0 or len(times) < failures:
+            return 0.0
+        return max(0.0, times[-1] + window - self._clock())
+
+    def _recent(self, address: str, window: float) -> list[float]:
+        """``address``'s failures in a row, each within ``window`` seconds of the next, the last
+        within ``window`` of now (the others are forgotten)."""
+        times = self._failed.get(address, [])
+        if times and self._clock() - times[-1] >= window:
+            times = []
+        for at in range(len(times) - 1, 0, -1):
+            if times[at] - times[at - 1] >= window:
+                times = times[at:]
+                break
         if times:
             self._failed[address] = times
         else:
             self._failed.pop(address, None)
-        if len(times) < self.failures:
-            return 0.0
-        return max(0.0, times[0] + self.window - now)
+        return times
 
     def check(self, address: str) -> None:
         """``LoginRefused`` if ``address`` must wait."""
@@ -180,10 +193,14 @@ class LoginLimiter:
             raise LoginRefused(wait)
 
     def failed(self, address: str) -> None:
-        """One more failure from ``address``."""
+        """One more failure from ``address`` (none is counted while nothing is refused)."""
+        failures, window = self._limits()
+        if failures <= 0:
+            return
+        times = self._recent(address, window)
         if address not in self._failed and len(self._failed) >= MAX_ADDRESSES:
             del self._failed[next(iter(self._failed))]
-        self._failed.setdefault(address, []).append(self._clock())
+        self._failed[address] = [*times[-(failures - 1):], self._clock()] if failures > 1 else [self._clock()]
 
     def succeeded(self, address: str) -> None:
         """A right password from ``address``: its failures are forgotten."""
@@ -201,12 +218,17 @@ class Gate:
         if users is None:
             users = UserStore(Path(state_dir) if state_dir is not None else None)
         self.users = users
-        self.limiter = limiter if limiter is not None else LoginLimiter()
+        self.limiter = limiter if limiter is not None else LoginLimiter(self._login_limits)
         self._clock = clock
         self._sessions: dict[str, tuple[str, float]] = {}  # session token -> (user name, last use)
         self._owners: dict[str, str] = {}  # job id -> owner ("": the admin's), as last seen
         self._number_owners: dict[int, str] = {}  # job number -> owner, as last seen
         self._add_locks: dict[str, anyio.Lock] = {}
+
+    def _login_limits(self) -> tuple[int, float]:
+        """The failed logins that get an address refused, and for how long (the settings' now)."""
+        settings = self.service.get_settings()
+        return settings.login_max_failures, settings.login_ban_time
 
     # -- who is asking --------------------------------------------------------------------------
     def is_token(self, given: str | bytes) -> bool:

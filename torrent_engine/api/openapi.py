@@ -24,6 +24,7 @@ from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
+from ..jobs.tuning.settings import MAX_LOGIN_FAILURES
 from ..jobs.validate import MAX_NAME
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
@@ -307,6 +308,11 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "finished_torrent_export_dir": {"type": "string",
                                     "description": "a folder inside the download root (\"\": none) where a "
                                                    "copy of each finished download's .torrent is written"},
+    "login_max_failures": {"type": "integer", "minimum": 0, "maximum": MAX_LOGIN_FAILURES,
+                           "description": "failed logins from one address, each within login_ban_time "
+                                          "of the next, that have it refused (0: never)"},
+    "login_ban_time": {"type": "number", "minimum": 1,
+                       "description": "seconds an address is refused from its last failed login"},
 }
 
 SCHEMAS: dict[str, Schema] = {

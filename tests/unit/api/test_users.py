@@ -103,14 +103,31 @@ def test_another_process_s_change_is_read_again(tmp_path: Path) -> None:
     assert daemon.find("alice") is None
 
 
-def test_failed_logins_from_one_address_are_refused_for_a_while() -> None:
+def test_failed_logins_from_one_address_are_refused_for_a_while_from_the_last() -> None:
     now = [0.0]
-    limiter = LoginLimiter(failures=3, window=60, clock=lambda: now[0])
-    for _ in range(3):
+    limits = [(3, 60.0)]  # (the settings' as they are at each call)
+    limiter = LoginLimiter(lambda: limits[0], clock=lambda: now[0])
+    for at in (0.0, 30.0, 50.0):
+        now[0] = at
         limiter.check("10.0.0.1")
         limiter.failed("10.0.0.1")
     with pytest.raises(LoginRefused, match="too many failed logins"):
         limiter.check("10.0.0.1")
+    assert limiter.wait("10.0.0.1") == 60.0  # (a minute from the third)
     limiter.check("10.0.0.2")  # (another address is not held back)
-    now[0] = 61.0
+    now[0] = 109.0
+    with pytest.raises(LoginRefused, match="try again in 2 s"):
+        limiter.check("10.0.0.1")
+    now[0] = 110.0
     limiter.check("10.0.0.1")
+    limiter.failed("10.0.0.1")  # (the three went with the ban: one now)
+    limiter.check("10.0.0.1")
+    limits[0] = (1, 3600.0)  # (fewer, longer: the one had now is enough for an hour)
+    assert limiter.wait("10.0.0.1") == 3600.0
+    limits[0] = (0, 3600.0)  # (none refused, none counted)
+    limiter.check("10.0.0.1")
+    for _ in range(50):
+        limiter.failed("10.0.0.3")
+    limiter.check("10.0.0.3")
+    limits[0] = (1, 3600.0)
+    limiter.check("10.0.0.3")

@@ -36,7 +36,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir",
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
-          "announce_ip": "announce_ip"}
+          "announce_ip": "announce_ip",
+          "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
@@ -129,6 +130,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "upnp": config.port_mapping, "web_ui_username": "",
         # (the SID cookies: at most this many, each valid for this many idle seconds; 2.16.0's field)
         "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),
+        # (an address with this many failed logins is refused for the seconds of the ban: any door)
+        "web_ui_max_auth_fail_count": s.login_max_failures, "web_ui_ban_duration": int(s.login_ban_time),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),

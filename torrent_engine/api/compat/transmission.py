@@ -65,11 +65,12 @@ from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
 from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
+from ...jobs.tuning.settings import MAX_LOGIN_FAILURES
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...net.tracker.messages import scrape_url
 from .. import jsontext
 from .. import pages as paging
-from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
+from ..access import LOGIN_FAILURES, TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
 from ..pages import PartsResponse, array_parts, gather, joined_pages
 from ..stream import content_type
 from ..users import Scope
@@ -500,6 +501,9 @@ class TransmissionRpc:
             "queue-stalled-enabled": s.dont_count_slow_torrents,
             "queue-stalled-minutes": max(1, round(s.slow_torrent_inactive_time / 60)),
             "start-added-torrents": not s.add_paused, "rename-partial-files": False,
+            # (an address past the threshold of failed logins is refused for login_ban_time: any door)
+            "anti-brute-force-enabled": s.login_max_failures > 0,
+            "anti-brute-force-threshold": s.login_max_failures or LOGIN_FAILURES,
             "trash-original-torrent-files": False, "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
             **tr_session(s),
@@ -559,6 +563,16 @@ class TransmissionRpc:
             if minutes < 1:
                 raise RpcError("queue-stalled-minutes: must be a whole number of minutes from 1")
             changes["slow_torrent_inactive_time"] = minutes * 60.0
+        if "anti-brute-force-enabled" in a or "anti-brute-force-threshold" in a:
+            guard: object = a.get("anti-brute-force-enabled", current["anti-brute-force-enabled"])
+            if not isinstance(guard, bool):
+                raise RpcError(f"anti-brute-force-enabled: expected true or false, got {guard!r}")
+            threshold = _whole(a.get("anti-brute-force-threshold", current["anti-brute-force-threshold"]),
+                               "anti-brute-force-threshold")
+            if not 1 <= threshold <= MAX_LOGIN_FAILURES:
+                raise RpcError("anti-brute-force-threshold: must be a whole number from 1 to "
+                               f"{MAX_LOGIN_FAILURES}")
+            changes["login_max_failures"] = threshold if guard else 0
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         changes.update(proxy_changes(a))
         changes.update(network.tr_changes(a))  # (the blocklist)
@@ -574,7 +588,7 @@ class TransmissionRpc:
                    "seedRatioLimit", "seedRatioLimited", "idle-seeding-limit", "idle-seeding-limit-enabled",
                    "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
                    "incomplete-dir-enabled", "incomplete-dir", "default-trackers", "queue-stalled-enabled",
-                   "start-added-torrents",
+                   "start-added-torrents", "anti-brute-force-enabled", "anti-brute-force-threshold",
                    "queue-stalled-minutes",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():

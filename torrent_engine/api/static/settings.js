@@ -139,6 +139,9 @@ const SETTINGS = [
      hint: "every connection by this interface alone, nothing elsewhere while it is down; empty = any"},
     {name: "bind_address", label: "Its address", kind: "text", placeholder: "10.8.0.2",
      hint: "one of the interface's addresses; empty = any of them"},
+    {name: "login_max_failures", label: "Refuse an address after", kind: "number", unit: "failed logins",
+     hint: "each within the time below of the next, at any door; 0 = never refused"},
+    {name: "login_ban_time", label: "for", kind: "number", unit: "s"},
   ]},
 ];
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value

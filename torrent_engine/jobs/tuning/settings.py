@@ -81,6 +81,8 @@ def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> Wa
 
 # the folders where copies of .torrent files are written (disk/exports.py)
 EXPORT_DIRS = ("torrent_export_dir", "finished_torrent_export_dir")
+# the most failed logins ``login_max_failures`` may allow (the limiter keeps as many times an address)
+MAX_LOGIN_FAILURES = 1000
 
 SETTINGS_FILE = "settings.json"
 # settings to change, by name, with their values as a client or a file sent them: ``updated``
@@ -214,6 +216,12 @@ class ServiceSettings:
     # export_dir_fin)
     torrent_export_dir: str = ""
     finished_torrent_export_dir: str = ""
+    # failed logins from one address (at any door: the API, the web UI, both dialects), each
+    # within login_ban_time seconds of the next, that have it refused for login_ban_time seconds
+    # from the last of them (0: never refused; qBittorrent's web_ui_max_auth_fail_count and
+    # web_ui_ban_duration, Transmission's anti-brute-force-threshold)
+    login_max_failures: int = 5
+    login_ban_time: float = 60.0
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -278,8 +286,13 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_command(value, name)
         elif name == "run_timeout":
             values[name] = check_seconds(value, name, minimum=1.0)
-        elif name == "slow_torrent_inactive_time":
+        elif name in ("slow_torrent_inactive_time", "login_ban_time"):
             values[name] = check_seconds(value, name, minimum=1.0)
+        elif name == "login_max_failures":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOGIN_FAILURES:
+                raise InvalidJobRequest(f"must be a whole number from 0 (never refused) to "
+                                        f"{MAX_LOGIN_FAILURES}", name)
+            values[name] = value
         elif name in ("slow_torrent_download_rate", "slow_torrent_upload_rate"):
             values[name] = _int(value, name, 0)  # (bytes per second)
         elif name == "watch_folders":
