@@ -68,6 +68,7 @@ from ..pages import PartsResponse, array_parts, joined_pages
 from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
+from .asked import asked_as
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
@@ -496,7 +497,13 @@ class QbittorrentApi:
             raise QbtError(400, "json is not valid JSON") from exc
         if not isinstance(prefs, dict):
             raise QbtError(400, "json must be an object")
-        await self.service.update_settings(**preference_changes(prefs, self.service))
+        try:
+            await self.service.update_settings(**preference_changes(prefs, self.service))
+        except InvalidJobRequest as exc:  # (named as the client named it: our setting in brackets)
+            key = asked_as(exc.field, prefs, lambda one: preference_changes(one, self.service), (QbtError,))
+            if key is None:
+                raise
+            raise QbtError(400, f"{key}: {exc.reason} (the setting {exc.field})") from exc
 
     # -- transfer ------------------------------------------------------------------------------
     async def transfer_info(self, form: Form, request: Request) -> QbtRecord:

@@ -76,6 +76,7 @@ from ..stream import content_type
 from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
+from .asked import asked_as
 from .edits import rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
@@ -518,11 +519,22 @@ class TransmissionRpc:
     async def session_set(self, arguments: JSONObject) -> Answer:
         """``session-set``: speed limits, the seed ratio limit, the queues and the incomplete
         folder change; any other known key only with its current value (else an error: not a
-        fake success)."""
+        fake success). A refused setting is named as the request named it."""
         current = self._session_values()
+        try:
+            await self.service.update_settings(**self._session_changes(arguments, current))
+        except InvalidJobRequest as exc:  # (our setting in brackets)
+            key = asked_as(exc.field, arguments, lambda one: self._session_changes(one, current), (RpcError,))
+            if key is None:
+                raise
+            raise RpcError(f"{key}: {exc.reason} (the setting {exc.field})") from exc
+        return {}
+
+    def _session_changes(self, a: JSONObject, current: dict[str, JSON]) -> dict[str, object]:
+        """The settings' changes a ``session-set`` of ``a`` asks for (``current``: what
+        ``session-get`` answers now); ``RpcError`` for a key this daemon cannot change."""
         s = self.service.get_settings()
         changes: dict[str, object] = {}  # (each checked by the service: settings.updated)
-        a = arguments
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
             on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
             down = _speed(a.get("speed-limit-down", current["speed-limit-down"]), "speed-limit-down")
@@ -596,8 +608,7 @@ class TransmissionRpc:
                 continue
             if value != current[key]:
                 raise RpcError(f"{key}: cannot be changed on this daemon (it stays {current[key]!r})")
-        await self.service.update_settings(**changes)
-        return {}
+        return changes
 
     async def blocklist_update(self, arguments: JSONObject) -> Answer:
         """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
