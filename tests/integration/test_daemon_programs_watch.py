@@ -169,6 +169,25 @@ async def test_a_watched_folder_from_the_config_file_then_both_dialects(tmp_path
             while not (other / "three.torrent.added").exists():
                 await anyio.sleep(0.1)
         assert "three" in {j["name"] for j in (await d.client.get("/api/jobs")).json()["jobs"]}
+        # qBittorrent's auto_delete_mode 1 (Transmission's trash-original-torrent-files): deleted
+        r = await d.client.post("/api/v2/app/setPreferences",
+                                data={"json": json.dumps({"auto_delete_mode": 1})})
+        assert r.status_code == 200, r.text
+        session = (await rpc(d, "session-get", {"fields": ["trash-original-torrent-files"]}))["arguments"]
+        assert session == {"trash-original-torrent-files": True}
+        five = make_small_torrent([(("e.bin",), payload(20000, 5))], 16384, name="five")
+        (other / "five.torrent").write_bytes(five.to_bytes())
+        with anyio.fail_after(30):
+            while "five" not in {j["name"] for j in (await d.client.get("/api/jobs")).json()["jobs"]}:
+                await anyio.sleep(0.1)
+            while (other / "five.torrent").exists():
+                await anyio.sleep(0.1)
+        assert sorted(p.name for p in other.iterdir()) == ["three.torrent.added"]
+        r = await d.client.post("/api/v2/app/setPreferences",
+                                data={"json": json.dumps({"auto_delete_mode": 2})})
+        assert r.status_code == 400 and r.text.startswith("auto_delete_mode: "), r.text
+        assert (await rpc(d, "session-set", {"trash-original-torrent-files": False}))["result"] == "success"
+        assert (await d.client.get("/api/v2/app/preferences")).json()["auto_delete_mode"] == 0
         answer = await rpc(d, "session-set", {"watch-dir": str(tmp_path / "missing")})
         assert answer["result"] != "success" and "watch-dir" in answer["result"]
     async with daemon(tmp_path, "--config", str(config)) as d:  # the dialects' change is kept

@@ -201,6 +201,8 @@ _PROGRAM_SETTINGS: dict[str, Schema] = {
     "watch_folders": {"type": "object", "additionalProperties": _null(STRING),
                       "description": "absolute folder -> save path (null: the default one)"},
     "watch_enabled": BOOL, "watch_interval": {"type": "number", "minimum": 0.1},
+    "watch_delete_added": {"type": "boolean", "description": "a watched file once added is deleted, "
+                           "not renamed .added"},
 }
 _PROXY_SETTINGS: dict[str, Schema] = {
     "proxy_url": {"type": "string", "description": "\"\" (none), or socks5://, socks5h://, socks4://, "

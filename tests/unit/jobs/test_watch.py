@@ -159,3 +159,36 @@ async def test_a_file_written_again_while_it_was_added_is_not_renamed_but_taken_
     assert added == [TorrentBytes(b"d4:infod4:name3:oneee"), TorrentBytes(b"d4:infod4:name3:twoee")]
     assert (watch / "dropped.torrent.added").read_bytes() == b"d4:infod4:name3:twoee"
     assert not dropped.exists()
+
+
+async def test_a_file_added_is_deleted_while_watch_delete_added_and_one_refused_is_kept(
+        tmp_path: Path) -> None:
+    """Transmission's trash-original-torrent-files, qBittorrent's auto_delete_mode 1: a watched
+    file once added is deleted rather than renamed .added; one refused is renamed .invalid all
+    the same, and one written again while it was added is left to be taken in turn."""
+    watch = tmp_path / "watch"
+    watch.mkdir()
+    (watch / "a.torrent").write_bytes(b"d4:infod4:name1:aee")
+    (watch / "refused.torrent").write_bytes(b"junk")
+    dropped = watch / "dropped.torrent"
+    dropped.write_bytes(b"d4:infod4:name3:oneee")
+    added: list[AddTorrent] = []
+
+    async def add(source: AddTorrent, save_path: str | None, category: str) -> str:
+        if source == TorrentBytes(b"junk"):
+            raise JobConflict("not a torrent", "source")
+        added.append(source)
+        if source == TorrentBytes(b"d4:infod4:name3:oneee"):
+            dropped.write_bytes(b"d4:infod4:name3:twoee")
+        return f"job{len(added)}"
+
+    settings = updated(ServiceSettings(), {"watch_folders": {str(watch): None}, "watch_delete_added": True})
+    watcher = FolderWatcher(lambda: settings, add, clock=lambda: 1.0)
+    for _ in range(2):
+        await watcher.scan(settings.watch_folders)
+    assert sorted(p.name for p in watch.iterdir()) == ["dropped.torrent", "refused.torrent.invalid"]
+    assert dropped.read_bytes() == b"d4:infod4:name3:twoee"
+    for _ in range(2):
+        await watcher.scan(settings.watch_folders)
+    assert sorted(p.name for p in watch.iterdir()) == ["refused.torrent.invalid"]
+    assert len(added) == 3

@@ -26,8 +26,8 @@ TR_NAMES = {"script-torrent-added-enabled": "run_on_added_enabled",
             "script-torrent-done-filename": "run_on_completed",
             "script-torrent-done-seeding-enabled": "run_on_seeding_done_enabled",
             "script-torrent-done-seeding-filename": "run_on_seeding_done"}
-QBT_FIELDS = frozenset({*QBT_NAMES, "scan_dirs"})
-TR_FIELDS = frozenset({*TR_NAMES, "watch-dir", "watch-dir-enabled"})
+QBT_FIELDS = frozenset({*QBT_NAMES, "scan_dirs", "auto_delete_mode"})
+TR_FIELDS = frozenset({*TR_NAMES, "watch-dir", "watch-dir-enabled", "trash-original-torrent-files"})
 
 
 def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
@@ -37,6 +37,7 @@ def qbt_preferences(s: ServiceSettings) -> dict[str, JSON]:
     # save path
     out["scan_dirs"] = {folder: 1 if save is None else 0 if save == folder else save
                         for folder, save in s.watch_folders} if s.watch_enabled else {}
+    out["auto_delete_mode"] = 1 if s.watch_delete_added else 0  # (a watched file once added: deleted)
     return out
 
 
@@ -65,6 +66,13 @@ def qbt_changes(prefs: Mapping[str, JSONValue]) -> SettingChanges:
                                         "path) or a save path", "scan_dirs")
         changes["watch_folders"] = _folders(folders, "scan_dirs")
         changes["watch_enabled"] = True
+    if "auto_delete_mode" in prefs:  # (0 never, 1 once added; 2, even a file not added, is not done)
+        mode = prefs["auto_delete_mode"]
+        if mode not in (0, 1) or isinstance(mode, bool):
+            raise InvalidJobRequest("must be 0 (never) or 1 (a watched file once added; 2, always, is not "
+                                    "done: a file that cannot be added is kept, renamed .invalid)",
+                                    "auto_delete_mode")
+        changes["watch_delete_added"] = mode == 1
     return changes
 
 
@@ -90,6 +98,7 @@ def tr_session(s: ServiceSettings) -> dict[str, JSON]:
                            else script_file(getattr(s, ours)) for theirs, ours in TR_NAMES.items()}
     out["watch-dir"] = s.watch_folders[0][0] if s.watch_folders else ""
     out["watch-dir-enabled"] = s.watch_enabled and bool(s.watch_folders)
+    out["trash-original-torrent-files"] = s.watch_delete_added  # (a watched file once added)
     return out
 
 
@@ -110,6 +119,9 @@ def tr_changes(arguments: Mapping[str, JSONValue], s: ServiceSettings) -> Settin
         changes["watch_folders"] = _folders({folder: None, **rest} if folder else rest, "watch-dir")
     if "watch-dir-enabled" in arguments:
         changes["watch_enabled"] = _bool(arguments["watch-dir-enabled"], "watch-dir-enabled")
+    if "trash-original-torrent-files" in arguments:
+        changes["watch_delete_added"] = _bool(arguments["trash-original-torrent-files"],
+                                              "trash-original-torrent-files")
     return changes
 
 

@@ -505,7 +505,7 @@ class TransmissionRpc:
             # (an address past the threshold of failed logins is refused for login_ban_time: any door)
             "anti-brute-force-enabled": s.login_max_failures > 0,
             "anti-brute-force-threshold": s.login_max_failures or LOGIN_FAILURES,
-            "trash-original-torrent-files": False, "cache-size-mb": 4,
+            "cache-size-mb": 4,
             "config-dir": str(self.service.state_dir or ""),
             **tr_session(s),
             "default-trackers": tier_list_text(s.default_trackers) if s.default_trackers_enabled else "",

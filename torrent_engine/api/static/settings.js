@@ -36,6 +36,8 @@ const SETTINGS = [
      placeholder: "/srv/watch\n/srv/watch-tv => tv",
      hint: "one a line: an absolute folder, or 'folder => save path'; a sub-folder's name is the category"},
     {name: "watch_interval", label: "Look every", kind: "number", unit: "s"},
+    {name: "watch_delete_added", label: "Delete a watched file once added", kind: "bool",
+     hint: "else it is renamed .added"},
     {name: "run_on_added_enabled", label: "Run a program when a job is added", kind: "bool"},
     {name: "run_on_added", label: "Command line", kind: "text", placeholder: "/usr/local/bin/added %I \"%N\"",
      hint: "no shell: %N name, %L category, %G tags, %F content path, %R root path, %D save path, " +

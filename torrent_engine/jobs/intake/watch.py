@@ -1,9 +1,10 @@
 """Watched folders: a ``.torrent`` or ``.magnet`` file (a magnet link as text) dropped into one
 becomes a job, added as the API adds one. A file in a sub-folder gets that sub-folder's name as
 its category (``watch/tv/x.torrent``: ``tv``, made if missing). A file taken is renamed
-``<name>.added``; one that cannot be added ``<name>.invalid``, the reason logged and kept in
-``FolderWatcher.recent``. A file is taken once its size and time are the same in two scans in
-a row, so one still being written is not read half-way.
+``<name>.added`` (deleted while ``watch_delete_added``); one that cannot be added
+``<name>.invalid``, the reason logged and kept in ``FolderWatcher.recent``. A file is taken once
+its size and time are the same in two scans in a row, so one still being written is not read
+half-way.
 
 The checks and the choice of files are plain functions; ``FolderWatcher`` is the thin shell: one
 task of the job service (a scan every ``watch_interval`` seconds, nothing per job)."""
@@ -124,14 +125,17 @@ def read_watch_file(path: str) -> tuple[TorrentBytes | MagnetLink, Version]:
     return MagnetLink(text), version
 
 
-def mark(path: str, suffix: str, version: Version | None = None) -> bool:
-    """Rename ``path`` to ``path + suffix`` (replacing an older one of that name), if it is still
-    the ``version`` read (when given); whether it was renamed. A file written again under the same
-    name while the one read was added (the next torrent, dropped as soon as the last showed up) is
-    left for the scans to take: renamed, it would have been lost."""
+def mark(path: str, suffix: str | None, version: Version | None = None) -> bool:
+    """Rename ``path`` to ``path + suffix`` (replacing an older one of that name; None: delete
+    it), if it is still the ``version`` read (when given); whether it was. A file written again
+    under the same name while the one read was added (the next torrent, dropped as soon as the
+    last showed up) is left for the scans to take: renamed or deleted, it would have been lost."""
     if version is not None and version_of(os.stat(path)) != version:
         return False
-    os.replace(path, path + suffix)
+    if suffix is None:
+        os.unlink(path)
+    else:
+        os.replace(path, path + suffix)
     return True
 
 
@@ -165,7 +169,7 @@ class FolderWatcher:
         self._add = add
         self._clock = clock
         self._stable: dict[str, StableFiles] = {}
-        self._unmarked: set[str] = set()  # added, but could not be renamed: not added again
+        self._unmarked: set[str] = set()  # added, but could not be renamed or deleted: not added again
         self.recent: deque[WatchEntry] = deque(maxlen=RECENT)
         self.folder_errors: dict[str, str] = {}  # folder -> why it cannot be read now
 
@@ -213,12 +217,14 @@ class FolderWatcher:
         else:
             log.info("watched file %s added as job %s", path, job_id)
             self.recent.append(WatchEntry(self._clock(), path, True, job_id=job_id))
+            delete = self._settings().watch_delete_added
             try:
-                if not await anyio.to_thread.run_sync(mark, path, ADDED_SUFFIX, version):
+                if not await anyio.to_thread.run_sync(mark, path, None if delete else ADDED_SUFFIX, version):
                     log.info("watched file %s was written again while it was added: taken again "
                              "once it stops changing", path)
             except OSError as exc:
-                log.warning("watched file %s added, but cannot be renamed: %s", path, exc.strerror or exc)
+                log.warning("watched file %s added, but cannot be %s: %s", path,
+                            "deleted" if delete else "renamed", exc.strerror or exc)
                 self._unmarked.add(path)
 
     async def _refuse(self, path: str, reason: str, version: Version | None = None) -> None:

@@ -138,6 +138,9 @@ class ServiceSettings:
     watch_folders: tuple[tuple[str, str | None], ...] = ()
     watch_enabled: bool = True
     watch_interval: float = 3.0  # seconds between two scans
+    # a watched file once added is deleted, not renamed .added (Transmission's
+    # trash-original-torrent-files, qBittorrent's auto_delete_mode 1)
+    watch_delete_added: bool = False
     # a proxy (docs/proxy.md): its URL ("" = none); whether peers go through it; whether
     # .torrent URL fetches go straight (qBittorrent's "torrents only"); proxy only
     proxy_url: str = ""
@@ -336,7 +339,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
-                                                   "multiple_connections_per_ip") \
+                                                   "multiple_connections_per_ip", "watch_delete_added") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
