@@ -71,8 +71,8 @@ async def test_programs_on_add_and_on_completion_of_a_real_download(tmp_path: Pa
             assert r.status_code == 200, r.text
             bad = await d.client.post("/api/v2/app/setPreferences", data={"json": json.dumps(
                 {"autorun_on_torrent_added_program": "prog %Q"})})
-            assert bad.status_code == 400 and "autorun_on_torrent_added_program" not in bad.text
-            assert "run_on_added" in bad.text and "%Q" in bad.text
+            assert bad.status_code == 400 and bad.text.startswith("autorun_on_torrent_added_program: ")
+            assert "(the setting run_on_added)" in bad.text and "%Q" in bad.text  # (as the client named it)
             answer = await rpc(d, "session-set", {"script-torrent-added-enabled": True,
                                                   "script-torrent-added-filename": str(script)})
             assert answer["result"] == "success", answer
