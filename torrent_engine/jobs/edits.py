@@ -22,7 +22,7 @@ from .disk.claims import claimed_paths
 from .disk.renames import check_path, plan_rename
 from .lifecycle import JobLifecycle
 from .model import Job, JobConflict, JobNotFound, TorrentFacts
-from .snapshot import learn_facts
+from .snapshot import knows_pieces, learn_facts
 from .trackers import Tiers, check_tiers, flat
 from .validate import check_peers
 from .webseeds import check_web_seeds
@@ -93,9 +93,12 @@ class JobEdits:
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")
         session = self.run.session_of(rec)
-        if session is None and self.run.dormant(rec):
+        reading = session is not None and session.has_metadata and not knows_pieces(session)
+        if (session is None and self.run.dormant(rec)) or reading:
+            # (a dormant seed, or a session still reading its resume data: what that data says)
             have = self.run.saved_pieces(rec)
-            return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
+            if have is not None or not reading:
+                return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
         if session is None or not session.has_metadata:
             return None
         picker = session.picker

@@ -408,7 +408,8 @@ async def test_seeds_added_in_a_row_do_not_rank_every_job_again_each_and_the_ran
 async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_progress_not_zero(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """While a restarted (or moved) seed's session reads its resume data its pieces are not known
-    yet: its progress showed 0 (a complete download seemed to start again), now the record's."""
+    yet: its progress showed 0 (a complete download seemed to start again), now the record's; its
+    pieces showed none, now those its resume data says."""
     torrent = seeds(tmp_path / "dl", 1)[0]
     async with service(tmp_path, seed=True) as jobs:
         # (judged by the queue, a seed starts its session at the restart: it is not left dormant)
@@ -425,6 +426,7 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
 
     monkeypatch.setattr(_ResumeRow, "load", slow_load)
     shown: list[Any] = []
+    pieces: list[list[int] | None] = []
     restarted = service(tmp_path, seed=True)
 
     async def look_while_it_reads() -> None:  # (the service's start waits for its torrents)
@@ -435,6 +437,7 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
                 await anyio.sleep(0.01)
             assert session.status().state in ("queued", "checking")  # (reading its resume data)
             shown.append(restarted.get(job.id))
+            pieces.append(restarted.piece_states(job.id))  # (what torrent-get and pieceStates show)
         finally:
             go_on.set()
 
@@ -445,6 +448,7 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
                 await all_seeding(jobs, [job.id])
     assert shown and shown[0].state in (JobState.QUEUED, JobState.CHECKING)
     assert (shown[0].progress, shown[0].done_size) == (1.0, shown[0].total_size)
+    assert pieces == [[2] * torrent.num_pieces]  # (its pieces as its resume data says, not none)
 
 
 async def test_a_restart_resolves_each_save_folder_once_not_each_jobs(
