@@ -257,9 +257,19 @@ async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path)
             rpc = {"method": "torrent-add", "arguments": add}
             r = await c.post("/transmission/rpc", headers=head, json=rpc)
             assert r.json()["result"] == "success", r.text
-        fields = ["hashString", "torrentFile", "availability", "magnetLink"]
+        fields = ["hashString", "torrentFile", "availability", "pieces", "magnetLink"]
         rpc = {"method": "torrent-get", "arguments": {"fields": fields}}
+        made: list[str] = []  # (each torrent's piece states made once for both fields, not three times)
+        real_states = api.service.piece_states
+
+        def piece_states(job_id: str) -> list[int] | None:
+            made.append(job_id)
+            return real_states(job_id)
+
+        api.service.piece_states = piece_states  # type: ignore[method-assign]
         r = await c.post("/transmission/rpc", headers=head, json=rpc)
+        del api.service.piece_states
+        assert sorted(made) == sorted({j.id for j in api.service.list()}), made
         rows = {t["hashString"]: t for t in r.json()["arguments"]["torrents"]}
         kept = Path(rows[info_hash]["torrentFile"])
         assert kept.is_absolute() and kept.read_bytes() == data

@@ -108,11 +108,13 @@ class JobEdits:
                 states[i] = 1
         return states
 
-    def piece_availability(self, job_id: str) -> builtins.list[int]:
+    def piece_availability(self, job_id: str, states: builtins.list[int] | None = None) -> builtins.list[int]:
         """Per piece, how many connected peers have it, from the running session's picker; as
         libtorrent answers (``torrent::piece_availability``): empty without the metainfo or once
-        every piece is had (a seed keeps no picker), 0 each for a job not running (no peers)."""
-        states = self.piece_states(job_id)  # (JobNotFound for an unknown job)
+        every piece is had (a seed keeps no picker), 0 each for a job not running (no peers).
+        ``states``: its ``piece_states``, when made already."""
+        if states is None:
+            states = self.piece_states(job_id)  # (JobNotFound for an unknown job)
         if states is None or all(s == 2 for s in states):
             return []
         rec = self.run.jobs.get(job_id)

@@ -778,10 +778,10 @@ class JobService:
         """Per piece: 0 = missing, 1 = being downloaded, 2 = verified (None without the metainfo)."""
         return self._edits.piece_states(job_id)
 
-    def piece_availability(self, job_id: str) -> builtins.list[int]:
-        """Per piece, how many connected peers have it (empty without the metainfo or for a
-        complete job, as libtorrent answers; 0 each while the job is not running)."""
-        return self._edits.piece_availability(job_id)
+    def piece_availability(self, job_id: str, states: builtins.list[int] | None = None) -> builtins.list[int]:
+        """Per piece, how many connected peers have it (empty without the metainfo or for a complete
+        job, as libtorrent answers; 0 each while not running); ``states``: its ``piece_states``."""
+        return self._edits.piece_availability(job_id, states)
 
     def scrape_trackers(self, job_id: str) -> bool:
         """A client looks at the job's trackers: scrape them in the background for their

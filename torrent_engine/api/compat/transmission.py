@@ -676,6 +676,10 @@ class TransmissionRpc:
         def web_seeds() -> list[dict[str, JSON]]:
             return self._web_seeds(job, torrent)
 
+        @functools.cache  # (pieces and availability: the states made once, not three times)
+        def piece_states() -> list[int] | None:
+            return self.service.piece_states(job.id)
+
         values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
@@ -729,9 +733,9 @@ class TransmissionRpc:
             "dateCreated": lambda: (torrent.creation_date or 0) if torrent else 0,
             "pieceCount": lambda: torrent.num_pieces if torrent else 0,
             "pieceSize": lambda: torrent.piece_length if torrent else 0,
-            "pieces": lambda: bitfield_b64(self.service.piece_states(job.id)),
-            "availability": lambda: _availability(self.service.piece_states(job.id),
-                                                  self.service.piece_availability(job.id)),
+            "pieces": lambda: bitfield_b64(piece_states()),
+            "availability": lambda: _availability(piece_states(),
+                                                  self.service.piece_availability(job.id, piece_states())),
             "files": lambda: files_meta, "file-count": lambda: len(job.files),
             "fileStats": lambda: [{"bytesCompleted": int(f.progress * f.size), "wanted": f.selected,
                                    "priority": their_priority(f.priority)} for f in job.files],
