@@ -496,6 +496,8 @@ def _login_limits_by_real_clients(url: str, port: int) -> None:
     assert (fields["anti-brute-force-enabled"], fields["anti-brute-force-threshold"]) == (True, 2)
     tr.set_session(**{"anti-brute-force-enabled": False})
     assert admin.app_preferences()["web_ui_max_auth_fail_count"] == 0
+    with pytest.raises(transmission_rpc.TransmissionError, match="kept only with anti-brute-force-enabled"):
+        tr.set_session(**{"anti-brute-force-threshold": 9})  # (while off: not kept, said so)
     for _ in range(4):  # (none refused now)
         assert qbt("not hers").text == "Fails."
     assert qbt(PASSWORDS["alice"]).text == "Ok."

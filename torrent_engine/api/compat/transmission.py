@@ -584,6 +584,9 @@ class TransmissionRpc:
             if not 1 <= threshold <= MAX_LOGIN_FAILURES:
                 raise RpcError("anti-brute-force-threshold: must be a whole number from 1 to "
                                f"{MAX_LOGIN_FAILURES}")
+            if not guard and threshold != current["anti-brute-force-threshold"]:  # (not kept: said so)
+                raise RpcError("anti-brute-force-threshold: kept only with anti-brute-force-enabled "
+                               "(one setting here, login_max_failures: 0 while off)")
             changes["login_max_failures"] = threshold if guard else 0
         changes.update(tr_changes(a, s))  # (scripts run on events, the watched folder)
         changes.update(proxy_changes(a))
