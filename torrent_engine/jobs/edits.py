@@ -96,7 +96,7 @@ class JobEdits:
         reading = session is not None and session.has_metadata and not knows_pieces(session)
         if (session is None and self.run.dormant(rec)) or reading:
             # (a dormant seed, or a session still reading its resume data: what that data says)
-            have = self.run.saved_pieces(rec)
+            have = self.run.saved_pieces(rec, session.torrent if session is not None else None)
             if have is not None or not reading:
                 return None if have is None else [2 if i in have else 0 for i in range(have.num_pieces)]
         if session is None or not session.has_metadata:

@@ -839,9 +839,10 @@ class JobLifecycle:
             self.saved_meta[rec.id] = torrent
         return torrent
 
-    def saved_pieces(self, rec: JobRecord) -> Bitfield | None:
-        """A dormant job's verified pieces as its resume data says (None without it)."""
-        torrent = self.saved_metainfo(rec)
+    def saved_pieces(self, rec: JobRecord, torrent: Torrent | None = None) -> Bitfield | None:
+        """A job's verified pieces as its resume data says (None without it); ``torrent``: its
+        metainfo, when known (else a dormant job's, read and kept: ``saved_metainfo``)."""
+        torrent = torrent if torrent is not None else self.saved_metainfo(rec)
         resume = self.manager.saved_resume(rec.info_hash) if torrent is not None else None
         if torrent is None or resume is None or resume.num_pieces != torrent.num_pieces:
             return None
