@@ -341,3 +341,18 @@ async def test_a_seed_added_in_seed_mode_gives_its_files_once_learnt_from_its_sa
         job, _ = await jobs.add(b.to_bytes(), save_path="got")
         job = await wait_for(jobs, job.id, JobState.SEEDING)
         assert job.dedup_bytes == sum(size for _, size in SHARED) and job.downloaded == 0
+
+
+async def test_a_torrent_whose_every_file_is_placed_is_checked_without_a_session(tmp_path: Path) -> None:
+    """Every file of B placed from A's: B is all there once placed, so it is checked as an add
+    with its data on disk is (no session until its check says it is complete: a dormant seed),
+    though the add's look at its save path, made before the placing, found nothing."""
+    data = contents()
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    async with service(tmp_path, dedup="copy", seed=True) as jobs:
+        await holding_a(jobs, tmp_path / "dl", data, "v2")
+        job, _ = await jobs.add(b.to_bytes(), save_path="got")
+        assert job.dedup_bytes == sum(size for _, size in SHARED)
+        assert job.state is JobState.CHECKING and jobs.manager.get(b.info_hash) is None
+        await wait_for(jobs, job.id, JobState.SEEDING)

@@ -55,7 +55,7 @@ from ..model import (
     one_not_saved,
 )
 from ..organising.organise import Organiser
-from ..queueing.dormant import wanted_there
+from ..queueing.dormant import wanted_files_there, wanted_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup, start_held
 from ..store import FULL_ERRNOS, JobRecord, not_saved
@@ -378,8 +378,11 @@ class JobAdder:
                 if isinstance(torrent, Torrent):
                     may_sleep = self._may_sleep_at_add(rec)
                     may_check = not may_sleep and self._may_check_at_add(rec, o)
-                    # (whether its files are all there, as the add's look found them)
-                    there = (may_sleep or may_check) and wanted_there(rec, where.sizes)
+                    # (whether its files are all there, as the add's look found them; looked at
+                    # again where the deduplication placed some since)
+                    there = (may_sleep or may_check) and (
+                        wanted_there(rec, where.sizes) if not rec.dedup_bytes
+                        else await anyio.to_thread.run_sync(wanted_files_there, rec))
                     dormant, pending = there and may_sleep, there and may_check
                     if not there:
                         await self._saves.run((rec, torrent))
