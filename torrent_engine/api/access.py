@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 USERS_FOLDER = "users"  # a user's downloads: DOWNLOAD_ROOT/users/NAME
 SESSION_TTL = 24 * 3600.0  # seconds a login's session lasts unused
 MAX_SESSIONS = 4096
-LOGIN_FAILURES = 5  # failed logins from one address ... (without a service's settings)
-LOGIN_WINDOW = 60.0  # ... each within this many seconds of the next: refused as long from the last
 MAX_ADDRESSES = 10_000  # addresses the limiter remembers at once (the oldest go first)
 
 
@@ -156,7 +154,7 @@ class LoginLimiter:
     for ``window`` seconds from the last. ``limits``: the two as they are now (the service's
     ``login_max_failures`` and ``login_ban_time``; 0 failures: never refused)."""
 
-    def __init__(self, limits: Callable[[], tuple[int, float]] = lambda: (LOGIN_FAILURES, LOGIN_WINDOW),
+    def __init__(self, limits: Callable[[], tuple[int, float]],
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._limits = limits
         self._clock = clock

@@ -65,12 +65,12 @@ from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
 from ...jobs.tuning.groups import GroupSettings
 from ...jobs.tuning.peerlimits import check_job_peers
-from ...jobs.tuning.settings import MAX_LOGIN_FAILURES
+from ...jobs.tuning.settings import LOGIN_FAILURES, MAX_LOGIN_FAILURES
 from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...net.tracker.messages import scrape_url
 from .. import jsontext
 from .. import pages as paging
-from ..access import LOGIN_FAILURES, TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
 from ..pages import PartsResponse, array_parts, gather, joined_pages
 from ..stream import content_type
 from ..users import Scope

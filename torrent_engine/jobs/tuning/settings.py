@@ -81,7 +81,10 @@ def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> Wa
 
 # the folders where copies of .torrent files are written (disk/exports.py)
 EXPORT_DIRS = ("torrent_export_dir", "finished_torrent_export_dir")
-# the most failed logins ``login_max_failures`` may allow (the limiter keeps as many times an address)
+# the failed logins that get an address refused, and for how long, unless set (``login_max_failures``,
+# ``login_ban_time``); the most the first may be (the limiter keeps as many times an address)
+LOGIN_FAILURES = 5
+LOGIN_BAN_TIME = 60.0
 MAX_LOGIN_FAILURES = 1000
 
 SETTINGS_FILE = "settings.json"
@@ -223,8 +226,8 @@ class ServiceSettings:
     # within login_ban_time seconds of the next, that have it refused for login_ban_time seconds
     # from the last of them (0: never refused; qBittorrent's web_ui_max_auth_fail_count and
     # web_ui_ban_duration, Transmission's anti-brute-force-threshold)
-    login_max_failures: int = 5
-    login_ban_time: float = 60.0
+    login_max_failures: int = LOGIN_FAILURES
+    login_ban_time: float = LOGIN_BAN_TIME
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
