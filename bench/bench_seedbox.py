@@ -85,11 +85,15 @@ def free_port() -> int:
 
 def make_torrents(root: Path, n: int) -> tuple[Path, list[Path]]:
     """``root/data/tNNNNN.bin`` (random, FILE_SIZE each) and ``root/torrents/tNNNNN.torrent``;
-    kept from an earlier run of at least that many."""
+    kept from an earlier run of at least that many. What was written is synced before the
+    clients start: a disk still writing back gigabytes of new data slows every sync a client
+    makes (ours sync at each add, qbittorrent-nox does not), which made one run's ratio 3.41
+    where the same trees gave 1.76-2.96 on a settled disk (bench/RESULTS.md)."""
     data, meta = root / "data", root / "torrents"
     data.mkdir(parents=True, exist_ok=True)
     meta.mkdir(parents=True, exist_ok=True)
     files = []
+    written = False
     for i in range(n):
         name = f"t{i:05d}.bin"
         path, tpath = data / name, meta / f"t{i:05d}.torrent"
@@ -99,7 +103,10 @@ def make_torrents(root: Path, n: int) -> tuple[Path, list[Path]]:
             pieces = b"".join(hashlib.sha1(payload[o:o + PIECE]).digest() for o in range(0, FILE_SIZE, PIECE))
             info = {b"name": name.encode(), b"length": FILE_SIZE, b"piece length": PIECE, b"pieces": pieces}
             tpath.write_bytes(encode({b"info": info, b"created by": b"bench_seedbox"}))
+            written = True
         files.append(tpath)
+    if written:
+        os.sync()
     return data, files
 
 
