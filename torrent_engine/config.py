@@ -44,6 +44,8 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 # The highest rate limit, bytes per second (libtorrent's limits are a C int as well): past it a
 # limit is refused, not taken; 0 is "no limit".
 MAX_RATE_LIMIT = 2**31 - 1
+STOP_TRACKER_TIMEOUT = 5.0  # seconds: ``stop_tracker_timeout``'s default (libtorrent's too)
+RESUME_SAVE_INTERVAL = 60.0  # seconds: ``resume_save_interval``'s default
 
 # Config.max_open_files unless set (the daemon's --max-open-files too).
 DEFAULT_MAX_OPEN_FILES = 256
@@ -185,12 +187,18 @@ class Config:
     # libtorrent's and qBittorrent's announce_ip: behind a NAT or a VPN whose exit is not where
     # peers can reach this host.
     announce_ip: str = ""
+    # Seconds a torrent that stops (paused, removed, the engine's stop) gives its trackers'
+    # ``stopped`` announces, all at once; 0: none is sent (libtorrent's and qBittorrent's
+    # stop_tracker_timeout, 5 by default there too). Read at each stop.
+    stop_tracker_timeout: float = STOP_TRACKER_TIMEOUT
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
     web_seeds: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck
-    resume_save_interval: float = 60.0
+    # seconds between saves of a running torrent's resume data, when it changed (0: none but
+    # those at a stop, a pause, a completion); read at each save
+    resume_save_interval: float = RESUME_SAVE_INTERVAL
     extra_peers: tuple[tuple[str, int], ...] = field(default=())
     # A proxy (docs/proxy.md): HTTP(S) trackers, web seeds and .torrent URL fetches go through it,
     # outgoing peer connections too with its peer_connections, UDP trackers by a SOCKS5 one's UDP
@@ -230,6 +238,9 @@ class Config:
         for name in ("upload_slots", "piece_buffer_bytes", "max_active_downloads"):
             _check_number(name, getattr(self, name), minimum=0)
         _check_number("dormant_after", self.dormant_after, minimum=0)
+        _check_number("resume_save_interval", self.resume_save_interval, minimum=0)
+        _check_number("stop_tracker_timeout", self.stop_tracker_timeout, minimum=0,
+                      maximum=MAX_STOP_TRACKER_TIMEOUT)
         _check_number("disk_write_gather", self.disk_write_gather, minimum=0, maximum=MAX_WRITE_GATHER)
         for name in ("download_rate_limit", "upload_rate_limit"):
             _check_number(name, getattr(self, name), minimum=0, maximum=MAX_RATE_LIMIT)
@@ -243,7 +254,7 @@ class Config:
                      "request_timeout", "snub_timeout", "connect_timeout", "handshake_timeout",
                      "keepalive_interval", "control_send_timeout", "dht_interval", "mutable_poll_interval",
                      "stats_interval",
-                     "stall_after", "resume_save_interval", "utp_connect_timeout", "utp_head_start",
+                     "stall_after", "utp_connect_timeout", "utp_head_start",
                      "close_idle_files_after"):
             _check_number(name, getattr(self, name), minimum=0, exclusive=True)
         if self.max_request_queue < self.min_request_queue:
@@ -289,6 +300,7 @@ ENCRYPTION_MODES: tuple[Encryption, ...] = ("prefer", "require", "disable")
 TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp")
 DISK_WRITE_MODES: tuple[DiskWriteMode, ...] = ("direct", "cached")
 MAX_WRITE_GATHER = 10.0  # seconds: the most ``disk_write_gather`` may be
+MAX_STOP_TRACKER_TIMEOUT = 300.0  # seconds: the most a stop waits for its ``stopped`` announces
 
 
 def _check_number(name: str, value: object, *, minimum: float, exclusive: bool = False,

@@ -129,8 +129,8 @@ async def test_two_coordinators_find_each_other(tracker: Opentracker) -> None:
                 await anyio.sleep(0.02)
             tg.cancel_scope.cancel()
         await one.announce_now()  # its next regular announce
-        await one.stop()
-        await two.stop()
+        await one.stop(5)
+        await two.stop(5)
     assert ("127.0.0.1", 7101) in found[2] and ("127.0.0.1", 7102) in found[1]
     assert ("127.0.0.1", 7101) not in found[1] and ("127.0.0.1", 7102) not in found[2]  # never ourselves
     await anyio.sleep(0.05)

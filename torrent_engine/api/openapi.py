@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..config import MAX_RATE_LIMIT
+from ..config import MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
 from ..jobs import JobState
 from ..jobs.model import STOP_CONDITIONS
 from ..jobs.organising.features import MAX_COMMENT
@@ -244,6 +244,12 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "announce_ip": {"type": "string", "maxLength": 253,
                     "description": "the address trackers are told to hand out for this host (an IP "
                                    "address, or a host name for HTTP trackers; \"\": the one they see)"},
+    "stop_tracker_timeout": {"type": "number", "minimum": 0, "maximum": MAX_STOP_TRACKER_TIMEOUT,
+                             "description": "seconds a stopping torrent gives its trackers' stopped "
+                                            "announces; 0: none is sent"},
+    "resume_save_interval": {"type": "number", "minimum": 0,
+                             "description": "seconds between saves of a running torrent's resume data "
+                                            "when it changed; 0: only at a stop, a pause, a completion"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

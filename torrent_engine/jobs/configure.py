@@ -15,6 +15,7 @@ from typing import Any
 
 import anyio
 
+from ..config import Config
 from ..engine.shared import TokenBucket
 from ..policy.ipfilter import IpFilter
 from .disk.exports import export_folder
@@ -73,8 +74,7 @@ class SettingsControl:
             await apply_proxy(self.run.manager, self.settings)
         if self.settings.bind_interface:  # (none saved: a library's own Config.bind_interface stays)
             await apply_binding(self.run.manager, self.settings)
-        if self.settings.announce_ip:  # (as the interface; told at each announce from then on)
-            self.run.manager.config.announce_ip = self.settings.announce_ip
+        apply_config_fields(self.run.manager.config, ServiceSettings(), self.settings)
         await self.configure(**configured, asked=asked)
         await apply_peer_network(self.run.manager, self.settings)  # (a file from before them: the Config's)
         await self.blocklist.refresh()
@@ -131,8 +131,7 @@ class SettingsControl:
             await self.blocklist.refresh(look_now=True)
         if (before.bind_interface, before.bind_address) != (new.bind_interface, new.bind_address):
             await apply_binding(self.run.manager, new)
-        if before.announce_ip != new.announce_ip:
-            self.run.manager.config.announce_ip = new.announce_ip
+        apply_config_fields(self.run.manager.config, before, new)
         try:
             await apply_peer_network(self.run.manager, new)
         except InvalidJobRequest:  # (the port was taken since the check: the old one is kept)
@@ -202,3 +201,18 @@ class SettingsControl:
                 self._configured = before
                 raise
         return list(changes)
+
+
+# The settings that are ``Config`` fields of the same name, which the engine reads where it uses
+# them (at each announce, each stop, each save): set on the manager's Config when changed.
+CONFIG_FIELDS = ("announce_ip", "stop_tracker_timeout", "resume_save_interval")
+
+
+def apply_config_fields(config: Config, before: ServiceSettings, new: ServiceSettings) -> None:
+    """The ``CONFIG_FIELDS`` that ``new`` changed from ``before`` set on ``config`` (at the
+    start, ``before`` is the defaults: the Config's own value stays unless the setting was
+    changed)."""
+    for name in CONFIG_FIELDS:
+        value = getattr(new, name)
+        if value != getattr(before, name):
+            setattr(config, name, value)

@@ -172,9 +172,10 @@ class Announcer:
         if self.tracker is None:
             return
         tracker, self.tracker = self.tracker, None
-        with anyio.move_on_after(5):
+        timeout = self._ctx.config.stop_tracker_timeout  # (as it is now: a setting changes it)
+        with anyio.move_on_after(timeout):
             try:
-                await tracker.stop()
+                await tracker.stop(timeout)
             except Exception as exc:
                 log.debug("tracker stop failed: %s", exc)
 

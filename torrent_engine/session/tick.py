@@ -204,9 +204,11 @@ class SessionTick:
                     group.start_soon(self._peer_upkeep_all, wanting, now)
         self._stall_watch.observe(now)
         self._publish_stats()
-        interval = ctx.config.resume_save_interval
-        saving = False  # (whether the resume data changed is asked only when a save is due or the
-        if now - self._last_save >= interval:  # tick leaves the round: it makes the data to compare)
+        interval = ctx.config.resume_save_interval  # (0: no periodic save)
+        # (whether the resume data changed is asked only when a save is due or the tick leaves
+        # the round: it makes the data to compare)
+        saving = False
+        if interval and now - self._last_save >= interval:
             self._last_save = now
             if not self._saving and self._resume.unsaved():
                 self._saving = saving = True
@@ -215,7 +217,7 @@ class SessionTick:
             return True
         # off the round: a deadline for what is due while nothing happens
         self._last = None
-        unsaved = not saving and self._resume.unsaved()
+        unsaved = not saving and bool(interval) and self._resume.unsaved()
         due = [t for t in (self._stall_watch.next_look(now),
                            self._last_save + interval if unsaved else None) if t is not None]
         if due and self._clock is not None:

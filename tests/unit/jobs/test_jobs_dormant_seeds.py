@@ -213,7 +213,7 @@ class _Round:
     def reannounce(self) -> None:
         _Round.asked.append(self.tiers)
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float) -> None:
         pass
 
 

@@ -87,7 +87,7 @@ def _status() -> Any:
 
 def _tick(peers: dict[Any, _Peer], state: State, resume: _Resume, *,
           stall: _Stall | None = None) -> tuple[SessionTick, Any, _Upkeep, _Stall, EngineClock]:
-    config = SimpleNamespace(stats_interval=0.01, resume_save_interval=0.0, control_send_timeout=5.0)
+    config = SimpleNamespace(stats_interval=0.01, resume_save_interval=1e-6, control_send_timeout=5.0)
     ctx = SimpleNamespace(config=config, events=ev.EventBus(), peers=peers, state=state, phase=None,
                           info_hash_hex="00" * 20, totals=Totals())
     upkeep, stall = _Upkeep(), stall or _Stall()
@@ -193,6 +193,27 @@ async def test_something_to_save_is_saved_then_the_tick_leaves_the_round() -> No
             while tick.running or tick.ticks < 1 or resume.saves < 1:
                 await anyio.sleep(0.01)
             assert resume.saves == 1
+            tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_an_interval_of_zero_saves_nothing_on_the_way() -> None:
+    """``resume_save_interval`` 0 (qBittorrent's save_resume_data_interval 0): the resume data is
+    saved at a stop, a pause, a completion (the session's own), never by the tick; it leaves the
+    round with nothing due."""
+    resume = _Resume(changed=True)
+    tick, ctx, _, _, clock = _tick({"a": _Peer(time.monotonic())}, State.DOWNLOADING, resume)
+    ctx.config.resume_save_interval = 0.0
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.ticks < 10:
+                await anyio.sleep(0.01)
+            assert resume.saves == 0
+            ctx.config.resume_save_interval = 1e-6  # (read at each tick: set again, it saves)
+            while resume.saves < 1:
+                await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
 
 

@@ -138,7 +138,7 @@ async def test_started_completed_once_then_stopped() -> None:
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
         await c.announce_now()  # a later regular announce carries no event
-        await c.stop()
+        await c.stop(5)
     assert t.events == ["started", "completed", "", "stopped"]
     assert t.queries[-1]["numwant"] == [b"0"]
     q = t.queries[0]
@@ -152,18 +152,32 @@ async def test_stop_goes_to_every_tracker_that_knows_us_and_only_those() -> None
     async with running(a, b):
         c = coordinator([[a.url], [b.url]])
         await c.announce_now()
-        await c.stop()
+        await c.stop(5)
     assert a.events == ["started", "stopped"] and b.events == []
 
 
 async def test_stop_is_bounded_by_its_timeout() -> None:
     async with udp_tracker(UdpTracker()) as udp:
-        c = coordinator([[f"udp://127.0.0.1:{udp.port}"]], stop_timeout=0.3)
+        c = coordinator([[f"udp://127.0.0.1:{udp.port}"]])
         await c.announce_now()
         udp.drop = 10**6  # the tracker goes silent
         with anyio.fail_after(5):
-            await c.stop()
+            await c.stop(0.3)
     assert [event for _, event, _ in udp.announces] == [2]  # started reached it; stopped did not
+
+
+async def test_a_stop_timeout_of_zero_sends_no_stopped() -> None:
+    """libtorrent's and qBittorrent's stop_tracker_timeout 0: the stopped announces are not sent."""
+    a = Tracker()
+    async with running(a):
+        c = coordinator([[a.url]])
+        await c.announce_now()
+        await c.stop(0)
+        assert a.events == ["started"]
+        c = coordinator([[a.url]])
+        await c.announce_now()
+        await c.stop(0.5)
+    assert a.events == ["started", "started", "stopped"]
 
 
 async def test_interval_and_min_interval_set_the_schedule() -> None:
@@ -528,7 +542,7 @@ async def test_what_trackers_know_is_handed_to_the_next_coordinator_of_the_torre
         clock.now += 3600
         third = coordinator([[dead.url], [t.url]], clock=clock, remembered=second.remembered())
         await third.announce_now()
-        await third.stop()
+        await third.stop(5)
     assert t.events == ["started", "", "", "stopped"]
     assert [q.get("trackerid") for q in t.queries] == [None, [b"tid-1"], [b"tid-1"], [b"tid-1"]]
     assert dead.events == ["started", "started"]  # (once, then after its back-off)

@@ -3,6 +3,7 @@ config under qBittorrent's names, and a ``setPreferences`` body turned into one 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from ...jobs import JobService
@@ -36,7 +37,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "temp_path_enabled": "incomplete_dir_enabled", "temp_path": "incomplete_dir",
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
-          "announce_ip": "announce_ip",
+          "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
@@ -125,6 +126,12 @@ def preferences(service: JobService) -> dict[str, JSON]:
         # (every tier announced to, each to its first tracker that answers: the Config's word)
         "announce_to_all_tiers": config.announce_to_all_tiers, "announce_to_all_trackers": False,
         "announce_ip": s.announce_ip,  # (the address trackers are told to hand out: "" the one they see)
+        # (seconds a stop gives the trackers' stopped announces, 0: none sent; a part of a second
+        # shown as a whole one, so that 0 is shown only when it is 0)
+        "stop_tracker_timeout": math.ceil(s.stop_tracker_timeout),
+        # (minutes between saves of a running torrent's resume data, 0: none but at a stop, a pause,
+        # a completion)
+        "save_resume_data_interval": math.ceil(s.resume_save_interval / 60),
         # (the port listened on; random_port: none set, any free one is taken at each start)
         "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
         "upnp": config.port_mapping, "web_ui_username": "",
@@ -206,6 +213,12 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
             changes[ours] = rate * KIB
     if "slow_torrent_inactive_timer" in prefs:
         changes["slow_torrent_inactive_time"] = prefs["slow_torrent_inactive_timer"]  # (seconds, checked)
+    if "save_resume_data_interval" in prefs:  # (minutes)
+        minutes = as_float_text(prefs["save_resume_data_interval"], "save_resume_data_interval")
+        if not 0 <= minutes <= MAX_MINUTES:
+            raise QbtError(400, f"save_resume_data_interval: must be a number of minutes from 0 (none "
+                                f"but at a stop) to {MAX_MINUTES}")
+        changes["resume_save_interval"] = minutes * 60
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
     if "excluded_file_names" in prefs:  # (one pattern a line, blank lines passed over)
@@ -215,7 +228,7 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
     handled = {"max_ratio_enabled", "max_ratio", "max_seeding_time_enabled", "max_seeding_time",
                "dont_count_slow_torrents", "slow_torrent_dl_rate_threshold", "slow_torrent_ul_rate_threshold",
                "start_paused_enabled", "add_stopped_enabled",
-               "slow_torrent_inactive_timer",
+               "slow_torrent_inactive_timer", "save_resume_data_interval",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
                "torrent_stop_condition",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",

@@ -144,6 +144,10 @@ const SETTINGS = [
     {name: "login_max_failures", label: "Refuse an address after", kind: "number", unit: "failed logins",
      hint: "each within the time below of the next, at any door; 0 = never refused"},
     {name: "login_ban_time", label: "for", kind: "number", unit: "s"},
+    {name: "stop_tracker_timeout", label: "Wait for trackers at a stop", kind: "number", unit: "s",
+     hint: "their stopped announces, all at once; 0 = none sent"},
+    {name: "resume_save_interval", label: "Save resume data every", kind: "number", unit: "s",
+     hint: "of a running torrent, when it changed; 0 = only at a stop, a pause, a completion"},
   ]},
 ];
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value

@@ -15,7 +15,7 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   flight at most: a round asked for meanwhile (``reannounce``: asked, or its trackers edited)
   comes as soon as that one ends, with the trackers as they are then;
 - the service's stop sends ``stopped`` to the trackers that know a dormant seed, as a stopping
-  session does, all at once and bounded (``STOP_TIMEOUT``).
+  session does, all at once and bounded (``Config.stop_tracker_timeout``).
 
 A seed whose session has been quiet for ``Config.dormant_after`` seconds (no peer, no transfer,
 no reader) becomes a dormant seed again (``JobLifecycle.fall_dormant``): its session is
@@ -51,7 +51,6 @@ log = logging.getLogger("torrent_engine.jobs.dormant")
 
 BEGIN_RATE = 200.0  # announces begun a second at most (10 000 seeds at a start: 50 s)
 JITTER = 0.1  # a round comes up to this share of its interval early (seeds drift apart)
-STOP_TIMEOUT = 5.0  # seconds the service's stop gives the dormant seeds' ``stopped`` announces
 WAKE_TIMEOUT = 120.0  # seconds a wake may take (its session's start, its check if it needs one)
 TRACKERS, DHT = "tracker", "dht"
 
@@ -305,17 +304,19 @@ class DormantSeeds:
 
     async def _stop(self) -> None:
         """The service stops: ``stopped`` to every tracker that knows a dormant seed, all at once
-        (at most ``active_tracker_limit`` in flight) within ``STOP_TIMEOUT``; the listener given back."""
+        (at most ``active_tracker_limit`` in flight) within ``Config.stop_tracker_timeout`` (0:
+        none sent); the listener given back."""
         try:
+            timeout = self._manager.config.stop_tracker_timeout
             knowing = [s for s in self._seeds.values() if any(m.announced for m in s.remembered)]
-            if knowing:
+            if knowing and timeout > 0:
                 places = anyio.Semaphore(max(1, self._manager.config.active_tracker_limit))
 
                 async def stop(seed: _Seed) -> None:
                     async with places:
-                        await self._coordinator(seed).stop()
+                        await self._coordinator(seed).stop(timeout)
 
-                with anyio.move_on_after(STOP_TIMEOUT):
+                with anyio.move_on_after(timeout):
                     async with anyio.create_task_group() as tg:
                         for seed in knowing:
                             tg.start_soon(stop, seed)

@@ -20,7 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from ...config import DEFAULT_ACTIVE_CHECKING, Encryption
+from ...config import (
+    DEFAULT_ACTIVE_CHECKING,
+    MAX_STOP_TRACKER_TIMEOUT,
+    RESUME_SAVE_INTERVAL,
+    STOP_TRACKER_TIMEOUT,
+    Encryption,
+)
 from ...jsonvalue import JSON
 from ...net.tracker.messages import announce_ip_refusal
 from ...policy.choker import SEEDING_CHOKERS, SeedingChoker
@@ -43,11 +49,12 @@ WatchFolders = tuple[tuple[str, "str | None"], ...]
 
 
 # -- checks of the watched folders' settings ----------------------------------------------------
-def check_seconds(value: object, name: str, *, minimum: float) -> float:
-    """A number of seconds, at least ``minimum`` and finite."""
+def check_seconds(value: object, name: str, *, minimum: float, maximum: float = math.inf) -> float:
+    """A number of seconds, at least ``minimum``, at most ``maximum`` and finite."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-            or value < minimum:
-        raise InvalidJobRequest(f"must be a number of seconds >= {minimum:g}", name)
+            or not minimum <= value <= maximum:
+        most = f" and <= {maximum:g}" if maximum != math.inf else ""
+        raise InvalidJobRequest(f"must be a number of seconds >= {minimum:g}{most}", name)
     return float(value)
 
 
@@ -190,6 +197,13 @@ class ServiceSettings:
     # the address trackers are told to hand out for us ("": the one they see; the Config's
     # announce_ip unless changed: qBittorrent's announce_ip)
     announce_ip: str = ""
+    # seconds a stopping torrent gives its trackers' stopped announces (0: none sent; the
+    # Config's stop_tracker_timeout unless changed: qBittorrent's stop_tracker_timeout)
+    stop_tracker_timeout: float = STOP_TRACKER_TIMEOUT
+    # seconds between saves of a running torrent's resume data, when it changed (0: none but
+    # those at a stop, a pause, a completion; the Config's resume_save_interval unless changed:
+    # qBittorrent's save_resume_data_interval, in minutes there)
+    resume_save_interval: float = RESUME_SAVE_INTERVAL
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -294,6 +308,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_seconds(value, name, minimum=1.0)
         elif name in ("slow_torrent_inactive_time", "login_ban_time"):
             values[name] = check_seconds(value, name, minimum=1.0)
+        elif name == "stop_tracker_timeout":
+            values[name] = check_seconds(value, name, minimum=0.0, maximum=MAX_STOP_TRACKER_TIMEOUT)
+        elif name == "resume_save_interval":
+            values[name] = check_seconds(value, name, minimum=0.0)
         elif name == "login_max_failures":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOGIN_FAILURES:
                 raise InvalidJobRequest(f"must be a whole number from 0 (never refused) to "

@@ -52,7 +52,6 @@ DEFAULT_INTERVAL = 1800.0  # used when a tracker gives no usable interval
 MIN_ANNOUNCE_INTERVAL = 60.0  # we never re-announce more often than this, whatever the tracker says
 MAX_ANNOUNCE_INTERVAL = 6 * 3600.0
 ANNOUNCE_TIMEOUT = 15.0  # one attempt at one tracker, before the next of the tier is tried
-STOP_TIMEOUT = 5.0
 BACKOFF_BASE = 15.0
 BACKOFF_MAX = 1800.0
 
@@ -176,7 +175,6 @@ class TrackerCoordinator:
         rng: random.Random | None = None,
         numwant: int = DEFAULT_NUMWANT,
         announce_timeout: float = ANNOUNCE_TIMEOUT,
-        stop_timeout: float = STOP_TIMEOUT,
         min_announce_interval: float = MIN_ANNOUNCE_INTERVAL,
         default_interval: float = DEFAULT_INTERVAL,
         backoff_base: float = BACKOFF_BASE,
@@ -217,7 +215,6 @@ class TrackerCoordinator:
         self._key = self._rng.getrandbits(32)  # BEP 3 'key': the same for the whole session
         self.numwant = numwant
         self.announce_timeout = announce_timeout
-        self.stop_timeout = stop_timeout
         self.min_announce_interval = min_announce_interval
         self.default_interval = default_interval
         self.backoff_base = backoff_base
@@ -336,19 +333,20 @@ class TrackerCoordinator:
         if self._wake is not None:
             self._wake.set()
 
-    async def stop(self) -> None:
-        """Send ``stopped`` to every tracker that knows us, all at once, within ``stop_timeout``;
-        end :meth:`run`. Failures are recorded but never raised."""
+    async def stop(self, timeout: float) -> None:
+        """Send ``stopped`` to every tracker that knows us, all at once, within ``timeout``
+        seconds (``Config.stop_tracker_timeout``; 0: none is sent, as libtorrent's
+        ``stop_tracker_timeout`` 0); end :meth:`run`. Failures are recorded but never raised."""
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
         targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
-        if not targets:
+        if not targets or timeout <= 0:
             return
-        with anyio.move_on_after(self.stop_timeout):
+        with anyio.move_on_after(timeout):
             async with anyio.create_task_group() as tg:
                 for tracker in targets:
-                    tg.start_soon(self._announce_one, tracker, "stopped", self.stop_timeout)
+                    tg.start_soon(self._announce_one, tracker, "stopped", timeout)
 
     def status(self) -> list[TrackerStatus]:
         """Every tracker in its current try order, tier by tier."""

@@ -1,0 +1,56 @@
+"""The settings that are ``Config`` fields the engine reads where it uses them (the address told
+to trackers, how long a stop waits for its trackers, how often resume data is saved): checked on
+the way in, and set on the Config only when changed (a library's own Config stays otherwise)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from torrent_engine.config import Config
+from torrent_engine.errors import ConfigError
+from torrent_engine.jobs.configure import CONFIG_FIELDS, apply_config_fields
+from torrent_engine.jobs.model import InvalidJobRequest
+from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
+
+
+@pytest.mark.parametrize(("name", "bad"), [
+    ("stop_tracker_timeout", -1), ("stop_tracker_timeout", 300.5), ("stop_tracker_timeout", "5"),
+    ("stop_tracker_timeout", True), ("stop_tracker_timeout", math.nan), ("stop_tracker_timeout", None),
+    ("resume_save_interval", -0.5), ("resume_save_interval", math.inf), ("resume_save_interval", "60"),
+    ("resume_save_interval", False),
+])
+def test_a_bad_value_is_refused_naming_the_setting(name: str, bad: object) -> None:
+    with pytest.raises(InvalidJobRequest) as err:
+        updated(ServiceSettings(), {name: bad})
+    assert err.value.field == name and "seconds" in str(err.value)
+
+
+def test_zero_and_the_most_are_taken() -> None:
+    s = updated(ServiceSettings(), {"stop_tracker_timeout": 0, "resume_save_interval": 0})
+    assert s.stop_tracker_timeout == 0.0 and s.resume_save_interval == 0.0
+    assert updated(s, {"stop_tracker_timeout": 300}).stop_tracker_timeout == 300.0
+
+
+def test_the_config_takes_what_changed_and_keeps_its_own_otherwise() -> None:
+    config = Config(stop_tracker_timeout=2.0, resume_save_interval=30.0, dht_enabled=False, lsd_enabled=False,
+                    port_mapping=False)
+    defaults = ServiceSettings()
+    apply_config_fields(config, defaults, defaults)  # (a start with nothing changed)
+    assert (config.stop_tracker_timeout, config.resume_save_interval) == (2.0, 30.0)
+    changed = updated(defaults, {"stop_tracker_timeout": 0, "announce_ip": "203.0.113.9"})
+    apply_config_fields(config, defaults, changed)
+    assert (config.stop_tracker_timeout, config.resume_save_interval, config.announce_ip) == (0.0, 30.0,
+                                                                                               "203.0.113.9")
+    assert all(hasattr(config, name) for name in CONFIG_FIELDS)
+
+
+def test_the_config_refuses_a_stop_timeout_out_of_range() -> None:
+    for bad in (-1.0, 301.0):
+        with pytest.raises(ConfigError) as err:
+            Config(stop_tracker_timeout=bad)
+        assert err.value.field == "stop_tracker_timeout"
+    with pytest.raises(ConfigError):
+        Config(resume_save_interval=-1.0)
+    assert Config(resume_save_interval=0.0).resume_save_interval == 0.0
