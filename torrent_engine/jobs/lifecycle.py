@@ -343,6 +343,7 @@ class JobLifecycle:
         torrent (or magnet) and setup returned: no dormant seed nor check without a session from
         now on. A job whose torrent cannot be read fails (``JobConflict`` says why)."""
         self.checks.leave(rec)  # (its session checks for itself from now on)
+        await self.seeds.stopped(rec)  # (paused as a dormant seed: its trackers hear that first)
         if self.seeds.leave(rec, hand_over=True):  # (a dormant seed: its session announces from now on)
             self.sleepers.wake(rec)  # (its seeding time counted so far)
         try:

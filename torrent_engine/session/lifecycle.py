@@ -550,6 +550,9 @@ class Life:
             for peer in list(self._ctx.peers.values()):
                 peer.close("paused")
             s.connector.reset()
+            if self.machine.state is State.PAUSED:  # (its trackers hear stopped, as at a stop:
+                with anyio.CancelScope(shield=True):  # bounded, before a resume announces again)
+                    await s.announcer.stop()
 
     async def _wait_while_paused(self) -> bool:
         """Block while paused; True if it was paused (the caller looks at the state again)."""

@@ -285,3 +285,66 @@ async def test_a_dormant_seed_is_one_object_for_the_collector_and_its_wake_start
             await anyio.sleep(0.05)
             tg.cancel_scope.cancel()
         assert len(seeds) == 0
+
+
+class _Stopping(_Round):
+    """A round whose ``stop`` is held until ``release`` is set, and records its timeout."""
+
+    stops: list[tuple[str, float]]
+
+    async def stop(self, timeout: float) -> None:
+        _Stopping.stops.append((self.tiers[0][0], timeout))
+        await _Round.release.wait()
+
+
+async def test_dormant_seeds_that_leave_tell_their_trackers_stopped_in_the_background(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pause of many dormant seeds does not wait for their trackers: ``leave`` returns at once,
+    the loop sends each ``stopped`` (the Config's timeout, read then), ``stopped`` waits for a
+    seed's own; one never announced, or left to its session (``hand_over``), tells nothing. (They
+    told nothing at all before: a tracker listed a paused seed until its own timeout.)"""
+    _Round.made, _Round.asked, _Round.in_flight, _Round.release = [], [], anyio.Event(), anyio.Event()
+    _Round.in_flight.set()
+    _Round.release.set()  # (the first rounds announce at once)
+    _Stopping.stops = []
+    monkeypatch.setattr(DormantSeeds, "_coordinator", lambda self, seed: _Stopping(_tiers(seed.rec)))
+    options = JobOptions(save_path="/nowhere", files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    recs = [JobRecord(id=f"j{i}", info_hash=f"{i:040x}", name="seed", source="torrent", options=options,
+                      state=JobState.SEEDING, created_at=0.0, updated_at=0.0,
+                      trackers=[f"http://t{i}.example/announce"]) for i in range(4)]
+
+    async def wake(rec: JobRecord) -> None:
+        raise AssertionError("nothing wakes it here")
+
+    async with TorrentManager(loopback_config(tracker_enabled=True, dht_enabled=False,
+                                              stop_tracker_timeout=3.0)) as manager:
+        seeds = DormantSeeds(manager, wake)
+        async with anyio.create_task_group() as tg:
+            for rec in recs[:3]:
+                await seeds.add(rec)
+            tg.start_soon(seeds.run)
+            with anyio.fail_after(10):
+                while len(_Round.made) < 3:
+                    await anyio.sleep(0.01)
+                await seeds.add(recs[3])  # (never announced: nothing to stop)
+                _Round.release = anyio.Event()  # (the stops are held from now on)
+                assert seeds.leave(recs[0]) and seeds.leave(recs[1]) and seeds.leave(recs[3])
+                assert seeds.leave(recs[2], hand_over=True)  # (its session goes on announcing)
+                while len(_Stopping.stops) < 2:
+                    await anyio.sleep(0.01)
+                waited = anyio.Event()
+
+                async def wait_stopped() -> None:
+                    await seeds.stopped(recs[0])
+                    waited.set()
+
+                tg.start_soon(wait_stopped)
+                await anyio.sleep(0.05)
+                assert not waited.is_set()  # (its stopped is in flight: a session of it waits)
+                _Round.release.set()
+                await waited.wait()
+                await seeds.stopped(recs[3])  # (none: at once)
+            assert sorted(_Stopping.stops) == [("http://t0.example/announce", 3.0),
+                                               ("http://t1.example/announce", 3.0)]
+            tg.cancel_scope.cancel()

@@ -91,6 +91,11 @@ class DormantSeeds:
         self._handed: dict[str, tuple[tuple[TrackerMemory, ...], float]] = {}  # job id -> for its session
         self._rng = random.Random()
         self._changed: anyio.Event | None = None  # set when a seed is added (the loop looks again)
+        # seeds that left (paused, stopped at a share limit, ended) whose trackers are told
+        # ``stopped`` by the loop, and the end of each such stop, by job id
+        self._to_stop: list[_Seed] = []
+        self._looping = False  # (``run`` is under way: a seed that leaves is told stopped by it)
+        self._stops: dict[str, tuple[_Seed, anyio.Event]] = {}
         self._acquired = False
         self._waker = self._wake  # (one bound method for every seed)
 
@@ -151,7 +156,9 @@ class DormantSeeds:
     def leave(self, rec: JobRecord, *, hand_over: bool = False) -> bool:
         """``rec`` is no dormant seed any more (its session starts, it is paused or it ended);
         ``hand_over``: its session starts now and goes on from what its trackers know
-        (``handed``). Whether it was one."""
+        (``handed``), else the trackers that know it are told ``stopped``, as a session's are
+        when it stops (by the loop, within ``Config.stop_tracker_timeout``: a pause of thousands
+        does not wait for their trackers; ``stopped`` waits for it). Whether it was one."""
         if not hand_over:
             self._handed.pop(rec.id, None)  # (handed to a session that never took it: it failed to start)
         seed = self._seeds.pop(rec.id, None)
@@ -161,7 +168,36 @@ class DormantSeeds:
         if hand_over and seed.remembered:
             next_in = seed.tracker_due - time.monotonic() if seed.tracker_due != math.inf else 0.0
             self._handed[rec.id] = (seed.remembered, max(0.0, next_in))
+        elif not hand_over and self._looping and any(m.announced for m in seed.remembered) \
+                and self._manager.config.stop_tracker_timeout > 0:
+            earlier = self._stops.get(rec.id)
+            if earlier is not None:  # (its waiters do not wait for ever for one it replaces)
+                earlier[1].set()
+            self._stops[rec.id] = (seed, anyio.Event())
+            self._to_stop.append(seed)
+            if self._changed is not None:
+                self._changed.set()
         return True
+
+    async def stopped(self, rec: JobRecord) -> None:
+        """Once the ``stopped`` of ``rec``'s trackers, when it left as a dormant seed, is sent
+        (or given up: ``Config.stop_tracker_timeout``): a session of it announces after it."""
+        stop = self._stops.get(rec.id)
+        if stop is not None:
+            await stop[1].wait()
+
+    async def _stop_one(self, seed: _Seed, places: anyio.Semaphore) -> None:
+        """``stopped`` to the trackers that know ``seed``, which left (``leave``); once begun,
+        ended by its timeout alone (a stop not begun when the service stops is sent with the
+        dormant seeds' ``stopped``: ``_stop``)."""
+        async with places:
+            timeout = self._manager.config.stop_tracker_timeout
+            with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+                await self._coordinator(seed).stop(timeout)
+        stop = self._stops.get(seed.rec.id)
+        if stop is not None and stop[0] is seed:
+            del self._stops[seed.rec.id]
+            stop[1].set()
 
     def handed(self, rec: JobRecord) -> tuple[tuple[TrackerMemory, ...], float] | None:
         """For the session of a seed that was dormant, made now: what its trackers know, and in
@@ -199,9 +235,12 @@ class DormantSeeds:
         it is cancelled (the service stops), ``stopped`` to their trackers, then the listener
         is given back."""
         places = anyio.Semaphore(max(1, self._manager.config.active_tracker_limit))
+        self._looping = True
         try:
             async with anyio.create_task_group() as tg:
                 while True:
+                    while self._to_stop:  # (seeds that left: their trackers told, in the background)
+                        tg.start_soon(self._stop_one, self._to_stop.pop(), places)
                     heap = self._heap
                     now = time.monotonic()
                     if not heap or heap[0][0] > now:
@@ -219,6 +258,7 @@ class DormantSeeds:
                     tg.start_soon(self._announce, seed, kind, places)
                     await anyio.sleep(1.0 / BEGIN_RATE)
         finally:
+            self._looping = False
             with anyio.CancelScope(shield=True):
                 await self._stop()
 
@@ -309,6 +349,7 @@ class DormantSeeds:
         try:
             timeout = self._manager.config.stop_tracker_timeout
             knowing = [s for s in self._seeds.values() if any(m.announced for m in s.remembered)]
+            knowing += [seed for seed, _ in self._stops.values()]  # (left, their stops not sent: cancelled)
             if knowing and timeout > 0:
                 places = anyio.Semaphore(max(1, self._manager.config.active_tracker_limit))
 
@@ -324,6 +365,10 @@ class DormantSeeds:
             for seed in self._seeds.values():
                 self._manager.shared.unregister_dormant(seed.info_hash)
             self._seeds.clear()
+            self._to_stop.clear()
+            for _, ended in self._stops.values():
+                ended.set()
+            self._stops.clear()
             self._heap.clear()
             if self._acquired:
                 self._acquired = False
