@@ -138,6 +138,11 @@ class Config:
     max_failures_before_ban: int = 2  # a peer that sent data of this many failed pieces is banned
     # Seeding.
     seed: bool = True
+    # A download that completes has its files hashed again before it counts as complete (it
+    # seeds, its trackers hear "completed", its owner's completion comes after the check); what
+    # that check finds missing is downloaded, then it completes without another (qBittorrent's
+    # "recheck torrents on completion"). Read at each completion.
+    recheck_on_completion: bool = False
     # The job service: a seed whose session has been quiet this many seconds (no peer, no
     # transfer, no reader open) goes dormant, its session stopped without telling its trackers
     # (they go on hearing of it from the dormant seeds' announcer) until a peer asks for it.

@@ -247,6 +247,8 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "stop_tracker_timeout": {"type": "number", "minimum": 0, "maximum": MAX_STOP_TRACKER_TIMEOUT,
                              "description": "seconds a stopping torrent gives its trackers' stopped "
                                             "announces; 0: none is sent"},
+    "recheck_on_completion": {"type": "boolean", "description": "a download that completes has its files "
+                              "hashed again before it counts as complete (what is missing is downloaded)"},
     "resume_save_interval": {"type": "number", "minimum": 0,
                              "description": "seconds between saves of a running torrent's resume data "
                                             "when it changed; 0: only at a stop, a pause, a completion"},

@@ -39,6 +39,7 @@ class Announcer:
         self.handed_over: tuple[tuple[TrackerMemory, ...], float] | None = None
         self._dht_on = False  # the DHT announces' task runs (it ends when the DHT is turned off)
         self._lsd_on = False  # the LSD task runs (it outlives LSD turned off: see serve_lsd)
+        self._completed_due = False  # completed while no swarm ran: the next coordinator says so
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
@@ -137,6 +138,9 @@ class Announcer:
                                               announce_to_all_tiers=ctx.config.announce_to_all_tiers,
                                               announce_ip=lambda: ctx.config.announce_ip)
             tracker = self.tracker
+            if self._completed_due:
+                self._completed_due = False
+                tracker.completed()
             swarm.start_soon(lambda: tracker.run(first_in=next_in))
 
     async def scrape(self, url: str) -> ScrapeStats:
@@ -149,9 +153,13 @@ class Announcer:
         return await tracker.scrape(url)
 
     def completed(self) -> None:
-        """The download completed: the trackers hear it (event=completed)."""
-        if self.tracker is not None:
-            self.tracker.completed()
+        """The download completed: the trackers hear it (event=completed), when no coordinator
+        runs (its swarm ended for a check: ``Config.recheck_on_completion``) from the next one."""
+        if swarm_group(self._ctx.phase) is not None:  # (a live swarm: its coordinator, if any)
+            if self.tracker is not None:
+                self.tracker.completed()
+        else:
+            self._completed_due = True
 
     def forget(self) -> None:
         """The metadata phase ended: the full session announces afresh."""

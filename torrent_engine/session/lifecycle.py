@@ -196,6 +196,9 @@ class Life:
         self.ready = LazyEvent()  # checking is over
         self.serving = LazyEvent()  # a swarm with the torrent's data ran: incoming peers are taken
         self.check_wanted = False  # the data must be checked again (seed mode found a bad piece)
+        # its download's completion waited for a check of its files (Config.recheck_on_completion:
+        # once a session; what that check finds missing is downloaded, then it completes)
+        self.completion_checked = False
         self._wakeup = LazyEvent()  # resume() or stop() while paused
         self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
 
@@ -388,15 +391,30 @@ class Life:
             await self.on_complete()
 
     async def on_complete(self) -> None:
-        """Every wanted piece is verified: seeding (or done, when not asked to seed)."""
+        """Every wanted piece is verified: seeding (or done, when not asked to seed), once its
+        files are hashed again when ``Config.recheck_on_completion`` says so (``_check_again``
+        completes it then)."""
+        if not self._still(State.DOWNLOADING):
+            return  # (set_file_priorities started it, and a last piece or a new priority came first)
+        if self._ctx.config.recheck_on_completion and not self.completion_checked:
+            self.completion_checked = True
+            self.check_again()
+            return
+        await self._complete(State.DOWNLOADING)
+
+    def _still(self, state: State) -> bool:
+        """Whether the session is in ``state`` and every wanted piece is had (it may complete)."""
+        return self.machine.state is state and self._active_state() is State.SEEDING
+
+    async def _complete(self, state: State) -> None:
+        """Complete from ``state`` (downloading, or the check a completion waited for), unless
+        something else changed it meanwhile."""
         ctx = self._ctx
         s = self._s
 
         def still() -> bool:
-            return self.machine.state is State.DOWNLOADING and self._active_state() is State.SEEDING
+            return self._still(state)
 
-        if not still():
-            return  # (set_file_priorities started it, and a last piece or a new priority came first)
         phase = self.phase
         assert isinstance(phase, Loaded)
         parts = phase.parts
@@ -628,13 +646,16 @@ class Life:
                 await self._swarm_until(None, install, parts)
 
     async def _check_again(self, parts: TorrentParts, storage: PieceStorage) -> None:
-        """Check the whole torrent while it runs (seed mode found a piece that fails), then on
-        in the state it is in: seeding, downloading what failed, or paused as it was."""
+        """Check the whole torrent while it runs (seed mode found a piece that fails, or its
+        completion waits for it: ``on_complete``), then on in the state it is in: seeding (complete
+        now), downloading what failed, or paused as it was."""
         checking = Checking(parts, storage)
         self.machine.enter(checking)
         await self._s.checker.check_again(checking)
         self.check_wanted = False
-        if self.machine.state is State.CHECKING:
+        if self.completion_checked and not self.completed.is_set() and self._still(State.CHECKING):
+            await self._complete(State.CHECKING)  # (a completion's check, all there: the trackers
+        if self.machine.state is State.CHECKING:  # told on the next swarm's start)
             self.machine.to(self._active_state())
         if self.machine.state is State.SEEDING and not self._ctx.config.seed:
             self.stop_requested = True  # (complete after all and not asked to seed: done)

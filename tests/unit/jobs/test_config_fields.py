@@ -19,12 +19,12 @@ from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
     ("stop_tracker_timeout", -1), ("stop_tracker_timeout", 300.5), ("stop_tracker_timeout", "5"),
     ("stop_tracker_timeout", True), ("stop_tracker_timeout", math.nan), ("stop_tracker_timeout", None),
     ("resume_save_interval", -0.5), ("resume_save_interval", math.inf), ("resume_save_interval", "60"),
-    ("resume_save_interval", False),
+    ("resume_save_interval", False), ("recheck_on_completion", 1), ("recheck_on_completion", "true"),
 ])
 def test_a_bad_value_is_refused_naming_the_setting(name: str, bad: object) -> None:
     with pytest.raises(InvalidJobRequest) as err:
         updated(ServiceSettings(), {name: bad})
-    assert err.value.field == name and "seconds" in str(err.value)
+    assert err.value.field == name and ("seconds" in str(err.value) or "true or false" in str(err.value))
 
 
 def test_zero_and_the_most_are_taken() -> None:

@@ -38,6 +38,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
+          "recheck_completed_torrents": "recheck_on_completion",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
@@ -132,6 +133,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         # (minutes between saves of a running torrent's resume data, 0: none but at a stop, a pause,
         # a completion)
         "save_resume_data_interval": math.ceil(s.resume_save_interval / 60),
+        # (a download that completes is checked again from its files first)
+        "recheck_completed_torrents": s.recheck_on_completion,
         # (the port listened on; random_port: none set, any free one is taken at each start)
         "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
         "upnp": config.port_mapping, "web_ui_username": "",

@@ -146,6 +146,8 @@ const SETTINGS = [
     {name: "login_ban_time", label: "for", kind: "number", unit: "s"},
     {name: "stop_tracker_timeout", label: "Wait for trackers at a stop", kind: "number", unit: "s",
      hint: "their stopped announces, all at once; 0 = none sent"},
+    {name: "recheck_on_completion", label: "Check a download's files again when it completes", kind: "bool",
+     hint: "before it counts as complete; what is missing is downloaded"},
     {name: "resume_save_interval", label: "Save resume data every", kind: "number", unit: "s",
      hint: "of a running torrent, when it changed; 0 = only at a stop, a pause, a completion"},
   ]},

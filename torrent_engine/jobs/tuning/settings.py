@@ -204,6 +204,9 @@ class ServiceSettings:
     # those at a stop, a pause, a completion; the Config's resume_save_interval unless changed:
     # qBittorrent's save_resume_data_interval, in minutes there)
     resume_save_interval: float = RESUME_SAVE_INTERVAL
+    # a download that completes is checked again from its files before it counts as complete
+    # (the Config's recheck_on_completion unless changed: qBittorrent's recheck_completed_torrents)
+    recheck_on_completion: bool = False
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -360,7 +363,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
-                                                   "multiple_connections_per_ip", "watch_delete_added") \
+                                                   "multiple_connections_per_ip", "watch_delete_added",
+                                                   "recheck_on_completion") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
