@@ -46,6 +46,8 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 MAX_RATE_LIMIT = 2**31 - 1
 STOP_TRACKER_TIMEOUT = 5.0  # seconds: ``stop_tracker_timeout``'s default (libtorrent's too)
 RESUME_SAVE_INTERVAL = 60.0  # seconds: ``resume_save_interval``'s default
+MAX_CONCURRENT_HTTP_ANNOUNCES = 50  # ``max_concurrent_http_announces``'s default (libtorrent's too)
+MAX_HTTP_ANNOUNCES = 65535  # the most ``max_concurrent_http_announces`` may be
 
 # Config.max_open_files unless set (the daemon's --max-open-files too).
 DEFAULT_MAX_OPEN_FILES = 256
@@ -117,6 +119,10 @@ class Config:
     # announces rather than opening thousands of tracker requests, or DHT lookups, at once.
     active_tracker_limit: int = 1600
     active_dht_limit: int = 88
+    # HTTP(S) tracker announces in flight at once over every torrent, within active_tracker_limit
+    # (libtorrent's and qBittorrent's max_concurrent_http_announces, 50 there too); read at each
+    # announce.
+    max_concurrent_http_announces: int = MAX_CONCURRENT_HTTP_ANNOUNCES
     # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
     # every torrent of a manager (libtorrent's active_checking): the others wait their turn in
     # "checking", so that adding a thousand torrents whose data is on disk reads one at a time
@@ -253,6 +259,8 @@ class Config:
                      "max_peers_per_torrent", "max_pending_handshakes", "max_failures_before_ban",
                      "max_open_files", "active_tracker_limit", "active_dht_limit"):
             _check_number(name, getattr(self, name), minimum=1)
+        _check_number("max_concurrent_http_announces", self.max_concurrent_http_announces, minimum=1,
+                      maximum=MAX_HTTP_ANNOUNCES)
         if self.active_checking_limit != -1:
             _check_number("active_checking_limit", self.active_checking_limit, minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",

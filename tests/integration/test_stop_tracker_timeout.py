@@ -1,6 +1,7 @@
-"""How long a stop waits for its trackers (qBittorrent's ``stop_tracker_timeout``) and how often a
-running torrent's resume data is saved (its ``save_resume_data_interval``), set through the
-qBittorrent dialect with qbittorrent-api. At 0 a paused torrent and the service's stop (its dormant
+"""How long a stop waits for its trackers (qBittorrent's ``stop_tracker_timeout``), how often a
+running torrent's resume data is saved (its ``save_resume_data_interval``) and how many HTTP
+announces go at once (its ``max_concurrent_http_announces``), set through the qBittorrent dialect
+with qbittorrent-api. At 0 a paused torrent and the service's stop (its dormant
 seeds) send no ``stopped``; set again, they do; bad values are refused naming the field."""
 
 from __future__ import annotations
@@ -45,13 +46,16 @@ async def test_a_stop_timeout_of_zero_sends_no_stopped_and_the_resume_interval_i
             def first() -> None:
                 prefs = qbt.app_preferences()
                 assert prefs["stop_tracker_timeout"] == 5 and prefs["save_resume_data_interval"] == 1
+                assert prefs["max_concurrent_http_announces"] == 50
                 for bad in ({"stop_tracker_timeout": -1}, {"stop_tracker_timeout": 301},
                             {"stop_tracker_timeout": "soon"}, {"save_resume_data_interval": -1},
-                            {"save_resume_data_interval": "often"}):
+                            {"save_resume_data_interval": "often"}, {"max_concurrent_http_announces": 0},
+                            {"max_concurrent_http_announces": 1.5}):
                     name = next(iter(bad))
                     with pytest.raises(qbittorrentapi.InvalidRequest400Error, match=name):
                         qbt.app_set_preferences(bad)
-                qbt.app_set_preferences({"stop_tracker_timeout": 0, "save_resume_data_interval": 15})
+                qbt.app_set_preferences({"stop_tracker_timeout": 0, "save_resume_data_interval": 15,
+                                         "max_concurrent_http_announces": 2})
                 for t in (a, b, c):  # (complete: each a dormant seed, announced without a session)
                     qbt.torrents_add(torrent_files=t.to_bytes(), is_skip_checking=True)
 
@@ -67,6 +71,7 @@ async def test_a_stop_timeout_of_zero_sends_no_stopped_and_the_resume_interval_i
 
             await anyio.to_thread.run_sync(first)
             assert config.stop_tracker_timeout == 0 and config.resume_save_interval == 900
+            assert config.max_concurrent_http_announces == 2
             settings = api.service.get_settings()
             assert settings.stop_tracker_timeout == 0 and settings.resume_save_interval == 900
             with anyio.fail_after(20):

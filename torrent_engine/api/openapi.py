@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..config import MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
+from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
 from ..jobs import JobState
 from ..jobs.model import STOP_CONDITIONS
 from ..jobs.organising.features import MAX_COMMENT
@@ -247,6 +247,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "stop_tracker_timeout": {"type": "number", "minimum": 0, "maximum": MAX_STOP_TRACKER_TIMEOUT,
                              "description": "seconds a stopping torrent gives its trackers' stopped "
                                             "announces; 0: none is sent"},
+    "max_concurrent_http_announces": {"type": "integer", "minimum": 1, "maximum": MAX_HTTP_ANNOUNCES,
+                                      "description": "HTTP(S) tracker announces in flight at once over "
+                                                     "every torrent"},
     "recheck_on_completion": {"type": "boolean", "description": "a download that completes has its files "
                               "hashed again before it counts as complete (what is missing is downloaded)"},
     "resume_save_interval": {"type": "number", "minimum": 0,

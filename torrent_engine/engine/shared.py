@@ -236,6 +236,7 @@ class SharedResources:
         self.peer_id = generate_peer_id()
         self._tracker_slots: anyio.CapacityLimiter | None = None  # (made on the loop, when asked)
         self._dht_slots: anyio.CapacityLimiter | None = None
+        self._http_announce_slots: anyio.CapacityLimiter | None = None
         self._check_slots: anyio.CapacityLimiter | None = None
         # the global limits, the bandwidth groups' and the torrents' own, every transfer passes
         self.bandwidth = Bandwidth(config.download_rate_limit, config.upload_rate_limit)
@@ -335,6 +336,18 @@ class SharedResources:
         if self._tracker_slots is None:
             self._tracker_slots = anyio.CapacityLimiter(self.config.active_tracker_limit)
         return self._tracker_slots
+
+    @property
+    def http_announce_slots(self) -> anyio.CapacityLimiter:
+        """HTTP(S) tracker announces and scrapes in flight at once over every torrent
+        (``max_concurrent_http_announces``, as the Config says it now: a change is taken at the
+        next announce)."""
+        limit = self.config.max_concurrent_http_announces
+        if self._http_announce_slots is None:
+            self._http_announce_slots = anyio.CapacityLimiter(limit)
+        elif self._http_announce_slots.total_tokens != limit:
+            self._http_announce_slots.total_tokens = limit
+        return self._http_announce_slots
 
     @property
     def dht_slots(self) -> anyio.CapacityLimiter:

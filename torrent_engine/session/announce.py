@@ -136,7 +136,8 @@ class Announcer:
                                               refused=shared.tracker_refused, netbind=ctx.config.netbind,
                                               remembered=remembered,
                                               announce_to_all_tiers=ctx.config.announce_to_all_tiers,
-                                              announce_ip=lambda: ctx.config.announce_ip)
+                                              announce_ip=lambda: ctx.config.announce_ip,
+                                              http_slots=lambda: shared.http_announce_slots)
             tracker = self.tracker
             if self._completed_due:
                 self._completed_due = False

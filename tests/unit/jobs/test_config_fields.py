@@ -1,6 +1,7 @@
 """The settings that are ``Config`` fields the engine reads where it uses them (the address told
-to trackers, how long a stop waits for its trackers, how often resume data is saved): checked on
-the way in, and set on the Config only when changed (a library's own Config stays otherwise)."""
+to trackers, how long a stop waits for its trackers, how often resume data is saved, whether a
+completion waits for a check, HTTP announces at once): checked on the way in, and set on the
+Config only when changed (a library's own Config stays otherwise)."""
 
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
     ("stop_tracker_timeout", True), ("stop_tracker_timeout", math.nan), ("stop_tracker_timeout", None),
     ("resume_save_interval", -0.5), ("resume_save_interval", math.inf), ("resume_save_interval", "60"),
     ("resume_save_interval", False), ("recheck_on_completion", 1), ("recheck_on_completion", "true"),
+    ("max_concurrent_http_announces", 0), ("max_concurrent_http_announces", 65536),
+    ("max_concurrent_http_announces", True), ("max_concurrent_http_announces", 1.5),
+    ("max_concurrent_http_announces", "5"),
 ])
 def test_a_bad_value_is_refused_naming_the_setting(name: str, bad: object) -> None:
     with pytest.raises(InvalidJobRequest) as err:
         updated(ServiceSettings(), {name: bad})
-    assert err.value.field == name and ("seconds" in str(err.value) or "true or false" in str(err.value))
+    assert err.value.field == name
+    assert any(word in str(err.value) for word in ("seconds", "true or false", "whole number"))
 
 
 def test_zero_and_the_most_are_taken() -> None:
@@ -44,6 +49,15 @@ def test_the_config_takes_what_changed_and_keeps_its_own_otherwise() -> None:
     assert (config.stop_tracker_timeout, config.resume_save_interval, config.announce_ip) == (0.0, 30.0,
                                                                                                "203.0.113.9")
     assert all(hasattr(config, name) for name in CONFIG_FIELDS)
+
+
+def test_the_http_announce_limit_is_taken_where_asked() -> None:
+    assert updated(ServiceSettings(), {"max_concurrent_http_announces": 1}).max_concurrent_http_announces == 1
+    assert ServiceSettings().max_concurrent_http_announces == Config().max_concurrent_http_announces == 50
+    for bad in (0, 65536):
+        with pytest.raises(ConfigError) as err:
+            Config(max_concurrent_http_announces=bad)
+        assert err.value.field == "max_concurrent_http_announces"
 
 
 def test_the_config_refuses_a_stop_timeout_out_of_range() -> None:

@@ -144,6 +144,8 @@ const SETTINGS = [
     {name: "login_max_failures", label: "Refuse an address after", kind: "number", unit: "failed logins",
      hint: "each within the time below of the next, at any door; 0 = never refused"},
     {name: "login_ban_time", label: "for", kind: "number", unit: "s"},
+    {name: "max_concurrent_http_announces", label: "HTTP tracker announces at once", kind: "number",
+     unit: "announces", hint: "over every torrent; the others wait their turn"},
     {name: "stop_tracker_timeout", label: "Wait for trackers at a stop", kind: "number", unit: "s",
      hint: "their stopped announces, all at once; 0 = none sent"},
     {name: "recheck_on_completion", label: "Check a download's files again when it completes", kind: "bool",

@@ -22,6 +22,8 @@ from typing import Any, TypeAlias
 
 from ...config import (
     DEFAULT_ACTIVE_CHECKING,
+    MAX_CONCURRENT_HTTP_ANNOUNCES,
+    MAX_HTTP_ANNOUNCES,
     MAX_STOP_TRACKER_TIMEOUT,
     RESUME_SAVE_INTERVAL,
     STOP_TRACKER_TIMEOUT,
@@ -207,6 +209,9 @@ class ServiceSettings:
     # a download that completes is checked again from its files before it counts as complete
     # (the Config's recheck_on_completion unless changed: qBittorrent's recheck_completed_torrents)
     recheck_on_completion: bool = False
+    # HTTP(S) tracker announces in flight at once over every torrent (the Config's
+    # max_concurrent_http_announces unless changed; qBittorrent's of that name)
+    max_concurrent_http_announces: int = MAX_CONCURRENT_HTTP_ANNOUNCES
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -315,6 +320,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_seconds(value, name, minimum=0.0, maximum=MAX_STOP_TRACKER_TIMEOUT)
         elif name == "resume_save_interval":
             values[name] = check_seconds(value, name, minimum=0.0)
+        elif name == "max_concurrent_http_announces":
+            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HTTP_ANNOUNCES:
+                raise InvalidJobRequest(f"must be a whole number from 1 to {MAX_HTTP_ANNOUNCES}", name)
+            values[name] = value
         elif name == "login_max_failures":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOGIN_FAILURES:
                 raise InvalidJobRequest(f"must be a whole number from 0 (never refused) to "

@@ -16,7 +16,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -191,6 +191,7 @@ class TrackerCoordinator:
         refused: Callable[[str], Awaitable[str | None]] | None = None,
         remembered: Iterable[TrackerMemory] = (),
         announce_ip: Callable[[], str] | None = None,
+        http_slots: Callable[[], anyio.CapacityLimiter] | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -225,6 +226,7 @@ class TrackerCoordinator:
         self._proxy = proxy  # HTTP(S) announces go through it (UDP ones by ``udp_relay``, if any)
         self._netbind = netbind  # where each announce's socket is bound (asked anew each time)
         self._announce_ip = announce_ip  # the address trackers are told to hand out (asked anew)
+        self._http_slots = http_slots  # HTTP(S) announces in flight over every torrent (asked anew)
         if netbind is not None:
             self._udp.netbind = netbind
         self._clock = clock
@@ -360,7 +362,7 @@ class TrackerCoordinator:
         why = await self._refused(url) if self._refused is not None else None
         if why is not None:
             raise TrackerError(why, url)
-        async with self._slots if self._slots is not None else contextlib.nullcontext():
+        async with self._slot(url):
             response = await client.scrape(
                 url, [self.info_hash], timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
                 proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None)
@@ -446,6 +448,18 @@ class TrackerCoordinator:
         interval = max(interval, float(response.min_interval or 0), self.min_announce_interval)
         return min(interval, MAX_ANNOUNCE_INTERVAL)
 
+    @contextlib.asynccontextmanager
+    async def _slot(self, url: str) -> AsyncIterator[None]:
+        """A slot among the announces in flight over every torrent (``slots``), and for an HTTP(S)
+        tracker one among the HTTP announces (``http_slots``: libtorrent's
+        ``max_concurrent_http_announces``), taken in that order."""
+        async with self._slots if self._slots is not None else contextlib.nullcontext():
+            if self._http_slots is not None and url.startswith(("http://", "https://")):
+                async with self._http_slots():
+                    yield
+            else:
+                yield
+
     async def _announce_one(
         self, tracker: _Tracker, event: AnnounceEvent, timeout: float
     ) -> AnnounceResponse | None:
@@ -467,7 +481,7 @@ class TrackerCoordinator:
             why = await self._refused(tracker.url) if self._refused is not None else None
             if why is not None:
                 raise TrackerError(why, tracker.url)
-            async with self._slots if self._slots is not None else contextlib.nullcontext():
+            async with self._slot(tracker.url):
                 tracker.state = "updating"  # (waiting for a slot, it is not)
                 response = await client.announce(
                     tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
