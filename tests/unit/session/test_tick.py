@@ -7,6 +7,8 @@ nothing moving) leaves the clock's round, asking only for the deadlines it has."
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
@@ -94,6 +96,19 @@ def _tick(peers: dict[Any, _Peer], state: State, resume: _Resume, *,
     tick = SessionTick(ctx, rates=Rates(ctx.totals), stall_watch=stall, resume=resume,  # type: ignore[arg-type]
                        upkeep=upkeep, status=_status)
     return tick, ctx, upkeep, stall, EngineClock(config.stats_interval)
+
+
+@asynccontextmanager
+async def _ten_ticks(tick: SessionTick, clock: EngineClock) -> AsyncIterator[None]:
+    """``tick`` started on ``clock``, its body run once it has ticked ten times, then stopped."""
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            clock.attach(tg)
+            tick.start(tg, clock)
+            while tick.ticks < 10:
+                await anyio.sleep(0.01)
+            yield
+            tg.cancel_scope.cancel()
 
 
 @pytest.mark.anyio
@@ -204,17 +219,11 @@ async def test_an_interval_of_zero_saves_nothing_on_the_way() -> None:
     resume = _Resume(changed=True)
     tick, ctx, _, _, clock = _tick({"a": _Peer(time.monotonic())}, State.DOWNLOADING, resume)
     ctx.config.resume_save_interval = 0.0
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            clock.attach(tg)
-            tick.start(tg, clock)
-            while tick.ticks < 10:
-                await anyio.sleep(0.01)
-            assert resume.saves == 0
-            ctx.config.resume_save_interval = 1e-6  # (read at each tick: set again, it saves)
-            while resume.saves < 1:
-                await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
+    async with _ten_ticks(tick, clock):
+        assert resume.saves == 0
+        ctx.config.resume_save_interval = 1e-6  # (read at each tick: set again, it saves)
+        while resume.saves < 1:
+            await anyio.sleep(0.01)
 
 
 @pytest.mark.anyio
@@ -313,13 +322,8 @@ async def test_whether_the_resume_data_changed_is_asked_only_when_a_save_is_due(
     resume = _Counted(changed=True)
     tick, ctx, _, _, clock = _tick({"a": _Peer(time.monotonic())}, State.DOWNLOADING, resume)
     ctx.config.resume_save_interval = 3600.0
-    with anyio.fail_after(10):
-        async with anyio.create_task_group() as tg:
-            clock.attach(tg)
-            tick.start(tg, clock)
-            while tick.ticks < 10:
-                await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
+    async with _ten_ticks(tick, clock):
+        pass
     # the first tick's (a save is due at once) and the save's own two (before it, and after it
     # for what changed while it was written); none in the nine ticks after
     assert len(asked) == 3 and resume.saves == 1
