@@ -46,7 +46,7 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 MAX_RATE_LIMIT = 2**31 - 1
 STOP_TRACKER_TIMEOUT = 5.0  # seconds: ``stop_tracker_timeout``'s default (libtorrent's too)
 RESUME_SAVE_INTERVAL = 60.0  # seconds: ``resume_save_interval``'s default
-MAX_CONCURRENT_HTTP_ANNOUNCES = 50  # ``max_concurrent_http_announces``'s default (libtorrent's too)
+CONCURRENT_HTTP_ANNOUNCES = 50  # ``max_concurrent_http_announces``'s default (libtorrent's too)
 MAX_HTTP_ANNOUNCES = 65535  # the most ``max_concurrent_http_announces`` may be
 
 # Config.max_open_files unless set (the daemon's --max-open-files too).
@@ -122,7 +122,7 @@ class Config:
     # HTTP(S) tracker announces in flight at once over every torrent, within active_tracker_limit
     # (libtorrent's and qBittorrent's max_concurrent_http_announces, 50 there too); read at each
     # announce.
-    max_concurrent_http_announces: int = MAX_CONCURRENT_HTTP_ANNOUNCES
+    max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
     # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
     # every torrent of a manager (libtorrent's active_checking): the others wait their turn in
     # "checking", so that adding a thousand torrents whose data is on disk reads one at a time

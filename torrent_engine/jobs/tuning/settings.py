@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ...config import (
+    CONCURRENT_HTTP_ANNOUNCES,
     DEFAULT_ACTIVE_CHECKING,
-    MAX_CONCURRENT_HTTP_ANNOUNCES,
     MAX_HTTP_ANNOUNCES,
     MAX_STOP_TRACKER_TIMEOUT,
     RESUME_SAVE_INTERVAL,
@@ -211,7 +211,7 @@ class ServiceSettings:
     recheck_on_completion: bool = False
     # HTTP(S) tracker announces in flight at once over every torrent (the Config's
     # max_concurrent_http_announces unless changed; qBittorrent's of that name)
-    max_concurrent_http_announces: int = MAX_CONCURRENT_HTTP_ANNOUNCES
+    max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
