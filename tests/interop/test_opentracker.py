@@ -169,3 +169,35 @@ async def test_a_jobs_trackers_are_scraped_for_their_download_count(tmp_path: Pa
             rows = {r["url"]: r for r in tracker_rows(jobs.get(job.id), False, ())}
             assert rows[tracker.udp_url]["num_downloaded"] == rows[tracker.http_url]["num_downloaded"] == 1
             assert not jobs.scrape_trackers(job.id)  # (scraped a moment ago: not again before the interval)
+
+
+async def test_a_paused_job_leaves_opentrackers_swarm(tmp_path: Path) -> None:
+    """A paused job's trackers are told ``stopped``, a dormant seed's as a session's: opentracker
+    counts our seed, then none once it is paused (it counted it until its own timeout before),
+    then again once it is resumed, then none once it is paused again."""
+    payload = make_payload(tmp_path / "dl", (("a.bin", 100_000),))
+    info_hash = create_torrent(payload, piece_length=32 * 1024).info_hash  # (the trackers are not in it)
+    with opentracker(tmp_path / "opentracker", [info_hash]) as tracker:
+        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[tracker.http_url]])
+
+        async def seeds_counted(count: int) -> None:
+            with anyio.fail_after(20):
+                while True:
+                    stats = (await http.scrape(tracker.http_url, [info_hash], timeout=5)).files.get(info_hash)
+                    if (stats.complete if stats is not None else 0) == count:
+                        return
+                    await anyio.sleep(0.1)
+
+        state_dir = tmp_path / "state"
+        config = loopback_config(state_dir=state_dir, tracker_enabled=True)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=state_dir) as jobs:
+            job, _ = await jobs.add(torrent)  # (its data there: checked, then a dormant seed)
+            await seeds_counted(1)
+            assert job.id in jobs._run.seeds
+            await jobs.pause(job.id)
+            await seeds_counted(0)
+            await jobs.resume(job.id)  # (a session now)
+            await seeds_counted(1)
+            assert jobs.manager.get(torrent.info_hash) is not None
+            await jobs.pause(job.id)
+            await seeds_counted(0)
