@@ -90,3 +90,29 @@ async def test_a_share_limit_of_enable_super_seeding_turns_it_on_and_the_torrent
                                        seeded.info_hash.hex())
         [job] = api.service.client_jobs()
         assert job.state is JobState.SEEDING and job.options.super_seeding
+
+
+def add_to_top(url: str, first: bytes, second: bytes, third: bytes) -> list[tuple[int, str]]:
+    qbittorrentapi = require_module("qbittorrentapi")
+    client = client_of(url)
+    assert client.app_preferences()["add_to_top_of_queue"] is False
+    client.app_set_preferences({"queueing_enabled": True})
+    client.torrents_add(torrent_files=first, is_paused=True)
+    client.app_set_preferences({"add_to_top_of_queue": True})
+    assert client.app_preferences()["add_to_top_of_queue"] is True
+    client.torrents_add(torrent_files=second, is_paused=True)  # (says nothing: the preference's)
+    client.torrents_add(torrent_files=third, is_paused=True, add_to_top_of_queue=False)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="add_to_top_of_queue"):
+        client.app_set_preferences({"add_to_top_of_queue": "yes"})
+    return sorted((t.priority, t.name) for t in client.torrents_info())
+
+
+async def test_the_add_to_top_of_queue_preference_puts_new_torrents_first_unless_the_add_says(
+        tmp_path: Path) -> None:
+    """qBittorrent's add_to_top_of_queue (answered false always before): a torrent added while it
+    is on takes the first place in the queue unless ``addToTopOfQueue`` says otherwise."""
+    torrents = [five_pieces(name) for name in ("first", "second", "third")]
+    async with running_api(tmp_path) as api:
+        order = await anyio.to_thread.run_sync(add_to_top, api.url, *(t.to_bytes() for t in torrents))
+        assert [name for _, name in order] == ["second", "first", "third"]
+        assert api.service.get_settings().add_to_top_of_queue

@@ -562,7 +562,8 @@ class Api:
             download_path=download_path, features=add_features(data),  # category, tags, share limits ...
             download_limit=_int_or_none(data.get("download_limit"), "download_limit") or 0,
             upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit") or 0,
-            file_priorities=tuple(sorted(priorities.items())), queue_top=flag("queue_top"),
+            file_priorities=tuple(sorted(priorities.items())),
+            queue_top=None if data.get("queue_top") is None else flag("queue_top"),  # (the settings')
             max_peers=_int_or_none(data.get("max_peers"), "max_peers") or 0,
             stop_condition=data.get("stop_condition"))  # type: ignore[arg-type]  # (checked by AddOptions)
 

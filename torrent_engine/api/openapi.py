@@ -315,6 +315,8 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "excluded_file_names_enabled": BOOL,
     "stop_condition": _STOP_CONDITION,
     "add_paused": {"type": "boolean", "description": "new jobs are added paused unless their add says"},
+    "add_to_top_of_queue": {"type": "boolean", "description": "new jobs take the first place in the queue "
+                            "unless their add says (queue_top)"},
     "torrent_export_dir": {"type": "string",
                            "description": "a folder inside the download root (\"\": none) where a copy "
                                           "of each new job's .torrent is written, its metainfo known"},
@@ -417,8 +419,8 @@ SCHEMAS: dict[str, Schema] = {
                                                                "maximum": 7}},
                             "description": "{file index: priority} over the selection's (a .torrent's "
                                            "files only), 0 = skip the file"},
-        "queue_top": {"type": "boolean", "default": False,
-                      "description": "first in the queue rather than last"},
+        "queue_top": {"type": "boolean", "description": "first in the queue rather than last; absent: "
+                      "the setting add_to_top_of_queue"},
         "max_peers": _null(_MAX_PEERS),
         "stop_condition": _null(_STOP_CONDITION),
         **_FEATURE_PROPERTIES,

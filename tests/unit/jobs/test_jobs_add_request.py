@@ -99,6 +99,25 @@ async def test_an_add_to_the_top_of_the_queue_is_first_from_its_first_snapshot(t
         assert [jobs.get(j.id).queue_position for j in (top, one, two)] == [1, 2, 3]
 
 
+async def test_the_setting_add_to_top_of_queue_puts_an_add_first_unless_it_says(tmp_path: Path) -> None:
+    """(qBittorrent's add_to_top_of_queue: an add that says nothing takes the first place; one
+    that says ``queue_top=False`` the last.)"""
+    torrents = [make_torrent([((f"{n}",), payload(5000, n))], 16384, name=f"t{n}") for n in range(4)]
+    async with JobService(cfg(slots=1), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        one, _ = await jobs.add(Parsed(torrents[0]), AddOptions(paused=True))
+        await jobs.update_settings(add_to_top_of_queue=True)
+        top, _ = await jobs.add(Parsed(torrents[1]), AddOptions(paused=True))
+        last, _ = await jobs.add(Parsed(torrents[2]), AddOptions(paused=True, queue_top=False))
+        many = await jobs.add_many([Parsed(torrents[3])], AddOptions(paused=True))
+        assert isinstance(many[0], tuple)
+        batch = many[0][0]
+        order = sorted((jobs.get(j.id).queue_position, j.name) for j in (one, top, last, batch))
+        assert [name for _, name in order] == ["t3", "t1", "t0", "t2"]
+        with pytest.raises(InvalidJobRequest) as refused:
+            await jobs.update_settings(add_to_top_of_queue="yes")
+        assert refused.value.field == "add_to_top_of_queue"
+
+
 async def test_keywords_and_add_options_are_one_or_the_other(tmp_path: Path) -> None:
     async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         with pytest.raises(TypeError):

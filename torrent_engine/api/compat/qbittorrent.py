@@ -981,8 +981,8 @@ class QbittorrentApi:
             upload_limit=rate_limit_in(parse_int(form.get("upLimit")), "upLimit"),
             seed_mode=_seed_mode(form),  # (libtorrent's seed mode, as qBittorrent)
             download_path=self._download_path(form), stop_condition=stop,
-            # (qBittorrent's queue positions exist while queueing is on)
-            queue_top=bool(parse_bool(form.get("addToTopOfQueue"))) and self.service.get_settings().queueing)
+            # (qBittorrent's queue positions exist while queueing is on; absent: the preference's)
+            queue_top=self._queue_top(form))
         sources: list[AddTorrent] = []
         for _, data in form.files:
             if len(data) > self.max_torrent_size:
@@ -1226,6 +1226,14 @@ class QbittorrentApi:
         if not ids or any(i not in known for i in ids):
             raise QbtError(409, "File IDs are not valid")
         await self.service.update(job.id, file_priorities={i: QBT_TO_OURS[prio] for i in ids})
+
+    def _queue_top(self, form: Form) -> bool:
+        """``addToTopOfQueue``, else the preference ``add_to_top_of_queue``: qBittorrent's queue
+        positions exist while queueing is on (off, the add is last)."""
+        settings = self.service.get_settings()
+        asked = form.get("addToTopOfQueue")
+        top = settings.add_to_top_of_queue if asked is None else bool(parse_bool(asked))
+        return top and settings.queueing
 
     def _download_path(self, form: Form) -> str | None:
         """An add's incomplete folder: ``useDownloadPath`` off = none, on = ``downloadPath`` (else

@@ -38,7 +38,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "dht": "dht_enabled", "pex": "pex_enabled", "lsd": "lsd_enabled",
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
-          "recheck_completed_torrents": "recheck_on_completion",
+          "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
@@ -97,7 +97,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "export_dir": s.torrent_export_dir, "export_dir_fin": s.finished_torrent_export_dir,
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
         "start_paused_enabled": s.add_paused, "add_stopped_enabled": s.add_paused,  # (5.0: the second)
-        "add_to_top_of_queue": False, "preallocate_all": False,
+        "add_to_top_of_queue": s.add_to_top_of_queue, "preallocate_all": False,
         "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
         "max_seeding_time_enabled": s.seeding_time_limit >= 0,

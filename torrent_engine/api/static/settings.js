@@ -110,6 +110,8 @@ const SETTINGS = [
     {name: "default_trackers", label: "Trackers", kind: "tiers", placeholder: "udp://tracker.example:6969/announce",
      hint: "one a line, a blank line between tiers; after each torrent's own, never to a private torrent"},
     {name: "queueing", label: "Queue jobs", kind: "bool"},
+    {name: "add_to_top_of_queue", label: "New jobs first in the queue", kind: "bool",
+     hint: "unless their add says"},
     {name: "max_active_downloads", label: "Downloads at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
     {name: "max_active_uploads", label: "Seeds at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},
     {name: "max_active_torrents", label: "Jobs at once", kind: "number", unit: "jobs", hint: "-1 = no maximum"},

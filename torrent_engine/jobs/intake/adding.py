@@ -137,8 +137,13 @@ class JobAdder:
         return self.run.snapshot(rec), created
 
     def _resolved(self, o: AddOptions) -> AddOptions:
-        """``o`` with what it leaves to the settings decided: paused or not (``add_paused``)."""
-        return o if o.paused is not None else dataclasses.replace(o, paused=self.run.settings.add_paused)
+        """``o`` with what it leaves to the settings decided: paused or not (``add_paused``), first
+        in the queue or last (``add_to_top_of_queue``)."""
+        if o.paused is not None and o.queue_top is not None:
+            return o
+        s = self.run.settings
+        return dataclasses.replace(o, paused=s.add_paused if o.paused is None else o.paused,
+                                   queue_top=s.add_to_top_of_queue if o.queue_top is None else o.queue_top)
 
     async def add_version(self, link: str, version: TorrentVersion, options: AddOptions) -> tuple[Job, bool]:
         """Add the version ``version`` of the BEP 46 link ``link``, already resolved (a job that

@@ -34,7 +34,9 @@ class AddOptions:
     # (file index, priority 1..7, or 0: skip), over the selection's; sorted by index, one each.
     # A .torrent's alone (a magnet's files are not known at the add)
     file_priorities: tuple[tuple[int, int], ...] = ()
-    queue_top: bool = False  # first in the queue rather than last (qBittorrent's addToTopOfQueue)
+    # first in the queue rather than last (qBittorrent's addToTopOfQueue); None: the settings'
+    # (``add_to_top_of_queue``)
+    queue_top: bool | None = None
     max_peers: int = 0  # the job's connections at most; 0: the setting for every torrent
     owner: str = ""  # the user adding it ("": the admin's)
     # when the job stops by itself (``model.STOP_CONDITIONS``); None: the settings' (``stop_condition``)
@@ -56,7 +58,8 @@ class AddOptions:
         if self.features is not None and not isinstance(self.features, JobFeatures):
             raise InvalidJobRequest("must be JobFeatures", "features")
         for name in ("sequential", "paused", "seed_mode", "queue_top"):
-            if not isinstance(getattr(self, name), bool) and not (name == "paused" and self.paused is None):
+            if not isinstance(getattr(self, name), bool) and not (name in ("paused", "queue_top")
+                                                                  and getattr(self, name) is None):
                 raise InvalidJobRequest(f"must be true or false, not {getattr(self, name)!r}", name)
         set_("files", check_file_indices(self.files))
         set_("peers", check_peers(self.peers))

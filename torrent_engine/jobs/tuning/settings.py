@@ -239,6 +239,9 @@ class ServiceSettings:
     # whether a new job is added paused unless its add says (qBittorrent's "do not start the
     # download automatically", Transmission's start-added-torrents off)
     add_paused: bool = False
+    # whether a new job takes the first place in the queue rather than the last, unless its add
+    # says (qBittorrent's add_to_top_of_queue)
+    add_to_top_of_queue: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
     # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
     # export_dir_fin)
@@ -291,7 +294,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 names = ", ".join(a.value for a in ShareLimitAction)
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
-        elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused"):
+        elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused",
+                      "add_to_top_of_queue"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
