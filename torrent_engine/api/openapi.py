@@ -317,6 +317,8 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "add_paused": {"type": "boolean", "description": "new jobs are added paused unless their add says"},
     "add_to_top_of_queue": {"type": "boolean", "description": "new jobs take the first place in the queue "
                             "unless their add says (queue_top)"},
+    "merge_trackers": {"type": "boolean", "description": "a torrent added again gives the job the trackers "
+                       "it lacks (not a private one's)"},
     "torrent_export_dir": {"type": "string",
                            "description": "a folder inside the download root (\"\": none) where a copy "
                                           "of each new job's .torrent is written, its metainfo known"},

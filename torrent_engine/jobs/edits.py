@@ -21,8 +21,9 @@ from ..storage.rename import move_files
 from .disk.claims import claimed_paths
 from .disk.renames import check_path, plan_rename
 from .lifecycle import JobLifecycle
-from .model import Job, JobConflict, JobNotFound, TorrentFacts
+from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobNotFound, TorrentFacts
 from .snapshot import knows_pieces, learn_facts
+from .store import JobRecord
 from .trackers import Tiers, check_tiers, flat
 from .validate import check_peers
 from .webseeds import check_web_seeds
@@ -232,6 +233,41 @@ class JobEdits:
             await self.run.save(rec)
         self.run.publish_updated(rec)
         return self.run.snapshot(rec)
+
+    async def merge_trackers(self, job_id: str, tiers: Tiers) -> int:
+        """A torrent the job runs was added again (qBittorrent's "merge trackers to existing
+        torrent"): the trackers of ``tiers`` it does not announce to become tiers of its own after
+        its own, in their order; none for a private torrent (BEP 27: its trackers are its own), a
+        finished job or a URL no tracker has. How many were added."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None or rec.state in FINISHED_STATES or self._private(rec):
+            return 0
+        now = self.tracker_tiers(job_id)
+        have = set(flat(now))
+        more: list[tuple[str, ...]] = []
+        for tier in tiers:
+            kept = []
+            for url in tier:
+                try:
+                    check_tiers([[url]], "trackers")
+                except InvalidJobRequest:
+                    continue
+                if url not in have:
+                    have.add(url)
+                    kept.append(url)
+            if kept:
+                more.append(tuple(kept))
+        if more:
+            await self.set_trackers(job_id, (*now, *more))
+        return sum(len(tier) for tier in more)
+
+    def _private(self, rec: JobRecord) -> bool:
+        """Whether the job's torrent is private (BEP 27), as far as its metainfo is known."""
+        session = self.run.session_of(rec)
+        if session is not None and session.has_metadata:
+            return session.torrent.private
+        torrent = self.run.saved_metainfo(rec) if self.run.dormant(rec) else None
+        return torrent is not None and torrent.private
 
     def web_seeds(self, job_id: str) -> builtins.list[str]:
         """The job's BEP 19 web seed URLs: as edited, else the torrent's url-list (or its

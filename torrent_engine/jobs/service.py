@@ -120,9 +120,9 @@ class JobService:
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
         self.dedup.listen()
-        self._cookies = UrlCookies(state, clock)
-        self._metadata = MetadataFetches(run)
-        self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup, self._cookies, self._metadata)
+        self._cookies, self._metadata = UrlCookies(state, clock), MetadataFetches(run)
+        self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup, self._cookies, self._metadata,
+                               self._edits.merge_trackers)
         # the jobs added from a BEP 46 link follow its newer versions (docs/mutable.md)
         self._follower = MutableFollower(run, self._adder, self.config.mutable_poll_interval)
         self._control = JobControl(run, self._rounds, self._organiser)

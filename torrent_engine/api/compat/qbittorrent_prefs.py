@@ -39,6 +39,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
+          "merge_trackers": "merge_trackers",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
@@ -136,6 +137,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "save_resume_data_interval": math.ceil(s.resume_save_interval / 60),
         # (a download that completes is checked again from its files first)
         "recheck_completed_torrents": s.recheck_on_completion,
+        # (a torrent added again gives the one there the trackers it lacks, unless private)
+        "merge_trackers": s.merge_trackers,
         # (HTTP(S) announces in flight at once over every torrent)
         "max_concurrent_http_announces": s.max_concurrent_http_announces,
         # (the port listened on; random_port: none set, any free one is taken at each start)

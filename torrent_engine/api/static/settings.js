@@ -109,6 +109,8 @@ const SETTINGS = [
     {name: "default_trackers_enabled", label: "Add these trackers to new torrents", kind: "bool"},
     {name: "default_trackers", label: "Trackers", kind: "tiers", placeholder: "udp://tracker.example:6969/announce",
      hint: "one a line, a blank line between tiers; after each torrent's own, never to a private torrent"},
+    {name: "merge_trackers", label: "A torrent added again gives its trackers to the one there", kind: "bool",
+     hint: "those it lacks, after its own; never to a private torrent"},
     {name: "queueing", label: "Queue jobs", kind: "bool"},
     {name: "add_to_top_of_queue", label: "New jobs first in the queue", kind: "bool",
      hint: "unless their add says"},

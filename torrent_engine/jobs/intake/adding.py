@@ -8,7 +8,7 @@ import builtins
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -115,7 +115,8 @@ class JobAdder:
 
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None,
-                 metadata: MetadataFetches | None = None) -> None:
+                 metadata: MetadataFetches | None = None,
+                 merge: Callable[[str, Tiers], Awaitable[int]] | None = None) -> None:
         self._reads: Grouped[Callable[[GroundsSeen], Any]] = Grouped(_each)
         self._saves: Grouped[tuple[JobRecord, Torrent]] = Grouped(self._save_starting)
         self.run = run
@@ -124,6 +125,7 @@ class JobAdder:
         self.organiser = organiser
         self.cookies = cookies  # sent with the .torrent URLs fetched
         self.metadata = metadata  # (a look at a torrent's files, ended by its add)
+        self.merge = merge  # (a torrent added again: its trackers to the job's, merge_trackers)
         # the options of recent adds, each its own key: an add with the same options shares the
         # object (a batch's adds are alike: one object for the collector's sweeps to walk)
         self._options: dict[JobOptions, JobOptions] = {}
@@ -225,6 +227,10 @@ class JobAdder:
             existing = self.run.jobs.get(self.run.jobs.active_id(info_hash))
             if existing is not None:
                 _same_request(existing, save if save_path is not None else None, selected)
+                if self.merge is not None and self.run.settings.merge_trackers:
+                    tiers = torrent.trackers if isinstance(torrent, Torrent) else tuple(
+                        (url,) for url in torrent.trackers)
+                    await self.merge(existing.id, tiers)
                 return existing, False
             break
         paths: _Paths | None = None

@@ -242,6 +242,9 @@ class ServiceSettings:
     # whether a new job takes the first place in the queue rather than the last, unless its add
     # says (qBittorrent's add_to_top_of_queue)
     add_to_top_of_queue: bool = False
+    # a torrent added again (the job exists) gives the job the trackers it lacks, unless private
+    # (qBittorrent's merge_trackers)
+    merge_trackers: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
     # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
     # export_dir_fin)
@@ -295,7 +298,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
         elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused",
-                      "add_to_top_of_queue"):
+                      "add_to_top_of_queue", "merge_trackers"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
