@@ -47,10 +47,12 @@ async def test_a_stop_timeout_of_zero_sends_no_stopped_and_the_resume_interval_i
                 prefs = qbt.app_preferences()
                 assert prefs["stop_tracker_timeout"] == 5 and prefs["save_resume_data_interval"] == 1
                 assert prefs["max_concurrent_http_announces"] == 50
+                assert prefs["validate_https_tracker_certificate"] is True  # (always: no switch)
                 for bad in ({"stop_tracker_timeout": -1}, {"stop_tracker_timeout": 301},
                             {"stop_tracker_timeout": "soon"}, {"save_resume_data_interval": -1},
                             {"save_resume_data_interval": "often"}, {"max_concurrent_http_announces": 0},
-                            {"max_concurrent_http_announces": 1.5}):
+                            {"max_concurrent_http_announces": 1.5},
+                            {"validate_https_tracker_certificate": False}):
                     name = next(iter(bad))
                     with pytest.raises(qbittorrentapi.InvalidRequest400Error, match=name):
                         qbt.app_set_preferences(bad)

@@ -139,6 +139,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "recheck_completed_torrents": s.recheck_on_completion,
         # (a torrent added again gives the one there the trackers it lacks, unless private)
         "merge_trackers": s.merge_trackers,
+        # (an HTTPS tracker's certificate is always verified: the system's CAs, its host name)
+        "validate_https_tracker_certificate": True,
         # (HTTP(S) announces in flight at once over every torrent)
         "max_concurrent_http_announces": s.max_concurrent_http_announces,
         # (the port listened on; random_port: none set, any free one is taken at each start)
