@@ -118,6 +118,23 @@ async def test_the_setting_add_to_top_of_queue_puts_an_add_first_unless_it_says(
         assert refused.value.field == "add_to_top_of_queue"
 
 
+async def test_a_merge_into_a_job_that_ended_meanwhile_leaves_the_duplicate_add_as_it_was(
+        tmp_path: Path) -> None:
+    """(merge_trackers: the job there finished between the add's look and the merge; the edit's
+    JobConflict failed the add.)"""
+    torrent = make_torrent([(("x",), payload(5000, 1))], 16384, name="again")
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        first, _ = await jobs.add(Parsed(torrent), AddOptions(paused=True))
+        await jobs.update_settings(merge_trackers=True)
+
+        async def ended(job_id: str, tiers: object) -> int:
+            raise JobConflict("cannot change a job that is cancelled")
+
+        jobs._adder.merge = ended
+        again, created = await jobs.add(Parsed(torrent), AddOptions(paused=True))
+        assert again.id == first.id and not created
+
+
 async def test_keywords_and_add_options_are_one_or_the_other(tmp_path: Path) -> None:
     async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         with pytest.raises(TypeError):

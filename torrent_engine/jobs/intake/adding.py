@@ -48,6 +48,7 @@ from ..model import (
     JobConflict,
     JobError,
     JobFeatures,
+    JobNotFound,
     JobOptions,
     JobState,
     LeaseNotFound,
@@ -230,7 +231,10 @@ class JobAdder:
                 if self.merge is not None and self.run.settings.merge_trackers:
                     tiers = torrent.trackers if isinstance(torrent, Torrent) else tuple(
                         (url,) for url in torrent.trackers)
-                    await self.merge(existing.id, tiers)
+                    try:
+                        await self.merge(existing.id, tiers)
+                    except (JobNotFound, JobConflict):  # (it ended meanwhile: nothing to merge into)
+                        pass
                 return existing, False
             break
         paths: _Paths | None = None
