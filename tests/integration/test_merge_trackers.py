@@ -1,7 +1,7 @@
 """qBittorrent's "merge trackers to existing torrent" (``merge_trackers``), driven by
 qbittorrent-api: a torrent added again gives the job there the trackers it lacks, as tiers of
-their own after its own; never a private torrent's, never while it is off; a URL no tracker has
-is passed over."""
+their own after its own, and the web seeds it lacks; never a private torrent's, never while it is
+off; a URL no tracker has is passed over."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from torrent_engine.storage.create import create_torrent
 pytestmark = pytest.mark.anyio
 
 A, B, C = (f"http://127.0.0.1:9/{n}/announce" for n in "abc")
+S1, S2 = "http://127.0.0.1:9/one/", "http://127.0.0.1:9/two/"  # (web seeds)
 
 
 def drive(url: str, public: list[bytes], private: list[bytes], magnet: str, info_hash: str,
@@ -39,19 +40,23 @@ def drive(url: str, public: list[bytes], private: list[bytes], magnet: str, info
             client.torrents_add(torrent_files=again, is_paused=True)
     with pytest.raises(qbittorrentapi.Conflict409Error):
         client.torrents_add(urls=magnet, is_paused=True)
-    return ([f"{t.tier}:{t.url}" for t in client.torrents_trackers(info_hash) if t.tier >= 0],
-            [t.url for t in client.torrents_trackers(secret_hash) if t.tier >= 0])
+    return ([f"{t.tier}:{t.url}" for t in client.torrents_trackers(info_hash) if t.tier >= 0]
+            + [s.url for s in client.torrents_webseeds(info_hash)],
+            [t.url for t in client.torrents_trackers(secret_hash) if t.tier >= 0]
+            + [s.url for s in client.torrents_webseeds(secret_hash)])
 
 
 async def test_a_torrent_added_again_gives_its_trackers_to_the_job_there(tmp_path: Path) -> None:
     root = tmp_path / "downloads"
     payload = make_payload(root, (("a.bin", 40_000),), name="public")
     secret = make_payload(root, (("s.bin", 40_000),), name="secret")
-    public = [create_torrent(payload, version="v1", trackers=t) for t in ([[A]], [[A, B]])]
-    private = [create_torrent(secret, version="v1", trackers=t, private=True) for t in ([[A]], [[B]])]
+    public = [create_torrent(payload, version="v1", trackers=t, web_seeds=w)
+              for t, w in (([[A]], [S1]), ([[A, B]], [S1, S2]))]
+    private = [create_torrent(secret, version="v1", trackers=t, web_seeds=w, private=True)
+               for t, w in (([[A]], ()), ([[B]], [S2]))]
     info_hash, secret_hash = public[0].info_hash.hex(), private[0].info_hash.hex()
     assert public[1].info_hash.hex() == info_hash and private[1].info_hash.hex() == secret_hash
-    magnet = f"magnet:?xt=urn:btih:{info_hash}&tr={C}&tr={A}"
+    magnet = f"magnet:?xt=urn:btih:{info_hash}&tr={C}&tr={A}&ws={S1}"
     again = decode(public[1].to_bytes())  # (as another tool wrote it: a URL no tracker has too)
     assert isinstance(again, dict)
     again[b"announce-list"] = [[A.encode(), B.encode()], [b"udp://"]]
@@ -61,6 +66,6 @@ async def test_a_torrent_added_again_gives_its_trackers_to_the_job_there(tmp_pat
             info_hash, secret_hash)
         assert api.service.get_settings().merge_trackers
     # its own tier first, then the new ones in their order ("udp://" no tracker's URL), the
-    # magnet's tracker it lacked last
-    assert merged == [f"0:{A}", f"1:{B}", f"2:{C}"]
-    assert kept == [A]  # (private: its trackers are its own)
+    # magnet's tracker it lacked last; its web seed, then the one it lacked
+    assert merged == [f"0:{A}", f"1:{B}", f"2:{C}", S1, S2]
+    assert kept == [A]  # (private: its trackers are its own, and it has no web seed)

@@ -318,7 +318,7 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "add_to_top_of_queue": {"type": "boolean", "description": "new jobs take the first place in the queue "
                             "unless their add says (queue_top)"},
     "merge_trackers": {"type": "boolean", "description": "a torrent added again gives the job the trackers "
-                       "it lacks (not a private one's)"},
+                       "and web seeds it lacks (not a private one's)"},
     "torrent_export_dir": {"type": "string",
                            "description": "a folder inside the download root (\"\": none) where a copy "
                                           "of each new job's .torrent is written, its metainfo known"},

@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import anyio
 
@@ -234,14 +234,19 @@ class JobEdits:
         self.run.publish_updated(rec)
         return self.run.snapshot(rec)
 
-    async def merge_trackers(self, job_id: str, tiers: Tiers) -> int:
+    async def merge_trackers(self, job_id: str, tiers: Tiers, web_seeds: Sequence[str] = ()) -> int:
         """A torrent the job runs was added again (qBittorrent's "merge trackers to existing
         torrent"): the trackers of ``tiers`` it does not announce to become tiers of its own after
-        its own, in their order; none for a private torrent (BEP 27: its trackers are its own), a
-        finished job or a URL no tracker has. How many were added."""
+        its own, in their order, and the ``web_seeds`` it does not fetch from join its own; none
+        for a private torrent (BEP 27: its trackers are its own), a finished job or a URL no
+        tracker (web seed) has. How many were added."""
         rec = self.run.jobs.get(job_id)
         if rec is None or rec.state in FINISHED_STATES or self._private(rec):
             return 0
+        seeds = self.web_seeds(job_id)
+        new_seeds = [url for url in dict.fromkeys(web_seeds) if url not in seeds and _web_seed(url)]
+        if new_seeds:
+            await self.set_web_seeds(job_id, [*seeds, *new_seeds])
         now = self.tracker_tiers(job_id)
         have = set(flat(now))
         more: list[tuple[str, ...]] = []
@@ -259,7 +264,7 @@ class JobEdits:
                 more.append(tuple(kept))
         if more:
             await self.set_trackers(job_id, (*now, *more))
-        return sum(len(tier) for tier in more)
+        return sum(len(tier) for tier in more) + len(new_seeds)
 
     def _private(self, rec: JobRecord) -> bool:
         """Whether the job's torrent is private (BEP 27), as far as its metainfo is known."""
@@ -323,3 +328,12 @@ class JobEdits:
             if session is None:
                 raise JobConflict("cannot add peers now: the job is being restarted or ended")
             session.add_peers(checked)
+
+
+def _web_seed(url: str) -> bool:
+    """Whether ``url`` is a web seed's (``check_web_seeds`` takes it)."""
+    try:
+        check_web_seeds([url], "web_seeds")
+    except InvalidJobRequest:
+        return False
+    return True

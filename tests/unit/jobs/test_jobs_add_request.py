@@ -127,7 +127,7 @@ async def test_a_merge_into_a_job_that_ended_meanwhile_leaves_the_duplicate_add_
         first, _ = await jobs.add(Parsed(torrent), AddOptions(paused=True))
         await jobs.update_settings(merge_trackers=True)
 
-        async def ended(job_id: str, tiers: object) -> int:
+        async def ended(job_id: str, tiers: object, web_seeds: object) -> int:
             raise JobConflict("cannot change a job that is cancelled")
 
         jobs._adder.merge = ended

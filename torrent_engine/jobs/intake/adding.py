@@ -117,7 +117,7 @@ class JobAdder:
     def __init__(self, run: IntakeHost, rounds: QueueRounds, organiser: Organiser,
                  dedup: Deduplicator | None = None, cookies: UrlCookies | None = None,
                  metadata: MetadataFetches | None = None,
-                 merge: Callable[[str, Tiers], Awaitable[int]] | None = None) -> None:
+                 merge: Callable[[str, Tiers, Sequence[str]], Awaitable[int]] | None = None) -> None:
         self._reads: Grouped[Callable[[GroundsSeen], Any]] = Grouped(_each)
         self._saves: Grouped[tuple[JobRecord, Torrent]] = Grouped(self._save_starting)
         self.run = run
@@ -126,7 +126,7 @@ class JobAdder:
         self.organiser = organiser
         self.cookies = cookies  # sent with the .torrent URLs fetched
         self.metadata = metadata  # (a look at a torrent's files, ended by its add)
-        self.merge = merge  # (a torrent added again: its trackers to the job's, merge_trackers)
+        self.merge = merge  # (a torrent added again: its trackers, web seeds to the job's: merge_trackers)
         # the options of recent adds, each its own key: an add with the same options shares the
         # object (a batch's adds are alike: one object for the collector's sweeps to walk)
         self._options: dict[JobOptions, JobOptions] = {}
@@ -232,7 +232,7 @@ class JobAdder:
                     tiers = torrent.trackers if isinstance(torrent, Torrent) else tuple(
                         (url,) for url in torrent.trackers)
                     try:
-                        await self.merge(existing.id, tiers)
+                        await self.merge(existing.id, tiers, torrent.web_seeds)
                     except (JobNotFound, JobConflict):  # (it ended meanwhile: nothing to merge into)
                         pass
                 return existing, False

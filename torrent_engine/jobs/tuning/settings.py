@@ -242,7 +242,8 @@ class ServiceSettings:
     # whether a new job takes the first place in the queue rather than the last, unless its add
     # says (qBittorrent's add_to_top_of_queue)
     add_to_top_of_queue: bool = False
-    # a torrent added again (the job exists) gives the job the trackers it lacks, unless private
+    # a torrent added again (the job exists) gives the job the trackers and web seeds it lacks,
+    # unless private
     # (qBittorrent's merge_trackers)
     merge_trackers: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
