@@ -24,9 +24,9 @@ from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobNotFound, TorrentFacts
 from .snapshot import knows_pieces, learn_facts
 from .store import JobRecord
-from .trackers import Tiers, check_tiers, flat
+from .trackers import Tiers, check_tiers, flat, usable, usable_tiers, with_more
 from .validate import check_peers
-from .webseeds import check_web_seeds
+from .webseeds import check_web_seed, check_web_seeds
 
 log = logging.getLogger(__name__)
 
@@ -244,27 +244,18 @@ class JobEdits:
         if rec is None or rec.state in FINISHED_STATES or self._private(rec):
             return 0
         seeds = self.web_seeds(job_id)
-        new_seeds = [url for url in dict.fromkeys(web_seeds) if url not in seeds and _web_seed(url)]
-        if new_seeds:
-            await self.set_web_seeds(job_id, [*seeds, *new_seeds])
+        new_seeds = [url for url in dict.fromkeys(usable(web_seeds, check_web_seed)) if url not in seeds]
         now = self.tracker_tiers(job_id)
-        have = set(flat(now))
-        more: list[tuple[str, ...]] = []
-        for tier in tiers:
-            kept = []
-            for url in tier:
-                try:
-                    check_tiers([[url]], "trackers")
-                except InvalidJobRequest:
-                    continue
-                if url not in have:
-                    have.add(url)
-                    kept.append(url)
-            if kept:
-                more.append(tuple(kept))
-        if more:
-            await self.set_trackers(job_id, (*now, *more))
-        return sum(len(tier) for tier in more) + len(new_seeds)
+        merged = with_more(now, usable_tiers(tiers))  # (as the default trackers join a torrent's own)
+        try:
+            if new_seeds:
+                await self.set_web_seeds(job_id, [*seeds, *new_seeds])
+            if merged is not now:
+                await self.set_trackers(job_id, merged)
+        except InvalidJobRequest as exc:  # (past the most a job may have: not merged, not a failed add)
+            log.info("job %s: what a torrent added again brought is not merged: %s", job_id, exc)
+            return 0
+        return len(flat(merged)) - len(flat(now)) + len(new_seeds)
 
     def _private(self, rec: JobRecord) -> bool:
         """Whether the job's torrent is private (BEP 27), as far as its metainfo is known."""
@@ -329,11 +320,3 @@ class JobEdits:
                 raise JobConflict("cannot add peers now: the job is being restarted or ended")
             session.add_peers(checked)
 
-
-def _web_seed(url: str) -> bool:
-    """Whether ``url`` is a web seed's (``check_web_seeds`` takes it)."""
-    try:
-        check_web_seeds([url], "web_seeds")
-    except InvalidJobRequest:
-        return False
-    return True

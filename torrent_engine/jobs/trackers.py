@@ -6,7 +6,7 @@ changes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from urllib.parse import urlsplit
 
 from ..net.tracker.client import SUPPORTED_SCHEMES
@@ -50,6 +50,23 @@ def check_url_of(value: object, field: str, kind: str, schemes: Sequence[str]) -
     if not host:
         raise InvalidJobRequest(f"{url[:80]!r} has no host", field)
     return url
+
+
+def usable(values: Iterable[object], check: Callable[[object, str], str]) -> list[str]:
+    """The ``values`` that ``check`` takes, as it returns them, in their order (what another tool
+    wrote: the others passed over, not refused)."""
+    out = []
+    for value in values:
+        try:
+            out.append(check(value, ""))
+        except InvalidJobRequest:
+            continue
+    return out
+
+
+def usable_tiers(tiers: Iterable[Iterable[object]]) -> Tiers:
+    """The tiers of the URLs of ``tiers`` that ``check_url`` takes, empty tiers dropped."""
+    return tuple(urls for urls in (tuple(usable(tier, check_url)) for tier in tiers) if urls)
 
 
 def check_tiers(tiers: Iterable[Iterable[object]], field: str = "trackers") -> Tiers:

@@ -135,6 +135,21 @@ async def test_a_merge_into_a_job_that_ended_meanwhile_leaves_the_duplicate_add_
         assert again.id == first.id and not created
 
 
+async def test_a_merge_past_the_most_trackers_a_job_may_have_leaves_the_duplicate_add_as_it_was(
+        tmp_path: Path) -> None:
+    """(merge_trackers: the edit's refusal of a job's 1 001st tracker is no failed add.)"""
+    torrent = make_torrent([(("x",), payload(5000, 2))], 16384, name="full")
+    async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        first, _ = await jobs.add(Parsed(torrent), AddOptions(paused=True))
+        full = [[f"http://t{i}.example/announce"] for i in range(1000)]
+        await jobs.set_trackers(first.id, full)
+        await jobs.update_settings(merge_trackers=True)
+        link = f"magnet:?xt=urn:btih:{torrent.info_hash.hex()}&tr=http://new.example/announce"
+        again, created = await jobs.add(MagnetLink(link), AddOptions(paused=True))
+        assert again.id == first.id and not created
+        assert len(jobs.tracker_tiers(first.id)) == 1000
+
+
 async def test_keywords_and_add_options_are_one_or_the_other(tmp_path: Path) -> None:
     async with JobService(cfg(), download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         with pytest.raises(TypeError):

@@ -13,8 +13,11 @@ from torrent_engine.jobs.trackers import (
     remove_trackers,
     replace_tracker,
     tier_list_text,
+    usable,
+    usable_tiers,
     with_more,
 )
+from torrent_engine.jobs.webseeds import check_web_seed
 
 A, B, C = "http://a.example/announce", "udp://b.example:6969", "https://c.example/ann"
 TIERS = ((A, B), (C,))
@@ -75,3 +78,12 @@ def test_transmission_tracker_lists_are_tiers_separated_by_blank_lines() -> None
     with pytest.raises(InvalidJobRequest) as err:
         parse_tier_list(f"{A}\nnot-a-url")
     assert err.value.field == "trackerList"
+
+
+def test_the_usable_urls_of_what_another_tool_wrote_are_kept_the_others_passed_over() -> None:
+    """(merge_trackers: a torrent added again may hold URLs no tracker or web seed has; they are
+    passed over, not a failed add.)"""
+    tiers = [[" http://a.example/announce ", "udp://"], ["dht://x", 7], ["https://b.example/a"]]
+    assert usable_tiers(tiers) == (("http://a.example/announce",), ("https://b.example/a",))
+    seeds = ["http://s.example/", "ftp://s.example/", "", "https://t.example/x"]
+    assert usable(seeds, check_web_seed) == ["http://s.example/", "https://t.example/x"]

@@ -243,8 +243,7 @@ class ServiceSettings:
     # says (qBittorrent's add_to_top_of_queue)
     add_to_top_of_queue: bool = False
     # a torrent added again (the job exists) gives the job the trackers and web seeds it lacks,
-    # unless private
-    # (qBittorrent's merge_trackers)
+    # unless private (qBittorrent's merge_trackers)
     merge_trackers: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
     # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
