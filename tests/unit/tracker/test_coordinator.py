@@ -583,3 +583,27 @@ async def test_a_coordinator_ended_while_it_waits_says_when_its_next_round_was_d
             tg.cancel_scope.cancel()
     assert c.next_in() == 1800 - 100
     assert t.events == ["started"]
+
+
+async def test_a_reannounce_asks_a_failing_tracker_now_and_its_failures_go_on_counting() -> None:
+    failing = Tracker(encode({"failure reason": "not yet"}))
+    async with running(failing):
+        coord = coordinator([[failing.url]])  # (a failure backs off 15 s, a second one 30 s)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(coord.run)
+            with anyio.fail_after(5):
+                while not failing.events:
+                    await anyio.sleep(0.01)
+            coord.reannounce()  # (its back-off had 15 s to go)
+            with anyio.fail_after(5):
+                while coord.status()[0].failures != 2:
+                    await anyio.sleep(0.01)
+            retry_at = coord.status()[0].retry_at
+            assert retry_at is not None and retry_at - time.monotonic() > 20
+            failing.body = announce_body(interval=1800)
+            coord.reannounce()
+            with anyio.fail_after(5):
+                while coord.status()[0].state != "working":
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert failing.events == ["started", "started", "started"]  # (it never heard of us)

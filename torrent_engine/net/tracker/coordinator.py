@@ -318,7 +318,12 @@ class TrackerCoordinator:
                      if t.announced or t.failures or t.tracker_id is not None or t.disabled)
 
     def reannounce(self) -> None:
-        """Announce to every tier now (a user's "reannounce"), whatever the schedule says."""
+        """Announce to every tier now (a user's "reannounce"), whatever the schedule says: a
+        failing tracker's back-off too (as libtorrent's ``force_reannounce``; its failures still
+        count, so a failure now backs off longer), not one disabled for good."""
+        for tier in self._tiers:
+            for tracker in tier:
+                tracker.retry_at = 0.0
         self._tier_due = [0.0] * len(self._tiers)
         self._wake_requests += 1
         if self._wake is not None:
