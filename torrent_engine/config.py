@@ -204,6 +204,12 @@ class Config:
     stop_tracker_timeout: float = STOP_TRACKER_TIMEOUT
     # BEP 19: fetch pieces from the torrent's (or magnet's ws=) HTTP(S) web seeds too
     web_seeds: bool = True
+    # Server-side request forgery mitigation (libtorrent's and qBittorrent's ssrf_mitigation, on
+    # by default there too; net/ssrf.py): an HTTP(S) tracker URL whose query holds announce
+    # arguments is refused; a tracker request reaching this host goes only to /announce (a
+    # scrape's to /scrape); a web seed on the local network has no query string, and one on the
+    # internet never redirects there. Read at each tracker request and web seed connection.
+    ssrf_mitigation: bool = True
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck

@@ -106,6 +106,11 @@ class WebSeedStatusError(WebSeedError):
         self.retry_after = retry_after
 
 
+class WebSeedRefused(WebSeedError):
+    """A web seed request the engine does not send (SSRF mitigation: net/ssrf.py); the web seed
+    is given up on."""
+
+
 class WebSeedRangeError(WebSeedError):
     """The web seed's answer does not hold the bytes asked for: a ``Content-Range`` or length
     other than the request's, a file of another size than the torrent's, or Range ignored."""

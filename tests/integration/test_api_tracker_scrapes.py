@@ -50,14 +50,14 @@ async def test_trackers_are_scraped_when_looked_at_paced_and_a_failed_scrape_say
             files = {h: {b"complete": 3, b"downloaded": 42, b"incomplete": 4}
                      for h in request.query()["info_hash"]}
             await stream.send(http_response(encode({b"files": files})))
-        else:  # (an announce, the one at /tracker too: it has no scrape URL, BEP 48)
+        else:  # (an announce, the one at /announce/tracker too: it has no scrape URL, BEP 48)
             await stream.send(http_response(announce_body(interval=1800)))
 
     async with http_tracker(tracker) as web, udp_tracker(UdpTracker()) as udp, \
             running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
         http_url = f"http://127.0.0.1:{web.port}/announce"
         udp_url = f"udp://127.0.0.1:{udp.port}/announce"
-        no_scrape = f"http://127.0.0.1:{web.port}/tracker"
+        no_scrape = f"http://127.0.0.1:{web.port}/announce/tracker"  # (on this host: below /announce)
         payload = make_payload(tmp_path / "elsewhere", (("a.bin", 100_000),))
         tiers = [[http_url], [udp_url], [no_scrape]]
         torrent = create_torrent(payload, piece_length=32 * 1024, trackers=tiers)

@@ -255,6 +255,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "resume_save_interval": {"type": "number", "minimum": 0,
                              "description": "seconds between saves of a running torrent's resume data "
                                             "when it changed; 0: only at a stop, a pause, a completion"},
+    "ssrf_mitigation": {"type": "boolean", "description": "tracker URLs holding announce arguments refused; "
+                        "trackers on this host asked only at /announce (/scrape); web seeds on the local "
+                        "network without a query string, and none redirected there from the internet"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

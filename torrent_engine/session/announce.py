@@ -137,7 +137,8 @@ class Announcer:
                                               remembered=remembered,
                                               announce_to_all_tiers=ctx.config.announce_to_all_tiers,
                                               announce_ip=lambda: ctx.config.announce_ip,
-                                              http_slots=lambda: shared.http_announce_slots)
+                                              http_slots=lambda: shared.http_announce_slots,
+                                              ssrf=lambda: ctx.config.ssrf_mitigation)
             tracker = self.tracker
             if self._completed_due:
                 self._completed_due = False

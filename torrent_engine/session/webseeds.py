@@ -73,8 +73,9 @@ class SessionWebSeeds:
         ctx = self._ctx
         seed = self.seeds.get(url)
         if seed is None:
-            seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(proxy=ctx.config.proxy,
-                                                                               netbind=ctx.config.netbind))
+            config = ctx.config
+            seed = self.seeds[url] = WebSeed(url, self, client=RangeClient(
+                proxy=config.proxy, netbind=config.netbind, ssrf=lambda: config.ssrf_mitigation))
         if not seed.state.gave_up and url not in self._running:
             scope = self._running[url] = anyio.CancelScope()
             swarm.start_soon(self._run, seed, scope)

@@ -1,6 +1,6 @@
 """The settings that are ``Config`` fields the engine reads where it uses them (the address told
 to trackers, how long a stop waits for its trackers, how often resume data is saved, whether a
-completion waits for a check, HTTP announces at once): checked on the way in, and set on the
+completion waits for a check, HTTP announces at once, SSRF mitigation): checked on the way in, and set on the
 Config only when changed (a library's own Config stays otherwise)."""
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
     ("resume_save_interval", False), ("recheck_on_completion", 1), ("recheck_on_completion", "true"),
     ("max_concurrent_http_announces", 0), ("max_concurrent_http_announces", 65536),
     ("max_concurrent_http_announces", True), ("max_concurrent_http_announces", 1.5),
-    ("max_concurrent_http_announces", "5"),
+    ("max_concurrent_http_announces", "5"), ("ssrf_mitigation", 0), ("ssrf_mitigation", "false"),
+    ("ssrf_mitigation", None),
 ])
 def test_a_bad_value_is_refused_naming_the_setting(name: str, bad: object) -> None:
     with pytest.raises(InvalidJobRequest) as err:
@@ -68,3 +69,15 @@ def test_the_config_refuses_a_stop_timeout_out_of_range() -> None:
     with pytest.raises(ConfigError):
         Config(resume_save_interval=-1.0)
     assert Config(resume_save_interval=0.0).resume_save_interval == 0.0
+
+
+def test_ssrf_mitigation_is_on_unless_turned_off_and_a_library_config_keeps_its_own() -> None:
+    assert ServiceSettings().ssrf_mitigation and Config().ssrf_mitigation
+    defaults = ServiceSettings()
+    off = updated(defaults, {"ssrf_mitigation": False})
+    config = Config(dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    apply_config_fields(config, defaults, off)
+    assert not config.ssrf_mitigation
+    own = Config(ssrf_mitigation=False, dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    apply_config_fields(own, defaults, defaults)
+    assert not own.ssrf_mitigation

@@ -39,7 +39,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "export_dir": "torrent_export_dir", "export_dir_fin": "finished_torrent_export_dir",
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
-          "merge_trackers": "merge_trackers",
+          "merge_trackers": "merge_trackers", "ssrf_mitigation": "ssrf_mitigation",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
@@ -141,6 +141,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "merge_trackers": s.merge_trackers,
         # (an HTTPS tracker's certificate is always verified: the system's CAs, its host name)
         "validate_https_tracker_certificate": True,
+        # (what a tracker's or web seed's URL may make the daemon ask of its host and network)
+        "ssrf_mitigation": s.ssrf_mitigation,
         # (HTTP(S) announces in flight at once over every torrent)
         "max_concurrent_http_announces": s.max_concurrent_http_announces,
         # (the port listened on; random_port: none set, any free one is taken at each start)

@@ -156,6 +156,8 @@ const SETTINGS = [
      hint: "before it counts as complete; what is missing is downloaded"},
     {name: "resume_save_interval", label: "Save resume data every", kind: "number", unit: "s",
      hint: "of a running torrent, when it changed; 0 = only at a stop, a pause, a completion"},
+    {name: "ssrf_mitigation", label: "Guard this host and network from tracker and web seed URLs", kind: "bool",
+     hint: "trackers here asked only at /announce; no local web seed with a query, none redirected there"},
   ]},
 ];
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value

@@ -212,6 +212,9 @@ class ServiceSettings:
     # HTTP(S) tracker announces in flight at once over every torrent (the Config's
     # max_concurrent_http_announces unless changed; qBittorrent's of that name)
     max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
+    # SSRF mitigation of tracker and web seed requests (the Config's ssrf_mitigation unless
+    # changed: qBittorrent's of that name)
+    ssrf_mitigation: bool = True
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -380,7 +383,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
                                                    "multiple_connections_per_ip", "watch_delete_added",
-                                                   "recheck_on_completion") \
+                                                   "recheck_on_completion", "ssrf_mitigation") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)

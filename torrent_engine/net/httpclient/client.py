@@ -24,8 +24,8 @@ from .reader import MAX_BODY, HttpResponse, ResponseReader
 from .url import split_http_url
 
 __all__ = [
-    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "GetOptions", "describe", "exchange",
-    "http_get",
+    "DEFAULT_CONNECT_TIMEOUT", "DEFAULT_TIMEOUT", "DEFAULT_USER_AGENT", "GetOptions", "Guard", "describe",
+    "exchange", "http_get", "remote_host",
 ]
 
 DEFAULT_USER_AGENT = USER_AGENT
@@ -67,6 +67,7 @@ async def _fetch_once(
     proxy: ProxyConfig | None,
     bind: NetBind | None = None,
     cookie: str = "",
+    guard: Guard | None = None,
 ) -> HttpResponse:
     try:
         host, port, tls, request = _request_bytes(url, user_agent, cookie)
@@ -84,6 +85,10 @@ async def _fetch_once(
         except ProxyError as exc:
             raise HttpError(str(exc)) from None
     try:
+        if guard is not None:  # (before a byte of the request is sent)
+            why = guard(url, None if proxy is not None else remote_host(stream))
+            if why is not None:
+                raise HttpError(why)
         return await exchange(stream, request, max_body)
     finally:
         # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
@@ -106,6 +111,20 @@ async def exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int) 
     return reader.response
 
 
+# What a request about to be sent may not be: called with its URL (each redirect's too) and the
+# address its connection reached (None through a proxy), once connected; a reason refuses it.
+Guard = Callable[[str, str | None], str | None]
+
+
+def remote_host(stream: anyio.abc.ByteStream) -> str | None:
+    """The address ``stream``'s socket is connected to (None: not a socket's stream)."""
+    try:
+        address = stream.extra(anyio.abc.SocketAttribute.remote_address)
+    except anyio.TypedAttributeLookupError:
+        return None
+    return str(address[0]) if isinstance(address, tuple) else None
+
+
 class GetOptions(TypedDict, total=False):
     """``http_get``'s keywords, for a caller that passes them on (the trackers' announce and
     scrape): each means what it means there, and one left out keeps its default."""
@@ -118,6 +137,7 @@ class GetOptions(TypedDict, total=False):
     ssl_context: ssl.SSLContext | None
     proxy: ProxyConfig | None
     bind: NetBind | None
+    guard: Guard | None
 
 
 async def http_get(
@@ -132,11 +152,14 @@ async def http_get(
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
     cookies: Callable[[str], str] | None = None,
+    guard: Guard | None = None,
 ) -> HttpResponse:
     """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds,
     through ``proxy`` when one is given (a failure there is a HttpError naming the proxy),
     from sockets bound by ``bind`` when one is given. ``cookies``: the ``Cookie:`` value for a
     URL (``""`` none), asked for each request (a redirect to another host gets that host's).
+    ``guard``: asked before each request is sent, once connected (see ``Guard``); its reason
+    is the failure.
 
     Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
     is a :class:`HttpError` naming the URL first asked for.
@@ -154,6 +177,7 @@ async def http_get(
                     proxy=proxy,
                     bind=bind,
                     cookie=cookies(current) if cookies is not None else "",
+                    guard=guard,
                 )
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:

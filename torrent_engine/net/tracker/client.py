@@ -7,8 +7,10 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from ...errors import TrackerError, TrackerNotUsed
+from ..httpclient.client import Guard
 from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
+from ..ssrf import tracker_hop_refused, tracker_url_refused
 from . import http
 from .messages import AnnounceRequest, AnnounceResponse, ScrapeResponse
 from .udp import UdpTrackerClient
@@ -37,16 +39,19 @@ async def announce(
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
+    ssrf_mitigation: bool = False,
 ) -> AnnounceResponse:
     """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
     is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP goes by the SOCKS5
     proxy's UDP relay when ``udp`` has one (``UdpTrackerClient.relay``), and is refused
     (``TrackerNotUsed``) when nothing may leave outside the proxy and it has none. HTTP(S)
-    connections come from sockets bound by ``bind`` when one is given (UDP: ``udp.netbind``)."""
+    connections come from sockets bound by ``bind`` when one is given (UDP: ``udp.netbind``).
+    ``ssrf_mitigation``: an HTTP(S) tracker's URL and requests are judged by ``ssrf``."""
     if _scheme(url) == "udp":
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
-    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy, bind=bind)
+    return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy, bind=bind,
+                               guard=_guard(url, ssrf_mitigation, scrape=False))
 
 
 async def scrape(
@@ -58,13 +63,26 @@ async def scrape(
     ssl_context: ssl.SSLContext | None = None,
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
+    ssrf_mitigation: bool = False,
 ) -> ScrapeResponse:
-    """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15)."""
+    """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15;
+    the other arguments as ``announce``'s)."""
     if _scheme(url) == "udp":
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
     return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy,
-                             bind=bind)
+                             bind=bind, guard=_guard(url, ssrf_mitigation, scrape=True))
+
+
+def _guard(url: str, ssrf_mitigation: bool, *, scrape: bool) -> Guard | None:
+    """The HTTP client's guard of a request to the tracker ``url`` (None: SSRF mitigation off);
+    ``TrackerError`` when its URL alone is refused."""
+    if not ssrf_mitigation:
+        return None
+    why = tracker_url_refused(url)
+    if why is not None:
+        raise TrackerError(why, url)
+    return lambda asked, address: tracker_hop_refused(asked, address, scrape=scrape)
 
 
 def _check_udp(url: str, proxy: ProxyConfig | None, udp: UdpTrackerClient | None) -> None:

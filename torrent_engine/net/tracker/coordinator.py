@@ -192,6 +192,7 @@ class TrackerCoordinator:
         remembered: Iterable[TrackerMemory] = (),
         announce_ip: Callable[[], str] | None = None,
         http_slots: Callable[[], anyio.CapacityLimiter] | None = None,
+        ssrf: Callable[[], bool] | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -227,6 +228,7 @@ class TrackerCoordinator:
         self._netbind = netbind  # where each announce's socket is bound (asked anew each time)
         self._announce_ip = announce_ip  # the address trackers are told to hand out (asked anew)
         self._http_slots = http_slots  # HTTP(S) announces in flight over every torrent (asked anew)
+        self._ssrf = ssrf  # whether SSRF mitigation judges HTTP(S) requests (asked anew; None: no)
         if netbind is not None:
             self._udp.netbind = netbind
         self._clock = clock
@@ -370,7 +372,8 @@ class TrackerCoordinator:
         async with self._slot(url):
             response = await client.scrape(
                 url, [self.info_hash], timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
-                proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None)
+                proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
+                ssrf_mitigation=self._ssrf is not None and self._ssrf())
         stats = response.files.get(self.info_hash)
         if stats is None:
             raise TrackerError("the tracker does not list this torrent", url)
@@ -491,6 +494,7 @@ class TrackerCoordinator:
                 response = await client.announce(
                     tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
                     proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
+                    ssrf_mitigation=self._ssrf is not None and self._ssrf(),
                 )
         except TrackerError as exc:
             self._failed(tracker, exc)

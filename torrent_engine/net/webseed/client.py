@@ -18,14 +18,23 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
-from ...errors import HttpError, ProxyError, WebSeedError, WebSeedRangeError, WebSeedStatusError
+from ...errors import (
+    HttpError,
+    ProxyError,
+    WebSeedError,
+    WebSeedRangeError,
+    WebSeedRefused,
+    WebSeedStatusError,
+)
 from ...formats.bitfield import Bitfield
 from ...formats.metainfo import Torrent
 from ...version import USER_AGENT
 from ..httpclient import ResponseReader
+from ..httpclient.client import remote_host
 from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
+from ..ssrf import is_local, web_seed_hop_refused
 from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
 from .response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
 
@@ -65,7 +74,8 @@ class RangeClient:
     def __init__(self, *, user_agent: str = USER_AGENT, ssl_context: ssl.SSLContext | None = None,
                  connect_timeout: float = CONNECT_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT,
                  proxy: ProxyConfig | None = None,
-                 netbind: Callable[[], NetBind | None] | None = None) -> None:
+                 netbind: Callable[[], NetBind | None] | None = None,
+                 ssrf: Callable[[], bool] | None = None) -> None:
         self.user_agent = user_agent
         self.proxy = proxy  # connections go through it when set
         self.netbind = netbind  # where each connection's socket is bound (asked anew each time)
@@ -80,6 +90,10 @@ class RangeClient:
         self._after = b""  # bytes read past the last answer on the connection (the next answer's)
         self._origin_key: tuple[bool, str, int] | None = None
         self._redirected: dict[str, str] = {}
+        self.ssrf = ssrf  # whether SSRF mitigation judges each request (asked anew; None: no)
+        self._address: str | None = None  # what the connection reached (None: unknown, a proxy's)
+        self._answered_global = False  # the last answer came from a global address
+        self._global_redirects: set[str] = set()  # URLs a web seed at a global address redirected to
 
     async def fetch(self, asked: FileRange) -> bytes:
         """The bytes of ``asked``; ``WebSeedError`` (typed, naming the URL) for any failure."""
@@ -87,6 +101,8 @@ class RangeClient:
         for _ in range(MAX_REDIRECTS + 1):
             result = await self._get(url, asked)
             if isinstance(result, Redirect):
+                if self._answered_global or url in self._global_redirects:
+                    self._global_redirects.add(result.location)
                 url = result.location
                 continue
             if url != asked.url:
@@ -123,6 +139,10 @@ class RangeClient:
 
     async def _exchange(self, origin: Origin, url: str, request: bytes, asked: FileRange) -> bytes | Redirect:
         stream = await self._connection(origin)
+        why = self._refused(url)
+        if why is not None:
+            raise WebSeedRefused(why, url)
+        self._answered_global = not is_local(self._address if self._address is not None else origin.host)
         self.requests += 1
         self._after = b""  # (nothing is owed on this connection: stray bytes are no answer of ours)
         with anyio.fail_after(self.request_timeout):
@@ -211,10 +231,17 @@ class RangeClient:
             return list(ranges[:1])
         out: list[FileRange] = []
         for asked in ranges:
-            if parse_url(self._redirected.get(asked.url, asked.url)).key != self._origin_key:
+            url = self._redirected.get(asked.url, asked.url)
+            if parse_url(url).key != self._origin_key or self._refused(url) is not None:
                 break
             out.append(asked)
         return out
+
+    def _refused(self, url: str) -> str | None:
+        """Why a request for ``url`` on the open connection may not be sent (None: it may)."""
+        if self.ssrf is None or not self.ssrf():
+            return None
+        return web_seed_hop_refused(url, self._address, redirected_from_global=url in self._global_redirects)
 
     async def _pipelined(self, batch: list[FileRange]) -> list[bytes]:
         """Send every request of ``batch`` at once on the open connection, then read the answers
@@ -261,6 +288,7 @@ class RangeClient:
                 raise WebSeedError(str(exc)) from None
         self.connections += 1
         self._stream, self._origin_key = stream, origin.key
+        self._address = remote_host(stream) if self.proxy is None else None
         return stream
 
     async def aclose(self) -> None:
@@ -410,6 +438,11 @@ class WebSeed:
                     self.host.release(self.key)
                     if not self._lacks_file(missing):
                         return
+                except WebSeedRefused as exc:  # (never tried again, as libtorrent's)
+                    self.host.release(self.key)
+                    self.state.last_error = exc.reason
+                    self._give_up(exc.reason)
+                    return
                 except WebSeedError as exc:
                     self.host.release(self.key)
                     delay = self.backoff.failed(getattr(exc, "retry_after", None))
