@@ -44,6 +44,9 @@ DHT_ROUTERS = (("router.bittorrent.com", 6881), ("dht.transmissionbt.com", 6881)
 # The highest rate limit, bytes per second (libtorrent's limits are a C int as well): past it a
 # limit is refused, not taken; 0 is "no limit".
 MAX_RATE_LIMIT = 2**31 - 1
+PEER_TURNOVER = 4  # percent: ``peer_turnover``'s default (libtorrent's, qBittorrent's)
+PEER_TURNOVER_CUTOFF = 90  # percent
+PEER_TURNOVER_INTERVAL = 300.0  # seconds
 STOP_TRACKER_TIMEOUT = 5.0  # seconds: ``stop_tracker_timeout``'s default (libtorrent's too)
 RESUME_SAVE_INTERVAL = 60.0  # seconds: ``resume_save_interval``'s default
 CONCURRENT_HTTP_ANNOUNCES = 50  # ``max_concurrent_http_announces``'s default (libtorrent's too)
@@ -131,6 +134,14 @@ class Config:
     active_checking_limit: int = DEFAULT_ACTIVE_CHECKING
     # Peers.
     max_peers_per_torrent: int = 60
+    # Peer turnover (libtorrent's and qBittorrent's, their defaults; policy/turnover.py): every
+    # peer_turnover_interval seconds a torrent whose connections reach peer_turnover_cutoff
+    # percent of its limit (6 at least) drops peer_turnover percent of them (one at least, no
+    # more than the addresses it could dial instead), its worst first, to try others. 0: never.
+    # Read at each look.
+    peer_turnover: int = PEER_TURNOVER
+    peer_turnover_cutoff: int = PEER_TURNOVER_CUTOFF
+    peer_turnover_interval: float = PEER_TURNOVER_INTERVAL
     connect_timeout: float = 10.0
     handshake_timeout: float = 20.0
     # Incoming connections still in their handshake; no more are taken until one is through (each
@@ -267,6 +278,9 @@ class Config:
             _check_number(name, getattr(self, name), minimum=1)
         _check_number("max_concurrent_http_announces", self.max_concurrent_http_announces, minimum=1,
                       maximum=MAX_HTTP_ANNOUNCES)
+        for name in ("peer_turnover", "peer_turnover_cutoff"):
+            _check_number(name, getattr(self, name), minimum=0, maximum=100)
+        _check_number("peer_turnover_interval", self.peer_turnover_interval, minimum=0, exclusive=True)
         if self.active_checking_limit != -1:
             _check_number("active_checking_limit", self.active_checking_limit, minimum=1)
         for name in ("rechoke_interval", "optimistic_unchoke_interval", "request_queue_time",

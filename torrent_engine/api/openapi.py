@@ -255,6 +255,15 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "resume_save_interval": {"type": "number", "minimum": 0,
                              "description": "seconds between saves of a running torrent's resume data "
                                             "when it changed; 0: only at a stop, a pause, a completion"},
+    "peer_turnover": {"type": "integer", "minimum": 0, "maximum": 100,
+                      "description": "percent of a torrent's peers dropped, its worst first, at each "
+                                     "peer_turnover_interval while it is at peer_turnover_cutoff percent "
+                                     "of its connection limit and has other addresses to try; 0: never"},
+    "peer_turnover_cutoff": {"type": "integer", "minimum": 0, "maximum": 100,
+                             "description": "percent of its connection limit a torrent reaches before "
+                                            "peer turnover drops any of its peers"},
+    "peer_turnover_interval": {"type": "number", "minimum": 1,
+                               "description": "seconds between peer turnover's looks at a torrent"},
     "ssrf_mitigation": {"type": "boolean", "description": "tracker URLs holding announce arguments refused; "
                         "trackers on this host asked only at /announce (/scrape); web seeds on the local "
                         "network without a query string, and none redirected there from the internet"},

@@ -13,6 +13,7 @@ import anyio
 from ..engine.dialgate import SEEDING_RANK
 from ..errors import EncryptionError, TorrentEngineError
 from ..formats.infohash import v2_on_wire
+from ..policy.turnover import turnover_count, worst_peers
 from .peer_io import PeerLink, open_connection
 from .phases import FetchingMetadata, Loaded
 from .state_table import State
@@ -74,6 +75,8 @@ class Connector:
         self.rounds = 0  # how many times run() looked for peers to dial
         self.max_peers = 0  # this torrent's connections at most (0: the shared default)
         self.dialing = 0  # dials waiting for their turn or under way (``dial``)
+        self.turned_over = 0  # peers dropped to try others (``turn_over``)
+        self._turnover_at: float | None = None  # when turnover looks next (None: not yet timed)
 
     def register(self, shared: SharedResources) -> None:
         """Have the shared listener hand this torrent's incoming peers to ``on_incoming``."""
@@ -166,6 +169,34 @@ class Connector:
         """The engine clock's deadline: a back-off ended; dial (``run``)."""
         self.wake()
         return False
+
+    def turn_over(self, now: float) -> int:
+        """Peer turnover (``policy.turnover``), called by the tick while the torrent has peers:
+        every ``Config.peer_turnover_interval`` seconds, drop the worst of its peers when it is
+        at its limit and has other addresses to dial, and dial them; how many were dropped."""
+        ctx = self._ctx
+        config = ctx.config
+        if self._turnover_at is None:  # (the first look: one interval after the peers came)
+            self._turnover_at = now + config.peer_turnover_interval
+        if now < self._turnover_at:
+            return 0
+        self._turnover_at = now + config.peer_turnover_interval
+        peers = [peer for peer in ctx.peers.values() if not peer.closed]
+        limit = self.peer_limit()
+        most = turnover_count(len(peers), limit, limit, percent=config.peer_turnover,
+                              cutoff=config.peer_turnover_cutoff)
+        if not most:
+            return 0
+        busy = ctx.peers.keys() | self.connecting
+        candidates = sum(1 for _ in zip(range(most), ctx.pool.candidates(now, busy), strict=False))
+        dropped = worst_peers(peers, min(most, candidates), now)
+        for peer in dropped:
+            peer.close(f"peer turnover: one of the {len(dropped)} slowest of {len(peers)} peers dropped "
+                       "to try others")
+        self.turned_over += len(dropped)
+        if dropped:
+            self.wake()
+        return len(dropped)
 
     def done_connecting(self, key: tuple[str, int]) -> None:
         """The dial (or metadata fetch) of ``key`` is over."""

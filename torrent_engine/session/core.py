@@ -186,7 +186,7 @@ class Session:
         self.stall_watch = StallWatch(ctx, given_peers=len(peers), announcer=self.announcer,
                                       connector=self.connector)
         self.tick = SessionTick(ctx, rates=self.rates, stall_watch=self.stall_watch, resume=self.checker,
-                                upkeep=self.handler, status=self.status)
+                                upkeep=self.handler, status=self.status, turn_over=self.connector.turn_over)
         self.readers = Readers(ctx, pick_requests=self.handler.pick_requests)
         if isinstance(torrent, Torrent):
             self._life.begin(Loaded(self._make_parts(torrent)))

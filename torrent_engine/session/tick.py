@@ -107,13 +107,15 @@ class SessionTick:
     the session's group, one at a time. An idle torrent has no timer and no task of its own."""
 
     def __init__(self, context: TorrentContext, *, rates: RateTaking, stall_watch: StallLooking,
-                 resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus]) -> None:
+                 resume: ResumeSaving, upkeep: PeerUpkeep, status: Callable[[], SessionStatus],
+                 turn_over: Callable[[float], object] = lambda now: None) -> None:
         self._ctx = context
         self._rates = rates
         self._stall_watch = stall_watch
         self._resume = resume  # saved every ``Config.resume_save_interval`` when something changed
         self._upkeep = upkeep  # per-peer timeouts and interest
         self._status = status  # the snapshot the stats event carries
+        self._turn_over = turn_over  # peer turnover's look (``Connector.turn_over``), with peers
         self.ticks = 0  # how many times the clock visited (a quiet session is not visited)
         self._clock: EngineClock | None = None  # the engine's, while the session runs
         self._group: anyio.abc.TaskGroup | None = None  # the session's group, while the session runs
@@ -196,6 +198,7 @@ class SessionTick:
             if isinstance(phase := ctx.phase, Loaded):
                 phase.parts.layers.tick(now)
             self._time_out(peers, now, elapsed)
+            self._turn_over(now)
             if not self._upkeeping:
                 # (a task only for the peers with something to send: most seconds, none has)
                 wanting = [peer for peer in peers if self._upkeep_due(peer, now)]

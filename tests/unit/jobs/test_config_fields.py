@@ -1,7 +1,7 @@
 """The settings that are ``Config`` fields the engine reads where it uses them (the address told
 to trackers, how long a stop waits for its trackers, how often resume data is saved, whether a
-completion waits for a check, HTTP announces at once, SSRF mitigation): checked on the way in, and set on the
-Config only when changed (a library's own Config stays otherwise)."""
+completion waits for a check, HTTP announces at once, SSRF mitigation, peer turnover): checked
+on the way in, and set on the Config only when changed (a library's own Config stays otherwise)."""
 
 from __future__ import annotations
 
@@ -24,13 +24,15 @@ from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
     ("max_concurrent_http_announces", 0), ("max_concurrent_http_announces", 65536),
     ("max_concurrent_http_announces", True), ("max_concurrent_http_announces", 1.5),
     ("max_concurrent_http_announces", "5"), ("ssrf_mitigation", 0), ("ssrf_mitigation", "false"),
-    ("ssrf_mitigation", None),
+    ("ssrf_mitigation", None), ("peer_turnover", -1), ("peer_turnover", 101), ("peer_turnover", 4.5),
+    ("peer_turnover", True), ("peer_turnover_cutoff", "90"), ("peer_turnover_cutoff", 101),
+    ("peer_turnover_interval", 0), ("peer_turnover_interval", math.inf), ("peer_turnover_interval", "300"),
 ])
 def test_a_bad_value_is_refused_naming_the_setting(name: str, bad: object) -> None:
     with pytest.raises(InvalidJobRequest) as err:
         updated(ServiceSettings(), {name: bad})
     assert err.value.field == name
-    assert any(word in str(err.value) for word in ("seconds", "true or false", "whole number"))
+    assert any(word in str(err.value) for word in ("seconds", "true or false", "whole number", "percent"))
 
 
 def test_zero_and_the_most_are_taken() -> None:
@@ -81,3 +83,18 @@ def test_ssrf_mitigation_is_on_unless_turned_off_and_a_library_config_keeps_its_
     own = Config(ssrf_mitigation=False, dht_enabled=False, lsd_enabled=False, port_mapping=False)
     apply_config_fields(own, defaults, defaults)
     assert not own.ssrf_mitigation
+
+
+def test_peer_turnover_is_libtorrents_unless_changed_and_the_config_refuses_a_share_out_of_range() -> None:
+    s, c = ServiceSettings(), Config()
+    assert (s.peer_turnover, s.peer_turnover_cutoff, s.peer_turnover_interval) == (4, 90, 300.0)
+    assert (c.peer_turnover, c.peer_turnover_cutoff, c.peer_turnover_interval) == (4, 90, 300.0)
+    changed = updated(s, {"peer_turnover": 0, "peer_turnover_cutoff": 100, "peer_turnover_interval": 60})
+    config = Config(dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    apply_config_fields(config, s, changed)
+    assert (config.peer_turnover, config.peer_turnover_cutoff) == (0, 100)
+    assert config.peer_turnover_interval == 60.0
+    for name, bad in (("peer_turnover", 101), ("peer_turnover_cutoff", -1), ("peer_turnover_interval", 0.0)):
+        with pytest.raises(ConfigError) as err:
+            Config(**{name: bad})  # type: ignore[arg-type]
+        assert err.value.field == name

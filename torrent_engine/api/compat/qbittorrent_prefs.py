@@ -40,6 +40,8 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
           "merge_trackers": "merge_trackers", "ssrf_mitigation": "ssrf_mitigation",
+          "peer_turnover": "peer_turnover", "peer_turnover_cutoff": "peer_turnover_cutoff",
+          "peer_turnover_interval": "peer_turnover_interval",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
@@ -143,6 +145,9 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "validate_https_tracker_certificate": True,
         # (what a tracker's or web seed's URL may make the daemon ask of its host and network)
         "ssrf_mitigation": s.ssrf_mitigation,
+        # (a torrent at its connection limit drops its worst peers now and then to try others)
+        "peer_turnover": s.peer_turnover, "peer_turnover_cutoff": s.peer_turnover_cutoff,
+        "peer_turnover_interval": math.ceil(s.peer_turnover_interval),
         # (HTTP(S) announces in flight at once over every torrent)
         "max_concurrent_http_announces": s.max_concurrent_http_announces,
         # (the port listened on; random_port: none set, any free one is taken at each start)

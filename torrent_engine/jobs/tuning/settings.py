@@ -25,6 +25,9 @@ from ...config import (
     DEFAULT_ACTIVE_CHECKING,
     MAX_HTTP_ANNOUNCES,
     MAX_STOP_TRACKER_TIMEOUT,
+    PEER_TURNOVER,
+    PEER_TURNOVER_CUTOFF,
+    PEER_TURNOVER_INTERVAL,
     RESUME_SAVE_INTERVAL,
     STOP_TRACKER_TIMEOUT,
     Encryption,
@@ -215,6 +218,12 @@ class ServiceSettings:
     # SSRF mitigation of tracker and web seed requests (the Config's ssrf_mitigation unless
     # changed: qBittorrent's of that name)
     ssrf_mitigation: bool = True
+    # peer turnover: every peer_turnover_interval seconds a torrent at peer_turnover_cutoff
+    # percent of its connection limit drops peer_turnover percent of its worst peers to try
+    # others (the Config's unless changed; qBittorrent's of those names; 0 percent: never)
+    peer_turnover: int = PEER_TURNOVER
+    peer_turnover_cutoff: int = PEER_TURNOVER_CUTOFF
+    peer_turnover_interval: float = PEER_TURNOVER_INTERVAL
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
@@ -334,6 +343,12 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HTTP_ANNOUNCES:
                 raise InvalidJobRequest(f"must be a whole number from 1 to {MAX_HTTP_ANNOUNCES}", name)
             values[name] = value
+        elif name in ("peer_turnover", "peer_turnover_cutoff"):
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
+                raise InvalidJobRequest("must be a whole number of percent from 0 to 100", name)
+            values[name] = value
+        elif name == "peer_turnover_interval":
+            values[name] = check_seconds(value, name, minimum=1.0)
         elif name == "login_max_failures":
             if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOGIN_FAILURES:
                 raise InvalidJobRequest(f"must be a whole number from 0 (never refused) to "
