@@ -191,8 +191,8 @@ class Connector:
         candidates = sum(1 for _ in zip(range(most), ctx.pool.candidates(now, busy), strict=False))
         dropped = worst_peers(peers, min(most, candidates), now)
         for peer in dropped:
-            peer.close(f"peer turnover: one of the {len(dropped)} slowest of {len(peers)} peers dropped "
-                       "to try others")
+            peer.close(f"peer turnover: one of the {len(dropped)} worst of {len(peers)} peers, dropped to "
+                       "try others")
         self.turned_over += len(dropped)
         if dropped:
             self.wake()

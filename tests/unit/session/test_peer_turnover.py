@@ -61,7 +61,7 @@ async def test_at_its_limit_a_torrent_drops_its_slowest_peer_and_dials_another(
     dialed, reasons, dropped = await run_at_the_limit(tmp_path, monkeypatch, known=9)
     assert dropped == 1 and len(reasons) == 1  # (20 % of 6: one at least)
     place, reason = reasons[0]
-    assert place == 0 and reason.startswith("peer turnover: one of the 1 slowest of 6 peers")
+    assert place == 0 and reason.startswith("peer turnover: one of the 1 worst of 6 peers")
     assert len(dialed) == len(set(dialed)) == 7  # (an address not tried before, in its place)
 
 
