@@ -319,4 +319,3 @@ class JobEdits:
             if session is None:
                 raise JobConflict("cannot add peers now: the job is being restarted or ended")
             session.add_peers(checked)
-

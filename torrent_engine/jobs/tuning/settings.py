@@ -292,6 +292,14 @@ def _int(value: object, name: str, minimum: int) -> int:
     return value
 
 
+def _int_in(value: object, name: str, low: int, high: int, said: str = "") -> int:
+    """``value``, a whole number from ``low`` to ``high``; else ``InvalidJobRequest`` saying
+    ``said`` (by default, that range)."""
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise InvalidJobRequest(said or f"must be a whole number from {low} to {high}", name)
+    return value
+
+
 def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             loading: bool = False) -> ServiceSettings:
     """``current`` with ``changes`` applied, each checked (unknown names refused). ``loading``:
@@ -340,20 +348,14 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "resume_save_interval":
             values[name] = check_seconds(value, name, minimum=0.0)
         elif name == "max_concurrent_http_announces":
-            if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_HTTP_ANNOUNCES:
-                raise InvalidJobRequest(f"must be a whole number from 1 to {MAX_HTTP_ANNOUNCES}", name)
-            values[name] = value
+            values[name] = _int_in(value, name, 1, MAX_HTTP_ANNOUNCES)
         elif name in ("peer_turnover", "peer_turnover_cutoff"):
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 100:
-                raise InvalidJobRequest("must be a whole number of percent from 0 to 100", name)
-            values[name] = value
+            values[name] = _int_in(value, name, 0, 100, "must be a whole number of percent from 0 to 100")
         elif name == "peer_turnover_interval":
             values[name] = check_seconds(value, name, minimum=1.0)
         elif name == "login_max_failures":
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_LOGIN_FAILURES:
-                raise InvalidJobRequest(f"must be a whole number from 0 (never refused) to "
-                                        f"{MAX_LOGIN_FAILURES}", name)
-            values[name] = value
+            values[name] = _int_in(value, name, 0, MAX_LOGIN_FAILURES,
+                                   f"must be a whole number from 0 (never refused) to {MAX_LOGIN_FAILURES}")
         elif name in ("slow_torrent_download_rate", "slow_torrent_upload_rate"):
             values[name] = _int(value, name, 0)  # (bytes per second)
         elif name == "watch_folders":
