@@ -30,7 +30,6 @@ def test_how_many_are_dropped(connected: int, limit: int, candidates: int, perce
 @dataclass
 class Peer:
     name: str
-    closed: bool = False
     am_interested: bool = True
     is_seed: bool = False
     downloaded: int = 1_000_000
@@ -44,7 +43,6 @@ def test_the_worst_go_first_in_libtorrents_order() -> None:
     peers = [
         Peer("fast"),
         Peer("seed", is_seed=True, downloaded=0),
-        Peer("closing", closed=True, downloaded=50_000_000),
         Peer("useless", am_interested=False, downloaded=50_000_000),
         Peer("slow", downloaded=1_000),
         Peer("new-and-fast", downloaded=100_000, connected_at=99.5),  # (its rate over 1 s: not slow)
@@ -52,6 +50,6 @@ def test_the_worst_go_first_in_libtorrents_order() -> None:
         Peer("silent", last_block=10.0),
     ]
     order = [p.name for p in worst_peers(peers, len(peers), now)]
-    assert order == ["closing", "useless", "slow", "choking", "silent", "fast", "new-and-fast", "seed"]
-    assert [p.name for p in worst_peers(peers, 2, now)] == ["closing", "useless"]
+    assert order == ["useless", "slow", "choking", "silent", "fast", "new-and-fast", "seed"]
+    assert [p.name for p in worst_peers(peers, 2, now)] == ["useless", "slow"]
     assert worst_peers(peers, 0, now) == []

@@ -5,9 +5,9 @@ peers it has not tried, by dropping a share of its worst.
 Every ``interval`` seconds, a torrent whose connections reach ``cutoff`` percent of its limit
 (a limit of 6 at least: below, it is too disruptive) drops ``percent`` percent of them (one at
 least), and never more than the addresses it could dial in their place. The worst go first, in
-libtorrent's order: peers already closing, then peers that have nothing we want, peers that are
-not seeds, then the slowest to send us data over the time they have been connected, peers that
-choke us, and the longest silent.
+libtorrent's order: peers that have nothing we want, peers that are not seeds, then the slowest
+to send us data over the time they have been connected, peers that choke us, and the longest
+silent. (libtorrent puts peers already closing first: here they are not counted at all.)
 """
 
 from __future__ import annotations
@@ -23,10 +23,6 @@ MIN_TURNOVER_LIMIT = 6  # a torrent allowed fewer connections keeps the ones it 
 
 class TurnoverPeer(Protocol):
     """What turnover reads of a connected peer (``session.peer.PeerState``)."""
-
-    @property
-    def closed(self) -> bool:
-        """It is closing already."""
 
     @property
     def am_interested(self) -> bool:
@@ -69,9 +65,8 @@ def worst_peers(peers: Sequence[P], count: int, now: float) -> list[P]:
     if count <= 0:
         return []
 
-    def worth(peer: P) -> tuple[bool, bool, bool, int, bool, float]:
+    def worth(peer: P) -> tuple[bool, bool, int, bool, float]:
         rate = peer.downloaded // (int(max(now - peer.connected_at, 0.0)) + 1)
-        return (not peer.closed, peer.am_interested, peer.is_seed, rate, not peer.peer_choking,
-                peer.last_block)
+        return (peer.am_interested, peer.is_seed, rate, not peer.peer_choking, peer.last_block)
 
     return heapq.nsmallest(count, peers, key=worth)

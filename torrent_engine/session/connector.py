@@ -181,15 +181,13 @@ class Connector:
         if now < self._turnover_at:
             return 0
         self._turnover_at = now + config.peer_turnover_interval
-        peers = [peer for peer in ctx.peers.values() if not peer.closed]
-        limit = self.peer_limit()
-        most = turnover_count(len(peers), limit, limit, percent=config.peer_turnover,
-                              cutoff=config.peer_turnover_cutoff)
-        if not most:
-            return 0
+        peers = [peer for peer in ctx.peers.values() if not peer.closed]  # (closing: not held)
         busy = ctx.peers.keys() | self.connecting
-        candidates = sum(1 for _ in zip(range(most), ctx.pool.candidates(now, busy), strict=False))
-        dropped = worst_peers(peers, min(most, candidates), now)
+        # (the addresses it could dial instead, counted up to as many as it holds: no more is dropped)
+        candidates = sum(1 for _ in zip(range(len(peers)), ctx.pool.candidates(now, busy), strict=False))
+        count = turnover_count(len(peers), self.peer_limit(), candidates, percent=config.peer_turnover,
+                               cutoff=config.peer_turnover_cutoff)
+        dropped = worst_peers(peers, count, now)
         for peer in dropped:
             peer.close(f"peer turnover: one of the {len(dropped)} worst of {len(peers)} peers, dropped to "
                        "try others")
