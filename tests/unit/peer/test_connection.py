@@ -222,16 +222,24 @@ async def raw_peer(answer: Callable[[anyio.abc.SocketStream], Awaitable[None]]) 
         tg.cancel_scope.cancel()
 
 
-def held(*, local: int | None = None, remote: int | None = None) -> int:
-    """How many TCP connections this process holds from port ``local`` or to port ``remote``
-    (Linux: its descriptors' sockets looked up in /proc/net/tcp; a listener, whose remote port
-    is 0, is not one)."""
+def sockets() -> set[str]:
+    """The inodes of the sockets this process holds (Linux: its descriptors' links)."""
     mine = set()
     for fd in os.listdir("/proc/self/fd"):
         with contextlib.suppress(FileNotFoundError):  # (the listing's own descriptor, gone)
             link = os.readlink(f"/proc/self/fd/{fd}")
             if link.startswith("socket:["):
                 mine.add(link[8:-1])
+    return mine
+
+
+def held(*, local: int | None = None, remote: int | None = None,
+         before: set[str] | frozenset[str] = frozenset()) -> int:
+    """How many TCP connections this process holds from port ``local`` or to port ``remote``
+    (looked up in /proc/net/tcp; a listener, whose remote port is 0, is not one), leaving out
+    the sockets in ``before``: one left open by an earlier test of this worker may be connected
+    to a port an old listener had and this test's listener has again."""
+    mine = sockets() - before
     count = 0
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as rows:
@@ -293,6 +301,8 @@ async def test_a_peer_dialed_by_its_address_needs_no_stream_and_no_second_socket
 @pytest.mark.parametrize("encryption", ["disable", "prefer"])
 async def test_a_dialed_peer_that_never_answers_times_out_and_leaves_no_socket(
         encryption: EncryptionPolicy) -> None:
+    before = sockets()
+
     async def answer(stream: anyio.abc.SocketStream) -> None:  # reads, says nothing, ends when we do
         with contextlib.suppress(anyio.EndOfStream, anyio.BrokenResourceError):
             while True:
@@ -305,7 +315,7 @@ async def test_a_dialed_peer_that_never_answers_times_out_and_leaves_no_socket(
         with anyio.move_on_after(0.3):  # a dial called off by its owner
             await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption)
         with anyio.fail_after(5):
-            while held(remote=port):  # (our dialing ends)
+            while held(remote=port, before=before):  # (our dialing ends)
                 await anyio.sleep(0.01)
 
 
@@ -424,6 +434,7 @@ async def test_an_incoming_peer_that_stops_midway_leaves_no_socket() -> None:
     """A peer that sends part of an MSE handshake and goes silent: the answer times out, and the
     socket taken from the listener's stream is closed with it."""
     errors: list[Exception] = []
+    before = sockets()
 
     async def serve(stream: anyio.abc.SocketStream) -> None:
         try:
@@ -442,9 +453,9 @@ async def test_an_incoming_peer_that_stops_midway_leaves_no_socket() -> None:
                 while not errors:
                     await anyio.sleep(0.02)
             with anyio.fail_after(5):  # (a transport's socket closes on the loop's next turn)
-                while held(local=port):  # (the answering end)
+                while held(local=port, before=before):  # (the answering end)
                     await anyio.sleep(0.01)
-            assert held(remote=port) == 1  # (the silent end is still open: the answer ended it)
+            assert held(remote=port, before=before) == 1  # (the silent end is open: the answer ended it)
         tg.cancel_scope.cancel()
     assert isinstance(errors[0], PeerConnectionClosed) and "not completed within 0.3 s" in str(errors[0])
 
