@@ -63,6 +63,7 @@ async def test_the_completion_waits_for_a_check_of_the_files(
                             peers=[("127.0.0.1", seed.listen_port)])
             async with leech:
                 states = _states(leech)
+                port = str(leech.listen_port).encode()
                 with anyio.fail_after(60):
                     await held.checking.wait()  # every piece came; its completion's check begins
                     assert leech.state is State.CHECKING and not leech._life.completed.is_set()
@@ -88,6 +89,11 @@ async def test_the_completion_waits_for_a_check_of_the_files(
         assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
     events = [r.query().get("event", [b""])[0] for r in web.requests]
     assert events.count(b"completed") == 1
+    # the leech's: its swarm ended for the check (a stopped: it serves nobody meanwhile), and the
+    # next one started after it (a started twice without a stopped between was a defect)
+    leech_events = [e for r in web.requests if r.query().get("port") == [port]
+                    if (e := r.query().get("event", [b""])[0])]
+    assert leech_events == [b"started", b"stopped", b"started", b"completed", b"stopped"]
 
 
 async def test_off_the_completion_comes_with_the_last_piece(

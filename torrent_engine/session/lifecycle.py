@@ -568,8 +568,10 @@ class Life:
             for peer in list(self._ctx.peers.values()):
                 peer.close("paused")
             s.connector.reset()
-            if self.machine.state is State.PAUSED:  # (its trackers hear stopped, as at a stop:
-                with anyio.CancelScope(shield=True):  # bounded, before a resume announces again)
+            # (its trackers hear stopped, as at a stop, bounded: paused, or ended for a check of
+            # its data, during which it serves nobody; the next swarm's coordinator says started)
+            if self.machine.state is State.PAUSED or self.check_wanted:
+                with anyio.CancelScope(shield=True):
                     await s.announcer.stop()
 
     async def _wait_while_paused(self) -> bool:

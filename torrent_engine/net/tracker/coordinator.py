@@ -410,16 +410,16 @@ class TrackerCoordinator:
                 return None
             if tracker.disabled or tracker.retry_at > self._clock():
                 continue
-            event: AnnounceEvent
-            if self._complete and not tracker.completed_sent:
+            event: AnnounceEvent = "" if tracker.announced else "started"  # (BEP 3: started first)
+            if self._complete and not tracker.completed_sent and tracker.announced:
                 event = "completed"
-            else:
-                event = "" if tracker.announced else "started"
             response = await self._announce_one(tracker, event, self.announce_timeout)
             if response is not None:
                 tier.remove(tracker)
                 tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
                 interval = self._next_interval(response)
+                if self._complete and not tracker.completed_sent:
+                    interval = 0.0  # (told started: the completion, at once after it)
                 tracker.due_at = self._clock() + interval
                 return interval
         return None
