@@ -221,6 +221,11 @@ class Config:
     # scrape's to /scrape); a web seed on the local network has no query string, and one on the
     # internet never redirects there. Read at each tracker request and web seed connection.
     ssrf_mitigation: bool = True
+    # When a source of our external address (the gateway through port mapping, the DHT's votes)
+    # says another address than it said before, every torrent announces to its trackers at once,
+    # so that they hand out the new one (qBittorrent's reannounce_when_address_changed, off by
+    # default there too). Read at each change.
+    reannounce_when_address_changed: bool = False
     # Status and persistence.
     stats_interval: float = 1.0
     stall_after: float = 30.0  # seconds without progress before a download says why it is stuck

@@ -267,6 +267,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
     "ssrf_mitigation": {"type": "boolean", "description": "tracker URLs holding announce arguments refused; "
                         "trackers on this host asked only at /announce (/scrape); web seeds on the local "
                         "network without a query string, and none redirected there from the internet"},
+    "reannounce_when_address_changed": {"type": "boolean", "description": "every torrent announces to its "
+                                        "trackers at once when the gateway (port mapping) or the DHT's votes "
+                                        "say another external address than before"},
 }
 _MAX_PEERS: Schema = {"type": "integer", "minimum": 0, "maximum": MAX_JOB_PEERS,
                       "description": "the job's connections at most; 0: max_connections_per_torrent"}

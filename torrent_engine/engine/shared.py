@@ -301,6 +301,11 @@ class SharedResources:
         self._reconfiguring: anyio.Lock | None = None  # one run-time change of the services at once
         self._udp_relay: UdpRelay | None = None
         self.external_ip: str | None = None  # as our gateway reports it (port mapping)
+        # our external address as each source last said it ("gateway", "dht"), and how many
+        # times one said another than before (``address_seen``: the sessions' announcers count)
+        self._addresses: dict[str, str] = {}
+        self.address_changes = 0
+        self._address_watchers: list[Callable[[], None]] = []  # (``watch_address``)
         # our local address per (IPv6?, toward loopback?): when found, the address ("" unknown)
         self._local_ips: dict[tuple[bool, bool], tuple[float, str]] = {}
         self.starts = 0  # how many times the services were started (tests: single-flight)
@@ -577,7 +582,8 @@ class SharedResources:
                        events=self.events, enforce_bep42=self.config.enforce_bep42,
                        transport=relay.dht_transport() if relay is not None
                        else utp.dht_channel() if utp and shared_udp else own,
-                       lookup_names=relay is None)
+                       lookup_names=relay is None,
+                       on_external_ip=lambda address: self.address_seen(address, "dht"))
         await tg.start(self._run_dht, node)
 
     async def _run_dht(self, node: DhtNode, *,
@@ -602,9 +608,45 @@ class SharedResources:
 
     def watch_services(self, info_hash: bytes, watcher: Callable[[], None]) -> None:
         """Call ``watcher`` each time the DHT or LSD starts (turned on, or the services started
-        again) or the listening port changes, while ``info_hash`` is registered: its session
-        starts its announces then, and tells its trackers a new port."""
+        again), the listening port changes or our external address does (``address_seen``), while
+        ``info_hash`` is registered: its session starts its announces then, and tells its
+        trackers a new port or address."""
         self._service_watchers[info_hash] = watcher
+
+    def watch_address(self, watcher: Callable[[], None]) -> None:
+        """Call ``watcher`` each time our external address changes, while
+        ``Config.reannounce_when_address_changed`` is on (``address_seen``): the job service's
+        dormant seeds announce then. The sessions hear it as their ``watch_services`` watchers,
+        and see ``address_changes`` moved."""
+        if watcher not in self._address_watchers:
+            self._address_watchers.append(watcher)
+
+    def unwatch_address(self, watcher: Callable[[], None]) -> None:
+        """No more calls to ``watcher``."""
+        if watcher in self._address_watchers:
+            self._address_watchers.remove(watcher)
+
+    def address_seen(self, address: str, source: str) -> None:
+        """Our external address as ``source`` says it (``"gateway"``: port mapping; ``"dht"``: the
+        DHT's votes). One that says another address than it said before (its first is none: the
+        start) makes every torrent announce to its trackers at once, while
+        ``Config.reannounce_when_address_changed`` is on, so that they hand out the new address
+        (qBittorrent's behaviour: a tracker learns an address from the request's source). Each
+        source is compared with itself: a gateway's WAN address behind a carrier's NAT and the
+        public one the DHT sees differ for good, and are no change."""
+        before = self._addresses.get(source)
+        self._addresses[source] = address
+        if before is None or before == address or not self.config.reannounce_when_address_changed:
+            return
+        log.info("our external address changed (%s: %s to %s): every torrent announces to its trackers",
+                 source, before, address)
+        self.address_changes += 1
+        self._services_changed()
+        for watcher in list(self._address_watchers):
+            try:
+                watcher()
+            except Exception as exc:  # (a watcher's trouble is not the service's)
+                log.warning("a torrent could not announce our new address: %r", exc)
 
     def _services_changed(self) -> None:
         for watcher in list(self._service_watchers.values()):
@@ -917,6 +959,7 @@ class SharedResources:
         self.external_ip = address
         if self._dht is not None:
             self._dht.external_ip_known(address)  # BEP 42: our node id follows our address
+        self.address_seen(address, "gateway")
 
     def check_descriptors(self, what: str) -> None:
         """Refuse new work (``DescriptorLimitReached``, saying ``what`` was refused, and a log line)

@@ -205,10 +205,11 @@ class SettingsControl:
 
 # The settings that are ``Config`` fields of the same name, which the engine reads where it uses
 # them (at each announce, each stop, each save, each completion, each tracker or web seed
-# request, each turnover's look): set on the manager's Config when changed.
+# request, each turnover's look, each change of our address): set on the manager's Config when
+# changed.
 CONFIG_FIELDS = ("announce_ip", "stop_tracker_timeout", "resume_save_interval", "recheck_on_completion",
                  "max_concurrent_http_announces", "ssrf_mitigation", "peer_turnover", "peer_turnover_cutoff",
-                 "peer_turnover_interval")
+                 "peer_turnover_interval", "reannounce_when_address_changed")
 
 
 def apply_config_fields(config: Config, before: ServiceSettings, new: ServiceSettings) -> None:

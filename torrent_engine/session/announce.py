@@ -40,6 +40,7 @@ class Announcer:
         self._dht_on = False  # the DHT announces' task runs (it ends when the DHT is turned off)
         self._lsd_on = False  # the LSD task runs (it outlives LSD turned off: see serve_lsd)
         self._completed_due = False  # completed while no swarm ran: the next coordinator says so
+        self._address_changes = 0  # our external address's changes its coordinator was told of
 
     def _from(self, source: PeerSource) -> Callable[[Iterable[tuple[str, int]]], None]:
         """What a peer source calls with the addresses it found (into the pool, as from ``source``)."""
@@ -81,12 +82,14 @@ class Announcer:
         if group is not None:
             self._peer_services(group)
         tracker, shared = self.tracker, self._ctx.shared
-        if tracker is not None and tracker.running and shared is not None \
-                and shared.listen_port and tracker.port != shared.listen_port:
-            # the port moved (a run-time setting): the trackers hand out the new one from now
-            # on, told at once as libtorrent does (their slots pace many torrents' announces)
-            tracker.port = shared.listen_port
-            tracker.reannounce()
+        if tracker is None or not tracker.running or shared is None:
+            return
+        moved = bool(shared.listen_port) and tracker.port != shared.listen_port
+        if moved:  # the port moved (a run-time setting): the trackers hand out the new one from
+            tracker.port = shared.listen_port  # now on, told at once as libtorrent does
+        if moved or shared.address_changes != self._address_changes:  # (or our address did)
+            self._address_changes = shared.address_changes
+            tracker.reannounce()  # (their slots pace many torrents' announces)
 
     async def _serve_lsd(self) -> None:
         ctx = self._ctx
@@ -140,6 +143,7 @@ class Announcer:
                                               http_slots=lambda: shared.http_announce_slots,
                                               ssrf=lambda: ctx.config.ssrf_mitigation)
             tracker = self.tracker
+            self._address_changes = shared.address_changes  # (its first announce tells the address)
             if self._completed_due:
                 self._completed_due = False
                 tracker.completed()

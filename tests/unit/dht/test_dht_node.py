@@ -422,6 +422,22 @@ async def test_external_ip_reports_from_peers_count_as_votes() -> None:
         tg.cancel_scope.cancel()
 
 
+async def test_each_address_the_votes_adopt_is_told_once() -> None:
+    net = MemoryNetwork()
+    told: list[str] = []
+    async with anyio.create_task_group() as tg:
+        n = DhtNode(transport=net.endpoint("10.0.0.1", 6881), rng=random.Random(3),
+                    on_external_ip=told.append)
+        await tg.start(n.run)
+        for voter in ("10.1.1.1", "10.1.1.2", "10.1.1.3", "10.1.1.4"):
+            n.external_ip_seen("203.0.113.50", (voter, 1))
+        n.external_ip_known("203.0.113.60")  # (the gateway's: the engine has it first-hand)
+        for voter in ("10.1.1.5", "10.1.1.6", "10.1.1.7"):
+            n.external_ip_seen("198.51.100.8", (voter, 1))  # (our address changed)
+        tg.cancel_scope.cancel()
+    assert told == ["203.0.113.50", "198.51.100.8"] and n.external_ip == "198.51.100.8"
+
+
 async def test_dht_scrape_bep33_counts_seeds_and_peers() -> None:
     async with mem_swarm(30) as (_, nodes):
         for i in range(1, 6):

@@ -1,6 +1,7 @@
 """The settings that are ``Config`` fields the engine reads where it uses them (the address told
 to trackers, how long a stop waits for its trackers, how often resume data is saved, whether a
-completion waits for a check, HTTP announces at once, SSRF mitigation, peer turnover): checked
+completion waits for a check, HTTP announces at once, SSRF mitigation, peer turnover, a
+reannounce when our address changes): checked
 on the way in, and set on the Config only when changed (a library's own Config stays otherwise)."""
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from torrent_engine.jobs.tuning.settings import ServiceSettings, updated
     ("max_concurrent_http_announces", 0), ("max_concurrent_http_announces", 65536),
     ("max_concurrent_http_announces", True), ("max_concurrent_http_announces", 1.5),
     ("max_concurrent_http_announces", "5"), ("ssrf_mitigation", 0), ("ssrf_mitigation", "false"),
-    ("ssrf_mitigation", None), ("peer_turnover", -1), ("peer_turnover", 101), ("peer_turnover", 4.5),
+    ("ssrf_mitigation", None), ("reannounce_when_address_changed", 1),
+    ("reannounce_when_address_changed", "true"), ("peer_turnover", -1), ("peer_turnover", 101),
+    ("peer_turnover", 4.5),
     ("peer_turnover", True), ("peer_turnover_cutoff", "90"), ("peer_turnover_cutoff", 101),
     ("peer_turnover_interval", 0), ("peer_turnover_interval", math.inf), ("peer_turnover_interval", "300"),
 ])
@@ -98,3 +101,11 @@ def test_peer_turnover_is_libtorrents_unless_changed_and_the_config_refuses_a_sh
         with pytest.raises(ConfigError) as err:
             Config(**{name: bad})  # type: ignore[arg-type]
         assert err.value.field == name
+
+
+def test_a_reannounce_when_our_address_changes_is_off_unless_turned_on() -> None:
+    s = ServiceSettings()
+    assert not s.reannounce_when_address_changed and not Config().reannounce_when_address_changed
+    config = Config(dht_enabled=False, lsd_enabled=False, port_mapping=False)
+    apply_config_fields(config, s, updated(s, {"reannounce_when_address_changed": True}))
+    assert config.reannounce_when_address_changed

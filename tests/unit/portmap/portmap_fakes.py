@@ -23,6 +23,8 @@ class FakeNatPmpGateway:
     requests: int = 0
     port: int = 0
     epoch: int = 1000
+    external: str = NATPMP_EXTERNAL  # the address it says it has (a test may change it)
+    most: int = 0  # the longest lease it grants, seconds (0: what is asked)
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
@@ -39,7 +41,7 @@ class FakeNatPmpGateway:
             return struct.pack("!BBHI", 0, 128 + (data[1] if len(data) > 1 else 0), 1, self.epoch)
         op = data[1]
         if op == 0 and len(data) == 2:
-            return struct.pack("!BBHI4s", 0, 128, 0, self.epoch, bytes(map(int, NATPMP_EXTERNAL.split("."))))
+            return struct.pack("!BBHI4s", 0, 128, 0, self.epoch, bytes(map(int, self.external.split("."))))
         if op in (1, 2) and len(data) == 12:
             _v, _o, _r, internal, external, lifetime = struct.unpack("!BBHHHI", data)
             if self.refuse:
@@ -48,6 +50,7 @@ class FakeNatPmpGateway:
                 self.mappings.pop((op, internal), None)
                 return struct.pack("!BBHIHHI", 0, 128 + op, 0, self.epoch, internal, 0, 0)
             granted = external or internal
+            lifetime = min(lifetime, self.most) if self.most else lifetime
             self.mappings[(op, internal)] = (granted, lifetime)
             return struct.pack("!BBHIHHI", 0, 128 + op, 0, self.epoch, internal, granted, lifetime)
         return struct.pack("!BBHI", 0, 128 + op, 5, self.epoch)

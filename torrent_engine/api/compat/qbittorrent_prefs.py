@@ -40,6 +40,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
           "merge_trackers": "merge_trackers", "ssrf_mitigation": "ssrf_mitigation",
+          "reannounce_when_address_changed": "reannounce_when_address_changed",
           "peer_turnover": "peer_turnover", "peer_turnover_cutoff": "peer_turnover_cutoff",
           "peer_turnover_interval": "peer_turnover_interval",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
@@ -145,6 +146,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "validate_https_tracker_certificate": True,
         # (what a tracker's or web seed's URL may make the daemon ask of its host and network)
         "ssrf_mitigation": s.ssrf_mitigation,
+        # (every torrent announces at once when our external address changes)
+        "reannounce_when_address_changed": s.reannounce_when_address_changed,
         # (a torrent at its connection limit drops its worst peers now and then to try others)
         "peer_turnover": s.peer_turnover, "peer_turnover_cutoff": s.peer_turnover_cutoff,
         "peer_turnover_interval": math.ceil(s.peer_turnover_interval),

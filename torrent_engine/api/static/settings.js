@@ -162,6 +162,8 @@ const SETTINGS = [
     {name: "peer_turnover_interval", label: "every", kind: "number", unit: "s"},
     {name: "ssrf_mitigation", label: "Guard this host and network from tracker and web seed URLs", kind: "bool",
      hint: "trackers here asked only at /announce; no local web seed with a query, none redirected there"},
+    {name: "reannounce_when_address_changed", label: "Announce to every tracker when our address changes",
+     kind: "bool", hint: "as the gateway (port mapping) or the DHT's nodes see it"},
   ]},
 ];
 let settingsShown = {};  // setting name -> the text (or checked state) shown for the server's value

@@ -137,6 +137,14 @@ class DormantSeeds:
             await shared.acquire()
             self._acquired = True
             shared.set_handshaker(handshaker_for(shared))
+            shared.watch_address(self._address_changed)
+
+    def _address_changed(self) -> None:
+        """Our external address changed (``Config.reannounce_when_address_changed``): every
+        dormant seed announces to its trackers now, as the sessions do (the tracker slots pace
+        them)."""
+        for seed in list(self._seeds.values()):
+            self.reannounce(seed.rec)
 
     def reannounce(self, rec: JobRecord) -> None:
         """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);
@@ -373,6 +381,7 @@ class DormantSeeds:
             self._heap.clear()
             if self._acquired:
                 self._acquired = False
+                self._manager.shared.unwatch_address(self._address_changed)
                 await self._manager.shared.release()
 
 

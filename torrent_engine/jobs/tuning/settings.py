@@ -218,6 +218,9 @@ class ServiceSettings:
     # SSRF mitigation of tracker and web seed requests (the Config's ssrf_mitigation unless
     # changed: qBittorrent's of that name)
     ssrf_mitigation: bool = True
+    # every torrent announces to its trackers at once when our external address changes (the
+    # Config's reannounce_when_address_changed unless changed: qBittorrent's of that name)
+    reannounce_when_address_changed: bool = False
     # peer turnover: every peer_turnover_interval seconds a torrent at peer_turnover_cutoff
     # percent of its connection limit drops peer_turnover percent of its worst peers to try
     # others (the Config's unless changed; qBittorrent's of those names; 0 percent: never)
@@ -400,7 +403,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_proxy_url(value, name)
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
                                                    "multiple_connections_per_ip", "watch_delete_added",
-                                                   "recheck_on_completion", "ssrf_mitigation") \
+                                                   "recheck_on_completion", "ssrf_mitigation",
+                                                   "reannounce_when_address_changed") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)

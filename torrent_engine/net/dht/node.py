@@ -104,6 +104,7 @@ class DhtNode:
         alpha: int = ALPHA,
         version: bytes | None = VERSION,
         lookup_names: bool = True,
+        on_external_ip: Callable[[str], None] | None = None,
     ) -> None:
         if node_id is not None and len(node_id) != 20:
             raise DHTError("node id must be 20 bytes")
@@ -151,6 +152,7 @@ class DhtNode:
                                         reply_bytes_total_rate, reply_bytes_total_burst)
         self.stats: Counter[str] = Counter()
         self.external_ip: str | None = None
+        self._on_external_ip = on_external_ip  # (told each address the votes adopt)
         self._ip_votes = ExternalIpVotes()
         self._pending: dict[bytes, _Pending] = {}
         self._next_tid = self._rng.getrandbits(16)
@@ -406,6 +408,8 @@ class DhtNode:
         distinct nodes agree, derive our id from it (unless an id was given explicitly)."""
         if self._ip_votes.vote(ip, voter[0]) and ip != self.external_ip:
             self._adopt_external_ip(ip)
+            if self._on_external_ip is not None:
+                self._on_external_ip(ip)
 
     def external_ip_known(self, ip: str) -> None:
         """Our external address from a source we trust without a vote: our own gateway, through
