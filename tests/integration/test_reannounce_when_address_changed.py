@@ -91,4 +91,4 @@ async def test_a_new_external_address_is_announced_by_every_torrent_when_asked(
                 assert counts() == (before[0] + 1, before[1] + 1)
                 # (regular announces: each tracker takes the address the request came from)
                 assert events(web, woken.info_hash)[-1] == events(web, dormant.info_hash)[-1] == b""
-            tg.cancel_scope.cancel()
+        tg.cancel_scope.cancel()  # (the gateway, once the service stopped)
