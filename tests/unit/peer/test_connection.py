@@ -233,36 +233,32 @@ def sockets() -> set[str]:
     return mine
 
 
-def held(*, local: int | None = None, remote: int | None = None,
-         before: set[str] | frozenset[str] = frozenset()) -> int:
-    """How many TCP connections this process holds from port ``local`` or to port ``remote``
-    (looked up in /proc/net/tcp; a listener, whose remote port is 0, is not one), leaving out
-    the sockets in ``before``: one left open by an earlier test of this worker may be connected
-    to a port an old listener had and this test's listener has again."""
+def _connections(before: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+    """The (local port, remote port) of each TCP connection this process holds (looked up in
+    /proc/net/tcp; a listener, whose remote port is 0, is not one), but those of ``before``."""
     mine = sockets() - before
-    count = 0
+    out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as rows:
             for row in list(rows)[1:]:
                 fields = row.split()
                 ours, theirs = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
-                if fields[9] in mine and theirs and (ours == local or theirs == remote):
-                    count += 1
-    return count
+                if fields[9] in mine and theirs:
+                    out.append((ours, theirs))
+    return out
+
+
+def held(*, local: int | None = None, remote: int | None = None,
+         before: set[str] | frozenset[str] = frozenset()) -> int:
+    """How many TCP connections this process holds from port ``local`` or to port ``remote``,
+    leaving out the sockets in ``before``: one left open by an earlier test of this worker may
+    be connected to a port an old listener had and this test's listener has again."""
+    return sum(ours == local or theirs == remote for ours, theirs in _connections(before))
 
 
 def connected(local: int, remote: int) -> int:
     """How many TCP connections this process holds from port ``local`` to port ``remote``."""
-    mine = sockets()
-    count = 0
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as rows:
-            for row in list(rows)[1:]:
-                fields = row.split()
-                ours, theirs = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
-                if fields[9] in mine and (ours, theirs) == (local, remote):
-                    count += 1
-    return count
+    return _connections().count((local, remote))
 
 
 async def test_messages_sent_with_the_handshake_reach_the_connection_in_order() -> None:
