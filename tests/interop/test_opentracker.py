@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.helpers import loopback_config, make_payload
 from tests.interop._opentracker import Opentracker, opentracker
+from tests.spies import hold_checks
 from torrent_engine.api.compat.qbittorrent_records import tracker_rows
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.events import Event, EventBus
@@ -22,6 +23,8 @@ from torrent_engine.jobs import JobService, JobState
 from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator, http
 from torrent_engine.net.tracker.messages import AnnounceRequest
 from torrent_engine.net.tracker.udp import UdpTrackerClient
+from torrent_engine.session import Session
+from torrent_engine.session.state_table import State
 from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.interop, pytest.mark.anyio]
@@ -201,3 +204,46 @@ async def test_a_paused_job_leaves_opentrackers_swarm(tmp_path: Path) -> None:
             assert jobs.manager.get(torrent.info_hash) is not None
             await jobs.pause(job.id)
             await seeds_counted(0)
+
+
+async def test_a_seed_whose_data_fails_leaves_opentrackers_swarm_while_it_is_checked(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Seed mode found a piece that fails its hash: the swarm ends for a check of the whole
+    torrent, during which it serves nobody, so its trackers are told ``stopped`` (opentracker
+    counts no seed then; before, it went on counting one), and after it ``started`` as the
+    leecher of the piece it lacks now."""
+    held = hold_checks(monkeypatch)
+    payload = make_payload(tmp_path / "seed", (("a.bin", 200_000),))
+    held.names.add(payload.name)
+    piece = 32 * 1024
+    info_hash = create_torrent(payload, piece_length=piece).info_hash  # (the trackers are not in it)
+    with (payload / "a.bin").open("r+b") as f:  # (piece 2 on disk is not what the torrent says)
+        f.seek(2 * piece + 10)
+        f.write(b"\x00" * 100)
+    with opentracker(tmp_path / "opentracker", [info_hash]) as tracker:
+        torrent = create_torrent(make_payload(tmp_path / "clean", (("a.bin", 200_000),)), piece_length=piece,
+                                 trackers=[[tracker.http_url]])
+        assert torrent.info_hash == info_hash
+
+        async def counted(seeds: int, leechers: int) -> None:
+            with anyio.fail_after(20):
+                while True:
+                    stats = (await http.scrape(tracker.http_url, [info_hash], timeout=5)).files.get(info_hash)
+                    if stats is not None and (stats.complete, stats.incomplete) == (seeds, leechers):
+                        return
+                    await anyio.sleep(0.1)
+
+        config = loopback_config(tracker_enabled=True)
+        async with Session(torrent, tmp_path / "seed", config=config, seed_mode=True) as seed:
+            await seed.wait_ready()
+            await counted(1, 0)
+            async with seed.open_file(0) as reader:
+                with anyio.move_on_after(1):  # (the piece that fails: never returned)
+                    await reader.read(3 * piece)
+            with anyio.fail_after(30):
+                await held.checking.wait()
+            assert seed.state is State.CHECKING
+            await counted(0, 0)  # (told stopped: it serves nobody while it is checked)
+            held.release.set()
+            await counted(0, 1)  # (started again, lacking the piece that failed)
+            assert seed.state is State.DOWNLOADING
