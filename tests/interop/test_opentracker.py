@@ -246,4 +246,4 @@ async def test_a_seed_whose_data_fails_leaves_opentrackers_swarm_while_it_is_che
             await counted(0, 0)  # (told stopped: it serves nobody while it is checked)
             held.release.set()
             await counted(0, 1)  # (started again, lacking the piece that failed)
-            assert seed.state is State.DOWNLOADING
+            assert 2 not in seed.have and not seed.seed_mode
