@@ -248,12 +248,11 @@ def _connections(before: set[str] | frozenset[str] = frozenset()) -> list[tuple[
     return out
 
 
-def held(*, local: int | None = None, remote: int | None = None,
-         before: set[str] | frozenset[str] = frozenset()) -> int:
-    """How many TCP connections this process holds from port ``local`` or to port ``remote``,
-    leaving out the sockets in ``before``: one left open by an earlier test of this worker may
-    be connected to a port an old listener had and this test's listener has again."""
-    return sum(ours == local or theirs == remote for ours, theirs in _connections(before))
+def held(remote: int, before: set[str] | frozenset[str]) -> int:
+    """How many TCP connections this process holds to port ``remote``, leaving out the sockets
+    in ``before``: one left open by an earlier test of this worker may be connected to a port an
+    old listener had and this test's listener has again."""
+    return sum(theirs == remote for _, theirs in _connections(before))
 
 
 def connected(local: int, remote: int) -> int:
@@ -325,7 +324,7 @@ async def test_a_dialed_peer_that_never_answers_times_out_and_leaves_no_socket(
         with anyio.move_on_after(0.3):  # a dial called off by its owner
             await connect("127.0.0.1", port, info_hash=INFO_HASH, peer_id=CLIENT_ID, encryption=encryption)
         with anyio.fail_after(5):
-            while held(remote=port, before=before):  # (our dialing ends)
+            while held(port, before):  # (our dialing ends)
                 await anyio.sleep(0.01)
 
 
