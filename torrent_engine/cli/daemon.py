@@ -8,7 +8,6 @@ time holds a state directory (a lock file); SIGTERM stops it within ``--shutdown
 from __future__ import annotations
 
 import argparse
-import contextlib
 import fcntl
 import json
 import logging
@@ -30,6 +29,7 @@ from ..api.security import is_loopback
 from ..config import DEFAULT_ACTIVE_CHECKING, DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
 from ..engine import fdlimit
 from ..engine.runtime import run as run_loop
+from ..engine.unwind import ExitStack
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
@@ -491,7 +491,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
         starting = anyio.CancelScope()
         tg.start_soon(stop_on_signal)
         with starting:
-            async with contextlib.AsyncExitStack() as stack:
+            async with ExitStack() as stack:
                 with loading():  # (and what restoring the jobs makes: as long-lived)
                     await stack.enter_async_context(service)  # the torrents loaded, the jobs restored
                 # changes are taken now (what `remote` and scripts wait for: ready)

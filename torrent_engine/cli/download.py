@@ -12,7 +12,6 @@ import signal
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +23,7 @@ from ..engine.addtorrent import from_text
 from ..engine.resolve import resolve
 from ..engine.runtime import run as run_loop
 from ..engine.shared import SharedResources
+from ..engine.unwind import ExitStack
 from ..errors import MetainfoError, SessionError, StorageError
 from ..events import Event, PieceCompleted
 from ..formats.magnet import Magnet
@@ -443,7 +443,7 @@ async def _download(args: argparse.Namespace) -> int:
         root.addHandler(handler)
     downloads: list[Download] = []
     interrupted = False
-    async with AsyncExitStack() as stack:
+    async with ExitStack() as stack:
         shared = await stack.enter_async_context(SharedResources(config))
         seen: set[bytes] = set()
         for source in sources:

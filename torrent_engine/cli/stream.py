@@ -12,7 +12,6 @@ import shlex
 import socket
 import sys
 from collections.abc import Generator
-from contextlib import AsyncExitStack
 from pathlib import Path
 from urllib.parse import quote
 
@@ -28,6 +27,7 @@ from ..api.stream import range_response
 from ..config import DHT_ROUTERS, Config, default_state_dir
 from ..engine.runtime import run as run_loop
 from ..engine.shared import SharedResources
+from ..engine.unwind import ExitStack
 from ..errors import MetainfoError, StreamError
 from ..formats.metainfo import Torrent
 from ..session import Session
@@ -168,7 +168,7 @@ async def _stream(args: argparse.Namespace) -> int:
     sock.setblocking(False)
     interrupted = False
     code = 0
-    async with AsyncExitStack() as stack:
+    async with ExitStack() as stack:
         stack.callback(sock.close)
         shared = await stack.enter_async_context(SharedResources(config))
         session = Session(source, args.output, config=config, shared=shared, peers=args.peer,

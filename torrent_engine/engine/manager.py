@@ -17,7 +17,6 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -48,6 +47,7 @@ from .addtorrent import add_torrent_of
 from .grouped import Grouped
 from .resolve import resolve
 from .shared import SharedResources
+from .unwind import ExitStack
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ class TorrentManager:
         self.shared = SharedResources(self.config, events=self.events)
         self._sessions: dict[bytes, Session] = {}
         self._undo_forward: dict[bytes, object] = {}
-        self._stack: AsyncExitStack | None = None
+        self._stack: ExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         state = self.config.state_dir
         # the metainfo kept between runs (None: nothing is); opened at its first use
@@ -81,7 +81,7 @@ class TorrentManager:
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
-        stack = AsyncExitStack()
+        stack = ExitStack()
         await stack.enter_async_context(self.shared)
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack

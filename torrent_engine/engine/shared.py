@@ -19,7 +19,6 @@ import socket
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -49,6 +48,7 @@ from .bandwidth import TokenBucket as TokenBucket  # (where the sessions and the
 from .clock import EngineClock
 from .dialgate import DialGate
 from .runtime import mark_asyncio_context
+from .unwind import ExitStack
 
 if TYPE_CHECKING:
     from ..net.dht.node import DhtNode
@@ -275,7 +275,7 @@ class SharedResources:
         # the dialers stopped while outgoing connections are off, by torrent (``set_dial_out``)
         self._dial_out_waiting: dict[bytes, Callable[[], None]] = {}
         self.refused_by_filter = 0  # incoming connections closed at once: blocked address
-        self._stack: AsyncExitStack | None = None
+        self._stack: ExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._count = 0
         self._starting: anyio.Event | None = None
@@ -376,7 +376,7 @@ class SharedResources:
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> SharedResources:
         mark_asyncio_context()  # (before any task or socket of the engine is started from here)
-        stack = AsyncExitStack()
+        stack = ExitStack()
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
         self.clock.attach(self._tg)
@@ -503,7 +503,7 @@ class SharedResources:
                 self._listener = listener
                 if listener is not None:
                     self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
-                async with AsyncExitStack() as held:
+                async with ExitStack() as held:
                     if listener is not None:
                         await held.enter_async_context(listener)
                     tg = await held.enter_async_context(anyio.create_task_group())

@@ -18,7 +18,6 @@ import math
 import os
 import time
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
-from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
 
@@ -29,6 +28,7 @@ from ..config import Config
 from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
 from ..engine.clock import sleep_to_beat
 from ..engine.manager import TorrentManager
+from ..engine.unwind import ExitStack
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
 from ..net.httpclient.cookies import Cookie
@@ -148,7 +148,7 @@ class JobService:
         self._watcher = FolderWatcher(lambda: self.settings, self._add_watched, clock)
         self.incomplete_dir = incomplete_dir  # what the configuration asks ("" = none): see configure
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
-        self._stack: AsyncExitStack | None = None
+        self._stack: ExitStack | None = None
 
     # -- context -------------------------------------------------------------------------
     async def load(self) -> None:
@@ -193,7 +193,7 @@ class JobService:
 
     async def __aenter__(self) -> JobService:
         await self.load()
-        stack = AsyncExitStack()
+        stack = ExitStack()
         try:
             # (the jobs the queue holds back stay dormant, without a session, until given a slot)
             self.queue.held.update(self.queue.held_at_start())

@@ -14,7 +14,6 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -22,6 +21,7 @@ import anyio.abc
 import anyio.lowlevel
 
 from ..engine.shared import SharedResources
+from ..engine.unwind import ExitStack
 from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
 from ..formats.metainfo import Torrent
 from ..net.peer import messages as m
@@ -200,7 +200,7 @@ class Life:
         # once a session; what that check finds missing is downloaded, then it completes)
         self.completion_checked = False
         self._wakeup = LazyEvent()  # resume() or stop() while paused
-        self._own_stack: AsyncExitStack | None = None  # standalone: its own SharedResources and group
+        self._own_stack: ExitStack | None = None  # standalone: its own SharedResources and group
 
     @property
     def _ctx(self) -> TorrentContext:
@@ -231,7 +231,7 @@ class Life:
         """``async with Session(...)``: a private ``SharedResources`` if none was given, and
         ``run()`` in a task group of our own; once it has started (errors reach the caller)."""
         ctx = self._ctx
-        stack = AsyncExitStack()
+        stack = ExitStack()
         try:
             if self.shared is None:
                 self.shared = await stack.enter_async_context(SharedResources(ctx.config, events=ctx.events))
