@@ -25,6 +25,7 @@ class FakeNatPmpGateway:
     epoch: int = 1000
     external: str = NATPMP_EXTERNAL  # the address it says it has (a test may change it)
     most: int = 0  # the longest lease it grants, seconds (0: what is asked)
+    mute: int = 0  # an opcode whose mappings it makes without answering (1 UDP, 2 TCP; 0: none)
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         async with await anyio.create_udp_socket(local_host="127.0.0.1", local_port=0) as sock:
@@ -52,6 +53,8 @@ class FakeNatPmpGateway:
             granted = external or internal
             lifetime = min(lifetime, self.most) if self.most else lifetime
             self.mappings[(op, internal)] = (granted, lifetime)
+            if op == self.mute:
+                return None
             return struct.pack("!BBHIHHI", 0, 128 + op, 0, self.epoch, internal, granted, lifetime)
         return struct.pack("!BBHI", 0, 128 + op, 5, self.epoch)
 

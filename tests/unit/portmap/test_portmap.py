@@ -167,6 +167,23 @@ async def test_falls_back_to_upnp_and_removes_its_mappings(monkeypatch: pytest.M
 
 
 @pytest.mark.anyio
+async def test_a_mapping_whose_answer_a_stop_cut_short_is_removed_too() -> None:
+    gateway = FakeNatPmpGateway(mute=1)  # (it maps UDP, and its answers are lost)
+    async with anyio.create_task_group() as tg:
+        await tg.start(gateway.serve)
+        mapper = service.PortMapper(natpmp_gateway=("127.0.0.1", gateway.port))
+        async with anyio.create_task_group() as owner:
+            await owner.start(mapper.run, [("tcp", 40001), ("udp", 40002)])
+            with anyio.fail_after(10):
+                while (1, 40002) not in gateway.mappings:
+                    await anyio.sleep(0.01)
+            assert [(m.protocol, m.internal_port) for m in mapper.mappings] == [("tcp", 40001)]
+            owner.cancel_scope.cancel()  # (the services stop while the UDP answer is awaited)
+        assert gateway.mappings == {}  # (kept for its lease before: 2 hours)
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
 async def test_a_gateway_that_grants_only_permanent_leases(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(service, "NATPMP_TRIES", 1)
     igd = FakeIgd(only_permanent=True)

@@ -13,8 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import anyio
@@ -26,6 +27,8 @@ from . import natpmp, upnp
 from .natpmp import Protocol
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 NATPMP_TRIES = 4  # 0.25 + 0.5 + 1 + 2 s: RFC 6886 allows 9, but a gateway that is there answers at once
 SSDP_WAIT = 3.0  # seconds to wait for a gateway to answer the search (MX 2, plus slack)
@@ -84,6 +87,9 @@ class PortMapper:
         self._ssdp_address = ssdp_address
         self._on_external_ip = on_external_ip
         self.mappings: list[PortMapping] = []
+        # the mapping asked for whose answer has not come (a cancelled stop removes it too: the
+        # gateway may have made it)
+        self._asked: PortMapping | None = None
         self.external_ip: str | None = None
         self.method = ""
         self.last_error: str | None = None
@@ -181,8 +187,9 @@ class PortMapper:
         for protocol, port in ports:
             previous = next((m.external_port for m in self.mappings if (m.protocol, m.internal_port) ==
                              (protocol, port)), port)
-            got = await self._natpmp_exchange(
-                gateway, natpmp.map_request(protocol, port, previous, natpmp.RECOMMENDED_LIFETIME))
+            request = natpmp.map_request(protocol, port, previous, natpmp.RECOMMENDED_LIFETIME)
+            got = await self._asking(PortMapping(protocol, port, previous, 0, "natpmp"),
+                                     self._natpmp_exchange(gateway, request))
             if not isinstance(got, natpmp.Mapping) or got.internal_port != port:
                 raise PortMapError(f"NAT-PMP gateway answered the {protocol} {port} request with another")
             self._record(PortMapping(protocol, port, got.external_port, got.lifetime, "natpmp"))
@@ -255,24 +262,42 @@ class PortMapper:
         for protocol, port in ports:
             lease = UPNP_LEASE
             local = self._local
+            asked = PortMapping(protocol, port, port, 0, "upnp")
             try:
-                await self._soap(upnp.add_port_mapping(igd, protocol, port, local, port, lease, DESCRIPTION),
-                                 "AddPortMapping")
+                add = upnp.add_port_mapping(igd, protocol, port, local, port, lease, DESCRIPTION)
+                await self._asking(asked, self._soap(add, "AddPortMapping"))
             except PortMapError as exc:
                 if exc.code != upnp.FAULT_ONLY_PERMANENT:
                     raise
                 lease = 0  # the gateway grants only permanent mappings: removed at release
-                await self._soap(upnp.add_port_mapping(igd, protocol, port, local, port, 0, DESCRIPTION),
-                                 "AddPortMapping")
+                add = upnp.add_port_mapping(igd, protocol, port, local, port, 0, DESCRIPTION)
+                await self._asking(asked, self._soap(add, "AddPortMapping"))
             self._record(PortMapping(protocol, port, port, lease, "upnp"))
             if lease:
                 shortest = min(shortest, lease)
         self.method = "upnp"
         return shortest if any(m.lifetime for m in self.mappings) else 0
 
+    async def _asking(self, mapping: PortMapping, exchange: Awaitable[T]) -> T:
+        """``exchange``'s answer, ``mapping`` remembered as asked for while it has none: a
+        gateway that answered (or refused, or never answered) says what it holds; one whose
+        answer a stop cut short may hold it."""
+        self._asked = mapping
+        try:
+            answer = await exchange
+        except PortMapError:
+            self._asked = None
+            raise
+        self._asked = None
+        return answer
+
     # -- removal -------------------------------------------------------------------------
     async def _unmap_all(self) -> None:
         mappings, self.mappings = self.mappings, []
+        asked, self._asked = self._asked, None
+        if asked is not None and all((m.protocol, m.internal_port) != (asked.protocol, asked.internal_port)
+                                     for m in mappings):
+            mappings.append(asked)  # (its answer never came: the gateway may have made it)
         for mapping in mappings:
             try:
                 if mapping.method == "natpmp" and self._natpmp_gateway is not None:
