@@ -21,7 +21,7 @@ from torrent_engine.storage.create import create_torrent
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
 
-@pytest.mark.parametrize("owner", ["manager", "service"])
+@pytest.mark.parametrize("owner", ["session", "manager", "service"])
 async def test_an_owner_cancelled_around_a_running_engine_ends_it(tmp_path: Path, owner: str) -> None:
     payload = make_payload(tmp_path / "seed", (("a.bin", 40_000),))
     torrent = create_torrent(payload, version="v1")  # (nowhere to download from: its session runs on)
@@ -34,7 +34,15 @@ async def test_an_owner_cancelled_around_a_running_engine_ends_it(tmp_path: Path
                                  state_dir=str(tmp_path / "state"))
         with anyio.fail_after(30):
             async with anyio.create_task_group() as tg:
-                if owner == "manager":
+                if owner == "session":
+                    async with Session(torrent, tmp_path / "downloads", config=config) as session:
+                        sessions.append(session)
+                        while session.shared is None or session.shared.port_mapper is None:
+                            await anyio.sleep(0.02)
+                        await session.shared.port_mapper.wait_mapped()
+                        tg.cancel_scope.cancel()
+                        await anyio.sleep(5)
+                elif owner == "manager":
                     async with TorrentManager(config) as manager:
                         sessions.append(await manager.add(torrent, tmp_path / "downloads"))
                         await mapped(manager)
