@@ -1,8 +1,8 @@
 """A library user's task group cancelled around a running engine: a session's, the manager's
 and the job service's blocks end, their sessions stopped, and the cancellation stays the owner's
-(it ends at its own scope). The manager's and the service's exits unwind nested task groups that re-raise the cancellation they were
-handed: with port mapping on and a session running, CPython 3.11's ``AsyncExitStack`` made that
-exception its own ``__context__`` there and spun for ever."""
+(it ends at its own scope). The manager's and the service's exits unwind nested task groups that
+re-raise the cancellation they were handed: with port mapping on and a session running, CPython
+3.11's ``AsyncExitStack`` made that exception its own ``__context__`` there and spun for ever."""
 
 from __future__ import annotations
 

@@ -37,6 +37,7 @@ from .model import (
     ServiceStarting,
     ServiceStats,
     ServiceStatsEvent,
+    ServiceStopped,
     StateNotSaved,
 )
 from .organising.categories import Category
@@ -77,6 +78,7 @@ __all__ = [
     "ServiceSettings",
     "ServiceStats",
     "ServiceStatsEvent",
+    "ServiceStopped",
     "ShareLimitAction",
     "StateNotSaved",
 ]

@@ -29,6 +29,7 @@ from .model import (
     JobNotFound,
     JobRemoved,
     JobState,
+    ServiceStopped,
     StateNotSaved,
 )
 from .organising.organise import Organiser
@@ -231,13 +232,19 @@ class JobControl:
         try:
             with anyio.CancelScope(shield=True):  # half a restart would leave the job without a session
                 self.run.refresh_counters(rec)
-                await self.run.manager.remove(session.info_hash)  # (forgets its resume data: a full recheck)
+                # (its resume data forgotten: a full recheck; its metainfo kept, for a start after
+                # a stop that came before the new session)
+                await self.run.manager.remove(session.info_hash, keep_saved=True)
+                await anyio.to_thread.run_sync(self.run.manager.forget_resume, session.info_hash)
                 try:
                     # (under the job's hash: a hybrid added by its v2 one keeps it)
                     new = await start_held(rec, paused, lambda held: self.run.manager.add(
                         torrent, Path(rec.options.data_path), peers=rec.options.peers, paused=held,
                         setup=session_setup(rec), info_hash=bytes.fromhex(rec.info_hash)))
                 except (TorrentEngineError, OSError) as exc:
+                    if not self.run.running:  # (the service stopped meanwhile: checked at its next start)
+                        raise ServiceStopped("the service stopped before the job could restart for its "
+                                             "recheck: it is checked when the service starts") from exc
                     await self.run.finish(rec, JobState.FAILED, f"cannot restart for a recheck: {exc}")
                     return self.run.snapshot(rec)
                 self.stop_once_checked(rec, new)

@@ -43,6 +43,7 @@ from .model import (
     JobStateChanged,
     JobTracker,
     JobUpdated,
+    ServiceStopped,
     same_listed_step,
     share_ratio,
 )
@@ -170,8 +171,7 @@ class JobLifecycle:
 
     def with_sessions(self) -> list[JobRecord]:
         """The jobs whose session runs, in the order their sessions were added (the timers walk
-        these alone: with thousands of paused jobs without one, walking every job each second
-        was most of the tick)."""
+        these alone: walking thousands of paused jobs too each second was most of the tick)."""
         recs = (self.jobs.get(self.jobs.active_id(s.info_hash_hex)) for s in self.manager.sessions)
         return [rec for rec in recs if rec is not None]
 
@@ -356,6 +356,8 @@ class JobLifecycle:
 
     async def _cannot_start(self, rec: JobRecord, exc: Exception) -> NoReturn:
         """``rec``'s session cannot be started (``exc`` says why): it fails, saying so."""
+        if not self.running:  # (the service stopped meanwhile, its manager with it: it starts at the next)
+            raise ServiceStopped from exc
         log.warning("job %s (%s) cannot be started: %s", rec.id, rec.name, exc)
         await self.finish(rec, JobState.FAILED, f"cannot be started: {exc}")
         if self.manager.get(rec.info_hash) is None:  # (its saved torrent is of no use)
@@ -378,9 +380,8 @@ class JobLifecycle:
     def listed(self, rec: JobRecord) -> Job:
         """The job as a list shows it: ``snapshot``'s, except that a seed that is otherwise the
         same keeps the view made less than ``LISTED_SEEDING_TIME_STEP`` of seeding time ago (its
-        seeding time is shown to the minute, as qBittorrent's own lists show it): else every
-        seed's view, record and JSON were made again for each list asked for a second later
-        (10 000 seeds: 200 ms a list, of which 150 for the seeding times)."""
+        seeding time is shown to the minute, as qBittorrent's own lists show it): else each seed's
+        view, record and JSON were made again for each list (10 000 seeds: 200 ms a list)."""
         return self.snapshot(rec, seeding_time_step=LISTED_SEEDING_TIME_STEP)
 
     def snapshot(self, rec: JobRecord, *, seeding_time_step: float = 0.0) -> Job:
@@ -640,8 +641,7 @@ class JobLifecycle:
         await self.writer.save(rec, content, strict=strict, metainfo=metainfo)
 
     async def save_all(self, recs: list[JobRecord]) -> None:
-        """Write every record of ``recs`` that changed since it was written, in one transaction
-        (the service's stop)."""
+        """Write every record of ``recs`` that changed since it was written, in one transaction."""
         for rec in recs:
             self.sleepers.fold(rec)
             self.sleepers.unview(rec)

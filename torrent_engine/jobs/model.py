@@ -47,6 +47,7 @@ __all__ = [
     "ProgramRun",
     "SavePathError",
     "ServiceStats",
+    "ServiceStopped",
     "StateNotSaved",
     "ServiceStatsEvent",
 ]
@@ -117,6 +118,15 @@ class JobNotFound(JobError):
 
 class JobConflict(JobError):
     """The operation does not fit the job's state (e.g. resuming a cancelled job)."""
+
+
+class ServiceStopped(JobConflict):
+    """The service stopped while an operation was restarting the job: the job is not failed for
+    it, and starts again (where the operation left it) when the service starts."""
+
+    def __init__(self, message: str = "the service stopped before the job could start: it starts when "
+                                      "the service starts", field: str | None = None) -> None:
+        super().__init__(message, field)
 
 
 class DuplicateJob(JobConflict):

@@ -41,6 +41,10 @@ class DiskHost(Protocol):
     def busy(self) -> set[str]:
         """Job ids whose session is being replaced or ended."""
 
+    @property
+    def running(self) -> bool:
+        """Whether the service runs (False from the moment it begins to stop)."""
+
     async def check_running(self) -> None:
         """``JobConflict`` unless the service runs (it waits while the service starts: ``started``)."""
 

@@ -26,6 +26,7 @@ from ..model import (
     JobState,
     ProgramEvent,
     SavePathError,
+    ServiceStopped,
     StateNotSaved,
 )
 from ..queueing.rounds import QueueRounds
@@ -232,6 +233,10 @@ class Mover:
                 try:
                     await self.run.add_session(rec, source, setup, target, saved=session is None)
                 except (TorrentEngineError, OSError) as exc:
+                    if not self.run.running:  # (the service stopped meanwhile: it starts at its next)
+                        raise ServiceStopped(f"the service stopped before the job could start again at "
+                                             f"{target}: it starts there when the service starts",
+                                             "location") from exc
                     # (never a job without a session that claims to run: it fails, saying why)
                     log.warning("job %s (%s) cannot start again at %s: %s", rec.id, rec.name, target, exc)
                     await self.run.finish(rec, JobState.FAILED, f"cannot start again at {target}: {exc}")
