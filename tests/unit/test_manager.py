@@ -220,6 +220,38 @@ async def test_nothing_runs_and_no_file_stays_open_after_exit(tmp_path: Path) ->
     assert open_fds() == fds
 
 
+@pytest.mark.timeout(60)
+async def test_an_add_made_while_the_manager_stops_starts_no_session(tmp_path: Path) -> None:
+    # (a job service's resume or move racing its stop: the session it started ran on, and the
+    # manager's exit waited for it for ever)
+    _, torrent = payload_and_torrent(tmp_path / "seed")
+    _, other = payload_and_torrent(tmp_path / "seed", name="other", seed=2)
+    tasks = task_count()
+    answers: list[str] = []
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg, TorrentManager(loopback_config()) as manager:
+            first = await manager.add(torrent, tmp_path / "seed")
+            stop, added = first.stop, anyio.Event()
+
+            async def add_other() -> None:
+                try:
+                    answers.append((await manager.add(other, tmp_path / "seed")).name)
+                except SessionError as exc:
+                    answers.append(str(exc))
+                finally:
+                    added.set()
+
+            async def stop_once_the_other_is_asked() -> None:  # (the exit stops this one first)
+                tg.start_soon(add_other)
+                await added.wait()
+                await stop()
+
+            first.stop = stop_once_the_other_is_asked  # type: ignore[method-assign]
+    assert answers == ["TorrentManager is stopping"]
+    assert manager.sessions == [] and first.finished
+    assert task_count() == tasks
+
+
 async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed(tmp_path: Path) -> None:
     _, first = payload_and_torrent(tmp_path / "data", name="first", seed=1)
     _, second = payload_and_torrent(tmp_path / "data", name="second", seed=2)

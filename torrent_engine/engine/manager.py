@@ -68,6 +68,7 @@ class TorrentManager:
         self._undo_forward: dict[bytes, object] = {}
         self._stack: ExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._closing = False  # (from the start of the exit: no session starts)
         state = self.config.state_dir
         # the metainfo kept between runs (None: nothing is); opened at its first use
         self.kept = (MetainfoStore(Path(state) / DB_FILE, Path(state) / "torrents")
@@ -82,6 +83,7 @@ class TorrentManager:
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
         stack = ExitStack()
+        self._closing = False
         await stack.enter_async_context(self.shared)
         self._tg = await stack.enter_async_context(anyio.create_task_group())
         self._stack = stack
@@ -95,6 +97,7 @@ class TorrentManager:
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
+        self._closing = True  # (an add under way meanwhile, another task's, starts no session)
         try:
             with anyio.CancelScope(shield=True):
                 for session in list(self._sessions.values()):
@@ -174,6 +177,8 @@ class TorrentManager:
                      info_hash: bytes | None = None, seed_mode: bool = False, saved: bool = False) -> Session:
         if self._tg is None:
             raise SessionError("TorrentManager is not entered (use 'async with')")
+        if self._closing:
+            raise SessionError("TorrentManager is stopping")
         key = info_hash or torrent.info_hash  # (a hybrid added again keeps the hash it was added by)
         if key in self._sessions:
             raise SessionError(f"torrent {key.hex()} is already added")
@@ -194,6 +199,8 @@ class TorrentManager:
                 self._forget(key)  # (not saved: not added)
                 raise
         try:
+            if self._closing:  # (it began while the metainfo was written: its session never runs)
+                raise SessionError("TorrentManager is stopping")
             await self._tg.start(self._run_session, session)
         except BaseException:
             self._forget(key)
