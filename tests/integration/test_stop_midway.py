@@ -1,7 +1,9 @@
 """A job service that stops while a client's move, recheck or resume restarts a job: the restart
 cannot happen (the manager has stopped), and the job is not failed for it (it was, for good). The
 caller hears that the service stopped (``ServiceStopped``); the job starts again at the service's
-next start, at its new place (a move committed before the stop), or checked (a recheck)."""
+next start, at its new place (a move committed before the stop), or checked (a recheck). An add
+of a complete torrent in seed mode, written before the stop, is an add: the job seeds from the
+next start (it was an untyped error, an HTTP 500, for a job that was there after the restart)."""
 
 from __future__ import annotations
 
@@ -88,3 +90,31 @@ async def test_a_job_whose_restart_the_service_s_stop_cut_short_is_not_failed(
             assert now.options.save_path == str(root / "moved" if action == "move" else root)
     if not live:
         assert ((root / "moved" if action == "move" else root) / payload.name / "a.bin").read_bytes() == data
+
+
+async def test_a_seed_mode_add_the_service_s_stop_overtook_is_an_add(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "data"
+    payload = make_payload(root, (("a.bin", 300_000),))
+    torrent = create_torrent(payload, version="v1")
+    config = loopback_config()
+    stopping, stopped = anyio.Event(), anyio.Event()
+    added: list[tuple[str, bool]] = []
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            async with JobService(config, download_root=root, state_dir=tmp_path / "jobs") as service:
+                # (its record written, it becomes a dormant seed: held there until the service stopped)
+                monkeypatch.setattr(service._run.seeds, "add",
+                                    held_until(stopped, stopping, service._run.seeds.add))
+
+                async def add() -> None:
+                    job, new = await service.add(torrent.to_bytes(), seed_mode=True)
+                    added.append((job.id, new))
+
+                tg.start_soon(add)
+                await stopping.wait()
+            stopped.set()
+        [(job_id, new)] = added  # (before: SessionError "SharedResources is not entered")
+        assert new
+        async with JobService(config, download_root=root, state_dir=tmp_path / "jobs") as service:
+            assert service.get(job_id).state is JobState.SEEDING

@@ -29,7 +29,7 @@ from ...engine.grouped import Grouped
 from ...engine.mutable import resolve_with
 from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
 from ...engine.together import at_once
-from ...errors import MagnetError, TorrentEngineError
+from ...errors import MagnetError, SessionError, TorrentEngineError
 from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
 from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
@@ -452,7 +452,12 @@ class JobAdder:
             if self.dedup is not None and isinstance(torrent, Torrent):
                 self.dedup.learn_added(rec, torrent)
             self.run.run_program(ProgramEvent.COMPLETED, rec)  # (complete from its add on)
-            await self.run.seeds.add(rec)
+            try:
+                await self.run.seeds.add(rec)
+            except SessionError:  # (the shared resources gone: the service stopped meanwhile)
+                if self.run.running:
+                    raise
+                return rec  # (added, written: it seeds from its record at the next start)
             self.run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
             return rec  # (written as it is: above)
         if pending:
