@@ -190,6 +190,34 @@ async def test_a_qbittorrent_add_of_several_torrents_whose_records_cannot_be_sav
         assert kept_hashes(tmp_path / "state") == set()
 
 
+async def test_a_seed_mode_add_of_data_there_whose_records_cannot_be_saved_is_refused_with_507(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torrents/add`` of complete torrents in seed mode (each a dormant seed from its add on)
+    while the state folder's database is full: 507 naming the folder, and none of them added,
+    after a restart either. Before, the undo's own delete of the kept metainfo failed on the full
+    disk too: that error replaced the 507 (a 500), and the undo stopped half way, the jobs left
+    in the table, written at the service's stop, there after the restart."""
+    disk = FullStateFolder(monkeypatch, tmp_path / "state")
+    names = ("one", "two", "three")
+    for name in names:  # (their data is there: seed mode takes them as complete)
+        (tmp_path / "downloads" / name).mkdir(parents=True)
+        (tmp_path / "downloads" / name / "a.bin").write_bytes(payload(40000, 3))
+    disk.full = disk.database_only = True
+    async with running_api(tmp_path) as api:
+        files = [("torrents", (f"{name}.torrent", torrent_bytes(name), "application/x-bittorrent"))
+                 for name in names]
+        r = await api.client.post("/api/v2/torrents/add", files=files, data={"skip_checking": "true"})
+        assert r.status_code == 507, r.text
+        assert str(tmp_path / "state") in r.text
+        assert api.service.list() == [] and api.service.manager.sessions == []
+        disk.full = False  # (room again before the service's stop writes what it holds)
+    assert kept_hashes(tmp_path / "state") == set()
+    async with JobService(loopback_config(state_dir=tmp_path / "state"), download_root=tmp_path / "downloads",
+                          state_dir=tmp_path / "state") as again:  # (as after a restart)
+        assert again.list() == []
+    assert all((tmp_path / "downloads" / name / "a.bin").exists() for name in names)  # (their data stays)
+
+
 async def test_a_bulk_action_the_state_folder_cannot_hold_is_refused_with_507(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """``POST /api/jobs/bulk`` (the web UI's selection) while the state folder's database is

@@ -434,10 +434,13 @@ class JobAdder:
                 raise
             with anyio.CancelScope(shield=True):
                 self.run.queue.held.discard(rec.id)
-                if dormant or pending:
-                    await anyio.to_thread.run_sync(self.run.manager.forget_saved, rec.info_hash)
-                else:
-                    await self.run.manager.remove(rec.info_hash)
+                try:  # (on the same full disk this may fail too: the undo goes on, the 507 stays)
+                    if dormant or pending:
+                        await anyio.to_thread.run_sync(self.run.manager.forget_saved, rec.info_hash)
+                    else:
+                        await self.run.manager.remove(rec.info_hash)
+                except (TorrentEngineError, OSError) as exc:
+                    log.warning("job %s (%s) not saved; its torrent not forgotten: %s", rec.id, rec.name, exc)
                 await anyio.to_thread.run_sync(self.run.remove_files, rec)
                 self.run.claims.release(rec.id)
                 self.run.jobs.discard(rec)
