@@ -20,7 +20,7 @@ from torrent_engine.storage.create import create_torrent
 
 pytestmark = [pytest.mark.anyio, pytest.mark.timeout(60)]
 
-STOPPED = "the service stopped before the job could start: it starts when the service starts"
+STOPPED = str(ServiceStopped())  # (the default: a dormant or paused job's start cut short)
 
 
 def held_until(stopped: anyio.Event, stopping: anyio.Event,

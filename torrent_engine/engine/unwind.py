@@ -2,7 +2,8 @@
 its hang: a stack closed while an exception is being handled (a service's exit when its owner's
 scope was cancelled), whose context manager re-raises the very exception it was handed (an anyio
 task group does), has CPython 3.11's stack make that exception its own ``__context__`` and then
-walk the chain without end (CPython issue 102201)."""
+walk the chain without end (its ``_fix_exception_context``: the context fix-up CPython issue
+102201 discusses)."""
 
 from __future__ import annotations
 
