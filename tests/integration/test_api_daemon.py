@@ -249,3 +249,30 @@ async def test_a_config_file_a_state_dir_lock_and_a_reload_on_sighup(tmp_path: P
     text = log.read_text()
     assert "reloaded" in text and "download-limit" in text and "api-port: only at the next start" in text
     assert "te.toml:2: unknown key 'bogus'" in text
+
+
+async def test_the_daemon_s_log_is_kept_for_clients_and_its_console_keeps_its_level(tmp_path: Path) -> None:
+    """The log book: what the daemon says from its start (its first line), its engine's messages
+    at ``INFO`` (an IP filter loaded), which the console (at its default, warnings) does not print."""
+    rules = tmp_path / "ipfilter.p2p"
+    rules.write_text("Somewhere:10.0.0.0-10.0.0.255\n")
+    async with daemon(tmp_path) as d:
+        r = await d.client.patch("/api/settings",
+                                 json={"ip_filter_enabled": True, "ip_filter_path": str(rules)})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while not any("IP filter" in line["message"] for line in
+                          (await d.client.get("/api/log", params={"level": "info"})).json()["lines"]):
+                await anyio.sleep(0.1)
+        lines = (await d.client.get("/api/log")).json()["lines"]
+        assert (lines[0]["id"], lines[0]["level"]) == (0, "normal") and \
+            lines[0]["message"].startswith("torrent-engine ") and lines[0]["message"].endswith(" started")
+        loaded = next(line for line in lines if "IP filter" in line["message"])
+        assert loaded["level"] == "info" and "1 rules" in loaded["message"], loaded
+        qbt = (await d.client.get("/api/v2/log/main", params={"last_known_id": str(loaded["id"] - 1)})).json()
+        assert qbt[0] == {"id": loaded["id"], "message": loaded["message"], "timestamp": int(loaded["time"]),
+                          "type": 2}
+        d.proc.send_signal(signal.SIGTERM)
+        assert d.proc.wait(timeout=60) == 0
+    printed = (tmp_path / "daemon.log").read_text()
+    assert "IP filter" not in printed and "INFO" not in printed, printed

@@ -193,6 +193,11 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("PUT", "/api/cookies", 400,
                      json={"cookies": [{"name": "a b", "value": "", "domain": "x"}]})
         await c.call("GET", "/api/cookies", 200)
+        await c.call("GET", "/api/log", 200)
+        await c.call("GET", "/api/log", 200, params={"after": "0", "level": "normal,warning"})
+        await c.call("GET", "/api/log", 400, params={"level": "loud"})
+        await c.call("GET", "/api/log/peers", 200, params={"after": "-1"})
+        await c.call("GET", "/api/log/peers", 400, params={"after": "-2"})
         await c.call("POST", "/api/ipfilter/update", 409)  # (no list URL set)
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)

@@ -57,6 +57,7 @@ from ..jobs import (
 from ..jobs.model import one_not_saved
 from ..jobs.trackers import check_url_of
 from ..jsonvalue import JSON, JSONObject, JSONValue
+from ..logbook import LogBook
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from . import jsontext
 from . import pages as paging
@@ -67,6 +68,7 @@ from .groups import GroupApi
 from .history import StatsHistory
 from .job_edits import JobEditApi
 from .jobjson import JobJson
+from .log_routes import LogApi
 from .metrics import Metrics, RequestTimer
 from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .pages import PartsResponse, gather
@@ -814,14 +816,17 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                cors_origins: tuple[str, ...] = (), max_torrent_size: int = MAX_TORRENT_SIZE,
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
                metrics: Metrics | None = None, history: StatsHistory | None = None,
-               stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None) -> Starlette:
+               stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None,
+               logbook: LogBook | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
     API token; ``/api/stats/history``: ``history``, which the caller samples; a magnet's stream
     waits ``stream_metadata_wait`` seconds for the metadata before a 503; ``job_json``: the jobs'
-    kept JSON, shared with the event stream's snapshot)."""
+    kept JSON, shared with the event stream's snapshot; ``logbook``: the log ``/api/log`` and
+    qBittorrent's ``log/*`` read)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
+    logbook = logbook if logbook is not None else LogBook()
     tickets = Tickets()
     gate = Gate(service, token=token)
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
@@ -863,7 +868,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *GroupApi(service, read_json, api.max_json).routes(),
         *JobEditApi(service, read_json, api.max_json).routes(),
         *UserApi(gate.users, read_json).routes(),
-        *QbittorrentApi(service, token=token, username=compat_username, gate=gate,
+        *LogApi(logbook).routes(),
+        *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),
         *TransmissionRpc(service, token=token, username=compat_username, gate=gate,

@@ -634,6 +634,19 @@ SCHEMAS: dict[str, Schema] = {
         "expires": {"type": ["integer", "null"],
                     "description": "epoch seconds; null: until the daemon stops"},
     }, ["name", "value", "domain"])}}, ["cookies"]),
+    "LogLines": _obj({"lines": {"type": "array", "items": _obj({
+        "id": {"type": "integer", "minimum": 0, "description": "counts from 0 in the order written"},
+        "time": {"type": "number", "description": "epoch seconds"},
+        "level": {"type": "string", "enum": ["normal", "info", "warning", "critical"],
+                  "description": "normal: what happened to a job; info: what the engine does; warning: what "
+                                 "went wrong and is retried or left; critical: what stopped something"},
+        "message": STRING,
+    }, ["id", "time", "level", "message"])}}, ["lines"]),
+    "LogPeers": _obj({"peers": {"type": "array", "items": _obj({
+        "id": {"type": "integer", "minimum": 0}, "time": {"type": "number", "description": "epoch seconds"},
+        "ip": STRING, "blocked": {"type": "boolean", "description": "true: refused; false: banned"},
+        "reason": STRING,
+    }, ["id", "time", "ip", "blocked", "reason"])}}, ["peers"]),
     "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
     "Metadata": _obj({
         "info_hash": STRING,
@@ -740,6 +753,9 @@ _ERRORS = {
 
 def _json(schema: Schema) -> dict[str, JSON]:
     return {"content": {"application/json": {"schema": schema}}}
+
+
+_LOG_AFTER: Schema = {"type": "integer", "minimum": -1, "maximum": 10**18 - 1}
 
 
 def _op(summary: str, answer: str | None, *, status: int = 200, errors: Sequence[int] = (),
@@ -941,6 +957,12 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("POST", "/api/metadata"): _op("A magnet's files before it is added (fetched without a job)", "Metadata",
                                    errors=(409, *_BODY_ERRORS, 503), body="MetadataSource",
                                    body_required=True, tag="jobs"),
+    ("GET", "/api/log"): _op("The daemon's log lines (an admin's)", "LogLines", tag="service", query=(
+        _query("after", _LOG_AFTER, "the lines after this id (-1, as not given: every line kept)"),
+        _query("level", {"type": "string", "pattern": "^[A-Za-z]+(,[A-Za-z]+)*$"},
+               "levels, separated by commas: normal, info, warning, critical (not given: all)"))),
+    ("GET", "/api/log/peers"): _op("Peers refused or banned (an admin's)", "LogPeers", tag="service", query=(
+        _query("after", _LOG_AFTER, "the events after this id (-1, as not given: every one kept)"),)),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
     ("GET", "/api/ipfilter"): _op("The IP filter in force and what its lists gave", "IpFilterStatus",
                                   tag="settings"),

@@ -42,13 +42,17 @@ _JOB_PATH = re.compile(r"/api/jobs/([0-9a-f]{16})(?:/.*)?")
 _LABEL_CREATION = frozenset({"/api/categories", "/api/tags"})
 
 
+# what only an admin reads: the cookies sent with .torrent URLs, the daemon's log (every user's jobs)
+_ADMIN_READS = frozenset({"/api/cookies", "/api/log", "/api/log/peers"})
+
+
 def route_scope(method: str, path: str) -> Scope:
     """The scope an ``/api`` request needs: reading, adding a torrent, changing one (or the
     categories and tags a user makes), else changing the daemon (admin)."""
     if path == "/api/users" or path.startswith("/api/users/"):
         return Scope.ADMIN  # (the users, their roles and keys: an admin's)
     if method in ("GET", "HEAD"):
-        return Scope.ADMIN if path == "/api/cookies" else Scope.READ
+        return Scope.ADMIN if path in _ADMIN_READS else Scope.READ
     if path in ("/api/events/ticket", "/api/logout"):
         return Scope.READ
     if path in ("/api/jobs", "/api/metadata") and method == "POST":

@@ -18,9 +18,11 @@ from anyio.abc import TaskStatus
 
 from ..engine.clock import next_beat
 from ..jobs import JobNotFound, JobService
+from ..logbook import LogBook
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
 from .jobjson import JobJson
+from .joblines import JobLines
 from .locate import DEFAULT_API_HOST, DEFAULT_API_PORT
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
@@ -77,6 +79,9 @@ class ApiServer:
     history_interval: float = SAMPLE_INTERVAL  # seconds between the web UI's chart samples
     stream_metadata_wait: float = METADATA_WAIT  # a magnet's stream: seconds to wait for the metadata
     tls: TlsFiles | None = None  # serve HTTPS with this certificate and key (None: plain HTTP)
+    # the log clients read (the daemon's, which its logging feeds); None: one of its own, which the
+    # jobs' events alone write in
+    logbook: LogBook | None = None
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -121,12 +126,13 @@ class ApiServer:
                                snapshot_parts=job_json.snapshot_parts)
         metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
         history = StatsHistory(interval=self.history_interval)
+        book = self.logbook if self.logbook is not None else LogBook()
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
                          metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
-                         job_json=job_json)
+                         job_json=job_json, logbook=book)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
@@ -134,6 +140,7 @@ class ApiServer:
                                 ssl_certfile=str(self.tls.certfile) if self.tls is not None else None,
                                 ssl_keyfile=str(self.tls.keyfile) if self.tls is not None else None)
         self._server = _Server(config)
+        job_lines = JobLines(self.service.events, book)
         try:
             async with anyio.create_task_group() as tg:  # the loop-lag probe and the charts' sampler
                 tg.start_soon(metrics.watch_loop)  # live as long as we serve
@@ -150,6 +157,7 @@ class ApiServer:
                     raise
                 tg.cancel_scope.cancel()
         finally:
+            job_lines.close()
             self.events.close()
             sock.close()
 

@@ -132,7 +132,12 @@ def _main(argv: Sequence[str] | None) -> int:
     level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
     if args.quiet:
         level = logging.ERROR
+    root = logging.getLogger()
+    before = list(root.handlers)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in root.handlers:  # the console's own level: a logger lowered for the daemon's
+        if handler not in before:  # log book (``LogBook.capturing``) prints no more for it
+            handler.setLevel(level)
     try:
         code: int = args.run(args)
     except KeyboardInterrupt:

@@ -22,6 +22,7 @@ from typing import IO
 
 import anyio
 
+from .. import __version__
 from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load_or_create_token
 from ..api import tls as api_tls
 from ..api.locate import API_FILE
@@ -33,6 +34,7 @@ from ..engine.unwind import ExitStack
 from ..errors import TorrentEngineError
 from ..jobs import JobService
 from ..jobs.tuning.altspeed import parse_days, parse_window
+from ..logbook import LogBook, LogLevel
 from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
 from .collector import Sweeper, daemon_collector, freeze_start, loading
@@ -389,9 +391,12 @@ async def _daemon(args: argparse.Namespace) -> int:
     state_dir.mkdir(parents=True, exist_ok=True)
     download_dir.mkdir(parents=True, exist_ok=True)
     lock = lock_state_dir(state_dir)
+    book = LogBook()  # (what clients read of the log: qBittorrent's log/main, /api/log)
+    book.write(LogLevel.NORMAL, f"torrent-engine {__version__} started")
+    book.write(LogLevel.INFO, f"downloads in {download_dir}, state in {state_dir}")
     try:
-        with daemon_collector() as collector:
-            return await _serve(args, state_dir, download_dir, collector)
+        with daemon_collector() as collector, book.capturing(logging.getLogger("torrent_engine")):
+            return await _serve(args, state_dir, download_dir, collector, book)
     finally:
         lock.close()
 
@@ -425,7 +430,7 @@ def describe_tls(tls: api_tls.TlsFiles) -> str:
 
 
 async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
-                 collector: Sweeper) -> int:
+                 collector: Sweeper, book: LogBook) -> int:
     tls = tls_files(args, state_dir)  # (a bad certificate stops the start before anything is loaded)
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
@@ -451,7 +456,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
-                    metrics_token=args.metrics_token, tls=tls)
+                    metrics_token=args.metrics_token, tls=tls, logbook=book)
     async with anyio.create_task_group() as tg:
         try:
             await tg.start(api.serve)
@@ -461,6 +466,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
                               "choose another port with --api-port, or --api-port 0 for any "
                               "free one)") from None
         print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
+        book.write(LogLevel.INFO, f"web UI and API at {api.url}")
         if tls is not None:
             print(describe_tls(tls), flush=True)
         print(f"  downloads in {download_dir}, state in {state_dir}; "

@@ -33,6 +33,7 @@ import anyio.to_thread
 from ..config import Config
 from ..errors import ConfigError, SessionError
 from ..events import EventBus
+from ..logbook import peer_event
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
@@ -1192,7 +1193,8 @@ class SharedResources:
             remote = _remote_address(incoming)
             if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
                 self.refused_by_filter += 1
-                log.debug("incoming connection from %s refused: blocked by the IP filter", remote[0])
+                peer_event(str(remote[0]), f"incoming connection from {remote[0]} refused: blocked by the IP "
+                           "filter", blocked=True, reason="IP filter")
                 return
             if self._handshaker is None:
                 return

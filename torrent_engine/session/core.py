@@ -77,6 +77,7 @@ from ..formats.infohash import v2_on_wire
 from ..formats.layout import TorrentLayout
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..logbook import peer_event
 from ..net.tracker.coordinator import TrackerMemory
 from ..net.webseed import WebSeedState
 from ..policy.picker import DEFAULT_PRIORITY, PiecePicker
@@ -754,6 +755,8 @@ class Session:
         if not self.context.pool.ban(key):
             return
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
+        peer_event(key[0], f"peer {key[0]}:{key[1]} of {self.name} banned", blocked=False,
+                   reason="sent data that failed the hash check")
         peer = self.context.peers.get(key)
         if peer is not None:
             peer.close("banned: sent data that failed the hash check")

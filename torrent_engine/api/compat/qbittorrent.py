@@ -61,6 +61,7 @@ from ...jobs.disk.incomplete import shown_folder
 from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
+from ...logbook import LogBook, LogLevel
 from .. import jsontext
 from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
@@ -143,8 +144,9 @@ class QbittorrentApi:
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
                  max_torrent_size: int, clock: Callable[[], float] = time.monotonic,
-                 gate: Gate | None = None) -> None:
+                 gate: Gate | None = None, logbook: LogBook | None = None) -> None:
         self.service = service
+        self.logbook = logbook if logbook is not None else LogBook()  # (log/main, log/peers)
         self.gate = gate if gate is not None else Gate(service, token=token)
         self.token = token.encode()
         self.username = username
@@ -181,7 +183,7 @@ class QbittorrentApi:
             "transfer/getSpeedLimits": self.speed_limits,
             "app/getDirectoryContent": self.directory_content, "app/getFreeSpaceAtPath": self.free_space,
             "app/processInfo": self.process_info, "clientdata/load": self.load_client_data,
-            "app/cookies": self.cookies,
+            "app/cookies": self.cookies, "log/main": self.log_main, "log/peers": self.log_peers,
             "torrentcreator/status": self.creation_status, "torrentcreator/torrentFile": self.created_file,
         }
         actions: dict[str, Handler] = {
@@ -434,6 +436,20 @@ class QbittorrentApi:
         _require(form, "path")
         return str(await anyio.to_thread.run_sync(free_space, self.service.download_root,
                                                   form.get("path") or ""))
+
+    async def log_main(self, form: Form, request: Request) -> list[JSON]:
+        """``log/main`` ``normal``, ``info``, ``warning``, ``critical`` (each ``true`` unless
+        ``false``), ``last_known_id`` (the lines after it; not a number: all, as qBittorrent):
+        the daemon's log lines, their ``timestamp`` in seconds."""
+        levels = frozenset(level for level in LogLevel
+                           if parse_bool(form.get(level.name.lower())) is not False)
+        return [{"id": line.id, "message": line.message, "timestamp": int(line.time), "type": int(line.level)}
+                for line in self.logbook.lines(_last_known_id(form), levels)]
+
+    async def log_peers(self, form: Form, request: Request) -> list[JSON]:
+        """``log/peers`` ``last_known_id``: the peers refused (``blocked``) or banned, and why."""
+        return [{"id": p.id, "ip": p.ip, "timestamp": int(p.time), "blocked": p.blocked, "reason": p.reason}
+                for p in self.logbook.peers(_last_known_id(form))]
 
     async def process_info(self, form: Form, request: Request) -> dict[str, int]:
         """``app/processInfo``: when the daemon's process started."""
@@ -1350,7 +1366,7 @@ def _address(request: Request) -> str:
 _ADDING = frozenset({"torrents/add", "torrents/fetchMetadata", "torrents/parseMetadata"})
 _CONTROL_PREFIX = "torrents/"
 _ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags"})
-_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent"})
+_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent", "log/main", "log/peers"})
 
 
 def _scope_of(name: str, getter: bool) -> Scope:
@@ -1364,6 +1380,12 @@ def _scope_of(name: str, getter: bool) -> Scope:
     if name.startswith(_CONTROL_PREFIX) and name not in _ADMIN_ACTIONS:
         return Scope.CONTROL
     return Scope.ADMIN
+
+
+def _last_known_id(form: Form) -> int:
+    """``last_known_id`` as qBittorrent reads it: a whole number, anything else -1 (all)."""
+    known = parse_int(form.get("last_known_id"))
+    return -1 if known is None else max(-1, known)
 
 
 def _text(text: str, status: int = 200) -> Response:
