@@ -1,6 +1,6 @@
 """Everyone can use the web UI (headless Chromium, the fixtures of test_ui.py): axe-core (vendored
 in tests/browser/vendor/axe-core, test-only) finds no serious or critical violation on the list,
-the details panel, the add dialog and the settings, in the light and the dark theme; the theme
+the details panel, the add dialog, the settings and the log, in the light and the dark theme; the theme
 follows the system (emulated through the DevTools protocol) unless the settings chose one; the
 main controls work from the keyboard alone; at 400 px wide nothing scrolls sideways."""
 
@@ -74,7 +74,7 @@ def scheme(driver: Any, dark: bool) -> None:
 
 
 def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str, Any]]]:
-    """axe on the list, the details, the add dialog and the settings: the violations of each."""
+    """axe on the list, the details, the add dialog, the settings and the log: the violations of each."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -97,6 +97,11 @@ def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str
     wait(driver, lambda d: d.find_element(By.ID, "setting-download_limit").is_displayed())
     seen["settings"] = axe_violations(driver)
     driver.find_element(By.ID, "settings-close").send_keys(Keys.ESCAPE)
+    wait(driver, lambda d: not d.find_element(By.ID, "settings-dialog").is_displayed())
+    driver.find_element(By.ID, "log-open").click()  # (the log's lines: the job's add at least)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#log-lines .log-line"))
+    seen["log"] = axe_violations(driver)
+    driver.find_element(By.ID, "log-close").click()
     return {k: v for k, v in seen.items() if v}
 
 
