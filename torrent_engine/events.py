@@ -187,6 +187,8 @@ class TrackerSuccess(Event):
     seeders: int | None = None
     leechers: int | None = None
     interval: int = 0
+    min_interval: int | None = None  # the tracker's "min interval", when it gave one
+    next_in: float | None = None  # seconds until the next announce to it, as scheduled
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)
@@ -196,6 +198,7 @@ class TrackerFailed(Event):
     name: ClassVar[str] = "tracker.failed"
     url: str = ""
     error: str = ""
+    retry_in: float | None = None  # seconds until it is tried again (None: never, or not said)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

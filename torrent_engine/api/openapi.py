@@ -404,9 +404,17 @@ SCHEMAS: dict[str, Schema] = {
                                                                      "whole, as the tracker's last scrape "
                                                                      "said (null: not scraped yet)"}),
                         "scrape_error": _null({**STRING, "description": "why its last scrape failed "
-                                                                        "(null: it did not)"})},
+                                                                        "(null: it did not)"}),
+                        "announced_at": _null({"type": "number", "description": "epoch seconds its last "
+                                               "announce ended (null: none yet)"}),
+                        "next_announce_at": _null({"type": "number", "description": "epoch seconds of its "
+                                                   "next announce as scheduled, after a failure its retry "
+                                                   "(null: not known, or never again)"}),
+                        "min_announce_at": _null({"type": "number", "description": "epoch seconds before "
+                                                  "which its min interval asks for no announce "
+                                                  "(null: none)"})},
                        ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
-                        "scrape_error"]),
+                        "scrape_error", "announced_at", "next_announce_at", "min_announce_at"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)

@@ -88,6 +88,9 @@ class JobState(enum.StrEnum):
 
 
 FINISHED_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
+# the states in which a job's trackers are announced to (paused, queued or checking: none is due)
+ANNOUNCING_STATES: frozenset[JobState] = frozenset({JobState.DOWNLOADING, JobState.SEEDING,
+                                                    JobState.FETCHING_METADATA})
 
 # When a new job stops (is paused) by itself, as qBittorrent's stop conditions: "none" never;
 # "metadata_received" once its metainfo is known (added paused when it is at its add: a .torrent);
@@ -314,6 +317,11 @@ class JobTracker:
     leechers: int | None = None
     downloaded: int | None = None  # times downloaded whole, as its last scrape said (None: not scraped)
     scrape_error: str | None = None  # why its last scrape failed (None: it did not)
+    # when its last announce ended, when the next is due as scheduled (after a failure: its retry;
+    # None: not known, or never again), and before when its "min interval" asks for none (epoch s)
+    announced_at: float | None = None
+    next_announce_at: float | None = None
+    min_announce_at: float | None = None
 
 
 _HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
@@ -523,7 +531,9 @@ class Job:
                                 for p in self.peer_list]
             out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers,
                                 "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers,
-                                "downloaded": t.downloaded, "scrape_error": t.scrape_error}
+                                "downloaded": t.downloaded, "scrape_error": t.scrape_error,
+                                "announced_at": t.announced_at, "next_announce_at": t.next_announce_at,
+                                "min_announce_at": t.min_announce_at}
                                for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out

@@ -334,7 +334,9 @@ async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -
         assert job.to_json(detail=True)["trackers"] == [{"url": tr, "status": "unknown", "message": "",
                                                          "peers": 0, "tier": 0, "seeds": None,
                                                          "leechers": None,
-                                                         "downloaded": None, "scrape_error": None}]
+                                                         "downloaded": None, "scrape_error": None,
+                                                         "announced_at": None, "next_announce_at": None,
+                                                         "min_announce_at": None}]
         assert "trackers" not in job.to_json()
         assert job.to_json()["tracker_hosts"] == ["127.0.0.1"]  # (a list groups by it)
 

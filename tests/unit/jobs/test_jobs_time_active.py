@@ -61,7 +61,7 @@ async def test_a_download_counts_its_time_active_not_while_paused_and_keeps_it_a
         assert shown.time_active == pytest.approx(90)
         assert shown.to_json()["time_active"] == pytest.approx(90)
         assert torrent_record(shown, ServiceSettings(), None)["time_active"] == 90
-        assert properties_record(shown, ServiceSettings(), None, None)["time_elapsed"] == 90
+        assert properties_record(shown, ServiceSettings(), None, None, clock.now)["time_elapsed"] == 90
         listed = jobs.list()[0]  # (a list shows it to the minute, and sees it move past one)
         assert listed.downloading_time == pytest.approx(90)
         await jobs.pause(job.id)

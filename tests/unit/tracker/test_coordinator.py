@@ -627,3 +627,30 @@ async def test_a_reannounce_asks_a_failing_tracker_now_and_its_failures_go_on_co
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
     assert failing.events == ["started", "started", "started"]  # (it never heard of us)
+
+
+async def test_events_say_when_the_tracker_is_announced_to_next_as_scheduled() -> None:
+    """A success says the interval the coordinator will wait (the tracker's, its min interval
+    when longer, our floor) and the min interval; a failure its back-off, none when disabled."""
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe("tracker.success", seen.append)
+    bus.subscribe("tracker.failed", seen.append)
+    t = Tracker(announce_body(interval=10, **{"min interval": 100}))
+    flaky = Tracker(encode({"failure reason": "busy", "retry in": 5}))
+    clock = FakeClock(5000.0)
+    async with running(t, flaky):
+        c = coordinator([[t.url], [flaky.url]], events=bus, info_hash_hex="ab" * 20, clock=clock,
+                        announce_to_all_tiers=True, backoff_base=10)
+        assert await c.announce_now() == 100
+        t.body = announce_body(interval=1800)
+        clock.now += 2000
+        await c.announce_now()
+        flaky.body = encode({"failure reason": "not a tracker", "retry in": "never"})
+        clock.now += 2000
+        await c.announce_now()
+        await anyio.sleep(0.05)  # dispatch is on the next loop tick
+    successes = [(e.next_in, e.min_interval) for e in seen if e.name == "tracker.success"]
+    failures = [e.retry_in for e in seen if e.name == "tracker.failed"]
+    assert successes == [(100, 100), (1800, None), (1800, None)]
+    assert failures == [300, 300, None]  # ("retry in" 5 min, twice; then never again)

@@ -685,7 +685,7 @@ class QbittorrentApi:
         """``torrents/properties``."""
         job = self._one(form)
         return properties_record(job, self.service.get_settings(), self._torrent(job),
-                                 self.service.piece_states(job.id))
+                                 self.service.piece_states(job.id), time.time())
 
     async def files(self, form: Form, request: Request) -> list[dict[str, JSON]]:
         """``torrents/files`` (``indexes`` narrows the list: one the torrent does not have is a
@@ -711,7 +711,7 @@ class QbittorrentApi:
         torrent = self._torrent(job)
         config = self.service.config
         rows = (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)) if sticky else ()
-        return tracker_rows(job, torrent is not None and torrent.private, rows)
+        return tracker_rows(job, torrent is not None and torrent.private, rows, time.time())
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
+from ...jobs.model import ANNOUNCING_STATES, NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
@@ -397,10 +397,11 @@ def matches(record: Mapping[str, Scalar], status: str) -> bool:
 
 
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
-                      states: list[int] | None) -> dict[str, JSON]:
+                      states: list[int] | None, now: float) -> dict[str, JSON]:
     """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata);
     with 2.10–2.15.1's ``has_metadata``, ``private`` (null before the metadata), ``progress``,
-    ``popularity`` and ``availability``, as ``torrents/info`` shows them."""
+    ``popularity`` and ``availability``, as ``torrents/info`` shows them; ``reannounce`` in
+    seconds from ``now`` (epoch seconds)."""
     record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
     return {
         "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
@@ -422,7 +423,7 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "peers": max(0, job.peers - job.seeds), "peers_total": max(0, job.peers - job.seeds),
         "seeds": job.seeds, "seeds_total": job.seeds,
         "pieces_have": sum(1 for s in states if s == 2) if states is not None else 0,
-        "pieces_num": len(states) if states is not None else -1, "reannounce": 0,
+        "pieces_num": len(states) if states is not None else -1, "reannounce": reannounce_in(job, now),
         "total_size": record["total_size"], "is_private": record["private"],
         "isPrivate": record["private"], "private": torrent.private if torrent is not None else None,
         "has_metadata": torrent is not None, "progress": record["progress"],
@@ -447,22 +448,39 @@ def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> lis
     return out
 
 
-def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -> list[QbtRecord]:
+def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]], now: float) -> list[QbtRecord]:
     """``torrents/trackers``: the peer ``sources`` (DHT, PeX, LSD: whether each is on) first,
-    as qBittorrent lists them, then the trackers."""
+    as qBittorrent lists them, then the trackers; with 2.13's ``next_announce`` and
+    ``min_announce``, seconds from ``now`` (epoch seconds)."""
     rows: list[QbtRecord] = []
     for name, on in sources:
         rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
                      "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
-                     "msg": "" if on and not private else "This torrent is private" if private else ""})
+                     "msg": "" if on and not private else "This torrent is private" if private else "",
+                     "next_announce": 0, "min_announce": 0})
     status = {"working": 2, "failed": 4, "unknown": 1}
     for t in job.trackers:
         rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
                      "num_leeches": -1 if t.leechers is None else t.leechers,
                      "num_downloaded": -1 if t.downloaded is None else t.downloaded,
-                     "msg": tracker_message(t)})
+                     "msg": tracker_message(t), "next_announce": seconds_until(job, t.next_announce_at, now),
+                     "min_announce": seconds_until(job, t.min_announce_at, now)})
     return rows
+
+
+def seconds_until(job: Job, at: float | None, now: float) -> int:
+    """Whole seconds from ``now`` to ``at`` (a tracker's next announce), 0 when past, unknown, or
+    when the job announces nothing now (as qBittorrent shows a stopped torrent's)."""
+    if at is None or job.state not in ANNOUNCING_STATES:
+        return 0
+    return max(0, int(at - now))
+
+
+def reannounce_in(job: Job, now: float) -> int:
+    """``reannounce``: seconds to the job's next announce to any tracker (0: none due)."""
+    due = [at for t in job.trackers if (at := seconds_until(job, t.next_announce_at, now)) > 0]
+    return min(due, default=0)
 
 
 def tracker_message(t: JobTracker) -> str:

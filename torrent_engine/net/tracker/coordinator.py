@@ -530,6 +530,10 @@ class TrackerCoordinator:
                 seeders=response.seeders,
                 leechers=response.leechers,
                 interval=response.interval,
+                min_interval=response.min_interval,
+                # (as _announce_tier schedules it: told started, a completion goes at once after)
+                next_in=0.0 if self._complete and not tracker.completed_sent
+                else self._next_interval(response),
             )
         )
         if peers:
@@ -559,7 +563,8 @@ class TrackerCoordinator:
             log.info("tracker %s failed (%s); it asked never to be tried again", tracker.url, exc.reason)
         else:
             log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)
-        self._publish(TrackerFailed(info_hash=self._info_hash_hex, url=tracker.url, error=exc.reason))
+        self._publish(TrackerFailed(info_hash=self._info_hash_hex, url=tracker.url, error=exc.reason,
+                                    retry_in=None if tracker.disabled else delay))
 
     def _filter_peers(self, peers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
         seen: set[tuple[str, int]] = set()

@@ -1,0 +1,84 @@
+"""When a job's trackers are announced to next, as each dialect shows it: qBittorrent's
+``torrents/trackers`` ``next_announce`` and ``min_announce`` (WebAPI 2.13) and
+``torrents/properties`` ``reannounce``, Transmission's ``trackerStats`` ``nextAnnounceTime``,
+``lastAnnounceTime`` and ``announceState``, our API's tracker times: the tracker's interval and
+min interval after an answer, the back-off after a failure (the sooner of the two the torrent's
+``reannounce``), nothing while the job is paused."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.integration.api_helpers import running_api
+from tests.integration.helpers import make_payload
+from tests.integration.test_api_tracker_scrapes import transmission
+from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.storage.create import create_torrent
+
+pytestmark = pytest.mark.anyio
+
+INTERVAL, MIN_INTERVAL = 1800, 600
+DEAD = "http://127.0.0.1:1/announce"  # (nothing listens on port 1: its announce fails at once)
+
+
+async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_path: Path) -> None:
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await stream.send(http_response(announce_body(interval=INTERVAL, **{"min interval": MIN_INTERVAL})))
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        url = f"http://127.0.0.1:{web.port}/announce"
+        payload = make_payload(tmp_path / "elsewhere", (("a.bin", 100_000),))
+        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[url], [DEAD]])
+        info_hash = torrent.info_hash.hex()
+        c = api.client
+        r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
+                         data={"savepath": "got"})
+        assert r.status_code == 200, r.text
+        job_id = api.service.client_jobs()[0].id
+
+        async def rows() -> dict[str, dict[str, Any]]:
+            r = await c.get("/api/v2/torrents/trackers", params={"hash": info_hash})
+            assert r.status_code == 200, r.text
+            return {row["url"]: row for row in r.json()}
+
+        with anyio.fail_after(30):  # (every tier is announced to: the second fails)
+            while [row["status"] for row in (await rows()).values()][-2:] != [2, 4]:
+                await anyio.sleep(0.05)
+        answered = time.time()
+        seen = await rows()
+        assert INTERVAL - 5 <= seen[url]["next_announce"] <= INTERVAL, seen[url]
+        assert MIN_INTERVAL - 5 <= seen[url]["min_announce"] <= MIN_INTERVAL, seen[url]
+        assert 1 <= seen[DEAD]["next_announce"] <= 15 and seen[DEAD]["min_announce"] == 0, seen[DEAD]
+        assert {row["next_announce"] for u, row in seen.items() if u.startswith("** [")} == {0}
+        props = (await c.get("/api/v2/torrents/properties", params={"hash": info_hash})).json()
+        assert 1 <= props["reannounce"] <= 15, props["reannounce"]  # (the sooner: the failing one's retry)
+        stats = (await transmission(api, "torrent-get", {"ids": [info_hash], "fields": ["trackerStats"]})
+                 )["torrents"][0]["trackerStats"]
+        first = next(s for s in stats if s["announce"] == url)
+        assert first["announceState"] == 1 and abs(first["lastAnnounceTime"] - answered) <= 5, first
+        assert abs(first["nextAnnounceTime"] - (answered + INTERVAL)) <= 5, first
+        ours = {t["url"]: t for t in (await c.get(f"/api/jobs/{job_id}")).json()["trackers"]}
+        assert abs(ours[url]["next_announce_at"] - (answered + INTERVAL)) <= 5, ours[url]
+        assert abs(ours[url]["min_announce_at"] - (answered + MIN_INTERVAL)) <= 5, ours[url]
+        assert abs(ours[DEAD]["announced_at"] - answered) <= 5 and ours[DEAD]["min_announce_at"] is None
+
+        # paused: nothing is due (the times it had are not shown as a countdown)
+        r = await c.post("/api/v2/torrents/stop", data={"hashes": info_hash})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while (await c.get(f"/api/jobs/{job_id}")).json()["state"] != "paused":
+                await anyio.sleep(0.05)
+        assert (await rows())[url]["next_announce"] == 0 and (await rows())[url]["min_announce"] == 0
+        props = (await c.get("/api/v2/torrents/properties", params={"hash": info_hash})).json()
+        assert props["reannounce"] == 0
+        stats = (await transmission(api, "torrent-get", {"ids": [info_hash], "fields": ["trackerStats"]})
+                 )["torrents"][0]["trackerStats"]
+        assert {(s["announceState"], s["nextAnnounceTime"]) for s in stats} == {(0, 0)}
+
