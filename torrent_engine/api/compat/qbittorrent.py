@@ -711,7 +711,7 @@ class QbittorrentApi:
         torrent = self._torrent(job)
         config = self.service.config
         rows = (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)) if sticky else ()
-        return tracker_rows(job, torrent is not None and torrent.private, rows, time.time())
+        return tracker_rows(job, torrent is not None and torrent.private, rows)
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""

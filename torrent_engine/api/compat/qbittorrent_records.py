@@ -448,39 +448,36 @@ def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> lis
     return out
 
 
-def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]], now: float) -> list[QbtRecord]:
+def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -> list[QbtRecord]:
     """``torrents/trackers``: the peer ``sources`` (DHT, PeX, LSD: whether each is on) first,
-    as qBittorrent lists them, then the trackers; with 2.13's ``next_announce`` and
-    ``min_announce``, seconds from ``now`` (epoch seconds)."""
+    as qBittorrent lists them, then the trackers, with 2.13's ``next_announce`` and
+    ``min_announce`` (epoch seconds, as qBittorrent's ``toSecondsSinceEpoch``; 0: none due)."""
     rows: list[QbtRecord] = []
     for name, on in sources:
         rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
                      "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
-                     "msg": "" if on and not private else "This torrent is private" if private else "",
-                     "next_announce": 0, "min_announce": 0})
+                     "msg": "" if on and not private else "This torrent is private" if private else ""})
+    announcing = job.state in ANNOUNCING_STATES
     status = {"working": 2, "failed": 4, "unknown": 1}
     for t in job.trackers:
         rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
                      "num_leeches": -1 if t.leechers is None else t.leechers,
                      "num_downloaded": -1 if t.downloaded is None else t.downloaded,
-                     "msg": tracker_message(t), "next_announce": seconds_until(job, t.next_announce_at, now),
-                     "min_announce": seconds_until(job, t.min_announce_at, now)})
+                     "msg": tracker_message(t),
+                     "next_announce": int(t.next_announce_at or 0) if announcing else 0,
+                     "min_announce": int(t.min_announce_at or 0) if announcing else 0})
     return rows
 
 
-def seconds_until(job: Job, at: float | None, now: float) -> int:
-    """Whole seconds from ``now`` to ``at`` (a tracker's next announce), 0 when past, unknown, or
-    when the job announces nothing now (as qBittorrent shows a stopped torrent's)."""
-    if at is None or job.state not in ANNOUNCING_STATES:
-        return 0
-    return max(0, int(at - now))
-
-
 def reannounce_in(job: Job, now: float) -> int:
-    """``reannounce``: seconds to the job's next announce to any tracker (0: none due)."""
-    due = [at for t in job.trackers if (at := seconds_until(job, t.next_announce_at, now)) > 0]
-    return min(due, default=0)
+    """``reannounce``: whole seconds from ``now`` to the job's next announce to any tracker (0:
+    none due, or the job announces nothing now: paused, queued, checking)."""
+    if job.state not in ANNOUNCING_STATES:
+        return 0
+    due = [int(t.next_announce_at - now) for t in job.trackers
+           if t.next_announce_at is not None and t.next_announce_at > now]
+    return max(0, min(due, default=0))
 
 
 def tracker_message(t: JobTracker) -> str:
