@@ -199,6 +199,9 @@ class TrackerFailed(Event):
     url: str = ""
     error: str = ""
     retry_in: float | None = None  # seconds until it is tried again (None: never, or not said)
+    # "refused": the tracker answered with a failure reason (BEP 3); "skipped": not asked (the
+    # settings forbid it: a UDP tracker while only the proxy may be used); "error": no usable answer
+    kind: str = "error"
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

@@ -3,7 +3,8 @@
 ``torrents/properties`` ``reannounce`` (seconds to go), Transmission's ``trackerStats`` ``nextAnnounceTime``,
 ``lastAnnounceTime`` and ``announceState``, our API's tracker times: the tracker's interval and
 min interval after an answer, the back-off after a failure (the sooner of the two the torrent's
-``reannounce``), nothing while the job is paused."""
+``reannounce``), nothing while the job is paused; and a tracker's refusal told apart from a
+failure to reach it (qBittorrent 5's statuses 5 and 4, and maindata's flags)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from tests.integration.api_helpers import running_api
 from tests.integration.helpers import make_payload
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.formats.bencode import encode
 from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
@@ -29,13 +31,18 @@ DEAD = "http://127.0.0.1:1/announce"  # (nothing listens on port 1: its announce
 
 async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_path: Path) -> None:
     async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
-        await stream.send(http_response(announce_body(interval=INTERVAL, **{"min interval": MIN_INTERVAL})))
+        if request.path.startswith("/announce/refused"):
+            await stream.send(http_response(encode({"failure reason": "unregistered torrent"})))
+        else:
+            body = announce_body(interval=INTERVAL, **{"min interval": MIN_INTERVAL})
+            await stream.send(http_response(body))
 
     async with http_tracker(tracker) as web, \
             running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
         url = f"http://127.0.0.1:{web.port}/announce"
         payload = make_payload(tmp_path / "elsewhere", (("a.bin", 100_000),))
-        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[url], [DEAD]])
+        refusing = f"http://127.0.0.1:{web.port}/announce/refused"
+        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[url], [DEAD], [refusing]])
         info_hash = torrent.info_hash.hex()
         c = api.client
         r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
@@ -48,8 +55,8 @@ async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_pat
             assert r.status_code == 200, r.text
             return {row["url"]: row for row in r.json()}
 
-        with anyio.fail_after(30):  # (every tier is announced to: the second fails)
-            while [row["status"] for row in (await rows()).values()][-2:] != [2, 4]:
+        with anyio.fail_after(30):  # (every tier is announced to: the second fails, the third refuses)
+            while [row["status"] for row in (await rows()).values()][-3:] != [2, 4, 5]:
                 await anyio.sleep(0.05)
         answered = time.time()
         seen = await rows()
@@ -58,6 +65,11 @@ async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_pat
         assert 1 <= seen[DEAD]["next_announce"] - answered <= 15, seen[DEAD]  # (its back-off)
         assert seen[DEAD]["min_announce"] == 0, seen[DEAD]
         assert all("next_announce" not in row for u, row in seen.items() if u.startswith("** ["))
+        assert seen[refusing]["msg"].startswith("unregistered torrent")  # (5: Tracker error)
+        flags = (await c.get("/api/v2/sync/maindata")).json()["torrents"][info_hash]
+        assert (flags["has_tracker_error"], flags["has_other_announce_error"]) == (True, True)
+        ours = {t["url"]: t for t in (await c.get(f"/api/jobs/{job_id}")).json()["trackers"]}
+        assert [ours[u]["failure"] for u in (url, DEAD, refusing)] == [None, "error", "refused"]
         props = (await c.get("/api/v2/torrents/properties", params={"hash": info_hash})).json()
         assert 1 <= props["reannounce"] <= 15, props["reannounce"]  # (the sooner: the failing one's retry)
         stats = (await transmission(api, "torrent-get", {"ids": [info_hash], "fields": ["trackerStats"]})

@@ -412,9 +412,13 @@ SCHEMAS: dict[str, Schema] = {
                                                    "(null: not known, or never again)"}),
                         "min_announce_at": _null({"type": "number", "description": "epoch seconds before "
                                                   "which its min interval asks for no announce "
-                                                  "(null: none)"})},
+                                                  "(null: none)"}),
+                        "failure": {"type": ["string", "null"], "enum": ["refused", "skipped", "error", None],
+                                    "description": "how its last announce failed: the tracker's failure "
+                                                   "reason, not asked (the settings forbid it), no usable "
+                                                   "answer (null: it did not fail)"}},
                        ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
-                        "scrape_error", "announced_at", "next_announce_at", "min_announce_at"]),
+                        "scrape_error", "announced_at", "next_announce_at", "min_announce_at", "failure"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)

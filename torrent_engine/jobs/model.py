@@ -322,6 +322,9 @@ class JobTracker:
     announced_at: float | None = None
     next_announce_at: float | None = None
     min_announce_at: float | None = None
+    # how its last announce failed (None: it did not): "refused" (the tracker's failure reason),
+    # "skipped" (not asked: the settings forbid it), "error" (no usable answer)
+    failure: str | None = None
 
 
 _HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
@@ -533,7 +536,7 @@ class Job:
                                 "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers,
                                 "downloaded": t.downloaded, "scrape_error": t.scrape_error,
                                 "announced_at": t.announced_at, "next_announce_at": t.next_announce_at,
-                                "min_announce_at": t.min_announce_at}
+                                "min_announce_at": t.min_announce_at, "failure": t.failure}
                                for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out

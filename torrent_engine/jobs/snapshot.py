@@ -163,7 +163,8 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float) -> JobTrack
                           next_announce_at=None if event.next_in is None else now + event.next_in,
                           min_announce_at=now + event.min_interval if event.min_interval else None)
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0, announced_at=now,
-                      next_announce_at=None if event.retry_in is None else now + event.retry_in)
+                      next_announce_at=None if event.retry_in is None else now + event.retry_in,
+                      failure=event.kind)
 
 
 # what ``record_job`` reads of a record (``record_stamp``): a record's fields are values, each

@@ -26,6 +26,7 @@ from torrent_engine.api.compat.qbittorrent_records import (
     share_limit_out,
     state_name,
     torrent_record,
+    tracker_status,
 )
 from torrent_engine.api.compat.transmission import (
     bitfield_b64,
@@ -38,7 +39,7 @@ from torrent_engine.api.compat.transmission import (
     their_scrape,
 )
 from torrent_engine.jobs import Job, JobFeatures, JobOptions, JobState, ServiceSettings
-from torrent_engine.jobs.model import JobFile, JobPeer
+from torrent_engine.jobs.model import JobFile, JobPeer, JobTracker
 
 
 def job(state: JobState, *, progress: float = 0.5, down: float = 0.0, up: float = 0.0,
@@ -267,3 +268,15 @@ def test_torrents_info_sorts_by_a_field_of_one_type_and_by_type_then_value_when_
     assert mixed == [None, None, 1, 2]
     # (equal values keep the list's order: a stable sort either way)
     assert [k.record["name"] for k in sorted_by(rows([1, 1, 0]), "v")] == ["t2", "t0", "t1"]
+
+
+def test_a_tracker_s_state_is_qbittorrent_5_s_and_the_torrent_s_announce_flags_follow() -> None:
+    """Working 2, not contacted 1; a failure: the tracker's own refusal 5 (Tracker error), not
+    asked 6 (Unreachable: libtorrent's announce_skipped), anything else 4 (Not working)."""
+    def tracker(status: str, failure: str | None = None) -> JobTracker:
+        return JobTracker(url="http://127.0.0.1:9/announce", status=status, message="", peers=0,
+                          failure=failure)
+
+    cases = (("working",), ("unknown",), ("failed", "refused"), ("failed", "skipped"), ("failed", "error"),
+             ("failed",))
+    assert [tracker_status(tracker(*t)) for t in cases] == [2, 1, 5, 6, 4, 4]

@@ -19,7 +19,8 @@ def test_a_success_says_its_next_announce_and_its_min_interval() -> None:
 
 
 def test_a_failure_says_its_retry_or_none_when_never_again() -> None:
-    t = tracker_heard(TrackerFailed(url=URL, error="busy", retry_in=300.0), 1000.0)
+    t = tracker_heard(TrackerFailed(url=URL, error="busy", retry_in=300.0, kind="refused"), 1000.0)
     assert (t.status, t.message, t.announced_at, t.next_announce_at) == ("failed", "busy", 1000.0, 1300.0)
+    assert t.failure == "refused"
     t = tracker_heard(TrackerFailed(url=URL, error="not a tracker", retry_in=None), 1000.0)
     assert (t.next_announce_at, t.min_announce_at) == (None, None)

@@ -26,6 +26,7 @@ from tests.unit.tracker._tracker_servers import (
 )
 from torrent_engine.events import Event, EventBus
 from torrent_engine.formats.bencode import encode
+from torrent_engine.net.proxy import ProxyConfig
 from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator
 
 pytestmark = pytest.mark.anyio
@@ -654,3 +655,23 @@ async def test_events_say_when_the_tracker_is_announced_to_next_as_scheduled() -
     failures = [e.retry_in for e in seen if e.name == "tracker.failed"]
     assert successes == [(100, 100), (1800, None), (1800, None)]
     assert failures == [300, 300, None]  # ("retry in" 5 min, twice; then never again)
+
+
+async def test_a_failure_says_whether_the_tracker_refused_could_not_be_asked_or_gave_nothing_usable() -> None:
+    """qBittorrent 5 tells a tracker's failure reason (``Tracker error``) from an announce skipped
+    (``Unreachable``) and from anything else (``Not working``): the event's ``kind`` says which."""
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe("tracker.failed", seen.append)
+    refusing = Tracker(encode({"failure reason": "unregistered torrent"}))
+    garbled = Tracker(b"garbage")
+    udp = "udp://127.0.0.2:6969/announce"  # (only the proxy may be used, and it carries no UDP)
+    async with running(refusing, garbled):
+        c = coordinator([[refusing.url], [garbled.url]], events=bus, info_hash_hex="ab" * 20,
+                        announce_to_all_tiers=True)
+        await c.announce_now()
+        c = coordinator([[udp]], events=bus, info_hash_hex="ab" * 20,
+                        proxy=ProxyConfig("http", "127.0.0.1", 1, only=True))
+        await c.announce_now()
+        await anyio.sleep(0.05)  # dispatch is on the next loop tick
+    assert {e.url: e.kind for e in seen} == {refusing.url: "refused", garbled.url: "error", udp: "skipped"}

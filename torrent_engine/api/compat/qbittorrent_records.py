@@ -321,12 +321,13 @@ def root_path(job: Job) -> str:
 
 def announce_flags(job: Job) -> QbtRecord:
     """``sync/maindata``'s announce fields of a torrent (2.11.7), as qBittorrent sets them from
-    its trackers' states: a tracker of the job that failed is ``Not working`` (status 4 in
-    ``torrents/trackers``), which qBittorrent counts as ``has_other_announce_error``. The job's
-    trackers tell neither a refusal (``Tracker error``, status 5) apart nor a warning beside a
-    working answer, so ``has_tracker_error`` and ``has_tracker_warning`` are false."""
-    return {"has_tracker_warning": False, "has_tracker_error": False,
-            "has_other_announce_error": any(t.status == "failed" for t in job.trackers)}
+    its trackers' states (``tracker_status``): a tracker that refused the announce (``Tracker
+    error``, 5) sets ``has_tracker_error``, one not working or not asked (4, 6)
+    ``has_other_announce_error``. The job's trackers tell no warning beside a working answer, so
+    ``has_tracker_warning`` is false."""
+    states = {tracker_status(t) for t in job.trackers}
+    return {"has_tracker_warning": False, "has_tracker_error": 5 in states,
+            "has_other_announce_error": 4 in states or 6 in states}
 
 
 # qBittorrent's peer flags that we know (its others tell choking and interest, which the job's
@@ -458,9 +459,8 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
                      "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
                      "msg": "" if on and not private else "This torrent is private" if private else ""})
     announcing = job.state in ANNOUNCING_STATES
-    status = {"working": 2, "failed": 4, "unknown": 1}
     for t in job.trackers:
-        rows.append({"url": t.url, "status": status.get(t.status, 1), "tier": t.tier,
+        rows.append({"url": t.url, "status": tracker_status(t), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
                      "num_leeches": -1 if t.leechers is None else t.leechers,
                      "num_downloaded": -1 if t.downloaded is None else t.downloaded,
@@ -468,6 +468,20 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
                      "next_announce": int(t.next_announce_at or 0) if announcing else 0,
                      "min_announce": int(t.min_announce_at or 0) if announcing else 0})
     return rows
+
+
+# qBittorrent 5's TrackerEndpointState: 1 not contacted, 2 working, 4 not working, 5 tracker
+# error (libtorrent's tracker_failure: a failure reason), 6 unreachable (announce_skipped)
+_FAILURES = {"refused": 5, "skipped": 6}
+
+
+def tracker_status(t: JobTracker) -> int:
+    """A tracker's ``status`` in ``torrents/trackers``."""
+    if t.status == "working":
+        return 2
+    if t.status == "failed":
+        return _FAILURES.get(t.failure or "", 4)
+    return 1
 
 
 def reannounce_in(job: Job, now: float) -> int:

@@ -563,8 +563,10 @@ class TrackerCoordinator:
             log.info("tracker %s failed (%s); it asked never to be tried again", tracker.url, exc.reason)
         else:
             log.info("tracker %s failed (%s); next try in %.0f s", tracker.url, exc.reason, delay)
+        kind = "refused" if isinstance(exc, TrackerRefused) else \
+            "skipped" if isinstance(exc, TrackerNotUsed) else "error"
         self._publish(TrackerFailed(info_hash=self._info_hash_hex, url=tracker.url, error=exc.reason,
-                                    retry_in=None if tracker.disabled else delay))
+                                    retry_in=None if tracker.disabled else delay, kind=kind))
 
     def _filter_peers(self, peers: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
         seen: set[tuple[str, int]] = set()
