@@ -7,6 +7,7 @@ that says "reconnecting…" and comes back current without a reload."""
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +105,9 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                      for h in request.query()["info_hash"]}
             await stream.send(http_response(encode({b"files": files})))
             return
+        if request.path == "/announce/refused":
+            await stream.send(http_response(encode({b"failure reason": b"unregistered torrent"})))
+            return
         await stream.send(http_response(announce_body(interval=1800, complete=7, incomplete=3)))
 
     async with http_tracker(answer) as server, running_api(
@@ -141,16 +145,21 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                         if r.get_attribute("data-url") == url]
                 return rows[0] if rows else None
 
-            def trackers_shown() -> tuple[str, str, str, str]:
+            def trackers_shown() -> tuple[str, str, str, str, str]:
                 open_details(driver, job_id, "trackers")
                 wait(driver, lambda d: tracker_row(d, tracker).find_element(
                     By.CSS_SELECTOR, ".tracker-status").text == "Working")
                 wait(driver, lambda d: tracker_row(d, tracker).find_element(  # (the tab's scrape)
                     By.CSS_SELECTOR, ".tracker-downloaded").text == "11")
                 cells = [c.text for c in tracker_row(driver, tracker).find_elements(By.TAG_NAME, "td")]
-                return cells[3], cells[4], cells[5], cells[6]  # seeds, peers, leechers, downloaded
+                return cells[3], cells[4], cells[5], cells[6], cells[7]  # seeds … downloaded, next announce
 
-            assert await in_thread(trackers_shown) == ("7", "0", "3", "11")
+            *counts, next_shown = await in_thread(trackers_shown)
+            assert counts == ["7", "0", "3", "11"]
+            due = (await api.client.get(f"/api/jobs/{job_id}")).json()["trackers"][0]["next_announce_at"]
+            assert due is not None and due - time.time() > 1700, due  # (the tracker's 1 800 s)
+            assert next_shown == await in_thread(lambda: str(driver.execute_script(
+                "return new Date(arguments[0] * 1000).toLocaleTimeString()", due)))
 
             def add_bad_then_good() -> tuple[str, str]:
                 area = css(driver, 'textarea[data-form="tracker-add"]')
@@ -187,6 +196,17 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
             error, kept = await in_thread(edit_bad_then_good_then_remove)
             assert "ftp" in error and kept == "ftp://127.0.0.1/announce", (error, kept)
             assert api.service.tracker_tiers(job_id) == ((tracker,), ("udp://127.0.0.1:10/announce",))
+            refusing = f"http://127.0.0.1:{server.port}/announce/refused"  # (a tracker error, told apart)
+            r = await api.client.put(f"/api/jobs/{job_id}/trackers", json={"tiers": [
+                [tracker], ["udp://127.0.0.1:10/announce"], [refusing]]})
+            assert r.status_code == 200, r.text
+
+            def refused_shown(d: Any) -> bool:
+                row = tracker_row(d, refusing)
+                return row is not None and row.find_element(By.CSS_SELECTOR, ".tracker-status").text == \
+                    "Tracker error"
+
+            assert await in_thread(lambda: wait(driver, refused_shown))
 
             def web_seeds() -> tuple[str, str, bool]:
                 open_details(driver, job_id, "http")

@@ -19,6 +19,15 @@ const PRIORITY_CHOICES = [[0, "Do not download"], [4, "Normal"], [6, "High"], [7
 const NORMAL = 4;
 const prioLevel = (p) => (p <= 0 ? 0 : p >= 6 ? p : NORMAL);
 const TRACKER_STATUS = {working: "Working", failed: "Not working", unknown: "Not contacted yet"};
+const TRACKER_FAILURE = {refused: "Tracker error", skipped: "Not asked"};  // (how an announce failed)
+const ANNOUNCING = new Set(["downloading", "seeding", "fetching_metadata"]);  // (a job whose trackers are due)
+function trackerStatus(t) {
+  return (t.status === "failed" && TRACKER_FAILURE[t.failure]) || TRACKER_STATUS[t.status] || t.status;
+}
+function nextAnnounce(job, t) {  // the local time of the tracker's next announce, while one is due
+  if (!ANNOUNCING.has(job.state) || !t.next_announce_at) return "";
+  return new Date(t.next_announce_at * 1000).toLocaleTimeString();
+}
 // a peer's flags, qBittorrent's letters: how it is connected and where it was heard of
 const PEER_FLAGS = [["utp", "P", "µTP"], ["incoming", "I", "incoming connection"], ["tracker", "T", "from a tracker"],
                     ["dht", "H", "from the DHT"], ["pex", "X", "from PEX"], ["lsd", "L", "from LSD"],
@@ -296,6 +305,7 @@ DETAIL_VIEWS.trackers = {
   make(id, open) {
     const {table, tbody} = detailsTable([["Tier", "num"], ["URL", ""], ["Status", ""], ["Seeds", "num"], ["Peers", "num"],
       ["Leechers", "num"], ["Downloaded", "num", "times the torrent was downloaded whole, as the tracker's last scrape said"],
+      ["Next announce", "hide-narrow", "when the tracker is announced to next, as scheduled"],
       ["Message", "hide-narrow"], ["", ""]]);
     tbody.addEventListener("click", (ev) => onTrackerClick(id, open, ev));
     const form = urlForm("Add trackers, one URL a line (each in a tier of its own)", "Add trackers", "tracker-add",
@@ -308,16 +318,17 @@ DETAIL_VIEWS.trackers = {
     const trackers = job.trackers || [];
     view.querySelector(".empty").hidden = trackers.length > 0;
     view.querySelector("table").hidden = !trackers.length;
-    const sig = JSON.stringify([trackers, [...open.errors]]);
+    const sig = JSON.stringify([trackers, [...open.errors], ANNOUNCING.has(job.state)]);
     const tbody = view.querySelector("tbody");
     if (tbody.dataset.sig === sig) return;
     tbody.dataset.sig = sig;
     tbody.replaceChildren(...trackers.map((t) => el("tr", {"data-url": t.url},
       el("td", {class: "num", text: String(t.tier)}), el("td", {class: "path tracker-url", text: t.url}),
-      el("td", {class: `tracker-status ${t.status}`, text: TRACKER_STATUS[t.status] || t.status}),
+      el("td", {class: `tracker-status ${t.status}`, text: trackerStatus(t)}),
       el("td", {class: "num", text: countText(t.seeds)}), el("td", {class: "num", text: countText(t.peers)}),
       el("td", {class: "num", text: countText(t.leechers)}),
       el("td", {class: "num tracker-downloaded", text: countText(t.downloaded)}),
+      el("td", {class: "hide-narrow tracker-next", text: nextAnnounce(job, t)}),
       el("td", {class: "hide-narrow tracker-message",
                 text: [t.message, t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""].filter(Boolean).join("; ")}),
       el("td", {class: "row-actions"}, el("button", {class: "ghost", "data-tracker": "edit", text: "Edit"}),
