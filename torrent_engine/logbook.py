@@ -17,8 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 __all__ = ["ALL_LEVELS", "LogBook", "LogLevel", "LogLine", "PEER_LOGGER", "PeerLine", "peer_event"]
 
@@ -41,18 +40,21 @@ class LogLevel(enum.IntEnum):
 ALL_LEVELS = frozenset(LogLevel)
 
 
-@dataclass(frozen=True, slots=True)
-class LogLine:
+class LogLine(NamedTuple):
     """One message: ``id`` counts from 0 in the order written; ``time`` in seconds since the epoch."""
 
     id: int
     time: float
-    level: LogLevel
+    kind: int  # its LogLevel's number
     message: str
 
+    @property
+    def level(self) -> LogLevel:
+        """What kind of line it is."""
+        return LogLevel(self.kind)
 
-@dataclass(frozen=True, slots=True)
-class PeerLine:
+
+class PeerLine(NamedTuple):
     """A peer refused (``blocked``: by the IP filter, its port, the transport) or banned (sent
     bad data), and why."""
 
@@ -71,17 +73,23 @@ def _level_of(record: logging.LogRecord) -> LogLevel:
     return LogLevel.INFO
 
 
+_Kept = tuple[int, float, int, str]  # a line as kept: (id, time, kind, message)
+_KeptPeer = tuple[int, float, str, bool, str]
+
+
 class LogBook:
     """The lines and peer events, ``size`` of each at most (the oldest go first). Written from
-    any thread (a worker thread's log record), read on the loop."""
+    any thread (a worker thread's log record), read on the loop. Each is kept as a plain tuple
+    of numbers and strings, which the collector stops tracking: a full book adds nothing to the
+    daemon's sweeps (a ``LogLine``, a tuple's subclass, it would walk: 40 000 objects)."""
 
     def __init__(self, size: int = MAX_LINES, clock: Callable[[], float] = time.time) -> None:
         if size < 1:
             raise ValueError(f"a log book keeps at least one line, not {size}")
         self._clock = clock
         self._lock = threading.Lock()
-        self._lines: deque[LogLine] = deque(maxlen=size)
-        self._peers: deque[PeerLine] = deque(maxlen=size)
+        self._lines: deque[_Kept] = deque(maxlen=size)
+        self._peers: deque[_KeptPeer] = deque(maxlen=size)
         self._next_line = 0
         self._next_peer = 0
 
@@ -90,7 +98,7 @@ class LogBook:
         with self._lock:
             line_id = self._next_line
             self._next_line = line_id + 1
-            self._lines.append(LogLine(line_id, self._clock(), level, message))
+            self._lines.append((line_id, self._clock(), int(level), message))
         return line_id
 
     def write_peer(self, ip: str, *, blocked: bool, reason: str) -> int:
@@ -98,19 +106,20 @@ class LogBook:
         with self._lock:
             peer_id = self._next_peer
             self._next_peer = peer_id + 1
-            self._peers.append(PeerLine(peer_id, self._clock(), ip, blocked, reason))
+            self._peers.append((peer_id, self._clock(), ip, blocked, reason))
         return peer_id
 
     def lines(self, after: int = -1, levels: frozenset[LogLevel] = ALL_LEVELS) -> list[LogLine]:
         """The lines kept whose id is above ``after`` (-1: all) and whose level is in ``levels``,
         oldest first."""
         with self._lock:
-            return [line for line in _after(self._lines, after) if line.level in levels]
+            kinds = {int(level) for level in levels}
+            return [LogLine._make(line) for line in _after(self._lines, after) if line[2] in kinds]
 
     def peers(self, after: int = -1) -> list[PeerLine]:
         """The peer events kept whose id is above ``after`` (-1: all), oldest first."""
         with self._lock:
-            return list(_after(self._peers, after))
+            return [PeerLine._make(p) for p in _after(self._peers, after)]
 
     def take(self, record: logging.LogRecord) -> None:
         """Keep a log record: a peer event when it is ``PEER_LOGGER``'s and names its peer, else a
@@ -165,14 +174,14 @@ class _Handler(logging.Handler):
             self.handleError(record)
 
 
-_Kept = TypeVar("_Kept", LogLine, PeerLine)
+_T = TypeVar("_T", _Kept, _KeptPeer)
 
 
-def _after(kept: deque[_Kept], after: int) -> Iterator[_Kept]:
+def _after(kept: deque[_T], after: int) -> Iterator[_T]:
     """The entries of ``kept`` (consecutive ids, oldest first) whose id is above ``after``."""
-    if not kept or after < kept[0].id:
+    if not kept or after < kept[0][0]:
         return iter(kept)
-    return itertools.islice(kept, after - kept[0].id + 1, None)
+    return itertools.islice(kept, after - kept[0][0] + 1, None)
 
 
 _peers_log = logging.getLogger(PEER_LOGGER)
