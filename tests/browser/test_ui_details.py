@@ -99,7 +99,11 @@ def typed(driver: Any, element: Any, text: str) -> None:
 async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
+    announces: list[str] = []
+
     async def answer(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path.startswith("/announce"):
+            announces.append(request.path)
         if request.path == "/scrape":  # (BEP 48: asked when the Trackers tab is open)
             files = {h: {b"complete": 7, b"downloaded": 11, b"incomplete": 3}
                      for h in request.query()["info_hash"]}
@@ -207,6 +211,14 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                     "Tracker error"
 
             assert await in_thread(lambda: wait(driver, refused_shown))
+            before = announces.count("/announce")  # (a tracker's Reannounce: it alone, now)
+            refused_before = announces.count("/announce/refused")
+            await in_thread(lambda: tracker_row(driver, tracker).find_element(
+                By.CSS_SELECTOR, '[data-tracker="reannounce"]').click())
+            with anyio.fail_after(30):
+                while announces.count("/announce") == before:
+                    await anyio.sleep(0.05)
+            assert announces.count("/announce/refused") == refused_before
 
             def web_seeds() -> tuple[str, str, bool]:
                 open_details(driver, job_id, "http")

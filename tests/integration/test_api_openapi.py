@@ -131,6 +131,10 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("POST", "/api/jobs/{job_id}/resume", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/pause", 200, path=ids)
         await c.call("POST", "/api/jobs/{job_id}/recheck", 200, path=ids)
+        await c.call("POST", "/api/jobs/{job_id}/reannounce", 200, path=ids)
+        await c.call("POST", "/api/jobs/{job_id}/reannounce", 400, path=ids,
+                     json={"trackers": ["http://127.0.0.1:9/not-its-tracker"]})
+        await c.call("POST", "/api/jobs/{job_id}/reannounce", 404, path={"job_id": "0" * 16})
         bulk = await c.call("POST", "/api/jobs/bulk", 200,
                             json={"action": "pause", "ids": [job["id"], "nope"]})
         assert bulk["done"] == [job["id"]] and bulk["failed"][0]["status"] == 404

@@ -86,7 +86,7 @@ MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metad
 JSON_OVERHEAD = 64 * 1024
 MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
 EVENT_ID = re.compile(r"-?[0-9]+")  # a Last-Event-ID (int() would also take " 1", "+1", "1_0")
-BULK_ACTIONS = ("pause", "resume", "recheck", "cancel", "forget")
+BULK_ACTIONS = ("pause", "resume", "recheck", "reannounce", "cancel", "forget")
 BULK_AT_ONCE = 8  # a bulk action's jobs handled at the same time (their saves' waits overlap)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")

@@ -82,6 +82,28 @@ class JobEditApi(JsonRoutes):
         job = await self.service.set_trackers(request.path_params["job_id"], checked, "tiers")
         return JSONResponse(job.to_json(detail=True))
 
+    async def reannounce(self, request: Request) -> Response:
+        """``POST /api/jobs/{id}/reannounce`` (body optional): announce the job to its trackers
+        now, or ``{"trackers": [url, ...]}`` to these of them alone (each must be one of its
+        trackers: ``400`` naming ``trackers[i]`` otherwise, nothing announced)."""
+        job_id = request.path_params["job_id"]
+        data = await self._body(request)
+        unknown = sorted(set(data) - {"trackers"})
+        if unknown:
+            raise InvalidJobRequest("unknown field (known: trackers)", unknown[0])
+        urls: list[str] | None = None
+        if "trackers" in data:
+            asked = data["trackers"]
+            if not isinstance(asked, list) or not asked:
+                raise InvalidJobRequest("must be a list of one or more of its announce URLs", "trackers")
+            known = {url for tier in self.service.tracker_tiers(job_id) for url in tier}
+            for i, url in enumerate(asked):
+                if not isinstance(url, str) or url not in known:
+                    raise InvalidJobRequest(f"{url!r} is not one of the job's trackers", f"trackers[{i}]")
+            urls = [url for url in asked if isinstance(url, str)]
+        await self.service.reannounce(job_id, urls)
+        return JSONResponse(self.service.get(job_id).to_json(detail=True))
+
     async def web_seeds(self, request: Request) -> Response:
         """``GET /api/jobs/{id}/webseeds``: ``{"urls": [url, ...]}`` (BEP 19 web seeds)."""
         return JSONResponse({"urls": self.service.web_seeds(request.path_params["job_id"])})
@@ -169,6 +191,7 @@ class JobEditApi(JsonRoutes):
             Route("/api/jobs/{job_id}/rename", self.rename, methods=["POST"]),
             Route("/api/jobs/{job_id}/trackers", self.trackers, methods=["GET"]),
             Route("/api/jobs/{job_id}/trackers", self.set_trackers, methods=["PUT"]),
+            Route("/api/jobs/{job_id}/reannounce", self.reannounce, methods=["POST"]),
             Route("/api/jobs/{job_id}/webseeds", self.web_seeds, methods=["GET"]),
             Route("/api/jobs/{job_id}/webseeds", self.set_web_seeds, methods=["PUT"]),
             Route("/api/jobs/{job_id}/pieces", self.pieces, methods=["GET"]),

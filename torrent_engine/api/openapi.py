@@ -482,7 +482,7 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
-        "action": {"type": "string", "enum": ["pause", "resume", "recheck", "cancel", "forget"],
+        "action": {"type": "string", "enum": ["pause", "resume", "recheck", "reannounce", "cancel", "forget"],
                    "description": "what each route does to one job; forget: a finished job "
                                   "leaves the history"},
         "ids": {"type": "array", "items": STRING, "minItems": 1},
@@ -646,6 +646,9 @@ SCHEMAS: dict[str, Schema] = {
         "expires": {"type": ["integer", "null"],
                     "description": "epoch seconds; null: until the daemon stops"},
     }, ["name", "value", "domain"])}}, ["cookies"]),
+    "Reannounce": _obj({"trackers": {"type": "array", "minItems": 1, "items": STRING,
+                                     "description": "these of the job's trackers alone (not given: "
+                                                    "all)"}}, []),
     "LogLines": _obj({"lines": {"type": "array", "items": _obj({
         "id": {"type": "integer", "minimum": 0, "description": "counts from 0 in the order written"},
         "time": {"type": "number", "description": "epoch seconds"},
@@ -870,6 +873,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("POST", "/api/jobs/{job_id}/resume"): _op("Resume", "JobDetail", errors=(404, 409), tag="jobs"),
     ("POST", "/api/jobs/{job_id}/recheck"): _op("Verify the job's data again", "JobDetail",
                                                 errors=(404, 409), tag="jobs"),
+    ("POST", "/api/jobs/{job_id}/reannounce"): _op("Announce the job to its trackers now, or to some",
+                                                   "JobDetail", errors=(404, 409, *_BODY_ERRORS),
+                                                   body="Reannounce", tag="jobs"),
     ("POST", "/api/jobs/{job_id}/move"): _op("Move the job's files (inside the download root)",
                                              "JobDetail", errors=(404, 409, *_BODY_ERRORS),
                                              body="MoveJob", body_required=True, tag="jobs"),

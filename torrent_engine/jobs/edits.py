@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 
 import anyio
 
@@ -125,16 +125,17 @@ class JobEdits:
         picker = session.picker
         return [picker.availability(i) for i in range(session.torrent.num_pieces)]
 
-    async def reannounce(self, job_id: str) -> None:
-        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
+    async def reannounce(self, job_id: str, urls: Collection[str] | None = None) -> None:
+        """Announce the job to its trackers now (a job without trackers: nothing happens);
+        ``urls``: to these of its trackers alone (any other URL is passed over)."""
         await self.run.check_running()
         rec = self.run.unfinished(job_id)
         session = self.run.session_of(rec)
         tracker = session.announcer.tracker if session is not None else None
         if tracker is not None:
-            tracker.reannounce()
+            tracker.reannounce(urls)
         elif session is None:
-            self.run.seeds.reannounce(rec)  # (a dormant seed: its round comes now)
+            self.run.seeds.reannounce(rec, urls)  # (a dormant seed: its round comes now)
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:

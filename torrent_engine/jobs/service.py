@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -793,9 +793,9 @@ class JobService:
             raise JobNotFound(f"no job {job_id!r}", "id")
         return self.scrapes.ask(rec)
 
-    async def reannounce(self, job_id: str) -> None:
-        """Announce the job to its trackers now (a job without trackers: nothing happens)."""
-        await self._edits.reannounce(job_id)
+    async def reannounce(self, job_id: str, urls: Collection[str] | None = None) -> None:
+        """Announce the job to its trackers now (``urls``: to these alone; its schedule unchanged)."""
+        await self._edits.reannounce(job_id, urls)
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:

@@ -675,3 +675,37 @@ async def test_a_failure_says_whether_the_tracker_refused_could_not_be_asked_or_
         await c.announce_now()
         await anyio.sleep(0.05)  # dispatch is on the next loop tick
     assert {e.url: e.kind for e in seen} == {refusing.url: "refused", garbled.url: "error", udp: "skipped"}
+
+
+@pytest.mark.parametrize("all_tiers", [True, False], ids=["all tiers", "BEP 12"])
+async def test_a_reannounce_of_chosen_trackers_asks_those_alone_and_leaves_the_rounds_as_they_were(
+        all_tiers: bool) -> None:
+    """libtorrent's ``force_reannounce`` of one tracker: the chosen one is announced to now, the
+    others are not, the next round is due when it was; a URL that is none of the torrent's is
+    passed over."""
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe("tracker.success", seen.append)
+    first, second = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
+    async with running(first, second):
+        c = coordinator([[first.url], [second.url]], events=bus, info_hash_hex="ab" * 20,
+                        announce_to_all_tiers=all_tiers)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            with anyio.fail_after(10):
+                while len(first.events) < 1 or c.next_in() == 0.0:
+                    await anyio.sleep(0.01)
+            due = c.next_in()
+            before = (len(first.events), len(second.events))
+            c.reannounce([second.url, "http://127.0.0.1:9/not-its-tracker"])
+            with anyio.fail_after(10):
+                while len(second.events) == before[1]:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.2)  # (time for anything else to be asked, were it)
+            after = (len(first.events), len(second.events))
+            assert after == (before[0], before[1] + 1)
+            assert second.events[-1] == ("" if before[1] else "started")
+            assert abs(c.next_in() - (due - 0.2)) < 1.0  # (the round's schedule unchanged)
+            tg.cancel_scope.cancel()
+    chosen = [e for e in seen if e.url == second.url][-1]
+    assert chosen.next_in is not None and abs(chosen.next_in - due) < 2.0  # (its next: the next round's)

@@ -1122,8 +1122,12 @@ class QbittorrentApi:
         await self._each(form, self.service.recheck)
 
     async def reannounce(self, form: Form, request: Request) -> None:
-        """``torrents/reannounce``."""
-        await self._each(form, self.service.reannounce)
+        """``torrents/reannounce`` (``urls``, or 2.11.10's ``trackers`` as its changelog names
+        it: ``|``-separated, percent-encoded: to those trackers alone, as qBittorrent's
+        ``forceReannounce`` of each)."""
+        listed = form.get("urls") or form.get("trackers") or ""
+        urls = {unquote(url) for url in listed.split("|") if url} or None
+        await self._each(form, lambda job_id: self.service.reannounce(job_id, urls))
 
     async def set_category(self, form: Form, request: Request) -> None:
         """``torrents/setCategory`` (409 for a category that does not exist)."""

@@ -797,7 +797,7 @@ async function onMenu(action) {
   const one = targets.length === 1 ? targets[0] : null;
   const on = (b) => b.getAttribute("aria-checked") !== "true";
   const item = $("context-menu").querySelector(`[data-menu="${action}"]`);
-  if (["pause", "resume", "recheck"].includes(action)) return bulk(action, ids);
+  if (["pause", "resume", "recheck", "reannounce"].includes(action)) return bulk(action, ids);
   if (action === "force_start" || action === "first_last_piece") return patchEach(ids, {[action]: on(item)}, item.textContent);
   if (action === "sequential") return patchEach(ids, {sequential: on(item)}, item.textContent);
   if (action === "details") return openDetails(ids[0]);

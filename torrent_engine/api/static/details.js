@@ -331,7 +331,10 @@ DETAIL_VIEWS.trackers = {
       el("td", {class: "hide-narrow tracker-next", text: nextAnnounce(job, t)}),
       el("td", {class: "hide-narrow tracker-message",
                 text: [t.message, t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""].filter(Boolean).join("; ")}),
-      el("td", {class: "row-actions"}, el("button", {class: "ghost", "data-tracker": "edit", text: "Edit"}),
+      el("td", {class: "row-actions"},
+        el("button", {class: "ghost", "data-tracker": "reannounce", text: "Reannounce",
+                      title: "announce to this tracker now"}),
+        el("button", {class: "ghost", "data-tracker": "edit", text: "Edit"}),
         el("button", {class: "ghost danger-text", "data-tracker": "remove", text: "Remove"}),
         errorSpan(open.errors.get(`tracker:${t.url}`), `tracker:${t.url}`)))));
   },
@@ -343,7 +346,10 @@ function onTrackerClick(id, open, ev) {
   if (!b || !row) return;
   const url = row.dataset.url, key = `tracker:${url}`;
   const fail = (e) => { open.errors.set(key, e.message); drawSub(id, open); };
-  if (b.dataset.tracker === "remove") {
+  if (b.dataset.tracker === "reannounce") {
+    open.errors.delete(key);
+    api("POST", `/api/jobs/${id}/reannounce`, {trackers: [url]}).then(() => drawSub(id, open)).catch(fail);
+  } else if (b.dataset.tracker === "remove") {
     open.errors.delete(key);
     b.disabled = true;
     editTiers(id, (tiers) => tiers.map((t) => t.filter((u) => u !== url))).catch(fail);

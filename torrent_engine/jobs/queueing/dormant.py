@@ -32,7 +32,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ BEGIN_RATE = 200.0  # announces begun a second at most (10 000 seeds at a start:
 JITTER = 0.1  # a round comes up to this share of its interval early (seeds drift apart)
 WAKE_TIMEOUT = 120.0  # seconds a wake may take (its session's start, its check if it needs one)
 TRACKERS, DHT = "tracker", "dht"
+CHOSEN = "chosen"  # an announce to the trackers an owner chose (``reannounce(urls)``), outside the rounds
 
 
 @dataclass(slots=True, eq=False)
@@ -67,6 +68,7 @@ class _Seed:
     tracker_round: bool = False  # a tracker round of it is in flight
     tracker_again: bool = False  # a round was asked for while one was in flight: it comes next
     asked: bool = False  # a round was asked for (reannounce): every tier of it, whatever its interval
+    chosen: frozenset[str] | None = None  # trackers asked for alone (reannounce(urls)), not announced yet
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
 
@@ -146,11 +148,17 @@ class DormantSeeds:
         for seed in list(self._seeds.values()):
             self.reannounce(seed.rec)
 
-    def reannounce(self, rec: JobRecord) -> None:
+    def reannounce(self, rec: JobRecord, urls: Collection[str] | None = None) -> None:
         """Announce the dormant seed ``rec`` to its trackers now (asked, or its trackers edited);
-        nothing for a job that is none."""
+        ``urls``: to these alone, its rounds' schedule left as it was (``CHOSEN``); nothing for a
+        job that is none."""
         seed = self._seeds.get(rec.id)
         if seed is None or not self._manager.config.tracker_enabled:
+            return
+        if urls is not None:
+            seed.chosen = (seed.chosen or frozenset()) | frozenset(urls)
+            if not seed.tracker_round:  # (else when that round ends: _announce_trackers)
+                self._schedule(seed, CHOSEN, time.monotonic())
             return
         seed.asked = True
         if seed.tracker_round:
@@ -229,7 +237,7 @@ class DormantSeeds:
     def _schedule(self, seed: _Seed, kind: str, due: float) -> None:
         if kind == TRACKERS:
             seed.tracker_due = due
-        else:
+        elif kind == DHT:
             seed.dht_due = due
         heapq.heappush(self._heap, (due, next(self._order), seed.rec.id, kind))
         if self._changed is not None:
@@ -258,9 +266,14 @@ class DormantSeeds:
                         continue
                     due, _, job_id, kind = heapq.heappop(heap)
                     seed = self._seeds.get(job_id)
-                    if seed is None or due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
-                        continue  # (gone, or rescheduled since)
-                    if kind == TRACKERS:
+                    if seed is None:
+                        continue
+                    if kind == CHOSEN:
+                        if not seed.chosen or seed.tracker_round:  # (a round in flight: after it)
+                            continue
+                    elif due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
+                        continue  # (rescheduled since)
+                    if kind != DHT:
                         seed.tracker_round = True  # (from now on: a reannounce waits for this round)
                     await places.acquire()
                     tg.start_soon(self._announce, seed, kind, places)
@@ -274,6 +287,8 @@ class DormantSeeds:
         try:
             if kind == TRACKERS:
                 await self._announce_trackers(seed)
+            elif kind == CHOSEN:
+                await self._announce_chosen(seed)
             else:
                 await self._announce_dht(seed)
         except Exception:  # (a bug in one announce must not end the others)
@@ -316,6 +331,26 @@ class DormantSeeds:
             seed.tracker_due = math.inf
         else:
             self._schedule(seed, TRACKERS, self._next_in(delay))
+        if seed.chosen:  # (asked for while this round was in flight)
+            self._schedule(seed, CHOSEN, time.monotonic())
+
+    async def _announce_chosen(self, seed: _Seed) -> None:
+        """Announce ``seed`` to the trackers asked for alone (``CHOSEN``); its rounds unchanged."""
+        try:
+            urls, seed.chosen = seed.chosen or frozenset(), None
+            coordinator = self._coordinator(seed)
+            coordinator.reannounce(urls)
+            await coordinator.announce_chosen()
+            seed.remembered = coordinator.remembered()
+        finally:
+            seed.tracker_round = False
+            again, seed.tracker_again = seed.tracker_again, False
+        if self._seeds.get(seed.rec.id) is not seed:
+            return
+        if again:
+            self._schedule(seed, TRACKERS, time.monotonic())
+        elif seed.chosen:
+            self._schedule(seed, CHOSEN, time.monotonic())
 
     async def _tracker_round(self, seed: _Seed) -> float | None:
         """One round of ``seed``'s trackers: the seconds until its next, None for none."""

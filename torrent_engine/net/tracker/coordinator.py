@@ -16,7 +16,7 @@ import math
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
@@ -242,6 +242,7 @@ class TrackerCoordinator:
         self._stopping = False
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
         self._due: float | None = None  # clock() when run()'s next round is due (None: now)
+        self._chosen: set[str] = set()  # trackers an owner asked to be announced to now (reannounce)
 
     def _make_tiers(self, tiers: Sequence[Sequence[str] | str],
                     known: dict[str, _Tracker]) -> list[list[_Tracker]]:
@@ -299,14 +300,35 @@ class TrackerCoordinator:
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:
-        """Until ``delay`` seconds passed, or something asks for a round now."""
+        """Until ``delay`` seconds passed, or something asks for a round now; the trackers asked
+        for meanwhile (``reannounce(urls)``) are announced to as they are asked for."""
         self._due = self._clock() + delay
         with anyio.move_on_after(delay):
             requests = self._wake_requests
             while not self._stopping and self._wake_requests == requests:
+                if self._chosen:
+                    await self.announce_chosen()
+                    continue
                 self._wake = anyio.Event()
                 await self._wake.wait()
         self._due = None  # (a round begins: due now; cancelled while waiting, the due time stays)
+
+    async def announce_chosen(self) -> None:
+        """Announce now to the trackers ``reannounce(urls)`` asked for, each at once (``started``
+        to one not told it yet); what each answers is kept, its tier's schedule unchanged."""
+        urls, self._chosen = self._chosen, set()
+        chosen = [t for tier in self._tiers for t in tier if t.url in urls and not t.disabled]
+
+        async def one(tracker: _Tracker) -> None:
+            tracker.retry_at = 0.0
+            event: AnnounceEvent = "" if tracker.announced else "started"
+            if self._complete and not tracker.completed_sent and tracker.announced:
+                event = "completed"
+            await self._announce_one(tracker, event, self.announce_timeout, chosen=True)
+
+        async with anyio.create_task_group() as tg:
+            for tracker in chosen:
+                tg.start_soon(one, tracker)
 
     def next_in(self) -> float:
         """Seconds until :meth:`run`'s next round is due as its schedule says (0: now, or it
@@ -319,10 +341,19 @@ class TrackerCoordinator:
         return tuple(t.memory() for tier in self._tiers for t in tier
                      if t.announced or t.failures or t.tracker_id is not None or t.disabled)
 
-    def reannounce(self) -> None:
+    def reannounce(self, urls: Collection[str] | None = None) -> None:
         """Announce to every tier now (a user's "reannounce"), whatever the schedule says: a
         failing tracker's back-off too (as libtorrent's ``force_reannounce``; its failures still
-        count, so a failure now backs off longer), not one disabled for good."""
+        count, so a failure now backs off longer), not one disabled for good. ``urls``: to these
+        trackers alone (libtorrent's ``force_reannounce`` of a tracker), each whatever its tier
+        says, the rounds' schedule left as it was; a URL that is none of the torrent's is passed
+        over."""
+        if urls is not None:
+            known = {t.url for tier in self._tiers for t in tier if not t.disabled}
+            self._chosen.update(url for url in urls if url in known)
+            if self._chosen and self._wake is not None:
+                self._wake.set()  # (the wait announces them and goes on: no new round)
+            return
         for tier in self._tiers:
             for tracker in tier:
                 tracker.retry_at = 0.0
@@ -468,9 +499,18 @@ class TrackerCoordinator:
             else:
                 yield
 
+    def _round_in(self, tracker: _Tracker) -> float | None:
+        """Seconds until the next round that may announce to ``tracker`` (its tier's, with
+        ``announce_to_all_tiers``); None when none is scheduled."""
+        per_tier = self.announce_to_all_tiers and tracker.tier < len(self._tier_due)
+        due = self._tier_due[tracker.tier] if per_tier else self._due
+        return None if due is None or due == math.inf else max(0.0, due - self._clock())
+
     async def _announce_one(
-        self, tracker: _Tracker, event: AnnounceEvent, timeout: float
+        self, tracker: _Tracker, event: AnnounceEvent, timeout: float, *, chosen: bool = False
     ) -> AnnounceResponse | None:
+        """One announce to ``tracker``; ``chosen``: asked for by ``reannounce(urls)``, outside the
+        rounds (its next announce is then the next round's, which it does not move)."""
         stats = self._stats()
         request = AnnounceRequest(
             info_hash=self.info_hash,
@@ -532,8 +572,8 @@ class TrackerCoordinator:
                 interval=response.interval,
                 min_interval=response.min_interval,
                 # (as _announce_tier schedules it: told started, a completion goes at once after)
-                next_in=0.0 if self._complete and not tracker.completed_sent
-                else self._next_interval(response),
+                next_in=self._round_in(tracker) if chosen
+                else 0.0 if self._complete and not tracker.completed_sent else self._next_interval(response),
             )
         )
         if peers:
