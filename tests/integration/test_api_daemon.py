@@ -272,6 +272,23 @@ async def test_the_daemon_s_log_is_kept_for_clients_and_its_console_keeps_its_le
         qbt = (await d.client.get("/api/v2/log/main", params={"last_known_id": str(loaded["id"] - 1)})).json()
         assert qbt[0] == {"id": loaded["id"], "message": loaded["message"], "timestamp": int(loaded["time"]),
                           "type": 2}
+
+        async def remote(*args: str) -> tuple[int, str, str]:
+            result = await anyio.run_process(
+                [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+                 *args],
+                env={**os.environ, "TORRENT_ENGINE_API_TOKEN": TOKEN}, check=False)
+            return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+        code, out, _ = await remote("log")
+        assert code == 0 and " normal " in out.splitlines()[0] and out.splitlines()[0].endswith(" started")
+        assert any(" info " in line and "IP filter" in line for line in out.splitlines()), out
+        code, out, _ = await remote("log", "--level", "warning,critical")
+        assert code == 0 and "started" not in out and "IP filter" not in out, out
+        code, _, err = await remote("log", "--level", "loud")
+        assert code != 0 and "level" in err, err
+        code, out, _ = await remote("log", "--peers")
+        assert (code, out) == (0, ""), out
         d.proc.send_signal(signal.SIGTERM)
         assert d.proc.wait(timeout=60) == 0
     printed = (tmp_path / "daemon.log").read_text()

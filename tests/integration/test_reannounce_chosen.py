@@ -1,11 +1,13 @@
 """A reannounce to chosen trackers alone: qBittorrent's ``torrents/reannounce`` ``urls`` (its web
 UI's "Reannounce to selected trackers"; 2.11.10's changelog calls the field ``trackers``) and our
-``POST /api/jobs/{id}/reannounce`` ``{"trackers": [...]}``, for a running torrent and a dormant
-seed: the chosen tracker hears from us now, the other does not."""
+``POST /api/jobs/{id}/reannounce`` ``{"trackers": [...]}`` (and ``torrent-engine remote
+reannounce --tracker``), for a running torrent and a dormant seed: the chosen tracker hears from
+us now, the other does not."""
 
 from __future__ import annotations
 
 import collections
+import sys
 from pathlib import Path
 from urllib.parse import quote
 
@@ -13,7 +15,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import Api, running_api
+from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.integration.helpers import make_payload
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.storage.create import create_torrent
@@ -49,6 +51,14 @@ async def _reannounce_ours(api: Api, job_id: str, url: str) -> None:
     assert r.status_code == 200, r.text
 
 
+async def _reannounce_remote(api: Api, job_id: str, url: str) -> None:
+    """``torrent-engine remote reannounce JOB --tracker URL``."""
+    result = await anyio.run_process(
+        [sys.executable, "-m", "torrent_engine", "remote", "--url", api.url, "--token", TOKEN,
+         "reannounce", job_id, "--tracker", url], check=False)
+    assert result.returncode == 0, result.stderr.decode()
+
+
 @pytest.mark.parametrize("seed", [False, True], ids=["running", "dormant seed"])
 async def test_the_chosen_tracker_alone_is_announced_to(tmp_path: Path, seed: bool) -> None:
     heard: collections.Counter[str] = collections.Counter()
@@ -75,6 +85,8 @@ async def test_the_chosen_tracker_alone_is_announced_to(tmp_path: Path, seed: bo
             assert api.service.manager.get(torrent.info_hash) is None
         await _asked_alone(heard, "/announce/two", "/announce", _reannounce_qbt(api, info_hash, b))
         await _asked_alone(heard, "/announce", "/announce/two", _reannounce_ours(api, job_id, a))
+        if not seed:
+            await _asked_alone(heard, "/announce/two", "/announce", _reannounce_remote(api, job_id, b))
         before = dict(heard)  # (the web UI's bulk Reannounce: every tracker)
         r = await api.client.post("/api/jobs/bulk", json={"action": "reannounce", "ids": [job_id]})
         assert r.status_code == 200 and r.json()["done"] == [job_id], r.text

@@ -29,6 +29,9 @@ class RemoteError(TorrentEngineError):
     """The daemon answered with an error, or could not be reached."""
 
 
+LOG_POLL = 2.0  # seconds between two asks of ``remote log --follow``
+
+
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``remote`` subcommand and its actions to ``subparsers``."""
     p = subparsers.add_parser("remote", help=COMMANDS["remote"],
@@ -57,6 +60,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("job_id")
     for name, text in (("pause", "pause a job"), ("resume", "resume a job")):
         sub.add_parser(name, help=text).add_argument("job_id")
+    again = sub.add_parser("reannounce", help="announce a job to its trackers now (or to some)")
+    again.add_argument("job_id")
+    again.add_argument("--tracker", dest="trackers", action="append", default=None, metavar="URL",
+                       help="to this tracker of the job alone (repeatable)")
+    log = sub.add_parser("log", help="the daemon's log (an admin's)")
+    log.add_argument("--level", default=None, metavar="LEVELS",
+                     help="levels, separated by commas: normal, info, warning, critical (default: all)")
+    log.add_argument("--peers", action="store_true", help="the peers refused or banned instead")
+    log.add_argument("--follow", "-f", action="store_true",
+                     help=f"then print the lines that come, every {LOG_POLL:g} s, until interrupted")
     cancel = sub.add_parser("cancel", help="cancel a job (it stays in the history)")
     cancel.add_argument("job_id")
     cancel.add_argument("--delete-files", action="store_true", help="remove what it downloaded")
@@ -251,6 +264,30 @@ def show_job(job: JSONObject) -> str:
     return "\n".join(lines)
 
 
+def log_line(entry: JSONObject, peers: bool) -> str:
+    """A line of the daemon's log (or a peer event) as ``remote log`` prints it: local time,
+    level, message."""
+    when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_number(entry.get("time"))))
+    if peers:
+        what = "blocked" if entry.get("blocked") else "banned"
+        return f"{when}  {what:<8}  {entry.get('ip')}  ({entry.get('reason')})"
+    return f"{when}  {entry.get('level')!s:<8}  {entry.get('message')}"
+
+
+def _log(client: Client, args: argparse.Namespace) -> int:
+    path = "/api/log/peers" if args.peers else "/api/log"
+    level = "" if args.peers or not args.level else f"&level={urllib.parse.quote(args.level)}"
+    after = -1
+    while True:
+        answer = _obj(client.request("GET", f"{path}?after={after}{level}"), "the log")
+        for entry in _objects(answer.get("peers" if args.peers else "lines")):
+            print(json.dumps(entry) if args.json else log_line(entry, args.peers), flush=True)
+            after = int(_number(entry.get("id")))
+        if not args.follow:
+            return 0
+        time.sleep(LOG_POLL)
+
+
 def _watch(client: Client, job_id: str | None, as_json: bool) -> int:
     path = f"/api/jobs/{urllib.parse.quote(job_id)}/events" if job_id else "/api/events"
     for name, data in client.events(path):
@@ -311,12 +348,20 @@ def run(args: argparse.Namespace) -> int:
             return _watch(client, args.job_id, args.json)
         except KeyboardInterrupt:
             return 0
+    elif args.action == "log":
+        try:
+            return _log(client, args)
+        except KeyboardInterrupt:
+            return 0
     else:
         job_path = f"/api/jobs/{urllib.parse.quote(args.job_id, safe='')}"
         if args.action == "show":
             answer = client.request("GET", job_path)
         elif args.action in ("pause", "resume"):
             answer = client.request("POST", f"{job_path}/{args.action}")
+        elif args.action == "reannounce":
+            answer = client.request("POST", f"{job_path}/reannounce",
+                                    None if args.trackers is None else {"trackers": list(args.trackers)})
         else:  # cancel
             answer = client.request("DELETE", f"{job_path}?delete_files={str(args.delete_files).lower()}")
     if args.json:
