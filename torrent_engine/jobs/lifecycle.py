@@ -275,7 +275,7 @@ class JobLifecycle:
                         return
                     await self.seeds.add(rec, announced)
                     self.marks.mark(rec)  # (shown from its record from now on)
-                    log.info("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
+                    log.debug("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
                     if self.writer.changed(rec, self.clock()):
                         await self.save(rec)
             finally:
