@@ -8,6 +8,7 @@ const LOG_ROWS = 2000;
 let logTimer = null;
 let logAfter = -1;  // the last id shown of the view
 let logView = "";  // what is shown: the levels asked for, or "peers"
+let logAsk = 0;  // the latest poll's number: an earlier one's answer, come late, is dropped
 
 function logRow(item, peers) {
   const kind = peers ? (item.blocked ? "blocked" : "banned") : item.level;
@@ -19,6 +20,7 @@ function logRow(item, peers) {
 
 async function pollLog() {
   logTimer = null;
+  const ask = ++logAsk;
   if (!$("log-dialog").open) return;
   const view = $("log-level").value;
   const box = $("log-lines");
@@ -27,7 +29,7 @@ async function pollLog() {
   try {
     const answer = await api("GET", peers ? `/api/log/peers?after=${logAfter}`
       : `/api/log?after=${logAfter}&level=${encodeURIComponent(view)}`);
-    if (view !== logView) return;  // (changed meanwhile: the next poll draws the new view)
+    if (ask !== logAsk) return;  // (asked again meanwhile: a view changed, the dialog reopened)
     const items = peers ? answer.peers : answer.lines;
     const atEnd = box.scrollHeight - box.scrollTop - box.clientHeight < 8;
     for (const item of items) box.append(logRow(item, peers));
@@ -37,6 +39,7 @@ async function pollLog() {
     $("log-status").textContent = box.childElementCount ? `${box.childElementCount} shown`
       : (peers ? "No peer refused or banned." : "Nothing logged at these levels.");
   } catch (e) {
+    if (ask !== logAsk) return;
     $("log-status").textContent = e.message;
   }
   if ($("log-dialog").open) logTimer = setTimeout(pollLog, LOG_POLL);
