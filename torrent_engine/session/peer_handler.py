@@ -241,7 +241,7 @@ class PeerHandler:
         except (PeerError, OSError, anyio.BrokenResourceError, anyio.ClosedResourceError,
                 anyio.EndOfStream) as exc:
             if not peer.closed:
-                log.debug("peer %s of %s closed: %s", peer.address, ctx.name, exc)
+                log.info("peer %s of %s closed: %s", peer.address, ctx.name, exc)
             peer.close(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug met through one peer must not take the session down
             log.exception("peer %s of %s: unexpected error", peer.address, ctx.name)
