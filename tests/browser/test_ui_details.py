@@ -220,6 +220,21 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                     await anyio.sleep(0.05)
             assert announces.count("/announce/refused") == refused_before
 
+            def reannounce_by_menu() -> None:  # (the jobs' menu: every tracker of the job)
+                from selenium.webdriver.common.action_chains import ActionChains
+
+                name = css(driver, f'tr.job[data-job-id="{job_id}"] .name')
+                ActionChains(driver).context_click(name).perform()
+                wait(driver, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
+                css(driver, '#context-menu [data-menu="reannounce"]').click()
+
+            counts = (announces.count("/announce"), announces.count("/announce/refused"))
+            await in_thread(reannounce_by_menu)
+            with anyio.fail_after(30):
+                while not (announces.count("/announce") > counts[0] and
+                           announces.count("/announce/refused") > counts[1]):
+                    await anyio.sleep(0.05)
+
             def web_seeds() -> tuple[str, str, bool]:
                 open_details(driver, job_id, "http")
                 area = wait(driver, lambda d: css(d, 'textarea[data-form="seed-add"]'))
