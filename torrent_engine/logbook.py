@@ -187,9 +187,10 @@ def _after(kept: deque[_T], after: int) -> Iterator[_T]:
 _peers_log = logging.getLogger(PEER_LOGGER)
 
 
-def peer_event(ip: str, message: str, *, blocked: bool, reason: str) -> None:
+def peer_event(ip: str, message: str, *args: object, blocked: bool, reason: str) -> None:
     """Say that the peer at ``ip`` was refused (``blocked``) or banned, and why: a peer event of
     the log book (``reason``, in qBittorrent's words: ``IP filter``, ``port filter``), and
-    ``message`` for a console that shows everything."""
+    ``message % args`` for a console that shows everything (made only when someone reads it)."""
     if _peers_log.isEnabledFor(logging.DEBUG):
-        _peers_log.debug(message, extra={"peer_ip": ip, "peer_blocked": blocked, "peer_reason": reason})
+        extra = {"peer_ip": ip, "peer_blocked": blocked, "peer_reason": reason}
+        _peers_log.debug(message, *args, extra=extra)

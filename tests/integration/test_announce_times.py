@@ -94,4 +94,7 @@ async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_pat
         stats = (await transmission(api, "torrent-get", {"ids": [info_hash], "fields": ["trackerStats"]})
                  )["torrents"][0]["trackerStats"]
         assert {(s["announceState"], s["nextAnnounceTime"]) for s in stats} == {(0, 0)}
+        paused = (await c.get(f"/api/jobs/{job_id}")).json()["trackers"]  # (our API alike: none due)
+        assert {(t["next_announce_at"], t["min_announce_at"]) for t in paused} == {(None, None)}, paused
+        assert all(t["announced_at"] for t in paused)  # (what it last heard stays)
 

@@ -1193,8 +1193,8 @@ class SharedResources:
             remote = _remote_address(incoming)
             if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
                 self.refused_by_filter += 1
-                peer_event(str(remote[0]), f"incoming connection from {remote[0]} refused: blocked by the IP "
-                           "filter", blocked=True, reason="IP filter")
+                peer_event(str(remote[0]), "incoming connection from %s refused: blocked by the IP filter",
+                           remote[0], blocked=True, reason="IP filter")
                 return
             if self._handshaker is None:
                 return

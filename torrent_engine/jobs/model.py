@@ -89,8 +89,7 @@ class JobState(enum.StrEnum):
 
 FINISHED_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 # the states in which a job's trackers are announced to (paused, queued or checking: none is due)
-ANNOUNCING_STATES: frozenset[JobState] = frozenset({JobState.DOWNLOADING, JobState.SEEDING,
-                                                    JobState.FETCHING_METADATA})
+_ANNOUNCING = frozenset({JobState.DOWNLOADING, JobState.SEEDING, JobState.FETCHING_METADATA})
 
 # When a new job stops (is paused) by itself, as qBittorrent's stop conditions: "none" never;
 # "metadata_received" once its metainfo is known (added paused when it is at its add: a .torrent);
@@ -503,6 +502,21 @@ class Job:
         """Seconds the job ran, downloading or seeding (qBittorrent's ``time_active``)."""
         return self.downloading_time + self.seeding_time
 
+    def announce_times(self, t: JobTracker) -> tuple[float | None, float | None]:
+        """Its tracker ``t``'s next announce and the end of its min interval (epoch seconds) as
+        every view shows them: none while the job announces nothing (paused, queued, checking:
+        what its last announce scheduled is not due)."""
+        if self.state in _ANNOUNCING:
+            return t.next_announce_at, t.min_announce_at
+        return None, None
+
+    def _tracker_json(self, t: JobTracker) -> dict[str, JSON]:
+        due, least = self.announce_times(t)
+        return {"url": t.url, "status": t.status, "message": t.message, "peers": t.peers, "tier": t.tier,
+                "seeds": t.seeds, "leechers": t.leechers, "downloaded": t.downloaded,
+                "scrape_error": t.scrape_error, "announced_at": t.announced_at, "next_announce_at": due,
+                "min_announce_at": least, "failure": t.failure}
+
     def to_json(self, *, detail: bool = False) -> dict[str, object]:
         """The job as the API's JSON (files, peers and trackers too when ``detail``)."""
         out: dict[str, object] = {
@@ -532,12 +546,7 @@ class Job:
                                  "upload_rate": p.upload_rate, "progress": p.progress,
                                  "transport": p.transport, "sources": list(p.sources)}
                                 for p in self.peer_list]
-            out["trackers"] = [{"url": t.url, "status": t.status, "message": t.message, "peers": t.peers,
-                                "tier": t.tier, "seeds": t.seeds, "leechers": t.leechers,
-                                "downloaded": t.downloaded, "scrape_error": t.scrape_error,
-                                "announced_at": t.announced_at, "next_announce_at": t.next_announce_at,
-                                "min_announce_at": t.min_announce_at, "failure": t.failure}
-                               for t in self.trackers]
+            out["trackers"] = [self._tracker_json(t) for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()
         return out
 

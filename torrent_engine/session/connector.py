@@ -120,12 +120,12 @@ class Connector:
         for host, port in peers:  # (a full pool takes no new address, but a known one's source)
             key = (host, int(port))
             if ip_filter is not None and ip_filter.blocked(host):
-                peer_event(host, f"peer {host}:{key[1]} of {self._ctx.name} not dialed: blocked by the IP "
-                           "filter", blocked=True, reason="IP filter")
+                peer_event(host, "peer %s:%d of %s not dialed: blocked by the IP filter", host, key[1],
+                           self._ctx.name, blocked=True, reason="IP filter")
                 continue
             if limits is not None and not limits.dialable(key[1]):
-                peer_event(host, f"peer {host}:{key[1]} of {self._ctx.name} not dialed: a privileged port",
-                           blocked=True, reason="port filter")
+                peer_event(host, "peer %s:%d of %s not dialed: a privileged port", host, key[1],
+                           self._ctx.name, blocked=True, reason="port filter")
                 continue
             if not self._is_self(key) and pool.add(key, source):
                 added = True
@@ -137,8 +137,8 @@ class Connector:
         addresses it blocks are passed over when their turn to be dialed comes)."""
         for peer in list(self._ctx.peers.values()):
             if ip_filter.blocked(peer.host):
-                peer_event(peer.host, f"peer {peer.host} of {self._ctx.name} dropped: blocked by the IP "
-                           "filter", blocked=True, reason="IP filter")
+                peer_event(peer.host, "peer %s of %s dropped: blocked by the IP filter", peer.host,
+                           self._ctx.name, blocked=True, reason="IP filter")
                 peer.close("blocked by the IP filter")
 
     def _is_self(self, key: tuple[str, int]) -> bool:

@@ -755,7 +755,7 @@ class Session:
         if not self.context.pool.ban(key):
             return
         log.info("banned peer %s:%d of %s after bad data", key[0], key[1], self.name)
-        peer_event(key[0], f"peer {key[0]}:{key[1]} of {self.name} banned", blocked=False,
+        peer_event(key[0], "peer %s:%d of %s banned", key[0], key[1], self.name, blocked=False,
                    reason="sent data that failed the hash check")
         peer = self.context.peers.get(key)
         if peer is not None:

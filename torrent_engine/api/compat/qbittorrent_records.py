@@ -14,7 +14,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import ANNOUNCING_STATES, NO_LIMIT, JobPeer, JobTracker, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON
 
@@ -458,15 +458,14 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
         rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
                      "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
                      "msg": "" if on and not private else "This torrent is private" if private else ""})
-    announcing = job.state in ANNOUNCING_STATES
     for t in job.trackers:
+        due, least = job.announce_times(t)
         rows.append({"url": t.url, "status": tracker_status(t), "tier": t.tier,
                      "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
                      "num_leeches": -1 if t.leechers is None else t.leechers,
                      "num_downloaded": -1 if t.downloaded is None else t.downloaded,
                      "msg": tracker_message(t),
-                     "next_announce": int(t.next_announce_at or 0) if announcing else 0,
-                     "min_announce": int(t.min_announce_at or 0) if announcing else 0})
+                     "next_announce": int(due or 0), "min_announce": int(least or 0)})
     return rows
 
 
@@ -487,11 +486,8 @@ def tracker_status(t: JobTracker) -> int:
 def reannounce_in(job: Job, now: float) -> int:
     """``reannounce``: whole seconds from ``now`` to the job's next announce to any tracker (0:
     none due, or the job announces nothing now: paused, queued, checking)."""
-    if job.state not in ANNOUNCING_STATES:
-        return 0
-    due = [int(t.next_announce_at - now) for t in job.trackers
-           if t.next_announce_at is not None and t.next_announce_at > now]
-    return max(0, min(due, default=0))
+    due = [at for t in job.trackers if (at := job.announce_times(t)[0]) is not None and at > now]
+    return int(min(due) - now) if due else 0
 
 
 def tracker_message(t: JobTracker) -> str:

@@ -59,7 +59,7 @@ from ...jobs import (
 )
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.disk.paths import confine
-from ...jobs.model import ANNOUNCING_STATES, NO_LIMIT, JobPeer, JobTracker, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
@@ -747,7 +747,7 @@ class TransmissionRpc:
             "trackers": lambda: [{"announce": t.url, "id": n, "scrape": their_scrape(t.url), "tier": t.tier,
                                   "sitename": ""} for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
-            "trackerStats": lambda: [_tracker_stat(n, t, job.state in ANNOUNCING_STATES)
+            "trackerStats": lambda: [_tracker_stat(n, t, job.announce_times(t)[0])
                                      for n, t in enumerate(job.trackers)],
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
             "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
@@ -1169,20 +1169,19 @@ def their_scrape(announce: str) -> str:
     return announce if announce.lower().startswith("udp:") else ""
 
 
-def _tracker_stat(n: int, t: JobTracker, announcing: bool) -> dict[str, JSON]:
-    """A tracker as ``trackerStats`` shows it (``announcing``: its job announces now; its next
-    announce is shown then, ``announceState`` 1, waiting, as Transmission's)."""
+def _tracker_stat(n: int, t: JobTracker, due: float | None) -> dict[str, JSON]:
+    """A tracker as ``trackerStats`` shows it (``due``: its next announce, ``Job.announce_times``;
+    while there is one, ``announceState`` 1, waiting, as Transmission's)."""
     ok = t.status == "working"
     scraped = t.downloaded is not None
-    due = announcing and t.next_announce_at is not None
     return {"id": n, "tier": t.tier, "announce": t.url, "scrape": their_scrape(t.url), "host": t.url,
             "sitename": "",
-            "announceState": 1 if due else 0, "hasAnnounced": t.status != "unknown",
+            "announceState": 0 if due is None else 1, "hasAnnounced": t.status != "unknown",
             "lastAnnounceSucceeded": ok,
             "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
             "lastAnnounceTime": int(t.announced_at or 0), "lastAnnounceStartTime": 0,
             "lastAnnounceTimedOut": False,
-            "nextAnnounceTime": int(t.next_announce_at or 0) if due else 0,
+            "nextAnnounceTime": int(due or 0),
             "hasScraped": scraped or t.scrape_error is not None,
             "lastScrapeSucceeded": scraped and t.scrape_error is None,
             "lastScrapeResult": t.scrape_error or ("Success" if scraped else ""),

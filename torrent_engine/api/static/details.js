@@ -20,13 +20,11 @@ const NORMAL = 4;
 const prioLevel = (p) => (p <= 0 ? 0 : p >= 6 ? p : NORMAL);
 const TRACKER_STATUS = {working: "Working", failed: "Not working", unknown: "Not contacted yet"};
 const TRACKER_FAILURE = {refused: "Tracker error", skipped: "Not asked"};  // (how an announce failed)
-const ANNOUNCING = new Set(["downloading", "seeding", "fetching_metadata"]);  // (a job whose trackers are due)
 function trackerStatus(t) {
   return (t.status === "failed" && TRACKER_FAILURE[t.failure]) || TRACKER_STATUS[t.status] || t.status;
 }
-function nextAnnounce(job, t) {  // the local time of the tracker's next announce, while one is due
-  if (!ANNOUNCING.has(job.state) || !t.next_announce_at) return "";
-  return new Date(t.next_announce_at * 1000).toLocaleTimeString();
+function nextAnnounce(t) {  // the local time of the tracker's next announce (the server gives none unless due)
+  return t.next_announce_at ? new Date(t.next_announce_at * 1000).toLocaleTimeString() : "";
 }
 // a peer's flags, qBittorrent's letters: how it is connected and where it was heard of
 const PEER_FLAGS = [["utp", "P", "µTP"], ["incoming", "I", "incoming connection"], ["tracker", "T", "from a tracker"],
@@ -318,7 +316,7 @@ DETAIL_VIEWS.trackers = {
     const trackers = job.trackers || [];
     view.querySelector(".empty").hidden = trackers.length > 0;
     view.querySelector("table").hidden = !trackers.length;
-    const sig = JSON.stringify([trackers, [...open.errors], ANNOUNCING.has(job.state)]);
+    const sig = JSON.stringify([trackers, [...open.errors]]);
     const tbody = view.querySelector("tbody");
     if (tbody.dataset.sig === sig) return;
     tbody.dataset.sig = sig;
@@ -328,7 +326,7 @@ DETAIL_VIEWS.trackers = {
       el("td", {class: "num", text: countText(t.seeds)}), el("td", {class: "num", text: countText(t.peers)}),
       el("td", {class: "num", text: countText(t.leechers)}),
       el("td", {class: "num tracker-downloaded", text: countText(t.downloaded)}),
-      el("td", {class: "hide-narrow tracker-next", text: nextAnnounce(job, t)}),
+      el("td", {class: "hide-narrow tracker-next", text: nextAnnounce(t)}),
       el("td", {class: "hide-narrow tracker-message",
                 text: [t.message, t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""].filter(Boolean).join("; ")}),
       el("td", {class: "row-actions"},

@@ -285,12 +285,10 @@ class DormantSeeds:
 
     async def _announce(self, seed: _Seed, kind: str, places: anyio.Semaphore) -> None:
         try:
-            if kind == TRACKERS:
-                await self._announce_trackers(seed)
-            elif kind == CHOSEN:
-                await self._announce_chosen(seed)
-            else:
+            if kind == DHT:
                 await self._announce_dht(seed)
+            else:
+                await self._announce_trackers(seed, chosen=kind == CHOSEN)
         except Exception:  # (a bug in one announce must not end the others)
             log.exception("dormant seed %s: the %s announce failed", seed.rec.id, kind)
         finally:
@@ -317,9 +315,11 @@ class DormantSeeds:
             raise TrackerError("not scraped: the torrent is not announced", url)
         return await self._coordinator(seed).scrape(url)
 
-    async def _announce_trackers(self, seed: _Seed) -> None:
+    async def _announce_trackers(self, seed: _Seed, *, chosen: bool = False) -> None:
+        """A round of ``seed``'s trackers, or (``chosen``) of those asked for alone, which leaves
+        its rounds' schedule as it was."""
         try:
-            delay = await self._tracker_round(seed)
+            delay = await (self._chosen_round(seed) if chosen else self._tracker_round(seed))
         finally:
             seed.tracker_round = False
             again, seed.tracker_again = seed.tracker_again, False
@@ -327,30 +327,21 @@ class DormantSeeds:
             return
         if again:  # (asked for while this round was in flight: its trackers may have changed)
             self._schedule(seed, TRACKERS, time.monotonic())
-        elif delay is None:  # no usable tracker
-            seed.tracker_due = math.inf
-        else:
-            self._schedule(seed, TRACKERS, self._next_in(delay))
+        elif not chosen:  # (its next round, as this one found)
+            if delay is None:  # no usable tracker
+                seed.tracker_due = math.inf
+            else:
+                self._schedule(seed, TRACKERS, self._next_in(delay))
         if seed.chosen:  # (asked for while this round was in flight)
             self._schedule(seed, CHOSEN, time.monotonic())
 
-    async def _announce_chosen(self, seed: _Seed) -> None:
-        """Announce ``seed`` to the trackers asked for alone (``CHOSEN``); its rounds unchanged."""
-        try:
-            urls, seed.chosen = seed.chosen or frozenset(), None
-            coordinator = self._coordinator(seed)
-            coordinator.reannounce(urls)
-            await coordinator.announce_chosen()
-            seed.remembered = coordinator.remembered()
-        finally:
-            seed.tracker_round = False
-            again, seed.tracker_again = seed.tracker_again, False
-        if self._seeds.get(seed.rec.id) is not seed:
-            return
-        if again:
-            self._schedule(seed, TRACKERS, time.monotonic())
-        elif seed.chosen:
-            self._schedule(seed, CHOSEN, time.monotonic())
+    async def _chosen_round(self, seed: _Seed) -> None:
+        """``seed`` announced to the trackers asked for alone (``CHOSEN``)."""
+        urls, seed.chosen = seed.chosen or frozenset(), None
+        coordinator = self._coordinator(seed)
+        coordinator.reannounce(urls)
+        await coordinator.announce_chosen()
+        seed.remembered = coordinator.remembered()
 
     async def _tracker_round(self, seed: _Seed) -> float | None:
         """One round of ``seed``'s trackers: the seconds until its next, None for none."""

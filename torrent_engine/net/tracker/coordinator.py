@@ -321,10 +321,7 @@ class TrackerCoordinator:
 
         async def one(tracker: _Tracker) -> None:
             tracker.retry_at = 0.0
-            event: AnnounceEvent = "" if tracker.announced else "started"
-            if self._complete and not tracker.completed_sent and tracker.announced:
-                event = "completed"
-            await self._announce_one(tracker, event, self.announce_timeout, chosen=True)
+            await self._announce_one(tracker, self._event_for(tracker), self.announce_timeout, chosen=True)
 
         async with anyio.create_task_group() as tg:
             for tracker in chosen:
@@ -441,10 +438,7 @@ class TrackerCoordinator:
                 return None
             if tracker.disabled or tracker.retry_at > self._clock():
                 continue
-            event: AnnounceEvent = "" if tracker.announced else "started"  # (BEP 3: started first)
-            if self._complete and not tracker.completed_sent and tracker.announced:
-                event = "completed"
-            response = await self._announce_one(tracker, event, self.announce_timeout)
+            response = await self._announce_one(tracker, self._event_for(tracker), self.announce_timeout)
             if response is not None:
                 tier.remove(tracker)
                 tier.insert(0, tracker)  # BEP 12: a tracker that answers goes to the front
@@ -498,6 +492,13 @@ class TrackerCoordinator:
                     yield
             else:
                 yield
+
+    def _event_for(self, tracker: _Tracker) -> AnnounceEvent:
+        """What the next announce to ``tracker`` tells it: ``started`` first (BEP 3), then
+        ``completed`` once, when the download completed."""
+        if not tracker.announced:
+            return "started"
+        return "completed" if self._complete and not tracker.completed_sent else ""
 
     def _round_in(self, tracker: _Tracker) -> float | None:
         """Seconds until the next round that may announce to ``tracker`` (its tier's, with
