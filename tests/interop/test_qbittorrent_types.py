@@ -153,6 +153,9 @@ async def test_every_field_has_the_type_a_real_qbittorrent_gives_it(tmp_path: Pa
     with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
         async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
             await _add_both(c, data, counts=False)
+            with anyio.fail_after(30):  # (qbittorrent-nox answers Ok. before the torrent is there)
+                while len((await c.get("/api/v2/torrents/info")).json()) < 2:
+                    await anyio.sleep(0.1)
             theirs = await _answers(c, info_hash)
     async with running_api(tmp_path / "ours") as api:
         async with httpx.AsyncClient(base_url=api.url, timeout=30,
