@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
     from selenium.webdriver.common.by import By
 
     announces: list[str] = []
+    release = anyio.Event()
 
     async def answer(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
         if request.path.startswith("/announce"):
@@ -112,6 +114,8 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
         if request.path == "/announce/refused":
             await stream.send(http_response(encode({b"failure reason": b"unregistered torrent"})))
             return
+        if request.path == "/announce/held":  # (its answer waits: the tracker shows "Updating…")
+            await release.wait()
         await stream.send(http_response(announce_body(interval=1800, complete=7, incomplete=3)))
 
     async with http_tracker(answer) as server, running_api(
@@ -234,6 +238,23 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                 while not (announces.count("/announce") > counts[0] and
                            announces.count("/announce/refused") > counts[1]):
                     await anyio.sleep(0.05)
+
+            held = f"http://127.0.0.1:{server.port}/announce/held"  # (an announce waiting for its answer)
+            r = await api.client.put(f"/api/jobs/{job_id}/trackers", json={"tiers": [[tracker], [held]]})
+            assert r.status_code == 200, r.text
+
+            def held_status(text: str) -> Callable[[Any], bool]:
+                def shown(d: Any) -> bool:
+                    row = tracker_row(d, held)
+                    return row is not None and \
+                        row.find_element(By.CSS_SELECTOR, ".tracker-status").text == text
+                return shown
+
+            try:
+                assert await in_thread(lambda: wait(driver, held_status("Updating…")))
+            finally:
+                release.set()
+            assert await in_thread(lambda: wait(driver, held_status("Working")))
 
             def web_seeds() -> tuple[str, str, bool]:
                 open_details(driver, job_id, "http")

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from email import policy
 from email.parser import BytesParser
 from pathlib import Path
+from typing import cast
 
 import anyio
 from starlette.applications import Starlette
@@ -490,7 +491,11 @@ class Api:
         if _query_bool(request, "scrape"):
             self.service.scrape_trackers(request.path_params["job_id"])
         job = self.service.get(request.path_params["job_id"])
-        return JSONResponse(job.to_json(detail=True))
+        detail = job.to_json(detail=True)
+        announcing = self.service.announcing(job.id)  # (now, asked for one job: no list carries it)
+        for tracker in cast("list[dict[str, object]]", detail["trackers"]):
+            tracker["updating"] = tracker["url"] in announcing
+        return JSONResponse(detail)
 
     # -- adding ------------------------------------------------------------------------------
 

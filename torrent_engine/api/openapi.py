@@ -416,7 +416,9 @@ SCHEMAS: dict[str, Schema] = {
                         "failure": {"type": ["string", "null"], "enum": ["refused", "skipped", "error", None],
                                     "description": "how its last announce failed: the tracker's failure "
                                                    "reason, not asked (the settings forbid it), no usable "
-                                                   "answer (null: it did not fail)"}},
+                                                   "answer (null: it did not fail)"},
+                        "updating": {"type": "boolean", "description": "an announce to it waits for its "
+                                     "answer now (GET /api/jobs/{id} alone)"}},
                        ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
                         "scrape_error", "announced_at", "next_announce_at", "min_announce_at", "failure"]),
     "AddJob": _obj({

@@ -137,6 +137,18 @@ class JobEdits:
         elif session is None:
             self.run.seeds.reannounce(rec, urls)  # (a dormant seed: its round comes now)
 
+    def announcing(self, job_id: str) -> frozenset[str]:
+        """The job's trackers an announce waits for now (its session's, or as a dormant seed its
+        round's); ``JobNotFound`` for an unknown job."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        session = self.run.session_of(rec)
+        if session is None:
+            return self.run.seeds.announcing(rec)
+        tracker = session.announcer.tracker
+        return tracker.announcing() if tracker is not None else frozenset()
+
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
         """Give the file (``folder`` False), the folder (True: every file below it) or whichever

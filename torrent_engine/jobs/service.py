@@ -518,8 +518,7 @@ class JobService:
 
     async def recheck(self, job_id: str) -> Job:
         """Hash the data on disk again (the session restarts without its resume data). A job
-        stopped by its disk (``error``) goes on after the check, from what it finds.
-        """
+        stopped by its disk (``error``) goes on after the check, from what it finds."""
         return await self._control.recheck(job_id)
 
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
@@ -536,8 +535,7 @@ class JobService:
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
         """Stop the job at once; with ``delete_files`` remove its files and the folders it made.
-        Cancelling a cancelled job again changes nothing.
-        """
+        Cancelling a cancelled job again changes nothing."""
         return await self._control.cancel(job_id, delete_files=delete_files)
 
     async def clear_history(self, *, older_than: float | None = None) -> int:
@@ -797,6 +795,10 @@ class JobService:
         """Announce the job to its trackers now (``urls``: to these alone; its schedule unchanged)."""
         await self._edits.reannounce(job_id, urls)
 
+    def announcing(self, job_id: str) -> frozenset[str]:
+        """The job's trackers an announce waits for now (qBittorrent's ``updating``)."""
+        return self._edits.announcing(job_id)
+
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
         """Give the file (``folder`` False), the folder (True: every file below it) or whichever
@@ -811,8 +813,7 @@ class JobService:
 
     def tracker_tiers(self, job_id: str) -> Tiers:
         """The job's trackers, BEP 12 tiers of announce URLs: as edited, else the torrent's (or
-        its magnet's).
-        """
+        its magnet's)."""
         return self._edits.tracker_tiers(job_id)
 
     async def set_trackers(self, job_id: str, tiers: Iterable[Iterable[str]], field: str = "trackers") -> Job:
@@ -824,8 +825,7 @@ class JobService:
 
     def web_seeds(self, job_id: str) -> builtins.list[str]:
         """The job's BEP 19 web seed URLs: as edited, else the torrent's url-list (or its
-        magnet's ``ws=``).
-        """
+        magnet's ``ws=``)."""
         return self._edits.web_seeds(job_id)
 
     async def set_web_seeds(self, job_id: str, urls: Iterable[str], field: str = "web_seeds") -> Job:

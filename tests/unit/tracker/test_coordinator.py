@@ -545,6 +545,38 @@ async def test_tiers_set_while_an_announce_is_in_flight_are_announced_to_once_it
             tg.cancel_scope.cancel()
 
 
+async def test_announcing_names_the_trackers_waited_for_and_none_once_cut_short_or_answered() -> None:
+    slow, fast = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
+    release = anyio.Event()
+
+    async def held(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await release.wait()
+        await Tracker.handle(slow, request, stream)
+
+    async with running(fast), http_tracker(held) as server:
+        slow.port = server.port
+        for cut_short in (True, False):
+            coord = coordinator([[fast.url], [slow.url]], announce_to_all_tiers=True)
+            assert coord.announcing() == frozenset()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(coord.run)
+                with anyio.fail_after(5):
+                    while not (server.requests and fast.events):
+                        await anyio.sleep(0.01)
+                    while coord.announcing() != {slow.url}:  # (the fast one answered)
+                        await anyio.sleep(0.01)
+                if cut_short:
+                    tg.cancel_scope.cancel()
+                else:
+                    release.set()
+                    with anyio.fail_after(5):
+                        while not slow.events:
+                            await anyio.sleep(0.01)
+                    await anyio.sleep(0.05)
+                    tg.cancel_scope.cancel()
+            assert coord.announcing() == frozenset(), cut_short
+
+
 async def test_what_trackers_know_is_handed_to_the_next_coordinator_of_the_torrent() -> None:
     """A dormant seed's announces are made by short-lived coordinators, and its woken session's
     by another: what each tracker knows of us (told started, its tracker id, its failures and

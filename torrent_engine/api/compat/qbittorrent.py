@@ -711,7 +711,11 @@ class QbittorrentApi:
         torrent = self._torrent(job)
         config = self.service.config
         rows = (("DHT", config.dht_enabled), ("PeX", True), ("LSD", config.lsd_enabled)) if sticky else ()
-        return tracker_rows(job, torrent is not None and torrent.private, rows)
+        try:
+            announcing = self.service.announcing(job.id)
+        except JobNotFound:  # (removed since it was listed)
+            announcing = frozenset()
+        return tracker_rows(job, torrent is not None and torrent.private, rows, announcing)
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import TypeAlias
 from urllib.parse import quote
 
@@ -449,10 +449,12 @@ def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> lis
     return out
 
 
-def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -> list[QbtRecord]:
+def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]],
+                 announcing: Collection[str] = ()) -> list[QbtRecord]:
     """``torrents/trackers``: the peer ``sources`` (DHT, PeX, LSD: whether each is on) first,
     as qBittorrent lists them, then the trackers, with 2.13's ``next_announce`` and
-    ``min_announce`` (epoch seconds, as qBittorrent's ``toSecondsSinceEpoch``; 0: none due)."""
+    ``min_announce`` (epoch seconds, as qBittorrent's ``toSecondsSinceEpoch``; 0: none due) and
+    qBittorrent 5's ``updating`` (an announce to it waits for its answer: ``announcing``)."""
     rows: list[QbtRecord] = []
     for name, on in sources:
         rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
@@ -465,7 +467,8 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]]) -
                      "num_leeches": -1 if t.leechers is None else t.leechers,
                      "num_downloaded": -1 if t.downloaded is None else t.downloaded,
                      "msg": tracker_message(t),
-                     "next_announce": int(due or 0), "min_announce": int(least or 0)})
+                     "next_announce": int(due or 0), "min_announce": int(least or 0),
+                     "updating": t.url in announcing})
     return rows
 
 

@@ -20,7 +20,8 @@ const NORMAL = 4;
 const prioLevel = (p) => (p <= 0 ? 0 : p >= 6 ? p : NORMAL);
 const TRACKER_STATUS = {working: "Working", failed: "Not working", unknown: "Not contacted yet"};
 const TRACKER_FAILURE = {refused: "Tracker error", skipped: "Not asked"};  // (how an announce failed)
-function trackerStatus(t) {
+function trackerStatus(t) {  // (an announce waiting for its answer: "Updating…", as qBittorrent's)
+  if (t.updating) return "Updating…";
   return (t.status === "failed" && TRACKER_FAILURE[t.failure]) || TRACKER_STATUS[t.status] || t.status;
 }
 function nextAnnounce(t) {  // the local time of the tracker's next announce (the server gives none unless due)

@@ -69,6 +69,7 @@ class _Seed:
     tracker_again: bool = False  # a round was asked for while one was in flight: it comes next
     asked: bool = False  # a round was asked for (reannounce): every tier of it, whatever its interval
     chosen: frozenset[str] | None = None  # trackers asked for alone (reannounce(urls)), not announced yet
+    announcer: TrackerCoordinator | None = None  # the coordinator of its round in flight, if any
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
 
@@ -168,6 +169,13 @@ class DormantSeeds:
             seed.tracker_again = True
         else:
             self._schedule(seed, TRACKERS, time.monotonic())
+
+    def announcing(self, rec: JobRecord) -> frozenset[str]:
+        """The trackers of the dormant seed ``rec`` an announce of its round waits for now
+        (``TrackerCoordinator.announcing``; none for a job that is no dormant seed)."""
+        seed = self._seeds.get(rec.id)
+        announcer = seed.announcer if seed is not None else None
+        return announcer.announcing() if announcer is not None else frozenset()
 
     def leave(self, rec: JobRecord, *, hand_over: bool = False) -> bool:
         """``rec`` is no dormant seed any more (its session starts, it is paused or it ended);
@@ -338,20 +346,28 @@ class DormantSeeds:
     async def _chosen_round(self, seed: _Seed) -> None:
         """``seed`` announced to the trackers asked for alone (``CHOSEN``)."""
         urls, seed.chosen = seed.chosen or frozenset(), None
-        coordinator = self._coordinator(seed)
-        coordinator.reannounce(urls)
-        await coordinator.announce_chosen()
+        coordinator = seed.announcer = self._coordinator(seed)
+        try:
+            coordinator.reannounce(urls)
+            await coordinator.announce_chosen()
+        finally:
+            if seed.announcer is coordinator:
+                seed.announcer = None
         seed.remembered = coordinator.remembered()
 
     async def _tracker_round(self, seed: _Seed) -> float | None:
         """One round of ``seed``'s trackers: the seconds until its next, None for none."""
         if not _tiers(seed.rec):  # (its trackers were all removed since)
             return None
-        coordinator = self._coordinator(seed)
+        coordinator = seed.announcer = self._coordinator(seed)
         if seed.asked:  # (else each tier when its interval from its last answer is over)
             seed.asked = False
             coordinator.reannounce()
-        delay = await coordinator.announce_now()
+        try:
+            delay = await coordinator.announce_now()
+        finally:
+            if seed.announcer is coordinator:
+                seed.announcer = None
         seed.remembered = coordinator.remembered()
         return delay
 

@@ -102,6 +102,7 @@ class _Tracker:
         self.url = url
         self.tier = tier
         self.state = "idle"
+        self.in_flight = False  # an announce to it holds a slot and waits for its answer
         self.announced = False  # a 'started' (or later) announce succeeded and no 'stopped' since
         self.completed_sent = False  # this tracker has been told 'completed'
         self.tracker_id: bytes | None = None
@@ -389,6 +390,11 @@ class TrackerCoordinator:
         """Every tracker in its current try order, tier by tier."""
         return [t.status() for tier in self._tiers for t in tier]
 
+    def announcing(self) -> frozenset[str]:
+        """The trackers an announce is waiting for now (it holds a slot; qBittorrent's
+        ``updating``): an announce cut short is no longer one."""
+        return frozenset(t.url for tier in self._tiers for t in tier if t.in_flight)
+
     async def scrape(self, url: str, timeout: float = ANNOUNCE_TIMEOUT) -> ScrapeStats:
         """Scrape this torrent at the tracker ``url`` (BEP 48 over HTTP, BEP 15 action 2 over
         UDP), as an announce goes: the same proxy, binding and UDP connection ids, the IP filter's
@@ -532,11 +538,15 @@ class TrackerCoordinator:
                 raise TrackerError(why, tracker.url)
             async with self._slot(tracker.url):
                 tracker.state = "updating"  # (waiting for a slot, it is not)
-                response = await client.announce(
-                    tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
-                    proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
-                    ssrf_mitigation=self._ssrf is not None and self._ssrf(),
-                )
+                tracker.in_flight = True
+                try:
+                    response = await client.announce(
+                        tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
+                        proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
+                        ssrf_mitigation=self._ssrf is not None and self._ssrf(),
+                    )
+                finally:
+                    tracker.in_flight = False
         except TrackerError as exc:
             self._failed(tracker, exc)
             return None

@@ -1,0 +1,80 @@
+"""A tracker whose announce waits for its answer is shown so: qBittorrent 5's ``torrents/trackers``
+``updating`` (its web UI's "Updating..."), with ``includeTrackers`` too, and our API's job detail
+``updating``, for a running torrent (its session's coordinator) and a dormant seed (its round's);
+false again once the tracker answers, and for the tracker that answered at once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.integration.api_helpers import running_api
+from tests.integration.helpers import make_payload
+from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.storage.create import create_torrent
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize("seed", [False, True], ids=["running", "dormant seed"])
+async def test_a_tracker_waited_for_is_updating_until_it_answers(tmp_path: Path, seed: bool) -> None:
+    release = anyio.Event()
+    waiting = anyio.Event()
+
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path.startswith("/announce/slow"):
+            waiting.set()
+            await release.wait()
+        await stream.send(http_response(announce_body(interval=1800)))
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        fast, slow = (f"http://127.0.0.1:{web.port}{path}" for path in ("/announce", "/announce/slow"))
+        where = api.download_root if seed else tmp_path / "elsewhere"
+        payload = make_payload(where, (("a.bin", 100_000),))
+        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[fast], [slow]])
+        info_hash = torrent.info_hash.hex()
+        c = api.client
+        r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
+                         data={"skip_checking": "true"} if seed else {"savepath": "got"})
+        assert r.status_code == 200, r.text
+        job_id = api.service.client_jobs()[0].id
+
+        async def qbt() -> dict[str, dict[str, Any]]:
+            r = await c.get("/api/v2/torrents/trackers", params={"hash": info_hash})
+            assert r.status_code == 200, r.text
+            return {row["url"]: row for row in r.json()}
+
+        async def ours() -> dict[str, dict[str, Any]]:
+            r = await c.get(f"/api/jobs/{job_id}")
+            assert r.status_code == 200, r.text
+            return {t["url"]: t for t in r.json()["trackers"]}
+
+        with anyio.fail_after(30):
+            await waiting.wait()
+            while (await qbt())[fast]["status"] != 2:  # (the fast one answered; the slow one waits)
+                await anyio.sleep(0.05)
+        if seed:  # (dormant: no session, announced by the seeds' rounds)
+            assert api.service.manager.get(torrent.info_hash) is None
+        rows = await qbt()
+        assert (rows[slow]["updating"], rows[fast]["updating"]) == (True, False), rows
+        assert all("updating" not in row for u, row in rows.items() if u.startswith("** ["))
+        detail = await ours()
+        assert (detail[slow]["updating"], detail[fast]["updating"]) == (True, False), detail
+        r = await c.get("/api/v2/torrents/info", params={"hashes": info_hash, "includeTrackers": "true"})
+        listed = {t["url"]: t for t in r.json()[0]["trackers"]}
+        assert (listed[slow]["updating"], listed[fast]["updating"]) == (True, False), listed
+        r = await c.get("/api/jobs", params={"limit": 1})  # (a list carries no live state)
+        assert r.status_code == 200, r.text
+
+        release.set()
+        with anyio.fail_after(30):
+            while (await qbt())[slow]["status"] != 2:
+                await anyio.sleep(0.05)
+        rows, detail = await qbt(), await ours()
+        assert not any(row.get("updating") for row in rows.values()), rows
+        assert not any(t["updating"] for t in detail.values()), detail
