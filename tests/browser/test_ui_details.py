@@ -217,8 +217,8 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
             assert await in_thread(lambda: wait(driver, refused_shown))
             before = announces.count("/announce")  # (a tracker's Reannounce: it alone, now)
             refused_before = announces.count("/announce/refused")
-            await in_thread(lambda: tracker_row(driver, tracker).find_element(
-                By.CSS_SELECTOR, '[data-tracker="reannounce"]').click())
+            await in_thread(lambda: wait(driver, lambda d: tracker_row(d, tracker).find_element(
+                By.CSS_SELECTOR, '[data-tracker="reannounce"]').click() or True))  # (a row redrawn: again)
             with anyio.fail_after(30):
                 while announces.count("/announce") == before:
                     await anyio.sleep(0.05)
@@ -227,8 +227,8 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
             def reannounce_by_menu() -> None:  # (the jobs' menu: every tracker of the job)
                 from selenium.webdriver.common.action_chains import ActionChains
 
-                name = css(driver, f'tr.job[data-job-id="{job_id}"] .name')
-                ActionChains(driver).context_click(name).perform()
+                wait(driver, lambda d: ActionChains(d).context_click(  # (a row redrawn meanwhile: again)
+                    css(d, f'tr.job[data-job-id="{job_id}"] .name')).perform() or True)
                 wait(driver, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
                 css(driver, '#context-menu [data-menu="reannounce"]').click()
 

@@ -751,11 +751,29 @@ function onContextMenu(ev) {
 
 // Each job's PATCH; what the server refuses is said with its reason (the first, and how many).
 async function patchEach(ids, body, what) {
+  return eachJob(ids, (id) => api("PATCH", `/api/jobs/${id}`, body), what);
+}
+
+// `call` for each job in turn (its answer, the job, kept); the refusals said together.
+async function eachJob(ids, call, what) {
   const refused = [];
   for (const id of ids) {
-    try { upsert(await api("PATCH", `/api/jobs/${id}`, body)); } catch (e) { refused.push(e.message); }
+    try { upsert(await call(id)); } catch (e) { refused.push(e.message); }
   }
   if (refused.length) showError(`${what}: ${refused.length} of ${ids.length} refused (${refused[0]})`);
+}
+
+// The jobs moved in the queue together, keeping their order among themselves (as qBittorrent's
+// topPrio and the others): to the top, the last first; up, the first first; and so on.
+async function queueEach(targets, move) {
+  const order = targets.filter((j) => j.queue_position > 0).sort((a, b) => a.queue_position - b.queue_position);
+  if (move === "top" || move === "down") order.reverse();
+  const refused = [];
+  for (const j of order) {
+    try { await api("POST", `/api/jobs/${j.id}/queue`, {move}); } catch (e) { refused.push(e.message); }
+  }
+  if (order.length < targets.length) refused.push("a finished job has no place in the queue");
+  if (refused.length) showError(`queue: ${refused.length} of ${targets.length} refused (${refused[0]})`);
 }
 
 function magnetOf(job) {
@@ -805,6 +823,24 @@ async function onMenu(action) {
   if (action.startsWith("copy_")) {
     const pick = {copy_name: (j) => j.name || j.info_hash, copy_hash: (j) => j.info_hash, copy_magnet: magnetOf}[action];
     return copy(targets.map(pick).join("\n")).catch((e) => showError(`copy: ${e.message}`));
+  }
+  if (action.startsWith("queue_")) return queueEach(targets, action.slice(6));
+  if (action === "move") {
+    const answer = await ask("Set location", "Save path (relative to the download root, or inside it)",
+                             one ? (one.options || {}).save_path || "" : "", [],
+                             "The files move there and are verified again.");
+    if (answer) await eachJob(ids, (id) => api("POST", `/api/jobs/${id}/move`, {save_path: answer}), "set location");
+    return;
+  }
+  if (action === "download_limit" || action === "upload_limit") {
+    const now = one ? (one.options || {})[action] || 0 : 0;
+    const label = action === "download_limit" ? "Download" : "Upload";
+    const answer = await ask(`${label} rate limit`, `${label} limit in KiB/s (0: none)`, String(Math.round(now / 1024)), [],
+                             "The job's own limit, beside the global ones.");
+    if (answer === null) return;
+    const kib = Number(answer);
+    if (!/^\d+(\.\d+)?$/.test(answer) || !Number.isFinite(kib)) return showError(`${label} limit: "${answer}" is no number of KiB/s`);
+    return patchEach(ids, {[action]: Math.round(kib * 1024)}, `${label.toLowerCase()} limit`);
   }
   if (action === "category") {
     let names = [];
