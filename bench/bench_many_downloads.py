@@ -377,7 +377,7 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
         poller.start()
         if args.profile and name == "many":
             profiler = subprocess.Popen(
-                ["py-spy", "record", "--nonblocking", "-r", "50", "-o", str(args.profile),
+                [args.spy, "record", "--nonblocking", "-r", "50", "-o", str(args.profile),
                  "--format", PROFILE_FORMATS.get(args.profile.suffix, "raw"), "--pid",
                  str(client.pid), "-d", str(int(args.limit))],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -544,6 +544,11 @@ def main() -> None:
         p.error("--phases: of many, one and add")
     if args.client == "qbittorrent" and ("add" in phases or args.daemon_arg or args.profile):
         p.error("--client qbittorrent: phases many and one only, no --daemon-arg or --profile")
+    args.spy = None
+    if args.profile:  # (on the PATH, or beside this Python: a venv's, not activated)
+        args.spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        if args.spy is None:
+            p.error("--profile needs py-spy (pip install py-spy): not on the PATH nor beside this Python")
 
     root = args.keep or Path(tempfile.mkdtemp(prefix="many-downloads-"))
     results: list[dict[str, Any]] = []
