@@ -74,7 +74,8 @@ def scheme(driver: Any, dark: bool) -> None:
 
 
 def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str, Any]]]:
-    """axe on the list, the details, the add dialog, the settings and the log: the violations of each."""
+    """axe on the list, the details, the add dialog, the settings, the log, the jobs' menu and its
+    share limits: the violations of each."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -102,6 +103,16 @@ def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#log-lines .log-line"))
     seen["log"] = axe_violations(driver)
     driver.find_element(By.ID, "log-close").click()
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(driver).context_click(driver.find_element(  # (the jobs' menu, then its share limits)
+        By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{job_id}"] .name')).perform()
+    wait(driver, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
+    seen["menu"] = axe_violations(driver)
+    driver.find_element(By.CSS_SELECTOR, '#context-menu [data-menu="share_limits"]').click()
+    wait(driver, lambda d: d.find_element(By.ID, "share-dialog").is_displayed())
+    seen["share limits"] = axe_violations(driver)
+    driver.find_element(By.CSS_SELECTOR, '#share-dialog button[value="cancel"]').click()
     return {k: v for k, v in seen.items() if v}
 
 

@@ -1,8 +1,9 @@
 """The jobs' menu in headless Chromium (the fixtures of test_ui.py), what a seedbox is run from
 beyond pausing: the queue (to the top, the selection keeping its order; to the bottom), a job's
-own rate limits (in KiB/s; what is no number refused in the page, nothing sent), and its files
-moved to a new location (a location outside the download root refused with the server's
-reason, nothing moved)."""
+own rate limits (in KiB/s; what is no number refused in the page, nothing sent), its files moved
+to a new location (a location outside the download root refused with the server's reason,
+nothing moved), its name, and its share limits (a ratio, minutes, none, the global ones; a value
+that is no number ≥ 0 said in the dialog, nothing sent)."""
 
 from __future__ import annotations
 
@@ -97,3 +98,48 @@ async def test_the_menu_moves_jobs_in_the_queue_limits_their_rates_and_sets_thei
                     await anyio.sleep(0.05)
             assert Path(service.get(moving).options.save_path) == (api.download_root / "there").resolve()
             assert not (api.download_root / "here" / "moved payload" / "a.bin").exists()
+
+            def rename_and_share_limits() -> tuple[bool, str, bool]:
+                from selenium.webdriver.support.ui import Select
+
+                menu(driver, ids[2], "rename")
+                answer(driver, "a better name")
+                menu(driver, ids[0], "share_limits")
+                dialog = wait(driver, lambda d: d.find_element(By.ID, "share-dialog"))
+                wait(driver, lambda d: dialog.is_displayed())
+
+                def limit(key: str, mode: str, value: str = "") -> None:
+                    row = dialog.find_element(By.CSS_SELECTOR, f'.share-limit[data-limit="{key}"]')
+                    Select(row.find_element(By.CSS_SELECTOR, "[data-mode]")).select_by_value(mode)
+                    if value:
+                        box = row.find_element(By.CSS_SELECTOR, "[data-value]")
+                        box.clear()
+                        box.send_keys(value)
+
+                limit("ratio_limit", "set", "-3")
+                limit("seeding_time_limit", "set", "90")
+                limit("idle_seeding_limit", "none")
+                Select(driver.find_element(By.ID, "share-action")).select_by_value("stop")
+                driver.find_element(By.ID, "share-ok").click()
+                refused = wait(driver, lambda d: d.find_element(By.ID, "share-error").text)
+                still_open = dialog.is_displayed()
+                limit("ratio_limit", "set", "1.5")
+                driver.find_element(By.ID, "share-ok").click()
+                wait(driver, lambda d: not dialog.is_displayed())
+                menu(driver, ids[0], "share_limits")  # (shown again as set)
+                wait(driver, lambda d: dialog.is_displayed())
+                shown = dialog.find_element(
+                    By.CSS_SELECTOR, '.share-limit[data-limit="seeding_time_limit"] [data-value]')
+                minutes = str(shown.get_attribute("value"))
+                dialog.find_element(By.CSS_SELECTOR, 'button[value="cancel"]').click()
+                return still_open, str(refused), minutes == "90"
+
+            still_open, refused, shown_again = await in_thread(rename_and_share_limits)
+            assert still_open and "-3" in refused and shown_again, (still_open, refused)
+            with anyio.fail_after(20):
+                while service.get(ids[2]).name != "a better name":
+                    await anyio.sleep(0.05)
+            f = service.get(ids[0]).features
+            assert (f.ratio_limit, f.seeding_time_limit, f.idle_seeding_limit, f.share_limit_action) == \
+                (1.5, 5400, -1, "stop"), f
+            assert service.get(ids[1]).features.ratio_limit is None  # (the one picked alone)

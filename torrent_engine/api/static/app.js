@@ -726,6 +726,7 @@ function openMenu(ids, x, y) {
     const key = b.dataset.menu;
     if (key in checks) { b.setAttribute("role", "menuitemcheckbox"); b.setAttribute("aria-checked", String(checks[key])); }
   }
+  menu.querySelector('[data-menu="rename"]').hidden = ids.length !== 1;
   menu.querySelector('[data-menu="resume"]').hidden = !ids.some((id) => (jobs.get(id) || {}).state === "paused");
   menu.querySelector('[data-menu="pause"]').hidden = !ids.some((id) => { const j = jobs.get(id); return j && !FINISHED.has(j.state) && j.state !== "paused"; });
   menu.hidden = false;
@@ -761,6 +762,49 @@ async function eachJob(ids, call, what) {
     try { upsert(await call(id)); } catch (e) { refused.push(e.message); }
   }
   if (refused.length) showError(`${what}: ${refused.length} of ${ids.length} refused (${refused[0]})`);
+}
+
+// Share limits (as qBittorrent's dialog): each limit the global one, none, or a value (the
+// ratio, minutes for the times), and the action at the limit; the first job picked's shown, Set
+// gives them to every job picked. A value that is no number ≥ 0 is said in the dialog, which stays.
+let shareIds = [];
+
+function openShare(targets) {
+  shareIds = targets.map((j) => j.id);
+  const f = featuresOf(targets[0]);
+  for (const row of $("share-dialog").querySelectorAll(".share-limit")) {
+    const key = row.dataset.limit, v = f[key];
+    const mode = v === null || v === undefined ? "default" : v < 0 ? "none" : "set";
+    row.querySelector("[data-mode]").value = mode;
+    const input = row.querySelector("[data-value]");
+    input.value = mode !== "set" ? "" : key === "ratio_limit" ? String(v) : String(Math.round(v / 60));
+    input.hidden = mode !== "set";
+  }
+  $("share-action").value = f.share_limit_action || "";
+  $("share-what").textContent = targets.length === 1 ? (targets[0].name || targets[0].info_hash)
+    : `${targets.length.toLocaleString()} jobs`;
+  $("share-error").hidden = true;
+  $("share-dialog").returnValue = "";
+  $("share-dialog").showModal();
+}
+
+function readShare() {
+  const body = {};
+  for (const row of $("share-dialog").querySelectorAll(".share-limit")) {
+    const key = row.dataset.limit, mode = row.querySelector("[data-mode]").value;
+    if (mode === "default") body[key] = null;
+    else if (mode === "none") body[key] = -1;
+    else {
+      const text = row.querySelector("[data-value]").value.trim(), n = Number(text);
+      const what = row.querySelector("label").firstChild.textContent.trim();
+      if (text === "" || !Number.isFinite(n) || n < 0) {
+        throw new Error(`${what}: "${text}" is no number ≥ 0${key === "ratio_limit" ? "" : " of minutes"}`);
+      }
+      body[key] = key === "ratio_limit" ? n : Math.round(n * 60);
+    }
+  }
+  body.share_limit_action = $("share-action").value || null;
+  return body;
 }
 
 // The jobs moved in the queue together, keeping their order among themselves (as qBittorrent's
@@ -825,6 +869,14 @@ async function onMenu(action) {
     return copy(targets.map(pick).join("\n")).catch((e) => showError(`copy: ${e.message}`));
   }
   if (action.startsWith("queue_")) return queueEach(targets, action.slice(6));
+  if (action === "share_limits") return openShare(targets);
+  if (action === "rename") {
+    if (!one) return;
+    const answer = await ask("Rename", "The name shown for the job", one.name || "", [],
+                             "Its files keep their names (the Content tab's Rename… renames those).");
+    if (answer) await patchEach(ids, {rename: answer}, "rename");
+    return;
+  }
   if (action === "move") {
     const answer = await ask("Set location", "Save path (relative to the download root, or inside it)",
                              one ? (one.options || {}).save_path || "" : "", [],
@@ -1106,6 +1158,20 @@ document.addEventListener("DOMContentLoaded", () => {
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
   $("add-file").addEventListener("change", addFile);
+  for (const mode of document.querySelectorAll("#share-dialog [data-mode]")) {
+    mode.addEventListener("change", () => { mode.closest(".share-limit").querySelector("[data-value]").hidden = mode.value !== "set"; });
+  }
+  $("share-form").addEventListener("submit", (ev) => {
+    if (!ev.submitter || ev.submitter.value !== "ok") return;
+    let body;
+    try { body = readShare(); } catch (e) {
+      ev.preventDefault();
+      $("share-error").textContent = e.message;
+      $("share-error").hidden = false;
+      return;
+    }
+    act(patchEach(shareIds, body, "share limits"));
+  });
   $("add-open").addEventListener("click", () => act(openAdd()));
   $("ad-files").addEventListener("change", () => { act(takeFiles([...$("ad-files").files])); $("ad-files").value = ""; });
   $("add-dialog-form").addEventListener("submit", (ev) => act(submitAdd(ev)));
