@@ -50,7 +50,7 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 return view.legends(), shown, units
 
             legends, shown, units = await in_thread(fields)
-            assert legends == ["Downloads", "Connection", "Speed", "BitTorrent", "Web UI", "Advanced"]
+            assert legends == ["Downloads", "Connection", "Speed", "BitTorrent", "RSS", "Web UI", "Advanced"]
             assert names <= shown, names - shown  # (every setting of the daemon)
             assert shown - names == {"ui_theme"}  # (the browser's own)
             assert units == {"download_limit": "KiB/s", "seeding_time_limit": "minutes",
@@ -70,6 +70,8 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 view.retype("excluded_file_names", "*.nfo\n Sample \n\n")  # (one pattern a line)
                 Select(view.field("stop_condition")).select_by_value("metadata_received")
                 view.retype("finished_torrent_export_dir", "copies")  # (inside the download folder)
+                view.field("rss_processing_enabled").click()
+                view.retype("rss_refresh_interval", "15")  # (minutes: 900 s)
                 view.save("Saved.")
                 return list(driver.execute_script("return window.patches"))
 
@@ -79,13 +81,15 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                  "idle_seeding_limit": 1800, "default_trackers_enabled": True,
                  "default_trackers": [[a, b], [c]], "excluded_file_names_enabled": True,
                  "excluded_file_names": ["*.nfo", "Sample"], "stop_condition": "metadata_received",
-                 "finished_torrent_export_dir": "copies"}]
+                 "finished_torrent_export_dir": "copies", "rss_processing_enabled": True,
+                 "rss_refresh_interval": 900}]
             s = api.service.get_settings()
             assert (s.max_active_checking, s.share_limit_action.value, s.ratio_limit,
                     s.idle_seeding_limit) == (2, "super_seed", 1.5, 1800)
             assert (s.default_trackers_enabled, s.default_trackers) == (True, ((a, b), (c,)))
             assert (s.excluded_file_names_enabled, s.excluded_file_names) == (True, ("*.nfo", "Sample"))
             assert s.stop_condition == "metadata_received"
+            assert (s.rss_processing_enabled, s.rss_refresh_interval) == (True, 900)
             assert s.finished_torrent_export_dir == str(api.download_root / "copies")  # (kept absolute)
             view_text = await in_thread(lambda: str(view.field("default_trackers").get_attribute("value")))
             assert view_text == f"{a}\n{b}\n\n{c}"  # (shown back as the server keeps them)

@@ -41,6 +41,7 @@ from ..engine.addtorrent import (
     read_link,
 )
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
+from ..feeds import FeedReader
 from ..jobs import (
     AddOptions,
     InvalidJobRequest,
@@ -822,14 +823,15 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
                metrics: Metrics | None = None, history: StatsHistory | None = None,
                stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None,
-               logbook: LogBook | None = None) -> Starlette:
+               logbook: LogBook | None = None, feeds: FeedReader | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
     API token; ``/api/stats/history``: ``history``, which the caller samples; a magnet's stream
     waits ``stream_metadata_wait`` seconds for the metadata before a 503; ``job_json``: the jobs'
     kept JSON, shared with the event stream's snapshot; ``logbook``: the log ``/api/log`` and
-    qBittorrent's ``log/*`` read)."""
+    qBittorrent's ``log/*`` read; ``feeds``: the feed reader qBittorrent's ``rss/*`` edit, by
+    default one of its own that runs once one of them is asked)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     logbook = logbook if logbook is not None else LogBook()
     tickets = Tickets()
@@ -875,7 +877,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *UserApi(gate.users, read_json).routes(),
         *LogApi(logbook).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
-                        max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
+                        feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),
         *TransmissionRpc(service, token=token, username=compat_username, gate=gate,
                          max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),

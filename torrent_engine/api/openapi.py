@@ -24,7 +24,7 @@ from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
-from ..jobs.tuning.settings import MAX_LOGIN_FAILURES
+from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_LOGIN_FAILURES, MAX_PATTERNS
 from ..jobs.validate import MAX_NAME
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
@@ -345,6 +345,21 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                           "of the next, that have it refused (0: never)"},
     "login_ban_time": {"type": "number", "minimum": 1,
                        "description": "seconds an address is refused from its last failed login"},
+    "rss_processing_enabled": {"type": "boolean", "description": "the feeds are read (qBittorrent's rss/*)"},
+    "rss_refresh_interval": {"type": "number", "minimum": 60,
+                             "description": "seconds between two readings of a feed (its own interval "
+                                            "aside)"},
+    "rss_max_articles_per_feed": {"type": "integer", "minimum": 1, "maximum": MAX_FEED_ARTICLES,
+                                  "description": "articles each feed keeps, the newest"},
+    "rss_auto_downloading_enabled": {"type": "boolean",
+                                     "description": "new articles are offered to the download rules"},
+    "rss_smart_episode_filters": {"type": "array", "minItems": 1, "maxItems": MAX_PATTERNS,
+                                  "items": {"type": "string", "minLength": 1, "maxLength": 500},
+                                  "description": "regular expressions whose groups name a title's episode, "
+                                                 "for the rules' smart filter"},
+    "rss_download_repack_proper_episodes": {"type": "boolean",
+                                            "description": "the smart filter takes a REPACK or PROPER of "
+                                                           "an episode taken, once"},
 }
 
 SCHEMAS: dict[str, Schema] = {

@@ -17,7 +17,8 @@ import uvicorn
 from anyio.abc import TaskStatus
 
 from ..engine.clock import next_beat
-from ..jobs import JobNotFound, JobService
+from ..feeds import FeedReader
+from ..jobs import JobConflict, JobNotFound, JobService
 from ..logbook import LogBook
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
@@ -127,12 +128,13 @@ class ApiServer:
         metrics = Metrics(self.service, tokens=(self.token, self.metrics_token or ""))
         history = StatsHistory(interval=self.history_interval)
         book = self.logbook if self.logbook is not None else LogBook()
+        feeds = FeedReader.of(self.service)  # (read in the service's task group, from now on)
         app = create_app(self.service, token=self.token, events=self.events,
                          allowed_hosts=allowed_host_names(self.host, self.allowed_hosts),
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
                          metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
-                         job_json=job_json, logbook=book)
+                         job_json=job_json, logbook=book, feeds=feeds)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
@@ -141,6 +143,10 @@ class ApiServer:
                                 ssl_keyfile=str(self.tls.keyfile) if self.tls is not None else None)
         self._server = _Server(config)
         job_lines = JobLines(self.service.events, book)
+        try:
+            feeds.ensure_running()
+        except JobConflict:  # (a service not running: the feeds are read once it is asked of them)
+            log.warning("the service does not run: the feeds are not read")
         try:
             async with anyio.create_task_group() as tg:  # the loop-lag probe and the charts' sampler
                 tg.start_soon(metrics.watch_loop)  # live as long as we serve

@@ -43,6 +43,7 @@ from ...engine.addtorrent import (
     read_link,
 )
 from ...errors import StreamError, TorrentEngineError
+from ...feeds import FeedReader
 from ...formats.magnet import Magnet, MagnetError, parse_magnet
 from ...formats.metainfo import Torrent
 from ...jobs import (
@@ -114,6 +115,7 @@ from .qbittorrent_records import (
     torrent_record,
     tracker_rows,
 )
+from .qbittorrent_rss import RSS_GETTERS, rss_methods
 from .qbittorrent_sync import MainData, MainDataSync, Shown, Trackers, server_state, tracker_urls
 from .webseed_edits import qbt_add_web_seeds, qbt_edit_web_seed, qbt_remove_web_seeds, qbt_web_seeds
 
@@ -144,8 +146,10 @@ class QbittorrentApi:
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
                  max_torrent_size: int, clock: Callable[[], float] = time.monotonic,
-                 gate: Gate | None = None, logbook: LogBook | None = None) -> None:
+                 gate: Gate | None = None, logbook: LogBook | None = None,
+                 feeds: FeedReader | None = None) -> None:
         self.service = service
+        self.feeds = feeds if feeds is not None else FeedReader.of(service)  # rss/*
         self.logbook = logbook if logbook is not None else LogBook()  # (log/main, log/peers)
         self.gate = gate if gate is not None else Gate(service, token=token)
         self.token = token.encode()
@@ -224,6 +228,8 @@ class QbittorrentApi:
             "torrents/addWebSeeds": self.add_web_seeds, "torrents/editWebSeed": self.edit_web_seed,
             "torrents/removeWebSeeds": self.remove_web_seeds,
         }
+        for name, handler in rss_methods(self.feeds).items():
+            (getters if name in RSS_GETTERS else actions)[name] = handler
         self._getters = getters
         self._actions = actions
 
@@ -515,6 +521,8 @@ class QbittorrentApi:
             raise QbtError(400, "json must be an object")
         try:
             await self.service.update_settings(**preference_changes(prefs, self.service))
+            if any(key.startswith("rss_") for key in prefs):
+                self.feeds.wake()  # (the reader looks at what is due now)
         except InvalidJobRequest as exc:  # (named as the client named it: our setting in brackets)
             key = asked_as(exc.field, prefs, lambda one: preference_changes(one, self.service), (QbtError,))
             if key is None:
@@ -1374,7 +1382,7 @@ def _address(request: Request) -> str:
 _ADDING = frozenset({"torrents/add", "torrents/fetchMetadata", "torrents/parseMetadata"})
 _CONTROL_PREFIX = "torrents/"
 _ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags"})
-_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent", "log/main", "log/peers"})
+_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent", "log/main", "log/peers", *RSS_GETTERS})
 
 
 def _scope_of(name: str, getter: bool) -> Scope:

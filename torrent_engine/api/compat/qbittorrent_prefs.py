@@ -44,7 +44,12 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "peer_turnover": "peer_turnover", "peer_turnover_cutoff": "peer_turnover_cutoff",
           "peer_turnover_interval": "peer_turnover_interval",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
-          "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time"}
+          "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time",
+          # (the feeds: feeds/reader.py)
+          "rss_processing_enabled": "rss_processing_enabled",
+          "rss_auto_downloading_enabled": "rss_auto_downloading_enabled",
+          "rss_max_articles_per_feed": "rss_max_articles_per_feed",
+          "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 _PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
@@ -162,6 +167,12 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "web_ui_max_auth_fail_count": s.login_max_failures, "web_ui_ban_duration": int(s.login_ban_time),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
+        # (the feeds: read every so many minutes, the smart filter's patterns one a line)
+        "rss_processing_enabled": s.rss_processing_enabled, "rss_refresh_interval": math.ceil(
+            s.rss_refresh_interval / 60), "rss_max_articles_per_feed": s.rss_max_articles_per_feed,
+        "rss_auto_downloading_enabled": s.rss_auto_downloading_enabled,
+        "rss_download_repack_proper_episodes": s.rss_download_repack_proper_episodes,
+        "rss_smart_episode_filters": "\n".join(s.rss_smart_episode_filters),
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
         **interface_preferences(s),
     }
@@ -242,6 +253,14 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         changes["resume_save_interval"] = minutes * 60
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
+    if "rss_refresh_interval" in prefs:  # (minutes)
+        minutes = as_float_text(prefs["rss_refresh_interval"], "rss_refresh_interval")
+        if not 1 <= minutes <= MAX_MINUTES:
+            raise QbtError(400, f"rss_refresh_interval: must be a number of minutes from 1 to {MAX_MINUTES}")
+        changes["rss_refresh_interval"] = minutes * 60
+    if "rss_smart_episode_filters" in prefs:  # (one regular expression a line, as qBittorrent's)
+        changes["rss_smart_episode_filters"] = as_str(prefs["rss_smart_episode_filters"],
+                                                      "rss_smart_episode_filters")
     if "excluded_file_names" in prefs:  # (one pattern a line, blank lines passed over)
         lines = as_str(prefs["excluded_file_names"], "excluded_file_names").replace("\r\n", "\n").split("\n")
         changes["excluded_file_names"] = check_name_patterns([line for line in lines if line.strip()],
@@ -251,7 +270,7 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
                "start_paused_enabled", "add_stopped_enabled",
                "slow_torrent_inactive_timer", "save_resume_data_interval",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
-               "torrent_stop_condition",
+               "torrent_stop_condition", "rss_refresh_interval", "rss_smart_episode_filters",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
                *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,
                *INTERFACE_FIELDS}

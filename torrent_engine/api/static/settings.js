@@ -1,6 +1,6 @@
 // The settings view (index.html's #settings-dialog): the daemon's run-time settings (GET and
 // PATCH /api/settings) grouped as qBittorrent's preferences are (Downloads, Connection, Speed,
-// BitTorrent, Web UI, Advanced), each with its label, input and unit; Save sends what changed
+// BitTorrent, RSS, Web UI, Advanced), each with its label, input and unit; Save sends what changed
 // alone, and a value the server refuses is shown by its field (the API's error names it), the
 // form kept as typed. The Web UI group holds this browser's own choices (the theme). Uses
 // app.js's helpers ($, el, api, bytes, statusLimits, logout).
@@ -131,6 +131,17 @@ const SETTINGS = [
     {name: "share_limit_action", label: "Then", kind: "choice",
      options: [["stop", "pause it"], ["remove", "remove it"], ["remove_with_files", "remove it and its files"],
                ["super_seed", "super-seed it (BEP 16)"]]},
+  ]},
+  {group: "RSS", fields: [
+    {name: "rss_processing_enabled", label: "Read the feeds", kind: "bool",
+     hint: "the feeds and the download rules are edited through the qBittorrent API's rss/*"},
+    {name: "rss_refresh_interval", label: "Read each feed every", kind: "number", scale: 60, unit: "minutes"},
+    {name: "rss_max_articles_per_feed", label: "Articles a feed keeps", kind: "number", unit: "articles"},
+    {name: "rss_auto_downloading_enabled", label: "Add the torrents the download rules take", kind: "bool"},
+    {name: "rss_download_repack_proper_episodes", label: "The smart filter takes a REPACK or PROPER once",
+     kind: "bool"},
+    {name: "rss_smart_episode_filters", label: "Episode patterns", kind: "lines",
+     hint: "regular expressions, one a line, whose groups name an episode (S01E05, 1x05, a date)"},
   ]},
   {group: "Web UI", local: true, fields: [
     {name: "ui_theme", label: "Theme", kind: "choice", local: true,

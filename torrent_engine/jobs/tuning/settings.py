@@ -15,6 +15,7 @@ import json
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +101,11 @@ LOGIN_BAN_TIME = 60.0
 MAX_LOGIN_FAILURES = 1000
 
 SETTINGS_FILE = "settings.json"
+# the smart filter's episode patterns: S01E01, 01x01, 2017.01.01, 01.01.2017 (qBittorrent's)
+DEFAULT_SMART_EPISODE_FILTERS = (r"s(\d+)e(\d+)", r"(\d+)x(\d+)", r"(\d{4}[.\-]\d{1,2}[.\-]\d{1,2})",
+                                 r"(\d{1,2}[.\-]\d{1,2}[.\-]\d{4})")
+MAX_FEED_ARTICLES = 10_000  # articles one feed keeps at most
+MAX_PATTERNS = 100  # smart filter patterns
 # settings to change, by name, with their values as a client or a file sent them: ``updated``
 # checks each one (its type too) before any applies
 SettingChanges: TypeAlias = dict[str, object]
@@ -271,12 +277,23 @@ class ServiceSettings:
     # web_ui_ban_duration, Transmission's anti-brute-force-threshold)
     login_max_failures: int = LOGIN_FAILURES
     login_ban_time: float = LOGIN_BAN_TIME
+    # the feeds (feeds/reader.py, qBittorrent's RSS): whether they are read, every how many
+    # seconds (a feed's own interval aside), how many articles each keeps; whether their new
+    # articles are offered to the download rules, the smart filter's episode patterns (regular
+    # expressions whose groups name an episode), and whether it takes a REPACK or PROPER of one
+    rss_processing_enabled: bool = False
+    rss_refresh_interval: float = 1800.0
+    rss_max_articles_per_feed: int = 50
+    rss_auto_downloading_enabled: bool = False
+    rss_smart_episode_filters: tuple[str, ...] = DEFAULT_SMART_EPISODE_FILTERS
+    rss_download_repack_proper_episodes: bool = True
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
         out: dict[str, JSON] = dataclasses.asdict(self)
         out["share_limit_action"] = self.share_limit_action.value
         out["watch_folders"] = dict(self.watch_folders)
+        out["rss_smart_episode_filters"] = list(self.rss_smart_episode_filters)
         return out
 
     def program(self, event: ProgramEvent) -> str:
@@ -287,6 +304,22 @@ class ServiceSettings:
             ProgramEvent.SEEDING_DONE: (self.run_on_seeding_done, self.run_on_seeding_done_enabled),
         }[event]
         return command if enabled else ""
+
+
+def check_patterns(value: object, name: str) -> tuple[str, ...]:
+    """Regular expressions (a list of them, or lines of text as qBittorrent sends them), each
+    compiling; at least one, at most ``MAX_PATTERNS``."""
+    if isinstance(value, str):
+        value = [line for line in value.splitlines() if line.strip()]
+    if not isinstance(value, (list, tuple)) or not value or len(value) > MAX_PATTERNS \
+            or not all(isinstance(p, str) and 0 < len(p) <= 500 for p in value):
+        raise InvalidJobRequest(f"must be 1 to {MAX_PATTERNS} regular expressions", name)
+    for pattern in value:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise InvalidJobRequest(f"{pattern[:80]!r} is not a regular expression: {exc}", name) from None
+    return tuple(value)
 
 
 def _int(value: object, name: str, minimum: int) -> int:
@@ -321,7 +354,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
         elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused",
-                      "add_to_top_of_queue", "merge_trackers"):
+                      "add_to_top_of_queue", "merge_trackers", "rss_download_repack_proper_episodes"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
@@ -356,6 +389,12 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = _int_in(value, name, 0, 100, "must be a whole number of percent from 0 to 100")
         elif name == "peer_turnover_interval":
             values[name] = check_seconds(value, name, minimum=1.0)
+        elif name == "rss_refresh_interval":
+            values[name] = check_seconds(value, name, minimum=60.0)
+        elif name == "rss_max_articles_per_feed":
+            values[name] = _int_in(value, name, 1, MAX_FEED_ARTICLES)
+        elif name == "rss_smart_episode_filters":
+            values[name] = check_patterns(value, name)
         elif name == "login_max_failures":
             values[name] = _int_in(value, name, 0, MAX_LOGIN_FAILURES,
                                    f"must be a whole number from 0 (never refused) to {MAX_LOGIN_FAILURES}")

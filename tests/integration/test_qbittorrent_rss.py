@@ -1,0 +1,161 @@
+"""The daemon's feeds through qBittorrent's ``rss/*``, driven by qbittorrent-api as front ends do:
+a feed on a loopback server read once processing is on, a download rule (a word, the smart
+filter, a category and a save path) adding the torrent of the article it takes — one of two
+articles of the same episode —, the article read from then on; a feed that answers 404 says so;
+a disabled rule's matching articles; the conflicts and bad rules refused as qBittorrent answers;
+everything kept across a restart; a feeds record that cannot be read kept aside; an admin's alone."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.integration.api_helpers import qbt_client, running_api
+from tests.integration.helpers import make_payload, make_torrent
+from tests.integration.test_api_users import qbt_as, users
+from tests.unit.tracker._tracker_servers import HttpRequest, http_response, http_tracker
+
+pytestmark = pytest.mark.anyio
+
+
+def _feed(port: int, magnet: str) -> bytes:
+    base = f"http://127.0.0.1:{port}"
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Example</title>
+<item><title>Show S01E01 1080p</title><guid>e1-1080</guid><pubDate>Mon, 30 Nov 2026 10:00:00 GMT</pubDate>
+ <enclosure type="application/x-bittorrent" url="{base}/t/1080.torrent"/></item>
+<item><title>Show S01E01 720p</title><guid>e1-720</guid><pubDate>Mon, 30 Nov 2026 09:00:00 GMT</pubDate>
+ <enclosure type="application/x-bittorrent" url="{base}/t/720.torrent"/></item>
+<item><title>Other thing</title><link>{magnet.replace("&", "&amp;")}</link></item>
+</channel></rss>""".encode()
+
+
+def _set_up(url: str, feed: str, broken: str) -> Any:
+    """What a front end does (in a worker thread): processing on, a folder, two feeds, two rules."""
+    from qbittorrentapi import Conflict409Error, InvalidRequest400Error
+
+    qbt = qbt_client(url)
+    qbt.app_set_preferences({"rss_processing_enabled": True, "rss_auto_downloading_enabled": True,
+                             "rss_refresh_interval": 30})
+    qbt.rss_add_folder(folder_path="TV")
+    qbt.rss_add_feed(url=feed, item_path="TV\\Example")
+    qbt.rss_add_feed(url=broken, item_path="Broken")
+    refused = []
+    for call in (lambda: qbt.rss_add_feed(url=feed, item_path="Again"),  # (read already)
+                 lambda: qbt.rss_add_folder(folder_path="Nowhere\\Sub"),
+                 lambda: qbt.rss_move_item(orig_item_path="Missing", new_item_path="X")):
+        try:
+            call()
+        except Conflict409Error as exc:
+            refused.append(str(exc))
+    try:
+        qbt.rss_set_rule(rule_name="bad", rule_def={"useRegex": True, "mustContain": "(unclosed"})
+    except InvalidRequest400Error as exc:
+        refused.append(str(exc))
+    qbt.rss_set_rule(rule_name="preview", rule_def={"enabled": False, "mustContain": "1080p",
+                                                    "affectedFeeds": [feed]})
+    qbt.rss_set_rule(rule_name="shows", rule_def={
+        "enabled": True, "mustContain": "show", "smartFilter": True, "affectedFeeds": [feed],
+        "assignedCategory": "tv", "savePath": "tv"})
+    return qbt, refused
+
+
+async def test_a_rule_adds_the_torrent_of_the_article_it_takes_and_everything_is_kept(
+        tmp_path: Path) -> None:
+    wanted = make_torrent(make_payload(tmp_path / "p720", (("a.bin", 40_000),), name="show 720p"))
+    other = make_torrent(make_payload(tmp_path / "p1080", (("a.bin", 50_000),), name="show 1080p"))
+    magnet = f"magnet:?xt=urn:btih:{'ab' * 20}&dn=other"
+    asked: list[str] = []
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        asked.append(request.path)
+        if request.path == "/feed.xml":
+            await stream.send(http_response(_feed(server.port, magnet),
+                                            headers=("Content-Type: application/rss+xml",)))
+        elif request.path in ("/t/720.torrent", "/t/1080.torrent"):
+            t = wanted if "720" in request.path else other
+            await stream.send(http_response(t.to_bytes(),
+                                            headers=("Content-Type: application/x-bittorrent",)))
+        else:
+            await stream.send(http_response(b"gone", "404 Not Found"))
+
+    async with http_tracker(site) as server:
+        feed, broken = (f"http://127.0.0.1:{server.port}{p}" for p in ("/feed.xml", "/broken.xml"))
+        async with running_api(tmp_path) as api:
+            qbt, refused = await anyio.to_thread.run_sync(_set_up, api.url, feed, broken)
+            assert len(refused) == 4 and "read already" in refused[0] and "mustContain" in refused[3], refused
+            with anyio.fail_after(30):  # (read at once, the rule set: its torrent added)
+                while not api.service.client_jobs():
+                    await anyio.sleep(0.05)
+            await anyio.sleep(0.5)  # (time for a second add, were there one)
+            jobs = api.service.client_jobs()
+            assert [j.info_hash for j in jobs] == [wanted.info_hash.hex()], jobs  # (one episode, once)
+            assert jobs[0].features.category == "tv"
+            assert Path(jobs[0].options.save_path) == (api.download_root / "tv").resolve()
+            assert "/t/1080.torrent" not in asked
+
+            def read_back() -> tuple[Any, Any, Any]:
+                return (qbt.rss_items(include_feed_data=True), qbt.rss_rules(),
+                        qbt.rss_matching_articles(rule_name="preview"))
+
+            with anyio.fail_after(30):
+                while True:  # (the broken feed's reading ends with its error)
+                    items, rules, matching = await anyio.to_thread.run_sync(read_back)
+                    if items["Broken"].get("hasError"):
+                        break
+                    await anyio.sleep(0.1)
+            example = items["TV"]["Example"]
+            assert example["url"] == feed and example["title"] == "Example" and not example["hasError"]
+            read = {a["title"]: a["isRead"] for a in example["articles"]}
+            assert read == {"Show S01E01 1080p": False, "Show S01E01 720p": True, "Other thing": False}, read
+            dated = next(a for a in example["articles"] if a["id"] == "e1-720")
+            assert dated["date"] == "Mon, 30 Nov 2026 09:00:00 GMT"
+            assert dated["torrentURL"].endswith("/t/720.torrent")
+            assert "404" in items["Broken"]["error"]
+            assert rules["shows"]["previouslyMatchedEpisodes"] == ["1x1"], rules["shows"]
+            assert rules["shows"]["lastMatch"] == "Mon, 30 Nov 2026 09:00:00 GMT"
+            assert dict(matching) == {"Example": ["Show S01E01 1080p"]}  # (a disabled rule's, shown)
+            prefs = await anyio.to_thread.run_sync(qbt.app_preferences)
+            assert (prefs["rss_processing_enabled"], prefs["rss_refresh_interval"]) == (True, 30)
+            await anyio.to_thread.run_sync(lambda: qbt.rss_mark_as_read(item_path="TV"))
+            await anyio.to_thread.run_sync(lambda: qbt.rss_move_item(orig_item_path="Broken",
+                                                                     new_item_path="TV\\Broken"))
+            r = await api.client.get("/api/settings")
+            assert r.json()["rss_refresh_interval"] == 1800  # (30 minutes in qBittorrent's, seconds in ours)
+        async with running_api(tmp_path) as api:  # (a restart: the feeds, their read marks, the rules kept)
+            qbt = await anyio.to_thread.run_sync(qbt_client, api.url)
+            items = await anyio.to_thread.run_sync(lambda: qbt.rss_items(include_feed_data=True))
+            assert set(items["TV"]) == {"Example", "Broken"}
+            assert all(a["isRead"] for a in items["TV"]["Example"]["articles"])
+            rules = await anyio.to_thread.run_sync(qbt.rss_rules)
+            assert set(rules) == {"preview", "shows"}
+            assert rules["shows"]["previouslyMatchedEpisodes"] == ["1x1"]
+            await anyio.to_thread.run_sync(lambda: qbt.rss_remove_item(item_path="TV"))
+            assert await anyio.to_thread.run_sync(qbt.rss_items) == {}
+
+
+async def test_an_unreadable_feeds_record_is_kept_aside_and_the_feeds_are_an_admin_s(tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "feeds.json").write_text('{"version": 1, "items": "no"}')
+    users(state)
+    async with running_api(tmp_path) as api:
+        r = await api.client.get("/api/v2/rss/items")
+        assert (r.status_code, r.json()) == (200, {})
+        assert (state / "feeds.json.unreadable").read_text() == '{"version": 1, "items": "no"}'
+        async with qbt_as(api, "alice") as alice:
+            for method, path in (("GET", "rss/items"), ("GET", "rss/rules"),
+                                 ("POST", "rss/addFeed"), ("POST", "rss/setRule")):
+                r = await alice.request(method, f"/api/v2/{path}", data={"url": "http://127.0.0.1:9/f",
+                                                                       "ruleName": "x", "ruleDef": "{}"})
+                assert r.status_code == 403, (path, r.status_code, r.text)
+        r = await api.client.post("/api/v2/rss/addFeed", data={"url": "file:///etc/passwd", "path": "x"})
+        assert r.status_code == 409 and "http(s)" in r.text, r.text
+        r = await api.client.post("/api/v2/rss/setRule", data={
+            "ruleName": "out", "ruleDef": '{"savePath": "../../elsewhere"}'})
+        assert r.status_code == 400 and "savePath" in r.text, r.text
+        r = await api.client.post("/api/v2/rss/addFeed", data={"path": "x"})
+        assert r.status_code == 400 and "url" in r.text, r.text

@@ -1,0 +1,177 @@
+"""qBittorrent's ``rss/*`` methods over the daemon's feed reader (``torrent_engine.feeds``): the
+feeds in folders and their articles, the download rules, as qBittorrent's web UI, VueTorrent and
+the other front ends call them. What cannot be done is a ``409`` saying what is in the way (an
+item there already, none at a path, a URL read already), as qBittorrent answers; a rule of the
+wrong kind a ``400`` naming its key (qBittorrent takes any JSON and makes an empty rule of it)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ...feeds import FeedConflict, FeedReader, FeedRule, RuleError
+from ...jobs import JobConflict
+from ...jsonvalue import JSON
+from .forms import Form
+from .qbittorrent_records import QbtError, parse_bool
+
+__all__ = ["RSS_GETTERS", "rss_methods"]
+
+Handler = Callable[[Form, Request], Awaitable[JSON | Response]]
+# (read by an admin alone: a feed's URL often holds the user's key of the site)
+RSS_GETTERS = frozenset({"rss/items", "rss/rules", "rss/matchingArticles"})
+
+
+@contextmanager
+def _as_qbittorrent() -> Iterator[None]:
+    try:
+        yield
+    except FeedConflict as exc:
+        raise QbtError(409, exc.reason) from exc
+    except RuleError as exc:
+        raise QbtError(400, str(exc)) from exc
+
+
+def _needed(form: Form, *names: str) -> list[str]:
+    """The fields ``names`` (a missing one: ``400`` as qBittorrent's ``requireParams``)."""
+    values = []
+    for name in names:
+        value = form.get(name)
+        if value is None:
+            raise QbtError(400, f"Missing required parameter: {name}")
+        values.append(value)
+    return values
+
+
+def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
+    """The ``rss/*`` methods, by name."""
+
+    def running() -> None:  # (the reader reads the feeds in the service's task group)
+        try:
+            feeds.ensure_running()
+        except JobConflict:
+            pass  # (the service stops: nothing is read, what was asked is kept)
+
+    async def add_folder(form: Form, request: Request) -> None:
+        (path,) = _needed(form, "path")
+        with _as_qbittorrent():
+            await feeds.add_folder(path)
+
+    async def add_feed(form: Form, request: Request) -> None:
+        (url,) = _needed(form, "url")
+        try:
+            interval = max(0, int(form.get("refreshInterval") or 0))
+        except ValueError:
+            interval = 0  # (as qBittorrent's toLongLong: not a number is 0, the settings')
+        running()
+        with _as_qbittorrent():
+            await feeds.add_feed(url, form.get("path") or "", float(interval))
+
+    async def set_feed_url(form: Form, request: Request) -> None:
+        path, url = _needed(form, "path", "url")
+        with _as_qbittorrent():
+            await feeds.set_url(path, url)
+
+    async def set_refresh_interval(form: Form, request: Request) -> None:
+        path, text = _needed(form, "path", "refreshInterval")
+        try:
+            interval = int(text)
+        except ValueError:
+            interval = -1
+        if interval < 0:
+            raise QbtError(400, "Invalid 'refreshInterval' value")
+        with _as_qbittorrent():
+            entry = feeds.state.feed_at(path)
+            if entry is None:
+                raise QbtError(409, f"Feed doesn't exist: {path}.")
+            entry.refresh_interval = float(interval)
+            await feeds.save()
+            feeds.wake()
+
+    async def remove_item(form: Form, request: Request) -> None:
+        (path,) = _needed(form, "path")
+        with _as_qbittorrent():
+            await feeds.remove(path)
+
+    async def move_item(form: Form, request: Request) -> None:
+        path, dest = _needed(form, "itemPath", "destPath")
+        with _as_qbittorrent():
+            await feeds.move(path, dest)
+
+    async def items(form: Form, request: Request) -> JSON:
+        running()
+        await feeds.load()
+        return feeds.items(bool(parse_bool(form.get("withData"))))
+
+    async def mark_as_read(form: Form, request: Request) -> None:
+        (path,) = _needed(form, "itemPath")
+        with _as_qbittorrent():
+            await feeds.mark_read(path, form.get("articleId"))
+
+    async def refresh_item(form: Form, request: Request) -> None:
+        (path,) = _needed(form, "itemPath")
+        running()
+        await feeds.refresh(path)
+
+    async def set_rule(form: Form, request: Request) -> None:
+        name, text = _needed(form, "ruleName", "ruleDef")
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise QbtError(400, f"ruleDef is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise QbtError(400, "ruleDef must be a JSON object")
+        running()
+        with _as_qbittorrent():
+            rule = FeedRule.from_qbt(data, name)
+            _inside_root(feeds, rule)
+            await feeds.set_rule(rule)
+
+    async def rename_rule(form: Form, request: Request) -> None:
+        name, new = _needed(form, "ruleName", "newRuleName")
+        with _as_qbittorrent():
+            await feeds.rename_rule(name, new)
+
+    async def clone_rule(form: Form, request: Request) -> None:
+        source, clone = _needed(form, "sourceName", "cloneName")
+        with _as_qbittorrent():
+            rule = feeds.state.rules.get(source)
+            if rule is None:
+                raise QbtError(409, f"no rule {source[:80]!r}")
+            await feeds.set_rule(FeedRule.from_qbt({**rule.to_qbt(), "lastMatch": "",
+                                                    "previouslyMatchedEpisodes": []}, clone))
+
+    async def remove_rule(form: Form, request: Request) -> None:
+        (name,) = _needed(form, "ruleName")
+        await feeds.remove_rule(name)
+
+    async def rules(form: Form, request: Request) -> JSON:
+        await feeds.load()
+        return {name: rule.to_qbt() for name, rule in sorted(feeds.state.rules.items())}
+
+    async def matching(form: Form, request: Request) -> JSON:
+        (name,) = _needed(form, "ruleName")
+        await feeds.load()
+        with _as_qbittorrent():
+            return feeds.matching(name)
+
+    return {"rss/addFolder": add_folder, "rss/addFeed": add_feed, "rss/setFeedURL": set_feed_url,
+            "rss/setFeedRefreshInterval": set_refresh_interval, "rss/removeItem": remove_item,
+            "rss/moveItem": move_item, "rss/items": items, "rss/markAsRead": mark_as_read,
+            "rss/refreshItem": refresh_item, "rss/setRule": set_rule, "rss/renameRule": rename_rule,
+            "rss/cloneRule": clone_rule, "rss/removeRule": remove_rule, "rss/rules": rules,
+            "rss/matchingArticles": matching}
+
+
+def _inside_root(feeds: FeedReader, rule: FeedRule) -> None:
+    """A rule's save path must lead inside the download root (``RuleError`` naming it)."""
+    if not rule.save_path:
+        return
+    root = feeds.service.download_root
+    target = (root / rule.save_path).resolve()
+    if target != root and not target.is_relative_to(root):
+        raise RuleError(f"{rule.save_path[:120]!r} is outside the download root {root}", "savePath")

@@ -1,0 +1,9 @@
+"""Feeds (RSS, Atom) read by the daemon, and the rules that add their articles' torrents as jobs
+(qBittorrent's RSS reader and auto-downloader): ``FeedReader`` over a ``JobService``, its record
+(``state``) and its rules (``rules``), pure but for the reader."""
+
+from .reader import FEEDS_FILE, FeedReader
+from .rules import FeedRule, RuleError
+from .state import FeedConflict, FeedState
+
+__all__ = ["FEEDS_FILE", "FeedConflict", "FeedReader", "FeedRule", "FeedState", "RuleError"]
