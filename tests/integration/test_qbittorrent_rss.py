@@ -159,3 +159,14 @@ async def test_an_unreadable_feeds_record_is_kept_aside_and_the_feeds_are_an_adm
         assert r.status_code == 400 and "savePath" in r.text, r.text
         r = await api.client.post("/api/v2/rss/addFeed", data={"path": "x"})
         assert r.status_code == 400 and "url" in r.text, r.text
+
+
+async def test_a_feeds_record_the_disk_cannot_read_is_said_and_never_replaced(tmp_path: Path) -> None:
+    record = tmp_path / "state" / "feeds.json"
+    record.mkdir(parents=True)  # (a folder where the file belongs: reading it fails)
+    async with running_api(tmp_path) as api:
+        for method, path, data in (("GET", "rss/items", None), ("GET", "rss/rules", None),
+                                   ("POST", "rss/addFeed", {"url": "http://127.0.0.1:9/f"})):
+            r = await api.client.request(method, f"/api/v2/{path}", data=data)
+            assert r.status_code == 409 and "cannot be read" in r.text, (path, r.status_code, r.text)
+        assert record.is_dir()

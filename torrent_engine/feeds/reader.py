@@ -28,7 +28,7 @@ import logging
 import os
 import time
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,8 @@ class FeedReader:
         state_dir = service.state_dir
         self._path = None if state_dir is None else Path(state_dir) / FEEDS_FILE
         self._loaded = False
+        self._loading_record = anyio.Lock()  # (one reading of the record: the others wait for it)
+        self._unread: str | None = None  # why the record could not be read (nothing is done then)
         self._running = False
         self._loading: set[str] = set()  # the URLs being read now
         self._asked: set[str] = set()  # the URLs asked to be read now (refresh), whatever the settings
@@ -97,33 +99,28 @@ class FeedReader:
         self._wake.set()
 
     async def load(self) -> None:
-        """The feeds as kept, once (an unreadable record kept aside, the reader starting empty)."""
-        if self._loaded or self._path is None:
+        """The feeds as kept, once: a record that does not read is kept aside and the reader
+        starts empty; one that cannot be read at all (the disk's error) leaves the reader doing
+        nothing, each verb saying why (``FeedConflict``), so that no save replaces it."""
+        async with self._loading_record:
+            if not self._loaded and self._path is not None:
+                try:
+                    self.state = await anyio.to_thread.run_sync(_read_record, self._path)
+                except OSError as exc:
+                    self._unread = f"the feeds record {self._path} cannot be read: {exc.strerror or exc}"
+                    log.error("%s; the feeds are not read until the daemon restarts", self._unread)
             self._loaded = True
-            return
-        path = self._path
-
-        def read() -> FeedState:
-            try:
-                text = path.read_bytes()
-            except FileNotFoundError:
-                return FeedState()
-            try:
-                return FeedState.from_json(json.loads(text))
-            except ValueError as exc:  # (JSON's errors are ValueErrors too)
-                aside = path.with_name(f"{path.name}.unreadable")
-                os.replace(path, aside)
-                log.error("the feeds record %s cannot be read (%s): kept as %s; no feeds", path, exc, aside)
-                return FeedState()
-
-        self.state = await anyio.to_thread.run_sync(read)
-        self._loaded = True
+        if self._unread is not None:
+            raise FeedConflict(self._unread, "feeds")
 
     async def run(self) -> None:
         """Read the feeds as they come due, and offer new articles to the rules, until cancelled."""
         self._running = True
         try:
-            await self.load()
+            try:
+                await self.load()
+            except FeedConflict:
+                return  # (said: load)
             limiter = anyio.CapacityLimiter(FETCHES_AT_ONCE)
             async with anyio.create_task_group() as tg:
                 while True:
@@ -131,7 +128,7 @@ class FeedReader:
                     wait = self._start_due(tg, limiter)
                     if self._offer_all:
                         self._offer_all = False
-                        tg.start_soon(self._offer, None)
+                        tg.start_soon(self._guarded, self._offer(None))
                     with anyio.move_on_after(max(wait, 0.01)):
                         await self._wake.wait()
         finally:
@@ -152,10 +149,18 @@ class FeedReader:
             if asked or due <= now:
                 self._asked.discard(entry.url)
                 self._loading.add(entry.url)
-                tg.start_soon(self._read, entry, limiter)
+                tg.start_soon(self._guarded, self._read(entry, limiter))
             else:
                 wait = min(wait, due - now)
         return wait
+
+    @staticmethod
+    async def _guarded(work: Coroutine[Any, Any, None]) -> None:
+        """``work``, whose failure (a defect) is logged: it must not end the service's task group."""
+        try:
+            await work
+        except Exception:
+            log.exception("the feed reader's work failed")
 
     async def _fetch(self, url: str) -> bytes:
         """The document at ``url``, fetched as a ``.torrent`` URL is (``HttpError``)."""
@@ -279,6 +284,15 @@ class FeedReader:
         await self._changed()
         return entry
 
+    async def set_refresh_interval(self, path: str, seconds: float) -> None:
+        """The feed at ``path`` read every ``seconds`` (0: the settings' interval)."""
+        await self.load()
+        entry = self.state.feed_at(path)
+        if entry is None:
+            raise FeedConflict(f"Feed doesn't exist: {path}.", "path")
+        entry.refresh_interval = max(0.0, seconds)
+        await self._changed()
+
     async def remove(self, path: str) -> None:
         """The item at ``path``: a feed, or a folder and all it holds."""
         await self.load()
@@ -375,6 +389,26 @@ class FeedReader:
             if titles:
                 out[path.rpartition(SEP)[2]] = titles
         return out
+
+
+def _read_record(path: Path) -> FeedState:
+    """(A worker thread.) The record at ``path`` (none: no feeds); one that does not read is
+    renamed aside (``.unreadable``, or ``.unreadable.N`` beside an earlier one) and is no feeds.
+    ``OSError`` when the file cannot be read."""
+    try:
+        text = path.read_bytes()
+    except FileNotFoundError:
+        return FeedState()
+    try:
+        return FeedState.from_json(json.loads(text))
+    except ValueError as exc:  # (JSON's errors are ValueErrors too)
+        aside = path.with_name(f"{path.name}.unreadable")
+        n = 1
+        while aside.exists():
+            aside, n = path.with_name(f"{path.name}.unreadable.{n}"), n + 1
+        os.replace(path, aside)
+        log.error("the feeds record %s does not read (%s): kept as %s; no feeds", path, exc, aside)
+        return FeedState()
 
 
 def _article_json(article: Article, read: bool) -> dict[str, JSON]:

@@ -85,12 +85,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
         if interval < 0:
             raise QbtError(400, "Invalid 'refreshInterval' value")
         with _as_qbittorrent():
-            entry = feeds.state.feed_at(path)
-            if entry is None:
-                raise QbtError(409, f"Feed doesn't exist: {path}.")
-            entry.refresh_interval = float(interval)
-            await feeds.save()
-            feeds.wake()
+            await feeds.set_refresh_interval(path, float(interval))
 
     async def remove_item(form: Form, request: Request) -> None:
         (path,) = _needed(form, "path")
@@ -104,7 +99,8 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
 
     async def items(form: Form, request: Request) -> JSON:
         running()
-        await feeds.load()
+        with _as_qbittorrent():
+            await feeds.load()
         return feeds.items(bool(parse_bool(form.get("withData"))))
 
     async def mark_as_read(form: Form, request: Request) -> None:
@@ -115,7 +111,8 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
     async def refresh_item(form: Form, request: Request) -> None:
         (path,) = _needed(form, "itemPath")
         running()
-        await feeds.refresh(path)
+        with _as_qbittorrent():
+            await feeds.refresh(path)
 
     async def set_rule(form: Form, request: Request) -> None:
         name, text = _needed(form, "ruleName", "ruleDef")
@@ -139,6 +136,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
     async def clone_rule(form: Form, request: Request) -> None:
         source, clone = _needed(form, "sourceName", "cloneName")
         with _as_qbittorrent():
+            await feeds.load()
             rule = feeds.state.rules.get(source)
             if rule is None:
                 raise QbtError(409, f"no rule {source[:80]!r}")
@@ -147,16 +145,18 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
 
     async def remove_rule(form: Form, request: Request) -> None:
         (name,) = _needed(form, "ruleName")
-        await feeds.remove_rule(name)
+        with _as_qbittorrent():
+            await feeds.remove_rule(name)
 
     async def rules(form: Form, request: Request) -> JSON:
-        await feeds.load()
+        with _as_qbittorrent():
+            await feeds.load()
         return {name: rule.to_qbt() for name, rule in sorted(feeds.state.rules.items())}
 
     async def matching(form: Form, request: Request) -> JSON:
         (name,) = _needed(form, "ruleName")
-        await feeds.load()
         with _as_qbittorrent():
+            await feeds.load()
             return feeds.matching(name)
 
     return {"rss/addFolder": add_folder, "rss/addFeed": add_feed, "rss/setFeedURL": set_feed_url,
