@@ -1071,7 +1071,7 @@ async def test_the_settings_are_shown_changed_kept_and_a_bad_value_is_refused_by
 
             def change() -> None:
                 view.open()
-                assert view.legends() == ["Downloads", "Connection", "Speed", "BitTorrent", "Web UI",
+                assert view.legends() == ["Downloads", "Connection", "Speed", "BitTorrent", "RSS", "Web UI",
                                           "Advanced"]
                 assert view.field("download_limit").get_attribute("value") == "0"
                 assert not view.field("incomplete_dir_enabled").is_selected()
