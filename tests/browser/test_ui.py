@@ -78,6 +78,34 @@ def wait(driver: Any, condition: Callable[[Any], Any], limit: float = 60) -> Any
         raise AssertionError(f"waited {limit:g} s in vain; the page: {page_state(driver)}") from None
 
 
+def job_row(d: Any, job_id: str) -> Any:
+    """The list's row of the job ``job_id``."""
+    from selenium.webdriver.common.by import By
+
+    return d.find_element(By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{job_id}"]')
+
+
+def use_menu(d: Any, job_id: str, action: str) -> None:
+    """The jobs' menu opened on ``job_id``'s row (a right-click), its ``action`` clicked."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    ActionChains(d).context_click(job_row(d, job_id).find_element(By.CSS_SELECTOR, ".name")).perform()
+    wait(d, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
+    d.find_element(By.CSS_SELECTOR, f'#context-menu [data-menu="{action}"]').click()
+
+
+def answer_prompt(d: Any, text: str) -> None:
+    """``text`` typed into the open prompt (as the menu's Category… asks), and Set."""
+    from selenium.webdriver.common.by import By
+
+    wait(d, lambda d: d.find_element(By.ID, "prompt-dialog").is_displayed())
+    box = d.find_element(By.ID, "prompt-input")
+    box.clear()
+    box.send_keys(text)
+    d.find_element(By.ID, "prompt-ok").click()
+
+
 def page_state(driver: Any) -> str:
     """What a wait in vain saw: the dialogs open, the focus, the errors shown (the page's and the
     add dialog's) and the browser console's messages: a failure says where the page stood."""
@@ -753,20 +781,7 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
         added = [(await service.add(_magnet(i), AddOptions(paused=True)))[0] for i in range(3)]
         ids = [j.id for j in added]
 
-        def row(d: Any, job_id: str) -> Any:
-            return d.find_element(By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{job_id}"]')
-
-        def menu(d: Any, job_id: str, action: str) -> None:
-            ActionChains(d).context_click(row(d, job_id).find_element(By.CSS_SELECTOR, ".name")).perform()
-            wait(d, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
-            d.find_element(By.CSS_SELECTOR, f'#context-menu [data-menu="{action}"]').click()
-
-        def answer(d: Any, text: str) -> None:
-            wait(d, lambda d: d.find_element(By.ID, "prompt-dialog").is_displayed())
-            box = d.find_element(By.ID, "prompt-input")
-            box.clear()
-            box.send_keys(text)
-            d.find_element(By.ID, "prompt-ok").click()
+        row, menu, answer = job_row, use_menu, answer_prompt
 
         with chromium(1400, 900) as driver:
             driver.execute_cdp_cmd("Browser.grantPermissions", {

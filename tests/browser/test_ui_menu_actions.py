@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.browser.test_ui import _magnet, chromium, in_thread, wait
+from tests.browser.test_ui import _magnet, answer_prompt, chromium, in_thread, job_row, use_menu, wait
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
 from torrent_engine.jobs import AddOptions
@@ -23,7 +23,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
 async def test_the_menu_moves_jobs_in_the_queue_limits_their_rates_and_sets_their_location(
         tmp_path: Path) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.by import By
 
     async with running_api(tmp_path) as api:
@@ -36,20 +35,7 @@ async def test_the_menu_moves_jobs_in_the_queue_limits_their_rates_and_sets_thei
         torrent = make_torrent(payload)
         moving = (await service.add(torrent.to_bytes(), AddOptions(paused=True, save_path="here")))[0].id
 
-        def row(d: Any, job_id: str) -> Any:
-            return d.find_element(By.CSS_SELECTOR, f'#jobs tr.job[data-job-id="{job_id}"]')
-
-        def menu(d: Any, job_id: str, action: str) -> None:
-            ActionChains(d).context_click(row(d, job_id).find_element(By.CSS_SELECTOR, ".name")).perform()
-            wait(d, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
-            d.find_element(By.CSS_SELECTOR, f'#context-menu [data-menu="{action}"]').click()
-
-        def answer(d: Any, text: str) -> None:
-            wait(d, lambda d: d.find_element(By.ID, "prompt-dialog").is_displayed())
-            box = d.find_element(By.ID, "prompt-input")
-            box.clear()
-            box.send_keys(text)
-            d.find_element(By.ID, "prompt-ok").click()
+        row, menu, answer = job_row, use_menu, answer_prompt
 
         def errors(d: Any) -> str:
             return str(d.find_element(By.ID, "errors").text)

@@ -520,15 +520,19 @@ async def test_a_coordinator_with_no_usable_tracker_ends_and_says_it_no_longer_r
     assert not coord.running
 
 
+def held_by(release: anyio.Event, tracker: Tracker) -> Callable[[HttpRequest, anyio.abc.ByteStream], Any]:
+    """``tracker``'s answers, each once ``release`` is set."""
+    async def held(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await release.wait()
+        await Tracker.handle(tracker, request, stream)
+    return held
+
+
 async def test_tiers_set_while_an_announce_is_in_flight_are_announced_to_once_it_ends() -> None:
     slow, fast = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
     release = anyio.Event()
 
-    async def held(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
-        await release.wait()
-        await Tracker.handle(slow, request, stream)
-
-    async with running(fast), http_tracker(held) as server:
+    async with running(fast), http_tracker(held_by(release, slow)) as server:
         slow.port = server.port
         coord = coordinator([[slow.url]])
         async with anyio.create_task_group() as tg:
@@ -549,11 +553,7 @@ async def test_announcing_names_the_trackers_waited_for_and_none_once_cut_short_
     slow, fast = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
     release = anyio.Event()
 
-    async def held(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
-        await release.wait()
-        await Tracker.handle(slow, request, stream)
-
-    async with running(fast), http_tracker(held) as server:
+    async with running(fast), http_tracker(held_by(release, slow)) as server:
         slow.port = server.port
         for cut_short in (True, False):
             coord = coordinator([[fast.url], [slow.url]], announce_to_all_tiers=True)

@@ -20,7 +20,7 @@ from ...jobs.disk.paths import confine
 from ...jsonvalue import JSON, JSONObject
 from ...net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
 from .. import jsontext
-from .qbittorrent_records import QbtError
+from .qbittorrent_records import QbtError, form_json
 
 CLIENT_DATA_FILE = "qbittorrent_clientdata.json"
 CLIENT_DATA_MAX = 1024 * 1024  # qBittorrent's CLIENT_DATA_FILE_MAX_SIZE
@@ -118,10 +118,7 @@ def read_cookies(text: str) -> list[Cookie]:
     cookie, other fields passed over, as qBittorrent reads them), each checked: a ``400`` naming
     the first that is wrong (``cookies[2].domain: …``), where qBittorrent would keep a cookie it
     never sends."""
-    try:
-        rows = jsontext.loads(text.strip())
-    except ValueError as exc:
-        raise QbtError(400, f"cookies is not JSON: {exc}") from exc
+    rows = form_json(text.strip(), "cookies")
     if not isinstance(rows, list):
         raise QbtError(400, "cookies must be array")
     if len(rows) > MAX_COOKIES:
@@ -164,10 +161,7 @@ class ClientData:
         """``clientdata/load`` ``keys`` (a JSON array of strings; empty: everything)."""
         if not keys:
             return dict(self.data)
-        try:
-            names = jsontext.loads(keys)
-        except ValueError as exc:
-            raise QbtError(400, f"keys is not JSON: {exc}") from exc
+        names = form_json(keys, "keys")
         if not isinstance(names, list):
             raise QbtError(400, "`keys` must be an array")
         if not all(isinstance(n, str) for n in names):
@@ -177,10 +171,7 @@ class ClientData:
     def store(self, data: str) -> None:
         """``clientdata/store`` ``data`` (a JSON object): its keys set, those with ``null``
         removed; ``409`` when the whole would be over 1 MiB, nothing changed then."""
-        try:
-            changes = jsontext.loads(data)
-        except ValueError as exc:
-            raise QbtError(400, f"data is not JSON: {exc}") from exc
+        changes = form_json(data, "data")
         if not isinstance(changes, dict):
             raise QbtError(400, "`data` must be an object")
         merged = dict(self.data)

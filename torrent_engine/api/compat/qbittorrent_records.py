@@ -16,7 +16,8 @@ from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
 from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
 from ...jobs.organising.features import shown_comment
-from ...jsonvalue import JSON
+from ...jsonvalue import JSON, JSONValue
+from .. import jsontext
 
 # the WebAPI this layer speaks, and the qBittorrent that first answered it: 2.16.0 came with the
 # development of 5.3 (its master said v5.3.0alpha1; 5.3.0 itself was released at 2.16.2)
@@ -44,6 +45,14 @@ ACTIONS_AT_LIMIT = {0: ShareLimitAction.STOP, 1: ShareLimitAction.REMOVE, 2: Sha
 # a torrent's (or a peer's) record: a flat JSON object
 Scalar: TypeAlias = str | int | float | bool
 QbtRecord: TypeAlias = dict[str, Scalar]
+
+
+def form_json(text: str, field: str) -> JSONValue:
+    """A form field's JSON (``400`` saying that ``field`` is not JSON, and why)."""
+    try:
+        return jsontext.loads(text)
+    except ValueError as exc:
+        raise QbtError(400, f"{field} is not JSON: {exc}") from exc
 
 
 class QbtError(Exception):

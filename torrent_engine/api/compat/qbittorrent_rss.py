@@ -6,7 +6,6 @@ wrong kind a ``400`` naming its key (qBittorrent takes any JSON and makes an emp
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
@@ -17,7 +16,7 @@ from ...feeds import FeedConflict, FeedReader, FeedRule, RuleError
 from ...jobs import JobConflict
 from ...jsonvalue import JSON
 from .forms import Form
-from .qbittorrent_records import QbtError, parse_bool
+from .qbittorrent_records import QbtError, form_json, parse_bool
 
 __all__ = ["RSS_GETTERS", "rss_methods"]
 
@@ -56,10 +55,13 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
         except JobConflict:
             pass  # (the service stops: nothing is read, what was asked is kept)
 
-    async def add_folder(form: Form, request: Request) -> None:
-        (path,) = _needed(form, "path")
-        with _as_qbittorrent():
-            await feeds.add_folder(path)
+    def plain(verb: Callable[..., Awaitable[None]], *names: str) -> Handler:
+        """A method that hands its fields ``names`` (all needed) to the reader's ``verb``."""
+        async def method(form: Form, request: Request) -> None:
+            values = _needed(form, *names)
+            with _as_qbittorrent():
+                await verb(*values)
+        return method
 
     async def add_feed(form: Form, request: Request) -> None:
         (url,) = _needed(form, "url")
@@ -71,11 +73,6 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
         with _as_qbittorrent():
             await feeds.add_feed(url, form.get("path") or "", float(interval))
 
-    async def set_feed_url(form: Form, request: Request) -> None:
-        path, url = _needed(form, "path", "url")
-        with _as_qbittorrent():
-            await feeds.set_url(path, url)
-
     async def set_refresh_interval(form: Form, request: Request) -> None:
         path, text = _needed(form, "path", "refreshInterval")
         try:
@@ -86,16 +83,6 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             raise QbtError(400, "Invalid 'refreshInterval' value")
         with _as_qbittorrent():
             await feeds.set_refresh_interval(path, float(interval))
-
-    async def remove_item(form: Form, request: Request) -> None:
-        (path,) = _needed(form, "path")
-        with _as_qbittorrent():
-            await feeds.remove(path)
-
-    async def move_item(form: Form, request: Request) -> None:
-        path, dest = _needed(form, "itemPath", "destPath")
-        with _as_qbittorrent():
-            await feeds.move(path, dest)
 
     async def items(form: Form, request: Request) -> JSON:
         running()
@@ -116,10 +103,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
 
     async def set_rule(form: Form, request: Request) -> None:
         name, text = _needed(form, "ruleName", "ruleDef")
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise QbtError(400, f"ruleDef is not JSON: {exc}") from exc
+        data = form_json(text, "ruleDef")
         if not isinstance(data, dict):
             raise QbtError(400, "ruleDef must be a JSON object")
         running()
@@ -127,11 +111,6 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             rule = FeedRule.from_qbt(data, name)
             _inside_root(feeds, rule)
             await feeds.set_rule(rule)
-
-    async def rename_rule(form: Form, request: Request) -> None:
-        name, new = _needed(form, "ruleName", "newRuleName")
-        with _as_qbittorrent():
-            await feeds.rename_rule(name, new)
 
     async def clone_rule(form: Form, request: Request) -> None:
         source, clone = _needed(form, "sourceName", "cloneName")
@@ -142,11 +121,6 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
                 raise QbtError(409, f"no rule {source[:80]!r}")
             await feeds.set_rule(FeedRule.from_qbt({**rule.to_qbt(), "lastMatch": "",
                                                     "previouslyMatchedEpisodes": []}, clone))
-
-    async def remove_rule(form: Form, request: Request) -> None:
-        (name,) = _needed(form, "ruleName")
-        with _as_qbittorrent():
-            await feeds.remove_rule(name)
 
     async def rules(form: Form, request: Request) -> JSON:
         with _as_qbittorrent():
@@ -159,12 +133,14 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             await feeds.load()
             return feeds.matching(name)
 
-    return {"rss/addFolder": add_folder, "rss/addFeed": add_feed, "rss/setFeedURL": set_feed_url,
-            "rss/setFeedRefreshInterval": set_refresh_interval, "rss/removeItem": remove_item,
-            "rss/moveItem": move_item, "rss/items": items, "rss/markAsRead": mark_as_read,
-            "rss/refreshItem": refresh_item, "rss/setRule": set_rule, "rss/renameRule": rename_rule,
-            "rss/cloneRule": clone_rule, "rss/removeRule": remove_rule, "rss/rules": rules,
-            "rss/matchingArticles": matching}
+    return {"rss/addFolder": plain(feeds.add_folder, "path"), "rss/addFeed": add_feed,
+            "rss/setFeedURL": plain(feeds.set_url, "path", "url"),
+            "rss/setFeedRefreshInterval": set_refresh_interval, "rss/removeItem": plain(feeds.remove, "path"),
+            "rss/moveItem": plain(feeds.move, "itemPath", "destPath"), "rss/items": items,
+            "rss/markAsRead": mark_as_read, "rss/refreshItem": refresh_item, "rss/setRule": set_rule,
+            "rss/renameRule": plain(feeds.rename_rule, "ruleName", "newRuleName"),
+            "rss/cloneRule": clone_rule, "rss/removeRule": plain(feeds.remove_rule, "ruleName"),
+            "rss/rules": rules, "rss/matchingArticles": matching}
 
 
 def _inside_root(feeds: FeedReader, rule: FeedRule) -> None:
