@@ -159,6 +159,17 @@ async def test_an_unreadable_feeds_record_is_kept_aside_and_the_feeds_are_an_adm
         assert r.status_code == 400 and "savePath" in r.text, r.text
         r = await api.client.post("/api/v2/rss/addFeed", data={"path": "x"})
         assert r.status_code == 400 and "url" in r.text, r.text
+        feed = {"url": "http://127.0.0.1:9/f", "path": "F"}  # (processing off: never fetched)
+        r = await api.client.post("/api/v2/rss/addFeed", data={**feed, "refreshInterval": "5"})
+        assert r.status_code == 400 and "refreshInterval" in r.text, r.text  # (a site asked every 5 s)
+        r = await api.client.post("/api/v2/rss/addFeed", data={**feed, "refreshInterval": "120"})
+        assert r.status_code == 200, r.text
+        assert (await api.client.get("/api/v2/rss/items")).json()["F"]["refreshInterval"] == 120
+        interval = "/api/v2/rss/setFeedRefreshInterval"
+        r = await api.client.post(interval, data={"path": "F", "refreshInterval": "9"})
+        assert r.status_code == 400, r.text
+        r = await api.client.post(interval, data={"path": "G", "refreshInterval": "0"})
+        assert r.status_code == 409 and "G" in r.text, r.text
 
 
 async def test_a_feeds_record_the_disk_cannot_read_is_said_and_never_replaced(tmp_path: Path) -> None:

@@ -53,6 +53,7 @@ FEEDS_FILE = "feeds.json"
 FETCH_TIMEOUT = 60.0  # seconds for one feed's answer, redirects and all
 FETCHES_AT_ONCE = 4
 LOOK_AT_MOST = 30.0  # seconds between two looks at what is due (a setting changed meanwhile)
+MIN_INTERVAL = 60.0  # seconds between two readings of a feed at least (as the setting's minimum)
 _READERS: weakref.WeakKeyDictionary[JobService, FeedReader] = weakref.WeakKeyDictionary()
 
 
@@ -278,19 +279,21 @@ class FeedReader:
 
     async def add_feed(self, url: str, path: str = "", refresh_interval: float = 0.0) -> FeedEntry:
         """A feed read from ``url`` at ``path`` (""; its URL); read at once while processing is on."""
+        _check_interval(refresh_interval)
         await self.load()
         entry = self.state.add_feed(url, path)
-        entry.refresh_interval = max(0.0, refresh_interval)
+        entry.refresh_interval = refresh_interval
         await self._changed()
         return entry
 
     async def set_refresh_interval(self, path: str, seconds: float) -> None:
         """The feed at ``path`` read every ``seconds`` (0: the settings' interval)."""
+        _check_interval(seconds)
         await self.load()
         entry = self.state.feed_at(path)
         if entry is None:
             raise FeedConflict(f"Feed doesn't exist: {path}.", "path")
-        entry.refresh_interval = max(0.0, seconds)
+        entry.refresh_interval = seconds
         await self._changed()
 
     async def remove(self, path: str) -> None:
@@ -389,6 +392,13 @@ class FeedReader:
             if titles:
                 out[path.rpartition(SEP)[2]] = titles
         return out
+
+
+def _check_interval(seconds: float) -> None:
+    """A feed's own interval: 0 (the settings'), or at least ``MIN_INTERVAL`` seconds."""
+    if seconds != 0 and not MIN_INTERVAL <= seconds < float("inf"):
+        raise FeedConflict(f"{seconds:g}: a feed's interval is 0 (the settings') or at least "
+                           f"{MIN_INTERVAL:g} seconds", "refreshInterval")
 
 
 def _read_record(path: Path) -> FeedState:

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from ...feeds import FeedConflict, FeedReader, FeedRule, RuleError
+from ...feeds.reader import MIN_INTERVAL
 from ...jobs import JobConflict
 from ...jsonvalue import JSON
 from .forms import Form
@@ -69,6 +70,8 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             interval = max(0, int(form.get("refreshInterval") or 0))
         except ValueError:
             interval = 0  # (as qBittorrent's toLongLong: not a number is 0, the settings')
+        if 0 < interval < MIN_INTERVAL:
+            raise QbtError(400, f"refreshInterval: 0 (the setting's) or at least {MIN_INTERVAL:g} seconds")
         running()
         with _as_qbittorrent():
             await feeds.add_feed(url, form.get("path") or "", float(interval))
@@ -79,8 +82,9 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             interval = int(text)
         except ValueError:
             interval = -1
-        if interval < 0:
-            raise QbtError(400, "Invalid 'refreshInterval' value")
+        if interval < 0 or 0 < interval < MIN_INTERVAL:
+            raise QbtError(400, f"Invalid 'refreshInterval' value: 0 (the setting's) or at least "
+                                f"{MIN_INTERVAL:g} seconds")
         with _as_qbittorrent():
             await feeds.set_refresh_interval(path, float(interval))
 
