@@ -7,6 +7,7 @@ everything kept across a restart; a feeds record that cannot be read kept aside;
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +182,39 @@ async def test_a_feeds_record_the_disk_cannot_read_is_said_and_never_replaced(tm
             r = await api.client.request(method, f"/api/v2/{path}", data=data)
             assert r.status_code == 409 and "cannot be read" in r.text, (path, r.status_code, r.text)
         assert record.is_dir()
+
+
+async def test_the_auto_downloader_turned_on_offers_the_articles_read_meanwhile(tmp_path: Path) -> None:
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 30_000),), name="later"))
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path == "/feed.xml":
+            body = (f'<rss version="2.0"><channel><title>T</title><item><title>Later S02E03</title>'
+                    f'<guid>one</guid><enclosure type="application/x-bittorrent" '
+                    f'url="http://127.0.0.1:{server.port}/one.torrent"/></item></channel></rss>').encode()
+            await stream.send(http_response(body))
+        else:
+            await stream.send(http_response(wanted.to_bytes()))
+
+    async with http_tracker(site) as server, running_api(tmp_path) as api:
+        feed = f"http://127.0.0.1:{server.port}/feed.xml"
+        c = api.client
+        r = await c.post("/api/v2/app/setPreferences", data={"json": '{"rss_processing_enabled": true}'})
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/v2/rss/addFeed", data={"url": feed, "path": "T"})
+        assert r.status_code == 200, r.text
+        rule = json.dumps({"mustContain": "later", "affectedFeeds": [feed]})
+        r = await c.post("/api/v2/rss/setRule", data={"ruleName": "later", "ruleDef": rule})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):  # (read: its article there, unread, nothing added while off)
+            while not (await c.get("/api/v2/rss/items", params={"withData": "true"})).json()["T"]["articles"]:
+                await anyio.sleep(0.05)
+        await anyio.sleep(0.3)
+        assert api.service.client_jobs() == []
+        r = await c.post("/api/v2/app/setPreferences",
+                         data={"json": json.dumps({"rss_auto_downloading_enabled": True})})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while not api.service.client_jobs():
+                await anyio.sleep(0.05)
+        assert api.service.client_jobs()[0].info_hash == wanted.info_hash.hex()

@@ -96,7 +96,9 @@ class FeedReader:
             self._running = True
 
     def wake(self) -> None:
-        """Look at what is due now (a setting changed)."""
+        """A setting changed: look at what is due now, and offer every unread article to the
+        rules (the auto-downloader may have been turned on)."""
+        self._offer_all = True
         self._wake.set()
 
     async def load(self) -> None:
