@@ -102,7 +102,6 @@ class _Tracker:
         self.url = url
         self.tier = tier
         self.state = "idle"
-        self.in_flight = False  # an announce to it holds a slot and waits for its answer
         self.announced = False  # a 'started' (or later) announce succeeded and no 'stopped' since
         self.completed_sent = False  # this tracker has been told 'completed'
         self.tracker_id: bytes | None = None
@@ -393,7 +392,7 @@ class TrackerCoordinator:
     def announcing(self) -> frozenset[str]:
         """The trackers an announce is waiting for now (it holds a slot; qBittorrent's
         ``updating``): an announce cut short is no longer one."""
-        return frozenset(t.url for tier in self._tiers for t in tier if t.in_flight)
+        return frozenset(t.url for tier in self._tiers for t in tier if t.state == "updating")
 
     async def scrape(self, url: str, timeout: float = ANNOUNCE_TIMEOUT) -> ScrapeStats:
         """Scrape this torrent at the tracker ``url`` (BEP 48 over HTTP, BEP 15 action 2 over
@@ -537,8 +536,9 @@ class TrackerCoordinator:
             if why is not None:
                 raise TrackerError(why, tracker.url)
             async with self._slot(tracker.url):
-                tracker.state = "updating"  # (waiting for a slot, it is not)
-                tracker.in_flight = True
+                # (waiting for a slot, it is not; an announce cut short leaves it as it was, an
+                # answer or a failure sets its own state below)
+                before, tracker.state = tracker.state, "updating"
                 try:
                     response = await client.announce(
                         tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
@@ -546,7 +546,7 @@ class TrackerCoordinator:
                         ssrf_mitigation=self._ssrf is not None and self._ssrf(),
                     )
                 finally:
-                    tracker.in_flight = False
+                    tracker.state = before
         except TrackerError as exc:
             self._failed(tracker, exc)
             return None
