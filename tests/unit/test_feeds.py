@@ -116,6 +116,8 @@ def test_wildcards_alternatives_and_exclusions() -> None:
     assert takes(r, "The Other Big Thing") == ()
     assert takes(r, "Show 720p") is None
     assert takes(r, "Show 1080p CAM") is None and takes(r, "Show 1080p tsxrip") is None
+    sets = rule(mustContain="s0[12]e0?")  # (a set of characters, as qBittorrent's wildcards take)
+    assert takes(sets, "Show S01E05") == () and takes(sets, "Show S03E01") is None
     assert takes(rule(), "anything") == ()
     assert takes(rule(enabled=False), "anything") == ()  # (the reader passes a disabled rule over)
 

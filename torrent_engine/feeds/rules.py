@@ -15,6 +15,8 @@ none dated within that many days of it. ``feeds``: the feed URLs the rule reads.
 from __future__ import annotations
 
 import email.utils
+import fnmatch
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,15 +24,12 @@ from dataclasses import dataclass, replace
 from ..errors import TorrentEngineError
 from ..formats.feed import rfc822_time
 from ..jobs.model import InvalidJobRequest
-from ..jobs.tuning.settings import DEFAULT_SMART_EPISODE_FILTERS
 from ..jobs.validate import check_category, check_tags
 from ..jsonvalue import JSON
 
-__all__ = ["DEFAULT_SMART_PATTERNS", "LAYOUTS", "FeedRule", "RuleError", "episode_of", "judge",
-           "smart_pattern", "taken"]
+__all__ = ["LAYOUTS", "FeedRule", "RuleError", "check_rule_name", "episode_of", "judge", "smart_pattern",
+           "taken"]
 
-# the episode of a title for the smart filter (the settings' default)
-DEFAULT_SMART_PATTERNS = DEFAULT_SMART_EPISODE_FILTERS
 MAX_TITLE = 1024  # characters of a title a rule looks at (an article's expressions stay cheap)
 MAX_EXPRESSION = 2048  # characters of one rule's expression
 MAX_REMEMBERED = 10_000  # episodes a rule remembers (the oldest forgotten first)
@@ -78,9 +77,7 @@ class FeedRule:
     def from_qbt(cls, data: Mapping[str, object], name: str) -> FeedRule:
         """A rule from qBittorrent's ``ruleDef`` (its 4.x keys, and 5's ``torrentParams`` for what
         an add is given); ``RuleError`` naming the key of a value of the wrong kind."""
-        name = name.strip()
-        if not name or len(name) > 255 or any(c in name for c in "\x00\n\r"):
-            raise RuleError("a rule needs a name (at most 255 characters, on one line)", "ruleName")
+        name = check_rule_name(name)
         use_regex = _bool(data, "useRegex", False)
         params = data.get("torrentParams")
         if params is not None and not isinstance(params, Mapping):
@@ -163,6 +160,14 @@ class FeedRule:
         }
 
 
+def check_rule_name(name: str, field: str = "ruleName") -> str:
+    """A rule's name, trimmed: not empty, at most 255 characters, on one line (``RuleError``)."""
+    name = name.strip()
+    if not name or len(name) > 255 or any(c in name for c in "\x00\n\r"):
+        raise RuleError("a rule needs a name (at most 255 characters, on one line)", field)
+    return name
+
+
 def _bool(data: Mapping[str, object], key: str, default: bool) -> bool:
     value = data.get(key, default)
     if value is None:
@@ -203,22 +208,24 @@ def _expressions(text: str, use_regex: bool, field: str) -> tuple[str, ...]:
         return ()
     for part in parts:
         try:
-            re.compile(part if use_regex else _wildcard(part), re.IGNORECASE)
+            _patterns(part, use_regex)
         except re.error as exc:
             raise RuleError(f"{part[:80]!r} is not a regular expression: {exc}", field) from None
     return tuple(parts)
 
 
-def _wildcard(word: str) -> str:
-    return "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in word)
+@functools.lru_cache(maxsize=1024)
+def _patterns(expression: str, use_regex: bool) -> tuple[re.Pattern[str], ...]:
+    """What must all be found in a title for ``expression`` to match, any case: the regular
+    expression, or each of its wildcard words (``fnmatch``'s ``*``, ``?``, ``[...]``) anywhere."""
+    if use_regex:
+        return (re.compile(expression, re.IGNORECASE),)
+    return tuple(re.compile(fnmatch.translate(f"*{word}*"), re.IGNORECASE) for word in expression.split())
 
 
 def _matches(title: str, expression: str, use_regex: bool) -> bool:
-    if not expression:
-        return True  # (as "expr|" would: an empty alternative takes everything)
-    if use_regex:
-        return re.search(expression, title, re.IGNORECASE) is not None
-    return all(re.search(_wildcard(word), title, re.IGNORECASE) is not None for word in expression.split())
+    # (an empty expression takes everything, as "expr|" would: it has no pattern)
+    return all(p.search(title) is not None for p in _patterns(expression, use_regex))
 
 
 def _episode_filtered(title: str, spec: str) -> bool:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from ..errors import TorrentEngineError
 from ..formats.feed import Article, ParsedFeed
-from .rules import FeedRule, RuleError
+from .rules import FeedRule, RuleError, check_rule_name
 
 __all__ = ["MAX_FEEDS", "SEP", "FeedConflict", "FeedEntry", "FeedState", "check_feed_url"]
 
@@ -232,10 +232,10 @@ class FeedState:
         """The rule ``name`` named ``new`` (checked as a rule's name)."""
         if name not in self.rules:
             raise FeedConflict(f"no rule {name[:80]!r}", "ruleName")
-        renamed = FeedRule.from_qbt({}, new)  # (the new name checked)
-        if renamed.name in self.rules and renamed.name != name:
-            raise FeedConflict(f"a rule {renamed.name[:80]!r} is there already", "newRuleName")
-        self.rules = {(renamed.name if n == name else n): (replace(r, name=renamed.name) if n == name else r)
+        new = check_rule_name(new, "newRuleName")
+        if new in self.rules and new != name:
+            raise FeedConflict(f"a rule {new[:80]!r} is there already", "newRuleName")
+        self.rules = {(new if n == name else n): (replace(r, name=new) if n == name else r)
                       for n, r in self.rules.items()}
 
     def ordered_rules(self) -> list[FeedRule]:

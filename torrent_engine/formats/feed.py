@@ -16,7 +16,7 @@ from __future__ import annotations
 import calendar
 import email.utils
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin
 from xml.parsers import expat
@@ -167,7 +167,7 @@ def _text(node: _Node | None) -> str:
     return node.value()[:MAX_TEXT] if node is not None else ""
 
 
-def _rss_article(item: _Node) -> dict[str, Any]:
+def _rss_article(item: _Node) -> Article:
     torrent = other = link = ""
     for enclosure in item.all("enclosure"):
         kind = enclosure.attrs.get("type", "").strip().lower()
@@ -180,16 +180,16 @@ def _rss_article(item: _Node) -> dict[str, Any]:
         torrent = torrent or text  # (a magnet link where a page's belongs)
     else:
         link = text
-    date_node = item.find("pubDate") or item.find("date")  # (RSS 1.0: Dublin Core's date)
-    date = _text(date_node)
-    return {"id": _text(item.find("guid")), "title": _text(item.find("title")),
-            "torrent_url": torrent or other or link, "link": link,
-            "date": (rfc822_time(date) if item.find("pubDate") is not None else _iso(date)) if date else None,
-            "author": _text(item.find("author") or item.find("creator")),
-            "description": _text(item.find("description"))}
+    published = item.find("pubDate")  # (RFC 822; RSS 1.0's: Dublin Core's ISO date)
+    date = _text(published or item.find("date"))
+    return Article(id=_text(item.find("guid")), title=_text(item.find("title")),
+                   torrent_url=torrent or other or link, link=link,
+                   date=None if not date else rfc822_time(date) if published is not None else _iso(date),
+                   author=_text(item.find("author") or item.find("creator")),
+                   description=_text(item.find("description")))
 
 
-def _atom_article(entry: _Node, base: str) -> dict[str, Any]:
+def _atom_article(entry: _Node, base: str) -> Article:
     torrent = link = ""
     for node in entry.all("link"):
         href = (node.attrs.get("href") or node.value()).strip()
@@ -203,10 +203,10 @@ def _atom_article(entry: _Node, base: str) -> dict[str, Any]:
             link = urljoin(base, href)
     date = _text(entry.find("updated") or entry.find("published"))
     author = entry.find("author")
-    return {"id": _text(entry.find("id")), "title": _text(entry.find("title")),
-            "torrent_url": torrent or link, "link": link, "date": _iso(date) if date else None,
-            "author": _text(author.find("name") if author is not None else None),
-            "description": _text(entry.find("content") or entry.find("summary"))}
+    return Article(id=_text(entry.find("id")), title=_text(entry.find("title")), torrent_url=torrent or link,
+                   link=link, date=_iso(date) if date else None,
+                   author=_text(author.find("name") if author is not None else None),
+                   description=_text(entry.find("content") or entry.find("summary")))
 
 
 def parse_feed(data: bytes, url: str = "") -> ParsedFeed:
@@ -233,9 +233,9 @@ def parse_feed(data: bytes, url: str = "") -> ParsedFeed:
     articles: list[Article] = []
     seen: set[str] = set()
     for one in raw:
-        one["id"] = one["id"] or one["torrent_url"] or one["title"]
-        if not one["id"] or one["id"] in seen:  # (nothing to know it by, or known already)
+        known_by = one.id or one.torrent_url or one.title
+        if not known_by or known_by in seen:  # (nothing to know it by, or known already)
             continue
-        seen.add(one["id"])
-        articles.append(Article(**one))
+        seen.add(known_by)
+        articles.append(one if one.id else replace(one, id=known_by))
     return ParsedFeed(title=title, last_build_date=built, articles=tuple(articles))
