@@ -16,11 +16,12 @@ from urllib.parse import parse_qsl, urlencode
 import anyio
 import httpx
 
-from tests.integration.helpers import loopback_config
+from tests.integration.helpers import loopback_config, make_payload
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.api import ApiServer
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import Job, JobService, JobState
+from torrent_engine.storage.create import create_torrent
 
 TOKEN = "test-token-0123456789abcdef"
 
@@ -166,3 +167,25 @@ def qbt_added(response: httpx.Response, count: int = 1) -> list[str]:
     body = response.json()
     assert body["success_count"] == count == len(body["added_torrent_ids"]), body
     return list(body["added_torrent_ids"])
+
+
+async def add_with_trackers(api: Api, elsewhere: Path, tiers: list[list[str]], *,
+                            seed: bool = False) -> tuple[str, str]:
+    """A torrent of one 100 000-byte file announcing to ``tiers``, added through qBittorrent's
+    ``torrents/add``: with ``seed``, its data made in the download root and added in seed mode
+    (a dormant seed), else its data made in ``elsewhere`` and the job downloading to ``got``.
+    Its info-hash and its job's id."""
+    payload = make_payload(api.download_root if seed else elsewhere, (("a.bin", 100_000),))
+    torrent = create_torrent(payload, piece_length=32 * 1024, trackers=tiers)
+    r = await api.client.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
+                              data={"skip_checking": "true"} if seed else {"savepath": "got"})
+    assert r.status_code == 200, r.text
+    job = next(j for j in api.service.client_jobs() if j.info_hash == torrent.info_hash.hex())
+    return job.info_hash, job.id
+
+
+async def qbt_tracker_rows(api: Api, info_hash: str) -> dict[str, dict[str, Any]]:
+    """qBittorrent's ``torrents/trackers`` of ``info_hash``, by URL."""
+    r = await api.client.get("/api/v2/torrents/trackers", params={"hash": info_hash})
+    assert r.status_code == 200, r.text
+    return {row["url"]: row for row in r.json()}

@@ -16,12 +16,10 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import running_api
-from tests.integration.helpers import make_payload
+from tests.integration.api_helpers import add_with_trackers, qbt_tracker_rows, running_api
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.formats.bencode import encode
-from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -40,20 +38,12 @@ async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_pat
     async with http_tracker(tracker) as web, \
             running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
         url = f"http://127.0.0.1:{web.port}/announce"
-        payload = make_payload(tmp_path / "elsewhere", (("a.bin", 100_000),))
         refusing = f"http://127.0.0.1:{web.port}/announce/refused"
-        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[url], [DEAD], [refusing]])
-        info_hash = torrent.info_hash.hex()
+        info_hash, job_id = await add_with_trackers(api, tmp_path / "elsewhere", [[url], [DEAD], [refusing]])
         c = api.client
-        r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
-                         data={"savepath": "got"})
-        assert r.status_code == 200, r.text
-        job_id = api.service.client_jobs()[0].id
 
         async def rows() -> dict[str, dict[str, Any]]:
-            r = await c.get("/api/v2/torrents/trackers", params={"hash": info_hash})
-            assert r.status_code == 200, r.text
-            return {row["url"]: row for row in r.json()}
+            return await qbt_tracker_rows(api, info_hash)
 
         with anyio.fail_after(30):  # (every tier is announced to: the second fails, the third refuses)
             while [row["status"] for row in (await rows()).values()][-3:] != [2, 4, 5]:

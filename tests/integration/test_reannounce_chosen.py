@@ -15,10 +15,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import TOKEN, Api, running_api
-from tests.integration.helpers import make_payload
+from tests.integration.api_helpers import TOKEN, Api, add_with_trackers, running_api
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -70,19 +68,11 @@ async def test_the_chosen_tracker_alone_is_announced_to(tmp_path: Path, seed: bo
     async with http_tracker(tracker) as web, \
             running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
         a, b = (f"http://127.0.0.1:{web.port}{path}" for path in ("/announce", "/announce/two"))
-        where = api.download_root if seed else tmp_path / "elsewhere"
-        payload = make_payload(where, (("a.bin", 100_000),))
-        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[a], [b]])
-        info_hash = torrent.info_hash.hex()
-        r = await api.client.post("/api/v2/torrents/add",
-                                  files={"torrents": ("t.torrent", torrent.to_bytes())},
-                                  data={"skip_checking": "true"} if seed else {"savepath": "got"})
-        assert r.status_code == 200, r.text
-        job_id = api.service.client_jobs()[0].id
+        info_hash, job_id = await add_with_trackers(api, tmp_path / "elsewhere", [[a], [b]], seed=seed)
         await _announced_by_both(heard, "/announce", "/announce/two")
         if seed:  # (dormant: no session, announced by the seeds' rounds)
             assert api.service.get(job_id).state.value == "seeding"
-            assert api.service.manager.get(torrent.info_hash) is None
+            assert api.service.manager.get(info_hash) is None
         await _asked_alone(heard, "/announce/two", "/announce", _reannounce_qbt(api, info_hash, b))
         await _asked_alone(heard, "/announce", "/announce/two", _reannounce_ours(api, job_id, a))
         if not seed:

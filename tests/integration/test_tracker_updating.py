@@ -12,10 +12,8 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import running_api
-from tests.integration.helpers import make_payload
+from tests.integration.api_helpers import add_with_trackers, qbt_tracker_rows, running_api
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -34,20 +32,11 @@ async def test_a_tracker_waited_for_is_updating_until_it_answers(tmp_path: Path,
     async with http_tracker(tracker) as web, \
             running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
         fast, slow = (f"http://127.0.0.1:{web.port}{path}" for path in ("/announce", "/announce/slow"))
-        where = api.download_root if seed else tmp_path / "elsewhere"
-        payload = make_payload(where, (("a.bin", 100_000),))
-        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[fast], [slow]])
-        info_hash = torrent.info_hash.hex()
+        info_hash, job_id = await add_with_trackers(api, tmp_path / "elsewhere", [[fast], [slow]], seed=seed)
         c = api.client
-        r = await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
-                         data={"skip_checking": "true"} if seed else {"savepath": "got"})
-        assert r.status_code == 200, r.text
-        job_id = api.service.client_jobs()[0].id
 
         async def qbt() -> dict[str, dict[str, Any]]:
-            r = await c.get("/api/v2/torrents/trackers", params={"hash": info_hash})
-            assert r.status_code == 200, r.text
-            return {row["url"]: row for row in r.json()}
+            return await qbt_tracker_rows(api, info_hash)
 
         async def ours() -> dict[str, dict[str, Any]]:
             r = await c.get(f"/api/jobs/{job_id}")
@@ -59,7 +48,7 @@ async def test_a_tracker_waited_for_is_updating_until_it_answers(tmp_path: Path,
             while (await qbt())[fast]["status"] != 2:  # (the fast one answered; the slow one waits)
                 await anyio.sleep(0.05)
         if seed:  # (dormant: no session, announced by the seeds' rounds)
-            assert api.service.manager.get(torrent.info_hash) is None
+            assert api.service.manager.get(info_hash) is None
         rows = await qbt()
         assert (rows[slow]["updating"], rows[fast]["updating"]) == (True, False), rows
         assert all("updating" not in row for u, row in rows.items() if u.startswith("** ["))
