@@ -768,16 +768,36 @@ async function eachJob(ids, call, what) {
 // ratio, minutes for the times), and the action at the limit; the first job picked's shown, Set
 // gives them to every job picked. A value that is no number ≥ 0 is said in the dialog, which stays.
 let shareIds = [];
+// the limits the dialog sets: [the feature, its label, the seconds of its unit (0: a ratio)]
+const SHARE_LIMITS = [["ratio_limit", "Ratio", 0], ["seeding_time_limit", "Seeding time", 60],
+                      ["idle_seeding_limit", "Inactive seeding time", 60]];
+
+function buildShareLimits() {  // (once: a row each, its mode and its value)
+  $("share-limits").replaceChildren(...SHARE_LIMITS.map(([key, label, unit]) => {
+    const mode = el("select", {"data-mode": "", "aria-label": `${label.toLowerCase()} limit`},
+      el("option", {value: "default", text: "the global limit"}), el("option", {value: "none", text: "none"}),
+      el("option", {value: "set", text: unit ? "at most, minutes" : "at most"}));
+    const value = el("input", {"data-value": "", type: "number", min: "0", step: unit ? "1" : "0.01",
+                               "aria-label": `${label.toLowerCase()} at most`});
+    mode.addEventListener("change", () => { value.hidden = mode.value !== "set"; });
+    return el("div", {class: "share-limit row", "data-limit": key},
+      el("label", {class: "field"}, `${label} `, mode), value);
+  }));
+}
+
+function shareRow(key) {
+  return $("share-limits").querySelector(`[data-limit="${key}"]`);
+}
 
 function openShare(targets) {
   shareIds = targets.map((j) => j.id);
   const f = featuresOf(targets[0]);
-  for (const row of $("share-dialog").querySelectorAll(".share-limit")) {
-    const key = row.dataset.limit, v = f[key];
+  for (const [key, , unit] of SHARE_LIMITS) {
+    const v = f[key], row = shareRow(key);
     const mode = v === null || v === undefined ? "default" : v < 0 ? "none" : "set";
     row.querySelector("[data-mode]").value = mode;
     const input = row.querySelector("[data-value]");
-    input.value = mode !== "set" ? "" : key === "ratio_limit" ? String(v) : String(Math.round(v / 60));
+    input.value = mode !== "set" ? "" : String(unit ? Math.round(v / unit) : v);
     input.hidden = mode !== "set";
   }
   $("share-action").value = f.share_limit_action || "";
@@ -790,17 +810,16 @@ function openShare(targets) {
 
 function readShare() {
   const body = {};
-  for (const row of $("share-dialog").querySelectorAll(".share-limit")) {
-    const key = row.dataset.limit, mode = row.querySelector("[data-mode]").value;
+  for (const [key, label, unit] of SHARE_LIMITS) {
+    const row = shareRow(key), mode = row.querySelector("[data-mode]").value;
     if (mode === "default") body[key] = null;
     else if (mode === "none") body[key] = -1;
     else {
       const text = row.querySelector("[data-value]").value.trim(), n = Number(text);
-      const what = row.querySelector("label").firstChild.textContent.trim();
       if (text === "" || !Number.isFinite(n) || n < 0) {
-        throw new Error(`${what}: "${text}" is no number ≥ 0${key === "ratio_limit" ? "" : " of minutes"}`);
+        throw new Error(`${label}: "${text}" is no number ≥ 0${unit ? " of minutes" : ""}`);
       }
-      body[key] = key === "ratio_limit" ? n : Math.round(n * 60);
+      body[key] = unit ? Math.round(n * unit) : n;
     }
   }
   body.share_limit_action = $("share-action").value || null;
@@ -1158,9 +1177,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
   $("add-file").addEventListener("change", addFile);
-  for (const mode of document.querySelectorAll("#share-dialog [data-mode]")) {
-    mode.addEventListener("change", () => { mode.closest(".share-limit").querySelector("[data-value]").hidden = mode.value !== "set"; });
-  }
+  buildShareLimits();
   $("share-form").addEventListener("submit", (ev) => {
     if (!ev.submitter || ev.submitter.value !== "ok") return;
     let body;
