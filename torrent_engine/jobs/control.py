@@ -7,7 +7,8 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Generator, Iterator, Mapping
+from collections import Counter
+from collections.abc import Collection, Generator, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -376,6 +377,22 @@ class JobControl:
         for at in range(0, len(recs), size):
             yield [self.run.listed(r) for r in recs[at:at + size]
                    if r.id in table and (r.state not in FINISHED_STATES or r.state is JobState.FAILED)]
+
+    def client_job(self, info_hash: str) -> Job | None:
+        """The job ``client_jobs`` lists of the torrent ``info_hash`` (None: it lists none), found
+        from that torrent's own jobs: a client's look at one torrent makes no view of the others."""
+        recs = self._client_recs(info_hash)
+        return self.run.listed(recs[0]) if recs else None
+
+    def client_numbered(self, numbers: Collection[int]) -> builtins.list[Job]:
+        """The jobs ``client_jobs`` lists whose ``number`` is one of ``numbers``, in its order (a
+        look at each record's number; a view made of these alone)."""
+        return [self.run.listed(rec) for rec in self._client_records() if rec.number in numbers]
+
+    def client_states(self) -> Counter[JobState]:
+        """How many jobs ``client_jobs`` lists in each state (the records' states, as their views
+        show them; no view made)."""
+        return Counter(rec.state for rec in self._client_records())
 
     def _client_records(self) -> builtins.list[JobRecord]:
         """The records of ``client_jobs``, in its order (a look at each record's state: not

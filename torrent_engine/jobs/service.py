@@ -17,6 +17,7 @@ import logging
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import Callable, Collection, Coroutine, Generator, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -576,6 +577,18 @@ class JobService:
         completed jobs are gone for such a client, as removed torrents are.
         """
         return self._control.client_jobs()
+
+    def client_job(self, info_hash: str) -> Job | None:
+        """The job ``client_jobs`` lists of the torrent ``info_hash`` (None: none), looked up."""
+        return self._control.client_job(info_hash)
+
+    def client_numbered(self, numbers: Collection[int]) -> builtins.list[Job]:
+        """The jobs ``client_jobs`` lists whose ``number`` is one of ``numbers``."""
+        return self._control.client_numbered(numbers)
+
+    def client_states(self) -> Counter[JobState]:
+        """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
+        return self._control.client_states()
 
     def client_pages(self, size: int) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the

@@ -20,6 +20,7 @@ import hmac
 import logging
 import secrets
 import shutil
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
 
@@ -70,7 +71,7 @@ from ...jsonvalue import JSON, JSONObject, JSONValue, as_float_text, as_str
 from ...net.tracker.messages import scrape_url
 from .. import jsontext
 from .. import pages as paging
-from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting
+from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
 from ..pages import PartsResponse, array_parts, gather, joined_pages
 from ..stream import content_type
 from ..users import Scope
@@ -439,22 +440,26 @@ class TransmissionRpc:
         jobs = self.gate.visible(job for listed in changes.torrents.values() for job in listed)
         return jobs, sorted({n for n in changes.removed_numbers if self.gate.shows_number(n)})
 
-    async def _jobs(self, arguments: JSONObject, listed: list[Job] | None = None) -> list[Job]:
-        """The jobs ``ids`` names (numbers, hash strings, ``recently-active``; none = all) of
-        ``listed`` (the listed jobs the principal sees; read now when None)."""
+    async def _jobs(self, arguments: JSONObject) -> list[Job]:
+        """The listed jobs the principal sees that ``ids`` names (numbers, hash strings,
+        ``recently-active``; none = all)."""
         ids = arguments.get("ids")
         if ids == "recently-active":
             return (await self._recently_active())[0]
-        active = self.gate.visible(self.service.client_jobs()) if listed is None else listed
         if ids is None:
-            return active
+            return self.gate.visible(self.service.client_jobs())
         if isinstance(ids, (int, str)):
             ids = [ids]
         if not isinstance(ids, list):
             raise RpcError("ids must be a number, a hash string, a list of them or \"recently-active\"")
-        wanted_numbers = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
-        wanted_hashes = {i.lower() for i in ids if isinstance(i, str)}
-        return [j for j in active if j.number in wanted_numbers or j.info_hash in wanted_hashes]
+        # (looked up: a details view's poll of one torrent makes no view of the others)
+        numbers = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
+        found = {job.info_hash: job for job in self.service.client_numbered(numbers)} if numbers else {}
+        for info_hash in {i.strip().lower() for i in ids if isinstance(i, str)} - found.keys():
+            job = self.service.client_job(info_hash)
+            if job is not None:
+                found[info_hash] = job
+        return self.gate.visible(sorted(found.values(), key=lambda j: (j.created_at, j.number), reverse=True))
 
     # -- session -------------------------------------------------------------------------------
     async def session_get(self, arguments: JSONObject) -> Answer:
@@ -645,12 +650,15 @@ class TransmissionRpc:
     async def session_stats(self, arguments: JSONObject) -> Answer:
         """``session-stats``."""
         stats = self.service.stats()
-        active = self.gate.visible(self.service.client_jobs())
-        paused = sum(1 for j in active if j.state in (JobState.PAUSED, JobState.ERROR, JobState.FAILED))
+        if current().reads_all:  # (every job: counted by state, no view of each made)
+            states = self.service.client_states()
+        else:
+            states = Counter(j.state for j in self.gate.visible(self.service.client_jobs()))
+        paused = states[JobState.PAUSED] + states[JobState.ERROR] + states[JobState.FAILED]
         totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
-                  "filesAdded": len(self.service.list()), "sessionCount": 1, "secondsActive": 0}
-        return {"activeTorrentCount": len(active) - paused, "pausedTorrentCount": paused,
-                "torrentCount": len(active), "downloadSpeed": int(stats.download_rate),
+                  "filesAdded": len(self.service), "sessionCount": 1, "secondsActive": 0}
+        return {"activeTorrentCount": states.total() - paused, "pausedTorrentCount": paused,
+                "torrentCount": states.total(), "downloadSpeed": int(stats.download_rate),
                 "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
 
     # -- torrents ------------------------------------------------------------------------------
@@ -831,9 +839,10 @@ class TransmissionRpc:
         removed: list[int] = []
         if recent:  # (and the numbers of those removed lately: one look at the change log)
             listed, removed = await self._recently_active()
+        elif arguments.get("ids") is None:
+            listed = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
         else:
-            every = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
-            listed = await self._jobs(arguments, every)
+            listed = await self._jobs(arguments)
         jobs = sorted(listed, key=lambda j: j.number)
         if "trackerStats" in wanted and len(jobs) <= SCRAPE_ASKS:  # (a details view: scraped if due,
             for job in jobs:  # in the background; a list of every torrent asks for none)

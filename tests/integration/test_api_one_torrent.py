@@ -1,0 +1,88 @@
+"""A download client's call about one torrent (qBittorrent's ``torrents/properties``, ``files``,
+``trackers``, an action on chosen hashes; Transmission's ``torrent-get`` of chosen ids) makes
+the view of that torrent alone, and a count makes none: a details panel polled each second
+made the view of every torrent (30 ms a call at 10 000), and so did ``session-stats``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.integration.api_helpers import running_api
+from tests.integration.test_api_changes import rpc, torrent, turns_of_views
+
+pytestmark = pytest.mark.anyio
+
+NAMES = ("alpha", "bravo", "charlie", "delta", "echo")
+
+
+async def test_a_qbittorrent_call_about_one_torrent_makes_its_view_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_api(tmp_path) as api:
+        jobs = [(await api.service.add(torrent(name), paused=True))[0] for name in NAMES]
+        b, d = jobs[1], jobs[3]
+        q = api.client
+
+        async def get(path: str, **params: str) -> httpx.Response:
+            return await q.get(f"/api/v2/{path}", params=params)
+
+        for path in ("torrents/properties", "torrents/files", "torrents/trackers", "torrents/pieceStates"):
+            answer, seen = await turns_of_views(api, monkeypatch,
+                                                lambda p=path: get(p, hash=b.info_hash.upper()))
+            assert answer.status_code == 200, (path, answer.text)
+            assert len(seen) == 1, path
+        assert (await get("torrents/properties", hash=b.info_hash)).json()["name"] == "bravo"
+        files = (await get("torrents/files", hash=d.info_hash)).json()
+        assert [f["name"] for f in files] == ["delta/delta.bin"]
+        missing, seen = await turns_of_views(api, monkeypatch,
+                                             lambda: get("torrents/properties", hash="0" * 40))
+        assert missing.status_code == 404 and seen == []
+
+        count, seen = await turns_of_views(api, monkeypatch, lambda: get("torrents/count"))
+        assert count.text == "5" and seen == []
+
+        # an action on two hashes (and one unknown, skipped, as qBittorrent does)
+        hashes = f"{b.info_hash}|{'0' * 40}|{d.info_hash}"
+        done, seen = await turns_of_views(api, monkeypatch, lambda: q.post(
+            "/api/v2/torrents/addTags", data={"hashes": hashes, "tags": "picked"}))
+        assert done.status_code == 200 and len(seen) == 2
+        tagged = {t["name"] for t in (await get("torrents/info", tag="picked")).json()}
+        assert tagged == {"bravo", "delta"}
+        everyone = await q.post("/api/v2/torrents/addTags", data={"hashes": "all", "tags": "every"})
+        assert everyone.status_code == 200
+        assert len((await get("torrents/info", tag="every")).json()) == 5
+
+
+async def test_a_transmission_call_about_chosen_ids_makes_their_views_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url) as c:
+        jobs = [(await api.service.add(torrent(name), paused=True))[0] for name in NAMES]
+        a, c_, e = jobs[0], jobs[2], jobs[4]
+
+        def get(ids: Any) -> Any:
+            return rpc(c, "torrent-get", {"fields": ["id", "name", "hashString"], "ids": ids})
+
+        got, seen = await turns_of_views(api, monkeypatch, lambda: get([c_.number]))
+        assert [t["name"] for t in got["torrents"]] == ["charlie"] and len(seen) == 1
+        # a number and a hash, the same torrent twice, an unknown one: each asked torrent once
+        got, seen = await turns_of_views(api, monkeypatch, lambda: get(
+            [e.number, a.info_hash.upper(), e.info_hash, 999, "f" * 40]))
+        assert [t["name"] for t in got["torrents"]] == ["alpha", "echo"] and len(seen) == 2
+        got, seen = await turns_of_views(api, monkeypatch, lambda: get(c_.info_hash))
+        assert [t["id"] for t in got["torrents"]] == [c_.number] and len(seen) == 1
+
+        stats, seen = await turns_of_views(api, monkeypatch, lambda: rpc(c, "session-stats", {}))
+        assert seen == []
+        assert (stats["torrentCount"], stats["pausedTorrentCount"], stats["activeTorrentCount"]) == (5, 5, 0)
+        assert stats["cumulative-stats"]["filesAdded"] == 5
+
+        # an action on chosen ids: those alone
+        await rpc(c, "torrent-start", {"ids": [a.number, e.info_hash]})
+        listed = (await rpc(c, "torrent-get", {"fields": ["name", "status"]}))["torrents"]
+        states = {t["name"]: t["status"] for t in listed}
+        assert {n for n, s in states.items() if s != 0} == {"alpha", "echo"}
+        stats = await rpc(c, "session-stats", {})
+        assert (stats["torrentCount"], stats["pausedTorrentCount"], stats["activeTorrentCount"]) == (5, 3, 2)
