@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import math
 import threading
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from .. import __version__
 from ..engine.clock import sleep_to_beat
 from ..jobs import JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
+from .pages import PartsResponse
 
 __all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "JobSeries", "Metrics", "RequestTimer"]
 
@@ -135,7 +137,19 @@ _JOB_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
      "while the job announces.", ("state",)),
     ("job_tracker_errors_total", "counter", "Failed tracker announces since the job last started.", ()),
 )
-_go_float = cast(Callable[[float], str], _untyped_go_float)  # a value as prometheus_client writes it
+_library_go_float = cast(Callable[[float], str], _untyped_go_float)
+
+
+def _go_float(value: float) -> str:
+    """``value`` as prometheus_client writes it (as Go formats a float64). A whole number below a
+    million (Go writes an exponent from there on), most of a job's samples (peers, places, zero
+    rates), is written here without the library's float conversion and look for infinities."""
+    kind = type(value)
+    if kind is int and 0 <= value < 1_000_000:
+        return f"{value}.0"
+    if kind is float and value == 0.0:
+        return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
+    return _library_go_float(value)
 JOB_PAGE = 500  # jobs read and written out between two turns of the loop (a few ms of it)
 
 
@@ -195,10 +209,10 @@ class JobSeries:
                f"{PREFIX}_peers {f(peers_total)}\n".encode()]
         for (name, kind, doc, _), samples in zip(_JOB_FAMILIES, lines, strict=True):
             full = f"{PREFIX}_{name}"
-            text = f"# HELP {full} {doc}\n# TYPE {full} {kind}\n"
-            if samples:
-                text += f"{full}" + f"\n{full}".join(samples) + "\n"
-            out.append(text.encode())
+            out.append(f"# HELP {full} {doc}\n# TYPE {full} {kind}\n".encode())
+            if samples:  # (a part of its own: a family of 10 000 lines is 1 MB, copied once joined)
+                between = "\n" + full
+                out.append(f"{full}{between.join(samples)}\n".encode())
             samples.clear()
             await anyio.sleep(0)  # (a family of 30 000 lines is a few ms to join)
         return out
@@ -295,8 +309,8 @@ class Metrics:
         # On the loop's thread: the collector reads the service, which only that thread may
         # touch; the jobs' series a page at a time, the loop let run between pages.
         jobs = await self.jobs.text()
-        return Response(b"".join([generate_latest(self.registry), *jobs]), media_type=CONTENT_TYPE_LATEST,
-                        headers={"cache-control": "no-store"})
+        return PartsResponse([generate_latest(self.registry), *jobs], media_type=CONTENT_TYPE_LATEST,
+                             headers={"cache-control": "no-store"})
 
     async def watch_loop(self, interval: float = LAG_INTERVAL) -> None:
         """Until cancelled: sleep ``interval`` seconds and count how much later than asked the

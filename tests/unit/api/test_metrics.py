@@ -172,3 +172,17 @@ async def test_the_jobs_series_are_written_as_prometheus_client_writes_them_with
     reference = generate_latest(registry).decode()
     for family in reference.split("# HELP ")[1:]:
         assert "# HELP " + family in ours
+
+
+@pytest.mark.parametrize("values", [
+    [0, 1, 7, 999_999, 1_000_000, 1_500_000, 10**15, 10**20, -1, -1_000_000, True, False],
+    [0.0, -0.0, 0.5, 1.0, 999_999.0, 1e6, 2.5e7, -3.0, 1e-9, float("inf"), float("-inf"), float("nan")],
+    list(range(0, 2_000_000, 7919)) + [n * 1.25 for n in range(0, 2_000_000, 7919)],
+])
+def test_a_value_is_written_as_prometheus_client_writes_it_whatever_its_kind(values: list[float]) -> None:
+    """``_go_float`` writes a whole number below a million and a zero itself (most of a job's
+    samples: a scrape of 10 000 jobs spent a quarter of its formatting in the library's call),
+    the library the rest: each exactly as the library does."""
+    from prometheus_client.utils import floatToGoString
+
+    assert [metrics_module._go_float(v) for v in values] == [floatToGoString(v) for v in values]
