@@ -1,7 +1,8 @@
 """A download client's call about one torrent (qBittorrent's ``torrents/properties``, ``files``,
-``trackers``, an action on chosen hashes; Transmission's ``torrent-get`` of chosen ids) makes
-the view of that torrent alone, and a count makes none: a details panel polled each second
-made the view of every torrent (30 ms a call at 10 000), and so did ``session-stats``."""
+``trackers``, ``torrents/info`` of chosen hashes, an action on chosen hashes; Transmission's
+``torrent-get`` of chosen ids) makes the view of that torrent alone, and a count makes none: a
+details panel polled each second made the view of every torrent (30 ms a call at 10 000), and
+so did ``session-stats``."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ async def test_a_qbittorrent_call_about_one_torrent_makes_its_view_alone(
         missing, seen = await turns_of_views(api, monkeypatch,
                                              lambda: get("torrents/properties", hash="0" * 40))
         assert missing.status_code == 404 and seen == []
+
+        # torrents/info of chosen hashes (newest first, as the whole list orders them), a filter beside
+        chosen = f"{b.info_hash}|{'0' * 40}|{d.info_hash.upper()}"
+        info, seen = await turns_of_views(api, monkeypatch, lambda: get("torrents/info", hashes=chosen))
+        assert [t["name"] for t in info.json()] == ["delta", "bravo"] and len(seen) == 2
+        assert (await get("torrents/info", hashes=chosen, filter="seeding")).json() == []
+        stopped = (await get("torrents/info", hashes=b.info_hash, filter="stopped")).json()
+        assert [t["name"] for t in stopped] == ["bravo"]
+        assert (await get("torrents/info", hashes=b.info_hash, filter="bogus")).status_code == 400
 
         count, seen = await turns_of_views(api, monkeypatch, lambda: get("torrents/count"))
         assert count.text == "5" and seen == []

@@ -21,7 +21,7 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -100,7 +100,6 @@ from .qbittorrent_records import (
     QbtRecord,
     enum_value,
     file_rows,
-    matches,
     parse_bool,
     parse_double,
     parse_int,
@@ -112,6 +111,7 @@ from .qbittorrent_records import (
     ratio_limit_in,
     seeding_time_limit_in,
     share_limit_in,
+    status_filter,
     torrent_record,
     tracker_rows,
 )
@@ -634,6 +634,18 @@ class QbittorrentApi:
         kept.prune(every)
         return out
 
+    def _records_of(self, info_hashes: Iterable[str],
+                    keep: Callable[[QbtRecord], bool] | None) -> list[Kept[QbtRecord]]:
+        """``_records``' of the torrents ``info_hashes`` alone, in its order: their jobs looked up
+        (``hashes``: a client asking after the torrents it added makes no record of the others),
+        the others' kept records left as they are."""
+        settings = self.service.get_settings()
+        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
+        jobs = sorted((job for job in map(self._listed, info_hashes) if job is not None),
+                      key=lambda job: (job.created_at, job.number), reverse=True)
+        rows = [self._kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
+        return rows if keep is None else [k for k in rows if keep(k.record)]
+
     def _record(self, job: Job, settings: ServiceSettings) -> QbtRecord:
         """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
         is kept and its JSON written as it is, past the answers' own conversion)."""
@@ -647,7 +659,7 @@ class QbittorrentApi:
         checks: list[Callable[[QbtRecord], bool]] = []
         status = form.get("filter") or "all"
         if status != "all":
-            checks.append(lambda r: matches(r, status))
+            checks.append(status_filter(status))
         private = parse_bool(form.get("private"))
         if private is not None:
             checks.append(lambda r: r["private"] is private)
@@ -658,10 +670,11 @@ class QbittorrentApi:
         if tag is not None:
             checks.append(lambda r: tag in str(r["tags"]).split(", ") if tag else not r["tags"])
         hashes = form.get("hashes")
-        if hashes:
-            wanted = {h.strip().lower() for h in hashes.split("|")}
-            checks.append(lambda r: r["hash"] in wanted)
-        records = await self._records((lambda r: all(check(r) for check in checks)) if checks else None)
+        keep = (lambda r: all(check(r) for check in checks)) if checks else None
+        if hashes:  # (those torrents alone, looked up)
+            records = self._records_of({h.strip().lower() for h in hashes.split("|")}, keep)
+        else:
+            records = await self._records(keep)
         sort = form.get("sort")
         if sort:
             if records and sort not in records[0].record:

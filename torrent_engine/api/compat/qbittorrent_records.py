@@ -381,29 +381,40 @@ def _is_active(record: Mapping[str, Scalar]) -> bool:
         or _rate(record, "dlspeed") > 0 or _rate(record, "upspeed") > 0
 
 
-def matches(record: Mapping[str, Scalar], status: str) -> bool:
-    """Whether a record passes ``torrents/info``'s ``filter``."""
-    state = str(record["state"])
-    paused = state in ("stoppedDL", "stoppedUP")
-    checks: dict[str, Callable[[], bool]] = {
-        "all": lambda: True,
-        "downloading": lambda: _is_downloading(state),
-        "seeding": lambda: state in ("uploading", "stalledUP", "checkingUP", "queuedUP", "forcedUP"),
-        "completed": lambda: not _is_downloading(state),
-        "paused": lambda: paused, "stopped": lambda: paused,
-        "resumed": lambda: not paused, "running": lambda: not paused,
-        "active": lambda: _is_active(record), "inactive": lambda: not _is_active(record),
-        "stalled": lambda: state in ("stalledUP", "stalledDL"),
-        "stalled_uploading": lambda: state == "stalledUP",
-        "stalled_downloading": lambda: state == "stalledDL",
-        "checking": lambda: state in ("checkingUP", "checkingDL"),
-        "moving": lambda: state == "moving",
-        "errored": lambda: state in ("error", "missingFiles"),
-    }
-    check = checks.get(status)
+def _state(record: Mapping[str, Scalar]) -> str:
+    return str(record["state"])
+
+
+_STOPPED = ("stoppedDL", "stoppedUP")
+_FILTERS: dict[str, Callable[[Mapping[str, Scalar]], bool]] = {
+    "all": lambda r: True,
+    "downloading": lambda r: _is_downloading(_state(r)),
+    "seeding": lambda r: _state(r) in ("uploading", "stalledUP", "checkingUP", "queuedUP", "forcedUP"),
+    "completed": lambda r: not _is_downloading(_state(r)),
+    "paused": lambda r: _state(r) in _STOPPED, "stopped": lambda r: _state(r) in _STOPPED,
+    "resumed": lambda r: _state(r) not in _STOPPED, "running": lambda r: _state(r) not in _STOPPED,
+    "active": _is_active, "inactive": lambda r: not _is_active(r),
+    "stalled": lambda r: _state(r) in ("stalledUP", "stalledDL"),
+    "stalled_uploading": lambda r: _state(r) == "stalledUP",
+    "stalled_downloading": lambda r: _state(r) == "stalledDL",
+    "checking": lambda r: _state(r) in ("checkingUP", "checkingDL"),
+    "moving": lambda r: _state(r) == "moving",
+    "errored": lambda r: _state(r) in ("error", "missingFiles"),
+}
+
+
+def status_filter(status: str) -> Callable[[Mapping[str, Scalar]], bool]:
+    """``torrents/info``'s ``filter``: which records it passes (read once for a list, not a
+    table of checks made per record); ``QbtError`` for a filter it does not know."""
+    check = _FILTERS.get(status)
     if check is None:
         raise QbtError(400, f"unknown filter {status[:40]!r}")
-    return check()
+    return check
+
+
+def matches(record: Mapping[str, Scalar], status: str) -> bool:
+    """Whether a record passes ``torrents/info``'s ``filter``."""
+    return status_filter(status)(record)
 
 
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
