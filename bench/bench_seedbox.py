@@ -238,6 +238,13 @@ class QbApi:
     def info(self) -> list[dict[str, Any]]:
         return json.loads(self.info_answer())  # type: ignore[no-any-return]
 
+    def get(self, call: str) -> bytes:
+        """``GET /api/v2/{call}`` (a query string in it), its answer to the last byte."""
+        status, _, body = self.http.request("GET", f"/api/v2/{call}")
+        if status != 200:
+            raise RuntimeError(f"{call}: {status} {body[:200]!r}")
+        return body
+
     def maindata(self, rid: int) -> int:
         status, _, body = self.http.request("GET", f"/api/v2/sync/maindata?rid={rid}")
         if status != 200:
@@ -557,6 +564,10 @@ class QbDialect(Client):
         out["sync/maindata full"] = timed(samples, lambda: sizes.append(api.maindata(0)))
         out["sync/maindata incremental"] = timed(samples, lambda: api.maindata(api.rid))
         self.maindata_bytes = sizes[-1]
+        # a details panel's poll, and a client asking after a torrent it added: one torrent each
+        one = api.info()[0]["hash"]
+        for call in (f"torrents/properties?hash={one}", f"torrents/info?hashes={one}"):
+            out[call.replace(one, "(one)")] = timed(samples, lambda c=call: api.get(c))
         return out
 
 
@@ -588,7 +599,13 @@ class TrDialect(Client):
         return self.api().seeding(n)
 
     def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
-        return {"torrent-get": timed(samples, self.api().get_answer)}
+        api = self.api()
+        out = {"torrent-get": timed(samples, api.get_answer)}
+        one = api.call("torrent-get", {"fields": ["id"]})["torrents"][0]["id"]  # (a details panel's poll)
+        out["torrent-get ids=[one]"] = timed(samples, lambda: api.call("torrent-get", {
+            "ids": [one], "fields": TR_LIST_FIELDS}))
+        out["session-stats"] = timed(samples, lambda: api.call("session-stats", {}))
+        return out
 
 
 class Ours:
@@ -628,17 +645,19 @@ class Ours:
                 within = int(float(line.split()[1]))
         return worst, count, count - within
 
-    def job_list(self, samples: int) -> tuple[float, float]:
+    def own_calls(self, samples: int) -> dict[str, tuple[float, float]]:
+        """Our own API's job list and a Prometheus scrape of ``/metrics``."""
         h = Http(self.api_port)
         h.headers["Authorization"] = f"Bearer {TOKEN}"
 
-        def call() -> None:
-            status, _, body = h.request("GET", "/api/jobs")
+        def get(path: str) -> None:
+            status, _, body = h.request("GET", path)
             if status != 200:
-                raise RuntimeError(f"/api/jobs: {status} {body[:200]!r}")
+                raise RuntimeError(f"{path}: {status} {body[:200]!r}")
 
         try:
-            return timed(samples, call)
+            return {f"GET {path}": timed(samples, lambda p=path: get(p))
+                    for path in ("/api/jobs", "/metrics")}
         finally:
             h.close()
 
@@ -647,18 +666,14 @@ class OursQb(Ours, QbDialect):
     password = TOKEN
 
     def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
-        out = QbDialect.latencies(self, samples)
-        out["GET /api/jobs"] = self.job_list(samples)
-        return out
+        return QbDialect.latencies(self, samples) | self.own_calls(samples)
 
 
 class OursTr(Ours, TrDialect):
     password = TOKEN
 
     def latencies(self, samples: int) -> dict[str, tuple[float, float]]:
-        out = TrDialect.latencies(self, samples)
-        out["GET /api/jobs"] = self.job_list(samples)
-        return out
+        return TrDialect.latencies(self, samples) | self.own_calls(samples)
 
 
 def write_qbittorrent_conf(profile: Path, api_port: int, peer_port: int, save_path: Path,
