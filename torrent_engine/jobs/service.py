@@ -455,8 +455,7 @@ class JobService:
         """Add several torrents with the same options (a batch of a download client's add), at
         once rather than one after the other: each add's writes and checks overlap the others'
         waits. One entry per source, in order: what ``add`` returns, or the ``JobError`` that
-        refused it (a ``StateNotSaved`` is raised: nothing more can be added then).
-        """
+        refused it (a ``StateNotSaved`` is raised: nothing more can be added then)."""
         requests: list[AddTorrent | JobError] = []
         for source in sources:
             try:
@@ -513,8 +512,7 @@ class JobService:
         stream), started now if queued and resumed if paused; None for a completed job (its
         files are whole on disk). A job the queue holds back is force-started (as qBittorrent
         would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
-        cancelled job.
-        """
+        cancelled job."""
         return await self._control.stream_session(job_id)
 
     async def recheck(self, job_id: str) -> Job:
@@ -528,8 +526,7 @@ class JobService:
                      super_seeding: bool | None = None) -> Job:
         """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits, the
         job's connections at most (``max_peers``, 0: the setting for every torrent) or
-        super-seeding (BEP 16: applies while the job seeds, to the peers connected from then on).
-        """
+        super-seeding (BEP 16: applies while the job seeds, to the peers connected from then on)."""
         return await self._control.update(job_id, file_priorities=file_priorities, sequential=sequential,
                                           download_limit=download_limit, upload_limit=upload_limit,
                                           max_peers=max_peers, super_seeding=super_seeding)
@@ -574,17 +571,13 @@ class JobService:
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent
         has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
-        completed jobs are gone for such a client, as removed torrents are.
-        """
+        completed jobs are gone for such a client, as removed torrents are."""
         return self._control.client_jobs()
 
-    def client_job(self, info_hash: str) -> Job | None:
-        """The job ``client_jobs`` lists of the torrent ``info_hash`` (None: none), looked up."""
-        return self._control.client_job(info_hash)
-
-    def client_numbered(self, numbers: Collection[int]) -> builtins.list[Job]:
-        """The jobs ``client_jobs`` lists whose ``number`` is one of ``numbers``."""
-        return self._control.client_numbered(numbers)
+    def client_jobs_of(self, info_hashes: Iterable[str] = (),
+                       numbers: Collection[int] = ()) -> builtins.list[Job]:
+        """``client_jobs``' of the torrents ``info_hashes`` and numbers ``numbers``, looked up."""
+        return self._control.client_jobs_of(info_hashes, numbers)
 
     def client_states(self) -> Counter[JobState]:
         """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
@@ -598,21 +591,18 @@ class JobService:
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it
-        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it).
-        """
+        made, as cancelling would have); ``JobConflict`` for an unfinished job (cancel it)."""
         await self._control.forget(job_id, delete_files=delete_files)
 
     def get_settings(self) -> ServiceSettings:
         """The run-time settings, the global rate limits among them (this object owns them: the
-        shared buckets are set from here alone).
-        """
+        shared buckets are set from here alone)."""
         return self._tuning.get_settings()
 
     async def update_settings(self, **changes: object) -> ServiceSettings:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and
-        the configuration (``configure``: a start, a SIGHUP) all come here.
-        """
+        the configuration (``configure``: a start, a SIGHUP) all come here."""
         return await self._tuning.update_settings(**changes)
 
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
@@ -629,8 +619,7 @@ class JobService:
         downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
         ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
         each changed when the configuration's value changed, as above. The names of the settings
-        changed.
-        """
+        changed."""
         return await self._tuning.configure(download_limit=download_limit, upload_limit=upload_limit,
                                             max_active_downloads=max_active_downloads,
                                             incomplete_dir=incomplete_dir, asked=asked)
@@ -715,8 +704,7 @@ class JobService:
     async def set_features(self, job_ids: Iterable[str], **changes: object) -> builtins.list[Job]:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
         them), ``ratio_limit``, ``seeding_time_limit``, ``idle_seeding_limit`` (None = default, -1 = none),
-        ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first.
-        """
+        ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first."""
         return await self._organiser.set_features(job_ids, **changes)
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
@@ -739,15 +727,13 @@ class JobService:
     async def move_in_queue(self, job_ids: Iterable[str], where: str, *, while_off: bool = False) -> None:
         """Move jobs to the ``top`` or ``bottom`` of the queue, or one place ``up`` or ``down``;
         ``JobConflict`` when queueing is off, unless ``while_off`` (the order is kept and counts
-        once queueing is on, as Transmission's queue positions do).
-        """
+        once queueing is on, as Transmission's queue positions do)."""
         await self._rounds.move_in_queue(job_ids, where, while_off=while_off)
 
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
         or hold jobs as the queue says (run by the service's tick and after changes), once the
-        round under way, if any, is over.
-        """
+        round under way, if any, is over."""
         await self._rounds.enforce()
 
     async def set_location(self, job_id: str, location: str, *, move: bool = True,
@@ -762,14 +748,12 @@ class JobService:
         ``keep_existing``: a file of the job already at ``location`` is taken there rather than
         refused (its copy at the old place stays; the data is verified there as after any move,
         unless the job is in seed mode), as qBittorrent's ``setLocation`` does (libtorrent's
-        ``dont_replace``).
-        """
+        ``dont_replace``)."""
         return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
         """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
-        download root; "" = none: to its save path), where it stays until complete.
-        """
+        download root; "" = none: to its save path), where it stays until complete."""
         return await self._mover.set_download_path(job_id, path)
 
     def metainfo(self, job_id: str) -> Torrent | None:
@@ -820,8 +804,7 @@ class JobService:
         from then on, its verified pieces kept; the record keeps the names across restarts.
         ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
         ``JobConflict`` for a new path taken (a file of the job or another job's, something on
-        disk): ``fields`` names the offending input; nothing changed then.
-        """
+        disk): ``fields`` names the offending input; nothing changed then."""
         return await self._edits.rename_path(job_id, old_path, new_path, folder=folder, fields=fields)
 
     def tracker_tiers(self, job_id: str) -> Tiers:
@@ -832,8 +815,7 @@ class JobService:
     async def set_trackers(self, job_id: str, tiers: Iterable[Iterable[str]], field: str = "trackers") -> Job:
         """Announce the job to these tracker tiers from now on (``tracker_tiers``, edited): a
         tracker added is announced to at once, one removed no more; kept across restarts. Every
-        URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then).
-        """
+        URL is checked first (``InvalidJobRequest`` naming ``field``: nothing changes then)."""
         return await self._edits.set_trackers(job_id, tiers, field)
 
     def web_seeds(self, job_id: str) -> builtins.list[str]:
@@ -845,8 +827,7 @@ class JobService:
         """Fetch the job's pieces from these BEP 19 web seeds from now on (edited): one added is
         asked at once while the job downloads, one removed no more (its requests given back);
         kept across restarts. Every URL is checked first (``InvalidJobRequest`` naming ``field``
-        and the URL, for one that is not http(s): nothing changes then).
-        """
+        and the URL, for one that is not http(s): nothing changes then)."""
         return await self._edits.set_web_seeds(job_id, urls, field)
 
     async def add_peers(self, job_id: str, peers: Iterable[tuple[str, int]]) -> None:

@@ -363,11 +363,13 @@ class QbittorrentApi:
             body = b"".join(chunks)
         return parse_form(request.headers.get("content-type", ""), body, request.url.query)
 
-    def _listed(self, info_hash: str) -> Job | None:
-        """The listed job of the torrent ``info_hash`` if the principal sees it, looked up (a
-        call about one torrent makes no view of the others: 30 ms at 10 000 torrents)."""
-        job = self.service.client_job(info_hash.strip().lower())
-        return job if job is not None and self.gate.shows(job) else None
+    def _listed(self, info_hashes: Iterable[str]) -> list[Job]:
+        """The listed jobs of the torrents ``info_hashes`` the principal sees, looked up (a call
+        about one torrent makes no view of the others)."""
+        return self.gate.visible(self.service.client_jobs_of(h.strip().lower() for h in info_hashes))
+
+    def _one_listed(self, info_hash: str) -> Job | None:
+        return next(iter(self._listed([info_hash])), None)
 
     def _selected(self, form: Form, name: str = "hashes") -> list[Job]:
         """The jobs ``hashes`` names (``all``, or hashes joined by ``|``); unknown ones are skipped,
@@ -377,13 +379,13 @@ class QbittorrentApi:
             raise QbtError(400, f"missing parameter {name}")
         if raw.strip().lower() == "all":
             return self.gate.visible(self.service.client_jobs())
-        return [job for job in map(self._listed, raw.split("|")) if job is not None]
+        return self._listed(raw.split("|"))
 
     def _one(self, form: Form) -> Job:
         raw = form.get("hash")
         if not raw:
             raise QbtError(400, "missing parameter hash")
-        job = self._listed(raw)
+        job = self._one_listed(raw)
         if job is None:
             raise QbtError(404, "Torrent hash was not found")
         return job
@@ -641,8 +643,7 @@ class QbittorrentApi:
         the others' kept records left as they are."""
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
-        jobs = sorted((job for job in map(self._listed, info_hashes) if job is not None),
-                      key=lambda job: (job.created_at, job.number), reverse=True)
+        jobs = self._listed(info_hashes)
         rows = [self._kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
         return rows if keep is None else [k for k in rows if keep(k.record)]
 
@@ -890,7 +891,7 @@ class QbittorrentApi:
         ``torrents/files`` names it) (2.16): the bytes of a file that is complete, read from
         disk (a ``Range`` is honoured); ``409`` with qBittorrent's reason otherwise."""
         _require(form, "hash", "file")
-        job = self._listed(form.get("hash") or "")
+        job = self._one_listed(form.get("hash") or "")
         if job is None:
             raise QbtError(404, "Torrent not found")
         if self._torrent(job) is None:
@@ -934,7 +935,7 @@ class QbittorrentApi:
             known = self._metadata.torrents.get(key)
             if known is not None:
                 return _json(metadata_record(known))
-            job = self._listed(key)
+            job = self._one_listed(key)
             if job is not None:  # (in the transfer list: its metainfo, or its hashes while it has none)
                 torrent = self._torrent(job)
                 return _json(metadata_record(torrent)) if torrent is not None else \

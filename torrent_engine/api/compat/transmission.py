@@ -454,12 +454,8 @@ class TransmissionRpc:
             raise RpcError("ids must be a number, a hash string, a list of them or \"recently-active\"")
         # (looked up: a details view's poll of one torrent makes no view of the others)
         numbers = {i for i in ids if isinstance(i, int) and not isinstance(i, bool)}
-        found = {job.info_hash: job for job in self.service.client_numbered(numbers)} if numbers else {}
-        for info_hash in {i.strip().lower() for i in ids if isinstance(i, str)} - found.keys():
-            job = self.service.client_job(info_hash)
-            if job is not None:
-                found[info_hash] = job
-        return self.gate.visible(sorted(found.values(), key=lambda j: (j.created_at, j.number), reverse=True))
+        hashes = {i.strip().lower() for i in ids if isinstance(i, str)}
+        return self.gate.visible(self.service.client_jobs_of(hashes, numbers))
 
     # -- session -------------------------------------------------------------------------------
     async def session_get(self, arguments: JSONObject) -> Answer:
