@@ -184,7 +184,11 @@ async def test_a_feeds_record_the_disk_cannot_read_is_said_and_never_replaced(tm
         assert record.is_dir()
 
 
-async def test_the_auto_downloader_turned_on_offers_the_articles_read_meanwhile(tmp_path: Path) -> None:
+@pytest.mark.parametrize("turned_on_by", ["qbittorrent", "our api"])
+async def test_the_auto_downloader_turned_on_offers_the_articles_read_meanwhile(tmp_path: Path,
+                                                                                turned_on_by: str) -> None:
+    """Whichever front end turns it on (the reader is told by the settings' owner: our API's
+    change of the setting left it asleep)."""
     wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 30_000),), name="later"))
 
     async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
@@ -211,8 +215,11 @@ async def test_the_auto_downloader_turned_on_offers_the_articles_read_meanwhile(
                 await anyio.sleep(0.05)
         await anyio.sleep(0.3)
         assert api.service.client_jobs() == []
-        r = await c.post("/api/v2/app/setPreferences",
-                         data={"json": json.dumps({"rss_auto_downloading_enabled": True})})
+        if turned_on_by == "qbittorrent":
+            r = await c.post("/api/v2/app/setPreferences",
+                             data={"json": json.dumps({"rss_auto_downloading_enabled": True})})
+        else:
+            r = await c.patch("/api/settings", json={"rss_auto_downloading_enabled": True})
         assert r.status_code == 200, r.text
         with anyio.fail_after(30):
             while not api.service.client_jobs():

@@ -22,6 +22,7 @@ starts empty, saying so.
 
 from __future__ import annotations
 
+import dataclasses
 import email.utils
 import json
 import logging
@@ -38,7 +39,7 @@ import anyio.abc
 from ..engine.addtorrent import AddTorrent, MagnetLink, TorrentUrl
 from ..errors import HttpError, TorrentEngineError
 from ..formats.feed import MAX_FEED_SIZE, Article, FeedError, parse_feed
-from ..jobs import AddOptions, JobError, JobFeatures, JobService
+from ..jobs import AddOptions, JobError, JobFeatures, JobService, ServiceSettings
 from ..jsonvalue import JSON
 from ..net.httpclient import http_get
 from ..storage.resume import write_atomic
@@ -54,6 +55,7 @@ FETCH_TIMEOUT = 60.0  # seconds for one feed's answer, redirects and all
 FETCHES_AT_ONCE = 4
 LOOK_AT_MOST = 30.0  # seconds between two looks at what is due (a setting changed meanwhile)
 MIN_INTERVAL = 60.0  # seconds between two readings of a feed at least (as the setting's minimum)
+RSS_SETTINGS = tuple(f.name for f in dataclasses.fields(ServiceSettings) if f.name.startswith("rss_"))
 _READERS: weakref.WeakKeyDictionary[JobService, FeedReader] = weakref.WeakKeyDictionary()
 
 
@@ -85,7 +87,12 @@ class FeedReader:
         reader = _READERS.get(service)
         if reader is None:
             reader = _READERS[service] = cls(service)
+            service.watch_settings(reader._settings_changed)
         return reader
+
+    def _settings_changed(self, before: ServiceSettings, after: ServiceSettings) -> None:
+        if any(getattr(before, name) != getattr(after, name) for name in RSS_SETTINGS):
+            self.wake()
 
     # -- running -----------------------------------------------------------------------------
     def ensure_running(self) -> None:

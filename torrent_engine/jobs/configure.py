@@ -49,7 +49,8 @@ SCHEDULE_SETTINGS = frozenset({"alt_schedule_enabled", "alt_schedule_from", "alt
 
 class SettingsControl:
     """The one owner of the run-time settings of the jobs of ``run`` (``settings.json``); a
-    change wakes every job and asks ``rounds`` for a round (limits and slots: judged again)."""
+    change wakes every job and asks ``rounds`` for a round (limits and slots: judged again), and
+    is told to each of ``watchers`` (what was, what is), whichever front end made it."""
 
     def __init__(self, run: JobLifecycle, rounds: QueueRounds, *, state_dir: Path | None,
                  clock: Callable[[], float]) -> None:
@@ -58,6 +59,7 @@ class SettingsControl:
         self.state_dir = state_dir
         self._clock = clock
         self.settings = ServiceSettings()
+        self.watchers: list[Callable[[ServiceSettings, ServiceSettings], None]] = []
         self.blocklist = Blocklist(lambda: self.settings, self._apply_ip_filter, state_dir=state_dir,
                                    clock=clock)
         self._configured: Configured | None = None  # what the configuration asked for last
@@ -140,6 +142,8 @@ class SettingsControl:
                                            SavedSettings(self.settings, self._configured))
             raise
         self.run.sleepers.wake_all(self.run.jobs)  # (limits and slots: every job is judged again)
+        for watcher in self.watchers:
+            watcher(before, self.settings)
         if self.run.running:
             await self.rounds.enforce()
         return self.get_settings()

@@ -599,6 +599,10 @@ class JobService:
         shared buckets are set from here alone)."""
         return self._tuning.get_settings()
 
+    def watch_settings(self, watcher: Callable[[ServiceSettings, ServiceSettings], None]) -> None:
+        """Call ``watcher(before, after)`` after each change of the settings, on the loop."""
+        self._tuning.watchers.append(watcher)
+
     async def update_settings(self, **changes: object) -> ServiceSettings:
         """Change settings (``InvalidJobRequest`` naming a bad one; nothing changes then); saved.
         The one way the global rate limits change: the API, the download-client dialects and

@@ -525,8 +525,6 @@ class QbittorrentApi:
             raise QbtError(400, "json must be an object")
         try:
             await self.service.update_settings(**preference_changes(prefs, self.service))
-            if any(key.startswith("rss_") for key in prefs):
-                self.feeds.wake()  # (the reader looks at what is due now)
         except InvalidJobRequest as exc:  # (named as the client named it: our setting in brackets)
             key = asked_as(exc.field, prefs, lambda one: preference_changes(one, self.service), (QbtError,))
             if key is None:
