@@ -130,9 +130,9 @@ OUTWARD_SETTINGS: dict[str, object] = {
 
 def loopback_only(case: Any, port: int) -> None:
     """Keep a generated request from sending the daemon anywhere but loopback: peers become a
-    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers);
-    settings that would reach out (LSD's multicast, the DHT's routers, a filter list's URL, a
-    proxy) or run a program on the machine are left off."""
+    loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers),
+    a feed's URL is on the daemon's own port; settings that would reach out (LSD's multicast, the
+    DHT's routers, a filter list's URL, a proxy) or run a program on the machine are left off."""
     body = case.body
     if isinstance(body, dict):
         for name, off in OUTWARD_SETTINGS.items():
@@ -142,6 +142,8 @@ def loopback_only(case: Any, port: int) -> None:
             body["peers"] = [f"127.0.0.1:{port}" for _ in body["peers"]]
         elif isinstance(body.get("peers"), str):
             body["peers"] = f"127.0.0.1:{port}"
+        if isinstance(body.get("url"), str):  # (a feed's: read from the daemon's own port)
+            body["url"] = f"http://127.0.0.1:{port}/feed.xml"
         source = body.get("source")
         if isinstance(source, str) and source.startswith("magnet:"):
             head, _, query = source.partition("?")

@@ -10,7 +10,7 @@ import re
 
 import pytest
 
-from torrent_engine.feeds import FeedConflict, FeedRule, FeedState, RuleError
+from torrent_engine.feeds import FeedConflict, FeedRule, FeedState, RuleError, rule_from_json, rule_json
 from torrent_engine.feeds.rules import episode_of, judge, smart_pattern, taken
 from torrent_engine.formats.feed import Article, FeedError, ParsedFeed, parse_feed
 from torrent_engine.jobs import InvalidJobRequest
@@ -275,3 +275,24 @@ def test_the_feed_settings_are_checked() -> None:
             updated(ServiceSettings(), {name: value})
         assert caught.value.field == name
     assert re.search(smart_pattern(s.rss_smart_episode_filters), "x S02E03") is not None
+
+
+def test_a_rule_reads_back_as_our_api_gives_it_and_its_wrong_kinds_are_named_as_ours() -> None:
+    """``rule_json``/``rule_from_json``: our API's fields, read as qBittorrent's ruleDef is (the same
+    checks), each of its one kind (qBittorrent's reading takes a list as text, a null as false),
+    a refusal naming our field; what a rule remembers kept when a new one of its name leaves it out."""
+    rule = rule_from_json({"name": "shows", "must_contain": "show*|other", "feeds": ["http://h/f"],
+                           "tags": ["a"], "add_paused": None, "content_layout": "no_subfolder",
+                           "last_match": 1_796_032_800, "previously_matched": ["1x1"], "priority": -2})
+    assert rule.must_contain == ("show*", "other") and rule.content_layout == "no_subfolder"
+    assert rule_from_json(rule_json(rule)) == rule
+    kept = rule_from_json({"name": "shows", "enabled": False}, rule)
+    assert (kept.last_match, kept.previously_matched, kept.feeds) == (1_796_032_800.0, ("1x1",), ())
+    wrong = {"enabled": None, "feeds": "http://h/f", "priority": True, "last_match": "", "mustContain": "x",
+             "category": "a//b", "tags": ["a,b"], "ignore_days": 1.5}
+    for field, value in wrong.items():
+        with pytest.raises(RuleError) as caught:
+            rule_from_json({"name": "r", field: value})
+        assert caught.value.field == field, (field, caught.value)
+    with pytest.raises(RuleError, match="year 9999"):  # (written back as a date: one past 9999 cannot be)
+        FeedRule.from_qbt({"lastMatch": 1e300}, "r")

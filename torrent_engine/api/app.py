@@ -66,6 +66,7 @@ from . import pages as paging
 from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .feed_routes import FeedApi
 from .groups import GroupApi
 from .history import StatsHistory
 from .job_edits import JobEditApi
@@ -830,9 +831,10 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     API token; ``/api/stats/history``: ``history``, which the caller samples; a magnet's stream
     waits ``stream_metadata_wait`` seconds for the metadata before a 503; ``job_json``: the jobs'
     kept JSON, shared with the event stream's snapshot; ``logbook``: the log ``/api/log`` and
-    qBittorrent's ``log/*`` read; ``feeds``: the feed reader qBittorrent's ``rss/*`` edit, by
-    default one of its own that runs once one of them is asked)."""
+    qBittorrent's ``log/*`` read; ``feeds``: the feed reader ``/api/feeds`` and qBittorrent's
+    ``rss/*`` edit, by default the service's, which runs once one of them is asked)."""
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
+    feeds = feeds if feeds is not None else FeedReader.of(service)
     logbook = logbook if logbook is not None else LogBook()
     tickets = Tickets()
     gate = Gate(service, token=token)
@@ -876,6 +878,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *JobEditApi(service, read_json, api.max_json).routes(),
         *UserApi(gate.users, read_json).routes(),
         *LogApi(logbook).routes(),
+        *FeedApi(service, read_json, api.max_json, feeds).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),

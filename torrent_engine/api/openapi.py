@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
+from ..feeds.rules import LAST_DATE
 from ..jobs import JobState
 from ..jobs.model import STOP_CONDITIONS
 from ..jobs.organising.features import MAX_COMMENT
@@ -117,6 +118,27 @@ EXAMPLE_MAGNET = "magnet:?xt=urn:btih:" + "0123456789abcdef" * 2 + "01234567&dn=
 CATEGORY_PATH: Schema = {"type": ["string", "null"],
                          "description": "inside the download root; \"\", null or none = the root"}
 CONTENT_LAYOUTS = ["original", "subfolder", "no_subfolder"]
+
+_FEED_PATH: Schema = {"type": "string", "description": "names joined by \\ (a feed or folder in folders)"}
+_FEEDS_UNDER: Schema = {"type": "string", "description": "the feeds at or below this path (not given: all)"}
+_FEED_INTERVAL: Schema = {"type": "number", "description": "seconds between its readings: 0 (the settings') "
+                                                           "or at least 60"}
+_FEED_RULE: dict[str, Schema] = {
+    "name": STRING, "enabled": BOOL,
+    "priority": {"type": "integer", "description": "rules are tried lowest first, then by name"},
+    "use_regex": BOOL,
+    "must_contain": {"type": "string", "description": "a regular expression (use_regex), or wildcard "
+                                                      "words (* and ?, all found) separated by |"},
+    "must_not_contain": STRING,
+    "episode_filter": {"type": "string", "description": "SEASONxEPISODES; (e.g. 1x2;8-15;20-;)"},
+    "smart_filter": BOOL,
+    "feeds": {"type": "array", "items": STRING, "description": "the feed URLs it reads"},
+    "ignore_days": {"type": "integer", "minimum": 0, "maximum": 36_500},
+    "previously_matched": {"type": "array", "items": STRING},
+    "last_match": _null({"type": "number", "minimum": 0, "maximum": LAST_DATE}),
+    "save_path": STRING, "category": STRING, "tags": {"type": "array", "items": STRING},
+    "add_paused": _null(BOOL), "content_layout": _null({"type": "string", "enum": CONTENT_LAYOUTS}),
+}
 
 _FEATURE_PROPERTIES: dict[str, Schema] = {
     "category": CATEGORY,
@@ -679,6 +701,45 @@ SCHEMAS: dict[str, Schema] = {
         "ip": STRING, "blocked": {"type": "boolean", "description": "true: refused; false: banned"},
         "reason": STRING,
     }, ["id", "time", "ip", "blocked", "reason"])}}, ["peers"]),
+    "FeedArticle": _obj({
+        "id": STRING, "title": STRING, "torrent_url": {"type": "string", "description": "\"\": none"},
+        "link": STRING, "date": _null(NUMBER), "author": STRING, "description": STRING, "read": BOOL,
+    }, ["id", "title", "torrent_url", "link", "date", "author", "description", "read"]),
+    "Feed": _obj({
+        "path": _FEED_PATH, "uid": STRING, "url": STRING, "title": STRING,
+        "refresh_interval": {"type": "number", "minimum": 0, "description": "seconds; 0: the settings'"},
+        "refreshed_at": _null(NUMBER), "last_build_date": STRING,
+        "loading": {"type": "boolean", "description": "being read now"},
+        "error": {"type": "string", "description": "why its last reading failed (\"\": it did not)"},
+        "unread": COUNT, "articles": {"type": "array", "items": _ref("FeedArticle")},
+    }, ["path", "uid", "url", "title", "refresh_interval", "refreshed_at", "last_build_date", "loading",
+        "error", "unread", "articles"]),
+    "FeedList": _obj({"folders": {"type": "array", "items": _FEED_PATH},
+                      "feeds": {"type": "array", "items": _ref("Feed")}}, ["folders", "feeds"]),
+    "FeedFolders": _obj({"folders": {"type": "array", "items": _FEED_PATH}}, ["folders"]),
+    "NewFeed": _obj({"url": {"type": "string", "description": "an http(s) URL"},
+                     "path": {"type": "string", "description": "names joined by \\ (not given: its URL)"},
+                     "refresh_interval": _FEED_INTERVAL}, ["url"]),
+    "FeedChange": _obj({"path": _FEED_PATH, "url": {"type": "string", "description": "read from here now"},
+                        "refresh_interval": _FEED_INTERVAL,
+                        "to": {"type": "string", "description": "moved (renamed) to this path"}}, ["path"]),
+    "FeedChanged": {"anyOf": [_ref("Feed"), _ref("FeedFolders")]},
+    "NewFeedFolder": _obj({"path": _FEED_PATH}, ["path"]),
+    "FeedRefresh": _obj({"path": _FEEDS_UNDER}),
+    "FeedsRefreshing": _obj({"refreshing": STRING}, ["refreshing"]),
+    "FeedMarkRead": _obj({"path": _FEEDS_UNDER,
+                          "article": {"type": "string", "description": "this article of the feed alone"}}),
+    "FeedsRead": _obj({"read": STRING}, ["read"]),
+    "FeedRemoved": _obj({"removed": STRING}, ["removed"]),
+    "FeedRule": _obj(_FEED_RULE, _FEED_RULE),
+    "FeedRuleSet": _obj(_FEED_RULE, ["name"], description="the rule whole: a field not given is as a "
+                        "new rule has it, but last_match and previously_matched, kept from the rule of that "
+                        "name"),
+    "FeedRules": _obj({"rules": {"type": "array", "items": _ref("FeedRule")}}, ["rules"]),
+    "FeedRuleRename": _obj({"name": STRING, "to": STRING}, ["name", "to"]),
+    "FeedRuleMatches": _obj({"matches": {"type": "object", "additionalProperties": {
+        "type": "array", "items": STRING}, "description": "by feed name, the titles the rule takes"}},
+        ["matches"]),
     "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
     "Metadata": _obj({
         "info_hash": STRING,
@@ -834,6 +895,7 @@ def _query(name: str, schema: Schema, description: str, *, required: bool = Fals
 
 _FLAG = {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]}
 _BODY_ERRORS = (413, 415)
+_RULE_NAME = _query("name", STRING, "the rule", required=True)
 
 # (method, path as in the route table) -> the operation. A key here must name a route, and every
 # route under /api (but qBittorrent's /api/v2) must have a key: see ``undescribed``/``unrouted``.
@@ -998,6 +1060,36 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                "levels, separated by commas: normal, info, warning, critical (not given: all)"))),
     ("GET", "/api/log/peers"): _op("Peers refused or banned (an admin's)", "LogPeers", tag="service", query=(
         _query("after", _LOG_AFTER, "the events after this id (-1, as not given: every one kept)"),)),
+    ("GET", "/api/feeds"): _op("The feeds read and their articles (an admin's)", "FeedList",
+                               errors=(409,), tag="feeds"),
+    ("POST", "/api/feeds"): _op("Read a feed", "Feed", status=201, errors=(409, *_BODY_ERRORS),
+                                body="NewFeed", body_required=True, tag="feeds"),
+    ("PATCH", "/api/feeds"): _op("Change a feed's URL or interval, or move (rename) an item", "FeedChanged",
+                                 errors=(404, 409, *_BODY_ERRORS), body="FeedChange", body_required=True,
+                                 tag="feeds"),
+    ("DELETE", "/api/feeds"): _op("Stop reading a feed, or remove a folder and all it holds", "FeedRemoved",
+                                  errors=(404, 409), tag="feeds", query=(
+                                      _query("path", _FEED_PATH, "the feed or folder", required=True),)),
+    ("POST", "/api/feeds/folders"): _op("Make a folder of feeds", "FeedFolders", status=201,
+                                        errors=(409, *_BODY_ERRORS), body="NewFeedFolder", body_required=True,
+                                        tag="feeds"),
+    ("POST", "/api/feeds/refresh"): _op("Read feeds now", "FeedsRefreshing", status=202,
+                                        errors=(404, 409, *_BODY_ERRORS), body="FeedRefresh", tag="feeds"),
+    ("POST", "/api/feeds/read"): _op("Mark articles read", "FeedsRead", errors=(404, 409, *_BODY_ERRORS),
+                                     body="FeedMarkRead", tag="feeds"),
+    ("GET", "/api/feeds/rules"): _op("The download rules, in the order they are tried", "FeedRules",
+                                     errors=(409,), tag="feeds"),
+    ("PUT", "/api/feeds/rules"): _op("Make or replace a download rule", "FeedRule",
+                                     errors=(409, *_BODY_ERRORS), body="FeedRuleSet", body_required=True,
+                                     tag="feeds"),
+    ("DELETE", "/api/feeds/rules"): _op("Remove a download rule", "FeedRemoved", errors=(404, 409),
+                                        tag="feeds", query=(_RULE_NAME,)),
+    ("POST", "/api/feeds/rules/rename"): _op("Rename a download rule", "FeedRule",
+                                             errors=(404, 409, *_BODY_ERRORS), body="FeedRuleRename",
+                                             body_required=True, tag="feeds"),
+    ("GET", "/api/feeds/rules/matches"): _op("The articles a rule takes as it stands", "FeedRuleMatches",
+                                             errors=(404, 409), tag="feeds",
+                                             query=(_RULE_NAME,)),
     ("GET", "/api/queue"): _op("The unfinished jobs in queue order", "Queue", tag="queue"),
     ("GET", "/api/ipfilter"): _op("The IP filter in force and what its lists gave", "IpFilterStatus",
                                   tag="settings"),

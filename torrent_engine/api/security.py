@@ -43,7 +43,9 @@ _LABEL_CREATION = frozenset({"/api/categories", "/api/tags"})
 
 
 # what only an admin reads: the cookies sent with .torrent URLs, the daemon's log (every user's jobs)
-_ADMIN_READS = frozenset({"/api/cookies", "/api/log", "/api/log/peers"})
+# (the feeds': their URLs often hold the user's key of the site)
+_ADMIN_READS = frozenset({"/api/cookies", "/api/log", "/api/log/peers", "/api/feeds", "/api/feeds/rules",
+                          "/api/feeds/rules/matches"})
 
 
 def route_scope(method: str, path: str) -> Scope:

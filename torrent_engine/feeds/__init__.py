@@ -3,7 +3,8 @@
 (``state``) and its rules (``rules``), pure but for the reader."""
 
 from .reader import FEEDS_FILE, FeedReader
-from .rules import FeedRule, RuleError
-from .state import FeedConflict, FeedState
+from .rules import FeedRule, RuleError, rule_from_json, rule_json
+from .state import FeedConflict, FeedInputError, FeedMissing, FeedState
 
-__all__ = ["FEEDS_FILE", "FeedConflict", "FeedReader", "FeedRule", "FeedState", "RuleError"]
+__all__ = ["FEEDS_FILE", "FeedConflict", "FeedInputError", "FeedMissing", "FeedReader", "FeedRule",
+           "FeedState", "RuleError", "rule_from_json", "rule_json"]

@@ -43,8 +43,8 @@ from ..jobs import AddOptions, JobError, JobFeatures, JobService, ServiceSetting
 from ..jsonvalue import JSON
 from ..net.httpclient import http_get
 from ..storage.resume import write_atomic
-from .rules import FeedRule, judge, smart_pattern, taken
-from .state import SEP, FeedConflict, FeedEntry, FeedState
+from .rules import FeedRule, RuleError, judge, smart_pattern, taken
+from .state import SEP, FeedConflict, FeedEntry, FeedInputError, FeedMissing, FeedState
 
 __all__ = ["FEEDS_FILE", "FETCHES_AT_ONCE", "FETCH_TIMEOUT", "FeedReader"]
 
@@ -301,7 +301,7 @@ class FeedReader:
         await self.load()
         entry = self.state.feed_at(path)
         if entry is None:
-            raise FeedConflict(f"Feed doesn't exist: {path}.", "path")
+            raise FeedMissing(f"Feed doesn't exist: {path}.", "path")
         entry.refresh_interval = seconds
         await self._changed()
 
@@ -339,7 +339,13 @@ class FeedReader:
         self._wake.set()
 
     async def set_rule(self, rule: FeedRule) -> None:
-        """Set ``rule`` (its name's); every unread article is offered to the rules again."""
+        """Set ``rule`` (its name's); every unread article is offered to the rules again. Its save
+        path must lead inside the download root (``RuleError`` naming ``savePath``)."""
+        if rule.save_path:
+            root = self.service.download_root
+            target = (root / rule.save_path).resolve()
+            if target != root and not target.is_relative_to(root):
+                raise RuleError(f"{rule.save_path[:120]!r} is outside the download root {root}", "savePath")
         await self.load()
         self.state.set_rule(rule)
         self._offer_all = True
@@ -383,12 +389,27 @@ class FeedReader:
             here[name] = feed
         return root
 
+    def listing(self) -> dict[str, JSON]:
+        """Our API's view: the folders' paths, and each feed with its path, what its last reading
+        said and its articles (dates in seconds since the epoch, each read or not)."""
+        feeds: list[JSON] = []
+        for path, entry in self.state.feeds():
+            feeds.append({
+                "path": path, "uid": entry.uid, "url": entry.url, "title": entry.title,
+                "refresh_interval": entry.refresh_interval, "refreshed_at": entry.refreshed_at,
+                "last_build_date": entry.last_build_date, "loading": entry.url in self._loading,
+                "error": entry.error, "unread": sum(1 for a in entry.articles if a.id not in entry.read),
+                "articles": [{"id": a.id, "title": a.title, "torrent_url": a.torrent_url, "link": a.link,
+                              "date": a.date, "author": a.author, "description": a.description,
+                              "read": a.id in entry.read} for a in entry.articles]})
+        return {"folders": [path for path, item in self.state.items.items() if item is None], "feeds": feeds}
+
     def matching(self, name: str) -> dict[str, list[str]]:
         """``rss/matchingArticles``: by feed name, the titles of its articles the rule ``name``
         takes as it stands (nothing is remembered)."""
         rule = self.state.rules.get(name)
         if rule is None:
-            raise FeedConflict(f"no rule {name[:80]!r}", "ruleName")
+            raise FeedMissing(f"no rule {name[:80]!r}", "ruleName")
         settings = self.service.get_settings()
         smart = smart_pattern(settings.rss_smart_episode_filters)
         out: dict[str, list[str]] = {}
@@ -406,7 +427,7 @@ class FeedReader:
 def _check_interval(seconds: float) -> None:
     """A feed's own interval: 0 (the settings'), or at least ``MIN_INTERVAL`` seconds."""
     if seconds != 0 and not MIN_INTERVAL <= seconds < float("inf"):
-        raise FeedConflict(f"{seconds:g}: a feed's interval is 0 (the settings') or at least "
+        raise FeedInputError(f"{seconds:g}: a feed's interval is 0 (the settings') or at least "
                            f"{MIN_INTERVAL:g} seconds", "refreshInterval")
 
 

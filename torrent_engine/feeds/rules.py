@@ -27,11 +27,12 @@ from ..jobs.model import InvalidJobRequest
 from ..jobs.validate import check_category, check_tags
 from ..jsonvalue import JSON
 
-__all__ = ["LAYOUTS", "FeedRule", "RuleError", "check_rule_name", "episode_of", "judge", "smart_pattern",
-           "taken"]
+__all__ = ["JSON_FIELDS", "LAYOUTS", "FeedRule", "RuleError", "check_rule_name", "episode_of", "judge",
+           "rule_from_json", "rule_json", "smart_pattern", "taken"]
 
 MAX_TITLE = 1024  # characters of a title a rule looks at (an article's expressions stay cheap)
 MAX_EXPRESSION = 2048  # characters of one rule's expression
+LAST_DATE = 253_402_300_799  # 9999-12-31T23:59:59Z, in seconds since the epoch
 MAX_REMEMBERED = 10_000  # episodes a rule remembers (the oldest forgotten first)
 # our content layouts as qBittorrent's rules write them
 LAYOUTS = {"original": "Original", "subfolder": "Subfolder", "no_subfolder": "NoSubfolder"}
@@ -160,6 +161,73 @@ class FeedRule:
         }
 
 
+# a rule's fields in our API (``to_json``), and the keys of qBittorrent's ruleDef they are read as
+_JSON_KEYS = {"enabled": "enabled", "priority": "priority", "use_regex": "useRegex",
+              "must_contain": "mustContain", "must_not_contain": "mustNotContain",
+              "episode_filter": "episodeFilter", "smart_filter": "smartFilter", "feeds": "affectedFeeds",
+              "ignore_days": "ignoreDays", "previously_matched": "previouslyMatchedEpisodes",
+              "last_match": "lastMatch"}
+_ADD_KEYS = {"save_path": "save_path", "category": "category", "tags": "tags", "add_paused": "stopped",
+             "content_layout": "content_layout"}  # (5.0's torrentParams)
+_OUR_FIELDS = {"ruleName": "name", **{theirs: ours for ours, theirs in _JSON_KEYS.items()},
+               **{f"torrentParams.{theirs}": ours for ours, theirs in _ADD_KEYS.items()}}
+JSON_FIELDS = ("name", *_JSON_KEYS, *_ADD_KEYS)
+_TEXT, _WHOLE, _FLAG, _LIST = ((str,), "text"), ((int,), "a whole number"), ((bool,), "true or false"), \
+    ((list,), "a list")
+_KINDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": _TEXT, "enabled": _FLAG, "priority": _WHOLE, "use_regex": _FLAG, "must_contain": _TEXT,
+    "must_not_contain": _TEXT, "episode_filter": _TEXT, "smart_filter": _FLAG, "feeds": _LIST,
+    "ignore_days": _WHOLE, "previously_matched": _LIST,
+    "last_match": ((int, float, type(None)), "seconds since the epoch, or null"), "save_path": _TEXT,
+    "category": _TEXT, "tags": _LIST,
+    "add_paused": ((bool, type(None)), "true, false or null (the settings')"),
+    "content_layout": ((str, type(None)), f"one of {', '.join(LAYOUTS)} or null (the settings')")}
+
+
+def rule_from_json(data: Mapping[str, object], kept: FeedRule | None = None) -> FeedRule:
+    """A rule as our API gives it (``rule_json``'s fields; one not given is as a new rule has it,
+    except what ``kept``, the rule of that name, remembers: its last match and the episodes it
+    took). Read as qBittorrent's ruleDef is, with the same checks; ``RuleError`` names our field."""
+    unknown = sorted(set(data) - set(JSON_FIELDS))
+    if unknown:
+        raise RuleError(f"unknown field (known: {', '.join(JSON_FIELDS)})", unknown[0])
+    name = data.get("name")
+    if not isinstance(name, str):
+        raise RuleError("a rule needs a name", "name")
+    for key, value in data.items():  # (of its one kind: qBittorrent's reading takes more, a list as text)
+        kinds, what = _KINDS[key]
+        if isinstance(value, bool) and bool not in kinds or not isinstance(value, kinds):
+            raise RuleError(f"must be {what}", key)
+    layout = data.get("content_layout")
+    if layout is not None and layout not in LAYOUTS:
+        raise RuleError(f"must be one of {', '.join(LAYOUTS)} or null (the settings')", "content_layout")
+    qbt: dict[str, object] = {theirs: data[ours] for ours, theirs in _JSON_KEYS.items() if ours in data}
+    if kept is not None:
+        qbt.setdefault("lastMatch", kept.last_match)
+        qbt.setdefault("previouslyMatchedEpisodes", list(kept.previously_matched))
+    params = {theirs: data[ours] for ours, theirs in _ADD_KEYS.items() if ours in data}
+    if layout is not None:
+        params["content_layout"] = LAYOUTS[layout]
+    qbt["torrentParams"] = params
+    try:
+        return FeedRule.from_qbt(qbt, name)
+    except RuleError as exc:
+        raise RuleError(exc.reason, _OUR_FIELDS.get(exc.field, exc.field)) from None
+
+
+def rule_json(rule: FeedRule) -> dict[str, JSON]:
+    """The rule as our API gives it: ``must_contain`` and ``must_not_contain`` as written (one
+    regular expression, or wildcard expressions separated by ``|``), ``last_match`` in seconds
+    since the epoch (null: none yet), ``content_layout`` and ``add_paused`` null for the settings'."""
+    return {"name": rule.name, "enabled": rule.enabled, "priority": rule.priority,
+            "use_regex": rule.use_regex, "must_contain": "|".join(rule.must_contain),
+            "must_not_contain": "|".join(rule.must_not_contain), "episode_filter": rule.episode_filter,
+            "smart_filter": rule.smart_filter, "feeds": list(rule.feeds), "ignore_days": rule.ignore_days,
+            "previously_matched": list(rule.previously_matched),
+            "last_match": rule.last_match, "save_path": rule.save_path, "category": rule.category,
+            "tags": list(rule.tags), "add_paused": rule.add_paused, "content_layout": rule.content_layout}
+
+
 def check_rule_name(name: str, field: str = "ruleName") -> str:
     """A rule's name, trimmed: not empty, at most 255 characters, on one line (``RuleError``)."""
     name = name.strip()
@@ -187,8 +255,11 @@ def _str(data: Mapping[str, object], key: str, field: str = "") -> str:
 
 
 def _date(value: object) -> float | None:
-    """``lastMatch`` as qBittorrent writes it (RFC 2822; "" none), or epoch seconds."""
+    """``lastMatch`` as qBittorrent writes it (RFC 2822; "" none), or epoch seconds (up to the
+    year 9999: it is written back as a date)."""
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not 0 <= value <= LAST_DATE:
+            raise RuleError(f"{value!r} is no date (seconds since the epoch, to the year 9999)", "lastMatch")
         return float(value)
     if not isinstance(value, str) or not value.strip():
         return None

@@ -17,7 +17,8 @@ from ..errors import TorrentEngineError
 from ..formats.feed import Article, ParsedFeed
 from .rules import FeedRule, RuleError, check_rule_name
 
-__all__ = ["MAX_FEEDS", "SEP", "FeedConflict", "FeedEntry", "FeedState", "check_feed_url"]
+__all__ = ["MAX_FEEDS", "SEP", "FeedConflict", "FeedEntry", "FeedInputError", "FeedMissing", "FeedState",
+           "check_feed_url"]
 
 SEP = "\\"
 MAX_FEEDS = 1000  # feeds and folders together
@@ -36,10 +37,20 @@ class FeedConflict(TorrentEngineError):
         self.field = field
 
 
+class FeedMissing(FeedConflict):
+    """No item at a path, no rule of a name (qBittorrent answers these ``409`` as well; our API
+    ``404``)."""
+
+
+class FeedInputError(FeedConflict):
+    """An input that is no path, URL or interval at all (qBittorrent answers these ``409`` as
+    well; our API ``400``)."""
+
+
 def check_feed_url(url: object, field: str = "url") -> str:
     """An http(s) URL with a host, trimmed; ``FeedConflict`` naming ``field`` otherwise."""
     if not isinstance(url, str) or not url.strip():
-        raise FeedConflict("a feed needs its URL", field)
+        raise FeedInputError("a feed needs its URL", field)
     url = url.strip()
     try:
         parts = urlsplit(url)
@@ -47,17 +58,17 @@ def check_feed_url(url: object, field: str = "url") -> str:
         parts = None
     if parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname \
             or len(url) > MAX_URL or any(c.isspace() for c in url):
-        raise FeedConflict(f"{url[:80]!r} is not an http(s) URL of a feed", field)
+        raise FeedInputError(f"{url[:80]!r} is not an http(s) URL of a feed", field)
     return url
 
 
 def _path(path: object, field: str = "path") -> str:
     """A path's names, checked: none empty, no NUL or line break."""
     if not isinstance(path, str):
-        raise FeedConflict("must be a path (names joined by \\)", field)
+        raise FeedInputError("must be a path (names joined by \\)", field)
     names = path.split(SEP)
     if path == "" or any(not n.strip() or any(c in n for c in "\x00\r\n") or len(n) > 255 for n in names):
-        raise FeedConflict(f"{path[:80]!r} is not a path of names joined by \\ (none empty)", field)
+        raise FeedInputError(f"{path[:80]!r} is not a path of names joined by \\ (none empty)", field)
     return SEP.join(n.strip() for n in names)
 
 
@@ -173,7 +184,7 @@ class FeedState:
     def _at(self, path: object, field: str) -> str:
         where = _path(path, field)
         if where not in self.items:
-            raise FeedConflict(f"{where!r}: no such item", field)
+            raise FeedMissing(f"{where!r}: no such item", field)
         return where
 
     def remove(self, path: object) -> list[FeedEntry]:
@@ -231,7 +242,7 @@ class FeedState:
     def rename_rule(self, name: str, new: str) -> None:
         """The rule ``name`` named ``new`` (checked as a rule's name)."""
         if name not in self.rules:
-            raise FeedConflict(f"no rule {name[:80]!r}", "ruleName")
+            raise FeedMissing(f"no rule {name[:80]!r}", "ruleName")
         new = check_rule_name(new, "newRuleName")
         if new in self.rules and new != name:
             raise FeedConflict(f"a rule {new[:80]!r} is there already", "newRuleName")

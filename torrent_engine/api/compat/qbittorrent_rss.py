@@ -112,9 +112,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             raise QbtError(400, "ruleDef must be a JSON object")
         running()
         with _as_qbittorrent():
-            rule = FeedRule.from_qbt(data, name)
-            _inside_root(feeds, rule)
-            await feeds.set_rule(rule)
+            await feeds.set_rule(FeedRule.from_qbt(data, name))
 
     async def clone_rule(form: Form, request: Request) -> None:
         source, clone = _needed(form, "sourceName", "cloneName")
@@ -146,12 +144,3 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
             "rss/cloneRule": clone_rule, "rss/removeRule": plain(feeds.remove_rule, "ruleName"),
             "rss/rules": rules, "rss/matchingArticles": matching}
 
-
-def _inside_root(feeds: FeedReader, rule: FeedRule) -> None:
-    """A rule's save path must lead inside the download root (``RuleError`` naming it)."""
-    if not rule.save_path:
-        return
-    root = feeds.service.download_root
-    target = (root / rule.save_path).resolve()
-    if target != root and not target.is_relative_to(root):
-        raise RuleError(f"{rule.save_path[:120]!r} is outside the download root {root}", "savePath")
