@@ -1240,8 +1240,9 @@ async def test_a_user_signs_in_by_name_and_password_and_sees_their_own_torrents(
                         driver.find_elements(By.CSS_SELECTOR, ".job[data-job-id]")]
 
             assert await in_thread(signs_in) == [ids["alice"]]  # (bob's is not shown to her)
-            # (the daemon's log is an admin's: a user is not offered it; the token's admin is)
+            # (the daemon's log and the feeds are an admin's: a user is offered neither; the token's admin is)
             await in_thread(lambda: wait(driver, lambda d: not d.find_element(
                 By.ID, "log-open").is_displayed()))
+            assert not await in_thread(lambda: driver.find_element(By.ID, "feeds-open").is_displayed())
             r = await api.client.get("/api/me")
             assert r.json()["role"] == "admin", r.text

@@ -74,8 +74,8 @@ def scheme(driver: Any, dark: bool) -> None:
 
 
 def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str, Any]]]:
-    """axe on the list, the details, the add dialog, the settings, the log, the jobs' menu and its
-    share limits: the violations of each."""
+    """axe on the list, the details, the add dialog, the settings, the log, the feeds and their
+    rules, the jobs' menu and its share limits: the violations of each."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -103,6 +103,13 @@ def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str
     wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#log-lines .log-line"))
     seen["log"] = axe_violations(driver)
     driver.find_element(By.ID, "log-close").click()
+    driver.find_element(By.ID, "feeds-open").click()  # (the feeds, then the download rules' form)
+    wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+    seen["feeds"] = axe_violations(driver)
+    driver.find_element(By.ID, "feeds-tab-rules").click()
+    wait(driver, lambda d: d.find_element(By.ID, "rule-form").is_displayed())
+    seen["download rules"] = axe_violations(driver)
+    driver.find_element(By.ID, "feeds-close").click()
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(driver).context_click(driver.find_element(  # (the jobs' menu, then its share limits)
@@ -280,6 +287,13 @@ async def test_a_phone_400_px_wide_never_scrolls_sideways(tmp_path: Path) -> Non
                 driver.find_element(By.ID, "settings-open").click()
                 wait(driver, lambda d: d.find_element(By.ID, "setting-download_limit").is_displayed())
                 seen["settings"] = sideways(driver)
+                driver.find_element(By.ID, "settings-close").click()
+                driver.find_element(By.ID, "feeds-open").click()
+                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+                seen["feeds"] = sideways(driver)
+                driver.find_element(By.ID, "feeds-tab-rules").click()
+                wait(driver, lambda d: d.find_element(By.ID, "rule-form").is_displayed())
+                seen["download rules"] = sideways(driver)
                 return seen
 
             seen = await in_thread(run)

@@ -1157,8 +1157,9 @@ function start() {
   statusTimer = setInterval(() => refreshStatus().catch(() => {}), 30000);
   followEvents();
   loadHistory().catch(() => {});
-  api("GET", "/api/me").then((me) => {  // (the daemon's log is an admin's: the others are not offered it)
+  api("GET", "/api/me").then((me) => {  // (the log and the feeds are an admin's: the others are not offered them)
     $("log-open").hidden = me.role !== "admin";
+    $("feeds-open").hidden = me.role !== "admin";
   }).catch(() => {});
   api("GET", "/api/health").then((health) => {
     for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);

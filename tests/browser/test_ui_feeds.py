@@ -1,0 +1,120 @@
+"""The web UI's feeds and download rules in headless Chromium (the fixtures of test_ui.py), as a
+seedbox's admin uses them: a feed added by its URL and read at once, its articles listed (a link
+that is no http(s) URL shown as text, never followed), one downloaded by a click (its torrent
+added, the article read); a download rule made in the form, shown with the articles it takes, a
+bad one refused with the server's reason in the form, then deleted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+
+from tests.browser.test_ui import chromium, in_thread, wait
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import make_payload, make_torrent
+from tests.unit.tracker._tracker_servers import HttpRequest, http_response, http_tracker
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+
+def _feed(port: int) -> bytes:
+    base = f"http://127.0.0.1:{port}"
+    return f"""<?xml version="1.0"?><rss version="2.0"><channel><title>Example shows</title>
+<item><title>Show S01E02 720p</title><guid>e2</guid><pubDate>Mon, 30 Nov 2026 10:00:00 GMT</pubDate>
+ <link>{base}/page/e2</link><enclosure type="application/x-bittorrent" url="{base}/t/e2.torrent"/></item>
+<item><title>Scripted</title><guid>js</guid><link>javascript:alert(1)</link></item>
+</channel></rss>""".encode()
+
+
+async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_and_deleted(
+        tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path == "/feed.xml":
+            await stream.send(http_response(_feed(server.port),
+                                            headers=("Content-Type: application/rss+xml",)))
+        elif request.path == "/t/e2.torrent":
+            await stream.send(http_response(wanted.to_bytes()))
+        else:
+            await stream.send(http_response(b"gone", "404 Not Found"))
+
+    async with http_tracker(site) as server, running_api(tmp_path) as api:
+        url = f"http://127.0.0.1:{server.port}/feed.xml"
+        with chromium(1400, 900) as driver:
+            def articles(d: Any) -> list[Any]:
+                return list(d.find_elements(By.CSS_SELECTOR, "#feed-articles li"))
+
+            def added_and_listed() -> tuple[str, list[str], str | None]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "feeds-open").is_displayed())
+                driver.find_element(By.ID, "feeds-open").click()
+                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+                driver.find_element(By.ID, "feed-url").send_keys(url)
+                driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
+                wait(driver, lambda d: len(articles(d)) == 2)  # (read at once, processing off)
+                titles = [a.find_element(By.CLASS_NAME, "title") for a in articles(driver)]
+                scripted = next(t for t in titles if t.text == "Scripted")
+                return (driver.find_element(By.ID, "feed-name").text, [t.text for t in titles],
+                        scripted.get_attribute("href"))
+
+            name, titles, scripted_href = await in_thread(added_and_listed)
+            assert name == "Example shows" and titles == ["Show S01E02 720p", "Scripted"], (name, titles)
+            assert scripted_href is None  # (a javascript: link is text, not a link)
+
+            def downloads() -> str:
+                row = next(a for a in articles(driver) if a.get_attribute("data-article") == "e2")
+                row.find_element(By.CSS_SELECTOR, "button[data-article]").click()
+                wait(driver, lambda d: "read" in (next(a for a in articles(d) if a.get_attribute(
+                    "data-article") == "e2").get_attribute("class") or ""))
+                return str(driver.find_element(By.ID, "feeds-status").text)
+
+            said = await in_thread(downloads)
+            assert said == 'Added "show e2".', said
+            jobs = api.service.client_jobs()
+            assert [j.info_hash for j in jobs] == [wanted.info_hash.hex()]
+
+            def rule_made() -> list[str]:
+                driver.find_element(By.ID, "feeds-tab-rules").click()
+                wait(driver, lambda d: d.find_element(By.ID, "rule-form").is_displayed())
+                driver.find_element(By.ID, "rule-new").click()
+                driver.find_element(By.ID, "rule-name").send_keys("shows")
+                driver.find_element(By.ID, "rule-must").send_keys("720p")
+                driver.find_element(By.ID, "rule-category").send_keys("tv")
+                driver.find_element(By.CSS_SELECTOR, f'#rule-feeds input[data-url="{url}"]').click()
+                driver.find_element(By.CSS_SELECTOR, "#rule-form button[type=submit]").click()
+                wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '#rule-list [data-rule="shows"]'))
+                wait(driver, lambda d: "720p" in d.find_element(By.ID, "rule-matches").text)
+                return [li.text for li in driver.find_elements(By.CSS_SELECTOR, "#rule-matches li")]
+
+            assert await in_thread(rule_made) == ["Example shows: Show S01E02 720p"]
+            r = await api.client.get("/api/feeds/rules")
+            rule = r.json()["rules"][0]
+            assert (rule["name"], rule["must_contain"], rule["feeds"], rule["category"], rule["enabled"]) == \
+                ("shows", "720p", [url], "tv", True)
+
+            def refused() -> str:
+                driver.find_element(By.ID, "rule-regex").click()
+                must = driver.find_element(By.ID, "rule-must")
+                must.clear()
+                must.send_keys("(unclosed")
+                driver.find_element(By.CSS_SELECTOR, "#rule-form button[type=submit]").click()
+                return str(wait(driver, lambda d: d.find_element(By.ID, "rule-error").is_displayed()
+                                and d.find_element(By.ID, "rule-error").text))
+
+            said = await in_thread(refused)
+            assert "must_contain" in said and "regular expression" in said, said
+            assert (await api.client.get("/api/feeds/rules")).json()["rules"][0]["must_contain"] == "720p"
+
+            def deleted() -> None:
+                driver.find_element(By.ID, "rule-delete").click()
+                wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "#rule-list button[data-rule]"))
+
+            await in_thread(deleted)
+            assert (await api.client.get("/api/feeds/rules")).json() == {"rules": []}

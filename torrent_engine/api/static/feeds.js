@@ -1,0 +1,247 @@
+"use strict";
+// The feeds the daemon reads and the download rules that add their articles' torrents
+// (/api/feeds, /api/feeds/rules: an admin's), as qBittorrent's RSS view: the feeds with their
+// unread articles, a feed's articles (one downloaded by a click: its torrent added, the article
+// read), and the rules, each shown with the articles it takes now. While the dialog is open the
+// feeds are asked again every FEEDS_POLL ms (a feed being read shows its articles as they come);
+// the page is drawn again only when what it shows changed.
+
+const FEEDS_POLL = 3000;
+let feedsTimer = null;
+let feedsShown = {folders: [], feeds: []};  // the last GET /api/feeds
+let feedsDrawn = "";  // what the feeds' pane was drawn from (its JSON)
+let feedOpen = "";  // the path of the feed shown
+let rulesShown = [];  // the last GET /api/feeds/rules
+let ruleOpen = null;  // the name of the rule in the form (null: a new one)
+let feedsAsk = 0;  // the latest look's number: an earlier one's answer, come late, is dropped
+
+function feedsSay(text) { $("feeds-status").textContent = text; }
+
+async function loadFeeds() {
+  const ask = ++feedsAsk;
+  const listing = await api("GET", "/api/feeds");
+  if (ask !== feedsAsk) return;
+  feedsShown = listing;
+  drawFeeds();
+}
+
+function drawFeeds() {
+  const feeds = feedsShown.feeds;
+  if (!feeds.some((f) => f.path === feedOpen)) feedOpen = feeds.length ? feeds[0].path : "";
+  const drawn = JSON.stringify([feedOpen, feeds]);
+  if (drawn === feedsDrawn) return;  // (a click on a row redrawn under it would be lost)
+  feedsDrawn = drawn;
+  $("feed-list").replaceChildren(...feeds.map((feed) => {
+    const mark = feed.error ? el("span", {class: "failed", text: "failed", title: feed.error})
+      : el("span", {class: "unread", text: feed.unread ? String(feed.unread) : ""});
+    const b = el("button", {type: "button", "data-path": feed.path, title: `${feed.path}\n${feed.url}`},
+      el("span", {text: feed.title || feed.path}), mark);
+    if (feed.path === feedOpen) b.setAttribute("aria-current", "true");
+    b.addEventListener("click", () => { feedOpen = feed.path; drawFeeds(); });
+    return el("li", {}, b);
+  }));
+  const feed = feeds.find((f) => f.path === feedOpen);
+  for (const id of ["feed-refresh", "feed-read", "feed-remove"]) $(id).disabled = !feed;
+  $("feed-name").textContent = !feed ? "No feed yet: add one by its URL."
+    : (feed.title || feed.path) + (feed.loading ? " (being read…)" : "");
+  $("feed-error").hidden = !(feed && feed.error);
+  $("feed-error").textContent = feed && feed.error ? `Its last reading failed: ${feed.error}` : "";
+  $("feed-articles").replaceChildren(...(feed ? feed.articles : []).map((a) => articleRow(feed, a)));
+  if (feed) feedsSay(`${feed.articles.length} articles, ${feed.unread} unread`);
+}
+
+function articleRow(feed, article) {
+  // (a feed's link is the feed's to say: followed only when it is http(s), never a script)
+  const title = /^https?:\/\//i.test(article.link)
+    ? el("a", {class: "title", href: article.link, target: "_blank", rel: "noopener noreferrer", text: article.title})
+    : el("span", {class: "title", text: article.title});
+  const get = el("button", {type: "button", text: "Download", "data-article": article.id,
+    title: article.torrent_url ? "add its torrent" : "the article names no torrent"});
+  get.disabled = !article.torrent_url;
+  get.addEventListener("click", () => download(feed, article, get));
+  return el("li", {class: article.read ? "read" : "", "data-article": article.id},
+    title, el("time", {text: article.date ? when(article.date) : ""}), get);
+}
+
+async function feedsDo(work) {
+  try { await work(); } catch (e) { feedsSay(e.message); }
+}
+
+function download(feed, article, button) {
+  button.disabled = true;
+  return feedsDo(async () => {
+    try {
+      const job = await api("POST", "/api/jobs", {source: article.torrent_url});
+      upsert(job);
+      await api("POST", "/api/feeds/read", {path: feed.path, article: article.id});
+      await loadFeeds();
+      feedsSay(`Added "${job.name || article.title}".`);
+    } finally { button.disabled = false; }
+  });
+}
+
+function addFeed(ev) {
+  ev.preventDefault();
+  return feedsDo(async () => {
+    const feed = await api("POST", "/api/feeds", {url: $("feed-url").value.trim()});
+    $("feed-url").value = "";
+    feedOpen = feed.path;
+    await api("POST", "/api/feeds/refresh", {path: feed.path});  // (read now, whatever the settings)
+    await loadFeeds();
+    feedsSay(`Reading ${feed.url}…`);
+  });
+}
+
+function onOpenFeed(what) {
+  return () => feedsDo(async () => {
+    const path = feedOpen;
+    if (what === "refresh") await api("POST", "/api/feeds/refresh", {path});
+    else if (what === "read") await api("POST", "/api/feeds/read", {path});
+    else await api("DELETE", `/api/feeds?path=${encodeURIComponent(path)}`);
+    await loadFeeds();
+    feedsSay(what === "refresh" ? `Reading ${path}…` : what === "read" ? `${path}: all read.` : `${path} removed.`);
+  });
+}
+
+// ---- the rules ----------------------------------------------------------------------------
+
+async function loadRules() {
+  rulesShown = (await api("GET", "/api/feeds/rules")).rules;
+  if (ruleOpen !== null && !rulesShown.some((r) => r.name === ruleOpen)) ruleOpen = null;
+  $("rule-list").replaceChildren(...rulesShown.map((rule) => {
+    const b = el("button", {type: "button", "data-rule": rule.name},
+      el("span", {text: rule.name}), el("span", {class: "muted", text: rule.enabled ? "" : "off"}));
+    if (rule.name === ruleOpen) b.setAttribute("aria-current", "true");
+    b.addEventListener("click", () => feedsDo(() => openRule(rule.name)));
+    return el("li", {}, b);
+  }));
+}
+
+async function openRule(name) {
+  ruleOpen = name;
+  await loadRules();
+  const rule = rulesShown.find((r) => r.name === name) || null;
+  $("rule-name").value = rule ? rule.name : "";
+  $("rule-enabled").checked = rule ? rule.enabled : true;
+  $("rule-must").value = rule ? rule.must_contain : "";
+  $("rule-must-not").value = rule ? rule.must_not_contain : "";
+  $("rule-regex").checked = !!(rule && rule.use_regex);
+  $("rule-episodes").value = rule ? rule.episode_filter : "";
+  $("rule-smart").checked = !!(rule && rule.smart_filter);
+  $("rule-category").value = rule ? rule.category : "";
+  $("rule-save-path").value = rule ? rule.save_path : "";
+  $("rule-paused").value = rule && rule.add_paused !== null ? String(rule.add_paused) : "";
+  $("rule-delete").disabled = !rule;
+  $("rule-error").hidden = true;
+  // the feeds it may read: those there, and any it names that is not (kept when saved)
+  const reads = new Set(rule ? rule.feeds : []);
+  const known = feedsShown.feeds.map((f) => [f.url, f.title || f.path]);
+  const urls = new Set(known.map(([url]) => url));
+  const boxes = [...known, ...[...reads].filter((u) => !urls.has(u)).map((u) => [u, u])].map(([url, label]) => {
+    const box = el("input", {type: "checkbox", "data-url": url});
+    box.checked = reads.has(url);
+    return el("label", {class: "check", title: url}, box, el("span", {text: label}));
+  });
+  $("rule-feeds").replaceChildren(el("legend", {text: "The feeds it reads"}), ...boxes);
+  await showMatches(rule);
+}
+
+async function showMatches(rule) {
+  const box = $("rule-matches");
+  if (!rule) { box.replaceChildren(el("li", {class: "muted", text: "(saved rules are shown here)"})); return; }
+  const matches = (await api("GET", `/api/feeds/rules/matches?name=${encodeURIComponent(rule.name)}`)).matches;
+  // (by the feed's name, its path's last: shown by its title)
+  const names = new Map(feedsShown.feeds.map((f) => [f.path.split("\\").pop(), f.title || f.path]));
+  const rows = Object.entries(matches).flatMap(([feed, titles]) =>
+    titles.map((t) => el("li", {text: `${names.get(feed) || feed}: ${t}`})));
+  box.replaceChildren(...(rows.length ? rows : [el("li", {class: "muted", text: "None of the articles read now."})]));
+}
+
+function formRule() {
+  const paused = $("rule-paused").value;
+  return {
+    name: $("rule-name").value.trim(), enabled: $("rule-enabled").checked,
+    must_contain: $("rule-must").value, must_not_contain: $("rule-must-not").value,
+    use_regex: $("rule-regex").checked, episode_filter: $("rule-episodes").value.trim(),
+    smart_filter: $("rule-smart").checked, category: $("rule-category").value.trim(),
+    save_path: $("rule-save-path").value.trim(), add_paused: paused === "" ? null : paused === "true",
+    feeds: [...$("rule-feeds").querySelectorAll("input[data-url]")].filter((b) => b.checked).map((b) => b.dataset.url),
+  };
+}
+
+async function saveRule(ev) {
+  ev.preventDefault();
+  const said = $("rule-error");
+  said.hidden = true;
+  try {
+    const rule = formRule();
+    const before = rulesShown.find((r) => r.name === ruleOpen);
+    // (what the form does not show is kept: a rule is replaced whole; what it remembers, by the server)
+    const kept = {...(before || {})};
+    delete kept.last_match;
+    delete kept.previously_matched;
+    if (before && rule.name !== before.name) {
+      await api("POST", "/api/feeds/rules/rename", {name: before.name, to: rule.name});
+      ruleOpen = rule.name;
+    }
+    const saved = await api("PUT", "/api/feeds/rules", {...kept, ...rule});
+    await openRule(saved.name);
+    feedsSay(`Rule "${saved.name}" saved.`);
+  } catch (e) {
+    said.textContent = e.message;
+    said.hidden = false;
+  }
+}
+
+function deleteRule() {
+  return feedsDo(async () => {
+    if (ruleOpen === null) return;
+    const name = ruleOpen;
+    await api("DELETE", `/api/feeds/rules?name=${encodeURIComponent(name)}`);
+    await openRule(null);
+    feedsSay(`Rule "${name}" deleted.`);
+  });
+}
+
+// ---- the dialog ---------------------------------------------------------------------------
+
+function feedsTab(rules) {
+  $("feeds-tab-feeds").setAttribute("aria-selected", String(!rules));
+  $("feeds-tab-rules").setAttribute("aria-selected", String(rules));
+  $("feeds-pane").hidden = rules;
+  $("rules-pane").hidden = !rules;
+  feedsSay("");
+  if (rules) feedsDo(() => openRule(ruleOpen));
+  else { feedsDrawn = ""; drawFeeds(); }
+}
+
+async function pollFeeds() {
+  feedsTimer = null;
+  if (!$("feeds-dialog").open) return;
+  try { await loadFeeds(); } catch (e) { feedsSay(e.message); }
+  if ($("feeds-dialog").open) feedsTimer = setTimeout(pollFeeds, FEEDS_POLL);
+}
+
+function openFeeds() {
+  feedsDrawn = "";
+  feedsSay("Loading…");
+  $("feeds-dialog").showModal();
+  feedsTab(false);
+  if (feedsTimer !== null) clearTimeout(feedsTimer);
+  pollFeeds();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("feeds-open").addEventListener("click", openFeeds);
+  $("feeds-close").addEventListener("click", () => $("feeds-dialog").close());
+  $("feeds-dialog").addEventListener("close", () => { if (feedsTimer !== null) clearTimeout(feedsTimer); feedsTimer = null; });
+  $("feeds-tab-feeds").addEventListener("click", () => feedsTab(false));
+  $("feeds-tab-rules").addEventListener("click", () => feedsTab(true));
+  $("feed-add").addEventListener("submit", addFeed);
+  $("feed-refresh").addEventListener("click", onOpenFeed("refresh"));
+  $("feed-read").addEventListener("click", onOpenFeed("read"));
+  $("feed-remove").addEventListener("click", onOpenFeed("remove"));
+  $("rule-form").addEventListener("submit", saveRule);
+  $("rule-new").addEventListener("click", () => feedsDo(() => openRule(null)));
+  $("rule-delete").addEventListener("click", deleteRule);
+});
