@@ -6,6 +6,7 @@ so did ``session-stats``."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import pytest
 
 from tests.integration.api_helpers import running_api
 from tests.integration.test_api_changes import rpc, torrent, turns_of_views
+from tests.integration.test_api_users import as_user, users
 
 pytestmark = pytest.mark.anyio
 
@@ -96,3 +98,22 @@ async def test_a_transmission_call_about_chosen_ids_makes_their_views_alone(
         assert {n for n, s in states.items() if s != 0} == {"alpha", "echo"}
         stats = await rpc(c, "session-stats", {})
         assert (stats["torrentCount"], stats["pausedTorrentCount"], stats["activeTorrentCount"]) == (5, 3, 2)
+
+
+async def test_a_users_add_looks_its_torrent_up_among_the_others_jobs(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Whether a torrent a user adds is another user's already is looked up by its info-hash: each
+    add of a user made the view of every job (and still refuses another's torrent)."""
+    users(tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        for name in NAMES[:4]:
+            await api.service.add(torrent(name), paused=True)
+        async with as_user(api, "alice") as alice:
+            def add(name: str) -> Any:
+                return alice.post("/api/jobs", json={"source": base64.b64encode(torrent(name)).decode(),
+                                                     "paused": True})
+            added, seen = await turns_of_views(api, monkeypatch, lambda: add("echo"))
+            assert added.status_code == 201, added.text
+            assert len(seen) <= 1, seen  # (its own, at most)
+            r = await add("alpha")  # (the admin's)
+            assert r.status_code == 409 and "another user" in r.json()["error"], r.text

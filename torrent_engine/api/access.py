@@ -408,8 +408,8 @@ class Gate:
         p = current()
         if not p.admin:
             hashes = known_hashes(sources)
-            if hashes and any(j.info_hash in hashes and self.owner_of(j) != p.name
-                              for j in self.service.list() if not j.finished):
+            if hashes and any(self.owner_of(j) != p.name  # (looked up: no view of every job per add)
+                              for j in self.service.client_jobs_of(hashes) if not j.finished):
                 raise JobConflict("this torrent is already on the daemon for another user")
         count, size = len(sources), known_size(sources)
         confined = dataclasses.replace(
