@@ -140,6 +140,8 @@ async def test_what_the_feeds_api_refuses_and_why(tmp_path: Path) -> None:
         await refused(await c.post("/api/feeds", json={"url": url + "?3", "path": "F"}), 409, "path")
         await refused(await c.post("/api/feeds", json={"url": url + "?3", "path": "No\\F"}), 409, "path")
         await refused(await c.patch("/api/feeds", json={"path": "Missing", "to": "X"}), 404, "path")
+        both = {"path": "F", "to": "G", "url": url + "?4"}  # (a move alone: two changes could be made half)
+        await refused(await c.patch("/api/feeds", json=both), 400, "to")
         await refused(await c.patch("/api/feeds", json={"path": "F", "refresh_interval": -1}), 400,
                       "refresh_interval")
         await refused(await c.delete("/api/feeds", params={"path": "Missing"}), 404, "path")

@@ -134,11 +134,15 @@ class FeedApi(JsonRoutes):
         return JSONResponse({"folders": self._folders()}, status_code=201)
 
     async def change(self, request: Request) -> Response:
-        """``PATCH /api/feeds`` ``{"path", "url"?, "refresh_interval"?, "to"?}``: a feed read from
-        another URL (its articles forgotten), every so often, or an item moved (renamed) to ``to``;
-        the feed (or, for a folder moved, the folders)."""
+        """``PATCH /api/feeds`` ``{"path", "url"?, "refresh_interval"?}``: a feed read from another
+        URL (its articles forgotten), every so often; or ``{"path", "to"}``: an item moved (renamed)
+        to ``to``, alone (each verb of the reader is one change: two in a request could be made
+        half). The feed (or, for a folder moved, the folders)."""
         data = await self._body(request)
         _fields(data, ("path", "url", "refresh_interval", "to"), ("path",))
+        if "to" in data and data.keys() & {"url", "refresh_interval"}:
+            raise InvalidJobRequest("moves the item alone: its URL or interval in a request of their own",
+                                    "to")
         path = _text(data, "path")
         url = _text(data, "url") if "url" in data else None
         interval = _interval(data) if "refresh_interval" in data else None

@@ -722,7 +722,9 @@ SCHEMAS: dict[str, Schema] = {
                      "refresh_interval": _FEED_INTERVAL}, ["url"]),
     "FeedChange": _obj({"path": _FEED_PATH, "url": {"type": "string", "description": "read from here now"},
                         "refresh_interval": _FEED_INTERVAL,
-                        "to": {"type": "string", "description": "moved (renamed) to this path"}}, ["path"]),
+                        "to": {"type": "string",
+                               "description": "moved (renamed) to this path; alone, without url or "
+                                              "refresh_interval"}}, ["path"]),
     "FeedChanged": {"anyOf": [_ref("Feed"), _ref("FeedFolders")]},
     "NewFeedFolder": _obj({"path": _FEED_PATH}, ["path"]),
     "FeedRefresh": _obj({"path": _FEEDS_UNDER}),

@@ -428,7 +428,7 @@ def _check_interval(seconds: float) -> None:
     """A feed's own interval: 0 (the settings'), or at least ``MIN_INTERVAL`` seconds."""
     if seconds != 0 and not MIN_INTERVAL <= seconds < float("inf"):
         raise FeedInputError(f"{seconds:g}: a feed's interval is 0 (the settings') or at least "
-                           f"{MIN_INTERVAL:g} seconds", "refreshInterval")
+                             f"{MIN_INTERVAL:g} seconds", "refreshInterval")
 
 
 def _read_record(path: Path) -> FeedState:

@@ -27,7 +27,7 @@ from ..jobs.model import InvalidJobRequest
 from ..jobs.validate import check_category, check_tags
 from ..jsonvalue import JSON
 
-__all__ = ["JSON_FIELDS", "LAYOUTS", "FeedRule", "RuleError", "check_rule_name", "episode_of", "judge",
+__all__ = ["LAYOUTS", "FeedRule", "RuleError", "check_rule_name", "episode_of", "judge",
            "rule_from_json", "rule_json", "smart_pattern", "taken"]
 
 MAX_TITLE = 1024  # characters of a title a rule looks at (an article's expressions stay cheap)
@@ -161,7 +161,7 @@ class FeedRule:
         }
 
 
-# a rule's fields in our API (``to_json``), and the keys of qBittorrent's ruleDef they are read as
+# a rule's fields in our API (``rule_json``), and the keys of qBittorrent's ruleDef they are read as
 _JSON_KEYS = {"enabled": "enabled", "priority": "priority", "use_regex": "useRegex",
               "must_contain": "mustContain", "must_not_contain": "mustNotContain",
               "episode_filter": "episodeFilter", "smart_filter": "smartFilter", "feeds": "affectedFeeds",
@@ -171,7 +171,7 @@ _ADD_KEYS = {"save_path": "save_path", "category": "category", "tags": "tags", "
              "content_layout": "content_layout"}  # (5.0's torrentParams)
 _OUR_FIELDS = {"ruleName": "name", **{theirs: ours for ours, theirs in _JSON_KEYS.items()},
                **{f"torrentParams.{theirs}": ours for ours, theirs in _ADD_KEYS.items()}}
-JSON_FIELDS = ("name", *_JSON_KEYS, *_ADD_KEYS)
+_JSON_FIELDS = ("name", *_JSON_KEYS, *_ADD_KEYS)
 _TEXT, _WHOLE, _FLAG, _LIST = ((str,), "text"), ((int,), "a whole number"), ((bool,), "true or false"), \
     ((list,), "a list")
 _KINDS: dict[str, tuple[tuple[type, ...], str]] = {
@@ -188,9 +188,9 @@ def rule_from_json(data: Mapping[str, object], kept: FeedRule | None = None) -> 
     """A rule as our API gives it (``rule_json``'s fields; one not given is as a new rule has it,
     except what ``kept``, the rule of that name, remembers: its last match and the episodes it
     took). Read as qBittorrent's ruleDef is, with the same checks; ``RuleError`` names our field."""
-    unknown = sorted(set(data) - set(JSON_FIELDS))
+    unknown = sorted(set(data) - set(_JSON_FIELDS))
     if unknown:
-        raise RuleError(f"unknown field (known: {', '.join(JSON_FIELDS)})", unknown[0])
+        raise RuleError(f"unknown field (known: {', '.join(_JSON_FIELDS)})", unknown[0])
     name = data.get("name")
     if not isinstance(name, str):
         raise RuleError("a rule needs a name", "name")
