@@ -9,14 +9,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import anyio
-import anyio.abc
 import pytest
 
 from tests.browser.test_ui import chromium, in_thread, wait
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
-from tests.unit.tracker._tracker_servers import HttpRequest, http_response, http_tracker
+from tests.integration.test_api_feeds import feed_site
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -35,18 +33,7 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
     from selenium.webdriver.common.by import By
 
     wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
-
-    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
-        if request.path == "/feed.xml":
-            await stream.send(http_response(_feed(server.port),
-                                            headers=("Content-Type: application/rss+xml",)))
-        elif request.path == "/t/e2.torrent":
-            await stream.send(http_response(wanted.to_bytes()))
-        else:
-            await stream.send(http_response(b"gone", "404 Not Found"))
-
-    async with http_tracker(site) as server, running_api(tmp_path) as api:
-        url = f"http://127.0.0.1:{server.port}/feed.xml"
+    async with feed_site(_feed, wanted.to_bytes()) as url, running_api(tmp_path) as api:
         with chromium(1400, 900) as driver:
             def articles(d: Any) -> list[Any]:
                 return list(d.find_elements(By.CSS_SELECTOR, "#feed-articles li"))

@@ -6,6 +6,8 @@ way ``409``, what is not there ``404``; an admin's alone."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,21 +45,28 @@ async def refused(r: httpx.Response, status: int, field: str) -> str:
     return str(body["error"])
 
 
-async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) -> None:
-    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
-
+@asynccontextmanager
+async def feed_site(feed: Callable[[int], bytes], torrent: bytes) -> AsyncIterator[str]:
+    """A loopback site serving ``feed(its port)`` at ``/feed.xml`` (whose URL it yields) and
+    ``torrent`` at ``/t/e2.torrent``; 404 elsewhere."""
     async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
         if request.path == "/feed.xml":
-            await stream.send(http_response(_feed(server.port),
+            await stream.send(http_response(feed(server.port),
                                             headers=("Content-Type: application/rss+xml",)))
         elif request.path == "/t/e2.torrent":
-            await stream.send(http_response(wanted.to_bytes()))
+            await stream.send(http_response(torrent))
         else:
             await stream.send(http_response(b"gone", "404 Not Found"))
 
-    async with http_tracker(site) as server, running_api(tmp_path) as api:
+    async with http_tracker(site) as server:
+        yield f"http://127.0.0.1:{server.port}/feed.xml"
+
+
+async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) -> None:
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
+    async with feed_site(_feed, wanted.to_bytes()) as url, running_api(tmp_path) as api:
         c = api.client
-        url = f"http://127.0.0.1:{server.port}/feed.xml"
+        port = httpx.URL(url).port
         assert await ok(await c.get("/api/feeds")) == {"folders": [], "feeds": []}
         assert await ok(await c.post("/api/feeds/folders", json={"path": "TV"}), 201) == {"folders": ["TV"]}
         feed = await ok(await c.post("/api/feeds", json={"url": url, "path": "TV\\Example"}), 201)
@@ -109,7 +118,7 @@ async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) ->
         # moved, read from elsewhere, given its own interval; removed
         moved = await ok(await c.patch("/api/feeds", json={"path": "TV\\Example", "to": "Example"}))
         assert moved["path"] == "Example" and moved["articles"]
-        other = f"http://127.0.0.1:{server.port}/other.xml"
+        other = f"http://127.0.0.1:{port}/other.xml"
         changed = await ok(await c.patch("/api/feeds", json={"path": "Example", "url": other,
                                                               "refresh_interval": 3600}))
         assert (changed["url"], changed["articles"], changed["refresh_interval"]) == (other, [], 3600)
