@@ -1,7 +1,8 @@
 """A tracker whose announce waits for its answer is shown so: qBittorrent 5's ``torrents/trackers``
-``updating`` (its web UI's "Updating..."), with ``includeTrackers`` too, and our API's job detail
-``updating``, for a running torrent (its session's coordinator) and a dormant seed (its round's);
-false again once the tracker answers, and for the tracker that answered at once."""
+``updating`` (its web UI's "Updating..."), with ``includeTrackers`` too, our API's job detail
+``updating`` and Transmission's ``announceState`` 3 (active) in a details view, for a running
+torrent (its session's coordinator) and a dormant seed (its round's); false again once the
+tracker answers, and for the tracker that answered at once."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any
 
 import anyio
 import anyio.abc
+import httpx
 import pytest
 
-from tests.integration.api_helpers import add_with_trackers, qbt_tracker_rows, running_api
+from tests.integration.api_helpers import TOKEN, Api, add_with_trackers, qbt_tracker_rows, running_api
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 
 pytestmark = pytest.mark.anyio
@@ -59,6 +61,8 @@ async def test_a_tracker_waited_for_is_updating_until_it_answers(tmp_path: Path,
         assert (listed[slow]["updating"], listed[fast]["updating"]) == (True, False), listed
         r = await c.get("/api/jobs", params={"limit": 1})  # (a list carries no live state)
         assert r.status_code == 200, r.text
+        stats = await transmission_stats(api, info_hash)
+        assert (stats[slow], stats[fast]) == (3, 1), stats  # (active; waiting for its next announce)
 
         release.set()
         with anyio.fail_after(30):
@@ -67,3 +71,18 @@ async def test_a_tracker_waited_for_is_updating_until_it_answers(tmp_path: Path,
         rows, detail = await qbt(), await ours()
         assert not any(row.get("updating") for row in rows.values()), rows
         assert not any(t["updating"] for t in detail.values()), detail
+        assert 3 not in (await transmission_stats(api, info_hash)).values()
+
+
+async def transmission_stats(api: Api, info_hash: str) -> dict[str, int]:
+    """Transmission's ``trackerStats`` of the torrent (a details view's ``torrent-get``): each
+    tracker's ``announceState`` by URL."""
+    async with httpx.AsyncClient(base_url=api.url, auth=("admin", TOKEN)) as c:
+        body = {"method": "torrent-get", "arguments": {"ids": [info_hash], "fields": ["trackerStats"]}}
+        r = await c.post("/transmission/rpc", json=body)
+        if r.status_code == 409:
+            c.headers["X-Transmission-Session-Id"] = r.headers["x-transmission-session-id"]
+            r = await c.post("/transmission/rpc", json=body)
+        assert r.status_code == 200, r.text
+        (torrent,) = r.json()["arguments"]["torrents"]
+        return {t["announce"]: t["announceState"] for t in torrent["trackerStats"]}

@@ -658,7 +658,7 @@ class TransmissionRpc:
                 "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
 
     # -- torrents ------------------------------------------------------------------------------
-    def _fields(self, job: Job, fields: tuple[str, ...]) -> Record:
+    def _fields(self, job: Job, fields: tuple[str, ...], *, live: bool = False) -> Record:
         torrent = self.service.metainfo(job.id) if _METAINFO_FIELDS.intersection(fields) else None
         settings = self.service.get_settings()
         peer_limit = network.tr_peer_limit(job.options.max_peers or settings.max_connections_per_torrent)
@@ -751,8 +751,7 @@ class TransmissionRpc:
             "trackers": lambda: [{"announce": t.url, "id": n, "scrape": their_scrape(t.url), "tier": t.tier,
                                   "sitename": ""} for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
-            "trackerStats": lambda: [_tracker_stat(n, t, job.announce_times(t)[0])
-                                     for n, t in enumerate(job.trackers)],
+            "trackerStats": lambda: self._tracker_stats(job, live),
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
             "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
             "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
@@ -797,15 +796,29 @@ class TransmissionRpc:
             done = await anyio.to_thread.run_sync(manager.export_metainfo, list(wanted))
             self._exported.update(wanted[info_hash] for info_hash in done)
 
+    def _tracker_stats(self, job: Job, live: bool) -> list[dict[str, JSON]]:
+        """``trackerStats``; ``live`` (not kept: a details view's), a tracker whose announce waits
+        for its answer now is ``announceState`` 3, active, as Transmission shows one."""
+        announcing: frozenset[str] = frozenset()
+        if live:
+            try:
+                announcing = self.service.announcing(job.id)
+            except JobNotFound:  # (removed since it was listed)
+                pass
+        return [_tracker_stat(n, t, job.announce_times(t)[0], t.url in announcing)
+                for n, t in enumerate(job.trackers)]
+
     async def _rows(self, jobs: list[Job], fields: tuple[str, ...], *, every: bool) -> KeptRows[Record]:
         """Each job's ``fields``, kept (per set of fields asked) while the job's snapshot and the
         share settings are the same objects; made anew when they include the pieces or the web
-        seeds in use (read live from the session, not from the snapshot). ``every``: ``jobs``
-        are all the listed jobs. ``LIST_PAGE`` jobs at a time, the loop let run between pages."""
+        seeds in use (read live from the session, not from the snapshot), or the trackers' stats of
+        a details view (``SCRAPE_ASKS`` torrents at most: an announce in flight shown). ``every``:
+        ``jobs`` are all the listed jobs. ``LIST_PAGE`` jobs at a time, the loop let run between
+        pages."""
         pages = [jobs[at:at + paging.LIST_PAGE] for at in range(0, len(jobs), paging.LIST_PAGE)]
-        if _LIVE_FIELDS.intersection(fields):
-            return KeptRows(await gather(pages, lambda page: [Kept(job, (), self._fields(job, fields))
-                                                              for job in page]))
+        if _LIVE_FIELDS.intersection(fields) or ("trackerStats" in fields and len(jobs) <= SCRAPE_ASKS):
+            return KeptRows(await gather(pages, lambda page: [
+                Kept(job, (), self._fields(job, fields, live=True)) for job in page]))
         kept = self._kept.get(fields)
         if kept is None:
             while len(self._kept) >= MAX_KEPT_FIELD_SETS:  # (clients ask for a few sets each)
@@ -1174,14 +1187,15 @@ def their_scrape(announce: str) -> str:
     return announce if announce.lower().startswith("udp:") else ""
 
 
-def _tracker_stat(n: int, t: JobTracker, due: float | None) -> dict[str, JSON]:
+def _tracker_stat(n: int, t: JobTracker, due: float | None, active: bool = False) -> dict[str, JSON]:
     """A tracker as ``trackerStats`` shows it (``due``: its next announce, ``Job.announce_times``;
-    while there is one, ``announceState`` 1, waiting, as Transmission's)."""
+    while there is one, ``announceState`` 1, waiting, as Transmission's; ``active``: an announce
+    to it waits for its answer now, 3)."""
     ok = t.status == "working"
     scraped = t.downloaded is not None
     return {"id": n, "tier": t.tier, "announce": t.url, "scrape": their_scrape(t.url), "host": t.url,
             "sitename": "",
-            "announceState": 0 if due is None else 1, "hasAnnounced": t.status != "unknown",
+            "announceState": 3 if active else 0 if due is None else 1, "hasAnnounced": t.status != "unknown",
             "lastAnnounceSucceeded": ok,
             "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
             "lastAnnounceTime": int(t.announced_at or 0), "lastAnnounceStartTime": 0,
