@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import sys
@@ -116,10 +115,7 @@ def main() -> None:
     p.add_argument("--settle", type=float, default=10.0, help="seconds from all seeding to the first call")
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     args = p.parse_args()
-    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
-        os.environ["TE_IN_NETNS"] = "1"
-        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
-                              sys.executable, *sys.argv])
+    seedbox.in_loopback_namespace()
     root = args.keep or Path(tempfile.mkdtemp(prefix="api-calls-"))
     try:
         data, files = seedbox.make_torrents(root, args.torrents)

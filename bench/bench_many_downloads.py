@@ -76,6 +76,7 @@ from bench_seedbox import (  # noqa: E402
     Poller,
     QbittorrentNox,
     cpu_seconds,
+    in_loopback_namespace,
     load_avg,
     proc_status,
     quantiles,
@@ -533,10 +534,7 @@ def main() -> None:
                    help="the downloader: our daemon or qbittorrent-nox (phases many and one)")
     args = p.parse_args()
 
-    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
-        os.environ["TE_IN_NETNS"] = "1"
-        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
-                              sys.executable, *sys.argv])
+    in_loopback_namespace()
     os.environ["PYTHONPATH"] = os.pathsep.join(
         [str(HERE.parent), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))])
     phases = [x.strip() for x in args.phases.split(",") if x.strip()]

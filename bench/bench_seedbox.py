@@ -71,6 +71,15 @@ TICKS = os.sysconf("SC_CLK_TCK")
 WAIT_LIMIT = 3600.0  # no wait of this bench is longer
 
 
+def in_loopback_namespace() -> None:
+    """As root with ``unshare``: run this script again in a network namespace that has only
+    loopback (nothing a real client tries can leave); else go on as it is."""
+    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
+        os.environ["TE_IN_NETNS"] = "1"
+        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
+                              sys.executable, *sys.argv])
+
+
 def load_avg() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -915,10 +924,7 @@ def main() -> None:
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
 
-    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
-        os.environ["TE_IN_NETNS"] = "1"
-        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
-                              sys.executable, *sys.argv])
+    in_loopback_namespace()
 
     kinds = [k.strip() for k in args.clients.split(",") if k.strip()]
     for k in kinds:

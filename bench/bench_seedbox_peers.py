@@ -47,6 +47,7 @@ from bench_seedbox import (  # noqa: E402
     WAIT_LIMIT,
     QbDialect,
     cpu_seconds,
+    in_loopback_namespace,
     load_avg,
     make_torrents,
     proc_status,
@@ -234,10 +235,7 @@ def main() -> None:
     p.add_argument("--json", type=Path, help="also write the figures here")
     args = p.parse_args()
 
-    if os.geteuid() == 0 and not os.environ.get("TE_IN_NETNS") and shutil.which("unshare"):
-        os.environ["TE_IN_NETNS"] = "1"
-        os.execvp("unshare", ["unshare", "-n", "bash", "-c", 'ip link set lo up && exec "$@"', "bash",
-                              sys.executable, *sys.argv])
+    in_loopback_namespace()
 
     kinds = [k.strip() for k in args.clients.split(",") if k.strip()]
     for k in kinds:
