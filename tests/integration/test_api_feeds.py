@@ -116,7 +116,7 @@ async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) ->
         assert list(await ok(await c.get("/api/v2/rss/rules"))) == ["series"]
 
         # moved, read from elsewhere, given its own interval; removed
-        moved = await ok(await c.patch("/api/feeds", json={"path": "TV\\Example", "to": "Example"}))
+        moved = await ok(await c.patch("/api/feeds", json={"path": "TV\\Example", "to": " Example "}))
         assert moved["path"] == "Example" and moved["articles"]
         other = f"http://127.0.0.1:{port}/other.xml"
         changed = await ok(await c.patch("/api/feeds", json={"path": "Example", "url": other,

@@ -92,28 +92,31 @@ class FeedApi(JsonRoutes):
         super().__init__(service, read_json, max_json)
         self.feeds = feeds
 
-    async def _edit(self, edit: Callable[[], Awaitable[T]]) -> T:
-        """``edit()`` of the feeds loaded, the reader running (it reads them in the service's task
-        group: a service that stops keeps what was asked, read at its next start)."""
+    async def _load(self) -> None:
+        """The feeds loaded, the reader running (it reads them in the service's task group: a
+        service that stops keeps what was asked, read at its next start)."""
         try:
             self.feeds.ensure_running()
         except JobConflict:
             pass
         with _as_api():
             await self.feeds.load()
+
+    async def _edit(self, edit: Callable[[], Awaitable[T]]) -> T:
+        """``edit()`` of the feeds loaded, its refusals as the API's."""
+        await self._load()
+        with _as_api():
             return await edit()
 
     async def listing(self, request: Request) -> Response:
         """``GET /api/feeds``: ``{"folders": [path], "feeds": [...]}``."""
-        await self._edit(_nothing)
+        await self._load()
         return JSONResponse(self.feeds.listing())
 
-    def _folders(self) -> JSON:
-        return self.feeds.listing()["folders"]
-
     def _feed(self, path: str) -> JSON:
-        return next(f for f in self.feeds.listing()["feeds"]  # type: ignore[union-attr]
-                    if isinstance(f, dict) and f["path"] == path)
+        entry = self.feeds.state.feed_at(path)
+        assert entry is not None  # (the edit that named it just ended)
+        return self.feeds.feed_view(path, entry)
 
     async def add(self, request: Request) -> Response:
         """``POST /api/feeds`` ``{"url", "path"?, "refresh_interval"?}``: the feed (201), read
@@ -131,7 +134,7 @@ class FeedApi(JsonRoutes):
         _fields(data, ("path",), ("path",))
         path = _text(data, "path")
         await self._edit(lambda: self.feeds.add_folder(path))
-        return JSONResponse({"folders": self._folders()}, status_code=201)
+        return JSONResponse({"folders": self.feeds.folders()}, status_code=201)
 
     async def change(self, request: Request) -> Response:
         """``PATCH /api/feeds`` ``{"path", "url"?, "refresh_interval"?}``: a feed read from another
@@ -154,13 +157,12 @@ class FeedApi(JsonRoutes):
             if interval is not None:
                 await self.feeds.set_refresh_interval(path, interval)
             if to is not None:
-                await self.feeds.move(path, to)
-                return to
+                return await self.feeds.move(path, to)
             return path
         where = await self._edit(edit)
         feed = self.feeds.state.feed_at(where)
         if feed is None:  # (a folder)
-            return JSONResponse({"folders": self._folders()})
+            return JSONResponse({"folders": self.feeds.folders()})
         return JSONResponse(self._feed(where))
 
     async def remove(self, request: Request) -> Response:
@@ -197,7 +199,7 @@ class FeedApi(JsonRoutes):
     # -- the rules -------------------------------------------------------------------------
     async def rules(self, request: Request) -> Response:
         """``GET /api/feeds/rules``: ``{"rules": [...]}``, in the order they are tried."""
-        await self._edit(_nothing)
+        await self._load()
         return JSONResponse({"rules": [rule_json(r) for r in self.feeds.state.ordered_rules()]})
 
     async def set_rule(self, request: Request) -> Response:
@@ -261,6 +263,3 @@ class FeedApi(JsonRoutes):
             Route("/api/feeds/rules/matches", self.matches, methods=["GET"]),
         ]
 
-
-async def _nothing() -> None:
-    """(The feeds loaded, nothing changed.)"""

@@ -311,11 +311,12 @@ class FeedReader:
         self.state.remove(path)
         await self._changed()
 
-    async def move(self, path: str, to: str) -> None:
-        """The item at ``path`` (a folder with all it holds) to the path ``to``."""
+    async def move(self, path: str, to: str) -> str:
+        """The item at ``path`` (a folder with all it holds) to the path ``to``; where it is now."""
         await self.load()
-        self.state.move(path, to)
+        where = self.state.move(path, to)
         await self._changed()
+        return where
 
     async def set_url(self, path: str, url: str) -> None:
         """The feed at ``path`` read from ``url`` from now on (its articles forgotten; the rules
@@ -390,19 +391,23 @@ class FeedReader:
         return root
 
     def listing(self) -> dict[str, JSON]:
-        """Our API's view: the folders' paths, and each feed with its path, what its last reading
-        said and its articles (dates in seconds since the epoch, each read or not)."""
-        feeds: list[JSON] = []
-        for path, entry in self.state.feeds():
-            feeds.append({
-                "path": path, "uid": entry.uid, "url": entry.url, "title": entry.title,
+        """Our API's view: the folders' paths, and each feed as ``feed_view`` shows it."""
+        return {"folders": self.folders(), "feeds": [self.feed_view(p, e) for p, e in self.state.feeds()]}
+
+    def folders(self) -> list[JSON]:
+        """The folders' paths."""
+        return [path for path, item in self.state.items.items() if item is None]
+
+    def feed_view(self, path: str, entry: FeedEntry) -> dict[str, JSON]:
+        """The feed at ``path`` as our API shows it: what its last reading said and its articles
+        (dates in seconds since the epoch, each read or not)."""
+        return {"path": path, "uid": entry.uid, "url": entry.url, "title": entry.title,
                 "refresh_interval": entry.refresh_interval, "refreshed_at": entry.refreshed_at,
                 "last_build_date": entry.last_build_date, "loading": entry.url in self._loading,
                 "error": entry.error, "unread": sum(1 for a in entry.articles if a.id not in entry.read),
                 "articles": [{"id": a.id, "title": a.title, "torrent_url": a.torrent_url, "link": a.link,
                               "date": a.date, "author": a.author, "description": a.description,
-                              "read": a.id in entry.read} for a in entry.articles]})
-        return {"folders": [path for path, item in self.state.items.items() if item is None], "feeds": feeds}
+                              "read": a.id in entry.read} for a in entry.articles]}
 
     def matching(self, name: str) -> dict[str, list[str]]:
         """``rss/matchingArticles``: by feed name, the titles of its articles the rule ``name``

@@ -171,9 +171,9 @@ _ADD_KEYS = {"save_path": "save_path", "category": "category", "tags": "tags", "
              "content_layout": "content_layout"}  # (5.0's torrentParams)
 _OUR_FIELDS = {"ruleName": "name", **{theirs: ours for ours, theirs in _JSON_KEYS.items()},
                **{f"torrentParams.{theirs}": ours for ours, theirs in _ADD_KEYS.items()}}
-_JSON_FIELDS = ("name", *_JSON_KEYS, *_ADD_KEYS)
 _TEXT, _WHOLE, _FLAG, _LIST = ((str,), "text"), ((int,), "a whole number"), ((bool,), "true or false"), \
     ((list,), "a list")
+# every field of our API's rule, and its one kind
 _KINDS: dict[str, tuple[tuple[type, ...], str]] = {
     "name": _TEXT, "enabled": _FLAG, "priority": _WHOLE, "use_regex": _FLAG, "must_contain": _TEXT,
     "must_not_contain": _TEXT, "episode_filter": _TEXT, "smart_filter": _FLAG, "feeds": _LIST,
@@ -188,9 +188,9 @@ def rule_from_json(data: Mapping[str, object], kept: FeedRule | None = None) -> 
     """A rule as our API gives it (``rule_json``'s fields; one not given is as a new rule has it,
     except what ``kept``, the rule of that name, remembers: its last match and the episodes it
     took). Read as qBittorrent's ruleDef is, with the same checks; ``RuleError`` names our field."""
-    unknown = sorted(set(data) - set(_JSON_FIELDS))
+    unknown = sorted(data.keys() - _KINDS.keys())
     if unknown:
-        raise RuleError(f"unknown field (known: {', '.join(_JSON_FIELDS)})", unknown[0])
+        raise RuleError(f"unknown field (known: {', '.join(_KINDS)})", unknown[0])
     name = data.get("name")
     if not isinstance(name, str):
         raise RuleError("a rule needs a name", "name")

@@ -196,8 +196,9 @@ class FeedState:
         feeds = [f for p in gone if (f := self.items.pop(p)) is not None]
         return feeds
 
-    def move(self, path: object, to: object) -> None:
-        """The item at ``path`` (and what is below it) to the path ``to``."""
+    def move(self, path: object, to: object) -> str:
+        """The item at ``path`` (and what is below it) to the path ``to``; where it is now (``to``
+        as a path is written: its names trimmed)."""
         where = self._at(path, "itemPath")
         dest = _path(to, "destPath")
         if dest == where or dest.startswith(where + SEP):
@@ -205,6 +206,7 @@ class FeedState:
         self._free(dest, "destPath")
         moved = {p: (dest + p[len(where):]) for p in self.items if p == where or p.startswith(where + SEP)}
         self.items = {moved.get(p, p): item for p, item in self.items.items()}
+        return dest
 
     def set_url(self, path: object, url: object) -> FeedEntry:
         """The feed at ``path`` read from ``url`` from now on (its articles forgotten)."""

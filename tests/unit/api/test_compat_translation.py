@@ -13,7 +13,6 @@ from torrent_engine.api.compat.qbittorrent_records import (
     QbtError,
     enum_value,
     file_priority,
-    matches,
     parse_bool,
     parse_double,
     parse_int,
@@ -25,6 +24,7 @@ from torrent_engine.api.compat.qbittorrent_records import (
     share_limit_in,
     share_limit_out,
     state_name,
+    status_filter,
     torrent_record,
     tracker_status,
 )
@@ -77,12 +77,12 @@ def test_qbittorrent_filters() -> None:
     settings = ServiceSettings()
     paused_up = torrent_record(job(JobState.PAUSED, progress=1.0), settings, None)
     stalled = torrent_record(job(JobState.DOWNLOADING), settings, None)
-    assert matches(paused_up, "paused") and matches(paused_up, "completed")
-    assert not matches(paused_up, "seeding") and not matches(paused_up, "downloading")
-    assert matches(stalled, "downloading") and matches(stalled, "stalled") and matches(stalled, "inactive")
-    assert matches(stalled, "resumed") and not matches(stalled, "active")
+    assert status_filter("paused")(paused_up) and status_filter("completed")(paused_up)
+    assert not status_filter("seeding")(paused_up) and not status_filter("downloading")(paused_up)
+    assert all(status_filter(name)(stalled) for name in ("downloading", "stalled", "inactive"))
+    assert status_filter("resumed")(stalled) and not status_filter("active")(stalled)
     with pytest.raises(QbtError):
-        matches(stalled, "bogus")
+        status_filter("bogus")(stalled)
 
 
 def test_share_limit_units() -> None:

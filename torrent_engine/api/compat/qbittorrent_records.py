@@ -412,11 +412,6 @@ def status_filter(status: str) -> Callable[[Mapping[str, Scalar]], bool]:
     return check
 
 
-def matches(record: Mapping[str, Scalar], status: str) -> bool:
-    """Whether a record passes ``torrents/info``'s ``filter``."""
-    return status_filter(status)(record)
-
-
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
                       states: list[int] | None, now: float) -> dict[str, JSON]:
     """``torrents/properties`` (``states``: the pieces' states, 2 = have; None before metadata);

@@ -56,7 +56,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
         except JobConflict:
             pass  # (the service stops: nothing is read, what was asked is kept)
 
-    def plain(verb: Callable[..., Awaitable[None]], *names: str) -> Handler:
+    def plain(verb: Callable[..., Awaitable[object]], *names: str) -> Handler:
         """A method that hands its fields ``names`` (all needed) to the reader's ``verb``."""
         async def method(form: Form, request: Request) -> None:
             values = _needed(form, *names)
