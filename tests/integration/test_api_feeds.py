@@ -107,7 +107,7 @@ async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) ->
         rules = (await ok(await c.get("/api/feeds/rules")))["rules"]
         assert [(r["name"], r["last_match"]) for r in rules] == [("series", 1796032800.0)]
         # a rule set again without what it remembers keeps it
-        again = await ok(await c.put("/api/feeds/rules", json={"name": "series", "feeds": [url]}))
+        again = await ok(await c.put("/api/feeds/rules", json={"name": " series ", "feeds": [url]}))
         assert (again["last_match"], again["enabled"], again["must_contain"]) == (1796032800.0, True, "")
 
         # the same feeds and rules as qBittorrent's rss/* see them

@@ -210,7 +210,8 @@ class FeedApi(JsonRoutes):
 
         async def edit() -> JSON:
             name = data.get("name")
-            rule = rule_from_json(data, self.feeds.state.rules.get(name) if isinstance(name, str) else None)
+            kept = self.feeds.state.rules.get(name.strip()) if isinstance(name, str) else None
+            rule = rule_from_json(data, kept)  # (its name is trimmed as it is kept)
             await self.feeds.set_rule(rule)
             return rule_json(rule)
         return JSONResponse(await self._edit(edit))
