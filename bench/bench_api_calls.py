@@ -35,7 +35,8 @@ import bench_seedbox as seedbox  # noqa: E402
 
 # the qBittorrent WebAPI's read calls a front end makes ("{one}": a torrent's hash)
 QB_CALLS = ("app/version", "app/preferences", "transfer/info", "torrents/categories", "torrents/tags",
-            "torrents/info", "torrents/info?filter=downloading", "torrents/info?limit=50&sort=name",
+            "torrents/info", "torrents/info?filter=downloading", "torrents/info?category=tv",
+            "torrents/info?limit=50&sort=name",
             "torrents/info?hashes={one}", "sync/maindata?rid=0", "torrents/properties?hash={one}",
             "torrents/trackers?hash={one}", "torrents/files?hash={one}", "torrents/pieceStates?hash={one}",
             "log/main")

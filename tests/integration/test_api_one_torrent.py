@@ -68,6 +68,56 @@ async def test_a_qbittorrent_call_about_one_torrent_makes_its_view_alone(
         assert len((await get("torrents/info", tag="every")).json()) == 5
 
 
+async def test_a_filtered_torrents_info_makes_the_records_of_the_torrents_it_lists_alone(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``torrents/info?category=`` (each poll of an *arr app), ``tag=`` and ``filter=`` choose the
+    torrents before their records are made: a category or tag by each job's record (no view of
+    the others), a status by each job's view (no record of those it passes over). A filtered
+    list made the record of every torrent first (54 ms at 10 000 for an empty answer)."""
+    from torrent_engine.api.compat.qbittorrent import QbittorrentApi
+
+    async with running_api(tmp_path) as api:
+        jobs = [(await api.service.add(torrent(name), paused=True))[0] for name in NAMES]
+        for category in ("tv", "films"):
+            await api.service.create_category(category, "")
+        await api.service.set_features([jobs[1].id, jobs[3].id], category="tv", tags=("hd",))
+        await api.service.set_features([jobs[2].id], category="films")
+        await api.service.resume(jobs[4].id)
+        q = api.client
+        made: list[str] = []
+        record = QbittorrentApi._record
+
+        def counted(self: QbittorrentApi, job: Any, settings: Any) -> Any:
+            made.append(job.name)
+            return record(self, job, settings)
+
+        monkeypatch.setattr(QbittorrentApi, "_record", counted)
+
+        async def names(**params: str) -> tuple[list[str], int]:
+            made.clear()
+            got, seen = await turns_of_views(api, monkeypatch, lambda: q.get("/api/v2/torrents/info",
+                                                                           params=params))
+            assert got.status_code == 200, got.text
+            return sorted(t["name"] for t in got.json()), len(seen)  # (how many views made)
+
+        # a status: the view of each job, the record of those it lists alone
+        assert await names(filter="resumed") == (["echo"], 5) and made == ["echo"]
+        # a category or a tag: the views and records of its jobs alone
+        assert await names(category="tv") == (["bravo", "delta"], 2)
+        assert made == ["delta", "bravo"]
+        assert await names(category="tv", tag="hd") == (["bravo", "delta"], 2) and made == []  # (kept)
+        assert await names(category="") == (["alpha", "echo"], 2)
+        assert "alpha" in made and set(made) <= {"alpha", "echo"}  # (echo runs: its view may move)
+        assert await names(category="none of them") == ([], 0)
+        assert (await names(filter="stopped"))[0] == ["alpha", "bravo", "charlie", "delta"]
+        assert made == ["charlie"]
+        assert (await names(tag=""))[0] == ["alpha", "charlie", "echo"]
+        assert (await names(filter="stopped", category="tv", tag="hd"))[0] == ["bravo", "delta"]
+        assert (await q.get("/api/v2/torrents/info", params={"filter": "bogus"})).status_code == 400
+        # the unfiltered list afterwards: every record kept (a filtered list forgets none)
+        assert (await names())[0] == sorted(NAMES) and set(made) <= {"echo"}
+
+
 async def test_a_transmission_call_about_chosen_ids_makes_their_views_alone(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url) as c:

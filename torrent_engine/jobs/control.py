@@ -368,11 +368,15 @@ class JobControl:
         completed jobs are gone for such a client, as removed torrents are."""
         return [self.run.listed(rec) for rec in self._client_records()]
 
-    def client_pages(self, size: int) -> Iterator[builtins.list[Job]]:
+    def client_pages(self, size: int, *, category: str | None = None,
+                     tag: str | None = None) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those listed at the first page: a job
         removed, completed or cancelled between two pages is left out (the caller lets the loop
-        run between them)."""
+        run between them). ``category``: those in it alone ("" those in none); ``tag``: those
+        with it alone ("" those with none): looked at in each record, a view made of these alone."""
         recs = self._client_records()
+        if category is not None or tag is not None:
+            recs = [r for r in recs if r.features.labelled(category, tag)]
         table = self.run.jobs
         for at in range(0, len(recs), size):
             yield [self.run.listed(r) for r in recs[at:at + size]

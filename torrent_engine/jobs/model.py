@@ -212,6 +212,12 @@ class JobFeatures:
     # ShareLimitAction's values); None = the service's share_limit_action
     share_limit_action: str | None = None
 
+    def labelled(self, category: str | None, tag: str | None) -> bool:
+        """Whether it is in ``category`` and has ``tag`` (None: any; "": none), as a download
+        client's list chooses."""
+        return (category is None or self.category == category) and (
+            tag is None or (tag in self.tags if tag else not self.tags))
+
     def to_json(self) -> dict[str, JSON]:
         """The features as JSON (the record's and the API's)."""
         return {"category": self.category, "tags": list(self.tags), "ratio_limit": self.ratio_limit,

@@ -583,11 +583,12 @@ class JobService:
         """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
         return self._control.client_states()
 
-    def client_pages(self, size: int) -> Iterator[builtins.list[Job]]:
+    def client_pages(self, size: int, *, category: str | None = None,
+                     tag: str | None = None) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the
         caller may let the loop run between two pages (a job removed, completed or cancelled
-        meanwhile is left out), so that a full list of 30 000 never holds the loop for long."""
-        return self._control.client_pages(size)
+        meanwhile is left out). ``category``, ``tag``: those in it (with it) alone, "" none."""
+        return self._control.client_pages(size, category=category, tag=tag)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it

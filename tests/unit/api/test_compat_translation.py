@@ -74,15 +74,15 @@ def test_qbittorrent_state_names(state: JobState, progress: float, down: float, 
 
 
 def test_qbittorrent_filters() -> None:
-    settings = ServiceSettings()
-    paused_up = torrent_record(job(JobState.PAUSED, progress=1.0), settings, None)
-    stalled = torrent_record(job(JobState.DOWNLOADING), settings, None)
+    paused_up = job(JobState.PAUSED, progress=1.0)
+    stalled = job(JobState.DOWNLOADING)
     assert status_filter("paused")(paused_up) and status_filter("completed")(paused_up)
     assert not status_filter("seeding")(paused_up) and not status_filter("downloading")(paused_up)
     assert all(status_filter(name)(stalled) for name in ("downloading", "stalled", "inactive"))
     assert status_filter("resumed")(stalled) and not status_filter("active")(stalled)
     with pytest.raises(QbtError):
         status_filter("bogus")(stalled)
+    assert status_filter("active")(job(JobState.DOWNLOADING, up=2.0))  # (stalledDL, uploading)
 
 
 def test_share_limit_units() -> None:

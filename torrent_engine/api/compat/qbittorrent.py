@@ -96,6 +96,7 @@ from .qbittorrent_records import (
     SESSION_TTL,
     STOP_BY_NAME,
     WEBAPI_VERSION,
+    Listed,
     QbtError,
     QbtRecord,
     enum_value,
@@ -611,19 +612,26 @@ class QbittorrentApi:
 
     # -- reading torrents ----------------------------------------------------------------------
     async def _records(self, keep: Callable[[QbtRecord], bool] | None = None, *,
-                       trackers: Trackers | None = None) -> list[Kept[QbtRecord]]:
+                       trackers: Trackers | None = None, listed: Listed | None = None,
+                       ) -> list[Kept[QbtRecord]]:
         """Every listed job's torrent record (those ``keep`` keeps, when given), kept while the
         job's snapshot and the share settings are the same objects (a job's metainfo does not
         change under one snapshot: its arrival is news that makes the job's snapshot again).
         Read ``LIST_PAGE`` jobs at a time, the loop let run between pages. ``trackers``: each
-        listed job's tracker URLs tracked there too (a full ``sync/maindata``'s), in the same walk."""
+        listed job's tracker URLs tracked there too (a full ``sync/maindata``'s), in the same walk.
+        ``listed``: of the jobs in its category and with its tag alone, those its status passes
+        (``torrents/info``'s filters: no view made of the others, no record of those it passes
+        over)."""
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
         kept = self._kept
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
-        for page in self.service.client_pages(paging.LIST_PAGE):
+        chosen = listed or Listed()
+        for page in self.service.client_pages(paging.LIST_PAGE, category=chosen.category, tag=chosen.tag):
             jobs = self.gate.visible(page)
+            if chosen.status is not None:
+                jobs = [job for job in jobs if chosen.status(job)]
             rows = [kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
             if trackers is not None:
                 for job in jobs:
@@ -631,17 +639,18 @@ class QbittorrentApi:
             every.extend(rows)
             out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
             await anyio.sleep(0)
-        kept.prune(every)
+        if listed is None:  # (every job's: the others' records are kept for the next list)
+            kept.prune(every)
         return out
 
-    def _records_of(self, info_hashes: Iterable[str],
-                    keep: Callable[[QbtRecord], bool] | None) -> list[Kept[QbtRecord]]:
+    def _records_of(self, info_hashes: Iterable[str], keep: Callable[[QbtRecord], bool] | None,
+                    listed: Listed) -> list[Kept[QbtRecord]]:
         """``_records``' of the torrents ``info_hashes`` alone, in its order: their jobs looked up
         (``hashes``: a client asking after the torrents it added makes no record of the others),
         the others' kept records left as they are."""
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
-        jobs = self._listed(info_hashes)
+        jobs = [job for job in self._listed(info_hashes) if listed.passes(job)]
         rows = [self._kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
         return rows if keep is None else [k for k in rows if keep(k.record)]
 
@@ -655,25 +664,16 @@ class QbittorrentApi:
         limit, offset; ``includeTrackers`` (2.11.4) and ``includeFiles`` (2.11.8) put each
         torrent's ``trackers`` and ``files`` (as ``torrents/trackers`` and ``files`` list them) in
         its record."""
-        checks: list[Callable[[QbtRecord], bool]] = []
         status = form.get("filter") or "all"
-        if status != "all":
-            checks.append(status_filter(status))
+        chosen = Listed(status_filter(status) if status != "all" else None,
+                        form.get("category"), form.get("tag"))
         private = parse_bool(form.get("private"))
-        if private is not None:
-            checks.append(lambda r: r["private"] is private)
-        category = form.get("category")
-        if category is not None:
-            checks.append(lambda r: r["category"] == category)
-        tag = form.get("tag")
-        if tag is not None:
-            checks.append(lambda r: tag in str(r["tags"]).split(", ") if tag else not r["tags"])
+        keep = (lambda r: r["private"] is private) if private is not None else None
         hashes = form.get("hashes")
-        keep = (lambda r: all(check(r) for check in checks)) if checks else None
         if hashes:  # (those torrents alone, looked up)
-            records = self._records_of({h.strip().lower() for h in hashes.split("|")}, keep)
+            records = self._records_of({h.strip().lower() for h in hashes.split("|")}, keep, chosen)
         else:
-            records = await self._records(keep)
+            records = await self._records(keep, listed=chosen if chosen.chooses() else None)
         sort = form.get("sort")
         if sort:
             if records and sort not in records[0].record:

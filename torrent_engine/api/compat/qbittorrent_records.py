@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TypeAlias
 from urllib.parse import quote
 
@@ -368,48 +369,60 @@ def _is_downloading(state: str) -> bool:
                      "stoppedDL", "queuedDL")
 
 
-def _rate(record: Mapping[str, Scalar], key: str) -> float:
-    value = record[key]
-    return 0.0 if isinstance(value, str) else value
-
-
-def _is_active(record: Mapping[str, Scalar]) -> bool:
-    state = record["state"]
+def _is_active(job: Job) -> bool:
+    state = state_name(job)
+    up = int(job.upload_rate) > 0  # (as its record's ``upspeed``)
     if state == "stalledDL":
-        return _rate(record, "upspeed") > 0
+        return up
     return state in ("metaDL", "forcedMetaDL", "downloading", "forcedDL", "uploading", "forcedUP") \
-        or _rate(record, "dlspeed") > 0 or _rate(record, "upspeed") > 0
-
-
-def _state(record: Mapping[str, Scalar]) -> str:
-    return str(record["state"])
+        or int(job.download_rate) > 0 or up
 
 
 _STOPPED = ("stoppedDL", "stoppedUP")
-_FILTERS: dict[str, Callable[[Mapping[str, Scalar]], bool]] = {
-    "all": lambda r: True,
-    "downloading": lambda r: _is_downloading(_state(r)),
-    "seeding": lambda r: _state(r) in ("uploading", "stalledUP", "checkingUP", "queuedUP", "forcedUP"),
-    "completed": lambda r: not _is_downloading(_state(r)),
-    "paused": lambda r: _state(r) in _STOPPED, "stopped": lambda r: _state(r) in _STOPPED,
-    "resumed": lambda r: _state(r) not in _STOPPED, "running": lambda r: _state(r) not in _STOPPED,
-    "active": _is_active, "inactive": lambda r: not _is_active(r),
-    "stalled": lambda r: _state(r) in ("stalledUP", "stalledDL"),
-    "stalled_uploading": lambda r: _state(r) == "stalledUP",
-    "stalled_downloading": lambda r: _state(r) == "stalledDL",
-    "checking": lambda r: _state(r) in ("checkingUP", "checkingDL"),
-    "moving": lambda r: _state(r) == "moving",
-    "errored": lambda r: _state(r) in ("error", "missingFiles"),
+_FILTERS: dict[str, Callable[[Job], bool]] = {
+    "all": lambda j: True,
+    "downloading": lambda j: _is_downloading(state_name(j)),
+    "seeding": lambda j: state_name(j) in ("uploading", "stalledUP", "checkingUP", "queuedUP", "forcedUP"),
+    "completed": lambda j: not _is_downloading(state_name(j)),
+    "paused": lambda j: state_name(j) in _STOPPED, "stopped": lambda j: state_name(j) in _STOPPED,
+    "resumed": lambda j: state_name(j) not in _STOPPED, "running": lambda j: state_name(j) not in _STOPPED,
+    "active": _is_active, "inactive": lambda j: not _is_active(j),
+    "stalled": lambda j: state_name(j) in ("stalledUP", "stalledDL"),
+    "stalled_uploading": lambda j: state_name(j) == "stalledUP",
+    "stalled_downloading": lambda j: state_name(j) == "stalledDL",
+    "checking": lambda j: state_name(j) in ("checkingUP", "checkingDL"),
+    "moving": lambda j: state_name(j) == "moving",
+    "errored": lambda j: state_name(j) in ("error", "missingFiles"),
 }
 
 
-def status_filter(status: str) -> Callable[[Mapping[str, Scalar]], bool]:
-    """``torrents/info``'s ``filter``: which records it passes (read once for a list, not a
-    table of checks made per record); ``QbtError`` for a filter it does not know."""
+def status_filter(status: str) -> Callable[[Job], bool]:
+    """``torrents/info``'s ``filter``: which jobs it passes, as their records' ``state``,
+    ``dlspeed`` and ``upspeed`` say (read once for a list, not a table of checks made per
+    record; a job it passes over has no record made); ``QbtError`` for a filter it does not
+    know."""
     check = _FILTERS.get(status)
     if check is None:
         raise QbtError(400, f"unknown filter {status[:40]!r}")
     return check
+
+
+@dataclass(frozen=True)
+class Listed:
+    """Which jobs a ``torrents/info`` lists, by what each job shows (no record made): those
+    ``status`` passes (None: any), in ``category``, with ``tag`` (None: any; "": none)."""
+
+    status: Callable[[Job], bool] | None = None
+    category: str | None = None
+    tag: str | None = None
+
+    def chooses(self) -> bool:
+        """Whether it leaves any job out."""
+        return self.status is not None or self.category is not None or self.tag is not None
+
+    def passes(self, job: Job) -> bool:
+        """Whether it lists ``job``."""
+        return job.features.labelled(self.category, self.tag) and (self.status is None or self.status(job))
 
 
 def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | None,
