@@ -1,8 +1,10 @@
 """The web UI's feeds and download rules in headless Chromium (the fixtures of test_ui.py), as a
 seedbox's admin uses them: a feed added by its URL and read at once, its articles listed (a link
 that is no http(s) URL shown as text, never followed), one downloaded by a click (its torrent
-added, the article read); a download rule made in the form, shown with the articles it takes, a
-bad one refused with the server's reason in the form, then deleted."""
+added, the article read); a download rule made in the form (tags, layout, priority and days to
+ignore among its fields), shown with the articles it takes, a bad one refused with the server's
+reason in the form (a number that is none said in the page, nothing sent), then deleted once
+confirmed; the feed removed once confirmed (a first click on Remove or Delete only asks)."""
 
 from __future__ import annotations
 
@@ -74,6 +76,11 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
                 driver.find_element(By.ID, "rule-name").send_keys("shows")
                 driver.find_element(By.ID, "rule-must").send_keys("720p")
                 driver.find_element(By.ID, "rule-category").send_keys("tv")
+                driver.find_element(By.ID, "rule-tags").send_keys("hd, tv ,hd")
+                driver.find_element(By.CSS_SELECTOR, '#rule-layout option[value="subfolder"]').click()
+                for field, value in (("rule-priority", "3"), ("rule-ignore-days", "2")):
+                    driver.find_element(By.ID, field).clear()
+                    driver.find_element(By.ID, field).send_keys(value)
                 driver.find_element(By.CSS_SELECTOR, f'#rule-feeds input[data-url="{url}"]').click()
                 driver.find_element(By.CSS_SELECTOR, "#rule-form button[type=submit]").click()
                 wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, '#rule-list [data-rule="shows"]'))
@@ -85,6 +92,24 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
             rule = r.json()["rules"][0]
             assert (rule["name"], rule["must_contain"], rule["feeds"], rule["category"], rule["enabled"]) == \
                 ("shows", "720p", [url], "tv", True)
+            assert (rule["tags"], rule["content_layout"], rule["priority"], rule["ignore_days"]) == \
+                (["hd", "tv"], "subfolder", 3, 2)
+
+            def not_a_number() -> tuple[str, str]:
+                field = driver.find_element(By.ID, "rule-priority")
+                field.clear()
+                field.send_keys("three")
+                driver.find_element(By.CSS_SELECTOR, "#rule-form button[type=submit]").click()
+                said = wait(driver, lambda d: d.find_element(By.ID, "rule-error").is_displayed()
+                            and d.find_element(By.ID, "rule-error").text)
+                field.clear()
+                field.send_keys("3")
+                return str(said), str(driver.find_element(By.ID, "rule-tags").get_attribute("value"))
+
+            said, tags = await in_thread(not_a_number)
+            assert said == 'Priority: "three" is not a whole number.', said
+            assert tags == "hd, tv"  # (as the saved rule has them, shown again)
+            assert (await api.client.get("/api/feeds/rules")).json()["rules"][0]["priority"] == 3
 
             def refused() -> str:
                 driver.find_element(By.ID, "rule-regex").click()
@@ -99,9 +124,41 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
             assert "must_contain" in said and "regular expression" in said, said
             assert (await api.client.get("/api/feeds/rules")).json()["rules"][0]["must_contain"] == "720p"
 
+            def asked(kind: str, button: str) -> str:
+                driver.find_element(By.ID, button).click()
+                return str(wait(driver, lambda d: d.find_element(By.ID, f"{kind}-confirm").is_displayed()
+                                and d.find_element(By.ID, f"{kind}-confirm-text").text))
+
+            def kept(kind: str, button: str) -> str:
+                said = asked(kind, button)
+                driver.find_element(By.ID, f"{kind}-confirm-keep").click()
+                wait(driver, lambda d: not d.find_element(By.ID, f"{kind}-confirm").is_displayed())
+                return said
+
+            assert await in_thread(lambda: kept("rule", "rule-delete")) == 'Delete the rule "shows"?'
+            assert [r["name"] for r in (await api.client.get("/api/feeds/rules")).json()["rules"]] == ["shows"]
+
             def deleted() -> None:
-                driver.find_element(By.ID, "rule-delete").click()
+                asked("rule", "rule-delete")
+                driver.find_element(By.ID, "rule-confirm-delete").click()
                 wait(driver, lambda d: not d.find_elements(By.CSS_SELECTOR, "#rule-list button[data-rule]"))
 
             await in_thread(deleted)
             assert (await api.client.get("/api/feeds/rules")).json() == {"rules": []}
+
+            def to_feeds() -> str:
+                driver.find_element(By.ID, "feeds-tab-feeds").click()
+                wait(driver, lambda d: d.find_element(By.ID, "feed-remove").is_displayed())
+                return kept("feed", "feed-remove")
+
+            assert await in_thread(to_feeds) == 'Remove the feed "Example shows" and its articles?'
+            assert len((await api.client.get("/api/feeds")).json()["feeds"]) == 1
+
+            def removed() -> str:
+                asked("feed", "feed-remove")
+                driver.find_element(By.ID, "feed-confirm-remove").click()
+                return str(wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text
+                                and d.find_element(By.ID, "feed-name").text))
+
+            await in_thread(removed)
+            assert (await api.client.get("/api/feeds")).json()["feeds"] == []

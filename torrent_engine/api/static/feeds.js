@@ -37,7 +37,7 @@ function drawFeeds() {
     const b = el("button", {type: "button", "data-path": feed.path, title: `${feed.path}\n${feed.url}`},
       el("span", {text: feed.title || feed.path}), mark);
     if (feed.path === feedOpen) b.setAttribute("aria-current", "true");
-    b.addEventListener("click", () => { feedOpen = feed.path; drawFeeds(); });
+    b.addEventListener("click", () => { feedOpen = feed.path; closeAsk("feed"); drawFeeds(); });
     return el("li", {}, b);
   }));
   const feed = feeds.find((f) => f.path === feedOpen);
@@ -92,15 +92,39 @@ function addFeed(ev) {
   });
 }
 
-function onOpenFeed(what) {
+function onOpenFeed(what, asked = () => feedOpen) {
   return () => feedsDo(async () => {
-    const path = feedOpen;
+    const path = asked();
     if (what === "refresh") await api("POST", "/api/feeds/refresh", {path});
     else if (what === "read") await api("POST", "/api/feeds/read", {path});
     else await api("DELETE", `/api/feeds?path=${encodeURIComponent(path)}`);
     await loadFeeds();
     feedsSay(what === "refresh" ? `Reading ${path}…` : what === "read" ? `${path}: all read.` : `${path} removed.`);
   });
+}
+
+// A removal asks first, in a row of its own beside the button: what goes, and the two answers
+// (the one that keeps it focused). ``confirmRow(kind)``: the row's elements.
+function confirmRow(kind) {
+  return {row: $(`${kind}-confirm`), text: $(`${kind}-confirm-text`), keep: $(`${kind}-confirm-keep`)};
+}
+
+function askBeforeRemoving(kind, text) {
+  const c = confirmRow(kind);
+  c.text.textContent = text;
+  c.row.hidden = false;
+  c.keep.focus();
+}
+
+function closeAsk(kind) { confirmRow(kind).row.hidden = true; }
+
+let feedAsked = "";  // the feed whose removal is being asked about
+
+function askRemoveFeed() {
+  if (!feedOpen) return;
+  feedAsked = feedOpen;
+  const feed = feedsShown.feeds.find((f) => f.path === feedOpen);
+  askBeforeRemoving("feed", `Remove the feed ${feed && feed.title ? `"${feed.title}"` : feedOpen} and its articles?`);
 }
 
 // ---- the rules ----------------------------------------------------------------------------
@@ -131,8 +155,13 @@ async function openRule(name) {
   $("rule-category").value = rule ? rule.category : "";
   $("rule-save-path").value = rule ? rule.save_path : "";
   $("rule-paused").value = rule && rule.add_paused !== null ? String(rule.add_paused) : "";
+  $("rule-tags").value = rule ? rule.tags.join(", ") : "";
+  $("rule-layout").value = rule && rule.content_layout !== null ? rule.content_layout : "";
+  $("rule-priority").value = rule ? String(rule.priority) : "0";
+  $("rule-ignore-days").value = rule ? String(rule.ignore_days) : "0";
   $("rule-delete").disabled = !rule;
   $("rule-error").hidden = true;
+  closeAsk("rule");
   // the feeds it may read: those there, and any it names that is not (kept when saved)
   const reads = new Set(rule ? rule.feeds : []);
   const known = feedsShown.feeds.map((f) => [f.url, f.title || f.path]);
@@ -157,9 +186,22 @@ async function showMatches(rule) {
   box.replaceChildren(...(rows.length ? rows : [el("li", {class: "muted", text: "None of the articles read now."})]));
 }
 
+// A whole number the form holds (``what``: its label, said when it is none); an Error otherwise.
+function wholeIn(id, what) {
+  const text = $(id).value.trim();
+  if (!/^-?[0-9]{1,9}$/.test(text)) throw new Error(`${what}: "${text}" is not a whole number.`);
+  return Number(text);
+}
+
 function formRule() {
   const paused = $("rule-paused").value;
+  const layout = $("rule-layout").value;
+  const ignore = wholeIn("rule-ignore-days", "Days to ignore after a match");
+  if (ignore < 0) throw new Error("Days to ignore after a match: cannot be fewer than 0.");
   return {
+    priority: wholeIn("rule-priority", "Priority"), ignore_days: ignore,
+    tags: [...new Set($("rule-tags").value.split(",").map((t) => t.trim()).filter((t) => t))],
+    content_layout: layout === "" ? null : layout,
     name: $("rule-name").value.trim(), enabled: $("rule-enabled").checked,
     must_contain: $("rule-must").value, must_not_contain: $("rule-must-not").value,
     use_regex: $("rule-regex").checked, episode_filter: $("rule-episodes").value.trim(),
@@ -193,7 +235,12 @@ async function saveRule(ev) {
   }
 }
 
+function askDeleteRule() {
+  if (ruleOpen !== null) askBeforeRemoving("rule", `Delete the rule "${ruleOpen}"?`);
+}
+
 function deleteRule() {
+  closeAsk("rule");
   return feedsDo(async () => {
     if (ruleOpen === null) return;
     const name = ruleOpen;
@@ -240,8 +287,13 @@ document.addEventListener("DOMContentLoaded", () => {
   $("feed-add").addEventListener("submit", addFeed);
   $("feed-refresh").addEventListener("click", onOpenFeed("refresh"));
   $("feed-read").addEventListener("click", onOpenFeed("read"));
-  $("feed-remove").addEventListener("click", onOpenFeed("remove"));
+  $("feed-remove").addEventListener("click", askRemoveFeed);
+  const removeFeed = onOpenFeed("remove", () => feedAsked);
+  $("feed-confirm-remove").addEventListener("click", () => { closeAsk("feed"); removeFeed(); });
+  $("feed-confirm-keep").addEventListener("click", () => { closeAsk("feed"); $("feed-remove").focus(); });
   $("rule-form").addEventListener("submit", saveRule);
   $("rule-new").addEventListener("click", () => feedsDo(() => openRule(null)));
-  $("rule-delete").addEventListener("click", deleteRule);
+  $("rule-delete").addEventListener("click", askDeleteRule);
+  $("rule-confirm-delete").addEventListener("click", deleteRule);
+  $("rule-confirm-keep").addEventListener("click", () => { closeAsk("rule"); $("rule-delete").focus(); });
 });
