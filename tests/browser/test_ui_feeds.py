@@ -136,7 +136,8 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
                 return said
 
             assert await in_thread(lambda: kept("rule", "rule-delete")) == 'Delete the rule "shows"?'
-            assert [r["name"] for r in (await api.client.get("/api/feeds/rules")).json()["rules"]] == ["shows"]
+            rules = (await api.client.get("/api/feeds/rules")).json()["rules"]
+            assert [r["name"] for r in rules] == ["shows"]
 
             def deleted() -> None:
                 asked("rule", "rule-delete")
