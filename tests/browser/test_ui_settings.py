@@ -68,6 +68,7 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 view.retype("default_trackers", f"{a}\n {b} \n\n\n{c}\n")
                 view.field("excluded_file_names_enabled").click()
                 view.retype("excluded_file_names", "*.nfo\n Sample \n\n")  # (one pattern a line)
+                view.retype("partial_file_suffix", ".!qB")
                 Select(view.field("stop_condition")).select_by_value("metadata_received")
                 view.retype("finished_torrent_export_dir", "copies")  # (inside the download folder)
                 view.field("rss_processing_enabled").click()
@@ -80,7 +81,8 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                 {"max_active_checking": 2, "share_limit_action": "super_seed", "ratio_limit": 1.5,
                  "idle_seeding_limit": 1800, "default_trackers_enabled": True,
                  "default_trackers": [[a, b], [c]], "excluded_file_names_enabled": True,
-                 "excluded_file_names": ["*.nfo", "Sample"], "stop_condition": "metadata_received",
+                 "excluded_file_names": ["*.nfo", "Sample"], "partial_file_suffix": ".!qB",
+                 "stop_condition": "metadata_received",
                  "finished_torrent_export_dir": "copies", "rss_processing_enabled": True,
                  "rss_refresh_interval": 900}]
             s = api.service.get_settings()
@@ -88,7 +90,7 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
                     s.idle_seeding_limit) == (2, "super_seed", 1.5, 1800)
             assert (s.default_trackers_enabled, s.default_trackers) == (True, ((a, b), (c,)))
             assert (s.excluded_file_names_enabled, s.excluded_file_names) == (True, ("*.nfo", "Sample"))
-            assert s.stop_condition == "metadata_received"
+            assert (s.stop_condition, s.partial_file_suffix) == ("metadata_received", ".!qB")
             assert (s.rss_processing_enabled, s.rss_refresh_interval) == (True, 900)
             assert s.finished_torrent_export_dir == str(api.download_root / "copies")  # (kept absolute)
             view_text = await in_thread(lambda: str(view.field("default_trackers").get_attribute("value")))

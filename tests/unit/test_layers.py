@@ -265,8 +265,9 @@ def test_no_import_cycle_within_the_session_package_type_only_imports_too() -> N
 # The session's parts (each owns one thing; only the facade, ``core``, imports them, to build
 # them) and the small modules they share (the context, the phases, the parts' Protocols, values
 # and pure helpers). A new module of the package is one or the other.
-SESSION_PARTS = {"announce", "checking", "connector", "holepunch", "layers", "lifecycle", "metadata",
-                 "peer_handler", "pieces", "rates", "reader", "stall_watch", "tick", "upload", "webseeds"}
+SESSION_PARTS = {"announce", "checking", "connector", "file_watch", "holepunch", "layers", "lifecycle",
+                 "metadata", "peer_handler", "pieces", "rates", "reader", "stall_watch", "tick", "upload",
+                 "webseeds"}
 SESSION_SHARED = {"context", "phases", "roles", "state_table", "status", "extension_ids", "peer", "peer_io",
                   "peer_pool", "requesting", "smart_ban", "pex", "setup", "superseed"}
 

@@ -26,7 +26,7 @@ from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
 from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_LOGIN_FAILURES, MAX_PATTERNS
-from ..jobs.validate import MAX_NAME
+from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 
@@ -274,6 +274,9 @@ _PEER_LIMIT_SETTINGS: dict[str, Schema] = {
                                                      "every torrent"},
     "recheck_on_completion": {"type": "boolean", "description": "a download that completes has its files "
                               "hashed again before it counts as complete (what is missing is downloaded)"},
+    "partial_file_suffix": {"type": "string", "pattern": f"^{PARTIAL_SUFFIX.pattern}$",
+                            "description": "a suffix each incomplete file carries on disk until its last "
+                                           "piece is verified (\".!qB\", \".part\"); \"\": none"},
     "resume_save_interval": {"type": "number", "minimum": 0,
                              "description": "seconds between saves of a running torrent's resume data "
                                             "when it changed; 0: only at a stop, a pause, a completion"},

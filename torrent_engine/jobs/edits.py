@@ -22,7 +22,7 @@ from .disk.claims import claimed_paths
 from .disk.renames import check_path, plan_rename
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobNotFound, TorrentFacts
-from .snapshot import knows_pieces, learn_facts
+from .snapshot import actual_paths, knows_pieces, learn_facts, shown_paths
 from .store import JobRecord
 from .trackers import Tiers, check_tiers, flat, usable, usable_tiers, with_more
 from .validate import check_peers
@@ -165,7 +165,8 @@ class JobEdits:
             rec = self.run.unfinished(job_id)
             if rec.file_paths is None:
                 raise JobConflict("the job's files are not known yet (its metadata has not come)", fields[0])
-            moves = plan_rename(rec.file_paths, rec.pad_files, old, new, folder=folder, fields=fields)
+            shown = shown_paths(rec) or rec.file_paths  # (named as its views name them: disk/partial.py)
+            moves = plan_rename(shown, rec.pad_files, old, new, folder=folder, fields=fields)
             if not moves:
                 return self.run.snapshot(rec)
             root = rec.options.data_path  # (where its data is: its incomplete folder while it downloads)
@@ -176,10 +177,14 @@ class JobEdits:
             if (session is None and not self.run.dormant(rec)) or rec.id in self.run.busy:
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
             renamed = {**rec.renamed, **{i: tuple(p) for i, p in moves.items()}}
-            paths = tuple(tuple(moves.get(i, p)) for i, p in enumerate(rec.file_paths))
+            # (where each goes on disk: an incomplete file keeps its suffix)
+            actual = dict(zip(moves, actual_paths(list(moves.values()), [n for n, i in enumerate(moves)
+                                                                          if i in rec.partial],
+                                                  rec.partial_suffix), strict=True))
+            paths = tuple(actual.get(i, p) for i, p in enumerate(rec.file_paths))
             # (a file that was on disk before the job stays the user's under its new name: a
             # cancel that deletes the job's files keeps it)
-            now_at = {"/".join(rec.file_paths[i]): "/".join(p) for i, p in moves.items()}
+            now_at = {"/".join(shown[i]): "/".join(p) for i, p in moves.items()}
             pre = None if rec.preexisting is None else tuple(now_at.get(p, p) for p in rec.preexisting)
             now = self.run.clock()
             # durable before a file moves (``StateNotSaved``, nothing moved, when it cannot be)
@@ -188,11 +193,11 @@ class JobEdits:
             await self.run.save(rec, content, strict=True)
             try:
                 if session is not None:
-                    await session.rename_files(moves)
+                    await session.rename_files(actual)
                 else:  # (dormant: no session, its files closed)
                     real = await anyio.to_thread.run_sync(real_path, root)
                     await anyio.to_thread.run_sync(move_files, real, [
-                        (real.joinpath(*rec.file_paths[i]), real.joinpath(*p)) for i, p in moves.items()])
+                        (real.joinpath(*rec.file_paths[i]), real.joinpath(*p)) for i, p in actual.items()])
             except (TorrentEngineError, OSError) as exc:
                 await self.run.save(rec)  # (as it was)
                 raise JobConflict(f"cannot rename: {exc}", fields[1]) from exc

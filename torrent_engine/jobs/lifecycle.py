@@ -5,8 +5,7 @@ state (``sync``, which the engine's news sets off: news.py), saved through the s
 an end (completed, failed, cancelled) stops and forgets the session, deletes files when asked
 and moves the job to the history; a dormant job's session is started when something needs it.
 The parts around it (service.py puts them together) each own one concern: the queue's rounds,
-the settings, categories and features, moves, edits, adds, the verbs on one job, the start.
-"""
+the settings, categories and features, moves, edits, adds, the verbs on one job, the start."""
 
 from __future__ import annotations
 
@@ -64,6 +63,7 @@ from .snapshot import (
     record_job,
     selected_priorities,
     session_setup,
+    shown_paths,
     start_held,
 )
 from .starting import StartWait
@@ -123,19 +123,18 @@ class JobLifecycle:
         self.queue = JobQueue(lambda: self.jobs, lambda: self.settings)
         self.claims = PathClaims()  # which unfinished job writes each file path
         self.saved_meta: dict[str, Torrent] = {}  # dormant jobs' metainfo, read from disk when asked
-        # what the other parts of the service answer for, given to it as it is put together
-        # (service.py): a round of the queue asked for soon (queueing/rounds.py), and the move of a job
-        # complete in its incomplete folder to its save path, whether one is under way (disk/relocate.py)
+        # what the other parts answer for, given as the service is put together (service.py): a round of
+        # the queue soon (queueing/rounds.py), a complete job's move to its save path (disk/relocate.py)
         self.round_soon: Callable[[], None] = lambda: None
         self.move_when_complete: Callable[..., bool] = lambda rec, program=False: False
         self.bandwidth_group: Callable[[JobRecord], str] = lambda rec: ""  # (tuning/groups.py)
-        # a job met its stop condition (paused soon), a session of one that stops once checked
-        # started (control.py); a job added or completed, its .torrent copied (disk/exports.py)
+        # a job met its stop condition, a session stopping once checked started (control.py); a job
+        # added or completed, its .torrent copied (disk/exports.py)
         self.stop_met: Callable[[JobRecord], None] = lambda rec: None
         self.stop_once_checked: Callable[[JobRecord, Session], None] = lambda rec, session: None
         self.exported: Callable[[ProgramEvent, JobRecord, Torrent | None], None] = lambda *a: None
-        # the start in two steps (JobService.load, then entering it): records read, then torrents
-        # loaded and jobs restored; between the two, lists answer and changes are refused
+        self.program_waits: Callable[[JobRecord, bool], bool] = lambda *a: False  # (disk/partial_names.py)
+        # the start in two steps (load, then entering it): between the two lists answer, changes are refused
         self.loaded = False
         self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
         self.start_wait = StartWait()  # (the changes asked while it starts)
@@ -365,9 +364,8 @@ class JobLifecycle:
         raise JobConflict(f"the job cannot be started: {exc}") from exc
 
     async def wake_seed(self, rec: JobRecord) -> Session | None:
-        """A peer asks for the dormant seed ``rec``: its session, started now under the job's
-        lock (None when the job ended meanwhile; ``JobConflict`` when it cannot be started:
-        the job failed, saying why)."""
+        """A peer asks for the dormant seed ``rec``: its session, started now under the job's lock
+        (None when the job ended meanwhile; ``JobConflict`` when it cannot be: it failed, saying why)."""
         async with self.lock(rec.id):
             if not self.running:  # (the service stops: nothing starts)
                 return None
@@ -516,9 +514,9 @@ class JobLifecycle:
                            "save path)", "save_path")
 
     def claim(self, rec: JobRecord) -> None:
-        """``rec`` writes its files at its save path from now on (once its files are known)."""
-        if rec.file_paths is not None:
-            self.claims.claim(rec.id, claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files))
+        """``rec`` writes its files (by their names, not an incomplete one's suffix) from now on."""
+        if (paths := shown_paths(rec)) is not None:
+            self.claims.claim(rec.id, claimed_paths(rec.options.data_path, paths, rec.pad_files))
 
     # -- a session's state -> the job's ------------------------------------------------------
     def sync(self, rec: JobRecord, *, force_save: bool = False) -> None:
@@ -604,6 +602,8 @@ class JobLifecycle:
         command = self.settings.program(event)
         session = self.session_of(rec)
         torrent = session.torrent if session is not None and session.has_metadata else None
+        if event is ProgramEvent.COMPLETED and self.program_waits(rec, moved):
+            return  # (run once its files have their names)
         if event is ProgramEvent.COMPLETED and not moved:
             self.exported(event, rec, torrent)  # (its .torrent copied, where the settings say)
         waits = event is ProgramEvent.COMPLETED and not moved and rec.options.download_path is not None

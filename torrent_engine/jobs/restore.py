@@ -25,6 +25,7 @@ from .disk.paths import confine
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, ProgramEvent, SavePathError
 from .queueing.dormant import wanted_files_there
+from .snapshot import shown_paths
 from .store import JobRecord
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class Restorer:
                                     f"its save path {rec.options.data_path} is outside the download root")
                 continue
             if rec.file_paths is not None:  # (two jobs that overlap, added before adds were checked)
-                paths = claimed_paths(rec.options.data_path, rec.file_paths, rec.pad_files)
+                paths = claimed_paths(rec.options.data_path, shown_paths(rec) or (), rec.pad_files)
                 clash = self.run.overlap(f"job {rec.id} ({rec.name})", rec.id, paths)
                 if clash is not None:
                     await self.run.end_job(rec, JobState.FAILED, clash.reason)

@@ -6,8 +6,7 @@ A job is one torrent the service was asked to fetch. Its state is derived from i
 ``state_dir/jobs.sqlite3`` (store.py) next to the manager's ``state_dir/torrents.sqlite3``
 (metainfo) and ``state_dir/torrents/`` (resume data), so a restarted service finds every job
 in its state and resumes it from its verified pieces. See docs/jobs.md for the state table, the
-layout on disk, leases and single flight.
-"""
+layout on disk, leases and single flight."""
 
 from __future__ import annotations
 
@@ -39,6 +38,7 @@ from .configure import SettingsControl
 from .control import JobControl
 from .disk.dedup import Deduplicator
 from .disk.exports import TorrentExports
+from .disk.partial_names import PartialNames
 from .disk.relocate import Mover
 from .edits import JobEdits
 from .intake.adding import JobAdder
@@ -88,8 +88,7 @@ class JobService:
     """``async with JobService(config, download_root=...) as jobs: job, created = await jobs.add(magnet)``
 
     Owns its ``TorrentManager`` (``config.state_dir`` is replaced by ``state_dir`` when given).
-    All methods run on the caller's event loop; timers run in the service's task group.
-    """
+    All methods run on the caller's event loop; timers run in the service's task group."""
 
     tick_interval: float = 1.0  # lease expiry, history pruning, stats events
 
@@ -121,6 +120,9 @@ class JobService:
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
         self.dedup.listen()
+        names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program
+        names.listen(self._tuning.watchers)  # runs once its files have their names)
+        run.program_waits = names.program_waits
         self._cookies, self._metadata = UrlCookies(state, clock), MetadataFetches(run)
         self._adder = JobAdder(run, self._rounds, self._organiser, self.dedup, self._cookies, self._metadata,
                                self._edits.merge_trackers)
@@ -143,8 +145,7 @@ class JobService:
         self.catalogue = self._organiser.catalogue
         self.blocklist = self._tuning.blocklist
         self.history_ttl = history_ttl
-        # what the configuration asks of the settings besides the rate limits and download slots
-        # (the programs run on jobs' events, the watched folders: see ``configure``)
+        # what the configuration asks of the settings beyond rates and slots (programs, watched folders)
         self._asked = dict(configured or {})
         self._watcher = FolderWatcher(lambda: self.settings, self._add_watched, clock)
         self.incomplete_dir = incomplete_dir  # what the configuration asks ("" = none): see configure

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..events import TrackerFailed, TrackerSuccess
@@ -64,7 +64,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     files: tuple[JobFile, ...] = ()
     num_pieces = 0
     if has_meta:
-        files = file_progress(session.torrent, session.have, rec.file_priorities, rec.file_paths)
+        files = file_progress(session.torrent, session.have, rec.file_priorities, shown_paths(rec))
         num_pieces = session.torrent.num_pieces
     stall = rec.unmoved
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
@@ -172,7 +172,7 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float) -> JobTrack
 _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded",
-    "file_priorities", "file_paths", "file_sizes", "pad_files", "features", "seeding_time",
+    "file_priorities", "file_paths", "partial", "file_sizes", "pad_files", "features", "seeding_time",
     "idle_seeding_time", "active_at", "downloading_time", "number", "file_done", "trackers", "tracker_tiers",
     "moving", "missing_files", "dedup_bytes", "unmoved")
 
@@ -200,7 +200,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
         saved = rec.file_done if rec.file_done is not None and len(rec.file_done) == len(rec.file_paths) \
             else None
         whole = done or (rec.total_size > 0 and rec.done_size >= rec.total_size)
-        rows = enumerate(zip(rec.file_paths, rec.file_sizes, prios, strict=False))
+        rows = enumerate(zip(shown_paths(rec) or (), rec.file_sizes, prios, strict=False))
         files = tuple(JobFile(index=i, path="/".join(p), size=s, priority=prio, selected=prio > 0,
                               progress=(1.0 if s == 0 else saved[i] / s) if saved is not None and not done
                               else float(whole and prio > 0))
@@ -277,6 +277,29 @@ def selected_priorities(rec: JobRecord, torrent: Torrent) -> tuple[int, ...]:
                  for i, f in enumerate(torrent.files))
 
 
+def with_suffix(parts: Sequence[str], suffix: str) -> tuple[str, ...]:
+    """The path ``parts`` with ``suffix`` after its file's name."""
+    return (*parts[:-1], parts[-1] + suffix)
+
+
+def actual_paths(shown: Sequence[Sequence[str]], partial: Collection[int],
+                 suffix: str) -> tuple[tuple[str, ...], ...]:
+    """Where each file of ``shown`` is on disk: those of ``partial`` under ``suffix`` (an
+    incomplete file's: disk/partial.py)."""
+    return tuple(with_suffix(p, suffix) if i in partial else tuple(p) for i, p in enumerate(shown))
+
+
+def shown_paths(rec: JobRecord) -> tuple[tuple[str, ...], ...] | None:
+    """The job's files as its views, renames and claims name them: ``file_paths`` without the
+    suffix its incomplete files carry on disk (disk/partial.py); None before its metadata."""
+    paths = rec.file_paths
+    if paths is None or not rec.partial:
+        return paths
+    cut, partial = len(rec.partial_suffix), set(rec.partial)
+    return tuple((*p[:-1], p[-1][:-cut]) if i in partial and cut and p[-1].endswith(rec.partial_suffix)
+                 else p for i, p in enumerate(paths))
+
+
 def learn_facts(rec: JobRecord, torrent: Torrent) -> None:
     """Keep in ``rec`` what lists show of the torrent (``TorrentFacts``), so that no list reads
     its metainfo."""
@@ -293,7 +316,8 @@ def learn_layout(rec: JobRecord, torrent: Torrent) -> None:
     rec.name = torrent.name
     tiers = rec.tracker_tiers if rec.tracker_tiers is not None else torrent.trackers
     rec.trackers = tuple(dict.fromkeys(url for tier in tiers for url in tier))
-    rec.file_paths = tuple(rec.renamed.get(i) or tuple(f.path) for i, f in enumerate(files))
+    rec.file_paths = actual_paths([rec.renamed.get(i) or tuple(f.path) for i, f in enumerate(files)],
+                                  set(rec.partial), rec.partial_suffix)
     rec.file_sizes = tuple(f.length for f in files)
     rec.pad_files = tuple(i for i, f in enumerate(files) if f.pad)
     learn_facts(rec, torrent)
@@ -326,6 +350,15 @@ async def start_held(rec: JobRecord, paused: bool, start: Callable[[bool], Await
     return session
 
 
+def _kept_under(rec: JobRecord) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """The files a session of ``rec`` keeps under another path than the torrent's: those renamed,
+    and those under the incomplete files' suffix (``disk/partial.py``)."""
+    if not rec.partial or rec.file_paths is None:
+        return tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items()))
+    paths = rec.file_paths
+    return tuple((i, paths[i]) for i in sorted({*rec.renamed, *rec.partial}) if i < len(paths))
+
+
 def session_setup(rec: JobRecord) -> SessionSetup:
     """What a new session for ``rec`` is told before it starts (an add, a restart, a recheck, a move):
     the job's options, file priorities, renamed files, edited trackers and web seeds, and its totals
@@ -335,7 +368,7 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         download_limit=o.download_limit, upload_limit=o.upload_limit, max_peers=o.max_peers,
         file_priorities=None if rec.file_priorities is None else tuple(rec.file_priorities),
         sequential=o.sequential, first_last_piece=rec.features.first_last_piece,
-        renamed_files=tuple((i, tuple(p)) for i, p in sorted(rec.renamed.items())),
+        renamed_files=_kept_under(rec),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
         downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding,

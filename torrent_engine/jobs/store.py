@@ -138,6 +138,10 @@ class JobRecord:
     # files kept under another path than the torrent's (index -> path components below the save
     # path): the owner of that fact; ``file_paths`` shows it applied
     renamed: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # the files kept on disk under ``partial_suffix`` until complete (disk/partial.py: the owner of
+    # that fact; ``file_paths`` shows it applied)
+    partial: tuple[int, ...] = ()
+    partial_suffix: str = ""
     # the trackers as edited (None: the torrent's own)
     tracker_tiers: tuple[tuple[str, ...], ...] | None = None
     web_seeds: tuple[str, ...] | None = None  # the BEP 19 web seeds as edited (None: the torrent's url-list)
@@ -205,6 +209,7 @@ class JobRecord:
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
+            "partial": self.partial, "partial_suffix": self.partial_suffix,
             "web_seeds": self.web_seeds,
             "torrent_length": self.torrent_length, "private": self.private,
             "piece_length": self.piece_length, "created_by": self.created_by,
@@ -284,6 +289,8 @@ class JobRecord:
                 trackers=None if trackers is None else tuple(_str(u) for u in trackers),
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
                 renamed={int(i): tuple(_str(c) for c in p) for i, p in (d.get("renamed") or {}).items()},
+                partial=tuple(int(i) for i in d.get("partial") or ()),
+                partial_suffix=_str(d.get("partial_suffix") or ""),
                 tracker_tiers=None if tiers is None else tuple(tuple(_str(u) for u in t) for t in tiers),
                 web_seeds=None if web_seeds is None else tuple(_str(u) for u in web_seeds),
                 torrent_length=None if length is None else int(length),

@@ -7,6 +7,7 @@ request leaves no trace (what to add is read by ``engine/addtorrent.py``).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 
 from ..config import MAX_RATE_LIMIT
@@ -188,3 +189,17 @@ def check_share_limit(value: object, field: str) -> float | None:
     if number < 0:
         raise InvalidJobRequest("must be >= 0, or -1 for no limit", field)
     return number
+
+
+# an incomplete file's suffix (snapshot.shown_paths, disk/partial.py): "" none, or a dot and 1 to 15
+# characters that can end a file's name (the OpenAPI document's pattern too)
+PARTIAL_SUFFIX = re.compile(r"(\.[^/\\\x00-\x20]{1,15})?")
+
+
+def check_suffix(value: object, name: str = "partial_file_suffix") -> str:
+    """A suffix for incomplete files: "" (none), or a dot and 1 to 15 characters that can end a
+    file's name (no ``/``, ``\\``, space or control character); ``InvalidJobRequest`` otherwise."""
+    if not isinstance(value, str) or not PARTIAL_SUFFIX.fullmatch(value):
+        raise InvalidJobRequest('must be "" (none) or a dot and 1 to 15 characters that can end a '
+                                'file\'s name, no space (".!qB", ".part")', name)
+    return value

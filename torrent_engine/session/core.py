@@ -89,6 +89,7 @@ from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
 from .context import Limits, TorrentContext, Totals
+from .file_watch import FileWatch
 from .holepunch import Holepunch
 from .layers import PieceLayers
 from .lifecycle import Life
@@ -189,6 +190,7 @@ class Session:
         self.tick = SessionTick(ctx, rates=self.rates, stall_watch=self.stall_watch, resume=self.checker,
                                 upkeep=self.handler, status=self.status, turn_over=self.connector.turn_over)
         self.readers = Readers(ctx, pick_requests=self.handler.pick_requests)
+        self._file_watch: FileWatch | None = None  # (the owner's: ``watch_files``)
         if isinstance(torrent, Torrent):
             self._life.begin(Loaded(self._make_parts(torrent)))
         else:
@@ -258,7 +260,7 @@ class Session:
         ctx = self.context
         picker = PiecePicker(torrent, self._rng)
         shared = self._life.shared  # (its piece buffers: one pool for every torrent of the process)
-        pieces = Pieces(ctx, picker, on_passed=self.readers.piece_passed, refill=self.handler.fill_requests,
+        pieces = Pieces(ctx, picker, on_passed=self._piece_passed, refill=self.handler.fill_requests,
                         cancel=self.handler.cancel_now, buffers=None if shared is None else shared.buffers)
         layers = PieceLayers(ctx, torrent, rechecked=lambda: self.checker.rechecked,
                              update_interest=self.handler.update_interest, save_metainfo=self.save_metainfo)
@@ -718,6 +720,23 @@ class Session:
         phase = self.phase
         if isinstance(phase, Loaded):
             phase.parts.webseeds.set_urls(self._web_seeds)
+
+    def _piece_passed(self, index: int) -> None:
+        """A piece is verified and on disk: the readers wake; a watched file it completes is told."""
+        self.readers.piece_passed(index)
+        if self._file_watch is not None:
+            self._file_watch.piece_passed(index)
+
+    def watch_files(self, indexes: Iterable[int], done: Callable[[int], None]) -> list[int]:
+        """Of the files ``indexes``, those complete now (every piece each touches verified); each
+        other one is told to ``done`` (on the loop, once) when its last piece is verified. A call
+        replaces the last one's watch; ``SessionError`` before the metadata."""
+        phase = self.phase
+        if not isinstance(phase, Loaded):
+            raise SessionError("watching files needs the torrent's metadata")
+        watch = FileWatch(phase.parts.torrent, phase.parts.picker.have, indexes, done)
+        self._file_watch = watch if watch.waiting else None
+        return watch.complete
 
     def open_file(self, index: int) -> FileReader:
         """A reader of file ``index`` (``async with session.open_file(i) as f``: ``seek``,

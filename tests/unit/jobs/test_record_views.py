@@ -41,6 +41,7 @@ CHANGED: dict[str, object] = {
     "active_at": 64.0,
     "downloading_time": 5.0, "number": 4, "file_done": (5, 0, 0), "trackers": ("http://127.0.0.1:2/b",),
     "moving": PendingMove("/a", "/b", ("a",)), "missing_files": ("a",), "renamed": {0: ("c",)},
+    "partial": (0,), "partial_suffix": ".part",
     "tracker_tiers": (("http://127.0.0.1:3/c",),), "web_seeds": ("http://127.0.0.1:4/",),
     "torrent_length": 36, "private": True, "piece_length": 16384, "created_by": "me",
     "creation_date": 5, "torrent_comment": "hi", "dedup_bytes": 6, "bandwidth_group": "g", "mutable_seq": 2,

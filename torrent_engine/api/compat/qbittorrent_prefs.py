@@ -29,6 +29,8 @@ from .qbittorrent_records import (
     QbtError,
 )
 
+QB_PARTIAL_SUFFIX = ".!qB"  # (its incomplete files' suffix: qBittorrent's QB_EXT)
+
 # the preferences that are our settings under another name
 _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_downloads",
           "max_active_uploads": "max_active_uploads", "max_active_torrents": "max_active_torrents",
@@ -107,7 +109,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
         "start_paused_enabled": s.add_paused, "add_stopped_enabled": s.add_paused,  # (5.0: the second)
         "add_to_top_of_queue": s.add_to_top_of_queue, "preallocate_all": False,
-        "incomplete_files_ext": False, "max_ratio_enabled": s.ratio_limit >= 0,
+        "incomplete_files_ext": bool(s.partial_file_suffix), "max_ratio_enabled": s.ratio_limit >= 0,
         "max_ratio": s.ratio_limit if s.ratio_limit >= 0 else -1,
         "max_seeding_time_enabled": s.seeding_time_limit >= 0,
         "max_seeding_time": int(s.seeding_time_limit / 60) if s.seeding_time_limit >= 0 else -1,
@@ -253,6 +255,11 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
         changes["resume_save_interval"] = minutes * 60
     if "excluded_file_names_enabled" in prefs:
         changes["excluded_file_names_enabled"] = bool(prefs["excluded_file_names_enabled"])
+    if "incomplete_files_ext" in prefs:  # (the suffix a client of the other dialect chose stays)
+        append = prefs["incomplete_files_ext"]
+        if not isinstance(append, bool):
+            raise QbtError(400, "incomplete_files_ext: must be true or false")
+        changes["partial_file_suffix"] = (settings.partial_file_suffix or QB_PARTIAL_SUFFIX) if append else ""
     if "rss_refresh_interval" in prefs:  # (minutes)
         minutes = as_float_text(prefs["rss_refresh_interval"], "rss_refresh_interval")
         if not 1 <= minutes <= MAX_MINUTES:
@@ -270,6 +277,7 @@ def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> S
                "start_paused_enabled", "add_stopped_enabled",
                "slow_torrent_inactive_timer", "save_resume_data_interval",
                "add_trackers_enabled", "add_trackers", "excluded_file_names_enabled", "excluded_file_names",
+               "incomplete_files_ext",
                "torrent_stop_condition", "rss_refresh_interval", "rss_smart_episode_filters",
                "max_inactive_seeding_time_enabled", "max_inactive_seeding_time", "max_ratio_act",
                *_PORT_FIELDS, *_NAMES, *QBT_FIELDS, *PROXY_FIELDS, *network.QBT_FIELDS,

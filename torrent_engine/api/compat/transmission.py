@@ -96,6 +96,7 @@ VERSION_41 = f"4.1.0 (torrent_engine {__version__})"  # session_get's version ov
 SESSION_HEADER = "X-Transmission-Session-Id"
 MAX_KEPT_FIELD_SETS = 16  # the torrent-get field sets whose rows are kept (see _rows)
 SCRAPE_ASKS = 4  # a torrent-get of trackerStats for at most this many torrents asks for their scrapes
+TR_PARTIAL_SUFFIX = ".part"  # (its incomplete files' suffix: Transmission's rename-partial-files)
 # where an answer's kept rows go (no job's text holds it: random, NULs)
 ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
@@ -502,7 +503,7 @@ class TransmissionRpc:
             # (stalled: slower than the slow rates, 2 KiB/s each unless changed, for that long)
             "queue-stalled-enabled": s.dont_count_slow_torrents,
             "queue-stalled-minutes": max(1, round(s.slow_torrent_inactive_time / 60)),
-            "start-added-torrents": not s.add_paused, "rename-partial-files": False,
+            "start-added-torrents": not s.add_paused, "rename-partial-files": bool(s.partial_file_suffix),
             # (an address past the threshold of failed logins is refused for login_ban_time: any door)
             "anti-brute-force-enabled": s.login_max_failures > 0,
             "anti-brute-force-threshold": s.login_max_failures or LOGIN_FAILURES,
@@ -569,6 +570,11 @@ class TransmissionRpc:
             if not isinstance(start, bool):
                 raise RpcError(f"start-added-torrents: expected true or false, got {start!r}")
             changes["add_paused"] = not start
+        if "rename-partial-files" in a:  # (the suffix a client of the other dialect chose stays)
+            rename = a["rename-partial-files"]
+            if not isinstance(rename, bool):
+                raise RpcError(f"rename-partial-files: expected true or false, got {rename!r}")
+            changes["partial_file_suffix"] = (s.partial_file_suffix or TR_PARTIAL_SUFFIX) if rename else ""
         if "queue-stalled-enabled" in a:  # (stalled jobs are not counted in the queues)
             changes["dont_count_slow_torrents"] = a["queue-stalled-enabled"]
         if "queue-stalled-minutes" in a:
@@ -605,7 +611,7 @@ class TransmissionRpc:
                    "download-queue-enabled", "download-queue-size", "seed-queue-enabled", "seed-queue-size",
                    "incomplete-dir-enabled", "incomplete-dir", "default-trackers", "queue-stalled-enabled",
                    "start-added-torrents", "anti-brute-force-enabled", "anti-brute-force-threshold",
-                   "queue-stalled-minutes",
+                   "queue-stalled-minutes", "rename-partial-files",
                    *TR_FIELDS, *PROXY_FIELDS, *network.TR_FIELDS, *_PEER_NETWORK_FIELDS}
         for key, value in a.items():
             if key in handled or key not in current:

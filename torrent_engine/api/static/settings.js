@@ -17,6 +17,8 @@ const SETTINGS = [
     {name: "incomplete_dir_enabled", label: "Keep incomplete downloads in another folder", kind: "bool"},
     {name: "incomplete_dir", label: "Incomplete folder", kind: "text", placeholder: "incomplete",
      hint: "inside the download folder; a job moves to its save path once complete"},
+    {name: "partial_file_suffix", label: "Name incomplete files with the suffix", kind: "text", placeholder: "none",
+     hint: "e.g. .!qB or .part, empty for none: each file takes its name once complete"},
     {name: "excluded_file_names_enabled", label: "Do not download files of these names", kind: "bool"},
     {name: "excluded_file_names", label: "File names", kind: "lines", placeholder: "*.nfo\nsample",
      hint: "one pattern a line (* any characters, ? one), any case; a folder's name excludes its files; "

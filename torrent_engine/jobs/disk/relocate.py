@@ -30,7 +30,7 @@ from ..model import (
     StateNotSaved,
 )
 from ..queueing.rounds import QueueRounds
-from ..snapshot import session_setup
+from ..snapshot import session_setup, shown_paths
 from ..store import JobRecord, PendingMove
 from .claims import claimed_paths
 from .host import DiskHost
@@ -183,7 +183,7 @@ class Mover:
         old = Path(rec.options.data_path)
         moving: list[str] = []  # the paths its files take at the new place
         if rec.file_paths is not None and old != target:
-            moving = claimed_paths(target, rec.file_paths, rec.pad_files)
+            moving = claimed_paths(target, shown_paths(rec) or (), rec.pad_files)
             clash = self.run.overlap(f"job {rec.id} ({rec.name})", rec.id, moving)
             if clash is not None:
                 raise clash
@@ -202,7 +202,7 @@ class Mover:
             if source is None:
                 raise JobConflict("cannot move the job now: it has neither metainfo nor a magnet")
         # (both places are the job's while it moves: an add meanwhile cannot take either)
-        self.run.claims.claim(rec.id, [*claimed_paths(old, rec.file_paths or [], rec.pad_files), *moving])
+        self.run.claims.claim(rec.id, [*claimed_paths(old, shown_paths(rec) or (), rec.pad_files), *moving])
         created = tuple(await anyio.to_thread.run_sync(missing_dirs, self.run.download_root, target))
         self.run.busy.add(rec.id)
         error: Exception | None = None

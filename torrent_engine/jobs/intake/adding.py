@@ -37,6 +37,7 @@ from ...policy.picker import DEFAULT_PRIORITY
 from ..disk.claims import claimed_paths
 from ..disk.dedup import Deduplicator
 from ..disk.incomplete import download_path_for
+from ..disk.partial import partial_at_add
 from ..disk.paths import Ground, GroundsSeen, existing_files, ground, missing_dirs
 from ..exclusions import excluded_priorities
 from ..model import (
@@ -351,6 +352,9 @@ class JobAdder:
             turn.done()
         rec.created_dirs = tuple(where.created_dirs)
         if isinstance(torrent, Torrent):
+            if not seed_mode:  # (its files not there are written under the suffix: disk/partial.py)
+                rec.partial = partial_at_add(torrent, where.sizes, settings.partial_file_suffix)
+                rec.partial_suffix = settings.partial_file_suffix if rec.partial else ""
             learn_layout(rec, torrent)
             rec.preexisting = tuple(where.preexisting)
         if settings.default_trackers_enabled and settings.default_trackers:

@@ -40,7 +40,7 @@ from ...storage.resume import write_atomic
 from ..exclusions import check_name_patterns
 from ..model import InvalidJobRequest, check_stop_condition
 from ..trackers import check_tiers
-from ..validate import check_limit, check_share_limit
+from ..validate import check_limit, check_share_limit, check_suffix
 from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
@@ -218,6 +218,10 @@ class ServiceSettings:
     # a download that completes is checked again from its files before it counts as complete
     # (the Config's recheck_on_completion unless changed: qBittorrent's recheck_completed_torrents)
     recheck_on_completion: bool = False
+    # a suffix that each incomplete file of a job carries on disk until complete ("" none:
+    # disk/partial.py; qBittorrent's incomplete_files_ext ".!qB", Transmission's rename-partial-files
+    # ".part")
+    partial_file_suffix: str = ""
     # HTTP(S) tracker announces in flight at once over every torrent (the Config's
     # max_concurrent_http_announces unless changed; qBittorrent's of that name)
     max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
@@ -436,6 +440,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = str(value).strip()
         elif name == "excluded_file_names":
             values[name] = check_name_patterns(value, name)
+        elif name == "partial_file_suffix":
+            values[name] = check_suffix(value, name)
         elif name in BIND_FIELDS:
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
