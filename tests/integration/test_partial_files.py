@@ -180,3 +180,29 @@ async def test_a_completions_program_finds_every_file_under_its_name(tmp_path: P
             await until(lambda: listing.exists() and bool(listing.read_text()))
             assert started == [["a.bin", "b.bin"]]
             assert listing.read_text() == "a.bin,b.bin"
+
+
+async def test_a_magnets_files_take_the_suffix_once_known_and_keep_it_through_a_rename_and_a_move(
+        tmp_path: Path) -> None:
+    """A magnet's files are known once its metadata came (written under their names until its
+    download begins): then renamed under the suffix; a rename of one by its name and a move of
+    the job keep the suffix on disk; complete, every file has its (new) name at the new place."""
+    async with seeder(tmp_path / "seed", rate=60_000, files=FILES) as (seed, torrent, src):
+        async with service(tmp_path) as jobs:
+            await jobs.update_settings(partial_file_suffix=".part")
+            # (its peer an option of the job: its session at the new place dials it again)
+            job, _ = await jobs.add(torrent.magnet_uri(), peers=[("127.0.0.1", seed.listen_port)])
+            await until(lambda: on_disk(tmp_path) == ["a.bin.part", "b.bin.part"])
+            renamed = await jobs.rename_path(job.id, "payload/b.bin", "payload/c.bin")
+            assert [f.path for f in renamed.files] == ["payload/a.bin", "payload/c.bin"]
+            assert on_disk(tmp_path) == ["a.bin.part", "c.bin.part"]
+            moved = await jobs.set_location(job.id, "elsewhere")
+            assert moved.state is not JobState.FAILED, moved.error
+            there = tmp_path / "downloads" / "elsewhere" / "payload"
+            assert sorted(p.name for p in there.iterdir()) in (["a.bin.part", "c.bin.part"],
+                                                                ["a.bin", "c.bin.part"])
+            done = await wait_state(jobs, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
+            assert done.state is JobState.SEEDING, done.error
+            await until(lambda: sorted(p.name for p in there.iterdir()) == ["a.bin", "c.bin"])
+            assert (there / "c.bin").read_bytes() == (src / "payload" / "b.bin").read_bytes()
+            assert not on_disk(tmp_path)
