@@ -206,3 +206,32 @@ async def test_a_magnets_files_take_the_suffix_once_known_and_keep_it_through_a_
             await until(lambda: sorted(p.name for p in there.iterdir()) == ["a.bin", "c.bin"])
             assert (there / "c.bin").read_bytes() == (src / "payload" / "b.bin").read_bytes()
             assert not on_disk(tmp_path)
+
+
+async def test_a_service_that_does_not_seed_gives_a_completed_jobs_files_their_names(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without seeding a complete download ends, its session gone: renames that come after the
+    end (held here until it) give its files their names on disk."""
+    from torrent_engine.jobs.disk.partial_names import PartialNames
+
+    settle = PartialNames._settle
+
+    async def late(self: PartialNames, job_id: str, whole: bool, done: set[int]) -> None:
+        with anyio.fail_after(60):
+            while (rec := self.run.jobs.get(job_id)) is not None and rec.state in (
+                    JobState.QUEUED, JobState.CHECKING, JobState.DOWNLOADING, JobState.SEEDING):
+                await anyio.sleep(0.02)
+        await settle(self, job_id, whole, done)
+
+    async with seeder(tmp_path / "seed", rate=200_000, files=FILES) as (seed, torrent, src):
+        async with JobService(loopback_config(seed=False), download_root=tmp_path / "downloads",
+                              state_dir=tmp_path / "state") as jobs:
+            await jobs.update_settings(partial_file_suffix=".!qB")
+            monkeypatch.setattr(PartialNames, "_settle", late)
+            job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+            await until(lambda: "b.bin.!qB" in on_disk(tmp_path))
+            done = await wait_state(jobs, job.id, JobState.COMPLETED, JobState.FAILED, JobState.ERROR)
+            assert done.state is JobState.COMPLETED, done.error
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+            assert same_files(torrent, src, tmp_path / "downloads") == []
+            assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]

@@ -17,6 +17,7 @@ from ...formats.metainfo import Torrent
 
 __all__ = ["partial_at_add"]
 
+
 def partial_at_add(torrent: Torrent, found: Mapping[str, int], suffix: str) -> tuple[int, ...]:
     """The files of ``torrent``, added now, kept under ``suffix`` (none without one): each that
     holds bytes and is not on disk under its own name (``found``: the files there, "/"-joined, as

@@ -18,6 +18,8 @@ from pathlib import Path
 import anyio
 
 from ...errors import TorrentEngineError
+from ...storage.paths import real_path
+from ...storage.rename import move_files
 from ..model import JobError, JobState, JobStateChanged, ProgramEvent
 from ..snapshot import actual_paths, shown_paths
 from ..store import JobRecord
@@ -49,7 +51,7 @@ class PartialNames:
         settings_watchers.append(self._settings_changed)
 
     def _on_state(self, event: JobStateChanged) -> None:
-        if event.new in _RUNNING:
+        if event.new in _RUNNING or event.new is JobState.COMPLETED:
             rec = self.run.jobs.get(event.job.id)
             if rec is not None and (rec.partial or self.run.settings.partial_file_suffix):
                 self._ask(rec.id)
@@ -113,16 +115,21 @@ class PartialNames:
 
     async def _settle(self, job_id: str, whole: bool, done: set[int]) -> None:
         """Job ``job_id``'s files renamed as they should be named: all of them looked at
-        (``whole``), or the files ``done`` its session said complete taking their names."""
+        (``whole``), or the files ``done`` its session said complete taking their names; a job
+        that ended complete (a service that does not seed), each wanted file, on disk."""
         async with self.run.lock(job_id):
             rec = self.run.jobs.get(job_id)
-            if rec is None or rec.state not in _RUNNING or rec.id in self.run.busy or rec.moving is not None:
+            shown = shown_paths(rec) if rec is not None else None
+            if rec is None or shown is None or rec.file_sizes is None or rec.moving is not None:
                 return
             session = self.run.session_of(rec)
-            shown = shown_paths(rec)
-            if session is None or not session.has_metadata or shown is None or rec.file_sizes is None:
+            if rec.state is JobState.COMPLETED:  # (no session: its wanted files are whole)
+                suffix, priorities = rec.partial_suffix, rec.file_priorities or ()
+                target = tuple(i for i in rec.partial if i < len(priorities) and priorities[i] <= 0)
+            elif rec.state not in _RUNNING or rec.id in self.run.busy or session is None \
+                    or not session.has_metadata:
                 return
-            if whole:
+            elif whole:
                 suffix = self.run.settings.partial_file_suffix
                 owned = rec.preexisting  # (a file that was on disk before the job stays as it is)
                 if owned is None:  # (a magnet's, not looked at yet)
@@ -145,7 +152,12 @@ class PartialNames:
                                           file_paths=paths)
             await self.run.save(rec, content, strict=True)  # (durable before a file moves)
             try:
-                await session.rename_files(moves)
+                if session is not None:
+                    await session.rename_files(moves)
+                else:  # (ended: its files closed)
+                    root = await anyio.to_thread.run_sync(real_path, rec.options.data_path)
+                    await anyio.to_thread.run_sync(move_files, root, [
+                        (root.joinpath(*now[i]), root.joinpath(*p)) for i, p in moves.items()])
             except (TorrentEngineError, OSError) as exc:
                 await self.run.save(rec)  # (as it was)
                 log.warning("job %s (%s): its incomplete files keep their names: %s", rec.id, rec.name, exc)
