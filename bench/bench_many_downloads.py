@@ -5,6 +5,7 @@ from the same seeders, in the same run.
     python bench/bench_many_downloads.py [--torrents 1000] [--seeders 4] [--seed 47] [--batch 25]
                                          [--piece-kib 0] [--large-piece-kib 1024] [--limit 1800]
                                          [--daemon-arg=--max-connections=2000] [--profile FILE]
+                                         [--profile-phase many|one]
                                          [--keep DIR] [--json FILE] [--client ours|qbittorrent]
 
 The data: N single-file torrents of random sizes from 1 to 4 MiB (the RNG seeded with ``--seed``;
@@ -44,8 +45,9 @@ many / one ratio on this machine; its event loop's lag is not measured.
 Every process is killed on every path; every wait is bounded (``--limit`` a phase; the seeders exit
 by themselves after their own limit or when this process goes). Only loopback: as root with
 ``unshare`` the run re-executes itself in a network namespace that has only loopback. ``--profile
-FILE`` records the ``many`` daemon with py-spy (non-blocking, 50 Hz; ``.svg`` a flame graph,
-``.json`` speedscope, else raw collapsed stacks; its figures are then not clean ones).
+FILE`` records the ``many`` daemon (``--profile-phase one``: the one's) with py-spy (non-blocking,
+50 Hz; ``.svg`` a flame graph, ``.json`` speedscope, else raw collapsed stacks; its figures are
+then not clean ones).
 """
 
 from __future__ import annotations
@@ -376,7 +378,7 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
         out["first_answer_s"] = wait_for("the daemon answers", client.ready, 60, 0.05)
         poller = Poller(client.api_port, client.password)
         poller.start()
-        if args.profile and name == "many":
+        if args.profile and name == args.profile_phase:
             profiler = subprocess.Popen(
                 [args.spy, "record", "--nonblocking", "-r", "50", "-o", str(args.profile),
                  "--format", PROFILE_FORMATS.get(args.profile.suffix, "raw"), "--pid",
@@ -430,7 +432,7 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
         if poller is not None and poller.is_alive():
             poller.stop()
         if profiler is not None:
-            if name == "many":
+            if name == args.profile_phase:
                 profiler.send_signal(2)  # py-spy writes what it has on SIGINT
             try:
                 profiler.wait(60)
@@ -528,6 +530,8 @@ def main() -> None:
                         "default), comma-separated (default: many,one)")
     p.add_argument("--profile", type=Path,
                    help="py-spy record the many-torrent daemon into this file (.svg, .json or raw)")
+    p.add_argument("--profile-phase", choices=("many", "one"), default="many",
+                   help="the phase --profile records (default: many)")
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--client", choices=("ours", "qbittorrent"), default="ours",

@@ -29,6 +29,9 @@ message that straddles two such reads is copied into the buffer.
 Messages that wait in the queue (for ``receive`` or the slow handler) get their blocks copied, and
 the socket is read no further while any wait: the owner catches up first (a block waiting for
 memory or a rate limit holds the peer back through TCP flow control, at no copying cost).
+A turn of the loop reads from each peer once more at most when it is ``TURN_SECONDS`` old: its
+reading then waits for the next turn (``_Turns``; uvloop would read a busy socket up to 32 times
+before anything else ran).
 """
 
 from __future__ import annotations
@@ -36,6 +39,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Protocol, runtime_checkable
@@ -57,6 +62,47 @@ log = logging.getLogger(__name__)
 BUFFER_SIZE = 1024 * 1024  # the receive buffer of a busy peer; a loopback read brings up to ~1 MiB
 START_BUFFER = 64 * 1024  # the receive buffer of a new (or idle) peer
 HIGH_WATER = 1024 * 1024  # bytes queued in the transport before writers wait (drain)
+TURN_SECONDS = 0.01  # a turn of the event loop older than this reads no more than once from a peer
+
+
+class _Turns:
+    """One event loop's turns as the peers' reads see them. A turn begins with the first read
+    after the last turn ended and ends at the loop's next turn (a ``call_soon``); a read that
+    comes when the turn is ``TURN_SECONDS`` old and filled its buffer pauses its peer's reading
+    until then. (uvloop reads a socket whose reads fill the buffer up to 32 times in one turn: four
+    fast peers held the loop 50-100 ms at a time, 30 MiB from one of them, before a timer, the
+    API or a poll had its turn; bench/RESULTS.md. asyncio's own loop reads once a turn.)"""
+
+    __slots__ = ("began", "waiting")
+
+    def __init__(self) -> None:
+        self.began = -1.0  # when the turn's first read came (-1: no turn is open)
+        self.waiting: list[PeerProtocol] = []  # the peers whose reading waits for the next turn
+
+    def spent(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """A read came: whether the turn has had its time."""
+        now = time.monotonic()
+        if self.began < 0:
+            self.began = now
+            loop.call_soon(self._next)
+            return False
+        return now - self.began >= TURN_SECONDS
+
+    def _next(self) -> None:
+        self.began = -1.0
+        waiting, self.waiting = self.waiting, []
+        for proto in waiting:
+            proto.next_turn()
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Turns] = weakref.WeakKeyDictionary()
+
+
+def _turns_of(loop: asyncio.AbstractEventLoop) -> _Turns:
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = _Turns()
+    return turns
 
 
 class PeerProtocol(asyncio.BufferedProtocol):
@@ -80,11 +126,13 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.handler: BatchHandler | None = None
         self.queue: deque[Message] = deque()  # messages for the owner's task, in order
         self._paused = False
+        self._yielding = False  # reading paused until the loop's next turn (``_Turns``)
         # why the connection ended (None while open): a PeerProtocolError, or what the handler raised
         self.error: BaseException | None = None
         self.bytes_received = 0
         self.last_received = 0.0  # loop time of the last read
         self._loop = asyncio.get_running_loop()
+        self._turns = _turns_of(self._loop)
         self._readable = anyio.Event()  # set when messages were queued or the connection ended
         self._writable = anyio.Event()
         self._writable.set()
@@ -123,6 +171,12 @@ class PeerProtocol(asyncio.BufferedProtocol):
         end = self._end
         self._end = end + nbytes
         self.bytes_received += nbytes
+        # (a read that filled the buffer: uvloop reads again in this turn, up to 32 times)
+        if nbytes and self._turns.spent(self._loop) and nbytes >= self._offered and not self._yielding \
+                and self.transport is not None:
+            self._yielding = True
+            self.transport.pause_reading()
+            self._turns.waiting.append(self)
         self.last_received = self._loop.time()
         if self._decrypt is not None:
             region = self._view[end:end + nbytes]
@@ -238,15 +292,25 @@ class PeerProtocol(asyncio.BufferedProtocol):
         self.queue.clear()
         return msgs
 
+    def next_turn(self) -> None:
+        """(``_Turns``.) The loop's next turn: read again, unless the owner's queue holds it."""
+        self._yielding = False
+        if not self._paused:
+            self._resume_reading()
+
     def resume(self) -> None:
         """Read again (paused while messages waited for the owner's task)."""
         if self._paused:
             self._paused = False
-            transport = self.transport
-            if self.error is None and transport is not None and not transport.is_closing():
-                # the time spent paused was ours, not the peer's silence
-                self.last_received = self._loop.time()
-                transport.resume_reading()
+            if not self._yielding:
+                self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        transport = self.transport
+        if self.error is None and transport is not None and not transport.is_closing():
+            # the time spent paused was ours, not the peer's silence
+            self.last_received = self._loop.time()
+            transport.resume_reading()
 
     def popleft(self) -> Message:
         """The oldest queued message (the queue must not be empty); reading resumes once the
