@@ -235,3 +235,47 @@ async def test_a_service_that_does_not_seed_gives_a_completed_jobs_files_their_n
             await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
             assert same_files(torrent, src, tmp_path / "downloads") == []
             assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
+
+
+@pytest.mark.parametrize("seed", [False, True], ids=["completed", "seeding"])
+async def test_a_complete_file_the_disk_kept_under_its_suffix_is_read_from_there(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: bool) -> None:
+    """A job whose files' renames the disk refused at its completion (a file put under one's
+    name meanwhile, not the job's) keeps them under the suffix: a stream of one (a completed
+    job's, from disk) and qBittorrent's ``torrents/downloadFile`` (a seed's) read the job's file
+    there, not the other under its name."""
+    from torrent_engine.jobs.disk.partial_names import PartialNames
+
+    settle = PartialNames._settle
+    settled: list[str] = []
+    ended = (JobState.COMPLETED, JobState.SEEDING)
+
+    async def late(self: PartialNames, job_id: str, whole: bool, done: set[int]) -> None:
+        with anyio.fail_after(60):
+            while (rec := self.run.jobs.get(job_id)) is not None and rec.state not in ended:
+                await anyio.sleep(0.02)
+        (tmp_path / "downloads" / "payload" / "b.bin").write_bytes(b"not the job's file\n" * 10)
+        await settle(self, job_id, whole, done)
+        settled.append(job_id)
+
+    async with seeder(tmp_path / "seed", rate=400_000, files=FILES) as (seed_session, torrent, src):
+        async with running_api(tmp_path, config_options={"seed": seed}) as api:
+            jobs = api.service
+            await jobs.update_settings(partial_file_suffix=".!qB")
+            monkeypatch.setattr(PartialNames, "_settle", late)
+            job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed_session.listen_port)])
+            done = await wait_state(jobs, job.id, *ended, JobState.FAILED, JobState.ERROR)
+            assert done.state is (JobState.SEEDING if seed else JobState.COMPLETED), done.error
+            await until(lambda: job.id in settled)
+            assert on_disk(tmp_path) == ["a.bin.!qB", "b.bin", "b.bin.!qB"]  # (all or none: none)
+            assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
+            b = next(f.index for f in jobs.get(job.id).files if f.path == "payload/b.bin")  # (pads between)
+            assert jobs.file_on_disk(job.id, b) == tmp_path / "downloads" / "payload" / "b.bin.!qB"
+            assert jobs.file_on_disk(job.id, len(torrent.files)) is None
+            want = (src / "payload" / "b.bin").read_bytes()
+            r = await api.client.get(f"/api/jobs/{job.id}/files/{b}/stream")
+            assert (r.status_code, r.content == want) == (200, True), r.text[:200]
+            if seed:  # (qBittorrent lists no completed job)
+                r = await api.client.post("/api/v2/torrents/downloadFile", data={
+                    "hash": job.info_hash, "file": "payload/b.bin"}, headers={"Range": "bytes=10-19"})
+                assert (r.status_code, r.content) == (206, want[10:20]), r.text[:200]

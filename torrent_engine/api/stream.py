@@ -279,8 +279,10 @@ class StreamApi:
                 if entry is None:
                     raise StreamError(f"{job.name} has no file {index}")
                 # (where its data is: a completion that could not reach its save path left it
-                # in its incomplete folder)
-                path = Path(job.options.data_path).joinpath(*entry.path.split("/"))
+                # in its incomplete folder; a rename the disk refused, under its suffix)
+                path = self.service.file_on_disk(job_id, index)
+                if path is None:
+                    raise StreamError(f"{job.name} has no file {index}")
                 source = await DiskFile(path, entry.path, entry.size).open()
             else:
                 opened: ByteSource | None = None

@@ -8,6 +8,7 @@ import builtins
 import dataclasses
 import logging
 from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
 
 import anyio
 
@@ -46,6 +47,18 @@ class JobEdits:
         if session is None and self.run.dormant(rec):
             return self.run.saved_metainfo(rec)
         return session.torrent if session is not None and session.has_metadata else None
+
+    def file_on_disk(self, job_id: str, index: int) -> Path | None:
+        """Where file ``index`` of the job is on disk, as its record keeps it (``file_paths``: a
+        file not complete under the suffix it carries, disk/partial.py, which its views leave
+        out); None when it has no such file (or no metadata yet). ``JobNotFound``."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None:
+            raise JobNotFound(f"no job {job_id!r}", "id")
+        paths = rec.file_paths
+        if paths is None or not 0 <= index < len(paths):
+            return None
+        return Path(rec.options.data_path).joinpath(*paths[index])
 
     def torrent_facts(self, job_id: str) -> TorrentFacts | None:
         """What a list shows of the job's torrent (``TorrentFacts``), from its running session

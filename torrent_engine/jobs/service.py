@@ -414,9 +414,8 @@ class JobService:
         self.events.publish(ServiceStatsEvent(stats=self.stats()))
 
     def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
-        """Run ``work`` in the service's task group: a front end's background work (a torrent
-        being made) is the service's, and ends when the service stops. ``JobConflict`` while the
-        service does not run."""
+        """Run ``work`` in the service's task group: a front end's background work (a torrent being
+        made) is the service's, and ends when the service stops. ``JobConflict`` while it does not run."""
         if self._run.tg is None:
             raise JobConflict("the service is not running")
         self._run.tg.start_soon(work, name=name)
@@ -509,11 +508,10 @@ class JobService:
         return await self._control.resume(job_id)
 
     async def stream_session(self, job_id: str) -> Session | None:
-        """The session to read a job's files from while it runs (a file reader or an HTTP
-        stream), started now if queued and resumed if paused; None for a completed job (its
-        files are whole on disk). A job the queue holds back is force-started (as qBittorrent
-        would show it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or
-        cancelled job."""
+        """The session to read a job's files from while it runs (a file reader or an HTTP stream),
+        started now if queued and resumed if paused; None for a completed job (its files are whole on
+        disk: ``file_on_disk``). A job the queue holds back is force-started (as qBittorrent would show
+        it): someone is watching it. ``JobNotFound``; ``JobConflict`` for a failed or cancelled job."""
         return await self._control.stream_session(job_id)
 
     async def recheck(self, job_id: str) -> Job:
@@ -678,8 +676,7 @@ class JobService:
         return await self._groups.update(name, **fields)
 
     async def set_bandwidth_group(self, name: str, **fields: object) -> GroupSettings:
-        """Change a bandwidth group's fields, made first when there is none (Transmission's
-        ``group-set``)."""
+        """Change a bandwidth group's fields, made first when there is none (Transmission's ``group-set``)."""
         return await self._groups.set(name, **fields)
 
     async def delete_bandwidth_group(self, name: str) -> None:
@@ -766,6 +763,10 @@ class JobService:
         """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""
         return self._edits.metainfo(job_id)
 
+    def file_on_disk(self, job_id: str, index: int) -> Path | None:
+        """Where the job's file ``index`` is on disk (None: no such file); ``JobNotFound``."""
+        return self._edits.file_on_disk(job_id, index)
+
     def torrent_facts(self, job_id: str) -> TorrentFacts | None:
         """What a list shows of the job's torrent: its piece space's size, private flag and
         trackers, from its session or its record (None before a magnet's metadata)."""
@@ -785,10 +786,9 @@ class JobService:
         return self._edits.piece_availability(job_id, states)
 
     def scrape_trackers(self, job_id: str) -> bool:
-        """A client looks at the job's trackers: scrape them in the background for their
-        download counts (and seeders, leechers), if that is due (at most once per
-        ``scrapes.interval`` per job, a few jobs at once: scrapes.py); whether a scrape began.
-        ``JobNotFound`` for an unknown job."""
+        """A client looks at the job's trackers: scrape them in the background for their download
+        counts (and seeders, leechers), if that is due (at most once per ``scrapes.interval`` per job,
+        a few jobs at once: scrapes.py); whether a scrape began. ``JobNotFound`` for an unknown job."""
         rec = self._run.jobs.get(job_id)
         if rec is None:
             raise JobNotFound(f"no job {job_id!r}", "id")

@@ -909,8 +909,10 @@ class QbittorrentApi:
                 raise QbtError(409, f'"{asked}" is not a valid file path')
         if entry.progress < 1:
             raise QbtError(409, "File not fully downloaded")
-        path = Path(job.options.data_path).joinpath(*entry.path.split("/"))
+        path = self.service.file_on_disk(job.id, entry.index)  # (under a suffix the rename kept)
         try:
+            if path is None:
+                raise StreamError(f"{job.name} has no file {entry.index}")
             source = await DiskFile(path, entry.path, entry.size).open()
         except StreamError as exc:  # (complete, and gone from the disk since)
             raise QbtError(409, str(exc)) from exc
