@@ -279,3 +279,36 @@ async def test_a_complete_file_the_disk_kept_under_its_suffix_is_read_from_there
                 r = await api.client.post("/api/v2/torrents/downloadFile", data={
                     "hash": job.info_hash, "file": "payload/b.bin"}, headers={"Range": "bytes=10-19"})
                 assert (r.status_code, r.content) == (206, want[10:20]), r.text[:200]
+
+
+async def test_a_paused_jobs_files_are_renamed_at_once_when_the_setting_changes(tmp_path: Path) -> None:
+    """As qBittorrent does: a paused job's incomplete files take or leave the suffix when the
+    setting changes, through its paused session, and after a restart (no session: by what its
+    record saved of each file); a complete file keeps its name; resumed, it completes."""
+    async with seeder(tmp_path / "seed", rate=100_000, files=FILES) as (seed, torrent, src):
+        peers = [("127.0.0.1", seed.listen_port)]
+        async with service(tmp_path) as jobs:
+            await jobs.update_settings(partial_file_suffix=".!qB")
+            job, _ = await jobs.add(torrent.to_bytes(), peers=peers, sequential=True)
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.!qB"])
+            await jobs.pause(job.id)
+            await jobs.update_settings(partial_file_suffix="")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+            await jobs.update_settings(partial_file_suffix=".part")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.part"])
+            assert jobs.get(job.id).state is JobState.PAUSED
+        async with service(tmp_path) as jobs:
+            rec = jobs._run.jobs.get(job.id)
+            assert rec is not None and jobs._run.session_of(rec) is None  # (paused since the start)
+            await jobs.update_settings(partial_file_suffix=".!qB")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.!qB"])
+            await jobs.update_settings(partial_file_suffix="")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+            assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
+            await jobs.update_settings(partial_file_suffix=".part")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.part"])
+            await jobs.resume(job.id)
+            done = await wait_state(jobs, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
+            assert done.state is JobState.SEEDING, done.error
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+            assert same_files(torrent, src, tmp_path / "downloads") == []

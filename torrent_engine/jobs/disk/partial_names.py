@@ -4,14 +4,15 @@ the setting changes — each file that holds bytes, is not complete and was not 
 job goes under the suffix, the others under their names — and each takes its name back when its
 session says its last piece is verified. One task does the looks, one job at a time, each under
 the job's lock; a rename the disk refuses (a file there already) is logged and leaves the names
-as they were. A paused or queued job's files are renamed when it runs again. A completion's
-program waits for the look its completion asked (a script then finds every file under its name)."""
+as they were. A paused or queued job's files are looked at too when the setting changes (by its
+paused session, or by what its record saved of each file without one). A completion's program
+waits for the look its completion asked (a script then finds every file under its name)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -32,6 +33,7 @@ __all__ = ["PartialNames"]
 log = logging.getLogger(__name__)
 
 _RUNNING = (JobState.DOWNLOADING, JobState.SEEDING)
+_STOPPED = (JobState.PAUSED, JobState.QUEUED)  # (renamed when the setting changes, as qBittorrent does)
 
 
 class PartialNames:
@@ -60,7 +62,7 @@ class PartialNames:
         if before.partial_file_suffix == after.partial_file_suffix:
             return
         for rec in self.run.jobs.unfinished():  # (a complete one has none to rename)
-            if rec.state in _RUNNING and (rec.partial or rec.done_size < rec.total_size):
+            if rec.state in (*_RUNNING, *_STOPPED) and (rec.partial or rec.done_size < rec.total_size):
                 self._ask(rec.id)
 
     def program_waits(self, rec: JobRecord, moved: bool) -> bool:
@@ -126,9 +128,16 @@ class PartialNames:
             if rec.state is JobState.COMPLETED:  # (no session: its wanted files are whole)
                 suffix, priorities = rec.partial_suffix, rec.file_priorities or ()
                 target = tuple(i for i in rec.partial if i < len(priorities) and priorities[i] <= 0)
-            elif rec.state not in _RUNNING or rec.id in self.run.busy or session is None \
-                    or not session.has_metadata:
+            elif rec.id in self.run.busy or not (rec.state in _RUNNING or whole and rec.state in _STOPPED):
                 return
+            elif session is None or not session.has_metadata:  # (stopped: its record's word)
+                if rec.state in _RUNNING or rec.preexisting is None or not whole:
+                    return
+                suffix = self.run.settings.partial_file_suffix
+                incomplete = _incomplete(rec, shown) if suffix else ()
+                if incomplete is None:  # (renamed when it runs)
+                    return
+                target = incomplete
             elif whole:
                 suffix = self.run.settings.partial_file_suffix
                 owned = rec.preexisting  # (a file that was on disk before the job stays as it is)
@@ -154,7 +163,7 @@ class PartialNames:
             try:
                 if session is not None:
                     await session.rename_files(moves)
-                else:  # (ended: its files closed)
+                else:  # (ended, or stopped without a session: its files closed)
                     root = await anyio.to_thread.run_sync(real_path, rec.options.data_path)
                     await anyio.to_thread.run_sync(move_files, root, [
                         (root.joinpath(*now[i]), root.joinpath(*p)) for i, p in moves.items()])
@@ -166,3 +175,16 @@ class PartialNames:
             self.run.sleepers.unview(rec)
             self.run.marks.mark(rec)
             await self.run.save(rec)
+
+
+def _incomplete(rec: JobRecord, shown: tuple[tuple[str, ...], ...]) -> tuple[int, ...] | None:
+    """The files of a job without a session that hold bytes and are not complete, by what its
+    record saved of each (None: nothing saved per file; a file on disk before the job is not
+    one of them)."""
+    sizes: Sequence[int] = rec.file_sizes or ()
+    saved = rec.file_done
+    if saved is None or len(saved) != len(sizes) or len(shown) != len(sizes):
+        return None
+    kept, pads = set(rec.preexisting or ()), set(rec.pad_files)
+    return tuple(i for i, (p, size) in enumerate(zip(shown, sizes, strict=True))
+                 if size > 0 and i not in pads and "/".join(p) not in kept and saved[i] < size)
