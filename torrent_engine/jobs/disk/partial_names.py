@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -131,22 +131,20 @@ class PartialNames:
             elif rec.id in self.run.busy or not (rec.state in _RUNNING or whole and rec.state in _STOPPED):
                 return
             elif session is None or not session.has_metadata:  # (stopped: its record's word)
-                if rec.state in _RUNNING or rec.preexisting is None or not whole:
+                suffix, saved = self.run.settings.partial_file_suffix, rec.file_done
+                if rec.state in _RUNNING or rec.preexisting is None:
                     return
-                suffix = self.run.settings.partial_file_suffix
-                incomplete = _incomplete(rec, shown) if suffix else ()
-                if incomplete is None:  # (renamed when it runs)
-                    return
-                target = incomplete
+                if suffix and (saved is None or len(saved) != len(shown)):
+                    return  # (nothing saved of each file: renamed when it runs)
+                target = tuple(i for i in _suffixable(rec, shown, rec.preexisting)
+                               if saved is not None and saved[i] < rec.file_sizes[i]) if suffix else ()
             elif whole:
                 suffix = self.run.settings.partial_file_suffix
                 owned = rec.preexisting  # (a file that was on disk before the job stays as it is)
                 if owned is None:  # (a magnet's, not looked at yet)
                     owned = tuple(await anyio.to_thread.run_sync(
                         existing_files, Path(rec.options.data_path), list(shown)))
-                kept, pads = set(owned), set(rec.pad_files)
-                files = [i for i, (p, size) in enumerate(zip(shown, rec.file_sizes, strict=True))
-                         if size > 0 and i not in pads and "/".join(p) not in kept]
+                files = _suffixable(rec, shown, owned)
                 complete = set(session.watch_files(files if suffix else (), partial(self._file_done, job_id)))
                 target = tuple(i for i in files if i not in complete) if suffix else ()
             else:
@@ -177,14 +175,10 @@ class PartialNames:
             await self.run.save(rec)
 
 
-def _incomplete(rec: JobRecord, shown: tuple[tuple[str, ...], ...]) -> tuple[int, ...] | None:
-    """The files of a job without a session that hold bytes and are not complete, by what its
-    record saved of each (None: nothing saved per file; a file on disk before the job is not
-    one of them)."""
-    sizes: Sequence[int] = rec.file_sizes or ()
-    saved = rec.file_done
-    if saved is None or len(saved) != len(sizes) or len(shown) != len(sizes):
-        return None
-    kept, pads = set(rec.preexisting or ()), set(rec.pad_files)
-    return tuple(i for i, (p, size) in enumerate(zip(shown, sizes, strict=True))
-                 if size > 0 and i not in pads and "/".join(p) not in kept and saved[i] < size)
+
+def _suffixable(rec: JobRecord, shown: Sequence[Sequence[str]], owned: Iterable[str]) -> list[int]:
+    """The files of ``rec`` that carry the suffix while incomplete: each that holds bytes, is no
+    pad and was not on disk before the job (``owned``, "/"-joined: it stays as it is)."""
+    kept, pads = set(owned), set(rec.pad_files)
+    return [i for i, (p, size) in enumerate(zip(shown, rec.file_sizes or (), strict=True))
+            if size > 0 and i not in pads and "/".join(p) not in kept]
