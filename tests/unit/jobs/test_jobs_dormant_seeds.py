@@ -348,3 +348,60 @@ async def test_dormant_seeds_that_leave_tell_their_trackers_stopped_in_the_backg
             assert sorted(_Stopping.stops) == [("http://t0.example/announce", 3.0),
                                                ("http://t1.example/announce", 3.0)]
             tg.cancel_scope.cancel()
+
+
+class _Chosen(_Round):
+    """A round whose announce to chosen trackers (``reannounce(urls)``) is held until ``release``
+    is set; its rounds (``announce_now``) go at once."""
+
+    chosen: list[set[str]]
+
+    def reannounce(self, urls: set[str] | None = None) -> None:  # type: ignore[override]
+        if urls is None:
+            _Round.asked.append(self.tiers)
+        else:
+            _Chosen.chosen.append(set(urls))
+
+    async def announce_now(self) -> float:
+        _Round.made.append(self.tiers)
+        return 1800.0
+
+    async def announce_chosen(self) -> None:
+        _Round.in_flight.set()
+        await _Round.release.wait()
+
+
+async def test_a_dormant_seeds_round_due_while_its_chosen_trackers_are_announced_comes_after_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """One round of a seed's trackers in flight at a time: its round that comes due while an
+    announce to chosen trackers (``reannounce(urls)``) is in flight waits for its end (it began
+    a second coordinator beside it, each telling the trackers what it knew), then comes."""
+    tracker = "http://first.example/announce"
+    _Round.made, _Round.asked, _Round.in_flight, _Round.release = [], [], anyio.Event(), anyio.Event()
+    _Chosen.chosen = []
+    monkeypatch.setattr(DormantSeeds, "_coordinator", lambda self, seed: _Chosen(_tiers(seed.rec)))
+    options = JobOptions(save_path="/nowhere", files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    rec = JobRecord(id="j1", info_hash="ab" * 20, name="seed", source="torrent", options=options,
+                    state=JobState.SEEDING, created_at=0.0, updated_at=0.0, trackers=[tracker])
+
+    async def wake(rec: JobRecord) -> None:
+        raise AssertionError("nothing wakes it here")
+
+    async with TorrentManager(loopback_config(tracker_enabled=True, dht_enabled=False)) as manager:
+        seeds = DormantSeeds(manager, wake)
+        async with anyio.create_task_group() as tg:
+            # (its session went quiet: its next round due in 0.3 s)
+            await seeds.add(rec, announced=((TrackerMemory(tracker, announced=True),), 0.3))
+            seeds.reannounce(rec, [tracker])
+            tg.start_soon(seeds.run)
+            with anyio.fail_after(10):
+                await _Round.in_flight.wait()
+            await anyio.sleep(0.6)  # (the round comes due meanwhile)
+            assert _Chosen.chosen == [{tracker}] and _Round.made == []
+            _Round.release.set()
+            with anyio.fail_after(10):
+                while not _Round.made:
+                    await anyio.sleep(0.01)
+            assert _Round.made == [[[tracker]]]
+            tg.cancel_scope.cancel()

@@ -741,3 +741,47 @@ async def test_a_reannounce_of_chosen_trackers_asks_those_alone_and_leaves_the_r
             tg.cancel_scope.cancel()
     chosen = [e for e in seen if e.url == second.url][-1]
     assert chosen.next_in is not None and abs(chosen.next_in - due) < 2.0  # (its next: the next round's)
+
+
+async def test_a_chosen_trackers_announce_is_not_cut_short_by_the_round_that_comes_due_meanwhile() -> None:
+    """A chosen tracker (``reannounce(urls)``) still answering when the next round comes due is
+    heard to the end, then the round goes: its answer is kept (before, the round's deadline cut
+    the announce short and the chosen tracker was never announced to again)."""
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe("tracker.success", seen.append)
+    first, second = Tracker(announce_body(interval=1)), Tracker(announce_body(interval=1800))
+    answer_second = anyio.Event()
+
+    async def slow(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        second.queries.append(request.query())
+        await answer_second.wait()  # (answered once the round came due)
+        second.events.append(request.query().get("event", [b""])[0].decode())
+        await stream.send(http_response(second.body))
+
+    second.handle = slow  # type: ignore[method-assign]
+    async with running(first, second):
+        c = coordinator([[first.url], [second.url]], events=bus, info_hash_hex="ab" * 20,
+                        min_announce_interval=0.5, announce_timeout=5.0)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            with anyio.fail_after(10):
+                while len(first.events) < 1 or c.next_in() == 0.0:
+                    await anyio.sleep(0.01)
+            c.reannounce([second.url])
+            with anyio.fail_after(10):
+                while not second.queries:  # (the chosen announce in flight)
+                    await anyio.sleep(0.01)
+                while c.next_in() > 0.0:  # (then the round comes due)
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.2)
+            answer_second.set()
+            with anyio.fail_after(10):
+                while len(first.events) < 2:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.2)  # (time for the chosen one's answer to be heard, were it lost)
+            tg.cancel_scope.cancel()
+    assert [e.url for e in seen].count(second.url) == 1
+    assert second.events == ["started"]
+    assert [s.state for s in c.status() if s.url == second.url] == ["working"]
+    assert first.events[:2] == ["started", ""]  # (the round after it, as scheduled)

@@ -12,8 +12,9 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   (``JITTER``) so that seeds announced together drift apart. What each tracker knows (told
   ``started``, its tracker id, its back-off) is kept between rounds and handed to the session
   when the seed wakes, so no tracker is told ``started`` twice. A seed has one tracker round in
-  flight at most: a round asked for meanwhile (``reannounce``: asked, or its trackers edited)
-  comes as soon as that one ends, with the trackers as they are then;
+  flight at most: a round asked for meanwhile (``reannounce``: asked, or its trackers edited),
+  or due while its chosen trackers are announced to, comes as soon as that one ends, with the
+  trackers as they are then;
 - the service's stop sends ``stopped`` to the trackers that know a dormant seed, as a stopping
   session does, all at once and bounded (``Config.stop_tracker_timeout``).
 
@@ -281,6 +282,9 @@ class DormantSeeds:
                             continue
                     elif due != (seed.tracker_due if kind == TRACKERS else seed.dht_due):
                         continue  # (rescheduled since)
+                    elif kind == TRACKERS and seed.tracker_round:  # (its chosen trackers' announce
+                        seed.tracker_again = True  # in flight: this round comes when it ends)
+                        continue
                     if kind != DHT:
                         seed.tracker_round = True  # (from now on: a reannounce waits for this round)
                     await places.acquire()

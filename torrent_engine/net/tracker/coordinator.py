@@ -301,15 +301,20 @@ class TrackerCoordinator:
 
     async def _wait(self, delay: float) -> None:
         """Until ``delay`` seconds passed, or something asks for a round now; the trackers asked
-        for meanwhile (``reannounce(urls)``) are announced to as they are asked for."""
+        for meanwhile (``reannounce(urls)``) are announced to as they are asked for, each heard
+        to its end (its own timeout) when the round comes due meanwhile: the round waits for it,
+        where cutting it short left the chosen tracker unannounced."""
         self._due = self._clock() + delay
-        with anyio.move_on_after(delay):
-            requests = self._wake_requests
-            while not self._stopping and self._wake_requests == requests:
-                if self._chosen:
-                    await self.announce_chosen()
-                    continue
-                self._wake = anyio.Event()
+        deadline = anyio.current_time() + delay  # (waiting is anyio's: ``clock`` is the status')
+        requests = self._wake_requests
+        while not self._stopping and self._wake_requests == requests:
+            if self._chosen:
+                await self.announce_chosen()
+                continue
+            if anyio.current_time() >= deadline:
+                break
+            self._wake = anyio.Event()
+            with anyio.CancelScope(deadline=deadline):
                 await self._wake.wait()
         self._due = None  # (a round begins: due now; cancelled while waiting, the due time stays)
 
