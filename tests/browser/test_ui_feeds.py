@@ -4,7 +4,10 @@ that is no http(s) URL shown as text, never followed), one downloaded by a click
 added, the article read); a download rule made in the form (tags, layout, priority and days to
 ignore among its fields), shown with the articles it takes, a bad one refused with the server's
 reason in the form (a number that is none said in the page, nothing sent), then deleted once
-confirmed; the feed removed once confirmed (a first click on Remove or Delete only asks)."""
+confirmed; the feed removed once confirmed (a first click on Remove or Delete only asks). And the
+feeds in folders, as qBittorrent's RSS view keeps them: a folder made, a feed moved into it, the
+folder's articles those of its feeds, a folder and a feed made inside the one open, the folder
+removed with what it holds once confirmed."""
 
 from __future__ import annotations
 
@@ -163,3 +166,78 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
 
             await in_thread(removed)
             assert (await api.client.get("/api/feeds")).json()["feeds"] == []
+
+
+async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_removed(tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
+    async with feed_site(_feed, wanted.to_bytes()) as url, running_api(tmp_path) as api:
+        other = url.replace("/feed.xml", "/other.xml")  # (a second feed, read in vain: 404)
+        with chromium(1400, 900) as driver:
+            def rows(d: Any) -> list[tuple[str, str, str]]:
+                """The feed list as drawn: (its name, its unread mark, its left padding) a row."""
+                return [(b.find_elements(By.TAG_NAME, "span")[0].text, b.find_elements(By.TAG_NAME, "span")[1].text,
+                         b.value_of_css_property("padding-left"))
+                        for b in d.find_elements(By.CSS_SELECTOR, "#feed-list button")]
+
+            def click_row(name: str) -> None:
+                next(b for b in driver.find_elements(By.CSS_SELECTOR, "#feed-list button")
+                     if b.find_elements(By.TAG_NAME, "span")[0].text == name).click()
+
+            def foldered() -> list[tuple[str, str, str]]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "feeds-open").is_displayed())
+                driver.find_element(By.ID, "feeds-open").click()
+                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+                driver.find_element(By.ID, "feed-url").send_keys(url)
+                driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
+                wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-articles li")) == 2)
+                driver.find_element(By.ID, "folder-name").send_keys("TV")  # (at the top: the feed open is)
+                driver.find_element(By.CSS_SELECTOR, "#folder-add button[type=submit]").click()
+                wait(driver, lambda d: "a folder of 0 feeds" in d.find_element(By.ID, "feed-name").text)
+                click_row("Example shows")
+                wait(driver, lambda d: d.find_element(By.ID, "feed-name").text == "Example shows")
+                Select(driver.find_element(By.ID, "feed-move")).select_by_visible_text("TV")
+                wait(driver, lambda d: "moved to TV" in d.find_element(By.ID, "feeds-status").text)
+                click_row("TV")
+                wait(driver, lambda d: "a folder of 1 feeds" in d.find_element(By.ID, "feed-name").text
+                     and len(d.find_elements(By.CSS_SELECTOR, "#feed-articles li")) == 2)
+                return rows(driver)
+
+            drawn = await in_thread(foldered)
+            assert [(name, unread) for name, unread, _ in drawn] == [("TV", "2"), ("Example shows", "2")], drawn
+            assert float(drawn[1][2].removesuffix("px")) > float(drawn[0][2].removesuffix("px"))  # (inside it)
+            listing = (await api.client.get("/api/feeds")).json()
+            assert (listing["folders"], [f["path"] for f in listing["feeds"]]) == (["TV"], [f"TV\\{url}"]), listing
+
+            def from_the_folder() -> tuple[list[str], str]:
+                froms = [li.find_element(By.CLASS_NAME, "from").text
+                         for li in driver.find_elements(By.CSS_SELECTOR, "#feed-articles li")]
+                driver.find_element(By.ID, "folder-name").send_keys("HD")  # (inside the folder open)
+                driver.find_element(By.CSS_SELECTOR, "#folder-add button[type=submit]").click()
+                wait(driver, lambda d: "Folder TV\\HD made." in d.find_element(By.ID, "feeds-status").text)
+                driver.find_element(By.ID, "feed-url").send_keys(other)  # (into HD, open now)
+                driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
+                wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-list button")) == 4)
+                click_row("TV")
+                return froms, str(wait(driver, lambda d: "a folder of 2 feeds" in d.find_element(By.ID, "feed-name").text
+                                       and d.find_element(By.ID, "feed-name").text))
+
+            froms, name = await in_thread(from_the_folder)
+            assert froms == ["· Example shows", "· Example shows"], froms
+            listing = (await api.client.get("/api/feeds")).json()
+            assert listing["folders"] == ["TV", "TV\\HD"], listing
+            assert {f["path"] for f in listing["feeds"]} == {f"TV\\{url}", f"TV\\HD\\{other}"}, listing
+
+            def removed() -> str:
+                driver.find_element(By.ID, "feed-remove").click()
+                said = wait(driver, lambda d: d.find_element(By.ID, "feed-confirm").is_displayed()
+                            and d.find_element(By.ID, "feed-confirm-text").text)
+                driver.find_element(By.ID, "feed-confirm-remove").click()
+                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+                return str(said)
+
+            assert await in_thread(removed) == 'Remove the folder "TV" and the 2 feeds in it?'
+            assert (await api.client.get("/api/feeds")).json() == {"folders": [], "feeds": []}

@@ -25,36 +25,130 @@ async function loadFeeds() {
   drawFeeds();
 }
 
-function drawFeeds() {
-  const feeds = feedsShown.feeds;
-  if (!feeds.some((f) => f.path === feedOpen)) feedOpen = feeds.length ? feeds[0].path : "";
-  const drawn = JSON.stringify([feedOpen, feeds]);
-  if (drawn === feedsDrawn) return;  // (a click on a row redrawn under it would be lost)
-  feedsDrawn = drawn;
-  $("feed-list").replaceChildren(...feeds.map((feed) => {
-    const mark = feed.error ? el("span", {class: "failed", text: "failed", title: feed.error})
-      : el("span", {class: "unread", text: feed.unread ? String(feed.unread) : ""});
-    const b = el("button", {type: "button", "data-path": feed.path, title: `${feed.path}\n${feed.url}`},
-      el("span", {text: feed.title || feed.path}), mark);
-    if (feed.path === feedOpen) b.setAttribute("aria-current", "true");
-    b.addEventListener("click", () => { feedOpen = feed.path; closeAsk("feed"); drawFeeds(); });
-    return el("li", {}, b);
-  }));
-  const feed = feeds.find((f) => f.path === feedOpen);
-  for (const id of ["feed-refresh", "feed-read", "feed-remove"]) $(id).disabled = !feed;
-  $("feed-name").textContent = !feed ? "No feed yet: add one by its URL."
-    : (feed.title || feed.path) + (feed.loading ? " (being read…)" : "");
-  $("feed-error").hidden = !(feed && feed.error);
-  $("feed-error").textContent = feed && feed.error ? `Its last reading failed: ${feed.error}` : "";
-  $("feed-articles").replaceChildren(...(feed ? feed.articles : []).map((a) => articleRow(feed, a)));
-  if (feed) feedsSay(`${feed.articles.length} articles, ${feed.unread} unread`);
+const SEP = "\\";  // (a feed's or folder's path: its names joined by a backslash)
+const lastName = (path) => path.split(SEP).pop();
+const parentOf = (path) => path.includes(SEP) ? path.slice(0, path.lastIndexOf(SEP)) : "";
+const within = (path, folder) => path.startsWith(folder + SEP);
+
+// The feeds and folders as a tree, in the order drawn: in each folder its folders, then its
+// feeds, each by name; [{path, depth, folder}] (``folder``: the folders' paths).
+function feedTree() {
+  const folders = feedsShown.folders;
+  const byName = (a, b) => a.name.localeCompare(b.name, undefined, {sensitivity: "base"});
+  const rows = [];
+  const walk = (at, depth) => {
+    const kids = (paths, folder) => paths.filter((p) => parentOf(p) === at)
+      .map((p) => ({path: p, folder, name: folder ? lastName(p) : feedLabel(p)})).sort(byName);
+    for (const f of kids(folders, true)) { rows.push({...f, depth}); walk(f.path, depth + 1); }
+    for (const f of kids(feedsShown.feeds.map((x) => x.path), false)) rows.push({...f, depth});
+  };
+  walk("", 0);
+  return rows;
 }
 
-function articleRow(feed, article) {
+function feedLabel(path) {
+  const feed = feedsShown.feeds.find((f) => f.path === path);
+  return feed && feed.title ? feed.title : lastName(path);
+}
+
+// The feeds at or below ``path`` (a feed: itself).
+const feedsAt = (path) => feedsShown.feeds.filter((f) => f.path === path || within(f.path, path));
+const isFolder = (path) => feedsShown.folders.includes(path);
+// The folder a new feed or folder goes into: the one open, or the open feed's.
+const folderHere = () => isFolder(feedOpen) ? feedOpen : parentOf(feedOpen);
+
+function drawFeeds() {
+  const feeds = feedsShown.feeds;
+  const rows = feedTree();
+  if (!rows.some((r) => r.path === feedOpen)) {
+    const first = rows.find((r) => !r.folder) || rows[0];
+    feedOpen = first ? first.path : "";
+  }
+  const drawn = JSON.stringify([feedOpen, feedsShown]);
+  if (drawn === feedsDrawn) return;  // (a click on a row redrawn under it would be lost)
+  feedsDrawn = drawn;
+  $("feed-list").replaceChildren(...rows.map((row) => {
+    const below = feedsAt(row.path);
+    const unread = below.reduce((n, f) => n + f.unread, 0);
+    const feed = row.folder ? null : below[0];
+    const mark = feed && feed.error ? el("span", {class: "failed", text: "failed", title: feed.error})
+      : el("span", {class: "unread", text: unread ? String(unread) : ""});
+    const b = el("button", {type: "button", "data-path": row.path, class: row.folder ? "folder" : "",
+      title: feed ? `${feed.path}\n${feed.url}` : `${row.path}: ${below.length} feeds`},
+      el("span", {text: row.name}), mark);
+    b.style.paddingLeft = `${0.75 + row.depth * 1.1}em`;
+    if (row.path === feedOpen) b.setAttribute("aria-current", "true");
+    b.addEventListener("click", () => { feedOpen = row.path; closeAsk("feed"); drawFeeds(); });
+    return el("li", {}, b);
+  }));
+  const folder = isFolder(feedOpen);
+  const feed = folder ? null : feeds.find((f) => f.path === feedOpen);
+  for (const id of ["feed-refresh", "feed-read", "feed-remove"]) $(id).disabled = !feedOpen;
+  drawMoves(rows);
+  const here = folderHere();
+  $("feeds-where").textContent = here ? `(new feeds and folders go into ${here})` : "";
+  const shown = feedsAt(feedOpen);
+  $("feed-name").textContent = !feedOpen ? "No feed yet: add one by its URL."
+    : folder ? `${lastName(feedOpen)} (a folder of ${shown.length} feeds)`
+      : (feed.title || feed.path) + (feed.loading ? " (being read…)" : "");
+  $("feed-error").hidden = !(feed && feed.error);
+  $("feed-error").textContent = feed && feed.error ? `Its last reading failed: ${feed.error}` : "";
+  // (a folder's: every article of the feeds in it, newest first, each saying its feed)
+  const articles = shown.flatMap((f) => f.articles.map((a) => [f, a]));
+  if (folder) articles.sort(([, a], [, b]) => (b.date || 0) - (a.date || 0));
+  $("feed-articles").replaceChildren(...articles.map(([f, a]) => articleRow(f, a, folder)));
+  if (feedOpen) {
+    const unread = shown.reduce((n, f) => n + f.unread, 0);
+    feedsSay(`${articles.length} articles, ${unread} unread`);
+  }
+}
+
+// "Move to…": the top and every folder the open item may go into (not itself, nothing below
+// it, not where it is).
+function drawMoves(rows) {
+  const move = $("feed-move");
+  const from = parentOf(feedOpen);
+  const to = [["", "the top"], ...rows.filter((r) => r.folder).map((r) => [r.path, r.path])]
+    .filter(([p]) => feedOpen && p !== from && p !== feedOpen && !within(p, feedOpen));
+  move.replaceChildren(el("option", {value: "", text: "Move to…"}),
+    ...to.map(([p, label]) => el("option", {value: p === "" ? SEP : p, text: label})));
+  move.value = "";
+  move.disabled = !to.length;
+}
+
+function moveOpen() {
+  const dest = $("feed-move").value;
+  if (!dest || !feedOpen) return;
+  const path = feedOpen;
+  const to = (dest === SEP ? "" : dest + SEP) + lastName(path);
+  return feedsDo(async () => {
+    await api("PATCH", "/api/feeds", {path, to});
+    feedOpen = to;
+    await loadFeeds();
+    feedsSay(`${lastName(path)} moved to ${dest === SEP ? "the top" : dest}.`);
+  }).finally(() => { $("feed-move").value = ""; });
+}
+
+function addFolder(ev) {
+  ev.preventDefault();
+  return feedsDo(async () => {
+    const name = $("folder-name").value.trim();
+    const here = folderHere();
+    const path = here ? here + SEP + name : name;
+    await api("POST", "/api/feeds/folders", {path});
+    $("folder-name").value = "";
+    feedOpen = path;
+    await loadFeeds();
+    feedsSay(`Folder ${path} made.`);
+  });
+}
+
+function articleRow(feed, article, withFeed = false) {
   // (a feed's link is the feed's to say: followed only when it is http(s), never a script)
-  const title = /^https?:\/\//i.test(article.link)
+  let title = /^https?:\/\//i.test(article.link)
     ? el("a", {class: "title", href: article.link, target: "_blank", rel: "noopener noreferrer", text: article.title})
     : el("span", {class: "title", text: article.title});
+  if (withFeed) title = el("span", {}, title, el("span", {class: "from", text: ` · ${feed.title || lastName(feed.path)}`}));
   const get = el("button", {type: "button", text: "Download", "data-article": article.id,
     title: article.torrent_url ? "add its torrent" : "the article names no torrent"});
   get.disabled = !article.torrent_url;
@@ -83,7 +177,9 @@ function download(feed, article, button) {
 function addFeed(ev) {
   ev.preventDefault();
   return feedsDo(async () => {
-    const feed = await api("POST", "/api/feeds", {url: $("feed-url").value.trim()});
+    const url = $("feed-url").value.trim();
+    const here = folderHere();  // (its name its URL, in the folder open, as qBittorrent's)
+    const feed = await api("POST", "/api/feeds", here ? {url, path: here + SEP + url.replaceAll(SEP, "/")} : {url});
     $("feed-url").value = "";
     feedOpen = feed.path;
     await api("POST", "/api/feeds/refresh", {path: feed.path});  // (read now, whatever the settings)
@@ -123,6 +219,11 @@ let feedAsked = "";  // the feed whose removal is being asked about
 function askRemoveFeed() {
   if (!feedOpen) return;
   feedAsked = feedOpen;
+  if (isFolder(feedOpen)) {
+    const n = feedsAt(feedOpen).length;
+    askBeforeRemoving("feed", `Remove the folder "${lastName(feedOpen)}" and the ${n} feed${n === 1 ? "" : "s"} in it?`);
+    return;
+  }
   const feed = feedsShown.feeds.find((f) => f.path === feedOpen);
   askBeforeRemoving("feed", `Remove the feed ${feed && feed.title ? `"${feed.title}"` : feedOpen} and its articles?`);
 }
@@ -285,6 +386,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("feeds-tab-feeds").addEventListener("click", () => feedsTab(false));
   $("feeds-tab-rules").addEventListener("click", () => feedsTab(true));
   $("feed-add").addEventListener("submit", addFeed);
+  $("folder-add").addEventListener("submit", addFolder);
+  $("feed-move").addEventListener("change", moveOpen);
   $("feed-refresh").addEventListener("click", onOpenFeed("refresh"));
   $("feed-read").addEventListener("click", onOpenFeed("read"));
   $("feed-remove").addEventListener("click", askRemoveFeed);
