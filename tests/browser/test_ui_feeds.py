@@ -178,9 +178,11 @@ async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_remo
         with chromium(1400, 900) as driver:
             def rows(d: Any) -> list[tuple[str, str, str]]:
                 """The feed list as drawn: (its name, its unread mark, its left padding) a row."""
-                return [(b.find_elements(By.TAG_NAME, "span")[0].text, b.find_elements(By.TAG_NAME, "span")[1].text,
-                         b.value_of_css_property("padding-left"))
-                        for b in d.find_elements(By.CSS_SELECTOR, "#feed-list button")]
+                out = []
+                for b in d.find_elements(By.CSS_SELECTOR, "#feed-list button"):
+                    name, mark = b.find_elements(By.TAG_NAME, "span")[:2]
+                    out.append((name.text, mark.text, b.value_of_css_property("padding-left")))
+                return out
 
             def click_row(name: str) -> None:
                 next(b for b in driver.find_elements(By.CSS_SELECTOR, "#feed-list button")
@@ -207,10 +209,13 @@ async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_remo
                 return rows(driver)
 
             drawn = await in_thread(foldered)
-            assert [(name, unread) for name, unread, _ in drawn] == [("TV", "2"), ("Example shows", "2")], drawn
-            assert float(drawn[1][2].removesuffix("px")) > float(drawn[0][2].removesuffix("px"))  # (inside it)
+            assert [(name, unread) for name, unread, _ in drawn] == [("TV", "2"), ("Example shows", "2")], \
+                drawn
+            padding = [float(pad.removesuffix("px")) for _, _, pad in drawn]
+            assert padding[1] > padding[0]  # (the feed drawn inside its folder)
             listing = (await api.client.get("/api/feeds")).json()
-            assert (listing["folders"], [f["path"] for f in listing["feeds"]]) == (["TV"], [f"TV\\{url}"]), listing
+            paths = [f["path"] for f in listing["feeds"]]
+            assert (listing["folders"], paths) == (["TV"], [f"TV\\{url}"]), listing
 
             def from_the_folder() -> tuple[list[str], str]:
                 froms = [li.find_element(By.CLASS_NAME, "from").text
@@ -222,8 +227,9 @@ async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_remo
                 driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
                 wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-list button")) == 4)
                 click_row("TV")
-                return froms, str(wait(driver, lambda d: "a folder of 2 feeds" in d.find_element(By.ID, "feed-name").text
-                                       and d.find_element(By.ID, "feed-name").text))
+                name = wait(driver, lambda d: "a folder of 2 feeds" in d.find_element(By.ID, "feed-name").text
+                            and d.find_element(By.ID, "feed-name").text)
+                return froms, str(name)
 
             froms, name = await in_thread(from_the_folder)
             assert froms == ["· Example shows", "· Example shows"], froms
