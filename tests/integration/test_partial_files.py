@@ -312,3 +312,39 @@ async def test_a_paused_jobs_files_are_renamed_at_once_when_the_setting_changes(
             assert done.state is JobState.SEEDING, done.error
             await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
             assert same_files(torrent, src, tmp_path / "downloads") == []
+
+
+async def test_a_seeds_unwanted_file_not_complete_takes_the_suffix_when_the_setting_changes(
+        tmp_path: Path) -> None:
+    """As qBittorrent's: a file not complete carries the suffix whether it is wanted or not. A
+    seed whose file was unwanted half way (the job complete with its other file) gives it the
+    suffix when the setting is turned on, and its name back when off: seeding (its session renames
+    it) and dormant after a restart (no session: by what its record saved of each file, which
+    its view shows too)."""
+    async with seeder(tmp_path / "seed", rate=100_000, files=FILES) as (seed, torrent, src):
+        async with service(tmp_path) as jobs:
+            peers = [("127.0.0.1", seed.listen_port)]
+            job, _ = await jobs.add(torrent.to_bytes(), peers=peers, sequential=True)
+            await until(lambda: (files := jobs.get(job.id).files) is not None and files[0].progress == 1
+                        and 0 < files[1].progress)
+            files = jobs.get(job.id).files
+            assert files is not None and files[1].progress < 1
+            await jobs.update(job.id, file_priorities={files[1].index: 0})  # (half way: not wanted now)
+            done = await wait_state(jobs, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
+            assert done.state is JobState.SEEDING, done.error
+            assert on_disk(tmp_path) == ["a.bin", "b.bin"]
+            await jobs.update_settings(partial_file_suffix=".!qB")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.!qB"])
+            assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
+            await jobs.update_settings(partial_file_suffix="")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+        async with service(tmp_path) as jobs:
+            assert jobs.manager.get(torrent.info_hash) is None  # (dormant)
+            files = jobs.get(job.id).files
+            assert files is not None and 0 < files[1].progress < 1 and not files[1].selected  # (as saved)
+            await jobs.update_settings(partial_file_suffix=".part")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.part"])
+            await jobs.update_settings(partial_file_suffix="")
+            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+            assert jobs.get(job.id).state is JobState.SEEDING
+            assert (tmp_path / "downloads/payload/a.bin").read_bytes() == (src / "payload/a.bin").read_bytes()

@@ -636,7 +636,7 @@ class JobLifecycle:
         self.sleepers.fold(rec)
         self.sleepers.unview(rec)
         self.marks.mark(rec)  # (written: something of it changed, before or after, in the same step)
-        if content is None and rec.options.paused:
+        if content is None and rec.keeps_file_done:
             self.refresh_files(rec)
         await self.writer.save(rec, content, strict=strict, metainfo=metainfo)
 
@@ -645,13 +645,13 @@ class JobLifecycle:
         for rec in recs:
             self.sleepers.fold(rec)
             self.sleepers.unview(rec)
-            if rec.options.paused:
+            if rec.keeps_file_done:
                 self.refresh_files(rec)
         await self.writer.save_all(recs)
 
     def refresh_files(self, rec: JobRecord) -> None:
-        """Note each file's verified bytes in the record: what the job shows after a restart,
-        while it is paused and has no session (only a paused job's record needs them)."""
+        """Note each file's verified bytes in the record: what the job shows after a restart
+        without a session (``JobRecord.keeps_file_done`` says whose record needs them)."""
         session = self.session_of(rec)
         if session is not None and session.has_metadata:
             rec.file_done = tuple(files_done(session.torrent, session.have))

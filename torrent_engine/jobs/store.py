@@ -130,7 +130,7 @@ class JobRecord:
     active_at: float | None = None  # when the job last sent or received a byte (None: never yet)
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too), all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
-    # each file's verified bytes when last saved paused (shown while the job has no session)
+    # each file's verified bytes when last saved with ``keeps_file_done`` (shown without a session)
     file_done: tuple[int, ...] | None = None
     trackers: tuple[str, ...] | None = None  # the metainfo's tracker URLs (shown while it has no session)
     moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
@@ -169,6 +169,14 @@ class JobRecord:
     # why its data stays in its incomplete folder, complete (disk/relocate.py sets it when the
     # move to its save path fails; not written: the move is tried again at the next start)
     unmoved: JobStall | None = None
+
+    @property
+    def keeps_file_done(self) -> bool:
+        """Whether each file's verified bytes are noted (``file_done``) as the record is written:
+        a paused job's (its views without a session), and a complete one's with unwanted files
+        (one not complete among them shown so, and named under the suffix, without a session)."""
+        return self.options.paused or (self.done_size >= self.total_size
+                                        and any(p <= 0 for p in self.file_priorities or ()))
 
     def seeded(self, seconds: float) -> None:
         """``seconds`` more of seeding, none of them spent sending or receiving as far as is

@@ -5,7 +5,9 @@ job goes under the suffix, the others under their names — and each takes its n
 session says its last piece is verified. One task does the looks, one job at a time, each under
 the job's lock; a rename the disk refuses (a file there already) is logged and leaves the names
 as they were. A paused or queued job's files are looked at too when the setting changes (by its
-paused session, or by what its record saved of each file without one). A completion's program
+paused session, or by what its record saved of each file without one), and a seed's with unwanted
+files (one of them not complete carries the suffix, as qBittorrent's; a dormant seed by its
+record's word). A completion's program
 waits for the look its completion asked (a script then finds every file under its name)."""
 
 from __future__ import annotations
@@ -62,8 +64,9 @@ class PartialNames:
         if before.partial_file_suffix == after.partial_file_suffix:
             return
         for rec in self.run.jobs.unfinished():  # (a complete one has none to rename)
-            if rec.state in (*_RUNNING, *_STOPPED) and (rec.partial or rec.done_size < rec.total_size):
-                self._ask(rec.id)
+            if rec.state in (*_RUNNING, *_STOPPED) and (rec.partial or rec.done_size < rec.total_size
+                                                        or any(p <= 0 for p in rec.file_priorities or ())):
+                self._ask(rec.id)  # (a seed's unwanted file may be incomplete: as qBittorrent's, suffixed)
 
     def program_waits(self, rec: JobRecord, moved: bool) -> bool:
         """Whether the program of ``rec``'s completion waits for its files' names (some carry the
@@ -130,9 +133,9 @@ class PartialNames:
                 target = tuple(i for i in rec.partial if i < len(priorities) and priorities[i] <= 0)
             elif rec.id in self.run.busy or not (rec.state in _RUNNING or whole and rec.state in _STOPPED):
                 return
-            elif session is None or not session.has_metadata:  # (stopped: its record's word)
-                suffix, saved = self.run.settings.partial_file_suffix, rec.file_done
-                if rec.state in _RUNNING or rec.preexisting is None:
+            elif session is None or not session.has_metadata:  # (stopped, or a dormant seed: its
+                suffix, saved = self.run.settings.partial_file_suffix, rec.file_done  # record's word)
+                if rec.state is JobState.DOWNLOADING or not whole or rec.preexisting is None:
                     return
                 if suffix and (saved is None or len(saved) != len(shown)):
                     return  # (nothing saved of each file: renamed when it runs)
