@@ -33,6 +33,20 @@ def _feed(port: int) -> bytes:
 </channel></rss>""".encode()
 
 
+def _feed_added(driver: Any, api_url: str, url: str) -> None:
+    """The Feeds dialog opened on an empty reader, the feed of ``url`` added there and its two
+    articles listed (read at once, the reading of feeds being off)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(f"{api_url}/#token={TOKEN}")
+    wait(driver, lambda d: d.find_element(By.ID, "feeds-open").is_displayed())
+    driver.find_element(By.ID, "feeds-open").click()
+    wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
+    driver.find_element(By.ID, "feed-url").send_keys(url)
+    driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
+    wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-articles li")) == 2)
+
+
 async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_and_deleted(
         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
@@ -44,13 +58,7 @@ async def test_a_feed_is_added_read_and_downloaded_from_and_a_rule_made_shown_an
                 return list(d.find_elements(By.CSS_SELECTOR, "#feed-articles li"))
 
             def added_and_listed() -> tuple[str, list[str], str | None]:
-                driver.get(f"{api.url}/#token={TOKEN}")
-                wait(driver, lambda d: d.find_element(By.ID, "feeds-open").is_displayed())
-                driver.find_element(By.ID, "feeds-open").click()
-                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
-                driver.find_element(By.ID, "feed-url").send_keys(url)
-                driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
-                wait(driver, lambda d: len(articles(d)) == 2)  # (read at once, processing off)
+                _feed_added(driver, api.url, url)
                 titles = [a.find_element(By.CLASS_NAME, "title") for a in articles(driver)]
                 scripted = next(t for t in titles if t.text == "Scripted")
                 return (driver.find_element(By.ID, "feed-name").text, [t.text for t in titles],
@@ -189,13 +197,7 @@ async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_remo
                      if b.find_elements(By.TAG_NAME, "span")[0].text == name).click()
 
             def foldered() -> list[tuple[str, str, str]]:
-                driver.get(f"{api.url}/#token={TOKEN}")
-                wait(driver, lambda d: d.find_element(By.ID, "feeds-open").is_displayed())
-                driver.find_element(By.ID, "feeds-open").click()
-                wait(driver, lambda d: "No feed yet" in d.find_element(By.ID, "feed-name").text)
-                driver.find_element(By.ID, "feed-url").send_keys(url)
-                driver.find_element(By.CSS_SELECTOR, "#feed-add button[type=submit]").click()
-                wait(driver, lambda d: len(d.find_elements(By.CSS_SELECTOR, "#feed-articles li")) == 2)
+                _feed_added(driver, api.url, url)
                 driver.find_element(By.ID, "folder-name").send_keys("TV")  # (at the top: the feed open is)
                 driver.find_element(By.CSS_SELECTOR, "#folder-add button[type=submit]").click()
                 wait(driver, lambda d: "a folder of 0 feeds" in d.find_element(By.ID, "feed-name").text)
