@@ -34,21 +34,17 @@ const within = (path, folder) => path.startsWith(folder + SEP);
 // feeds, each by name; [{path, depth, folder}] (``folder``: the folders' paths).
 function feedTree() {
   const folders = feedsShown.folders;
+  const labels = new Map(feedsShown.feeds.map((f) => [f.path, f.title || lastName(f.path)]));
   const byName = (a, b) => a.name.localeCompare(b.name, undefined, {sensitivity: "base"});
   const rows = [];
   const walk = (at, depth) => {
     const kids = (paths, folder) => paths.filter((p) => parentOf(p) === at)
-      .map((p) => ({path: p, folder, name: folder ? lastName(p) : feedLabel(p)})).sort(byName);
+      .map((p) => ({path: p, folder, name: folder ? lastName(p) : labels.get(p)})).sort(byName);
     for (const f of kids(folders, true)) { rows.push({...f, depth}); walk(f.path, depth + 1); }
     for (const f of kids(feedsShown.feeds.map((x) => x.path), false)) rows.push({...f, depth});
   };
   walk("", 0);
   return rows;
-}
-
-function feedLabel(path) {
-  const feed = feedsShown.feeds.find((f) => f.path === path);
-  return feed && feed.title ? feed.title : lastName(path);
 }
 
 // The feeds at or below ``path`` (a feed: itself).

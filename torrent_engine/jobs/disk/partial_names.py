@@ -7,8 +7,8 @@ the job's lock; a rename the disk refuses (a file there already) is logged and l
 as they were. A paused or queued job's files are looked at too when the setting changes (by its
 paused session, or by what its record saved of each file without one), and a seed's with unwanted
 files (one of them not complete carries the suffix, as qBittorrent's; a dormant seed by its
-record's word). A completion's program
-waits for the look its completion asked (a script then finds every file under its name)."""
+record's word). A completion's program waits for the look its completion asked (a script then
+finds every file under its name)."""
 
 from __future__ import annotations
 
@@ -133,8 +133,8 @@ class PartialNames:
                 target = tuple(i for i in rec.partial if i < len(priorities) and priorities[i] <= 0)
             elif rec.id in self.run.busy or not (rec.state in _RUNNING or whole and rec.state in _STOPPED):
                 return
-            elif session is None or not session.has_metadata:  # (stopped, or a dormant seed: its
-                suffix, saved = self.run.settings.partial_file_suffix, rec.file_done  # record's word)
+            elif session is None or not session.has_metadata:  # (stopped, or a dormant seed)
+                suffix, saved = self.run.settings.partial_file_suffix, rec.file_done  # (its record's word)
                 if rec.state is JobState.DOWNLOADING or not whole or rec.preexisting is None:
                     return
                 if suffix and (saved is None or len(saved) != len(shown)):
