@@ -23,7 +23,7 @@ from .disk.claims import claimed_paths
 from .disk.renames import check_path, plan_rename
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, InvalidJobRequest, Job, JobConflict, JobNotFound, TorrentFacts
-from .snapshot import knows_pieces, learn_facts, shown_paths, with_suffix
+from .snapshot import actual_paths, knows_pieces, learn_facts, shown_paths
 from .store import JobRecord
 from .trackers import Tiers, check_tiers, flat, usable, usable_tiers, with_more
 from .validate import check_peers
@@ -191,8 +191,9 @@ class JobEdits:
                 raise JobConflict("cannot rename now: the job is being restarted or ended")
             renamed = {**rec.renamed, **{i: tuple(p) for i, p in moves.items()}}
             # (where each goes on disk: an incomplete file keeps its suffix)
-            actual = {i: with_suffix(p, rec.partial_suffix) if i in rec.partial else tuple(p)
-                      for i, p in moves.items()}
+            moved = actual_paths([moves.get(i, p) for i, p in enumerate(shown)], rec.partial,
+                                 rec.partial_suffix)
+            actual = {i: moved[i] for i in moves}
             paths = tuple(actual.get(i, p) for i, p in enumerate(rec.file_paths))
             # (a file that was on disk before the job stays the user's under its new name: a
             # cancel that deletes the job's files keeps it)

@@ -277,7 +277,7 @@ def selected_priorities(rec: JobRecord, torrent: Torrent) -> tuple[int, ...]:
                  for i, f in enumerate(torrent.files))
 
 
-def with_suffix(parts: Sequence[str], suffix: str) -> tuple[str, ...]:
+def _with_suffix(parts: Sequence[str], suffix: str) -> tuple[str, ...]:
     """The path ``parts`` with ``suffix`` after its file's name."""
     return (*parts[:-1], parts[-1] + suffix)
 
@@ -286,7 +286,7 @@ def actual_paths(shown: Sequence[Sequence[str]], partial: Collection[int],
                  suffix: str) -> tuple[tuple[str, ...], ...]:
     """Where each file of ``shown`` is on disk: those of ``partial`` under ``suffix`` (an
     incomplete file's: disk/partial.py)."""
-    return tuple(with_suffix(p, suffix) if i in partial else tuple(p) for i, p in enumerate(shown))
+    return tuple(_with_suffix(p, suffix) if i in partial else tuple(p) for i, p in enumerate(shown))
 
 
 def shown_paths(rec: JobRecord) -> tuple[tuple[str, ...], ...] | None:

@@ -11,19 +11,27 @@ suffix); ``validate.check_suffix`` the suffixes taken. Which files of an add car
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
 from ...formats.metainfo import Torrent
 
-__all__ = ["partial_at_add"]
+__all__ = ["partial_at_add", "suffixable"]
+
+
+def suffixable(paths: Sequence[Sequence[str]], sizes: Sequence[int], pads: Collection[int],
+               there: Collection[str]) -> list[int]:
+    """The files that carry the suffix while not complete: each that holds bytes, is no pad file
+    and was not on disk before the job (``there``, "/"-joined: such a file is checked where it is
+    and keeps its name, as qBittorrent's file searcher keeps it)."""
+    return [i for i, (p, size) in enumerate(zip(paths, sizes, strict=True))
+            if size > 0 and i not in pads and "/".join(p) not in there]
 
 
 def partial_at_add(torrent: Torrent, found: Mapping[str, int], suffix: str) -> tuple[int, ...]:
-    """The files of ``torrent``, added now, kept under ``suffix`` (none without one): each that
-    holds bytes and is not on disk under its own name (``found``: the files there, "/"-joined, as
-    ``paths.files_found`` gives them); one that is there is checked where it is, as qBittorrent's
-    file searcher keeps it."""
+    """The files of ``torrent``, added now, kept under ``suffix`` (none without one): those
+    ``suffixable`` names, ``found`` the files there (as ``paths.files_found`` gives them)."""
     if not suffix:
         return ()
-    return tuple(i for i, f in enumerate(torrent.files)
-                 if not f.pad and f.length > 0 and "/".join(f.path) not in found)
+    files = torrent.files
+    return tuple(suffixable([f.path for f in files], [f.length for f in files],
+                            {i for i, f in enumerate(files) if f.pad}, found))

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from functools import partial
 from pathlib import Path
 
@@ -28,6 +28,7 @@ from ..snapshot import actual_paths, shown_paths
 from ..store import JobRecord
 from ..tuning.settings import ServiceSettings
 from .host import DiskHost
+from .partial import suffixable
 from .paths import existing_files
 
 __all__ = ["PartialNames"]
@@ -140,7 +141,7 @@ class PartialNames:
                 if suffix and (saved is None or len(saved) != len(shown)):
                     return  # (nothing saved of each file: renamed when it runs)
                 target = tuple(i for i in _suffixable(rec, shown, rec.preexisting)
-                               if saved is not None and saved[i] < rec.file_sizes[i]) if suffix else ()
+                               if saved[i] < rec.file_sizes[i]) if saved is not None and suffix else ()
             elif whole:
                 suffix = self.run.settings.partial_file_suffix
                 owned = rec.preexisting  # (a file that was on disk before the job stays as it is)
@@ -178,10 +179,6 @@ class PartialNames:
             await self.run.save(rec)
 
 
-
-def _suffixable(rec: JobRecord, shown: Sequence[Sequence[str]], owned: Iterable[str]) -> list[int]:
-    """The files of ``rec`` that carry the suffix while incomplete: each that holds bytes, is no
-    pad and was not on disk before the job (``owned``, "/"-joined: it stays as it is)."""
-    kept, pads = set(owned), set(rec.pad_files)
-    return [i for i, (p, size) in enumerate(zip(shown, rec.file_sizes or (), strict=True))
-            if size > 0 and i not in pads and "/".join(p) not in kept]
+def _suffixable(rec: JobRecord, shown: Sequence[Sequence[str]], owned: Collection[str]) -> list[int]:
+    """``suffixable`` of ``rec``'s files (``owned``: those on disk before the job)."""
+    return suffixable(shown, rec.file_sizes or (), set(rec.pad_files), set(owned))
