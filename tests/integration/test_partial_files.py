@@ -19,6 +19,7 @@ import pytest
 from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, qbt_client, running_api
 from tests.integration.test_api_changes import rpc
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.model import InvalidJobRequest
 
@@ -47,6 +48,16 @@ async def until(check: object, timeout: float = 60) -> None:
             await anyio.sleep(0.02)
 
 
+async def resumed_to_the_end(jobs: JobService, job_id: str, torrent: Torrent, src: Path,
+                             tmp_path: Path) -> None:
+    """The job resumed seeds, its files under their names and whole."""
+    await jobs.resume(job_id)
+    done = await wait_state(jobs, job_id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
+    assert done.state is JobState.SEEDING, done.error
+    await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
+    assert same_files(torrent, src, tmp_path / "downloads") == []
+
+
 async def test_each_file_carries_the_suffix_until_its_last_piece_and_a_restart_goes_on_with_them(
         tmp_path: Path) -> None:
     async with seeder(tmp_path / "seed", rate=100_000, files=FILES) as (seed, torrent, src):
@@ -64,11 +75,7 @@ async def test_each_file_carries_the_suffix_until_its_last_piece_and_a_restart_g
         assert on_disk(tmp_path) == ["a.bin", "b.bin.!qB"]  # (stopped half way: kept as it was)
         async with service(tmp_path) as jobs:
             assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
-            await jobs.resume(job.id)  # (its peer given again: the seeder is no tracker's)
-            done = await wait_state(jobs, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
-            assert done.state is JobState.SEEDING, done.error
-            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
-            assert same_files(torrent, src, tmp_path / "downloads") == []
+            await resumed_to_the_end(jobs, job.id, torrent, src, tmp_path)  # (its peer given again)
 
 
 async def test_the_setting_turned_off_and_on_renames_a_running_jobs_files_and_a_cancel_deletes_them(
@@ -307,11 +314,7 @@ async def test_a_paused_jobs_files_are_renamed_at_once_when_the_setting_changes(
             assert [f.path for f in jobs.get(job.id).files] == ["payload/a.bin", "payload/b.bin"]
             await jobs.update_settings(partial_file_suffix=".part")
             await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin.part"])
-            await jobs.resume(job.id)
-            done = await wait_state(jobs, job.id, JobState.SEEDING, JobState.FAILED, JobState.ERROR)
-            assert done.state is JobState.SEEDING, done.error
-            await until(lambda: on_disk(tmp_path) == ["a.bin", "b.bin"])
-            assert same_files(torrent, src, tmp_path / "downloads") == []
+            await resumed_to_the_end(jobs, job.id, torrent, src, tmp_path)
 
 
 async def test_a_seeds_unwanted_file_not_complete_takes_the_suffix_when_the_setting_changes(
