@@ -22,7 +22,7 @@ from tests.interop.test_libtorrent_transfer import lt_add, lt_session, wait_lt
 from torrent_engine.api import EventLog
 from torrent_engine.events import Event, EventBus
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs.model import JobState
+from torrent_engine.jobs.model import JobProgress, JobState
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
@@ -346,6 +346,50 @@ async def test_a_slow_sse_client_is_dropped_and_never_blocks_the_publisher() -> 
     log.close()
 
 
+async def test_progress_is_heard_while_a_client_streams_and_a_grace_after_the_last_left() -> None:
+    """A ``job.progress`` is made only while it reaches someone (``EngineNews`` asks the bus): the
+    event log hears progress while a client streams and ``replay_grace`` seconds after the last
+    left, for a replay; then no longer (1 000 downloads made 6 800 views nobody read), and a
+    client coming back with an id from before that gets a snapshot, not a replay that lacks it."""
+    now = [0.0]
+    bus = EventBus()
+    log = EventLog(bus, lambda job_id: [], replay_grace=60.0, ticks=lambda: now[0])
+    assert not bus.listened(JobProgress)  # (no client yet: none can have missed any)
+    stream = log.stream(None, None)
+    assert await anext(stream) == b"retry: 2000\n\n"
+    assert b"event: snapshot" in await anext(stream)
+    bus.publish(_FakeJobEvent(job=_Job(0.1)))
+    assert b"event: job.progress" in await anext(stream)
+    now[0] = 1000.0  # (a client streams: heard, however long)
+    bus.publish(_FakeJobEvent(job=_Job(0.2)))
+    assert b"event: job.progress" in await anext(stream)
+    seen = log.last_id
+    await stream.aclose()  # the last client leaves at 1000
+    now[0] = 1059.0
+    bus.publish(_FakeJobEvent(job=_Job(0.3)))  # in the grace: kept for a replay
+    await anyio.sleep(0.05)
+    assert bus.listened(JobProgress) and log.last_id == seen + 1
+    stream = log.stream(None, seen)  # a client back in the grace: given what it missed
+    assert await anext(stream) == b"retry: 2000\n\n"
+    assert b'"progress":0.3' in await anext(stream)
+    await stream.aclose()  # (it leaves at 1059)
+    now[0] = 1119.0
+    bus.publish(_FakeJobEvent(job=_Job(0.4)))  # the grace is over: no longer heard
+    await anyio.sleep(0.05)
+    assert not bus.listened(JobProgress) and log.last_id == seen + 1
+    replay, live, client = log.subscribe(None, seen + 1)  # (its replay would lack what was unheard)
+    assert [e.event for e in replay] == ["snapshot"] and bus.listened(JobProgress)
+    bus.publish(_FakeJobEvent(job=_Job(0.5)))
+    await anyio.sleep(0.05)
+    assert json.loads(live.receive_nowait().data)["job"]["progress"] == 0.5
+    replay, other, _ = log.subscribe(None, log.last_id - 1)  # (an id from after it: a replay)
+    assert [json.loads(e.data)["job"]["progress"] for e in replay] == [0.5]
+    for stream_ in (live, other):
+        stream_.close()
+    log.close()
+    assert not bus.listened(JobProgress)
+
+
 async def test_progress_that_changes_nothing_is_not_sent() -> None:
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [])
@@ -373,11 +417,13 @@ async def test_what_the_replay_buffer_keeps_of_an_event_is_one_object_beyond_the
     collector stops tracking."""
     bus = EventBus()
     log = EventLog(bus, lambda job_id: [])
+    _, watching, _ = log.subscribe(None, None)  # (a client streams: progress is heard)
     event = _FakeJobEvent(job=_Job(1.0, "a", state=JobState.SEEDING))
     bus.publish(event)
     await anyio.sleep(0.05)
     (kept,), stream, _ = log.subscribe(None, log.last_id - 1)  # (the buffer's own: replayed)
-    stream.close()
+    for opened in (stream, watching):
+        opened.close()
     def below(obj: object) -> list[object]:  # (what the collector walks from it, its class aside)
         return [o for o in gc.get_referents(obj) if gc.is_tracked(o) and not isinstance(o, type)]
 

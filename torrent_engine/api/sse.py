@@ -6,6 +6,12 @@ milliseconds, so ids of a later run are larger than those of an earlier one). Th
 missed, or one ``snapshot`` event (every job) when that is no longer in the buffer. Each client
 has a bounded queue; a client that falls ``queue_size`` events behind is disconnected (its
 browser reconnects with ``Last-Event-ID``), so a slow reader never holds up the engine.
+
+A ``job.progress`` is made (the job's view, up to four a second for each downloading torrent)
+only while a client streams, and for ``replay_grace`` seconds after the last one left (a browser
+that lost its stream comes back within seconds and is given what it missed): 1 000 downloads
+made 6 800 views nobody read. After that no progress is heard, and a client coming back with an
+id from before it gets a snapshot (every job as it is now) instead of a replay that lacks them.
 """
 
 from __future__ import annotations
@@ -21,13 +27,14 @@ from enum import Enum
 import anyio
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from ..events import ALL, Event, EventBus, Subscription
+from ..events import Event, EventBus, Subscription, known_event_names
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BUFFER = 4096
 DEFAULT_QUEUE = 1024
 DEFAULT_HEARTBEAT = 15.0
+DEFAULT_REPLAY_GRACE = 60.0  # seconds progress is still heard after the last client left
 
 
 class SseEvent:
@@ -152,11 +159,17 @@ class EventLog:
     buffer_size: int = DEFAULT_BUFFER
     queue_size: int = DEFAULT_QUEUE
     clock: Callable[[], float] = time.time
+    replay_grace: float = DEFAULT_REPLAY_GRACE
+    ticks: Callable[[], float] = time.monotonic  # (the grace's clock)
     _seq: int = 0
     _evicted_upto: int = 0  # every stored event with an id up to this one is gone from the buffer
     _buffer: collections.deque[SseEvent] = field(default_factory=collections.deque)
     _clients: set[_Client] = field(default_factory=set)
-    _sub: Subscription | None = None
+    _subs: list[Subscription] = field(default_factory=list)  # every job event's but progress
+    _progress: Subscription | None = None  # progress: while heard (see the module's docstring)
+    _unheard_upto: int = 0  # a client whose last event is older than this may have missed progress
+    _left_at: float = 0.0  # when the last client left
+    _open: bool = True
     _last_progress: dict[str, tuple[object, ...]] = field(default_factory=dict)
     _owners: dict[str, str] = field(default_factory=dict)  # job id -> its owner, from its events
     dropped_clients: int = 0
@@ -164,7 +177,9 @@ class EventLog:
     def __post_init__(self) -> None:
         self._seq = int(self.clock() * 1000)
         self._evicted_upto = self._seq
-        self._sub = self.bus.subscribe(ALL, self._on_event)
+        kinds = sorted(n for n in known_event_names() if n.startswith("job.") or n == "service.stats")
+        self._subs = [self.bus.subscribe(kind, self._on_event) for kind in kinds if kind != "job.progress"]
+        # (progress: from the first client on; none can have missed any before it)
 
     @property
     def last_id(self) -> int:
@@ -178,12 +193,25 @@ class EventLog:
 
     def close(self) -> None:
         """Stop listening and end every client's stream."""
-        if self._sub is not None:
-            self._sub.cancel()
-            self._sub = None
+        self._open = False
+        for sub in self._subs:
+            sub.cancel()
+        self._subs.clear()
+        self._hear_progress(False)
         for client in list(self._clients):
             client.send.close()
         self._clients.clear()
+
+    def _hear_progress(self, heard: bool) -> None:
+        """Hear ``job.progress`` again (the jobs' views are made for it) or no longer."""
+        if heard and self._progress is None and self._open:
+            self._progress = self.bus.subscribe("job.progress", self._on_event)
+            self._seq += 1  # (an id no event has: a client given the snapshot now lacks nothing,
+            self._unheard_upto = self._seq  # one whose last event is older may lack progress)
+        elif not heard and self._progress is not None:
+            self._progress.cancel()
+            self._progress = None
+            self._last_progress.clear()  # (its first progress after it is news)
 
     def _unchanged_progress(self, event: Event) -> bool:
         """Whether ``event`` is a ``job.progress`` that says nothing new (a paused or stalled
@@ -203,6 +231,11 @@ class EventLog:
         return False
 
     def _on_event(self, event: Event) -> None:
+        if self._progress is not None and not self._clients \
+                and self.ticks() - self._left_at >= self.replay_grace:
+            self._hear_progress(False)  # (nobody has streamed for the grace: nor will be told)
+        if event.name == "job.progress" and self._progress is None:
+            return  # (published before it was no longer heard)
         if self._unchanged_progress(event):
             return
         converted = _job_event(event, self.clock())
@@ -233,12 +266,11 @@ class EventLog:
                 # Too far behind: end its stream; it reconnects with Last-Event-ID and is
                 # caught up from the buffer (or a snapshot) without holding anyone up.
                 client.lagging = True
-                client.send.close()
-                self._clients.discard(client)
+                self._leave(client)
                 self.dropped_clients += 1
                 log.info("SSE client %d events behind: disconnected", self.queue_size)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError):
-                self._clients.discard(client)
+                self._leave(client)
 
     def _snapshot_event(self, job_id: str | None, only: str | None = None,
                         seq: int | None = None) -> SseEvent:
@@ -281,11 +313,13 @@ class EventLog:
         several steps then shows some jobs as they are after such an event, which comes after it
         and says the same)."""
         send, receive = anyio.create_memory_object_stream[SseEvent](self.queue_size)
-        if self._sub is None:
+        if not self._open:
             send.close()
             return [], receive, _Client(job_id, send)
+        self._hear_progress(True)
         replay: list[SseEvent] | None = None
-        if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq:
+        if last_event_id is not None and self._evicted_upto <= last_event_id <= self._seq \
+                and last_event_id >= self._unheard_upto:
             replay = [e for e in self._buffer
                       if e.id > last_event_id and (job_id is None or e.job_id == job_id)
                       and e.shown_to(only)]
@@ -299,8 +333,8 @@ class EventLog:
         """The bytes of one SSE response: ``retry``, the replay or snapshot, then live events
         with a comment line every ``heartbeat`` seconds of silence (``only``: the events of
         that user's jobs alone, and the service's totals)."""
-        seq = self._seq
         replay, receive, client = self._register(job_id, last_event_id, only)
+        seq = self._seq  # (as registered: the id of a snapshot due)
         try:
             async with receive:
                 yield b"retry: 2000\n\n"
@@ -327,5 +361,12 @@ class EventLog:
                             break
                     yield b"".join(chunk)
         finally:
+            self._leave(client)
+
+    def _leave(self, client: _Client) -> None:
+        """``client``'s stream ended: the last to leave starts the grace."""
+        if client in self._clients:
             self._clients.discard(client)
-            client.send.close()
+            if not self._clients:
+                self._left_at = self.ticks()
+        client.send.close()
