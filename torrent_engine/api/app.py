@@ -37,6 +37,7 @@ from ..engine.addtorrent import (
     Parsed,
     TorrentBytes,
     TorrentUrl,
+    over_the_limit,
     read_add_torrent,
     read_link,
 )
@@ -260,7 +261,8 @@ def parse_source(source: object, max_size: int) -> Parsed | MagnetLink | Torrent
         except AddTorrentError as exc:
             raise ApiError(400, f"bad magnet link: {exc}", "source") from exc
     if len(source) > (max_size * 4) // 3 + 4:
-        raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
+        raise ApiError(413, f"the .torrent is over the .torrent file size limit of {max_size} bytes "
+                            "(torrent_file_size_limit)", "source")
     try:
         data = base64.b64decode(source.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:
@@ -270,8 +272,9 @@ def parse_source(source: object, max_size: int) -> Parsed | MagnetLink | Torrent
 
 def parse_torrent(data: bytes, max_size: int) -> Parsed:
     """Read an uploaded .torrent of at most ``max_size`` bytes; ``ApiError`` 413/400 otherwise."""
-    if len(data) > max_size:
-        raise ApiError(413, f"the .torrent is over {max_size} bytes", "source")
+    refusal = over_the_limit(len(data), max_size)
+    if refusal is not None:
+        raise ApiError(413, refusal, "source")
     try:
         return Parsed(read_add_torrent(TorrentBytes(data)))
     except AddTorrentError as exc:
@@ -512,7 +515,7 @@ class Api:
             upload, fields = parse_multipart(content_type, body)
             if upload is None:
                 raise ApiError(400, "no .torrent file in the upload (field \"torrent\")", "torrent")
-            source = parse_torrent(upload, self.max_torrent_size)
+            source = parse_torrent(upload, self._torrent_limit())
 
             def yes(name: str) -> bool:
                 return fields.get(name, "").lower() in ("true", "1", "on", "yes")
@@ -526,7 +529,7 @@ class Api:
                 peers=tuple(parse_peer(p) for p in peers.replace(",", " ").split()))
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             data = await read_json(request, self.max_json)
-            source = parse_source(data.get("source"), self.max_torrent_size)
+            source = parse_source(data.get("source"), self._torrent_limit())
             options = self._add_options(data)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
@@ -535,6 +538,10 @@ class Api:
             job, created = await self.service.add(source, options)
             job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
+
+    def _torrent_limit(self) -> int:
+        """The largest .torrent an add may hand over now (the setting, within this API's cap)."""
+        return min(self.max_torrent_size, self.service.get_settings().torrent_file_size_limit)
 
     @staticmethod
     def _add_options(data: JSONObject) -> AddOptions:

@@ -18,6 +18,7 @@ from starlette.routing import BaseRoute, Route
 
 from .. import __version__
 from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
+from ..engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ..feeds.rules import LAST_DATE
 from ..jobs import JobState
 from ..jobs.model import STOP_CONDITIONS
@@ -370,6 +371,9 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                           "of the next, that have it refused (0: never)"},
     "login_ban_time": {"type": "number", "minimum": 1,
                        "description": "seconds an address is refused from its last failed login"},
+    "torrent_file_size_limit": {"type": "integer", "minimum": TORRENT_FILE_LIMIT_LEAST,
+                                "maximum": TORRENT_FILE_LIMIT_MOST,
+                                "description": "bytes of the largest .torrent added, at every door"},
     "rss_processing_enabled": {"type": "boolean", "description": "the feeds are read (qBittorrent's rss/*)"},
     "rss_refresh_interval": {"type": "number", "minimum": 60,
                              "description": "seconds between two readings of a feed (its own interval "

@@ -18,13 +18,30 @@ from typing import Literal
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..formats.magnet import Magnet, is_mutable_magnet, parse_magnet, parse_mutable_magnet
 from ..formats.metainfo import Torrent
+from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 
-__all__ = ["AddTorrent", "AddTorrentError", "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile",
-           "TorrentUrl", "add_torrent_of", "from_text", "read_add_torrent", "read_link", "recorded_source"]
+__all__ = ["TORRENT_FILE_LIMIT_LEAST", "TORRENT_FILE_LIMIT_MOST", "AddTorrent", "AddTorrentError",
+           "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile", "TorrentUrl", "add_torrent_of", "from_text",
+           "over_the_limit", "read_add_torrent", "read_link", "recorded_source", "torrent_size"]
+
+# The bounds of the .torrent file size limit (the job service's ``torrent_file_size_limit``,
+# qBittorrent's preference of that name, 100 MiB by default there): at least 1 MiB, as
+# qBittorrent's; at most the largest info dict a peer may hand us, which every door's cap is.
+TORRENT_FILE_LIMIT_LEAST = 1024 * 1024
+TORRENT_FILE_LIMIT_MOST = DEFAULT_MAX_METADATA_SIZE
 
 # what was wrong: nothing given, .torrent data, a magnet link, a URL (or its fetch), a local file,
 # a value of no source type at all
 AddTorrentErrorKind = Literal["empty", "torrent", "magnet", "url", "file", "type"]
+
+
+def over_the_limit(size: int, limit: int) -> str | None:
+    """Why a .torrent of ``size`` bytes is refused under a limit of ``limit`` bytes (None: it
+    is not): the one wording of every door."""
+    if size <= limit:
+        return None
+    return (f"the .torrent is {size} bytes, over the .torrent file size limit of {limit} "
+            "(torrent_file_size_limit)")
 
 
 class AddTorrentError(TorrentEngineError, ValueError):
@@ -132,6 +149,20 @@ def read_add_torrent(add: AddTorrent) -> Torrent | Magnet:
             unread = isinstance(exc, MetainfoError) and exc.field == "(file)"
             raise AddTorrentError(str(exc), "file" if unread else "torrent") from exc
     raise AddTorrentError(f"{add.url[:80]} must be fetched before it is read", "url")
+
+
+def torrent_size(add: AddTorrent) -> int:
+    """The bytes of .torrent data ``add`` hands over (a local file's size, read from the disk:
+    blocking; 0 for one that cannot be read, which ``read_add_torrent`` says; 0 for a magnet
+    link, a URL, a parsed torrent)."""
+    if isinstance(add, TorrentBytes):
+        return len(add.data)
+    if isinstance(add, TorrentFile):
+        try:
+            return os.stat(add.path).st_size
+        except OSError:
+            return 0
+    return 0
 
 
 def read_link(add: MagnetLink) -> Parsed | MagnetLink:

@@ -39,6 +39,7 @@ from ...engine.addtorrent import (
     Parsed,
     TorrentBytes,
     from_text,
+    over_the_limit,
     read_add_torrent,
     read_link,
 )
@@ -959,6 +960,14 @@ class QbittorrentApi:
         self._metadata.keep(torrent, source)
         return _json(metadata_record(torrent))
 
+    def _not_too_large(self, data: bytes) -> None:
+        """An uploaded .torrent within the .torrent file size limit (``torrent_file_size_limit``,
+        within this API's cap); else 413, saying so."""
+        limit = min(self.max_torrent_size, self.service.get_settings().torrent_file_size_limit)
+        refusal = over_the_limit(len(data), limit)
+        if refusal is not None:
+            raise QbtError(413, f"Torrent file is too large: {refusal}")
+
     async def parse_metadata(self, form: Form, request: Request) -> list[JSON]:
         """``torrents/parseMetadata``: each uploaded .torrent's metainfo, in the order sent (2.13),
         remembered for ``saveMetadata`` and ``torrents/add``."""
@@ -966,8 +975,7 @@ class QbittorrentApi:
             raise QbtError(400, "Must specify torrent file(s)")
         parsed: list[Torrent] = []
         for name, (_, data) in zip(form.filenames, form.files, strict=True):
-            if len(data) > self.max_torrent_size:
-                raise QbtError(413, "Torrent file is too large")
+            self._not_too_large(data)
             try:
                 parsed.append(Torrent.from_bytes(data))
             except (TorrentEngineError, ValueError) as exc:
@@ -1031,8 +1039,7 @@ class QbittorrentApi:
             queue_top=self._queue_top(form))
         sources: list[AddTorrent] = []
         for _, data in form.files:
-            if len(data) > self.max_torrent_size:
-                raise QbtError(413, "Torrent file is too large")
+            self._not_too_large(data)
             try:
                 sources.append(Parsed(read_add_torrent(TorrentBytes(data))))
             except AddTorrentError as exc:

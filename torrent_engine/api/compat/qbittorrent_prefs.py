@@ -47,6 +47,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "peer_turnover_interval": "peer_turnover_interval",
           "max_concurrent_http_announces": "max_concurrent_http_announces",
           "web_ui_max_auth_fail_count": "login_max_failures", "web_ui_ban_duration": "login_ban_time",
+          "torrent_file_size_limit": "torrent_file_size_limit",
           # (the feeds: feeds/reader.py)
           "rss_processing_enabled": "rss_processing_enabled",
           "rss_auto_downloading_enabled": "rss_auto_downloading_enabled",
@@ -169,6 +170,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "web_ui_max_auth_fail_count": s.login_max_failures, "web_ui_ban_duration": int(s.login_ban_time),
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
+        "torrent_file_size_limit": s.torrent_file_size_limit,  # (bytes, as qBittorrent's)
         # (the feeds: read every so many minutes, the smart filter's patterns one a line)
         "rss_processing_enabled": s.rss_processing_enabled, "rss_refresh_interval": math.ceil(
             s.rss_refresh_interval / 60), "rss_max_articles_per_feed": s.rss_max_articles_per_feed,

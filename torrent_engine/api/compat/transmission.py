@@ -39,6 +39,7 @@ from ...engine.addtorrent import (
     TorrentBytes,
     TorrentUrl,
     from_text,
+    over_the_limit,
     read_add_torrent,
     read_link,
 )
@@ -933,11 +934,19 @@ class TransmissionRpc:
         metainfo = arguments.get("metainfo")
         filename = arguments.get("filename")
         if isinstance(metainfo, str) and metainfo:
-            if len(metainfo) > self.max_torrent_size * 4 // 3 + 4:
-                raise RpcError("metainfo is too large")
+            limit = min(self.max_torrent_size, self.service.get_settings().torrent_file_size_limit)
+            if len(metainfo) > limit * 4 // 3 + 4:
+                raise RpcError(f"metainfo is too large: over the .torrent file size limit of {limit} bytes")
             try:
-                return Parsed(read_add_torrent(TorrentBytes(base64.b64decode(metainfo, validate=False))))
-            except (binascii.Error, ValueError) as exc:  # (an AddTorrentError is a ValueError)
+                data = base64.b64decode(metainfo, validate=False)
+            except (binascii.Error, ValueError) as exc:
+                raise RpcError(f"invalid or corrupt torrent file: {exc}", jsonrpc.CORRUPT_TORRENT) from exc
+            refusal = over_the_limit(len(data), limit)
+            if refusal is not None:
+                raise RpcError(f"metainfo is too large: {refusal}")
+            try:
+                return Parsed(read_add_torrent(TorrentBytes(data)))
+            except ValueError as exc:  # (an AddTorrentError is a ValueError)
                 raise RpcError(f"invalid or corrupt torrent file: {exc}", jsonrpc.CORRUPT_TORRENT) from exc
         if isinstance(filename, str) and filename:
             try:

@@ -154,6 +154,8 @@ const SETTINGS = [
     {name: "max_active_checking", label: "Torrents checked at once", kind: "number", unit: "jobs",
      hint: "hashing their data; -1 = no limit"},
     {name: "run_timeout", label: "Stop a program after", kind: "number", unit: "s"},
+    {name: "torrent_file_size_limit", label: ".torrent file size limit", kind: "number", scale: 1048576, unit: "MiB",
+     hint: "the largest .torrent added, uploaded, fetched or watched; 1 to 32"},
     {name: "bind_interface", label: "Network interface", kind: "text", placeholder: "wg0",
      hint: "every connection by this interface alone, nothing elsewhere while it is down; empty = any"},
     {name: "bind_address", label: "Its address", kind: "text", placeholder: "10.8.0.2",

@@ -22,12 +22,14 @@ from ...engine.addtorrent import (
     MagnetLink,
     Parsed,
     TorrentUrl,
+    over_the_limit,
     read_add_torrent,
     recorded_source,
+    torrent_size,
 )
 from ...engine.grouped import Grouped
 from ...engine.mutable import resolve_with
-from ...engine.resolve import FETCH_TIMEOUT, MAX_FETCHED_TORRENT, resolve
+from ...engine.resolve import FETCH_TIMEOUT, resolve
 from ...engine.together import at_once
 from ...errors import MagnetError, SessionError, TorrentEngineError
 from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
@@ -192,8 +194,13 @@ class JobAdder:
         root = self.run.download_root
         request, link, version = await self._read(source, version)
 
+        limit = self.run.settings.torrent_file_size_limit
+
         def read(seen: GroundsSeen) -> tuple[Torrent | Magnet, Ground]:  # (one worker-thread hop)
             try:
+                refusal = over_the_limit(torrent_size(request), limit)
+                if refusal is not None:
+                    raise InvalidJobRequest(refusal, "source")
                 parsed = read_add_torrent(request)
             except AddTorrentError as exc:
                 raise InvalidJobRequest(str(exc), "source") from exc
@@ -525,7 +532,7 @@ class JobAdder:
             proxy = None
         try:
             torrent = await resolve(TorrentUrl(url), proxy=proxy, bind=self.run.manager.config.netbind(),
-                                    max_size=MAX_FETCHED_TORRENT, timeout=FETCH_TIMEOUT,
+                                    max_size=self.run.settings.torrent_file_size_limit, timeout=FETCH_TIMEOUT,
                                     cookies=self.cookies.header_for if self.cookies is not None else None)
         except AddTorrentError as exc:
             raise InvalidJobRequest(str(exc), "source") from exc

@@ -33,6 +33,7 @@ from ...config import (
     STOP_TRACKER_TIMEOUT,
     Encryption,
 )
+from ...engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ...jsonvalue import JSON
 from ...net.tracker.messages import announce_ip_refusal
 from ...policy.choker import SEEDING_CHOKERS, SeedingChoker
@@ -291,6 +292,9 @@ class ServiceSettings:
     rss_auto_downloading_enabled: bool = False
     rss_smart_episode_filters: tuple[str, ...] = DEFAULT_SMART_EPISODE_FILTERS
     rss_download_repack_proper_episodes: bool = True
+    # the largest .torrent added, in bytes, at every door (an upload, a dialect's, a watched
+    # folder's, one fetched by URL, a feed's; qBittorrent's torrent_file_size_limit)
+    torrent_file_size_limit: int = TORRENT_FILE_LIMIT_MOST
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -397,6 +401,10 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_seconds(value, name, minimum=60.0)
         elif name == "rss_max_articles_per_feed":
             values[name] = _int_in(value, name, 1, MAX_FEED_ARTICLES)
+        elif name == "torrent_file_size_limit":
+            values[name] = _int_in(value, name, TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST,
+                                   f"must be a whole number of bytes from {TORRENT_FILE_LIMIT_LEAST} (1 MiB) "
+                                   f"to {TORRENT_FILE_LIMIT_MOST} (the largest .torrent this daemon reads)")
         elif name == "rss_smart_episode_filters":
             values[name] = check_patterns(value, name)
         elif name == "login_max_failures":
