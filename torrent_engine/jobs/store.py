@@ -171,12 +171,18 @@ class JobRecord:
     unmoved: JobStall | None = None
 
     @property
+    def skips_files(self) -> bool:
+        """Whether the job leaves a file of its torrent undownloaded (priority 0), its pad files
+        aside (they are never downloaded: their priority is 0 whatever the selection)."""
+        pads = self.pad_files
+        return any(p <= 0 for i, p in enumerate(self.file_priorities or ()) if i not in pads)
+
+    @property
     def keeps_file_done(self) -> bool:
         """Whether each file's verified bytes are noted (``file_done``) as the record is written:
         a paused job's (its views without a session), and a complete one's with unwanted files
         (one not complete among them shown so, and named under the suffix, without a session)."""
-        return self.options.paused or (self.done_size >= self.total_size
-                                        and any(p <= 0 for p in self.file_priorities or ()))
+        return self.options.paused or (self.done_size >= self.total_size and self.skips_files)
 
     def seeded(self, seconds: float) -> None:
         """``seconds`` more of seeding, none of them spent sending or receiving as far as is

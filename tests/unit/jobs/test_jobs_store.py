@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import gc
 import json
@@ -73,6 +74,20 @@ def test_a_record_gives_the_collector_nothing_to_walk_beyond_its_options(tmp_pat
     gc.collect()
     assert _walked_below(learnt) == [] and _walked_below(loaded) == []
     assert not gc.is_tracked(kept)
+
+
+def test_a_complete_record_notes_its_files_bytes_for_an_unwanted_file_not_for_a_pad_file() -> None:
+    """``keeps_file_done``: a complete job's record notes each file's bytes when it leaves a file
+    undownloaded (that file may be incomplete, shown so and named under the suffix without a
+    session); pad files, whose priority is always 0, are no such file."""
+    done = {"file_priorities": (4, 0, 4), "pad_files": (1,), "done_size": 10, "total_size": 10}
+    assert not record(**done).skips_files and not record(**done).keeps_file_done
+    unwanted = {**done, "file_priorities": (4, 0, 0)}
+    assert record(**unwanted).skips_files and record(**unwanted).keeps_file_done
+    assert not record(**{**unwanted, "done_size": 5}).keeps_file_done  # (downloading: its session's)
+    paused = record(**{**done, "done_size": 5})
+    paused.options = dataclasses.replace(paused.options, paused=True)
+    assert paused.keeps_file_done
 
 
 def test_round_trip(tmp_path: Path) -> None:

@@ -66,7 +66,7 @@ class PartialNames:
             return
         for rec in self.run.jobs.unfinished():  # (a complete one has none to rename)
             if rec.state in (*_RUNNING, *_STOPPED) and (rec.partial or rec.done_size < rec.total_size
-                                                        or any(p <= 0 for p in rec.file_priorities or ())):
+                                                        or rec.skips_files):
                 self._ask(rec.id)  # (a seed's unwanted file may be incomplete: as qBittorrent's, suffixed)
 
     def program_waits(self, rec: JobRecord, moved: bool) -> bool:

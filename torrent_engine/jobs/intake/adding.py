@@ -506,7 +506,7 @@ class JobAdder:
         opts, manager = rec.options, self.run.manager
         return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
                 and o.files is None and not o.file_priorities and not o.sequential and not rec.stop_condition
-                and not any(p <= 0 for i, p in enumerate(rec.file_priorities or ()) if i not in rec.pad_files)
+                and not rec.skips_files
                 and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
                 and manager.keeps_saved and not self.run.queue.judges(rec))
 
