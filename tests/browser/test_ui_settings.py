@@ -223,8 +223,9 @@ async def test_the_add_dialog_s_stop_condition_stops_the_torrent_once_its_files_
 
 async def test_the_peer_network_is_changed_in_settings_and_a_taken_port_shown_by_its_field(
         tmp_path: Path) -> None:
-    """Encryption and PeX (BitTorrent) and the listening port (Connection) are real fields: a
-    change is saved and applied to the engine; a port in use is refused by its field."""
+    """Encryption and PeX (BitTorrent), the protocols and the listening port (Connection) are
+    real fields: a change is saved and applied to the engine; a port in use is refused by its
+    field."""
     import socket
 
     from selenium.webdriver.support.ui import Select
@@ -238,14 +239,16 @@ async def test_the_peer_network_is_changed_in_settings_and_a_taken_port_shown_by
                 driver.execute_script(RECORD_PATCHES)
                 Select(view.field("encryption")).select_by_value("require")
                 view.field("pex_enabled").click()  # (on: off)
+                Select(view.field("transport")).select_by_value("tcp")
                 view.save("Saved.")
                 return list(driver.execute_script("return window.patches"))
 
-            assert await in_thread(change) == [{"encryption": "require", "pex_enabled": False}]
+            patched = {"encryption": "require", "pex_enabled": False, "transport": "tcp"}
+            assert await in_thread(change) == [patched]
             s = api.service.get_settings()
-            assert (s.encryption, s.pex_enabled) == ("require", False)
+            assert (s.encryption, s.pex_enabled, s.transport) == ("require", False, "tcp")
             config = api.service.manager.config
-            assert (config.encryption, config.pex_enabled) == ("require", False)
+            assert (config.encryption, config.pex_enabled, config.transport) == ("require", False, "tcp")
 
             with socket.socket() as taken:
                 taken.bind(("", 0))

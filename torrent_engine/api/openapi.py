@@ -341,6 +341,9 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "dht_enabled": BOOL, "pex_enabled": BOOL, "lsd_enabled": BOOL,
     "encryption": {"type": "string", "enum": ["prefer", "require", "disable"],
                    "description": "MSE/PE for new connections, in and out"},
+    "transport": {"type": "string", "enum": ["any", "tcp", "utp"],
+                  "description": "the protocols of new connections, in and out: any (uTP and TCP, uTP "
+                                 "dialed first), tcp or utp alone"},
     "default_trackers": {"type": "array", "items": {"type": "array", "items": STRING},
                          "description": "tiers of tracker URLs (http, https, udp) every new torrent that "
                                         "is not private announces to after its own, kept in its trackers, "

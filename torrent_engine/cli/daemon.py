@@ -52,7 +52,8 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
               "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "connection_speed",
               "bind_interface",
-              "bind_address", "active_checking_limit", "listen_port", "dht", "pex", "lsd", "encryption")
+              "bind_address", "active_checking_limit", "listen_port", "dht", "pex", "lsd", "encryption",
+              "transport")
 
 
 class DaemonError(TorrentEngineError):
@@ -179,6 +180,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
+    p.add_argument("--transport", choices=["any", "tcp", "utp"], default="any",
+                   help="peers over uTP and TCP (any: uTP first, TCP too; default), TCP alone or uTP alone")
     p.add_argument("--download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="total download rate limit, e.g. 2M (default: none)")
     p.add_argument("--upload-limit", type=parse_rate, default=0, metavar="RATE",
@@ -435,7 +438,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     token = args.api_token or os.environ.get(TOKEN_ENV) or load_or_create_token(state_dir)
     loopback_peers = is_loopback(args.listen_host)
     config = Config(listen_host=args.listen_host, listen_port=args.listen_port,
-                    state_dir=state_dir, encryption=args.encryption,
+                    state_dir=state_dir, encryption=args.encryption, transport=args.transport,
                     tracker_enabled=not args.no_trackers, dht_enabled=args.dht,
                     dht_bootstrap=tuple(args.dht_bootstrap) or DHT_ROUTERS, port_mapping=args.port_mapping,
                     lsd_enabled=args.lsd, pex_enabled=args.pex,

@@ -108,7 +108,7 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
     the IP filter, the alternative rate limits and their schedule, the connection limits, the
-    listening port, DHT, PEX, LSD and encryption (``JobService.configure``: one the
+    listening port, DHT, PEX, LSD, encryption and transports (``JobService.configure``: one the
     configuration changed since it was last applied is changed, as the API would change it; one
     it did not change stays as the API left it)."""
     out: SettingChanges = {}
@@ -143,6 +143,7 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["pex_enabled"] = args.pex
     out["lsd_enabled"] = args.lsd
     out["encryption"] = args.encryption
+    out["transport"] = args.transport
     return out
 
 

@@ -30,7 +30,7 @@ import anyio
 import anyio.abc
 import anyio.to_thread
 
-from ..config import Config
+from ..config import Config, Transport
 from ..errors import ConfigError, SessionError
 from ..events import EventBus
 from ..logbook import peer_event
@@ -755,12 +755,51 @@ class SharedResources:
                 if bind is None else await tcp_listener(bind, self.config.listen_host, port)
             await listener.aclose()
             if self.config.transport != "tcp":
-                family = socket.AF_INET6 if host is not None and ":" in host else socket.AF_INET
-                with socket.socket(family, socket.SOCK_DGRAM) as probe:
-                    probe.bind((host or self.config.bind_address or "", port))
+                self._probe_udp(port)
         except OSError as exc:
             raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
                               "listen_port") from None
+
+    def _probe_udp(self, port: int) -> None:
+        """``OSError`` when uTP's UDP socket could not be bound to ``port`` now (nothing is kept
+        open)."""
+        host = self.config.listen_host or None
+        family = socket.AF_INET6 if host is not None and ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_DGRAM) as probe:
+            probe.bind((host or self.config.bind_address or "", port))
+
+    async def check_utp(self, transport: Transport) -> None:
+        """``ConfigError`` naming ``transport``, with the system's reason, when ``transport``
+        turns uTP on and its UDP socket could not be bound to the port listened on now; nothing
+        is kept open. Nothing to check when uTP stays off or runs already, when the services do
+        not run (their start binds it, or says in the log why it cannot), or under proxy only."""
+        if transport == "tcp" or not self._running or self._utp is not None or self.config.proxy_only:
+            return
+        try:
+            self._probe_udp(self._listen_port)
+        except OSError as exc:
+            raise ConfigError(f"uTP cannot listen on UDP port {self._listen_port}: {exc.strerror or exc}",
+                              "transport") from None
+
+    async def set_transport(self, transport: Transport) -> None:
+        """Dial and accept peers over ``transport`` from now on (``Config.transport``: uTP and
+        TCP, or one alone); the connections made before stay, as libtorrent's protocol settings
+        apply to new connections. uTP turned off: its socket stays open (the DHT's too, when on
+        it), an incoming uTP connection is refused (reset), none is dialed. uTP turned on while
+        no uTP socket runs (the services started with TCP alone): one starts on the port
+        listened on (UDP), beside the DHT's own socket; a port taken since ``check_utp`` leaves
+        uTP off, said in the log, as at a start. TCP turned off: an incoming TCP connection is
+        closed at once, none is dialed (the listener stays: peers learn one port for both)."""
+        async with self._lock():
+            self.config.transport = transport
+            utp = self._utp
+            if utp is not None:
+                utp.refusing = transport == "tcp"
+            tg = self._services_tg
+            if transport == "tcp" or utp is not None or tg is None or not self._running \
+                    or self._starting is not None or self.config.proxy_only:
+                return  # (a start under way reads the config)
+            await self._start_utp(tg)
 
     async def set_listen_port(self, port: int) -> None:
         """Listen on ``port`` (0: any free one) from now on (``Config.listen_port``): while the

@@ -28,7 +28,7 @@ from .tuning.altspeed import effective_limits, scheduled
 from .tuning.blocklist import Blocklist
 from .tuning.netbind import apply_binding
 from .tuning.peerlimits import apply_peer_limits
-from .tuning.peernet import apply_peer_network, check_port_free
+from .tuning.peernet import apply_peer_network, check_port_free, check_utp_free
 from .tuning.proxy import apply_proxy, proxy_config
 from .tuning.settings import (
     EXPORT_DIRS,
@@ -106,6 +106,8 @@ class SettingsControl:
         new = updated(self.settings, changes)
         if new.listen_port != self.settings.listen_port and self.run.running:  # (in use: refused, not saved)
             await check_port_free(self.run.manager, new.listen_port)
+        if new.transport != self.settings.transport and self.run.running:  # (uTP turned on: its UDP port)
+            await check_utp_free(self.run.manager, new.transport)
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)

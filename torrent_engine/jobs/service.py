@@ -175,7 +175,7 @@ class JobService:
                      "max_active_checking": self.config.active_checking_limit,
                      "listen_port": self.config.listen_port, "dht_enabled": self.config.dht_enabled,
                      "pex_enabled": self.config.pex_enabled, "lsd_enabled": self.config.lsd_enabled,
-                     "encryption": self.config.encryption, **self._asked}
+                     "encryption": self.config.encryption, "transport": self.config.transport, **self._asked}
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,

@@ -55,7 +55,9 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
-_PORT_FIELDS = frozenset({"encryption", "listen_port", "random_port"})
+# qBittorrent's peer connection protocols (bittorrent_protocol): 0 TCP and μTP, 1 TCP, 2 μTP
+_PROTOCOLS = ("any", "tcp", "utp")
+_PORT_FIELDS = frozenset({"encryption", "bittorrent_protocol", "listen_port", "random_port"})
 KIB = 1024
 MAX_KIB = 2**31 // KIB - 1  # a slow rate's KiB/s at most (a C int of bytes per second)
 MAX_MINUTES = 2**31 - 1  # a time limit's minutes at most: what qBittorrent's preference (an int) holds
@@ -71,7 +73,7 @@ def _minutes(value: object, name: str) -> float:
 
 
 def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]) -> SettingChanges:
-    """The encryption policy and the port: ``random_port`` true is any free port (taken at each
+    """The encryption policy, the protocols and the port: ``random_port`` true is any free port (taken at each
     start: qBittorrent's "use a different port on each start"), false a fixed one, the port
     listened on now unless ``listen_port`` gives another."""
     changes: SettingChanges = {}
@@ -80,18 +82,16 @@ def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]
         if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(_ENCRYPTION):
             raise QbtError(400, "encryption: must be 0 (prefer), 1 (require) or 2 (disable)")
         changes["encryption"] = _ENCRYPTION[number]
+    if "bittorrent_protocol" in prefs:
+        number = prefs["bittorrent_protocol"]
+        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(_PROTOCOLS):
+            raise QbtError(400, "bittorrent_protocol: must be 0 (TCP and μTP), 1 (TCP) or 2 (μTP)")
+        changes["transport"] = _PROTOCOLS[number]
     if prefs.get("random_port") is True:
         changes["listen_port"] = 0
     else:  # (the port shown sent back as it is: no change, unless random_port is turned off)
         port = prefs.get("listen_port", current["listen_port"])
         if port != current["listen_port"] or (prefs.get("random_port") is False and current["random_port"]):
-            changes["listen_port"] = port
-    return changes
-    if prefs.get("random_port", current["random_port"]) is True:
-        changes["listen_port"] = 0
-    else:  # (the port shown sent back as it is, with the random one kept: no change)
-        port = prefs.get("listen_port", current["listen_port"])
-        if port != current["listen_port"] or current["random_port"] is True and "random_port" in prefs:
             changes["listen_port"] = port
     return changes
 
@@ -129,6 +129,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
         "dht": s.dht_enabled, "pex": s.pex_enabled, "lsd": s.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False,
+        "bittorrent_protocol": _PROTOCOLS.index(s.transport),  # (the protocols of new connections)
         # (the trackers added to new torrents, one a line: each its own tier here)
         "add_trackers_enabled": s.default_trackers_enabled,
         "add_trackers": "\n".join(flat(s.default_trackers)),
@@ -185,7 +186,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
 def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> SettingChanges:
     """The settings' changes ``app/setPreferences`` asks for: the share limits and their action,
     the queue and the rate limits, the programs, the proxy, the IP filter, the alternative
-    limits, the interface, the port, DHT, PEX, LSD and encryption; another known field may only
+    limits, the interface, the port, DHT, PEX, LSD, encryption and the protocols; another known field may only
     be sent with its current value (400 otherwise: the daemon cannot change it from here);
     unknown fields are ignored."""
     current = preferences(service)

@@ -485,10 +485,11 @@ class TransmissionRpc:
             # (the port listened on; random on start: none set, any free one is taken at each start)
             "peer-port": stats.listen_port or s.listen_port, "peer-port-random-on-start": s.listen_port == 0,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": s.dht_enabled,
-            "pex-enabled": s.pex_enabled, "lpd-enabled": s.lsd_enabled, "utp-enabled": True,
+            "pex-enabled": s.pex_enabled, "lpd-enabled": s.lsd_enabled,
+            "utp-enabled": s.transport != "tcp", "tcp-enabled": s.transport != "utp",
             # (Transmission 4.1's: with both, uTP is tried first; an added torrent is not
             # sequential unless asked; 4.1 names it sequential_download, as a torrent's)
-            "preferred_transports": ["utp", "tcp"] if config.transport == "any" else [config.transport],
+            "preferred_transports": _TRANSPORTS[s.transport],
             "sequentialDownload": False,
             "encryption": _ENCRYPTION[s.encryption],
             "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
@@ -1331,13 +1332,38 @@ _SCOPES: dict[str, Scope] = {
 # plaintext; ours also refuses MSE peers: docs/compat.md)
 _ENCRYPTION = {"prefer": "preferred", "require": "required", "disable": "tolerated"}
 _PEER_NETWORK_FIELDS = frozenset({"peer-port", "peer-port-random-on-start", "dht-enabled", "pex-enabled",
-                                  "lpd-enabled", "encryption"})
+                                  "lpd-enabled", "encryption", "utp-enabled", "tcp-enabled",
+                                  "preferred_transports"})
+# Transmission 4.1's preferred_transports for our transports (uTP first when both are on)
+_TRANSPORTS: dict[str, JSON] = {"any": ["utp", "tcp"], "utp": ["utp"], "tcp": ["tcp"]}
+
+
+def _transport(a: JSONObject, current: Mapping[str, JSON]) -> str:
+    """``session-set``'s transports as our ``transport``: 4.1's ``preferred_transports`` (both,
+    uTP first, or one alone), else ``utp-enabled`` and ``tcp-enabled``; ``RpcError`` for none,
+    or TCP before uTP (both are dialed here uTP first)."""
+    if "preferred_transports" in a:
+        asked = a["preferred_transports"]
+        for ours, theirs in _TRANSPORTS.items():
+            if asked == theirs:
+                return ours
+        raise RpcError('preferred_transports: must be ["utp", "tcp"] (uTP first, TCP too), ["utp"] or '
+                       '["tcp"] (TCP before uTP is not a choice here)')
+    utp, tcp = a.get("utp-enabled", current["utp-enabled"]), a.get("tcp-enabled", current["tcp-enabled"])
+    for name, value in (("utp-enabled", utp), ("tcp-enabled", tcp)):
+        if not isinstance(value, bool):
+            raise RpcError(f"{name}: must be true or false")
+    if not utp and not tcp:
+        raise RpcError("utp-enabled, tcp-enabled: at least one of them must stay on")
+    return "any" if utp and tcp else "utp" if utp else "tcp"
 
 
 def _peer_network_changes(a: JSONObject, current: Mapping[str, JSON]) -> dict[str, object]:
-    """``session-set``'s port, DHT, PEX, LSD and encryption as our settings' changes (each
-    checked by the service; an unknown encryption name here)."""
+    """``session-set``'s port, DHT, PEX, LSD, encryption and transports as our settings'
+    changes (each checked by the service; an unknown encryption name here)."""
     changes: dict[str, object] = {}
+    if any(name in a for name in ("utp-enabled", "tcp-enabled", "preferred_transports")):
+        changes["transport"] = _transport(a, current)
     for theirs, ours in (("dht-enabled", "dht_enabled"), ("pex-enabled", "pex_enabled"),
                          ("lpd-enabled", "lsd_enabled")):
         if theirs in a:

@@ -50,6 +50,9 @@ const SETTINGS = [
     {name: "run_on_seeding_done", label: "Command line", kind: "text"},
   ]},
   {group: "Connection", fields: [
+    {name: "transport", label: "Peer connection protocol", kind: "choice",
+     options: [["any", "TCP and μTP"], ["tcp", "TCP"], ["utp", "μTP"]],
+     hint: "for new connections; with both, μTP is dialed first"},
     {name: "listen_port", label: "Listening port", kind: "number", placeholder: "6881",
      hint: "for incoming peers, TCP and uTP; 0 = any free port, chosen at each start"},
     {name: "max_connections", label: "Connections at most", kind: "number", unit: "peers",

@@ -1,15 +1,16 @@
 """The engine's peer network among the job service's settings: the listening port, the DHT,
-PEX, LSD and the encryption policy (qBittorrent's Connection and BitTorrent preferences;
-Transmission's ``peer-port``, ``dht-enabled``, ``pex-enabled``, ``lpd-enabled``,
-``encryption``). Checked on the way in and made the engine's (its ``Config``) at once: the
-shared services start, stop or listen anew (``SharedResources.set_dht``, ``set_lsd``,
-``set_listen_port``); PEX and the encryption policy are read for each new connection."""
+PEX, LSD, the encryption policy and the transports (qBittorrent's Connection and BitTorrent
+preferences; Transmission's ``peer-port``, ``dht-enabled``, ``pex-enabled``, ``lpd-enabled``,
+``encryption``, ``utp-enabled``). Checked on the way in and made the engine's (its ``Config``) at
+once: the shared services start, stop or listen anew (``SharedResources.set_dht``, ``set_lsd``,
+``set_listen_port``, ``set_transport``); PEX, the encryption policy and the transports are read
+for each new connection."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, get_args
 
-from ...config import Encryption
+from ...config import TRANSPORTS, Encryption, Transport
 from ...errors import ConfigError
 from ..model import InvalidJobRequest
 
@@ -37,6 +38,15 @@ def check_encryption(value: object, name: str) -> Encryption:
     raise InvalidJobRequest(f"must be one of {', '.join(ENCRYPTIONS)}", name)
 
 
+def check_transport(value: object, name: str) -> Transport:
+    """One of ``any`` (uTP and TCP), ``tcp``, ``utp`` (``Config.transport``'s names)."""
+    for transport in TRANSPORTS:
+        if value == transport:
+            return transport
+    raise InvalidJobRequest(f"must be one of {', '.join(TRANSPORTS)} (uTP and TCP, TCP alone, uTP alone)",
+                            name)
+
+
 async def check_port_free(manager: TorrentManager, port: int) -> None:
     """``InvalidJobRequest`` naming ``listen_port`` with the system's reason when the engine
     could not listen on ``port`` now (before anything is saved)."""
@@ -46,8 +56,18 @@ async def check_port_free(manager: TorrentManager, port: int) -> None:
         raise InvalidJobRequest(exc.reason, "listen_port") from None
 
 
+async def check_utp_free(manager: TorrentManager, transport: Transport) -> None:
+    """``InvalidJobRequest`` naming ``transport`` with the system's reason when uTP, turned on by
+    ``transport``, could not listen on the port listened on now (UDP: before anything is saved)."""
+    try:
+        await manager.shared.check_utp(transport)
+    except ConfigError as exc:
+        raise InvalidJobRequest(exc.reason, "transport") from None
+
+
 async def apply_peer_network(manager: TorrentManager, s: ServiceSettings) -> None:
-    """Make ``s``' port, DHT, PEX, LSD and encryption policy the engine's (those that differ)."""
+    """Make ``s``' port, DHT, PEX, LSD, encryption policy and transports the engine's (those that
+    differ)."""
     config, shared = manager.config, manager.shared
     config.pex_enabled = s.pex_enabled
     config.encryption = check_encryption(s.encryption, "encryption")
@@ -55,6 +75,8 @@ async def apply_peer_network(manager: TorrentManager, s: ServiceSettings) -> Non
         await shared.set_dht(s.dht_enabled)
     if config.lsd_enabled != s.lsd_enabled:
         await shared.set_lsd(s.lsd_enabled)
+    if config.transport != s.transport:
+        await shared.set_transport(s.transport)
     if config.listen_port != s.listen_port:
         try:
             await shared.set_listen_port(s.listen_port)

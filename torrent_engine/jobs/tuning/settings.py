@@ -2,8 +2,8 @@
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
 programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
 (proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py), the
-connection limits (peerlimits.py) and the peer network: port, DHT, PEX, LSD, encryption
-(peernet.py). One JSON file, ``state_dir/settings.json``, written atomically; every value is
+connection limits (peerlimits.py) and the peer network: port, DHT, PEX, LSD, encryption,
+transports (peernet.py). One JSON file, ``state_dir/settings.json``, written atomically; every value is
 checked on the way in.
 """
 
@@ -32,6 +32,7 @@ from ...config import (
     RESUME_SAVE_INTERVAL,
     STOP_TRACKER_TIMEOUT,
     Encryption,
+    Transport,
 )
 from ...engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ...jsonvalue import JSON
@@ -47,7 +48,7 @@ from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
 from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
-from .peernet import check_encryption, check_listen_port
+from .peernet import check_encryption, check_listen_port, check_transport
 from .proxy import PROXY_SWITCHES, check_proxy_url
 
 log = logging.getLogger("torrent_engine.jobs.settings")
@@ -242,13 +243,15 @@ class ServiceSettings:
     bind_interface: str = ""
     bind_address: str = ""
     # the peer network (peernet.py): the port peers connect to (TCP and uTP; 0: any free one,
-    # chosen at each start), the DHT, PEX, LSD, and the encryption (MSE/PE) policy of new
-    # connections: the Config's (the daemon's flags) unless changed
+    # chosen at each start), the DHT, PEX, LSD, the encryption (MSE/PE) policy and the transports
+    # (any: uTP and TCP; tcp or utp alone) of new connections: the Config's (the daemon's flags)
+    # unless changed
     listen_port: int = 0
     dht_enabled: bool = True
     pex_enabled: bool = True
     lsd_enabled: bool = True
     encryption: Encryption = "prefer"
+    transport: Transport = "any"
     # trackers every new torrent that is not private announces to after its own (BEP 12 tiers;
     # qBittorrent's "automatically add these trackers", Transmission's default-trackers), while
     # enabled; kept in each job's trackers at its add
@@ -430,6 +433,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_listen_port(value, name)
         elif name == "encryption":
             values[name] = check_encryption(value, name)
+        elif name == "transport":
+            values[name] = check_transport(value, name)
         elif name == "default_trackers":
             if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)) \
                     or not all(isinstance(t, (list, tuple)) for t in value):
@@ -483,7 +488,7 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "connection_speed", "bind_interface",
          "bind_address", "max_active_checking", "listen_port", "dht_enabled", "pex_enabled", "lsd_enabled",
-         "encryption")
+         "encryption", "transport")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 

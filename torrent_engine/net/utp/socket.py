@@ -189,9 +189,11 @@ class UtpSocket:
         """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
         ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``. ``accepting()``: whether
         an incoming connection may be taken now; a SYN that comes while not is dropped unanswered,
-        as when the table is full (its sender sends it again)."""
+        as when the table is full (its sender sends it again). While ``refusing``, a SYN is
+        answered with a reset (uTP turned off for incoming peers: the dialer learns it at once)."""
         self.on_accept = on_accept
         self.accepting = accepting
+        self.refusing = False
         self.netbind: NetBind | None = None  # the interface its socket is bound to (None: any)
         if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
             raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
@@ -688,6 +690,11 @@ class UtpSocket:
         self.mark(stream)
 
     def _incoming(self, syn: Packet, addr: Address) -> None:
+        if self.refusing:
+            self.resets_sent += 1
+            self.sendto(encode(Packet(PacketType.RESET, syn.connection_id, self.now_us() & TS_MASK, 0, 0, 0,
+                                      syn.seq_nr)), addr)
+            return
         if self.on_accept is None or self.table.full or not self.accepting():
             return
         conn = UtpConnection.accept(syn, self._rng.randrange(1 << 16), self.now_us(),
