@@ -189,6 +189,7 @@ class TrackerSuccess(Event):
     interval: int = 0
     min_interval: int | None = None  # the tracker's "min interval", when it gave one
     next_in: float | None = None  # seconds until the next announce to it, as scheduled
+    warning: str = ""  # the tracker's "warning message" beside its answer ("" none)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

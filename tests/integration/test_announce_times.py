@@ -88,3 +88,50 @@ async def test_each_dialect_says_when_the_trackers_are_announced_to_next(tmp_pat
         assert {(t["next_announce_at"], t["min_announce_at"]) for t in paused} == {(None, None)}, paused
         assert all(t["announced_at"] for t in paused)  # (what it last heard stays)
 
+
+
+async def test_a_trackers_warning_beside_a_working_answer_is_shown_in_each_dialect(tmp_path: Path) -> None:
+    """BEP 3's ``warning message`` with a working answer: our API's tracker ``warning``,
+    qBittorrent's row ``msg`` (status 2, Working) and maindata's ``has_tracker_warning``,
+    Transmission's ``lastAnnounceResult`` in place of ``Success``; a later answer without one
+    clears it."""
+    warn = ["your client is too old"]
+
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        extra = {"warning message": warn[0]} if warn[0] else {}
+        await stream.send(http_response(announce_body(interval=INTERVAL, **extra)))
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        url = f"http://127.0.0.1:{web.port}/announce"
+        info_hash, job_id = await add_with_trackers(api, tmp_path / "elsewhere", [[url]])
+        c = api.client
+
+        async def ours() -> dict[str, Any]:
+            tracker: dict[str, Any] = (await c.get(f"/api/jobs/{job_id}")).json()["trackers"][0]
+            return tracker
+
+        with anyio.fail_after(30):
+            while (await ours())["status"] != "working":
+                await anyio.sleep(0.05)
+        assert (await ours())["warning"] == "your client is too old"
+        row = (await qbt_tracker_rows(api, info_hash))[url]
+        # (its scrape's failure may follow: this tracker answers no scrape)
+        assert row["status"] == 2 and row["msg"].startswith("your client is too old"), row
+        flags = (await c.get("/api/v2/sync/maindata")).json()["torrents"][info_hash]
+        assert (flags["has_tracker_warning"], flags["has_tracker_error"], flags["has_other_announce_error"]) \
+            == (True, False, False)
+        stats = (await transmission(api, "torrent-get", {"ids": [info_hash], "fields": ["trackerStats"]})
+                 )["torrents"][0]["trackerStats"]
+        assert [(s["lastAnnounceSucceeded"], s["lastAnnounceResult"]) for s in stats] == [
+            (True, "your client is too old")]
+
+        warn[0] = ""
+        r = await c.post("/api/v2/torrents/reannounce", data={"hashes": info_hash})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while (await ours())["warning"]:
+                await anyio.sleep(0.05)
+        flags = (await c.get("/api/v2/sync/maindata")).json()["torrents"][info_hash]
+        assert flags["has_tracker_warning"] is False
+        assert "too old" not in (await qbt_tracker_rows(api, info_hash))[url]["msg"]

@@ -330,6 +330,8 @@ class JobTracker:
     # how its last announce failed (None: it did not): "refused" (the tracker's failure reason),
     # "skipped" (not asked: the settings forbid it), "error" (no usable answer)
     failure: str | None = None
+    # the "warning message" the tracker gave with its last answer, when it worked ("" none)
+    warning: str = ""
 
 
 _HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
@@ -521,7 +523,7 @@ class Job:
         return {"url": t.url, "status": t.status, "message": t.message, "peers": t.peers, "tier": t.tier,
                 "seeds": t.seeds, "leechers": t.leechers, "downloaded": t.downloaded,
                 "scrape_error": t.scrape_error, "announced_at": t.announced_at, "next_announce_at": due,
-                "min_announce_at": least, "failure": t.failure}
+                "min_announce_at": least, "failure": t.failure, "warning": t.warning}
 
     def to_json(self, *, detail: bool = False) -> dict[str, object]:
         """The job as the API's JSON (files, peers and trackers too when ``detail``)."""

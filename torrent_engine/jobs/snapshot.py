@@ -161,7 +161,8 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float) -> JobTrack
         return JobTracker(url=event.url, status="working", message="", peers=event.peers,
                           seeds=event.seeders, leechers=event.leechers, announced_at=now,
                           next_announce_at=None if event.next_in is None else now + event.next_in,
-                          min_announce_at=now + event.min_interval if event.min_interval else None)
+                          min_announce_at=now + event.min_interval if event.min_interval else None,
+                          warning=event.warning)
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0, announced_at=now,
                       next_announce_at=None if event.retry_in is None else now + event.retry_in,
                       failure=event.kind)

@@ -333,11 +333,11 @@ def announce_flags(job: Job) -> QbtRecord:
     """``sync/maindata``'s announce fields of a torrent (2.11.7), as qBittorrent sets them from
     its trackers' states (``tracker_status``): a tracker that refused the announce (``Tracker
     error``, 5) sets ``has_tracker_error``, one not working or not asked (4, 6)
-    ``has_other_announce_error``. The job's trackers tell no warning beside a working answer, so
-    ``has_tracker_warning`` is false."""
+    ``has_other_announce_error``, one working whose answer came with a warning message
+    ``has_tracker_warning``."""
     states = {tracker_status(t) for t in job.trackers}
-    return {"has_tracker_warning": False, "has_tracker_error": 5 in states,
-            "has_other_announce_error": 4 in states or 6 in states}
+    return {"has_tracker_warning": any(t.warning and t.status == "working" for t in job.trackers),
+            "has_tracker_error": 5 in states, "has_other_announce_error": 4 in states or 6 in states}
 
 
 # qBittorrent's peer flags that we know (its others tell choking and interest, which the job's
@@ -522,6 +522,7 @@ def reannounce_in(job: Job, now: float) -> int:
 
 
 def tracker_message(t: JobTracker) -> str:
-    """What a tracker's row says: its last announce's error, and its last scrape's."""
+    """What a tracker's row says: its last announce's error or warning, and its last scrape's
+    error."""
     scrape = f"scrape failed: {t.scrape_error}" if t.scrape_error else ""
-    return "; ".join(m for m in (t.message, scrape) if m)
+    return "; ".join(m for m in (t.message, t.warning, scrape) if m)

@@ -1213,7 +1213,9 @@ def _tracker_stat(n: int, t: JobTracker, due: float | None, active: bool = False
             "sitename": "",
             "announceState": 3 if active else 0 if due is None else 1, "hasAnnounced": t.status != "unknown",
             "lastAnnounceSucceeded": ok,
-            "lastAnnounceResult": "Success" if ok else t.message, "lastAnnouncePeerCount": t.peers,
+            # (a working tracker's warning in place of "Success", as Transmission's announcer)
+            "lastAnnounceResult": (t.warning or "Success") if ok else t.message,
+            "lastAnnouncePeerCount": t.peers,
             "lastAnnounceTime": int(t.announced_at or 0), "lastAnnounceStartTime": 0,
             "lastAnnounceTimedOut": False,
             "nextAnnounceTime": int(due or 0),

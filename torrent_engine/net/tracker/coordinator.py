@@ -590,6 +590,7 @@ class TrackerCoordinator:
                 # (as _announce_tier schedules it: told started, a completion goes at once after)
                 next_in=self._round_in(tracker) if chosen
                 else 0.0 if self._complete and not tracker.completed_sent else self._next_interval(response),
+                warning=response.warning or "",
             )
         )
         if peers:
