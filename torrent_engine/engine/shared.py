@@ -768,7 +768,7 @@ class SharedResources:
         with socket.socket(family, socket.SOCK_DGRAM) as probe:
             probe.bind((host or self.config.bind_address or "", port))
 
-    async def check_utp(self, transport: Transport) -> None:
+    def check_utp(self, transport: Transport) -> None:
         """``ConfigError`` naming ``transport``, with the system's reason, when ``transport``
         turns uTP on and its UDP socket could not be bound to the port listened on now; nothing
         is kept open. Nothing to check when uTP stays off or runs already, when the services do
@@ -791,12 +791,9 @@ class SharedResources:
         uTP off, said in the log, as at a start. TCP turned off: an incoming TCP connection is
         closed at once, none is dialed (the listener stays: peers learn one port for both)."""
         async with self._lock():
-            self.config.transport = transport
-            utp = self._utp
-            if utp is not None:
-                utp.refusing = transport == "tcp"
+            self.config.transport = transport  # (the uTP socket's refusing() reads it)
             tg = self._services_tg
-            if transport == "tcp" or utp is not None or tg is None or not self._running \
+            if transport == "tcp" or self._utp is not None or tg is None or not self._running \
                     or self._starting is not None or self.config.proxy_only:
                 return  # (a start under way reads the config)
             await self._start_utp(tg)
@@ -904,7 +901,8 @@ class SharedResources:
                 self.handshakes_deferred += 1
             return free
 
-        utp = UtpSocket(on_accept=on_accept, accepting=accepting)
+        utp = UtpSocket(on_accept=on_accept, accepting=accepting,
+                        refusing=lambda: self.config.transport == "tcp")  # (uTP turned off at run time)
         utp.netbind = self.config.netbind()
         try:
             await tg.start(utp.run, self.config.listen_host or self.config.bind_address, self._listen_port)

@@ -107,7 +107,7 @@ class SettingsControl:
         if new.listen_port != self.settings.listen_port and self.run.running:  # (in use: refused, not saved)
             await check_port_free(self.run.manager, new.listen_port)
         if new.transport != self.settings.transport and self.run.running:  # (uTP turned on: its UDP port)
-            await check_utp_free(self.run.manager, new.transport)
+            check_utp_free(self.run.manager, new.transport)
         if new.incomplete_dir != self.settings.incomplete_dir and new.incomplete_dir:
             folder = await anyio.to_thread.run_sync(incomplete_folder, self.run.download_root, new)
             new = dataclasses.replace(new, incomplete_dir=str(folder))  # (kept absolute)

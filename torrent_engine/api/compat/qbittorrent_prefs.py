@@ -77,16 +77,14 @@ def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]
     start: qBittorrent's "use a different port on each start"), false a fixed one, the port
     listened on now unless ``listen_port`` gives another."""
     changes: SettingChanges = {}
-    if "encryption" in prefs:
-        number = prefs["encryption"]
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(_ENCRYPTION):
-            raise QbtError(400, "encryption: must be 0 (prefer), 1 (require) or 2 (disable)")
-        changes["encryption"] = _ENCRYPTION[number]
-    if "bittorrent_protocol" in prefs:
-        number = prefs["bittorrent_protocol"]
-        if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(_PROTOCOLS):
-            raise QbtError(400, "bittorrent_protocol: must be 0 (TCP and μTP), 1 (TCP) or 2 (μTP)")
-        changes["transport"] = _PROTOCOLS[number]
+    for theirs, ours, names, meaning in (
+            ("encryption", "encryption", _ENCRYPTION, "0 (prefer), 1 (require) or 2 (disable)"),
+            ("bittorrent_protocol", "transport", _PROTOCOLS, "0 (TCP and μTP), 1 (TCP) or 2 (μTP)")):
+        if theirs in prefs:  # (qBittorrent's number of one of our names)
+            number = prefs[theirs]
+            if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(names):
+                raise QbtError(400, f"{theirs}: must be {meaning}")
+            changes[ours] = names[number]
     if prefs.get("random_port") is True:
         changes["listen_port"] = 0
     else:  # (the port shown sent back as it is: no change, unless random_port is turned off)

@@ -30,21 +30,22 @@ def check_listen_port(value: object, name: str) -> int:
     return value
 
 
+def _one_of(value: object, names: tuple[str, ...], name: str, meaning: str = "") -> str:
+    """``value`` when it is one of ``names``; else ``InvalidJobRequest`` naming ``name``."""
+    for one in names:
+        if value == one:
+            return one
+    raise InvalidJobRequest(f"must be one of {', '.join(names)}{meaning}", name)
+
+
 def check_encryption(value: object, name: str) -> Encryption:
     """One of the policies (``Config.encryption``'s names)."""
-    for mode in get_args(Encryption):
-        if value == mode:
-            return mode  # type: ignore[no-any-return]  # (one of the Literal's values)
-    raise InvalidJobRequest(f"must be one of {', '.join(ENCRYPTIONS)}", name)
+    return _one_of(value, ENCRYPTIONS, name)  # type: ignore[return-value]  # (one of the Literal's)
 
 
 def check_transport(value: object, name: str) -> Transport:
     """One of ``any`` (uTP and TCP), ``tcp``, ``utp`` (``Config.transport``'s names)."""
-    for transport in TRANSPORTS:
-        if value == transport:
-            return transport
-    raise InvalidJobRequest(f"must be one of {', '.join(TRANSPORTS)} (uTP and TCP, TCP alone, uTP alone)",
-                            name)
+    return _one_of(value, TRANSPORTS, name, " (uTP and TCP, TCP alone, uTP alone)")  # type: ignore[return-value]
 
 
 async def check_port_free(manager: TorrentManager, port: int) -> None:
@@ -56,11 +57,11 @@ async def check_port_free(manager: TorrentManager, port: int) -> None:
         raise InvalidJobRequest(exc.reason, "listen_port") from None
 
 
-async def check_utp_free(manager: TorrentManager, transport: Transport) -> None:
+def check_utp_free(manager: TorrentManager, transport: Transport) -> None:
     """``InvalidJobRequest`` naming ``transport`` with the system's reason when uTP, turned on by
     ``transport``, could not listen on the port listened on now (UDP: before anything is saved)."""
     try:
-        await manager.shared.check_utp(transport)
+        manager.shared.check_utp(transport)
     except ConfigError as exc:
         raise InvalidJobRequest(exc.reason, "transport") from None
 

@@ -182,18 +182,18 @@ class UtpSocket:
     connection). ``on_accept(stream)``, when given, receives each incoming connection."""
 
     def __init__(self, *, on_accept: Callable[[UtpStream], None] | None = None,
-                 accepting: Callable[[], bool] = lambda: True,
+                 accepting: Callable[[], bool] = lambda: True, refusing: Callable[[], bool] = lambda: False,
                  clock: Callable[[], float] = time.monotonic, rng: random.Random | None = None,
                  recvmmsg: bool = True, segment: bool = True, coalesce: bool = True,
                  loopback_datagram: int = LOOPBACK_DATAGRAM) -> None:
         """``loopback_datagram``: the largest datagram offered to a loopback peer (at most
         ``PACKET_SIZE`` offers nothing); other peers get ``PACKET_SIZE``. ``accepting()``: whether
         an incoming connection may be taken now; a SYN that comes while not is dropped unanswered,
-        as when the table is full (its sender sends it again). While ``refusing``, a SYN is
+        as when the table is full (its sender sends it again). While ``refusing()``, a SYN is
         answered with a reset (uTP turned off for incoming peers: the dialer learns it at once)."""
         self.on_accept = on_accept
         self.accepting = accepting
-        self.refusing = False
+        self.refusing = refusing
         self.netbind: NetBind | None = None  # the interface its socket is bound to (None: any)
         if not 0 < loopback_datagram <= MAX_UDP_PAYLOAD:
             raise ValueError(f"loopback_datagram must be 1..{MAX_UDP_PAYLOAD} bytes: {loopback_datagram}")
@@ -682,18 +682,20 @@ class UtpSocket:
                 stream = self.table.sender_of(data[:HEADER_SIZE], addr)
         if stream is None:
             if pkt.type is not PacketType.RESET:
-                self.resets_sent += 1
-                reset = Packet(PacketType.RESET, pkt.connection_id, now & TS_MASK, 0, 0, 0, pkt.seq_nr)
-                self.sendto(encode(reset), addr)
+                self._reset(pkt, addr, now)
             return
         stream.conn.receive_packet(pkt, now)
         self.mark(stream)
 
+    def _reset(self, pkt: Packet, addr: Address, now: int) -> None:
+        """Answer ``pkt``, of no connection we take, with a reset carrying the id it carried."""
+        self.resets_sent += 1
+        reset = Packet(PacketType.RESET, pkt.connection_id, now & TS_MASK, 0, 0, 0, pkt.seq_nr)
+        self.sendto(encode(reset), addr)
+
     def _incoming(self, syn: Packet, addr: Address) -> None:
-        if self.refusing:
-            self.resets_sent += 1
-            self.sendto(encode(Packet(PacketType.RESET, syn.connection_id, self.now_us() & TS_MASK, 0, 0, 0,
-                                      syn.seq_nr)), addr)
+        if self.refusing():
+            self._reset(syn, addr, self.now_us())
             return
         if self.on_accept is None or self.table.full or not self.accepting():
             return
