@@ -23,7 +23,7 @@ from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.test_compat_network import rpc
 from torrent_engine.engine.shared import SharedResources
-from torrent_engine.errors import PeerError
+from torrent_engine.errors import PeerError, UtpError
 from torrent_engine.jobs import InvalidJobRequest, JobService
 from torrent_engine.net.peer.handshake import connect
 from torrent_engine.net.utp.socket import UtpSocket
@@ -65,10 +65,8 @@ async def handshake(port: int, info_hash: bytes, pieces: int, utp: UtpSocket | N
     try:
         conn = await connect("127.0.0.1", port, info_hash=info_hash, peer_id=peer_id, encryption="disable",
                              num_pieces=pieces, timeout=10, opener=None if utp is None else over_utp)
-    except Exception as exc:  # (the uTP socket's refusal is its own error: a peer error to the caller)
-        if isinstance(exc, PeerError):
-            raise
-        raise PeerError(f"refused: {exc!r}") from exc
+    except UtpError as exc:  # (the uTP socket's refusal is its own error: a peer error to the caller)
+        raise PeerError(f"refused: {exc}") from exc
     await conn.aclose()
     return time.monotonic() - began
 
