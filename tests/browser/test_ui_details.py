@@ -1,8 +1,8 @@
 """A job's details in a real browser (headless Chromium through Selenium, as tests/browser/test_ui.py
 drives it): General with its piece map, Trackers (add, edit, remove, each refusal said beside its
 control with what was typed kept), HTTP sources, Content as a tree (priorities, several at once,
-rename), Peers (a real peer banned), Speed; the sidebar's tracker filter; and a lost event stream
-that says "reconnecting…" and comes back current without a reload."""
+rename), Peers (a real peer banned), Speed; the sidebar's tracker and tracker status filters; and a
+lost event stream that says "reconnecting…" and comes back current without a reload."""
 
 from __future__ import annotations
 
@@ -447,6 +447,60 @@ async def test_the_sidebar_filters_by_tracker_host_with_live_counts(tmp_path: Pa
                 return side_counts(driver, "tracker")
 
             assert await in_thread(live) == {"": "4", "\u0000": "0", "a.example": "3", "b.example": "2"}
+
+
+async def test_the_sidebar_filters_by_tracker_status_as_the_announces_are_answered(tmp_path: Path) -> None:
+    """The sidebar's tracker status (qBittorrent 5.1's): the jobs whose tracker answered with a
+    warning, refused the announce, or could not be reached, counted; one chosen shows its jobs;
+    a later answer moves a job out of it while the page is open."""
+    from selenium.webdriver.common.by import By
+
+    refusing = [True]
+
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path.startswith("/announce/refused") and refusing[0]:
+            await stream.send(http_response(encode({"failure reason": "unregistered torrent"})))
+        elif request.path.startswith("/announce/warn"):
+            await stream.send(http_response(announce_body(**{"warning message": "your client is too old"})))
+        else:
+            await stream.send(http_response(announce_body()))
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        base = f"http://127.0.0.1:{web.port}/announce"
+        ids = []
+        for i, url in enumerate((f"{base}/warn", f"{base}/refused", "http://127.0.0.1:1/announce", base)):
+            job, _ = await api.service.add(f"{_magnet(i)}&tr={url}", AddOptions())
+            ids.append(job.id)
+        with anyio.fail_after(30):
+            while any(t.status == "unknown" for j in api.service.list() for t in j.trackers):
+                await anyio.sleep(0.05)
+        with chromium(1400, 900) as driver:
+            def counts() -> tuple[dict[str, str], str]:
+                open_page(driver, api)
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "4")
+                shown = side_counts(driver, "issue")
+                side(driver, "issue", "tracker_error").click()
+                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
+                return shown, css(driver, "tr.job[data-job-id]").get_attribute("data-job-id")
+
+            shown, only = await in_thread(counts)
+            assert shown == {"": "4", "warning": "1", "tracker_error": "1", "other_error": "1"}, shown
+            assert only == ids[1]
+            refusing[0] = False  # (answered again: it works now)
+            r = await api.client.post(f"/api/jobs/{ids[1]}/reannounce")
+            assert r.status_code in (200, 202), r.text
+
+            def live() -> tuple[dict[str, str], str]:
+                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "0")
+                counted = side_counts(driver, "issue")
+                side(driver, "issue", "other_error").click()
+                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
+                return counted, css(driver, "tr.job[data-job-id]").get_attribute("data-job-id")
+
+            counted, unreached = await in_thread(live)
+            assert counted == {"": "4", "warning": "1", "tracker_error": "0", "other_error": "1"}, counted
+            assert unreached == ids[2]
 
 
 async def test_a_lost_event_stream_says_reconnecting_and_comes_back_current(tmp_path: Path) -> None:

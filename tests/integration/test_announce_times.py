@@ -4,22 +4,27 @@
 ``lastAnnounceTime`` and ``announceState``, our API's tracker times: the tracker's interval and
 min interval after an answer, the back-off after a failure (the sooner of the two the torrent's
 ``reannounce``), nothing while the job is paused; and a tracker's refusal told apart from a
-failure to reach it (qBittorrent 5's statuses 5 and 4, and maindata's flags)."""
+failure to reach it (qBittorrent 5's statuses 5 and 4, and maindata's flags), and what went
+wrong as the torrent's fact (our ``tracker_issues``, Transmission's torrent ``error``)."""
 
 from __future__ import annotations
 
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import add_with_trackers, qbt_tracker_rows, running_api
+from tests.conftest import require_program
+from tests.integration.api_helpers import TOKEN, add_with_trackers, qbt_tracker_rows, running_api
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.formats.bencode import encode
+from torrent_engine.jobs import AddOptions, Job
 
 pytestmark = pytest.mark.anyio
 
@@ -135,3 +140,68 @@ async def test_a_trackers_warning_beside_a_working_answer_is_shown_in_each_diale
         flags = (await c.get("/api/v2/sync/maindata")).json()["torrents"][info_hash]
         assert flags["has_tracker_warning"] is False
         assert "too old" not in (await qbt_tracker_rows(api, info_hash))[url]["msg"]
+
+
+async def test_what_went_wrong_with_the_announces_is_each_torrents_issue_in_each_dialect(
+        tmp_path: Path) -> None:
+    """What a torrent's trackers answered, as a torrent's fact: our API's ``tracker_issues``
+    (what the web UI's tracker status filter reads); Transmission's ``error`` and ``errorString``
+    as its announcer sets them (the only tracker's refusal 2 with its failure reason, a working
+    tracker's warning 1; a refusal beside other trackers, or a tracker not reached, is not the
+    torrent's error), shown by the real ``transmission-remote -i``; qBittorrent's flags alike."""
+    exe = require_program("transmission-remote")
+
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path.startswith("/announce/refused"):
+            await stream.send(http_response(encode({"failure reason": "unregistered torrent"})))
+        elif request.path.startswith("/announce/warn"):
+            body = announce_body(interval=INTERVAL, **{"warning message": "your client is too old"})
+            await stream.send(http_response(body))
+        else:
+            await stream.send(http_response(announce_body(interval=INTERVAL)))
+
+    def remote(port: int, *args: str) -> str:
+        done = subprocess.run([exe, f"127.0.0.1:{port}", "-n", f"user:{TOKEN}", *args], capture_output=True,
+                              text=True, timeout=60, check=False)
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        base = f"http://127.0.0.1:{web.port}/announce"
+        refused, warn = f"{base}/refused", f"{base}/warn"
+        cases = {"refused": [refused], "warned": [warn], "refused beside another": [refused, base],
+                 "not reached": [DEAD]}
+        hashes = {name: f"{n + 1:040x}" for n, name in enumerate(cases)}
+        for name, trackers in cases.items():
+            magnet = f"magnet:?xt=urn:btih:{hashes[name]}&dn={name.replace(' ', '-')}" + "".join(
+                f"&tr={quote(t, safe='')}" for t in trackers)
+            await api.service.add(magnet, AddOptions())
+
+        def ours() -> dict[str, Job]:
+            jobs = {j.info_hash: j for j in api.service.list()}
+            return {name: jobs[h] for name, h in hashes.items()}
+
+        with anyio.fail_after(30):  # (every tracker answered, or failed)
+            while any(t.status == "unknown" for j in ours().values() for t in j.trackers):
+                await anyio.sleep(0.05)
+        issues = {name: (await api.client.get(f"/api/jobs/{job.id}")).json()["tracker_issues"]
+                  for name, job in ours().items()}
+        assert issues == {"refused": ["tracker_error"], "warned": ["warning"],
+                          "refused beside another": ["tracker_error"], "not reached": ["other_error"]}, issues
+        got = (await transmission(api, "torrent-get", {"ids": list(hashes.values()),
+                                                        "fields": ["hashString", "error", "errorString"]}))
+        errors = {t["hashString"]: (t["error"], t["errorString"]) for t in got["torrents"]}
+        assert {name: errors[h] for name, h in hashes.items()} == {
+            "refused": (2, "unregistered torrent"), "warned": (1, "your client is too old"),
+            "refused beside another": (0, ""), "not reached": (0, "")}, errors
+        port = api.server.bound_port
+        run = anyio.to_thread.run_sync
+        shown = await run(remote, port, "-t", hashes["refused"], "-i")
+        assert "Tracker gave an error: unregistered torrent" in shown, shown
+        shown = await run(remote, port, "-t", hashes["warned"], "-i")
+        assert "Tracker gave a warning: your client is too old" in shown, shown
+        flags = (await api.client.get("/api/v2/sync/maindata")).json()["torrents"]
+        assert [(flags[hashes[name]]["has_tracker_warning"], flags[hashes[name]]["has_tracker_error"],
+                 flags[hashes[name]]["has_other_announce_error"]) for name in cases] == [
+            (False, True, False), (True, False, False), (False, True, False), (False, False, True)]

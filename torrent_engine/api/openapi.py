@@ -21,7 +21,7 @@ from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOU
 from ..engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ..feeds.rules import LAST_DATE
 from ..jobs import JobState
-from ..jobs.model import STOP_CONDITIONS
+from ..jobs.model import STOP_CONDITIONS, TRACKER_ISSUES
 from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
@@ -205,6 +205,10 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "tracker_hosts": {"type": "array", "items": STRING,
                       "description": "the hosts of its trackers, once each, in tier order "
                                      "(none: trackerless)"},
+    "tracker_issues": {"type": "array", "items": {"type": "string", "enum": list(TRACKER_ISSUES)},
+                       "description": "what went wrong with its last announces: a working tracker's "
+                                      "warning, a tracker that refused (its failure reason), one with "
+                                      "no usable answer or not asked (empty: nothing)"},
     "moving": {"type": "boolean",
                "description": "its files are being moved to another folder (its session stopped meanwhile)"},
 }

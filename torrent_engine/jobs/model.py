@@ -367,6 +367,27 @@ def tracker_hosts(trackers: tuple[JobTracker, ...]) -> list[str]:
     return out
 
 
+# what can go wrong with a job's announces, in the order of qBittorrent 5.1's tracker status filter
+TRACKER_ISSUES = ("warning", "tracker_error", "other_error")
+
+
+def tracker_issues(trackers: tuple[JobTracker, ...]) -> list[str]:
+    """What went wrong with the last announces to ``trackers``, of ``TRACKER_ISSUES``:
+    ``warning`` (one that works answered with a warning message), ``tracker_error`` (one refused
+    the announce: its failure reason), ``other_error`` (one gave no usable answer, or was not
+    asked: the settings forbid it); empty when nothing went wrong."""
+    warning = refused = other = False
+    for t in trackers:
+        if t.status == "working":
+            warning = warning or bool(t.warning)
+        elif t.status == "failed":
+            if t.failure == "refused":
+                refused = True
+            else:
+                other = True
+    return [name for name, on in zip(TRACKER_ISSUES, (warning, refused, other), strict=True) if on]
+
+
 @dataclass(frozen=True, slots=True)
 class JobStall:
     """Why a running job has made no progress for a while, and since when; or why its data,
@@ -545,7 +566,8 @@ class Job:
             "number": self.number, "missing_files": list(self.missing_files),
             "seed_mode": self.seed_mode, "verified_pieces": self.verified_pieces,
             "num_pieces": self.num_pieces, "dedup_bytes": self.dedup_bytes,
-            "tracker_hosts": tracker_hosts(self.trackers), "moving": self.moving,
+            "tracker_hosts": tracker_hosts(self.trackers), "tracker_issues": tracker_issues(self.trackers),
+            "moving": self.moving,
         }
         if detail:
             out["files"] = [{"index": f.index, "path": f.path, "size": f.size, "progress": f.progress,

@@ -15,7 +15,7 @@ from urllib.parse import quote
 from ...config import MAX_RATE_LIMIT
 from ...formats.metainfo import Torrent
 from ...jobs import Job, JobState, ServiceSettings, ShareLimitAction
-from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts, tracker_issues
 from ...jobs.organising.features import shown_comment
 from ...jsonvalue import JSON, JSONValue
 from .. import jsontext
@@ -331,13 +331,13 @@ def root_path(job: Job) -> str:
 
 def announce_flags(job: Job) -> QbtRecord:
     """``sync/maindata``'s announce fields of a torrent (2.11.7), as qBittorrent sets them from
-    its trackers' states (``tracker_status``): a tracker that refused the announce (``Tracker
-    error``, 5) sets ``has_tracker_error``, one not working or not asked (4, 6)
-    ``has_other_announce_error``, one working whose answer came with a warning message
-    ``has_tracker_warning``."""
-    states = {tracker_status(t) for t in job.trackers}
-    return {"has_tracker_warning": any(t.warning and t.status == "working" for t in job.trackers),
-            "has_tracker_error": 5 in states, "has_other_announce_error": 4 in states or 6 in states}
+    its trackers' states: one that refused the announce (``Tracker error``, 5) sets
+    ``has_tracker_error``, one not working or not asked (4, 6) ``has_other_announce_error``, one
+    working whose answer came with a warning message ``has_tracker_warning`` (the job's
+    ``tracker_issues``)."""
+    issues = tracker_issues(job.trackers)
+    return {"has_tracker_warning": "warning" in issues, "has_tracker_error": "tracker_error" in issues,
+            "has_other_announce_error": "other_error" in issues}
 
 
 # qBittorrent's peer flags that we know (its others tell choking and interest, which the job's

@@ -151,6 +151,22 @@ def status(job: Job) -> int:
     return STOPPED
 
 
+def error_of(job: Job) -> tuple[int, str]:
+    """Transmission's ``error`` and ``errorString``, as its announcer sets them: the job's own
+    error (3, local), else the failure reason of a torrent's only tracker that refused the
+    announce (2; with more trackers, one failing is not the torrent's error), else the warning a
+    working tracker answered with (1); ``(0, "")`` otherwise."""
+    if job.error:
+        return 3, job.error
+    trackers = job.trackers
+    if len(trackers) == 1 and trackers[0].status == "failed" and trackers[0].failure == "refused":
+        return 2, trackers[0].message
+    for t in trackers:
+        if t.status == "working" and t.warning:
+            return 1, t.warning
+    return 0, ""
+
+
 def finished(job: Job, settings: ServiceSettings) -> bool:
     """Transmission's ``isFinished``: complete, stopped, and at its share limit (so an *arr may
     remove it)."""
@@ -697,8 +713,8 @@ class TransmissionRpc:
 
         values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
-            "status": lambda: status(job), "error": lambda: 3 if job.error else 0,
-            "errorString": lambda: job.error or "", "eta": lambda: eta, "etaIdle": lambda: -1,
+            "status": lambda: status(job), "error": lambda: error_of(job)[0],
+            "errorString": lambda: error_of(job)[1], "eta": lambda: eta, "etaIdle": lambda: -1,
             "isFinished": lambda: finished(job, settings),
             "isStalled": lambda: job.state is JobState.DOWNLOADING and job.download_rate == 0,
             "isPrivate": lambda: bool(torrent.private) if torrent else False,

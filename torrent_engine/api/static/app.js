@@ -108,7 +108,7 @@ const SORT_KEYS = {name: (j) => (j.name || j.info_hash || "").toLowerCase(),
                    ...Object.fromEntries(COLUMNS.map((c) => [c.key, c.sort]))};
 let columns = [];                // the keys of the columns shown, in COLUMNS' order
 const sortBy = {active: {key: "added", dir: 1}, history: {key: "added", dir: -1}};
-const filters = {status: "", category: "", tag: "", tracker: "", search: ""};  // "": all; "\u0000": none
+const filters = {status: "", category: "", tag: "", tracker: "", issue: "", search: ""};  // "": all; "\u0000": none
 // The sidebar's status filters, as qBittorrent's: each a test of a job (the counts are the jobs
 // of the tab that pass it, whatever the other filters).
 const LIVE = new Set(["downloading", "fetching_metadata"]);
@@ -129,6 +129,9 @@ const STATUS = [
   ["moving", "Moving", (j) => !!j.moving],
 ];
 const STATUS_TEST = new Map(STATUS.map(([key, , test]) => [key, test]));
+// The sidebar's tracker status filters, as qBittorrent 5.1's: what went wrong with a job's last
+// announces (its tracker_issues).
+const ISSUES = [["", "All"], ["warning", "Warning"], ["tracker_error", "Tracker error"], ["other_error", "Other error"]];
 const selected = new Set();      // ids of the selected jobs (always among those shown)
 let view = [];                   // the jobs shown, filtered and sorted (refreshed in a frame)
 let viewStale = true;            // something that decides `view` changed: filter and sort again
@@ -414,6 +417,7 @@ function shown(job) {
   if (filters.tag && (filters.tag === "\u0000" ? (f.tags || []).length : !(f.tags || []).includes(filters.tag))) return false;
   const hosts = job.tracker_hosts || [];
   if (filters.tracker && (filters.tracker === "\u0000" ? hosts.length : !hosts.includes(filters.tracker))) return false;
+  if (filters.issue && !(job.tracker_issues || []).includes(filters.issue)) return false;
   if (filters.search && !(job.name || job.info_hash || "").toLowerCase().includes(filters.search)) return false;
   return true;
 }
@@ -425,6 +429,7 @@ function decidesView(old, job) {
   const a = old.features || {}, b = job.features || {};
   if (a.category !== b.category || (a.tags || []).join("\n") !== (b.tags || []).join("\n")) return "now";
   if ((old.tracker_hosts || []).join("\n") !== (job.tracker_hosts || []).join("\n")) return "now";
+  if ((old.tracker_issues || []).join("\n") !== (job.tracker_issues || []).join("\n")) return "now";
   const key = SORT_KEYS[sortBy[tab].key];
   return key(old) !== key(job) ? "soon" : "";
 }
@@ -452,7 +457,7 @@ function rebuild() {
   let unfinished = 0, finished = 0;
   const statuses = new Map(STATUS.map(([key]) => [key, 0]));
   const categories = new Map([["", 0], ["\u0000", 0]]), tags = new Map([["", 0], ["\u0000", 0]]);
-  const trackers = new Map([["", 0], ["\u0000", 0]]);
+  const trackers = new Map([["", 0], ["\u0000", 0]]), issues = new Map();
   const bump = (counts, key) => counts.set(key, (counts.get(key) || 0) + 1);
   const list = [];
   for (const job of jobs.values()) {
@@ -467,6 +472,8 @@ function rebuild() {
       bump(trackers, "");
       if (!(job.tracker_hosts || []).length) bump(trackers, "\u0000");
       for (const h of job.tracker_hosts || []) bump(trackers, h);
+      bump(issues, "");
+      for (const i of job.tracker_issues || []) bump(issues, i);
     }
     if (shown(job)) list.push(job);
   }
@@ -488,6 +495,7 @@ function rebuild() {
   sideList($("filters-category"), "category", named(categories, "All", "Uncategorized", (c) => c));
   sideList($("filters-tag"), "tag", named(tags, "All", "Untagged", (t) => `#${t}`));
   sideList($("filters-tracker"), "tracker", named(trackers, "All", "Trackerless", (h) => h));
+  sideList($("filters-issue"), "issue", ISSUES.map(([key, label]) => [key, label, issues.get(key)]));
   const empty = $("empty");
   empty.hidden = view.length > 0;
   const any = tab === "history" ? finished : unfinished;
