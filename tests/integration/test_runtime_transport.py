@@ -1,7 +1,8 @@
 """The peer connection protocols (``transport``: uTP and TCP, or one alone) changed at run time
 through the job service's settings, qBittorrent's ``bittorrent_protocol`` and Transmission's
 ``utp-enabled``/``tcp-enabled``/``preferred_transports``, and seen on loopback: what an incoming
-peer may connect over, what a download dials, a uTP socket started when uTP is turned on."""
+peer may connect over, what a download dials, a uTP socket started when uTP is turned on (the DHT
+on its port, the gateway asked to map it)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import pytest
 from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.test_compat_network import rpc
+from tests.unit.portmap.portmap_fakes import FakeNatPmpGateway
 from torrent_engine.engine.shared import SharedResources
 from torrent_engine.errors import PeerError, UtpError
 from torrent_engine.jobs import InvalidJobRequest, JobService
@@ -32,6 +34,8 @@ from torrent_engine.session import Session
 from .helpers import loopback_config, make_payload, make_torrent
 
 pytestmark = pytest.mark.anyio
+
+UDP, TCP = 1, 2  # (NAT-PMP's opcodes of a mapping)
 
 
 def service(tmp_path: Path, transport: str) -> JobService:
@@ -218,3 +222,45 @@ async def test_transmission_remote_turns_utp_off_and_on(tmp_path: Path) -> None:
         await run(remote, port, "--utp")
         assert api.service.get_settings().transport == "any"
         assert re.search(r"uTP enabled: Yes", await run(remote, port, "-si"))
+
+
+async def test_utp_turned_on_puts_the_dht_on_its_port_and_has_the_gateway_map_it(tmp_path: Path) -> None:
+    """uTP turned on in a service started with TCP alone: the services start again as at a
+    start, so the DHT moves onto the uTP socket's port (the one listened on) and port mapping asks
+    the gateway (NAT-PMP) for that UDP port too; a TCP peer connected before stays connected."""
+    gateway = FakeNatPmpGateway()
+    async with anyio.create_task_group() as tg:
+        await tg.start(gateway.serve)
+        config = loopback_config(transport="tcp", seed=False, dht_enabled=True, dht_bootstrap=(),
+                                 enforce_bep42=False, port_mapping=True,
+                                 natpmp_gateway=("127.0.0.1", gateway.port),
+                                 upnp_ssdp_address=("127.0.0.1", 9))  # (nothing listens there)
+        async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs, \
+                utp_dialer() as utp:
+            shared: SharedResources = jobs.manager.shared
+            port, info_hash, pieces = await taking_peers(jobs, tmp_path)
+            dht = shared.dht
+            assert dht is not None and dht.port != port and shared.utp is None
+            with anyio.fail_after(20):
+                while (UDP, dht.port) not in gateway.mappings or (TCP, port) not in gateway.mappings:
+                    await anyio.sleep(0.05)
+            assert (UDP, port) not in gateway.mappings
+            peer_id = b"-XX0001-" + os.urandom(6).hex().encode()
+            peer = await connect("127.0.0.1", port, info_hash=info_hash, peer_id=peer_id,
+                                 encryption="disable", num_pieces=pieces, timeout=10)
+            session = jobs.manager.get(info_hash)
+            assert session is not None
+            with anyio.fail_after(10):
+                while session.status().peers != 1:
+                    await anyio.sleep(0.05)
+
+            await jobs.update_settings(transport="any")
+            moved = shared.dht
+            assert shared.utp is not None and moved is not None and moved.port == port
+            with anyio.fail_after(20):
+                while (UDP, port) not in gateway.mappings:
+                    await anyio.sleep(0.05)
+            await handshake(port, info_hash, pieces, utp)
+            assert session.status().peers >= 1  # (the TCP peer of before, still connected)
+            await peer.aclose()
+        tg.cancel_scope.cancel()

@@ -444,12 +444,15 @@ class SharedResources:
         if self._count == 0 and self._running:
             await self._stop_services()
 
-    async def restart_services(self) -> None:
+    async def restart_services(self, *, same_port: bool = False) -> None:
         """Close the services and start them again as the config now says (proxy only turned on
         or off: listening, uTP, DHT, LSD and port mapping stop or start); nothing when they do
-        not run. Their users stay counted; an acquire meanwhile waits for the new start."""
+        not run. With ``same_port``, on the port listened on now (one taken at random, when
+        ``listen_port`` is 0, is kept). Their users stay counted; an acquire meanwhile waits for
+        the new start."""
         if not self._running or self._tg is None or self._starting is not None:
             return
+        port = self._listen_port if same_port else None
         self._starting = starting = anyio.Event()
         try:
             await self._stop_services()
@@ -458,16 +461,17 @@ class SharedResources:
             self._starting = None
             starting.set()
             raise
-        await self._start_services(starting)
+        await self._start_services(starting, port)
 
-    async def _start_services(self, starting: anyio.Event) -> None:
+    async def _start_services(self, starting: anyio.Event, port: int | None = None) -> None:
         """Start the services (``starting``, set when it is over, is what an acquire meanwhile
-        waits for); what it raises is kept for those acquires too."""
+        waits for) on ``port`` (None: the config's); what it raises is kept for those acquires
+        too."""
         assert self._tg is not None
         self._start_error = None
         try:
             self.starts += 1
-            await self._tg.start(self._services)
+            await self._tg.start(self._services, port)
             self._running = True
         except BaseException as exc:
             self._start_error = exc
@@ -484,8 +488,10 @@ class SharedResources:
         if self._services_done is not None:
             await self._services_done.wait()
 
-    async def _services(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _services(self, port: int | None = None, *,
+                        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         done = self._services_done = anyio.Event()
+        port = self.config.listen_port if port is None else port
         try:
             with anyio.CancelScope() as scope:
                 self._service_scope = scope
@@ -497,10 +503,8 @@ class SharedResources:
                     check_interface(bind.interface)
                     check_address(bind.address, bind.interface)
                 listener = None if only else await anyio.create_tcp_listener(
-                    local_host=self.config.listen_host or None, local_port=self.config.listen_port,
-                    reuse_port=False
-                ) if bind is None else await tcp_listener(bind, self.config.listen_host,
-                                                          self.config.listen_port)
+                    local_host=self.config.listen_host or None, local_port=port, reuse_port=False
+                ) if bind is None else await tcp_listener(bind, self.config.listen_host, port)
                 self._listener = listener
                 if listener is not None:
                     self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
@@ -786,17 +790,25 @@ class SharedResources:
         TCP, or one alone); the connections made before stay, as libtorrent's protocol settings
         apply to new connections. uTP turned off: its socket stays open (the DHT's too, when on
         it), an incoming uTP connection is refused (reset), none is dialed. uTP turned on while
-        no uTP socket runs (the services started with TCP alone): one starts on the port
-        listened on (UDP), beside the DHT's own socket; a port taken since ``check_utp`` leaves
-        uTP off, said in the log, as at a start. TCP turned off: an incoming TCP connection is
-        closed at once, none is dialed (the listener stays: peers learn one port for both)."""
+        no uTP socket runs (the services started with TCP alone): the services start again as
+        at a start, so the uTP socket is on the port listened on (UDP), the DHT on it, and port
+        mapping asks for that UDP port too (the peers' connections stay, as at a port change);
+        a port taken since ``check_utp`` leaves uTP off, said in the log, as at a start. TCP
+        turned off: an incoming TCP connection is closed at once, none is dialed (the listener
+        stays: peers learn one port for both)."""
         async with self._lock():
             self.config.transport = transport  # (the uTP socket's refusing() reads it)
-            tg = self._services_tg
-            if transport == "tcp" or self._utp is not None or tg is None or not self._running \
-                    or self._starting is not None or self.config.proxy_only:
-                return  # (a start under way reads the config)
-            await self._start_utp(tg)
+            if transport == "tcp" or self._utp is not None or self.config.proxy_only:
+                return
+            port = self._listen_port
+            try:  # (nothing when they do not run, or start now)
+                await self.restart_services(same_port=True)
+            except OSError as exc:  # (its TCP port taken meanwhile: on the config's, as at a start)
+                log.warning("the services could not start again on port %d (%s): on the "
+                            "configured one", port, exc)
+                self._starting = None
+                await self._start_services(anyio.Event())
+                self._services_changed()  # (the sessions tell their trackers the new port)
 
     async def set_listen_port(self, port: int) -> None:
         """Listen on ``port`` (0: any free one) from now on (``Config.listen_port``): while the
