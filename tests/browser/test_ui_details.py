@@ -415,6 +415,19 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                     await anyio.sleep(0.1)
 
 
+def filtered_to_one(driver: Any, api: Api, filter: str, value: str) -> tuple[dict[str, str], str]:
+    """The page opened on its 4 jobs: the counts of the sidebar's ``filter``, then the id of the
+    one job shown once its entry ``value`` is chosen."""
+    from selenium.webdriver.common.by import By
+
+    open_page(driver, api)
+    wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "4")
+    shown = side_counts(driver, filter)
+    side(driver, filter, value).click()
+    wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
+    return shown, css(driver, "tr.job[data-job-id]").get_attribute("data-job-id")
+
+
 async def test_the_sidebar_filters_by_tracker_host_with_live_counts(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -426,15 +439,7 @@ async def test_the_sidebar_filters_by_tracker_host_with_live_counts(tmp_path: Pa
             job, _ = await api.service.add(magnet, AddOptions(paused=True))
             ids.append(job.id)
         with chromium(1400, 900) as driver:
-            def counts() -> tuple[dict[str, str], str]:
-                open_page(driver, api)
-                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "4")
-                shown = side_counts(driver, "tracker")
-                side(driver, "tracker", "b.example").click()
-                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
-                return shown, css(driver, "tr.job[data-job-id]").get_attribute("data-job-id")
-
-            shown, only = await in_thread(counts)
+            shown, only = await in_thread(lambda: filtered_to_one(driver, api, "tracker", "b.example"))
             assert shown == {"": "4", "\u0000": "1", "a.example": "3", "b.example": "1"}, shown
             assert only == ids[1]
             r = await api.client.put(f"/api/jobs/{ids[3]}/trackers", json={"tiers": [[b]]})
@@ -476,15 +481,7 @@ async def test_the_sidebar_filters_by_tracker_status_as_the_announces_are_answer
             while any(t.status == "unknown" for j in api.service.list() for t in j.trackers):
                 await anyio.sleep(0.05)
         with chromium(1400, 900) as driver:
-            def counts() -> tuple[dict[str, str], str]:
-                open_page(driver, api)
-                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "4")
-                shown = side_counts(driver, "issue")
-                side(driver, "issue", "tracker_error").click()
-                wait(driver, lambda d: d.find_element(By.ID, "view-count").text == "1")
-                return shown, css(driver, "tr.job[data-job-id]").get_attribute("data-job-id")
-
-            shown, only = await in_thread(counts)
+            shown, only = await in_thread(lambda: filtered_to_one(driver, api, "issue", "tracker_error"))
             assert shown == {"": "4", "warning": "1", "tracker_error": "1", "other_error": "1"}, shown
             assert only == ids[1]
             refusing[0] = False  # (answered again: it works now)
