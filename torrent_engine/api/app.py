@@ -37,6 +37,7 @@ from ..engine.addtorrent import (
     Parsed,
     TorrentBytes,
     TorrentUrl,
+    encoded_over_the_limit,
     over_the_limit,
     read_add_torrent,
     read_link,
@@ -260,9 +261,9 @@ def parse_source(source: object, max_size: int) -> Parsed | MagnetLink | Torrent
             return read_link(MagnetLink(source))
         except AddTorrentError as exc:
             raise ApiError(400, f"bad magnet link: {exc}", "source") from exc
-    if len(source) > (max_size * 4) // 3 + 4:
-        raise ApiError(413, f"the .torrent is over the .torrent file size limit of {max_size} bytes "
-                            "(torrent_file_size_limit)", "source")
+    refusal = encoded_over_the_limit(len(source), max_size)
+    if refusal is not None:
+        raise ApiError(413, refusal, "source")
     try:
         data = base64.b64decode(source.strip(), validate=True)
     except (binascii.Error, ValueError) as exc:

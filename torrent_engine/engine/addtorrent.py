@@ -21,8 +21,9 @@ from ..formats.metainfo import Torrent
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 
 __all__ = ["TORRENT_FILE_LIMIT_LEAST", "TORRENT_FILE_LIMIT_MOST", "AddTorrent", "AddTorrentError",
-           "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile", "TorrentUrl", "add_torrent_of", "from_text",
-           "over_the_limit", "read_add_torrent", "read_link", "recorded_source", "torrent_size"]
+           "MagnetLink", "Parsed", "TorrentBytes", "TorrentFile", "TorrentUrl", "add_torrent_of",
+           "encoded_over_the_limit", "from_text", "over_the_limit", "read_add_torrent", "read_link",
+           "recorded_source", "torrent_size"]
 
 # The bounds of the .torrent file size limit (the job service's ``torrent_file_size_limit``,
 # qBittorrent's preference of that name, 100 MiB by default there): at least 1 MiB, as
@@ -42,6 +43,16 @@ def over_the_limit(size: int, limit: int) -> str | None:
         return None
     return (f"the .torrent is {size} bytes, over the .torrent file size limit of {limit} "
             "(torrent_file_size_limit)")
+
+
+def encoded_over_the_limit(length: int, limit: int) -> str | None:
+    """Why base64 text of ``length`` characters is refused before it is decoded, under a limit of
+    ``limit`` bytes: longer than a .torrent within the limit makes (None: it may be within it;
+    ``over_the_limit`` judges the bytes it decodes to). The base64 doors' one wording."""
+    if length <= limit * 4 // 3 + 4:
+        return None
+    return (f"the .torrent's base64 is {length} characters, more than a .torrent within the .torrent "
+            f"file size limit of {limit} bytes makes (torrent_file_size_limit)")
 
 
 class AddTorrentError(TorrentEngineError, ValueError):

@@ -38,6 +38,7 @@ from ...engine.addtorrent import (
     Parsed,
     TorrentBytes,
     TorrentUrl,
+    encoded_over_the_limit,
     from_text,
     over_the_limit,
     read_add_torrent,
@@ -952,8 +953,9 @@ class TransmissionRpc:
         filename = arguments.get("filename")
         if isinstance(metainfo, str) and metainfo:
             limit = min(self.max_torrent_size, self.service.get_settings().torrent_file_size_limit)
-            if len(metainfo) > limit * 4 // 3 + 4:
-                raise RpcError(f"metainfo is too large: over the .torrent file size limit of {limit} bytes")
+            refusal = encoded_over_the_limit(len(metainfo), limit)
+            if refusal is not None:
+                raise RpcError(f"metainfo is too large: {refusal}")
             try:
                 data = base64.b64decode(metainfo, validate=False)
             except (binascii.Error, ValueError) as exc:
