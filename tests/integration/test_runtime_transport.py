@@ -6,6 +6,7 @@ on its port, the gateway asked to map it)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -264,3 +266,26 @@ async def test_utp_turned_on_puts_the_dht_on_its_port_and_has_the_gateway_map_it
             assert session.status().peers >= 1  # (the TCP peer of before, still connected)
             await peer.aclose()
         tg.cancel_scope.cancel()
+
+
+async def test_utp_turned_on_while_its_port_is_taken_in_the_moment_between_listens_on_another(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TCP port taken between the services' stop and their new start (made so here): they
+    start on the configured port (any free one) with uTP on it, not left down."""
+    async with service(tmp_path, "tcp") as jobs, utp_dialer() as utp:
+        shared: SharedResources = jobs.manager.shared
+        port, info_hash, pieces = await taking_peers(jobs, tmp_path)
+        real = anyio.create_tcp_listener
+
+        async def taken(**kw: Any) -> Any:
+            if kw.get("local_port") == port:
+                raise OSError(errno.EADDRINUSE, "Address already in use")
+            return await real(**kw)
+
+        monkeypatch.setattr(anyio, "create_tcp_listener", taken)
+        await jobs.update_settings(transport="any")
+        monkeypatch.undo()
+        moved = shared.listen_port
+        assert moved not in (0, port) and shared.utp is not None
+        await handshake(moved, info_hash, pieces, None)
+        await handshake(moved, info_hash, pieces, utp)

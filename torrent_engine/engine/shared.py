@@ -806,8 +806,7 @@ class SharedResources:
             except OSError as exc:  # (its TCP port taken meanwhile: on the config's, as at a start)
                 log.warning("the services could not start again on port %d (%s): on the "
                             "configured one", port, exc)
-                self._starting = None
-                await self._start_services(anyio.Event())
+                await self._start_services(anyio.Event())  # (the failed start left _starting None)
                 self._services_changed()  # (the sessions tell their trackers the new port)
 
     async def set_listen_port(self, port: int) -> None:
@@ -829,8 +828,7 @@ class SharedResources:
                 await self.restart_services()
             except OSError as exc:  # (taken between the check and the bind: back to the old one)
                 self.config.listen_port = before
-                self._starting = None
-                await self._start_services(anyio.Event())
+                await self._start_services(anyio.Event())  # (the failed start left _starting None)
                 raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
                                   "listen_port") from None
         self._services_changed()  # (the sessions tell their trackers the new port)
