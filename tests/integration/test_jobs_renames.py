@@ -117,6 +117,7 @@ async def test_renames_that_leave_the_folder_or_land_on_something_are_refused_an
         job, _ = await jobs.add(torrent.to_bytes())
         theirs, _ = await jobs.add(make_torrent(other, version="v1").to_bytes())
         await wait_state(jobs, job.id, JobState.SEEDING)
+        await wait_state(jobs, theirs.id, JobState.SEEDING)  # checked after ours, one at a time
         for bad in ("../x.bin", "/tmp/x.bin", "payload/../../x.bin", "payload/./a.bin", ""):
             with pytest.raises(InvalidJobRequest) as err:
                 await jobs.rename_path(job.id, "payload/a.bin", bad)
