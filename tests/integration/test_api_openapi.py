@@ -229,6 +229,27 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("DELETE", "/api/feeds", 200, params={"path": "Shows"})
         await c.call("DELETE", "/api/feeds", 404, params={"path": "Shows"})
         await c.call("POST", "/api/feeds/refresh", 202, json={})  # (no feed left: nothing read)
+
+        (api.download_root / "made").mkdir()
+        (api.download_root / "made" / "m.bin").write_bytes(b"m" * 40_000)
+        made = await c.call("POST", "/api/creations", 201, json={
+            "source_path": "made", "start_seeding": False, "trackers": [["udp://t.example:1"]]})
+        await c.call("POST", "/api/creations", 400, json={"source_path": "made", "version": "v3"})
+        await c.call("POST", "/api/creations", 409,
+                     json={"source_path": "made", "torrent_file_path": "made/m.bin"})
+        task = {"task_id": made["id"]}
+        with anyio.fail_after(30):
+            while (await c.call("GET", "/api/creations/{task_id}", 200, path=task))["status"] != "finished":
+                await anyio.sleep(0.02)
+        await c.call("GET", "/api/creations", 200)
+        await c.call("GET", "/api/creations/{task_id}", 404, path={"task_id": "nope"})
+        r = await api.client.get(f"/api/creations/{made['id']}/torrent")
+        answers = document["paths"]["/api/creations/{task_id}/torrent"]["get"]["responses"]
+        assert r.status_code == 200 and r.headers["content-type"] in answers["200"]["content"]
+        c.covered.add(("GET", "/api/creations/{task_id}/torrent"))
+        await c.call("GET", "/api/creations/{task_id}/torrent", 404, path={"task_id": "nope"})
+        await c.call("DELETE", "/api/creations/{task_id}", 200, path=task)
+        await c.call("DELETE", "/api/creations/{task_id}", 404, path=task)
         await c.call("POST", "/api/jobs/{job_id}/queue", 200, path=ids, json={"move": "bottom"})
         await c.call("GET", "/api/queue", 200)
         await c.call("POST", "/api/events/ticket", 201)

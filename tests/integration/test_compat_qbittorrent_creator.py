@@ -13,7 +13,7 @@ import anyio
 import httpx
 import pytest
 
-import torrent_engine.api.compat.qbittorrent_creator as creator
+import torrent_engine.jobs.intake.creations as creator
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.api_helpers import qbt_client as client_of
 from tests.unit.torrent_factory import payload
@@ -178,8 +178,8 @@ async def test_bad_input_is_refused(tmp_path: Path) -> None:
                     ("addTask", {"sourcePath": str(folder), "torrentFilePath": "/tmp/x.torrent"}, 400,
                      "torrentFilePath: "),
                     ("addTask", {"sourcePath": folder_s, "format": "v3"}, 400, "format must be v1, v2 or"),
-                    ("addTask", {"sourcePath": folder_s, "pieceSize": "1000"}, 400, "pieceSize must be"),
-                    ("addTask", {"sourcePath": folder_s, "pieceSize": "536870912"}, 400, "pieceSize must"),
+                    ("addTask", {"sourcePath": folder_s, "pieceSize": "1000"}, 400, "pieceSize: must be"),
+                    ("addTask", {"sourcePath": folder_s, "pieceSize": "536870912"}, 400, "pieceSize: must"),
                     ("addTask", {"sourcePath": folder_s, "trackers": "ftp://x/"}, 400, "trackers: 'ftp://x/'"),
                     ("addTask", {"sourcePath": folder_s, "urlSeeds": "udp://x:1"}, 400, "urlSeeds: 'udp://x:1'"),
                     ("status", {"taskID": "nope"}, 404, "Not Found"),

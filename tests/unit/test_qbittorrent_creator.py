@@ -8,8 +8,9 @@ from urllib.parse import urlencode
 import pytest
 
 from torrent_engine.api.compat.forms import parse_form
-from torrent_engine.api.compat.qbittorrent_creator import CreationRequest, read_request
+from torrent_engine.api.compat.qbittorrent_creator import read_request
 from torrent_engine.api.compat.qbittorrent_records import QbtError
+from torrent_engine.jobs.intake.creations import CreationRequest
 
 
 def request_of(root: Path, **fields: str) -> CreationRequest:
@@ -20,7 +21,7 @@ def test_trackers_are_pipe_separated_percent_decoded_and_an_empty_one_breaks_the
     r = request_of(tmp_path, sourcePath="share",
                    trackers="|http://a/x%7Cy||http://b/|udp://c:1|||http://d/|",
                    urlSeeds="http://s/|| http://t/ ")
-    assert r.tiers() == [["http://a/x|y"], ["http://b/", "udp://c:1"], ["http://d/"]]
+    assert r.tiers == (("http://a/x|y",), ("http://b/", "udp://c:1"), ("http://d/",))
     assert r.web_seeds == ("http://s/", "http://t/")
 
 

@@ -67,6 +67,7 @@ from . import jsontext
 from . import pages as paging
 from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
+from .creation_routes import CreationApi
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .feed_routes import FeedApi
 from .groups import GroupApi
@@ -887,6 +888,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *UserApi(gate.users, read_json).routes(),
         *LogApi(logbook).routes(),
         *FeedApi(service, read_json, api.max_json, feeds).routes(),
+        *CreationApi(service, read_json, api.max_json).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),

@@ -20,7 +20,9 @@ from .. import __version__
 from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
 from ..engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ..feeds.rules import LAST_DATE
+from ..formats.metainfo import MIN_PIECE_LENGTH
 from ..jobs import JobState
+from ..jobs.intake.creations import LARGEST_PIECE, VERSIONS
 from ..jobs.model import STOP_CONDITIONS, TRACKER_ISSUES
 from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
@@ -398,6 +400,13 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                                            "an episode taken, once"},
 }
 
+_CREATION_VERSION: Schema = {"type": "string", "enum": list(VERSIONS),
+                             "description": "BEP 3, BEP 52, or both (hybrid, as not given)"}
+_PIECE_LENGTHS = [1 << n for n in range(MIN_PIECE_LENGTH.bit_length() - 1, LARGEST_PIECE.bit_length())]
+_TIERS: Schema = {"type": "array", "items": {"type": "array", "items": STRING},
+                  "description": "BEP 12 tiers, each a list of http(s) or udp URLs with a host (blank ones "
+                                 "and empty tiers left out)"}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": _obj({"error": STRING, "field": {"type": "string", "description": "the offending input"}},
                   ["error"]),
@@ -759,6 +768,45 @@ SCHEMAS: dict[str, Schema] = {
     "FeedRuleMatches": _obj({"matches": {"type": "object", "additionalProperties": {
         "type": "array", "items": STRING}, "description": "by feed name, the titles the rule takes"}},
         ["matches"]),
+    "Creation": _obj({
+        "id": STRING,
+        "status": {"type": "string", "enum": ["queued", "running", "finished", "failed"],
+                   "description": "queued: waiting for the one hashing at a time; running: being hashed"},
+        "progress": {"type": "integer", "minimum": 0, "maximum": 100, "description": "percent hashed"},
+        "error": _null(STRING), "name": {"type": "string", "description": "the torrent's (the source's name "
+                                                                          "until made)"},
+        "source_path": STRING, "torrent_file_path": _null(STRING), "version": _CREATION_VERSION,
+        "piece_length": {"type": "integer", "minimum": 0,
+                         "description": "the torrent's once made; before, the one asked (0: automatic)"},
+        "private": BOOL, "skip_hidden": BOOL, "start_seeding": BOOL, "comment": STRING, "source": STRING,
+        "trackers": _TIERS, "web_seeds": {"type": "array", "items": STRING},
+        "added": NUMBER, "started": _null(NUMBER), "finished": _null(NUMBER),
+        "size": _null({**COUNT, "description": "bytes of the files shared, once made"}),
+        "info_hash": _null({"type": "string", "description": "hex, once made (v2: truncated)"}),
+        "job_id": _null({"type": "string", "description": "the job seeding it (start_seeding)"}),
+    }, ["id", "status", "progress", "error", "name", "source_path", "torrent_file_path", "version",
+        "piece_length", "private", "skip_hidden", "start_seeding", "comment", "source", "trackers",
+        "web_seeds", "added", "started", "finished", "size", "info_hash", "job_id"],
+        description="times are epoch seconds"),
+    "CreationList": _obj({"creations": {"type": "array", "items": _ref("Creation")}}, ["creations"]),
+    "NewCreation": _obj({
+        "source_path": {**PATH, "minLength": 1, "description": "a file or folder in the download folder "
+                                                               "(relative to it, or absolute)"},
+        "torrent_file_path": {**PATH, "description": "where in the download folder to write the .torrent "
+                                                     "too (nothing there yet); not given: kept here alone"},
+        "version": _CREATION_VERSION,
+        "piece_length": {"type": "integer", "enum": [0, *_PIECE_LENGTHS],
+                         "description": "0, as not given: chosen from the size"},
+        "private": {**BOOL, "description": "BEP 27: peers from its trackers alone"},
+        "skip_hidden": {**BOOL, "description": "files and folders whose names start with a dot are "
+                                               "left out (as not given)"},
+        "start_seeding": {**BOOL, "description": "add it as a job seeding the source once made (not "
+                                                 "given: when no torrent_file_path is given)"},
+        "comment": STRING, "source": {"type": "string", "description": "the info's source field"},
+        "trackers": _TIERS, "web_seeds": {"type": "array", "items": STRING,
+                                          "description": "BEP 19: http(s) URLs with a host"},
+    }, ["source_path"]),
+    "CreationDeleted": _obj({"deleted": STRING}, ["deleted"]),
     "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
     "Metadata": _obj({
         "info_hash": STRING,
@@ -1070,6 +1118,16 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                  tag="settings"),
     ("PUT", "/api/cookies"): _op("Replace the cookies sent with .torrent URLs", "UrlCookies",
                                  errors=_BODY_ERRORS, body="UrlCookies", body_required=True, tag="settings"),
+    ("GET", "/api/creations"): _op("The torrents being made and made (until deleted)", "CreationList",
+                                   tag="creations"),
+    ("POST", "/api/creations"): _op("Make a torrent of files in the download folder (an admin's)", "Creation",
+                                    status=201, errors=(409, *_BODY_ERRORS), body="NewCreation",
+                                    body_required=True, tag="creations"),
+    ("GET", "/api/creations/{task_id}"): _op("One torrent being made or made", "Creation", errors=(404,),
+                                             tag="creations"),
+    ("DELETE", "/api/creations/{task_id}"): _op(
+        "Forget a creation (one not finished is stopped, nothing of it left)", "CreationDeleted",
+        errors=(404,), tag="creations"),
     ("POST", "/api/metadata"): _op("A magnet's files before it is added (fetched without a job)", "Metadata",
                                    errors=(409, *_BODY_ERRORS, 503), body="MetadataSource",
                                    body_required=True, tag="jobs"),
@@ -1147,6 +1205,13 @@ OPERATIONS[("GET", "/api/jobs/{job_id}/stream-token")] = _op(
 OPERATIONS[("GET", "/api/jobs/{job_id}/files/{index}/stream")] = _stream_op(
     "A file's bytes as its pieces pass their hash check (ranges; starts a queued or paused job)")
 
+OPERATIONS[("GET", "/api/creations/{task_id}/torrent")] = {
+    "summary": "The .torrent made", "tags": ["creations"],
+    "responses": {"200": {"description": "the .torrent file",
+                          "content": {"application/x-bittorrent": {"schema": {"type": "string",
+                                                                              "format": "binary"}}}},
+                  **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403, 404, 409)}}}
+
 _FETCH = OPERATIONS[("POST", "/api/metadata")]
 _FETCH["responses"] = {**_mapping(_FETCH["responses"]), "202": {
     "description": "being fetched: ask again", **_json(_ref("Metadata"))}}
@@ -1161,6 +1226,7 @@ _PATH_PARAMS = {
     "key_id": "a user's API key's id (as listed)",
     "tag": "a tag",
     "index": "a file's index, as the job's files number them",
+    "task_id": "a torrent creation's id",
 }
 
 

@@ -60,6 +60,7 @@ from ...jobs import (
     StateNotSaved,
 )
 from ...jobs.disk.incomplete import shown_folder
+from ...jobs.intake.creations import CreationTask, TorrentCreations
 from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
@@ -85,7 +86,7 @@ from .qbittorrent_app import (
     read_cookies,
 )
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
-from .qbittorrent_creator import TorrentCreations, read_request
+from .qbittorrent_creator import read_request, record
 from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
 from .qbittorrent_prefs import preference_changes, preferences
 from .qbittorrent_records import (
@@ -165,7 +166,7 @@ class QbittorrentApi:
         self.api_key = ApiKey(Path(state_dir) if state_dir is not None else None)
         self.client_data = ClientData(Path(state_dir) if state_dir is not None else None)
         self._launch_time = launch_time()
-        self.creations = TorrentCreations(service)  # torrentcreator/*: tasks in the service's task group
+        self.creations = TorrentCreations.of(service)  # torrentcreator/*: the service's tasks, ours too
         self._syncs: dict[str, MainDataSync] = {}  # what each sync/maindata answer showed, by rid, per user
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
         self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
@@ -1103,20 +1104,29 @@ class QbittorrentApi:
         """``torrentcreator/addTask``: ``sourcePath`` (inside the download root), ``torrentFilePath``
         (inside it too; none: kept in memory), ``format``, ``pieceSize``, ``private``,
         ``ignoreDotfiles``, ``startSeeding``, ``comment``, ``source``, ``trackers`` and ``urlSeeds``
-        (``|``-separated): ``{"taskID": ...}``."""
+        (``|``-separated): ``{"taskID": ...}`` (``409`` with as many tasks unfinished as it keeps)."""
         creation = read_request(self.service.download_root, form)
-        return {"taskID": self.creations.add(creation).id}
+        try:
+            return {"taskID": self.creations.add(creation).id}
+        except JobConflict as exc:
+            raise QbtError(409, "Too many active tasks") from exc
+
+    def _creation(self, task_id: str) -> CreationTask:
+        try:
+            return self.creations.get(task_id)
+        except JobNotFound as exc:
+            raise QbtError(404, "Not Found") from exc
 
     async def creation_status(self, form: Form, request: Request) -> list[JSON]:
         """``torrentcreator/status`` ``taskID`` (none: every task)."""
         task_id = form.get("taskID") or ""
-        tasks = [self.creations.get(task_id)] if task_id else self.creations.tasks()
-        return [task.record() for task in tasks]
+        tasks = [self._creation(task_id)] if task_id else self.creations.tasks()
+        return [record(task) for task in tasks]
 
     async def created_file(self, form: Form, request: Request) -> Response:
         """``torrentcreator/torrentFile`` ``taskID``: the .torrent (409 until it is made)."""
         _require(form, "taskID")
-        task = self.creations.get(form.get("taskID") or "")
+        task = self._creation(form.get("taskID") or "")
         if not task.finished:
             raise QbtError(409, "Torrent creation is still unfinished.")
         if task.error or task.torrent_file is None:
@@ -1127,7 +1137,7 @@ class QbittorrentApi:
     async def delete_creation(self, form: Form, request: Request) -> None:
         """``torrentcreator/deleteTask`` ``taskID``: forgotten; cancelled if not finished."""
         _require(form, "taskID")
-        self.creations.delete(form.get("taskID") or "")
+        self.creations.delete(self._creation(form.get("taskID") or "").id)
 
     # -- changing ------------------------------------------------------------------------------
     async def delete(self, form: Form, request: Request) -> None:
