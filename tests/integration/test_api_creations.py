@@ -16,20 +16,11 @@ import pytest
 import torrent_engine.jobs.intake.creations as creator
 from tests.integration.api_helpers import running_api
 from tests.integration.test_api_users import as_user, users
-from tests.unit.torrent_factory import payload
+from tests.integration.test_compat_qbittorrent_creator import share
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
-
-
-def share(root: Path) -> Path:
-    folder = root / "share"
-    (folder / "sub").mkdir(parents=True)
-    (folder / "a.bin").write_bytes(payload(70000, 1))
-    (folder / "sub" / "b.bin").write_bytes(payload(20000, 2))
-    (folder / ".hidden").write_bytes(b"not shared")
-    return folder
 
 
 async def ended(client: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
@@ -68,10 +59,10 @@ async def test_a_folder_made_into_a_torrent_fetched_seeded_and_listed_by_both_do
         assert torrent.trackers == (("http://t1.example/announce", "udp://t2.example:6969"),
                                     ("http://t3.example/a",))
         assert torrent.web_seeds == ("http://seed.example/files/",) and torrent.comment == "made here"
-        # seeded at once (no .torrent file asked for): a job over the folder, complete
+        # seeded at once (no .torrent file asked for; there once it is finished): a job over the
+        # folder, complete
+        assert task["job_id"] is not None
         with anyio.fail_after(10):
-            while (task := (await api.client.get(f"/api/creations/{task['id']}")).json())["job_id"] is None:
-                await anyio.sleep(0.02)
             while (job := (await api.client.get(f"/api/jobs/{task['job_id']}")).json())["progress"] < 1:
                 await anyio.sleep(0.05)
         assert job["info_hash"] == torrent.info_hash.hex() and job["options"]["save_path"] == str(root)

@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from ..jobs import InvalidJobRequest, JobConflict, JobService
 from ..jobs.intake.creations import CreationTask, TorrentCreations, creation_request
+from ..jobs.organising.features import flag
 from ..jsonvalue import JSON, JSONObject
 from .features import JsonRoutes, ReadJson
 
@@ -46,15 +47,6 @@ def _text(data: JSONObject, name: str, default: str = "") -> str:
     value = data.get(name, default)
     if not isinstance(value, str):
         raise InvalidJobRequest("must be a string", name)
-    return value
-
-
-def _flag(data: JSONObject, name: str, default: bool | None) -> bool | None:
-    if name not in data:
-        return default
-    value = data[name]
-    if not isinstance(value, bool):
-        raise InvalidJobRequest("must be true or false", name)
     return value
 
 
@@ -100,9 +92,9 @@ class CreationApi(JsonRoutes):
         creation = creation_request(
             self.service.download_root, _text(data, "source_path"),
             torrent_file_path=_text(data, "torrent_file_path"), version=_text(data, "version", "hybrid"),
-            piece_length=piece_length, private=bool(_flag(data, "private", False)),
-            skip_hidden=bool(_flag(data, "skip_hidden", True)),
-            start_seeding=_flag(data, "start_seeding", None), comment=_text(data, "comment"),
+            piece_length=piece_length, private=bool(flag(data, "private", False)),
+            skip_hidden=bool(flag(data, "skip_hidden", True)),
+            start_seeding=flag(data, "start_seeding", None), comment=_text(data, "comment"),
             source=_text(data, "source"), tiers=_tiers(data.get("trackers", [])),
             web_seeds=_strings(data.get("web_seeds", []), "web_seeds"))
         return JSONResponse(creation_json(self.creations.add(creation)), status_code=201)

@@ -218,9 +218,9 @@ class TorrentCreations:
                 return
             task.torrent_file, task.torrent = data, torrent
             task.progress = 100
-            task.time_finished = self._clock()
-            if task.request.start_seeding:
+            if task.request.start_seeding:  # (before it is finished: a finished task's job is there)
                 await self._seed(task, torrent)
+            task.time_finished = self._clock()
 
     def _make(self, task: CreationTask) -> tuple[Torrent, bytes]:
         """The hashing, in a worker thread (its host's cancel scope looked at between chunks)."""

@@ -9,7 +9,7 @@ limit, otherwise the limit (a ratio; seconds of seeding).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING  # Any: decoded JSON holds values of any JSON type (checked where read)
+from typing import TYPE_CHECKING, TypeVar
 
 from ...formats.metainfo import Torrent
 from ...session.setup import TOP_PRIORITY, first_last_pieces
@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 CONTENT_LAYOUTS = ("original", "subfolder", "no_subfolder")  # how a torrent's files land (at the add)
 MAX_COMMENT = 64 * 1024  # (a comment is prose; a cap keeps a record small)
+D = TypeVar("D", bool, None)  # (a flag's default)
 
 
 def check_content_layout(value: object) -> str:
@@ -78,8 +79,8 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         if "seeding_time_limit" in data else f.seeding_time_limit,
         idle_seeding_limit=check_share_limit(data["idle_seeding_limit"], "idle_seeding_limit")
         if "idle_seeding_limit" in data else f.idle_seeding_limit,
-        force_start=_flag(data, "force_start", f.force_start),
-        first_last_piece=_flag(data, "first_last_piece", f.first_last_piece),
+        force_start=flag(data, "force_start", f.force_start),
+        first_last_piece=flag(data, "first_last_piece", f.first_last_piece),
         content_layout=check_content_layout(data["content_layout"]) if "content_layout" in data
         else f.content_layout,
         rename=check_rename(data["rename"]) if "rename" in data else f.rename,
@@ -88,7 +89,9 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         if "share_limit_action" in data else f.share_limit_action)
 
 
-def _flag(data: Mapping[str, object], name: str, default: bool) -> bool:
+def flag(data: Mapping[str, object], name: str, default: D) -> bool | D:
+    """The true-or-false field ``name`` of ``data`` (``default`` when absent), else
+    ``InvalidJobRequest`` naming it."""
     if name not in data:
         return default
     value = data[name]
