@@ -74,7 +74,7 @@ def scheme(driver: Any, dark: bool) -> None:
 
 
 def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str, Any]]]:
-    """axe on the list, the details, the add dialog, the settings, the log, the feeds and their
+    """axe on the list, the details, the add dialog, the settings, the log, the creator, the feeds and their
     rules, the jobs' menu and its share limits: the violations of each."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -110,6 +110,10 @@ def views_checked(driver: Any, url: str, job_id: str) -> dict[str, list[dict[str
     wait(driver, lambda d: d.find_element(By.ID, "rule-form").is_displayed())
     seen["download rules"] = axe_violations(driver)
     driver.find_element(By.ID, "feeds-close").click()
+    driver.find_element(By.ID, "create-open").click()  # (the torrent creator's form and list)
+    wait(driver, lambda d: "Nothing made yet." in d.find_element(By.ID, "create-tasks").text)
+    seen["creator"] = axe_violations(driver)
+    driver.find_element(By.ID, "create-close").click()
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(driver).context_click(driver.find_element(  # (the jobs' menu, then its share limits)
@@ -294,6 +298,10 @@ async def test_a_phone_400_px_wide_never_scrolls_sideways(tmp_path: Path) -> Non
                 driver.find_element(By.ID, "feeds-tab-rules").click()
                 wait(driver, lambda d: d.find_element(By.ID, "rule-form").is_displayed())
                 seen["download rules"] = sideways(driver)
+                driver.find_element(By.ID, "feeds-close").click()
+                driver.find_element(By.ID, "create-open").click()
+                wait(driver, lambda d: "Nothing made yet." in d.find_element(By.ID, "create-tasks").text)
+                seen["creator"] = sideways(driver)
                 return seen
 
             seen = await in_thread(run)

@@ -1165,9 +1165,10 @@ function start() {
   statusTimer = setInterval(() => refreshStatus().catch(() => {}), 30000);
   followEvents();
   loadHistory().catch(() => {});
-  api("GET", "/api/me").then((me) => {  // (the log and the feeds are an admin's: the others are not offered them)
+  api("GET", "/api/me").then((me) => {  // (the log, the feeds and the creator are an admin's: the others are not offered them)
     $("log-open").hidden = me.role !== "admin";
     $("feeds-open").hidden = me.role !== "admin";
+    $("create-open").hidden = me.role !== "admin";
   }).catch(() => {});
   api("GET", "/api/health").then((health) => {
     for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);
