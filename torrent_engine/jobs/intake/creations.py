@@ -15,10 +15,10 @@ import os
 import secrets
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal, Protocol
 
 import anyio
 import anyio.from_thread
@@ -28,12 +28,9 @@ from ...errors import MetainfoError, TorrentEngineError
 from ...formats.metainfo import MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Torrent
 from ...storage.create import TRACKER_SCHEMES, WEB_SEED_SCHEMES, Version, check_url, create_torrent
 from ..disk.paths import confine
-from ..model import InvalidJobRequest, JobConflict, JobError, JobNotFound, SavePathError
+from ..model import InvalidJobRequest, Job, JobConflict, JobError, JobNotFound, SavePathError
 from ..organising.features import features_from
 from .addoptions import AddOptions
-
-if TYPE_CHECKING:
-    from ..service import JobService
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +39,17 @@ HASHING_AT_ONCE = 1  # qBittorrent's TorrentCreator/Manager/NumThreads default
 VERSIONS: tuple[Version, ...] = ("v1", "v2", "hybrid")
 LARGEST_PIECE = 1 << (MAX_PIECE_LENGTH.bit_length() - 1)  # (the largest power of two we load: 256 MiB)
 Status = Literal["queued", "running", "finished", "failed"]
+
+
+class CreationHost(Protocol):
+    """What the creations need of the service (its ``JobService``): a task group to run in, and
+    an add for the torrents that start seeding."""
+
+    def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+        """Run ``work`` in the service's task group (``JobConflict`` while it does not run)."""
+
+    async def add(self, source: Torrent, options: AddOptions | None = None) -> tuple[Job, bool]:
+        """Add ``source`` as a job: the job, and whether it was made."""
 
 
 @dataclass(frozen=True)
@@ -142,14 +150,14 @@ class CreationTask:
         return "finished" if self.finished else "running"
 
 
-_CREATIONS: weakref.WeakKeyDictionary[JobService, TorrentCreations] = weakref.WeakKeyDictionary()
+_CREATIONS: weakref.WeakKeyDictionary[CreationHost, TorrentCreations] = weakref.WeakKeyDictionary()
 
 
 class TorrentCreations:
     """The creation tasks of one service, by id; at most ``MAX_TASKS`` (finished ones are
     forgotten, oldest first, to make room)."""
 
-    def __init__(self, service: JobService, *, clock: Callable[[], float] = time.time,
+    def __init__(self, service: CreationHost, *, clock: Callable[[], float] = time.time,
                  max_tasks: int | None = None) -> None:
         self.service = service
         self._clock = clock
@@ -158,7 +166,7 @@ class TorrentCreations:
         self._hashing = anyio.CapacityLimiter(HASHING_AT_ONCE)
 
     @classmethod
-    def of(cls, service: JobService) -> TorrentCreations:
+    def of(cls, service: CreationHost) -> TorrentCreations:
         """The one set of tasks of ``service`` (made the first time: every front end over it sees
         the same tasks)."""
         creations = _CREATIONS.get(service)
