@@ -6,6 +6,7 @@ deleted stops and leaves nothing; bad input refused naming the field; making one
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 from typing import Any
 
@@ -192,3 +193,21 @@ async def test_a_file_come_where_the_torrent_goes_while_hashing_is_kept_and_the_
         assert task["status"] == "failed" and "File exists" in task["error"], task
         assert (root / "late.torrent").read_bytes() == b"the user's"
         assert sorted(p.name for p in root.iterdir()) == ["late.torrent", "share"]  # (no temporary file)
+
+
+async def test_on_a_file_system_without_hard_links_the_torrent_file_is_renamed_into_place(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_links(source: object, target: object) -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(creator.os, "link", no_links)
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        share(root)
+        r = await api.client.post("/api/creations", json={"source_path": "share",
+                                                         "torrent_file_path": "s.torrent"})
+        task = await ended(api.client, r.json()["id"])
+        assert task["status"] == "finished", task
+        made = await api.client.get(f"/api/creations/{task['id']}/torrent")
+        assert (root / "s.torrent").read_bytes() == made.content
+        assert sorted(p.name for p in root.iterdir()) == ["s.torrent", "share"]

@@ -5,11 +5,13 @@ others queued, as qBittorrent's torrent creation manager runs them.
 Every task is the service's: it runs in the service's task group, so stopping the daemon stops
 the creations. The hashing runs in a worker thread and looks at its cancel scope between chunks
 of pieces: a deleted task stops there, and nothing of it is left on disk (the .torrent is written
-only once whole, through a temporary file). Paths are confined to the download root.
+only once whole, through a temporary file, and never over what is there). Paths are confined to
+the download root.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import secrets
@@ -82,11 +84,12 @@ def creation_request(root: Path, source_path: str, *, torrent_file_path: str = "
                      source: str = "", tiers: Sequence[Sequence[str]] = (),
                      web_seeds: Sequence[str] = ()) -> CreationRequest:
     """The request, or ``InvalidJobRequest`` naming what is wrong: a path outside the download
-    root (``root``, resolved) or the root itself shared (``JobConflict``: a .torrent file to be
-    written where something is), a version other than v1, v2 or hybrid, a
+    root (``root``, resolved) or the root itself shared, a version other than v1, v2 or hybrid, a
     piece length that is not 0 or a power of two from 16 KiB to 256 MiB, a tracker or web seed
-    that is no URL of their schemes. Blank trackers and empty tiers are dropped;
-    ``start_seeding`` unsaid: seed when no .torrent file is written (qBittorrent's default)."""
+    that is no URL of their schemes; ``JobConflict`` naming ``torrent_file_path`` when something
+    is where the .torrent would be written (it is never written over). Blank trackers and empty
+    tiers are dropped; ``start_seeding`` unsaid: seed when no .torrent file is written
+    (qBittorrent's default)."""
     if not source_path:
         raise InvalidJobRequest("is required", "source_path")
     path = _confined(root, source_path, "source_path")
@@ -278,7 +281,14 @@ def _write(path: Path, data: bytes, task_id: str) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.link(part, path)
+        try:
+            os.link(part, path)
+        except FileExistsError:
+            raise
+        except OSError:  # (a file system without hard links: renamed, unless something came there)
+            if path.exists() or path.is_symlink():
+                raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path)) from None
+            os.replace(part, path)
     finally:
         part.unlink(missing_ok=True)
 
