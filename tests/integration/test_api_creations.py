@@ -211,3 +211,16 @@ async def test_on_a_file_system_without_hard_links_the_torrent_file_is_renamed_i
         made = await api.client.get(f"/api/creations/{task['id']}/torrent")
         assert (root / "s.torrent").read_bytes() == made.content
         assert sorted(p.name for p in root.iterdir()) == ["s.torrent", "share"]
+
+
+async def test_the_torrent_file_is_named_for_the_browser_whatever_the_name_holds(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        (root / 'Fête "d\'été"; 1').write_bytes(b"x" * 1000)
+        r = await api.client.post("/api/creations", json={"source_path": 'Fête "d\'été"; 1',
+                                                         "start_seeding": False})
+        task = await ended(api.client, r.json()["id"])
+        got = await api.client.get(f"/api/creations/{task['id']}/torrent")
+        assert got.headers["content-disposition"] == (
+            "attachment; filename=\"F_te _d'_t__; 1.torrent\"; "
+            "filename*=UTF-8''F%C3%AAte%20%22d%27%C3%A9t%C3%A9%22%3B%201.torrent")

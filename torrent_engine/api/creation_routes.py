@@ -116,8 +116,9 @@ class CreationApi(JsonRoutes):
                               "the .torrent is there once it is finished", "id")
         name = f"{task.torrent.name}.torrent"
         ascii_name = _UNSAFE.sub("_", name).encode("ascii", "replace").decode().replace("?", "_")
-        return Response(task.torrent_file, media_type="application/x-bittorrent", headers={
-            "Content-Disposition": f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}"})
+        disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+        return Response(task.torrent_file, media_type="application/x-bittorrent",
+                        headers={"Content-Disposition": disposition})
 
     async def delete(self, request: Request) -> Response:
         """``DELETE /api/creations/{id}``: ``{"deleted": id}``, forgotten, and cancelled if not
