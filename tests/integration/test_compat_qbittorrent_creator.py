@@ -177,6 +177,8 @@ async def test_bad_input_is_refused(tmp_path: Path) -> None:
                     ("addTask", {"sourcePath": f"{root}/../.."}, 400, "sourcePath: "),
                     ("addTask", {"sourcePath": str(folder), "torrentFilePath": "/tmp/x.torrent"}, 400,
                      "torrentFilePath: "),
+                    ("addTask", {"sourcePath": folder_s, "torrentFilePath": str(folder / "a.bin")}, 409,
+                     "torrentFilePath: "),  # (the user's file: never written over)
                     ("addTask", {"sourcePath": folder_s, "format": "v3"}, 400, "format must be v1, v2 or"),
                     ("addTask", {"sourcePath": folder_s, "pieceSize": "1000"}, 400, "pieceSize: must be"),
                     ("addTask", {"sourcePath": folder_s, "pieceSize": "536870912"}, 400, "pieceSize: must"),
