@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 import torrent_engine.jobs.intake.creations as creator
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import Api, running_api
 from tests.integration.test_api_users import as_user, users
 from tests.integration.test_compat_qbittorrent_creator import share
 from torrent_engine.formats.metainfo import Torrent
@@ -30,6 +30,16 @@ async def ended(client: httpx.AsyncClient, task_id: str) -> dict[str, Any]:
                 "queued", "running"):
             await anyio.sleep(0.02)
     return dict(task)
+
+
+async def shared_to_a_file(api: Api, torrent_file_path: str) -> tuple[Path, dict[str, Any]]:
+    """The download root, with ``share`` in it made into a torrent written to
+    ``torrent_file_path``, and the task once it ended."""
+    root = api.download_root.resolve()
+    share(root)
+    r = await api.client.post("/api/creations", json={"source_path": "share",
+                                                     "torrent_file_path": torrent_file_path})
+    return root, await ended(api.client, r.json()["id"])
 
 
 async def test_a_folder_made_into_a_torrent_fetched_seeded_and_listed_by_both_doors(tmp_path: Path) -> None:
@@ -185,11 +195,7 @@ async def test_a_file_come_where_the_torrent_goes_while_hashing_is_kept_and_the_
 
     monkeypatch.setattr(creator, "create_torrent", meanwhile)
     async with running_api(tmp_path) as api:
-        root = api.download_root.resolve()
-        share(root)
-        r = await api.client.post("/api/creations", json={"source_path": "share",
-                                                         "torrent_file_path": "late.torrent"})
-        task = await ended(api.client, r.json()["id"])
+        root, task = await shared_to_a_file(api, "late.torrent")
         assert task["status"] == "failed" and "File exists" in task["error"], task
         assert (root / "late.torrent").read_bytes() == b"the user's"
         assert sorted(p.name for p in root.iterdir()) == ["late.torrent", "share"]  # (no temporary file)
@@ -202,11 +208,7 @@ async def test_on_a_file_system_without_hard_links_the_torrent_file_is_renamed_i
 
     monkeypatch.setattr(creator.os, "link", no_links)
     async with running_api(tmp_path) as api:
-        root = api.download_root.resolve()
-        share(root)
-        r = await api.client.post("/api/creations", json={"source_path": "share",
-                                                         "torrent_file_path": "s.torrent"})
-        task = await ended(api.client, r.json()["id"])
+        root, task = await shared_to_a_file(api, "s.torrent")
         assert task["status"] == "finished", task
         made = await api.client.get(f"/api/creations/{task['id']}/torrent")
         assert (root / "s.torrent").read_bytes() == made.content
