@@ -159,6 +159,8 @@ async def test_a_running_creation_deleted_stops_and_leaves_nothing(tmp_path: Pat
     ({"source_path": "share", "trackers": "http://t/"}, "trackers", "list of tiers"),
     ({"source_path": "share", "trackers": [["ftp://x/"]]}, "trackers", "'ftp://x/'"),
     ({"source_path": "share", "web_seeds": ["udp://x:1"]}, "web_seeds", "'udp://x:1'"),
+    ({"source_path": "share", "trackers": [["http://a b/announce"]]}, "trackers", "a space"),
+    ({"source_path": "share", "web_seeds": ["http://s/" + "x" * 5000]}, "web_seeds", "too long"),
     ({"source_path": "share", "comment": 3}, "comment", "must be a string"),
     ({"source_path": "share", "seed": True}, "seed", "unknown field"),
 ])

@@ -289,7 +289,8 @@ def test_the_session_parts_import_the_context_not_each_other() -> None:
 # (every other top-level module: the facade, the machinery, the parts that apply a request) on
 # top. What a part needs of the service layer above it is a Protocol in its own package (e.g.
 # ``RoundsHost``); type-only imports follow the order too.
-JOBS_BASE = {"model", "store", "table", "changelog", "snapshot", "validate", "trackers", "exclusions"}
+JOBS_BASE = {"model", "store", "table", "changelog", "snapshot", "validate", "trackers", "webseeds",
+             "exclusions"}
 JOBS_ORDER = ["tuning", "queueing", "disk", "organising", "intake"]
 
 

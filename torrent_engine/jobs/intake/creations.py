@@ -26,12 +26,14 @@ import anyio
 import anyio.from_thread
 import anyio.to_thread
 
-from ...errors import MetainfoError, TorrentEngineError
+from ...errors import TorrentEngineError
 from ...formats.metainfo import MAX_PIECE_LENGTH, MIN_PIECE_LENGTH, Torrent
-from ...storage.create import TRACKER_SCHEMES, WEB_SEED_SCHEMES, Version, check_url, create_torrent
+from ...storage.create import Version, create_torrent
 from ..disk.paths import confine
 from ..model import InvalidJobRequest, Job, JobConflict, JobError, JobNotFound, SavePathError
 from ..organising.features import features_from
+from ..trackers import check_tiers
+from ..webseeds import check_web_seeds
 from .addoptions import AddOptions
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,8 @@ def creation_request(root: Path, source_path: str, *, torrent_file_path: str = "
     """The request, or ``InvalidJobRequest`` naming what is wrong: a path outside the download
     root (``root``, resolved) or the root itself shared, a version other than v1, v2 or hybrid, a
     piece length that is not 0 or a power of two from 16 KiB to 256 MiB, a tracker or web seed
-    that is no URL of their schemes; ``JobConflict`` naming ``torrent_file_path`` when something
+    that is no URL of their schemes (a job's own checks: each once, at most as many as a job
+    takes); ``JobConflict`` naming ``torrent_file_path`` when something
     is where the .torrent would be written (it is never written over). Blank trackers and empty
     tiers are dropped; ``start_seeding`` unsaid: seed when no .torrent file is written
     (qBittorrent's default)."""
@@ -106,15 +109,9 @@ def creation_request(root: Path, source_path: str, *, torrent_file_path: str = "
                          or piece_length & (piece_length - 1)):
         raise InvalidJobRequest(f"must be 0 (automatic) or a power of two from {MIN_PIECE_LENGTH >> 10} "
                                 f"KiB to {LARGEST_PIECE >> 20} MiB", "piece_length")
-    kept = tuple(t for t in (tuple(u.strip() for u in tier if u.strip()) for tier in tiers) if t)
-    seeds = tuple(u.strip() for u in web_seeds if u.strip())
-    try:
-        for url in (u for tier in kept for u in tier):
-            check_url(url, TRACKER_SCHEMES, "trackers")
-        for url in seeds:
-            check_url(url, WEB_SEED_SCHEMES, "web_seeds")
-    except MetainfoError as exc:
-        raise InvalidJobRequest(exc.reason, exc.field) from exc
+    # (the job service's checks of a job's trackers and web seeds: blank ones dropped first)
+    kept = check_tiers(([u for u in tier if u.strip()] for tier in tiers), "trackers")
+    seeds = tuple(check_web_seeds([u for u in web_seeds if u.strip()], "web_seeds"))
     return CreationRequest(
         source_path=path, torrent_file_path=out, version=chosen,
         piece_length=piece_length, private=private, skip_hidden=skip_hidden,
