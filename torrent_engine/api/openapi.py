@@ -11,18 +11,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from typing import get_args
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from .. import __version__
-from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT
+from ..config import MAX_HTTP_ANNOUNCES, MAX_RATE_LIMIT, MAX_STOP_TRACKER_TIMEOUT, TRANSPORTS
 from ..engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST
 from ..feeds.rules import LAST_DATE
 from ..formats.metainfo import MIN_PIECE_LENGTH
 from ..jobs import JobState
 from ..jobs.intake.creations import LARGEST_PIECE, VERSIONS
+from ..jobs.intake.creations import Status as CreationStatus
 from ..jobs.model import STOP_CONDITIONS, TRACKER_ISSUES
 from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
@@ -347,7 +349,7 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "dht_enabled": BOOL, "pex_enabled": BOOL, "lsd_enabled": BOOL,
     "encryption": {"type": "string", "enum": ["prefer", "require", "disable"],
                    "description": "MSE/PE for new connections, in and out"},
-    "transport": {"type": "string", "enum": ["any", "tcp", "utp"],
+    "transport": {"type": "string", "enum": list(TRANSPORTS),
                   "description": "the protocols of new connections, in and out: any (uTP and TCP, uTP "
                                  "dialed first), tcp or utp alone"},
     "default_trackers": {"type": "array", "items": {"type": "array", "items": STRING},
@@ -770,7 +772,7 @@ SCHEMAS: dict[str, Schema] = {
         ["matches"]),
     "Creation": _obj({
         "id": STRING,
-        "status": {"type": "string", "enum": ["queued", "running", "finished", "failed"],
+        "status": {"type": "string", "enum": list(get_args(CreationStatus)),
                    "description": "queued: waiting for the one hashing at a time; running: being hashed"},
         "progress": {"type": "integer", "minimum": 0, "maximum": 100, "description": "percent hashed"},
         "error": _null(STRING), "name": {"type": "string", "description": "the torrent's (the source's name "

@@ -27,7 +27,14 @@ from ..api import DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, ApiServer, load
 from ..api import tls as api_tls
 from ..api.locate import API_FILE
 from ..api.security import is_loopback
-from ..config import DEFAULT_ACTIVE_CHECKING, DEFAULT_MAX_OPEN_FILES, DHT_ROUTERS, Config, default_state_dir
+from ..config import (
+    DEFAULT_ACTIVE_CHECKING,
+    DEFAULT_MAX_OPEN_FILES,
+    DHT_ROUTERS,
+    TRANSPORTS,
+    Config,
+    default_state_dir,
+)
 from ..engine import fdlimit
 from ..engine.runtime import run as run_loop
 from ..engine.unwind import ExitStack
@@ -180,7 +187,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--no-trackers", action="store_true", help="do not announce to trackers")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
-    p.add_argument("--transport", choices=["any", "tcp", "utp"], default="any",
+    p.add_argument("--transport", choices=TRANSPORTS, default="any",
                    help="peers over uTP and TCP (any: uTP first, TCP too; default), TCP alone or uTP alone")
     p.add_argument("--download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="total download rate limit, e.g. 2M (default: none)")
