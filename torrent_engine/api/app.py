@@ -70,6 +70,7 @@ from .compat import QbittorrentApi, TransmissionRpc
 from .creation_routes import CreationApi
 from .features import FEATURE_FIELDS, FeatureApi, add_features
 from .feed_routes import FeedApi
+from .folder_routes import FolderApi
 from .groups import GroupApi
 from .history import StatsHistory
 from .job_edits import JobEditApi
@@ -889,6 +890,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *LogApi(logbook).routes(),
         *FeedApi(service, read_json, api.max_json, feeds).routes(),
         *CreationApi(service, read_json, api.max_json).routes(),
+        *FolderApi(service, gate).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size).routes(),

@@ -34,6 +34,7 @@ from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_LOGIN_FAILURES, MAX_PA
 from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
 from ..session.peer_pool import SOURCES as PEER_SOURCES
+from .folder_routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX
 
 OPENAPI_VERSION = "3.1.0"
 OWN_PREFIX = "/api/"
@@ -790,6 +791,23 @@ SCHEMAS: dict[str, Schema] = {
         "piece_length", "private", "skip_hidden", "start_seeding", "comment", "source", "trackers",
         "web_seeds", "added", "started", "finished", "size", "info_hash", "job_id"],
         description="times are epoch seconds"),
+    "FolderEntry": _obj({
+        "name": STRING, "path": {"type": "string", "description": "absolute"},
+        "type": {"type": "string", "enum": ["dir", "file"]},
+        "size": {**COUNT, "description": "bytes (files alone)"},
+        "modified": {"type": "integer", "description": "when last changed (seconds since the epoch)"},
+    }, ["name", "path", "type", "modified"]),
+    "FolderListing": _obj({
+        "path": {"type": "string", "description": "the folder listed (absolute, links resolved)"},
+        "root": {"type": "string", "description": "the folder paths are taken from: the download folder, "
+                                                  "or a user's own"},
+        "parent": _null({"type": "string", "description": "the folder above (null at the root)"}),
+        "entries": {"type": "array", "items": _ref("FolderEntry"),
+                    "description": "sorted by name, hidden ones left out"},
+        "truncated": {"type": "boolean", "description": "more were there than the limit"},
+        "free_bytes": {"type": "integer", "minimum": -1,
+                       "description": "bytes free there (or at the nearest folder that exists); -1: unknown"},
+    }, ["path", "root", "parent", "entries", "truncated", "free_bytes"]),
     "CreationList": _obj({"creations": {"type": "array", "items": _ref("Creation")}}, ["creations"]),
     "NewCreation": _obj({
         "source_path": {**PATH, "minLength": 1, "description": "a file or folder in the download folder "
@@ -1120,6 +1138,16 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                  tag="settings"),
     ("PUT", "/api/cookies"): _op("Replace the cookies sent with .torrent URLs", "UrlCookies",
                                  errors=_BODY_ERRORS, body="UrlCookies", body_required=True, tag="settings"),
+    ("GET", "/api/folders"): _op(
+        "The folders (and files) in a folder of the download folder, to pick a path from (a viewer's "
+        "refused; a user's own folder alone)", "FolderListing", errors=(404,), tag="settings", query=(
+            _query("path", PATH, "the folder: absolute, or relative to the download folder (a user's: "
+                                 "to their own); not given: that folder"),
+            _query("prefix", {"type": "string", "maxLength": MAX_PREFIX, "pattern": r"^[^/\x00]*$"},
+                   "only the names beginning with this (any case)"),
+            _query("files", {"type": "string", "enum": ["true", "false"]}, "files too (default false)"),
+            _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                   f"at most this many entries (default {DEFAULT_LIMIT})"))),
     ("GET", "/api/creations"): _op("The torrents being made and made (until deleted)", "CreationList",
                                    tag="creations"),
     ("POST", "/api/creations"): _op("Make a torrent of files in the download folder (an admin's)", "Creation",

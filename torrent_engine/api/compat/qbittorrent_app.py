@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import stat
 import time
 from pathlib import Path
 
 from ...jobs import SavePathError
+from ...jobs.disk.listing import folder_entries, free_bytes
 from ...jobs.disk.paths import confine
 from ...jsonvalue import JSON, JSONObject
 from ...net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
@@ -49,44 +48,27 @@ def directory_content(root: Path, dir_path: str, mode: str, with_metadata: bool)
         raise QbtError(400, "Invalid mode, allowed values: all, dirs, files")
     dirs, files = wanted
     out: list[JSON] = []
-    with os.scandir(folder) as entries:
-        for entry in sorted(entries, key=lambda e: e.name):
-            if entry.name.startswith("."):
-                continue
-            try:
-                st = entry.stat()  # (a symlink as what it points to, as QDir lists it)
-                if entry.is_symlink():
-                    confine(root, str(folder / entry.name))  # (one leading out of the root is not shown)
-            except (OSError, SavePathError):
-                continue  # (a dangling symlink: neither a folder nor a file)
-            is_dir, is_file = stat.S_ISDIR(st.st_mode), stat.S_ISREG(st.st_mode)
-            if not ((is_dir and dirs) or (is_file and files)):
-                continue
-            if not with_metadata:
-                out.append(str(folder / entry.name))
-                continue
-            record: dict[str, JSON] = {
-                "name": entry.name,
-                "creation_date": int(getattr(st, "st_birthtime", -1)),
-                "last_access_date": int(st.st_atime), "last_modification_date": int(st.st_mtime),
-                "type": "dir" if is_dir else "file"}
-            if is_file:
-                record["size"] = st.st_size
-            out.append(record)
+    for entry in folder_entries(root, folder, dirs=dirs, files=files)[0]:
+        if not with_metadata:
+            out.append(str(entry.path))
+            continue
+        st = entry.st
+        record: dict[str, JSON] = {
+            "name": entry.name,
+            "creation_date": int(getattr(st, "st_birthtime", -1)),
+            "last_access_date": int(st.st_atime), "last_modification_date": int(st.st_mtime),
+            "type": "dir" if entry.is_dir else "file"}
+        if not entry.is_dir:
+            record["size"] = st.st_size
+        out.append(record)
     return out
 
 
 def free_space(root: Path, path: str) -> int:
     """``app/getFreeSpaceAtPath``: the bytes free to us at ``path`` (inside ``root``; relative to
-    it when relative), or at its nearest folder that exists (one to be made on demand)."""
-    current = _confined(root, path)
-    while True:
-        try:
-            return shutil.disk_usage(current).free
-        except OSError:
-            if current == root or current.parent == current:
-                return -1  # (qBittorrent's answer when it cannot tell)
-            current = current.parent
+    it when relative), or at its nearest folder that exists (``-1``, qBittorrent's answer when it
+    cannot tell)."""
+    return free_bytes(root, _confined(root, path))
 
 
 def launch_time() -> int:
