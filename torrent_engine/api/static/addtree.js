@@ -97,6 +97,7 @@ async function openAdd(files = []) {
     $("ad-sequential").checked = $("add-sequential").checked;
     if (!$("ad-links").value.trim()) $("ad-links").value = $("add-source").value.trim();
     dialog.showModal();
+    suggestFolders($("ad-save-path"));  // (the space free there, shown at once)
     api("GET", "/api/categories").then((answer) => $("ad-categories").replaceChildren(
       ...answer.categories.map((c) => el("option", {value: c.name})))).catch(() => {});
     takeLinks();

@@ -207,6 +207,7 @@ async function api(method, path, body) {
     const msg = data && data.error ? data.error : `${res.status} ${res.statusText}`;
     const error = new Error(msg);
     error.field = data && data.field ? data.field : null;  // (the offending input, when named)
+    error.status = res.status;
     throw error;
   }
   return data;
@@ -864,8 +865,10 @@ async function copy(textToCopy) {
 }
 
 // A question with a text answer (and choices to pick from): the answer, or null if cancelled.
-function ask(title, label, value, choicesList, hint) {
+// (folders: "dirs" to offer the download folder's folders as the answer is typed: paths.js)
+function ask(title, label, value, choicesList, hint, folders = "") {
   const dialog = $("prompt-dialog");
+  if (folders) $("prompt-input").dataset.folders = folders; else delete $("prompt-input").dataset.folders;
   $("prompt-title").textContent = title;
   $("prompt-label").textContent = label;
   $("prompt-input").value = value;
@@ -907,7 +910,7 @@ async function onMenu(action) {
   if (action === "move") {
     const answer = await ask("Set location", "Save path (relative to the download root, or inside it)",
                              one ? (one.options || {}).save_path || "" : "", [],
-                             "The files move there and are verified again.");
+                             "The files move there and are verified again.", "dirs");
     if (answer) await eachJob(ids, (id) => api("POST", `/api/jobs/${id}/move`, {save_path: answer}), "set location");
     return;
   }
