@@ -5,12 +5,14 @@ the lists qBittorrent's web UI offers. (Transmission's RPC has no such field.)""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import anyio
 import pytest
 
+from tests.conftest import _missing
 from tests.integration.api_helpers import running_api
 
 pytestmark = pytest.mark.anyio
@@ -49,6 +51,27 @@ async def test_both_apis_set_the_one_interface_and_refuse_one_that_does_not_exis
             {"current_network_interface": ""})})
         assert r.status_code == 200, r.text
         assert (config.bind_interface, config.bind_address) == ("", "")
+
+
+async def test_an_interface_set_at_run_time_keeps_the_port_taken_at_random(tmp_path: Path) -> None:
+    """The services bound anew to the interface on the port they listened on (``listen_port`` 0:
+    one taken at random at the start), not on another that peers and trackers do not know."""
+    if os.geteuid() != 0:
+        _missing("root (to bind to an interface)")
+    async with running_api(tmp_path) as api:
+        r = await api.client.post("/api/jobs", json={"source": "magnet:?xt=urn:btih:" + "c" * 40})
+        assert r.status_code == 201, r.text
+        shared = api.service.manager.shared
+        with anyio.fail_after(20):
+            while not shared.running:
+                await anyio.sleep(0.02)
+        port = shared.listen_port
+        r = await api.client.patch("/api/settings", json={"bind_interface": "lo"})
+        assert r.status_code == 200, r.text
+        assert shared.running and shared.config.bind_interface == "lo"
+        assert shared.listen_port == port  # (a new random one each time before)
+        r = await api.client.patch("/api/settings", json={"bind_interface": ""})
+        assert r.status_code == 200 and shared.listen_port == port, r.text
 
 
 async def test_a_daemon_asked_for_an_interface_that_does_not_exist_stops_saying_which(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import socket
 from collections.abc import Awaitable, Callable
@@ -525,4 +526,34 @@ async def test_a_wake_that_fails_closes_the_peer_and_the_listener_goes_on() -> N
         shared.register(b"G" * 20, handler)
         await _dial_and_see_it_closed(shared.listen_port, b"G" * 20, routed)
         shared.unregister(b"G" * 20)
+        await shared.release()
+
+
+async def test_a_restart_keeps_the_port_taken_at_random_unless_it_was_taken_meanwhile(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """(A proxy or an interface changed at run time.) ``listen_port`` 0: the services start again
+    on the port they listened on, or on any free one when another took it in the moment between;
+    each time the sessions are told, so that their trackers hand out a port that moved."""
+    told: list[int] = []
+    async with SharedResources(_config()) as shared:
+        await shared.acquire()
+        shared.watch_services(b"t" * 20, lambda: told.append(shared.listen_port))
+        port = shared.listen_port
+        await shared.restart_services(same_port=True)
+        assert shared.running and shared.listen_port == port and told == [port]
+
+        real = anyio.create_tcp_listener
+
+        async def taken(**kw: Any) -> Any:
+            if kw.get("local_port") == port:
+                raise OSError(errno.EADDRINUSE, "Address already in use")
+            return await real(**kw)
+
+        monkeypatch.setattr(anyio, "create_tcp_listener", taken)
+        await shared.restart_services(same_port=True)
+        monkeypatch.undo()
+        moved = shared.listen_port
+        assert shared.running and moved not in (0, port) and told == [port, moved]
+        async with await anyio.connect_tcp("127.0.0.1", moved):  # (listening there)
+            pass
         await shared.release()

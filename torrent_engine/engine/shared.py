@@ -448,11 +448,12 @@ class SharedResources:
         """Close the services and start them again as the config now says (proxy only turned on
         or off: listening, uTP, DHT, LSD and port mapping stop or start); nothing when they do
         not run. With ``same_port``, on the port listened on now (one taken at random, when
-        ``listen_port`` is 0, is kept). Their users stay counted; an acquire meanwhile waits for
-        the new start."""
+        ``listen_port`` is 0, is kept), or on the config's, as at a start, when that port was
+        taken meanwhile. Their users stay counted; an acquire meanwhile waits for the new start.
+        The sessions are told (their trackers hand out a port that changed)."""
         if not self._running or self._tg is None or self._starting is not None:
             return
-        port = self._listen_port if same_port else None
+        port = self._listen_port if same_port and self._listen_port else None
         self._starting = starting = anyio.Event()
         try:
             await self._stop_services()
@@ -461,7 +462,15 @@ class SharedResources:
             self._starting = None
             starting.set()
             raise
-        await self._start_services(starting, port)
+        try:
+            await self._start_services(starting, port)
+        except OSError as exc:
+            if port is None:
+                raise
+            log.warning("the services could not start again on port %d (%s): on the configured one",
+                        port, exc)
+            await self._start_services(anyio.Event())  # (the failed start left _starting None)
+        self._services_changed()
 
     async def _start_services(self, starting: anyio.Event, port: int | None = None) -> None:
         """Start the services (``starting``, set when it is over, is what an acquire meanwhile
@@ -800,14 +809,7 @@ class SharedResources:
             self.config.transport = transport  # (the uTP socket's refusing() reads it)
             if transport == "tcp" or self._utp is not None or self.config.proxy_only:
                 return
-            port = self._listen_port
-            try:  # (nothing when they do not run, or start now)
-                await self.restart_services(same_port=True)
-            except OSError as exc:  # (its TCP port taken meanwhile: on the config's, as at a start)
-                log.warning("the services could not start again on port %d (%s): on the "
-                            "configured one", port, exc)
-                await self._start_services(anyio.Event())  # (the failed start left _starting None)
-                self._services_changed()  # (the sessions tell their trackers the new port)
+            await self.restart_services(same_port=True)  # (nothing when they do not run, or start now)
 
     async def set_listen_port(self, port: int) -> None:
         """Listen on ``port`` (0: any free one) from now on (``Config.listen_port``): while the
@@ -825,13 +827,13 @@ class SharedResources:
             await self.check_listen_port(port)
             self.config.listen_port = port
             try:
-                await self.restart_services()
+                await self.restart_services()  # (the sessions tell their trackers the new port)
             except OSError as exc:  # (taken between the check and the bind: back to the old one)
                 self.config.listen_port = before
                 await self._start_services(anyio.Event())  # (the failed start left _starting None)
+                self._services_changed()  # (any free one, when that was 0: told too)
                 raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
                                   "listen_port") from None
-        self._services_changed()  # (the sessions tell their trackers the new port)
 
     def _say_proxy_only(self) -> None:
         """Log each part that proxy-only mode leaves off (those the config would run)."""

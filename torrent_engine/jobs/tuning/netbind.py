@@ -48,9 +48,10 @@ def checked_binding(before: ServiceSettings, new: ServiceSettings, changes: Mapp
 
 async def apply_binding(manager: TorrentManager, settings: ServiceSettings) -> None:
     """Make ``settings``' interface the engine's: new connections (peers, trackers, web seeds)
-    leave by it at once; the shared services (listening, uTP, DHT, LSD) are bound to it anew."""
+    leave by it at once; the shared services (listening, uTP, DHT, LSD) are bound to it anew, on
+    the port listened on now (one taken at random too)."""
     config = manager.config
     if (config.bind_interface, config.bind_address) == (settings.bind_interface, settings.bind_address):
         return
     config.bind_interface, config.bind_address = settings.bind_interface, settings.bind_address
-    await manager.shared.restart_services()
+    await manager.shared.restart_services(same_port=True)

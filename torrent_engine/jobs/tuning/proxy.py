@@ -44,4 +44,4 @@ async def apply_proxy(manager: TorrentManager, settings: ServiceSettings) -> Non
     was_only, was = manager.config.proxy_only, manager.config.proxy
     manager.config.proxy = proxy_config(settings)
     if manager.config.proxy_only != was_only or (was_only and manager.config.proxy != was):
-        await manager.shared.restart_services()
+        await manager.shared.restart_services(same_port=True)
