@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from ..engine import fdlimit
 from ..jobs import InvalidJobRequest, JobNotFound, JobService, SavePathError
 from ..jobs.disk.listing import FolderEntry, folder_entries, free_bytes
 from ..jobs.disk.paths import confine
@@ -105,6 +106,10 @@ class FolderApi:
             answer = await anyio.to_thread.run_sync(_listing, root, base, path, prefix, files, limit)
         except SavePathError as exc:
             raise SavePathError(str(exc), "path") from exc
-        except PermissionError as exc:
-            raise InvalidJobRequest(f"{path[:200]!r} cannot be read: {exc.strerror}", "path") from exc
+        except FileNotFoundError as exc:  # (gone in the moment between)
+            raise JobNotFound(f"no folder {path[:200]!r} in {str(base)!r}", "path") from exc
+        except OSError as exc:
+            if fdlimit.exhausted(exc):
+                raise  # (a 503 saying why)
+            raise InvalidJobRequest(f"{path[:200]!r} cannot be read: {exc.strerror or exc}", "path") from exc
         return JSONResponse(answer)
