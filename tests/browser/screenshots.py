@@ -5,7 +5,8 @@
 ui.png (the list at 1400x900: seeds, two downloads from rate-limited loopback seeders, paused
 magnets in categories with tags, one ticked), ui-add.png (the add dialog: a .torrent's
 and a magnet's files, the magnet's metadata fetched from a loopback seeder), ui-settings.png (the
-settings) and ui-phone.png (the list on a phone, 400 px wide)."""
+settings), ui-create.png (the torrent creator: one made, one being filled in) and ui-phone.png (the
+list on a phone, 400 px wide)."""
 
 from __future__ import annotations
 
@@ -88,6 +89,13 @@ async def a_daemon(tmp: Path) -> AsyncIterator[tuple[Api, list[str], Path, str]]
             Session(fetched, tmp / "fetched", config=loopback_config()))
         await seeder.wait_ready()
         link = f"{fetched.magnet_uri()}&x.pe=127.0.0.1:{seeder.listen_port}"
+        r = await api.client.post("/api/creations", json={  # (the creator's list: one made)
+            "source_path": SEEDS[0][0], "version": "hybrid", "start_seeding": False,
+            "trackers": [["udp://tracker.example.org:6969/announce"]]})
+        assert r.status_code == 201, r.text
+        with anyio.fail_after(60):
+            while (await api.client.get(f"/api/creations/{r.json()['id']}")).json()["status"] != "finished":
+                await anyio.sleep(0.1)
         yield api, ids, tmp / "Open Series.torrent", link
 
 
@@ -119,6 +127,18 @@ def pictures(driver: Any, api: Api, ids: list[str], torrent_file: Path, link: st
     time.sleep(0.5)
     driver.save_screenshot(str(out / "ui-settings.png"))
     driver.find_element(By.ID, "settings-close").click()
+    driver.find_element(By.ID, "create-open").click()  # (one made before, one being filled in)
+    wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#create-tasks li[data-task].finished"))
+    for field, text in (("create-source", "Project Gutenberg - Top 100 (EPUB)"),
+                        ("create-trackers", "udp://tracker.example.org:6969/announce\n\n"
+                                            "https://tracker.example.net/announce"),
+                        ("create-web-seeds", "https://mirror.example.org/gutenberg/"),
+                        ("create-comment", "the 100 most read books of the week")):
+        driver.find_element(By.ID, field).send_keys(text)
+    driver.find_element(By.ID, "create-private").click()
+    time.sleep(0.5)
+    driver.save_screenshot(str(out / "ui-create.png"))
+    driver.find_element(By.ID, "create-close").click()
     driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", {
         "width": 400, "height": 860, "deviceScaleFactor": 1, "mobile": True})
     driver.refresh()
