@@ -94,3 +94,24 @@ async def test_bad_input_is_refused_as_qbittorrent_refuses_it(tmp_path: Path) ->
             assert dirs.json() == []  # (a symlink to a folder outside the root is not shown)
             assert (await c.get("/api/v2/clientdata/load")).json() == {}
             assert (await c.get("/api/v2/clientdata/store", params={"data": "{}"})).status_code == 405
+
+
+async def test_a_user_lists_their_own_folder_and_a_viewer_none(tmp_path: Path) -> None:
+    """``app/getDirectoryContent`` is picking a path (qBittorrent's WebUI completes its save
+    paths with it): a user's, inside their own folder, as their paths lead there; a viewer's
+    refused."""
+    from tests.integration.test_api_users import qbt_as, users
+
+    users(tmp_path / "state")
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        mine = root / "users" / "alice"
+        (mine / "Music").mkdir(parents=True)
+        (root / "elsewhere").mkdir()
+        async with qbt_as(api, "alice") as alice, qbt_as(api, "vera") as vera:
+            r = await alice.post("/api/v2/app/getDirectoryContent", data={"dirPath": str(mine)})
+            assert (r.status_code, r.json()) == (200, [str(mine / "Music")]), r.text
+            r = await alice.post("/api/v2/app/getDirectoryContent", data={"dirPath": str(root)})
+            assert r.status_code == 400 and r.text.startswith("Invalid directory path"), r.text
+            r = await vera.post("/api/v2/app/getDirectoryContent", data={"dirPath": str(root)})
+            assert r.status_code == 403, r.text

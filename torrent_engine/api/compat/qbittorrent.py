@@ -437,11 +437,13 @@ class QbittorrentApi:
 
     # -- app -----------------------------------------------------------------------------------
     async def directory_content(self, form: Form, request: Request) -> list[JSON]:
-        """``app/getDirectoryContent`` ``dirPath`` (absolute, inside the download root), ``mode``
-        (``all``, ``dirs``, ``files``), ``withMetadata``."""
+        """``app/getDirectoryContent`` ``dirPath`` (absolute, inside the download root; a user's
+        inside their own folder), ``mode`` (``all``, ``dirs``, ``files``), ``withMetadata``."""
         _require(form, "dirPath")
+        p = current()
+        root = self.service.download_root if p.admin or not p.name else self.gate.user_root(p.name)
         return await anyio.to_thread.run_sync(
-            directory_content, self.service.download_root, form.get("dirPath") or "",
+            directory_content, root, form.get("dirPath") or "",
             form.get("mode") or "all", bool(parse_bool(form.get("withMetadata"))))
 
     async def free_space(self, form: Form, request: Request) -> str:
@@ -1417,7 +1419,8 @@ def _address(request: Request) -> str:
 _ADDING = frozenset({"torrents/add", "torrents/fetchMetadata", "torrents/parseMetadata"})
 _CONTROL_PREFIX = "torrents/"
 _ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags"})
-_ADMIN_GETTERS = frozenset({"app/cookies", "app/getDirectoryContent", "log/main", "log/peers", *RSS_GETTERS})
+_ADMIN_GETTERS = frozenset({"app/cookies", "log/main", "log/peers", *RSS_GETTERS})
+_PATH_GETTERS = frozenset({"app/getDirectoryContent"})  # (picking a path: an adder's, in their own folder)
 
 
 def _scope_of(name: str, getter: bool) -> Scope:
@@ -1425,7 +1428,7 @@ def _scope_of(name: str, getter: bool) -> Scope:
     if name in ("auth/logout", "torrents/saveMetadata"):
         return Scope.READ
     if getter:
-        return Scope.ADMIN if name in _ADMIN_GETTERS else Scope.READ
+        return Scope.ADMIN if name in _ADMIN_GETTERS else Scope.ADD if name in _PATH_GETTERS else Scope.READ
     if name in _ADDING:
         return Scope.ADD
     if name.startswith(_CONTROL_PREFIX) and name not in _ADMIN_ACTIONS:
