@@ -1,11 +1,14 @@
 """What users cost, against the daemon as a real process (``bench_api.Daemon``).
 
-    python bench/bench_users.py [--jobs 400] [--requests 200] [--workdir DIR]
+    python bench/bench_users.py [--jobs 400] [--requests 200] [--magnets 0] [--adds 20] [--workdir DIR]
 
 With ``--jobs`` paused jobs in the service, half of them alice's (added with her session), the
 median time of: ``POST /api/login`` (one scrypt); Transmission's ``torrent-get`` with HTTP Basic
 by the API token and by alice's name and password (scrypt once, then remembered);
 qBittorrent's ``torrents/info`` and ``GET /api/jobs`` as the admin (every job) and as alice (hers).
+Then, with ``--magnets`` more paused magnets (the admin's, added 500 a request), the median of
+``--adds`` adds of a paused magnet (``POST /api/jobs``) by the API token and by alice, who has
+quotas (a number of torrents and of bytes, far from reached: each add counts what she holds).
 Prints one JSON line per measure.
 """
 
@@ -54,16 +57,37 @@ def torrents(work: Path, count: int) -> list[Torrent]:
     return out
 
 
+def magnet(i: int) -> str:
+    return f"magnet:?xt=urn:btih:{i:040x}"
+
+
+def adds(c: httpx.Client, alice: dict[str, str], magnets: int, count: int, jobs: int) -> None:
+    """``magnets`` more paused magnets (the admin's), then the median of ``count`` adds by each."""
+    for start in range(0, magnets, 500):
+        urls = "\n".join(magnet(10**6 + i) for i in range(start, min(magnets, start + 500)))
+        answer = c.post("/api/v2/torrents/add", data={"urls": urls, "paused": "true"}, headers=HEADERS)
+        answer.raise_for_status()
+    serial = iter(range(2 * 10**6, 3 * 10**6))
+    for who, headers in (("token", HEADERS), ("alice, with quotas", alice)):
+        def add(h: dict[str, str] = headers) -> httpx.Response:
+            return c.post("/api/jobs", json={"source": magnet(next(serial)), "paused": True}, headers=h)
+
+        print(json.dumps({"measure": f"POST /api/jobs (a paused magnet) as {who}", "jobs": jobs + magnets,
+                          "ms": median_ms(add, count)}))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=400)
     parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument("--magnets", type=int, default=0)
+    parser.add_argument("--adds", type=int, default=20)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-users-"))
     daemon = Daemon(work, "users")
-    UserStore(daemon.state).add("alice", "user", PASSWORD)
+    UserStore(daemon.state).add("alice", "user", PASSWORD, max_torrents=10**6, max_bytes=10**15)
     made = torrents(work, args.jobs)
     daemon.start()
     try:
@@ -90,6 +114,7 @@ def main() -> None:
                 print(json.dumps({"measure": f"GET /api/jobs as {who}", "jobs": args.jobs,
                                   "ms": median_ms(lambda h=headers: c.get("/api/jobs", headers=h),
                                                   args.requests)}))
+            adds(c, alice, args.magnets, args.adds, args.jobs)
     finally:
         daemon.stop()
         if args.workdir is None:

@@ -296,6 +296,34 @@ async def test_an_add_past_a_quota_is_refused_naming_it(tmp_path: Path) -> None:
         assert len((await api.client.get("/api/jobs")).json()["jobs"]) == 1
 
 
+async def test_a_quota_counts_the_user_s_own_jobs_but_those_cancelled_or_failed(tmp_path: Path) -> None:
+    def added(seed: int) -> dict[str, object]:  # (each in its own folder: all are named "payload")
+        return {"source": b64(torrent(tmp_path, seed)), "paused": True, "save_path": f"s{seed}"}
+
+    users(tmp_path / "state", alice={"max_torrents": 2, "max_bytes": 600_000})
+    async with running_api(tmp_path) as api:
+        async with as_user(api, "alice") as alice, as_user(api, "bob") as bob:
+            for seed in (20, 21):  # (bob's and the admin's are not hers)
+                r = await bob.post("/api/jobs", json=added(seed))
+                assert r.status_code == 201, r.text
+            r = await api.client.post("/api/jobs", json=added(22))
+            assert r.status_code == 201
+            ids = []
+            for seed in (23, 24):
+                r = await alice.post("/api/jobs", json=added(seed))
+                assert r.status_code == 201, r.text
+                ids.append(r.json()["id"])
+            assert api.service.usage_of("alice") == (2, 500_002)
+            r = await alice.post("/api/jobs", json=added(25))
+            assert r.status_code == 409 and "has 2, adding 1" in r.json()["error"], r.text
+            assert (await alice.delete(f"/api/jobs/{ids[0]}")).status_code == 200  # (cancelled: hers no more)
+            assert api.service.usage_of("alice") == (1, 250_001)
+            r = await alice.post("/api/jobs", json=added(25))
+            assert r.status_code == 201, r.text
+            r = await alice.post("/api/jobs", json=added(26))
+            assert r.status_code == 409 and r.json()["field"] == "max_torrents", r.text
+
+
 async def test_the_admin_s_torrents_and_each_user_s_labels_are_theirs(tmp_path: Path) -> None:
     users(tmp_path / "state")
     async with running_api(tmp_path) as api:

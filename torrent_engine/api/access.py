@@ -28,7 +28,7 @@ from ..engine.addtorrent import MagnetLink, Parsed
 from ..errors import ConfigError
 from ..formats.magnet import MagnetError, parse_magnet
 from ..formats.metainfo import Torrent
-from ..jobs import AddOptions, Job, JobConflict, JobError, JobNotFound, JobService, JobState, SavePathError
+from ..jobs import AddOptions, Job, JobConflict, JobError, JobNotFound, JobService, SavePathError
 from ..net.proxy.settings import parse_proxy_url
 from .users import ROLE_SCOPES, Role, Scope, User, UserStore
 
@@ -424,13 +424,8 @@ class Gate:
             self._check_quota(p, count, size)
             yield confined
 
-    def _usage(self, p: Principal) -> tuple[int, int]:
-        mine = [j for j in self.service.list() if self.owner_of(j) == p.name
-                and j.state not in (JobState.CANCELLED, JobState.FAILED)]
-        return len(mine), sum(j.total_size for j in mine)
-
     def _check_quota(self, p: Principal, count: int, size: int) -> None:
-        torrents, used = self._usage(p)
+        torrents, used = self.service.usage_of(p.name)
         if p.max_torrents and torrents + count > p.max_torrents:
             raise QuotaExceeded(f"{p.describe()} is at the quota of {p.max_torrents} torrents "
                                 f"(has {torrents}, adding {count})", "max_torrents")
@@ -449,7 +444,7 @@ class Gate:
             return job
         self._owners[job.id] = p.name
         if p.max_bytes:
-            _, used = self._usage(p)
+            _, used = self.service.usage_of(p.name)
             if used > p.max_bytes:
                 await self.service.cancel(job.id, delete_files=True)
                 await self.service.forget(job.id, delete_files=True)

@@ -578,6 +578,10 @@ class JobService:
         """``client_jobs``' of the torrents ``info_hashes`` and numbers ``numbers``, looked up."""
         return self._control.client_jobs_of(info_hashes, numbers)
 
+    def usage_of(self, owner: str) -> tuple[int, int]:
+        """``JobControl.usage_of``: a user's jobs and bytes for their quotas (no view made)."""
+        return self._control.usage_of(owner)
+
     def client_states(self) -> Counter[JobState]:
         """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
         return self._control.client_states()
@@ -612,18 +616,16 @@ class JobService:
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",
                         asked: Mapping[str, object] | None = None) -> builtins.list[str]:
-        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
-        a start or a reload: the global rate limits and the download slots (0: none). Each one
-        that differs from what the configuration asked last time is a change, made through
-        ``update_settings`` like one from the API; one the configuration did not change leaves
-        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
-        made it, and a restart keeps it. The download slots are the job queue's (there is one
-        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
-        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
-        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
-        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
-        each changed when the configuration's value changed, as above. The names of the settings
-        changed."""
+        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at a start or a
+        reload: the global rate limits and the download slots (0: none). Each one that differs from what the
+        configuration asked last time is a change, made through ``update_settings`` like one from the API; one
+        the configuration did not change leaves the setting in force (set by the API since, perhaps). So the
+        latest change wins, whoever made it, and a restart keeps it. The download slots are the job queue's
+        (there is one queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
+        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the downloads'
+        maximum. The incomplete folder: a folder turns it on there, "" turns it off. ``asked``: other settings
+        by name (``settings.ASKED``: the programs, the watched folders), each changed when the configuration's
+        value changed, as above. The names of the settings changed."""
         return await self._tuning.configure(download_limit=download_limit, upload_limit=upload_limit,
                                             max_active_downloads=max_active_downloads,
                                             incomplete_dir=incomplete_dir, asked=asked)
@@ -741,17 +743,15 @@ class JobService:
 
     async def set_location(self, job_id: str, location: str, *, move: bool = True,
                            keep_existing: bool = False) -> Job:
-        """Move the job's files to ``location`` (inside the download root) and go on from there;
-        the data is verified again at its new place. A job still downloading into its
-        incomplete folder keeps its data there: the new save path is where it moves once
-        complete (as qBittorrent's). ``move`` False: nothing is moved; the job's data is
-        looked for (and verified) at ``location``, the files there are the user's (a cancel
-        that deletes the job's files keeps them), and those at the old place stay as they are
+        """Move the job's files to ``location`` (inside the download root) and go on from there; the data is
+        verified again at its new place. A job still downloading into its incomplete folder keeps its data
+        there: the new save path is where it moves once complete (as qBittorrent's). ``move`` False: nothing
+        is moved; the job's data is looked for (and verified) at ``location``, the files there are the user's
+        (a cancel that deletes the job's files keeps them), and those at the old place stay as they are
         (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
-        ``keep_existing``: a file of the job already at ``location`` is taken there rather than
-        refused (its copy at the old place stays; the data is verified there as after any move,
-        unless the job is in seed mode), as qBittorrent's ``setLocation`` does (libtorrent's
-        ``dont_replace``)."""
+        ``keep_existing``: a file of the job already at ``location`` is taken there rather than refused (its
+        copy at the old place stays; the data is verified there as after any move, unless the job is in seed
+        mode), as qBittorrent's ``setLocation`` does (libtorrent's ``dont_replace``)."""
         return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:

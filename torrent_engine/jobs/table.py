@@ -44,9 +44,12 @@ class JobTable:
         # info-hash -> the ids of its jobs (active and history): what a client lists of one
         # torrent is worked out from these alone (``of_torrent``)
         self._of_torrent: dict[str, dict[str, None]] = {}
+        # owner (a user's name; "" the admin's) -> the ids of their jobs: what a user's quotas are
+        # counted over (``of_owner``), not every job (an add by a user with quotas reads it)
+        self._of_owner: dict[str, dict[str, None]] = {}
         for rec in ordered:
             self._count(rec, 1, loading=True)
-            self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
+            self._index(rec)
         self._by_age.sort()  # (once: an insort per record of a long history is quadratic)
 
     def __contains__(self, job_id: object) -> bool:
@@ -178,7 +181,7 @@ class JobTable:
         self._order[rec.id] = self._seq
         self._count(rec, 1)
         self._by_hash[rec.info_hash] = rec.id
-        self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
+        self._index(rec)
 
     def discard(self, rec: JobRecord) -> None:
         """Forget a job whose start failed (as if it had never been added)."""
@@ -222,12 +225,21 @@ class JobTable:
         self._newest = None
         self._order.pop(job_id, None)
 
+    def _index(self, rec: JobRecord) -> None:
+        self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
+        self._of_owner.setdefault(rec.options.owner, {})[rec.id] = None  # (a job's owner never changes)
+
     def _unindex(self, rec: JobRecord) -> None:
-        ids = self._of_torrent.get(rec.info_hash)
-        if ids is not None:
-            ids.pop(rec.id, None)
-            if not ids:
-                del self._of_torrent[rec.info_hash]
+        for index, key in ((self._of_torrent, rec.info_hash), (self._of_owner, rec.options.owner)):
+            ids = index.get(key)
+            if ids is not None:
+                ids.pop(rec.id, None)
+                if not ids:
+                    del index[key]
+
+    def of_owner(self, owner: str) -> list[JobRecord]:
+        """The jobs of ``owner`` (active and history), in the order added."""
+        return [self._records[job_id] for job_id in self._of_owner.get(owner, ())]
 
     def of_torrent(self, info_hash: str) -> list[JobRecord]:
         """The jobs of the torrent ``info_hash`` (active and history), newest first."""

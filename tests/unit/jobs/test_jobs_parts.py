@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import random
 
@@ -229,3 +230,28 @@ def test_path_claims_find_a_file_another_job_writes_and_forget_a_job_released() 
     assert claims.overlap("b", ["/dl/pair/b.bin", "/dl/pair"]) is None
     claims.release("a")
     assert claims.overlap("b", ["/dl/moved/a.bin", "/dl/moved"]) is None and "a" not in claims
+
+
+def test_the_table_keeps_each_owners_jobs_as_they_come_and_go() -> None:
+    """A user's quotas are counted over their jobs alone (``of_owner``), not every job."""
+    def owned(job_id: str, owner: str, created_at: float) -> JobRecord:
+        rec = record(job_id, info_hash=job_id * 20, created_at=created_at)
+        rec.options = dataclasses.replace(rec.options, owner=owner)
+        return rec
+
+    table = JobTable([owned("a", "alice", 1.0), owned("b", "bob", 2.0), owned("c", "alice", 3.0)])
+    assert [r.id for r in table.of_owner("alice")] == ["a", "c"]
+    d, e = owned("d", "alice", 4.0), owned("e", "", 5.0)
+    table.add(d)
+    table.add(e)
+    assert [r.id for r in table.of_owner("alice")] == ["a", "c", "d"]
+    assert [r.id for r in table.of_owner("")] == ["e"] and table.of_owner("carol") == []
+    table.discard(d)  # (a start that failed)
+    c = table.get("c")
+    assert c is not None
+    c.state = JobState.CANCELLED
+    table.finished(c)
+    table.remove("c")  # (forgotten from the history)
+    assert [r.id for r in table.of_owner("alice")] == ["a"]
+    table.remove("b")
+    assert table.of_owner("bob") == [] and "bob" not in table._of_owner  # (no empty index kept)
