@@ -8,7 +8,9 @@ by the API token and by alice's name and password (scrypt once, then remembered)
 qBittorrent's ``torrents/info`` and ``GET /api/jobs`` as the admin (every job) and as alice (hers).
 Then, with ``--magnets`` more paused magnets (the admin's, added 500 a request), the median of
 ``--adds`` adds of a paused magnet (``POST /api/jobs``) by the API token and by alice, who has
-quotas (a number of torrents and of bytes, far from reached: each add counts what she holds).
+quotas (a number of torrents and of bytes, far from reached: each add counts what she holds),
+and of ``GET /api/categories`` and a full ``sync/maindata`` by each (a user's name the
+categories and tags her jobs carry).
 Prints one JSON line per measure.
 """
 
@@ -74,6 +76,10 @@ def adds(c: httpx.Client, alice: dict[str, str], magnets: int, count: int, jobs:
 
         print(json.dumps({"measure": f"POST /api/jobs (a paused magnet) as {who}", "jobs": jobs + magnets,
                           "ms": median_ms(add, count)}))
+    for who, headers in (("token", HEADERS), ("alice", alice)):  # (a user's: the labels her jobs carry)
+        for path in ("/api/categories", "/api/v2/sync/maindata"):
+            print(json.dumps({"measure": f"GET {path} as {who}", "jobs": jobs + magnets + 2 * count,
+                              "ms": median_ms(lambda p=path, h=headers: c.get(p, headers=h), count)}))
 
 
 def main() -> None:

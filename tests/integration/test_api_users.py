@@ -313,11 +313,13 @@ async def test_a_quota_counts_the_user_s_own_jobs_but_those_cancelled_or_failed(
                 r = await alice.post("/api/jobs", json=added(seed))
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["id"])
-            assert api.service.usage_of("alice") == (2, 500_002)
+            held = api.service.holdings_of("alice")
+            assert (held.jobs, held.bytes) == (2, 500_002)
             r = await alice.post("/api/jobs", json=added(25))
             assert r.status_code == 409 and "has 2, adding 1" in r.json()["error"], r.text
             assert (await alice.delete(f"/api/jobs/{ids[0]}")).status_code == 200  # (cancelled: hers no more)
-            assert api.service.usage_of("alice") == (1, 250_001)
+            held = api.service.holdings_of("alice")
+            assert (held.jobs, held.bytes) == (1, 250_001)
             r = await alice.post("/api/jobs", json=added(25))
             assert r.status_code == 201, r.text
             r = await alice.post("/api/jobs", json=added(26))

@@ -367,12 +367,9 @@ class Gate:
         if p.reads_all:
             return list(categories), list(tags)
         user = self.users.find(p.name)
-        mine_c = set(user.categories) if user is not None else set()
-        mine_t = set(user.tags) if user is not None else set()
-        for job in self.visible(self.service.list()):
-            if job.features.category:
-                mine_c.add(job.features.category)
-            mine_t.update(job.features.tags)
+        held = self.service.holdings_of(p.name)  # (their jobs' records alone: no view of every job)
+        mine_c = set(user.categories) | held.categories if user is not None else set(held.categories)
+        mine_t = set(user.tags) | held.tags if user is not None else set(held.tags)
         return [c for c in categories if c in mine_c], [t for t in tags if t in mine_t]
 
     def made_labels(self, *, categories: Iterable[str] = (), tags: Iterable[str] = ()) -> None:
@@ -425,7 +422,8 @@ class Gate:
             yield confined
 
     def _check_quota(self, p: Principal, count: int, size: int) -> None:
-        torrents, used = self.service.usage_of(p.name)
+        held = self.service.holdings_of(p.name)
+        torrents, used = held.jobs, held.bytes
         if p.max_torrents and torrents + count > p.max_torrents:
             raise QuotaExceeded(f"{p.describe()} is at the quota of {p.max_torrents} torrents "
                                 f"(has {torrents}, adding {count})", "max_torrents")
@@ -444,7 +442,7 @@ class Gate:
             return job
         self._owners[job.id] = p.name
         if p.max_bytes:
-            _, used = self.service.usage_of(p.name)
+            used = self.service.holdings_of(p.name).bytes
             if used > p.max_bytes:
                 await self.service.cancel(job.id, delete_files=True)
                 await self.service.forget(job.id, delete_files=True)

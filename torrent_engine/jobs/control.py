@@ -23,6 +23,7 @@ from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     ClientChanges,
+    Holdings,
     Job,
     JobChanges,
     JobConflict,
@@ -393,12 +394,13 @@ class JobControl:
             recs.update((rec.id, rec) for rec in self._client_records() if rec.number in numbers)
         return [self.run.listed(rec) for rec in self.run.jobs.newest_of(recs.values())]
 
-    def usage_of(self, owner: str) -> tuple[int, int]:
-        """How many jobs of ``owner`` count against a user's quotas (in any state but cancelled and
-        failed: a finished download's files are still theirs), and their wanted bytes, as their
-        records say: their jobs alone are looked at, no view of one made."""
-        mine = [r for r in self.run.jobs.of_owner(owner) if r.state not in _NOT_OWNED]
-        return len(mine), sum(r.total_size for r in mine)
+    def holdings_of(self, owner: str) -> Holdings:
+        """What ``owner`` holds (``Holdings``): their jobs alone are looked at, no view of one made."""
+        recs = self.run.jobs.of_owner(owner)
+        counted = [r for r in recs if r.state not in _NOT_HELD]
+        return Holdings(len(counted), sum(r.total_size for r in counted),
+                        frozenset(r.features.category for r in recs if r.features.category),
+                        frozenset(t for r in recs for t in r.features.tags))
 
     def client_states(self) -> Counter[JobState]:
         """How many jobs ``client_jobs`` lists in each state (the records' states, as their views
@@ -544,7 +546,7 @@ class JobControl:
 
 
 _T = TypeVar("_T")
-_NOT_OWNED = (JobState.CANCELLED, JobState.FAILED)  # (a user's quotas count every other job of theirs)
+_NOT_HELD = (JobState.CANCELLED, JobState.FAILED)  # (a user's quotas count every other job of theirs)
 
 
 def _driven(steps: Generator[None, None, _T]) -> _T:

@@ -595,6 +595,19 @@ class JobChanges:
 
 
 @dataclass(frozen=True, slots=True)
+class Holdings:
+    """What one owner (a user's name; "" the admin's) holds (``JobService.holdings_of``): their
+    jobs that count against a user's quotas (in any state but cancelled and failed: a finished
+    download's files are still theirs) and those jobs' wanted bytes, as their records say; the
+    categories and tags their jobs (the history's too) carry."""
+
+    jobs: int
+    bytes: int
+    categories: frozenset[str]
+    tags: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
 class ClientChanges:
     """What a download client lists of each torrent changed after a cursor or within a time
     (``JobService.client_changes``): by info-hash, the jobs it lists of it now (none: it is

@@ -51,6 +51,7 @@ from .lifecycle import JobLifecycle
 from .model import (
     FINISHED_STATES,
     ClientChanges,
+    Holdings,
     InvalidJobRequest,
     Job,
     JobChanges,
@@ -578,9 +579,9 @@ class JobService:
         """``client_jobs``' of the torrents ``info_hashes`` and numbers ``numbers``, looked up."""
         return self._control.client_jobs_of(info_hashes, numbers)
 
-    def usage_of(self, owner: str) -> tuple[int, int]:
-        """``JobControl.usage_of``: a user's jobs and bytes for their quotas (no view made)."""
-        return self._control.usage_of(owner)
+    def holdings_of(self, owner: str) -> Holdings:
+        """What ``owner`` holds: their jobs, bytes and labels (``Holdings``; no view made)."""
+        return self._control.holdings_of(owner)
 
     def client_states(self) -> Counter[JobState]:
         """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
@@ -804,13 +805,12 @@ class JobService:
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
-        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
-        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
-        relative to its save path). The files on disk move, the job reads and writes them there
-        from then on, its verified pieces kept; the record keeps the names across restarts.
-        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
-        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
-        disk): ``fields`` names the offending input; nothing changed then."""
+        """Give the file (``folder`` False), the folder (True: every file below it) or whichever ``old_path``
+        names (None) the path ``new_path`` (both as the job's file list shows them: relative to its save
+        path). The files on disk move, the job reads and writes them there from then on, its verified pieces
+        kept; the record keeps the names across restarts. ``InvalidJobRequest`` for a path that could leave
+        the job's folder or names nothing, ``JobConflict`` for a new path taken (a file of the job or another
+        job's, something on disk): ``fields`` names the offending input; nothing changed then."""
         return await self._edits.rename_path(job_id, old_path, new_path, folder=folder, fields=fields)
 
     def tracker_tiers(self, job_id: str) -> Tiers:
