@@ -77,7 +77,7 @@ def adds(c: httpx.Client, alice: dict[str, str], magnets: int, count: int, jobs:
         print(json.dumps({"measure": f"POST /api/jobs (a paused magnet) as {who}", "jobs": jobs + magnets,
                           "ms": median_ms(add, count)}))
     for who, headers in (("token", HEADERS), ("alice", alice)):  # (a user's: the labels her jobs carry)
-        for path in ("/api/categories", "/api/v2/sync/maindata"):
+        for path in ("/api/categories", "/api/v2/sync/maindata", "/api/v2/torrents/info", "/api/jobs"):
             print(json.dumps({"measure": f"GET {path} as {who}", "jobs": jobs + magnets + 2 * count,
                               "ms": median_ms(lambda p=path, h=headers: c.get(p, headers=h), count)}))
 

@@ -324,6 +324,9 @@ async def test_a_quota_counts_the_user_s_own_jobs_but_those_cancelled_or_failed(
             assert r.status_code == 201, r.text
             r = await alice.post("/api/jobs", json=added(26))
             assert r.status_code == 409 and r.json()["field"] == "max_torrents", r.text
+            # (a user's lists made of their jobs alone: no view of another's made)
+            listed = [j for page in api.service.client_pages(2, owner="alice") for j in page]
+            assert {j.options.owner for j in listed} == {"alice"} and len(listed) == 2
 
 
 async def test_the_admin_s_torrents_and_each_user_s_labels_are_theirs(tmp_path: Path) -> None:

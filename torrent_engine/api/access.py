@@ -325,6 +325,11 @@ class Gate:
         except JobError:
             return self._owners.get(job_id) == p.name
 
+    def owner_shown(self) -> str | None:
+        """The owner whose jobs alone the current principal sees (a user's name), None: all."""
+        p = current()
+        return None if p.reads_all else p.name
+
     def visible(self, jobs: Iterable[Job]) -> list[Job]:
         """The jobs of ``jobs`` the current principal sees."""
         p = current()

@@ -468,7 +468,8 @@ class Api:
         if current().reads_all and limit is not None and limit <= paging.LIST_PAGE:  # (a page: it alone read)
             jobs = self.service.list(state, offset=offset, limit=limit)
         else:  # (every job, or a user's page of their own: read a page at a time, the loop run between)
-            mine = await gather(self.service.list_pages(paging.LIST_PAGE, state), self.gate.visible)
+            pages = self.service.list_pages(paging.LIST_PAGE, state, owner=self.gate.owner_shown())
+            mine = await gather(pages, self.gate.visible)
             jobs = mine[offset:None if limit is None else offset + limit]
         return PartsResponse([b'{"jobs":', *await self.job_json.array_parts(jobs), b',"cursor":%d}' % cursor],
                              media_type="application/json")

@@ -59,8 +59,7 @@ class JobJson:
         array, read a page of jobs at a time with the loop let run between pages."""
         if only is None:
             return await self.array_parts(await gather(self.service.list_pages(paging.LIST_PAGE), list))
-        mine = await gather(self.service.list_pages(paging.LIST_PAGE),
-                            lambda page: [j for j in page if j.options.owner == only])
+        mine = await gather(self.service.list_pages(paging.LIST_PAGE, owner=only), list)
         return array_parts(await joined_pages(
             mine, lambda job: json.dumps(job.to_json(), separators=(",", ":")).encode()))
 

@@ -363,19 +363,34 @@ class JobControl:
             self.run.events.publish(JobRemoved(info_hash=rec.info_hash, job_id=rec.id))
         return len(gone)
 
+    def list_pages(self, size: int, state: JobState | None = None, *,
+                   owner: str | None = None) -> Iterator[builtins.list[Job]]:
+        """``JobService.list``'s jobs (``state``'s alone when given; ``owner``'s alone when given: a
+        user's list, a view made of theirs alone), ``size`` at a time, of those there were at the
+        first page: the caller may let the loop run between two pages (a job removed meanwhile is
+        left out; one whose state changed stays, in the state it has now)."""
+        table = self.run.jobs
+        recs = table.newest_first(JobState(state) if state is not None else None)
+        recs = recs if owner is None else [r for r in recs if r.options.owner == owner]
+        for at in range(0, len(recs), size):
+            yield [self.run.listed(r) for r in recs[at:at + size] if r.id in table]
+
     def client_jobs(self) -> builtins.list[Job]:
         """The jobs a download client lists: every unfinished one, and each failed one whose torrent
         has no unfinished job (the newest of them), until it is removed (``forget``); cancelled and
         completed jobs are gone for such a client, as removed torrents are."""
         return [self.run.listed(rec) for rec in self._client_records()]
 
-    def client_pages(self, size: int, *, category: str | None = None,
-                     tag: str | None = None) -> Iterator[builtins.list[Job]]:
+    def client_pages(self, size: int, *, category: str | None = None, tag: str | None = None,
+                     owner: str | None = None) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those listed at the first page: a job
         removed, completed or cancelled between two pages is left out (the caller lets the loop
         run between them). ``category``: those in it alone ("" those in none); ``tag``: those
-        with it alone ("" those with none): looked at in each record, a view made of these alone."""
+        with it alone ("" those with none); ``owner``: that owner's alone (a user's list): looked
+        at in each record, a view made of these alone."""
         recs = self._client_records()
+        if owner is not None:
+            recs = [r for r in recs if r.options.owner == owner]
         if category is not None or tag is not None:
             recs = [r for r in recs if r.features.labelled(category, tag)]
         table = self.run.jobs

@@ -275,14 +275,11 @@ class JobService:
             recs = recs[offset:None if limit is None else offset + limit]
         return [self._run.listed(r) for r in recs]
 
-    def list_pages(self, size: int, state: JobState | None = None) -> Iterator[builtins.list[Job]]:
-        """``list``'s jobs (``state``'s alone when given), ``size`` at a time, of those there were
-        at the first page: the caller may let the loop run between two pages (a job removed
-        meanwhile is left out; one whose state changed stays, in the state it has now)."""
-        recs = self._run.jobs.newest_first(JobState(state) if state is not None else None)
-        table = self._run.jobs
-        for at in range(0, len(recs), size):
-            yield [self._run.listed(r) for r in recs[at:at + size] if r.id in table]
+    def list_pages(self, size: int, state: JobState | None = None, *,
+                   owner: str | None = None) -> Iterator[builtins.list[Job]]:
+        """``list``'s jobs, ``size`` at a time (``JobControl.list_pages``): ``state``'s, ``owner``'s
+        alone when given."""
+        return self._control.list_pages(size, state, owner=owner)
 
     def __contains__(self, job_id: object) -> bool:
         """Whether the service has a job ``job_id`` (active or history)."""
@@ -587,12 +584,12 @@ class JobService:
         """How many jobs ``client_jobs`` lists in each state (no view of each made)."""
         return self._control.client_states()
 
-    def client_pages(self, size: int, *, category: str | None = None,
-                     tag: str | None = None) -> Iterator[builtins.list[Job]]:
-        """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the
-        caller may let the loop run between two pages (a job removed, completed or cancelled
-        meanwhile is left out). ``category``, ``tag``: those in it (with it) alone, "" none."""
-        return self._control.client_pages(size, category=category, tag=tag)
+    def client_pages(self, size: int, *, category: str | None = None, tag: str | None = None,
+                     owner: str | None = None) -> Iterator[builtins.list[Job]]:
+        """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the caller
+        may let the loop run between two pages (a job removed, completed or cancelled meanwhile is
+        left out). ``category``, ``tag``: those in it (with it) alone, "" none; ``owner``: theirs."""
+        return self._control.client_pages(size, category=category, tag=tag, owner=owner)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it

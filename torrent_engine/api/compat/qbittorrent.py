@@ -632,7 +632,8 @@ class QbittorrentApi:
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
         chosen = listed or Listed()
-        for page in self.service.client_pages(paging.LIST_PAGE, category=chosen.category, tag=chosen.tag):
+        for page in self.service.client_pages(paging.LIST_PAGE, category=chosen.category, tag=chosen.tag,
+                                              owner=self.gate.owner_shown()):
             jobs = self.gate.visible(page)
             if chosen.status is not None:
                 jobs = [job for job in jobs if chosen.status(job)]

@@ -874,7 +874,8 @@ class TransmissionRpc:
         if recent:  # (and the numbers of those removed lately: one look at the change log)
             listed, removed = await self._recently_active()
         elif arguments.get("ids") is None:
-            listed = await gather(self.service.client_pages(paging.LIST_PAGE), self.gate.visible)
+            listed = await gather(self.service.client_pages(paging.LIST_PAGE, owner=self.gate.owner_shown()),
+                                  self.gate.visible)
         else:
             listed = await self._jobs(arguments)
         jobs = sorted(listed, key=lambda j: j.number)
