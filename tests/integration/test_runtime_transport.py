@@ -6,7 +6,6 @@ on its port, the gateway asked to map it)."""
 
 from __future__ import annotations
 
-import errno
 import json
 import os
 import re
@@ -16,7 +15,6 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
 import anyio
 import httpx
@@ -26,6 +24,7 @@ from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.test_compat_network import rpc
 from tests.unit.portmap.portmap_fakes import FakeNatPmpGateway
+from tests.unit.test_shared import port_taken
 from torrent_engine.engine.shared import SharedResources
 from torrent_engine.errors import PeerError, UtpError
 from torrent_engine.jobs import InvalidJobRequest, JobService
@@ -275,14 +274,7 @@ async def test_utp_turned_on_while_its_port_is_taken_in_the_moment_between_liste
     async with service(tmp_path, "tcp") as jobs, utp_dialer() as utp:
         shared: SharedResources = jobs.manager.shared
         port, info_hash, pieces = await taking_peers(jobs, tmp_path)
-        real = anyio.create_tcp_listener
-
-        async def taken(**kw: Any) -> Any:
-            if kw.get("local_port") == port:
-                raise OSError(errno.EADDRINUSE, "Address already in use")
-            return await real(**kw)
-
-        monkeypatch.setattr(anyio, "create_tcp_listener", taken)
+        port_taken(monkeypatch, port)
         await jobs.update_settings(transport="any")
         monkeypatch.undo()
         moved = shared.listen_port

@@ -529,6 +529,19 @@ async def test_a_wake_that_fails_closes_the_peer_and_the_listener_goes_on() -> N
         await shared.release()
 
 
+def port_taken(monkeypatch: pytest.MonkeyPatch, port: int) -> None:
+    """anyio's TCP listeners refuse ``port`` (another program took it in the moment between)
+    until ``monkeypatch.undo()``."""
+    real = anyio.create_tcp_listener
+
+    async def taken(**kw: Any) -> Any:
+        if kw.get("local_port") == port:
+            raise OSError(errno.EADDRINUSE, "Address already in use")
+        return await real(**kw)
+
+    monkeypatch.setattr(anyio, "create_tcp_listener", taken)
+
+
 async def test_a_restart_keeps_the_port_taken_at_random_unless_it_was_taken_meanwhile(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """(A proxy or an interface changed at run time.) ``listen_port`` 0: the services start again
@@ -542,14 +555,7 @@ async def test_a_restart_keeps_the_port_taken_at_random_unless_it_was_taken_mean
         await shared.restart_services(same_port=True)
         assert shared.running and shared.listen_port == port and told == [port]
 
-        real = anyio.create_tcp_listener
-
-        async def taken(**kw: Any) -> Any:
-            if kw.get("local_port") == port:
-                raise OSError(errno.EADDRINUSE, "Address already in use")
-            return await real(**kw)
-
-        monkeypatch.setattr(anyio, "create_tcp_listener", taken)
+        port_taken(monkeypatch, port)
         await shared.restart_services(same_port=True)
         monkeypatch.undo()
         moved = shared.listen_port
