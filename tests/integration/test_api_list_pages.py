@@ -1,7 +1,8 @@
 """Full lists read a page of jobs at a time with the loop let run between pages (issue 47: at
 30 000 torrents ``torrents/info``, a full ``sync/maindata``, ``torrent-get``, ``GET /api/jobs``
 and the event stream's snapshot each held the event loop 150–500 ms in one go), their answers
-byte for byte what one page of every job gives, a user's as much their own as before."""
+byte for byte what one page of every job gives, a user's as much their own as before, and made
+of her own jobs alone (with what counts or acts on all of them)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import re
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx
@@ -64,7 +66,11 @@ class Turns:
 
 
 async def transmission(c: httpx.AsyncClient, arguments: dict[str, object]) -> httpx.Response:
-    call = {"method": "torrent-get", "arguments": arguments}
+    return await rpc_call(c, "torrent-get", arguments)
+
+
+async def rpc_call(c: httpx.AsyncClient, method: str, arguments: dict[str, object]) -> httpx.Response:
+    call = {"method": method, "arguments": arguments}
     r = await c.post("/transmission/rpc", json=call)
     if r.status_code == 409:
         c.headers["X-Transmission-Session-Id"] = r.headers["x-transmission-session-id"]
@@ -180,3 +186,22 @@ async def test_full_lists_let_the_loop_run_between_pages_and_answer_the_same(
                 await hers("alice's torrent-get", lambda: transmission(tr, fields))
             await hers("alice's GET /api/jobs", lambda: alice.get("/api/jobs"))
             await hers("SSE alice's snapshot", lambda: sse_snapshot(alice))
+
+            # what counts or acts on all a user's jobs: hers alone read too
+            async def read_hers(ask: Callable[[], Awaitable[httpx.Response]]) -> Any:
+                with turns.reading(api) as reads:
+                    r = await ask()
+                assert r.status_code == 200 and len(reads) == ALICE_JOBS, (r.text[:300], reads)
+                return r.json() if r.headers["content-type"].startswith("application/json") else r.text
+
+            assert len((await read_hers(lambda: alice.get("/api/jobs/active")))["jobs"]) == ALICE_JOBS
+            async with qbt_as(api, "alice") as q:
+                assert await read_hers(lambda: q.get("/api/v2/torrents/count")) == str(ALICE_JOBS)
+                await read_hers(lambda: q.post("/api/v2/torrents/stop", data={"hashes": "all"}))
+            async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                         auth=("alice", PASSWORDS["alice"])) as tr:
+                stats = await read_hers(lambda: rpc_call(tr, "session-stats", {}))
+                assert stats["arguments"]["torrentCount"] == ALICE_JOBS, stats
+                table = {"fields": ["id"], "format": "table"}
+                got = await read_hers(lambda: rpc_call(tr, "torrent-get", table))
+                assert len(got["arguments"]["torrents"]) == ALICE_JOBS + 1, got  # (the table's header row)

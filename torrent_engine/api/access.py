@@ -28,7 +28,16 @@ from ..engine.addtorrent import MagnetLink, Parsed
 from ..errors import ConfigError
 from ..formats.magnet import MagnetError, parse_magnet
 from ..formats.metainfo import Torrent
-from ..jobs import AddOptions, Job, JobConflict, JobError, JobNotFound, JobService, SavePathError
+from ..jobs import (
+    FINISHED_STATES,
+    AddOptions,
+    Job,
+    JobConflict,
+    JobError,
+    JobNotFound,
+    JobService,
+    SavePathError,
+)
 from ..net.proxy.settings import parse_proxy_url
 from .users import ROLE_SCOPES, Role, Scope, User, UserStore
 
@@ -329,6 +338,23 @@ class Gate:
         """The owner whose jobs alone the current principal sees (a user's name), None: all."""
         p = current()
         return None if p.reads_all else p.name
+
+    def client_jobs(self) -> list[Job]:
+        """The jobs a download client lists (``JobService.client_jobs``) that the current principal
+        sees: a user's made of their own jobs alone, in one page (``visible`` notes their owner)."""
+        owner = self.owner_shown()
+        if owner is None:
+            return self.service.client_jobs()
+        return self.visible(next(self.service.client_pages(len(self.service) or 1, owner=owner), []))
+
+    def active(self) -> list[Job]:
+        """The unfinished jobs the current principal sees, newest first: a user's made of their
+        own jobs alone."""
+        owner = self.owner_shown()
+        if owner is None:
+            return self.service.active()
+        page = next(self.service.list_pages(len(self.service) or 1, owner=owner), [])  # (one page)
+        return [job for job in self.visible(page) if job.state not in FINISHED_STATES]
 
     def visible(self, jobs: Iterable[Job]) -> list[Job]:
         """The jobs of ``jobs`` the current principal sees."""

@@ -476,7 +476,7 @@ class Api:
 
     async def active_jobs(self, request: Request) -> Response:
         """``GET /api/jobs/active``: the jobs that are not finished."""
-        return self._jobs_response(self.gate.visible(self.service.active()))
+        return self._jobs_response(self.gate.active())
 
     async def active_jobs_other_method(self, request: Request) -> Response:
         """Every other method on ``/api/jobs/active``: a 405, as that path is the list, never a job

@@ -381,7 +381,7 @@ class QbittorrentApi:
         if raw is None:
             raise QbtError(400, f"missing parameter {name}")
         if raw.strip().lower() == "all":
-            return self.gate.visible(self.service.client_jobs())
+            return self.gate.client_jobs()
         return self._listed(raw.split("|"))
 
     def _one(self, form: Form) -> Job:
@@ -782,7 +782,7 @@ class QbittorrentApi:
         """``torrents/count``: how many torrents are listed."""
         if current().reads_all:  # (every job: counted, no view of each made)
             return str(self.service.client_states().total())
-        return str(len(self.gate.visible(self.service.client_jobs())))
+        return str(len(self.gate.client_jobs()))
 
     async def categories(self, form: Form, request: Request) -> dict[str, dict[str, str | None]]:
         """``torrents/categories`` (a user's: those they made and their torrents')."""

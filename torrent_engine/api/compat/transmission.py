@@ -466,7 +466,7 @@ class TransmissionRpc:
         if ids == "recently-active":
             return (await self._recently_active())[0]
         if ids is None:
-            return self.gate.visible(self.service.client_jobs())
+            return self.gate.client_jobs()
         if isinstance(ids, (int, str)):
             ids = [ids]
         if not isinstance(ids, list):
@@ -674,7 +674,7 @@ class TransmissionRpc:
         if current().reads_all:  # (every job: counted by state, no view of each made)
             states = self.service.client_states()
         else:
-            states = Counter(j.state for j in self.gate.visible(self.service.client_jobs()))
+            states = Counter(j.state for j in self.gate.client_jobs())
         paused = states[JobState.PAUSED] + states[JobState.ERROR] + states[JobState.FAILED]
         totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
                   "filesAdded": len(self.service), "sessionCount": 1, "secondsActive": 0}
