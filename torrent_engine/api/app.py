@@ -68,7 +68,7 @@ from . import pages as paging
 from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .creation_routes import CreationApi
-from .features import FEATURE_FIELDS, FeatureApi, add_features
+from .features import FEATURE_FIELDS, FeatureApi, add_features, query_count, query_flag
 from .feed_routes import FeedApi
 from .folder_routes import FolderApi
 from .groups import GroupApi
@@ -205,27 +205,6 @@ def _bool(value: object, name: str) -> bool:
     if isinstance(value, bool):
         return value
     raise ApiError(400, f"{name} must be true or false", name)
-
-
-def _query_bool(request: Request, name: str, default: bool = False) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if raw.lower() in ("true", "1", "yes"):
-        return True
-    if raw.lower() in ("false", "0", "no"):
-        return False
-    raise ApiError(400, f"{name} must be true or false", name)
-
-
-def _query_count(request: Request, name: str) -> int | None:
-    """The whole number >= 0 in ``?name=`` (``None`` when absent); ``ApiError`` 400 otherwise."""
-    raw = request.query_params.get(name)
-    if raw is None:
-        return None
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
-        raise ApiError(400, f"{name} must be a whole number >= 0, got {raw!r}", name)
-    return int(raw)
 
 
 def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
@@ -441,7 +420,7 @@ class Api:
         and ``?offset=`` (newest first). Each answer carries the change log's ``cursor``; with
         ``?since=<cursor>`` only the jobs changed after it and the ids removed (every job, with
         ``"full": true``, when the cursor is not known: too old, or of an earlier run)."""
-        since = _query_count(request, "since")
+        since = query_count(request, "since")
         if since is not None:
             mixed = [n for n in ("state", "offset", "limit") if n in request.query_params]
             if mixed:  # (a page of what changed has no meaning: a client keeps the whole list)
@@ -462,8 +441,8 @@ class Api:
             except ValueError as exc:
                 names = ", ".join(s.value for s in JobState)
                 raise ApiError(400, f"unknown state {raw!r} (one of {names})", "state") from exc
-        offset = _query_count(request, "offset") or 0
-        limit = _query_count(request, "limit")
+        offset = query_count(request, "offset") or 0
+        limit = query_count(request, "limit")
         cursor = self.service.change_cursor()  # (taken before the list: a change after it is after it)
         if current().reads_all and limit is not None and limit <= paging.LIST_PAGE:  # (a page: it alone read)
             jobs = self.service.list(state, offset=offset, limit=limit)
@@ -497,7 +476,7 @@ class Api:
     async def get_job(self, request: Request) -> Response:
         """``GET /api/jobs/{id}``: one job in detail (``?scrape=true``: its trackers are looked at,
         and scraped in the background for their download counts if that is due: jobs/scrapes.py)."""
-        if _query_bool(request, "scrape"):
+        if query_flag(request, "scrape"):
             self.service.scrape_trackers(request.path_params["job_id"])
         job = self.service.get(request.path_params["job_id"])
         detail = job.to_json(detail=True)
@@ -636,7 +615,7 @@ class Api:
 
     async def cancel(self, request: Request) -> Response:
         """``DELETE /api/jobs/{id}``: cancel the job (``?delete_files=true`` removes its data)."""
-        delete = _query_bool(request, "delete_files")
+        delete = query_flag(request, "delete_files")
         job = await self.service.cancel(request.path_params["job_id"], delete_files=delete)
         return JSONResponse(job.to_json(detail=True))
 
@@ -696,7 +675,7 @@ class Api:
 
     async def clear_history(self, request: Request) -> Response:
         """``DELETE /api/jobs?finished=true``: forget finished jobs (``older_than`` seconds, if given)."""
-        if not _query_bool(request, "finished"):
+        if not query_flag(request, "finished"):
             raise ApiError(400, "only finished jobs can be cleared: DELETE /api/jobs?finished=true",
                            "finished")
         raw = request.query_params.get("older_than")

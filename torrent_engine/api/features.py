@@ -45,6 +45,31 @@ def _text(data: JSONObject, name: str, default: str | None = None) -> str:
     return value
 
 
+def query_flag(request: Request, name: str, default: bool = False) -> bool:
+    """``?name=``: true, 1 or yes; false, 0 or no (any case); ``default`` when absent; anything
+    else ``InvalidJobRequest`` naming it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if raw.lower() in ("true", "1", "yes"):
+        return True
+    if raw.lower() in ("false", "0", "no"):
+        return False
+    raise InvalidJobRequest(f"must be true or false, got {raw[:40]!r}", name)
+
+
+def query_count(request: Request, name: str, *, least: int = 0, most: int = 10**18 - 1) -> int | None:
+    """The whole number from ``least`` to ``most`` in ``?name=`` (``None`` when absent); anything
+    else ``InvalidJobRequest`` naming it."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18 and least <= int(raw) <= most):
+        bounds = f"from {least} to {most}" if most < 10**18 - 1 else f">= {least}"
+        raise InvalidJobRequest(f"must be a whole number {bounds}, got {raw[:40]!r}", name)
+    return int(raw)
+
+
 def add_features(data: JSONObject) -> JobFeatures | None:
     """The features named in a ``POST /api/jobs`` body (None when it names none)."""
     if not FEATURE_FIELDS & set(data):

@@ -19,6 +19,7 @@ from ..jobs.disk.listing import FolderEntry, folder_entries, free_bytes
 from ..jobs.disk.paths import confine
 from ..jsonvalue import JSON
 from .access import Gate, current
+from .features import query_count, query_flag
 from .users import Scope
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_PREFIX", "FolderApi"]
@@ -26,24 +27,6 @@ __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "MAX_PREFIX", "FolderApi"]
 DEFAULT_LIMIT = 200  # entries a listing shows unless asked for more
 MAX_LIMIT = 1000
 MAX_PREFIX = 255  # a name's length (NAME_MAX)
-
-
-def _flag(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name)
-    if raw is None or raw == "false":
-        return False
-    if raw == "true":
-        return True
-    raise InvalidJobRequest(f"must be true or false, got {raw[:40]!r}", name)
-
-
-def _limit(request: Request) -> int:
-    raw = request.query_params.get("limit")
-    if raw is None:
-        return DEFAULT_LIMIT
-    if not (raw.isascii() and raw.isdigit() and len(raw) <= 5 and 1 <= int(raw) <= MAX_LIMIT):
-        raise InvalidJobRequest(f"must be a whole number from 1 to {MAX_LIMIT}, got {raw[:40]!r}", "limit")
-    return int(raw)
 
 
 def _listing(root: Path, base: Path, path: str, prefix: str, files: bool, limit: int) -> dict[str, JSON]:
@@ -95,7 +78,8 @@ class FolderApi:
         if len(prefix) > MAX_PREFIX or "/" in prefix or "\x00" in prefix:
             raise InvalidJobRequest(f"must be the start of one name (no '/', at most {MAX_PREFIX} "
                                     "characters)", "prefix")
-        files, limit = _flag(request, "files"), _limit(request)
+        files = query_flag(request, "files")
+        limit = query_count(request, "limit", least=1, most=MAX_LIMIT) or DEFAULT_LIMIT
         root = self.service.download_root
         p = current()
         base = root

@@ -1145,7 +1145,7 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                  "to their own); not given: that folder"),
             _query("prefix", {"type": "string", "maxLength": MAX_PREFIX, "pattern": r"^[^/\x00]*$"},
                    "only the names beginning with this (any case)"),
-            _query("files", {"type": "string", "enum": ["true", "false"]}, "files too (default false)"),
+            _query("files", _FLAG, "files too (default false)"),
             _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
                    f"at most this many entries (default {DEFAULT_LIMIT})"))),
     ("GET", "/api/creations"): _op("The torrents being made and made (until deleted)", "CreationList",
