@@ -4,6 +4,7 @@ the download root, with the refusals qBittorrent gives."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -115,3 +116,22 @@ async def test_a_user_lists_their_own_folder_and_a_viewer_none(tmp_path: Path) -
             assert r.status_code == 400 and r.text.startswith("Invalid directory path"), r.text
             r = await vera.post("/api/v2/app/getDirectoryContent", data={"dirPath": str(root)})
             assert r.status_code == 403, r.text
+
+
+@pytest.mark.parametrize(("error", "status", "said"), [
+    (errno.EACCES, 400, "Invalid directory path: it cannot be read: Permission denied"),
+    (errno.ENOENT, 404, "Directory does not exist"),  # (gone in the moment between)
+])
+async def test_a_folder_that_cannot_be_read_is_refused_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, status: int, said: str) -> None:
+    import torrent_engine.api.compat.qbittorrent_app as app_calls
+
+    def refused(root: Path, folder: Path, **kwargs: object) -> object:
+        raise OSError(error, os.strerror(error), str(folder))
+
+    monkeypatch.setattr(app_calls, "folder_entries", refused)  # (root, as CI runs, reads any folder)
+    async with running_api(tmp_path) as api:
+        (api.download_root / "locked").mkdir()
+        r = await api.client.post("/api/v2/app/getDirectoryContent",
+                                  data={"dirPath": str(api.download_root.resolve() / "locked")})
+        assert (r.status_code, r.text) == (status, said)

@@ -13,6 +13,7 @@ import os
 import time
 from pathlib import Path
 
+from ...engine import fdlimit
 from ...jobs import SavePathError
 from ...jobs.disk.listing import folder_entries, free_bytes
 from ...jobs.disk.paths import confine
@@ -47,8 +48,16 @@ def directory_content(root: Path, dir_path: str, mode: str, with_metadata: bool)
     if wanted is None:
         raise QbtError(400, "Invalid mode, allowed values: all, dirs, files")
     dirs, files = wanted
+    try:
+        entries = folder_entries(root, folder, dirs=dirs, files=files)[0]
+    except FileNotFoundError as exc:  # (gone in the moment between)
+        raise QbtError(404, "Directory does not exist") from exc
+    except OSError as exc:
+        if fdlimit.exhausted(exc):
+            raise  # (a 503 saying why)
+        raise QbtError(400, f"Invalid directory path: it cannot be read: {exc.strerror or exc}") from exc
     out: list[JSON] = []
-    for entry in folder_entries(root, folder, dirs=dirs, files=files)[0]:
+    for entry in entries:
         if not with_metadata:
             out.append(str(entry.path))
             continue
