@@ -210,13 +210,11 @@ class TorrentCreations:
         with task.scope:
             try:
                 torrent, data = await anyio.to_thread.run_sync(self._make, task, limiter=self._hashing)
-            except (OSError, TorrentEngineError, ValueError) as exc:
-                task.error = f"Create new torrent file failed. Reason: {exc}."
-                task.time_finished = self._clock()
-                return
-            except Exception as exc:  # (a bug here fails the task, not the service's task group)
-                log.exception("torrent creation %s failed", task.id)
-                task.error = f"Create new torrent file failed. Reason: {exc!r}."
+            except Exception as exc:  # (a bug here too fails the task, not the service's task group)
+                expected = isinstance(exc, (OSError, TorrentEngineError, ValueError))
+                if not expected:
+                    log.exception("torrent creation %s failed", task.id)
+                task.error = f"Create new torrent file failed. Reason: {exc if expected else repr(exc)}."
                 task.time_finished = self._clock()
                 return
             if task.scope.cancel_called:  # (deleted, or the daemon stops, as the file was written)
