@@ -110,6 +110,14 @@ async def test_bad_input_is_refused_naming_the_field(
         assert said in r.json()["error"], r.text
 
 
+def listing_fails(monkeypatch: pytest.MonkeyPatch, module: Any, error: int) -> None:
+    """``module``'s ``folder_entries`` fails with ``error`` (as root, as CI runs, any folder reads)."""
+    def refused(root: Path, folder: Path, **kwargs: Any) -> Any:
+        raise OSError(error, os.strerror(error), str(folder))
+
+    monkeypatch.setattr(module, "folder_entries", refused)
+
+
 @pytest.mark.parametrize(("error", "status", "said"), [
     (errno.EACCES, 400, "'locked' cannot be read: Permission denied"),
     (errno.EIO, 400, "'locked' cannot be read: Input/output error"),
@@ -118,10 +126,7 @@ async def test_bad_input_is_refused_naming_the_field(
 ])
 async def test_a_folder_that_cannot_be_read_is_refused_saying_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, status: int, said: str) -> None:
-    def refused(root: Path, folder: Path, **kwargs: Any) -> Any:
-        raise OSError(error, os.strerror(error), str(folder))
-
-    monkeypatch.setattr(folder_routes, "folder_entries", refused)  # (root, as CI runs, reads any folder)
+    listing_fails(monkeypatch, folder_routes, error)
     async with running_api(tmp_path) as api:
         (api.download_root / "locked").mkdir()
         r = await api.client.get("/api/folders", params={"path": "locked"})

@@ -125,11 +125,9 @@ async def test_a_user_lists_their_own_folder_and_a_viewer_none(tmp_path: Path) -
 async def test_a_folder_that_cannot_be_read_is_refused_saying_why(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, error: int, status: int, said: str) -> None:
     import torrent_engine.api.compat.qbittorrent_app as app_calls
+    from tests.integration.test_api_folders import listing_fails
 
-    def refused(root: Path, folder: Path, **kwargs: object) -> object:
-        raise OSError(error, os.strerror(error), str(folder))
-
-    monkeypatch.setattr(app_calls, "folder_entries", refused)  # (root, as CI runs, reads any folder)
+    listing_fails(monkeypatch, app_calls, error)
     async with running_api(tmp_path) as api:
         (api.download_root / "locked").mkdir()
         r = await api.client.post("/api/v2/app/getDirectoryContent",
