@@ -270,7 +270,8 @@ async def test_utp_turned_on_puts_the_dht_on_its_port_and_has_the_gateway_map_it
 async def test_utp_turned_on_while_its_port_is_taken_in_the_moment_between_listens_on_another(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The TCP port taken between the services' stop and their new start (made so here): they
-    start on the configured port (any free one) with uTP on it, not left down."""
+    start on a free one with uTP on it (the configured port, chosen at the start and kept, is
+    the one taken), not left down."""
     async with service(tmp_path, "tcp") as jobs, utp_dialer() as utp:
         shared: SharedResources = jobs.manager.shared
         port, info_hash, pieces = await taking_peers(jobs, tmp_path)

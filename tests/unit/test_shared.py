@@ -14,7 +14,7 @@ import pytest
 
 from torrent_engine.config import Config
 from torrent_engine.engine.shared import Handshaker, Incoming, SharedResources, TokenBucket
-from torrent_engine.errors import SessionError
+from torrent_engine.errors import ConfigError, SessionError
 
 pytestmark = pytest.mark.anyio
 
@@ -563,3 +563,48 @@ async def test_a_restart_keeps_the_port_taken_at_random_unless_it_was_taken_mean
         async with await anyio.connect_tcp("127.0.0.1", moved):  # (listening there)
             pass
         await shared.release()
+
+
+async def test_a_chosen_port_steps_over_the_outgoing_ports_and_taken_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``choose_listen_port``: drawn outside the system's ports for outgoing connections, a taken
+    one drawn again, and any free port the system gives after that many taken ones."""
+    import torrent_engine.engine.shared as shared_module
+
+    async with SharedResources(_config()) as shared:
+        monkeypatch.setattr(shared_module, "outgoing_ports", lambda: (1024, 65000))
+        drawn = {await shared.choose_listen_port() for _ in range(20)}
+        assert all(65001 <= port <= 65535 for port in drawn)
+        refused: list[int] = []
+        real = shared.check_listen_port
+
+        async def first_taken(port: int) -> None:
+            refused.append(port)
+            if len(refused) == 1:
+                raise ConfigError("taken", "listen_port")
+            await real(port)
+
+        monkeypatch.setattr(shared, "check_listen_port", first_taken)
+        port = await shared.choose_listen_port()
+        assert len(refused) == 2 and port == refused[1] != refused[0]
+
+        async def all_taken(port: int) -> None:
+            raise ConfigError("taken", "listen_port")
+
+        monkeypatch.setattr(shared, "check_listen_port", all_taken)
+        assert 0 < await shared.choose_listen_port(tries=3)  # (the system's pick)
+        monkeypatch.setattr(shared_module, "outgoing_ports", lambda: (1024, 65535))  # (nothing left)
+        assert 0 < await shared.choose_listen_port()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("40000\t50000\n", (40000, 50000)), ("10 70000", (1024, 65535)), ("x y", (32768, 60999)),
+    ("9 8", (32768, 60999)), (None, (32768, 60999))])
+def test_the_outgoing_ports_are_read_from_the_system(tmp_path: Any, text: str | None,
+                                                     expected: tuple[int, int]) -> None:
+    from torrent_engine.engine.shared import outgoing_ports
+
+    path = tmp_path / "ip_local_port_range"
+    if text is not None:
+        path.write_text(text)
+    assert outgoing_ports(path) == expected

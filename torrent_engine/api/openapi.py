@@ -345,8 +345,11 @@ _STOP_CONDITION: Schema = {
 
 _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "listen_port": {"type": "integer", "minimum": 0, "maximum": 65535,
-                    "description": "the port peers connect to (TCP and uTP; 0: any free one, chosen at each "
-                                   "start); a port that cannot be listened on is a 400 naming it"},
+                    "description": "the port peers connect to (TCP and uTP), kept across starts; 0 asks "
+                                   "for a free one, chosen then (the answer says which); a port that "
+                                   "cannot be listened on is a 400 naming it"},
+    "random_port": {"type": "boolean",
+                    "description": "a new free port chosen at each start (listen_port says which)"},
     "dht_enabled": BOOL, "pex_enabled": BOOL, "lsd_enabled": BOOL,
     "encryption": {"type": "string", "enum": ["prefer", "require", "disable"],
                    "description": "MSE/PE for new connections, in and out"},

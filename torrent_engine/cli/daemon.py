@@ -59,8 +59,8 @@ RELOADABLE = ("download_limit", "upload_limit", "max_active", "history_ttl", "in
               "alt_upload_limit", "alt_schedule", "alt_schedule_days", "max_connections",
               "max_connections_per_torrent", "max_uploads", "max_uploads_per_torrent", "connection_speed",
               "bind_interface",
-              "bind_address", "active_checking_limit", "listen_port", "dht", "pex", "lsd", "encryption",
-              "transport")
+              "bind_address", "active_checking_limit", "listen_port", "random_port", "dht", "pex", "lsd",
+              "encryption", "transport")
 
 
 class DaemonError(TorrentEngineError):
@@ -174,7 +174,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help=f"serve over HTTPS with a self-signed certificate made at the first start in the "
                         f"state dir ({api_tls.SELF_SIGNED_CERT}, {api_tls.SELF_SIGNED_KEY}; made again once "
                         "expired); its SHA-256 fingerprint is printed at start")
-    p.add_argument("--listen-port", type=int, default=0, help="TCP port for peers (default: any)")
+    p.add_argument("--listen-port", type=int, default=0,
+                   help="TCP and uTP port for peers (default: a free one chosen at the first start, kept)")
+    p.add_argument("--random-port", action="store_true",
+                   help="a new free port for peers at each start (unless --listen-port names one)")
     p.add_argument("--listen-host", default="",
                    help="address for peers (default: every interface, IPv4 and IPv6)")
     add_dht_options(p)

@@ -108,9 +108,9 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
     the IP filter, the alternative rate limits and their schedule, the connection limits, the
-    listening port, DHT, PEX, LSD, encryption and transports (``JobService.configure``: one the
-    configuration changed since it was last applied is changed, as the API would change it; one
-    it did not change stays as the API left it)."""
+    listening port (and a new one at each start), DHT, PEX, LSD, encryption and transports
+    (``JobService.configure``: one the configuration changed since it was last applied is
+    changed, as the API would change it; one it did not change stays as the API left it)."""
     out: SettingChanges = {}
     for event in ("added", "completed", "seeding_done"):
         command = getattr(args, f"run_on_{event}")
@@ -139,6 +139,7 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["bind_interface"] = args.bind_interface
     out["bind_address"] = args.bind_address
     out["listen_port"] = args.listen_port
+    out["random_port"] = args.random_port
     out["dht_enabled"] = args.dht
     out["pex_enabled"] = args.pex
     out["lsd_enabled"] = args.lsd

@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import math
 import os
+import secrets
 import socket
 import sys
 import time
@@ -173,6 +174,10 @@ class PeerLimits:
 PRIVILEGED_PORTS = 1024  # the first port that is not a privileged one
 NO_LIMIT_ROOM = sys.maxsize  # the room left when there is no limit
 TRACKER_LOOKUP_TIMEOUT = 10.0  # seconds a tracker's host name is looked up for the IP filter
+MAX_PORT = 65535
+# the system's ports for outgoing connections (Linux's default, where the system does not say)
+OUTGOING_PORTS = (32768, 60999)
+OUTGOING_PORTS_FILE = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
 class DialTurns:
@@ -448,9 +453,11 @@ class SharedResources:
         """Close the services and start them again as the config now says (proxy only turned on
         or off: listening, uTP, DHT, LSD and port mapping stop or start); nothing when they do
         not run. With ``same_port``, on the port listened on now (one taken at random, when
-        ``listen_port`` is 0, is kept), or on the config's, as at a start, when that port was
-        taken meanwhile. Their users stay counted; an acquire meanwhile waits for the new start.
-        The sessions are told (their trackers hand out a port that changed)."""
+        ``listen_port`` is 0, is kept), or, when another program took that port meanwhile, on
+        the config's as at a start (on any free one when that is the same port: the services
+        are not left down), said in the log. Their users stay counted; an acquire meanwhile
+        waits for the new start. The sessions are told (their trackers hand out a port that
+        changed)."""
         if not self._running or self._tg is None or self._starting is not None:
             return
         port = self._listen_port if same_port and self._listen_port else None
@@ -467,9 +474,10 @@ class SharedResources:
         except OSError as exc:
             if port is None:
                 raise
-            log.warning("the services could not start again on port %d (%s): on the configured one",
-                        port, exc)
-            await self._start_services(anyio.Event())  # (the failed start left _starting None)
+            other = 0 if port == self.config.listen_port else None  # (None: the config's)
+            log.warning("the services could not start again on port %d (%s): on %s", port, exc,
+                        "a free one" if other == 0 else "the configured one")
+            await self._start_services(anyio.Event(), other)  # (the failed start left _starting None)
         self._services_changed()
 
     async def _start_services(self, starting: anyio.Event, port: int | None = None) -> None:
@@ -772,6 +780,33 @@ class SharedResources:
         except OSError as exc:
             raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
                               "listen_port") from None
+
+    async def choose_listen_port(self, tries: int = 20) -> int:
+        """A port ``check_listen_port`` finds free now, drawn at random from 1024–65535 outside
+        the system's range of ports for outgoing connections (a listener there may find one of
+        them holding its port at the next start), as qBittorrent draws one at its first start;
+        after ``tries`` taken ones, any free port the system gives (``ConfigError`` naming
+        ``listen_port`` when none is). Nothing is kept open: the caller keeps the number."""
+        low, high = outgoing_ports()
+        skipped = high - low + 1
+        others = MAX_PORT + 1 - PRIVILEGED_PORTS - skipped  # (none: the system's pick at once)
+        draw = secrets.SystemRandom()
+        for _ in range(tries if others > 0 else 0):
+            port = PRIVILEGED_PORTS + draw.randrange(others)
+            port += skipped if port >= low else 0  # (the outgoing range stepped over)
+            try:
+                await self.check_listen_port(port)
+            except ConfigError:
+                continue
+            return port
+        host = self.config.listen_host or None
+        family = socket.AF_INET6 if host is not None and ":" in host else socket.AF_INET
+        try:
+            with socket.socket(family) as probe:
+                probe.bind((host or "", 0))
+                return int(probe.getsockname()[1])
+        except OSError as exc:
+            raise ConfigError(f"no port can be listened on: {exc.strerror or exc}", "listen_port") from None
 
     def _probe_udp(self, port: int) -> None:
         """``OSError`` when uTP's UDP socket could not be bound to ``port`` now (nothing is kept
@@ -1274,6 +1309,17 @@ class SharedResources:
                                 await closing.aclose()
                         except Exception as exc:
                             log.debug("incoming connection: closing it failed: %r", exc)
+
+
+def outgoing_ports(path: Path = OUTGOING_PORTS_FILE) -> tuple[int, int]:
+    """The first and last of the ports the system gives outgoing connections (its file's two
+    numbers, kept inside the unprivileged ports; ``OUTGOING_PORTS`` when it cannot be read)."""
+    try:
+        low, high = (int(word) for word in path.read_text().split())
+    except (OSError, ValueError):
+        return OUTGOING_PORTS
+    low, high = max(low, PRIVILEGED_PORTS), min(high, MAX_PORT)
+    return (low, high) if low <= high else OUTGOING_PORTS
 
 
 def _remote_address(incoming: Incoming) -> object:

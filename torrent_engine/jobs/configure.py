@@ -17,6 +17,7 @@ import anyio
 
 from ..config import Config
 from ..engine.shared import TokenBucket
+from ..errors import ConfigError
 from ..policy.ipfilter import IpFilter
 from .disk.exports import export_folder
 from .disk.incomplete import incomplete_folder
@@ -28,7 +29,7 @@ from .tuning.altspeed import effective_limits, scheduled
 from .tuning.blocklist import Blocklist
 from .tuning.netbind import apply_binding
 from .tuning.peerlimits import apply_peer_limits
-from .tuning.peernet import apply_peer_network, check_port_free, check_utp_free
+from .tuning.peernet import apply_peer_network, check_port_free, check_utp_free, choose_port
 from .tuning.proxy import apply_proxy, proxy_config
 from .tuning.settings import (
     EXPORT_DIRS,
@@ -78,8 +79,28 @@ class SettingsControl:
             await apply_binding(self.run.manager, self.settings)
         apply_config_fields(self.run.manager.config, ServiceSettings(), self.settings)
         await self.configure(**configured, asked=asked)
+        await self._port_at_start()
         await apply_peer_network(self.run.manager, self.settings)  # (a file from before them: the Config's)
         await self.blocklist.refresh()
+
+    async def _port_at_start(self) -> None:
+        """The listening port at a start: a new free one when ``random_port`` asks for one at
+        each start, or none was chosen yet (a file from before the choice); one kept from an
+        earlier start (chosen, or set through the API) that cannot be listened on now (another
+        program holds it) is given up for a free one, said in the log. A port the configuration
+        names (the daemon's ``--listen-port``) stays as it is asked, whatever ``random_port``
+        says: a session then says it is in use when another program holds it."""
+        port, asked = self.settings.listen_port, (self._configured or {}).get("listen_port", 0)
+        if port != 0 and port == asked:
+            return
+        if port != 0 and not self.settings.random_port:
+            try:
+                await self.run.manager.shared.check_listen_port(port)
+                return
+            except ConfigError as exc:
+                log.warning("the listening port kept from the last start is given up for a free one: %s",
+                            exc.reason)
+        await self.update_settings(listen_port=0)
 
     def apply_global_limits(self) -> None:
         """Set the shared buckets and peer limits from the settings (the only place they are set)."""
@@ -104,6 +125,9 @@ class SettingsControl:
         the configuration (``configure``: a start, a SIGHUP) all come here."""
         await self.run.started()
         new = updated(self.settings, changes)
+        if new.listen_port == 0:  # (a free one chosen now, kept from then on)
+            new = dataclasses.replace(new, listen_port=await choose_port(self.run.manager))
+            log.info("listening port %d chosen for incoming peers, a free one", new.listen_port)
         if new.listen_port != self.settings.listen_port and self.run.running:  # (in use: refused, not saved)
             await check_port_free(self.run.manager, new.listen_port)
         if new.transport != self.settings.transport and self.run.running:  # (uTP turned on: its UDP port)

@@ -73,9 +73,9 @@ def _minutes(value: object, name: str) -> float:
 
 
 def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]) -> SettingChanges:
-    """The encryption policy, the protocols and the port: ``random_port`` true is any free port (taken at each
-    start: qBittorrent's "use a different port on each start"), false a fixed one, the port
-    listened on now unless ``listen_port`` gives another."""
+    """The encryption policy, the protocols and the port: ``listen_port`` the port (0: a free one,
+    chosen now), ``random_port`` a new free one chosen at each start (qBittorrent's "use a
+    different port on each start"); the port shown sent back as it is changes nothing."""
     changes: SettingChanges = {}
     for theirs, ours, names, meaning in (
             ("encryption", "encryption", _ENCRYPTION, "0 (prefer), 1 (require) or 2 (disable)"),
@@ -85,12 +85,10 @@ def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(names):
                 raise QbtError(400, f"{theirs}: must be {meaning}")
             changes[ours] = names[number]
-    if prefs.get("random_port") is True:
-        changes["listen_port"] = 0
-    else:  # (the port shown sent back as it is: no change, unless random_port is turned off)
-        port = prefs.get("listen_port", current["listen_port"])
-        if port != current["listen_port"] or (prefs.get("random_port") is False and current["random_port"]):
-            changes["listen_port"] = port
+    if "random_port" in prefs:
+        changes["random_port"] = prefs["random_port"]
+    if prefs.get("listen_port", current["listen_port"]) != current["listen_port"]:
+        changes["listen_port"] = prefs["listen_port"]
     return changes
 
 
@@ -160,8 +158,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "peer_turnover_interval": math.ceil(s.peer_turnover_interval),
         # (HTTP(S) announces in flight at once over every torrent)
         "max_concurrent_http_announces": s.max_concurrent_http_announces,
-        # (the port listened on; random_port: none set, any free one is taken at each start)
-        "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.listen_port == 0,
+        # (the port listened on, kept across starts unless random_port: a new one at each start)
+        "listen_port": service.stats().listen_port or s.listen_port, "random_port": s.random_port,
         "upnp": config.port_mapping, "web_ui_username": "",
         # (the SID cookies: at most this many, each valid for this many idle seconds; 2.16.0's field)
         "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),

@@ -500,7 +500,7 @@ class TransmissionRpc:
             "incomplete-dir-enabled": s.incomplete_dir_enabled,
             "incomplete-dir": shown_folder(self.service.download_root, s),
             # (the port listened on; random on start: none set, any free one is taken at each start)
-            "peer-port": stats.listen_port or s.listen_port, "peer-port-random-on-start": s.listen_port == 0,
+            "peer-port": stats.listen_port or s.listen_port, "peer-port-random-on-start": s.random_port,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": s.dht_enabled,
             "pex-enabled": s.pex_enabled, "lpd-enabled": s.lsd_enabled,
             "utp-enabled": s.transport != "tcp", "tcp-enabled": s.transport != "utp",
@@ -1394,11 +1394,8 @@ def _peer_network_changes(a: JSONObject, current: Mapping[str, JSON]) -> dict[st
         if not wanted:
             raise RpcError("encryption: must be preferred, required or tolerated")
         changes["encryption"] = wanted[0]
-    if a.get("peer-port-random-on-start") is True:
-        changes["listen_port"] = 0
-    else:  # (the port shown sent back as it is: no change, unless random is turned off)
-        port = a.get("peer-port", current["peer-port"])
-        if port != current["peer-port"] or (a.get("peer-port-random-on-start") is False
-                                            and current["peer-port-random-on-start"]):
-            changes["listen_port"] = port
+    if "peer-port-random-on-start" in a:  # (a new free port at each start)
+        changes["random_port"] = a["peer-port-random-on-start"]
+    if a.get("peer-port", current["peer-port"]) != current["peer-port"]:  # (the port shown: no change)
+        changes["listen_port"] = a["peer-port"]
     return changes

@@ -2,9 +2,10 @@
 PEX, LSD, the encryption policy and the transports (qBittorrent's Connection and BitTorrent
 preferences; Transmission's ``peer-port``, ``dht-enabled``, ``pex-enabled``, ``lpd-enabled``,
 ``encryption``, ``utp-enabled``). Checked on the way in and made the engine's (its ``Config``) at
-once: the shared services start, stop or listen anew (``SharedResources.set_dht``, ``set_lsd``,
-``set_listen_port``, ``set_transport``); PEX, the encryption policy and the transports are read
-for each new connection."""
+once (a port of 0 becomes a free one chosen then, kept from then on): the shared services
+start, stop or listen anew (``SharedResources.set_dht``, ``set_lsd``, ``set_listen_port``,
+``set_transport``); PEX, the encryption policy and the transports are read for each new
+connection."""
 
 from __future__ import annotations
 
@@ -24,9 +25,9 @@ MAX_PORT = 65535
 
 
 def check_listen_port(value: object, name: str) -> int:
-    """0 (any free port, chosen at each start) or a port number."""
+    """A port number, or 0 (a free port, chosen when the setting is applied)."""
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_PORT:
-        raise InvalidJobRequest(f"must be a port from 1 to {MAX_PORT}, or 0 (any free port)", name)
+        raise InvalidJobRequest(f"must be a port from 1 to {MAX_PORT}, or 0 (a free port, chosen now)", name)
     return value
 
 
@@ -53,6 +54,15 @@ async def check_port_free(manager: TorrentManager, port: int) -> None:
     could not listen on ``port`` now (before anything is saved)."""
     try:
         await manager.shared.check_listen_port(port)
+    except ConfigError as exc:
+        raise InvalidJobRequest(exc.reason, "listen_port") from None
+
+
+async def choose_port(manager: TorrentManager) -> int:
+    """A free port for ``listen_port`` 0 (``SharedResources.choose_listen_port``);
+    ``InvalidJobRequest`` naming ``listen_port`` when none can be listened on."""
+    try:
+        return await manager.shared.choose_listen_port()
     except ConfigError as exc:
         raise InvalidJobRequest(exc.reason, "listen_port") from None
 

@@ -242,11 +242,14 @@ class ServiceSettings:
     # one network interface for everything ("": any) and one of its addresses ("": any of them)
     bind_interface: str = ""
     bind_address: str = ""
-    # the peer network (peernet.py): the port peers connect to (TCP and uTP; 0: any free one,
-    # chosen at each start), the DHT, PEX, LSD, the encryption (MSE/PE) policy and the transports
-    # (any: uTP and TCP; tcp or utp alone) of new connections: the Config's (the daemon's flags)
-    # unless changed
+    # the peer network (peernet.py): the port peers connect to (TCP and uTP; 0 asks for a free
+    # one, chosen when applied and kept from then on, as qBittorrent's first start chooses one),
+    # a new one chosen at each start (qBittorrent's random_port, Transmission's
+    # peer-port-random-on-start), the DHT, PEX, LSD, the encryption (MSE/PE) policy and the
+    # transports (any: uTP and TCP; tcp or utp alone) of new connections: the Config's (the
+    # daemon's flags) unless changed
     listen_port: int = 0
+    random_port: bool = False
     dht_enabled: bool = True
     pex_enabled: bool = True
     lsd_enabled: bool = True
@@ -462,7 +465,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
                                                    "multiple_connections_per_ip", "watch_delete_added",
                                                    "recheck_on_completion", "ssrf_mitigation",
-                                                   "reannounce_when_address_changed") \
+                                                   "reannounce_when_address_changed", "random_port") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
@@ -487,8 +490,8 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_download_limit", "alt_upload_limit", "alt_schedule_enabled", "alt_schedule_from",
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "connection_speed", "bind_interface",
-         "bind_address", "max_active_checking", "listen_port", "dht_enabled", "pex_enabled", "lsd_enabled",
-         "encryption", "transport")
+         "bind_address", "max_active_checking", "listen_port", "random_port", "dht_enabled", "pex_enabled",
+         "lsd_enabled", "encryption", "transport")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 
