@@ -205,3 +205,64 @@ async def test_what_went_wrong_with_the_announces_is_each_torrents_issue_in_each
         assert [(flags[hashes[name]]["has_tracker_warning"], flags[hashes[name]]["has_tracker_error"],
                  flags[hashes[name]]["has_other_announce_error"]) for name in cases] == [
             (False, True, False), (True, False, False), (False, True, False), (False, False, True)]
+
+
+async def test_a_trackers_refusal_or_warning_stays_the_torrents_error_until_it_answers_again(
+        tmp_path: Path) -> None:
+    """Transmission keeps a tracker's refusal (``error`` 2) or warning (1) through announces that
+    got no answer (the tracker not reached), until its next answer: ours did not (a failure to
+    connect after a refusal turned ``error`` back to 0). Our tracker's ``refusal`` and
+    ``warning`` are kept alike; qBittorrent's flags and row stay the last announce's."""
+    answers = ["refuse"]
+
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if answers[0] == "refuse":
+            await stream.send(http_response(encode({"failure reason": "unregistered torrent"})))
+        elif answers[0] == "warn":
+            await stream.send(http_response(announce_body(interval=INTERVAL,
+                                                          **{"warning message": "your client is too old"})))
+        elif answers[0] == "ok":
+            await stream.send(http_response(announce_body(interval=INTERVAL)))
+        # ("drop": the connection closed with no answer)
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        url = f"http://127.0.0.1:{web.port}/announce"
+        info_hash, job_id = await add_with_trackers(api, tmp_path / "elsewhere", [[url]])
+        c = api.client
+
+        async def step(answer: str, failure: str | None) -> tuple[dict[str, Any], Any, Any]:
+            """The tracker answers so from now on; a reannounce; what each door then says."""
+            answers[0] = answer
+            before = (await c.get(f"/api/jobs/{job_id}")).json()["trackers"][0]["announced_at"]
+            if before is not None:
+                r = await c.post("/api/v2/torrents/reannounce", data={"hashes": info_hash})
+                assert r.status_code == 200, r.text
+            with anyio.fail_after(30):
+                while True:
+                    ours = (await c.get(f"/api/jobs/{job_id}")).json()
+                    t = ours["trackers"][0]
+                    if t["announced_at"] not in (None, before) and t["failure"] == failure:
+                        break
+                    await anyio.sleep(0.05)
+            asked = {"ids": [info_hash], "fields": ["error", "errorString"]}
+            got = (await transmission(api, "torrent-get", asked))["torrents"][0]
+            row = (await qbt_tracker_rows(api, info_hash))[url]
+            return t | {"issues": ours["tracker_issues"]}, (got["error"], got["errorString"]), row["msg"]
+
+        t, error, msg = await step("refuse", "refused")
+        assert (t["refusal"], t["issues"], error) == ("unregistered torrent", ["tracker_error"],
+                                                      (2, "unregistered torrent"))
+        t, error, msg = await step("drop", "error")
+        assert (t["refusal"], t["issues"], error) == ("unregistered torrent", ["other_error"],
+                                                      (2, "unregistered torrent")), (t, error)
+        assert "unregistered" not in msg
+        t, error, msg = await step("warn", None)
+        assert (t["refusal"], t["warning"], error) == ("", "your client is too old",
+                                                       (1, "your client is too old"))
+        t, error, msg = await step("drop", "error")
+        assert (t["warning"], t["issues"], error) == ("your client is too old", ["other_error"],
+                                                      (1, "your client is too old")), (t, error)
+        assert "too old" not in msg
+        t, error, msg = await step("ok", None)
+        assert (t["refusal"], t["warning"], t["issues"], error) == ("", "", [], (0, ""))

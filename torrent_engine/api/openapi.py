@@ -483,13 +483,17 @@ SCHEMAS: dict[str, Schema] = {
                                     "description": "how its last announce failed: the tracker's failure "
                                                    "reason, not asked (the settings forbid it), no usable "
                                                    "answer (null: it did not fail)"},
-                        "warning": {**STRING, "description": "the warning message a working tracker gave "
-                                    "with its last answer (\"\": none)"},
+                        "warning": {**STRING, "description": "the warning message the tracker gave with "
+                                    "its last answer when it worked, kept through announces it gave no "
+                                    "answer to (\"\": none)"},
+                        "refusal": {**STRING, "description": "the failure reason of its last answer when "
+                                    "it refused the announce, kept through announces it gave no answer "
+                                    "to (\"\": none)"},
                         "updating": {"type": "boolean", "description": "an announce to it waits for its "
                                      "answer now (GET /api/jobs/{id} alone)"}},
                        ["url", "status", "message", "peers", "tier", "seeds", "leechers", "downloaded",
                         "scrape_error", "announced_at", "next_announce_at", "min_announce_at", "failure",
-                        "warning"]),
+                        "warning", "refusal"]),
     "AddJob": _obj({
         "source": {"type": "string", "minLength": 1, "format": "torrent-source",
                    "pattern": f"^({_MAGNET}|{_HTTP_URL}|{_BASE64})$",  # (the URL: as a web seed's)

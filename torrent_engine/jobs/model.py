@@ -330,8 +330,12 @@ class JobTracker:
     # how its last announce failed (None: it did not): "refused" (the tracker's failure reason),
     # "skipped" (not asked: the settings forbid it), "error" (no usable answer)
     failure: str | None = None
-    # the "warning message" the tracker gave with its last answer, when it worked ("" none)
+    # the "warning message" the tracker gave with its last answer, when it worked ("" none), and
+    # the failure reason of its last answer, when it refused the announce ("" none): both kept
+    # through announces it gave no answer to, until it answers again (as Transmission keeps a
+    # tracker's warning or error for the torrent)
     warning: str = ""
+    refusal: str = ""
 
 
 _HOSTS: dict[str, str] = {}  # announce URL -> its host (thousands of jobs share a handful of trackers)
@@ -544,7 +548,7 @@ class Job:
         return {"url": t.url, "status": t.status, "message": t.message, "peers": t.peers, "tier": t.tier,
                 "seeds": t.seeds, "leechers": t.leechers, "downloaded": t.downloaded,
                 "scrape_error": t.scrape_error, "announced_at": t.announced_at, "next_announce_at": due,
-                "min_announce_at": least, "failure": t.failure, "warning": t.warning}
+                "min_announce_at": least, "failure": t.failure, "warning": t.warning, "refusal": t.refusal}
 
     def to_json(self, *, detail: bool = False) -> dict[str, object]:
         """The job as the API's JSON (files, peers and trackers too when ``detail``)."""

@@ -81,10 +81,10 @@ class EngineNews:
         """Bookkeeping only, so kept while the job is busy too: the first answer often comes
         while the add is in flight, and would otherwise be unseen until the next announce."""
         rec = self.run.jobs.get(self.run.jobs.active_id(event.info_hash))
-        heard = tracker_heard(event, self.run.clock())
         if rec is not None:
             news = self.run.tracker_news.setdefault(rec.id, {})
-            news[heard.url] = with_scrape(heard, news.get(heard.url))
+            was = news.get(event.url)
+            news[event.url] = with_scrape(tracker_heard(event, self.run.clock(), was), was)
             self.run.live_views.pop(rec.id, None)
             self.run.sleepers.unview(rec)
             self.run.marks.mark(rec)

@@ -154,18 +154,23 @@ def _in_tier(tracker: JobTracker, tier: int) -> JobTracker:
     return tracker if tracker.tier == tier else dataclasses.replace(tracker, tier=tier)
 
 
-def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float) -> JobTracker:
+def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float,
+                  was: JobTracker | None = None) -> JobTracker:
     """What a ``tracker.success`` or ``tracker.failed`` event, heard at ``now`` (epoch seconds),
-    says of its tracker: its answer, and when it is announced to next."""
+    says of its tracker: its answer, and when it is announced to next; an announce it gave no
+    answer to keeps the warning or the refusal of its last answer (``was``: what was heard of it
+    before)."""
     if isinstance(event, TrackerSuccess):
         return JobTracker(url=event.url, status="working", message="", peers=event.peers,
                           seeds=event.seeders, leechers=event.leechers, announced_at=now,
                           next_announce_at=None if event.next_in is None else now + event.next_in,
                           min_announce_at=now + event.min_interval if event.min_interval else None,
                           warning=event.warning)
+    answered = event.kind == "refused"
     return JobTracker(url=event.url, status="failed", message=event.error, peers=0, announced_at=now,
                       next_announce_at=None if event.retry_in is None else now + event.retry_in,
-                      failure=event.kind)
+                      failure=event.kind, warning="" if answered or was is None else was.warning,
+                      refusal=event.error if answered else "" if was is None else was.refusal)
 
 
 # what ``record_job`` reads of a record (``record_stamp``): a record's fields are values, each

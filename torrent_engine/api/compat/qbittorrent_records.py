@@ -525,4 +525,5 @@ def tracker_message(t: JobTracker) -> str:
     """What a tracker's row says: its last announce's error or warning, and its last scrape's
     error."""
     scrape = f"scrape failed: {t.scrape_error}" if t.scrape_error else ""
-    return "; ".join(m for m in (t.message, t.warning, scrape) if m)
+    warning = t.warning if t.status == "working" else ""  # (one kept through a failure: not this one's)
+    return "; ".join(m for m in (t.message, warning, scrape) if m)

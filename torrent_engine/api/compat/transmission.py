@@ -154,16 +154,18 @@ def status(job: Job) -> int:
 
 def error_of(job: Job) -> tuple[int, str]:
     """Transmission's ``error`` and ``errorString``, as its announcer sets them: the job's own
-    error (3, local), else the failure reason of a torrent's only tracker that refused the
-    announce (2; with more trackers, one failing is not the torrent's error), else the warning a
-    working tracker answered with (1); ``(0, "")`` otherwise."""
+    error (3, local), else the failure reason of a torrent's only tracker whose last answer
+    refused the announce (2; with more trackers, one failing is not the torrent's error), else
+    the warning a tracker's last answer gave (1); ``(0, "")`` otherwise. An announce that got no
+    answer (the tracker not reached) changes neither: Transmission keeps them until the
+    tracker's next answer."""
     if job.error:
         return 3, job.error
     trackers = job.trackers
-    if len(trackers) == 1 and trackers[0].status == "failed" and trackers[0].failure == "refused":
-        return 2, trackers[0].message
+    if len(trackers) == 1 and trackers[0].refusal:
+        return 2, trackers[0].refusal
     for t in trackers:
-        if t.status == "working" and t.warning:
+        if t.warning:
             return 1, t.warning
     return 0, ""
 

@@ -329,7 +329,8 @@ DETAIL_VIEWS.trackers = {
       el("td", {class: "num tracker-downloaded", text: countText(t.downloaded)}),
       el("td", {class: "hide-narrow tracker-next", text: nextAnnounce(t)}),
       el("td", {class: "hide-narrow tracker-message",
-                text: [t.message, t.warning, t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""]
+                text: [t.message, t.status === "working" ? t.warning : "",
+                       t.scrape_error ? `scrape failed: ${t.scrape_error}` : ""]
                   .filter(Boolean).join("; ")}),
       el("td", {class: "row-actions"},
         el("button", {class: "ghost", "data-tracker": "reannounce", text: "Reannounce",
