@@ -869,6 +869,9 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
+    (tmp_path / "state").mkdir()  # (the runs before this one: 5 GiB down, 12.5 GiB up, 3 starts)
+    (tmp_path / "state" / "stats.json").write_text(
+        '{"downloaded": 5368709120, "uploaded": 13421772800, "added": 7, "session_count": 3}')
     async with running_api(tmp_path) as api:
         await api.service.update_settings(download_limit=2_097_152, alt_download_limit=102_400)
 
@@ -876,7 +879,7 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
             return str(d.find_element(By.ID, element_id).text)
 
         with chromium(1400, 900) as driver:
-            def run() -> tuple[str, str, str, str, str, str]:
+            def run() -> tuple[str, ...]:
                 driver.get(f"{api.url}/#token={TOKEN}")
                 wait(driver, lambda d: text(d, "sb-down-limit") == "[2.00 MiB/s]")
                 free = wait(driver, lambda d: text(d, "sb-free") != "?" and text(d, "sb-free"))
@@ -887,12 +890,17 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
                 covered = driver.execute_script(  # (the bar hides no row: the list ends above it)
                     "return document.getElementById('jobs-scroll').getBoundingClientRect().bottom"
                     " <= document.getElementById('statusbar').getBoundingClientRect().top")
+                alltime = wait(driver, lambda d: "GiB" in text(d, "sb-alltime") and text(d, "sb-alltime"))
                 return (free, conn, str(pressed), str(covered), text(driver, "sb-dht"),
-                        text(driver, "sb-up-limit"))
+                        text(driver, "sb-up-limit"), text(driver, "sb-down-data"), alltime,
+                        str(driver.find_element(By.ID, "sb-alltime").get_attribute("title")))
 
-            free, conn, pressed, above, dht, up_limit = await in_thread(run)
+            free, conn, pressed, above, dht, up_limit, session, alltime, said = await in_thread(run)
         assert free.endswith("B") and conn == "connected" and pressed == "true" and above == "True"
         assert dht == "0" and up_limit == "", (dht, up_limit)
+        # (this run's bytes beside the rate; every run's, with the ratio, beside)
+        assert session == "(0 B)" and alltime == "All time: ↓ 5.00 GiB ↑ 12.5 GiB ratio 2.50", alltime
+        assert "4 start(s)" in said and "7 torrent(s) added" in said, said
         assert api.service.settings.alt_speed_enabled is True
 
 

@@ -52,15 +52,14 @@ class StatsHistory:
     def add(self, now: float, stats: ServiceStats) -> Sample:
         """Record the service's totals at ``now`` (seconds since the epoch); returns the sample."""
         down, up = stats.download_rate, stats.upload_rate
+        moved = stats.transfer.session  # (this run's bytes: never fall, a job that leaves keeps its part)
         if self._last is not None:
             then, downloaded, uploaded = self._last
             elapsed = now - then
             if elapsed > 0:
-                if stats.downloaded >= downloaded:
-                    down = (stats.downloaded - downloaded) / elapsed
-                if stats.uploaded >= uploaded:
-                    up = (stats.uploaded - uploaded) / elapsed
-        self._last = (now, stats.downloaded, stats.uploaded)
+                down = (moved.downloaded - downloaded) / elapsed
+                up = (moved.uploaded - uploaded) / elapsed
+        self._last = (now, moved.downloaded, moved.uploaded)
         sample = Sample(now, down, up, stats.peers)
         self.samples.append(sample)
         return sample

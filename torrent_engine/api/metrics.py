@@ -22,7 +22,7 @@ from typing import cast
 
 import anyio
 from prometheus_client import CollectorRegistry, Gauge, Histogram, ProcessCollector, generate_latest
-from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString as _untyped_go_float
@@ -93,6 +93,11 @@ class EngineCollector(Collector):
             "Bytes sent by the jobs the service holds, history included; it falls when finished "
             "jobs leave the history (a gauge: take rates from torrent_engine_job_uploaded_bytes_total).",
             value=stats.uploaded)
+        moved = stats.transfer.session
+        yield CounterMetricFamily(f"{p}_downloaded_bytes", "Payload bytes received since the service "
+                                  "started, every job's (those that left too).", value=moved.downloaded)
+        yield CounterMetricFamily(f"{p}_uploaded_bytes", "Payload bytes sent since the service started, "
+                                  "every job's (those that left too).", value=moved.uploaded)
         jobs = GaugeMetricFamily(f"{p}_jobs", "Jobs in each state (queued: the queue's length).",
                                  labels=["state"])
         for state, count in sorted(stats.jobs.items()):

@@ -620,11 +620,20 @@ SCHEMAS: dict[str, Schema] = {
                    "jobs": {"type": "object", "additionalProperties": COUNT,
                             "description": "the number of jobs in each state"},
                    "peers": COUNT, "port_mapping": _null(_ref("PortMapping")),
+                   "transfer": _obj({"session": _ref("TransferCounts"), "all_time": _ref("TransferCounts")},
+                                    ["session", "all_time"]),
                    "free_space": _null({"type": "integer", "minimum": 0, "description":
                                         "bytes free where the downloads go (GET /api/stats only; "
                                         "null: the folder cannot be read)"})},
                   ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
-                   "dht_nodes", "jobs", "peers", "port_mapping"]),
+                   "dht_nodes", "jobs", "peers", "port_mapping", "transfer"]),
+    "TransferCounts": _obj({
+        "downloaded": {**COUNT, "description": "payload bytes received (a job that left keeps its part)"},
+        "uploaded": {**COUNT, "description": "payload bytes sent"},
+        "added": {**COUNT, "description": "torrents added"},
+        "seconds_active": {**COUNT, "description": "seconds the service ran"},
+        "session_count": {**COUNT, "description": "times it started (this run: 1)"}},
+        ["downloaded", "uploaded", "added", "seconds_active", "session_count"]),
     "StatsHistory": _obj({
         "interval": NUMBER,
         "samples": {"type": "array", "items": _obj(

@@ -40,6 +40,8 @@ from .model import (
     ServiceStatsEvent,
     ServiceStopped,
     StateNotSaved,
+    TransferCounts,
+    TransferStats,
 )
 from .organising.categories import Category
 from .service import JobService
@@ -83,4 +85,6 @@ __all__ = [
     "ServiceStopped",
     "ShareLimitAction",
     "StateNotSaved",
+    "TransferCounts",
+    "TransferStats",
 ]

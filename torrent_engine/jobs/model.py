@@ -6,6 +6,7 @@ the events; the HTTP API and the CLI read them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -642,6 +643,39 @@ class Lease:
 
 
 @dataclass(frozen=True, slots=True)
+class TransferCounts:
+    """Bytes downloaded and uploaded, torrents added, seconds running and starts, of one run
+    (``session_count`` 1) or of every run."""
+
+    downloaded: int = 0
+    uploaded: int = 0
+    added: int = 0
+    seconds_active: int = 0
+    session_count: int = 0
+
+    def plus(self, other: TransferCounts) -> TransferCounts:
+        """Both together."""
+        return TransferCounts(*(a + b for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other),
+                                                      strict=True)))
+
+    def to_json(self) -> dict[str, int]:
+        """As the API's JSON (and the file's)."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TransferStats:
+    """This run's counts, and every run's (this one's with them)."""
+
+    session: TransferCounts
+    all_time: TransferCounts
+
+    def to_json(self) -> dict[str, object]:
+        """As the API's JSON."""
+        return {"session": self.session.to_json(), "all_time": self.all_time.to_json()}
+
+
+@dataclass(frozen=True, slots=True)
 class ServiceStats:
     """The service's totals: rates, bytes, listen port, DHT nodes, peers, port mapping and jobs per
     state."""
@@ -655,13 +689,16 @@ class ServiceStats:
     jobs: dict[str, int]  # count per state (every state present, 0 included)
     peers: int = 0  # connected peers, all jobs together
     port_mapping: PortMappingStatus | None = None  # None: port mapping is off (or not started)
+    # what moved this run and in every run (bytes, adds, seconds, starts: jobs/totals.py)
+    transfer: TransferStats = TransferStats(TransferCounts(), TransferCounts())
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""
         return {"download_rate": self.download_rate, "upload_rate": self.upload_rate,
                 "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
                 "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs), "peers": self.peers,
-                "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json()}
+                "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json(),
+                "transfer": self.transfer.to_json()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -61,7 +61,6 @@ from .model import (
     JobNotFound,
     JobState,
     Lease,
-    PortMappingStatus,
     ServiceStats,
     ServiceStatsEvent,
     TorrentFacts,
@@ -75,6 +74,7 @@ from .restore import Restorer
 from .scrapes import TrackerScrapes
 from .store import JobStore
 from .table import JobTable
+from .totals import TransferTotals, service_stats
 from .trackers import Tiers
 from .tuning.groups import BandwidthGroups, GroupSettings
 from .tuning.settings import ServiceSettings
@@ -114,6 +114,7 @@ class JobService:
         self._restorer = Restorer(run)
         self._rounds = QueueRounds(run)
         self._tuning = SettingsControl(run, self._rounds, state_dir=state, clock=clock)
+        self._totals = TransferTotals(state)
         self._organiser = Organiser(run, self._rounds, state)
         self._mover = Mover(run, self._rounds)
         self._edits = JobEdits(run)
@@ -177,6 +178,7 @@ class JobService:
                      "listen_port": self.config.listen_port, "dht_enabled": self.config.dht_enabled,
                      "pex_enabled": self.config.pex_enabled, "lsd_enabled": self.config.lsd_enabled,
                      "encryption": self.config.encryption, "transport": self.config.transport, **self._asked}
+            await self._totals.load()
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
                                        "max_active_downloads": self.config.max_active_downloads,
@@ -248,6 +250,7 @@ class JobService:
             await stack.aclose()  # the task group ends, then the manager stops every session
         with anyio.CancelScope(shield=True):
             await self._run.save_all([rec for rec in self._run.jobs if rec.state not in FINISHED_STATES])
+            await self._totals.save(self.stats().transfer)
             await anyio.to_thread.run_sync(self.store.close)
 
     # -- queries -------------------------------------------------------------------------
@@ -305,39 +308,9 @@ class JobService:
         return [j for j in self.list() if j.state in FINISHED_STATES]
 
     def stats(self) -> ServiceStats:
-        """The service's totals: rates, bytes and jobs per state."""
-        down_rate = up_rate = 0.0
-        peers = 0
-        counts = {s.value: 0 for s in JobState}
-        # (every second: the table keeps the totals as the records say; the sessions of the awake
-        # jobs, and of the quiet ones with peers (``Sleepers.with_peers``), are read)
-        finished, downloaded, uploaded = self._run.jobs.finished_totals()
-        unfinished, records_down, records_up = self._run.jobs.unfinished_totals()
-        downloaded += records_down
-        uploaded += records_up
-        for totals in (finished, unfinished):
-            for state, n in totals.items():
-                counts[state.value] += n
-        for rec in self._run.moving() + self._run.sleepers.with_peers(self._run.jobs):
-            session = self._run.session_of(rec)
-            if session is not None:  # (its counters are the session's: the record's are older)
-                rates = session.rates  # (the numbers the session keeps, read: not a status record)
-                down_rate += rates.down_rate
-                up_rate += rates.up_rate
-                downloaded += session.downloaded - rec.downloaded
-                uploaded += session.uploaded - rec.uploaded
-                peers += session.peer_count
-        shared = self.manager.shared
-        dht = shared.dht if self._run.running else None
-        mapper = shared.port_mapper if self._run.running else None
-        mapping = None if mapper is None else PortMappingStatus(
-            method=mapper.method, external_ip=mapper.external_ip, error=mapper.last_error,
-            mappings=tuple((m.protocol, m.internal_port, m.external_port, m.lifetime)
-                           for m in mapper.mappings))
-        return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
-                            uploaded=uploaded, listen_port=shared.listen_port if self._run.running else 0,
-                            dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
-                            peers=peers, port_mapping=mapping)
+        """The service's totals: rates, bytes (the records', this run's and every run's), jobs per
+        state, the listening port, the DHT, peers and port mapping (``totals.service_stats``)."""
+        return service_stats(self._run, self.manager.shared, self._totals)
 
     # -- add -----------------------------------------------------------------------------
     async def _add_watched(self, source: AddTorrent, save_path: str | None, category: str) -> str:
@@ -409,7 +382,10 @@ class JobService:
                         await self._run.save(rec)
         await self._tuning.alt_speed_tick(now)
         await self.enforce()
-        self.events.publish(ServiceStatsEvent(stats=self.stats()))
+        stats = self.stats()
+        self.events.publish(ServiceStatsEvent(stats=stats))
+        if self._totals.due():
+            await self._totals.save(stats.transfer)
 
     def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
         """Run ``work`` in the service's task group: a front end's background work (a torrent being

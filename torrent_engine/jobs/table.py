@@ -41,6 +41,10 @@ class JobTable:
         self._unfinished_counts: dict[JobState, int] = dict.fromkeys(JobState, 0)
         self._unfinished_bytes = [0, 0]  # downloaded, uploaded
         self._counted: dict[str, tuple[str, int, int]] = {}
+        # what moved since the table was made (this run of the service): the bytes downloaded and
+        # uploaded the records' counters grew by (kept when a job leaves), and the jobs added
+        self.transferred = [0, 0]
+        self.added = 0
         # info-hash -> the ids of its jobs (active and history): what a client lists of one
         # torrent is worked out from these alone (``of_torrent``)
         self._of_torrent: dict[str, dict[str, None]] = {}
@@ -135,9 +139,16 @@ class JobTable:
     def changed(self, rec: JobRecord) -> None:
         """``rec``'s state or counters changed (the one place each changes says so): an
         unfinished job is counted again as it is now."""
-        if rec.id in self._counted:
+        counted = self._counted.get(rec.id)
+        if counted is not None:
+            self._moved(counted, rec)
             self._untally(rec.id)
             self._tally(rec)
+
+    def _moved(self, counted: tuple[str, int, int], rec: JobRecord) -> None:
+        """What ``rec``'s counters grew by since they were ``counted``, added to ``transferred``."""
+        self.transferred[0] += max(0, rec.downloaded - counted[1])
+        self.transferred[1] += max(0, rec.uploaded - counted[2])
 
     def unfinished_totals(self) -> tuple[dict[JobState, int], int, int]:
         """The unfinished jobs: how many in each state, and their bytes downloaded and uploaded
@@ -170,6 +181,7 @@ class JobTable:
         """``rec`` has just reached a finished state, its counters final (the one place a job
         finishes calls this once)."""
         if self._unfinished.pop(rec.id, None) is not None:
+            self._moved(self._counted[rec.id], rec)
             self._untally(rec.id)
             self._count(rec, 1)
 
@@ -182,12 +194,14 @@ class JobTable:
         self._count(rec, 1)
         self._by_hash[rec.info_hash] = rec.id
         self._index(rec)
+        self.added += 1
 
     def discard(self, rec: JobRecord) -> None:
         """Forget a job whose start failed (as if it had never been added)."""
         if self._records.pop(rec.id, None) is not None:
             self._count(rec, -1)
             self._unindex(rec)
+            self.added -= 1
         self._newest = None
         self._order.pop(rec.id, None)
         self.unbind(rec)

@@ -8,13 +8,18 @@ import anyio
 import pytest
 
 from torrent_engine.api.history import StatsHistory
-from torrent_engine.jobs.model import ServiceStats
+from torrent_engine.jobs.model import ServiceStats, TransferCounts, TransferStats
 
 
 def stats(downloaded: int, uploaded: int, *, peers: int = 0, down_rate: float = 0.0,
-          up_rate: float = 0.0) -> ServiceStats:
-    return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=downloaded,
-                        uploaded=uploaded, listen_port=0, dht_nodes=0, jobs={}, peers=peers)
+          up_rate: float = 0.0, held: tuple[int, int] | None = None) -> ServiceStats:
+    """The service's totals with this run's bytes as given (the jobs held have ``held``: the
+    same unless said)."""
+    moved = TransferCounts(downloaded=downloaded, uploaded=uploaded, session_count=1)
+    down, up = held if held is not None else (downloaded, uploaded)
+    return ServiceStats(download_rate=down_rate, upload_rate=up_rate, downloaded=down, uploaded=up,
+                        listen_port=0, dht_nodes=0, jobs={}, peers=peers,
+                        transfer=TransferStats(moved, moved))
 
 
 def test_rates_are_the_bytes_moved_since_the_last_sample_over_the_time_between() -> None:
@@ -25,11 +30,13 @@ def test_rates_are_the_bytes_moved_since_the_last_sample_over_the_time_between()
     assert (second.download_rate, second.upload_rate, second.peers) == (100_000.0, 2_000.0, 3)
 
 
-def test_a_total_that_fell_takes_the_instantaneous_rate() -> None:
+def test_a_job_that_leaves_takes_nothing_from_the_rates() -> None:
+    """The jobs' own totals fall when one leaves (the history cleared): the rates are this run's
+    bytes, which keep its part (they took the instantaneous rate instead, or were negative)."""
     h = StatsHistory(interval=10)
     h.add(0.0, stats(5_000, 5_000))
-    sample = h.add(10.0, stats(1_000, 7_000, down_rate=42.0))  # a job and its bytes were removed
-    assert (sample.download_rate, sample.upload_rate) == (42.0, 200.0)
+    sample = h.add(10.0, stats(6_000, 7_000, down_rate=42.0, held=(1_000, 2_000)))
+    assert (sample.download_rate, sample.upload_rate) == (100.0, 200.0)
 
 
 def test_an_hour_of_samples_is_kept_oldest_first() -> None:

@@ -255,3 +255,27 @@ def test_the_table_keeps_each_owners_jobs_as_they_come_and_go() -> None:
     assert [r.id for r in table.of_owner("alice")] == ["a"]
     table.remove("b")
     assert table.of_owner("bob") == [] and "bob" not in table._of_owner  # (no empty index kept)
+
+
+def test_the_table_counts_what_moved_this_run_and_keeps_it_when_a_job_leaves() -> None:
+    """``transferred``: what the records' counters grew by since the table was made (not what
+    they held when loaded), kept when a job finishes or is forgotten; ``added``: the jobs added,
+    not one whose start failed."""
+    loaded = record("a", info_hash="a" * 40)
+    loaded.downloaded, loaded.uploaded = 1000, 50
+    table = JobTable([loaded])
+    assert (table.transferred, table.added) == ([0, 0], 0)
+    loaded.count(1500, 80, now=1.0)
+    table.changed(loaded)
+    new, failed = record("b", info_hash="b" * 40), record("c", info_hash="c" * 40)
+    table.add(new)
+    table.add(failed)
+    table.discard(failed)
+    new.count(300, 0, now=2.0)
+    table.changed(new)
+    assert (table.transferred, table.added) == ([800, 30], 1)
+    new.count(400, 7, now=3.0)
+    new.state = JobState.COMPLETED
+    table.finished(new)  # (its last bytes counted as it finishes)
+    table.remove("b")
+    assert table.transferred == [900, 37] and table.finished_totals()[1:] == (0, 0)

@@ -337,7 +337,7 @@ async def test_trackers_are_listed_before_their_first_announce(tmp_path: Path) -
                                                          "downloaded": None, "scrape_error": None,
                                                          "announced_at": None, "next_announce_at": None,
                                                          "min_announce_at": None, "failure": None,
-                                                         "warning": ""}]
+                                                         "warning": "", "refusal": ""}]
         assert "trackers" not in job.to_json()
         assert job.to_json()["tracker_hosts"] == ["127.0.0.1"]  # (a list groups by it)
 

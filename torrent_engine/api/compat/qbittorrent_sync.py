@@ -38,15 +38,16 @@ def server_state(service: JobService) -> QbtRecord:
         free = shutil.disk_usage(service.download_root).free
     except OSError:
         free = 0
-    return {"dl_info_speed": int(stats.download_rate), "dl_info_data": stats.downloaded,
-            "up_info_speed": int(stats.upload_rate), "up_info_data": stats.uploaded,
+    session, all_time = stats.transfer.session, stats.transfer.all_time  # (this run's; every run's)
+    return {"dl_info_speed": int(stats.download_rate), "dl_info_data": session.downloaded,
+            "up_info_speed": int(stats.upload_rate), "up_info_data": session.uploaded,
             "dl_rate_limit": effective_limits(s)[0], "up_rate_limit": effective_limits(s)[1],
             "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
-            "disconnected", "alltime_dl": stats.downloaded, "alltime_ul": stats.uploaded,
+            "disconnected", "alltime_dl": all_time.downloaded, "alltime_ul": all_time.uploaded,
             "free_space_on_disk": free, "queueing": s.queueing,
             "use_alt_speed_limits": s.alt_speed_enabled,
-            "refresh_interval": 1500, "global_ratio": f"{stats.uploaded / stats.downloaded:.2f}"
-            if stats.downloaded else "-", "total_peer_connections": stats.peers, "total_wasted_session": 0,
+            "refresh_interval": 1500, "global_ratio": f"{all_time.uploaded / all_time.downloaded:.2f}"
+            if all_time.downloaded else "-", "total_peer_connections": stats.peers, "total_wasted_session": 0,
             "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
             "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
             "write_cache_overload": "0",

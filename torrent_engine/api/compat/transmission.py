@@ -62,7 +62,7 @@ from ...jobs import (
 )
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.disk.paths import confine
-from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts, TransferCounts
 from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
@@ -168,6 +168,13 @@ def error_of(job: Job) -> tuple[int, str]:
         if t.warning:
             return 1, t.warning
     return 0, ""
+
+
+def _tr_stats(counts: TransferCounts) -> dict[str, JSON]:
+    """``session-stats``' ``current-stats`` or ``cumulative-stats`` (this run's, every run's)."""
+    return {"uploadedBytes": counts.uploaded, "downloadedBytes": counts.downloaded,
+            "filesAdded": counts.added, "sessionCount": counts.session_count,
+            "secondsActive": counts.seconds_active}
 
 
 def finished(job: Job, settings: ServiceSettings) -> bool:
@@ -678,11 +685,10 @@ class TransmissionRpc:
         else:
             states = Counter(j.state for j in self.gate.client_jobs())
         paused = states[JobState.PAUSED] + states[JobState.ERROR] + states[JobState.FAILED]
-        totals = {"uploadedBytes": stats.uploaded, "downloadedBytes": stats.downloaded,
-                  "filesAdded": len(self.service), "sessionCount": 1, "secondsActive": 0}
         return {"activeTorrentCount": states.total() - paused, "pausedTorrentCount": paused,
                 "torrentCount": states.total(), "downloadSpeed": int(stats.download_rate),
-                "uploadSpeed": int(stats.upload_rate), "cumulative-stats": totals, "current-stats": totals}
+                "uploadSpeed": int(stats.upload_rate), "cumulative-stats": _tr_stats(stats.transfer.all_time),
+                "current-stats": _tr_stats(stats.transfer.session)}
 
     # -- torrents ------------------------------------------------------------------------------
     def _fields(self, job: Job, fields: tuple[str, ...], *, live: bool = False) -> Record:

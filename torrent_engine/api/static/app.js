@@ -226,6 +226,17 @@ function statusStats(stats) {
   $("sb-up").textContent = rate(stats.upload_rate);
   $("sb-dht").textContent = (stats.dht_nodes || 0).toLocaleString();
   $("sb-peers").textContent = (stats.peers || 0).toLocaleString();
+  const moved = stats.transfer;  // (this run's bytes beside the rates, as qBittorrent's status bar)
+  if (moved) {
+    $("sb-down-data").textContent = `(${bytes(moved.session.downloaded)})`;
+    $("sb-up-data").textContent = `(${bytes(moved.session.uploaded)})`;
+    const all = moved.all_time;
+    $("sb-all-down").textContent = bytes(all.downloaded);
+    $("sb-all-up").textContent = bytes(all.uploaded);
+    $("sb-all-ratio").textContent = all.downloaded ? (all.uploaded / all.downloaded).toFixed(2) : "–";
+    $("sb-alltime").title = `every run of the daemon together: ${all.session_count.toLocaleString()} `
+      + `start(s), ${all.added.toLocaleString()} torrent(s) added`;
+  }
   if ("free_space" in stats) $("sb-free").textContent = stats.free_space == null ? "?" : bytes(stats.free_space);
 }
 
