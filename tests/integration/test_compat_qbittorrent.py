@@ -4,6 +4,7 @@ and by plain HTTP (auth, CSRF, answers a real qBittorrent gives), without a swar
 from __future__ import annotations
 
 import http.server
+import json
 import socket
 import threading
 from collections.abc import Iterator
@@ -531,3 +532,27 @@ async def test_set_save_path_set_download_path_and_set_speed_limits_mode_as_qbit
         assert r.status_code == 200, r.text
         info = (await c.get("/api/v2/torrents/info", params={"hashes": info_hash})).json()[0]
         assert info["save_path"] == str((api.download_root / "again").resolve())
+
+
+async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refused(tmp_path: Path) -> None:
+    """qBittorrent's WebUI, DNS, e-mail, embedded tracker and file pool preferences: shown as this
+    daemon has them (the API's port, HTTPS or not; no alternative WebUI, no subnet that skips the
+    login …), so that a settings page does not show them empty; sent with their value, accepted;
+    a change is a 400 naming the field (it was ignored with a 200: a change that never happened)."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            prefs = (await c.get("/api/v2/app/preferences")).json()
+            assert (prefs["web_ui_port"], prefs["use_https"]) == (api.server.bound_port, False)
+            assert (prefs["bypass_auth_subnet_whitelist_enabled"], prefs["alternative_webui_enabled"],
+                    prefs["enable_embedded_tracker"], prefs["web_ui_host_header_validation_enabled"]) == (
+                False, False, False, True)
+            assert prefs["file_pool_size"] == api.service.config.max_open_files
+            same = {k: prefs[k] for k in ("web_ui_port", "dyndns_enabled", "file_pool_size", "use_https")}
+            r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(same)})
+            assert r.status_code == 200, r.text
+            for change in ({"web_ui_port": 8080}, {"bypass_auth_subnet_whitelist_enabled": True},
+                           {"mail_notification_enabled": True}, {"file_pool_size": 7}):
+                r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(change)})
+                [name] = change
+                assert r.status_code == 400 and name in r.text, (change, r.text)
+                assert "cannot be changed" in r.text

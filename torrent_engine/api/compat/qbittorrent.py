@@ -88,7 +88,7 @@ from .qbittorrent_app import (
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_creator import read_request, record
 from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
-from .qbittorrent_prefs import preference_changes, preferences
+from .qbittorrent_prefs import preference_changes, preferences, served_preferences
 from .qbittorrent_records import (
     APP_VERSION,
     MAX_RATIO,
@@ -503,7 +503,7 @@ class QbittorrentApi:
 
     async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
-        prefs = preferences(self.service)
+        prefs = {**preferences(self.service), **served_preferences(request)}
         if not current().admin and prefs.get("proxy_password"):  # (the daemon's secret: an admin's to see)
             prefs["proxy_password"] = "***"
         return prefs
@@ -528,10 +528,12 @@ class QbittorrentApi:
             raise QbtError(400, "json is not valid JSON") from exc
         if not isinstance(prefs, dict):
             raise QbtError(400, "json must be an object")
+        served = served_preferences(request)
         try:
-            await self.service.update_settings(**preference_changes(prefs, self.service))
+            await self.service.update_settings(**preference_changes(prefs, self.service, served))
         except InvalidJobRequest as exc:  # (named as the client named it: our setting in brackets)
-            key = asked_as(exc.field, prefs, lambda one: preference_changes(one, self.service), (QbtError,))
+            key = asked_as(exc.field, prefs, lambda one: preference_changes(one, self.service, served),
+                           (QbtError,))
             if key is None:
                 raise
             raise QbtError(400, f"{key}: {exc.reason} (the setting {exc.field})") from exc

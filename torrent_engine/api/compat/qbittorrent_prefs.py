@@ -6,6 +6,8 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from starlette.requests import Request
+
 from ...jobs import JobService
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.exclusions import check_name_patterns
@@ -175,17 +177,44 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "rss_download_repack_proper_episodes": s.rss_download_repack_proper_episodes,
         "rss_smart_episode_filters": "\n".join(s.rss_smart_episode_filters),
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
-        **interface_preferences(s),
+        **interface_preferences(s), **_FIXED, "file_pool_size": config.max_open_files,
     }
 
 
-def preference_changes(prefs: Mapping[str, JSONValue], service: JobService) -> SettingChanges:
+# What this daemon always does, or never has, said in qBittorrent's words (shown, a change is a
+# 400 rather than ignored): no alternative WebUI, no subnet that skips the login, no UPnP for
+# the API's port, no custom headers, no reverse proxy trusted for the client's address, no dynamic
+# DNS, no e-mail, no embedded tracker, no peer countries; frames refused (X-Frame-Options DENY),
+# cross-site requests refused, the Host header checked against the allowed names, the SID cookie
+# Secure over HTTPS; outgoing connections from any port; the web UI refreshed every 1.5 s.
+_FIXED: dict[str, JSON] = {
+    "alternative_webui_enabled": False, "alternative_webui_path": "",
+    "bypass_auth_subnet_whitelist_enabled": False, "bypass_auth_subnet_whitelist": "",
+    "web_ui_upnp": False, "web_ui_use_custom_http_headers_enabled": False, "web_ui_custom_http_headers": "",
+    "web_ui_reverse_proxy_enabled": False, "web_ui_reverse_proxies_list": "", "dyndns_enabled": False,
+    "mail_notification_enabled": False, "enable_embedded_tracker": False, "resolve_peer_countries": False,
+    "web_ui_clickjacking_protection_enabled": True, "web_ui_csrf_protection_enabled": True,
+    "web_ui_host_header_validation_enabled": True, "web_ui_secure_cookie_enabled": True,
+    "outgoing_ports_min": 0, "outgoing_ports_max": 0, "refresh_interval": 1500,
+}
+
+
+def served_preferences(request: Request) -> dict[str, JSON]:
+    """What the request says of the API's server: the port it answers on and whether over HTTPS
+    (qBittorrent's ``web_ui_port``, ``use_https``)."""
+    server = request.scope.get("server")
+    return {"web_ui_port": int(server[1]) if server and server[1] else 0,
+            "use_https": request.url.scheme == "https"}
+
+
+def preference_changes(prefs: Mapping[str, JSONValue], service: JobService,
+                       served: Mapping[str, JSON] | None = None) -> SettingChanges:
     """The settings' changes ``app/setPreferences`` asks for: the share limits and their action,
     the queue and the rate limits, the programs, the proxy, the IP filter, the alternative
     limits, the interface, the port, DHT, PEX, LSD, encryption and the protocols; another known field may only
-    be sent with its current value (400 otherwise: the daemon cannot change it from here);
-    unknown fields are ignored."""
-    current = preferences(service)
+    be sent with its current value (400 otherwise: the daemon cannot change it from here), the
+    server's (``served``) too; unknown fields are ignored."""
+    current = {**preferences(service), **(served or {})}
     settings = service.get_settings()
     changes: SettingChanges = {}
     ratio_on = bool(prefs.get("max_ratio_enabled", current["max_ratio_enabled"]))
