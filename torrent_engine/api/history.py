@@ -57,8 +57,10 @@ class StatsHistory:
             then, downloaded, uploaded = self._last
             elapsed = now - then
             if elapsed > 0:
-                down = (moved.downloaded - downloaded) / elapsed
-                up = (moved.uploaded - uploaded) / elapsed
+                if moved.downloaded >= downloaded:  # (else the instantaneous rate: never a negative one)
+                    down = (moved.downloaded - downloaded) / elapsed
+                if moved.uploaded >= uploaded:
+                    up = (moved.uploaded - uploaded) / elapsed
         self._last = (now, moved.downloaded, moved.uploaded)
         sample = Sample(now, down, up, stats.peers)
         self.samples.append(sample)

@@ -508,7 +508,7 @@ class TransmissionRpc:
             "download-dir": str(self.service.download_root), "download-dir-free-space": free,
             "incomplete-dir-enabled": s.incomplete_dir_enabled,
             "incomplete-dir": shown_folder(self.service.download_root, s),
-            # (the port listened on; random on start: none set, any free one is taken at each start)
+            # (the port listened on, kept across starts unless random on start: a new one at each start)
             "peer-port": stats.listen_port or s.listen_port, "peer-port-random-on-start": s.random_port,
             "port-forwarding-enabled": config.port_mapping, "dht-enabled": s.dht_enabled,
             "pex-enabled": s.pex_enabled, "lpd-enabled": s.lsd_enabled,
