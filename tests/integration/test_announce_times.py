@@ -250,19 +250,15 @@ async def test_a_trackers_refusal_or_warning_stays_the_torrents_error_until_it_a
             row = (await qbt_tracker_rows(api, info_hash))[url]
             return t | {"issues": ours["tracker_issues"]}, (got["error"], got["errorString"]), row["msg"]
 
-        t, error, msg = await step("refuse", "refused")
-        assert (t["refusal"], t["issues"], error) == ("unregistered torrent", ["tracker_error"],
-                                                      (2, "unregistered torrent"))
-        t, error, msg = await step("drop", "error")
-        assert (t["refusal"], t["issues"], error) == ("unregistered torrent", ["other_error"],
-                                                      (2, "unregistered torrent")), (t, error)
-        assert "unregistered" not in msg
-        t, error, msg = await step("warn", None)
-        assert (t["refusal"], t["warning"], error) == ("", "your client is too old",
-                                                       (1, "your client is too old"))
-        t, error, msg = await step("drop", "error")
-        assert (t["warning"], t["issues"], error) == ("your client is too old", ["other_error"],
-                                                      (1, "your client is too old")), (t, error)
-        assert "too old" not in msg
-        t, error, msg = await step("ok", None)
-        assert (t["refusal"], t["warning"], t["issues"], error) == ("", "", [], (0, ""))
+        refused, warned = "unregistered torrent", "your client is too old"
+        # (the tracker's answer; how the announce failed; the tracker's kept refusal and warning,
+        # the torrent's issues and Transmission's error then; what qBittorrent's row no longer says)
+        for answer, failure, kept, issues, error, unsaid in (
+                ("refuse", "refused", (refused, ""), ["tracker_error"], (2, refused), None),
+                ("drop", "error", (refused, ""), ["other_error"], (2, refused), "unregistered"),
+                ("warn", None, ("", warned), ["warning"], (1, warned), None),
+                ("drop", "error", ("", warned), ["other_error"], (1, warned), "too old"),
+                ("ok", None, ("", ""), [], (0, ""), None)):
+            t, shown, msg = await step(answer, failure)
+            assert ((t["refusal"], t["warning"]), t["issues"], shown) == (kept, issues, error), (answer, t)
+            assert unsaid is None or unsaid not in msg, (answer, msg)
