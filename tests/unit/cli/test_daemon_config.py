@@ -99,6 +99,12 @@ def test_the_network_keys_become_the_services_settings(tmp_path: Path) -> None:
             asked["alt_schedule_to"], asked["alt_schedule_days"]) == (2 << 20, True, 1350, 360, 1 | 64)
     limits = (asked["max_connections"], asked["max_uploads"], asked["max_connections_per_torrent"])
     assert limits == (300, -1, 60)
+    assert (asked["listen_port"], asked["random_port"]) == (0, False)  # (a port chosen once, kept)
+    path.write_text("random-port = true\n")
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    assert asked_settings(args)["random_port"] is True
+    assert asked_settings(parser.parse_args(["daemon", "--random-port"]))["random_port"] is True
     bad = tmp_path / "bad.toml"
     bad.write_text('alt-schedule = "25:00-01:00"\n')
     with pytest.raises(ConfigFileError, match=r"bad.toml:1: alt-schedule: expected HH:MM-HH:MM"):
