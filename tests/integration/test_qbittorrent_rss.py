@@ -8,6 +8,7 @@ everything kept across a restart; a feeds record that cannot be read kept aside;
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -225,3 +226,61 @@ async def test_the_auto_downloader_turned_on_offers_the_articles_read_meanwhile(
             while not api.service.client_jobs():
                 await anyio.sleep(0.05)
         assert api.service.client_jobs()[0].info_hash == wanted.info_hash.hex()
+
+
+async def test_an_article_whose_add_stays_refused_is_given_up_after_a_few_tries(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A rule takes an article whose torrent link answers 404: each offer is refused and said,
+    counted across a restart, and after ``ADD_TRIES`` the article is read (given up, said), not
+    offered and logged again at every reading for ever; a link that is no magnet nor http(s) URL
+    is given up at once."""
+    from torrent_engine.feeds.reader import ADD_TRIES, FeedReader
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        if request.path == "/feed.xml":
+            body = (f'<rss version="2.0"><channel><title>T</title><item><title>Gone S01E01</title>'
+                    f'<guid>gone</guid><enclosure type="application/x-bittorrent" '
+                    f'url="http://127.0.0.1:{server.port}/gone.torrent"/></item>'
+                    f'<item><title>Gone S01E02</title><guid>odd</guid><enclosure '
+                    f'type="application/x-bittorrent" url="ftp://127.0.0.1/odd.torrent"/></item>'
+                    f'</channel></rss>').encode()
+            await stream.send(http_response(body))
+        else:
+            await stream.send(http_response(b"gone", "404 Not Found"))
+
+    async def offered(api: Any, feed: str, tries: int) -> dict[str, Any]:
+        """The rule set (again): every unread article offered (its add refused ``tries`` times
+        before); what the feed then says."""
+        rule = json.dumps({"mustContain": "gone", "affectedFeeds": [feed]})
+        r = await api.client.post("/api/v2/rss/setRule", data={"ruleName": "gone", "ruleDef": rule})
+        assert r.status_code == 200, r.text
+        entry = next(e for _, e in FeedReader.of(api.service).state.feeds())
+        with anyio.fail_after(30):
+            while entry.refused.get("gone", 0) == tries and "gone" not in entry.read:
+                await anyio.sleep(0.05)
+        items = (await api.client.get("/api/v2/rss/items", params={"withData": "true"})).json()
+        return {a["id"]: a["isRead"] for a in items["T"]["articles"]} | {"refused": entry.refused.get("gone")}
+
+    prefs = json.dumps({"rss_processing_enabled": True, "rss_auto_downloading_enabled": True})
+    with caplog.at_level(logging.WARNING, logger="torrent_engine.feeds"):
+        async with http_tracker(site) as server:
+            feed = f"http://127.0.0.1:{server.port}/feed.xml"
+            async with running_api(tmp_path) as api:
+                r = await api.client.post("/api/v2/app/setPreferences", data={"json": prefs})
+                assert r.status_code == 200, r.text
+                r = await api.client.post("/api/v2/rss/addFeed", data={"url": feed, "path": "T"})
+                assert r.status_code == 200, r.text
+                with anyio.fail_after(30):
+                    while not (await api.client.get("/api/v2/rss/items",
+                                                    params={"withData": "true"})).json()["T"]["articles"]:
+                        await anyio.sleep(0.05)
+                assert await offered(api, feed, 0) == {"gone": False, "odd": True, "refused": 1}
+            async with running_api(tmp_path) as api:  # (a restart: the count kept)
+                for tries in range(1, ADD_TRIES):
+                    shown = await offered(api, feed, tries)
+                assert shown == {"gone": True, "odd": True, "refused": None}
+                assert api.service.client_jobs() == []
+    said = [r.getMessage() for r in caplog.records if "Gone" in r.getMessage()]
+    assert any("try 1 of 3" in m and "404" in m for m in said), said
+    assert any("given up (marked read) after 3 tries" in m for m in said), said
+    assert any("given up (marked read): 'ftp://" in m for m in said), said

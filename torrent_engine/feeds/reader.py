@@ -11,8 +11,10 @@ A feed that cannot be read keeps its articles and says why (``error``). While
 that read its feed, lowest priority first; the first that takes it adds its torrent (a magnet
 link, or a ``.torrent`` URL the add fetches) with the rule's save path, category, tags, paused
 and content layout, and the article is read from then on; an add refused is logged, and the
-article is offered again at the next reading. A rule set, or the auto-downloader turned on,
-offers every unread article at once.
+article is offered again at the next reading with new articles (or a rule set), ``ADD_TRIES``
+times at most (then it is read, said as a warning: a torrent link that stays broken is not tried
+and logged at every reading for ever). A rule set, or the auto-downloader turned on, offers
+every unread article at once.
 
 The feeds, their articles (at most ``rss_max_articles_per_feed`` each), what was read and the
 rules are kept in ``state_dir/feeds.json``, written whole (a new file renamed over the old) after
@@ -55,6 +57,7 @@ FETCH_TIMEOUT = 60.0  # seconds for one feed's answer, redirects and all
 FETCHES_AT_ONCE = 4
 LOOK_AT_MOST = 30.0  # seconds between two looks at what is due (a setting changed meanwhile)
 MIN_INTERVAL = 60.0  # seconds between two readings of a feed at least (as the setting's minimum)
+ADD_TRIES = 3  # readings an article's add may be refused at before it is given up (read)
 RSS_SETTINGS = tuple(f.name for f in dataclasses.fields(ServiceSettings) if f.name.startswith("rss_"))
 _READERS: weakref.WeakKeyDictionary[JobService, FeedReader] = weakref.WeakKeyDictionary()
 
@@ -228,18 +231,23 @@ class FeedReader:
                                          repacks=settings.rss_download_repack_proper_episodes)
                         if episodes is None:
                             continue
-                        if await self._add(article, rule):
+                        refusal = await self._add(article, rule)
+                        if refusal is None:
                             now_rule = self.state.rules.get(rule.name)
                             if now_rule is not None:  # (not removed while the add ran)
                                 self.state.rules[rule.name] = taken(now_rule, date, episodes)
                             entry.read.add(article.id)
-                            changed = True
+                            entry.refused.pop(article.id, None)
+                        else:
+                            self._refused(entry, article, rule, refusal)
+                        changed = True
                         break  # (the first rule that takes it adds it)
         if changed and only is None:
             await self.save()
 
-    async def _add(self, article: Article, rule: FeedRule) -> bool:
-        """The article's torrent added as ``rule`` says; whether it was (a refusal is logged)."""
+    async def _add(self, article: Article, rule: FeedRule) -> tuple[str, bool] | None:
+        """The article's torrent added as ``rule`` says: None, or why it was not and whether
+        that stays so (a link that is no magnet nor http(s) URL)."""
         url = article.torrent_url
         source: AddTorrent
         if url.lower().startswith("magnet:"):
@@ -247,21 +255,34 @@ class FeedReader:
         elif url.lower().startswith(("http://", "https://")):
             source = TorrentUrl(url)
         else:
-            log.warning("feed article %r (rule %r): %r is no magnet link or http(s) URL", article.title[:120],
-                        rule.name, url[:200])
-            return False
+            return f"{url[:200]!r} is no magnet link or http(s) URL", True
         features = JobFeatures(category=rule.category, tags=rule.tags,
                                content_layout=rule.content_layout or "original")
         try:
             job, created = await self.service.add(source, AddOptions(
                 save_path=rule.save_path or None, paused=rule.add_paused, features=features))
         except (JobError, TorrentEngineError) as exc:
-            log.warning("feed article %r taken by rule %r, but not added: %s", article.title[:120],
-                        rule.name, exc)
-            return False
+            return str(exc), False
         log.info("feed article %r taken by rule %r: %s job %s", article.title[:120], rule.name,
                  "added as" if created else "already there as", job.id)
-        return True
+        return None
+
+    @staticmethod
+    def _refused(entry: FeedEntry, article: Article, rule: FeedRule, refusal: tuple[str, bool]) -> None:
+        """``article``'s add, taken by ``rule``, was refused (``refusal``: why, whether for
+        good): counted, said, and the article read once it was refused ``ADD_TRIES`` times (or
+        for good)."""
+        reason, for_good = refusal
+        tries = ADD_TRIES if for_good else entry.refused.get(article.id, 0) + 1
+        if tries < ADD_TRIES:
+            entry.refused[article.id] = tries
+            log.warning("feed article %r taken by rule %r, but not added (try %d of %d, again at the "
+                        "next reading): %s", article.title[:120], rule.name, tries, ADD_TRIES, reason)
+            return
+        entry.refused.pop(article.id, None)
+        entry.read.add(article.id)
+        log.warning("feed article %r taken by rule %r, but not added; given up (marked read)%s: %s",
+                    article.title[:120], rule.name, "" if for_good else f" after {tries} tries", reason)
 
     # -- the verbs ------------------------------------------------------------------------------
     async def save(self) -> None:

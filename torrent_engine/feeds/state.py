@@ -75,7 +75,8 @@ def _path(path: object, field: str = "path") -> str:
 @dataclass
 class FeedEntry:
     """A feed read from ``url``: what its last reading said, the articles kept (newest first)
-    and those read; ``error``: why its last reading failed ("" it did not)."""
+    and those read; ``error``: why its last reading failed ("" it did not); ``refused``: how
+    many times a rule took an unread article whose add was refused (by its id)."""
 
     url: str
     uid: str = field(default_factory=lambda: "{" + secrets.token_hex(16) + "}")
@@ -86,6 +87,7 @@ class FeedEntry:
     error: str = ""
     refreshed_at: float | None = None  # epoch seconds of its last reading, answered or not
     refresh_interval: float = 0.0  # seconds between its readings (0: the settings')
+    refused: dict[str, int] = field(default_factory=dict)
 
     def take(self, parsed: ParsedFeed, now: float, keep: int) -> list[Article]:
         """What ``parsed`` says, merged: its new articles first (dated ``now`` when they give no
@@ -96,6 +98,7 @@ class FeedEntry:
         self.articles = (new + self.articles)[:keep]
         kept = {a.id for a in self.articles}
         self.read &= kept
+        self.refused = {a: n for a, n in self.refused.items() if a in kept}
         self.title = parsed.title or self.title
         self.last_build_date = parsed.last_build_date
         self.error = ""
@@ -107,7 +110,7 @@ class FeedEntry:
         return {"url": self.url, "uid": self.uid, "title": self.title,
                 "last_build_date": self.last_build_date, "error": self.error,
                 "refreshed_at": self.refreshed_at, "refresh_interval": self.refresh_interval,
-                "read": sorted(self.read),
+                "read": sorted(self.read), "refused": dict(self.refused),
                 "articles": [{"id": a.id, "title": a.title, "torrent_url": a.torrent_url, "link": a.link,
                               "date": a.date, "author": a.author, "description": a.description}
                              for a in self.articles]}
@@ -121,15 +124,18 @@ class FeedEntry:
         read = data.get("read", [])
         refreshed = data.get("refreshed_at")
         interval = data.get("refresh_interval", 0.0)
+        refused = data.get("refused", {})  # (none in a file from before it)
         if not isinstance(read, list) or not isinstance(interval, (int, float)) \
-                or not (refreshed is None or isinstance(refreshed, (int, float))):
-            raise ValueError("read, refreshed_at or refresh_interval of the wrong kind")
+                or not (refreshed is None or isinstance(refreshed, (int, float))) \
+                or not isinstance(refused, dict) \
+                or not all(isinstance(n, int) and not isinstance(n, bool) for n in refused.values()):
+            raise ValueError("read, refused, refreshed_at or refresh_interval of the wrong kind")
         return cls(url=check_feed_url(data.get("url")), uid=str(data.get("uid") or ""),
                    title=str(data.get("title") or ""),
                    last_build_date=str(data.get("last_build_date") or ""), error=str(data.get("error") or ""),
                    refreshed_at=None if refreshed is None else float(refreshed),
                    refresh_interval=float(interval), read={str(r) for r in read},
-                   articles=[_article(a) for a in articles])
+                   refused={str(a): n for a, n in refused.items()}, articles=[_article(a) for a in articles])
 
 
 @dataclass
@@ -221,6 +227,7 @@ class FeedState:
             raise FeedConflict(f"a feed of {checked[:80]!r} is read already", "url")
         old = entry.url
         entry.url, entry.articles, entry.read, entry.error, entry.refreshed_at = checked, [], set(), "", None
+        entry.refused = {}
         self.rules = {n: replace(r, feeds=tuple(checked if f == old else f for f in r.feeds))
                       for n, r in self.rules.items()}
         return entry
