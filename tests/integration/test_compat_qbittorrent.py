@@ -547,11 +547,13 @@ async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refu
                     prefs["enable_embedded_tracker"], prefs["web_ui_host_header_validation_enabled"]) == (
                 False, False, False, True)
             assert prefs["file_pool_size"] == api.service.config.max_open_files
+            assert {"127.0.0.1", "localhost"} <= set(prefs["web_ui_domain_list"].split(";"))
             same = {k: prefs[k] for k in ("web_ui_port", "dyndns_enabled", "file_pool_size", "use_https")}
             r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(same)})
             assert r.status_code == 200, r.text
             for change in ({"web_ui_port": 8080}, {"bypass_auth_subnet_whitelist_enabled": True},
-                           {"mail_notification_enabled": True}, {"file_pool_size": 7}):
+                           {"mail_notification_enabled": True}, {"file_pool_size": 7},
+                           {"web_ui_domain_list": "*"}):
                 r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(change)})
                 [name] = change
                 assert r.status_code == 400 and name in r.text, (change, r.text)

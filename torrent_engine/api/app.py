@@ -873,7 +873,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *FolderApi(service, gate).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
-                        max_torrent_size=max_torrent_size).routes(),
+                        max_torrent_size=max_torrent_size, domains=allowed_hosts).routes(),
         *TransmissionRpc(service, token=token, username=compat_username, gate=gate,
                          max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                          max_torrent_size=max_torrent_size).routes(),

@@ -150,8 +150,9 @@ class QbittorrentApi:
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
                  max_torrent_size: int, clock: Callable[[], float] = time.monotonic,
                  gate: Gate | None = None, logbook: LogBook | None = None,
-                 feeds: FeedReader | None = None) -> None:
+                 feeds: FeedReader | None = None, domains: Iterable[str] = ()) -> None:
         self.service = service
+        self.domains = ";".join(sorted(domains))  # (the host names the API answers to: app/preferences)
         self.feeds = feeds if feeds is not None else FeedReader.of(service)  # rss/*
         self.logbook = logbook if logbook is not None else LogBook()  # (log/main, log/peers)
         self.gate = gate if gate is not None else Gate(service, token=token)
@@ -503,7 +504,7 @@ class QbittorrentApi:
 
     async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
-        prefs = {**preferences(self.service), **served_preferences(request)}
+        prefs = {**preferences(self.service), **served_preferences(request, self.domains)}
         if not current().admin and prefs.get("proxy_password"):  # (the daemon's secret: an admin's to see)
             prefs["proxy_password"] = "***"
         return prefs
@@ -528,7 +529,7 @@ class QbittorrentApi:
             raise QbtError(400, "json is not valid JSON") from exc
         if not isinstance(prefs, dict):
             raise QbtError(400, "json must be an object")
-        served = served_preferences(request)
+        served = served_preferences(request, self.domains)
         try:
             await self.service.update_settings(**preference_changes(prefs, self.service, served))
         except InvalidJobRequest as exc:  # (named as the client named it: our setting in brackets)

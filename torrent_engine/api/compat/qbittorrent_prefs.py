@@ -199,12 +199,13 @@ _FIXED: dict[str, JSON] = {
 }
 
 
-def served_preferences(request: Request) -> dict[str, JSON]:
-    """What the request says of the API's server: the port it answers on and whether over HTTPS
-    (qBittorrent's ``web_ui_port``, ``use_https``)."""
+def served_preferences(request: Request, domains: str) -> dict[str, JSON]:
+    """What the API's server is: the port the request came to and whether over HTTPS, the host
+    names it answers to (``domains``, ";"-separated: a request naming another host is refused)
+    — qBittorrent's ``web_ui_port``, ``use_https``, ``web_ui_domain_list``."""
     server = request.scope.get("server")
     return {"web_ui_port": int(server[1]) if server and server[1] else 0,
-            "use_https": request.url.scheme == "https"}
+            "use_https": request.url.scheme == "https", "web_ui_domain_list": domains}
 
 
 def preference_changes(prefs: Mapping[str, JSONValue], service: JobService,
