@@ -44,6 +44,20 @@ async def listened_on(jobs: JobService) -> int:
         await shared.release()
 
 
+def left_in_time_wait(port: int) -> None:
+    """A connection to ``port`` closed first by the side on ``port`` (as the engine closes a
+    peer's): that side stays in TIME_WAIT on the port a while, which a start's check of the
+    port must not take for another program holding it."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", port))
+        listener.listen()
+        with socket.create_connection(("127.0.0.1", port)) as client:
+            ours, _ = listener.accept()
+            ours.close()  # (this side first: its TIME_WAIT is on the port)
+            client.recv(1)
+
+
 async def test_a_port_is_chosen_at_the_first_start_and_kept_across_restarts(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         settings = jobs.get_settings()
@@ -52,6 +66,7 @@ async def test_a_port_is_chosen_at_the_first_start_and_kept_across_restarts(tmp_
         assert port >= 1024 and not low <= port <= high and settings.random_port is False
         assert await listened_on(jobs) == port
         assert await listened_on(jobs) == port  # (the services stopped and started again: the same)
+    left_in_time_wait(port)  # (peers came and went)
     for _ in range(2):
         async with service(tmp_path) as again:
             assert again.get_settings().listen_port == port
