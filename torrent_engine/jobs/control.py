@@ -370,8 +370,11 @@ class JobControl:
         first page: the caller may let the loop run between two pages (a job removed meanwhile is
         left out; one whose state changed stays, in the state it has now)."""
         table = self.run.jobs
-        recs = table.newest_first(JobState(state) if state is not None else None)
-        recs = recs if owner is None else [r for r in recs if r.options.owner == owner]
+        wanted = JobState(state) if state is not None else None
+        if owner is None:
+            recs = table.newest_first(wanted)
+        else:  # (the owner's index: their records alone looked at)
+            recs = [r for r in table.newest_of(table.of_owner(owner)) if wanted is None or r.state is wanted]
         for at in range(0, len(recs), size):
             yield [self.run.listed(r) for r in recs[at:at + size] if r.id in table]
 
