@@ -590,16 +590,18 @@ class JobService:
     async def configure(self, *, download_limit: int, upload_limit: int, max_active_downloads: int = 0,
                         incomplete_dir: str = "",
                         asked: Mapping[str, object] | None = None) -> builtins.list[str]:
-        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at a start or a
-        reload: the global rate limits and the download slots (0: none). Each one that differs from what the
-        configuration asked last time is a change, made through ``update_settings`` like one from the API; one
-        the configuration did not change leaves the setting in force (set by the API since, perhaps). So the
-        latest change wins, whoever made it, and a restart keeps it. The download slots are the job queue's
-        (there is one queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
-        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the downloads'
-        maximum. The incomplete folder: a folder turns it on there, "" turns it off. ``asked``: other settings
-        by name (``settings.ASKED``: the programs, the watched folders), each changed when the configuration's
-        value changed, as above. The names of the settings changed."""
+        """What the configuration (a ``Config``, the daemon's flags and config file) asks for, at
+        a start or a reload: the global rate limits and the download slots (0: none). Each one
+        that differs from what the configuration asked last time is a change, made through
+        ``update_settings`` like one from the API; one the configuration did not change leaves
+        the setting in force (set by the API since, perhaps). So the latest change wins, whoever
+        made it, and a restart keeps it. The download slots are the job queue's (there is one
+        queue): N turns queueing on with N downloads at once — and, when it was off, no maximum
+        of seeding or of torrents in all, as the configuration asked for none — and 0 lifts the
+        downloads' maximum. The incomplete folder: a folder turns it on there, "" turns it off.
+        ``asked``: other settings by name (``settings.ASKED``: the programs, the watched folders),
+        each changed when the configuration's value changed, as above. The names of the settings
+        changed."""
         return await self._tuning.configure(download_limit=download_limit, upload_limit=upload_limit,
                                             max_active_downloads=max_active_downloads,
                                             incomplete_dir=incomplete_dir, asked=asked)
@@ -717,15 +719,17 @@ class JobService:
 
     async def set_location(self, job_id: str, location: str, *, move: bool = True,
                            keep_existing: bool = False) -> Job:
-        """Move the job's files to ``location`` (inside the download root) and go on from there; the data is
-        verified again at its new place. A job still downloading into its incomplete folder keeps its data
-        there: the new save path is where it moves once complete (as qBittorrent's). ``move`` False: nothing
-        is moved; the job's data is looked for (and verified) at ``location``, the files there are the user's
-        (a cancel that deletes the job's files keeps them), and those at the old place stay as they are
+        """Move the job's files to ``location`` (inside the download root) and go on from there;
+        the data is verified again at its new place. A job still downloading into its
+        incomplete folder keeps its data there: the new save path is where it moves once
+        complete (as qBittorrent's). ``move`` False: nothing is moved; the job's data is
+        looked for (and verified) at ``location``, the files there are the user's (a cancel
+        that deletes the job's files keeps them), and those at the old place stay as they are
         (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
-        ``keep_existing``: a file of the job already at ``location`` is taken there rather than refused (its
-        copy at the old place stays; the data is verified there as after any move, unless the job is in seed
-        mode), as qBittorrent's ``setLocation`` does (libtorrent's ``dont_replace``)."""
+        ``keep_existing``: a file of the job already at ``location`` is taken there rather than
+        refused (its copy at the old place stays; the data is verified there as after any move,
+        unless the job is in seed mode), as qBittorrent's ``setLocation`` does (libtorrent's
+        ``dont_replace``)."""
         return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
@@ -778,12 +782,13 @@ class JobService:
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
-        """Give the file (``folder`` False), the folder (True: every file below it) or whichever ``old_path``
-        names (None) the path ``new_path`` (both as the job's file list shows them: relative to its save
-        path). The files on disk move, the job reads and writes them there from then on, its verified pieces
-        kept; the record keeps the names across restarts. ``InvalidJobRequest`` for a path that could leave
-        the job's folder or names nothing, ``JobConflict`` for a new path taken (a file of the job or another
-        job's, something on disk): ``fields`` names the offending input; nothing changed then."""
+        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
+        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
+        relative to its save path). The files on disk move, the job reads and writes them there
+        from then on, its verified pieces kept; the record keeps the names across restarts.
+        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
+        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
+        disk): ``fields`` names the offending input; nothing changed then."""
         return await self._edits.rename_path(job_id, old_path, new_path, folder=folder, fields=fields)
 
     def tracker_tiers(self, job_id: str) -> Tiers:
