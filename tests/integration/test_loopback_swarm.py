@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -296,6 +297,31 @@ async def test_dialing_ourselves_or_a_connected_peer_twice_is_dropped(tmp_path: 
             assert all(p.link.peer_id != leecher.shared.peer_id for p in leecher.peers)  # type: ignore[union-attr]
             # connected, recognised by its peer id, and never dialed again (a refused dial counts 1)
             assert leecher.pool[("localhost", leecher.listen_port)].failures == MAX_CONNECT_FAILURES
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_a_peer_the_user_adds_again_is_dialed_however_often_it_refused(tmp_path: Path) -> None:
+    # a peer added before its client listens refuses each dial until the pool gives it up; the
+    # user adding it again once it is up gets it dialed (it was never dialed again before)
+    torrent = make_torrent(make_payload(tmp_path / "seed"))
+    with socket.socket() as probe:  # a port nobody listens on yet: the seeder's, later
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
+    key = ("127.0.0.1", port)
+    async with Session(torrent, tmp_path / "leech", config=loopback_config()) as leecher:
+        await leecher.wait_ready()
+        leecher.add_peer(*key)
+        with anyio.fail_after(20):
+            while not leecher.pool[key].failures:  # refused for real
+                await anyio.sleep(0.02)
+        for _ in range(MAX_CONNECT_FAILURES - 1):  # and as often again as the back-off allows
+            leecher.pool.failed(key, time.monotonic())
+        assert not leecher.pool.may_dial(set())  # given up
+        async with Session(torrent, tmp_path / "seed", config=loopback_config(listen_port=port)) as seeder:
+            await seeder.wait_ready()
+            leecher.add_peer(*key)
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
 
 

@@ -45,10 +45,8 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
             with anyio.fail_after(90):
                 while not done_marker.exists():
                     assert proc.poll() is None, (tmp_path / "client.log").read_text(errors="replace")
-                    if not ours.peers:
-                        ours.add_peer("127.0.0.1", port)  # dial it (again, once it listens)
-                        ours.pool[("127.0.0.1", port)].next_try = 0.0
-                        ours.connector.wake()
+                    if not ours.peers:  # dial it (again, at once, however often it refused:
+                        ours.add_peer("127.0.0.1", port)  # it listens once it is ready)
                     await anyio.sleep(0.2)
             assert ours.uploaded >= torrent.payload_size
     finally:

@@ -10,7 +10,11 @@ Invariants:
 - when more addresses may be dialed than the budget allows, those with fewer failures come
   first, then those of higher BEP 40 priority with our own address (``choose``);
 - every source an address was heard from is remembered (``sources``), as libtorrent's
-  ``peer_info::source`` flags are: the peer list says where each peer came from.
+  ``peer_info::source`` flags are: the peer list says where each peer came from;
+- an address heard of again is given another try: named by the user, its failures are forgiven
+  and it may be dialed at once (they know it is there now); announced by a tracker, one failure
+  is forgiven (someone else reached it: libtorrent's ``update_peer`` does the same). From other
+  sources (DHT, PEX, LSD) nothing changes: anyone may repeat an address there.
 """
 
 from __future__ import annotations
@@ -73,18 +77,33 @@ class PeerPool:
         return len(self._entries)
 
     def add(self, key: Address, source: PeerSource = "user") -> bool:
-        """Add an address heard of from ``source``; False if it is invalid, known (its sources
-        then gain this one), banned or the pool is full."""
+        """Add an address heard of from ``source``; whether it is new, or known and given another
+        try (the module's rule; its sources gain this one). False if it is invalid, banned, known
+        with no new try, or the pool is full."""
         known = self._entries.get(key)
         if known is not None:
             known.sources |= _BIT[source]
-            return False
+            return key not in self._banned and self._another_try(known, source)
         if not 0 < key[1] < 65536 or key in self._banned:
             return False
         if len(self._entries) >= self._cap:
             return False
         self._entries[key] = PoolEntry(sources=_BIT[source])
         return True
+
+    @staticmethod
+    def _another_try(entry: PoolEntry, source: PeerSource) -> bool:
+        """A known address heard of again from ``source``: whether it may now be dialed sooner
+        than it might before (the module's rule)."""
+        if not entry.failures or source not in ("user", "tracker"):
+            return False
+        given_up = entry.failures >= MAX_CONNECT_FAILURES
+        if source == "user":
+            entry.failures = 0
+            entry.next_try = 0.0
+            return True
+        entry.failures -= 1
+        return given_up
 
     def sources(self, key: Address, *, incoming: bool = False) -> tuple[PeerSource, ...]:
         """Where ``key`` was heard of, in ``SOURCES`` order (empty if it is not in the pool);

@@ -115,3 +115,37 @@ def test_every_source_an_address_was_heard_from_is_kept() -> None:
     assert pool.sources(("10.0.0.1", 6881), incoming=True) == ("tracker", "lsd", "incoming")
     pool.ban(("10.0.0.4", 6881))
     assert not pool.add(("10.0.0.4", 6881), "dht") and pool.sources(("10.0.0.4", 6881)) == ()
+
+
+def test_an_address_the_user_names_again_is_dialed_at_once_however_often_it_failed() -> None:
+    pool = PeerPool()
+    pool.add(A)
+    for _ in range(MAX_CONNECT_FAILURES):  # refused until given up (it did not listen yet)
+        pool.failed(A, 0.0)
+    assert list(pool.candidates(10_000.0, set())) == []
+    assert pool.add(A, "user")  # the user adds it again: dial it (the connector wakes on True)
+    assert pool[A].failures == 0 and list(pool.candidates(0.0, set())) == [A]
+    assert not pool.add(A, "user")  # nothing failed since: nothing new to try
+
+
+def test_a_tracker_announcing_an_address_again_forgives_one_failure_other_sources_none() -> None:
+    pool = PeerPool()
+    pool.add(A, "dht")
+    for _ in range(MAX_CONNECT_FAILURES):
+        pool.failed(A, 0.0)
+    for source in ("dht", "pex", "lsd", "magnet", "incoming"):
+        assert not pool.add(A, source)  # anyone may repeat an address there
+    assert pool[A].failures == MAX_CONNECT_FAILURES
+    assert pool.add(A, "tracker")  # someone else reached it: one more try, after its back-off
+    assert pool[A].failures == MAX_CONNECT_FAILURES - 1 and pool[A].next_try == retry_delay(4)
+    assert list(pool.candidates(retry_delay(4), set())) == [A]
+    assert not pool.add(A, "tracker")  # no longer given up: it is dialed when its back-off ends
+    assert pool[A].failures == MAX_CONNECT_FAILURES - 2
+
+
+def test_a_banned_address_named_again_stays_banned() -> None:
+    pool = PeerPool()
+    pool.add(A)
+    pool.failed(A, 0.0)
+    pool.ban(A)
+    assert not pool.add(A, "user") and list(pool.candidates(10_000.0, set())) == []
