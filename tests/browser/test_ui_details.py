@@ -642,3 +642,43 @@ async def test_the_details_tabs_are_used_from_the_keyboard(tmp_path: Path) -> No
                 return by_arrows, pressed, shown, True
 
             assert await in_thread(keys) == ("peers", "speed", "speed", True)
+
+
+def js_bytes(n: int) -> str:
+    """``n`` as the page's ``bytes`` writes it."""
+    units, i, x = ["B", "KiB", "MiB", "GiB", "TiB"], 0, float(n)
+    while abs(x) >= 1024 and i < len(units) - 1:
+        x, i = x / 1024, i + 1
+    return f"{round(x)} B" if i == 0 else f"{x:.{2 if x < 10 else 1 if x < 100 else 0}f} {units[i]}"
+
+
+async def test_general_shows_the_bytes_wasted_and_those_that_failed_the_hash_check(tmp_path: Path) -> None:
+    from tests.integration.test_bad_peers import FILES as BAD_FILES
+    from tests.integration.test_bad_peers import FakePeer
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", BAD_FILES), piece_length=16 * 1024)
+    liar = FakePeer(torrent, "liar")  # random bytes for every block asked: its pieces fail
+    async with anyio.create_task_group() as tg:
+        await tg.start(liar.serve)
+        seed_config = loopback_config(upload_rate_limit=1_500_000)  # (the liar gets its share of requests)
+        async with Session(torrent, tmp_path / "seed", config=seed_config) as seed, \
+                running_api(tmp_path) as api:
+            await seed.wait_ready()
+            job, _ = await api.service.add(torrent.to_bytes(), peers=[
+                ("127.0.0.1", liar.port), ("127.0.0.1", seed.listen_port)])
+            with anyio.fail_after(60):
+                while api.service.get(job.id).state is not JobState.SEEDING:
+                    await anyio.sleep(0.05)
+            await api.service.tick()
+            done = api.service.get(job.id)
+            assert done.corrupt > 0
+            with chromium(1400, 900) as driver:
+                def shown() -> str:
+                    open_page(driver, api)
+                    open_details(driver, job.id, "general")
+                    return str(wait(driver, lambda d: css(d, '#details dd[data-field="Wasted"]').text))
+
+                wasted = await in_thread(shown)
+            assert wasted == (f"{js_bytes(done.wasted + done.corrupt)} "
+                              f"({js_bytes(done.corrupt)} failed the hash check)"), wasted
+        tg.cancel_scope.cancel()

@@ -173,6 +173,10 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "created_at": NUMBER, "updated_at": NUMBER, "completed_at": _null(NUMBER),
     "progress": {"type": "number", "minimum": 0, "maximum": 1},
     "total_size": COUNT, "done_size": COUNT, "downloaded": COUNT, "uploaded": COUNT,
+    "wasted": {**COUNT, "description": "bytes among those downloaded that were not needed (endgame "
+                                       "duplicates, pieces given back)"},
+    "corrupt": {**COUNT, "description": "bytes among those downloaded in pieces that failed their "
+                                        "hash check (each failure its piece's length)"},
     "torrent_size": _null({"type": "integer", "minimum": 0,
                            "description": "every file of the torrent together, pad files left out "
                                           "(total_size: the wanted files'); null before the metadata"}),
@@ -632,8 +636,10 @@ SCHEMAS: dict[str, Schema] = {
         "uploaded": {**COUNT, "description": "payload bytes sent"},
         "added": {**COUNT, "description": "torrents added"},
         "seconds_active": {**COUNT, "description": "seconds the service ran"},
-        "session_count": {**COUNT, "description": "times it started (this run: 1)"}},
-        ["downloaded", "uploaded", "added", "seconds_active", "session_count"]),
+        "session_count": {**COUNT, "description": "times it started (this run: 1)"},
+        "wasted": {**COUNT, "description": "bytes among those downloaded not needed or in pieces "
+                                           "that failed their hash check"}},
+        ["downloaded", "uploaded", "added", "seconds_active", "session_count", "wasted"]),
     "StatsHistory": _obj({
         "interval": NUMBER,
         "samples": {"type": "array", "items": _obj(

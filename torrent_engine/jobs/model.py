@@ -525,6 +525,10 @@ class Job:
     # every file of the torrent together, pad files left out (qBittorrent's ``total_size``, where
     # ``total_size`` here is the wanted files'); None before the metadata
     torrent_size: int | None = None
+    # bytes among ``downloaded`` not needed (endgame duplicates, pieces given back), and in pieces
+    # that failed their hash check (qBittorrent's ``total_wasted`` is both; Transmission's ``corruptEver``)
+    wasted: int = 0
+    corrupt: int = 0
 
     @property
     def finished(self) -> bool:
@@ -559,7 +563,8 @@ class Job:
             "updated_at": self.updated_at, "completed_at": self.completed_at, "progress": self.progress,
             "total_size": self.total_size, "torrent_size": self.torrent_size,
             "done_size": self.done_size, "downloaded": self.downloaded,
-            "uploaded": self.uploaded, "download_rate": self.download_rate, "upload_rate": self.upload_rate,
+            "uploaded": self.uploaded, "wasted": self.wasted, "corrupt": self.corrupt,
+            "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
             "stall": self.stall.to_json() if self.stall is not None else None,
@@ -644,14 +649,16 @@ class Lease:
 
 @dataclass(frozen=True, slots=True)
 class TransferCounts:
-    """Bytes downloaded and uploaded, torrents added, seconds running and starts, of one run
-    (``session_count`` 1) or of every run."""
+    """Bytes downloaded and uploaded, torrents added, seconds running and starts, bytes wasted
+    (received and not needed, or in pieces that failed their hash check: among those downloaded),
+    of one run (``session_count`` 1) or of every run."""
 
     downloaded: int = 0
     uploaded: int = 0
     added: int = 0
     seconds_active: int = 0
     session_count: int = 0
+    wasted: int = 0
 
     def plus(self, other: TransferCounts) -> TransferCounts:
         """Both together."""

@@ -81,6 +81,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                completed_at=rec.completed_at, progress=progress,
                total_size=st.total_wanted if has_meta else rec.total_size,
                done_size=done_size, downloaded=st.downloaded, uploaded=st.uploaded,
+               wasted=session.context.totals.wasted, corrupt=session.context.totals.corrupt,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
@@ -120,7 +121,7 @@ def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
     ctx = session.context
     stall = session.stall_watch.stall
     return (session, ctx.state, session.tick.ticks, session.has_metadata, session.rechecked,
-            len(session.have), ctx.totals.downloaded, ctx.totals.uploaded, len(ctx.peers),
+            len(session.have), ctx.totals.downloaded, ctx.totals.uploaded, ctx.totals.corrupt, len(ctx.peers),
             session.verified_pieces, session.error, stall, session.listen_port,
             rec.state, rec.updated_at, rec.completed_at, rec.error, rec.result, rec.unmoved, rec.total_size,
             rec.done_size, rec.options, rec.file_paths,
@@ -177,10 +178,10 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float,
 # replaced when it changes, so these taken together say whether its view would be the same
 _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
-    "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded",
-    "file_priorities", "file_paths", "partial", "file_sizes", "pad_files", "features", "seeding_time",
-    "idle_seeding_time", "active_at", "downloading_time", "number", "file_done", "trackers", "tracker_tiers",
-    "moving", "missing_files", "dedup_bytes", "unmoved")
+    "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded", "wasted",
+    "corrupt", "file_priorities", "file_paths", "partial", "file_sizes", "pad_files", "features",
+    "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number", "file_done", "trackers",
+    "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
 
 
 def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
@@ -226,7 +227,8 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                state=rec.state if state is None else state, created_at=rec.created_at,
                updated_at=rec.updated_at, completed_at=rec.completed_at,
                progress=progress, total_size=rec.total_size, done_size=done_size, downloaded=rec.downloaded,
-               uploaded=rec.uploaded, download_rate=0.0, upload_rate=0.0, peers=0, seeds=0,
+               uploaded=rec.uploaded, wasted=rec.wasted, corrupt=rec.corrupt, download_rate=0.0,
+               upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
@@ -377,5 +379,6 @@ def session_setup(rec: JobRecord) -> SessionSetup:
         renamed_files=_kept_under(rec),
         trackers=None if rec.tracker_tiers is None else tuple(tuple(tier) for tier in rec.tracker_tiers),
         web_seeds=None if rec.web_seeds is None else tuple(rec.web_seeds),
-        downloaded=rec.downloaded, uploaded=rec.uploaded, super_seeding=o.super_seeding,
+        downloaded=rec.downloaded, uploaded=rec.uploaded, wasted=rec.wasted, corrupt=rec.corrupt,
+        super_seeding=o.super_seeding,
         bandwidth_group=rec.bandwidth_group)

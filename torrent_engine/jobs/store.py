@@ -116,6 +116,8 @@ class JobRecord:
     done_size: int = 0
     downloaded: int = 0
     uploaded: int = 0
+    wasted: int = 0  # bytes received not needed (``Session.wasted``)
+    corrupt: int = 0  # bytes received in pieces that failed their hash check (``Session.corrupt``)
     file_priorities: tuple[int, ...] | None = None  # None until the metainfo is known
     created_dirs: tuple[str, ...] = ()  # folders the job made (outermost first)
     preexisting: tuple[str, ...] | None = None  # the torrent's files that were on disk before the job
@@ -190,9 +192,11 @@ class JobRecord:
         self.seeding_time += seconds
         self.idle_seeding_time += seconds
 
-    def count(self, downloaded: int, uploaded: int, now: float) -> None:
+    def count(self, downloaded: int, uploaded: int, now: float, wasted: int = 0, corrupt: int = 0) -> None:
         """The job's totals as its session counts them at ``now``: a byte sent or received since
-        they were last counted ends its idle time, and makes ``now`` its last activity."""
+        they were last counted ends its idle time, and makes ``now`` its last activity. (``wasted``
+        and ``corrupt`` are bytes among those received: they move with ``downloaded``.)"""
+        self.wasted, self.corrupt = max(self.wasted, wasted), max(self.corrupt, corrupt)
         if downloaded != self.downloaded or uploaded != self.uploaded:
             self.downloaded, self.uploaded, self.idle_seeding_time = downloaded, uploaded, 0.0
             self.active_at = now
@@ -213,7 +217,8 @@ class JobRecord:
             "completed_at": self.completed_at, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
             "total_size": self.total_size, "done_size": self.done_size, "downloaded": self.downloaded,
-            "uploaded": self.uploaded, "file_priorities": self.file_priorities,
+            "uploaded": self.uploaded, "wasted": self.wasted, "corrupt": self.corrupt,
+            "file_priorities": self.file_priorities,
             "created_dirs": self.created_dirs, "preexisting": self.preexisting,
             "file_paths": self.file_paths, "file_sizes": self.file_sizes, "pad_files": self.pad_files,
             "delete_pending": self.delete_pending,
@@ -284,6 +289,7 @@ class JobRecord:
                 error=None if d["error"] is None else str(d["error"]), result=result,
                 total_size=int(d["total_size"]), done_size=int(d["done_size"]),
                 downloaded=int(d["downloaded"]), uploaded=int(d["uploaded"]),
+                wasted=int(d.get("wasted", 0)), corrupt=int(d.get("corrupt", 0)),
                 file_priorities=None if fp is None else tuple(int(p) for p in fp),
                 created_dirs=tuple(_str(x) for x in d.get("created_dirs") or ()),
                 preexisting=None if pre is None else tuple(_str(x) for x in pre),

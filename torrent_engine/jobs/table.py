@@ -40,10 +40,10 @@ class JobTable:
         # the unfinished jobs' totals, and what each was counted with (its state and bytes)
         self._unfinished_counts: dict[JobState, int] = dict.fromkeys(JobState, 0)
         self._unfinished_bytes = [0, 0]  # downloaded, uploaded
-        self._counted: dict[str, tuple[str, int, int]] = {}
-        # what moved since the table was made (this run of the service): the bytes downloaded and
-        # uploaded the records' counters grew by (kept when a job leaves), and the jobs added
-        self.transferred = [0, 0]
+        self._counted: dict[str, tuple[str, int, int, int]] = {}  # (and bytes wasted)
+        # what moved since the table was made (this run of the service): the bytes downloaded,
+        # uploaded and wasted the records' counters grew by (kept when a job leaves), and the jobs added
+        self.transferred = [0, 0, 0]
         self.added = 0
         # info-hash -> the ids of its jobs (active and history): what a client lists of one
         # torrent is worked out from these alone (``of_torrent``)
@@ -125,13 +125,13 @@ class JobTable:
 
     def _tally(self, rec: JobRecord) -> None:
         # (the state's value: a tuple of strings and numbers is not one the collector walks)
-        self._counted[rec.id] = (rec.state.value, rec.downloaded, rec.uploaded)
+        self._counted[rec.id] = (rec.state.value, rec.downloaded, rec.uploaded, rec.wasted + rec.corrupt)
         self._unfinished_counts[rec.state] += 1
         self._unfinished_bytes[0] += rec.downloaded
         self._unfinished_bytes[1] += rec.uploaded
 
     def _untally(self, job_id: str) -> None:
-        state, downloaded, uploaded = self._counted.pop(job_id)
+        state, downloaded, uploaded, _ = self._counted.pop(job_id)
         self._unfinished_counts[JobState(state)] -= 1
         self._unfinished_bytes[0] -= downloaded
         self._unfinished_bytes[1] -= uploaded
@@ -145,10 +145,11 @@ class JobTable:
             self._untally(rec.id)
             self._tally(rec)
 
-    def _moved(self, counted: tuple[str, int, int], rec: JobRecord) -> None:
+    def _moved(self, counted: tuple[str, int, int, int], rec: JobRecord) -> None:
         """What ``rec``'s counters grew by since they were ``counted``, added to ``transferred``."""
         self.transferred[0] += max(0, rec.downloaded - counted[1])
         self.transferred[1] += max(0, rec.uploaded - counted[2])
+        self.transferred[2] += max(0, rec.wasted + rec.corrupt - counted[3])
 
     def unfinished_totals(self) -> tuple[dict[JobState, int], int, int]:
         """The unfinished jobs: how many in each state, and their bytes downloaded and uploaded

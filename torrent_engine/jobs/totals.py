@@ -1,6 +1,7 @@
 """The service's transfer statistics, this run's and across runs: the bytes downloaded and
-uploaded, the torrents added, the seconds it ran and how many times it started (qBittorrent's
-``alltime_dl`` and ``alltime_ul`` beside its session's ``dl_info_data`` and ``up_info_data``;
+uploaded, the torrents added, the seconds it ran, how many times it started and the bytes
+wasted (qBittorrent's ``alltime_dl`` and ``alltime_ul`` beside its session's ``dl_info_data``,
+``up_info_data`` and ``total_wasted_session``;
 Transmission's ``session-stats`` ``current-stats`` and ``cumulative-stats``; our ``/api/stats``
 ``transfer``). This run's bytes and adds are the job table's (``JobTable.transferred``,
 ``added``: a job removed keeps what it moved); the runs before are ``stats.json`` in the state
@@ -76,10 +77,11 @@ class TransferTotals:
         self._saved = self.before
         self._started = self._saved_at = self._clock()
 
-    def of(self, downloaded: int, uploaded: int, added: int) -> TransferStats:
+    def of(self, downloaded: int, uploaded: int, added: int, wasted: int = 0) -> TransferStats:
         """This run's counts (its bytes and adds as given), and every run's."""
         seconds = 0 if self._started is None else int(self._clock() - self._started)
-        session = TransferCounts(downloaded, uploaded, added, seconds, 1 if self._started is not None else 0)
+        session = TransferCounts(downloaded, uploaded, added, seconds, 1 if self._started is not None else 0,
+                                 wasted)
         return TransferStats(session, self.before.plus(session))
 
     def due(self) -> bool:
@@ -119,7 +121,7 @@ def service_stats(run: JobLifecycle, shared: SharedResources, totals: TransferTo
     for by_state in (finished, unfinished):
         for state, n in by_state.items():
             counts[state.value] += n
-    live_down = live_up = 0  # (what the sessions counted beyond their records)
+    live_down = live_up = live_wasted = 0  # (what the sessions counted beyond their records)
     for rec in run.moving() + run.sleepers.with_peers(run.jobs):
         session = run.session_of(rec)
         if session is not None:  # (its counters are the session's: the record's are older)
@@ -131,6 +133,7 @@ def service_stats(run: JobLifecycle, shared: SharedResources, totals: TransferTo
             uploaded += more_up
             live_down += max(0, more_down)
             live_up += max(0, more_up)
+            live_wasted += max(0, session.wasted + session.corrupt - rec.wasted - rec.corrupt)
             peers += session.peer_count
     dht = shared.dht if run.running else None
     mapper = shared.port_mapper if run.running else None
@@ -142,4 +145,5 @@ def service_stats(run: JobLifecycle, shared: SharedResources, totals: TransferTo
                         uploaded=uploaded, listen_port=shared.listen_port if run.running else 0,
                         dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
                         peers=peers, port_mapping=mapping,
-                        transfer=totals.of(moved[0] + live_down, moved[1] + live_up, run.jobs.added))
+                        transfer=totals.of(moved[0] + live_down, moved[1] + live_up, run.jobs.added,
+                                           moved[2] + live_wasted))

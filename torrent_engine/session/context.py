@@ -89,11 +89,13 @@ class Run(Protocol):
 
 @dataclass(slots=True)
 class Totals:
-    """Payload bytes moved in all (the one record of them; resume data keeps them)."""
+    """Payload bytes moved in all (the one record of them; resume data keeps those moved, the
+    job's record every one)."""
 
     downloaded: int = 0
     uploaded: int = 0
     wasted: int = 0  # received but not needed (endgame duplicates, pieces given back)
+    corrupt: int = 0  # received in pieces that failed their hash check (their whole length)
 
 
 @dataclass(slots=True)

@@ -209,6 +209,8 @@ class Session:
         totals = self.context.totals
         totals.downloaded = max(totals.downloaded, setup.downloaded)
         totals.uploaded = max(totals.uploaded, setup.uploaded)
+        totals.wasted = max(totals.wasted, setup.wasted)
+        totals.corrupt = max(totals.corrupt, setup.corrupt)
         self.renamed_files.update(setup.renamed_files)
         if setup.trackers is not None:
             self.set_trackers(setup.trackers)
@@ -356,8 +358,16 @@ class Session:
 
     @property
     def wasted(self) -> int:
-        """Payload bytes received that were not needed (endgame duplicates, pieces given back)."""
+        """Payload bytes received that were not needed (endgame duplicates, pieces given back;
+        counted on from the owner's ``SessionSetup.wasted``)."""
         return self.context.totals.wasted
+
+    @property
+    def corrupt(self) -> int:
+        """Payload bytes received in pieces that failed their hash check, each failure its piece's
+        whole length (libtorrent's ``total_failed_bytes``, Transmission's ``corruptEver``; counted
+        on from the owner's ``SessionSetup.corrupt``)."""
+        return self.context.totals.corrupt
 
     @property
     def download_limit(self) -> TokenBucket:

@@ -570,6 +570,7 @@ class Pieces:
             picker.piece_failed(index)
             return False
         self.hash_failures += 1
+        ctx.totals.corrupt += ctx.parts.torrent.piece_size(index)
         sources = cast(dict[int, tuple[str, int]], picker.piece_sources(index))
         picker.piece_failed(index)
         peers = tuple(sorted(f"{host}:{port}" for host, port in set(sources.values())))

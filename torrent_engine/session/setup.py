@@ -35,7 +35,8 @@ class SessionSetup:
     They, ``sequential`` and ``first_last_piece`` apply as the torrent's parts are made: at once
     for a .torrent, when a magnet's metadata arrives (before its first request for data).
     ``downloaded``/``uploaded``: the totals so far, which the session counts on from (or from
-    its resume data's, whichever is more).
+    its resume data's, whichever is more); ``wasted``/``corrupt`` the same (no resume data keeps
+    them: the owner does).
     """
 
     download_limit: int = 0  # this torrent's own limit, bytes per second (0 = none)
@@ -51,6 +52,8 @@ class SessionSetup:
     web_seeds: tuple[str, ...] | None = None  # BEP 19 URLs instead of the torrent's url-list
     downloaded: int = 0
     uploaded: int = 0
+    wasted: int = 0  # bytes received not needed (``Session.wasted``)
+    corrupt: int = 0  # bytes received in pieces that failed their hash check (``Session.corrupt``)
     # the torrent was announced without a session (a dormant seed): what its trackers know, and
     # in how many seconds its next announce is due; none of them is told ``started`` again
     announced: tuple[tuple[TrackerMemory, ...], float] | None = None

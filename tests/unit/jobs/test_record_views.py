@@ -46,7 +46,7 @@ CHANGED: dict[str, object] = {
     "torrent_length": 36, "private": True, "piece_length": 16384, "created_by": "me",
     "creation_date": 5, "torrent_comment": "hi", "dedup_bytes": 6, "bandwidth_group": "g", "mutable_seq": 2,
     "unmoved": JobStall(reason="not_moved", message="m", since=1.0), "program_due": True,
-    "stop_condition": "files_checked",
+    "stop_condition": "files_checked", "wasted": 7, "corrupt": 16384,
 }
 
 

@@ -22,6 +22,7 @@ from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.policy.picker import BLOCK_SIZE
 from torrent_engine.policy.picker_parts import BlockReceived
 from torrent_engine.session import requesting
+from torrent_engine.session.context import Totals
 from torrent_engine.session.peer import PeerState
 from torrent_engine.session.pieces import Pieces
 from torrent_engine.session.state_table import State
@@ -105,6 +106,7 @@ class Host:
     state: State = State.DOWNLOADING
     banned: list[tuple[str, int]] = field(default_factory=list)
     failures: list[TorrentEngineError] = field(default_factory=list)
+    totals: Totals = field(default_factory=Totals)
 
     def ban(self, key: tuple[str, int]) -> None:
         self.banned.append(key)
@@ -182,6 +184,7 @@ async def test_a_bad_block_fails_the_piece_hashed_as_it_came_or_at_the_end(tmp_p
                 pieces.hash_taken()
         await settled(pieces)
     assert (s.passed, sorted(s.failed)) == ([], [1, 2])
+    assert s.totals.corrupt == 2 * PL  # (each failed piece counted whole)
     assert not (tmp_path / "t" / "f").exists()  # nothing unverified reached the disk
     await s.storage.close()
 

@@ -300,7 +300,7 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "connections_limit": job.options.max_peers or settings.max_connections_per_torrent,
         "popularity": popularity(job), "root_path": root_path(job),
         "share_limit_action": _ACTION_NAMES.get(job.features.share_limit_action or "", "Default"),
-        "share_limits_mode": "Default", "total_wasted": 0,
+        "share_limits_mode": "Default", "total_wasted": job.wasted + job.corrupt,
         **announce_flags(job),
     }
 
@@ -439,7 +439,8 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "piece_size": torrent.piece_length if torrent is not None else -1,
         "comment": shown_comment(job.features, torrent),
         "created_by": torrent.created_by or "" if torrent is not None else "",
-        "total_wasted": 0, "total_uploaded": job.uploaded, "total_uploaded_session": job.uploaded,
+        "total_wasted": job.wasted + job.corrupt, "total_uploaded": job.uploaded,
+        "total_uploaded_session": job.uploaded,
         "total_downloaded": job.downloaded, "total_downloaded_session": job.downloaded,
         "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(job.time_active),
         "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,

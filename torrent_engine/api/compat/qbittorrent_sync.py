@@ -47,7 +47,8 @@ def server_state(service: JobService) -> QbtRecord:
             "free_space_on_disk": free, "queueing": s.queueing,
             "use_alt_speed_limits": s.alt_speed_enabled,
             "refresh_interval": 1500, "global_ratio": f"{all_time.uploaded / all_time.downloaded:.2f}"
-            if all_time.downloaded else "-", "total_peer_connections": stats.peers, "total_wasted_session": 0,
+            if all_time.downloaded else "-", "total_peer_connections": stats.peers,
+            "total_wasted_session": session.wasted,
             "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
             "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
             "write_cache_overload": "0",

@@ -732,7 +732,7 @@ class TransmissionRpc:
             "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
             "metadataPercentComplete": lambda: 0.0 if job.state is JobState.FETCHING_METADATA else 1.0,
             "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0, "desiredAvailable": lambda: 0,
-            "corruptEver": lambda: 0, "rateDownload": lambda: int(job.download_rate),
+            "corruptEver": lambda: job.corrupt, "rateDownload": lambda: int(job.download_rate),
             "rateUpload": lambda: int(job.upload_rate),
             "uploadRatio": lambda: -1 if job.downloaded == 0 and job.done_size == 0 else round(job.ratio, 4),
             "uploadedEver": lambda: job.uploaded, "downloadedEver": lambda: job.downloaded,

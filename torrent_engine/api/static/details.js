@@ -266,6 +266,8 @@ DETAIL_VIEWS.general = {
     add("Time active", duration(Math.max(0, (job.updated_at || 0) - (job.created_at || 0))), "from the add to the last change");
     add("Seeding time", duration(job.seeding_time || 0));
     add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
+    add("Wasted", bytes((job.wasted || 0) + (job.corrupt || 0)) + (job.corrupt ? ` (${bytes(job.corrupt)} failed the hash check)` : ""),
+        "bytes received and not needed (endgame duplicates), or in pieces that failed their hash check");
     add("Share ratio", (job.ratio || 0).toFixed(3));
     add("Connections", `${job.peers || 0} (${job.seeds || 0} seeds)`);
     const speed = (v) => (v ? rate(v) : "none");
