@@ -652,33 +652,40 @@ def js_bytes(n: int) -> str:
     return f"{round(x)} B" if i == 0 else f"{x:.{2 if x < 10 else 1 if x < 100 else 0}f} {units[i]}"
 
 
-async def test_general_shows_the_bytes_wasted_and_those_that_failed_the_hash_check(tmp_path: Path) -> None:
+async def test_general_shows_the_bytes_wasted_and_those_moved_this_run(tmp_path: Path) -> None:
     from tests.integration.test_bad_peers import FILES as BAD_FILES
     from tests.integration.test_bad_peers import FakePeer
 
     torrent = make_torrent(make_payload(tmp_path / "seed", BAD_FILES), piece_length=16 * 1024)
     liar = FakePeer(torrent, "liar")  # random bytes for every block asked: its pieces fail
-    async with anyio.create_task_group() as tg:
-        await tg.start(liar.serve)
-        seed_config = loopback_config(upload_rate_limit=1_500_000)  # (the liar gets its share of requests)
-        async with Session(torrent, tmp_path / "seed", config=seed_config) as seed, \
-                running_api(tmp_path) as api:
-            await seed.wait_ready()
-            job, _ = await api.service.add(torrent.to_bytes(), peers=[
-                ("127.0.0.1", liar.port), ("127.0.0.1", seed.listen_port)])
-            with anyio.fail_after(60):
-                while api.service.get(job.id).state is not JobState.SEEDING:
-                    await anyio.sleep(0.05)
-            await api.service.tick()
-            done = api.service.get(job.id)
-            assert done.corrupt > 0
-            with chromium(1400, 900) as driver:
-                def shown() -> str:
-                    open_page(driver, api)
-                    open_details(driver, job.id, "general")
-                    return str(wait(driver, lambda d: css(d, '#details dd[data-field="Wasted"]').text))
 
-                wasted = await in_thread(shown)
-            assert wasted == (f"{js_bytes(done.wasted + done.corrupt)} "
-                              f"({js_bytes(done.corrupt)} failed the hash check)"), wasted
-        tg.cancel_scope.cancel()
+    def general(driver: Any, api: Api, job_id: str) -> tuple[str, str]:
+        open_page(driver, api)
+        open_details(driver, job_id, "general")
+        def field(name: str) -> str:
+            return str(wait(driver, lambda d: css(d, f'#details dd[data-field="{name}"]').text))
+        return field("Wasted"), field("Downloaded")
+
+    with chromium(1400, 900) as driver:
+        async with anyio.create_task_group() as tg:
+            await tg.start(liar.serve)
+            seed_config = loopback_config(upload_rate_limit=1_500_000)  # (the liar gets its share)
+            async with Session(torrent, tmp_path / "seed", config=seed_config) as seed, \
+                    running_api(tmp_path) as api:
+                await seed.wait_ready()
+                job, _ = await api.service.add(torrent.to_bytes(), peers=[
+                    ("127.0.0.1", liar.port), ("127.0.0.1", seed.listen_port)])
+                with anyio.fail_after(60):
+                    while api.service.get(job.id).state is not JobState.SEEDING:
+                        await anyio.sleep(0.05)
+                await api.service.tick()
+                done = api.service.get(job.id)
+                assert done.corrupt > 0
+                wasted, downloaded = await in_thread(lambda: general(driver, api, job.id))
+            tg.cancel_scope.cancel()
+        assert wasted == (f"{js_bytes(done.wasted + done.corrupt)} "
+                          f"({js_bytes(done.corrupt)} failed the hash check)"), wasted
+        assert downloaded == js_bytes(done.downloaded), downloaded  # (all of it this run)
+        async with running_api(tmp_path) as api:  # a restart: nothing moved in this run yet
+            wasted, downloaded = await in_thread(lambda: general(driver, api, job.id))
+        assert downloaded == f"{js_bytes(done.downloaded)} (0 B this run)", downloaded

@@ -97,3 +97,31 @@ async def test_a_stats_file_that_cannot_be_written_is_said_and_the_service_goes_
                for r in caplog.records)
     async with running_api(tmp_path) as api:
         assert len(api.service) == 1  # (the records were kept)
+
+
+async def test_a_torrents_session_counts_are_this_runs_and_its_totals_every_runs(tmp_path: Path) -> None:
+    # qBittorrent's downloaded_session and total_downloaded_session were the job's every-run totals
+    async with seeder(tmp_path / "seed", files=[("t.bin", SIZE)]) as (seed, torrent, _):
+        async with running_api(tmp_path) as api:
+            job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+            with anyio.fail_after(60):
+                while api.service.get(job.id).state is not JobState.SEEDING:
+                    await anyio.sleep(0.05)
+            await api.service.tick()
+            done = api.service.get(job.id)
+            assert done.downloaded >= SIZE and done.run_downloaded == done.downloaded
+            h = torrent.info_hash.hex()
+            row = (await api.client.get("/api/v2/torrents/info", params={"hashes": h})).json()[0]
+            assert row["downloaded_session"] == row["downloaded"] == done.downloaded
+            props = (await api.client.get("/api/v2/torrents/properties", params={"hash": h})).json()
+            assert props["total_downloaded_session"] == props["total_downloaded"] == done.downloaded
+    async with running_api(tmp_path) as api:  # (a restart: another run; the seeder has gone)
+        again = api.service.get(job.id)
+        assert (again.downloaded, again.run_downloaded, again.run_uploaded) == (done.downloaded, 0, 0)
+        ours = (await api.client.get(f"/api/jobs/{job.id}")).json()
+        assert (ours["downloaded"], ours["run_downloaded"]) == (done.downloaded, 0)
+        row = (await api.client.get("/api/v2/torrents/info", params={"hashes": h})).json()[0]
+        shown = (row["downloaded"], row["downloaded_session"], row["uploaded_session"])
+        assert shown == (done.downloaded, 0, 0)
+        props = (await api.client.get("/api/v2/torrents/properties", params={"hash": h})).json()
+        assert (props["total_downloaded"], props["total_downloaded_session"]) == (done.downloaded, 0)

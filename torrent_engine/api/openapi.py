@@ -177,6 +177,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
                                        "duplicates, pieces given back)"},
     "corrupt": {**COUNT, "description": "bytes among those downloaded in pieces that failed their "
                                         "hash check (each failure its piece's length)"},
+    "run_downloaded": {**COUNT, "description": "bytes of downloaded received in this run of the "
+                                               "service (since its start, or the job's add)"},
+    "run_uploaded": {**COUNT, "description": "bytes of uploaded sent in this run of the service"},
     "torrent_size": _null({"type": "integer", "minimum": 0,
                            "description": "every file of the torrent together, pad files left out "
                                           "(total_size: the wanted files'); null before the metadata"}),

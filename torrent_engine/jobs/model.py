@@ -529,6 +529,10 @@ class Job:
     # that failed their hash check (qBittorrent's ``total_wasted`` is both; Transmission's ``corruptEver``)
     wasted: int = 0
     corrupt: int = 0
+    # of ``downloaded`` and ``uploaded``, the bytes moved in this run of the service (since its
+    # start, or the job's add): qBittorrent's ``downloaded_session`` and ``uploaded_session``
+    run_downloaded: int = 0
+    run_uploaded: int = 0
 
     @property
     def finished(self) -> bool:
@@ -564,6 +568,7 @@ class Job:
             "total_size": self.total_size, "torrent_size": self.torrent_size,
             "done_size": self.done_size, "downloaded": self.downloaded,
             "uploaded": self.uploaded, "wasted": self.wasted, "corrupt": self.corrupt,
+            "run_downloaded": self.run_downloaded, "run_uploaded": self.run_uploaded,
             "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,

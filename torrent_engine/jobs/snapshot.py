@@ -82,6 +82,8 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                total_size=st.total_wanted if has_meta else rec.total_size,
                done_size=done_size, downloaded=st.downloaded, uploaded=st.uploaded,
                wasted=session.context.totals.wasted, corrupt=session.context.totals.corrupt,
+               run_downloaded=max(0, st.downloaded - rec.before_run[0]),
+               run_uploaded=max(0, st.uploaded - rec.before_run[1]),
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
@@ -179,9 +181,9 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float,
 _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded", "wasted",
-    "corrupt", "file_priorities", "file_paths", "partial", "file_sizes", "pad_files", "features",
-    "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number", "file_done", "trackers",
-    "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
+    "corrupt", "before_run", "file_priorities", "file_paths", "partial", "file_sizes", "pad_files",
+    "features", "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number", "file_done",
+    "trackers", "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
 
 
 def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
@@ -228,6 +230,8 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                updated_at=rec.updated_at, completed_at=rec.completed_at,
                progress=progress, total_size=rec.total_size, done_size=done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, wasted=rec.wasted, corrupt=rec.corrupt, download_rate=0.0,
+               run_downloaded=max(0, rec.downloaded - rec.before_run[0]),
+               run_uploaded=max(0, rec.uploaded - rec.before_run[1]),
                upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,

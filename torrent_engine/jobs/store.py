@@ -118,6 +118,9 @@ class JobRecord:
     uploaded: int = 0
     wasted: int = 0  # bytes received not needed (``Session.wasted``)
     corrupt: int = 0  # bytes received in pieces that failed their hash check (``Session.corrupt``)
+    # (downloaded, uploaded) when this run of the service began (not written, nor compared: the
+    # file's counts as read; 0 for a job added in this run): what moved this run is the difference
+    before_run: tuple[int, int] = field(default=(0, 0), compare=False)
     file_priorities: tuple[int, ...] | None = None  # None until the metainfo is known
     created_dirs: tuple[str, ...] = ()  # folders the job made (outermost first)
     preexisting: tuple[str, ...] | None = None  # the torrent's files that were on disk before the job
@@ -290,6 +293,7 @@ class JobRecord:
                 total_size=int(d["total_size"]), done_size=int(d["done_size"]),
                 downloaded=int(d["downloaded"]), uploaded=int(d["uploaded"]),
                 wasted=int(d.get("wasted", 0)), corrupt=int(d.get("corrupt", 0)),
+                before_run=(int(d["downloaded"]), int(d["uploaded"])),
                 file_priorities=None if fp is None else tuple(int(p) for p in fp),
                 created_dirs=tuple(_str(x) for x in d.get("created_dirs") or ()),
                 preexisting=None if pre is None else tuple(_str(x) for x in pre),

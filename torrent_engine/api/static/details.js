@@ -265,7 +265,8 @@ DETAIL_VIEWS.general = {
     add("Completed on", job.completed_at ? when(job.completed_at) : "—");
     add("Time active", duration(Math.max(0, (job.updated_at || 0) - (job.created_at || 0))), "from the add to the last change");
     add("Seeding time", duration(job.seeding_time || 0));
-    add("Downloaded", bytes(job.downloaded)); add("Uploaded", bytes(job.uploaded));
+    const thisRun = (all, run) => bytes(all) + (run !== undefined && run !== all ? ` (${bytes(run)} this run)` : "");
+    add("Downloaded", thisRun(job.downloaded, job.run_downloaded)); add("Uploaded", thisRun(job.uploaded, job.run_uploaded));
     add("Wasted", bytes((job.wasted || 0) + (job.corrupt || 0)) + (job.corrupt ? ` (${bytes(job.corrupt)} failed the hash check)` : ""),
         "bytes received and not needed (endgame duplicates), or in pieces that failed their hash check");
     add("Share ratio", (job.ratio || 0).toFixed(3));
