@@ -91,7 +91,7 @@ class JobEdits:
         return TorrentFacts(length, private, tuple(tuple(tier) for tier in tiers),
                             rec.piece_length or 0, rec.created_by or "",
                             rec.creation_date if rec.creation_date is not None else -1,
-                            rec.torrent_comment or "")
+                            rec.torrent_comment or "", rec.info_hash_v2 or "")
 
     def web_seed_states(self, job_id: str) -> builtins.list[WebSeedState]:
         """The job's BEP 19 web seeds as its live session sees them ([] without a session)."""

@@ -267,7 +267,8 @@ class TorrentFacts:
     """What a list shows of a job's torrent beyond the job itself, read from the job's record
     (no metainfo read: a seedbox lists thousands of dormant seeds): the size of its piece space
     (pad files and alignment too), its BEP 27 private flag, its own trackers by tier, its piece
-    length, and the metainfo's creator, creation date (-1: none) and comment ("": none)."""
+    length, the metainfo's creator, creation date (-1: none) and comment ("": none), and its
+    whole v2 info-hash in hex ("": a v1 torrent, or a record written before it was kept)."""
 
     total_length: int
     private: bool
@@ -276,13 +277,15 @@ class TorrentFacts:
     created_by: str = ""
     creation_date: int = -1
     comment: str = ""
+    info_hash_v2: str = ""
 
     @classmethod
     def of(cls, torrent: Torrent) -> TorrentFacts:
         """The facts of a metainfo at hand (a running session's)."""
         return cls(torrent.total_length, torrent.private, tuple(tuple(tier) for tier in torrent.trackers),
                    torrent.piece_length, torrent.created_by or "",
-                   torrent.creation_date if torrent.creation_date is not None else -1, torrent.comment or "")
+                   torrent.creation_date if torrent.creation_date is not None else -1, torrent.comment or "",
+                   torrent.info_hash_v2.hex() if torrent.info_hash_v2 is not None else "")
 
 
 @dataclass(frozen=True, slots=True)

@@ -319,6 +319,7 @@ def learn_facts(rec: JobRecord, torrent: Torrent) -> None:
     rec.piece_length, rec.created_by = torrent.piece_length, torrent.created_by or ""
     rec.creation_date = torrent.creation_date if torrent.creation_date is not None else -1
     rec.torrent_comment = torrent.comment or ""
+    rec.info_hash_v2 = torrent.info_hash_v2.hex() if torrent.info_hash_v2 is not None else ""
 
 
 def learn_layout(rec: JobRecord, torrent: Torrent) -> None:

@@ -158,6 +158,8 @@ class JobRecord:
     created_by: str | None = None  # ("" none)
     creation_date: int | None = None  # (-1 none)
     torrent_comment: str | None = None  # the metainfo's ("" none; the job's own is a feature)
+    # the whole BEP 52 info-hash, hex ("" for a v1 torrent; None: a record written before it was kept)
+    info_hash_v2: str | None = None
     dedup_bytes: int = 0  # bytes of its files placed at the add from files held whole (disk/dedup.py)
     # the bandwidth group it is in now (tuning/groups.py places it; not written: its own group is
     # ``options.group``, the rest follows from the groups' rules)
@@ -236,6 +238,7 @@ class JobRecord:
             "torrent_length": self.torrent_length, "private": self.private,
             "piece_length": self.piece_length, "created_by": self.created_by,
             "creation_date": self.creation_date, "torrent_comment": self.torrent_comment,
+            "info_hash_v2": self.info_hash_v2,
             "dedup_bytes": self.dedup_bytes, "mutable_seq": self.mutable_seq,
             "program_due": self.program_due, "stop_condition": self.stop_condition,
         }
@@ -323,6 +326,7 @@ class JobRecord:
                 created_by=None if created_by is None else _str(created_by),
                 creation_date=None if creation_date is None else int(creation_date),
                 torrent_comment=None if comment is None else _str(comment),
+                info_hash_v2=None if d.get("info_hash_v2") is None else _str(d["info_hash_v2"]),
                 dedup_bytes=int(d.get("dedup_bytes", 0)),
                 mutable_seq=None if d.get("mutable_seq") is None else int(d["mutable_seq"]),
                 program_due=bool(d.get("program_due", False)),

@@ -261,7 +261,8 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
     size = job.total_size
     return {
         "hash": job.info_hash, "infohash_v1": job.info_hash if len(job.info_hash) == 40 else "",
-        "infohash_v2": "", "name": job.name, "magnet_uri": magnet_uri(job, torrent),
+        "infohash_v2": torrent.info_hash_v2 if torrent is not None else "", "name": job.name,
+        "magnet_uri": magnet_uri(job, torrent),
         "size": size, "total_size": torrent.total_length if torrent is not None else -1,
         "progress": job.progress, "dlspeed": int(job.download_rate), "upspeed": int(job.upload_rate),
         "priority": job.queue_position, "num_seeds": job.seeds,
@@ -433,7 +434,8 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
     seconds from ``now`` (epoch seconds)."""
     record = torrent_record(job, settings, TorrentFacts.of(torrent) if torrent is not None else None)
     return {
-        "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"], "infohash_v2": "",
+        "hash": job.info_hash, "name": job.name, "infohash_v1": record["infohash_v1"],
+        "infohash_v2": record["infohash_v2"],
         "save_path": job.options.save_path, "download_path": job.options.download_path or "",
         "creation_date": torrent.creation_date if torrent is not None and torrent.creation_date else -1,
         "piece_size": torrent.piece_length if torrent is not None else -1,
