@@ -720,10 +720,15 @@ class TransmissionRpc:
         def piece_states() -> list[int] | None:
             return self.service.piece_states(job.id)
 
+        @functools.cache
+        def piece_counts() -> list[int]:
+            return self.service.piece_availability(job.id, piece_states())
+
         values: dict[str, Callable[[], JSON]] = {
             "id": lambda: job.number, "hashString": lambda: job.info_hash, "name": lambda: job.name,
             "status": lambda: status(job), "error": lambda: error_of(job)[0],
-            "errorString": lambda: error_of(job)[1], "eta": lambda: eta, "etaIdle": lambda: -1,
+            "errorString": lambda: error_of(job)[1], "eta": lambda: eta,
+            "etaIdle": lambda: _eta_idle(job, settings.idle_seeding_limit),
             "isFinished": lambda: finished(job, settings),
             "isStalled": lambda: job.state is JobState.DOWNLOADING and job.download_rate == 0,
             "isPrivate": lambda: bool(torrent.private) if torrent else False,
@@ -731,7 +736,9 @@ class TransmissionRpc:
             "totalSize": lambda: torrent.total_length if torrent is not None else job.total_size,
             "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
             "metadataPercentComplete": lambda: 0.0 if job.state is JobState.FETCHING_METADATA else 1.0,
-            "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0, "desiredAvailable": lambda: 0,
+            "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0,
+            "desiredAvailable": lambda: _desired_available(job, torrent, piece_states(), left,
+                                                           piece_counts()),
             "corruptEver": lambda: job.corrupt, "rateDownload": lambda: int(job.download_rate),
             "rateUpload": lambda: int(job.upload_rate),
             "uploadRatio": lambda: -1 if job.downloaded == 0 and job.done_size == 0 else round(job.ratio, 4),
@@ -774,8 +781,7 @@ class TransmissionRpc:
             "pieceCount": lambda: torrent.num_pieces if torrent else 0,
             "pieceSize": lambda: torrent.piece_length if torrent else 0,
             "pieces": lambda: bitfield_b64(piece_states()),
-            "availability": lambda: _availability(piece_states(),
-                                                  self.service.piece_availability(job.id, piece_states())),
+            "availability": lambda: _availability(piece_states(), piece_counts()),
             "files": lambda: files_meta, "file-count": lambda: len(job.files),
             "fileStats": lambda: [{"bytesCompleted": int(f.progress * f.size), "wanted": f.selected,
                                    "priority": their_priority(f.priority)} for f in job.files],
@@ -1072,16 +1078,18 @@ class TransmissionRpc:
                     value = _speed(a.get(key, getattr(job.options, ours) // KILO), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
                     limits[ours] = value if on else 0
+            # (a file is named by its place in torrent-get's files, which leaves pad files out:
+            # the metainfo's index of each place)
             prios: dict[int, int] = {}
-            count = len(job.files)
+            index = [f.index for f in job.files]
             current = {f.index: f.priority for f in job.files}
             for key, prio in (("priority-low", -1), ("priority-normal", 0), ("priority-high", 1)):
-                for i in _indices(a.get(key) or [], count):
-                    prios[i] = our_priority(prio)
-            for i in _indices(a.get("files-wanted") or [], count):
-                prios[i] = prios.get(i, current.get(i) or 4) or 4
-            for i in _indices(a.get("files-unwanted") or [], count):
-                prios[i] = 0
+                for i in _indices(a.get(key) or [], len(index)):
+                    prios[index[i]] = our_priority(prio)
+            for i in _indices(a.get("files-wanted") or [], len(index)):
+                prios[index[i]] = prios.get(index[i], current[index[i]] or 4) or 4
+            for i in _indices(a.get("files-unwanted") or [], len(index)):
+                prios[index[i]] = 0
             sequential = bool(a["sequentialDownload"]) if "sequentialDownload" in a else None
             if peer_limit is not None or limits or prios or sequential is not None:
                 await self.service.update(job.id, file_priorities=prios or None, sequential=sequential,
@@ -1207,7 +1215,7 @@ class TransmissionRpc:
 _LIVE_FIELDS = frozenset({"pieces", "webseedsEx", "webseedsSendingToUs"})
 _METAINFO_FIELDS = frozenset({"files", "isPrivate", "totalSize", "comment", "creator", "dateCreated",
                               "pieceCount", "pieceSize", "webseeds", "magnetLink", "webseedsEx",
-                              "webseedsSendingToUs"})
+                              "webseedsSendingToUs", "desiredAvailable"})
 
 
 def _tiers(job: Job) -> Tiers:
@@ -1304,6 +1312,35 @@ def _availability(states: list[int] | None, counts: list[int]) -> list[int]:
     if states is None:
         return []
     return [-1 if state == 2 else counts[i] if i < len(counts) else 0 for i, state in enumerate(states)]
+
+
+def _eta_idle(job: Job, default_limit: float) -> int:
+    """Transmission's ``etaIdle``: while the job seeds under an idle seeding limit (its own, else
+    the service's), the seconds left before the limit is reached; else -1."""
+    limit = job.features.idle_seeding_limit
+    limit = default_limit if limit is None else limit
+    if job.state is not JobState.SEEDING or limit < 0:
+        return -1
+    return max(0, int(limit - job.idle_seeding_time))
+
+
+def _desired_available(job: Job, torrent: Torrent | None, states: list[int] | None, left: int,
+                       counts: list[int]) -> int:
+    """Transmission's ``desiredAvailable``: the bytes of the wanted pieces the job lacks that a
+    connected peer has (``counts``: per piece, the peers having it; empty once complete), at
+    most what is left to download (a piece shared with an unwanted file counts whole)."""
+    if torrent is None or states is None or not counts:
+        return 0
+    wanted = bytearray(len(states))
+    for f in job.files:
+        if f.selected:
+            entry = torrent.files[f.index]
+            first = entry.offset // torrent.piece_length
+            last = (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length
+            wanted[first:last + 1] = b"\x01" * (last + 1 - first)
+    found = sum(torrent.piece_size(i) for i, state in enumerate(states)
+                if state != 2 and wanted[i] and i < len(counts) and counts[i] > 0)
+    return min(found, left)
 
 
 def _idle_minutes(seconds: float) -> int:
