@@ -725,7 +725,7 @@ class QbittorrentApi:
         wanted: set[int] | None = None
         if form.get("indexes"):
             wanted = {_int(i, "indexes", 0) for i in (form.get("indexes") or "").split("|")}
-            beyond = sorted(wanted - {f.index for f in job.files}) if torrent is not None else []
+            beyond = sorted(wanted - set(range(len(job.files)))) if torrent is not None else []
             if beyond:
                 raise QbtError(409, f"Index {beyond[0]} is out of bounds.")
         return file_rows(job, torrent, wanted)
@@ -903,7 +903,7 @@ class QbittorrentApi:
         if self._torrent(job) is None:
             raise QbtError(409, "Torrent metadata not available")
         asked = form.get("file") or ""
-        files = {f.index: f for f in job.files}
+        files = dict(enumerate(job.files))  # (by their places, as torrents/files numbers them)
         if _QT_INT.fullmatch(asked):
             index = int(asked)
             if index < 0:
@@ -1295,10 +1295,10 @@ class QbittorrentApi:
         ids = [_int(i, "id", -1) for i in (form.get("id") or "").split("|") if i != ""]
         if self._torrent(job) is None:
             raise QbtError(409, "Torrent's metadata has not yet downloaded")
-        known = {f.index for f in job.files}
-        if not ids or any(i not in known for i in ids):
+        files = job.files  # (by their places, as torrents/files numbers them)
+        if not ids or any(not 0 <= i < len(files) for i in ids):
             raise QbtError(409, "File IDs are not valid")
-        await self.service.update(job.id, file_priorities={i: QBT_TO_OURS[prio] for i in ids})
+        await self.service.update(job.id, file_priorities={files[i].index: QBT_TO_OURS[prio] for i in ids})
 
     def _queue_top(self, form: Form) -> bool:
         """``addToTopOfQueue``, else the preference ``add_to_top_of_queue``: qBittorrent's queue

@@ -464,17 +464,19 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
 
 
 def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> list[dict[str, JSON]]:
-    """``torrents/files`` (``wanted``: the indexes asked for; None, all)."""
+    """``torrents/files`` (``wanted``: the indexes asked for; None, all). A file's ``index`` is its
+    place among the torrent's files with pad files left out, as qBittorrent numbers them (not the
+    metainfo's index: ``job.files[index]``)."""
     out: list[dict[str, JSON]] = []
-    for f in job.files:
-        if wanted is not None and f.index not in wanted:
+    for place, f in enumerate(job.files):
+        if wanted is not None and place not in wanted:
             continue
         first = last = 0
         if torrent is not None:
             entry = torrent.files[f.index]
             first = entry.offset // torrent.piece_length
             last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
-        out.append({"index": f.index, "name": f.path, "size": f.size, "progress": f.progress,
+        out.append({"index": place, "name": f.path, "size": f.size, "progress": f.progress,
                     "priority": file_priority(f.priority), "is_seed": f.progress >= 1.0,
                     "piece_range": [first, last], "availability": -1})
     return out
