@@ -704,7 +704,8 @@ class QbittorrentApi:
                 if with_trackers:  # (its trackers alone, as qBittorrent's getTrackers)
                     row["trackers"] = list(self.trackers_of(k.job, sticky=False))
                 if with_files and torrent is not None:  # (none before the metadata)
-                    row["files"] = list(file_rows(k.job, torrent, None))
+                    counts = self.service.piece_availability(k.job.id)
+                    row["files"] = list(file_rows(k.job, torrent, None, counts))
                 rows.append(row)
             return Response(json.dumps(rows, ensure_ascii=False, separators=(",", ":")).encode(),
                             media_type="application/json")
@@ -728,7 +729,8 @@ class QbittorrentApi:
             beyond = sorted(wanted - set(range(len(job.files)))) if torrent is not None else []
             if beyond:
                 raise QbtError(409, f"Index {beyond[0]} is out of bounds.")
-        return file_rows(job, torrent, wanted)
+        counts = self.service.piece_availability(job.id) if torrent is not None else []
+        return file_rows(job, torrent, wanted, counts)
 
     async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""

@@ -288,7 +288,9 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "last_activity": int(job.active_at if job.active_at is not None else job.created_at),
         "seen_complete": int(done_at) if done_at is not None else 0,
         "auto_tmm": False,
-        "availability": round(job.availability, 3) if job.availability is not None else -1.0,
+        # (a torrent with its metadata that does not run, incomplete: 0, as qbittorrent-nox)
+        "availability": round(job.availability, 3) if job.availability is not None
+        else 0.0 if torrent is not None and job.progress < 1 else -1.0,
         "private": torrent.private if torrent is not None else False, "reannounce": 0,
         # (WebAPI 2.10–2.16's fields)
         "has_metadata": torrent is not None, "comment": job.features.comment if job.features.comment
@@ -444,10 +446,12 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
         "total_wasted": job.wasted + job.corrupt, "total_uploaded": job.uploaded,
         "total_uploaded_session": job.run_uploaded,
         "total_downloaded": job.downloaded, "total_downloaded_session": job.run_downloaded,
-        "up_limit": record["up_limit"], "dl_limit": record["dl_limit"], "time_elapsed": int(job.time_active),
-        "seeding_time": int(job.seeding_time), "nb_connections": job.peers, "nb_connections_limit": -1,
+        # (as qbittorrent-nox 4.5.2 answers them here: -1 for no limit, not complete, never seen)
+        "up_limit": record["up_limit"] or -1, "dl_limit": record["dl_limit"] or -1,
+        "time_elapsed": int(job.time_active), "seeding_time": int(job.seeding_time),
+        "nb_connections": job.peers, "nb_connections_limit": record["connections_limit"],
         "share_ratio": record["ratio"], "addition_date": int(job.created_at),
-        "completion_date": record["completion_on"], "last_seen": record["seen_complete"],
+        "completion_date": record["completion_on"] or -1, "last_seen": record["seen_complete"] or -1,
         # (as qBittorrent's: over the time downloading, and over all the time active)
         "dl_speed_avg": int(job.downloaded / job.downloading_time) if job.downloading_time >= 1 else 0,
         "up_speed_avg": int(job.uploaded / job.time_active) if job.time_active >= 1 else 0,
@@ -463,22 +467,28 @@ def properties_record(job: Job, settings: ServiceSettings, torrent: Torrent | No
     }
 
 
-def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None) -> list[dict[str, JSON]]:
+def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None,
+              counts: Sequence[int] = ()) -> list[dict[str, JSON]]:
     """``torrents/files`` (``wanted``: the indexes asked for; None, all). A file's ``index`` is its
     place among the torrent's files with pad files left out, as qBittorrent numbers them (not the
-    metainfo's index: ``job.files[index]``)."""
+    metainfo's index: ``job.files[index]``); its ``availability`` the share of its pieces a
+    connected peer has (``counts``: the job's piece availability, empty for a complete one: -1,
+    as qBittorrent's ``availableFileFractions``)."""
     out: list[dict[str, JSON]] = []
     for place, f in enumerate(job.files):
         if wanted is not None and place not in wanted:
             continue
         first = last = 0
+        available = -1.0
         if torrent is not None:
             entry = torrent.files[f.index]
             first = entry.offset // torrent.piece_length
             last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
+            if counts:
+                available = sum(1 for n in counts[first:last + 1] if n > 0) / (last + 1 - first)
         out.append({"index": place, "name": f.path, "size": f.size, "progress": f.progress,
                     "priority": file_priority(f.priority), "is_seed": f.progress >= 1.0,
-                    "piece_range": [first, last], "availability": -1})
+                    "piece_range": [first, last], "availability": available})
     return out
 
 

@@ -1,0 +1,55 @@
+"""The values (not only the types: ``test_qbittorrent_types.py``) a real ``qbittorrent-nox`` gives a
+paused torrent that has its metadata, against ours: ``torrents/properties``' limits, completion
+and last-seen dates (``-1``: none, where ours said ``0``), ``torrents/info``'s and
+``torrents/files``' availability (``0`` while it does not run, where ours said ``-1``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import make_payload, make_torrent
+from tests.interop.test_qbittorrent_types import qbittorrent_nox
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+PROPERTIES = ("dl_limit", "up_limit", "completion_date", "last_seen", "total_wasted", "total_downloaded",
+              "total_downloaded_session", "piece_size", "pieces_num", "pieces_have", "total_size")
+INFO = ("availability", "downloaded_session", "amount_left", "size", "total_size", "completion_on",
+        "seen_complete", "infohash_v1", "infohash_v2")
+
+
+async def _values(c: httpx.AsyncClient, *, settle: bool = False) -> dict[str, Any]:
+    """``settle``: qbittorrent-nox answers Ok. before the torrent is there, and says availability
+    -1 a moment after (until its torrent is loaded): wait for its settled answer."""
+    with anyio.fail_after(30):
+        while not (rows := (await c.get("/api/v2/torrents/info")).json()) \
+                or settle and rows[0]["availability"] == -1:
+            await anyio.sleep(0.1)
+    row = rows[0]
+    props = (await c.get("/api/v2/torrents/properties", params={"hash": row["hash"]})).json()
+    files = (await c.get("/api/v2/torrents/files", params={"hash": row["hash"]})).json()
+    return {**{f"info {k}": row[k] for k in INFO}, **{f"properties {k}": props[k] for k in PROPERTIES},
+            "files availability": [f["availability"] for f in files]}
+
+
+async def test_a_paused_torrent_has_the_values_a_real_qbittorrent_gives_it(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]))
+    add = {"files": {"torrents": ("t.torrent", torrent.to_bytes())}, "data": {"paused": "true"}}
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).text == "Ok."
+            theirs = await _values(c, settle=True)
+    async with running_api(tmp_path / "ours") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).status_code == 200
+            ours = await _values(c)
+    assert theirs["properties dl_limit"] == theirs["properties completion_date"] == -1  # (compared something)
+    assert theirs["files availability"] == [0, 0]
+    assert {k: v for k, v in ours.items() if v != theirs[k]} == {}, theirs
