@@ -1,7 +1,8 @@
-"""Transmission's ``desiredAvailable`` (the bytes of the wanted pieces a torrent lacks that its
-connected peers have: ``transmission-remote -i``'s "Availability", the web client's) and
-``etaIdle`` (the seconds before an idle seeding limit stops a seeding torrent). They were ``0``
-and ``-1`` whatever the torrent did."""
+"""What a torrent's peers have, as the dialects say it: Transmission's ``desiredAvailable`` (the
+bytes of the wanted pieces a torrent lacks that its connected peers have: ``transmission-remote
+-i``'s "Availability", the web client's) and ``etaIdle`` (the seconds before an idle seeding limit
+stops a seeding torrent), and qBittorrent's ``torrents/files`` ``availability`` (each file's share
+of pieces a peer has). They were ``0``, ``-1`` and ``-1`` whatever the torrent did."""
 
 from __future__ import annotations
 
@@ -52,6 +53,9 @@ async def test_what_the_peers_have_of_what_is_wanted_is_available(tmp_path: Path
             assert got["desiredAvailable"] == got["leftUntilDone"] > 0
             assert got["sizeWhenDone"] < torrent.payload_size  # (b.bin is not wanted)
             assert got["etaIdle"] == -1  # (not seeding)
+            h = torrent.info_hash.hex()
+            files = (await api.client.get("/api/v2/torrents/files", params={"hash": h})).json()
+            assert [f["availability"] for f in files] == [1.0, 1.0]  # (the seeder has every piece)
 
 
 async def test_a_seeding_torrent_under_an_idle_limit_says_when_it_reaches_it(tmp_path: Path) -> None:
