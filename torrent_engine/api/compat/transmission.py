@@ -758,8 +758,9 @@ class TransmissionRpc:
                                "isEncrypted": False, "isUTP": p.transport == "utp", "flagStr": flag_str(p)}
                               for p in job.peer_list],
             "queuePosition": lambda: max(0, job.queue_position - 1),
+            # (the session's in its mode, as session-get shows it: 2.0 while none is set)
             "seedRatioLimit": lambda: ratio_limit if ratio_limit is not None and ratio_limit >= 0
-            else max(0.0, settings.ratio_limit),
+            else settings.ratio_limit if settings.ratio_limit >= 0 else 2.0,
             "seedRatioMode": lambda: mode, "seedIdleMode": lambda: idle_mode,
             "seedIdleLimit": lambda: _idle_minutes(idle_limit if idle_limit is not None and idle_limit >= 0
                                                    else settings.idle_seeding_limit),
@@ -794,7 +795,8 @@ class TransmissionRpc:
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
             "webseedsSendingToUs": lambda: sum(1 for w in web_seeds() if w["is_downloading"]),
             "webseedsEx": web_seeds, "sequentialDownload": lambda: job.options.sequential,
-            "manualAnnounceTime": lambda: 0, "primary-mime-type": lambda: primary_mime_type(job.files),
+            "manualAnnounceTime": lambda: _manual_announce_time(job),
+            "primary-mime-type": lambda: primary_mime_type(job.files),
             "torrentFile": lambda: self._torrent_file(job),
         }
         return {name: values[name]() for name in fields if name in values}
@@ -1312,6 +1314,18 @@ def _availability(states: list[int] | None, counts: list[int]) -> list[int]:
     if states is None:
         return []
     return [-1 if state == 2 else counts[i] if i < len(counts) else 0 for i, state in enumerate(states)]
+
+
+_ANNOUNCING = frozenset({JobState.DOWNLOADING, JobState.SEEDING, JobState.FETCHING_METADATA})
+
+
+def _manual_announce_time(job: Job) -> int:
+    """Transmission's ``manualAnnounceTime``: while the job announces, when a manual announce is
+    allowed again (the end of its trackers' min interval that ends first; 0: now); -1 while it
+    announces nothing (paused, queued, no tracker)."""
+    if not job.trackers or job.state not in _ANNOUNCING:
+        return -1
+    return int(min(job.announce_times(t)[1] or 0.0 for t in job.trackers))
 
 
 def _eta_idle(job: Job, default_limit: float) -> int:

@@ -1,0 +1,115 @@
+"""The values a real ``transmission-daemon`` (3.00) gives a torrent added paused, against ours,
+field by field over Transmission's RPC: every field both know, but those that say where or when
+(the folders, the dates of the add) and the defaults each daemon is configured with (limits,
+peers). ``seedRatioLimit`` (the session's in its mode: 2.0 while none is set) and
+``manualAnnounceTime`` (-1 while nothing is announced) differed."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import require_program
+from tests.integration.api_helpers import running_api
+from tests.integration.helpers import make_payload, make_torrent
+from tests.integration.test_api_tracker_scrapes import transmission
+
+pytestmark = [pytest.mark.anyio, pytest.mark.interop]
+
+# every torrent-get field Transmission 3.00 knows and both answer alike for a paused torrent
+FIELDS = ["activityDate", "bandwidthPriority", "comment", "corruptEver", "creator", "dateCreated",
+          "desiredAvailable", "doneDate", "downloadLimited", "downloadedEver", "error", "errorString", "eta",
+          "etaIdle", "files", "fileStats", "hashString", "haveUnchecked", "haveValid", "honorsSessionLimits",
+          "isFinished", "isPrivate", "isStalled", "labels", "leftUntilDone", "magnetLink",
+          "manualAnnounceTime", "metadataPercentComplete", "name", "peers", "peersConnected",
+          "peersFrom", "peersGettingFromUs", "peersSendingToUs", "percentDone", "pieceCount", "pieceSize",
+          "pieces", "priorities", "queuePosition", "rateDownload", "rateUpload", "recheckProgress",
+          "secondsDownloading", "secondsSeeding", "seedIdleLimit", "seedIdleMode", "seedRatioLimit",
+          "seedRatioMode", "sizeWhenDone", "status", "totalSize", "trackerStats", "trackers",
+          "uploadLimited", "uploadRatio", "uploadedEver", "wanted", "webseeds", "webseedsSendingToUs"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@contextmanager
+def transmission_daemon(root: Path) -> Iterator[str]:
+    """A ``transmission-daemon`` on loopback (no DHT, LPD, PEX or port forwarding; its RPC without
+    a login); yields its RPC URL."""
+    program = require_program("transmission-daemon")
+    config = root / "config"
+    config.mkdir(parents=True)
+    rpc = _free_port()
+    (config / "settings.json").write_text(json.dumps({
+        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
+        "port-forwarding-enabled": False, "rpc-port": rpc, "rpc-bind-address": "127.0.0.1",
+        "rpc-authentication-required": False, "rpc-whitelist-enabled": False, "peer-port": _free_port(),
+        "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
+        "download-dir": str(root / "downloads")}))
+    url = f"http://127.0.0.1:{rpc}/transmission/rpc"
+    with open(root / "transmission.log", "wb") as log:
+        proc = subprocess.Popen([program, "-f", "-g", str(config)], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (root / "transmission.log").read_text()
+            try:
+                httpx.post(url, json={"method": "session-get"}, timeout=2)
+                break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "transmission-daemon did not start"
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _call(url: str, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    sid = httpx.post(url, json={"method": method}, timeout=10).headers["x-transmission-session-id"]
+    answer: dict[str, Any] = httpx.post(url, json={"method": method, "arguments": arguments}, timeout=10,
+                                        headers={"X-Transmission-Session-Id": sid}).json()
+    assert answer["result"] == "success", answer
+    return answer["arguments"]
+
+
+async def test_a_paused_torrent_has_the_values_a_real_transmission_gives_it(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]), version="v1")
+    add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
+    with transmission_daemon(tmp_path / "tr") as url:
+        number = _call(url, "torrent-add", add)["torrent-added"]["id"]
+        deadline = time.monotonic() + 30
+        # (it checks the torrent's files at the add, paused too: its settled answer)
+        asked = {"ids": [number], "fields": FIELDS}
+        while (theirs := _call(url, "torrent-get", asked)["torrents"][0])["status"]:
+            assert time.monotonic() < deadline, theirs["status"]
+            time.sleep(0.1)
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        ours = (await transmission(api, "torrent-get", {"ids": [number], "fields": FIELDS}))["torrents"][0]
+    # (4.0's beginPiece and endPiece of each file: ours, unknown to 3.00)
+    ours["files"] = [{k: v for k, v in f.items() if k not in ("beginPiece", "endPiece")}
+                     for f in ours["files"]]
+    assert theirs.keys() == set(FIELDS)  # (it knows each of them)
+    assert (theirs["seedRatioLimit"], theirs["manualAnnounceTime"]) == (2, -1)
+    differ = {k: (theirs[k], ours.get(k)) for k in FIELDS if ours.get(k) != theirs[k]}
+    assert differ == {}, differ
