@@ -17,7 +17,7 @@ import anyio.abc
 import pytest
 
 from tests.browser.test_ui import FILES, _magnet, chromium, in_thread, side, side_counts, wait
-from tests.integration.api_helpers import TOKEN, Api, running_api
+from tests.integration.api_helpers import TOKEN, Api, downloaded, running_api
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.formats.bencode import encode
@@ -673,19 +673,14 @@ async def test_general_shows_the_bytes_wasted_and_those_moved_this_run(tmp_path:
             async with Session(torrent, tmp_path / "seed", config=seed_config) as seed, \
                     running_api(tmp_path) as api:
                 await seed.wait_ready()
-                job, _ = await api.service.add(torrent.to_bytes(), peers=[
-                    ("127.0.0.1", liar.port), ("127.0.0.1", seed.listen_port)])
-                with anyio.fail_after(60):
-                    while api.service.get(job.id).state is not JobState.SEEDING:
-                        await anyio.sleep(0.05)
-                await api.service.tick()
-                done = api.service.get(job.id)
+                done = job = await downloaded(api, torrent, [("127.0.0.1", liar.port),
+                                                             ("127.0.0.1", seed.listen_port)])
                 assert done.corrupt > 0
-                wasted, downloaded = await in_thread(lambda: general(driver, api, job.id))
+                wasted, down = await in_thread(lambda: general(driver, api, job.id))
             tg.cancel_scope.cancel()
         assert wasted == (f"{js_bytes(done.wasted + done.corrupt)} "
                           f"({js_bytes(done.corrupt)} failed the hash check)"), wasted
-        assert downloaded == js_bytes(done.downloaded), downloaded  # (all of it this run)
+        assert down == js_bytes(done.downloaded), down  # (all of it this run)
         async with running_api(tmp_path) as api:  # a restart: nothing moved in this run yet
-            wasted, downloaded = await in_thread(lambda: general(driver, api, job.id))
-        assert downloaded == f"{js_bytes(done.downloaded)} (0 B this run)", downloaded
+            wasted, down = await in_thread(lambda: general(driver, api, job.id))
+        assert down == f"{js_bytes(done.downloaded)} (0 B this run)", down

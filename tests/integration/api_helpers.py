@@ -62,6 +62,16 @@ async def complete_late_seed(api: Api, job: Job) -> None:
             await anyio.sleep(0.05)
 
 
+async def downloaded(api: Api, torrent: Torrent, peers: list[tuple[str, int]], timeout: float = 60) -> Job:
+    """``torrent`` added with ``peers`` to dial, once it seeds and its counters were read (a tick)."""
+    job, _ = await api.service.add(torrent.to_bytes(), peers=peers)
+    with anyio.fail_after(timeout):
+        while api.service.get(job.id).state is not JobState.SEEDING:
+            await anyio.sleep(0.05)
+    await api.service.tick()
+    return api.service.get(job.id)
+
+
 @asynccontextmanager
 async def running_api(tmp_path: Path, *, config_options: dict[str, Any] | None = None,
                       clock: Callable[[], float] = time.time, **server_options: Any) -> AsyncIterator[Api]:

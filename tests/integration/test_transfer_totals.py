@@ -10,13 +10,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import anyio
 import pytest
 
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import downloaded, running_api
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.integration.test_jobs_service import seeder
-from torrent_engine.jobs import JobState, TransferCounts
+from torrent_engine.jobs import TransferCounts
 from torrent_engine.jobs.totals import STATS_FILE, read_counts
 
 pytestmark = pytest.mark.anyio
@@ -27,11 +26,7 @@ SIZE = 400_000
 async def test_what_moved_is_counted_this_run_and_across_runs_in_every_door(tmp_path: Path) -> None:
     async with seeder(tmp_path / "seed", files=[("t.bin", SIZE)]) as (seed, torrent, _):
         async with running_api(tmp_path) as api:
-            job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
-            with anyio.fail_after(60):
-                while api.service.get(job.id).state is not JobState.SEEDING:
-                    await anyio.sleep(0.05)
-            await api.service.tick()
+            await downloaded(api, torrent, [("127.0.0.1", seed.listen_port)])
             first = api.service.stats().transfer
             assert first.session.downloaded >= SIZE and first.session.added == 1
             assert first.session.session_count == 1 and first.all_time == first.session
@@ -103,12 +98,7 @@ async def test_a_torrents_session_counts_are_this_runs_and_its_totals_every_runs
     # qBittorrent's downloaded_session and total_downloaded_session were the job's every-run totals
     async with seeder(tmp_path / "seed", files=[("t.bin", SIZE)]) as (seed, torrent, _):
         async with running_api(tmp_path) as api:
-            job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
-            with anyio.fail_after(60):
-                while api.service.get(job.id).state is not JobState.SEEDING:
-                    await anyio.sleep(0.05)
-            await api.service.tick()
-            done = api.service.get(job.id)
+            done = job = await downloaded(api, torrent, [("127.0.0.1", seed.listen_port)])
             assert done.downloaded >= SIZE and done.run_downloaded == done.downloaded
             h = torrent.info_hash.hex()
             row = (await api.client.get("/api/v2/torrents/info", params={"hashes": h})).json()[0]

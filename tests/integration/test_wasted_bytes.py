@@ -11,11 +11,10 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import downloaded, running_api
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.integration.test_bad_peers import FILES, FakePeer
 from torrent_engine import events as ev
-from torrent_engine.jobs import JobState
 from torrent_engine.session import Session
 
 from .helpers import loopback_config, make_payload, make_torrent, same_files
@@ -56,13 +55,8 @@ async def test_every_door_shows_the_bytes_wasted_and_a_job_keeps_them_over_a_res
         async with Session(torrent, tmp_path / "seed", config=SEED_CONFIG) as seed:
             await seed.wait_ready()
             async with running_api(tmp_path) as api:
-                job, _ = await api.service.add(torrent.to_bytes(), peers=[
-                    ("127.0.0.1", liar.port), ("127.0.0.1", seed.listen_port)])
-                with anyio.fail_after(60):
-                    while api.service.get(job.id).state is not JobState.SEEDING:
-                        await anyio.sleep(0.05)
-                await api.service.tick()
-                done = api.service.get(job.id)
+                done = job = await downloaded(api, torrent, [("127.0.0.1", liar.port),
+                                                             ("127.0.0.1", seed.listen_port)])
                 assert done.corrupt > 0 and done.corrupt % PIECE == 0  # (each piece here is whole)
                 wasted = done.wasted + done.corrupt
                 ours = (await api.client.get(f"/api/jobs/{job.id}")).json()

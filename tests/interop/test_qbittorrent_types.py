@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +22,7 @@ import pytest
 
 from tests.conftest import require_program
 from tests.integration.api_helpers import TOKEN, running_api
+from tests.interop._programs import program
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.formats.metainfo import Torrent
 
@@ -66,34 +65,22 @@ Downloads\\SavePath={save_path}
 def qbittorrent_nox(root: Path) -> Iterator[str]:
     """A ``qbittorrent-nox`` on loopback (no DHT, LSD, PeX, UPnP or GeoIP download; the WebUI
     without a login from 127.0.0.1); yields its base URL."""
-    program = require_program("qbittorrent-nox")
+    qbittorrent = require_program("qbittorrent-nox")
     config = root / "qBittorrent" / "config"
     config.mkdir(parents=True)
     webui_port = _free_port()
     (config / "qBittorrent.conf").write_text(QBT_CONFIG.format(
         torrent_port=_free_port(), webui_port=webui_port, save_path=root / "downloads"))
     url = f"http://127.0.0.1:{webui_port}"
-    with open(root / "qbittorrent.log", "wb") as log:
-        proc = subprocess.Popen([program, f"--profile={root}"], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (root / "qbittorrent.log").read_text()
-            try:
-                if httpx.get(f"{url}/api/v2/app/version", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "qbittorrent-nox did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+
+    def ready() -> bool:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            return httpx.get(f"{url}/api/v2/app/version", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    with program([qbittorrent, f"--profile={root}"], root / "qbittorrent.log", ready, "qbittorrent-nox"):
+        yield url
 
 
 def _kind(value: Any) -> str:

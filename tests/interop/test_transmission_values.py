@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import json
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,6 +22,7 @@ from tests.conftest import require_program
 from tests.integration.api_helpers import running_api
 from tests.integration.helpers import make_payload, make_torrent
 from tests.integration.test_api_tracker_scrapes import transmission
+from tests.interop._programs import program
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -50,7 +50,7 @@ def _free_port() -> int:
 def transmission_daemon(root: Path) -> Iterator[str]:
     """A ``transmission-daemon`` on loopback (no DHT, LPD, PEX or port forwarding; its RPC without
     a login); yields its RPC URL."""
-    program = require_program("transmission-daemon")
+    daemon = require_program("transmission-daemon")
     config = root / "config"
     config.mkdir(parents=True)
     rpc = _free_port()
@@ -61,27 +61,16 @@ def transmission_daemon(root: Path) -> Iterator[str]:
         "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
         "download-dir": str(root / "downloads")}))
     url = f"http://127.0.0.1:{rpc}/transmission/rpc"
-    with open(root / "transmission.log", "wb") as log:
-        proc = subprocess.Popen([program, "-f", "-g", str(config)], stdout=log, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (root / "transmission.log").read_text()
-            try:
-                httpx.post(url, json={"method": "session-get"}, timeout=2)
-                break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "transmission-daemon did not start"
-            time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
+
+    def ready() -> bool:
         try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+            httpx.post(url, json={"method": "session-get"}, timeout=2)
+            return True
+        except httpx.TransportError:
+            return False
+
+    with program([daemon, "-f", "-g", str(config)], root / "transmission.log", ready, "transmission-daemon"):
+        yield url
 
 
 def _call(url: str, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
