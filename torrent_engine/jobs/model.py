@@ -547,11 +547,16 @@ class Job:
         """Seconds the job ran, downloading or seeding (qBittorrent's ``time_active``)."""
         return self.downloading_time + self.seeding_time
 
+    @property
+    def announcing(self) -> bool:
+        """Whether the job announces to its trackers now (not paused, queued, checking or ended)."""
+        return self.state in _ANNOUNCING
+
     def announce_times(self, t: JobTracker) -> tuple[float | None, float | None]:
         """Its tracker ``t``'s next announce and the end of its min interval (epoch seconds) as
         every view shows them: none while the job announces nothing (paused, queued, checking:
         what its last announce scheduled is not due)."""
-        if self.state in _ANNOUNCING:
+        if self.announcing:
             return t.next_announce_at, t.min_announce_at
         return None, None
 

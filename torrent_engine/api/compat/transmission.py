@@ -1316,14 +1316,11 @@ def _availability(states: list[int] | None, counts: list[int]) -> list[int]:
     return [-1 if state == 2 else counts[i] if i < len(counts) else 0 for i, state in enumerate(states)]
 
 
-_ANNOUNCING = frozenset({JobState.DOWNLOADING, JobState.SEEDING, JobState.FETCHING_METADATA})
-
-
 def _manual_announce_time(job: Job) -> int:
     """Transmission's ``manualAnnounceTime``: while the job announces, when a manual announce is
     allowed again (the end of its trackers' min interval that ends first; 0: now); -1 while it
     announces nothing (paused, queued, no tracker)."""
-    if not job.trackers or job.state not in _ANNOUNCING:
+    if not job.trackers or not job.announcing:
         return -1
     return int(min(job.announce_times(t)[1] or 0.0 for t in job.trackers))
 
