@@ -145,7 +145,8 @@ async def test_piece_availability_counts_the_connected_peers_pieces(tmp_path: Pa
             while (await c.get("/api/v2/torrents/pieceAvailability", params={"hash": info_hash})).json() \
                     != [0] * 5:
                 await anyio.sleep(0.1)
-        assert (await c.get("/api/v2/torrents/info")).json()[0]["availability"] == -1  # (not running)
+        # (not running, incomplete: 0, as a real qbittorrent-nox says: interop/test_qbittorrent_values.py)
+        assert (await c.get("/api/v2/torrents/info")).json()[0]["availability"] == 0
         assert (await c.get(f"/api/jobs/{job_id}")).json()["availability"] is None
         tg.cancel_scope.cancel()
 
@@ -156,7 +157,7 @@ def set_comments(url: str, info_hash: str) -> None:
     assert props.comment == "from the metainfo"
     # (2.10–2.15.1's fields, as torrents/info has them)
     assert (props.has_metadata, props.private, props.progress, props.popularity, props.availability) == (
-        True, False, 0, 0, -1)  # (paused: no swarm, no distributed copies, as libtorrent's -1)
+        True, False, 0, 0, 0)  # (paused, incomplete: 0, as a real qbittorrent-nox says)
     client.torrents_set_comment(comment="  mine  ", torrent_hashes=[info_hash, "0" * 40])  # unknown: skipped
     assert client.torrents_properties(torrent_hash=info_hash).comment == "mine"  # (trimmed, as qBittorrent)
     client.torrents_set_comment(comment="", torrent_hashes="all")  # (empty: none, not the metainfo's)

@@ -57,7 +57,7 @@ async def test_every_door_shows_the_bytes_wasted_and_a_job_keeps_them_over_a_res
             async with running_api(tmp_path) as api:
                 done = job = await downloaded(api, torrent, [("127.0.0.1", liar.port),
                                                              ("127.0.0.1", seed.listen_port)])
-                assert done.corrupt > 0 and done.corrupt % PIECE == 0  # (each piece here is whole)
+                assert done.corrupt > 0  # (each failed piece counted whole: the test above)
                 wasted = done.wasted + done.corrupt
                 ours = (await api.client.get(f"/api/jobs/{job.id}")).json()
                 assert (ours["wasted"], ours["corrupt"]) == (done.wasted, done.corrupt)
