@@ -347,8 +347,13 @@ async def test_content_is_a_tree_whose_priorities_and_names_are_set_on_the_serve
                     css(row(driver, "Example Payload/extras/cover.jpg"), "td.size")
                 ).key_up(Keys.CONTROL).perform()
                 wait(driver, lambda d: css(d, "#details .picked-count").text == "2 picked")
-                Select(css(driver, '#details select[data-content="priority"]')
-                       ).select_by_visible_text("Do not download")
+
+                def do_not_download(d: Any) -> bool:  # (again if a redraw took the select meanwhile)
+                    Select(css(d, '#details select[data-content="priority"]')).select_by_visible_text(
+                        "Do not download")
+                    return True
+
+                wait(driver, do_not_download)
 
                 def skipped(d: Any) -> bool:
                     boxes = [css(d, f'#details input[data-file-index="{i}"]')
