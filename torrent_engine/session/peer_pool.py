@@ -14,7 +14,8 @@ Invariants:
 - an address heard of again is given another try: named by the user, its failures are forgiven
   and it may be dialed at once (they know it is there now); announced by a tracker, one failure
   is forgiven (someone else reached it: libtorrent's ``update_peer`` does the same). From other
-  sources (DHT, PEX, LSD) nothing changes: anyone may repeat an address there.
+  sources (DHT, PEX, LSD) nothing changes: anyone may repeat an address there. Our own address
+  (``never_again``) is never tried again, whoever names it.
 """
 
 from __future__ import annotations
@@ -60,6 +61,7 @@ class PeerPool:
     def __init__(self, cap: int = MAX_POOL) -> None:
         self._entries: dict[Address, PoolEntry] = {}
         self._banned: set[Address] = set()
+        self._own: set[Address] = set()  # our own address under another name (``never_again``)
         self._cap = cap
         self._priorities: dict[Address, int] = {}  # BEP 40, for ``_priority_own``
         self._priority_own: Address | None = None
@@ -83,7 +85,7 @@ class PeerPool:
         known = self._entries.get(key)
         if known is not None:
             known.sources |= _BIT[source]
-            return key not in self._banned and self._another_try(known, source)
+            return key not in self._banned and key not in self._own and self._another_try(known, source)
         if not 0 < key[1] < 65536 or key in self._banned:
             return False
         if len(self._entries) >= self._cap:
@@ -215,10 +217,11 @@ class PeerPool:
         entry.next_try = now + (SEED_RETRY_DELAY if both_seeds else retry_delay(entry.failures))
 
     def never_again(self, key: Address) -> None:
-        """Our own address: never dialed again."""
+        """Our own address: never dialed again (nor forgiven, nor given another try)."""
         entry = self._entries.get(key)
         if entry is not None:
             entry.failures = MAX_CONNECT_FAILURES
+            self._own.add(key)
 
     def later(self, key: Address, now: float) -> None:
         """Connected already by the other way: not every round, the longest back-off."""
@@ -227,7 +230,10 @@ class PeerPool:
             entry.next_try = now + RETRY_DELAYS[-1]
 
     def forgive_all(self) -> None:
-        """Every address may be dialed at once again (e.g. metadata peers, now for the data)."""
-        for entry in self._entries.values():
+        """Every address but our own may be dialed at once again (e.g. metadata peers, now for the
+        data)."""
+        for key, entry in self._entries.items():
+            if key in self._own:
+                continue
             entry.failures = 0
             entry.next_try = 0.0

@@ -149,3 +149,12 @@ def test_a_banned_address_named_again_stays_banned() -> None:
     pool.failed(A, 0.0)
     pool.ban(A)
     assert not pool.add(A, "user") and list(pool.candidates(10_000.0, set())) == []
+
+
+def test_our_own_address_is_never_tried_again_whoever_names_it() -> None:
+    pool = PeerPool()
+    pool.add(A, "tracker")
+    pool.never_again(A)  # (the handshake's peer id was ours)
+    assert not pool.add(A, "user") and not pool.add(A, "tracker")
+    pool.forgive_all()
+    assert pool[A].failures == MAX_CONNECT_FAILURES and list(pool.candidates(10_000.0, set())) == []
