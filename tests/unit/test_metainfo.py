@@ -124,6 +124,8 @@ def test_multi_file_v1_paths_start_with_name_and_offsets_concatenate() -> None:
     assert [f.path for f in t.files] == [("folder", "a.txt"), ("folder", "sub", "b.bin"), ("folder", "empty")]
     assert [f.offset for f in t.files] == [0, 100, 20100]
     assert t.num_pieces == 2
+    # the pieces holding each file's bytes (an empty one: the piece at its offset)
+    assert [t.file_span(i) for i in range(3)] == [(0, 0), (0, 1), (1, 1)]
 
 
 def test_bep47_pad_files_and_attributes() -> None:

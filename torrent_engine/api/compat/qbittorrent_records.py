@@ -481,9 +481,7 @@ def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None,
         first = last = 0
         available = -1.0
         if torrent is not None:
-            entry = torrent.files[f.index]
-            first = entry.offset // torrent.piece_length
-            last = max(first, (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length)
+            first, last = torrent.file_span(f.index)
             if counts:
                 available = sum(1 for n in counts[first:last + 1] if n > 0) / (last + 1 - first)
         out.append({"index": place, "name": f.path, "size": f.size, "progress": f.progress,

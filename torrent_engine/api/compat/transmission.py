@@ -704,14 +704,10 @@ class TransmissionRpc:
         files_meta: list[dict[str, JSON]] = []
         if "files" in fields:
             for f in job.files:
-                begin = end = 0
-                if torrent is not None:
-                    entry = torrent.files[f.index]
-                    begin = entry.offset // torrent.piece_length
-                    end = (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length + 1
+                begin, last = torrent.file_span(f.index) if torrent is not None else (0, -1)
                 files_meta.append({"name": f.path, "length": f.size,
                                    "bytesCompleted": int(f.progress * f.size), "beginPiece": begin,
-                                   "endPiece": end})
+                                   "endPiece": last + 1})
 
         def web_seeds() -> list[dict[str, JSON]]:
             return self._web_seeds(job, torrent)
@@ -1345,9 +1341,7 @@ def _desired_available(job: Job, torrent: Torrent | None, states: list[int] | No
     wanted = bytearray(len(states))
     for f in job.files:
         if f.selected:
-            entry = torrent.files[f.index]
-            first = entry.offset // torrent.piece_length
-            last = (entry.offset + max(entry.length, 1) - 1) // torrent.piece_length
+            first, last = torrent.file_span(f.index)
             wanted[first:last + 1] = b"\x01" * (last + 1 - first)
     found = sum(torrent.piece_size(i) for i, state in enumerate(states)
                 if state != 2 and wanted[i] and i < len(counts) and counts[i] > 0)

@@ -108,6 +108,13 @@ class Torrent:
         f = self.files[self._file_of_piece(index)]
         return min(self.piece_length, f.offset + f.length - start)
 
+    def file_span(self, index: int) -> tuple[int, int]:
+        """The first and the last piece holding bytes of file ``index`` (an empty file: the piece
+        at its offset, as clients show its range)."""
+        f = self.files[index]
+        first = f.offset // self.piece_length
+        return first, max(first, (f.offset + f.length - 1) // self.piece_length)
+
     def _file_of_piece(self, index: int) -> int:
         pos = bisect.bisect_right(self._piece_starts, index) - 1
         return self._piece_files[pos]
