@@ -164,13 +164,8 @@ class JobEdits:
 
     async def rename_path(self, job_id: str, old_path: str, new_path: str, *, folder: bool | None = None,
                           fields: tuple[str, str] = ("old_path", "new_path")) -> Job:
-        """Give the file (``folder`` False), the folder (True: every file below it) or whichever
-        ``old_path`` names (None) the path ``new_path`` (both as the job's file list shows them:
-        relative to its save path). The files on disk move, the job reads and writes them there
-        from then on, its verified pieces kept; the record keeps the names across restarts.
-        ``InvalidJobRequest`` for a path that could leave the job's folder or names nothing,
-        ``JobConflict`` for a new path taken (a file of the job or another job's, something on
-        disk): ``fields`` names the offending input; nothing changed then."""
+        """``JobService.rename_path``: the file or folder ``old_path`` names moved to ``new_path``
+        on disk and in the record, or nothing changed and an error names the input."""
         await self.run.check_running()
         old = check_path(old_path, fields[0])
         new = check_path(new_path, fields[1])
