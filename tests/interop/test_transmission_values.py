@@ -1,25 +1,30 @@
 """The values a real ``transmission-daemon`` (3.00) gives a torrent added paused, against ours,
 field by field over Transmission's RPC: every field both know, but those that say where or when
 (the folders, the dates of the add) and the defaults each daemon is configured with (limits,
-peers). ``seedRatioLimit`` (the session's in its mode: 2.0 while none is set) and
-``manualAnnounceTime`` (-1 while nothing is announced) differed."""
+peers). ``seedRatioLimit`` (the session's in its mode: 2.0 while none is set),
+``manualAnnounceTime`` (-1 while nothing is announced) and ``startDate`` (0 until it starts; ours
+had been the add's date) differed. Then the torrent started and stopped in both: ``startDate`` the
+moment it started, kept once it stopped, and ``transmission-remote -i``'s "Date started" only once
+it has."""
 
 from __future__ import annotations
 
 import base64
 import json
 import socket
+import subprocess
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from tests.conftest import require_program
-from tests.integration.api_helpers import running_api
+from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
 from tests.integration.test_api_tracker_scrapes import transmission
 from tests.interop._programs import program
@@ -35,7 +40,7 @@ FIELDS = ["activityDate", "bandwidthPriority", "comment", "corruptEver", "creato
           "peersFrom", "peersGettingFromUs", "peersSendingToUs", "percentDone", "pieceCount", "pieceSize",
           "pieces", "priorities", "queuePosition", "rateDownload", "rateUpload", "recheckProgress",
           "secondsDownloading", "secondsSeeding", "seedIdleLimit", "seedIdleMode", "seedRatioLimit",
-          "seedRatioMode", "sizeWhenDone", "status", "totalSize", "trackerStats", "trackers",
+          "seedRatioMode", "sizeWhenDone", "startDate", "status", "totalSize", "trackerStats", "trackers",
           "uploadLimited", "uploadRatio", "uploadedEver", "wanted", "webseeds", "webseedsSendingToUs"]
 
 
@@ -102,3 +107,55 @@ async def test_a_paused_torrent_has_the_values_a_real_transmission_gives_it(tmp_
     assert (theirs["seedRatioLimit"], theirs["manualAnnounceTime"]) == (2, -1)
     differ = {k: (theirs[k], ours.get(k)) for k in FIELDS if ours.get(k) != theirs[k]}
     assert differ == {}, differ
+
+
+def _remote_started(url: str) -> bool:
+    """Whether ``transmission-remote -i`` of torrent 1 at ``url`` shows a "Date started" line."""
+    exe = require_program("transmission-remote")
+    host = url.removeprefix("http://").split("/", 1)[0]
+    shown = subprocess.run([exe, host, "-n", "u:" + TOKEN, "-t", "1", "-i"], capture_output=True, text=True,
+                           timeout=60, check=True).stdout
+    return any(line.strip().startswith("Date started:") for line in shown.splitlines())
+
+
+async def test_a_torrent_started_and_stopped_has_the_start_date_a_real_transmission_gives_it(
+        tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000)]), version="v1")
+    add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
+    seen: dict[str, list[object]] = {}
+    with transmission_daemon(tmp_path / "tr") as url:
+        number = _call(url, "torrent-add", add)["torrent-added"]["id"]
+        asked = {"ids": [number], "fields": ["startDate", "status"]}
+        before = _remote_started(url)
+        begun = time.time()
+        _call(url, "torrent-start", {"ids": [number]})
+        deadline = time.monotonic() + 30
+        while (got := _call(url, "torrent-get", asked)["torrents"][0])["status"] != 4:  # (downloading)
+            assert time.monotonic() < deadline, got
+            time.sleep(0.1)
+        started = got["startDate"]
+        _call(url, "torrent-stop", {"ids": [number]})
+        while (got := _call(url, "torrent-get", asked)["torrents"][0])["status"] != 0:
+            assert time.monotonic() < deadline, got
+            time.sleep(0.1)
+        seen["theirs"] = [before, int(begun) - 1 <= started <= time.time() + 1, got["startDate"] == started,
+                          _remote_started(url)]
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        asked = {"ids": [number], "fields": ["startDate", "status"]}
+        url = api.server.url + "/transmission/rpc"
+        before = await anyio.to_thread.run_sync(_remote_started, url)
+        begun = time.time()
+        await transmission(api, "torrent-start", {"ids": [number]})
+        with anyio.fail_after(30):
+            while (got := (await transmission(api, "torrent-get", asked))["torrents"][0])["status"] != 4:
+                await anyio.sleep(0.1)
+        started = got["startDate"]
+        await transmission(api, "torrent-stop", {"ids": [number]})
+        with anyio.fail_after(30):
+            while (got := (await transmission(api, "torrent-get", asked))["torrents"][0])["status"] != 0:
+                await anyio.sleep(0.1)
+        seen["ours"] = [before, int(begun) - 1 <= started <= time.time() + 1, got["startDate"] == started,
+                        await anyio.to_thread.run_sync(_remote_started, url)]
+    assert seen["theirs"] == [False, True, True, True]
+    assert seen["ours"] == seen["theirs"]

@@ -180,6 +180,8 @@ _JOB_PROPERTIES: dict[str, Schema] = {
     "run_downloaded": {**COUNT, "description": "bytes of downloaded received in this run of the "
                                                "service (since its start, or the job's add)"},
     "run_uploaded": {**COUNT, "description": "bytes of uploaded sent in this run of the service"},
+    "started_at": {**NUMBER, "description": "when the job last began to run (downloading, seeding or "
+                   "fetching its metadata) in this run of the service, epoch seconds; 0: not since"},
     "torrent_size": _null({"type": "integer", "minimum": 0,
                            "description": "every file of the torrent together, pad files left out "
                                           "(total_size: the wanted files'); null before the metadata"}),

@@ -568,8 +568,7 @@ class JobLifecycle:
         old = rec.state
         if old is new:
             return False
-        rec.state = new
-        rec.updated_at = self.clock()
+        rec.enter(new, self.clock())
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
             rec.missing_files = ()

@@ -90,7 +90,7 @@ class JobState(enum.StrEnum):
 
 FINISHED_STATES: frozenset[JobState] = frozenset({JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED})
 # the states in which a job's trackers are announced to (paused, queued or checking: none is due)
-_ANNOUNCING = frozenset({JobState.DOWNLOADING, JobState.SEEDING, JobState.FETCHING_METADATA})
+ANNOUNCING_STATES = frozenset({JobState.DOWNLOADING, JobState.SEEDING, JobState.FETCHING_METADATA})
 
 # When a new job stops (is paused) by itself, as qBittorrent's stop conditions: "none" never;
 # "metadata_received" once its metainfo is known (added paused when it is at its add: a .torrent);
@@ -536,6 +536,10 @@ class Job:
     # start, or the job's add): qBittorrent's ``downloaded_session`` and ``uploaded_session``
     run_downloaded: int = 0
     run_uploaded: int = 0
+    # when it last began to run (to announce: downloading, seeding or fetching its metadata) in this
+    # run of the service — resumed, out of the queue, after a check, or at the service's start;
+    # 0 if it has not since (Transmission's ``startDate``)
+    started_at: float = 0.0
 
     @property
     def finished(self) -> bool:
@@ -550,7 +554,7 @@ class Job:
     @property
     def announcing(self) -> bool:
         """Whether the job announces to its trackers now (not paused, queued, checking or ended)."""
-        return self.state in _ANNOUNCING
+        return self.state in ANNOUNCING_STATES
 
     def announce_times(self, t: JobTracker) -> tuple[float | None, float | None]:
         """Its tracker ``t``'s next announce and the end of its min interval (epoch seconds) as
@@ -577,6 +581,7 @@ class Job:
             "done_size": self.done_size, "downloaded": self.downloaded,
             "uploaded": self.uploaded, "wasted": self.wasted, "corrupt": self.corrupt,
             "run_downloaded": self.run_downloaded, "run_uploaded": self.run_uploaded,
+            "started_at": self.started_at,
             "download_rate": self.download_rate, "upload_rate": self.upload_rate,
             "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,

@@ -44,6 +44,9 @@ class Restorer:
         # the jobs that run: their metainfo read in one worker-thread hop (a hop per torrent was
         # most of a start with thousands of them); the torrents saved for no job forgotten there
         runs = [r for r in unfinished if not r.options.paused and r.id not in self.run.queue.held]
+        start = self.run.clock()
+        for rec in runs:  # (they run from now on, a dormant seed too: ``Job.started_at``)
+            rec.started_at = start
         # the complete seeds that may stay dormant (their files and saved torrent looked at in
         # that hop too: one whose files are gone starts, and stops saying so, as before)
         seeds = [r for r in runs if self.run.may_sleep(r)]

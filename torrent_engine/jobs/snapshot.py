@@ -83,7 +83,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                done_size=done_size, downloaded=st.downloaded, uploaded=st.uploaded,
                wasted=session.context.totals.wasted, corrupt=session.context.totals.corrupt,
                run_downloaded=max(0, st.downloaded - rec.before_run[0]),
-               run_uploaded=max(0, st.uploaded - rec.before_run[1]),
+               run_uploaded=max(0, st.uploaded - rec.before_run[1]), started_at=rec.started_at,
                download_rate=st.download_rate, upload_rate=st.upload_rate, peers=st.peers, seeds=st.seeds,
                eta=eta, files=files, peer_list=peers, trackers=tracker_list(session, heard),
                error=rec.error or None, result=rec.result, stall=stall, seed_mode=st.seed_mode,
@@ -125,8 +125,8 @@ def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:
     return (session, ctx.state, session.tick.ticks, session.has_metadata, session.rechecked,
             len(session.have), ctx.totals.downloaded, ctx.totals.uploaded, ctx.totals.corrupt, len(ctx.peers),
             session.verified_pieces, session.error, stall, session.listen_port,
-            rec.state, rec.updated_at, rec.completed_at, rec.error, rec.result, rec.unmoved, rec.total_size,
-            rec.done_size, rec.options, rec.file_paths,
+            rec.state, rec.updated_at, rec.started_at, rec.completed_at, rec.error, rec.result, rec.unmoved,
+            rec.total_size, rec.done_size, rec.options, rec.file_paths,
             None if rec.file_priorities is None else tuple(rec.file_priorities))
 
 
@@ -181,9 +181,9 @@ def tracker_heard(event: TrackerSuccess | TrackerFailed, now: float,
 _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded", "wasted",
-    "corrupt", "before_run", "file_priorities", "file_paths", "partial", "file_sizes", "pad_files",
-    "features", "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number", "file_done",
-    "trackers", "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
+    "corrupt", "before_run", "started_at", "file_priorities", "file_paths", "partial", "file_sizes",
+    "pad_files", "features", "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number",
+    "file_done", "trackers", "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
 
 
 def record_stamp(rec: JobRecord, heard: Mapping[str, JobTracker] | None, state: JobState | None,
@@ -231,7 +231,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                progress=progress, total_size=rec.total_size, done_size=done_size, downloaded=rec.downloaded,
                uploaded=rec.uploaded, wasted=rec.wasted, corrupt=rec.corrupt, download_rate=0.0,
                run_downloaded=max(0, rec.downloaded - rec.before_run[0]),
-               run_uploaded=max(0, rec.uploaded - rec.before_run[1]),
+               run_uploaded=max(0, rec.uploaded - rec.before_run[1]), started_at=rec.started_at,
                upload_rate=0.0, peers=0, seeds=0,
                eta=None, files=files, peer_list=(), trackers=trackers, error=rec.error,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,

@@ -25,7 +25,16 @@ import anyio
 from ..formats.metainfo import Torrent
 from ..jsonvalue import JSON, JSONValue
 from ..storage.database import Database, transaction
-from .model import STOP_CONDITIONS, JobFeatures, JobOptions, JobResult, JobStall, JobState, StateNotSaved
+from .model import (
+    ANNOUNCING_STATES,
+    STOP_CONDITIONS,
+    JobFeatures,
+    JobOptions,
+    JobResult,
+    JobStall,
+    JobState,
+    StateNotSaved,
+)
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +130,8 @@ class JobRecord:
     # (downloaded, uploaded) when this run of the service began (not written, nor compared: the
     # file's counts as read; 0 for a job added in this run): what moved this run is the difference
     before_run: tuple[int, int] = field(default=(0, 0), compare=False)
+    # when it last began to run in this run of the service (``Job.started_at``; not written)
+    started_at: float = field(default=0.0, compare=False)
     file_priorities: tuple[int, ...] | None = None  # None until the metainfo is known
     created_dirs: tuple[str, ...] = ()  # folders the job made (outermost first)
     preexisting: tuple[str, ...] | None = None  # the torrent's files that were on disk before the job
@@ -190,6 +201,13 @@ class JobRecord:
         a paused job's (its views without a session), and a complete one's with unwanted files
         (one not complete among them shown so, and named under the suffix, without a session)."""
         return self.options.paused or (self.done_size >= self.total_size and self.skips_files)
+
+    def enter(self, state: JobState, now: float) -> None:
+        """The job is in ``state`` from ``now`` on (``JobLifecycle.set_state`` decides it): it
+        began to run then if it announces now and did not before."""
+        if state in ANNOUNCING_STATES and self.state not in ANNOUNCING_STATES:
+            self.started_at = now
+        self.state, self.updated_at = state, now
 
     def seeded(self, seconds: float) -> None:
         """``seconds`` more of seeding, none of them spent sending or receiving as far as is

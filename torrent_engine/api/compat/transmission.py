@@ -739,7 +739,7 @@ class TransmissionRpc:
             "rateUpload": lambda: int(job.upload_rate),
             "uploadRatio": lambda: -1 if job.downloaded == 0 and job.done_size == 0 else round(job.ratio, 4),
             "uploadedEver": lambda: job.uploaded, "downloadedEver": lambda: job.downloaded,
-            "addedDate": lambda: int(job.created_at), "startDate": lambda: int(job.created_at),
+            "addedDate": lambda: int(job.created_at), "startDate": lambda: int(job.started_at),
             "activityDate": lambda: int(job.active_at or 0),  # (when it last sent or received a byte)
             "editDate": lambda: int(job.updated_at),
             "doneDate": lambda: int(job.completed_at or 0), "downloadDir": lambda: job.options.save_path,
