@@ -41,6 +41,7 @@ from torrent_engine.jobs.queueing.queue import (
 from torrent_engine.jobs.queueing.rounds import QueueRounds
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.jobs.tuning.settings import ServiceSettings, load_settings
+from torrent_engine.session.state_table import State
 
 pytestmark = pytest.mark.anyio
 
@@ -335,6 +336,11 @@ async def test_a_job_at_its_share_limit_with_super_seed_goes_on_seeding_super_se
         assert not jobs.get(job.id).options.super_seeding
         session = await jobs._run.wake_seed(jobs._run.jobs.get(job.id))  # type: ignore[arg-type]
         assert session is not None and not session.super_seeding
+        # (its new session seeds before the clock moves: a minute that passes while it starts —
+        # checking, if its resume data was not read back — is not a minute of seeding)
+        with anyio.fail_after(10):
+            while session.state is not State.SEEDING or jobs.get(job.id).state is not JobState.SEEDING:
+                await anyio.sleep(0.01)
         clock.now += 61
         await jobs.enforce()
         done = jobs.get(job.id)
