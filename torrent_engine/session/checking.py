@@ -86,6 +86,9 @@ class Checker:
         self.added_time = int(time.time())
         self.completed_time = 0
         self._saved: tuple[object, ...] | None = None  # what the resume data kept says
+        # the start-up check found no piece without hashing (a new download): its resume data says
+        # nothing a start would not find again at once (its first save: the tick's, an interval on)
+        self.nothing_found = False
 
     async def delete_files(self) -> None:
         """Remove the torrent's files and its resume data; nothing else on disk."""
@@ -163,6 +166,7 @@ class Checker:
                 self._run.recheck_ended(paused)
             else:
                 pieces = set()
+        self.nothing_found = not pieces and not self.rechecked  # (nothing hashed, nothing had)
         for index in pieces:
             checking.parts.picker.piece_passed(index)
         _watch(checking, current)  # (as they were when found verified)

@@ -79,6 +79,8 @@ class StallLooking(Protocol):
 class ResumeSaving(Protocol):
     """The resume data as the tick sees it (``checking.Checker``)."""
 
+    nothing_found: bool  # the start-up check found no piece without hashing (a new download)
+
     def unsaved(self) -> bool:
         """Whether something changed since the last save."""
 
@@ -125,8 +127,9 @@ class SessionTick:
         self._saving = False
         self._shown: tuple[object, ...] | None = None  # what the last stats event showed
         # (the first tick saves at once what the start-up check found: a thousand torrents added
-        # at once saved their resume data a minute later, all in the same second)
-        self._last_save = -math.inf
+        # at once saved their resume data a minute later, all in the same second; a new download's
+        # check found nothing to keep: its first save an interval after its first tick)
+        self._last_save: float | None = None
 
     @property
     def running(self) -> bool:
@@ -208,6 +211,8 @@ class SessionTick:
         self._stall_watch.observe(now)
         self._publish_stats()
         interval = ctx.config.resume_save_interval  # (0: no periodic save)
+        if self._last_save is None:
+            self._last_save = now if self._resume.nothing_found else -math.inf
         # (whether the resume data changed is asked only when a save is due or the tick leaves
         # the round: it makes the data to compare)
         saving = False

@@ -58,8 +58,9 @@ class _Upkeep:
 
 
 class _Resume:
-    def __init__(self, changed: bool) -> None:
+    def __init__(self, changed: bool, *, nothing_found: bool = False) -> None:
         self.changed = changed
+        self.nothing_found = nothing_found
         self.saves = 0
 
     def unsaved(self) -> bool:
@@ -209,6 +210,25 @@ async def test_something_to_save_is_saved_then_the_tick_leaves_the_round() -> No
                 await anyio.sleep(0.01)
             assert resume.saves == 1
             tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_new_download_is_first_saved_an_interval_after_its_first_tick() -> None:
+    """What the start-up check found is saved at the first tick (a restart does not check it
+    again); a new download's check found nothing (no resume data, no file): its resume data is
+    first saved an interval later (a thousand small downloads wrote theirs twice, at the first
+    tick and at their completion)."""
+    found, new = _Resume(changed=True), _Resume(changed=True, nothing_found=True)
+    ticks = [_tick({"a": _Peer(time.monotonic())}, State.DOWNLOADING, r) for r in (found, new)]
+    for _, ctx, _, _, _ in ticks:
+        ctx.config.resume_save_interval = 3.0
+    begun = time.monotonic()
+    async with _ten_ticks(ticks[0][0], ticks[0][4]), _ten_ticks(ticks[1][0], ticks[1][4]):
+        assert found.saves == 1
+        assert new.saves == 0 or time.monotonic() - begun >= 3.0  # (ten ticks of 10 ms)
+        while new.saves < 1:  # (an interval on)
+            await anyio.sleep(0.01)
+        assert found.saves == 1 and time.monotonic() - begun >= 3.0
 
 
 @pytest.mark.anyio
