@@ -15,7 +15,9 @@ import httpx
 import pytest
 
 from tests.integration.api_helpers import TOKEN, Api, add_with_trackers, qbt_tracker_rows, running_api
+from tests.integration.helpers import make_payload
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
+from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
@@ -86,3 +88,40 @@ async def transmission_stats(api: Api, info_hash: str) -> dict[str, int]:
         assert r.status_code == 200, r.text
         (torrent,) = r.json()["arguments"]["torrents"]
         return {t["announce"]: t["announceState"] for t in torrent["trackerStats"]}
+
+
+@pytest.mark.parametrize("version", ["v1", "v2"])
+async def test_a_tracker_announced_to_has_its_endpoint(tmp_path: Path, version: str) -> None:
+    """qBittorrent's ``torrents/trackers`` (WebAPI 2.13) gives each tracker its ``endpoints``:
+    none before it is announced to, then the local address and port it is announced from with
+    the torrent's BitTorrent version (2: a v2-only torrent) and the tracker's own values (the
+    web UI's rows under a tracker); ``includeTrackers`` too."""
+    async def tracker(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        await stream.send(http_response(announce_body(interval=1800)))
+
+    async with http_tracker(tracker) as web, \
+            running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
+        url = f"http://127.0.0.1:{web.port}/announce"
+        payload = make_payload(tmp_path / "elsewhere", (("a.bin", 100_000),))
+        torrent = create_torrent(payload, piece_length=32 * 1024, trackers=[[url]], version=version)
+        r = await api.client.post("/api/v2/torrents/add", data={"savepath": "got", "stopped": "true"},
+                                  files={"torrents": ("t.torrent", torrent.to_bytes())})
+        assert r.status_code == 200, r.text
+        info_hash = torrent.info_hash.hex()
+        job = next(j for j in api.service.client_jobs() if j.info_hash == info_hash)
+        assert (await qbt_tracker_rows(api, info_hash))[url]["endpoints"] == []  # (not announced to)
+        await api.service.resume(job.id)
+        with anyio.fail_after(30):
+            while (row := (await qbt_tracker_rows(api, info_hash))[url])["status"] != 2:
+                await anyio.sleep(0.05)
+        port = api.service.manager.shared.listen_port
+        assert row["endpoints"] == [{
+            "name": f"127.0.0.1:{port}", "bt_version": 2 if version == "v2" else 1, "status": 2,
+            "msg": "", "num_peers": row["num_peers"], "num_seeds": row["num_seeds"],
+            "num_leeches": row["num_leeches"], "num_downloaded": row["num_downloaded"],
+            "next_announce": row["next_announce"], "min_announce": row["min_announce"],
+            "updating": False}]
+        assert row["next_announce"] > 0
+        r = await api.client.get("/api/v2/torrents/info",
+                                 params={"hashes": info_hash, "includeTrackers": "true"})
+        assert r.json()[0]["trackers"][0]["endpoints"] == row["endpoints"]

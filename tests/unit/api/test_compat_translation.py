@@ -26,6 +26,7 @@ from torrent_engine.api.compat.qbittorrent_records import (
     state_name,
     status_filter,
     torrent_record,
+    tracker_rows,
     tracker_status,
 )
 from torrent_engine.api.compat.transmission import (
@@ -280,3 +281,16 @@ def test_a_tracker_s_state_is_qbittorrent_5_s_and_the_torrent_s_announce_flags_f
     cases = (("working",), ("unknown",), ("failed", "refused"), ("failed", "skipped"), ("failed", "error"),
              ("failed",))
     assert [tracker_status(tracker(*t)) for t in cases] == [2, 1, 5, 6, 4, 4]
+
+
+def test_the_peer_sources_rows_count_the_connected_peers_heard_of_each_way() -> None:
+    """qBittorrent's DHT, PeX and LSD rows of ``torrents/trackers`` count the connected peers
+    heard of that way, seeds and not (they were 0 whatever was connected)."""
+    peers = (JobPeer("127.0.0.1:1", "a", 0.0, 0.0, 1.0, sources=("dht", "pex")),
+             JobPeer("127.0.0.1:2", "b", 0.0, 0.0, 0.5, sources=("dht",)),
+             JobPeer("127.0.0.1:3", "c", 0.0, 0.0, 0.5, sources=("tracker", "incoming")))
+    shown = dataclasses.replace(job(JobState.DOWNLOADING), peer_list=peers)
+    rows = {r["url"]: r for r in tracker_rows(shown, False, [("DHT", True), ("PeX", True), ("LSD", False)])}
+    assert [(rows[f"** [{n}] **"]["num_seeds"], rows[f"** [{n}] **"]["num_leeches"])
+            for n in ("DHT", "PeX", "LSD")] == [(1, 1), (1, 0), (0, 0)]
+    assert rows["** [LSD] **"]["status"] == 0 and all("endpoints" not in r for r in rows.values())

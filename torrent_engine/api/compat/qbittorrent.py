@@ -101,6 +101,7 @@ from .qbittorrent_records import (
     Listed,
     QbtError,
     QbtRecord,
+    endpoint_name,
     enum_value,
     file_rows,
     parse_bool,
@@ -732,13 +733,13 @@ class QbittorrentApi:
         counts = self.service.piece_availability(job.id) if torrent is not None else []
         return file_rows(job, torrent, wanted, counts)
 
-    async def trackers(self, form: Form, request: Request) -> list[QbtRecord]:
+    async def trackers(self, form: Form, request: Request) -> list[dict[str, JSON]]:
         """``torrents/trackers``: DHT, PeX and LSD first (as qBittorrent lists them), then the trackers."""
         job = self._one(form)
         self.service.scrape_trackers(job.id)  # (in the background, if due: the next look shows it)
         return self.trackers_of(job, sticky=True)
 
-    def trackers_of(self, job: Job, *, sticky: bool) -> list[QbtRecord]:
+    def trackers_of(self, job: Job, *, sticky: bool) -> list[dict[str, JSON]]:
         """The rows ``torrents/trackers`` answers for ``job`` (``sticky``: DHT, PeX and LSD's too)."""
         torrent = self._torrent(job)
         config = self.service.config
@@ -747,7 +748,11 @@ class QbittorrentApi:
             announcing = self.service.announcing(job.id)
         except JobNotFound:  # (removed since it was listed)
             announcing = frozenset()
-        return tracker_rows(job, torrent is not None and torrent.private, rows, announcing)
+        port = self.service.manager.shared.listen_port
+        endpoint = endpoint_name(config.listen_host or config.bind_address, port)  # (the listener's)
+        v2_only = torrent is not None and torrent.info_hash_v2 is not None and torrent.info_hash_v1 is None
+        return tracker_rows(job, torrent is not None and torrent.private, rows, announcing, endpoint,
+                            2 if v2_only else 1)
 
     async def webseeds(self, form: Form, request: Request) -> list[dict[str, str]]:
         """``torrents/webseeds``: the job's web seeds (as edited, else the torrent's url-list)."""

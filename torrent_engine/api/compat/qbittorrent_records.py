@@ -491,26 +491,47 @@ def file_rows(job: Job, torrent: Torrent | None, wanted: set[int] | None,
 
 
 def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]],
-                 announcing: Collection[str] = ()) -> list[QbtRecord]:
+                 announcing: Collection[str] = (), endpoint: str = "",
+                 bt_version: int = 1) -> list[dict[str, JSON]]:
     """``torrents/trackers``: the peer ``sources`` (DHT, PeX, LSD: whether each is on) first,
-    as qBittorrent lists them, then the trackers, with 2.13's ``next_announce`` and
-    ``min_announce`` (epoch seconds, as qBittorrent's ``toSecondsSinceEpoch``; 0: none due) and
-    qBittorrent 5's ``updating`` (an announce to it waits for its answer: ``announcing``)."""
-    rows: list[QbtRecord] = []
+    as qBittorrent lists them, each with the connected peers heard of that way, seeds and not;
+    then the trackers, with 2.13's ``next_announce`` and ``min_announce`` (epoch seconds, as
+    qBittorrent's ``toSecondsSinceEpoch``; 0: none due), qBittorrent 5's ``updating`` (an announce
+    to it waits for its answer: ``announcing``) and 2.13's ``endpoints``: the local ``endpoint``
+    it is announced from (``"address:port"``; "" not listening) with the torrent's ``bt_version``
+    (1, or 2 for a v2-only torrent: a hybrid one is announced by its v1 hash), once announced to
+    in this run (as libtorrent's endpoints: none before the first announce)."""
+    rows: list[dict[str, JSON]] = []
     for name, on in sources:
+        heard = [p for p in job.peer_list if name.lower() in p.sources]
+        seeds = sum(1 for p in heard if p.progress >= 1.0)
         rows.append({"url": f"** [{name}] **", "status": 2 if on and not private else 0, "tier": -1,
-                     "num_peers": 0, "num_seeds": 0, "num_leeches": 0, "num_downloaded": 0,
+                     "num_peers": 0, "num_seeds": seeds, "num_leeches": len(heard) - seeds,
+                     "num_downloaded": 0,
                      "msg": "" if on and not private else "This torrent is private" if private else ""})
     for t in job.trackers:
         due, least = job.announce_times(t)
-        rows.append({"url": t.url, "status": tracker_status(t), "tier": t.tier,
-                     "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
-                     "num_leeches": -1 if t.leechers is None else t.leechers,
-                     "num_downloaded": -1 if t.downloaded is None else t.downloaded,
-                     "msg": tracker_message(t),
-                     "next_announce": int(due or 0), "min_announce": int(least or 0),
-                     "updating": t.url in announcing})
+        updating = t.url in announcing
+        counts: dict[str, JSON] = {
+            "status": tracker_status(t), "msg": tracker_message(t),
+            "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
+            "num_leeches": -1 if t.leechers is None else t.leechers,
+            "num_downloaded": -1 if t.downloaded is None else t.downloaded,
+            "next_announce": int(due or 0), "min_announce": int(least or 0), "updating": updating}
+        endpoints: list[JSON] = []
+        if endpoint and (updating or t.announced_at is not None):
+            endpoints.append({"name": endpoint, "bt_version": bt_version, **counts})
+        rows.append({"url": t.url, "tier": t.tier, **counts, "endpoints": endpoints})
     return rows
+
+
+def endpoint_name(address: str, port: int) -> str:
+    """A local endpoint as libtorrent writes one (``1.2.3.4:6881``, ``[::1]:6881``; "" without a
+    port: not listening); ``address`` "" is every address."""
+    if not port:
+        return ""
+    host = address or "0.0.0.0"
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # qBittorrent 5's TrackerEndpointState: 1 not contacted, 2 working, 4 not working, 5 tracker
