@@ -631,11 +631,17 @@ SCHEMAS: dict[str, Schema] = {
                    "peers": COUNT, "port_mapping": _null(_ref("PortMapping")),
                    "transfer": _obj({"session": _ref("TransferCounts"), "all_time": _ref("TransferCounts")},
                                     ["session", "all_time"]),
+                   "queued_announces": {**COUNT, "description": "tracker announces and scrapes waiting "
+                                        "for a slot (active_tracker_limit, max_concurrent_http_announces)"},
+                   "request_latency": {**COUNT, "description": "microseconds a piece a peer asked for "
+                                       "takes to be read from disk, each read weighing 5 % (libtorrent's "
+                                       "disk.request_latency)"},
                    "free_space": _null({"type": "integer", "minimum": 0, "description":
                                         "bytes free where the downloads go (GET /api/stats only; "
                                         "null: the folder cannot be read)"})},
                   ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
-                   "dht_nodes", "jobs", "peers", "port_mapping", "transfer"]),
+                   "dht_nodes", "jobs", "peers", "port_mapping", "transfer", "queued_announces",
+                   "request_latency"]),
     "TransferCounts": _obj({
         "downloaded": {**COUNT, "description": "payload bytes received (a job that left keeps its part)"},
         "uploaded": {**COUNT, "description": "payload bytes sent"},

@@ -247,6 +247,9 @@ class SharedResources:
         # the global limits, the bandwidth groups' and the torrents' own, every transfer passes
         self.bandwidth = Bandwidth(config.download_rate_limit, config.upload_rate_limit)
         self.read_cache = ReadCache()  # the pieces read for the peers every torrent serves
+        # how long a piece a peer asked for takes to be read from disk, µs, blended as libtorrent's
+        # disk.request_latency (each read weighs 5 %): qBittorrent's "request latency"
+        self.request_latency = 0.0
         # the one clock of every session's tick: a round a second over the sessions that have
         # something to do, and deadlines (a torrent with nothing to do costs no timer)
         self.clock = EngineClock(config.stats_interval)
@@ -359,6 +362,17 @@ class SharedResources:
         elif self._http_announce_slots.total_tokens != limit:
             self._http_announce_slots.total_tokens = limit
         return self._http_announce_slots
+
+    @property
+    def queued_announces(self) -> int:
+        """Tracker announces and scrapes waiting for a slot (``tracker_slots``,
+        ``http_announce_slots``): libtorrent's tracker.num_queued_tracker_announces."""
+        return sum(slots.statistics().tasks_waiting
+                   for slots in (self._tracker_slots, self._http_announce_slots) if slots is not None)
+
+    def piece_read(self, seconds: float) -> None:
+        """A piece a peer asked for took ``seconds`` to be read from disk (``request_latency``)."""
+        self.request_latency += (seconds * 1e6 - self.request_latency) * 0.05
 
     @property
     def dht_slots(self) -> anyio.CapacityLimiter:

@@ -716,6 +716,8 @@ class ServiceStats:
     port_mapping: PortMappingStatus | None = None  # None: port mapping is off (or not started)
     # what moved this run and in every run (bytes, adds, seconds, starts: jobs/totals.py)
     transfer: TransferStats = TransferStats(TransferCounts(), TransferCounts())
+    queued_announces: int = 0  # tracker announces and scrapes waiting for a slot
+    request_latency: int = 0  # µs a piece a peer asked for takes to be read, blended (libtorrent's)
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""
@@ -723,7 +725,8 @@ class ServiceStats:
                 "downloaded": self.downloaded, "uploaded": self.uploaded, "listen_port": self.listen_port,
                 "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs), "peers": self.peers,
                 "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json(),
-                "transfer": self.transfer.to_json()}
+                "transfer": self.transfer.to_json(), "queued_announces": self.queued_announces,
+                "request_latency": self.request_latency}
 
 
 @dataclass(frozen=True, slots=True)

@@ -146,4 +146,6 @@ def service_stats(run: JobLifecycle, shared: SharedResources, totals: TransferTo
                         dht_nodes=len(dht.table) if dht is not None else 0, jobs=counts,
                         peers=peers, port_mapping=mapping,
                         transfer=totals.of(moved[0] + live_down, moved[1] + live_up, run.jobs.added,
-                                           moved[2] + live_wasted))
+                                           moved[2] + live_wasted),
+                        queued_announces=shared.queued_announces if run.running else 0,
+                        request_latency=round(shared.request_latency))

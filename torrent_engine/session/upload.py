@@ -245,11 +245,14 @@ class Uploader:
             if data is not None:
                 return data
         done = self._reading[index] = anyio.Event()
+        began = time.monotonic()
         try:
             data = await self.read_block(index, 0, ctx.parts.torrent.piece_size(index))
         finally:
             del self._reading[index]
             done.set()
+        if ctx.shared is not None:
+            ctx.shared.piece_read(time.monotonic() - began)
         if data is None or self.unverified(index) or index not in ctx.parts.picker.have:
             return data  # (not kept: its file changed while it was read)
         serving = sum(1 for peer in ctx.peers.values() if not peer.am_choking)

@@ -52,11 +52,11 @@ def server_state(service: JobService) -> QbtRecord:
             "average_time_queue": 0, "queued_io_jobs": 0, "total_queued_size": 0,
             "total_buffers_size": 0, "read_cache_hits": "0", "read_cache_overload": "0",
             "write_cache_overload": "0",
-            # (WebAPI 2.11–2.16: the address the gateway reports, when port mapping has one; no
-            # disk request latency nor announce queue is measured: qBittorrent's 0 for none)
+            # (WebAPI 2.11–2.16: the address the gateway reports, when port mapping has one;
+            # libtorrent's disk.request_latency, µs, and tracker.num_queued_tracker_announces)
             "last_external_address_v4": external if "." in external else "",
             "last_external_address_v6": external if ":" in external else "",
-            "request_latency": 0, "queued_tracker_announces": 0}
+            "request_latency": stats.request_latency, "queued_tracker_announces": stats.queued_announces}
 
 
 def _torrent_json(item: tuple[str, Kept[QbtRecord]]) -> bytes:
