@@ -1,7 +1,7 @@
 """qBittorrent's ``sync/maindata`` ``server_state`` metrics of WebAPI 2.16.0, as libtorrent counts
 them (they were ``0`` whatever happened): ``queued_tracker_announces``, the tracker announces
 waiting for a slot (``active_tracker_limit``), and ``request_latency``, how long a piece a peer
-asked for takes to be read from disk (µs, blended); our ``/api/stats`` says both."""
+asked for takes to be read from disk (µs, blended); our ``/api/stats`` and ``/metrics`` say both."""
 
 from __future__ import annotations
 
@@ -51,6 +51,7 @@ async def test_announces_waiting_for_a_slot_are_counted_until_they_go(tmp_path: 
                 await anyio.sleep(0.05)
         assert arrived == 1
         assert (await api.client.get("/api/stats")).json()["queued_announces"] == 2
+        assert "torrent_engine_queued_tracker_announces 2.0" in (await api.client.get("/metrics")).text
         release.set()
         with anyio.fail_after(30):
             while arrived < 3 or (await _server_state(api))["queued_tracker_announces"] != 0:
@@ -74,3 +75,5 @@ async def test_the_time_a_piece_asked_for_takes_to_be_read_is_the_request_latenc
         latency = (await _server_state(api))["request_latency"]
         assert latency > 0 and latency == round(api.service.manager.shared.request_latency)
         assert (await api.client.get("/api/stats")).json()["request_latency"] == latency
+        metrics = (await api.client.get("/metrics")).text
+        assert f"torrent_engine_request_latency_seconds {latency / 1e6}" in metrics

@@ -104,6 +104,12 @@ class EngineCollector(Collector):
             jobs.add_metric([state], count)
         yield jobs
         yield GaugeMetricFamily(f"{p}_dht_nodes", "Nodes in the DHT routing table.", value=stats.dht_nodes)
+        yield GaugeMetricFamily(f"{p}_queued_tracker_announces", "Tracker announces and scrapes waiting for "
+                                "a slot (active_tracker_limit, max_concurrent_http_announces).",
+                                value=stats.queued_announces)
+        yield GaugeMetricFamily(f"{p}_request_latency_seconds", "Time a piece a peer asked for takes to be "
+                                "read from disk, each read weighing 5 % (libtorrent's disk.request_latency).",
+                                value=stats.request_latency / 1e6)
         yield GaugeMetricFamily(f"{p}_asyncio_tasks", "Tasks alive on the event loop (asyncio.all_tasks).",
                                 value=_tasks_alive())
         yield GaugeMetricFamily(f"{p}_threads", "Threads of the process (threading.active_count: the "
