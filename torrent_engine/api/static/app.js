@@ -360,6 +360,7 @@ function dispatch(block) {
       $("stat-down").textContent = rate(msg.stats.download_rate);
       $("stat-up").textContent = rate(msg.stats.upload_rate);
       statusStats(msg.stats);
+      statsUpdate(msg.stats);  // (statistics.js)
       chartLive(msg.stats);
       break;
   }
