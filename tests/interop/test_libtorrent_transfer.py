@@ -256,3 +256,25 @@ async def test_under_prefer_a_libtorrent_leecher_gets_an_obfuscated_handshake_an
                 tg.cancel_scope.cancel()
     assert links == {(True, False)}  # MSE handshake, plaintext payload
     assert same_files(torrent, tmp_path / "seed", tmp_path / "lt") == []
+
+
+async def test_a_libtorrent_seeder_sees_how_far_our_download_is(tmp_path: Path) -> None:
+    """libtorrent's peer list shows our progress while we download from it: we tell a peer of
+    each piece we complete even when it has it (libtorrent's ``send_redundant_have``, its
+    default). A seed saw a leecher of ours at 0 % from start to end."""
+    lt = require_libtorrent()
+    torrent = make_torrent(make_payload(tmp_path / "seed", (("big.bin", 2_000_000),)), piece_length=16 * 1024)
+    with lt_session(lt) as ses:
+        handle = lt_add(lt, ses, torrent, tmp_path / "seed")
+        await wait_lt(handle, seeding=True)
+        slow = loopback_config(download_rate_limit=400_000)  # (some 5 s: its view read meanwhile)
+        async with Session(torrent, tmp_path / "ours", config=slow,
+                           peers=[("127.0.0.1", ses.listen_port())]) as ours:
+            seen = 0.0
+            with anyio.fail_after(60):
+                while seen < 0.25:
+                    seen = max([seen, *(p.progress for p in handle.get_peer_info())])
+                    await anyio.sleep(0.05)
+            assert ours.status().progress >= seen - 0.05  # (what it sees is what we have, told)
+            with anyio.fail_after(60):
+                await ours.wait_completed()

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import anyio
 
 from .. import events as ev
-from ..errors import StorageError
+from ..errors import PeerError, StorageError
 from ..net.peer import messages as m
 from ..storage import VerifiedPieceWriter, verified
 from ..storage.buffers import BufferPool, PieceBuffer
@@ -549,6 +549,14 @@ class Pieces:
         self._picker.piece_passed(index)
         self._on_passed(index)
         ctx.events.publish(ev.PieceCompleted(info_hash=ctx.info_hash_hex, index=index))
+        # (libtorrent's send_redundant_have, its default: a peer that has the piece is told too —
+        # a seed learns how far we are, as its peers' list shows it; a write, no task, no wait)
+        for peer in ctx.peers.values():
+            if index in peer.have and not peer.started_empty and not peer.closed:
+                try:
+                    peer.link.write_many((m.Have(index),))
+                except PeerError:
+                    peer.close("send failed")
         return self._picker.is_complete() or any(index not in p.have or p.started_empty
                                                  for p in ctx.peers.values())
 
