@@ -311,6 +311,8 @@ class JobPeer:
     progress: float
     transport: str = "tcp"  # "tcp" or "utp"
     sources: tuple[str, ...] = ()  # where it was heard of: tracker, dht, pex, lsd, magnet, user, incoming
+    downloaded: int = 0  # payload bytes received from it over this connection
+    uploaded: int = 0  # payload bytes sent to it over this connection
 
 
 @dataclass(frozen=True, slots=True)
@@ -602,7 +604,8 @@ class Job:
                              "priority": f.priority, "selected": f.selected} for f in self.files]
             out["peer_list"] = [{"address": p.address, "client": p.client, "download_rate": p.download_rate,
                                  "upload_rate": p.upload_rate, "progress": p.progress,
-                                 "transport": p.transport, "sources": list(p.sources)}
+                                 "transport": p.transport, "sources": list(p.sources),
+                                 "downloaded": p.downloaded, "uploaded": p.uploaded}
                                 for p in self.peer_list]
             out["trackers"] = [self._tracker_json(t) for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()

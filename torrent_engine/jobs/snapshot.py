@@ -71,7 +71,8 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
-                          transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming))
+                          transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming),
+                          downloaded=p.downloaded, uploaded=p.uploaded)
                   for p in session.peers)
     progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
     if not knows_pieces(session) and rec.total_size > 0:  # what the record last said stands

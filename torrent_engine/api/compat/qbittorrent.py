@@ -888,7 +888,8 @@ class QbittorrentApi:
         """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
         which qBittorrent's protocol allows)."""
         job = self._one(form)
-        peers = {p.address: peer_record(p) for p in job.peer_list}
+        size = job.torrent_size or 0  # (every file, pad files left out: qBittorrent's totalSize)
+        peers = {p.address: peer_record(p, size) for p in job.peer_list}
         return {"rid": self._sync_of(current()).next_rid(), "full_update": True, "show_flags": True,
                 "peers": peers}
 

@@ -349,22 +349,32 @@ _PEER_FLAGS = (("incoming", "I", "Incoming connection"), ("dht", "H", "Peer from
                ("pex", "X", "Peer from PEX"), ("lsd", "L", "Peer from LSD"))
 
 
-def peer_record(p: JobPeer) -> QbtRecord:
-    """One peer as ``sync/torrentPeers`` gives it."""
+def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
+    """One peer as ``sync/torrentPeers`` gives it, of a torrent of ``size`` bytes: 2.16's
+    ``contribution`` is what qBittorrent computes, what was sent to the peer over what it has
+    (over the torrent's size while it has nothing)."""
     host, _, port = p.address.rpartition(":")
     flags = [(letter, text) for source, letter, text in _PEER_FLAGS if source in p.sources]
     if p.transport == "utp":
         flags.append(("P", "μTP"))
     return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,
             "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
-            "up_speed": int(p.upload_rate), "downloaded": 0, "uploaded": 0,
-            # 2.16's contribution is what qBittorrent computes from uploaded (0: not counted per
-            # peer here); 2.15.1's host_name is "" as with its reverse resolution off (its default)
-            "contribution": 0, "host_name": "",
+            "up_speed": int(p.upload_rate), "downloaded": p.downloaded, "uploaded": p.uploaded,
+            # (2.15.1's host_name is "" as with its reverse resolution off, its default)
+            "contribution": _contribution(p, size), "host_name": "",
             "connection": "μTP" if p.transport == "utp" else "BT",
             "flags": " ".join(letter for letter, _ in flags),
             "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
             "relevance": 0, "files": "", "country_code": "", "country": ""}
+
+
+def _contribution(p: JobPeer, size: int) -> float:
+    """What was sent to the peer over the bytes it has, as qBittorrent's ``torrentPeers``."""
+    if p.uploaded <= 0:
+        return 0.0
+    total = size if size > 0 else p.uploaded
+    has = p.progress * total
+    return p.uploaded / (has if has > 0 else total)
 
 
 def _is_downloading(state: str) -> bool:

@@ -398,7 +398,7 @@ function peerFlags(p) {
 DETAIL_VIEWS.peers = {
   make(id, open) {
     const {table, tbody} = detailsTable([["Address", ""], ["Client", "hide-narrow"], ["Flags", ""], ["Progress", "num"],
-      ["↓", "num"], ["↑", "num"], ["", ""]]);
+      ["↓", "num"], ["↑", "num"], ["Downloaded", "num hide-narrow"], ["Uploaded", "num hide-narrow"], ["", ""]]);
     tbody.addEventListener("click", (ev) => onPeerClick(id, open, ev));
     return el("div", {class: "peers"}, el("p", {class: "peers-said muted", role: "status"}),
               el("p", {class: "empty", hidden: ""}, "No peers connected."), table);
@@ -423,6 +423,8 @@ DETAIL_VIEWS.peers = {
         el("td", {class: "hide-narrow", text: p.client || ""}), el("td", {text: flags, title: words}),
         el("td", {class: "num", text: percent(p.progress)}), el("td", {class: "num", text: rate(p.download_rate)}),
         el("td", {class: "num", text: rate(p.upload_rate)}),
+        el("td", {class: "num hide-narrow", "data-peer-total": "downloaded", text: bytes(p.downloaded || 0)}),
+        el("td", {class: "num hide-narrow", "data-peer-total": "uploaded", text: bytes(p.uploaded || 0)}),
         el("td", {class: "row-actions"}, ...actions, errorSpan(open.errors.get(key), key)));
     }));
   },

@@ -1,0 +1,69 @@
+"""The bytes moved with each connected peer: qBittorrent's ``sync/torrentPeers`` ``downloaded``,
+``uploaded`` and 2.16's ``contribution`` (what was sent to the peer over what it has, as
+qBittorrent computes it), our job's ``peer_list`` (they were 0 whatever moved). And a leecher's
+progress as its seed sees it: a peer tells every peer of each piece it completes, those that have
+it too (libtorrent's ``send_redundant_have``, its default): a seed showed a leecher of ours at 0 %
+from start to end."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.integration.api_helpers import Api, running_api
+from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from tests.integration.test_jobs_service import seeder
+from torrent_engine.jobs import JobState
+from torrent_engine.session import Session
+
+pytestmark = pytest.mark.anyio
+
+SIZE = 400_000
+
+
+async def _peers(api: Api, info_hash: str) -> dict[str, dict[str, Any]]:
+    r = await api.client.get("/api/v2/sync/torrentPeers", params={"hash": info_hash})
+    assert r.status_code == 200, r.text
+    peers: dict[str, dict[str, Any]] = r.json()["peers"]
+    return peers
+
+
+async def test_what_came_from_a_seeder_is_counted_on_its_row(tmp_path: Path) -> None:
+    async with seeder(tmp_path / "seed", rate=100_000, files=[("t.bin", SIZE)]) as (seed, torrent, _), \
+            running_api(tmp_path / "api") as api:
+        job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        with anyio.fail_after(60):  # (the seeder's rate keeps it connected and sending a while)
+            while not (rows := await _peers(api, torrent.info_hash.hex())) or \
+                    next(iter(rows.values()))["downloaded"] < 50_000:
+                await anyio.sleep(0.1)
+        row = next(iter(rows.values()))
+        assert row["uploaded"] == 0 and row["contribution"] == 0
+        detail = (await api.client.get(f"/api/jobs/{job.id}")).json()["peer_list"]
+        assert detail[0]["downloaded"] >= row["downloaded"] and detail[0]["uploaded"] == 0
+
+
+async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contribution(tmp_path: Path) -> None:
+    payload = make_payload(tmp_path / "api" / "downloads", (("s.bin", SIZE),), name="s")
+    torrent = make_torrent(payload, piece_length=16 * 1024)
+    async with running_api(tmp_path / "api") as api:
+        job, _ = await api.service.add(torrent.to_bytes())
+        with anyio.fail_after(30):
+            while api.service.get(job.id).state is not JobState.SEEDING:
+                await anyio.sleep(0.05)
+        port = api.service.manager.shared.listen_port
+        async with Session(torrent, tmp_path / "leech", config=loopback_config(download_rate_limit=100_000),
+                           peers=[("127.0.0.1", port)]) as leecher:
+            with anyio.fail_after(60):  # (the leecher tells us the pieces it has: HAVE messages)
+                while not (rows := await _peers(api, torrent.info_hash.hex())) or \
+                        next(iter(rows.values()))["progress"] <= 0:
+                    await anyio.sleep(0.1)
+            row = next(iter(rows.values()))
+            assert row["downloaded"] == 0 and row["uploaded"] > 0 and len(leecher.have) > 0
+            # (qBittorrent's: what it was sent over what it has)
+            has = row["progress"] * api.service.get(job.id).torrent_size
+            assert row["contribution"] == pytest.approx(row["uploaded"] / has)
+            detail = (await api.client.get(f"/api/jobs/{job.id}")).json()["peer_list"]
+            assert detail[0]["uploaded"] >= row["uploaded"] and detail[0]["downloaded"] == 0
