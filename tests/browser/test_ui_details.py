@@ -400,19 +400,23 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                 "source": torrent.magnet_uri(), "peers": [f"127.0.0.1:{seeder.listen_port}"]})
             job_id = added.json()["id"]
             with chromium(1400, 900) as driver:
-                def ban() -> tuple[str, str, str]:
+                def ban() -> tuple[str, str, str, str]:
                     open_page(driver, api)
                     open_details(driver, job_id, "peers")
+                    # (the bytes it sent us, counted as they come: the tab redraws each second)
+                    got = str(wait(driver, lambda d: (text := css(
+                        d, '#details td[data-peer-total="downloaded"]').text) != "0 B" and text))
                     peer = wait(driver, lambda d: css(d, "#details tr[data-address]"))
                     address = peer.get_attribute("data-address")
                     flags = peer.find_elements(By.TAG_NAME, "td")[2].text
                     peer.find_element(By.CSS_SELECTOR, '[data-peer="ban"]').click()
                     wait(driver, lambda d: css(d, '#details [data-peer="ban-yes"]')).click()
                     said = wait(driver, lambda d: css(d, "#details .peers-said").text)
-                    return str(address), str(flags), str(said)
+                    return str(address), str(flags), str(said), got
 
-                address, flags, said = await in_thread(ban)
+                address, flags, said, got = await in_thread(ban)
             assert address.startswith("127.0.0.1:") and "U" in flags.split(), (address, flags)
+            assert got.endswith(("KiB", "MiB")), got  # (what came from it before the ban)
             assert said.startswith(f"Banned {address}"), said
             assert "127.0.0.1" in api.service.get_settings().banned_ips
             with anyio.fail_after(20):  # (dropped, and refused from then on)
