@@ -239,6 +239,7 @@ class Pieces:
         # inside that prefix again (the buffer no longer holds what was hashed)
         self._prefix: dict[int, _Prefix | None] = {}
         self._taken: dict[int, None] = {}  # pieces whose in-order prefix grew since hash_taken
+        self._tell: list[int] = []  # pieces passed since ``tell_haves``: the peers that have them told
         self._buffered_bytes = 0  # in _buffers and in pieces being verified
         self._verify_bytes = 0  # of _buffered_bytes: the buffers of pieces being verified
         self._disk_verify_bytes = 0  # pieces written block by block, all there, hashed from disk
@@ -549,14 +550,8 @@ class Pieces:
         self._picker.piece_passed(index)
         self._on_passed(index)
         ctx.events.publish(ev.PieceCompleted(info_hash=ctx.info_hash_hex, index=index))
-        # (libtorrent's send_redundant_have, its default: a peer that has the piece is told too —
-        # a seed learns how far we are, as its peers' list shows it; a write, no task, no wait)
-        for peer in ctx.peers.values():
-            if index in peer.have and not peer.started_empty and not peer.closed:
-                try:
-                    peer.link.write_many((m.Have(index),))
-                except PeerError:
-                    peer.close("send failed")
+        if ctx.peers:  # (the peers that have it are told too, at the next tick: ``tell_haves``)
+            self._tell.append(index)
         return self._picker.is_complete() or any(index not in p.have or p.started_empty
                                                  for p in ctx.peers.values())
 
@@ -567,6 +562,24 @@ class Pieces:
         if missing:  # (none from a seed: no task group for nothing, once a piece)
             await fan_out(missing, lambda peer: peer.send(m.Have(index)), ctx.config.control_send_timeout)
         await ctx.run.maybe_complete()
+
+    def tell_haves(self) -> None:
+        """Tell each peer that has them of the pieces passed since the last call, in one write
+        (libtorrent's ``send_redundant_have``, its default: a seed learns how far we are, as its
+        peers' list shows; once a tick, where a write per piece and peer cost a send each; the
+        peers that lacked a piece were told as it passed)."""
+        told, self._tell = self._tell, []
+        if not told:
+            return
+        for peer in self._ctx.peers.values():
+            if peer.closed or peer.started_empty:
+                continue
+            haves = [m.Have(i) for i in told if i in peer.have]
+            if haves:
+                try:
+                    peer.link.write_many(haves)
+                except PeerError:
+                    peer.close("send failed")
 
     def _failed_now(self, index: int, buf: PieceBuffer | None) -> bool:
         """The synchronous part of a failure: re-download the piece; strike or remember its

@@ -63,6 +63,9 @@ class PieceAssembly(Protocol):
     async def passed(self, index: int) -> None:
         """Piece ``index`` is verified and on disk: it counts as had."""
 
+    def tell_haves(self) -> None:
+        """Tell the peers that have them of the pieces passed since the last call (once a tick)."""
+
     def drop_spares(self) -> None:
         """Take no more piece buffers from the pool (the download is complete, or the run ends)."""
 

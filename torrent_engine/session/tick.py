@@ -200,6 +200,7 @@ class SessionTick:
         if peers:
             if isinstance(phase := ctx.phase, Loaded):
                 phase.parts.layers.tick(now)
+                phase.parts.pieces.tell_haves()
             self._time_out(peers, now, elapsed)
             self._turn_over(now)
             if not self._upkeeping:
