@@ -17,12 +17,11 @@ import anyio.abc
 import pytest
 
 from tests.browser.test_ui import FILES, _magnet, chromium, in_thread, side, side_counts, wait
-from tests.integration.api_helpers import TOKEN, Api, downloaded, running_api
+from tests.integration.api_helpers import TOKEN, Api, downloaded, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.formats.bencode import encode
-from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs import AddOptions, JobState
+from torrent_engine.jobs import AddOptions
 from torrent_engine.session import Session
 from torrent_engine.storage.create import create_torrent
 
@@ -45,15 +44,6 @@ window.fetch = function (path, opts) {
   return realFetch.apply(this, arguments);
 };
 """
-
-
-async def seeding_job(api: Api, torrent: Torrent) -> str:
-    """A job of ``torrent``, whose data is in the download root already, once it seeds."""
-    job, _ = await api.service.add(torrent.to_bytes(), AddOptions())
-    with anyio.fail_after(30):
-        while api.service.get(job.id).state is not JobState.SEEDING:
-            await anyio.sleep(0.05)
-    return job.id
 
 
 def css(driver: Any, selector: str) -> Any:

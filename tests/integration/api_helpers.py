@@ -62,6 +62,15 @@ async def complete_late_seed(api: Api, job: Job) -> None:
             await anyio.sleep(0.05)
 
 
+async def seeding_job(api: Api, torrent: Torrent) -> str:
+    """A job of ``torrent``, whose data is in the download root already, once it seeds."""
+    job, _ = await api.service.add(torrent.to_bytes())
+    with anyio.fail_after(30):
+        while api.service.get(job.id).state is not JobState.SEEDING:
+            await anyio.sleep(0.05)
+    return job.id
+
+
 async def downloaded(api: Api, torrent: Torrent, peers: list[tuple[str, int]], timeout: float = 60) -> Job:
     """``torrent`` added with ``peers`` to dial, once it seeds and its counters were read (a tick)."""
     job, _ = await api.service.add(torrent.to_bytes(), peers=peers)

@@ -7,24 +7,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import anyio
 import pytest
 
 from tests.integration.api_helpers import Api, running_api
 from tests.integration.test_api_changes import Clock
 from tests.integration.test_api_tracker_scrapes import transmission
+from tests.integration.test_jobs_service import wait_state
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobState
 
 pytestmark = pytest.mark.anyio
 
 DATA = payload(40_000, 11)
-
-
-async def _until(api: Api, job_id: str, state: JobState) -> None:
-    with anyio.fail_after(20):
-        while api.service.get(job_id).state is not state:
-            await anyio.sleep(0.02)
 
 
 async def _start_date(api: Api, number: int) -> int:
@@ -46,23 +40,23 @@ async def test_a_jobs_start_date_is_when_it_last_began_to_run(tmp_path: Path) ->
         assert api.service.get(job.id).started_at == 0 and await _start_date(api, number) == 0
         clock.now += 100
         await api.service.resume(job.id)
-        await _until(api, job.id, JobState.SEEDING)
+        await wait_state(api.service, job.id, JobState.SEEDING)
         started = clock.now
         assert api.service.get(job.id).started_at == started
         assert await _start_date(api, number) == int(started)
         assert (await api.client.get(f"/api/jobs/{job.id}")).json()["started_at"] == started
         clock.now += 100
         await api.service.pause(job.id)
-        await _until(api, job.id, JobState.PAUSED)
+        await wait_state(api.service, job.id, JobState.PAUSED)
         assert api.service.get(job.id).started_at == started  # (its last start, as Transmission keeps it)
         clock.now += 100
         await api.service.resume(job.id)
-        await _until(api, job.id, JobState.SEEDING)
+        await wait_state(api.service, job.id, JobState.SEEDING)
         assert api.service.get(job.id).started_at == clock.now > started
         assert api.service.get(kept.id).started_at == 0
     clock.now += 1000
     async with running_api(tmp_path, clock=clock) as api:  # (a restart: it runs again from the start)
-        await _until(api, job.id, JobState.SEEDING)
+        await wait_state(api.service, job.id, JobState.SEEDING)
         assert api.service.get(job.id).started_at == clock.now
         assert await _start_date(api, number) == int(clock.now)
         assert api.service.get(kept.id).started_at == 0  # (paused: not started in this run)

@@ -13,10 +13,9 @@ from typing import Any
 import anyio
 import pytest
 
-from tests.integration.api_helpers import Api, running_api
+from tests.integration.api_helpers import Api, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.integration.test_jobs_service import seeder
-from torrent_engine.jobs import JobState
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
@@ -49,10 +48,7 @@ async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contributio
     payload = make_payload(tmp_path / "api" / "downloads", (("s.bin", SIZE),), name="s")
     torrent = make_torrent(payload, piece_length=16 * 1024)
     async with running_api(tmp_path / "api") as api:
-        job, _ = await api.service.add(torrent.to_bytes())
-        with anyio.fail_after(30):
-            while api.service.get(job.id).state is not JobState.SEEDING:
-                await anyio.sleep(0.05)
+        job_id = await seeding_job(api, torrent)
         port = api.service.manager.shared.listen_port
         async with Session(torrent, tmp_path / "leech", config=loopback_config(download_rate_limit=100_000),
                            peers=[("127.0.0.1", port)]) as leecher:
@@ -63,7 +59,7 @@ async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contributio
             row = next(iter(rows.values()))
             assert row["downloaded"] == 0 and row["uploaded"] > 0 and len(leecher.have) > 0
             # (qBittorrent's: what it was sent over what it has)
-            has = row["progress"] * api.service.get(job.id).torrent_size
+            has = row["progress"] * api.service.get(job_id).torrent_size
             assert row["contribution"] == pytest.approx(row["uploaded"] / has)
-            detail = (await api.client.get(f"/api/jobs/{job.id}")).json()["peer_list"]
+            detail = (await api.client.get(f"/api/jobs/{job_id}")).json()["peer_list"]
             assert detail[0]["uploaded"] >= row["uploaded"] and detail[0]["downloaded"] == 0

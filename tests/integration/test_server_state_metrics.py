@@ -12,10 +12,9 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.integration.api_helpers import Api, running_api
+from tests.integration.api_helpers import Api, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
-from torrent_engine.jobs import JobState
 from torrent_engine.session import Session
 from torrent_engine.storage.create import create_torrent
 
@@ -63,10 +62,7 @@ async def test_the_time_a_piece_asked_for_takes_to_be_read_is_the_request_latenc
     torrent = make_torrent(payload, piece_length=16 * 1024)
     async with running_api(tmp_path / "api") as api:
         assert (await _server_state(api))["request_latency"] == 0  # (nothing served yet)
-        job, _ = await api.service.add(torrent.to_bytes())
-        with anyio.fail_after(30):
-            while api.service.get(job.id).state is not JobState.SEEDING:
-                await anyio.sleep(0.05)
+        await seeding_job(api, torrent)
         port = api.service.manager.shared.listen_port
         async with Session(torrent, tmp_path / "leech", config=loopback_config(),
                            peers=[("127.0.0.1", port)]) as leecher:

@@ -750,7 +750,7 @@ class QbittorrentApi:
             announcing = frozenset()
         port = self.service.manager.shared.listen_port
         endpoint = endpoint_name(config.listen_host or config.bind_address, port)  # (the listener's)
-        v2_only = torrent is not None and torrent.info_hash_v2 is not None and torrent.info_hash_v1 is None
+        v2_only = torrent is not None and not torrent.is_v1
         return tracker_rows(job, torrent is not None and torrent.private, rows, announcing, endpoint,
                             2 if v2_only else 1)
 

@@ -156,6 +156,7 @@ function bytes(n) {
   return i === 0 ? `${Math.round(n)} B` : `${n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)} ${units[i]}`;
 }
 const rate = (n) => `${bytes(n || 0)}/s`;
+const shareRatio = (c) => (c.downloaded ? (c.uploaded / c.downloaded).toFixed(2) : "–");  // ({downloaded, uploaded})
 function duration(s) {
   if (s == null || !isFinite(s)) return "∞";
   s = Math.round(s);
@@ -233,7 +234,7 @@ function statusStats(stats) {
     const all = moved.all_time;
     $("sb-all-down").textContent = bytes(all.downloaded);
     $("sb-all-up").textContent = bytes(all.uploaded);
-    $("sb-all-ratio").textContent = all.downloaded ? (all.uploaded / all.downloaded).toFixed(2) : "–";
+    $("sb-all-ratio").textContent = shareRatio(all);
     $("sb-alltime").title = `every run of the daemon together: ${all.session_count.toLocaleString()} `
       + `start(s), ${all.added.toLocaleString()} torrent(s) added`;
   }

@@ -5,10 +5,9 @@
 
 function statsRows(stats) {
   const t = stats.transfer;
-  const ratio = (c) => (c.downloaded ? (c.uploaded / c.downloaded).toFixed(2) : "–");
   const moved = (c, p) => [
     [`${p}-downloaded`, "Downloaded", bytes(c.downloaded)], [`${p}-uploaded`, "Uploaded", bytes(c.uploaded)],
-    [`${p}-ratio`, "Share ratio", ratio(c)],
+    [`${p}-ratio`, "Share ratio", shareRatio(c)],
     [`${p}-wasted`, "Wasted (not needed, or failed the hash check)", bytes(c.wasted)],
     [`${p}-added`, "Torrents added", c.added.toLocaleString()],
     [`${p}-active`, "Time running", duration(c.seconds_active)]];
