@@ -75,42 +75,56 @@ async def test_a_read_at_80_percent_comes_before_most_of_the_torrent(tmp_path: P
         await seeder.wait_ready()
         async with Session(torrent, tmp_path / "leech", config=cfg,
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
-            async with leecher.open_file(0) as r:
+            # the download under way (past the seeder's first second, sent at once): its pipeline
+            # holds many requests, the seeder sends at its pace
+            with anyio.fail_after(30):
+                while len(leecher.have) < 48:
+                    await anyio.sleep(0.01)
+            async with leecher.open_file(0) as r:  # (its first window: the whole file)
                 at = size * 8 // 10
-                r.seek(at)
+                r.seek(at)  # (inside that window: the requests before it give way all the same)
+                before = set(leecher.have)
                 with anyio.fail_after(60):
                     got = await r.read(64 * 1024)
-                had = len(leecher.have)
+                came = set(leecher.have) - before
             assert got == want[at:at + 64 * 1024]
-            # 2 pieces of 128: rarest-first alone would have fetched most of the torrent first
-            assert had < torrent.num_pieces // 4
+            # pieces before the position that came meanwhile: only those already on their way
+            # (rarest-first alone, or the requests made before the seek, would bring tens first)
+            earlier = sorted(i for i in came if i < at // torrent.piece_length)
+            assert len(earlier) < torrent.num_pieces // 8, earlier
             assert leecher.picker.deadlines == []  # no reader open: normal picking
             with anyio.fail_after(60):
                 await leecher.wait_completed()
 
 
 async def test_two_readers_at_once(tmp_path: Path) -> None:
-    size = 2 * 1024 * 1024
+    size = 4 * 1024 * 1024
     payload = make_payload(tmp_path / "seed", [("movie.bin", size)])
     torrent = make_torrent(payload, piece_length=32 * 1024, version="v1")
     want = file_bytes(tmp_path / "seed", torrent, 0)
-    seed_cfg = loopback_config(upload_rate_limit=1_000_000)
+    seed_cfg = loopback_config(upload_rate_limit=1_000_000)  # (its first second, ~30 pieces, at once)
     async with Session(torrent, tmp_path / "seed", config=seed_cfg) as seeder:
         await seeder.wait_ready()
-        async with Session(torrent, tmp_path / "leech", config=loopback_config(),
-                           peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
+        async with Session(torrent, tmp_path / "leech", config=loopback_config()) as leecher:
             results: dict[int, bytes] = {}
+            placed = anyio.Semaphore(0)
 
             async def read_at(start: int) -> None:
                 async with leecher.open_file(0) as r:
                     r.seek(start)
+                    placed.release()
                     results[start] = await r.read(100_000)
 
             with anyio.fail_after(60):
                 async with anyio.create_task_group() as tg:
                     for start in (0, size - 100_000):
                         tg.start_soon(read_at, start)
+                    for _ in range(2):
+                        await placed.acquire()
+                    # both readers in place before the seeder is known: every request is theirs
+                    leecher.add_peers([("127.0.0.1", seeder.listen_port)])
             assert results == {s: want[s:s + 100_000] for s in (0, size - 100_000)}
+            # 7 pieces of 128, from both ends: rarest-first alone would have fetched most of it first
             assert len(leecher.have) < torrent.num_pieces // 2
 
 

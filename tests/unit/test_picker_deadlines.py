@@ -108,6 +108,22 @@ def test_seek_old_requests_give_way() -> None:
     assert pk.give_way("a") == []
 
 
+def test_a_seek_into_pieces_already_asked_for_moves_them_up_the_peers_queue() -> None:
+    pk = picker(20, blocks_per_piece=2)
+    give_all(pk, "a", "b")
+    assert len(pk.pick("a", None, 40)) == 40  # every block of the torrent asked of "a", in order
+    pk.set_deadlines([15, 16])  # the reader seeked: no block of the window is left to ask for
+    withdrawn = pk.give_way("a")
+    # the others give way: the seeder drops them, and the window's requests are next in its queue
+    assert {b.index for b in withdrawn} == set(range(20)) - {15, 16}
+    assert pk.in_flight("a") == 4
+    assert {b.index for b in pk.pick("a", None, 40)} == set(range(20)) - {15, 16}  # asked again after
+    # a peer that holds none of the window's requests and leaves none of its blocks unasked for
+    # keeps its own: they are in no one's way
+    pk.pick("b", None, 4)
+    assert pk.give_way("b") == []
+
+
 def test_withdrawn_block_of_a_started_piece_is_still_accepted_if_it_arrives() -> None:
     pk = picker(4, blocks_per_piece=2)
     give_all(pk, "a")

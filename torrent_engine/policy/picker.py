@@ -368,12 +368,16 @@ class PiecePicker:
 
     def give_way(self, peer_key: PeerKey) -> list[Block]:
         """Withdraw the peer's requests of pieces that have no deadline, while deadline pieces
-        still have blocks no one was asked for (a reader moved: the old window's requests give
-        way to the new one's). The blocks are free again; send the peer CANCEL for each."""
+        still have blocks no one was asked for, or the peer was asked for some of them (a
+        reader moved: the old window's requests give way to the new one's, and those of the new
+        window already asked of the peer, queued behind the others, move up). The blocks are
+        free again; send the peer CANCEL for each."""
         mine = self._requests.get(peer_key)
-        if not mine or not self._deadlines:
+        deadlines = self._deadlines
+        if not mine or not deadlines:
             return []
-        if not any(self._state[i] == _FRESH or i in self._open for i in self._deadlines):
+        if (not any(k[0] in deadlines for k in mine)
+                and not any(self._state[i] == _FRESH or i in self._open for i in deadlines)):
             return []
         out: list[Block] = []
         for i, j in [k for k in mine if k[0] not in self._deadlines]:

@@ -222,7 +222,8 @@ class FileReader:
 
     def seek(self, offset: int, whence: int = 0) -> int:
         """Move the position (``whence`` 0: from the start, 1: from here, 2: from the end); a
-        position outside the read-ahead window moves the deadlines there at once."""
+        position in another piece moves the deadlines there at once (forward within the read-ahead
+        window too: the pieces before it are no longer wanted first, and their requests give way)."""
         self._check_open()
         if whence == 0:
             pos = offset
@@ -238,7 +239,7 @@ class FileReader:
         self._pos = pos
         self._reads.clear()  # the rate read so far says nothing about the new place
         new = self.window()
-        moved = bool(new) and new[0] not in window
+        moved = bool(new) and (not window or new[0] != window[0])
         self._readers.update(moved=moved)
         return pos
 
