@@ -288,6 +288,30 @@ async def test_the_queue_holds_jobs_beyond_its_maximum_and_moves_and_force_start
         assert fourth.number == 4  # the number of a job pruned from the history is not reused
 
 
+async def test_a_magnet_fetching_its_metadata_quietly_is_held_when_a_job_moves_before_it(
+        tmp_path: Path) -> None:
+    """A magnet with nobody to fetch its metadata from falls quiet at once (the timers pass it
+    over). The queue counted it held already (it pauses after its check for the queue's word),
+    so a job moved before it started beside it: two downloads at a maximum of one, until a
+    stats event of its session woke it."""
+    async with service(tmp_path) as jobs:
+        await jobs.update_settings(queueing=True, max_active_downloads=1)
+        one, _ = await jobs.add(magnet("a"))
+        two, _ = await jobs.add(magnet("b"))
+        await wait_state(jobs, one.id, JobState.FETCHING_METADATA, enforce=True)
+        await wait_state(jobs, two.id, JobState.QUEUED, enforce=True)
+        with anyio.fail_after(10):
+            while one.id not in jobs._run.sleepers.quiet:
+                await jobs.enforce()
+                await anyio.sleep(0.02)
+        await jobs.move_in_queue([two.id], "top")
+        await jobs.enforce()  # (one round: the queue's word is acted on in it)
+        assert jobs.get(one.id).state is JobState.QUEUED
+        session = jobs.manager.get(bytes.fromhex(one.info_hash))
+        assert session is not None and session.paused
+        await wait_state(jobs, two.id, JobState.FETCHING_METADATA, enforce=True)
+
+
 # -- share limits -----------------------------------------------------------------------------
 @pytest.mark.parametrize("action", [ShareLimitAction.STOP, ShareLimitAction.REMOVE])
 async def test_a_seeding_job_at_its_seeding_time_limit_is_stopped_or_removed(

@@ -187,6 +187,7 @@ class QueueRounds:
                     rec.id, now, settings, (session.rates.down_rate, session.rates.up_rate))
                 judged[rec.id] = queue_entry(rec, complete, slow=slow)
         quiet: list[str] = []
+        running_held: list[str] = []  # quiet, held, yet running: magnets to pause after their check
         if queueing:  # (the queue weighs every job with a session: the quiet ones as they slept)
             for job_id, mark in list(self.run.sleepers.quiet.items()):
                 if job_id in self.run.seeds:  # (a dormant seed: the queue does not judge it)
@@ -201,10 +202,15 @@ class QueueRounds:
                     slow = watch and not asleep.paused and self.slow.slow(job_id, now, settings, None)
                     judged[job_id] = queue_entry(sleeper, mark.complete, slow=slow)
                     quiet.append(job_id)
+                    if job_id in self.run.queue.held and not asleep.paused:
+                        running_held.append(job_id)
         plan = self.run.queue.plan(judged, with_session, quiet, self.run.busy)
+        # a quiet job whose slot the queue gives or takes wakes; so does one it holds that runs
+        # (a magnet fetching its metadata, held only from its check on): held from now on
+        wakes = [*plan.wake, *(j for j in running_held if j in plan.hold and j not in plan.wake)]
         # (the jobs that run on: each seen anew once it runs again after a hold, a pause, an end)
         self.slow.keep({job_id for job_id in judged if job_id not in plan.hold} if watch else ())
-        for job_id in plan.wake:  # a quiet job whose slot the queue gives or takes wakes
+        for job_id in wakes:
             woken = self.run.jobs.get(job_id)
             session = self.run.session_of(woken) if woken is not None else None
             if woken is not None and session is not None:
