@@ -225,7 +225,7 @@ class SessionStalled(Event):
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class StatsUpdate(Event):
-    """Published once a second by a running session."""
+    """Published by a running session's tick (at most once a second) when its numbers moved."""
 
     name: ClassVar[str] = "stats.update"
     state: str = ""

@@ -147,6 +147,7 @@ class SessionTick:
         self._subs = [self._ctx.events.subscribe(kind, self.wake) for kind in WAKE_EVENTS]
         self._subs.append(self._ctx.events.subscribe(ev.SessionChecking, self.checking))
         self._rates.on_move = self.wake
+        self._shown = self._stamp()  # (a session that moves nothing tells no stats: a paused add)
         self.wake()
 
     def checking(self, _event: object = None) -> None:
@@ -275,13 +276,17 @@ class SessionTick:
         if now - peer.last_sent >= KEEPALIVE_AFTER:
             await peer.send(m.KeepAlive())
 
+    def _stamp(self) -> tuple[object, ...]:
+        """What a stats event's numbers show: the totals, the rates, the peers."""
+        ctx, rates = self._ctx, self._rates
+        return (ctx.totals.downloaded, ctx.totals.uploaded, rates.down_rate, rates.up_rate, len(ctx.peers))
+
     def _publish_stats(self) -> None:
-        """The stats event, when something it shows changed since the last (a torrent whose
-        numbers stand still sends none: its state's changes are events of their own)."""
+        """The stats event, when its numbers changed since the last, or since the run began (a
+        torrent whose numbers stand still sends none: its state's changes are events of their
+        own; a thousand paused adds told their unchanged stats once each, a second later)."""
         ctx = self._ctx
-        rates = self._rates
-        stamp = (ctx.state, ctx.totals.downloaded, ctx.totals.uploaded, rates.down_rate, rates.up_rate,
-                 len(ctx.peers))
+        stamp = self._stamp()
         if stamp == self._shown:
             return
         self._shown = stamp

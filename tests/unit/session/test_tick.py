@@ -116,13 +116,15 @@ async def _ten_ticks(tick: SessionTick, clock: EngineClock) -> AsyncIterator[Non
 async def test_each_tick_keeps_peers_alive_times_them_out_updates_interest_and_saves() -> None:
     silent, talking = _Peer(time.monotonic() - KEEPALIVE_AFTER - 1), _Peer(time.monotonic() + 3600)
     resume = _Resume(changed=True)
-    tick, ctx, upkeep, stall, clock = _tick({"a": silent, "b": talking}, State.DOWNLOADING, resume)
+    tick, ctx, upkeep, stall, clock = _tick({}, State.DOWNLOADING, resume)
     updates: list[ev.StatsUpdate] = []
     ctx.events.subscribe("stats.update", updates.append)
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             clock.attach(tg)
             tick.start(tg, clock)
+            ctx.peers.update({"a": silent, "b": talking})  # (they connect: a stats event says so)
+            tick.wake()
             while tick.ticks < 3 or not updates or not upkeep.interest:
                 await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
@@ -290,6 +292,9 @@ async def test_a_session_with_no_peer_and_nothing_moving_costs_no_tick(state: St
                 await anyio.sleep(0.01)
             await anyio.sleep(0)  # (the bus delivers on the loop's next turn: the first tick's stats)
             ticks, published = tick.ticks, len(stats)
+            # nothing moved since its start: no stats (a thousand paused or checked adds told
+            # theirs once each, a second later, and each job was listed again by the next poll)
+            assert published == 0
             for _ in range(5):
                 ctx.events.publish(ev.SessionChecking(info_hash="00" * 20, progress=0.5))
                 await anyio.sleep(0.03)  # (three intervals each)
