@@ -390,23 +390,29 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                 "source": torrent.magnet_uri(), "peers": [f"127.0.0.1:{seeder.listen_port}"]})
             job_id = added.json()["id"]
             with chromium(1400, 900) as driver:
-                def ban() -> tuple[str, str, str, str]:
+                def ban() -> tuple[str, str, str, str, str, str]:
                     open_page(driver, api)
                     open_details(driver, job_id, "peers")
                     # (the bytes it sent us, counted as they come: the tab redraws each second)
                     got = str(wait(driver, lambda d: (text := css(
                         d, '#details td[data-peer-total="downloaded"]').text) != "0 B" and text))
+                    # (a seed has every piece we lack; the files of the piece asked of it)
+                    relevance = str(css(driver, "#details td[data-peer-relevance]").text)
+                    files = str(wait(driver, lambda d: css(d, "#details td[data-peer-files]").text))
                     peer = wait(driver, lambda d: css(d, "#details tr[data-address]"))
                     address = peer.get_attribute("data-address")
                     flags = peer.find_elements(By.TAG_NAME, "td")[2].text
                     peer.find_element(By.CSS_SELECTOR, '[data-peer="ban"]').click()
                     wait(driver, lambda d: css(d, '#details [data-peer="ban-yes"]')).click()
                     said = wait(driver, lambda d: css(d, "#details .peers-said").text)
-                    return str(address), str(flags), str(said), got
+                    return str(address), str(flags), str(said), got, relevance, files
 
-                address, flags, said, got = await in_thread(ban)
+                address, flags, said, got, relevance, files = await in_thread(ban)
             assert address.startswith("127.0.0.1:") and "U" in flags.split(), (address, flags)
             assert got.endswith(("KiB", "MiB")), got  # (what came from it before the ban)
+            assert relevance == "100 %", relevance
+            paths = {f.path for f in api.service.get(job_id).files}
+            assert files and set(files.split(", ")) <= paths, (files, paths)
             assert said.startswith(f"Banned {address}"), said
             assert "127.0.0.1" in api.service.get_settings().banned_ips
             with anyio.fail_after(20):  # (dropped, and refused from then on)

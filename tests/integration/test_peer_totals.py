@@ -63,3 +63,27 @@ async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contributio
             assert row["contribution"] == pytest.approx(row["uploaded"] / has)
             detail = (await api.client.get(f"/api/jobs/{job_id}")).json()["peer_list"]
             assert detail[0]["uploaded"] >= row["uploaded"] and detail[0]["downloaded"] == 0
+            # (we lack nothing it could have; nothing is asked of it)
+            assert (row["relevance"], row["files"]) == (0, "")
+
+
+async def test_a_seeders_row_says_it_has_all_we_lack_and_the_files_being_fetched_from_it(
+        tmp_path: Path) -> None:
+    """qBittorrent's ``relevance`` (the share of the pieces we lack that the peer has) and
+    ``files`` (those of the piece being downloaded from it, a line each) were 0 and ""."""
+    files = [("a.bin", 200_000), ("b.bin", 200_000)]
+    async with seeder(tmp_path / "seed", rate=100_000, files=files) as (seed, torrent, _), \
+            running_api(tmp_path / "api") as api:
+        job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        with anyio.fail_after(60):  # (the seeder's rate keeps requests in flight a while)
+            while not (rows := await _peers(api, torrent.info_hash.hex())) or \
+                    not next(iter(rows.values()))["files"]:
+                await anyio.sleep(0.1)
+        row = next(iter(rows.values()))
+        assert row["relevance"] == 1  # a seed: every piece we lack
+        r = await api.client.get("/api/v2/torrents/files", params={"hash": torrent.info_hash.hex()})
+        names = {f["name"] for f in r.json()}
+        assert names == {"payload/a.bin", "payload/b.bin"}
+        assert set(row["files"].split("\n")) <= names
+        detail = (await api.client.get(f"/api/jobs/{job.id}")).json()["peer_list"]
+        assert detail[0]["relevance"] == 1 and set(detail[0]["files"]) <= names

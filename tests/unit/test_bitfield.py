@@ -38,6 +38,12 @@ def test_full_add_discard_copy_and_intersection() -> None:
     assert Bitfield.full(0).all() and Bitfield(0).to_bytes() == b""
 
 
+def test_count_not_in_counts_the_pieces_set_here_alone() -> None:
+    theirs, ours = Bitfield(20, [0, 3, 9, 19]), Bitfield(20, [3, 4, 19])
+    assert theirs.count_not_in(ours) == 2 and ours.count_not_in(theirs) == 1
+    assert Bitfield.full(20).count_not_in(Bitfield(20)) == 20 and Bitfield(20).count_not_in(ours) == 0
+
+
 def test_count_in_counts_the_pieces_set_in_a_range_at_any_bit_offsets() -> None:
     import random
 

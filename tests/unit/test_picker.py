@@ -543,3 +543,13 @@ def test_distributed_copies_are_the_rarest_count_plus_the_share_above_it() -> No
     assert pk.distributed_copies() == 2.25
     pk.peer_gone("a")
     assert pk.distributed_copies() == 1.5  # (b: pieces 0 and 3; s: all)
+
+
+def test_the_piece_downloading_from_a_peer_is_that_of_its_oldest_request() -> None:
+    pk = one_block_pieces(6)
+    give(pk, "a", range(6))
+    assert pk.downloading_piece("a") is None  # nothing asked of it
+    first, second, *_ = pk.pick("a", None, 3)
+    assert pk.downloading_piece("a") == first.index
+    pk.block_received("a", first)
+    assert pk.downloading_piece("a") == second.index

@@ -468,9 +468,15 @@ SCHEMAS: dict[str, Schema] = {
                                  "description": "where the peer was heard of (incoming: it dialed us)"},
                      "downloaded": {**COUNT, "description": "payload bytes received from it over this "
                                     "connection"},
-                     "uploaded": {**COUNT, "description": "payload bytes sent to it over this connection"}},
+                     "uploaded": {**COUNT, "description": "payload bytes sent to it over this connection"},
+                     "relevance": {"type": "number", "minimum": 0, "maximum": 1,
+                                   "description": "the share of the pieces we lack that it has "
+                                   "(0: we lack none)"},
+                     "files": {"type": "array", "items": STRING,
+                               "description": "the files of the piece being downloaded from it (none: "
+                               "nothing is asked of it)"}},
                     ["address", "client", "download_rate", "upload_rate", "progress", "transport",
-                     "sources", "downloaded", "uploaded"]),
+                     "sources", "downloaded", "uploaded", "relevance", "files"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT,
                         "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"},

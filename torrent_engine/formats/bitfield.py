@@ -116,6 +116,10 @@ class Bitfield:
         """True when the two sets intersect (fast: one big-int AND)."""
         return bool(int.from_bytes(self._bits, "big") & int.from_bytes(other._bits, "big"))
 
+    def count_not_in(self, other: Bitfield) -> int:
+        """How many indexes are set here and not in ``other`` (of as many pieces)."""
+        return (int.from_bytes(self._bits, "big") & ~int.from_bytes(other._bits, "big")).bit_count()
+
     def __eq__(self, other: object) -> bool:
         if isinstance(other, Bitfield):
             return self.num_pieces == other.num_pieces and self._bits == other._bits

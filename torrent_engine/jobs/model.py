@@ -313,6 +313,8 @@ class JobPeer:
     sources: tuple[str, ...] = ()  # where it was heard of: tracker, dht, pex, lsd, magnet, user, incoming
     downloaded: int = 0  # payload bytes received from it over this connection
     uploaded: int = 0  # payload bytes sent to it over this connection
+    relevance: float = 0.0  # the share of the pieces we lack that it has (0: we lack none)
+    files: tuple[str, ...] = ()  # the files of the piece being downloaded from it (JobFile paths)
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,7 +607,8 @@ class Job:
             out["peer_list"] = [{"address": p.address, "client": p.client, "download_rate": p.download_rate,
                                  "upload_rate": p.upload_rate, "progress": p.progress,
                                  "transport": p.transport, "sources": list(p.sources),
-                                 "downloaded": p.downloaded, "uploaded": p.uploaded}
+                                 "downloaded": p.downloaded, "uploaded": p.uploaded,
+                                 "relevance": p.relevance, "files": list(p.files)}
                                 for p in self.peer_list]
             out["trackers"] = [self._tracker_json(t) for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()

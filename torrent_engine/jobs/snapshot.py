@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import operator
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..events import TrackerFailed, TrackerSuccess
@@ -69,10 +69,13 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     stall = rec.unmoved
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
+    paths = {f.index: f.path for f in files} if session.peer_count else {}  # (metainfo index: path)
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming),
-                          downloaded=p.downloaded, uploaded=p.uploaded)
+                          downloaded=p.downloaded, uploaded=p.uploaded,
+                          relevance=_relevance(p.have, session.have, num_pieces),
+                          files=_downloading_files(session, p.key, paths) if paths else ())
                   for p in session.peers)
     progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
     if not knows_pieces(session) and rec.total_size > 0:  # what the record last said stands
@@ -112,6 +115,24 @@ def availability(session: Session, num_pieces: int) -> float | None:
     if not session.has_metadata or session.state not in SWARMING or len(session.have) >= num_pieces:
         return None
     return session.picker.distributed_copies()
+
+
+def _relevance(theirs: Bitfield, ours: Bitfield, num_pieces: int) -> float:
+    """The share of the pieces we lack that the peer has, as qBittorrent's ``relevance`` (0 when
+    we lack none, or without the metadata)."""
+    missing = num_pieces - len(ours)
+    if missing <= 0 or len(theirs) == 0 or theirs.num_pieces != num_pieces:
+        return 0.0
+    return theirs.count_not_in(ours) / missing
+
+
+def _downloading_files(session: Session, peer_key: Hashable, paths: Mapping[int, str]) -> tuple[str, ...]:
+    """The ``paths`` of the files holding the piece being downloaded from the peer (its oldest
+    request), as qBittorrent's ``files`` of a peer; none while nothing is asked of it."""
+    piece = session.picker.downloading_piece(peer_key) if session.state in SWARMING else None
+    if piece is None:
+        return ()
+    return tuple(paths[i] for i in session.torrent.files_in_piece(piece) if i in paths)
 
 
 def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:

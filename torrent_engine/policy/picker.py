@@ -509,6 +509,12 @@ class PiecePicker:
         mine = self._requests.get(peer_key)
         return len(mine) if mine else 0
 
+    def downloading_piece(self, peer_key: PeerKey) -> int | None:
+        """The piece of the peer's oldest request not yet received (None: it has none), as
+        libtorrent's ``downloading_piece_index``."""
+        mine = self._requests.get(peer_key)
+        return next(iter(mine))[0] if mine else None
+
     def is_requested(self, peer_key: PeerKey, block: Block) -> bool:
         """Whether ``block`` is requested from the peer and not yet received."""
         mine = self._requests.get(peer_key)

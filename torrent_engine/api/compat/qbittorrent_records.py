@@ -352,7 +352,8 @@ _PEER_FLAGS = (("incoming", "I", "Incoming connection"), ("dht", "H", "Peer from
 def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
     """One peer as ``sync/torrentPeers`` gives it, of a torrent of ``size`` bytes: 2.16's
     ``contribution`` is what qBittorrent computes, what was sent to the peer over what it has
-    (over the torrent's size while it has nothing)."""
+    (over the torrent's size while it has nothing); ``relevance`` the share of the pieces we lack
+    that it has, ``files`` those of the piece being downloaded from it, a line each."""
     host, _, port = p.address.rpartition(":")
     flags = [(letter, text) for source, letter, text in _PEER_FLAGS if source in p.sources]
     if p.transport == "utp":
@@ -365,7 +366,7 @@ def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
             "connection": "μTP" if p.transport == "utp" else "BT",
             "flags": " ".join(letter for letter, _ in flags),
             "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
-            "relevance": 0, "files": "", "country_code": "", "country": ""}
+            "relevance": p.relevance, "files": "\n".join(p.files), "country_code": "", "country": ""}
 
 
 def _contribution(p: JobPeer, size: int) -> float:

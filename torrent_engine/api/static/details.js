@@ -398,7 +398,8 @@ function peerFlags(p) {
 DETAIL_VIEWS.peers = {
   make(id, open) {
     const {table, tbody} = detailsTable([["Address", ""], ["Client", "hide-narrow"], ["Flags", ""], ["Progress", "num"],
-      ["↓", "num"], ["↑", "num"], ["Downloaded", "num hide-narrow"], ["Uploaded", "num hide-narrow"], ["", ""]]);
+      ["↓", "num"], ["↑", "num"], ["Downloaded", "num hide-narrow"], ["Uploaded", "num hide-narrow"],
+      ["Relevance", "num hide-narrow"], ["Files", "hide-narrow"], ["", ""]]);
     tbody.addEventListener("click", (ev) => onPeerClick(id, open, ev));
     return el("div", {class: "peers"}, el("p", {class: "peers-said muted", role: "status"}),
               el("p", {class: "empty", hidden: ""}, "No peers connected."), table);
@@ -425,6 +426,10 @@ DETAIL_VIEWS.peers = {
         el("td", {class: "num", text: rate(p.upload_rate)}),
         el("td", {class: "num hide-narrow", "data-peer-total": "downloaded", text: bytes(p.downloaded || 0)}),
         el("td", {class: "num hide-narrow", "data-peer-total": "uploaded", text: bytes(p.uploaded || 0)}),
+        el("td", {class: "num hide-narrow", "data-peer-relevance": "", text: percent(p.relevance || 0),
+                  title: "the share of the pieces this torrent lacks that the peer has"}),
+        el("td", {class: "path hide-narrow", "data-peer-files": "", text: (p.files || []).join(", "),
+                  title: (p.files || []).join("\n")}),
         el("td", {class: "row-actions"}, ...actions, errorSpan(open.errors.get(key), key)));
     }));
   },
