@@ -56,7 +56,8 @@ class Checker:
 
 async def test_every_described_operation_answers_as_the_document_says(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed", (("a.bin", 70_000), ("b/c.bin", 5_000))))
-    async with running_api(tmp_path) as api:
+    asked: list[str] = []  # (the daemon's stop, asked for: recorded)
+    async with running_api(tmp_path, shutdown=asked.append) as api:
         r = await api.client.get("/api/openapi.json")
         assert r.status_code == 200 and r.headers["content-type"] == "application/json"
         document = r.json()
@@ -66,6 +67,8 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("GET", "/api/health", 200)
         await c.call("GET", "/api/stats", 200)
         await c.call("GET", "/api/stats/history", 200)
+        await c.call("POST", "/api/shutdown", 202)
+        assert asked == ["POST /api/shutdown"]
         lease = await c.call("POST", "/api/clients", 201, json={"ttl": 600})
         await c.call("POST", "/api/clients", 400, json={"ttl": "long"})
         await c.call("POST", "/api/clients/{lease_id}/heartbeat", 200, path={"lease_id": lease["id"]})

@@ -45,7 +45,7 @@ async def test_auth_and_the_session_id_handshake(tmp_path: Path) -> None:
             assert r.status_code == 200
             version = r.json()["arguments"]["version"]
             assert r.json() == {"result": "success", "arguments": {"version": version}, "tag": 7}
-            r = await c.post("/transmission/rpc", json={"method": "session-close"}, auth=("u", TOKEN),
+            r = await c.post("/transmission/rpc", json={"method": "torrent-add-trackers"}, auth=("u", TOKEN),
                              headers={"X-Transmission-Session-Id": sid})
             assert r.json()["result"].startswith("method not supported")  # never a fake success
             for bad in ({"method": "torrent-set", "arguments": {"ids": "all", "labels": 5}},

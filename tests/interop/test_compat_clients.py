@@ -315,3 +315,34 @@ def test_renamed_files_and_edited_trackers_survive_a_restart_of_the_daemon(tmp_p
         tr = transmission_rpc.Client(host="127.0.0.1", port=d.port, username="sonarr", password=TOKEN)
         assert tr.get_torrent(h).tracker_list == ["udp://127.0.0.1:9/announce", "http://127.0.0.1:9/announce"]
         d.stop()
+
+
+# -- a client stops the daemon -------------------------------------------------------------------
+def test_a_client_stops_the_daemon_as_it_stops_qbittorrent_or_transmission(tmp_path: Path) -> None:
+    """qBittorrent's ``app/shutdown`` (qbittorrent-api's ``app_shutdown``) and Transmission's
+    ``session-close`` (``transmission-remote --exit``) stop the daemon as its SIGTERM does: the
+    answer given, every job saved, exit status 0 (they were refused: not supported)."""
+    qbittorrentapi = require_module("qbittorrentapi")
+    exe = require_program("transmission-remote")
+    payload = make_payload(tmp_path / "d" / "downloads", (("a.bin", 100_001),), name="kept")
+    torrent = make_torrent(payload, version="v1")
+    h = torrent.info_hash.hex()
+    with running_daemon(tmp_path / "d") as d:
+        assert d.proc is not None
+        qbt = qbittorrentapi.Client(host=d.url, username="admin", password=TOKEN,
+                                    REQUESTS_ARGS={"timeout": 30})
+        qbt.auth_log_in()
+        assert qbt.torrents_add(torrent_files=torrent.to_bytes(), is_paused=True)["success_count"] == 1
+        qbt.app_shutdown()
+        assert d.proc.wait(timeout=60) == 0
+        log = (d.root / "daemon.log").read_text()
+        assert "qBittorrent's app/shutdown asked for the stop" in log and "stopped" in log, log
+        d.start()
+        qbt = qbittorrentapi.Client(host=d.url, username="admin", password=TOKEN,
+                                    REQUESTS_ARGS={"timeout": 30})
+        assert [t.hash for t in qbt.torrents_info()] == [h]  # (saved at the stop)
+        done = subprocess.run([exe, f"127.0.0.1:{d.port}", "-n", f"admin:{TOKEN}", "--exit"],
+                              capture_output=True, text=True, timeout=60, check=False)
+        assert done.returncode == 0 and "Error" not in done.stdout, done.stdout + done.stderr
+        assert d.proc.wait(timeout=60) == 0
+        assert "Transmission's session-close asked for the stop" in (d.root / "daemon.log").read_text()

@@ -80,6 +80,7 @@ from .metrics import Metrics, RequestTimer
 from .openapi import METHOD_NOT_ALLOWED, openapi_json
 from .pages import PartsResponse, gather
 from .security import GuardMiddleware, Tickets
+from .shutdown import DaemonStop
 from .sse import DEFAULT_HEARTBEAT, EventLog
 from .stream import METADATA_WAIT, StreamApi
 from .user_routes import UserApi, user_error_status
@@ -377,9 +378,10 @@ class Api:
 
     def __init__(self, service: JobService, events: EventLog, tickets: Tickets, *,
                  max_torrent_size: int, heartbeat: float, history: StatsHistory, gate: Gate,
-                 job_json: JobJson | None = None) -> None:
+                 job_json: JobJson | None = None, daemon_stop: DaemonStop | None = None) -> None:
         self.service = service
         self.gate = gate
+        self.daemon_stop = daemon_stop if daemon_stop is not None else DaemonStop()
         self.history = history
         self.events = events
         self.tickets = tickets
@@ -414,6 +416,12 @@ class Api:
     async def stats_history(self, request: Request) -> Response:
         """``GET /api/stats/history``: the last hour of rates and peers (the UI's charts)."""
         return JSONResponse(self.history.to_json())
+
+    async def shutdown(self, request: Request) -> Response:
+        """``POST /api/shutdown``: stop the daemon as its SIGTERM does (every job saved; an
+        admin's); answered ``202`` before it stops, ``409`` when no daemon serves the API."""
+        self.daemon_stop("POST /api/shutdown")
+        return JSONResponse({"status": "stopping"}, status_code=202)
 
     async def list_jobs(self, request: Request) -> Response:
         """``GET /api/jobs``: every job, or those in ``?state=``; a page of them with ``?limit=``
@@ -814,7 +822,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                heartbeat: float = DEFAULT_HEARTBEAT, compat_username: str | None = None,
                metrics: Metrics | None = None, history: StatsHistory | None = None,
                stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None,
-               logbook: LogBook | None = None, feeds: FeedReader | None = None) -> Starlette:
+               logbook: LogBook | None = None, feeds: FeedReader | None = None,
+               daemon_stop: DaemonStop | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
@@ -822,14 +831,17 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     waits ``stream_metadata_wait`` seconds for the metadata before a 503; ``job_json``: the jobs'
     kept JSON, shared with the event stream's snapshot; ``logbook``: the log ``/api/log`` and
     qBittorrent's ``log/*`` read; ``feeds``: the feed reader ``/api/feeds`` and qBittorrent's
-    ``rss/*`` edit, by default the service's, which runs once one of them is asked)."""
+    ``rss/*`` edit, by default the service's, which runs once one of them is asked;
+    ``daemon_stop``: the daemon's stop a client may ask for, by default none: refused)."""
+    daemon_stop = daemon_stop if daemon_stop is not None else DaemonStop()
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     feeds = feeds if feeds is not None else FeedReader.of(service)
     logbook = logbook if logbook is not None else LogBook()
     tickets = Tickets()
     gate = Gate(service, token=token)
     api = Api(service, events, tickets, max_torrent_size=max_torrent_size, heartbeat=heartbeat,
-              history=history if history is not None else StatsHistory(), gate=gate, job_json=job_json)
+              history=history if history is not None else StatsHistory(), gate=gate, job_json=job_json,
+              daemon_stop=daemon_stop)
     streams = StreamApi(service, token, metadata_wait=stream_metadata_wait)
     routes = [
         Route("/", api.index, methods=["GET"]),
@@ -842,6 +854,7 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         Route("/api/me", api.me, methods=["GET"]),
         Route("/api/stats", api.stats, methods=["GET"]),
         Route("/api/stats/history", api.stats_history, methods=["GET"]),
+        Route("/api/shutdown", api.shutdown, methods=["POST"]),
         Route("/api/jobs", api.list_jobs, methods=["GET"]),
         Route("/api/jobs", api.add_job, methods=["POST"]),
         Route("/api/jobs", api.clear_history, methods=["DELETE"]),
@@ -873,10 +886,11 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *FolderApi(service, gate).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
-                        max_torrent_size=max_torrent_size, domains=allowed_hosts).routes(),
+                        max_torrent_size=max_torrent_size, domains=allowed_hosts,
+                        daemon_stop=daemon_stop).routes(),
         *TransmissionRpc(service, token=token, username=compat_username, gate=gate,
                          max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
-                         max_torrent_size=max_torrent_size).routes(),
+                         max_torrent_size=max_torrent_size, daemon_stop=daemon_stop).routes(),
     ]
     middleware = [Middleware(_SecurityHeaders),
                   Middleware(GuardMiddleware, token=token, allowed_hosts=allowed_hosts,

@@ -594,6 +594,7 @@ SCHEMAS: dict[str, Schema] = {
                      "name": STRING, "role": {"type": "string", "enum": ["admin", "user", "viewer"]},
                      "scopes": {"type": "array", "items": STRING}}, ["token", "name", "role", "scopes"]),
     "LoggedOut": _obj({"logged_out": BOOL}, ["logged_out"]),
+    "Stopping": _obj({"status": {"type": "string", "enum": ["stopping"]}}, ["status"]),
     "ApiKey": _obj({"id": STRING, "prefix": STRING, "scopes": {"type": "array", "items": STRING},
                     "created_at": NUMBER}, ["id", "prefix", "scopes", "created_at"]),
     "NewApiKey": _obj({"id": STRING, "prefix": STRING, "scopes": {"type": "array", "items": STRING},
@@ -1042,6 +1043,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                               **_json(_ref("Health"))},
                       **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403)}}},
     ("GET", "/api/stats"): _op("The service's totals and rates", "Stats", tag="service"),
+    ("POST", "/api/shutdown"): _op("Stop the daemon as its SIGTERM does, every job saved (an admin's; "
+                                   "answered first; 409: no daemon serves this API)", "Stopping",
+                                   status=202, errors=(409,), tag="service"),
     ("GET", "/api/stats/history"): _op("The last hour of rates and peers, a sample every 10 s (oldest first)",
                                        "StatsHistory", tag="service"),
     ("GET", "/api/jobs"): _op("Every job, or those in one state; or those changed since a cursor",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import anyio
@@ -27,6 +27,7 @@ from .joblines import JobLines
 from .locate import DEFAULT_API_HOST, DEFAULT_API_PORT
 from .metrics import Metrics
 from .security import allowed_host_names, is_loopback
+from .shutdown import DaemonStop
 from .sse import DEFAULT_BUFFER, DEFAULT_HEARTBEAT, DEFAULT_QUEUE, EventLog
 from .stream import METADATA_WAIT
 from .tls import TlsFiles
@@ -83,6 +84,8 @@ class ApiServer:
     # the log clients read (the daemon's, which its logging feeds); None: one of its own, which the
     # jobs' events alone write in
     logbook: LogBook | None = None
+    # the daemon's stop, for a client that asks for it (which door asked); None: refused
+    shutdown: Callable[[str], object] | None = None
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -134,7 +137,7 @@ class ApiServer:
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
                          metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
-                         job_json=job_json, logbook=book, feeds=feeds)
+                         job_json=job_json, logbook=book, feeds=feeds, daemon_stop=DaemonStop(self.shutdown))
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,

@@ -470,6 +470,25 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
                     metrics_token=args.metrics_token, tls=tls, logbook=book)
+    stopping = anyio.Event()
+    starting = anyio.CancelScope()
+    listening = anyio.CancelScope()  # (the signals' receiver: it ends with the stop)
+
+    def stop(why: str) -> None:
+        """Save and stop (a signal, or a client that asked): the API answers what it has under
+        way, the service stops, then the task group ends."""
+        if stopping.is_set():
+            return
+        listening.cancel()
+        print(f"torrent-engine daemon: {why}, saving and stopping", file=sys.stderr, flush=True)
+        book.write(LogLevel.INFO, f"{why}: saving and stopping")
+        _watchdog(args.shutdown_timeout)
+        api.stop()
+        stopping.set()
+        if not service.ready:
+            starting.cancel()  # (a start under way is given up: nothing was changed yet)
+
+    api.shutdown = lambda door: stop(f"{door} asked for the stop")
     async with anyio.create_task_group() as tg:
         try:
             await tg.start(api.serve)
@@ -484,10 +503,10 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
             print(describe_tls(tls), flush=True)
         print(f"  downloads in {download_dir}, state in {state_dir}; "
               "stop with Ctrl-C (or SIGTERM)", flush=True)
-        stopping = anyio.Event()
 
         async def stop_on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+            receiver = anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            with listening, receiver as signals:
                 async for signum in signals:
                     if signum == signal.SIGHUP:
                         try:
@@ -498,16 +517,9 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
                             said = f"reload failed: {exc}"
                         print(f"torrent-engine daemon: SIGHUP: {said}", file=sys.stderr, flush=True)
                         continue
-                    print(f"torrent-engine daemon: {signal.Signals(signum).name}, saving and stopping",
-                          file=sys.stderr, flush=True)
-                    _watchdog(args.shutdown_timeout)
-                    api.stop()  # api.serve returns; the service stops, then the task group ends
-                    stopping.set()
-                    if not service.ready:
-                        starting.cancel()  # (a start under way is given up: nothing was changed yet)
+                    stop(signal.Signals(signum).name)
                     return
 
-        starting = anyio.CancelScope()
         tg.start_soon(stop_on_signal)
         with starting:
             async with ExitStack() as stack:

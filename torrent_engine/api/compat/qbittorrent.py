@@ -69,6 +69,7 @@ from .. import jsontext
 from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
 from ..pages import PartsResponse, array_parts, joined_pages
+from ..shutdown import DaemonStop
 from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
@@ -151,8 +152,10 @@ class QbittorrentApi:
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
                  max_torrent_size: int, clock: Callable[[], float] = time.monotonic,
                  gate: Gate | None = None, logbook: LogBook | None = None,
-                 feeds: FeedReader | None = None, domains: Iterable[str] = ()) -> None:
+                 feeds: FeedReader | None = None, domains: Iterable[str] = (),
+                 daemon_stop: DaemonStop | None = None) -> None:
         self.service = service
+        self.daemon_stop = daemon_stop if daemon_stop is not None else DaemonStop()  # app/shutdown
         self.domains = ";".join(sorted(domains))  # (the host names the API answers to: app/preferences)
         self.feeds = feeds if feeds is not None else FeedReader.of(service)  # rss/*
         self.logbook = logbook if logbook is not None else LogBook()  # (log/main, log/peers)
@@ -196,7 +199,8 @@ class QbittorrentApi:
             "torrentcreator/status": self.creation_status, "torrentcreator/torrentFile": self.created_file,
         }
         actions: dict[str, Handler] = {
-            "app/setPreferences": self.set_preferences, "transfer/setDownloadLimit": self.set_global_download,
+            "app/setPreferences": self.set_preferences, "app/shutdown": self.shutdown,
+            "transfer/setDownloadLimit": self.set_global_download,
             "transfer/setUploadLimit": self.set_global_upload, "torrents/add": self.add,
             "torrents/fetchMetadata": self.fetch_metadata, "torrents/parseMetadata": self.parse_metadata,
             "transfer/banPeers": self.ban_peers, "transfer/toggleSpeedLimitsMode": self.toggle_speed_mode,
@@ -471,6 +475,10 @@ class QbittorrentApi:
     async def process_info(self, form: Form, request: Request) -> dict[str, int]:
         """``app/processInfo``: when the daemon's process started."""
         return {"launch_time": self._launch_time}
+
+    async def shutdown(self, form: Form, request: Request) -> None:
+        """``app/shutdown``: the daemon stops, as qBittorrent quits (an admin's; answered first)."""
+        self.daemon_stop("qBittorrent's app/shutdown")
 
     async def load_client_data(self, form: Form, request: Request) -> dict[str, JSON]:
         """``clientdata/load`` ``keys`` (a JSON array; none: everything stored)."""

@@ -75,6 +75,7 @@ from .. import jsontext
 from .. import pages as paging
 from ..access import TOKEN, AccessDenied, Gate, LoginRefused, Principal, acting, current
 from ..pages import PartsResponse, array_parts, gather, joined_pages
+from ..shutdown import DaemonStop
 from ..stream import content_type
 from ..users import Scope
 from . import network
@@ -109,7 +110,6 @@ STOPPED, CHECK_WAIT, CHECK, DOWNLOAD_WAIT, DOWNLOAD, SEED_WAIT, SEED = range(7)
 PRIORITY_OURS = {-1: 1, 0: 4, 1: 7}  # Transmission's low/normal/high as our 0..7
 # the methods this daemon does not have, and why (an answer says so: never a fake success)
 UNSUPPORTED = {
-    "session-close": " (the daemon is stopped by its service manager, not by a client)",
     "torrent-add-trackers": "",
 }
 
@@ -237,9 +237,11 @@ class TransmissionRpc:
     """The ``/transmission/rpc`` route over one service."""
 
     def __init__(self, service: JobService, *, token: str, username: str | None, max_body: int,
-                 max_torrent_size: int, gate: Gate | None = None) -> None:
+                 max_torrent_size: int, gate: Gate | None = None,
+                 daemon_stop: DaemonStop | None = None) -> None:
         self.service = service
         self.gate = gate if gate is not None else Gate(service, token=token)
+        self.daemon_stop = daemon_stop if daemon_stop is not None else DaemonStop()  # session-close
         self.token = token.encode()
         self.username = username
         self.max_body = max_body
@@ -262,6 +264,7 @@ class TransmissionRpc:
             "torrent-rename-path": self.rename_path,
             "blocklist-update": self.blocklist_update, "port-test": self.port_test,
             "group-get": self.group_get, "group-set": self.group_set,
+            "session-close": self.session_close,
         }
         self._methods = methods
 
@@ -651,6 +654,12 @@ class TransmissionRpc:
     async def blocklist_update(self, arguments: JSONObject) -> Answer:
         """``blocklist-update``: fetch ``blocklist-url`` now; the rules in force."""
         return {"blocklist-size": await self.service.blocklist.update()}
+
+    async def session_close(self, arguments: JSONObject) -> Answer:
+        """``session-close``: the daemon stops, as transmission-daemon does (an admin's; answered
+        first)."""
+        self.daemon_stop("Transmission's session-close")
+        return {}
 
     async def port_test(self, arguments: JSONObject) -> Answer:
         """``port-test`` (``ip_protocol`` ipv4/ipv6): whether the peer port accepts a TCP
