@@ -183,6 +183,13 @@ async def test_sigterm_stops_cleanly_and_remote_drives_it(tmp_path: Path) -> Non
         assert f"{d.url}/#token={TOKEN}" in log and "stopped" in log
     async with daemon(tmp_path) as d:
         assert (await job(d, job_id))["state"] == "cancelled"
+        # `remote shutdown` stops it as SIGTERM did (an admin's: the API token)
+        assert "the daemon is stopping" in await remote("shutdown")
+        with anyio.fail_after(30):
+            while d.proc.poll() is None:
+                await anyio.sleep(0.1)
+        assert d.proc.returncode == 0 and not (tmp_path / "state" / "api.json").exists()
+        assert "POST /api/shutdown asked for the stop" in (tmp_path / "daemon.log").read_text()
 
 
 async def test_a_corrupted_job_record_loses_that_job_only(tmp_path: Path) -> None:

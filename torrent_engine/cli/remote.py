@@ -75,6 +75,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     cancel.add_argument("--delete-files", action="store_true", help="remove what it downloaded")
     watch = sub.add_parser("watch", help="follow the live events (of one job: until it finishes)")
     watch.add_argument("job_id", nargs="?")
+    sub.add_parser("shutdown", help="stop the daemon as SIGTERM does, every job saved (an admin's)")
     p.set_defaults(run=run)
 
 
@@ -352,6 +353,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _log(client, args)
         except KeyboardInterrupt:
+            return 0
+    elif args.action == "shutdown":
+        answer = client.request("POST", "/api/shutdown")
+        if not args.json:
+            print("torrent-engine remote: the daemon is stopping (every job saved)")
             return 0
     else:
         job_path = f"/api/jobs/{urllib.parse.quote(args.job_id, safe='')}"
