@@ -16,10 +16,12 @@ import anyio.abc
 import httpx
 import pytest
 
-from tests.integration.api_helpers import running_api
-from tests.integration.helpers import make_payload, make_torrent
+from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.integration.test_api_users import as_user, users
 from tests.unit.tracker._tracker_servers import HttpRequest, http_response, http_tracker
+from torrent_engine.api.server import ApiServer
+from torrent_engine.jobs import JobService
 
 pytestmark = pytest.mark.anyio
 
@@ -129,6 +131,33 @@ async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) ->
         removed = await ok(await c.delete("/api/feeds/rules", params={"name": "series"}))
         assert removed == {"removed": "series"}
         assert await ok(await c.get("/api/feeds")) == {"folders": ["Series"], "feeds": []}
+
+
+async def test_the_feeds_are_read_from_the_services_start_when_the_api_was_served_first(
+        tmp_path: Path) -> None:
+    """The daemon serves its API while the torrents load, before its job service runs: the
+    reader was not started then ("the service does not run: the feeds are not read" at every
+    start), and after a restart a rule took nothing until someone opened the feeds."""
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
+    async with feed_site(_feed, wanted.to_bytes()) as url:
+        async with running_api(tmp_path) as api:  # the feed and its rule, kept for the next start
+            await ok(await api.client.post("/api/feeds", json={"url": url, "path": "Example"}), 201)
+            await ok(await api.client.put("/api/feeds/rules", json={
+                "name": "shows", "enabled": True, "must_contain": "show 720p", "feeds": [url]}))
+        state = tmp_path / "state"
+        service = JobService(loopback_config(state_dir=state), download_root=tmp_path / "downloads",
+                             state_dir=state)
+        await service.load()
+        server = ApiServer(service, token=TOKEN, port=0)
+        async with anyio.create_task_group() as tg:
+            await tg.start(server.serve)  # (the daemon's order: the API, then the service)
+            async with service:
+                await service.update_settings(rss_processing_enabled=True, rss_auto_downloading_enabled=True)
+                with anyio.fail_after(30):  # (no feeds call: the reader runs with the service)
+                    while not service.client_jobs():
+                        await anyio.sleep(0.05)
+                assert service.client_jobs()[0].info_hash == wanted.info_hash.hex()
+            server.stop()
 
 
 async def test_what_the_feeds_api_refuses_and_why(tmp_path: Path) -> None:

@@ -95,10 +95,7 @@ class FeedApi(JsonRoutes):
     async def _load(self) -> None:
         """The feeds loaded, the reader running (it reads them in the service's task group: a
         service that stops keeps what was asked, read at its next start)."""
-        try:
-            self.feeds.ensure_running()
-        except JobConflict:
-            pass
+        self.feeds.ensure_running()
         with _as_api():
             await self.feeds.load()
 

@@ -18,7 +18,7 @@ from anyio.abc import TaskStatus
 
 from ..engine.clock import next_beat
 from ..feeds import FeedReader
-from ..jobs import JobConflict, JobNotFound, JobService
+from ..jobs import JobNotFound, JobService
 from ..logbook import LogBook
 from .app import MAX_TORRENT_SIZE, create_app
 from .history import SAMPLE_INTERVAL, StatsHistory
@@ -146,10 +146,7 @@ class ApiServer:
                                 ssl_keyfile=str(self.tls.keyfile) if self.tls is not None else None)
         self._server = _Server(config)
         job_lines = JobLines(self.service.events, book)
-        try:
-            feeds.ensure_running()
-        except JobConflict:  # (a service not running: the feeds are read once it is asked of them)
-            log.warning("the service does not run: the feeds are not read")
+        feeds.ensure_running()  # (in the service's task group: from its start, when it has not started)
         try:
             async with anyio.create_task_group() as tg:  # the loop-lag probe and the charts' sampler
                 tg.start_soon(metrics.watch_loop)  # live as long as we serve

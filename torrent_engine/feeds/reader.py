@@ -99,10 +99,10 @@ class FeedReader:
 
     # -- running -----------------------------------------------------------------------------
     def ensure_running(self) -> None:
-        """Run the reader in the service's task group, unless it runs (``JobConflict`` while
-        the service does not)."""
+        """Run the reader in the service's task group for its run (from its start, when it has
+        not started yet: the daemon serves its API first), unless it does."""
         if not self._running:
-            self.service.start_soon(self.run, name="feed reader")
+            self.service.run_with(self.run, name="feed reader")
             self._running = True
 
     def wake(self) -> None:

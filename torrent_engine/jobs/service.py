@@ -153,6 +153,8 @@ class JobService:
         self.incomplete_dir = incomplete_dir  # what the configuration asks ("" = none): see configure
         self.lost: list[tuple[str, str]] = []  # (where, reason) of job records that could not be read
         self._stack: ExitStack | None = None
+        # a front end's work for the service's run, asked for before it ran (``run_with``)
+        self._companions: list[tuple[Callable[[], Coroutine[object, object, None]], str]] = []
 
     # -- context -------------------------------------------------------------------------
     async def load(self) -> None:
@@ -220,6 +222,9 @@ class JobService:
             self._run.tg.start_soon(self._watcher.run)
             self._run.tg.start_soon(self.blocklist.run)
             self._run.tg.start_soon(self._follower.run_forever)
+            for work, name in self._companions:
+                self._run.tg.start_soon(work, name=name)
+            self._companions = []
         except BaseException:
             self._run.running = False
             self._run.loaded = False
@@ -386,6 +391,15 @@ class JobService:
         self.events.publish(ServiceStatsEvent(stats=stats))
         if self._totals.due():
             await self._totals.save(stats.transfer)
+
+    def run_with(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
+        """Run ``work`` in the service's task group for its run: now if it runs, else from its
+        start (a front end's background work asked for before the service ran: the daemon
+        serves its API while the torrents load). It ends when the service stops."""
+        if self._run.tg is not None and self._run.running:
+            self._run.tg.start_soon(work, name=name)
+        else:
+            self._companions.append((work, name))
 
     def start_soon(self, work: Callable[[], Coroutine[object, object, None]], name: str) -> None:
         """Run ``work`` in the service's task group: a front end's background work (a torrent being

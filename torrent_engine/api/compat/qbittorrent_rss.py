@@ -14,7 +14,6 @@ from starlette.responses import Response
 
 from ...feeds import FeedConflict, FeedReader, FeedRule, RuleError
 from ...feeds.reader import MIN_INTERVAL
-from ...jobs import JobConflict
 from ...jsonvalue import JSON
 from .forms import Form
 from .qbittorrent_records import QbtError, form_json, parse_bool
@@ -51,10 +50,7 @@ def rss_methods(feeds: FeedReader) -> dict[str, Handler]:
     """The ``rss/*`` methods, by name."""
 
     def running() -> None:  # (the reader reads the feeds in the service's task group)
-        try:
-            feeds.ensure_running()
-        except JobConflict:
-            pass  # (the service stops: nothing is read, what was asked is kept)
+        feeds.ensure_running()
 
     def plain(verb: Callable[..., Awaitable[object]], *names: str) -> Handler:
         """A method that hands its fields ``names`` (all needed) to the reader's ``verb``."""
