@@ -1185,6 +1185,7 @@ function start() {
     $("log-open").hidden = me.role !== "admin";
     $("feeds-open").hidden = me.role !== "admin";
     $("create-open").hidden = me.role !== "admin";
+    $("daemon-stop").hidden = me.role !== "admin";  // (stopping the daemon: an admin's)
   }).catch(() => {});
   api("GET", "/api/health").then((health) => {
     for (const lost of health.lost_jobs || []) showError(`A job record could not be read at start and was lost: ${lost.reason}`);
@@ -1202,6 +1203,15 @@ document.addEventListener("DOMContentLoaded", () => {
   $("settings-open").addEventListener("click", () => act(openSettings()));
   $("settings-form").addEventListener("submit", saveSettings);
   $("settings-close").addEventListener("click", () => $("settings-dialog").close());
+  const stopAsk = (asking) => { $("daemon-stop-ask").hidden = !asking; $("daemon-stop").hidden = asking; };
+  $("daemon-stop").addEventListener("click", () => stopAsk(true));
+  $("daemon-stop-no").addEventListener("click", () => stopAsk(false));
+  $("daemon-stop-yes").addEventListener("click", () => {
+    $("daemon-stop-ask").hidden = true;
+    api("POST", "/api/shutdown").then(() => {
+      $("settings-status").textContent = "The daemon is stopping: every job is saved. Start it again on its machine.";
+    }).catch((e) => { $("settings-status").textContent = e.message; $("daemon-stop").hidden = false; });
+  });
   $("add-file").addEventListener("change", addFile);
   buildShareLimits();
   $("share-form").addEventListener("submit", (ev) => {
