@@ -118,6 +118,20 @@ async def test_a_folder_is_made_into_a_torrent_seeded_saved_and_removed_from_the
             assert (await api.client.get(f"/api/jobs/{task['job_id']}")).status_code == 200  # (it stays)
 
 
+def signed_in(driver: Any, url: str, name: str = "alice") -> None:
+    """The page at ``url`` signed in as ``name`` (a user of ``users``, no admin), once the answer
+    to /api/me has hidden the admin's buttons (the log's, shown before, first)."""
+    from selenium.webdriver.common.by import By
+
+    driver.get(url)
+    wait(driver, lambda d: d.find_element(By.ID, "login-name").is_displayed())
+    driver.find_element(By.ID, "login-name").send_keys(name)
+    driver.find_element(By.ID, "login-password").send_keys(PASSWORDS[name])
+    driver.find_element(By.CSS_SELECTOR, "#user-login-form button[type=submit]").click()
+    wait(driver, lambda d: d.find_element(By.ID, "app").is_displayed()
+         and not d.find_element(By.ID, "log-open").is_displayed())
+
+
 async def test_a_user_who_is_no_admin_is_not_offered_the_creator(tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -125,14 +139,7 @@ async def test_a_user_who_is_no_admin_is_not_offered_the_creator(tmp_path: Path)
     async with running_api(tmp_path) as api:
         with chromium() as driver:
             def offered() -> tuple[bool, bool]:
-                driver.get(api.url)
-                wait(driver, lambda d: d.find_element(By.ID, "login-name").is_displayed())
-                driver.find_element(By.ID, "login-name").send_keys("alice")
-                driver.find_element(By.ID, "login-password").send_keys(PASSWORDS["alice"])
-                driver.find_element(By.CSS_SELECTOR, "#user-login-form button[type=submit]").click()
-                # (the answer to /api/me hides the admin's buttons: the log's, shown before, first)
-                wait(driver, lambda d: d.find_element(By.ID, "app").is_displayed()
-                     and not d.find_element(By.ID, "log-open").is_displayed())
+                signed_in(driver, api.url)
                 return (driver.find_element(By.ID, "create-open").is_displayed(),
                         driver.find_element(By.ID, "settings-open").is_displayed())
 

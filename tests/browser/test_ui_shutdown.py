@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from tests.browser.test_ui import chromium, in_thread, wait
+from tests.browser.test_ui_creator import signed_in
 from tests.integration.api_helpers import TOKEN, running_api
-from tests.integration.test_api_users import PASSWORDS, users
+from tests.integration.test_api_users import users
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 
@@ -51,13 +52,7 @@ async def test_a_user_who_is_no_admin_is_not_offered_the_stop(tmp_path: Path) ->
     async with running_api(tmp_path, shutdown=lambda door: None) as api:
         with chromium() as driver:
             def offered() -> bool:
-                driver.get(api.url)
-                wait(driver, lambda d: d.find_element(By.ID, "login-name").is_displayed())
-                driver.find_element(By.ID, "login-name").send_keys("alice")
-                driver.find_element(By.ID, "login-password").send_keys(PASSWORDS["alice"])
-                driver.find_element(By.CSS_SELECTOR, "#user-login-form button[type=submit]").click()
-                wait(driver, lambda d: d.find_element(By.ID, "app").is_displayed()
-                     and not d.find_element(By.ID, "log-open").is_displayed())  # (/api/me answered)
+                signed_in(driver, api.url)
                 driver.find_element(By.ID, "settings-open").click()
                 wait(driver, lambda d: d.find_element(By.ID, "settings-dialog").is_displayed())
                 return bool(driver.find_element(By.ID, "daemon-stop").is_displayed())
