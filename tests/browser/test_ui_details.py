@@ -149,7 +149,8 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                     By.CSS_SELECTOR, ".tracker-status").text == "Working")
                 wait(driver, lambda d: tracker_row(d, tracker).find_element(  # (the tab's scrape)
                     By.CSS_SELECTOR, ".tracker-downloaded").text == "11")
-                cells = [c.text for c in tracker_row(driver, tracker).find_elements(By.TAG_NAME, "td")]
+                cells = wait(driver, lambda d: [c.text for c in tracker_row(d, tracker).find_elements(
+                    By.TAG_NAME, "td")])  # (in a wait: the tab redraws, a row found may be gone)
                 return cells[3], cells[4], cells[5], cells[6], cells[7]  # seeds … downloaded, next announce
 
             *counts, next_shown = await in_thread(trackers_shown)
@@ -176,9 +177,13 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
             assert api.service.tracker_tiers(job_id) == (
                 (tracker,), ("udp://127.0.0.1:9/announce",), ("http://127.0.0.1:9/second",))
 
+            def click_in_row(url: str, action: str) -> None:
+                """Click the row's button (in a wait: the tab redraws, a row found may be gone)."""
+                wait(driver, lambda d: tracker_row(d, url).find_element(
+                    By.CSS_SELECTOR, f'[data-tracker="{action}"]').click() or True)
+
             def edit_bad_then_good_then_remove() -> tuple[str, str]:
-                tracker_row(driver, "udp://127.0.0.1:9/announce").find_element(
-                    By.CSS_SELECTOR, '[data-tracker="edit"]').click()
+                click_in_row("udp://127.0.0.1:9/announce", "edit")
                 edit = wait(driver, lambda d: css(d, 'input[data-form="tracker-edit"]'))
                 typed(driver, edit, "ftp://127.0.0.1/announce\n")
                 error = wait(driver, lambda d: d.find_element(
@@ -186,8 +191,7 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                 kept = edit.get_attribute("value")
                 typed(driver, edit, "udp://127.0.0.1:10/announce\n")
                 wait(driver, lambda d: tracker_row(d, "udp://127.0.0.1:10/announce"))
-                tracker_row(driver, "http://127.0.0.1:9/second").find_element(
-                    By.CSS_SELECTOR, '[data-tracker="remove"]').click()
+                click_in_row("http://127.0.0.1:9/second", "remove")
                 wait(driver, lambda d: tracker_row(d, "http://127.0.0.1:9/second") is None)
                 return str(error), str(kept)
 
@@ -263,8 +267,8 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
             assert api.service.web_seeds(job_id) == ["http://127.0.0.1:9/pub/"]
 
             def remove_web_seed() -> bool:
-                tracker_row(driver, "http://127.0.0.1:9/pub/").find_element(
-                    By.CSS_SELECTOR, '[data-seed="remove"]').click()
+                wait(driver, lambda d: tracker_row(d, "http://127.0.0.1:9/pub/").find_element(
+                    By.CSS_SELECTOR, '[data-seed="remove"]').click() or True)  # (as click_in_row)
                 wait(driver, lambda d: tracker_row(d, "http://127.0.0.1:9/pub/") is None)
                 return bool(css(driver, "#details .http-sources .empty").is_displayed())
 
