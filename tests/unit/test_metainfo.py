@@ -126,15 +126,6 @@ def test_multi_file_v1_paths_start_with_name_and_offsets_concatenate() -> None:
     assert t.num_pieces == 2
     # the pieces holding each file's bytes (an empty one: the piece at its offset)
     assert [t.file_span(i) for i in range(3)] == [(0, 0), (0, 1), (1, 1)]
-    # the files holding each piece's bytes (an empty one holds none)
-    assert [t.files_in_piece(i) for i in range(2)] == [[0, 1], [1]]
-
-
-def test_the_files_of_a_piece_leave_out_pad_files() -> None:
-    top = multi_v1([[b"a"], [b".pad", b"16284"], [b"b"], [b"c"]], [100, 16284, 50, 40000])
-    top[b"info"][b"files"][1][b"attr"] = b"p"
-    t = load(top)
-    assert [t.files_in_piece(i) for i in range(t.num_pieces)] == [[0], [2, 3], [3], [3]]
 
 
 def test_bep47_pad_files_and_attributes() -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ..events import TrackerFailed, TrackerSuccess
 from ..formats.bitfield import Bitfield
+from ..formats.layout import FileMap
 from ..formats.metainfo import Torrent
 from ..policy.picker import DEFAULT_PRIORITY
 from ..session import Session, SessionSetup
@@ -132,7 +133,9 @@ def _downloading_files(session: Session, peer_key: Hashable, paths: Mapping[int,
     piece = session.picker.downloading_piece(peer_key) if session.state in SWARMING else None
     if piece is None:
         return ()
-    return tuple(paths[i] for i in session.torrent.files_in_piece(piece) if i in paths)
+    torrent = session.torrent
+    slices = FileMap(torrent).slices(piece, 0, torrent.piece_size(piece))
+    return tuple(paths[s.file_index] for s in slices if not s.pad and s.file_index in paths)
 
 
 def live_stamp(rec: JobRecord, session: Session) -> tuple[object, ...]:

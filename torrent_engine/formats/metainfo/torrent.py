@@ -115,21 +115,6 @@ class Torrent:
         first = f.offset // self.piece_length
         return first, max(first, (f.offset + f.length - 1) // self.piece_length)
 
-    def files_in_piece(self, index: int) -> list[int]:
-        """The indexes of the files holding bytes of piece ``index`` (pad and empty files left
-        out), in order."""
-        start = index * self.piece_length
-        end = start + self.piece_size(index)
-        files = self.files
-        i = max(0, bisect.bisect_right(files, start, key=lambda f: f.offset) - 1)
-        out = []
-        while i < len(files) and files[i].offset < end:
-            f = files[i]
-            if f.length > 0 and not f.pad and f.offset + f.length > start:
-                out.append(i)
-            i += 1
-        return out
-
     def _file_of_piece(self, index: int) -> int:
         pos = bisect.bisect_right(self._piece_starts, index) - 1
         return self._piece_files[pos]
