@@ -32,7 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
 from ..engine.clock import sleep_to_beat
-from ..jobs import JobService
+from ..jobs import Job, JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
 from .pages import PartsResponse
 
@@ -141,13 +141,15 @@ _JOB_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("job_seeds", "gauge", "Connected peers that have every piece.", ()),
     ("job_wanted_bytes", "gauge", "Bytes of the files the job downloads.", ()),
     ("job_verified_bytes", "gauge", "Wanted bytes verified on disk.", ()),
+    ("job_queue_position", "gauge", "The job's place in the queue (1 = next to run; 0 = not queued).", ()),
+    # (the families above are read from the job's view, those below from its session)
     ("job_pieces", "gauge", "Pieces of the torrent (once its metadata is known).", ()),
     ("job_pieces_verified", "gauge", "Pieces verified on disk.", ()),
-    ("job_queue_position", "gauge", "The job's place in the queue (1 = next to run; 0 = not queued).", ()),
     ("job_trackers", "gauge", "The job's trackers by state (idle, updating, working, failing, disabled) "
      "while the job announces.", ("state",)),
     ("job_tracker_errors_total", "counter", "Failed tracker announces since the job last started.", ()),
 )
+_VIEW_FAMILIES = 10  # how many of _JOB_FAMILIES, first, are read from the job's view alone
 _library_go_float = cast(Callable[[float], str], _untyped_go_float)
 
 
@@ -172,38 +174,54 @@ def _label(value: str) -> str:
 class JobSeries:
     """Every unfinished job's series (``_JOB_FAMILIES``) in the text exposition format, written
     here rather than through ``prometheus_client``'s families: at 30 000 jobs those made 330 000
-    samples and formatted them in one go, 2–3 s of the event loop at each scrape. Read a page of
-    jobs at a time (``JobService.active_pages``) with the loop let run between pages."""
+    samples and formatted them in one go, 2-3 s of the event loop at each scrape. Read a page of
+    jobs at a time (``JobService.active_pages``) with the loop let run between pages. A job's
+    samples read from its view are kept while the service keeps the same view object (it makes a
+    new one when the job changes), so a scrape of 10 000 idle seeds formats none of them again."""
 
     def __init__(self, service: JobService) -> None:
         self.service = service
+        # job id -> (the view the lines were made from, its lines: those of the first
+        # _VIEW_FAMILIES families), for the jobs the last scrape listed
+        self._kept: dict[str, tuple[Job, tuple[str, ...]]] = {}
+
+    def _view_lines(self, job: Job, kept: dict[str, tuple[Job, tuple[str, ...]]]) -> tuple[str, ...]:
+        """The samples of ``job``'s view (without the metric's name), those of the last scrape
+        while the view is the same; kept in ``kept`` for the next."""
+        hit = self._kept.get(job.id)
+        if hit is not None and hit[0] is job:
+            kept[job.id] = hit
+            return hit[1]
+        f = _go_float
+        ids = f'info_hash="{job.info_hash}",job="{_label(job.id)}"'
+        lines = (f'{{{ids},name="{_label(job.name)}",state="{job.state.value}"}} 1.0',
+                 f"{{{ids}}} {f(job.downloaded)}", f"{{{ids}}} {f(job.uploaded)}",
+                 f"{{{ids}}} {f(job.download_rate)}", f"{{{ids}}} {f(job.upload_rate)}",
+                 f"{{{ids}}} {f(job.peers)}", f"{{{ids}}} {f(job.seeds)}",
+                 f"{{{ids}}} {f(job.total_size)}", f"{{{ids}}} {f(job.done_size)}",
+                 f"{{{ids}}} {f(job.queue_position)}")
+        kept[job.id] = (job, lines)
+        return lines
 
     async def text(self) -> list[bytes]:
         """The families, one after the other (a part each), each sample line as ``prometheus_client`` writes
         it (labels sorted by name, values as Go floats), and the total of peers."""
         lines: list[list[str]] = [[] for _ in _JOB_FAMILIES]
-        (info, down, up, down_rate, up_rate, peers, seeds, wanted, verified, pieces, have, position,
-         trackers, errors) = lines
+        viewed = lines[:_VIEW_FAMILIES]
+        pieces, have, trackers, errors = lines[_VIEW_FAMILIES:]
         peers_total = 0
+        kept: dict[str, tuple[Job, tuple[str, ...]]] = {}  # (the jobs listed now: no other's lines kept)
         f = _go_float
         manager = self.service.manager
         for page in self.service.active_pages(JOB_PAGE):
             for job in page:
-                ids = f'info_hash="{job.info_hash}",job="{_label(job.id)}"'
-                info.append(f'{{{ids},name="{_label(job.name)}",state="{job.state.value}"}} 1.0')
-                down.append(f"{{{ids}}} {f(job.downloaded)}")
-                up.append(f"{{{ids}}} {f(job.uploaded)}")
-                down_rate.append(f"{{{ids}}} {f(job.download_rate)}")
-                up_rate.append(f"{{{ids}}} {f(job.upload_rate)}")
-                peers.append(f"{{{ids}}} {f(job.peers)}")
+                for family, line in zip(viewed, self._view_lines(job, kept), strict=True):
+                    family.append(line)
                 peers_total += job.peers
-                seeds.append(f"{{{ids}}} {f(job.seeds)}")
-                wanted.append(f"{{{ids}}} {f(job.total_size)}")
-                verified.append(f"{{{ids}}} {f(job.done_size)}")
-                position.append(f"{{{ids}}} {f(job.queue_position)}")
                 session = manager.get(job.info_hash)
                 if session is None:
                     continue
+                ids = f'info_hash="{job.info_hash}",job="{_label(job.id)}"'
                 if session.has_metadata:
                     st = session.status()
                     pieces.append(f"{{{ids}}} {f(st.num_pieces)}")
@@ -216,6 +234,7 @@ class JobSeries:
                     for state in sorted(by_state):
                         trackers.append(f'{{{ids},state="{_label(state)}"}} {f(by_state[state])}')
             await anyio.sleep(0)  # (the loop's other work between two pages)
+        self._kept = kept
         out = [f"# HELP {PREFIX}_peers Peers connected, all jobs together.\n# TYPE {PREFIX}_peers gauge\n"
                f"{PREFIX}_peers {f(peers_total)}\n".encode()]
         for (name, kind, doc, _), samples in zip(_JOB_FAMILIES, lines, strict=True):

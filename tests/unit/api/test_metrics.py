@@ -186,3 +186,39 @@ def test_a_value_is_written_as_prometheus_client_writes_it_whatever_its_kind(val
     from prometheus_client.utils import floatToGoString
 
     assert [metrics_module._go_float(v) for v in values] == [floatToGoString(v) for v in values]
+
+
+async def test_a_scrape_formats_again_only_the_jobs_whose_view_changed(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service keeps a job's view object until the job changes: a scrape of 10 000 idle seeds
+    formatted all their samples again each time (90-115 ms of the loop). A job's view samples are
+    kept while its view is the same object; a changed view is written anew, a job gone is forgotten."""
+    jobs = [fake_job(n, f"job {n}") for n in range(4)]
+    service = FakeJobs(jobs)
+    series = JobSeries(cast(JobService, service))
+    formatted: list[float] = []
+    real = metrics_module._go_float
+
+    def counting(value: float) -> str:
+        formatted.append(value)
+        return real(value)
+
+    monkeypatch.setattr(metrics_module, "_go_float", counting)
+    first = b"".join(await series.text()).decode()
+    assert len(formatted) > 4 * 9
+    formatted.clear()
+    again = b"".join(await series.text()).decode()
+    assert again == first
+    assert len(formatted) <= 1  # (the peers' total alone)
+
+    changed = fake_job(2, "job 2")
+    changed.downloaded = 777_777  # a new view object, as the service makes when the job changes
+    jobs[2] = changed
+    del jobs[0]
+    formatted.clear()
+    third = b"".join(await series.text()).decode()
+    assert f'job_downloaded_bytes_total{{info_hash="{2:040x}",job="job2"}} 777777.0' in third
+    assert f'job="job2"}} {real(2 * 123_456_789_012)}' in first
+    assert f'job="job2"}} {real(2 * 123_456_789_012)}' not in third and 'job="job0"' not in third
+    assert 9 <= len(formatted) <= 10  # (the changed job's samples and the peers' total)
+    assert set(series._kept) == {"job1", "job2", "job3"}
