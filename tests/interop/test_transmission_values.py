@@ -1,11 +1,12 @@
 """The values a real ``transmission-daemon`` (3.00) gives a torrent added paused, against ours,
 field by field over Transmission's RPC: every field both know, but those that say where or when
-(the folders, the dates of the add) and the defaults each daemon is configured with (limits,
-peers). ``seedRatioLimit`` (the session's in its mode: 2.0 while none is set),
-``manualAnnounceTime`` (-1 while nothing is announced) and ``startDate`` (0 until it starts; ours
-had been the add's date) differed. Then the torrent started and stopped in both: ``startDate`` the
-moment it started, kept once it stopped, and ``transmission-remote -i``'s "Date started" only once
-it has."""
+(the folders, the dates of the add) and the defaults each daemon is configured with (peers).
+``seedRatioLimit`` (the session's in its mode: 2.0 while none is set), ``manualAnnounceTime`` (-1
+while nothing is announced), ``startDate`` (0 until it starts; ours had been the add's date) and
+``downloadLimit``/``uploadLimit`` while off (the session's, 100 kB/s by default; ours 0) differed.
+Then the torrent started and stopped in both: ``startDate`` the moment it started, kept once it
+stopped, and ``transmission-remote -i``'s "Date started" only once it has. Then limits and queues
+set a change at a time, as Transmission's GUIs send them."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,15 +34,17 @@ pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
 # every torrent-get field Transmission 3.00 knows and both answer alike for a paused torrent
 FIELDS = ["activityDate", "bandwidthPriority", "comment", "corruptEver", "creator", "dateCreated",
-          "desiredAvailable", "doneDate", "downloadLimited", "downloadedEver", "error", "errorString", "eta",
-          "etaIdle", "files", "fileStats", "hashString", "haveUnchecked", "haveValid", "honorsSessionLimits",
+          "desiredAvailable", "doneDate", "downloadLimit", "downloadLimited", "downloadedEver", "error",
+          "errorString", "eta", "etaIdle", "files", "fileStats", "hashString", "haveUnchecked", "haveValid",
+          "honorsSessionLimits",
           "isFinished", "isPrivate", "isStalled", "labels", "leftUntilDone", "magnetLink",
           "manualAnnounceTime", "metadataPercentComplete", "name", "peers", "peersConnected",
           "peersFrom", "peersGettingFromUs", "peersSendingToUs", "percentDone", "pieceCount", "pieceSize",
           "pieces", "priorities", "queuePosition", "rateDownload", "rateUpload", "recheckProgress",
           "secondsDownloading", "secondsSeeding", "seedIdleLimit", "seedIdleMode", "seedRatioLimit",
           "seedRatioMode", "sizeWhenDone", "startDate", "status", "totalSize", "trackerStats", "trackers",
-          "uploadLimited", "uploadRatio", "uploadedEver", "wanted", "webseeds", "webseedsSendingToUs"]
+          "uploadLimit", "uploadLimited", "uploadRatio", "uploadedEver", "wanted", "webseeds",
+          "webseedsSendingToUs"]
 
 
 def _free_port() -> int:
@@ -159,3 +162,75 @@ async def test_a_torrent_started_and_stopped_has_the_start_date_a_real_transmiss
                         await anyio.to_thread.run_sync(_remote_started, url)]
     assert seen["theirs"] == [False, True, True, True]
     assert seen["ours"] == seen["theirs"]
+
+
+# Transmission's GUIs (transmission-qt's preferences and torrent properties, its web client) send
+# each change alone: a switch when it is ticked, then the spin box it enables. Each step, and the
+# values read after it (a limit or size only while its switch is on: this daemon keeps none while
+# off, where Transmission keeps the last one).
+SESSION_STEPS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+    ({"speed-limit-down-enabled": True}, ("speed-limit-down-enabled", "speed-limit-down")),
+    ({"speed-limit-down": 250}, ("speed-limit-down-enabled", "speed-limit-down")),
+    ({"speed-limit-down-enabled": False}, ("speed-limit-down-enabled",)),
+    ({"speed-limit-up": 40, "speed-limit-up-enabled": True}, ("speed-limit-up-enabled", "speed-limit-up")),
+    ({"seedRatioLimited": True}, ("seedRatioLimited", "seedRatioLimit")),
+    ({"seedRatioLimit": 1.5}, ("seedRatioLimited", "seedRatioLimit")),
+    ({"idle-seeding-limit-enabled": True}, ("idle-seeding-limit-enabled", "idle-seeding-limit")),
+    ({"idle-seeding-limit": 45}, ("idle-seeding-limit-enabled", "idle-seeding-limit")),
+    ({"seed-queue-enabled": False, "download-queue-enabled": True, "download-queue-size": 7},
+     ("download-queue-enabled", "download-queue-size", "seed-queue-enabled")),
+    ({"download-queue-enabled": False}, ("download-queue-enabled", "seed-queue-enabled")),
+    ({"download-queue-enabled": True}, ("download-queue-enabled", "download-queue-size")),
+    ({"download-queue-size": 4}, ("download-queue-enabled", "download-queue-size")),
+]
+TORRENT_STEPS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
+    ({}, ("downloadLimited", "downloadLimit", "uploadLimited", "uploadLimit")),
+    ({"downloadLimited": True}, ("downloadLimited", "downloadLimit")),
+    ({"downloadLimit": 40}, ("downloadLimited", "downloadLimit")),
+    ({"downloadLimited": False}, ("downloadLimited",)),
+    ({"uploadLimited": True}, ("uploadLimited", "uploadLimit")),
+]
+
+
+def _steps(call: Callable[[str, dict[str, Any]], dict[str, Any]], number: int) -> list[list[object]]:
+    """The values after each step of ``TORRENT_STEPS`` (torrent ``number``), then of ``SESSION_STEPS``
+    (the torrent's first: a Transmission torrent's limit starts as the session's)."""
+    seen: list[list[object]] = []
+    for change, read in TORRENT_STEPS:
+        if change:
+            call("torrent-set", {"ids": [number], **change})
+        got = call("torrent-get", {"ids": [number], "fields": list(read)})["torrents"][0]
+        seen.append([got[k] for k in read])
+    for change, read in SESSION_STEPS:
+        call("session-set", change)
+        got = call("session-get", {})
+        seen.append([got[k] for k in read])
+    return seen
+
+
+async def test_limits_and_queues_set_a_change_at_a_time_as_transmissions_guis_send_them(
+        tmp_path: Path) -> None:
+    """A switch ticked alone, then its value alone (as Transmission's GUIs send them) gave no
+    limit here: the session's speed limit and queue sizes sent alone while off were lost, a queue
+    turned on again alone was refused (its size read as -1), a torrent's limit ticked alone was 0
+    (none). Step by step, the values real transmission-daemon answers, and ours."""
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000)]), version="v1")
+    add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
+    with transmission_daemon(tmp_path / "tr") as url:
+        theirs = _steps(lambda method, arguments: _call(url, method, arguments),
+                        _call(url, "torrent-add", add)["torrent-added"]["id"])
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        url = api.server.url + "/transmission/rpc"
+
+        def ours_call(method: str, arguments: dict[str, Any]) -> dict[str, Any]:
+            with httpx.Client(auth=("u", TOKEN), timeout=10) as c:
+                sid = c.post(url, json={"method": method}).headers["x-transmission-session-id"]
+                answer: dict[str, Any] = c.post(url, json={"method": method, "arguments": arguments},
+                                                headers={"X-Transmission-Session-Id": sid}).json()
+            assert answer["result"] == "success", (method, arguments, answer)
+            return answer["arguments"]
+
+        ours = await anyio.to_thread.run_sync(_steps, ours_call, number)
+    assert theirs[:3] == [[False, 100, False, 100], [True, 100], [True, 40]]  # (Transmission's defaults)
+    assert ours == theirs

@@ -103,6 +103,12 @@ TR_PARTIAL_SUFFIX = ".part"  # (its incomplete files' suffix: Transmission's ren
 # where an answer's kept rows go (no job's text holds it: random, NULs)
 ROWS_MARK = f"\x00rows-{secrets.token_hex(8)}\x00"
 KILO = 1000  # Transmission 4 counts speed in kB/s of 1000 bytes
+# what Transmission shows of a limit or queue that is off and was never set (its defaults): a
+# switch turned on alone takes it, as Transmission takes the value it kept (this daemon keeps
+# none: a limit is its value, 0 when off)
+SPEED_LIMIT_SHOWN = 100  # kB/s: speed-limit-down/-up, and a torrent's limits while the session's are off
+DOWNLOAD_QUEUE_SHOWN = 5
+SEED_QUEUE_SHOWN = 10
 RECENT = 60.0  # seconds: "recently-active"
 PORT_TEST_TIMEOUT = 5.0  # seconds: port-test's connection to the daemon's own peer port
 
@@ -521,16 +527,18 @@ class TransmissionRpc:
             "preferred_transports": _TRANSPORTS[s.transport],
             "sequentialDownload": False,
             "encryption": _ENCRYPTION[s.encryption],
-            "speed-limit-down": s.download_limit // KILO, "speed-limit-down-enabled": s.download_limit > 0,
-            "speed-limit-up": s.upload_limit // KILO, "speed-limit-up-enabled": s.upload_limit > 0,
+            "speed-limit-down": _speed_shown(s.download_limit),
+            "speed-limit-down-enabled": s.download_limit > 0,
+            "speed-limit-up": _speed_shown(s.upload_limit), "speed-limit-up-enabled": s.upload_limit > 0,
             "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
             "seedRatioLimited": s.ratio_limit >= 0,
             "idle-seeding-limit": _idle_minutes(s.idle_seeding_limit),
             "idle-seeding-limit-enabled": s.idle_seeding_limit >= 0,
             "download-queue-enabled": s.queueing and s.max_active_downloads >= 0,
-            "download-queue-size": max(0, s.max_active_downloads),
+            "download-queue-size": s.max_active_downloads if s.max_active_downloads >= 0
+            else DOWNLOAD_QUEUE_SHOWN,
             "seed-queue-enabled": s.queueing and s.max_active_uploads >= 0,
-            "seed-queue-size": max(0, s.max_active_uploads),
+            "seed-queue-size": s.max_active_uploads if s.max_active_uploads >= 0 else SEED_QUEUE_SHOWN,
             # (stalled: slower than the slow rates, 2 KiB/s each unless changed, for that long)
             "queue-stalled-enabled": s.dont_count_slow_torrents,
             "queue-stalled-minutes": max(1, round(s.slow_torrent_inactive_time / 60)),
@@ -568,33 +576,42 @@ class TransmissionRpc:
         ``session-get`` answers now); ``RpcError`` for a key this daemon cannot change."""
         s = self.service.get_settings()
         changes: dict[str, object] = {}  # (each checked by the service: settings.updated)
+
+        # A value and its switch. A switch turned on alone takes the value session-get shows
+        # (Transmission's default where none is set: it keeps a value while off, this daemon
+        # does not); a value given alone turns its switch on, as torrent-set's downloadLimit and
+        # group-set's limits do (a client's spin box, enabled only while its switch is on, sends it
+        # alone then). Transmission's GUIs send each change alone: a limit or queue size set that
+        # way was lost, and a queue turned on again alone was refused (its size read as -1).
+        def switched(value: str, switch: str) -> bool:
+            return bool(a[switch]) if switch in a else value in a or bool(current[switch])
+
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
-            on = bool(a.get("speed-limit-down-enabled", current["speed-limit-down-enabled"]))
             down = _speed(a.get("speed-limit-down", current["speed-limit-down"]), "speed-limit-down")
-            changes["download_limit"] = down if on else 0
+            changes["download_limit"] = down if switched("speed-limit-down", "speed-limit-down-enabled") \
+                else 0
         if "speed-limit-up" in a or "speed-limit-up-enabled" in a:
-            on = bool(a.get("speed-limit-up-enabled", current["speed-limit-up-enabled"]))
             up = _speed(a.get("speed-limit-up", current["speed-limit-up"]), "speed-limit-up")
-            changes["upload_limit"] = up if on else 0
+            changes["upload_limit"] = up if switched("speed-limit-up", "speed-limit-up-enabled") else 0
         if "seedRatioLimit" in a or "seedRatioLimited" in a:
-            on = bool(a.get("seedRatioLimited", current["seedRatioLimited"]))
             ratio = as_float_text(a.get("seedRatioLimit", current["seedRatioLimit"]), "seedRatioLimit")
-            changes["ratio_limit"] = ratio if on else -1
+            changes["ratio_limit"] = ratio if switched("seedRatioLimit", "seedRatioLimited") else -1
         if "idle-seeding-limit" in a or "idle-seeding-limit-enabled" in a:
-            on = bool(a.get("idle-seeding-limit-enabled", current["idle-seeding-limit-enabled"]))
             minutes = _whole(a.get("idle-seeding-limit", current["idle-seeding-limit"]), "idle-seeding-limit")
-            changes["idle_seeding_limit"] = minutes * 60.0 if on else -1
-        dq = bool(a.get("download-queue-enabled", current["download-queue-enabled"]))
-        sq = bool(a.get("seed-queue-enabled", current["seed-queue-enabled"]))
+            changes["idle_seeding_limit"] = minutes * 60.0 \
+                if switched("idle-seeding-limit", "idle-seeding-limit-enabled") else -1
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
                                 "seed-queue-size")):
+            dq = switched("download-queue-size", "download-queue-enabled")
+            sq = switched("seed-queue-size", "seed-queue-enabled")
+            down_size = _whole(a.get("download-queue-size", current["download-queue-size"]),
+                               "download-queue-size")
+            seed_size = _whole(a.get("seed-queue-size", current["seed-queue-size"]), "seed-queue-size")
             changes["queueing"] = dq or sq
-            changes["max_active_downloads"] = _whole(a.get("download-queue-size", s.max_active_downloads),
-                                                   "download-queue-size") \
-                if dq else -1
-            changes["max_active_uploads"] = _whole(a.get("seed-queue-size", s.max_active_uploads),
-                                                 "seed-queue-size") \
-                if sq else -1
+            # (one queue on and the other off: the other has no maximum, its size is not kept;
+            # both off: the queue is off, and both sizes are kept for when one is on again)
+            changes["max_active_downloads"] = down_size if dq or not sq else -1
+            changes["max_active_uploads"] = seed_size if sq or not dq else -1
             changes["max_active_torrents"] = -1
         if "start-added-torrents" in a:  # (off: new torrents are added paused, unless an add says)
             start = a["start-added-torrents"]
@@ -769,9 +786,9 @@ class TransmissionRpc:
             "seedRatioMode": lambda: mode, "seedIdleMode": lambda: idle_mode,
             "seedIdleLimit": lambda: _idle_minutes(idle_limit if idle_limit is not None and idle_limit >= 0
                                                    else settings.idle_seeding_limit),
-            "downloadLimit": lambda: job.options.download_limit // KILO,
+            "downloadLimit": lambda: _job_speed_shown(job.options.download_limit, settings.download_limit),
             "downloadLimited": lambda: job.options.download_limit > 0,
-            "uploadLimit": lambda: job.options.upload_limit // KILO,
+            "uploadLimit": lambda: _job_speed_shown(job.options.upload_limit, settings.upload_limit),
             "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
             "bandwidthPriority": lambda: 0,
             "peer-limit": lambda: peer_limit, "maxConnectedPeers": lambda: peer_limit,
@@ -1077,12 +1094,14 @@ class TransmissionRpc:
         if features:
             features_from(features)  # (checked before anything changes)
         peer_limit = check_job_peers(a["peer-limit"], "peer-limit") if "peer-limit" in a else None
+        settings = self.service.get_settings()
         for job in jobs:
             limits: dict[str, int] = {}
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
-                if key in a or limited is not None:
-                    value = _speed(a.get(key, getattr(job.options, ours) // KILO), key)
+                if key in a or limited is not None:  # (turned on alone: the value torrent-get shows)
+                    shown = _job_speed_shown(getattr(job.options, ours), getattr(settings, ours))
+                    value = _speed(a.get(key, shown), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
                     limits[ours] = value if on else 0
             # (a file is named by its place in torrent-get's files, which leaves pad files out:
@@ -1355,6 +1374,17 @@ def _desired_available(job: Job, torrent: Torrent | None, states: list[int] | No
     found = sum(torrent.piece_size(i) for i, state in enumerate(states)
                 if state != 2 and wanted[i] and i < len(counts) and counts[i] > 0)
     return min(found, left)
+
+
+def _speed_shown(limit: int) -> int:
+    """A global speed limit in Transmission's kB/s; none: its default, as it shows one off."""
+    return limit // KILO if limit > 0 else SPEED_LIMIT_SHOWN
+
+
+def _job_speed_shown(limit: int, session_limit: int) -> int:
+    """A torrent's speed limit in kB/s; none: the session's as ``session-get`` shows it (a
+    Transmission torrent's limit starts as the session's, kept while off)."""
+    return limit // KILO if limit > 0 else _speed_shown(session_limit)
 
 
 def _idle_minutes(seconds: float) -> int:
