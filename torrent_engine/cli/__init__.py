@@ -22,6 +22,7 @@ from ..version import __version__
 COMMANDS = {
     "info": "show what a .torrent file or magnet link holds",
     "create": "make a .torrent from a file or folder",
+    "verify": "check downloaded files against a .torrent's hashes (nothing written)",
     "download": "download torrents or magnet links (then seed with --seed)",
     "stream": "play a file of a torrent while it downloads (HTTP on 127.0.0.1, with seeking)",
     "demo": "seed and download a generated payload over loopback",
@@ -42,6 +43,9 @@ EXAMPLES = {
     "create": """  torrent-engine create ~/photos -o photos.torrent --tracker udp://tracker.example:6969/announce
   torrent-engine create big.iso -o big.torrent --piece-length 4M --hybrid
   torrent-engine create notes/ -o notes.torrent --private --web-seed https://example.org/notes/""",
+    "verify": """  torrent-engine verify ubuntu.torrent -d ~/Downloads   # exit status 0: every piece verifies
+  torrent-engine verify season.torrent -d /data --all     # every file, the complete ones too
+  torrent-engine verify season.torrent -d /data --json | jq '.files[] | select(.state != "complete")'""",
     "scrape": """  torrent-engine scrape ubuntu.torrent""",
     "dht": """  torrent-engine dht ping router.example:6881
   torrent-engine dht get-peers 3f481fc25cda983e3374e16c93d8f8e9502682f7 --bootstrap HOST:PORT

@@ -64,22 +64,25 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=run, version=None)
 
 
-class _Progress:
+class HashProgress:
     """Hashing progress on stderr: percent, amount, rate. On a terminal one line redrawn in place;
-    into a pipe or a file, a plain line every 5 s and at the end (no ``\r`` noise)."""
+    into a pipe or a file, a plain line every 5 s and at the end (no ``\r`` noise). ``label``
+    begins the line (``create``'s hashing, ``verify``'s checking)."""
 
-    def __init__(self, terminal: bool) -> None:
+    def __init__(self, terminal: bool, label: str = "hashing") -> None:
         self.terminal = terminal
+        self.label = label
         self.started = time.monotonic()
         self.last = self.started if not terminal else 0.0
 
     def __call__(self, done: int, total: int) -> None:
+        """``done`` of ``total`` bytes hashed (a line shown at most every 0.2 s, 5 s into a pipe)."""
         now = time.monotonic()
         if now - self.last < (0.2 if self.terminal else 5.0) and done < total:
             return
         self.last = now
         rate = done / max(now - self.started, 1e-6)
-        line = (f"hashing {100 * done / total:5.1f}%  {human_size(done)} / {human_size(total)}"
+        line = (f"{self.label} {100 * done / total:5.1f}%  {human_size(done)} / {human_size(total)}"
                 f"  {human_size(int(rate))}/s")
         if self.terminal:
             sys.stderr.write(f"\r{line}   " + ("\n" if done >= total else ""))
@@ -136,7 +139,7 @@ def run(args: argparse.Namespace) -> int:
         comment=args.comment,
         creation_date=None if args.no_date else int(time.time()),
         threads=max(1, args.threads),
-        progress=_Progress(sys.stderr.isatty()) if show else None,
+        progress=HashProgress(sys.stderr.isatty()) if show else None,
     )
     tmp = out.with_name(out.name + ".part")
     try:
