@@ -4,12 +4,15 @@
 - torrents we make load in libtorrent with the same info-hashes and piece hashes, and a
   libtorrent session checking the original data against them finds every piece good;
 - data damaged and partly missing, checked against a torrent libtorrent made, verifies piece for
-  piece as libtorrent's own check finds it (``verify``'s ``check_data``).
+  piece as libtorrent's own check finds it (``verify``'s ``check_data``);
+- files found by their content for a torrent mktorrent made of them under other names
+  (``verify --find-in``'s ``find_files``) are whole to libtorrent's check.
 """
 
 from __future__ import annotations
 
 import hashlib
+import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -23,6 +26,8 @@ from tests.conftest import require_libtorrent, require_program
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage.create import create_torrent
 from torrent_engine.storage.datacheck import check_data
+from torrent_engine.storage.dedup import place_file
+from torrent_engine.storage.findfiles import find_files
 
 pytestmark = [pytest.mark.interop, pytest.mark.filterwarnings("ignore::DeprecationWarning")]
 
@@ -557,3 +562,33 @@ def test_damaged_data_verifies_piece_for_piece_as_libtorrent_checks_it(lt: Modul
     states = {f.path: f.state for f in found.files}
     assert (states["share/dir/sub/d"], states["share/dir/c.dat"], states["share/a.txt"]) == (
         "incomplete", "missing", "wrong_size")
+
+
+def test_files_found_by_content_for_another_torrent_are_whole_to_libtorrent(lt: ModuleType, share: Path,
+                                                                            tmp_path: Path) -> None:
+    """Cross-seeding: mktorrent makes a torrent of the same files under another folder name and
+    piece length; ``find_files`` finds each of them in the original folder (under their old names,
+    and a same-size decoy passed over), ``place_file`` puts them at the new torrent's paths, and
+    libtorrent's check of mktorrent's torrent finds every piece."""
+    mktorrent = require_program("mktorrent")
+    other = tmp_path / "release" / "Other.Name"
+    other.mkdir(parents=True)
+    for rel in FILES:  # (the same content under other names: mktorrent's torrent names them so)
+        target = other / rel.replace("/", "_")
+        target.write_bytes((share / rel).read_bytes())
+    out = tmp_path / "other.torrent"
+    subprocess.run([mktorrent, "-l", "16", "-a", "http://127.0.0.1:1/a", "-o", str(out), str(other)],
+                   check=True, capture_output=True, timeout=60)
+    t = Torrent.load(out)
+    shutil.rmtree(other)
+    (share / "decoy").mkdir()
+    (share / "decoy" / "0").write_bytes(bytes(FILES["dir/sub/d"]))  # (same size, not the data)
+    wanted = [i for i, f in enumerate(t.files) if f.length]
+    found = find_files(t, wanted, [share])
+    assert [f.source for f in found] == [share / rel for rel in FILES if FILES[rel]], [f.why for f in found]
+    target = tmp_path / "seed"
+    for f in found:
+        assert f.source is not None
+        place_file(f.source, target.joinpath(*t.files[f.index].path), t.files[f.index].length, ["copy"])
+    status = _libtorrent_check(lt, t, target)
+    assert status.num_pieces == t.num_pieces

@@ -1,15 +1,24 @@
-"""``torrent-engine verify FILE.torrent [-d DIR] [--all] [--json]``: check downloaded data against
-a torrent's hashes, nothing written (``storage.datacheck``)."""
+"""``torrent-engine verify FILE.torrent [-d DIR] [--find-in SRC [--place MODE]] [--all] [--json]``:
+check downloaded data against a torrent's hashes (``storage.datacheck``), nothing written; with
+``--find-in``, look for the files missing there among other files by their content
+(``storage.findfiles``), and with ``--place``, put those found in place first."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from pathlib import Path
 
 from ..engine.addtorrent import AddTorrentError, TorrentUrl, from_text, read_add_torrent
+from ..errors import StorageError
 from ..formats.metainfo import Torrent
+from ..policy.dedup import DedupMode, methods
 from ..storage.datacheck import DataCheck, FileCheck, check_data
+from ..storage.dedup import PlaceError, place_file
+from ..storage.findfiles import Found, find_files
+from ..storage.paths import real_path, safe_join
 from . import COMMANDS
 from .create import PROGRESS_MIN_BYTES, HashProgress
 from .info import human_size
@@ -25,8 +34,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=COMMANDS["verify"],
         description="Hash the files a torrent names in the folder it was downloaded into and say "
         "which pieces verify and which files are complete, missing, of another size or damaged. "
-        "Nothing is written. Exit status 0 when every piece verifies and every file is complete, "
-        "1 otherwise (or on an error).",
+        "Nothing is written unless --place says. Exit status 0 when every piece verifies and "
+        "every file is complete, 1 otherwise (or on an error).",
     )
     p.add_argument("source", metavar="FILE.torrent|URL", help="a .torrent file, or an http(s) URL of one")
     p.add_argument("-d", "--dir", default=".", metavar="DIR",
@@ -34,6 +43,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "torrent of several files has its own folder below it")
     p.add_argument("-a", "--all", action="store_true", help="list every file, the complete ones too")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    p.add_argument("--find-in", action="append", default=[], type=Path, metavar="SRC",
+                   help="look for the files missing in DIR among the files under SRC (repeat for more "
+                   "folders): a file of the same size whose pieces verify, whatever its name")
+    p.add_argument("--place", choices=["reflink", "hardlink", "copy"], metavar="MODE",
+                   help="put each file --find-in found at its place in DIR before the check: reflink "
+                   "(shares the blocks where the file system can, else a copy), hardlink (else a copy) "
+                   "or copy; never over a file that is there")
     p.add_argument("--threads", type=int, default=2, help="hashing threads (default 2)")
     p.set_defaults(run=run)
 
@@ -81,11 +97,72 @@ def report(torrent: Torrent, found: DataCheck, *, every: bool) -> str:
     return "\n".join(lines)
 
 
+def _at_place(torrent: Torrent, root: Path) -> tuple[list[int], dict[int, Path]]:
+    """The stored files (not pad files or links) with nothing at their path under ``root``, and
+    those there at their size (by index: their path), which pieces shared with a missing one read."""
+    missing, present = [], {}
+    for i, f in enumerate(torrent.files):
+        if f.pad or "l" in f.attr or f.length == 0:
+            continue
+        path = safe_join(root, f.path)
+        if not os.path.lexists(path):
+            missing.append(i)
+        elif path.is_file() and path.stat().st_size == f.length:
+            present[i] = path
+    return missing, present
+
+
+def _find(torrent: Torrent, root: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    """``--find-in`` and ``--place``: what was found of each missing file, where, and how it was
+    placed (or why not), each said on stderr unless ``--json`` or ``-q``."""
+    say = not args.quiet and not args.json
+    folders = [real_path(f) for f in args.find_in]
+    for folder in folders:
+        if not folder.is_dir():
+            raise StorageError(f"--find-in {folder}: is not a folder to look in")
+    wanted, present = _at_place(torrent, root)
+    if say:
+        print(f"looking for {len(wanted)} missing file(s) in {', '.join(map(str, folders))}", file=sys.stderr)
+    out: list[dict[str, object]] = []
+    for found in find_files(torrent, wanted, folders, present):
+        f = torrent.files[found.index]
+        path = "/".join(f.path)
+        row: dict[str, object] = {"path": path, "source": str(found.source) if found.source else None,
+                                  "placed": None, "why": found.why}
+        if found.source is not None and args.place:
+            mode: DedupMode = args.place
+            try:
+                placed = place_file(found.source, safe_join(root, f.path), f.length, methods(mode))
+                row["placed"] = placed.method
+                row["why"] = "; ".join(f"{way} refused: {why}" for way, why in placed.refused)
+            except PlaceError as exc:
+                row["why"] = str(exc)
+        out.append(row)
+        if say:
+            print(_found_line(found, path, row), file=sys.stderr)
+    return out
+
+
+def _found_line(found: Found, path: str, row: dict[str, object]) -> str:
+    if found.source is None:
+        return f"  not found  {path}: {found.why}"
+    if row["placed"]:
+        refused = f"; {row['why']}" if row["why"] else ""
+        return f"  placed     {path} from {found.source} ({row['placed']}{refused})"
+    if row["why"]:
+        return f"  found      {path} in {found.source}, not placed: {row['why']}"
+    return f"  found      {path} in {found.source} (--place puts it there)"
+
+
 def run(args: argparse.Namespace) -> int:
     """Check the data of ``args.source`` under ``args.dir``; 0 when it is all there and whole."""
     from ..engine.runtime import run as run_loop
 
     torrent = _torrent(args.source)
+    if args.place and not args.find_in:
+        raise StorageError("--place puts the files --find-in finds: give --find-in SRC too")
+    root = real_path(args.dir)
+    found = _find(torrent, root, args) if args.find_in and root.is_dir() else None
     show = not args.quiet and not args.json and torrent.total_length >= PROGRESS_MIN_BYTES
     bar = HashProgress(sys.stderr.isatty(), "checking") if show else None
     length = torrent.piece_length
@@ -94,13 +171,16 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar(min(checked * length, torrent.total_length), torrent.total_length)
 
-    found = run_loop(lambda: check_data(torrent, args.dir, threads=args.threads, progress=progress))
+    checked = run_loop(lambda: check_data(torrent, args.dir, threads=args.threads, progress=progress))
     if args.json:
-        print(json.dumps({"name": torrent.name, "save_path": str(found.save_path), "complete": found.complete,
-                          "pieces": found.num_pieces, "verified_pieces": len(found.verified),
-                          "verified_bytes": found.verified_bytes, "total_bytes": found.total_bytes,
-                          "seconds": round(found.seconds, 3),
-                          "files": [f.to_json() for f in found.files]}, indent=2))
+        doc: dict[str, object] = {
+            "name": torrent.name, "save_path": str(checked.save_path), "complete": checked.complete,
+            "pieces": checked.num_pieces, "verified_pieces": len(checked.verified),
+            "verified_bytes": checked.verified_bytes, "total_bytes": checked.total_bytes,
+            "seconds": round(checked.seconds, 3), "files": [f.to_json() for f in checked.files]}
+        if found is not None:
+            doc["found"] = found
+        print(json.dumps(doc, indent=2))
     else:
-        print(report(torrent, found, every=args.all))
-    return 0 if found.complete else 1
+        print(report(torrent, checked, every=args.all))
+    return 0 if checked.complete else 1

@@ -68,3 +68,30 @@ def test_errors_say_what_was_wrong(tmp_path: Path, capsys: pytest.CaptureFixture
     assert main(["verify", str(tmp_path / "bad.torrent")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("torrent-engine verify: error:") and "Traceback" not in err
+
+
+def test_find_in_reports_and_place_puts_the_files_found_then_checks(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """The album's files kept elsewhere under other names: ``--find-in`` says where each is, and
+    writes nothing; ``--place copy`` puts them at the torrent's paths, and the check passes."""
+    torrent = _made(tmp_path)
+    library = tmp_path / "library"
+    (library / "flac").mkdir(parents=True)
+    (tmp_path / "data" / "album" / "one.flac").rename(library / "flac" / "01 - One.flac")
+    (tmp_path / "data" / "album" / "two.flac").rename(library / "02 - Two.flac")
+    (tmp_path / "data" / "album").rmdir()
+    assert main(["verify", str(torrent), "-d", str(tmp_path / "data"), "--find-in", str(library)]) == 1
+    captured = capsys.readouterr()
+    assert f"found      album/one.flac in {library / 'flac' / '01 - One.flac'} (--place puts it there)" \
+        in captured.err
+    assert not (tmp_path / "data" / "album").exists()
+
+    assert main(["verify", str(torrent), "-d", str(tmp_path / "data"), "--find-in", str(library),
+                 "--place", "copy", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["complete"] is True
+    assert [(f["path"], f["placed"]) for f in doc["found"]] == [("album/one.flac", "copy"),
+                                                                 ("album/two.flac", "copy")]
+    assert (library / "02 - Two.flac").read_bytes() == (tmp_path / "data" / "album" / "two.flac").read_bytes()
+    assert main(["verify", str(torrent), "-d", str(tmp_path / "data"), "--place", "copy"]) == 1
+    assert "give --find-in SRC too" in capsys.readouterr().err
