@@ -174,7 +174,7 @@ def _label(value: str) -> str:
 class JobSeries:
     """Every unfinished job's series (``_JOB_FAMILIES``) in the text exposition format, written
     here rather than through ``prometheus_client``'s families: at 30 000 jobs those made 330 000
-    samples and formatted them in one go, 2-3 s of the event loop at each scrape. Read a page of
+    samples and formatted them in one go, 2–3 s of the event loop at each scrape. Read a page of
     jobs at a time (``JobService.active_pages``) with the loop let run between pages. A job's
     samples read from its view are kept while the service keeps the same view object (it makes a
     new one when the job changes), so a scrape of 10 000 idle seeds formats none of them again."""
