@@ -35,7 +35,10 @@ async def test_the_statistics_window_shows_every_runs_totals_and_this_runs_live(
                      and stat(d, "run-added") == "1")
                 keys = ("all-added", "run-added", "all-starts", "run-downloaded", "all-ratio", "peers",
                         "announces", "latency", "run-wasted")
-                return {k: stat(driver, k) for k in keys}
+                # (read in a wait: the open window is drawn again from the live stats, a cell
+                # found a moment ago may be gone)
+                shown: dict[str, str] = wait(driver, lambda d: {k: stat(d, k) for k in keys})
+                return shown
 
             shown = await in_thread(opened)
             assert shown == {"all-added": "1", "run-added": "1", "all-starts": "1", "run-downloaded": "0 B",

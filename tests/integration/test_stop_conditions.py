@@ -15,6 +15,8 @@ from tests.conftest import require_module
 from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import seeded_magnet, small_v1
 from torrent_engine.jobs import JobService, JobState
+from torrent_engine.session.checking import Checker
+from torrent_engine.session.phases import Checking
 
 pytestmark = pytest.mark.anyio
 
@@ -90,3 +92,33 @@ async def test_our_api_takes_a_stop_condition_at_the_add_and_as_a_setting(tmp_pa
         r = await api.client.post("/api/jobs", json={"source": base64.b64encode(torrent.to_bytes()).decode(),
                                                      "stop_condition": "metadata_received"})
         assert r.status_code == 201 and r.json()["state"] == "paused", r.text  # (its metainfo is here)
+
+
+async def test_a_torrent_added_paused_shows_paused_before_its_session_has_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session added paused is "queued" until its start-up check has looked (then it checks, if
+    its data is there, and pauses): the add's answer, made before that on a loaded machine, said
+    "queued" for a job the user had paused (the stop condition's test above, now and then in the
+    suite). Here each session's start-up check begins a second late; the add, the list and the
+    job say paused throughout."""
+    torrent = small_v1(tmp_path / "made", FILES, "Waits")
+    check = Checker.check
+
+    async def late_check(checker: Checker, checking: Checking) -> None:
+        await anyio.sleep(1.0)
+        await check(checker, checking)
+
+    monkeypatch.setattr(Checker, "check", late_check)
+    async with running_api(tmp_path / "daemon") as api:
+        source = base64.b64encode(torrent.to_bytes()).decode()
+        r = await api.client.post("/api/jobs", json={"source": source, "paused": True})
+        assert r.status_code == 201, r.text
+        session = api.service.manager.get(r.json()["info_hash"])
+        assert session is not None and session.state.value == "queued"  # (it has not run yet)
+        assert r.json()["state"] == "paused", r.text
+        job_id = r.json()["id"]
+        assert (await api.client.get(f"/api/jobs/{job_id}")).json()["state"] == "paused"
+        with anyio.fail_after(30):  # (once it has run: paused by its own step)
+            while session.state.value != "paused":
+                await anyio.sleep(0.05)
+        assert (await api.client.get(f"/api/jobs/{job_id}")).json()["state"] == "paused"

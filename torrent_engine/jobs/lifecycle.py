@@ -64,6 +64,7 @@ from .snapshot import (
     selected_priorities,
     session_setup,
     shown_paths,
+    shown_state,
     start_held,
 )
 from .starting import StartWait
@@ -536,9 +537,7 @@ class JobLifecycle:
                 return
             self.waking.discard(rec.id)
         if state in SESSION_TO_JOB:
-            new = SESSION_TO_JOB[state]
-            if new is JobState.PAUSED and rec.id in self.queue.held and not rec.options.paused:
-                new = JobState.QUEUED  # paused by the queue, not by the user
+            new = shown_state(state, held=rec.id in self.queue.held, paused=rec.options.paused)
             changed = self.set_state(rec, new)
             if new is JobState.SEEDING and rec.options.download_path is not None:
                 self.move_when_complete(rec)  # (complete in its incomplete folder)

@@ -49,6 +49,20 @@ SESSION_TO_JOB: dict[State, JobState] = {
 """The job state of each running session state (the others, error and stopped, end the job)."""
 
 
+def shown_state(state: State, *, held: bool, paused: bool) -> JobState:
+    """The job state a running session's ``state`` shows (``SESSION_TO_JOB``), for a job the
+    queue holds (``held``) or the user paused (``paused``): paused by the queue alone it is
+    queued; queued, as a session added or started paused is until its check has looked (its
+    check waits for a slot as checking), a job the user paused is paused (an add's answer made
+    then said queued)."""
+    new = SESSION_TO_JOB[state]
+    if new is JobState.PAUSED and held and not paused:
+        return JobState.QUEUED
+    if new is JobState.QUEUED and paused:
+        return JobState.PAUSED
+    return new
+
+
 def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) -> Job:
     """The job ``rec`` while its ``session`` runs: progress, rates, files, peers and trackers
     (``heard``: what each tracker's last announce said, by URL)."""
