@@ -89,11 +89,13 @@ def report(torrent: Torrent, found: DataCheck, *, every: bool) -> str:
     pieces = len(found.verified)
     share = 100 * pieces / found.num_pieces if found.num_pieces else 100.0
     bad = sum(1 for f in found.files if f.state != "complete")
-    rate = found.total_bytes / found.seconds if found.seconds > 0 else 0.0
+    # (a rate only when all was read: pieces of missing files cost no read)
+    rate = f" ({human_size(int(found.total_bytes / found.seconds))}/s)" \
+        if found.seconds > 0 and pieces == found.num_pieces else ""
     lines.append(f"{pieces} of {found.num_pieces} pieces verified ({share:.1f} %), "
                  f"{human_size(found.verified_bytes)} of {human_size(found.total_bytes)}; "
                  + (f"{bad} of {len(found.files)} files not complete" if bad else "every file complete")
-                 + f"; hashed in {found.seconds:.1f} s ({human_size(int(rate))}/s)")
+                 + f"; checked in {found.seconds:.1f} s{rate}")
     return "\n".join(lines)
 
 
