@@ -130,8 +130,11 @@ class EngineCollector(Collector):
                          PIECE_WRITES.snapshot())
 
 
-# The per-job families: (name as exposed, type, help, the labels beside JOB_LABELS).
-_JOB_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+# The per-job families: (name as exposed, type, help, the labels beside JOB_LABELS). First those
+# read from the job's view alone (their lines kept while the view is the same: ``JobSeries``),
+# in the order ``JobSeries._view_lines`` writes them; then those read from its session.
+_Family = tuple[str, str, str, tuple[str, ...]]
+_VIEW_JOB_FAMILIES: tuple[_Family, ...] = (
     ("job_info", "gauge", "One per unfinished job: its name and state (always 1).", ("name", "state")),
     ("job_downloaded_bytes_total", "counter", "Payload bytes the job received.", ()),
     ("job_uploaded_bytes_total", "counter", "Payload bytes the job sent.", ()),
@@ -142,14 +145,16 @@ _JOB_FAMILIES: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("job_wanted_bytes", "gauge", "Bytes of the files the job downloads.", ()),
     ("job_verified_bytes", "gauge", "Wanted bytes verified on disk.", ()),
     ("job_queue_position", "gauge", "The job's place in the queue (1 = next to run; 0 = not queued).", ()),
-    # (the families above are read from the job's view, those below from its session)
+)
+_JOB_FAMILIES: tuple[_Family, ...] = (
+    *_VIEW_JOB_FAMILIES,
     ("job_pieces", "gauge", "Pieces of the torrent (once its metadata is known).", ()),
     ("job_pieces_verified", "gauge", "Pieces verified on disk.", ()),
     ("job_trackers", "gauge", "The job's trackers by state (idle, updating, working, failing, disabled) "
      "while the job announces.", ("state",)),
     ("job_tracker_errors_total", "counter", "Failed tracker announces since the job last started.", ()),
 )
-_VIEW_FAMILIES = 10  # how many of _JOB_FAMILIES, first, are read from the job's view alone
+_VIEW_FAMILIES = len(_VIEW_JOB_FAMILIES)
 _library_go_float = cast(Callable[[float], str], _untyped_go_float)
 
 
