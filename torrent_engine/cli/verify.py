@@ -15,7 +15,7 @@ from ..engine.addtorrent import AddTorrentError, TorrentUrl, from_text, read_add
 from ..errors import StorageError
 from ..formats.metainfo import Torrent
 from ..policy.dedup import DedupMode, methods
-from ..storage.datacheck import DataCheck, FileCheck, check_data
+from ..storage.datacheck import DataCheck, FileCheck, check_data, look_at
 from ..storage.dedup import PlaceError, place_file
 from ..storage.findfiles import Found, find_files
 from ..storage.paths import real_path, safe_join
@@ -101,15 +101,17 @@ def report(torrent: Torrent, found: DataCheck, *, every: bool) -> str:
 
 def _at_place(torrent: Torrent, root: Path) -> tuple[list[int], dict[int, Path]]:
     """The stored files (not pad files or links) with nothing at their path under ``root``, and
-    those there at their size (by index: their path), which pieces shared with a missing one read."""
+    those there at their size and readable (by index: their path), which pieces shared with a
+    missing one read; as ``check_data`` finds them (``datacheck.look_at``)."""
     missing, present = [], {}
     for i, f in enumerate(torrent.files):
         if f.pad or "l" in f.attr or f.length == 0:
             continue
         path = safe_join(root, f.path)
-        if not os.path.lexists(path):
+        size, why = look_at(root, path)
+        if size is None and not why and not os.path.lexists(path):  # (a dangling link is not nothing)
             missing.append(i)
-        elif path.is_file() and path.stat().st_size == f.length:
+        elif size == f.length and not why:
             present[i] = path
     return missing, present
 
