@@ -1,7 +1,9 @@
-"""v2 deduplication against libtorrent: torrent B, made and seeded by libtorrent, shares two of
-its three files with torrent A, made by us and complete in the job service. The pieces roots
-libtorrent wrote match the files we hold, so B takes them from A's, verifies them, and
-receives only the third file's bytes from libtorrent."""
+"""Deduplication against libtorrent: torrent B, made and seeded by libtorrent, shares two of
+its three files with torrent A, made by us and complete in the job service. v2 and hybrid: the
+pieces roots libtorrent wrote match the files we hold, so B takes them from A's, verifies them,
+and receives only the third file's bytes from libtorrent. v1 (no roots; A with another piece
+length): B's shared files are found by their lengths and the SHA-1 of their own pieces, and B
+receives the third file and the pieces it shares with them."""
 
 from __future__ import annotations
 
@@ -77,4 +79,49 @@ async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tm
         assert sent >= job.downloaded - 16 * 1024 and sent < third + PL + 16 * 1024, sent
         assert job.verified_pieces == job.num_pieces == b.num_pieces
         for name, _ in (*SHARED, B_ONLY):
+            assert (root / "got" / "B" / name).read_bytes() == data[name]
+
+
+async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tmp_path: Path) -> None:
+    lt = require_libtorrent()
+    rng = random.Random(47)
+    shared = (("one.bin", 1_200_001), ("two.bin", 1_100_000))  # (from LENGTH_MATCH_MIN)
+    data = {name: rng.randbytes(size) for name, size in (*shared, A_ONLY, B_ONLY)}
+    root, state, seed = tmp_path / "dl", tmp_path / "state", tmp_path / "seed"
+    for folder, names in ((root / "A", (*shared, A_ONLY)), (seed / "B", (*shared, B_ONLY))):
+        folder.mkdir(parents=True)
+        for name, _ in names:
+            (folder / name).write_bytes(data[name])
+    a = make_torrent(root / "A", piece_length=PL // 2, version="v1")
+    b_bytes = lt_make(lt, seed / "B", lt.create_torrent.v1_only)
+    b = Torrent.from_bytes(b_bytes)
+    assert not b.is_v2 and b.piece_length != a.piece_length
+    async with JobService(loopback_config(state_dir=state), download_root=root, state_dir=state) as jobs:
+        ja, _ = await jobs.add(a.to_bytes())
+        with anyio.fail_after(30):
+            while jobs.get(ja.id).state is not JobState.SEEDING or not all(
+                    jobs.dedup.of_length(size) for _, size in shared):
+                await anyio.sleep(0.02)
+        with lt_session(lt) as ses:
+            params = lt.add_torrent_params()
+            params.ti = lt.torrent_info(lt.bdecode(b_bytes))
+            params.save_path = str(seed)
+            handle = ses.add_torrent(params)
+            with anyio.fail_after(30):
+                while not handle.status().is_seeding:
+                    await anyio.sleep(0.05)
+            job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
+            assert job.dedup_bytes == sum(size for _, size in shared)
+            assert all(p.by_length for p in jobs.dedup.placed[job.id])
+            with anyio.fail_after(60):
+                while (job := jobs.get(job.id)).state is not JobState.SEEDING:
+                    assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
+                    await anyio.sleep(0.05)
+            sent = handle.status().total_payload_upload
+        third = B_ONLY[1]
+        # (the pieces the third file shares with a shared one come too: two at most)
+        assert third <= job.downloaded < third + 2 * PL, job.downloaded
+        assert sent >= job.downloaded - 16 * 1024 and sent < third + 2 * PL + 16 * 1024, sent
+        assert job.verified_pieces == job.num_pieces == b.num_pieces
+        for name, _ in (*shared, B_ONLY):
             assert (root / "got" / "B" / name).read_bytes() == data[name]

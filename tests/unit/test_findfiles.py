@@ -13,7 +13,7 @@ import pytest
 from torrent_engine.formats.layout import FileMap
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage.create import create_torrent
-from torrent_engine.storage.findfiles import find_files, own_pieces
+from torrent_engine.storage.findfiles import find_among, find_files, own_pieces, spread
 
 PL = 16384
 FILES = {"a.bin": 3 * PL + 100, "b.txt": 5000, "sub/c.bin": 2 * PL, "tiny": 3}
@@ -107,3 +107,35 @@ def test_files_that_share_their_pieces_only_with_each_other_are_told_together(tm
     shutil.copy(folder / "y", src / "the-y")
     found = find_files(t, [0, 1], [src])
     assert [(f.source, f.why) for f in found] == [(src / "the-x", ""), (src / "the-y", "")]
+
+
+def test_spread_takes_the_first_the_last_and_evenly_between() -> None:
+    pieces = list(range(10, 35))  # 25 pieces
+    assert spread(pieces, None) == pieces and spread(pieces, 30) == pieces
+    assert spread(pieces, 8) == [10, 13, 17, 20, 24, 27, 31, 34]
+    assert spread(pieces, 2) == [10, 34] and spread(pieces, 1) == [10] and spread(pieces, 0) == []
+
+
+def test_find_among_tries_the_candidates_handed_to_it_on_a_sample_of_the_pieces(tmp_path: Path) -> None:
+    """``most``: a few pieces spread over the file are verified, not all: a candidate wrong only
+    in a piece between them passes (the check that follows a placement judges every piece);
+    one wrong in a sampled piece is passed over for the next."""
+    folder = tmp_path / "orig" / "one"
+    folder.mkdir(parents=True)
+    data = _content("big", 20 * PL + 7)
+    (folder / "big.bin").write_bytes(data)
+    t = create_torrent(folder, version="v1", piece_length=PL)
+    assert t.num_pieces == 21
+    between, sampled = bytearray(data), bytearray(data)
+    between[PL + 5] ^= 1  # piece 1: not among spread(0..20, 3) = 0, 10, 20
+    sampled[10 * PL] ^= 1  # piece 10: among them
+    for name, content in (("between", between), ("sampled", sampled)):
+        (tmp_path / name).write_bytes(bytes(content))
+    shutil.copy(folder / "big.bin", tmp_path / "right")
+    candidates = {len(data): [tmp_path / "sampled", tmp_path / "between", tmp_path / "right"]}
+    [few] = find_among(t, [0], candidates, most=3)
+    assert few.source == tmp_path / "between"
+    [every] = find_among(t, [0], candidates)
+    assert every.source == tmp_path / "right"
+    [none] = find_among(t, [0], {len(data): [tmp_path / "sampled"]}, most=3)
+    assert none.source is None and none.why == "none of the 1 file(s) of its size holds its pieces"

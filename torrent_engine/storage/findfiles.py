@@ -4,8 +4,11 @@ renamed). A file is found in a file of its size whose pieces that lie wholly in 
 the torrent — SHA-1 for v1, the piece layers for v2, both for hybrid — so a v1 torrent's files are
 found too, where v2 deduplication (``policy.dedup``) needs pieces roots. ``verify --find-in``'s.
 
-Blocking: run ``find_files`` in a worker thread. It reads, never writes; ``place_file``
-(``storage.dedup``) then makes a found file the torrent's.
+Blocking: run ``find_files`` (or ``find_among``, handed the candidates) in a worker thread. It
+reads, never writes; ``place_file`` (``storage.dedup``) then makes a found file the torrent's.
+``find_among``'s ``most`` verifies a few of a file's pieces, spread over it, rather than all: a
+choice among candidates that a check of the torrent then confirms piece by piece (the job
+service's deduplication, ``jobs/disk/dedup.py``).
 
 A file that no piece lies wholly in (smaller than a piece, or sharing each of its pieces with
 its neighbours in a v1 torrent) is told by the pieces it shares with files found, or at their
@@ -29,7 +32,7 @@ from ..formats.layout import FileMap
 from ..formats.metainfo import Torrent
 from .verify import piece_ok
 
-__all__ = ["JOINT_MOST", "Found", "find_files", "holds", "own_pieces", "sizes_under"]
+__all__ = ["JOINT_MOST", "Found", "find_among", "find_files", "holds", "own_pieces", "sizes_under", "spread"]
 
 JOINT_MOST = 64  # combinations of candidates tried on one piece for files told only together
 
@@ -49,6 +52,17 @@ def own_pieces(spans: FileMap, index: int, known: Container[int] = ()) -> list[i
     return [piece for piece in spans.file_pieces(index)
             if all(s.pad or s.file_index == index or s.file_index in known
                    for s in spans.slices(piece, 0, spans.torrent.piece_size(piece)))]
+
+
+def spread(pieces: Sequence[int], most: int | None) -> Sequence[int]:
+    """``pieces``, or ``most`` of them spread evenly over them, the first and the last among
+    them (``most`` None: every one)."""
+    if most is None or len(pieces) <= most:
+        return pieces
+    if most <= 1:
+        return [pieces[0]][:most]
+    step = (len(pieces) - 1) / (most - 1)
+    return [pieces[round(k * step)] for k in range(most)]
 
 
 def holds(torrent: Torrent, spans: FileMap, pieces: Sequence[int], sources: Mapping[int, Path],
@@ -105,7 +119,7 @@ def sizes_under(folders: Iterable[Path], lengths: set[int]) -> dict[int, list[Pa
     return out
 
 
-def _together(torrent: Torrent, spans: FileMap, waiting: Sequence[int], by_size: Mapping[int, list[Path]],
+def _together(torrent: Torrent, spans: FileMap, waiting: Sequence[int], by_size: Mapping[int, Sequence[Path]],
               sources: Mapping[int, Path], stop: threading.Event | None) -> dict[int, Path]:
     """Files none of which can be told alone, told together: the first piece that holds only
     files ``waiting`` (some of them) and files known, each combination of their candidates (at
@@ -129,14 +143,25 @@ def _together(torrent: Torrent, spans: FileMap, waiting: Sequence[int], by_size:
 def find_files(torrent: Torrent, wanted: Iterable[int], folders: Sequence[Path],
                present: Mapping[int, Path] | None = None, stop: threading.Event | None = None) -> list[Found]:
     """(Blocking.) Each of the files ``wanted`` (metainfo indices, not pad files) looked for
-    under ``folders``: the first file of its size (in path order) that holds the pieces lying
-    wholly in it, or why none was taken. A file that no piece lies wholly in is tried with the
-    pieces it shares with files found or ``present`` (at their place already: index -> path),
-    once those are known; files that share their pieces only with each other, with their
-    candidates together. A candidate is dropped at its first piece that fails."""
-    spans = FileMap(torrent)
+    under ``folders`` (``find_among`` with the files of their sizes there, in path order, every
+    piece verified)."""
     indices = [i for i in wanted if not torrent.files[i].pad and torrent.files[i].length > 0]
     by_size = sizes_under(folders, {torrent.files[i].length for i in indices})
+    return find_among(torrent, indices, by_size, present, stop)
+
+
+def find_among(torrent: Torrent, wanted: Iterable[int], by_size: Mapping[int, Sequence[Path]],
+               present: Mapping[int, Path] | None = None, stop: threading.Event | None = None,
+               most: int | None = None) -> list[Found]:
+    """(Blocking.) Each of the files ``wanted`` (metainfo indices, not pad files) looked for
+    among the candidates of its size ``by_size`` gives: the first that holds the pieces lying
+    wholly in it (``most`` of them at most, spread over the file: ``spread``), or why none was
+    taken. A file that no piece lies wholly in is tried with the pieces it shares with files
+    found or ``present`` (at their place already: index -> path), once those are known; files
+    that share their pieces only with each other, with their candidates together. A candidate
+    is dropped at its first piece that fails."""
+    spans = FileMap(torrent)
+    indices = [i for i in wanted if not torrent.files[i].pad and torrent.files[i].length > 0]
     sources: dict[int, Path] = dict(present or {})
     found: dict[int, Found] = {}
     pending = []
@@ -153,8 +178,9 @@ def find_files(torrent: Torrent, wanted: Iterable[int], folders: Sequence[Path],
                 waiting.append(index)
                 continue
             candidates = by_size[torrent.files[index].length]
+            tried = spread(pieces, most)
             source = next((c for c in candidates
-                           if holds(torrent, spans, pieces, {**sources, index: c}, stop)), None)
+                           if holds(torrent, spans, tried, {**sources, index: c}, stop)), None)
             if source is not None:
                 sources[index] = source
             found[index] = Found(index, source, "" if source is not None else

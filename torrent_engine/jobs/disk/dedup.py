@@ -1,13 +1,18 @@
-"""v2 deduplication across swarms: a new torrent's file whose BEP 52 ``pieces root`` is that of a
+"""Deduplication across swarms: a new torrent's file whose BEP 52 ``pieces root`` is that of a
 file held whole — a complete job's, or one in a folder the user indexes — is placed from it
 (reflink, hard link or copy as configured) before the torrent's first check, which verifies
-it: no piece counts as had before it is hashed, and what fails is downloaded as usual.
+it: no piece counts as had before it is hashed, and what fails is downloaded as usual. A file
+with no root known (a v1 torrent's: the same data cross-seeded as another torrent) is looked for
+by its length among the files held whole, and placed from the first whose bytes verify
+against a few of its own pieces (``storage.findfiles``; every piece for a hard link).
 
 The index of the jobs' files (pieces root -> job id, file index, length) is this part's alone:
 learnt when a job completes, kept in ``state_dir/dedup.json`` (what it lacks of the complete
 jobs — all of them the first time — read from their saved torrents at a start); it names no
 path: a file's place is read from its job's record when it is used, so a move or a rename needs
-no update, and a job that ended or was removed is passed over. The indexed folders' files are
+no update, and a job that ended or was removed is passed over. The complete jobs' files by
+length are learnt from their records (in memory: a start walks the records, no torrent read).
+The indexed folders' files are
 hashed in a worker thread, each once per (size, mtime) (``state_dir/dedup-folders.json``), at
 the start and every ``FOLDER_RESCAN_INTERVAL``; see docs/dedup.md.
 """
@@ -25,9 +30,11 @@ from pathlib import Path
 import anyio
 
 from ...errors import TorrentEngineError
+from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
+from ...storage.findfiles import find_among, own_pieces
 from ...storage.paths import safe_join
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
@@ -44,6 +51,11 @@ INDEX_SAVE_PAUSE = 2.0  # seconds between two writes of the index (the first at 
 FOLDER_RESCAN_INTERVAL = 15 * 60.0  # seconds between two walks of the indexed folders
 MAX_FOLDER_FILES = 100_000  # files looked at in one walk of the indexed folders, all together
 FOLDER = "folder"  # the origin of an indexed folder's file (a job's file: its job id)
+# A file with no pieces root known is looked for by its length from this size on: a smaller one
+# costs less to download than to look for, and small files of one length are many (and alike).
+LENGTH_MATCH_MIN = 1024 * 1024
+MOST_CANDIDATES = 8  # files of one length tried for a new file (the latest complete jobs' first)
+SAMPLED_PIECES = 8  # a candidate's pieces verified before it is placed (every one for a hard link)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +69,7 @@ class PlacedFile:
     length: int
     method: Method
     refused: tuple[tuple[Method, str], ...] = ()
+    by_length: bool = False  # found by its length and pieces (no pieces root known for it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +86,7 @@ class FolderIndex:
         self._cache_path = cache_path
         self.files: dict[str, _FolderFile] = {}
         self.by_root: dict[bytes, list[str]] = {}
+        self.by_size: dict[int, list[str]] = {}
         self.hashed = 0  # files hashed by the walks so far (a file unchanged is not hashed again)
         self.truncated = False  # the last walk stopped at MAX_FOLDER_FILES
 
@@ -141,9 +155,11 @@ class FolderIndex:
 
     def _set(self, files: dict[str, _FolderFile]) -> None:
         by_root: dict[bytes, list[str]] = {}
+        by_size: dict[int, list[str]] = {}
         for path, f in files.items():
             by_root.setdefault(f.root, []).append(path)
-        self.files, self.by_root = files, by_root
+            by_size.setdefault(f.size, []).append(path)
+        self.files, self.by_root, self.by_size = files, by_root, by_size
 
     def _save(self, files: dict[str, _FolderFile]) -> None:
         if self._cache_path is None:
@@ -158,6 +174,10 @@ class FolderIndex:
     def known(self, root: bytes) -> list[Known]:
         """The indexed files of pieces root ``root``."""
         return [Known(path=p, length=self.files[p].size, origin=FOLDER) for p in self.by_root.get(root, ())]
+
+    def of_length(self, length: int) -> list[Known]:
+        """The indexed files ``length`` bytes long."""
+        return [Known(path=p, length=length, origin=FOLDER) for p in self.by_size.get(length, ())]
 
     def unchanged(self, path: str) -> bool:
         """Whether the file at ``path`` is as it was when hashed (blocking)."""
@@ -184,6 +204,9 @@ class Deduplicator:
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, tuple[bytes, ...]] = {}  # (tuples: the collector does not walk them)
+        # length -> {(job id, file index)} in the order learnt; job id -> its lengths (to forget them)
+        self._by_length: dict[int, dict[tuple[str, int], None]] = {}
+        self._lengths: dict[str, tuple[int, ...]] = {}
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -225,9 +248,20 @@ class Deduplicator:
         A job learnt with no v2 file is known too: a start reads no torrent it read before."""
         try:
             if self.mode != "off":
+                await self._learn_lengths_of_all()
                 await self._rebuild()
         finally:
             self.rebuilt.set()
+
+    async def _learn_lengths_of_all(self) -> None:
+        """The complete jobs' files by length, from their records (the loop let run between
+        pages of them)."""
+        recs = [rec for rec in self.run.jobs if _complete(rec)]
+        for at in range(0, len(recs), 2000):
+            for rec in recs[at:at + 2000]:
+                if self.run.jobs.get(rec.id) is rec and rec.id not in self._lengths:
+                    self._learn_lengths(rec)
+            await anyio.sleep(0)
 
     async def _rebuild(self) -> None:
         manager = self.run.manager
@@ -265,6 +299,7 @@ class Deduplicator:
 
     def _on_removed(self, event: JobRemoved) -> None:
         self.placed.pop(event.job_id, None)
+        self._forget_lengths(event.job_id)
         if event.job_id in self._by_job:
             self._forget(event.job_id)
             self._changed()
@@ -275,12 +310,14 @@ class Deduplicator:
             return
         if event.new in (JobState.FAILED, JobState.CANCELLED):
             self.placed.pop(rec.id, None)
+            self._forget_lengths(rec.id)
             if rec.id in self._by_job:
                 self._forget(rec.id)
                 self._changed()
             return
         if not _complete(rec):
             return
+        self._learn_lengths(rec)
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
             if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
@@ -298,6 +335,7 @@ class Deduplicator:
         otherwise each read and parse their saved torrent once more)."""
         if self.mode == "off":
             return
+        self._learn_lengths(rec)
         self._learn(rec.id, _roots(torrent, rec.file_priorities or []))
         self._changed()
 
@@ -321,6 +359,32 @@ class Deduplicator:
         for index, root, length in files:
             self._by_root.setdefault(root, {})[(job_id, index)] = length
         self._by_job[job_id] = tuple(dict.fromkeys(root for _i, root, _n in files))
+
+    def _learn_lengths(self, rec: JobRecord) -> None:
+        """Know ``rec``'s wanted files from ``LENGTH_MATCH_MIN`` bytes by their lengths (as its
+        record has them: pad files left out)."""
+        self._forget_lengths(rec.id)
+        sizes = rec.file_sizes or ()
+        priorities = rec.file_priorities or ()
+        pads = set(rec.pad_files)
+        lengths = []
+        for index, length in enumerate(sizes):
+            if length >= LENGTH_MATCH_MIN and index not in pads and index < len(priorities) \
+                    and priorities[index] > 0:
+                self._by_length.setdefault(length, {})[(rec.id, index)] = None
+                lengths.append(length)
+        if lengths:
+            self._lengths[rec.id] = tuple(dict.fromkeys(lengths))
+
+    def _forget_lengths(self, job_id: str) -> None:
+        for length in self._lengths.pop(job_id, ()):
+            entries = self._by_length.get(length)
+            if entries is None:
+                continue
+            for key in [k for k in entries if k[0] == job_id]:
+                del entries[key]
+            if not entries:
+                del self._by_length[length]
 
     def _forget(self, job_id: str) -> None:
         for root in self._by_job.pop(job_id, ()):
@@ -366,21 +430,37 @@ class Deduplicator:
     def known(self, root: bytes) -> list[Known]:
         """The files held whole with pieces root ``root``: the complete jobs' (each where its
         record says it is now), then the indexed folders'."""
-        out: list[Known] = []
-        for (job_id, index), length in self._by_root.get(root, {}).items():
-            rec = self.run.jobs.get(job_id)
-            if rec is None or not _complete(rec) or rec.file_paths is None or index >= len(rec.file_paths):
-                continue
-            priorities: Sequence[int] = rec.file_priorities or ()
-            if index >= len(priorities) or priorities[index] <= 0:
-                continue
-            try:
-                path = safe_join(Path(rec.options.data_path), tuple(rec.file_paths[index]))
-            except TorrentEngineError:
-                continue
-            out.append(Known(path=str(path), length=length, origin=job_id))
+        out = [known for (job_id, index), length in self._by_root.get(root, {}).items()
+               if (known := self._job_file(job_id, index, length)) is not None]
         out.extend(self.folder_index.known(root))
         return out
+
+    def of_length(self, length: int) -> list[Known]:
+        """Files held whole ``length`` bytes long, ``MOST_CANDIDATES`` at most: the complete
+        jobs' (the latest learnt first), then the indexed folders'."""
+        out: list[Known] = []
+        for job_id, index in reversed(self._by_length.get(length, {})):
+            known = self._job_file(job_id, index, length)
+            if known is not None:
+                out.append(known)
+                if len(out) >= MOST_CANDIDATES:
+                    return out
+        return (out + self.folder_index.of_length(length))[:MOST_CANDIDATES]
+
+    def _job_file(self, job_id: str, index: int, length: int) -> Known | None:
+        """File ``index`` of the job ``job_id`` where its record says it is now, if the job is
+        complete and wants it (None otherwise)."""
+        rec = self.run.jobs.get(job_id)
+        if rec is None or not _complete(rec) or rec.file_paths is None or index >= len(rec.file_paths):
+            return None
+        priorities: Sequence[int] = rec.file_priorities or ()
+        if index >= len(priorities) or priorities[index] <= 0:
+            return None
+        try:
+            path = safe_join(Path(rec.options.data_path), tuple(rec.file_paths[index]))
+        except TorrentEngineError:
+            return None
+        return Known(path=str(path), length=length, origin=job_id)
 
     # -- the indexed folders ------------------------------------------------------------------
     async def index_folders(self) -> int:
@@ -404,21 +484,27 @@ class Deduplicator:
     async def place(self, rec: JobRecord, torrent: Torrent) -> int:
         """Before the first check of ``rec`` (being added from ``torrent``, saving in
         ``rec.options.data_path``): place each wanted file with nothing at its place that a
-        file held whole has the pieces root and length of. The bytes placed (the check that
-        follows verifies them; a file that could not be placed is downloaded)."""
-        if self.mode == "off" or not torrent.is_v2 or rec.file_paths is None:
+        file held whole has the pieces root and length of, then each other one from
+        ``LENGTH_MATCH_MIN`` bytes that a file held whole of its length holds the pieces of
+        (``SAMPLED_PIECES`` of them tried; all for a hard link). The bytes placed (the check
+        that follows verifies them; a file that could not be placed is downloaded)."""
+        if self.mode == "off" or rec.file_paths is None:
             return 0
         priorities: Sequence[int] = rec.file_priorities or ()
-        roots = {f.pieces_root for f in torrent.files if f.pieces_root is not None}
+        files = torrent.files
+        roots = {f.pieces_root for f in files if f.pieces_root is not None}
         known = {root: found for root in roots if (found := self.known(root))}
-        if not known:
+        lengths = {f.length for i, f in enumerate(files)
+                   if f.length >= LENGTH_MATCH_MIN and not (f.pad or "l" in f.attr)
+                   and i < len(priorities) and priorities[i] > 0}
+        of_length = {length: found for length in lengths if (found := self.of_length(length))}
+        if not known and not of_length:
             return 0
         data = Path(rec.options.data_path)
         try:
             targets = [str(safe_join(data, tuple(p))) for p in rec.file_paths]
         except TorrentEngineError:
             return 0
-        files = torrent.files
         ways = self.ways
         folder_index = self.folder_index
 
@@ -436,6 +522,9 @@ class Deduplicator:
                 placed = _place_one(p, files[p.index].pieces_root, targets[p.index], ways, folder_index, stop)
                 if placed is not None:
                     done.append(placed)
+            if of_length and not stop.is_set():
+                done.extend(_place_by_length(torrent, wanted, done, of_length, targets, ways, folder_index,
+                                             stop))
             return done
 
         try:
@@ -445,11 +534,55 @@ class Deduplicator:
         for f in placed:
             how = f.method if not f.refused else (
                 f"{f.method} ({'; '.join(f'{w} refused: {why}' for w, why in f.refused)})")
-            log.info("job %s: file %d (%d bytes) taken from %s by %s", rec.id, f.index, f.length,
-                     f.source, how)
+            log.info("job %s: file %d (%d bytes) taken from %s by %s%s", rec.id, f.index, f.length,
+                     f.source, how, " (found by its length and pieces)" if f.by_length else "")
         if placed:
             self.placed[rec.id] = placed
         return sum(f.length for f in placed)
+
+
+def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[PlacedFile],
+                     of_length: dict[int, list[Known]], targets: Sequence[str], ways: Sequence[Method],
+                     folders: FolderIndex, stop: threading.Event) -> list[PlacedFile]:
+    """(Blocking.) The wanted files not placed yet, with nothing at their place, looked for by
+    their lengths among ``of_length``'s (``find_among``: ``SAMPLED_PIECES`` of each file's own
+    pieces verified, or every one in ``hardlink`` mode) and placed. A hard link is made only of
+    a file whose every piece is its own (or pad): a piece it shares with another file is not
+    verified here, and one failing its check would have its download written into the source;
+    such a file is copied."""
+    placed = {f.index for f in done}
+    present = {w.index: Path(targets[w.index]) for w in wanted if w.present or w.index in placed}
+    asked = [w.index for w in wanted
+             if w.index not in present and w.wanted and not w.special and w.length in of_length]
+    if not asked:
+        return []
+    linking = bool(ways) and ways[0] == "hardlink"
+    by_path: dict[str, Known] = {}
+    by_size: dict[int, list[Path]] = {}
+    for length, candidates in of_length.items():
+        for known in candidates:
+            if known.origin == FOLDER and not folders.unchanged(known.path):
+                continue  # (changed since it was indexed)
+            by_path[known.path] = known
+            by_size.setdefault(length, []).append(Path(known.path))
+    own = set(targets)
+    by_size = {n: [c for c in cs if str(c) not in own] for n, cs in by_size.items()}
+    spans = FileMap(torrent)
+    out: list[PlacedFile] = []
+    for found in find_among(torrent, asked, by_size, present, stop, most=None if linking else SAMPLED_PIECES):
+        if found.source is None or stop.is_set():
+            continue
+        source = by_path[str(found.source)]
+        alone = own_pieces(spans, found.index) == list(spans.file_pieces(found.index))
+        how: Sequence[Method] = ways if not linking or alone else ("copy",)
+        try:
+            made = place_file(source.path, targets[found.index], source.length, how, stop)
+        except (PlaceError, OSError) as exc:
+            log.warning("dedup: cannot place %s: %s", targets[found.index], exc)
+            continue
+        out.append(PlacedFile(index=found.index, source=source.path, origin=source.origin,
+                              length=source.length, method=made.method, refused=made.refused, by_length=True))
+    return out
 
 
 def _place_one(p: Placement, root: bytes | None, target: str, ways: Sequence[Method],
