@@ -56,6 +56,7 @@ FOLDER = "folder"  # the origin of an indexed folder's file (a job's file: its j
 LENGTH_MATCH_MIN = 1024 * 1024
 MOST_CANDIDATES = 8  # files of one length tried for a new file (the latest complete jobs' first)
 SAMPLED_PIECES = 8  # a candidate's pieces verified before it is placed (every one for a hard link)
+LEARNT_A_TURN = 500  # complete jobs learnt by length at a start between two turns of the loop
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,11 +256,11 @@ class Deduplicator:
 
     async def _learn_lengths_of_all(self) -> None:
         """The complete jobs' files by length, from their records (the loop let run between
-        pages of them)."""
-        recs = [rec for rec in self.run.jobs if _complete(rec)]
-        for at in range(0, len(recs), 2000):
-            for rec in recs[at:at + 2000]:
-                if self.run.jobs.get(rec.id) is rec and rec.id not in self._lengths:
+        ``LEARNT_A_TURN`` of them: 30 000 held it 36 ms at once, looked at in one go)."""
+        recs = list(self.run.jobs)
+        for at in range(0, len(recs), LEARNT_A_TURN):
+            for rec in recs[at:at + LEARNT_A_TURN]:
+                if rec.id not in self._lengths and _complete(rec) and self.run.jobs.get(rec.id) is rec:
                     self._learn_lengths(rec)
             await anyio.sleep(0)
 
