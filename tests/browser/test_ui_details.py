@@ -693,3 +693,39 @@ async def test_general_shows_the_bytes_wasted_and_those_moved_this_run(tmp_path:
         async with running_api(tmp_path) as api:  # a restart: nothing moved in this run yet
             wasted, down = await in_thread(lambda: general(driver, api, job.id))
         assert down == f"{js_bytes(done.downloaded)} (0 B this run)", down
+
+
+async def test_general_shows_the_bytes_taken_from_files_held(tmp_path: Path) -> None:
+    """A v1 torrent holding a complete job's file under another name: its General says how many
+    bytes its add took from there (deduplication); the job it took them from says nothing of it."""
+    size = 1_572_867  # (from the dedup's LENGTH_MATCH_MIN)
+    data = os.urandom(size)
+
+    def general(driver: Any, api: Api, job_id: str) -> tuple[str, list[str]]:
+        open_page(driver, api)
+        open_details(driver, job_id, "general")
+        fields = wait(driver, lambda d: [e.get_attribute("data-field")
+                                         for e in d.find_elements("css selector", "#details dd[data-field]")])
+        taken = wait(driver, lambda d: css(d, '#details dd[data-field="Taken from files held"]').text) \
+            if "Taken from files held" in fields else ""
+        return str(taken), fields
+
+    with chromium(1400, 900) as driver:
+        async with running_api(tmp_path) as api:
+            held = api.download_root / "A"
+            held.mkdir()
+            (held / "a.mkv").write_bytes(data)
+            a_id = await seeding_job(api, make_torrent(held, piece_length=32 * 1024, version="v1"))
+            with anyio.fail_after(10):
+                while not api.service.dedup.of_length(size):
+                    await anyio.sleep(0.02)
+            other = tmp_path / "mk" / "Show"
+            other.mkdir(parents=True)
+            (other / "Show.mkv").write_bytes(data)
+            b = make_torrent(other, piece_length=64 * 1024, version="v1")
+            job, _ = await api.service.add(b.to_bytes(), save_path="got", paused=True)
+            assert job.dedup_bytes == size
+            taken, _ = await in_thread(lambda: general(driver, api, job.id))
+            assert taken == js_bytes(size), taken
+            nothing, fields = await in_thread(lambda: general(driver, api, a_id))
+            assert nothing == "" and "Downloaded" in fields

@@ -214,8 +214,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
                                                       "null while the job has no session or metadata"}),
     "num_pieces": _null(COUNT),
     "dedup_bytes": {**COUNT, "description": "bytes of its files taken at the add from files held whole "
-                                            "with the same v2 pieces root (another job's, an indexed "
-                                            "folder's), verified by its check and not downloaded"},
+                                            "(another job's, an indexed folder's) with the same v2 pieces "
+                                            "root, or of the same length with its own pieces verifying "
+                                            "against them, verified by its check and not downloaded"},
     "tracker_hosts": {"type": "array", "items": STRING,
                       "description": "the hosts of its trackers, once each, in tier order "
                                      "(none: trackerless)"},

@@ -267,6 +267,10 @@ DETAIL_VIEWS.general = {
     add("Seeding time", duration(job.seeding_time || 0));
     const thisRun = (all, run) => bytes(all) + (run !== undefined && run !== all ? ` (${bytes(run)} this run)` : "");
     add("Downloaded", thisRun(job.downloaded, job.run_downloaded)); add("Uploaded", thisRun(job.uploaded, job.run_uploaded));
+    if (job.dedup_bytes) {
+      add("Taken from files held", bytes(job.dedup_bytes),
+          "bytes of its files placed at its add from files the daemon held whole (another torrent's, an indexed folder's), verified by its check, not downloaded");
+    }
     add("Wasted", bytes((job.wasted || 0) + (job.corrupt || 0)) + (job.corrupt ? ` (${bytes(job.corrupt)} failed the hash check)` : ""),
         "bytes received and not needed (endgame duplicates), or in pieces that failed their hash check");
     add("Share ratio", (job.ratio || 0).toFixed(3));
