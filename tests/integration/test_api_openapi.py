@@ -90,6 +90,9 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("POST", "/api/jobs", 400, json={"source": "magnet:?xt=urn:btih:zz"})
         await c.call("POST", "/api/metadata", 202, json={"source": f"magnet:?xt=urn:btih:{5:040x}"})
         await c.call("POST", "/api/metadata", 400, json={"source": "nonsense"})
+        await c.call("POST", "/api/dedup/match", 200,
+                     json={"source": base64.b64encode(torrent.to_bytes()).decode()})
+        await c.call("POST", "/api/dedup/match", 400, json={"source": MAGNET})
         await c.call("POST", "/api/jobs", 415, content=b"x", headers={"content-type": "text/plain"})
         await c.call("GET", "/api/jobs", 200)
         await c.call("GET", "/api/jobs", 200, params={"state": "paused"})

@@ -68,6 +68,7 @@ from . import pages as paging
 from .access import AccessDenied, Gate, LoginRefused, current
 from .compat import QbittorrentApi, TransmissionRpc
 from .creation_routes import CreationApi
+from .dedup_routes import DedupApi
 from .features import FEATURE_FIELDS, FeatureApi, add_features, query_count, query_flag
 from .feed_routes import FeedApi
 from .folder_routes import FolderApi
@@ -506,7 +507,7 @@ class Api:
             upload, fields = parse_multipart(content_type, body)
             if upload is None:
                 raise ApiError(400, "no .torrent file in the upload (field \"torrent\")", "torrent")
-            source = parse_torrent(upload, self._torrent_limit())
+            source = parse_torrent(upload, self.torrent_limit())
 
             def yes(name: str) -> bool:
                 return fields.get(name, "").lower() in ("true", "1", "on", "yes")
@@ -520,7 +521,7 @@ class Api:
                 peers=tuple(parse_peer(p) for p in peers.replace(",", " ").split()))
         elif content_type.split(";")[0].strip() in ("application/json", ""):
             data = await read_json(request, self.max_json)
-            source = parse_source(data.get("source"), self._torrent_limit())
+            source = parse_source(data.get("source"), self.torrent_limit())
             options = self._add_options(data)
         else:
             raise ApiError(415, f"unsupported Content-Type {content_type!r}: send JSON or multipart")
@@ -530,7 +531,7 @@ class Api:
             job = await self.gate.added(job, created)
         return JSONResponse(job.to_json(detail=True), status_code=201 if created else 200)
 
-    def _torrent_limit(self) -> int:
+    def torrent_limit(self) -> int:
         """The largest .torrent an add may hand over now (the setting, within this API's cap)."""
         return min(self.max_torrent_size, self.service.get_settings().torrent_file_size_limit)
 
@@ -884,6 +885,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
         *FeedApi(service, read_json, api.max_json, feeds).routes(),
         *CreationApi(service, read_json, api.max_json).routes(),
         *FolderApi(service, gate).routes(),
+        *DedupApi(service, read_json, api.max_json,
+                  lambda source: parse_source(source, api.torrent_limit())).routes(),
         *QbittorrentApi(service, token=token, username=compat_username, gate=gate, logbook=logbook,
                         feeds=feeds, max_body=max(api.max_json, max_torrent_size + JSON_OVERHEAD),
                         max_torrent_size=max_torrent_size, domains=allowed_hosts,

@@ -872,6 +872,27 @@ SCHEMAS: dict[str, Schema] = {
     }, ["source_path"]),
     "CreationDeleted": _obj({"deleted": STRING}, ["deleted"]),
     "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
+    "DedupSource": _obj({"source": {"type": "string", "description": "a .torrent, base64"}}, ["source"]),
+    "DedupMatch": _obj({
+        "info_hash": STRING,
+        "mode": {"type": "string", "enum": ["off", "reflink", "hardlink", "copy"],
+                 "description": "how an add places a file held (off: nothing is looked up)"},
+        "held_bytes": {**COUNT, "description": "the bytes of the files held"},
+        "total_bytes": {**COUNT, "description": "the torrent's bytes (pad files left out)"},
+        "length_from": {**COUNT, "description": "a file with no pieces root known is looked for by its "
+                                                "length from this size"},
+        "pieces_sampled": {**COUNT, "description": "the pieces of a file found by length verified"},
+        "files": {"type": "array", "items": _obj({
+            "index": COUNT, "path": STRING, "length": COUNT,
+            "held": _null(_obj({
+                "path": {"type": "string", "description": "the file held, on the daemon's disk"},
+                "job_id": _null({"type": "string", "description": "the complete job it is of (null: an "
+                                                                  "indexed folder's)"}),
+                "by": {"type": "string", "enum": ["pieces root", "length and pieces"]},
+            }, ["path", "job_id", "by"])),
+            "why": {"type": "string", "description": "why it is not held (with held null)"},
+        }, ["index", "path", "length", "held"]), "description": "each file but pad files, in order"},
+    }, ["info_hash", "mode", "held_bytes", "total_bytes", "length_from", "pieces_sampled", "files"]),
     "Metadata": _obj({
         "info_hash": STRING,
         "state": {"type": "string", "enum": ["fetching", "fetched"]},
@@ -1205,6 +1226,10 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("DELETE", "/api/creations/{task_id}"): _op(
         "Forget a creation (one not finished is stopped, nothing of it left)", "CreationDeleted",
         errors=(404,), tag="creations"),
+    ("POST", "/api/dedup/match"): _op(
+        "Which of a torrent's files are held whole here, as an add would take them (an admin's; nothing "
+        "added or written)", "DedupMatch", errors=_BODY_ERRORS, body="DedupSource", body_required=True,
+        tag="jobs"),
     ("POST", "/api/metadata"): _op("A magnet's files before it is added (fetched without a job)", "Metadata",
                                    errors=(409, *_BODY_ERRORS, 503), body="MetadataSource",
                                    body_required=True, tag="jobs"),

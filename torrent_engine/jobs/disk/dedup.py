@@ -40,7 +40,8 @@ from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
 from .host import DiskHost
 
-__all__ = ["FOLDER_RESCAN_INTERVAL", "MAX_FOLDER_FILES", "Deduplicator", "FolderIndex", "PlacedFile"]
+__all__ = ["FOLDER", "FOLDER_RESCAN_INTERVAL", "LENGTH_MATCH_MIN", "MAX_FOLDER_FILES", "MOST_CANDIDATES",
+           "SAMPLED_PIECES", "Deduplicator", "FolderIndex", "HeldFile", "PlacedFile"]
 
 log = logging.getLogger("torrent_engine.jobs.dedup")
 
@@ -71,6 +72,17 @@ class PlacedFile:
     method: Method
     refused: tuple[tuple[Method, str], ...] = ()
     by_length: bool = False  # found by its length and pieces (no pieces root known for it)
+
+
+@dataclass(frozen=True, slots=True)
+class HeldFile:
+    """What ``Deduplicator.match`` found of file ``index`` of a torrent: the file held whole
+    that it would be taken from (``source``, None: none) and how it was found, or why not."""
+
+    index: int
+    source: Known | None
+    by_length: bool = False  # found by its length and pieces (else by its pieces root)
+    why: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -481,6 +493,50 @@ class Deduplicator:
             await self.index_folders()
             await anyio.sleep(FOLDER_RESCAN_INTERVAL)
 
+    # -- looking a torrent's files up: what an add would take --------------------------------
+    async def match(self, torrent: Torrent) -> list[HeldFile]:
+        """Which of ``torrent``'s files (each not empty, not a pad file or link) are held whole
+        here, as an add would find them (``place``: by pieces root, then by length and
+        ``SAMPLED_PIECES`` of their own pieces), nothing placed; in order. With ``dedup`` off
+        none is (the index is not kept then), each saying so."""
+        files = torrent.files
+        asked = [i for i, f in enumerate(files) if f.length > 0 and not (f.pad or "l" in f.attr)]
+        if self.mode == "off":
+            return [HeldFile(i, None, why="dedup is off") for i in asked]
+        roots = {files[i].pieces_root for i in asked} - {None}
+        lengths = {files[i].length for i in asked if files[i].length >= LENGTH_MATCH_MIN}
+        known = {root: found for root in roots if root is not None and (found := self.known(root))}
+        of_length = {length: found for length in lengths if (found := self.of_length(length))}
+        folders = self.folder_index
+        stop = threading.Event()
+
+        def work() -> list[HeldFile]:  # (one worker-thread hop)
+            held: dict[int, HeldFile] = {}
+            for i in asked:
+                f = files[i]
+                sources = known.get(f.pieces_root, []) if f.pieces_root is not None else []
+                source = next((k for k in sources if k.length == f.length
+                               and (k.origin != FOLDER or folders.unchanged(k.path))), None)
+                if source is not None:
+                    held[i] = HeldFile(i, source)
+            rest = [i for i in asked if i not in held and files[i].length in of_length]
+            by_size, by_path = _candidates(of_length, folders, ())
+            present = {i: Path(h.source.path) for i, h in held.items() if h.source is not None}
+            whys: dict[int, str] = {}
+            for found in find_among(torrent, rest, by_size, present, stop, most=SAMPLED_PIECES):
+                if found.source is not None:
+                    held[found.index] = HeldFile(found.index, by_path[str(found.source)], by_length=True)
+                else:
+                    whys[found.index] = found.why
+            return [held.get(i) or HeldFile(i, None, why=whys.get(i) or _unheld(files[i].length,
+                                                                                 files[i].pieces_root))
+                    for i in asked]
+
+        try:
+            return await anyio.to_thread.run_sync(work, abandon_on_cancel=True)
+        finally:
+            stop.set()
+
     # -- placing a new job's files ----------------------------------------------------------
     async def place(self, rec: JobRecord, torrent: Torrent) -> int:
         """Before the first check of ``rec`` (being added from ``torrent``, saving in
@@ -558,16 +614,7 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
     if not asked:
         return []
     linking = bool(ways) and ways[0] == "hardlink"
-    by_path: dict[str, Known] = {}
-    by_size: dict[int, list[Path]] = {}
-    for length, candidates in of_length.items():
-        for known in candidates:
-            if known.origin == FOLDER and not folders.unchanged(known.path):
-                continue  # (changed since it was indexed)
-            by_path[known.path] = known
-            by_size.setdefault(length, []).append(Path(known.path))
-    own = set(targets)
-    by_size = {n: [c for c in cs if str(c) not in own] for n, cs in by_size.items()}
+    by_size, by_path = _candidates(of_length, folders, targets)
     spans = FileMap(torrent)
     out: list[PlacedFile] = []
     for found in find_among(torrent, asked, by_size, present, stop, most=None if linking else SAMPLED_PIECES):
@@ -584,6 +631,32 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
         out.append(PlacedFile(index=found.index, source=source.path, origin=source.origin,
                               length=source.length, method=made.method, refused=made.refused, by_length=True))
     return out
+
+
+def _candidates(of_length: dict[int, list[Known]], folders: FolderIndex, targets: Sequence[str],
+                ) -> tuple[dict[int, list[Path]], dict[str, Known]]:
+    """(Blocking.) ``of_length``'s files as ``find_among`` takes them, by length, and each by its
+    path: an indexed folder's changed since it was indexed left out, and any of ``targets`` (the
+    new torrent's own paths)."""
+    own = set(targets)
+    by_path: dict[str, Known] = {}
+    by_size: dict[int, list[Path]] = {}
+    for length, candidates in of_length.items():
+        for known in candidates:
+            if known.path in own or (known.origin == FOLDER and not folders.unchanged(known.path)):
+                continue
+            by_path[known.path] = known
+            by_size.setdefault(length, []).append(Path(known.path))
+    return by_size, by_path
+
+
+def _unheld(length: int, root: bytes | None) -> str:
+    """Why a file with no candidate of its pieces root or its length is not held."""
+    small = f"under {LENGTH_MATCH_MIN} bytes, not looked for by length"
+    if root is not None:
+        more = f" ({small})" if length < LENGTH_MATCH_MIN else " or its length"
+        return "no file held has its pieces root" + more
+    return small if length < LENGTH_MATCH_MIN else "no file held has its length"
 
 
 def _place_one(p: Placement, root: bytes | None, target: str, ways: Sequence[Method],
