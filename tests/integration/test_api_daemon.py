@@ -3,6 +3,7 @@ stopped with SIGTERM, driven by ``torrent-engine remote``."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -300,3 +301,45 @@ async def test_the_daemon_s_log_is_kept_for_clients_and_its_console_keeps_its_le
         assert d.proc.wait(timeout=60) == 0
     printed = (tmp_path / "daemon.log").read_text()
     assert "IP filter" not in printed and "INFO" not in printed, printed
+
+
+async def test_remote_held_names_the_files_an_add_would_take(tmp_path: Path) -> None:
+    """``remote held FILE.torrent``: a torrent of a complete job's file under another name (v1,
+    another piece length) with a small file of its own; the file held named with where it is,
+    the other with why not, the bytes held; nothing added."""
+    data = os.urandom(1_572_867)
+    held = tmp_path / "downloads" / "A"
+    held.mkdir(parents=True)
+    (held / "a.mkv").write_bytes(data)
+    a = make_torrent(held, piece_length=32 * 1024, version="v1")
+    other = tmp_path / "mk" / "Show"
+    other.mkdir(parents=True)
+    (other / "Show.mkv").write_bytes(data)
+    (other / "notes.nfo").write_bytes(b"n" * 5000)
+    (tmp_path / "b.torrent").write_bytes(make_torrent(other, piece_length=64 * 1024, version="v1").to_bytes())
+    async with daemon(tmp_path) as d:
+        r = await d.client.post("/api/jobs", json={"source": base64.b64encode(a.to_bytes()).decode()})
+        assert r.status_code == 201, r.text
+        job_id = r.json()["id"]
+        with anyio.fail_after(30):
+            while (await job(d, job_id))["state"] != "seeding":
+                await anyio.sleep(0.1)
+        env = {**os.environ, "TORRENT_ENGINE_API_TOKEN": TOKEN}
+        with anyio.fail_after(30):
+            while True:  # (learnt as the job completed: its event, on the daemon's loop)
+                result = await anyio.run_process(
+                    [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+                     "held", str(tmp_path / "b.torrent")], env=env, check=False)
+                assert result.returncode == 0, result.stderr.decode()
+                out = result.stdout.decode()
+                if "  held " in out:
+                    break
+                await anyio.sleep(0.2)
+        lines = out.splitlines()
+        assert lines[0] == (f"  held    1.5 MiB  Show/Show.mkv  <- {held / 'a.mkv'} "
+                            f"(job {job_id}; by length and pieces)"), out
+        assert lines[1] == ("  not     4.9 KiB  Show/notes.nfo  (under 1048576 bytes, not looked for by "
+                            "length)"), out
+        assert lines[2].startswith("1.5 MiB of 1.5 MiB held (99.7 %); dedup reflink"), out
+        r = await d.client.get("/api/jobs")
+        assert [j["id"] for j in r.json()["jobs"]] == [job_id]  # (nothing added)

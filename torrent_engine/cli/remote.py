@@ -76,6 +76,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     watch = sub.add_parser("watch", help="follow the live events (of one job: until it finishes)")
     watch.add_argument("job_id", nargs="?")
     sub.add_parser("shutdown", help="stop the daemon as SIGTERM does, every job saved (an admin's)")
+    held = sub.add_parser("held", help="which of a .torrent's files the daemon holds whole already, as an "
+                                       "add would take them; nothing added (an admin's)")
+    held.add_argument("source", metavar="FILE.torrent")
     p.set_defaults(run=run)
 
 
@@ -275,6 +278,26 @@ def log_line(entry: JSONObject, peers: bool) -> str:
     return f"{when}  {entry.get('level')!s:<8}  {entry.get('message')}"
 
 
+def held_lines(answer: JSONObject) -> list[str]:
+    """``POST /api/dedup/match``'s answer as ``remote held`` prints it: a line a file (where it
+    is held and how it was found, or why not), then the bytes held of the torrent's."""
+    lines = []
+    for f in _objects(answer.get("files")):
+        held = f.get("held")
+        size = human_bytes(_number(f.get("length")))
+        if isinstance(held, dict):
+            whose = f"job {held.get('job_id')}" if held.get("job_id") else "an indexed folder"
+            lines.append(f"  held {size:>10}  {f.get('path')}  <- {held.get('path')} "
+                         f"({whose}; by {held.get('by')})")
+        else:
+            lines.append(f"  not  {size:>10}  {f.get('path')}  ({f.get('why')})")
+    total = _number(answer.get("total_bytes"))
+    got = _number(answer.get("held_bytes"))
+    share = f" ({100 * got / total:.1f} %)" if total else ""
+    lines.append(f"{human_bytes(got)} of {human_bytes(total)} held{share}; dedup {answer.get('mode')}")
+    return lines
+
+
 def _log(client: Client, args: argparse.Namespace) -> int:
     path = "/api/log/peers" if args.peers else "/api/log"
     level = "" if args.peers or not args.level else f"&level={urllib.parse.quote(args.level)}"
@@ -353,6 +376,12 @@ def run(args: argparse.Namespace) -> int:
         try:
             return _log(client, args)
         except KeyboardInterrupt:
+            return 0
+    elif args.action == "held":
+        source = base64.b64encode(Path(args.source).read_bytes()).decode("ascii")
+        answer = _obj(client.request("POST", "/api/dedup/match", {"source": source}), "the files held")
+        if not args.json:
+            print("\n".join(held_lines(answer)))
             return 0
     elif args.action == "shutdown":
         answer = client.request("POST", "/api/shutdown")
