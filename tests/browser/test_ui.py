@@ -1254,3 +1254,45 @@ async def test_a_user_signs_in_by_name_and_password_and_sees_their_own_torrents(
             assert not await in_thread(lambda: driver.find_element(By.ID, "feeds-open").is_displayed())
             r = await api.client.get("/api/me")
             assert r.json()["role"] == "admin", r.text
+
+
+async def test_the_add_dialog_marks_the_files_the_daemon_holds_already(tmp_path: Path) -> None:
+    """A .torrent chosen in the add dialog whose file the daemon holds whole under another
+    torrent (v1, another name and piece length): the file is marked held (where from, in its
+    title), its size line says how much is held; the other file is not marked."""
+    import os
+
+    from selenium.webdriver.common.by import By
+
+    data = os.urandom(1_572_867)  # (from the dedup's LENGTH_MATCH_MIN)
+    other = tmp_path / "made" / "Show"
+    other.mkdir(parents=True)
+    (other / "Show.mkv").write_bytes(data)
+    (other / "notes.nfo").write_bytes(b"n" * 5000)
+    path = tmp_path / "show.torrent"
+    path.write_bytes(make_torrent(other, piece_length=64 * 1024, version="v1").to_bytes())
+    async with running_api(tmp_path) as api:
+        held = api.download_root / "A"
+        held.mkdir()
+        (held / "a.mkv").write_bytes(data)
+        job, _ = await api.service.add(make_torrent(held, piece_length=32 * 1024, version="v1").to_bytes())
+        with anyio.fail_after(30):
+            while not api.service.dedup.of_length(len(data)):
+                await anyio.sleep(0.05)
+
+        def run() -> tuple[list[tuple[str, str]], str]:
+            driver.get(f"{api.url}/#token={TOKEN}")
+            wait(driver, lambda d: d.find_element(By.ID, "conn-text").text == "live")
+            driver.find_element(By.ID, "add-open").click()
+            driver.find_element(By.ID, "ad-files").send_keys(str(path))
+            marks = wait(driver, lambda d: d.find_elements(By.CSS_SELECTOR, "#ad-trees .held"))
+            rows = [(str(li.find_element(By.CSS_SELECTOR, ".fname").text), str(li.text))
+                    for li in driver.find_elements(By.CSS_SELECTOR, "#ad-trees li:not(.folder)")]
+            assert marks[0].get_attribute("data-held") == str(held / "a.mkv")
+            return rows, str(driver.find_element(By.CSS_SELECTOR, "#ad-trees .item-size").text)
+
+        with chromium(1400, 900) as driver:
+            rows, size = await in_thread(run)
+        assert [(name, "held" in text.split()) for name, text in rows] == [("Show.mkv", True),
+                                                                            ("notes.nfo", False)], rows
+        assert size == "2 of 2 files, 1.50 MiB (1.50 MiB held already)", size  # (5 000 bytes more)

@@ -9,7 +9,8 @@
 // One entry per torrent of the dialog: {key, kind: "file" | "magnet", what (its file name or
 // link), name, bytes (a file's), torrent (a fetched magnet's .torrent, base64), peers (a magnet's
 // x.pe), files: [{index, path, length, pad}] | null, state: "read" | "fetching" | "fetched" |
-// "failed", note (why there are no files)}
+// "failed", note (why there are no files), held (index -> the file the daemon holds whole that
+// its add would take, as POST /api/dedup/match answers: an admin's; none asked otherwise)}
 let addItems = [];
 const LOOKUP_EVERY = 1000;       // ms between two asks for a magnet's metadata
 const LOOKUP_FOR = 300;          // asks at most (the daemon gives up on a fetch after 300 s)
@@ -121,6 +122,18 @@ async function takeFiles(files) {
   const keys = new Set(read.map((i) => i.key));
   addItems = [...addItems.filter((i) => !keys.has(i.key)), ...read];
   drawAddItems();
+  for (const item of read) if (item.files) lookHeld(item, base64(item.bytes));
+}
+
+// Which of a torrent's files the daemon holds whole already (another torrent's, an indexed
+// folder's): its add takes them from there, verified by its check (dedup). Marked on the files;
+// nothing when the daemon says no (not an admin, dedup off) or the item left the dialog.
+async function lookHeld(item, source) {
+  let answer;
+  try { answer = await api("POST", "/api/dedup/match", {source}); } catch (e) { return; }
+  if (answer.mode === "off" || !addItems.includes(item)) return;
+  item.held = new Map(answer.files.filter((f) => f.held).map((f) => [f.index, f.held]));
+  if (item.held.size) drawAddItems();
 }
 
 // The magnets of the links box: each one new is looked up (its metadata fetched by the daemon);
@@ -157,6 +170,7 @@ async function lookUp(item) {
     if (answer.state === "fetched") {
       Object.assign(item, {state: "fetched", name: answer.name, files: answer.files, torrent: answer.torrent});
       if (addItems.includes(item)) drawAddItems();
+      if (answer.torrent) lookHeld(item, answer.torrent);
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, LOOKUP_EVERY));
@@ -206,8 +220,12 @@ function drawAddItems() {
       const ticked = before.get(`${item.key}\u0000${f.index}`);
       const input = el("input", {type: "checkbox", "data-index": String(f.index), "data-path": f.path, "aria-label": f.path});
       input.checked = ticked === undefined ? true : ticked;
+      const held = item.held && item.held.get(f.index);
+      const mark = held ? [el("span", {class: "held", "data-held": held.path,
+        title: `held already: taken from ${held.path} (found by ${held.by}) and verified by its check, not downloaded`,
+        text: "held"})] : [];
       list.append(el("li", {style: `padding-left: ${8 + 16 * (parts.length - 1)}px`}, input,
-        el("span", {class: "fname", text: parts[parts.length - 1]}), el("span", {class: "size", text: bytes(f.length)})));
+        el("span", {class: "fname", text: parts[parts.length - 1]}), ...mark, el("span", {class: "size", text: bytes(f.length)})));
     }
     section.append(list);
     return section;
@@ -229,7 +247,10 @@ function itemSize(section) {
   }
   const chosen = new Set(files.filter((b) => b.checked).map((b) => Number(b.dataset.index)));
   const total = item.files.filter((f) => chosen.has(f.index)).reduce((n, f) => n + f.length, 0);
-  section.querySelector(".item-size").textContent = `${chosen.size} of ${files.length} files, ${bytes(total)}`;
+  const held = item.held ? item.files.filter((f) => chosen.has(f.index) && item.held.has(f.index))
+    .reduce((n, f) => n + f.length, 0) : 0;
+  section.querySelector(".item-size").textContent = `${chosen.size} of ${files.length} files, ${bytes(total)}` +
+    (held ? ` (${bytes(held)} held already)` : "");
 }
 
 function onTreeChange(ev) {
