@@ -129,6 +129,7 @@ async function takeFiles(files) {
 // folder's): its add takes them from there, verified by its check (dedup). Marked on the files;
 // nothing when the daemon says no (not an admin, dedup off) or the item left the dialog.
 async function lookHeld(item, source) {
+  if (myRole !== null && myRole !== "admin") return;  // (an admin's: a user is refused)
   let answer;
   try { answer = await api("POST", "/api/dedup/match", {source}); } catch (e) { return; }
   if (answer.mode === "off" || !addItems.includes(item)) return;

@@ -219,6 +219,7 @@ const act = (promise) => promise.catch((e) => showError(e.message));
 
 // ---- the status bar ----------------------------------------------------------------------
 
+let myRole = null;  // the signed-in principal's role (GET /api/me; null until it answers)
 let limits = null;  // the settings the status bar shows: the global and alternative limits
 let addPausedShown = null;  // the add_paused setting last given to the "Start paused" box
 
@@ -1182,6 +1183,7 @@ function start() {
   followEvents();
   loadHistory().catch(() => {});
   api("GET", "/api/me").then((me) => {  // (the log, the feeds and the creator are an admin's: the others are not offered them)
+    myRole = me.role;
     $("log-open").hidden = me.role !== "admin";
     $("feeds-open").hidden = me.role !== "admin";
     $("create-open").hidden = me.role !== "admin";
