@@ -18,7 +18,7 @@ from tests.conftest import require_libtorrent
 from tests.integration.helpers import loopback_config, make_torrent
 from tests.interop.test_libtorrent_transfer import lt_session
 from torrent_engine.formats.metainfo import Torrent
-from torrent_engine.jobs import JobService, JobState
+from torrent_engine.jobs import Job, JobService, JobState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -37,17 +37,46 @@ def lt_make(lt: ModuleType, root: Path, flags: int) -> bytes:
     return data
 
 
+def written(tmp_path: Path, shared: tuple[tuple[str, int], ...], rng_seed: int,
+            ) -> tuple[dict[str, bytes], Path, Path, Path]:
+    """A's files (``shared`` and ``A_ONLY``) in the download folder, B's (``shared`` and
+    ``B_ONLY``) in the seed's: the files' bytes by name, the download, state and seed folders."""
+    rng = random.Random(rng_seed)
+    data = {name: rng.randbytes(size) for name, size in (*shared, A_ONLY, B_ONLY)}
+    root, state, seed = tmp_path / "dl", tmp_path / "state", tmp_path / "seed"
+    for folder, names in ((root / "A", (*shared, A_ONLY)), (seed / "B", (*shared, B_ONLY))):
+        folder.mkdir(parents=True)
+        for name, _ in names:
+            (folder / name).write_bytes(data[name])
+    return data, root, state, seed
+
+
+async def from_libtorrent(lt: ModuleType, jobs: JobService, b_bytes: bytes, seed: Path,
+                          placed: int) -> tuple[Job, int]:
+    """B (``b_bytes``) seeded by libtorrent from ``seed``, added to ``jobs`` with it as its peer
+    (``placed`` bytes taken at the add, checked), once B seeds: our job, and what libtorrent sent."""
+    with lt_session(lt) as ses:
+        params = lt.add_torrent_params()
+        params.ti = lt.torrent_info(lt.bdecode(b_bytes))
+        params.save_path = str(seed)
+        handle = ses.add_torrent(params)
+        with anyio.fail_after(30):
+            while not handle.status().is_seeding:
+                await anyio.sleep(0.05)
+        job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
+        assert job.dedup_bytes == placed
+        with anyio.fail_after(60):
+            while (job := jobs.get(job.id)).state is not JobState.SEEDING:
+                assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
+                await anyio.sleep(0.05)
+        return job, int(handle.status().total_payload_upload)
+
+
 @pytest.mark.parametrize("version", ["v2", "hybrid"])
 async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tmp_path: Path,
                                                                               version: str) -> None:
     lt = require_libtorrent()
-    rng = random.Random(46)
-    data = {name: rng.randbytes(size) for name, size in (*SHARED, A_ONLY, B_ONLY)}
-    root, state, seed = tmp_path / "dl", tmp_path / "state", tmp_path / "seed"
-    for folder, names in ((root / "A", (*SHARED, A_ONLY)), (seed / "B", (*SHARED, B_ONLY))):
-        folder.mkdir(parents=True)
-        for name, _ in names:
-            (folder / name).write_bytes(data[name])
+    data, root, state, seed = written(tmp_path, SHARED, 46)
     a = make_torrent(root / "A", piece_length=PL, version=version)
     b_bytes = lt_make(lt, seed / "B", lt.create_torrent.v2_only if version == "v2" else 0)
     b = Torrent.from_bytes(b_bytes)
@@ -58,21 +87,7 @@ async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tm
             while jobs.get(ja.id).state is not JobState.SEEDING or not all(
                     jobs.dedup.known(f.pieces_root) for f in a.files if f.pieces_root is not None):
                 await anyio.sleep(0.02)
-        with lt_session(lt) as ses:
-            params = lt.add_torrent_params()
-            params.ti = lt.torrent_info(lt.bdecode(b_bytes))
-            params.save_path = str(seed)
-            handle = ses.add_torrent(params)
-            with anyio.fail_after(30):
-                while not handle.status().is_seeding:
-                    await anyio.sleep(0.05)
-            job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
-            assert job.dedup_bytes == sum(size for _, size in SHARED)
-            with anyio.fail_after(60):
-                while (job := jobs.get(job.id)).state is not JobState.SEEDING:
-                    assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
-                    await anyio.sleep(0.05)
-            sent = handle.status().total_payload_upload
+        job, sent = await from_libtorrent(lt, jobs, b_bytes, seed, sum(size for _, size in SHARED))
         third = B_ONLY[1]
         # (hybrid: the pad after the third file, up to its last piece's end, comes too)
         assert third <= job.downloaded < third + PL, job.downloaded
@@ -84,14 +99,8 @@ async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tm
 
 async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tmp_path: Path) -> None:
     lt = require_libtorrent()
-    rng = random.Random(47)
     shared = (("one.bin", 1_200_001), ("two.bin", 1_100_000))  # (from LENGTH_MATCH_MIN)
-    data = {name: rng.randbytes(size) for name, size in (*shared, A_ONLY, B_ONLY)}
-    root, state, seed = tmp_path / "dl", tmp_path / "state", tmp_path / "seed"
-    for folder, names in ((root / "A", (*shared, A_ONLY)), (seed / "B", (*shared, B_ONLY))):
-        folder.mkdir(parents=True)
-        for name, _ in names:
-            (folder / name).write_bytes(data[name])
+    data, root, state, seed = written(tmp_path, shared, 47)
     a = make_torrent(root / "A", piece_length=PL // 2, version="v1")
     b_bytes = lt_make(lt, seed / "B", lt.create_torrent.v1_only)
     b = Torrent.from_bytes(b_bytes)
@@ -102,22 +111,8 @@ async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tm
             while jobs.get(ja.id).state is not JobState.SEEDING or not all(
                     jobs.dedup.of_length(size) for _, size in shared):
                 await anyio.sleep(0.02)
-        with lt_session(lt) as ses:
-            params = lt.add_torrent_params()
-            params.ti = lt.torrent_info(lt.bdecode(b_bytes))
-            params.save_path = str(seed)
-            handle = ses.add_torrent(params)
-            with anyio.fail_after(30):
-                while not handle.status().is_seeding:
-                    await anyio.sleep(0.05)
-            job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
-            assert job.dedup_bytes == sum(size for _, size in shared)
-            assert all(p.by_length for p in jobs.dedup.placed[job.id])
-            with anyio.fail_after(60):
-                while (job := jobs.get(job.id)).state is not JobState.SEEDING:
-                    assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
-                    await anyio.sleep(0.05)
-            sent = handle.status().total_payload_upload
+        job, sent = await from_libtorrent(lt, jobs, b_bytes, seed, sum(size for _, size in shared))
+        assert all(p.by_length for p in jobs.dedup.placed[job.id])
         third = B_ONLY[1]
         # (the pieces the third file shares with a shared one come too: two at most)
         assert third <= job.downloaded < third + 2 * PL, job.downloaded

@@ -23,9 +23,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import anyio
 
@@ -390,24 +391,10 @@ class Deduplicator:
             self._lengths[rec.id] = tuple(dict.fromkeys(lengths))
 
     def _forget_lengths(self, job_id: str) -> None:
-        for length in self._lengths.pop(job_id, ()):
-            entries = self._by_length.get(length)
-            if entries is None:
-                continue
-            for key in [k for k in entries if k[0] == job_id]:
-                del entries[key]
-            if not entries:
-                del self._by_length[length]
+        _drop_job(self._by_length, self._lengths.pop(job_id, ()), job_id)
 
     def _forget(self, job_id: str) -> None:
-        for root in self._by_job.pop(job_id, ()):
-            entries = self._by_root.get(root)
-            if entries is None:
-                continue
-            for key in [k for k in entries if k[0] == job_id]:
-                del entries[key]
-            if not entries:
-                del self._by_root[root]
+        _drop_job(self._by_root, self._by_job.pop(job_id, ()), job_id)
 
     def _changed(self) -> None:
         self._dirty = True
@@ -631,6 +618,23 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
         out.append(PlacedFile(index=found.index, source=source.path, origin=source.origin,
                               length=source.length, method=made.method, refused=made.refused, by_length=True))
     return out
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _drop_job(index: dict[K, dict[tuple[str, int], V]], keys: Iterable[K], job_id: str) -> None:
+    """Remove the entries of ``job_id``'s files under each of ``keys`` of ``index`` (an index of
+    the jobs' files: key -> {(job id, file index): value}), and each key left with none."""
+    for key in keys:
+        entries = index.get(key)
+        if entries is None:
+            continue
+        for entry in [e for e in entries if e[0] == job_id]:
+            del entries[entry]
+        if not entries:
+            del index[key]
 
 
 def _candidates(of_length: dict[int, list[Known]], folders: FolderIndex, targets: Sequence[str],
