@@ -148,3 +148,38 @@ async def test_an_indexed_folders_file_of_its_length_is_taken(tmp_path: Path) ->
         assert job.dedup_bytes == SIZE
         [placed] = jobs.dedup.placed[job.id]
         assert placed.origin == "folder" and placed.source == str(library / "renamed.mkv")
+
+
+async def test_an_indexed_folders_file_is_found_by_length_before_the_folder_is_hashed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library's first walk hashes every file (hours on a large one); its files are known by
+    their lengths as soon as walked: a v1 torrent's file is taken from one while the hashing has
+    not ended."""
+    import threading
+
+    from torrent_engine.jobs.disk import dedup as dedup_module
+
+    release = threading.Event()
+    real_root = dedup_module.file_pieces_root
+
+    def slow_root(path: str | os.PathLike[str], length: int | None = None) -> bytes:
+        assert release.wait(30), "not released"
+        return real_root(path, length)
+
+    monkeypatch.setattr(dedup_module, "file_pieces_root", slow_root)
+    data = payload()
+    library = write(tmp_path / "library", [("renamed.mkv", data)])
+    b = b_torrent(tmp_path / "mk", data, nfo=False)
+    try:
+        async with service(tmp_path, dedup="copy", dedup_folders=(str(library),)) as jobs:
+            with anyio.fail_after(20):
+                await jobs.dedup.folders_walked.wait()
+            assert not jobs.dedup.folders_indexed.is_set()  # (its hashing waits)
+            job, _ = await jobs.add(b.to_bytes(), save_path="got", paused=True)
+            assert job.dedup_bytes == SIZE
+            release.set()
+            with anyio.fail_after(20):
+                await jobs.dedup.folders_indexed.wait()
+            assert jobs.dedup.folder_index.hashed == 1
+    finally:
+        release.set()

@@ -22,8 +22,9 @@ from __future__ import annotations
 import json
 import logging
 import os
+import stat
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -101,6 +102,7 @@ class FolderIndex:
         self.files: dict[str, _FolderFile] = {}
         self.by_root: dict[bytes, list[str]] = {}
         self.by_size: dict[int, list[str]] = {}
+        self.sizes: dict[str, tuple[int, int]] = {}  # path -> (size, mtime) as last walked (or cached)
         self.hashed = 0  # files hashed by the walks so far (a file unchanged is not hashed again)
         self.truncated = False  # the last walk stopped at MAX_FOLDER_FILES
 
@@ -119,11 +121,14 @@ class FolderIndex:
             return
         self._set(files)
 
-    def scan(self, folders: Sequence[str], max_files: int = MAX_FOLDER_FILES) -> int:
-        """Walk ``folders`` (no symbolic link followed) and hash each regular, non-empty file not
-        hashed before at its size and mtime; keep the result, saved. The files indexed."""
-        files: dict[str, _FolderFile] = {}
-        seen = 0
+    def scan(self, folders: Sequence[str], max_files: int = MAX_FOLDER_FILES,
+             sized: Callable[[], None] | None = None) -> int:
+        """Walk ``folders`` (no symbolic link followed), then hash each regular, non-empty file
+        not hashed before at its size and mtime; keep the result, saved. The files are known by
+        their sizes once walked (``of_length``: what a v1 file is looked for by; ``sized`` is
+        called then), before the hashing, which on a large library takes hours the first time.
+        The files indexed."""
+        walked: dict[str, tuple[int, int]] = {}
         self.truncated = False
         for folder in folders:
             for top, dirs, names in os.walk(folder, onerror=lambda exc: log.warning(
@@ -132,48 +137,56 @@ class FolderIndex:
                 for name in sorted(names):
                     if name.endswith(".dedup"):  # (a file being placed)
                         continue
-                    if seen >= max_files:
+                    if len(walked) >= max_files:
                         self.truncated = True
                         break
-                    seen += 1
                     path = os.path.join(top, name)
-                    found = self._look(path)
+                    found = _stat(path)
                     if found is not None:
-                        files[path] = found
+                        walked[path] = found
                 if self.truncated:
                     break
             if self.truncated:
                 log.warning("indexed folders: more than %d files, the rest not indexed", max_files)
                 break
+        self._set_sizes(walked)
+        if sized is not None:
+            sized()
+        files: dict[str, _FolderFile] = {}
+        for path, (size, mtime_ns) in walked.items():
+            hashed = self._look(path, size, mtime_ns)
+            if hashed is not None:
+                files[path] = hashed
         self._set(files)
         self._save(files)
         return len(files)
 
-    def _look(self, path: str) -> _FolderFile | None:
+    def _look(self, path: str, size: int, mtime_ns: int) -> _FolderFile | None:
+        kept = self.files.get(path)
+        if kept is not None and (kept.size, kept.mtime_ns) == (size, mtime_ns):
+            return kept
         try:
-            st = os.lstat(path)
-            if not os.path.isfile(path) or os.path.islink(path) or st.st_size <= 0:
-                return None
-            kept = self.files.get(path)
-            if kept is not None and (kept.size, kept.mtime_ns) == (st.st_size, st.st_mtime_ns):
-                return kept
-            root = file_pieces_root(path, st.st_size)
+            root = file_pieces_root(path, size)
             self.hashed += 1
-            now = os.lstat(path)
-            if (now.st_size, now.st_mtime_ns) != (st.st_size, st.st_mtime_ns):
-                return None  # (written while hashed: the next walk sees it settled)
-            return _FolderFile(st.st_size, st.st_mtime_ns, root)
         except OSError as exc:
             log.warning("indexed folder: cannot hash %s: %s", path, exc.strerror or exc)
             return None
+        if _stat(path) != (size, mtime_ns):
+            return None  # (written since it was walked: the next walk sees it settled)
+        return _FolderFile(size, mtime_ns, root)
 
     def _set(self, files: dict[str, _FolderFile]) -> None:
         by_root: dict[bytes, list[str]] = {}
-        by_size: dict[int, list[str]] = {}
         for path, f in files.items():
             by_root.setdefault(f.root, []).append(path)
-            by_size.setdefault(f.size, []).append(path)
-        self.files, self.by_root, self.by_size = files, by_root, by_size
+        self.files, self.by_root = files, by_root
+        self._set_sizes({path: (f.size, f.mtime_ns) for path, f in files.items()})
+
+    def _set_sizes(self, walked: dict[str, tuple[int, int]]) -> None:
+        by_size: dict[int, list[str]] = {}
+        for path, (size, _mtime) in walked.items():
+            by_size.setdefault(size, []).append(path)
+        self.sizes, self.by_size = walked, by_size
 
     def _save(self, files: dict[str, _FolderFile]) -> None:
         if self._cache_path is None:
@@ -194,13 +207,9 @@ class FolderIndex:
         return [Known(path=p, length=length, origin=FOLDER) for p in self.by_size.get(length, ())]
 
     def unchanged(self, path: str) -> bool:
-        """Whether the file at ``path`` is as it was when hashed (blocking)."""
-        f = self.files.get(path)
-        try:
-            st = os.stat(path)
-        except OSError:
-            return False
-        return f is not None and (f.size, f.mtime_ns) == (st.st_size, st.st_mtime_ns)
+        """Whether the file at ``path`` is as it was when walked, and hashed if it was (blocking)."""
+        known = self.sizes.get(path)
+        return known is not None and _stat(path) == known
 
 
 class Deduplicator:
@@ -224,6 +233,7 @@ class Deduplicator:
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
+        self.folders_walked = anyio.Event()  # set once it knows their files' sizes (before their hashing)
         self.rebuilt = anyio.Event()  # set once a start learnt what the index lacked (``rebuild``)
         self.placed: dict[str, list[PlacedFile]] = {}  # job id -> what its add placed (reported)
 
@@ -464,9 +474,15 @@ class Deduplicator:
 
     # -- the indexed folders ------------------------------------------------------------------
     async def index_folders(self) -> int:
-        """Walk the indexed folders now (a worker thread); the files indexed."""
+        """Walk the indexed folders now (a worker thread; ``folders_walked`` set once the files'
+        sizes are known, before they are hashed); the files indexed."""
         folders = self.folders
-        count = await anyio.to_thread.run_sync(self.folder_index.scan, folders)
+
+        def walked() -> None:  # (on the worker thread)
+            anyio.from_thread.run_sync(self.folders_walked.set)
+
+        count = await anyio.to_thread.run_sync(lambda: self.folder_index.scan(folders, sized=walked))
+        self.folders_walked.set()
         self.folders_indexed.set()
         return count
 
@@ -474,6 +490,7 @@ class Deduplicator:
         """Walk the indexed folders at the start and every ``FOLDER_RESCAN_INTERVAL`` (the
         service's task group runs it; nothing when there are none, or dedup is off)."""
         if self.mode == "off" or not self.folders:
+            self.folders_walked.set()
             self.folders_indexed.set()
             return
         while True:
@@ -622,6 +639,16 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
 
 K = TypeVar("K")
 V = TypeVar("V")
+
+
+def _stat(path: str) -> tuple[int, int] | None:
+    """(size, mtime) of a regular, non-empty file that is no symbolic link at ``path`` (None
+    otherwise, or when it cannot be read)."""
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns) if stat.S_ISREG(st.st_mode) and st.st_size > 0 else None
 
 
 def _drop_job(index: dict[K, dict[tuple[str, int], V]], keys: Iterable[K], job_id: str) -> None:
