@@ -183,3 +183,25 @@ async def test_an_indexed_folders_file_is_found_by_length_before_the_folder_is_h
             assert jobs.dedup.folder_index.hashed == 1
     finally:
         release.set()
+
+
+async def test_a_file_placed_under_the_incomplete_suffix_loses_it_once_checked(tmp_path: Path) -> None:
+    """With the incomplete files' suffix on (qBittorrent's ".!qB"), a file taken at the add is
+    placed under it, as the torrent's own file would be written, and renamed once its check
+    found it whole."""
+    data = payload()
+    b = b_torrent(tmp_path / "mk", data, nfo=False)
+    async with service(tmp_path, dedup="copy") as jobs:
+        await jobs.update_settings(partial_file_suffix=".!qB")
+        await holding(jobs, tmp_path / "dl" / "A", [("a.mkv", data)])
+        job, _ = await jobs.add(b.to_bytes(), save_path="got", paused=True)
+        assert job.dedup_bytes == SIZE
+        folder = tmp_path / "dl" / "got" / "Show.2024"
+        assert sorted(p.name for p in folder.iterdir()) == ["Show.2024.1080p.mkv.!qB"]
+        await jobs.resume(job.id)
+        job = await wait_for(jobs, job.id, JobState.SEEDING)
+        assert job.downloaded == 0
+        with anyio.fail_after(10):
+            while sorted(p.name for p in folder.iterdir()) != ["Show.2024.1080p.mkv"]:
+                await anyio.sleep(0.02)
+        assert (folder / "Show.2024.1080p.mkv").read_bytes() == data
