@@ -205,3 +205,25 @@ async def test_a_file_placed_under_the_incomplete_suffix_loses_it_once_checked(t
             while sorted(p.name for p in folder.iterdir()) != ["Show.2024.1080p.mkv"]:
                 await anyio.sleep(0.02)
         assert (folder / "Show.2024.1080p.mkv").read_bytes() == data
+
+
+async def test_an_add_reads_at_most_its_bound_on_files_that_do_not_hold_its_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The look of an add (and of a match) is bounded by ``WRONG_READS_MOST``: spent, no more
+    candidates are tried and the file is downloaded (here a bound of nothing: the file held is
+    not even tried), the match saying why."""
+    from torrent_engine.jobs.disk import dedup as dedup_module
+    from torrent_engine.storage.findfiles import SPENT
+
+    data = payload()
+    b = b_torrent(tmp_path / "mk", data, nfo=False)
+    async with service(tmp_path, dedup="copy") as jobs:
+        await holding(jobs, tmp_path / "dl" / "A", [("a.mkv", data)])
+        monkeypatch.setattr(dedup_module, "WRONG_READS_MOST", 0)
+        [held] = await jobs.dedup.match(b)
+        assert held.source is None and held.why == SPENT
+        job, _ = await jobs.add(b.to_bytes(), save_path="got", paused=True)
+        assert job.dedup_bytes == 0
+        monkeypatch.setattr(dedup_module, "WRONG_READS_MOST", 1)  # (one wrong piece may be read)
+        [held] = await jobs.dedup.match(b)
+        assert held.source is not None and held.source.path == str(tmp_path / "dl" / "A" / "a.mkv")

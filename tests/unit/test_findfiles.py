@@ -5,6 +5,7 @@ saying why; v1, v2 and hybrid."""
 
 from __future__ import annotations
 
+import random
 import shutil
 from pathlib import Path
 
@@ -13,7 +14,7 @@ import pytest
 from torrent_engine.formats.layout import FileMap
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage.create import create_torrent
-from torrent_engine.storage.findfiles import find_among, find_files, own_pieces, spread
+from torrent_engine.storage.findfiles import SPENT, WrongReads, find_among, find_files, own_pieces, spread
 
 PL = 16384
 FILES = {"a.bin": 3 * PL + 100, "b.txt": 5000, "sub/c.bin": 2 * PL, "tiny": 3}
@@ -139,3 +140,33 @@ def test_find_among_tries_the_candidates_handed_to_it_on_a_sample_of_the_pieces(
     assert every.source == tmp_path / "right"
     [none] = find_among(t, [0], {len(data): [tmp_path / "sampled"]}, most=3)
     assert none.source is None and none.why == "none of the 1 file(s) of its size holds its pieces"
+
+
+def test_the_reads_on_files_that_do_not_hold_a_file_are_bounded(tmp_path: Path) -> None:
+    """``wrong``: a torrent of many files of one length, each tried on the same decoys, stops
+    looking once the pieces read on the decoys pass the bound; what the right file read does
+    not count."""
+    folder = tmp_path / "orig" / "many"
+    folder.mkdir(parents=True)
+    for i in range(6):
+        (folder / f"{i}.bin").write_bytes(random.Random(i).randbytes(4 * PL))
+    t = create_torrent(folder, version="v1", piece_length=PL)
+    decoys = []
+    for i in range(3):
+        decoys.append(tmp_path / f"decoy{i}")
+        decoys[-1].write_bytes(bytes([i]) * 4 * PL)
+    shutil.copy(folder / "0.bin", tmp_path / "right")
+    candidates = {4 * PL: [*decoys, tmp_path / "right"]}
+    # file 0: three decoys dropped at their first piece (3 pieces read; the right one's 4 not
+    # counted); each other file: four dropped (4 pieces): a bound of 11 pieces lets 3 files be
+    # looked at
+    wrong = WrongReads(11 * PL)
+    found = find_among(t, range(6), candidates, wrong=wrong, most=4)
+    by_name = {t.files[f.index].path[-1]: f for f in found}
+    assert by_name["0.bin"].source == tmp_path / "right"
+    none = "none of the 4 file(s) of its size holds its pieces"
+    assert [by_name[f"{i}.bin"].why for i in (1, 2)] == [none] * 2
+    assert [by_name[f"{i}.bin"].why for i in (3, 4, 5)] == [SPENT] * 3
+    assert wrong.left == 0
+    every = find_among(t, range(6), candidates, most=4)  # (no bound: every file looked at)
+    assert sum(f.source is not None for f in every) == 1 and SPENT not in {f.why for f in every}

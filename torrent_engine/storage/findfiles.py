@@ -32,9 +32,11 @@ from ..formats.layout import FileMap
 from ..formats.metainfo import Torrent
 from .verify import piece_ok
 
-__all__ = ["JOINT_MOST", "Found", "find_among", "find_files", "holds", "own_pieces", "sizes_under", "spread"]
+__all__ = ["JOINT_MOST", "SPENT", "Found", "WrongReads", "find_among", "find_files", "holds", "own_pieces",
+           "sizes_under", "spread"]
 
 JOINT_MOST = 64  # combinations of candidates tried on one piece for files told only together
+SPENT = "not looked for: the look read its most on files that did not hold theirs"  # (``WrongReads``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +68,17 @@ def spread(pieces: Sequence[int], most: int | None) -> Sequence[int]:
 
 
 def holds(torrent: Torrent, spans: FileMap, pieces: Sequence[int], sources: Mapping[int, Path],
-          stop: threading.Event | None = None) -> bool:
+          stop: threading.Event | None = None, spend: WrongReads | None = None) -> bool:
     """Whether every one of ``pieces`` verifies with each file of it read from its ``sources``
-    (False at the first that does not, or when a file cannot be read)."""
+    (False at the first that does not, or when a file cannot be read); each piece read is taken
+    from ``spend``, when given."""
     fds: dict[int, int] = {}
     try:
         for piece in pieces:
             if stop is not None and stop.is_set():
                 return False
+            if spend is not None:
+                spend.left -= torrent.piece_size(piece)
             parts = []
             for s in spans.slices(piece, 0, torrent.piece_size(piece)):
                 if s.pad:
@@ -150,16 +155,26 @@ def find_files(torrent: Torrent, wanted: Iterable[int], folders: Sequence[Path],
     return find_among(torrent, indices, by_size, present, stop)
 
 
+@dataclass(slots=True)
+class WrongReads:
+    """The bytes a look may still read on candidates that turn out not to hold a file: a torrent
+    of many files of one length, each tried on every file held of that length, reads a piece of
+    each at least (``find_among`` stops looking once it is spent)."""
+
+    left: int
+
+
 def find_among(torrent: Torrent, wanted: Iterable[int], by_size: Mapping[int, Sequence[Path]],
                present: Mapping[int, Path] | None = None, stop: threading.Event | None = None,
-               most: int | None = None) -> list[Found]:
+               most: int | None = None, wrong: WrongReads | None = None) -> list[Found]:
     """(Blocking.) Each of the files ``wanted`` (metainfo indices, not pad files) looked for
     among the candidates of its size ``by_size`` gives: the first that holds the pieces lying
     wholly in it (``most`` of them at most, spread over the file: ``spread``), or why none was
     taken. A file that no piece lies wholly in is tried with the pieces it shares with files
     found or ``present`` (at their place already: index -> path), once those are known; files
     that share their pieces only with each other, with their candidates together. A candidate
-    is dropped at its first piece that fails."""
+    is dropped at its first piece that fails; the pieces read on those dropped are taken from
+    ``wrong`` (when given), and once it is spent no more candidates are tried."""
     spans = FileMap(torrent)
     indices = [i for i in wanted if not torrent.files[i].pad and torrent.files[i].length > 0]
     sources: dict[int, Path] = dict(present or {})
@@ -179,12 +194,22 @@ def find_among(torrent: Torrent, wanted: Iterable[int], by_size: Mapping[int, Se
                 continue
             candidates = by_size[torrent.files[index].length]
             tried = spread(pieces, most)
-            source = next((c for c in candidates
-                           if holds(torrent, spans, tried, {**sources, index: c}, stop)), None)
+            source = None
+            spent = False
+            for c in candidates:
+                if wrong is not None and wrong.left <= 0:
+                    spent = True
+                    break
+                left = wrong.left if wrong is not None else 0
+                if holds(torrent, spans, tried, {**sources, index: c}, stop, wrong):
+                    source = c
+                    if wrong is not None:
+                        wrong.left = left  # (read on the file that holds them: not wrong)
+                    break
             if source is not None:
                 sources[index] = source
-            found[index] = Found(index, source, "" if source is not None else
-                                 f"none of the {len(candidates)} file(s) of its size holds its pieces")
+            why = SPENT if spent else f"none of the {len(candidates)} file(s) of its size holds its pieces"
+            found[index] = Found(index, source, "" if source is not None else why)
         if len(waiting) == len(pending):
             told = _together(torrent, spans, waiting, by_size, sources, stop)
             if not told:

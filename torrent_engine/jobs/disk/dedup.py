@@ -36,7 +36,7 @@ from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
-from ...storage.findfiles import find_among, own_pieces
+from ...storage.findfiles import WrongReads, find_among, own_pieces
 from ...storage.paths import safe_join
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
@@ -60,6 +60,10 @@ LENGTH_MATCH_MIN = 1024 * 1024
 MOST_CANDIDATES = 8  # files of one length tried for a new file (the latest complete jobs' first)
 SAMPLED_PIECES = 8  # a candidate's pieces verified before it is placed (every one for a hard link)
 LEARNT_A_TURN = 500  # complete jobs learnt by length at a start between two turns of the loop
+# bytes an add's (or a match's) look may read on files held that turn out not to hold the file
+# looked for: a torrent of thousands of files of one length, each tried on every file held of
+# that length, is bounded (the files left are downloaded)
+WRONG_READS_MOST = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +531,8 @@ class Deduplicator:
             by_size, by_path = _candidates(of_length, folders, ())
             present = {i: Path(h.source.path) for i, h in held.items() if h.source is not None}
             whys: dict[int, str] = {}
-            for found in find_among(torrent, rest, by_size, present, stop, most=SAMPLED_PIECES):
+            for found in find_among(torrent, rest, by_size, present, stop, most=SAMPLED_PIECES,
+                                    wrong=WrongReads(WRONG_READS_MOST)):
                 if found.source is not None:
                     held[found.index] = HeldFile(found.index, by_path[str(found.source)], by_length=True)
                 else:
@@ -621,7 +626,8 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
     by_size, by_path = _candidates(of_length, folders, targets)
     spans = FileMap(torrent)
     out: list[PlacedFile] = []
-    for found in find_among(torrent, asked, by_size, present, stop, most=None if linking else SAMPLED_PIECES):
+    for found in find_among(torrent, asked, by_size, present, stop, most=None if linking else SAMPLED_PIECES,
+                            wrong=WrongReads(WRONG_READS_MOST)):
         if found.source is None or stop.is_set():
             continue
         source = by_path[str(found.source)]
