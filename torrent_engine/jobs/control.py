@@ -385,15 +385,19 @@ class JobControl:
         return [self.run.listed(rec) for rec in self._client_records()]
 
     def client_pages(self, size: int, *, category: str | None = None, tag: str | None = None,
-                     owner: str | None = None) -> Iterator[builtins.list[Job]]:
+                     owner: str | None = None, states: Collection[JobState] | None = None,
+                     ) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those listed at the first page: a job
         removed, completed or cancelled between two pages is left out (the caller lets the loop
         run between them). ``category``: those in it alone ("" those in none); ``tag``: those
-        with it alone ("" those with none); ``owner``: that owner's alone (a user's list): looked
-        at in each record, a view made of these alone."""
+        with it alone ("" those with none); ``owner``: that owner's alone (a user's list);
+        ``states``: those in one of them alone (a filter's states: a status filter passes over
+        the others without a view of each): looked at in each record, a view made of these alone."""
         recs = self._client_records()
         if owner is not None:
             recs = [r for r in recs if r.options.owner == owner]
+        if states is not None:
+            recs = [r for r in recs if r.state in states]
         if category is not None or tag is not None:
             recs = [r for r in recs if r.features.labelled(category, tag)]
         table = self.run.jobs

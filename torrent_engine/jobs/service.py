@@ -575,11 +575,13 @@ class JobService:
         return self._control.client_states()
 
     def client_pages(self, size: int, *, category: str | None = None, tag: str | None = None,
-                     owner: str | None = None) -> Iterator[builtins.list[Job]]:
+                     owner: str | None = None, states: Collection[JobState] | None = None,
+                     ) -> Iterator[builtins.list[Job]]:
         """``client_jobs``' jobs, ``size`` at a time, of those it lists at the first page: the caller
         may let the loop run between two pages (a job removed, completed or cancelled meanwhile is
-        left out). ``category``, ``tag``: those in it (with it) alone, "" none; ``owner``: theirs."""
-        return self._control.client_pages(size, category=category, tag=tag, owner=owner)
+        left out). ``category``, ``tag``: those in it (with it) alone, "" none; ``owner``: theirs;
+        ``states``: those in one of them alone."""
+        return self._control.client_pages(size, category=category, tag=tag, owner=owner, states=states)
 
     async def forget(self, job_id: str, *, delete_files: bool = False) -> None:
         """Remove a finished job from the history now (and, with ``delete_files``, the files it

@@ -86,6 +86,31 @@ def test_qbittorrent_filters() -> None:
     assert status_filter("active")(job(JobState.DOWNLOADING, up=2.0))  # (stalledDL, uploading)
 
 
+def test_a_filter_passes_no_job_outside_the_states_it_names() -> None:
+    """``filter_states``: the states a filter's jobs may be in (the records of the others are
+    passed over without a view): every job a filter passes, whatever its progress, rates,
+    force-start, a move or missing files, is in one of them."""
+    import itertools
+
+    from torrent_engine.api.compat.qbittorrent_records import _FILTERS, filter_states
+
+    jobs = [dataclasses.replace(job(state, progress=progress, down=down, up=up, forced=forced),
+                                moving=moving, missing_files=missing)
+            for state, progress, down, up, forced, moving, missing in itertools.product(
+                JobState, (0.0, 0.5, 1.0), (0.0, 10.0), (0.0, 5.0), (False, True), (False, True),
+                ((), ("x",)))]
+    narrowed = 0
+    for name in _FILTERS:
+        states = filter_states(name)
+        if states is None:
+            continue
+        narrowed += 1
+        passed = [j for j in jobs if status_filter(name)(j)]
+        assert passed, name
+        assert {j.state for j in passed} <= states, (name, {j.state for j in passed} - states)
+    assert narrowed == 9  # (all but all, completed, resumed, running, active, inactive, moving)
+
+
 def test_share_limit_units() -> None:
     assert share_limit_out(None) == -2 and share_limit_out(-1.0) == -1
     assert share_limit_out(600.0, 60.0) == 10

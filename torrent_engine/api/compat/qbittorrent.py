@@ -105,6 +105,7 @@ from .qbittorrent_records import (
     endpoint_name,
     enum_value,
     file_rows,
+    filter_states,
     parse_bool,
     parse_double,
     parse_int,
@@ -645,7 +646,7 @@ class QbittorrentApi:
         out: list[Kept[QbtRecord]] = []
         chosen = listed or Listed()
         for page in self.service.client_pages(paging.LIST_PAGE, category=chosen.category, tag=chosen.tag,
-                                              owner=self.gate.owner_shown()):
+                                              owner=self.gate.owner_shown(), states=chosen.states):
             jobs = self.gate.visible(page)
             if chosen.status is not None:
                 jobs = [job for job in jobs if chosen.status(job)]
@@ -683,7 +684,7 @@ class QbittorrentApi:
         its record."""
         status = form.get("filter") or "all"
         chosen = Listed(status_filter(status) if status != "all" else None,
-                        form.get("category"), form.get("tag"))
+                        form.get("category"), form.get("tag"), filter_states(status))
         private = parse_bool(form.get("private"))
         keep = (lambda r: r["private"] is private) if private is not None else None
         hashes = form.get("hashes")

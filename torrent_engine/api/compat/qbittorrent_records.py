@@ -410,6 +410,27 @@ _FILTERS: dict[str, Callable[[Job], bool]] = {
 }
 
 
+# The states of the jobs each filter may pass (a job in another fails it, whatever its rates, its
+# progress or its force-start: ``state_name``), for the filters that pass few of them: the others'
+# records are passed over without a view of each. (A job being moved is "moving": in a state
+# here, it fails the filter there.)
+_S = JobState
+_FILTER_STATES: dict[str, frozenset[JobState]] = {
+    "downloading": frozenset({_S.FETCHING_METADATA, _S.CHECKING, _S.DOWNLOADING, _S.PAUSED, _S.QUEUED}),
+    "seeding": frozenset({_S.CHECKING, _S.SEEDING, _S.QUEUED}),
+    "paused": frozenset({_S.PAUSED, _S.COMPLETED}), "stopped": frozenset({_S.PAUSED, _S.COMPLETED}),
+    "stalled": frozenset({_S.DOWNLOADING, _S.SEEDING}),
+    "stalled_uploading": frozenset({_S.SEEDING}), "stalled_downloading": frozenset({_S.DOWNLOADING}),
+    "checking": frozenset({_S.CHECKING}),
+    "errored": frozenset({_S.ERROR, _S.FAILED, _S.CANCELLED}),
+}
+
+
+def filter_states(status: str) -> frozenset[JobState] | None:
+    """The states of the jobs ``torrents/info``'s ``filter`` may pass (None: any)."""
+    return _FILTER_STATES.get(status)
+
+
 def status_filter(status: str) -> Callable[[Job], bool]:
     """``torrents/info``'s ``filter``: which jobs it passes, as their records' ``state``,
     ``dlspeed`` and ``upspeed`` say (read once for a list, not a table of checks made per
@@ -429,6 +450,7 @@ class Listed:
     status: Callable[[Job], bool] | None = None
     category: str | None = None
     tag: str | None = None
+    states: frozenset[JobState] | None = None  # the states ``status`` may pass (None: any)
 
     def chooses(self) -> bool:
         """Whether it leaves any job out."""
