@@ -137,3 +137,47 @@ async def test_the_menu_moves_jobs_in_the_queue_limits_their_rates_and_sets_thei
             assert (f.ratio_limit, f.seeding_time_limit, f.idle_seeding_limit, f.share_limit_action) == \
                 (1.5, 5400, -1, "stop"), f
             assert service.get(ids[1]).features.ratio_limit is None  # (the one picked alone)
+
+
+async def test_export_torrent_saves_each_jobs_torrent_and_a_magnet_without_its_metadata_says_why(
+        tmp_path: Path) -> None:
+    """The menu's Export .torrent (qBittorrent's): the .torrent of each job chosen is saved from
+    the browser under the torrent's name, its bytes the job's metainfo (``GET
+    /api/jobs/{id}/torrent/file``); a magnet whose metadata has not come says why, nothing
+    saved."""
+    import base64
+
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        torrent = make_torrent(make_payload(tmp_path / "made", (("a.bin", 40_000),), name="Exported payload"))
+        job = (await api.service.add(torrent.to_bytes(), AddOptions(paused=True)))[0]
+        magnet = (await api.service.add(_magnet(3), AddOptions(paused=True)))[0]
+        with chromium(1400, 900) as driver:
+            def export() -> tuple[list[tuple[str, str]], str]:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "2")
+                # (each save caught as the page starts it: the link's name and its blob's bytes)
+                driver.execute_script("""
+                    window.saved = [];
+                    const blobs = new Map(), made = URL.createObjectURL;
+                    URL.createObjectURL = (blob) => {
+                      const url = made.call(URL, blob);
+                      blobs.set(url, blob);
+                      return url;
+                    };
+                    HTMLAnchorElement.prototype.click = function () {
+                      const name = this.download;
+                      blobs.get(this.href).arrayBuffer().then((b) => window.saved.push(
+                        [name, btoa(String.fromCharCode(...new Uint8Array(b)))]));
+                    };""")
+                use_menu(driver, job.id, "export")
+                saved = wait(driver, lambda d: d.execute_script(
+                    "return window.saved.length ? window.saved : null"))
+                use_menu(driver, magnet.id, "export")
+                said = wait(driver, lambda d: d.find_element(By.ID, "errors").text)
+                return [(str(n), str(b)) for n, b in saved], str(said)
+
+            saved, said = await in_thread(export)
+        assert saved == [("Exported payload.torrent", base64.b64encode(torrent.to_bytes()).decode())]
+        assert "export" in said and "its metadata is not known" in said, said

@@ -177,6 +177,13 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         facts = await c.call("GET", "/api/jobs/{job_id}/torrent", 200, path=ids)
         assert facts["info_hash_v1"] or facts["info_hash_v2"]
         await c.call("GET", "/api/jobs/{job_id}/torrent", 404, path={"job_id": "nope"})
+        r = await api.client.get(f"/api/jobs/{job['id']}/torrent/file")
+        answers = document["paths"]["/api/jobs/{job_id}/torrent/file"]["get"]["responses"]
+        assert r.status_code == 200 and r.headers["content-type"] in answers["200"]["content"]
+        assert r.content == torrent.to_bytes()
+        c.covered.add(("GET", "/api/jobs/{job_id}/torrent/file"))
+        await c.call("GET", "/api/jobs/{job_id}/torrent/file", 404, path={"job_id": "nope"})
+        await c.call("GET", "/api/jobs/{job_id}/torrent/file", 409, path={"job_id": magnet["id"]})
         banned = await c.call("POST", "/api/peers/ban", 200, json={"peers": ["192.0.2.7:6881"]})
         assert "192.0.2.7" in banned["banned_ips"]
         await c.call("POST", "/api/peers/ban", 400, json={"peers": ["nowhere:1"]})

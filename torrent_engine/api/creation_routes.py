@@ -6,9 +6,6 @@ admin's; reading the tasks is anyone's (as qBittorrent's ``torrentcreator/status
 
 from __future__ import annotations
 
-import re
-from urllib.parse import quote
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -17,13 +14,12 @@ from ..jobs import InvalidJobRequest, JobConflict, JobService
 from ..jobs.intake.creations import CreationTask, TorrentCreations, creation_request
 from ..jobs.organising.features import flag
 from ..jsonvalue import JSON, JSONObject
-from .features import JsonRoutes, ReadJson
+from .features import JsonRoutes, ReadJson, torrent_file_response
 
 __all__ = ["CreationApi", "creation_json"]
 
 FIELDS = ("source_path", "torrent_file_path", "version", "piece_length", "private", "skip_hidden",
           "start_seeding", "comment", "source", "trackers", "web_seeds")
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/]')
 
 
 def creation_json(task: CreationTask) -> dict[str, JSON]:
@@ -114,11 +110,7 @@ class CreationApi(JsonRoutes):
         if task.torrent_file is None or task.torrent is None:
             raise JobConflict("it failed: nothing was made" if task.error else f"it is {task.status}: "
                               "the .torrent is there once it is finished", "id")
-        name = f"{task.torrent.name}.torrent"
-        ascii_name = _UNSAFE.sub("_", name).encode("ascii", "replace").decode().replace("?", "_")
-        disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
-        return Response(task.torrent_file, media_type="application/x-bittorrent",
-                        headers={"Content-Disposition": disposition})
+        return torrent_file_response(task.torrent, task.torrent_file)
 
     async def delete(self, request: Request) -> Response:
         """``DELETE /api/creations/{id}``: ``{"deleted": id}``, forgotten, and cancelled if not

@@ -6,8 +6,10 @@ the rest of the API."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,6 +31,17 @@ if TYPE_CHECKING:
     from .access import Gate
 
 ReadJson = Callable[[Request, int], Awaitable[JSONObject]]  # the API's capped JSON reader
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f"\\/]')  # (not in a Content-Disposition's plain filename)
+
+
+def torrent_file_response(torrent: Torrent, data: bytes | None = None) -> Response:
+    """``torrent``'s .torrent (``data``, else its bytes) as a file to save, named after it (the
+    plain ``filename`` in ASCII, ``filename*`` the name whole)."""
+    name = f"{torrent.name}.torrent"
+    ascii_name = _UNSAFE.sub("_", name).encode("ascii", "replace").decode().replace("?", "_")
+    disposition = f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}"
+    return Response(torrent.to_bytes() if data is None else data, media_type="application/x-bittorrent",
+                    headers={"Content-Disposition": disposition})
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "idle_seeding_limit",
                             "force_start", "first_last_piece", "content_layout", "rename", "comment",

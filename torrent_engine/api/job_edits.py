@@ -1,6 +1,6 @@
-"""Our API's routes for renaming a job's files and folders, editing its trackers and web seeds, reading
-its torrent's facts and piece map, and banning peers (the same JSON and errors as the rest of the API:
-see app.py and docs/api.md)."""
+"""Our API's routes for renaming a job's files and folders, editing its trackers and web seeds,
+reading its torrent's facts, .torrent and piece map, and banning peers (the same JSON and errors
+as the rest of the API: see app.py and docs/api.md)."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..jobs import InvalidJobRequest
+from ..jobs import InvalidJobRequest, JobConflict, JobState
 from ..jobs.trackers import check_tiers
 from ..jobs.tuning.blocklist import check_addresses
 from ..jobs.webseeds import check_web_seeds
 from ..jsonvalue import JSON
-from .features import JsonRoutes
+from .features import JsonRoutes, torrent_file_response
 
 RENAME_KINDS = {"file": False, "folder": True, "any": None}
 MAX_BANNED_AT_ONCE = 1000  # peers in one ban request (a selection of a peer list, not a block list)
@@ -156,6 +156,17 @@ class JobEditApi(JsonRoutes):
                        comment=torrent.comment or None)
         return JSONResponse(out)
 
+    async def torrent_file(self, request: Request) -> Response:
+        """``GET /api/jobs/{id}/torrent/file``: the job's .torrent, to save (qBittorrent's Export
+        .torrent); ``409`` before a magnet's metadata, or once the job ended."""
+        job = self.service.get(request.path_params["job_id"])
+        torrent = self.service.metainfo(job.id)
+        if torrent is None:
+            ended = job.state in (JobState.COMPLETED, JobState.FAILED, JobState.CANCELLED)
+            raise JobConflict(f"it is {job.state.value}: no metainfo is kept for it" if ended else
+                              "its metadata is not known yet: a magnet's comes from its peers", "job_id")
+        return torrent_file_response(torrent)
+
     async def ban_peers(self, request: Request) -> Response:
         """``POST /api/peers/ban`` ``{"peers": ["host:port" or "host", ...]}``: their addresses join
         the banned ones (the ``banned_ips`` setting; peers connected from them are dropped);
@@ -196,5 +207,6 @@ class JobEditApi(JsonRoutes):
             Route("/api/jobs/{job_id}/webseeds", self.set_web_seeds, methods=["PUT"]),
             Route("/api/jobs/{job_id}/pieces", self.pieces, methods=["GET"]),
             Route("/api/jobs/{job_id}/torrent", self.torrent, methods=["GET"]),
+            Route("/api/jobs/{job_id}/torrent/file", self.torrent_file, methods=["GET"]),
             Route("/api/peers/ban", self.ban_peers, methods=["POST"]),
         ]

@@ -1307,12 +1307,17 @@ OPERATIONS[("GET", "/api/jobs/{job_id}/stream-token")] = _op(
 OPERATIONS[("GET", "/api/jobs/{job_id}/files/{index}/stream")] = _stream_op(
     "A file's bytes as its pieces pass their hash check (ranges; starts a queued or paused job)")
 
-OPERATIONS[("GET", "/api/creations/{task_id}/torrent")] = {
-    "summary": "The .torrent made", "tags": ["creations"],
-    "responses": {"200": {"description": "the .torrent file",
-                          "content": {"application/x-bittorrent": {"schema": {"type": "string",
-                                                                              "format": "binary"}}}},
-                  **{str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403, 404, 409)}}}
+def _torrent_file_op(summary: str, tag: str) -> dict[str, JSON]:
+    """A route answering a .torrent file (or an error)."""
+    binary = {"application/x-bittorrent": {"schema": {"type": "string", "format": "binary"}}}
+    errors = {str(c): {"$ref": f"#/components/responses/E{c}"} for c in (400, 401, 403, 404, 409)}
+    return {"summary": summary, "tags": [tag],
+            "responses": {"200": {"description": "the .torrent file", "content": binary}, **errors}}
+
+
+OPERATIONS[("GET", "/api/creations/{task_id}/torrent")] = _torrent_file_op("The .torrent made", "creations")
+OPERATIONS[("GET", "/api/jobs/{job_id}/torrent/file")] = _torrent_file_op(
+    "The job's .torrent, to save (409 before a magnet's metadata)", "jobs")
 
 _FETCH = OPERATIONS[("POST", "/api/metadata")]
 _FETCH["responses"] = {**_mapping(_FETCH["responses"]), "202": {

@@ -868,6 +868,32 @@ function magnetOf(job) {
   return `magnet:?xt=${xt}${job.name ? `&dn=${encodeURIComponent(job.name)}` : ""}`;
 }
 
+// What the API answers at `path` saved from the browser as the file `name` (Error: the API's reason)
+async function saveFrom(path, name) {
+  const res = await fetch(path, {headers: {Authorization: `Bearer ${token}`}, cache: "no-store"});
+  if (!res.ok) {
+    let reason = `${res.status} ${res.statusText}`;
+    try { reason = (await res.json()).error || reason; } catch (e) { /* not JSON */ }
+    throw new Error(reason);
+  }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", {href: url, download: name});
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// Each job's .torrent saved from the browser (qBittorrent's Export .torrent); one whose metainfo
+// is not known (a magnet before its metadata) says why
+async function exportTorrents(targets) {
+  for (const j of targets) {
+    const name = j.name || j.info_hash;
+    try { await saveFrom(`/api/jobs/${encodeURIComponent(j.id)}/torrent/file`, `${name}.torrent`); }
+    catch (e) { showError(`export ${name}: ${e.message}`); }
+  }
+}
+
 async function copy(textToCopy) {
   try { await navigator.clipboard.writeText(textToCopy); return; } catch (e) { /* no clipboard API here */ }
   const area = el("textarea", {class: "offscreen", "aria-hidden": "true"});
@@ -907,6 +933,7 @@ async function onMenu(action) {
   if (action === "force_start" || action === "first_last_piece") return patchEach(ids, {[action]: on(item)}, item.textContent);
   if (action === "sequential") return patchEach(ids, {sequential: on(item)}, item.textContent);
   if (action === "details") return openDetails(ids[0]);
+  if (action === "export") return exportTorrents(targets);
   if (action === "delete") return askDelete(ids, one ? (one.name || one.info_hash) : `${ids.length.toLocaleString()} jobs`);
   if (action.startsWith("copy_")) {
     const pick = {copy_name: (j) => j.name || j.info_hash, copy_hash: (j) => j.info_hash, copy_magnet: magnetOf}[action];

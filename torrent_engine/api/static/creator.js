@@ -57,19 +57,7 @@ async function submitCreation(event) {
 async function saveTorrent(task, button) {
   button.disabled = true;
   try {
-    const res = await fetch(`/api/creations/${encodeURIComponent(task.id)}/torrent`,
-                            {headers: {Authorization: `Bearer ${token}`}, cache: "no-store"});
-    if (!res.ok) {
-      let reason = `${res.status} ${res.statusText}`;
-      try { reason = (await res.json()).error || reason; } catch (e) { /* not JSON */ }
-      throw new Error(reason);
-    }
-    const url = URL.createObjectURL(await res.blob());
-    const a = el("a", {href: url, download: `${task.name}.torrent`});
-    document.body.append(a);
-    a.click();
-    a.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    await saveFrom(`/api/creations/${encodeURIComponent(task.id)}/torrent`, `${task.name}.torrent`);
     createSay(`Saved "${task.name}.torrent".`);
   } catch (e) {
     createSay(e.message);
