@@ -114,7 +114,9 @@ def test_spread_takes_the_first_the_last_and_evenly_between() -> None:
     pieces = list(range(10, 35))  # 25 pieces
     assert spread(pieces, None) == pieces and spread(pieces, 30) == pieces
     assert spread(pieces, 8) == [10, 13, 17, 20, 24, 27, 31, 34]
-    assert spread(pieces, 2) == [10, 34] and spread(pieces, 1) == [10] and spread(pieces, 0) == []
+    assert spread(pieces, 2) == [10, 34] and spread(pieces, 1) == [10]
+    with pytest.raises(ValueError, match="at least 1"):
+        spread(pieces, 0)  # (no piece would vouch for a file)
 
 
 def test_find_among_tries_the_candidates_handed_to_it_on_a_sample_of_the_pieces(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def torrent_file_response(torrent: Torrent, data: bytes | None = None) -> Respon
     return Response(torrent.to_bytes() if data is None else data, media_type="application/x-bittorrent",
                     headers={"Content-Disposition": disposition})
 
+
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "idle_seeding_limit",
                             "force_start", "first_last_piece", "content_layout", "rename", "comment",
                             "share_limit_action"})

@@ -58,11 +58,13 @@ def own_pieces(spans: FileMap, index: int, known: Container[int] = ()) -> list[i
 
 def spread(pieces: Sequence[int], most: int | None) -> Sequence[int]:
     """``pieces``, or ``most`` of them spread evenly over them, the first and the last among
-    them (``most`` None: every one)."""
+    them (``most`` None: every one; ``ValueError`` under 1: no piece would vouch for a file)."""
+    if most is not None and most < 1:
+        raise ValueError(f"most must be at least 1, not {most}")
     if most is None or len(pieces) <= most:
         return pieces
-    if most <= 1:
-        return [pieces[0]][:most]
+    if most == 1:
+        return [pieces[0]]
     step = (len(pieces) - 1) / (most - 1)
     return [pieces[round(k * step)] for k in range(most)]
 
