@@ -13,11 +13,12 @@ from pathlib import Path
 
 from ..engine.addtorrent import AddTorrentError, TorrentUrl, from_text, read_add_torrent
 from ..errors import StorageError
+from ..formats.layout import FileMap
 from ..formats.metainfo import Torrent
 from ..policy.dedup import DedupMode, methods
 from ..storage.datacheck import DataCheck, FileCheck, check_data, look_at
 from ..storage.dedup import PlaceError, place_file
-from ..storage.findfiles import Found, find_files
+from ..storage.findfiles import Found, alone, find_files
 from ..storage.paths import real_path, safe_join
 from . import COMMANDS
 from .create import PROGRESS_MIN_BYTES, HashProgress
@@ -48,8 +49,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "folders): a file of the same size whose pieces verify, whatever its name")
     p.add_argument("--place", choices=["reflink", "hardlink", "copy"], metavar="MODE",
                    help="put each file --find-in found at its place in DIR before the check: reflink "
-                   "(shares the blocks where the file system can, else a copy), hardlink (else a copy) "
-                   "or copy; never over a file that is there")
+                   "(shares the blocks where the file system can, else a copy), hardlink (else a copy; "
+                   "a copy too of a file that shares a piece with another) or copy; never over a file "
+                   "that is there")
     p.add_argument("--threads", type=int, default=2, help="hashing threads (default 2)")
     p.set_defaults(run=run)
 
@@ -128,6 +130,7 @@ def _find(torrent: Torrent, root: Path, args: argparse.Namespace) -> list[dict[s
     if say:
         print(f"looking for {len(wanted)} missing file(s) in {', '.join(map(str, folders))}", file=sys.stderr)
     out: list[dict[str, object]] = []
+    spans = FileMap(torrent)
     for found in find_files(torrent, wanted, folders, present):
         f = torrent.files[found.index]
         path = "/".join(f.path)
@@ -135,8 +138,10 @@ def _find(torrent: Torrent, root: Path, args: argparse.Namespace) -> list[dict[s
                                   "placed": None, "why": found.why}
         if found.source is not None and args.place:
             mode: DedupMode = args.place
+            # (a hard link of a file sharing a piece: that piece's download would go into the source)
+            ways = methods(mode) if mode != "hardlink" or alone(spans, found.index) else ("copy",)
             try:
-                placed = place_file(found.source, safe_join(root, f.path), f.length, methods(mode))
+                placed = place_file(found.source, safe_join(root, f.path), f.length, ways)
                 row["placed"] = placed.method
                 row["why"] = "; ".join(f"{way} refused: {why}" for way, why in placed.refused)
             except PlaceError as exc:

@@ -32,8 +32,8 @@ from ..formats.layout import FileMap
 from ..formats.metainfo import Torrent
 from .verify import piece_ok
 
-__all__ = ["JOINT_MOST", "SPENT", "Found", "WrongReads", "find_among", "find_files", "holds", "own_pieces",
-           "sizes_under", "spread"]
+__all__ = ["JOINT_MOST", "SPENT", "Found", "WrongReads", "alone", "find_among", "find_files", "holds",
+           "own_pieces", "sizes_under", "spread"]
 
 JOINT_MOST = 64  # combinations of candidates tried on one piece for files told only together
 SPENT = "not looked for: the look read its most on files that did not hold theirs"  # (``WrongReads``)
@@ -54,6 +54,14 @@ def own_pieces(spans: FileMap, index: int, known: Container[int] = ()) -> list[i
     return [piece for piece in spans.file_pieces(index)
             if all(s.pad or s.file_index == index or s.file_index in known
                    for s in spans.slices(piece, 0, spans.torrent.piece_size(piece)))]
+
+
+def alone(spans: FileMap, index: int) -> bool:
+    """Whether every piece that holds bytes of file ``index`` holds no other file's (pad files
+    aside): the pieces its own bytes verify, and the only ones a download writes into it. A file
+    made a hard link of another is linked only so: a piece it shares fails its check while its
+    neighbour is missing, and its download would be written into the other file."""
+    return own_pieces(spans, index) == list(spans.file_pieces(index))
 
 
 def spread(pieces: Sequence[int], most: int | None) -> Sequence[int]:

@@ -95,3 +95,31 @@ def test_find_in_reports_and_place_puts_the_files_found_then_checks(
     assert (library / "02 - Two.flac").read_bytes() == (tmp_path / "data" / "album" / "two.flac").read_bytes()
     assert main(["verify", str(torrent), "-d", str(tmp_path / "data"), "--place", "copy"]) == 1
     assert "give --find-in SRC too" in capsys.readouterr().err
+
+
+def test_place_hardlink_links_only_a_file_whose_every_piece_is_its_own(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``--place hardlink``: the album's two files share a piece (a failing download of it would
+    be written into the linked source): both copied; a one-file torrent's file is linked."""
+    import os
+
+    torrent = _made(tmp_path)
+    library = tmp_path / "library"
+    library.mkdir()
+    for name in ("one.flac", "two.flac"):
+        (tmp_path / "data" / "album" / name).rename(library / name)
+    (tmp_path / "data" / "album").rmdir()
+    assert main(["verify", str(torrent), "-d", str(tmp_path / "data"), "--find-in", str(library),
+                 "--place", "hardlink", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["placed"] for f in doc["found"]] == ["copy", "copy"]
+    assert os.stat(library / "one.flac").st_ino != os.stat(tmp_path / "data" / "album" / "one.flac").st_ino
+
+    single = tmp_path / "single.torrent"
+    single.write_bytes(create_torrent(library / "one.flac", version="v1", piece_length=PL).to_bytes())
+    (tmp_path / "got").mkdir()
+    assert main(["verify", str(single), "-d", str(tmp_path / "got"), "--find-in", str(library),
+                 "--place", "hardlink", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [f["placed"] for f in doc["found"]] == ["hardlink"]
+    assert os.stat(library / "one.flac").st_ino == os.stat(tmp_path / "got" / "one.flac").st_ino

@@ -67,3 +67,23 @@ def test_the_index_text_is_what_json_dumps_writes() -> None:
         text = json_text(data)
         assert text == json.dumps(data, separators=(",", ":"))
         assert json.loads(text) == data
+
+
+def test_a_file_changed_since_hashed_is_known_by_its_size_not_by_its_old_root(tmp_path: Path) -> None:
+    """Between a walk and the end of its hashing, a file changed since its last hash is as the
+    walk saw it (its length is its own: a v1 look may try it) but not as hashed (the pieces
+    root known is of its old bytes: not used until hashed again)."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    path = lib / "a.bin"
+    path.write_bytes(b"a" * 40_000)
+    index = FolderIndex(None)
+    index.scan([str(lib)])
+    old = file_pieces_root(path)
+    path.write_bytes(b"b" * 40_000)
+    os.utime(path, ns=(1, 1))
+    seen: list[tuple[bool, bool, list[str]]] = []
+    index.scan([str(lib)], sized=lambda: seen.append(
+        (index.unchanged(str(path)), index.as_walked(str(path)), [k.path for k in index.known(old)])))
+    assert seen == [(False, True, [str(path)])]  # (the old root still indexed, not vouched for)
+    assert index.unchanged(str(path)) and index.known(old) == []

@@ -24,7 +24,7 @@ import logging
 import os
 import stat
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -36,7 +36,7 @@ from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
-from ...storage.findfiles import WrongReads, find_among, own_pieces
+from ...storage.findfiles import WrongReads, alone, find_among
 from ...storage.paths import safe_join
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
@@ -211,7 +211,14 @@ class FolderIndex:
         return [Known(path=p, length=length, origin=FOLDER) for p in self.by_size.get(length, ())]
 
     def unchanged(self, path: str) -> bool:
-        """Whether the file at ``path`` is as it was when walked, and hashed if it was (blocking)."""
+        """Whether the file at ``path`` is as it was when hashed: its pieces root known is its
+        own (blocking)."""
+        f = self.files.get(path)
+        return f is not None and _stat(path) == (f.size, f.mtime_ns)
+
+    def as_walked(self, path: str) -> bool:
+        """Whether the file at ``path`` is as the last walk saw it (its length known is its own;
+        it may not be hashed yet) (blocking)."""
         known = self.sizes.get(path)
         return known is not None and _stat(path) == known
 
@@ -511,22 +518,15 @@ class Deduplicator:
         asked = [i for i, f in enumerate(files) if f.length > 0 and not (f.pad or "l" in f.attr)]
         if self.mode == "off":
             return [HeldFile(i, None, why="dedup is off") for i in asked]
-        roots = {files[i].pieces_root for i in asked} - {None}
-        lengths = {files[i].length for i in asked if files[i].length >= LENGTH_MATCH_MIN}
-        known = {root: found for root in roots if root is not None and (found := self.known(root))}
-        of_length = {length: found for length in lengths if (found := self.of_length(length))}
+        known, of_length = self._held_for(torrent, asked)
         folders = self.folder_index
         stop = threading.Event()
 
         def work() -> list[HeldFile]:  # (one worker-thread hop)
-            held: dict[int, HeldFile] = {}
-            for i in asked:
-                f = files[i]
-                sources = known.get(f.pieces_root, []) if f.pieces_root is not None else []
-                source = next((k for k in sources if k.length == f.length
-                               and (k.origin != FOLDER or folders.unchanged(k.path))), None)
-                if source is not None:
-                    held[i] = HeldFile(i, source)
+            wanted = [Wanted(index=i, pieces_root=files[i].pieces_root, length=files[i].length, wanted=True,
+                             special=False, present=False) for i in asked]
+            held = {p.index: HeldFile(p.index, p.source) for p in plan(wanted, known)
+                    if p.source.origin != FOLDER or folders.unchanged(p.source.path)}
             rest = [i for i in asked if i not in held and files[i].length in of_length]
             by_size, by_path = _candidates(of_length, folders, ())
             present = {i: Path(h.source.path) for i, h in held.items() if h.source is not None}
@@ -546,6 +546,16 @@ class Deduplicator:
         finally:
             stop.set()
 
+    def _held_for(self, torrent: Torrent, indices: Collection[int],
+                  ) -> tuple[dict[bytes, list[Known]], dict[int, list[Known]]]:
+        """The files held whole that files ``indices`` of ``torrent`` may be taken from: by
+        pieces root, and (from ``LENGTH_MATCH_MIN``) by length; those with none left out."""
+        files = torrent.files
+        roots = {root for i in indices if (root := files[i].pieces_root) is not None}
+        lengths = {files[i].length for i in indices if files[i].length >= LENGTH_MATCH_MIN}
+        return ({root: found for root in roots if (found := self.known(root))},
+                {length: found for length in lengths if (found := self.of_length(length))})
+
     # -- placing a new job's files ----------------------------------------------------------
     async def place(self, rec: JobRecord, torrent: Torrent) -> int:
         """Before the first check of ``rec`` (being added from ``torrent``, saving in
@@ -558,12 +568,9 @@ class Deduplicator:
             return 0
         priorities: Sequence[int] = rec.file_priorities or ()
         files = torrent.files
-        roots = {f.pieces_root for f in files if f.pieces_root is not None}
-        known = {root: found for root in roots if (found := self.known(root))}
-        lengths = {f.length for i, f in enumerate(files)
-                   if f.length >= LENGTH_MATCH_MIN and not (f.pad or "l" in f.attr)
-                   and i < len(priorities) and priorities[i] > 0}
-        of_length = {length: found for length in lengths if (found := self.of_length(length))}
+        wanted_files = [i for i, f in enumerate(files) if not (f.pad or "l" in f.attr)
+                        and i < len(priorities) and priorities[i] > 0]
+        known, of_length = self._held_for(torrent, wanted_files)
         if not known and not of_length:
             return 0
         data = Path(rec.options.data_path)
@@ -631,8 +638,7 @@ def _place_by_length(torrent: Torrent, wanted: Sequence[Wanted], done: Sequence[
         if found.source is None or stop.is_set():
             continue
         source = by_path[str(found.source)]
-        alone = own_pieces(spans, found.index) == list(spans.file_pieces(found.index))
-        how: Sequence[Method] = ways if not linking or alone else ("copy",)
+        how = ways if not linking or alone(spans, found.index) else ("copy",)
         try:
             made = place_file(source.path, targets[found.index], source.length, how, stop)
         except (PlaceError, OSError) as exc:
@@ -680,7 +686,7 @@ def _candidates(of_length: dict[int, list[Known]], folders: FolderIndex, targets
     by_size: dict[int, list[Path]] = {}
     for length, candidates in of_length.items():
         for known in candidates:
-            if known.path in own or (known.origin == FOLDER and not folders.unchanged(known.path)):
+            if known.path in own or (known.origin == FOLDER and not folders.as_walked(known.path)):
                 continue
             by_path[known.path] = known
             by_size.setdefault(length, []).append(Path(known.path))
