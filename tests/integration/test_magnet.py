@@ -12,6 +12,7 @@ from torrent_engine import events as ev
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.errors import SessionError
 from torrent_engine.formats.magnet import parse_magnet
+from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session, SessionSetup
 from torrent_engine.session.state_table import State
 
@@ -211,3 +212,66 @@ async def test_a_magnets_setup_for_another_number_of_files_is_its_error(tmp_path
                     await anyio.sleep(0.02)
             said = f"file priorities given for 1 files: {torrent.name!r} has {len(torrent.files)}"
             assert said in leecher.error and leecher.finished
+
+
+async def test_before_check_is_awaited_once_the_metadata_is_in_and_before_the_check(tmp_path: Path) -> None:
+    """The owner's ``before_check`` runs with the torrent before the session opens its files:
+    what it writes there is what the check finds (here, every file: nothing is downloaded)."""
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    seen: list[str] = []
+
+    async def place(got: Torrent) -> None:
+        assert got.info_bytes == torrent.info_bytes and not (tmp_path / "leech").exists()
+        seen.append("placed")
+        for f in torrent.files:
+            target = tmp_path.joinpath("leech", *f.path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(tmp_path.joinpath("seed", *f.path).read_bytes())
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)], before_check=place) as leecher:
+            leecher.events.subscribe(ev.SessionChecking, lambda e: seen.append("checking"))
+            with anyio.fail_after(60):
+                await leecher.wait_completed()
+            assert leecher.status().downloaded == 0
+    assert seen[:2] == ["placed", "checking"]
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "leech") == []
+
+
+async def test_what_before_check_raises_is_the_sessions_error(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+
+    async def refuse(_torrent: object) -> None:
+        raise SessionError("the owner refuses this torrent")
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with Session(parse_magnet(torrent.magnet_uri()), tmp_path / "leech", config=loopback_config(),
+                           peers=[("127.0.0.1", seeder.listen_port)], before_check=refuse) as leecher:
+            with anyio.fail_after(60):
+                while not leecher.error:
+                    await anyio.sleep(0.02)
+            assert "the owner refuses this torrent" in leecher.error
+            assert leecher.finished and not (tmp_path / "leech" / torrent.name).exists()
+
+
+async def test_a_managers_before_check_hears_each_magnet_by_its_info_hash(tmp_path: Path) -> None:
+    torrent = make_torrent(make_payload(tmp_path / "seed"), version="v1")
+    heard: list[tuple[str, bytes]] = []
+
+    async def note(info_hash: str, got: Torrent) -> None:
+        heard.append((info_hash, got.info_bytes))
+
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        await seeder.wait_ready()
+        async with TorrentManager(loopback_config()) as manager:
+            manager.before_check = note
+            session = await manager.add(torrent.magnet_uri(), tmp_path / "leech",
+                                        peers=[("127.0.0.1", seeder.listen_port)])
+            other = make_torrent(make_payload(tmp_path / "other", [("x.bin", 40_000)]), version="v1")
+            await manager.add(other, tmp_path / "other")  # (a .torrent: not heard)
+            with anyio.fail_after(60):
+                await session.wait_completed()
+    assert heard == [(torrent.info_hash.hex(), torrent.info_bytes)]

@@ -3,7 +3,8 @@ its three files with torrent A, made by us and complete in the job service. v2 a
 pieces roots libtorrent wrote match the files we hold, so B takes them from A's, verifies them,
 and receives only the third file's bytes from libtorrent. v1 (no roots; A with another piece
 length): B's shared files are found by their lengths and the SHA-1 of their own pieces, and B
-receives the third file and the pieces it shares with them."""
+receives the third file and the pieces it shares with them; added by its magnet link too (its
+metadata from libtorrent, the files placed before its check)."""
 
 from __future__ import annotations
 
@@ -52,9 +53,11 @@ def written(tmp_path: Path, shared: tuple[tuple[str, int], ...], rng_seed: int,
 
 
 async def from_libtorrent(lt: ModuleType, jobs: JobService, b_bytes: bytes, seed: Path,
-                          placed: int) -> tuple[Job, int]:
+                          placed: int, *, magnet: bool = False) -> tuple[Job, int]:
     """B (``b_bytes``) seeded by libtorrent from ``seed``, added to ``jobs`` with it as its peer
-    (``placed`` bytes taken at the add, checked), once B seeds: our job, and what libtorrent sent."""
+    (``placed`` bytes taken at the add, checked; ``magnet``: added by its magnet link, its
+    metadata from libtorrent, the bytes taken before its check), once B seeds: our job, and what
+    libtorrent sent."""
     with lt_session(lt) as ses:
         params = lt.add_torrent_params()
         params.ti = lt.torrent_info(lt.bdecode(b_bytes))
@@ -63,12 +66,14 @@ async def from_libtorrent(lt: ModuleType, jobs: JobService, b_bytes: bytes, seed
         with anyio.fail_after(30):
             while not handle.status().is_seeding:
                 await anyio.sleep(0.05)
-        job, _ = await jobs.add(b_bytes, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
-        assert job.dedup_bytes == placed
+        source = Torrent.from_bytes(b_bytes).magnet_uri() if magnet else b_bytes
+        job, _ = await jobs.add(source, save_path="got", peers=[("127.0.0.1", ses.listen_port())])
+        assert job.dedup_bytes == (0 if magnet else placed)
         with anyio.fail_after(60):
             while (job := jobs.get(job.id)).state is not JobState.SEEDING:
                 assert job.state not in (JobState.FAILED, JobState.ERROR), job.error
                 await anyio.sleep(0.05)
+        assert job.dedup_bytes == placed
         return job, int(handle.status().total_payload_upload)
 
 
@@ -97,7 +102,9 @@ async def test_a_libtorrent_torrent_sharing_two_files_sends_us_only_the_third(tm
             assert (root / "got" / "B" / name).read_bytes() == data[name]
 
 
-async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tmp_path: Path) -> None:
+@pytest.mark.parametrize("magnet", [False, True], ids=["torrent", "magnet"])
+async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tmp_path: Path,
+                                                                               magnet: bool) -> None:
     lt = require_libtorrent()
     shared = (("one.bin", 1_200_001), ("two.bin", 1_100_000))  # (from LENGTH_MATCH_MIN)
     data, root, state, seed = written(tmp_path, shared, 47)
@@ -111,7 +118,8 @@ async def test_a_libtorrent_v1_torrent_sharing_two_files_finds_them_by_length(tm
             while jobs.get(ja.id).state is not JobState.SEEDING or not all(
                     jobs.dedup.of_length(size) for _, size in shared):
                 await anyio.sleep(0.02)
-        job, sent = await from_libtorrent(lt, jobs, b_bytes, seed, sum(size for _, size in shared))
+        job, sent = await from_libtorrent(lt, jobs, b_bytes, seed, sum(size for _, size in shared),
+                                          magnet=magnet)
         assert all(p.by_length for p in jobs.dedup.placed[job.id])
         third = B_ONLY[1]
         # (the pieces the third file shares with a shared one come too: two at most)

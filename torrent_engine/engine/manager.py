@@ -16,7 +16,7 @@ import functools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -58,7 +58,13 @@ EXPORTED = "exported"  # STATE_DIR/exported/: .torrent copies for other programs
 
 
 class TorrentManager:
-    """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth)."""
+    """Runs N sessions over one SharedResources (listen socket, DHT, bandwidth).
+
+    ``before_check`` (None, or an async callable of an info-hash in hex and a ``Torrent``): set
+    by the owner, awaited by each magnet's session once its metadata is in and before it opens
+    and checks its files (``Session``'s ``before_check``); the job service places the files it
+    holds already there (docs/dedup.md).
+    """
 
     def __init__(self, config: Config | None = None) -> None:
         self.config = config if config is not None else Config()
@@ -69,6 +75,7 @@ class TorrentManager:
         self._stack: ExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._closing = False  # (from the start of the exit: no session starts)
+        self.before_check: Callable[[str, Torrent], Awaitable[None]] | None = None
         state = self.config.state_dir
         # the metainfo kept between runs (None: nothing is); opened at its first use
         self.kept = (MetainfoStore(Path(state) / DB_FILE, Path(state) / "torrents")
@@ -189,7 +196,9 @@ class TorrentManager:
         session = Session(torrent, save_path, config=self.config, shared=self.shared, peers=peers,
                           resume=self.resume_keeper(key), paused=paused, info_hash=info_hash,
                           seed_mode=seed_mode, setup=setup,
-                          keep_metainfo=functools.partial(self._keep_metainfo, key) if keep else None)
+                          keep_metainfo=functools.partial(self._keep_metainfo, key) if keep else None,
+                          before_check=functools.partial(self.before_check, key.hex())
+                          if self.before_check is not None and isinstance(torrent, Magnet) else None)
         self._sessions[key] = session
         self._undo_forward[key] = session.events.forward_to(self.events)
         if persist and not saved and isinstance(torrent, Torrent):

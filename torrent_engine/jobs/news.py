@@ -1,19 +1,24 @@
 """The engine's news to the jobs: one typed handler per kind of engine event, subscribed by
 class on the manager's bus. A tracker's answer is noted, a stats update becomes a
-``job.progress``, a magnet's metadata applies the job's selection at once, a skipped file a
-reader opened is wanted by the job, a session's news changes the job's state; any news of a
-job's session wakes it for the timers (queueing/awake.py).
+``job.progress``, a magnet's metadata applies the job's selection at once (before its session
+opens its files, which waits for ``before_check``: the files held already are placed then), a
+skipped file a reader opened is wanted by the job, a session's news changes the job's state; any
+news of a job's session wakes it for the timers (queueing/awake.py).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+import weakref
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import anyio
 import anyio.abc
 
+from ..errors import TorrentEngineError
 from ..events import (
     Event,
     EventBus,
@@ -36,6 +41,7 @@ from ..events import (
     TrackerFailed,
     TrackerSuccess,
 )
+from ..formats.metainfo import Torrent
 from ..session import Session
 from .disk.claims import claimed_paths
 from .disk.paths import existing_files
@@ -56,12 +62,18 @@ SESSION_NEWS: tuple[type[Event], ...] = (
 TRACKER_NEWS = (TrackerSuccess, TrackerFailed)
 OTHER_NEWS: tuple[type[Event], ...] = (PieceCompleted, PieceHashFailed, PeerConnected, PeerDisconnected)
 
+log = logging.getLogger(__name__)
+
 
 class EngineNews:
     """What the engine says of the jobs of ``run``, applied to them (see the module's docstring)."""
 
     def __init__(self, run: JobLifecycle) -> None:
         self.run = run
+        # the files of a job held whole already, placed before its check (the deduplication's
+        # ``place``: the bytes placed); a magnet's, in ``before_check``
+        self.place: Callable[[JobRecord, Torrent], Awaitable[int]] | None = None
+        self._arrived: weakref.WeakSet[Session] = weakref.WeakSet()  # (their metadata applied early)
 
     def listen(self, bus: EventBus) -> None:
         """Subscribe to the engine's news, one typed handler per kind of event: a tracker's
@@ -168,14 +180,52 @@ class EngineNews:
             self.run.round_soon()  # its check is over: the queue's word, now
 
     def _on_metadata(self, rec: JobRecord) -> None:
-        """A magnet's metadata came (the add may be in flight): see ``_metadata_arrived``."""
+        """A magnet's metadata came (the add may be in flight): see ``_metadata_arrived``; once
+        a session, which ``before_check`` may have applied it for already."""
         session = self.run.session_of(rec)
-        if session is not None and session.has_metadata and self.run.tg is not None:
+        if session is not None and session.has_metadata and self.run.tg is not None \
+                and session not in self._arrived:
             self._metadata_arrived(rec, session)
 
-    def _metadata_arrived(self, rec: JobRecord, session: Session) -> None:
+    async def before_check(self, info_hash: str, torrent: Torrent) -> None:
+        """A magnet's metadata is in and its session waits for this before it opens its files
+        (``TorrentManager.before_check``): its job applies it now, not when the news comes
+        (``_metadata_arrived``), learns which of its files were on disk before it, and has each
+        wanted file it holds whole already placed (``place``: a file held by a complete job or
+        an indexed folder; the check that follows verifies it, as an add's, docs/dedup.md). A
+        job otherwise busy (its session being replaced) hears it from the news."""
+        rec = self.run.jobs.get(self.run.jobs.active_id(info_hash))
+        session = self.run.session_of(rec) if rec is not None else None
+        if rec is None or session is None or not session.has_metadata or not self.run.running \
+                or self.run.tg is None or rec.id in self.run.busy and rec.id not in self.run.starting:
+            return
+        fresh, stopping = rec.preexisting is None, rec.stop_condition == "metadata_received"
+        self._arrived.add(session)
+        if not self._metadata_arrived(rec, session, look=False) or not fresh:
+            return
+        await self._find_existing(rec, torrent)
+        if self.place is None or stopping or rec.options.seed_mode:  # (its owner says all is there)
+            return
+        try:
+            placed = await self.place(rec, torrent)
+        except (TorrentEngineError, OSError) as exc:  # (what it would have taken is downloaded)
+            log.warning("job %s (%s): none of its files taken from files held: %s", rec.id, rec.name, exc)
+            return
+        if placed:
+            rec.dedup_bytes = placed
+            await self.run.save(rec)
+
+    async def _find_existing(self, rec: JobRecord, torrent: Torrent) -> None:
+        """The job's files on disk before it wrote any (a cancel's delete keeps them)."""
+        stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
+        save_path = Path(rec.options.data_path)
+        rec.preexisting = tuple(await anyio.to_thread.run_sync(existing_files, save_path, stored))
+        await self.run.save(rec)
+
+    def _metadata_arrived(self, rec: JobRecord, session: Session, *, look: bool = True) -> bool:
         """A magnet's metainfo is here: the file selection applies at once (this runs before the
-        session's first request, which waits for its check), the rest in the task group."""
+        session's first request, which waits for its check), the rest in the task group (its
+        files on disk looked for, unless ``look`` is false: the caller's). False: refused."""
         assert self.run.tg is not None
         torrent = session.torrent
         refusal = files_refusal(rec.options.files, torrent) if rec.options.files is not None else None
@@ -189,10 +239,10 @@ class EngineNews:
         if refusal is not None:
             if rec.id in self.run.starting:
                 self.run.starting[rec.id] = refusal  # ended once its add has returned
-                return
+                return False
             self.run.busy.add(rec.id)
             self.run.tg.start_soon(self.run.end, rec, JobState.FAILED, refusal)
-            return
+            return False
         settings = self.run.settings
         if settings.excluded_file_names_enabled and rec.options.files is None and rec.file_priorities is None:
             # (the files it names it does not download, as an add of the torrent's metainfo)
@@ -203,13 +253,8 @@ class EngineNews:
         if rec.stop_condition == "metadata_received":  # (its metainfo known: no further, as its add
             self.run.stop_met(rec)  # asked; the pause ends the condition)
         if rec.preexisting is not None:
-            return  # known from before a restart (recomputed, the job's own files would count)
+            return True  # known from before a restart (recomputed, the job's own files would count)
         self.run.exported(ProgramEvent.ADDED, rec, torrent)  # (copied as an add's with its metainfo)
-
-        async def find_existing() -> None:
-            stored = [f.path for f in torrent.files if not f.pad and "l" not in f.attr]
-            save_path = Path(rec.options.data_path)
-            rec.preexisting = tuple(await anyio.to_thread.run_sync(existing_files, save_path, stored))
-            await self.run.save(rec)
-
-        self.run.tg.start_soon(find_existing)
+        if look:
+            self.run.tg.start_soon(self._find_existing, rec, torrent)
+        return True

@@ -110,7 +110,8 @@ class JobService:
         self._tuning: SettingsControl  # (made below: the lifecycle reads its settings when asked)
         self._run = run = JobLifecycle(manager, self.store, download_root=Path(download_root).resolve(),
                                        state_dir=state, clock=clock, settings=lambda: self._tuning.settings)
-        EngineNews(run).listen(manager.events)  # (the engine's news, by kind, to the jobs)
+        news = EngineNews(run)  # (the engine's news, by kind, to the jobs)
+        news.listen(manager.events)
         self._restorer = Restorer(run)
         self._rounds = QueueRounds(run)
         self._tuning = SettingsControl(run, self._rounds, state_dir=state, clock=clock)
@@ -121,7 +122,8 @@ class JobService:
         self.scrapes = TrackerScrapes(run)  # (its ``interval`` and ``in_flight`` may be changed)
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
-        self.dedup.listen()
+        self.dedup.listen()  # (a magnet's files too, placed before its check: EngineNews.before_check)
+        news.place, manager.before_check = self.dedup.place, news.before_check
         names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program
         names.listen(self._tuning.watchers)  # runs once its files have their names)
         run.program_waits = names.program_waits

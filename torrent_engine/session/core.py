@@ -60,7 +60,7 @@ import functools
 import logging
 import os
 import random
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import cast
@@ -127,7 +127,8 @@ class Session:
                  rng: random.Random | None = None, paused: bool = False,
                  storage: StorageFactory = Storage, info_hash: bytes | None = None,
                  seed_mode: bool = False, setup: SessionSetup | None = None,
-                 resume: ResumeKeeper | None = None) -> None:
+                 resume: ResumeKeeper | None = None,
+                 before_check: Callable[[Torrent], Awaitable[None]] | None = None) -> None:
         """``seed_mode``: the data is complete on disk already (a cross-seed): the start reads
         none of it and seeds at once, each piece verified the first time it is served; the first
         that fails ends seed mode and the whole torrent is checked (see ``checking``, ``upload``).
@@ -138,7 +139,10 @@ class Session:
         the owner's keeper of the metainfo (blocking: called on a worker thread with its bytes)
         once a magnet's info dict, or v2 piece layers it lacked, arrive. Its resume data is kept
         in the file ``resume_path``, or by ``resume`` (a manager's store: ``ResumeKeeper``);
-        nowhere without either."""
+        nowhere without either. ``before_check``: the owner's, awaited with a magnet's torrent
+        once its metadata is in and kept, before any of its files is opened or checked (the job
+        service places there the files it holds already: ``docs/dedup.md``); what it raises
+        ends the run as the session's error."""
         self.magnet = torrent if isinstance(torrent, Magnet) else None
         self._keep_metainfo = keep_metainfo  # the metainfo kept once it (or a layer) arrives
         self.save_path = Path(save_path)
@@ -164,7 +168,7 @@ class Session:
         if storage is Storage:  # (the default: written as the config says)
             storage = self._open_storage
         self._life = Life(self, paused=paused, shared=shared, make_storage=storage,
-                          make_parts=self._make_parts)
+                          make_parts=self._make_parts, before_check=before_check)
         # what every part reads and calls (see ``context``): the torrent's facts, its totals and
         # limits, the pool, the connected peers, ban, fail, the run (its phase and state)
         ctx = self.context = TorrentContext(

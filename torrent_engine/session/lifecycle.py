@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol
 
 import anyio
@@ -173,10 +173,12 @@ class Life:
     moves the phase and the state, through ``machine`` (the table of ``state_table``)."""
 
     def __init__(self, session: LifeHost, *, paused: bool, shared: SharedResources | None,
-                 make_storage: StorageFactory, make_parts: Callable[[Torrent], TorrentParts]) -> None:
+                 make_storage: StorageFactory, make_parts: Callable[[Torrent], TorrentParts],
+                 before_check: Callable[[Torrent], Awaitable[None]] | None = None) -> None:
         self._s = session
         self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
         self._make_parts = make_parts  # a torrent's parts, once it is known (its metadata came)
+        self._before_check = before_check  # the owner's, awaited once a magnet's metadata is in
         self.shared = shared  # borrowed (a manager's), or made by start_standalone
         # the phase and, carried by it, the public state and the error: moved by the table (``begin``)
         self.machine: SessionStateMachine[Phase]
@@ -608,6 +610,8 @@ class Life:
         self.machine.enter(Loaded(parts))
         s.connector.register_other_hashes()
         await s.save_metainfo()
+        if self._before_check is not None:  # (no file opened yet: the owner may place some there)
+            await self._before_check(torrent)
         return parts
 
     async def _check(self, checking: Checking) -> None:
