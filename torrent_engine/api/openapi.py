@@ -722,6 +722,9 @@ SCHEMAS: dict[str, Schema] = {
         "max_active_checking": {"type": "integer", "minimum": -1, "not": {"const": 0},
                                 "description": "torrents hashing their data at once; -1: no limit"},
         "download_limit": RATE_LIMIT, "upload_limit": RATE_LIMIT,
+        "kept_limits": {"type": "object", "additionalProperties": NUMBER, "description": "the value each "
+                        "of download_limit, upload_limit, ratio_limit, idle_seeding_limit had when last "
+                        "turned off, while it is off (a client shows it beside the limit's switch)"},
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
@@ -730,7 +733,7 @@ SCHEMAS: dict[str, Schema] = {
     }, ["ratio_limit", "seeding_time_limit", "idle_seeding_limit", "share_limit_action", "queueing",
         "max_active_downloads", "max_active_uploads", "max_active_torrents", "max_active_checking",
         "dont_count_slow_torrents", "slow_torrent_download_rate", "slow_torrent_upload_rate",
-        "slow_torrent_inactive_time", "download_limit", "upload_limit",
+        "slow_torrent_inactive_time", "download_limit", "upload_limit", "kept_limits",
         "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
         *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS,
         *_PEER_NETWORK_SETTINGS]),

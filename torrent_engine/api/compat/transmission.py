@@ -527,12 +527,15 @@ class TransmissionRpc:
             "preferred_transports": _TRANSPORTS[s.transport],
             "sequentialDownload": False,
             "encryption": _ENCRYPTION[s.encryption],
-            "speed-limit-down": _speed_shown(s.download_limit),
+            # (a limit off shows the value it had, kept: ServiceSettings.kept_limits)
+            "speed-limit-down": _speed_shown(s.download_limit or int(s.kept("download_limit") or 0)),
             "speed-limit-down-enabled": s.download_limit > 0,
-            "speed-limit-up": _speed_shown(s.upload_limit), "speed-limit-up-enabled": s.upload_limit > 0,
-            "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else 2.0,
+            "speed-limit-up": _speed_shown(s.upload_limit or int(s.kept("upload_limit") or 0)),
+            "speed-limit-up-enabled": s.upload_limit > 0,
+            "seedRatioLimit": s.ratio_limit if s.ratio_limit >= 0 else _or(s.kept("ratio_limit"), 2.0),
             "seedRatioLimited": s.ratio_limit >= 0,
-            "idle-seeding-limit": _idle_minutes(s.idle_seeding_limit),
+            "idle-seeding-limit": _idle_minutes(s.idle_seeding_limit if s.idle_seeding_limit >= 0
+                                                else _or(s.kept("idle_seeding_limit"), -1.0)),
             "idle-seeding-limit-enabled": s.idle_seeding_limit >= 0,
             "download-queue-enabled": s.queueing and s.max_active_downloads >= 0,
             "download-queue-size": s.max_active_downloads if s.max_active_downloads >= 0
@@ -578,28 +581,39 @@ class TransmissionRpc:
         changes: dict[str, object] = {}  # (each checked by the service: settings.updated)
 
         # A value and its switch. A switch turned on alone takes the value session-get shows
-        # (Transmission's default where none is set: it keeps a value while off, this daemon
-        # does not); a value given alone turns its switch on, as torrent-set's downloadLimit and
+        # (the value it had when turned off, kept as Transmission keeps it: kept_limits; its
+        # default where none was); a value given with its switch off is kept for when it is on;
+        # a value given alone turns its switch on, as torrent-set's downloadLimit and
         # group-set's limits do (a client's spin box, enabled only while its switch is on, sends it
         # alone then). Transmission's GUIs send each change alone: a limit or queue size set that
         # way was lost, and a queue turned on again alone was refused (its size read as -1).
         def switched(value: str, switch: str) -> bool:
             return bool(a[switch]) if switch in a else value in a or bool(current[switch])
 
+        kept = dict(s.kept_limits)  # (the values kept while off: a value given with its switch off)
+
+        def limit(ours: str, value: float, switch: str, name: str, off: float) -> None:
+            if switched(name, switch):
+                changes[ours] = value
+                return
+            changes[ours] = off
+            if name in a and value != off:
+                kept[ours] = value
+                changes["kept_limits"] = kept
+
         if "speed-limit-down" in a or "speed-limit-down-enabled" in a:
             down = _speed(a.get("speed-limit-down", current["speed-limit-down"]), "speed-limit-down")
-            changes["download_limit"] = down if switched("speed-limit-down", "speed-limit-down-enabled") \
-                else 0
+            limit("download_limit", down, "speed-limit-down-enabled", "speed-limit-down", 0)
         if "speed-limit-up" in a or "speed-limit-up-enabled" in a:
             up = _speed(a.get("speed-limit-up", current["speed-limit-up"]), "speed-limit-up")
-            changes["upload_limit"] = up if switched("speed-limit-up", "speed-limit-up-enabled") else 0
+            limit("upload_limit", up, "speed-limit-up-enabled", "speed-limit-up", 0)
         if "seedRatioLimit" in a or "seedRatioLimited" in a:
             ratio = as_float_text(a.get("seedRatioLimit", current["seedRatioLimit"]), "seedRatioLimit")
-            changes["ratio_limit"] = ratio if switched("seedRatioLimit", "seedRatioLimited") else -1
+            limit("ratio_limit", ratio, "seedRatioLimited", "seedRatioLimit", -1)
         if "idle-seeding-limit" in a or "idle-seeding-limit-enabled" in a:
             minutes = _whole(a.get("idle-seeding-limit", current["idle-seeding-limit"]), "idle-seeding-limit")
-            changes["idle_seeding_limit"] = minutes * 60.0 \
-                if switched("idle-seeding-limit", "idle-seeding-limit-enabled") else -1
+            limit("idle_seeding_limit", minutes * 60.0, "idle-seeding-limit-enabled", "idle-seeding-limit",
+                  -1)
         if any(k in a for k in ("download-queue-enabled", "download-queue-size", "seed-queue-enabled",
                                 "seed-queue-size")):
             dq = switched("download-queue-size", "download-queue-enabled")
@@ -1385,6 +1399,10 @@ def _job_speed_shown(limit: int, session_limit: int) -> int:
     """A torrent's speed limit in kB/s; none: the session's as ``session-get`` shows it (a
     Transmission torrent's limit starts as the session's, kept while off)."""
     return limit // KILO if limit > 0 else _speed_shown(session_limit)
+
+
+def _or(value: float | None, default: float) -> float:
+    return value if value is not None else default
 
 
 def _idle_minutes(seconds: float) -> int:

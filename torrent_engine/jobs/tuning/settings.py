@@ -56,6 +56,49 @@ log = logging.getLogger("torrent_engine.jobs.settings")
 WatchFolders = tuple[tuple[str, "str | None"], ...]
 
 
+# the limits whose value is kept while off (``ServiceSettings.kept_limits``), each with its off
+# value: the global rates (0) and the default share limits (-1)
+KEPT_LIMITS = {"download_limit": 0.0, "upload_limit": 0.0, "ratio_limit": -1.0, "idle_seeding_limit": -1.0}
+
+
+def check_kept_limits(value: object, name: str) -> tuple[tuple[str, float], ...]:
+    """Kept values of limits that are off, as ``{limit: value}``: each a limit of ``KEPT_LIMITS``
+    and a value it could have while on (a rate above 0, a share limit from 0)."""
+    if not isinstance(value, Mapping):
+        raise InvalidJobRequest(f"must be an object of limits ({', '.join(KEPT_LIMITS)}) and their values",
+                                name)
+    out: dict[str, float] = {}
+    for limit, kept in value.items():
+        if limit not in KEPT_LIMITS:
+            raise InvalidJobRequest(f"{limit!r} is not a limit whose value is kept (those: "
+                                    f"{', '.join(KEPT_LIMITS)})", name)
+        if KEPT_LIMITS[limit] == 0.0:
+            number: float = check_limit(kept, f"{name}.{limit}")
+        else:
+            number = check_share_limit(kept, f"{name}.{limit}") or -1.0
+        if number == KEPT_LIMITS[limit]:
+            raise InvalidJobRequest(f"a kept value is one the limit has while on, not {kept!r}",
+                                    f"{name}.{limit}")
+        out[limit] = number
+    return tuple(sorted(out.items()))
+
+
+def _kept_after(current: ServiceSettings, values: Mapping[str, Any]) -> tuple[tuple[str, float], ...]:
+    """The kept values once ``values`` apply: a limit turned off keeps the value it had (unless
+    ``values`` gives it one to keep), a limit turned on keeps none."""
+    given = dict(values.get("kept_limits", ()))
+    kept = dict(given) if "kept_limits" in values else dict(current.kept_limits)
+    for limit, off in KEPT_LIMITS.items():
+        if limit not in values:
+            continue
+        was, now = getattr(current, limit), values[limit]
+        if now != off:
+            kept.pop(limit, None)
+        elif was != off and limit not in given:
+            kept[limit] = was
+    return tuple(sorted(kept.items()))
+
+
 # -- checks of the watched folders' settings ----------------------------------------------------
 def check_seconds(value: object, name: str, *, minimum: float, maximum: float = math.inf) -> float:
     """A number of seconds, at least ``minimum``, at most ``maximum`` and finite."""
@@ -146,6 +189,10 @@ class ServiceSettings:
     max_active_checking: int = DEFAULT_ACTIVE_CHECKING
     download_limit: int = 0  # bytes per second for all jobs together, 0 = none
     upload_limit: int = 0
+    # the value a limit of KEPT_LIMITS had when it was last turned off (0 / -1), by name: a
+    # client that shows a limit's value beside its switch shows it again when the switch is
+    # turned on (Transmission keeps a limit's value while off); none kept while a limit is on
+    kept_limits: tuple[tuple[str, float], ...] = ()
     # new jobs download into the incomplete folder and move to their save path once complete
     incomplete_dir_enabled: bool = False
     incomplete_dir: str = ""  # absolute, inside the download root; "" = its folder "incomplete"
@@ -308,7 +355,12 @@ class ServiceSettings:
         out["share_limit_action"] = self.share_limit_action.value
         out["watch_folders"] = dict(self.watch_folders)
         out["rss_smart_episode_filters"] = list(self.rss_smart_episode_filters)
+        out["kept_limits"] = dict(self.kept_limits)
         return out
+
+    def kept(self, name: str) -> float | None:
+        """The value limit ``name`` (of ``KEPT_LIMITS``) had when last turned off; None: none kept."""
+        return next((value for kept, value in self.kept_limits if kept == name), None)
 
     def program(self, event: ProgramEvent) -> str:
         """The command line to run on ``event`` ("" when none is, or it is turned off)."""
@@ -420,6 +472,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = _int(value, name, 0)  # (bytes per second)
         elif name == "watch_folders":
             values[name] = check_watch_folders(value, name, on_disk=not loading)
+        elif name == "kept_limits":
+            values[name] = check_kept_limits(value, name)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
         elif name in ("alt_schedule_from", "alt_schedule_to"):
@@ -472,6 +526,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = value
         else:
             values[name] = _int(value, name, 0)
+    if not loading and any(limit in values for limit in KEPT_LIMITS):
+        values["kept_limits"] = _kept_after(current, values)
     new = checked_binding(current, dataclasses.replace(current, **values), values, loading=loading)
     if new.proxy_only and not new.proxy_url and not loading:
         raise InvalidJobRequest("needs a proxy (proxy_url): nothing could leave without one", "proxy_only")
