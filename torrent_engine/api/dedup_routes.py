@@ -15,7 +15,8 @@ from starlette.routing import Route
 from ..engine.addtorrent import MagnetLink, Parsed, TorrentUrl
 from ..formats.metainfo import Torrent
 from ..jobs import InvalidJobRequest, JobService
-from ..jobs.disk.dedup import FOLDER, LENGTH_MATCH_MIN, SAMPLED_PIECES
+from ..jobs.disk.dedup import LENGTH_MATCH_MIN, SAMPLED_PIECES
+from ..jobs.disk.folder_index import FOLDER
 from ..jsonvalue import JSON
 from .features import JsonRoutes, ReadJson
 

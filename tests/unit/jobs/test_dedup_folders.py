@@ -1,4 +1,4 @@
-"""The indexed folders of v2 deduplication (jobs/disk/dedup.py's FolderIndex): each file hashed
+"""The indexed folders of v2 deduplication (jobs/disk/folder_index.py's FolderIndex): each file hashed
 once per size and mtime, the cache kept across runs, links and temporaries passed over, the walk
 bounded."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from torrent_engine.jobs.disk.dedup import FolderIndex
+from torrent_engine.jobs.disk.folder_index import FolderIndex
 from torrent_engine.storage.dedup import file_pieces_root
 
 
@@ -59,7 +59,7 @@ def test_the_index_text_is_what_json_dumps_writes() -> None:
     mapping encoded a chunk at a time: the same text, in the same order, whatever the chunks."""
     import json
 
-    from torrent_engine.jobs.disk.dedup import JSON_CHUNK, json_text
+    from torrent_engine.jobs.disk.folder_index import JSON_CHUNK, json_text
 
     for n in (0, 1, JSON_CHUNK, JSON_CHUNK + 1, 2 * JSON_CHUNK + 7):
         jobs = {f"j{i:05d}\u00e9\"\\": [[i, f"{i:064x}", 262144 + i]] for i in range(n)}
