@@ -33,6 +33,7 @@ from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
 from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_LOGIN_FAILURES, MAX_PATTERNS
 from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
+from ..policy.dedup import DEDUP_MODES
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 from .folder_routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX
 
@@ -725,6 +726,11 @@ SCHEMAS: dict[str, Schema] = {
         "kept_limits": {"type": "object", "additionalProperties": NUMBER, "description": "the value each "
                         "of download_limit, upload_limit, ratio_limit, idle_seeding_limit had when last "
                         "turned off, while it is off (a client shows it beside the limit's switch)"},
+        "dedup": {"type": "string", "enum": list(DEDUP_MODES), "description": "how a "
+                  "new job's file held whole already (a complete job's, an indexed folder's) is taken "
+                  "(reflink and hardlink fall back to a copy); off: none is"},
+        "dedup_folders": {"type": "array", "items": STRING, "description": "absolute folders whose files "
+                          "are held too (walked every 15 minutes and when changed)"},
         "incomplete_dir_enabled": BOOL,
         "incomplete_dir": {"type": "string", "description": "inside the download root (\"\": its folder "
                            "incomplete); new jobs download there, then move to their save path"},
@@ -733,8 +739,8 @@ SCHEMAS: dict[str, Schema] = {
     }, ["ratio_limit", "seeding_time_limit", "idle_seeding_limit", "share_limit_action", "queueing",
         "max_active_downloads", "max_active_uploads", "max_active_torrents", "max_active_checking",
         "dont_count_slow_torrents", "slow_torrent_download_rate", "slow_torrent_upload_rate",
-        "slow_torrent_inactive_time", "download_limit", "upload_limit", "kept_limits",
-        "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
+        "slow_torrent_inactive_time", "download_limit", "upload_limit", "kept_limits", "dedup",
+        "dedup_folders", "incomplete_dir_enabled", "incomplete_dir", *_PROGRAM_SETTINGS, *_PROXY_SETTINGS,
         *_IP_FILTER_SETTINGS, *_ALT_SPEED_SETTINGS, *_PEER_LIMIT_SETTINGS, *_BIND_SETTINGS,
         *_PEER_NETWORK_SETTINGS]),
     "IpFilterStatus": _obj({"enabled": BOOL, "trackers": BOOL, "ranges": COUNT, "list_ranges": COUNT,

@@ -108,9 +108,10 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     """What the flags and the config file ask of the job service's run-time settings besides the
     rate limits and download slots: the programs run on jobs' events, the watched folders and
     the IP filter, the alternative rate limits and their schedule, the connection limits, the
-    listening port (and a new one at each start), DHT, PEX, LSD, encryption and transports
-    (``JobService.configure``: one the configuration changed since it was last applied is
-    changed, as the API would change it; one it did not change stays as the API left it)."""
+    listening port (and a new one at each start), DHT, PEX, LSD, encryption and transports, the
+    deduplication's mode and indexed folders (``JobService.configure``: one the configuration
+    changed since it was last applied is changed, as the API would change it; one it did not
+    change stays as the API left it)."""
     out: SettingChanges = {}
     for event in ("added", "completed", "seeding_done"):
         command = getattr(args, f"run_on_{event}")
@@ -145,6 +146,8 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["lsd_enabled"] = args.lsd
     out["encryption"] = args.encryption
     out["transport"] = args.transport
+    out["dedup"] = args.dedup
+    out["dedup_folders"] = [str(Path(f).expanduser().absolute()) for f in args.dedup_folder]
     return out
 
 

@@ -122,7 +122,7 @@ class JobService:
         self.scrapes = TrackerScrapes(run)  # (its ``interval`` and ``in_flight`` may be changed)
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
         self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
-        self.dedup.listen()  # (a magnet's files too, placed before its check: EngineNews.before_check)
+        self.dedup.listen(self._tuning.watchers)  # (a magnet's files too: EngineNews.before_check)
         news.place, manager.before_check = self.dedup.place, news.before_check
         names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program
         names.listen(self._tuning.watchers)  # runs once its files have their names)
@@ -181,7 +181,8 @@ class JobService:
                      "max_active_checking": self.config.active_checking_limit,
                      "listen_port": self.config.listen_port, "dht_enabled": self.config.dht_enabled,
                      "pex_enabled": self.config.pex_enabled, "lsd_enabled": self.config.lsd_enabled,
-                     "encryption": self.config.encryption, "transport": self.config.transport, **self._asked}
+                     "encryption": self.config.encryption, "transport": self.config.transport,
+                     "dedup": self.config.dedup, "dedup_folders": self.config.dedup_folders, **self._asked}
             await self._totals.load()
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,

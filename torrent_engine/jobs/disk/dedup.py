@@ -23,10 +23,10 @@ import json
 import logging
 import os
 import threading
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 
@@ -41,6 +41,9 @@ from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
 from .folder_index import FOLDER, FOLDERS_FILE, FolderIndex, write_json
 from .host import DiskHost
+
+if TYPE_CHECKING:
+    from ..tuning.settings import ServiceSettings
 
 __all__ = ["FOLDER_RESCAN_INTERVAL", "LENGTH_MATCH_MIN", "MOST_CANDIDATES", "SAMPLED_PIECES", "Deduplicator",
            "HeldFile", "PlacedFile"]
@@ -94,9 +97,12 @@ class Deduplicator:
 
     def __init__(self, run: DiskHost, *, mode: DedupMode, folders: Sequence[str] = ()) -> None:
         self.run = run
+        # (the settings' ``dedup`` and ``dedup_folders`` once read, and as they change: ``load``,
+        # ``_settings_changed``)
         self.mode = mode
         self.ways = methods(mode)
         self.folders = tuple(str(Path(f).expanduser().absolute()) for f in folders)
+        self._folders_changed = anyio.Event()  # (wakes ``run_folders`` for the new folders)
         state = run.state_dir
         self._path = state / INDEX_FILE if state is not None else None
         self.folder_index = FolderIndex(state / FOLDERS_FILE if state is not None else None)
@@ -115,7 +121,10 @@ class Deduplicator:
 
     # -- the index of the jobs' files ---------------------------------------------------------
     async def load(self) -> None:
-        """Read the index (and the folders' cache) saved by an earlier run."""
+        """Read the index (and the folders' cache) saved by an earlier run (the settings read:
+        the mode and folders they say)."""
+        settings = self.run.settings
+        self.mode, self.ways, self.folders = settings.dedup, methods(settings.dedup), settings.dedup_folders
         if self.mode == "off":
             return
         path = self._path
@@ -189,13 +198,36 @@ class Deduplicator:
                 self._learn(job_id, files)
         self._changed()
 
-    def listen(self) -> None:
+    def listen(self, settings_watchers: list[Callable[[ServiceSettings, ServiceSettings], None]]) -> None:
         """Learn each job's files as it completes (``job.state`` events; a seed-mode add tells
         ``learn_added``); forget them as it ends without its data or leaves the history
-        (``job.removed``)."""
+        (``job.removed``); follow the settings' mode and folders."""
+        self.run.events.subscribe(JobStateChanged, self._on_state)
+        self.run.events.subscribe(JobRemoved, self._on_removed)
+        settings_watchers.append(self._settings_changed)
+
+    def _settings_changed(self, before: ServiceSettings, after: ServiceSettings) -> None:
+        """The mode or the folders changed at run time: turned off, what is known is forgotten
+        (the files saved stay, read again when it is on); turned on, the index is read again and
+        what it lacks of the complete jobs learnt, in the background; the folders walked anew
+        (after a walk under way)."""
+        if (before.dedup, before.dedup_folders) == (after.dedup, after.dedup_folders) or not self.run.loaded:
+            return  # (at a start: ``load`` reads them)
+        was = self.mode
+        self.mode, self.ways, self.folders = after.dedup, methods(after.dedup), after.dedup_folders
+        if self.mode == "off" and was != "off":
+            self._by_root, self._by_job, self._by_length, self._lengths = {}, {}, {}, {}
+            self.placed.clear()
+        elif was == "off" and self.mode != "off" and self.run.tg is not None:
+            self.run.tg.start_soon(self._turned_on)
+        log.info("dedup: %s, indexed folders: %s", self.mode, ", ".join(self.folders) or "none")
+        self._folders_changed.set()
+
+    async def _turned_on(self) -> None:
+        await self.load()
         if self.mode != "off":
-            self.run.events.subscribe(JobStateChanged, self._on_state)
-            self.run.events.subscribe(JobRemoved, self._on_removed)
+            await self._learn_lengths_of_all()
+            await self._rebuild()
 
     def _on_removed(self, event: JobRemoved) -> None:
         self.placed.pop(event.job_id, None)
@@ -206,7 +238,7 @@ class Deduplicator:
 
     def _on_state(self, event: JobStateChanged) -> None:
         rec = self.run.jobs.get(event.job.id)
-        if rec is None:
+        if rec is None or self.mode == "off":
             return
         if event.new in (JobState.FAILED, JobState.CANCELLED):
             self.placed.pop(rec.id, None)
@@ -363,15 +395,20 @@ class Deduplicator:
         return count
 
     async def run_folders(self) -> None:
-        """Walk the indexed folders at the start and every ``FOLDER_RESCAN_INTERVAL`` (the
-        service's task group runs it; nothing when there are none, or dedup is off)."""
-        if self.mode == "off" or not self.folders:
-            self.folders_walked.set()
-            self.folders_indexed.set()
-            return
+        """Walk the indexed folders at the start, every ``FOLDER_RESCAN_INTERVAL`` and when
+        they or the mode change (the service's task group runs it; none walked while there are
+        none, or dedup is off: what was known of them is forgotten then)."""
         while True:
+            self._folders_changed = anyio.Event()
+            if self.mode == "off" or not self.folders:
+                self.folder_index.forget()
+                self.folders_walked.set()
+                self.folders_indexed.set()
+                await self._folders_changed.wait()
+                continue
             await self.index_folders()
-            await anyio.sleep(FOLDER_RESCAN_INTERVAL)
+            with anyio.move_on_after(FOLDER_RESCAN_INTERVAL):
+                await self._folders_changed.wait()
 
     # -- looking a torrent's files up: what an add would take --------------------------------
     async def match(self, torrent: Torrent) -> list[HeldFile]:

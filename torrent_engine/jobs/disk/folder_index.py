@@ -100,6 +100,10 @@ class FolderIndex:
         self._save(files)
         return len(files)
 
+    def forget(self) -> None:
+        """Know no file (no folder is indexed now); the cache stays, for when one is again."""
+        self._set({})
+
     def _look(self, path: str, size: int, mtime_ns: int) -> _FolderFile | None:
         kept = self.files.get(path)
         if kept is not None and (kept.size, kept.mtime_ns) == (size, mtime_ns):

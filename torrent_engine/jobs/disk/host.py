@@ -45,6 +45,10 @@ class DiskHost(Protocol):
     def running(self) -> bool:
         """Whether the service runs (False from the moment it begins to stop)."""
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the service has read its records and settings (the first step of its start)."""
+
     async def check_running(self) -> None:
         """``JobConflict`` unless the service runs (it waits while the service starts: ``started``)."""
 

@@ -38,6 +38,7 @@ from ...engine.addtorrent import TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MO
 from ...jsonvalue import JSON
 from ...net.tracker.messages import announce_ip_refusal
 from ...policy.choker import SEEDING_CHOKERS, SeedingChoker
+from ...policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE, DedupMode
 from ...storage.resume import write_atomic
 from ..exclusions import check_name_patterns
 from ..model import InvalidJobRequest, check_stop_condition
@@ -136,6 +137,20 @@ def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> Wa
             raise InvalidJobRequest(f"{folder!r}: no such folder", name)
         out[folder] = target or None
     return tuple(out.items())
+
+def check_dedup_folders(value: object, name: str) -> tuple[str, ...]:
+    """The indexed folders of the deduplication: absolute paths, each once, in order (one that
+    is not there now is not refused: each walk says it cannot read it, a drive mounted later is
+    walked then)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, (list, tuple)):
+        raise InvalidJobRequest("must be a list of absolute paths to folders", name)
+    out: dict[str, None] = {}
+    for folder in value:
+        if not isinstance(folder, str) or not folder or "\x00" in folder or not os.path.isabs(folder):
+            raise InvalidJobRequest(f"{folder!r}: an indexed folder must be an absolute path", name)
+        out[os.path.normpath(folder)] = None
+    return tuple(out)
+
 
 # the folders where copies of .torrent files are written (disk/exports.py)
 EXPORT_DIRS = ("torrent_export_dir", "finished_torrent_export_dir")
@@ -345,6 +360,11 @@ class ServiceSettings:
     rss_auto_downloading_enabled: bool = False
     rss_smart_episode_filters: tuple[str, ...] = DEFAULT_SMART_EPISODE_FILTERS
     rss_download_repack_proper_episodes: bool = True
+    # deduplication (jobs/disk/dedup.py, docs/dedup.md): how a file held whole is placed in a new
+    # job ("off": none is), and the folders whose files are held too besides the complete jobs'
+    # (absolute; the Config's ``dedup`` and ``dedup_folders`` unless changed)
+    dedup: DedupMode = DEFAULT_DEDUP_MODE
+    dedup_folders: tuple[str, ...] = ()
     # the largest .torrent added, in bytes, at every door (an upload, a dialect's, a watched
     # folder's, one fetched by URL, a feed's; qBittorrent's torrent_file_size_limit)
     torrent_file_size_limit: int = TORRENT_FILE_LIMIT_MOST
@@ -474,6 +494,12 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_watch_folders(value, name, on_disk=not loading)
         elif name == "kept_limits":
             values[name] = check_kept_limits(value, name)
+        elif name == "dedup":
+            if value not in DEDUP_MODES:
+                raise InvalidJobRequest(f"must be one of {', '.join(DEDUP_MODES)}", name)
+            values[name] = value
+        elif name == "dedup_folders":
+            values[name] = check_dedup_folders(value, name)
         elif name == "watch_interval":
             values[name] = check_seconds(value, name, minimum=0.1)
         elif name in ("alt_schedule_from", "alt_schedule_to"):
@@ -547,7 +573,7 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "connection_speed", "bind_interface",
          "bind_address", "max_active_checking", "listen_port", "random_port", "dht_enabled", "pex_enabled",
-         "lsd_enabled", "encryption", "transport")
+         "lsd_enabled", "encryption", "transport", "dedup", "dedup_folders")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 
