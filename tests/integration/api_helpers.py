@@ -144,14 +144,16 @@ async def sse_messages(response: httpx.Response) -> AsyncIterator[SseMessage]:
 # the settings a generated request leaves off (``loopback_only``), with the value it sends instead
 OUTWARD_SETTINGS: dict[str, object] = {
     "lsd_enabled": False, "dht_enabled": False, "ip_filter_url": "", "proxy_url": "", "proxy_only": False,
-    "run_on_added_enabled": False, "run_on_completed_enabled": False, "run_on_seeding_done_enabled": False}
+    "run_on_added_enabled": False, "run_on_completed_enabled": False, "run_on_seeding_done_enabled": False,
+    "dedup_folders": []}  # (a folder of the machine's, "/" say, would be walked and its files hashed)
 
 
 def loopback_only(case: Any, port: int) -> None:
     """Keep a generated request from sending the daemon anywhere but loopback: peers become a
     loopback address, a magnet keeps only its info-hash and name (no trackers, web seeds, peers),
     a feed's URL is on the daemon's own port; settings that would reach out (LSD's multicast, the
-    DHT's routers, a filter list's URL, a proxy) or run a program on the machine are left off."""
+    DHT's routers, a filter list's URL, a proxy), run a program on the machine or walk its folders
+    are left off."""
     body = case.body
     if isinstance(body, dict):
         for name, off in OUTWARD_SETTINGS.items():

@@ -7,14 +7,17 @@ daemon, on a socket we bind ourselves (so port 0 works and the port is known bef
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import socket
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 
 import anyio
+import h11
 import uvicorn
 from anyio.abc import TaskStatus
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from ..engine.clock import next_beat
 from ..feeds import FeedReader
@@ -34,6 +37,20 @@ from .tls import TlsFiles
 
 log = logging.getLogger(__name__)
 
+
+class _JsonH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol (h11), whose own refusal of a request it cannot parse (a bad
+    header, a malformed ``Transfer-Encoding``) is a JSON error like every other answer of the API
+    (``{"error": ...}``, as the OpenAPI document says of a 400), not a text/plain one."""
+
+    def send_400_response(self, msg: str) -> None:
+        body = json.dumps({"error": f"bad HTTP request: {msg}"}).encode()
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                   (b"connection", b"close")]
+        for event in (h11.Response(status_code=400, headers=headers, reason=b"Bad Request"),
+                      h11.Data(data=body), h11.EndOfMessage()):
+            self.transport.write(self.conn.send(event) or b"")
+        self.transport.close()
 
 
 class _Server(uvicorn.Server):
@@ -139,7 +156,8 @@ class ApiServer:
                          metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
                          job_json=job_json, logbook=book, feeds=feeds, daemon_stop=DaemonStop(self.shutdown))
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
-        config = uvicorn.Config(app, lifespan="off", log_config=None, log_level="warning", access_log=False,
+        config = uvicorn.Config(app, http=_JsonH11Protocol, lifespan="off", log_config=None,
+                                log_level="warning", access_log=False,
                                 timeout_graceful_shutdown=int(self.shutdown_timeout) or 1,
                                 server_header=False, proxy_headers=False,
                                 ssl_certfile=str(self.tls.certfile) if self.tls is not None else None,
