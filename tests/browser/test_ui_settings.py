@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from tests.browser.test_ui import SettingsView, chromium, in_thread, wait
-from tests.integration.api_helpers import TOKEN, running_api
+from tests.integration.api_helpers import TOKEN, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from torrent_engine.jobs import JobState
 from torrent_engine.session import Session
@@ -119,6 +119,33 @@ async def test_every_setting_has_its_field_a_change_is_saved_and_a_refusal_kept_
             assert "setting-error-max_active_checking" in described.split()
             s = api.service.get_settings()
             assert (s.max_active_checking, s.max_connections_per_torrent) == (2, 60)  # (nothing saved)
+
+
+async def test_the_indexed_folders_say_what_is_held_and_which_folder_cannot_be_read(tmp_path: Path) -> None:
+    library = tmp_path / "library"
+    library.mkdir()
+    for name, size in (("a.mkv", 70_000), ("b.nfo", 900)):
+        (library / name).write_bytes(bytes(size))
+    missing = tmp_path / "not-mounted"
+    async with running_api(tmp_path / "daemon") as api:
+        data = make_payload(api.download_root, [("a.bin", 40_000)], name="A")
+        await seeding_job(api, make_torrent(data, version="v1"))
+        await api.service.update_settings(dedup_folders=[str(library), str(missing)])
+        with anyio.fail_after(20):
+            while api.service.dedup.status()["walked_at"] is None or not api.service.dedup.status()["jobs"]:
+                await anyio.sleep(0.02)
+        with chromium() as driver:
+            view = SettingsView(driver, api.url)
+
+            def status() -> str:
+                view.open()
+                return str(wait(driver, lambda d: d.find_element(
+                    view.by.ID, "setting-status-dedup_folders").text))
+
+            text = await in_thread(status)
+    assert text.startswith("Held: the files of 1 complete torrent, and 2 files in the folders (2 hashed). "
+                           "Last looked at "), text
+    assert f"{missing}: No such file or directory." in text
 
 
 async def test_the_add_dialog_chooses_the_files_of_several_torrents_and_of_a_magnet_once_fetched(

@@ -119,3 +119,31 @@ async def test_a_magnet_bad_input_and_a_user_are_refused_and_dedup_off_says_so(t
         assert r.status_code == 200, r.text
         assert r.json()["mode"] == "off" and r.json()["held_bytes"] == 0
         assert [(f["held"], f["why"]) for f in r.json()["files"]] == [(None, "dedup is off")]
+
+
+async def test_the_status_says_what_is_held_and_how_the_folders_walk_went(tmp_path: Path) -> None:
+    library = write(tmp_path / "library", {"a.mkv": os.urandom(70_000), "b.nfo": os.urandom(900)})
+    missing = tmp_path / "not-mounted"
+    async with running_api(tmp_path / "daemon") as api:
+        status = (await api.client.get("/api/dedup")).json()
+        assert status == {"mode": "reflink", "jobs": 0, "folders": [], "files": 0, "hashed": 0,
+                          "walking": False, "hashing": None, "walked_at": None, "truncated": False}
+        await seeding_job(api, make_torrent(write(api.download_root / "A", {"a.bin": os.urandom(40_000)}),
+                                            version="v1"))
+        r = await api.client.patch("/api/settings", json={"dedup_folders": [str(library), str(missing)]})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(20):
+            while (status := (await api.client.get("/api/dedup")).json())["walked_at"] is None \
+                    or status["jobs"] < 1:
+                await anyio.sleep(0.02)
+        assert status["files"] == status["hashed"] == 2 and not status["walking"]
+        assert status["jobs"] == 1
+        [there, gone] = status["folders"]
+        assert there == {"folder": str(library), "error": None}
+        assert gone["folder"] == str(missing) and "No such file" in gone["error"]
+        r = await api.client.patch("/api/settings", json={"dedup": "off"})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(10):
+            while (status := (await api.client.get("/api/dedup")).json())["files"]:
+                await anyio.sleep(0.02)
+        assert status["mode"] == "off" and status["jobs"] == 0

@@ -198,6 +198,7 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("PATCH", "/api/settings", 400, json={"watch_folders": {str(watched / "no"): None}})
         await c.call("PATCH", "/api/settings", 400, json={"run_on_added": "prog %Q"})
         await c.call("GET", "/api/watch", 200)
+        await c.call("GET", "/api/dedup", 200)
         ip_list = api.download_root.parent / "ipfilter.p2p"
         ip_list.write_text("Somewhere:10.0.0.0-10.0.0.255\nnot a rule\n")
         await c.call("PATCH", "/api/settings", 200, json={

@@ -1,4 +1,5 @@
-"""Our API's ``POST /api/dedup/match``: which of a torrent's files the daemon holds whole already,
+"""Our API's ``GET /api/dedup`` (what the deduplication holds and does now) and
+``POST /api/dedup/match``: which of a torrent's files the daemon holds whole already,
 as an add of it would take them (deduplication, docs/dedup.md: by v2 pieces root, or by length
 and a sample of its own pieces), nothing added, placed or written — what a cross-seeding tool
 asks before it adds a torrent found elsewhere. An admin's: it names the files held, every
@@ -26,7 +27,7 @@ ParseSource = Callable[[object], "Parsed | MagnetLink | TorrentUrl"]  # the API'
 
 
 class DedupApi(JsonRoutes):
-    """``POST /api/dedup/match``."""
+    """``GET /api/dedup``, ``POST /api/dedup/match``."""
 
     def __init__(self, service: JobService, read_json: ReadJson, max_json: int, parse: ParseSource) -> None:
         super().__init__(service, read_json, max_json)
@@ -34,7 +35,14 @@ class DedupApi(JsonRoutes):
 
     def routes(self) -> list[Route]:
         """The group's routes."""
-        return [Route("/api/dedup/match", self.match, methods=["POST"])]
+        return [Route("/api/dedup", self.status, methods=["GET"]),
+                Route("/api/dedup/match", self.match, methods=["POST"])]
+
+    async def status(self, request: Request) -> Response:
+        """``GET /api/dedup``: ``{"mode", "jobs", "folders": [{"folder", "error"}], "files",
+        "hashed", "walking", "hashing": {"done", "total"} | null, "walked_at", "truncated"}``
+        (``Deduplicator.status``)."""
+        return JSONResponse(self.service.dedup.status())
 
     async def match(self, request: Request) -> Response:
         """``POST /api/dedup/match`` ``{"source": base64 .torrent}``: ``{"info_hash", "mode",

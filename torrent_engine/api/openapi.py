@@ -882,6 +882,19 @@ SCHEMAS: dict[str, Schema] = {
     "CreationDeleted": _obj({"deleted": STRING}, ["deleted"]),
     "MetadataSource": _obj({"source": {"type": "string", "description": "a magnet link"}}, ["source"]),
     "DedupSource": _obj({"source": {"type": "string", "description": "a .torrent, base64"}}, ["source"]),
+    "DedupStatus": _obj({
+        "mode": {"type": "string", "enum": list(DEDUP_MODES)},
+        "jobs": {**COUNT, "description": "the complete jobs whose files are known"},
+        "folders": {"type": "array", "items": _obj(
+            {"folder": STRING, "error": _null({"type": "string", "description": "why the last walk "
+                                                "could not read it"})}, ["folder", "error"])},
+        "files": {**COUNT, "description": "the indexed folders' files known by their sizes"},
+        "hashed": {**COUNT, "description": "those known by their pieces roots too"},
+        "walking": BOOL,
+        "hashing": _null(_obj({"done": COUNT, "total": COUNT}, ["done", "total"])),
+        "walked_at": _null({"type": "number", "description": "when the last walk ended (Unix time)"}),
+        "truncated": {"type": "boolean", "description": "the last walk stopped at 100 000 files"},
+    }, ["mode", "jobs", "folders", "files", "hashed", "walking", "hashing", "walked_at", "truncated"]),
     "DedupMatch": _obj({
         "info_hash": STRING,
         "mode": {"type": "string", "enum": ["off", "reflink", "hardlink", "copy"],
@@ -1235,6 +1248,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("DELETE", "/api/creations/{task_id}"): _op(
         "Forget a creation (one not finished is stopped, nothing of it left)", "CreationDeleted",
         errors=(404,), tag="creations"),
+    ("GET", "/api/dedup"): _op("What the deduplication holds and does now: its mode, the jobs it knows, the "
+                               "indexed folders and their walk", "DedupStatus", tag="settings"),
     ("POST", "/api/dedup/match"): _op(
         "Which of a torrent's files are held whole here, as an add would take them (an admin's; nothing "
         "added or written)", "DedupMatch", errors=_BODY_ERRORS, body="DedupSource", body_required=True,

@@ -43,7 +43,7 @@ const SETTINGS = [
                ["copy", "copy"], ["off", "never: download every file"]],
      hint: "a new torrent's file held whole by a complete torrent or an indexed folder is taken, then checked"},
     {name: "dedup_folders", label: "Indexed folders", kind: "lines", placeholder: "/srv/media",
-     hint: "one absolute folder a line: their files are held too, looked at every 15 minutes"},
+     hint: "one absolute folder a line: their files are held too, looked at every 15 minutes", status: "dedup"},
     {name: "watch_delete_added", label: "Delete a watched file once added", kind: "bool",
      hint: "else it is renamed .added"},
     {name: "run_on_added_enabled", label: "Run a program when a job is added", kind: "bool"},
@@ -303,6 +303,10 @@ function drawSettings(values) {
         row.append(el("span", {class: "hint muted", id: `setting-hint-${f.name}`, text: f.hint}));
         described.splice(-1, 0, `setting-hint-${f.name}`);
       }
+      if (f.status) {  // (what the daemon says of it now: drawDedupStatus)
+        row.append(el("span", {class: "hint muted", id: `setting-status-${f.name}`, role: "status"}));
+        described.splice(-1, 0, `setting-status-${f.name}`);
+      }
       input.setAttribute("aria-describedby", described.join(" "));
       row.append(error);
       set.append(row);
@@ -317,6 +321,22 @@ function drawSettings(values) {
     box.append(set);
   }
   api("GET", "/api/groups").then(drawBandwidthGroups).catch(() => {});
+  api("GET", "/api/dedup").then(drawDedupStatus).catch(() => {});
+}
+
+// What the deduplication holds now (GET /api/dedup), under the indexed folders
+function drawDedupStatus(s) {
+  const box = $("setting-status-dedup_folders");
+  if (!box) return;
+  const n = (x) => x.toLocaleString("en-US").replace(/,/g, "\u202f");
+  const parts = [s.mode === "off" ? "Nothing is taken (off)."
+    : `Held: the files of ${n(s.jobs)} complete torrent${s.jobs === 1 ? "" : "s"}`
+      + (s.folders.length ? `, and ${n(s.files)} file${s.files === 1 ? "" : "s"} in the folders (${n(s.hashed)} hashed).` : ".")];
+  if (s.walking) parts.push(s.hashing ? `Hashing ${n(s.hashing.done)} of ${n(s.hashing.total)} new or changed files…` : "Walking the folders…");
+  else if (s.walked_at) parts.push(`Last looked at ${new Date(s.walked_at * 1000).toLocaleTimeString()}.`);
+  if (s.truncated) parts.push("Stopped at 100 000 files: the rest is not indexed.");
+  for (const f of s.folders) if (f.error) parts.push(`${f.folder}: ${f.error}.`);
+  box.textContent = parts.join(" ");
 }
 
 // The bandwidth groups (their own API: /api/groups), listed under the speed limits

@@ -33,6 +33,7 @@ import anyio
 from ...errors import TorrentEngineError
 from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
+from ...jsonvalue import JSON
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
 from ...storage.dedup import PlaceError, file_pieces_root, place_file
 from ...storage.findfiles import WrongReads, alone, find_among
@@ -409,6 +410,20 @@ class Deduplicator:
             await self.index_folders()
             with anyio.move_on_after(FOLDER_RESCAN_INTERVAL):
                 await self._folders_changed.wait()
+
+    def status(self) -> dict[str, JSON]:
+        """What the deduplication holds and does now (``GET /api/dedup``): its mode, the complete
+        jobs it knows, each indexed folder (with why it could not be read by the last walk), the
+        folders' files known by their sizes and by their pieces roots, a walk under way and its
+        hashing (the file being hashed of those new or changed), when the last walk ended."""
+        folders = self.folder_index
+        done, total = folders.hashing
+        return {
+            "mode": self.mode, "jobs": len(self._by_job.keys() | self._lengths.keys()),
+            "folders": [{"folder": f, "error": folders.errors.get(f)} for f in self.folders],
+            "files": len(folders.sizes), "hashed": len(folders.files), "walking": folders.walking,
+            "hashing": {"done": done, "total": total} if folders.walking and total else None,
+            "walked_at": folders.walked_at, "truncated": folders.truncated}
 
     # -- looking a torrent's files up: what an add would take --------------------------------
     async def match(self, torrent: Torrent) -> list[HeldFile]:

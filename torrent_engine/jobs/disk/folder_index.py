@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import stat
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,13 @@ class FolderIndex:
         self.sizes: dict[str, tuple[int, int]] = {}  # path -> (size, mtime) as last walked (or cached)
         self.hashed = 0  # files hashed by the walks so far (a file unchanged is not hashed again)
         self.truncated = False  # the last walk stopped at MAX_FOLDER_FILES
+        # what a walk says of itself (``status``): under way, its files hashed of those to hash
+        # (new or changed since hashed), when the last ended (time.time()), why a folder could
+        # not be read
+        self.walking = False
+        self.hashing = (0, 0)
+        self.walked_at: float | None = None
+        self.errors: dict[str, str] = {}
 
     def load(self) -> None:
         """Read the cache of an earlier run (nothing when there is none or it is unreadable)."""
@@ -67,11 +75,24 @@ class FolderIndex:
         their sizes once walked (``of_length``: what a v1 file is looked for by; ``sized`` is
         called then), before the hashing, which on a large library takes hours the first time.
         The files indexed."""
+        self.truncated, self.walking, self.hashing = False, True, (0, 0)
+        errors: dict[str, str] = {}
+
+        def unread(exc: OSError) -> None:
+            log.warning("indexed folder: cannot read %s: %s", exc.filename, exc.strerror)
+            if exc.filename in folders:  # (the folder itself: said in its status)
+                errors[exc.filename] = exc.strerror or str(exc)
+
+        try:
+            return self._scan(folders, max_files, sized, unread)
+        finally:
+            self.walking, self.walked_at, self.errors = False, time.time(), errors
+
+    def _scan(self, folders: Sequence[str], max_files: int, sized: Callable[[], None] | None,
+              unread: Callable[[OSError], None]) -> int:
         walked: dict[str, tuple[int, int]] = {}
-        self.truncated = False
         for folder in folders:
-            for top, dirs, names in os.walk(folder, onerror=lambda exc: log.warning(
-                    "indexed folder: cannot read %s: %s", exc.filename, exc.strerror)):
+            for top, dirs, names in os.walk(folder, onerror=unread):
                 dirs.sort()
                 for name in sorted(names):
                     if name.endswith(".dedup"):  # (a file being placed)
@@ -92,7 +113,14 @@ class FolderIndex:
         if sized is not None:
             sized()
         files: dict[str, _FolderFile] = {}
+        kept = self.files
+        total = sum(1 for path, found in walked.items()
+                    if (f := kept.get(path)) is None or (f.size, f.mtime_ns) != found)
+        done = 0
         for path, (size, mtime_ns) in walked.items():
+            if (f := kept.get(path)) is None or (f.size, f.mtime_ns) != (size, mtime_ns):
+                done += 1
+                self.hashing = (done, total)  # (the one being hashed)
             hashed = self._look(path, size, mtime_ns)
             if hashed is not None:
                 files[path] = hashed
@@ -103,6 +131,7 @@ class FolderIndex:
     def forget(self) -> None:
         """Know no file (no folder is indexed now); the cache stays, for when one is again."""
         self._set({})
+        self.errors, self.hashing, self.walked_at = {}, (0, 0), None
 
     def _look(self, path: str, size: int, mtime_ns: int) -> _FolderFile | None:
         kept = self.files.get(path)
