@@ -7,6 +7,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
+from torrent_engine.jobs.disk import folder_index
 from torrent_engine.jobs.disk.folder_index import FolderIndex
 from torrent_engine.storage.dedup import file_pieces_root
 
@@ -87,3 +90,23 @@ def test_a_file_changed_since_hashed_is_known_by_its_size_not_by_its_old_root(tm
         (index.unchanged(str(path)), index.as_walked(str(path)), [k.path for k in index.known(old)])))
     assert seen == [(False, True, [str(path)])]  # (the old root still indexed, not vouched for)
     assert index.unchanged(str(path)) and index.known(old) == []
+
+
+def test_the_kernels_file_systems_are_not_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # (a folder of "/" held /proc, whose kcore says it is 128 TiB long: its hashing never ended)
+    info = tmp_path / "mountinfo"
+    info.write_text(
+        "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+        "27 1 8:1 / / rw,relatime shared:1 - ext4 /dev/vda rw\n"
+        f"30 27 0:40 / {tmp_path}/lib/my\\040sys rw - sysfs sysfs rw\n"
+        "31 27 0:41 / /dev/shm rw - tmpfs tmpfs rw\n"
+        "not a line of mountinfo\n")
+    assert folder_index.pseudo_mounts(str(info)) == {"/proc", f"{tmp_path}/lib/my sys"}
+    assert folder_index.pseudo_mounts(str(tmp_path / "none")) == frozenset()
+    lib = tmp_path / "lib"
+    (lib / "my sys").mkdir(parents=True)
+    (lib / "my sys" / "kcore").write_bytes(b"k" * 5_000)
+    (lib / "data.bin").write_bytes(b"d" * 5_000)
+    monkeypatch.setattr(folder_index, "MOUNTINFO", str(info))
+    index = FolderIndex(None)
+    assert index.scan([str(lib)]) == 1 and list(index.sizes) == [str(lib / "data.bin")]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Sequence
@@ -25,6 +26,32 @@ FOLDERS_FILE = "dedup-folders.json"
 FOLDERS_VERSION = 1
 MAX_FOLDER_FILES = 100_000  # files looked at in one walk of the indexed folders, all together
 FOLDER = "folder"  # the origin of an indexed folder's file (a job's file: its job id)
+# the file systems a walk does not enter: the kernel's views, none holding data (/proc's kcore
+# says it is 128 TiB long), as locate's updatedb prunes them (PRUNEFS)
+PSEUDO_FILE_SYSTEMS = frozenset({
+    "proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "securityfs", "debugfs", "tracefs",
+    "pstore", "bpf", "configfs", "fusectl", "mqueue", "hugetlbfs", "autofs", "binfmt_misc",
+    "efivarfs", "rpc_pipefs", "nsfs", "selinuxfs"})
+MOUNTINFO = "/proc/self/mountinfo"
+
+
+def pseudo_mounts(mountinfo: str = MOUNTINFO) -> frozenset[str]:
+    """Where the ``PSEUDO_FILE_SYSTEMS`` are mounted (none where ``mountinfo`` cannot be read:
+    not Linux)."""
+    try:
+        with open(mountinfo, encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return frozenset()
+    out = set()
+    for line in lines:
+        fields = line.split()
+        if "-" in fields:
+            cut = fields.index("-")
+            if len(fields) > cut + 1 and len(fields) > 4 and fields[cut + 1] in PSEUDO_FILE_SYSTEMS:
+                # (the mount point, its spaces and the like written as octal escapes)
+                out.add(re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), fields[4]))
+    return frozenset(out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +118,10 @@ class FolderIndex:
     def _scan(self, folders: Sequence[str], max_files: int, sized: Callable[[], None] | None,
               unread: Callable[[OSError], None]) -> int:
         walked: dict[str, tuple[int, int]] = {}
+        pruned = pseudo_mounts(MOUNTINFO)
         for folder in folders:
             for top, dirs, names in os.walk(folder, onerror=unread):
-                dirs.sort()
+                dirs[:] = sorted(d for d in dirs if os.path.join(top, d) not in pruned)
                 for name in sorted(names):
                     if name.endswith(".dedup"):  # (a file being placed)
                         continue
