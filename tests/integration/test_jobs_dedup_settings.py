@@ -117,3 +117,12 @@ async def test_the_configuration_gives_them_at_a_start_unless_a_client_changed_t
         assert (jobs.get_settings().dedup, jobs.dedup.mode) == ("hardlink", "hardlink")
     async with started(dedup="copy", dedup_folders=(str(tmp_path),)) as jobs:  # (changed: it applies)
         assert (jobs.dedup.mode, jobs.dedup.folders) == ("copy", (str(tmp_path),))
+
+
+async def test_a_librarys_config_may_name_its_folders_as_paths_and_relative(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "media").mkdir()
+    async with JobService(loopback_config(dedup_folders=(Path("media"), tmp_path / "other")),
+                          download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
+        assert jobs.get_settings().dedup_folders == (str(tmp_path / "media"), str(tmp_path / "other"))

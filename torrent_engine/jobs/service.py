@@ -182,7 +182,9 @@ class JobService:
                      "listen_port": self.config.listen_port, "dht_enabled": self.config.dht_enabled,
                      "pex_enabled": self.config.pex_enabled, "lsd_enabled": self.config.lsd_enabled,
                      "encryption": self.config.encryption, "transport": self.config.transport,
-                     "dedup": self.config.dedup, "dedup_folders": self.config.dedup_folders, **self._asked}
+                     "dedup": self.config.dedup, "dedup_folders": [str(Path(f).expanduser().absolute())
+                                                                   for f in self.config.dedup_folders],
+                     **self._asked}
             await self._totals.load()
             await self._tuning.load({"download_limit": self.config.download_rate_limit,
                                        "upload_limit": self.config.upload_rate_limit,
