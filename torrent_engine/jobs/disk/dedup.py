@@ -217,8 +217,7 @@ class Deduplicator:
         was = self.mode
         self.mode, self.ways, self.folders = after.dedup, methods(after.dedup), after.dedup_folders
         if self.mode == "off" and was != "off":
-            self._by_root, self._by_job, self._by_length, self._lengths = {}, {}, {}, {}
-            self.placed.clear()
+            self._forget_all()
         elif was == "off" and self.mode != "off" and self.run.tg is not None:
             self.run.tg.start_soon(self._turned_on)
         log.info("dedup: %s, indexed folders: %s", self.mode, ", ".join(self.folders) or "none")
@@ -229,6 +228,12 @@ class Deduplicator:
         if self.mode != "off":
             await self._learn_lengths_of_all()
             await self._rebuild()
+        if self.mode == "off":  # (turned off again meanwhile)
+            self._forget_all()
+
+    def _forget_all(self) -> None:
+        self._by_root, self._by_job, self._by_length, self._lengths = {}, {}, {}, {}
+        self.placed.clear()
 
     def _on_removed(self, event: JobRemoved) -> None:
         self.placed.pop(event.job_id, None)
