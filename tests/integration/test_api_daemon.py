@@ -343,3 +343,9 @@ async def test_remote_held_names_the_files_an_add_would_take(tmp_path: Path) -> 
         assert lines[2].startswith("1.5 MiB of 1.5 MiB held (99.7 %); dedup reflink"), out
         r = await d.client.get("/api/jobs")
         assert [j["id"] for j in r.json()["jobs"]] == [job_id]  # (nothing added)
+        result = await anyio.run_process(
+            [sys.executable, "-m", "torrent_engine", "remote", "--state-dir", str(tmp_path / "state"),
+             "dedup"], env=env, check=False)
+        assert result.returncode == 0, result.stderr.decode()
+        assert result.stdout.decode().splitlines() == [
+            "dedup reflink: the files of 1 complete jobs known", "  no indexed folder"]

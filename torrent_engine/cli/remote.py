@@ -79,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     held = sub.add_parser("held", help="which of a .torrent's files the daemon holds whole already, as an "
                                        "add would take them; nothing added (an admin's)")
     held.add_argument("source", metavar="FILE.torrent")
+    sub.add_parser("dedup", help="what the deduplication holds: its mode, the complete jobs and indexed "
+                                 "folders' files it knows, how the folders' last walk went")
     p.set_defaults(run=run)
 
 
@@ -278,6 +280,28 @@ def log_line(entry: JSONObject, peers: bool) -> str:
     return f"{when}  {entry.get('level')!s:<8}  {entry.get('message')}"
 
 
+def dedup_lines(answer: JSONObject) -> list[str]:
+    """``GET /api/dedup``'s answer as ``remote dedup`` prints it: the mode and the jobs known,
+    a line an indexed folder (why it could not be read), the folders' files and their walk."""
+    lines = [f"dedup {answer.get('mode')}: the files of {answer.get('jobs')} complete jobs known"]
+    folders = _objects(answer.get("folders"))
+    for f in folders:
+        lines.append(f"  folder {f.get('folder')}" + (f"  (cannot be read: {f.get('error')})"
+                                                      if f.get("error") else ""))
+    if folders:
+        walked = answer.get("walked_at")
+        walk = "walking now" if answer.get("walking") else "not walked yet" if walked is None else (
+            "last walked " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(_number(walked))))
+        hashing = answer.get("hashing")
+        if isinstance(hashing, dict):
+            walk += f", hashing {hashing.get('done')} of {hashing.get('total')} new or changed files"
+        lines.append(f"  {answer.get('files')} files in them, {answer.get('hashed')} hashed; {walk}"
+                     + ("; stopped at 100 000 files" if answer.get("truncated") else ""))
+    else:
+        lines.append("  no indexed folder")
+    return lines
+
+
 def held_lines(answer: JSONObject) -> list[str]:
     """``POST /api/dedup/match``'s answer as ``remote held`` prints it: a line a file (where it
     is held and how it was found, or why not), then the bytes held of the torrent's."""
@@ -382,6 +406,11 @@ def run(args: argparse.Namespace) -> int:
         answer = _obj(client.request("POST", "/api/dedup/match", {"source": source}), "the files held")
         if not args.json:
             print("\n".join(held_lines(answer)))
+            return 0
+    elif args.action == "dedup":
+        answer = _obj(client.request("GET", "/api/dedup"), "the deduplication's status")
+        if not args.json:
+            print("\n".join(dedup_lines(answer)))
             return 0
     elif args.action == "shutdown":
         answer = client.request("POST", "/api/shutdown")

@@ -40,3 +40,22 @@ def test_a_failed_job_shows_its_error_in_list() -> None:
     failed = job(state="failed", error="disk full writing piece 3")
     assert "error: disk full writing piece 3" in job_line(failed)
     assert show_job(failed).count("disk full") == 1
+
+
+def test_remote_dedup_says_each_folder_and_how_the_walk_goes() -> None:
+    from torrent_engine.cli.remote import dedup_lines
+
+    walking = {"mode": "copy", "jobs": 3, "files": 120, "hashed": 80, "walking": True,
+               "hashing": {"done": 5, "total": 40}, "walked_at": None, "truncated": False,
+               "folders": [{"folder": "/srv/media", "error": None},
+                           {"folder": "/mnt/usb", "error": "No such file or directory"}]}
+    assert dedup_lines(walking) == [
+        "dedup copy: the files of 3 complete jobs known", "  folder /srv/media",
+        "  folder /mnt/usb  (cannot be read: No such file or directory)",
+        "  120 files in them, 80 hashed; walking now, hashing 5 of 40 new or changed files"]
+    done = {**walking, "walking": False, "hashing": None, "walked_at": 0.0, "truncated": True}
+    last = dedup_lines(done)[-1]
+    assert last.startswith("  120 files in them, 80 hashed; last walked 19") and last.endswith(
+        "; stopped at 100 000 files")
+    none = {**walking, "folders": [], "walked_at": None, "walking": False}
+    assert dedup_lines(none)[-1] == "  no indexed folder"
