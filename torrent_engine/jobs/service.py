@@ -68,6 +68,7 @@ from .model import (
 from .news import EngineNews
 from .organising.categories import Category
 from .organising.organise import Organiser
+from .queueing.clients import ClientLeases
 from .queueing.leases import LeaseTable
 from .queueing.rounds import QueueRounds
 from .restore import Restorer
@@ -78,7 +79,6 @@ from .totals import TransferTotals, service_stats
 from .trackers import Tiers
 from .tuning.groups import BandwidthGroups, GroupSettings
 from .tuning.settings import ServiceSettings
-from .validate import check_ttl
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class JobService:
         news = EngineNews(run)  # (the engine's news, by kind, to the jobs)
         news.listen(manager.events)
         self._restorer = Restorer(run)
+        self._leases = ClientLeases(run, self.store.save_leases)
         self._rounds = QueueRounds(run)
         self._tuning = SettingsControl(run, self._rounds, state_dir=state, clock=clock)
         self._totals = TransferTotals(state)
@@ -339,33 +340,16 @@ class JobService:
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
         ``client=lease.id`` are cancelled (files deleted) when it lapses, ends or is replaced,
         unless their download completed (those are kept and end as completed)."""
-        await self._run.started()
-        await self._run.require_running()
-        seconds = check_ttl(ttl)
-        if replaces is not None and replaces in self._run.leases:
-            await self.end_lease(replaces)
-        lease = self._run.leases.open(seconds, self._run.clock())
-        await self._save_leases()
-        return lease
+        return await self._leases.open(ttl, replaces=replaces)
 
     async def heartbeat(self, lease_id: str) -> Lease:
         """Keep the lease ``lease_id`` alive for another ``ttl``; ``LeaseNotFound`` if it is not open."""
-        await self._run.started()
-        return self._run.leases.renew(lease_id, self._run.clock())
+        return await self._leases.renew(lease_id)
 
     async def end_lease(self, lease_id: str) -> None:
         """End the lease ``lease_id``: cancel its unfinished jobs (files deleted), end those whose
         download completed as completed (files kept); ``LeaseNotFound`` if it is not open."""
-        await self._run.started()
-        self._run.leases.end(lease_id)
-        await self._save_leases()
-        for rec in self._run.jobs:
-            if rec.options.client == lease_id and rec.state not in FINISHED_STATES:
-                await self._run.client_gone(rec)
-
-    async def _save_leases(self) -> None:
-        leases = self._run.leases.entries()
-        await anyio.to_thread.run_sync(self.store.save_leases, leases)
+        await self._leases.end(lease_id)
 
     # -- timers --------------------------------------------------------------------------
     async def _ticker(self) -> None:
@@ -377,10 +361,7 @@ class JobService:
         """One round of the timers (the service runs it every ``tick_interval``): lapsed leases,
         history past its age, a stats event, saving active jobs' counters."""
         now = self._run.clock()
-        for lease_id in self._run.leases.lapsed(now):
-            if lease_id in self._run.leases:  # (not ended meanwhile)
-                log.info("client lease %s lapsed", lease_id)
-                await self.end_lease(lease_id)
+        await self._leases.lapse(now)
         if 0 < self.history_ttl < math.inf:  # (inf, e.g. --history-ttl inf: kept for ever)
             await self.clear_history(older_than=self.history_ttl)
         for rec in self._run.moving():  # (a job without one, or quiet, has nothing that moves)
