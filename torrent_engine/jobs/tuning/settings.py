@@ -414,6 +414,13 @@ def _int(value: object, name: str, minimum: int) -> int:
     return value
 
 
+def _one_of(value: object, name: str, choices: Sequence[str]) -> str:
+    """``value``, one of ``choices``; else ``InvalidJobRequest`` naming them."""
+    if not isinstance(value, str) or value not in choices:
+        raise InvalidJobRequest(f"must be one of {', '.join(choices)}", name)
+    return value
+
+
 def _int_in(value: object, name: str, low: int, high: int, said: str = "") -> int:
     """``value``, a whole number from ``low`` to ``high``; else ``InvalidJobRequest`` saying
     ``said`` (by default, that range)."""
@@ -495,9 +502,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "kept_limits":
             values[name] = check_kept_limits(value, name)
         elif name == "dedup":
-            if value not in DEDUP_MODES:
-                raise InvalidJobRequest(f"must be one of {', '.join(DEDUP_MODES)}", name)
-            values[name] = value
+            values[name] = _one_of(value, name, DEDUP_MODES)
         elif name == "dedup_folders":
             values[name] = check_dedup_folders(value, name)
         elif name == "watch_interval":
@@ -526,9 +531,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "stop_condition":
             values[name] = check_stop_condition(value, name)
         elif name == "seeding_choker":
-            if value not in SEEDING_CHOKERS:
-                raise InvalidJobRequest(f"must be one of {', '.join(SEEDING_CHOKERS)}", name)
-            values[name] = value
+            values[name] = _one_of(value, name, SEEDING_CHOKERS)
         elif name == "announce_ip":
             refusal = announce_ip_refusal(value.strip() if isinstance(value, str) else value)
             if refusal is not None:
