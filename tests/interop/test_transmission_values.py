@@ -195,7 +195,8 @@ TORRENT_STEPS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ({}, ("downloadLimited", "downloadLimit", "uploadLimited", "uploadLimit")),
     ({"downloadLimited": True}, ("downloadLimited", "downloadLimit")),
     ({"downloadLimit": 40}, ("downloadLimited", "downloadLimit")),
-    ({"downloadLimited": False}, ("downloadLimited",)),
+    ({"downloadLimited": False}, ("downloadLimited", "downloadLimit")),  # (its value kept while off)
+    ({"downloadLimited": True}, ("downloadLimited", "downloadLimit")),
     ({"uploadLimited": True}, ("uploadLimited", "uploadLimit")),
 ]
 

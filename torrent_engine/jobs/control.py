@@ -295,12 +295,15 @@ class JobControl:
         options = rec.options  # (everything is checked before anything changes)
         if max_peers is not None:
             options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
+        # (a limit turned off keeps the value it had: ``JobOptions.kept_download_limit``)
         if download_limit is not None:
             down = check_limit(download_limit, "download_limit")
-            options = dataclasses.replace(options, download_limit=down)
+            options = dataclasses.replace(options, download_limit=down, kept_download_limit=0 if down else (
+                options.download_limit or options.kept_download_limit))
         if upload_limit is not None:
             up = check_limit(upload_limit, "upload_limit")
-            options = dataclasses.replace(options, upload_limit=up)
+            options = dataclasses.replace(options, upload_limit=up, kept_upload_limit=0 if up else (
+                options.upload_limit or options.kept_upload_limit))
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         if super_seeding is not None:

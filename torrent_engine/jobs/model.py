@@ -453,6 +453,10 @@ class JobOptions:
     super_seeding: bool = False  # BEP 16 while it seeds (a downloading job ignores it)
     group: str = ""  # the bandwidth group it names ("": none; its category's or tags' may take it)
     owner: str = ""  # the user who added it ("": the admin's, as every job from before users)
+    # the value each limit had when it was last turned off (0: none kept), kept while it is off
+    # for a client that shows a limit's value beside its switch (Transmission's torrents keep it)
+    kept_download_limit: int = 0
+    kept_upload_limit: int = 0
 
     def to_json(self) -> dict[str, object]:
         """The options as the API's JSON."""

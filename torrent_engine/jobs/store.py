@@ -235,7 +235,9 @@ class JobRecord:
                         "client": o.client, "download_limit": o.download_limit,
                         "upload_limit": o.upload_limit, "seed_mode": o.seed_mode,
                         "download_path": o.download_path, "max_peers": o.max_peers,
-                        "super_seeding": o.super_seeding, "group": o.group, "owner": o.owner},
+                        "super_seeding": o.super_seeding, "group": o.group, "owner": o.owner,
+                        "kept_download_limit": o.kept_download_limit,
+                        "kept_upload_limit": o.kept_upload_limit},
             "state": self.state.value, "created_at": self.created_at, "updated_at": self.updated_at,
             "completed_at": self.completed_at, "error": self.error,
             "result": self.result.to_json() if self.result is not None else None,
@@ -284,7 +286,9 @@ class JobRecord:
                 seed_mode=bool(o.get("seed_mode", False)),
                 super_seeding=bool(o.get("super_seeding", False)), group=_str(o.get("group", "")),
                 download_path=None if o.get("download_path") is None else _str(o["download_path"]),
-                max_peers=int(o.get("max_peers", 0)), owner=_str(o.get("owner", "")))
+                max_peers=int(o.get("max_peers", 0)), owner=_str(o.get("owner", "")),
+                kept_download_limit=int(o.get("kept_download_limit", 0)),
+                kept_upload_limit=int(o.get("kept_upload_limit", 0)))
             r = d["result"]
             result = None if r is None else JobResult(
                 downloaded=int(r["downloaded"]), uploaded=int(r["uploaded"]), duration=float(r["duration"]),

@@ -149,6 +149,21 @@ async def test_file_selection_sets_priorities(tmp_path: Path) -> None:
         assert job.options.sequential and job.options.download_limit == 1000
 
 
+async def test_a_jobs_limit_turned_off_keeps_its_value_across_a_restart(tmp_path: Path) -> None:
+    async with service(tmp_path) as jobs:
+        job, _ = await jobs.add(magnet("c"), paused=True)
+        await jobs.update(job.id, download_limit=50_000, upload_limit=20_000)
+        job = await jobs.update(job.id, download_limit=0)
+        assert (job.options.download_limit, job.options.kept_download_limit) == (0, 50_000)
+        assert (job.options.upload_limit, job.options.kept_upload_limit) == (20_000, 0)
+        job = await jobs.update(job.id, download_limit=0)  # (off again: still kept)
+        assert job.options.kept_download_limit == 50_000
+    async with service(tmp_path) as jobs:
+        assert jobs.get(job.id).options.kept_download_limit == 50_000
+        job = await jobs.update(job.id, download_limit=60_000)
+        assert (job.options.download_limit, job.options.kept_download_limit) == (60_000, 0)
+
+
 async def test_unknown_ids_and_conflicts(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         with pytest.raises(JobNotFound):

@@ -800,9 +800,9 @@ class TransmissionRpc:
             "seedRatioMode": lambda: mode, "seedIdleMode": lambda: idle_mode,
             "seedIdleLimit": lambda: _idle_minutes(idle_limit if idle_limit is not None and idle_limit >= 0
                                                    else settings.idle_seeding_limit),
-            "downloadLimit": lambda: _job_speed_shown(job.options.download_limit, settings.download_limit),
+            "downloadLimit": lambda: _job_speed_shown(job, "download_limit", settings),
             "downloadLimited": lambda: job.options.download_limit > 0,
-            "uploadLimit": lambda: _job_speed_shown(job.options.upload_limit, settings.upload_limit),
+            "uploadLimit": lambda: _job_speed_shown(job, "upload_limit", settings),
             "uploadLimited": lambda: job.options.upload_limit > 0, "honorsSessionLimits": lambda: True,
             "bandwidthPriority": lambda: 0,
             "peer-limit": lambda: peer_limit, "maxConnectedPeers": lambda: peer_limit,
@@ -1114,7 +1114,7 @@ class TransmissionRpc:
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:  # (turned on alone: the value torrent-get shows)
-                    shown = _job_speed_shown(getattr(job.options, ours), getattr(settings, ours))
+                    shown = _job_speed_shown(job, ours, settings)
                     value = _speed(a.get(key, shown), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
                     limits[ours] = value if on else 0
@@ -1395,10 +1395,13 @@ def _speed_shown(limit: int) -> int:
     return limit // KILO if limit > 0 else SPEED_LIMIT_SHOWN
 
 
-def _job_speed_shown(limit: int, session_limit: int) -> int:
-    """A torrent's speed limit in kB/s; none: the session's as ``session-get`` shows it (a
-    Transmission torrent's limit starts as the session's, kept while off)."""
-    return limit // KILO if limit > 0 else _speed_shown(session_limit)
+def _job_speed_shown(job: Job, ours: str, settings: ServiceSettings) -> int:
+    """A torrent's speed limit ``ours`` (``download_limit``, ``upload_limit``) in kB/s: its own,
+    or the value it had when turned off (kept, as a Transmission torrent keeps it:
+    ``JobOptions``); none: the session's as ``session-get`` shows it (a Transmission torrent's
+    limit starts as the session's)."""
+    limit = int(getattr(job.options, ours) or getattr(job.options, f"kept_{ours}"))
+    return limit // KILO if limit > 0 else _speed_shown(getattr(settings, ours))
 
 
 def _or(value: float | None, default: float) -> float:
