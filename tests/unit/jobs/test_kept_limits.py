@@ -30,6 +30,12 @@ def test_a_limit_turned_off_keeps_the_value_it_had_until_it_is_on_again() -> Non
     assert s.kept("download_limit") is None and s.kept("ratio_limit") == 1.5
 
 
+def test_a_share_limit_of_zero_is_a_value_kept() -> None:
+    s = updated(ServiceSettings(), {"ratio_limit": 0.0})
+    assert updated(s, {"ratio_limit": -1}).kept("ratio_limit") == 0.0
+    assert updated(ServiceSettings(), {"kept_limits": {"ratio_limit": 0}}).kept("ratio_limit") == 0.0
+
+
 def test_a_value_given_with_its_limit_off_is_kept_for_when_it_is_on() -> None:
     s = updated(ServiceSettings(upload_limit=50_000),
                 {"upload_limit": 0, "kept_limits": {"upload_limit": 70_000, "idle_seeding_limit": 600}})

@@ -2,9 +2,9 @@
 happens at them, the queue and its maxima, the global rate limits, the incomplete folder, the
 programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
 (proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py), the
-connection limits (peerlimits.py) and the peer network: port, DHT, PEX, LSD, encryption,
-transports (peernet.py). One JSON file, ``state_dir/settings.json``, written atomically; every value is
-checked on the way in.
+connection limits (peerlimits.py), the peer network: port, DHT, PEX, LSD, encryption,
+transports (peernet.py), and the deduplication's mode and indexed folders (disk/dedup.py). One
+JSON file, ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def check_kept_limits(value: object, name: str) -> tuple[tuple[str, float], ...]
         if KEPT_LIMITS[limit] == 0.0:
             number: float = check_limit(kept, f"{name}.{limit}")
         else:
-            number = check_share_limit(kept, f"{name}.{limit}") or -1.0
+            share = check_share_limit(kept, f"{name}.{limit}")
+            number = -1.0 if share is None else share
         if number == KEPT_LIMITS[limit]:
             raise InvalidJobRequest(f"a kept value is one the limit has while on, not {kept!r}",
                                     f"{name}.{limit}")
@@ -137,6 +138,7 @@ def check_watch_folders(value: object, name: str, *, on_disk: bool = True) -> Wa
             raise InvalidJobRequest(f"{folder!r}: no such folder", name)
         out[folder] = target or None
     return tuple(out.items())
+
 
 def check_dedup_folders(value: object, name: str) -> tuple[str, ...]:
     """The indexed folders of the deduplication: absolute paths, each once, in order (one that
