@@ -110,3 +110,5 @@ def test_the_kernels_file_systems_are_not_walked(tmp_path: Path, monkeypatch: py
     monkeypatch.setattr(folder_index, "MOUNTINFO", str(info))
     index = FolderIndex(None)
     assert index.scan([str(lib)]) == 1 and list(index.sizes) == [str(lib / "data.bin")]
+    assert index.scan([str(lib / "my sys"), str(lib)]) == 1  # (one of them itself: said so)
+    assert index.errors == {str(lib / "my sys"): "a file system of the kernel's, not walked"}

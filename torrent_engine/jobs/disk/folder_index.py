@@ -120,6 +120,9 @@ class FolderIndex:
         walked: dict[str, tuple[int, int]] = {}
         pruned = pseudo_mounts(MOUNTINFO)
         for folder in folders:
+            if any(folder == p or folder.startswith(p.rstrip("/") + "/") for p in pruned):
+                unread(OSError(0, "a file system of the kernel's, not walked", folder))
+                continue
             for top, dirs, names in os.walk(folder, onerror=unread):
                 dirs[:] = sorted(d for d in dirs if os.path.join(top, d) not in pruned)
                 for name in sorted(names):
