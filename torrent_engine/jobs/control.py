@@ -298,12 +298,12 @@ class JobControl:
         # (a limit turned off keeps the value it had: ``JobOptions.kept_download_limit``)
         if download_limit is not None:
             down = check_limit(download_limit, "download_limit")
-            options = dataclasses.replace(options, download_limit=down, kept_download_limit=0 if down else (
-                options.download_limit or options.kept_download_limit))
+            options = dataclasses.replace(options, download_limit=down, kept_download_limit=_kept(
+                down, options.download_limit, options.kept_download_limit))
         if upload_limit is not None:
             up = check_limit(upload_limit, "upload_limit")
-            options = dataclasses.replace(options, upload_limit=up, kept_upload_limit=0 if up else (
-                options.upload_limit or options.kept_upload_limit))
+            options = dataclasses.replace(options, upload_limit=up, kept_upload_limit=_kept(
+                up, options.upload_limit, options.kept_upload_limit))
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         if super_seeding is not None:
@@ -582,3 +582,9 @@ def _driven(steps: Generator[None, None, _T]) -> _T:
         except StopIteration as done:
             value: _T = done.value
             return value
+
+
+def _kept(limit: int, was: int, kept: int) -> int:
+    """The value a job's rate limit keeps while it is off, once set to ``limit`` (it ``was``,
+    and ``kept``): none while on, else the last it had on."""
+    return 0 if limit else was or kept

@@ -225,9 +225,7 @@ class Deduplicator:
 
     async def _turned_on(self) -> None:
         await self.load()
-        if self.mode != "off":
-            await self._learn_lengths_of_all()
-            await self._rebuild()
+        await self.rebuild()
         if self.mode == "off":  # (turned off again meanwhile)
             self._forget_all()
 
@@ -236,10 +234,14 @@ class Deduplicator:
         self.placed.clear()
 
     def _on_removed(self, event: JobRemoved) -> None:
-        self.placed.pop(event.job_id, None)
-        self._forget_lengths(event.job_id)
-        if event.job_id in self._by_job:
-            self._forget(event.job_id)
+        self._forget_job(event.job_id)
+
+    def _forget_job(self, job_id: str) -> None:
+        """``job_id`` holds no file any more (it ended without its data, or left the history)."""
+        self.placed.pop(job_id, None)
+        self._forget_lengths(job_id)
+        if job_id in self._by_job:
+            self._forget(job_id)
             self._changed()
 
     def _on_state(self, event: JobStateChanged) -> None:
@@ -247,11 +249,7 @@ class Deduplicator:
         if rec is None or self.mode == "off":
             return
         if event.new in (JobState.FAILED, JobState.CANCELLED):
-            self.placed.pop(rec.id, None)
-            self._forget_lengths(rec.id)
-            if rec.id in self._by_job:
-                self._forget(rec.id)
-                self._changed()
+            self._forget_job(rec.id)
             return
         if not _complete(rec):
             return
