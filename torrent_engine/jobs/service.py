@@ -122,7 +122,7 @@ class JobService:
         self._edits = JobEdits(run)
         self.scrapes = TrackerScrapes(run)  # (its ``interval`` and ``in_flight`` may be changed)
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
-        self.dedup = Deduplicator(run, mode=self.config.dedup, folders=self.config.dedup_folders)
+        self.dedup = Deduplicator(run, mode=self.config.dedup)  # (its folders: the settings')
         self.dedup.listen(self._tuning.watchers)  # (a magnet's files too: EngineNews.before_check)
         news.place, manager.before_check = self.dedup.place, news.before_check
         names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program

@@ -96,13 +96,13 @@ class Deduplicator:
     """The job service's deduplication: the index of complete jobs' files by pieces root, the
     indexed folders, and the placing of a new job's files from them (``place``)."""
 
-    def __init__(self, run: DiskHost, *, mode: DedupMode, folders: Sequence[str] = ()) -> None:
+    def __init__(self, run: DiskHost, *, mode: DedupMode) -> None:
         self.run = run
         # (the settings' ``dedup`` and ``dedup_folders`` once read, and as they change: ``load``,
-        # ``_settings_changed``)
+        # ``_settings_changed``; ``mode`` until then)
         self.mode = mode
         self.ways = methods(mode)
-        self.folders = tuple(str(Path(f).expanduser().absolute()) for f in folders)
+        self.folders: tuple[str, ...] = ()
         self._folders_changed = anyio.Event()  # (wakes ``run_folders`` for the new folders)
         state = run.state_dir
         self._path = state / INDEX_FILE if state is not None else None
