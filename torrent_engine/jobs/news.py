@@ -203,7 +203,7 @@ class EngineNews:
         self._arrived.add(session)
         if not self._metadata_arrived(rec, session, look=False) or not fresh:
             return
-        await self._find_existing(rec, torrent)
+        await self._find_existing(rec, torrent)  # (saved before a file is placed: a cancel keeps those)
         if self.place is None or stopping or rec.options.seed_mode:  # (its owner says all is there)
             return
         try:
