@@ -236,11 +236,17 @@ class StoppedCheck:
         self.read: list[int] = []
         self.hold_at: int | None = None
         self.gate = threading.Event()
+        lock = threading.Lock()  # (the check's batches are read by several threads at once)
 
         def counting(torrent: Torrent, storage: object, batch: list[int]) -> list[bool]:
-            if self.hold_at is not None and len(self.read) >= self.hold_at:
+            with lock:  # (counted and judged at once: two batches let past at hold_at - 1 read one too many)
+                held = self.hold_at is not None and len(self.read) >= self.hold_at
+                if not held:
+                    self.read.extend(batch)
+            if held:
                 self.gate.wait(30)
-            self.read.extend(batch)
+                with lock:
+                    self.read.extend(batch)
             return real(torrent, storage, batch)  # type: ignore[arg-type]
 
         monkeypatch.setattr(verify, "RECHECK_BATCH_BYTES", piece_length)
