@@ -11,6 +11,7 @@ import os
 import random
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -356,3 +357,59 @@ async def test_a_torrent_whose_every_file_is_placed_is_checked_without_a_session
         assert job.dedup_bytes == sum(size for _, size in SHARED)
         assert job.state is JobState.CHECKING and jobs.manager.get(b.info_hash) is None
         await wait_for(jobs, job.id, JobState.SEEDING)
+
+
+async def test_what_a_placement_cut_by_a_crash_left_is_removed_at_the_next_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk as a crash in the middle of a copy leaves it (the journal of the placements and
+    the copy's temporary, taken while the copy waited to be renamed, put back once the service
+    stopped): the next start removes the temporary and nothing else."""
+    import json
+    import shutil
+    import threading
+
+    from torrent_engine.jobs.disk.placing import PLACING_FILE
+    from torrent_engine.storage import dedup as storage_dedup
+
+    data = contents()
+    b = make_torrent(write(tmp_path / "mk" / "B", [(n, data[n]) for n, _ in SHARED]), piece_length=PL,
+                     version="v2")
+    journal = tmp_path / "state" / PLACING_FILE
+    target = tmp_path / "dl" / "got" / "B" / SHARED[0][0]
+    crash = tmp_path / "crash"
+    crash.mkdir()
+    copied, go_on = threading.Event(), threading.Event()
+    real_copy = storage_dedup._copy
+
+    def copy_then_wait(src: Path, tmp: Path, length: int, **kw: object) -> None:
+        real_copy(src, tmp, length, **kw)  # type: ignore[arg-type]
+        if tmp.name.startswith(f".{target.name}.") and not copied.is_set():
+            shutil.copy(journal, crash / "journal")  # (what the disk holds at this moment)
+            shutil.copy(tmp, crash / "temporary")
+            (crash / "name").write_text(tmp.name)
+            copied.set()
+            go_on.wait(30)
+
+    monkeypatch.setattr(storage_dedup, "_copy", copy_then_wait)
+    async with service(tmp_path, dedup="copy") as jobs:
+        await holding_a(jobs, tmp_path / "dl", data, "v2")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(partial(jobs.add, b.to_bytes(), save_path="got"))
+            with anyio.fail_after(30):
+                while not copied.is_set():
+                    await anyio.sleep(0.01)
+            placing = json.loads((crash / "journal").read_text())["placing"]
+            assert [str(target) in targets for targets in placing.values()] == [True]
+            go_on.set()
+        assert not journal.exists()  # (the placements over: nothing written down)
+    monkeypatch.setattr(storage_dedup, "_copy", real_copy)
+    # the crash's disk: the journal and the temporary back in place, the target not renamed yet
+    shutil.copy(crash / "journal", journal)
+    temporary = target.parent / (crash / "name").read_text()
+    shutil.copy(crash / "temporary", temporary)
+    target.unlink()
+    async with service(tmp_path, dedup="off") as jobs:  # (whatever the mode is now)
+        assert not temporary.exists() and not journal.exists()
+        assert not list(target.parent.glob(".*.dedup"))
+        assert (target.parent / SHARED[1][0]).read_bytes() == data[SHARED[1][0]]
+        assert (tmp_path / "dl" / "A" / SHARED[0][0]).read_bytes() == data[SHARED[0][0]]

@@ -165,3 +165,84 @@ def test_a_copy_stopped_by_its_owner_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(PlaceError, match="stopped"):
         place_file(src, tmp_path / "f.bin", len(data), ["copy"], stop)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["src.bin"]
+
+
+def test_what_a_crash_left_beside_the_targets_is_removed_and_nothing_else(tmp_path: Path) -> None:
+    from torrent_engine.storage.dedup import remove_temporaries
+
+    folder, other = tmp_path / "got", tmp_path / "other"
+    folder.mkdir()
+    other.mkdir()
+    for name in ("a.bin", ".a.bin.0123abcd.dedup", ".a.bin.89efcdab.dedup", ".b.bin.0123abcd.dedup",
+                 ".a.bin.0123abcz.dedup", ".a.bin.0123abc.dedup", ".a.bin.dedup", "a.bin.0123abcd.dedup",
+                 ".c.bin.0123abcd.dedup"):
+        (folder / name).write_bytes(b"x")
+    (folder / ".a.bin.ffffffff.dedup").mkdir()  # (not a file: left)
+    (folder / ".a.bin.eeeeeeee.dedup").symlink_to(other / "kept")  # (a link: left, nor followed)
+    (other / "kept").write_bytes(b"keep")
+    (other / ".a.bin.0123abcd.dedup").write_bytes(b"x")  # (beside no target)
+    removed = remove_temporaries([folder / "a.bin", str(folder / "b.bin"), tmp_path / "gone" / "a.bin"])
+    assert sorted(p.name for p in removed) == [".a.bin.0123abcd.dedup", ".a.bin.89efcdab.dedup",
+                                               ".b.bin.0123abcd.dedup"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        ".a.bin.0123abc.dedup", ".a.bin.0123abcz.dedup", ".a.bin.dedup", ".a.bin.eeeeeeee.dedup",
+        ".a.bin.ffffffff.dedup", ".c.bin.0123abcd.dedup", "a.bin", "a.bin.0123abcd.dedup"]
+    assert (other / "kept").read_bytes() == b"keep" and (other / ".a.bin.0123abcd.dedup").exists()
+
+
+def test_a_temporary_is_named_as_its_remover_knows_it(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from torrent_engine.storage.dedup import remove_temporaries
+
+    src, data = source_file(tmp_path)
+    seen: list[Path] = []
+
+    def stopped_at_rename(tmp: Path, dst: Path) -> None:
+        seen.append(Path(tmp))
+        raise KeyboardInterrupt  # (the process ends there: the temporary removed on the way out)
+
+    monkeypatch.setattr(storage_dedup.os, "replace", stopped_at_rename)
+    with pytest.raises(KeyboardInterrupt):
+        place_file(src, tmp_path / "got" / "f.bin", len(data), ["copy"])
+    assert not seen[0].exists()
+    seen[0].write_bytes(data)  # (as a crash there would have left it)
+    assert remove_temporaries([tmp_path / "got" / "f.bin"]) == seen and not seen[0].exists()
+
+
+def test_the_placings_written_down_are_cleared_at_their_end_and_recovered_after_a_crash(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    import json
+    import logging
+
+    from torrent_engine.jobs.disk.placing import PLACING_FILE, PlacingJournal
+
+    path = tmp_path / PLACING_FILE
+    got = tmp_path / "got"
+    got.mkdir()
+    journal = PlacingJournal(path)
+    journal.begin("job1", [str(got / "a.bin"), str(got / "b.bin")])
+    journal.begin("job2", [str(got / "c.bin")])
+    assert json.loads(path.read_text())["placing"] == {"job1": [str(got / "a.bin"), str(got / "b.bin")],
+                                                       "job2": [str(got / "c.bin")]}
+    journal.end("job2")
+    assert list(json.loads(path.read_text())["placing"]) == ["job1"]
+    (got / ".a.bin.0123abcd.dedup").write_bytes(b"half")  # (job1's copy under way when the run stopped)
+    (got / ".c.bin.0123abcd.dedup").write_bytes(b"x")  # (job2's ended: not looked for)
+    caplog.set_level(logging.INFO, logger="torrent_engine.jobs.dedup")
+    assert PlacingJournal(path).recover() == [got / ".a.bin.0123abcd.dedup"]
+    assert not path.exists() and "left by a placement the last run did not finish" in caplog.text
+    assert sorted(p.name for p in got.iterdir()) == [".c.bin.0123abcd.dedup"]
+    journal.end("job1")  # (the last one: the file goes)
+    assert not path.exists()
+    path.write_text("{not json")
+    assert PlacingJournal(path).recover() == [] and not path.exists() and "is unreadable" in caplog.text
+    assert PlacingJournal(None).recover() == []
+
+
+def test_a_placing_that_cannot_be_written_down_is_refused_and_forgotten(tmp_path: Path) -> None:
+    from torrent_engine.jobs.disk.placing import PlacingJournal
+
+    journal = PlacingJournal(tmp_path / "no such folder" / "dedup-placing.json")
+    with pytest.raises(OSError):
+        journal.begin("job1", [str(tmp_path / "a.bin")])
+    journal.end("job1")  # (nothing to end: no write tried)

@@ -3,7 +3,9 @@ hashing a file's BEP 52 ``pieces root``: the blocking I/O of v2 deduplication (p
 decides; run these in a worker thread).
 
 A placed file is never seen half-written: it is made under a temporary name in the target's
-folder and renamed into place only once whole.
+folder (``.NAME.XXXXXXXX.dedup``) and renamed into place only once whole; what a crash in the
+middle of one leaves under that name is removed by ``remove_temporaries`` (its owner keeps the
+targets being placed where a start finds them).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import hashlib
 import os
 import secrets
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,11 +24,14 @@ from ..errors import StorageError
 from ..formats.merkle import BLOCK_SIZE, pieces_root
 from ..policy.dedup import Method
 
-__all__ = ["FICLONE", "PlaceError", "Placed", "file_pieces_root", "place_file"]
+__all__ = ["FICLONE", "TEMPORARY_SUFFIX", "PlaceError", "Placed", "file_pieces_root", "place_file",
+           "remove_temporaries"]
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), share the source's extents (reflink)
 _READ = 1024 * 1024  # bytes read at once while hashing or copying
 _COPY = 64 * 1024 * 1024  # bytes copied within the kernel at once (a stop is seen between two)
+TEMPORARY_SUFFIX = ".dedup"  # a file being placed: ".NAME." + 8 hex digits + this, beside NAME
+_TOKEN = 4  # random bytes in a temporary's name (8 hex digits)
 # errors that say "this way does not work here" (try the next way), not "this file is bad"
 _UNSUPPORTED = {errno.EOPNOTSUPP, errno.ENOTSUP, errno.EXDEV, errno.EINVAL, errno.ENOTTY, errno.ENOSYS,
                 errno.EPERM, errno.EMLINK}
@@ -87,7 +92,7 @@ def place_file(source: str | os.PathLike[str], target: str | os.PathLike[str], l
     dst.parent.mkdir(parents=True, exist_ok=True)
     refused: list[tuple[Method, str]] = []
     for way in ways:
-        tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(4)}.dedup")
+        tmp = dst.with_name(f".{dst.name}.{secrets.token_hex(_TOKEN)}{TEMPORARY_SUFFIX}")
         try:
             if way == "hardlink":
                 os.link(src, tmp)
@@ -108,6 +113,37 @@ def place_file(source: str | os.PathLike[str], target: str | os.PathLike[str], l
             raise
     said = "; ".join(f"{w}: {why}" for w, why in refused)
     raise PlaceError(f"cannot place {dst} from {src}: {said}")
+
+
+def remove_temporaries(targets: Iterable[str | os.PathLike[str]]) -> list[Path]:
+    """(Blocking.) Remove what placements of ``targets`` left under their temporary names (a
+    crash in the middle of one: ``place_file`` removes its own otherwise): each folder read once,
+    only names of that shape beside a target removed, never the targets. The paths removed; a
+    folder that cannot be read or a file that cannot be removed is passed over."""
+    names: dict[Path, set[str]] = {}
+    for target in targets:
+        path = Path(target)
+        names.setdefault(path.parent, set()).add(path.name)
+    removed: list[Path] = []
+    hex_len = 2 * _TOKEN
+    for folder, targets_here in names.items():
+        try:
+            with os.scandir(folder) as entries:
+                found = [e for e in entries if e.name.startswith(".") and e.name.endswith(TEMPORARY_SUFFIX)]
+        except OSError:
+            continue
+        for entry in found:
+            base, _, token = entry.name[1:-len(TEMPORARY_SUFFIX)].rpartition(".")
+            if base not in targets_here or len(token) != hex_len or token.strip("0123456789abcdef"):
+                continue
+            try:
+                if entry.is_symlink() or not entry.is_file():
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed.append(Path(entry.path))
+    return removed
 
 
 def _copy(src: Path, tmp: Path, length: int, *, reflink: bool, stop: threading.Event | None) -> None:

@@ -42,6 +42,7 @@ from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
 from ..store import JobRecord
 from .folder_index import FOLDER, FOLDERS_FILE, FolderIndex, write_json
 from .host import DiskHost
+from .placing import PLACING_FILE, PlacingJournal
 
 if TYPE_CHECKING:
     from ..tuning.settings import ServiceSettings
@@ -107,6 +108,9 @@ class Deduplicator:
         state = run.state_dir
         self._path = state / INDEX_FILE if state is not None else None
         self.folder_index = FolderIndex(state / FOLDERS_FILE if state is not None else None)
+        # (the placements under way, so a start removes what a crash left of them: ``load``)
+        self.journal = PlacingJournal(state / PLACING_FILE if state is not None else None)
+        self._recovered = False
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, tuple[bytes, ...]] = {}  # (tuples: the collector does not walk them)
@@ -123,7 +127,11 @@ class Deduplicator:
     # -- the index of the jobs' files ---------------------------------------------------------
     async def load(self) -> None:
         """Read the index (and the folders' cache) saved by an earlier run (the settings read:
-        the mode and folders they say)."""
+        the mode and folders they say). The first, at a start, removes what placements left
+        when the last run stopped in the middle of them, whatever the mode is now."""
+        if not self._recovered:  # (no placement runs before the service's start has loaded)
+            self._recovered = True
+            await anyio.to_thread.run_sync(self.journal.recover)
         settings = self.run.settings
         self.mode, self.ways, self.folders = settings.dedup, methods(settings.dedup), settings.dedup_folders
         if self.mode == "off":
@@ -499,11 +507,26 @@ class Deduplicator:
         except TorrentEngineError:
             return 0
         ways = self.ways
-        folder_index = self.folder_index
+        folder_index, journal = self.folder_index, self.journal
+        # (the files something held may be placed at: written down before any is)
+        maybe = [targets[i] for i in wanted_files
+                 if files[i].pieces_root in known or files[i].length in of_length]
 
         stop = threading.Event()  # (set when the add is cancelled: the thread ends at its next step)
 
         def work() -> list[PlacedFile]:  # (one worker-thread hop)
+            try:
+                journal.begin(rec.id, maybe)
+            except OSError as exc:
+                log.warning("dedup: job %s: no file placed (its files are downloaded): cannot write down "
+                            "the files being placed: %s", rec.id, exc)
+                return []
+            try:
+                return placing()
+            finally:
+                journal.end(rec.id)
+
+        def placing() -> list[PlacedFile]:
             wanted = [Wanted(index=i, pieces_root=f.pieces_root, length=f.length,
                              wanted=i < len(priorities) and priorities[i] > 0,
                              special=f.pad or "l" in f.attr, present=os.path.lexists(targets[i]))
