@@ -197,7 +197,11 @@ TORRENT_STEPS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ({"downloadLimit": 40}, ("downloadLimited", "downloadLimit")),
     ({"downloadLimited": False}, ("downloadLimited", "downloadLimit")),  # (its value kept while off)
     ({"downloadLimited": True}, ("downloadLimited", "downloadLimit")),
+    # (a value sent with its switch off, in one call: kept for when it is on)
+    ({"uploadLimit": 30, "uploadLimited": False}, ("uploadLimited", "uploadLimit")),
     ({"uploadLimited": True}, ("uploadLimited", "uploadLimit")),
+    ({"downloadLimit": 70, "downloadLimited": False}, ("downloadLimited", "downloadLimit")),
+    ({"downloadLimited": True}, ("downloadLimited", "downloadLimit")),
 ]
 
 

@@ -267,16 +267,18 @@ class JobControl:
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
                      upload_limit: int | None = None, max_peers: int | None = None,
-                     super_seeding: bool | None = None) -> Job:
-        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits, the
-        job's connections at most (``max_peers``, 0: the setting for every torrent) or
-        super-seeding (BEP 16, while it seeds)."""
+                     super_seeding: bool | None = None, kept_download_limit: int | None = None,
+                     kept_upload_limit: int | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits (and
+        the value a limit keeps while off, ``kept_…``: taken only where the limit is off after
+        the change), the job's connections at most (``max_peers``, 0: the setting for every
+        torrent) or super-seeding (BEP 16, while it seeds)."""
         await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "update")
             before = rec.options, rec.file_priorities, rec.updated_at
             job = self._update(rec, session, file_priorities, sequential, download_limit, upload_limit,
-                               max_peers, super_seeding)
+                               max_peers, super_seeding, (kept_download_limit, kept_upload_limit))
             try:
                 await self.run.save(rec, strict=True)  # durable before the caller hears it is done
             except StateNotSaved:  # refused: what was made is taken back
@@ -291,19 +293,24 @@ class JobControl:
 
     def _update(self, rec: JobRecord, session: Session | None, file_priorities: Mapping[int, int] | None,
                 sequential: bool | None, download_limit: int | None, upload_limit: int | None,
-                max_peers: int | None = None, super_seeding: bool | None = None) -> Job:
+                max_peers: int | None = None, super_seeding: bool | None = None,
+                kept: tuple[int | None, int | None] = (None, None)) -> Job:
         options = rec.options  # (everything is checked before anything changes)
         if max_peers is not None:
             options = dataclasses.replace(options, max_peers=check_job_peers(max_peers, "max_peers"))
-        # (a limit turned off keeps the value it had: ``JobOptions.kept_download_limit``)
-        if download_limit is not None:
-            down = check_limit(download_limit, "download_limit")
+        # (a limit turned off keeps the value it had, or the one given to keep:
+        # ``JobOptions.kept_download_limit``)
+        kept_down = None if kept[0] is None else check_limit(kept[0], "kept_download_limit")
+        kept_up = None if kept[1] is None else check_limit(kept[1], "kept_upload_limit")
+        if download_limit is not None or kept_down is not None:
+            down = options.download_limit if download_limit is None else check_limit(download_limit,
+                                                                                     "download_limit")
             options = dataclasses.replace(options, download_limit=down, kept_download_limit=_kept(
-                down, options.download_limit, options.kept_download_limit))
-        if upload_limit is not None:
-            up = check_limit(upload_limit, "upload_limit")
+                down, options.download_limit, options.kept_download_limit, kept_down))
+        if upload_limit is not None or kept_up is not None:
+            up = options.upload_limit if upload_limit is None else check_limit(upload_limit, "upload_limit")
             options = dataclasses.replace(options, upload_limit=up, kept_upload_limit=_kept(
-                up, options.upload_limit, options.kept_upload_limit))
+                up, options.upload_limit, options.kept_upload_limit, kept_up))
         if sequential is not None:
             options = dataclasses.replace(options, sequential=bool(sequential))
         if super_seeding is not None:
@@ -584,7 +591,9 @@ def _driven(steps: Generator[None, None, _T]) -> _T:
             return value
 
 
-def _kept(limit: int, was: int, kept: int) -> int:
+def _kept(limit: int, was: int, kept: int, given: int | None = None) -> int:
     """The value a job's rate limit keeps while it is off, once set to ``limit`` (it ``was``,
-    and ``kept``): none while on, else the last it had on."""
-    return 0 if limit else was or kept
+    and ``kept``): none while on, else the one ``given`` to keep, else the last it had on."""
+    if limit:
+        return 0
+    return given if given is not None else was or kept

@@ -496,13 +496,17 @@ class JobService:
     async def update(self, job_id: str, *, file_priorities: Mapping[int, int] | None = None,
                      sequential: bool | None = None, download_limit: int | None = None,
                      upload_limit: int | None = None, max_peers: int | None = None,
-                     super_seeding: bool | None = None) -> Job:
-        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits, the
-        job's connections at most (``max_peers``, 0: the setting for every torrent) or
-        super-seeding (BEP 16: applies while the job seeds, to the peers connected from then on)."""
+                     super_seeding: bool | None = None, kept_download_limit: int | None = None,
+                     kept_upload_limit: int | None = None) -> Job:
+        """Change file priorities (index -> 0..7, 0 = skip), sequential mode, rate limits (and
+        the value a limit keeps while off, ``kept_…``: taken where the limit is off after the
+        change), the job's connections at most (``max_peers``, 0: the setting for every torrent)
+        or super-seeding (BEP 16: applies while the job seeds, to the peers connected from then on)."""
         return await self._control.update(job_id, file_priorities=file_priorities, sequential=sequential,
                                           download_limit=download_limit, upload_limit=upload_limit,
-                                          max_peers=max_peers, super_seeding=super_seeding)
+                                          max_peers=max_peers, super_seeding=super_seeding,
+                                          kept_download_limit=kept_download_limit,
+                                          kept_upload_limit=kept_upload_limit)
 
     async def cancel(self, job_id: str, *, delete_files: bool = False) -> Job:
         """Stop the job at once; with ``delete_files`` remove its files and the folders it made.

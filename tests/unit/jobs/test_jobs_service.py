@@ -162,6 +162,16 @@ async def test_a_jobs_limit_turned_off_keeps_its_value_across_a_restart(tmp_path
         assert jobs.get(job.id).options.kept_download_limit == 50_000
         job = await jobs.update(job.id, download_limit=60_000)
         assert (job.options.download_limit, job.options.kept_download_limit) == (60_000, 0)
+        # a value given to keep: taken where the limit is off after the change, and only there
+        job = await jobs.update(job.id, download_limit=0, kept_download_limit=30_000)
+        assert (job.options.download_limit, job.options.kept_download_limit) == (0, 30_000)
+        job = await jobs.update(job.id, kept_upload_limit=10_000)  # (on: nothing kept)
+        assert (job.options.upload_limit, job.options.kept_upload_limit) == (20_000, 0)
+        job = await jobs.update(job.id, kept_download_limit=40_000)  # (off: the value kept changes)
+        assert (job.options.download_limit, job.options.kept_download_limit) == (0, 40_000)
+        with pytest.raises(InvalidJobRequest, match="kept_upload_limit"):
+            await jobs.update(job.id, kept_upload_limit=-1)
+        assert jobs.get(job.id).options.kept_download_limit == 40_000
 
 
 async def test_unknown_ids_and_conflicts(tmp_path: Path) -> None:

@@ -1111,6 +1111,7 @@ class TransmissionRpc:
         settings = self.service.get_settings()
         for job in jobs:
             limits: dict[str, int] = {}
+            kept: dict[str, int] = {}  # (a value sent with its switch off: kept for when it is on)
             for key, ours in (("downloadLimit", "download_limit"), ("uploadLimit", "upload_limit")):
                 limited = a.get(key + "ed")
                 if key in a or limited is not None:  # (turned on alone: the value torrent-get shows)
@@ -1118,6 +1119,8 @@ class TransmissionRpc:
                     value = _speed(a.get(key, shown), key)
                     on = limited if limited is not None else (getattr(job.options, ours) > 0 or key in a)
                     limits[ours] = value if on else 0
+                    if not on and key in a:
+                        kept[ours] = value
             # (a file is named by its place in torrent-get's files, which leaves pad files out:
             # the metainfo's index of each place)
             prios: dict[int, int] = {}
@@ -1134,7 +1137,9 @@ class TransmissionRpc:
             if peer_limit is not None or limits or prios or sequential is not None:
                 await self.service.update(job.id, file_priorities=prios or None, sequential=sequential,
                                           download_limit=limits.get("download_limit"),
-                                          upload_limit=limits.get("upload_limit"), max_peers=peer_limit)
+                                          upload_limit=limits.get("upload_limit"), max_peers=peer_limit,
+                                          kept_download_limit=kept.get("download_limit"),
+                                          kept_upload_limit=kept.get("upload_limit"))
             if features:
                 await self.service.set_features([job.id], **features)
             if "queuePosition" in a:
