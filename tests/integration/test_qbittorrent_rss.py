@@ -284,3 +284,44 @@ async def test_an_article_whose_add_stays_refused_is_given_up_after_a_few_tries(
     assert any("try 1 of 3" in m and "404" in m for m in said), said
     assert any("given up (marked read) after 3 tries" in m for m in said), said
     assert any("given up (marked read): 'ftp://" in m for m in said), said
+
+
+async def test_the_feeds_of_one_host_are_fetched_one_at_a_time_the_delay_apart(tmp_path: Path) -> None:
+    """qBittorrent's "same host request delay" (``rss_fetch_delay``): a host's feeds one at a time,
+    each that many seconds after the last one ended; another host's meanwhile, not held back."""
+    import time
+
+    seen: dict[int, list[tuple[str, float, float]]] = {}
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        began = time.monotonic()
+        await anyio.sleep(0.3)  # (a slow answer: fetches at once would overlap)
+        body = f'<rss version="2.0"><channel><title>{request.path}</title></channel></rss>'.encode()
+        seen.setdefault(int(request.headers["host"].rpartition(":")[2]), []).append(
+            (request.path, began, time.monotonic()))
+        await stream.send(http_response(body))
+
+    async with http_tracker(site) as a, http_tracker(site) as b, running_api(tmp_path) as api:
+        c = api.client
+        r = await c.post("/api/v2/app/setPreferences", data={"json": '{"rss_fetch_delay": -1}'})
+        assert r.status_code == 400 and "rss_fetch_delay" in r.text
+        r = await c.post("/api/v2/app/setPreferences",
+                         data={"json": '{"rss_processing_enabled": true, "rss_fetch_delay": 1}'})
+        assert r.status_code == 200, r.text
+        assert (await c.get("/api/v2/app/preferences")).json()["rss_fetch_delay"] == 1
+        assert (await c.get("/api/settings")).json()["rss_fetch_delay"] == 1
+        for n in range(3):
+            r = await c.post("/api/v2/rss/addFeed", data={"url": f"http://127.0.0.1:{a.port}/{n}.xml",
+                                                          "path": f"A{n}"})
+            assert r.status_code == 200, r.text
+        r = await c.post("/api/v2/rss/addFeed", data={"url": f"http://127.0.0.1:{b.port}/b.xml", "path": "B"})
+        assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while len(seen.get(a.port, [])) < 3 or not seen.get(b.port):
+                await anyio.sleep(0.05)
+    on_a = sorted(seen[a.port], key=lambda x: x[1])
+    assert sorted(p for p, _, _ in on_a) == ["/0.xml", "/1.xml", "/2.xml"]
+    for (_, _, ended), (_, began, _) in zip(on_a, on_a[1:], strict=False):
+        assert began >= ended + 1.0, on_a  # (one at a time, the delay after the last one ended)
+    (_, b_began, _), = seen[b.port]
+    assert b_began < on_a[-1][1], (seen, "the other host waited for this one's turns")

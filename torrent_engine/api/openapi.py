@@ -30,7 +30,7 @@ from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
-from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_LOGIN_FAILURES, MAX_PATTERNS
+from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_FEED_FETCH_DELAY, MAX_LOGIN_FAILURES, MAX_PATTERNS
 from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
 from ..policy.dedup import DEDUP_MODES
@@ -404,6 +404,9 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "rss_refresh_interval": {"type": "number", "minimum": 60,
                              "description": "seconds between two readings of a feed (its own interval "
                                             "aside)"},
+    "rss_fetch_delay": {"type": "integer", "minimum": 0, "maximum": MAX_FEED_FETCH_DELAY,
+                        "description": "whole seconds between two fetches of feeds from one host (and port), "
+                                       "fetched one at a time"},
     "rss_max_articles_per_feed": {"type": "integer", "minimum": 1, "maximum": MAX_FEED_ARTICLES,
                                   "description": "articles each feed keeps, the newest"},
     "rss_auto_downloading_enabled": {"type": "boolean",

@@ -6,6 +6,9 @@ One task reads them all (``run``, in the service's task group: it ends when the 
 each feed once its interval is over (its own, else ``rss_refresh_interval``), while
 ``rss_processing_enabled``, at most ``FETCHES_AT_ONCE`` at once, each within ``FETCH_TIMEOUT``
 and ``MAX_FEED_SIZE`` (fetched as a ``.torrent`` URL is: the service's proxy and bound address).
+Feeds of one host (and port) are fetched one at a time, each ``rss_fetch_delay`` seconds after
+the last ended (qBittorrent's "same host request delay": a site that serves many feeds, a
+tracker's RSS, is not asked them all at once).
 A feed that cannot be read keeps its articles and says why (``error``). While
 ``rss_auto_downloading_enabled``, every unread article with a torrent is offered to the rules
 that read its feed, lowest priority first; the first that takes it adds its torrent (a magnet
@@ -28,12 +31,15 @@ import dataclasses
 import email.utils
 import json
 import logging
+import math
 import os
 import time
 import weakref
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -42,6 +48,7 @@ from ..engine.addtorrent import AddTorrent, MagnetLink, TorrentUrl
 from ..errors import HttpError, TorrentEngineError
 from ..formats.feed import MAX_FEED_SIZE, Article, FeedError, parse_feed
 from ..jobs import AddOptions, JobError, JobFeatures, JobService, ServiceSettings
+from ..jobs.tuning.settings import MAX_FEED_FETCH_DELAY
 from ..jsonvalue import JSON
 from ..net.httpclient import http_get
 from ..storage.resume import write_atomic
@@ -82,6 +89,7 @@ class FeedReader:
         self._wake = anyio.Event()
         self._writing = anyio.Lock()  # one save at a time, each the state as it is then
         self._offering = anyio.Lock()  # one pass of the rules at a time (each remembers what it took)
+        self._hosts: dict[tuple[str, int], _HostTurns] = {}  # feeds' hosts being fetched from, or lately
 
     @classmethod
     def of(cls, service: JobService) -> FeedReader:
@@ -190,7 +198,7 @@ class FeedReader:
     async def _read(self, entry: FeedEntry, limiter: anyio.CapacityLimiter) -> None:
         url = entry.url
         try:
-            async with limiter:
+            async with self._host_turn(url), limiter:
                 data = await self._fetch(url)
             parsed = await anyio.to_thread.run_sync(parse_feed, data, url)  # (a large one: off the loop)
         except (HttpError, FeedError) as exc:
@@ -206,6 +214,31 @@ class FeedReader:
         finally:
             self._loading.discard(url)
         await self.save()
+
+    @asynccontextmanager
+    async def _host_turn(self, url: str) -> AsyncIterator[None]:
+        """``url``'s host's turn: the fetches from it one at a time, each ``rss_fetch_delay``
+        seconds after the last one ended (as qBittorrent's sequential services)."""
+        key = _host_of(url)
+        turns = self._hosts.get(key)
+        if turns is None:
+            turns = self._hosts[key] = _HostTurns()
+        turns.users += 1
+        try:
+            async with turns.lock:
+                wait = turns.ended + self.service.get_settings().rss_fetch_delay - anyio.current_time()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                try:
+                    yield
+                finally:
+                    turns.ended = anyio.current_time()
+        finally:
+            turns.users -= 1
+            # (forgotten once nobody waits and the delay is over: a host not asked again costs nothing)
+            for host, other in list(self._hosts.items()):
+                if not other.users and other.ended + MAX_FEED_FETCH_DELAY < anyio.current_time():
+                    del self._hosts[host]
 
     # -- the rules at work ---------------------------------------------------------------------
     async def _offer(self, only: FeedEntry | None) -> None:
@@ -481,3 +514,23 @@ def _article_json(article: Article, read: bool) -> dict[str, JSON]:
     return {"id": article.id, "title": article.title, "torrentURL": article.torrent_url, "link": article.link,
             "date": "" if article.date is None else email.utils.formatdate(article.date, usegmt=True),
             "author": article.author, "description": article.description, "isRead": read}
+
+
+@dataclasses.dataclass(slots=True, eq=False)
+class _HostTurns:
+    """One feed host's fetches: one at a time (``lock``), the moment the last ended, and how many
+    fetches hold or wait for a turn."""
+
+    lock: anyio.Lock = dataclasses.field(default_factory=anyio.Lock)
+    ended: float = -math.inf
+    users: int = 0
+
+
+def _host_of(url: str) -> tuple[str, int]:
+    """The host (lower case) and port (the scheme's when none is said) ``url`` is fetched from."""
+    parts = urlsplit(url)
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return (parts.hostname or "", port if port is not None else 443 if parts.scheme == "https" else 80)

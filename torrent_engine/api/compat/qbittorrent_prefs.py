@@ -53,7 +53,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           # (the feeds: feeds/reader.py)
           "rss_processing_enabled": "rss_processing_enabled",
           "rss_auto_downloading_enabled": "rss_auto_downloading_enabled",
-          "rss_max_articles_per_feed": "rss_max_articles_per_feed",
+          "rss_max_articles_per_feed": "rss_max_articles_per_feed", "rss_fetch_delay": "rss_fetch_delay",
           "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
@@ -170,9 +170,11 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
         "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
         "torrent_file_size_limit": s.torrent_file_size_limit,  # (bytes, as qBittorrent's)
-        # (the feeds: read every so many minutes, the smart filter's patterns one a line)
+        # (the feeds: read every so many minutes, the smart filter's patterns one a line, the
+        # seconds between two fetches from one host)
         "rss_processing_enabled": s.rss_processing_enabled, "rss_refresh_interval": math.ceil(
             s.rss_refresh_interval / 60), "rss_max_articles_per_feed": s.rss_max_articles_per_feed,
+        "rss_fetch_delay": s.rss_fetch_delay,
         "rss_auto_downloading_enabled": s.rss_auto_downloading_enabled,
         "rss_download_repack_proper_episodes": s.rss_download_repack_proper_episodes,
         "rss_smart_episode_filters": "\n".join(s.rss_smart_episode_filters),

@@ -148,6 +148,8 @@ const SETTINGS = [
     {name: "rss_processing_enabled", label: "Read the feeds", kind: "bool",
      hint: "the feeds and the download rules are edited through the qBittorrent API's rss/*"},
     {name: "rss_refresh_interval", label: "Read each feed every", kind: "number", scale: 60, unit: "minutes"},
+    {name: "rss_fetch_delay", label: "Between two fetches from one host", kind: "number", unit: "seconds",
+     hint: "its feeds are fetched one at a time"},
     {name: "rss_max_articles_per_feed", label: "Articles a feed keeps", kind: "number", unit: "articles"},
     {name: "rss_auto_downloading_enabled", label: "Add the torrents the download rules take", kind: "bool"},
     {name: "rss_download_repack_proper_episodes", label: "The smart filter takes a REPACK or PROPER once",

@@ -167,6 +167,7 @@ SETTINGS_FILE = "settings.json"
 DEFAULT_SMART_EPISODE_FILTERS = (r"s(\d+)e(\d+)", r"(\d+)x(\d+)", r"(\d{4}[.\-]\d{1,2}[.\-]\d{1,2})",
                                  r"(\d{1,2}[.\-]\d{1,2}[.\-]\d{4})")
 MAX_FEED_ARTICLES = 10_000  # articles one feed keeps at most
+MAX_FEED_FETCH_DELAY = 3600  # seconds between two fetches from one feed host at most (the setting's)
 MAX_PATTERNS = 100  # smart filter patterns
 # settings to change, by name, with their values as a client or a file sent them: ``updated``
 # checks each one (its type too) before any applies
@@ -353,11 +354,14 @@ class ServiceSettings:
     login_max_failures: int = LOGIN_FAILURES
     login_ban_time: float = LOGIN_BAN_TIME
     # the feeds (feeds/reader.py, qBittorrent's RSS): whether they are read, every how many
-    # seconds (a feed's own interval aside), how many articles each keeps; whether their new
-    # articles are offered to the download rules, the smart filter's episode patterns (regular
-    # expressions whose groups name an episode), and whether it takes a REPACK or PROPER of one
+    # seconds (a feed's own interval aside), the whole seconds between two fetches from one host
+    # (and port: qBittorrent's "same host request delay", one fetch at a time there), how many
+    # articles each keeps; whether their new articles are offered to the download rules, the
+    # smart filter's episode patterns (regular expressions whose groups name an episode), and
+    # whether it takes a REPACK or PROPER of one
     rss_processing_enabled: bool = False
     rss_refresh_interval: float = 1800.0
+    rss_fetch_delay: int = 2
     rss_max_articles_per_feed: int = 50
     rss_auto_downloading_enabled: bool = False
     rss_smart_episode_filters: tuple[str, ...] = DEFAULT_SMART_EPISODE_FILTERS
@@ -488,6 +492,9 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_seconds(value, name, minimum=60.0)
         elif name == "rss_max_articles_per_feed":
             values[name] = _int_in(value, name, 1, MAX_FEED_ARTICLES)
+        elif name == "rss_fetch_delay":
+            values[name] = _int_in(value, name, 0, MAX_FEED_FETCH_DELAY,
+                                   f"must be a whole number of seconds from 0 to {MAX_FEED_FETCH_DELAY}")
         elif name == "torrent_file_size_limit":
             values[name] = _int_in(value, name, TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST,
                                    f"must be a whole number of bytes from {TORRENT_FILE_LIMIT_LEAST} (1 MiB) "
