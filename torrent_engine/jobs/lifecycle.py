@@ -238,49 +238,6 @@ class JobLifecycle:
         self.marks.fell_quiet(rec)  # (a download's listed downloading time: the rounds pass it over)
         return True
 
-    async def fall_dormant(self, rec: JobRecord) -> None:
-        """The seed ``rec`` has been quiet for ``Config.dormant_after`` seconds (``fall_quiet``
-        gave it the time): if it still is, and may sleep, it becomes a dormant seed, as one
-        restarted complete is. Its session is suspended (its resume data written as by any stop,
-        no ``stopped`` to its trackers) and forgotten, its saved metainfo and resume data kept;
-        the dormant seeds' announcer goes on from what its trackers know, a peer wakes it. Its
-        record shows it seeding as before (no state change), its seeding time and totals going
-        on. A reader open (a stream) or a peer keeps it awake: looked at again later."""
-        async with self.lock(rec.id):
-            session = self.session_of(rec)
-            if (session is None or not self.running or rec.id in self.busy
-                    or rec.id not in self.sleepers.quiet or session.state is not State.SEEDING
-                    or not self.may_sleep(rec)):
-                return
-            st = session.status()
-            if st.peers or st.download_rate or st.upload_rate or session.readers.active:
-                self.sleepers.put_off(rec, time.monotonic() + self.manager.config.dormant_after)
-                return
-            self.busy.add(rec.id)
-            try:
-                with anyio.CancelScope(shield=True):  # (half of it: a seed neither asleep nor awake)
-                    try:
-                        await self.seeds.hold_listener()
-                    except (TorrentEngineError, OSError) as exc:
-                        log.warning("job %s (%s) keeps its session: %s", rec.id, rec.name, exc)
-                        return
-                    self.refresh_counters(rec, session)
-                    try:
-                        announced = await self.manager.suspend(session.info_hash)
-                    except SessionError as exc:
-                        log.debug("job %s: %s", rec.id, exc)
-                        return
-                    self.refresh_counters(rec, session)  # (what it served until it stopped)
-                    if not self.running:  # (the service stops: its dormant seeds gave the listener back)
-                        return
-                    await self.seeds.add(rec, announced)
-                    self.marks.mark(rec)  # (shown from its record from now on)
-                    log.debug("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
-                    if self.writer.changed(rec, self.clock()):
-                        await self.save(rec)
-            finally:
-                self.busy.discard(rec.id)
-
     def dormant(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is an unfinished job whose session is not started: paused (or held
         back by the queue) when the service started, it gets one when resumed (or given a slot,

@@ -19,7 +19,7 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   session does, all at once and bounded (``Config.stop_tracker_timeout``).
 
 A seed whose session has been quiet for ``Config.dormant_after`` seconds (no peer, no transfer,
-no reader) becomes a dormant seed again (``JobLifecycle.fall_dormant``): its session is
+no reader) becomes a dormant seed again (``QueueRounds.fall_dormant``, rounds.py): its session is
 suspended (stopped without a ``stopped`` to its trackers) and what its trackers know is handed
 here (``add``'s ``announced``).
 """

@@ -9,6 +9,7 @@ if TYPE_CHECKING:
     import anyio
     import anyio.abc
 
+    from ...engine.manager import TorrentManager
     from ...session import Session
     from ..model import JobState, ProgramEvent
     from ..store import JobRecord, JobWriter
@@ -53,14 +54,13 @@ class QueueingHost(Protocol):
         the session is stopped and forgotten and (``delete_files``) the files deleted; only then
         does the job show its new state, so whoever sees it finds the clean-up done."""
 
-    async def fall_dormant(self, rec: JobRecord) -> None:
-        """The seed ``rec`` has been quiet for ``Config.dormant_after`` seconds (``fall_quiet`` gave
-        it the time): if it still is, and may sleep, it becomes a dormant seed, as one restarted
-        complete is. Its session is suspended (its resume data written as by any stop, no
-        ``stopped`` to its trackers) and forgotten, its saved metainfo and resume data kept; the
-        dormant seeds' announcer goes on from what its trackers know, a peer wakes it. Its record
-        shows it seeding as before (no state change), its seeding time and totals going on. A reader
-        open (a stream) or a peer keeps it awake: looked at again later."""
+    @property
+    def manager(self) -> TorrentManager:
+        """The engine's manager of the jobs' sessions."""
+
+    def may_sleep(self, rec: JobRecord) -> bool:
+        """Whether the running job ``rec`` may be a dormant seed as its record says (complete and
+        seeding, no error, not judged nor held by the queue, in a service that seeds)."""
 
     def fall_quiet(self, rec: JobRecord, session: Session, complete: bool, time_left: float | None) -> bool:
         """Leave the timers' walk if nothing of ``rec`` moves: seeding, paused or downloading, no

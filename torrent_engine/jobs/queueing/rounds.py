@@ -2,6 +2,7 @@
 jobs' sessions. A round counts seeding time, notes completed downloads, acts on reached share
 limits, then pauses the sessions the queue holds back, resumes those it gives a slot and starts
 the dormant ones it lets run; the service's tick runs one a second, and a change asks for one.
+A seed quiet long enough falls dormant here too (``fall_dormant``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Iterable
 
 import anyio
 
+from ...errors import SessionError, TorrentEngineError
 from ...session import Session
 from ...session.state_table import State
 from ..model import (
@@ -136,6 +138,49 @@ class QueueRounds:
             self._round_asked = False  # (what was asked before it begins, it answers)
             await self._round()
 
+    async def fall_dormant(self, rec: JobRecord) -> None:
+        """The seed ``rec`` has been quiet for ``Config.dormant_after`` seconds (``fall_quiet``
+        gave it the time): if it still is, and may sleep, it becomes a dormant seed, as one
+        restarted complete is. Its session is suspended (its resume data written as by any stop,
+        no ``stopped`` to its trackers) and forgotten, its saved metainfo and resume data kept;
+        the dormant seeds' announcer goes on from what its trackers know, a peer wakes it. Its
+        record shows it seeding as before (no state change), its seeding time and totals going
+        on. A reader open (a stream) or a peer keeps it awake: looked at again later."""
+        async with self.run.lock(rec.id):
+            session = self.run.session_of(rec)
+            if (session is None or not self.run.running or rec.id in self.run.busy
+                    or rec.id not in self.run.sleepers.quiet or session.state is not State.SEEDING
+                    or not self.run.may_sleep(rec)):
+                return
+            st = session.status()
+            if st.peers or st.download_rate or st.upload_rate or session.readers.active:
+                self.run.sleepers.put_off(rec, time.monotonic() + self.run.manager.config.dormant_after)
+                return
+            self.run.busy.add(rec.id)
+            try:
+                with anyio.CancelScope(shield=True):  # (half of it: a seed neither asleep nor awake)
+                    try:
+                        await self.run.seeds.hold_listener()
+                    except (TorrentEngineError, OSError) as exc:
+                        log.warning("job %s (%s) keeps its session: %s", rec.id, rec.name, exc)
+                        return
+                    self.run.refresh_counters(rec, session)
+                    try:
+                        announced = await self.run.manager.suspend(session.info_hash)
+                    except SessionError as exc:
+                        log.debug("job %s: %s", rec.id, exc)
+                        return
+                    self.run.refresh_counters(rec, session)  # (what it served until it stopped)
+                    if not self.run.running:  # (the service stops: its dormant seeds gave the listener back)
+                        return
+                    await self.run.seeds.add(rec, announced)
+                    self.run.marks.mark(rec)  # (shown from its record from now on)
+                    log.debug("job %s (%s) is quiet: dormant until a peer asks for it", rec.id, rec.name)
+                    if self.run.writer.changed(rec, self.run.clock()):
+                        await self.run.save(rec)
+            finally:
+                self.run.busy.discard(rec.id)
+
     async def _round(self) -> None:
         """Walk the awake jobs (a quiet one sleeps until news of its session, or its share time
         limit, wakes it: see awake.py): count seeding time, note completions, act on share
@@ -150,7 +195,7 @@ class QueueRounds:
         for job_id in self.run.sleepers.dormant_due(time.monotonic()):  # quiet long enough: dormant
             sleeper = self.run.jobs.get(job_id)
             if sleeper is not None and tg is not None:
-                tg.start_soon(self.run.fall_dormant, sleeper)
+                tg.start_soon(self.fall_dormant, sleeper)
         settings = self.run.settings
         queueing = settings.queueing
         watch = queueing and settings.dont_count_slow_torrents  # (slow jobs not counted)
