@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
+
+# the errors that say a file system has no room: full (ENOSPC) or over a quota (EDQUOT)
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 class TorrentEngineError(Exception):

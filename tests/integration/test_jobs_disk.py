@@ -20,6 +20,7 @@ from torrent_engine.api.compat.qbittorrent_records import state_name as qbittorr
 from torrent_engine.api.compat.transmission import status as transmission_status
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import FINISHED_STATES, Job, JobService, JobState
+from torrent_engine.jobs.disk import space
 from torrent_engine.session import Session
 from torrent_engine.storage.core import Storage
 
@@ -41,12 +42,19 @@ async def seeder(root: Path, *, rate: int = 300_000) -> AsyncIterator[tuple[Sess
 
 class FullDisk:
     """The download folder's file system, full while ``full`` is set (fault injection at the
-    storage's write, which raises what ``pwrite`` would)."""
+    storage's write, which raises what ``pwrite`` would, and at the free bytes the service's
+    guard of the disks' room reads, none then)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, under: Path) -> None:
         self.full = False
         cached, direct = Storage._write_cached, Storage._write_direct
+        real_free = space.free_bytes
         fs = self
+
+        def free(folder: str) -> int | None:
+            if fs.full and (under == Path(folder) or under in Path(folder).parents):
+                return 0
+            return real_free(folder)
 
         def refuse(storage: Storage, length: int) -> None:
             if fs.full and length and (under == storage.save_path or under in storage.save_path.parents):
@@ -62,6 +70,7 @@ class FullDisk:
 
         monkeypatch.setattr(Storage, "_write_cached", write_cached)
         monkeypatch.setattr(Storage, "_write_direct", write_direct)
+        monkeypatch.setattr(space, "free_bytes", free)
 
 
 async def wait_for(get: Any, ok: Any, timeout: float = 60) -> Any:
@@ -106,9 +115,10 @@ async def test_a_full_disk_stops_the_job_which_resumes_once_space_is_freed(
         assert not same_files(torrent, src, tmp_path / "downloads")
 
 
-async def test_a_job_stopped_by_a_full_disk_stays_stopped_across_a_restart(
+async def test_a_job_stopped_by_a_full_disk_waits_across_a_restart_then_goes_on_by_itself(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     disk = FullDisk(monkeypatch, tmp_path / "downloads")
+    monkeypatch.setattr(space, "SPACE_LOOK", 0.2)
 
     def service() -> JobService:
         return JobService(loopback_config(seed=False), download_root=tmp_path / "downloads",
@@ -118,17 +128,45 @@ async def test_a_job_stopped_by_a_full_disk_stays_stopped_across_a_restart(
         async with service() as jobs:
             job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
             stopped = await fill_disk_mid_download(jobs, job.id, disk)
-            assert stopped.state is JobState.ERROR
-        disk.full = False
-        async with service() as again:
+            assert stopped.state is JobState.ERROR and stopped.error is not None
+            assert stopped.error.endswith("it goes on by itself once its disk has room")
+            assert jobs.space.waiting == {job.id: None}
+        async with service() as again:  # (the disk still full)
             back = again.get(job.id)
             assert back.state is JobState.ERROR and back.error == stopped.error
             assert back.done_size == stopped.done_size
-            assert again.manager.get(torrent.info_hash) is None
-            await again.recheck(job.id)  # the other way on: hash what is there, go on from it
+            await anyio.sleep(1.0)  # (the guard looked a few times: no room, it waits)
+            assert again.get(job.id).state is JobState.ERROR
+            assert again.manager.get(torrent.info_hash) is None and again.space.waiting == {job.id: None}
+            disk.full = False  # (room again: it goes on from what was verified, by itself)
             done = await wait_for(lambda: again.get(job.id), lambda j: j.finished)
             assert done.state is JobState.COMPLETED, done.error
             assert not same_files(torrent, src, tmp_path / "downloads")
+            assert not again.space.waiting
+
+
+async def test_a_download_below_the_reserve_stops_and_goes_on_once_it_is_lowered(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The disk's real free bytes (statvfs) against the reserve: set above them, the download
+    stops saying how much is free; lowered, it goes on by itself (this disk has 256 MiB free)."""
+    monkeypatch.setattr(space, "SPACE_LOOK", 0.2)
+    async with seeder(tmp_path / "seed", rate=200_000) as (seed, torrent, src), \
+            JobService(loopback_config(seed=False), download_root=tmp_path / "downloads",
+                       state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
+        await wait_for(lambda: jobs.get(job.id), lambda j: j.done_size >= 64 * 1024)
+        await jobs.update_settings(disk_reserve=2**50)  # (1 PiB: more than this disk has)
+        stopped = await wait_for(lambda: jobs.get(job.id), lambda j: j.state is JobState.ERROR, timeout=10)
+        said = stopped.error
+        assert said is not None and "less than the reserve of 1024.0 TiB" in said, said
+        assert not stopped.finished and 0 < stopped.done_size < torrent.total_length
+        assert jobs.manager.get(torrent.info_hash) is None
+        await anyio.sleep(0.6)
+        assert jobs.get(job.id).state is JobState.ERROR  # (no room beyond the reserve: it waits)
+        await jobs.update_settings(disk_reserve=0)
+        done = await wait_for(lambda: jobs.get(job.id), lambda j: j.finished)
+        assert done.state is JobState.COMPLETED, done.error
+        assert not same_files(torrent, src, tmp_path / "downloads")
 
 
 async def transmission(api: Api, method: str, arguments: dict[str, Any]) -> dict[str, Any]:

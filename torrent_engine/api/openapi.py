@@ -30,7 +30,13 @@ from ..jobs.organising.features import MAX_COMMENT
 from ..jobs.trackers import MAX_URL
 from ..jobs.tuning.groups import MAX_GROUP_NAME, MAX_WEIGHT
 from ..jobs.tuning.peerlimits import MAX_JOB_PEERS
-from ..jobs.tuning.settings import MAX_FEED_ARTICLES, MAX_FEED_FETCH_DELAY, MAX_LOGIN_FAILURES, MAX_PATTERNS
+from ..jobs.tuning.settings import (
+    MAX_DISK_RESERVE,
+    MAX_FEED_ARTICLES,
+    MAX_FEED_FETCH_DELAY,
+    MAX_LOGIN_FAILURES,
+    MAX_PATTERNS,
+)
 from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
 from ..policy.dedup import DEDUP_MODES
@@ -397,6 +403,9 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                                           "of the next, that have it refused (0: never)"},
     "login_ban_time": {"type": "number", "minimum": 1,
                        "description": "seconds an address is refused from its last failed login"},
+    "disk_reserve": {"type": "integer", "minimum": 0, "maximum": MAX_DISK_RESERVE,
+                     "description": "bytes a download leaves free on its disk (0: none): below, it "
+                                    "stops until there is room again"},
     "torrent_file_size_limit": {"type": "integer", "minimum": TORRENT_FILE_LIMIT_LEAST,
                                 "maximum": TORRENT_FILE_LIMIT_MOST,
                                 "description": "bytes of the largest .torrent added, at every door"},

@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import NoReturn
 
@@ -503,7 +504,8 @@ class JobLifecycle:
                 error = session.error or "the session failed"
                 self.busy.add(rec.id)
                 if session.disk_failure:  # (a cause that can go away: kept, to go on from)
-                    self.tg.start_soon(self.halt, rec, error, list(session.missing_files), session)
+                    self.tg.start_soon(partial(self.halt, rec, error, list(session.missing_files), session,
+                                               for_space=session.disk_full))
                 else:
                     self.tg.start_soon(self.end, rec, JobState.FAILED, error, session)
             elif state is State.STOPPED:
@@ -527,7 +529,7 @@ class JobLifecycle:
         rec.enter(new, self.clock())
         if old is JobState.ERROR and new not in FINISHED_STATES:
             rec.error = None  # (it goes on: what stopped it is over, or will say so again)
-            rec.missing_files = ()
+            rec.missing_files, rec.waits_for_space = (), False
         completed = new is JobState.SEEDING and rec.completed_at is None
         uncompleted = new is JobState.DOWNLOADING and rec.completed_at is not None
         if completed:
@@ -612,13 +614,15 @@ class JobLifecycle:
             rec.file_done = tuple(files_done(session.torrent, session.have))
 
     # -- ends ------------------------------------------------------------------------------
-    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str], judged: Session) -> None:
+    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str], judged: Session, *,
+                   for_space: bool = False) -> None:
         """The job's data could not be written or read (a full disk, a permission, files gone):
         its session stops, its saved metainfo and resume data kept, and the job stays, stopped
         in ``error`` saying why, without a session (as a paused one), until it is resumed or
-        rechecked; what was verified is kept. Saved before it shows, as every change is.
-        ``judged``: the session that failed; a job that has another since (moved, rechecked while
-        this waited for its lock) is left to that one."""
+        rechecked (``for_space``: a full disk, or one below the reserve; it is resumed once there
+        is room: disk/space.py); what was verified is kept. Saved before it shows, as every
+        change is. ``judged``: the session that failed; a job that has another since (moved,
+        rechecked while this waited for its lock) is left to that one."""
         try:
             with anyio.CancelScope(shield=True):
                 async with self.lock(rec.id):
@@ -632,6 +636,8 @@ class JobLifecycle:
                         await self.manager.unload(judged.info_hash)
                     except SessionError as exc:
                         log.debug("job %s: %s", rec.id, exc)
+                    if for_space:
+                        error += "; it goes on by itself once its disk has room"
                     log.warning("job %s (%s) stopped: %s", rec.id, rec.name, error)
                     self.waking.discard(rec.id)
                     rec.options = dataclasses.replace(rec.options, paused=True)
@@ -639,8 +645,9 @@ class JobLifecycle:
                     self.last_progress.pop(rec.id, None)
                     self.published.pop(rec.id, None)
                     await self.save(rec, dataclasses.replace(rec, state=JobState.ERROR, error=error,
-                                                              missing_files=tuple(missing)))
-                    rec.error, rec.missing_files = error, tuple(missing)
+                                                              missing_files=tuple(missing),
+                                                              waits_for_space=for_space))
+                    rec.error, rec.missing_files, rec.waits_for_space = error, tuple(missing), for_space
                     self.set_state(rec, JobState.ERROR)
         finally:
             self.busy.discard(rec.id)

@@ -40,6 +40,7 @@ from .disk.dedup import Deduplicator
 from .disk.exports import TorrentExports
 from .disk.partial_names import PartialNames
 from .disk.relocate import Mover
+from .disk.space import SpaceGuard
 from .edits import JobEdits
 from .intake.adding import JobAdder
 from .intake.addoptions import AddOptions
@@ -125,6 +126,8 @@ class JobService:
         self.dedup = Deduplicator(run, mode=self.config.dedup)  # (its folders: the settings')
         self.dedup.listen(self._tuning.watchers)  # (a magnet's files too: EngineNews.before_check)
         news.place, manager.before_check = self.dedup.place, news.before_check
+        self.space = SpaceGuard(run, resume=self.resume)  # (jobs stopped for room: resumed once there is)
+        self.space.listen(self._tuning.watchers)
         names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program
         names.listen(self._tuning.watchers)  # runs once its files have their names)
         run.program_waits = names.program_waits
@@ -221,6 +224,7 @@ class JobService:
             # indexed folders' walks: in the background, a start does not wait for them)
             self._run.tg.start_soon(self.dedup.rebuild)
             self._run.tg.start_soon(self.dedup.run_folders)
+            self._run.tg.start_soon(self.space.run_guard)
             for rec in self._run.with_sessions():  # (their news came before the service ran)
                 self._run.sleepers.wake(rec)
             await self.enforce()  # (the queue holds back what it must before anything runs long)

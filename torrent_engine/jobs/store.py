@@ -9,7 +9,6 @@ migrated on first open.
 
 from __future__ import annotations
 
-import errno
 import gc
 import json
 import logging
@@ -22,6 +21,7 @@ from pathlib import Path
 
 import anyio
 
+from ..errors import NO_ROOM
 from ..formats.metainfo import Torrent
 from ..jsonvalue import JSON, JSONValue
 from ..storage.database import Database, transaction
@@ -55,12 +55,9 @@ class JobStoreError(OSError):
     ``errno`` is ``ENOSPC`` when SQLite found the disk full."""
 
 
-FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-
 def not_saved(exc: OSError, folder: Path | None) -> StateNotSaved:
     """The refusal of a change that could not be saved in the state folder ``folder``."""
-    full = exc.errno in FULL_ERRNOS
+    full = exc.errno in NO_ROOM
     reason = "its file system is full" if full else (exc.strerror or str(exc))
     where = str(folder) if folder is not None else "(none)"
     return StateNotSaved(f"cannot save the change in the state folder {where}: {reason}; it was "
@@ -151,6 +148,9 @@ class JobRecord:
     trackers: tuple[str, ...] | None = None  # the metainfo's tracker URLs (shown while it has no session)
     moving: PendingMove | None = None  # a move of its files under way (finished or undone at a start)
     missing_files: tuple[str, ...] = ()  # (state error) files found gone or shorter
+    # (state error) stopped for room: its disk was full, or below the reserve (disk/space.py
+    # resumes it once there is room again)
+    waits_for_space: bool = False
     # files kept under another path than the torrent's (index -> path components below the save
     # path): the owner of that fact; ``file_paths`` shows it applied
     renamed: dict[int, tuple[str, ...]] = field(default_factory=dict)
@@ -251,6 +251,7 @@ class JobRecord:
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
             "active_at": self.active_at, "downloading_time": self.downloading_time, "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
+            "waits_for_space": self.waits_for_space,
             "moving": self.moving.to_json() if self.moving is not None else None,
             "renamed": {str(i): p for i, p in self.renamed.items()}, "tracker_tiers": self.tracker_tiers,
             "partial": self.partial, "partial_suffix": self.partial_suffix,
@@ -335,6 +336,7 @@ class JobRecord:
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else tuple(int(b) for b in file_done),
                 missing_files=tuple(_str(p) for p in d.get("missing_files") or ()),
+                waits_for_space=bool(d.get("waits_for_space", False)),
                 trackers=None if trackers is None else tuple(_str(u) for u in trackers),
                 moving=None if d.get("moving") is None else PendingMove.from_json(d["moving"]),
                 renamed={int(i): tuple(_str(c) for c in p) for i, p in (d.get("renamed") or {}).items()},

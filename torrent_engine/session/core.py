@@ -450,6 +450,11 @@ class Session:
         return self._life.disk_failure
 
     @property
+    def disk_full(self) -> bool:
+        """Whether that failure was a full disk (``ENOSPC``, or a quota's ``EDQUOT``)."""
+        return self._life.disk_full
+
+    @property
     def missing_files(self) -> tuple[str, ...]:
         """The files (relative paths) that held verified data and were found gone or shorter,
         when that is what ended the session."""

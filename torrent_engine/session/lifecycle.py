@@ -22,7 +22,7 @@ import anyio.lowlevel
 
 from ..engine.shared import SharedResources
 from ..engine.unwind import ExitStack
-from ..errors import MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
+from ..errors import NO_ROOM, MissingFiles, SessionError, StorageError, TorrentEngineError, typed_failure
 from ..formats.metainfo import Torrent
 from ..net.peer import messages as m
 from ..storage import PieceStorage, StorageFactory
@@ -192,6 +192,7 @@ class Life:
         # the failure that ended the run is of the torrent's files on our disk (full, a
         # permission, a file gone): its cause can go away, and the data verified so far is kept
         self.disk_failure = False
+        self.disk_full = False  # ... and it was a full disk (no room, a quota): room may come back
         self.missing_files: tuple[str, ...] = ()  # the files it found gone (a ``MissingFiles`` failure)
         self.finished = LazyEvent()  # run() has ended (or stop() came before it ran)
         self.completed = LazyEvent()  # every wanted piece is verified
@@ -357,6 +358,8 @@ class Life:
         """Note what ended the run: a failure of our disk (a cause that can go away), the files
         found missing, and what they held is not had any more (found while it ran)."""
         self.disk_failure = isinstance(exc, StorageError)
+        cause = exc.__cause__
+        self.disk_full = self.disk_failure and isinstance(cause, OSError) and cause.errno in NO_ROOM
         self.missing_files = exc.paths if isinstance(exc, MissingFiles) else ()
         phase = self.phase
         if isinstance(exc, MissingFiles) and exc.files and isinstance(phase, Loaded):

@@ -19,6 +19,8 @@ const SETTINGS = [
      hint: "inside the download folder; a job moves to its save path once complete"},
     {name: "partial_file_suffix", label: "Name incomplete files with the suffix", kind: "text", placeholder: "none",
      hint: "e.g. .!qB or .part, empty for none: each file takes its name once complete"},
+    {name: "disk_reserve", label: "Leave free on the disk", kind: "number", scale: 1048576, unit: "MiB",
+     hint: "0 = none: below, downloads stop until there is room again (as on a full disk, whatever this says)"},
     {name: "excluded_file_names_enabled", label: "Do not download files of these names", kind: "bool"},
     {name: "excluded_file_names", label: "File names", kind: "lines", placeholder: "*.nfo\nsample",
      hint: "one pattern a line (* any characters, ? one), any case; a folder's name excludes its files; "

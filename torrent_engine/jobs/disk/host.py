@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -113,6 +113,14 @@ class DiskHost(Protocol):
     def run_program(self, event: ProgramEvent, rec: JobRecord, *, moved: bool = False) -> None:
         """Start the program the settings name for ``event`` for ``rec`` (``moved``: a completion's,
         its move out of the incomplete folder ended)."""
+
+    async def halt(self, rec: JobRecord, error: str, missing: Sequence[str], judged: Session, *,
+                   for_space: bool = False) -> None:
+        """Stop the job's session, the job kept in ``error`` saying why (the caller put it in
+        ``busy``, which this clears); ``for_space``: until there is room again."""
+
+    def with_sessions(self) -> list[JobRecord]:
+        """The unfinished jobs that have a session."""
 
     def session_of(self, rec: JobRecord) -> Session | None:
         """The running session of the unfinished job ``rec`` (None: finished, dormant or replaced)."""

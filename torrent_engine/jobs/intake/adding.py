@@ -31,7 +31,7 @@ from ...engine.grouped import Grouped
 from ...engine.mutable import resolve_with
 from ...engine.resolve import FETCH_TIMEOUT, resolve
 from ...engine.together import at_once
-from ...errors import MagnetError, SessionError, TorrentEngineError
+from ...errors import NO_ROOM, MagnetError, SessionError, TorrentEngineError
 from ...formats.magnet import Magnet, is_mutable_magnet, parse_mutable_magnet
 from ...formats.metainfo import Torrent
 from ...net.dht.bep46 import MutableTorrentError, TorrentVersion
@@ -62,7 +62,7 @@ from ..organising.organise import Organiser
 from ..queueing.dormant import wanted_files_there, wanted_there
 from ..queueing.rounds import QueueRounds
 from ..snapshot import learn_layout, session_setup, start_held
-from ..store import FULL_ERRNOS, JobRecord, not_saved
+from ..store import JobRecord, not_saved
 from ..trackers import Tiers, flat, with_more
 from ..tuning.autorun import ProgramEvent
 from ..validate import check_files, check_priorities
@@ -424,7 +424,7 @@ class JobAdder:
                 self.run.claims.release(rec.id)
                 self.run.jobs.discard(rec)
                 self.run.marks.removed(rec)  # (a list may have shown it meanwhile)
-                if isinstance(exc, OSError) and exc.errno in FULL_ERRNOS:  # (its metainfo: the state folder)
+                if isinstance(exc, OSError) and exc.errno in NO_ROOM:  # (its metainfo: the state folder)
                     raise not_saved(exc, self.run.state_dir) from exc
                 if isinstance(exc, (TorrentEngineError, OSError)):
                     raise InvalidJobRequest(f"cannot start: {exc}", "source") from exc

@@ -167,6 +167,7 @@ SETTINGS_FILE = "settings.json"
 DEFAULT_SMART_EPISODE_FILTERS = (r"s(\d+)e(\d+)", r"(\d+)x(\d+)", r"(\d{4}[.\-]\d{1,2}[.\-]\d{1,2})",
                                  r"(\d{1,2}[.\-]\d{1,2}[.\-]\d{4})")
 MAX_FEED_ARTICLES = 10_000  # articles one feed keeps at most
+MAX_DISK_RESERVE = 2**50  # bytes a download may leave free at most (the setting's: 1 PiB)
 MAX_FEED_FETCH_DELAY = 3600  # seconds between two fetches from one feed host at most (the setting's)
 MAX_PATTERNS = 100  # smart filter patterns
 # settings to change, by name, with their values as a client or a file sent them: ``updated``
@@ -374,6 +375,9 @@ class ServiceSettings:
     # the largest .torrent added, in bytes, at every door (an upload, a dialect's, a watched
     # folder's, one fetched by URL, a feed's; qBittorrent's torrent_file_size_limit)
     torrent_file_size_limit: int = TORRENT_FILE_LIMIT_MOST
+    # bytes a download leaves free on the disk it writes to (0: none): below, it stops until
+    # there is room again, as one stopped by a full disk does (jobs/disk/space.py)
+    disk_reserve: int = 0
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -495,6 +499,9 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
         elif name == "rss_fetch_delay":
             values[name] = _int_in(value, name, 0, MAX_FEED_FETCH_DELAY,
                                    f"must be a whole number of seconds from 0 to {MAX_FEED_FETCH_DELAY}")
+        elif name == "disk_reserve":
+            values[name] = _int_in(value, name, 0, MAX_DISK_RESERVE,
+                                   f"must be a whole number of bytes from 0 (none) to {MAX_DISK_RESERVE}")
         elif name == "torrent_file_size_limit":
             values[name] = _int_in(value, name, TORRENT_FILE_LIMIT_LEAST, TORRENT_FILE_LIMIT_MOST,
                                    f"must be a whole number of bytes from {TORRENT_FILE_LIMIT_LEAST} (1 MiB) "
