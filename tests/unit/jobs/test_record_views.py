@@ -47,7 +47,7 @@ CHANGED: dict[str, object] = {
     "creation_date": 5, "torrent_comment": "hi", "dedup_bytes": 6, "bandwidth_group": "g", "mutable_seq": 2,
     "unmoved": JobStall(reason="not_moved", message="m", since=1.0), "program_due": True,
     "stop_condition": "files_checked", "wasted": 7, "corrupt": 16384,
-    "before_run": (1, 2), "info_hash_v2": "ab" * 32, "started_at": 65.0,
+    "before_run": (1, 2), "info_hash_v2": "ab" * 32, "started_at": 65.0, "waits_for_space": True,
 }
 
 
