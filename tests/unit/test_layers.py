@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parents[2] / "torrent_engine"
 # may be a module (``net/peer/wire``) or a package whose every module is a core (``formats``,
 # ``policy``: those two folders hold nothing else).
 CORES = [
-    "formats", "formats/metainfo", "version", "errors",
+    "formats", "formats/metainfo", "version", "errors", "units",
     # (policy/ipfilter too is pure, but reads addresses with the socket module's inet_pton)
     "policy/picker", "policy/picker_parts", "policy/picker_peers", "policy/picker_endgame",
     "policy/choker", "policy/bep40", "policy/stall", "policy/superseed", "policy/dedup", "policy/bandwidth",

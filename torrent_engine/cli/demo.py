@@ -21,9 +21,9 @@ from ..engine.runtime import run as run_loop
 from ..events import PeerConnected
 from ..session import Session
 from ..storage.create import create_torrent
+from ..units import human_bytes
 from . import COMMANDS
 from .display import ProgressDisplay, progress_line
-from .units import human_bytes
 
 CHUNK = 4 * 1024 * 1024
 

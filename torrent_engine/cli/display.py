@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, TextIO
 import anyio
 
 from ..session import SessionStatus
-from .units import human_bytes, human_eta
+from ..units import human_bytes
+from .units import human_eta
 
 if TYPE_CHECKING:  # (rich is an optional dependency, imported when a RichDisplay is made)
     from rich.table import Table

@@ -30,9 +30,10 @@ from ..formats.magnet import Magnet
 from ..formats.metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..policy.stall import diagnose
 from ..session import Session
+from ..units import human_bytes
 from . import COMMANDS
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
-from .units import human_bytes, parse_rate
+from .units import parse_rate
 
 if TYPE_CHECKING:  # (rich is an optional dependency: its console exists when a RichDisplay is made)
     from rich.console import Console

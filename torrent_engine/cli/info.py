@@ -10,6 +10,7 @@ from typing import Literal, TypedDict
 from ..engine.addtorrent import TorrentUrl, from_text, read_add_torrent
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
+from ..units import human_bytes
 from . import COMMANDS
 
 
@@ -29,12 +30,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def human_size(n: int) -> str:
     """``1536`` -> ``1.5 KiB``."""
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{n} B" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
+    return human_bytes(n)
 
 
 class FileSummary(TypedDict):

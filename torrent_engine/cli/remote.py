@@ -18,8 +18,9 @@ from ..api.locate import API_FILE, DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV
 from ..config import default_state_dir
 from ..errors import TorrentEngineError
 from ..jsonvalue import JSON, JSONObject, JSONValue
+from ..units import human_bytes
 from . import COMMANDS
-from .units import human_bytes, human_eta
+from .units import human_eta
 
 URL_ENV = "TORRENT_ENGINE_API_URL"
 FINISHED = ("completed", "failed", "cancelled")

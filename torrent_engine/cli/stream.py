@@ -31,6 +31,7 @@ from ..engine.unwind import ExitStack
 from ..errors import MetainfoError, StreamError
 from ..formats.metainfo import Torrent
 from ..session import Session
+from ..units import human_bytes
 from . import COMMANDS
 from .download import (
     EXIT_INTERRUPTED,
@@ -40,7 +41,6 @@ from .download import (
     parse_peer,
     until_stop_signal,
 )
-from .units import human_bytes
 
 log = logging.getLogger(__name__)
 

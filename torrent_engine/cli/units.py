@@ -30,15 +30,6 @@ def parse_size(text: str) -> int:
     return int(float(match.group(1)) * 1024 ** _POWERS[match.group(2).lower()])
 
 
-def human_bytes(n: float) -> str:
-    """``n`` bytes in binary units, e.g. ``1.5 MiB``."""
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(n) < 1024 or unit == "TiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} TiB"
-
-
 def human_eta(seconds: float | None, rate: float | None = None) -> str:
     """``mm:ss`` or ``h:mm:ss``; ``--:--`` when unknown or when the rate is too low to mean it."""
     if seconds is None or (rate is not None and rate < MEANINGFUL_RATE) or seconds > MAX_ETA:

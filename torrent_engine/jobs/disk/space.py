@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from ...session.state_table import State
+from ...units import human_bytes
 from ..model import JobState, JobStateChanged
 from .host import DiskHost
 
@@ -143,8 +144,8 @@ class SpaceGuard:
                 self._stop(rec, room, reserve)
 
     async def _go_on(self, rec: JobRecord, room: int) -> None:
-        log.info("job %s (%s): %s free on the disk of %s again: it goes on", rec.id, rec.name, _size(room),
-                 _write_folder(rec))
+        log.info("job %s (%s): %s free on the disk of %s again: it goes on", rec.id, rec.name,
+                 human_bytes(room), _write_folder(rec))
         try:
             await self._resume(rec.id)
         except Exception as exc:  # (a refusal says why: said once, tried again at the next look)
@@ -159,17 +160,8 @@ class SpaceGuard:
         tg = self.run.tg
         if session is None or tg is None or rec.id in self.run.busy or session.state is not State.DOWNLOADING:
             return
-        error = (f"the disk of {_write_folder(rec)} has {_size(room)} free, less than the reserve of "
-                 f"{_size(reserve)}")
+        error = (f"the disk of {_write_folder(rec)} has {human_bytes(room)} free, less than the reserve of "
+                 f"{human_bytes(reserve)}")
         self.run.busy.add(rec.id)
         tg.start_soon(partial(self.run.halt, rec, error, (), session, for_space=True))
 
-
-def _size(n: int) -> str:
-    """``n`` bytes as a person reads them (``812.0 MiB``)."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{n} B"
