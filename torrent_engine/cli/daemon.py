@@ -47,6 +47,7 @@ from . import COMMANDS
 from .collector import Sweeper, daemon_collector, freeze_start, loading
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
+from .units import parse_size
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--dedup-folder", action="append", default=[], metavar="DIR",
                    help="index this folder's files for --dedup (repeatable; hashed once, then again "
                         "when a file's size or time changes)")
+    p.add_argument("--disk-reserve", type=parse_size, default=0, metavar="SIZE",
+                   help="leave this much free on the disk each download writes to (500M, 20G): below, "
+                        "downloads stop until there is room again, as on a full disk (default: 0, none)")
     p.add_argument("--mutable-poll-interval", type=_positive_seconds, default=3600.0, metavar="SECONDS",
                    help="look this often for a newer version of each BEP 46 (btpk) link a job came "
                         "from (default: 3600)")

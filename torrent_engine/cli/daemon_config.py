@@ -109,9 +109,9 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     rate limits and download slots: the programs run on jobs' events, the watched folders and
     the IP filter, the alternative rate limits and their schedule, the connection limits, the
     listening port (and a new one at each start), DHT, PEX, LSD, encryption and transports, the
-    deduplication's mode and indexed folders (``JobService.configure``: one the configuration
-    changed since it was last applied is changed, as the API would change it; one it did not
-    change stays as the API left it)."""
+    deduplication's mode and indexed folders, the disk's reserve (``JobService.configure``: one
+    the configuration changed since it was last applied is changed, as the API would change it;
+    one it did not change stays as the API left it)."""
     out: SettingChanges = {}
     for event in ("added", "completed", "seeding_done"):
         command = getattr(args, f"run_on_{event}")
@@ -148,6 +148,7 @@ def asked_settings(args: argparse.Namespace) -> SettingChanges:
     out["transport"] = args.transport
     out["dedup"] = args.dedup
     out["dedup_folders"] = [str(Path(f).expanduser().absolute()) for f in args.dedup_folder]
+    out["disk_reserve"] = args.disk_reserve
     return out
 
 

@@ -140,3 +140,21 @@ def test_a_connection_speed_of_0_is_asked_as_no_outgoing_connection(tmp_path: Pa
     args = parser.parse_args(["daemon", "--connection-speed", "-2"])
     with pytest.raises(InvalidJobRequest, match="0 \\(no outgoing connections\\)"):
         updated(ServiceSettings(), asked_settings(args))
+
+
+def test_the_disk_reserve_is_read_as_a_size_and_asked_of_the_service(tmp_path: Path) -> None:
+    parser, daemon = daemon_parser()
+    path = tmp_path / "c.toml"
+    path.write_text('disk-reserve = "20G"\n')
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    assert args.disk_reserve == 20 * 1024**3
+    assert asked_settings(args)["disk_reserve"] == 20 * 1024**3
+    assert updated(ServiceSettings(), {"disk_reserve": args.disk_reserve}).disk_reserve == 20 * 1024**3
+    assert asked_settings(parser.parse_args(["daemon"]))["disk_reserve"] == 0
+    assert parser.parse_args(["daemon", "--disk-reserve", "512M"]).disk_reserve == 512 * 1024**2
+    path.write_text('disk-reserve = "lots"\n')
+    with pytest.raises(ConfigFileError, match="c.toml:1: disk-reserve: expected a size"):
+        load_config_file(path, daemon)
+    with pytest.raises(InvalidJobRequest, match="from 0 \\(none\\)"):
+        updated(ServiceSettings(), {"disk_reserve": -1})

@@ -592,7 +592,7 @@ ASKED = ("run_on_added", "run_on_added_enabled", "run_on_completed", "run_on_com
          "alt_schedule_to", "alt_schedule_days", "max_connections", "max_connections_per_torrent",
          "max_uploads", "max_uploads_per_torrent", "connection_speed", "bind_interface",
          "bind_address", "max_active_checking", "listen_port", "random_port", "dht_enabled", "pex_enabled",
-         "lsd_enabled", "encryption", "transport", "dedup", "dedup_folders")
+         "lsd_enabled", "encryption", "transport", "dedup", "dedup_folders", "disk_reserve")
 CONFIGURABLE = ("download_limit", "upload_limit", "max_active_downloads", "incomplete_dir", *ASKED)
 
 
