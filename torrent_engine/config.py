@@ -19,9 +19,10 @@ from .policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE, DedupMode
 
 Encryption = Literal["prefer", "require", "disable"]
 # Peer transports: "any" = dial uTP first, TCP too if uTP has no link within utp_head_start,
-# accept both (libtorrent too prefers uTP by default); "utp" = dial and accept uTP only;
-# "tcp" = TCP only (no uTP socket is opened).
-Transport = Literal["tcp", "utp", "any"]
+# accept both (libtorrent too prefers uTP by default); "tcp_first" = the same with TCP dialed
+# first (Transmission 4.1's preferred_transports ["tcp", "utp"]); "utp" = dial and accept uTP
+# only; "tcp" = TCP only (no uTP socket is opened).
+Transport = Literal["tcp", "utp", "any", "tcp_first"]
 # How verified pieces reach the disk: "direct" = the page-aligned part of each piece with O_DIRECT
 # (past the page cache; falls back to "cached" by itself where the file system refuses it),
 # "cached" = every byte through the page cache (libtorrent 1.x's disable_os_cache vs enable_os_cache).
@@ -79,7 +80,8 @@ class Config:
     # How long a uTP dial may wait for its ST_SYN to be answered before it counts as failed.
     utp_connect_timeout: float = 3.0
     # With transport "any": how long a uTP dial runs alone before a TCP dial races it (the first
-    # handshaken link wins), so a peer whose UDP port swallows uTP costs this, not the timeout.
+    # handshaken link wins), so a peer whose UDP port swallows uTP costs this, not the timeout;
+    # with "tcp_first", how long TCP runs alone before uTP races it.
     utp_head_start: float = 0.5
     # Choking (BEP 3 leaves the numbers to the client; these are the classic ones).
     upload_slots: int = 4
@@ -335,7 +337,7 @@ class Config:
 
 
 ENCRYPTION_MODES: tuple[Encryption, ...] = ("prefer", "require", "disable")
-TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp")
+TRANSPORTS: tuple[Transport, ...] = ("any", "utp", "tcp", "tcp_first")
 DISK_WRITE_MODES: tuple[DiskWriteMode, ...] = ("direct", "cached")
 MAX_WRITE_GATHER = 10.0  # seconds: the most ``disk_write_gather`` may be
 MAX_STOP_TRACKER_TIMEOUT = 300.0  # seconds: the most a stop waits for its ``stopped`` announces

@@ -18,7 +18,7 @@ from .helpers import loopback_config, make_payload, make_torrent
 pytestmark = pytest.mark.anyio
 
 
-@pytest.mark.parametrize("transport", ["utp", "tcp", "any"])
+@pytest.mark.parametrize("transport", ["utp", "tcp", "any", "tcp_first"])
 async def test_peer_status_and_events_name_the_transport(tmp_path: Path, transport: str) -> None:
     torrent = make_torrent(make_payload(tmp_path / "seed", [("one.bin", 600_000)]), piece_length=16384)
     connected: list[PeerConnected] = []
@@ -28,7 +28,7 @@ async def test_peer_status_and_events_name_the_transport(tmp_path: Path, transpo
     async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
         seeder.events.subscribe(PeerConnected, connected.append)
         await seeder.wait_ready()
-        # ("any" prefers uTP: with a long head start, TCP is never dialed)
+        # ("any" prefers uTP: with a long head start, TCP is never dialed; "tcp_first" the other way)
         leech = loopback_config(transport=transport, utp_head_start=20.0)
         async with Session(torrent, tmp_path / "leech", config=leech,
                            peers=[("127.0.0.1", seeder.listen_port)]) as leecher:
@@ -36,7 +36,7 @@ async def test_peer_status_and_events_name_the_transport(tmp_path: Path, transpo
             with anyio.fail_after(30):
                 while len(connected) < 2 or not leecher.peers or not seeder.peers:
                     await anyio.sleep(0.02)
-            used = "utp" if transport == "any" else transport
+            used = {"any": "utp", "tcp_first": "tcp"}.get(transport, transport)
             assert [p.transport for p in leecher.peers] == [used]
             assert [p.transport for p in seeder.peers] == [used]
     assert sorted((e.incoming, e.transport) for e in connected) == [(False, used), (True, used)]

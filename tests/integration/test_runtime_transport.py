@@ -178,19 +178,26 @@ async def test_both_dialects_read_and_set_the_protocols(tmp_path: Path) -> None:
         assert api.service.get_settings().transport == "any"
 
         fields = ["utp-enabled", "tcp-enabled", "preferred_transports"]
-        both = ["utp", "tcp"]
+        both, tcp_first = ["utp", "tcp"], ["tcp", "utp"]
         for asked, ours, shown in (({"utp-enabled": False}, "tcp", [False, True, ["tcp"]]),
                                    ({"utp-enabled": True}, "any", [True, True, both]),
                                    ({"tcp-enabled": False}, "utp", [True, False, ["utp"]]),
                                    ({"preferred_transports": ["tcp"]}, "tcp", [False, True, ["tcp"]]),
-                                   ({"preferred_transports": both}, "any", [True, True, both])):
+                                   ({"preferred_transports": both}, "any", [True, True, both]),
+                                   # (TCP first, uTP too: both on keep that order)
+                                   ({"preferred_transports": tcp_first}, "tcp_first",
+                                    [True, True, tcp_first]),
+                                   ({"utp-enabled": True, "tcp-enabled": True}, "tcp_first",
+                                    [True, True, tcp_first]),
+                                   ({"utp-enabled": False}, "tcp", [False, True, ["tcp"]]),
+                                   ({"utp-enabled": True}, "any", [True, True, both])):
             answer = await rpc(api, "session-set", asked)
             assert answer["result"] == "success", (asked, answer)
             assert api.service.get_settings().transport == ours, asked
             got = (await rpc(api, "session-get", {"fields": fields}))["arguments"]
             assert [got[f] for f in fields] == shown, asked
         for refused, word in (({"utp-enabled": False, "tcp-enabled": False}, "at least one"),
-                              ({"preferred_transports": ["tcp", "utp"]}, "TCP before uTP"),
+                              ({"preferred_transports": ["tcp", "tcp"]}, "preferred_transports"),
                               ({"preferred_transports": []}, "preferred_transports"),
                               ({"utp-enabled": "no"}, "utp-enabled")):
             answer = await rpc(api, "session-set", refused)
@@ -200,6 +207,14 @@ async def test_both_dialects_read_and_set_the_protocols(tmp_path: Path) -> None:
         assert r.status_code == 400 and r.json()["field"] == "transport"
         r = await c.patch("/api/settings", json={"transport": "utp"})
         assert r.status_code == 200 and r.json()["transport"] == "utp"
+        # qBittorrent's 0 (TCP and μTP) shows TCP first too, and sent back keeps it
+        r = await c.patch("/api/settings", json={"transport": "tcp_first"})
+        assert r.status_code == 200 and r.json()["transport"] == "tcp_first"
+        assert (await c.get("/api/v2/app/preferences")).json()["bittorrent_protocol"] == 0
+        r = await set_protocol(0)
+        assert r.status_code == 200 and api.service.get_settings().transport == "tcp_first"
+        r = await set_protocol(2)
+        assert r.status_code == 200 and api.service.get_settings().transport == "utp"
 
 
 async def test_transmission_remote_turns_utp_off_and_on(tmp_path: Path) -> None:

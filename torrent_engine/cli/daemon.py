@@ -192,7 +192,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                    help="MSE/PE policy (default: prefer)")
     p.add_argument("--transport", choices=TRANSPORTS, default="any",
-                   help="peers over uTP and TCP (any: uTP first, TCP too; default), TCP alone or uTP alone")
+                   help="peers over uTP and TCP (any: uTP first, TCP too; default; tcp_first: TCP first, uTP "
+                        "too), TCP alone or uTP alone")
     p.add_argument("--download-limit", type=parse_rate, default=0, metavar="RATE",
                    help="total download rate limit, e.g. 2M (default: none)")
     p.add_argument("--upload-limit", type=parse_rate, default=0, metavar="RATE",

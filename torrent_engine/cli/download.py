@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from ..config import DHT_ROUTERS, Config, default_state_dir
+from ..config import DHT_ROUTERS, TRANSPORTS, Config, default_state_dir
 from ..engine.addtorrent import from_text
 from ..engine.resolve import resolve
 from ..engine.runtime import run as run_loop
@@ -142,8 +142,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                      help="at most this many bytes/s out (default: no limit)")
     net.add_argument("--encryption", choices=["prefer", "require", "disable"], default="prefer",
                      help="MSE/PE policy (default: prefer)")
-    net.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
-                     help="peer transport: uTP first with TCP fallback (any, default), uTP only, TCP only")
+    net.add_argument("--transport", choices=TRANSPORTS, default="any",
+                     help="peer transport: uTP first with TCP fallback (any, default), TCP first with uTP "
+                          "fallback (tcp_first), uTP only, TCP only")
     net.add_argument("--listen-port", "--port", dest="port", type=int, default=0, metavar="PORT",
                      help="TCP port for incoming peers (default: any free one)")
     net.add_argument("--listen-host", default="",

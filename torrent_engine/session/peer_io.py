@@ -109,7 +109,8 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
     "any" dials uTP first (on ``shared``'s UDP socket; without ``shared`` there is none) and TCP
     as well when uTP fails or has no link after ``config.utp_head_start``: the first handshaken
     link wins (a peer whose uTP stayed silent is then dialed over TCP alone for a while);
-    "utp" uses uTP only; "tcp" TCP only. With a proxy for peer connections
+    "tcp_first" dials TCP first and uTP as well after the same head start; "utp" uses uTP only;
+    "tcp" TCP only. With a proxy for peer connections
     (``Config.proxied_peers``) the peer is dialed over TCP through it alone (uTP is not proxied)."""
     mode = transport if transport is not None else config.transport
     utp = shared.utp if shared is not None else None
@@ -132,7 +133,7 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
                 raise PeerConnectionClosed(f"cannot connect to {h}:{p}: {exc}") from None
 
         return PeerLink(await dial(open_proxied), (host, port))
-    if mode == "tcp" or (utp is None and mode == "any"):
+    if mode == "tcp" or (utp is None and mode in ("any", "tcp_first")):
         return PeerLink(await dial(None), (host, port))
     if utp is None:
         raise PeerConnectionClosed(f"cannot dial {host}:{port} over uTP: no uTP socket is running")
@@ -154,6 +155,9 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 
     if mode == "utp":
         return PeerLink(await dial(open_utp), (host, port), transport="utp")
+    if mode == "tcp_first":
+        return await _race(lambda: dial(open_utp), lambda: dial(None), (host, port), config.utp_head_start,
+                           tcp_first=True)
     link = await _race(lambda: dial(open_utp), lambda: dial(None), (host, port), config.utp_head_start)
     if link.transport == "tcp" and not answered:
         utp.note_silent(host, port)  # (TCP next time, without the head start)
@@ -163,10 +167,11 @@ async def open_connection(host: str, port: int, *, info_hash: bytes, peer_id: by
 Dial = Callable[[], Awaitable[PeerConnection]]
 
 
-async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_start: float) -> PeerLink:
-    """uTP first; TCP as well once uTP failed or ``head_start`` passed without a link. The first
-    handshaken link wins and the other dial is called off (or its link closed, if it too got
-    there). Both failing raises the TCP dial's error.
+async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_start: float, *,
+                tcp_first: bool = False) -> PeerLink:
+    """uTP first (``tcp_first``: TCP); the other as well once the first failed or ``head_start``
+    passed without a link. The first handshaken link wins and the other dial is called off (or
+    its link closed, if it too got there). Both failing raises the TCP dial's error.
 
     The loser is called off by a cancel scope of its own, so that its task ends as a task that
     returned: a task of a task group that ends cancelled is kept by anyio in a reference cycle
@@ -174,22 +179,24 @@ async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_st
     garbage collector frees, a few hundred a second while many torrents start."""
     won: list[PeerLink] = []
     errors: dict[str, Exception] = {}
-    utp_failed = anyio.Event()
+    first_failed = anyio.Event()
     off = {"utp": anyio.CancelScope(), "tcp": anyio.CancelScope()}  # (each dial's, called off by the winner)
+    (first, first_dial), (second, second_dial) = (
+        (("tcp", tcp_dial), ("utp", utp_dial)) if tcp_first else (("utp", utp_dial), ("tcp", tcp_dial)))
 
     async def attempt(transport: str, dial: Dial, wait: float = 0.0) -> None:
         conn: PeerConnection | None = None
         with off[transport]:
-            if wait > 0:  # (TCP: uTP's head start, cut short by its failure)
+            if wait > 0:  # (the second: the first's head start, cut short by its failure)
                 with anyio.move_on_after(wait):
-                    await utp_failed.wait()
+                    await first_failed.wait()
             try:
                 conn = await dial()
             except (PeerError, OSError) as exc:
                 errors[transport] = exc
-                if transport == "utp":
-                    log.debug("uTP to %s:%d failed (%s); TCP now", remote[0], remote[1], exc)
-                    utp_failed.set()
+                if transport == first:
+                    log.debug("%s to %s:%d failed (%s); %s now", first, remote[0], remote[1], exc, second)
+                    first_failed.set()
                 return
         if conn is None:
             return  # called off: the other transport won
@@ -205,8 +212,8 @@ async def _race(utp_dial: Dial, tcp_dial: Dial, remote: tuple[str, int], head_st
 
     try:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(attempt, "utp", utp_dial)
-            tg.start_soon(attempt, "tcp", tcp_dial, head_start)
+            tg.start_soon(attempt, first, first_dial)
+            tg.start_soon(attempt, second, second_dial, head_start)
     except BaseException:
         # the dial itself was cancelled (a pause) as a link won: nobody will use or close that
         # link, and the peer would keep it as a live connection, refusing our next one as a

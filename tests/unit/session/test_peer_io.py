@@ -102,3 +102,26 @@ async def test_the_losing_dial_ends_with_no_reference_cycle_for_the_collector(tc
         gc.set_debug(0)
         gc.garbage.clear()
     assert left == []
+
+
+@pytest.mark.parametrize("tcp_fails", [False, True], ids=["tcp-wins", "tcp-fails"])
+async def test_tcp_first_dials_utp_only_after_its_head_start_or_its_failure(tcp_fails: bool) -> None:
+    """``tcp_first`` (Transmission's ``preferred_transports`` ``["tcp", "utp"]``): TCP alone
+    for the head start; a refused TCP lets uTP go at once."""
+    tcp_conn, utp_conn = FakeConnection(), FakeConnection()
+    utp_dialed = anyio.Event()
+
+    async def tcp_dial() -> PeerConnection:
+        if tcp_fails:
+            raise OSError("refused")
+        await anyio.sleep(0.05)
+        return cast(PeerConnection, tcp_conn)
+
+    async def utp_dial() -> PeerConnection:
+        utp_dialed.set()
+        return cast(PeerConnection, utp_conn)
+
+    with anyio.fail_after(5):
+        link = await _race(utp_dial, tcp_dial, ("127.0.0.1", 6881), head_start=30.0, tcp_first=True)
+    assert link.transport == ("utp" if tcp_fails else "tcp") and utp_dialed.is_set() is tcp_fails
+    assert not tcp_conn.closed and not utp_conn.closed

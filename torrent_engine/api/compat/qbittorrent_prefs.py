@@ -58,6 +58,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 # qBittorrent's peer connection protocols (bittorrent_protocol): 0 TCP and μTP, 1 TCP, 2 μTP
+# (our "tcp_first", both with TCP dialed first, shows as 0, and 0 sent back keeps it)
 _PROTOCOLS = ("any", "tcp", "utp")
 _PORT_FIELDS = frozenset({"encryption", "bittorrent_protocol", "listen_port", "random_port"})
 KIB = 1024
@@ -86,7 +87,8 @@ def _network_changes(prefs: Mapping[str, JSONValue], current: Mapping[str, JSON]
             number = prefs[theirs]
             if isinstance(number, bool) or not isinstance(number, int) or not 0 <= number < len(names):
                 raise QbtError(400, f"{theirs}: must be {meaning}")
-            changes[ours] = names[number]
+            if number != current[theirs]:  # (the value shown sent back changes nothing)
+                changes[ours] = names[number]
     if "random_port" in prefs:
         changes["random_port"] = prefs["random_port"]
     if prefs.get("listen_port", current["listen_port"]) != current["listen_port"]:
@@ -127,7 +129,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "dl_limit": s.download_limit, "up_limit": s.upload_limit,
         "dht": s.dht_enabled, "pex": s.pex_enabled, "lsd": s.lsd_enabled,
         "encryption": encryption, "anonymous_mode": False,
-        "bittorrent_protocol": _PROTOCOLS.index(s.transport),  # (the protocols of new connections)
+        # (the protocols of new connections)
+        "bittorrent_protocol": 0 if s.transport == "tcp_first" else _PROTOCOLS.index(s.transport),
         # (the trackers added to new torrents, one a line: each its own tier here)
         "add_trackers_enabled": s.default_trackers_enabled,
         "add_trackers": "\n".join(flat(s.default_trackers)),

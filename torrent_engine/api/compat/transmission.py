@@ -1470,28 +1470,31 @@ _ENCRYPTION = {"prefer": "preferred", "require": "required", "disable": "tolerat
 _PEER_NETWORK_FIELDS = frozenset({"peer-port", "peer-port-random-on-start", "dht-enabled", "pex-enabled",
                                   "lpd-enabled", "encryption", "utp-enabled", "tcp-enabled",
                                   "preferred_transports"})
-# Transmission 4.1's preferred_transports for our transports (uTP first when both are on)
-_TRANSPORTS: dict[str, JSON] = {"any": ["utp", "tcp"], "utp": ["utp"], "tcp": ["tcp"]}
+# Transmission 4.1's preferred_transports for our transports (the first dialed first)
+_TRANSPORTS: dict[str, JSON] = {"any": ["utp", "tcp"], "tcp_first": ["tcp", "utp"], "utp": ["utp"],
+                                "tcp": ["tcp"]}
 
 
 def _transport(a: JSONObject, current: Mapping[str, JSON]) -> str:
     """``session-set``'s transports as our ``transport``: 4.1's ``preferred_transports`` (both,
-    uTP first, or one alone), else ``utp-enabled`` and ``tcp-enabled``; ``RpcError`` for none,
-    or TCP before uTP (both are dialed here uTP first)."""
+    the first dialed first, or one alone), else ``utp-enabled`` and ``tcp-enabled`` (both on
+    keep the order there is); ``RpcError`` for none."""
     if "preferred_transports" in a:
         asked = a["preferred_transports"]
         for ours, theirs in _TRANSPORTS.items():
             if asked == theirs:
                 return ours
-        raise RpcError('preferred_transports: must be ["utp", "tcp"] (uTP first, TCP too), ["utp"] or '
-                       '["tcp"] (TCP before uTP is not a choice here)')
+        raise RpcError('preferred_transports: must be ["utp", "tcp"] (uTP first, TCP too), ["tcp", "utp"] '
+                       '(TCP first, uTP too), ["utp"] or ["tcp"]')
     utp, tcp = a.get("utp-enabled", current["utp-enabled"]), a.get("tcp-enabled", current["tcp-enabled"])
     for name, value in (("utp-enabled", utp), ("tcp-enabled", tcp)):
         if not isinstance(value, bool):
             raise RpcError(f"{name}: must be true or false")
     if not utp and not tcp:
         raise RpcError("utp-enabled, tcp-enabled: at least one of them must stay on")
-    return "any" if utp and tcp else "utp" if utp else "tcp"
+    if utp and tcp:
+        return "tcp_first" if current["preferred_transports"] == _TRANSPORTS["tcp_first"] else "any"
+    return "utp" if utp else "tcp"
 
 
 def _peer_network_changes(a: JSONObject, current: Mapping[str, JSON]) -> dict[str, object]:

@@ -59,8 +59,9 @@ const SETTINGS = [
   ]},
   {group: "Connection", fields: [
     {name: "transport", label: "Peer connection protocol", kind: "choice",
-     options: [["any", "TCP and μTP"], ["tcp", "TCP"], ["utp", "μTP"]],
-     hint: "for new connections; with both, μTP is dialed first"},
+     options: [["any", "μTP and TCP, μTP first"], ["tcp_first", "TCP and μTP, TCP first"], ["tcp", "TCP"],
+               ["utp", "μTP"]],
+     hint: "for new connections; with both, the other is dialed too if the first has no link soon"},
     {name: "listen_port", label: "Listening port", kind: "number", placeholder: "6881",
      hint: "for incoming peers, TCP and uTP, kept across restarts; 0 = a free port, chosen now"},
     {name: "random_port", label: "Use a different port on each start", kind: "bool"},

@@ -45,8 +45,10 @@ def check_encryption(value: object, name: str) -> Encryption:
 
 
 def check_transport(value: object, name: str) -> Transport:
-    """One of ``any`` (uTP and TCP), ``tcp``, ``utp`` (``Config.transport``'s names)."""
-    return _one_of(value, TRANSPORTS, name, " (uTP and TCP, TCP alone, uTP alone)")  # type: ignore[return-value]
+    """One of ``any`` (uTP and TCP, uTP first), ``utp``, ``tcp``, ``tcp_first`` (TCP and uTP, TCP
+    first) (``Config.transport``'s names)."""
+    return _one_of(value, TRANSPORTS, name,  # type: ignore[return-value]
+                   " (uTP and TCP, uTP alone, TCP alone, TCP and uTP)")
 
 
 async def check_port_free(manager: TorrentManager, port: int) -> None:
