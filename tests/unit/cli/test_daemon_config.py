@@ -111,12 +111,19 @@ def test_the_network_keys_become_the_services_settings(tmp_path: Path) -> None:
         load_config_file(bad, daemon)
 
 
+def from_file(path: Path, text: str) -> argparse.Namespace:
+    """The daemon's arguments with the config file ``path`` holding ``text``."""
+    parser, daemon = daemon_parser()
+    path.write_text(text)
+    args = parser.parse_args(["daemon", "--config", str(path)])
+    apply_config_file(args, path, daemon)
+    return args
+
+
 def test_the_dedup_keys_are_read_and_checked(tmp_path: Path) -> None:
     parser, daemon = daemon_parser()
     path = tmp_path / "c.toml"
-    path.write_text('dedup = "hardlink"\ndedup-folder = ["/srv/media", "/srv/isos"]\n')
-    args = parser.parse_args(["daemon", "--config", str(path)])
-    apply_config_file(args, path, daemon)
+    args = from_file(path, 'dedup = "hardlink"\ndedup-folder = ["/srv/media", "/srv/isos"]\n')
     assert (args.dedup, args.dedup_folder) == ("hardlink", ["/srv/media", "/srv/isos"])
     assert parser.parse_args(["daemon"]).dedup == "reflink"
     path.write_text('dedup = "symlink"\n')
@@ -145,9 +152,7 @@ def test_a_connection_speed_of_0_is_asked_as_no_outgoing_connection(tmp_path: Pa
 def test_the_disk_reserve_is_read_as_a_size_and_asked_of_the_service(tmp_path: Path) -> None:
     parser, daemon = daemon_parser()
     path = tmp_path / "c.toml"
-    path.write_text('disk-reserve = "20G"\n')
-    args = parser.parse_args(["daemon", "--config", str(path)])
-    apply_config_file(args, path, daemon)
+    args = from_file(path, 'disk-reserve = "20G"\n')
     assert args.disk_reserve == 20 * 1024**3
     assert asked_settings(args)["disk_reserve"] == 20 * 1024**3
     assert updated(ServiceSettings(), {"disk_reserve": args.disk_reserve}).disk_reserve == 20 * 1024**3
