@@ -7,8 +7,11 @@ A job whose session failed on a full disk (``ENOSPC``, a quota's ``EDQUOT``) is 
 ``waits_for_space`` in its record. While such jobs wait, or a reserve is set, the disks are
 looked at every ``SPACE_LOOK`` seconds (the free bytes of the folder each job writes to, one
 ``statvfs`` a folder, in a worker thread): a waiting job is resumed, as its user would, once its
-disk has ``ROOM_TO_GO_ON`` bytes free beyond the reserve; a downloading job whose disk has less
-free than the reserve is stopped for room, saying how much is free. With neither, nothing is
+disk has room for it beyond the reserve — ``ROOM_TO_GO_ON`` bytes, or what it still has to
+download and ``ROOM_SLACK`` when that is less —, the jobs waiting on one disk in the order they
+stopped, each counting the room of those resumed before it in that look (so the room that comes
+back is not promised to them all at once); a downloading job whose disk has less free than the
+reserve is stopped for room, saying how much is free. With neither, nothing is
 looked at until a job stops for room or the reserve is set. A job that stops for room again
 without having verified more (a quota, which the file system's free bytes do not show) waits
 twice as long before each next try, up to ``BACKOFF_MOST`` seconds.
@@ -35,12 +38,13 @@ if TYPE_CHECKING:
     from ..store import JobRecord
     from ..tuning.settings import ServiceSettings
 
-__all__ = ["BACKOFF_MOST", "ROOM_TO_GO_ON", "SPACE_LOOK", "SpaceGuard", "free_bytes"]
+__all__ = ["BACKOFF_MOST", "ROOM_SLACK", "ROOM_TO_GO_ON", "SPACE_LOOK", "SpaceGuard", "disk_of", "free_bytes"]
 
 log = logging.getLogger("torrent_engine.jobs.space")
 
 SPACE_LOOK = 5.0  # seconds between two looks at the disks while a job waits or a reserve is set
 ROOM_TO_GO_ON = 256 * 1024 * 1024  # bytes free beyond the reserve before a job stopped for room goes on
+ROOM_SLACK = 16 * 1024 * 1024  # ... or what it has left to download and this, when that is less
 BACKOFF_MOST = 600.0  # seconds between two tries of a job that stops for room without progress, at most
 
 
@@ -58,6 +62,20 @@ def free_bytes(folder: str) -> int | None:
             return None
         return st.f_bavail * st.f_frsize
     return None
+
+
+def disk_of(folder: str) -> object:
+    """(Blocking.) Which file system ``folder`` (or its nearest folder above that exists) is on:
+    its device number; the folder itself when none can be looked at."""
+    path = Path(folder)
+    for at in (path, *path.parents):
+        try:
+            return os.stat(at).st_dev
+        except FileNotFoundError:
+            continue
+        except OSError:
+            break
+    return folder
 
 
 def _write_folder(rec: JobRecord) -> str:
@@ -124,22 +142,25 @@ class SpaceGuard:
         folders = {_write_folder(rec) for rec in (*waiting, *downloading)}
         if not folders:
             return
-        free = await anyio.to_thread.run_sync(lambda: {f: free_bytes(f) for f in folders})
+        disks = await anyio.to_thread.run_sync(lambda: {f: (disk_of(f), free_bytes(f)) for f in folders})
+        left = {disk: room for disk, room in disks.values() if room is not None}  # (each disk's, this look)
         now = self._clock()
         for job_id in [j for j in self._tries if j not in self.run.jobs]:
             del self._tries[job_id]
         for rec in waiting:
-            room = free[_write_folder(rec)]
+            disk, room = disks[_write_folder(rec)]
             tries, done, not_before = self._tries.get(rec.id, (0, -1, -math.inf))
             if rec.done_size > done:  # (it made progress since its last try: no waiting for it)
                 tries, not_before = 0, -math.inf
-            if room is None or room < reserve + ROOM_TO_GO_ON or now < not_before:
+            need = min(ROOM_TO_GO_ON, max(rec.total_size - rec.done_size, 0) + ROOM_SLACK)
+            if room is None or left[disk] < reserve + need or now < not_before:
                 continue
+            left[disk] -= need  # (promised to this one: the next on this disk goes on from what is left)
             wait = min(SPACE_LOOK * 2 ** min(tries, 16), BACKOFF_MOST)  # (until the next try, if it stops)
             self._tries[rec.id] = (tries + 1, rec.done_size, now + wait)
             await self._go_on(rec, room)
         for rec in downloading:
-            room = free[_write_folder(rec)]
+            _, room = disks[_write_folder(rec)]
             if room is not None and room < reserve:
                 self._stop(rec, room, reserve)
 
