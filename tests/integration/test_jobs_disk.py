@@ -48,13 +48,12 @@ class FullDisk:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, under: Path) -> None:
         self.full = False
         cached, direct = Storage._write_cached, Storage._write_direct
-        real_free = space.free_bytes
+        real_room = space.room_at
         fs = self
 
-        def free(folder: str) -> int | None:
-            if fs.full and (under == Path(folder) or under in Path(folder).parents):
-                return 0
-            return real_free(folder)
+        def room(root: Path, folder: Path) -> tuple[object, int]:
+            disk, free = real_room(root, folder)
+            return disk, 0 if fs.full and (under == folder or under in folder.parents) else free
 
         def refuse(storage: Storage, length: int) -> None:
             if fs.full and length and (under == storage.save_path or under in storage.save_path.parents):
@@ -70,7 +69,7 @@ class FullDisk:
 
         monkeypatch.setattr(Storage, "_write_cached", write_cached)
         monkeypatch.setattr(Storage, "_write_direct", write_direct)
-        monkeypatch.setattr(space, "free_bytes", free)
+        monkeypatch.setattr(space, "room_at", room)
 
 
 async def wait_for(get: Any, ok: Any, timeout: float = 60) -> Any:

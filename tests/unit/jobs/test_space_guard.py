@@ -13,15 +13,8 @@ from typing import Any
 import pytest
 
 from torrent_engine.jobs.disk import space
-from torrent_engine.jobs.disk.space import (
-    BACKOFF_MOST,
-    ROOM_SLACK,
-    ROOM_TO_GO_ON,
-    SPACE_LOOK,
-    SpaceGuard,
-    disk_of,
-    free_bytes,
-)
+from torrent_engine.jobs.disk.listing import room_at
+from torrent_engine.jobs.disk.space import BACKOFF_MOST, ROOM_SLACK, ROOM_TO_GO_ON, SPACE_LOOK, SpaceGuard
 from torrent_engine.jobs.model import JobState
 from torrent_engine.jobs.table import JobTable
 
@@ -45,6 +38,7 @@ class Host:
         self.settings = Settings()
         self.busy: set[str] = set()
         self.tg = None
+        self.download_root = Path("/")
 
     def with_sessions(self) -> list[Any]:
         return []
@@ -59,14 +53,13 @@ def waiting(job_id: str, folder: str, done: int = 0, left: int = 10 * GIB) -> An
 
 def disks(monkeypatch: pytest.MonkeyPatch, room: dict[str, int]) -> None:
     """Each folder of ``room`` a disk of its own with that many bytes free."""
-    monkeypatch.setattr(space, "free_bytes", lambda folder: room[folder])
-    monkeypatch.setattr(space, "disk_of", lambda folder: folder)
+    monkeypatch.setattr(space, "room_at", lambda root, folder: (str(folder), room[str(folder)]))
 
 
-def test_the_free_bytes_and_the_disk_are_those_of_the_nearest_folder_that_exists(tmp_path: Path) -> None:
-    got = free_bytes(str(tmp_path / "not" / "made" / "yet"))
-    assert got is not None and abs(got - shutil.disk_usage(tmp_path).free) < 64 * 1024 * 1024
-    assert disk_of(str(tmp_path / "not" / "made")) == tmp_path.stat().st_dev
+def test_the_disk_and_its_free_bytes_are_those_of_the_nearest_folder_that_exists(tmp_path: Path) -> None:
+    disk, got = room_at(tmp_path, tmp_path / "not" / "made" / "yet")
+    assert disk == tmp_path.stat().st_dev
+    assert abs(got - shutil.disk_usage(tmp_path).free) < 64 * 1024 * 1024
 
 
 async def test_a_job_stopped_for_room_goes_on_once_there_is_room_for_it_beyond_the_reserve(

@@ -13,7 +13,7 @@ from pathlib import Path
 from ..model import SavePathError
 from .paths import confine
 
-__all__ = ["FolderEntry", "folder_entries", "free_bytes"]
+__all__ = ["FolderEntry", "folder_entries", "free_bytes", "room_at"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +58,18 @@ def folder_entries(root: Path, folder: Path, *, dirs: bool = True, files: bool =
 def free_bytes(root: Path, path: Path) -> int:
     """The bytes free to us at ``path`` (inside ``root``), or at its nearest folder that exists
     (one a job makes on demand); -1 when none can tell."""
+    return room_at(root, path)[1]
+
+
+def room_at(root: Path, path: Path) -> tuple[object, int]:
+    """(Blocking.) The file system ``path`` (inside ``root``), or its nearest folder that exists,
+    is on (its device number; ``path`` when none can tell) and the bytes free to us there (-1
+    when none can tell)."""
     current = path
     while True:
         try:
-            return shutil.disk_usage(current).free
+            return os.stat(current).st_dev, shutil.disk_usage(current).free
         except OSError:
             if current == root or current.parent == current:
-                return -1
+                return path, -1
             current = current.parent

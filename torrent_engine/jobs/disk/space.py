@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 from collections.abc import Awaitable, Callable
 from functools import partial
 from pathlib import Path
@@ -33,12 +32,13 @@ from ...session.state_table import State
 from ...units import human_bytes
 from ..model import JobState, JobStateChanged
 from .host import DiskHost
+from .listing import room_at
 
 if TYPE_CHECKING:
     from ..store import JobRecord
     from ..tuning.settings import ServiceSettings
 
-__all__ = ["BACKOFF_MOST", "ROOM_SLACK", "ROOM_TO_GO_ON", "SPACE_LOOK", "SpaceGuard", "disk_of", "free_bytes"]
+__all__ = ["BACKOFF_MOST", "ROOM_SLACK", "ROOM_TO_GO_ON", "SPACE_LOOK", "SpaceGuard"]
 
 log = logging.getLogger("torrent_engine.jobs.space")
 
@@ -46,36 +46,6 @@ SPACE_LOOK = 5.0  # seconds between two looks at the disks while a job waits or 
 ROOM_TO_GO_ON = 256 * 1024 * 1024  # bytes free beyond the reserve before a job stopped for room goes on
 ROOM_SLACK = 16 * 1024 * 1024  # ... or what it has left to download and this, when that is less
 BACKOFF_MOST = 600.0  # seconds between two tries of a job that stops for room without progress, at most
-
-
-def free_bytes(folder: str) -> int | None:
-    """(Blocking.) The bytes an unprivileged writer may still write on the file system of
-    ``folder`` (or of its nearest folder above that exists: a job's folder may not be made
-    yet); None when none can be looked at."""
-    path = Path(folder)
-    for at in (path, *path.parents):
-        try:
-            st = os.statvfs(at)
-        except FileNotFoundError:
-            continue
-        except OSError:
-            return None
-        return st.f_bavail * st.f_frsize
-    return None
-
-
-def disk_of(folder: str) -> object:
-    """(Blocking.) Which file system ``folder`` (or its nearest folder above that exists) is on:
-    its device number; the folder itself when none can be looked at."""
-    path = Path(folder)
-    for at in (path, *path.parents):
-        try:
-            return os.stat(at).st_dev
-        except FileNotFoundError:
-            continue
-        except OSError:
-            break
-    return folder
 
 
 def _write_folder(rec: JobRecord) -> str:
@@ -142,18 +112,20 @@ class SpaceGuard:
         folders = {_write_folder(rec) for rec in (*waiting, *downloading)}
         if not folders:
             return
-        disks = await anyio.to_thread.run_sync(lambda: {f: (disk_of(f), free_bytes(f)) for f in folders})
-        left = {disk: room for disk, room in disks.values() if room is not None}  # (each disk's, this look)
+        root = self.run.download_root  # (every folder a job writes to is inside it)
+        disks = await anyio.to_thread.run_sync(lambda: {f: room_at(root, Path(f)) for f in folders})
+        left = {disk: room for disk, room in disks.values() if room >= 0}  # (each disk's, this look)
         now = self._clock()
-        for job_id in [j for j in self._tries if j not in self.run.jobs]:
-            del self._tries[job_id]
+        for job_id in [j for j in (*self._tries, *self._told) if j not in self.run.jobs]:
+            self._tries.pop(job_id, None)
+            self._told.pop(job_id, None)
         for rec in waiting:
             disk, room = disks[_write_folder(rec)]
             tries, done, not_before = self._tries.get(rec.id, (0, -1, -math.inf))
             if rec.done_size > done:  # (it made progress since its last try: no waiting for it)
                 tries, not_before = 0, -math.inf
             need = min(ROOM_TO_GO_ON, max(rec.total_size - rec.done_size, 0) + ROOM_SLACK)
-            if room is None or left[disk] < reserve + need or now < not_before:
+            if room < 0 or left[disk] < reserve + need or now < not_before:
                 continue
             left[disk] -= need  # (promised to this one: the next on this disk goes on from what is left)
             wait = min(SPACE_LOOK * 2 ** min(tries, 16), BACKOFF_MOST)  # (until the next try, if it stops)
@@ -161,7 +133,7 @@ class SpaceGuard:
             await self._go_on(rec, room)
         for rec in downloading:
             _, room = disks[_write_folder(rec)]
-            if room is not None and room < reserve:
+            if 0 <= room < reserve:
                 self._stop(rec, room, reserve)
 
     async def _go_on(self, rec: JobRecord, room: int) -> None:
