@@ -10,8 +10,8 @@ from pathlib import Path
 
 from ..errors import MetainfoError
 from ..storage.create import Version, create_torrent
+from ..units import human_bytes
 from . import COMMANDS
-from .info import human_size
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller inputs finish before a progress line helps
 
@@ -82,8 +82,8 @@ class HashProgress:
             return
         self.last = now
         rate = done / max(now - self.started, 1e-6)
-        line = (f"{self.label} {100 * done / total:5.1f}%  {human_size(done)} / {human_size(total)}"
-                f"  {human_size(int(rate))}/s")
+        line = (f"{self.label} {100 * done / total:5.1f}%  {human_bytes(done)} / {human_bytes(total)}"
+                f"  {human_bytes(int(rate))}/s")
         if self.terminal:
             sys.stderr.write(f"\r{line}   " + ("\n" if done >= total else ""))
         else:
@@ -152,5 +152,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"info-hash v1: {torrent.info_hash_v1.hex()}")
     if torrent.info_hash_v2:
         print(f"info-hash v2: {torrent.info_hash_v2.hex()}")
-    print(f"pieces:       {torrent.num_pieces} x {human_size(torrent.piece_length)}")
+    print(f"pieces:       {torrent.num_pieces} x {human_bytes(torrent.piece_length)}")
     return 0

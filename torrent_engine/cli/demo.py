@@ -16,7 +16,7 @@ from pathlib import Path
 
 import anyio
 
-from ..config import Config
+from ..config import TRANSPORTS, Config
 from ..engine.runtime import run as run_loop
 from ..events import PeerConnected
 from ..session import Session
@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help="piece length in KiB (default: 1024)")
     p.add_argument("--encryption", choices=["prefer", "require", "disable"], default="disable",
                    help="MSE/PE policy of both sessions (default: disable)")
-    p.add_argument("--transport", choices=["any", "utp", "tcp"], default="any",
+    p.add_argument("--transport", choices=TRANSPORTS, default="any",
                    help="peer transport of both sessions (default: any, i.e. uTP first, as a download)")
     p.add_argument("--keep", type=Path, default=None, metavar="DIR",
                    help="work in DIR and keep the files (default: a temporary folder, removed)")

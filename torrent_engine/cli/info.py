@@ -28,11 +28,6 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.set_defaults(run=run)
 
 
-def human_size(n: int) -> str:
-    """``1536`` -> ``1.5 KiB``."""
-    return human_bytes(n)
-
-
 class FileSummary(TypedDict):
     """One file of a .torrent as ``info --json`` shows it."""
 
@@ -134,7 +129,7 @@ def _text(s: TorrentSummary | MagnetSummary) -> str:
         row("info-hash v2", s["info_hash_v2"])
     if s["kind"] == "magnet":
         if s["exact_length"] is not None:
-            row("size", human_size(s["exact_length"]))
+            row("size", human_bytes(s["exact_length"]))
         row("trackers", len(s["trackers"]))
         lines.extend(f"  {u}" for u in s["trackers"])
         if s["web_seeds"]:
@@ -146,8 +141,8 @@ def _text(s: TorrentSummary | MagnetSummary) -> str:
             row("select only", ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in s["select_only"]))
         return "\n".join(lines)
     row("version", s["version"])
-    row("size", f"{human_size(s['total_size'])} ({s['total_size']} bytes)")
-    row("pieces", f"{s['num_pieces']} x {human_size(s['piece_length'])}")
+    row("size", f"{human_bytes(s['total_size'])} ({s['total_size']} bytes)")
+    row("pieces", f"{s['num_pieces']} x {human_bytes(s['piece_length'])}")
     row("private", "yes" if s["private"] else "no")
     if s["comment"]:
         row("comment", s["comment"])

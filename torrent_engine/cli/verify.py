@@ -20,9 +20,9 @@ from ..storage.datacheck import DataCheck, FileCheck, check_data, look_at
 from ..storage.dedup import PlaceError, place_file
 from ..storage.findfiles import Found, alone, find_files
 from ..storage.paths import real_path, safe_join
+from ..units import human_bytes
 from . import COMMANDS
 from .create import PROGRESS_MIN_BYTES, HashProgress
-from .info import human_size
 
 _SHOWN = {"complete": "complete", "incomplete": "incomplete", "missing": "missing",
           "wrong_size": "wrong size", "unreadable": "unreadable"}
@@ -78,24 +78,24 @@ def _line(f: FileCheck) -> str:
         more = f"  ({f.size_on_disk} bytes on disk, {f.length} in the torrent)"
     elif f.state == "unreadable":
         more = f"  ({f.reason})"
-    return f"  {_SHOWN[f.state]:<10} {human_size(f.length):>10}  {f.path}{more}"
+    return f"  {_SHOWN[f.state]:<10} {human_bytes(f.length):>10}  {f.path}{more}"
 
 
 def report(torrent: Torrent, found: DataCheck, *, every: bool) -> str:
     """What ``verify`` prints of ``found``: the torrent, the files not complete (every file with
     ``every``), and the totals."""
     kind = "hybrid" if torrent.is_hybrid else "v2" if torrent.is_v2 else "v1"
-    lines = [f"{torrent.name} ({kind}, {len(found.files)} files, {human_size(found.total_bytes)}, "
-             f"{found.num_pieces} pieces of {human_size(torrent.piece_length)}) in {found.save_path}"]
+    lines = [f"{torrent.name} ({kind}, {len(found.files)} files, {human_bytes(found.total_bytes)}, "
+             f"{found.num_pieces} pieces of {human_bytes(torrent.piece_length)}) in {found.save_path}"]
     lines += [_line(f) for f in found.files if every or f.state != "complete"]
     pieces = len(found.verified)
     share = 100 * pieces / found.num_pieces if found.num_pieces else 100.0
     bad = sum(1 for f in found.files if f.state != "complete")
     # (a rate only when all was read: pieces of missing files cost no read)
-    rate = f" ({human_size(int(found.total_bytes / found.seconds))}/s)" \
+    rate = f" ({human_bytes(int(found.total_bytes / found.seconds))}/s)" \
         if found.seconds > 0 and pieces == found.num_pieces else ""
     lines.append(f"{pieces} of {found.num_pieces} pieces verified ({share:.1f} %), "
-                 f"{human_size(found.verified_bytes)} of {human_size(found.total_bytes)}; "
+                 f"{human_bytes(found.verified_bytes)} of {human_bytes(found.total_bytes)}; "
                  + (f"{bad} of {len(found.files)} files not complete" if bad else "every file complete")
                  + f"; checked in {found.seconds:.1f} s{rate}")
     return "\n".join(lines)
