@@ -3,7 +3,8 @@ a feed on a loopback server read once processing is on, a download rule (a word,
 filter, a category and a save path) adding the torrent of the article it takes — one of two
 articles of the same episode —, the article read from then on; a feed that answers 404 says so;
 a disabled rule's matching articles; the conflicts and bad rules refused as qBittorrent answers;
-everything kept across a restart; a feeds record that cannot be read kept aside; an admin's alone."""
+everything kept across a restart; a feeds record that cannot be read kept aside; an admin's alone;
+a feed fetched with the cookies given for it."""
 
 from __future__ import annotations
 
@@ -325,3 +326,40 @@ async def test_the_feeds_of_one_host_are_fetched_one_at_a_time_the_delay_apart(t
         assert began >= ended + 1.0, on_a  # (one at a time, the delay after the last one ended)
     (_, b_began, _), = seen[b.port]
     assert b_began < on_a[-1][1], (seen, "the other host waited for this one's turns")
+
+
+async def test_a_feed_is_fetched_with_the_cookies_given_for_its_domain_and_path(tmp_path: Path) -> None:
+    """qBittorrent's cookies (``app/setCookies``) go with its feeds' fetches as with its .torrent
+    URLs': a site that answers a feed only to its logged-in user; a cookie of another path is
+    not sent."""
+    heard: dict[str, str] = {}
+
+    async def site(request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
+        heard[request.path] = request.headers.get("cookie", "")
+        if "uid=7" not in heard[request.path]:
+            await stream.send(http_response(b"log in first", status="403 Forbidden"))
+            return
+        body = (b'<rss version="2.0"><channel><title>Mine</title><item><title>Show S01E02</title>'
+                b"<guid>e2</guid></item></channel></rss>")
+        await stream.send(http_response(body))
+
+    async with http_tracker(site) as server, running_api(tmp_path) as api:
+        c = api.client
+        cookies = [{"name": "uid", "value": "7", "domain": "127.0.0.1", "path": "/rss"},
+                   {"name": "other", "value": "1", "domain": "127.0.0.1", "path": "/elsewhere"}]
+        r = await c.post("/api/v2/app/setCookies", data={"cookies": json.dumps(cookies)})
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/v2/app/setPreferences", data={"json": '{"rss_processing_enabled": true}'})
+        assert r.status_code == 200, r.text
+        for path in ("rss/mine.xml", "open.xml"):
+            r = await c.post("/api/v2/rss/addFeed", data={"url": f"http://127.0.0.1:{server.port}/{path}",
+                                                          "path": path})
+            assert r.status_code == 200, r.text
+        with anyio.fail_after(30):
+            while True:
+                items = (await c.get("/api/v2/rss/items", params={"withData": "true"})).json()
+                if items["open.xml"].get("hasError") and items["rss/mine.xml"].get("articles"):
+                    break
+                await anyio.sleep(0.05)
+    assert heard == {"/rss/mine.xml": "uid=7", "/open.xml": ""}
+    assert [a["title"] for a in items["rss/mine.xml"]["articles"]] == ["Show S01E02"]

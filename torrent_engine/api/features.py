@@ -245,7 +245,7 @@ class FeatureApi(JsonRoutes):
         return JSONResponse(metadata_json(torrent))
 
     async def cookies(self, request: Request) -> Response:
-        """``GET /api/cookies``: the cookies sent with the .torrent URLs the service fetches."""
+        """``GET /api/cookies``: the cookies sent with the .torrent URLs and feeds the service fetches."""
         rows: list[JSON] = [cookie_json(c) for c in self.service.url_cookies()]
         return JSONResponse({"cookies": rows})
 

@@ -1236,9 +1236,9 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
                                     body="SettingsChange", tag="settings"),
     ("GET", "/api/watch"): _op("The watched folders and the files they held lately", "WatchStatus",
                                tag="settings"),
-    ("GET", "/api/cookies"): _op("The cookies sent with the .torrent URLs fetched", "UrlCookies",
+    ("GET", "/api/cookies"): _op("The cookies sent with the .torrent URLs and feeds fetched", "UrlCookies",
                                  tag="settings"),
-    ("PUT", "/api/cookies"): _op("Replace the cookies sent with .torrent URLs", "UrlCookies",
+    ("PUT", "/api/cookies"): _op("Replace the cookies sent with .torrent URLs and feeds", "UrlCookies",
                                  errors=_BODY_ERRORS, body="UrlCookies", body_required=True, tag="settings"),
     ("GET", "/api/folders"): _op(
         "The folders (and files) in a folder of the download folder, to pick a path from (a viewer's "

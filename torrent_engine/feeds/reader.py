@@ -5,7 +5,8 @@ auto-downloader).
 One task reads them all (``run``, in the service's task group: it ends when the service stops):
 each feed once its interval is over (its own, else ``rss_refresh_interval``), while
 ``rss_processing_enabled``, at most ``FETCHES_AT_ONCE`` at once, each within ``FETCH_TIMEOUT``
-and ``MAX_FEED_SIZE`` (fetched as a ``.torrent`` URL is: the service's proxy and bound address).
+and ``MAX_FEED_SIZE`` (fetched as a ``.torrent`` URL is: the service's proxy, bound address and
+the cookies given for its domain and path, qBittorrent's ``app/setCookies``).
 Feeds of one host (and port) are fetched one at a time, each ``rss_fetch_delay`` seconds after
 the last ended (qBittorrent's "same host request delay": a site that serves many feeds, a
 tracker's RSS, is not asked them all at once).
@@ -184,13 +185,14 @@ class FeedReader:
             log.exception("the feed reader's work failed")
 
     async def _fetch(self, url: str) -> bytes:
-        """The document at ``url``, fetched as a ``.torrent`` URL is (``HttpError``)."""
+        """The document at ``url``, fetched as a ``.torrent`` URL is, the cookies given for its
+        domain and path too (``HttpError``)."""
         config = self.service.manager.config
         proxy = config.proxy  # (straight under "torrents only", unless proxy only)
         if proxy is not None and self.service.get_settings().proxy_torrents_only and not proxy.only:
             proxy = None
         answer = await http_get(url, timeout=FETCH_TIMEOUT, max_body=MAX_FEED_SIZE, proxy=proxy,
-                                bind=config.netbind())
+                                bind=config.netbind(), cookies=self.service.url_cookie_header)
         if answer.status != 200:
             raise HttpError(f"answered {answer.status} {answer.reason}".strip(), url)
         return answer.body

@@ -448,6 +448,10 @@ class JobService:
         """The cookies sent with the .torrent URLs the service fetches (those not expired)."""
         return self._cookies.cookies()
 
+    def url_cookie_header(self, url: str) -> str:
+        """The ``Cookie:`` value a GET of ``url`` carries now (``""``: none): a .torrent URL's, a feed's."""
+        return self._cookies.header_for(url)
+
     async def set_url_cookies(self, cookies: Sequence[Cookie]) -> None:
         """The cookies sent with .torrent URLs become exactly ``cookies`` (each checked by
         ``check_cookie``; at most ``MAX_COOKIES``, else ``InvalidJobRequest``), those with an

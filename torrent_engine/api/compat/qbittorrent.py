@@ -494,7 +494,7 @@ class QbittorrentApi:
         await anyio.to_thread.run_sync(self.client_data.store, form.get("data") or "")
 
     async def cookies(self, form: Form, request: Request) -> list[JSON]:
-        """``app/cookies`` (2.11.3): the cookies sent with the .torrent URLs fetched."""
+        """``app/cookies`` (2.11.3): the cookies sent with the .torrent URLs and feeds fetched."""
         return cookie_records(self.service.url_cookies())
 
     async def set_cookies(self, form: Form, request: Request) -> None:
