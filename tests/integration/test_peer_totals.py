@@ -1,6 +1,6 @@
 """The bytes moved with each connected peer: qBittorrent's ``sync/torrentPeers`` ``downloaded``,
 ``uploaded`` and 2.16's ``contribution`` (what was sent to the peer over what it has, as
-qBittorrent computes it), our job's ``peer_list`` (they were 0 whatever moved). And a leecher's
+qBittorrent computes it), our job's ``peer_list`` (they were 0 whatever moved); the peer's id. And a leecher's
 progress as its seed sees it: a peer tells every peer of each piece it completes, those that have
 it too (libtorrent's ``send_redundant_have``, its default): a seed showed a leecher of ours at 0 %
 from start to end."""
@@ -16,6 +16,7 @@ import pytest
 from tests.integration.api_helpers import Api, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
 from tests.integration.test_jobs_service import seeder
+from torrent_engine.net.peer.peer_id import CLIENT_PREFIX
 from torrent_engine.session import Session
 
 pytestmark = pytest.mark.anyio
@@ -42,6 +43,9 @@ async def test_what_came_from_a_seeder_is_counted_on_its_row(tmp_path: Path) -> 
         assert row["uploaded"] == 0 and row["contribution"] == 0
         detail = (await api.client.get(f"/api/jobs/{job.id}")).json()["peer_list"]
         assert detail[0]["downloaded"] >= row["downloaded"] and detail[0]["uploaded"] == 0
+        # the seeder's peer id: whole in ours, its client's 8 bytes in qBittorrent's (2.15.1)
+        assert seed.shared is not None and bytes.fromhex(detail[0]["peer_id"]) == seed.shared.peer_id
+        assert row["peer_id_client"] == CLIENT_PREFIX.decode()
 
 
 async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contribution(tmp_path: Path) -> None:

@@ -488,9 +488,11 @@ SCHEMAS: dict[str, Schema] = {
                                    "(0: we lack none)"},
                      "files": {"type": "array", "items": STRING,
                                "description": "the files of the piece being downloaded from it (none: "
-                               "nothing is asked of it)"}},
+                               "nothing is asked of it)"},
+                     "peer_id": {"type": "string", "pattern": "^([0-9a-f]{40})?$",
+                                 "description": "the peer id of its handshake, in hex (\"\": not known)"}},
                     ["address", "client", "download_rate", "upload_rate", "progress", "transport",
-                     "sources", "downloaded", "uploaded", "relevance", "files"]),
+                     "sources", "downloaded", "uploaded", "relevance", "files", "peer_id"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT,
                         "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"},

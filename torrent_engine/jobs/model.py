@@ -315,6 +315,7 @@ class JobPeer:
     uploaded: int = 0  # payload bytes sent to it over this connection
     relevance: float = 0.0  # the share of the pieces we lack that it has (0: we lack none)
     files: tuple[str, ...] = ()  # the files of the piece being downloaded from it (JobFile paths)
+    peer_id: str = ""  # the 20 bytes of its handshake's peer id in hex ("": not known)
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,7 +613,7 @@ class Job:
                                  "upload_rate": p.upload_rate, "progress": p.progress,
                                  "transport": p.transport, "sources": list(p.sources),
                                  "downloaded": p.downloaded, "uploaded": p.uploaded,
-                                 "relevance": p.relevance, "files": list(p.files)}
+                                 "relevance": p.relevance, "files": list(p.files), "peer_id": p.peer_id}
                                 for p in self.peer_list]
             out["trackers"] = [self._tracker_json(t) for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()

@@ -90,7 +90,8 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming),
                           downloaded=p.downloaded, uploaded=p.uploaded,
                           relevance=_relevance(p.have, session.have, num_pieces),
-                          files=_downloading_files(session, p.key, paths) if paths else ())
+                          files=_downloading_files(session, p.key, paths) if paths else (),
+                          peer_id=p.link.peer_id.hex())
                   for p in session.peers)
     progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
     if not knows_pieces(session) and rec.total_size > 0:  # what the record last said stands

@@ -217,6 +217,12 @@ def test_where_peers_came_from_in_both_dialects() -> None:
     assert peer_record(incoming)["flags"] == "I" and peer_record(incoming)["ip"] == "fd00::2"
     assert peer_record(dht_pex)["flags"] == "H X" and peer_record(given)["flags"] == ""
     assert [flag_str(p) for p in (lsd, incoming, dht_pex, given)] == ["T", "I", "HX", ""]
+    # 2.15.1's peer_id_client, as qBittorrent's: its first 8 bytes printable, else Unknown; "" none
+    ids = {b"-qB5100-" + b"\xff" * 12: "-qB5100-", b"M7-4-0--" + bytes(12): "M7-4-0--",
+           b"\x00\x01" + b"A" * 18: "Unknown", b"-lt20B0\n" + b"x" * 12: "Unknown", bytes(20): ""}
+    assert {pid: peer_record(dataclasses.replace(lsd, peer_id=pid.hex()))["peer_id_client"]
+            for pid in ids} == ids
+    assert peer_record(given)["peer_id_client"] == ""  # (a peer whose id is not known)
     peers = (lsd, incoming, dht_pex, given)
     counted = peers_from(dataclasses.replace(job(JobState.DOWNLOADING), peer_list=peers))
     assert counted == {"fromCache": 0, "fromDht": 1, "fromIncoming": 1, "fromLpd": 0, "fromLtep": 0,

@@ -359,7 +359,8 @@ def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
     if p.transport == "utp":
         flags.append(("P", "μTP"))
     return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,
-            "client": p.client, "progress": p.progress, "dl_speed": int(p.download_rate),
+            "client": p.client, "peer_id_client": _peer_id_client(p.peer_id), "progress": p.progress,
+            "dl_speed": int(p.download_rate),
             "up_speed": int(p.upload_rate), "downloaded": p.downloaded, "uploaded": p.uploaded,
             # (2.15.1's host_name is "" as with its reverse resolution off, its default)
             "contribution": _contribution(p, size), "host_name": "",
@@ -367,6 +368,15 @@ def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
             "flags": " ".join(letter for letter, _ in flags),
             "flags_desc": "\n".join(f"{letter} = {text}" for letter, text in flags),
             "relevance": p.relevance, "files": "\n".join(p.files), "country_code": "", "country": ""}
+
+
+def _peer_id_client(peer_id: str) -> str:
+    """2.15.1's ``peer_id_client``: the first 8 bytes of the peer id as text (``-qB5100-``),
+    ``Unknown`` when one is not printable ASCII, ``""`` when none is known, as qBittorrent's."""
+    if not peer_id.strip("0"):
+        return ""
+    head = bytes.fromhex(peer_id[:16])
+    return head.decode("ascii") if all(32 <= c <= 126 for c in head) else "Unknown"
 
 
 def _contribution(p: JobPeer, size: int) -> float:
