@@ -300,3 +300,47 @@ async def test_the_peer_network_is_changed_in_settings_and_a_taken_port_shown_by
                 reason, typed = await in_thread(refused)
             assert f"port {busy} cannot be listened on" in reason and typed == str(busy)
             assert api.service.get_settings().listen_port == kept != 0
+
+
+async def test_the_mail_settings_are_typed_saved_and_a_test_mail_sent_from_the_settings(
+        tmp_path: Path) -> None:
+    """Downloads' mail fields: typed and saved (the password in a password field, sent as typed),
+    then "Send a test mail" sends one through a loopback SMTP server and says where it went; a
+    server that refuses the login is said by its words."""
+    from tests.integration._smtp_server import LOGIN, smtp_server
+
+    async with smtp_server() as server, running_api(tmp_path) as api:
+        with chromium() as driver:
+            view = SettingsView(driver, api.url)
+
+            def type_and_test() -> tuple[str, str]:
+                view.open()
+                for name, text in (("mail_to", "me@example.org"), ("mail_from", "engine@example.org"),
+                                   ("mail_server", f"127.0.0.1:{server.port}"), ("mail_username", LOGIN[0]),
+                                   ("mail_password", LOGIN[1])):
+                    view.retype(name, text)
+                view.field("mail_enabled").click()
+                view.field("mail_auth_enabled").click()
+                view.save("Saved.")
+                driver.find_element(view.by.ID, "settings-mail-test").click()
+                status = wait(driver, lambda d: (t := d.find_element(
+                    view.by.ID, "settings-mail-test-status").text).startswith(("Sent", "Not sent")) and t)
+                return str(status), str(view.field("mail_password").get_attribute("type"))
+
+            status, kind = await in_thread(type_and_test)
+            assert (status, kind) == (f"Sent to me@example.org through 127.0.0.1:{server.port}.", "password")
+            mail = await server.mail(0)
+            assert (mail.recipients, mail.login) == (["me@example.org"], LOGIN[0])
+            s = api.service.get_settings()
+            assert (s.mail_enabled, s.mail_auth_enabled, s.mail_password) == (True, True, LOGIN[1])
+
+            await api.service.update_settings(mail_password="wrong")
+
+            def refused() -> str:
+                driver.find_element(view.by.ID, "settings-mail-test").click()
+                return str(wait(driver, lambda d: (t := d.find_element(
+                    view.by.ID, "settings-mail-test-status").text).startswith("Not sent") and t))
+
+            said = await in_thread(refused)
+            refusal = f"Not sent: mail_username: 127.0.0.1:{server.port} refused the login: 535"
+            assert said.startswith(refusal), said

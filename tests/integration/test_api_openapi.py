@@ -217,6 +217,10 @@ async def test_every_described_operation_answers_as_the_document_says(tmp_path: 
         await c.call("GET", "/api/log/peers", 200, params={"after": "-1"})
         await c.call("GET", "/api/log/peers", 400, params={"after": "-2"})
         await c.call("POST", "/api/ipfilter/update", 409)  # (no list URL set)
+        await c.call("POST", "/api/settings/test-mail", 400)  # (no server set)
+        await c.call("PATCH", "/api/settings", 200, json={"mail_server": "127.0.0.1:9", "mail_from": "a@b.c",
+                                                          "mail_to": "d@e.f"})
+        await c.call("POST", "/api/settings/test-mail", 502)  # (nothing listens there)
         feed = {"url": "http://127.0.0.1:9/feed.xml", "path": "Shows"}  # (processing off: never read)
         await c.call("POST", "/api/feeds/folders", 201, json={"path": "TV"})
         await c.call("POST", "/api/feeds/folders", 409, json={"path": "TV"})

@@ -535,7 +535,7 @@ async def test_set_save_path_set_download_path_and_set_speed_limits_mode_as_qbit
 
 
 async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refused(tmp_path: Path) -> None:
-    """qBittorrent's WebUI, DNS, e-mail, embedded tracker and file pool preferences: shown as this
+    """qBittorrent's WebUI, DNS, embedded tracker and file pool preferences: shown as this
     daemon has them (the API's port, HTTPS or not; no alternative WebUI, no subnet that skips the
     login …), so that a settings page does not show them empty; sent with their value, accepted;
     a change is a 400 naming the field (it was ignored with a 200: a change that never happened)."""
@@ -552,7 +552,7 @@ async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refu
             r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(same)})
             assert r.status_code == 200, r.text
             for change in ({"web_ui_port": 8080}, {"bypass_auth_subnet_whitelist_enabled": True},
-                           {"mail_notification_enabled": True}, {"file_pool_size": 7},
+                           {"dyndns_enabled": True}, {"file_pool_size": 7},
                            {"web_ui_domain_list": "*"}):
                 r = await c.post("/api/v2/app/setPreferences", data={"json": json.dumps(change)})
                 [name] = change

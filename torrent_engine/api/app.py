@@ -60,6 +60,7 @@ from ..jobs import (
 )
 from ..jobs.model import one_not_saved
 from ..jobs.trackers import check_url_of
+from ..jobs.tuning.mail import MailNotSent
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..logbook import LogBook
 from ..net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
@@ -136,6 +137,8 @@ def _job_error_status(exc: JobError) -> int:
         return 409
     if isinstance(exc, StateNotSaved):  # (the change was not made: the state folder is full, or failing)
         return 507 if exc.full else 503
+    if isinstance(exc, MailNotSent):  # (the mail server could not be reached, or refused it)
+        return 502
     return 400
 
 

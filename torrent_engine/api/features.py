@@ -25,7 +25,7 @@ from ..jobs.organising.features import features_from
 from ..jobs.validate import check_category, check_tags
 from ..jsonvalue import JSON, JSONObject
 from ..net.httpclient.cookies import MAX_COOKIES, Cookie, CookieError, check_cookie
-from .access import shown_proxy_url
+from .access import current, shown_proxy_url
 
 if TYPE_CHECKING:
     from .access import Gate
@@ -218,7 +218,16 @@ class FeatureApi(JsonRoutes):
         out = self.service.get_settings().to_json()
         if isinstance(out.get("proxy_url"), str):
             out["proxy_url"] = shown_proxy_url(str(out["proxy_url"]))
+        if out.get("mail_password") and not current().admin:  # (the daemon's secret: an admin's to see)
+            out["mail_password"] = "***"
         return JSONResponse(out)
+
+    async def test_mail(self, request: Request) -> Response:
+        """``POST /api/settings/test-mail``: the test mail sent now with the mail settings as
+        they are (400 naming a setting it needs, 502 saying why the server did not take it)."""
+        await self.service.mailer.test()
+        s = self.service.get_settings()
+        return JSONResponse({"sent": True, "to": s.mail_to, "server": s.mail_server})
 
     async def update_settings(self, request: Request) -> Response:
         """``PATCH /api/settings``: change some of them."""
@@ -307,6 +316,7 @@ class FeatureApi(JsonRoutes):
             Route("/api/tags/{tag}", self.delete_tag, methods=["DELETE"]),
             Route("/api/settings", self.settings, methods=["GET"]),
             Route("/api/settings", self.update_settings, methods=["PATCH"]),
+            Route("/api/settings/test-mail", self.test_mail, methods=["POST"]),
             Route("/api/watch", self.watch, methods=["GET"]),
             Route("/api/metadata", self.metadata, methods=["POST"]),
             Route("/api/cookies", self.cookies, methods=["GET"]),

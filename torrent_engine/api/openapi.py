@@ -427,6 +427,18 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "rss_download_repack_proper_episodes": {"type": "boolean",
                                             "description": "the smart filter takes a REPACK or PROPER of "
                                                            "an episode taken, once"},
+    "mail_enabled": {"type": "boolean", "description": "a mail is sent when a download completes (needs "
+                                                       "mail_server, mail_from and mail_to)"},
+    "mail_from": {"type": "string", "maxLength": 254, "description": "the sender's address (\"\": none)"},
+    "mail_to": {"type": "string", "description": "the recipients' addresses, separated by commas"},
+    "mail_server": {"type": "string", "maxLength": 256,
+                    "description": "the SMTP server: host, or host:port (465 with mail_ssl, else 25)"},
+    "mail_ssl": {"type": "boolean", "description": "TLS from the first byte (else STARTTLS when the "
+                                                   "server offers it); its certificate verified"},
+    "mail_auth_enabled": {"type": "boolean", "description": "log in with mail_username and mail_password"},
+    "mail_username": {"type": "string", "maxLength": 256},
+    "mail_password": {"type": "string", "maxLength": 256,
+                      "description": "shown to an admin alone (\"***\" to others when one is set)"},
 }
 
 _CREATION_VERSION: Schema = {"type": "string", "enum": list(VERSIONS),
@@ -772,6 +784,8 @@ SCHEMAS: dict[str, Schema] = {
                                                                                      "(renamed .invalid)"})},
                                  ["time", "file", "added", "job_id", "reason"])}},
         ["enabled", "interval", "folders", "recent"]),
+    "TestMail": _obj({"sent": {"type": "boolean", "const": True}, "to": STRING, "server": STRING},
+                     ["sent", "to", "server"]),
     "UrlCookies": _obj({"cookies": {"type": "array", "maxItems": 512, "items": _obj({
         "name": {"type": "string", "minLength": 1, "description": "a token (RFC 6265)"},
         "value": {"type": "string", "description": "printable ASCII, no ';'"},
@@ -1028,6 +1042,7 @@ _ERRORS = {
     429: "too many failed logins from this address: Retry-After",
     413: "the body is too large",
     415: "neither JSON nor multipart",
+    502: "the mail server could not be reached, or did not take the mail (the reason)",
     503: "the process's file descriptor limit is (nearly) reached: the reason, and Retry-After",
 }
 
@@ -1236,6 +1251,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
     ("GET", "/api/settings"): _op("The run-time settings", "Settings", tag="settings"),
     ("PATCH", "/api/settings"): _op("Change some settings", "Settings", errors=_BODY_ERRORS,
                                     body="SettingsChange", tag="settings"),
+    ("POST", "/api/settings/test-mail"): _op("Send a test mail with the mail settings as they are",
+                                             "TestMail", errors=(502,), tag="settings"),
     ("GET", "/api/watch"): _op("The watched folders and the files they held lately", "WatchStatus",
                                tag="settings"),
     ("GET", "/api/cookies"): _op("The cookies sent with the .torrent URLs and feeds fetched", "UrlCookies",

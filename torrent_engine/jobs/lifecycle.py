@@ -136,6 +136,7 @@ class JobLifecycle:
         self.stop_once_checked: Callable[[JobRecord, Session], None] = lambda rec, session: None
         self.exported: Callable[[ProgramEvent, JobRecord, Torrent | None], None] = lambda *a: None
         self.program_waits: Callable[[JobRecord, bool], bool] = lambda *a: False  # (disk/partial_names.py)
+        self.mail_completed: Callable[[Job], None] = lambda job: None  # (its mail sent: tuning/mail.py)
         # the start in two steps (load, then entering it): between the two lists answer, changes are refused
         self.loaded = False
         self.ready = False  # whether the service has started: its torrents loaded and its jobs restored
@@ -553,8 +554,9 @@ class JobLifecycle:
 
     def run_program(self, event: ProgramEvent, rec: JobRecord, *, moved: bool = False) -> None:
         """Start the program the settings name for ``event`` for ``rec`` (none named: nothing) in
-        the service's task group (its run: the job's ``last_program``). A completion in an incomplete
-        folder runs it once its move ends (``moved``: no longer ``program_due``; the caller writes it)."""
+        the service's task group (its run: the job's ``last_program``), and a completion's mail
+        when mail is on. A completion in an incomplete folder runs it once its move ends
+        (``moved``: no longer ``program_due``; the caller writes it)."""
         rec.program_due &= not moved
         command = self.settings.program(event)
         session = self.session_of(rec)
@@ -564,9 +566,14 @@ class JobLifecycle:
         if event is ProgramEvent.COMPLETED and not moved:
             self.exported(event, rec, torrent)  # (its .torrent copied, where the settings say)
         waits = event is ProgramEvent.COMPLETED and not moved and rec.options.download_path is not None
-        if command and self.tg is not None and not (waits and self.move_when_complete(rec, program=True)):
-            self.programs.run_for(self.tg, event, command, self.snapshot(rec), torrent,
-                                   self.settings.run_timeout)
+        mail = event is ProgramEvent.COMPLETED and self.settings.mail_enabled  # (sent when it would run)
+        if (command or mail) and self.tg is not None \
+                and not (waits and self.move_when_complete(rec, program=True)):
+            job = self.snapshot(rec)
+            if mail:
+                self.mail_completed(job)
+            if command:
+                self.programs.run_for(self.tg, event, command, job, torrent, self.settings.run_timeout)
 
     def refresh_counters(self, rec: JobRecord, session: Session | None = None) -> None:
         """Copy the session's totals (and, once it has its metainfo, sizes and name) into the record."""

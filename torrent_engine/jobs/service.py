@@ -79,6 +79,7 @@ from .table import JobTable
 from .totals import TransferTotals, service_stats
 from .trackers import Tiers
 from .tuning.groups import BandwidthGroups, GroupSettings
+from .tuning.mail import Mailer
 from .tuning.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -144,6 +145,8 @@ class JobService:
         run.stop_met = self._control.stop_soon
         run.stop_once_checked = self._control.stop_once_checked
         run.exported = TorrentExports(run).on
+        self.mailer = Mailer(lambda: run.settings, lambda: run.tg)  # (a completion's mail; mailer.test())
+        run.mail_completed = self.mailer.completed
         # what callers read of the service (the machinery's, the parts')
         self.manager = manager
         self.events = run.events

@@ -63,6 +63,7 @@ from ...jobs.disk.incomplete import shown_folder
 from ...jobs.intake.creations import CreationTask, TorrentCreations
 from ...jobs.organising.features import features_from
 from ...jobs.tuning.altspeed import effective_limits
+from ...jobs.tuning.mail import MailNotSent
 from ...jsonvalue import JSON
 from ...logbook import LogBook, LogLevel
 from .. import jsontext
@@ -228,6 +229,7 @@ class QbittorrentApi:
             "transfer/setSpeedLimits": self.set_speed_limits,
             "app/rotateAPIKey": self.rotate_api_key, "app/deleteAPIKey": self.delete_api_key,
             "clientdata/store": self.store_client_data, "app/setCookies": self.set_cookies,
+            "app/sendTestEmail": self.send_test_email,
             "torrentcreator/addTask": self.add_creation, "torrentcreator/deleteTask": self.delete_creation,
             "torrents/renameFile": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=False),
             "torrents/renameFolder": lambda f, r: qbt_rename(self.service, self._one(f), f, folder=True),
@@ -497,6 +499,15 @@ class QbittorrentApi:
         """``app/cookies`` (2.11.3): the cookies sent with the .torrent URLs and feeds fetched."""
         return cookie_records(self.service.url_cookies())
 
+    async def send_test_email(self, form: Form, request: Request) -> None:
+        """``app/sendTestEmail`` (2.10.4): the test mail sent now with the mail preferences as
+        they are (qBittorrent answers before it is sent; here a mail that cannot go is a 409
+        saying why)."""
+        try:
+            await self.service.mailer.test()
+        except (MailNotSent, InvalidJobRequest) as exc:
+            raise QbtError(409, f"the test mail was not sent: {exc}") from exc
+
     async def set_cookies(self, form: Form, request: Request) -> None:
         """``app/setCookies`` (2.11.3) ``cookies``: a JSON array of them, which become all of them."""
         _require(form, "cookies")
@@ -518,8 +529,9 @@ class QbittorrentApi:
     async def get_preferences(self, form: Form, request: Request) -> dict[str, JSON]:
         """``app/preferences``."""
         prefs = {**preferences(self.service), **served_preferences(request, self.domains)}
-        if not current().admin and prefs.get("proxy_password"):  # (the daemon's secret: an admin's to see)
-            prefs["proxy_password"] = "***"
+        for secret in ("proxy_password", "mail_notification_password"):
+            if not current().admin and prefs.get(secret):  # (the daemon's secret: an admin's to see)
+                prefs[secret] = "***"
         return prefs
 
     async def network_interfaces(self, form: Form, request: Request) -> list[dict[str, str]]:

@@ -54,7 +54,12 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "rss_processing_enabled": "rss_processing_enabled",
           "rss_auto_downloading_enabled": "rss_auto_downloading_enabled",
           "rss_max_articles_per_feed": "rss_max_articles_per_feed", "rss_fetch_delay": "rss_fetch_delay",
-          "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes"}
+          "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes",
+          # (a mail when a download completes: jobs/tuning/mail.py)
+          "mail_notification_enabled": "mail_enabled", "mail_notification_sender": "mail_from",
+          "mail_notification_email": "mail_to", "mail_notification_smtp": "mail_server",
+          "mail_notification_ssl_enabled": "mail_ssl", "mail_notification_auth_enabled": "mail_auth_enabled",
+          "mail_notification_username": "mail_username", "mail_notification_password": "mail_password"}
 # qBittorrent's encryption numbers: 0 prefer, 1 require, 2 disable (its "allow")
 _ENCRYPTION = ("prefer", "require", "disable")
 # qBittorrent's peer connection protocols (bittorrent_protocol): 0 TCP and μTP, 1 TCP, 2 μTP
@@ -181,6 +186,11 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "rss_auto_downloading_enabled": s.rss_auto_downloading_enabled,
         "rss_download_repack_proper_episodes": s.rss_download_repack_proper_episodes,
         "rss_smart_episode_filters": "\n".join(s.rss_smart_episode_filters),
+        # (a mail when a download completes, through this SMTP server: "host[:port]")
+        "mail_notification_enabled": s.mail_enabled, "mail_notification_sender": s.mail_from,
+        "mail_notification_email": s.mail_to, "mail_notification_smtp": s.mail_server,
+        "mail_notification_ssl_enabled": s.mail_ssl, "mail_notification_auth_enabled": s.mail_auth_enabled,
+        "mail_notification_username": s.mail_username, "mail_notification_password": s.mail_password,
         **qbt_preferences(s), **proxy_preferences(s), **network.qbt_preferences(s),
         **interface_preferences(s), **_FIXED, "file_pool_size": config.max_open_files,
     }
@@ -189,7 +199,7 @@ def preferences(service: JobService) -> dict[str, JSON]:
 # What this daemon always does, or never has, said in qBittorrent's words (shown, a change is a
 # 400 rather than ignored): no alternative WebUI, no subnet that skips the login, no UPnP for
 # the API's port, no custom headers, no reverse proxy trusted for the client's address, no dynamic
-# DNS, no e-mail, no embedded tracker, no peer countries; frames refused (X-Frame-Options DENY),
+# DNS, no embedded tracker, no peer countries; frames refused (X-Frame-Options DENY),
 # cross-site requests refused, the Host header checked against the allowed names, the SID cookie
 # Secure over HTTPS; outgoing connections from any port; the web UI refreshed every 1.5 s.
 _FIXED: dict[str, JSON] = {
@@ -197,7 +207,7 @@ _FIXED: dict[str, JSON] = {
     "bypass_auth_subnet_whitelist_enabled": False, "bypass_auth_subnet_whitelist": "",
     "web_ui_upnp": False, "web_ui_use_custom_http_headers_enabled": False, "web_ui_custom_http_headers": "",
     "web_ui_reverse_proxy_enabled": False, "web_ui_reverse_proxies_list": "", "dyndns_enabled": False,
-    "mail_notification_enabled": False, "enable_embedded_tracker": False, "resolve_peer_countries": False,
+    "enable_embedded_tracker": False, "resolve_peer_countries": False,
     "web_ui_clickjacking_protection_enabled": True, "web_ui_csrf_protection_enabled": True,
     "web_ui_host_header_validation_enabled": True, "web_ui_secure_cookie_enabled": True,
     "outgoing_ports_min": 0, "outgoing_ports_max": 0, "refresh_interval": 1500,

@@ -9,7 +9,7 @@
 // One entry per setting: another one is one more line here. kind: "bool" (a checkbox), "text",
 // "number" (shown divided by `scale`; -1, "none", passes as it is), "time" (minutes after
 // midnight as HH:MM), "choice" (`options`: [value, label]), "lines", "tiers" (lines, a blank line
-// between two lists) or "folders" (a text box). A
+// between two lists), "folders" (a text box) or "secret" (a password: hidden, sent as typed). A
 // number is typed as text (inputmode: the phone's number pad): what was typed goes to the server
 // as it is when it is no number, and the server names what is wrong with it.
 const SETTINGS = [
@@ -56,7 +56,17 @@ const SETTINGS = [
     {name: "run_on_completed", label: "Command line", kind: "text"},
     {name: "run_on_seeding_done_enabled", label: "Run a program when a job reaches its share limit", kind: "bool"},
     {name: "run_on_seeding_done", label: "Command line", kind: "text"},
-  ]},
+    {name: "mail_enabled", label: "Send a mail when a download completes", kind: "bool"},
+    {name: "mail_to", label: "To", kind: "text", placeholder: "me@example.org",
+     hint: "addresses separated by commas"},
+    {name: "mail_from", label: "From", kind: "text", placeholder: "torrents@example.org"},
+    {name: "mail_server", label: "SMTP server", kind: "text", placeholder: "smtp.example.org:587",
+     hint: "host, or host:port (465 with TLS, else 25)"},
+    {name: "mail_ssl", label: "TLS from the start (else STARTTLS when the server offers it)", kind: "bool"},
+    {name: "mail_auth_enabled", label: "Log in to the server", kind: "bool"},
+    {name: "mail_username", label: "User name", kind: "text"},
+    {name: "mail_password", label: "Password", kind: "secret"},
+  ], extra: "mail"},
   {group: "Connection", fields: [
     {name: "transport", label: "Peer connection protocol", kind: "choice",
      options: [["any", "μTP and TCP, μTP first"], ["tcp_first", "TCP and μTP, TCP first"], ["tcp", "TCP"],
@@ -213,6 +223,7 @@ function settingText(f, value) {
 
 function settingValue(f, input) {  // what the input asks, as the API takes it
   if (f.kind === "bool") return input.checked;
+  if (f.kind === "secret") return input.value;  // (spaces and all)
   if (f.kind === "choice" && typeof f.options[0][0] === "number") return Number(input.value);
   const text = input.value.trim();
   if (f.kind === "lines") return text.split("\n").map((line) => line.trim()).filter(Boolean);
@@ -273,6 +284,7 @@ function settingInput(f, id, value) {
     settingsShown[f.name] = input.value;
   } else {
     input = ["folders", "lines", "tiers"].includes(f.kind) ? el("textarea", {id, rows: "3", spellcheck: "false"})
+      : f.kind === "secret" ? el("input", {id, type: "password", autocomplete: "new-password"})
       : el("input", {id, type: "text", autocomplete: "off", spellcheck: "false"});  // (a time too: what was typed is kept, the server names a bad one)
     if (f.kind === "number") input.inputMode = f.scale || f.name === "ratio_limit" ? "decimal" : "numeric";
     if (f.placeholder || f.kind === "time") input.placeholder = f.placeholder || "HH:MM";
@@ -318,6 +330,7 @@ function drawSettings(values) {
     }
     if (g.note) set.append(el("p", {class: "muted note", text: g.note}));
     if (g.extra === "groups") set.append(el("div", {id: "settings-bandwidth-groups", class: "muted note"}));
+    if (g.extra === "mail" && "mail_enabled" in all) set.append(mailTestRow());
     if (g.local) {
       const out = el("button", {type: "button", class: "ghost", id: "settings-sign-out", text: "Sign out of this browser"});
       out.addEventListener("click", () => { $("settings-dialog").close(); logout(); });
@@ -327,6 +340,25 @@ function drawSettings(values) {
   }
   api("GET", "/api/groups").then(drawBandwidthGroups).catch(() => {});
   api("GET", "/api/dedup").then(drawDedupStatus).catch(() => {});
+}
+
+// A test mail with the mail settings as saved (POST /api/settings/test-mail), and what became of it
+function mailTestRow() {
+  const status = el("span", {class: "hint muted", id: "settings-mail-test-status", role: "status"});
+  const button = el("button", {type: "button", class: "ghost", id: "settings-mail-test", text: "Send a test mail"});
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    status.textContent = "Sending (with the settings as saved)…";
+    try {
+      const r = await api("POST", "/api/settings/test-mail");
+      status.textContent = `Sent to ${r.to} through ${r.server}.`;
+    } catch (e) {
+      status.textContent = `Not sent: ${e.message}`;
+    } finally {
+      button.disabled = false;
+    }
+  });
+  return el("div", {class: "setting"}, el("span", {class: "muted", text: "Mail"}), button, status);
 }
 
 // What the deduplication holds now (GET /api/dedup), under the indexed folders

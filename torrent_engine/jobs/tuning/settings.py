@@ -3,7 +3,8 @@ happens at them, the queue and its maxima, the global rate limits, the incomplet
 programs run on a job's events (intake/autorun.py), the watched folders (intake/watch.py), the proxy
 (proxy.py), the IP filter (blocklist.py), the alternative rate limits (altspeed.py), the
 connection limits (peerlimits.py), the peer network: port, DHT, PEX, LSD, encryption,
-transports (peernet.py), and the deduplication's mode and indexed folders (disk/dedup.py). One
+transports (peernet.py), the deduplication's mode and indexed folders (disk/dedup.py), and the
+mail a completed download sends (mail.py). One
 JSON file, ``state_dir/settings.json``, written atomically; every value is checked on the way in.
 """
 
@@ -47,6 +48,14 @@ from ..validate import check_limit, check_share_limit, check_suffix
 from .altspeed import check_days, check_minute
 from .autorun import ProgramEvent, check_command
 from .blocklist import check_addresses, check_filter_path, check_filter_url
+from .mail import (
+    MAIL_ADDRESS_FIELDS,
+    MAIL_TEXT_FIELDS,
+    check_mail_addresses,
+    check_mail_server,
+    check_mail_text,
+    missing_for_mail,
+)
 from .netbind import BIND_FIELDS, check_bind_field, checked_binding
 from .peerlimits import LIMIT_SETTINGS, check_peer_limit
 from .peernet import check_encryption, check_listen_port, check_transport
@@ -378,6 +387,18 @@ class ServiceSettings:
     # bytes a download leaves free on the disk it writes to (0: none): below, it stops until
     # there is room again, as one stopped by a full disk does (jobs/disk/space.py)
     disk_reserve: int = 0
+    # a mail when a download completes (mail.py, qBittorrent's mail_notification_*): whether one
+    # is sent, from and to whom (addresses separated by commas), through which SMTP server
+    # (host[:port]), over TLS from the first byte (else STARTTLS whenever the server offers it),
+    # and the login it asks for
+    mail_enabled: bool = False
+    mail_from: str = ""
+    mail_to: str = ""
+    mail_server: str = ""
+    mail_ssl: bool = False
+    mail_auth_enabled: bool = False
+    mail_username: str = ""
+    mail_password: str = ""
 
     def to_json(self) -> dict[str, JSON]:
         """The settings as JSON."""
@@ -561,10 +582,17 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
             values[name] = check_bind_field(value, name)
         elif name == "proxy_url":
             values[name] = check_proxy_url(value, name)
+        elif name in MAIL_ADDRESS_FIELDS:
+            values[name] = check_mail_addresses(value, name, many=name == "mail_to")
+        elif name == "mail_server":
+            values[name] = check_mail_server(value, name)
+        elif name in MAIL_TEXT_FIELDS:
+            values[name] = check_mail_text(value, name)
         elif name.endswith("_enabled") or name in ("ip_filter_trackers", "block_privileged_ports",
                                                    "multiple_connections_per_ip", "watch_delete_added",
                                                    "recheck_on_completion", "ssrf_mitigation",
-                                                   "reannounce_when_address_changed", "random_port") \
+                                                   "reannounce_when_address_changed", "random_port",
+                                                   "mail_ssl") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
@@ -576,6 +604,9 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
     new = checked_binding(current, dataclasses.replace(current, **values), values, loading=loading)
     if new.proxy_only and not new.proxy_url and not loading:
         raise InvalidJobRequest("needs a proxy (proxy_url): nothing could leave without one", "proxy_only")
+    missing = missing_for_mail(new) if new.mail_enabled and not loading else None
+    if missing is not None:
+        raise InvalidJobRequest(f"needs {missing} set: no mail can be sent without it", "mail_enabled")
     return new
 
 

@@ -1,0 +1,269 @@
+"""E-mail when a download completes (qBittorrent's "e-mail notification upon download
+completion"): the settings' values checked as they are set, the message a completion or a test
+sends (pure), and the one sender that delivers them over SMTP in a worker thread.
+
+``smtplib`` (standard library) speaks SMTP: with ``mail_ssl`` TLS from the first byte (port 465
+unless the server says another), else plain (port 25) upgraded by STARTTLS whenever the server
+offers it; the server's certificate is verified against the system's CAs and its name. A server
+that cannot be reached, refuses the login or a recipient, or answers nothing within
+``SEND_TIMEOUT`` is said in the log (a test: to the caller, ``MailNotSent``); a completion is
+never held back by its mail. Mails go one at a time, at most ``MAX_WAITING`` waiting.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import re
+import smtplib
+import ssl
+import time
+from collections.abc import Callable
+from email.message import EmailMessage
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.abc
+
+from ...units import human_bytes
+from ..model import InvalidJobRequest, Job, JobError
+
+if TYPE_CHECKING:
+    from .settings import ServiceSettings
+
+__all__ = ["MAIL_ADDRESS_FIELDS", "MAIL_TEXT_FIELDS", "MailNotSent", "Mailer", "check_mail_addresses",
+           "check_mail_server", "check_mail_text", "completion_message", "missing_for_mail", "trial_message"]
+
+log = logging.getLogger(__name__)
+
+SEND_TIMEOUT = 30.0  # seconds a mail may take, from connecting to the server's last answer
+MAX_WAITING = 64  # mails waiting for the one before; more are dropped, with a warning
+SSL_PORT, PLAIN_PORT = 465, 25
+MAX_TEXT = 256  # characters of a user name, a password, a server's name
+MAIL_ADDRESS_FIELDS = ("mail_from", "mail_to")
+MAIL_TEXT_FIELDS = ("mail_username", "mail_password")
+
+# an address as a mail server takes it in MAIL FROM and RCPT TO: local@domain, no space, no
+# angle bracket, comma or quote (a display name is not taken)
+_ADDRESS = re.compile(r"[^\s@<>,;\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+
+
+class MailNotSent(JobError):
+    """A mail could not be sent: the server could not be reached, refused it, or the settings
+    do not let it go (the reason says which)."""
+
+
+def check_mail_addresses(value: object, name: str, *, many: bool) -> str:
+    """"" or an address (``many``: addresses separated by commas), as written back: the
+    addresses joined by ", "; ``InvalidJobRequest`` naming ``name`` otherwise."""
+    if not isinstance(value, str):
+        raise InvalidJobRequest("must be an e-mail address (a string)", name)
+    parts = [p.strip() for p in value.split(",")] if value.strip() else []
+    if len(parts) > (32 if many else 1):
+        raise InvalidJobRequest("must be at most 32 addresses separated by commas" if many
+                                else "must be one e-mail address", name)
+    for part in parts:
+        if len(part) > 254 or not _ADDRESS.fullmatch(part):
+            raise InvalidJobRequest(f"{part[:80]!r} is not an e-mail address (name@domain)", name)
+    return ", ".join(parts)
+
+
+def check_mail_server(value: object, name: str) -> str:
+    """"" or an SMTP server as ``host`` or ``host:port`` (an IPv6 address in brackets)."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT:
+        raise InvalidJobRequest("must be a server's host name, with :port if not the usual one", name)
+    if not value:
+        return ""
+    host, port = _split_server(value)
+    if not _HOST.fullmatch(host) or not 0 < port < 65536:
+        raise InvalidJobRequest(f"{value[:80]!r} is not a host name or address with an optional :port "
+                                "from 1 to 65535", name)
+    return value
+
+
+def check_mail_text(value: object, name: str) -> str:
+    """A user name or password: a string of at most ``MAX_TEXT`` characters, no line break nor NUL."""
+    if not isinstance(value, str) or len(value) > MAX_TEXT or any(c in value for c in "\r\n\x00"):
+        raise InvalidJobRequest(f"must be text of at most {MAX_TEXT} characters, without a line break", name)
+    return value
+
+
+def _split_server(value: str, ssl_on: bool = False) -> tuple[str, int]:
+    """``host[:port]`` into its host and port (the usual one when none is said); port 0: not a number."""
+    default = SSL_PORT if ssl_on else PLAIN_PORT
+    if value.startswith("["):
+        host, _, rest = value.partition("]")
+        host += "]"
+        if not rest:
+            return host, default
+        digits = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, colon, digits = value.rpartition(":")
+        if not colon:
+            return value, default
+    return host, int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 5 else 0
+
+
+def missing_for_mail(s: ServiceSettings) -> str | None:
+    """The first setting a mail needs that ``s`` does not set (None: none)."""
+    return next((field for value, field in ((s.mail_server, "mail_server"), (s.mail_from, "mail_from"),
+                                            (s.mail_to, "mail_to")) if not value), None)
+
+
+def _duration(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 1:
+        return f"{int(seconds)} s"
+    hours, minutes = divmod(minutes, 60)
+    days, hours = divmod(hours, 24)
+    parts = [f"{days} d" if days else "", f"{hours} h" if hours else "", f"{minutes} min" if minutes else ""]
+    return " ".join(p for p in parts if p)
+
+
+def completion_message(job: Job, sender: str, to: str, now: float) -> EmailMessage:
+    """The mail a completed download sends: its name, size, folder, how long it took, its
+    category and tags, its info-hash."""
+    done_at = job.completed_at or now
+    lines = [f'"{job.name}" has finished downloading.', "",
+             f"Size: {human_bytes(job.total_size)}",
+             f"Saved in: {job.options.data_path}",
+             f"Downloaded in: {_duration(max(0.0, done_at - job.created_at))} (from its add)"]
+    if job.features.category:
+        lines.append(f"Category: {job.features.category}")
+    if job.features.tags:
+        lines.append(f"Tags: {', '.join(job.features.tags)}")
+    lines.append(f"Info-hash: {job.info_hash}")
+    return _message(sender, to, f'torrent_engine: "{job.name}" has finished downloading', "\n".join(lines),
+                    now)
+
+
+def trial_message(sender: str, to: str, now: float) -> EmailMessage:
+    """The mail the settings' test sends."""
+    return _message(sender, to, "torrent_engine: a test mail",
+                    "This test mail says that torrent_engine can send mail with these settings: a "
+                    "completed download will send one like it.", now)
+
+
+def _message(sender: str, to: str, subject: str, body: str, now: float) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = to
+    message["Subject"] = " ".join(subject.split())  # (a name's line breaks would end the header)
+    message["Date"] = email.utils.formatdate(now, localtime=True)
+    message["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2] or None)
+    message.set_content(body + "\n")
+    return message
+
+
+def deliver(message: EmailMessage, server: str, *, ssl_on: bool, username: str, password: str,
+            timeout: float = SEND_TIMEOUT) -> None:
+    """(Blocking: in a worker thread.) Send ``message`` through ``server`` (``host[:port]``),
+    to its ``To`` addresses; ``MailNotSent`` saying why it could not be."""
+    host, port = _split_server(server, ssl_on)
+    host = host.strip("[]")
+    context = ssl.create_default_context()
+    try:
+        client: smtplib.SMTP
+        if ssl_on:
+            client = smtplib.SMTP_SSL(host, port, timeout=timeout, context=context)
+        else:
+            client = smtplib.SMTP(host, port, timeout=timeout)
+        with client:
+            client.ehlo_or_helo_if_needed()
+            if not ssl_on and client.has_extn("starttls"):
+                client.starttls(context=context)
+                client.ehlo()
+            if username or password:
+                client.login(username, password)
+            client.send_message(message)
+    except smtplib.SMTPAuthenticationError as exc:
+        raise MailNotSent(f"{server} refused the login: {_said(exc)}", "mail_username") from None
+    except smtplib.SMTPRecipientsRefused as exc:
+        refused = ", ".join(f"{address} ({_said(answer)})" for address, answer in exc.recipients.items())
+        raise MailNotSent(f"{server} refused the recipients {refused}", "mail_to") from None
+    except smtplib.SMTPSenderRefused as exc:
+        raise MailNotSent(f"{server} refused the sender: {_said(exc)}", "mail_from") from None
+    except smtplib.SMTPNotSupportedError as exc:
+        raise MailNotSent(f"{server} cannot do it: {exc}", "mail_server") from None
+    except ssl.SSLError as exc:
+        raise MailNotSent(f"TLS with {server} failed: {exc.reason or exc}", "mail_server") from None
+    except (smtplib.SMTPException, OSError) as exc:
+        raise MailNotSent(f"cannot send through {server}: {_said(exc)}", "mail_server") from None
+
+
+def _said(exc: BaseException | tuple[int, bytes]) -> str:
+    """What a server answered (its code and text), or the failure's words."""
+    code, text = exc if isinstance(exc, tuple) else (getattr(exc, "smtp_code", None),
+                                                     getattr(exc, "smtp_error", None))
+    if isinstance(code, int) and code > 0:
+        words = text.decode("utf-8", "replace") if isinstance(text, bytes) else str(text)
+        return f"{code} {' '.join(words.split())}"[:300]
+    return (str(exc) or type(exc).__name__)[:300]
+
+
+class Mailer:
+    """Sends the service's mails one at a time in its task group: a completion's (``completed``)
+    and the settings' test (``test``). ``settings``: the service's current settings, read when
+    a mail is made and sent (with ``proxy_only`` no mail goes, as it would reach its server
+    outside the proxy: said)."""
+
+    def __init__(self, settings: Callable[[], ServiceSettings], tg: Callable[[], anyio.abc.TaskGroup | None],
+                 *, clock: Callable[[], float] = time.time) -> None:
+        self._settings = settings
+        self._tg = tg
+        self._clock = clock
+        self._lock = anyio.Lock()
+        self._waiting = 0
+
+    def completed(self, job: Job) -> None:
+        """``job`` completed: its mail sent, if mail is on (in the task group; the outcome logged)."""
+        s, tg = self._settings(), self._tg()
+        if not s.mail_enabled or tg is None:
+            return
+        if self._waiting >= MAX_WAITING:
+            log.warning("job %s (%s): no mail sent for its completion: %d mails wait already", job.id,
+                        job.name, self._waiting)
+            return
+        self._waiting += 1
+        tg.start_soon(self._send_logged, completion_message(job, s.mail_from, s.mail_to, self._clock()),
+                      f"job {job.id} ({job.name})")
+
+    async def test(self) -> None:
+        """Send the test mail now with the current settings (whether mail is on or not):
+        ``InvalidJobRequest`` naming a setting a mail needs that is not set, ``MailNotSent``
+        saying why it could not be sent."""
+        s = self._settings()
+        missing = missing_for_mail(s)
+        if missing is not None:
+            raise InvalidJobRequest("must be set for a mail to be sent", missing)
+        self._waiting += 1
+        await self._send(trial_message(s.mail_from, s.mail_to, self._clock()))
+        log.info("the test mail went to %s through %s", s.mail_to, s.mail_server)
+
+    async def _send_logged(self, message: EmailMessage, about: str) -> None:
+        try:
+            await self._send(message)
+        except MailNotSent as exc:
+            log.warning("%s: its completion's mail was not sent: %s", about, exc.reason)
+        else:
+            log.info("%s: its completion's mail went to %s", about, message["To"])
+
+    async def _send(self, message: EmailMessage) -> None:
+        """Send ``message`` once the mail before it went (``MailNotSent``)."""
+        placed = False
+        try:
+            async with self._lock:
+                self._waiting -= 1
+                placed = True
+                s = self._settings()
+                if s.proxy_only:
+                    raise MailNotSent("not sent: proxy_only is on, and a mail would go to its server "
+                                      "outside the proxy", "proxy_only")
+                login = (s.mail_username, s.mail_password) if s.mail_auth_enabled else ("", "")
+                await anyio.to_thread.run_sync(
+                    lambda: deliver(message, s.mail_server, ssl_on=s.mail_ssl, username=login[0],
+                                    password=login[1]), abandon_on_cancel=True)
+        finally:
+            if not placed:  # (cancelled while waiting: the service stops)
+                self._waiting -= 1
