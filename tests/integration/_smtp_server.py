@@ -1,13 +1,15 @@
-"""A small SMTP server on 127.0.0.1 for the mail tests: EHLO (offering AUTH PLAIN and LOGIN),
-AUTH, MAIL FROM, RCPT TO, DATA, RSET, NOOP, QUIT, as RFC 5321 has them; the mails it took kept
-whole. A login other than ``LOGIN`` is refused (535), a recipient not in ``ACCEPTED`` too (550).
-Every connection ends within ``TIMEOUT`` seconds."""
+"""A small SMTP server on 127.0.0.1 for the mail tests: EHLO (offering AUTH PLAIN and LOGIN,
+and STARTTLS when it has a certificate), AUTH, MAIL FROM, RCPT TO, DATA, RSET, NOOP, QUIT, as
+RFC 5321 has them, over TLS from the first byte if asked; the mails it took kept whole, with
+whether they came over TLS. A login other than ``LOGIN`` is refused (535), a recipient not in
+``accepted`` too (550). Every connection ends within ``TIMEOUT`` seconds."""
 
 from __future__ import annotations
 
 import base64
 import email
 import email.policy
+import ssl
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -16,6 +18,7 @@ from email.message import EmailMessage
 import anyio
 import anyio.abc
 from anyio.streams.buffered import BufferedByteReceiveStream
+from anyio.streams.tls import TLSStream
 
 LOGIN = ("robot", "s3cret")
 TIMEOUT = 20.0
@@ -27,6 +30,7 @@ class Mail:
     recipients: list[str]
     message: EmailMessage
     login: str | None  # the user name it logged in as (None: none)
+    tls: bool  # whether it came over TLS
 
 
 @dataclass
@@ -35,17 +39,24 @@ class SmtpServer:
     accepted: set[str] = field(default_factory=lambda: {"me@example.org", "you@example.org"})
     mails: list[Mail] = field(default_factory=list)
     arrived: anyio.Event = field(default_factory=anyio.Event)
+    tls: ssl.SSLContext | None = None  # its certificate: STARTTLS offered (or, implicit, TLS at once)
+    implicit: bool = False
 
-    async def handle(self, stream: anyio.abc.SocketStream) -> None:
+    async def handle(self, stream: anyio.abc.ByteStream) -> None:
         with anyio.move_on_after(TIMEOUT):
             async with stream:
                 try:
-                    await self._session(stream, BufferedByteReceiveStream(stream))
+                    if self.implicit and self.tls is not None:
+                        stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self.tls)
+                    await self._session(stream)
                 except (anyio.BrokenResourceError, anyio.EndOfStream, anyio.IncompleteRead,
-                        anyio.DelimiterNotFound, UnicodeDecodeError, ValueError, IndexError):
+                        anyio.DelimiterNotFound, ssl.SSLError, UnicodeDecodeError, ValueError, IndexError):
                     pass  # (a client that went, or spoke no SMTP: TLS to a server without it)
 
-    async def _session(self, stream: anyio.abc.SocketStream, reader: BufferedByteReceiveStream) -> None:
+    async def _session(self, stream: anyio.abc.ByteStream) -> None:
+        reader = BufferedByteReceiveStream(stream)
+        secure = isinstance(stream, TLSStream)
+
         async def say(line: str) -> None:
             await stream.send(line.encode() + b"\r\n")
 
@@ -60,7 +71,13 @@ class SmtpServer:
             verb = line.split(" ", 1)[0].upper()
             if verb in ("EHLO", "HELO"):
                 await say("250-fake.example")
+                if self.tls is not None and not secure:
+                    await say("250-STARTTLS")
                 await say("250 AUTH PLAIN LOGIN")
+            elif verb == "STARTTLS" and self.tls is not None and not secure:
+                await say("220 2.0.0 Ready to start TLS")
+                stream = await TLSStream.wrap(stream, server_side=True, ssl_context=self.tls)
+                reader, secure, login = BufferedByteReceiveStream(stream), True, None
             elif verb == "AUTH":
                 words = line.split()
                 if words[1].upper() == "PLAIN":
@@ -93,7 +110,7 @@ class SmtpServer:
                     lines.append(data[1:] if data.startswith("..") else data)
                 parsed = email.message_from_string("\n".join(lines) + "\n", policy=email.policy.default)
                 assert isinstance(parsed, EmailMessage)
-                self.mails.append(Mail(sender, recipients, parsed, login))
+                self.mails.append(Mail(sender, recipients, parsed, login, secure))
                 self.arrived.set()
                 await say("250 OK queued")
             elif verb in ("RSET", "NOOP"):
@@ -114,8 +131,9 @@ class SmtpServer:
 
 
 @asynccontextmanager
-async def smtp_server() -> AsyncIterator[SmtpServer]:
-    server = SmtpServer()
+async def smtp_server(tls: ssl.SSLContext | None = None, *,
+                      implicit: bool = False) -> AsyncIterator[SmtpServer]:
+    server = SmtpServer(tls=tls, implicit=implicit)
     listener = await anyio.create_tcp_listener(local_host="127.0.0.1")
     server.port = listener.extra(anyio.abc.SocketAttribute.local_port)
     async with listener, anyio.create_task_group() as tg:

@@ -118,3 +118,36 @@ async def test_a_completed_download_mails_once_its_files_are_at_their_save_path(
         assert api.service.get(job.id).completed_at is not None
     assert any("its completion's mail went to me@example.org" in m for m in caplog.messages)
     assert len(server.mails) == 1
+
+
+async def test_starttls_when_offered_and_tls_at_once_carry_the_mail_and_an_untrusted_certificate_stops_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that offers STARTTLS gets the mail (and the login) over TLS, never in clear; its
+    certificate is checked (a self-signed one the system does not trust: not sent); with
+    ``mail_ssl`` TLS from the first byte."""
+    from tests.unit.tracker._tracker_servers import self_signed
+
+    certificate, _ = self_signed(tmp_path)
+    async with smtp_server(certificate) as starttls, smtp_server(certificate, implicit=True) as implicit, \
+            running_api(tmp_path / "api") as api:
+        c = api.client
+        r = await c.post("/api/v2/app/setPreferences", data=_prefs(starttls.port))
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/settings/test-mail")
+        assert (r.status_code, r.json()["field"]) == (502, "mail_server"), r.text
+        assert "TLS with" in r.json()["error"] and "CERTIFICATE_VERIFY_FAILED" in r.json()["error"]
+        assert starttls.mails == []  # (not sent in clear instead)
+
+        monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "cert.pem"))  # (the system trusts it now)
+        r = await c.post("/api/settings/test-mail")
+        assert r.status_code == 200, r.text
+        mail = await starttls.mail(0)
+        assert (mail.tls, mail.login) == (True, LOGIN[0])
+
+        r = await c.patch("/api/settings", json={"mail_ssl": True,
+                                                 "mail_server": f"127.0.0.1:{implicit.port}"})
+        assert r.status_code == 200, r.text
+        r = await c.post("/api/settings/test-mail")
+        assert r.status_code == 200, r.text
+        mail = await implicit.mail(0)
+        assert (mail.tls, mail.login) == (True, LOGIN[0])
