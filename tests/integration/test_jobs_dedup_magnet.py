@@ -2,12 +2,14 @@
 its session, which waits for the job service (``TorrentManager.before_check``) before it opens
 and checks its files; the files held whole are placed then, as an add of the .torrent places
 them, and its check verifies them: only what is not held is downloaded. A file on disk before
-the job stays on a cancel that deletes the job's files; a placed one goes with them."""
+the job stays on a cancel that deletes the job's files; a placed one goes with them. The job is
+checking while its files are placed."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -112,3 +114,29 @@ async def test_with_dedup_off_a_magnet_downloads_every_byte(tmp_path: Path) -> N
                                     peers=[("127.0.0.1", seed.listen_port)])
             job = await wait_for(jobs, job.id, JobState.SEEDING)
         assert job.dedup_bytes == 0 and job.downloaded >= SIZE
+
+
+async def test_a_magnet_shows_checking_while_its_files_are_placed(tmp_path: Path) -> None:
+    """Its metadata is in: while the files it holds are placed (a copy of a large file takes a
+    while), the job is checking, no longer fetching its metadata."""
+    data = payload()
+    b = b_torrent(tmp_path / "seed", data, nfo=False)
+    async with service(tmp_path) as jobs:
+        await holding(jobs, tmp_path / "dl" / "A", [("a.mkv", data)])
+        news: Any = jobs.manager.before_check.__self__  # type: ignore[union-attr]  # (the service's news)
+        placing = news.place
+        seen: list[JobState] = []
+
+        async def slow(rec: Any, torrent: Any) -> int:
+            await anyio.sleep(0.3)  # (the news of its session's state reaches the job meanwhile)
+            seen.append(jobs.get(rec.id).state)
+            placed: int = await placing(rec, torrent)
+            return placed
+
+        news.place = slow
+        async with seeding(tmp_path / "seed", b) as seed:
+            job, _ = await jobs.add(magnet_of(b.info_hash), save_path="got",
+                                    peers=[("127.0.0.1", seed.listen_port)])
+            job = await wait_for(jobs, job.id, JobState.SEEDING)
+        assert seen == [JobState.CHECKING], seen
+        assert job.dedup_bytes == SIZE, job
