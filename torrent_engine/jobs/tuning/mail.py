@@ -152,7 +152,8 @@ def _message(sender: str, to: str, subject: str, body: str, now: float) -> Email
     message["Subject"] = " ".join(subject.split())  # (a name's line breaks would end the header)
     message["Date"] = email.utils.formatdate(now, localtime=True)
     message["Message-ID"] = email.utils.make_msgid(domain=sender.rpartition("@")[2] or None)
-    message.set_content(body + "\n")
+    # (quoted-printable: 7-bit lines of any name's length, for a server without 8BITMIME too)
+    message.set_content(body + "\n", cte="quoted-printable")
     return message
 
 
