@@ -72,6 +72,7 @@ def test_the_messages_say_what_completed_where_and_in_how_long() -> None:
     assert "Downloaded in: 3 h 2 min (from its add)\n" in body
     assert "Category: tv\nTags: a, b\n" in body and f"Info-hash: {'ab' * 20}" in body
     assert trial_message("e@b.example", "a@b.example", 0.0)["Subject"] == "torrent_engine: a test mail"
-    wide = completion_message(dataclasses.replace(done, name="Ünïcödé 日本 " + "x" * 2000), "e@b.example",
-                              "a@b.example", now=0.0).as_bytes()
-    assert wide.isascii() and max(len(line) for line in wide.splitlines()) <= 78  # (7-bit, short lines)
+    for name in ("Ünïcödé 日本", "Ünïcödé 日本 " + "x" * 2000):  # (7-bit, short lines: any server takes it)
+        sent = completion_message(dataclasses.replace(done, name=name), "e@b.example", "a@b.example",
+                                  now=0.0).as_bytes()
+        assert sent.isascii() and max(len(line) for line in sent.splitlines()) <= 78, sent
