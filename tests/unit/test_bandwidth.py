@@ -101,6 +101,28 @@ def test_without_groups_only_the_global_and_the_torrents_own_limits_apply() -> N
     assert down.rates() == {}
 
 
+def test_peers_on_the_local_network_pass_their_torrents_own_limit_alone_once_told() -> None:
+    """``set_local_limited(False)``: a local transfer skips the global and group limits (its
+    torrent's own applies); the others keep them."""
+    clock = Clock()
+    bw = Bandwidth(MIB, MIB, clock=clock)
+    bw.set_groups([BandwidthGroup("a", download_limit=MIB // 2)])
+    free, own = TokenBucket(0, clock=clock), TokenBucket(MIB // 4, clock=clock)
+    assert bw.download.limited("a", free, local=True)  # (limited there too, by default)
+    bw.set_local_limited(False)
+    assert not bw.download.limited("a", free, local=True) and not bw.upload.limited("", free, local=True)
+    assert bw.download.limited("a", own, local=True) and bw.download.limited("a", free)
+    # a local peer's bytes: none of the global's nor the group's; its torrent's own still binds
+    assert bw.download.admit("a", free, 8 * MIB, local=True) == 0.0
+    assert bw.download.admit("a", own, MIB, local=True) > 0
+    assert bw.download.admit("", TokenBucket(0, clock=clock), BLOCK) == 0.0  # (the global one untouched)
+    assert bw.download.admit("", TokenBucket(0, clock=clock), 2 * MIB) > 0
+    rates = simulate(bw.download, clock, {"wan": ("a", free)}, 20.0, (5.0, 20.0))
+    assert rates["wan"] == pytest.approx(MIB / 2, rel=0.05)  # (a peer not local: the group's limit)
+    bw.set_local_limited(True)
+    assert bw.download.limited("a", free, local=True)
+
+
 def test_bad_groups_are_refused() -> None:
     with pytest.raises(ValueError, match="weight"):
         Bandwidth().set_groups([BandwidthGroup("a", weight=0)])

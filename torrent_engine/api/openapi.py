@@ -427,6 +427,9 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
     "rss_download_repack_proper_episodes": {"type": "boolean",
                                             "description": "the smart filter takes a REPACK or PROPER of "
                                                            "an episode taken, once"},
+    "limit_lan_peers": {"type": "boolean", "description": "the global limits (and the bandwidth groups') "
+                        "apply to peers on the local network too (loopback, private, link-local "
+                        "addresses); off, those pass their torrent's own limit alone"},
     "mail_enabled": {"type": "boolean", "description": "a mail is sent when a download completes (needs "
                                                        "mail_server, mail_from and mail_to)"},
     "mail_from": {"type": "string", "maxLength": 254, "description": "the sender's address (\"\": none)"},

@@ -6,7 +6,10 @@ groups exist, each group's bucket runs at its weighted share of the global limit
 (``policy/bandwidth.py`` computes the shares; this shell counts each group's bytes and waits and
 judges again every ``SHARE_ROUND`` seconds, on the traffic's own calls: no timer). The torrents of
 no group (or of a group that no longer exists) are one more group, ``DEFAULT_GROUP``, of weight 1.
-Without groups the path is the global bucket and the torrent's own, as it always was.
+Without groups the path is the global bucket and the torrent's own, as it always was. While the
+limits do not apply to the local network (``Bandwidth.set_local_limited``), a peer there (a
+``local`` transfer: loopback, private, link-local addresses) passes its torrent's own bucket alone,
+as libtorrent's local peer class (qBittorrent's "apply rate limit to peers on LAN" off).
 """
 
 from __future__ import annotations
@@ -114,6 +117,7 @@ class Direction:
         self._channels: dict[str, _Channel] = {}  # none: no groups
         self._rounds: ShareRounds[str] = ShareRounds()
         self._round_at = clock()
+        self.local_free = False  # whether a local peer's bytes pass their torrent's own bucket alone
 
     def set_global(self, bucket: TokenBucket) -> None:
         """The global limit's bucket (a new one: the shares start over)."""
@@ -164,18 +168,24 @@ class Direction:
             self._round_at = now
             self._apply(elapsed)
 
-    def limited(self, group: str, own: TokenBucket) -> bool:
-        """Whether a transfer of a torrent of ``group`` with its own bucket ``own`` may have to wait."""
+    def limited(self, group: str, own: TokenBucket, local: bool = False) -> bool:
+        """Whether a transfer of a torrent of ``group`` with its own bucket ``own`` (with a peer on
+        the local network: ``local``) may have to wait."""
+        if local and self.local_free:
+            return not own.unlimited
         if not (self.global_limit.unlimited and own.unlimited):
             return True
         ch = self._channel(group)
         return ch is not None and not ch.bucket.unlimited
 
-    def admit(self, group: str, own: TokenBucket, amount: int) -> float:
-        """Take ``amount`` bytes of a torrent of ``group`` (its own bucket ``own``) from every
-        bucket it passes; how long to wait before they go (0.0: now). Each bucket keeps its rate
-        over time: the wait is the longest any of them asks."""
+    def admit(self, group: str, own: TokenBucket, amount: int, local: bool = False) -> float:
+        """Take ``amount`` bytes of a torrent of ``group`` (its own bucket ``own``; with a peer
+        on the local network: ``local``) from every bucket it passes; how long to wait before
+        they go (0.0: now). Each bucket keeps its rate over time: the wait is the longest any of
+        them asks."""
         delay = own.try_consume(amount) if not own.unlimited else 0.0
+        if local and self.local_free:
+            return delay
         ch = self._channel(group)
         if ch is not None:
             if self._sharing():
@@ -191,9 +201,10 @@ class Direction:
             delay = max(delay, self.global_limit.try_consume(amount))
         return delay
 
-    async def consume(self, group: str, own: TokenBucket, amount: int) -> None:
-        """Wait until ``amount`` bytes of a torrent of ``group`` (its own bucket ``own``) may pass."""
-        delay = self.admit(group, own, amount)
+    async def consume(self, group: str, own: TokenBucket, amount: int, local: bool = False) -> None:
+        """Wait until ``amount`` bytes of a torrent of ``group`` (its own bucket ``own``; with a
+        peer on the local network: ``local``) may pass."""
+        delay = self.admit(group, own, amount, local)
         if delay > 0:
             await anyio.sleep(delay)
 
@@ -211,6 +222,11 @@ class Bandwidth:
         self.download = Direction(download, clock=clock)
         self.upload = Direction(upload, clock=clock)
         self.groups: tuple[BandwidthGroup, ...] = ()
+
+    def set_local_limited(self, limited: bool) -> None:
+        """Whether the global and group limits apply to peers on the local network too (else
+        their bytes pass their torrent's own limit alone)."""
+        self.download.local_free = self.upload.local_free = not limited
 
     def set_groups(self, groups: Iterable[BandwidthGroup]) -> None:
         """Put these groups in force (replacing those before; none: no groups)."""

@@ -33,6 +33,9 @@ class PeerState:
     incoming: bool
     have: Bitfield
     client: str = ""
+    # on this host or its local network (loopback, private, link-local): past the global limits
+    # while they do not apply there (``Bandwidth.set_local_limited``)
+    local: bool = False
     am_choking: bool = True
     am_interested: bool = False
     peer_choking: bool = True

@@ -25,6 +25,7 @@ from ..net.peer.donthave import EXTENSION_NAME as LT_DONTHAVE
 from ..net.peer.donthave import decode_donthave
 from ..net.peer.extensions import UT_METADATA, UT_PEX, ExtensionHandshake, PexMessage
 from ..net.peer.holepunch import EXTENSION_NAME as UT_HOLEPUNCH
+from ..net.ssrf import is_local
 from ..policy.picker import Block
 from ..version import CLIENT_VERSION
 from . import requesting
@@ -174,7 +175,8 @@ class PeerHandler:
         peer = PeerState(host=host, port=port, link=link, incoming=incoming,
                          have=Bitfield(torrent.num_pieces), fast=link.fast, extension=link.extension,
                          connected_at=now, last_block=now, last_sent=now,
-                         queue_target=ctx.config.initial_request_queue, client=link.peer_id_client)
+                         queue_target=ctx.config.initial_request_queue, client=link.peer_id_client,
+                         local=is_local(host))
         ctx.peers[key] = peer
         self._budget().join(peer.link)
         if incoming:
@@ -287,7 +289,7 @@ class PeerHandler:
         land = pieces.land
         key = peer.key
         # (under a rate limit, every block ends the pass: it waits in ``on_message``)
-        limited = ctx.shared.bandwidth.download.limited(ctx.limits.group, ctx.limits.download)
+        limited = ctx.shared.bandwidth.download.limited(ctx.limits.group, ctx.limits.download, peer.local)
         piece_type, request_type = None if limited else m.Piece, m.Request
         self._holding = True
         try:
@@ -505,9 +507,9 @@ class PeerHandler:
         assert shared is not None
         limits = ctx.limits
         download = shared.bandwidth.download
-        if download.limited(limits.group, limits.download):
+        if download.limited(limits.group, limits.download, peer.local):
             # waiting here stops reading the socket: TCP flow control slows the sender down
-            await download.consume(limits.group, limits.download, length)
+            await download.consume(limits.group, limits.download, length, peer.local)
         pieces = ctx.parts.pieces
         await pieces.wait_for_room(index)
         self._counted(peer, length)

@@ -195,8 +195,8 @@ class Uploader:
             if not pieces:
                 continue
             self._read_ahead(queue)
-            if upload.limited(limits.group, limits.upload):
-                await upload.consume(limits.group, limits.upload, size)
+            if upload.limited(limits.group, limits.upload, peer.local):
+                await upload.consume(limits.group, limits.upload, size, peer.local)
             peer.last_sent = time.monotonic()
             link.write_pieces(pieces)
             await link.drain()

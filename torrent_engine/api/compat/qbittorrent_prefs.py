@@ -55,6 +55,7 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "rss_auto_downloading_enabled": "rss_auto_downloading_enabled",
           "rss_max_articles_per_feed": "rss_max_articles_per_feed", "rss_fetch_delay": "rss_fetch_delay",
           "rss_download_repack_proper_episodes": "rss_download_repack_proper_episodes",
+          "limit_lan_peers": "limit_lan_peers",
           # (a mail when a download completes: jobs/tuning/mail.py)
           "mail_notification_enabled": "mail_enabled", "mail_notification_sender": "mail_from",
           "mail_notification_email": "mail_to", "mail_notification_smtp": "mail_server",
@@ -186,6 +187,9 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "rss_auto_downloading_enabled": s.rss_auto_downloading_enabled,
         "rss_download_repack_proper_episodes": s.rss_download_repack_proper_episodes,
         "rss_smart_episode_filters": "\n".join(s.rss_smart_episode_filters),
+        # (the global limits apply to peers on the local network too; to μTP as to TCP; they
+        # count the payload, not the protocol's overhead)
+        "limit_lan_peers": s.limit_lan_peers, "limit_utp_rate": True, "limit_tcp_overhead": False,
         # (a mail when a download completes, through this SMTP server: "host[:port]")
         "mail_notification_enabled": s.mail_enabled, "mail_notification_sender": s.mail_from,
         "mail_notification_email": s.mail_to, "mail_notification_smtp": s.mail_server,

@@ -112,6 +112,8 @@ const SETTINGS = [
   {group: "Speed", fields: [
     {name: "download_limit", label: "Download limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
     {name: "upload_limit", label: "Upload limit", kind: "number", scale: 1024, unit: "KiB/s", hint: "0 = none"},
+    {name: "limit_lan_peers", label: "Apply the limits to peers on the local network", kind: "bool",
+     hint: "off: peers on loopback, private or link-local addresses move at full speed (a torrent's own limit aside)"},
     {name: "alt_speed_enabled", label: "Use the alternative limits now", kind: "bool"},
     {name: "alt_download_limit", label: "Alternative download limit", kind: "number", scale: 1024, unit: "KiB/s",
      hint: "0 = none"},

@@ -63,4 +63,5 @@ def apply_peer_limits(shared: SharedResources, s: ServiceSettings) -> None:
     shared.set_dial_out(s.connection_speed != 0)  # (turned on: the torrents' dialers start again)
     limits.block_privileged_ports = s.block_privileged_ports  # (peers connected are kept)
     limits.seeding_choker = s.seeding_choker
+    shared.bandwidth.set_local_limited(s.limit_lan_peers)
     limits.multiple_connections_per_ip = s.multiple_connections_per_ip  # (connections held are kept)

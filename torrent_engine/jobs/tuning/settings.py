@@ -276,6 +276,10 @@ class ServiceSettings:
     # no peer on a privileged port (below 1024) is dialed (qBittorrent's "block peers on
     # privileged ports", libtorrent's no_connect_privileged_ports)
     block_privileged_ports: bool = False
+    # whether the global (and bandwidth groups') rate limits apply to peers on the local network
+    # too: loopback, private, link-local addresses (qBittorrent's limit_lan_peers, libtorrent's
+    # local peer class); off, those pass their torrent's own limit alone
+    limit_lan_peers: bool = True
     # whether a torrent may hold several connections with one IP address (qBittorrent's "allow
     # multiple connections from the same IP address", off there; on here: peers on one host count)
     multiple_connections_per_ip: bool = True
@@ -592,7 +596,7 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                                                    "multiple_connections_per_ip", "watch_delete_added",
                                                    "recheck_on_completion", "ssrf_mitigation",
                                                    "reannounce_when_address_changed", "random_port",
-                                                   "mail_ssl") \
+                                                   "mail_ssl", "limit_lan_peers") \
                 or name in PROXY_SWITCHES:
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
