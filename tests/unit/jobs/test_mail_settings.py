@@ -76,3 +76,21 @@ def test_the_messages_say_what_completed_where_and_in_how_long() -> None:
         sent = completion_message(dataclasses.replace(done, name=name), "e@b.example", "a@b.example",
                                   now=0.0).as_bytes()
         assert sent.isascii() and max(len(line) for line in sent.splitlines()) <= 78, sent
+
+
+@pytest.mark.anyio
+async def test_a_completion_s_mail_without_a_server_is_said_not_sent(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A settings file edited by hand may say mail is on without a server (a start does not refuse
+    it): the completion's mail is not sent, and the log says why."""
+    import anyio
+
+    from torrent_engine.jobs.tuning.mail import Mailer
+
+    s = dataclasses.replace(ServiceSettings(), mail_enabled=True, mail_to="a@b.example",
+                            mail_from="e@b.example")
+    async with anyio.create_task_group() as tg:
+        mailer = Mailer(lambda: s, lambda: tg)
+        mailer.completed(job(JobState.SEEDING, progress=1.0))
+    assert any("its completion's mail was not sent: not sent: mail_server is not set" in m
+               for m in caplog.messages), caplog.messages

@@ -258,6 +258,9 @@ class Mailer:
                 self._waiting -= 1
                 placed = True
                 s = self._settings()
+                missing = missing_for_mail(s)  # (a settings file edited by hand: not checked at a start)
+                if missing is not None:
+                    raise MailNotSent(f"not sent: {missing} is not set", missing)
                 if s.proxy_only:
                     raise MailNotSent("not sent: proxy_only is on, and a mail would go to its server "
                                       "outside the proxy", "proxy_only")
