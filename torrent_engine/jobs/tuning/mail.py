@@ -5,9 +5,10 @@ sends (pure), and the one sender that delivers them over SMTP in a worker thread
 ``smtplib`` (standard library) speaks SMTP: with ``mail_ssl`` TLS from the first byte (port 465
 unless the server says another), else plain (port 25) upgraded by STARTTLS whenever the server
 offers it; the server's certificate is verified against the system's CAs and its name. A server
-that cannot be reached, refuses the login or a recipient, or answers nothing within
-``SEND_TIMEOUT`` is said in the log (a test: to the caller, ``MailNotSent``); a completion is
-never held back by its mail. Mails go one at a time, at most ``MAX_WAITING`` waiting.
+that cannot be reached, refuses the login or a recipient, or leaves a step (connecting, an
+answer) unanswered for ``SEND_TIMEOUT`` is said in the log (a test: to the caller,
+``MailNotSent``); a completion is never held back by its mail. Mails go one at a time, at most
+``MAX_WAITING`` waiting.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ __all__ = ["MAIL_ADDRESS_FIELDS", "MAIL_TEXT_FIELDS", "MailNotSent", "Mailer", "
 
 log = logging.getLogger(__name__)
 
-SEND_TIMEOUT = 30.0  # seconds a mail may take, from connecting to the server's last answer
+SEND_TIMEOUT = 30.0  # seconds a step of a mail may take: connecting, each answer of the server
 MAX_WAITING = 64  # mails waiting for the one before; more are dropped, with a warning
 SSL_PORT, PLAIN_PORT = 465, 25
 MAX_TEXT = 256  # characters of a user name, a password, a server's name
