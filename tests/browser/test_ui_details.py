@@ -22,6 +22,7 @@ from tests.integration.helpers import loopback_config, make_payload, make_torren
 from tests.unit.tracker._tracker_servers import HttpRequest, announce_body, http_response, http_tracker
 from torrent_engine.formats.bencode import encode
 from torrent_engine.jobs import AddOptions
+from torrent_engine.net.peer.peer_id import CLIENT_PREFIX
 from torrent_engine.session import Session
 from torrent_engine.storage.create import create_torrent
 
@@ -394,7 +395,7 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                 "source": torrent.magnet_uri(), "peers": [f"127.0.0.1:{seeder.listen_port}"]})
             job_id = added.json()["id"]
             with chromium(1400, 900) as driver:
-                def ban() -> tuple[str, str, str, str, str, str]:
+                def ban() -> tuple[str, str, str, str, str, str, str]:
                     open_page(driver, api)
                     open_details(driver, job_id, "peers")
                     # (the bytes it sent us, counted as they come: the tab redraws each second)
@@ -402,6 +403,7 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                         d, '#details td[data-peer-total="downloaded"]').text) != "0 B" and text))
                     # (a seed has every piece we lack; the files of the piece asked of it)
                     relevance = str(css(driver, "#details td[data-peer-relevance]").text)
+                    client = str(css(driver, "#details td[data-peer-client]").get_attribute("title"))
                     files = str(wait(driver, lambda d: css(d, "#details td[data-peer-files]").text))
                     peer = wait(driver, lambda d: css(d, "#details tr[data-address]"))
                     address = peer.get_attribute("data-address")
@@ -409,9 +411,10 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                     peer.find_element(By.CSS_SELECTOR, '[data-peer="ban"]').click()
                     wait(driver, lambda d: css(d, '#details [data-peer="ban-yes"]')).click()
                     said = wait(driver, lambda d: css(d, "#details .peers-said").text)
-                    return str(address), str(flags), str(said), got, relevance, files
+                    return str(address), str(flags), str(said), got, relevance, files, client
 
-                address, flags, said, got, relevance, files = await in_thread(ban)
+                address, flags, said, got, relevance, files, client = await in_thread(ban)
+            assert client == f"peer id {CLIENT_PREFIX.decode()}", client  # (qBittorrent's Peer ID Client)
             assert address.startswith("127.0.0.1:") and "U" in flags.split(), (address, flags)
             assert got.endswith(("KiB", "MiB")), got  # (what came from it before the ban)
             assert relevance == "100 %", relevance

@@ -425,7 +425,8 @@ DETAIL_VIEWS.peers = {
            el("button", {class: "ghost", "data-peer": "ban-no", text: "Keep"})]
         : [el("button", {class: "ghost danger-text", "data-peer": "ban", text: "Ban…", title: "refuse this address from now on"})];
       return el("tr", {"data-address": p.address}, el("td", {class: "path", text: p.address}),
-        el("td", {class: "hide-narrow", text: p.client || ""}), el("td", {text: flags, title: words}),
+        el("td", {class: "hide-narrow", "data-peer-client": "", text: p.client || "", title: peerIdClient(p.peer_id)}),
+        el("td", {text: flags, title: words}),
         el("td", {class: "num", text: percent(p.progress)}), el("td", {class: "num", text: rate(p.download_rate)}),
         el("td", {class: "num", text: rate(p.upload_rate)}),
         el("td", {class: "num hide-narrow", "data-peer-total": "downloaded", text: bytes(p.downloaded || 0)}),
@@ -438,6 +439,14 @@ DETAIL_VIEWS.peers = {
     }));
   },
 };
+
+// The first 8 bytes of a peer's id as text, as qBittorrent's "Peer ID Client" ("-qB5100-"), or
+// "unknown" when one is not printable ASCII; "" when its id is not known
+function peerIdClient(hex) {
+  if (!hex || !/[^0]/.test(hex)) return "";
+  const codes = (hex.slice(0, 16).match(/../g) || []).map((h) => parseInt(h, 16));
+  return codes.every((c) => c >= 32 && c <= 126) ? `peer id ${String.fromCharCode(...codes)}` : "peer id unknown";
+}
 
 function onPeerClick(id, open, ev) {
   const b = ev.target.closest("button[data-peer]");
