@@ -40,7 +40,6 @@ from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -52,6 +51,7 @@ from ..jobs import AddOptions, JobError, JobFeatures, JobService, ServiceSetting
 from ..jobs.tuning.settings import MAX_FEED_FETCH_DELAY
 from ..jsonvalue import JSON
 from ..net.httpclient import http_get
+from ..net.httpclient.url import split_http_url
 from ..storage.resume import write_atomic
 from .rules import FeedRule, RuleError, judge, smart_pattern, taken
 from .state import SEP, FeedConflict, FeedEntry, FeedInputError, FeedMissing, FeedState
@@ -529,10 +529,10 @@ class _HostTurns:
 
 
 def _host_of(url: str) -> tuple[str, int]:
-    """The host (lower case) and port (the scheme's when none is said) ``url`` is fetched from."""
-    parts = urlsplit(url)
+    """The host (lower case) and port (the scheme's when none is said) ``url`` is fetched from
+    (a URL that is none: its own turn, its fetch says what is wrong)."""
     try:
-        port = parts.port
+        where = split_http_url(url)
     except ValueError:
-        port = None
-    return (parts.hostname or "", port if port is not None else 443 if parts.scheme == "https" else 80)
+        return url, 0
+    return where.host, where.port

@@ -179,7 +179,6 @@ class Life:
         self._make_storage = make_storage  # (torrent, save path) -> PieceStorage: opens the files
         self._make_parts = make_parts  # a torrent's parts, once it is known (its metadata came)
         self._before_check = before_check  # the owner's, awaited once a magnet's metadata is in
-        self._checking_early = False  # CHECKING entered for the owner's before_check: its check's
         self.shared = shared  # borrowed (a manager's), or made by start_standalone
         # the phase and, carried by it, the public state and the error: moved by the table (``begin``)
         self.machine: SessionStateMachine[Phase]
@@ -371,9 +370,8 @@ class Life:
         check hashed already); whether it was paused before (a session paused before its check
         began is paused after it)."""
         paused = self.machine.state is State.PAUSED
-        if not (self._checking_early and self.machine.state is State.CHECKING):  # (checking already)
+        if self.machine.state is not State.CHECKING:  # (a magnet is from its metadata's coming on)
             self.machine.to(State.CHECKING, checked=checked)
-        self._checking_early = False
         return paused
 
     def recheck_ended(self, paused: bool) -> None:
@@ -619,7 +617,6 @@ class Life:
         if self._before_check is not None:  # (no file opened yet: the owner may place some there)
             if self.machine.state is State.DOWNLOADING_METADATA:  # (its metadata is in: its check is
                 self.machine.to(State.CHECKING)  # what it waits for, a copy of a placed file first)
-                self._checking_early = True
             await self._before_check(torrent)
         return parts
 

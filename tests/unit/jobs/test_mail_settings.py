@@ -37,7 +37,7 @@ def test_a_server_is_a_host_with_an_optional_port() -> None:
     for good in ("smtp.example.org", "smtp.example.org:587", "127.0.0.1:2525", "[::1]:25", "[::1]", ""):
         assert check_mail_server(good, "mail_server") == good
     for bad in ("smtp example", "smtp.example.org:0", "smtp.example.org:65536", "host:port", "[::1]x",
-                "-smtp.example", "a/b", 25):
+                "-smtp.example", "a/b", "user@smtp.example", "smtp.example:", "[::1]x", "::1", 25):
         with pytest.raises(InvalidJobRequest):
             check_mail_server(bad, "mail_server")
     with pytest.raises(InvalidJobRequest):

@@ -14,6 +14,7 @@ answer) unanswered for ``SEND_TIMEOUT`` is said in the log (a test: to the calle
 from __future__ import annotations
 
 import email.utils
+import ipaddress
 import logging
 import re
 import smtplib
@@ -22,6 +23,7 @@ import time
 from collections.abc import Callable
 from email.message import EmailMessage
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 import anyio
 import anyio.abc
@@ -47,7 +49,7 @@ MAIL_TEXT_FIELDS = ("mail_username", "mail_password")
 # an address as a mail server takes it in MAIL FROM and RCPT TO: local@domain, no space, no
 # angle bracket, comma or quote (a display name is not taken)
 _ADDRESS = re.compile(r"[^\s@<>,;\"()\[\]\\]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")
-_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\]")
+_HOST = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?")  # (a name, or an IPv4 address)
 
 
 class MailNotSent(JobError):
@@ -76,10 +78,11 @@ def check_mail_server(value: object, name: str) -> str:
         raise InvalidJobRequest("must be a server's host name, with :port if not the usual one", name)
     if not value:
         return ""
-    host, port = _split_server(value)
-    if not _HOST.fullmatch(host) or not 0 < port < 65536:
+    try:
+        _split_server(value)
+    except ValueError:
         raise InvalidJobRequest(f"{value[:80]!r} is not a host name or address with an optional :port "
-                                "from 1 to 65535", name)
+                                "from 1 to 65535", name) from None
     return value
 
 
@@ -91,19 +94,23 @@ def check_mail_text(value: object, name: str) -> str:
 
 
 def _split_server(value: str, ssl_on: bool = False) -> tuple[str, int]:
-    """``host[:port]`` into its host and port (the usual one when none is said); port 0: not a number."""
-    default = SSL_PORT if ssl_on else PLAIN_PORT
-    if value.startswith("["):
-        host, _, rest = value.partition("]")
-        host += "]"
-        if not rest:
-            return host, default
-        digits = rest[1:] if rest.startswith(":") else ""
-    else:
-        host, colon, digits = value.rpartition(":")
-        if not colon:
-            return value, default
-    return host, int(digits) if digits.isascii() and digits.isdigit() and len(digits) <= 5 else 0
+    """``host[:port]`` (an IPv6 address in brackets) as connected to: the host (an IPv6 address
+    without its brackets) and the port (the usual one when none is said); ``ValueError`` for
+    anything else (a path, a user, a port that is no number from 1 to 65535)."""
+    parts = urlsplit(f"//{value}")
+    port = parts.port  # (ValueError: not a number up to 65535)
+    host = parts.hostname or ""
+    written = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    if value.lower() != written or port == 0 or not (_HOST.fullmatch(host) or _is_ipv6(host)):
+        raise ValueError(f"{value!r} is not host[:port]")  # (nothing more: a path, a user, a stray ":")
+    return host, port or (SSL_PORT if ssl_on else PLAIN_PORT)
+
+
+def _is_ipv6(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).version == 6
+    except ValueError:
+        return False
 
 
 def missing_for_mail(s: ServiceSettings) -> str | None:
@@ -163,7 +170,6 @@ def deliver(message: EmailMessage, server: str, *, ssl_on: bool, username: str, 
     """(Blocking: in a worker thread.) Send ``message`` through ``server`` (``host[:port]``),
     to its ``To`` addresses; ``MailNotSent`` saying why it could not be."""
     host, port = _split_server(server, ssl_on)
-    host = host.strip("[]")
     context = ssl.create_default_context()
     try:
         client: smtplib.SMTP
