@@ -14,7 +14,6 @@ answer) unanswered for ``SEND_TIMEOUT`` is said in the log (a test: to the calle
 from __future__ import annotations
 
 import email.utils
-import ipaddress
 import logging
 import re
 import smtplib
@@ -28,6 +27,7 @@ from urllib.parse import urlsplit
 import anyio
 import anyio.abc
 
+from ...formats.compact import is_ip_literal
 from ...units import human_bytes
 from ..model import InvalidJobRequest, Job, JobError
 
@@ -101,16 +101,10 @@ def _split_server(value: str, ssl_on: bool = False) -> tuple[str, int]:
     port = parts.port  # (ValueError: not a number up to 65535)
     host = parts.hostname or ""
     written = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
-    if value.lower() != written or port == 0 or not (_HOST.fullmatch(host) or _is_ipv6(host)):
+    if value.lower() != written or port == 0 or not (_HOST.fullmatch(host) or is_ip_literal(host)):
         raise ValueError(f"{value!r} is not host[:port]")  # (nothing more: a path, a user, a stray ":")
     return host, port or (SSL_PORT if ssl_on else PLAIN_PORT)
 
-
-def _is_ipv6(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).version == 6
-    except ValueError:
-        return False
 
 
 def missing_for_mail(s: ServiceSettings) -> str | None:
