@@ -26,6 +26,7 @@ from anyio.streams.tls import TLSStream
 from ..errors import ConfigError, InterfaceBindError
 from ..formats.compact import is_ip_literal, parse_ip
 from .interface import NetBind, check_names
+from .tls import client_context
 
 __all__ = ["NetBind", "bind_socket", "check_address", "check_interface", "connect_socket", "connect_tcp",
            "bound_socket", "interface_addresses", "interface_names", "open_udp", "tcp_listener", "udp_socket"]
@@ -124,7 +125,7 @@ async def connect_tcp(host: str, port: int, bind: NetBind | None, *, tls: bool =
     its timeout."""
     if not tls:
         return await connect_socket(host, port, bind)
-    context = ssl_context or ssl.create_default_context()
+    context = ssl_context or client_context()
     if bind is None:
         return await anyio.connect_tcp(host, port, tls=True, ssl_context=context, tls_hostname=host,
                                        tls_standard_compatible=False)

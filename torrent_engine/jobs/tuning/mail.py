@@ -28,6 +28,7 @@ import anyio
 import anyio.abc
 
 from ...formats.compact import is_ip_literal
+from ...net.tls import client_context
 from ...units import human_bytes
 from ..model import InvalidJobRequest, Job, JobError
 
@@ -164,7 +165,7 @@ def deliver(message: EmailMessage, server: str, *, ssl_on: bool, username: str, 
     """(Blocking: in a worker thread.) Send ``message`` through ``server`` (``host[:port]``),
     to its ``To`` addresses; ``MailNotSent`` saying why it could not be."""
     host, port = _split_server(server, ssl_on)
-    context = ssl.create_default_context()
+    context = client_context()
     try:
         client: smtplib.SMTP
         if ssl_on:

@@ -16,6 +16,7 @@ from anyio.streams.tls import TLSStream
 
 from ...errors import ProxyError
 from ..netbind import NetBind, connect_socket, connect_tcp
+from ..tls import client_context
 from .handshake import ProxyHandshake, handshake_for
 from .settings import ProxyConfig
 
@@ -76,7 +77,7 @@ async def open_tcp(host: str, port: int, *, proxy: ProxyConfig | None, timeout: 
     own timeout; ``timeout`` bounds the tunnel."""
     if proxy is None:
         return await connect_tcp(host, port, bind, tls=tls, ssl_context=ssl_context)
-    context = (ssl_context or ssl.create_default_context()) if tls else None
+    context = (ssl_context or client_context()) if tls else None
     stream = await open_connection(proxy, host, port, timeout=timeout, bind=bind)
     if context is None:
         return stream
