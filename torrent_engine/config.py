@@ -128,6 +128,10 @@ class Config:
     # (libtorrent's and qBittorrent's max_concurrent_http_announces, 50 there too); read at each
     # announce.
     max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
+    # Seconds an HTTP(S) tracker connection is kept open after an announce or scrape for the next
+    # one to the same tracker (of any torrent), as Transmission's are; 0: a connection each, as
+    # libtorrent's. At most 4 a tracker and 32 in all; read at each announce.
+    tracker_keep_alive: float = 30.0
     # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
     # every torrent of a manager (libtorrent's active_checking): the others wait their turn in
     # "checking", so that adding a thousand torrents whose data is on disk reads one at a time
@@ -285,6 +289,7 @@ class Config:
             _check_number(name, getattr(self, name), minimum=1)
         _check_number("max_concurrent_http_announces", self.max_concurrent_http_announces, minimum=1,
                       maximum=MAX_HTTP_ANNOUNCES)
+        _check_number("tracker_keep_alive", self.tracker_keep_alive, minimum=0, maximum=3600)
         for name in ("peer_turnover", "peer_turnover_cutoff"):
             _check_number(name, getattr(self, name), minimum=0, maximum=100)
         _check_number("peer_turnover_interval", self.peer_turnover_interval, minimum=0, exclusive=True)

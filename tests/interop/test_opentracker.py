@@ -20,6 +20,7 @@ from torrent_engine.api.compat.qbittorrent_records import tracker_rows
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.events import Event, EventBus
 from torrent_engine.jobs import JobService, JobState
+from torrent_engine.net.httpclient.kept import KeptConnections
 from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator, http
 from torrent_engine.net.tracker.messages import AnnounceRequest
 from torrent_engine.net.tracker.udp import UdpTrackerClient
@@ -247,3 +248,15 @@ async def test_a_seed_whose_data_fails_leaves_opentrackers_swarm_while_it_is_che
             held.release.set()
             await counted(0, 1)  # (started again, lacking the piece that failed)
             assert 2 not in seed.have and not seed.seed_mode
+
+
+async def test_http_announces_with_connections_kept(tracker: Opentracker) -> None:
+    """opentracker answers as HTTP/1.1 without ``Connection: close``, then closes: the kept
+    connections' client finds each connection closed before it would send on it, uses a new
+    one, and every announce is answered."""
+    ih = HASHES["mixed"]
+    kept = KeptConnections(30.0)
+    for who in (11, 12, 13):
+        response = await http.announce(tracker.http_url, request(ih, who), timeout=5, kept=kept)
+        assert ("127.0.0.1", 7000 + who) in response.peers
+    assert kept.reused == 0 and len(kept) <= 1

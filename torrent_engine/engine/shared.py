@@ -35,6 +35,7 @@ from ..config import Config, Transport
 from ..errors import ConfigError, SessionError
 from ..events import EventBus
 from ..logbook import peer_event
+from ..net.httpclient.kept import KeptConnections
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
@@ -271,6 +272,10 @@ class SharedResources:
         # deadline frees them then)
         self.buffers = BufferPool(config.piece_buffer_bytes, linger=BUFFER_LINGER)
         self.buffers.on_idle = partial(self.clock.at, ticker=self.buffers)
+        # every torrent's HTTP(S) tracker connections kept open between announces (``http_kept``)
+        self._kept = KeptConnections(config.tracker_keep_alive)
+        self._kept.on_idle = partial(self.clock.at, ticker=self._kept)
+        self._kept.closer = self._close_kept
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         # torrents without a session that incoming peers may ask for: the first peer wakes it
@@ -364,6 +369,21 @@ class SharedResources:
         return self._http_announce_slots
 
     @property
+    def http_kept(self) -> KeptConnections | None:
+        """The HTTP(S) tracker connections kept open between announces, every torrent's
+        (``tracker_keep_alive`` as the Config says it now; None when 0: a connection each)."""
+        idle_for = self.config.tracker_keep_alive
+        if idle_for <= 0 or self._tg is None:
+            return None
+        self._kept.idle_for = idle_for
+        return self._kept
+
+    def _close_kept(self, streams: list[anyio.abc.ByteStream]) -> None:
+        """Close the kept connections ``streams`` (expired) in the services' group."""
+        if self._tg is not None:
+            self._tg.start_soon(_close_streams, streams)
+
+    @property
     def queued_announces(self) -> int:
         """Tracker announces and scrapes waiting for a slot (``tracker_slots``,
         ``http_announce_slots``): libtorrent's tracker.num_queued_tracker_announces."""
@@ -409,6 +429,8 @@ class SharedResources:
         self.clock.detach()
         self.buffers.clear()
         try:
+            with anyio.CancelScope(shield=True):
+                await _close_streams(self._kept.clear())
             self._close_udp_relay()
             if self._running:
                 await self._stop_services()
@@ -1345,6 +1367,11 @@ def _remote_address(incoming: Incoming) -> object:
         return incoming.extra(anyio.abc.SocketAttribute.remote_address, None)
     except OSError:
         return None
+
+
+async def _close_streams(streams: list[anyio.abc.ByteStream]) -> None:
+    for stream in streams:
+        await anyio.aclose_forcefully(stream)
 
 
 async def _close_incoming(incoming: Incoming) -> None:

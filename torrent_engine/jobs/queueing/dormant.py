@@ -317,7 +317,8 @@ class DormantSeeds:
             slots=shared.tracker_slots, proxy=config.proxy, udp_relay=shared.udp_relay,
             refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered,
             announce_to_all_tiers=config.announce_to_all_tiers, announce_ip=lambda: config.announce_ip,
-            http_slots=lambda: shared.http_announce_slots, ssrf=lambda: config.ssrf_mitigation)
+            http_slots=lambda: shared.http_announce_slots, http_kept=lambda: shared.http_kept,
+            ssrf=lambda: config.ssrf_mitigation)
 
     async def scrape(self, rec: JobRecord, url: str) -> ScrapeStats:
         """Scrape the dormant seed ``rec`` at its tracker ``url``, as its announces go

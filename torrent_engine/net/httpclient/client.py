@@ -8,7 +8,7 @@ callers turn it into their own (a tracker's, a job request's) keeping its reason
 from __future__ import annotations
 
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TypedDict
 from urllib.parse import urljoin
 
@@ -20,6 +20,7 @@ from ...version import USER_AGENT
 from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
+from .kept import KeptConnections
 from .reader import MAX_BODY, HttpResponse, ResponseReader
 from .url import split_http_url
 
@@ -35,7 +36,8 @@ MAX_REDIRECTS = 5
 _REDIRECTS = {301, 302, 303, 307, 308}
 
 
-def _request_bytes(url: str, user_agent: str, cookie: str = "") -> tuple[str, int, bool, bytes]:
+def _request_bytes(url: str, user_agent: str, cookie: str = "", *,
+                   keep: bool = False) -> tuple[str, int, bool, bytes]:
     try:
         where = split_http_url(url)
     except ValueError as exc:
@@ -51,7 +53,7 @@ def _request_bytes(url: str, user_agent: str, cookie: str = "") -> tuple[str, in
         f"User-Agent: {user_agent}\r\n"
         + (f"Cookie: {cookie}\r\n" if cookie else "") +
         "Accept-Encoding: gzip, deflate\r\n"
-        "Connection: close\r\n"
+        + ("" if keep else "Connection: close\r\n") +  # (HTTP/1.1 keeps a connection by default)
         "\r\n"
     )
     return where.host, where.port, where.tls, request.encode("ascii", errors="strict")
@@ -68,11 +70,21 @@ async def _fetch_once(
     bind: NetBind | None = None,
     cookie: str = "",
     guard: Guard | None = None,
+    kept: KeptConnections | None = None,
 ) -> HttpResponse:
     try:
-        host, port, tls, request = _request_bytes(url, user_agent, cookie)
+        host, port, tls, request = _request_bytes(url, user_agent, cookie, keep=kept is not None)
     except UnicodeEncodeError:
         raise HttpError("URL is not ASCII", url) from None
+    key = (host, port, tls, ssl_context, proxy, bind)
+    if kept is not None:
+        stream, dropped = kept.take(key)
+        await _close_all(dropped)
+        if stream is not None:
+            try:
+                return await _request(stream, url, request, max_body, guard, proxy, kept, key, reused=True)
+            except _Stale:
+                pass  # (the server closed it as the request went: once more on a new connection)
     # (through a proxy: its tunnel has its own connect_timeout, the TLS on top this one)
     with anyio.fail_after(connect_timeout * (2 if proxy is not None else 1)):
         # (not standard_compatible: a close without close_notify is an EOF, as in http.client
@@ -84,31 +96,71 @@ async def _fetch_once(
             raise HttpError("connection closed during the TLS handshake") from None
         except ProxyError as exc:
             raise HttpError(str(exc)) from None
+    return await _request(stream, url, request, max_body, guard, proxy, kept, key, reused=False)
+
+
+class _Stale(Exception):
+    """A kept connection the server had closed: nothing of a response came on it."""
+
+
+async def _request(stream: anyio.abc.ByteStream, url: str, request: bytes, max_body: int, guard: Guard | None,
+                   proxy: ProxyConfig | None, kept: KeptConnections | None, key: Hashable, *,
+                   reused: bool) -> HttpResponse:
+    """``request`` on ``stream`` (a new connection, or a kept one when ``reused``); the stream is
+    then kept in ``kept`` when the response allows it, else closed."""
+    keep = False
     try:
         if guard is not None:  # (before a byte of the request is sent)
             why = guard(url, None if proxy is not None else remote_host(stream))
             if why is not None:
                 raise HttpError(why)
-        return await exchange(stream, request, max_body)
+        reader = await _exchange(stream, request, max_body, reused=reused)
+        assert reader.response is not None
+        keep = kept is not None and reader.keeps_alive
+        return reader.response
     finally:
-        # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
+        if keep:
+            assert kept is not None
+            await _close_all(kept.give(key, stream))
+        else:
+            # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
+            await anyio.aclose_forcefully(stream)
+
+
+async def _close_all(streams: list[anyio.abc.ByteStream]) -> None:
+    for stream in streams:
         await anyio.aclose_forcefully(stream)
 
 
 async def exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int) -> HttpResponse:
     """Send ``request`` on an open stream and read the whole response (HttpError if it is
     malformed or over ``max_body``); the stream is left open."""
-    reader = ResponseReader(max_body=max_body)
-    await stream.send(request)
-    while reader.response is None:
-        try:
-            data = await stream.receive(65536)
-        except anyio.EndOfStream:
-            reader.feed_eof()
-            break
-        reader.feed(data)
+    reader = await _exchange(stream, request, max_body, reused=False)
     assert reader.response is not None
     return reader.response
+
+
+async def _exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int, *,
+                    reused: bool) -> ResponseReader:
+    """``exchange``'s work; the reader, its response complete. On a ``reused`` connection, a
+    close or reset before the first byte of the response is ``_Stale``."""
+    reader = ResponseReader(max_body=max_body)
+    try:
+        await stream.send(request)
+        while reader.response is None:
+            try:
+                data = await stream.receive(65536)
+            except anyio.EndOfStream:
+                if reused and not reader.started:
+                    raise _Stale from None
+                reader.feed_eof()
+                break
+            reader.feed(data)
+    except (OSError, anyio.BrokenResourceError, anyio.ClosedResourceError):
+        if reused and not reader.started:
+            raise _Stale from None
+        raise
+    return reader
 
 
 # What a request about to be sent may not be: called with its URL (each redirect's too) and the
@@ -138,6 +190,7 @@ class GetOptions(TypedDict, total=False):
     proxy: ProxyConfig | None
     bind: NetBind | None
     guard: Guard | None
+    kept: KeptConnections | None
 
 
 async def http_get(
@@ -153,13 +206,15 @@ async def http_get(
     bind: NetBind | None = None,
     cookies: Callable[[str], str] | None = None,
     guard: Guard | None = None,
+    kept: KeptConnections | None = None,
 ) -> HttpResponse:
     """GET ``url`` following at most ``max_redirects`` redirects, all within ``timeout`` seconds,
     through ``proxy`` when one is given (a failure there is a HttpError naming the proxy),
     from sockets bound by ``bind`` when one is given. ``cookies``: the ``Cookie:`` value for a
     URL (``""`` none), asked for each request (a redirect to another host gets that host's).
     ``guard``: asked before each request is sent, once connected (see ``Guard``); its reason
-    is the failure.
+    is the failure. ``kept``: connections kept open between requests (see ``KeptConnections``),
+    taken from and given back to; None: a connection a request, closed after it.
 
     Every failure (DNS, refused, TLS, timeout, malformed or oversized response, redirect loop)
     is a :class:`HttpError` naming the URL first asked for.
@@ -178,6 +233,7 @@ async def http_get(
                     bind=bind,
                     cookie=cookies(current) if cookies is not None else "",
                     guard=guard,
+                    kept=kept,
                 )
                 location = response.headers.get("location")
                 if response.status not in _REDIRECTS or not location:

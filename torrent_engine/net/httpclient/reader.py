@@ -45,6 +45,9 @@ class ResponseReader:
     _headers: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     # head | length | chunk-size | chunk-data | chunk-trailer | close | done
     _mode: str = field(default="head", init=False)
+    _version: bytes = field(default=b"", init=False)  # the status line's "HTTP/1.x"
+    _fed: bool = field(default=False, init=False)
+    _closed_end: bool = field(default=False, init=False)  # the body ended with the connection
     _remaining: int = field(default=0, init=False)
     _body: bytearray = field(default_factory=bytearray, init=False, repr=False)
 
@@ -54,9 +57,29 @@ class ResponseReader:
         body is complete (a caller may refuse the body on them); None until then."""
         return None if self._mode == "head" else (self._status, self._reason, self._headers)
 
+    @property
+    def started(self) -> bool:
+        """Whether any byte of the response has been fed."""
+        return self._fed
+
+    @property
+    def keeps_alive(self) -> bool:
+        """Whether the connection may carry another request: the response is complete, its end
+        was told by its framing (not by a close), nothing came after it, and the server keeps
+        connections (HTTP/1.1 unless ``Connection: close``; HTTP/1.0 only with ``keep-alive``)."""
+        if self.response is None or self._closed_end or self._buf:
+            return False
+        tokens = {t.strip().lower() for t in self._headers.get("connection", "").split(",")}
+        if self._version == b"HTTP/1.0":
+            return "keep-alive" in tokens
+        return "close" not in tokens
+
     def feed(self, data: bytes) -> None:
         """Parse ``data`` received from the server."""
+        if data:
+            self._fed = True
         if self._mode == "done":
+            self._buf += data  # (anything after the response: the connection is not kept)
             return
         self._buf += data
         if self.stop_after_head and self._mode != "head":
@@ -80,6 +103,7 @@ class ResponseReader:
         """The server closed: finish a response delimited by the close; ``HttpError`` if one is cut
         short."""
         if self._mode == "close":
+            self._closed_end = True
             self._finish()
         elif self._mode != "done":
             raise HttpError("connection closed before the HTTP response was complete")
@@ -152,6 +176,7 @@ class ResponseReader:
         parts = lines[0].split(b" ", 2)
         if len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit():
             raise HttpError(f"not an HTTP/1.x response: {lines[0][:60]!r}")
+        self._version = parts[0]
         self._status = int(parts[1])
         self._reason = parts[2].decode("latin-1") if len(parts) > 2 else ""
         for line in lines[1:]:

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 from ...errors import TrackerError, TrackerNotUsed
 from ..httpclient.client import Guard
+from ..httpclient.kept import KeptConnections
 from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from ..ssrf import tracker_hop_refused, tracker_url_refused
@@ -40,18 +41,20 @@ async def announce(
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
     ssrf_mitigation: bool = False,
+    kept: KeptConnections | None = None,
 ) -> AnnounceResponse:
     """One announce. ``udp`` carries the connection-id cache between calls (a fresh client
     is used when None). HTTP(S) goes through ``proxy`` when one is given; UDP goes by the SOCKS5
     proxy's UDP relay when ``udp`` has one (``UdpTrackerClient.relay``), and is refused
     (``TrackerNotUsed``) when nothing may leave outside the proxy and it has none. HTTP(S)
     connections come from sockets bound by ``bind`` when one is given (UDP: ``udp.netbind``).
-    ``ssrf_mitigation``: an HTTP(S) tracker's URL and requests are judged by ``ssrf``."""
+    ``ssrf_mitigation``: an HTTP(S) tracker's URL and requests are judged by ``ssrf``. ``kept``:
+    the HTTP(S) connections kept open between announces (None: one each)."""
     if _scheme(url) == "udp":
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).announce(url, request, timeout=timeout)
     return await http.announce(url, request, timeout=timeout, ssl_context=ssl_context, proxy=proxy, bind=bind,
-                               guard=_guard(url, ssrf_mitigation, scrape=False))
+                               guard=_guard(url, ssrf_mitigation, scrape=False), kept=kept)
 
 
 async def scrape(
@@ -64,6 +67,7 @@ async def scrape(
     proxy: ProxyConfig | None = None,
     bind: NetBind | None = None,
     ssrf_mitigation: bool = False,
+    kept: KeptConnections | None = None,
 ) -> ScrapeResponse:
     """Scrape ``info_hashes`` at the tracker whose announce URL is ``url`` (BEP 48 / BEP 15;
     the other arguments as ``announce``'s)."""
@@ -71,7 +75,7 @@ async def scrape(
         _check_udp(url, proxy, udp)
         return await (udp or UdpTrackerClient()).scrape(url, info_hashes, timeout=timeout)
     return await http.scrape(url, info_hashes, timeout=timeout, ssl_context=ssl_context, proxy=proxy,
-                             bind=bind, guard=_guard(url, ssrf_mitigation, scrape=True))
+                             bind=bind, guard=_guard(url, ssrf_mitigation, scrape=True), kept=kept)
 
 
 def _guard(url: str, ssrf_mitigation: bool, *, scrape: bool) -> Guard | None:

@@ -26,6 +26,7 @@ import anyio
 from ...errors import TrackerError, TrackerNotUsed, TrackerRefused
 from ...events import EventBus, TrackerFailed, TrackerSuccess
 from ...formats.compact import normalize_host, parse_ip
+from ..httpclient.kept import KeptConnections
 from ..netbind import NetBind
 from ..proxy.settings import ProxyConfig
 from . import client
@@ -193,6 +194,7 @@ class TrackerCoordinator:
         announce_ip: Callable[[], str] | None = None,
         http_slots: Callable[[], anyio.CapacityLimiter] | None = None,
         ssrf: Callable[[], bool] | None = None,
+        http_kept: Callable[[], KeptConnections | None] | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -229,6 +231,7 @@ class TrackerCoordinator:
         self._announce_ip = announce_ip  # the address trackers are told to hand out (asked anew)
         self._http_slots = http_slots  # HTTP(S) announces in flight over every torrent (asked anew)
         self._ssrf = ssrf  # whether SSRF mitigation judges HTTP(S) requests (asked anew; None: no)
+        self._http_kept = http_kept  # HTTP(S) connections kept between announces (asked anew)
         if netbind is not None:
             self._udp.netbind = netbind
         self._clock = clock
@@ -411,7 +414,8 @@ class TrackerCoordinator:
             response = await client.scrape(
                 url, [self.info_hash], timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
                 proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
-                ssrf_mitigation=self._ssrf is not None and self._ssrf())
+                ssrf_mitigation=self._ssrf is not None and self._ssrf(),
+                kept=self._http_kept() if self._http_kept is not None else None)
         stats = response.files.get(self.info_hash)
         if stats is None:
             raise TrackerError("the tracker does not list this torrent", url)
@@ -549,6 +553,7 @@ class TrackerCoordinator:
                         tracker.url, request, timeout=timeout, udp=self._udp, ssl_context=self._ssl_context,
                         proxy=self._proxy, bind=self._netbind() if self._netbind is not None else None,
                         ssrf_mitigation=self._ssrf is not None and self._ssrf(),
+                        kept=self._http_kept() if self._http_kept is not None else None,
                     )
                 finally:
                     tracker.state = before
