@@ -194,14 +194,24 @@ def with_tracker(files: list[Path], folder: Path, url: str) -> list[Path]:
 
 class Tracker:
     """An HTTP tracker on 127.0.0.1 (a thread of this process) that answers every announce with
-    the seeders' addresses (compact) and counts the announces."""
+    the seeders' addresses (compact) and counts the announces and connections. ``keep_alive``:
+    it answers as HTTP/1.1 and keeps connections the client keeps (as a tracker behind nginx),
+    else as HTTP/1.0, closing each (as opentracker)."""
 
-    def __init__(self) -> None:
+    def __init__(self, keep_alive: bool = False) -> None:
         self.peers = b""
         self.announces = 0
+        self.connections = 0
         tracker = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1" if keep_alive else "HTTP/1.0"
+            disable_nagle_algorithm = keep_alive  # (head and body are two writes)
+
+            def setup(self) -> None:
+                tracker.connections += 1
+                super().setup()
+
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 query = urllib.parse.urlsplit(self.path).query
                 if not self.path.startswith("/announce") or "info_hash=" not in query:
@@ -424,6 +434,7 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
         out["polls"] = len(poller.latencies)
         out["poll_errors"] = poller.errors[:5]
         out["tracker_announces"] = args.tracker.announces
+        out["tracker_connections"] = args.tracker.connections
         got = [dl / f"{f.stem}.bin" for f in files]
         out["files_right"] = sum(1 for g, size in zip(got, args.sizes_of[name], strict=True)
                                  if g.exists() and g.stat().st_size == size)
@@ -501,7 +512,8 @@ def print_phase(r: dict[str, Any]) -> None:
     if wakes:
         print(f"  event loop: worst lag {worst * 1000:.0f} ms; {late} of {wakes} probe wake-ups over 50 ms "
               "late")
-    print(f"  tracker announces so far: {r['tracker_announces']}; stop {r['stop_s']:.2f} s; "
+    print(f"  tracker announces so far: {r['tracker_announces']} over {r['tracker_connections']} "
+          f"connections; stop {r['stop_s']:.2f} s; "
           f"load after {r['load_after']}", flush=True)
 
 
@@ -516,6 +528,8 @@ def print_adds(a: dict[str, Any]) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--torrents", type=int, default=1000)
+    p.add_argument("--tracker-keep-alive", action="store_true",
+                   help="the tracker answers as HTTP/1.1 and keeps connections (else HTTP/1.0, one each)")
     p.add_argument("--seeders", type=int, default=4, help="libtorrent seeder processes")
     p.add_argument("--seed", type=int, default=47, help="the RNG seed of the sizes")
     p.add_argument("--batch", type=int, default=25, help="torrent files a torrents/add call")
@@ -568,7 +582,7 @@ def main() -> None:
                 while fh.read(8 * MIB):
                     pass
         run = Path(tempfile.mkdtemp(prefix="run-", dir=root))
-        with Tracker() as tracker, Seeders(args.seeders, data, [*small, large], run,
+        with Tracker(args.tracker_keep_alive) as tracker, Seeders(args.seeders, data, [*small, large], run,
                                            args.limit * len(phases) + 600) as seeders:
             tracker.peers = seeders.compact()
             args.tracker = tracker
