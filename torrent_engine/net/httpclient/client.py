@@ -79,7 +79,12 @@ async def _fetch_once(
     key = (host, port, tls, ssl_context, proxy, bind)
     if kept is not None:
         stream, dropped = kept.take(key)
-        await _close_all(dropped)
+        try:
+            await _close_all(dropped)
+        except BaseException:  # (cancelled meanwhile: the one taken is closed too, not left open)
+            if stream is not None:
+                await anyio.aclose_forcefully(stream)
+            raise
         if stream is not None:
             try:
                 return await _request(stream, url, request, max_body, guard, proxy, kept, key, reused=True)
