@@ -8,7 +8,7 @@ certificate the clients trust through ``SSL_CERT_FILE``, beside the system's tru
 default context, as a tracker's announce uses it). Each announce's wall time and this process's
 CPU time (the server's is not counted), medians of 5 interleaved rounds.
 
-    python bench/tracker_http.py [N] [--tls]
+    python bench/tracker_http.py [N] [--tls] [--name]   (--name: the tracker at "localhost")
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def self_signed(folder: Path) -> str:
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
             .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                                        x509.DNSName("localhost")]),
                            False).sign(key, hashes.SHA256()))
     # trusted beside the system's certificates, so that loading the trust costs what it costs
     system = ssl.get_default_verify_paths().cafile
@@ -102,6 +103,7 @@ def timed(work: Callable[[], None], n: int) -> tuple[float, float]:
 def main() -> None:
     n = int(next((a for a in sys.argv[1:] if a.isdigit()), "300"))
     use_tls = "--tls" in sys.argv
+    host = "localhost" if "--name" in sys.argv else "127.0.0.1"  # (a name: looked up, or kept)
     folder = Path(tempfile.mkdtemp(prefix="tracker_http"))
     cert = self_signed(folder) if use_tls else None
     if cert is not None:
@@ -111,7 +113,7 @@ def main() -> None:
     server.start()
     port = told.get()
     scheme = "https" if use_tls else "http"
-    url = f"{scheme}://127.0.0.1:{port}/announce"
+    url = f"{scheme}://{host}:{port}/announce"
     target = announce_url(url, REQUEST).split(f":{port}", 1)[1]
 
     def urllib_each() -> None:
@@ -121,8 +123,8 @@ def main() -> None:
 
     def stdlib_kept() -> None:
         connection: stdlib_http.HTTPConnection = (
-            stdlib_http.HTTPSConnection("127.0.0.1", port, timeout=5, context=ssl.create_default_context())
-            if use_tls else stdlib_http.HTTPConnection("127.0.0.1", port, timeout=5))
+            stdlib_http.HTTPSConnection(host, port, timeout=5, context=ssl.create_default_context())
+            if use_tls else stdlib_http.HTTPConnection(host, port, timeout=5))
         try:
             for _ in range(n):
                 connection.request("GET", target)
@@ -148,7 +150,7 @@ def main() -> None:
         for name, work in clients.items():
             times[name].append(timed(work, n))
     server.terminate()
-    print(f"{scheme}: {n} announces x 5 rounds, medians per announce (wall; this process's CPU); "
+    print(f"{scheme} to {host}: {n} announces x 5 rounds, medians per announce (wall; this process's CPU); "
           f"load {os.getloadavg()[0]:.2f}")
     medians = {name: (statistics.median(t for t, _ in ts), statistics.median(c for _, c in ts))
                for name, ts in times.items()}

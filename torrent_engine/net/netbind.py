@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import ipaddress
+import itertools
 import os
 import socket
 import ssl
@@ -24,7 +25,8 @@ from anyio.streams.stapled import MultiListener
 from anyio.streams.tls import TLSStream
 
 from ..errors import ConfigError, InterfaceBindError
-from ..formats.compact import is_ip_literal, parse_ip
+from ..formats.compact import is_ip_literal
+from . import resolver
 from .interface import NetBind, check_names
 from .tls import client_context
 
@@ -138,57 +140,99 @@ async def connect_tcp(host: str, port: int, bind: NetBind | None, *, tls: bool =
 
 
 async def connect_socket(host: str, port: int, bind: NetBind | None) -> anyio.abc.SocketStream:
-    """A TCP connection to ``host:port`` from a socket bound by ``bind``: each of the name's
-    addresses is tried in turn. Unbound (None), an IP address is dialed as it is (no look-up, no
-    race of one: a tracker's announce, bench/RESULTS.md "An IP address dialed as it is"), a name by
-    anyio's happy eyeballs."""
-    if bind is None and not is_ip_literal(host):
-        return await anyio.connect_tcp(host, port)  # (a name's addresses raced: happy eyeballs)
-    infos = await _addresses(host, port)
-    if not infos:
-        raise OSError(f"cannot resolve {host!r}")
-    last: OSError | None = None
-    for family, sockaddr in infos:
-        try:
-            sock = bound_socket(family, socket.SOCK_STREAM, bind)
-        except InterfaceBindError:
-            raise
-        except OSError as exc:  # (a source address this family cannot bind: the next one)
-            last = exc
-            continue
-        try:
+    """A TCP connection to ``host:port`` from a socket bound by ``bind``: an IP address is dialed
+    as it is (no look-up, no race of one: a tracker's announce, bench/RESULTS.md "An IP address
+    dialed as it is"); a name's addresses come from ``resolver`` (kept for many connections) and
+    are raced (happy eyeballs) when there are several and no ``bind``, else tried in turn. When
+    none of a name's addresses can be reached, it is looked up again next time."""
+    literal = is_ip_literal(host)
+    try:
+        infos = await resolver.resolve(host, port)  # (an IP address as it is: no look-up)
+        if bind is None and len(infos) > 1:
+            return await _race(infos, host, port)
+        last: OSError | None = None
+        for family, sockaddr in infos:
             try:
-                sock.connect(sockaddr)
-            except BlockingIOError:
-                await anyio.wait_writable(sock)
-                error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-                if error:
-                    by = f" by {bind.interface}" if bind is not None else ""
-                    raise OSError(error, f"cannot connect to {host}:{port}{by}: "
-                                         f"{os.strerror(error)}") from None
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (as anyio's TCP streams)
-            return await anyio.abc.SocketStream.from_socket(sock)
-        except InterfaceBindError:
-            sock.close()
-            raise
+                return await _dial(family, sockaddr, bind, host, port)
+            except InterfaceBindError:
+                raise
+            except OSError as exc:  # (refused, unreachable, a source address this family cannot bind)
+                last = exc
+        assert last is not None
+        raise last
+    except InterfaceBindError:
+        raise
+    except OSError:
+        if not literal:
+            resolver.forget(host, port)
+        raise
+
+
+async def _dial(family: int, sockaddr: tuple[Any, ...], bind: NetBind | None, host: str,
+                port: int) -> anyio.abc.SocketStream:
+    """A TCP connection to ``sockaddr`` (``host:port``'s address) from a socket bound by ``bind``."""
+    sock = bound_socket(family, socket.SOCK_STREAM, bind)
+    try:
+        try:
+            sock.connect(sockaddr)
+        except BlockingIOError:
+            await anyio.wait_writable(sock)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                by = f" by {bind.interface}" if bind is not None else ""
+                raise OSError(error, f"cannot connect to {host}:{port}{by}: {os.strerror(error)}") from None
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # (as anyio's TCP streams)
+        return await anyio.abc.SocketStream.from_socket(sock)
+    except BaseException:
+        sock.close()
+        raise
+
+
+HAPPY_EYEBALLS_DELAY = 0.25  # seconds before the next address is tried beside one not yet answering
+
+
+async def _race(infos: list[tuple[int, tuple[Any, ...]]], host: str, port: int) -> anyio.abc.SocketStream:
+    """A connection to the first of ``infos``' addresses that answers (RFC 8305, as anyio's
+    ``connect_tcp`` races a name's): the families taken in turn, each next address tried
+    ``HAPPY_EYEBALLS_DELAY`` after the last began or at once when it failed."""
+    by_family: dict[int, list[tuple[int, tuple[Any, ...]]]] = {}
+    for family, sockaddr in infos:
+        if (family, sockaddr) not in by_family.setdefault(family, []):
+            by_family[family].append((family, sockaddr))
+    order = [info for group in itertools.zip_longest(*by_family.values())
+             for info in group if info is not None]
+    winner: anyio.abc.SocketStream | None = None
+    errors: list[OSError] = []
+
+    async def attempt(family: int, sockaddr: tuple[Any, ...], failed: anyio.Event,
+                      tg: anyio.abc.TaskGroup) -> None:
+        nonlocal winner
+        try:
+            stream = await _dial(family, sockaddr, None, host, port)
         except OSError as exc:
-            sock.close()
-            last = exc
-        except BaseException:
-            sock.close()
-            raise
-    assert last is not None
-    raise last
+            errors.append(exc)
+            failed.set()
+            return
+        if winner is None:
+            winner = stream
+            tg.cancel_scope.cancel()
+        else:
+            await anyio.aclose_forcefully(stream)
 
-
-async def _addresses(host: str, port: int) -> list[tuple[int, tuple[Any, ...]]]:
-    """``host:port``'s addresses to connect to, each with its family: an IP address as it is (no
-    look-up: a tracker's, a peer's), a name's looked up."""
-    if is_ip_literal(host):
-        ip = parse_ip(host)
-        return [(socket.AF_INET6, (host, port, 0, 0)) if ip.version == 6 else (socket.AF_INET, (host, port))]
-    return [(family, sockaddr) for family, _, _, _, sockaddr in
-            await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+    try:
+        async with anyio.create_task_group() as tg:
+            for family, sockaddr in order:
+                failed = anyio.Event()
+                tg.start_soon(attempt, family, sockaddr, failed, tg)
+                with anyio.move_on_after(HAPPY_EYEBALLS_DELAY):
+                    await failed.wait()
+    except BaseException:  # (cancelled from outside as one connected: it is not left open)
+        if winner is not None:
+            await anyio.aclose_forcefully(winner)
+        raise
+    if winner is None:
+        raise OSError("All connection attempts failed") from (errors[0] if errors else None)
+    return winner
 
 
 def bound_socket(family: int, kind: int, bind: NetBind | None) -> socket.socket:

@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 import anyio
 
 from ...errors import ProxyError, TrackerError
+from .. import resolver
 from ..netbind import NetBind, bound_socket
 from .messages import (
     UDP_MAX_SCRAPE_HASHES,
@@ -72,10 +73,7 @@ class _Socket:
 
     @classmethod
     async def connect(cls, host: str, port: int, bind: NetBind | None = None) -> _Socket:
-        infos = await anyio.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
-        if not infos:
-            raise OSError(f"cannot resolve {host!r}")
-        family, _, _, _, sockaddr = infos[0]
+        family, sockaddr = (await resolver.resolve(host, port, socket.SOCK_DGRAM))[0]
         sock = bound_socket(family, socket.SOCK_DGRAM, bind)
         try:
             sock.connect(sockaddr)
