@@ -159,3 +159,23 @@ async def test_a_udp_trackers_name_is_looked_up_once(monkeypatch: pytest.MonkeyP
         for _ in range(3):
             await client.announce(f"udp://udp.test:{tracker.port}/announce", request, timeout=5)
         assert dns.asked == ["udp.test"] and len(tracker.announces) == 3
+
+
+def test_loops_of_two_threads_each_look_up_on_their_own(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    dns = FakeDns(monkeypatch, {"both.test": [(socket.AF_INET, "127.0.0.4")]}, delay=0.2)
+    got: list[object] = []
+
+    def run() -> None:
+        try:
+            got.append(anyio.run(resolver.resolve, "both.test", 80))
+        except BaseException as exc:  # (what a wait on another loop's event raises)
+            got.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert got == [[(socket.AF_INET, ("127.0.0.4", 80))]] * 2 and len(dns.asked) == 2

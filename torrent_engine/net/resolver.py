@@ -10,6 +10,7 @@ the next connection looks it up again.
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,7 +39,7 @@ class _Lookup:
 
 
 _kept: dict[_Key, tuple[float, list[Address]]] = {}
-_under_way: dict[_Key, _Lookup] = {}
+_under_way: dict[tuple[_Key, int], _Lookup] = {}
 clock: Callable[[], float] = time.monotonic  # (tests move it)
 lookups = 0  # look-ups made (tests, benchmarks)
 
@@ -57,7 +58,8 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
         if kept[0] > clock():
             return kept[1]
         del _kept[key]
-    lookup = _under_way.get(key)
+    flight = (key, threading.get_ident())  # (an Event is its loop's: a loop a thread waits on its own)
+    lookup = _under_way.get(flight)
     if lookup is not None:
         await lookup.done.wait()
         if lookup.addresses is not None:
@@ -65,7 +67,7 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
         if lookup.error is not None:
             raise type(lookup.error)(*lookup.error.args)  # (a copy: each waiter's own traceback)
         return await resolve(host, port, kind)  # (its owner was cancelled: look it up here)
-    lookup = _under_way[key] = _Lookup()
+    lookup = _under_way[flight] = _Lookup()
     try:
         lookups += 1
         try:
@@ -83,7 +85,7 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
         _kept[key] = (clock() + CACHE_FOR, addresses)
         return addresses
     finally:
-        del _under_way[key]
+        del _under_way[flight]
         lookup.done.set()
 
 
