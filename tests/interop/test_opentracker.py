@@ -252,11 +252,12 @@ async def test_a_seed_whose_data_fails_leaves_opentrackers_swarm_while_it_is_che
 
 async def test_http_announces_with_connections_kept(tracker: Opentracker) -> None:
     """opentracker answers as HTTP/1.1 without ``Connection: close``, then closes: the kept
-    connections' client finds each connection closed before it would send on it, uses a new
-    one, and every announce is answered."""
+    connections' client finds each connection closed — before it sends on it, or (its close not
+    come yet on a loaded machine) when nothing answers, and then sends again on a new one — and
+    every announce is answered."""
     ih = HASHES["mixed"]
     kept = KeptConnections(30.0)
     for who in (11, 12, 13):
         response = await http.announce(tracker.http_url, request(ih, who), timeout=5, kept=kept)
         assert ("127.0.0.1", 7000 + who) in response.peers
-    assert kept.reused == 0 and len(kept) <= 1
+    assert len(kept) <= 1
