@@ -94,3 +94,45 @@ async def test_a_completion_s_mail_without_a_server_is_said_not_sent(
         mailer.completed(job(JobState.SEEDING, progress=1.0))
     assert any("its completion's mail was not sent: not sent: mail_server is not set" in m
                for m in caplog.messages), caplog.messages
+
+
+@pytest.mark.anyio
+async def test_completions_past_the_waiting_mails_go_in_one_mail(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A library checked completes thousands at once: past MAX_WAITING mails waiting, the
+    completions that come before the next mail's turn are named in one mail, none dropped."""
+    import threading
+
+    import anyio
+
+    from torrent_engine.jobs.tuning import mail
+
+    sent: list[str] = []
+    go = threading.Event()
+
+    def deliver(message: object, *args: object, **kwargs: object) -> None:
+        go.wait(10)
+        sent.append(message.get_content())  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(mail, "deliver", deliver)
+    monkeypatch.setattr(mail, "MAX_LISTED", 4)
+    s = dataclasses.replace(ServiceSettings(), mail_enabled=True, mail_to="a@b.example",
+                            mail_from="e@b.example", mail_server="127.0.0.1:9")
+    done = [dataclasses.replace(job(JobState.SEEDING, progress=1.0), id=f"j{i}", name=f"show {i}")
+            for i in range(mail.MAX_WAITING + 7)]
+    async with anyio.create_task_group() as tg:
+        mailer = mail.Mailer(lambda: s, lambda: tg)
+        for one in done:
+            mailer.completed(one)
+        go.set()
+        with anyio.fail_after(20):
+            while len(sent) < mail.MAX_WAITING + 1:
+                await anyio.sleep(0.01)
+        mailer.completed(done[0])  # (all sent: the next completion has its own mail)
+    assert len(sent) == mail.MAX_WAITING + 2
+    sent, last = sent[:-1], sent[-1]
+    assert '"show 0" has finished downloading' in last
+    assert all(f'"show {i}" has finished downloading' in sent[i] for i in range(mail.MAX_WAITING))
+    many = sent[-1]
+    assert many.startswith("7 downloads have finished:"), many
+    assert all(f'"show {i}"' in many for i in range(mail.MAX_WAITING, mail.MAX_WAITING + 4))
+    assert "and 3 more" in many and f'"show {mail.MAX_WAITING + 4}"' not in many

@@ -41,7 +41,8 @@ __all__ = ["MAIL_ADDRESS_FIELDS", "MAIL_TEXT_FIELDS", "MailNotSent", "Mailer", "
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 30.0  # seconds a step of a mail may take: connecting, each answer of the server
-MAX_WAITING = 64  # mails waiting for the one before; more are dropped, with a warning
+MAX_WAITING = 64  # mails waiting for the one before; the completions past them go in one mail
+MAX_LISTED = 1000  # completions one such mail names (the others counted)
 SSL_PORT, PLAIN_PORT = 465, 25
 MAX_TEXT = 256  # characters of a user name, a password, a server's name
 MAIL_ADDRESS_FIELDS = ("mail_from", "mail_to")
@@ -141,6 +142,18 @@ def completion_message(job: Job, sender: str, to: str, now: float) -> EmailMessa
                     now)
 
 
+def many_message(jobs: list[Job], more: int, sender: str, to: str, now: float) -> EmailMessage:
+    """The one mail of the completions that came while ``MAX_WAITING`` mails waited (a library
+    checked, thousands complete at once): each one's name, size and folder, and ``more`` not
+    named."""
+    count = len(jobs) + more
+    lines = [f"{count} downloads have finished:", ""]
+    lines += [f'"{job.name}" ({human_bytes(job.total_size)}) in {job.options.data_path}' for job in jobs]
+    if more:
+        lines.append(f"and {more} more")
+    return _message(sender, to, f"torrent_engine: {count} downloads have finished", "\n".join(lines), now)
+
+
 def trial_message(sender: str, to: str, now: float) -> EmailMessage:
     """The mail the settings' test sends."""
     return _message(sender, to, "torrent_engine: a test mail",
@@ -218,19 +231,50 @@ class Mailer:
         self._clock = clock
         self._lock = anyio.Lock()
         self._waiting = 0
+        # the completions that came while MAX_WAITING mails waited, for one mail that names them
+        self._many: list[Job] = []
+        self._more = 0  # ... and those past MAX_LISTED, counted
 
     def completed(self, job: Job) -> None:
         """``job`` completed: its mail sent, if mail is on (in the task group; the outcome logged)."""
         s, tg = self._settings(), self._tg()
         if not s.mail_enabled or tg is None:
             return
-        if self._waiting >= MAX_WAITING:
-            log.warning("job %s (%s): no mail sent for its completion: %d mails wait already", job.id,
-                        job.name, self._waiting)
+        if self._waiting >= MAX_WAITING or self._many or self._more:
+            if len(self._many) < MAX_LISTED:
+                self._many.append(job)
+            else:
+                self._more += 1
+            if len(self._many) + self._more == 1:  # (the first: its mail waits its turn)
+                log.info("job %s (%s): %d mails wait already: its completion goes in one mail with those "
+                         "that come before that mail's turn", job.id, job.name, self._waiting)
+                self._waiting += 1
+                tg.start_soon(self._send_many)
             return
         self._waiting += 1
         tg.start_soon(self._send_logged, completion_message(job, s.mail_from, s.mail_to, self._clock()),
                       f"job {job.id} ({job.name})")
+
+    async def _send_many(self) -> None:
+        made = False
+
+        def message() -> EmailMessage:
+            nonlocal made
+            made = True
+            s = self._settings()
+            jobs, more = self._many, self._more
+            self._many, self._more = [], 0
+            return many_message(jobs, more, s.mail_from, s.mail_to, self._clock())
+
+        try:
+            await self._send(message)
+        except MailNotSent as exc:
+            log.warning("the mail of many completions was not sent: %s", exc.reason)
+        else:
+            log.info("the mail of many completions went to %s", self._settings().mail_to)
+        finally:
+            if not made:  # (refused before it was made, or the service stops: the next ones start anew)
+                self._many, self._more = [], 0
 
     async def test(self) -> None:
         """Send the test mail now with the current settings (whether mail is on or not):
@@ -252,8 +296,9 @@ class Mailer:
         else:
             log.info("%s: its completion's mail went to %s", about, message["To"])
 
-    async def _send(self, message: EmailMessage) -> None:
-        """Send ``message`` once the mail before it went (``MailNotSent``)."""
+    async def _send(self, message: EmailMessage | Callable[[], EmailMessage]) -> None:
+        """Send ``message`` once the mail before it went (``MailNotSent``); a callable: the
+        message made then."""
         placed = False
         try:
             async with self._lock:
@@ -267,8 +312,9 @@ class Mailer:
                     raise MailNotSent("not sent: proxy_only is on, and a mail would go to its server "
                                       "outside the proxy", "proxy_only")
                 login = (s.mail_username, s.mail_password) if s.mail_auth_enabled else ("", "")
+                made = message() if callable(message) else message
                 await anyio.to_thread.run_sync(
-                    lambda: deliver(message, s.mail_server, ssl_on=s.mail_ssl, username=login[0],
+                    lambda: deliver(made, s.mail_server, ssl_on=s.mail_ssl, username=login[0],
                                     password=login[1]), abandon_on_cancel=True)
         finally:
             if not placed:  # (cancelled while waiting: the service stops)
