@@ -130,7 +130,7 @@ class Config:
     max_concurrent_http_announces: int = CONCURRENT_HTTP_ANNOUNCES
     # Seconds an HTTP(S) tracker connection is kept open after an announce or scrape for the next
     # one to the same tracker (of any torrent), as Transmission's are; 0: a connection each, as
-    # libtorrent's. At most 4 a tracker and 32 in all; read at each announce.
+    # libtorrent's. At most 16 a tracker and 64 in all; read at each announce.
     tracker_keep_alive: float = 30.0
     # Torrents hashing their data at once (a check without trusted resume data, a recheck), over
     # every torrent of a manager (libtorrent's active_checking): the others wait their turn in

@@ -20,8 +20,8 @@ import anyio.abc
 
 __all__ = ["KeptConnections"]
 
-PER_SERVER = 4  # idle connections kept to one server (host, port, TLS and route)
-TOTAL = 32  # idle connections kept in all
+PER_SERVER = 16  # idle connections kept to one server (host, port, TLS and route)
+TOTAL = 64  # idle connections kept in all
 
 
 @dataclass(slots=True)
