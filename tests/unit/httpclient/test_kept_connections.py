@@ -215,3 +215,35 @@ def test_a_socket_with_something_to_read_is_not_quiet() -> None:
         a.recv(1)
         b.close()
         assert not _quiet(SocketStream(a))  # type: ignore[arg-type] # (EOF: readable)
+
+
+def test_a_socket_past_fd_setsize_is_looked_at_too() -> None:
+    """A daemon of thousands of torrents holds descriptors past select()'s 1 024."""
+    import os
+    import resource
+
+    from torrent_engine.net.httpclient.kept import _quiet
+
+    class SocketStream:
+        def __init__(self, sock: socket.socket) -> None:
+            self.sock = sock
+
+        def extra(self, attribute: object, default: object = None) -> object:
+            return self.sock
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 2048:
+        pytest.skip(f"descriptors limited to {hard} here")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 2048), hard))
+    a, b = socket.socketpair()
+    try:
+        high = socket.socket(fileno=os.dup2(a.fileno(), 1500))
+        with high:
+            assert _quiet(SocketStream(high))  # type: ignore[arg-type]
+            b.sendall(b"x")
+            assert not _quiet(SocketStream(high))  # type: ignore[arg-type]
+    finally:
+        a.close()
+        b.close()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+

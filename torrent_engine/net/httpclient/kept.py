@@ -126,10 +126,9 @@ def _quiet(stream: anyio.abc.ByteStream) -> bool:
         sock = stream.extra(anyio.abc.SocketAttribute.raw_socket)
     except anyio.TypedAttributeLookupError:
         return True  # (no socket to look at: the request will tell)
-    if sock.fileno() < 0:
+    fd = sock.fileno()
+    if fd < 0:
         return False
-    try:
-        readable, _, _ = select.select([sock], [], [], 0)
-    except (OSError, ValueError):
-        return False
-    return not readable
+    poller = select.poll()  # (not select(): a daemon's descriptors go past FD_SETSIZE)
+    poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+    return not poller.poll(0)
