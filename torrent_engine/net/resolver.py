@@ -57,7 +57,7 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
     if kept is not None:
         if kept[0] > clock():
             return kept[1]
-        del _kept[key]
+        _kept.pop(key, None)  # (pop: the loops of other threads share the names kept)
     flight = (key, threading.get_ident())  # (an Event is its loop's: a loop a thread waits on its own)
     lookup = _under_way.get(flight)
     if lookup is not None:
@@ -81,7 +81,7 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
             raise lookup.error
         lookup.addresses = addresses
         if len(_kept) >= MAX_NAMES:
-            del _kept[min(_kept, key=lambda k: _kept[k][0])]
+            _kept.pop(min(_kept, key=lambda k: _kept[k][0]), None)
         _kept[key] = (clock() + CACHE_FOR, addresses)
         return addresses
     finally:
