@@ -10,7 +10,7 @@ import anyio
 import anyio.abc
 import pytest
 
-from tests.unit.tracker._tracker_servers import self_signed
+from tests.unit.tracker._tracker_servers import self_signed, serving
 from torrent_engine.errors import HttpError, TrackerError
 from torrent_engine.net.httpclient import ResponseReader, http_get
 
@@ -53,13 +53,9 @@ async def test_a_close_during_the_tls_handshake_is_an_http_error(tmp_path: Path)
     async def close(stream: anyio.abc.SocketStream) -> None:
         await stream.aclose()
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, close)
+    async with serving(close) as port:
         with pytest.raises(HttpError, match="closed|lost"):
             await http_get(f"https://127.0.0.1:{port}/announce", timeout=5, ssl_context=client_ctx)
-        tg.cancel_scope.cancel()
 
 
 async def test_a_refused_get_names_the_url_and_is_no_tracker_error() -> None:

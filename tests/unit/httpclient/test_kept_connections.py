@@ -16,7 +16,7 @@ import anyio.abc
 import pytest
 from anyio.streams.tls import TLSListener
 
-from tests.unit.tracker._tracker_servers import self_signed
+from tests.unit.tracker._tracker_servers import self_signed, serving
 from torrent_engine.errors import HttpError
 from torrent_engine.net.httpclient import http_get
 from torrent_engine.net.httpclient.kept import KeptConnections
@@ -141,13 +141,9 @@ async def test_a_new_connection_closed_unanswered_is_an_error_not_retried() -> N
         await stream.receive()
         await stream.aclose()
 
-    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
-    port = listener.extra(anyio.abc.SocketAttribute.local_port)
-    async with listener, anyio.create_task_group() as tg:
-        tg.start_soon(listener.serve, hang_up)
+    async with serving(hang_up) as port:
         with pytest.raises(HttpError, match="closed before"):
             await http_get(f"http://127.0.0.1:{port}/a", timeout=5, kept=KeptConnections(30.0))
-        tg.cancel_scope.cancel()
 
 
 class FakeStream:
@@ -197,15 +193,18 @@ def test_nothing_is_kept_when_idle_for_is_0() -> None:
     assert len(kept) == 0
 
 
+class SocketStream:
+    """A stream as ``_quiet`` sees it: its socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def extra(self, attribute: object, default: object = None) -> object:
+        return self.sock
+
+
 def test_a_socket_with_something_to_read_is_not_quiet() -> None:
     from torrent_engine.net.httpclient.kept import _quiet
-
-    class SocketStream:
-        def __init__(self, sock: socket.socket) -> None:
-            self.sock = sock
-
-        def extra(self, attribute: object, default: object = None) -> object:
-            return self.sock
 
     a, b = socket.socketpair()
     with a, b:
@@ -223,13 +222,6 @@ def test_a_socket_past_fd_setsize_is_looked_at_too() -> None:
     import resource
 
     from torrent_engine.net.httpclient.kept import _quiet
-
-    class SocketStream:
-        def __init__(self, sock: socket.socket) -> None:
-            self.sock = sock
-
-        def extra(self, attribute: object, default: object = None) -> object:
-            return self.sock
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < 2048:

@@ -64,6 +64,16 @@ def announce_body(interval: int = 1800, peers: list[tuple[str, int]] | None = No
 
 
 @asynccontextmanager
+async def serving(handler: Callable[[anyio.abc.SocketStream], Awaitable[None]]) -> AsyncIterator[int]:
+    """Serve each TCP connection to 127.0.0.1 with ``handler`` until the block ends: the port."""
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    async with listener, anyio.create_task_group() as tg:
+        tg.start_soon(listener.serve, handler)
+        yield listener.extra(anyio.abc.SocketAttribute.local_port)
+        tg.cancel_scope.cancel()
+
+
+@asynccontextmanager
 async def http_tracker(handler: Handler, *, tls: ssl.SSLContext | None = None) -> AsyncIterator[HttpServer]:
     """Serve ``handler`` on 127.0.0.1 (port chosen by the OS) until the block ends."""
     tcp = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
