@@ -26,6 +26,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from torrent_engine.api.tls import SELF_SIGNED_KEY
 from torrent_engine.engine.runtime import run
 from torrent_engine.formats.bencode import encode
 from torrent_engine.net.tracker import http
@@ -58,40 +59,23 @@ def serve(port: multiprocessing.SimpleQueue, cert: str | None) -> None:  # type:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     if cert is not None:
         context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        context.load_cert_chain(cert, str(Path(cert).with_name("key.pem")))
+        context.load_cert_chain(cert, str(Path(cert).with_name(SELF_SIGNED_KEY)))
         server.socket = context.wrap_socket(server.socket, server_side=True)
     port.put(server.server_address[1])
     server.serve_forever()
 
 
-def self_signed(folder: Path) -> str:
-    """A certificate for 127.0.0.1 and its key in ``folder`` (``cert.pem``, ``key.pem``), and
-    ``trust.pem``: it and the system's trusted certificates. The certificate's path."""
-    import datetime
-    import ipaddress
+def trusted_certificate(folder: Path) -> tuple[str, str]:
+    """A self-signed certificate for 127.0.0.1 and localhost (the daemon's ``--https`` one) in
+    ``folder``, and ``trust.pem``: it beside the system's trusted certificates, so that loading
+    the trust costs what it costs. (The certificate's path, the trust's.)"""
+    from torrent_engine.api.tls import self_signed
 
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-                                                        x509.DNSName("localhost")]),
-                           False).sign(key, hashes.SHA256()))
-    # trusted beside the system's certificates, so that loading the trust costs what it costs
+    made = self_signed(folder, ["127.0.0.1", "localhost"])
     system = ssl.get_default_verify_paths().cafile
     bundle = Path(system).read_bytes() if system and Path(system).is_file() else b""
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "trust.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM) + b"\n" + bundle)
-    (folder / "key.pem").write_bytes(key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return str(folder / "cert.pem")
+    (folder / "trust.pem").write_bytes(made.certfile.read_bytes() + b"\n" + bundle)
+    return str(made.certfile), str(folder / "trust.pem")
 
 
 def timed(work: Callable[[], None], n: int) -> tuple[float, float]:
@@ -105,9 +89,9 @@ def main() -> None:
     use_tls = "--tls" in sys.argv
     host = "localhost" if "--name" in sys.argv else "127.0.0.1"  # (a name: looked up, or kept)
     folder = Path(tempfile.mkdtemp(prefix="tracker_http"))
-    cert = self_signed(folder) if use_tls else None
-    if cert is not None:
-        os.environ["SSL_CERT_FILE"] = str(folder / "trust.pem")  # (the default context trusts it)
+    cert, trust = trusted_certificate(folder) if use_tls else (None, None)
+    if trust is not None:
+        os.environ["SSL_CERT_FILE"] = trust  # (the default context trusts it)
     told: multiprocessing.SimpleQueue = multiprocessing.SimpleQueue()  # type: ignore[type-arg]
     server = multiprocessing.Process(target=serve, args=(told, cert), daemon=True)
     server.start()

@@ -4,8 +4,9 @@ connection of its own costs a TCP (and TLS) handshake at both ends. ``KeptConnec
 idle ones, a few a server, each for ``idle_for`` seconds; the HTTP client takes one for a request
 and gives it back once its response was read whole and the server did not ask to close.
 
-Sans-I/O but for the streams it holds: what it drops is handed back to the caller (``take``,
-``give``) or to ``closer`` (``on_tick``, the owner's deadline) to close.
+It closes nothing itself: what it drops is handed back to the caller (``take``, ``give``) or to
+``closer`` (``on_tick``, the owner's deadline) to close; its one look at a socket is a ``poll``
+with no wait, whether the server closed it (or sent anything unasked) while it was idle.
 """
 
 from __future__ import annotations
