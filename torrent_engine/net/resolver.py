@@ -41,14 +41,12 @@ class _Lookup:
 _kept: dict[_Key, tuple[float, list[Address]]] = {}
 _under_way: dict[tuple[_Key, int], _Lookup] = {}
 clock: Callable[[], float] = time.monotonic  # (tests move it)
-lookups = 0  # look-ups made (tests, benchmarks)
 
 
 async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[Address]:
     """``host``'s addresses for ``port`` and the socket type ``kind``, in getaddrinfo's order (an
     IP address: itself); ``OSError`` when the name cannot be resolved (``gaierror`` as
     getaddrinfo raises it)."""
-    global lookups
     if is_ip_literal(host):  # (an address as it is: no look-up, no thread)
         ip = parse_ip(host)
         return [(socket.AF_INET6, (host, port, 0, 0)) if ip.version == 6 else (socket.AF_INET, (host, port))]
@@ -69,7 +67,6 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
         return await resolve(host, port, kind)  # (its owner was cancelled: look it up here)
     lookup = _under_way[flight] = _Lookup()
     try:
-        lookups += 1
         try:
             infos = await anyio.getaddrinfo(host, port, type=kind)
         except OSError as exc:
