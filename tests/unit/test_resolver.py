@@ -179,3 +179,45 @@ def test_loops_of_two_threads_each_look_up_on_their_own(monkeypatch: pytest.Monk
     for thread in threads:
         thread.join(10)
     assert got == [[(socket.AF_INET, ("127.0.0.4", 80))]] * 2 and len(dns.asked) == 2
+
+
+async def test_a_udp_trackers_name_is_looked_up_again_when_it_did_not_answer(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from torrent_engine.errors import TrackerError
+    from torrent_engine.net.tracker.messages import AnnounceRequest
+    from torrent_engine.net.tracker.udp import UdpTrackerClient
+
+    dns = FakeDns(monkeypatch, {"gone.test": [(socket.AF_INET, "127.0.0.1")]})
+    request = AnnounceRequest(info_hash=b"\x01" * 20, peer_id=b"-TE0100-resolver0002", port=6881, left=1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # (bound, never read: no answer)
+        silent.bind(("127.0.0.1", 0))
+        port = silent.getsockname()[1]
+        client = UdpTrackerClient(retransmit_base=0.05)
+        for _ in range(2):
+            with pytest.raises(TrackerError, match="no answer"):
+                await client.announce(f"udp://gone.test:{port}/announce", request, timeout=0.3)
+    assert dns.asked == ["gone.test", "gone.test"]  # (the silence forgot the name: asked again)
+    with pytest.raises(TrackerError, match="refused"):  # (nothing there now: ICMP port unreachable)
+        await client.announce(f"udp://gone.test:{port}/announce", request, timeout=5)
+    await resolver.resolve("gone.test", port, socket.SOCK_DGRAM)
+    assert len(dns.asked) == 4  # (and the refusal forgot it too)
+
+
+async def test_the_oldest_name_goes_while_another_threads_loop_adds_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Busy(dict[Any, Any]):
+        """The names kept, with another thread's loop keeping one more at each look-up by key."""
+
+        def __getitem__(self, key: Any) -> Any:
+            dict.__setitem__(self, (f"other{len(self)}.test", 80, socket.SOCK_STREAM), (9e9, []))
+            return dict.__getitem__(self, key)
+
+    FakeDns(monkeypatch, {f"n{i}.test": [(socket.AF_INET, "127.0.0.5")] for i in range(3)}, delay=0)
+    monkeypatch.setattr(resolver, "MAX_NAMES", 2)
+    monkeypatch.setattr(resolver, "_kept", Busy())
+    for i in range(3):
+        await resolver.resolve(f"n{i}.test", 80)
+    assert ("n0.test", 80, socket.SOCK_STREAM) not in resolver._kept  # (the oldest gone)
+    assert ("n2.test", 80, socket.SOCK_STREAM) in resolver._kept

@@ -39,6 +39,7 @@ from ..net.httpclient.kept import KeptConnections
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
+from ..net.tracker.udp import ConnectionIds
 from ..policy.choker import SeedingChoker
 from ..policy.ipfilter import IpFilter, address_int
 from ..storage.buffers import BufferPool
@@ -276,6 +277,8 @@ class SharedResources:
         self._kept = KeptConnections(config.tracker_keep_alive)
         self._kept.on_idle = partial(self.clock.at, ticker=self._kept)
         self._kept.closer = self._close_kept
+        # every torrent's UDP trackers' connection ids (BEP 15): one connect a minute a tracker
+        self.udp_ids = ConnectionIds()
         self._handshaker = handshaker
         self._routes: dict[bytes, IncomingHandler] = {}
         # torrents without a session that incoming peers may ask for: the first peer wakes it

@@ -77,8 +77,9 @@ async def resolve(host: str, port: int, kind: int = socket.SOCK_STREAM) -> list[
             lookup.error = OSError(f"cannot resolve {host!r}")
             raise lookup.error
         lookup.addresses = addresses
-        if len(_kept) >= MAX_NAMES:
-            _kept.pop(min(_kept, key=lambda k: _kept[k][0]), None)
+        if len(_kept) >= MAX_NAMES:  # (a copy to look through: other threads' loops change it)
+            oldest = min(list(_kept.items()), key=lambda item: item[1][0])[0]
+            _kept.pop(oldest, None)
         _kept[key] = (clock() + CACHE_FOR, addresses)
         return addresses
     finally:

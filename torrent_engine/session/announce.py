@@ -141,7 +141,7 @@ class Announcer:
                                               announce_to_all_tiers=ctx.config.announce_to_all_tiers,
                                               announce_ip=lambda: ctx.config.announce_ip,
                                               http_slots=lambda: shared.http_announce_slots,
-                                              http_kept=lambda: shared.http_kept,
+                                              http_kept=lambda: shared.http_kept, udp_ids=shared.udp_ids,
                                               ssrf=lambda: ctx.config.ssrf_mitigation)
             tracker = self.tracker
             self._address_changes = shared.address_changes  # (its first announce tells the address)

@@ -14,7 +14,7 @@ from tests.unit.clock import FakeClock
 from tests.unit.tracker._tracker_servers import UdpTracker, udp_tracker
 from torrent_engine.errors import TrackerError, TrackerRefused
 from torrent_engine.net.tracker.messages import AnnounceRequest
-from torrent_engine.net.tracker.udp import UdpTrackerClient
+from torrent_engine.net.tracker.udp import ConnectionIds, UdpTrackerClient
 
 pytestmark = pytest.mark.anyio
 
@@ -73,6 +73,55 @@ async def test_connection_id_rejected_early_reconnects_once() -> None:
         tracker.reject_ids.add(tracker.next_connection_id)
         response = await client.announce(url, REQUEST, timeout=5)
     assert response.peers == PEERS and tracker.connects == 2
+
+
+async def test_clients_sharing_ids_connect_once_for_announces_at_once() -> None:
+    # an engine's torrents (each its own client) announcing together to one tracker: one connect
+    ids = ConnectionIds()
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        url = f"udp://127.0.0.1:{tracker.port}/announce"
+        clients = [UdpTrackerClient(ids=ids) for _ in range(10)]
+        async with anyio.create_task_group() as tg:
+            for client in clients:
+                tg.start_soon(lambda c=client: c.announce(url, REQUEST, timeout=5))
+        await UdpTrackerClient(ids=ids).scrape(url, [b"i" * 20], timeout=5)
+        assert tracker.connects == 1 and ids.connects_sent == 1 and len(tracker.announces) == 10
+        announce_ids = {struct.unpack_from(">Q", p)[0] for p in tracker.received if p[8:12] == b"\0\0\0\1"}
+        assert len(announce_ids) == 1
+        # clients of their own: a connect each
+        for _ in range(2):
+            await UdpTrackerClient().announce(url, REQUEST, timeout=5)
+        assert tracker.connects == 3
+
+
+async def test_a_connect_that_fails_leaves_the_next_waiter_to_connect() -> None:
+    ids = ConnectionIds()
+    async with udp_tracker(UdpTracker(peers=PEERS, drop=1)) as tracker:
+        url = f"udp://127.0.0.1:{tracker.port}"
+        results: list[object] = []
+
+        async def announce(timeout: float) -> None:
+            try:
+                results.append((await UdpTrackerClient(ids=ids, retransmit_base=1).announce(
+                    url, REQUEST, timeout=timeout)).peers)
+            except TrackerError as exc:
+                results.append(str(exc))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(announce, 0.2)  # connects first: its connect is lost, its time runs out
+            await anyio.sleep(0.05)
+            tg.start_soon(announce, 5)  # waits for that connect, then connects itself
+        assert results == [f"{url}: no answer within 0.2 s", PEERS]
+        assert tracker.connects == 1 and ids.connects_sent == 2
+
+
+async def test_an_id_refused_is_dropped_only_if_no_fresher_one_came() -> None:
+    ids = ConnectionIds()
+    ids._ids[("t", 1)] = (7, ids.clock())
+    ids.forget(("t", 1), 6)
+    assert ids.valid(("t", 1)) == 7
+    ids.forget(("t", 1), 7)
+    assert ids.valid(("t", 1)) is None
 
 
 async def test_junk_wrong_transaction_and_short_datagrams_are_ignored() -> None:

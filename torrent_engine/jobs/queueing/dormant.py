@@ -318,7 +318,7 @@ class DormantSeeds:
             refused=shared.tracker_refused, netbind=config.netbind, remembered=seed.remembered,
             announce_to_all_tiers=config.announce_to_all_tiers, announce_ip=lambda: config.announce_ip,
             http_slots=lambda: shared.http_announce_slots, http_kept=lambda: shared.http_kept,
-            ssrf=lambda: config.ssrf_mitigation)
+            udp_ids=shared.udp_ids, ssrf=lambda: config.ssrf_mitigation)
 
     async def scrape(self, rec: JobRecord, url: str) -> ScrapeStats:
         """Scrape the dormant seed ``rec`` at its tracker ``url``, as its announces go

@@ -40,7 +40,7 @@ from .messages import (
     AnnounceStats,
     ScrapeStats,
 )
-from .udp import RETRANSMIT_BASE, UdpTrackerClient
+from .udp import RETRANSMIT_BASE, ConnectionIds, UdpTrackerClient
 
 if TYPE_CHECKING:
     from ..proxy.udp_relay import UdpRelay
@@ -159,7 +159,8 @@ class TrackerCoordinator:
     nothing else. ``stats()`` is read at each announce. ``on_peers`` receives each
     answer's peers, de-duplicated and without our own address. ``rng`` shuffles the tiers (once)
     and draws the announce ``key`` and UDP transaction ids. ``clock`` is only used for status
-    times and backoff bookkeeping; waiting uses anyio.
+    times and backoff bookkeeping; waiting uses anyio. ``udp_ids``, when given, are the UDP
+    trackers' connection ids this coordinator shares with the others of its engine.
     """
 
     def __init__(
@@ -195,6 +196,7 @@ class TrackerCoordinator:
         http_slots: Callable[[], anyio.CapacityLimiter] | None = None,
         ssrf: Callable[[], bool] | None = None,
         http_kept: Callable[[], KeptConnections | None] | None = None,
+        udp_ids: ConnectionIds | None = None,
     ) -> None:
         if len(info_hash) != 20 or len(peer_id) != 20:
             raise ValueError("info_hash and peer_id must be 20 bytes")
@@ -223,8 +225,10 @@ class TrackerCoordinator:
         self.default_interval = default_interval
         self.backoff_base = backoff_base
         self.backoff_max = backoff_max
+        # (relay: a SOCKS5 proxy's UDP relay, when it gives one; ids: the connection ids of every
+        # torrent's announces, when shared)
         self._udp = UdpTrackerClient(rng=self._rng, clock=clock, retransmit_base=udp_retransmit_base,
-                                     relay=udp_relay)  # (a SOCKS5 proxy's UDP relay, when it gives one)
+                                     relay=udp_relay, ids=udp_ids)
         self._ssl_context = ssl_context
         self._proxy = proxy  # HTTP(S) announces go through it (UDP ones by ``udp_relay``, if any)
         self._netbind = netbind  # where each announce's socket is bound (asked anew each time)

@@ -3,7 +3,8 @@
 The packets are built and parsed in :mod:`.messages`; this shell sends them, waits 15·2ⁿ
 seconds for an answer (n = 0..8, BEP 15) while ignoring datagrams that are not the answer,
 and stops early at the caller's overall timeout. A connection id is reused for its one-minute
-life, per tracker address.
+life, per tracker address, by every client that shares its ``ConnectionIds`` (an engine's
+torrents and dormant seeds: one connect a minute a tracker, not one an announce).
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from .messages import (
 if TYPE_CHECKING:
     from ..proxy.udp_relay import UdpRelay
 
-__all__ = ["CONNECTION_ID_LIFETIME", "RETRANSMIT_BASE", "UdpTrackerClient"]
+__all__ = ["CONNECTION_ID_LIFETIME", "RETRANSMIT_BASE", "ConnectionIds", "UdpTrackerClient"]
 
 RETRANSMIT_BASE = 15.0  # BEP 15: wait 15 * 2 ** n seconds for an answer ...
 MAX_RETRANSMITS = 8  # BEP 15: ... for n up to 8
@@ -110,9 +111,61 @@ def _unbound() -> NetBind | None:
     return None
 
 
+class ConnectionIds:
+    """BEP 15 connection ids by tracker address, for every client that shares it (libtorrent's
+    connection cache): an id serves any announce or scrape to its tracker for
+    ``CONNECTION_ID_LIFETIME`` seconds, and while one connect to a tracker is under way the
+    others wait for its id instead of connecting too — a thousand torrents starting together
+    send one connect, not a thousand. Ids are a loop's (its connects under way are waited on
+    with the loop's events)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._ids: dict[tuple[str, int], tuple[int, float]] = {}
+        self._connecting: dict[tuple[str, int], anyio.Event] = {}
+        self.connects_sent = 0  # counted so tests and status can see connection-id reuse
+
+    def valid(self, key: tuple[str, int]) -> int | None:
+        """The id of the tracker at ``key`` (host, port) if one is younger than its lifetime."""
+        cached = self._ids.get(key)
+        if cached is not None and self.clock() - cached[1] < CONNECTION_ID_LIFETIME:
+            return cached[0]
+        return None
+
+    def forget(self, key: tuple[str, int], connection_id: int | None = None) -> None:
+        """Drop the tracker's id (only if it is still ``connection_id``, when given: another
+        exchange may have put a fresh one since)."""
+        cached = self._ids.get(key)
+        if cached is not None and connection_id in (None, cached[0]):
+            del self._ids[key]
+
+    async def connect(self, key: tuple[str, int], connect: Callable[[], Awaitable[int]]) -> int:
+        """A valid id for the tracker at ``key``: the one kept, the one of a connect under way
+        (waited for), or ``connect()``'s, kept. A connect that fails hands its waiters nothing:
+        the next of them connects."""
+        while True:
+            cached = self.valid(key)
+            if cached is not None:
+                return cached
+            under_way = self._connecting.get(key)
+            if under_way is None:
+                break
+            await under_way.wait()
+        done = self._connecting[key] = anyio.Event()
+        try:
+            self.connects_sent += 1
+            connection_id = await connect()
+            self._ids[key] = (connection_id, self.clock())
+            return connection_id
+        finally:
+            del self._connecting[key]
+            done.set()
+
+
 class UdpTrackerClient:
     """Talks to ``udp://host:port[/path]`` trackers. One instance may serve many trackers; it
-    holds nothing but the connection-id cache, so it needs no closing.
+    holds nothing but the connection ids (``ids``: its own, or those it shares with other
+    clients), so it needs no closing.
 
     ``retransmit_base`` (seconds) scales BEP 15's schedule (tests shrink it); ``timeout`` on
     each call bounds the whole exchange, connect included. ``relay``, when it gives one, is the
@@ -127,14 +180,13 @@ class UdpTrackerClient:
         retransmit_base: float = RETRANSMIT_BASE,
         max_retransmits: int = MAX_RETRANSMITS,
         relay: Callable[[], UdpRelay | None] | None = None,
+        ids: ConnectionIds | None = None,
     ) -> None:
         self.relay = relay
         self._rng = rng or random.Random()
-        self._clock = clock
         self.retransmit_base = retransmit_base
         self.max_retransmits = max_retransmits
-        self._connection_ids: dict[tuple[str, int], tuple[int, float]] = {}
-        self.connects_sent = 0  # counted so tests and status can see connection-id reuse
+        self.ids = ids if ids is not None else ConnectionIds(clock)
         self.netbind: Callable[[], NetBind | None] = _unbound  # where each socket is bound, asked anew
 
     async def announce(
@@ -174,9 +226,14 @@ class UdpTrackerClient:
             return ScrapeResponse({})
         return await self._run(url, timeout, exchange)
 
+    @property
+    def connects_sent(self) -> int:
+        """Connects sent by the clients sharing ``ids`` (connection-id reuse, seen)."""
+        return self.ids.connects_sent
+
     def forget(self, url: str) -> None:
-        """Drop the cached connection ids of the tracker at ``url``."""
-        self._connection_ids.pop(_address(url), None)
+        """Drop the cached connection id of the tracker at ``url``."""
+        self.ids.forget(_address(url))
 
     # ------------------------------------------------------------------ internals
 
@@ -197,22 +254,23 @@ class UdpTrackerClient:
                     relay.tracker(host, port) if relay is not None
                     else await _Socket.connect(host, port, self.netbind()))
                 async with pipe as sock:
-                    cached = self._connection_ids.get(key)
-                    if cached is not None and self._clock() - cached[1] < CONNECTION_ID_LIFETIME:
+                    cached = self.ids.valid(key)
+                    if cached is not None:
                         try:
-                            return await exchange(sock, sock.ipv6, cached[0])
+                            return await exchange(sock, sock.ipv6, cached)
                         except TrackerError:
                             # The tracker may have forgotten our id early: connect again, once.
-                            self._connection_ids.pop(key, None)
-                    connection_id = await self._connect(sock, url)
-                    self._connection_ids[key] = (connection_id, self._clock())
+                            self.ids.forget(key, cached)
+                    connection_id = await self.ids.connect(key, lambda: self._connect(sock, url))
                     return await exchange(sock, sock.ipv6, connection_id)
         except TimeoutError:
             by = f" (by the UDP relay of proxy {relay.proxy.name})" if relay is not None else ""
+            resolver.forget(host, port, socket.SOCK_DGRAM)  # (looked up again next time: it may have moved)
             raise TrackerError(f"no answer within {timeout:g} s{by}", url) from None
         except ProxyError as exc:
             raise TrackerError(str(exc), url) from None
         except ConnectionRefusedError:
+            resolver.forget(host, port, socket.SOCK_DGRAM)
             raise TrackerError("connection refused (ICMP port unreachable)", url) from None
         except UnicodeError as exc:  # idna.IDNAError: a host name that cannot be encoded
             raise TrackerError(f"bad host name: {exc}", url) from None
@@ -221,7 +279,6 @@ class UdpTrackerClient:
 
     async def _connect(self, sock: _Pipe, url: str) -> int:
         tid = self._transaction_id()
-        self.connects_sent += 1
         packet = udp_connect_request(tid)
         return await self._roundtrip(sock, packet, lambda data: parse_udp_connect(data, tid, url))
 
