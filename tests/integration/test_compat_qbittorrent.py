@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.abc
 import httpx
 import pytest
 
@@ -329,6 +330,28 @@ async def test_add_peers_with_a_port_that_is_no_ascii_number_is_a_400(tmp_path: 
             for peers in ("127.0.0.1:²", "127.0.0.1:x", "nocolon"):
                 r = await c.post("/api/v2/torrents/addPeers", data={"hashes": info_hash, "peers": peers})
                 assert r.status_code == 400 and "bad peer" in r.text, (peers, r.status_code, r.text)
+
+
+async def test_add_peers_leaves_out_the_bad_ones_as_qbittorrent(tmp_path: Path) -> None:
+    async with running_api(tmp_path) as api, await anyio.create_tcp_listener(local_host="127.0.0.1") as peer:
+        port = peer.extra(anyio.abc.SocketAttribute.local_port)
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            data, info_hash = torrent_bytes()
+            qbt_added(await c.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", data)}))
+            dialed = anyio.Event()
+
+            async def accept(stream: anyio.abc.SocketStream) -> None:
+                dialed.set()
+                await stream.aclose()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(peer.serve, accept)
+                r = await c.post("/api/v2/torrents/addPeers", data={
+                    "hashes": info_hash, "peers": f"127.0.0.1:x|::1:{port}|127.0.0.1:{port}"})
+                assert r.status_code == 200 and r.json() == {info_hash: {"added": 1, "failed": 0}}, r.text
+                with anyio.fail_after(10):
+                    await dialed.wait()
+                tg.cancel_scope.cancel()
 
 
 async def test_a_preference_of_the_wrong_type_is_a_400_naming_it(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_a_plain_magnet_is_not_mutable_and_a_btpk_link_is_not_a_plain_magnet() -
     (f"magnet:?xs=urn:btpk:{KEY_HEX}&s=6g", "s", "salt is not hex"),
     (f"magnet:?xs=urn:btpk:{KEY_HEX}&s=6e&s=6f", "s", "more than one salt"),
     (f"magnet:?xs=urn:btpk:{KEY_HEX}&s={'61' * 65}", "s", "longer than 64 bytes"),
-    (f"magnet:?xs=urn:btpk:{KEY_HEX}&x.pe=nohost", "x.pe", "host:port"),
+    (f"magnet:?xs=urn:btpk:{KEY_HEX}&x.pe=nohost", "x.pe", "no port: expected HOST:PORT"),
 ])
 def test_bad_links_name_the_parameter(uri: str, param: str, words: str) -> None:
     with pytest.raises(MagnetError, match=words) as info:

@@ -44,6 +44,7 @@ from ..engine.addtorrent import (
 )
 from ..errors import MagnetError, MetainfoError, TorrentEngineError
 from ..feeds import FeedReader
+from ..formats.endpoint import EndpointError, split_host_port
 from ..jobs import (
     AddOptions,
     InvalidJobRequest,
@@ -221,13 +222,14 @@ def _int_or_none(value: object, name: str, *, minimum: int = 0) -> int | None:
 
 
 def parse_peer(text: object) -> tuple[str, int]:
-    """Parse a peer given as ``HOST:PORT`` (IPv6 hosts in brackets); ``ApiError`` 400 otherwise."""
-    if isinstance(text, str):
-        host, sep, port = text.rpartition(":")
-        host = host.strip("[]")
-        if sep and host and port.isascii() and port.isdigit() and 0 < int(port) < 65536:
-            return host, int(port)
-    raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
+    """Parse a peer given as ``HOST:PORT`` (IPv6 hosts in brackets, ``formats.endpoint``);
+    ``ApiError`` 400 otherwise."""
+    if not isinstance(text, str):
+        raise ApiError(400, f"peers: expected \"host:port\", got {text!r}", "peers")
+    try:
+        return split_host_port(text)
+    except EndpointError as exc:
+        raise ApiError(400, f"peers: {text[:80]!r}: {exc}", "peers") from None
 
 
 def parse_source(source: object, max_size: int) -> Parsed | MagnetLink | TorrentUrl:

@@ -104,11 +104,17 @@ _MAGNET = (r"magnet:\?([^&#]*&)*([Xx][Tt]=urn(:|%3[Aa])[Bb][Tt]([Ii][Hh](:|%3[Aa
 # pattern says ("format": "torrent-source" is for a generator that knows)
 _BASE64 = (rf"[{_SPACE}]*([A-Za-z0-9+/]{{4}})*([A-Za-z0-9+/]{{2}}==|[A-Za-z0-9+/]{{3}}=|[A-Za-z0-9+/]{{4}})"
            rf"[{_SPACE}]*")
-# a peer as api/app.parse_peer takes it: HOST:PORT, HOST not empty once its brackets are off
-PEER: Schema = {"type": "string", "pattern": rf"^[^\x00]*[^\x00\[\]][^\x00]*:{_PORT}$",
+# an IPv6 address in any of its textual forms but the ones with an IPv4 address or a zone in it
+_H16 = "[0-9A-Fa-f]{1,4}"
+_IPV6 = (rf"(({_H16}:){{7}}{_H16}|({_H16}:){{1,7}}:|({_H16}:){{1,6}}:{_H16}|({_H16}:){{1,5}}(:{_H16}){{1,2}}"
+         rf"|({_H16}:){{1,4}}(:{_H16}){{1,3}}|({_H16}:){{1,3}}(:{_H16}){{1,4}}|({_H16}:){{1,2}}(:{_H16}){{1,5}}"
+         rf"|{_H16}:(:{_H16}){{1,6}}|:((:{_H16}){{1,7}}|:))")
+# a peer as api/app.parse_peer takes it (formats/endpoint.split_host_port): HOST:PORT, the host a
+# name or an IPv4 address (no colon, no bracket) or an IPv6 address in brackets
+PEER: Schema = {"type": "string", "pattern": rf"^([^\x00:\[\]]+|\[{_IPV6}\]):{_PORT}$",
                 "description": "HOST:PORT (an IPv6 host in brackets)"}
 # the same in a list separated by spaces or commas (a multipart upload's): none in the host
-_LISTED_PEER = rf"[^{_SPACE},\x00]*[^{_SPACE},\x00\[\]][^{_SPACE},\x00]*:{_PORT}"
+_LISTED_PEER = rf"([^{_SPACE},\x00:\[\]]+|\[{_IPV6}\]):{_PORT}"
 # a tag (jobs/features.check_tag): something besides spaces, no comma, no NUL, 255 at most
 TAG: Schema = {"type": "string", "maxLength": MAX_NAME, "pattern": rf"^[^,\x00]*[^,{_SPACE}\x00][^,\x00]*$"}
 # a category (jobs/features.check_category): "" (none) or words joined by single "/", no "\",

@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 from starlette.types import ASGIApp, Receive, Send
 from starlette.types import Scope as ASGIScope
 
+from ..formats.compact import is_ipv6_literal
 from ..jobs import JobError, JobNotFound
 from .access import TOKEN, AccessDenied, Gate, Principal, acting
 from .stream import is_stream_request, stream_token
@@ -103,9 +104,9 @@ def host_name(header: str) -> str | None:
     if header.startswith("["):
         end = header.find("]")
         name, port = header[: end + 1], header[end + 1:]
-        if end < 0 or not _is_ipv6(name[1:-1]):
+        if end < 0 or not is_ipv6_literal(name[1:-1]):
             return None
-    elif _is_ipv6(header):  # a bare IPv6 literal (no port can follow one)
+    elif is_ipv6_literal(header):  # a bare IPv6 literal (no port can follow one)
         return f"[{header}]"
     else:
         name, colon, port = header.partition(":")
@@ -115,14 +116,6 @@ def host_name(header: str) -> str | None:
     if port and not (port[0] == ":" and _PORT.fullmatch(port[1:]) and int(port[1:]) <= 65535):
         return None
     return name
-
-
-def _is_ipv6(text: str) -> bool:
-    try:
-        ipaddress.IPv6Address(text)
-    except ValueError:
-        return False
-    return True
 
 
 class Tickets:

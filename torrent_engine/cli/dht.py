@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption,
 from ..engine.runtime import run as run_loop
 from ..errors import DHTError
 from ..formats.bencode import BValue
+from ..formats.endpoint import EndpointError, split_host_port
 from ..net.dht import bep44
 from ..net.dht.node import DhtNode
 from . import COMMANDS
@@ -26,14 +27,11 @@ T = TypeVar("T")
 
 
 def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
-    """``HOST:PORT`` or ``[IPv6]:PORT``."""
-    host, sep, port = text.rpartition(":")
-    number_ok = port.isascii() and port.isdigit()
-    if not sep or not host or not number_ok or not (0 if allow_zero else 1) <= int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
+    """``HOST:PORT`` or ``[IPv6]:PORT`` (``formats.endpoint``)."""
+    try:
+        return split_host_port(text, allow_zero=allow_zero)
+    except EndpointError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def parse_bind(text: str) -> tuple[str, int]:

@@ -26,6 +26,7 @@ from ..engine.shared import SharedResources
 from ..engine.unwind import ExitStack
 from ..errors import MetainfoError, SessionError, StorageError
 from ..events import Event, PieceCompleted
+from ..formats.endpoint import EndpointError, split_host_port
 from ..formats.magnet import Magnet
 from ..formats.metainfo import MAX_TORRENT_FILE_SIZE, Torrent
 from ..policy.stall import diagnose
@@ -89,11 +90,12 @@ async def until_stop_signal() -> None:
 
 
 def parse_peer(text: str) -> tuple[str, int]:
-    """Parse ``HOST:PORT`` (IPv6 hosts in brackets); ``argparse.ArgumentTypeError`` otherwise."""
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not (port.isascii() and port.isdigit()) or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {text!r}")
-    return host.strip("[]"), int(port)
+    """Parse ``HOST:PORT`` (IPv6 hosts in brackets, ``formats.endpoint``);
+    ``argparse.ArgumentTypeError`` otherwise."""
+    try:
+        return split_host_port(text)
+    except EndpointError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r}: {exc}") from None
 
 
 def _non_negative(text: str) -> float:

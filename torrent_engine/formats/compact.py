@@ -97,6 +97,14 @@ def is_ip_literal(host: str) -> bool:
     return True
 
 
+def is_ipv6_literal(host: str) -> bool:
+    """Whether ``host`` is an IPv6 address as text (without brackets)."""
+    try:
+        return parse_ip(host).version == 6
+    except ValueError:
+        return False
+
+
 def normalize_host(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
     """The textual address, an IPv4-mapped IPv6 address as plain IPv4."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:

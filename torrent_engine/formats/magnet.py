@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, unquote, unquote_plus
 
 from ..errors import MagnetError
+from .endpoint import EndpointError, split_host_port
 from .infohash import wire_info_hash
 
 __all__ = ["MAX_SELECT_RANGES", "Magnet", "MagnetError", "MutableMagnet", "is_mutable_magnet", "magnet_again",
@@ -113,17 +114,10 @@ def _hash_v2(value: str) -> bytes:
 
 
 def _peer(value: str) -> tuple[str, int]:
-    host, sep, port_s = value.rpartition(":")
-    if not sep or not host or not _is_decimal(port_s):
-        raise MagnetError(f"peer must be host:port, got {value!r}", "x.pe")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    elif ":" in host:
-        raise MagnetError(f"IPv6 peer must be in brackets: {value!r}", "x.pe")
-    port = int(port_s)
-    if not 0 < port < 65536 or not host:
-        raise MagnetError(f"bad peer address {value!r}", "x.pe")
-    return host, port
+    try:
+        return split_host_port(value)
+    except EndpointError as exc:
+        raise MagnetError(f"peer {value[:80]!r}: {exc}", "x.pe") from None
 
 
 def _select_only(value: str) -> list[tuple[int, int]]:

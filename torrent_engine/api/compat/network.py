@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ...config import MAX_RATE_LIMIT
+from ...formats.endpoint import EndpointError, split_host_port
 from ...jobs import InvalidJobRequest
 from ...jobs.tuning.altspeed import EVERY_DAY, MINUTES_A_DAY, QBT_DAYS
 from ...jobs.tuning.blocklist import check_addresses, check_filter_url
@@ -106,10 +107,11 @@ def ban_peers(text: str, s: ServiceSettings) -> list[str]:
     banned = list(s.banned_ips)
     for item in text.split("|"):
         item = item.strip()
-        host, sep, port = item.rpartition(":")
-        if not sep or not (port.isascii() and port.isdigit()) or not host:
-            raise InvalidJobRequest(f"{item[:60]!r} is not an IP:port", "peers")
-        banned.append(host.strip("[]"))
+        try:
+            host, _ = split_host_port(item)
+        except EndpointError as exc:
+            raise InvalidJobRequest(f"{item[:60]!r} is not an IP:port: {exc}", "peers") from None
+        banned.append(host)
     return list(check_addresses(banned, "peers"))
 
 

@@ -45,6 +45,7 @@ from ...engine.addtorrent import (
 )
 from ...errors import StreamError, TorrentEngineError
 from ...feeds import FeedReader
+from ...formats.endpoint import EndpointError, split_host_port
 from ...formats.magnet import Magnet, MagnetError, parse_magnet
 from ...formats.metainfo import Torrent
 from ...jobs import (
@@ -1389,13 +1390,18 @@ class QbittorrentApi:
         await self.service.set_features([self._one(form).id], rename=name)
 
     async def add_peers(self, form: Form, request: Request) -> dict[str, dict[str, int]]:
-        """``torrents/addPeers`` ``hashes``, ``peers`` (``host:port`` joined by ``|``)."""
+        """``torrents/addPeers`` ``hashes``, ``peers`` (``host:port`` joined by ``|``): as
+        qBittorrent, a peer that is no ``HOST:PORT`` is left out and the others added; none
+        valid is a ``400`` (saying why the first was not)."""
         peers: list[tuple[str, int]] = []
+        bad: list[str] = []
         for text in (form.get("peers") or "").split("|"):
-            host, sep, port = text.strip().rpartition(":")
-            if not sep or not (port.isascii() and port.isdigit()):
-                raise QbtError(400, f"bad peer {text[:60]!r} (host:port)")
-            peers.append((host.strip("[]"), int(port)))
+            try:
+                peers.append(split_host_port(text.strip()))
+            except EndpointError as exc:
+                bad.append(f"bad peer {text.strip()[:60]!r}: {exc}")
+        if not peers:
+            raise QbtError(400, f"No valid peers were specified ({bad[0]})")
         out: dict[str, dict[str, int]] = {}
         for job in self._selected(form):
             await self.service.add_peers(job.id, peers)
