@@ -35,7 +35,7 @@ from ..config import Config, Transport
 from ..errors import ConfigError, SessionError
 from ..events import EventBus
 from ..logbook import peer_event
-from ..net.httpclient.kept import KeptConnections
+from ..net.httpclient.kept import KeptConnections, close_all
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
@@ -384,7 +384,7 @@ class SharedResources:
     def _close_kept(self, streams: list[anyio.abc.ByteStream]) -> None:
         """Close the kept connections ``streams`` (expired) in the services' group."""
         if self._tg is not None:
-            self._tg.start_soon(_close_streams, streams)
+            self._tg.start_soon(close_all, streams)
 
     @property
     def queued_announces(self) -> int:
@@ -433,7 +433,7 @@ class SharedResources:
         self.buffers.clear()
         try:
             with anyio.CancelScope(shield=True):
-                await _close_streams(self._kept.clear())
+                await close_all(self._kept.clear())
             self._close_udp_relay()
             if self._running:
                 await self._stop_services()
@@ -1370,11 +1370,6 @@ def _remote_address(incoming: Incoming) -> object:
         return incoming.extra(anyio.abc.SocketAttribute.remote_address, None)
     except OSError:
         return None
-
-
-async def _close_streams(streams: list[anyio.abc.ByteStream]) -> None:
-    for stream in streams:
-        await anyio.aclose_forcefully(stream)
 
 
 async def _close_incoming(incoming: Incoming) -> None:

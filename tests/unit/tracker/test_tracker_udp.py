@@ -117,8 +117,12 @@ async def test_a_connect_that_fails_leaves_the_next_waiter_to_connect() -> None:
 
 async def test_an_id_refused_is_dropped_only_if_no_fresher_one_came() -> None:
     ids = ConnectionIds()
-    ids._ids[("t", 1)] = (7, ids.clock())
-    ids.forget(("t", 1), 6)
+
+    async def connect() -> int:
+        return 7
+
+    assert await ids.connect(("t", 1), connect) == 7
+    ids.forget(("t", 1), 6)  # (an exchange refused with the id 6: another put 7 since)
     assert ids.valid(("t", 1)) == 7
     ids.forget(("t", 1), 7)
     assert ids.valid(("t", 1)) is None

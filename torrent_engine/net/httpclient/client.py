@@ -20,7 +20,7 @@ from ...version import USER_AGENT
 from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
-from .kept import KeptConnections
+from .kept import KeptConnections, close_all
 from .reader import MAX_BODY, HttpResponse, ResponseReader
 from .url import split_http_url
 
@@ -80,7 +80,7 @@ async def _fetch_once(
     if kept is not None:
         stream, dropped = kept.take(key)
         try:
-            await _close_all(dropped)
+            await close_all(dropped)
         except BaseException:  # (cancelled meanwhile: the one taken is closed too, not left open)
             if stream is not None:
                 await anyio.aclose_forcefully(stream)
@@ -126,15 +126,10 @@ async def _request(stream: anyio.abc.ByteStream, url: str, request: bytes, max_b
     finally:
         if keep:
             assert kept is not None
-            await _close_all(kept.give(key, stream))
+            await close_all(kept.give(key, stream))
         else:
             # The response is complete (or abandoned): no TLS close_notify exchange to wait on.
             await anyio.aclose_forcefully(stream)
-
-
-async def _close_all(streams: list[anyio.abc.ByteStream]) -> None:
-    for stream in streams:
-        await anyio.aclose_forcefully(stream)
 
 
 async def exchange(stream: anyio.abc.ByteStream, request: bytes, max_body: int) -> HttpResponse:

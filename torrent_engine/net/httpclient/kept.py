@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import anyio
 import anyio.abc
 
-__all__ = ["KeptConnections"]
+__all__ = ["KeptConnections", "close_all"]
 
 PER_SERVER = 16  # idle connections kept to one server (host, port, TLS and route)
 TOTAL = 64  # idle connections kept in all
@@ -118,6 +118,13 @@ class KeptConnections:
         self._idle.clear()
         self._count = 0
         return streams
+
+
+async def close_all(streams: list[anyio.abc.ByteStream]) -> None:
+    """Close ``streams`` (what ``take``, ``give``, ``on_tick`` or ``clear`` dropped) without a
+    TLS close_notify exchange to wait on."""
+    for stream in streams:
+        await anyio.aclose_forcefully(stream)
 
 
 def _quiet(stream: anyio.abc.ByteStream) -> bool:
