@@ -7,12 +7,17 @@ torrents' clients announce ``started`` at once (``--at-once`` in flight, as the 
 connects and announces sent (loopback loses none: no resend), with the round's wall time and
 this process's CPU an announce.
 
-    python bench/tracker_udp.py [N] [--rounds 3] [--at-once 10]
+    python bench/tracker_udp.py [N] [--rounds 3] [--at-once 10] [--profile]
+
+``--profile``: after the rounds, one more round with the ids shared under ``cProfile``, and the
+share of its CPU that the socket each announce opens takes (``_Socket.connect`` and closing it).
 """
 
 from __future__ import annotations
 
 import argparse
+import cProfile
+import pstats
 import statistics
 import sys
 import tempfile
@@ -26,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from tests.interop._opentracker import opentracker  # noqa: E402
 from torrent_engine.engine.runtime import run  # noqa: E402
 from torrent_engine.net.tracker.messages import AnnounceRequest  # noqa: E402
-from torrent_engine.net.tracker.udp import ConnectionIds, UdpTrackerClient  # noqa: E402
+from torrent_engine.net.tracker.udp import ConnectionIds, UdpTrackerClient, _Socket  # noqa: E402
 
 
 async def one_round(
@@ -60,11 +65,31 @@ async def one_round(
             "cpu_us_an_announce": cpu / len(hashes) * 1e6}
 
 
+def socket_share(url: str, hashes: list[bytes], at_once: int) -> str:
+    """A round with the ids shared under cProfile: the socket's part of its CPU."""
+    profile = cProfile.Profile()
+
+    async def profiled() -> None:
+        profile.enable()
+        await one_round(url, hashes, ConnectionIds(), at_once)
+        profile.disable()
+
+    run(profiled)
+    stats = pstats.Stats(profile)
+    total = stats.total_tt  # type: ignore[attr-defined]
+    lines = {_Socket.connect.__func__.__code__.co_firstlineno, _Socket.__aexit__.__code__.co_firstlineno}
+    socket_time = sum(row[3] for (path, line, _), row in stats.stats.items()  # type: ignore[attr-defined]
+                      if path.endswith("tracker/udp.py") and line in lines)
+    return (f"  the socket an announce opens (_Socket.connect, its close): {socket_time / total:.1%} of a "
+            f"profiled round's CPU ({total:.2f} s for {len(hashes)} announces)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("n", type=int, nargs="?", default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--at-once", type=int, default=10)
+    parser.add_argument("--profile", action="store_true")
     args = parser.parse_args()
     hashes = [n.to_bytes(20, "big") for n in range(1, args.n + 1)]
     with tempfile.TemporaryDirectory() as folder, opentracker(Path(folder), hashes) as tracker:
@@ -77,6 +102,7 @@ def main() -> None:
                     results[kind].append(await one_round(tracker.udp_url, hashes, ids, args.at_once))
 
         run(rounds)
+        share = socket_share(tracker.udp_url, hashes, args.at_once) if args.profile else ""
     print(f"{args.n} torrents announcing to opentracker over UDP, {args.at_once} at once, "
           f"{args.rounds} rounds alternated (medians)")
     for kind, label in (("own", "a torrent's own ids (reference)"), ("shared", "ids shared")):
@@ -86,6 +112,8 @@ def main() -> None:
               f" failed {max(r['failed'] for r in rows):.0f};"
               f" round {statistics.median(r['wall_ms'] for r in rows):7.1f} ms;"
               f" CPU an announce {statistics.median(r['cpu_us_an_announce'] for r in rows):6.1f} µs")
+    if share:
+        print(share)
 
 
 if __name__ == "__main__":
