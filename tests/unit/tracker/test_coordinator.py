@@ -549,6 +549,32 @@ async def test_tiers_set_while_an_announce_is_in_flight_are_announced_to_once_it
             tg.cancel_scope.cancel()
 
 
+@pytest.mark.parametrize("all_tiers", [False, True])
+async def test_a_reannounce_asked_while_a_round_is_in_flight_is_a_round_of_its_own_once_it_ends(
+    all_tiers: bool,
+) -> None:
+    # The round under way had sent its request before the user asked: its answer set the
+    # schedule half an hour on, and the reannounce used to be lost with it.
+    tracker = Tracker(announce_body(interval=1800))
+    release = anyio.Event()
+    async with http_tracker(held_by(release, tracker)) as server:
+        tracker.port = server.port
+        coord = coordinator([[tracker.url]], announce_to_all_tiers=all_tiers)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(coord.run)
+            with anyio.fail_after(5):
+                while not server.requests:
+                    await anyio.sleep(0.01)
+            coord.reannounce()
+            release.set()
+            with anyio.fail_after(5):
+                while len(tracker.events) < 2:
+                    await anyio.sleep(0.01)
+            await anyio.sleep(0.1)
+            assert tracker.events == ["started", ""]  # (one more round, not a loop)
+            tg.cancel_scope.cancel()
+
+
 async def test_announcing_names_the_trackers_waited_for_and_none_once_cut_short_or_answered() -> None:
     slow, fast = Tracker(announce_body(interval=1800)), Tracker(announce_body(interval=1800))
     release = anyio.Event()

@@ -246,6 +246,7 @@ class TrackerCoordinator:
         self._complete = False  # completed() was called
         self._completed_delivered = False  # ... and some tracker has been told
         self._wake_requests = 0
+        self._asked = 0  # reannounce() calls of every tier, counted: one during a round goes again
         self._stopping = False
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
         self._due: float | None = None  # clock() when run()'s next round is due (None: now)
@@ -296,7 +297,7 @@ class TrackerCoordinator:
     async def _run(self) -> None:
         while not self._stopping:
             requests = self._wake_requests
-            edits = self._edits
+            edits, asked = self._edits, self._asked
             delay = await self.announce_now()
             if delay is None:
                 return
@@ -304,6 +305,11 @@ class TrackerCoordinator:
                 continue  # completed() came during the round, too late for it: go again now
             if self._edits != edits:
                 continue  # the tiers changed during the round, which walked the old ones: go again now
+            if self._asked != asked:
+                # A reannounce came during the round, whose requests had gone out (and whose
+                # answers set the schedule again): go again now, as asked.
+                self._due_now()
+                continue
             await self._wait(delay)
 
     async def _wait(self, delay: float) -> None:
@@ -363,13 +369,18 @@ class TrackerCoordinator:
             if self._chosen and self._wake is not None:
                 self._wake.set()  # (the wait announces them and goes on: no new round)
             return
+        self._due_now()
+        self._asked += 1
+        self._wake_requests += 1
+        if self._wake is not None:
+            self._wake.set()
+
+    def _due_now(self) -> None:
+        """Every tier due now, a failing tracker's back-off ended (a user's reannounce)."""
         for tier in self._tiers:
             for tracker in tier:
                 tracker.retry_at = 0.0
         self._tier_due = [0.0] * len(self._tiers)
-        self._wake_requests += 1
-        if self._wake is not None:
-            self._wake.set()
 
     def completed(self) -> None:
         """The download finished: send ``completed`` at the next opportunity, i.e. now. Only
