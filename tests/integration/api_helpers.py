@@ -193,12 +193,13 @@ def qbt_added(response: httpx.Response, count: int = 1) -> list[str]:
 
 
 async def add_with_trackers(api: Api, elsewhere: Path, tiers: list[list[str]], *,
-                            seed: bool = False) -> tuple[str, str]:
+                            seed: bool = False, n: int = 0) -> tuple[str, str]:
     """A torrent of one 100 000-byte file announcing to ``tiers``, added through qBittorrent's
     ``torrents/add``: with ``seed``, its data made in the download root and added in seed mode
     (a dormant seed), else its data made in ``elsewhere`` and the job downloading to ``got``.
-    Its info-hash and its job's id."""
-    payload = make_payload(api.download_root if seed else elsewhere, (("a.bin", 100_000),))
+    ``n``: the torrent's number (each a torrent of its own). Its info-hash and its job's id."""
+    payload = make_payload(api.download_root if seed else elsewhere, (("a.bin", 100_000),),
+                           seed=n + 1, name=f"payload{n or ''}")
     torrent = create_torrent(payload, piece_length=32 * 1024, trackers=tiers)
     r = await api.client.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
                               data={"skip_checking": "true"} if seed else {"savepath": "got"})

@@ -10,33 +10,21 @@ from urllib.parse import unquote_to_bytes, urlsplit
 import anyio
 import pytest
 
-from tests.integration.api_helpers import Api, running_api
-from tests.integration.helpers import make_payload
+from tests.integration.api_helpers import add_with_trackers, running_api
 from tests.unit.httpclient.test_kept_connections import Server, server
-from torrent_engine.storage.create import create_torrent
 
 pytestmark = pytest.mark.anyio
 
 
-def announced(s: Server) -> set[bytes]:
-    """The info-hashes the tracker heard of."""
+def announced(s: Server) -> set[str]:
+    """The info-hashes the tracker heard of (hex)."""
     hashes = set()
     for target in s.targets:
         for pair in urlsplit(target.decode()).query.split("&"):
             name, _, value = pair.partition("=")
             if name == "info_hash":
-                hashes.add(unquote_to_bytes(value))
+                hashes.add(unquote_to_bytes(value).hex())
     return hashes
-
-
-async def add(api: Api, tmp_path: Path, n: int, url: str, *, seed: bool) -> bytes:
-    root = api.download_root if seed else tmp_path / "elsewhere"
-    torrent = create_torrent(make_payload(root, (("a.bin", 50_000),), seed=n, name=f"p{n}"),
-                             piece_length=16 * 1024, trackers=[[url]])
-    r = await api.client.post("/api/v2/torrents/add", files={"torrents": ("t.torrent", torrent.to_bytes())},
-                              data={"skip_checking": "true"} if seed else {"savepath": "got"})
-    assert r.status_code == 200, r.text
-    return torrent.info_hash
 
 
 @pytest.mark.parametrize("keep_alive", [30.0, 0.0], ids=["kept", "off"])
@@ -45,9 +33,11 @@ async def test_announces_to_one_tracker_share_a_connection(tmp_path: Path, keep_
         url = f"http://127.0.0.1:{tracker.port}/announce"
         config = {"tracker_enabled": True, "tracker_keep_alive": keep_alive}
         async with running_api(tmp_path, config_options=config) as api:
-            hashes: set[bytes] = set()
+            hashes: set[str] = set()
             for n in range(4):  # (one after another: each announce after the last one's answer)
-                hashes.add(await add(api, tmp_path, n, url, seed=n % 2 == 1))
+                info_hash, _ = await add_with_trackers(api, tmp_path / "elsewhere", [[url]],
+                                                       seed=n % 2 == 1, n=n)
+                hashes.add(info_hash)
                 kept = api.service.manager.shared.http_kept
                 with anyio.fail_after(20):
                     while announced(tracker) != hashes or (kept is not None and len(kept) != 1):
@@ -71,7 +61,7 @@ async def test_a_connection_idle_for_longer_is_closed(tmp_path: Path) -> None:
         url = f"http://127.0.0.1:{tracker.port}/announce"
         async with running_api(tmp_path, config_options={"tracker_enabled": True,
                                                          "tracker_keep_alive": 0.3}) as api:
-            info_hash = await add(api, tmp_path, 0, url, seed=True)
+            info_hash, _ = await add_with_trackers(api, tmp_path / "elsewhere", [[url]], seed=True)
             with anyio.fail_after(20):
                 while announced(tracker) != {info_hash}:
                     await anyio.sleep(0.02)

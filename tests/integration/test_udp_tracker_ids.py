@@ -9,8 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from tests.integration.api_helpers import running_api
-from tests.integration.test_tracker_keep_alive import add
+from tests.integration.api_helpers import add_with_trackers, running_api
 from tests.unit.tracker._tracker_servers import UdpTracker, udp_tracker
 
 pytestmark = pytest.mark.anyio
@@ -21,7 +20,7 @@ async def test_a_daemons_torrents_connect_to_a_udp_tracker_once(tmp_path: Path) 
         url = f"udp://127.0.0.1:{tracker.port}/announce"
         async with running_api(tmp_path, config_options={"tracker_enabled": True}) as api:
             for n in range(4):  # (two downloads, two dormant seeds; one after another)
-                await add(api, tmp_path, n, url, seed=n % 2 == 1)
+                await add_with_trackers(api, tmp_path / "elsewhere", [[url]], seed=n % 2 == 1, n=n)
                 with anyio.fail_after(20):
                     while len(tracker.announces) < n + 1:
                         await anyio.sleep(0.02)
