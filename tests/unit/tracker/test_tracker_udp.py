@@ -75,6 +75,23 @@ async def test_connection_id_rejected_early_reconnects_once() -> None:
     assert response.peers == PEERS and tracker.connects == 2
 
 
+async def test_an_error_reply_not_about_the_id_neither_drops_it_nor_connects_again() -> None:
+    # A tracker refusing one torrent ("unregistered") used to cost a connect and a second
+    # announce each time, and the id every other torrent of the engine shared with it.
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        ids = ConnectionIds()
+        url = f"udp://127.0.0.1:{tracker.port}"
+        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        tracker.error = b"torrent not registered"
+        with pytest.raises(TrackerRefused, match="not registered"):
+            await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        assert (tracker.connects, len(tracker.announces)) == (1, 2)
+        assert ids.valid(("127.0.0.1", tracker.port)) == tracker.next_connection_id
+        tracker.error = None
+        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        assert tracker.connects == 1
+
+
 async def test_clients_sharing_ids_connect_once_for_announces_at_once() -> None:
     # an engine's torrents (each its own client) announcing together to one tracker: one connect
     ids = ConnectionIds()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import random
+import re
 import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -21,7 +22,7 @@ from urllib.parse import urlsplit
 
 import anyio
 
-from ...errors import ProxyError, TrackerError
+from ...errors import ProxyError, TrackerError, TrackerRefused
 from .. import resolver
 from ..netbind import NetBind, bound_socket
 from .messages import (
@@ -258,8 +259,10 @@ class UdpTrackerClient:
                     if cached is not None:
                         try:
                             return await exchange(sock, sock.ipv6, cached)
-                        except TrackerError:
-                            # The tracker may have forgotten our id early: connect again, once.
+                        except TrackerRefused as exc:
+                            if not _about_the_id(exc.reason):
+                                raise  # (the id served: it stays, the torrents sharing it go on with it)
+                            # The tracker forgot our id early: connect again, once.
                             self.ids.forget(key, cached)
                     connection_id = await self.ids.connect(key, lambda: self._connect(sock, url))
                     return await exchange(sock, sock.ipv6, connection_id)
@@ -298,6 +301,16 @@ class UdpTrackerClient:
                     if result is not None:
                         return result
         raise TimeoutError
+
+
+_ABOUT_THE_ID = re.compile(r"connection[ _-]?id", re.IGNORECASE)
+
+
+def _about_the_id(reason: str) -> bool:
+    """Whether a tracker's error reply says the connection id was the problem ("Connection ID
+    missmatch.", as opentracker's kin answer an id they no longer know), not the announce: only
+    then is a new id worth a connect (libtorrent never connects again; anacrolix for that reply)."""
+    return _ABOUT_THE_ID.search(reason) is not None
 
 
 def _address(url: str) -> tuple[str, int]:
