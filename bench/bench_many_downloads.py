@@ -47,7 +47,9 @@ by themselves after their own limit or when this process goes). Only loopback: a
 ``unshare`` the run re-executes itself in a network namespace that has only loopback. ``--profile
 FILE`` records the ``many`` daemon (``--profile-phase one``: the one's) with py-spy (non-blocking,
 50 Hz; ``.svg`` a flame graph, ``.json`` speedscope, else raw collapsed stacks; its figures are
-then not clean ones).
+then not clean ones). ``--cprofile DIR`` runs each phase's daemon under cProfile instead (exact call
+counts, the loop's thread alone, its figures slower still) and prints, by function, where the many's
+own time went beyond the one's.
 """
 
 from __future__ import annotations
@@ -340,12 +342,16 @@ def cpu_split(pid: int) -> tuple[float, float, float, float]:
 # -- one phase -----------------------------------------------------------------------------------
 
 class Daemon(OursQb):
-    """Our daemon (bench_seedbox's, qBittorrent dialect), with extra command-line arguments."""
+    """Our daemon (bench_seedbox's, qBittorrent dialect), with extra command-line arguments;
+    ``cprofile``: run under the standard library's deterministic profiler, written there at its stop."""
 
     extra: list[str] = []
+    cprofile: Path | None = None
 
     def command(self) -> list[str]:
-        return [*super().command(), *self.extra]
+        python, *rest = [*super().command(), *self.extra]
+        profiler = ["-m", "cProfile", "-o", str(self.cprofile)] if self.cprofile else []
+        return [python, *profiler, *rest]
 
 
 class Qbittorrent(QbittorrentNox):
@@ -379,6 +385,8 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
     dl.mkdir(parents=True)
     client = make_client(args, work, dl)
     client.extra = list(args.daemon_arg)
+    if args.cprofile and isinstance(client, Daemon):
+        client.cprofile = args.cprofile / f"{name}.prof"
     n = len(files)
     out: dict[str, Any] = {"phase": name, "n": n, "bytes": total, "load_before": load_avg()}
     profiler: subprocess.Popen[bytes] | None = None
@@ -517,6 +525,23 @@ def print_phase(r: dict[str, Any]) -> None:
           f"load after {r['load_after']}", flush=True)
 
 
+def print_profile_diff(many: Path, one: Path, torrents: int, rows: int = 25) -> None:
+    """The functions whose own time (cProfile's, in the event loop's thread) the many spent beyond
+    the one, most first, with their calls a torrent: where the many's extra CPU goes, exactly
+    counted (py-spy samples)."""
+    import pstats
+    m, o = pstats.Stats(str(many)).stats, pstats.Stats(str(one)).stats  # type: ignore[attr-defined]
+    total_m, total_o = (sum(v[2] for v in st.values()) for st in (m, o))
+    print(f"\n== cProfile, own time: many {total_m:.1f} s, one {total_o:.1f} s; the many's beyond the one, "
+          "by function (calls a torrent in the many):")
+    empty: tuple[int, int, float, float, dict[Any, Any]] = (0, 0, 0.0, 0.0, {})
+    diff = sorted(((m.get(k, empty)[2] - o.get(k, empty)[2], k) for k in m.keys() | o.keys()), reverse=True)
+    for extra, (path, line, fn) in diff[:rows]:
+        calls = m.get((path, line, fn), empty)[1]
+        print(f"  {extra:6.2f} s {100 * extra / (total_m - total_o):5.1f} %  {calls / torrents:8.1f}  "
+              f"{path.rsplit('site-packages/', 1)[-1].rsplit('torrent_engine/', 1)[-1]}:{line} {fn}")
+
+
 def print_adds(a: dict[str, Any]) -> None:
     med, p95 = a["add_call_ms"]
     print(f"\n== add: {a['n']} torrents added to a daemon with no tracker in {a['add_s']:.2f} s (a call: "
@@ -546,6 +571,9 @@ def main() -> None:
                    help="py-spy record the many-torrent daemon into this file (.svg, .json or raw)")
     p.add_argument("--profile-phase", choices=("many", "one"), default="many",
                    help="the phase --profile records (default: many)")
+    p.add_argument("--cprofile", type=Path,
+                   help="run each phase's daemon under cProfile, into DIR/<phase>.prof; with both "
+                        "phases, print the functions the many spent its extra time in")
     p.add_argument("--keep", type=Path, help="make the data here and keep it (else a temporary folder)")
     p.add_argument("--json", type=Path, help="also write the figures here")
     p.add_argument("--client", choices=("ours", "qbittorrent"), default="ours",
@@ -558,8 +586,10 @@ def main() -> None:
     phases = [x.strip() for x in args.phases.split(",") if x.strip()]
     if not phases or any(x not in ("many", "one", "add") for x in phases):
         p.error("--phases: of many, one and add")
-    if args.client == "qbittorrent" and ("add" in phases or args.daemon_arg or args.profile):
-        p.error("--client qbittorrent: phases many and one only, no --daemon-arg or --profile")
+    if args.client == "qbittorrent" and ("add" in phases or args.daemon_arg or args.profile or args.cprofile):
+        p.error("--client qbittorrent: phases many and one only, no --daemon-arg, --profile or --cprofile")
+    if args.cprofile:
+        args.cprofile.mkdir(parents=True, exist_ok=True)
     args.spy = None
     if args.profile:  # (on the PATH, or beside this Python: a venv's, not activated)
         args.spy = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
@@ -619,6 +649,8 @@ def main() -> None:
                   f"{by['one']['cpu_s_per_gib']:.2f} = {ratio:.2f} (target: at most 1.5); wall time "
                   f"many / one: {by['many']['s'] / by['one']['s']:.2f}; CPU beyond the one download's: "
                   f"{extra * 1000:.1f} ms a torrent")
+            if args.cprofile and all((args.cprofile / f"{x}.prof").exists() for x in ("many", "one")):
+                print_profile_diff(args.cprofile / "many.prof", args.cprofile / "one.prof", by["many"]["n"])
         print(f"{time.strftime('%H:%M:%S')} load {load_avg()}", flush=True)
     finally:
         if run is not None:
