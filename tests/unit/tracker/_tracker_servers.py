@@ -158,6 +158,7 @@ class UdpTracker:
     before: list[Callable[[int], bytes]] = field(default_factory=list)
     error: bytes | None = None  # answer announces with this error message
     reject_ids: set[int] = field(default_factory=set)  # connection ids answered with an error
+    ignore_ids: set[int] = field(default_factory=set)  # connection ids not answered (a restart forgot them)
     received: list[bytes] = field(default_factory=list)
     connects: int = 0
     announces: list[tuple[bytes, int, bytes]] = field(default_factory=list)  # (peer_id, event, url_data)
@@ -176,6 +177,8 @@ class UdpTracker:
             self.connects += 1
             self.next_connection_id += 1
             return [*junk, struct.pack(">IIQ", 0, tid, self.next_connection_id)]
+        if conn_id in self.ignore_ids:
+            return []
         if conn_id in self.reject_ids:
             return [*junk, struct.pack(">II", 3, tid) + b"Connection ID missmatch."]
         if action == 1 and len(packet) >= 98:

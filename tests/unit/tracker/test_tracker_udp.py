@@ -92,6 +92,35 @@ async def test_an_error_reply_not_about_the_id_neither_drops_it_nor_connects_aga
         assert tracker.connects == 1
 
 
+async def test_a_kept_id_unanswered_for_the_first_interval_is_dropped_for_a_connect() -> None:
+    # A tracker that restarted forgot the id and answers nothing sent with it: resending it
+    # (15, 30, 60 s ...) failed every announce of the torrents sharing it until its minute ended.
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        ids = ConnectionIds()
+        url = f"udp://127.0.0.1:{tracker.port}"
+        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        tracker.ignore_ids.add(tracker.next_connection_id)
+        with anyio.fail_after(3):
+            response = await UdpTrackerClient(ids=ids, retransmit_base=0.2).announce(url, REQUEST, timeout=5)
+        assert response.peers == PEERS
+        assert (tracker.connects, len(tracker.announces)) == (2, 2)  # (the unanswered one not counted)
+        assert ids.valid(("127.0.0.1", tracker.port)) == tracker.next_connection_id
+
+
+async def test_a_kept_id_unanswered_until_the_timeout_is_dropped_and_the_next_announce_connects() -> None:
+    # (the engine's announce timeout is BEP 15's first interval: the timeout ends the exchange)
+    async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
+        ids = ConnectionIds()
+        url = f"udp://127.0.0.1:{tracker.port}"
+        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        tracker.ignore_ids.add(tracker.next_connection_id)
+        with pytest.raises(TrackerError, match="no answer"):
+            await UdpTrackerClient(ids=ids, retransmit_base=0.5).announce(url, REQUEST, timeout=0.3)
+        assert ids.valid(("127.0.0.1", tracker.port)) is None
+        response = await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        assert response.peers == PEERS and tracker.connects == 2
+
+
 async def test_clients_sharing_ids_connect_once_for_announces_at_once() -> None:
     # an engine's torrents (each its own client) announcing together to one tracker: one connect
     ids = ConnectionIds()

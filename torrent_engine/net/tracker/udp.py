@@ -108,6 +108,10 @@ class _Socket:
         self._sock.close()
 
 
+class _Unanswered(Exception):
+    """No reply came to a request and its resends."""
+
+
 def _unbound() -> NetBind | None:
     return None
 
@@ -194,12 +198,12 @@ class UdpTrackerClient:
         self, url: str, request: AnnounceRequest, *, timeout: float = 60.0
     ) -> AnnounceResponse:
         """Announce ``request`` to the UDP tracker at ``url`` (BEP 15); ``TrackerError`` on failure."""
-        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int) -> AnnounceResponse:
+        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int, resends: int) -> AnnounceResponse:
             tid = self._transaction_id()
             # Parsed here, after _run has checked the URL, so a malformed one is a TrackerError.
             packet = udp_announce_request(connection_id, tid, request, udp_url_data(url))
             return await self._roundtrip(
-                sock, packet, lambda data: parse_udp_announce(data, tid, ipv6=ipv6, url=url)
+                sock, packet, lambda data: parse_udp_announce(data, tid, ipv6=ipv6, url=url), resends
             )
 
         return await self._run(url, timeout, exchange)
@@ -212,14 +216,14 @@ class UdpTrackerClient:
         if any(len(h) != 20 for h in hashes):
             raise TrackerError("an info-hash to scrape is not 20 bytes", url)
 
-        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int) -> ScrapeResponse:
+        async def exchange(sock: _Pipe, ipv6: bool, connection_id: int, resends: int) -> ScrapeResponse:
             files: dict[bytes, ScrapeStats] = {}
             for start in range(0, len(hashes), UDP_MAX_SCRAPE_HASHES):
                 batch = hashes[start : start + UDP_MAX_SCRAPE_HASHES]
                 tid = self._transaction_id()
                 packet = udp_scrape_request(connection_id, tid, batch)
                 parse = functools.partial(parse_udp_scrape, transaction_id=tid, info_hashes=batch, url=url)
-                response = await self._roundtrip(sock, packet, parse)
+                response = await self._roundtrip(sock, packet, parse, resends)
                 files.update(response.files)
             return ScrapeResponse(files)
 
@@ -245,28 +249,36 @@ class UdpTrackerClient:
         self,
         url: str,
         timeout: float,
-        exchange: Callable[[_Pipe, bool, int], Awaitable[T]],
+        exchange: Callable[[_Pipe, bool, int, int], Awaitable[T]],
     ) -> T:
         key = host, port = _address(url)
         relay = self.relay() if self.relay is not None else None
+        kept: int | None = None  # the kept id sent, while its request waits for an answer
         try:
             with anyio.fail_after(timeout):
                 pipe: AbstractAsyncContextManager[_Pipe] = (
                     relay.tracker(host, port) if relay is not None
                     else await _Socket.connect(host, port, self.netbind()))
                 async with pipe as sock:
-                    cached = self.ids.valid(key)
-                    if cached is not None:
-                        try:
-                            return await exchange(sock, sock.ipv6, cached)
+                    kept = self.ids.valid(key)
+                    if kept is not None:
+                        try:  # (sent once: unanswered for BEP 15's first interval, the id goes)
+                            return await exchange(sock, sock.ipv6, kept, 0)
+                        except _Unanswered:
+                            pass
                         except TrackerRefused as exc:
                             if not _about_the_id(exc.reason):
                                 raise  # (the id served: it stays, the torrents sharing it go on with it)
-                            # The tracker forgot our id early: connect again, once.
-                            self.ids.forget(key, cached)
+                        # The tracker forgot our id early: connect again, once. (A tracker that
+                        # restarted does not answer the ids it no longer knows: resending the id
+                        # failed the announces of every torrent sharing it until its minute ended.)
+                        self.ids.forget(key, kept)
+                        kept = None
                     connection_id = await self.ids.connect(key, lambda: self._connect(sock, url))
-                    return await exchange(sock, sock.ipv6, connection_id)
-        except TimeoutError:
+                    return await exchange(sock, sock.ipv6, connection_id, self.max_retransmits)
+        except (TimeoutError, _Unanswered):
+            if kept is not None:  # (no answer to the kept id: the next exchange connects)
+                self.ids.forget(key, kept)
             by = f" (by the UDP relay of proxy {relay.proxy.name})" if relay is not None else ""
             resolver.forget(host, port, socket.SOCK_DGRAM)  # (looked up again next time: it may have moved)
             raise TrackerError(f"no answer within {timeout:g} s{by}", url) from None
@@ -283,16 +295,19 @@ class UdpTrackerClient:
     async def _connect(self, sock: _Pipe, url: str) -> int:
         tid = self._transaction_id()
         packet = udp_connect_request(tid)
-        return await self._roundtrip(sock, packet, lambda data: parse_udp_connect(data, tid, url))
+        return await self._roundtrip(sock, packet, lambda data: parse_udp_connect(data, tid, url),
+                                     self.max_retransmits)
 
     async def _roundtrip(
         self,
         sock: _Pipe,
         packet: bytes,
         parse: Callable[[bytes], T | None],
+        resends: int,
     ) -> T:
-        """Send ``packet`` and resend it on BEP 15's schedule until ``parse`` accepts a reply."""
-        for n in range(self.max_retransmits + 1):
+        """Send ``packet`` and resend it ``resends`` times on BEP 15's schedule until ``parse``
+        accepts a reply; ``_Unanswered`` when none did."""
+        for n in range(resends + 1):
             await sock.send(packet)
             with anyio.move_on_after(self.retransmit_base * 2**n):
                 while True:
@@ -300,7 +315,8 @@ class UdpTrackerClient:
                     result = parse(data[:MAX_DATAGRAM])
                     if result is not None:
                         return result
-        raise TimeoutError
+        raise _Unanswered
+
 
 
 _ABOUT_THE_ID = re.compile(r"connection[ _-]?id", re.IGNORECASE)
