@@ -75,13 +75,18 @@ async def test_connection_id_rejected_early_reconnects_once() -> None:
     assert response.peers == PEERS and tracker.connects == 2
 
 
+async def with_a_kept_id(tracker: UdpTracker) -> tuple[ConnectionIds, str]:
+    """Ids shared by clients, holding one of ``tracker``'s after an announce; its URL."""
+    ids, url = ConnectionIds(), f"udp://127.0.0.1:{tracker.port}"
+    await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+    return ids, url
+
+
 async def test_an_error_reply_not_about_the_id_neither_drops_it_nor_connects_again() -> None:
     # A tracker refusing one torrent ("unregistered") used to cost a connect and a second
     # announce each time, and the id every other torrent of the engine shared with it.
     async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
-        ids = ConnectionIds()
-        url = f"udp://127.0.0.1:{tracker.port}"
-        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        ids, url = await with_a_kept_id(tracker)
         tracker.error = b"torrent not registered"
         with pytest.raises(TrackerRefused, match="not registered"):
             await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
@@ -96,9 +101,7 @@ async def test_a_kept_id_unanswered_for_the_first_interval_is_dropped_for_a_conn
     # A tracker that restarted forgot the id and answers nothing sent with it: resending it
     # (15, 30, 60 s ...) failed every announce of the torrents sharing it until its minute ended.
     async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
-        ids = ConnectionIds()
-        url = f"udp://127.0.0.1:{tracker.port}"
-        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        ids, url = await with_a_kept_id(tracker)
         tracker.ignore_ids.add(tracker.next_connection_id)
         with anyio.fail_after(3):
             response = await UdpTrackerClient(ids=ids, retransmit_base=0.2).announce(url, REQUEST, timeout=5)
@@ -110,9 +113,7 @@ async def test_a_kept_id_unanswered_for_the_first_interval_is_dropped_for_a_conn
 async def test_a_kept_id_unanswered_until_the_timeout_is_dropped_and_the_next_announce_connects() -> None:
     # (the engine's announce timeout is BEP 15's first interval: the timeout ends the exchange)
     async with udp_tracker(UdpTracker(peers=PEERS)) as tracker:
-        ids = ConnectionIds()
-        url = f"udp://127.0.0.1:{tracker.port}"
-        await UdpTrackerClient(ids=ids).announce(url, REQUEST, timeout=5)
+        ids, url = await with_a_kept_id(tracker)
         tracker.ignore_ids.add(tracker.next_connection_id)
         with pytest.raises(TrackerError, match="no answer"):
             await UdpTrackerClient(ids=ids, retransmit_base=0.5).announce(url, REQUEST, timeout=0.3)
