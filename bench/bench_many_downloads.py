@@ -527,8 +527,8 @@ def print_phase(r: dict[str, Any]) -> None:
 
 def print_profile_diff(many: Path, one: Path, torrents: int, rows: int = 25) -> None:
     """The functions whose own time (cProfile's, in the event loop's thread) the many spent beyond
-    the one, most first, with their calls a torrent: where the many's extra CPU goes, exactly
-    counted (py-spy samples)."""
+    the one, most first, with their calls a torrent (a coroutine's resumptions count as calls):
+    where the many's extra CPU goes, exactly counted (py-spy samples)."""
     import pstats
     m, o = pstats.Stats(str(many)).stats, pstats.Stats(str(one)).stats  # type: ignore[attr-defined]
     total_m, total_o = (sum(v[2] for v in st.values()) for st in (m, o))
