@@ -318,13 +318,12 @@ class UdpTrackerClient:
         raise _Unanswered
 
 
-
 _ABOUT_THE_ID = re.compile(r"connection[ _-]?id", re.IGNORECASE)
 
 
 def _about_the_id(reason: str) -> bool:
     """Whether a tracker's error reply says the connection id was the problem ("Connection ID
-    missmatch.", as opentracker's kin answer an id they no longer know), not the announce: only
+    missmatch." is the usual answer to an id a tracker no longer knows), not the announce: only
     then is a new id worth a connect (libtorrent never connects again; anacrolix for that reply)."""
     return _ABOUT_THE_ID.search(reason) is not None
 
