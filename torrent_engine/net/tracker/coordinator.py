@@ -359,7 +359,8 @@ class TrackerCoordinator:
     def reannounce(self, urls: Collection[str] | None = None) -> None:
         """Announce to every tier now (a user's "reannounce"), whatever the schedule says: a
         failing tracker's back-off too (as libtorrent's ``force_reannounce``; its failures still
-        count, so a failure now backs off longer), not one disabled for good. ``urls``: to these
+        count, so a failure now backs off longer), not one disabled for good; asked while a round
+        is under way (its requests sent), a round of its own follows it. ``urls``: to these
         trackers alone (libtorrent's ``force_reannounce`` of a tracker), each whatever its tier
         says, the rounds' schedule left as it was; a URL that is none of the torrent's is passed
         over."""
