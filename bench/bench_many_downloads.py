@@ -528,7 +528,7 @@ def print_phase(r: dict[str, Any]) -> None:
 def print_profile_diff(many: Path, one: Path, torrents: int, rows: int = 25) -> None:
     """The functions whose own time (cProfile's, in the event loop's thread) the many spent beyond
     the one, most first, with their calls a torrent (a coroutine's resumptions count as calls):
-    where the many's extra CPU goes, exactly counted (py-spy samples)."""
+    where the many's extra CPU goes, counted where py-spy samples."""
     import pstats
     m, o = pstats.Stats(str(many)).stats, pstats.Stats(str(one)).stats  # type: ignore[attr-defined]
     total_m, total_o = (sum(v[2] for v in st.values()) for st in (m, o))
@@ -536,9 +536,10 @@ def print_profile_diff(many: Path, one: Path, torrents: int, rows: int = 25) -> 
           "by function (calls a torrent in the many):")
     empty: tuple[int, int, float, float, dict[Any, Any]] = (0, 0, 0.0, 0.0, {})
     diff = sorted(((m.get(k, empty)[2] - o.get(k, empty)[2], k) for k in m.keys() | o.keys()), reverse=True)
+    gap = max(total_m - total_o, 1e-9)
     for extra, (path, line, fn) in diff[:rows]:
         calls = m.get((path, line, fn), empty)[1]
-        print(f"  {extra:6.2f} s {100 * extra / (total_m - total_o):5.1f} %  {calls / torrents:8.1f}  "
+        print(f"  {extra:6.2f} s {100 * extra / gap:5.1f} %  {calls / torrents:8.1f}  "
               f"{path.rsplit('site-packages/', 1)[-1].rsplit('torrent_engine/', 1)[-1]}:{line} {fn}")
 
 
