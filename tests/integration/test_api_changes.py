@@ -16,6 +16,7 @@ import pytest
 from tests.integration.api_helpers import TOKEN, Api, add_late_seed, complete_late_seed, running_api
 from tests.unit.loop_turns import counted_turns
 from tests.unit.torrent_factory import make_torrent, payload
+from torrent_engine.engine import turns as turns_module
 from torrent_engine.events import StatsUpdate
 from torrent_engine.jobs import JobState
 
@@ -328,7 +329,8 @@ async def test_recently_active_reads_the_changes_in_steps_that_let_the_loop_run(
     each page in its own turn of the loop, and the answer is every torrent changed."""
     from torrent_engine.api import pages
 
-    monkeypatch.setattr(pages, "CHANGES_PAGE", 2)
+    monkeypatch.setattr(pages, "STEP", 2)
+    monkeypatch.setattr(turns_module, "TURN", 0.0)  # (a turn at each step)
     async with running_api(tmp_path) as api, httpx.AsyncClient(base_url=api.url) as c:
         jobs = [(await api.service.add(torrent(name), paused=True))[0]
                 for name in ("alpha", "bravo", "charlie", "delta", "echo")]
@@ -345,7 +347,8 @@ async def test_jobs_since_a_cursor_are_read_in_steps_that_let_the_loop_run(
     its own turn of the loop (an unknown cursor's answer is every job); the answer is the same."""
     from torrent_engine.api import pages
 
-    monkeypatch.setattr(pages, "CHANGES_PAGE", 2)
+    monkeypatch.setattr(pages, "STEP", 2)
+    monkeypatch.setattr(turns_module, "TURN", 0.0)  # (a turn at each step)
     async with running_api(tmp_path) as api:
         cursor = await cursor_now(api)
         jobs = [(await api.service.add(torrent(name), paused=True))[0]

@@ -21,6 +21,7 @@ from tests.integration.api_helpers import TOKEN, Api, running_api
 from tests.integration.test_api_users import PASSWORDS, as_user, qbt_as, users
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.api import pages as paging
+from torrent_engine.engine import turns as turns_module
 
 pytestmark = pytest.mark.anyio
 
@@ -119,8 +120,9 @@ async def compare(api: Api, turns: Turns, name: str, ask: Callable[[], Awaitable
     at least a turn a page."""
     answers: list[tuple[int, dict[str, str], bytes]] = []
     spans = []
-    for page in (10**9, PAGE):
-        monkeypatch.setattr(paging, "LIST_PAGE", page)
+    for step, turn in ((10**9, 10.0**9), (PAGE, 0.0)):  # (all in one go; a turn at each step)
+        monkeypatch.setattr(paging, "STEP", step)
+        monkeypatch.setattr(turns_module, "TURN", turn)
         with turns.reading(api) as reads:
             r = await ask()
         assert r.status_code == 200, (name, r.text[:300])

@@ -441,7 +441,7 @@ class Api:
                 raise ApiError(400, f"since cannot be combined with {', '.join(mixed)}", "since")
             # (in steps, the loop let run between them: an unknown cursor's answer, or one during
             # a mass add or check, is thousands of jobs)
-            changes = await paging.stepped(self.service.changes_in_steps(since, page=paging.CHANGES_PAGE))
+            changes = await paging.stepped(self.service.changes_in_steps(since, page=paging.STEP))
             removed = _dumps([i for i in changes.removed if self.gate.shows_id(i)])
             tail = b',"removed":%b,"cursor":%d,"full":%b}' % (
                 removed, changes.cursor, b"true" if changes.full else b"false")
@@ -460,8 +460,8 @@ class Api:
         cursor = self.service.change_cursor()  # (taken before the list: a change after it is after it)
         if current().reads_all and limit is not None and limit <= paging.LIST_PAGE:  # (a page: it alone read)
             jobs = self.service.list(state, offset=offset, limit=limit)
-        else:  # (every job, or a user's page of their own: read a page at a time, the loop run between)
-            pages = self.service.list_pages(paging.LIST_PAGE, state, owner=self.gate.owner_shown())
+        else:  # (every job, or a user's page of their own: read in steps, the loop let run between)
+            pages = self.service.list_pages(paging.STEP, state, owner=self.gate.owner_shown())
             mine = await gather(pages, self.gate.visible)
             jobs = mine[offset:None if limit is None else offset + limit]
         return PartsResponse([b'{"jobs":', *await self.job_json.array_parts(jobs), b',"cursor":%d}' % cursor],

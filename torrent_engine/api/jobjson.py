@@ -33,7 +33,7 @@ class JobJson:
 
     async def array_parts(self, jobs: Sequence[Job]) -> list[bytes]:
         """``array(jobs)`` in parts (their join is it), ``LIST_PAGE`` jobs' texts joined at a
-        time with the loop let run between pages."""
+        time, the loop let run as they are made."""
         pages = await joined_pages(jobs, self._text)
         self._prune()
         return array_parts(pages)
@@ -56,10 +56,10 @@ class JobJson:
     async def snapshot_parts(self, only: str | None) -> list[bytes]:
         """The event stream's snapshot of every job (``only``: user ``only``'s jobs alone, each
         written as ``json.dumps`` writes it, as the stream writes a user's) as the parts of a JSON
-        array, read a page of jobs at a time with the loop let run between pages."""
+        array, read ``STEP`` jobs at a time with the loop let run as they are read."""
         if only is None:
-            return await self.array_parts(await gather(self.service.list_pages(paging.LIST_PAGE), list))
-        mine = await gather(self.service.list_pages(paging.LIST_PAGE, owner=only), list)
+            return await self.array_parts(await gather(self.service.list_pages(paging.STEP), list))
+        mine = await gather(self.service.list_pages(paging.STEP, owner=only), list)
         return array_parts(await joined_pages(
             mine, lambda job: json.dumps(job.to_json(), separators=(",", ":")).encode()))
 

@@ -34,7 +34,7 @@ from .. import __version__
 from ..engine.clock import sleep_to_beat
 from ..jobs import Job, JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
-from .pages import PartsResponse
+from .pages import STEP, PartsResponse, Turns
 
 __all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "JobSeries", "Metrics", "RequestTimer"]
 
@@ -168,7 +168,7 @@ def _go_float(value: float) -> str:
     if kind is float and value == 0.0:
         return "-0.0" if math.copysign(1.0, value) < 0 else "0.0"
     return _library_go_float(value)
-JOB_PAGE = 500  # jobs read and written out between two turns of the loop (a few ms of it)
+JOB_PAGE = STEP  # jobs read and written out between two looks at the time (``engine.turns``)
 
 
 def _label(value: str) -> str:
@@ -218,6 +218,7 @@ class JobSeries:
         kept: dict[str, tuple[Job, tuple[str, ...]]] = {}  # (the jobs listed now: no other's lines kept)
         f = _go_float
         manager = self.service.manager
+        turns = Turns()
         for page in self.service.active_pages(JOB_PAGE):
             for job in page:
                 for family, line in zip(viewed, self._view_lines(job, kept), strict=True):
@@ -238,7 +239,7 @@ class JobSeries:
                     by_state = Counter(t.state for t in tracker_states)
                     for state in sorted(by_state):
                         trackers.append(f'{{{ids},state="{_label(state)}"}} {f(by_state[state])}')
-            await anyio.sleep(0)  # (the loop's other work between two pages)
+            await turns.take()  # (the loop's other work between two pages, once the work had its turn)
         self._kept = kept
         out = [f"# HELP {PREFIX}_peers Peers connected, all jobs together.\n# TYPE {PREFIX}_peers gauge\n"
                f"{PREFIX}_peers {f(peers_total)}\n".encode()]
@@ -249,7 +250,7 @@ class JobSeries:
                 between = "\n" + full
                 out.append(f"{full}{between.join(samples)}\n".encode())
             samples.clear()
-            await anyio.sleep(0)  # (a family of 30 000 lines is a few ms to join)
+            await turns.take()  # (a family of 30 000 lines is a few ms to join)
         return out
 
 

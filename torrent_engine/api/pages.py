@@ -1,57 +1,69 @@
 """Full lists (qBittorrent's ``torrents/info`` and full ``sync/maindata``, Transmission's
 ``torrent-get``, our ``GET /api/jobs``, the event stream's snapshot) made a page of jobs at a time
-with the loop let run between pages, and sent as the parts they were made in: at 30 000 jobs one
-of them held the event loop 150–500 ms in one go (issue 47), peers and trackers waiting."""
+with the loop let run as they are made, and sent as the parts they were made in: at 30 000 jobs one
+of them held the event loop 150–500 ms in one go (issue 47), peers and trackers waiting. Jobs are
+read ``STEP`` at a time and the loop let run once a piece of work has had its ``TURN``
+(``engine.turns``): a page of a fixed count held it 2 ms or 190 ms, as its records were kept or
+made again."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from typing import TypeVar
 
-import anyio
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["CHANGES_PAGE", "LIST_PAGE", "PartsResponse", "array_parts", "gather", "joined_pages", "stepped"]
+from ..engine.turns import STEP, Turns
 
-LIST_PAGE = 500  # jobs read, or records joined, between two turns of the loop (a few ms of it)
-# torrents listed between two turns of the loop in an answer of changes: each a view of its job
-# made again and its record (about 40 us: at 500, a poll of 10 000 checked adds held it 20 ms)
-CHANGES_PAGE = 250
+__all__ = ["LIST_PAGE", "STEP", "PartsResponse", "Turns", "array_parts", "gather", "joined_pages",
+           "stepped"]
+
+LIST_PAGE = 500  # records joined into one part of an answer
 
 T = TypeVar("T")
 U = TypeVar("U")
 
 
-async def gather(pages: Iterable[Sequence[T]], keep: Callable[[Sequence[T]], Iterable[U]]) -> list[U]:
-    """What ``keep`` makes of each page, in order, the loop let run after each page."""
+async def gather(pages: Iterable[Sequence[T]], keep: Callable[[Sequence[T]], Iterable[U]],
+                 turns: Turns | None = None) -> list[U]:
+    """What ``keep`` makes of each page (``STEP`` jobs, say), in order, the loop let run after a
+    page once the work has had its turn (``turns``', when given: the rest of the answer's work
+    counted with it)."""
+    turns = turns or Turns()
     out: list[U] = []
     for page in pages:
         out.extend(keep(page))
-        await anyio.sleep(0)
+        await turns.take()
     return out
 
 
-async def stepped(steps: Generator[None, None, T]) -> T:
-    """What ``steps`` returns, the loop let run at each of its steps."""
+async def stepped(steps: Generator[None, None, T], turns: Turns | None = None) -> T:
+    """What ``steps`` returns, the loop let run at one of its steps once the work has had its turn."""
+    turns = turns or Turns()
     while True:
         try:
             next(steps)
         except StopIteration as done:
             value: T = done.value
             return value
-        await anyio.sleep(0)
+        await turns.take()
 
 
-async def joined_pages(items: Sequence[T], text: Callable[[T], bytes],
-                       separator: bytes = b",", page: int = LIST_PAGE) -> list[bytes]:
-    """``separator.join`` of each ``page`` of ``items``' texts (none for no items), the loop let
-    run after each join: their join with ``separator`` is ``items``' whole join."""
+async def joined_pages(items: Sequence[T], text: Callable[[T], bytes], separator: bytes = b",",
+                       page: int = LIST_PAGE, turns: Turns | None = None) -> list[bytes]:
+    """``separator.join`` of each ``page`` of ``items``' texts (none for no items), the texts
+    made ``STEP`` at a time and the loop let run between two once the work has had its turn:
+    their join with ``separator`` is ``items``' whole join."""
+    turns = turns or Turns()
     out: list[bytes] = []
     for at in range(0, len(items), page):
-        out.append(separator.join([text(i) for i in items[at:at + page]]))
-        await anyio.sleep(0)
+        texts: list[bytes] = []
+        for step in range(at, min(at + page, len(items)), STEP):
+            texts.extend([text(i) for i in items[step:min(step + STEP, at + page)]])
+            await turns.take()
+        out.append(separator.join(texts))
     return out
 
 

@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from torrent_engine.api import metrics as metrics_module
 from torrent_engine.api.metrics import NO_ROUTE, JobSeries, Metrics, RequestTimer
+from torrent_engine.engine import turns as turns_module
 from torrent_engine.jobs import JobService
 from torrent_engine.storage.timing import Durations
 
@@ -132,6 +133,7 @@ async def test_the_jobs_series_are_written_as_prometheus_client_writes_them_with
     loop at each scrape. The series are written here, a page of jobs at a time with the loop let
     run between pages, byte for byte what ``prometheus_client`` writes for the same values."""
     monkeypatch.setattr(metrics_module, "JOB_PAGE", 2)
+    monkeypatch.setattr(turns_module, "TURN", 0.0)  # (a turn at each page)
     jobs = [fake_job(n, name) for n, name in enumerate(["a", 'we"ird \\ name', "two\nlines", "ünï", "e"])]
     turns = 0
 

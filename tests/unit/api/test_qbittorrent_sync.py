@@ -154,7 +154,7 @@ async def test_an_answer_of_thousands_of_changes_is_written_in_pages_its_whole_r
     assert same == {"rid": 4}  # (nothing changed: no torrents, and no parts)
 
 
-async def test_an_answer_that_lets_the_loop_run_keeps_its_own_rid() -> None:
+async def test_an_answer_that_lets_the_loop_run_keeps_its_own_rid(monkeypatch: pytest.MonkeyPatch) -> None:
     """Two clients of one user share the rids: an answer made in pages names its own rid, though
     another answer was made while it let the loop run (it named the next one's)."""
     import json
@@ -162,6 +162,9 @@ async def test_an_answer_that_lets_the_loop_run_keeps_its_own_rid() -> None:
     import anyio
 
     from torrent_engine.api.pages import LIST_PAGE, PartsResponse
+    from torrent_engine.engine import turns
+
+    monkeypatch.setattr(turns, "TURN", 0.0)  # (a turn at each step)
 
     many = {f"{i:040x}": {"hash": f"{i:040x}", "priority": i + 1} for i in range(LIST_PAGE * 8)}
     sync = MainDataSync()

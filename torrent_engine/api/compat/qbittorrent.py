@@ -646,11 +646,12 @@ class QbittorrentApi:
     # -- reading torrents ----------------------------------------------------------------------
     async def _records(self, keep: Callable[[QbtRecord], bool] | None = None, *,
                        trackers: Trackers | None = None, listed: Listed | None = None,
-                       ) -> list[Kept[QbtRecord]]:
+                       turns: paging.Turns | None = None) -> list[Kept[QbtRecord]]:
         """Every listed job's torrent record (those ``keep`` keeps, when given), kept while the
         job's snapshot and the share settings are the same objects (a job's metainfo does not
         change under one snapshot: its arrival is news that makes the job's snapshot again).
-        Read ``LIST_PAGE`` jobs at a time, the loop let run between pages. ``trackers``: each
+        Read ``STEP`` jobs at a time, the loop let run between two once the work has had its
+        turn (``turns``', when given: the answer's). ``trackers``: each
         listed job's tracker URLs tracked there too (a full ``sync/maindata``'s), in the same walk.
         ``listed``: of the jobs in its category and with its tag alone, those its status passes
         (``torrents/info``'s filters: no view made of the others, no record of those it passes
@@ -661,7 +662,8 @@ class QbittorrentApi:
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
         chosen = listed or Listed()
-        for page in self.service.client_pages(paging.LIST_PAGE, category=chosen.category, tag=chosen.tag,
+        turns = turns or paging.Turns()
+        for page in self.service.client_pages(paging.STEP, category=chosen.category, tag=chosen.tag,
                                               owner=self.gate.owner_shown(), states=chosen.states):
             jobs = self.gate.visible(page)
             if chosen.status is not None:
@@ -672,7 +674,7 @@ class QbittorrentApi:
                     trackers.track(job.info_hash, tracker_urls(job))
             every.extend(rows)
             out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
-            await anyio.sleep(0)
+            await turns.take()
         if listed is None:  # (every job's: the others' records are kept for the next list)
             kept.prune(every)
         return out
@@ -853,13 +855,14 @@ class QbittorrentApi:
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
         sync = self._sync_of(current())
         before = sync.shown(rid)
+        turns = paging.Turns()
         changes = None if before is None else await paging.stepped(
-            self.service.client_changes_in_steps(before.cursor, positions=True, page=paging.CHANGES_PAGE))
+            self.service.client_changes_in_steps(before.cursor, positions=True, page=paging.STEP), turns)
         positions: dict[str, int] = {}  # (the positions shown apart from their records': Shown's)
         if before is None or changes is None or changes.full or before.limits != limits:
             cursor = self.service.change_cursor()  # (before the list: a change after it is after it)
             trackers = Trackers()
-            records = {str(k.record["hash"]): k for k in await self._records(trackers=trackers)}
+            records = {str(k.record["hash"]): k for k in await self._records(trackers=trackers, turns=turns)}
             torrents = {h: k.record for h, k in records.items()}
             changed: list[str] | None = None
         else:  # (the torrents changed since answer rid, from the change log: not every torrent)
@@ -878,8 +881,8 @@ class QbittorrentApi:
                 return True
 
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):
-                if n % paging.CHANGES_PAGE == 0:
-                    await anyio.sleep(0)  # (thousands changed: the loop runs between pages)
+                if n % paging.STEP == 0:
+                    await turns.take()  # (thousands changed: the loop runs between steps)
                 positions.pop(h, None)
                 if not show(h, listed[-1] if listed else None):  # (the last listed, as a dict by hash keeps)
                     torrents.pop(h, None)
@@ -897,7 +900,8 @@ class QbittorrentApi:
         now: MainData = {"torrents": torrents, "categories": categories,
                          "tags": self.gate.labels((), self.service.tags())[1],
                          "server_state": server_state(self.service)}
-        return await sync.answer(rid, records, Shown(now, cursor, limits, positions, trackers), changed)
+        shown = Shown(now, cursor, limits, positions, trackers)
+        return await sync.answer(rid, records, shown, changed, turns)
 
     def _sync_of(self, principal: Principal) -> MainDataSync:
         """The rids of ``principal``'s answers (one user's rid names nothing of another's view)."""

@@ -9,13 +9,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TypedDict
 
-import anyio
 from starlette.responses import Response
 
 from ...jobs import Job, JobService
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
-from ..pages import LIST_PAGE, PartsResponse, array_parts, joined_pages
+from .. import pages as paging
+from ..pages import LIST_PAGE, PartsResponse, Turns, array_parts, joined_pages
 from .kept import Kept, encode
 from .qbittorrent_records import MAX_SYNC_SNAPSHOTS, QbtRecord, qt_json
 
@@ -74,8 +74,7 @@ def _changed_json(records: Mapping[str, Kept[QbtRecord]], item: tuple[str, QbtRe
     return encode(h) + b":" + encode(changed)
 
 
-# torrents of a delta looked at, and written, between two turns of the loop: mostly a position
-# each, 1-4 us a torrent (under 10 ms a step)
+# torrents of a delta written into one part of its answer: mostly a position each, 1-4 us a torrent
 _DELTA_PAGE = LIST_PAGE * 4
 
 
@@ -185,14 +184,16 @@ class MainDataSync:
         return self._shown.get(rid) if rid else None
 
     async def answer(self, rid: int, records: dict[str, Kept[QbtRecord]], now: Shown,
-                     changed: Iterable[str] | None = None) -> dict[str, JSON] | Response:
+                     changed: Iterable[str] | None = None, turns: Turns | None = None,
+                     ) -> dict[str, JSON] | Response:
         """The answer to ``sync/maindata?rid=rid`` showing ``now`` (whose torrents are
         ``records``'): a record still the same object (its job's snapshot unchanged) is passed
         over without a look at its fields (but its position), and a full answer joins the
         records' kept JSON (``now`` then keeps no position apart). ``changed``: the only
         torrents that may differ from answer ``rid``'s (from the job service's change log; None:
-        any may). A full answer's torrents are joined ``LIST_PAGE`` at a time, the loop let run
-        between pages, and sent in those parts."""
+        any may). A full answer's torrents are joined ``LIST_PAGE`` at a time, and sent in those
+        parts; the loop is let run as they are made (``turns``': the answer's, when given)."""
+        turns = turns or Turns()
         before = self.shown(rid)
         this = self.next_rid()  # (this answer's: another may be made while this one lets the loop run)
         self._shown[this] = now
@@ -204,10 +205,10 @@ class MainDataSync:
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
             rest = encode({**{k: v for k, v in now.data.items() if k != "torrents"},
                            "trackers": now.trackers.shown()})
-            pages = await joined_pages(list(records.items()), _torrent_json)
+            pages = await joined_pages(list(records.items()), _torrent_json, turns=turns)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % this,
                                              b"}," + rest[1:]), media_type="application/json")
-        out = await self._delta(this, before, now, changed)
+        out = await self._delta(this, before, now, changed, turns)
         torrents = out.get("torrents")
         if not isinstance(torrents, dict) or len(torrents) < LIST_PAGE:
             return out  # (the caller writes it, as any answer)
@@ -217,13 +218,13 @@ class MainDataSync:
         # records are qt_json's already (``QbittorrentApi._record``), so only the rest is walked.
         rest = encode(qt_json({k: v for k, v in out.items() if k not in ("rid", "torrents")}))
         pages = await joined_pages(list(torrents.items()), partial(_changed_json, records),
-                                   page=_DELTA_PAGE)
+                                   page=_DELTA_PAGE, turns=turns)
         return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % this,
                                          b"}}" if rest == b"{}" else b"}," + rest[1:]),
                              media_type="application/json")
 
     async def _delta(self, rid: int, was: Shown, now: Shown,
-                     changed: Iterable[str] | None) -> dict[str, JSON]:
+                     changed: Iterable[str] | None, turns: Turns) -> dict[str, JSON]:
         """Answer ``rid``: what changed from ``was`` to ``now`` (the loop let run between pages of
         torrents: a mass check's poll tells thousands; the states are kept, nothing changes them
         meanwhile)."""
@@ -234,8 +235,8 @@ class MainDataSync:
         at_before, at_now = was.positions, now.positions
         looked = list(current) if changed is None else [h for h in changed if h in current]
         for n, h in enumerate(looked):
-            if n and n % _DELTA_PAGE == 0:
-                await anyio.sleep(0)
+            if n and n % paging.STEP == 0:
+                await turns.take()
             rec = current[h]
             old = shown.get(h)
             position = at_now.get(h)

@@ -376,8 +376,8 @@ class TransmissionRpc:
     async def _legacy_response(tag: JSONValue, outcome: str, answer: Answer,
                                session_header: dict[str, str]) -> Response:
         """An old-protocol answer (a torrent-get's rows are written from their kept JSON, in the
-        place a mark holds, joined ``LIST_PAGE`` at a time with the loop let run between pages
-        and sent in those parts)."""
+        place a mark holds, joined ``LIST_PAGE`` at a time and sent in those parts, the loop let
+        run as they are made)."""
         shown = {k: ROWS_MARK if isinstance(v, KeptRows) else v for k, v in answer.items()}
         result: dict[str, JSON] = {"result": outcome, "arguments": shown}
         if tag is not None:
@@ -473,7 +473,7 @@ class TransmissionRpc:
         in steps, the loop let run between them: during a mass check or add, nearly every torrent
         changed within the minute, and 10 000 read in one go held the loop 100 ms a poll."""
         changes = await paging.stepped(
-            self.service.client_changes_in_steps(None, within=RECENT, page=paging.CHANGES_PAGE))
+            self.service.client_changes_in_steps(None, within=RECENT, page=paging.STEP))
         jobs = self.gate.visible(job for listed in changes.torrents.values() for job in listed)
         return jobs, sorted({n for n in changes.removed_numbers if self.gate.shows_number(n)})
 
@@ -890,9 +890,9 @@ class TransmissionRpc:
         share settings are the same objects; made anew when they include the pieces or the web
         seeds in use (read live from the session, not from the snapshot), or the trackers' stats of
         a details view (``SCRAPE_ASKS`` torrents at most: an announce in flight shown). ``every``:
-        ``jobs`` are all the listed jobs. ``LIST_PAGE`` jobs at a time, the loop let run between
-        pages."""
-        pages = [jobs[at:at + paging.LIST_PAGE] for at in range(0, len(jobs), paging.LIST_PAGE)]
+        ``jobs`` are all the listed jobs. ``STEP`` jobs at a time, the loop let run between two
+        once the work has had its turn."""
+        pages = [jobs[at:at + paging.STEP] for at in range(0, len(jobs), paging.STEP)]
         if _LIVE_FIELDS.intersection(fields) or ("trackerStats" in fields and len(jobs) <= SCRAPE_ASKS):
             return KeptRows(await gather(pages, lambda page: [
                 Kept(job, (), self._fields(job, fields, live=True)) for job in page]))
@@ -926,7 +926,7 @@ class TransmissionRpc:
         if recent:  # (and the numbers of those removed lately: one look at the change log)
             listed, removed = await self._recently_active()
         elif arguments.get("ids") is None:
-            listed = await gather(self.service.client_pages(paging.LIST_PAGE, owner=self.gate.owner_shown()),
+            listed = await gather(self.service.client_pages(paging.STEP, owner=self.gate.owner_shown()),
                                   self.gate.visible)
         else:
             listed = await self._jobs(arguments)
