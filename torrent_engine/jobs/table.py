@@ -29,7 +29,10 @@ class JobTable:
         self._order: dict[str, int] = {r.id: n for n, r in enumerate(ordered)}  # ties of created_at
         self._seq = len(ordered)
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
-        self._newest: list[JobRecord] | None = None  # newest_first's order, until a job comes or goes
+        # newest_first's order reversed (oldest first), until a job goes: a new one is put in its
+        # place (its key is mostly the greatest: an append). Sorted again at each add, 30 000 jobs
+        # took 7-30 ms of each list asked for during a bulk add.
+        self._oldest: list[JobRecord] | None = None
         self._unfinished: dict[str, JobRecord] = {}  # in the order added
         self._by_position: list[JobRecord] | None = None  # in_queue_order's order, until it changes
         self.order_version = 0  # told apart each time that order may have changed
@@ -87,11 +90,14 @@ class JobTable:
 
     def newest_first(self, state: JobState | None = None) -> list[JobRecord]:
         """Every record, newest first; only those in ``state`` when given."""
-        if self._newest is None:  # (sorting 100 000 records took ~30 ms of each page of them)
-            self._newest = sorted(self._records.values(), key=lambda r: (r.created_at, self._order[r.id]),
-                                  reverse=True)
-        recs = self._newest
-        return list(recs) if state is None else [r for r in recs if r.state is state]
+        if self._oldest is None:  # (sorting 100 000 records took ~30 ms of each page of them)
+            self._oldest = sorted(self._records.values(), key=self._age)
+        recs = self._oldest[::-1]
+        return recs if state is None else [r for r in recs if r.state is state]
+
+    def _age(self, rec: JobRecord) -> tuple[float, int]:
+        """``rec``'s place in ``newest_first``, reversed: its creation time, then the order added."""
+        return rec.created_at, self._order[rec.id]
 
     def new_id(self, token: Callable[[], str]) -> str:
         """An id from ``token`` that no job has."""
@@ -189,9 +195,14 @@ class JobTable:
     def add(self, rec: JobRecord) -> None:
         """A new job, the active one of its torrent."""
         self._records[rec.id] = rec
-        self._newest = None
         self._seq += 1
         self._order[rec.id] = self._seq
+        oldest = self._oldest
+        if oldest is not None:  # (put in its place: mostly the newest, an append)
+            if not oldest or self._age(rec) >= self._age(oldest[-1]):
+                oldest.append(rec)
+            else:
+                bisect.insort(oldest, rec, key=self._age)
         self._count(rec, 1)
         self._by_hash[rec.info_hash] = rec.id
         self._index(rec)
@@ -203,7 +214,7 @@ class JobTable:
             self._count(rec, -1)
             self._unindex(rec)
             self.added -= 1
-        self._newest = None
+            self._unplace(rec)
         self._order.pop(rec.id, None)
         self.unbind(rec)
 
@@ -237,8 +248,18 @@ class JobTable:
         rec = self._records.pop(job_id)
         self._count(rec, -1)
         self._unindex(rec)
-        self._newest = None
+        self._unplace(rec)
         self._order.pop(job_id, None)
+
+    def _unplace(self, rec: JobRecord) -> None:
+        """Take ``rec`` out of ``newest_first``'s order (before its place in ``_order`` goes)."""
+        oldest = self._oldest
+        if oldest is not None:
+            at = bisect.bisect_left(oldest, self._age(rec), key=self._age)
+            if at < len(oldest) and oldest[at] is rec:
+                del oldest[at]
+            else:  # (not where its key says: sorted again at the next list)
+                self._oldest = None
 
     def _index(self, rec: JobRecord) -> None:
         self._of_torrent.setdefault(rec.info_hash, {})[rec.id] = None
@@ -272,4 +293,4 @@ class JobTable:
 
     def newest_of(self, recs: Iterable[JobRecord]) -> list[JobRecord]:
         """``recs`` (of this table), newest first as ``newest_first`` orders them."""
-        return sorted(recs, key=lambda r: (r.created_at, self._order[r.id]), reverse=True)
+        return sorted(recs, key=self._age, reverse=True)

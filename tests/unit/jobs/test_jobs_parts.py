@@ -160,6 +160,38 @@ def test_newest_first_follows_every_job_that_comes_or_goes() -> None:
     assert len(table) == 1 and "b" in table
 
 
+def test_newest_first_kept_in_place_as_jobs_come_and_go_in_any_order() -> None:
+    """The order is kept without a sort of every job at each add (a bulk add asked for lists
+    meanwhile): a job made earlier than the newest, one made at the same time (the order added
+    tells them apart), a removed one from the middle — each as a fresh sort would place it."""
+    rng = random.Random(47)
+    table = JobTable([record(f"h{n}", f"{n:040x}", created_at=float(n % 7), state=JobState.COMPLETED)
+                      for n in range(20)])
+    added: list[str] = []
+
+    def truth() -> list[str]:
+        fresh = JobTable()
+        for rec in sorted(table.view(), key=lambda r: table._order[r.id]):
+            fresh._records[rec.id] = rec
+            fresh._order[rec.id] = table._order[rec.id]
+        return [r.id for r in fresh.newest_first()]
+
+    table.newest_first()  # (the order made: what follows keeps it)
+    for n in range(300):
+        if added and rng.random() < 0.3:
+            gone = added.pop(rng.randrange(len(added)))
+            rec = table.get(gone)
+            assert rec is not None
+            table.discard(rec) if rng.random() < 0.5 else table.remove(gone)
+        else:
+            created = rng.choice([30.0 + n, float(rng.randrange(40)), 5.0])  # newest, any, a tie
+            table.add(record(f"j{n}", f"{n + 100:040x}", created_at=created))
+            added.append(f"j{n}")
+        assert table._oldest is not None  # (kept in place, not dropped for a sort)
+        assert [r.id for r in table.newest_first()] == truth()
+    assert [r.id for r in table.newest_first(JobState.COMPLETED)] == [i for i in truth() if i.startswith("h")]
+
+
 def walked(table: JobTable) -> tuple[dict[JobState, int], int, int]:
     """The unfinished jobs' totals, the long way (a walk over every one of them)."""
     counts = dict.fromkeys(JobState, 0)
