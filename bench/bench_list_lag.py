@@ -35,7 +35,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,35 +43,7 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.bench_seedbox import TOKEN, Http, OursQb, TrApi, load_avg, make_torrents, wait_for  # noqa: E402
-
-PING_EVERY = 0.010  # seconds between two pings of the second client
-
-
-class Pinger(threading.Thread):
-    """``GET /api/health`` every ``PING_EVERY`` s, each answer's latency kept while ``on``."""
-
-    def __init__(self, port: int) -> None:
-        super().__init__(daemon=True)
-        self.http = Http(port)
-        self.http.headers["Authorization"] = f"Bearer {TOKEN}"
-        self.samples: list[float] = []
-        self.on = False
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        while not self.done.is_set():
-            t0 = time.perf_counter()
-            status, _, _ = self.http.request("GET", "/api/health", timeout=60)
-            took = time.perf_counter() - t0
-            if self.on and status == 200:
-                self.samples.append(took * 1000)
-            time.sleep(max(0.0, PING_EVERY - took))
-
-    def phase(self) -> list[float]:
-        """The latencies since the last call."""
-        out, self.samples = self.samples, []
-        return out
+from bench.bench_seedbox import TOKEN, Http, OursQb, Pinger, TrApi, load_avg, make_torrents, wait_for  # noqa: E402
 
 
 def lag_histogram(port: int) -> dict[str, float]:
@@ -212,8 +183,7 @@ def main() -> None:
             for name, call in lists:
                 print(json.dumps(phase(name, args.seconds, call, port, pinger)), flush=True)
         finally:
-            pinger.done.set()
-            pinger.join(5)
+            pinger.stop()
     finally:
         client.stop()
         shutil.rmtree(work, ignore_errors=True)

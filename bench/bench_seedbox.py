@@ -270,6 +270,67 @@ class QbApi:
 SEEDING_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
 
 
+class Pinger(threading.Thread):
+    """A second client of our daemon, in a process of its own: ``GET /api/health`` every
+    ``PING_EVERY`` s, each answer's latency kept while ``on`` (a few hundred microseconds when the
+    loop is free: its latency is how long the loop kept it waiting, as any other client, peer or
+    tracker waits). Its own process: in this one, the bench's parse of a 10 MB list holds the
+    GIL 50-80 ms, which a thread's pings counted as the daemon's."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.port = port
+        self.samples: list[float] = []
+        self.on = False
+        self.proc: subprocess.Popen[str] | None = None
+
+    def start(self) -> None:
+        argv = [sys.executable, "-c", PING_CHILD, str(self.port), TOKEN, str(PING_EVERY)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
+        super().start()
+
+    def run(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:  # (one a ping answered; until the child ends)
+            if self.on:
+                self.samples.append(float(line))
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+        self.join(10)
+
+    def phase(self) -> list[float]:
+        """The latencies since the last call."""
+        out, self.samples = self.samples, []
+        return out
+
+
+# the pinging process: a line of each answer's latency in ms (an answer that is not a 200 is left out)
+PING_CHILD = """
+import http.client, sys, time
+port, token, every = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+c = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+headers = {"Authorization": "Bearer " + token}
+while True:
+    t0 = time.monotonic()
+    try:
+        c.request("GET", "/api/health", headers=headers)
+        r = c.getresponse()
+        r.read()
+        ok = r.status == 200
+    except (OSError, http.client.HTTPException):
+        c.close()
+        ok = False
+    took = time.monotonic() - t0
+    if ok:
+        print("%.3f" % (took * 1000), flush=True)
+    time.sleep(max(0.0, every - took))
+"""
+PING_EVERY = 0.010  # seconds between two pings of the second client
+
+
 class Polling(threading.Thread):
     """A client polling the list once a second: the torrents' states as its answers say (each
     dialect's ``run``), and each answer's time to its last byte (the parse is the client's own,
@@ -800,6 +861,10 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
                       if isinstance(client, TrDialect) else None)
         if poller is not None:
             poller.start()
+        pinger = Pinger(client.api_port) if args.ping and isinstance(client, Ours) else None
+        if pinger is not None:
+            pinger.on = True
+            pinger.start()
         cpu0 = cpu_seconds(client.pid)
         t0 = time.monotonic()
         calls = client.add_all(files, args.batch)
@@ -831,6 +896,11 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         else:
             wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
         out["seed_s"] = time.monotonic() - t0
+        if pinger is not None:
+            pinger.stop()
+            pings = sorted(pinger.phase())
+            out["ping_ms"] = (pings[-1], pings[int(0.99 * (len(pings) - 1))], sum(ms > 50 for ms in pings),
+                              len(pings))
         out["seed_cpu_s"] = cpu_seconds(client.pid) - cpu0
         out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
         if isinstance(client, Ours):
@@ -887,6 +957,10 @@ def print_row(r: dict[str, Any]) -> None:
         worst, wakes, late = r["loop_lag"]
         print(f"  event loop from the start until all seeding: worst lag {worst * 1000:.0f} ms; "
               f"{late} of {wakes} probe wake-ups over 50 ms late")
+    if "ping_ms" in r:
+        worst, p99, late, pings = r["ping_ms"]
+        print(f"  pings every {PING_EVERY * 1000:.0f} ms from the first add until all seeding: worst "
+              f"{worst:.0f} ms, p99 {p99:.1f} ms; {late} of {pings} over 50 ms")
     print(f"  idle: CPU {i['cpu_pct']:.2f} % of a core, RSS {i['rss_mib']:.0f} MiB, {i['fds']} descriptors, "
           f"{i['threads']} threads (load {r['idle_load']})")
     for name, (med, p95) in r["latency_ms"].items():
@@ -920,6 +994,9 @@ def main() -> None:
     p.add_argument("--checking", type=int, default=None,
                    help="torrents checking at once: ours' --active-checking-limit (default: its own "
                         "default), qbittorrent-nox's MaxActiveCheckingTorrents (default -1, no limit)")
+    p.add_argument("--ping", action="store_true",
+                   help="ours: a second client asks GET /api/health every 10 ms from the first add until "
+                        "all seed, each answer timed (how long the event loop kept it waiting)")
     p.add_argument("--skip-checking", action="store_true",
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
