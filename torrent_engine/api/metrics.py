@@ -34,7 +34,7 @@ from .. import __version__
 from ..engine.clock import sleep_to_beat
 from ..jobs import Job, JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
-from .pages import STEP, PartsResponse, Turns
+from .pages import LIST_PAGE, STEP, PartsResponse, Turns
 
 __all__ = ["LAG_INTERVAL", "PREFIX", "EngineCollector", "JobSeries", "Metrics", "RequestTimer"]
 
@@ -246,11 +246,11 @@ class JobSeries:
         for (name, kind, doc, _), samples in zip(_JOB_FAMILIES, lines, strict=True):
             full = f"{PREFIX}_{name}"
             out.append(f"# HELP {full} {doc}\n# TYPE {full} {kind}\n".encode())
-            if samples:  # (a part of its own: a family of 10 000 lines is 1 MB, copied once joined)
-                between = "\n" + full
-                out.append(f"{full}{between.join(samples)}\n".encode())
+            between = "\n" + full
+            for at in range(0, len(samples), LIST_PAGE):  # (parts of 500 lines: tens of kB each)
+                out.append(f"{full}{between.join(samples[at:at + LIST_PAGE])}\n".encode())
+                await turns.take()
             samples.clear()
-            await turns.take()  # (a family of 30 000 lines is a few ms to join)
         return out
 
 

@@ -133,6 +133,7 @@ async def test_the_jobs_series_are_written_as_prometheus_client_writes_them_with
     loop at each scrape. The series are written here, a page of jobs at a time with the loop let
     run between pages, byte for byte what ``prometheus_client`` writes for the same values."""
     monkeypatch.setattr(metrics_module, "JOB_PAGE", 2)
+    monkeypatch.setattr(metrics_module, "LIST_PAGE", 2)  # (a family's lines in parts of 2)
     monkeypatch.setattr(turns_module, "TURN", 0.0)  # (a turn at each page)
     jobs = [fake_job(n, name) for n, name in enumerate(["a", 'we"ird \\ name', "two\nlines", "ünï", "e"])]
     turns = 0
@@ -147,8 +148,11 @@ async def test_the_jobs_series_are_written_as_prometheus_client_writes_them_with
         tg.start_soon(count_turns)
         await anyio.sleep(0)
         before = turns
-        ours = b"".join(await JobSeries(cast(JobService, FakeJobs(jobs))).text()).decode()
-        assert turns - before >= 3  # (5 jobs in pages of 2, then a turn a family)
+        parts = await JobSeries(cast(JobService, FakeJobs(jobs))).text()
+        ours = b"".join(parts).decode()
+        assert turns - before >= 3  # (5 jobs in pages of 2, then a turn a part)
+        samples = [p for p in parts if not p.startswith(b"#")]  # (a family's lines, in parts of 2)
+        assert samples and max(p.count(b"\n") for p in samples) <= 2
         tg.cancel_scope.cancel()
 
     class Reference:
