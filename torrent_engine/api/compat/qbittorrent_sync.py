@@ -59,18 +59,20 @@ def server_state(service: JobService) -> QbtRecord:
             "request_latency": stats.request_latency, "queued_tracker_announces": stats.queued_announces}
 
 
-def _torrent_json(item: tuple[str, Kept[QbtRecord]]) -> bytes:
-    """One torrent of a full answer: its hash and its record's kept JSON."""
-    return encode(item[0]) + b":" + item[1].json()
+def _torrent_json(records: Mapping[str, Kept[QbtRecord]], h: str) -> bytes:
+    """Torrent ``h`` of a full answer: its hash and its record's kept JSON. (An answer's
+    torrents are walked by their hashes, not as ``items()``: 30 000 pairs made at once were as
+    many young objects for the collector to walk, 20-40 ms of the loop.)"""
+    return encode(h) + b":" + records[h].json()
 
 
-def _changed_json(records: Mapping[str, Kept[QbtRecord]], item: tuple[str, QbtRecord]) -> bytes:
-    """One torrent of an answer of changes: its hash and what changed of it (its record's kept
-    JSON when that is its whole record, as ``records`` keeps it)."""
-    h, changed = item
+def _changed_json(records: Mapping[str, Kept[QbtRecord]], torrents: Mapping[str, QbtRecord], h: str) -> bytes:
+    """Torrent ``h`` of an answer of changes: its hash and what changed of it (``torrents``'),
+    its record's kept JSON when that is its whole record, as ``records`` keeps it."""
+    changed = torrents[h]
     kept = records.get(h)
     if kept is not None and kept.record is changed:
-        return _torrent_json((h, kept))
+        return _torrent_json(records, h)
     return encode(h) + b":" + encode(changed)
 
 
@@ -205,7 +207,7 @@ class MainDataSync:
         if before is None:  # (as json.dumps of {"rid", "full_update", **now} would write it)
             rest = encode({**{k: v for k, v in now.data.items() if k != "torrents"},
                            "trackers": now.trackers.shown()})
-            pages = await joined_pages(list(records.items()), _torrent_json, turns=turns)
+            pages = await joined_pages(list(records), partial(_torrent_json, records), turns=turns)
             return PartsResponse(array_parts(pages, b'{"rid":%d,"full_update":true,"torrents":{' % this,
                                              b"}," + rest[1:]), media_type="application/json")
         out = await self._delta(this, before, now, changed, turns)
@@ -217,7 +219,7 @@ class MainDataSync:
         # time, the loop let run between pages, a record sent whole as its kept JSON. Their
         # records are qt_json's already (``QbittorrentApi._record``), so only the rest is walked.
         rest = encode(qt_json({k: v for k, v in out.items() if k not in ("rid", "torrents")}))
-        pages = await joined_pages(list(torrents.items()), partial(_changed_json, records),
+        pages = await joined_pages(list(torrents), partial(_changed_json, records, torrents),
                                    page=_DELTA_PAGE, turns=turns)
         return PartsResponse(array_parts(pages, b'{"rid":%d,"torrents":{' % this,
                                          b"}}" if rest == b"{}" else b"}," + rest[1:]),
