@@ -13,7 +13,10 @@ import anyio
 
 __all__ = ["STEP", "TURN", "Turns"]
 
-TURN = 0.01  # seconds of one piece of work between two turns of the loop
+# seconds of one piece of work between two turns of the loop: at 10 ms, another client's request
+# waited 20 ms (median) while 30 000 torrents were listed, against 9-10 ms with a turn after each
+# page of 500 kept records; at 5 ms, 11 ms, its worst 20-40 ms against 30-50 (bench_list_lag.py)
+TURN = 0.005
 # items (jobs viewed, records made) between two looks at the time: a torrent's qBittorrent record
 # made again took up to 350 us there, so a step holds the loop 7 ms at most beyond its turn
 STEP = 20
