@@ -1,6 +1,6 @@
 """Full lists (qBittorrent's ``torrents/info`` and full ``sync/maindata``, Transmission's
-``torrent-get``, our ``GET /api/jobs``, the event stream's snapshot) made a page of jobs at a time
-with the loop let run as they are made, and sent as the parts they were made in: at 30 000 jobs one
+``torrent-get``, our ``GET /api/jobs``, the event stream's snapshot) made a few jobs at a time
+with the loop let run as they are made, and sent in parts of ``LIST_PAGE``: at 30 000 jobs one
 of them held the event loop 150–500 ms in one go (issue 47), peers and trackers waiting. Jobs are
 read ``STEP`` at a time and the loop let run once a piece of work has had its ``TURN``
 (``engine.turns``): a page of a fixed count held it 2 ms or 190 ms, as its records were kept or
