@@ -899,8 +899,9 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         if pinger is not None:
             pinger.stop()
             pings = sorted(pinger.phase())
-            out["ping_ms"] = (pings[-1], pings[int(0.99 * (len(pings) - 1))], sum(ms > 50 for ms in pings),
-                              len(pings))
+            if pings:  # (none answered: no figure, rather than one made up)
+                late = sum(ms > 50 for ms in pings)
+                out["ping_ms"] = (pings[-1], pings[int(0.99 * (len(pings) - 1))], late, len(pings))
         out["seed_cpu_s"] = cpu_seconds(client.pid) - cpu0
         out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
         if isinstance(client, Ours):
