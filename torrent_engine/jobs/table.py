@@ -29,10 +29,11 @@ class JobTable:
         self._order: dict[str, int] = {r.id: n for n, r in enumerate(ordered)}  # ties of created_at
         self._seq = len(ordered)
         self._by_hash: dict[str, str] = {}  # info-hash -> id of its active (unfinished) job
-        # newest_first's order reversed (oldest first), until a job goes: a new one is put in its
-        # place (its key is mostly the greatest: an append). Sorted again at each add, 30 000 jobs
-        # took 7-30 ms of each list asked for during a bulk add.
-        self._oldest: list[JobRecord] | None = None
+        # newest_first's order reversed (oldest first): the load's (``ordered`` is in it: the order
+        # added follows it), then a new job put in its place (its key is mostly the greatest: an
+        # append), a removed one taken out. Sorted again at each add, 30 000 jobs took 7-30 ms of
+        # each list asked for during a bulk add, and the first list after a restart sorted them.
+        self._oldest: list[JobRecord] | None = list(ordered)
         self._unfinished: dict[str, JobRecord] = {}  # in the order added
         self._by_position: list[JobRecord] | None = None  # in_queue_order's order, until it changes
         self.order_version = 0  # told apart each time that order may have changed

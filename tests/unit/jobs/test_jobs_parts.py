@@ -169,14 +169,12 @@ def test_newest_first_kept_in_place_as_jobs_come_and_go_in_any_order() -> None:
                       for n in range(20)])
     added: list[str] = []
 
-    def truth() -> list[str]:
-        fresh = JobTable()
-        for rec in sorted(table.view(), key=lambda r: table._order[r.id]):
-            fresh._records[rec.id] = rec
-            fresh._order[rec.id] = table._order[rec.id]
-        return [r.id for r in fresh.newest_first()]
+    def truth() -> list[str]:  # (a fresh sort: newest made first, the last added first among ties)
+        fresh = sorted(table.view(), key=lambda r: (r.created_at, table._order[r.id]), reverse=True)
+        return [r.id for r in fresh]
 
-    table.newest_first()  # (the order made: what follows keeps it)
+    assert table._oldest is not None  # (the load's order, not sorted again at the first list)
+    assert [r.id for r in table.newest_first()] == truth()
     for n in range(300):
         if added and rng.random() < 0.3:
             gone = added.pop(rng.randrange(len(added)))
