@@ -26,12 +26,10 @@ T = TypeVar("T")
 U = TypeVar("U")
 
 
-async def gather(pages: Iterable[Sequence[T]], keep: Callable[[Sequence[T]], Iterable[U]],
-                 turns: Turns | None = None) -> list[U]:
+async def gather(pages: Iterable[Sequence[T]], keep: Callable[[Sequence[T]], Iterable[U]]) -> list[U]:
     """What ``keep`` makes of each page (``STEP`` jobs, say), in order, the loop let run after a
-    page once the work has had its turn (``turns``', when given: the rest of the answer's work
-    counted with it)."""
-    turns = turns or Turns()
+    page once the work has had its turn."""
+    turns = Turns()
     out: list[U] = []
     for page in pages:
         out.extend(keep(page))

@@ -26,11 +26,10 @@ class Turns:
     """A piece of work's turns of the loop: ``take`` lets the loop run if ``every`` seconds
     (``TURN``'s) of work went by since the last (or since it was made)."""
 
-    __slots__ = ("_since", "every", "taken")
+    __slots__ = ("_since", "every")
 
     def __init__(self, every: float | None = None) -> None:
         self.every = TURN if every is None else every
-        self.taken = 0  # turns let
         self._since = time.perf_counter()
 
     def due(self) -> bool:
@@ -40,7 +39,6 @@ class Turns:
     async def take(self) -> None:
         """Let the loop run if the work has had its time (``due``); else nothing (no turn of
         the loop for a step that cost little)."""
-        if time.perf_counter() - self._since >= self.every:
+        if self.due():
             await anyio.sleep(0)
-            self.taken += 1
             self._since = time.perf_counter()
