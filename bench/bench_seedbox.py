@@ -28,7 +28,9 @@ complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no trac
   rid=0; incremental, the rid of the last answer), Transmission ``torrent-get`` (the fields
   ``transmission-remote -l`` asks for), our ``GET /api/jobs``;
 - ``stop``: SIGTERM until the process exits; ``restart``: from the new process's start until the
-  API answers, and until every torrent seeds again; its RSS 5 s after that.
+  API answers, and until every torrent seeds again; its RSS 5 s after that; with ``--ping``, the
+  second client's pings from the restart's first answer until then (the jobs' restore and the
+  queue's first rounds: how long the loop kept a client waiting meanwhile).
 
 Only loopback: as root with ``unshare`` the run re-executes itself in a network namespace that
 has only loopback (nothing the real clients try at start can leave). Every wait is bounded.
@@ -307,7 +309,8 @@ class Pinger(threading.Thread):
         return out
 
 
-# the pinging process: a line of each answer's latency in ms (an answer that is not a 200 is left out)
+# the pinging process: a line of each answer's latency in ms (an answer that is not a 200, or a
+# 503 while the service starts, is left out)
 PING_CHILD = """
 import http.client, sys, time
 port, token, every = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
@@ -319,7 +322,7 @@ while True:
         c.request("GET", "/api/health", headers=headers)
         r = c.getresponse()
         r.read()
-        ok = r.status == 200
+        ok = r.status in (200, 503)  # (503: the service starts, its jobs listed from their records)
     except (OSError, http.client.HTTPException):
         c.close()
         ok = False
@@ -915,10 +918,20 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         out["stop_s"] = client.stop()
         client.start()
         out["restart_answer_s"] = wait_for(f"{client.name} answers after restart", client.ready, 120, 0.05)
+        pinger = Pinger(client.api_port) if args.ping and isinstance(client, Ours) else None
+        if pinger is not None:  # (from its first answer: the jobs' restore and the queue's first round)
+            pinger.on = True
+            pinger.start()
         out["restart_seed_s"] = wait_for(f"{client.name}: all seeding after restart",
                                          lambda: client.seeding(n), WAIT_LIMIT, 0.2) + out["restart_answer_s"]
         time.sleep(5)  # (what the restart set off settles: then what it holds)
         client.alive()
+        if pinger is not None:
+            pinger.stop()
+            pings = sorted(pinger.phase())
+            if pings:
+                out["restart_ping_ms"] = (pings[-1], pings[int(0.99 * (len(pings) - 1))],
+                                          sum(ms > 50 for ms in pings), len(pings))
         out["restart_rss_mib"] = proc_status(client.pid)["VmRSS"] / 1024
         out["stop2_s"] = client.stop()
     finally:
@@ -971,6 +984,10 @@ def print_row(r: dict[str, Any]) -> None:
     print(f"  stop: {r['stop_s']:.2f} s; restart: API answers in {r['restart_answer_s']:.2f} s, "
           f"all seeding in {r['restart_seed_s']:.2f} s, RSS then {r['restart_rss_mib']:.0f} MiB; "
           f"stop again {r['stop2_s']:.2f} s")
+    if "restart_ping_ms" in r:
+        worst, p99, late, pings = r["restart_ping_ms"]
+        print(f"  pings every {PING_EVERY * 1000:.0f} ms from the restart's first answer until 5 s after all "
+              f"seeding: worst {worst:.0f} ms, p99 {p99:.1f} ms; {late} of {pings} over 50 ms")
 
 
 def main() -> None:
@@ -997,7 +1014,8 @@ def main() -> None:
                         "default), qbittorrent-nox's MaxActiveCheckingTorrents (default -1, no limit)")
     p.add_argument("--ping", action="store_true",
                    help="ours: a second client asks GET /api/health every 10 ms from the first add until "
-                        "all seed, each answer timed (how long the event loop kept it waiting)")
+                        "all seed, and from the restart's first answer until all seed again, each answer "
+                        "timed (how long the event loop kept it waiting)")
     p.add_argument("--skip-checking", action="store_true",
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
