@@ -917,11 +917,11 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             out["maindata_bytes"] = getattr(client, "maindata_bytes", 0)
         out["stop_s"] = client.stop()
         client.start()
-        out["restart_answer_s"] = wait_for(f"{client.name} answers after restart", client.ready, 120, 0.05)
         pinger = Pinger(client.api_port) if args.ping and isinstance(client, Ours) else None
-        if pinger is not None:  # (from its first answer: the jobs' restore and the queue's first round)
+        if pinger is not None:  # (from its first answer on: the jobs' restore and the queue's first round)
             pinger.on = True
             pinger.start()
+        out["restart_answer_s"] = wait_for(f"{client.name} answers after restart", client.ready, 120, 0.05)
         out["restart_seed_s"] = wait_for(f"{client.name}: all seeding after restart",
                                          lambda: client.seeding(n), WAIT_LIMIT, 0.2) + out["restart_answer_s"]
         time.sleep(5)  # (what the restart set off settles: then what it holds)
@@ -987,7 +987,7 @@ def print_row(r: dict[str, Any]) -> None:
     if "restart_ping_ms" in r:
         worst, p99, late, pings = r["restart_ping_ms"]
         print(f"  pings every {PING_EVERY * 1000:.0f} ms from the restart's first answer until 5 s after all "
-              f"seeding: worst {worst:.0f} ms, p99 {p99:.1f} ms; {late} of {pings} over 50 ms")
+              f"seed: worst {worst:.0f} ms, p99 {p99:.1f} ms; {late} of {pings} over 50 ms")
 
 
 def main() -> None:
