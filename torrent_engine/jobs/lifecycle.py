@@ -21,6 +21,7 @@ import anyio
 import anyio.abc
 
 from ..engine.manager import TorrentManager
+from ..engine.turns import Turns
 from ..errors import SessionError, TorrentEngineError
 from ..events import EventBus
 from ..formats.bitfield import Bitfield
@@ -606,7 +607,9 @@ class JobLifecycle:
 
     async def save_all(self, recs: list[JobRecord]) -> None:
         """Write every record of ``recs`` that changed since it was written, in one transaction."""
+        turns = Turns()  # (30 000 jobs at a stop: 109-124 ms in one turn)
         for rec in recs:
+            await turns.take()
             self.sleepers.fold(rec)
             self.sleepers.unview(rec)
             if rec.keeps_file_done:

@@ -28,6 +28,7 @@ from ..config import Config
 from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
 from ..engine.clock import sleep_to_beat
 from ..engine.manager import TorrentManager
+from ..engine.turns import Turns
 from ..engine.unwind import ExitStack
 from ..formats.magnet import Magnet
 from ..formats.metainfo import Torrent
@@ -256,14 +257,17 @@ class JobService:
         self._run.set_ready(False)
         self._run.loaded = False
         stack, self._stack = self._stack, None
-        for rec in self._run.jobs:
-            if rec.state not in FINISHED_STATES:
-                self._run.refresh_counters(rec)
-                if rec.options.paused:
-                    self._run.refresh_files(rec)
         if self._run.tg is not None:
             self._run.tg.cancel_scope.cancel()
         self._run.tg = None
+        with anyio.CancelScope(shield=True):  # (the sessions run until the manager stops them)
+            turns = Turns()  # (30 000 jobs: 71 ms in one turn)
+            for rec in list(self._run.jobs):
+                await turns.take()
+                if rec.state not in FINISHED_STATES:
+                    self._run.refresh_counters(rec)
+                    if rec.options.paused:
+                        self._run.refresh_files(rec)
         if stack is not None:
             await stack.aclose()  # the task group ends, then the manager stops every session
         with anyio.CancelScope(shield=True):

@@ -451,6 +451,57 @@ async def test_a_complete_job_reading_its_resume_data_at_a_restart_shows_its_pro
     assert pieces == [[2] * torrent.num_pieces]  # (its pieces as its resume data says, not none)
 
 
+class TurnClock:
+    """The time ``engine.turns`` reads (``time.perf_counter``), moved by hand."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def perf_counter(self) -> float:
+        return self.now
+
+
+async def test_a_restart_lets_the_loop_run_while_it_brings_its_jobs_back_and_in_its_first_round(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API answers from the records while a restart brings its jobs back: 30 000 jobs
+    restored held the loop 481-627 ms in one turn, and the start's first round of the queue,
+    which walks them all, 288-451 ms. Both let the loop run once a turn's work went by (the
+    time here is a fake clock each job's work moves 2 ms on; a turn is 5 ms of work: three jobs
+    a turn, whatever the jobs cost)."""
+    from tests.unit.loop_turns import counted_turns
+    from torrent_engine.engine import turns as turns_module
+    from torrent_engine.jobs.queueing.rounds import QueueRounds
+    from torrent_engine.jobs.table import JobTable
+
+    torrents = seeds(tmp_path / "dl", 12)
+    async with service(tmp_path, seed=True) as jobs:
+        ids = await seeding(jobs, torrents)
+    clock = TurnClock()
+    monkeypatch.setattr(turns_module, "time", clock)
+    monkeypatch.setattr(turns_module, "TURN", 0.005)
+    restored: list[int] = []  # the loop's turn as each job is brought back
+    rounded: list[int] = []  # and as the first round looks at each (a dormant seed)
+    real_bind, real_dormant_round = JobTable.bind, QueueRounds._dormant_round
+    async with counted_turns() as turns:
+        def bind(table: JobTable, rec: Any) -> None:
+            clock.now += 0.002
+            restored.append(turns.n)
+            real_bind(table, rec)
+
+        async def dormant_round(rounds: QueueRounds, rec: Any, step: float, now: float) -> None:
+            clock.now += 0.002
+            rounded.append(turns.n)
+            await real_dormant_round(rounds, rec, step, now)
+
+        monkeypatch.setattr(JobTable, "bind", bind)
+        monkeypatch.setattr(QueueRounds, "_dormant_round", dormant_round)
+        async with service(tmp_path, seed=True) as jobs:
+            assert all(jobs.manager.get(t.info_hash) is None for t in torrents)  # (dormant seeds)
+            await all_seeding(jobs, ids)
+    for walk in (restored, rounded[:12]):
+        assert len(walk) == 12 and max(Counter(walk).values()) == 3, walk  # (before: all 12 in one)
+
+
 async def test_a_restart_resolves_each_save_folder_once_not_each_jobs(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Resolving a save path is an lstat per component on the loop: at 10 000 paused jobs in one

@@ -247,14 +247,28 @@ def test_a_deeply_nested_record_is_lost_not_a_crash(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_saving_every_record_at_a_stop_lets_the_loop_run_between_pages(tmp_path: Path) -> None:
+async def test_saving_every_record_at_a_stop_lets_the_loop_run_once_a_turns_work_went_by(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A stop writes the records that changed, telling them by their encoding: 10 000 records
-    encoded in one go held the loop 220-360 ms. The loop runs between pages of them, and what
-    is written is every record that changed."""
-    from tests.unit.loop_turns import counted_turns
-    from torrent_engine.jobs.store import SAVE_ALL_PAGE, JobWriter
+    encoded in one go held the loop 220-360 ms. The loop runs once a turn's work went by (the
+    time here is a fake clock each encoding moves 1 ms on; a turn is 5 ms of work), and what is
+    written is every record that changed."""
+    from collections import Counter
 
-    recs = [record(f"{n:016x}") for n in range(2 * SAVE_ALL_PAGE + 1)]
+    from tests.unit.loop_turns import counted_turns
+    from torrent_engine.engine import turns as turns_module
+    from torrent_engine.jobs.store import JobWriter
+
+    class Clock:
+        now = 0.0
+
+        def perf_counter(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(turns_module, "time", clock)
+    monkeypatch.setattr(turns_module, "TURN", 0.005)
+    recs = [record(f"{n:016x}") for n in range(23)]
     store = JobStore(tmp_path / "state")
     writer = JobWriter(store, lambda: 0.0, lambda job_id: True)
     seen: list[int] = []  # (the loop's turn as each record is encoded)
@@ -262,12 +276,14 @@ async def test_saving_every_record_at_a_stop_lets_the_loop_run_between_pages(tmp
 
     async with counted_turns() as turns:
         def encoded(rec: JobRecord) -> bytes:
+            clock.now += 0.001
             seen.append(turns.n)
             return encode(rec)
 
         store.encode = encoded  # type: ignore[method-assign]
         await writer.save_all(recs)
-    assert len(seen) == len(recs) and len(set(seen)) == 3  # (the three pages, each in one turn)
+    # (five records a turn: 23 in five turns, the last of three)
+    assert len(seen) == len(recs) and sorted(Counter(seen).values()) == [3, 5, 5, 5, 5]
     loaded, lost = store.load_all()
     assert {r.id for r in loaded} == {r.id for r in recs} and not lost
 
