@@ -16,6 +16,14 @@ freed by reference counting; the collector is there for the cycles. So:
   the middle generation (its threshold is 0): an object is walked by at most two young
   collections, then it is in the oldest generation, which CPython itself never collects (its
   threshold is out of reach). Each young collection walks about one or two thresholds' worth.
+- CPython counts a young generation as its allocations less its deallocations, old objects'
+  too: while each torrent's new view replaced an old one, the count stood still and the young
+  generations grew unseen (35 000-65 000 objects during a bulk add, 180 000 as the first full
+  list after a restart made every job's record again: collections of 25-103 ms). So the daemon
+  makes young collections by time too (``collect_young``): every ``YOUNG_EVERY`` seconds while
+  it is busy, every ``YOUNG_IDLE_LOOK`` while not, one if the young generations hold
+  ``YOUNG_AT_LEAST`` objects or more; each walks what that time made (4 000-16 000 objects, 1-5 ms,
+  while 30 000 seed-mode jobs were added: bench/RESULTS.md, "Young collections by time").
 - What survives them is freed, if it is garbage in a cycle (a session's, a peer's tasks that
   ended cancelled, a removed job's), by a sweep: a collection of the oldest generation, after
   which what it kept is frozen too. So a sweep walks only what became old since the last one, and
@@ -60,7 +68,7 @@ import anyio
 __all__ = [
     "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_IDLE_LOOK",
     "SWEEP_STEP",
-    "SWEEP_USEFUL", "SWEEP_WHOLE_AT_MOST",
+    "SWEEP_USEFUL", "SWEEP_WHOLE_AT_MOST", "YOUNG_AT_LEAST", "YOUNG_EVERY", "YOUNG_IDLE_LOOK",
     "Sweeper", "daemon_collector", "freeze_start", "loading", "old_objects",
 ]
 
@@ -74,22 +82,34 @@ __all__ = [
 # never reached: it is walked by the daemon's sweeps alone.
 GC_THRESHOLDS = (10_000, 0, 2**31 - 1)
 
-# A sweep once SWEEP_STEP objects became old since the last (about 25 ms of walk on this machine:
-# bench/RESULTS.md, "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds while
+# A sweep once SWEEP_STEP objects became old since the last (12-20 ms of walk on this machine,
+# 25-46 ms at 40 000: bench/RESULTS.md, "Young collections by time"; a sweep of 25 000 looked at
+# every 0.5 s walked 13-70 ms, what became old between two looks and in the swollen young
+# collections: "Sweeps that walk what is new"), looked at every SWEEP_AT_MOST seconds while
 # young collections run (a bulk add makes about 30 000 old objects a second; 1 000 downloads
 # starting made over SWEEP_BURST in 2 s, so bursts frozen unwalked, and then a whole sweep of
 # 450 ms: bench/RESULTS.md, "Sweeps looked for while the collector runs"), every SWEEP_IDLE_LOOK
-# seconds while none ran since the last look (an idle daemon wakes no more); a whole sweep every SWEEP_EVERY
+# seconds while none ran since the last look (an idle daemon looks for one no more often; it
+# wakes every YOUNG_IDLE_LOOK seconds for its young generations); a whole sweep every SWEEP_EVERY
 # seconds unless no collection ran since the last, four times later after one that frees fewer
 # than SWEEP_USEFUL objects, up to SWEEP_EVERY_MOST (a daemon that makes no garbage need not walk
 # everything every SWEEP_EVERY seconds; while 300 torrents downloaded, the garbage came at about
 # 2 000 objects a second: tasks that ended cancelled).
-SWEEP_STEP = 40_000
+SWEEP_STEP = 20_000
 # A burst: so many objects old at one look that a sweep would walk them for over 50 ms here
 # (about 0.6 us an object); they are frozen without a walk.
 SWEEP_BURST = 80_000
 SWEEP_USEFUL = 1_000
-SWEEP_AT_MOST = 0.5
+SWEEP_AT_MOST = 0.1
+# A young collection the daemon makes every YOUNG_EVERY seconds while it is busy, when the young
+# generations hold YOUNG_AT_LEAST objects or more (``Sweeper.collect_young``)
+YOUNG_EVERY = 0.1
+YOUNG_AT_LEAST = 2_000
+# and how often it looks at the young generations' size while it is not busy (no young collection
+# since the look before: CPython's count may stand still while thousands of objects are made,
+# each in place of an old one; after a restart at 30 000 jobs, a full list made 180 000 young
+# objects in the 2 s between two looks, walked in 103 ms)
+YOUNG_IDLE_LOOK = 0.5
 SWEEP_IDLE_LOOK = 2.0
 SWEEP_WHOLE_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
@@ -109,8 +129,12 @@ class Sweeper:
     ``sweep_when_due`` makes each when due."""
 
     def __init__(self, *, step: int = SWEEP_STEP, at_most: float = SWEEP_AT_MOST,
-                 every: float = SWEEP_EVERY, burst: int = SWEEP_BURST, idle: float = SWEEP_IDLE_LOOK) -> None:
+                 every: float = SWEEP_EVERY, burst: int = SWEEP_BURST, idle: float = SWEEP_IDLE_LOOK,
+                 young_least: int = YOUNG_AT_LEAST) -> None:
         self.step, self.at_most, self.every, self.burst, self.idle = step, at_most, every, burst, idle
+        self.young_least = young_least
+        self.forced = 0  # young collections the daemon made (``collect_young``), all told
+        self._forced: int | None = None  # the young objects of the collection ``collect_young`` makes
         self.young = 0  # young collections made, all told (a look tells a busy spell from an idle one)
         self.period = every  # the most the next whole sweep waits (longer after a useless one)
         self.collections = 0  # young collections since the last sweep
@@ -136,7 +160,8 @@ class Sweeper:
         if info["generation"] == _OLDEST:
             return  # (a sweep: it sets the count itself)
         if phase == "start":
-            self._young = gc.get_count()[0]
+            # (one the daemon makes: the objects it walks, counted; else CPython's count)
+            self._young = gc.get_count()[0] if self._forced is None else self._forced
         elif phase == "stop":
             self.young += 1
             self.collections += 1
@@ -168,6 +193,27 @@ class Sweeper:
         self.old = 0
         return freed
 
+    def collect_young(self) -> int:
+        """A young collection of both young generations, if they hold ``young_least`` objects
+        or more (blocking: it walks them); how many objects it walked (0: none made). CPython
+        counts a young generation as its allocations less its deallocations, old objects' too:
+        while each torrent's new snapshot replaced an old one, the count stood still and the
+        young generations grew unseen to 35 000-65 000 objects, a young collection of 25-41 ms
+        when it came. Made every ``YOUNG_EVERY`` seconds while the daemon is busy, one walks what
+        that time made."""
+        if not gc.isenabled():  # (the start loads: no collection, ``loading``)
+            return 0
+        young = len(gc.get_objects(0)) + len(gc.get_objects(1))
+        if young < self.young_least:
+            return 0
+        self._forced = young
+        try:
+            gc.collect(1)
+        finally:
+            self._forced = None
+        self.forced += 1
+        return young
+
     def freeze_burst(self, old: int) -> None:
         """Freeze the ``old`` objects that became old since the last sweep, without a walk (a
         burst: they wait for the next whole sweep, and count toward it)."""
@@ -196,15 +242,21 @@ class Sweeper:
         look with none since the one before), a whole sweep if one is due, else a sweep if one is
         due (a burst frozen in its place); until cancelled. Whether a sweep is due is asked of
         ``old``, the count kept without a walk; only when it says so are the oldest generation's
-        objects counted (a walk of them), and that count decides."""
+        objects counted (a walk of them), and that count decides. Before each look, and between
+        them every ``YOUNG_EVERY`` seconds while busy (``YOUNG_IDLE_LOOK`` while not), a young
+        collection if one is due (``collect_young``)."""
         self.old = old_objects()
         self.frozen = self.held = gc.get_freeze_count()
-        last_whole = anyio.current_time()
+        last_whole = last_look = anyio.current_time()
         seen = -1
         while True:
             busy, seen = self.young != seen, self.young
-            await anyio.sleep(self.at_most if busy else self.idle)
+            await anyio.sleep(min(YOUNG_EVERY, self.at_most) if busy else min(YOUNG_IDLE_LOOK, self.idle))
+            self.collect_young()  # (a young collection by time too, not only by CPython's count)
             now = anyio.current_time()
+            if now - last_look < (self.at_most if busy else self.idle) - 0.01:  # (a timer may fire early)
+                continue
+            last_look = now
             if self.whole_due(now - last_whole):
                 self.sweep_whole()
                 last_whole = now
