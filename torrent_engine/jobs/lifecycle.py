@@ -117,7 +117,7 @@ class JobLifecycle:
         self.published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
         # job id -> (the view decorated, the result, then its features, rank, completion, number)
-        self.decorated: dict[str, tuple[Job, Job, object, int, float | None, int]] = {}
+        self.decorated: dict[str, tuple[Job, Job, tuple[object, int, float | None, int]]] = {}
         # job id -> (the live view of a running job, its ``live_stamp``): kept while nothing it shows
         # moved (a list of thousands of checking or queued jobs makes no view, record or JSON again)
         self.live_views: dict[str, tuple[tuple[object, ...], Job]] = {}
@@ -393,16 +393,18 @@ class JobLifecycle:
         self.sleepers.fold(rec)
         key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
-        if kept is not None and kept[0] is job and kept[2:] == key and \
-                abs(kept[1].seeding_time - rec.seeding_time) <= seeding_time_step and \
-                same_listed_step(kept[1].downloading_time, rec.downloading_time, seeding_time_step):
-            return kept[1]
+        if kept is not None and kept[0] is job and kept[2] == key:
+            shown = kept[1]
+            if abs(shown.seeding_time - rec.seeding_time) <= seeding_time_step and (
+                    shown.downloading_time == rec.downloading_time or  # (a seed's: no call)
+                    same_listed_step(shown.downloading_time, rec.downloading_time, seeding_time_step)):
+                return shown
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f, queue_position=key[1],
                                     seeding_time=rec.seeding_time, idle_seeding_time=rec.idle_seeding_time,
                                     downloading_time=rec.downloading_time, active_at=rec.active_at,
                                     ratio=share_ratio(job.uploaded, job.downloaded, job.done_size),
                                     completed_at=rec.completed_at, number=rec.number)
-        self.decorated[rec.id] = (job, shown, *key)
+        self.decorated[rec.id] = (job, shown, key)
         self.marks.shown(rec)  # (its listed seeding or downloading time moves on: marks.py)
         return shown
 

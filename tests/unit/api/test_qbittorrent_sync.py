@@ -5,6 +5,7 @@ the states kept do not grow with the polls (each holds the records it showed).""
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -73,14 +74,38 @@ def test_a_job_that_only_moved_in_the_queue_has_its_record_moved_not_made_again(
 
     first = record_job(record(1), queue_position=7)
     inputs = (object(),)
-    assert kept.get(first, inputs, lambda: make(first), moved).record == {"name": "job1", "priority": 7}
+    assert kept.get(first, inputs, make, moved).record == {"name": "job1", "priority": 7}
     later = record_job(record(1), queue_position=6)  # (made anew: equal but for its position)
-    assert kept.get(later, inputs, lambda: make(later), moved).record == {"name": "job1", "priority": 6}
+    assert kept.get(later, inputs, make, moved).record == {"name": "job1", "priority": 6}
     renamed = dataclasses.replace(later, name="other", queue_position=5)
-    assert kept.get(renamed, inputs, lambda: make(renamed), moved).record == {"name": "other", "priority": 5}
+    assert kept.get(renamed, inputs, make, moved).record == {"name": "other", "priority": 5}
     same = record_job(record(1), queue_position=5)  # (its position as kept: another field differs)
-    kept.get(same, inputs, lambda: make(same), moved)
+    kept.get(same, inputs, make, moved)
     assert made == [7, 5, 5]
+
+
+def test_a_kept_record_is_made_again_when_an_input_is_another_object_and_kept_for_the_same_tuple() -> None:
+    from tests.unit.jobs.test_jobs_queue import record
+    from torrent_engine.api.compat.kept import KeptRecords
+    from torrent_engine.jobs.snapshot import record_job
+
+    kept: KeptRecords[Any] = KeptRecords()
+    made: list[str] = []
+
+    def make(job: Any) -> Any:
+        made.append(job.name)
+        return {"name": job.name}
+
+    job = record_job(record(1))
+    limit = [1.0]  # (an input compared by identity: equal is not the same)
+    inputs = (limit, 2)
+    first = kept.get(job, inputs, make)
+    assert kept.get(job, inputs, make) is first  # (the same tuple)
+    assert kept.get(job, (limit, 2), make) is first  # (another tuple of the same objects)
+    again = kept.get(job, ([1.0], 2), make)  # (an equal input, another object)
+    assert again is not first and again.record == first.record
+    assert kept.get(job, (limit,), make) is not again  # (fewer inputs)
+    assert made == ["job1", "job1", "job1"]
 
 
 def shown_at(record: Any, positions: dict[str, int]) -> Shown:
@@ -208,3 +233,10 @@ def test_an_answers_trackers_are_its_own_when_a_later_answer_changes_them() -> N
     assert second.changes(first) == ({"udp://t/2": ["b"]}, ["http://t/1"])
     assert first.shown() == {"http://t/1": ["a", "b"], "udp://t/2": ["a"]}  # (unchanged)
     assert first.of == {"a": ("http://t/1", "udp://t/2"), "b": ("http://t/1",)}
+
+
+@pytest.mark.parametrize("h", ["0123456789abcdef" * 2 + "01234567", "AbC", 'a"b', "a\\b", "hé", "a\nb", ""])
+def test_a_torrents_key_in_an_answer_is_its_json_string(h: str) -> None:
+    from torrent_engine.api.compat.qbittorrent_sync import _key
+
+    assert json.loads(b"{" + _key(h) + b"1}") == {h: 1}

@@ -124,7 +124,7 @@ from .qbittorrent_records import (
     tracker_rows,
 )
 from .qbittorrent_rss import RSS_GETTERS, rss_methods
-from .qbittorrent_sync import MainData, MainDataSync, Shown, Trackers, server_state, tracker_urls
+from .qbittorrent_sync import MainData, MainDataSync, Shown, Trackers, server_state
 from .webseed_edits import qbt_add_web_seeds, qbt_edit_web_seed, qbt_remove_web_seeds, qbt_web_seeds
 
 log = logging.getLogger(__name__)
@@ -177,6 +177,7 @@ class QbittorrentApi:
         self.creations = TorrentCreations.of(service)  # torrentcreator/*: the service's tasks, ours too
         self._syncs: dict[str, MainDataSync] = {}  # what each sync/maindata answer showed, by rid, per user
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
+        self._limits: tuple[ServiceSettings | None, tuple[object, ...]] = (None, ())  # (``_share_limits``)
         self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
@@ -657,7 +658,8 @@ class QbittorrentApi:
         (``torrents/info``'s filters: no view made of the others, no record of those it passes
         over)."""
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
+        limits = self._share_limits(settings)
+        make = partial(self._record, settings=settings)
         kept = self._kept
         every: list[Kept[QbtRecord]] = []
         out: list[Kept[QbtRecord]] = []
@@ -668,10 +670,10 @@ class QbittorrentApi:
             jobs = self.gate.visible(page)
             if chosen.status is not None:
                 jobs = [job for job in jobs if chosen.status(job)]
-            rows = [kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
+            rows = [kept.get(job, limits, make, _moved) for job in jobs]
             if trackers is not None:
-                for job in jobs:
-                    trackers.track(job.info_hash, tracker_urls(job))
+                for k in rows:
+                    trackers.track(k.job.info_hash, k.tracker_urls())
             every.extend(rows)
             out.extend(rows if keep is None else [k for k in rows if keep(k.record)])
             await turns.take()
@@ -685,15 +687,25 @@ class QbittorrentApi:
         (``hashes``: a client asking after the torrents it added makes no record of the others),
         the others' kept records left as they are."""
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
+        limits, make = self._share_limits(settings), partial(self._record, settings=settings)
         jobs = [job for job in self._listed(info_hashes) if listed.passes(job)]
-        rows = [self._kept.get(job, limits, partial(self._record, job, settings), _moved) for job in jobs]
+        rows = [self._kept.get(job, limits, make, _moved) for job in jobs]
         return rows if keep is None else [k for k in rows if keep(k.record)]
 
     def _record(self, job: Job, settings: ServiceSettings) -> QbtRecord:
         """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
         is kept and its JSON written as it is, past the answers' own conversion)."""
         return qt_record(torrent_record(job, settings, self.service.torrent_facts(job.id)))
+
+    def _share_limits(self, settings: ServiceSettings) -> tuple[object, ...]:
+        """The share limits a torrent record reads besides its job (``KeptRecords.get``'s
+        inputs): the same tuple while ``settings`` is the same object, so that a kept record's
+        are found the same at one look."""
+        of, limits = self._limits
+        if of is not settings:
+            limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
+            self._limits = (settings, limits)
+        return limits
 
     async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, private (2.11.1), sort, reverse,
@@ -852,7 +864,8 @@ class QbittorrentApi:
         rid = _int(form.get("rid"), "rid", 0)
         categories = self._categories()
         settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
+        limits = self._share_limits(settings)
+        make = partial(self._record, settings=settings)
         sync = self._sync_of(current())
         before = sync.shown(rid)
         turns = paging.Turns()
@@ -875,9 +888,9 @@ class QbittorrentApi:
                 when this user sees it; whether it is shown."""
                 if job is None or not self.gate.shows(job):
                     return False
-                kept = records[h] = self._kept.get(job, limits, partial(self._record, job, settings))
+                kept = records[h] = self._kept.get(job, limits, make)
                 torrents[h] = kept.record
-                trackers.track(h, tracker_urls(job))
+                trackers.track(h, kept.tracker_urls())
                 return True
 
             for n, (h, listed) in enumerate(changes.torrents.items(), 1):

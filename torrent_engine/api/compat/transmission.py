@@ -904,13 +904,13 @@ class TransmissionRpc:
         settings = self.service.get_settings()
         limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit,
                   settings.max_connections_per_torrent)
+        make = partial(self._fields, fields=fields)
         if "group" in fields:  # (a job's group may change while its snapshot does not: a rule changed)
             group = self.service.job_bandwidth_group
             rows = KeptRows(await gather(pages, lambda page: [
-                kept.get(job, (*limits, group(job.id)), partial(self._fields, job, fields)) for job in page]))
+                kept.get(job, (*limits, group(job.id)), make) for job in page]))
         else:
-            rows = KeptRows(await gather(pages, lambda page: [
-                kept.get(job, limits, partial(self._fields, job, fields)) for job in page]))
+            rows = KeptRows(await gather(pages, lambda page: [kept.get(job, limits, make) for job in page]))
         if every:
             kept.prune(rows)
         return rows
