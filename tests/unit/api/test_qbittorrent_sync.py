@@ -240,3 +240,24 @@ def test_a_torrents_key_in_an_answer_is_its_json_string(h: str) -> None:
     from torrent_engine.api.compat.qbittorrent_sync import _key
 
     assert json.loads(b"{" + _key(h) + b"1}") == {h: 1}
+
+
+def test_the_inputs_read_of_the_settings_are_one_tuple_while_the_settings_are_the_same_object() -> None:
+    from torrent_engine.api.compat.kept import SameInputs
+    from torrent_engine.jobs import ServiceSettings
+
+    reads: list[float | None] = []
+
+    def read(s: ServiceSettings) -> tuple[object, ...]:
+        reads.append(s.ratio_limit)
+        return (s.ratio_limit, s.seeding_time_limit)
+
+    inputs = SameInputs(read)
+    settings = ServiceSettings()
+    first = inputs(settings)
+    assert inputs(settings) is first
+    changed = dataclasses.replace(settings, ratio_limit=2.5)
+    assert inputs(changed) == (2.5, settings.seeding_time_limit)
+    assert inputs(changed) is not first
+    inputs(dataclasses.replace(changed))  # (an equal object, another one: read again)
+    assert reads == [settings.ratio_limit, 2.5, 2.5]

@@ -79,7 +79,7 @@ from .asked import asked_as
 from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
-from .kept import Kept, KeptRecords
+from .kept import Kept, KeptRecords, SameInputs
 from .qbittorrent_app import (
     ClientData,
     cookie_records,
@@ -177,7 +177,8 @@ class QbittorrentApi:
         self.creations = TorrentCreations.of(service)  # torrentcreator/*: the service's tasks, ours too
         self._syncs: dict[str, MainDataSync] = {}  # what each sync/maindata answer showed, by rid, per user
         self._kept: KeptRecords[QbtRecord] = KeptRecords()  # each job's torrent record and its JSON
-        self._limits: tuple[ServiceSettings | None, tuple[object, ...]] = (None, ())  # (``_share_limits``)
+        self._share_limits: SameInputs[ServiceSettings] = SameInputs(  # (what a record reads of them)
+            lambda s: (s.ratio_limit, s.seeding_time_limit, s.idle_seeding_limit))
         self._metadata = MetadataMemory()  # what fetchMetadata/parseMetadata learnt, for save and add
         getters: dict[str, Handler] = {
             "app/version": self.app_version, "app/webapiVersion": self.webapi_version,
@@ -696,16 +697,6 @@ class QbittorrentApi:
         """The job's torrent record with the JSON types a real qBittorrent gives (``qt_json``: it
         is kept and its JSON written as it is, past the answers' own conversion)."""
         return qt_record(torrent_record(job, settings, self.service.torrent_facts(job.id)))
-
-    def _share_limits(self, settings: ServiceSettings) -> tuple[object, ...]:
-        """The share limits a torrent record reads besides its job (``KeptRecords.get``'s
-        inputs): the same tuple while ``settings`` is the same object, so that a kept record's
-        are found the same at one look."""
-        of, limits = self._limits
-        if of is not settings:
-            limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit)
-            self._limits = (settings, limits)
-        return limits
 
     async def info(self, form: Form, request: Request) -> Response:
         """``torrents/info`` with filter, category, tag, hashes, private (2.11.1), sort, reverse,

@@ -82,7 +82,7 @@ from . import network
 from . import transmission_jsonrpc as jsonrpc
 from .asked import asked_as
 from .edits import rename_torrent_path, transmission_tiers
-from .kept import Kept, KeptRecords, KeptRows, encode
+from .kept import Kept, KeptRecords, KeptRows, SameInputs, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
 from .proxies import TR_FIELDS as PROXY_FIELDS
 from .proxies import tr_changes as proxy_changes
@@ -254,6 +254,9 @@ class TransmissionRpc:
         self.max_torrent_size = max_torrent_size
         self.session_id = secrets.token_urlsafe(32)  # one per run; a client learns it from a 409
         self._kept: dict[tuple[str, ...], KeptRecords[Record]] = {}  # torrent-get's rows, per field set
+        self._limits: SameInputs[ServiceSettings] = SameInputs(  # (what a row reads of the settings)
+            lambda s: (s.ratio_limit, s.seeding_time_limit, s.idle_seeding_limit,
+                       s.max_connections_per_torrent))
         # the jobs whose .torrent copy was written (_export; a job removed takes its copy along,
         # and an add of the torrent again is another job)
         self._exported: set[str] = set()
@@ -901,9 +904,7 @@ class TransmissionRpc:
             while len(self._kept) >= MAX_KEPT_FIELD_SETS:  # (clients ask for a few sets each)
                 del self._kept[next(iter(self._kept))]
             kept = self._kept[fields] = KeptRecords()
-        settings = self.service.get_settings()
-        limits = (settings.ratio_limit, settings.seeding_time_limit, settings.idle_seeding_limit,
-                  settings.max_connections_per_torrent)
+        limits = self._limits(self.service.get_settings())
         make = partial(self._fields, fields=fields)
         if "group" in fields:  # (a job's group may change while its snapshot does not: a rule changed)
             group = self.service.job_bandwidth_group
