@@ -116,7 +116,7 @@ class JobLifecycle:
         self.last_progress: dict[str, float] = {}
         self.published: dict[str, tuple[object, ...]] = {}  # what the last job.progress said
         self.finished_jobs: dict[str, Job] = {}  # snapshots of finished jobs (they no longer change)
-        # job id -> (the view decorated, the result, then its features, rank, completion, number)
+        # job id -> (the view decorated, the result, and (its features, rank, completion, number))
         self.decorated: dict[str, tuple[Job, Job, tuple[object, int, float | None, int]]] = {}
         # job id -> (the live view of a running job, its ``live_stamp``): kept while nothing it shows
         # moved (a list of thousands of checking or queued jobs makes no view, record or JSON again)
