@@ -261,3 +261,13 @@ def test_the_inputs_read_of_the_settings_are_one_tuple_while_the_settings_are_th
     assert inputs(changed) is not first
     inputs(dataclasses.replace(changed))  # (an equal object, another one: read again)
     assert reads == [settings.ratio_limit, 2.5, 2.5]
+
+
+@pytest.mark.parametrize("delta", [{"priority": 7}, {"priority": 0}, {"priority": -1}, {"priority": True},
+                                   {"priority": 1.5}, {"priority": 3, "state": "uploading"}, {"state": "x"}])
+def test_a_torrents_change_is_written_as_the_encoder_writes_it(delta: dict[str, Any]) -> None:
+    from torrent_engine.api.compat.kept import encode
+    from torrent_engine.api.compat.qbittorrent_sync import _changed_json
+
+    h = "ab" * 20
+    assert _changed_json({}, {h: delta}, h) == b'"' + h.encode() + b'":' + encode(delta)
