@@ -393,12 +393,10 @@ class JobLifecycle:
         self.sleepers.fold(rec)
         key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
-        if kept is not None and kept[0] is job and kept[2] == key:
-            shown = kept[1]
-            if abs(shown.seeding_time - rec.seeding_time) <= seeding_time_step and (
-                    shown.downloading_time == rec.downloading_time or  # (a seed's: no call)
-                    same_listed_step(shown.downloading_time, rec.downloading_time, seeding_time_step)):
-                return shown
+        if kept is not None and kept[0] is job and kept[2] == key and \
+                abs(kept[1].seeding_time - rec.seeding_time) <= seeding_time_step and \
+                same_listed_step(kept[1].downloading_time, rec.downloading_time, seeding_time_step):
+            return kept[1]
         shown = dataclasses.replace(job, name=f.rename or job.name, features=f, queue_position=key[1],
                                     seeding_time=rec.seeding_time, idle_seeding_time=rec.idle_seeding_time,
                                     downloading_time=rec.downloading_time, active_at=rec.active_at,
