@@ -265,9 +265,21 @@ def test_the_inputs_read_of_the_settings_are_one_tuple_while_the_settings_are_th
 
 @pytest.mark.parametrize("delta", [{"priority": 7}, {"priority": 0}, {"priority": -1}, {"priority": True},
                                    {"priority": 1.5}, {"priority": 3, "state": "uploading"}, {"state": "x"}])
-def test_a_torrents_change_is_written_as_the_encoder_writes_it(delta: dict[str, Any]) -> None:
+def test_a_torrents_change_is_written_as_the_encoder_writes_it_a_move_alone_without_it(
+        delta: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A poll during a check of 10 000 tells up to 8 000 torrents that only moved in the queue:
+    each is written without the encoder (0.5 us, not 1.8), the same bytes."""
+    from torrent_engine.api.compat import qbittorrent_sync
     from torrent_engine.api.compat.kept import encode
-    from torrent_engine.api.compat.qbittorrent_sync import _changed_json
 
+    encoded: list[object] = []
+
+    def counted(value: object) -> bytes:
+        encoded.append(value)
+        return encode(value)
+
+    monkeypatch.setattr(qbittorrent_sync, "encode", counted)
     h = "ab" * 20
-    assert _changed_json({}, {h: delta}, h) == b'"' + h.encode() + b'":' + encode(delta)
+    assert qbittorrent_sync._changed_json({}, {h: delta}, h) == b'"' + h.encode() + b'":' + encode(delta)
+    a_move = list(delta) == ["priority"] and type(delta["priority"]) is int
+    assert encoded == ([] if a_move else [delta])
