@@ -359,6 +359,36 @@ async def test_a_torrent_whose_every_file_is_placed_is_checked_without_a_session
         await wait_for(jobs, job.id, JobState.SEEDING)
 
 
+@pytest.mark.parametrize("version", ["v1", "v2", "hybrid"])
+async def test_a_job_checked_complete_without_a_session_gives_its_files_from_the_checks_own_read(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, version: str) -> None:
+    """The check read and parsed the job's saved torrent: the index learns its v2 files (a v1
+    torrent has none) from that read, not from a second one (ten thousand checked adds read each
+    torrent twice before)."""
+    data = contents()
+    async with service(tmp_path, dedup="copy", seed=True) as jobs:
+        reads: list[str] = []
+        real = jobs.manager.saved_metainfo
+
+        def saved_metainfo(info_hash: bytes | str) -> Torrent | None:
+            reads.append(info_hash if isinstance(info_hash, str) else info_hash.hex())
+            return real(info_hash)
+
+        monkeypatch.setattr(jobs.manager, "saved_metainfo", saved_metainfo)
+        a = write(tmp_path / "dl" / "A", [(n, data[n]) for n, _ in (*SHARED, A_ONLY)])
+        torrent = make_torrent(a, piece_length=PL, version=version)
+        job, _ = await jobs.add(torrent.to_bytes())
+        assert jobs.manager.get(job.info_hash) is None  # (checked without a session)
+        await wait_for(jobs, job.id, JobState.SEEDING)
+        roots = [f.pieces_root for f in torrent.files if f.pieces_root is not None]
+        assert len(roots) == (0 if version == "v1" else 3)
+        with anyio.fail_after(10):  # (learnt at its job.state event)
+            while not all(jobs.dedup.known(r) for r in roots):
+                await anyio.sleep(0.01)
+        await anyio.sleep(0.2)  # (a second read would come as a task of its own)
+        assert reads == [job.info_hash]  # (the check's)
+
+
 async def test_what_a_placement_cut_by_a_crash_left_is_removed_at_the_next_start(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The disk as a crash in the middle of a copy leaves it (the journal of the placements and

@@ -128,6 +128,7 @@ class JobService:
         self.dedup = Deduplicator(run, mode=self.config.dedup)  # (its folders: the settings')
         self.dedup.listen(self._tuning.watchers)  # (a magnet's files too: EngineNews.before_check)
         news.place, manager.before_check = self.dedup.place, news.before_check
+        run.checks.learn_files = self.dedup.learn_checked  # (what a check without a session read)
         self.space = SpaceGuard(run, resume=self.resume)  # (jobs stopped for room: resumed once there is)
         self.space.listen(self._tuning.watchers)
         names = PartialNames(run)  # (incomplete files under a suffix, docs/jobs.md; a completion's program

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -348,3 +349,55 @@ async def test_a_seed_whose_torrent_cannot_be_kept_is_not_added_and_its_record_n
         await all_seeding(jobs, [job.id])
     async with _service(tmp_path) as jobs:
         assert [j.state for j in jobs.list()] == [JobState.SEEDING]
+
+
+async def test_the_checks_go_on_back_to_back_while_the_loop_is_busy(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 6)
+    checked: list[str] = []
+    all_checked = threading.Event()
+    real = checks.check_on_disk
+
+    def check_on_disk(manager: Any, info_hash: str, *args: Any) -> Any:
+        found = real(manager, info_hash, *args)
+        checked.append(info_hash)
+        if len(checked) == len(torrents):
+            all_checked.set()
+        return found
+
+    monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    monkeypatch.setattr(checks, "CHECK_TURN", 60.0)
+    async with _service(tmp_path, limit=1) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        with anyio.fail_after(10):
+            while not checked:
+                await anyio.sleep(0.001)
+        # The loop held (a poll's answer, the adds): the thread takes the next jobs itself. (Before,
+        # each check was a thread call of its own, started from the loop: one at most meanwhile.)
+        assert all_checked.wait(10), f"{len(checked)} of {len(torrents)} checked while the loop was held"
+        await all_seeding(jobs, ids)
+        assert sorted(checked) == sorted(t.info_hash.hex() for t in torrents)  # (once each)
+
+
+async def test_a_turn_of_checks_gives_its_slot_back_to_a_recheck_waiting_for_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torrents = seeds(tmp_path / "dl", 30)
+    checked: list[str] = []
+    real = checks.check_on_disk
+
+    def slow(manager: Any, info_hash: str, *args: Any) -> Any:
+        time.sleep(0.02)
+        checked.append(info_hash)
+        return real(manager, info_hash, *args)
+
+    monkeypatch.setattr(checks, "check_on_disk", slow)
+    monkeypatch.setattr(checks, "CHECK_TURN", 0.05)
+    async with _service(tmp_path, limit=1) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        with anyio.fail_after(10):
+            while not checked:
+                await anyio.sleep(0.001)
+        async with jobs.manager.shared.check_slots:  # (as a session's recheck takes it)
+            when = len(checked)
+        assert when < len(torrents) // 2, f"the slot came back after {when} of {len(torrents)} checks"
+        await all_seeding(jobs, ids)

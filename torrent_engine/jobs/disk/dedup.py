@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..tuning.settings import ServiceSettings
 
 __all__ = ["FOLDER_RESCAN_INTERVAL", "LENGTH_MATCH_MIN", "MOST_CANDIDATES", "SAMPLED_PIECES", "Deduplicator",
-           "HeldFile", "PlacedFile"]
+           "FileRoot", "HeldFile", "PlacedFile", "torrent_roots"]
 
 log = logging.getLogger("torrent_engine.jobs.dedup")
 
@@ -117,6 +117,9 @@ class Deduplicator:
         # length -> {(job id, file index)} in the order learnt; job id -> its lengths (to forget them)
         self._by_length: dict[int, dict[tuple[str, int], None]] = {}
         self._lengths: dict[str, tuple[int, ...]] = {}
+        # job id -> the v2 files its check without a session read (``learn_checked``), until its
+        # state event learns them
+        self._checked: dict[str, tuple[FileRoot, ...]] = {}
         self._dirty = False
         self._saving = False
         self.folders_indexed = anyio.Event()  # set once the first walk of the folders is over
@@ -239,6 +242,7 @@ class Deduplicator:
 
     def _forget_all(self) -> None:
         self._by_root, self._by_job, self._by_length, self._lengths = {}, {}, {}, {}
+        self._checked.clear()
         self.placed.clear()
 
     def _on_removed(self, event: JobRemoved) -> None:
@@ -247,6 +251,7 @@ class Deduplicator:
     def _forget_job(self, job_id: str) -> None:
         """``job_id`` holds no file any more (it ended without its data, or left the history)."""
         self.placed.pop(job_id, None)
+        self._checked.pop(job_id, None)
         self._forget_lengths(job_id)
         if job_id in self._by_job:
             self._forget(job_id)
@@ -264,7 +269,11 @@ class Deduplicator:
         self._learn_lengths(rec)
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
-            if self.run.tg is not None:  # seed: its saved torrent read in a worker thread)
+            checked = self._checked.pop(rec.id, None)  # seed: what its check read of its torrent,
+            if checked is not None:  # else its saved torrent read in a worker thread)
+                self._learn(rec.id, _wanted(checked, rec.file_priorities or []))
+                self._changed()
+            elif self.run.tg is not None:
                 self.run.tg.start_soon(self._learn_saved, rec.id)
             return
         files = _roots(session.torrent, rec.file_priorities or [])
@@ -282,6 +291,13 @@ class Deduplicator:
         self._learn_lengths(rec)
         self._learn(rec.id, _roots(torrent, rec.file_priorities or []))
         self._changed()
+
+    def learn_checked(self, rec: JobRecord, files: tuple[FileRoot, ...]) -> None:
+        """``rec``'s check without a session found it complete, reading its torrent: ``files``
+        (``torrent_roots``) are learnt at its state event (ten thousand checked adds would
+        otherwise each read and parse their saved torrent once more, a v1 one for nothing)."""
+        if self.mode != "off":
+            self._checked[rec.id] = files
 
     async def _learn_saved(self, job_id: str) -> None:
         """Learn the files of the complete job ``job_id`` from its saved torrent."""
@@ -669,9 +685,24 @@ def _complete(rec: JobRecord) -> bool:
             and rec.completed_at is not None)
 
 
-def _roots(torrent: Torrent, priorities: Sequence[int] | None) -> list[tuple[int, bytes, int]]:
+FileRoot = tuple[int, bytes, int]
+"""A v2 file of a torrent: its index, pieces root and length."""
+
+
+def _roots(torrent: Torrent, priorities: Sequence[int] | None) -> list[FileRoot]:
     """(index, pieces root, length) of each wanted, non-empty v2 file of ``torrent``
     (``priorities`` None: every one)."""
     return [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
             if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr
             and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
+
+
+def torrent_roots(torrent: Torrent) -> tuple[FileRoot, ...]:
+    """Every non-empty v2 file of ``torrent`` (none for a v1 torrent), to learn later as wanted
+    (``learn_checked``)."""
+    return tuple(_roots(torrent, None))
+
+
+def _wanted(files: Sequence[FileRoot], priorities: Sequence[int]) -> list[FileRoot]:
+    """Those of ``files`` that ``priorities`` want (as ``_roots`` chooses them)."""
+    return [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]

@@ -4,13 +4,17 @@ hashed here in its turn, before it has any live part. While it waits it is its r
 place in a queue — no session, no task, no timer; a thousand of them cost a thousand records.
 
 Its turn is one of the shared resources' ``check_slots`` (``active_checking_limit``: the same
-limit a session's recheck takes). The check reads the torrent's saved metainfo and its files in
-one worker thread (hashlib releases the GIL: the checks use the other core), stamping the files
-before and after. Then, on the loop, under the job's lock:
+limit a session's recheck takes). A slot taken, one worker thread checks the waiting jobs back to
+back for ``CHECK_TURN`` seconds, taking each next one itself: the checks do not wait for the
+loop between two torrents (it may be answering a poll of ten thousand), and the slot is given
+back after the turn (a session's recheck waiting for it has it then). Each check reads the
+torrent's saved metainfo and its files (hashlib releases the GIL), stamping the files before
+and after. What it found is handed to the loop as it ends; there, under the job's lock:
 
 - every piece verified, no file changed meanwhile: resume data that vouches for them is saved and
   the job is a dormant seed (seeding from its record; the first peer that asks starts its session,
-  which trusts that resume data);
+  which trusts that resume data); the deduplication learns its v2 files from the metainfo the
+  check read (``learn_files``), not from a second read;
 - otherwise: resume data with what was verified (and the stamps, when no file changed) is saved
   and the job's session starts from it, downloading the rest;
 - the files cannot be read: the job stops with an error that says why, and the others go on.
@@ -35,10 +39,13 @@ data unreadable, the job stops in error saying why).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -53,6 +60,7 @@ from ...storage import Storage
 from ...storage.paths import real_path
 from ...storage.resume import FileStamp, ResumeData, ResumeKeeper, check_resume_point, stamp_files
 from ...storage.verify import piece_ok
+from ..disk.dedup import FileRoot, torrent_roots
 from ..model import JobState
 
 if TYPE_CHECKING:
@@ -96,12 +104,14 @@ class CheckSaves:
 @dataclass(frozen=True, slots=True)
 class CheckFound:
     """What a check found: the verified pieces of how many, and the files' stamps (``steady``:
-    the same before and after the reads, so the stamps vouch for the pieces)."""
+    the same before and after the reads, so the stamps vouch for the pieces); ``roots``: the
+    torrent's v2 files, as its metainfo read for the check says (``dedup.torrent_roots``)."""
 
     have: Bitfield
     num_pieces: int
     stamps: list[FileStamp | None]
     steady: bool
+    roots: tuple[FileRoot, ...] = ()
 
     @property
     def complete(self) -> bool:
@@ -150,46 +160,81 @@ def check_on_disk(manager: TorrentManager, info_hash: str, data_path: Path, file
         after = stamp_files(paths)
     finally:
         storage.close_blocking()
-    return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after)
+    return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after,
+                      roots=torrent_roots(torrent))
+
+
+def _check_job(manager: TorrentManager, rec: JobRecord, stop: threading.Event) -> CheckFound | None:
+    """(Blocking: a worker thread.) ``check_on_disk`` of the job ``rec``, going on from the
+    progress an earlier check saved (its files unchanged) and saving its own."""
+    keeper = manager.resume_keeper(rec.info_hash)
+    data_path = Path(rec.options.data_path)
+    saves = None if keeper is None else CheckSaves(keeper, ResumeData(
+        info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(data_path)), have=b"",
+        num_pieces=0, file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at)))
+    return check_on_disk(manager, rec.info_hash, data_path, manager.shared.files, stop, saves)
+
+
+_Ended = tuple["JobRecord", threading.Event, "CheckFound | Exception | None"]
+"""A check that ended in a turn's thread: its job, what stopped it, what it found (None: stopped;
+an exception: it could not read)."""
+
+CHECK_TURN = 1.0
+"""Seconds a check slot is held by one worker thread checking the waiting jobs back to back (then
+the slot is given back, for a session's recheck waiting for it, and taken again)."""
 
 
 class PendingChecks:
-    """The jobs waiting for (or under) a check without a session, in the order they came."""
+    """The jobs waiting for (or under) a check without a session, in the order they came.
+
+    A check slot taken, one worker thread checks the waiting jobs back to back for a turn
+    (``CHECK_TURN``): it takes the next job itself, so the checks go on while the loop is busy
+    (a poll's answer, the adds); what each check found is handed to the loop as it ends, and
+    applied there under the job's lock, in a task of its own (their resume rows then written
+    together)."""
 
     def __init__(self, run: IntakeHost) -> None:
         self.life = run
+        self._lock = threading.Lock()  # (the two tables below: the turns' threads take from them)
         self._waiting: dict[str, JobRecord] = {}  # job id -> its record, first come first
         self._under_way: dict[str, threading.Event] = {}  # job id -> what stops its check
         self._changed: anyio.Event | None = None  # set when a job comes (the runner looks again)
         self.checked = 0  # checks ended here (for the tests and the bench)
+        # (told the v2 files of a job found complete, shown seeding: the deduplication's
+        # ``learn_checked``, so it need not read the torrent again)
+        self.learn_files: Callable[[JobRecord, tuple[FileRoot, ...]], None] | None = None
 
     def __contains__(self, job_id: object) -> bool:
-        return job_id in self._waiting or job_id in self._under_way
+        with self._lock:
+            return job_id in self._waiting or job_id in self._under_way
 
     def __len__(self) -> int:
-        return len(self._waiting) + len(self._under_way)
+        with self._lock:
+            return len(self._waiting) + len(self._under_way)
 
     def add(self, rec: JobRecord) -> None:
         """``rec`` (its torrent saved in the state folder, its files there) is checked in its turn."""
-        self._waiting[rec.id] = rec
+        with self._lock:
+            self._waiting[rec.id] = rec
         if self._changed is not None:
             self._changed.set()
 
     def leave(self, rec: JobRecord) -> bool:
         """``rec`` is no longer checked here (started, paused, ended): whether it was waiting or
         under a check (which stops between two pieces; what it found is dropped)."""
-        if self._waiting.pop(rec.id, None) is not None:
-            return True
-        stop = self._under_way.pop(rec.id, None)
+        with self._lock:
+            if self._waiting.pop(rec.id, None) is not None:
+                return True
+            stop = self._under_way.pop(rec.id, None)
         if stop is not None:
             stop.set()
             return True
         return False
 
     async def run(self) -> None:
-        """Check the waiting jobs, as many at once as the shared check slots allow, until
-        cancelled (the service stops: a check under way is stopped, its job checked at the next
-        start by its session)."""
+        """Check the waiting jobs, in as many turns at once as the shared check slots allow,
+        until cancelled (the service stops: a check under way is stopped, its job checked at the
+        next start by its session)."""
         slots = self.life.manager.shared.check_slots
         async with anyio.create_task_group() as tg:
             while True:
@@ -199,38 +244,88 @@ class PendingChecks:
                 self._changed = None
                 token = object()
                 await slots.acquire_on_behalf_of(token)
-                if not self._waiting:  # (they left while the slot was awaited)
+                if not self._waiting:  # (they left, or a turn took them, while the slot was awaited)
                     slots.release_on_behalf_of(token)
                     continue
-                job_id = next(iter(self._waiting))
-                rec = self._waiting.pop(job_id)
-                stop = self._under_way[job_id] = threading.Event()
-                tg.start_soon(self._check, rec, stop, token)
+                tg.start_soon(self._turn, token, tg)
 
-    async def _check(self, rec: JobRecord, stop: threading.Event, token: object) -> None:
-        run = self.life
-        slots = run.manager.shared.check_slots
-        keeper = run.manager.resume_keeper(rec.info_hash)
-        saves = None if keeper is None else CheckSaves(keeper, ResumeData(
-            info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
-            have=b"", num_pieces=0, file_priorities=list(rec.file_priorities or []),
-            added_time=int(rec.created_at)))
+    async def _turn(self, token: object, tg: anyio.abc.TaskGroup) -> None:
+        """One worker thread checks waiting jobs back to back for ``CHECK_TURN`` seconds (or
+        until none waits), holding the slot ``token`` took; what each found is applied as it
+        comes."""
+        loop = asyncio.get_running_loop()
+        found: deque[_Ended] = deque()  # (the thread's, handed over; under ``_lock``)
+        ready = anyio.Event()  # (set when ``found`` gains its first, or the thread ends)
+        halt = threading.Event()  # (the turn is over: no job more; cancelled, the one in hand stopped)
+        in_hand: list[threading.Event] = []
+
+        def wake() -> None:  # (a loop callback: the event as it is then)
+            ready.set()
+
+        def checks_in_turn() -> None:  # (the worker thread)
+            end = time.monotonic() + CHECK_TURN
+            while not halt.is_set() and time.monotonic() < end:
+                with self._lock:
+                    if not self._waiting:
+                        return
+                    job_id = next(iter(self._waiting))
+                    rec = self._waiting.pop(job_id)
+                    stop = self._under_way[job_id] = threading.Event()
+                    in_hand[:] = [stop]
+                result: CheckFound | Exception | None
+                try:
+                    result = _check_job(self.life.manager, rec, stop)
+                except (TorrentEngineError, OSError) as exc:
+                    result = exc
+                with self._lock:
+                    first = not found
+                    found.append((rec, stop, result))
+                if first:
+                    try:
+                        loop.call_soon_threadsafe(wake)
+                    except RuntimeError:  # (the loop is closed: nobody waits any more)
+                        return
+
+        async def checking() -> None:
+            try:
+                await anyio.to_thread.run_sync(checks_in_turn, abandon_on_cancel=True)
+            finally:
+                halt.set()
+                ready.set()
+
+        slots = self.life.manager.shared.check_slots
         try:
-            found = await anyio.to_thread.run_sync(check_on_disk, run.manager, rec.info_hash,
-                                                   Path(rec.options.data_path),
-                                                   run.manager.shared.files, stop, saves,
-                                                   abandon_on_cancel=True)
-        except (TorrentEngineError, OSError) as exc:
-            if self._under_way.pop(rec.id, None) is stop:
-                await self._failed(rec, exc)
-            return
+            async with anyio.create_task_group() as thread:
+                thread.start_soon(checking)
+                while not (halt.is_set() and not found):
+                    await ready.wait()
+                    ready = anyio.Event()
+                    with self._lock:
+                        ended = list(found)
+                        found.clear()
+                    for rec, stop, result in ended:
+                        self._found(rec, stop, result, tg)
         finally:
-            stop.set()  # (cancelled: the abandoned thread ends at its next piece)
+            halt.set()  # (cancelled: the thread, abandoned, ends at its next piece)
+            for stop in in_hand:
+                stop.set()
             slots.release_on_behalf_of(token)
-        if self._under_way.pop(rec.id, None) is not stop or found is None:
+
+    def _found(self, rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None,
+               tg: anyio.abc.TaskGroup) -> None:
+        """A check ended: what it found is applied (or its failure told) unless the job left."""
+        stop.set()
+        with self._lock:
+            ours = self._under_way.get(rec.id) is stop
+            if ours:
+                del self._under_way[rec.id]
+        if not ours or result is None:
             return  # (it left meanwhile: its session checks for itself)
+        if isinstance(result, Exception):
+            tg.start_soon(self._failed, rec, result)
+            return
         self.checked += 1
-        await self._apply(rec, found)
+        tg.start_soon(self._apply, rec, result)
 
     def _ours(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is still a job without a session waiting for this check's word: checking,
@@ -267,6 +362,8 @@ class PendingChecks:
                 await run.seeds.hold_listener()  # (before it is shown seeding: nothing waits after)
                 rec.done_size = rec.total_size
                 run.set_state(rec, JobState.SEEDING)
+                if self.learn_files is not None:  # (before its state event is delivered)
+                    self.learn_files(rec, found.roots)
                 if run.may_sleep(rec):
                     await run.seeds.add(rec)  # (the listener held: this waits for nothing)
                     run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
