@@ -264,16 +264,16 @@ class Deduplicator:
         if event.new in (JobState.FAILED, JobState.CANCELLED):
             self._forget_job(rec.id)
             return
+        checked = self._checked.pop(rec.id, None)  # (what a check without a session read, if one did)
         if not _complete(rec):
             return
         self._learn_lengths(rec)
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
-            checked = self._checked.pop(rec.id, None)  # seed: what its check read of its torrent,
-            if checked is not None:  # else its saved torrent read in a worker thread)
+            if checked is not None:  # seed: what its check read of its torrent, else its saved
                 self._learn(rec.id, _wanted(checked, rec.file_priorities or []))
                 self._changed()
-            elif self.run.tg is not None:
+            elif self.run.tg is not None:  # torrent read in a worker thread)
                 self.run.tg.start_soon(self._learn_saved, rec.id)
             return
         files = _roots(session.torrent, rec.file_priorities or [])
