@@ -351,6 +351,15 @@ async def test_a_seed_whose_torrent_cannot_be_kept_is_not_added_and_its_record_n
         assert [j.state for j in jobs.list()] == [JobState.SEEDING]
 
 
+async def _added_until_a_check(jobs: JobService, torrents: list[Any], checked: list[str]) -> list[str]:
+    """Add ``torrents`` (their data on disk): their job ids, once ``checked`` has a first check."""
+    ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+    with anyio.fail_after(10):
+        while not checked:
+            await anyio.sleep(0.001)
+    return ids
+
+
 async def test_the_checks_go_on_back_to_back_while_the_loop_is_busy(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     torrents = seeds(tmp_path / "dl", 6)
@@ -368,10 +377,7 @@ async def test_the_checks_go_on_back_to_back_while_the_loop_is_busy(
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
     monkeypatch.setattr(checks, "CHECK_TURN", 60.0)
     async with _service(tmp_path, limit=1) as jobs:
-        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
-        with anyio.fail_after(10):
-            while not checked:
-                await anyio.sleep(0.001)
+        ids = await _added_until_a_check(jobs, torrents, checked)
         # The loop held (a poll's answer, the adds): the thread takes the next jobs itself. (Before,
         # each check was a thread call of its own, started from the loop: one at most meanwhile.)
         assert all_checked.wait(10), f"{len(checked)} of {len(torrents)} checked while the loop was held"
@@ -393,10 +399,7 @@ async def test_a_turn_of_checks_gives_its_slot_back_to_a_recheck_waiting_for_it(
     monkeypatch.setattr(checks, "check_on_disk", slow)
     monkeypatch.setattr(checks, "CHECK_TURN", 0.05)
     async with _service(tmp_path, limit=1) as jobs:
-        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
-        with anyio.fail_after(10):
-            while not checked:
-                await anyio.sleep(0.001)
+        ids = await _added_until_a_check(jobs, torrents, checked)
         async with jobs.manager.shared.check_slots:  # (as a session's recheck takes it)
             when = len(checked)
         assert when < len(torrents) // 2, f"the slot came back after {when} of {len(torrents)} checks"
