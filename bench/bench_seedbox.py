@@ -4,7 +4,7 @@ Transmission RPC; our daemon through both dialects and through its own job list)
 
     python bench/bench_seedbox.py [--torrents 1000] [--clients ours,qbittorrent,transmission]
                                   [--idle-seconds 60] [--settle 5] [--batch 25] [--samples 20]
-                                  [--keep DIR] [--skip-checking] [--poll] [--checking N]
+                                  [--keep DIR] [--skip-checking] [--poll | --wait-stats] [--checking N]
                                   [--cache warm|cold|as-is]
 
 N small single-file torrents (256 KiB, 32 KiB pieces) are made once with their data on disk; each
@@ -16,7 +16,9 @@ complete). DHT, LSD, PEX, port mapping off everywhere; the torrents name no trac
   batch), so its dialect adds one per call, each answer awaited;
 - ``seed``: from the first add until the list shows every torrent seeding (checks included; the
   data in the page cache before each client as ``--cache`` says: read once by default, so that
-  no client's checks read the disk while another's read memory);
+  no client's checks read the disk while another's read memory; seen through ``torrents/info``
+  every 0.5 s, the polling client's answers with ``--poll``, or for ours with ``--wait-stats``
+  the counts of ``GET /api/stats`` every 0.1 s, which lists nothing: the checks unpolled);
   with ``--skip-checking`` the qBittorrent-dialect clients (ours, qbittorrent-nox) are asked to
   add with ``skip_checking=true`` (seed mode: nothing hashed at the add, each piece verified when
   first served); Transmission's RPC has no such flag, its dialect checks as before;
@@ -697,6 +699,19 @@ class Ours:
                 "--no-dht", "--no-lsd", "--no-port-mapping", "-q",
                 *(["--active-checking-limit", str(self.checking)] if self.checking is not None else [])]
 
+    def stats_seeding(self, n: int) -> bool:
+        """Whether ``GET /api/stats`` counts ``n`` jobs seeding (counts the job table keeps: no
+        list made, no job looked at)."""
+        h = Http(self.api_port)
+        h.headers["Authorization"] = f"Bearer {TOKEN}"
+        try:
+            status, _, body = h.request("GET", "/api/stats")
+        finally:
+            h.close()
+        if status != 200:
+            raise RuntimeError(f"/api/stats: {status} {body[:200]!r}")
+        return int(json.loads(body)["jobs"]["seeding"]) == n
+
     def loop_lag(self) -> tuple[float, int, int]:
         """The event loop's worst lag since the start (its probe wakes every 0.5 s), how many
         wake-ups it measured and how many of them were over 50 ms late, read from /metrics."""
@@ -896,6 +911,9 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             if isinstance(poller, TrPoller) and poller.full_latencies:
                 out["poll_full_ms"] = (*quantiles(poller.full_latencies), len(poller.full_latencies))
             out["poll_errors"] = poller.errors[:5]
+        elif args.wait_stats and isinstance(client, Ours):
+            ours = client
+            wait_for(f"{ours.name}: all seeding (counted)", lambda: ours.stats_seeding(n), WAIT_LIMIT, 0.1)
         else:
             wait_for(f"{client.name}: all seeding", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
         out["seed_s"] = time.monotonic() - t0
@@ -1016,6 +1034,9 @@ def main() -> None:
                    help="ours: a second client asks GET /api/health every 10 ms from the first add until "
                         "all seed, and from the restart's first answer until all seed again, each answer "
                         "timed (how long the event loop kept it waiting)")
+    p.add_argument("--wait-stats", action="store_true",
+                   help="ours, without --poll: all seeding seen through GET /api/stats's counts every 0.1 s "
+                        "(no list asked: the adds and checks with no client polling, to compare with --poll)")
     p.add_argument("--skip-checking", action="store_true",
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
