@@ -43,19 +43,22 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.bench_seedbox import TOKEN, Http, OursQb, Pinger, TrApi, load_avg, make_torrents, wait_for  # noqa: E402
+from bench.bench_seedbox import (  # noqa: E402
+    TOKEN,
+    Http,
+    OursQb,
+    Pinger,
+    TrApi,
+    load_avg,
+    make_torrents,
+    ours_get,
+    wait_for,
+)
 
 
 def lag_histogram(port: int) -> dict[str, float]:
     """The daemon's lag probe's histogram: cumulative count by bucket bound ("+Inf" too)."""
-    h = Http(port)
-    h.headers["Authorization"] = f"Bearer {TOKEN}"
-    try:
-        status, _, body = h.request("GET", "/metrics")
-    finally:
-        h.close()
-    if status != 200:
-        raise RuntimeError(f"/metrics: {status} {body[:200]!r}")
+    body = ours_get(port, "/metrics")
     out = {}
     bucket = rb'^torrent_engine_event_loop_lag_seconds_bucket\{le="([^"]+)"\} (\S+)$'
     for m in re.finditer(bucket, body, re.M):

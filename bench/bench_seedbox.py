@@ -683,6 +683,20 @@ class TrDialect(Client):
         return out
 
 
+def ours_get(port: int, path: str) -> bytes:
+    """The body of our daemon's answer to ``GET path`` (on a connection of its own, with the
+    API token); ``RuntimeError`` unless it is 200."""
+    h = Http(port)
+    h.headers["Authorization"] = f"Bearer {TOKEN}"
+    try:
+        status, _, body = h.request("GET", path)
+    finally:
+        h.close()
+    if status != 200:
+        raise RuntimeError(f"{path}: {status} {body[:200]!r}")
+    return body
+
+
 class Ours:
     """Our daemon: the command line, and the job list of our own API."""
 
@@ -702,27 +716,12 @@ class Ours:
     def stats_seeding(self, n: int) -> bool:
         """Whether ``GET /api/stats`` counts ``n`` jobs seeding (counts the job table keeps: no
         list made, no job looked at)."""
-        h = Http(self.api_port)
-        h.headers["Authorization"] = f"Bearer {TOKEN}"
-        try:
-            status, _, body = h.request("GET", "/api/stats")
-        finally:
-            h.close()
-        if status != 200:
-            raise RuntimeError(f"/api/stats: {status} {body[:200]!r}")
-        return int(json.loads(body)["jobs"]["seeding"]) == n
+        return int(json.loads(ours_get(self.api_port, "/api/stats"))["jobs"]["seeding"]) == n
 
     def loop_lag(self) -> tuple[float, int, int]:
         """The event loop's worst lag since the start (its probe wakes every 0.5 s), how many
         wake-ups it measured and how many of them were over 50 ms late, read from /metrics."""
-        h = Http(self.api_port)
-        h.headers["Authorization"] = f"Bearer {TOKEN}"
-        try:
-            status, _, body = h.request("GET", "/metrics")
-        finally:
-            h.close()
-        if status != 200:
-            raise RuntimeError(f"/metrics: {status} {body[:200]!r}")
+        body = ours_get(self.api_port, "/metrics")
         worst, count, within = 0.0, 0, 0
         for line in body.decode().splitlines():
             if line.startswith("torrent_engine_event_loop_lag_max_seconds "):
