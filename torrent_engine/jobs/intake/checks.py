@@ -111,7 +111,7 @@ class CheckFound:
     num_pieces: int
     stamps: list[FileStamp | None]
     steady: bool
-    roots: tuple[FileRoot, ...] = ()
+    roots: tuple[FileRoot, ...]
 
     @property
     def complete(self) -> bool:
@@ -168,11 +168,18 @@ def _check_job(manager: TorrentManager, rec: JobRecord, stop: threading.Event) -
     """(Blocking: a worker thread.) ``check_on_disk`` of the job ``rec``, going on from the
     progress an earlier check saved (its files unchanged) and saving its own."""
     keeper = manager.resume_keeper(rec.info_hash)
+    saves = None if keeper is None else CheckSaves(keeper, _job_resume(rec))
     data_path = Path(rec.options.data_path)
-    saves = None if keeper is None else CheckSaves(keeper, ResumeData(
-        info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(data_path)), have=b"",
-        num_pieces=0, file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at)))
     return check_on_disk(manager, rec.info_hash, data_path, manager.shared.files, stop, saves)
+
+
+def _job_resume(rec: JobRecord) -> ResumeData:
+    """What resume data says of the job ``rec`` (its info-hash, real save path, file priorities,
+    added time), no piece yet; its save path resolved (``real_path``: an lstat a component, once
+    a few seconds)."""
+    return ResumeData(info_hash=bytes.fromhex(rec.info_hash),
+                      save_path=str(real_path(Path(rec.options.data_path))), have=b"", num_pieces=0,
+                      file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at))
 
 
 _Ended = tuple["JobRecord", threading.Event, "CheckFound | Exception | None"]
@@ -341,10 +348,8 @@ class PendingChecks:
                 return
             paused = rec.options.paused
             now = int(time.time())
-            resume = ResumeData(
-                info_hash=bytes.fromhex(rec.info_hash), save_path=str(real_path(Path(rec.options.data_path))),
-                have=found.have.to_bytes(), num_pieces=found.num_pieces,
-                file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at),
+            resume = dataclasses.replace(  # (its save path as the check resolved it: known a while)
+                _job_resume(rec), have=found.have.to_bytes(), num_pieces=found.num_pieces,
                 completed_time=now if found.complete else 0, saved_time=now,
                 files=found.stamps if found.steady else [])
             if run.manager.keeps_saved:
