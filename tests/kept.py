@@ -6,8 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from torrent_engine.engine.manager import load_saved_metainfo
-from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.formats.metainfo import Torrent, load_saved_metainfo
 from torrent_engine.storage.kept import DB_FILE, MetainfoStore
 from torrent_engine.storage.resume import ResumeData, decode_resume, encode_resume
 

@@ -25,11 +25,10 @@ import anyio
 import anyio.abc
 
 from ..config import Config
-from ..errors import BencodeError, DownloadTimeout, MetainfoError, SessionError, StorageError
+from ..errors import BencodeError, DownloadTimeout, SessionError, StorageError
 from ..events import EventBus
-from ..formats.bencode import decode_with_spans
 from ..formats.magnet import Magnet
-from ..formats.metainfo import Torrent
+from ..formats.metainfo import Torrent, load_saved_metainfo
 from ..net.tracker.coordinator import TrackerMemory
 from ..session import Session, SessionSetup, SessionStatus
 from ..storage.kept import DB_FILE, MetainfoStore
@@ -535,28 +534,6 @@ def _placeholder(key: bytes, save_path: Path, seed_mode: bool) -> ResumeData:
     path, and no file stamps, so that it vouches for nothing on disk."""
     return ResumeData(info_hash=key, save_path=str(real_path(save_path)), have=b"", num_pieces=0,
                       added_time=int(time.time()), seed_mode=seed_mode)
-
-
-def load_saved_metainfo(data: bytes) -> Torrent:
-    """A kept metainfo; one kept for a magnet link may lack v2 piece layers (they are not in the
-    BEP 9 metadata), which ``Torrent.from_bytes`` refuses, so then the info dict is taken alone."""
-    try:
-        return Torrent.from_bytes(data)
-    except MetainfoError as first:
-        try:
-            value, spans = decode_with_spans(data, strict=False)
-        except BencodeError:
-            raise first from None
-        if not isinstance(value, dict) or b"info" not in spans:
-            raise first from None
-        start, end = spans[b"info"]
-        tiers: list[list[str]] = []
-        announce_list = value.get(b"announce-list")
-        if isinstance(announce_list, list):
-            for tier in announce_list:
-                if isinstance(tier, list):
-                    tiers.append([u.decode("utf-8", "replace") for u in tier if isinstance(u, bytes)])
-        return Torrent.from_info_bytes(data[start:end], trackers=tiers)
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,10 +22,23 @@ from pathlib import Path
 
 from ..errors import StorageError
 from ..formats.merkle import BLOCK_SIZE, pieces_root
+from ..formats.metainfo import Torrent
 from ..policy.dedup import Method
 
-__all__ = ["FICLONE", "TEMPORARY_SUFFIX", "PlaceError", "Placed", "file_pieces_root", "place_file",
-           "remove_temporaries"]
+__all__ = ["FICLONE", "TEMPORARY_SUFFIX", "FileRoot", "PlaceError", "Placed", "file_pieces_root",
+           "file_roots", "place_file", "remove_temporaries"]
+
+FileRoot = tuple[int, bytes, int]
+"""A v2 file of a torrent: its index, pieces root and length."""
+
+
+def file_roots(torrent: Torrent, priorities: Sequence[int] | None = None) -> list[FileRoot]:
+    """(index, pieces root, length) of each wanted, non-empty v2 file of ``torrent`` (none for
+    a v1 torrent; ``priorities`` None: every one)."""
+    return [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
+            if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr
+            and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
+
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), share the source's extents (reflink)
 _READ = 1024 * 1024  # bytes read at once while hashing or copying

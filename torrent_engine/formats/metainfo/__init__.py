@@ -25,7 +25,7 @@ from .fields import (
     SHA1_SIZE,
 )
 from .files import MAX_COMPONENT_BYTES, PAD_ATTR, SYMLINK_ATTR, FileEntry, sanitize_component
-from .torrent import Torrent
+from .torrent import Torrent, load_saved_metainfo
 
 __all__ = [
     "MAX_COMPONENT_BYTES",
@@ -42,5 +42,6 @@ __all__ = [
     "FileEntry",
     "MetainfoError",
     "Torrent",
+    "load_saved_metainfo",
     "sanitize_component",
 ]

@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from ...errors import MetainfoError
+from ...errors import BencodeError, MetainfoError
 from ..bencode import decode, decode_with_spans, encode
 from ..infohash import wire_info_hash
 from ..magnet import Magnet
@@ -241,3 +241,25 @@ class Torrent:
             trackers=tuple(u for tier in self.trackers for u in tier),
             web_seeds=self.web_seeds,
         ).to_uri()
+
+
+def load_saved_metainfo(data: bytes) -> Torrent:
+    """A kept metainfo; one kept for a magnet link may lack v2 piece layers (they are not in the
+    BEP 9 metadata), which ``Torrent.from_bytes`` refuses, so then the info dict is taken alone."""
+    try:
+        return Torrent.from_bytes(data)
+    except MetainfoError as first:
+        try:
+            value, spans = decode_with_spans(data, strict=False)
+        except BencodeError:
+            raise first from None
+        if not isinstance(value, dict) or b"info" not in spans:
+            raise first from None
+        start, end = spans[b"info"]
+        tiers: list[list[str]] = []
+        announce_list = value.get(b"announce-list")
+        if isinstance(announce_list, list):
+            for tier in announce_list:
+                if isinstance(tier, list):
+                    tiers.append([u.decode("utf-8", "replace") for u in tier if isinstance(u, bytes)])
+        return Torrent.from_info_bytes(data[start:end], trackers=tiers)

@@ -35,7 +35,7 @@ from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
 from ...jsonvalue import JSON
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
-from ...storage.dedup import PlaceError, file_pieces_root, place_file
+from ...storage.dedup import FileRoot, PlaceError, file_pieces_root, file_roots, place_file
 from ...storage.findfiles import WrongReads, alone, find_among
 from ...storage.paths import safe_join
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ..tuning.settings import ServiceSettings
 
 __all__ = ["FOLDER_RESCAN_INTERVAL", "LENGTH_MATCH_MIN", "MOST_CANDIDATES", "SAMPLED_PIECES", "Deduplicator",
-           "FileRoot", "HeldFile", "PlacedFile", "torrent_roots"]
+           "HeldFile", "PlacedFile"]
 
 log = logging.getLogger("torrent_engine.jobs.dedup")
 
@@ -201,7 +201,7 @@ class Deduplicator:
                 except (TorrentEngineError, OSError):
                     out.append((job_id, []))  # (its torrent is not kept: nothing to learn, not asked again)
                     continue
-                out.append((job_id, _roots(torrent, priorities)))
+                out.append((job_id, file_roots(torrent, priorities)))
             return out
 
         for job_id, files in await anyio.to_thread.run_sync(read, abandon_on_cancel=True):
@@ -276,7 +276,7 @@ class Deduplicator:
             elif self.run.tg is not None:  # torrent read in a worker thread)
                 self.run.tg.start_soon(self._learn_saved, rec.id)
             return
-        files = _roots(session.torrent, rec.file_priorities or [])
+        files = file_roots(session.torrent, rec.file_priorities or [])
         if rec.id in self._by_job and set(self._by_job[rec.id]) == {root for _i, root, _n in files}:
             return
         self._learn(rec.id, files)
@@ -289,12 +289,12 @@ class Deduplicator:
         if self.mode == "off":
             return
         self._learn_lengths(rec)
-        self._learn(rec.id, _roots(torrent, rec.file_priorities or []))
+        self._learn(rec.id, file_roots(torrent, rec.file_priorities or []))
         self._changed()
 
     def learn_checked(self, rec: JobRecord, files: tuple[FileRoot, ...]) -> None:
         """``rec``'s check without a session found it complete, reading its torrent: ``files``
-        (``torrent_roots``) are learnt at its state event (ten thousand checked adds would
+        (``storage.dedup.file_roots``) are learnt at its state event (ten thousand checked adds would
         otherwise each read and parse their saved torrent once more, a v1 one for nothing)."""
         if self.mode != "off":
             self._checked[rec.id] = files
@@ -311,7 +311,7 @@ class Deduplicator:
         if torrent is None:
             return
         if self.run.jobs.get(job_id) is rec and _complete(rec):  # (as it is now)
-            self._learn(job_id, _roots(torrent, rec.file_priorities or []))
+            self._learn(job_id, file_roots(torrent, rec.file_priorities or []))
             self._changed()
 
     def _learn(self, job_id: str, files: list[tuple[int, bytes, int]]) -> None:
@@ -685,24 +685,6 @@ def _complete(rec: JobRecord) -> bool:
             and rec.completed_at is not None)
 
 
-FileRoot = tuple[int, bytes, int]
-"""A v2 file of a torrent: its index, pieces root and length."""
-
-
-def _roots(torrent: Torrent, priorities: Sequence[int] | None) -> list[FileRoot]:
-    """(index, pieces root, length) of each wanted, non-empty v2 file of ``torrent``
-    (``priorities`` None: every one)."""
-    return [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
-            if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr
-            and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
-
-
-def torrent_roots(torrent: Torrent) -> tuple[FileRoot, ...]:
-    """Every non-empty v2 file of ``torrent`` (none for a v1 torrent), to learn later as wanted
-    (``learn_checked``)."""
-    return tuple(_roots(torrent, None))
-
-
 def _wanted(files: Sequence[FileRoot], priorities: Sequence[int]) -> list[FileRoot]:
-    """Those of ``files`` that ``priorities`` want (as ``_roots`` chooses them)."""
+    """Those of ``files`` that ``priorities`` want (as ``file_roots`` chooses them)."""
     return [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]
