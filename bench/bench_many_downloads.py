@@ -82,7 +82,7 @@ from bench_seedbox import (  # noqa: E402
     cpu_seconds,
     in_loopback_namespace,
     load_avg,
-    proc_status,
+    peak_rss_mib,
     quantiles,
     wait_for,
 )
@@ -433,7 +433,7 @@ def run_phase(name: str, files: list[Path], total: int, work: Path, seeders: See
         out["cpu_s_per_gib"] = out["cpu_s"] / (total / GIB)
         out["cpu_pct"] = 100 * out["cpu_s"] / out["s"]
         out["mib_s"] = total / MIB / out["s"]
-        out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
+        out["peak_rss_mib"] = peak_rss_mib(client.pid)
         out["received"] = sum(int(t.get("downloaded", 0)) for t in client.api().info())
         out["loop_lag"] = client.loop_lag()
         out["load_after"] = load_avg()
@@ -483,7 +483,7 @@ def run_adds_only(files: list[Path], work: Path, args: argparse.Namespace) -> di
         time.sleep(ADD_SETTLE)
         client.alive()
         out["settled_cpu_s"] = cpu_seconds(client.pid) - cpu0
-        out["peak_rss_mib"] = proc_status(client.pid)["VmHWM"] / 1024
+        out["peak_rss_mib"] = peak_rss_mib(client.pid)
         out["stop_s"] = client.stop()
     finally:
         if client.proc is not None and client.proc.poll() is None:
