@@ -368,13 +368,18 @@ async def test_a_job_checked_complete_without_a_session_gives_its_files_from_the
     data = contents()
     async with service(tmp_path, dedup="copy", seed=True) as jobs:
         reads: list[str] = []
-        real = jobs.manager.saved_metainfo
+        real, real_bytes = jobs.manager.saved_metainfo, jobs.manager.saved_metainfo_bytes
 
         def saved_metainfo(info_hash: bytes | str) -> Torrent | None:
             reads.append(info_hash if isinstance(info_hash, str) else info_hash.hex())
             return real(info_hash)
 
+        def saved_metainfo_bytes(info_hash: bytes | str) -> bytes | None:  # (the check's)
+            reads.append(info_hash if isinstance(info_hash, str) else info_hash.hex())
+            return real_bytes(info_hash)
+
         monkeypatch.setattr(jobs.manager, "saved_metainfo", saved_metainfo)
+        monkeypatch.setattr(jobs.manager, "saved_metainfo_bytes", saved_metainfo_bytes)
         a = write(tmp_path / "dl" / "A", [(n, data[n]) for n, _ in (*SHARED, A_ONLY)])
         torrent = make_torrent(a, piece_length=PL, version=version)
         job, _ = await jobs.add(torrent.to_bytes())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import errno
+import os
 import threading
 import time
 from pathlib import Path
@@ -16,11 +17,13 @@ import anyio
 import pytest
 
 from tests.unit.jobs.test_jobs_features import cfg
-from tests.unit.jobs.test_jobs_scale import all_seeding, seeds
+from tests.unit.jobs.test_jobs_scale import all_seeding, checks_in_threads, seeds
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.intake import checks
 from torrent_engine.session import checking
+from torrent_engine.storage import check as check_module
+from torrent_engine.storage.check import CheckProcess
 from torrent_engine.storage.kept import DB_FILE, MetainfoStore, MetainfoStoreError
 from torrent_engine.storage.resume import decode_resume
 
@@ -49,6 +52,111 @@ def _count_rechecks(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(checking, "recheck", recheck)
     return calls
+
+
+async def test_checks_without_a_session_are_made_in_a_process_of_their_own(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's own process hashes nothing of them (in its threads they held the GIL half
+    the time: the event loop waited); one child checks one after another, and ends with the
+    service (or after ``CHECK_PROCESS_IDLE`` seconds with nothing to check)."""
+    def not_here(*args: Any) -> Any:
+        raise AssertionError("checked in the service's own process")
+
+    started: list[CheckProcess] = []
+
+    class Recorded(CheckProcess):
+        def __init__(self) -> None:
+            super().__init__()
+            started.append(self)
+
+    monkeypatch.setattr(checks, "check_files", not_here)
+    monkeypatch.setattr(checks, "CheckProcess", Recorded)
+    monkeypatch.setattr(checks, "CHECK_PROCESS_IDLE", 0.5)
+    async with _service(tmp_path) as jobs:
+        pending = jobs._run.checks
+        torrents = seeds(tmp_path / "dl", 8)
+        ids = [(await jobs.add(t))[0].id for t in torrents[:6]]
+        await all_seeding(jobs, ids)
+        assert pending.checked == 6 and pending.in_processes
+        assert len(started) == 1 and started[0].pid != os.getpid()
+        with anyio.fail_after(5):  # (nothing more to check: it ends)
+            while not started[0].ended:
+                await anyio.sleep(0.05)
+        assert not pending._processes
+        more = [(await jobs.add(t))[0].id for t in torrents[6:]]
+        await all_seeding(jobs, more)
+        assert pending.checked == 8 and len(started) == 2  # (the next check started another)
+        checks.CHECK_PROCESS_IDLE = 60.0
+    assert all(p.ended for p in started)  # (the service stopped: its child too)
+
+
+async def test_a_check_process_that_ends_mid_turn_leaves_its_checks_to_the_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child killed while checks are asked of it: those are made in the turn's thread, the
+    next turn starts another child, and every job seeds; none fails for it."""
+    started: list[CheckProcess] = []
+
+    class Recorded(CheckProcess):
+        def __init__(self) -> None:
+            super().__init__()
+            started.append(self)
+
+    real_apply = checks.PendingChecks._apply
+    killed: list[int] = []
+
+    async def apply(self: checks.PendingChecks, rec: Any, found: Any) -> None:
+        if not killed:
+            killed.append(started[0].pid)
+            os.kill(started[0].pid, 9)  # (the asks after this one are in flight)
+        await real_apply(self, rec, found)
+
+    monkeypatch.setattr(checks, "CheckProcess", Recorded)
+    monkeypatch.setattr(checks.PendingChecks, "_apply", apply)
+    async with _service(tmp_path) as jobs:
+        torrents = seeds(tmp_path / "dl", 40)
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+        assert jobs._run.checks.checked == 40 and jobs._run.checks.in_processes
+        assert started[0].ended
+
+
+async def test_a_check_the_process_cannot_make_stops_its_job_alone_saying_why(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child cannot read the torrent kept for one job (damaged): that job stops in error with
+    the reason; the others are checked."""
+    torrents = seeds(tmp_path / "dl", 3)
+    bad = torrents[1].info_hash.hex()
+    async with _service(tmp_path) as jobs:
+        real = jobs.manager.saved_metainfo_bytes
+
+        def damaged(info_hash: bytes | str) -> bytes | None:
+            data = real(info_hash)
+            return b"d4:infod4:name" + b"x" * 8 if info_hash == bad and data is not None else data
+
+        monkeypatch.setattr(jobs.manager, "saved_metainfo_bytes", damaged)
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, [ids[0], ids[2]])
+        await _state(jobs, ids[1], JobState.ERROR)
+        failed = jobs.get(ids[1])
+        assert failed.error is not None and failed.error.startswith("check failed: "), failed.error
+        assert jobs._run.checks.in_processes and len(jobs._run.checks._processes) == 1
+
+
+def test_checks_fall_back_to_the_threads_when_no_process_can_start(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """(Where no Python can be started by the service: an embedded interpreter.) The checks are
+    made in its threads, said once in the log; none fails for it."""
+    monkeypatch.setattr(check_module.sys, "executable", "/nonexistent/python")
+
+    async def main() -> None:
+        async with _service(tmp_path) as jobs:
+            ids = [(await jobs.add(t))[0].id for t in seeds(tmp_path / "dl", 4)]
+            await all_seeding(jobs, ids)
+            assert not jobs._run.checks.in_processes and not jobs._run.checks._processes
+
+    anyio.run(main)
+    said = [r.getMessage() for r in caplog.records if "checks without a session are made" in r.getMessage()]
+    assert len(said) == 1 and "cannot start a check process" in said[0], said
 
 
 async def test_data_with_a_bad_piece_starts_its_session_from_what_the_check_found(
@@ -81,6 +189,7 @@ async def test_a_check_that_cannot_read_stops_its_job_alone_saying_why(
         return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     async with _service(tmp_path) as jobs:
         ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
         await all_seeding(jobs, [ids[0], ids[2]])
@@ -105,6 +214,7 @@ async def test_a_job_paused_or_cancelled_while_it_waits_is_not_checked(
         return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     try:
         async with _service(tmp_path, limit=1) as jobs:
             ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
@@ -181,6 +291,7 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
         return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", held)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     try:
         async with _service(tmp_path, limit=1) as jobs:
             ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
@@ -195,6 +306,7 @@ async def test_checks_cut_short_by_a_stop_go_on_at_the_next_start_without_checki
     checked.clear()
     monkeypatch.setattr(checks, "check_on_disk", lambda manager, info_hash, *args: (
         checked.append(info_hash), real(manager, info_hash, *args))[1])
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     rechecks = _count_rechecks(monkeypatch)
     async with _service(tmp_path, limit=1) as jobs:
         await all_seeding(jobs, ids)
@@ -268,9 +380,11 @@ async def test_a_batch_of_adds_writes_its_torrents_in_a_few_groups_not_one_threa
             assert jobs.manager.saved_metainfo_bytes(t.info_hash) == t.to_bytes()
 
 
+@pytest.mark.parametrize("in_process", [False, True])
 async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_the_next_start(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A big import stopped at a third of its check: the next start hashes only the rest."""
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process: bool) -> None:
+    """A big import stopped part way through its check (in the service's thread, or in the check
+    process, whose progress the service saves): the next start hashes only the rest."""
     data = bytearray(payload(48 * 16384, 9))
     torrent = make_torrent([(("big.bin",), bytes(data))], 16384, name="big")
     data[5 * 16384] ^= 0xFF  # (piece 5 wrong: not had after either run)
@@ -279,8 +393,9 @@ async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_th
     target.write_bytes(bytes(data))
     monkeypatch.setattr(checks, "CHECK_SAVE_INTERVAL", 0.0)
     hashed: list[int] = []
+    saved: list[int] = []
     gate, ended = threading.Event(), threading.Event()
-    real_ok, real_check = checks.piece_ok, checks.check_on_disk
+    real_ok, real_check, real_save = check_module.piece_ok, checks.check_on_disk, checks.CheckSaves.save
 
     def counting_ok(t: Any, index: int, piece: Any) -> bool:
         if len(hashed) >= 16:
@@ -288,20 +403,38 @@ async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_th
         hashed.append(index)
         return real_ok(t, index, piece)
 
+    def held_save(self: checks.CheckSaves, have: Any, checked_up_to: int, begun: Any) -> bool:
+        done = real_save(self, have, checked_up_to, begun)
+        saved.append(checked_up_to)
+        gate.wait(10)  # (held after the first save: the service is stopped meanwhile)
+        return done
+
     def check(*args: Any) -> Any:
         try:
             return real_check(*args)
         finally:
             ended.set()
 
-    monkeypatch.setattr(checks, "piece_ok", counting_ok)
-    monkeypatch.setattr(checks, "check_on_disk", check)
+    def given_back(self: checks.PendingChecks, process: Any) -> None:
+        try:
+            real_back(self, process)
+        finally:
+            ended.set()  # (the turn's thread is over)
+
+    if in_process:
+        real_back = checks.PendingChecks._give_back
+        monkeypatch.setattr(checks.CheckSaves, "save", held_save)
+        monkeypatch.setattr(checks.PendingChecks, "_give_back", given_back)
+    else:
+        checks_in_threads(monkeypatch)
+        monkeypatch.setattr(check_module, "piece_ok", counting_ok)
+        monkeypatch.setattr(checks, "check_on_disk", check)
     rechecks = _count_rechecks(monkeypatch)
     try:
         async with _service(tmp_path) as jobs:
             job, _ = await jobs.add(torrent)
             with anyio.fail_after(10):
-                while len(hashed) < 16:
+                while len(hashed) < 16 and not saved:
                     await anyio.sleep(0.01)
     finally:
         gate.set()
@@ -309,11 +442,14 @@ async def test_a_check_cut_short_by_a_stop_goes_on_from_its_saved_progress_at_th
     store = MetainfoStore(tmp_path / "state" / DB_FILE)
     row = store.get_resume(torrent.info_hash)
     store.close()
-    saved = None if row is None else decode_resume(row)
-    assert saved is not None and saved.checked_up_to is not None and 0 < saved.checked_up_to < 48
-    up_to = saved.checked_up_to
-    assert saved.pieces() == set(range(up_to)) - {5}
+    progress = None if row is None else decode_resume(row)
+    assert progress is not None and progress.checked_up_to is not None and 0 < progress.checked_up_to < 48
+    up_to = progress.checked_up_to
+    assert progress.pieces() == set(range(up_to)) - {5}
     hashed.clear()
+    monkeypatch.setattr(checks.CheckSaves, "save", real_save)
+    checks_in_threads(monkeypatch)  # (to see which pieces the next start hashes)
+    monkeypatch.setattr(check_module, "piece_ok", counting_ok)
     async with _service(tmp_path) as jobs:
         await _state(jobs, job.id, JobState.DOWNLOADING)  # (piece 5 missing: it waits for a peer)
         assert sorted(hashed) == list(range(up_to, 48))  # only the rest
@@ -375,6 +511,7 @@ async def test_the_checks_go_on_back_to_back_while_the_loop_is_busy(
         return found
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     monkeypatch.setattr(checks, "CHECK_TURN", 60.0)
     async with _service(tmp_path, limit=1) as jobs:
         ids = await _added_until_a_check(jobs, torrents, checked)
@@ -397,6 +534,7 @@ async def test_a_turn_of_checks_gives_its_slot_back_to_a_recheck_waiting_for_it(
         return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", slow)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     monkeypatch.setattr(checks, "CHECK_TURN", 0.05)
     async with _service(tmp_path, limit=1) as jobs:
         ids = await _added_until_a_check(jobs, torrents, checked)

@@ -34,6 +34,7 @@ from torrent_engine.jobs.intake import adding, checks
 from torrent_engine.jobs.queueing.queue import JobQueue
 from torrent_engine.jobs.store import JobStore
 from torrent_engine.session import Session, SessionStatus, checking
+from torrent_engine.storage.check import ProcessEnded
 from torrent_engine.storage.kept import MetainfoStore
 from torrent_engine.storage.resume import decode_resume
 
@@ -83,6 +84,16 @@ def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(JobStore, "write_many", write_many)
     monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
     return writes
+
+
+def checks_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The checks without a session made in the service's threads, as where no check process can
+    be started (``storage.check.CheckProcess``): there a test's hook of ``checks.check_on_disk``
+    sees each one (it is not called for a check made in the process)."""
+    def unstartable() -> Any:
+        raise ProcessEnded("no check process in this test")
+
+    monkeypatch.setattr(checks, "CheckProcess", unstartable)
 
 
 async def all_seeding(jobs: JobService, ids: list[str]) -> None:
@@ -319,6 +330,7 @@ async def test_torrents_added_with_their_data_on_disk_are_checked_without_a_sess
                 running -= 1
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     config = dataclasses.replace(cfg(seed=True), active_checking_limit=limit)
     async with JobService(config, download_root=tmp_path / "dl", state_dir=tmp_path / "state") as jobs:
         results = await jobs.add_many(torrents)

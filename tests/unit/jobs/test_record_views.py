@@ -12,7 +12,7 @@ import anyio
 import pytest
 
 from tests.unit.jobs.test_jobs_checks import _service
-from tests.unit.jobs.test_jobs_scale import all_seeding, seeds
+from tests.unit.jobs.test_jobs_scale import all_seeding, checks_in_threads, seeds
 from tests.unit.jobs.test_jobs_store import record
 from torrent_engine.jobs import JobFeatures, JobResult, JobStall, JobState, JobTracker
 from torrent_engine.jobs.intake import checks
@@ -89,6 +89,7 @@ async def test_a_list_of_jobs_waiting_for_their_check_makes_their_views_once(
         return real(manager, info_hash, *args)
 
     monkeypatch.setattr(checks, "check_on_disk", check_on_disk)
+    checks_in_threads(monkeypatch)  # (each check seen by the hook)
     async with _service(tmp_path, limit=1) as jobs:
         ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
         with anyio.fail_after(10):

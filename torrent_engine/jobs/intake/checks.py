@@ -4,12 +4,16 @@ hashed here in its turn, before it has any live part. While it waits it is its r
 place in a queue — no session, no task, no timer; a thousand of them cost a thousand records.
 
 Its turn is one of the shared resources' ``check_slots`` (``active_checking_limit``: the same
-limit a session's recheck takes). A slot taken, one worker thread checks the waiting jobs back to
-back for ``CHECK_TURN`` seconds, taking each next one itself: the checks do not wait for the
-loop between two torrents (it may be answering a poll of ten thousand), and the slot is given
-back after the turn (a session's recheck waiting for it has it then). Each check reads the
-torrent's saved metainfo and its files (hashlib releases the GIL), stamping the files before
-and after. What it found is handed to the loop as it ends; there, under the job's lock:
+limit a session's recheck takes). A slot taken, one worker thread takes the waiting jobs for
+``CHECK_TURN`` seconds, taking each next one itself: the checks do not wait for the loop between
+two torrents (it may be answering a poll of ten thousand), and the slot is given back after the
+turn (a session's recheck waiting for it has it then). The thread reads each job's saved
+metainfo and resume data from the store and asks a check process of its own
+(``storage.check.CheckProcess``, up to ``IN_FLIGHT`` asked ahead) to parse it, stamp the files
+before and after and hash them: a check's Python no longer shares the GIL with the event loop.
+Where no process can be started, or one ends mid-turn, the checks are made in the thread
+(``check_files``, the same code). What a check found is handed to the loop as it ends; there,
+under the job's lock:
 
 - every piece verified, no file changed meanwhile: resume data that vouches for them is saved and
   the job is a dormant seed (seeding from its record; the first peer that asks starts its session,
@@ -42,25 +46,26 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import anyio
 import anyio.abc
+from anyio import CapacityLimiter
 
 from ...errors import StorageError, TorrentEngineError
 from ...formats.bitfield import Bitfield
 from ...session.checking import CHECK_SAVE_INTERVAL
-from ...storage import Storage
+from ...storage.check import LOOK, CheckAsk, CheckFound, CheckProcess, ProcessEnded, check_files
+from ...storage.dedup import FileRoot
 from ...storage.paths import real_path
-from ...storage.resume import FileStamp, ResumeData, ResumeKeeper, check_resume_point, stamp_files
-from ...storage.verify import piece_ok
-from ..disk.dedup import FileRoot, torrent_roots
+from ...storage.resume import FileStamp, ResumeData, ResumeKeeper
 from ..model import JobState
 
 if TYPE_CHECKING:
@@ -71,7 +76,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.jobs")
 
-__all__ = ["CheckFound", "CheckSaves", "PendingChecks", "check_on_disk"]
+__all__ = ["CHECK_PROCESS_IDLE", "CHECK_TURN", "CheckSaves", "PendingChecks", "check_on_disk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,12 +86,6 @@ class CheckSaves:
 
     keeper: ResumeKeeper
     job: ResumeData
-
-    def resume_point(self, num_pieces: int, now: list[FileStamp | None]) -> tuple[set[int], int] | None:
-        """(Blocking.) What an earlier check saved lets this one trust, and from where it hashes
-        (``storage.resume.check_resume_point``)."""
-        return check_resume_point(self.keeper.load(), info_hash=self.job.info_hash, num_pieces=num_pieces,
-                                  save_path=self.job.save_path, current=now)
 
     def save(self, have: Bitfield, checked_up_to: int, begun: list[FileStamp | None]) -> bool:
         """(Blocking.) Save that every piece below ``checked_up_to`` was hashed, ``have`` verified,
@@ -101,76 +100,53 @@ class CheckSaves:
         return True
 
 
-@dataclass(frozen=True, slots=True)
-class CheckFound:
-    """What a check found: the verified pieces of how many, and the files' stamps (``steady``:
-    the same before and after the reads, so the stamps vouch for the pieces); ``roots``: the
-    torrent's v2 files, as its metainfo read for the check says (``dedup.torrent_roots``)."""
-
-    have: Bitfield
-    num_pieces: int
-    stamps: list[FileStamp | None]
-    steady: bool
-    roots: tuple[FileRoot, ...]
-
-    @property
-    def complete(self) -> bool:
-        """Every piece verified, and no file changed while they were read."""
-        return self.steady and len(self.have) == self.num_pieces
-
-
 def check_on_disk(manager: TorrentManager, info_hash: str, data_path: Path, files: FileCache | None,
                   stop: threading.Event, saves: CheckSaves | None = None) -> CheckFound | None:
     """(Blocking: a worker thread.) Hash every piece of the torrent whose metainfo ``manager``
-    keeps as ``info_hash`` from its files under ``data_path``; None when ``stop`` was set before
-    the end. A piece that cannot be read is not verified; ``TorrentEngineError``/``OSError`` when
-    the metainfo cannot be read.
+    keeps as ``info_hash`` from its files under ``data_path``, here (``storage.check.check_files``:
+    where no check process can be started); None when ``stop`` was set before the end. A piece
+    that cannot be read is not verified; ``TorrentEngineError``/``OSError`` when the metainfo
+    cannot be read.
     ``saves``: the check goes on from the progress an earlier one saved there (its files
     unchanged), and saves its own every ``CHECK_SAVE_INTERVAL`` seconds."""
-    torrent = manager.saved_metainfo(info_hash)
-    if torrent is None:
+    ask = _ask(manager, info_hash, data_path, saves)
+    return check_files(ask, files, stop.is_set, None if saves is None else saves.save)
+
+
+def _ask(manager: TorrentManager, info_hash: str, data_path: str | Path,
+         saves: CheckSaves | None) -> CheckAsk:
+    """(Blocking: two reads of the store.) The check of torrent ``info_hash``'s files under
+    ``data_path`` as ``check_files`` is asked it: its kept metainfo and, with ``saves``, the
+    job's resume data and what is kept for it. ``TorrentEngineError`` when no metainfo is kept."""
+    metainfo = manager.saved_metainfo_bytes(info_hash)
+    if metainfo is None:
         raise TorrentEngineError("its metainfo is not in the state folder")
-    storage = Storage(torrent, data_path, files=files)
-    try:
-        paths = [storage.file_path(i) for i in range(len(torrent.files))]
-        before = stamp_files(paths)
-        have = Bitfield(torrent.num_pieces)
-        start = 0
-        point = saves.resume_point(torrent.num_pieces, before) if saves is not None else None
-        if point is not None:
-            known, start = point
-            for index in known:
-                have.add(index)
-        last_save = time.monotonic()
-        for index in range(start, torrent.num_pieces):
-            if stop.is_set():
-                return None
-            try:
-                data = storage.read_piece_blocking(index)
-            except TorrentEngineError:
-                data = None
-            if data is not None and piece_ok(torrent, index, data):
-                have.add(index)
-            if (saves is not None and time.monotonic() - last_save >= CHECK_SAVE_INTERVAL
-                    and not stop.is_set()):
-                # (not once it is stopped: the job may be its session's now, which saves its own)
-                if not saves.save(have, index + 1, before):
-                    saves = None
-                last_save = time.monotonic()
-        after = stamp_files(paths)
-    finally:
-        storage.close_blocking()
-    return CheckFound(have=have, num_pieces=torrent.num_pieces, stamps=after, steady=before == after,
-                      roots=torrent_roots(torrent))
+    return CheckAsk(metainfo, str(data_path), None if saves is None else saves.job,
+                    None if saves is None else saves.keeper.load(), CHECK_SAVE_INTERVAL)
+
+
+def _job_saves(manager: TorrentManager, rec: JobRecord) -> CheckSaves | None:
+    """Where the check of the job ``rec`` saves its progress (None: no state folder)."""
+    keeper = manager.resume_keeper(rec.info_hash)
+    return None if keeper is None else CheckSaves(keeper, _job_resume(rec))
 
 
 def _check_job(manager: TorrentManager, rec: JobRecord, stop: threading.Event) -> CheckFound | None:
     """(Blocking: a worker thread.) ``check_on_disk`` of the job ``rec``, going on from the
     progress an earlier check saved (its files unchanged) and saving its own."""
-    keeper = manager.resume_keeper(rec.info_hash)
-    saves = None if keeper is None else CheckSaves(keeper, _job_resume(rec))
-    data_path = Path(rec.options.data_path)
-    return check_on_disk(manager, rec.info_hash, data_path, manager.shared.files, stop, saves)
+    return check_on_disk(manager, rec.info_hash, Path(rec.options.data_path), manager.shared.files, stop,
+                         _job_saves(manager, rec))
+
+
+@dataclass(slots=True)
+class _Asked:
+    """A check asked of a turn's process and not answered yet."""
+
+    rec: JobRecord
+    stop: threading.Event
+    ask: CheckAsk
+    saves: CheckSaves | None
+    told: bool = False  # (its stop told to the process)
 
 
 def _job_resume(rec: JobRecord) -> ResumeData:
@@ -189,6 +165,15 @@ an exception: it could not read)."""
 CHECK_TURN = 1.0
 """Seconds a check slot is held by one worker thread checking the waiting jobs back to back (then
 the slot is given back, for a session's recheck waiting for it, and taken again)."""
+
+CHECK_PROCESS_IDLE = 60.0
+"""Seconds a check process no turn used is kept (then it ends; the next check starts one)."""
+
+IN_FLIGHT = 16
+"""Checks a turn asks of its process before the first is answered: the process goes from one to
+the next while the turn's thread waits for the GIL (a call of the thread waited up to the 5 ms
+switch interval while the event loop ran: one check at a time, the process was idle 3/4 of the
+time, bench/RESULTS.md)."""
 
 
 class PendingChecks:
@@ -210,6 +195,12 @@ class PendingChecks:
         # (told the v2 files of a job found complete, shown seeding: the deduplication's
         # ``learn_checked``, so it need not read the torrent again)
         self.learn_files: Callable[[JobRecord, tuple[FileRoot, ...]], None] | None = None
+        # the check processes (``storage.check.CheckProcess``), under ``_lock``: those no turn
+        # uses, and all of them (each turn's thread takes one or starts one); False once one could
+        # not be started: the checks are made in the turns' threads from then on
+        self.in_processes = True
+        self._spare: list[CheckProcess] = []
+        self._processes: set[CheckProcess] = set()
 
     def __contains__(self, job_id: object) -> bool:
         with self._lock:
@@ -243,18 +234,67 @@ class PendingChecks:
         until cancelled (the service stops: a check under way is stopped, its job checked at the
         next start by its session)."""
         slots = self.life.manager.shared.check_slots
-        async with anyio.create_task_group() as tg:
-            while True:
-                while not self._waiting:
-                    self._changed = anyio.Event()
+        try:
+            async with anyio.create_task_group() as tg:
+                await self._run(slots, tg)
+        finally:
+            with self._lock:
+                ending, self._spare = list(self._processes), []
+                self._processes.clear()
+            for process in ending:  # (a turn's thread using one sees it end, and stops)
+                process.close()
+
+    async def _run(self, slots: CapacityLimiter, tg: anyio.abc.TaskGroup) -> None:
+        while True:
+            while not self._waiting:
+                self._changed = anyio.Event()
+                with anyio.move_on_after(CHECK_PROCESS_IDLE if self._spare else math.inf) as idle:
                     await self._changed.wait()
-                self._changed = None
-                token = object()
-                await slots.acquire_on_behalf_of(token)
-                if not self._waiting:  # (they left, or a turn took them, while the slot was awaited)
-                    slots.release_on_behalf_of(token)
-                    continue
-                tg.start_soon(self._turn, token, tg)
+                if idle.cancelled_caught:
+                    self._end_spare()
+            self._changed = None
+            token = object()
+            await slots.acquire_on_behalf_of(token)
+            if not self._waiting:  # (they left, or a turn took them, while the slot was awaited)
+                slots.release_on_behalf_of(token)
+                continue
+            tg.start_soon(self._turn, token, tg)
+
+    def _take_process(self) -> CheckProcess | None:
+        """(A turn's thread.) A check process no turn uses, else one started now; None when none
+        can be (the checks are then made in the threads: said once, in the log)."""
+        with self._lock:
+            if self._spare:
+                return self._spare.pop()
+            if not self.in_processes:
+                return None
+        try:
+            process = CheckProcess()
+        except ProcessEnded as exc:
+            log.warning("checks without a session are made in the daemon's threads: %s", exc)
+            with self._lock:
+                self.in_processes = False
+            return None
+        with self._lock:
+            self._processes.add(process)
+        return process
+
+    def _give_back(self, process: CheckProcess) -> None:
+        """(A turn's thread.) ``process`` is free for the next turn (unless it ended)."""
+        with self._lock:
+            if process in self._processes:
+                if process.ended:
+                    self._processes.discard(process)
+                else:
+                    self._spare.append(process)
+
+    def _end_spare(self) -> None:
+        """The check processes no turn used for ``CHECK_PROCESS_IDLE`` seconds end."""
+        with self._lock:
+            ending, self._spare = self._spare, []
+            self._processes.difference_update(ending)
+        for process in ending:
+            process.close()
 
     async def _turn(self, token: object, tg: anyio.abc.TaskGroup) -> None:
         """One worker thread checks waiting jobs back to back for ``CHECK_TURN`` seconds (or
@@ -264,34 +304,113 @@ class PendingChecks:
         found: deque[_Ended] = deque()  # (the thread's, handed over; under ``_lock``)
         ready = anyio.Event()  # (set when ``found`` gains its first, or the thread ends)
         halt = threading.Event()  # (the turn is over: no job more; cancelled, the one in hand stopped)
-        in_hand: list[threading.Event] = []
+        in_hand: set[threading.Event] = set()  # (the stops of the checks taken and not handed over)
 
         def wake() -> None:  # (a loop callback: the event as it is then)
             ready.set()
 
+        manager = self.life.manager
+
+        def hand(rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None) -> bool:
+            """What a check found handed to the loop; False when the loop is closed."""
+            with self._lock:
+                first = not found
+                found.append((rec, stop, result))
+                in_hand.discard(stop)
+            if first:
+                try:
+                    loop.call_soon_threadsafe(wake)
+                except RuntimeError:  # (the loop is closed: nobody waits any more)
+                    return False
+            return True
+
+        def here(asked: _Asked) -> CheckFound | Exception | None:
+            """``asked`` checked in this thread (its process ended first)."""
+            if asked.stop.is_set():
+                return None
+            try:
+                return check_files(asked.ask, manager.shared.files, asked.stop.is_set,
+                                   None if asked.saves is None else asked.saves.save)
+            except (TorrentEngineError, OSError) as exc:
+                return exc
+
+        def next_job() -> tuple[JobRecord, threading.Event] | None:
+            with self._lock:
+                if not self._waiting:
+                    return None
+                job_id = next(iter(self._waiting))
+                rec = self._waiting.pop(job_id)
+                stop = self._under_way[job_id] = threading.Event()
+                in_hand.add(stop)
+            return rec, stop
+
         def checks_in_turn() -> None:  # (the worker thread)
             end = time.monotonic() + CHECK_TURN
-            while not halt.is_set() and time.monotonic() < end:
-                with self._lock:
-                    if not self._waiting:
+            process: CheckProcess | None = None  # (the turn's, taken at its first check)
+            flight: dict[int, _Asked] = {}  # (asked of it, by number, in order)
+            try:
+                while True:
+                    while len(flight) < IN_FLIGHT and not halt.is_set() and time.monotonic() < end:
+                        picked = next_job()
+                        if picked is None:
+                            break
+                        rec, stop = picked
+                        if process is None or process.ended:  # (none yet, or it ended)
+                            if process is not None:
+                                self._give_back(process)
+                            process = self._take_process()
+                        result: CheckFound | Exception | None
+                        try:
+                            if process is None:  # (none can be started: checked here)
+                                result = _check_job(manager, rec, stop)
+                            else:
+                                saves = _job_saves(manager, rec)
+                                asked = _Asked(rec, stop, _ask(manager, rec.info_hash, rec.options.data_path,
+                                                               saves), saves)
+                                try:
+                                    flight[process.send(asked.ask)] = asked
+                                    continue
+                                except ProcessEnded:
+                                    result = here(asked)
+                        except (TorrentEngineError, OSError) as exc:
+                            result = exc
+                        if not hand(rec, stop, result):
+                            return
+                    if not flight:
                         return
-                    job_id = next(iter(self._waiting))
-                    rec = self._waiting.pop(job_id)
-                    stop = self._under_way[job_id] = threading.Event()
-                    in_hand[:] = [stop]
-                result: CheckFound | Exception | None
-                try:
-                    result = _check_job(self.life.manager, rec, stop)
-                except (TorrentEngineError, OSError) as exc:
-                    result = exc
-                with self._lock:
-                    first = not found
-                    found.append((rec, stop, result))
-                if first:
+                    assert process is not None
                     try:
-                        loop.call_soon_threadsafe(wake)
-                    except RuntimeError:  # (the loop is closed: nobody waits any more)
+                        for number, asked in flight.items():
+                            if asked.stop.is_set() and not asked.told:
+                                process.stop(number)
+                                asked.told = True
+                        word = process.answer(LOOK)
+                    except ProcessEnded as exc:
+                        if not all(a.stop.is_set() for a in flight.values()):
+                            log.warning("checking %d torrents in a thread: %s", len(flight), exc)
+                        ended = list(flight.values())
+                        flight.clear()
+                        for asked in ended:
+                            if not hand(asked.rec, asked.stop, here(asked)):
+                                return
+                        continue
+                    if word is None or word[0] not in flight:
+                        continue
+                    number, kind, value = word
+                    asked = flight[number]
+                    if kind == "save":
+                        have, checked_up_to, begun = cast(tuple[Bitfield, int, list[FileStamp | None]], value)
+                        if asked.saves is not None and not asked.stop.is_set() and \
+                                not asked.saves.save(have, checked_up_to, begun):
+                            asked.saves = None
+                        continue
+                    del flight[number]
+                    if not hand(asked.rec, asked.stop, cast("CheckFound | None", value) if kind == "found"
+                                else TorrentEngineError(str(value))):
                         return
+            finally:
+                if process is not None:
+                    self._give_back(process)
 
         async def checking() -> None:
             try:
@@ -314,7 +433,9 @@ class PendingChecks:
                         self._found(rec, stop, result, tg)
         finally:
             halt.set()  # (cancelled: the thread, abandoned, ends at its next piece)
-            for stop in in_hand:
+            with self._lock:
+                stopping = list(in_hand)
+            for stop in stopping:
                 stop.set()
             slots.release_on_behalf_of(token)
 
