@@ -23,7 +23,7 @@ from torrent_engine.jobs import JobService, JobState
 from torrent_engine.jobs.intake import checks
 from torrent_engine.session import checking
 from torrent_engine.storage import check as check_module
-from torrent_engine.storage.check import CheckProcess
+from torrent_engine.storage.check import CheckProcess, ProcessEnded
 from torrent_engine.storage.kept import DB_FILE, MetainfoStore, MetainfoStoreError
 from torrent_engine.storage.resume import decode_resume
 
@@ -90,6 +90,37 @@ async def test_checks_without_a_session_are_made_in_a_process_of_their_own(
     assert all(p.ended for p in started)  # (the service stopped: its child too)
 
 
+@pytest.mark.parametrize("big", [False, True])
+async def test_a_turn_asks_its_process_ahead_but_not_for_big_torrents(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, big: bool) -> None:
+    """Small torrents are asked ahead (up to ``IN_FLIGHT``); once those asked hold
+    ``IN_FLIGHT_BYTES`` no more is (a turn of big torrents holds its slot for the one under way):
+    here every torrent counts as big when ``big``."""
+    outstanding: list[int] = [0]
+    most: list[int] = [0]
+
+    class Counted(CheckProcess):
+        def send(self, ask: Any) -> int:
+            outstanding[0] += 1
+            most[0] = max(most[0], outstanding[0])
+            return super().send(ask)
+
+        def answer(self, wait: float) -> Any:
+            word = super().answer(wait)
+            if word is not None and word[1] != "save":
+                outstanding[0] -= 1
+            return word
+
+    monkeypatch.setattr(checks, "CheckProcess", Counted)
+    if big:
+        monkeypatch.setattr(checks, "IN_FLIGHT_BYTES", 1)
+    async with _service(tmp_path) as jobs:
+        torrents = seeds(tmp_path / "dl", 30)
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+    assert most[0] == 1 if big else 1 < most[0] <= checks.IN_FLIGHT, most
+
+
 async def test_a_check_process_that_ends_mid_turn_leaves_its_checks_to_the_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child killed while checks are asked of it: those are made in the turn's thread, the
@@ -118,6 +149,40 @@ async def test_a_check_process_that_ends_mid_turn_leaves_its_checks_to_the_threa
         await all_seeding(jobs, ids)
         assert jobs._run.checks.checked == 40 and jobs._run.checks.in_processes
         assert started[0].ended
+
+
+async def test_a_process_that_ends_as_it_is_asked_leaves_each_check_asked_of_it_to_the_thread(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The child gone when the fifth check is asked: the four asked before are checked in the
+    thread, each for its own job (the next child numbers its asks from one again), and the rest
+    in the next child."""
+    torrents = []
+    for i in range(12):  # (each of its own length: a check's result on another job would show)
+        data = payload(16384 * (i + 1) + 100, 200 + i)
+        torrent = make_torrent([(("f.bin",), data)], 16384, name=f"sized{i}")
+        target = (tmp_path / "dl").joinpath(*torrent.files[0].path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+        torrents.append(torrent)
+    asked: list[int] = []
+
+    class Ending(CheckProcess):
+        def send(self, ask: Any) -> int:
+            asked.append(1)
+            if len(asked) == 5:
+                self.close()
+                raise ProcessEnded("gone")
+            return super().send(ask)
+
+    monkeypatch.setattr(checks, "CheckProcess", Ending)
+    async with _service(tmp_path) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(torrents) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+        for torrent in torrents:
+            resume = jobs.manager.saved_resume(torrent.info_hash)
+            assert resume is not None and resume.num_pieces == torrent.num_pieces
+            assert len(resume.pieces()) == torrent.num_pieces
+        assert jobs._run.checks.checked == 12 and len(asked) > 5
 
 
 async def test_a_check_the_process_cannot_make_stops_its_job_alone_saying_why(

@@ -76,7 +76,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("torrent_engine.jobs")
 
-__all__ = ["CHECK_PROCESS_IDLE", "CHECK_TURN", "CheckSaves", "PendingChecks", "check_on_disk"]
+__all__ = ["CHECK_PROCESS_IDLE", "CHECK_TURN", "IN_FLIGHT", "IN_FLIGHT_BYTES", "CheckSaves", "PendingChecks",
+           "check_on_disk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,10 @@ IN_FLIGHT = 16
 the next while the turn's thread waits for the GIL (a call of the thread waited up to the 5 ms
 switch interval while the event loop ran: one check at a time, the process was idle 3/4 of the
 time, bench/RESULTS.md)."""
+
+IN_FLIGHT_BYTES = 64 * 1024 * 1024
+"""No more is asked ahead once the torrents asked and not answered hold this many bytes (one is
+always asked): a turn of big torrents holds its slot for the one under way, not for sixteen."""
 
 
 class PendingChecks:
@@ -334,6 +339,15 @@ class PendingChecks:
             except (TorrentEngineError, OSError) as exc:
                 return exc
 
+        def fall_back(flight: dict[int, _Asked], exc: ProcessEnded) -> bool:
+            """The process ended: what was asked of it is checked here (``flight`` emptied: the
+            next process numbers its own); False when the loop is closed."""
+            if not all(a.stop.is_set() for a in flight.values()):
+                log.warning("checking %d torrents in a thread: %s", len(flight), exc)
+            ended = list(flight.values())
+            flight.clear()
+            return all(hand(asked.rec, asked.stop, here(asked)) for asked in ended)
+
         def next_job() -> tuple[JobRecord, threading.Event] | None:
             with self._lock:
                 if not self._waiting:
@@ -350,7 +364,8 @@ class PendingChecks:
             flight: dict[int, _Asked] = {}  # (asked of it, by number, in order)
             try:
                 while True:
-                    while len(flight) < IN_FLIGHT and not halt.is_set() and time.monotonic() < end:
+                    while len(flight) < IN_FLIGHT and not halt.is_set() and time.monotonic() < end and \
+                            sum(a.rec.total_size for a in flight.values()) < IN_FLIGHT_BYTES:
                         picked = next_job()
                         if picked is None:
                             break
@@ -370,7 +385,9 @@ class PendingChecks:
                                 try:
                                     flight[process.send(asked.ask)] = asked
                                     continue
-                                except ProcessEnded:
+                                except ProcessEnded as exc:
+                                    if not fall_back(flight, exc):
+                                        return
                                     result = here(asked)
                         except (TorrentEngineError, OSError) as exc:
                             result = exc
@@ -386,13 +403,8 @@ class PendingChecks:
                                 asked.told = True
                         word = process.answer(LOOK)
                     except ProcessEnded as exc:
-                        if not all(a.stop.is_set() for a in flight.values()):
-                            log.warning("checking %d torrents in a thread: %s", len(flight), exc)
-                        ended = list(flight.values())
-                        flight.clear()
-                        for asked in ended:
-                            if not hand(asked.rec, asked.stop, here(asked)):
-                                return
+                        if not fall_back(flight, exc):
+                            return
                         continue
                     if word is None or word[0] not in flight:
                         continue
@@ -438,6 +450,8 @@ class PendingChecks:
             for stop in stopping:
                 stop.set()
             slots.release_on_behalf_of(token)
+            if self._changed is not None:  # (the runner looks again: its process may be spare now)
+                self._changed.set()
 
     def _found(self, rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None,
                tg: anyio.abc.TaskGroup) -> None:
