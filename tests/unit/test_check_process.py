@@ -153,6 +153,10 @@ def test_a_process_that_cannot_start_says_why(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(sys, "executable", "/bin/false")
     with pytest.raises(ProcessEnded, match="ended as it started"):
         CheckProcess()
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    with pytest.raises(ProcessEnded, match="frozen program"):
+        CheckProcess()
+    monkeypatch.delattr(sys, "frozen")
     silent = tmp_path / "silent"
     silent.write_text("#!/bin/sh\nexec sleep 30\n")
     silent.chmod(0o755)

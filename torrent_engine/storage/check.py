@@ -149,6 +149,8 @@ class CheckProcess:
     def __init__(self) -> None:
         """Start the child and wait until it says it is ready; ``ProcessEnded`` when it cannot
         be started or does not say so within ``START_WAIT`` seconds."""
+        if getattr(sys, "frozen", False):  # (a bundled program: its executable is not an interpreter)
+            raise ProcessEnded(f"no Python interpreter to start in a frozen program ({sys.executable})")
         ours, theirs = socket.socketpair()
         try:
             self._proc = subprocess.Popen([sys.executable, "-c", _CHILD, str(theirs.fileno())],
