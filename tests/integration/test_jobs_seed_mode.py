@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 
+from tests.unit.jobs.test_jobs_scale import checks_in_threads
 from torrent_engine.jobs import JobService, JobState
 from torrent_engine.storage import Storage
 
@@ -116,6 +117,7 @@ async def test_our_api_adds_in_seed_mode(tmp_path: Path) -> None:
 async def test_qbittorrent_skip_checking_makes_a_seeding_job_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     reads = count_reads(monkeypatch)
+    checks_in_threads(monkeypatch)  # (the checked one's reads made in this process, to be counted)
     async with running_api(tmp_path) as api:
         save = api.download_root / "x"
         skipped = make_torrent(make_payload(save, FILES, name="skipped"), piece_length=PL)
