@@ -5,12 +5,13 @@ any live part: ``jobs.intake.checks``), in the caller's thread or in a process o
 every piece (going on from what an earlier check saved, when its files did not change) and saves
 its progress every ``CheckAsk.save_every`` seconds through its caller.
 
-``CheckProcess`` runs ``check_files`` in a child Python process, one torrent at a time, for one
-worker thread of its parent: the checks of thousands of small torrents are mostly Python (the
-metainfo's parse, the files' paths and stamps, a hashlib call a piece), and in a thread of the
-daemon they held the GIL half of the time: the event loop had the other half, the process used
-one core of two, a check of 256 KiB took 1.4-1.9 ms where alone it takes 0.35, and a client's poll
-waited for both (bench/RESULTS.md, "Checks in a process of their own"). The child is asked over
+``CheckProcess`` runs ``check_files`` in a child Python process, one torrent after another, for
+one worker thread of its parent, which may ask several ahead: the checks of thousands of small
+torrents are mostly Python (the metainfo's parse, the files' paths and stamps, a hashlib call a
+piece), and in a thread of the daemon they held the GIL half of the time: the event loop had the
+other half, the process used one core of two, a check of 256 KiB took 1.4-2.2 ms where alone it
+takes 0.35, and a client's poll waited for both (bench/RESULTS.md, "Checks without a session in a
+process of their own"). The child is asked over
 a socket pair (``multiprocessing.connection``'s framing: pickles between a parent and the child it
 started, nothing from outside); it reads nothing but the asks, the files and its own modules,
 writes nothing (the progress saves are sent to the parent, which keeps them), and ends when the
