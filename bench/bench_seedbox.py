@@ -152,15 +152,21 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
-def peak_rss_mib(pid: int) -> float:
-    """The process's peak RSS and those of its running children, added (ours: its check process)."""
-    total = proc_status(pid)["VmHWM"] / 1024
+def tree_kib(pid: int, key: str) -> int:
+    """``proc_status``'s ``key`` (VmRSS, VmHWM) of the process and of its running children, added
+    (ours: its check process)."""
+    total = proc_status(pid)[key]
     for child in children(pid):
         try:
-            total += peak_rss_mib(child)
-        except OSError:
+            total += tree_kib(child, key)
+        except OSError:  # (it ended meanwhile)
             pass
     return total
+
+
+def peak_rss_mib(pid: int) -> float:
+    """The process's peak RSS and those of its running children, added."""
+    return tree_kib(pid, "VmHWM") / 1024
 
 
 def proc_status(pid: int) -> dict[str, int]:
@@ -870,13 +876,7 @@ def idle(client: Client, seconds: float) -> dict[str, float]:
     c1, t1 = cpu_seconds(pid), time.monotonic()
     client.alive()
     st = proc_status(pid)
-    rss = st["VmRSS"]
-    for child in children(pid):  # (ours: its check process, while it is kept)
-        try:
-            rss += proc_status(child)["VmRSS"]
-        except OSError:
-            pass
-    return {"cpu_pct": 100 * (c1 - c0) / (t1 - t0), "rss_mib": rss / 1024,
+    return {"cpu_pct": 100 * (c1 - c0) / (t1 - t0), "rss_mib": tree_kib(pid, "VmRSS") / 1024,
             "fds": st["fds"], "threads": st["Threads"]}
 
 

@@ -18,8 +18,32 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import TorrentEngineError
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.storage import check as check_module
-from torrent_engine.storage.check import CheckAsk, CheckProcess, ProcessEnded, check_files
+from torrent_engine.storage.check import LOOK, CheckAsk, CheckFound, CheckProcess, ProcessEnded, check_files
 from torrent_engine.storage.resume import ResumeData
+
+
+def checked(process: CheckProcess, ask: CheckAsk, stop: threading.Event,
+            save: Any = None) -> CheckFound | None:
+    """``ask`` checked in ``process``, nothing else asked meanwhile, as a turn's thread does it:
+    the stop told once set, the saves handed to ``save``, the failure raised."""
+    number = process.send(ask)
+    told = False
+    while True:
+        if not told and stop.is_set():
+            process.stop(number)
+            told = True
+        word = process.answer(LOOK)
+        if word is None:
+            continue
+        assert word[0] == number
+        _, kind, value = word
+        if kind == "save":
+            if save is not None and not stop.is_set():
+                save(*value)
+        elif kind == "found":
+            return value  # type: ignore[return-value]
+        else:
+            raise TorrentEngineError(str(value))
 
 
 @pytest.fixture
@@ -62,24 +86,24 @@ def test_the_process_finds_what_the_check_in_a_thread_finds(tmp_path: Path, proc
     torrent = _on_disk(tmp_path, version)
     ask = CheckAsk(torrent.to_bytes(), str(tmp_path))
     here = check_files(ask, None, lambda: False)
-    there = process.check(ask, threading.Event())
+    there = checked(process, ask, threading.Event())
     assert here is not None and there is not None
     assert process.pid != os.getpid()
     assert set(there.have) == set(here.have) and 2 not in set(there.have) and len(there.have) > 0
     assert (there.num_pieces, there.stamps, there.steady, there.roots) == (
         here.num_pieces, here.stamps, here.steady, here.roots)
     assert len(there.roots) == (0 if version == "v1" else 2)
-    again = process.check(ask, threading.Event())  # (one process, one torrent after another)
+    again = checked(process, ask, threading.Event())  # (one process, one torrent after another)
     assert again is not None and set(again.have) == set(here.have)
 
 
 def test_a_metainfo_that_cannot_be_read_is_a_failure_of_that_check_alone(tmp_path: Path,
                                                                           process: CheckProcess) -> None:
     with pytest.raises(TorrentEngineError) as caught:
-        process.check(CheckAsk(b"d4:infod6:lengthi-1eee", str(tmp_path)), threading.Event())
+        checked(process, CheckAsk(b"d4:infod6:lengthi-1eee", str(tmp_path)), threading.Event())
     assert "info" in str(caught.value) or "length" in str(caught.value), caught.value
     torrent = _on_disk(tmp_path, bad=None)
-    found = process.check(CheckAsk(torrent.to_bytes(), str(tmp_path)), threading.Event())
+    found = checked(process, CheckAsk(torrent.to_bytes(), str(tmp_path)), threading.Event())
     assert found is not None and found.complete  # (the child went on)
 
 
@@ -100,9 +124,9 @@ def test_a_stop_ends_the_check_between_two_pieces_and_the_saves_come_to_the_pare
         time.sleep(0.2)  # (the child hashes on meanwhile, until it reads the stop)
         return True
 
-    assert process.check(ask, stop, save) is None
+    assert checked(process, ask, stop, save) is None
     assert saves == [1]  # (the saves sent after the stop are not made)
-    found = process.check(CheckAsk(torrent.to_bytes(), str(tmp_path)), threading.Event())
+    found = checked(process, CheckAsk(torrent.to_bytes(), str(tmp_path)), threading.Event())
     assert found is not None and found.complete
 
 
@@ -118,7 +142,7 @@ def test_a_check_goes_on_from_the_progress_kept(tmp_path: Path, process: CheckPr
     kept = ResumeData(info_hash=torrent.info_hash, save_path=job.save_path,
                       have=set_to_bitfield({0, 1, 2, 3}, first.num_pieces), num_pieces=first.num_pieces,
                       files=first.stamps, checked_up_to=4)
-    found = process.check(CheckAsk(torrent.to_bytes(), str(tmp_path), job, kept), threading.Event())
+    found = checked(process, CheckAsk(torrent.to_bytes(), str(tmp_path), job, kept), threading.Event())
     assert found is not None and {0, 1, 2, 3} <= set(found.have)
 
 
@@ -133,7 +157,7 @@ def test_a_child_that_ends_mid_check_is_told_and_the_process_is_closed(tmp_path:
         return True
 
     with pytest.raises(ProcessEnded, match="exit code -9"):
-        process.check(ask, threading.Event(), save)
+        checked(process, ask, threading.Event(), save)
     assert process.ended and not _alive(process.pid)
 
 

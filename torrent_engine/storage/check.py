@@ -32,7 +32,6 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import cast
 
 from ..errors import TorrentEngineError
 from ..formats.bitfield import Bitfield
@@ -43,8 +42,8 @@ from .descriptors import FileCache
 from .resume import FileStamp, ResumeData, check_resume_point, stamp_files
 from .verify import piece_ok
 
-__all__ = ["LOOK", "START_WAIT", "CheckAsk", "CheckFound", "CheckProcess", "ProcessEnded", "SaveProgress",
-           "check_files", "serve"]
+__all__ = ["LOOK", "START_WAIT", "CheckAsk", "CheckFound", "CheckProcess", "ProcessEnded", "Progress",
+           "SaveProgress", "check_files", "serve"]
 
 
 START_WAIT = 30.0
@@ -86,7 +85,9 @@ class CheckFound:
         return self.steady and len(self.have) == self.num_pieces
 
 
-_Progress = tuple[Bitfield, int, list[FileStamp | None]]  # (a save's: have, checked up to, stamps)
+Progress = tuple[Bitfield, int, list[FileStamp | None]]
+"""A check's progress, as a save is given it: the pieces verified, every piece below the count
+hashed, the files' stamps when the check began."""
 
 SaveProgress = Callable[[Bitfield, int, list[FileStamp | None]], bool]
 """Save that every piece below the count was hashed, the bitfield's verified, the files as the
@@ -212,31 +213,6 @@ class CheckProcess:
         if kind == "bug":
             raise RuntimeError(f"the check process failed:\n{value}")
         return number, kind, value
-
-    def check(self, ask: CheckAsk, stop: threading.Event,
-              save: SaveProgress | None = None) -> CheckFound | None:
-        """(Blocking.) ``check_files`` of ``ask`` in the child, nothing else asked meanwhile;
-        None when ``stop`` was set before its end; ``save`` is called here with the progress the
-        child sends. ``TorrentEngineError`` with the reason when the check could not read what
-        it needs; ``ProcessEnded`` when the child ended first."""
-        number = self.send(ask)
-        told = False
-        while True:
-            if not told and stop.is_set():
-                self.stop(number)
-                told = True
-            word = self.answer(LOOK)
-            if word is None or word[0] != number:
-                continue
-            _, kind, value = word
-            if kind == "save":
-                have, checked_up_to, begun = cast(_Progress, value)
-                if save is not None and not stop.is_set() and not save(have, checked_up_to, begun):
-                    save = None
-            elif kind == "found":
-                return value  # type: ignore[return-value]
-            else:
-                raise TorrentEngineError(str(value))
 
     def close(self) -> None:
         """End the child (the checks asked are dropped) and wait for it."""

@@ -26,7 +26,7 @@ from ..formats.metainfo import Torrent
 from ..policy.dedup import Method
 
 __all__ = ["FICLONE", "TEMPORARY_SUFFIX", "FileRoot", "PlaceError", "Placed", "file_pieces_root",
-           "file_roots", "place_file", "remove_temporaries"]
+           "file_roots", "place_file", "remove_temporaries", "wanted_roots"]
 
 FileRoot = tuple[int, bytes, int]
 """A v2 file of a torrent: its index, pieces root and length."""
@@ -35,9 +35,14 @@ FileRoot = tuple[int, bytes, int]
 def file_roots(torrent: Torrent, priorities: Sequence[int] | None = None) -> list[FileRoot]:
     """(index, pieces root, length) of each wanted, non-empty v2 file of ``torrent`` (none for
     a v1 torrent; ``priorities`` None: every one)."""
-    return [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
-            if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr
-            and (priorities is None or (i < len(priorities) and priorities[i] > 0))]
+    files = [(i, f.pieces_root, f.length) for i, f in enumerate(torrent.files)
+             if f.pieces_root is not None and f.length > 0 and not f.pad and "l" not in f.attr]
+    return files if priorities is None else wanted_roots(files, priorities)
+
+
+def wanted_roots(files: Sequence[FileRoot], priorities: Sequence[int]) -> list[FileRoot]:
+    """Those of ``files`` that ``priorities`` want (a file past their end is not)."""
+    return [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]
 
 
 FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int), share the source's extents (reflink)

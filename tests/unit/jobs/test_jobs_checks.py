@@ -121,6 +121,27 @@ async def test_a_turn_asks_its_process_ahead_but_not_for_big_torrents(
     assert most[0] == 1 if big else 1 < most[0] <= checks.IN_FLIGHT, most
 
 
+@pytest.mark.parametrize("in_process", [False, True])
+async def test_a_checks_resume_data_is_made_once_and_kept_as_the_check_made_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, in_process: bool) -> None:
+    """The job's resume data (its save path resolved: an lstat a component) is made in the turn's
+    thread for the check, and what the check found is kept with it: not made again on the loop."""
+    made: list[str] = []
+    real = checks._job_resume
+
+    def job_resume(rec: Any) -> Any:
+        made.append(rec.id)
+        return real(rec)
+
+    monkeypatch.setattr(checks, "_job_resume", job_resume)
+    if not in_process:
+        checks_in_threads(monkeypatch)
+    async with _service(tmp_path) as jobs:
+        ids = [r[0].id for r in await jobs.add_many(seeds(tmp_path / "dl", 5)) if isinstance(r, tuple)]
+        await all_seeding(jobs, ids)
+        assert sorted(made) == sorted(ids)
+
+
 async def test_a_check_process_that_ends_mid_turn_leaves_its_checks_to_the_thread(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The child killed while checks are asked of it: those are made in the turn's thread, the
@@ -135,11 +156,11 @@ async def test_a_check_process_that_ends_mid_turn_leaves_its_checks_to_the_threa
     real_apply = checks.PendingChecks._apply
     killed: list[int] = []
 
-    async def apply(self: checks.PendingChecks, rec: Any, found: Any) -> None:
+    async def apply(self: checks.PendingChecks, rec: Any, *found: Any) -> None:
         if not killed:
             killed.append(started[0].pid)
             os.kill(started[0].pid, 9)  # (the asks after this one are in flight)
-        await real_apply(self, rec, found)
+        await real_apply(self, rec, *found)
 
     monkeypatch.setattr(checks, "CheckProcess", Recorded)
     monkeypatch.setattr(checks.PendingChecks, "_apply", apply)
@@ -317,10 +338,10 @@ async def test_a_job_paused_as_its_check_ends_is_shown_paused_and_starts_from_wh
     over, go = anyio.Event(), anyio.Event()
     real = checks.PendingChecks._apply
 
-    async def word_held(self: checks.PendingChecks, rec: Any, found: Any) -> None:
+    async def word_held(self: checks.PendingChecks, rec: Any, *found: Any) -> None:
         over.set()
         await go.wait()
-        await real(self, rec, found)
+        await real(self, rec, *found)
 
     monkeypatch.setattr(checks.PendingChecks, "_apply", word_held)
     async with _service(tmp_path) as jobs:

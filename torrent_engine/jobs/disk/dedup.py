@@ -35,7 +35,7 @@ from ...formats.layout import FileMap
 from ...formats.metainfo import Torrent
 from ...jsonvalue import JSON
 from ...policy.dedup import DedupMode, Known, Method, Placement, Wanted, methods, plan
-from ...storage.dedup import FileRoot, PlaceError, file_pieces_root, file_roots, place_file
+from ...storage.dedup import FileRoot, PlaceError, file_pieces_root, file_roots, place_file, wanted_roots
 from ...storage.findfiles import WrongReads, alone, find_among
 from ...storage.paths import safe_join
 from ..model import FINISHED_STATES, JobRemoved, JobState, JobStateChanged
@@ -271,7 +271,7 @@ class Deduplicator:
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
             if checked is not None:  # seed: what its check read of its torrent, else its saved
-                self._learn(rec.id, _wanted(checked, rec.file_priorities or []))
+                self._learn(rec.id, wanted_roots(checked, rec.file_priorities or []))
                 self._changed()
             elif self.run.tg is not None:  # torrent read in a worker thread)
                 self.run.tg.start_soon(self._learn_saved, rec.id)
@@ -683,8 +683,3 @@ def _complete(rec: JobRecord) -> bool:
         return True
     return (rec.state not in FINISHED_STATES and rec.state is not JobState.ERROR
             and rec.completed_at is not None)
-
-
-def _wanted(files: Sequence[FileRoot], priorities: Sequence[int]) -> list[FileRoot]:
-    """Those of ``files`` that ``priorities`` want (as ``file_roots`` chooses them)."""
-    return [f for f in files if f[0] < len(priorities) and priorities[f[0]] > 0]

@@ -62,7 +62,7 @@ from anyio import CapacityLimiter
 from ...errors import StorageError, TorrentEngineError
 from ...formats.bitfield import Bitfield
 from ...session.checking import CHECK_SAVE_INTERVAL
-from ...storage.check import LOOK, CheckAsk, CheckFound, CheckProcess, ProcessEnded, check_files
+from ...storage.check import LOOK, CheckAsk, CheckFound, CheckProcess, ProcessEnded, Progress, check_files
 from ...storage.dedup import FileRoot
 from ...storage.paths import real_path
 from ...storage.resume import FileStamp, ResumeData, ResumeKeeper
@@ -132,13 +132,6 @@ def _job_saves(manager: TorrentManager, rec: JobRecord) -> CheckSaves | None:
     return None if keeper is None else CheckSaves(keeper, _job_resume(rec))
 
 
-def _check_job(manager: TorrentManager, rec: JobRecord, stop: threading.Event) -> CheckFound | None:
-    """(Blocking: a worker thread.) ``check_on_disk`` of the job ``rec``, going on from the
-    progress an earlier check saved (its files unchanged) and saving its own."""
-    return check_on_disk(manager, rec.info_hash, Path(rec.options.data_path), manager.shared.files, stop,
-                         _job_saves(manager, rec))
-
-
 @dataclass(slots=True)
 class _Asked:
     """A check asked of a turn's process and not answered yet."""
@@ -148,6 +141,12 @@ class _Asked:
     ask: CheckAsk
     saves: CheckSaves | None
     told: bool = False  # (its stop told to the process)
+
+    def save(self, progress: Progress) -> None:
+        """(Blocking.) The progress the process sent kept, unless the check was stopped (then the
+        job may be its session's, which saves its own) or a save failed before."""
+        if self.saves is not None and not self.stop.is_set() and not self.saves.save(*progress):
+            self.saves = None
 
 
 def _job_resume(rec: JobRecord) -> ResumeData:
@@ -159,9 +158,10 @@ def _job_resume(rec: JobRecord) -> ResumeData:
                       file_priorities=list(rec.file_priorities or []), added_time=int(rec.created_at))
 
 
-_Ended = tuple["JobRecord", threading.Event, "CheckFound | Exception | None"]
+_Ended = tuple["JobRecord", threading.Event, "CheckFound | Exception | None", "ResumeData | None"]
 """A check that ended in a turn's thread: its job, what stopped it, what it found (None: stopped;
-an exception: it could not read)."""
+an exception: it could not read), and the job's resume data the check was made with (its save
+path resolved: ``_job_resume``; None without a state folder)."""
 
 CHECK_TURN = 1.0
 """Seconds a check slot is held by one worker thread checking the waiting jobs back to back (then
@@ -316,11 +316,12 @@ class PendingChecks:
 
         manager = self.life.manager
 
-        def hand(rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None) -> bool:
+        def hand(rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None,
+                 saves: CheckSaves | None) -> bool:
             """What a check found handed to the loop; False when the loop is closed."""
             with self._lock:
                 first = not found
-                found.append((rec, stop, result))
+                found.append((rec, stop, result, None if saves is None else saves.job))
                 in_hand.discard(stop)
             if first:
                 try:
@@ -346,7 +347,10 @@ class PendingChecks:
                 log.warning("checking %d torrents in a thread: %s", len(flight), exc)
             ended = list(flight.values())
             flight.clear()
-            return all(hand(asked.rec, asked.stop, here(asked)) for asked in ended)
+            for asked in ended:
+                if not hand(asked.rec, asked.stop, here(asked), asked.saves):
+                    return False
+            return True
 
         def next_job() -> tuple[JobRecord, threading.Event] | None:
             with self._lock:
@@ -358,67 +362,71 @@ class PendingChecks:
                 in_hand.add(stop)
             return rec, stop
 
+        def begin(rec: JobRecord, stop: threading.Event, process: CheckProcess | None,
+                  flight: dict[int, _Asked]) -> bool:
+            """``rec``'s check asked of ``process`` (made here when there is none); False when the
+            loop is closed."""
+            try:
+                saves = _job_saves(manager, rec)
+                if process is None:  # (none can be started)
+                    found = check_on_disk(manager, rec.info_hash, Path(rec.options.data_path),
+                                          manager.shared.files, stop, saves)
+                    return hand(rec, stop, found, saves)
+                asked = _Asked(rec, stop, _ask(manager, rec.info_hash, rec.options.data_path, saves), saves)
+            except (TorrentEngineError, OSError) as exc:
+                return hand(rec, stop, exc, None)
+            try:
+                flight[process.send(asked.ask)] = asked
+            except ProcessEnded as exc:
+                return fall_back(flight, exc) and hand(rec, stop, here(asked), saves)
+            return True
+
+        def answered(process: CheckProcess, flight: dict[int, _Asked]) -> bool:
+            """The stops told, the next word of ``process`` taken (``LOOK`` seconds at most);
+            False when the loop is closed."""
+            try:
+                for number, asked in flight.items():
+                    if asked.stop.is_set() and not asked.told:
+                        process.stop(number)
+                        asked.told = True
+                word = process.answer(LOOK)
+            except ProcessEnded as exc:
+                return fall_back(flight, exc)
+            if word is None or word[0] not in flight:
+                return True
+            number, kind, value = word
+            if kind == "save":
+                flight[number].save(cast(Progress, value))
+                return True
+            asked = flight.pop(number)
+            result = cast("CheckFound | None", value) if kind == "found" else TorrentEngineError(str(value))
+            return hand(asked.rec, asked.stop, result, asked.saves)
+
+        def room(flight: dict[int, _Asked]) -> bool:
+            """Whether one more may be asked ahead."""
+            held = sum(a.rec.total_size for a in flight.values())
+            return len(flight) < IN_FLIGHT and held < IN_FLIGHT_BYTES
+
         def checks_in_turn() -> None:  # (the worker thread)
             end = time.monotonic() + CHECK_TURN
             process: CheckProcess | None = None  # (the turn's, taken at its first check)
             flight: dict[int, _Asked] = {}  # (asked of it, by number, in order)
             try:
                 while True:
-                    while len(flight) < IN_FLIGHT and not halt.is_set() and time.monotonic() < end and \
-                            sum(a.rec.total_size for a in flight.values()) < IN_FLIGHT_BYTES:
+                    while room(flight) and not halt.is_set() and time.monotonic() < end:
                         picked = next_job()
                         if picked is None:
                             break
-                        rec, stop = picked
-                        if process is None or process.ended:  # (none yet, or it ended)
+                        if process is None or process.ended:  # (none yet, or it ended: another)
                             if process is not None:
                                 self._give_back(process)
                             process = self._take_process()
-                        result: CheckFound | Exception | None
-                        try:
-                            if process is None:  # (none can be started: checked here)
-                                result = _check_job(manager, rec, stop)
-                            else:
-                                saves = _job_saves(manager, rec)
-                                asked = _Asked(rec, stop, _ask(manager, rec.info_hash, rec.options.data_path,
-                                                               saves), saves)
-                                try:
-                                    flight[process.send(asked.ask)] = asked
-                                    continue
-                                except ProcessEnded as exc:
-                                    if not fall_back(flight, exc):
-                                        return
-                                    result = here(asked)
-                        except (TorrentEngineError, OSError) as exc:
-                            result = exc
-                        if not hand(rec, stop, result):
+                        if not begin(*picked, process, flight):
                             return
                     if not flight:
                         return
-                    assert process is not None
-                    try:
-                        for number, asked in flight.items():
-                            if asked.stop.is_set() and not asked.told:
-                                process.stop(number)
-                                asked.told = True
-                        word = process.answer(LOOK)
-                    except ProcessEnded as exc:
-                        if not fall_back(flight, exc):
-                            return
-                        continue
-                    if word is None or word[0] not in flight:
-                        continue
-                    number, kind, value = word
-                    asked = flight[number]
-                    if kind == "save":
-                        have, checked_up_to, begun = cast(tuple[Bitfield, int, list[FileStamp | None]], value)
-                        if asked.saves is not None and not asked.stop.is_set() and \
-                                not asked.saves.save(have, checked_up_to, begun):
-                            asked.saves = None
-                        continue
-                    del flight[number]
-                    if not hand(asked.rec, asked.stop, cast("CheckFound | None", value) if kind == "found"
-                                else TorrentEngineError(str(value))):
+                    assert process is not None  # (``flight`` holds what was asked of it)
+                    if not answered(process, flight):
                         return
             finally:
                 if process is not None:
@@ -441,8 +449,8 @@ class PendingChecks:
                     with self._lock:
                         ended = list(found)
                         found.clear()
-                    for rec, stop, result in ended:
-                        self._found(rec, stop, result, tg)
+                    for rec, stop, result, job in ended:
+                        self._found(rec, stop, result, job, tg)
         finally:
             halt.set()  # (cancelled: the thread, abandoned, ends at its next piece)
             with self._lock:
@@ -454,7 +462,7 @@ class PendingChecks:
                 self._changed.set()
 
     def _found(self, rec: JobRecord, stop: threading.Event, result: CheckFound | Exception | None,
-               tg: anyio.abc.TaskGroup) -> None:
+               job: ResumeData | None, tg: anyio.abc.TaskGroup) -> None:
         """A check ended: what it found is applied (or its failure told) unless the job left."""
         stop.set()
         with self._lock:
@@ -467,7 +475,7 @@ class PendingChecks:
             tg.start_soon(self._failed, rec, result)
             return
         self.checked += 1
-        tg.start_soon(self._apply, rec, result)
+        tg.start_soon(self._apply, rec, result, job)
 
     def _ours(self, rec: JobRecord) -> bool:
         """Whether ``rec`` is still a job without a session waiting for this check's word: checking,
@@ -476,16 +484,16 @@ class PendingChecks:
         shown = JobState.PAUSED if rec.options.paused else JobState.CHECKING
         return run.running and rec.state is shown and run.dormant(rec) and run.jobs.get(rec.id) is rec
 
-    async def _apply(self, rec: JobRecord, found: CheckFound) -> None:
+    async def _apply(self, rec: JobRecord, found: CheckFound, job: ResumeData | None = None) -> None:
         run = self.life
         async with run.lock(rec.id):
             if not self._ours(rec):
                 return
             paused = rec.options.paused
             now = int(time.time())
-            resume = dataclasses.replace(  # (its save path as the check resolved it: known a while)
-                _job_resume(rec), have=found.have.to_bytes(), num_pieces=found.num_pieces,
-                completed_time=now if found.complete else 0, saved_time=now,
+            resume = dataclasses.replace(  # (its save path as the check resolved it)
+                job if job is not None else _job_resume(rec), have=found.have.to_bytes(),
+                num_pieces=found.num_pieces, completed_time=now if found.complete else 0, saved_time=now,
                 files=found.stamps if found.steady else [])
             if run.manager.keeps_saved:
                 try:  # (a row, with the others that end meanwhile: ten thousand files would cost
