@@ -284,10 +284,8 @@ class _Child:
 
     def take(self, word: tuple[object, ...]) -> None:
         """A word from the parent: an ask (kept for its turn) or a stop."""
-        if word[0] == "ask":
-            _, number, ask = word
-            assert isinstance(number, int) and isinstance(ask, CheckAsk)
-            self.asked.append((number, ask))
+        if word[0] == "ask" and isinstance(word[1], int) and isinstance(word[2], CheckAsk):
+            self.asked.append((word[1], word[2]))
         elif word[0] == "stop" and isinstance(word[1], int) and word[1] > self.done:
             self.stops.add(word[1])
 
