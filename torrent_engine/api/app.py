@@ -18,7 +18,6 @@ from email.parser import BytesParser
 from pathlib import Path
 from typing import cast
 
-import anyio
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -59,7 +58,6 @@ from ..jobs import (
     ServiceStarting,
     StateNotSaved,
 )
-from ..jobs.model import one_not_saved
 from ..jobs.trackers import check_url_of
 from ..jobs.tuning.mail import MailNotSent
 from ..jsonvalue import JSON, JSONObject, JSONValue
@@ -98,7 +96,6 @@ JSON_OVERHEAD = 64 * 1024
 MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
 EVENT_ID = re.compile(r"-?[0-9]+")  # a Last-Event-ID (int() would also take " 1", "+1", "1_0")
 BULK_ACTIONS = ("pause", "resume", "recheck", "reannounce", "cancel", "forget")
-BULK_AT_ONCE = 8  # a bulk action's jobs handled at the same time (their saves' waits overlap)
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -659,26 +656,14 @@ class Api:
                 return None
         else:
             one = getattr(self.service, action)
-        done: set[str] = set()
-        failed: dict[str, tuple[int, str]] = {}
-        limiter = anyio.CapacityLimiter(BULK_AT_ONCE)
 
         async def act(job_id: str) -> None:
-            async with limiter:
-                try:
-                    self.gate.job(job_id, AccessScope.CONTROL)
-                    await one(job_id)
-                except StateNotSaved:
-                    raise
-                except JobError as exc:
-                    failed[job_id] = (_job_error_status(exc), str(exc))
-                else:
-                    done.add(job_id)
+            self.gate.job(job_id, AccessScope.CONTROL)
+            await one(job_id)
 
-        with one_not_saved():  # (the jobs' changes raise it together: said as one)
-            async with anyio.create_task_group() as tg:
-                for job_id in ids:
-                    tg.start_soon(act, job_id)
+        failed = {i: (_job_error_status(exc), str(exc))
+                  for i, exc in (await self.service.each(ids, act)).items()}
+        done = {i for i in ids if i not in failed}
         jobs = [self.service.get(i) for i in ids if i in done and i in self.service]
         removed = [i for i in ids if i in done and i not in self.service]
         head = json.dumps({"action": action, "done": [i for i in ids if i in done], "removed": removed,

@@ -1,5 +1,6 @@
 """The verbs that control one job after its add: pause, resume, a stream's session, recheck,
-update its options, cancel; and the history: what download clients list, forgetting finished jobs.
+update its options, cancel (and one of them made to many jobs at once); and the history: what
+download clients list, forgetting finished jobs.
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ import builtins
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Collection, Generator, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -33,6 +34,7 @@ from .model import (
     JobState,
     ServiceStopped,
     StateNotSaved,
+    one_not_saved,
 )
 from .organising.organise import Organiser
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
@@ -48,6 +50,11 @@ __all__ = ["MOVED_STEP", "QUEUE_MOVES", "JobControl"]
 # ``client_changes_in_steps``: a torrent that only moved costs about 1 us there (its position),
 # one listed some 40 (a view of its job made), so a step takes this many pages of moved ones
 MOVED_STEP = 10
+
+EACH_AT_ONCE = 64
+"""Jobs a change of many (``JobControl.each``) changes at the same time: their records' writes
+wait for one transaction together (one job at a time, a pause of 10 000 waited for 20 000
+transactions, each its own: bench/RESULTS.md)."""
 
 
 class JobControl:
@@ -80,6 +87,32 @@ class JobControl:
         if session is None:
             session = await self.run.start_dormant(rec)
         return rec, session
+
+    async def each(self, job_ids: Iterable[str],
+                   change: Callable[[str], Awaitable[object]]) -> dict[str, JobError]:
+        """``change`` (a change of one job by its id: the service's ``pause``, ``resume``,
+        ``recheck``...) made to each of ``job_ids``, ``EACH_AT_ONCE`` at a time, the queue's
+        rounds they ask for made once, after all of them (``QueueRounds.one_round_after``).
+        Returns the jobs it did not fit, each with its error; a ``StateNotSaved`` (a change the
+        state folder cannot hold) stops the rest and is raised."""
+        failed: dict[str, JobError] = {}
+        listed = list(dict.fromkeys(job_ids))
+        ids = iter(listed)
+
+        async def changes() -> None:
+            for job_id in ids:  # (the next id no other task took)
+                try:
+                    await change(job_id)
+                except StateNotSaved:
+                    raise
+                except JobError as exc:
+                    failed[job_id] = exc
+
+        with one_not_saved():  # (raised in one of the tasks: raised as itself)
+            async with self.rounds.one_round_after(), anyio.create_task_group() as tg:
+                for _ in range(min(EACH_AT_ONCE, len(listed))):
+                    tg.start_soon(changes)
+        return failed
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""
@@ -215,8 +248,11 @@ class JobControl:
                 rec.options = dataclasses.replace(rec.options, paused=rec.options.paused and not error,
                                                   seed_mode=False)
                 rec.updated_at = self.run.clock()
-                await self.run.start_dormant(rec)
-                self._checks_first(rec)
+                if self.run.may_check_alone(rec):
+                    self._check_alone(rec)
+                else:
+                    await self.run.start_dormant(rec)
+                    self._checks_first(rec)
                 await self.run.save(rec)
                 job = self.run.snapshot(rec)
             else:
@@ -256,6 +292,18 @@ class JobControl:
         self.run.sync(rec)
         await self.run.save(rec)
         return self.run.snapshot(rec)
+
+    def _check_alone(self, rec: JobRecord) -> None:
+        """The dormant job ``rec`` (its lock held, its resume data forgotten) is checked without a
+        session, as a torrent added with its data is (intake/checks.py): a dormant seed leaves
+        the seeds (its trackers told ``stopped``, as libtorrent's recheck stops announcing) and
+        is one again once found complete; a job found incomplete gets its session then. A
+        recheck of ten thousand seeds holds no session for any of them (bench/RESULTS.md)."""
+        self.run.checks.leave(rec)  # (waiting for a check already: from the start again)
+        if self.run.seeds.leave(rec):
+            self.run.sleepers.forget(rec)  # (its seeding time counted)
+        self.run.set_state(rec, JobState.CHECKING)
+        self.run.checks.add(rec)
 
     def _checks_first(self, rec: JobRecord) -> None:
         """``rec``'s new session hashes its data before anything else (paused or not): the job is

@@ -260,6 +260,18 @@ class JobLifecycle:
                 and rec.total_size > 0 and rec.done_size >= rec.total_size
                 and not self.queue.judges(rec) and rec.id not in self.queue.held)
 
+    def may_check_alone(self, rec: JobRecord) -> bool:
+        """Whether the job ``rec``, without a session, may have its data checked without one
+        (intake/checks.py): its torrent kept in the state folder, every file wanted, nothing its
+        session would have to do first (a pause, a stop condition, peers to add, an incomplete
+        folder), not judged by the queue (which weighs the sessions it lets run), in a service
+        that seeds. A torrent added with its data is checked so when this holds of it too."""
+        opts, manager = rec.options, self.manager
+        return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
+                and not rec.stop_condition and not rec.skips_files and rec.total_size > 0
+                and rec.file_paths is not None and manager.config.seed and manager.keeps_saved
+                and not self.queue.judges(rec))
+
     def starts_paused(self, rec: JobRecord) -> bool:
         """Whether a session started for ``rec`` now (added, woken, restarted for a recheck or a
         move, at a start) starts paused, as the record and the queue say (the session it

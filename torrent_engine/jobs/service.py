@@ -150,8 +150,8 @@ class JobService:
         self.mailer = Mailer(lambda: run.settings, lambda: run.tg)  # (a completion's mail; mailer.test())
         run.mail_completed = self.mailer.completed
         # what callers read of the service (the machinery's, the parts')
-        self.manager = manager
-        self.events = run.events
+        self.manager, self.events = manager, run.events
+        self.each = self._control.each  # (a change made to many jobs at once)
         self.download_root = run.download_root
         self.state_dir = state
         self.queue = run.queue

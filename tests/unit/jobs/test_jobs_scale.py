@@ -348,9 +348,9 @@ async def test_torrents_added_with_their_data_on_disk_are_checked_without_a_sess
 @pytest.mark.parametrize("limit", [1, 2])
 async def test_rechecks_hash_a_few_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, limit: int) -> None:
-    """A recheck is scheduled: ``active_checking_limit`` torrents hash at once (libtorrent's
-    ``active_checking``), the others wait in "checking" for their turn; each is checked and
-    seeds in the end."""
+    """A recheck of jobs with a session is scheduled: ``active_checking_limit`` torrents hash at
+    once (libtorrent's ``active_checking``), the others wait in "checking" for their turn; each
+    is checked and seeds in the end."""
     torrents = seeds(tmp_path / "dl", 5)
     running = 0
     most = 0
@@ -373,6 +373,8 @@ async def test_rechecks_hash_a_few_at_a_time(
         ids = [r[0].id for r in results if isinstance(r, tuple)]
         await all_seeding(jobs, ids)
         assert most == 0  # (checked without a session: their sessions had nothing to hash)
+        for i in ids:  # (dormant seeds: woken, as a peer or a reader wakes one)
+            assert await jobs.stream_session(i) is not None
         async with anyio.create_task_group() as tg:
             for i in ids:
                 tg.start_soon(jobs.recheck, i)

@@ -949,12 +949,12 @@ async def test_a_job_in_error_moved_shows_none_of_the_old_place_s_error_before_i
         assert again.state is JobState.PAUSED and again.error is None and again.missing_files == ()
 
 
-@pytest.mark.parametrize("paused", [False, True])
-async def test_a_recheck_of_a_job_without_a_session_starts_one_that_hashes_its_data(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, paused: bool) -> None:
-    """A dormant seed (added in seed mode) or a job paused since the start, rechecked: one
-    session, started without its resume data, hashes what is there. One started from its resume
-    data came first (and a dormant seed's announced), then was replaced."""
+async def test_a_recheck_of_a_job_paused_since_the_start_starts_one_session_that_hashes_its_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job paused since the start, rechecked: one session, started without its resume data,
+    hashes what is there (and stays paused). One started from its resume data came first, then
+    was replaced."""
+    paused = True
     data = payload(40_000, 5)
     torrent = make_torrent([(("w.bin",), data)], 16384, single=True, name="w.bin")
     root = tmp_path / "dl"
@@ -975,6 +975,48 @@ async def test_a_recheck_of_a_job_without_a_session_starts_one_that_hashes_its_d
                 await anyio.sleep(0.01)
         assert now.state is (JobState.PAUSED if paused else JobState.SEEDING)
         assert not now.seed_mode and now.progress == 1.0 and started == [(root / "here").resolve()]
+
+
+@pytest.mark.parametrize("damaged", [False, True])
+async def test_a_recheck_of_a_dormant_seed_hashes_its_data_without_a_session(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, damaged: bool) -> None:
+    """A dormant seed (added in seed mode) rechecked: shown checking, its data hashed without a
+    session (intake/checks.py, as an add's), its resume data not trusted; found whole it is a
+    dormant seed again, no session started; found damaged, its session starts from what the
+    check found and downloads the rest."""
+    data = payload(40_000, 5)
+    torrent = make_torrent([(("w.bin",), data)], 16384, single=True, name="w.bin")
+    root = tmp_path / "dl"
+    (root / "here").mkdir(parents=True)
+    (root / "here" / "w.bin").write_bytes(data)
+    seeding = dataclasses.replace(cfg(), seed=True)
+    async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
+        job, _ = await jobs.add(torrent, save_path="here", seed_mode=True)
+        assert jobs.manager.get(job.info_hash) is None and jobs.get(job.id).state is JobState.SEEDING
+        if damaged:  # (the second piece's first byte)
+            with open(root / "here" / "w.bin", "r+b") as f:
+                f.seek(16384)
+                f.write(bytes([data[16384] ^ 0xFF]))
+        started = sessions_started(monkeypatch)
+        checked = jobs._run.checks.checked
+        shown = (await jobs.recheck(job.id)).state
+        assert shown is JobState.CHECKING and started == []
+        with anyio.fail_after(10):
+            while jobs._run.checks.checked == checked:
+                await anyio.sleep(0.01)
+            while (now := jobs.get(job.id)).state not in (JobState.SEEDING, JobState.DOWNLOADING):
+                assert now.state in (JobState.CHECKING, JobState.QUEUED)  # (a session starting: queued)
+                await anyio.sleep(0.01)
+        assert not now.seed_mode
+        resume = jobs.manager.saved_resume(torrent.info_hash)
+        assert resume is not None
+        if damaged:
+            assert started == [(root / "here").resolve()] and now.state is JobState.DOWNLOADING
+            assert len(resume.pieces()) == torrent.num_pieces - 1 and 1 not in resume.pieces()
+        else:
+            assert started == [] and jobs.manager.get(job.info_hash) is None
+            assert now.state is JobState.SEEDING and now.progress == 1.0
+            assert len(resume.pieces()) == torrent.num_pieces
 
 
 async def test_a_failure_heard_of_a_session_the_job_no_longer_has_is_left_alone(tmp_path: Path) -> None:
@@ -1518,3 +1560,100 @@ async def test_one_queue_the_jobs_and_none_in_the_manager(tmp_path: Path) -> Non
         assert held is not None and held.paused
         await jobs.cancel(first.id)
         await until_downloading(jobs, second.id)
+
+
+async def test_a_change_of_many_jobs_is_made_together_with_one_round_of_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``each`` (the dialects' and the bulk route's pause, resume, recheck of many): the jobs are
+    changed a few dozen at a time, their records written in fewer transactions than jobs, and
+    the queue's rounds each change asks for are one, after all of them (a round a job, each
+    walking the awake jobs, made a pause of ten thousand take seconds); a job the change does not
+    fit is returned with its error, the others are changed."""
+    from torrent_engine.jobs.queueing.rounds import QueueRounds
+    from torrent_engine.jobs.store import JobStore as Store
+
+    rounds = 0
+    real_round = QueueRounds._round
+
+    async def counted(self: QueueRounds) -> None:
+        nonlocal rounds
+        rounds += 1
+        await real_round(self)
+
+    commits: list[int] = []
+    real_write = Store.write_many
+
+    def written(self: Store, recs: Any, *args: Any, **kwargs: Any) -> Any:
+        commits.append(len(recs))
+        return real_write(self, recs, *args, **kwargs)
+
+    monkeypatch.setattr(QueueRounds, "_round", counted)
+    monkeypatch.setattr(Store, "write_many", written)
+    async with service(tmp_path) as jobs:
+        ids = []
+        for i in range(20):
+            torrent = make_torrent([((f"m{i}.bin",), payload(20_000, i))], 16384, single=True,
+                                   name=f"m{i}.bin")
+            ids.append((await jobs.add(torrent, save_path="here"))[0].id)
+        rounds = 0
+        commits.clear()
+        failed = await jobs.each([*ids, "0123456789abcdef"], jobs.pause)
+        assert list(failed) == ["0123456789abcdef"] and isinstance(failed["0123456789abcdef"], JobNotFound)
+        assert all(jobs.get(i).state is JobState.PAUSED for i in ids)
+        assert 1 <= rounds <= 2  # (the one after the pauses; the service's tick may fall in between)
+        assert sum(commits) >= len(ids) and len(commits) < len(ids)
+
+
+async def test_a_change_of_many_that_cannot_be_saved_stops_and_is_raised_as_itself(tmp_path: Path) -> None:
+    """A change of many whose record cannot be written (``StateNotSaved``) stops the rest and is
+    raised as a single change's is (the API answers 507), not as a group of errors."""
+    from torrent_engine.jobs.model import StateNotSaved
+
+    async with service(tmp_path) as jobs:
+        made: list[str] = []
+
+        async def change(job_id: str) -> None:
+            if job_id == "b":
+                raise StateNotSaved("the state folder is full", str(tmp_path), full=True)
+            made.append(job_id)
+
+        with pytest.raises(StateNotSaved, match="full"):
+            await jobs.each(["a", "b", "c"], change)
+        assert "b" not in made
+
+
+async def test_a_task_started_while_rounds_are_held_has_its_own_once_they_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A task started under ``one_round_after`` (a session's watcher, a stop soon) inherits its
+    context: a round it asks for after the changes are over is made, not held for ever."""
+    from torrent_engine.jobs.queueing.rounds import QueueRounds
+
+    theirs: list[int] = []  # (the rounds made in the task's own turn: the service's tick makes others)
+    real_round = QueueRounds._round
+
+    async def counted(self: QueueRounds) -> None:
+        theirs.append(anyio.get_current_task().id)
+        await real_round(self)
+
+    monkeypatch.setattr(QueueRounds, "_round", counted)
+    async with service(tmp_path) as jobs:
+        go, done = anyio.Event(), anyio.Event()
+        seen: list[int] = []
+
+        async def later() -> None:
+            me = anyio.get_current_task().id
+            await jobs._rounds.enforce()  # (held: the changes are under way)
+            seen.append(theirs.count(me))
+            await go.wait()
+            await jobs._rounds.enforce()
+            seen.append(theirs.count(me))
+            done.set()
+
+        assert jobs._run.tg is not None
+        async with jobs._rounds.one_round_after():
+            jobs._run.tg.start_soon(later)
+            await anyio.sleep(0.05)
+        go.set()
+        with anyio.fail_after(5):
+            await done.wait()
+        assert seen == [0, 1]

@@ -1200,8 +1200,7 @@ class QbittorrentApi:
 
     async def _each(self, form: Form, action: Callable[[str], Awaitable[object]]) -> None:
         """``action`` on every job ``hashes`` names; one that does not fit its state is skipped."""
-        for job in self._selected(form):
-            await _quietly(action(job.id))
+        await _quietly(self.service.each((job.id for job in self._selected(form)), action))
 
     async def pause(self, form: Form, request: Request) -> None:
         """``torrents/pause`` (and ``stop``)."""
@@ -1324,8 +1323,7 @@ class QbittorrentApi:
         jobs = self._selected(form)
         await self.service.set_features([j.id for j in jobs], force_start=value)
         if value:
-            for job in jobs:
-                await _quietly(self.service.resume(job.id))
+            await _quietly(self.service.each((job.id for job in jobs), self.service.resume))
 
     async def file_prio(self, form: Form, request: Request) -> None:
         """``torrents/filePrio`` ``hash``, ``id`` (``|``-joined), ``priority`` (0, 1, 6, 7)."""
@@ -1619,13 +1617,12 @@ def _tags(form: Form) -> list[str]:
     return [t.strip() for t in (form.get("tags") or "").split(",") if t.strip()]
 
 
-async def _quietly(call: Awaitable[object]) -> None:
-    """Run an action on one of several jobs; one that does not fit its state is skipped, as
-    qBittorrent skips it (a change the state folder cannot hold is refused, ``StateNotSaved``)."""
-    try:
-        await call
-    except ServiceStarting:
-        raise  # (no job is changed while the torrents load: the whole call is refused)
-    except JobConflict as exc:
+async def _quietly(changes: Awaitable[dict[str, JobError]]) -> None:
+    """Run an action on several jobs (``JobService.each``); one that does not fit its state is
+    skipped, as qBittorrent skips it (a change the state folder cannot hold is refused,
+    ``StateNotSaved``, raised by ``each``)."""
+    for exc in (await changes).values():
+        if isinstance(exc, ServiceStarting) or not isinstance(exc, JobConflict):
+            raise exc  # (no job is changed while the torrents load: the whole call is refused)
         log.debug("qBittorrent API: skipped: %s", exc)
 

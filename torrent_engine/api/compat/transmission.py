@@ -1040,28 +1040,25 @@ class TransmissionRpc:
             jobs = await self._jobs(arguments)
             if now:  # "start now": past the queue
                 await self.service.set_features([j.id for j in jobs], force_start=True)
-            for job in jobs:
-                await _quietly(self.service.resume(job.id))
+            await _quietly(self.service.each((job.id for job in jobs), self.service.resume))
             return {}
         return start
 
     async def torrent_stop(self, arguments: JSONObject) -> Answer:
         """``torrent-stop``."""
-        for job in await self._jobs(arguments):
-            await _quietly(self.service.pause(job.id))
+        await _quietly(self.service.each((job.id for job in await self._jobs(arguments)), self.service.pause))
         return {}
 
     def _each(self, action: Callable[[str], Awaitable[object]]) -> Method:
         async def run(arguments: JSONObject) -> Answer:
-            for job in await self._jobs(arguments):
-                await _quietly(action(job.id))
+            await _quietly(self.service.each((job.id for job in await self._jobs(arguments)), action))
             return {}
         return run
 
     async def reannounce(self, arguments: JSONObject) -> Answer:
         """``torrent-reannounce``."""
-        for job in await self._jobs(arguments):
-            await _quietly(self.service.reannounce(job.id))
+        await _quietly(self.service.each((job.id for job in await self._jobs(arguments)),
+                                         self.service.reannounce))
         return {}
 
     async def torrent_remove(self, arguments: JSONObject) -> Answer:
@@ -1444,13 +1441,12 @@ def _indices(value: object, count: int) -> list[int]:
     return indices
 
 
-async def _quietly(call: Awaitable[object]) -> None:
-    """One job of several that does not fit the action's state is skipped, as Transmission does."""
-    try:
-        await call
-    except ServiceStarting:
-        raise  # (no job is changed while the torrents load: the whole call is refused)
-    except (JobConflict, JobNotFound) as exc:
+async def _quietly(changes: Awaitable[dict[str, JobError]]) -> None:
+    """An action on several jobs (``JobService.each``): one that does not fit the action's state
+    is skipped, as Transmission does."""
+    for exc in (await changes).values():
+        if isinstance(exc, ServiceStarting) or not isinstance(exc, JobConflict | JobNotFound):
+            raise exc  # (no job is changed while the torrents load: the whole call is refused)
         log.debug("Transmission RPC: skipped: %s", exc)
 
 

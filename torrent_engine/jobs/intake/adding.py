@@ -503,12 +503,8 @@ class JobAdder:
     def _may_check_at_add(self, rec: JobRecord, o: AddOptions) -> bool:
         """Whether ``rec``, being added, may have its data checked without a session first
         (checks.py): as ``_may_sleep_at_add`` but not in seed mode, every file wanted."""
-        opts, manager = rec.options, self.run.manager
-        return (not opts.seed_mode and not opts.paused and not opts.peers and opts.download_path is None
-                and o.files is None and not o.file_priorities and not o.sequential and not rec.stop_condition
-                and not rec.skips_files
-                and rec.total_size > 0 and rec.file_paths is not None and manager.config.seed
-                and manager.keeps_saved and not self.run.queue.judges(rec))
+        return (o.files is None and not o.file_priorities and not o.sequential
+                and self.run.may_check_alone(rec))
 
     def _save_starting(self, adds: list[tuple[JobRecord, Torrent]]) -> list[Any]:
         """(In a worker thread: a group of adds of torrents whose sessions start now.) Each

@@ -101,6 +101,11 @@ class IntakeHost(Protocol):
         the queue (which weighs the sessions it lets run), in a service that seeds (its files are
         looked at by the caller: ``dormant.wanted_files_there``)."""
 
+    def may_check_alone(self, rec: JobRecord) -> bool:
+        """Whether the job ``rec``, without a session, may have its data checked without one
+        (checks.py): its torrent kept, every file wanted, nothing its session would do first,
+        not judged by the queue, in a service that seeds."""
+
     def overlap(self, who: str, job_id: str | None, paths: list[str]) -> JobConflict | None:
         """The refusal of ``who`` (the job ``job_id``, or a torrent being added: None) writing
         ``paths`` when another unfinished job writes one of them (None: no other does)."""

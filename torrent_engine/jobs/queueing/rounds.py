@@ -11,7 +11,9 @@ import builtins
 import dataclasses
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 
 import anyio
 
@@ -43,6 +45,9 @@ QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
+_ONE_ROUND: ContextVar[object | None] = ContextVar("one_round", default=None)
+"""The ``QueueRounds.one_round_after`` the code running is under (the tasks it starts inherit it)."""
+
 
 class QueueRounds:
     """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
@@ -56,13 +61,18 @@ class QueueRounds:
         # round running meanwhile (set off by a check's end) would act on what it read after
         self._round_lock = anyio.Lock()
         self.slow = SlowJobs()  # which running jobs are slow (dont_count_slow_torrents)
+        self._holding: set[object] = set()  # the one_round_after under way
 
     def round_soon(self) -> None:
         """Ask for a round in the service's task group: asks made before a round begins are
         answered by it (a start's thousand check ends are not a thousand rounds)."""
         if not self._round_asked and self.run.tg is not None:
             self._round_asked = True
-            self.run.tg.start_soon(self.enforce)
+            self.run.tg.start_soon(self._asked_round)
+
+    async def _asked_round(self) -> None:
+        _ONE_ROUND.set(None)  # (its own task's: asked under a one_round_after, it is not held by it)
+        await self.enforce()
 
     def queue_order(self) -> builtins.list[str]:
         """The unfinished jobs' ids in queue order (first = next to run)."""
@@ -131,10 +141,31 @@ class QueueRounds:
         complete = session is not None and session.complete
         return self.run.queue.starts_held(rec, complete, others, with_session, self.run.busy)
 
+    @asynccontextmanager
+    async def one_round_after(self) -> AsyncIterator[None]:
+        """The rounds the changes made inside ask for (``enforce``: in this task and the tasks it
+        starts meanwhile) are one round, made as they are over: a pause of ten thousand jobs is
+        one round, not ten thousand (each walks the awake jobs). When they raise, the round is
+        asked for (``round_soon``) rather than awaited."""
+        token = object()
+        self._holding.add(token)
+        entered = _ONE_ROUND.set(token)
+        try:
+            yield
+        except BaseException:
+            self.round_soon()
+            raise
+        finally:
+            _ONE_ROUND.reset(entered)
+            self._holding.discard(token)
+        await self.enforce()
+
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
         or hold jobs as the queue says (run by the service's tick and after changes), once the
-        round under way, if any, is over."""
+        round under way, if any, is over. Under ``one_round_after``: made once at its end."""
+        if _ONE_ROUND.get() in self._holding:
+            return
         async with self._round_lock:
             self._round_asked = False  # (what was asked before it begins, it answers)
             await self._round()
