@@ -59,8 +59,8 @@ async def test_a_job_whose_restart_the_service_s_stop_cut_short_is_not_failed(
                 if live:  # (a session's recheck starts another in its place through the manager)
                     monkeypatch.setattr(service.manager, "add",
                                         held_until(stopped, stopping, service.manager.add))
-                elif action == "recheck":  # (a dormant seed: checked without a session, a dormant
-                    # seed again once its check is over: held there)
+                elif action in ("recheck", "resume"):  # (a dormant seed: checked without a session,
+                    # or resumed complete, a dormant seed again: held there)
                     monkeypatch.setattr(service._run.seeds, "add",
                                         held_until(stopped, stopping, service._run.seeds.add))
                 else:  # (a dormant seed, or a paused job, gets its session through the service)

@@ -16,6 +16,7 @@ from typing import TypeVar
 import anyio
 import anyio.abc
 
+from ..engine.manager import TorrentManager
 from ..errors import TorrentEngineError
 from ..session import Session
 from ..session.state_table import State
@@ -37,6 +38,7 @@ from .model import (
     one_not_saved,
 )
 from .organising.organise import Organiser
+from .queueing.dormant import wanted_files_there
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .snapshot import session_setup, start_held
 from .store import JobRecord
@@ -180,6 +182,8 @@ class JobControl:
             if session is None and (rec.id in self.run.queue.held or self.rounds.starts_held(rec)):
                 self.run.queue.held.add(rec.id)  # dormant, held back by the queue: it starts with its slot
                 self.run.set_state(rec, JobState.QUEUED)
+            elif session is None and await self._sleeps_again(rec):
+                pass  # (a dormant seed again, as at a start: no session until a peer asks for it)
             elif session is None:
                 rec.options = dataclasses.replace(rec.options, paused=False)
                 await self.run.start_dormant(rec)  # (started paused with queueing on: the queue judges it)
@@ -194,6 +198,29 @@ class JobControl:
             await self.run.save(rec)  # durable before the caller hears it is done
         await self.rounds.enforce()  # (the queue may hold it back)
         return self.run.job(job_id)
+
+    async def _sleeps_again(self, rec: JobRecord) -> bool:
+        """The paused job ``rec`` without a session (its lock held), complete, is resumed as a
+        dormant seed, as the service's start makes one of it (restore.py): its torrent kept,
+        each file it wants there at its size; a peer asking for it wakes it. Whether it was (a
+        resume of ten thousand paused seeds started ten thousand sessions: bench/RESULTS.md)."""
+        run = self.run
+        seeding = dataclasses.replace(rec, state=JobState.SEEDING,
+                                      options=dataclasses.replace(rec.options, paused=False))
+        if rec.state is not JobState.PAUSED or rec.error is not None or not run.may_sleep(seeding):
+            return False
+        rec.options = seeding.options  # (resumed from here on: a stop meanwhile writes it so)
+        if not await anyio.to_thread.run_sync(_files_there, run.manager, rec):
+            return False
+        await run.seeds.stopped(rec)  # (its pause's ``stopped`` to its trackers first)
+        try:
+            await run.seeds.add(rec)
+        except (TorrentEngineError, OSError) as exc:  # (no listener: its session says why)
+            log.info("job %s (%s) resumed with a session: %s", rec.id, rec.name, exc)
+            return False
+        run.set_state(rec, JobState.SEEDING)
+        run.sleepers.wake(rec)  # (its first round judges its share limits, then it sleeps)
+        return True
 
     async def _save_planned(self, rec: JobRecord, *, paused: bool) -> None:
         """Save the record as a pause or resume leaves it, before either is made: durable before
@@ -645,3 +672,9 @@ def _kept(limit: int, was: int, kept: int, given: int | None = None) -> int:
     if limit:
         return 0
     return given if given is not None else was or kept
+
+
+def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
+    """(Blocking: a small read and a stat a file.) Whether the paused seed ``rec`` may wait for
+    peers without a session: its torrent kept, and each file it wants there at its size."""
+    return manager.saved_metainfo_bytes(rec.info_hash) is not None and wanted_files_there(rec)

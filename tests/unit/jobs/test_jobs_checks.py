@@ -416,8 +416,7 @@ async def test_what_a_check_finds_is_kept_as_a_row_that_its_session_reads_and_ke
             resume = jobs.manager.saved_resume(t.info_hash)
             assert resume is not None and len(resume.pieces()) == t.num_pieces and resume.files
         job = jobs.get(ids[0])
-        await jobs.pause(job.id)
-        await jobs.resume(job.id)  # (a session: it reads its resume data from the row)
+        assert await jobs.stream_session(job.id) is not None  # (woken: it reads its resume data from the row)
         await _state(jobs, job.id, JobState.SEEDING)
         session = jobs.manager.get(job.info_hash)
         assert session is not None and len(session.have) == torrents[0].num_pieces

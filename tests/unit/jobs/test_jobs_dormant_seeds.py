@@ -73,6 +73,9 @@ async def test_a_dormant_seed_meets_a_ratio_limit_set_while_it_sleeps(tmp_path: 
 
 
 async def test_a_dormant_seed_is_paused_and_resumed_as_any_job(tmp_path: Path) -> None:
+    """Paused, a dormant seed is no more announced; resumed (after a restart too) it is a
+    dormant seed again, without a session, as at a start: a peer's wake starts one that trusts
+    its resume data."""
     torrent = two_files()
     seed_data(tmp_path / "dl", torrent)
     async with service(tmp_path, seed=True) as jobs:
@@ -84,14 +87,44 @@ async def test_a_dormant_seed_is_paused_and_resumed_as_any_job(tmp_path: Path) -
         assert paused.state is JobState.PAUSED and jobs.manager.get(torrent.info_hash) is None
     async with service(tmp_path, seed=True) as jobs:
         assert jobs.get(job.id).state is JobState.PAUSED
-        await jobs.resume(job.id)
-        session = jobs.manager.get(torrent.info_hash)
+        resumed = await jobs.resume(job.id)  # (complete, its files there: a dormant seed again)
+        assert resumed.state is JobState.SEEDING and jobs.manager.get(torrent.info_hash) is None
+        session = await jobs.stream_session(job.id)  # (woken, as by a peer)
         assert session is not None
         await session.wait_ready()
         assert not session.rechecked
         await wait_state(jobs, job.id, JobState.SEEDING)
     async with service(tmp_path, seed=True) as jobs:  # (seeding again: dormant again at the start)
         assert jobs.get(job.id).state is JobState.SEEDING and jobs.manager.get(torrent.info_hash) is None
+
+
+@pytest.mark.parametrize("gone", [False, True])
+async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
+        tmp_path: Path, gone: bool) -> None:
+    """Dormant seeds paused and resumed together (``each``, as a client's "resume all"): each
+    a dormant seed again, no session started; one whose file is gone (or not at its size)
+    meanwhile is resumed with a session, which says what is missing."""
+    torrents = [two_files(f"pair{i}") for i in range(4)]
+    for t in torrents:
+        seed_data(tmp_path / "dl", t)
+    async with service(tmp_path, seed=True) as jobs:
+        ids = [(await jobs.add(t))[0].id for t in torrents]
+        for i in ids:
+            await wait_state(jobs, i, JobState.SEEDING)
+        assert not jobs.manager.sessions
+        assert await jobs.each(ids, jobs.pause) == {}
+        if gone:
+            (tmp_path / "dl" / "pair0" / "b.bin").unlink()
+        assert await jobs.each(ids, jobs.resume) == {}
+        assert [jobs.get(i).state for i in ids[1:]] == [JobState.SEEDING] * 3
+        # (the one whose file is gone: its session started, found the file missing and stopped)
+        assert all(jobs.manager.get(t.info_hash) is None for t in torrents[1:])
+        assert gone or not jobs.manager.sessions
+        if gone:
+            with anyio.fail_after(10):
+                while (first := jobs.get(ids[0])).state is not JobState.ERROR:
+                    await anyio.sleep(0.01)
+            assert first.missing_files and "b.bin" in first.missing_files[0]
 
 
 async def test_with_queueing_on_a_complete_seed_starts_its_session_as_before(tmp_path: Path) -> None:

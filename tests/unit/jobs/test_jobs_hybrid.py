@@ -50,6 +50,7 @@ async def test_a_hybrid_added_by_its_v2_hash_keeps_its_session_through_a_move_an
             assert paused.state is JobState.PAUSED and len(jobs.manager.sessions) == 1
         async with JobService(loopback_config(), download_root=tmp_path / "dl",
                               state_dir=tmp_path / "state") as again:
-            await again.resume(job.id)
+            await again.resume(job.id)  # (complete: a dormant seed again, under the job's hash)
             await _seeding(again, job.id)
+            assert await again.stream_session(job.id) is not None  # (woken, as by a peer)
             assert again.manager.get(job.info_hash) is not None
