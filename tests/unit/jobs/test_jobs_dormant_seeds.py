@@ -102,8 +102,9 @@ async def test_a_dormant_seed_is_paused_and_resumed_as_any_job(tmp_path: Path) -
 async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
         tmp_path: Path, gone: bool) -> None:
     """Dormant seeds paused and resumed together (``each``, as a client's "resume all"): each
-    a dormant seed again, no session started; one whose file is gone (or not at its size)
-    meanwhile is resumed with a session, which says what is missing."""
+    a dormant seed again, no session started, no saved torrent read again (the deduplication
+    knew their files); one whose file is gone (or not at its size) meanwhile is resumed with a
+    session, which says what is missing."""
     torrents = [two_files(f"pair{i}") for i in range(4)]
     for t in torrents:
         seed_data(tmp_path / "dl", t)
@@ -112,6 +113,17 @@ async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
         for i in ids:
             await wait_state(jobs, i, JobState.SEEDING)
         assert not jobs.manager.sessions
+        assert jobs.dedup.mode != "off"
+        await anyio.sleep(0.1)  # (what the adds set off, learnt)
+        reads = [0]
+        real = jobs.manager.saved_metainfo
+
+        def counted(info_hash: bytes | str) -> object:
+            reads[0] += 1
+            return real(info_hash)
+
+        jobs.manager.saved_metainfo = counted  # type: ignore[method-assign]
+        before = reads[0]
         assert await jobs.each(ids, jobs.pause) == {}
         if gone:
             (tmp_path / "dl" / "pair0" / "b.bin").unlink()
@@ -120,6 +132,7 @@ async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
         # (the one whose file is gone: its session started, found the file missing and stopped)
         assert all(jobs.manager.get(t.info_hash) is None for t in torrents[1:])
         assert gone or not jobs.manager.sessions
+        assert reads[0] == before or gone  # (the deduplication knew their files: no torrent read again)
         if gone:
             with anyio.fail_after(10):
                 while (first := jobs.get(ids[0])).state is not JobState.ERROR:

@@ -114,6 +114,9 @@ class Deduplicator:
         # pieces root -> {(job id, file index): length}; job id -> its roots (to forget them)
         self._by_root: dict[bytes, dict[tuple[str, int], int]] = {}
         self._by_job: dict[str, tuple[bytes, ...]] = {}  # (tuples: the collector does not walk them)
+        # the file priorities each job's files were learnt with, since this start (a sessionless
+        # job's state changing, a pause or a resume, does not read its torrent again for them)
+        self._learnt_with: dict[str, tuple[int, ...]] = {}
         # length -> {(job id, file index)} in the order learnt; job id -> its lengths (to forget them)
         self._by_length: dict[int, dict[tuple[str, int], None]] = {}
         self._lengths: dict[str, tuple[int, ...]] = {}
@@ -242,6 +245,7 @@ class Deduplicator:
 
     def _forget_all(self) -> None:
         self._by_root, self._by_job, self._by_length, self._lengths = {}, {}, {}, {}
+        self._learnt_with.clear()
         self._checked.clear()
         self.placed.clear()
 
@@ -271,15 +275,17 @@ class Deduplicator:
         session = self.run.session_of(rec)
         if session is None or not session.has_metadata:  # (checked without a session, a dormant
             if checked is not None:  # seed: what its check read of its torrent, else its saved
-                self._learn(rec.id, wanted_roots(checked, rec.file_priorities or []))
+                self._learn(rec.id, wanted_roots(checked, rec.file_priorities or []), rec)
                 self._changed()
-            elif self.run.tg is not None:  # torrent read in a worker thread)
+            elif self._learnt_with.get(rec.id) == tuple(rec.file_priorities or ()):  # torrent read in
+                pass  # a worker thread, unless learnt already with its priorities: ten thousand
+            elif self.run.tg is not None:  # seeds paused and resumed read none again)
                 self.run.tg.start_soon(self._learn_saved, rec.id)
             return
         files = file_roots(session.torrent, rec.file_priorities or [])
         if rec.id in self._by_job and set(self._by_job[rec.id]) == {root for _i, root, _n in files}:
             return
-        self._learn(rec.id, files)
+        self._learn(rec.id, files, rec)
         self._changed()
 
     def learn_added(self, rec: JobRecord, torrent: Torrent) -> None:
@@ -289,7 +295,7 @@ class Deduplicator:
         if self.mode == "off":
             return
         self._learn_lengths(rec)
-        self._learn(rec.id, file_roots(torrent, rec.file_priorities or []))
+        self._learn(rec.id, file_roots(torrent, rec.file_priorities or []), rec)
         self._changed()
 
     def learn_checked(self, rec: JobRecord, files: tuple[FileRoot, ...]) -> None:
@@ -311,14 +317,18 @@ class Deduplicator:
         if torrent is None:
             return
         if self.run.jobs.get(job_id) is rec and _complete(rec):  # (as it is now)
-            self._learn(job_id, file_roots(torrent, rec.file_priorities or []))
+            self._learn(job_id, file_roots(torrent, rec.file_priorities or []), rec)
             self._changed()
 
-    def _learn(self, job_id: str, files: list[tuple[int, bytes, int]]) -> None:
+    def _learn(self, job_id: str, files: list[tuple[int, bytes, int]],
+               rec: JobRecord | None = None) -> None:
+        """Know ``files`` as the job's (``rec``: learnt with its file priorities as they are)."""
         self._forget(job_id)
         for index, root, length in files:
             self._by_root.setdefault(root, {})[(job_id, index)] = length
         self._by_job[job_id] = tuple(dict.fromkeys(root for _i, root, _n in files))
+        if rec is not None:
+            self._learnt_with[job_id] = tuple(rec.file_priorities or ())
 
     def _learn_lengths(self, rec: JobRecord) -> None:
         """Know ``rec``'s wanted files from ``LENGTH_MATCH_MIN`` bytes by their lengths (as its
@@ -341,6 +351,7 @@ class Deduplicator:
 
     def _forget(self, job_id: str) -> None:
         _drop_job(self._by_root, self._by_job.pop(job_id, ()), job_id)
+        self._learnt_with.pop(job_id, None)
 
     def _changed(self) -> None:
         self._dirty = True
