@@ -322,6 +322,46 @@ async def test_resume_saves_asked_together_are_one_transaction_and_a_first_recor
         assert manager.saved_resume(in_a_file) == data(in_a_file, 3) and legacy.is_file()
 
 
+async def test_resume_data_dropped_together_is_one_transaction_in_order_with_the_saves(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``drop_resume`` (a recheck of many torrents without a session): the removals asked while a
+    group is written are one transaction with the saves of that group, each torrent's last word
+    winning (a save after its removal keeps the save; an add's first record after a removal is
+    written: none is kept then); a torrent with a session is refused."""
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    keys = [bytes([i]) * 20 for i in range(30)]
+
+    def data(key: bytes, pieces: int) -> ResumeData:
+        return ResumeData(info_hash=key, save_path=str(tmp_path), have=b"\xff" * pieces,
+                          num_pieces=8 * pieces)
+
+    async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(manager.keep_resume, key, data(key, 1))
+        removals: list[int] = []
+        real = manager.kept.delete_resume_many
+        monkeypatch.setattr(manager.kept, "delete_resume_many", lambda found: (removals.append(len(found)),
+                                                                               real(found))[1])
+        async with anyio.create_task_group() as tg:
+            for key in keys[:20]:
+                tg.start_soon(manager.drop_resume, key)
+        assert sum(removals) == 20 and len(removals) <= 3, removals
+        assert all(manager.saved_resume(key) is None for key in keys[:20])
+        assert all(manager.saved_resume(key) == data(key, 1) for key in keys[20:])
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(manager.drop_resume, keys[20])
+            tg.start_soon(manager.keep_resume, keys[20], data(keys[20], 2))  # (after: kept)
+            tg.start_soon(manager.keep_resume, keys[21], data(keys[21], 2))
+            tg.start_soon(manager.drop_resume, keys[21])  # (after: dropped)
+            tg.start_soon(manager.drop_resume, keys[22])
+            tg.start_soon(functools.partial(manager.keep_resume, keys[22], data(keys[22], 0),
+                                            unless_kept=True))
+        assert manager.saved_resume(keys[20]) == data(keys[20], 2) and manager.saved_resume(keys[21]) is None
+        assert manager.saved_resume(keys[22]) == data(keys[22], 0)
+
+
 async def test_a_resume_save_that_cannot_be_written_says_why_and_the_session_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)

@@ -82,9 +82,10 @@ class TorrentManager:
         # the info-hashes whose resume data ``kept`` holds as a row (``keep_resume_many``): read
         # when entered, and changed only by this manager's own writes and removals
         self._resume_rows: set[bytes] = set()
-        # the resume saves of every torrent (its session's, a check's, an add's first record),
-        # each group one transaction: (info-hash, data, only when none is kept)
-        self._resume_saves: Grouped[tuple[bytes, ResumeData, bool]] = Grouped(self._keep_resume_group)
+        # the resume saves of every torrent (its session's, a check's, an add's first record) and
+        # the resume data forgotten (``drop_resume``), each group one transaction: (info-hash,
+        # data or None to forget it, only when none is kept)
+        self._resume_saves: Grouped[tuple[bytes, ResumeData | None, bool]] = Grouped(self._keep_resume_group)
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -281,17 +282,27 @@ class TorrentManager:
         ``StorageError`` when it cannot be written; nothing without a state folder."""
         await self._resume_saves.run((info_hash, data, unless_kept))
 
-    def _keep_resume_group(self, items: list[tuple[bytes, ResumeData, bool]]) -> list[None]:
-        """(A worker thread.) A group of resume saves, one transaction (``keep_resume_many``)."""
-        wanted: list[tuple[bytes, ResumeData]] = []
-        keys: set[bytes] = set()
-        for key, data, unless_kept in items:  # (in order: a later save of a torrent wins)
-            if unless_kept and (key in keys or self._resume_kept(key)):
+    async def drop_resume(self, info_hash: bytes | str) -> None:
+        """``forget_resume`` with the resume saves that come meanwhile (a recheck of ten thousand
+        torrents without a session: a few transactions, not ten thousand). ``StorageError``
+        when it cannot be removed."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        await self._resume_saves.run((key, None, False))
+
+    def _keep_resume_group(self, items: list[tuple[bytes, ResumeData | None, bool]]) -> list[None]:
+        """(A worker thread.) A group of resume saves and removals (None), one transaction each
+        (``keep_resume_many``, then the removals')."""
+        wanted: dict[bytes, ResumeData | None] = {}
+        for key, data, unless_kept in items:  # (in order: a later save or removal of a torrent wins)
+            if unless_kept and (wanted[key] is not None if key in wanted else self._resume_kept(key)):
                 continue
-            wanted.append((key, data))
-            keys.add(key)
+            wanted.pop(key, None)
+            wanted[key] = data
         try:
-            self.keep_resume_many(wanted)
+            self.keep_resume_many([(key, data) for key, data in wanted.items() if data is not None])
+            self._delete_resume_many([key for key, data in wanted.items() if data is None])
         except OSError as exc:
             raise StorageError(f"cannot keep resume data in {self.kept.path if self.kept else '-'}: "
                                f"{exc}") from exc
@@ -307,12 +318,19 @@ class TorrentManager:
 
     def _delete_resume(self, key: bytes) -> None:
         """(Blocking.) ``key``'s resume data forgotten: its row and any file of an earlier version."""
-        path = self._state_file(key, RESUME)
-        if path is not None:
-            path.unlink(missing_ok=True)
-        if self.kept is not None and key in self._resume_rows:
-            self.kept.delete_resume(key)
-            self._resume_rows.discard(key)
+        self._delete_resume_many([key])
+
+    def _delete_resume_many(self, keys: Sequence[bytes]) -> None:
+        """(Blocking.) Each key's resume data forgotten: the rows in one transaction, and any file
+        of an earlier version."""
+        for key in keys:
+            path = self._state_file(key, RESUME)
+            if path is not None:
+                path.unlink(missing_ok=True)
+        rows = [key for key in keys if key in self._resume_rows]
+        if self.kept is not None and rows:
+            self.kept.delete_resume_many(rows)
+            self._resume_rows.difference_update(rows)
 
     def saved_resume(self, info_hash: bytes | str) -> ResumeData | None:
         """(Blocking: a small read.) A torrent's resume data as kept: its row, else a resume file

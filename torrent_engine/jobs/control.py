@@ -270,7 +270,7 @@ class JobControl:
                 # its one session, started without its resume data, hashes what is there (one
                 # with it would trust that data: a job in error would stop again on the same
                 # missing file); one stopped by its disk goes on after the check
-                await anyio.to_thread.run_sync(self.run.manager.forget_resume, rec.info_hash)
+                await self.run.manager.drop_resume(rec.info_hash)  # (with the others' of a recheck of many)
                 error = rec.state is JobState.ERROR
                 rec.options = dataclasses.replace(rec.options, paused=rec.options.paused and not error,
                                                   seed_mode=False)

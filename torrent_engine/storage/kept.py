@@ -164,10 +164,14 @@ class MetainfoStore:
 
     def delete_resume(self, key: bytes) -> None:
         """Forget ``key``'s resume row (committed on return; nothing when none is kept)."""
-        if not self.path.exists() and not self._db.opened:
+        self.delete_resume_many([key])
+
+    def delete_resume_many(self, keys: Sequence[bytes]) -> None:
+        """Forget the resume row of each of ``keys``: one transaction, committed on return."""
+        if not keys or (not self.path.exists() and not self._db.opened):
             return
-        with self._db.using() as db:
-            db.execute("DELETE FROM resume WHERE info_hash = ?", (key,))
+        with self._db.using() as db, transaction(db):
+            db.executemany("DELETE FROM resume WHERE info_hash = ?", [(key,) for key in keys])
 
     def resume_keys(self) -> set[bytes]:
         """The info-hashes whose resume data is kept as a row."""
