@@ -308,6 +308,13 @@ class QbApi:
         torrents = self.info()
         return len(torrents) == n and all(t["state"] in SEEDING_STATES for t in torrents)
 
+    def recheck_all(self) -> None:
+        body = b"hashes=all"
+        status, _, text = self.http.request("POST", "/api/v2/torrents/recheck", body,
+                                            {"Content-Type": "application/x-www-form-urlencoded"})
+        if status != 200:
+            raise RuntimeError(f"torrents/recheck: {status} {text[:200]!r}")
+
 
 SEEDING_STATES = frozenset({"uploading", "stalledUP", "queuedUP", "forcedUP"})
 
@@ -388,11 +395,19 @@ class Polling(threading.Thread):
         self.asked: list[float] = []  # monotonic time each was asked at
         self.fulls = 0
         self.errors: list[str] = []
+        self.kept_asked = 0.0  # monotonic time the answer the states are from was asked at
         self._halt = threading.Event()
         self._lock = threading.Lock()
 
     def seeding(self, n: int) -> bool:
         raise NotImplementedError
+
+    def seeding_since(self, n: int, since: float) -> bool:
+        """Whether an answer asked after ``since`` (monotonic) showed ``n`` torrents seeding."""
+        with self._lock:
+            if self.kept_asked < since:
+                return False
+        return self.seeding(n)
 
     def stop(self) -> None:
         self._halt.set()
@@ -442,6 +457,7 @@ class Poller(Polling):
                             self.states[h] = ""
                     for h in answer.get("torrents_removed") or ():
                         self.states.pop(h, None)
+                    self.kept_asked = self.asked[-1]
             self._halt.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
 
@@ -495,6 +511,7 @@ class TrPoller(Polling):
                     self.states[str(t["id"])] = str(t.get("status", ""))
                 for i in answer.get("removed") or ():
                     self.states.pop(str(i), None)
+                self.kept_asked = time.monotonic() - took / 1000
             self._halt.wait(max(0.0, 1.0 - (time.perf_counter() - t0)))
 
 
@@ -970,6 +987,8 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
         out["latency_ms"] = client.latencies(args.samples)
         if isinstance(client, QbDialect):
             out["maindata_bytes"] = getattr(client, "maindata_bytes", 0)
+        if args.recheck and isinstance(client, QbDialect):
+            out["recheck"] = recheck_all(client, n, args)
         out["stop_s"] = client.stop()
         client.start()
         pinger = Pinger(client.api_port) if args.ping and isinstance(client, Ours) else None
@@ -994,6 +1013,43 @@ def run_client(kind: str, work: Path, data: Path, files: list[Path],
             client.proc.kill()
             client.proc.wait()
     out["wall_s"] = time.monotonic() - started
+    return out
+
+
+def recheck_all(client: QbDialect, n: int, args: argparse.Namespace) -> dict[str, Any]:
+    """Every torrent checked again (``torrents/recheck`` with ``hashes=all``), as a user does
+    after moving a library's data: the call's own time, and the time and CPU until an answer
+    asked after the call returned shows all seeding again — seen as the adds' were (``--poll``:
+    a client polling ``sync/maindata`` from before the call, as one would be; ``--wait-stats``:
+    our counts; else ``torrents/info`` every 0.5 s). qbittorrent-nox's states may show a check
+    begun up to a second late (its status is refreshed from libtorrent's alerts)."""
+    poller = Poller(client.api_port, client.password) if args.poll else None
+    if poller is not None:
+        poller.start()
+        wait_for(f"{client.name}: a first answer before the recheck", lambda: poller.seeding(n), 60, 0.05)
+    cpu0 = cpu_seconds(client.pid)
+    t0 = time.monotonic()
+    client.api().recheck_all()
+    called = time.monotonic()
+    out: dict[str, Any] = {"call_s": called - t0}
+    if poller is not None:
+        def all_seeding() -> bool:
+            client.alive()
+            return poller.seeding_since(n, called)
+        try:
+            wait_for(f"{client.name}: all seeding after the recheck (polled)", all_seeding, WAIT_LIMIT, 0.1)
+        finally:
+            poller.stop()
+        during = [ms for ms, at in zip(poller.latencies, poller.asked, strict=True) if at >= t0]
+        out["poll_ms"] = (*quantiles(during), max(during), len(during)) if during else None
+    elif args.wait_stats and isinstance(client, Ours):
+        ours = client
+        wait_for(f"{ours.name}: all seeding after the recheck (counted)", lambda: ours.stats_seeding(n),
+                 WAIT_LIMIT, 0.1)
+    else:
+        wait_for(f"{client.name}: all seeding after the recheck", lambda: client.seeding(n), WAIT_LIMIT, 0.5)
+    out["seed_s"] = time.monotonic() - t0
+    out["cpu_s"] = cpu_seconds(client.pid) - cpu0
     return out
 
 
@@ -1036,6 +1092,14 @@ def print_row(r: dict[str, Any]) -> None:
         print(f"  {name}: median {med:.1f} ms, p95 {p95:.1f} ms")
     if r.get("maindata_bytes"):
         print(f"  sync/maindata full: {r['maindata_bytes'] / 1024:.0f} KiB")
+    if "recheck" in r:
+        c = r["recheck"]
+        print(f"  recheck all: the call {c['call_s']:.2f} s; all seeding again {c['seed_s']:.2f} s after "
+              f"it was made; CPU {c['cpu_s']:.1f} s")
+        if c.get("poll_ms"):
+            pm, pp, px, pn = c["poll_ms"]
+            print(f"    polled sync/maindata meanwhile: {pn} answers, median {pm:.1f} ms, p95 {pp:.1f} ms, "
+                  f"max {px:.1f} ms")
     print(f"  stop: {r['stop_s']:.2f} s; restart: API answers in {r['restart_answer_s']:.2f} s, "
           f"all seeding in {r['restart_seed_s']:.2f} s, RSS then {r['restart_rss_mib']:.0f} MiB; "
           f"stop again {r['stop2_s']:.2f} s")
@@ -1074,6 +1138,10 @@ def main() -> None:
     p.add_argument("--wait-stats", action="store_true",
                    help="ours, without --poll: all seeding seen through GET /api/stats's counts every 0.1 s "
                         "(no list asked: the adds and checks with no client polling, to compare with --poll)")
+    p.add_argument("--recheck", action="store_true",
+                   help="the qBittorrent dialect: once all seed and the lists are timed, every torrent "
+                        "checked again (torrents/recheck hashes=all), timed until all seed again (seen as "
+                        "--poll or --wait-stats say)")
     p.add_argument("--skip-checking", action="store_true",
                    help="add with skip_checking=true through the qBittorrent dialect (seed mode)")
     args = p.parse_args()
