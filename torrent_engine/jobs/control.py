@@ -261,15 +261,17 @@ class JobControl:
             return session
 
     async def recheck(self, job_id: str) -> Job:
-        """Hash the data on disk again (the session restarts without its resume data). A job
+        """Hash the data on disk again (the session restarts without its resume data; a job
+        without a session is checked without one where it may be: ``_check_alone``). A job
         stopped by its disk (``error``) goes on after the check, from what it finds."""
         await self.run.require_running()
         async with self.run.lock(job_id):
             rec, session = self._reachable(job_id, "recheck")
             if session is None:  # (paused since the start, a dormant seed, stopped in error)
-                # its one session, started without its resume data, hashes what is there (one
-                # with it would trust that data: a job in error would stop again on the same
-                # missing file); one stopped by its disk goes on after the check
+                # its check without a session, or its one session started without its resume
+                # data, hashes what is there (one with it would trust that data: a job in error
+                # would stop again on the same missing file); one stopped by its disk goes on
+                # after the check
                 await self.run.manager.drop_resume(rec.info_hash)  # (with the others' of a recheck of many)
                 error = rec.state is JobState.ERROR
                 rec.options = dataclasses.replace(rec.options, paused=rec.options.paused and not error,
