@@ -4,13 +4,13 @@
 
 Each client adds ``--torrents`` single-file torrents (``bench_seedbox.py``'s data) in seed mode
 through the qBittorrent WebAPI (``skip_checking``, 25 a request), waits until all seed, then
-times ``torrents/pause``, ``torrents/resume`` and ``torrents/recheck`` with ``hashes=all``, as a
-user selecting every torrent in a web UI (or qbit_manage) does: the call's own time, the daemon's
-CPU (its children's counted) during it, and the time until ``torrents/info`` shows every torrent
-paused, seeding again, and seeding after its check (the states read every 0.2 s, 0.5 s for the
-check's end). The recheck of a client that answers before its checks begin is seen through its
-states once they show the check begun or over (qbittorrent-nox's are refreshed from libtorrent's
-alerts: up to a second late).
+times ``torrents/pause``, ``torrents/resume``, ``torrents/recheck`` and ``torrents/delete``
+(the data kept) with ``hashes=all``, as a user selecting every torrent in a web UI (or
+qbit_manage) does: the call's own time, the daemon's CPU (its children's counted) during it, and
+the time until ``torrents/info`` shows every torrent paused, seeding again, seeding after its
+check, and none (the states read every 0.2 s, 0.5 s for the check's end). The recheck of a
+client that answers before its checks begin is seen through its states once they show the check
+begun or over (qbittorrent-nox's are refreshed from libtorrent's alerts: up to a second late).
 """
 
 from __future__ import annotations
@@ -28,7 +28,8 @@ sys.path.insert(0, str(HERE))
 import bench_seedbox as sb  # noqa: E402
 
 PAUSED = frozenset({"pausedUP", "stoppedUP"})
-SHOWN = {"pause": "shown paused", "resume": "shown seeding", "recheck": "shown seeding after it"}
+SHOWN = {"pause": "shown paused", "resume": "shown seeding", "recheck": "shown seeding after it",
+         "delete": "gone from the list"}
 
 
 def run(kind: str, root: Path, data: Path, files: list[Path]) -> dict[str, float]:
@@ -70,6 +71,17 @@ def run(kind: str, root: Path, data: Path, files: list[Path]) -> dict[str, float
             out[f"{call}_s"] = time.monotonic() - t0
             out[f"{call}_cpu_s"] = sb.cpu_seconds(client.pid) - cpu0
             time.sleep(2)
+        cpu0 = sb.cpu_seconds(client.pid)  # (then every torrent removed, its data kept)
+        t0 = time.monotonic()
+        status, _, text = api.http.request("POST", "/api/v2/torrents/delete", b"hashes=all&deleteFiles=false",
+                                           {"Content-Type": "application/x-www-form-urlencoded"},
+                                           timeout=sb.WAIT_LIMIT)
+        if status != 200:
+            raise RuntimeError(f"torrents/delete: {status} {text[:200]!r}")
+        out["delete_call_s"] = time.monotonic() - t0
+        sb.wait_for(f"{kind}: all removed", lambda: not api.info(), sb.WAIT_LIMIT, 0.2)
+        out["delete_s"] = time.monotonic() - t0
+        out["delete_cpu_s"] = sb.cpu_seconds(client.pid) - cpu0
     finally:
         client.stop()
         shutil.rmtree(work, ignore_errors=True)
@@ -90,7 +102,7 @@ def main() -> None:
         for kind in args.clients.split(","):
             r = run(kind.strip(), root, data, files)
             print(f"== {kind}, N = {len(files)}: seed-mode adds {r['add_s']:.2f} s")
-            for call in ("pause", "resume", "recheck"):
+            for call in ("pause", "resume", "recheck", "delete"):
                 print(f"  {call} all: the call {r[f'{call}_call_s']:.2f} s; all {SHOWN[call]} "
                       f"{r[f'{call}_s']:.2f} s; CPU {r[f'{call}_cpu_s']:.1f} s", flush=True)
     finally:

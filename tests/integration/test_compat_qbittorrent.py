@@ -581,3 +581,38 @@ async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refu
                 [name] = change
                 assert r.status_code == 400 and name in r.text, (change, r.text)
                 assert "cannot be changed" in r.text
+
+
+@pytest.mark.parametrize("call", ["pause", "resume", "recheck", "delete"])
+async def test_an_action_on_many_torrents_makes_one_round_of_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str) -> None:
+    """``torrents/pause|resume|recheck|delete`` with ``hashes=all`` changes the torrents together
+    (``JobService.each``): the queue's rounds each change asks for are one, after all of them
+    (one a torrent, each walking the awake jobs, made a pause of 10 000 take seconds)."""
+    from torrent_engine.jobs.queueing.rounds import QueueRounds
+
+    rounds: list[int] = []
+    real = QueueRounds._round
+
+    async def counted(self: QueueRounds) -> None:
+        rounds.append(1)
+        await real(self)
+
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            for i in range(12):
+                data, _ = torrent_bytes(f"many{i}")
+                qbt_added(await c.post("/api/v2/torrents/add", files={"torrents": (f"{i}.torrent", data)}))
+            if call == "resume":
+                assert (await c.post("/api/v2/torrents/pause", data={"hashes": "all"})).status_code == 200
+            monkeypatch.setattr(QueueRounds, "_round", counted)
+            form = {"hashes": "all", **({"deleteFiles": "false"} if call == "delete" else {})}
+            assert (await c.post(f"/api/v2/torrents/{call}", data=form)).status_code == 200
+            assert 1 <= len(rounds) <= 2  # (the one after them; the service's tick may fall in between)
+            states = {t["state"] for t in (await c.get("/api/v2/torrents/info")).json()}
+            if call == "delete":
+                assert states == set()
+            elif call == "pause":
+                assert states == {"pausedDL"} or states == {"stoppedDL"}
+            else:
+                assert "pausedDL" not in states and "stoppedDL" not in states

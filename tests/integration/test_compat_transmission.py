@@ -292,3 +292,45 @@ async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path)
         r = await c.post("/transmission/rpc", headers=head, json=rpc)
         again = {t["hashString"]: t for t in r.json()["arguments"]["torrents"]}[info_hash]
         assert Path(again["torrentFile"]) == kept and kept.read_bytes() == data
+
+
+@pytest.mark.parametrize("method", ["torrent-stop", "torrent-start", "torrent-verify", "torrent-remove"])
+async def test_a_method_on_many_torrents_makes_one_round_of_the_queue(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
+    """A method on every torrent (no ``ids``) changes them together (``JobService.each``): the
+    queue's rounds each change asks for are one, after all of them."""
+    from torrent_engine.jobs.queueing.rounds import QueueRounds
+
+    rounds: list[int] = []
+    real = QueueRounds._round
+
+    async def counted(self: QueueRounds) -> None:
+        rounds.append(1)
+        await real(self)
+
+    async with running_api(tmp_path) as api:
+        c = api.client
+        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
+            "x-transmission-session-id"]
+        head = {"X-Transmission-Session-Id": sid}
+        for i in range(12):
+            torrent = make_torrent([((f"m{i}.bin",), payload(20_000, i))], 16384, single=True,
+                                   name=f"m{i}.bin")
+            add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(),
+                   "paused": method == "torrent-start"}
+            r = await c.post("/transmission/rpc", headers=head,
+                             json={"method": "torrent-add", "arguments": add})
+            assert r.json()["result"] == "success", r.text
+        monkeypatch.setattr(QueueRounds, "_round", counted)
+        r = await c.post("/transmission/rpc", headers=head, json={"method": method, "arguments": {}})
+        assert r.json()["result"] == "success", r.text
+        assert 1 <= len(rounds) <= 2  # (the one after them; the service's tick may fall in between)
+        r = await c.post("/transmission/rpc", headers=head,
+                         json={"method": "torrent-get", "arguments": {"fields": ["status"]}})
+        statuses = {t["status"] for t in r.json()["arguments"]["torrents"]}
+        if method == "torrent-remove":
+            assert statuses == set()
+        elif method == "torrent-stop":
+            assert statuses == {0}
+        else:
+            assert 0 not in statuses

@@ -1192,11 +1192,18 @@ class QbittorrentApi:
         if form.get("deleteFiles") is None:
             raise QbtError(400, "Bad Request")  # (qBittorrent wants it said)
         delete = bool(parse_bool(form.get("deleteFiles")))
-        for job in self._selected(form):
-            if job.finished:  # (a failed job, still listed)
-                await self.service.forget(job.id, delete_files=delete)
+        jobs = self._selected(form)
+        finished = {job.id for job in jobs if job.finished}  # (failed jobs, still listed)
+
+        async def remove(job_id: str) -> None:
+            if job_id in finished:
+                await self.service.forget(job_id, delete_files=delete)
             else:
-                await self.service.cancel(job.id, delete_files=delete)
+                await self.service.cancel(job_id, delete_files=delete)
+
+        failed = await self.service.each((job.id for job in jobs), remove)
+        if failed:
+            raise next(iter(failed.values()))  # (the others removed)
 
     async def _each(self, form: Form, action: Callable[[str], Awaitable[object]]) -> None:
         """``action`` on every job ``hashes`` names; one that does not fit its state is skipped."""

@@ -1064,11 +1064,18 @@ class TransmissionRpc:
     async def torrent_remove(self, arguments: JSONObject) -> Answer:
         """``torrent-remove`` (``delete-local-data``)."""
         delete = bool(arguments.get("delete-local-data", False))
-        for job in await self._jobs(arguments):
-            if job.finished:  # (a failed job, still listed)
-                await self.service.forget(job.id, delete_files=delete)
+        jobs = await self._jobs(arguments)
+        finished = {job.id for job in jobs if job.finished}  # (failed jobs, still listed)
+
+        async def remove(job_id: str) -> None:
+            if job_id in finished:
+                await self.service.forget(job_id, delete_files=delete)
             else:
-                await self.service.cancel(job.id, delete_files=delete)
+                await self.service.cancel(job_id, delete_files=delete)
+
+        failed = await self.service.each((job.id for job in jobs), remove)
+        if failed:
+            raise next(iter(failed.values()))  # (the others removed)
         return {}
 
     async def torrent_set(self, arguments: JSONObject) -> Answer:
