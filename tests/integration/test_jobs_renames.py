@@ -96,11 +96,14 @@ async def test_a_paused_job_without_a_session_is_renamed_on_disk_and_found_there
         await again.rename_path(job.id, "payload", "Renamed")
         assert (tmp_path / "downloads" / "Renamed" / "sub" / "b.bin").is_file()
         assert not (tmp_path / "downloads" / "payload").exists()
-        await again.resume(job.id)
+        await again.resume(job.id)  # (its files found where they were renamed to: a dormant seed)
         resumed = await wait_state(again, job.id, JobState.SEEDING, JobState.ERROR, JobState.FAILED)
         assert resumed.state is JobState.SEEDING, resumed.error
-        session = again.manager.get(torrent.info_hash)
-        assert session is not None and not session.rechecked
+        assert again.manager.get(torrent.info_hash) is None
+        session = await again.stream_session(job.id)  # (woken, as by a peer)
+        assert session is not None
+        await session.wait_ready()
+        assert not session.rechecked and again.get(job.id).state is JobState.SEEDING
 
 
 async def test_renames_that_leave_the_folder_or_land_on_something_are_refused_and_change_nothing(

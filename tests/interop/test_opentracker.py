@@ -178,7 +178,7 @@ async def test_a_jobs_trackers_are_scraped_for_their_download_count(tmp_path: Pa
 async def test_a_paused_job_leaves_opentrackers_swarm(tmp_path: Path) -> None:
     """A paused job's trackers are told ``stopped``, a dormant seed's as a session's: opentracker
     counts our seed, then none once it is paused (it counted it until its own timeout before),
-    then again once it is resumed, then none once it is paused again."""
+    then again once it is resumed (a dormant seed again), then none once it is paused again."""
     payload = make_payload(tmp_path / "dl", (("a.bin", 100_000),))
     info_hash = create_torrent(payload, piece_length=32 * 1024).info_hash  # (the trackers are not in it)
     with opentracker(tmp_path / "opentracker", [info_hash]) as tracker:
@@ -200,9 +200,9 @@ async def test_a_paused_job_leaves_opentrackers_swarm(tmp_path: Path) -> None:
             assert job.id in jobs._run.seeds
             await jobs.pause(job.id)
             await seeds_counted(0)
-            await jobs.resume(job.id)  # (a session now)
+            await jobs.resume(job.id)  # (complete, its file there: a dormant seed again, announced)
             await seeds_counted(1)
-            assert jobs.manager.get(torrent.info_hash) is not None
+            assert job.id in jobs._run.seeds and jobs.manager.get(torrent.info_hash) is None
             await jobs.pause(job.id)
             await seeds_counted(0)
 
