@@ -362,6 +362,37 @@ async def test_resume_data_dropped_together_is_one_transaction_in_order_with_the
         assert manager.saved_resume(keys[22]) == data(keys[22], 0)
 
 
+async def test_saved_torrents_dropped_together_are_one_transaction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``drop_saved`` (a removal of many torrents without a session): the saved metainfo and
+    resume data of the torrents asked while a group is removed go in one transaction; a torrent
+    with a session is refused."""
+    from torrent_engine.errors import SessionError
+
+    _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)
+    cfg = loopback_config(state_dir=tmp_path / "state")
+    keys = [bytes([i]) * 20 for i in range(20)]
+    async with TorrentManager(cfg) as manager:
+        assert manager.kept is not None
+        manager.kept.put_many([(key, b"d4:infod4:name1:xee") for key in keys])
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(manager.keep_resume, key, ResumeData(info_hash=key, save_path=str(tmp_path),
+                                                                   have=b"\xff", num_pieces=8))
+        groups: list[int] = []
+        real = manager.kept.delete_many
+        monkeypatch.setattr(manager.kept, "delete_many", lambda found: (groups.append(len(found)),
+                                                                        real(found))[1])
+        async with anyio.create_task_group() as tg:
+            for key in keys:
+                tg.start_soon(manager.drop_saved, key)
+        assert sum(groups) == 20 and len(groups) <= 3, groups
+        assert all(manager.saved_metainfo_bytes(k) is None and manager.saved_resume(k) is None for k in keys)
+        session = await manager.add(complete, tmp_path / "data")
+        with pytest.raises(SessionError, match="has a session"):
+            await manager.drop_saved(session.info_hash)
+
+
 async def test_a_resume_save_that_cannot_be_written_says_why_and_the_session_goes_on(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     _, complete = payload_and_torrent(tmp_path / "data", name="complete", seed=1)

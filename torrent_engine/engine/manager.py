@@ -86,6 +86,8 @@ class TorrentManager:
         # the resume data forgotten (``drop_resume``), each group one transaction: (info-hash,
         # data or None to forget it, only when none is kept)
         self._resume_saves: Grouped[tuple[bytes, ResumeData | None, bool]] = Grouped(self._keep_resume_group)
+        # the torrents without a session whose saved metainfo and resume data go (``drop_saved``)
+        self._saved_drops: Grouped[bytes] = Grouped(self._drop_saved_group)
 
     # -- context -------------------------------------------------------------------------
     async def __aenter__(self) -> TorrentManager:
@@ -433,14 +435,38 @@ class TorrentManager:
             raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
         self._drop_saved(key)
 
+    async def drop_saved(self, info_hash: bytes | str) -> None:
+        """``forget_saved`` with the others asked meanwhile, one transaction a group (a removal of
+        ten thousand torrents without a session: a few, not ten thousand). ``StorageError`` when
+        they cannot be removed."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        if key in self._sessions:
+            raise SessionError(f"torrent {key.hex()} has a session: remove it instead")
+        await self._saved_drops.run(key)
+
+    def _drop_saved_group(self, keys: list[bytes]) -> list[None]:
+        """(A worker thread.) A group of ``drop_saved``."""
+        try:
+            self._drop_saved_many(keys)
+        except OSError as exc:
+            raise StorageError(f"cannot remove saved torrents from {self.kept.path if self.kept else '-'}: "
+                               f"{exc}") from exc
+        return [None] * len(keys)
+
     def _drop_saved(self, key: bytes) -> None:
         """(Blocking.) ``key``'s kept metainfo, resume file and exported copy, removed."""
+        self._drop_saved_many([key])
+
+    def _drop_saved_many(self, keys: Sequence[bytes]) -> None:
+        """(Blocking.) Each key's kept metainfo and resume row (one transaction), resume file
+        and exported copy, removed."""
         if self.kept is not None:
-            self.kept.delete(key)  # (its metainfo and its resume row)
-            self._resume_rows.discard(key)
-        for path in (self._state_file(key, RESUME), self.exported_metainfo_path(key)):
-            if path is not None:
-                path.unlink(missing_ok=True)
+            self.kept.delete_many(keys)  # (their metainfo and their resume rows)
+            self._resume_rows.difference_update(keys)
+        for key in keys:
+            for path in (self._state_file(key, RESUME), self.exported_metainfo_path(key)):
+                if path is not None:
+                    path.unlink(missing_ok=True)
 
     @property
     def keeps_saved(self) -> bool:

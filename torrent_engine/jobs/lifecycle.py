@@ -403,7 +403,10 @@ class JobLifecycle:
         10 000 idle jobs made each again, 100 ms for the snapshots)."""
         f = rec.features
         self.sleepers.fold(rec)
-        key = (f, self.queue.rank(rec.id), rec.completed_at, rec.number)
+        # (a finished job has no place in the queue: its rank, 0, is not looked up, which would
+        # rank every job again after each end: a removal of 10 000, O(n²), bench/RESULTS.md)
+        rank = 0 if rec.state in FINISHED_STATES else self.queue.rank(rec.id)
+        key = (f, rank, rec.completed_at, rec.number)
         kept = self.decorated.get(rec.id)
         if kept is not None and kept[0] is job and kept[2] == key and \
                 abs(kept[1].seeding_time - rec.seeding_time) <= seeding_time_step and \
@@ -754,7 +757,7 @@ class JobLifecycle:
                         del self.adding[rec.info_hash]
                         ending.set()
                 if dormant:  # its torrent's saved metainfo and resume data go as a session's would
-                    await anyio.to_thread.run_sync(self.manager.forget_saved, rec.info_hash)
+                    await self.manager.drop_saved(rec.info_hash)  # (with the others' of a removal of many)
                     self.saved_meta.pop(rec.id, None)
                 if delete_files:
                     await anyio.to_thread.run_sync(self.remove_files, rec)

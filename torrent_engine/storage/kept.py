@@ -143,11 +143,17 @@ class MetainfoStore:
     def delete(self, key: bytes) -> None:
         """Forget ``key``'s metainfo and resume row (committed on return; nothing when none is
         kept)."""
-        if not self.path.exists() and not self._db.opened:
+        self.delete_many([key])
+
+    def delete_many(self, keys: Sequence[bytes]) -> None:
+        """Forget the metainfo and resume row of each of ``keys``: one transaction, committed on
+        return."""
+        if not keys or (not self.path.exists() and not self._db.opened):
             return  # (nothing was ever kept: no database made for nothing)
+        rows = [(key,) for key in keys]
         with self._db.using() as db, transaction(db):
-            db.execute("DELETE FROM metainfo WHERE info_hash = ?", (key,))
-            db.execute("DELETE FROM resume WHERE info_hash = ?", (key,))
+            db.executemany("DELETE FROM metainfo WHERE info_hash = ?", rows)
+            db.executemany("DELETE FROM resume WHERE info_hash = ?", rows)
 
     def put_resume_many(self, items: Sequence[tuple[bytes, bytes]]) -> None:
         """Keep each (info-hash, encoded resume data) as a row, replacing what was kept for it:
