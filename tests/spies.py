@@ -1,6 +1,6 @@
 """Spies for the tests that a job the queue holds never runs: which sessions start their swarm
 (trackers, DHT and LSD announced to; peers dialed from then on), and data checks that last
-until the test releases them; and where the manager starts sessions."""
+until the test releases them; where the manager starts sessions; the queue's rounds made."""
 
 from __future__ import annotations
 
@@ -15,10 +15,24 @@ import pytest
 from torrent_engine.engine.manager import TorrentManager
 from torrent_engine.formats.magnet import Magnet
 from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.jobs.queueing.rounds import QueueRounds
 from torrent_engine.session import Session
 from torrent_engine.session.announce import Announcer
 from torrent_engine.session.checking import Checker
 from torrent_engine.session.phases import Checking
+
+
+def queue_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The queue's rounds made from now on: for each, the id of the task it was made in."""
+    made: list[int] = []
+    real = QueueRounds._round
+
+    async def counted(self: QueueRounds) -> None:
+        made.append(anyio.get_current_task().id)
+        await real(self)
+
+    monkeypatch.setattr(QueueRounds, "_round", counted)
+    return made
 
 
 def swarms_started(monkeypatch: pytest.MonkeyPatch, *, by: str = "name") -> list[str]:

@@ -589,14 +589,7 @@ async def test_an_action_on_many_torrents_makes_one_round_of_the_queue(
     """``torrents/pause|resume|recheck|delete`` with ``hashes=all`` changes the torrents together
     (``JobService.each``): the queue's rounds each change asks for are one, after all of them
     (one a torrent, each walking the awake jobs, made a pause of 10 000 take seconds)."""
-    from torrent_engine.jobs.queueing.rounds import QueueRounds
-
-    rounds: list[int] = []
-    real = QueueRounds._round
-
-    async def counted(self: QueueRounds) -> None:
-        rounds.append(1)
-        await real(self)
+    from tests.spies import queue_rounds
 
     async with running_api(tmp_path) as api:
         async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
@@ -605,7 +598,7 @@ async def test_an_action_on_many_torrents_makes_one_round_of_the_queue(
                 qbt_added(await c.post("/api/v2/torrents/add", files={"torrents": (f"{i}.torrent", data)}))
             if call == "resume":
                 assert (await c.post("/api/v2/torrents/pause", data={"hashes": "all"})).status_code == 200
-            monkeypatch.setattr(QueueRounds, "_round", counted)
+            rounds = queue_rounds(monkeypatch)
             form = {"hashes": "all", **({"deleteFiles": "false"} if call == "delete" else {})}
             assert (await c.post(f"/api/v2/torrents/{call}", data=form)).status_code == 200
             assert 1 <= len(rounds) <= 2  # (the one after them; the service's tick may fall in between)

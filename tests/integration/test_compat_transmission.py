@@ -299,14 +299,7 @@ async def test_a_method_on_many_torrents_makes_one_round_of_the_queue(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:
     """A method on every torrent (no ``ids``) changes them together (``JobService.each``): the
     queue's rounds each change asks for are one, after all of them."""
-    from torrent_engine.jobs.queueing.rounds import QueueRounds
-
-    rounds: list[int] = []
-    real = QueueRounds._round
-
-    async def counted(self: QueueRounds) -> None:
-        rounds.append(1)
-        await real(self)
+    from tests.spies import queue_rounds
 
     async with running_api(tmp_path) as api:
         c = api.client
@@ -321,7 +314,7 @@ async def test_a_method_on_many_torrents_makes_one_round_of_the_queue(
             r = await c.post("/transmission/rpc", headers=head,
                              json={"method": "torrent-add", "arguments": add})
             assert r.json()["result"] == "success", r.text
-        monkeypatch.setattr(QueueRounds, "_round", counted)
+        rounds = queue_rounds(monkeypatch)
         r = await c.post("/transmission/rpc", headers=head, json={"method": method, "arguments": {}})
         assert r.json()["result"] == "success", r.text
         assert 1 <= len(rounds) <= 2  # (the one after them; the service's tick may fall in between)

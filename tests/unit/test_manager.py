@@ -278,6 +278,25 @@ async def test_every_sessions_events_come_out_of_the_manager_until_it_is_removed
         assert not any(e.info_hash == first.info_hash.hex() for e in heard[count:])
 
 
+def _resume(tmp_path: Path, key: bytes, pieces: int) -> ResumeData:
+    """Resume data of torrent ``key`` with ``pieces`` bytes of pieces had (8 pieces a byte)."""
+    return ResumeData(info_hash=key, save_path=str(tmp_path), have=b"\xff" * pieces, num_pieces=8 * pieces)
+
+
+def _group_sizes(monkeypatch: pytest.MonkeyPatch, store: object, name: str) -> list[int]:
+    """How many items each call of the store's method ``name`` is given from now on (each call:
+    one transaction)."""
+    sizes: list[int] = []
+    real = getattr(store, name)
+
+    def counted(items: list[object]) -> object:
+        sizes.append(len(items))
+        return real(items)
+
+    monkeypatch.setattr(store, name, counted)
+    return sizes
+
+
 async def test_resume_saves_asked_together_are_one_transaction_and_a_first_record_never_hides_a_save(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The resume saves asked while a group is written are the next group, one transaction (a
@@ -287,16 +306,11 @@ async def test_resume_saves_asked_together_are_one_transaction_and_a_first_recor
     cfg = loopback_config(state_dir=tmp_path / "state")
     keys = [bytes([i]) * 20 for i in range(40)]
 
-    def data(key: bytes, pieces: int) -> ResumeData:
-        return ResumeData(info_hash=key, save_path=str(tmp_path), have=b"\xff" * pieces,
-                          num_pieces=8 * pieces)
+    data = functools.partial(_resume, tmp_path)
 
     async with TorrentManager(cfg) as manager:
         assert manager.kept is not None
-        groups: list[int] = []
-        real = manager.kept.put_resume_many
-        monkeypatch.setattr(manager.kept, "put_resume_many", lambda items: (groups.append(len(items)),
-                                                                           real(items))[1])
+        groups = _group_sizes(monkeypatch, manager.kept, "put_resume_many")
         async with anyio.create_task_group() as tg:
             for key in keys:
                 tg.start_soon(manager.keep_resume, key, data(key, 1))
@@ -327,23 +341,18 @@ async def test_resume_data_dropped_together_is_one_transaction_in_order_with_the
     """``drop_resume`` (a recheck of many torrents without a session): the removals asked while a
     group is written are one transaction with the saves of that group, each torrent's last word
     winning (a save after its removal keeps the save; an add's first record after a removal is
-    written: none is kept then); a torrent with a session is refused."""
+    written: none is kept then)."""
     cfg = loopback_config(state_dir=tmp_path / "state")
     keys = [bytes([i]) * 20 for i in range(30)]
 
-    def data(key: bytes, pieces: int) -> ResumeData:
-        return ResumeData(info_hash=key, save_path=str(tmp_path), have=b"\xff" * pieces,
-                          num_pieces=8 * pieces)
+    data = functools.partial(_resume, tmp_path)
 
     async with TorrentManager(cfg) as manager:
         assert manager.kept is not None
         async with anyio.create_task_group() as tg:
             for key in keys:
                 tg.start_soon(manager.keep_resume, key, data(key, 1))
-        removals: list[int] = []
-        real = manager.kept.delete_resume_many
-        monkeypatch.setattr(manager.kept, "delete_resume_many", lambda found: (removals.append(len(found)),
-                                                                               real(found))[1])
+        removals = _group_sizes(monkeypatch, manager.kept, "delete_resume_many")
         async with anyio.create_task_group() as tg:
             for key in keys[:20]:
                 tg.start_soon(manager.drop_resume, key)
@@ -379,10 +388,7 @@ async def test_saved_torrents_dropped_together_are_one_transaction(
             for key in keys:
                 tg.start_soon(manager.keep_resume, key, ResumeData(info_hash=key, save_path=str(tmp_path),
                                                                    have=b"\xff", num_pieces=8))
-        groups: list[int] = []
-        real = manager.kept.delete_many
-        monkeypatch.setattr(manager.kept, "delete_many", lambda found: (groups.append(len(found)),
-                                                                        real(found))[1])
+        groups = _group_sizes(monkeypatch, manager.kept, "delete_many")
         async with anyio.create_task_group() as tg:
             for key in keys:
                 tg.start_soon(manager.drop_saved, key)

@@ -949,20 +949,25 @@ async def test_a_job_in_error_moved_shows_none_of_the_old_place_s_error_before_i
         assert again.state is JobState.PAUSED and again.error is None and again.missing_files == ()
 
 
-async def test_a_recheck_of_a_job_paused_since_the_start_starts_one_session_that_hashes_its_data(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A job paused since the start, rechecked: one session, started without its resume data,
-    hashes what is there (and stays paused). One started from its resume data came first, then
-    was replaced."""
-    paused = True
+def _one_file_there(tmp_path: Path) -> tuple[bytes, Torrent, Path, Config]:
+    """A one-file torrent's data, its torrent, the download root holding it in ``here``, and a
+    seeding service's config."""
     data = payload(40_000, 5)
     torrent = make_torrent([(("w.bin",), data)], 16384, single=True, name="w.bin")
     root = tmp_path / "dl"
     (root / "here").mkdir(parents=True)
     (root / "here" / "w.bin").write_bytes(data)
-    seeding = dataclasses.replace(cfg(), seed=True)
+    return data, torrent, root, dataclasses.replace(cfg(), seed=True)
+
+
+async def test_a_recheck_of_a_job_paused_since_the_start_starts_one_session_that_hashes_its_data(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A job paused since the start, rechecked: one session, started without its resume data,
+    hashes what is there (and stays paused). One started from its resume data came first, then
+    was replaced."""
+    data, torrent, root, seeding = _one_file_there(tmp_path)
     async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
-        job, _ = await jobs.add(torrent, save_path="here", seed_mode=True, paused=paused)
+        job, _ = await jobs.add(torrent, save_path="here", seed_mode=True, paused=True)
     async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
         assert jobs.manager.get(job.info_hash) is None
         started = sessions_started(monkeypatch)
@@ -973,7 +978,7 @@ async def test_a_recheck_of_a_job_paused_since_the_start_starts_one_session_that
                     or now.state not in (JobState.PAUSED, JobState.SEEDING):
                 await jobs.tick()
                 await anyio.sleep(0.01)
-        assert now.state is (JobState.PAUSED if paused else JobState.SEEDING)
+        assert now.state is JobState.PAUSED
         assert not now.seed_mode and now.progress == 1.0 and started == [(root / "here").resolve()]
 
 
@@ -984,12 +989,7 @@ async def test_a_recheck_of_a_dormant_seed_hashes_its_data_without_a_session(
     session (intake/checks.py, as an add's), its resume data not trusted; found whole it is a
     dormant seed again, no session started; found damaged, its session starts from what the
     check found and downloads the rest."""
-    data = payload(40_000, 5)
-    torrent = make_torrent([(("w.bin",), data)], 16384, single=True, name="w.bin")
-    root = tmp_path / "dl"
-    (root / "here").mkdir(parents=True)
-    (root / "here" / "w.bin").write_bytes(data)
-    seeding = dataclasses.replace(cfg(), seed=True)
+    data, torrent, root, seeding = _one_file_there(tmp_path)
     async with JobService(seeding, download_root=root, state_dir=tmp_path / "state") as jobs:
         job, _ = await jobs.add(torrent, save_path="here", seed_mode=True)
         assert jobs.manager.get(job.info_hash) is None and jobs.get(job.id).state is JobState.SEEDING
@@ -1569,16 +1569,8 @@ async def test_a_change_of_many_jobs_is_made_together_with_one_round_of_the_queu
     the queue's rounds each change asks for are one, after all of them (a round a job, each
     walking the awake jobs, made a pause of ten thousand take seconds); a job the change does not
     fit is returned with its error, the others are changed."""
-    from torrent_engine.jobs.queueing.rounds import QueueRounds
+    from tests.spies import queue_rounds
     from torrent_engine.jobs.store import JobStore as Store
-
-    rounds = 0
-    real_round = QueueRounds._round
-
-    async def counted(self: QueueRounds) -> None:
-        nonlocal rounds
-        rounds += 1
-        await real_round(self)
 
     commits: list[int] = []
     real_write = Store.write_many
@@ -1587,7 +1579,6 @@ async def test_a_change_of_many_jobs_is_made_together_with_one_round_of_the_queu
         commits.append(len(recs))
         return real_write(self, recs, *args, **kwargs)
 
-    monkeypatch.setattr(QueueRounds, "_round", counted)
     monkeypatch.setattr(Store, "write_many", written)
     async with service(tmp_path) as jobs:
         ids = []
@@ -1595,12 +1586,12 @@ async def test_a_change_of_many_jobs_is_made_together_with_one_round_of_the_queu
             torrent = make_torrent([((f"m{i}.bin",), payload(20_000, i))], 16384, single=True,
                                    name=f"m{i}.bin")
             ids.append((await jobs.add(torrent, save_path="here"))[0].id)
-        rounds = 0
+        rounds = queue_rounds(monkeypatch)
         commits.clear()
         failed = await jobs.each([*ids, "0123456789abcdef"], jobs.pause)
         assert list(failed) == ["0123456789abcdef"] and isinstance(failed["0123456789abcdef"], JobNotFound)
         assert all(jobs.get(i).state is JobState.PAUSED for i in ids)
-        assert 1 <= rounds <= 2  # (the one after the pauses; the service's tick may fall in between)
+        assert 1 <= len(rounds) <= 2  # (the one after the pauses; the service's tick may fall in between)
         assert sum(commits) >= len(ids) and len(commits) < len(ids)
 
 
@@ -1626,16 +1617,9 @@ async def test_a_task_started_while_rounds_are_held_has_its_own_once_they_are_no
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A task started under ``one_round_after`` (a session's watcher, a stop soon) inherits its
     context: a round it asks for after the changes are over is made, not held for ever."""
-    from torrent_engine.jobs.queueing.rounds import QueueRounds
+    from tests.spies import queue_rounds
 
-    theirs: list[int] = []  # (the rounds made in the task's own turn: the service's tick makes others)
-    real_round = QueueRounds._round
-
-    async def counted(self: QueueRounds) -> None:
-        theirs.append(anyio.get_current_task().id)
-        await real_round(self)
-
-    monkeypatch.setattr(QueueRounds, "_round", counted)
+    theirs = queue_rounds(monkeypatch)  # (the tasks they were made in: the service's tick makes others)
     async with service(tmp_path) as jobs:
         go, done = anyio.Event(), anyio.Event()
         seen: list[int] = []
