@@ -262,7 +262,7 @@ class JobLifecycle:
 
     def may_check_alone(self, rec: JobRecord) -> bool:
         """Whether the job ``rec``, without a session, may have its data checked without one
-        (intake/checks.py): its torrent kept in the state folder, every file wanted, nothing its
+        (intake/checks.py): a state folder keeping its torrent, every file wanted, nothing its
         session would have to do first (a pause, a stop condition, peers to add, an incomplete
         folder), not judged by the queue (which weighs the sessions it lets run), in a service
         that seeds. A torrent added with its data is checked so when this holds of it too."""

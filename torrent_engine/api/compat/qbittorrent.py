@@ -1630,6 +1630,6 @@ async def _quietly(changes: Awaitable[dict[str, JobError]]) -> None:
     ``StateNotSaved``, raised by ``each``)."""
     for exc in (await changes).values():
         if isinstance(exc, ServiceStarting) or not isinstance(exc, JobConflict):
-            raise exc  # (no job is changed while the torrents load: the whole call is refused)
+            raise exc  # (refused while the torrents load, as the whole call is; any other: the call's)
         log.debug("qBittorrent API: skipped: %s", exc)
 

@@ -1453,7 +1453,7 @@ async def _quietly(changes: Awaitable[dict[str, JobError]]) -> None:
     is skipped, as Transmission does."""
     for exc in (await changes).values():
         if isinstance(exc, ServiceStarting) or not isinstance(exc, JobConflict | JobNotFound):
-            raise exc  # (no job is changed while the torrents load: the whole call is refused)
+            raise exc  # (refused while the torrents load, as the whole call is; any other: the call's)
         log.debug("Transmission RPC: skipped: %s", exc)
 
 
