@@ -300,7 +300,6 @@ class TorrentManager:
         for key, data, unless_kept in items:  # (in order: a later save or removal of a torrent wins)
             if unless_kept and (wanted[key] is not None if key in wanted else self._resume_kept(key)):
                 continue
-            wanted.pop(key, None)
             wanted[key] = data
         try:
             self.keep_resume_many([(key, data) for key, data in wanted.items() if data is not None])
@@ -309,6 +308,12 @@ class TorrentManager:
             raise StorageError(f"cannot keep resume data in {self.kept.path if self.kept else '-'}: "
                                f"{exc}") from exc
         return [None] * len(items)
+
+    def kept_for(self, info_hash: bytes | str) -> tuple[bool, bool]:
+        """(Blocking: a row looked up, a stat.) Whether a torrent's metainfo, and its resume
+        data, are kept in the state folder."""
+        key = bytes.fromhex(info_hash) if isinstance(info_hash, str) else info_hash
+        return self.kept is not None and self.kept.has(key), self._resume_kept(key)
 
     def _resume_kept(self, key: bytes) -> bool:
         """(Blocking: a stat.) Whether resume data is kept for ``key``: a row, or a file of an

@@ -38,7 +38,7 @@ from .model import (
     one_not_saved,
 )
 from .organising.organise import Organiser
-from .queueing.dormant import wanted_files_there
+from .queueing.dormant import seed_files_there
 from .queueing.rounds import QUEUE_MOVES, QueueRounds
 from .snapshot import session_setup, start_held
 from .store import JobRecord
@@ -99,6 +99,8 @@ class JobControl:
         state folder cannot hold) stops the rest and is raised."""
         failed: dict[str, JobError] = {}
         listed = list(dict.fromkeys(job_ids))
+        if not listed:
+            return failed
         ids = iter(listed)
 
         async def changes() -> None:
@@ -201,15 +203,15 @@ class JobControl:
 
     async def _sleeps_again(self, rec: JobRecord) -> bool:
         """The paused job ``rec`` without a session (its lock held), complete, is resumed as a
-        dormant seed, as the service's start makes one of it (restore.py): its torrent kept,
-        each file it wants there at its size; a peer asking for it wakes it. Whether it was (a
-        resume of ten thousand paused seeds started ten thousand sessions: bench/RESULTS.md)."""
+        dormant seed, as the service's start makes one of it (``seed_files_there``: its
+        torrent and resume data kept, each file it wants there at its size); a peer asking for
+        it wakes it. Whether it was (a resume of ten thousand paused seeds started ten thousand
+        sessions: bench/RESULTS.md)."""
         run = self.run
-        seeding = dataclasses.replace(rec, state=JobState.SEEDING,
-                                      options=dataclasses.replace(rec.options, paused=False))
-        if rec.state is not JobState.PAUSED or rec.error is not None or not run.may_sleep(seeding):
+        if rec.state is not JobState.PAUSED or not run.would_sleep(rec):
             return False
-        rec.options = seeding.options  # (resumed from here on: a stop meanwhile writes it so)
+        rec.options = dataclasses.replace(rec.options, paused=False)  # (resumed from here on: a stop
+        # meanwhile writes it so)
         if not await anyio.to_thread.run_sync(_files_there, run.manager, rec):
             return False
         await run.seeds.stopped(rec)  # (its pause's ``stopped`` to its trackers first)
@@ -677,6 +679,5 @@ def _kept(limit: int, was: int, kept: int, given: int | None = None) -> int:
 
 
 def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
-    """(Blocking: a small read and a stat a file.) Whether the paused seed ``rec`` may wait for
-    peers without a session: its torrent kept, and each file it wants there at its size."""
-    return manager.saved_metainfo_bytes(rec.info_hash) is not None and wanted_files_there(rec)
+    """(Blocking: a row looked up, a stat a file.) ``seed_files_there`` of the paused seed ``rec``."""
+    return seed_files_there(rec, *manager.kept_for(rec.info_hash))

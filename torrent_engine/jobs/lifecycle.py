@@ -253,8 +253,13 @@ class JobLifecycle:
         and seeding, not stopped by an error, not waiting to move out of its incomplete folder
         (in seed mode too: its session, once woken, verifies each piece as it is first served),
         not judged by the queue (which weighs the sessions it lets run), in a service that
-        seeds (its files are looked at by the caller: ``dormant.wanted_files_there``)."""
-        return (self.manager.config.seed and rec.state is JobState.SEEDING and rec.completed_at is not None
+        seeds (its files are looked at by the caller: ``dormant.seed_files_there``)."""
+        return rec.state is JobState.SEEDING and self.would_sleep(rec)
+
+    def would_sleep(self, rec: JobRecord) -> bool:
+        """``may_sleep``'s test but the job's state: whether ``rec`` (paused, say) may be a
+        dormant seed once it seeds."""
+        return (self.manager.config.seed and rec.completed_at is not None
                 and rec.error is None and rec.options.download_path is None
                 and rec.file_paths is not None and rec.file_sizes is not None
                 and rec.total_size > 0 and rec.done_size >= rec.total_size

@@ -25,7 +25,7 @@ from .disk.claims import claimed_paths
 from .disk.paths import confine
 from .lifecycle import JobLifecycle
 from .model import FINISHED_STATES, JobState, ProgramEvent, SavePathError
-from .queueing.dormant import wanted_files_there
+from .queueing.dormant import seed_files_there
 from .snapshot import shown_paths
 from .store import JobRecord
 
@@ -174,12 +174,6 @@ def _check_unfinished(manager: TorrentManager, rec: JobRecord) -> bool:
 
 
 def _files_there(saved: SavedTorrents, rec: JobRecord) -> bool:
-    """(In a worker thread.) Whether the seed ``rec`` may be woken from what is on disk: its
-    saved torrent and resume data (``saved``: what the state folder keeps, one listing for
-    every job) — a seed in seed mode has none until its session first saves, its record says
-    what a resume file would: its save path and that nothing is verified — and each file it
-    wants at its full size (the session that wakes checks them as any start does, by size and
-    mtime; in seed mode it verifies each piece as it is first served)."""
-    return (rec.info_hash in saved.metainfo
-            and (rec.info_hash in saved.resume or rec.options.seed_mode)
-            and wanted_files_there(rec))
+    """(In a worker thread.) ``seed_files_there`` of ``rec`` from ``saved`` (what the state
+    folder keeps, one listing for every job)."""
+    return seed_files_there(rec, rec.info_hash in saved.metainfo, rec.info_hash in saved.resume)

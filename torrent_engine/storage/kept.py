@@ -140,6 +140,11 @@ class MetainfoStore:
             row = db.execute("SELECT data FROM metainfo WHERE info_hash = ?", (key,)).fetchone()
         return None if row is None else bytes(row[0])
 
+    def has(self, key: bytes) -> bool:
+        """Whether metainfo is kept for ``key`` (its row looked up, not read)."""
+        with self._db.reading() as db:
+            return db.execute("SELECT 1 FROM metainfo WHERE info_hash = ?", (key,)).fetchone() is not None
+
     def delete(self, key: bytes) -> None:
         """Forget ``key``'s metainfo and resume row (committed on return; nothing when none is
         kept)."""

@@ -452,6 +452,16 @@ def wanted_files_there(rec: JobRecord) -> bool:
     return True
 
 
+def seed_files_there(rec: JobRecord, metainfo_kept: bool, resume_kept: bool) -> bool:
+    """(Blocking: a stat a file.) Whether the seed ``rec`` may wait for peers without a session
+    (a start's dormant seeds, a paused seed resumed): its torrent kept (``metainfo_kept``) and
+    its resume data (``resume_kept``) — a seed in seed mode has none until its session first
+    saves, its record says what a resume file would: its save path and that nothing is verified
+    — and each file it wants at its full size (the session that wakes checks them as any start
+    does, by size and mtime; in seed mode it verifies each piece as it is first served)."""
+    return metainfo_kept and (resume_kept or rec.options.seed_mode) and wanted_files_there(rec)
+
+
 def wanted_there(rec: JobRecord, sizes: Mapping[str, int]) -> bool:
     """``wanted_files_there`` from a look made already: ``sizes``, the files found at the job's
     data path ("/"-joined, as ``paths.files_found`` gives them)."""
