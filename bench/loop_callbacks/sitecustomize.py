@@ -12,6 +12,9 @@ step), or the callback's own name.
     PYTHONPATH=$PWD/bench/loop_callbacks:$PWD python bench/bench_many_downloads.py \
         --torrents 1000 --phases many
 
+``kill -USR1 PID`` clears the totals, ``kill -USR2 PID`` writes them to the log (most callbacks
+first): a window of the run, such as an idle minute, measured alone.
+
 The times are the wall clock's: a callback that gives the GIL up (a system call, SHA-1) and
 waits to take it back from another thread counts that wait. Asyncio's loop costs more than
 uvloop's; the shares are what to read, not the totals. Other processes load it and do nothing.
@@ -103,3 +106,20 @@ if "daemon" in sys.argv:
         _out.close()
 
     atexit.register(_summary)
+
+
+if "daemon" in sys.argv:
+    import signal as _signal
+
+    def _reset(*_args: Any) -> None:
+        _all.clear()
+
+    def _dump(*_args: Any) -> None:
+        total = sum(seconds for _, seconds in _all.values())
+        _out.write(f"callbacks since the last USR1: {total * 1000:.2f} ms\n")
+        for kind, (n, seconds) in sorted(_all.items(), key=lambda kv: -kv[1][0])[:40]:
+            _out.write(f"  {seconds * 1000:8.2f} ms {int(n):8d}  {kind}\n")
+        _out.flush()
+
+    _signal.signal(_signal.SIGUSR1, _reset)
+    _signal.signal(_signal.SIGUSR2, _dump)
