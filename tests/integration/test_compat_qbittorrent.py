@@ -583,6 +583,57 @@ async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refu
                 assert "cannot be changed" in r.text
 
 
+@pytest.mark.parametrize("call, form, shown", [
+    ("setUploadLimit", {"limit": "100000"}, ("up_limit", 100000)),
+    ("setDownloadLimit", {"limit": "200000"}, ("dl_limit", 200000)),
+    ("toggleSequentialDownload", {}, ("seq_dl", True)),
+    ("toggleFirstLastPiecePrio", {}, ("f_l_piece_prio", True)),
+    ("setSuperSeeding", {"value": "true"}, ("super_seeding", True)),
+    ("setForceStart", {"value": "true"}, ("force_start", True)),
+    ("addTags", {"tags": "one,two"}, ("tags", "one, two")),
+    ("setShareLimits", {"ratioLimit": "2", "seedingTimeLimit": "60"}, ("ratio_limit", 2)),
+])
+async def test_an_edit_of_many_torrents_writes_their_records_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str, form: dict[str, str],
+        shown: tuple[str, object]) -> None:
+    """``hashes=all`` of a limit, a toggle, force-start, tags or share limits: the torrents'
+    records are written a few dozen a transaction, not one (two) a torrent after the other
+    (10 000 took 6-13 s, force-start 35: bench/RESULTS.md). A force-start resumes the paused
+    torrents alone: one running already runs forced (a resume of each looked at its files)."""
+    from torrent_engine.jobs.service import JobService
+    from torrent_engine.jobs.store import JobStore
+
+    groups: list[int] = []
+    real = JobStore.write_many
+
+    def written(self: JobStore, recs: list[tuple[str, bytes]], *args: Any, **kwargs: Any) -> None:
+        groups.append(len(recs))
+        real(self, recs, *args, **kwargs)
+
+    resumed: list[str] = []
+    resume = JobService.resume
+
+    async def noted(self: JobService, job_id: str) -> Any:
+        resumed.append(job_id)
+        return await resume(self, job_id)
+
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            for i in range(16):
+                data, _ = torrent_bytes(f"edit{i}")
+                qbt_added(await c.post("/api/v2/torrents/add", files={"torrents": (f"{i}.torrent", data)},
+                                       data={"paused": "true" if i < 4 else "false"}))
+            monkeypatch.setattr(JobStore, "write_many", written)
+            monkeypatch.setattr(JobService, "resume", noted)
+            answer = await c.post(f"/api/v2/torrents/{call}", data={"hashes": "all", **form})
+            assert answer.status_code == 200, answer.text
+            torrents = (await c.get("/api/v2/torrents/info")).json()
+            key, value = shown
+            assert len(torrents) == 16 and all(t[key] == value for t in torrents), [t[key] for t in torrents]
+            assert sum(groups) >= 16 and len(groups) < 8, groups
+            assert len(resumed) == (4 if call == "setForceStart" else 0)
+
+
 @pytest.mark.parametrize("call", ["pause", "resume", "recheck", "delete"])
 async def test_an_action_on_many_torrents_makes_one_round_of_the_queue(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, call: str) -> None:

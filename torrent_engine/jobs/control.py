@@ -1,6 +1,6 @@
 """The verbs that control one job after its add: pause, resume, a stream's session, recheck,
-update its options, cancel (and one of them made to many jobs at once); and the history: what
-download clients list, forgetting finished jobs.
+update its options, cancel (one of them made to many jobs at once: ``QueueRounds.each``); and the
+history: what download clients list, forgetting finished jobs.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import builtins
 import dataclasses
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Callable, Collection, Generator, Iterable, Iterator, Mapping
+from collections.abc import Collection, Generator, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -35,7 +35,6 @@ from .model import (
     JobState,
     ServiceStopped,
     StateNotSaved,
-    one_not_saved,
 )
 from .organising.organise import Organiser
 from .queueing.dormant import seed_files_there
@@ -52,11 +51,6 @@ __all__ = ["MOVED_STEP", "QUEUE_MOVES", "JobControl"]
 # ``client_changes_in_steps``: a torrent that only moved costs about 1 us there (its position),
 # one listed some 40 (a view of its job made), so a step takes this many pages of moved ones
 MOVED_STEP = 10
-
-EACH_AT_ONCE = 64
-"""Jobs a change of many (``JobControl.each``) changes at the same time: their records' writes
-wait for one transaction together (one job at a time, a pause of 10 000 waited for 20 000
-transactions, each its own: bench/RESULTS.md)."""
 
 
 class JobControl:
@@ -89,34 +83,6 @@ class JobControl:
         if session is None:
             session = await self.run.start_dormant(rec)
         return rec, session
-
-    async def each(self, job_ids: Iterable[str],
-                   change: Callable[[str], Awaitable[object]]) -> dict[str, JobError]:
-        """``change`` (a change of one job by its id: the service's ``pause``, ``resume``,
-        ``recheck``...) made to each of ``job_ids``, ``EACH_AT_ONCE`` at a time, the queue's
-        rounds they ask for made once, after all of them (``QueueRounds.one_round_after``).
-        Returns the jobs it did not fit, each with its error; a ``StateNotSaved`` (a change the
-        state folder cannot hold) stops the rest and is raised."""
-        failed: dict[str, JobError] = {}
-        listed = list(dict.fromkeys(job_ids))
-        if not listed:
-            return failed
-        ids = iter(listed)
-
-        async def changes() -> None:
-            for job_id in ids:  # (the next id no other task took)
-                try:
-                    await change(job_id)
-                except StateNotSaved:
-                    raise
-                except JobError as exc:
-                    failed[job_id] = exc
-
-        with one_not_saved():  # (raised in one of the tasks: raised as itself)
-            async with self.rounds.one_round_after(), anyio.create_task_group() as tg:
-                for _ in range(min(EACH_AT_ONCE, len(listed))):
-                    tg.start_soon(changes)
-        return failed
 
     async def pause(self, job_id: str) -> Job:
         """Pause the job (peers dropped, data kept); ``JobConflict`` if it is not running."""

@@ -56,6 +56,7 @@ from ...jobs import (
     JobError,
     JobNotFound,
     JobService,
+    JobState,
     ServiceSettings,
     ServiceStarting,
     StateNotSaved,
@@ -1329,8 +1330,10 @@ class QbittorrentApi:
         value = bool(parse_bool(form.get("value")))
         jobs = self._selected(form)
         await self.service.set_features([j.id for j in jobs], force_start=value)
-        if value:
-            await _quietly(self.service.each((job.id for job in jobs), self.service.resume))
+        if value:  # (a paused one resumed, one stopped by an error too; one running already runs
+            # forced, as qBittorrent's setForced: a resume of each walked their files for nothing)
+            stopped = (job.id for job in jobs if job.options.paused or job.state is JobState.ERROR)
+            await _quietly(self.service.each(stopped, self.service.resume))
 
     async def file_prio(self, form: Form, request: Request) -> None:
         """``torrents/filePrio`` ``hash``, ``id`` (``|``-joined), ``priority`` (0, 1, 6, 7)."""
@@ -1424,24 +1427,25 @@ class QbittorrentApi:
     async def set_download_limit(self, form: Form, request: Request) -> None:
         """``torrents/setDownloadLimit`` ``limit`` (bytes per second; 0 or -1 = none)."""
         limit = _limit(form)
-        for job in self._selected(form):
-            await self.service.update(job.id, download_limit=limit)
+        await self._each(form, lambda job_id: self.service.update(job_id, download_limit=limit))
 
     async def set_upload_limit(self, form: Form, request: Request) -> None:
         """``torrents/setUploadLimit``."""
         limit = _limit(form)
-        for job in self._selected(form):
-            await self.service.update(job.id, upload_limit=limit)
+        await self._each(form, lambda job_id: self.service.update(job_id, upload_limit=limit))
 
     async def toggle_sequential(self, form: Form, request: Request) -> None:
         """``torrents/toggleSequentialDownload``."""
-        for job in self._selected(form):
-            await self.service.update(job.id, sequential=not job.options.sequential)
+        jobs = {job.id: job for job in self._selected(form)}
+        await _quietly(self.service.each(jobs, lambda job_id: self.service.update(
+            job_id, sequential=not jobs[job_id].options.sequential)))
 
     async def toggle_first_last(self, form: Form, request: Request) -> None:
         """``torrents/toggleFirstLastPiecePrio``."""
-        for job in self._selected(form):
-            await self.service.set_features([job.id], first_last_piece=not job.features.first_last_piece)
+        jobs = self._selected(form)
+        for value in (True, False):  # (each turned the other way: two changes of many)
+            await self.service.set_features([j.id for j in jobs if j.features.first_last_piece is not value],
+                                            first_last_piece=value)
 
     async def set_super_seeding(self, form: Form, request: Request) -> None:
         """``torrents/setSuperSeeding`` ``hashes``, ``value``: super-seeding (BEP 16) on or off
@@ -1450,9 +1454,9 @@ class QbittorrentApi:
         value = parse_bool(form.get("value"))
         if value is None:
             raise QbtError(400, "missing parameter value")
-        for job in self._selected(form):
-            if job.options.super_seeding != value:
-                await self.service.update(job.id, super_seeding=value)
+        await _quietly(self.service.each((job.id for job in self._selected(form)
+                                          if job.options.super_seeding != value),
+                                         lambda job_id: self.service.update(job_id, super_seeding=value)))
 
     async def set_auto_management(self, form: Form, request: Request) -> None:
         """``torrents/setAutoManagement``: off is what there is; on is not supported (400)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import anyio
@@ -120,12 +120,8 @@ class Organiser:
         before = self.catalogue.snapshot()
         gone = self.catalogue.remove([check_category(n) for n in names])
         await self._save_catalogue(before)
-        for rec in self.run.jobs:
-            if rec.features.category in gone:
-                rec.features = dataclasses.replace(rec.features, category="")
-                self.run.finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
-                await self.run.save(rec)
-                self.run.publish_updated(rec)
+        await self._each([rec for rec in self.run.jobs if rec.features.category in gone],
+                         lambda features: dataclasses.replace(features, category=""))
         return gone
 
     def tags(self) -> builtins.list[str]:
@@ -148,13 +144,24 @@ class Organiser:
         before = self.catalogue.snapshot()
         self.catalogue.tags.difference_update(gone)
         await self._save_catalogue(before)
-        for rec in self.run.jobs:
-            if gone & set(rec.features.tags):
-                rec.features = dataclasses.replace(rec.features,
-                                                   tags=tuple(t for t in rec.features.tags if t not in gone))
-                self.run.finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
-                await self.run.save(rec)
-                self.run.publish_updated(rec)
+        await self._each([rec for rec in self.run.jobs if gone & set(rec.features.tags)],
+                         lambda features: dataclasses.replace(
+                             features, tags=tuple(t for t in features.tags if t not in gone)))
+
+    async def _each(self, recs: builtins.list[JobRecord],
+                    edit: Callable[[JobFeatures], JobFeatures]) -> None:
+        """The features of ``recs`` (finished ones too: a category or tag forgotten) edited and
+        written, many at a time (``QueueRounds.each``: their records in shared transactions)."""
+        by_id = {rec.id: rec for rec in recs}
+
+        async def one(job_id: str) -> None:
+            rec = by_id[job_id]
+            rec.features = edit(rec.features)
+            self.run.finished_jobs.pop(rec.id, None)  # (a finished job's view is built once)
+            await self.run.save(rec)
+            self.run.publish_updated(rec)
+
+        await self.rounds.each(by_id, one)
 
     async def known(self, features: JobFeatures) -> None:
         """A job's category and tags become known (as clients expect when adding with new ones)."""
@@ -184,10 +191,8 @@ class Organiser:
         if any(n.content_layout != rec.features.content_layout for n, rec in zip(new, recs, strict=True)):
             raise JobConflict("the content layout is chosen when the job is added (move it with "
                               "set_location)", "content_layout")
-        for rec, features in zip(recs, new, strict=True):
-            await self._set_job_features(rec, features)
-            self.run.sleepers.wake(rec)  # (its share limits and force-start: judged again)
-        await self.rounds.enforce()
+        await self._set_features_of(dict(zip((r.id for r in recs), zip(recs, new, strict=True), strict=True)),
+                                    wake=True)
         return [self.run.snapshot(r) for r in recs]
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
@@ -195,9 +200,8 @@ class Organiser:
         await self.run.check_running()
         extra = check_tags(tags)
         recs = [self.run.unfinished(i) for i in dict.fromkeys(job_ids)]
-        for rec in recs:
-            features = dataclasses.replace(rec.features, tags=tuple(sorted({*rec.features.tags, *extra})))
-            await self._set_job_features(rec, features)
+        await self._set_features_of({rec.id: (rec, dataclasses.replace(
+            rec.features, tags=tuple(sorted({*rec.features.tags, *extra})))) for rec in recs})
         return [self.run.snapshot(r) for r in recs]
 
     async def remove_tags(self, job_ids: Iterable[str],
@@ -206,10 +210,34 @@ class Organiser:
         await self.run.check_running()
         gone = set(check_tags(tags)) if tags is not None else None
         recs = [self.run.unfinished(i) for i in dict.fromkeys(job_ids)]
-        for rec in recs:
-            kept = () if gone is None else tuple(t for t in rec.features.tags if t not in gone)
-            await self._set_job_features(rec, dataclasses.replace(rec.features, tags=kept))
+        await self._set_features_of({rec.id: (rec, dataclasses.replace(
+            rec.features, tags=() if gone is None else tuple(t for t in rec.features.tags if t not in gone)))
+            for rec in recs})
         return [self.run.snapshot(r) for r in recs]
+
+    async def _set_features_of(self, changes: dict[str, tuple[JobRecord, JobFeatures]], *,
+                               wake: bool = False) -> None:
+        """Each job's new features (by its id: its record and them) made, many at a time
+        (``QueueRounds.each``: their records in shared transactions, one round of the queue
+        after all); the new categories and tags known first, once. ``wake``: each job's share
+        limits and force-start judged again. The first error of a job is raised once the
+        others are changed (a ``StateNotSaved`` stops the rest)."""
+        if not changes:
+            return
+        tags = {t for _, features in changes.values() for t in features.tags}
+        categories = {features.category for _, features in changes.values() if features.category}
+        for category in categories or {""}:  # (the catalogue written once, not by each job's change)
+            await self.known(JobFeatures(category=category, tags=tuple(sorted(tags))))
+
+        async def one(job_id: str) -> None:
+            rec, features = changes[job_id]
+            await self._set_job_features(rec, features)
+            if wake:
+                self.run.sleepers.wake(rec)  # (its share limits and force-start: judged again)
+
+        failed = await self.rounds.each(changes, one)
+        if failed:
+            raise next(iter(failed.values()))
 
     async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
         async with self.run.lock(rec.id):

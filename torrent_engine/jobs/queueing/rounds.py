@@ -11,7 +11,7 @@ import builtins
 import dataclasses
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
 
@@ -26,8 +26,10 @@ from ..model import (
     NO_LIMIT,
     InvalidJobRequest,
     JobConflict,
+    JobError,
     JobState,
     StateNotSaved,
+    one_not_saved,
     same_listed_step,
     share_ratio,
 )
@@ -45,9 +47,37 @@ QUEUE_MOVES = ("top", "bottom", "up", "down")
 MAX_STEP = 300.0  # seconds of seeding one tick may count (a machine asleep does not seed)
 UNCHECKED = (State.QUEUED, State.CHECKING)  # a session whose start-up check is not over
 
+EACH_AT_ONCE = 64
+"""Jobs a change of many (``QueueRounds.each``) changes at the same time: their records' writes
+wait for one transaction together (one job at a time, a pause of 10 000 waited for 20 000
+transactions, each its own: bench/RESULTS.md)."""
+
 _ONE_ROUND: ContextVar[object | None] = ContextVar("one_round", default=None)
 """The ``QueueRounds.one_round_after`` the code running is under (the tasks it starts inherit it)."""
 
+
+async def at_once(job_ids: Iterable[str], change: Callable[[str], Awaitable[object]]) -> dict[str, JobError]:
+    """``change`` made to each of ``job_ids``, ``EACH_AT_ONCE`` at a time (their records' writes
+    then share transactions); the jobs it did not fit, each with its error. A ``StateNotSaved``
+    stops the rest and is raised as itself."""
+    failed: dict[str, JobError] = {}
+    listed = list(dict.fromkeys(job_ids))
+    ids = iter(listed)
+
+    async def changes() -> None:
+        for job_id in ids:  # (the next id no other task took)
+            try:
+                await change(job_id)
+            except StateNotSaved:
+                raise
+            except JobError as exc:
+                failed[job_id] = exc
+
+    with one_not_saved():  # (raised in one of the tasks: raised as itself)
+        async with anyio.create_task_group() as tg:
+            for _ in range(min(EACH_AT_ONCE, len(listed))):
+                tg.start_soon(changes)
+    return failed
 
 class QueueRounds:
     """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
@@ -97,14 +127,20 @@ class QueueRounds:
             rec = self.run.jobs.get(job_id)
             if rec is not None and rec.queue_position != position:
                 moves.append((rec, position))
-        saved: list[JobRecord] = []
+        moving = {rec.id: (rec, position) for rec, position in moves}
+
+        async def save(job_id: str) -> None:
+            rec, position = moving[job_id]
+            await self.run.save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
+
+        async def put_back(job_id: str) -> None:
+            await self.run.save(moving[job_id][0])  # (its place as it was, when it can be written)
+
         try:  # (every moved record durable before any place changes: refused whole when not)
-            for rec, position in moves:
-                await self.run.save(rec, dataclasses.replace(rec, queue_position=position), strict=True)
-                saved.append(rec)
+            await at_once(moving, save)  # (many at a time: the top of 10 000 moves them all)
         except StateNotSaved:
-            for rec in saved:
-                await self.run.save(rec)  # (their places as they were, when it can be written)
+            with anyio.CancelScope(shield=True):
+                await at_once(moving, put_back)  # (each: one written before the failure, or in flight)
             raise
         for rec, position in moves:
             rec.queue_position = position
@@ -159,6 +195,19 @@ class QueueRounds:
             _ONE_ROUND.reset(entered)
             self._holding.discard(token)
         await self.enforce()
+
+    async def each(self, job_ids: Iterable[str],
+                   change: Callable[[str], Awaitable[object]]) -> dict[str, JobError]:
+        """``change`` (a change of one job by its id: the service's ``pause``, ``resume``, an
+        edit of its features...) made to each of ``job_ids`` (``at_once``), the rounds they ask
+        for made once, after all of them (``one_round_after``). Returns the jobs it did not fit,
+        each with its error; a ``StateNotSaved`` (a change the state folder cannot hold) stops
+        the rest and is raised."""
+        listed = list(dict.fromkeys(job_ids))
+        if not listed:
+            return {}
+        async with self.one_round_after():
+            return await at_once(listed, change)
 
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
