@@ -1,6 +1,7 @@
 """Spies for the tests that a job the queue holds never runs: which sessions start their swarm
 (trackers, DHT and LSD announced to; peers dialed from then on), and data checks that last
-until the test releases them; where the manager starts sessions; the queue's rounds made."""
+until the test releases them; where the manager starts sessions; the queue's rounds made; the
+job records each transaction writes."""
 
 from __future__ import annotations
 
@@ -33,6 +34,21 @@ def queue_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
     monkeypatch.setattr(QueueRounds, "_round", counted)
     return made
+
+
+def records_written(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many job records each transaction of the job store writes, from now on."""
+    from torrent_engine.jobs.store import JobStore
+
+    groups: list[int] = []
+    real = JobStore.write_many
+
+    def written(self: JobStore, recs: list[tuple[str, bytes]], *args: Any, **kwargs: Any) -> None:
+        groups.append(len(recs))
+        real(self, recs, *args, **kwargs)
+
+    monkeypatch.setattr(JobStore, "write_many", written)
+    return groups
 
 
 def swarms_started(monkeypatch: pytest.MonkeyPatch, *, by: str = "name") -> list[str]:

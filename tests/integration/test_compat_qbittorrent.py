@@ -600,15 +600,8 @@ async def test_an_edit_of_many_torrents_writes_their_records_together(
     records are written a few dozen a transaction, not one (two) a torrent after the other
     (10 000 took 6-13 s, force-start 35: bench/RESULTS.md). A force-start resumes the paused
     torrents alone: one running already runs forced (a resume of each looked at its files)."""
+    from tests.spies import records_written
     from torrent_engine.jobs.service import JobService
-    from torrent_engine.jobs.store import JobStore
-
-    groups: list[int] = []
-    real = JobStore.write_many
-
-    def written(self: JobStore, recs: list[tuple[str, bytes]], *args: Any, **kwargs: Any) -> None:
-        groups.append(len(recs))
-        real(self, recs, *args, **kwargs)
 
     resumed: list[str] = []
     resume = JobService.resume
@@ -623,7 +616,7 @@ async def test_an_edit_of_many_torrents_writes_their_records_together(
                 data, _ = torrent_bytes(f"edit{i}")
                 qbt_added(await c.post("/api/v2/torrents/add", files={"torrents": (f"{i}.torrent", data)},
                                        data={"paused": "true" if i < 4 else "false"}))
-            monkeypatch.setattr(JobStore, "write_many", written)
+            groups = records_written(monkeypatch)
             monkeypatch.setattr(JobService, "resume", noted)
             answer = await c.post(f"/api/v2/torrents/{call}", data={"hashes": "all", **form})
             assert answer.status_code == 200, answer.text

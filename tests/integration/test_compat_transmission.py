@@ -294,6 +294,41 @@ async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path)
         assert Path(again["torrentFile"]) == kept and kept.read_bytes() == data
 
 
+@pytest.mark.parametrize("change, field, value", [
+    ({"uploadLimit": 50, "uploadLimited": True}, "uploadLimit", 50),
+    ({"seedRatioLimit": 2.5, "seedRatioMode": 1}, "seedRatioLimit", 2.5),
+    ({"labels": ["a", "b"]}, "labels", ["a", "b"]),
+    ({"peer-limit": 7}, "peer-limit", 7),
+])
+async def test_a_set_of_many_torrents_writes_their_records_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, change: dict[str, object], field: str,
+        value: object) -> None:
+    """``torrent-set`` of every torrent (no ``ids``) changes them many at a time: their records
+    are written a few dozen a transaction, not one a torrent after the other."""
+    from tests.spies import records_written
+
+    async with running_api(tmp_path) as api:
+        c = api.client
+        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
+            "x-transmission-session-id"]
+        head = {"X-Transmission-Session-Id": sid}
+        for i in range(16):
+            torrent = make_torrent([((f"s{i}.bin",), payload(20_000, i))], 16384, single=True,
+                                   name=f"s{i}.bin")
+            add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
+            r = await c.post("/transmission/rpc", headers=head,
+                             json={"method": "torrent-add", "arguments": add})
+            assert r.json()["result"] == "success", r.text
+        groups = records_written(monkeypatch)
+        r = await c.post("/transmission/rpc", headers=head,
+                         json={"method": "torrent-set", "arguments": change})
+        assert r.json()["result"] == "success", r.text
+        assert sum(groups) >= 16 and len(groups) < 8, groups
+        r = await c.post("/transmission/rpc", headers=head,
+                         json={"method": "torrent-get", "arguments": {"fields": [field]}})
+        assert [t[field] for t in r.json()["arguments"]["torrents"]] == [value] * 16
+
+
 @pytest.mark.parametrize("method", ["torrent-stop", "torrent-start", "torrent-verify", "torrent-remove"])
 async def test_a_method_on_many_torrents_makes_one_round_of_the_queue(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, method: str) -> None:

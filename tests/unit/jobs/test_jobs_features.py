@@ -192,19 +192,6 @@ async def test_categories_and_tags_persist_and_a_category_path_applies(tmp_path:
 
 
 # -- the queue ---------------------------------------------------------------------------------
-def written_groups(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many records each transaction of the job store writes, from now on."""
-    groups: list[int] = []
-    real = JobStore.write_many
-
-    def written(self: JobStore, recs: list[tuple[str, bytes]], *args: object, **kwargs: object) -> None:
-        groups.append(len(recs))
-        real(self, recs, *args, **kwargs)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(JobStore, "write_many", written)
-    return groups
-
-
 @pytest.mark.parametrize("edit", ["set_features", "add_tags", "remove_tags", "delete_tags",
                                   "remove_categories", "move_in_queue"])
 async def test_an_edit_of_many_jobs_writes_their_records_together(
@@ -213,13 +200,13 @@ async def test_an_edit_of_many_jobs_writes_their_records_together(
     ``hashes=all``, qbit_manage's tagging of every torrent) are written a few dozen records a
     transaction, not a transaction (two) a job one after the other: 10 000 took 11-13 s where
     qbittorrent-nox takes under 2 (bench/RESULTS.md); the queue has one round after them all."""
-    from tests.spies import queue_rounds
+    from tests.spies import queue_rounds, records_written
 
     async with service(tmp_path) as jobs:
         await jobs.create_category("old", "")
         labels = JobFeatures(category="old", tags=("x", "y"))
         ids = [(await jobs.add(magnet(c), paused=True, features=labels))[0].id for c in "0123456789abcdef"]
-        groups, rounds = written_groups(monkeypatch), queue_rounds(monkeypatch)
+        groups, rounds = records_written(monkeypatch), queue_rounds(monkeypatch)
         if edit == "set_features":
             await jobs.set_features(ids, category="old", ratio_limit=2.0, tags=["z"])
             assert all(jobs.get(i).features.ratio_limit == 2.0 for i in ids)

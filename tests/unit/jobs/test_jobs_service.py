@@ -1569,17 +1569,9 @@ async def test_a_change_of_many_jobs_is_made_together_with_one_round_of_the_queu
     the queue's rounds each change asks for are one, after all of them (a round a job, each
     walking the awake jobs, made a pause of ten thousand take seconds); a job the change does not
     fit is returned with its error, the others are changed."""
-    from tests.spies import queue_rounds
-    from torrent_engine.jobs.store import JobStore as Store
+    from tests.spies import queue_rounds, records_written
 
-    commits: list[int] = []
-    real_write = Store.write_many
-
-    def written(self: Store, recs: Any, *args: Any, **kwargs: Any) -> Any:
-        commits.append(len(recs))
-        return real_write(self, recs, *args, **kwargs)
-
-    monkeypatch.setattr(Store, "write_many", written)
+    commits = records_written(monkeypatch)
     async with service(tmp_path) as jobs:
         ids = []
         for i in range(20):

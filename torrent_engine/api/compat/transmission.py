@@ -1114,6 +1114,7 @@ class TransmissionRpc:
             features_from(features)  # (checked before anything changes)
         peer_limit = check_job_peers(a["peer-limit"], "peer-limit") if "peer-limit" in a else None
         settings = self.service.get_settings()
+        updates: dict[str, Callable[[], Awaitable[Job]]] = {}  # (worked out before any job is changed)
         for job in jobs:
             limits: dict[str, int] = {}
             kept: dict[str, int] = {}  # (a value sent with its switch off: kept for when it is on)
@@ -1140,23 +1141,33 @@ class TransmissionRpc:
                 prios[index[i]] = 0
             sequential = bool(a["sequentialDownload"]) if "sequentialDownload" in a else None
             if peer_limit is not None or limits or prios or sequential is not None:
-                await self.service.update(job.id, file_priorities=prios or None, sequential=sequential,
-                                          download_limit=limits.get("download_limit"),
-                                          upload_limit=limits.get("upload_limit"), max_peers=peer_limit,
-                                          kept_download_limit=kept.get("download_limit"),
-                                          kept_upload_limit=kept.get("upload_limit"))
-            if features:
-                await self.service.set_features([job.id], **features)
+                updates[job.id] = partial(
+                    self.service.update, job.id, file_priorities=prios or None, sequential=sequential,
+                    download_limit=limits.get("download_limit"), upload_limit=limits.get("upload_limit"),
+                    max_peers=peer_limit, kept_download_limit=kept.get("download_limit"),
+                    kept_upload_limit=kept.get("upload_limit"))
+
+        async def change(job_id: str) -> None:
+            if job_id in updates:
+                await updates[job_id]()
+            tiers = trackers[job_id]
+            if tiers is not None:
+                await self.service.set_trackers(job_id, tiers)
+            if group is not None:
+                await self.service.set_job_group(job_id, group)
+
+        if features:  # (the same for every job: one change of many)
+            await self.service.set_features([job.id for job in jobs], **features)
+        # many at a time (their records written together: one after the other, 10 000 took seconds)
+        failed = await self.service.each((job.id for job in jobs), change)
+        if failed:
+            raise next(iter(failed.values()))  # (the others changed)
+        for job in jobs:  # (in order: each place taken after the one before)
             if "queuePosition" in a:
                 await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))
             if a.get("location"):
                 location = str(a["location"])
                 await self.service.set_location(job.id, self.gate.confine(location, "location") or location)
-            tiers = trackers[job.id]
-            if tiers is not None:
-                await self.service.set_trackers(job.id, tiers)
-            if group is not None:
-                await self.service.set_job_group(job.id, group)
         return {}
 
     async def group_get(self, arguments: JSONObject) -> Answer:
