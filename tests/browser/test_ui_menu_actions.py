@@ -181,3 +181,36 @@ async def test_export_torrent_saves_each_jobs_torrent_and_a_magnet_without_its_m
             saved, said = await in_thread(export)
         assert saved == [("Exported payload.torrent", base64.b64encode(torrent.to_bytes()).decode())]
         assert "export" in said and "its metadata is not known" in said, said
+
+
+async def test_a_category_given_to_every_job_ticked_is_one_request_written_together(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The menu's Category… on a selection of many jobs (the head's box: every job shown) sends
+    one request for them all (``POST /api/jobs/bulk``, ``update``): their records are written a
+    few dozen a transaction, where a PATCH a job, one after the other, took seconds for
+    thousands."""
+    from selenium.webdriver.common.by import By
+
+    from tests.spies import records_written
+
+    async with running_api(tmp_path) as api:
+        service = api.service
+        await service.create_category("tv", "")
+        ids = [(await service.add(_magnet(i), AddOptions(paused=True)))[0].id for i in range(16)]
+        groups = records_written(monkeypatch)
+        with chromium(1400, 900) as driver:
+            def categorise() -> None:
+                driver.get(f"{api.url}/#token={TOKEN}")
+                wait(driver, lambda d: d.find_element(By.ID, "count-active").text == "16")
+                driver.find_element(By.ID, "select-all").click()
+                use_menu(driver, ids[3], "category")
+                answer_prompt(driver, "tv")
+
+            await in_thread(categorise)
+            with anyio.fail_after(20):
+                while any(service.get(i).features.category != "tv" for i in ids):
+                    await anyio.sleep(0.05)
+            shown = await in_thread(lambda: wait(driver, lambda d: all(
+                "tv" in job_row(d, i).text for i in ids[:5]) and "shown"))
+        assert shown == "shown"
+        assert sum(groups) >= len(ids) and len(groups) < len(ids), groups

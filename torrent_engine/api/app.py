@@ -95,7 +95,7 @@ MAX_TORRENT_SIZE = DEFAULT_MAX_METADATA_SIZE  # a .torrent larger than the metad
 JSON_OVERHEAD = 64 * 1024
 MAX_JSON_DEPTH = 16  # our bodies are flat objects holding lists and maps of scalars
 EVENT_ID = re.compile(r"-?[0-9]+")  # a Last-Event-ID (int() would also take " 1", "+1", "1_0")
-BULK_ACTIONS = ("pause", "resume", "recheck", "reannounce", "cancel", "forget")
+BULK_ACTIONS = ("pause", "resume", "recheck", "reannounce", "cancel", "forget", "update")
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 
@@ -593,8 +593,15 @@ class Api:
 
     async def update(self, request: Request) -> Response:
         """``PATCH /api/jobs/{id}``: change file priorities, sequential order, rate limits, the
-        job's connections at most, super-seeding (BEP 16) or its bandwidth group."""
-        data = await read_json(request, self.max_json)
+        job's connections at most, super-seeding (BEP 16), its bandwidth group, or its features
+        (category, tags, share limits...)."""
+        job_id = request.path_params["job_id"]
+        await self._edit(await read_json(request, self.max_json))(job_id)
+        return JSONResponse(self.service.get(job_id).to_json(detail=True))
+
+    def _edit(self, data: JSONObject) -> Callable[[str], Awaitable[None]]:
+        """A ``PATCH /api/jobs/{id}`` body read and checked (``ApiError`` naming the field it
+        cannot take): the change it asks of a job, by the job's id."""
         known = {"file_priorities", "sequential", "download_limit", "upload_limit", "max_peers",
                  "super_seeding", "group", *FEATURE_FIELDS}
         unknown = sorted(set(data) - known)
@@ -610,19 +617,23 @@ class Api:
         if group is not None and not isinstance(group, str):
             raise ApiError(400, "must be a bandwidth group's name, or \"\" for none", "group")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
-        if changes:  # category, tags, share limits ...
-            await self.service.set_features([request.path_params["job_id"]], **changes)
-        if group is not None:
-            await self.service.set_job_group(request.path_params["job_id"], group, "group")
-        if changes or group is not None:
-            if not set(data) - FEATURE_FIELDS - {"group"}:
-                return JSONResponse(self.service.get(request.path_params["job_id"]).to_json(detail=True))
-        job = await self.service.update(
-            request.path_params["job_id"], file_priorities=priorities, sequential=sequential,
-            download_limit=_int_or_none(data.get("download_limit"), "download_limit"),
-            upload_limit=_int_or_none(data.get("upload_limit"), "upload_limit"),
-            max_peers=_int_or_none(data.get("max_peers"), "max_peers"), super_seeding=super_seeding)
-        return JSONResponse(job.to_json(detail=True))
+        download_limit = _int_or_none(data.get("download_limit"), "download_limit")
+        upload_limit = _int_or_none(data.get("upload_limit"), "upload_limit")
+        max_peers = _int_or_none(data.get("max_peers"), "max_peers")
+        # (features or a group alone change no option; anything else, or nothing, is an update)
+        options = not (changes or group is not None) or bool(set(data) - FEATURE_FIELDS - {"group"})
+
+        async def edit(job_id: str) -> None:
+            if changes:  # category, tags, share limits ...
+                await self.service.set_features([job_id], **changes)
+            if group is not None:
+                await self.service.set_job_group(job_id, group, "group")
+            if options:
+                await self.service.update(
+                    job_id, file_priorities=priorities, sequential=sequential, download_limit=download_limit,
+                    upload_limit=upload_limit, max_peers=max_peers, super_seeding=super_seeding)
+
+        return edit
 
     async def cancel(self, request: Request) -> Response:
         """``DELETE /api/jobs/{id}``: cancel the job (``?delete_files=true`` removes its data)."""
@@ -631,10 +642,11 @@ class Api:
         return JSONResponse(job.to_json(detail=True))
 
     async def bulk(self, request: Request) -> Response:
-        """``POST /api/jobs/bulk`` ``{"action", "ids", "delete_files"?}``: one action on many jobs
-        (the web UI's selection), each as its own route would do it; a job the action does not fit
-        is listed in ``failed`` with the reason, the others are done. A change the state folder
-        cannot hold stops the rest (507/503, as for one job)."""
+        """``POST /api/jobs/bulk`` ``{"action", "ids", "delete_files"?, "changes"?}``: one action
+        on many jobs (the web UI's selection), each as its own route would do it (``update``:
+        ``changes`` is a ``PATCH /api/jobs/{id}`` body, checked once); a job the action does not
+        fit is listed in ``failed`` with the reason, the others are done. A change the state
+        folder cannot hold stops the rest (507/503, as for one job)."""
         data = await read_json(request, self.max_json)
         action = data.get("action")
         if action not in BULK_ACTIONS:
@@ -646,8 +658,15 @@ class Api:
         delete = False if data.get("delete_files") is None else _bool(data["delete_files"], "delete_files")
         if delete and action not in ("cancel", "forget"):
             raise ApiError(400, "delete_files goes with cancel or forget", "delete_files")
+        if (data.get("changes") is not None) != (action == "update"):
+            raise ApiError(400, "changes go with update, and update needs them", "changes")
         one: Callable[[str], Awaitable[object]]
-        if action == "cancel":
+        if action == "update":
+            changes = data["changes"]
+            if not isinstance(changes, dict):
+                raise ApiError(400, "changes must be an object: a PATCH /api/jobs/{id} body", "changes")
+            one = self._edit(changes)
+        elif action == "cancel":
             async def one(job_id: str) -> object:
                 return await self.service.cancel(job_id, delete_files=delete)
         elif action == "forget":

@@ -612,11 +612,13 @@ SCHEMAS: dict[str, Schema] = {
     }),
     "Removed": _obj({"removed": COUNT}, ["removed"]),
     "BulkAction": _obj({
-        "action": {"type": "string", "enum": ["pause", "resume", "recheck", "reannounce", "cancel", "forget"],
+        "action": {"type": "string",
+                   "enum": ["pause", "resume", "recheck", "reannounce", "cancel", "forget", "update"],
                    "description": "what each route does to one job; forget: a finished job "
-                                  "leaves the history"},
+                                  "leaves the history; update: PATCH /api/jobs/{id} with changes"},
         "ids": {"type": "array", "items": STRING, "minItems": 1},
-        "delete_files": _null(BOOL)}, ["action", "ids"], closed=False),
+        "delete_files": _null(BOOL),
+        "changes": _null(_ref("UpdateJob"))}, ["action", "ids"], closed=False),
     "BulkDone": _obj({
         "action": STRING,
         "done": {"type": "array", "items": STRING, "description": "the jobs it was done to"},
