@@ -161,7 +161,9 @@ class Organiser:
             await self.run.save(rec)
             self.run.publish_updated(rec)
 
-        await self.rounds.each(by_id, one)
+        failed = await self.rounds.each(by_id, one)
+        if failed:
+            raise next(iter(failed.values()))  # (the others edited)
 
     async def known(self, features: JobFeatures) -> None:
         """A job's category and tags become known (as clients expect when adding with new ones)."""
@@ -237,7 +239,7 @@ class Organiser:
 
         failed = await self.rounds.each(changes, one)
         if failed:
-            raise next(iter(failed.values()))
+            raise next(iter(failed.values()))  # (the others changed)
 
     async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
         async with self.run.lock(rec.id):

@@ -79,6 +79,7 @@ async def at_once(job_ids: Iterable[str], change: Callable[[str], Awaitable[obje
                 tg.start_soon(changes)
     return failed
 
+
 class QueueRounds:
     """The queue's rounds over the jobs of ``run`` (see the module's docstring), and the verbs
     that change the queue's order."""
