@@ -16,6 +16,7 @@ from typing import TypeVar
 import anyio
 import anyio.abc
 
+from ..engine.grouped import Grouped
 from ..engine.manager import TorrentManager
 from ..errors import TorrentEngineError
 from ..session import Session
@@ -61,6 +62,8 @@ class JobControl:
         self.run = run
         self.rounds = rounds
         self.organiser = organiser
+        # (the paused seeds resumed together have their files looked at a group a thread hop)
+        self._looks: Grouped[JobRecord] = Grouped(lambda recs: _files_there(run.manager, recs))
 
     def _reachable(self, job_id: str, action: str) -> tuple[JobRecord, Session | None]:
         """The unfinished job ``job_id`` and its session (None: a dormant job, see ``dormant``);
@@ -178,7 +181,7 @@ class JobControl:
             return False
         rec.options = dataclasses.replace(rec.options, paused=False)  # (resumed from here on: a stop
         # meanwhile writes it so)
-        if not await anyio.to_thread.run_sync(_files_there, run.manager, rec):
+        if not await self._looks.run(rec):
             return False
         await run.seeds.stopped(rec)  # (its pause's ``stopped`` to its trackers first)
         try:
@@ -644,6 +647,13 @@ def _kept(limit: int, was: int, kept: int, given: int | None = None) -> int:
     return given if given is not None else was or kept
 
 
-def _files_there(manager: TorrentManager, rec: JobRecord) -> bool:
-    """(Blocking: a row looked up, a stat a file.) ``seed_files_there`` of the paused seed ``rec``."""
-    return seed_files_there(rec, *manager.kept_for(rec.info_hash))
+def _files_there(manager: TorrentManager, recs: list[JobRecord]) -> list[bool | Exception]:
+    """(Blocking: a row looked up, a stat a file.) ``seed_files_there`` of each paused seed of
+    ``recs``, or the exception its look raised."""
+    out: list[bool | Exception] = []
+    for rec in recs:
+        try:
+            out.append(seed_files_there(rec, *manager.kept_for(rec.info_hash)))
+        except Exception as exc:
+            out.append(exc)
+    return out

@@ -8,6 +8,7 @@ import dataclasses
 import gc
 import json
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -100,11 +101,22 @@ async def test_a_dormant_seed_is_paused_and_resumed_as_any_job(tmp_path: Path) -
 
 @pytest.mark.parametrize("gone", [False, True])
 async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
-        tmp_path: Path, gone: bool) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, gone: bool) -> None:
     """Dormant seeds paused and resumed together (``each``, as a client's "resume all"): each
     a dormant seed again, no session started, no saved torrent read again (the deduplication
-    knew their files); one whose file is gone (or not at its size) meanwhile is resumed with a
-    session, which says what is missing."""
+    knew their files), their files looked at a group a worker-thread hop (a hop each made a
+    resume of 10 000 take 7 s: bench/RESULTS.md); one whose file is gone (or not at its size)
+    meanwhile is resumed with a session, which says what is missing."""
+    from torrent_engine.jobs import control
+
+    looks: list[int] = []
+    real_look = control._files_there
+
+    def looked(*args: Any) -> Any:
+        looks.append(len(args[1]) if isinstance(args[1], list) else 1)
+        return real_look(*args)
+
+    monkeypatch.setattr(control, "_files_there", looked)
     torrents = [two_files(f"pair{i}") for i in range(4)]
     for t in torrents:
         seed_data(tmp_path / "dl", t)
@@ -128,6 +140,7 @@ async def test_paused_seeds_resumed_together_wait_for_peers_without_sessions(
         if gone:
             (tmp_path / "dl" / "pair0" / "b.bin").unlink()
         assert await jobs.each(ids, jobs.resume) == {}
+        assert sum(looks) == len(ids) and len(looks) < len(ids), looks
         assert [jobs.get(i).state for i in ids[1:]] == [JobState.SEEDING] * 3
         # (the one whose file is gone: its session started, found the file missing and stopped)
         assert all(jobs.manager.get(t.info_hash) is None for t in torrents[1:])
