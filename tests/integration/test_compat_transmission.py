@@ -294,6 +294,20 @@ async def test_torrent_file_is_the_kept_copy_as_flexget_reads_it(tmp_path: Path)
         assert Path(again["torrentFile"]) == kept and kept.read_bytes() == data
 
 
+async def _many_added(c: httpx.AsyncClient, count: int, *, paused: bool) -> dict[str, str]:
+    """``count`` one-file torrents added through ``torrent-add`` (``paused`` or not); the
+    session header the calls that follow send."""
+    sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
+        "x-transmission-session-id"]
+    head = {"X-Transmission-Session-Id": sid}
+    for i in range(count):
+        torrent = make_torrent([((f"m{i}.bin",), payload(20_000, i))], 16384, single=True, name=f"m{i}.bin")
+        add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": paused}
+        r = await c.post("/transmission/rpc", headers=head, json={"method": "torrent-add", "arguments": add})
+        assert r.json()["result"] == "success", r.text
+    return head
+
+
 @pytest.mark.parametrize("change, field, value", [
     ({"uploadLimit": 50, "uploadLimited": True}, "uploadLimit", 50),
     ({"seedRatioLimit": 2.5, "seedRatioMode": 1}, "seedRatioLimit", 2.5),
@@ -309,16 +323,7 @@ async def test_a_set_of_many_torrents_writes_their_records_together(
 
     async with running_api(tmp_path) as api:
         c = api.client
-        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
-            "x-transmission-session-id"]
-        head = {"X-Transmission-Session-Id": sid}
-        for i in range(16):
-            torrent = make_torrent([((f"s{i}.bin",), payload(20_000, i))], 16384, single=True,
-                                   name=f"s{i}.bin")
-            add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
-            r = await c.post("/transmission/rpc", headers=head,
-                             json={"method": "torrent-add", "arguments": add})
-            assert r.json()["result"] == "success", r.text
+        head = await _many_added(c, 16, paused=True)
         groups = records_written(monkeypatch)
         r = await c.post("/transmission/rpc", headers=head,
                          json={"method": "torrent-set", "arguments": change})
@@ -338,17 +343,7 @@ async def test_a_method_on_many_torrents_makes_one_round_of_the_queue(
 
     async with running_api(tmp_path) as api:
         c = api.client
-        sid = (await c.post("/transmission/rpc", json={"method": "session-get"})).headers[
-            "x-transmission-session-id"]
-        head = {"X-Transmission-Session-Id": sid}
-        for i in range(12):
-            torrent = make_torrent([((f"m{i}.bin",), payload(20_000, i))], 16384, single=True,
-                                   name=f"m{i}.bin")
-            add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(),
-                   "paused": method == "torrent-start"}
-            r = await c.post("/transmission/rpc", headers=head,
-                             json={"method": "torrent-add", "arguments": add})
-            assert r.json()["result"] == "success", r.text
+        head = await _many_added(c, 12, paused=method == "torrent-start")
         rounds = queue_rounds(monkeypatch)
         r = await c.post("/transmission/rpc", headers=head, json={"method": method, "arguments": {}})
         assert r.json()["result"] == "success", r.text
