@@ -37,17 +37,23 @@ def queue_rounds(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 def records_written(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many job records each transaction of the job store writes, from now on."""
+    """The job store's transactions from now on, each as how many records it wrote (a record
+    written alone counts one)."""
     from torrent_engine.jobs.store import JobStore
 
     groups: list[int] = []
-    real = JobStore.write_many
+    real_many, real_one = JobStore.write_many, JobStore.write
 
-    def written(self: JobStore, recs: list[tuple[str, bytes]], *args: Any, **kwargs: Any) -> None:
-        groups.append(len(recs))
-        real(self, recs, *args, **kwargs)
+    def written(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
+        groups.append(len(rows))
+        real_many(self, rows)
+
+    def written_alone(self: JobStore, job_id: str, data: bytes) -> None:
+        groups.append(1)
+        real_one(self, job_id, data)
 
     monkeypatch.setattr(JobStore, "write_many", written)
+    monkeypatch.setattr(JobStore, "write", written_alone)
     return groups
 
 

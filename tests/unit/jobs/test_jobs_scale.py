@@ -15,6 +15,7 @@ from typing import Any
 import anyio
 import pytest
 
+from tests.spies import records_written
 from tests.unit.clock import FakeClock
 from tests.unit.jobs.confines import counted_confines
 from tests.unit.jobs.test_jobs_features import cfg, service, wait_state
@@ -70,20 +71,6 @@ def count_status(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
 
     monkeypatch.setattr(Session, "status", status)
     return calls
-
-
-def count_writes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The job store's transactions from now on, each as how many records it wrote."""
-    writes: list[int] = []
-    real_write_many = JobStore.write_many
-
-    def write_many(self: JobStore, rows: list[tuple[str, bytes]]) -> None:
-        writes.append(len(rows))
-        real_write_many(self, rows)
-
-    monkeypatch.setattr(JobStore, "write_many", write_many)
-    monkeypatch.setattr(JobStore, "write", lambda self, job_id, data: writes.append(1))
-    return writes
 
 
 def checks_in_threads(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -229,7 +216,7 @@ async def test_a_batch_of_adds_is_written_in_few_transactions_each_record_as_it_
     in groups, not one transaction per job and change (75 or more before); what the store holds
     at the end is each job as it is."""
     torrents = seeds(tmp_path / "dl", 25)
-    writes = count_writes(monkeypatch)
+    writes = records_written(monkeypatch)
     async with service(tmp_path, seed=True) as jobs:
         await jobs.tick()
         writes.clear()
@@ -255,7 +242,7 @@ async def test_a_stop_writes_only_what_changed_in_one_transaction(
     torrents = seeds(tmp_path / "dl", 8)
     async with service(tmp_path, seed=True) as jobs:
         ids = await seeding(jobs, torrents)
-    writes = count_writes(monkeypatch)
+    writes = records_written(monkeypatch)
     resumes: list[bytes] = []
     real_keep_resume = TorrentManager.keep_resume
 
