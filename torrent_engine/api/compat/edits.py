@@ -1,6 +1,7 @@
-"""What Transmission's RPC and qBittorrent's WebAPI ask to rename a torrent's files and folders
-and to edit its trackers, turned into the job service's ``rename_path`` and ``set_trackers`` (the
-tier edits themselves are ``jobs/trackers.py``'s), with each client's names and answers.
+"""What Transmission's RPC and qBittorrent's WebAPI ask to rename a torrent's files and folders,
+to edit its trackers and to remove torrents, turned into the job service's ``rename_path``,
+``set_trackers``, ``cancel`` and ``forget`` (the tier edits themselves are
+``jobs/trackers.py``'s), with each client's names and answers.
 Translators only: every request is checked whole before anything changes.
 """
 
@@ -24,7 +25,7 @@ from .forms import Form
 from .qbittorrent_records import QbtError
 
 __all__ = ["TRACKER_KEYS", "qbt_add_trackers", "qbt_edit_tracker", "qbt_remove_trackers", "qbt_rename",
-           "rename_torrent_path", "transmission_tiers"]
+           "remove_jobs", "rename_torrent_path", "transmission_tiers"]
 
 TRACKER_KEYS = ("trackerAdd", "trackerRemove", "trackerReplace", "trackerList")
 
@@ -163,3 +164,20 @@ async def qbt_remove_trackers(service: JobService, jobs: list[Job], form: Form) 
     for job, tiers in edits:
         if tiers != service.tracker_tiers(job.id):
             await service.set_trackers(job.id, tiers, "urls")
+
+
+async def remove_jobs(service: JobService, jobs: list[Job], *, delete_files: bool) -> None:
+    """Both clients' removal of torrents: an unfinished job cancelled, a finished one (a failed
+    job, still listed) forgotten, many at a time (``JobService.each``); the first refusal is
+    raised once the others are removed."""
+    finished = {job.id for job in jobs if job.finished}
+
+    async def remove(job_id: str) -> None:
+        if job_id in finished:
+            await service.forget(job_id, delete_files=delete_files)
+        else:
+            await service.cancel(job_id, delete_files=delete_files)
+
+    failed = await service.each((job.id for job in jobs), remove)
+    if failed:
+        raise next(iter(failed.values()))

@@ -77,7 +77,7 @@ from ..stream import DiskFile, range_response
 from ..users import Scope
 from . import network
 from .asked import asked_as
-from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename
+from .edits import qbt_add_trackers, qbt_edit_tracker, qbt_remove_trackers, qbt_rename, remove_jobs
 from .forms import Form, FormError, parse_form
 from .interfaces import address_list, interface_list
 from .kept import Kept, KeptRecords, SameInputs
@@ -1193,18 +1193,7 @@ class QbittorrentApi:
         if form.get("deleteFiles") is None:
             raise QbtError(400, "Bad Request")  # (qBittorrent wants it said)
         delete = bool(parse_bool(form.get("deleteFiles")))
-        jobs = self._selected(form)
-        finished = {job.id for job in jobs if job.finished}  # (failed jobs, still listed)
-
-        async def remove(job_id: str) -> None:
-            if job_id in finished:
-                await self.service.forget(job_id, delete_files=delete)
-            else:
-                await self.service.cancel(job_id, delete_files=delete)
-
-        failed = await self.service.each((job.id for job in jobs), remove)
-        if failed:
-            raise next(iter(failed.values()))  # (the others removed)
+        await remove_jobs(self.service, self._selected(form), delete_files=delete)
 
     async def _each(self, form: Form, action: Callable[[str], Awaitable[object]]) -> None:
         """``action`` on every job ``hashes`` names; one that does not fit its state is skipped."""

@@ -81,7 +81,7 @@ from ..users import Scope
 from . import network
 from . import transmission_jsonrpc as jsonrpc
 from .asked import asked_as
-from .edits import rename_torrent_path, transmission_tiers
+from .edits import remove_jobs, rename_torrent_path, transmission_tiers
 from .kept import Kept, KeptRecords, KeptRows, SameInputs, encode
 from .programs import TR_FIELDS, tr_changes, tr_session
 from .proxies import TR_FIELDS as PROXY_FIELDS
@@ -1064,18 +1064,7 @@ class TransmissionRpc:
     async def torrent_remove(self, arguments: JSONObject) -> Answer:
         """``torrent-remove`` (``delete-local-data``)."""
         delete = bool(arguments.get("delete-local-data", False))
-        jobs = await self._jobs(arguments)
-        finished = {job.id for job in jobs if job.finished}  # (failed jobs, still listed)
-
-        async def remove(job_id: str) -> None:
-            if job_id in finished:
-                await self.service.forget(job_id, delete_files=delete)
-            else:
-                await self.service.cancel(job_id, delete_files=delete)
-
-        failed = await self.service.each((job.id for job in jobs), remove)
-        if failed:
-            raise next(iter(failed.values()))  # (the others removed)
+        await remove_jobs(self.service, await self._jobs(arguments), delete_files=delete)
         return {}
 
     async def torrent_set(self, arguments: JSONObject) -> Answer:

@@ -193,8 +193,8 @@ class Organiser:
         if any(n.content_layout != rec.features.content_layout for n, rec in zip(new, recs, strict=True)):
             raise JobConflict("the content layout is chosen when the job is added (move it with "
                               "set_location)", "content_layout")
-        await self._set_features_of(dict(zip((r.id for r in recs), zip(recs, new, strict=True), strict=True)),
-                                    wake=True)
+        changed = {rec.id: (rec, features) for rec, features in zip(recs, new, strict=True)}
+        await self._set_features_of(changed, wake=True)
         return [self.run.snapshot(r) for r in recs]
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
