@@ -10,7 +10,8 @@ import logging
 import anyio
 import pytest
 
-from torrent_engine.engine.clock import EngineClock, next_beat, sleep_to_beat
+from torrent_engine.beats import next_beat, sleep_to_beat
+from torrent_engine.engine.clock import EngineClock
 
 pytestmark = pytest.mark.anyio
 

@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.clock import sleep_to_beat
+from ..beats import sleep_to_beat
 from ..jobs.model import ServiceStats
 
 log = logging.getLogger(__name__)

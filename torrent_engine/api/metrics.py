@@ -31,7 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .. import __version__
-from ..engine.clock import sleep_to_beat
+from ..beats import sleep_to_beat
 from ..jobs import Job, JobService
 from ..storage.timing import PIECE_WRITES, DurationsSnapshot
 from .pages import LIST_PAGE, STEP, PartsResponse, Turns

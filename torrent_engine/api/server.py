@@ -19,7 +19,7 @@ import uvicorn
 from anyio.abc import TaskStatus
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from ..engine.clock import next_beat
+from ..beats import next_beat
 from ..feeds import FeedReader
 from ..jobs import JobNotFound, JobService
 from ..logbook import LogBook

@@ -65,6 +65,8 @@ from contextlib import contextmanager
 
 import anyio
 
+from ..beats import sleep_to_beat
+
 __all__ = [
     "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_IDLE_LOOK",
     "SWEEP_STEP",
@@ -251,7 +253,9 @@ class Sweeper:
         seen = -1
         while True:
             busy, seen = self.young != seen, self.young
-            await anyio.sleep(min(YOUNG_EVERY, self.at_most) if busy else min(YOUNG_IDLE_LOOK, self.idle))
+            # (on the beat of its period: the half of an idle daemon's looks that fall on the second
+            # share the wake-up of its other timers)
+            await sleep_to_beat(min(YOUNG_EVERY, self.at_most) if busy else min(YOUNG_IDLE_LOOK, self.idle))
             self.collect_young()  # (a young collection by time too, not only by CPython's count)
             now = anyio.current_time()
             if now - last_look < (self.at_most if busy else self.idle) - 0.01:  # (a timer may fire early)

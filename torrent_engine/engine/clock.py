@@ -17,23 +17,9 @@ from typing import Protocol
 import anyio
 import anyio.abc
 
-__all__ = ["EngineClock", "Ticker", "next_beat", "sleep_to_beat"]
+__all__ = ["EngineClock", "Ticker"]
 
 log = logging.getLogger("torrent_engine.engine")
-
-
-def next_beat(now: float, interval: float) -> float:
-    """The first multiple of ``interval`` after ``now`` (a time of the event loop's clock): the
-    daemon's periodic timers of one period that each wait for their next beat wake the loop
-    together — one wake-up a second for all of them, not one each at its own phase."""
-    return (math.floor(now / interval) + 1) * interval
-
-
-async def sleep_to_beat(interval: float) -> float:
-    """Sleep until the next beat of ``interval`` (``next_beat``); the beat, as the loop's time."""
-    due = next_beat(anyio.current_time(), interval)
-    await anyio.sleep_until(due)
-    return due
 
 
 class Ticker(Protocol):

@@ -24,9 +24,9 @@ from types import TracebackType
 import anyio
 import anyio.abc
 
+from ..beats import sleep_to_beat
 from ..config import Config
 from ..engine.addtorrent import AddTorrent, AddTorrentError, add_torrent_of
-from ..engine.clock import sleep_to_beat
 from ..engine.manager import TorrentManager
 from ..engine.turns import Turns
 from ..engine.unwind import ExitStack

@@ -466,3 +466,29 @@ async def test_sweeps_are_looked_for_often_while_collections_run_and_seldom_when
     finally:
         if enabled:
             gc.enable()
+
+
+@pytest.mark.anyio
+async def test_an_idle_daemon_s_looks_fall_on_the_beat_of_their_period(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each look for a young collection waits for the next beat of its period (``beats.py``),
+    whatever phase the sweeper started at: an idle daemon's look on the second shares the
+    wake-up of its other timers (it woke the loop twice more a second, at a phase of its own)."""
+    from torrent_engine.beats import sleep_to_beat
+
+    period = 0.2
+    monkeypatch.setattr(collector, "YOUNG_IDLE_LOOK", period)
+    looks: list[float] = []
+    survivors = Sweeper(idle=period)  # (not installed: no collection makes it busy)
+    monkeypatch.setattr(survivors, "collect_young", lambda: looks.append(anyio.current_time()) or 0)
+    async with anyio.create_task_group() as tg:
+        await sleep_to_beat(period)
+        await anyio.sleep(period / 4)  # (started a quarter of a period off the beat)
+        tg.start_soon(survivors.sweep_when_due)
+        with anyio.fail_after(10):
+            while len(looks) < 5:
+                await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+    # (the first look is a busy one's, at its own period: the start counts as busy)
+    offsets = [t / period - round(t / period) for t in looks[1:]]
+    assert all(abs(o) * period < 0.02 for o in offsets), offsets  # (on the beat, within a timer's slack)

@@ -193,3 +193,28 @@ async def test_a_reset_from_a_socket_that_forgot_the_connection_ends_it_at_once(
                 await anyio.sleep(0.02)
         assert gone_socket.resets_sent > resets
         assert kept.conn.error == "connection reset by peer"
+
+
+async def test_a_socket_without_connections_checks_its_timers_on_the_daemon_s_beat(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its idle rounds fall on the beat of their period (``beats.py``), where the daemon's other
+    timers wake the loop, not at the phase it started at: an idle daemon's loop woke once more a
+    second for it alone."""
+    from torrent_engine.beats import sleep_to_beat
+    from torrent_engine.net.utp import socket as utp_socket
+
+    period = 0.2
+    monkeypatch.setattr(utp_socket, "IDLE_TICK", period)
+    rounds: list[float] = []
+    idle = UtpSocket()
+    monkeypatch.setattr(idle, "_tick", lambda: rounds.append(anyio.current_time()))
+    async with anyio.create_task_group() as tg:
+        await sleep_to_beat(period)
+        await anyio.sleep(period / 2)  # (started half a period off the beat)
+        await tg.start(idle.run, "127.0.0.1", 0)
+        with anyio.fail_after(10):
+            while len(rounds) < 4:
+                await anyio.sleep(0.02)
+        tg.cancel_scope.cancel()
+    offsets = [t / period - round(t / period) for t in rounds]
+    assert all(abs(o) * period < 0.02 for o in offsets), offsets  # (on the beat, within a timer's slack)

@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from ...beats import sleep_to_beat
 from ...engine.addtorrent import AddTorrent, MagnetLink, TorrentBytes
-from ...engine.clock import sleep_to_beat
 from ...errors import TorrentEngineError
 from ...net.peer.extensions import DEFAULT_MAX_METADATA_SIZE
 from ..model import JobError, StateNotSaved

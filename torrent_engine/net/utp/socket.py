@@ -51,6 +51,7 @@ from typing import Any  # Any: socket addresses of any family, as asyncio and th
 import anyio
 import anyio.abc
 
+from ...beats import next_beat
 from ...errors import UtpError
 from ..netbind import NetBind, bind_socket
 from . import gso, mmsg
@@ -78,7 +79,8 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 TICK = 0.02  # s between timer checks (the smallest RTO is 500 ms; a tail loss probe, two round trips)
 # s between checks with no connection (ICMP errors drained, nothing else to time): an idle daemon's
-# socket woke fifty times a second for nothing
+# socket woke fifty times a second for nothing; each on the daemon's beat (``beats.py``), where its
+# other timers wake the loop too
 IDLE_TICK = 1.0
 LINGER_US = 5_000_000  # a closed connection still acks a retransmitted FIN this long
 SOCKET_BUFFER = 4 << 20  # bytes of kernel buffer asked for in each direction
@@ -308,9 +310,10 @@ class UtpSocket:
             while True:
                 if self._timed:
                     await anyio.sleep(TICK)
-                else:  # (a connection made or accepted wakes the timers at once)
+                else:  # (a connection made or accepted wakes the timers at once; else the
+                    # daemon's beat: the loop is woken for the other timers then anyway)
                     self._connected = anyio.Event()
-                    with anyio.move_on_after(IDLE_TICK):
+                    with anyio.CancelScope(deadline=next_beat(anyio.current_time(), IDLE_TICK)):
                         await self._connected.wait()
                 self.timer_rounds += 1
                 if self._recverr:  # an error nobody reported yet (see _icmp_errors)
