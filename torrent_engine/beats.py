@@ -13,11 +13,16 @@ __all__ = ["next_beat", "sleep_to_beat"]
 
 def next_beat(now: float, interval: float) -> float:
     """The first multiple of ``interval`` after ``now`` (a time of the event loop's clock)."""
-    return (math.floor(now / interval) + 1) * interval
+    beat = (math.floor(now / interval) + 1) * interval
+    return beat if beat > now else beat + interval  # (a quotient rounded down: ``now`` was on a beat)
 
 
 async def sleep_to_beat(interval: float) -> float:
-    """Sleep until the next beat of ``interval`` (``next_beat``); the beat, as the loop's time."""
+    """Sleep until the next beat of ``interval`` (``next_beat``), not a moment before (a loop's
+    timer may fire a little early: uvloop's are in milliseconds; a timer woken before its beat
+    would wait for that same beat again at once, and its owner do its work twice); the beat, as
+    the loop's time."""
     due = next_beat(anyio.current_time(), interval)
-    await anyio.sleep_until(due)
+    while (now := anyio.current_time()) < due:
+        await anyio.sleep(due - now)
     return due

@@ -139,6 +139,28 @@ def test_the_next_beat_is_the_first_multiple_of_the_interval_after_now() -> None
     assert next_beat(10.2, 1.0) == 11.0
     assert next_beat(11.0, 1.0) == 12.0  # (a beat now is not waited for: the next one is)
     assert next_beat(7.4, 2.5) == 7.5
+    # a time on a beat of a period binary fractions do not hold (0.58 is 29 times 0.02, whose
+    # quotient rounds down): the next beat, not that one again
+    assert all(next_beat(k * 0.02, 0.02) > k * 0.02 for k in range(1, 20_000))
+    assert all(next_beat(k * 0.1, 0.1) > k * 0.1 for k in range(1, 20_000))
+
+
+async def test_a_sleep_to_a_beat_ends_at_the_beat_even_when_the_loop_s_timer_fires_early(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """(uvloop's timers are in milliseconds: one may fire before its time; a ticker woken before
+    its beat waited for the same beat again at once, and ticked twice.)"""
+    import anyio._core._eventloop as eventloop
+
+    real_sleep = anyio.sleep
+
+    async def early(delay: float) -> None:
+        await real_sleep(max(delay - 0.004, 0.0))  # (a timer 4 ms early)
+
+    monkeypatch.setattr(anyio, "sleep", early)
+    monkeypatch.setattr(eventloop, "sleep", early)
+    for _ in range(3):
+        due = await sleep_to_beat(0.05)
+        assert anyio.current_time() >= due
 
 
 async def test_timers_of_one_period_started_apart_wake_at_the_same_beat() -> None:

@@ -833,7 +833,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                metrics: Metrics | None = None, history: StatsHistory | None = None,
                stream_metadata_wait: float = METADATA_WAIT, job_json: JobJson | None = None,
                logbook: LogBook | None = None, feeds: FeedReader | None = None,
-               daemon_stop: DaemonStop | None = None) -> Starlette:
+               daemon_stop: DaemonStop | None = None,
+               on_request: Callable[[], object] | None = None) -> Starlette:
     """The API's Starlette application over ``service``, behind the token and Host checks
     (with qBittorrent's WebAPI and Transmission's RPC: ``compat_username``, when given, is the
     only user name their logins accept; ``/metrics``: ``metrics``, by default one that takes the
@@ -842,7 +843,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
     kept JSON, shared with the event stream's snapshot; ``logbook``: the log ``/api/log`` and
     qBittorrent's ``log/*`` read; ``feeds``: the feed reader ``/api/feeds`` and qBittorrent's
     ``rss/*`` edit, by default the service's, which runs once one of them is asked;
-    ``daemon_stop``: the daemon's stop a client may ask for, by default none: refused)."""
+    ``daemon_stop``: the daemon's stop a client may ask for, by default none: refused;
+    ``on_request``: told as each request begins, before anything else)."""
     daemon_stop = daemon_stop if daemon_stop is not None else DaemonStop()
     metrics = metrics if metrics is not None else Metrics(service, tokens=(token,))
     feeds = feeds if feeds is not None else FeedReader.of(service)
@@ -914,7 +916,8 @@ def create_app(service: JobService, *, token: str, events: EventLog, allowed_hos
                                         allow_methods=["GET", "POST", "PATCH", "DELETE"],
                                         allow_headers=["authorization", "x-api-token", "content-type",
                                                        "last-event-id"]))
-    middleware.insert(0, Middleware(RequestTimer, histogram=metrics.requests))  # outermost: times all
+    middleware.insert(0, Middleware(RequestTimer, histogram=metrics.requests,  # outermost: times all
+                                    on_request=on_request))
     # Each class named so that Starlette's exception middleware answers it (only what is left
     # over reaches ``Exception``: a 500 in JSON, with the traceback in the log alone).
     handlers: dict[type[Exception], ExceptionHandler] = {cls: _handle_exception for cls in (

@@ -267,15 +267,19 @@ class RequestTimer:
     method, route (its path template, so a job id makes no series of its own) and status: every
     label has a bounded set of values, whatever clients send."""
 
-    def __init__(self, app: ASGIApp, *, histogram: Histogram) -> None:
+    def __init__(self, app: ASGIApp, *, histogram: Histogram,
+                 on_request: Callable[[], object] | None = None) -> None:
         self.app = app
         self.histogram = histogram
+        self.on_request = on_request  # told as each request begins (the daemon's collector)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Pass the request on, timing it."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if self.on_request is not None:
+            self.on_request()
         start = time.perf_counter()
         answered = False
 

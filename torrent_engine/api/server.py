@@ -103,6 +103,8 @@ class ApiServer:
     logbook: LogBook | None = None
     # the daemon's stop, for a client that asks for it (which door asked); None: refused
     shutdown: Callable[[str], object] | None = None
+    # told as each request begins (the daemon's collector looks at what requests make: ``Sweeper.stir``)
+    on_request: Callable[[], object] | None = None
     bound_port: int = 0
     events: EventLog | None = field(default=None, init=False)
     _server: _Server | None = field(default=None, init=False)
@@ -154,7 +156,8 @@ class ApiServer:
                          cors_origins=self.cors_origins, max_torrent_size=self.max_torrent_size,
                          heartbeat=self.heartbeat, compat_username=self.compat_username,
                          metrics=metrics, history=history, stream_metadata_wait=self.stream_metadata_wait,
-                         job_json=job_json, logbook=book, feeds=feeds, daemon_stop=DaemonStop(self.shutdown))
+                         job_json=job_json, logbook=book, feeds=feeds, daemon_stop=DaemonStop(self.shutdown),
+                         on_request=self.on_request)
         # log_config=None: uvicorn's loggers go to the application's logging setup, untouched.
         config = uvicorn.Config(app, http=_JsonH11Protocol, lifespan="off", log_config=None,
                                 log_level="warning", access_log=False,

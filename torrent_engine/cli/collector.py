@@ -21,7 +21,8 @@ freed by reference counting; the collector is there for the cycles. So:
   generations grew unseen (35 000-65 000 objects during a bulk add, 180 000 as the first full
   list after a restart made every job's record again: collections of 25-103 ms). So the daemon
   makes young collections by time too (``collect_young``): every ``YOUNG_EVERY`` seconds while
-  it is busy, every ``YOUNG_IDLE_LOOK`` while not, one if the young generations hold
+  it is busy (a young collection, or an API request, since the last look: ``stir``), every
+  ``YOUNG_IDLE_LOOK`` while not (on the beat of its timers), one if the young generations hold
   ``YOUNG_AT_LEAST`` objects or more; each walks what that time made (4 000-16 000 objects, 1-5 ms,
   while 30 000 seed-mode jobs were added: bench/RESULTS.md, "Young collections by time").
 - What survives them is freed, if it is garbage in a cycle (a session's, a peer's tasks that
@@ -65,7 +66,7 @@ from contextlib import contextmanager
 
 import anyio
 
-from ..beats import sleep_to_beat
+from ..beats import next_beat, sleep_to_beat
 
 __all__ = [
     "GC_THRESHOLDS", "SWEEP_AT_MOST", "SWEEP_BURST", "SWEEP_EVERY", "SWEEP_EVERY_MOST", "SWEEP_IDLE_LOOK",
@@ -108,10 +109,13 @@ SWEEP_AT_MOST = 0.1
 YOUNG_EVERY = 0.1
 YOUNG_AT_LEAST = 2_000
 # and how often it looks at the young generations' size while it is not busy (no young collection
-# since the look before: CPython's count may stand still while thousands of objects are made,
-# each in place of an old one; after a restart at 30 000 jobs, a full list made 180 000 young
-# objects in the 2 s between two looks, walked in 103 ms)
-YOUNG_IDLE_LOOK = 0.5
+# and no API request since the look before): on the second's beat, the wake-up of the daemon's other
+# timers (a look of its own at each half second was half an idle daemon's wake-ups). CPython's count
+# may stand still while thousands of objects are made, each in place of an old one (after a restart
+# at 30 000 jobs, a full list made 180 000 young objects in the 2 s between two looks, walked in
+# 103 ms): a request makes the daemon busy at once (``Sweeper.stir``), so its objects are looked at
+# every ``YOUNG_EVERY`` seconds while it runs
+YOUNG_IDLE_LOOK = 1.0
 SWEEP_IDLE_LOOK = 2.0
 SWEEP_WHOLE_AT_MOST = 30.0
 SWEEP_EVERY = 600.0
@@ -156,6 +160,8 @@ class Sweeper:
         # not below). So it only says when to count (a walk); the count decides a sweep
         self.old = 0
         self._young = 0
+        self._stirred = False  # an API request began since the last look (``stir``)
+        self._stir: anyio.Event | None = None  # set by ``stir`` while an idle look is waited for
 
     def __call__(self, phase: str, info: Mapping[str, int]) -> None:
         """(The collector calls it, at the ``start`` and the ``stop`` of each collection.)"""
@@ -169,6 +175,14 @@ class Sweeper:
             self.collections += 1
             self.collections_whole += 1
             self.old = max(self.old + self._young - info["collected"], 0)
+
+    def stir(self) -> None:
+        """Something began that may make objects CPython's count does not see (an API request:
+        a list makes each job's view in place of the last): the looks come at a busy daemon's
+        pace from now on, the first at once when an idle one's is waited for."""
+        self._stirred = True
+        if self._stir is not None:
+            self._stir.set()
 
     def due(self, old: int) -> bool:
         """Whether a sweep is due with ``old`` objects in the oldest generation."""
@@ -245,20 +259,31 @@ class Sweeper:
         due (a burst frozen in its place); until cancelled. Whether a sweep is due is asked of
         ``old``, the count kept without a walk; only when it says so are the oldest generation's
         objects counted (a walk of them), and that count decides. Before each look, and between
-        them every ``YOUNG_EVERY`` seconds while busy (``YOUNG_IDLE_LOOK`` while not), a young
-        collection if one is due (``collect_young``)."""
+        them every ``YOUNG_EVERY`` seconds while busy (``YOUNG_IDLE_LOOK`` while not; a ``stir``
+        makes it busy), a young collection if one is due (``collect_young``)."""
         self.old = old_objects()
         self.frozen = self.held = gc.get_freeze_count()
         last_whole = last_look = anyio.current_time()
         seen = -1
         while True:
-            busy, seen = self.young != seen, self.young
-            # (on the beat of its period: the half of an idle daemon's looks that fall on the second
-            # share the wake-up of its other timers)
-            await sleep_to_beat(min(YOUNG_EVERY, self.at_most) if busy else min(YOUNG_IDLE_LOOK, self.idle))
+            busy, seen = self.young != seen or self._stirred, self.young
+            self._stirred = False
+            if busy:  # (on the beat of its period, as every wait here)
+                await sleep_to_beat(min(YOUNG_EVERY, self.at_most))
+            else:  # (an idle daemon's: with its other timers' wake-up; a request ends it at once)
+                self._stir = stirred = anyio.Event()
+                due = next_beat(anyio.current_time(), min(YOUNG_IDLE_LOOK, self.idle))
+                try:
+                    while not stirred.is_set() and anyio.current_time() < due:  # (as sleep_to_beat)
+                        with anyio.CancelScope(deadline=due):
+                            await stirred.wait()
+                finally:
+                    self._stir = None
             self.collect_young()  # (a young collection by time too, not only by CPython's count)
             now = anyio.current_time()
-            if now - last_look < (self.at_most if busy else self.idle) - 0.01:  # (a timer may fire early)
+            # (a look each beat of its period: the first beat after the last look, or later; a
+            # timer may fire a little early)
+            if now < next_beat(last_look, self.at_most if busy else self.idle) - 0.005:
                 continue
             last_look = now
             if self.whole_due(now - last_whole):

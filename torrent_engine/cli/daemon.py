@@ -474,7 +474,7 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
     api = ApiServer(service, token=token, host=args.api_host, port=args.api_port,
                     allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
                     heartbeat=args.sse_heartbeat, compat_username=args.compat_username,
-                    metrics_token=args.metrics_token, tls=tls, logbook=book)
+                    metrics_token=args.metrics_token, tls=tls, logbook=book, on_request=collector.stir)
     stopping = anyio.Event()
     starting = anyio.CancelScope()
     listening = anyio.CancelScope()  # (the signals' receiver: it ends with the stop)

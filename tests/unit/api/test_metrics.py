@@ -107,6 +107,28 @@ async def test_the_request_timer_labels_by_route_template_and_bounds_the_method(
     assert count("GET", "/broken", "500") == 1  # answered outside the middleware: still counted
 
 
+async def test_the_request_timer_tells_of_each_request_as_it_begins() -> None:
+    """(The daemon's collector looks at what requests make from their start: ``Sweeper.stir``.)"""
+    registry = CollectorRegistry()
+    histogram = Histogram("t_seconds", "t", ["method", "route", "code"], registry=registry)
+    begun: list[int] = []
+
+    async def slow(request: Request) -> Response:
+        begun.append(len(begun))  # (told before the endpoint ran)
+        return PlainTextResponse("ok")
+
+    told: list[int] = []
+    app = Starlette(routes=[Route("/slow", slow)],
+                    middleware=[Middleware(RequestTimer, histogram=histogram,
+                                           on_request=lambda: told.append(len(begun)))])
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        for _ in range(3):
+            assert (await client.get("/slow")).status_code == 200
+        assert (await client.get("/nowhere")).status_code == 404
+    assert told == [0, 1, 2, 3]  # (each, the unrouted too, before its endpoint)
+
+
 class FakeJobs:
     """What ``JobSeries`` reads of a job service: its unfinished jobs a page at a time, and no
     session for any (a dormant seed's or a queued job's series)."""

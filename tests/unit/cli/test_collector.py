@@ -492,3 +492,27 @@ async def test_an_idle_daemon_s_looks_fall_on_the_beat_of_their_period(
     # (the first look is a busy one's, at its own period: the start counts as busy)
     offsets = [t / period - round(t / period) for t in looks[1:]]
     assert all(abs(o) * period < 0.02 for o in offsets), offsets  # (on the beat, within a timer's slack)
+
+
+@pytest.mark.anyio
+async def test_a_request_makes_an_idle_daemon_look_at_once_and_then_at_a_busy_one_s_pace(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """An idle daemon looks once a second, with its other timers; what a request makes may go
+    unseen by CPython's count (views made in place of the last ones), so a request (``stir``)
+    ends the idle wait at once and the looks come every ``YOUNG_EVERY`` seconds after."""
+    monkeypatch.setattr(collector, "YOUNG_IDLE_LOOK", 30.0)  # (no idle look comes in the test)
+    looks: list[float] = []
+    survivors = Sweeper(idle=30.0, at_most=0.05)  # (not installed: no collection makes it busy)
+    monkeypatch.setattr(survivors, "collect_young", lambda: looks.append(anyio.current_time()) or 0)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(survivors.sweep_when_due)
+        await anyio.sleep(0.3)  # (the start's one busy look, then the idle wait)
+        assert len(looks) == 1
+        stirred = anyio.current_time()
+        survivors.stir()
+        with anyio.fail_after(5):
+            while len(looks) < 3:
+                await anyio.sleep(0.01)
+        tg.cancel_scope.cancel()
+    assert looks[1] - stirred < 0.05  # (at once)
+    assert looks[2] - looks[1] < 0.1  # (a busy daemon's pace: the stir made it busy)
