@@ -17,12 +17,18 @@ def next_beat(now: float, interval: float) -> float:
     return beat if beat > now else beat + interval  # (a quotient rounded down: ``now`` was on a beat)
 
 
-async def sleep_to_beat(interval: float) -> float:
+async def sleep_to_beat(interval: float, woken: anyio.Event | None = None) -> float:
     """Sleep until the next beat of ``interval`` (``next_beat``), not a moment before (a loop's
     timer may fire a little early: uvloop's are in milliseconds; a timer woken before its beat
-    would wait for that same beat again at once, and its owner do its work twice); the beat, as
-    the loop's time."""
+    would wait for that same beat again at once, and its owner do its work twice), or until
+    ``woken`` is set; the beat, as the loop's time."""
     due = next_beat(anyio.current_time(), interval)
     while (now := anyio.current_time()) < due:
-        await anyio.sleep(due - now)
+        if woken is None:
+            await anyio.sleep(due - now)
+        elif woken.is_set():
+            break
+        else:
+            with anyio.CancelScope(deadline=due):
+                await woken.wait()
     return due

@@ -179,3 +179,19 @@ async def test_timers_of_one_period_started_apart_wake_at_the_same_beat() -> Non
             tg.start_soon(sleeper, delay)
     assert {due for due, _ in woke} == {start + 0.5}, woke
     assert all(at >= due for due, at in woke)
+
+
+async def test_a_sleep_to_a_beat_ends_at_once_when_it_is_woken() -> None:
+    """(An idle uTP socket's round ends when a connection is made; the collector's idle look
+    when a request begins.)"""
+    woken = anyio.Event()
+
+    async def wake() -> None:
+        await anyio.sleep(0.05)
+        woken.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(wake)
+        start = anyio.current_time()
+        due = await sleep_to_beat(30.0, woken)
+    assert anyio.current_time() - start < 1.0 and anyio.current_time() < due

@@ -271,12 +271,9 @@ class Sweeper:
             if busy:  # (on the beat of its period, as every wait here)
                 await sleep_to_beat(min(YOUNG_EVERY, self.at_most))
             else:  # (an idle daemon's: with its other timers' wake-up; a request ends it at once)
-                self._stir = stirred = anyio.Event()
-                due = next_beat(anyio.current_time(), min(YOUNG_IDLE_LOOK, self.idle))
+                self._stir = anyio.Event()
                 try:
-                    while not stirred.is_set() and anyio.current_time() < due:  # (as sleep_to_beat)
-                        with anyio.CancelScope(deadline=due):
-                            await stirred.wait()
+                    await sleep_to_beat(min(YOUNG_IDLE_LOOK, self.idle), self._stir)
                 finally:
                     self._stir = None
             self.collect_young()  # (a young collection by time too, not only by CPython's count)

@@ -51,7 +51,7 @@ from typing import Any  # Any: socket addresses of any family, as asyncio and th
 import anyio
 import anyio.abc
 
-from ...beats import next_beat
+from ...beats import sleep_to_beat
 from ...errors import UtpError
 from ..netbind import NetBind, bind_socket
 from . import gso, mmsg
@@ -313,8 +313,7 @@ class UtpSocket:
                 else:  # (a connection made or accepted wakes the timers at once; else the
                     # daemon's beat: the loop is woken for the other timers then anyway)
                     self._connected = anyio.Event()
-                    with anyio.CancelScope(deadline=next_beat(anyio.current_time(), IDLE_TICK)):
-                        await self._connected.wait()
+                    await sleep_to_beat(IDLE_TICK, self._connected)
                 self.timer_rounds += 1
                 if self._recverr:  # an error nobody reported yet (see _icmp_errors)
                     self._icmp_errors()
