@@ -268,8 +268,8 @@ class Sweeper:
         while True:
             busy, seen = self.young != seen or self._stirred, self.young
             self._stirred = False
-            if busy:  # (on the beat of its period, as every wait here)
-                await sleep_to_beat(min(YOUNG_EVERY, self.at_most))
+            if busy:  # (its loop is awake anyway: off the beat, where the other timers' work falls)
+                await anyio.sleep(min(YOUNG_EVERY, self.at_most))
             else:  # (an idle daemon's: with its other timers' wake-up; a request ends it at once)
                 self._stir = anyio.Event()
                 try:
@@ -278,9 +278,9 @@ class Sweeper:
                     self._stir = None
             self.collect_young()  # (a young collection by time too, not only by CPython's count)
             now = anyio.current_time()
-            # (a look each beat of its period: the first beat after the last look, or later; a
-            # timer may fire a little early)
-            if now < next_beat(last_look, self.at_most if busy else self.idle) - 0.005:
+            # (a look every ``at_most`` seconds while busy, each beat of ``idle`` while not; a timer
+            # may fire a little early)
+            if now < (last_look + self.at_most - 0.01 if busy else next_beat(last_look, self.idle) - 0.005):
                 continue
             last_look = now
             if self.whole_due(now - last_whole):
