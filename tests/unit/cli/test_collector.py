@@ -491,7 +491,8 @@ async def test_an_idle_daemon_s_looks_fall_on_the_beat_of_their_period(
         tg.cancel_scope.cancel()
     # (the first look is a busy one's, at its own period: the start counts as busy)
     offsets = [t / period - round(t / period) for t in looks[1:]]
-    assert all(abs(o) * period < 0.02 for o in offsets), offsets  # (on the beat, within a timer's slack)
+    # (on the beat, within a loaded machine's slack; at their own phase they were 0.05 s off it)
+    assert all(abs(o) * period < 0.035 for o in offsets), offsets
 
 
 @pytest.mark.anyio

@@ -217,4 +217,5 @@ async def test_a_socket_without_connections_checks_its_timers_on_the_daemon_s_be
                 await anyio.sleep(0.02)
         tg.cancel_scope.cancel()
     offsets = [t / period - round(t / period) for t in rounds]
-    assert all(abs(o) * period < 0.02 for o in offsets), offsets  # (on the beat, within a timer's slack)
+    # (on the beat, within a loaded machine's slack; at their own phase they were 0.1 s off it)
+    assert all(abs(o) * period < 0.05 for o in offsets), offsets
