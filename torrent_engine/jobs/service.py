@@ -152,6 +152,7 @@ class JobService:
         # what callers read of the service (the machinery's, the parts')
         self.manager, self.events = manager, run.events
         self.each = self._rounds.each  # (a change made to many jobs at once)
+        self.every = self._rounds.every  # (the same, the first refusal raised after)
         self.download_root = run.download_root
         self.state_dir = state
         self.queue = run.queue

@@ -237,6 +237,24 @@ async def test_an_edit_of_many_jobs_writes_their_records_together(
             assert all(jobs.get(i).features.tags == ("new", "x", "y") for i in ids)
 
 
+async def test_an_edit_of_many_that_some_jobs_refuse_is_made_to_the_others_and_says_the_first_refusal(
+        tmp_path: Path) -> None:
+    """(``every``: a client's edit of many, one error for the call, the rest of it made.)"""
+    async with service(tmp_path) as jobs:
+        ids = [(await jobs.add(magnet(c), paused=True))[0].id for c in "0123"]
+        refused = {ids[1]: JobConflict("not this one"), ids[2]: JobConflict("nor this one")}
+
+        async def tag(job_id: str) -> None:
+            if job_id in refused:
+                raise refused[job_id]
+            await jobs.add_tags([job_id], ["done"])
+
+        with pytest.raises(JobConflict) as caught:
+            await jobs.every(ids, tag)
+        assert caught.value in refused.values()
+        assert [jobs.get(i).features.tags for i in ids] == [("done",), (), (), ("done",)]
+
+
 async def test_jobs_added_at_once_take_places_of_their_own_in_the_queue(tmp_path: Path) -> None:
     """Adds that overlap (a client sending several at once) each put their job last in the
     queue, in a place of its own: they took the same place, and moving one past another did

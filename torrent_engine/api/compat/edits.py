@@ -168,8 +168,8 @@ async def qbt_remove_trackers(service: JobService, jobs: list[Job], form: Form) 
 
 async def remove_jobs(service: JobService, jobs: list[Job], *, delete_files: bool) -> None:
     """Both clients' removal of torrents: an unfinished job cancelled, a finished one (a failed
-    job, still listed) forgotten, many at a time (``JobService.each``); the first refusal is
-    raised once the others are removed."""
+    job, still listed) forgotten, many at a time (``JobService.every``: the first refusal is
+    raised once the others are removed)."""
     finished = {job.id for job in jobs if job.finished}
 
     async def remove(job_id: str) -> None:
@@ -178,6 +178,4 @@ async def remove_jobs(service: JobService, jobs: list[Job], *, delete_files: boo
         else:
             await service.cancel(job_id, delete_files=delete_files)
 
-    failed = await service.each((job.id for job in jobs), remove)
-    if failed:
-        raise next(iter(failed.values()))
+    await service.every((job.id for job in jobs), remove)

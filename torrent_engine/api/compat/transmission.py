@@ -1148,9 +1148,7 @@ class TransmissionRpc:
         if features:  # (the same for every job: one change of many)
             await self.service.set_features([job.id for job in jobs], **features)
         # many at a time (their records written together: one after the other, 10 000 took seconds)
-        failed = await self.service.each((job.id for job in jobs), change)
-        if failed:
-            raise next(iter(failed.values()))  # (the others changed)
+        await self.service.every((job.id for job in jobs), change)  # (the first refusal raised after)
         for job in jobs:  # (in order: each place taken after the one before)
             if "queuePosition" in a:
                 await self._move_to(job, _whole(a["queuePosition"], "queuePosition"))

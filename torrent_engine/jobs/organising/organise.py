@@ -161,9 +161,7 @@ class Organiser:
             await self.run.save(rec)
             self.run.publish_updated(rec)
 
-        failed = await self.rounds.each(by_id, one)
-        if failed:
-            raise next(iter(failed.values()))  # (the others edited)
+        await self.rounds.every(by_id, one)
 
     async def known(self, features: JobFeatures) -> None:
         """A job's category and tags become known (as clients expect when adding with new ones)."""
@@ -237,9 +235,7 @@ class Organiser:
             if wake:
                 self.run.sleepers.wake(rec)  # (its share limits and force-start: judged again)
 
-        failed = await self.rounds.each(changes, one)
-        if failed:
-            raise next(iter(failed.values()))  # (the others changed)
+        await self.rounds.every(changes, one)
 
     async def _set_job_features(self, rec: JobRecord, features: JobFeatures) -> None:
         async with self.run.lock(rec.id):

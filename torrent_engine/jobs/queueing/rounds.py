@@ -210,6 +210,13 @@ class QueueRounds:
         async with self.one_round_after():
             return await at_once(listed, change)
 
+    async def every(self, job_ids: Iterable[str], change: Callable[[str], Awaitable[object]]) -> None:
+        """``each``, the first job it did not fit raised as its error once the others are changed
+        (a client's edit of many that some refused: said as one error, the rest made)."""
+        failed = await self.each(job_ids, change)
+        if failed:
+            raise next(iter(failed.values()))
+
     async def enforce(self) -> None:
         """Count seeding time, note completed downloads, act on reached share limits and start
         or hold jobs as the queue says (run by the service's tick and after changes), once the
