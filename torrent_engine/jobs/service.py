@@ -151,8 +151,7 @@ class JobService:
         run.mail_completed = self.mailer.completed
         # what callers read of the service (the machinery's, the parts')
         self.manager, self.events = manager, run.events
-        self.each = self._rounds.each  # (a change made to many jobs at once)
-        self.every = self._rounds.every  # (the same, the first refusal raised after)
+        self.each, self.every = self._rounds.each, self._rounds.every  # (changes of many jobs at once)
         self.download_root = run.download_root
         self.state_dir = state
         self.queue = run.queue

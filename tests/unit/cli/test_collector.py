@@ -461,7 +461,9 @@ async def test_sweeps_are_looked_for_often_while_collections_run_and_seldom_when
             # (the idle look under way ends within 0.5 s, then one every 20 ms: about 50)
             assert busy >= 10, looks
             await anyio.sleep(1.2)
-            assert len(looks) - idle - busy <= 4, looks  # idle again: one look more, then every 0.5 s
+            # idle again: a look or two more, then one each 0.5 s beat (the first may come sooner
+            # than 0.5 s after the last busy one); busy, it was about 60
+            assert len(looks) - idle - busy <= 5, looks
             tg.cancel_scope.cancel()
     finally:
         if enabled:
