@@ -6,6 +6,7 @@ folder the user indexes."""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import random
@@ -20,6 +21,7 @@ import pytest
 from torrent_engine.config import Config
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.jobs import Job, JobService, JobState
+from torrent_engine.jobs.disk import dedup as dedup_module
 from torrent_engine.jobs.disk.dedup import Deduplicator
 from torrent_engine.session import Session
 
@@ -284,6 +286,27 @@ async def test_what_the_index_lacks_is_learnt_at_a_start_and_it_follows_a_moved_
         assert sorted(p.source for p in jobs.dedup.placed[job.id]) == sorted(
             str(tmp_path / "dl" / "moved" / "A" / n) for n, _ in SHARED)
     assert index_file.exists()
+
+
+async def test_a_stop_writes_what_the_index_learnt_since_its_last_write(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dedup_module, "INDEX_SAVE_PAUSE", 3600.0)  # (after the first write, the stop's)
+    data = contents()
+    index_file = tmp_path / "state" / "dedup.json"
+    c = make_torrent(write(tmp_path / "dl" / "C", [(B_ONLY[0], data[B_ONLY[0]])]), piece_length=PL,
+                     version="hybrid")  # (a v2 tree of one file holds no folder: its file would be dl/b3.bin)
+    async with service(tmp_path) as jobs:
+        await holding_a(jobs, tmp_path / "dl", data, "v2")
+        with anyio.fail_after(10):  # (the first change is written at once)
+            while not index_file.exists():
+                await anyio.sleep(0.01)
+        job, _ = await jobs.add(c.to_bytes())
+        await wait_for(jobs, job.id, JobState.SEEDING)
+        with anyio.fail_after(10):
+            while not jobs.dedup.known(c.files[0].pieces_root or b""):
+                await anyio.sleep(0.01)
+        ids = {j.id for j in jobs.list()}
+    assert set(json.loads(index_file.read_text())["jobs"]) == ids
 
 
 async def test_a_cancelled_or_removed_job_gives_nothing(tmp_path: Path) -> None:

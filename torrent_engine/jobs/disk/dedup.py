@@ -362,27 +362,35 @@ class Deduplicator:
     async def _save(self) -> None:
         try:
             while self._dirty:
-                self._dirty = False
-                path = self._path
-                if path is None:
-                    return
-                jobs: dict[str, list[list[object]]] = {j: [] for j in self._by_job if j in self.run.jobs}
-                for root, entries in self._by_root.items():
-                    for (job_id, index), length in entries.items():
-                        if job_id in self.run.jobs:
-                            jobs.setdefault(job_id, []).append([index, root.hex(), length])
-                data = {"version": INDEX_VERSION, "jobs": jobs}
-                try:
-                    await anyio.to_thread.run_sync(write_json, path, data)
-                except OSError as exc:
-                    log.warning("cannot save the dedup index %s: %s", path, exc)
+                await self._write()
                 # (the changes of the next INDEX_SAVE_PAUSE in one write: each write is the whole
                 # index, and 30 000 seed-mode adds each complete a job — written per job, the adds
-                # took 3.4 ms of CPU each, growing with the index. What a stop cuts off is learnt
-                # again at the next start, from the saved torrents.)
+                # took 3.4 ms of CPU each, growing with the index)
                 await anyio.sleep(INDEX_SAVE_PAUSE)
         finally:
             self._saving = False
+            if self._dirty:  # (the service stopping: what the pause held back is written now)
+                with anyio.CancelScope(shield=True):
+                    await self._write()
+
+    async def _write(self) -> None:
+        self._dirty = False
+        path = self._path
+        if path is None:
+            return
+        jobs: dict[str, list[list[object]]] = {j: [] for j in self._by_job if j in self.run.jobs}
+        for root, entries in self._by_root.items():
+            for (job_id, index), length in entries.items():
+                if job_id in self.run.jobs:
+                    jobs.setdefault(job_id, []).append([index, root.hex(), length])
+        data = {"version": INDEX_VERSION, "jobs": jobs}
+        try:
+            await anyio.to_thread.run_sync(write_json, path, data)
+        except OSError as exc:
+            log.warning("cannot save the dedup index %s: %s", path, exc)
+        except BaseException:  # (cut off before the write began: a stop; its ``finally`` writes it)
+            self._dirty = True
+            raise
 
     def known(self, root: bytes) -> list[Known]:
         """The files held whole with pieces root ``root``: the complete jobs' (each where its
