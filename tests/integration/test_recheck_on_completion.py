@@ -138,8 +138,9 @@ async def test_qbittorrents_recheck_completed_torrents_makes_a_jobs_completion_w
         api.service.events.subscribe("job.state",
                                      lambda e: changes.append((e.old, e.new, e.job.completed_at)))
         job, _ = await api.service.add(torrent.to_bytes(), peers=[("127.0.0.1", seed.listen_port)])
-        with anyio.fail_after(60):
-            while api.service.get(job.id).state is not JobState.SEEDING:
+        with anyio.fail_after(60):  # (the state, then its event: it comes on the loop's next turn)
+            while api.service.get(job.id).state is not JobState.SEEDING \
+                    or all(new is not JobState.SEEDING for _, new, _ in changes):
                 await anyio.sleep(0.02)
         moves = [(old, new) for old, new, _ in changes]
         assert (JobState.DOWNLOADING, JobState.CHECKING) in moves
