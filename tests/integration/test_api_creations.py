@@ -86,6 +86,31 @@ async def test_a_folder_made_into_a_torrent_fetched_seeded_and_listed_by_both_do
         assert (await api.client.get(f"/api/jobs/{task['job_id']}")).status_code == 200  # (the job stays)
 
 
+@pytest.mark.parametrize("version", ["v2", "hybrid", "v1"])
+async def test_a_folder_of_one_file_is_seeded_where_its_torrent_puts_that_file(tmp_path: Path,
+                                                                                version: str) -> None:
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        (root / "one").mkdir()
+        (root / "one" / "only.bin").write_bytes(bytes(range(256)) * 300)
+        r = await api.client.post("/api/creations", json={"source_path": "one", "version": version,
+                                                         "piece_length": 16384})
+        task = await ended(api.client, r.json()["id"])
+        assert task["status"] == "finished" and task["job_id"] is not None, task
+        torrent = Torrent.from_bytes((await api.client.get(f"/api/creations/{task['id']}/torrent")).content)
+        # (a v2 tree of one file holds no folder, as BEP 52 reads it: the file alone; the v1 view's
+        # file list holds the folder)
+        single = version == "v2"
+        paths = [f.path for f in torrent.files if not f.pad]
+        assert paths == [("only.bin",) if single else ("one", "only.bin")]
+        with anyio.fail_after(10):
+            while (job := (await api.client.get(f"/api/jobs/{task['job_id']}")).json())["state"] != "seeding":
+                assert job["state"] not in ("error", "failed"), job
+                await anyio.sleep(0.05)
+        assert job["progress"] == 1 and job["options"]["save_path"] == str(root / "one" if single else root)
+        assert sorted(p.name for p in root.rglob("*")) == ["one", "only.bin"]  # (nothing written beside it)
+
+
 async def test_a_torrent_file_is_written_once_and_never_over_what_is_there(tmp_path: Path) -> None:
     async with running_api(tmp_path) as api:
         root = api.download_root.resolve()
