@@ -272,6 +272,8 @@ async def test_the_start_paused_box_follows_the_add_paused_setting_and_the_add_s
                     driver.find_element(By.CSS_SELECTOR, ".more summary").click()
                     box.click()  # (unticked: this add starts, whatever the setting)
                 driver.find_element(By.ID, "add-button").click()
+                # (added once the field is emptied: the page loaded again before that ends the add)
+                wait(driver, lambda d: d.find_element(By.ID, "add-source").get_attribute("value") == "")
                 return bool(shown)
 
             held, started = f"magnet:?xt=urn:btih:{'a' * 40}", f"magnet:?xt=urn:btih:{'b' * 40}"
