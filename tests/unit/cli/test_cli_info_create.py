@@ -111,6 +111,19 @@ def test_create_versions(tmp_path: Path, flag: str | None, v1: bool, v2: bool) -
     assert (t.is_v1, t.is_v2, t.creation_date) == (v1, v2, None)
 
 
+@pytest.mark.parametrize("flag", ["--v2", "--hybrid", "--v1"])
+def test_create_of_a_folder_of_one_file_says_where_a_v2_torrent_is_seeded_from(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], flag: str) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "one" / "only.bin").write_bytes(b"z" * 100)
+    out = tmp_path / "one.torrent"
+    assert main(["create", str(tmp_path / "one"), "-o", str(out), flag]) == 0
+    said = capsys.readouterr().out
+    alone = [f.path for f in Torrent.load(out).files if not f.pad] == [("only.bin",)]
+    assert alone == (flag == "--v2")  # (the v1 view's file list keeps the folder)
+    assert ("it holds only.bin alone, so it is seeded from " + str(tmp_path / "one") in said) == alone
+
+
 def test_create_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "f").write_bytes(b"z")
     assert main(["create", str(tmp_path / "nope"), "-o", str(tmp_path / "x.torrent")]) == 1
