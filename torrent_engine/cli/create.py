@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     if torrent.info_hash_v2:
         print(f"info-hash v2: {torrent.info_hash_v2.hex()}")
     print(f"pieces:       {torrent.num_pieces} x {human_bytes(torrent.piece_length)}")
-    if src.is_dir() and len(torrent.files) == 1 and len(torrent.files[0].path) == 1:
+    if src.is_dir() and not torrent.is_multi_file:
         print(f"note: a v2 torrent's tree of one file names no folder (BEP 52): it holds "
               f"{torrent.files[0].path[0]} alone, so it is seeded from {src}, not from the folder above it")
     return 0

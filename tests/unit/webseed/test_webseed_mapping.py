@@ -9,7 +9,6 @@ from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.errors import WebSeedError
 from torrent_engine.net.webseed.mapping import (
     file_url,
-    is_multi_file,
     parse_url,
     pieces_without,
     plan_run,
@@ -25,7 +24,7 @@ def single(name: str = "t", size: int = 100_000):  # type: ignore[no-untyped-def
 
 def test_single_file_url_is_the_file_or_the_folder_plus_name() -> None:
     t = single("my file ä.iso")
-    assert not is_multi_file(t)
+    assert not t.is_multi_file
     assert file_url("http://m/pub/x.iso", t, 0) == "http://m/pub/x.iso"  # the URL is the file
     # BEP 19: a URL ending in '/' gets the name, percent-encoded (UTF-8)
     assert file_url("http://m/pub/", t, 0) == "http://m/pub/my%20file%20%C3%A4.iso"
@@ -35,14 +34,14 @@ def test_single_file_url_is_the_file_or_the_folder_plus_name() -> None:
 def test_multi_file_url_is_root_name_path_with_or_without_trailing_slash(base: str) -> None:
     t = make_torrent([(("Readme.txt",), b"x" * 949), (("sub dir", "a#b?c%.bin"), b"y" * 10)], PL,
                      name="michael")
-    assert is_multi_file(t)
+    assert t.is_multi_file
     assert file_url(base, t, 0) == "http://m/pub/michael/Readme.txt"  # BEP 19's own example
     assert file_url(base, t, 1) == "http://m/pub/michael/sub%20dir/a%23b%3Fc%25.bin"
 
 
 def test_multi_file_torrent_of_one_file_is_still_multi_file() -> None:
     t = make_torrent([(("only.bin",), b"z" * 10)], PL, name="folder")
-    assert is_multi_file(t)
+    assert t.is_multi_file
     assert file_url("http://m/", t, 0) == "http://m/folder/only.bin"
 
 

@@ -85,6 +85,13 @@ class Torrent:
         """Whether the torrent is both v1 and v2."""
         return self.is_v1 and self.is_v2
 
+    @property
+    def is_multi_file(self) -> bool:
+        """Whether the torrent lays its files out in a folder named after it (a v1 ``files``
+        list; a v2 tree of more than one file). A v2 torrent made from a folder of one file is
+        not: BEP 52's tree of one file names no folder, so it holds that file alone."""
+        return len(self.files) > 1 or len(self.files[0].path) > 1
+
     # -- piece space -----------------------------------------------------------------------
 
     @property

@@ -255,8 +255,7 @@ class TorrentCreations:
         folder above it, or the folder itself when the torrent holds its one file alone (a v2
         torrent of a folder of one file: BEP 52's tree of one file names no folder)."""
         source = task.request.source_path
-        alone = len(torrent.files) == 1 and len(torrent.files[0].path) == 1
-        folder = alone and await anyio.to_thread.run_sync(source.is_dir)
+        folder = not torrent.is_multi_file and await anyio.to_thread.run_sync(source.is_dir)
         options = AddOptions(save_path=str(source if folder else source.parent), seed_mode=True,
                              download_path="", features=features_from({"content_layout": "original"}))
         try:

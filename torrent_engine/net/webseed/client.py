@@ -35,7 +35,7 @@ from ..netbind import NetBind
 from ..proxy.dial import open_tcp
 from ..proxy.settings import ProxyConfig
 from ..ssrf import is_local, web_seed_hop_refused
-from .mapping import FileRange, Origin, is_multi_file, parse_url, pieces_without, plan_run, range_request
+from .mapping import FileRange, Origin, parse_url, pieces_without, plan_run, range_request
 from .response import Backoff, RangeSkimmer, Redirect, WholeFile, judge_body, judge_head
 
 __all__ = [
@@ -507,7 +507,7 @@ class WebSeed:
                 try:
                     data = await anext(answers)
                 except WebSeedStatusError as exc:
-                    if exc.status in (404, 410) and is_multi_file(torrent):
+                    if exc.status in (404, 410) and torrent.is_multi_file:
                         raise _FileMissing(asked.file_index, exc) from None
                     raise
                 buf[asked.target:asked.target + len(data)] = data

@@ -22,7 +22,6 @@ __all__ = [
     "Origin",
     "Run",
     "file_url",
-    "is_multi_file",
     "parse_url",
     "pieces_without",
     "plan_run",
@@ -81,12 +80,6 @@ class Origin:
         return (self.tls, self.host.lower(), self.port)
 
 
-def is_multi_file(torrent: Torrent) -> bool:
-    """Whether the torrent lays its files out in a folder named after it (a ``files`` list), the
-    case in which BEP 19 appends name and path to the URL."""
-    return len(torrent.files) > 1 or len(torrent.files[0].path) > 1
-
-
 def file_url(base_url: str, torrent: Torrent, file_index: int) -> str:
     """The URL of one file of the torrent on the web seed ``base_url`` (BEP 19).
 
@@ -95,7 +88,7 @@ def file_url(base_url: str, torrent: Torrent, file_index: int) -> str:
     name and the file's path are appended, each component percent-encoded, after a '/' that is
     added when the URL lacks it (as libtorrent does).
     """
-    if not is_multi_file(torrent):
+    if not torrent.is_multi_file:  # (BEP 19 appends name and path to a folder's URL)
         return base_url + quote(torrent.name, safe="") if base_url.endswith("/") else base_url
     root = base_url if base_url.endswith("/") else base_url + "/"
     return root + "/".join(quote(part, safe="") for part in torrent.files[file_index].path)
