@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
+from torrent_engine.beats import sleep_to_beat
 from torrent_engine.cli import collector
 from torrent_engine.cli.collector import (
     GC_THRESHOLDS,
@@ -447,11 +448,17 @@ async def test_sweeps_are_looked_for_often_while_collections_run_and_seldom_when
     enabled = gc.isenabled()
     gc.disable()  # (no collection but the test's own)
     try:
+        # started 50 ms before a beat of 0.5 s: the first look (after a count of the old objects and
+        # 20 ms) falls just before that beat, and two beats fall in the first 0.6 s
+        await sleep_to_beat(0.5)
+        await anyio.sleep(0.45)
         async with anyio.create_task_group() as tg:
             tg.start_soon(survivors.sweep_when_due)
             await anyio.sleep(0.6)
-            idle = len(looks)  # the first look (nothing seen before it), then one more at most
-            assert 1 <= idle <= 2, looks
+            # the first look (nothing seen before it), then one on each beat of 0.5 s: one or two
+            idle = len(looks)
+            assert 1 <= idle <= 3, looks
+            assert all(b - a > 0.4 for a, b in zip(looks[1:], looks[2:], strict=False)), looks
             start = anyio.current_time()
             while anyio.current_time() - start < 1.5:  # busy: a young collection each 10 ms
                 survivors("start", {"generation": 0, "collected": 0})
@@ -476,8 +483,6 @@ async def test_an_idle_daemon_s_looks_fall_on_the_beat_of_their_period(
     """Each look for a young collection waits for the next beat of its period (``beats.py``),
     whatever phase the sweeper started at: an idle daemon's look on the second shares the
     wake-up of its other timers (it woke the loop twice more a second, at a phase of its own)."""
-    from torrent_engine.beats import sleep_to_beat
-
     period = 0.2
     monkeypatch.setattr(collector, "YOUNG_IDLE_LOOK", period)
     looks: list[float] = []
