@@ -1,7 +1,9 @@
 """The values (not only the types: ``test_qbittorrent_types.py``) a real ``qbittorrent-nox`` gives a
 paused torrent that has its metadata, against ours: ``torrents/properties``' limits, completion
 and last-seen dates (``-1``: none, where ours said ``0``), ``torrents/info``'s and
-``torrents/files``' availability (``0`` while it does not run, where ours said ``-1``)."""
+``torrents/files``' availability (``0`` while it does not run, where ours said ``-1``),
+``sync/torrentPeers``' ``show_flags`` (``false`` while peers' countries are not resolved, where
+ours said ``true``: a web UI drew a flag without a country on every peer's row)."""
 
 from __future__ import annotations
 
@@ -34,8 +36,10 @@ async def _values(c: httpx.AsyncClient, *, settle: bool = False) -> dict[str, An
     row = rows[0]
     props = (await c.get("/api/v2/torrents/properties", params={"hash": row["hash"]})).json()
     files = (await c.get("/api/v2/torrents/files", params={"hash": row["hash"]})).json()
+    peers = (await c.get("/api/v2/sync/torrentPeers", params={"hash": row["hash"]})).json()
     return {**{f"info {k}": row[k] for k in INFO}, **{f"properties {k}": props[k] for k in PROPERTIES},
-            "files availability": [f["availability"] for f in files]}
+            "files availability": [f["availability"] for f in files],
+            "peers show_flags": peers["show_flags"]}  # (its countries resolved: no, on both)
 
 
 async def test_a_paused_torrent_has_the_values_a_real_qbittorrent_gives_it(tmp_path: Path) -> None:

@@ -92,7 +92,7 @@ from .qbittorrent_app import (
 from .qbittorrent_auth import ApiKey, authorization, basic_credentials
 from .qbittorrent_creator import read_request, record
 from .qbittorrent_metadata import MetadataMemory, info_hash_record, metadata_record
-from .qbittorrent_prefs import preference_changes, preferences, served_preferences
+from .qbittorrent_prefs import RESOLVES_PEER_COUNTRIES, preference_changes, preferences, served_preferences
 from .qbittorrent_records import (
     APP_VERSION,
     MAX_RATIO,
@@ -920,12 +920,14 @@ class QbittorrentApi:
 
     async def torrent_peers(self, form: Form, request: Request) -> dict[str, JSON]:
         """``sync/torrentPeers?hash=&rid=``: the torrent's connected peers (always a full update,
-        which qBittorrent's protocol allows)."""
+        which qBittorrent's protocol allows). ``show_flags`` is qBittorrent's
+        ``resolve_peer_countries``, which this daemon never does (its rows' countries are empty: a
+        web UI told to show flags drew a broken image on every row)."""
         job = self._one(form)
         size = job.torrent_size or 0  # (every file, pad files left out: qBittorrent's totalSize)
         peers = {p.address: peer_record(p, size) for p in job.peer_list}
-        return {"rid": self._sync_of(current()).next_rid(), "full_update": True, "show_flags": True,
-                "peers": peers}
+        return {"rid": self._sync_of(current()).next_rid(), "full_update": True,
+                "show_flags": RESOLVES_PEER_COUNTRIES, "peers": peers}
 
     async def export(self, form: Form, request: Request) -> Response:
         """``torrents/export?hash=``: the .torrent (409 before a magnet's metadata, as qBittorrent)."""

@@ -200,6 +200,10 @@ def preferences(service: JobService) -> dict[str, JSON]:
     }
 
 
+# whether peers' countries are looked up (never: no GeoIP database; ``sync/torrentPeers``'
+# ``show_flags`` says the same)
+RESOLVES_PEER_COUNTRIES = False
+
 # What this daemon always does, or never has, said in qBittorrent's words (shown, a change is a
 # 400 rather than ignored): no alternative WebUI, no subnet that skips the login, no UPnP for
 # the API's port, no custom headers, no reverse proxy trusted for the client's address, no dynamic
@@ -211,7 +215,7 @@ _FIXED: dict[str, JSON] = {
     "bypass_auth_subnet_whitelist_enabled": False, "bypass_auth_subnet_whitelist": "",
     "web_ui_upnp": False, "web_ui_use_custom_http_headers_enabled": False, "web_ui_custom_http_headers": "",
     "web_ui_reverse_proxy_enabled": False, "web_ui_reverse_proxies_list": "", "dyndns_enabled": False,
-    "enable_embedded_tracker": False, "resolve_peer_countries": False,
+    "enable_embedded_tracker": False, "resolve_peer_countries": RESOLVES_PEER_COUNTRIES,
     "web_ui_clickjacking_protection_enabled": True, "web_ui_csrf_protection_enabled": True,
     "web_ui_host_header_validation_enabled": True, "web_ui_secure_cookie_enabled": True,
     "outgoing_ports_min": 0, "outgoing_ports_max": 0, "refresh_interval": 1500,
