@@ -293,6 +293,9 @@ async def test_answers_match_a_real_qbittorrent(tmp_path: Path) -> None:
             assert (r.status_code, r.text) == (400, "Priority is not valid")
             r = await c.post("/api/v2/torrents/createCategory", data={"category": "", "savePath": ""})
             assert (r.status_code, r.text) == (400, "Category cannot be empty")
+            r = await c.post("/api/v2/torrents/createCategory", data={"category": "a//b", "savePath": ""})
+            assert (r.status_code, r.text) == (
+                409, "Incorrect category name: 'a//b' is not a valid category name")  # (why, after its words)
             r = await c.post("/api/v2/torrents/topPrio", data={"hashes": "all"})
             assert (r.status_code, r.text) == (409, "Torrent queueing must be enabled")
             assert (await c.post("/api/v2/torrents/delete", data={"hashes": "all"})).status_code == 400

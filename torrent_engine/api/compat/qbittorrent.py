@@ -1239,6 +1239,10 @@ class QbittorrentApi:
             await self.service.create_category(name, self.gate.confine(save_path) or "" if save_path else "")
         except JobConflict as exc:
             raise QbtError(409, "Unable to create category") from exc
+        except InvalidJobRequest as exc:  # (a name it refuses: qBittorrent's 409, and why)
+            if exc.field != "category":
+                raise
+            raise QbtError(409, f"Incorrect category name: {exc.reason}") from exc
         self.gate.made_labels(categories=[name])
 
     async def edit_category(self, form: Form, request: Request) -> None:
