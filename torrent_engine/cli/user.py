@@ -111,6 +111,16 @@ def _store(args: argparse.Namespace) -> UserStore:
     return UserStore(Path(args.state_dir) if args.state_dir else default_state_dir())
 
 
+def _read_store(args: argparse.Namespace) -> UserStore:
+    """``_store``, for a command that only reads it: a state folder that is not there is said
+    (a mistyped ``--state-dir`` listed "no users", as a daemon without users does)."""
+    folder = Path(args.state_dir) if args.state_dir else default_state_dir()
+    if not folder.is_dir():
+        raise UserError(f"no state folder at {folder} (the daemon's --state-dir: made at its first "
+                        "start, or by 'user add')", "state_dir")
+    return UserStore(folder)
+
+
 def read_password(name: str, *, stdin: TextIO | None = None) -> str:
     """A password: the first line of standard input when it is not a terminal, else asked
     twice without echo (``UserError`` when the two differ)."""
@@ -144,11 +154,12 @@ def _line(user: User) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """``user list``."""
-    users = _store(args).users()
+    store = _read_store(args)
+    users = store.users()
     if args.json:
         print(json.dumps([u.to_json() for u in users], indent=1))
     elif not users:
-        print("no users (the daemon's API token is the admin)")
+        print(f"no users in {store.path} (the daemon's API token is the admin)")
     else:
         for user in users:
             print(_line(user))
@@ -196,7 +207,7 @@ def run_key_add(args: argparse.Namespace) -> int:
 
 def run_key_list(args: argparse.Namespace) -> int:
     """``user key list [NAME]``."""
-    store = _store(args)
+    store = _read_store(args)
     users = [store.get(args.name)] if args.name else store.users()
     for user in users:
         for k in user.keys:

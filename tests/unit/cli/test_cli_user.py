@@ -63,3 +63,14 @@ def test_bad_requests_are_said_with_exit_code_1(
     assert run([*argv, "--state-dir", str(tmp_path)], monkeypatch, stdin) == 1
     err = capsys.readouterr().err
     assert said in err and "a good password" not in err
+
+
+@pytest.mark.parametrize("argv", [["user", "list"], ["user", "key", "list"]])
+def test_a_listing_of_a_state_folder_that_is_not_there_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+        argv: list[str]) -> None:
+    """A mistyped ``--state-dir`` listed "no users", as a daemon without users does."""
+    assert run([*argv, "--state-dir", str(tmp_path / "typo")], monkeypatch) == 1
+    assert f"no state folder at {tmp_path / 'typo'}" in capsys.readouterr().err
+    assert run(["user", "list", "--state-dir", str(tmp_path)], monkeypatch) == 0  # (there, without users)
+    assert f"no users in {tmp_path / 'users.json'}" in capsys.readouterr().out
