@@ -79,6 +79,19 @@ def test_cli_download_missing_file_is_one_line_error(tmp_path: Path) -> None:
     assert b"Traceback" not in result.stderr and b"error" in result.stderr
 
 
+def test_cli_download_of_several_names_the_one_that_is_not_valid(tmp_path: Path) -> None:
+    """(It said "unexpected byte 'g' (at byte 0)": of which file, it did not say.)"""
+    good = tmp_path / "good.torrent"
+    good.write_bytes(make_torrent(make_payload(tmp_path / "p", [("a.bin", 1000)])).to_bytes())
+    (tmp_path / "bad.torrent").write_bytes(b"garbage")
+    result = subprocess.run([*CLI, "download", "good.torrent", "bad.torrent", "--no-dht", "--no-port-mapping",
+                             "--no-lsd", "--no-state", "-o", str(tmp_path / "out")],
+                            capture_output=True, cwd=tmp_path, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        "torrent-engine download: error: bad.torrent: unexpected byte 'g' (at byte 0)"]
+
+
 @pytest.mark.parametrize(("transport", "shown"), [(None, "uTP|TCP"), ("tcp", "TCP"), ("utp", "uTP")])
 def test_cli_demo_small_payload(tmp_path: Path, transport: str | None, shown: str) -> None:
     chosen = ["--transport", transport] if transport else []  # (default any: uTP, or TCP if it wins the race)

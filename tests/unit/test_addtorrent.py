@@ -94,6 +94,20 @@ def test_each_fault_is_one_typed_error_naming_it(request_: AddTorrent,
     assert says in str(refused.value)
 
 
+def test_a_torrent_file_that_cannot_be_read_or_is_not_valid_is_named(tmp_path: Path) -> None:
+    """Of several files a command adds, the one at fault is named (a bad one said only "unexpected
+    byte 'g' (at byte 0)"), and an unreadable one without the parser's "(file):" field."""
+    bad = tmp_path / "bad.torrent"
+    bad.write_bytes(b"garbage")
+    with pytest.raises(AddTorrentError) as refused:
+        read_add_torrent(TorrentFile(str(bad)))
+    assert (refused.value.kind, str(refused.value)) == ("torrent", f"{bad}: unexpected byte 'g' (at byte 0)")
+    with pytest.raises(AddTorrentError) as refused:
+        read_add_torrent(TorrentFile(str(tmp_path)))
+    said = f"cannot read {str(tmp_path)!r}: Is a directory"
+    assert (refused.value.kind, str(refused.value)) == ("file", said)
+
+
 def test_a_bad_torrent_says_what_the_metainfo_parser_says() -> None:
     # (the dialects answer with that message: "Torrent file is not valid: <it>")
     with pytest.raises(AddTorrentError) as refused:

@@ -12,11 +12,11 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
+from ..engine.addtorrent import TorrentFile, read_add_torrent
 from ..engine.mutable import publish_version
 from ..engine.runtime import run as run_loop
 from ..errors import DHTError, TorrentEngineError
 from ..formats.magnet import MutableMagnet
-from ..formats.metainfo import Torrent
 from ..net.dht import bep44
 from . import COMMANDS
 from .dht import _with_node, load_key, parse_bind, parse_host_port
@@ -73,7 +73,7 @@ def info_hash_of(text: str) -> bytes:
             return bytes.fromhex(text)
         except ValueError:
             pass
-    return Torrent.load(text).info_hash
+    return read_add_torrent(TorrentFile(text)).info_hash
 
 
 def run(args: argparse.Namespace) -> int:
@@ -85,10 +85,8 @@ def run(args: argparse.Namespace) -> int:
         raise DHTError(f"--seq must be 0..{bep44.MAX_SEQ}")
     try:
         info_hash = info_hash_of(args.torrent)
-    except OSError as exc:
-        raise DHTError(f"{args.torrent}: not an info-hash; cannot read it: {exc.strerror or exc}") from None
-    except TorrentEngineError as exc:
-        raise DHTError(f"{args.torrent}: not an info-hash nor a .torrent: {exc}") from None
+    except TorrentEngineError as exc:  # (it names the file)
+        raise DHTError(f"not an info-hash nor a .torrent: {exc}") from None
     key = key_file(args.key)
     return run_loop(_main, args, key, info_hash, salt)
 

@@ -7,6 +7,7 @@ import json
 
 import anyio
 
+from ..engine.addtorrent import TorrentFile, read_add_torrent
 from ..engine.runtime import run as run_loop
 from ..errors import TrackerError
 from ..formats.metainfo import Torrent
@@ -56,7 +57,8 @@ async def scrape_all(
 
 def run(args: argparse.Namespace) -> int:
     """Scrape every tracker of ``args.torrent`` and print what each answered; return the exit code."""
-    torrent = Torrent.load(args.torrent)
+    torrent = read_add_torrent(TorrentFile(args.torrent))  # (one it cannot read or parse: named)
+    assert isinstance(torrent, Torrent)  # (a file's: never a magnet)
     if not torrent.trackers:
         print(f"{torrent.name}: no trackers (trackerless torrent)")
         return 1

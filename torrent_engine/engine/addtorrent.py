@@ -156,9 +156,11 @@ def read_add_torrent(add: AddTorrent) -> Torrent | Magnet:
             return Torrent.load(add.path)
         except OSError as exc:
             raise AddTorrentError(f"cannot read {add.path!r}: {exc.strerror or exc}", "file") from exc
-        except (TorrentEngineError, ValueError) as exc:  # (unreadable: a MetainfoError of "(file)")
-            unread = isinstance(exc, MetainfoError) and exc.field == "(file)"
-            raise AddTorrentError(str(exc), "file" if unread else "torrent") from exc
+        except (TorrentEngineError, ValueError) as exc:
+            if isinstance(exc, MetainfoError) and exc.field == "(file)":  # (unreadable: said with its path)
+                raise AddTorrentError(exc.reason, "file") from exc
+            # (the file named: of several added at once, which one is not valid)
+            raise AddTorrentError(f"{add.path}: {exc}", "torrent") from exc
     raise AddTorrentError(f"{add.url[:80]} must be fetched before it is read", "url")
 
 
