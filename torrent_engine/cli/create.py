@@ -12,21 +12,19 @@ from ..errors import MetainfoError
 from ..storage.create import Version, create_torrent
 from ..units import human_bytes
 from . import COMMANDS
+from .units import parse_size
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller inputs finish before a progress line helps
 
 
 def piece_length_arg(text: str) -> int:
-    """Bytes, or with a K/M suffix (``256K``, ``4M``)."""
-    t = text.strip().upper().removesuffix("IB").removesuffix("B")
-    scale = 1
-    if t.endswith("K"):
-        scale, t = 1024, t[:-1]
-    elif t.endswith("M"):
-        scale, t = 1024 * 1024, t[:-1]
-    if not (t.isascii() and t.isdigit()):
-        raise argparse.ArgumentTypeError(f"not a size: {text!r}")
-    return int(t) * scale
+    """Bytes, or a size as every command reads one (``256K``, ``4M``, ``1G``: ``units.parse_size``);
+    whether a torrent may have it is the creator's to say (``1G`` was "not a size")."""
+    try:
+        return parse_size(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"expected bytes or a size such as 256K or 4M, got {text!r}") from None
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

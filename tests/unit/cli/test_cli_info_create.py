@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import subprocess
 import sys
@@ -175,6 +176,17 @@ def test_piece_length_arg() -> None:
     assert piece_length_arg("256K") == 256 * 1024
     assert piece_length_arg("4MiB") == 4 * 1024 * 1024
     assert piece_length_arg("1m") == 1024 * 1024
+    assert piece_length_arg("1G") == 1024**3  # (a size: too long a piece, which the creator says)
+    with pytest.raises(argparse.ArgumentTypeError, match="expected bytes or a size such as 256K"):
+        piece_length_arg("big")
+
+
+def test_a_piece_length_of_a_size_too_large_is_said_as_such(tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "f").write_bytes(b"z")
+    out = str(tmp_path / "x.torrent")
+    assert main(["create", str(tmp_path / "f"), "-o", out, "--piece-length", "1G"]) == 1
+    assert "1073741824 is not a power of two in 16384.." in capsys.readouterr().err
 
 
 @pytest.mark.slow
