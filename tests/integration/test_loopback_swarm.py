@@ -476,6 +476,22 @@ async def test_a_listen_port_in_use_raises_the_os_error(tmp_path: Path) -> None:
                 pass
     assert caught.value.errno == errno.EADDRINUSE
     assert session.state is State.STOPPED and "in use" in session.status().error
+    assert f"cannot listen on 127.0.0.1 port {port}" in str(caught.value)  # (where, said)
+
+
+async def test_a_listen_host_that_cannot_be_listened_on_is_named(tmp_path: Path) -> None:
+    """(``--listen-host 192.0.2.1``, an address of no interface here, said only "Cannot assign
+    requested address", naming neither the address nor the setting.)"""
+    import errno
+
+    torrent = make_torrent(make_payload(tmp_path / "seed", [("a.bin", 1000)]))
+    session = Session(torrent, tmp_path / "seed", config=loopback_config(listen_host="192.0.2.1"))
+    with pytest.raises(OSError) as caught:
+        async with session:
+            pass
+    assert caught.value.errno == errno.EADDRNOTAVAIL
+    assert str(caught.value) == (f"[Errno {errno.EADDRNOTAVAIL}] cannot listen on 192.0.2.1 port 0: "
+                                 "Cannot assign requested address")
 
 
 @pytest.mark.parametrize(("prefer_rc4", "encrypted"), [(False, False), (True, True)])

@@ -559,9 +559,13 @@ class SharedResources:
                 if bind is not None:  # (a ConfigError naming the field if it cannot be)
                     check_interface(bind.interface)
                     check_address(bind.address, bind.interface)
-                listener = None if only else await anyio.create_tcp_listener(
-                    local_host=self.config.listen_host or None, local_port=port, reuse_port=False
-                ) if bind is None else await tcp_listener(bind, self.config.listen_host, port)
+                try:
+                    listener = None if only else await anyio.create_tcp_listener(
+                        local_host=self.config.listen_host or None, local_port=port, reuse_port=False
+                    ) if bind is None else await tcp_listener(bind, self.config.listen_host, port)
+                except OSError as exc:  # (where, said: a bad listen_host was "Name or service not known")
+                    where = f"{self.config.listen_host or 'every address'} port {port}"
+                    raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror or exc}") from None
                 self._listener = listener
                 if listener is not None:
                     self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
