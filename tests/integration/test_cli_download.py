@@ -92,6 +92,20 @@ def test_cli_download_of_several_names_the_one_that_is_not_valid(tmp_path: Path)
         "torrent-engine download: error: bad.torrent: unexpected byte 'g' (at byte 0)"]
 
 
+def test_cli_download_save_torrent_where_it_cannot_be_is_said_before_it_starts(tmp_path: Path) -> None:
+    """(A magnet's .torrent was written once its metadata came: into a folder that is not there,
+    "[Errno 2] No such file or directory: '…/x.torrent.part'", after the download.)"""
+    magnet = "magnet:?xt=urn:btih:" + "ab" * 20
+    result = subprocess.run([*CLI, "download", magnet, "--no-dht", "--no-port-mapping", "--no-lsd",
+                             "--no-state", "-o", str(tmp_path / "out"),
+                             "--save-torrent", str(tmp_path / "nowhere" / "x.torrent")],
+                            capture_output=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.decode().splitlines() == [
+        f"torrent-engine download: error: --save-torrent: cannot write {tmp_path / 'nowhere' / 'x.torrent'}: "
+        f"the folder {tmp_path / 'nowhere'} does not exist"]
+
+
 @pytest.mark.parametrize(("transport", "shown"), [(None, "uTP|TCP"), ("tcp", "TCP"), ("utp", "uTP")])
 def test_cli_demo_small_payload(tmp_path: Path, transport: str | None, shown: str) -> None:
     chosen = ["--transport", transport] if transport else []  # (default any: uTP, or TCP if it wins the race)

@@ -101,18 +101,19 @@ def _input_size(path: Path) -> int:
     return total
 
 
-def check_output(out: Path, *, force: bool) -> None:
-    """``MetainfoError`` (before any hashing) when the .torrent cannot be written at ``out``:
-    a folder, a file there already (unless ``force``), or a folder that does not exist."""
+def check_output(out: Path, *, force: bool, option: str = "-o") -> None:
+    """``MetainfoError`` naming ``option`` (before any hashing, or any download) when a .torrent
+    cannot be written at ``out``: a folder, a file there already (unless ``force``), or a
+    folder that does not exist or is not writable."""
     if out.is_dir():
-        raise MetainfoError(f"{out} is a folder: give the name of the .torrent file to write", "-o")
+        raise MetainfoError(f"{out} is a folder: give the name of the .torrent file to write", option)
     if out.exists() and not force:
-        raise MetainfoError(f"{out} exists (use --force to overwrite it)", "-o")
+        raise MetainfoError(f"{out} exists (use --force to overwrite it)", option)
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
-        raise MetainfoError(f"cannot write {out}: the folder {parent} does not exist", "-o")
+        raise MetainfoError(f"cannot write {out}: the folder {parent} does not exist", option)
     if not os.access(parent, os.W_OK):
-        raise MetainfoError(f"cannot write {out}: the folder {parent} is not writable", "-o")
+        raise MetainfoError(f"cannot write {out}: the folder {parent} is not writable", option)
 
 
 def run(args: argparse.Namespace) -> int:

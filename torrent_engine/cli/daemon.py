@@ -47,7 +47,7 @@ from . import COMMANDS
 from .collector import Sweeper, daemon_collector, freeze_start, loading
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options
-from .units import parse_size
+from .units import parse_port, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--api-host", default=DEFAULT_API_HOST,
                    help="address of the HTTP API (default: 127.0.0.1; anything else is reachable "
                         "from other machines)")
-    p.add_argument("--api-port", type=int, default=DEFAULT_API_PORT,
+    p.add_argument("--api-port", type=parse_port, default=DEFAULT_API_PORT,
                    help=f"port of the HTTP API (default: {DEFAULT_API_PORT}; 0 = any free port)")
     p.add_argument("--api-token", default=None,
                    help=f"the API token (default: ${TOKEN_ENV}, else a random one kept in the state dir)")
@@ -175,7 +175,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help=f"serve over HTTPS with a self-signed certificate made at the first start in the "
                         f"state dir ({api_tls.SELF_SIGNED_CERT}, {api_tls.SELF_SIGNED_KEY}; made again once "
                         "expired); its SHA-256 fingerprint is printed at start")
-    p.add_argument("--listen-port", type=int, default=0,
+    p.add_argument("--listen-port", type=parse_port, default=0,
                    help="TCP and uTP port for peers (default: a free one chosen at the first start, kept)")
     p.add_argument("--random-port", action="store_true",
                    help="a new free port for peers at each start (unless --listen-port names one)")

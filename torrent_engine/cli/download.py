@@ -33,8 +33,9 @@ from ..policy.stall import diagnose
 from ..session import Session
 from ..units import human_bytes
 from . import COMMANDS
+from .create import check_output as check_torrent_output
 from .display import ProgressDisplay, RichDisplay, progress_line, status_json
-from .units import parse_rate
+from .units import parse_port, parse_rate
 
 if TYPE_CHECKING:  # (rich is an optional dependency: its console exists when a RichDisplay is made)
     from rich.console import Console
@@ -147,7 +148,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     net.add_argument("--transport", choices=TRANSPORTS, default="any",
                      help="peer transport: uTP first with TCP fallback (any, default), TCP first with uTP "
                           "fallback (tcp_first), uTP only, TCP only")
-    net.add_argument("--listen-port", "--port", dest="port", type=int, default=0, metavar="PORT",
+    net.add_argument("--listen-port", "--port", dest="port", type=parse_port, default=0, metavar="PORT",
                      help="TCP port for incoming peers (default: any free one)")
     net.add_argument("--listen-host", default="",
                      help="address to listen on (default: every interface, IPv4 and IPv6)")
@@ -421,6 +422,8 @@ async def _download(args: argparse.Namespace) -> int:
     if len(torrents) == len(sources):
         check_specs(torrents, args.select_file, args.exclude_file)
     check_output(args.output, torrents)
+    if args.save_torrent is not None:  # (written once the metainfo is there: where it cannot be, said now)
+        check_torrent_output(args.save_torrent, force=True, option="--save-torrent")
     state_dir = None if args.no_state else (args.state_dir or default_state_dir() / "cli")
     loopback = args.listen_host.startswith("127.") or args.listen_host == "::1"
     seeding = args.seed or args.seed_ratio is not None or args.seed_time is not None

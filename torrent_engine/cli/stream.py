@@ -41,6 +41,7 @@ from .download import (
     parse_peer,
     until_stop_signal,
 )
+from .units import parse_port
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--peer", action="append", type=parse_peer, default=[], metavar="HOST:PORT",
                    help="connect to this peer too (repeatable)")
     net = p.add_argument_group("network")
-    net.add_argument("--listen-port", type=int, default=0, metavar="PORT",
+    net.add_argument("--listen-port", type=parse_port, default=0, metavar="PORT",
                      help="TCP port for incoming peers (default: any free one)")
     net.add_argument("--listen-host", default="",
                      help="address peers connect to (default: every interface)")

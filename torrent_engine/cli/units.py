@@ -12,6 +12,13 @@ MEANINGFUL_RATE = 1024.0  # bytes per second
 MAX_ETA = 100 * 24 * 3600.0
 
 
+def parse_port(text: str) -> int:
+    """A port number, 0 (any free one) to 65535."""
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 0 (any free one) to 65535, got {text!r}")
+    return int(text)
+
+
 def parse_rate(text: str) -> int:
     """``500K``, ``2M``, ``1.5MiB/s``, ``100kb`` -> bytes per second (K, M, G are powers of 1024,
     as aria2 and Transmission read them); ``0`` = unlimited."""

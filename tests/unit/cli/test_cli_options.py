@@ -1,6 +1,9 @@
-"""Defaults of ``download`` and ``daemon`` options that decide what reaches the network."""
+"""Defaults of ``download`` and ``daemon`` options that decide what reaches the network; ports
+read as ports."""
 
 from __future__ import annotations
+
+import pytest
 
 from torrent_engine.cli import build_parser
 
@@ -22,3 +25,19 @@ def test_dht_options_are_the_same_for_download_and_daemon() -> None:
         bootstrap = ["--dht-bootstrap", "127.0.0.1:6881", "--dht-bootstrap", "[::1]:7"]
         args = parser.parse_args([*command, *bootstrap])
         assert args.dht_bootstrap == [("127.0.0.1", 6881), ("::1", 7)]
+
+
+@pytest.mark.parametrize(("option", "dest"), [
+    (["download", "x.torrent", "--listen-port"], "port"),
+    (["stream", "x.torrent", "--listen-port"], "listen_port"),
+    (["daemon", "--listen-port"], "listen_port"), (["daemon", "--api-port"], "api_port")])
+def test_a_port_out_of_range_is_refused_as_the_option_s(
+        option: list[str], dest: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """(``--listen-port 70000`` was said by the engine as "Config.listen_port: 70000 is not a port
+    number", once it started; ``--api-port 99999`` by the socket.)"""
+    parser = build_parser()
+    assert getattr(parser.parse_args([*option, "6881"]), dest) == 6881
+    for bad in ("70000", "-1", "http"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*option, bad])
+        assert f"expected a port from 0 (any free one) to 65535, got '{bad}'" in capsys.readouterr().err
