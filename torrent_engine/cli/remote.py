@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..api.locate import API_FILE, DEFAULT_API_HOST, DEFAULT_API_PORT, TOKEN_ENV, read_token
 from ..config import default_state_dir
+from ..engine.addtorrent import MagnetLink, TorrentUrl, from_text
 from ..errors import TorrentEngineError
 from ..jsonvalue import JSON, JSONObject, JSONValue
 from ..units import human_bytes
@@ -28,6 +29,34 @@ FINISHED = ("completed", "failed", "cancelled")
 
 class RemoteError(TorrentEngineError):
     """The daemon answered with an error, or could not be reached."""
+
+
+def refusal(status: int, raw: bytes) -> RemoteError:
+    """The daemon's refusal of a request (or of an event stream) as one line: its status, the
+    error it says and the field it names (its JSON ``{"error", "field"}``), else its text."""
+    try:
+        answer = json.loads(raw) if raw else None
+    except ValueError:
+        answer = None
+    if isinstance(answer, dict) and "error" in answer:
+        field = answer.get("field")
+        return RemoteError(f"{status}: {answer['error']}" + (f" (field {field})" if field else ""))
+    return RemoteError(f"{status}: {raw[:200].decode('utf-8', 'replace')}")
+
+
+def source_of(text: str) -> str:
+    """What ``add`` and ``held`` send as ``source``: a magnet link or an http(s) URL as given (the
+    daemon fetches the URL), else the .torrent file's bytes in base64 (``RemoteError`` naming
+    the file when it cannot be read; a URL was read as a file's name)."""
+    request = from_text(text)
+    if isinstance(request, MagnetLink):
+        return request.uri
+    if isinstance(request, TorrentUrl):
+        return request.url
+    try:
+        return base64.b64encode(Path(text).read_bytes()).decode("ascii")
+    except OSError as exc:
+        raise RemoteError(f"cannot read {text!r}: {exc.strerror or exc}") from None
 
 
 LOG_POLL = 2.0  # seconds between two asks of ``remote log --follow``
@@ -46,8 +75,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    help=f"the daemon's state directory (default: {default_state_dir()})")
     p.add_argument("--json", action="store_true", help="print the API's JSON answers")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    add = sub.add_parser("add", help="add a magnet link or a .torrent file")
-    add.add_argument("source", metavar="MAGNET|FILE.torrent")
+    add = sub.add_parser("add", help="add a magnet link, a .torrent's http(s) URL or a .torrent file")
+    add.add_argument("source", metavar="MAGNET|URL|FILE.torrent")
     add.add_argument("--save-path", default=None, help="inside the daemon's download directory")
     add.add_argument("--file", dest="files", type=int, action="append", default=None, metavar="INDEX",
                      help="download only these files (repeatable)")
@@ -131,10 +160,7 @@ class Client:
         except ValueError:
             answer = None
         if response.status >= 400:
-            text = raw[:200].decode("utf-8", "replace")
-            message = answer.get("error") if isinstance(answer, dict) else text
-            field = answer.get("field") if isinstance(answer, dict) else None
-            raise RemoteError(f"{response.status}: {message}" + (f" (field {field})" if field else ""))
+            raise refusal(response.status, raw)
         return answer
 
     def events(self, path: str) -> Iterator[tuple[str, JSONObject]]:
@@ -152,8 +178,7 @@ class Client:
                 except OSError as exc:
                     raise RemoteError(f"cannot reach the daemon: {exc}") from exc
                 if response.status != 200:
-                    text = response.read()[:200].decode("utf-8", "replace")
-                    raise RemoteError(f"{response.status}: {text}")
+                    raise refusal(response.status, response.read())
                 name, data = "message", list[str]()
                 for raw in response:
                     line = raw.decode("utf-8", "replace").rstrip("\r\n")
@@ -367,10 +392,7 @@ def run(args: argparse.Namespace) -> int:
     answer: JSONValue
     if args.action == "add":
         body: dict[str, JSON] = {}
-        if args.source.startswith("magnet:"):
-            body["source"] = args.source
-        else:
-            body["source"] = base64.b64encode(Path(args.source).read_bytes()).decode("ascii")
+        body["source"] = source_of(args.source)
         if args.save_path:
             body["save_path"] = args.save_path
         if args.files is not None:
@@ -403,8 +425,8 @@ def run(args: argparse.Namespace) -> int:
         except KeyboardInterrupt:
             return 0
     elif args.action == "held":
-        source = base64.b64encode(Path(args.source).read_bytes()).decode("ascii")
-        answer = _obj(client.request("POST", "/api/dedup/match", {"source": source}), "the files held")
+        answer = _obj(client.request("POST", "/api/dedup/match", {"source": source_of(args.source)}),
+                      "the files held")
         if not args.json:
             print("\n".join(held_lines(answer)))
             return 0

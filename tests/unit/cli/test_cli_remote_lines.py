@@ -1,11 +1,16 @@
-"""What ``remote list`` and ``remote show`` print of a job: why it is stuck, why it failed."""
+"""What ``remote list`` and ``remote show`` print of a job: why it is stuck, why it failed; what
+``remote add`` sends, and how a refusal is said."""
 
 from __future__ import annotations
 
+import base64
 import time
+from pathlib import Path
 from typing import Any
 
-from torrent_engine.cli.remote import job_line, show_job
+import pytest
+
+from torrent_engine.cli.remote import RemoteError, job_line, refusal, show_job, source_of
 
 
 def job(**kw: Any) -> dict[str, Any]:
@@ -59,3 +64,21 @@ def test_remote_dedup_says_each_folder_and_how_the_walk_goes() -> None:
         "; stopped at 100 000 files")
     none = {**walking, "folders": [], "walked_at": None, "walking": False}
     assert dedup_lines(none)[-1] == "  no indexed folder"
+
+
+def test_a_refusal_is_one_line_of_its_error_and_field_for_a_request_and_a_stream_alike() -> None:
+    """(``remote watch nope`` printed the JSON body: ``404: {"error":"id: no job 'nope'",...}``.)"""
+    said = str(refusal(404, b'{"error": "id: no job \'nope\'", "field": "id"}'))
+    assert said == "404: id: no job 'nope' (field id)"
+    assert str(refusal(502, b"Bad Gateway")) == "502: Bad Gateway"  # (a proxy's, not the daemon's)
+
+
+def test_add_sends_a_link_or_a_url_as_given_and_a_file_s_bytes(tmp_path: Path) -> None:
+    """(A URL was read as a file's name: "No such file or directory: 'https://...'".)"""
+    link = "magnet:?xt=urn:btih:" + "ab" * 20
+    assert source_of(link) == link
+    assert source_of("https://127.0.0.1:1/x.torrent") == "https://127.0.0.1:1/x.torrent"
+    (tmp_path / "x.torrent").write_bytes(b"d4:infod")
+    assert base64.b64decode(source_of(str(tmp_path / "x.torrent"))) == b"d4:infod"
+    with pytest.raises(RemoteError, match=r"^cannot read '.*absent.torrent': No such file or directory$"):
+        source_of(str(tmp_path / "absent.torrent"))
