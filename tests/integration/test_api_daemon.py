@@ -349,3 +349,30 @@ async def test_remote_held_names_the_files_an_add_would_take(tmp_path: Path) -> 
         assert result.returncode == 0, result.stderr.decode()
         assert result.stdout.decode().splitlines() == [
             "dedup reflink: the files of 1 complete jobs known", "  no indexed folder"]
+
+
+@pytest.mark.parametrize(("extra", "said"), [
+    (["--state-dir", "{file}"], "--state-dir {file}: is a file, not a folder"),
+    (["--download-dir", "{file}"], "--download-dir {file}: is a file, not a folder"),
+    (["--download-dir", "/proc/none/x"],
+     "--download-dir /proc/none/x: cannot make the folder: No such file or directory"),
+    (["--listen-host", "192.0.2.1"],
+     "listen_host: '192.0.2.1' cannot be listened on: Cannot assign requested address"),
+    (["--api-host", "192.0.2.1"], "cannot serve the API on 192.0.2.1:0: Cannot assign requested address "
+                                  "(no interface of this machine has that address: see --api-host)"),
+])
+def test_a_daemon_that_cannot_start_says_which_option_is_at_fault(tmp_path: Path, extra: list[str],
+                                                                 said: str) -> None:
+    """A file where a folder goes said "[Errno 17] File exists"; a listen address of no interface
+    (192.0.2.1, TEST-NET-1) gave the kept port up for a free one, then failed on the port; an
+    API address of none was told another daemon may be running there."""
+    (tmp_path / "a-file").write_bytes(b"")
+    args = [a.format(file=tmp_path / "a-file") for a in extra]
+    result = subprocess.run(
+        [sys.executable, "-m", "torrent_engine", "daemon", "--state-dir", str(tmp_path / "state"),
+         "--download-dir", str(tmp_path / "downloads"), "--api-port", "0", "--api-token", TOKEN,
+         "--listen-host", "127.0.0.1", "--no-trackers", "--no-dht", "--no-port-mapping", "--no-lsd", *args],
+        capture_output=True, timeout=60, check=False)
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.decode().splitlines() if not line.startswith("WARNING")]
+    assert lines == [f"torrent-engine daemon: error: {said.format(file=tmp_path / 'a-file')}"]

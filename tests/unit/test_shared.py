@@ -597,6 +597,30 @@ async def test_a_chosen_port_steps_over_the_outgoing_ports_and_taken_ones(
         assert 0 < await shared.choose_listen_port()
 
 
+async def test_an_address_no_port_can_be_listened_on_is_said_as_the_address_s_fault() -> None:
+    """A listen host of no interface here (192.0.2.1, TEST-NET-1) fails every port alike: the
+    check says ``listen_host``, and a choice of a free port does not draw twenty ports first to
+    say "no port can be listened on" (a daemon's kept port was given up for a free one, then
+    the start failed on ``listen_port``)."""
+    config = Config(dht_enabled=False, port_mapping=False, lsd_enabled=False, listen_host="192.0.2.1")
+    shared = SharedResources(config)  # (not started: the checks alone)
+    checked: list[int] = []
+    real = shared.check_listen_port
+
+    async def counted(port: int) -> None:
+        checked.append(port)
+        await real(port)
+
+    with pytest.raises(ConfigError) as refused:
+        await shared.check_listen_port(6881)
+    assert refused.value.field == "listen_host"
+    assert refused.value.reason == "'192.0.2.1' cannot be listened on: Cannot assign requested address"
+    shared.check_listen_port = counted  # type: ignore[method-assign]
+    with pytest.raises(ConfigError) as refused:
+        await shared.choose_listen_port()
+    assert refused.value.field == "listen_host" and len(checked) == 1
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("40000\t50000\n", (40000, 50000)), ("10 70000", (1024, 65535)), ("x y", (32768, 60999)),
     ("9 8", (32768, 60999)), (None, (32768, 60999))])

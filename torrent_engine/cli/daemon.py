@@ -8,6 +8,7 @@ time holds a state directory (a lock file); SIGTERM stops it within ``--shutdown
 from __future__ import annotations
 
 import argparse
+import errno
 import fcntl
 import json
 import logging
@@ -403,11 +404,32 @@ def _positive_seconds(text: str) -> float:
     return value
 
 
+# what to do when the API's address cannot be listened on, by the system's reason (an address no
+# interface has was told another daemon may be running there)
+_API_HINTS = {
+    errno.EADDRINUSE: "another daemon may be running there; choose another port with --api-port, or "
+                      "--api-port 0 for any free one",
+    errno.EADDRNOTAVAIL: "no interface of this machine has that address: see --api-host",
+    errno.EACCES: "a port below 1024 needs privileges: choose another with --api-port",
+}
+
+
+def _make_folder(folder: Path, option: str) -> None:
+    """``folder`` made if it is not there (its parents too); ``DaemonError`` naming ``option``
+    when it cannot be (a file there said "[Errno 17] File exists")."""
+    if folder.exists() and not folder.is_dir():
+        raise DaemonError(f"{option} {folder}: is a file, not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DaemonError(f"{option} {folder}: cannot make the folder: {exc.strerror or exc}") from None
+
+
 async def _daemon(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     download_dir = Path(args.download_dir) if args.download_dir else default_download_dir()
-    state_dir.mkdir(parents=True, exist_ok=True)
-    download_dir.mkdir(parents=True, exist_ok=True)
+    for folder, option in ((state_dir, "--state-dir"), (download_dir, "--download-dir")):
+        _make_folder(folder, option)
     lock = lock_state_dir(state_dir)
     book = LogBook()  # (what clients read of the log: qBittorrent's log/main, /api/log)
     book.write(LogLevel.NORMAL, f"torrent-engine {__version__} started")
@@ -498,10 +520,9 @@ async def _serve(args: argparse.Namespace, state_dir: Path, download_dir: Path,
         try:
             await tg.start(api.serve)
         except OSError as exc:
+            hint = _API_HINTS.get(exc.errno or 0)
             raise DaemonError(f"cannot serve the API on {args.api_host}:{args.api_port}: "
-                              f"{exc.strerror or exc} (another daemon may be running there; "
-                              "choose another port with --api-port, or --api-port 0 for any "
-                              "free one)") from None
+                              f"{exc.strerror or exc}" + (f" ({hint})" if hint else "")) from None
         print(f"torrent-engine daemon: web UI and API at {api.ui_url}", flush=True)
         book.write(LogLevel.INFO, f"web UI and API at {api.url}")
         if tls is not None:

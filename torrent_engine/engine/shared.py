@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import math
@@ -228,6 +229,16 @@ class DialTurns:
         when = self.gate.next_turn(now)
         if when is not None:
             self._clock.at(when, self)
+
+
+def _listen_refusal(exc: OSError, host: str, port_said: str) -> ConfigError:
+    """Why the engine cannot listen, naming the setting at fault: ``listen_host`` when the
+    address is of no interface here or the name none at all (no port is better there: a kept
+    port was given up for a free one, then "no port can be listened on"), else ``listen_port``
+    (``port_said``, with the system's reason)."""
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return ConfigError(f"{host!r} cannot be listened on: {exc.strerror or exc}", "listen_host")
+    return ConfigError(f"{port_said}: {exc.strerror or exc}", "listen_port")
 
 
 class SharedResources:
@@ -809,8 +820,9 @@ class SharedResources:
 
     async def check_listen_port(self, port: int) -> None:
         """``ConfigError`` naming ``listen_port``, with the system's reason, when ``port`` cannot
-        be listened on now (TCP, and UDP for uTP); nothing is kept open. 0 (any port) and the
-        port listened on now always can."""
+        be listened on now (TCP, and UDP for uTP), or naming ``listen_host`` when no port can be
+        there (an address of no interface, a name that is none: ``_listen_refusal``); nothing is
+        kept open. 0 (any port) and the port listened on now always can."""
         if port == 0 or (self._running and port == self._listen_port):
             return
         host = self.config.listen_host or None
@@ -822,8 +834,8 @@ class SharedResources:
             if self.config.transport != "tcp":
                 self._probe_udp(port)
         except OSError as exc:
-            raise ConfigError(f"port {port} cannot be listened on: {exc.strerror or exc}",
-                              "listen_port") from None
+            said = f"port {port} cannot be listened on"
+            raise _listen_refusal(exc, self.config.listen_host, said) from None
 
     async def choose_listen_port(self, tries: int = 20) -> int:
         """A port ``check_listen_port`` finds free now, drawn at random from 1024–65535 outside
@@ -840,7 +852,9 @@ class SharedResources:
             port += skipped if port >= low else 0  # (the outgoing range stepped over)
             try:
                 await self.check_listen_port(port)
-            except ConfigError:
+            except ConfigError as exc:
+                if exc.field != "listen_port":  # (the address: no other port is better)
+                    raise
                 continue
             return port
         host = self.config.listen_host or None
@@ -850,7 +864,7 @@ class SharedResources:
                 probe.bind((host or "", 0))
                 return int(probe.getsockname()[1])
         except OSError as exc:
-            raise ConfigError(f"no port can be listened on: {exc.strerror or exc}", "listen_port") from None
+            raise _listen_refusal(exc, self.config.listen_host, "no port can be listened on") from None
 
     def _probe_udp(self, port: int) -> None:
         """``OSError`` when uTP's UDP socket could not be bound to ``port`` now (nothing is kept

@@ -98,6 +98,8 @@ class SettingsControl:
                 await self.run.manager.shared.check_listen_port(port)
                 return
             except ConfigError as exc:
+                if exc.field != "listen_port":  # (the address: no port is better; said as a choice's)
+                    raise InvalidJobRequest(exc.reason, exc.field) from None
                 log.warning("the listening port kept from the last start is given up for a free one: %s",
                             exc.reason)
         await self.update_settings(listen_port=0)

@@ -56,8 +56,8 @@ async def check_port_free(manager: TorrentManager, port: int) -> None:
     could not listen on ``port`` now (before anything is saved)."""
     try:
         await manager.shared.check_listen_port(port)
-    except ConfigError as exc:
-        raise InvalidJobRequest(exc.reason, "listen_port") from None
+    except ConfigError as exc:  # (listen_port, or listen_host: the address is at fault)
+        raise InvalidJobRequest(exc.reason, exc.field) from None
 
 
 async def choose_port(manager: TorrentManager) -> int:
@@ -65,8 +65,8 @@ async def choose_port(manager: TorrentManager) -> int:
     ``InvalidJobRequest`` naming ``listen_port`` when none can be listened on."""
     try:
         return await manager.shared.choose_listen_port()
-    except ConfigError as exc:
-        raise InvalidJobRequest(exc.reason, "listen_port") from None
+    except ConfigError as exc:  # (listen_port, or listen_host: the address is at fault)
+        raise InvalidJobRequest(exc.reason, exc.field) from None
 
 
 def check_utp_free(manager: TorrentManager, transport: Transport) -> None:
