@@ -12,7 +12,7 @@ from ..errors import MetainfoError
 from ..storage.create import Version, create_torrent
 from ..units import human_bytes
 from . import COMMANDS
-from .units import parse_size
+from .units import parse_size, parse_threads
 
 PROGRESS_MIN_BYTES = 32 * 1024 * 1024  # smaller inputs finish before a progress line helps
 
@@ -57,7 +57,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--web-seed", action="append", default=[], metavar="URL", help="BEP 19 web seed")
     p.add_argument("--comment", metavar="TEXT")
     p.add_argument("--no-date", action="store_true", help="leave out the creation date")
-    p.add_argument("--threads", type=int, default=2, help="hashing threads (default 2)")
+    p.add_argument("--threads", type=parse_threads, default=2, help="hashing threads (default 2)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress display")
     p.set_defaults(run=run, version=None)
 
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
         private=args.private,
         comment=args.comment,
         creation_date=None if args.no_date else int(time.time()),
-        threads=max(1, args.threads),
+        threads=args.threads,
         progress=HashProgress(sys.stderr.isatty()) if show else None,
     )
     tmp = out.with_name(out.name + ".part")

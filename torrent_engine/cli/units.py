@@ -19,6 +19,13 @@ def parse_port(text: str) -> int:
     return int(text)
 
 
+def parse_threads(text: str) -> int:
+    """A number of threads, 1 or more (0 and -3 were taken as 1 without a word)."""
+    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a number of threads from 1, got {text!r}")
+    return int(text)
+
+
 def parse_rate(text: str) -> int:
     """``500K``, ``2M``, ``1.5MiB/s``, ``100kb`` -> bytes per second (K, M, G are powers of 1024,
     as aria2 and Transmission read them); ``0`` = unlimited."""

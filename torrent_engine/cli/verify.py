@@ -23,6 +23,7 @@ from ..storage.paths import real_path, safe_join
 from ..units import human_bytes
 from . import COMMANDS
 from .create import PROGRESS_MIN_BYTES, HashProgress
+from .units import parse_threads
 
 _SHOWN = {"complete": "complete", "incomplete": "incomplete", "missing": "missing",
           "wrong_size": "wrong size", "unreadable": "unreadable"}
@@ -52,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
                    "(shares the blocks where the file system can, else a copy), hardlink (else a copy; "
                    "a copy too of a file that shares a piece with another) or copy; never over a file "
                    "that is there")
-    p.add_argument("--threads", type=int, default=2, help="hashing threads (default 2)")
+    p.add_argument("--threads", type=parse_threads, default=2, help="hashing threads (default 2)")
     p.set_defaults(run=run)
 
 

@@ -1,5 +1,5 @@
 """Defaults of ``download`` and ``daemon`` options that decide what reaches the network; ports
-read as ports."""
+read as ports, threads as threads."""
 
 from __future__ import annotations
 
@@ -41,3 +41,15 @@ def test_a_port_out_of_range_is_refused_as_the_option_s(
         with pytest.raises(SystemExit):
             parser.parse_args([*option, bad])
         assert f"expected a port from 0 (any free one) to 65535, got '{bad}'" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["create", "x", "-o", "x.torrent"], ["verify", "x.torrent"]])
+def test_a_number_of_threads_below_one_is_refused(command: list[str],
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """(0 and -3 were taken as 1 without a word.)"""
+    parser = build_parser()
+    assert parser.parse_args([*command, "--threads", "4"]).threads == 4
+    for bad in ("0", "-3", "two"):
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--threads", bad])
+        assert f"expected a number of threads from 1, got '{bad}'" in capsys.readouterr().err
