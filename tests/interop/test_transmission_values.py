@@ -247,3 +247,20 @@ async def test_limits_and_queues_set_a_change_at_a_time_as_transmissions_guis_se
         ours = await anyio.to_thread.run_sync(_steps, ours_call, number)
     assert theirs[:3] == [[False, 100, False, 100], [True, 100], [True, 40]]  # (Transmission's defaults)
     assert ours == theirs
+
+
+async def test_a_paused_magnet_has_the_values_a_real_transmission_gives_it(tmp_path: Path) -> None:
+    """A magnet added paused, its metadata not fetched: every field both know alike but those
+    that say where, when or whence; ``metadataPercentComplete`` said 1 (only a magnet fetching
+    its metadata said 0), where it has none: a GUI showed it as a transfer with its metadata."""
+    magnet = "magnet:?xt=urn:btih:" + "c" * 40 + "&dn=from-magnet"
+    add = {"filename": magnet, "paused": True}
+    with transmission_daemon(tmp_path / "tr") as url:
+        number = _call(url, "torrent-add", add)["torrent-added"]["id"]
+        theirs = _call(url, "torrent-get", {"ids": [number], "fields": FIELDS})["torrents"][0]
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        ours = (await transmission(api, "torrent-get", {"ids": [number], "fields": FIELDS}))["torrents"][0]
+    assert theirs["metadataPercentComplete"] == 0 and theirs["name"] == "from-magnet"  # (compared something)
+    differ = {k: (theirs[k], ours.get(k)) for k in FIELDS if ours.get(k) != theirs[k]}
+    assert differ == {}, differ

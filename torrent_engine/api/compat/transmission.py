@@ -774,7 +774,8 @@ class TransmissionRpc:
             "leftUntilDone": lambda: left, "sizeWhenDone": lambda: job.total_size,
             "totalSize": lambda: torrent.total_length if torrent is not None else job.total_size,
             "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
-            "metadataPercentComplete": lambda: 0.0 if job.state is JobState.FETCHING_METADATA else 1.0,
+            # (a magnet paused or queued before its metadata came has none either: it said 1)
+            "metadataPercentComplete": lambda: 0.0 if job.torrent_size is None else 1.0,
             "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0,
             "desiredAvailable": lambda: _desired_available(job, torrent, piece_states(), left,
                                                            piece_counts()),
