@@ -100,6 +100,9 @@ async def test_trackers_are_scraped_when_looked_at_paced_and_a_failed_scrape_say
         assert (stats[http_url]["downloadCount"], stats[http_url]["seederCount"],
                 stats[http_url]["leecherCount"], stats[http_url]["lastScrapeSucceeded"]) == (42, 3, 4, True)
         assert stats[http_url]["scrape"] == f"http://127.0.0.1:{web.port}/scrape"
+        # (Transmission 4's host and site name: a GUI's tracker filter lists them)
+        assert (stats[udp_url]["host"], stats[udp_url]["sitename"]) == (f"127.0.0.1:{udp.port}", "127.0.0.1")
+        assert [t["sitename"] for t in got["torrents"][0]["trackers"]] == ["127.0.0.1"] * 3
         assert not stats[no_scrape]["lastScrapeSucceeded"] and stats[no_scrape]["lastScrapeResult"]
         await anyio.sleep(0.3)
         assert len(scrapes) == 1

@@ -36,6 +36,7 @@ from torrent_engine.api.compat.transmission import (
     peers_from,
     primary_mime_type,
     status,
+    their_host,
     their_priority,
     their_scrape,
 )
@@ -282,6 +283,23 @@ def test_programs_and_watched_folders_in_both_dialects(tmp_path: Path) -> None:
 ])
 def test_a_trackers_scrape_url_is_given_as_transmission_gives_it(announce: str, scrape: str) -> None:
     assert their_scrape(announce) == scrape
+
+
+@pytest.mark.parametrize(("announce", "host", "sitename"), [
+    ("udp://tracker.opentrackr.org:1337/announce", "tracker.opentrackr.org:1337", "opentrackr"),
+    ("https://t.example.org/a/announce", "t.example.org:443", "example"),  # (the scheme's port)
+    ("http://bt.t-ru.org/ann?magnet", "bt.t-ru.org:80", "t-ru"),
+    ("http://tracker.example.co.uk:6969/announce", "tracker.example.co.uk:6969", "example"),
+    ("udp://127.0.0.1:2/announce", "127.0.0.1:2", "127.0.0.1"),  # (an address: as it is)
+    ("http://[::1]:6969/announce", "::1:6969", "::1"),
+    ("http://localhost/announce", "localhost:80", "localhost"),
+    ("http://t.example:port/announce", "", ""),  # (no host and port to say: none, no server error)
+])
+def test_a_trackers_host_and_site_name_are_given_as_transmission_4_gives_them(
+        announce: str, host: str, sitename: str) -> None:
+    """(``host`` was the announce URL, ``sitename`` ""; Transmission's Qt and GTK clients list
+    the trackers to filter by by site name: one nameless tracker.)"""
+    assert their_host(announce) == (host, sitename)
 
 
 def test_torrents_info_sorts_by_a_field_of_one_type_and_by_type_then_value_when_mixed() -> None:

@@ -17,12 +17,14 @@ import base64
 import binascii
 import functools
 import hmac
+import ipaddress
 import logging
 import secrets
 import shutil
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from functools import partial
+from urllib.parse import urlsplit
 
 import anyio
 from starlette.requests import Request
@@ -829,7 +831,7 @@ class TransmissionRpc:
             "priorities": lambda: [their_priority(f.priority) for f in job.files],
             "wanted": lambda: [1 if f.selected else 0 for f in job.files],
             "trackers": lambda: [{"announce": t.url, "id": n, "scrape": their_scrape(t.url), "tier": t.tier,
-                                  "sitename": ""} for n, t in enumerate(job.trackers)],
+                                  "sitename": their_host(t.url)[1]} for n, t in enumerate(job.trackers)],
             "trackerList": lambda: tier_list_text(_tiers(job)),
             "trackerStats": lambda: self._tracker_stats(job, live),
             "webseeds": lambda: self.service.web_seeds(job.id) if torrent else [],
@@ -1276,6 +1278,46 @@ def _tiers(job: Job) -> Tiers:
     return tuple(tuple(tier) for tier in tiers if tier)
 
 
+# a scheme's port when an announce URL names none, as Transmission 4.0 fills it in (udp: 80 too)
+_SCHEME_PORTS = {"ftp": 21, "http": 80, "https": 443, "sftp": 22, "udp": 80}
+# second-level labels under which a country's domain names are registered (example.co.uk): with
+# them the registrable name is one label further left. (Transmission asks the public suffix list;
+# this daemon carries none: the usual cases alone.)
+_GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov", "ltd", "mil", "ne", "net",
+                                   "nic", "nom", "or", "org", "plc", "sch"})
+
+
+def their_host(announce: str) -> tuple[str, str]:
+    """A tracker's ``host`` and ``sitename`` as Transmission 4.0 gives them in ``trackerStats``:
+    ``host:port`` (the scheme's port when the URL names none; an IPv6 address without its
+    brackets), and the name a GUI groups its torrents by — an address as it is, else the
+    registrable domain's first label (``tracker.example.co.uk`` -> ``example``). Both "" for a
+    URL without a host. (``host`` was the whole announce URL, ``sitename`` always "": a tracker
+    filter of Transmission's Qt or GTK client showed one nameless tracker.)"""
+    try:
+        parts = urlsplit(announce.strip())
+        host, port = parts.hostname or "", parts.port
+    except ValueError:  # (a port that is none)
+        return "", ""
+    if not host:
+        return "", ""
+    if port is None:
+        port = _SCHEME_PORTS.get(parts.scheme.lower(), -1)
+    try:
+        ipaddress.ip_address(host)
+        return f"{host}:{port}", host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if len(labels) == 1:
+        sitename = labels[0]
+    elif len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _GENERIC_SECOND_LEVEL:
+        sitename = labels[-3]
+    else:
+        sitename = labels[-2]
+    return f"{host}:{port}", sitename
+
+
 def their_scrape(announce: str) -> str:
     """A tracker's ``scrape`` as Transmission gives it: the announce URL with ``announce`` after
     its last ``/`` made ``scrape`` (BEP 48's rule, whatever the scheme), a ``udp://`` URL without
@@ -1293,8 +1335,9 @@ def _tracker_stat(n: int, t: JobTracker, due: float | None, active: bool = False
     to it waits for its answer now, 3)."""
     ok = t.status == "working"
     scraped = t.downloaded is not None
-    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": their_scrape(t.url), "host": t.url,
-            "sitename": "",
+    host, sitename = their_host(t.url)
+    return {"id": n, "tier": t.tier, "announce": t.url, "scrape": their_scrape(t.url), "host": host,
+            "sitename": sitename,
             "announceState": 3 if active else 0 if due is None else 1, "hasAnnounced": t.status != "unknown",
             "lastAnnounceSucceeded": ok,
             # (a working tracker's warning in place of "Success", as Transmission's announcer)
