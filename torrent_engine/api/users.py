@@ -487,7 +487,7 @@ def _quotas(max_torrents: object, max_bytes: object) -> tuple[int, int]:
     out = []
     for value, name in ((max_torrents, "max_torrents"), (max_bytes, "max_bytes")):
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise UserError(f"{name} must be a whole number, 0 for no quota", name)
+            raise UserError(f"{name} must be a whole number from 0 (0: no quota), got {value!r}", name)
         out.append(value)
     return out[0], out[1]
 

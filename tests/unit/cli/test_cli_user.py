@@ -55,6 +55,8 @@ def test_a_user_is_added_listed_given_a_new_password_and_removed(
     (["user", "remove", "zed"], "", "no user named 'zed'"),
     (["user", "passwd", "zed"], "a good password\n", "no user named 'zed'"),
     (["user", "key", "add", "alice", "--scope", "admin"], "", "cannot hold a key with scope admin"),
+    (["user", "quota", "alice", "--max-torrents", "-1"], "",
+     "max_torrents must be a whole number from 0 (0: no quota), got -1"),  # (-1 is a whole number)
 ])
 def test_bad_requests_are_said_with_exit_code_1(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
