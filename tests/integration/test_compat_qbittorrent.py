@@ -91,10 +91,11 @@ def drive(url: str, data: bytes, info_hash: str, root: Path) -> dict[str, Any]:
     multi = torrent_bytes("multi")[0]
     for refused in ({"torrent_files": data},  # (already there)
                     {"urls": "magnet:?xt=urn:btih:zz"},
-                    {"urls": MAGNET.replace("c", "d"), "save_path": "/etc"},
                     {"torrent_files": multi, "content_layout": "NoSubfolder"}):
         with pytest.raises(qbittorrentapi.Conflict409Error):  # (2.14: none added)
             client.torrents_add(**refused)
+    with pytest.raises(qbittorrentapi.InvalidRequest400Error, match="savepath: '/etc' is outside"):
+        client.torrents_add(urls=MAGNET.replace("c", "d"), save_path="/etc")  # (the request's option)
     tv = client.torrents_info(category="tv")
     assert [t.hash for t in tv] == [info_hash]
     t = tv[0]
@@ -410,6 +411,25 @@ async def test_add_reads_its_fields_as_qbittorrent_does(tmp_path: Path) -> None:
             r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET.replace("c", "e"),
                                                            "stopCondition": "metadatareceived"})
             qbt_added(r)
+
+
+async def test_an_add_refused_for_its_save_path_says_so(tmp_path: Path) -> None:
+    """Every torrent of an add refused for what the request asks of all (a ``savepath`` outside
+    the download root) is a ``400`` naming it: it was ``409 Conflict``, the reason in the log
+    alone. A torrent refused for itself among others added is counted, as before."""
+    async with running_api(tmp_path) as api:
+        async with httpx.AsyncClient(base_url=api.url, headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            urls = f"{MAGNET}\n{MAGNET.replace('c', 'e')}"
+            r = await c.post("/api/v2/torrents/add", data={"urls": urls, "savepath": "/etc"})
+            assert (r.status_code, r.text) == (
+                400, f"savepath: '/etc' is outside the download root {str(api.download_root)!r}")
+            r = await c.post("/api/v2/torrents/add", data={"urls": urls, "downloadPath": "/etc",
+                                                           "useDownloadPath": "true"})
+            assert r.status_code == 400 and r.text.startswith("downloadPath: '/etc' is outside"), r.text
+            assert (await c.get("/api/v2/torrents/info")).json() == []
+            qbt_added(await c.post("/api/v2/torrents/add", data={"urls": MAGNET}))
+            r = await c.post("/api/v2/torrents/add", data={"urls": MAGNET})  # (there already: no option's)
+            assert (r.status_code, r.text) == (409, "Conflict")
 
 
 async def test_set_super_seeding(tmp_path: Path) -> None:

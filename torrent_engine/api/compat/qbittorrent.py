@@ -1127,12 +1127,14 @@ class QbittorrentApi:
         # (a batch at once, as qBittorrent's one call; a StateNotSaved is raised: none of them can
         # be added, said as such, not as "Fails.")
         added: list[str] = []
+        refused: list[JobError] = []
         failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
         async with self.gate.adding(options, sources) as options:
             results = await self.service.add_many(sources, options)
             for result in results:
                 if isinstance(result, JobError):
                     log.warning("qBittorrent API: add refused: %s", result)
+                    refused.append(result)
                     failed += 1
                     continue
                 try:
@@ -1147,6 +1149,9 @@ class QbittorrentApi:
                     added.append(result[0].info_hash)
                 else:  # (already there: a failure, as qBittorrent's Session::addTorrent says)
                     failed += 1
+        option = _refused_option(refused) if not added and failed == len(refused) else None
+        if option is not None:  # (every torrent refused for what the request asked of all: said so)
+            raise QbtError(400, option)
         return _add_answer(added, failed)
 
     # -- the torrent creator -------------------------------------------------------------------
@@ -1575,6 +1580,21 @@ def _seed_mode(form: Form) -> bool:
     """``seedMode`` (WebAPI 2.16), else ``skip_checking`` (its name before): no check at the add."""
     seed_mode = parse_bool(form.get("seedMode"))
     return bool(parse_bool(form.get("skip_checking")) if seed_mode is None else seed_mode)
+
+
+# the add's options that are the request's, not a torrent's, by the names the client sent them
+_REQUEST_OPTIONS = {"save_path": "savepath", "download_path": "downloadPath"}
+
+
+def _refused_option(refused: list[JobError]) -> str | None:
+    """Why an add refused every torrent, when it is one option of the request (a ``savepath``
+    outside the download root): said as a ``400`` naming it, where the answer was a bare ``409
+    Conflict`` and the reason in the log alone; None otherwise."""
+    fields = {e.field for e in refused if isinstance(e, InvalidJobRequest)}
+    if len(fields) != 1 or len(refused) != sum(isinstance(e, InvalidJobRequest) for e in refused):
+        return None
+    name = _REQUEST_OPTIONS.get(next(iter(fields)) or "")
+    return None if name is None else f"{name}: {refused[0].reason}"
 
 
 def _add_answer(added: list[str], failed: int) -> Response:
