@@ -169,6 +169,13 @@ async def test_an_argument_of_the_wrong_type_is_refused_naming_it(tmp_path: Path
                 r = await c.post("/transmission/rpc", json=call, headers=headers)
                 result = r.json()["result"]
                 assert result != "success" and name in result, (call, result)
+            # a value the service refuses, named as the request named it (it was "save_path", "tags")
+            for arguments, said in (
+                    ({"download-dir": "/etc"}, "download-dir: '/etc' is outside the download root"),
+                    ({"labels": ["a,b"]}, "labels: 'a,b' is not a valid tag")):
+                call = {"method": "torrent-add", "arguments": {"filename": MAGNET, **arguments}}
+                result = (await c.post("/transmission/rpc", json=call, headers=headers)).json()["result"]
+                assert result.startswith(said), result
             listed = {"method": "torrent-get", "arguments": {"fields": ["id"]}}
             r = await c.post("/transmission/rpc", json=listed, headers=headers)
             assert r.json()["arguments"]["torrents"] == []  # (the add with a bad folder added nothing)

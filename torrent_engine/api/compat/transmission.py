@@ -984,20 +984,25 @@ class TransmissionRpc:
             raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
         labels = arguments.get("labels") or []
         save_path = arguments.get("download-dir") or None
-        options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
-                             # (absent: start-added-torrents, the settings' add_paused)
-                             paused=None if arguments.get("paused") is None else bool(arguments["paused"]),
-                             sequential=bool(arguments.get("sequentialDownload", False)),
-                             files=None if files is None else tuple(files),
-                             file_priorities=tuple(sorted(priorities.items())),
-                             features=features_from({"tags": labels}) if labels else None,
-                             max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
-        async with self.gate.adding(options, [request]) as options:
-            try:
-                job, created = await self.service.add(request, options)
-            except DuplicateJob as exc:  # (another folder or files asked: the job as it is, as Transmission)
-                job, created = self.service.get(exc.job_id), False
-            job = await self.gate.added(job, created)
+        paused = None if arguments.get("paused") is None else bool(arguments["paused"])
+        try:  # (a refusal named as the request named it: "labels", not our "tags")
+            options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
+                                 paused=paused,  # (absent: start-added-torrents, the settings' add_paused)
+                                 sequential=bool(arguments.get("sequentialDownload", False)),
+                                 files=None if files is None else tuple(files),
+                                 file_priorities=tuple(sorted(priorities.items())),
+                                 features=features_from({"tags": labels}) if labels else None,
+                                 max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
+            async with self.gate.adding(options, [request]) as options:
+                try:
+                    job, created = await self.service.add(request, options)
+                except DuplicateJob as exc:  # (other folder or files: the job as it is, as Transmission)
+                    job, created = self.service.get(exc.job_id), False
+                job = await self.gate.added(job, created)
+        except InvalidJobRequest as exc:
+            if exc.field not in _ADD_ARGUMENTS:
+                raise
+            raise RpcError(f"{_ADD_ARGUMENTS[exc.field]}: {exc.reason}") from exc
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
@@ -1261,6 +1266,9 @@ class TransmissionRpc:
             return {}
         return move
 
+
+# torrent-add's arguments by the names of the options they become (a refusal says the client's)
+_ADD_ARGUMENTS = {"save_path": "download-dir", "tags": "labels"}
 
 # the fields read from the live session, not from the job's snapshot: never kept
 _LIVE_FIELDS = frozenset({"pieces", "webseedsEx", "webseedsSendingToUs"})
