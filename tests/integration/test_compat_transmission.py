@@ -169,16 +169,25 @@ async def test_an_argument_of_the_wrong_type_is_refused_naming_it(tmp_path: Path
                 r = await c.post("/transmission/rpc", json=call, headers=headers)
                 result = r.json()["result"]
                 assert result != "success" and name in result, (call, result)
-            # a value the service refuses, named as the request named it (it was "save_path", "tags")
-            for arguments, said in (
-                    ({"download-dir": "/etc"}, "download-dir: '/etc' is outside the download root"),
-                    ({"labels": ["a,b"]}, "labels: 'a,b' is not a valid tag")):
-                call = {"method": "torrent-add", "arguments": {"filename": MAGNET, **arguments}}
-                result = (await c.post("/transmission/rpc", json=call, headers=headers)).json()["result"]
-                assert result.startswith(said), result
             listed = {"method": "torrent-get", "arguments": {"fields": ["id"]}}
             r = await c.post("/transmission/rpc", json=listed, headers=headers)
             assert r.json()["arguments"]["torrents"] == []  # (the add with a bad folder added nothing)
+            # a value the service refuses, named as the request named it (it was "save_path", "tags")
+            outside = "'/etc' is outside the download root"
+            for method, arguments, said in (
+                    ("torrent-add", {"download-dir": "/etc"}, f"download-dir: {outside}"),
+                    ("torrent-add", {"labels": ["a,b"]}, "labels: 'a,b' is not a valid tag"),
+                    ("torrent-set", {"labels": ["a,b"]}, "labels: 'a,b' is not a valid tag"),
+                    ("torrent-set-location", {"location": "/etc"}, f"location: {outside}")):
+                if method != "torrent-add":  # (of a torrent there)
+                    call = {"method": "torrent-add", "arguments": {"filename": MAGNET, "paused": True}}
+                    await c.post("/transmission/rpc", json=call, headers=headers)
+                    arguments = {"ids": [MAGNET[20:60]], **arguments}
+                else:
+                    arguments = {"filename": MAGNET, **arguments}
+                call = {"method": method, "arguments": arguments}
+                result = (await c.post("/transmission/rpc", json=call, headers=headers)).json()["result"]
+                assert result.startswith(said), (method, result)
 
 
 async def test_transmission_rpc_client_drives_the_daemon(tmp_path: Path) -> None:

@@ -406,7 +406,13 @@ class TransmissionRpc:
             self.gate.require(_SCOPES.get(str(method), Scope.ADMIN), str(method))
         except AccessDenied as exc:
             raise RpcError(str(exc)) from exc
-        return await handler(arguments)
+        try:
+            return await handler(arguments)
+        except InvalidJobRequest as exc:
+            name = _ARGUMENT_NAMES.get((str(method), exc.field or ""))
+            if name is None:
+                raise
+            raise RpcError(f"{name}: {exc.reason}") from exc
 
     # -- JSON-RPC 2.0 (Transmission 4.1) -----------------------------------------------------------
     @staticmethod
@@ -984,25 +990,20 @@ class TransmissionRpc:
             raise RpcError("files-wanted/files-unwanted need the metainfo (not a magnet link)")
         labels = arguments.get("labels") or []
         save_path = arguments.get("download-dir") or None
-        paused = None if arguments.get("paused") is None else bool(arguments["paused"])
-        try:  # (a refusal named as the request named it: "labels", not our "tags")
-            options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
-                                 paused=paused,  # (absent: start-added-torrents, the settings' add_paused)
-                                 sequential=bool(arguments.get("sequentialDownload", False)),
-                                 files=None if files is None else tuple(files),
-                                 file_priorities=tuple(sorted(priorities.items())),
-                                 features=features_from({"tags": labels}) if labels else None,
-                                 max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
-            async with self.gate.adding(options, [request]) as options:
-                try:
-                    job, created = await self.service.add(request, options)
-                except DuplicateJob as exc:  # (other folder or files: the job as it is, as Transmission)
-                    job, created = self.service.get(exc.job_id), False
-                job = await self.gate.added(job, created)
-        except InvalidJobRequest as exc:
-            if exc.field not in _ADD_ARGUMENTS:
-                raise
-            raise RpcError(f"{_ADD_ARGUMENTS[exc.field]}: {exc.reason}") from exc
+        options = AddOptions(save_path=None if save_path is None else as_str(save_path, "download-dir"),
+                             # (absent: start-added-torrents, the settings' add_paused)
+                             paused=None if arguments.get("paused") is None else bool(arguments["paused"]),
+                             sequential=bool(arguments.get("sequentialDownload", False)),
+                             files=None if files is None else tuple(files),
+                             file_priorities=tuple(sorted(priorities.items())),
+                             features=features_from({"tags": labels}) if labels else None,
+                             max_peers=check_job_peers(arguments.get("peer-limit") or 0, "peer-limit"))
+        async with self.gate.adding(options, [request]) as options:
+            try:
+                job, created = await self.service.add(request, options)
+            except DuplicateJob as exc:  # (another folder or files asked: the job as it is, as Transmission)
+                job, created = self.service.get(exc.job_id), False
+            job = await self.gate.added(job, created)
         item: dict[str, JSON] = {"id": job.number, "name": job.name, "hashString": job.info_hash}
         if not created:  # (an unfinished job of it was there, or an add of it in flight)
             return {"torrent-duplicate": item}
@@ -1267,8 +1268,10 @@ class TransmissionRpc:
         return move
 
 
-# torrent-add's arguments by the names of the options they become (a refusal says the client's)
-_ADD_ARGUMENTS = {"save_path": "download-dir", "tags": "labels"}
+# a method's arguments by the names of the options they become, where they differ: a value the
+# service refuses is named as the request named it ("save_path", "tags" were said)
+_ARGUMENT_NAMES = {("torrent-add", "save_path"): "download-dir", ("torrent-add", "tags"): "labels",
+                   ("torrent-set", "tags"): "labels", ("torrent-set-location", "save_path"): "location"}
 
 # the fields read from the live session, not from the job's snapshot: never kept
 _LIVE_FIELDS = frozenset({"pieces", "webseedsEx", "webseedsSendingToUs"})
