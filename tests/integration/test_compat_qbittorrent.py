@@ -572,7 +572,13 @@ async def test_set_save_path_set_download_path_and_set_speed_limits_mode_as_qbit
         r = await c.post("/api/v2/torrents/setSavePath", data={"id": info_hash, "path": ""})
         assert (r.status_code, r.text) == (400, "Save path cannot be empty")
         r = await c.post("/api/v2/torrents/setSavePath", data={"id": info_hash, "path": "/etc"})
-        assert r.status_code == 400 and "path" in r.text, r.text
+        assert r.status_code == 400 and r.text.startswith("path: '/etc' is outside the download root"), r.text
+        r = await c.post("/api/v2/torrents/setDownloadPath", data={"id": info_hash, "path": "/etc"})
+        assert r.status_code == 400 and r.text.startswith("path: '/etc' is outside the download root"), r.text
+        r = await c.post("/api/v2/torrents/setLocation", data={"hashes": info_hash, "location": "/etc"})
+        assert r.status_code == 400 and r.text.startswith("location: '/etc' is outside"), r.text
+        r = await c.post("/api/v2/torrents/createCategory", data={"category": "tv", "savePath": "/etc"})
+        assert r.status_code == 400 and r.text.startswith("savePath: '/etc' is outside"), r.text
         r = await c.post("/api/v2/torrents/setSavePath",
                          data={"id": f"{info_hash}|{'e' * 40}", "path": "again"})  # (an unknown one skipped)
         assert r.status_code == 200, r.text

@@ -334,7 +334,13 @@ class QbittorrentApi:
                     return _text("Method Not Allowed", 405)
             with acting(principal):
                 self.gate.require(_scope_of(name, name in self._getters), name)
-                result = await handler(form, request)
+                try:
+                    result = await handler(form, request)
+                except InvalidJobRequest as exc:  # (named as the client named it, where ours differs)
+                    param = _PARAM_NAMES.get((name, exc.field or ""))
+                    if param is None:
+                        raise
+                    raise QbtError(400, f"{param}: {exc.reason}") from exc
         except LoginRefused:  # (qBittorrent's words for an address banned after failed logins)
             return _text(BANNED, 403)
         except AccessDenied as exc:
@@ -1581,6 +1587,14 @@ def _seed_mode(form: Form) -> bool:
     seed_mode = parse_bool(form.get("seedMode"))
     return bool(parse_bool(form.get("skip_checking")) if seed_mode is None else seed_mode)
 
+
+# a method's parameters by the names of the options they become, where they differ: a value the
+# service refuses is named as the request named it ("save_path" was said of setLocation's location)
+_PARAM_NAMES = {("torrents/setLocation", "save_path"): "location",
+                ("torrents/setSavePath", "save_path"): "path",
+                ("torrents/setDownloadPath", "download_path"): "path",
+                ("torrents/createCategory", "save_path"): "savePath",
+                ("torrents/editCategory", "save_path"): "savePath"}
 
 # the add's options that are the request's, not a torrent's, by the names the client sent them
 _REQUEST_OPTIONS = {"save_path": "savepath", "download_path": "downloadPath"}
