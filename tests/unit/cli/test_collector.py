@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import anyio
 import pytest
 
-from torrent_engine.beats import sleep_to_beat
+from torrent_engine.beats import next_beat, sleep_to_beat
 from torrent_engine.cli import collector
 from torrent_engine.cli.collector import (
     GC_THRESHOLDS,
@@ -512,6 +512,10 @@ async def test_a_request_makes_an_idle_daemon_look_at_once_and_then_at_a_busy_on
     looks: list[float] = []
     survivors = Sweeper(idle=30.0, at_most=0.05)  # (not installed: no collection makes it busy)
     monkeypatch.setattr(survivors, "collect_young", lambda: looks.append(anyio.current_time()) or 0)
+    # started a second or more before a beat of 30 s (within 0.3 s of one, the idle wait ended on
+    # that beat: a second look before the stir)
+    if next_beat(anyio.current_time(), 30.0) - anyio.current_time() < 1.0:
+        await sleep_to_beat(30.0)
     async with anyio.create_task_group() as tg:
         tg.start_soon(survivors.sweep_when_due)
         await anyio.sleep(0.3)  # (the start's one busy look, then the idle wait)
