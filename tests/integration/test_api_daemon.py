@@ -355,7 +355,7 @@ async def test_remote_held_names_the_files_an_add_would_take(tmp_path: Path) -> 
     (["--state-dir", "{file}"], "--state-dir {file}: is a file, not a folder"),
     (["--download-dir", "{file}"], "--download-dir {file}: is a file, not a folder"),
     (["--download-dir", "/proc/none/x"],
-     "--download-dir /proc/none/x: cannot make the folder: No such file or directory"),
+     "--download-dir /proc/none/x: cannot create the folder: No such file or directory"),
     (["--listen-host", "192.0.2.1"],
      "listen_host: '192.0.2.1' cannot be listened on: Cannot assign requested address"),
     (["--api-host", "192.0.2.1"], "cannot serve the API on 192.0.2.1:0: Cannot assign requested address "

@@ -47,7 +47,7 @@ from ..policy.dedup import DEDUP_MODES, DEFAULT_DEDUP_MODE
 from . import COMMANDS
 from .collector import Sweeper, daemon_collector, freeze_start, loading
 from .daemon_config import apply_config_file, asked_settings, load_config_file
-from .download import add_dht_options, add_lsd_options, add_port_mapping_options
+from .download import add_dht_options, add_lsd_options, add_port_mapping_options, make_folder
 from .units import parse_port, parse_size
 
 log = logging.getLogger(__name__)
@@ -414,22 +414,11 @@ _API_HINTS = {
 }
 
 
-def _make_folder(folder: Path, option: str) -> None:
-    """``folder`` made if it is not there (its parents too); ``DaemonError`` naming ``option``
-    when it cannot be (a file there said "[Errno 17] File exists")."""
-    if folder.exists() and not folder.is_dir():
-        raise DaemonError(f"{option} {folder}: is a file, not a folder")
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise DaemonError(f"{option} {folder}: cannot make the folder: {exc.strerror or exc}") from None
-
-
 async def _daemon(args: argparse.Namespace) -> int:
     state_dir = Path(args.state_dir) if args.state_dir else default_state_dir()
     download_dir = Path(args.download_dir) if args.download_dir else default_download_dir()
     for folder, option in ((state_dir, "--state-dir"), (download_dir, "--download-dir")):
-        _make_folder(folder, option)
+        make_folder(folder, option)  # (a file there said "[Errno 17] File exists")
     lock = lock_state_dir(state_dir)
     book = LogBook()  # (what clients read of the log: qBittorrent's log/main, /api/log)
     book.write(LogLevel.NORMAL, f"torrent-engine {__version__} started")

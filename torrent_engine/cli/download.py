@@ -376,17 +376,23 @@ async def _complete_or_stall(item: Download, args: argparse.Namespace,
         await session.pause()
 
 
+def make_folder(folder: Path, option: str) -> None:
+    """``folder`` made if it is not there (its parents too); ``StorageError`` naming ``option``
+    when it cannot be (a file there said "[Errno 17] File exists")."""
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise StorageError(f"{option} {folder}: is a file, not a folder")
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(f"{option} {folder}: cannot create the folder: {exc.strerror or exc}") from None
+
+
 def check_output(output: str, torrents: list[Torrent]) -> None:
     """``StorageError`` (one line, said once) when ``-o`` cannot hold the download: it names an
     existing file, cannot be created, or a name in it or in a torrent is too long for its file
     system. The folder is created here (the first write would create it anyway)."""
     folder = Path(output)
-    try:
-        if folder.exists() and not folder.is_dir():
-            raise StorageError(f"-o {output}: is a file, not a folder")
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise StorageError(f"-o {output}: cannot create the folder: {exc.strerror or exc}") from None
+    make_folder(folder, "-o")
     try:
         name_max = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):

@@ -48,6 +48,8 @@ def source_of(text: str) -> str:
     """What ``add`` and ``held`` send as ``source``: a magnet link or an http(s) URL as given (the
     daemon fetches the URL), else the .torrent file's bytes in base64 (``RemoteError`` naming
     the file when it cannot be read; a URL was read as a file's name)."""
+    if not text.strip():
+        raise RemoteError("the source is empty: give a magnet link, an http(s) URL or a .torrent file")
     request = from_text(text)
     if isinstance(request, MagnetLink):
         return request.uri

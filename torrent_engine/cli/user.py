@@ -107,14 +107,18 @@ def _quota_options(p: argparse.ArgumentParser) -> None:
                    help="at most SIZE bytes in all their torrents (500G, 2T; 0: no quota)")
 
 
+def _state_folder(args: argparse.Namespace) -> Path:
+    return Path(args.state_dir) if args.state_dir else default_state_dir()
+
+
 def _store(args: argparse.Namespace) -> UserStore:
-    return UserStore(Path(args.state_dir) if args.state_dir else default_state_dir())
+    return UserStore(_state_folder(args))
 
 
 def _read_store(args: argparse.Namespace) -> UserStore:
     """``_store``, for a command that only reads it: a state folder that is not there is said
     (a mistyped ``--state-dir`` listed "no users", as a daemon without users does)."""
-    folder = Path(args.state_dir) if args.state_dir else default_state_dir()
+    folder = _state_folder(args)
     if not folder.is_dir():
         raise UserError(f"no state folder at {folder} (the daemon's --state-dir: made at its first "
                         "start, or by 'user add')", "state_dir")

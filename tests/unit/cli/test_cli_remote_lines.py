@@ -82,3 +82,5 @@ def test_add_sends_a_link_or_a_url_as_given_and_a_file_s_bytes(tmp_path: Path) -
     assert base64.b64decode(source_of(str(tmp_path / "x.torrent"))) == b"d4:infod"
     with pytest.raises(RemoteError, match=r"^cannot read '.*absent.torrent': No such file or directory$"):
         source_of(str(tmp_path / "absent.torrent"))
+    with pytest.raises(RemoteError, match="^the source is empty"):
+        source_of(" ")
