@@ -48,7 +48,7 @@ from . import COMMANDS
 from .collector import Sweeper, daemon_collector, freeze_start, loading
 from .daemon_config import apply_config_file, asked_settings, load_config_file
 from .download import add_dht_options, add_lsd_options, add_port_mapping_options, make_folder
-from .units import parse_port, parse_size
+from .units import parse_count, parse_port, parse_size
 
 log = logging.getLogger(__name__)
 
@@ -114,13 +114,7 @@ def _days(text: str) -> str:
 
 def parse_file_count(text: str) -> int:
     """A number of open files: a whole number, at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of files, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected at least 1 file, got {value}")
-    return value
+    return parse_count(text, "file", "files")
 
 
 def parse_checking_limit(text: str) -> int:

@@ -1,9 +1,11 @@
-"""Human units on the command line: sizes and rates in, sizes, rates and times out."""
+"""Human units on the command line: sizes, rates, ports and counts in; sizes, rates and times out."""
 
 from __future__ import annotations
 
 import argparse
 import re
+
+from ..formats.endpoint import EndpointError, port_number
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?(?:/s)?\s*$", re.IGNORECASE)
 _POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
@@ -13,17 +15,28 @@ MAX_ETA = 100 * 24 * 3600.0
 
 
 def parse_port(text: str) -> int:
-    """A port number, 0 (any free one) to 65535."""
-    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"expected a port from 0 (any free one) to 65535, got {text!r}")
-    return int(text)
+    """A port number, 0 (any free one) to 65535 (``endpoint.port_number``'s rules)."""
+    try:
+        return port_number(text.strip(), allow_zero=True)
+    except EndpointError:
+        raise argparse.ArgumentTypeError(
+            f"expected a port from 0 (any free one) to 65535, got {text!r}") from None
+
+
+def parse_count(text: str, one: str, many: str) -> int:
+    """A whole number of things (``one``, ``many``: their names), 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of {many}, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected at least 1 {one}, got {value}")
+    return value
 
 
 def parse_threads(text: str) -> int:
     """A number of threads, 1 or more (0 and -3 were taken as 1 without a word)."""
-    if not (text.strip().isascii() and text.strip().isdigit()) or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a number of threads from 1, got {text!r}")
-    return int(text)
+    return parse_count(text, "thread", "threads")
 
 
 def parse_rate(text: str) -> int:

@@ -11,11 +11,21 @@ from __future__ import annotations
 
 from .compact import is_ipv6_literal
 
-__all__ = ["EndpointError", "split_host_port"]
+__all__ = ["EndpointError", "port_number", "split_host_port"]
 
 
 class EndpointError(ValueError):
     """Text that is not ``HOST:PORT`` by the rules above; the message says which rule."""
+
+
+def port_number(text: str, *, allow_zero: bool = False) -> int:
+    """The port ``text`` writes, by the rules above; ``EndpointError`` naming what is wrong."""
+    if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 5:  # (leading zeros taken)
+        raise EndpointError(f"the port {text[:12]!r} is not a number from 1 to 65535")
+    number = int(text)
+    if not (0 if allow_zero else 1) <= number <= 65535:
+        raise EndpointError(f"the port {number} is not from {0 if allow_zero else 1} to 65535")
+    return number
 
 
 def split_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
@@ -24,11 +34,7 @@ def split_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep:
         raise EndpointError("no port: expected HOST:PORT")
-    if not (port.isascii() and port.isdigit()) or len(port.lstrip("0")) > 5:  # (leading zeros taken)
-        raise EndpointError(f"the port {port[:12]!r} is not a number from 1 to 65535")
-    number = int(port)
-    if not (0 if allow_zero else 1) <= number <= 65535:
-        raise EndpointError(f"the port {number} is not from {0 if allow_zero else 1} to 65535")
+    number = port_number(port, allow_zero=allow_zero)
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
         if not is_ipv6_literal(host):

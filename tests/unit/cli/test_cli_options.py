@@ -49,7 +49,9 @@ def test_a_number_of_threads_below_one_is_refused(command: list[str],
     """(0 and -3 were taken as 1 without a word.)"""
     parser = build_parser()
     assert parser.parse_args([*command, "--threads", "4"]).threads == 4
-    for bad in ("0", "-3", "two"):
+    for bad, said in (("0", "expected at least 1 thread, got 0"),
+                      ("-3", "expected at least 1 thread, got -3"),
+                      ("two", "expected a whole number of threads, got 'two'")):
         with pytest.raises(SystemExit):
             parser.parse_args([*command, "--threads", bad])
-        assert f"expected a number of threads from 1, got '{bad}'" in capsys.readouterr().err
+        assert said in capsys.readouterr().err
