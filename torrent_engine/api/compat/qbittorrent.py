@@ -1594,20 +1594,17 @@ _PARAM_NAMES = {("torrents/setLocation", "save_path"): "location",
                 ("torrents/setSavePath", "save_path"): "path",
                 ("torrents/setDownloadPath", "download_path"): "path",
                 ("torrents/createCategory", "save_path"): "savePath",
-                ("torrents/editCategory", "save_path"): "savePath"}
-
-# the add's options that are the request's, not a torrent's, by the names the client sent them
-_REQUEST_OPTIONS = {"save_path": "savepath", "download_path": "downloadPath"}
+                ("torrents/editCategory", "save_path"): "savePath",
+                # (the add's options that are the request's, not a torrent's: _refused_option)
+                ("torrents/add", "save_path"): "savepath", ("torrents/add", "download_path"): "downloadPath"}
 
 
 def _refused_option(refused: list[JobError]) -> str | None:
     """Why an add refused every torrent, when it is one option of the request (a ``savepath``
     outside the download root): said as a ``400`` naming it, where the answer was a bare ``409
     Conflict`` and the reason in the log alone; None otherwise."""
-    fields = {e.field for e in refused if isinstance(e, InvalidJobRequest)}
-    if len(fields) != 1 or len(refused) != sum(isinstance(e, InvalidJobRequest) for e in refused):
-        return None
-    name = _REQUEST_OPTIONS.get(next(iter(fields)) or "")
+    fields = {e.field if isinstance(e, InvalidJobRequest) else None for e in refused}
+    name = _PARAM_NAMES.get(("torrents/add", fields.pop() or "")) if len(fields) == 1 else None
     return None if name is None else f"{name}: {refused[0].reason}"
 
 
