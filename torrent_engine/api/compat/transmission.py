@@ -64,7 +64,7 @@ from ...jobs import (
 )
 from ...jobs.disk.incomplete import shown_folder
 from ...jobs.disk.paths import confine
-from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts, TransferCounts
+from ...jobs.model import NO_LIMIT, JobPeer, JobTracker, TorrentFacts, TransferCounts, tracker_host
 from ...jobs.organising.features import features_from, shown_comment
 from ...jobs.queueing.queue import effective, share_limit_reached
 from ...jobs.trackers import Tiers, parse_tier_list, tier_list_text
@@ -1298,6 +1298,7 @@ _GENERIC_SECOND_LEVEL = frozenset({"ac", "co", "com", "edu", "go", "gob", "gov",
                                    "nic", "nom", "or", "org", "plc", "sch"})
 
 
+@functools.lru_cache(maxsize=4096)  # (thousands of torrents share a handful of trackers)
 def their_host(announce: str) -> tuple[str, str]:
     """A tracker's ``host`` and ``sitename`` as Transmission 4.0 gives them in ``trackerStats``:
     ``host:port`` (the scheme's port when the URL names none; an IPv6 address without its
@@ -1305,9 +1306,10 @@ def their_host(announce: str) -> tuple[str, str]:
     registrable domain's first label (``tracker.example.co.uk`` -> ``example``). Both "" for a
     URL without a host. (``host`` was the whole announce URL, ``sitename`` always "": a tracker
     filter of Transmission's Qt or GTK client showed one nameless tracker.)"""
+    host = tracker_host(announce)  # (the host a list groups jobs by: one owner of that reading)
     try:
-        parts = urlsplit(announce.strip())
-        host, port = parts.hostname or "", parts.port
+        parts = urlsplit(announce)
+        port = parts.port
     except ValueError:  # (a port that is none)
         return "", ""
     if not host:
