@@ -1,7 +1,9 @@
-"""Transmission and aria2 download from our seeder on 127.0.0.1.
+"""Transmission and aria2 download from our seeder on 127.0.0.1, and we from Transmission.
 
 Both accept incoming BitTorrent connections, so no tracker is needed: our seeder dials their
 listen port. DHT, LSD, PEX and port mapping are off on their side; they listen on 127.0.0.1.
+Transmission 3.00 also over uTP alone: its libutp is the one of before 2013, which reads a packet
+whose first extension type is 3 or more as uTP's version 0 (``net/utp/packet.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ import anyio
 import pytest
 
 from tests.conftest import require_program
-from tests.integration.helpers import loopback_config, make_payload, make_torrent, same_files
+from tests.integration.helpers import keep_peers, loopback_config, make_payload, make_torrent, same_files
+from tests.interop.test_utp_libtorrent import _datagram_sizes, _keep_streams
+from torrent_engine.config import Transport
+from torrent_engine.formats.metainfo import Torrent
+from torrent_engine.net.utp.pmtud import MTU_SEARCH_DONE
+from torrent_engine.net.utp.socket import IPV4_MTU_CEILING
 from torrent_engine.session import Session
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
@@ -29,19 +36,25 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path, *,
-                   empty_may_be_missing: bool = False) -> None:
+def _torrent_file(tmp_path: Path) -> tuple[Torrent, Path]:
     torrent = make_torrent(make_payload(tmp_path / "seed", FILES), piece_length=32 * 1024, version="v1")
     torrent_file = tmp_path / "t.torrent"
     torrent_file.write_bytes(torrent.to_bytes())
+    return torrent, torrent_file
+
+
+async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path, *,
+                   empty_may_be_missing: bool = False, transport: Transport = "any") -> None:
+    torrent, torrent_file = _torrent_file(tmp_path)
     out = tmp_path / "theirs"
     out.mkdir()
     log = open(tmp_path / "client.log", "wb")
     proc = subprocess.Popen([*argv, str(torrent_file)], stdout=log, stderr=subprocess.STDOUT,
                             cwd=tmp_path)
     try:
-        async with Session(torrent, tmp_path / "seed", config=loopback_config()) as ours:
+        async with Session(torrent, tmp_path / "seed", config=loopback_config(transport=transport)) as ours:
             await ours.wait_ready()
+            met, streams = _keep_streams(ours)
             with anyio.fail_after(90):
                 while not done_marker.exists():
                     assert proc.poll() is None, (tmp_path / "client.log").read_text(errors="replace")
@@ -49,6 +62,13 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
                         ours.add_peer("127.0.0.1", port)  # it listens once it is ready)
                     await anyio.sleep(0.2)
             assert ours.uploaded >= torrent.payload_size
+            if transport == "utp":
+                assert met and all(p.transport == "utp" for p in met)
+                # our path MTU probes (padded) were taken as the data packets they are: the
+                # upload went on in datagrams near an Ethernet MTU's
+                sizes = _datagram_sizes(streams)
+                top = IPV4_MTU_CEILING
+                assert sizes and all(top - MTU_SEARCH_DONE < s <= top for s in sizes)
     finally:
         proc.terminate()
         try:
@@ -60,14 +80,14 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
     assert same_files(torrent, tmp_path / "seed", out, empty_may_be_missing=empty_may_be_missing) == []
 
 
-@pytest.mark.slow
-async def test_transmission_downloads_from_our_seeder(tmp_path: Path) -> None:
+def _transmission_cli(tmp_path: Path, port: int, save: Path, *, utp: bool) -> tuple[list[str], Path]:
+    """transmission-cli's command line (its torrent file to be added) on loopback port ``port``,
+    saving into ``save``, speaking uTP too or not; and the file it creates once it has it all."""
     exe = require_program("transmission-cli")
-    port = free_port()
     config = tmp_path / "tr-config"
     config.mkdir()
     (config / "settings.json").write_text(json.dumps({
-        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": False,
+        "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": utp,
         "port-forwarding-enabled": False, "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
         "peer-port": port, "peer-port-random-on-start": False, "encryption": 1,
         "speed-limit-up-enabled": False, "speed-limit-down-enabled": False,
@@ -76,8 +96,47 @@ async def test_transmission_downloads_from_our_seeder(tmp_path: Path) -> None:
     script = tmp_path / "done.sh"
     script.write_text(f"#!/bin/sh\ntouch {marker}\n")
     script.chmod(0o755)
-    argv = [exe, "-g", str(config), "-p", str(port), "-M", "-w", str(tmp_path / "theirs"), "-f", str(script)]
-    await _seed_to(tmp_path, argv, port, marker, empty_may_be_missing=True)  # Transmission 3 skips them
+    return [exe, "-g", str(config), "-p", str(port), "-M", "-w", str(save), "-f", str(script)], marker
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("transport", ["any", "utp"])
+async def test_transmission_downloads_from_our_seeder(tmp_path: Path, transport: Transport) -> None:
+    """``utp``: Transmission 3.00 and ours speak uTP alone (our SYN on loopback offers larger
+    datagrams: an extension Transmission's libutp took for a packet of version 0)."""
+    port = free_port()
+    argv, marker = _transmission_cli(tmp_path, port, tmp_path / "theirs", utp=transport == "utp")
+    await _seed_to(tmp_path, argv, port, marker, empty_may_be_missing=True,  # Transmission 3 skips them
+                   transport=transport)
+
+
+@pytest.mark.slow
+async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
+    """Transmission 3.00 seeds; ours dials it over uTP alone (the SYN as above)."""
+    torrent, torrent_file = _torrent_file(tmp_path)
+    port = free_port()
+    argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=True)
+    with open(tmp_path / "client.log", "wb") as log:
+        proc = subprocess.Popen([*argv, str(torrent_file)], stdout=log, stderr=subprocess.STDOUT,
+                                cwd=tmp_path)
+    try:
+        async with Session(torrent, tmp_path / "ours", config=loopback_config(transport="utp")) as ours:
+            met = keep_peers(ours)
+            with anyio.fail_after(90):
+                while not ours.complete:
+                    assert proc.poll() is None, (tmp_path / "client.log").read_text(errors="replace")
+                    if not ours.peers:  # (it listens once its check of the data is done)
+                        ours.add_peer("127.0.0.1", port)
+                    await anyio.sleep(0.2)
+            assert met and all(p.transport == "utp" and p.client.startswith("Transmission") for p in met)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 
 async def test_aria2_downloads_from_our_seeder(tmp_path: Path) -> None:

@@ -8,12 +8,15 @@ import pytest
 
 from torrent_engine.errors import UtpError
 from torrent_engine.net.utp.packet import (
+    EXT_BITS,
     EXT_MAX_DATAGRAM,
     EXT_PADDING,
+    PAD_MIN,
     Packet,
     PacketType,
     decode,
     encode,
+    is_probe,
     looks_like_utp,
     make_sack,
     pad,
@@ -87,8 +90,9 @@ def test_make_sack_sets_bits_and_pads_to_four_bytes() -> None:
 
 def test_largest_datagram_extension_round_trips_alone_and_after_a_selective_ack() -> None:
     syn = Packet(PacketType.SYN, 7, 1, 0, 3, 4, 0, max_datagram=16427)
-    raw = encode(syn)
-    assert raw[1] == EXT_MAX_DATAGRAM and raw[20:] == b"\x00\x02" + (16427).to_bytes(2, "big")
+    raw = encode(syn)  # (after eight bytes of no extension bits: see the next test)
+    assert raw[1] == EXT_BITS and raw[20:30] == bytes((EXT_MAX_DATAGRAM, 8)) + bytes(8)
+    assert raw[30:] == b"\x00\x02" + (16427).to_bytes(2, "big")
     assert decode(raw) == syn
     both = Packet(PacketType.STATE, 7, 1, 2, 3, 4, 5, sack=b"\x01\x00\x00\x00", max_datagram=65000)
     raw = encode(both)
@@ -114,19 +118,41 @@ def test_a_truncated_largest_datagram_extension_is_a_typed_error() -> None:
         encode(Packet(PacketType.SYN, 7, 1, 0, 3, 4, 0, max_datagram=70000))
 
 
-@pytest.mark.parametrize("extra", [2, 3, 72, 257, 258, 259, 600])
+@pytest.mark.parametrize("extra", [PAD_MIN, PAD_MIN + 1, 72, 267, 268, 269, 600])
 @pytest.mark.parametrize("sack", [None, b"\x05\x00\x00\x00"])
 def test_padding_makes_a_datagram_larger_and_changes_nothing_it_says(extra: int, sack: bytes | None) -> None:
-    """An MTU probe: the padding extension goes first in the chain (any length, in links of at
-    most 255 bytes), and the decoder skips it as any extension it does not know."""
+    """An MTU probe: eight bytes of no extension bits, then the padding extension, go first in
+    the chain (any length, in links of at most 255 bytes), and the decoder skips both as any
+    extension it does not act on."""
     plain = Packet(PacketType.DATA, 0x1234, 10, 20, 30_000, 7, 6, sack, b"payload" * 50)
     datagram = encode(plain)
     padded = pad(datagram, len(datagram) + extra)
-    assert len(padded) == len(datagram) + extra and padded[1] == EXT_PADDING
-    assert decode(padded) == plain
+    assert len(padded) == len(datagram) + extra and padded[1] == EXT_BITS and padded[20] == EXT_PADDING
+    assert decode(padded) == plain and is_probe(padded) and is_probe(padded[:64])
+    assert not is_probe(datagram)
 
 
-def test_padding_needs_room_for_its_own_header() -> None:
+def test_padding_needs_room_for_its_own_headers() -> None:
     datagram = encode(Packet(PacketType.DATA, 1, 2, 3, 4, 5, 6, None, b"x"))
-    with pytest.raises(UtpError, match="cannot pad"):
-        pad(datagram, len(datagram) + 1)
+    for extra in (1, 2, PAD_MIN - 1):
+        with pytest.raises(UtpError, match="cannot pad"):
+            pad(datagram, len(datagram) + extra)
+
+
+def _version_1_to_an_old_libutp(datagram: bytes) -> bool:
+    """libutp before 2013 (Transmission 3.00's): ``UTP_IsV1`` — version 1, a known type and a
+    first extension type below 3; anything else it reads as a packet of version 0."""
+    return datagram[0] & 0x0F == 1 and datagram[0] >> 4 <= PacketType.SYN and datagram[1] < 3
+
+
+@pytest.mark.parametrize("sack", [None, b"\x05\x00\x00\x00"])
+def test_every_packet_we_make_is_version_1_to_an_old_libutp(sack: bytes | None) -> None:
+    """Transmission 3.00 answered our SYN carrying the largest-datagram offer (type 196 first in
+    the chain) with a version-0 packet, and read our MTU probes (type 197 first) as version 0:
+    our own types now follow eight bytes of no extension bits (type 2), which libutp takes."""
+    made = [encode(Packet(kind, 7, 1, 0, 3, 4, 0, sack, max_datagram=offer))
+            for kind in PacketType for offer in (0, 16427)]
+    data = encode(Packet(PacketType.DATA, 7, 1, 0, 3, 4, 0, sack, b"x" * 1000))
+    made += [pad(data, len(data) + extra) for extra in range(PAD_MIN, 400)]
+    assert all(_version_1_to_an_old_libutp(d) for d in made)
+    assert all(decode(d).max_datagram in (0, 16427) for d in made)

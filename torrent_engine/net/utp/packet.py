@@ -14,6 +14,13 @@ deprecated extension with that number in the wild"; libutp's ``utp_process_incom
 (utp_internal.cpp) acts on 1 and on 2 ("extension bits", which must be 8 bytes long or the
 packet is dropped) and skips the rest. Hence a type far from 1, 2 and 3.
 
+But libutp before 2013 (``utp.cpp``, still Transmission 3.00's and µTorrent's before 3.4) takes a
+datagram whose *first* extension type is 3 or more for a packet of uTP's version 0
+(``UTP_IsV1``: ``pf->ext < 3``), reads its header at the wrong offsets and answers in version 0,
+so a chain must not begin with one of ours: it begins with an "extension bits" extension
+(``EXT_BITS``, 2) of eight zero bytes — no extension claimed — which every receiver takes or
+skips (libutp copies it, libtorrent skips it, so do we), and ours follow it.
+
 The padding extension (``EXT_PADDING``) is ours too, and skipped the same way by every
 receiver: zeros that make a data packet a path MTU probe (``connection.py``) without changing
 what it carries, so the packet sent again after a lost probe is its ordinary size.
@@ -30,6 +37,9 @@ from ...errors import UtpError
 VERSION = 1  # BEP 29: the only version
 HEADER_SIZE = 20  # BEP 29
 EXT_SELECTIVE_ACK = 1  # BEP 29
+EXT_BITS = 2  # libutp's "extension bits": 8 bytes; ours all zeros, put before our own types (above)
+_NO_BITS = bytes((0, 8)) + bytes(8)  # (its header's next type is filled in)
+PAD_MIN = 12  # the least padding: the extension bits' 10 bytes and a padding extension's header
 EXT_MAX_DATAGRAM = 0xC4  # ours (see above): the largest datagram the sender accepts, 2 bytes
 EXT_PADDING = 0xC5  # ours (see above): zeros that make a datagram larger, skipped by the receiver
 _MAX_DATAGRAM = struct.Struct(">H")
@@ -92,7 +102,9 @@ def encode_header(kind: int, connection_id: int, timestamp: int, timestamp_diffe
         if not 0 < max_datagram <= 0xFFFF:
             raise UtpError(f"largest datagram must fit in 16 bits: {max_datagram}")
         offer = _MAX_DATAGRAM.pack(max_datagram)
-    first_ext = EXT_SELECTIVE_ACK if sack is not None else EXT_MAX_DATAGRAM if offer else 0
+    # (an offer alone goes after eight bytes of no extension bits: a first type of 3 or more is
+    # version 0 to an old libutp, see above)
+    first_ext = EXT_SELECTIVE_ACK if sack is not None else EXT_BITS if offer else 0
     head = _HEADER.pack(
         (kind << 4) | VERSION, first_ext, connection_id & SEQ_MASK,
         timestamp & TS_MASK, timestamp_difference & TS_MASK, wnd_size & TS_MASK, seq_nr & SEQ_MASK,
@@ -103,6 +115,8 @@ def encode_header(kind: int, connection_id: int, timestamp: int, timestamp_diffe
             raise UtpError(f"selective ack bitmask must be a non-empty multiple of 4 bytes below 256: "
                            f"{len(sack)}")
         head += bytes((EXT_MAX_DATAGRAM if offer else 0, len(sack))) + sack
+    elif offer:
+        head += bytes((EXT_MAX_DATAGRAM,)) + _NO_BITS[1:]
     if offer:
         head += bytes((0, len(offer))) + offer
     return head
@@ -152,10 +166,10 @@ def decode(data: bytes) -> Packet:
 
 
 def pad(datagram: bytes, size: int) -> bytes:
-    """``datagram`` (a whole uTP packet) made ``size`` bytes long by padding extensions put first
-    in its chain (its header, selective ack and payload otherwise as they were); ``size`` must be
-    at least two bytes more than the datagram (an extension's own header)."""
-    extra = size - len(datagram)
+    """``datagram`` (a whole uTP packet) made ``size`` bytes long by extensions put first in its
+    chain — eight bytes of no extension bits, then padding (its header, selective ack and payload
+    otherwise as they were); ``size`` must be at least ``PAD_MIN`` bytes more than the datagram."""
+    extra = size - len(datagram) - len(_NO_BITS)
     if extra < 2 or len(datagram) < HEADER_SIZE:
         raise UtpError(f"cannot pad a {len(datagram)}-byte uTP datagram to {size} bytes")
     lengths = []
@@ -163,12 +177,17 @@ def pad(datagram: bytes, size: int) -> bytes:
         n = min(255, extra - 2) if extra - 2 <= 255 or extra - 257 >= 2 else extra - 4
         lengths.append(n)
         extra -= n + 2
-    chain = bytearray()
+    chain = bytearray((EXT_PADDING,)) + _NO_BITS[1:]
     for i, n in enumerate(lengths):
         nxt = EXT_PADDING if i + 1 < len(lengths) else datagram[1]
         chain += bytes((nxt, n)) + bytes(n)
-    head = datagram[:1] + bytes((EXT_PADDING,)) + datagram[2:HEADER_SIZE]
+    head = datagram[:1] + bytes((EXT_BITS,)) + datagram[2:HEADER_SIZE]
     return b"".join((head, chain, datagram[HEADER_SIZE:]))
+
+
+def is_probe(datagram: bytes) -> bool:
+    """Whether ``datagram`` (a uTP packet of ours, or its first bytes) is padded by ``pad``."""
+    return len(datagram) > HEADER_SIZE and datagram[1] == EXT_BITS and datagram[HEADER_SIZE] == EXT_PADDING
 
 
 def sack_bits(sack: bytes) -> list[int]:

@@ -13,9 +13,13 @@ at once), the ceiling drops below it. The search stops when floor and ceiling ar
 
 from __future__ import annotations
 
+from .packet import PAD_MIN
+
 __all__ = ["MTU_PROBE_TRIES", "MTU_SEARCH_DONE", "PathMtu"]
 
-MTU_SEARCH_DONE = 16  # path MTU discovery stops when ceiling and floor are closer than this (bytes)
+# path MTU discovery stops when ceiling and floor are closer than this (bytes): twice the least
+# padding, so a probe at their midpoint can always be padded
+MTU_SEARCH_DONE = 2 * PAD_MIN
 MTU_PROBE_TRIES = 2  # an MTU probe of one size lost this often means the path does not carry it
 
 

@@ -59,7 +59,6 @@ from .connection import PACKET_SIZE, UtpConnection
 from .dht_channel import DhtChannel
 from .events import Readable
 from .packet import (
-    EXT_PADDING,
     HEADER_SIZE,
     SEQ_MASK,
     TS_MASK,
@@ -68,6 +67,7 @@ from .packet import (
     PacketType,
     decode,
     encode,
+    is_probe,
     looks_like_utp,
 )
 from .state import State
@@ -510,7 +510,7 @@ class UtpSocket:
                 if stream is None or stream.conn.state is State.CLOSED:
                     continue
                 code = _errqueue_errno(anc)
-                if code == errno.EMSGSIZE and len(data) > 1 and data[1] == EXT_PADDING:
+                if code == errno.EMSGSIZE and is_probe(data):
                     # a router's "fragmentation needed" for our MTU probe (padded, see packet.pad)
                     stream.conn.mtu_probe_refused()
                     self.mark(stream)
