@@ -18,6 +18,7 @@ import pytest
 
 from tests.conftest import require_program
 from tests.integration.helpers import keep_peers, loopback_config, make_payload, make_torrent, same_files
+from tests.interop._programs import program
 from tests.interop.test_utp_libtorrent import _datagram_sizes, _keep_streams
 from torrent_engine.config import Transport
 from torrent_engine.formats.metainfo import Torrent
@@ -116,26 +117,17 @@ async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
     torrent, torrent_file = _torrent_file(tmp_path)
     port = free_port()
     argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=True)
-    with open(tmp_path / "client.log", "wb") as log:
-        proc = subprocess.Popen([*argv, str(torrent_file)], stdout=log, stderr=subprocess.STDOUT,
-                                cwd=tmp_path)
-    try:
+    log = tmp_path / "client.log"
+    with program([*argv, str(torrent_file)], log, lambda: True, "transmission-cli") as proc:
         async with Session(torrent, tmp_path / "ours", config=loopback_config(transport="utp")) as ours:
             met = keep_peers(ours)
             with anyio.fail_after(90):
                 while not ours.complete:
-                    assert proc.poll() is None, (tmp_path / "client.log").read_text(errors="replace")
+                    assert proc.poll() is None, log.read_text(errors="replace")
                     if not ours.peers:  # (it listens once its check of the data is done)
                         ours.add_peer("127.0.0.1", port)
                     await anyio.sleep(0.2)
             assert met and all(p.transport == "utp" and p.client.startswith("Transmission") for p in met)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 

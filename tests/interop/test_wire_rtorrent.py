@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import socket
 import subprocess
-import time
 import xmlrpc.client
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,6 +25,7 @@ import pytest
 from tests.conftest import require_libtorrent, require_program
 from tests.integration.helpers import keep_peers, loopback_config, make_payload, same_files
 from tests.interop._opentracker import Opentracker, opentracker
+from tests.interop._programs import program
 from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.session import Session
@@ -44,6 +44,23 @@ def _free_port(host: str) -> int:
         return int(s.getsockname()[1])
 
 
+def _call(rpc: Path, method: str, *params: Any) -> Any:
+    """One XML-RPC call to rtorrent's socket ``rpc`` over SCGI (a netstring of CGI headers, then
+    the request)."""
+    body = xmlrpc.client.dumps(params, method).encode()
+    headers = b"".join(k + b"\0" + v + b"\0" for k, v in (
+        (b"CONTENT_LENGTH", str(len(body)).encode()), (b"SCGI", b"1"),
+        (b"REQUEST_METHOD", b"POST"), (b"REQUEST_URI", b"/RPC2")))
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(10)
+        s.connect(str(rpc))
+        s.sendall(str(len(headers)).encode() + b":" + headers + b"," + body)
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    return xmlrpc.client.loads(reply.partition(b"\r\n\r\n")[2])[0][0]
+
+
 @dataclass
 class Rtorrent:
     """A running rtorrent: where it listens, its XML-RPC socket and its log."""
@@ -55,19 +72,8 @@ class Rtorrent:
     process: subprocess.Popen[bytes]
 
     def call(self, method: str, *params: Any) -> Any:
-        """One XML-RPC call over SCGI (a netstring of CGI headers, then the request)."""
-        body = xmlrpc.client.dumps(params, method).encode()
-        headers = b"".join(k + b"\0" + v + b"\0" for k, v in (
-            (b"CONTENT_LENGTH", str(len(body)).encode()), (b"SCGI", b"1"),
-            (b"REQUEST_METHOD", b"POST"), (b"REQUEST_URI", b"/RPC2")))
-        with socket.socket(socket.AF_UNIX) as s:
-            s.settimeout(10)
-            s.connect(str(self.rpc))
-            s.sendall(str(len(headers)).encode() + b":" + headers + b"," + body)
-            reply = b""
-            while chunk := s.recv(65536):
-                reply += chunk
-        return xmlrpc.client.loads(reply.partition(b"\r\n\r\n")[2])[0][0]
+        """One XML-RPC call (``_call``)."""
+        return _call(self.rpc, method, *params)
 
     def where(self) -> str:
         """rtorrent's downloads as it sees them, and the end of its log (for a failure)."""
@@ -100,7 +106,6 @@ def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
              encryption: str | None = None) -> Iterator[Rtorrent]:
     """rtorrent saving into (or seeding from) ``data``, started on ``load`` (a .torrent file's
     path or a magnet link), listening on ``host``; ``encryption``: its ``protocol.encryption``."""
-    program = require_program("rtorrent")
     session = folder / "session"
     session.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)  # (it creates no parent folder of a download)
@@ -119,24 +124,14 @@ def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
         lines.append(f"protocol.encryption.set = {encryption}")
     lines.append(f'load.start_verbose = "{load}"')
     rc.write_text("\n".join(lines) + "\n")
-    with open(folder / "rtorrent.out", "wb") as out:
-        process = subprocess.Popen([program, "-n", "-o", f"import={rc}"], stdout=out,
-                                   stderr=subprocess.STDOUT, cwd=folder)
-    rt = Rtorrent(host, port, folder / "rpc.socket", folder / "rtorrent.log", process)
-    try:
-        deadline = time.monotonic() + 20
-        while not (rt.rpc.exists() and rt.call("download_list", "", "main")):
-            assert process.poll() is None, (folder / "rtorrent.out").read_text(errors="replace")
-            assert time.monotonic() < deadline, "rtorrent did not start"
-            time.sleep(0.05)
-        yield rt
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+    rpc = folder / "rpc.socket"
+
+    def ready() -> bool:  # (its socket answers, and it has taken the download)
+        return rpc.exists() and bool(_call(rpc, "download_list", "", "main"))
+
+    argv = [require_program("rtorrent"), "-n", "-o", f"import={rc}"]
+    with program(argv, folder / "rtorrent.out", ready, "rtorrent", 20) as process:
+        yield Rtorrent(host, port, rpc, folder / "rtorrent.log", process)
 
 
 @contextmanager
