@@ -95,11 +95,6 @@ class Rtorrent:
                 await anyio.sleep(0.2)
         raise AssertionError(f"rtorrent did not complete in {LIMIT:g} s: {self.where()}")
 
-    def peers(self) -> set[str]:
-        """The addresses of every peer of its downloads."""
-        return {address for h in self.call("download_list", "", "main")
-                for (address,) in self.call("p.multicall", h, "", "p.address=")}
-
 
 @contextmanager
 def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
@@ -110,13 +105,13 @@ def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
     session.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)  # (it creates no parent folder of a download)
     port = _free_port(host)
-    rc = folder / "rtorrent.rc"
+    rc, rpc = folder / "rtorrent.rc", folder / "rpc.socket"
     lines = [
         f"directory.default.set = {data}", f"session.path.set = {session}",
         f"network.port_range.set = {port}-{port}", "network.port_random.set = no",
         f"network.bind_address.set = {host}", f"network.local_address.set = {host}",
         "dht.mode.set = disable", "trackers.use_udp.set = no", "protocol.pex.set = yes",
-        f"network.scgi.open_local = {folder / 'rpc.socket'}",
+        f"network.scgi.open_local = {rpc}",
         f'log.open_file = "main", {folder / "rtorrent.log"}', 'log.add_output = "debug", "main"',
         "system.daemon.set = true",
     ]
@@ -124,10 +119,12 @@ def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
         lines.append(f"protocol.encryption.set = {encryption}")
     lines.append(f'load.start_verbose = "{load}"')
     rc.write_text("\n".join(lines) + "\n")
-    rpc = folder / "rpc.socket"
 
     def ready() -> bool:  # (its socket answers, and it has taken the download)
-        return rpc.exists() and bool(_call(rpc, "download_list", "", "main"))
+        try:
+            return rpc.exists() and bool(_call(rpc, "download_list", "", "main"))
+        except OSError:  # (the socket made, not yet listened on)
+            return False
 
     argv = [require_program("rtorrent"), "-n", "-o", f"import={rc}"]
     with program(argv, folder / "rtorrent.out", ready, "rtorrent", 20) as process:
@@ -220,20 +217,21 @@ async def test_rtorrent_finds_a_seeder_through_our_peer_exchange(tmp_path: Path)
         params.ti = lt.torrent_info(lt.bdecode(bare.to_bytes()))
         params.save_path = str(tmp_path / "seed")
         handle = ses.add_torrent(params)
-        with anyio.fail_after(LIMIT):
-            while not handle.status().is_seeding:
-                await anyio.sleep(0.05)
-        seed_port = ses.listen_port()
-        config = loopback_config(tracker_enabled=True, download_rate_limit=100_000, upload_rate_limit=20_000)
-        seeder = ("127.0.0.2", seed_port)
-        async with Session(torrent, tmp_path / "ours", config=config, peers=[seeder]) as ours:
-            with rtorrent(tmp_path / "rt", tmp_path / "theirs", str(tmp_path / "t.torrent")) as rt:
-                with anyio.fail_after(LIMIT):
-                    while not any(p.host == "127.0.0.2" for p in ours.peers):
-                        await anyio.sleep(0.05)
-                await rt.wait_complete(torrent.payload_size)
-                log = rt.log.read_text(errors="replace")
-                assert "handshake_manager->127.0.0.2: Handshake success." in log, rt.where()
-        for h in ses.get_torrents():
-            ses.remove_torrent(h)
+        try:
+            with anyio.fail_after(LIMIT):
+                while not handle.status().is_seeding:
+                    await anyio.sleep(0.05)
+            config = loopback_config(tracker_enabled=True, download_rate_limit=100_000,
+                                     upload_rate_limit=20_000)
+            seeder = ("127.0.0.2", ses.listen_port())
+            async with Session(torrent, tmp_path / "ours", config=config, peers=[seeder]) as ours:
+                with rtorrent(tmp_path / "rt", tmp_path / "theirs", str(tmp_path / "t.torrent")) as rt:
+                    with anyio.fail_after(LIMIT):
+                        while not any(p.host == "127.0.0.2" for p in ours.peers):
+                            await anyio.sleep(0.05)
+                    await rt.wait_complete(torrent.payload_size)
+                    log = rt.log.read_text(errors="replace")
+                    assert "handshake_manager->127.0.0.2: Handshake success." in log, rt.where()
+        finally:
+            ses.remove_torrent(handle)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "theirs") == []
