@@ -24,7 +24,7 @@ import pytest
 
 from tests.conftest import require_libtorrent, require_program
 from tests.integration.helpers import keep_peers, loopback_config, make_payload, same_files
-from tests.interop._opentracker import Opentracker, opentracker
+from tests.interop._opentracker import Opentracker, _free_port, opentracker
 from tests.interop._programs import program
 from torrent_engine.formats.magnet import parse_magnet
 from torrent_engine.formats.metainfo import Torrent
@@ -36,12 +36,6 @@ pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 FILES = (("a.bin", 1_000_003), ("empty.txt", 0), ("sub/b.bin", 77_777), ("z.txt", 1))
 LIMIT = 60.0  # seconds for any wait on rtorrent (it dials the peers it learnt every 30 s)
 RC4_ONLY = "allow_incoming,try_outgoing,require,require_RC4"
-
-
-def _free_port(host: str) -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _call(rpc: Path, method: str, *params: Any) -> Any:
@@ -104,7 +98,7 @@ def rtorrent(folder: Path, data: Path, load: str, *, host: str = "127.0.0.3",
     session = folder / "session"
     session.mkdir(parents=True)
     data.mkdir(parents=True, exist_ok=True)  # (it creates no parent folder of a download)
-    port = _free_port(host)
+    port = _free_port(host, socket.SOCK_STREAM)
     rc, rpc = folder / "rtorrent.rc", folder / "rpc.socket"
     lines = [
         f"directory.default.set = {data}", f"session.path.set = {session}",

@@ -38,8 +38,8 @@ VERSION = 1  # BEP 29: the only version
 HEADER_SIZE = 20  # BEP 29
 EXT_SELECTIVE_ACK = 1  # BEP 29
 EXT_BITS = 2  # libutp's "extension bits": 8 bytes; ours all zeros, put before our own types (above)
-_NO_BITS = bytes((0, 8)) + bytes(8)  # (its header's next type is filled in)
-PAD_MIN = 12  # the least padding: the extension bits' 10 bytes and a padding extension's header
+_NO_BITS = bytes((8,)) + bytes(8)  # its length and bytes (the type that follows it goes before)
+PAD_MIN = 1 + len(_NO_BITS) + 2  # the least padding: the extension bits, a padding extension's header
 EXT_MAX_DATAGRAM = 0xC4  # ours (see above): the largest datagram the sender accepts, 2 bytes
 EXT_PADDING = 0xC5  # ours (see above): zeros that make a datagram larger, skipped by the receiver
 _MAX_DATAGRAM = struct.Struct(">H")
@@ -116,7 +116,7 @@ def encode_header(kind: int, connection_id: int, timestamp: int, timestamp_diffe
                            f"{len(sack)}")
         head += bytes((EXT_MAX_DATAGRAM if offer else 0, len(sack))) + sack
     elif offer:
-        head += bytes((EXT_MAX_DATAGRAM,)) + _NO_BITS[1:]
+        head += bytes((EXT_MAX_DATAGRAM,)) + _NO_BITS
     if offer:
         head += bytes((0, len(offer))) + offer
     return head
@@ -169,7 +169,7 @@ def pad(datagram: bytes, size: int) -> bytes:
     """``datagram`` (a whole uTP packet) made ``size`` bytes long by extensions put first in its
     chain — eight bytes of no extension bits, then padding (its header, selective ack and payload
     otherwise as they were); ``size`` must be at least ``PAD_MIN`` bytes more than the datagram."""
-    extra = size - len(datagram) - len(_NO_BITS)
+    extra = size - len(datagram) - (PAD_MIN - 2)
     if extra < 2 or len(datagram) < HEADER_SIZE:
         raise UtpError(f"cannot pad a {len(datagram)}-byte uTP datagram to {size} bytes")
     lengths = []
@@ -177,7 +177,7 @@ def pad(datagram: bytes, size: int) -> bytes:
         n = min(255, extra - 2) if extra - 2 <= 255 or extra - 257 >= 2 else extra - 4
         lengths.append(n)
         extra -= n + 2
-    chain = bytearray((EXT_PADDING,)) + _NO_BITS[1:]
+    chain = bytearray((EXT_PADDING,)) + _NO_BITS
     for i, n in enumerate(lengths):
         nxt = EXT_PADDING if i + 1 < len(lengths) else datagram[1]
         chain += bytes((nxt, n)) + bytes(n)
