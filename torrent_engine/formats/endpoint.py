@@ -21,7 +21,7 @@ class EndpointError(ValueError):
 def port_number(text: str, *, allow_zero: bool = False) -> int:
     """The port ``text`` writes, by the rules above; ``EndpointError`` naming what is wrong."""
     if not (text.isascii() and text.isdigit()) or len(text.lstrip("0")) > 5:  # (leading zeros taken)
-        raise EndpointError(f"the port {text[:12]!r} is not a number from 1 to 65535")
+        raise EndpointError(f"the port {text[:12]!r} is not a number from {0 if allow_zero else 1} to 65535")
     number = int(text)
     if not (0 if allow_zero else 1) <= number <= 65535:
         raise EndpointError(f"the port {number} is not from {0 if allow_zero else 1} to 65535")
