@@ -233,18 +233,25 @@ def sockets() -> set[str]:
     return mine
 
 
-def _connections(before: set[str] | frozenset[str] = frozenset()) -> list[tuple[int, int]]:
+_LOOPBACK = "0100007F"  # 127.0.0.1 as /proc/net/tcp writes it
+
+
+def _connections(before: set[str] | frozenset[str] = frozenset(), *,
+                 loopback_only: bool = False) -> list[tuple[int, int]]:
     """The (local port, remote port) of each TCP connection this process holds (looked up in
-    /proc/net/tcp; a listener, whose remote port is 0, is not one), but those of ``before``."""
+    /proc/net/tcp; a listener, whose remote port is 0, is not one), but those of ``before``;
+    ``loopback_only``: those from 127.0.0.1 to 127.0.0.1 alone."""
     mine = sockets() - before
     out = []
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         with open(table) as rows:
             for row in list(rows)[1:]:
                 fields = row.split()
-                ours, theirs = int(fields[1].rsplit(":", 1)[1], 16), int(fields[2].rsplit(":", 1)[1], 16)
-                if fields[9] in mine and theirs:
-                    out.append((ours, theirs))
+                (here, ours), (there, theirs) = (f.rsplit(":", 1) for f in fields[1:3])
+                if loopback_only and not here == there == _LOOPBACK:
+                    continue
+                if fields[9] in mine and int(theirs, 16):
+                    out.append((int(ours, 16), int(theirs, 16)))
     return out
 
 
@@ -256,8 +263,10 @@ def held(remote: int, before: set[str] | frozenset[str]) -> int:
 
 
 def connected(local: int, remote: int) -> int:
-    """How many TCP connections this process holds from port ``local`` to port ``remote``."""
-    return _connections().count((local, remote))
+    """How many TCP connections this process holds from 127.0.0.1 port ``local`` to 127.0.0.1
+    port ``remote`` (a socket another test left, from the same local port to another loopback
+    address's same port number, is not one: a fresh clone's run counted 2)."""
+    return _connections(loopback_only=True).count((local, remote))
 
 
 async def test_messages_sent_with_the_handshake_reach_the_connection_in_order() -> None:
