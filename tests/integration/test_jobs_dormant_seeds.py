@@ -106,14 +106,18 @@ async def test_a_libtorrent_peer_downloads_a_dormant_seed_whole(tmp_path: Path) 
 
 
 class Tracker:
-    """An HTTP tracker that answers every announce, and records its event."""
+    """An HTTP tracker that answers every announce (once ``gate`` is set, when there is one),
+    and records its event as it comes."""
 
     def __init__(self) -> None:
         self.events: list[tuple[bytes, str]] = []  # (info-hash, event)
+        self.gate: anyio.Event | None = None
 
     async def handle(self, request: HttpRequest, stream: anyio.abc.ByteStream) -> None:
         query = request.query()
         self.events.append((query["info_hash"][0], query.get("event", [b""])[0].decode()))
+        if self.gate is not None:
+            await self.gate.wait()
         await stream.send(http_response(announce_body(interval=1800)))
 
     def of(self, torrent: Torrent) -> list[str]:
@@ -152,6 +156,34 @@ async def test_a_dormant_seed_is_announced_started_once_across_its_wake_and_stop
         # the stop: stopped to each (the woken one's session, and the one still dormant)
         assert t.of(torrents[0]) == ["started", "stopped"]
         assert t.of(torrents[1]) == ["started", "stopped"]
+
+
+async def test_a_seed_woken_while_its_started_is_unanswered_tells_its_tracker_started_once(
+        tmp_path: Path) -> None:
+    """A peer wakes a dormant seed while its tracker holds the round's ``started`` unanswered:
+    the session's trackers wait for that round's end and go on from it (no ``started`` again,
+    no announce before the interval it gave), and its stop tells the tracker ``stopped``."""
+    async with tracker() as (t, url):
+        torrents = seeds_in(tmp_path, 1, trackers=(url,))
+        wanted = torrents[0]
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            await seeding(jobs, torrents)
+        t.events.clear()
+        t.gate = anyio.Event()
+        async with service(tmp_path, tracker_enabled=True) as jobs:
+            await wait_for(lambda: t.of(wanted), lambda events: events == ["started"])  # (heard, unanswered)
+            async with Session(wanted, tmp_path / "leech", config=loopback_config(seed=False),
+                               peers=[("127.0.0.1", jobs.manager.shared.listen_port)]) as leech:
+                with anyio.fail_after(30):
+                    await leech.wait_completed()
+            assert jobs.manager.get(wanted.info_hash) is not None  # (woken: its session serves)
+            await anyio.sleep(0.5)
+            assert t.of(wanted) == ["started"]  # (its session waits for the round in flight)
+            t.gate.set()
+            await wait_for(lambda: jobs.list()[0].trackers, lambda trackers: trackers[0].status == "working")
+            await anyio.sleep(0.5)
+            assert t.of(wanted) == ["started"]  # (the interval it gave is 1800 s)
+        assert t.of(wanted) == ["started", "stopped"]
 
 
 async def test_a_wake_that_finds_the_files_gone_stops_the_job_saying_why(tmp_path: Path) -> None:

@@ -329,7 +329,8 @@ class JobLifecycle:
             await self._cannot_start(rec, exc)
         self.saved_meta.pop(rec.id, None)
         # (a seed that was dormant: its session goes on from what its trackers were told)
-        return source, dataclasses.replace(session_setup(rec), announced=self.seeds.handed(rec))
+        announced, settling = self.seeds.handed(rec)
+        return source, dataclasses.replace(session_setup(rec), announced=announced, settling=settling)
 
     async def _cannot_start(self, rec: JobRecord, exc: Exception) -> NoReturn:
         """``rec``'s session cannot be started (``exc`` says why): it fails, saying so."""

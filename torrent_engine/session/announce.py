@@ -11,7 +11,7 @@ import anyio
 import anyio.abc
 
 from ..errors import TorrentEngineError, TrackerError
-from ..net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ..net.tracker.coordinator import AnnounceStats, Settling, TrackerCoordinator, TrackerMemory
 from ..net.tracker.messages import ScrapeStats
 from .phases import Loaded, swarm_group
 
@@ -35,6 +35,7 @@ class Announcer:
         # what the trackers knew of the torrent before this session ran (announced while it had
         # none) and the seconds until its next announce: the first coordinator goes on from it
         self._taken_over: tuple[tuple[TrackerMemory, ...], float] | None = None
+        self._settling: Settling | None = None  # (the round of its announcer before it, in flight then)
         # what the trackers know once the session stopped without telling them (``hand_over``)
         self.handed_over: tuple[tuple[TrackerMemory, ...], float] | None = None
         self._dht_on = False  # the DHT announces' task runs (it ends when the DHT is turned off)
@@ -99,11 +100,15 @@ class Announcer:
         finally:
             self._lsd_on = False
 
-    def take_over(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
+    def take_over(self, remembered: tuple[TrackerMemory, ...], next_in: float, *,
+                  settling: Settling | None = None) -> None:
         """Before the session runs: its torrent was announced without it (a dormant seed), and
         its trackers know what ``remembered`` says; the next announce is due in ``next_in``
-        seconds. The session's trackers go on from there: none is told ``started`` again."""
+        seconds. The session's trackers go on from there: none is told ``started`` again.
+        ``settling``: a round of that announcer was in flight, and the first coordinator goes on
+        from what it leaves instead (its first round and its stop wait for that round's end)."""
         self._taken_over = (remembered, next_in)
+        self._settling = settling
 
     def set_tiers(self, tiers: tuple[tuple[str, ...], ...]) -> None:
         """Announce to ``tiers`` from now on: the running coordinator takes them (a tracker added
@@ -130,6 +135,7 @@ class Announcer:
 
             shared = ctx.shared
             remembered, next_in = self._taken_over if self._taken_over is not None else ((), 0.0)
+            settling, self._settling = self._settling, None
             self._taken_over = None  # (once: a coordinator after it goes on from its predecessor's)
             self.tracker = TrackerCoordinator(tiers=tiers, info_hash=ctx.info_hash, peer_id=shared.peer_id,
                                               port=shared.listen_port, stats=stats,
@@ -137,7 +143,7 @@ class Announcer:
                                               info_hash_hex=ctx.info_hash_hex, slots=shared.tracker_slots,
                                               proxy=ctx.config.proxy, udp_relay=shared.udp_relay,
                                               refused=shared.tracker_refused, netbind=ctx.config.netbind,
-                                              remembered=remembered,
+                                              remembered=remembered, settling=settling,
                                               announce_to_all_tiers=ctx.config.announce_to_all_tiers,
                                               announce_ip=lambda: ctx.config.announce_ip,
                                               http_slots=lambda: shared.http_announce_slots,

@@ -222,7 +222,7 @@ class Session:
         self.set_bandwidth_group(setup.bandwidth_group)
         self.set_max_peers(setup.max_peers)
         if setup.announced is not None:
-            self.announcer.take_over(*setup.announced)
+            self.announcer.take_over(*setup.announced, settling=setup.settling)
 
     def _setup_parts(self, parts: TorrentParts) -> None:
         """The torrent's parts as the owner's setup asks, before anything reads them (made at

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from ..formats.metainfo import Torrent
 
 if TYPE_CHECKING:
-    from ..net.tracker.coordinator import TrackerMemory
+    from ..net.tracker.coordinator import Settling, TrackerMemory
 
 TOP_PRIORITY = 7  # the picker's highest piece priority
 
@@ -57,6 +57,9 @@ class SessionSetup:
     # the torrent was announced without a session (a dormant seed): what its trackers know, and
     # in how many seconds its next announce is due; none of them is told ``started`` again
     announced: tuple[tuple[TrackerMemory, ...], float] | None = None
+    # ... and its round was in flight when the session was made: what that round leaves, when it
+    # ends (the session's first announce waits for it; ``announced`` is from before it)
+    settling: Settling | None = None
 
 
 def first_last_pieces(torrent: Torrent, priorities: Sequence[int] | None) -> set[int]:

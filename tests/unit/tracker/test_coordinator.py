@@ -28,6 +28,7 @@ from torrent_engine.events import Event, EventBus
 from torrent_engine.formats.bencode import encode
 from torrent_engine.net.proxy import ProxyConfig
 from torrent_engine.net.tracker import AnnounceStats, TrackerCoordinator
+from torrent_engine.net.tracker.coordinator import TrackerMemory
 
 pytestmark = pytest.mark.anyio
 
@@ -642,6 +643,82 @@ async def test_run_may_wait_before_its_first_announce() -> None:
                 while not t.events:
                     await anyio.sleep(0.01)
             tg.cancel_scope.cancel()
+
+
+class RoundInFlight:
+    """The round of the announcer before a coordinator (``settling``), ended by the test."""
+
+    def __init__(self) -> None:
+        self.ended = anyio.Event()
+        self.left: tuple[tuple[TrackerMemory, ...], float] = ((), 0.0)
+
+    def end(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
+        self.left = (remembered, next_in)
+        self.ended.set()
+
+    async def __call__(self) -> tuple[tuple[TrackerMemory, ...], float]:
+        await self.ended.wait()
+        return self.left
+
+
+async def test_the_first_round_waits_for_the_round_in_flight_before_it_and_goes_on_from_it() -> None:
+    """A seed woken while its dormant round is in flight: its session's coordinator announces
+    nothing until that round ends, then not ``started`` again, and when that round said."""
+    t = Tracker()
+    async with running(t):
+        before = RoundInFlight()
+        c = coordinator([[t.url]], settling=before)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            await anyio.sleep(0.3)
+            assert t.events == []  # (the round before it holds its first)
+            before.end((TrackerMemory(t.url, announced=True),), 0.3)
+            await anyio.sleep(0.15)
+            assert t.events == []  # (its round comes when the one before it said)
+            with anyio.fail_after(5):
+                while not t.events:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert t.events == [""]
+
+
+async def test_a_reannounce_while_it_waits_for_the_round_before_it_comes_once_that_one_ended() -> None:
+    t = Tracker()
+    async with running(t):
+        before = RoundInFlight()
+        c = coordinator([[t.url]], settling=before)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(c.run)
+            await anyio.sleep(0.05)
+            c.reannounce()
+            await anyio.sleep(0.2)
+            assert t.events == []
+            before.end((TrackerMemory(t.url, announced=True),), 1800.0)
+            with anyio.fail_after(5):
+                while not t.events:
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+    assert t.events == [""]
+
+
+async def test_a_stop_while_the_round_before_it_is_in_flight_tells_stopped_to_those_it_told() -> None:
+    told, untold = Tracker(), Tracker()
+    async with running(told, untold):
+        before = RoundInFlight()
+        c = coordinator([[told.url], [untold.url]], settling=before)
+        with anyio.fail_after(5):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(c.stop, 5.0)
+                await anyio.sleep(0.1)
+                assert told.events == []
+                before.end((TrackerMemory(told.url, announced=True),), 1800.0)
+    assert told.events == ["stopped"] and untold.events == []
+
+
+async def test_a_stop_with_no_time_for_stopped_does_not_wait_for_the_round_before_it() -> None:
+    c = coordinator([["http://127.0.0.1:9/announce"]], settling=RoundInFlight())
+    with anyio.fail_after(1):
+        await c.stop(0)
 
 
 async def test_a_coordinator_ended_while_it_waits_says_when_its_next_round_was_due() -> None:

@@ -11,7 +11,8 @@ record says what it shows, and it costs a few hundred bytes. It still seeds:
   next round of each after the interval its tracker gave, shortened by a random share
   (``JITTER``) so that seeds announced together drift apart. What each tracker knows (told
   ``started``, its tracker id, its back-off) is kept between rounds and handed to the session
-  when the seed wakes, so no tracker is told ``started`` twice. A seed has one tracker round in
+  when the seed wakes, so no tracker is told ``started`` twice (woken while a round of it is in
+  flight, its session's first announce waits for that round's end). A seed has one tracker round in
   flight at most: a round asked for meanwhile (``reannounce``: asked, or its trackers edited),
   or due while its chosen trackers are announced to, comes as soon as that one ends, with the
   trackers as they are then;
@@ -42,7 +43,7 @@ import anyio.abc
 
 from ...engine.manager import TorrentManager
 from ...errors import TorrentEngineError, TrackerError
-from ...net.tracker.coordinator import AnnounceStats, TrackerCoordinator, TrackerMemory
+from ...net.tracker.coordinator import AnnounceStats, Settling, TrackerCoordinator, TrackerMemory
 from ...net.tracker.messages import ScrapeStats
 from ...session import Session
 from ...session.peer_io import handshaker_for
@@ -71,6 +72,7 @@ class _Seed:
     asked: bool = False  # a round was asked for (reannounce): every tier of it, whatever its interval
     chosen: frozenset[str] | None = None  # trackers asked for alone (reannounce(urls)), not announced yet
     announcer: TrackerCoordinator | None = None  # the coordinator of its round in flight, if any
+    handing: _Handing | None = None  # woken while its round was in flight: its session waits for its end
     dht_due: float = math.inf
     private: bool | None = None  # BEP 27 (read from its metainfo at its first DHT turn)
 
@@ -79,6 +81,25 @@ class _Seed:
         a closure was 4 more objects a seed (a function, its two cells and their tuple) for the
         collector's sweeps to walk."""
         return self.waker(self)
+
+
+class _Handing:
+    """A dormant seed woken while a tracker round of it was in flight: what that round leaves
+    its trackers knowing, and in how many seconds its next round is due, for its session's
+    trackers once it ended (``Settling``: they wait for it, so none is told ``started`` twice)."""
+
+    def __init__(self, remembered: tuple[TrackerMemory, ...]) -> None:
+        self._ended = anyio.Event()
+        self._left: tuple[tuple[TrackerMemory, ...], float] = (remembered, 0.0)
+
+    def settle(self, remembered: tuple[TrackerMemory, ...], next_in: float) -> None:
+        """The round ended (answered, failed or cancelled): it left ``remembered``."""
+        self._left = (remembered, next_in)
+        self._ended.set()
+
+    async def __call__(self) -> tuple[tuple[TrackerMemory, ...], float]:
+        await self._ended.wait()
+        return self._left
 
 
 class DormantSeeds:
@@ -92,7 +113,9 @@ class DormantSeeds:
         self._seeds: dict[str, _Seed] = {}  # job id -> its dormant seed
         self._heap: list[tuple[float, int, str, str]] = []  # (due, n, job id, TRACKERS or DHT)
         self._order = itertools.count()
-        self._handed: dict[str, tuple[tuple[TrackerMemory, ...], float]] = {}  # job id -> for its session
+        # job id -> for its session: what its trackers know, when its next round is due, and its
+        # round in flight if it was woken during one
+        self._handed: dict[str, tuple[tuple[TrackerMemory, ...], float, _Handing | None]] = {}
         self._rng = random.Random()
         self._changed: anyio.Event | None = None  # set when a seed is added (the loop looks again)
         # seeds that left (paused, stopped at a share limit, ended) whose trackers are told
@@ -190,9 +213,13 @@ class DormantSeeds:
         if seed is None:
             return False
         self._manager.shared.unregister_dormant(seed.info_hash)
-        if hand_over and seed.remembered:
+        if hand_over and (seed.remembered or seed.announcer is not None):
             next_in = seed.tracker_due - time.monotonic() if seed.tracker_due != math.inf else 0.0
-            self._handed[rec.id] = (seed.remembered, max(0.0, next_in))
+            # (its round in flight goes on: its session's trackers wait for its end; one not
+            # begun yet will not: see _announce_trackers)
+            if seed.announcer is not None:
+                seed.handing = _Handing(seed.remembered)
+            self._handed[rec.id] = (seed.remembered, max(0.0, next_in), seed.handing)
         elif not hand_over and self._looping and any(m.announced for m in seed.remembered) \
                 and self._manager.config.stop_tracker_timeout > 0:
             earlier = self._stops.get(rec.id)
@@ -224,11 +251,16 @@ class DormantSeeds:
             del self._stops[seed.rec.id]
             stop[1].set()
 
-    def handed(self, rec: JobRecord) -> tuple[tuple[TrackerMemory, ...], float] | None:
+    def handed(self, rec: JobRecord) -> tuple[tuple[tuple[TrackerMemory, ...], float] | None,
+                                              Settling | None]:
         """For the session of a seed that was dormant, made now: what its trackers know, and in
-        how many seconds its next announce is due (``SessionSetup.announced``); None for any
-        other session."""
-        return self._handed.pop(rec.id, None)
+        how many seconds its next announce is due (``SessionSetup.announced``; None for any
+        other session), and its round in flight when it was woken during one (``settling``)."""
+        handed = self._handed.pop(rec.id, None)
+        if handed is None:
+            return None, None
+        remembered, next_in, handing = handed
+        return (remembered, next_in), handing
 
     async def _wake(self, seed: _Seed) -> None:
         """A peer asks for ``seed``: its session started, once it takes peers (``SharedResources``
@@ -331,11 +363,17 @@ class DormantSeeds:
     async def _announce_trackers(self, seed: _Seed, *, chosen: bool = False) -> None:
         """A round of ``seed``'s trackers, or (``chosen``) of those asked for alone, which leaves
         its rounds' schedule as it was."""
+        delay: float | None = None
         try:
-            delay = await (self._chosen_round(seed) if chosen else self._tracker_round(seed))
+            if self._seeds.get(seed.rec.id) is seed:  # (else woken before it began: its session announces)
+                delay = await (self._chosen_round(seed) if chosen else self._tracker_round(seed))
         finally:
             seed.tracker_round = False
             again, seed.tracker_again = seed.tracker_again, False
+            if seed.handing is not None:  # woken meanwhile: its session's trackers go on from here
+                due = delay if not chosen else seed.tracker_due - time.monotonic()
+                seed.handing.settle(seed.remembered, 0.0 if again or due is None or due == math.inf
+                                    else max(0.0, due))
         if self._seeds.get(seed.rec.id) is not seed:  # woken meanwhile: its session announces now
             return
         if again:  # (asked for while this round was in flight: its trackers may have changed)

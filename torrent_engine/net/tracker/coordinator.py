@@ -45,7 +45,7 @@ from .udp import RETRANSMIT_BASE, ConnectionIds, UdpTrackerClient
 if TYPE_CHECKING:
     from ..proxy.udp_relay import UdpRelay
 
-__all__ = ["AnnounceStats", "TrackerCoordinator", "TrackerMemory", "TrackerStatus"]
+__all__ = ["AnnounceStats", "Settling", "TrackerCoordinator", "TrackerMemory", "TrackerStatus"]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,12 @@ class TrackerMemory:
     retry_at: float = 0.0
     disabled: bool = False
     due_at: float = 0.0
+
+
+# The round of the torrent's announcer before this coordinator, still in flight when it handed
+# over (a dormant seed woken meanwhile): awaited, what that round left its trackers knowing and
+# in how many seconds its next round is due (every call gives the same, once the round ended).
+Settling = Callable[[], Awaitable[tuple[tuple[TrackerMemory, ...], float]]]
 
 
 class _Tracker:
@@ -192,6 +198,7 @@ class TrackerCoordinator:
         slots: anyio.CapacityLimiter | None = None,
         refused: Callable[[str], Awaitable[str | None]] | None = None,
         remembered: Iterable[TrackerMemory] = (),
+        settling: Settling | None = None,
         announce_ip: Callable[[], str] | None = None,
         http_slots: Callable[[], anyio.CapacityLimiter] | None = None,
         ssrf: Callable[[], bool] | None = None,
@@ -204,11 +211,8 @@ class TrackerCoordinator:
         self._slots = slots  # announces in flight over every torrent (None: no bound)
         self._refused = refused  # why a tracker's URL may not be contacted now (the IP filter)
         self._tiers: list[list[_Tracker]] = self._make_tiers(tiers, {})
-        memories = {m.url: m for m in remembered}  # (what a coordinator before this one handed on)
-        for tier in self._tiers:
-            for tracker in tier:
-                if tracker.url in memories:
-                    tracker.recall(memories[tracker.url])
+        self._recall(remembered)  # (what a coordinator before this one handed on)
+        self._settling = settling  # (its round in flight: the first round and a stop wait for its end)
         self.running = False  # run() is under way (it returns when no tracker is usable)
         self._edits = 0  # set_tiers calls so far
         self.info_hash = info_hash
@@ -241,8 +245,6 @@ class TrackerCoordinator:
         self._clock = clock
         self._own_hosts = {"127.0.0.1", "::1", "0.0.0.0", "::", *local_addresses}
         self.announce_to_all_tiers = announce_to_all_tiers
-        # clock() when each tier is due (all-tiers mode): as the coordinator before this one left it
-        self._tier_due = [max((t.due_at for t in tier if t.announced), default=0.0) for tier in self._tiers]
         self._complete = False  # completed() was called
         self._completed_delivered = False  # ... and some tracker has been told
         self._wake_requests = 0
@@ -251,6 +253,29 @@ class TrackerCoordinator:
         self._wake: anyio.Event | None = None  # created in run(): an Event needs a running loop
         self._due: float | None = None  # clock() when run()'s next round is due (None: now)
         self._chosen: set[str] = set()  # trackers an owner asked to be announced to now (reannounce)
+
+    def _recall(self, remembered: Iterable[TrackerMemory]) -> None:
+        """Each tracker of ``remembered`` (what a coordinator before this one left) knows what it
+        says; each tier is due (all-tiers mode) as that coordinator left it."""
+        memories = {m.url: m for m in remembered}
+        for tier in self._tiers:
+            for tracker in tier:
+                if tracker.url in memories:
+                    tracker.recall(memories[tracker.url])
+        # clock() when each tier is due (all-tiers mode)
+        self._tier_due = [max((t.due_at for t in tier if t.announced), default=0.0) for tier in self._tiers]
+
+    async def _settle(self) -> float | None:
+        """With ``settling``: once the round of the announcer before this one ended, go on from
+        what it left (its trackers' memory: one it told ``started`` is not told it again) and
+        return the seconds until its next round; None without (or after) it."""
+        if self._settling is None:
+            return None
+        remembered, next_in = await self._settling()
+        if self._settling is not None:  # (the first to see it ended: ``run`` or ``stop``)
+            self._settling = None
+            self._recall(remembered)
+        return next_in
 
     def _make_tiers(self, tiers: Sequence[Sequence[str] | str],
                     known: dict[str, _Tracker]) -> list[list[_Tracker]]:
@@ -285,9 +310,19 @@ class TrackerCoordinator:
         """Announce ``started`` (to a tracker that was not told it: see ``remembered``), then
         re-announce on schedule until cancelled or stopped; ``first_in``: seconds to wait
         before the first round (when it is due, as the coordinator before this one said).
-        Returns early when there is no usable tracker at all."""
+        Returns early when there is no usable tracker at all. With ``settling``, the first round
+        waits for the end of the round in flight of the announcer before this one, and comes
+        when that one said (``first_in`` unused), or at once when asked for meanwhile."""
         self.running = True
         try:
+            if self._settling is not None:
+                requests, edits = self._wake_requests, self._edits
+                later = await self._settle()
+                if self._wake_requests != requests or self._edits != edits:
+                    self._due_now()  # (asked for meanwhile: every tier due now, as it was asked)
+                    first_in = 0.0
+                else:
+                    first_in = later or 0.0
             if first_in > 0:
                 await self._wait(first_in)
             await self._run()
@@ -397,14 +432,17 @@ class TrackerCoordinator:
     async def stop(self, timeout: float) -> None:
         """Send ``stopped`` to every tracker that knows us, all at once, within ``timeout``
         seconds (``Config.stop_tracker_timeout``; 0: none is sent, as libtorrent's
-        ``stop_tracker_timeout`` 0); end :meth:`run`. Failures are recorded but never raised."""
+        ``stop_tracker_timeout`` 0); end :meth:`run`. Failures are recorded but never raised.
+        With ``settling`` (not ended yet), the trackers it told are known at its end, within
+        the same ``timeout``."""
         self._stopping = True
         if self._wake is not None:
             self._wake.set()
-        targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
-        if not targets or timeout <= 0:
+        if timeout <= 0:
             return
         with anyio.move_on_after(timeout):
+            await self._settle()
+            targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
             async with anyio.create_task_group() as tg:
                 for tracker in targets:
                     tg.start_soon(self._announce_one, tracker, "stopped", timeout)
