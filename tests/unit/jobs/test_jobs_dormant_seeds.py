@@ -464,3 +464,48 @@ async def test_a_dormant_seeds_round_due_while_its_chosen_trackers_are_announced
                     await anyio.sleep(0.01)
             assert _Round.made == [[[tracker]]]
             tg.cancel_scope.cancel()
+
+
+async def test_a_seed_woken_during_its_round_hands_its_session_that_round_and_one_not_begun_is_not_made(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Woken while its round is in flight, a seed hands its session that round (``settling``:
+    what the round leaves, once it ended), so the session tells no tracker ``started`` again;
+    woken while its round waits for a tracker place, that round is not made at all (it was made,
+    for a seed whose session announced by then)."""
+    held, waiting = "http://held.example/announce", "http://waiting.example/announce"
+    _Round.made, _Round.asked, _Round.in_flight, _Round.release = [], [], anyio.Event(), anyio.Event()
+    monkeypatch.setattr(DormantSeeds, "_coordinator", lambda self, seed: _Round(_tiers(seed.rec)))
+    options = JobOptions(save_path="/nowhere", files=None, sequential=False, paused=False, peers=(),
+                         client=None, download_limit=0, upload_limit=0)
+    recs = [JobRecord(id=f"j{i}", info_hash=f"{i:040x}", name="seed", source="torrent", options=options,
+                      state=JobState.SEEDING, created_at=0.0, updated_at=0.0, trackers=[url])
+            for i, url in enumerate((held, waiting), start=1)]
+
+    async def wake(rec: JobRecord) -> None:
+        raise AssertionError("its owner wakes it here")
+
+    config = loopback_config(tracker_enabled=True, dht_enabled=False, active_tracker_limit=1)
+    async with TorrentManager(config) as manager:
+        seeds = DormantSeeds(manager, wake)
+        async with anyio.create_task_group() as tg:
+            for rec in recs:
+                await seeds.add(rec)
+            tg.start_soon(seeds.run)
+            with anyio.fail_after(10):
+                await _Round.in_flight.wait()
+            await anyio.sleep(0.05)  # (the second seed's round waits for the one place)
+            assert _Round.made == [[[held]]]
+            for rec in recs:
+                assert seeds.leave(rec, hand_over=True)
+            first, second = (seeds.handed(rec) for rec in recs)
+            assert first[0] == ((), 0.0) and first[1] is not None  # (what it knew before: nothing yet)
+            assert second == (None, None)  # (nothing to hand: its session announces at once)
+            settling = first[1]
+            _Round.release.set()
+            with anyio.fail_after(10):
+                remembered, next_in = await settling()
+            assert remembered == (TrackerMemory(held, announced=True),) and 1790 < next_in <= 1800
+            for _ in range(20):
+                await anyio.sleep(0)
+            assert _Round.made == [[[held]]]  # (the second seed's round, not begun, was not made)
+            tg.cancel_scope.cancel()
