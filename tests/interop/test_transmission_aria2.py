@@ -2,8 +2,9 @@
 
 Both accept incoming BitTorrent connections, so no tracker is needed: our seeder dials their
 listen port. DHT, LSD, PEX and port mapping are off on their side; they listen on 127.0.0.1.
-Transmission 3.00 also over uTP alone: its libutp is the one of before 2013, which reads a packet
-whose first extension type is 3 or more as uTP's version 0 (``net/utp/packet.py``).
+Transmission 3.00 also with RC4 required on both sides, and over uTP alone: its libutp is the
+one of before 2013, which reads a packet whose first extension type is 3 or more as uTP's
+version 0 (``net/utp/packet.py``).
 """
 
 from __future__ import annotations
@@ -81,16 +82,18 @@ async def _seed_to(tmp_path: Path, argv: list[str], port: int, done_marker: Path
     assert same_files(torrent, tmp_path / "seed", out, empty_may_be_missing=empty_may_be_missing) == []
 
 
-def _transmission_cli(tmp_path: Path, port: int, save: Path, *, utp: bool) -> tuple[list[str], Path]:
+def _transmission_cli(tmp_path: Path, port: int, save: Path, *, utp: bool,
+                      encryption: int = 1) -> tuple[list[str], Path]:
     """transmission-cli's command line (its torrent file to be added) on loopback port ``port``,
-    saving into ``save``, speaking uTP too or not; and the file it creates once it has it all."""
+    saving into ``save``, speaking uTP too or not, with its ``encryption`` setting (0: plaintext
+    preferred, 1: RC4 preferred, 2: RC4 required); and the file it creates once it has it all."""
     exe = require_program("transmission-cli")
     config = tmp_path / "tr-config"
     config.mkdir()
     (config / "settings.json").write_text(json.dumps({
         "dht-enabled": False, "lpd-enabled": False, "pex-enabled": False, "utp-enabled": utp,
         "port-forwarding-enabled": False, "bind-address-ipv4": "127.0.0.1", "bind-address-ipv6": "::1",
-        "peer-port": port, "peer-port-random-on-start": False, "encryption": 1,
+        "peer-port": port, "peer-port-random-on-start": False, "encryption": encryption,
         "speed-limit-up-enabled": False, "speed-limit-down-enabled": False,
     }))
     marker = tmp_path / "finished"
@@ -128,6 +131,27 @@ async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
                         ours.add_peer("127.0.0.1", port)
                     await anyio.sleep(0.2)
             assert met and all(p.transport == "utp" and p.client.startswith("Transmission") for p in met)
+    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+
+
+@pytest.mark.slow
+async def test_rc4_required_on_both_sides_with_transmission(tmp_path: Path) -> None:
+    """Transmission 3.00's own MSE (not libtorrent's, aria2's nor rtorrent's): it seeds
+    requiring RC4, and ours downloads requiring it too; the link is encrypted."""
+    torrent, torrent_file = _torrent_file(tmp_path)
+    port = free_port()
+    argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=False, encryption=2)
+    log = tmp_path / "client.log"
+    with program([*argv, str(torrent_file)], log, lambda: True, "transmission-cli") as proc:
+        async with Session(torrent, tmp_path / "ours", config=loopback_config(encryption="require")) as ours:
+            met = keep_peers(ours)
+            with anyio.fail_after(90):
+                while not ours.complete:
+                    assert proc.poll() is None, log.read_text(errors="replace")
+                    if not ours.peers:  # (it listens once its check of the data is done)
+                        ours.add_peer("127.0.0.1", port)
+                    await anyio.sleep(0.2)
+            assert met and all(p.link.encrypted and p.client.startswith("Transmission") for p in met)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
 
 
