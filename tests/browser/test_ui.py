@@ -867,7 +867,7 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
             assert service.get(ids[0]).state is JobState.PAUSED
 
 
-async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_alternative_speed(
+async def test_the_status_bar_shows_limits_free_space_dht_port_and_toggles_the_alternative_speed(
         tmp_path: Path) -> None:
     from selenium.webdriver.common.by import By
 
@@ -876,6 +876,8 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
         '{"downloaded": 5368709120, "uploaded": 13421772800, "added": 7, "session_count": 3}')
     async with running_api(tmp_path) as api:
         await api.service.update_settings(download_limit=2_097_152, alt_download_limit=102_400)
+        shared = api.service.manager.shared
+        await shared.acquire()  # (the listener runs, as for a torrent's session)
 
         def text(d: Any, element_id: str) -> str:
             return str(d.find_element(By.ID, element_id).text)
@@ -893,16 +895,26 @@ async def test_the_status_bar_shows_limits_free_space_dht_and_toggles_the_altern
                     "return document.getElementById('jobs-scroll').getBoundingClientRect().bottom"
                     " <= document.getElementById('statusbar').getBoundingClientRect().top")
                 alltime = wait(driver, lambda d: "GiB" in text(d, "sb-alltime") and text(d, "sb-alltime"))
+                firewalled = wait(driver, lambda d: text(d, "sb-port") != "?" and text(d, "sb-port"))
+                shared.reached_from_outside = True  # (as a peer from outside does)
+                reachable = wait(driver, lambda d: text(d, "sb-port") == "reachable" and str(
+                    d.find_element(By.ID, "sb-port-state").get_attribute("title")))
                 return (free, conn, str(pressed), str(covered), text(driver, "sb-dht"),
                         text(driver, "sb-up-limit"), text(driver, "sb-down-data"), alltime,
-                        str(driver.find_element(By.ID, "sb-alltime").get_attribute("title")))
+                        str(driver.find_element(By.ID, "sb-alltime").get_attribute("title")),
+                        firewalled, reachable)
 
-            free, conn, pressed, above, dht, up_limit, session, alltime, said = await in_thread(run)
+            free, conn, pressed, above, dht, up_limit, session, alltime, said, firewalled, reachable = \
+                await in_thread(run)
         assert free.endswith("B") and conn == "connected" and pressed == "true" and above == "True"
         assert dht == "0" and up_limit == "", (dht, up_limit)
         # (this run's bytes beside the rate; every run's, with the ratio, beside)
         assert session == "(0 B)" and alltime == "All time: ↓ 5.00 GiB ↑ 12.5 GiB ratio 2.50", alltime
         assert "4 start(s)" in said and "7 torrent(s) added" in said, said
+        # (the listening port: no peer from outside this host yet, then one)
+        assert firewalled == "firewalled", firewalled
+        assert reachable.startswith(f"port {shared.listen_port}: peers from"), reachable
+        await shared.release()
         assert api.service.settings.alt_speed_enabled is True
 
 

@@ -2,7 +2,8 @@
 set up as a NAT router between a "LAN" namespace (our daemon, port mapping at its default) and a
 "WAN" namespace (a libtorrent peer). For UPnP IGD and for NAT-PMP, each offered alone by the
 router: the mapping appears in the router's NAT table, the external address reaches our API,
-libtorrent downloads from us through the mapped port only, the leases are renewed before they
+libtorrent downloads from us through the mapped port only (which turns our "firewalled" into
+"connected", as qBittorrent says it), the leases are renewed before they
 run out, and the mappings are removed when the daemon stops (see tests/interop/router.py)."""
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def test_a_libtorrent_peer_reaches_our_daemon_through_the_mapped_port(tmp_path: 
             mapped_at = time.monotonic()
             pm, port = stats["port_mapping"], stats["listen_port"]
             assert pm["method"] == method and pm["error"] is None, pm
+            assert stats["incoming_connections"] is False  # (no peer from outside yet: "firewalled")
             assert pm["external_ip"] == WAN_ROUTER, pm  # the router's, as it reported it
             ours = {(m["protocol"], m["internal_port"], m["external_port"]) for m in pm["mappings"]}
             assert ("tcp", port, port) in ours and ("udp", port, port) in ours, ours  # TCP, and uTP's UDP
@@ -75,6 +77,7 @@ def test_a_libtorrent_peer_reaches_our_daemon_through_the_mapped_port(tmp_path: 
                 kill(wan)
             assert got["done"], (got, router.log())
             assert same_files(torrent, tmp_path / "lan" / "downloads", tmp_path / "wan") == []
+            assert ask(lan, "stats")["incoming_connections"] is True  # (it came from outside: "connected")
 
             # renewal: outlive several leases; the router still forwards (it drops expired ones)
             time.sleep(max(0.0, mapped_at + 3 * LEASE - time.monotonic()))

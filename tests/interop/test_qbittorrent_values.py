@@ -3,7 +3,9 @@ paused torrent that has its metadata, against ours: ``torrents/properties``' lim
 and last-seen dates (``-1``: none, where ours said ``0``), ``torrents/info``'s and
 ``torrents/files``' availability (``0`` while it does not run, where ours said ``-1``),
 ``sync/torrentPeers``' ``show_flags`` (``false`` while peers' countries are not resolved, where
-ours said ``true``: a web UI drew a flag without a country on every peer's row)."""
+ours said ``true``: a web UI drew a flag without a country on every peer's row), and
+``transfer/info``'s ``connection_status`` ("firewalled" until a peer from outside this host and
+its network connected, where ours said "connected" whenever it listened)."""
 
 from __future__ import annotations
 
@@ -39,7 +41,8 @@ async def _values(c: httpx.AsyncClient, *, settle: bool = False) -> dict[str, An
     peers = (await c.get("/api/v2/sync/torrentPeers", params={"hash": row["hash"]})).json()
     return {**{f"info {k}": row[k] for k in INFO}, **{f"properties {k}": props[k] for k in PROPERTIES},
             "files availability": [f["availability"] for f in files],
-            "peers show_flags": peers["show_flags"]}  # (its countries resolved: no, on both)
+            "peers show_flags": peers["show_flags"],  # (its countries resolved: no, on both)
+            "transfer connection_status": (await c.get("/api/v2/transfer/info")).json()["connection_status"]}
 
 
 async def test_a_paused_torrent_has_the_values_a_real_qbittorrent_gives_it(tmp_path: Path) -> None:
@@ -56,4 +59,5 @@ async def test_a_paused_torrent_has_the_values_a_real_qbittorrent_gives_it(tmp_p
             ours = await _values(c)
     assert theirs["properties dl_limit"] == theirs["properties completion_date"] == -1  # (compared something)
     assert theirs["files availability"] == [0, 0]
+    assert theirs["transfer connection_status"] == "firewalled"  # (no peer from outside; ours: "connected")
     assert {k: v for k, v in ours.items() if v != theirs[k]} == {}, theirs

@@ -171,6 +171,34 @@ async def test_a_refused_peer_whose_close_fails_does_not_break_the_listener() ->
         await shared.release()
 
 
+async def test_a_peer_from_outside_the_local_network_says_the_port_is_reachable(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """(libtorrent's ``has_incoming_connections``, qBittorrent's "connected" where it says
+    "firewalled": a connection from this host or its local network says nothing of the port's
+    reachability from outside; one from elsewhere does, whatever its handshake; the listener
+    opened again knows it no more.)"""
+    import torrent_engine.engine.shared as shared_module
+
+    async def handshaker(stream: anyio.abc.SocketStream, known: Any) -> tuple[bytes, Any]:
+        return await stream.receive(20), stream
+
+    async with SharedResources(_config(), handshaker=on_stream(handshaker)) as shared:
+        await shared.acquire()
+        await _dial_and_see_it_closed(shared.listen_port, b"B" * 20)  # (from 127.0.0.1)
+        assert not shared.reached_from_outside
+        real = shared_module._remote_address
+        monkeypatch.setattr(shared_module, "_remote_address",  # (as if from a public address)
+                            lambda incoming: ("11.22.33.44", real(incoming)[1]))  # type: ignore[index]
+        await _dial_and_see_it_closed(shared.listen_port, b"B" * 20)
+        assert shared.reached_from_outside
+        await shared.release()
+        assert not shared.running
+        monkeypatch.setattr(shared_module, "_remote_address", real)
+        await shared.acquire()  # (opened again: not reached yet)
+        assert not shared.reached_from_outside
+        await shared.release()
+
+
 def test_token_bucket_delays_past_the_rate() -> None:
     now = [0.0]
     bucket = TokenBucket(100_000, clock=lambda: now[0])

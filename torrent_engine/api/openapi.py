@@ -685,12 +685,16 @@ SCHEMAS: dict[str, Schema] = {
                    "request_latency": {**COUNT, "description": "microseconds a piece a peer asked for "
                                        "takes to be read from disk, each read weighing 5 % (libtorrent's "
                                        "disk.request_latency)"},
+                   "incoming_connections": {"type": "boolean", "description": "a peer connected from "
+                                            "outside this host and its local network since the port "
+                                            "opened: it is reachable (qBittorrent's connected, else "
+                                            "firewalled; libtorrent's has_incoming_connections)"},
                    "free_space": _null({"type": "integer", "minimum": 0, "description":
                                         "bytes free where the downloads go (GET /api/stats only; "
                                         "null: the folder cannot be read)"})},
                   ["download_rate", "upload_rate", "downloaded", "uploaded", "listen_port",
                    "dht_nodes", "jobs", "peers", "port_mapping", "transfer", "queued_announces",
-                   "request_latency"]),
+                   "request_latency", "incoming_connections"]),
     "TransferCounts": _obj({
         "downloaded": {**COUNT, "description": "payload bytes received (a job that left keeps its part)"},
         "uploaded": {**COUNT, "description": "payload bytes sent"},

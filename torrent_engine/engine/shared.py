@@ -41,6 +41,7 @@ from ..net.httpclient.kept import KeptConnections, close_all
 from ..net.netbind import bind_socket, check_address, check_interface, tcp_listener, udp_socket
 from ..net.peer.peer_id import generate_peer_id
 from ..net.peer.protocol import on_asyncio
+from ..net.ssrf import is_local
 from ..net.tracker.udp import ConnectionIds
 from ..policy.choker import SeedingChoker
 from ..policy.ipfilter import IpFilter, address_int
@@ -304,6 +305,10 @@ class SharedResources:
         # the dialers stopped while outgoing connections are off, by torrent (``set_dial_out``)
         self._dial_out_waiting: dict[bytes, Callable[[], None]] = {}
         self.refused_by_filter = 0  # incoming connections closed at once: blocked address
+        # a peer connection came from an address not on this host nor its local network since
+        # the listener opened (libtorrent's ``has_incoming_connections``): the port is reachable
+        # from outside (qBittorrent's "connected", else "firewalled")
+        self.reached_from_outside = False
         self._stack: ExitStack | None = None
         self._tg: anyio.abc.TaskGroup | None = None
         self._count = 0
@@ -578,6 +583,7 @@ class SharedResources:
                     where = f"{self.config.listen_host or 'every address'} port {port}"
                     raise OSError(exc.errno, f"cannot listen on {where}: {exc.strerror or exc}") from None
                 self._listener = listener
+                self.reached_from_outside = False  # (not yet, at this port)
                 if listener is not None:
                     self._listen_port = int(listener.listeners[0].extra(anyio.abc.SocketAttribute.local_port))
                 async with ExitStack() as held:
@@ -1333,6 +1339,8 @@ class SharedResources:
                                                              | anyio.abc.SocketStream):
                 return  # TCP refused: uTP only
             remote = _remote_address(incoming)
+            if isinstance(remote, tuple) and not is_local(str(remote[0])):
+                self.reached_from_outside = True  # (whatever its handshake: it came through)
             if isinstance(remote, tuple) and self._ip_filter.blocked(str(remote[0])):
                 self.refused_by_filter += 1
                 peer_event(str(remote[0]), "incoming connection from %s refused: blocked by the IP filter",

@@ -729,6 +729,9 @@ class ServiceStats:
     transfer: TransferStats = TransferStats(TransferCounts(), TransferCounts())
     queued_announces: int = 0  # tracker announces and scrapes waiting for a slot
     request_latency: int = 0  # µs a piece a peer asked for takes to be read, blended (libtorrent's)
+    # a peer connected from outside this host and its local network since the listener opened:
+    # the listen port is reachable (libtorrent's ``has_incoming_connections``)
+    incoming_connections: bool = False
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""
@@ -737,7 +740,7 @@ class ServiceStats:
                 "dht_nodes": self.dht_nodes, "jobs": dict(self.jobs), "peers": self.peers,
                 "port_mapping": None if self.port_mapping is None else self.port_mapping.to_json(),
                 "transfer": self.transfer.to_json(), "queued_announces": self.queued_announces,
-                "request_latency": self.request_latency}
+                "request_latency": self.request_latency, "incoming_connections": self.incoming_connections}
 
 
 @dataclass(frozen=True, slots=True)

@@ -148,4 +148,5 @@ def service_stats(run: JobLifecycle, shared: SharedResources, totals: TransferTo
                         transfer=totals.of(moved[0] + live_down, moved[1] + live_up, run.jobs.added,
                                            moved[2] + live_wasted),
                         queued_announces=shared.queued_announces if run.running else 0,
-                        request_latency=round(shared.request_latency))
+                        request_latency=round(shared.request_latency),
+                        incoming_connections=run.running and shared.reached_from_outside)

@@ -11,7 +11,7 @@ from typing import TypedDict
 
 from starlette.responses import Response
 
-from ...jobs import JobService
+from ...jobs import JobService, ServiceStats
 from ...jobs.tuning.altspeed import effective_limits
 from ...jsonvalue import JSON
 from .. import pages as paging
@@ -42,8 +42,8 @@ def server_state(service: JobService) -> QbtRecord:
     return {"dl_info_speed": int(stats.download_rate), "dl_info_data": session.downloaded,
             "up_info_speed": int(stats.upload_rate), "up_info_data": session.uploaded,
             "dl_rate_limit": effective_limits(s)[0], "up_rate_limit": effective_limits(s)[1],
-            "dht_nodes": stats.dht_nodes, "connection_status": "connected" if stats.listen_port else
-            "disconnected", "alltime_dl": all_time.downloaded, "alltime_ul": all_time.uploaded,
+            "dht_nodes": stats.dht_nodes, "connection_status": connection_status(stats),
+            "alltime_dl": all_time.downloaded, "alltime_ul": all_time.uploaded,
             "free_space_on_disk": free, "queueing": s.queueing,
             "use_alt_speed_limits": s.alt_speed_enabled,
             "refresh_interval": 1500, "global_ratio": f"{all_time.uploaded / all_time.downloaded:.2f}"
@@ -57,6 +57,14 @@ def server_state(service: JobService) -> QbtRecord:
             "last_external_address_v4": external if "." in external else "",
             "last_external_address_v6": external if ":" in external else "",
             "request_latency": stats.request_latency, "queued_tracker_announces": stats.queued_announces}
+
+
+def connection_status(stats: ServiceStats) -> str:
+    """qBittorrent's ``connection_status``: "disconnected" while nothing listens, "firewalled"
+    until a peer from outside this host and its local network connected ("connected" then)."""
+    if not stats.listen_port:
+        return "disconnected"
+    return "connected" if stats.incoming_connections else "firewalled"
 
 
 def _key(h: str) -> bytes:

@@ -227,6 +227,13 @@ function statusStats(stats) {
   $("sb-down").textContent = rate(stats.download_rate);
   $("sb-up").textContent = rate(stats.upload_rate);
   $("sb-dht").textContent = (stats.dht_nodes || 0).toLocaleString();
+  // (as qBittorrent's connection status: firewalled until a peer from outside connected)
+  $("sb-port").textContent = !stats.listen_port ? "not listening"
+    : stats.incoming_connections ? "reachable" : "firewalled";
+  $("sb-port-state").title = !stats.listen_port ? "no port is listening for peers"
+    : stats.incoming_connections ? `port ${stats.listen_port}: peers from outside this host and its local network connect`
+    : `port ${stats.listen_port}: no peer from outside this host and its local network has connected since it `
+      + "opened (it may be closed at a router or a firewall, or no peer has tried yet)";
   $("sb-peers").textContent = (stats.peers || 0).toLocaleString();
   const moved = stats.transfer;  // (this run's bytes beside the rates, as qBittorrent's status bar)
   if (moved) {
