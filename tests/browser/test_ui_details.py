@@ -118,7 +118,7 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
         job_id = await seeding_job(api, torrent)
         assert torrent.info_hash_v1 is not None
         with chromium(1400, 900) as driver:
-            def general() -> tuple[str, str, str, str, str]:
+            def general() -> tuple[str, str, str, str, str, str]:
                 open_page(driver, api)
                 open_details(driver, job_id, "general")
                 canvas = "#details canvas.piece-map"
@@ -131,13 +131,14 @@ async def test_general_trackers_http_sources_and_speed_of_a_seeding_job(tmp_path
                 screenshot(driver, "ui-details-general.png")
                 return (field("Info-hash v1"), field("Pieces"), field("Comment"),
                         css(driver, canvas).get_attribute("data-pieces"),
-                        field("Save path"))
+                        field("Save path"), field("Last seen complete"))
 
-            v1, pieces, comment, drawn, save_path = await in_thread(general)
+            v1, pieces, comment, drawn, save_path, seen = await in_thread(general)
             assert v1 == torrent.info_hash_v1.hex()
             assert pieces == f"{torrent.num_pieces} × 32.0 KiB", pieces
             assert comment == "Example comment" and drawn == str(torrent.num_pieces)
             assert save_path == str(api.download_root)
+            assert seen == "never"  # (a seed that met no peer with every piece: its own completion not)
 
             def tracker_row(d: Any, url: str) -> Any:
                 rows = [r for r in d.find_elements(By.CSS_SELECTOR, "#details tr[data-url]")

@@ -28,12 +28,14 @@ INFO = ("availability", "downloaded_session", "amount_left", "size", "total_size
         "seen_complete", "infohash_v1", "infohash_v2")
 
 
-async def _values(c: httpx.AsyncClient, *, settle: bool = False) -> dict[str, Any]:
+async def _values(c: httpx.AsyncClient, *, settle: bool = False, state: str | None = None) -> dict[str, Any]:
     """``settle``: qbittorrent-nox answers Ok. before the torrent is there, and says availability
-    -1 a moment after (until its torrent is loaded): wait for its settled answer."""
+    -1 a moment after (until its torrent is loaded): wait for its settled answer; ``state``: wait
+    until the torrent is in it."""
     with anyio.fail_after(30):
         while not (rows := (await c.get("/api/v2/torrents/info")).json()) \
-                or settle and rows[0]["availability"] == -1:
+                or settle and rows[0]["availability"] == -1 \
+                or state is not None and rows[0]["state"] != state:
             await anyio.sleep(0.1)
     row = rows[0]
     props = (await c.get("/api/v2/torrents/properties", params={"hash": row["hash"]})).json()
@@ -61,3 +63,27 @@ async def test_a_paused_torrent_has_the_values_a_real_qbittorrent_gives_it(tmp_p
     assert theirs["files availability"] == [0, 0]
     assert theirs["transfer connection_status"] == "firewalled"  # (no peer from outside; ours: "connected")
     assert {k: v for k, v in ours.items() if v != theirs[k]} == {}, theirs
+
+
+async def test_a_torrent_seeding_what_was_there_has_the_values_a_real_qbittorrent_gives_it(
+        tmp_path: Path) -> None:
+    """Its data whole in the save path at the add: checked, it seeds, with no peer. Its swarm was
+    never seen complete (``seen_complete`` 0, ``last_seen`` -1: ours said when it completed
+    itself), the dates of the add and of its completion aside."""
+    files = [("a.bin", 70_000), ("b.bin", 50_000)]
+    torrent = make_torrent(make_payload(tmp_path / "qbt" / "downloads", files))
+    make_payload(tmp_path / "ours" / "downloads", files)
+    add = {"files": {"torrents": ("t.torrent", torrent.to_bytes())}}
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).text == "Ok."
+            theirs = await _values(c, state="stalledUP")
+    async with running_api(tmp_path / "ours") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).status_code == 200
+            ours = await _values(c, state="stalledUP")
+    dates = ("info completion_on", "properties completion_date")
+    assert all(theirs[k] > 0 and ours[k] > 0 for k in dates)  # (when each completed: at its add)
+    assert (theirs["info seen_complete"], theirs["properties last_seen"]) == (0, -1)
+    assert {k: (theirs[k], v) for k, v in ours.items() if v != theirs[k] and k not in dates} == {}

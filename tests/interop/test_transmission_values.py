@@ -112,6 +112,36 @@ async def test_a_paused_torrent_has_the_values_a_real_transmission_gives_it(tmp_
     assert differ == {}, differ
 
 
+async def test_a_torrent_seeding_what_was_there_has_the_values_a_real_transmission_gives_it(
+        tmp_path: Path) -> None:
+    """Its data whole in the download folder at the add: checked, it seeds, with no peer. No
+    download completed it (``doneDate`` 0: ours said when it completed); when it started and
+    how long it has seeded aside."""
+    files = [("a.bin", 70_000), ("b.bin", 50_000)]
+    torrent = make_torrent(make_payload(tmp_path / "tr" / "downloads", files), version="v1")
+    make_payload(tmp_path / "ours" / "downloads", files)
+    add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode()}
+    asked = {"fields": FIELDS}
+    with transmission_daemon(tmp_path / "tr") as url:
+        number = _call(url, "torrent-add", add)["torrent-added"]["id"]
+        deadline = time.monotonic() + 30
+        while (theirs := _call(url, "torrent-get", {"ids": [number], **asked})["torrents"][0])["status"] != 6:
+            assert time.monotonic() < deadline, theirs["status"]
+            time.sleep(0.1)
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        with anyio.fail_after(30):
+            while (ours := (await transmission(api, "torrent-get", {"ids": [number], **asked}))[
+                    "torrents"][0])["status"] != 6:
+                await anyio.sleep(0.1)
+    ours["files"] = [{k: v for k, v in f.items() if k not in ("beginPiece", "endPiece")}
+                     for f in ours["files"]]
+    assert theirs["doneDate"] == 0 and theirs["percentDone"] == 1
+    aside = ("startDate", "secondsSeeding")
+    differ = {k: (theirs[k], ours.get(k)) for k in FIELDS if ours.get(k) != theirs[k] and k not in aside}
+    assert differ == {}, differ
+
+
 def _remote_started(url: str) -> bool:
     """Whether ``transmission-remote -i`` of torrent 1 at ``url`` shows a "Date started" line."""
     exe = require_program("transmission-remote")

@@ -207,6 +207,9 @@ _JOB_PROPERTIES: dict[str, Schema] = {
                                          "(what an idle_seeding_limit is judged by)"},
     "active_at": _null({"type": "number", "description": "when it last sent or received a byte (Unix "
                                                          "time); null: never yet"}),
+    "seen_complete_at": _null({"type": "number", "description": "when a connected peer last had every "
+                                                                "piece (Unix time; libtorrent's "
+                                                                "last_seen_complete); null: never"}),
     "downloading_time": {"type": "number", "minimum": 0,
                          "description": "seconds spent downloading (its metadata too), all runs together "
                                         "(not paused, queued or checking)"},

@@ -603,7 +603,8 @@ class JobLifecycle:
         if session is None:
             return
         before = (rec.downloaded, rec.uploaded, rec.total_size, rec.done_size, rec.name)
-        rec.count(session.downloaded, session.uploaded, self.clock(), session.wasted, session.corrupt)
+        rec.count(session.downloaded, session.uploaded, self.clock(), session.wasted, session.corrupt,
+                  session.seen_complete)
         self.jobs.changed(rec)  # (the one place a job's counters change: the table's totals)
         self.sleepers.unview(rec)
         sizes = session.sizes()

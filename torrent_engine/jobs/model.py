@@ -512,6 +512,7 @@ class Job:
     seeding_time: float = 0.0  # seconds spent seeding
     idle_seeding_time: float = 0.0  # seconds of it since the job last sent or received a byte
     active_at: float | None = None  # when it last sent or received a byte (None: never yet)
+    seen_complete_at: float | None = None  # when a connected peer last had every piece (None: never)
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too; not paused or queued)
     # distributed copies among the connected peers (libtorrent's ``distributed_copies``); None
     # while it does not run (paused, queued, checking) or has no metadata
@@ -597,7 +598,7 @@ class Job:
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
-            "active_at": self.active_at,
+            "active_at": self.active_at, "seen_complete_at": self.seen_complete_at,
             "downloading_time": self.downloading_time, "time_active": self.time_active,
             "availability": self.availability, "ratio": self.ratio,
             "number": self.number, "missing_files": list(self.missing_files),
@@ -729,9 +730,7 @@ class ServiceStats:
     transfer: TransferStats = TransferStats(TransferCounts(), TransferCounts())
     queued_announces: int = 0  # tracker announces and scrapes waiting for a slot
     request_latency: int = 0  # µs a piece a peer asked for takes to be read, blended (libtorrent's)
-    # a peer connected from outside this host and its local network since the listener opened:
-    # the listen port is reachable (libtorrent's ``has_incoming_connections``)
-    incoming_connections: bool = False
+    incoming_connections: bool = False  # a peer from outside the local network connected (reachable)
 
     def to_json(self) -> dict[str, object]:
         """The totals as the API's JSON."""

@@ -29,7 +29,7 @@ from .model import (
     JobTracker,
     share_ratio,
 )
-from .store import JobRecord
+from .store import JobRecord, later
 
 if TYPE_CHECKING:
     from ..session import Session
@@ -110,7 +110,8 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
                verified_pieces=st.verified_pieces if has_meta else None,
                num_pieces=num_pieces if has_meta else None, dedup_bytes=rec.dedup_bytes,
                moving=rec.moving is not None, torrent_size=torrent_size(rec),
-               availability=availability(session, num_pieces))
+               availability=availability(session, num_pieces),
+               seen_complete_at=later(rec.seen_complete_at, st.seen_complete))
 
 
 def torrent_size(rec: JobRecord) -> int | None:
@@ -222,7 +223,8 @@ _RECORD_INPUTS = operator.attrgetter(
     "id", "info_hash", "name", "source", "options", "state", "created_at", "updated_at",
     "completed_at", "error", "result", "total_size", "done_size", "downloaded", "uploaded", "wasted",
     "corrupt", "before_run", "started_at", "file_priorities", "file_paths", "partial", "file_sizes",
-    "pad_files", "features", "seeding_time", "idle_seeding_time", "active_at", "downloading_time", "number",
+    "pad_files", "features", "seeding_time", "idle_seeding_time", "active_at", "seen_complete_at",
+    "downloading_time", "number",
     "file_done", "trackers", "tracker_tiers", "moving", "missing_files", "dedup_bytes", "unmoved")
 
 
@@ -277,7 +279,7 @@ def record_job(rec: JobRecord, heard: Mapping[str, JobTracker] | None = None, *,
                result=rec.result, missing_files=tuple(rec.missing_files), seed_mode=rec.options.seed_mode,
                features=rec.features, queue_position=queue_position or 0, seeding_time=rec.seeding_time,
                downloading_time=rec.downloading_time, idle_seeding_time=rec.idle_seeding_time,
-               active_at=rec.active_at,
+               active_at=rec.active_at, seen_complete_at=rec.seen_complete_at,
                ratio=share_ratio(rec.uploaded, rec.downloaded, done_size), number=rec.number,
                dedup_bytes=rec.dedup_bytes, moving=rec.moving is not None, torrent_size=torrent_size(rec),
                stall=rec.unmoved)

@@ -142,6 +142,8 @@ class JobRecord:
     seeding_time: float = 0.0  # seconds spent seeding, all sessions together
     idle_seeding_time: float = 0.0  # seconds of it since the job last sent or received a byte
     active_at: float | None = None  # when the job last sent or received a byte (None: never yet)
+    # when its swarm last showed a whole copy: a connected peer with every piece (None: never)
+    seen_complete_at: float | None = None
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too), all sessions together
     number: int = 0  # a small whole number naming the job for good (Transmission's torrent id)
     # each file's verified bytes when last saved with ``keeps_file_done`` (shown without a session)
@@ -216,11 +218,14 @@ class JobRecord:
         self.seeding_time += seconds
         self.idle_seeding_time += seconds
 
-    def count(self, downloaded: int, uploaded: int, now: float, wasted: int = 0, corrupt: int = 0) -> None:
+    def count(self, downloaded: int, uploaded: int, now: float, wasted: int = 0, corrupt: int = 0,
+              seen_complete: float = 0.0) -> None:
         """The job's totals as its session counts them at ``now``: a byte sent or received since
         they were last counted ends its idle time, and makes ``now`` its last activity. (``wasted``
-        and ``corrupt`` are bytes among those received: they move with ``downloaded``.)"""
+        and ``corrupt`` are bytes among those received: they move with ``downloaded``;
+        ``seen_complete``: when its swarm last showed a whole copy, 0.0 for not in this run.)"""
         self.wasted, self.corrupt = max(self.wasted, wasted), max(self.corrupt, corrupt)
+        self.seen_complete_at = later(self.seen_complete_at, seen_complete)
         if downloaded != self.downloaded or uploaded != self.uploaded:
             self.downloaded, self.uploaded, self.idle_seeding_time = downloaded, uploaded, 0.0
             self.active_at = now
@@ -250,7 +255,8 @@ class JobRecord:
             "delete_pending": self.delete_pending,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
-            "active_at": self.active_at, "downloading_time": self.downloading_time, "number": self.number,
+            "active_at": self.active_at, "seen_complete_at": self.seen_complete_at,
+            "downloading_time": self.downloading_time, "number": self.number,
             "file_done": self.file_done, "trackers": self.trackers, "missing_files": self.missing_files,
             "waits_for_space": self.waits_for_space,
             "moving": self.moving.to_json() if self.moving is not None else None,
@@ -333,6 +339,7 @@ class JobRecord:
                 seeding_time=float(d.get("seeding_time", 0.0)),
                 idle_seeding_time=float(d.get("idle_seeding_time", 0.0)),
                 active_at=None if d.get("active_at") is None else float(d["active_at"]),
+                seen_complete_at=None if d.get("seen_complete_at") is None else float(d["seen_complete_at"]),
                 downloading_time=float(d.get("downloading_time", 0.0)),
                 number=int(d.get("number", 0)),
                 file_done=None if file_done is None else tuple(int(b) for b in file_done),
@@ -364,6 +371,11 @@ def _stop_condition(value: object) -> str:
     if value != "" and value not in STOP_CONDITIONS[1:]:  # ("none" is written "")
         raise ValueError(f"unknown stop condition {value!r}")
     return str(value)
+
+
+def later(at: float | None, seen: float) -> float | None:
+    """The later of a time kept (None: none) and one seen now (0.0: none)."""
+    return at if not seen or at is not None and at >= seen else seen
 
 
 def _str(value: object) -> str:

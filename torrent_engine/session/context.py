@@ -90,12 +90,22 @@ class Run(Protocol):
 @dataclass(slots=True)
 class Totals:
     """Payload bytes moved in all (the one record of them; resume data keeps those moved, the
-    job's record every one)."""
+    job's record every one), and when a peer with every piece was last connected."""
 
     downloaded: int = 0
     uploaded: int = 0
     wasted: int = 0  # received but not needed (endgame duplicates, pieces given back)
     corrupt: int = 0  # received in pieces that failed their hash check (their whole length)
+    # wall-clock time (time.time()) a peer that had every piece left (0.0: none in this run);
+    # one connected now is ``seen_complete``'s "now"
+    seed_left_at: float = 0.0
+
+
+def seen_complete(totals: Totals, peers: Iterable[PeerState], now: float) -> float:
+    """When the swarm last showed a whole copy (libtorrent's ``last_seen_complete``, qBittorrent's
+    "last seen complete"): ``now`` while a connected peer has every piece, else when the last
+    such peer left; 0.0 when none was seen in this run. (Ourselves complete does not count.)"""
+    return now if any(p.is_seed for p in peers) else totals.seed_left_at
 
 
 @dataclass(slots=True)

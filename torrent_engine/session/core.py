@@ -60,6 +60,7 @@ import functools
 import logging
 import os
 import random
+import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -88,7 +89,7 @@ from ..storage.resume import ResumeData, ResumeFile, ResumeKeeper
 from .announce import Announcer
 from .checking import Checker
 from .connector import Connector
-from .context import Limits, TorrentContext, Totals
+from .context import Limits, TorrentContext, Totals, seen_complete
 from .file_watch import FileWatch
 from .holepunch import Holepunch
 from .layers import PieceLayers
@@ -372,6 +373,13 @@ class Session:
         whole length (libtorrent's ``total_failed_bytes``, Transmission's ``corruptEver``; counted
         on from the owner's ``SessionSetup.corrupt``)."""
         return self.context.totals.corrupt
+
+    @property
+    def seen_complete(self) -> float:
+        """Wall-clock time the swarm last showed a whole copy: now while a connected peer has
+        every piece, else when the last one left; 0.0: none in this run (``context.seen_complete``)."""
+        ctx = self.context
+        return seen_complete(ctx.totals, ctx.peers.values(), time.time())
 
     @property
     def download_limit(self) -> TokenBucket:

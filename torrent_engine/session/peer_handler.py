@@ -209,6 +209,8 @@ class PeerHandler:
         ctx.parts.picker.peer_gone(peer.key)
         ctx.parts.layers.peer_gone(peer.key)
         ctx.parts.uploader.super_seeding.peer_gone(peer)
+        if peer.is_seed:  # (the swarm showed a whole copy until now: ``seen_complete``)
+            ctx.totals.seed_left_at = time.time()
         if peer.close_reason != "paused":  # do not redial at once; a seed while we seed too: much later
             now = time.monotonic()
             ctx.pool.dropped(peer.key, now, held_for=now - peer.connected_at,

@@ -3,9 +3,11 @@ ETA and, while it does not progress, why."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from .context import seen_complete
 from .phases import Loaded
 
 if TYPE_CHECKING:
@@ -40,6 +42,9 @@ class SessionStatus:
     stall_reason: str | None = None  # a StallReason value
     stall_message: str | None = None
     stalled_since: float | None = None  # wall-clock time (time.time()) the progress stopped
+    # wall-clock time the swarm last showed a whole copy (``context.seen_complete``; 0.0: not
+    # in this run)
+    seen_complete: float = 0.0
     web_seeds: int = 0  # BEP 19 web seeds in use (not counted in ``peers``)
     # seed mode: every piece had (``pieces``, ``progress`` 1.0), ``verified_pieces`` hashed so far
     seed_mode: bool = False
@@ -155,5 +160,6 @@ def session_status(s: StatusSource) -> SessionStatus:
         stall_message=stall.message if stall is not None else None,
         stalled_since=s.stall_watch.stalled_since if stall is not None else None,
         web_seeds=parts.webseeds.working() if parts is not None else 0,
-        seed_mode=s.seed_mode, verified_pieces=s.verified_pieces)
+        seed_mode=s.seed_mode, verified_pieces=s.verified_pieces,
+        seen_complete=seen_complete(ctx.totals, ctx.peers.values(), time.time()))
 

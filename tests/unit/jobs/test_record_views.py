@@ -39,6 +39,7 @@ CHANGED: dict[str, object] = {
     "file_sizes": (11, 20, 5), "pad_files": (), "delete_pending": True,
     "features": JobFeatures(rename="z"), "queue_position": 9, "seeding_time": 62.0, "idle_seeding_time": 63.0,
     "active_at": 64.0,
+    "seen_complete_at": 65.0,
     "downloading_time": 5.0, "number": 4, "file_done": (5, 0, 0), "trackers": ("http://127.0.0.1:2/b",),
     "moving": PendingMove("/a", "/b", ("a",)), "missing_files": ("a",), "renamed": {0: ("c",)},
     "partial": (0,), "partial_suffix": ".part",

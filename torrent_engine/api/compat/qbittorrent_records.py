@@ -286,7 +286,8 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "seeding_time": int(job.seeding_time), "time_active": int(job.time_active),
         # (when it last sent or received a byte; never: when it was added, as qBittorrent says)
         "last_activity": int(job.active_at if job.active_at is not None else job.created_at),
-        "seen_complete": int(done_at) if done_at is not None else 0,
+        # (when a peer with every piece was last connected, as libtorrent says: not ourselves)
+        "seen_complete": int(job.seen_complete_at or 0),
         "auto_tmm": False,
         # (a torrent with its metadata that does not run, incomplete: 0, as qbittorrent-nox)
         "availability": round(job.availability, 3) if job.availability is not None

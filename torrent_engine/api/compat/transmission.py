@@ -794,7 +794,9 @@ class TransmissionRpc:
             "addedDate": lambda: int(job.created_at), "startDate": lambda: int(job.started_at),
             "activityDate": lambda: int(job.active_at or 0),  # (when it last sent or received a byte)
             "editDate": lambda: int(job.updated_at),
-            "doneDate": lambda: int(job.completed_at or 0), "downloadDir": lambda: job.options.save_path,
+            # (when a download completed it: none for data whole at its add, as Transmission says)
+            "doneDate": lambda: int(job.completed_at or 0) if job.downloaded else 0,
+            "downloadDir": lambda: job.options.save_path,
             "peersConnected": lambda: job.peers, "peersGettingFromUs": lambda: sum(
                 1 for p in job.peer_list if p.upload_rate > 0),
             "peersSendingToUs": lambda: sum(1 for p in job.peer_list if p.download_rate > 0),

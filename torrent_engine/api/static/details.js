@@ -263,6 +263,8 @@ DETAIL_VIEWS.general = {
     add("Total size", facts.total_length != null ? bytes(facts.total_length) : job.total_size ? bytes(job.total_size) : "");
     add("Added on", when(job.created_at));
     add("Completed on", job.completed_at ? when(job.completed_at) : "—");
+    add("Last seen complete", job.seen_complete_at ? when(job.seen_complete_at) : "never",
+        "when a connected peer last had every piece (now while one is connected): whether the swarm holds a whole copy");
     add("Time active", duration(Math.max(0, (job.updated_at || 0) - (job.created_at || 0))), "from the add to the last change");
     add("Seeding time", duration(job.seeding_time || 0));
     const thisRun = (all, run) => bytes(all) + (run !== undefined && run !== all ? ` (${bytes(run)} this run)` : "");
