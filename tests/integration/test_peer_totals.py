@@ -15,6 +15,7 @@ import pytest
 
 from tests.integration.api_helpers import Api, running_api, seeding_job
 from tests.integration.helpers import loopback_config, make_payload, make_torrent
+from tests.integration.test_api_tracker_scrapes import transmission
 from tests.integration.test_jobs_service import seeder
 from torrent_engine.net.peer.peer_id import CLIENT_PREFIX
 from torrent_engine.session import Session
@@ -46,6 +47,19 @@ async def test_what_came_from_a_seeder_is_counted_on_its_row(tmp_path: Path) -> 
         # the seeder's peer id: whole in ours, its client's 8 bytes in qBittorrent's (2.15.1)
         assert seed.shared is not None and bytes.fromhex(detail[0]["peer_id"]) == seed.shared.peer_id
         assert row["peer_id_client"] == CLIENT_PREFIX.decode()
+        # its connection: we want its pieces and it unchokes us, it wants none of ours (qBittorrent's
+        # D, Transmission's D; the flags said only where it came from); the handshake through MSE
+        assert row["flags"].split()[0] == "D", row["flags"]
+        assert "e" in row["flags"].split() or "E" in row["flags"].split(), row["flags"]
+        assert {"am_interested", "am_choking", "mse"} <= set(detail[0]["wire"]), detail[0]["wire"]
+        assert "peer_choking" not in detail[0]["wire"] and "peer_interested" not in detail[0]["wire"]
+        got = await transmission(api, "torrent-get", {"ids": [torrent.info_hash.hex()], "fields": ["peers"]})
+        peer = got["torrents"][0]["peers"][0]
+        assert (peer["clientIsInterested"], peer["clientIsChoked"]) == (True, False)
+        assert peer["isDownloadingFrom"] is True
+        assert (peer["peerIsInterested"], peer["isUploadingTo"]) == (False, False)
+        assert peer["flagStr"].lstrip("T").startswith("D"), peer["flagStr"]  # (T first: over uTP)
+        assert peer["isEncrypted"] == ("E" in row["flags"].split())
 
 
 async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contribution(tmp_path: Path) -> None:
@@ -69,6 +83,8 @@ async def test_what_went_to_a_leecher_is_counted_on_its_row_with_its_contributio
             assert detail[0]["uploaded"] >= row["uploaded"] and detail[0]["downloaded"] == 0
             # (we lack nothing it could have; nothing is asked of it)
             assert (row["relevance"], row["files"]) == (0, "")
+            # it wants our pieces and we unchoke it, we want none of its: U, and it dialed us
+            assert row["flags"].split()[0] == "U" and "I" in row["flags"].split(), row["flags"]
 
 
 async def test_a_seeders_row_says_it_has_all_we_lack_and_the_files_being_fetched_from_it(

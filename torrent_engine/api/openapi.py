@@ -40,6 +40,7 @@ from ..jobs.tuning.settings import (
 from ..jobs.validate import MAX_NAME, PARTIAL_SUFFIX
 from ..jsonvalue import JSON
 from ..policy.dedup import DEDUP_MODES
+from ..session.peer import WIRE_STATES
 from ..session.peer_pool import SOURCES as PEER_SOURCES
 from .folder_routes import DEFAULT_LIMIT, MAX_LIMIT, MAX_PREFIX
 
@@ -514,9 +515,13 @@ SCHEMAS: dict[str, Schema] = {
                                "description": "the files of the piece being downloaded from it (none: "
                                "nothing is asked of it)"},
                      "peer_id": {"type": "string", "pattern": "^([0-9a-f]{40})?$",
-                                 "description": "the peer id of its handshake, in hex (\"\": not known)"}},
+                                 "description": "the peer id of its handshake, in hex (\"\": not known)"},
+                     "wire": {"type": "array", "items": {"type": "string", "enum": list(WIRE_STATES)},
+                              "description": "its connection's state now: we want its pieces "
+                              "(am_interested), it chokes us, it wants ours, we choke it, unchoked "
+                              "as our optimistic unchoke, snubbed, RC4 payload, MSE handshake"}},
                     ["address", "client", "download_rate", "upload_rate", "progress", "transport",
-                     "sources", "downloaded", "uploaded", "relevance", "files", "peer_id"]),
+                     "wire", "sources", "downloaded", "uploaded", "relevance", "files", "peer_id"]),
     "JobTracker": _obj({"url": STRING, "status": {"type": "string", "enum": ["working", "failed", "unknown"]},
                         "message": STRING, "peers": COUNT,
                         "tier": {**COUNT, "description": "its BEP 12 tier (0 first)"},

@@ -316,6 +316,7 @@ class JobPeer:
     relevance: float = 0.0  # the share of the pieces we lack that it has (0: we lack none)
     files: tuple[str, ...] = ()  # the files of the piece being downloaded from it (JobFile paths)
     peer_id: str = ""  # the 20 bytes of its handshake's peer id in hex ("": not known)
+    wire: frozenset[str] = frozenset(("peer_choking", "am_choking"))  # now (session.peer.WIRE_STATES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -587,14 +588,12 @@ class Job:
             "id": self.id, "info_hash": self.info_hash, "name": self.name, "source": self.source,
             "options": self.options.to_json(), "state": self.state.value, "created_at": self.created_at,
             "updated_at": self.updated_at, "completed_at": self.completed_at, "progress": self.progress,
-            "total_size": self.total_size, "torrent_size": self.torrent_size,
-            "done_size": self.done_size, "downloaded": self.downloaded,
-            "uploaded": self.uploaded, "wasted": self.wasted, "corrupt": self.corrupt,
-            "run_downloaded": self.run_downloaded, "run_uploaded": self.run_uploaded,
-            "started_at": self.started_at,
-            "download_rate": self.download_rate, "upload_rate": self.upload_rate,
-            "peers": self.peers, "seeds": self.seeds, "eta": self.eta, "error": self.error,
-            "result": self.result.to_json() if self.result is not None else None,
+            "total_size": self.total_size, "torrent_size": self.torrent_size, "done_size": self.done_size,
+            "downloaded": self.downloaded, "uploaded": self.uploaded, "wasted": self.wasted,
+            "corrupt": self.corrupt, "run_downloaded": self.run_downloaded, "run_uploaded": self.run_uploaded,
+            "started_at": self.started_at, "download_rate": self.download_rate,
+            "upload_rate": self.upload_rate, "peers": self.peers, "seeds": self.seeds, "eta": self.eta,
+            "error": self.error, "result": self.result.to_json() if self.result is not None else None,
             "stall": self.stall.to_json() if self.stall is not None else None,
             "features": self.features.to_json(), "queue_position": self.queue_position,
             "seeding_time": self.seeding_time, "idle_seeding_time": self.idle_seeding_time,
@@ -614,7 +613,8 @@ class Job:
                                  "upload_rate": p.upload_rate, "progress": p.progress,
                                  "transport": p.transport, "sources": list(p.sources),
                                  "downloaded": p.downloaded, "uploaded": p.uploaded,
-                                 "relevance": p.relevance, "files": list(p.files), "peer_id": p.peer_id}
+                                 "relevance": p.relevance, "files": list(p.files), "peer_id": p.peer_id,
+                                 "wire": sorted(p.wire)}
                                 for p in self.peer_list]
             out["trackers"] = [self._tracker_json(t) for t in self.trackers]
             out["last_program"] = None if self.last_program is None else self.last_program.to_json()

@@ -85,13 +85,14 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     paths = {f.index: f.path for f in files} if session.peer_count else {}  # (metainfo index: path)
+    optimistic = session.context.parts.uploader.optimistic if has_meta and session.peer_count else frozenset()
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming),
                           downloaded=p.downloaded, uploaded=p.uploaded,
                           relevance=_relevance(p.have, session.have, num_pieces),
                           files=_downloading_files(session, p.key, paths) if paths else (),
-                          peer_id=p.link.peer_id.hex())
+                          peer_id=p.link.peer_id.hex(), wire=p.wire_state(p.key in optimistic))
                   for p in session.peers)
     progress, done_size = (st.progress, st.have_bytes) if has_meta else (0.0, 0)
     if not knows_pieces(session) and rec.total_size > 0:  # what the record last said stands

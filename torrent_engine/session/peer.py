@@ -23,6 +23,13 @@ from .peer_io import PeerLink
 DEFAULT_PEER_REQQ = 250  # BEP 10: libtorrent's default when the peer sends no 'reqq'
 
 
+# a connection's state (``PeerState.wire_state``, ``JobPeer.wire``): we want its pieces, it chokes
+# us, it wants ours, we choke it, unchoked as our optimistic unchoke, snubbed (it sent nothing we
+# asked for lately), its payload RC4-encrypted, its handshake through MSE (then RC4 or plaintext)
+WIRE_STATES = ("am_interested", "peer_choking", "peer_interested", "am_choking", "optimistic",
+               "snubbed", "rc4", "mse")
+
+
 @dataclass(eq=False)
 class PeerState:
     """One connected peer (all mutated on the event loop)."""
@@ -101,6 +108,14 @@ class PeerState:
     def transport(self) -> str:
         """How the peer is connected: "tcp" or "utp"."""
         return self.link.transport
+
+    def wire_state(self, optimistic: bool = False) -> frozenset[str]:
+        """The connection's state now, as the ``WIRE_STATES`` that hold (``optimistic``: the
+        choker unchoked it as its optimistic unchoke)."""
+        link = self.link
+        held = (self.am_interested, self.peer_choking, self.peer_interested, self.am_choking, optimistic,
+                self.snubbed, link.encrypted, link.conn.mse)
+        return frozenset(name for name, on in zip(WIRE_STATES, held, strict=True) if on)
 
     async def send(self, *msgs: m.Message) -> None:
         """Send ``msgs`` to the peer in one write."""

@@ -116,6 +116,10 @@ class Uploading(Protocol):
     def super_seeding(self) -> SuperSeedOffers:
         """BEP 16: what peers greeted while seeding are told of our pieces (``superseed``)."""
 
+    @property
+    def optimistic(self) -> frozenset[Hashable]:
+        """The peers (their keys) unchoked now as the optimistic unchoke."""
+
     async def serve(self, peer: PeerState) -> None:
         """Serve the peer's queued requests."""
 

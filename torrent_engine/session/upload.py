@@ -25,7 +25,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -430,6 +430,11 @@ class Uploader:
         self._choker = Choker(self._rng, upload_slots=self._ctx.config.upload_slots)
         if self._ctx.peers:
             self.rechoke_soon()
+
+    @property
+    def optimistic(self) -> frozenset[Hashable]:
+        """The peers (their keys) unchoked now as the optimistic unchoke."""
+        return self._choker.optimistic if self._choker is not None else frozenset()
 
     def rechoke_soon(self) -> None:
         """Rechoke now rather than at the next interval (a slot freed, or a peer got interested),

@@ -206,6 +206,27 @@ def test_numbers_are_written_as_qt_writes_them() -> None:
     assert [type(out["ratio"]), type(out["progress"][0]), type(out["ok"])] == [int, float, bool]
 
 
+def test_a_peers_interest_choking_and_encryption_in_both_dialects() -> None:
+    """(qBittorrent's flags and Transmission's flagStr said only where a peer came from, and
+    Transmission's isEncrypted was false whatever the link: a GUI's peer list told nothing of who
+    downloads from whom.) Each dialect's letters in its own order."""
+    def peer(*wire: str, transport: str = "tcp", sources: tuple[str, ...] = ()) -> JobPeer:
+        return JobPeer("10.0.0.1:6881", "lt", 0.0, 0.0, 0.5, transport, sources, wire=frozenset(wire))
+
+    downloading = peer("am_interested", "am_choking", "mse", "rc4", transport="utp")
+    assert peer_record(downloading)["flags"] == "D E P"
+    assert peer_record(downloading)["flags_desc"] == \
+        "D = Interested (local) and unchoked (peer)\nE = Encrypted traffic\nP = μTP"
+    assert flag_str(downloading) == "TDE"
+    waiting = peer("am_interested", "peer_choking", "peer_interested", "optimistic", "snubbed", "mse",
+                   sources=("incoming", "pex"))
+    assert peer_record(waiting)["flags"] == "d U O S I X e" and flag_str(waiting) == "OdUXI"
+    idle = peer()  # (unchoked both ways, neither interested)
+    assert peer_record(idle)["flags"] == "K ?" and flag_str(idle) == "K?"
+    fresh = JobPeer("10.0.0.1:6881", "lt", 0.0, 0.0, 0.0)  # (a new connection: each side chokes)
+    assert peer_record(fresh)["flags"] == "" and flag_str(fresh) == ""
+
+
 def test_where_peers_came_from_in_both_dialects() -> None:
     lsd = JobPeer("10.0.0.1:6881", "lt", 0.0, 0.0, 1.0, "utp", ("tracker", "lsd"))
     incoming = JobPeer("[fd00::2]:51413", "qB", 0.0, 0.0, 0.5, "tcp", ("incoming",))

@@ -344,10 +344,32 @@ def announce_flags(job: Job) -> QbtRecord:
             "has_other_announce_error": "other_error" in issues}
 
 
-# qBittorrent's peer flags that we know (its others tell choking and interest, which the job's
-# peer list does not carry): where the peer came from, and over what
+# qBittorrent's peer flags where the peer came from, each after its wire's (``_wire_flags``)
 _PEER_FLAGS = (("incoming", "I", "Incoming connection"), ("dht", "H", "Peer from DHT"),
                ("pex", "X", "Peer from PEX"), ("lsd", "L", "Peer from LSD"))
+
+
+def _wire_flags(wire: frozenset[str]) -> list[tuple[str, str]]:
+    """qBittorrent's flags of a connection's interest and choking (in its order: ours in the
+    peer, its in us, each either way unchoked without interest), optimistic unchoke and snub."""
+    flags: list[tuple[str, str]] = []
+    wants, choked = "am_interested" in wire, "peer_choking" in wire
+    asked, choking = "peer_interested" in wire, "am_choking" in wire
+    if wants:
+        flags.append(("d", "Interested (local) and choked (peer)") if choked
+                     else ("D", "Interested (local) and unchoked (peer)"))
+    if asked:
+        flags.append(("u", "Interested (peer) and choked (local)") if choking
+                     else ("U", "Interested (peer) and unchoked (local)"))
+    if not choked and not wants:
+        flags.append(("K", "Not interested (local) and unchoked (peer)"))
+    if not choking and not asked:
+        flags.append(("?", "Not interested (peer) and unchoked (local)"))
+    if "optimistic" in wire:
+        flags.append(("O", "Optimistic unchoke"))
+    if "snubbed" in wire:
+        flags.append(("S", "Peer snubbed"))
+    return flags
 
 
 def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
@@ -356,7 +378,12 @@ def peer_record(p: JobPeer, size: int = 0) -> QbtRecord:
     (over the torrent's size while it has nothing); ``relevance`` the share of the pieces we lack
     that it has, ``files`` those of the piece being downloaded from it, a line each."""
     host, _, port = p.address.rpartition(":")
-    flags = [(letter, text) for source, letter, text in _PEER_FLAGS if source in p.sources]
+    flags = _wire_flags(p.wire) + [(letter, text) for source, letter, text in _PEER_FLAGS
+                                   if source in p.sources]
+    if "rc4" in p.wire:
+        flags.append(("E", "Encrypted traffic"))
+    elif "mse" in p.wire:
+        flags.append(("e", "Encrypted handshake"))
     if p.transport == "utp":
         flags.append(("P", "μTP"))
     return {"ip": host.strip("[]"), "port": int(port) if port.isascii() and port.isdigit() else 0,

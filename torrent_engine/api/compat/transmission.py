@@ -226,8 +226,32 @@ def peers_from(job: Job) -> dict[str, int]:
 
 
 def flag_str(p: JobPeer) -> str:
-    """A peer's ``flagStr`` as far as we know it: T (uTP), H (DHT), X (PEX), I (incoming)."""
-    return ("T" if p.transport == "utp" else "") + "".join(f for s, f in _FLAGS if s in p.sources)
+    """A peer's ``flagStr``, in Transmission's order: T (uTP), O (our optimistic unchoke), D or d
+    (we download from it, or would: interested and unchoked, or choked), U or u (the same the
+    other way), K (it unchokes us, we want nothing), ? (we unchoke it, it wants nothing), E
+    (RC4), then where it came from: H (DHT), X (PEX), I (incoming)."""
+    w = p.wire
+    wants, choked, asked, choking = ("am_interested" in w, "peer_choking" in w, "peer_interested" in w,
+                                     "am_choking" in w)
+    flags = ["T" if p.transport == "utp" else "", "O" if "optimistic" in w else "",
+             ("d" if choked else "D") if wants else "", ("u" if choking else "U") if asked else "",
+             "K" if not choked and not wants else "", "?" if not choking and not asked else "",
+             "E" if "rc4" in w else ""]
+    return "".join(flags) + "".join(f for s, f in _FLAGS if s in p.sources)
+
+
+def peer_json(p: JobPeer) -> dict[str, JSON]:
+    """One peer of ``torrent-get``'s ``peers``, as Transmission 3.00 gives it (its address without
+    brackets; ``client``: us, ``peer``: it, as Transmission names the two ends)."""
+    host, _, port = p.address.rpartition(":")
+    w = p.wire
+    return {"address": host.strip("[]"), "port": int(port) if port.isdigit() else 0, "clientName": p.client,
+            "progress": p.progress, "rateToClient": int(p.download_rate), "rateToPeer": int(p.upload_rate),
+            "isEncrypted": "rc4" in w, "isUTP": p.transport == "utp", "isIncoming": "incoming" in p.sources,
+            "clientIsChoked": "peer_choking" in w, "clientIsInterested": "am_interested" in w,
+            "peerIsChoked": "am_choking" in w, "peerIsInterested": "peer_interested" in w,
+            "isDownloadingFrom": "am_interested" in w and "peer_choking" not in w,
+            "isUploadingTo": "peer_interested" in w and "am_choking" not in w, "flagStr": flag_str(p)}
 
 
 def bitfield_b64(states: list[int] | None) -> str:
@@ -801,12 +825,7 @@ class TransmissionRpc:
                 1 for p in job.peer_list if p.upload_rate > 0),
             "peersSendingToUs": lambda: sum(1 for p in job.peer_list if p.download_rate > 0),
             "peersFrom": lambda: peers_from(job),
-            "peers": lambda: [{"address": p.address.rsplit(":", 1)[0].strip("[]"),
-                               "port": int(p.address.rsplit(":", 1)[1]) if ":" in p.address else 0,
-                               "clientName": p.client, "progress": p.progress,
-                               "rateToClient": int(p.download_rate), "rateToPeer": int(p.upload_rate),
-                               "isEncrypted": False, "isUTP": p.transport == "utp", "flagStr": flag_str(p)}
-                              for p in job.peer_list],
+            "peers": lambda: [peer_json(p) for p in job.peer_list],
             "queuePosition": lambda: max(0, job.queue_position - 1),
             # (the session's in its mode, as session-get shows it: 2.0 while none is set)
             "seedRatioLimit": lambda: ratio_limit if ratio_limit is not None and ratio_limit >= 0
