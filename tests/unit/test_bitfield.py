@@ -14,6 +14,12 @@ def test_bit_order_is_msb_first_as_on_the_wire() -> None:
     assert 9 in bf and 8 not in bf and 10 not in bf and -1 not in bf
 
 
+def test_flags_are_a_byte_a_piece() -> None:
+    assert Bitfield(0).flags() == b""
+    assert Bitfield(11, [0, 3, 8, 10]).flags() == bytes([1, 0, 0, 1, 0, 0, 0, 0, 1, 0, 1])
+    assert Bitfield.full(9).flags() == b"\x01" * 9
+
+
 def test_from_bytes_checks_length_and_spare_bits() -> None:
     assert list(Bitfield.from_bytes(bytes([0xFF, 0xC0]), 10)) == list(range(10))
     with pytest.raises(ValueError):

@@ -545,6 +545,24 @@ def test_distributed_copies_are_the_rarest_count_plus_the_share_above_it() -> No
     assert pk.distributed_copies() == 1.5  # (b: pieces 0 and 3; s: all)
 
 
+def test_distributed_copies_count_our_own_pieces_as_libtorrent_does() -> None:
+    """(qbittorrent-nox showed 1.179 beside our 1 for a download 18 % done from one seed: its
+    libtorrent counts its own pieces among the copies.)"""
+    pk = one_block_pieces(4)
+    give(pk, "a", [0, 1])
+    assert pk.distributed_copies() == 0.5
+    pk.piece_passed(2)
+    assert pk.distributed_copies() == 0.75  # (piece 3 held by none; 0, 1 and 2 by one each)
+    pk.piece_passed(3)
+    assert pk.distributed_copies() == 1.0
+    pk.piece_passed(0)
+    assert pk.distributed_copies() == 1.25  # (piece 0: a's and ours)
+    pk.peer_have_all("s")
+    assert pk.distributed_copies() == 2.25
+    pk.piece_lost(3)
+    assert pk.distributed_copies() == 1.75  # (piece 3: the seed's alone)
+
+
 def test_the_piece_downloading_from_a_peer_is_that_of_its_oldest_request() -> None:
     pk = one_block_pieces(6)
     give(pk, "a", range(6))

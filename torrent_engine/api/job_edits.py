@@ -126,14 +126,16 @@ class JobEditApi(JsonRoutes):
         """``GET /api/jobs/{id}/pieces``: the piece map, ``{"num_pieces", "have", "downloading",
         "availability"}`` (``have``/``downloading``: base64 bitfields; ``num_pieces`` null and the
         bitfields empty before a magnet's metadata; ``availability``: distributed copies among the
-        connected peers, null when not known)."""
+        connected peers and us, null when not known)."""
         job_id = request.path_params["job_id"]
         states = self.service.piece_states(job_id)
         if states is None:
             return JSONResponse({"num_pieces": None, "have": "", "downloading": "", "availability": None})
         return JSONResponse({"num_pieces": len(states), "have": bitfield_b64(states, 2),
                              "downloading": bitfield_b64(states, 1),
-                             "availability": distributed_copies(self.service.piece_availability(job_id))})
+                             "availability": distributed_copies(
+                                 [a + (s == 2) for a, s in zip(  # (ours counted, as libtorrent's)
+                                     self.service.piece_availability(job_id), states, strict=False)])})
 
     async def torrent(self, request: Request) -> Response:
         """``GET /api/jobs/{id}/torrent``: what the job's metainfo says (its v1 and v2 info-hashes,

@@ -219,7 +219,7 @@ _JOB_PROPERTIES: dict[str, Schema] = {
                                    "time_active)"},
     "availability": _null({"type": "number", "minimum": 0,
                            "description": "distributed copies: how many whole copies of the torrent "
-                                          "its connected peers hold (the rarest piece's count, plus "
+                                          "its connected peers and we hold (the rarest piece's count, plus "
                                           "the share of pieces above it); null while it does not run "
                                           "(paused, queued, checking) or has no metadata"}),
     "missing_files": {"type": "array", "items": STRING,
@@ -1002,7 +1002,7 @@ SCHEMAS: dict[str, Schema] = {
         "downloading": {"type": "string", "contentEncoding": "base64",
                         "description": "the pieces being downloaded, a bitfield as have"},
         "availability": _null({"type": "number", "minimum": 0, "description": "distributed copies among "
-                               "the connected peers (null: not known, or every piece had)"})},
+                               "the connected peers and us (null: not known, or every piece had)"})},
         ["num_pieces", "have", "downloading", "availability"]),
     "TorrentFacts": _obj({
         "has_metadata": BOOL, "info_hash_v1": _null(STRING), "info_hash_v2": _null(STRING),

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 
 __all__ = ["Bitfield"]
 
+_DIGITS = bytes.maketrans(b"01", b"\x00\x01")
+
 
 class Bitfield:
     """A set of piece indexes in ``range(num_pieces)`` packed MSB first, as on the wire (BEP 3).
@@ -55,6 +57,14 @@ class Bitfield:
     def to_bytes(self) -> bytes:
         """The bitfield in wire form (BEP 3: the high bit of byte 0 is piece 0)."""
         return bytes(self._bits)
+
+    def flags(self) -> bytes:
+        """Each piece's bit as a byte, 0 or 1, in piece order (made in C loops: the bits written
+        as binary digits, then translated; no Python step a piece)."""
+        if not self.num_pieces:
+            return b""
+        digits = format(int.from_bytes(self._bits, "big"), f"0{len(self._bits) * 8}b").encode()
+        return digits[:self.num_pieces].translate(_DIGITS)
 
     def copy(self) -> Bitfield:
         """An independent copy."""

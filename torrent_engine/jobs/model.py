@@ -515,7 +515,7 @@ class Job:
     active_at: float | None = None  # when it last sent or received a byte (None: never yet)
     seen_complete_at: float | None = None  # when a connected peer last had every piece (None: never)
     downloading_time: float = 0.0  # seconds spent downloading (its metadata too; not paused or queued)
-    # distributed copies among the connected peers (libtorrent's ``distributed_copies``); None
+    # distributed copies among the connected peers and us (libtorrent's ``distributed_copies``); None
     # while it does not run (paused, queued, checking) or has no metadata
     availability: float | None = None
     ratio: float = 0.0  # uploaded over downloaded (see queue.share_ratio)

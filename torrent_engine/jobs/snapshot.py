@@ -127,7 +127,7 @@ def torrent_size(rec: JobRecord) -> int | None:
 
 
 def availability(session: Session, num_pieces: int) -> float | None:
-    """The distributed copies among the session's peers, read from its picker now (a view is
+    """The distributed copies among the session's peers and us, read from its picker now (a view is
     made when asked for, not each second); None as libtorrent says -1: no metadata, no swarm
     (paused, queued, checking), or every piece had (a seed keeps no picker there)."""
     if not session.has_metadata or session.state not in SWARMING or len(session.have) >= num_pieces:

@@ -56,6 +56,7 @@ Invariants:
 from __future__ import annotations
 
 import math
+import operator
 import random
 from collections.abc import Container, Iterable, Sequence
 from collections.abc import Set as AbstractSet
@@ -422,14 +423,15 @@ class PiecePicker:
         return self._avail[index] + self._peers.seeds
 
     def distributed_copies(self) -> float:
-        """How many whole copies of the torrent the connected peers hold (libtorrent's
-        ``distributed_copies``): the rarest piece's count, plus the share of pieces held by more.
-        Read when asked, O(N) in two C loops (no count kept per HAVE on the hot path)."""
-        avail = self._avail
-        if not avail:
+        """How many whole copies of the torrent the connected peers and we hold (libtorrent's
+        ``distributed_copies``, which counts its own pieces too: qBittorrent's ``availability``):
+        the rarest piece's count, plus the share of pieces held by more. Read when asked, O(N) in
+        C loops (no count kept per HAVE on the hot path)."""
+        if not self._avail:
             return 0.0
-        least = min(avail)
-        return self._peers.seeds + least + (len(avail) - avail.count(least)) / len(avail)
+        counts: list[int] = list(map(operator.add, self._avail, self._have.flags()))
+        least = min(counts)
+        return self._peers.seeds + least + (len(counts) - counts.count(least)) / len(counts)
 
     # -- peers ---------------------------------------------------------------------------------
 

@@ -83,7 +83,7 @@ const COLUMNS = [
    cls: "num c-time", sort: (j) => j.time_active || 0,
    draw: cellText((j) => (j.time_active ? duration(j.time_active) : ""))},
   {key: "availability", label: "Availability",
-   title: "distributed copies: whole copies of the torrent among the connected peers (blank while it does not run)",
+   title: "distributed copies: whole copies of the torrent among the connected peers and us (blank while it does not run)",
    cls: "num c-count", sort: (j) => (j.availability == null ? -1 : j.availability),
    draw: cellText((j) => (j.availability == null ? "" : j.availability.toFixed(3)))},
   {key: "tracker", label: "Tracker", title: "the host of the job's first tracker", cls: "c-text",

@@ -259,7 +259,7 @@ DETAIL_VIEWS.general = {
     add("Pieces", facts.num_pieces ? `${facts.num_pieces.toLocaleString()} × ${bytes(facts.piece_length)}`
       : job.num_pieces ? `${job.num_pieces.toLocaleString()}` : "not known before the metadata");
     add("Availability", pieces && pieces.availability != null ? pieces.availability.toFixed(3)
-      : job.progress >= 1 ? "— (every piece had)" : "—", "distributed copies among the connected peers");
+      : job.progress >= 1 ? "— (every piece had)" : "—", "distributed copies among the connected peers and us");
     add("Total size", facts.total_length != null ? bytes(facts.total_length) : job.total_size ? bytes(job.total_size) : "");
     add("Added on", when(job.created_at));
     add("Completed on", job.completed_at ? when(job.completed_at) : "—");
