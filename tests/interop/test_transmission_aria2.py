@@ -21,11 +21,12 @@ from tests.conftest import require_program
 from tests.integration.helpers import keep_peers, loopback_config, make_payload, make_torrent, same_files
 from tests.interop._programs import program
 from tests.interop.test_utp_libtorrent import _datagram_sizes, _keep_streams
-from torrent_engine.config import Transport
+from torrent_engine.config import Config, Transport
 from torrent_engine.formats.metainfo import Torrent
 from torrent_engine.net.utp.pmtud import MTU_SEARCH_DONE
 from torrent_engine.net.utp.socket import IPV4_MTU_CEILING
 from torrent_engine.session import Session
+from torrent_engine.session.peer import PeerState
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -114,15 +115,16 @@ async def test_transmission_downloads_from_our_seeder(tmp_path: Path, transport:
                    transport=transport)
 
 
-@pytest.mark.slow
-async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
-    """Transmission 3.00 seeds; ours dials it over uTP alone (the SYN as above)."""
+async def _we_download_from_transmission(tmp_path: Path, config: Config, *, utp: bool,
+                                        encryption: int = 1) -> list[PeerState]:
+    """Transmission 3.00 seeds (``utp``, ``encryption``: its settings); ours, with ``config``,
+    dials it until its download is whole: the peers it met."""
     torrent, torrent_file = _torrent_file(tmp_path)
     port = free_port()
-    argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=True)
+    argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=utp, encryption=encryption)
     log = tmp_path / "client.log"
     with program([*argv, str(torrent_file)], log, lambda: True, "transmission-cli") as proc:
-        async with Session(torrent, tmp_path / "ours", config=loopback_config(transport="utp")) as ours:
+        async with Session(torrent, tmp_path / "ours", config=config) as ours:
             met = keep_peers(ours)
             with anyio.fail_after(90):
                 while not ours.complete:
@@ -130,29 +132,25 @@ async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
                     if not ours.peers:  # (it listens once its check of the data is done)
                         ours.add_peer("127.0.0.1", port)
                     await anyio.sleep(0.2)
-            assert met and all(p.transport == "utp" and p.client.startswith("Transmission") for p in met)
     assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+    assert met and all(p.client.startswith("Transmission") for p in met)
+    return met
+
+
+@pytest.mark.slow
+async def test_we_download_from_transmission_over_utp(tmp_path: Path) -> None:
+    """Transmission 3.00 seeds; ours dials it over uTP alone (the SYN as above)."""
+    met = await _we_download_from_transmission(tmp_path, loopback_config(transport="utp"), utp=True)
+    assert all(p.transport == "utp" for p in met)
 
 
 @pytest.mark.slow
 async def test_rc4_required_on_both_sides_with_transmission(tmp_path: Path) -> None:
     """Transmission 3.00's own MSE (not libtorrent's, aria2's nor rtorrent's): it seeds
     requiring RC4, and ours downloads requiring it too; the link is encrypted."""
-    torrent, torrent_file = _torrent_file(tmp_path)
-    port = free_port()
-    argv, _marker = _transmission_cli(tmp_path, port, tmp_path / "seed", utp=False, encryption=2)
-    log = tmp_path / "client.log"
-    with program([*argv, str(torrent_file)], log, lambda: True, "transmission-cli") as proc:
-        async with Session(torrent, tmp_path / "ours", config=loopback_config(encryption="require")) as ours:
-            met = keep_peers(ours)
-            with anyio.fail_after(90):
-                while not ours.complete:
-                    assert proc.poll() is None, log.read_text(errors="replace")
-                    if not ours.peers:  # (it listens once its check of the data is done)
-                        ours.add_peer("127.0.0.1", port)
-                    await anyio.sleep(0.2)
-            assert met and all(p.link.encrypted and p.client.startswith("Transmission") for p in met)
-    assert same_files(torrent, tmp_path / "seed", tmp_path / "ours") == []
+    met = await _we_download_from_transmission(tmp_path, loopback_config(encryption="require"), utp=False,
+                                               encryption=2)
+    assert all(p.link.encrypted for p in met)
 
 
 async def test_aria2_downloads_from_our_seeder(tmp_path: Path) -> None:
