@@ -85,7 +85,7 @@ def live_job(rec: JobRecord, session: Session, heard: Mapping[str, JobTracker]) 
     if st.stall_reason is not None and st.stall_message is not None and st.stalled_since is not None:
         stall = JobStall(reason=st.stall_reason, message=st.stall_message, since=st.stalled_since)
     paths = {f.index: f.path for f in files} if session.peer_count else {}  # (metainfo index: path)
-    optimistic = session.context.parts.uploader.optimistic if has_meta and session.peer_count else frozenset()
+    optimistic = session.uploader.optimistic if has_meta and session.peer_count else frozenset()
     peers = tuple(JobPeer(address=p.address, client=p.client, download_rate=p.down_rate,
                           upload_rate=p.up_rate, progress=len(p.have) / num_pieces if num_pieces else 0.0,
                           transport=p.transport, sources=session.pool.sources(p.key, incoming=p.incoming),

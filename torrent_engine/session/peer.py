@@ -114,7 +114,7 @@ class PeerState:
         choker unchoked it as its optimistic unchoke)."""
         link = self.link
         held = (self.am_interested, self.peer_choking, self.peer_interested, self.am_choking, optimistic,
-                self.snubbed, link.encrypted, link.conn.mse)
+                self.snubbed, link.encrypted, link.mse)
         return frozenset(name for name, on in zip(WIRE_STATES, held, strict=True) if on)
 
     async def send(self, *msgs: m.Message) -> None:

@@ -54,6 +54,11 @@ class PeerLink:
         """Whether the link is MSE-encrypted."""
         return self.conn.encrypted
 
+    @property
+    def mse(self) -> bool:
+        """Whether its handshake went through MSE (its payload RC4 or plaintext after it)."""
+        return self.conn.mse
+
     def set_metadata(self, num_pieces: int, piece_size: Callable[[int], int]) -> None:
         """Tell the wire codec the torrent's piece count and sizes (once the metadata is known)."""
         self.conn.set_metadata(num_pieces, piece_size)

@@ -443,6 +443,8 @@ class TrackerCoordinator:
         with anyio.move_on_after(timeout):
             await self._settle()
             targets = [t for tier in self._tiers for t in tier if t.announced and not t.disabled]
+            if not targets:  # (none knows us: no task group made, a stop of thousands costs nothing)
+                return
             async with anyio.create_task_group() as tg:
                 for tracker in targets:
                     tg.start_soon(self._announce_one, tracker, "stopped", timeout)
