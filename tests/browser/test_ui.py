@@ -803,6 +803,7 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
                 menu(driver, ids[0], "tags")
                 answer(driver, "hd, new")
                 menu(driver, ids[0], "first_last_piece")
+                menu(driver, ids[0], "auto_managed")  # (both to the category's folder: films)
                 menu(driver, ids[2], "copy_magnet")  # (not in the selection: it alone)
                 selected = driver.find_element(By.ID, "bulk-count").text
                 copied = wait(driver, lambda d: d.execute_async_script(
@@ -815,7 +816,8 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
 
             async def settled() -> None:
                 with anyio.fail_after(20):
-                    while service.get(ids[0]).features.first_last_piece is not True:
+                    while not (service.get(ids[0]).features.first_last_piece
+                               and service.get(ids[1]).features.auto_managed):
                         await anyio.sleep(0.05)
 
             await settled()
@@ -826,6 +828,9 @@ async def test_a_right_click_menu_and_the_keyboard_act_on_the_selection(tmp_path
             assert not third.features.category
             assert first.features.tags == second.features.tags == ("hd", "new")
             assert second.features.first_last_piece is True and not third.features.first_last_piece
+            films = str((api.download_root / "films").resolve())
+            assert first.options.save_path == second.options.save_path == films
+            assert first.features.auto_managed and not third.features.auto_managed
 
             def by_keyboard() -> tuple[str, bool, str, str, bool]:
                 body = driver.find_element(By.TAG_NAME, "body")

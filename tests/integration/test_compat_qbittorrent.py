@@ -586,6 +586,63 @@ async def test_set_save_path_set_download_path_and_set_speed_limits_mode_as_qbit
         assert info["save_path"] == str((api.download_root / "again").resolve())
 
 
+def auto_management(url: str, info_hash: str, root: Path) -> None:
+    """(In a worker thread.) qbit_manage's ``force_auto_tmm``, a category change, the preference
+    an add without ``autoTMM`` follows, and a location given by hand, through qbittorrent-api."""
+    client = qbt_client(url)
+    client.torrents_create_category(name="tv")  # (no save path: a folder of its name in the root)
+    client.torrents_create_category(name="movies", save_path="films")
+    client.torrents_set_category(category="tv", torrent_hashes=info_hash)
+    [info] = client.torrents_info(torrent_hashes=info_hash)
+    assert (info.auto_tmm, info.save_path) == (False, str(root / "old"))
+    client.torrents_set_auto_management(enable=True, torrent_hashes=info_hash)
+    [info] = client.torrents_info(torrent_hashes=info_hash)
+    assert (info.auto_tmm, info.save_path) == (True, str(root / "tv"))
+    assert (root / "tv" / "managed" / "a.bin").is_file() and not (root / "old" / "managed").exists()
+    client.torrents_set_category(category="movies", torrent_hashes=info_hash)
+    assert client.torrents_info(torrent_hashes=info_hash)[0].save_path == str(root / "films")
+    assert (root / "films" / "managed" / "b.bin").is_file()
+    client.torrents_set_location(location="mine", torrent_hashes=info_hash)
+    [info] = client.torrents_info(torrent_hashes=info_hash)
+    assert (info.auto_tmm, info.save_path) == (False, str(root / "mine"))
+    prefs = client.app_preferences()
+    shown = (prefs.auto_tmm_enabled, prefs.torrent_changed_tmm_enabled, prefs.category_changed_tmm_enabled)
+    assert shown == (False, True, False)
+    client.app_set_preferences({"auto_tmm_enabled": True, "category_changed_tmm_enabled": True})
+    prefs = client.app_preferences()
+    assert (prefs.auto_tmm_enabled, prefs.category_changed_tmm_enabled) == (True, True)
+
+
+async def test_automatic_torrent_management_moves_a_torrent_where_its_category_says(tmp_path: Path) -> None:
+    """``setAutoManagement`` was a 400 ("not supported") for ``enable=true``: qbit_manage's
+    ``force_auto_tmm`` failed. Now a torrent so managed moves to its category's folder (its save
+    path, else a folder of its name), follows a category change, and is managed by hand once
+    given a location; an add follows ``autoTMM``, else the preference ``auto_tmm_enabled``."""
+    body, info_hash = torrent_bytes("managed")
+    async with running_api(tmp_path) as api:
+        root = api.download_root.resolve()
+        await api.service.add(body, save_path="old", paused=True)
+        (root / "old" / "managed").mkdir(parents=True)
+        (root / "old" / "managed" / "a.bin").write_bytes(payload(40000, 3))
+        (root / "old" / "managed" / "b.bin").write_bytes(payload(30000, 4))
+        await anyio.to_thread.run_sync(auto_management, api.url, info_hash, root)
+        c = api.client
+        other, other_hash = torrent_bytes("later")
+        r = await c.post("/api/v2/torrents/add", data={"category": "tv", "paused": "true", "savepath": "x"},
+                         files={"torrents": ("later.torrent", other)})  # (the preference's: managed)
+        qbt_added(r)
+        info = (await c.get("/api/v2/torrents/info", params={"hashes": other_hash})).json()[0]
+        assert (info["auto_tmm"], info["save_path"]) == (True, str(root / "tv"))
+        r = await c.post("/api/v2/torrents/editCategory", data={"category": "tv", "savePath": "shows"})
+        assert r.status_code == 200, r.text  # (category_changed_tmm_enabled: it follows)
+        info = (await c.get("/api/v2/torrents/info", params={"hashes": other_hash})).json()[0]
+        assert (info["auto_tmm"], info["save_path"]) == (True, str(root / "shows"))
+        r = await c.post("/api/v2/torrents/setAutoManagement", data={"hashes": other_hash, "enable": "false"})
+        assert r.status_code == 200
+        [job] = [j for j in api.service.list() if j.info_hash == other_hash]
+        assert not job.features.auto_managed
+
+
 async def test_preferences_this_daemon_cannot_change_are_shown_and_a_change_refused(tmp_path: Path) -> None:
     """qBittorrent's WebUI, DNS, embedded tracker and file pool preferences: shown as this
     daemon has them (the API's port, HTTPS or not; no alternative WebUI, no subnet that skips the

@@ -46,7 +46,7 @@ def torrent_file_response(torrent: Torrent, data: bytes | None = None) -> Respon
 
 FEATURE_FIELDS = frozenset({"category", "tags", "ratio_limit", "seeding_time_limit", "idle_seeding_limit",
                             "force_start", "first_last_piece", "content_layout", "rename", "comment",
-                            "share_limit_action"})
+                            "share_limit_action", "auto_managed"})
 
 
 def _text(data: JSONObject, name: str, default: str | None = None) -> str:

@@ -177,6 +177,9 @@ _FEATURE_PROPERTIES: dict[str, Schema] = {
                            "enum": ["stop", "remove", "remove_with_files", "super_seed", None],
                            "description": "what a reached share limit does (null = the service's "
                                           "share_limit_action)"},
+    "auto_managed": {"type": "boolean", "description": "saved where its category says (its save path, "
+                     "else a folder of its name in the download root; none: the root), moved when "
+                     "that changes"},
 }
 
 _JOB_PROPERTIES: dict[str, Schema] = {
@@ -402,6 +405,14 @@ _PEER_NETWORK_SETTINGS: dict[str, Schema] = {
                             "unless their add says (queue_top)"},
     "merge_trackers": {"type": "boolean", "description": "a torrent added again gives the job the trackers "
                        "and web seeds it lacks (not a private one's)"},
+    "auto_managed_adds": {"type": "boolean", "description": "a qBittorrent add that does not say (autoTMM) "
+                          "is managed automatically: saved where its category says"},
+    "relocate_on_category_change": {"type": "boolean", "description": "a job managed automatically whose "
+                                    "category changes moves to the new one's folder (else it is managed "
+                                    "by hand from then on, where it is)"},
+    "relocate_on_category_path_change": {"type": "boolean", "description": "the jobs managed automatically "
+                                         "of a category whose save path changes move there (else they are "
+                                         "managed by hand from then on, where they are)"},
     "torrent_export_dir": {"type": "string",
                            "description": "a folder inside the download root (\"\": none) where a copy "
                                           "of each new job's .torrent is written, its metainfo known"},
@@ -596,6 +607,9 @@ SCHEMAS: dict[str, Schema] = {
     "AddJobMagnet": {"if": {"properties": {"source": {"pattern": "^magnet:"}}},
                      "then": {"properties": {"content_layout": {"const": "original"},
                                              "file_priorities": {"maxProperties": 0}}}},
+    # (a job managed automatically is saved where its category says: it takes no save path)
+    "AddJobManaged": {"not": {"properties": {"auto_managed": {"const": True}},
+                              "required": ["auto_managed", "save_path"]}},
     "AddJobUpload": _obj({
         "torrent": {"type": "string", "contentMediaType": "application/x-bittorrent", "minLength": 1},
         "save_path": PATH, "sequential": STRING, "client": STRING,
@@ -1158,7 +1172,8 @@ OPERATIONS: dict[tuple[str, str], dict[str, JSON]] = {
         **_op("Add a job (201), or answer the job already there for its info-hash (200)", "JobDetail",
               status=201, errors=(404, 409, *_BODY_ERRORS, 503), tag="jobs"),
         "requestBody": {"required": True, "content": {
-            "application/json": {"schema": {"allOf": [_ref("AddJob"), _ref("AddJobMagnet")]}},
+            "application/json": {"schema": {"allOf": [_ref("AddJob"), _ref("AddJobMagnet"),
+                                                      _ref("AddJobManaged")]}},
             "multipart/form-data": {"schema": _ref("AddJobUpload")}}},
     },
     ("DELETE", "/api/jobs"): _op("Forget finished jobs", "Removed", tag="jobs", query=[

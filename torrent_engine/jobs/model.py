@@ -22,35 +22,11 @@ if TYPE_CHECKING:
     from ..formats.metainfo import Torrent
 
 __all__ = [
-    "FINISHED_STATES",
-    "TorrentFacts",
-    "InvalidJobRequest",
-    "Job",
-    "JobAdded",
-    "JobConflict",
-    "JobError",
-    "JobFeatures",
-    "JobFile",
-    "JobNotFound",
-    "JobOptions",
-    "JobPeer",
-    "JobProgress",
-    "JobRemoved",
-    "JobResult",
-    "JobStall",
-    "JobState",
-    "JobStateChanged",
-    "JobTracker",
-    "JobUpdated",
-    "Lease",
-    "LeaseNotFound",
-    "ProgramEvent",
-    "ProgramRun",
-    "SavePathError",
-    "ServiceStats",
-    "ServiceStopped",
-    "StateNotSaved",
-    "ServiceStatsEvent",
+    "FINISHED_STATES", "TorrentFacts", "InvalidJobRequest", "Job", "JobAdded", "JobConflict",
+    "JobError", "JobFeatures", "JobFile", "JobNotFound", "JobOptions", "JobPeer", "JobProgress",
+    "JobRemoved", "JobResult", "JobStall", "JobState", "JobStateChanged", "JobTracker",
+    "JobUpdated", "Lease", "LeaseNotFound", "ProgramEvent", "ProgramRun", "SavePathError",
+    "ServiceStats", "ServiceStopped", "StateNotSaved", "ServiceStatsEvent",
 ]
 
 
@@ -212,6 +188,9 @@ class JobFeatures:
     # what its reached share limit does ("stop", "remove", "remove_with_files", "super_seed":
     # ShareLimitAction's values); None = the service's share_limit_action
     share_limit_action: str | None = None
+    # saved where its category says, moved when that changes (qBittorrent's automatic torrent
+    # management: ``organising/managed.py``)
+    auto_managed: bool = False
 
     def labelled(self, category: str | None, tag: str | None) -> bool:
         """Whether it is in ``category`` and has ``tag`` (None: any; "": none), as a download
@@ -226,7 +205,7 @@ class JobFeatures:
                 "force_start": self.force_start, "first_last_piece": self.first_last_piece,
                 "content_layout": self.content_layout,
                 "rename": self.rename, "comment": self.comment,
-                "share_limit_action": self.share_limit_action}
+                "share_limit_action": self.share_limit_action, "auto_managed": self.auto_managed}
 
     @classmethod
     def from_json(cls, d: JSONValue) -> JobFeatures:
@@ -249,7 +228,8 @@ class JobFeatures:
                        rename=str(d.get("rename", "")),
                        comment=None if d.get("comment") is None else str(d.get("comment")),
                        share_limit_action=None if d.get("share_limit_action") is None
-                       else str(d.get("share_limit_action")))
+                       else str(d.get("share_limit_action")),
+                       auto_managed=bool(d.get("auto_managed", False)))
         except (TypeError, ValueError) as exc:
             raise ValueError(f"features: {exc}") from exc
 

@@ -69,6 +69,7 @@ from .model import (
 )
 from .news import EngineNews
 from .organising.categories import Category
+from .organising.managed import AutoManagement
 from .organising.organise import Organiser
 from .queueing.clients import ClientLeases
 from .queueing.leases import LeaseTable
@@ -122,6 +123,7 @@ class JobService:
         self._totals = TransferTotals(state)
         self._organiser = Organiser(run, self._rounds, state)
         self._mover = Mover(run, self._rounds)
+        self._managed = AutoManagement(self._organiser, self._mover.set_location, lambda: run.settings)
         self._edits = JobEdits(run)
         self.scrapes = TrackerScrapes(run)  # (its ``interval`` and ``in_flight`` may be changed)
         # v2 files already held whole, placed in a new job before its check (docs/dedup.md)
@@ -346,7 +348,6 @@ class JobService:
         """The watched folders, why one cannot be read, and the files they held lately."""
         return self._watcher.status(self.settings)
 
-    # -- control -------------------------------------------------------------------------
     # -- leases --------------------------------------------------------------------------
     async def open_lease(self, ttl: float, *, replaces: str | None = None) -> Lease:
         """A client lease of ``ttl`` seconds, renewed by ``heartbeat``; jobs added with
@@ -636,21 +637,17 @@ class JobService:
         """Every category, by name."""
         return self._organiser.categories()
 
-    def category_path(self, name: str) -> Path:
-        """Where a job of category ``name`` is saved (the download root when it has no path)."""
-        return self._organiser.category_path(name)
-
     async def create_category(self, name: str, save_path: str = "") -> Category:
         """A new category saving into ``save_path`` (inside the download root; "" = the root)."""
         return await self._organiser.create_category(name, save_path)
 
     async def edit_category(self, name: str, save_path: str) -> Category:
-        """Change a category's save path (jobs already added stay where they are)."""
-        return await self._organiser.edit_category(name, save_path)
+        """Change a category's save path (its jobs managed automatically follow it)."""
+        return await self._managed.edit_category(name, save_path)
 
     async def remove_categories(self, names: Iterable[str]) -> builtins.list[str]:
         """Forget categories (and their subcategories); their jobs are left without one."""
-        return await self._organiser.remove_categories(names)
+        return await self._managed.remove_categories(names)
 
     def bandwidth_groups(self) -> builtins.list[GroupSettings]:
         """Every bandwidth group, by name."""
@@ -707,8 +704,9 @@ class JobService:
     async def set_features(self, job_ids: Iterable[str], **changes: object) -> builtins.list[Job]:
         """Change the features of unfinished jobs: ``category`` (must exist), ``tags`` (replaces
         them), ``ratio_limit``, ``seeding_time_limit``, ``idle_seeding_limit`` (None = default, -1 = none),
-        ``force_start``, ``first_last_piece``, ``rename``. Every job is checked first."""
-        return await self._organiser.set_features(job_ids, **changes)
+        ``force_start``, ``first_last_piece``, ``rename``, ``auto_managed`` (``organising/managed.py``).
+        Every job is checked first."""
+        return await self._managed.set_features(job_ids, **changes)
 
     async def add_tags(self, job_ids: Iterable[str], tags: Iterable[str]) -> builtins.list[Job]:
         """Give tags to jobs (unknown tags become known)."""
@@ -741,23 +739,22 @@ class JobService:
 
     async def set_location(self, job_id: str, location: str, *, move: bool = True,
                            keep_existing: bool = False) -> Job:
-        """Move the job's files to ``location`` (inside the download root) and go on from there;
-        the data is verified again at its new place. A job still downloading into its
-        incomplete folder keeps its data there: the new save path is where it moves once
-        complete (as qBittorrent's). ``move`` False: nothing is moved; the job's data is
-        looked for (and verified) at ``location``, the files there are the user's (a cancel
-        that deletes the job's files keeps them), and those at the old place stay as they are
-        (Transmission's ``torrent-set-location`` without ``move``, ``transmission-remote --find``).
-        ``keep_existing``: a file of the job already at ``location`` is taken there rather than
-        refused (its copy at the old place stays; the data is verified there as after any move,
-        unless the job is in seed mode), as qBittorrent's ``setLocation`` does (libtorrent's
-        ``dont_replace``)."""
-        return await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
+        """Move the job's files to ``location`` (inside the download root) and go on from there,
+        verified again there; a job downloading into its incomplete folder moves there once
+        complete (as qBittorrent's). ``move`` False: the data is looked for (and verified) at
+        ``location``, the files there are the user's (a cancel that deletes the job's files keeps
+        them), those at the old place stay (Transmission's ``torrent-set-location`` without
+        ``move``). ``keep_existing``: a file of the job at ``location`` already is taken there, not
+        refused, its copy at the old place left (qBittorrent's ``setLocation``, libtorrent's
+        ``dont_replace``). A job managed automatically is managed by hand once moved."""
+        await self._mover.set_location(job_id, location, move=move, keep_existing=keep_existing)
+        return await self._managed.by_hand(job_id)
 
     async def set_download_path(self, job_id: str, path: str) -> Job:
         """Move the data of a job still downloading to the incomplete folder ``path`` (inside the
-        download root; "" = none: to its save path), where it stays until complete."""
-        return await self._mover.set_download_path(job_id, path)
+        download root; "" = none: to its save path) until complete (a job managed by hand then)."""
+        await self._mover.set_download_path(job_id, path)
+        return await self._managed.by_hand(job_id)
 
     def metainfo(self, job_id: str) -> Torrent | None:
         """The job's metainfo, once known (None before a magnet's metadata, or after the job ended)."""

@@ -1084,7 +1084,10 @@ class QbittorrentApi:
             "rename": (form.get("rename") or "").strip(), "content_layout": layout,
             "share_limit_action": _share_limit_action(form)})
         _check_share_limits_mode(form)
-        auto = bool(parse_bool(form.get("autoTMM"))) and bool(form.get("category"))
+        asked_auto = parse_bool(form.get("autoTMM"))  # (not said: the preference's auto_tmm_enabled)
+        auto = self.service.settings.auto_managed_adds if asked_auto is None else asked_auto
+        if auto:
+            features = dataclasses.replace(features, auto_managed=True)
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
             save_path=None if auto else (form.get("savepath") or "").strip() or None, paused=paused,
             sequential=bool(parse_bool(form.get("sequentialDownload"))), features=features,
@@ -1136,6 +1139,10 @@ class QbittorrentApi:
         refused: list[JobError] = []
         failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
         async with self.gate.adding(options, sources) as options:
+            if auto and options.save_path is not None and options.features is not None:
+                # (a user's torrent stays in their folder: managed by hand there)
+                options = dataclasses.replace(
+                    options, features=dataclasses.replace(options.features, auto_managed=False))
             results = await self.service.add_many(sources, options)
             for result in results:
                 if isinstance(result, JobError):
@@ -1465,10 +1472,14 @@ class QbittorrentApi:
                                          lambda job_id: self.service.update(job_id, super_seeding=value)))
 
     async def set_auto_management(self, form: Form, request: Request) -> None:
-        """``torrents/setAutoManagement``: off is what there is; on is not supported (400)."""
-        if parse_bool(form.get("enable")):
-            raise QbtError(400, "automatic torrent management is not supported")
-        self._selected(form)
+        """``torrents/setAutoManagement`` ``hashes``, ``enable``: automatic torrent management on
+        (each torrent moves to its category's folder, and follows it) or off (it stays where it is,
+        managed by hand): ``JobFeatures.auto_managed``, ``jobs/organising/managed.py``."""
+        enable = bool(parse_bool(form.get("enable")))  # (as qBittorrent's parseBool(...).value_or(false))
+        ids = [job.id for job in self._selected(form)
+               if not job.finished and job.features.auto_managed != enable]
+        if ids:
+            await self.service.set_features(ids, auto_managed=enable)
 
 
 # -- small helpers ---------------------------------------------------------------------------
@@ -1483,7 +1494,8 @@ def _address(request: Request) -> str:
 # asker sees); these add one; those change the daemon (``admin``), as do the getters named here
 _ADDING = frozenset({"torrents/add", "torrents/fetchMetadata", "torrents/parseMetadata"})
 _CONTROL_PREFIX = "torrents/"
-_ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags"})
+_ADMIN_ACTIONS = frozenset({"torrents/editCategory", "torrents/removeCategories", "torrents/deleteTags",
+                            "torrents/setAutoManagement"})  # (it moves torrents out of a user's folder)
 _ADMIN_GETTERS = frozenset({"app/cookies", "log/main", "log/peers", *RSS_GETTERS})
 _PATH_GETTERS = frozenset({"app/getDirectoryContent"})  # (picking a path: an adder's, in their own folder)
 

@@ -44,6 +44,10 @@ _NAMES = {"queueing_enabled": "queueing", "max_active_downloads": "max_active_do
           "announce_ip": "announce_ip", "stop_tracker_timeout": "stop_tracker_timeout",
           "recheck_completed_torrents": "recheck_on_completion", "add_to_top_of_queue": "add_to_top_of_queue",
           "merge_trackers": "merge_trackers", "ssrf_mitigation": "ssrf_mitigation",
+          # (automatic torrent management: jobs/organising/managed.py)
+          "auto_tmm_enabled": "auto_managed_adds",
+          "torrent_changed_tmm_enabled": "relocate_on_category_change",
+          "category_changed_tmm_enabled": "relocate_on_category_path_change",
           "reannounce_when_address_changed": "reannounce_when_address_changed",
           "peer_turnover": "peer_turnover", "peer_turnover_cutoff": "peer_turnover_cutoff",
           "peer_turnover_interval": "peer_turnover_interval",
@@ -113,7 +117,8 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "temp_path": shown_folder(service.download_root, s),
         # (where copies of new torrents' and finished downloads' .torrent files go: "" none)
         "export_dir": s.torrent_export_dir, "export_dir_fin": s.finished_torrent_export_dir,
-        "auto_tmm_enabled": False, "torrent_content_layout": "Original", "create_subfolder_enabled": True,
+        "auto_tmm_enabled": s.auto_managed_adds, "torrent_content_layout": "Original",
+        "create_subfolder_enabled": True,
         "start_paused_enabled": s.add_paused, "add_stopped_enabled": s.add_paused,  # (5.0: the second)
         "add_to_top_of_queue": s.add_to_top_of_queue, "preallocate_all": False,
         "incomplete_files_ext": bool(s.partial_file_suffix), "max_ratio_enabled": s.ratio_limit >= 0,
@@ -176,8 +181,12 @@ def preferences(service: JobService) -> dict[str, JSON]:
         "web_ui_sessions_count_limit": MAX_SESSIONS, "web_ui_session_timeout": int(SESSION_TTL),
         # (an address with this many failed logins is refused for the seconds of the ban: any door)
         "web_ui_max_auth_fail_count": s.login_max_failures, "web_ui_ban_duration": int(s.login_ban_time),
-        "bypass_local_auth": False, "locale": "en", "category_changed_tmm_enabled": False,
-        "torrent_changed_tmm_enabled": False, "save_path_changed_tmm_enabled": False,
+        "bypass_local_auth": False, "locale": "en",
+        # (a managed torrent whose category, or its category's save path, changes: moved, else
+        # managed by hand from then on; the default save path, the download root, never changes)
+        "torrent_changed_tmm_enabled": s.relocate_on_category_change,
+        "category_changed_tmm_enabled": s.relocate_on_category_path_change,
+        "save_path_changed_tmm_enabled": False,
         "torrent_file_size_limit": s.torrent_file_size_limit,  # (bytes, as qBittorrent's)
         # (the feeds: read every so many minutes, the smart filter's patterns one a line, the
         # seconds between two fetches from one host)

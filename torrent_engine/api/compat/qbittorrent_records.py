@@ -288,7 +288,7 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "last_activity": int(job.active_at if job.active_at is not None else job.created_at),
         # (when a peer with every piece was last connected, as libtorrent says: not ourselves)
         "seen_complete": int(job.seen_complete_at or 0),
-        "auto_tmm": False,
+        "auto_tmm": job.features.auto_managed,
         # (a torrent with its metadata that does not run, incomplete: 0, as qbittorrent-nox)
         "availability": round(job.availability, 3) if job.availability is not None
         else 0.0 if torrent is not None and job.progress < 1 else -1.0,

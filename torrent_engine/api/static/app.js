@@ -751,6 +751,7 @@ function openMenu(ids, x, y) {
   const all = (test) => ids.length > 0 && ids.every((id) => { const j = jobs.get(id); return j && test(j); });
   const menu = $("context-menu");
   const checks = {force_start: all((j) => featuresOf(j).force_start), first_last_piece: all((j) => featuresOf(j).first_last_piece),
+                  auto_managed: all((j) => featuresOf(j).auto_managed),
                   sequential: all((j) => (j.options || {}).sequential)};
   for (const b of menu.querySelectorAll("button[data-menu]")) {
     const key = b.dataset.menu;
@@ -947,7 +948,7 @@ async function onMenu(action) {
   const on = (b) => b.getAttribute("aria-checked") !== "true";
   const item = $("context-menu").querySelector(`[data-menu="${action}"]`);
   if (["pause", "resume", "recheck", "reannounce"].includes(action)) return bulk(action, ids);
-  if (action === "force_start" || action === "first_last_piece") return patchEach(ids, {[action]: on(item)}, item.textContent);
+  if (["force_start", "first_last_piece", "auto_managed"].includes(action)) return patchEach(ids, {[action]: on(item)}, item.textContent);
   if (action === "sequential") return patchEach(ids, {sequential: on(item)}, item.textContent);
   if (action === "details") return openDetails(ids[0]);
   if (action === "export") return exportTorrents(targets);

@@ -86,7 +86,8 @@ def features_from(data: Mapping[str, object], base: JobFeatures | None = None) -
         rename=check_rename(data["rename"]) if "rename" in data else f.rename,
         comment=check_comment(data["comment"]) if "comment" in data else f.comment,
         share_limit_action=check_share_limit_action(data["share_limit_action"])
-        if "share_limit_action" in data else f.share_limit_action)
+        if "share_limit_action" in data else f.share_limit_action,
+        auto_managed=flag(data, "auto_managed", f.auto_managed))
 
 
 def flag(data: Mapping[str, object], name: str, default: D) -> bool | D:

@@ -73,11 +73,6 @@ class Organiser:
         """Every category, by name."""
         return sorted(self.catalogue.categories.values(), key=lambda c: c.name)
 
-    def category_path(self, name: str) -> Path:
-        """Where a job of category ``name`` is saved (the download root when it has no path)."""
-        cat = self.catalogue.categories.get(name)
-        return confine(self.run.download_root, cat.save_path if cat is not None else None)
-
     async def _save_catalogue(self, before: tuple[dict[str, Category], set[str], int]) -> None:
         """Write the catalogue; when it cannot be, it is put back as it was (``before``, its
         ``snapshot``) and the change refused (``StateNotSaved``)."""
@@ -263,10 +258,23 @@ class Organiser:
                     pass  # (it failed, saying why)
         self.run.publish_updated(rec)
 
+    def managed_path(self, category: str) -> Path:
+        """Where a job managed automatically (``managed.py``) of ``category`` is saved: the
+        category's save path, else a folder of its name in the download root ("": the root)."""
+        cat = self.catalogue.categories.get(category)
+        path = cat.save_path if cat is not None and cat.save_path else category
+        return confine(self.run.download_root, path)
+
     def add_save_path(self, features: JobFeatures | None, save_path: str | None) -> str | None:
-        """The save path of a new job: its own, else its category's (when that has one)."""
+        """The save path of a new job: its own, else its category's (when that has one); one
+        managed automatically, ``managed_path``'s (``InvalidJobRequest`` if it has its own)."""
         if features is None:
             return save_path
+        if features.auto_managed:
+            if save_path is not None:
+                raise InvalidJobRequest("a job managed automatically is saved where its category says: "
+                                        "give it no save path", "save_path")
+            return str(self.managed_path(features.category))
         if save_path is None and features.category:
             cat = self.catalogue.categories.get(features.category)
             if cat is not None and cat.save_path:

@@ -356,6 +356,14 @@ class ServiceSettings:
     # a torrent added again (the job exists) gives the job the trackers and web seeds it lacks,
     # unless private (qBittorrent's merge_trackers)
     merge_trackers: bool = False
+    # automatic management (``JobFeatures.auto_managed``: a job saved where its category says):
+    # whether a qBittorrent add that does not say is so managed (its auto_tmm_enabled); whether a
+    # managed job whose category changes moves to the new one's folder, else is managed by hand
+    # from then on, where it is (its torrent_changed_tmm_enabled); the same when its category's
+    # save path changes (its category_changed_tmm_enabled)
+    auto_managed_adds: bool = False
+    relocate_on_category_change: bool = True
+    relocate_on_category_path_change: bool = False
     # folders inside the download root ("" = none) where a copy of each new job's .torrent is
     # written, and of each finished download's (disk/exports.py: qBittorrent's export_dir and
     # export_dir_fin)
@@ -482,7 +490,8 @@ def updated(current: ServiceSettings, changes: Mapping[str, object], *,
                 raise InvalidJobRequest(f"must be one of {names}", name)
             values[name] = ShareLimitAction(value)
         elif name in ("queueing", "incomplete_dir_enabled", "dont_count_slow_torrents", "add_paused",
-                      "add_to_top_of_queue", "merge_trackers", "rss_download_repack_proper_episodes"):
+                      "add_to_top_of_queue", "merge_trackers", "rss_download_repack_proper_episodes",
+                      "auto_managed_adds", "relocate_on_category_change", "relocate_on_category_path_change"):
             if not isinstance(value, bool):
                 raise InvalidJobRequest("must be true or false", name)
             values[name] = value
