@@ -1,5 +1,6 @@
 """Bandwidth groups through our HTTP API: made, changed and deleted; a job placed by its own group,
-its category or its tags; bad input refused with a 400 naming the field."""
+its category or its tags; bad input refused with a 400 naming the field, a group that does not
+exist with a 409."""
 
 from __future__ import annotations
 
@@ -47,11 +48,12 @@ async def test_groups_and_a_jobs_group_over_http(tmp_path: Path) -> None:
                 ("/api/groups", {"name": ""}, "name")):
             r = await c.post(path, json=body)
             assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)
-        for body, field in (({"group": "nowhere"}, "group"), ({"group": 5}, "group")):
+        # (a group that does not exist: what the request met, 409, as a category's; not a name: 400)
+        for body, status in (({"group": "nowhere"}, 409), ({"group": 5}, 400)):
             r = await c.patch(f"/api/jobs/{job['id']}", json=body)
-            assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)
+            assert r.status_code == status and r.json()["field"] == "group", (body, r.text)
             r = await c.put(f"/api/jobs/{job['id']}/group", json=body)
-            assert r.status_code == 400 and r.json()["field"] == field, (body, r.text)
+            assert r.status_code == status and r.json()["field"] == "group", (body, r.text)
         r = await c.patch("/api/groups/films", json={"name": "renamed"})
         assert r.status_code == 400 and r.json()["field"] == "name"
         assert (await c.patch("/api/groups/nowhere", json={"weight": 2})).status_code == 404

@@ -58,6 +58,7 @@ from ..jobs import (
     ServiceStarting,
     StateNotSaved,
 )
+from ..jobs.organising.features import features_from
 from ..jobs.trackers import check_url_of
 from ..jobs.tuning.mail import MailNotSent
 from ..jsonvalue import JSON, JSONObject, JSONValue
@@ -617,6 +618,7 @@ class Api:
         if group is not None and not isinstance(group, str):
             raise ApiError(400, "must be a bandwidth group's name, or \"\" for none", "group")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
+        features_from(changes)  # (checked once, before any job: a bulk update of none checks it too)
         download_limit = _int_or_none(data.get("download_limit"), "download_limit")
         upload_limit = _int_or_none(data.get("upload_limit"), "upload_limit")
         max_peers = _int_or_none(data.get("max_peers"), "max_peers")

@@ -343,7 +343,7 @@ _SUPER_SEEDING: Schema = {"type": "boolean", "description": "BEP 16 while the jo
 _GROUP_NAME: Schema = {"type": "string", "minLength": 1, "maxLength": MAX_GROUP_NAME}
 _JOB_GROUP: Schema = {"type": "string", "maxLength": MAX_GROUP_NAME,
                       "description": "the bandwidth group the job names (\"\": none of its own; its "
-                                     "category's or tags' group may take it); an unknown group is a 400"}
+                                     "category's or tags' group may take it); an unknown group is a 409"}
 _GROUP_FIELDS: dict[str, Schema] = {
     "weight": {"type": "integer", "minimum": 1, "maximum": MAX_WEIGHT,
                "description": "its share of the global limits while they bind, against the other "

@@ -86,7 +86,7 @@ async def test_bad_group_fields_are_refused_by_name(tmp_path: Path, fields: dict
 async def test_unknown_groups_and_names(tmp_path: Path) -> None:
     async with service(tmp_path) as jobs:
         job, _ = await jobs.add(magnet("d"))
-        with pytest.raises(InvalidJobRequest) as caught:
+        with pytest.raises(JobConflict) as caught:  # (what it meets: 409, as for a category)
             await jobs.set_job_group(job.id, "nowhere")
         assert caught.value.field == "group"
         with pytest.raises(JobNotFound):

@@ -249,12 +249,12 @@ class BandwidthGroups:
 
     async def set_job_group(self, job_id: str, name: str, field: str = "group") -> Job:
         """Put the job in the group ``name`` ("": none of its own: its category's or tags' group
-        decides); ``InvalidJobRequest`` naming ``field`` for a group that does not exist."""
+        decides); ``JobConflict`` naming ``field`` for a group that does not exist (as for a category)."""
         await self.run.require_running()
         if not isinstance(name, str):
             raise InvalidJobRequest("must be a group's name, or \"\" for none", field)
         if name and not any(g.name == name for g in self._groups):
-            raise InvalidJobRequest(f"no bandwidth group {name[:60]!r}", field)
+            raise JobConflict(f"no bandwidth group {name[:60]!r} (create it first)", field)
         async with self.run.lock(job_id):
             rec = self.run.jobs.get(job_id)
             if rec is None:
