@@ -151,3 +151,36 @@ async def test_a_download_from_a_seed_shows_what_a_real_qbittorrent_shows_of_it(
 
     assert seen(theirs) == ["downloading", 1, True, True, True, ["D"], 1], theirs
     assert seen(ours) == seen(theirs), ours
+
+
+async def _nothing_wanted(c: httpx.AsyncClient, add: dict[str, Any], *, settle: bool) -> dict[str, Any]:
+    """The torrent added paused, then every file of it skipped (priority 0): what a list says."""
+    r = await c.post("/api/v2/torrents/add", **add)
+    assert r.status_code == 200, r.text
+    await _values(c, settle=settle)
+    h = (await c.get("/api/v2/torrents/info")).json()[0]["hash"]
+    r = await c.post("/api/v2/torrents/filePrio", data={"hash": h, "id": "0|1", "priority": "0"})
+    assert r.status_code == 200, r.text
+    with anyio.fail_after(30):
+        while (row := (await c.get("/api/v2/torrents/info")).json()[0])["size"] != 0:
+            await anyio.sleep(0.1)
+    return {k: row[k] for k in ("progress", "size", "amount_left", "completed", "state")}
+
+
+async def test_a_torrent_none_of_whose_files_is_wanted_has_the_values_a_real_qbittorrent_gives_it(
+        tmp_path: Path) -> None:
+    """Every file skipped: qbittorrent-nox's progress is 0 (nothing wanted is nothing done, as
+    libtorrent's ``total_wanted`` 0 reads there); ours said 1."""
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]))
+    add = {"files": {"torrents": ("t.torrent", torrent.to_bytes())}, "data": {"paused": "true"}}
+    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            theirs = await _nothing_wanted(c, add, settle=True)
+    async with running_api(tmp_path / "ours") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            ours = await _nothing_wanted(c, add, settle=False)
+    assert theirs["size"] == 0 and theirs["progress"] == 0  # (compared something)
+    # (paused, every wanted piece had: 4.5.2's pausedUP is WebAPI 2.11's stoppedUP, ours)
+    assert (theirs.pop("state"), ours.pop("state")) == ("pausedUP", "stoppedUP")
+    assert ours == theirs

@@ -294,3 +294,26 @@ async def test_a_paused_magnet_has_the_values_a_real_transmission_gives_it(tmp_p
     assert theirs["metadataPercentComplete"] == 0 and theirs["name"] == "from-magnet"  # (compared something)
     differ = {k: (theirs[k], ours.get(k)) for k in FIELDS if ours.get(k) != theirs[k]}
     assert differ == {}, differ
+
+
+async def test_a_torrent_none_of_whose_files_is_wanted_has_the_values_a_real_transmission_gives_it(
+        tmp_path: Path) -> None:
+    """Every file unwanted (``files-unwanted``): transmission-daemon's ``percentDone`` is 0 (its
+    ratio of 0 bytes wanted reads none); ours said 1."""
+    torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]), version="v1")
+    add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
+    fields = ["percentDone", "sizeWhenDone", "leftUntilDone", "wanted", "status"]
+    with transmission_daemon(tmp_path / "tr") as url:
+        number = _call(url, "torrent-add", add)["torrent-added"]["id"]
+        _call(url, "torrent-set", {"ids": [number], "files-unwanted": [0, 1]})
+        deadline = time.monotonic() + 30
+        asked = {"ids": [number], "fields": fields}
+        while (theirs := _call(url, "torrent-get", asked)["torrents"][0])["status"]:
+            assert time.monotonic() < deadline, theirs["status"]
+            time.sleep(0.1)
+    async with running_api(tmp_path / "ours") as api:
+        number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
+        await transmission(api, "torrent-set", {"ids": [number], "files-unwanted": [0, 1]})
+        ours = (await transmission(api, "torrent-get", {"ids": [number], "fields": fields}))["torrents"][0]
+    assert theirs["wanted"] == [0, 0] and theirs["percentDone"] == 0  # (compared something)
+    assert ours == theirs

@@ -264,7 +264,9 @@ def torrent_record(job: Job, settings: ServiceSettings, torrent: TorrentFacts | 
         "infohash_v2": torrent.info_hash_v2 if torrent is not None else "", "name": job.name,
         "magnet_uri": magnet_uri(job, torrent),
         "size": size, "total_size": torrent.total_length if torrent is not None else -1,
-        "progress": job.progress, "dlspeed": int(job.download_rate), "upspeed": int(job.upload_rate),
+        # (nothing wanted, every file skipped: 0, as qBittorrent's total_wanted 0 reads)
+        "progress": job.progress if size else 0.0,
+        "dlspeed": int(job.download_rate), "upspeed": int(job.upload_rate),
         "priority": job.queue_position, "num_seeds": job.seeds,
         "num_complete": job.seeds, "num_leechs": max(0, job.peers - job.seeds),
         "num_incomplete": max(0, job.peers - job.seeds), "ratio": round(job.ratio, 4), "eta": eta,

@@ -805,7 +805,9 @@ class TransmissionRpc:
             "isPrivate": lambda: bool(torrent.private) if torrent else False,
             "leftUntilDone": lambda: left, "sizeWhenDone": lambda: job.total_size,
             "totalSize": lambda: torrent.total_length if torrent is not None else job.total_size,
-            "percentDone": lambda: job.progress, "percentComplete": lambda: job.progress,
+            # (nothing wanted, every file skipped: 0, as Transmission's ratio of 0 bytes reads)
+            "percentDone": lambda: job.progress if job.total_size else 0.0,
+            "percentComplete": lambda: job.progress,
             # (a magnet paused or queued before its metadata came has none either: it said 1)
             "metadataPercentComplete": lambda: 0.0 if job.torrent_size is None else 1.0,
             "haveValid": lambda: job.done_size, "haveUnchecked": lambda: 0,
