@@ -587,7 +587,10 @@ def tracker_rows(job: Job, private: bool, sources: Sequence[tuple[str, bool]],
         updating = t.url in announcing
         counts: dict[str, JSON] = {
             "status": tracker_status(t), "msg": tracker_message(t),
-            "num_peers": t.peers, "num_seeds": -1 if t.seeds is None else t.seeds,
+            # (the peers its last answer gave; -1 while it gives none, as qBittorrent's: not yet
+            # contacted, or failing)
+            "num_peers": t.peers if t.status == "working" else -1,
+            "num_seeds": -1 if t.seeds is None else t.seeds,
             "num_leeches": -1 if t.leechers is None else t.leechers,
             "num_downloaded": -1 if t.downloaded is None else t.downloaded,
             "next_announce": int(due or 0), "min_announce": int(least or 0), "updating": updating}
