@@ -403,6 +403,32 @@ async def test_a_user_cannot_move_their_torrent_out_of_their_folder(tmp_path: Pa
             assert "outside" in str(answer["result"]), answer
         saved = (await api.client.get(f"/api/jobs/{job['id']}")).json()["options"]["save_path"]
         assert Path(saved) == api.download_root.resolve() / "users/alice/sub"
+        # (automatic management saves a torrent where its category says, outside her folder: not
+        # hers to ask; a qBittorrent add that asks for it, or whose preference says it, is saved
+        # in her folder, managed by hand)
+        async with as_user(api, "alice") as alice:
+            r = await alice.patch(f"/api/jobs/{job['id']}", json={"auto_managed": True})
+            assert r.status_code == 403 and "automatically" in r.json()["error"], r.text
+            r = await alice.post("/api/jobs", json={"source": b64(torrent(tmp_path, 14)), "paused": True,
+                                                    "auto_managed": True})
+            assert r.status_code == 403, r.text
+        await api.service.update_settings(auto_managed_adds=True)
+        async with qbt_as(api, "alice") as q:
+            r = await q.post("/api/v2/torrents/setAutoManagement",
+                             data={"hashes": job["info_hash"], "enable": "true"})
+            assert r.status_code == 403, r.text
+            other = torrent(tmp_path, 15)
+            r = await q.post("/api/v2/torrents/add", data={"autoTMM": "true", "paused": "true"},
+                             files={"torrents": ("t.torrent", other.to_bytes())})
+            assert r.status_code == 200, r.text
+            r = await q.post("/api/v2/torrents/add", data={"paused": "true", "savepath": "second"},
+                             files={"torrents": ("t.torrent", torrent(tmp_path, 16).to_bytes())})  # (pref.)
+            assert r.status_code == 200, r.text
+        hers = api.download_root.resolve() / "users/alice"
+        mine = [j for j in api.service.list() if j.options.owner == "alice"]
+        assert len(mine) == 3 and not any(j.features.auto_managed for j in mine)
+        assert all(Path(j.options.save_path).is_relative_to(hers) for j in mine)
+        assert Path(api.service.get(job["id"]).options.save_path) == hers / "sub"
 
 
 async def test_users_are_managed_through_the_api_by_an_admin_alone(tmp_path: Path) -> None:

@@ -34,6 +34,7 @@ from ..jobs import (
     Job,
     JobConflict,
     JobError,
+    JobFeatures,
     JobNotFound,
     JobService,
     SavePathError,
@@ -424,6 +425,19 @@ class Gate:
             return False
         return (category is None or category in user.categories) and (tag is None or tag in user.tags)
 
+    @staticmethod
+    def manages_automatically() -> bool:
+        """Whether the current principal's jobs may be managed automatically (saved where their
+        category says, outside a user's folder): an admin's or the token's, not a user's."""
+        p = current()
+        return p.admin or not p.name
+
+    def require_manual(self, features: JobFeatures | None) -> None:
+        """``AccessDenied`` for automatic management asked by a principal who may not have it."""
+        if features is not None and features.auto_managed and not self.manages_automatically():
+            raise AccessDenied(f"{current().describe()} may not manage a torrent automatically: it would "
+                               f"be saved outside their folder")
+
     # -- adding ---------------------------------------------------------------------------------
     @asynccontextmanager
     async def adding(self, options: AddOptions, sources: Sequence[object]) -> AsyncIterator[AddOptions]:
@@ -433,6 +447,7 @@ class Gate:
         torrent already (said without naming it or its folder); one add at a time per user, so
         that two cannot both pass the last place."""
         self.require(Scope.ADD, "add a torrent")
+        self.require_manual(options.features)
         p = current()
         if not p.admin:
             hashes = known_hashes(sources)

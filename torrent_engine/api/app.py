@@ -618,7 +618,8 @@ class Api:
         if group is not None and not isinstance(group, str):
             raise ApiError(400, "must be a bandwidth group's name, or \"\" for none", "group")
         changes = {k: v for k, v in data.items() if k in FEATURE_FIELDS}
-        features_from(changes)  # (checked once, before any job: a bulk update of none checks it too)
+        # (checked once, before any job: a bulk update of none checks it too)
+        self.gate.require_manual(features_from(changes))
         download_limit = _int_or_none(data.get("download_limit"), "download_limit")
         upload_limit = _int_or_none(data.get("upload_limit"), "upload_limit")
         max_peers = _int_or_none(data.get("max_peers"), "max_peers")

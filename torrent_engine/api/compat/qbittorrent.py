@@ -1086,6 +1086,8 @@ class QbittorrentApi:
         _check_share_limits_mode(form)
         asked_auto = parse_bool(form.get("autoTMM"))  # (not said: the preference's auto_tmm_enabled)
         auto = self.service.settings.auto_managed_adds if asked_auto is None else asked_auto
+        # (a user's torrent stays in their folder: managed by hand there)
+        auto = auto and self.gate.manages_automatically()
         if auto:
             features = dataclasses.replace(features, auto_managed=True)
         options = AddOptions(  # (automatic management: the category's folder, whatever savepath says)
@@ -1139,10 +1141,6 @@ class QbittorrentApi:
         refused: list[JobError] = []
         failed = len(urls) + len(form.files) - len(sources)  # (a URL that is no link)
         async with self.gate.adding(options, sources) as options:
-            if auto and options.save_path is not None and options.features is not None:
-                # (a user's torrent stays in their folder: managed by hand there)
-                options = dataclasses.replace(
-                    options, features=dataclasses.replace(options.features, auto_managed=False))
             results = await self.service.add_many(sources, options)
             for result in results:
                 if isinstance(result, JobError):
