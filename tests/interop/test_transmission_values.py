@@ -89,17 +89,23 @@ def _call(url: str, method: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return answer["arguments"]
 
 
+def _settled(url: str, number: int, fields: list[str]) -> dict[str, Any]:
+    """(transmission-daemon checks a torrent's files at its add, paused too.) Its answer once
+    the check has ended."""
+    deadline = time.monotonic() + 30
+    asked = {"ids": [number], "fields": fields}
+    while (answer := _call(url, "torrent-get", asked)["torrents"][0])["status"]:
+        assert time.monotonic() < deadline, answer["status"]
+        time.sleep(0.1)
+    return answer
+
+
 async def test_a_paused_torrent_has_the_values_a_real_transmission_gives_it(tmp_path: Path) -> None:
     torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]), version="v1")
     add = {"metainfo": base64.b64encode(torrent.to_bytes()).decode(), "paused": True}
     with transmission_daemon(tmp_path / "tr") as url:
         number = _call(url, "torrent-add", add)["torrent-added"]["id"]
-        deadline = time.monotonic() + 30
-        # (it checks the torrent's files at the add, paused too: its settled answer)
-        asked = {"ids": [number], "fields": FIELDS}
-        while (theirs := _call(url, "torrent-get", asked)["torrents"][0])["status"]:
-            assert time.monotonic() < deadline, theirs["status"]
-            time.sleep(0.1)
+        theirs = _settled(url, number, FIELDS)
     async with running_api(tmp_path / "ours") as api:
         number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
         ours = (await transmission(api, "torrent-get", {"ids": [number], "fields": FIELDS}))["torrents"][0]
@@ -306,11 +312,7 @@ async def test_a_torrent_none_of_whose_files_is_wanted_has_the_values_a_real_tra
     with transmission_daemon(tmp_path / "tr") as url:
         number = _call(url, "torrent-add", add)["torrent-added"]["id"]
         _call(url, "torrent-set", {"ids": [number], "files-unwanted": [0, 1]})
-        deadline = time.monotonic() + 30
-        asked = {"ids": [number], "fields": fields}
-        while (theirs := _call(url, "torrent-get", asked)["torrents"][0])["status"]:
-            assert time.monotonic() < deadline, theirs["status"]
-            time.sleep(0.1)
+        theirs = _settled(url, number, fields)
     async with running_api(tmp_path / "ours") as api:
         number = (await transmission(api, "torrent-add", add))["torrent-added"]["id"]
         await transmission(api, "torrent-set", {"ids": [number], "files-unwanted": [0, 1]})
