@@ -1271,6 +1271,17 @@ async def test_a_user_signs_in_by_name_and_password_and_sees_their_own_torrents(
             await in_thread(lambda: wait(driver, lambda d: not d.find_element(
                 By.ID, "log-open").is_displayed()))
             assert not await in_thread(lambda: driver.find_element(By.ID, "feeds-open").is_displayed())
+
+            def offered_automatic_management() -> bool:  # (it saves outside her folder: an admin's)
+                from selenium.webdriver.common.action_chains import ActionChains
+
+                row = job_row(driver, ids["alice"]).find_element(By.CSS_SELECTOR, ".name")
+                ActionChains(driver).context_click(row).perform()
+                wait(driver, lambda d: d.find_element(By.ID, "context-menu").is_displayed())
+                return bool(driver.find_element(By.CSS_SELECTOR, '#context-menu [data-menu="auto_managed"]')
+                            .is_displayed())
+
+            assert not await in_thread(offered_automatic_management)
             r = await api.client.get("/api/me")
             assert r.json()["role"] == "admin", r.text
 

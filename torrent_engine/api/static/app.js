@@ -758,6 +758,8 @@ function openMenu(ids, x, y) {
     if (key in checks) { b.setAttribute("role", "menuitemcheckbox"); b.setAttribute("aria-checked", String(checks[key])); }
   }
   menu.querySelector('[data-menu="rename"]').hidden = ids.length !== 1;
+  // (automatic management saves outside a user's folder: an admin's, a user is refused it)
+  menu.querySelector('[data-menu="auto_managed"]').hidden = myRole !== null && myRole !== "admin";
   menu.querySelector('[data-menu="resume"]').hidden = !ids.some((id) => (jobs.get(id) || {}).state === "paused");
   menu.querySelector('[data-menu="pause"]').hidden = !ids.some((id) => { const j = jobs.get(id); return j && !FINISHED.has(j.state) && j.state !== "paused"; });
   menu.hidden = false;
