@@ -42,6 +42,8 @@ class AutoManagement:
         category's folder, and each managed one whose category changed follows it (or is managed
         by hand, by ``relocate_on_category_change``)."""
         ids = list(dict.fromkeys(job_ids))
+        if "auto_managed" not in changes and "category" not in changes:  # (tags, limits ...: no move)
+            return await self.organiser.set_features(ids, **changes)
         before = {i: self.organiser.run.unfinished(i).features for i in ids}
         jobs = await self.organiser.set_features(ids, **changes)
         relocate = self._settings().relocate_on_category_change
