@@ -249,3 +249,35 @@ async def test_feeds_are_kept_in_folders_made_moved_into_shown_together_and_remo
 
             assert await in_thread(removed) == 'Remove the folder "TV" and the 2 feeds in it?'
             assert (await api.client.get("/api/feeds")).json() == {"folders": [], "feeds": []}
+
+
+async def test_what_an_action_said_stays_while_the_dialogs_polls_draw_the_feeds_again(tmp_path: Path) -> None:
+    """The dialog asks for the feeds every 3 s and draws them again when they changed; the status
+    line keeps what the last action said (its result or its error) through such a redraw, and
+    the open feed's counts are drawn beside its name. (A redraw wrote the counts over the status
+    line: a result or an error said a moment before was gone before it was read.)"""
+    from selenium.webdriver.common.by import By
+
+    wanted = make_torrent(make_payload(tmp_path / "p", (("a.bin", 40_000),), name="show e2"))
+    async with feed_site(_feed, wanted.to_bytes()) as url, running_api(tmp_path) as api:
+        with chromium(1400, 900) as driver:
+            def all_read() -> str:
+                _feed_added(driver, api.url, url)
+                wait(driver, lambda d: d.find_element(By.ID, "feed-counts").text == "2 articles, 2 unread")
+                driver.find_element(By.ID, "feed-read").click()
+                return str(wait(driver, lambda d: d.find_element(By.ID, "feed-counts").text
+                                == "2 articles, 0 unread" and d.find_element(By.ID, "feeds-status").text))
+
+            said = await in_thread(all_read)
+            assert said == f"{url}: all read.", said
+            # a change made elsewhere: the next poll draws the list again, with the folder
+            r = await api.client.post("/api/feeds/folders", json={"path": "Elsewhere"})
+            assert r.status_code == 201, r.text
+
+            def redrawn() -> tuple[str, str]:
+                wait(driver, lambda d: any(b.text.startswith("Elsewhere")
+                                           for b in d.find_elements(By.CSS_SELECTOR, "#feed-list button")))
+                return (driver.find_element(By.ID, "feeds-status").text,
+                        driver.find_element(By.ID, "feed-counts").text)
+
+            assert await in_thread(redrawn) == (said, "2 articles, 0 unread")

@@ -93,10 +93,10 @@ function drawFeeds() {
   const articles = shown.flatMap((f) => f.articles.map((a) => [f, a]));
   if (folder) articles.sort(([, a], [, b]) => (b.date || 0) - (a.date || 0));
   $("feed-articles").replaceChildren(...articles.map(([f, a]) => articleRow(f, a, folder)));
-  if (feedOpen) {
-    const unread = shown.reduce((n, f) => n + f.unread, 0);
-    feedsSay(`${articles.length} articles, ${unread} unread`);
-  }
+  // (the counts beside its name: the status line keeps what the last action said, whatever a
+  // poll draws after it)
+  const unread = shown.reduce((n, f) => n + f.unread, 0);
+  $("feed-counts").textContent = feedOpen ? `${articles.length} articles, ${unread} unread` : "";
 }
 
 // "Move to…": the top and every folder the open item may go into (not itself, nothing below
