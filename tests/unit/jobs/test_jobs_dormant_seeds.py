@@ -216,6 +216,9 @@ async def test_an_add_without_a_session_is_written_once_and_announced_in_its_sta
         first = "seeding" if seed_mode else "checking"
         assert job.state.value == first and written[:1] == [first]
         await wait_state(jobs, job.id, JobState.SEEDING)
+        with anyio.fail_after(10):  # (the state is the job's at once; its record is written after)
+            while written[-1:] != ["seeding"]:
+                await anyio.sleep(0.01)
         await jobs.enforce()
         assert jobs.manager.get(torrent.info_hash) is None  # (no session: dormant)
         if seed_mode:
