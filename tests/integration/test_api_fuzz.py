@@ -85,6 +85,14 @@ def fuzz(operation: Any, mode: Any, checks: list[Any], url: str, port: int,
     run()
 
 
+def _said(exc: BaseException) -> str:
+    """What a failure says, with what each exception it groups says (hypothesis's "inconsistent
+    results" otherwise hides the failure it could not repeat)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return f"{exc}" + "".join(f"\n  - {type(e).__name__}: {_said(e)}" for e in exc.exceptions)
+    return str(exc)
+
+
 def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_url: str) -> None:
     schemathesis = require_module("schemathesis")
     from schemathesis import GenerationMode
@@ -133,7 +141,7 @@ def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_u
                     fuzz(operation, mode, mode_checks, daemon_url, port, fixed)
                 except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - all failures, one assert
                     failures.append(f"{operation.method.upper()} {operation.path} ({mode.value}, "
-                                    f"{fixed}): {exc}")
+                                    f"{fixed}): {_said(exc)}")
     assert not failures, "\n\n".join(failures)
 
 
