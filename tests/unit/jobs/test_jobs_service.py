@@ -1295,6 +1295,58 @@ async def test_a_job_resumed_while_the_slots_are_full_waits_without_announcing(
         assert started == ["ra", "rb"]
 
 
+async def test_a_round_planned_while_a_job_checks_leaves_it_held_when_the_check_ends_before_the_round_does(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A round weighs the jobs whose data is not being checked; one whose check ends while that
+    round goes on (here: the round waits for a turn of the loop once it has planned, as under
+    load) is judged by the round its check's end asks for, not resumed by the round whose plan
+    left it out (it ran, announced and dialed, though a job before it had meanwhile taken the
+    slot)."""
+    from torrent_engine.jobs.queueing import rounds
+    from torrent_engine.jobs.queueing.queue import JobQueue
+
+    started = swarms_started(monkeypatch)
+    before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"p{c}") for n, c in enumerate("ab"))
+    held = hold_checks(monkeypatch)
+    (tmp_path / "dl" / "pb").mkdir(parents=True)
+    (tmp_path / "dl" / "pb" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
+    async with with_slots(tmp_path, 1) as jobs:
+        first, _ = await jobs.add(before, paused=True)  # (first in the queue, paused: no slot)
+        held.names.add("pb")
+        second, _ = await jobs.add(job)
+        session = jobs.manager.get(job.info_hash)
+        assert session is not None
+        planned, in_round, go_on = anyio.Event(), anyio.Event(), anyio.Event()
+        plan = JobQueue.plan
+
+        def noted(self: JobQueue, *args: Any, **kwargs: Any) -> Any:
+            planned.set()
+            return plan(self, *args, **kwargs)
+
+        class Waits(rounds.Turns):  # (its turns once it has planned: one, until go_on)
+            async def take(self) -> None:
+                if planned.is_set() and not go_on.is_set():
+                    in_round.set()
+                    await go_on.wait()
+
+        with anyio.fail_after(10):
+            await held.checking.wait()
+            monkeypatch.setattr(JobQueue, "plan", noted)
+            monkeypatch.setattr(rounds, "Turns", Waits)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(jobs.enforce)  # (planned now: the second job checks, the first is paused)
+                await in_round.wait()
+                held.release.set()
+                while session.state is State.CHECKING:
+                    await anyio.sleep(0.01)
+                tg.start_soon(jobs.resume, first.id)  # (the slot is the first job's from now on)
+                await anyio.sleep(0.1)
+                go_on.set()
+            await until_downloading(jobs, first.id)
+        assert jobs.get(second.id).state is JobState.QUEUED and session.state is State.PAUSED
+        assert started == ["pa"]
+
+
 @pytest.mark.parametrize("how", ["added", "rechecked"])
 async def test_a_job_the_queue_holds_once_its_check_ends_does_not_run(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, how: str) -> None:

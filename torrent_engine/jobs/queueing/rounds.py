@@ -377,10 +377,12 @@ class QueueRounds:
                 self.run.queue.held.add(rec.id)
                 if session.state in (State.DOWNLOADING, State.SEEDING, State.DOWNLOADING_METADATA):
                     await session.pause()
-            elif rec.id in self.run.queue.held and not _unchecked(session):
+            elif rec.id in self.run.queue.held and rec.id in judged and not _unchecked(session):
                 # (one that checks, or has yet to, is judged after its check: a session that
                 # started paused pauses again then, and only the queue, which holds it, would
-                # resume it; resumed before, it would run after its check without the queue's word)
+                # resume it; resumed before, it would run after its check without the queue's word.
+                # One whose check ended while this round went on was not weighed by its plan: the
+                # round its check's end asked for judges it)
                 self.run.queue.held.discard(rec.id)
                 if not rec.options.paused and session.paused:  # (or paused once started)
                     await self.run.resume_session(rec, session)
