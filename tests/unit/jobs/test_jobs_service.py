@@ -17,7 +17,7 @@ import anyio.abc
 import pytest
 
 from tests.kept import damage_kept, forget_resume, keep_resume, kept_hashes, kept_resume
-from tests.spies import hold_checks, sessions_started, swarms_started
+from tests.spies import HeldChecks, hold_checks, sessions_started, swarms_started
 from tests.unit.clock import FakeClock
 from tests.unit.torrent_factory import make_torrent, payload
 from torrent_engine.config import Config
@@ -1295,6 +1295,19 @@ async def test_a_job_resumed_while_the_slots_are_full_waits_without_announcing(
         assert started == ["ra", "rb"]
 
 
+def _two_the_second_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, prefix: str
+                            ) -> tuple[list[str], Torrent, Torrent, HeldChecks]:
+    """Two torrents (``prefix`` a, ``prefix`` b), the second's folder holding data to check (none
+    of it good); the swarms started from now on, and the checks held as named."""
+    started = swarms_started(monkeypatch)
+    before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"{prefix}{c}")
+                   for n, c in enumerate("ab"))
+    held = hold_checks(monkeypatch)
+    (tmp_path / "dl" / f"{prefix}b").mkdir(parents=True)
+    (tmp_path / "dl" / f"{prefix}b" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
+    return started, before, job, held
+
+
 async def test_a_round_planned_while_a_job_checks_leaves_it_held_when_the_check_ends_before_the_round_does(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A round weighs the jobs whose data is not being checked; one whose check ends while that
@@ -1305,11 +1318,7 @@ async def test_a_round_planned_while_a_job_checks_leaves_it_held_when_the_check_
     from torrent_engine.jobs.queueing import rounds
     from torrent_engine.jobs.queueing.queue import JobQueue
 
-    started = swarms_started(monkeypatch)
-    before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"p{c}") for n, c in enumerate("ab"))
-    held = hold_checks(monkeypatch)
-    (tmp_path / "dl" / "pb").mkdir(parents=True)
-    (tmp_path / "dl" / "pb" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
+    started, before, job, held = _two_the_second_checked(tmp_path, monkeypatch, "p")
     async with with_slots(tmp_path, 1) as jobs:
         first, _ = await jobs.add(before, paused=True)  # (first in the queue, paused: no slot)
         held.names.add("pb")
@@ -1353,11 +1362,7 @@ async def test_a_job_the_queue_holds_once_its_check_ends_does_not_run(
     """The queue passes over a job while its data is checked, and judges it once the check
     ends; if it holds it then, the job must not run at all (it announced and dialed until the
     queue's next round paused it). Here the slot goes meanwhile to a job before it in the queue."""
-    started = swarms_started(monkeypatch)
-    before, job = (make_torrent([((c,), payload(5000, n))], 16384, name=f"c{c}") for n, c in enumerate("ab"))
-    held = hold_checks(monkeypatch)
-    (tmp_path / "dl" / "cb").mkdir(parents=True)
-    (tmp_path / "dl" / "cb" / "b").write_bytes(bytes(5000))  # (data to check, none of it good)
+    started, before, job, held = _two_the_second_checked(tmp_path, monkeypatch, "c")
     async with with_slots(tmp_path, 1) as jobs:
         first, _ = await jobs.add(before, paused=True)  # (first in the queue, paused: no slot)
         if how == "added":
