@@ -45,11 +45,11 @@ python3 -m mypy --strict
 # docstring or not in the reference, a reference or link that leads nowhere) fails the run.
 python3 -m sphinx -E -W --keep-going -n -q -b html docs build/docs
 # Most tests wait (on a peer, a time-out, a real client or the browser) far more than they compute:
-# one process used a third of a core and took 29 minutes on two cores. So pytest-xdist runs them
-# in as many workers as the machine has cores (at least 2, at most 4; TE_TEST_WORKERS=0 runs them
-# in this process), a worker taking the next test as it frees (worksteal: the long ones do not
-# queue behind each other). See bench/RESULTS.md for the times.
+# one process used a third of a core and took 29 minutes on two cores; two workers used one core
+# of two. So pytest-xdist runs them in one worker more than the machine has cores (at least 3, at
+# most 5; TE_TEST_WORKERS=0 runs them in this process), a worker taking the next test as it frees
+# (worksteal: the long ones do not queue behind each other). See bench/RESULTS.md for the times.
 cores="$(nproc)"
-workers="${TE_TEST_WORKERS:-$(( cores < 2 ? 2 : cores > 4 ? 4 : cores ))}"
+workers="${TE_TEST_WORKERS:-$(( cores < 2 ? 3 : cores > 4 ? 5 : cores + 1 ))}"
 # (the slowest tests named at the end: the run is kept under 30 minutes)
 python3 -m pytest -q -p no:cacheprovider --durations=30 --numprocesses "$workers" --dist worksteal "$@"

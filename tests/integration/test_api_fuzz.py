@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.slow]
 
 TOKEN = "fuzz-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
-EXAMPLES = int(os.environ.get("TE_FUZZ_EXAMPLES", "25"))  # per operation, mode and path ids
+EXAMPLES = int(os.environ.get("TE_FUZZ_EXAMPLES", "15"))  # per operation, mode and path ids
 MAGNET = "magnet:?xt=urn:btih:" + "ab" * 20 + "&dn=fuzzed"
 # Streams that never end: schemathesis reads each until it has 20 events or its time-out passes,
 # and checks every event against the document; a few examples each, with a short time-out.
