@@ -657,6 +657,33 @@ async def test_the_details_tabs_are_used_from_the_keyboard(tmp_path: Path) -> No
             assert await in_thread(keys) == ("peers", "speed", "speed", True)
 
 
+async def test_the_details_of_a_job_close_when_a_tab_that_does_not_list_it_is_shown(tmp_path: Path) -> None:
+    """An active job's details close when the History tab is shown (they stayed open under a
+    list without it), and a finished job's when Active is; a tab that lists it keeps them."""
+    from selenium.webdriver.common.by import By
+
+    async with running_api(tmp_path) as api:
+        active, _ = await api.service.add(_magnet(0), AddOptions(paused=True))
+        gone, _ = await api.service.add(_magnet(1), AddOptions(paused=True))
+        await api.service.cancel(gone.id)
+        with chromium(1400, 900) as driver:
+            def shown_after(tab: str) -> str | None:
+                css(driver, f"#tab-{tab}").click()
+                wait(driver, lambda d: "selected" in str(css(d, f"#tab-{tab}").get_attribute("class")))
+                panel = driver.find_element(By.ID, "details")
+                return str(panel.get_attribute("data-job-id")) if panel.is_displayed() else None
+
+            def tabs() -> list[str | None]:
+                open_page(driver, api)
+                wait(driver, lambda d: d.find_element(By.ID, "count-history").text == "1")
+                open_details(driver, active.id, "general")
+                seen = [shown_after("active"), shown_after("history")]
+                open_details(driver, gone.id, "general")
+                return [*seen, shown_after("history"), shown_after("active")]
+
+            assert await in_thread(tabs) == [active.id, None, gone.id, None]
+
+
 def js_bytes(n: int) -> str:
     """``n`` as the page's ``bytes`` writes it."""
     units, i, x = ["B", "KiB", "MiB", "GiB", "TiB"], 0, float(n)

@@ -1205,6 +1205,8 @@ function switchTab(name) {
   for (const b of document.querySelectorAll(".tab")) b.classList.toggle("selected", b.dataset.tab === name);
   filters.status = "";  // (the statuses differ from one tab to the other)
   selected.clear();
+  const openId = $("details").dataset.jobId;  // (the details of a job the tab does not list close)
+  if (openId && !(jobs.has(openId) && onTab(jobs.get(openId)))) closeDetails();
   refilter();
 }
 
