@@ -138,3 +138,25 @@ def test_a_rate_change_keeps_what_was_earned_and_forgives_old_debts() -> None:
     assert bucket.try_consume(10**9) == 0.0
     bucket.set_rate(50_000)  # (from no limit: a full burst)
     assert bucket.try_consume(50_000) == 0.0
+
+
+def test_a_limited_transfer_takes_about_a_second_of_its_slowest_bucket_at_once() -> None:
+    """``Direction.step``: the most bytes a transfer takes at once (an upload's run of blocks):
+    all it asks unlimited, else one second of the slowest bucket it passes, at least one block,
+    so that a slow limit sends steadily, not a quarter MiB after half a minute."""
+    clock = Clock()
+    bw = Bandwidth(0, 0, clock=clock)
+    up, run = bw.upload, 256 * 1024
+    free = TokenBucket(0, clock=clock)
+    assert up.step("", free, run) == run
+    assert up.step("", TokenBucket(8_000, clock=clock), run) == BLOCK  # (at least one block)
+    assert up.step("", TokenBucket(100_000, clock=clock), run) == 100_000
+    assert up.step("", TokenBucket(10 * MIB, clock=clock), run) == run
+    bw.upload.set_global(TokenBucket(50_000, clock=clock))
+    assert up.step("", free, run) == 50_000 and up.step("", TokenBucket(30_000, clock=clock), run) == 30_000
+    bw.set_groups([BandwidthGroup("a", upload_limit=20_000), BandwidthGroup("free", honors_global=False)])
+    assert up.step("a", free, run) == 20_000
+    assert up.step("free", free, run) == run  # (a group that passes the global limit by)
+    bw.set_local_limited(False)
+    assert up.step("a", free, run, local=True) == run  # (a local peer: its torrent's own limit alone)
+    assert up.step("a", TokenBucket(40_000, clock=clock), run, local=True) == 40_000

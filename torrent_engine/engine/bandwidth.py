@@ -26,6 +26,7 @@ __all__ = ["DEFAULT_GROUP", "SHARE_ROUND", "Bandwidth", "BandwidthGroup", "Direc
 
 DEFAULT_GROUP = ""  # the torrents of no group share the global limit as one group of weight 1
 SHARE_ROUND = 0.5  # seconds of traffic a round of shares judges
+BLOCK = 16384  # the least a bucket lets through at once (one block), whatever its rate
 
 
 class TokenBucket:
@@ -47,7 +48,7 @@ class TokenBucket:
 
     def _refill(self) -> None:
         now = self._clock()
-        burst = max(float(self.rate), 16384.0)
+        burst = max(float(self.rate), float(BLOCK))
         self._tokens = min(burst, self._tokens + (now - self._stamp) * self.rate)
         self._stamp = now
 
@@ -63,7 +64,7 @@ class TokenBucket:
         self._refill()
         self.rate = rate
         if rate > 0:
-            self._tokens = min(max(float(rate), 16384.0), max(self._tokens, -rate * SHARE_ROUND))
+            self._tokens = min(max(float(rate), float(BLOCK)), max(self._tokens, -rate * SHARE_ROUND))
 
     def try_consume(self, amount: int) -> float:
         """Take ``amount`` tokens; returns how long to wait first (0.0 = go now)."""
@@ -200,6 +201,22 @@ class Direction:
         if not self.global_limit.unlimited:
             delay = max(delay, self.global_limit.try_consume(amount))
         return delay
+
+    def step(self, group: str, own: TokenBucket, most: int, local: bool = False) -> int:
+        """The bytes one transfer of a torrent of ``group`` (its own bucket ``own``; with a peer on
+        the local network: ``local``) should take at most: ``most``, or, while a limit applies,
+        one second of the slowest bucket it passes (at least one block). A limited transfer goes
+        out in steps of about a second, not in a burst after a wait of many seconds."""
+        rates = [] if own.unlimited else [own.rate]
+        if not (local and self.local_free):
+            ch = self._channel(group)
+            if ch is not None and not ch.bucket.unlimited:
+                rates.append(ch.bucket.rate)
+            if (ch is None or ch.honors_global) and not self.global_limit.unlimited:
+                rates.append(self.global_limit.rate)
+        if not rates:
+            return most
+        return min(most, max(BLOCK, min(rates)))
 
     async def consume(self, group: str, own: TokenBucket, amount: int, local: bool = False) -> None:
         """Wait until ``amount`` bytes of a torrent of ``group`` (its own bucket ``own``; with a

@@ -152,8 +152,9 @@ class Uploader:
             await peer.send(m.RejectRequest(msg.index, msg.begin, msg.length))
 
     async def serve(self, peer: PeerState) -> None:
-        """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES) in one
-        write, the pieces asked for next read ahead while a run goes out."""
+        """Serve the peer's queued requests: runs of blocks (up to UPLOAD_RUN_BYTES; while a rate
+        limit applies, about a second of it) in one write, the pieces asked for next read ahead
+        while a run goes out."""
         ctx = self._ctx
         assert ctx.shared is not None
         upload = ctx.shared.bandwidth.upload
@@ -168,7 +169,10 @@ class Uploader:
                 continue
             pieces: list[tuple[int, int, memoryview]] = []
             size = 0
-            while queue and size < UPLOAD_RUN_BYTES and not peer.am_choking:
+            limited = upload.limited(limits.group, limits.upload, peer.local)
+            run = upload.step(limits.group, limits.upload, UPLOAD_RUN_BYTES, peer.local) if limited \
+                else UPLOAD_RUN_BYTES
+            while queue and size < run and not peer.am_choking:
                 req = queue[0]
                 data = cache.get(req.index)
                 if data is None:
@@ -195,7 +199,7 @@ class Uploader:
             if not pieces:
                 continue
             self._read_ahead(queue)
-            if upload.limited(limits.group, limits.upload, peer.local):
+            if limited:
                 await upload.consume(limits.group, limits.upload, size, peer.local)
             peer.last_sent = time.monotonic()
             link.write_pieces(pieces)

@@ -4,6 +4,7 @@ recorded), the data comes from real files."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
@@ -87,10 +88,11 @@ class _Link:
 
 
 @asynccontextmanager
-async def _seeding_session(tmp_path: Path) -> AsyncIterator[tuple[Torrent, Session]]:
+async def _seeding_session(tmp_path: Path,
+                           piece_length: int = 32 * 1024) -> AsyncIterator[tuple[Torrent, Session]]:
     (tmp_path / "p").mkdir()
     (tmp_path / "p" / "a").write_bytes(bytes(range(256)) * 1000)
-    torrent = create_torrent(tmp_path / "p", piece_length=32 * 1024, version="v1")
+    torrent = create_torrent(tmp_path / "p", piece_length=piece_length, version="v1")
     cfg = Config(listen_host="127.0.0.1", listen_port=0, dht_enabled=False, port_mapping=False,
                  lsd_enabled=False,
                  tracker_enabled=False)
@@ -341,3 +343,44 @@ async def test_a_peer_that_asks_for_nothing_has_no_upload_task_until_it_asks(tmp
             assert len(serving()) == 1 and s.peers[0].serve_soon is None
             tg.cancel_scope.cancel()
     assert m.Piece(1, 0, (bytes(range(256)) * 1000)[32 * 1024:48 * 1024]) in link.sent
+
+
+class _RunLink(_Link):
+    """Records the bytes of each write of pieces (one run of blocks); what was told at once is
+    one read's batch (the requests are all queued before the uploader looks)."""
+
+    def __init__(self, answers_expected: int) -> None:
+        super().__init__(answers_expected)
+        self.runs: list[int] = []
+
+    async def run(self, fast: Callable[[list[m.Message]], int],
+                  slow: Callable[[m.Message], Awaitable[None]]) -> None:
+        while True:
+            batch = [await self.receive()]
+            with contextlib.suppress(anyio.WouldBlock):
+                while True:
+                    batch.append(self._receive.receive_nowait())
+            await hand_over(batch, fast, slow)
+
+    def write_pieces(self, pieces: list[tuple[int, int, memoryview]]) -> None:
+        self.runs.append(sum(len(block) for _i, _b, block in pieces))
+        super().write_pieces(pieces)
+
+
+async def test_under_an_upload_limit_a_run_of_blocks_is_about_a_second_of_it(tmp_path: Path) -> None:
+    """Unlimited, the blocks a peer asked for go out in runs of up to 256 KiB; under a limit, a
+    run is about one second of it (whole blocks), not 256 KiB sent after seconds of waiting."""
+    requests = [m.Request(0, begin, min(16384, 256_000 - begin)) for begin in range(0, 256_000, 16384)]
+    link = _RunLink(len(requests))
+    async with _seeding_session(tmp_path, piece_length=256 * 1024) as (_torrent, s):  # one piece
+        s.set_rate_limits(upload=100_000)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(s.handler.serve, link, "127.0.0.1", 1, False)
+            await link.tell(m.Interested())
+            await link.unchoked.wait()
+            await link.tell(*requests)
+            with anyio.fail_after(10):
+                await link.all_answered.wait()
+            tg.cancel_scope.cancel()
+    assert sum(link.runs) == 256_000
+    assert len(link.runs) >= 3 and max(link.runs) <= 7 * 16384  # (7 blocks: 100 000 bytes and more)
