@@ -100,14 +100,16 @@ async def test_feeds_their_articles_and_rules_through_our_api(tmp_path: Path) ->
         r = await c.put("/api/feeds/rules", json={**renamed, "enabled": True})
         assert (await ok(r))["enabled"] is True
         await ok(await c.patch("/api/settings", json={"rss_auto_downloading_enabled": True}))
-        with anyio.fail_after(30):
-            while not api.service.client_jobs():
+        with anyio.fail_after(30):  # (the job is there first; the rule remembers once its add returned)
+            while not api.service.client_jobs() \
+                    or (await ok(await c.get("/api/feeds/rules")))["rules"][0]["last_match"] is None:
                 await anyio.sleep(0.05)
         job = api.service.client_jobs()[0]
         assert (job.info_hash, job.features.category, job.features.tags) == (wanted.info_hash.hex(), "tv",
                                                                                 ("auto",))
         rules = (await ok(await c.get("/api/feeds/rules")))["rules"]
         assert [(r["name"], r["last_match"]) for r in rules] == [("series", 1796032800.0)]
+        assert len(api.service.client_jobs()) == 1  # (taken once)
         # a rule set again without what it remembers keeps it
         again = await ok(await c.put("/api/feeds/rules", json={"name": " series ", "feeds": [url]}))
         assert (again["last_match"], again["enabled"], again["must_contain"]) == (1796032800.0, True, "")

@@ -69,19 +69,33 @@ async def test_stream_waits_out_loud_and_starts_the_player(tmp_path: Path) -> No
     torrent = make_torrent(payload, piece_length=256 * 1024, version="v1")
     player = tmp_path / "player.py"
     got = tmp_path / "got.bin"
+    started = tmp_path / "player-started"
     player.write_text(
         "import sys, httpx\n"
+        f"open({str(started)!r}, 'w').close()\n"
         f"r = httpx.get(sys.argv[1], headers={{'Range': 'bytes=1500000-1500099'}}, timeout=60)\n"
         f"open({str(got)!r}, 'wb').write(r.content)\n")
-    # a magnet; a slow seeder: a 256 KiB piece takes seconds to come, and it says so meanwhile
-    slow = loopback_config(upload_rate_limit=100_000)
-    async with Session(torrent, tmp_path / "seed", config=slow) as seeder:
+    # a magnet; a seeder that all but holds the pieces back (8 kB/s: 30 s a piece) until the
+    # player starts, so that the piece it reads cannot be there already (the picker's choice before
+    # a read is random, and the player may take seconds to start); then a 256 KiB piece takes
+    # seconds to come (100 kB/s, one second's burst), and the stream says so meanwhile
+    async with Session(torrent, tmp_path / "seed", config=loopback_config()) as seeder:
+        seeder.set_rate_limits(upload=8_000)
         await seeder.wait_ready()
+
+        async def let_go_when_the_player_starts() -> None:
+            while not started.exists():
+                await anyio.sleep(0.02)
+            seeder.set_rate_limits(upload=100_000)
+
         with anyio.fail_after(90):
-            result = await anyio.run_process(
-                [*CLI, "stream", torrent.magnet_uri(), "--file", "*.mkv", "-o", str(tmp_path / "out"),
-                 "--no-state", "--peer", f"127.0.0.1:{seeder.listen_port}",
-                 "--player", f"{sys.executable} {player}", *NET], check=False)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(let_go_when_the_player_starts)
+                result = await anyio.run_process(
+                    [*CLI, "stream", torrent.magnet_uri(), "--file", "*.mkv", "-o", str(tmp_path / "out"),
+                     "--no-state", "--peer", f"127.0.0.1:{seeder.listen_port}",
+                     "--player", f"{sys.executable} {player}", *NET], check=False)
+                tg.cancel_scope.cancel()
     text = result.stderr.decode()
     assert result.returncode == 0, text
     assert "streaming payload/movie.mkv" in text and "the player exited (0)" in text
