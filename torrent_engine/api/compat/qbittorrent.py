@@ -757,16 +757,21 @@ class QbittorrentApi:
                                  self.service.piece_states(job.id), time.time())
 
     async def files(self, form: Form, request: Request) -> list[dict[str, JSON]]:
-        """``torrents/files`` (``indexes`` narrows the list: one the torrent does not have is a
-        409, as qBittorrent says, once its metadata is known)."""
+        """``torrents/files`` (``indexes`` narrows the list: an entry that is not a whole number
+        of 0 or more, or one the torrent does not have once its metadata is known, is a 409 that
+        names it, as qBittorrent says)."""
         job = self._one(form)
         torrent = self._torrent(job)
         wanted: set[int] | None = None
-        if form.get("indexes"):
-            wanted = {_int(i, "indexes", 0) for i in (form.get("indexes") or "").split("|")}
-            beyond = sorted(wanted - set(range(len(job.files)))) if torrent is not None else []
-            if beyond:
-                raise QbtError(409, f"Index {beyond[0]} is out of bounds.")
+        if form.get("indexes") is not None:
+            wanted = set()
+            for text in (form.get("indexes") or "").split("|"):  # (judged in order, as qBittorrent does)
+                i = _whole(text)
+                if i is None or i < 0:
+                    raise QbtError(409, f'"{text}" is not a valid file index.')
+                if torrent is not None and i >= len(job.files):
+                    raise QbtError(409, f"Index {text} is out of bounds.")
+                wanted.add(i)
         counts = self.service.piece_availability(job.id) if torrent is not None else []
         return file_rows(job, torrent, wanted, counts)
 
@@ -1348,16 +1353,22 @@ class QbittorrentApi:
 
     async def file_prio(self, form: Form, request: Request) -> None:
         """``torrents/filePrio`` ``hash``, ``id`` (``|``-joined), ``priority`` (0, 1, 6, 7)."""
+        _require(form, "hash", "id")
         job = self._one(form)
         prio = _int(form.get("priority"), "priority", -1)
         if prio not in QBT_TO_OURS:
             raise QbtError(400, "Priority is not valid")
-        ids = [_int(i, "id", -1) for i in (form.get("id") or "").split("|") if i != ""]
         if self._torrent(job) is None:
             raise QbtError(409, "Torrent's metadata has not yet downloaded")
         files = job.files  # (by their places, as torrents/files numbers them)
-        if not ids or any(not 0 <= i < len(files) for i in ids):
-            raise QbtError(409, "File IDs are not valid")
+        ids = []
+        for text in (form.get("id") or "").split("|"):  # (judged in order, as qBittorrent does)
+            i = _whole(text)
+            if i is None:
+                raise QbtError(400, "File IDs must be integers")
+            if not 0 <= i < len(files):
+                raise QbtError(409, "File ID is not valid")
+            ids.append(i)
         await self.service.update(job.id, file_priorities={files[i].index: QBT_TO_OURS[prio] for i in ids})
 
     def _queue_top(self, form: Form) -> bool:
@@ -1639,6 +1650,16 @@ def _require(form: Form, *names: str) -> None:
     missing = [name for name in names if form.get(name) is None]
     if missing:
         raise QbtError(400, f"Missing required parameters: {', '.join(missing)}")
+
+
+def _whole(text: str) -> int | None:
+    """``text`` as Qt's ``QString::toInt`` reads it (whitespace around, a sign, ASCII digits), or
+    None: qBittorrent's file ids and indexes (``1.5``, ``""`` and ``x`` are no number there)."""
+    m = _WHOLE.fullmatch(text)
+    return int(m.group(1)) if m else None
+
+
+_WHOLE = re.compile(r"\s*([+-]?[0-9]+)\s*")
 
 
 def _int(value: str | None, name: str, default: int) -> int:
