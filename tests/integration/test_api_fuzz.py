@@ -34,6 +34,7 @@ SSE = {("GET", "/api/events"), ("GET", "/api/jobs/{job_id}/events")}
 # against the document in test_api_openapi.py, the stop itself in test_api_shutdown.py)
 STOPS = {("POST", "/api/shutdown")}
 SSE_EXAMPLES = 3
+SHARDS = 4  # the operations are fuzzed in this many tests
 SSE_TIMEOUT = 2.5
 
 
@@ -97,7 +98,10 @@ def _said(exc: BaseException) -> str:
     return said
 
 
-def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_url: str) -> None:
+@pytest.mark.parametrize("shard", range(SHARDS))
+def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_url: str, shard: int) -> None:
+    """The operations in ``SHARDS`` shares (the ``shard``-th of every ``SHARDS``), so that the
+    workers take them at once (one test of all took four of CI's minutes, near its time-out)."""
     schemathesis = require_module("schemathesis")
     from hypothesis.errors import FlakyFailure
     from schemathesis import GenerationMode
@@ -115,7 +119,7 @@ def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_u
     # Things for the generated requests to act on, besides the ids they make up.
     with httpx.Client(base_url=daemon_url, headers=AUTH, timeout=30) as client:
         r = client.post("/api/jobs", json={"source": MAGNET, "paused": True})
-        assert r.status_code == 201, r.text
+        assert r.status_code in (200, 201), r.text  # (200: a shard before added it to this daemon)
         known = {"job_id": r.json()["id"]}
         r = client.post("/api/clients", json={"ttl": 3600})
         known["lease_id"] = r.json()["id"]
@@ -135,12 +139,16 @@ def test_schemathesis_fuzz_finds_no_server_error_and_no_schema_mismatch(daemon_u
     failures: list[str] = []
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 20
-    for operation in operations:
+    for operation in operations[shard::SHARDS]:
         if (operation.method.upper(), operation.path) in STOPS:
             continue
         names = [p for p in known if "{" + p + "}" in operation.path]
+        # an operation whose document names a 5xx (a magnet's metadata not come in time: 503, and
+        # when to ask again) may answer it; any other 5xx is still a status it does not name
+        told = [c for c in checks if c is not not_a_server_error] \
+            if any(str(code).startswith("5") for code in operation.definition.raw["responses"]) else checks
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-            mode_checks = checks + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
+            mode_checks = told + ([negative_data_rejection] if mode is GenerationMode.NEGATIVE else [])
             for fixed in ([None, {n: known[n] for n in names}] if names else [None]):
                 what = f"{operation.method.upper()} {operation.path} ({mode.value}, {fixed})"
                 try:
