@@ -406,11 +406,12 @@ async def test_a_connected_peer_is_listed_with_its_flags_and_banned(tmp_path: Pa
                     relevance = str(css(driver, "#details td[data-peer-relevance]").text)
                     client = str(css(driver, "#details td[data-peer-client]").get_attribute("title"))
                     files = str(wait(driver, lambda d: css(d, "#details td[data-peer-files]").text))
-                    peer = wait(driver, lambda d: css(d, "#details tr[data-address]"))
-                    address = peer.get_attribute("data-address")
-                    flags = peer.find_elements(By.TAG_NAME, "td")[2].text
-                    peer.find_element(By.CSS_SELECTOR, '[data-peer="ban"]').click()
-                    wait(driver, lambda d: css(d, '#details [data-peer="ban-yes"]')).click()
+                    # (each read and click in one try: a row found may be redrawn before it is used)
+                    address, flags = wait(driver, lambda d: (row := css(d, "#details tr[data-address]")) and (
+                        row.get_attribute("data-address"), row.find_elements(By.TAG_NAME, "td")[2].text))
+                    ban_button = '#details tr[data-address] [data-peer="ban"]'
+                    wait(driver, lambda d: css(d, ban_button).click() or True)
+                    wait(driver, lambda d: css(d, '#details [data-peer="ban-yes"]').click() or True)
                     said = wait(driver, lambda d: css(d, "#details .peers-said").text)
                     return str(address), str(flags), str(said), got, relevance, files, client
 

@@ -25,7 +25,9 @@ async def test_daemon_soak_no_growth_nothing_lost(tmp_path: Path) -> None:
     report = await soak(tmp_path, SECONDS, jobs=200, sample_every=2.0, warmup=0.3)
     print_report(report, SECONDS)
     assert report.problems == []
-    assert report.acked > 200 and report.checked > 150
+    # enough changes to judge by (how many the 50 s make is the machine's speed, not a property:
+    # 1 802 on a quiet machine, 181 with two suites at once on two cores)
+    assert report.acked >= 100 and report.checked >= 100
     first, last = report.first, report.last
     assert last["proc_rss_mib"] <= first["proc_rss_mib"] * 1.5 + 40, (first, last)
     assert last["proc_open_fds"] <= first["proc_open_fds"] + 40, (first, last)
