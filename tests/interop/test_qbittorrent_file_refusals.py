@@ -12,9 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
-from tests.interop.test_qbittorrent_types import qbittorrent_nox
+from tests.interop.test_qbittorrent_types import asked_of_both
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -43,14 +42,6 @@ async def test_file_operations_refuse_what_names_no_file_as_a_real_qbittorrent_d
     torrent = make_torrent(make_payload(tmp_path / "p", [("a.bin", 70_000), ("b.bin", 50_000)]), version="v1")
     h = torrent.info_hash.hex()
     add = {"files": {"torrents": ("t.torrent", torrent.to_bytes())}, "data": {"paused": "true"}}
-    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
-        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
-            assert (await c.post("/api/v2/torrents/add", **add)).text == "Ok."
-            theirs = await _answers(c, h)
-    async with running_api(tmp_path / "ours") as api:
-        async with httpx.AsyncClient(base_url=api.url, timeout=30,
-                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-            assert (await c.post("/api/v2/torrents/add", **add)).status_code == 200
-            ours = await _answers(c, h)
+    theirs, ours = await asked_of_both(tmp_path, add, lambda c: _answers(c, h))
     assert ("filePrio id='1'", 200, "") in theirs  # (compared something)
     assert ours == theirs

@@ -12,9 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from tests.integration.api_helpers import TOKEN, running_api
 from tests.integration.helpers import make_payload, make_torrent
-from tests.interop.test_qbittorrent_types import qbittorrent_nox
+from tests.interop.test_qbittorrent_types import asked_of_both
 
 pytestmark = [pytest.mark.anyio, pytest.mark.interop]
 
@@ -49,15 +48,7 @@ async def test_a_hybrid_torrents_files_are_numbered_as_a_real_qbittorrent_does(t
     assert torrent.info_hash_v2 is not None
     v1 = torrent.info_hash_v1.hex()
     add = {"files": {"torrents": ("t.torrent", torrent.to_bytes())}, "data": {"paused": "true"}}
-    with qbittorrent_nox(tmp_path / "qbt") as qbt_url:
-        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
-            assert (await c.post("/api/v2/torrents/add", **add)).text == "Ok."
-            theirs = await _numbered(c, v1)
-    async with running_api(tmp_path / "ours") as api:
-        async with httpx.AsyncClient(base_url=api.url, timeout=30,
-                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
-            assert (await c.post("/api/v2/torrents/add", **add)).status_code == 200
-            ours = await _numbered(c, v1)
+    theirs, ours = await asked_of_both(tmp_path, add, lambda c: _numbered(c, v1))
     assert theirs["before"] == [(0, "payload/a.bin", 1), (1, "payload/b.bin", 1), (2, "payload/c.bin", 1)]
     assert theirs["after"][1] == (1, "payload/b.bin", 0)
     assert theirs["infohash_v2"] == torrent.info_hash_v2.hex()

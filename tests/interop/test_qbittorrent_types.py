@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import httpx
@@ -61,6 +61,9 @@ Downloads\\SavePath={save_path}
 """
 
 
+T = TypeVar("T")
+
+
 @contextmanager
 def qbittorrent_nox(root: Path) -> Iterator[str]:
     """A ``qbittorrent-nox`` on loopback (no DHT, LSD, PeX, UPnP or GeoIP download; the WebUI
@@ -81,6 +84,22 @@ def qbittorrent_nox(root: Path) -> Iterator[str]:
 
     with program([qbittorrent, f"--profile={root}"], root / "qbittorrent.log", ready, "qbittorrent-nox"):
         yield url
+
+
+async def asked_of_both(root: Path, add: dict[str, Any],
+                        ask: Callable[[httpx.AsyncClient], Awaitable[T]]) -> tuple[T, T]:
+    """What ``ask`` reads of a ``qbittorrent-nox`` (under ``root / "qbt"``) and of our daemon
+    (``root / "ours"``), each once ``torrents/add`` took ``add`` (httpx's keywords): theirs, ours."""
+    with qbittorrent_nox(root / "qbt") as qbt_url:
+        async with httpx.AsyncClient(base_url=qbt_url, timeout=30) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).text == "Ok."
+            theirs = await ask(c)
+    async with running_api(root / "ours") as api:
+        async with httpx.AsyncClient(base_url=api.url, timeout=30,
+                                     headers={"Authorization": f"Bearer {TOKEN}"}) as c:
+            assert (await c.post("/api/v2/torrents/add", **add)).status_code == 200
+            ours = await ask(c)
+    return theirs, ours
 
 
 def _kind(value: Any) -> str:
