@@ -42,7 +42,9 @@ async def test_a_download_sees_its_seed_complete_until_it_leaves_and_keeps_when_
             assert got.state is JobState.DOWNLOADING
             assert got.seen_complete_at is not None and abs(got.seen_complete_at - time.time()) < 2
             seen, last = await shown()
-            assert seen == last and abs(seen - time.time()) < 2  # (it said 0 and -1: never)
+            # (it said 0 and -1: never; while the seed is there it is now, and the two requests
+            # may straddle a second)
+            assert abs(seen - last) <= 1 and abs(seen - time.time()) < 2, (seen, last)
             with anyio.fail_after(60):
                 while api.service.get(job.id).state is not JobState.SEEDING \
                         or api.service.get(job.id).seeds:  # (two seeds part)
