@@ -129,7 +129,6 @@ from .qbittorrent_sync import MainData, MainDataSync, Shown, Trackers, server_st
 from .webseed_edits import qbt_add_web_seeds, qbt_edit_web_seed, qbt_remove_web_seeds, qbt_web_seeds
 
 log = logging.getLogger(__name__)
-_QT_INT = re.compile(r"\s*[+-]?[0-9]+\s*")  # what QString::toInt reads as a number
 _INFO_HASH = re.compile(r"[0-9a-fA-F]{40}|[0-9a-fA-F]{64}|[2-7A-Za-z]{32}")
 
 Handler = Callable[[Form, Request], Awaitable[JSON | Response]]  # one method of the API
@@ -766,7 +765,7 @@ class QbittorrentApi:
         if form.get("indexes") is not None:
             wanted = set()
             for text in (form.get("indexes") or "").split("|"):  # (judged in order, as qBittorrent does)
-                i = _whole(text)
+                i = parse_int(text)
                 if i is None or i < 0:
                     raise QbtError(409, f'"{text}" is not a valid file index.')
                 if torrent is not None and i >= len(job.files):
@@ -959,8 +958,8 @@ class QbittorrentApi:
             raise QbtError(409, "Torrent metadata not available")
         asked = form.get("file") or ""
         files = dict(enumerate(job.files))  # (by their places, as torrents/files numbers them)
-        if _QT_INT.fullmatch(asked):
-            index = int(asked)
+        index = parse_int(asked)
+        if index is not None:
             if index < 0:
                 raise QbtError(409, f'"{asked}" is not a valid file index')
             entry = files.get(index)
@@ -1363,7 +1362,7 @@ class QbittorrentApi:
         files = job.files  # (by their places, as torrents/files numbers them)
         ids = []
         for text in (form.get("id") or "").split("|"):  # (judged in order, as qBittorrent does)
-            i = _whole(text)
+            i = parse_int(text)
             if i is None:
                 raise QbtError(400, "File IDs must be integers")
             if not 0 <= i < len(files):
@@ -1595,11 +1594,12 @@ def _file_priorities(form: Form, urls: int) -> list[int]:
         raise QbtError(400, "Cannot specify filePriorities when uploading torrent files")
     out: list[int] = []
     for text in given:
-        if not _QT_INT.fullmatch(text):
+        priority = parse_int(text)
+        if priority is None:
             raise QbtError(400, "Priority must be an integer")
-        if int(text) not in QBT_TO_OURS:
+        if priority not in QBT_TO_OURS:
             raise QbtError(400, "Priority is not valid")
-        out.append(QBT_TO_OURS[int(text)])
+        out.append(QBT_TO_OURS[priority])
     return out
 
 
@@ -1650,16 +1650,6 @@ def _require(form: Form, *names: str) -> None:
     missing = [name for name in names if form.get(name) is None]
     if missing:
         raise QbtError(400, f"Missing required parameters: {', '.join(missing)}")
-
-
-def _whole(text: str) -> int | None:
-    """``text`` as Qt's ``QString::toInt`` reads it (whitespace around, a sign, ASCII digits), or
-    None: qBittorrent's file ids and indexes (``1.5``, ``""`` and ``x`` are no number there)."""
-    m = _WHOLE.fullmatch(text)
-    return int(m.group(1)) if m else None
-
-
-_WHOLE = re.compile(r"\s*([+-]?[0-9]+)\s*")
 
 
 def _int(value: str | None, name: str, default: int) -> int:
